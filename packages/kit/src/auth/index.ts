@@ -1,0 +1,6 @@
+export * from "./access-token";
+export * from "./authenticator";
+export * from "./permissions";
+export * from "./principal";
+export * from "./service-token-source";
+export * from "./token-verifier";

@@ -1,0 +1,33 @@
+/** Account roles. `service` is only ever held by service identities, never by a person. */
+export const ROLES = ["user", "expert", "operator", "admin", "service"] as const;
+export type Role = (typeof ROLES)[number];
+export type PersonRole = Exclude<Role, "service">;
+
+/** How strongly the person proved who they are (NIST AAL): password, or password + second factor. */
+export type Assurance = "aal1" | "aal2";
+
+export type Principal =
+  | { kind: "anonymous" }
+  | {
+      kind: "user";
+      userId: string;
+      role: PersonRole;
+      /** The login session (refresh-token family) the token belongs to. */
+      sessionId: string;
+      assurance: Assurance;
+      /** Set when a partner obtained this token through ExchangeToken for one of its users. */
+      partnerId?: string;
+    }
+  | { kind: "service"; service: string }
+  | { kind: "partner"; partnerId: string; keyId: string; scopes: string[] };
+
+export type UserPrincipal = Extract<Principal, { kind: "user" }>;
+export type ServicePrincipal = Extract<Principal, { kind: "service" }>;
+export type PartnerPrincipal = Extract<Principal, { kind: "partner" }>;
+
+export const ANONYMOUS: Principal = { kind: "anonymous" };
+
+/** True for operators and admins, who may act on other people's resources. */
+export function isStaff(principal: Principal): boolean {
+  return principal.kind === "user" && (principal.role === "operator" || principal.role === "admin");
+}

@@ -1,0 +1,5 @@
+export * from "./client";
+export * from "./context";
+export * from "./method-types";
+export * from "./server";
+export * from "./shutdown";

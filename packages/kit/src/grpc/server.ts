@@ -1,0 +1,239 @@
+import { once } from "node:events";
+import * as grpc from "@grpc/grpc-js";
+import type { ServerSurfaceCall } from "@grpc/grpc-js/build/src/server-call";
+import { loadFileDescriptorSetFromBuffer } from "@grpc/proto-loader";
+import { ReflectionService } from "@grpc/reflection";
+import { descriptorSetBytes } from "@parley/proto/descriptors";
+import { HealthImplementation } from "grpc-health-check";
+import type { Authenticator } from "../auth/authenticator";
+import { authorize, type Permission } from "../auth/permissions";
+import { toGrpcStatus } from "../errors";
+import { newId } from "../ids";
+import type { Logger } from "../log";
+import type { ServiceMetrics } from "../metrics";
+import { type CallContext, runInContext } from "./context";
+import { type Handlers, type ServiceDefinitionLike, splitPath } from "./method-types";
+import { DEFAULT_MAX_MESSAGE_BYTES, serverChannelOptions } from "./options";
+
+/** One service ready to be served: generated definition, async handlers, permission map. */
+export interface ServiceBinding {
+  name: string;
+  definition: ServiceDefinitionLike;
+  handlers: Record<string, (...args: never[]) => Promise<unknown>>;
+  permissions: Record<string, Permission | undefined>;
+}
+
+/**
+ * Pairs a generated service definition with its handlers and its permission map. The map
+ * must name every RPC (the type says so); at run time an RPC missing from it is denied.
+ */
+export function bindService<D extends ServiceDefinitionLike>(
+  definition: D,
+  handlers: Handlers<D>,
+  permissions: { [K in keyof D]: Permission },
+): ServiceBinding {
+  const first = Object.values(definition)[0];
+  return {
+    name: first ? splitPath(first.path).service : "",
+    definition,
+    handlers: handlers as ServiceBinding["handlers"],
+    permissions,
+  };
+}
+
+export interface GrpcServerOptions {
+  /** Short service name ("billing"): log name and ErrorInfo domain ("billing.parley"). */
+  name: string;
+  log: Logger;
+  services: ServiceBinding[];
+  authenticate: Authenticator;
+  metrics?: ServiceMetrics;
+  maxMessageBytes?: number;
+  /** Run after the server has drained, in order: close pools, stop workers. */
+  onShutdown?: Array<() => Promise<void>>;
+}
+
+export interface GrpcServer {
+  /** Binds and starts; returns the port (use "127.0.0.1:0" in tests for a free one). */
+  listen(address: string): Promise<number>;
+  /**
+   * Stops accepting calls, lets in-flight unary calls finish within `graceMs` (then
+   * cancels what is left), ends open streams so clients reconnect elsewhere, and runs
+   * the onShutdown hooks.
+   */
+  shutdown(graceMs?: number): Promise<void>;
+  readonly grpcServer: grpc.Server;
+}
+
+let reflectionPackage: ReturnType<typeof loadFileDescriptorSetFromBuffer> | undefined;
+
+type AnyCall = ServerSurfaceCall;
+
+export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
+  const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const server = new grpc.Server(serverChannelOptions(maxMessageBytes));
+  const domain = `${options.name}.parley`;
+  const serviceNames = options.services.map((s) => s.name);
+  const health = new HealthImplementation(
+    Object.fromEntries(["", ...serviceNames].map((name) => [name, "NOT_SERVING" as const])),
+  );
+  const shuttingDown = new AbortController();
+
+  const begin = async (
+    call: AnyCall,
+    path: string,
+    permission: Permission | undefined,
+  ): Promise<CallContext> => {
+    const incoming = call.metadata;
+    const requestIdHeader = incoming.get("x-request-id")[0];
+    const requestId =
+      typeof requestIdHeader === "string" && /^[\w.:-]{1,128}$/.test(requestIdHeader)
+        ? requestIdHeader
+        : newId();
+    const response = new grpc.Metadata();
+    response.set("x-request-id", requestId);
+    call.sendMetadata(response);
+    const controller = new AbortController();
+    const abort = () => controller.abort();
+    call.once("cancelled", abort);
+    shuttingDown.signal.addEventListener("abort", abort, { once: true });
+    controller.signal.addEventListener(
+      "abort",
+      () => shuttingDown.signal.removeEventListener("abort", abort),
+      {
+        once: true,
+      },
+    );
+    const context: CallContext = {
+      requestId,
+      log: options.log.child({ requestId, method: path }),
+      principal: { kind: "anonymous" },
+      method: path.slice(1),
+      metadata: incoming,
+      signal: controller.signal,
+    };
+    context.principal = await options.authenticate(incoming);
+    authorize(permission, context.principal);
+    return context;
+  };
+
+  /** Access log, metrics and error translation around one call. */
+  const run = async (
+    call: AnyCall,
+    path: string,
+    permission: Permission | undefined,
+    body: (ctx: CallContext) => Promise<unknown>,
+  ) => {
+    const started = process.hrtime.bigint();
+    let context: CallContext | undefined;
+    const finish = (code: grpc.status) => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      options.metrics?.grpcHandled.observe({ method: path, code: grpc.status[code] }, seconds);
+      return seconds;
+    };
+    try {
+      context = await begin(call, path, permission);
+      const ctx = context;
+      const result = await runInContext(ctx, () => body(ctx));
+      const seconds = finish(grpc.status.OK);
+      ctx.log.debug({ code: "OK", ms: seconds * 1000 }, "call");
+      return { ok: true as const, result };
+    } catch (error) {
+      const translated = toGrpcStatus(error, domain);
+      const seconds = finish(translated.code);
+      const log = context?.log ?? options.log.child({ method: path });
+      log[translated.logLevel](
+        {
+          code: grpc.status[translated.code],
+          reason: translated.reason,
+          ms: seconds * 1000,
+          ...(translated.logLevel === "error" ? { err: error } : {}),
+        },
+        "call failed",
+      );
+      return {
+        ok: false as const,
+        error: { code: translated.code, details: translated.details, metadata: translated.metadata },
+      };
+    }
+  };
+
+  for (const binding of options.services) {
+    const implementation: grpc.UntypedServiceImplementation = {};
+    for (const [key, method] of Object.entries(binding.definition)) {
+      const handler = binding.handlers[key] as (...args: unknown[]) => Promise<unknown>;
+      const permission = Object.hasOwn(binding.permissions, key) ? binding.permissions[key] : undefined;
+      if (!method.requestStream && !method.responseStream) {
+        implementation[key] = (
+          call: grpc.ServerUnaryCall<unknown, unknown>,
+          callback: grpc.sendUnaryData<unknown>,
+        ) => {
+          void run(call, method.path, permission, (ctx) => handler(call.request, ctx)).then((outcome) =>
+            outcome.ok ? callback(null, outcome.result) : callback(outcome.error),
+          );
+        };
+      } else if (method.responseStream && !method.requestStream) {
+        implementation[key] = (call: grpc.ServerWritableStream<unknown, unknown>) => {
+          const stream = {
+            async write(message: unknown) {
+              if (call.cancelled || call.destroyed) throw new Error("stream closed");
+              if (!call.write(message)) await once(call, "drain");
+            },
+          };
+          void run(call, method.path, permission, (ctx) => handler(call.request, ctx, stream)).then(
+            (outcome) => {
+              if (outcome.ok || call.cancelled) call.end();
+              else call.emit("error", outcome.error);
+            },
+          );
+        };
+      } else if (method.requestStream && !method.responseStream) {
+        implementation[key] = (
+          call: grpc.ServerReadableStream<unknown, unknown>,
+          callback: grpc.sendUnaryData<unknown>,
+        ) => {
+          void run(call, method.path, permission, (ctx) => handler(call, ctx)).then((outcome) =>
+            outcome.ok ? callback(null, outcome.result) : callback(outcome.error),
+          );
+        };
+      } else {
+        throw new Error(`${method.path}: bidirectional streaming is not used in Parley`);
+      }
+    }
+    server.addService(binding.definition as unknown as grpc.ServiceDefinition, implementation);
+  }
+
+  health.addToServer(server);
+  reflectionPackage ??= loadFileDescriptorSetFromBuffer(Buffer.from(descriptorSetBytes));
+  new ReflectionService(reflectionPackage, { services: serviceNames }).addToServer(server);
+
+  return {
+    grpcServer: server,
+    async listen(address) {
+      const port = await new Promise<number>((resolve, reject) =>
+        server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, boundPort) =>
+          error ? reject(error) : resolve(boundPort),
+        ),
+      );
+      for (const name of ["", ...serviceNames]) health.setStatus(name, "SERVING");
+      options.log.info({ address: address.replace(/:0$/, `:${port}`) }, "gRPC server listening");
+      return port;
+    },
+    async shutdown(graceMs = 10_000) {
+      for (const name of ["", ...serviceNames]) health.setStatus(name, "NOT_SERVING");
+      shuttingDown.abort();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      for (const hook of options.onShutdown ?? []) await hook();
+      options.log.info("gRPC server stopped");
+    },
+  };
+}

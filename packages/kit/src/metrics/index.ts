@@ -1,0 +1,40 @@
+import { createServer, type Server } from "node:http";
+import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
+
+export { Counter, Histogram, Registry };
+
+export interface ServiceMetrics {
+  registry: Registry;
+  /** Every handled gRPC call: service, method and status code. */
+  grpcHandled: Histogram<"method" | "code">;
+}
+
+export function createMetrics(service: string): ServiceMetrics {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service });
+  collectDefaultMetrics({ register: registry });
+  const grpcHandled = new Histogram({
+    name: "grpc_server_handling_seconds",
+    help: "Time to handle a gRPC call, by method and status code",
+    labelNames: ["method", "code"],
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  return { registry, grpcHandled };
+}
+
+/** A tiny HTTP server answering GET /metrics in the Prometheus text format. */
+export async function serveMetrics(registry: Registry, port: number, host = "0.0.0.0"): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.method !== "GET" || req.url !== "/metrics") {
+      res.writeHead(404).end();
+      return;
+    }
+    registry.metrics().then(
+      (body) => res.writeHead(200, { "content-type": registry.contentType }).end(body),
+      () => res.writeHead(500).end(),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(port, host, resolve));
+  return server;
+}

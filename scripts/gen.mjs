@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+// Regenerates packages/proto from protos/: ts-proto stubs (buf.gen.yaml) and the binary
+// descriptor set (with comments) that the edge reads to build HTTP routes and OpenAPI.
+// `--check` regenerates and fails when that changed any committed file.
+import { execFileSync } from "node:child_process";
+
+const run = (cmd, args) => execFileSync(cmd, args, { stdio: "inherit" });
+
+run("buf", ["generate"]);
+run("buf", ["build", "-o", "packages/proto/src/descriptors.binpb"]);
+
+if (process.argv.includes("--check")) {
+  const changed = execFileSync("git", ["status", "--porcelain", "--", "packages/proto"], {
+    encoding: "utf8",
+  });
+  if (changed.trim()) {
+    console.error(`Generated code is stale; run \`pnpm gen\` and commit:\n${changed}`);
+    process.exit(1);
+  }
+}
