@@ -17,7 +17,8 @@ export async function startTestServer(
   t: Test,
   options: Omit<GrpcServerOptions, "log"> & Partial<Pick<GrpcServerOptions, "log">>,
 ): Promise<StartedServer> {
-  const log = options.log ?? createLogger({ service: options.name, level: process.env.TEST_LOG_LEVEL ?? "silent" });
+  const log =
+    options.log ?? createLogger({ service: options.name, level: process.env.TEST_LOG_LEVEL ?? "silent" });
   const server = createGrpcServer({ ...options, log });
   const port = await server.listen("127.0.0.1:0");
   t.teardown(() => server.shutdown(1_000));

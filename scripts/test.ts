@@ -1,0 +1,65 @@
+// `pnpm test [paths...]`: every test file (or the given files/folders) through tap, against a
+// real Postgres: DATABASE_URL when set, otherwise an embedded one under .data/test-postgres.
+// Ends with one line `N passed, N failed[, N skipped]` counting the top-level tests of every file.
+import { spawn, spawnSync } from "node:child_process";
+import { readdirSync, statSync } from "node:fs";
+import path from "node:path";
+import { startEmbeddedPostgres } from "@parley/kit/db";
+import { Parser } from "tap-parser";
+
+const root = path.resolve(import.meta.dirname, "..");
+
+/** Test files under a folder (tap itself only expands its configured `include` globs). */
+const testFilesIn = (target: string): string[] =>
+  statSync(target).isDirectory()
+    ? readdirSync(target, { recursive: true, encoding: "utf8" })
+        .filter((file) => file.endsWith(".test.ts") && !file.split(path.sep).includes("node_modules"))
+        .map((file) => path.join(target, file))
+    : [target];
+// No arguments: tap runs every file its `include` config (package.json) names.
+const targets = process.argv.slice(2).flatMap(testFilesIn);
+
+const env = { ...process.env };
+let embedded: Awaited<ReturnType<typeof startEmbeddedPostgres>> | undefined;
+if (!env.DATABASE_URL) {
+  process.stdout.write("DATABASE_URL is not set: starting embedded PostgreSQL (.data/test-postgres)\n");
+  embedded = await startEmbeddedPostgres({ dataDir: path.join(root, ".data/test-postgres"), durable: false });
+  env.DATABASE_URL = embedded.url;
+}
+if (!env.REDIS_URL) process.stdout.write("REDIS_URL is not set: tests that need Redis are skipped\n");
+
+// tap compiles its plugin set into node_modules; we drop its TypeScript plugin (tsx loads .ts).
+spawnSync("pnpm", ["exec", "tap", "build"], { cwd: root, stdio: "ignore" });
+
+const totals = { passed: 0, failed: 0, skipped: 0 };
+let lastFileFailures = 0;
+const parser = new Parser();
+parser.on("child", (file: Parser) => {
+  file.on("complete", (results) => {
+    totals.passed += results.pass - results.skip - results.todo;
+    totals.failed += results.fail;
+    totals.skipped += results.skip + results.todo;
+    lastFileFailures = results.fail;
+  });
+});
+parser.on("assert", (fileResult: { ok: boolean }) => {
+  // A file that crashed or timed out may report no failing test of its own: count the file.
+  if (!fileResult.ok && lastFileFailures === 0) totals.failed += 1;
+});
+
+const tap = spawn("pnpm", ["exec", "tap", "--reporter=tap", ...targets], {
+  cwd: root,
+  env,
+  stdio: ["ignore", "pipe", "inherit"],
+});
+tap.stdout.on("data", (chunk: Buffer) => {
+  process.stdout.write(chunk);
+  parser.write(chunk);
+});
+const exitCode = await new Promise<number>((resolve) => tap.once("exit", (code) => resolve(code ?? 1)));
+parser.end();
+await embedded?.stop();
+
+const skipped = totals.skipped > 0 ? `, ${totals.skipped} skipped` : "";
+process.stdout.write(`\n${totals.passed} passed, ${totals.failed} failed${skipped}\n`);
+process.exit(exitCode === 0 && totals.failed === 0 ? 0 : 1);
