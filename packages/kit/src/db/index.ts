@@ -109,8 +109,8 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
         ? ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
         : []),
     ],
-    onLog: options.onLog ?? (() => {}),
-    onError: options.onLog ?? (() => {}),
+    onLog: (message) => options.onLog?.(message),
+    onError: (error) => options.onLog?.(String(error)),
   });
   if (!existsSync(path.join(dataDir, "PG_VERSION"))) await server.initialise();
   await server.start();
