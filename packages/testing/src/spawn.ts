@@ -5,61 +5,79 @@ import type { Test } from "tap";
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, "../../..");
 
-export interface SpawnedService {
+export interface LaunchedService {
   /** "127.0.0.1:<port>", ready for createServiceClient. */
   address: string;
   port: number;
   process: ChildProcess;
+  /** SIGTERM, then resolves when the process has exited. */
+  stop(): Promise<void>;
+}
+
+export interface LaunchOptions {
+  /** Every line the service prints on stdout (pino JSON), for the caller to show or keep. */
+  onLine?: (line: string) => void;
+  timeoutMs?: number;
 }
 
 /**
- * Starts a real service (`services/<name>/src/main.ts`) as a child process on a free port,
- * with the given environment on top of this one, and resolves once it is serving. Lets a
- * test run another service without importing its source. Stopped (SIGTERM) when the test ends.
+ * Starts a real service (`services/<name>/src/main.ts`) as a child process with the given
+ * environment on top of this one, and resolves once it logs `gRPC server listening` (with
+ * GRPC_PORT=0 it binds a free port and the address it logs says which).
  */
-export async function spawnService(
-  t: Test,
+export async function launchService(
   name: string,
   env: Record<string, string>,
-  timeoutMs = 30_000,
-): Promise<SpawnedService> {
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", path.join(REPO_ROOT, "services", name, "src/main.ts")],
-    {
-      cwd: path.join(REPO_ROOT, "services", name),
-      env: { ...process.env, GRPC_PORT: "0", METRICS_PORT: "0", LOG_LEVEL: "info", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  const output: string[] = [];
-  const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
-  t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill("SIGTERM");
-      await exited;
-    }
+  options: LaunchOptions = {},
+): Promise<LaunchedService> {
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    cwd: path.join(REPO_ROOT, "services", name),
+    env: { ...process.env, GRPC_PORT: "0", METRICS_PORT: "0", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
   });
-  child.stderr?.on("data", (chunk: Buffer) => output.push(chunk.toString()));
+  const recent: string[] = [];
+  const remember = (text: string) => {
+    recent.push(text);
+    if (recent.length > 200) recent.shift();
+  };
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+    await exited;
+  };
+  child.stderr?.on("data", (chunk: Buffer) => remember(chunk.toString()));
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`${name} did not start in ${timeoutMs} ms:\n${output.join("")}`)),
-      timeoutMs,
-    );
-    void exited.then((code) => {
+    const fail = (why: string) => reject(new Error(`${name} ${why}:\n${recent.join("")}`));
+    const timer = setTimeout(() => {
+      fail(`did not start within ${timeoutMs} ms`);
+      child.kill("SIGKILL");
+    }, timeoutMs);
+    void exited.then(() => {
       clearTimeout(timer);
-      reject(new Error(`${name} exited with ${code} before serving:\n${output.join("")}`));
+      fail(`exited with ${child.exitCode ?? child.signalCode} before serving`);
     });
     createInterface({ input: child.stdout! }).on("line", (line) => {
-      output.push(`${line}\n`);
-      if (output.length > 200) output.shift();
+      remember(`${line}\n`);
+      options.onLine?.(line);
       if (!line.includes("gRPC server listening")) return;
-      const match = /:(\d+)"/.exec(/"address":"[^"]*"/.exec(line)?.[0] ?? "");
+      const match = /"address":"[^"]*:(\d+)"/.exec(line);
       if (match) {
         clearTimeout(timer);
         resolve(Number(match[1]));
       }
     });
   });
-  return { address: `127.0.0.1:${port}`, port, process: child };
+  return { address: `127.0.0.1:${port}`, port, process: child, stop };
+}
+
+/** launchService for one test: quiet logs by default, stopped when the test ends. */
+export async function spawnService(
+  t: Test,
+  name: string,
+  env: Record<string, string>,
+): Promise<LaunchedService> {
+  const service = await launchService(name, { LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "info", ...env });
+  t.teardown(service.stop);
+  return service;
 }
