@@ -17,13 +17,21 @@ export interface LaunchedService {
 export interface LaunchOptions {
   /** Every line the service prints on stdout (pino JSON), for the caller to show or keep. */
   onLine?: (line: string) => void;
+  /** The port a log line announces, once the service serves; gRPC's "listening" line by default. */
+  readyPort?: (line: string) => number | undefined;
   timeoutMs?: number;
 }
 
+const grpcListeningPort = (line: string): number | undefined => {
+  if (!line.includes("gRPC server listening")) return undefined;
+  const match = /"address":"[^"]*:(\d+)"/.exec(line);
+  return match ? Number(match[1]) : undefined;
+};
+
 /**
  * Starts a real service (`services/<name>/src/main.ts`) as a child process with the given
- * environment on top of this one, and resolves once it logs `gRPC server listening` (with
- * GRPC_PORT=0 it binds a free port and the address it logs says which).
+ * environment on top of this one, and resolves once it logs that it serves (by default the
+ * kit's `gRPC server listening` line: with GRPC_PORT=0 it binds a free port and says which).
  */
 export async function launchService(
   name: string,
@@ -60,11 +68,10 @@ export async function launchService(
     createInterface({ input: child.stdout! }).on("line", (line) => {
       remember(`${line}\n`);
       options.onLine?.(line);
-      if (!line.includes("gRPC server listening")) return;
-      const match = /"address":"[^"]*:(\d+)"/.exec(line);
-      if (match) {
+      const readyPort = (options.readyPort ?? grpcListeningPort)(line);
+      if (readyPort !== undefined) {
         clearTimeout(timer);
-        resolve(Number(match[1]));
+        resolve(readyPort);
       }
     });
   });
