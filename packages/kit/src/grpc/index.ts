@@ -1,5 +1,6 @@
 export * from "./client";
 export * from "./context";
+export * from "./health";
 export * from "./method-types";
 export * from "./server";
 export * from "./shutdown";
