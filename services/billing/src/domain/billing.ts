@@ -1,0 +1,387 @@
+import { type FieldViolation, notFound, validationFailed } from "@parley/kit/errors";
+import type { LedgerStore } from "../persistence/ledger-store";
+import type {
+  AccountEntry,
+  ChargeResult,
+  Earnings,
+  Hold,
+  IdempotencyScope,
+  Invoice,
+  Money,
+  Payment,
+  PaymentStatus,
+  Refund,
+  RefundReason,
+  SessionKind,
+  UserAccountKind,
+  WalletView,
+} from "./model";
+import { hashRequest, minutesPayable, proportionalShare, splitCommission } from "./money";
+
+export interface BillingDeps {
+  store: LedgerStore;
+  /** Injectable clock: tests move time instead of sleeping. */
+  now: () => Date;
+  commissionBps: bigint;
+  defaultCurrency: string;
+  defaultProvider: string;
+}
+
+const DEFAULT_HOLD_TTL_SECONDS = 3600n;
+const MAX_HOLD_TTL_SECONDS = 7n * 24n * 3600n;
+const MAX_REQUEST_ID_LENGTH = 128;
+const CURRENCY = /^[A-Z]{3}$/;
+
+/** Collects field violations and throws them together (VALIDATION_FAILED). */
+class Checks {
+  private readonly violations: FieldViolation[] = [];
+  require(ok: boolean, field: string, description: string): this {
+    if (!ok) this.violations.push({ field, description });
+    return this;
+  }
+  requestId(value: string, field = "request_id"): this {
+    return this.require(
+      value.length > 0 && value.length <= MAX_REQUEST_ID_LENGTH,
+      field,
+      `required, at most ${MAX_REQUEST_ID_LENGTH} characters`,
+    );
+  }
+  positiveMoney(value: Money | undefined, field: string): this {
+    this.require(value !== undefined && value.amountMinor > 0n, `${field}.amount_minor`, "must be positive");
+    return this.require(
+      value !== undefined && CURRENCY.test(value.currency),
+      `${field}.currency`,
+      "ISO 4217 code",
+    );
+  }
+  done(): void {
+    if (this.violations.length > 0) throw validationFailed(this.violations);
+  }
+}
+
+const checks = () => new Checks();
+
+/** The billing use cases: validation, defaults, idempotency keys and commission, over the ledger store. */
+export function createBilling(deps: BillingDeps) {
+  const { store, now } = deps;
+  const currencyOr = (currency: string) => {
+    const chosen = currency || deps.defaultCurrency;
+    checks().require(CURRENCY.test(chosen), "currency", "ISO 4217 code").done();
+    return chosen;
+  };
+  const key = (
+    scope: IdempotencyScope,
+    operation: string,
+    requestId: string,
+    parameters: Record<string, unknown>,
+  ) => ({
+    scope,
+    key: `${operation}:${requestId}`,
+    requestHash: hashRequest(parameters),
+  });
+  const ttl = (seconds: bigint) => {
+    const chosen = seconds === 0n ? DEFAULT_HOLD_TTL_SECONDS : seconds;
+    checks()
+      .require(chosen > 0n && chosen <= MAX_HOLD_TTL_SECONDS, "ttl_seconds", "between 1 s and 7 days")
+      .done();
+    return new Date(now().getTime() + Number(chosen) * 1000);
+  };
+
+  return {
+    async getWallet(userId: string, currency: string, rate: bigint): Promise<WalletView> {
+      const chosen = currencyOr(currency);
+      checks()
+        .require(rate >= 0n, "rate_minor", "must not be negative")
+        .done();
+      const { balance, held } = await store.walletBalances(userId, chosen, now());
+      const available = balance - held;
+      return {
+        userId,
+        currency: chosen,
+        balance,
+        held,
+        available,
+        minutesLeft: minutesPayable(available, rate),
+      };
+    },
+
+    listTransactions(input: {
+      userId: string;
+      kind: UserAccountKind;
+      currency: string;
+      beforeEntryId: bigint | undefined;
+      limit: number;
+    }): Promise<AccountEntry[]> {
+      return store.listEntries({ ...input, currency: currencyOr(input.currency) });
+    },
+
+    createTopUp(
+      scope: IdempotencyScope,
+      userId: string,
+      amount: Money | undefined,
+      provider: string,
+      requestId: string,
+    ): Promise<Payment> {
+      checks().positiveMoney(amount, "amount").requestId(requestId).done();
+      const chosenProvider = provider || deps.defaultProvider;
+      return store.createTopUp(key(scope, "topup", requestId, { userId, amount, provider: chosenProvider }), {
+        userId,
+        currency: amount!.currency,
+        amount: amount!.amountMinor,
+        provider: chosenProvider,
+        now: now(),
+      });
+    },
+
+    confirmPayment(input: {
+      provider: string;
+      providerEventId: string;
+      providerPaymentId: string;
+      paymentId: string;
+      providerReference: string;
+      status: PaymentStatus | undefined;
+      amount: Money | undefined;
+    }): Promise<{ payment: Payment; credited: boolean }> {
+      checks()
+        .require(input.provider.length > 0, "provider", "required")
+        .require(input.providerEventId.length > 0, "provider_event_id", "required")
+        .require(
+          input.paymentId.length > 0 || input.providerReference.length > 0,
+          "payment_id",
+          "payment_id or provider_reference required",
+        )
+        .require(input.status !== undefined, "status", "required")
+        .require(
+          input.status !== "succeeded" || input.amount !== undefined,
+          "amount",
+          "required for a success",
+        )
+        .done();
+      return store.confirmPayment({
+        ...input,
+        status: input.status!,
+        amount: input.amount?.amountMinor ?? 0n,
+        currency: input.amount?.currency ?? "",
+        now: now(),
+      });
+    },
+
+    placeHold(
+      scope: IdempotencyScope,
+      input: {
+        userId: string;
+        amount: Money | undefined;
+        requestId: string;
+        reference: string;
+        ttlSeconds: bigint;
+      },
+    ): Promise<Hold> {
+      checks()
+        .require(input.userId.length > 0, "user_id", "required")
+        .positiveMoney(input.amount, "amount")
+        .requestId(input.requestId)
+        .done();
+      return store.placeHold(key(scope, "hold", input.requestId, { ...input, requestId: undefined }), {
+        userId: input.userId,
+        currency: input.amount!.currency,
+        amount: input.amount!.amountMinor,
+        reference: input.reference,
+        expiresAt: ttl(input.ttlSeconds),
+        now: now(),
+      });
+    },
+
+    extendHold(
+      scope: IdempotencyScope,
+      input: { holdId: string; ttlSeconds: bigint; requestId: string },
+    ): Promise<Hold> {
+      checks()
+        .require(input.holdId.length > 0, "hold_id", "required")
+        .requestId(input.requestId)
+        .done();
+      return store.extendHold(
+        key(scope, "extend", input.requestId, { holdId: input.holdId, ttl: input.ttlSeconds }),
+        {
+          holdId: input.holdId,
+          expiresAt: ttl(input.ttlSeconds),
+          now: now(),
+        },
+      );
+    },
+
+    captureHold(
+      scope: IdempotencyScope,
+      input: { holdId: string; amount: Money | undefined; payeeUserId: string; requestId: string },
+    ): Promise<{ hold: Hold; transactionId: string }> {
+      checks()
+        .require(input.holdId.length > 0, "hold_id", "required")
+        .require(input.payeeUserId.length > 0, "payee_user_id", "required")
+        .positiveMoney(input.amount, "amount")
+        .requestId(input.requestId)
+        .done();
+      const amount = input.amount!.amountMinor;
+      return store.captureHold(key(scope, "capture", input.requestId, { ...input, requestId: undefined }), {
+        holdId: input.holdId,
+        amount,
+        commission: splitCommission(amount, deps.commissionBps).commission,
+        payeeUserId: input.payeeUserId,
+        now: now(),
+      });
+    },
+
+    releaseHold(scope: IdempotencyScope, input: { holdId: string; requestId: string }): Promise<Hold> {
+      checks()
+        .require(input.holdId.length > 0, "hold_id", "required")
+        .requestId(input.requestId)
+        .done();
+      return store.releaseHold(key(scope, "release", input.requestId, { holdId: input.holdId }), {
+        holdId: input.holdId,
+        now: now(),
+      });
+    },
+
+    charge(
+      scope: IdempotencyScope,
+      input: {
+        sessionId: string;
+        minute: bigint;
+        payerUserId: string;
+        payeeUserId: string;
+        amount: Money | undefined;
+        holdId: string;
+      },
+    ): Promise<ChargeResult> {
+      checks()
+        .require(input.sessionId.length > 0, "session_id", "required")
+        .require(input.minute >= 1n, "minute", "from 1")
+        .require(input.payerUserId.length > 0, "payer_user_id", "required")
+        .require(input.payeeUserId.length > 0, "payee_user_id", "required")
+        .require(input.payerUserId !== input.payeeUserId, "payee_user_id", "must differ from the payer")
+        .positiveMoney(input.amount, "amount")
+        .done();
+      const rate = input.amount!.amountMinor;
+      return store.charge(
+        key(scope, "charge", `${input.sessionId}:${input.minute}`, input),
+        {
+          ...input,
+          currency: input.amount!.currency,
+          amount: rate,
+          commission: splitCommission(rate, deps.commissionBps).commission,
+          now: now(),
+        },
+        (funds) => minutesPayable(funds, rate),
+      );
+    },
+
+    settleSession(input: {
+      sessionId: string;
+      payerUserId: string;
+      payeeUserId: string;
+      holdId: string;
+      rate: Money | undefined;
+      kind: SessionKind | undefined;
+    }): Promise<Invoice> {
+      checks()
+        .require(input.sessionId.length > 0, "session_id", "required")
+        .require(input.payerUserId.length > 0, "payer_user_id", "required")
+        .require(input.payeeUserId.length > 0, "payee_user_id", "required")
+        .require(input.kind !== undefined, "kind", "required")
+        .positiveMoney(input.rate, "rate")
+        .done();
+      return store.settleSession({
+        ...input,
+        rate: input.rate!.amountMinor,
+        currency: input.rate!.currency,
+        kind: input.kind!,
+        settleHash: hashRequest(input),
+        now: now(),
+      });
+    },
+
+    refund(
+      scope: IdempotencyScope,
+      input: {
+        sessionId: string;
+        amount: Money | undefined;
+        reason: RefundReason | undefined;
+        note: string;
+        requestId: string;
+      },
+    ): Promise<Refund> {
+      checks()
+        .require(input.sessionId.length > 0, "session_id", "required")
+        .require(input.reason !== undefined, "reason", "required")
+        .require(
+          input.amount === undefined || input.amount.amountMinor > 0n,
+          "amount.amount_minor",
+          "must be positive",
+        )
+        .requestId(input.requestId)
+        .done();
+      return store.refund(key(scope, "refund", input.requestId, { ...input, requestId: undefined }), {
+        sessionId: input.sessionId,
+        amount: input.amount?.amountMinor,
+        reason: input.reason!,
+        note: input.note,
+        now: now(),
+        share: proportionalShare,
+      });
+    },
+
+    async grantCredit(
+      scope: IdempotencyScope,
+      input: { userId: string; amount: Money | undefined; note: string; requestId: string },
+    ): Promise<{ transactionId: string; wallet: WalletView }> {
+      checks()
+        .require(input.userId.length > 0, "user_id", "required")
+        .positiveMoney(input.amount, "amount")
+        .requestId(input.requestId)
+        .done();
+      const { transactionId } = await store.grantCredit(
+        key(scope, "grant", input.requestId, { ...input, requestId: undefined }),
+        {
+          userId: input.userId,
+          currency: input.amount!.currency,
+          amount: input.amount!.amountMinor,
+          now: now(),
+        },
+      );
+      const { balance, held } = await store.walletBalances(input.userId, input.amount!.currency, now());
+      return {
+        transactionId,
+        wallet: {
+          userId: input.userId,
+          currency: input.amount!.currency,
+          balance,
+          held,
+          available: balance - held,
+          minutesLeft: 0n,
+        },
+      };
+    },
+
+    listInvoices(userId: string, beforeInvoiceId: string | undefined, limit: number): Promise<Invoice[]> {
+      return store.listInvoices({ userId, beforeInvoiceId, limit });
+    },
+
+    /** Only the payer, the payee or staff see an invoice; anyone else gets NOT_FOUND (no probing). */
+    async getInvoice(invoiceId: string, viewer: { userId: string; staff: boolean }): Promise<Invoice> {
+      const invoice = await store.getInvoice(invoiceId);
+      const visible =
+        invoice &&
+        (viewer.staff || invoice.payerUserId === viewer.userId || invoice.payeeUserId === viewer.userId);
+      if (!visible) throw notFound("INVOICE_NOT_FOUND", `no invoice ${invoiceId}`);
+      return invoice;
+    },
+
+    getEarnings(expertUserId: string, currency: string): Promise<Earnings> {
+      return store.earnings(expertUserId, currencyOr(currency));
+    },
+
+    expireHolds(): Promise<number> {
+      return store.expireHolds(now());
+    },
+  };
+}
+
+export type Billing = ReturnType<typeof createBilling>;

@@ -1,0 +1,117 @@
+/** Billing's own vocabulary, free of gRPC and SQL types. Amounts are minor units (bigint). */
+
+export type HoldStatus = "open" | "captured" | "released" | "expired";
+export type PaymentStatus = "pending" | "succeeded" | "failed" | "cancelled";
+export type TransactionType = "top_up" | "session_charge" | "hold_capture" | "refund" | "promotion";
+export type UserAccountKind = "wallet" | "earnings";
+export type SessionKind = "chat" | "call";
+export type RefundReason = "service_issue" | "billing_error" | "customer_request" | "goodwill" | "other";
+
+export interface Money {
+  amountMinor: bigint;
+  currency: string;
+}
+
+export interface WalletView {
+  userId: string;
+  currency: string;
+  balance: bigint;
+  held: bigint;
+  available: bigint;
+  minutesLeft: bigint;
+}
+
+export interface AccountEntry {
+  /** Keyset cursor: entry ids grow with time. */
+  entryId: bigint;
+  transactionId: string;
+  type: TransactionType;
+  currency: string;
+  amount: bigint;
+  balanceAfter: bigint;
+  reference: string;
+  createdAt: Date;
+}
+
+export interface Hold {
+  holdId: string;
+  userId: string;
+  currency: string;
+  amount: bigint;
+  captured: bigint;
+  status: HoldStatus;
+  reference: string;
+  expiresAt: Date;
+  createdAt: Date;
+}
+
+export interface Payment {
+  paymentId: string;
+  userId: string;
+  currency: string;
+  amount: bigint;
+  status: PaymentStatus;
+  provider: string;
+  providerReference: string;
+  providerPaymentId: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface ChargeResult {
+  transactionId: string;
+  currency: string;
+  available: bigint;
+  balance: bigint;
+  minutesLeft: bigint;
+}
+
+export interface InvoiceLine {
+  kind: "minutes" | "refund";
+  description: string;
+  quantity: bigint;
+  unitPrice: bigint;
+  amount: bigint;
+}
+
+export interface Invoice {
+  invoiceId: string;
+  sessionId: string;
+  payerUserId: string;
+  payeeUserId: string;
+  kind: SessionKind;
+  currency: string;
+  lines: InvoiceLine[];
+  total: bigint;
+  createdAt: Date;
+}
+
+export interface Refund {
+  refundId: string;
+  sessionId: string;
+  payerUserId: string;
+  currency: string;
+  amount: bigint;
+  reason: RefundReason;
+  note: string;
+  transactionId: string;
+  createdAt: Date;
+}
+
+export interface Earnings {
+  expertUserId: string;
+  currency: string;
+  balance: bigint;
+  earned: bigint;
+  refunded: bigint;
+}
+
+/** Who is calling, as far as idempotency keys are concerned: keys never collide across callers. */
+export type IdempotencyScope = string;
+
+export interface IdempotencyKey {
+  scope: IdempotencyScope;
+  key: string;
+  /** A digest of the request parameters (without the key itself). */
+  requestHash: string;
+}

@@ -1,0 +1,45 @@
+import { createHash } from "node:crypto";
+
+/** Basis points in a whole: 10_000 bps = 100 %. */
+export const BPS_SCALE = 10_000n;
+
+/**
+ * The platform's share of an amount, rounded down so the expert never loses a minor unit
+ * to rounding; the expert gets the rest. Both parts always add up to the amount.
+ */
+export function splitCommission(
+  amount: bigint,
+  commissionBps: bigint,
+): { commission: bigint; earnings: bigint } {
+  const commission = (amount * commissionBps) / BPS_SCALE;
+  return { commission, earnings: amount - commission };
+}
+
+export const minBigint = (a: bigint, b: bigint): bigint => (a < b ? a : b);
+
+/** Whole minutes `funds` pays at `rate` per minute (0 for a non-positive rate or funds). */
+export function minutesPayable(funds: bigint, rate: bigint): bigint {
+  if (rate <= 0n || funds <= 0n) return 0n;
+  return funds / rate;
+}
+
+/**
+ * A share of a refund proportional to what is left to reverse, rounded down; the remainder
+ * of the refund goes to the other side so the parts add up exactly.
+ */
+export function proportionalShare(refund: bigint, part: bigint, whole: bigint): bigint {
+  if (whole === 0n) return 0n;
+  return (refund * part) / whole;
+}
+
+/** A stable digest of request parameters: same parameters, same hash, whatever the key order. */
+export function hashRequest(parameters: Record<string, unknown>): string {
+  const canonical = JSON.stringify(parameters, (_key, value: unknown) => {
+    if (typeof value === "bigint") return `${value}n`;
+    if (value && typeof value === "object" && !Array.isArray(value)) {
+      return Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b)));
+    }
+    return value;
+  });
+  return createHash("sha256").update(canonical).digest("base64url");
+}

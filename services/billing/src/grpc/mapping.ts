@@ -1,0 +1,158 @@
+import { invalidArgument } from "@parley/kit/errors";
+import {
+  type Hold as HoldMessage,
+  HoldStatus,
+  InvoiceLineKind,
+  type Invoice as InvoiceMessage,
+  type Payment as PaymentMessage,
+  PaymentStatus,
+  RefundReason,
+  type RefundRecord,
+  SessionKind,
+  type Transaction,
+  TransactionType,
+  type Wallet,
+} from "@parley/proto/parley/billing/v1/billing";
+import type { Money as MoneyMessage } from "@parley/proto/parley/common/v1/money";
+import type * as domain from "../domain/model";
+
+/** Proto ↔ domain translation: enums, Money and opaque page tokens. */
+
+export const money = (amountMinor: bigint, currency: string): MoneyMessage => ({ amountMinor, currency });
+export const fromMoney = (value: MoneyMessage | undefined): domain.Money | undefined =>
+  value ? { amountMinor: value.amountMinor, currency: value.currency.toUpperCase() } : undefined;
+
+const HOLD_STATUS: Record<domain.HoldStatus, HoldStatus> = {
+  open: HoldStatus.HOLD_STATUS_OPEN,
+  captured: HoldStatus.HOLD_STATUS_CAPTURED,
+  released: HoldStatus.HOLD_STATUS_RELEASED,
+  expired: HoldStatus.HOLD_STATUS_EXPIRED,
+};
+
+const PAYMENT_STATUS: Record<domain.PaymentStatus, PaymentStatus> = {
+  pending: PaymentStatus.PAYMENT_STATUS_PENDING,
+  succeeded: PaymentStatus.PAYMENT_STATUS_SUCCEEDED,
+  failed: PaymentStatus.PAYMENT_STATUS_FAILED,
+  cancelled: PaymentStatus.PAYMENT_STATUS_CANCELLED,
+};
+
+const TRANSACTION_TYPE: Record<domain.TransactionType, TransactionType> = {
+  top_up: TransactionType.TRANSACTION_TYPE_TOP_UP,
+  session_charge: TransactionType.TRANSACTION_TYPE_SESSION_CHARGE,
+  hold_capture: TransactionType.TRANSACTION_TYPE_HOLD_CAPTURE,
+  refund: TransactionType.TRANSACTION_TYPE_REFUND,
+  promotion: TransactionType.TRANSACTION_TYPE_PROMOTION,
+};
+
+const SESSION_KIND: Record<domain.SessionKind, SessionKind> = {
+  chat: SessionKind.SESSION_KIND_CHAT,
+  call: SessionKind.SESSION_KIND_CALL,
+};
+
+const REFUND_REASON: Record<domain.RefundReason, RefundReason> = {
+  service_issue: RefundReason.REFUND_REASON_SERVICE_ISSUE,
+  billing_error: RefundReason.REFUND_REASON_BILLING_ERROR,
+  customer_request: RefundReason.REFUND_REASON_CUSTOMER_REQUEST,
+  goodwill: RefundReason.REFUND_REASON_GOODWILL,
+  other: RefundReason.REFUND_REASON_OTHER,
+};
+
+const reverse = <D extends string, P extends number>(table: Record<D, P>) => {
+  const inverse = new Map<number, D>(
+    Object.entries(table).map(([name, value]) => [value as number, name as D]),
+  );
+  return (value: P): D | undefined => inverse.get(value);
+};
+
+export const toPaymentStatus = reverse(PAYMENT_STATUS);
+export const toSessionKind = reverse(SESSION_KIND);
+export const toRefundReason = reverse(REFUND_REASON);
+
+export const walletMessage = (wallet: domain.WalletView): Wallet => ({
+  userId: wallet.userId,
+  balance: money(wallet.balance, wallet.currency),
+  held: money(wallet.held, wallet.currency),
+  available: money(wallet.available, wallet.currency),
+  minutesLeft: wallet.minutesLeft,
+});
+
+export const transactionMessage = (entry: domain.AccountEntry): Transaction => ({
+  transactionId: entry.transactionId,
+  type: TRANSACTION_TYPE[entry.type],
+  amount: money(entry.amount, entry.currency),
+  balanceBefore: money(entry.balanceAfter - entry.amount, entry.currency),
+  balanceAfter: money(entry.balanceAfter, entry.currency),
+  reference: entry.reference,
+  createdAt: entry.createdAt,
+});
+
+export const holdMessage = (hold: domain.Hold): HoldMessage => ({
+  holdId: hold.holdId,
+  userId: hold.userId,
+  amount: money(hold.amount, hold.currency),
+  captured: money(hold.captured, hold.currency),
+  status: HOLD_STATUS[hold.status],
+  reference: hold.reference,
+  expiresAt: hold.expiresAt,
+  createdAt: hold.createdAt,
+});
+
+export const paymentMessage = (payment: domain.Payment): PaymentMessage => ({
+  paymentId: payment.paymentId,
+  userId: payment.userId,
+  amount: money(payment.amount, payment.currency),
+  status: PAYMENT_STATUS[payment.status],
+  provider: payment.provider,
+  providerReference: payment.providerReference,
+  providerPaymentId: payment.providerPaymentId,
+  createdAt: payment.createdAt,
+  updatedAt: payment.updatedAt,
+});
+
+export const invoiceMessage = (invoice: domain.Invoice): InvoiceMessage => ({
+  invoiceId: invoice.invoiceId,
+  sessionId: invoice.sessionId,
+  payerUserId: invoice.payerUserId,
+  payeeUserId: invoice.payeeUserId,
+  kind: SESSION_KIND[invoice.kind],
+  lines: invoice.lines.map((line) => ({
+    kind:
+      line.kind === "minutes"
+        ? InvoiceLineKind.INVOICE_LINE_KIND_MINUTES
+        : InvoiceLineKind.INVOICE_LINE_KIND_REFUND,
+    description: line.description,
+    quantity: line.quantity,
+    unitPrice: money(line.unitPrice, invoice.currency),
+    amount: money(line.amount, invoice.currency),
+  })),
+  total: money(invoice.total, invoice.currency),
+  createdAt: invoice.createdAt,
+});
+
+export const refundMessage = (refund: domain.Refund): RefundRecord => ({
+  refundId: refund.refundId,
+  sessionId: refund.sessionId,
+  payerUserId: refund.payerUserId,
+  amount: money(refund.amount, refund.currency),
+  reason: REFUND_REASON[refund.reason],
+  note: refund.note,
+  transactionId: refund.transactionId,
+  createdAt: refund.createdAt,
+});
+
+const DEFAULT_PAGE_SIZE = 50;
+const MAX_PAGE_SIZE = 200;
+
+export const pageSize = (requested: number): number =>
+  requested <= 0 ? DEFAULT_PAGE_SIZE : Math.min(requested, MAX_PAGE_SIZE);
+
+/** Page tokens are opaque to callers: base64url of the last item's cursor. */
+export const encodePageToken = (cursor: string): string => Buffer.from(cursor, "utf8").toString("base64url");
+
+export function decodePageToken(token: string, valid: (cursor: string) => boolean): string | undefined {
+  if (!token) return undefined;
+  const cursor = Buffer.from(token, "base64url").toString("utf8");
+  if (!valid(cursor))
+    throw invalidArgument("INVALID_PAGE_TOKEN", "page_token is not one this service issued");
+  return cursor;
+}

@@ -1,0 +1,21 @@
+import { allow, type Permission } from "@parley/kit/auth";
+import type { BillingServiceService } from "@parley/proto/parley/billing/v1/billing";
+
+/** Who may call each RPC; resource checks (your own wallet) are in the handlers. */
+export const billingPermissions: { [K in keyof typeof BillingServiceService]: Permission } = {
+  getWallet: allow.signedIn,
+  listTransactions: allow.signedIn,
+  createTopUp: allow.signedIn,
+  confirmPayment: allow.services("edge"),
+  placeHold: allow.services("session"),
+  extendHold: allow.services("session"),
+  captureHold: allow.services("session"),
+  releaseHold: allow.services("session"),
+  charge: allow.services("session"),
+  settleSession: allow.services("session"),
+  refund: allow.staff,
+  grantCredit: allow.staff,
+  listInvoices: allow.signedIn,
+  getInvoice: allow.signedIn,
+  getEarnings: allow.roles("expert", "operator", "admin"),
+};

@@ -1,0 +1,227 @@
+import { sql } from "drizzle-orm";
+import {
+  bigint,
+  char,
+  check,
+  index,
+  integer,
+  pgSchema,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from "drizzle-orm/pg-core";
+
+export const billing = pgSchema("billing");
+
+const money = (name: string) => bigint(name, { mode: "bigint" });
+const at = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
+
+/**
+ * Ledger accounts. Wallet and earnings accounts keep a running `balance` (updated under a
+ * row lock in the transaction that posts); platform accounts (revenue, clearing,
+ * promotions) never do: their balance is the sum of their entries, so concurrent charges
+ * never queue on one shared row.
+ */
+export const accounts = billing.table(
+  "accounts",
+  {
+    id: uuid("id").primaryKey(),
+    kind: text("kind", { enum: ["wallet", "earnings", "revenue", "clearing", "promotions"] }).notNull(),
+    ownerId: text("owner_id").notNull(),
+    currency: char("currency", { length: 3 }).notNull(),
+    balance: money("balance").notNull().default(sql`0`),
+    createdAt: at("created_at").notNull().defaultNow(),
+  },
+  (table) => [
+    uniqueIndex("accounts_owner_unique").on(table.kind, table.ownerId, table.currency),
+    check(
+      "accounts_user_balance_non_negative",
+      sql`${table.kind} not in ('wallet', 'earnings') or ${table.balance} >= 0`,
+    ),
+  ],
+);
+
+/** One posting; its entries sum to zero per currency. Append-only (trigger). */
+export const transactions = billing.table("transactions", {
+  id: uuid("id").primaryKey(),
+  type: text("type", { enum: ["top_up", "session_charge", "hold_capture", "refund", "promotion"] }).notNull(),
+  currency: char("currency", { length: 3 }).notNull(),
+  reference: text("reference").notNull(),
+  createdAt: at("created_at").notNull().defaultNow(),
+});
+
+/** Ledger entries: signed amounts; balance_after only on accounts that keep a balance. Append-only (trigger). */
+export const entries = billing.table(
+  "entries",
+  {
+    id: bigint("id", { mode: "bigint" }).primaryKey().generatedAlwaysAsIdentity(),
+    transactionId: uuid("transaction_id")
+      .notNull()
+      .references(() => transactions.id),
+    accountId: uuid("account_id")
+      .notNull()
+      .references(() => accounts.id),
+    amount: money("amount").notNull(),
+    balanceAfter: money("balance_after"),
+    createdAt: at("created_at").notNull().defaultNow(),
+  },
+  (table) => [
+    index("entries_account_newest").on(table.accountId, table.id.desc()),
+    index("entries_transaction").on(table.transactionId),
+  ],
+);
+
+/** Reservations on a wallet: available = balance − remaining of open, unexpired holds. */
+export const holds = billing.table(
+  "holds",
+  {
+    id: uuid("id").primaryKey(),
+    accountId: uuid("account_id")
+      .notNull()
+      .references(() => accounts.id),
+    userId: text("user_id").notNull(),
+    currency: char("currency", { length: 3 }).notNull(),
+    amount: money("amount").notNull(),
+    captured: money("captured").notNull().default(sql`0`),
+    status: text("status", { enum: ["open", "captured", "released", "expired"] }).notNull(),
+    reference: text("reference").notNull(),
+    expiresAt: at("expires_at").notNull(),
+    createdAt: at("created_at").notNull().defaultNow(),
+    resolvedAt: at("resolved_at"),
+  },
+  (table) => [
+    index("holds_open_by_account").on(table.accountId).where(sql`${table.status} = 'open'`),
+    index("holds_open_by_expiry").on(table.expiresAt).where(sql`${table.status} = 'open'`),
+    check(
+      "holds_captured_within_amount",
+      sql`${table.captured} >= 0 and ${table.captured} <= ${table.amount}`,
+    ),
+  ],
+);
+
+/**
+ * Idempotency keys, scoped to the caller. The key row is inserted first in the money
+ * transaction (a concurrent duplicate waits on it) and carries the original response.
+ */
+export const idempotencyKeys = billing.table(
+  "idempotency_keys",
+  {
+    scope: text("scope").notNull(),
+    key: text("key").notNull(),
+    requestHash: text("request_hash").notNull(),
+    response: text("response"),
+    createdAt: at("created_at").notNull().defaultNow(),
+  },
+  (table) => [primaryKey({ columns: [table.scope, table.key] })],
+);
+
+/** Per-minute session charges; (session_id, minute) is unique. */
+export const charges = billing.table(
+  "charges",
+  {
+    transactionId: uuid("transaction_id")
+      .primaryKey()
+      .references(() => transactions.id),
+    sessionId: text("session_id").notNull(),
+    minute: bigint("minute", { mode: "bigint" }).notNull(),
+    payerUserId: text("payer_user_id").notNull(),
+    payeeUserId: text("payee_user_id").notNull(),
+    currency: char("currency", { length: 3 }).notNull(),
+    amount: money("amount").notNull(),
+    commission: money("commission").notNull(),
+    createdAt: at("created_at").notNull().defaultNow(),
+  },
+  (table) => [uniqueIndex("charges_session_minute").on(table.sessionId, table.minute)],
+);
+
+export const payments = billing.table(
+  "payments",
+  {
+    id: uuid("id").primaryKey(),
+    userId: text("user_id").notNull(),
+    currency: char("currency", { length: 3 }).notNull(),
+    amount: money("amount").notNull(),
+    status: text("status", { enum: ["pending", "succeeded", "failed", "cancelled"] }).notNull(),
+    provider: text("provider").notNull(),
+    providerReference: text("provider_reference").notNull(),
+    providerPaymentId: text("provider_payment_id"),
+    creditTransactionId: uuid("credit_transaction_id").references(() => transactions.id),
+    createdAt: at("created_at").notNull().defaultNow(),
+    updatedAt: at("updated_at").notNull().defaultNow(),
+  },
+  (table) => [uniqueIndex("payments_provider_reference").on(table.provider, table.providerReference)],
+);
+
+/** Every provider event applied, once: replays of an event id are recognised. */
+export const paymentEvents = billing.table(
+  "payment_events",
+  {
+    provider: text("provider").notNull(),
+    providerEventId: text("provider_event_id").notNull(),
+    paymentId: uuid("payment_id")
+      .notNull()
+      .references(() => payments.id),
+    status: text("status").notNull(),
+    receivedAt: at("received_at").notNull().defaultNow(),
+  },
+  (table) => [primaryKey({ columns: [table.provider, table.providerEventId] })],
+);
+
+export const refunds = billing.table(
+  "refunds",
+  {
+    id: uuid("id").primaryKey(),
+    sessionId: text("session_id").notNull(),
+    payerUserId: text("payer_user_id").notNull(),
+    payeeUserId: text("payee_user_id").notNull(),
+    currency: char("currency", { length: 3 }).notNull(),
+    amount: money("amount").notNull(),
+    earningsReversed: money("earnings_reversed").notNull(),
+    commissionReversed: money("commission_reversed").notNull(),
+    reason: text("reason").notNull(),
+    note: text("note").notNull(),
+    transactionId: uuid("transaction_id")
+      .notNull()
+      .references(() => transactions.id),
+    createdAt: at("created_at").notNull().defaultNow(),
+  },
+  (table) => [index("refunds_session").on(table.sessionId)],
+);
+
+/** One per settled session; refund lines are added from `refunds` when read. */
+export const invoices = billing.table(
+  "invoices",
+  {
+    id: uuid("id").primaryKey(),
+    sessionId: text("session_id").notNull(),
+    payerUserId: text("payer_user_id").notNull(),
+    payeeUserId: text("payee_user_id").notNull(),
+    kind: text("kind", { enum: ["chat", "call"] }).notNull(),
+    currency: char("currency", { length: 3 }).notNull(),
+    rate: money("rate").notNull(),
+    minutes: integer("minutes").notNull(),
+    charged: money("charged").notNull(),
+    settleHash: text("settle_hash").notNull(),
+    createdAt: at("created_at").notNull().defaultNow(),
+  },
+  (table) => [
+    uniqueIndex("invoices_session").on(table.sessionId),
+    index("invoices_payer_newest").on(table.payerUserId, table.id.desc()),
+    index("invoices_payee_newest").on(table.payeeUserId, table.id.desc()),
+  ],
+);
+
+export const schema = {
+  accounts,
+  transactions,
+  entries,
+  holds,
+  idempotencyKeys,
+  charges,
+  payments,
+  paymentEvents,
+  refunds,
+  invoices,
+};

@@ -1,0 +1,106 @@
+import path from "node:path";
+import {
+  type Authenticator,
+  createAuthenticator,
+  createTokenVerifier,
+  type TokenVerifierOptions,
+} from "@parley/kit/auth";
+import { createDatabase, migrateDatabase, type Sql } from "@parley/kit/db";
+import { bindService, createGrpcServer, type GrpcServer, type ServiceBinding } from "@parley/kit/grpc";
+import type { Logger } from "@parley/kit/log";
+import type { ServiceMetrics } from "@parley/kit/metrics";
+import { BillingServiceService } from "@parley/proto/parley/billing/v1/billing";
+import type { BillingConfig } from "./config";
+import { type Billing, createBilling } from "./domain/billing";
+import { billingHandlers } from "./grpc/handlers";
+import { billingPermissions } from "./grpc/permissions";
+import { createLedgerStore } from "./persistence/ledger-store";
+
+export const BILLING_MIGRATIONS = {
+  migrationsFolder: path.resolve(import.meta.dirname, "../drizzle"),
+  schema: "billing",
+};
+
+export interface BillingServerDeps {
+  sql: Sql;
+  log: Logger;
+  authenticate: Authenticator;
+  commissionBps: number;
+  defaultCurrency?: string;
+  defaultProvider?: string;
+  now?: () => Date;
+  metrics?: ServiceMetrics;
+  onShutdown?: Array<() => Promise<void>>;
+}
+
+/** The billing use cases and their gRPC binding over an existing pool (no server yet). */
+export function createBillingService(
+  deps: Omit<BillingServerDeps, "log" | "authenticate" | "metrics" | "onShutdown">,
+): {
+  billing: Billing;
+  binding: ServiceBinding;
+} {
+  const billing = createBilling({
+    store: createLedgerStore(deps.sql),
+    now: deps.now ?? (() => new Date()),
+    commissionBps: BigInt(deps.commissionBps),
+    defaultCurrency: deps.defaultCurrency ?? "INR",
+    defaultProvider: deps.defaultProvider ?? "razorpay",
+  });
+  return {
+    billing,
+    binding: bindService(BillingServiceService, billingHandlers(billing), billingPermissions),
+  };
+}
+
+/** The billing gRPC server over an existing pool, unbound: the caller listens. */
+export function buildBillingServer(deps: BillingServerDeps): { server: GrpcServer; billing: Billing } {
+  const { billing, binding } = createBillingService(deps);
+  const server = createGrpcServer({
+    name: "billing",
+    log: deps.log,
+    authenticate: deps.authenticate,
+    metrics: deps.metrics,
+    services: [binding],
+    onShutdown: deps.onShutdown,
+  });
+  return { server, billing };
+}
+
+/** Runs the hold sweeper until stopped; a failed sweep is logged and retried next tick. */
+export function startHoldSweeper(billing: Billing, intervalMs: number, log: Logger): () => Promise<void> {
+  const timer = setInterval(() => {
+    billing.expireHolds().then(
+      (expired) => expired > 0 && log.info({ expired }, "expired holds released"),
+      (error: unknown) => log.warn({ err: error }, "hold sweep failed"),
+    );
+  }, intervalMs);
+  timer.unref();
+  return async () => clearInterval(timer);
+}
+
+/** Everything main.ts does after reading the environment: migrate, pool, server, sweeper. */
+export async function startBilling(
+  config: BillingConfig,
+  log: Logger,
+  fetchJwks: () => ReturnType<TokenVerifierOptions["fetchJwks"]>,
+  metrics?: ServiceMetrics,
+): Promise<{ server: GrpcServer; port: number }> {
+  await migrateDatabase(config.DATABASE_URL, BILLING_MIGRATIONS);
+  const database = createDatabase(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX });
+  const tokens = createTokenVerifier({ issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, fetchJwks });
+  const shutdownHooks: Array<() => Promise<void>> = [];
+  const { server, billing } = buildBillingServer({
+    sql: database.sql,
+    log,
+    authenticate: createAuthenticator({ tokens }),
+    commissionBps: config.COMMISSION_BPS,
+    defaultCurrency: config.DEFAULT_CURRENCY,
+    defaultProvider: config.PAYMENT_PROVIDER,
+    metrics,
+    onShutdown: shutdownHooks,
+  });
+  shutdownHooks.push(startHoldSweeper(billing, config.HOLD_SWEEP_INTERVAL_MS, log), database.close);
+  const port = await server.listen(`0.0.0.0:${config.GRPC_PORT}`);
+  return { server, port };
+}

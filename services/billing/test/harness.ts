@@ -1,0 +1,131 @@
+import { createAuthenticator } from "@parley/kit/auth";
+import { createDatabase } from "@parley/kit/db";
+import { type AppError, isAppError } from "@parley/kit/errors";
+import { createServiceClient, type ServiceClient } from "@parley/kit/grpc";
+import { newId } from "@parley/kit/ids";
+import { BillingServiceService } from "@parley/proto/parley/billing/v1/billing";
+import { createTestDatabase, createTestIssuer, startTestServer, type TestIssuer } from "@parley/testing";
+import postgres from "postgres";
+import type { Test } from "tap";
+import { BILLING_MIGRATIONS, createBillingService } from "../src/server";
+
+export const COMMISSION_BPS = 2000;
+export type BillingClient = ServiceClient<typeof BillingServiceService>;
+
+export interface Harness {
+  /** A subtest that ends with the ledger invariant check. */
+  test(name: string, body: (t: Test) => Promise<void>): void;
+  client: BillingClient;
+  issuer: TestIssuer;
+  /** Raw SQL on the test database, for invariant checks only. */
+  sql: postgres.Sql;
+  billing: ReturnType<typeof createBillingService>["billing"];
+  clock: { now: Date; advanceSeconds(seconds: number): void };
+  as: {
+    session: { bearerToken: string };
+    edge: { bearerToken: string };
+    operator: { bearerToken: string };
+  };
+  user(role?: "user" | "expert"): Promise<{ userId: string; call: { bearerToken: string } }>;
+  /** Credits a wallet through the promotions account (as an operator). */
+  fund(userId: string, amountMinor: bigint, currency?: string): Promise<void>;
+}
+
+/** One real database, one billing server on a free port, real signed tokens; invariants checked at the end of every h.test. */
+export async function startHarness(t: Test): Promise<Harness> {
+  const { url } = await createTestDatabase(t, { migrations: [BILLING_MIGRATIONS] });
+  const database = createDatabase(url, { max: 20 });
+  t.teardown(database.close);
+  const sql = postgres(url, { max: 2, onnotice: () => {}, types: { bigint: postgres.BigInt } });
+  t.teardown(() => sql.end({ timeout: 5 }));
+  const issuer = await createTestIssuer();
+  const clock = {
+    now: new Date("2026-01-01T00:00:00Z"),
+    advanceSeconds(seconds: number) {
+      clock.now = new Date(clock.now.getTime() + seconds * 1000);
+    },
+  };
+  const { billing, binding } = createBillingService({
+    sql: database.sql,
+    commissionBps: COMMISSION_BPS,
+    now: () => clock.now,
+  });
+  const { address } = await startTestServer(t, {
+    name: "billing",
+    services: [binding],
+    authenticate: createAuthenticator({ tokens: issuer.verifier }),
+  });
+  const client = createServiceClient(BillingServiceService, { address, defaultDeadlineMs: 20_000 });
+  t.teardown(() => client.close());
+  const operator = { bearerToken: await issuer.userToken({ role: "operator" }) };
+  return {
+    test(name, body) {
+      t.test(name, async (subtest) => {
+        await body(subtest);
+        await checkInvariants(subtest, sql);
+      });
+    },
+    client,
+    issuer,
+    sql,
+    billing,
+    clock,
+    as: {
+      session: { bearerToken: await issuer.serviceToken("session") },
+      edge: { bearerToken: await issuer.serviceToken("edge") },
+      operator,
+    },
+    async user(role = "user") {
+      const userId = newId();
+      return { userId, call: { bearerToken: await issuer.userToken({ userId, role }) } };
+    },
+    async fund(userId, amountMinor, currency = "INR") {
+      await client.grantCredit(
+        { userId, amount: { amountMinor, currency }, note: "test funds", requestId: newId() },
+        operator,
+      );
+    },
+  };
+}
+
+/**
+ * The ledger's invariants, straight from the tables: every transaction's entries sum to zero,
+ * so every currency sums to zero; each wallet/earnings balance equals the sum of its entries
+ * and is never negative; balance_after on each entry chains from the previous one.
+ */
+export async function checkInvariants(t: Pick<Test, "same">, sql: postgres.Sql): Promise<void> {
+  const unbalanced = await sql`
+    select transaction_id, sum(amount) as total from billing.entries
+    group by transaction_id having sum(amount) <> 0`;
+  t.same(unbalanced.length, 0, "every transaction's entries sum to zero");
+  const currencies = await sql`
+    select t.currency, sum(e.amount) as total from billing.entries e
+    join billing.transactions t on t.id = e.transaction_id group by t.currency having sum(e.amount) <> 0`;
+  t.same(currencies.length, 0, "entries sum to zero per currency");
+  const drifted = await sql`
+    select a.id, a.kind, a.balance, coalesce(sum(e.amount), 0) as posted from billing.accounts a
+    left join billing.entries e on e.account_id = a.id
+    where a.kind in ('wallet', 'earnings')
+    group by a.id having a.balance <> coalesce(sum(e.amount), 0) or a.balance < 0`;
+  t.same(drifted, [], "each wallet and earnings balance equals its entries and is not negative");
+  const broken = await sql`
+    select id from (
+      select id, balance_after, amount,
+        lag(balance_after) over (partition by account_id order by id) as previous
+      from billing.entries where balance_after is not null) chained
+    where balance_after - amount <> coalesce(previous, 0)`;
+  t.same(broken.length, 0, "balance_before of each entry is the previous balance_after");
+}
+
+/** Runs a call that must fail and returns its AppError. */
+export async function failure(promise: Promise<unknown>): Promise<AppError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (isAppError(error)) return error;
+    throw error;
+  }
+  throw new Error("expected the call to fail");
+}
+
+export const inr = (amountMinor: bigint) => ({ amountMinor, currency: "INR" });
