@@ -413,9 +413,9 @@ export function createLedgerStore(pool: postgres.Sql) {
     },
 
     /**
-     * Applies one provider event. The event id is claimed first (replays wait, then see it
-     * claimed); the payment row is then locked, so two different events for one payment
-     * serialise and only the first success credits. A succeeded payment is final.
+     * Applies one provider event. The payment row is locked first, so every event for one
+     * payment (replays or not) serialises; the event id is then claimed (a replay finds it
+     * claimed) and only the first success credits. A succeeded payment is final.
      */
     confirmPayment(input: {
       provider: string;
@@ -435,14 +435,15 @@ export function createLedgerStore(pool: postgres.Sql) {
               select id from billing.payments
               where provider = ${input.provider} and provider_reference = ${input.providerReference}`;
         if (!found) throw notFound("PAYMENT_NOT_FOUND", "no payment matches this provider event");
+        // Payment row first: the event's foreign key would otherwise share-lock it and two events deadlock.
+        const [payment] = await tx<
+          PaymentRow[]
+        >`select * from billing.payments where id = ${found.id} for update`;
         const claimed = await tx`
           insert into billing.payment_events (provider, provider_event_id, payment_id, status, received_at)
           values (${input.provider}, ${input.providerEventId}, ${found.id}, ${input.status}, ${input.now})
           on conflict (provider, provider_event_id) do nothing
           returning 1`;
-        const [payment] = await tx<
-          PaymentRow[]
-        >`select * from billing.payments where id = ${found.id} for update`;
         if (claimed.length === 0 || payment!.status === "succeeded" || input.status === "pending") {
           return { payment: toPayment(payment!), credited: false };
         }
