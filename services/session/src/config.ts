@@ -1,0 +1,35 @@
+import { env, z } from "@parley/kit/config";
+
+/** Session's environment; every variable is validated at start. */
+export const sessionConfigShape = {
+  GRPC_PORT: env.port(50053),
+  METRICS_PORT: env.port(9463),
+  DATABASE_URL: env.postgresUrl(),
+  DATABASE_POOL_MAX: env.positiveInt(20),
+  REDIS_URL: env.redisUrl(),
+  LOG_LEVEL: env.logLevel(),
+  JWT_ISSUER: z.string().min(1).default("https://auth.parley.local"),
+  JWT_AUDIENCE: z.string().min(1).default("parley"),
+  /** JSON JWKS to trust instead of fetching auth's keys (tests, tools). */
+  TRUSTED_JWKS: z.string().optional(),
+  AUTH_ADDRESS: env.address("127.0.0.1:50051"),
+  USER_ADDRESS: env.address("127.0.0.1:50052"),
+  BILLING_ADDRESS: env.address("127.0.0.1:50054"),
+  SERVICE_NAME: z.string().min(1).default("session"),
+  SERVICE_SECRET: z.string().optional(),
+  /** Minutes the hold placed at request time covers. */
+  MIN_MINUTES: env.positiveInt(5),
+  /** An unanswered request expires (hold released) after this many seconds. */
+  REQUEST_TTL_SECONDS: env.positiveInt(300),
+  HOLD_TTL_SECONDS: env.positiveInt(6 * 3600),
+  /** A participant may be disconnected this long before metering pauses. */
+  PAUSE_GRACE_SECONDS: env.positiveInt(15),
+  /** A participant disconnected this long ends the session as `disconnected`. */
+  DISCONNECT_TIMEOUT_SECONDS: env.positiveInt(120),
+  AVERAGE_SESSION_SECONDS: env.positiveInt(600),
+  /** How often this instance runs the metering worker. */
+  METERING_INTERVAL_MS: env.positiveInt(1_000),
+  HEARTBEAT_MS: env.positiveInt(15_000),
+};
+
+export type SessionConfig = z.infer<z.ZodObject<typeof sessionConfigShape>>;

@@ -1,0 +1,122 @@
+import { failedPrecondition } from "@parley/kit/errors";
+
+export type SessionKind = "chat" | "call";
+export type SessionStatus =
+  | "requested"
+  | "waiting"
+  | "active"
+  | "ended"
+  | "cancelled"
+  | "declined"
+  | "expired";
+export type EndReason =
+  | "user_ended"
+  | "expert_ended"
+  | "operator_ended"
+  | "insufficient_funds"
+  | "declined"
+  | "expired"
+  | "cancelled"
+  | "disconnected";
+
+export interface SessionRecord {
+  id: string;
+  userId: string;
+  expertId: string;
+  kind: SessionKind;
+  status: SessionStatus;
+  requestId: string;
+  rateMinor: bigint;
+  currency: string;
+  holdId: string | null;
+  invoiceId: string | null;
+  minutesCharged: number;
+  minutesLeft: bigint;
+  endReason: EndReason | null;
+  requestedAt: Date;
+  acceptedAt: Date | null;
+  startedAt: Date | null;
+  endedAt: Date | null;
+  expiresAt: Date;
+  nextChargeAt: Date | null;
+  pausedAt: Date | null;
+  userOnline: boolean;
+  expertOnline: boolean;
+  awaySince: Date | null;
+  settlementPending: boolean;
+  lastSeq: bigint;
+}
+
+export type MessageKind = "text" | "image" | "file" | "system";
+
+export interface MessageRecord {
+  id: string;
+  sessionId: string;
+  seq: bigint;
+  senderId: string;
+  kind: MessageKind;
+  text: string;
+  attachmentUrl: string;
+  attachmentContentType: string;
+  clientMsgId: string;
+  sentAt: Date;
+}
+
+export interface ReceiptRecord {
+  userId: string;
+  deliveredSeq: bigint;
+  readSeq: bigint;
+}
+
+export interface ReviewRecord {
+  sessionId: string;
+  expertId: string;
+  userId: string;
+  rating: number;
+  text: string;
+  createdAt: Date;
+}
+
+export type SignalKind = "offer" | "answer" | "ice_candidate" | "hangup";
+
+/** What happened; stored events get a seq, ephemeral ones (typing, signals, heartbeats) carry 0. */
+export type EventBody =
+  | { type: "message"; message: MessageRecord }
+  | { type: "receipt"; receipt: ReceiptRecord }
+  | { type: "typing"; userId: string; typing: boolean }
+  | { type: "status_changed"; session: SessionRecord }
+  | { type: "queue_position"; position: number; estimatedWaitSeconds: number }
+  | { type: "minute_charged"; minute: number; amountMinor: bigint; currency: string; minutesLeft: bigint }
+  | { type: "low_balance"; minutesLeft: bigint }
+  | { type: "call_signal"; fromUserId: string; kind: SignalKind; payload: string }
+  | { type: "heartbeat" };
+
+export interface SessionEvent {
+  seq: bigint;
+  sessionId: string;
+  occurredAt: Date;
+  body: EventBody;
+}
+
+/**
+ * The lifecycle: requested → waiting → active → ended, or out of waiting as cancelled,
+ * declined or expired. Everything else is refused.
+ */
+const TRANSITIONS: Record<SessionStatus, readonly SessionStatus[]> = {
+  requested: ["waiting", "cancelled"],
+  waiting: ["active", "cancelled", "declined", "expired"],
+  active: ["ended"],
+  ended: [],
+  cancelled: [],
+  declined: [],
+  expired: [],
+};
+
+export function assertTransition(from: SessionStatus, to: SessionStatus): void {
+  if (!TRANSITIONS[from].includes(to))
+    throw failedPrecondition("INVALID_SESSION_TRANSITION", `a ${from} session cannot become ${to}`, {
+      metadata: { from, to },
+    });
+}
+
+export const OPEN_STATUSES: readonly SessionStatus[] = ["requested", "waiting", "active"];

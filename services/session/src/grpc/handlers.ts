@@ -1,0 +1,181 @@
+import { invalidArgument } from "@parley/kit/errors";
+import type { Handlers } from "@parley/kit/grpc";
+import { isUuid } from "@parley/kit/ids";
+import { SessionKind, type SessionServiceService } from "@parley/proto/parley/session/v1/session";
+import type { Sessions } from "../domain/sessions";
+import { type WatchDeps, watchSession } from "../domain/watch";
+import {
+  decodePageToken,
+  encodePageToken,
+  eventMessage,
+  messageMessage,
+  pageSize,
+  sessionMessage,
+  toMessageKind,
+  toSessionKind,
+  toSignalKind,
+  toStatus,
+} from "./mapping";
+
+const requireUuid = (value: string, field: string) => {
+  if (!isUuid(value)) throw invalidArgument("VALIDATION_FAILED", `${field} must be a UUID`);
+  return value;
+};
+
+export function sessionHandlers(
+  sessions: Sessions,
+  watch: Omit<WatchDeps, "eventsBetween">,
+): Handlers<typeof SessionServiceService> {
+  return {
+    async requestSession(request, ctx) {
+      const result = await sessions.requestSession(ctx.principal, {
+        expertId: requireUuid(request.expertId, "expert_id"),
+        kind: toSessionKind(request.kind),
+        requestId: request.requestId,
+      });
+      return {
+        session: sessionMessage(result.session, result.queuePosition),
+        queuePosition: result.queuePosition,
+        estimatedWaitSeconds: BigInt(result.estimatedWaitSeconds),
+      };
+    },
+    async acceptSession(request, ctx) {
+      return {
+        session: sessionMessage(
+          await sessions.acceptSession(ctx.principal, requireUuid(request.sessionId, "session_id")),
+        ),
+      };
+    },
+    async declineSession(request, ctx) {
+      return {
+        session: sessionMessage(
+          await sessions.declineSession(ctx.principal, requireUuid(request.sessionId, "session_id")),
+        ),
+      };
+    },
+    async cancelSession(request, ctx) {
+      return {
+        session: sessionMessage(
+          await sessions.cancelSession(ctx.principal, requireUuid(request.sessionId, "session_id")),
+        ),
+      };
+    },
+    async endSession(request, ctx) {
+      return {
+        session: sessionMessage(
+          await sessions.endSession(ctx.principal, requireUuid(request.sessionId, "session_id")),
+        ),
+      };
+    },
+    async getSession(request, ctx) {
+      const { session, queuePosition } = await sessions.getSession(
+        ctx.principal,
+        requireUuid(request.sessionId, "session_id"),
+      );
+      return { session: sessionMessage(session, queuePosition) };
+    },
+    async listSessions(request, ctx) {
+      const limit = pageSize(request.pageSize, 20, 100);
+      if (request.participantId) requireUuid(request.participantId, "participant_id");
+      const list = await sessions.listSessions(ctx.principal, {
+        participantId: request.participantId,
+        statuses: request.statuses.map(toStatus),
+        kind: request.kind === SessionKind.SESSION_KIND_UNSPECIFIED ? undefined : toSessionKind(request.kind),
+        asExpert: request.asExpert,
+        beforeId: decodePageToken(request.pageToken, isUuid),
+        limit,
+      });
+      const last = list.at(-1);
+      return {
+        sessions: list.map((s) => sessionMessage(s)),
+        nextPageToken: list.length === limit && last ? encodePageToken(last.id) : "",
+      };
+    },
+    async getQueue(request, ctx) {
+      const entries = await sessions.getQueue(ctx.principal, requireUuid(request.expertId, "expert_id"));
+      return {
+        entries: entries.map((entry) => ({
+          session: sessionMessage(entry.session, entry.position),
+          position: entry.position,
+          estimatedWaitSeconds: BigInt(entry.estimatedWaitSeconds),
+        })),
+      };
+    },
+    async sendMessage(request, ctx) {
+      const message = await sessions.sendMessage(ctx.principal, {
+        sessionId: requireUuid(request.sessionId, "session_id"),
+        kind: toMessageKind(request.kind),
+        text: request.text,
+        attachmentUrl: request.attachmentUrl,
+        attachmentContentType: request.attachmentContentType,
+        clientMsgId: request.clientMsgId,
+      });
+      return { message: messageMessage(message) };
+    },
+    async listMessages(request, ctx) {
+      const limit = pageSize(request.pageSize, 50, 200);
+      const after = decodePageToken(request.pageToken, (value) => /^\d{1,18}$/.test(value));
+      const list = await sessions.listMessages(
+        ctx.principal,
+        requireUuid(request.sessionId, "session_id"),
+        after === undefined ? 0n : BigInt(after),
+        limit,
+      );
+      const last = list.at(-1);
+      return {
+        messages: list.map(messageMessage),
+        nextPageToken: list.length === limit && last ? encodePageToken(last.seq.toString()) : "",
+      };
+    },
+    async markRead(request, ctx) {
+      const receipt = await sessions.markRead(
+        ctx.principal,
+        requireUuid(request.sessionId, "session_id"),
+        request.deliveredSeq,
+        request.readSeq,
+      );
+      return { receipt };
+    },
+    async sendTyping(request, ctx) {
+      await sessions.sendTyping(ctx.principal, requireUuid(request.sessionId, "session_id"), request.typing);
+      return {};
+    },
+    async sendSignal(request, ctx) {
+      await sessions.sendSignal(
+        ctx.principal,
+        requireUuid(request.sessionId, "session_id"),
+        toSignalKind(request.kind),
+        request.payload,
+      );
+      return {};
+    },
+    async submitReview(request, ctx) {
+      const review = await sessions.submitReview(ctx.principal, {
+        sessionId: requireUuid(request.sessionId, "session_id"),
+        rating: request.rating,
+        text: request.text,
+      });
+      return { review };
+    },
+    async reportPresence(request) {
+      await sessions.reportPresence(
+        requireUuid(request.userId, "user_id"),
+        request.sessionId ? requireUuid(request.sessionId, "session_id") : undefined,
+        request.online,
+      );
+      return {};
+    },
+    async watchSession(request, ctx, stream) {
+      const sessionId = requireUuid(request.sessionId, "session_id");
+      if (request.afterSeq < 0n) throw invalidArgument("VALIDATION_FAILED", "after_seq cannot be negative");
+      await sessions.visible(ctx.principal, sessionId);
+      await watchSession(
+        { ...watch, eventsBetween: sessions.eventsBetween },
+        sessionId,
+        request.afterSeq,
+        (event) => stream.write(eventMessage(event)),
+        ctx.signal,
+      );
+    },
+  };
+}

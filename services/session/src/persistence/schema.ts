@@ -1,0 +1,119 @@
+import { sql } from "drizzle-orm";
+import {
+  bigint,
+  boolean,
+  index,
+  integer,
+  jsonb,
+  pgSchema,
+  primaryKey,
+  smallint,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from "drizzle-orm/pg-core";
+
+export const sessionsSchema = pgSchema("sessions");
+
+const at = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
+
+/**
+ * One consultation, and its metering schedule: `next_charge_at` is the durable per-session
+ * schedule row the metering workers claim with FOR UPDATE SKIP LOCKED.
+ */
+export const sessions = sessionsSchema.table(
+  "sessions",
+  {
+    id: uuid("id").primaryKey(),
+    userId: uuid("user_id").notNull(),
+    expertId: uuid("expert_id").notNull(),
+    kind: text("kind").notNull(),
+    status: text("status").notNull(),
+    requestId: text("request_id").notNull(),
+    rateMinor: bigint("rate_minor", { mode: "bigint" }).notNull(),
+    currency: text("currency").notNull(),
+    holdId: text("hold_id"),
+    invoiceId: text("invoice_id"),
+    minutesCharged: integer("minutes_charged").notNull().default(0),
+    minutesLeft: bigint("minutes_left", { mode: "bigint" }).notNull().default(sql`0`),
+    endReason: text("end_reason"),
+    requestedAt: at("requested_at").notNull(),
+    acceptedAt: at("accepted_at"),
+    startedAt: at("started_at"),
+    endedAt: at("ended_at"),
+    expiresAt: at("expires_at").notNull(),
+    nextChargeAt: at("next_charge_at"),
+    pausedAt: at("paused_at"),
+    userOnline: boolean("user_online").notNull().default(false),
+    expertOnline: boolean("expert_online").notNull().default(false),
+    awaySince: at("away_since"),
+    settlementPending: boolean("settlement_pending").notNull().default(false),
+    lastSeq: bigint("last_seq", { mode: "bigint" }).notNull().default(sql`0`),
+  },
+  (table) => [
+    uniqueIndex("sessions_request_id").on(table.userId, table.requestId),
+    uniqueIndex("sessions_one_open_request")
+      .on(table.userId, table.expertId)
+      .where(sql`status in ('requested', 'waiting')`),
+    index("sessions_user").on(table.userId, table.id),
+    index("sessions_expert").on(table.expertId, table.status, table.id),
+    index("sessions_due").on(table.nextChargeAt).where(sql`status = 'active'`),
+    index("sessions_waiting_expiry").on(table.expiresAt).where(sql`status = 'waiting'`),
+    index("sessions_settlement").on(table.id).where(sql`settlement_pending`),
+  ],
+);
+
+/** Every stored event of a session, in seq order: what WatchSession replays. */
+export const sessionEvents = sessionsSchema.table(
+  "session_events",
+  {
+    sessionId: uuid("session_id").notNull(),
+    seq: bigint("seq", { mode: "bigint" }).notNull(),
+    occurredAt: at("occurred_at").notNull(),
+    body: jsonb("body").notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.sessionId, table.seq] })],
+);
+
+export const messages = sessionsSchema.table(
+  "messages",
+  {
+    id: uuid("id").primaryKey(),
+    sessionId: uuid("session_id").notNull(),
+    seq: bigint("seq", { mode: "bigint" }).notNull(),
+    senderId: text("sender_id").notNull(),
+    kind: text("kind").notNull(),
+    text: text("text").notNull(),
+    attachmentUrl: text("attachment_url").notNull(),
+    attachmentContentType: text("attachment_content_type").notNull(),
+    clientMsgId: text("client_msg_id").notNull(),
+    sentAt: at("sent_at").notNull(),
+  },
+  (table) => [
+    uniqueIndex("messages_seq").on(table.sessionId, table.seq),
+    uniqueIndex("messages_client_msg_id").on(table.sessionId, table.senderId, table.clientMsgId),
+  ],
+);
+
+/** Per-participant delivered/read markers; they only move forward. */
+export const receipts = sessionsSchema.table(
+  "receipts",
+  {
+    sessionId: uuid("session_id").notNull(),
+    userId: uuid("user_id").notNull(),
+    deliveredSeq: bigint("delivered_seq", { mode: "bigint" }).notNull(),
+    readSeq: bigint("read_seq", { mode: "bigint" }).notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.sessionId, table.userId] })],
+);
+
+export const reviews = sessionsSchema.table("reviews", {
+  sessionId: uuid("session_id").primaryKey(),
+  expertId: uuid("expert_id").notNull(),
+  userId: uuid("user_id").notNull(),
+  rating: smallint("rating").notNull(),
+  text: text("text").notNull(),
+  createdAt: at("created_at").notNull(),
+  ratingReported: boolean("rating_reported").notNull().default(false),
+});

@@ -1,0 +1,137 @@
+import path from "node:path";
+import {
+  type Authenticator,
+  createAuthenticator,
+  createTokenVerifier,
+  type TokenVerifierOptions,
+} from "@parley/kit/auth";
+import { type Bus, createBus } from "@parley/kit/bus";
+import { createDatabase, migrateDatabase, type Sql } from "@parley/kit/db";
+import { bindService, createGrpcServer, type GrpcServer } from "@parley/kit/grpc";
+import type { Logger } from "@parley/kit/log";
+import type { ServiceMetrics } from "@parley/kit/metrics";
+import { SessionServiceService } from "@parley/proto/parley/session/v1/session";
+import type { SessionConfig } from "./config";
+import { createMetering, startMeteringLoop } from "./domain/metering";
+import type { BillingPort, Clock, ExpertDirectory } from "./domain/ports";
+import { createSessions, type SessionRules } from "./domain/sessions";
+import { encodeBusEvent, sessionTopic } from "./domain/watch";
+import { sessionHandlers } from "./grpc/handlers";
+import { sessionPermissions } from "./grpc/permissions";
+import { createSessionStore } from "./persistence/store";
+
+export const SESSION_MIGRATIONS = {
+  migrationsFolder: path.resolve(import.meta.dirname, "../drizzle"),
+  schema: "sessions",
+};
+
+export interface SessionServiceDeps {
+  sql: Sql;
+  bus: Bus;
+  billing: BillingPort;
+  experts: ExpertDirectory;
+  rules: SessionRules;
+  log: Logger;
+  now?: Clock;
+  heartbeatMs?: number;
+}
+
+/** The session use cases, the metering worker and the gRPC binding over existing pools. */
+export function createSessionService(deps: SessionServiceDeps) {
+  const now = deps.now ?? (() => new Date());
+  const store = createSessionStore(deps.sql);
+  const sessions = createSessions({
+    store,
+    billing: deps.billing,
+    experts: deps.experts,
+    now,
+    rules: deps.rules,
+    log: deps.log,
+    publish: (event) => deps.bus.publish(sessionTopic(event.sessionId), encodeBusEvent(event)),
+  });
+  const metering = createMetering({
+    sessions,
+    store,
+    billing: deps.billing,
+    now,
+    rules: deps.rules,
+    log: deps.log,
+  });
+  const binding = bindService(
+    SessionServiceService,
+    sessionHandlers(sessions, { bus: deps.bus, heartbeatMs: deps.heartbeatMs ?? 15_000, now }),
+    sessionPermissions,
+  );
+  return { sessions, metering, binding };
+}
+
+export function buildSessionServer(
+  deps: SessionServiceDeps & {
+    authenticate: Authenticator;
+    metrics?: ServiceMetrics;
+    onShutdown?: Array<() => Promise<void>>;
+  },
+): { server: GrpcServer } & ReturnType<typeof createSessionService> {
+  const service = createSessionService(deps);
+  const server = createGrpcServer({
+    name: "session",
+    log: deps.log,
+    authenticate: deps.authenticate,
+    metrics: deps.metrics,
+    services: [service.binding],
+    onShutdown: deps.onShutdown,
+  });
+  return { server, ...service };
+}
+
+export const rulesFromConfig = (config: SessionConfig): SessionRules => ({
+  minMinutes: config.MIN_MINUTES,
+  requestTtlSeconds: config.REQUEST_TTL_SECONDS,
+  holdTtlSeconds: config.HOLD_TTL_SECONDS,
+  pauseGraceSeconds: config.PAUSE_GRACE_SECONDS,
+  disconnectTimeoutSeconds: config.DISCONNECT_TIMEOUT_SECONDS,
+  averageSessionSeconds: config.AVERAGE_SESSION_SECONDS,
+});
+
+/** Everything main.ts does after reading the environment: migrate, pools, server, metering loop. */
+export async function startSession(
+  config: SessionConfig,
+  log: Logger,
+  outside: {
+    fetchJwks: () => ReturnType<TokenVerifierOptions["fetchJwks"]>;
+    billing: BillingPort;
+    experts: ExpertDirectory;
+    metrics?: ServiceMetrics;
+    onShutdown?: Array<() => Promise<void>>;
+  },
+): Promise<{ server: GrpcServer; port: number }> {
+  await migrateDatabase(config.DATABASE_URL, SESSION_MIGRATIONS);
+  const database = createDatabase(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX });
+  const bus = createBus(config.REDIS_URL);
+  const tokens = createTokenVerifier({
+    issuer: config.JWT_ISSUER,
+    audience: config.JWT_AUDIENCE,
+    fetchJwks: outside.fetchJwks,
+  });
+  const shutdownHooks: Array<() => Promise<void>> = [];
+  const { server, metering } = buildSessionServer({
+    sql: database.sql,
+    bus,
+    billing: outside.billing,
+    experts: outside.experts,
+    rules: rulesFromConfig(config),
+    log,
+    heartbeatMs: config.HEARTBEAT_MS,
+    authenticate: createAuthenticator({ tokens }),
+    metrics: outside.metrics,
+    onShutdown: shutdownHooks,
+  });
+  shutdownHooks.push(
+    startMeteringLoop(metering, config.METERING_INTERVAL_MS, log),
+    ...(outside.onShutdown ?? []),
+    () => bus.close(),
+    database.close,
+  );
+  const port = await server.listen(`0.0.0.0:${config.GRPC_PORT}`);
+  return { server, port };
+}

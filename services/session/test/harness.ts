@@ -1,0 +1,191 @@
+import { createAuthenticator } from "@parley/kit/auth";
+import { createInProcessBus } from "@parley/kit/bus";
+import { createDatabase } from "@parley/kit/db";
+import { type AppError, isAppError } from "@parley/kit/errors";
+import { createServiceClient, type ServiceClient } from "@parley/kit/grpc";
+import { newId } from "@parley/kit/ids";
+import { createLogger } from "@parley/kit/log";
+import type { BillingServiceService } from "@parley/proto/parley/billing/v1/billing";
+import { SessionKind, SessionServiceService } from "@parley/proto/parley/session/v1/session";
+import {
+  createTestDatabase,
+  createTestIssuer,
+  spawnService,
+  startTestServer,
+  type TestIssuer,
+} from "@parley/testing";
+import postgres from "postgres";
+import type { Test } from "tap";
+import { billingPort, createBillingClient } from "../src/clients/billing";
+import type { BillingPort, ExpertDirectory, ExpertInfo } from "../src/domain/ports";
+import { DEFAULT_RULES, type SessionRules } from "../src/domain/sessions";
+import { createSessionService, SESSION_MIGRATIONS } from "../src/server";
+
+export type SessionClient = ServiceClient<typeof SessionServiceService>;
+export type BillingClient = ServiceClient<typeof BillingServiceService>;
+
+/**
+ * The user service's side of the contract, kept in memory with the calls it received:
+ * services/user does not exist yet, so tests stand it in here (billing is the real service).
+ */
+export class ExpertRegistry implements ExpertDirectory {
+  readonly experts = new Map<string, ExpertInfo>();
+  readonly loads: Array<{ expertId: string; activeSessions: number }> = [];
+  readonly ratings = new Map<string, { expertId: string; rating: number }>();
+  async getExpert(expertId: string) {
+    return this.experts.get(expertId);
+  }
+  async reportExpertLoad(expertId: string, activeSessions: number) {
+    this.loads.push({ expertId, activeSessions });
+  }
+  async updateRatingSummary(expertId: string, sessionId: string, rating: number) {
+    this.ratings.set(sessionId, { expertId, rating });
+  }
+}
+
+export interface Person {
+  userId: string;
+  call: { bearerToken: string };
+}
+
+export interface Harness {
+  issuer: TestIssuer;
+  session: SessionClient;
+  billing: BillingClient;
+  billingPort: BillingPort;
+  experts: ExpertRegistry;
+  clock: { now: Date; advanceSeconds(seconds: number): void };
+  sql: postgres.Sql;
+  rules: SessionRules;
+  /** Another instance of the service over the same database (a second worker). */
+  instance(billing?: BillingPort): ReturnType<typeof createSessionService>;
+  service: ReturnType<typeof createSessionService>;
+  person(role?: "user" | "expert" | "operator"): Promise<Person>;
+  expert(options?: Partial<ExpertInfo>): Promise<Person>;
+  fund(userId: string, amountMinor: bigint): Promise<void>;
+  available(userId: string): Promise<bigint>;
+  /** Request + accept a chat (or call) between a funded user and an expert. */
+  activeSession(options?: { kind?: SessionKind; funds?: bigint; rate?: bigint }): Promise<{
+    user: Person;
+    expert: Person;
+    sessionId: string;
+  }>;
+}
+
+export const RATE = 1_000n;
+
+export async function startHarness(t: Test, rules: Partial<SessionRules> = {}): Promise<Harness> {
+  const issuer = await createTestIssuer();
+  const billingDatabase = await createTestDatabase(t);
+  const billingProcess = await spawnService(t, "billing", {
+    DATABASE_URL: billingDatabase.url,
+    TRUSTED_JWKS: JSON.stringify(issuer.jwks),
+    JWT_ISSUER: issuer.issuer,
+    JWT_AUDIENCE: issuer.audience,
+  });
+  const serviceToken = await issuer.serviceToken("session");
+  const billingClient = createBillingClient(billingProcess.address, async () => serviceToken);
+  t.teardown(() => billingClient.close());
+  const port = billingPort(billingClient);
+
+  const { url } = await createTestDatabase(t, { migrations: [SESSION_MIGRATIONS] });
+  const database = createDatabase(url, { max: 20 });
+  t.teardown(database.close);
+  const sql = postgres(url, { max: 2, onnotice: () => {}, types: { bigint: postgres.BigInt } });
+  t.teardown(() => sql.end({ timeout: 5 }));
+  const clock = {
+    now: new Date("2026-01-01T00:00:00Z"),
+    advanceSeconds(seconds: number) {
+      clock.now = new Date(clock.now.getTime() + seconds * 1000);
+    },
+  };
+  const experts = new ExpertRegistry();
+  const bus = createInProcessBus();
+  const log = createLogger({ service: "session", level: process.env.TEST_LOG_LEVEL ?? "silent" });
+  const allRules = { ...DEFAULT_RULES, ...rules };
+  const instance = (billing: BillingPort = port) =>
+    createSessionService({
+      sql: database.sql,
+      bus,
+      billing,
+      experts,
+      rules: allRules,
+      log,
+      now: () => clock.now,
+      heartbeatMs: 60_000,
+    });
+  const service = instance();
+  const { address } = await startTestServer(t, {
+    name: "session",
+    services: [service.binding],
+    authenticate: createAuthenticator({ tokens: issuer.verifier }),
+  });
+  const session = createServiceClient(SessionServiceService, { address, defaultDeadlineMs: 20_000 });
+  t.teardown(() => session.close());
+  const operator = { bearerToken: await issuer.userToken({ role: "operator" }) };
+
+  const person = async (role: "user" | "expert" | "operator" = "user") => {
+    const userId = newId();
+    return { userId, call: { bearerToken: await issuer.userToken({ userId, role }) } };
+  };
+  const fund = async (userId: string, amountMinor: bigint) => {
+    await billingClient.grantCredit(
+      { userId, amount: { amountMinor, currency: "INR" }, note: "test funds", requestId: newId() },
+      operator,
+    );
+  };
+  const harness: Harness = {
+    issuer,
+    session,
+    billing: billingClient,
+    billingPort: port,
+    experts,
+    clock,
+    sql,
+    rules: allRules,
+    instance,
+    service,
+    person,
+    fund,
+    async available(userId) {
+      const { wallet } = await billingClient.getWallet({ userId, currency: "INR", rateMinor: 0n }, operator);
+      return wallet?.available?.amountMinor ?? 0n;
+    },
+    async expert(options = {}) {
+      const expert = await person("expert");
+      experts.experts.set(expert.userId, {
+        expertId: expert.userId,
+        chatRateMinor: RATE,
+        callRateMinor: RATE * 2n,
+        currency: "INR",
+        maxConcurrentSessions: 2,
+        availability: "available",
+        ...options,
+      });
+      return expert;
+    },
+    async activeSession({ kind = SessionKind.SESSION_KIND_CHAT, funds = RATE * 20n, rate = RATE } = {}) {
+      const user = await person();
+      const expert = await harness.expert({ chatRateMinor: rate, callRateMinor: rate });
+      await fund(user.userId, funds);
+      const { session: requested } = await session.requestSession(
+        { expertId: expert.userId, kind, requestId: newId() },
+        user.call,
+      );
+      await session.acceptSession({ sessionId: requested!.sessionId }, expert.call);
+      return { user, expert, sessionId: requested!.sessionId };
+    },
+  };
+  return harness;
+}
+
+/** Runs a call that must fail and returns its AppError. */
+export async function failure(promise: Promise<unknown>): Promise<AppError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (isAppError(error)) return error;
+    throw error;
+  }
+  throw new Error("expected the call to fail");
+}

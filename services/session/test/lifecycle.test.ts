@@ -1,0 +1,115 @@
+import { newId } from "@parley/kit/ids";
+import { EndReason, SessionKind, SessionStatus } from "@parley/proto/parley/session/v1/session";
+import t from "tap";
+import { failure, RATE, startHarness } from "./harness";
+
+const harness = await startHarness(t);
+const { session, clock } = harness;
+
+t.test("full lifecycle: request, accept, metered minutes, end, settle, review", async (t) => {
+  const user = await harness.person();
+  const expert = await harness.expert();
+  await harness.fund(user.userId, RATE * 10n);
+
+  const requested = await session.requestSession(
+    { expertId: expert.userId, kind: SessionKind.SESSION_KIND_CHAT, requestId: "r1" },
+    user.call,
+  );
+  const sessionId = requested.session!.sessionId;
+  t.equal(requested.session!.status, SessionStatus.SESSION_STATUS_WAITING);
+  t.equal(requested.queuePosition, 1);
+  t.equal(await harness.available(user.userId), RATE * 5n, "a hold of MIN_MINUTES × rate");
+  const retried = await session.requestSession(
+    { expertId: expert.userId, kind: SessionKind.SESSION_KIND_CHAT, requestId: "r1" },
+    user.call,
+  );
+  t.equal(retried.session!.sessionId, sessionId, "request_id makes the request idempotent");
+  t.equal(await harness.available(user.userId), RATE * 5n, "and places no second hold");
+
+  const invalid = await failure(session.endSession({ sessionId }, user.call));
+  t.equal(invalid.reason, "INVALID_SESSION_TRANSITION", "a waiting session cannot end");
+
+  const accepted = await session.acceptSession({ sessionId }, expert.call);
+  t.equal(accepted.session!.status, SessionStatus.SESSION_STATUS_ACTIVE);
+  t.same(accepted.session!.startedAt, clock.now, "chat meters from acceptance");
+  t.same(harness.experts.loads.at(-1), { expertId: expert.userId, activeSessions: 1 });
+
+  t.match(await harness.service.metering.tick(), { charged: 1 }, "minute 1 is charged up front");
+  t.match(await harness.service.metering.tick(), { charged: 0 }, "and only once");
+  clock.advanceSeconds(60);
+  t.match(await harness.service.metering.tick(), { charged: 1 });
+  clock.advanceSeconds(30);
+  t.match(await harness.service.metering.tick(), { charged: 0 }, "the third minute is not due yet");
+
+  const ended = await session.endSession({ sessionId }, user.call);
+  t.equal(ended.session!.status, SessionStatus.SESSION_STATUS_ENDED);
+  t.equal(ended.session!.endReason, EndReason.END_REASON_USER_ENDED);
+  t.equal(ended.session!.minutesCharged, 2n);
+  t.not(ended.session!.invoiceId, "", "settled into an invoice");
+  t.equal(await harness.available(user.userId), RATE * 8n, "two minutes paid, the rest of the hold released");
+  t.same(harness.experts.loads.at(-1), { expertId: expert.userId, activeSessions: 0 });
+
+  clock.advanceSeconds(600);
+  t.match(await harness.service.metering.tick(), { charged: 0 }, "an ended session is never charged");
+
+  const review = await session.submitReview({ sessionId, rating: 5, text: "great" }, user.call);
+  t.equal(review.review!.rating, 5);
+  t.same(harness.experts.ratings.get(sessionId), { expertId: expert.userId, rating: 5 });
+  t.equal(
+    (await failure(session.submitReview({ sessionId, rating: 4, text: "" }, user.call))).reason,
+    "REVIEW_EXISTS",
+  );
+  t.equal(
+    (await failure(session.submitReview({ sessionId, rating: 4, text: "" }, expert.call))).reason,
+    "NOT_SESSION_USER",
+  );
+});
+
+t.test("insufficient funds to request passes billing's shortfall through", async (t) => {
+  const user = await harness.person();
+  const expert = await harness.expert();
+  await harness.fund(user.userId, RATE * 2n);
+  const error = await failure(
+    session.requestSession(
+      { expertId: expert.userId, kind: SessionKind.SESSION_KIND_CHAT, requestId: newId() },
+      user.call,
+    ),
+  );
+  t.equal(error.reason, "INSUFFICIENT_FUNDS");
+  t.equal(error.metadata.shortfall_minor, String(RATE * 3n));
+  const again = await failure(
+    session.requestSession(
+      { expertId: expert.userId, kind: SessionKind.SESSION_KIND_CHAT, requestId: newId() },
+      user.call,
+    ),
+  );
+  t.equal(again.reason, "INSUFFICIENT_FUNDS", "the failed request left no open request behind");
+});
+
+t.test("unavailable or unknown experts are refused", async (t) => {
+  const user = await harness.person();
+  const offline = await harness.expert({ availability: "offline" });
+  await harness.fund(user.userId, RATE * 10n);
+  t.equal(
+    (
+      await failure(
+        session.requestSession(
+          { expertId: offline.userId, kind: SessionKind.SESSION_KIND_CHAT, requestId: newId() },
+          user.call,
+        ),
+      )
+    ).reason,
+    "EXPERT_UNAVAILABLE",
+  );
+  t.equal(
+    (
+      await failure(
+        session.requestSession(
+          { expertId: newId(), kind: SessionKind.SESSION_KIND_CHAT, requestId: newId() },
+          user.call,
+        ),
+      )
+    ).reason,
+    "EXPERT_NOT_FOUND",
+  );
+});
