@@ -223,6 +223,20 @@ export function createLedgerStore(pool: postgres.Sql) {
     return row!;
   }
 
+  /** Takes back earnings (refunds): the account exists, since it earned what is reversed. */
+  async function subtractFromEarnings(
+    tx: Tx,
+    userId: string,
+    currency: string,
+    amount: bigint,
+  ): Promise<{ id: string; balance: bigint }> {
+    const [row] = await tx<{ id: string; balance: bigint }[]>`
+      update billing.accounts set balance = balance - ${amount}
+      where kind = 'earnings' and owner_id = ${userId} and currency = ${currency}
+      returning id, balance`;
+    return row!;
+  }
+
   function entryRows(posting: Posting) {
     const sum = posting.lines.reduce((total, line) => total + line.amount, 0n);
     if (sum !== 0n) throw new Error(`unbalanced posting ${posting.transactionId}: entries sum to ${sum}`);
@@ -724,7 +738,12 @@ export function createLedgerStore(pool: postgres.Sql) {
         const transactionId = newId();
         const refundId = newId();
         const payerAfter = await addToWallet(tx, wallet.id, amount);
-        const payee = await addToEarnings(tx, session.payee_user_id, session.currency, -earningsReversed);
+        const payee = await subtractFromEarnings(
+          tx,
+          session.payee_user_id,
+          session.currency,
+          earningsReversed,
+        );
         const revenue = await platformAccount(tx, "revenue", session.currency);
         await post(tx, {
           transactionId,
