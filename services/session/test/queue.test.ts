@@ -1,0 +1,181 @@
+import { newId } from "@parley/kit/ids";
+import { EndReason, SessionKind, SessionStatus } from "@parley/proto/parley/session/v1/session";
+import t from "tap";
+import { failure, RATE, startHarness } from "./harness";
+
+const harness = await startHarness(t);
+const { session, clock } = harness;
+const CHAT = SessionKind.SESSION_KIND_CHAT;
+
+async function funded() {
+  const user = await harness.person();
+  await harness.fund(user.userId, RATE * 20n);
+  return user;
+}
+
+t.test("FIFO queue with positions, estimated waits and capacity", async (t) => {
+  const expert = await harness.expert({ maxConcurrentSessions: 1 });
+  const users = [await funded(), await funded(), await funded()];
+  const ids: string[] = [];
+  for (const [index, user] of users.entries()) {
+    const response = await session.requestSession(
+      { expertId: expert.userId, kind: CHAT, requestId: newId() },
+      user.call,
+    );
+    t.equal(response.queuePosition, index + 1, `request ${index + 1} joins at the back`);
+    t.equal(response.estimatedWaitSeconds, BigInt((index + 1) * harness.rules.averageSessionSeconds));
+    ids.push(response.session!.sessionId);
+  }
+  const dup = await failure(
+    session.requestSession({ expertId: expert.userId, kind: CHAT, requestId: newId() }, users[0]!.call),
+  );
+  t.equal(dup.reason, "OPEN_REQUEST_EXISTS", "one open request per user and expert");
+
+  const queue = await session.getQueue({ expertId: expert.userId }, expert.call);
+  t.same(
+    queue.entries.map((e) => e.session!.sessionId),
+    ids,
+    "the expert sees the queue in arrival order",
+  );
+  t.equal(
+    (await failure(session.getQueue({ expertId: expert.userId }, users[0]!.call))).reason,
+    "NOT_QUEUE_OWNER",
+  );
+
+  await session.acceptSession({ sessionId: ids[1]! }, expert.call);
+  const atCapacity = await failure(session.acceptSession({ sessionId: ids[0]! }, expert.call));
+  t.equal(atCapacity.reason, "EXPERT_AT_CAPACITY", "max_concurrent_sessions is respected");
+  const { session: first } = await session.getSession({ sessionId: ids[0]! }, users[0]!.call);
+  t.equal(first!.queuePosition, 1);
+  const { session: third } = await session.getSession({ sessionId: ids[2]! }, users[2]!.call);
+  t.equal(third!.queuePosition, 2, "the third moved up when the second was accepted");
+  const pushed = await harness.sql`select body from sessions.session_events where session_id = ${ids[2]!}
+    and body->>'type' = 'queue_position' order by seq`;
+  t.same(
+    pushed.map((row) => row.body.position),
+    [3, 2],
+    "position changes are pushed as events",
+  );
+
+  await session.endSession({ sessionId: ids[1]! }, expert.call);
+  await session.acceptSession({ sessionId: ids[0]! }, expert.call);
+  await session.endSession({ sessionId: ids[0]! }, users[0]!.call);
+
+  const declined = await session.declineSession({ sessionId: ids[2]! }, expert.call);
+  t.equal(declined.session!.status, SessionStatus.SESSION_STATUS_DECLINED);
+  t.equal(declined.session!.endReason, EndReason.END_REASON_DECLINED);
+  t.equal(await harness.available(users[2]!.userId), RATE * 20n, "declining releases the hold");
+});
+
+t.test("cancel while waiting; invalid transitions are refused with a reason", async (t) => {
+  const expert = await harness.expert();
+  const user = await funded();
+  const { session: waiting } = await session.requestSession(
+    { expertId: expert.userId, kind: CHAT, requestId: newId() },
+    user.call,
+  );
+  const sessionId = waiting!.sessionId;
+  t.equal((await failure(session.cancelSession({ sessionId }, expert.call))).reason, "NOT_SESSION_USER");
+  t.equal((await failure(session.acceptSession({ sessionId }, user.call))).reason, "NOT_SESSION_EXPERT");
+  const cancelled = await session.cancelSession({ sessionId }, user.call);
+  t.equal(cancelled.session!.status, SessionStatus.SESSION_STATUS_CANCELLED);
+  t.equal(await harness.available(user.userId), RATE * 20n, "cancelling releases the hold");
+  const again = await failure(session.acceptSession({ sessionId }, expert.call));
+  t.equal(again.reason, "INVALID_SESSION_TRANSITION");
+  t.equal(again.metadata.from, "cancelled");
+  t.equal(
+    (await failure(session.cancelSession({ sessionId }, user.call))).reason,
+    "INVALID_SESSION_TRANSITION",
+  );
+});
+
+t.test("unanswered requests expire, release the hold and move the queue", async (t) => {
+  const expert = await harness.expert();
+  const first = await funded();
+  const second = await funded();
+  const a = await session.requestSession(
+    { expertId: expert.userId, kind: CHAT, requestId: newId() },
+    first.call,
+  );
+  clock.advanceSeconds(100);
+  const b = await session.requestSession(
+    { expertId: expert.userId, kind: CHAT, requestId: newId() },
+    second.call,
+  );
+  t.equal(b.queuePosition, 2);
+  clock.advanceSeconds(harness.rules.requestTtlSeconds - 100);
+  const report = await harness.service.metering.tick();
+  t.equal(report.expired, 1, "only the older request expired");
+  const { session: expired } = await session.getSession({ sessionId: a.session!.sessionId }, first.call);
+  t.equal(expired!.status, SessionStatus.SESSION_STATUS_EXPIRED);
+  t.equal(expired!.endReason, EndReason.END_REASON_EXPIRED);
+  t.equal(await harness.available(first.userId), RATE * 20n, "the expired request's hold is released");
+  const { session: next } = await session.getSession({ sessionId: b.session!.sessionId }, second.call);
+  t.equal(next!.queuePosition, 1, "the next request is offered first");
+  const again = await session.requestSession(
+    { expertId: expert.userId, kind: CHAT, requestId: newId() },
+    first.call,
+  );
+  t.equal(again.queuePosition, 2, "after expiry the user may ask again");
+});
+
+t.test("ListSessions filters by status, kind and side", async (t) => {
+  const { user, expert, sessionId } = await harness.activeSession();
+  const mine = await session.listSessions(
+    {
+      statuses: [SessionStatus.SESSION_STATUS_ACTIVE],
+      kind: 0,
+      pageSize: 0,
+      pageToken: "",
+      participantId: "",
+    },
+    user.call,
+  );
+  t.same(
+    mine.sessions.map((s) => s.sessionId),
+    [sessionId],
+  );
+  const asExpert = await session.listSessions(
+    { statuses: [], kind: 0, asExpert: true, pageSize: 0, pageToken: "", participantId: "" },
+    expert.call,
+  );
+  t.same(
+    asExpert.sessions.map((s) => s.sessionId),
+    [sessionId],
+  );
+  const asUser = await session.listSessions(
+    { statuses: [], kind: 0, asExpert: false, pageSize: 0, pageToken: "", participantId: "" },
+    expert.call,
+  );
+  t.same(asUser.sessions, []);
+  const ended = await session.listSessions(
+    {
+      statuses: [SessionStatus.SESSION_STATUS_ENDED],
+      kind: 0,
+      pageSize: 0,
+      pageToken: "",
+      participantId: "",
+    },
+    user.call,
+  );
+  t.same(ended.sessions, []);
+  const stranger = await harness.person();
+  t.equal(
+    (
+      await failure(
+        session.listSessions(
+          { statuses: [], kind: 0, pageSize: 0, pageToken: "", participantId: user.userId },
+          stranger.call,
+        ),
+      )
+    ).reason,
+    "PERMISSION_DENIED",
+  );
+  const operator = await harness.person("operator");
+  const seen = await session.listSessions(
+    { statuses: [], kind: 0, pageSize: 1, pageToken: "", participantId: user.userId },
+    operator.call,
+  );
+  t.equal(seen.sessions.length, 1);
+  t.not(seen.nextPageToken, "");
+});
