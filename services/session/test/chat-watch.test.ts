@@ -1,0 +1,245 @@
+import { newId } from "@parley/kit/ids";
+import {
+  MessageKind,
+  type SessionEvent,
+  SessionKind,
+  SignalKind,
+} from "@parley/proto/parley/session/v1/session";
+import t from "tap";
+import { failure, type Person, startHarness } from "./harness";
+
+const harness = await startHarness(t);
+const { session } = harness;
+
+const text = (sessionId: string, body: string, clientMsgId = newId()) => ({
+  sessionId,
+  kind: MessageKind.MESSAGE_KIND_TEXT,
+  text: body,
+  attachmentUrl: "",
+  attachmentContentType: "",
+  clientMsgId,
+});
+
+/** Reads a watch stream in the background; `until` resolves once a predicate holds. */
+function watch(person: Person, sessionId: string, afterSeq = 0n) {
+  const stream = session.watchSession({ sessionId, afterSeq }, person.call);
+  const events: SessionEvent[] = [];
+  const waiters: Array<() => void> = [];
+  const done = (async () => {
+    try {
+      for await (const event of stream) {
+        events.push(event);
+        for (const wake of waiters.splice(0)) wake();
+      }
+    } catch {
+      // cancelled by the test
+    }
+  })();
+  return {
+    events,
+    stored: () => events.filter((e) => e.seq > 0n),
+    async until(predicate: (events: SessionEvent[]) => boolean) {
+      const deadline = Date.now() + 5_000;
+      while (!predicate(events)) {
+        if (Date.now() > deadline) throw new Error(`watch timed out with ${events.length} events`);
+        await new Promise<void>((resolve) => {
+          waiters.push(resolve);
+          setTimeout(resolve, 50);
+        });
+      }
+    },
+    async close() {
+      stream.cancel();
+      await done;
+    },
+  };
+}
+
+const seqs = (events: SessionEvent[]) => events.map((e) => Number(e.seq));
+
+t.test("chat: seq per session, client_msg_id idempotency, limits, cursor pages, receipts", async (t) => {
+  const { user, expert, sessionId } = await harness.activeSession();
+  const first = await session.sendMessage(text(sessionId, "hello", "m-1"), user.call);
+  const retry = await session.sendMessage(text(sessionId, "hello", "m-1"), user.call);
+  t.equal(retry.message!.messageId, first.message!.messageId, "a retry returns the same message");
+  const reply = await session.sendMessage(text(sessionId, "hi"), expert.call);
+  t.ok(reply.message!.seq > first.message!.seq, "seq grows per session");
+  const image = await session.sendMessage(
+    {
+      ...text(sessionId, ""),
+      kind: MessageKind.MESSAGE_KIND_IMAGE,
+      attachmentUrl: "uploads/a.png",
+      attachmentContentType: "image/png",
+    },
+    user.call,
+  );
+  t.equal(image.message!.kind, MessageKind.MESSAGE_KIND_IMAGE);
+  t.equal(
+    (await failure(session.sendMessage(text(sessionId, "x".repeat(4001)), user.call))).reason,
+    "MESSAGE_TOO_LARGE",
+  );
+  t.equal((await failure(session.sendMessage(text(sessionId, ""), user.call))).reason, "VALIDATION_FAILED");
+  t.equal(
+    (
+      await failure(
+        session.sendMessage({ ...text(sessionId, "hi"), kind: MessageKind.MESSAGE_KIND_SYSTEM }, user.call),
+      )
+    ).reason,
+    "VALIDATION_FAILED",
+  );
+
+  const page1 = await session.listMessages({ sessionId, pageSize: 2, pageToken: "" }, user.call);
+  t.same(
+    page1.messages.map((m) => m.text),
+    ["hello", "hi"],
+  );
+  const page2 = await session.listMessages(
+    { sessionId, pageSize: 2, pageToken: page1.nextPageToken },
+    expert.call,
+  );
+  t.same(
+    page2.messages.map((m) => m.attachmentUrl),
+    ["uploads/a.png"],
+  );
+  t.equal(page2.nextPageToken, "");
+  const operator = await harness.person("operator");
+  const forDispute = await session.listMessages({ sessionId, pageSize: 0, pageToken: "" }, operator.call);
+  t.equal(forDispute.messages.length, 3, "operators may read for disputes");
+  t.equal(
+    (await failure(session.sendMessage(text(sessionId, "hi"), operator.call))).reason,
+    "NOT_SESSION_PARTICIPANT",
+  );
+
+  const receipt = await session.markRead(
+    { sessionId, deliveredSeq: reply.message!.seq, readSeq: first.message!.seq },
+    expert.call,
+  );
+  t.equal(receipt.receipt!.readSeq, first.message!.seq);
+  const back = await session.markRead({ sessionId, deliveredSeq: 0n, readSeq: 0n }, expert.call);
+  t.equal(back.receipt!.readSeq, first.message!.seq, "markers never move back");
+
+  await session.endSession({ sessionId }, user.call);
+  t.equal(
+    (await failure(session.sendMessage(text(sessionId, "late"), user.call))).reason,
+    "SESSION_NOT_ACTIVE",
+  );
+});
+
+t.test(
+  "watchers get replay then live, in order; reconnecting with after_seq sees each event once",
+  async (t) => {
+    const { user, expert, sessionId } = await harness.activeSession();
+    for (let i = 0; i < 5; i++) await session.sendMessage(text(sessionId, `before ${i}`), user.call);
+    const userWatch = watch(user, sessionId);
+    const expertWatch = watch(expert, sessionId);
+    const sending = (async () => {
+      for (let i = 0; i < 20; i++)
+        await session.sendMessage(text(sessionId, `live ${i}`), i % 2 ? user.call : expert.call);
+    })();
+    await userWatch.until((events) =>
+      events.some((e) => e.kind?.$case === "message" && e.kind.value.text === "live 5"),
+    );
+    await userWatch.close();
+    const seen = userWatch.stored();
+    const lastSeen = seen.at(-1)!.seq;
+    await sending;
+    await session.sendTyping({ sessionId, typing: true }, expert.call);
+    const resumed = watch(user, sessionId, lastSeen);
+    const [{ seq: lastSeq }] =
+      await harness.sql`select last_seq as seq from sessions.sessions where id = ${sessionId}`;
+    await resumed.until((events) => events.some((e) => e.seq === BigInt(lastSeq)));
+    await session.sendTyping({ sessionId, typing: true }, expert.call);
+    await resumed.until((events) => events.some((e) => e.kind?.$case === "typing"));
+    const all = [...seen, ...resumed.stored()];
+    t.same(
+      seqs(all),
+      Array.from({ length: Number(lastSeq) }, (_, i) => i + 1),
+      "every stored event exactly once, in order",
+    );
+    t.equal(resumed.events.find((e) => e.kind?.$case === "typing")?.seq, 0n, "typing is ephemeral (seq 0)");
+
+    await expertWatch.until((events) => events.some((e) => e.seq === BigInt(lastSeq)));
+    t.same(
+      seqs(expertWatch.stored()),
+      Array.from({ length: Number(lastSeq) }, (_, i) => i + 1),
+      "a second watcher sees the same",
+    );
+    await resumed.close();
+    await expertWatch.close();
+  },
+);
+
+t.test("call signals are relayed over the stream and not stored", async (t) => {
+  const { user, expert, sessionId } = await harness.activeSession({ kind: SessionKind.SESSION_KIND_CALL });
+  const expertWatch = watch(expert, sessionId);
+  await expertWatch.until((events) => events.length > 0);
+  await session.sendSignal({ sessionId, kind: SignalKind.SIGNAL_KIND_OFFER, payload: "v=0 sdp" }, user.call);
+  await expertWatch.until((events) => events.some((e) => e.kind?.$case === "callSignal"));
+  const signal = expertWatch.events.find((e) => e.kind?.$case === "callSignal")!;
+  t.equal(signal.seq, 0n);
+  t.match(signal.kind, {
+    value: { fromUserId: user.userId, payload: "v=0 sdp", kind: SignalKind.SIGNAL_KIND_OFFER },
+  });
+  const stored =
+    await harness.sql`select count(*)::int as n from sessions.session_events where session_id = ${sessionId} and body->>'type' = 'call_signal'`;
+  t.equal(stored[0]!.n, 0);
+  t.equal(
+    (
+      await failure(
+        session.sendSignal(
+          { sessionId, kind: SignalKind.SIGNAL_KIND_OFFER, payload: "x".repeat(17_000) },
+          user.call,
+        ),
+      )
+    ).reason,
+    "MESSAGE_TOO_LARGE",
+  );
+  await expertWatch.close();
+});
+
+t.test("a non-participant gets NOT_FOUND or PERMISSION_DENIED from every session RPC", async (t) => {
+  const { user, sessionId } = await harness.activeSession();
+  const stranger = await harness.person();
+  const calls: Array<[string, () => Promise<unknown>]> = [
+    ["AcceptSession", () => session.acceptSession({ sessionId }, stranger.call)],
+    ["DeclineSession", () => session.declineSession({ sessionId }, stranger.call)],
+    ["CancelSession", () => session.cancelSession({ sessionId }, stranger.call)],
+    ["EndSession", () => session.endSession({ sessionId }, stranger.call)],
+    ["GetSession", () => session.getSession({ sessionId }, stranger.call)],
+    ["GetQueue", () => session.getQueue({ expertId: user.userId }, stranger.call)],
+    ["SendMessage", () => session.sendMessage(text(sessionId, "hi"), stranger.call)],
+    ["ListMessages", () => session.listMessages({ sessionId, pageSize: 0, pageToken: "" }, stranger.call)],
+    ["MarkRead", () => session.markRead({ sessionId, deliveredSeq: 1n, readSeq: 1n }, stranger.call)],
+    ["SendTyping", () => session.sendTyping({ sessionId, typing: true }, stranger.call)],
+    [
+      "SendSignal",
+      () => session.sendSignal({ sessionId, kind: SignalKind.SIGNAL_KIND_OFFER, payload: "" }, stranger.call),
+    ],
+    ["SubmitReview", () => session.submitReview({ sessionId, rating: 1, text: "" }, stranger.call)],
+    [
+      "ReportPresence",
+      () => session.reportPresence({ userId: stranger.userId, sessionId, online: false }, stranger.call),
+    ],
+    [
+      "ListSessions",
+      () =>
+        session.listSessions(
+          { participantId: user.userId, statuses: [], kind: 0, pageSize: 0, pageToken: "" },
+          stranger.call,
+        ),
+    ],
+    [
+      "WatchSession",
+      async () => {
+        for await (const _ of session.watchSession({ sessionId, afterSeq: 0n }, stranger.call)) return;
+      },
+    ],
+  ];
+  for (const [name, call] of calls) {
+    const error = await failure(call());
+    t.ok(
+      error.kind === "not_found" || error.kind === "permission_denied",
+      `${name}: ${error.kind} ${error.reason}`,
+    );
+  }
+});
