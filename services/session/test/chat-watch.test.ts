@@ -145,8 +145,8 @@ t.test(
     await sending;
     await session.sendTyping({ sessionId, typing: true }, expert.call);
     const resumed = watch(user, sessionId, lastSeen);
-    const [{ seq: lastSeq }] =
-      await harness.sql`select last_seq as seq from sessions.sessions where id = ${sessionId}`;
+    const [row] = await harness.sql`select last_seq from sessions.sessions where id = ${sessionId}`;
+    const lastSeq = row!.last_seq as bigint;
     await resumed.until((events) => events.some((e) => e.seq === BigInt(lastSeq)));
     await session.sendTyping({ sessionId, typing: true }, expert.call);
     await resumed.until((events) => events.some((e) => e.kind?.$case === "typing"));

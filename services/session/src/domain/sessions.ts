@@ -288,7 +288,8 @@ export function createSessions(deps: SessionsDeps) {
         }
         session = await write(async (tx, emit) => {
           const locked = await tx.lockSession(pending.id);
-          if (!locked || locked.status !== "requested") return locked ?? pending;
+          if (!locked) return pending;
+          if (locked.status !== "requested") return locked;
           const waiting = await transition(tx, emit, locked, "waiting", { holdId });
           await pushQueuePositions(tx, waiting.expertId, emit);
           return waiting;
