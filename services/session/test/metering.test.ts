@@ -169,7 +169,8 @@ t.test("a call's clock starts only when both sides are connected", async (t) => 
   t.equal(accepted.session!.startedAt, undefined);
   await harness.service.metering.tick();
   t.equal(await chargedMinutes(sessionId), 0);
-  await harness.service.sessions.reportPresence(user.userId, sessionId, true);
+  const edge = { bearerToken: await harness.issuer.serviceToken("edge") };
+  await session.reportPresence({ userId: user.userId, sessionId, online: true }, edge);
   await harness.service.metering.tick();
   t.equal(await chargedMinutes(sessionId), 0, "one side is not enough");
   await harness.service.sessions.reportPresence(expert.userId, sessionId, true);
