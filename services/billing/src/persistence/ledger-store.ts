@@ -1,3 +1,4 @@
+import { randomInt } from "node:crypto";
 import { alreadyExists, failedPrecondition, notFound } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
 import type postgres from "postgres";
@@ -24,6 +25,7 @@ import { decodeResponse, encodeResponse } from "./codec";
 /** The kit's pool registers int8 ↔ bigint at run time; this says so to the type checker. */
 type Sql = postgres.Sql<{ bigint: bigint }>;
 type Tx = postgres.TransactionSql<{ bigint: bigint }>;
+const REVENUE_SHARDS = 16;
 type PlatformAccountKind = "revenue" | "clearing" | "promotions";
 
 interface EntryLine {
@@ -125,12 +127,17 @@ export function createLedgerStore(pool: postgres.Sql) {
    * Platform accounts never lock or update: their balance is the sum of their entries. Ids are
    * cached only once seen committed (a row this transaction creates may still roll back).
    */
-  async function platformAccount(tx: Tx, kind: PlatformAccountKind, currency: string): Promise<string> {
-    const cacheKey = `${kind}:${currency}`;
+  async function platformAccount(
+    tx: Tx,
+    kind: PlatformAccountKind,
+    currency: string,
+    owner = "platform",
+  ): Promise<string> {
+    const cacheKey = `${kind}:${owner}:${currency}`;
     const cached = platformAccounts.get(cacheKey);
     if (cached) return cached;
     const find = () => tx<{ id: string }[]>`
-      select id from billing.accounts where kind = ${kind} and owner_id = 'platform' and currency = ${currency}`;
+      select id from billing.accounts where kind = ${kind} and owner_id = ${owner} and currency = ${currency}`;
     const [committed] = await find();
     if (committed) {
       platformAccounts.set(cacheKey, committed.id);
@@ -138,10 +145,19 @@ export function createLedgerStore(pool: postgres.Sql) {
     }
     await tx`
       insert into billing.accounts (id, kind, owner_id, currency)
-      values (${newId()}, ${kind}, 'platform', ${currency})
+      values (${newId()}, ${kind}, ${owner}, ${currency})
       on conflict (kind, owner_id, currency) do nothing`;
     const [created] = await find();
     return created!.id;
+  }
+
+  /**
+   * Platform revenue is spread over REVENUE_SHARDS accounts, picked at random per posting:
+   * every entry's foreign key share-locks its account row, and one row share-locked by every
+   * concurrent charge becomes a contention point even though nothing updates it.
+   */
+  function revenueAccount(tx: Tx, currency: string): Promise<string> {
+    return platformAccount(tx, "revenue", currency, `platform:${randomInt(REVENUE_SHARDS)}`);
   }
 
   /**
@@ -151,29 +167,37 @@ export function createLedgerStore(pool: postgres.Sql) {
    */
   async function idempotent<T>(key: IdempotencyKey, move: (tx: Tx) => Promise<T>): Promise<T> {
     return sql.begin(async (tx) => {
-      const claimed = await tx`
-        insert into billing.idempotency_keys (scope, key, request_hash)
-        values (${key.scope}, ${key.key}, ${key.requestHash})
-        on conflict (scope, key) do nothing
-        returning 1`;
-      if (claimed.length === 0) {
-        const [stored] = await tx<{ request_hash: string; response: string | null }[]>`
-          select request_hash, response from billing.idempotency_keys
-          where scope = ${key.scope} and key = ${key.key}`;
-        if (!stored || stored.request_hash !== key.requestHash || stored.response === null) {
-          throw alreadyExists(
-            "IDEMPOTENCY_KEY_REUSED",
-            "this request_id was already used with different parameters",
-          );
-        }
-        return decodeResponse<T>(stored.response);
-      }
+      if (!(await claimKey(tx, key))) return replay<T>(tx, key);
       const result = await move(tx);
       await tx`
         update billing.idempotency_keys set response = ${encodeResponse(result)}
         where scope = ${key.scope} and key = ${key.key}`;
       return result;
     }) as Promise<T>;
+  }
+
+  /** True when this transaction now owns the key; waits while another transaction holds it. */
+  async function claimKey(tx: Tx, key: IdempotencyKey): Promise<boolean> {
+    const claimed = await tx`
+      insert into billing.idempotency_keys (scope, key, request_hash)
+      values (${key.scope}, ${key.key}, ${key.requestHash})
+      on conflict (scope, key) do nothing
+      returning 1`;
+    return claimed.length === 1;
+  }
+
+  /** The committed response of an earlier request with this key, if its parameters match. */
+  async function replay<T>(tx: Tx, key: IdempotencyKey): Promise<T> {
+    const [stored] = await tx<{ request_hash: string; response: string | null }[]>`
+      select request_hash, response from billing.idempotency_keys
+      where scope = ${key.scope} and key = ${key.key}`;
+    if (!stored || stored.request_hash !== key.requestHash || stored.response === null) {
+      throw alreadyExists(
+        "IDEMPOTENCY_KEY_REUSED",
+        "this request_id was already used with different parameters",
+      );
+    }
+    return decodeResponse<T>(stored.response);
   }
 
   /** Locks a user's wallet row (creating an empty wallet on first use) and reads its balance. */
@@ -578,7 +602,7 @@ export function createLedgerStore(pool: postgres.Sql) {
         const payerAfter = await addToWallet(tx, wallet.id, -input.amount);
         const earnings = input.amount - input.commission;
         const payee = await addToEarnings(tx, input.payeeUserId, hold.currency, earnings);
-        const revenue = await platformAccount(tx, "revenue", hold.currency);
+        const revenue = await revenueAccount(tx, hold.currency);
         await post(tx, {
           transactionId,
           type: "hold_capture",
@@ -607,7 +631,10 @@ export function createLedgerStore(pool: postgres.Sql) {
 
     /**
      * One minute of a session. Draws from the hold's remainder first, then from what is
-     * available; refuses when the two together cannot pay the minute.
+     * available; refuses when the two together cannot pay the minute. The hot path in four
+     * round trips: BEGIN; key claim + wallet lock + held sum + hold lock pipelined (executed
+     * in that order, so the sum sees every hold committed before the lock was granted); one
+     * statement for every write; COMMIT.
      */
     charge(
       key: IdempotencyKey,
@@ -624,37 +651,42 @@ export function createLedgerStore(pool: postgres.Sql) {
       },
       minutesAt: (funds: bigint) => bigint,
     ): Promise<ChargeResult> {
-      return idempotent(key, async (tx) => {
-        const wallet = await lockWallet(tx, input.payerUserId, input.currency);
-        const held = await heldOn(tx, wallet.id, input.now);
+      return sql.begin(async (tx) => {
+        const [claimed, [wallet], [sum], [hold]] = await Promise.all([
+          claimKey(tx, key),
+          tx<{ id: string; balance: bigint }[]>`
+            select id, balance from billing.accounts
+            where kind = 'wallet' and owner_id = ${input.payerUserId} and currency = ${input.currency}
+            for update`,
+          tx<{ held: bigint }[]>`
+            select coalesce(sum(h.amount - h.captured), 0)::int8 as held
+            from billing.holds h join billing.accounts a on a.id = h.account_id
+            where a.kind = 'wallet' and a.owner_id = ${input.payerUserId} and a.currency = ${input.currency}
+              and h.status = 'open' and h.expires_at > ${input.now}`,
+          input.holdId
+            ? tx<HoldRow[]>`select * from billing.holds where id = ${input.holdId} for update`
+            : Promise.resolve([] as HoldRow[]),
+        ]);
+        if (!claimed) return replay<ChargeResult>(tx, key);
+        if (input.holdId && (!hold || hold.account_id !== wallet?.id)) {
+          throw notFound("HOLD_NOT_FOUND", `no hold ${input.holdId} on this wallet`);
+        }
+        if (!wallet) throw insufficientFunds(input.amount, input.currency);
         let fromHold = 0n;
         let holdRemainingAfter = 0n;
-        if (input.holdId) {
-          const hold = await lockHold(tx, input.holdId);
-          if (!hold || hold.account_id !== wallet.id) {
-            throw notFound("HOLD_NOT_FOUND", `no hold ${input.holdId} on this wallet`);
-          }
-          if (toHold(hold, input.now).status === "open") {
-            const remaining = hold.amount - hold.captured;
-            fromHold = minBigint(remaining, input.amount);
-            holdRemainingAfter = remaining - fromHold;
-          }
+        if (hold && toHold(hold, input.now).status === "open") {
+          const remaining = hold.amount - hold.captured;
+          fromHold = minBigint(remaining, input.amount);
+          holdRemainingAfter = remaining - fromHold;
         }
-        const available = wallet.balance - held;
+        const held = sum!.held;
         const fromAvailable = input.amount - fromHold;
-        if (available < fromAvailable) throw insufficientFunds(fromAvailable - available, input.currency);
-        if (fromHold > 0n) {
-          await tx`
-            update billing.holds set captured = captured + ${fromHold},
-              status = case when captured + ${fromHold} = amount then 'captured' else 'open' end,
-              resolved_at = case when captured + ${fromHold} = amount then ${input.now}::timestamptz end
-            where id = ${input.holdId}`;
+        if (wallet.balance - held < fromAvailable) {
+          throw insufficientFunds(fromAvailable - (wallet.balance - held), input.currency);
         }
         const transactionId = newId();
-        const balance = await addToWallet(tx, wallet.id, -input.amount);
-        const earnings = input.amount - input.commission;
-        const payee = await addToEarnings(tx, input.payeeUserId, input.currency, earnings);
-        const revenue = await platformAccount(tx, "revenue", input.currency);
+        const revenue = await revenueAccount(tx, input.currency);
+        const balance = wallet.balance - input.amount;
         const availableAfter = balance - (held - fromHold);
         const result: ChargeResult = {
           transactionId,
@@ -663,23 +695,24 @@ export function createLedgerStore(pool: postgres.Sql) {
           balance,
           minutesLeft: minutesAt(availableAfter + holdRemainingAfter),
         };
-        const rows = entryRows({
-          transactionId,
-          type: "session_charge",
-          currency: input.currency,
-          reference: `session:${input.sessionId}`,
-          at: input.now,
-          lines: [
-            { accountId: wallet.id, amount: -input.amount, balanceAfter: balance },
-            { accountId: payee.id, amount: earnings, balanceAfter: payee.balance },
-            { accountId: revenue, amount: input.commission, balanceAfter: null },
-          ],
-        });
-        // The posting, the charge record and the idempotent response in one round trip.
+        const earnings = input.amount - input.commission;
+        const reference = `session:${input.sessionId}`;
         await tx`
-          with posted as (
+          with paid as (
+            update billing.accounts set balance = balance - ${input.amount} where id = ${wallet.id} returning balance
+          ), earned as (
+            insert into billing.accounts (id, kind, owner_id, currency, balance)
+            values (${newId()}, 'earnings', ${input.payeeUserId}, ${input.currency}, ${earnings})
+            on conflict (kind, owner_id, currency) do update set balance = accounts.balance + excluded.balance
+            returning id, balance
+          ), drawn as (
+            update billing.holds set captured = captured + ${fromHold},
+              status = case when captured + ${fromHold} = amount then 'captured' else 'open' end,
+              resolved_at = case when captured + ${fromHold} = amount then ${input.now}::timestamptz end
+            where id = ${hold?.id ?? null}::uuid and ${fromHold}::int8 > 0
+          ), posted as (
             insert into billing.transactions (id, type, currency, reference, created_at)
-            values (${transactionId}, 'session_charge', ${input.currency}, ${`session:${input.sessionId}`}, ${input.now})
+            values (${transactionId}, 'session_charge', ${input.currency}, ${reference}, ${input.now})
           ), charged as (
             insert into billing.charges (transaction_id, session_id, minute, payer_user_id, payee_user_id, currency, amount, commission, created_at)
             values (${transactionId}, ${input.sessionId}, ${input.minute}, ${input.payerUserId}, ${input.payeeUserId},
@@ -688,9 +721,14 @@ export function createLedgerStore(pool: postgres.Sql) {
             update billing.idempotency_keys set response = ${encodeResponse(result)}
             where scope = ${key.scope} and key = ${key.key}
           )
-          insert into billing.entries ${tx(rows, "transaction_id", "account_id", "amount", "balance_after", "created_at")}`;
+          insert into billing.entries (transaction_id, account_id, amount, balance_after, created_at)
+          select ${transactionId}::uuid, ${wallet.id}::uuid, ${-input.amount}::int8, paid.balance, ${input.now}::timestamptz from paid
+          union all
+          select ${transactionId}::uuid, earned.id, ${earnings}::int8, earned.balance, ${input.now}::timestamptz from earned
+          union all
+          select ${transactionId}::uuid, ${revenue}::uuid, ${input.commission}::int8, null, ${input.now}::timestamptz`;
         return result;
-      });
+      }) as Promise<ChargeResult>;
     },
 
     /**
@@ -744,7 +782,7 @@ export function createLedgerStore(pool: postgres.Sql) {
           session.currency,
           earningsReversed,
         );
-        const revenue = await platformAccount(tx, "revenue", session.currency);
+        const revenue = await revenueAccount(tx, session.currency);
         await post(tx, {
           transactionId,
           type: "refund",
