@@ -146,3 +146,23 @@ h.test("charges are refused for bad input and a payer paying themselves", async 
     "payee_user_id",
   ]);
 });
+
+h.test("20 concurrent retries of one minute post it once and all get the same answer", async (t) => {
+  const payer = await h.user();
+  const expert = await h.user("expert");
+  await h.fund(payer.userId, 10_000n);
+  const request = {
+    sessionId: newId(),
+    minute: 1n,
+    payerUserId: payer.userId,
+    payeeUserId: expert.userId,
+    amount: inr(RATE),
+    holdId: "",
+  };
+  const results = await Promise.all(Array.from({ length: 20 }, () => h.client.charge(request, h.as.session)));
+  t.equal(new Set(results.map((r) => r.transactionId)).size, 1, "one transaction");
+  t.ok(results.every((r) => r.balance?.amountMinor === 9000n));
+  const [row] =
+    await h.sql`select count(*)::int as n from billing.charges where session_id = ${request.sessionId}`;
+  t.equal(row!.n, 1);
+});

@@ -236,3 +236,22 @@ h.test("ListTransactions pages newest first with balance before and after", asyn
   );
   t.equal(bad.reason, "INVALID_PAGE_TOKEN");
 });
+
+h.test("concurrent settlements of one session issue one invoice", async (t) => {
+  const { payer, expert, sessionId } = await chargedSession(2);
+  const settle = {
+    sessionId,
+    payerUserId: payer.userId,
+    payeeUserId: expert.userId,
+    holdId: "",
+    rate: inr(RATE),
+    kind: SessionKind.SESSION_KIND_CALL,
+  };
+  const results = await Promise.all(
+    Array.from({ length: 10 }, () => h.client.settleSession(settle, h.as.session)),
+  );
+  t.equal(new Set(results.map((r) => r.invoice?.invoiceId)).size, 1);
+  t.same(results[0]?.invoice?.total, inr(2000n));
+  const [row] = await h.sql`select count(*)::int as n from billing.invoices where session_id = ${sessionId}`;
+  t.equal(row!.n, 1);
+});
