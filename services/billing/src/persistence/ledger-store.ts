@@ -308,7 +308,6 @@ export function createLedgerStore(pool: postgres.Sql) {
     const hold = (await lockHold(tx, holdId))!;
     const view = toHold(hold, now);
     if (view.status !== "open") {
-      if (view.status === "expired" && hold.status === "open") await markExpired(tx, holdId, now);
       throw holdNotOpen(view);
     }
     return { wallet, hold };
@@ -316,12 +315,6 @@ export function createLedgerStore(pool: postgres.Sql) {
 
   async function markExpired(tx: Tx, holdId: string, now: Date): Promise<void> {
     await tx`update billing.holds set status = 'expired', resolved_at = ${now} where id = ${holdId} and status = 'open'`;
-  }
-
-  async function readHold(tx: Tx, holdId: string, now: Date): Promise<Hold> {
-    const [row] = await tx<HoldRow[]>`select * from billing.holds where id = ${holdId}`;
-    if (!row) throw notFound("HOLD_NOT_FOUND", `no hold ${holdId}`);
-    return toHold(row, now);
   }
 
   async function invoiceLines(
@@ -865,10 +858,6 @@ export function createLedgerStore(pool: postgres.Sql) {
           where id = ${claimed[0]!.id} returning *`;
         return toInvoice(tx, row!);
       }) as Promise<Invoice>;
-    },
-
-    async getHold(holdId: string, now: Date): Promise<Hold> {
-      return readHold(reader, holdId, now);
     },
 
     async listInvoices(input: {
