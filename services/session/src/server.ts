@@ -52,7 +52,6 @@ export function createSessionService(deps: SessionServiceDeps) {
   const metering = createMetering({
     sessions,
     store,
-    billing: deps.billing,
     now,
     rules: deps.rules,
     log: deps.log,

@@ -58,13 +58,13 @@ t.test("two workers over the same sessions charge every minute exactly once, 1..
   );
   const workers = [harness.service, harness.instance(), harness.instance()];
   for (let minute = 1; minute <= 4; minute++) {
+    if (minute > 1) clock.advanceSeconds(60);
     const reports = await Promise.all(workers.map((worker) => worker.metering.tick()));
     t.equal(
       reports.reduce((sum, r) => sum + r.charged, 0),
       started.length,
       `minute ${minute}: each session charged once across the workers`,
     );
-    clock.advanceSeconds(60);
   }
   for (const { user, sessionId } of started) {
     t.equal(await chargedMinutes(sessionId), 4);
@@ -179,4 +179,14 @@ t.test("a call's clock starts only when both sides are connected", async (t) => 
   const { session: current } = await session.getSession({ sessionId }, user.call);
   t.equal(current!.rate!.amountMinor, RATE * 2n, "metered at the call rate");
   await session.endSession({ sessionId }, expert.call);
+});
+
+t.test("ending charges every started minute the worker had not reached yet", async (t) => {
+  const funds = RATE * 30n;
+  const { user, sessionId } = await harness.activeSession({ funds });
+  clock.advanceSeconds(150);
+  const { session: ended } = await session.endSession({ sessionId }, user.call);
+  t.equal(ended!.minutesCharged, 3n, "minutes 1, 2 and 3 had started");
+  t.equal(await paid(user.userId, funds), RATE * 3n);
+  t.match(await harness.service.metering.tick(), { charged: 0 }, "the worker finds nothing left to charge");
 });

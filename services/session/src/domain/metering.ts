@@ -1,15 +1,12 @@
 import type { Logger } from "@parley/kit/log";
 import type { SessionStore } from "../persistence/store";
 import type { SessionRecord } from "./model";
-import type { BillingPort, Clock } from "./ports";
-import { isInsufficientFunds, type SessionRules, type Sessions } from "./sessions";
-
-const MINUTE_MS = 60_000;
+import type { Clock } from "./ports";
+import type { SessionRules, Sessions } from "./sessions";
 
 export interface MeteringDeps {
   sessions: Sessions;
   store: SessionStore;
-  billing: BillingPort;
   now: Clock;
   rules: SessionRules;
   log: Logger;
@@ -36,7 +33,7 @@ export interface TickReport {
  * original charge, and the counter advances. So charged minutes are always 1..N.
  */
 export function createMetering(deps: MeteringDeps) {
-  const { sessions, store, billing, now, rules, log } = deps;
+  const { sessions, store, now, rules, log } = deps;
   const batchSize = deps.batchSize ?? 200;
 
   /** Claims batches until a short one: `step` returns how many claimed rows it moved on. */
@@ -56,48 +53,14 @@ export function createMetering(deps: MeteringDeps) {
       sessions.write(async (tx, emit) => {
         const due = await tx.claimDue(at, batchSize);
         const results = await Promise.allSettled(
-          due.map(async (session) => {
-            const minute = session.minutesCharged + 1;
-            try {
-              const { minutesLeft } = await billing.charge({
-                sessionId: session.id,
-                minute,
-                payerUserId: session.userId,
-                payeeUserId: session.expertId,
-                amountMinor: session.rateMinor,
-                currency: session.currency,
-                holdId: session.holdId,
-              });
-              return { session, minute, minutesLeft };
-            } catch (error) {
-              if (isInsufficientFunds(error)) return { session, minute, minutesLeft: undefined };
-              throw error;
-            }
-          }),
+          due.map((session) => sessions.chargeNextMinute(tx, emit, session, at)),
         );
         for (const result of results) {
-          if (result.status === "rejected") {
+          if (result.status === "rejected")
             // Left unchanged and unlocked at commit: the next tick retries the same minute.
             log.warn({ err: result.reason }, "charge failed; retrying next tick");
-            continue;
-          }
-          const { session, minute, minutesLeft } = result.value;
-          if (minutesLeft === undefined) {
-            ended.push(await sessions.endInTx(tx, emit, session, "insufficient_funds"));
-            continue;
-          }
-          // Minute n+1 is due one minute after minute n was due (shifted by any pause).
-          const nextChargeAt = new Date((session.nextChargeAt ?? at).getTime() + MINUTE_MS);
-          await tx.updateSession(session.id, { minutesCharged: minute, minutesLeft, nextChargeAt });
-          await emit(session.id, {
-            type: "minute_charged",
-            minute,
-            amountMinor: session.rateMinor,
-            currency: session.currency,
-            minutesLeft,
-          });
-          if (minutesLeft <= 2n) await emit(session.id, { type: "low_balance", minutesLeft });
-          charged += 1;
+          else if (result.value.outcome === "ended") ended.push(result.value.session);
+          else charged += 1;
         }
         // Failed rows do not count, so a billing outage ends this drain instead of spinning.
         return due.length - results.filter((r) => r.status === "rejected").length;

@@ -90,6 +90,8 @@ const userIdOf = (principal: Principal): string => {
   return principal.userId;
 };
 
+const MINUTE_MS = 60_000;
+
 const isInsufficientFunds = (error: unknown) => isAppError(error) && error.reason === "INSUFFICIENT_FUNDS";
 
 export function createSessions(deps: SessionsDeps) {
@@ -159,6 +161,47 @@ export function createSessions(deps: SessionsDeps) {
       pausedAt: null,
       settlementPending: true,
     });
+
+  /**
+   * Charges the next minute of a locked, active session (billing key: session, minute) and
+   * advances the counter only after billing answered; ends the session when the minute
+   * cannot be paid. Any other failure throws before anything was written.
+   */
+  async function chargeNextMinute(
+    tx: SessionTx,
+    emit: (id: string, body: EventBody) => Promise<void>,
+    session: SessionRecord,
+    at: Date,
+  ): Promise<{ outcome: "charged" | "ended"; session: SessionRecord }> {
+    const minute = session.minutesCharged + 1;
+    let minutesLeft: bigint;
+    try {
+      ({ minutesLeft } = await billing.charge({
+        sessionId: session.id,
+        minute,
+        payerUserId: session.userId,
+        payeeUserId: session.expertId,
+        amountMinor: session.rateMinor,
+        currency: session.currency,
+        holdId: session.holdId,
+      }));
+    } catch (error) {
+      if (!isInsufficientFunds(error)) throw error;
+      return { outcome: "ended", session: await endInTx(tx, emit, session, "insufficient_funds") };
+    }
+    // Minute n+1 is due one minute after minute n was due (shifted by any pause).
+    const nextChargeAt = new Date((session.nextChargeAt ?? at).getTime() + MINUTE_MS);
+    const updated = await tx.updateSession(session.id, { minutesCharged: minute, minutesLeft, nextChargeAt });
+    await emit(session.id, {
+      type: "minute_charged",
+      minute,
+      amountMinor: session.rateMinor,
+      currency: session.currency,
+      minutesLeft,
+    });
+    if (minutesLeft <= 2n) await emit(session.id, { type: "low_balance", minutesLeft });
+    return { outcome: "charged", session: updated };
+  }
 
   /** Releases or settles a stopped session's money once; safe to call again (billing is idempotent). */
   async function settle(sessionId: string): Promise<SessionRecord | undefined> {
@@ -349,9 +392,26 @@ export function createSessions(deps: SessionsDeps) {
       const { role } = await visible(principal, sessionId);
       const reason: EndReason =
         role === "user" ? "user_ended" : role === "expert" ? "expert_ended" : "operator_ended";
-      const ended = await write(async (tx, emit) =>
-        endInTx(tx, emit, (await tx.lockSession(sessionId))!, reason),
-      );
+      const ended = await write(async (tx, emit) => {
+        let locked = (await tx.lockSession(sessionId))!;
+        assertTransition(locked.status, "ended");
+        // Every started minute is paid: minutes the worker has not reached yet are charged now.
+        const at = now();
+        while (
+          locked.status === "active" &&
+          !locked.pausedAt &&
+          locked.nextChargeAt &&
+          locked.nextChargeAt <= at
+        ) {
+          const result = await chargeNextMinute(tx, emit, locked, at).catch((error: unknown) => {
+            log.warn({ err: error, sessionId }, "charging the last minutes failed; ending without them");
+            return undefined;
+          });
+          if (!result) break;
+          locked = result.session;
+        }
+        return locked.status === "ended" ? locked : endInTx(tx, emit, locked, reason);
+      });
       await afterStop(ended);
       return (await store.getSession(sessionId))!;
     },
@@ -562,6 +622,7 @@ export function createSessions(deps: SessionsDeps) {
 
     settle,
     settleLocked,
+    chargeNextMinute,
     transition,
     afterStop,
     endInTx,
@@ -599,5 +660,3 @@ export function createSessions(deps: SessionsDeps) {
     return { seq: 0n, sessionId, occurredAt: now(), body };
   }
 }
-
-export { isInsufficientFunds };
