@@ -1,0 +1,151 @@
+import type { PartnerPrincipal, Principal } from "@parley/kit/auth";
+import { invalidArgument, permissionDenied } from "@parley/kit/errors";
+import type { Handlers } from "@parley/kit/grpc";
+import { SyncOutcome, type SyncUserResult, type UserServiceService } from "@parley/proto/parley/user/v1/user";
+import { DEFAULT_PREFERENCES, type Users } from "../domain/users";
+import {
+  availabilityMessage,
+  expertMessage,
+  expertQuery,
+  presentFields,
+  profileMessage,
+  snakeCase,
+  syncRecord,
+  syncResultMessage,
+  toAvailability,
+} from "./mapping";
+
+/** Records one SyncUsers stream accepts; bigger batches are split by the partner. */
+export const MAX_SYNC_BATCH = 10_000;
+
+function partnerOf(principal: Principal): PartnerPrincipal {
+  if (principal.kind !== "partner")
+    throw permissionDenied("PERMISSION_DENIED", "only partner API keys sync users");
+  return principal;
+}
+
+function personOf(principal: Principal): string {
+  if (principal.kind !== "user") throw permissionDenied("PERMISSION_DENIED", "only people have a profile");
+  return principal.userId;
+}
+
+export function userHandlers(users: Users): Handlers<typeof UserServiceService> {
+  return {
+    async getMe(_request, ctx) {
+      return { profile: profileMessage(await users.getMe(personOf(ctx.principal))) };
+    },
+
+    async getUser(request, ctx) {
+      return { profile: profileMessage(await users.getUser(ctx.principal, request.userId)) };
+    },
+
+    async updateProfile(request, ctx) {
+      const profile = request.profile;
+      const updated = await users.updateProfile(ctx.principal, {
+        userId: profile?.userId ?? "",
+        mask: (request.updateMask ?? []).map(snakeCase),
+        presentFields: presentFields(profile),
+        values: {
+          display_name: profile?.displayName ?? "",
+          avatar_url: profile?.avatarUrl ?? "",
+          bio: profile?.bio ?? "",
+          languages: profile?.languages ?? [],
+          preferences: profile?.preferences ?? DEFAULT_PREFERENCES,
+          verified: profile?.verified ?? false,
+        },
+      });
+      return { profile: profileMessage(updated) };
+    },
+
+    async ensureProfile(request) {
+      const { profile, created } = await users.ensureProfile(
+        request.userId,
+        request.displayName,
+        request.email,
+      );
+      return { profile: profileMessage(profile), created };
+    },
+
+    async syncUser(request, ctx) {
+      const result = await users.syncUser(partnerOf(ctx.principal).partnerId, syncRecord(request.record));
+      if (result.outcome === "failed") throw invalidArgument(result.errorReason, result.errorMessage);
+      return { result: syncResultMessage(result) };
+    },
+
+    async syncUsers(requests, ctx) {
+      const { partnerId } = partnerOf(ctx.principal);
+      const results: SyncUserResult[] = [];
+      for await (const request of requests) {
+        if (results.length >= MAX_SYNC_BATCH)
+          throw invalidArgument("BATCH_TOO_LARGE", `at most ${MAX_SYNC_BATCH} records per stream`);
+        results.push(syncResultMessage(await users.syncUser(partnerId, syncRecord(request.record))));
+      }
+      const count = (outcome: SyncOutcome) => results.filter((r) => r.outcome === outcome).length;
+      return {
+        results,
+        createdCount: count(SyncOutcome.SYNC_OUTCOME_CREATED),
+        updatedCount: count(SyncOutcome.SYNC_OUTCOME_UPDATED),
+        failedCount: count(SyncOutcome.SYNC_OUTCOME_FAILED),
+      };
+    },
+
+    async lookupSyncedUser(request) {
+      return { userId: await users.lookupSyncedUser(request.partnerId, request.externalId) };
+    },
+
+    async upsertExpertProfile(request, ctx) {
+      const profile = request.profile;
+      const chat = profile?.chatRate;
+      const call = profile?.callRate;
+      if (!chat || !call) throw invalidArgument("VALIDATION_FAILED", "chat_rate and call_rate are required");
+      if (chat.currency !== call.currency)
+        throw invalidArgument("CURRENCY_MISMATCH", "chat_rate and call_rate must use one currency");
+      const expert = await users.upsertExpertProfile(ctx.principal, request.expertId, {
+        currency: chat.currency,
+        chatRateMinor: chat.amountMinor,
+        callRateMinor: call.amountMinor,
+        maxConcurrentSessions: profile.maxConcurrentSessions,
+        specialisations: profile.specialisations,
+        languages: profile.languages,
+        experienceYears: profile.experienceYears,
+        bio: profile.bio,
+      });
+      return { expert: expertMessage(expert) };
+    },
+
+    async setAvailability(request, ctx) {
+      const expert = await users.setAvailability(
+        ctx.principal,
+        request.expertId,
+        toAvailability(request.availability),
+      );
+      return { expert: expertMessage(expert) };
+    },
+
+    async getExpert(request) {
+      return { expert: expertMessage(await users.getExpert(request.expertId)) };
+    },
+
+    async listExperts(request) {
+      const { query, encode } = expertQuery(request);
+      const page = await users.listExperts(query);
+      return { experts: page.experts.map(expertMessage), nextPageToken: encode(page.next) };
+    },
+
+    async reportExpertLoad(request) {
+      return {
+        availability: availabilityMessage(
+          await users.reportExpertLoad(request.expertId, request.activeSessions),
+        ),
+      };
+    },
+
+    async reportPresence(request) {
+      return { expiresAt: await users.reportPresence(request.userId, request.online) };
+    },
+
+    async updateRatingSummary(request) {
+      return users.updateRatingSummary(request.expertId, request.sessionId, request.rating);
+    },
+  };
+}

@@ -1,0 +1,192 @@
+import { createHash } from "node:crypto";
+import { invalidArgument } from "@parley/kit/errors";
+import type { Money } from "@parley/proto/parley/common/v1/money";
+import {
+  ExpertAvailability,
+  type Expert as ExpertMessage,
+  ExpertSort,
+  type ListExpertsRequest,
+  type Profile as ProfileMessage,
+  RateKind,
+  SyncOutcome,
+  type SyncUserRecord,
+  type SyncUserResult,
+} from "@parley/proto/parley/user/v1/user";
+import type {
+  Availability,
+  ExpertSort as DomainSort,
+  Expert,
+  ExpertCursor,
+  ExpertFilters,
+  MoneyAmount,
+  Profile,
+  SyncRecord,
+  SyncResult,
+} from "../domain/model";
+
+export const DEFAULT_PAGE_SIZE = 20;
+export const MAX_PAGE_SIZE = 100;
+
+const AVAILABILITY_TO_PROTO: Record<Availability, ExpertAvailability> = {
+  available: ExpertAvailability.EXPERT_AVAILABILITY_AVAILABLE,
+  unavailable: ExpertAvailability.EXPERT_AVAILABILITY_UNAVAILABLE,
+  offline: ExpertAvailability.EXPERT_AVAILABILITY_OFFLINE,
+  busy: ExpertAvailability.EXPERT_AVAILABILITY_BUSY,
+};
+
+export const availabilityMessage = (availability: Availability) => AVAILABILITY_TO_PROTO[availability];
+
+export function toAvailability(value: ExpertAvailability): Availability | undefined {
+  const entry = Object.entries(AVAILABILITY_TO_PROTO).find(([, proto]) => proto === value);
+  return entry?.[0] as Availability | undefined;
+}
+
+export function profileMessage(profile: Profile): ProfileMessage {
+  return {
+    userId: profile.userId,
+    displayName: profile.displayName,
+    avatarUrl: profile.avatarUrl,
+    bio: profile.bio,
+    languages: profile.languages,
+    preferences: profile.preferences,
+    verified: profile.verified,
+    partnerId: profile.partnerId ?? "",
+    externalId: profile.externalId ?? "",
+    syncStatus:
+      profile.syncStatus === "created"
+        ? SyncOutcome.SYNC_OUTCOME_CREATED
+        : profile.syncStatus === "updated"
+          ? SyncOutcome.SYNC_OUTCOME_UPDATED
+          : SyncOutcome.SYNC_OUTCOME_UNSPECIFIED,
+    lastSyncedAt: profile.lastSyncedAt ?? undefined,
+    createdAt: profile.createdAt,
+    updatedAt: profile.updatedAt,
+  };
+}
+
+/** Proto names of the fields set (non-default) in a request's profile: what it tries to write. */
+export function presentFields(profile: ProfileMessage | undefined): string[] {
+  if (!profile) return [];
+  const present: Array<[string, boolean]> = [
+    ["user_id", profile.userId !== ""],
+    ["display_name", profile.displayName !== ""],
+    ["avatar_url", profile.avatarUrl !== ""],
+    ["bio", profile.bio !== ""],
+    ["languages", profile.languages.length > 0],
+    ["preferences", profile.preferences !== undefined],
+    ["verified", profile.verified],
+    ["partner_id", profile.partnerId !== ""],
+    ["external_id", profile.externalId !== ""],
+    ["sync_status", profile.syncStatus !== SyncOutcome.SYNC_OUTCOME_UNSPECIFIED],
+    ["last_synced_at", profile.lastSyncedAt !== undefined],
+    ["created_at", profile.createdAt !== undefined],
+    ["updated_at", profile.updatedAt !== undefined],
+  ];
+  return present.filter(([, isSet]) => isSet).map(([name]) => name);
+}
+
+/** Mask paths arrive snake_case over gRPC and camelCase from proto3 JSON; the domain uses snake_case. */
+export const snakeCase = (path: string) => path.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+export function expertMessage(expert: Expert): ExpertMessage {
+  return {
+    userId: expert.userId,
+    displayName: expert.displayName,
+    avatarUrl: expert.avatarUrl,
+    chatRate: { amountMinor: expert.chatRateMinor, currency: expert.currency },
+    callRate: { amountMinor: expert.callRateMinor, currency: expert.currency },
+    maxConcurrentSessions: expert.maxConcurrentSessions,
+    availability: availabilityMessage(expert.availability),
+    specialisations: expert.specialisations,
+    languages: expert.languages,
+    experienceYears: expert.experienceYears,
+    bio: expert.bio,
+    ratingAverage: expert.ratingAverage,
+    ratingCount: expert.ratingCount,
+    activeSessions: expert.activeSessions,
+    updatedAt: expert.updatedAt,
+  };
+}
+
+export const syncRecord = (record: SyncUserRecord | undefined): SyncRecord => ({
+  externalId: record?.externalId ?? "",
+  displayName: record?.displayName ?? "",
+  avatarUrl: record?.avatarUrl ?? "",
+  bio: record?.bio ?? "",
+  languages: record?.languages ?? [],
+});
+
+const OUTCOME_TO_PROTO = {
+  created: SyncOutcome.SYNC_OUTCOME_CREATED,
+  updated: SyncOutcome.SYNC_OUTCOME_UPDATED,
+  failed: SyncOutcome.SYNC_OUTCOME_FAILED,
+} as const;
+
+export const syncResultMessage = (result: SyncResult): SyncUserResult => ({
+  ...result,
+  outcome: OUTCOME_TO_PROTO[result.outcome],
+});
+
+const SORTS: Record<ExpertSort, DomainSort> = {
+  [ExpertSort.EXPERT_SORT_UNSPECIFIED]: "rating",
+  [ExpertSort.EXPERT_SORT_RATING_DESC]: "rating",
+  [ExpertSort.EXPERT_SORT_RATE_ASC]: "rate_asc",
+  [ExpertSort.EXPERT_SORT_RATE_DESC]: "rate_desc",
+  [ExpertSort.EXPERT_SORT_EXPERIENCE_DESC]: "experience",
+  [ExpertSort.UNRECOGNIZED]: "rating",
+};
+
+function moneyFilter(money: Money | undefined, field: string): MoneyAmount | undefined {
+  if (!money) return undefined;
+  if (!/^[A-Z]{3}$/.test(money.currency))
+    throw invalidArgument("VALIDATION_FAILED", `${field}.currency must be an ISO 4217 code`);
+  return { amountMinor: money.amountMinor, currency: money.currency };
+}
+
+/** Decodes ListExperts into the domain query; the page token must come from the same filters and sort. */
+export function expertQuery(request: ListExpertsRequest) {
+  if (request.minRating < 0 || request.minRating > 5)
+    throw invalidArgument("VALIDATION_FAILED", "min_rating must be 0 to 5");
+  if (request.pageSize < 0) throw invalidArgument("VALIDATION_FAILED", "page_size must be >= 0");
+  const filters: ExpertFilters = {
+    specialisation: request.specialisation || undefined,
+    language: request.language || undefined,
+    availability: toAvailability(request.availability),
+    rateKind: request.rateKind === RateKind.RATE_KIND_CALL ? "call" : "chat",
+    minRate: moneyFilter(request.minRate, "min_rate"),
+    maxRate: moneyFilter(request.maxRate, "max_rate"),
+    minRating: request.minRating || undefined,
+  };
+  const sort = SORTS[request.sort] ?? "rating";
+  const fingerprint = createHash("sha256")
+    .update(JSON.stringify({ ...filters, sort }, (_, v) => (typeof v === "bigint" ? v.toString() : v)))
+    .digest("base64url")
+    .slice(0, 16);
+  const limit = Math.min(request.pageSize || DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
+  return {
+    query: { ...filters, sort, limit, after: decodeCursor(request.pageToken, fingerprint) },
+    encode: (cursor: ExpertCursor | undefined) =>
+      cursor
+        ? Buffer.from(JSON.stringify({ f: fingerprint, k: cursor.key, u: cursor.userId })).toString(
+            "base64url",
+          )
+        : "",
+  };
+}
+
+function decodeCursor(token: string, fingerprint: string): ExpertCursor | undefined {
+  if (!token) return undefined;
+  const invalid = () => invalidArgument("INVALID_PAGE_TOKEN", "page_token does not belong to this query");
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
+  } catch {
+    throw invalid();
+  }
+  const { f, k, u } = (parsed ?? {}) as { f?: unknown; k?: unknown; u?: unknown };
+  if (f !== fingerprint || typeof u !== "string" || !Array.isArray(k)) throw invalid();
+  if (!k.every((part) => typeof part === "number" || (typeof part === "string" && /^-?\d+$/.test(part))))
+    throw invalid();
+  if (!/^[0-9a-f-]{36}$/i.test(u)) throw invalid();
+  return { key: k as Array<string | number>, userId: u };
+}

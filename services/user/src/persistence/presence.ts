@@ -1,0 +1,52 @@
+import { Redis } from "ioredis";
+import type { PresenceStore } from "../domain/ports";
+
+/** Single-instance presence: online until an expiry read from the injected clock. */
+export function createInProcessPresence(ttlSeconds: number, now: () => Date): PresenceStore {
+  const expiries = new Map<string, number>();
+  const isOnline = (userId: string) => (expiries.get(userId) ?? 0) > now().getTime();
+  return {
+    async heartbeat(userId) {
+      const expiresAt = now().getTime() + ttlSeconds * 1000;
+      expiries.set(userId, expiresAt);
+      return new Date(expiresAt);
+    },
+    async signOff(userId) {
+      expiries.delete(userId);
+    },
+    async onlineAmong(userIds) {
+      for (const [userId, expiresAt] of expiries) if (expiresAt <= now().getTime()) expiries.delete(userId);
+      return new Set(userIds.filter(isOnline));
+    },
+    async close() {
+      expiries.clear();
+    },
+  };
+}
+
+/** Presence shared by every instance: one Redis key per online user that expires by itself (PX). */
+export function createRedisPresence(
+  redisUrl: string,
+  ttlSeconds: number,
+  keyPrefix = "parley:presence:",
+): PresenceStore {
+  const redis = new Redis(redisUrl, { lazyConnect: false, maxRetriesPerRequest: 2 });
+  const key = (userId: string) => `${keyPrefix}${userId}`;
+  return {
+    async heartbeat(userId) {
+      await redis.set(key(userId), "1", "PX", ttlSeconds * 1000);
+      return new Date(Date.now() + ttlSeconds * 1000);
+    },
+    async signOff(userId) {
+      await redis.del(key(userId));
+    },
+    async onlineAmong(userIds) {
+      if (userIds.length === 0) return new Set();
+      const values = await redis.mget(...userIds.map(key));
+      return new Set(userIds.filter((_, i) => values[i] !== null));
+    },
+    async close() {
+      await redis.quit();
+    },
+  };
+}

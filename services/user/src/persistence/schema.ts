@@ -1,0 +1,114 @@
+import { sql } from "drizzle-orm";
+import {
+  bigint,
+  boolean,
+  char,
+  check,
+  doublePrecision,
+  index,
+  integer,
+  jsonb,
+  pgSchema,
+  smallint,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from "drizzle-orm/pg-core";
+
+export const users = pgSchema("users");
+
+const at = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
+
+export interface StoredPreferences {
+  locale: string;
+  timeZone: string;
+  emailNotifications: boolean;
+  pushNotifications: boolean;
+}
+
+/**
+ * One row per auth account (same id). Partner-synced users carry (partner_id, external_id),
+ * unique together so concurrent syncs of one record converge on one row via ON CONFLICT.
+ */
+export const profiles = users.table(
+  "profiles",
+  {
+    userId: uuid("user_id").primaryKey(),
+    displayName: text("display_name").notNull(),
+    avatarUrl: text("avatar_url").notNull().default(""),
+    bio: text("bio").notNull().default(""),
+    languages: text("languages").array().notNull().default(sql`'{}'`),
+    preferences: jsonb("preferences").$type<StoredPreferences>().notNull(),
+    verified: boolean("verified").notNull().default(false),
+    partnerId: text("partner_id"),
+    externalId: text("external_id"),
+    syncStatus: text("sync_status", { enum: ["created", "updated"] }),
+    syncCount: integer("sync_count").notNull().default(0),
+    lastSyncedAt: at("last_synced_at"),
+    createdAt: at("created_at").notNull().defaultNow(),
+    updatedAt: at("updated_at").notNull().defaultNow(),
+  },
+  (table) => [
+    uniqueIndex("profiles_partner_external_unique").on(table.partnerId, table.externalId),
+    check("profiles_sync_pair", sql`(${table.partnerId} is null) = (${table.externalId} is null)`),
+  ],
+);
+
+/**
+ * Expert profiles. `availability` is the expert's own choice; BUSY and presence-OFFLINE
+ * are derived when read. Ratings are kept as sum + count (exact), with the average as a
+ * stored generated column so it can be indexed for the rating sort and filter.
+ */
+export const experts = users.table(
+  "experts",
+  {
+    userId: uuid("user_id")
+      .primaryKey()
+      .references(() => profiles.userId),
+    currency: char("currency", { length: 3 }).notNull(),
+    chatRateMinor: bigint("chat_rate_minor", { mode: "bigint" }).notNull(),
+    callRateMinor: bigint("call_rate_minor", { mode: "bigint" }).notNull(),
+    maxConcurrentSessions: integer("max_concurrent_sessions").notNull(),
+    specialisations: text("specialisations").array().notNull(),
+    languages: text("languages").array().notNull(),
+    experienceYears: integer("experience_years").notNull(),
+    bio: text("bio").notNull().default(""),
+    availability: text("availability", { enum: ["available", "unavailable", "offline"] })
+      .notNull()
+      .default("offline"),
+    activeSessions: integer("active_sessions").notNull().default(0),
+    ratingSum: bigint("rating_sum", { mode: "bigint" }).notNull().default(sql`0`),
+    ratingCount: integer("rating_count").notNull().default(0),
+    ratingAverage: doublePrecision("rating_average")
+      .notNull()
+      .generatedAlwaysAs(sql`case when rating_count > 0 then rating_sum::float8 / rating_count else 0 end`),
+    createdAt: at("created_at").notNull().defaultNow(),
+    updatedAt: at("updated_at").notNull().defaultNow(),
+  },
+  (table) => [
+    check("experts_rates_non_negative", sql`${table.chatRateMinor} >= 0 and ${table.callRateMinor} >= 0`),
+    check("experts_capacity_positive", sql`${table.maxConcurrentSessions} > 0`),
+    // Array containment filters (specialisations @> '{tarot}').
+    index("experts_specialisations_gin").using("gin", table.specialisations),
+    index("experts_languages_gin").using("gin", table.languages),
+    // One btree per sort, ending in user_id so the keyset cursor is a total order; every
+    // key of a sort runs in one direction, so descending sorts scan these backwards.
+    index("experts_rating_sort").on(table.ratingAverage, table.ratingCount, table.userId),
+    index("experts_chat_rate_sort").on(table.chatRateMinor, table.userId),
+    index("experts_call_rate_sort").on(table.callRateMinor, table.userId),
+    index("experts_experience_sort").on(table.experienceYears, table.userId),
+  ],
+);
+
+/** One row per rated session: the primary key makes UpdateRatingSummary count a session once. */
+export const expertRatings = users.table("expert_ratings", {
+  sessionId: uuid("session_id").primaryKey(),
+  expertId: uuid("expert_id")
+    .notNull()
+    .references(() => experts.userId),
+  rating: smallint("rating").notNull(),
+  createdAt: at("created_at").notNull().defaultNow(),
+});
+
+export const schema = { profiles, experts, expertRatings };
