@@ -35,7 +35,7 @@ export function proportionalShare(refund: bigint, part: bigint, whole: bigint): 
 /** A stable digest of request parameters: same parameters, same hash, whatever the key order. */
 export function hashRequest(parameters: Record<string, unknown>): string {
   const canonical = JSON.stringify(parameters, (_key, value: unknown) => {
-    if (typeof value === "bigint") return `${value}n`;
+    if (typeof value === "bigint") return { $bigint: value.toString() };
     if (value && typeof value === "object" && !Array.isArray(value)) {
       return Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b)));
     }
