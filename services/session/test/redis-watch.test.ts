@@ -50,10 +50,12 @@ t.test(
     const { user, expert, sessionId } = await harness.activeSession();
     const stream = b.watchSession({ sessionId, afterSeq: 0n }, expert.call);
     const texts: string[] = [];
+    let typingFrom = "";
     const reading = (async () => {
       for await (const event of stream) {
         if (event.kind?.$case === "message") texts.push(event.kind.value.text);
-        if (texts.length === 10) return;
+        if (event.kind?.$case === "typing") typingFrom = event.kind.value.userId;
+        if (typingFrom && texts.length === 10) return;
       }
     })();
     for (let i = 0; i < 10; i++)
@@ -68,8 +70,14 @@ t.test(
         },
         user.call,
       );
+    // Typing is ephemeral: it reaches instance B's watcher only live, through Redis.
+    while (!typingFrom) {
+      await a.sendTyping({ sessionId, typing: true }, user.call);
+      await Promise.race([reading, new Promise((resolve) => setTimeout(resolve, 50))]);
+    }
     await reading;
     stream.cancel();
+    t.equal(typingFrom, user.userId, "live events cross instances");
     t.same(
       texts,
       Array.from({ length: 10 }, (_, i) => `m${i}`),
