@@ -83,6 +83,7 @@ const experts: ExpertDirectory = {
   },
   async reportExpertLoad() {},
   async updateRatingSummary() {},
+  async reportPresence() {},
 };
 let now = new Date();
 const service = createSessionService({

@@ -7,6 +7,7 @@ import { newId } from "@parley/kit/ids";
 import { createLogger } from "@parley/kit/log";
 import type { BillingServiceService } from "@parley/proto/parley/billing/v1/billing";
 import { SessionKind, SessionServiceService } from "@parley/proto/parley/session/v1/session";
+import { ExpertAvailability } from "@parley/proto/parley/user/v1/user";
 import {
   createTestDatabase,
   createTestIssuer,
@@ -17,31 +18,13 @@ import {
 import postgres from "postgres";
 import type { Test } from "tap";
 import { billingPort, createBillingClient } from "../src/clients/billing";
-import type { BillingPort, ExpertDirectory, ExpertInfo } from "../src/domain/ports";
+import { createUserClient, expertDirectory, type UserClient } from "../src/clients/user";
+import type { BillingPort, ExpertDirectory } from "../src/domain/ports";
 import { DEFAULT_RULES, type SessionRules } from "../src/domain/sessions";
 import { createSessionService, SESSION_MIGRATIONS } from "../src/server";
 
 export type SessionClient = ServiceClient<typeof SessionServiceService>;
 export type BillingClient = ServiceClient<typeof BillingServiceService>;
-
-/**
- * The user service's side of the contract, kept in memory with the calls it received:
- * services/user does not exist yet, so tests stand it in here (billing is the real service).
- */
-export class ExpertRegistry implements ExpertDirectory {
-  readonly experts = new Map<string, ExpertInfo>();
-  readonly loads: Array<{ expertId: string; activeSessions: number }> = [];
-  readonly ratings = new Map<string, { expertId: string; rating: number }>();
-  async getExpert(expertId: string) {
-    return this.experts.get(expertId);
-  }
-  async reportExpertLoad(expertId: string, activeSessions: number) {
-    this.loads.push({ expertId, activeSessions });
-  }
-  async updateRatingSummary(expertId: string, sessionId: string, rating: number) {
-    this.ratings.set(sessionId, { expertId, rating });
-  }
-}
 
 export interface Person {
   userId: string;
@@ -53,7 +36,9 @@ export interface Harness {
   session: SessionClient;
   billing: BillingClient;
   billingPort: BillingPort;
-  experts: ExpertRegistry;
+  /** The real user service, and session's view of it. */
+  user: UserClient;
+  experts: ExpertDirectory;
   clock: { now: Date; advanceSeconds(seconds: number): void };
   sql: postgres.Sql;
   rules: SessionRules;
@@ -61,7 +46,11 @@ export interface Harness {
   instance(billing?: BillingPort): ReturnType<typeof createSessionService>;
   service: ReturnType<typeof createSessionService>;
   person(role?: "user" | "expert" | "operator"): Promise<Person>;
-  expert(options?: Partial<ExpertInfo>): Promise<Person>;
+  expert(options?: ExpertOptions): Promise<Person>;
+  /** The expert as the user service reports it now. */
+  expertState(
+    expertId: string,
+  ): Promise<{ activeSessions: number; ratingCount: number; ratingAverage: number }>;
   fund(userId: string, amountMinor: bigint): Promise<void>;
   available(userId: string): Promise<bigint>;
   /** Request + accept a chat (or call) between a funded user and an expert. */
@@ -73,6 +62,13 @@ export interface Harness {
 }
 
 export const RATE = 1_000n;
+
+export interface ExpertOptions {
+  chatRateMinor?: bigint;
+  callRateMinor?: bigint;
+  maxConcurrentSessions?: number;
+  availability?: ExpertAvailability;
+}
 
 export async function startHarness(t: Test, rules: Partial<SessionRules> = {}): Promise<Harness> {
   const issuer = await createTestIssuer();
@@ -99,7 +95,16 @@ export async function startHarness(t: Test, rules: Partial<SessionRules> = {}): 
       clock.now = new Date(clock.now.getTime() + seconds * 1000);
     },
   };
-  const experts = new ExpertRegistry();
+  const userDatabase = await createTestDatabase(t);
+  const userProcess = await spawnService(t, "user", {
+    DATABASE_URL: userDatabase.url,
+    TRUSTED_JWKS: JSON.stringify(issuer.jwks),
+    JWT_ISSUER: issuer.issuer,
+    JWT_AUDIENCE: issuer.audience,
+  });
+  const userClient = createUserClient(userProcess.address, async () => serviceToken);
+  t.teardown(() => userClient.close());
+  const experts = expertDirectory(userClient);
   const bus = createInProcessBus();
   const log = createLogger({ service: "session", level: process.env.TEST_LOG_LEVEL ?? "silent" });
   const allRules = { ...DEFAULT_RULES, ...rules };
@@ -139,6 +144,7 @@ export async function startHarness(t: Test, rules: Partial<SessionRules> = {}): 
     session,
     billing: billingClient,
     billingPort: port,
+    user: userClient,
     experts,
     clock,
     sql,
@@ -153,16 +159,33 @@ export async function startHarness(t: Test, rules: Partial<SessionRules> = {}): 
     },
     async expert(options = {}) {
       const expert = await person("expert");
-      experts.experts.set(expert.userId, {
-        expertId: expert.userId,
-        chatRateMinor: RATE,
-        callRateMinor: RATE * 2n,
-        currency: "INR",
-        maxConcurrentSessions: 2,
-        availability: "available",
-        ...options,
-      });
+      await userClient.upsertExpertProfile(
+        {
+          expertId: expert.userId,
+          profile: {
+            chatRate: { amountMinor: options.chatRateMinor ?? RATE, currency: "INR" },
+            callRate: { amountMinor: options.callRateMinor ?? RATE * 2n, currency: "INR" },
+            maxConcurrentSessions: options.maxConcurrentSessions ?? 2,
+            specialisations: ["astrology"],
+            languages: ["en"],
+            experienceYears: 3,
+            bio: "test expert",
+          },
+        },
+        expert.call,
+      );
+      const availability = options.availability ?? ExpertAvailability.EXPERT_AVAILABILITY_AVAILABLE;
+      await userClient.setAvailability({ expertId: expert.userId, availability }, expert.call);
+      await userClient.reportPresence({ userId: expert.userId, online: true });
       return expert;
+    },
+    async expertState(expertId) {
+      const { expert } = await userClient.getExpert({ expertId });
+      return {
+        activeSessions: expert!.activeSessions,
+        ratingCount: expert!.ratingCount,
+        ratingAverage: expert!.ratingAverage,
+      };
     },
     async activeSession({ kind = SessionKind.SESSION_KIND_CHAT, funds = RATE * 20n, rate = RATE } = {}) {
       const user = await person();

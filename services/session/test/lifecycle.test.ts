@@ -1,5 +1,6 @@
 import { newId } from "@parley/kit/ids";
 import { EndReason, SessionKind, SessionStatus } from "@parley/proto/parley/session/v1/session";
+import { ExpertAvailability } from "@parley/proto/parley/user/v1/user";
 import t from "tap";
 import { failure, RATE, startHarness } from "./harness";
 
@@ -32,7 +33,7 @@ t.test("full lifecycle: request, accept, metered minutes, end, settle, review", 
   const accepted = await session.acceptSession({ sessionId }, expert.call);
   t.equal(accepted.session!.status, SessionStatus.SESSION_STATUS_ACTIVE);
   t.same(accepted.session!.startedAt, clock.now, "chat meters from acceptance");
-  t.same(harness.experts.loads.at(-1), { expertId: expert.userId, activeSessions: 1 });
+  t.equal((await harness.expertState(expert.userId)).activeSessions, 1, "the user service knows the load");
 
   t.match(await harness.service.metering.tick(), { charged: 1 }, "minute 1 is charged up front");
   t.match(await harness.service.metering.tick(), { charged: 0 }, "and only once");
@@ -47,14 +48,18 @@ t.test("full lifecycle: request, accept, metered minutes, end, settle, review", 
   t.equal(ended.session!.minutesCharged, 2n);
   t.not(ended.session!.invoiceId, "", "settled into an invoice");
   t.equal(await harness.available(user.userId), RATE * 8n, "two minutes paid, the rest of the hold released");
-  t.same(harness.experts.loads.at(-1), { expertId: expert.userId, activeSessions: 0 });
+  t.equal((await harness.expertState(expert.userId)).activeSessions, 0);
 
   clock.advanceSeconds(600);
   t.match(await harness.service.metering.tick(), { charged: 0 }, "an ended session is never charged");
 
   const review = await session.submitReview({ sessionId, rating: 5, text: "great" }, user.call);
   t.equal(review.review!.rating, 5);
-  t.same(harness.experts.ratings.get(sessionId), { expertId: expert.userId, rating: 5 });
+  t.match(
+    await harness.expertState(expert.userId),
+    { ratingCount: 1, ratingAverage: 5 },
+    "rating summary updated",
+  );
   t.equal(
     (await failure(session.submitReview({ sessionId, rating: 4, text: "" }, user.call))).reason,
     "REVIEW_EXISTS",
@@ -88,7 +93,7 @@ t.test("insufficient funds to request passes billing's shortfall through", async
 
 t.test("unavailable or unknown experts are refused", async (t) => {
   const user = await harness.person();
-  const offline = await harness.expert({ availability: "offline" });
+  const offline = await harness.expert({ availability: ExpertAvailability.EXPERT_AVAILABILITY_UNAVAILABLE });
   await harness.fund(user.userId, RATE * 10n);
   t.equal(
     (

@@ -16,6 +16,8 @@ export interface ExpertDirectory {
   getExpert(expertId: string): Promise<ExpertInfo | undefined>;
   reportExpertLoad(expertId: string, activeSessions: number): Promise<void>;
   updateRatingSummary(expertId: string, sessionId: string, rating: number): Promise<void>;
+  /** Keeps the person's presence (and an expert's availability) current in the user service. */
+  reportPresence(userId: string, online: boolean): Promise<void>;
 }
 
 /** The billing service as session uses it; INSUFFICIENT_FUNDS arrives as an AppError. */

@@ -582,6 +582,9 @@ export function createSessions(deps: SessionsDeps) {
 
     /** Presence from the edge: pauses/resumes metering and starts a call's clock. */
     async reportPresence(userId: string, sessionId: string | undefined, online: boolean) {
+      await experts
+        .reportPresence(userId, online)
+        .catch((error: unknown) => log.warn({ err: error, userId }, "presence report to user failed"));
       const touched = await write(async (tx, emit) => {
         const sessions = await tx.lockActiveFor(userId, sessionId || undefined);
         const at = now();
