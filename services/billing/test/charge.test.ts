@@ -166,3 +166,20 @@ h.test("20 concurrent retries of one minute post it once and all get the same an
     await h.sql`select count(*)::int as n from billing.charges where session_id = ${request.sessionId}`;
   t.equal(row!.n, 1);
 });
+
+h.test("a minute refused for funds can be charged once the wallet is topped up", async (t) => {
+  const payer = await h.user();
+  const expert = await h.user("expert");
+  const request = {
+    sessionId: newId(),
+    minute: 1n,
+    payerUserId: payer.userId,
+    payeeUserId: expert.userId,
+    amount: inr(RATE),
+    holdId: "",
+  };
+  t.equal((await failure(h.client.charge(request, h.as.session))).reason, "INSUFFICIENT_FUNDS");
+  await h.fund(payer.userId, RATE);
+  const charged = await h.client.charge(request, h.as.session);
+  t.same(charged.balance, inr(0n), "the refusal left no idempotency key behind");
+});

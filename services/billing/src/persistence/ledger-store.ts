@@ -200,6 +200,30 @@ export function createLedgerStore(pool: postgres.Sql) {
     return decodeResponse<T>(stored.response);
   }
 
+  /**
+   * A transaction on a reserved connection, for pipelining: the caller sends `begin` with its
+   * first statements and hands its last one to `commitWith`, which sends COMMIT right behind it
+   * (a COMMIT after a failed statement only rolls back). Any throw rolls back.
+   */
+  async function pipelinedTransaction<T>(
+    work: (tx: Tx, commitWith: <R>(last: Promise<R>) => Promise<R>) => Promise<T>,
+  ): Promise<T> {
+    const reserved = await sql.reserve();
+    const tx = reserved as unknown as Tx;
+    const commitWith = async <R>(last: Promise<R>): Promise<R> => {
+      const [result] = await Promise.all([last, tx`commit`]);
+      return result;
+    };
+    try {
+      return await work(tx, commitWith);
+    } catch (error) {
+      await tx`rollback`.catch(() => undefined);
+      throw error;
+    } finally {
+      reserved.release();
+    }
+  }
+
   /** Locks a user's wallet row (creating an empty wallet on first use) and reads its balance. */
   async function lockWallet(
     tx: Tx,
@@ -624,10 +648,10 @@ export function createLedgerStore(pool: postgres.Sql) {
 
     /**
      * One minute of a session. Draws from the hold's remainder first, then from what is
-     * available; refuses when the two together cannot pay the minute. The hot path in four
-     * round trips: BEGIN; key claim + wallet lock + held sum + hold lock pipelined (executed
-     * in that order, so the sum sees every hold committed before the lock was granted); one
-     * statement for every write; COMMIT.
+     * available; refuses when the two together cannot pay the minute. The hot path in two
+     * round trips: BEGIN + key claim + wallet lock + held sum + hold lock pipelined (executed
+     * in that order, so the sum sees every hold committed before the lock was granted), then
+     * one statement with every write pipelined with COMMIT.
      */
     charge(
       key: IdempotencyKey,
@@ -644,8 +668,11 @@ export function createLedgerStore(pool: postgres.Sql) {
       },
       minutesAt: (funds: bigint) => bigint,
     ): Promise<ChargeResult> {
-      return sql.begin(async (tx) => {
-        const [claimed, [wallet], [sum], [hold]] = await Promise.all([
+      return pipelinedTransaction(async (tx, commitWith) => {
+        // Queries go out in the order they start executing; BEGIN must lead.
+        const begun = tx`begin`.execute();
+        const [, claimed, [wallet], [sum], [hold]] = await Promise.all([
+          begun,
           claimKey(tx, key),
           tx<{ id: string; balance: bigint }[]>`
             select id, balance from billing.accounts
@@ -660,7 +687,7 @@ export function createLedgerStore(pool: postgres.Sql) {
             ? tx<HoldRow[]>`select * from billing.holds where id = ${input.holdId} for update`
             : Promise.resolve([] as HoldRow[]),
         ]);
-        if (!claimed) return replay<ChargeResult>(tx, key);
+        if (!claimed) return commitWith(replay<ChargeResult>(tx, key));
         if (input.holdId && (!hold || hold.account_id !== wallet?.id)) {
           throw notFound("HOLD_NOT_FOUND", `no hold ${input.holdId} on this wallet`);
         }
@@ -690,7 +717,7 @@ export function createLedgerStore(pool: postgres.Sql) {
         };
         const earnings = input.amount - input.commission;
         const reference = `session:${input.sessionId}`;
-        await tx`
+        await commitWith(tx`
           with paid as (
             update billing.accounts set balance = balance - ${input.amount} where id = ${wallet.id} returning balance
           ), earned as (
@@ -719,9 +746,9 @@ export function createLedgerStore(pool: postgres.Sql) {
           union all
           select ${transactionId}::uuid, earned.id, ${earnings}::int8, earned.balance, ${input.now}::timestamptz from earned
           union all
-          select ${transactionId}::uuid, ${revenue}::uuid, ${input.commission}::int8, null, ${input.now}::timestamptz`;
+          select ${transactionId}::uuid, ${revenue}::uuid, ${input.commission}::int8, null, ${input.now}::timestamptz`);
         return result;
-      }) as Promise<ChargeResult>;
+      });
     },
 
     /**
