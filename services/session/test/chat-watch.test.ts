@@ -1,3 +1,4 @@
+import { createInProcessBus } from "@parley/kit/bus";
 import { newId } from "@parley/kit/ids";
 import {
   MessageKind,
@@ -6,6 +7,8 @@ import {
   SignalKind,
 } from "@parley/proto/parley/session/v1/session";
 import t from "tap";
+import { watchSession } from "../src/domain/watch";
+import { eventMessage } from "../src/grpc/mapping";
 import { failure, type Person, startHarness } from "./harness";
 
 const harness = await startHarness(t);
@@ -242,4 +245,30 @@ t.test("a non-participant gets NOT_FOUND or PERMISSION_DENIED from every session
       `${name}: ${error.kind} ${error.reason}`,
     );
   }
+});
+
+t.test("watch streams carry heartbeats (seq 0) while nothing happens", async (t) => {
+  const { sessionId } = await harness.activeSession();
+  const events: SessionEvent[] = [];
+  const stop = new AbortController();
+  const watching = watchSession(
+    {
+      bus: createInProcessBus(),
+      eventsBetween: harness.service.sessions.eventsBetween,
+      heartbeatMs: 10,
+      now: () => harness.clock.now,
+    },
+    sessionId,
+    0n,
+    async (event) => {
+      events.push(eventMessage(event));
+      if (events.filter((e) => e.kind?.$case === "heartbeat").length === 2) stop.abort();
+    },
+    stop.signal,
+  );
+  await watching;
+  const heartbeats = events.filter((e) => e.kind?.$case === "heartbeat");
+  t.equal(heartbeats.length, 2);
+  t.ok(heartbeats.every((e) => e.seq === 0n));
+  t.ok(events[0]!.kind?.$case === "statusChanged", "replayed events come first");
 });
