@@ -161,3 +161,18 @@ h.test("ledger entries cannot be rewritten, even with SQL", async (t) => {
   await t.rejects(h.sql`delete from billing.entries`, /append-only/);
   await t.rejects(h.sql`delete from billing.transactions`, /append-only/);
 });
+
+h.test("a hold refused for funds can be retried with the same request_id after a top-up", async (t) => {
+  const payer = await h.user();
+  const request = {
+    userId: payer.userId,
+    amount: inr(700n),
+    requestId: newId(),
+    reference: "session:r",
+    ttlSeconds: 60n,
+  };
+  t.equal((await failure(h.client.placeHold(request, h.as.session))).reason, "INSUFFICIENT_FUNDS");
+  await h.fund(payer.userId, 700n);
+  const { hold } = await h.client.placeHold(request, h.as.session);
+  t.equal(hold?.status, HoldStatus.HOLD_STATUS_OPEN);
+});
