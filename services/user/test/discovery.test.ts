@@ -5,7 +5,7 @@ import {
   RateKind,
 } from "@parley/proto/parley/user/v1/user";
 import t from "tap";
-import { expertProfile, failure, inr, startHarness } from "./harness";
+import { failure, inr, startHarness } from "./harness";
 
 const h = await startHarness(t);
 
