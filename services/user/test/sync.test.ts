@@ -28,7 +28,9 @@ t.test("SyncUser upserts by external id: the same record twice gives one user", 
   t.equal(seen.profile?.externalId, "ext-1");
   t.equal(seen.profile?.syncStatus, SyncOutcome.SYNC_OUTCOME_UPDATED, "sync status kept");
   t.same(seen.profile?.lastSyncedAt, h.clock.now, "last sync time kept");
-  const [{ sync_count }] = await h.sql`select sync_count from users.profiles where user_id = ${userId}`;
+  const [{ sync_count }] = await h.sql<
+    [{ sync_count: number }]
+  >`select sync_count from users.profiles where user_id = ${userId}`;
   t.equal(sync_count, 2);
   const otherPartner = await h.client.syncUser({ record: record("ext-1") }, h.as.partnerB);
   t.not(otherPartner.result?.userId, userId, "external ids are scoped to the partner");
@@ -45,7 +47,7 @@ t.test("concurrent duplicates of one record give one user", async (t) => {
     1,
     "exactly one created it",
   );
-  const [{ count }] = await h.sql`
+  const [{ count }] = await h.sql<[{ count: number }]>`
     select count(*)::int as count from users.profiles where partner_id = 'partner-a' and external_id = 'ext-race'`;
   t.equal(count, 1);
   const streams = await Promise.all(
