@@ -118,5 +118,3 @@ export function assertTransition(from: SessionStatus, to: SessionStatus): void {
       metadata: { from, to },
     });
 }
-
-export const OPEN_STATUSES: readonly SessionStatus[] = ["requested", "waiting", "active"];

@@ -50,7 +50,7 @@ export const DEFAULT_RULES: SessionRules = {
   averageSessionSeconds: 600,
 };
 
-export const LIMITS = {
+const LIMITS = {
   textChars: 4000,
   attachmentUrlChars: 2048,
   clientMsgIdChars: 128,
@@ -623,11 +623,9 @@ export function createSessions(deps: SessionsDeps) {
       store.eventsBetween(sessionId, afterSeq, uptoSeq),
     visible,
 
-    settle,
     settleLocked,
     chargeNextMinute,
     transition,
-    afterStop,
     endInTx,
     write,
     pushQueuePositions,

@@ -11,14 +11,14 @@ export function decodeEventBody(json: unknown): EventBody {
   return JSON.parse(JSON.stringify(json), reviver) as EventBody;
 }
 
-export function replacer(this: Record<string, unknown>, key: string, value: unknown): unknown {
+function replacer(this: Record<string, unknown>, key: string, value: unknown): unknown {
   const raw = this[key];
   if (typeof raw === "bigint") return { $bigint: raw.toString() };
   if (raw instanceof Date) return { $date: raw.toISOString() };
   return value;
 }
 
-export function reviver(_key: string, value: unknown): unknown {
+function reviver(_key: string, value: unknown): unknown {
   if (value && typeof value === "object") {
     const tagged = value as { $bigint?: string; $date?: string };
     if (typeof tagged.$bigint === "string") return BigInt(tagged.$bigint);
