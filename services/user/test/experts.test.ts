@@ -78,8 +78,9 @@ t.test("expert profile rules: own profile only, experts only, valid values", asy
     h.as.operator,
   );
   t.equal(byStaff.expert?.userId, other.userId, "staff may set up an expert");
-  const [{ count }] =
-    await h.sql`select count(*)::int as count from users.experts where user_id = ${expert.userId}`;
+  const [{ count }] = await h.sql<
+    [{ count: number }]
+  >`select count(*)::int as count from users.experts where user_id = ${expert.userId}`;
   t.equal(count, 0, "refused upserts wrote nothing");
 });
 

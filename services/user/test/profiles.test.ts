@@ -24,8 +24,9 @@ t.test("GetMe creates a default profile when the account has none, once", async 
   t.ok(first.profile?.preferences, "own preferences are visible");
   const again = await h.client.getMe({}, me.call);
   t.same(again.profile?.createdAt, first.profile?.createdAt, "the same profile, not a second one");
-  const [{ count }] =
-    await h.sql`select count(*)::int as count from users.profiles where user_id = ${me.userId}`;
+  const [{ count }] = await h.sql<
+    [{ count: number }]
+  >`select count(*)::int as count from users.profiles where user_id = ${me.userId}`;
   t.equal(count, 1);
   t.equal((await failure(h.client.getMe({}))).kind, "unauthenticated");
   t.equal((await failure(h.client.getMe({}, h.as.session))).kind, "permission_denied");

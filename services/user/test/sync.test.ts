@@ -125,8 +125,9 @@ t.test("only partner keys with users:sync may sync", async (t) => {
     (await failure(h.client.syncUser({ record: record("nope") }, { apiKey: "wrong" }))).kind,
     "unauthenticated",
   );
-  const [{ count }] =
-    await h.sql`select count(*)::int as count from users.profiles where external_id = 'nope'`;
+  const [{ count }] = await h.sql<
+    [{ count: number }]
+  >`select count(*)::int as count from users.profiles where external_id = 'nope'`;
   t.equal(count, 0);
 });
 
