@@ -1,5 +1,5 @@
 import { type FieldViolation, notFound, validationFailed } from "@parley/kit/errors";
-import type { LedgerStore } from "../persistence/ledger-store";
+import type { LedgerPort } from "./ledger-port";
 import type {
   AccountEntry,
   ChargeResult,
@@ -19,7 +19,7 @@ import type {
 import { hashRequest, minutesPayable, proportionalShare, splitCommission } from "./money";
 
 export interface BillingDeps {
-  store: LedgerStore;
+  store: LedgerPort;
   /** Injectable clock: tests move time instead of sleeping. */
   now: () => Date;
   commissionBps: bigint;

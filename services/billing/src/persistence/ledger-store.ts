@@ -2,6 +2,7 @@ import { randomInt } from "node:crypto";
 import { alreadyExists, failedPrecondition, notFound } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
 import type postgres from "postgres";
+import type { LedgerPort } from "../domain/ledger-port";
 import type {
   AccountEntry,
   ChargeResult,
@@ -117,7 +118,7 @@ function toPayment(row: PaymentRow): Payment {
  * Postgres.js prepares each statement once per connection, so hot queries are server-side
  * prepared statements.
  */
-export function createLedgerStore(pool: postgres.Sql) {
+export function createLedgerStore(pool: postgres.Sql): LedgerPort {
   const sql = pool as unknown as Sql;
   /** Plain reads use the same query interface as a transaction, on the pool. */
   const reader = pool as unknown as Tx;
@@ -931,5 +932,3 @@ export function createLedgerStore(pool: postgres.Sql) {
     },
   };
 }
-
-export type LedgerStore = ReturnType<typeof createLedgerStore>;
