@@ -120,6 +120,20 @@ const { session: chat } = await session.requestSession(
 await session.acceptSession({ sessionId: chat!.sessionId }, expertCall);
 const sessionId = chat!.sessionId;
 
+// Warm-up (JIT, connection pools, prepared statements) before anything is measured.
+for (let i = 0; i < 50; i++)
+  await session.sendMessage(
+    {
+      sessionId,
+      kind: MessageKind.MESSAGE_KIND_TEXT,
+      text: "warm-up",
+      attachmentUrl: "",
+      attachmentContentType: "",
+      clientMsgId: newId(),
+    },
+    userCall,
+  );
+
 console.log(`session bench (bus: ${process.env.REDIS_URL ? "redis" : "in-process"})`);
 console.log("(a) message send → receive latency");
 for (const watchers of [1, 100, 1_000]) {
