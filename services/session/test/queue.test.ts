@@ -179,3 +179,26 @@ t.test("ListSessions filters by status, kind and side", async (t) => {
   t.equal(seen.sessions.length, 1);
   t.not(seen.nextPageToken, "");
 });
+
+t.test("a request left in `requested` by a crash expires instead of blocking the user", async (t) => {
+  const expert = await harness.expert();
+  const user = await funded();
+  const stuckId = newId();
+  await harness.sql`insert into sessions.sessions (id, user_id, expert_id, kind, status, request_id, rate_minor,
+    currency, requested_at, expires_at)
+    values (${stuckId}, ${user.userId}, ${expert.userId}, 'chat', 'requested', 'crashed', ${RATE.toString()}, 'INR',
+    ${clock.now}, ${new Date(clock.now.getTime() + harness.rules.requestTtlSeconds * 1000)})`;
+  const blocked = await failure(
+    session.requestSession({ expertId: expert.userId, kind: CHAT, requestId: newId() }, user.call),
+  );
+  t.equal(blocked.reason, "OPEN_REQUEST_EXISTS");
+  clock.advanceSeconds(harness.rules.requestTtlSeconds);
+  await harness.service.metering.tick();
+  const { session: stuck } = await session.getSession({ sessionId: stuckId }, user.call);
+  t.equal(stuck!.status, SessionStatus.SESSION_STATUS_EXPIRED);
+  const fresh = await session.requestSession(
+    { expertId: expert.userId, kind: CHAT, requestId: newId() },
+    user.call,
+  );
+  t.equal(fresh.session!.status, SessionStatus.SESSION_STATUS_WAITING);
+});

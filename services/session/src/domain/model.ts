@@ -100,10 +100,11 @@ export interface SessionEvent {
 
 /**
  * The lifecycle: requested → waiting → active → ended, or out of waiting as cancelled,
- * declined or expired. Everything else is refused.
+ * declined or expired. A request stuck in `requested` (the process died while placing its
+ * hold) expires like a waiting one. Everything else is refused.
  */
 const TRANSITIONS: Record<SessionStatus, readonly SessionStatus[]> = {
-  requested: ["waiting", "cancelled"],
+  requested: ["waiting", "cancelled", "expired"],
   waiting: ["active", "cancelled", "declined", "expired"],
   active: ["ended"],
   ended: [],

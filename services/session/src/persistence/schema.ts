@@ -59,7 +59,7 @@ export const sessions = sessionsSchema.table(
     index("sessions_user").on(table.userId, table.id),
     index("sessions_expert").on(table.expertId, table.status, table.id),
     index("sessions_due").on(table.nextChargeAt).where(sql`status = 'active'`),
-    index("sessions_waiting_expiry").on(table.expiresAt).where(sql`status = 'waiting'`),
+    index("sessions_request_expiry").on(table.expiresAt).where(sql`status in ('requested', 'waiting')`),
     index("sessions_settlement").on(table.id).where(sql`settlement_pending`),
   ],
 );

@@ -209,7 +209,8 @@ function transactional(sql: Sql): SessionTx {
     waitingQueue: (expertId) => waitingQueue(sql, expertId),
     claimDue: (now, limit) =>
       claim(sql`status = 'active' and next_charge_at <= ${now} and paused_at is null`, limit),
-    claimExpired: (now, limit) => claim(sql`status = 'waiting' and expires_at <= ${now}`, limit),
+    claimExpired: (now, limit) =>
+      claim(sql`status in ('requested', 'waiting') and expires_at <= ${now}`, limit),
     claimAway: (before, limit) => claim(sql`status = 'active' and away_since <= ${before}`, limit),
     claimToPause: (before, limit) =>
       claim(sql`status = 'active' and away_since <= ${before} and paused_at is null`, limit),

@@ -1,0 +1,2 @@
+DROP INDEX "sessions"."sessions_waiting_expiry";--> statement-breakpoint
+CREATE INDEX "sessions_request_expiry" ON "sessions"."sessions" USING btree ("expires_at") WHERE status in ('requested', 'waiting');
