@@ -1,21 +1,31 @@
 import { Redis } from "ioredis";
 import type { PresenceStore } from "../domain/ports";
 
-/** Single-instance presence: online until an expiry read from the injected clock. */
+/**
+ * Single-instance presence: online until an expiry read from the injected clock. Reads check
+ * only the ids asked about; expired entries are swept once the map has doubled since the last
+ * sweep, so a read never walks every online person.
+ */
 export function createInProcessPresence(ttlSeconds: number, now: () => Date): PresenceStore {
   const expiries = new Map<string, number>();
+  let sizeAfterSweep = 1024;
   const isOnline = (userId: string) => (expiries.get(userId) ?? 0) > now().getTime();
+  const sweep = () => {
+    const at = now().getTime();
+    for (const [userId, expiresAt] of expiries) if (expiresAt <= at) expiries.delete(userId);
+    sizeAfterSweep = Math.max(1024, expiries.size);
+  };
   return {
     async heartbeat(userId) {
       const expiresAt = now().getTime() + ttlSeconds * 1000;
       expiries.set(userId, expiresAt);
+      if (expiries.size > 2 * sizeAfterSweep) sweep();
       return new Date(expiresAt);
     },
     async signOff(userId) {
       expiries.delete(userId);
     },
     async onlineAmong(userIds) {
-      for (const [userId, expiresAt] of expiries) if (expiresAt <= now().getTime()) expiries.delete(userId);
       return new Set(userIds.filter(isOnline));
     },
     async close() {
