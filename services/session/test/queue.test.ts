@@ -202,3 +202,32 @@ t.test("a request left in `requested` by a crash expires instead of blocking the
   );
   t.equal(fresh.session!.status, SessionStatus.SESSION_STATUS_WAITING);
 });
+
+t.test("concurrent accept, cancel, decline and new requests on one queue never deadlock", async (t) => {
+  const expert = await harness.expert({ maxConcurrentSessions: 5 });
+  const users = await Promise.all(Array.from({ length: 6 }, () => funded()));
+  const ids: string[] = [];
+  for (const user of users.slice(0, 5)) {
+    const { session: waiting } = await session.requestSession(
+      { expertId: expert.userId, kind: CHAT, requestId: newId() },
+      user.call,
+    );
+    ids.push(waiting!.sessionId);
+  }
+  const results = await Promise.allSettled([
+    session.acceptSession({ sessionId: ids[0]! }, expert.call),
+    session.cancelSession({ sessionId: ids[1]! }, users[1]!.call),
+    session.acceptSession({ sessionId: ids[2]! }, expert.call),
+    session.declineSession({ sessionId: ids[3]! }, expert.call),
+    session.cancelSession({ sessionId: ids[4]! }, users[4]!.call),
+    session.requestSession({ expertId: expert.userId, kind: CHAT, requestId: newId() }, users[5]!.call),
+  ]);
+  t.same(
+    results.map((r) => r.status),
+    Array(6).fill("fulfilled"),
+    "every call succeeded",
+  );
+  const queue = await session.getQueue({ expertId: expert.userId }, expert.call);
+  t.equal(queue.entries.length, 1, "only the newest request waits");
+  t.equal(queue.entries[0]!.position, 1);
+});

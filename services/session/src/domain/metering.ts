@@ -97,10 +97,10 @@ export function createMetering(deps: MeteringDeps) {
   }
 
   async function expireRequests(at: Date): Promise<number> {
-    return drain(() =>
+    const experts = new Set<string>();
+    const expired = await drain(() =>
       sessions.write(async (tx, emit) => {
         const stale = await tx.claimExpired(at, batchSize);
-        const experts = new Set<string>();
         for (const session of stale) {
           await sessions.transition(tx, emit, session, "expired", {
             endReason: "expired",
@@ -109,11 +109,16 @@ export function createMetering(deps: MeteringDeps) {
           });
           experts.add(session.expertId);
         }
-        // The next requests move up: their watchers learn their new position.
-        for (const expertId of experts) await sessions.pushQueuePositions(tx, expertId, emit);
         return stale.length;
       }),
     );
+    // The next requests move up; a transaction per expert, under its lock (no deadlocks).
+    for (const expertId of experts)
+      await sessions.write(async (tx, emit) => {
+        await tx.lockExpert(expertId);
+        await sessions.pushQueuePositions(tx, expertId, emit);
+      });
+    return expired;
   }
 
   /** One pass over stopped sessions whose money is not settled yet; failures wait for the next tick. */

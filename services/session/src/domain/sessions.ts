@@ -114,6 +114,11 @@ export function createSessions(deps: SessionsDeps) {
 
   const estimateWait = (position: number) => position * rules.averageSessionSeconds;
 
+  /**
+   * Appends a queue_position event to every waiting request of an expert. It locks those
+   * rows, so callers take the expert's lock first: every transaction that touches several
+   * of one expert's rows then queues on that lock instead of deadlocking.
+   */
   async function pushQueuePositions(
     tx: SessionTx,
     expertId: string,
@@ -330,6 +335,7 @@ export function createSessions(deps: SessionsDeps) {
           throw error;
         }
         session = await write(async (tx, emit) => {
+          await tx.lockExpert(pending.expertId);
           const locked = await tx.lockSession(pending.id);
           if (!locked) return pending;
           if (locked.status !== "requested") return locked;
@@ -350,8 +356,8 @@ export function createSessions(deps: SessionsDeps) {
       const expert = await experts.getExpert(session.expertId);
       if (!expert) throw notFound("EXPERT_NOT_FOUND", "the expert no longer exists");
       const accepted = await write(async (tx, emit) => {
+        await tx.lockExpert(session.expertId);
         const locked = (await tx.lockSession(sessionId))!;
-        await tx.lockExpert(locked.expertId);
         assertTransition(locked.status, "active");
         const active = await tx.countActive(locked.expertId);
         if (active >= expert.maxConcurrentSessions)
@@ -376,16 +382,16 @@ export function createSessions(deps: SessionsDeps) {
     },
 
     async declineSession(principal: Principal, sessionId: string) {
-      const { role } = await visible(principal, sessionId);
+      const { session, role } = await visible(principal, sessionId);
       if (role !== "expert")
         throw permissionDenied("NOT_SESSION_EXPERT", "only the session's expert may decline");
-      return stopWaiting(sessionId, "declined", "declined");
+      return stopWaiting(session, "declined", "declined");
     },
 
     async cancelSession(principal: Principal, sessionId: string) {
-      const { role } = await visible(principal, sessionId);
+      const { session, role } = await visible(principal, sessionId);
       if (role !== "user") throw permissionDenied("NOT_SESSION_USER", "only the session's user may cancel");
-      return stopWaiting(sessionId, "cancelled", "cancelled");
+      return stopWaiting(session, "cancelled", "cancelled");
     },
 
     async endSession(principal: Principal, sessionId: string) {
@@ -642,8 +648,10 @@ export function createSessions(deps: SessionsDeps) {
     }
   }
 
-  async function stopWaiting(sessionId: string, to: "declined" | "cancelled", reason: EndReason) {
+  async function stopWaiting(session: SessionRecord, to: "declined" | "cancelled", reason: EndReason) {
+    const sessionId = session.id;
     const stopped = await write(async (tx, emit) => {
+      await tx.lockExpert(session.expertId);
       const locked = (await tx.lockSession(sessionId))!;
       const updated = await transition(tx, emit, locked, to, {
         endReason: reason,
