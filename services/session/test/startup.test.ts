@@ -1,0 +1,37 @@
+import { parseConfig } from "@parley/kit/config";
+import { createServiceClient } from "@parley/kit/grpc";
+import { newId } from "@parley/kit/ids";
+import { createLogger } from "@parley/kit/log";
+import { SessionServiceService } from "@parley/proto/parley/session/v1/session";
+import { createTestDatabase } from "@parley/testing";
+import t from "tap";
+import { sessionConfigShape } from "../src/config";
+import { startSession } from "../src/server";
+import { failure, startHarness } from "./harness";
+
+t.test("startSession migrates, serves, runs the metering loop and shuts down cleanly", async (t) => {
+  const harness = await startHarness(t);
+  const { url } = await createTestDatabase(t);
+  const config = parseConfig(sessionConfigShape, {
+    DATABASE_URL: url,
+    GRPC_PORT: "0",
+    METERING_INTERVAL_MS: "20",
+    JWT_ISSUER: harness.issuer.issuer,
+  });
+  t.equal(config.MIN_MINUTES, 5, "defaults apply");
+  const { server, port } = await startSession(config, createLogger({ service: "session", level: "silent" }), {
+    fetchJwks: async () => harness.issuer.jwks,
+    billing: harness.billingPort,
+    experts: harness.experts,
+  });
+  const client = createServiceClient(SessionServiceService, { address: `127.0.0.1:${port}` });
+  const user = await harness.person();
+  const missing = await failure(client.getSession({ sessionId: newId() }, user.call));
+  t.equal(missing.reason, "SESSION_NOT_FOUND");
+  client.close();
+  await server.shutdown(1_000);
+  t.throws(
+    () => parseConfig(sessionConfigShape, { DATABASE_URL: "mysql://x", MIN_MINUTES: "0" }),
+    /DATABASE_URL[\s\S]*MIN_MINUTES/,
+  );
+});
