@@ -223,3 +223,26 @@ t.test("page size is capped and tokens belong to their query", async (t) => {
   );
   t.equal((await failure(h.client.listExperts(listRequest({ minRating: 7 })))).reason, "VALIDATION_FAILED");
 });
+
+t.test("an availability filter pages through mostly-offline experts without losing anyone", async (t) => {
+  const online = [];
+  for (let i = 0; i < 30; i++) {
+    const expert = await h.expert({ specialisations: ["sparse"] });
+    if (i % 10 === 0) {
+      await h.client.setAvailability(
+        { expertId: "", availability: ExpertAvailability.EXPERT_AVAILABILITY_AVAILABLE },
+        expert.call,
+      );
+      online.push(expert.userId);
+    }
+  }
+  const seen = await allPages(
+    listRequest({
+      specialisation: "sparse",
+      availability: ExpertAvailability.EXPERT_AVAILABILITY_AVAILABLE,
+      pageSize: 2,
+    }),
+  );
+  t.same(new Set(seen), new Set(online), "every available expert, and only those");
+  t.equal(seen.length, online.length, "none twice");
+});

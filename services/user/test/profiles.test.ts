@@ -41,6 +41,11 @@ t.test("EnsureProfile is idempotent and only for auth", async (t) => {
   t.equal(first.created, true);
   t.equal(first.profile?.displayName, "asha", "display name from the email's local part");
   const again = await h.client.ensureProfile({ userId, displayName: "Other", email: "" }, h.as.auth);
+  const long = await h.client.ensureProfile(
+    { userId: newId(), displayName: "x".repeat(200), email: "" },
+    h.as.auth,
+  );
+  t.equal(long.profile?.displayName.length, 80, "an over-long name is cut, not refused");
   t.equal(again.created, false);
   t.equal(again.profile?.displayName, "asha", "a retry changes nothing");
   const concurrent = newId();

@@ -224,9 +224,10 @@ export function createUsers({ store, presence, now }: UsersDeps) {
     async ensureProfile(userId: string, displayName: string, email: string) {
       const v = new Violations();
       checkUuid(v, "user_id", userId);
-      if (displayName) checkDisplayName(v, "display_name", displayName);
       v.throwIfAny();
-      return ensure(userId, displayName.trim() || defaultDisplayName(email));
+      // Every account must get a profile: an over-long name is cut, never a reason to refuse
+      // (auth's outbox would retry a refusal forever).
+      return ensure(userId, displayName.trim().slice(0, 80) || defaultDisplayName(email));
     },
 
     syncUser: syncOne,
