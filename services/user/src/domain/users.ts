@@ -72,7 +72,7 @@ function defaultDisplayName(email: string): string {
 }
 
 /** A user's profile without the private fields, for anyone but the user and staff. */
-export function publicView(profile: Profile): Profile {
+function publicView(profile: Profile): Profile {
   return {
     ...profile,
     preferences: { locale: "", timeZone: "", emailNotifications: false, pushNotifications: false },
@@ -84,13 +84,13 @@ export function publicView(profile: Profile): Profile {
 }
 
 /** Effective availability: chosen OFFLINE or no presence → OFFLINE; then UNAVAILABLE; then BUSY at capacity. */
-export function effectiveAvailability(expert: ExpertRecord, online: boolean): Availability {
+function effectiveAvailability(expert: ExpertRecord, online: boolean): Availability {
   if (expert.chosenAvailability === "offline" || !online) return "offline";
   if (expert.chosenAvailability === "unavailable") return "unavailable";
   return expert.activeSessions >= expert.maxConcurrentSessions ? "busy" : "available";
 }
 
-export function cursorOf(query: Pick<ExpertQuery, "sort" | "rateKind">, expert: ExpertRecord): ExpertCursor {
+function cursorOf(query: Pick<ExpertQuery, "sort" | "rateKind">, expert: ExpertRecord): ExpertCursor {
   switch (query.sort) {
     case "rating":
       return { key: [expert.ratingAverage, expert.ratingCount], userId: expert.userId };

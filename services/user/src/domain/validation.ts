@@ -16,10 +16,6 @@ export class Violations {
     if (this.list.length > 0) throw validationFailed(this.list);
   }
 
-  get any(): boolean {
-    return this.list.length > 0;
-  }
-
   get first(): FieldViolation | undefined {
     return this.list[0];
   }

@@ -16,7 +16,7 @@ import {
 } from "./mapping";
 
 /** Records one SyncUsers stream accepts; bigger batches are split by the partner. */
-export const MAX_SYNC_BATCH = 10_000;
+const MAX_SYNC_BATCH = 10_000;
 
 function partnerOf(principal: Principal): PartnerPrincipal {
   if (principal.kind !== "partner")

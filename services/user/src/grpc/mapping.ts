@@ -24,8 +24,8 @@ import type {
   SyncResult,
 } from "../domain/model";
 
-export const DEFAULT_PAGE_SIZE = 20;
-export const MAX_PAGE_SIZE = 100;
+const DEFAULT_PAGE_SIZE = 20;
+const MAX_PAGE_SIZE = 100;
 
 const AVAILABILITY_TO_PROTO: Record<Availability, ExpertAvailability> = {
   available: ExpertAvailability.EXPERT_AVAILABILITY_AVAILABLE,

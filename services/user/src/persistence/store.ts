@@ -25,19 +25,34 @@ const expertColumns = {
   updatedAt: experts.updatedAt,
 };
 
-/** The SQL form of the filters SQL can evaluate (presence is not among them). */
-function expertConditions(query: ExpertQuery): SQL[] {
-  const rate = query.rateKind === "call" ? experts.callRateMinor : experts.chatRateMinor;
+/** Which filters a list query uses: one prepared statement per shape, values bound at run time. */
+function shapeOf(query: ExpertQuery) {
+  return {
+    specialisation: Boolean(query.specialisation),
+    language: Boolean(query.language),
+    minRate: Boolean(query.minRate),
+    maxRate: Boolean(query.maxRate),
+    minRating: Boolean(query.minRating),
+    availability: query.availability ?? "any",
+    rateKind: query.rateKind,
+    sort: query.sort,
+    after: Boolean(query.after),
+  };
+}
+type ListShape = ReturnType<typeof shapeOf>;
+
+const p = (name: string) => sql.placeholder(name);
+
+/** The SQL form of the filters SQL can evaluate (presence is not among them), over placeholders. */
+function expertConditions(shape: ListShape): SQL[] {
+  const rate = shape.rateKind === "call" ? experts.callRateMinor : experts.chatRateMinor;
   const conditions: SQL[] = [];
-  if (query.specialisation)
-    conditions.push(arrayContains(experts.specialisations, [query.specialisation.trim().toLowerCase()]));
-  if (query.language) conditions.push(arrayContains(experts.languages, [query.language]));
-  if (query.minRate)
-    conditions.push(eq(experts.currency, query.minRate.currency), gte(rate, query.minRate.amountMinor));
-  if (query.maxRate)
-    conditions.push(eq(experts.currency, query.maxRate.currency), lte(rate, query.maxRate.amountMinor));
-  if (query.minRating) conditions.push(gte(experts.ratingAverage, query.minRating));
-  switch (query.availability) {
+  if (shape.specialisation) conditions.push(arrayContains(experts.specialisations, p("specialisations")));
+  if (shape.language) conditions.push(arrayContains(experts.languages, p("languages")));
+  if (shape.minRate) conditions.push(eq(experts.currency, p("minCurrency")), gte(rate, p("minRate")));
+  if (shape.maxRate) conditions.push(eq(experts.currency, p("maxCurrency")), lte(rate, p("maxRate")));
+  if (shape.minRating) conditions.push(gte(experts.ratingAverage, p("minRating")));
+  switch (shape.availability) {
     case "available":
       conditions.push(
         eq(experts.availability, "available"),
@@ -54,29 +69,24 @@ function expertConditions(query: ExpertQuery): SQL[] {
       conditions.push(eq(experts.availability, "unavailable"));
       break;
   }
-  const after = query.after;
-  if (after) {
+  if (shape.after) {
     // Row comparisons over the sort keys + user_id: every key of a sort runs one way, so
     // these match the btree sort indexes (scanned backwards for the descending sorts).
-    switch (query.sort) {
+    switch (shape.sort) {
       case "rating":
         conditions.push(
-          sql`(${experts.ratingAverage}, ${experts.ratingCount}, ${experts.userId}) < (${Number(after.key[0])}::float8, ${Number(after.key[1])}::int4, ${after.userId}::uuid)`,
+          sql`(${experts.ratingAverage}, ${experts.ratingCount}, ${experts.userId}) < (${p("key0")}::float8, ${p("key1")}::int4, ${p("afterId")}::uuid)`,
         );
         break;
       case "rate_asc":
-        conditions.push(
-          sql`(${rate}, ${experts.userId}) > (${BigInt(after.key[0] ?? 0)}::int8, ${after.userId}::uuid)`,
-        );
+        conditions.push(sql`(${rate}, ${experts.userId}) > (${p("key0")}::int8, ${p("afterId")}::uuid)`);
         break;
       case "rate_desc":
-        conditions.push(
-          sql`(${rate}, ${experts.userId}) < (${BigInt(after.key[0] ?? 0)}::int8, ${after.userId}::uuid)`,
-        );
+        conditions.push(sql`(${rate}, ${experts.userId}) < (${p("key0")}::int8, ${p("afterId")}::uuid)`);
         break;
       case "experience":
         conditions.push(
-          sql`(${experts.experienceYears}, ${experts.userId}) < (${Number(after.key[0])}::int4, ${after.userId}::uuid)`,
+          sql`(${experts.experienceYears}, ${experts.userId}) < (${p("key0")}::int4, ${p("afterId")}::uuid)`,
         );
         break;
     }
@@ -84,9 +94,26 @@ function expertConditions(query: ExpertQuery): SQL[] {
   return conditions;
 }
 
-function expertOrder(query: ExpertQuery) {
-  const rate = query.rateKind === "call" ? experts.callRateMinor : experts.chatRateMinor;
-  switch (query.sort) {
+/** The values bound to a shape's placeholders. */
+function listParameters(query: ExpertQuery): Record<string, unknown> {
+  return {
+    specialisations: query.specialisation ? [query.specialisation.trim().toLowerCase()] : undefined,
+    languages: query.language ? [query.language] : undefined,
+    minCurrency: query.minRate?.currency,
+    minRate: query.minRate?.amountMinor,
+    maxCurrency: query.maxRate?.currency,
+    maxRate: query.maxRate?.amountMinor,
+    minRating: query.minRating,
+    key0: query.after?.key[0],
+    key1: query.after?.key[1],
+    afterId: query.after?.userId,
+    limit: query.limit,
+  };
+}
+
+function expertOrder(shape: ListShape) {
+  const rate = shape.rateKind === "call" ? experts.callRateMinor : experts.chatRateMinor;
+  switch (shape.sort) {
     case "rating":
       return [desc(experts.ratingAverage), desc(experts.ratingCount), desc(experts.userId)];
     case "rate_asc":
@@ -124,6 +151,18 @@ export function createUserStore(pool: postgres.Sql): UserStore {
       ),
     )
     .prepare("users_synced_user");
+
+  // At most a few hundred shapes (filters present × availability × sort × rate kind × cursor).
+  const listStatements = new Map<string, ReturnType<typeof prepareList>>();
+  const prepareList = (shape: ListShape, name: string) =>
+    db
+      .select(expertColumns)
+      .from(experts)
+      .innerJoin(profiles, eq(profiles.userId, experts.userId))
+      .where(and(...expertConditions(shape)))
+      .orderBy(...expertOrder(shape))
+      .limit(p("limit"))
+      .prepare(name);
 
   const getProfile = async (userId: string): Promise<Profile | undefined> =>
     (await profileById.execute({ userId }))[0];
@@ -265,13 +304,14 @@ export function createUserStore(pool: postgres.Sql): UserStore {
     },
 
     async listExperts(query) {
-      return db
-        .select(expertColumns)
-        .from(experts)
-        .innerJoin(profiles, eq(profiles.userId, experts.userId))
-        .where(and(...expertConditions(query)))
-        .orderBy(...expertOrder(query))
-        .limit(query.limit);
+      const shape = shapeOf(query);
+      const key = JSON.stringify(shape);
+      let statement = listStatements.get(key);
+      if (!statement) {
+        statement = prepareList(shape, `users_list_experts_${listStatements.size}`);
+        listStatements.set(key, statement);
+      }
+      return statement.execute(listParameters(query));
     },
   };
 }
