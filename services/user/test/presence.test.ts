@@ -1,6 +1,8 @@
 import { newId } from "@parley/kit/ids";
+import { ExpertAvailability } from "@parley/proto/parley/user/v1/user";
 import t from "tap";
 import { createInProcessPresence, createRedisPresence } from "../src/persistence/presence";
+import { startHarness } from "./harness";
 
 t.test("in-process presence: online until the TTL passes on the injected clock", async (t) => {
   let now = new Date("2026-01-01T00:00:00Z");
@@ -43,5 +45,43 @@ t.test(
     await first.signOff(alice);
     t.same(await second.onlineAmong([alice]), new Set(), "sign-off is shared");
     t.same(await first.onlineAmong([]), new Set());
+  },
+);
+
+t.test(
+  "through the server with Redis presence: an expert without heartbeats goes offline by itself",
+  { skip: !redisUrl && "REDIS_URL is not set" },
+  async (t) => {
+    const presence = createRedisPresence(redisUrl ?? "", 2, `parley:test:${newId()}:`);
+    t.teardown(() => presence.close());
+    const h = await startHarness(t, { presence });
+    const expert = await h.expert({ specialisations: ["redis-presence"] });
+    await h.client.setAvailability(
+      { expertId: "", availability: ExpertAvailability.EXPERT_AVAILABILITY_AVAILABLE },
+      expert.call,
+    );
+    const listed = async () =>
+      (
+        await h.client.listExperts({
+          specialisation: "redis-presence",
+          language: "",
+          availability: ExpertAvailability.EXPERT_AVAILABILITY_AVAILABLE,
+          rateKind: 0,
+          minRate: undefined,
+          maxRate: undefined,
+          minRating: 0,
+          sort: 0,
+          pageSize: 0,
+          pageToken: "",
+        })
+      ).experts.map((e) => e.userId);
+    await h.client.reportPresence({ userId: expert.userId, online: true }, h.as.edge);
+    t.same(await listed(), [expert.userId]);
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+    t.equal(
+      (await h.client.getExpert({ expertId: expert.userId })).expert?.availability,
+      ExpertAvailability.EXPERT_AVAILABILITY_OFFLINE,
+    );
+    t.same(await listed(), [], "no longer listed as available");
   },
 );
