@@ -1,8 +1,9 @@
 // `pnpm test [paths...]`: every test file (or the given files/folders) through tap, against a
-// real Postgres: DATABASE_URL when set, otherwise an embedded one under .data/test-postgres.
+// real Postgres: DATABASE_URL when set, otherwise a throwaway embedded one for this run.
 // Ends with one line `N passed, N failed[, N skipped]` counting the top-level tests of every file.
 import { spawn, spawnSync } from "node:child_process";
-import { readdirSync, statSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { startEmbeddedPostgres } from "@parley/kit/db";
 import { Parser } from "tap-parser";
@@ -21,9 +22,13 @@ const targets = process.argv.slice(2).flatMap(testFilesIn);
 
 const env = { ...process.env };
 let embedded: Awaited<ReturnType<typeof startEmbeddedPostgres>> | undefined;
+let embeddedDir: string | undefined;
 if (!env.DATABASE_URL) {
-  process.stdout.write("DATABASE_URL is not set: starting embedded PostgreSQL (.data/test-postgres)\n");
-  embedded = await startEmbeddedPostgres({ dataDir: path.join(root, ".data/test-postgres"), durable: false });
+  // A cluster of its own per run, so two runs (or `pnpm start`) never share one.
+  embeddedDir = mkdtempSync(path.join(tmpdir(), "parley-test-pg-"));
+  chmodSync(embeddedDir, 0o755); // as root, Postgres runs as the `postgres` user and must reach it
+  process.stdout.write(`DATABASE_URL is not set: starting an embedded PostgreSQL in ${embeddedDir}\n`);
+  embedded = await startEmbeddedPostgres({ dataDir: path.join(embeddedDir, "data"), durable: false });
   env.DATABASE_URL = embedded.url;
 }
 if (!env.REDIS_URL) process.stdout.write("REDIS_URL is not set: tests that need Redis are skipped\n");
@@ -59,6 +64,7 @@ tap.stdout.on("data", (chunk: Buffer) => {
 const exitCode = await new Promise<number>((resolve) => tap.once("exit", (code) => resolve(code ?? 1)));
 parser.end();
 await embedded?.stop();
+if (embeddedDir) rmSync(embeddedDir, { recursive: true, force: true });
 
 const skipped = totals.skipped > 0 ? `, ${totals.skipped} skipped` : "";
 process.stdout.write(`\n${totals.passed} passed, ${totals.failed} failed${skipped}\n`);
