@@ -17,6 +17,8 @@ export const sessionConfigShape = {
   BILLING_ADDRESS: env.address("127.0.0.1:50054"),
   SERVICE_NAME: z.string().min(1).default("session"),
   SERVICE_SECRET: z.string().optional(),
+  /** A pre-issued service token for calls to billing and user, until auth's IssueServiceToken is wired. */
+  SERVICE_ACCESS_TOKEN: z.string().optional(),
   /** Minutes the hold placed at request time covers. */
   MIN_MINUTES: env.positiveInt(5),
   /** An unanswered request expires (hold released) after this many seconds. */

@@ -36,6 +36,8 @@ export interface Harness {
   session: SessionClient;
   billing: BillingClient;
   billingPort: BillingPort;
+  /** Where the real billing and user processes listen. */
+  addresses: { billing: string; user: string };
   /** The real user service, and session's view of it. */
   user: UserClient;
   experts: ExpertDirectory;
@@ -144,6 +146,7 @@ export async function startHarness(t: Test, rules: Partial<SessionRules> = {}): 
     session,
     billing: billingClient,
     billingPort: port,
+    addresses: { billing: billingProcess.address, user: userProcess.address },
     user: userClient,
     experts,
     clock,

@@ -2,8 +2,8 @@ import { parseConfig } from "@parley/kit/config";
 import { createServiceClient } from "@parley/kit/grpc";
 import { newId } from "@parley/kit/ids";
 import { createLogger } from "@parley/kit/log";
-import { SessionServiceService } from "@parley/proto/parley/session/v1/session";
-import { createTestDatabase } from "@parley/testing";
+import { SessionKind, SessionServiceService, SessionStatus } from "@parley/proto/parley/session/v1/session";
+import { createTestDatabase, spawnService } from "@parley/testing";
 import t from "tap";
 import { sessionConfigShape } from "../src/config";
 import { startSession } from "../src/server";
@@ -34,4 +34,35 @@ t.test("startSession migrates, serves, runs the metering loop and shuts down cle
     () => parseConfig(sessionConfigShape, { DATABASE_URL: "mysql://x", MIN_MINUTES: "0" }),
     /DATABASE_URL[\s\S]*MIN_MINUTES/,
   );
+});
+
+t.test("main.ts serves as a process wired to the real billing and user services", async (t) => {
+  const harness = await startHarness(t);
+  const { url } = await createTestDatabase(t);
+  const sessionProcess = await spawnService(t, "session", {
+    DATABASE_URL: url,
+    TRUSTED_JWKS: JSON.stringify(harness.issuer.jwks),
+    JWT_ISSUER: harness.issuer.issuer,
+    JWT_AUDIENCE: harness.issuer.audience,
+    SERVICE_ACCESS_TOKEN: await harness.issuer.serviceToken("session"),
+    BILLING_ADDRESS: harness.addresses.billing,
+    USER_ADDRESS: harness.addresses.user,
+  });
+  const client = createServiceClient(SessionServiceService, { address: sessionProcess.address });
+  t.teardown(() => client.close());
+  const user = await harness.person();
+  const expert = await harness.expert();
+  await harness.fund(user.userId, 10_000n);
+  const { session } = await client.requestSession(
+    { expertId: expert.userId, kind: SessionKind.SESSION_KIND_CHAT, requestId: newId() },
+    user.call,
+  );
+  t.equal(
+    session!.status,
+    SessionStatus.SESSION_STATUS_WAITING,
+    "expert read from user, hold placed in billing",
+  );
+  const accepted = await client.acceptSession({ sessionId: session!.sessionId }, expert.call);
+  t.equal(accepted.session!.status, SessionStatus.SESSION_STATUS_ACTIVE);
+  t.equal((await harness.expertState(expert.userId)).activeSessions, 1, "load reported to user");
 });
