@@ -1,0 +1,84 @@
+import type { JSONWebKeySet } from "jose";
+import { z } from "zod";
+import { unavailable } from "../errors";
+import { type Authenticator, cacheApiKeyVerifier, createAuthenticator } from "./authenticator";
+import type { PartnerPrincipal } from "./principal";
+import { createServiceTokenSource, type IssuedToken } from "./service-token-source";
+import { createTokenVerifier, type TokenVerifier } from "./token-verifier";
+
+/** What every service needs from auth to know who calls it, and to call others as itself. */
+export interface AuthDirectory {
+  getJwks(): Promise<JSONWebKeySet>;
+  verifyApiKey(apiKey: string): Promise<PartnerPrincipal>;
+  issueServiceToken(serviceName: string, secret: string): Promise<IssuedToken>;
+}
+
+/** The environment variables of a service's identity, spelled once for every service. */
+export const identityEnv = {
+  JWT_ISSUER: z.string().min(1).default("https://auth.parley.local"),
+  JWT_AUDIENCE: z.string().min(1).default("parley"),
+  /** A fixed public key set (JSON JWKS) instead of auth's GetJwks: for tests and offline tools. */
+  TRUSTED_JWKS: z
+    .string()
+    .optional()
+    .refine((value) => value === undefined || isJwks(value), 'must be a JSON Web Key Set ({"keys": [...]})'),
+  /** This service's identity towards the others (auth's SERVICE_CREDENTIALS holds the secret). */
+  SERVICE_NAME: z.string().min(1).optional(),
+  SERVICE_SECRET: z.string().min(16, "must be at least 16 characters").optional(),
+};
+
+function isJwks(value: string): boolean {
+  try {
+    return Array.isArray((JSON.parse(value) as { keys?: unknown }).keys);
+  } catch {
+    return false;
+  }
+}
+
+export interface PlatformIdentityOptions {
+  JWT_ISSUER: string;
+  JWT_AUDIENCE: string;
+  TRUSTED_JWKS?: string | undefined;
+  SERVICE_NAME?: string | undefined;
+  SERVICE_SECRET?: string | undefined;
+  /** auth itself passes its own store; every other service a gRPC client of auth. */
+  directory?: AuthDirectory;
+}
+
+export interface PlatformIdentity {
+  verifier: TokenVerifier;
+  /** Bearer tokens (users, services) and partner API keys (verified by auth, cached briefly). */
+  authenticate: Authenticator;
+  /** This service's own bearer token for outgoing calls, renewed before it expires. */
+  credentials: () => Promise<string>;
+}
+
+/** A service's view of identity: who calls it, and who it is when it calls others. */
+export function createPlatformIdentity(options: PlatformIdentityOptions): PlatformIdentity {
+  const trusted = options.TRUSTED_JWKS ? (JSON.parse(options.TRUSTED_JWKS) as JSONWebKeySet) : undefined;
+  const directory = options.directory;
+  const verifier = createTokenVerifier({
+    issuer: options.JWT_ISSUER,
+    audience: options.JWT_AUDIENCE,
+    fetchJwks: async () => {
+      if (trusted) return trusted;
+      if (!directory) throw unavailable("AUTH_UNAVAILABLE", "no key set: set AUTH_ADDRESS or TRUSTED_JWKS");
+      return directory.getJwks();
+    },
+  });
+  const authenticate = createAuthenticator({
+    tokens: verifier,
+    ...(directory ? { verifyApiKey: cacheApiKeyVerifier((key) => directory.verifyApiKey(key)) } : {}),
+  });
+  const { SERVICE_NAME: name, SERVICE_SECRET: secret } = options;
+  const credentials =
+    directory && name && secret
+      ? createServiceTokenSource(() => directory.issueServiceToken(name, secret))
+      : async () => {
+          throw unavailable(
+            "NO_SERVICE_IDENTITY",
+            "SERVICE_NAME and SERVICE_SECRET are needed to call other services",
+          );
+        };
+  return { verifier, authenticate, credentials };
+}
