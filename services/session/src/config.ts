@@ -1,22 +1,18 @@
+import { identityEnv } from "@parley/kit/auth";
 import { env, z } from "@parley/kit/config";
 
 /** Session's environment; every variable is validated at start. */
 export const sessionConfigShape = {
+  ...identityEnv,
   GRPC_PORT: env.port(50053),
   METRICS_PORT: env.port(9463),
   DATABASE_URL: env.postgresUrl(),
   DATABASE_POOL_MAX: env.positiveInt(20),
   REDIS_URL: env.redisUrl(),
   LOG_LEVEL: env.logLevel(),
-  JWT_ISSUER: z.string().min(1).default("https://auth.parley.local"),
-  JWT_AUDIENCE: z.string().min(1).default("parley"),
-  /** JSON JWKS to trust instead of fetching auth's keys (tests, tools). */
-  TRUSTED_JWKS: z.string().optional(),
   AUTH_ADDRESS: env.address("127.0.0.1:50051"),
   USER_ADDRESS: env.address("127.0.0.1:50052"),
   BILLING_ADDRESS: env.address("127.0.0.1:50054"),
-  SERVICE_NAME: z.string().min(1).default("session"),
-  SERVICE_SECRET: z.string().optional(),
   /** A pre-issued service token for calls to billing and user, until auth's IssueServiceToken is wired. */
   SERVICE_ACCESS_TOKEN: z.string().optional(),
   /** Minutes the hold placed at request time covers. */

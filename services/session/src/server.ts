@@ -1,10 +1,5 @@
 import path from "node:path";
-import {
-  type Authenticator,
-  createAuthenticator,
-  createTokenVerifier,
-  type TokenVerifierOptions,
-} from "@parley/kit/auth";
+import type { Authenticator } from "@parley/kit/auth";
 import { type Bus, createBus } from "@parley/kit/bus";
 import { createDatabase, migrateDatabase, type Sql } from "@parley/kit/db";
 import { bindService, createGrpcServer, type GrpcServer } from "@parley/kit/grpc";
@@ -97,7 +92,7 @@ export async function startSession(
   config: SessionConfig,
   log: Logger,
   outside: {
-    fetchJwks: () => ReturnType<TokenVerifierOptions["fetchJwks"]>;
+    authenticate: Authenticator;
     billing: BillingPort;
     experts: ExpertDirectory;
     metrics?: ServiceMetrics;
@@ -107,11 +102,6 @@ export async function startSession(
   await migrateDatabase(config.DATABASE_URL, SESSION_MIGRATIONS);
   const database = createDatabase(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX });
   const bus = createBus(config.REDIS_URL);
-  const tokens = createTokenVerifier({
-    issuer: config.JWT_ISSUER,
-    audience: config.JWT_AUDIENCE,
-    fetchJwks: outside.fetchJwks,
-  });
   const shutdownHooks: Array<() => Promise<void>> = [];
   const { server, metering } = buildSessionServer({
     sql: database.sql,
@@ -121,7 +111,7 @@ export async function startSession(
     rules: rulesFromConfig(config),
     log,
     heartbeatMs: config.HEARTBEAT_MS,
-    authenticate: createAuthenticator({ tokens }),
+    authenticate: outside.authenticate,
     metrics: outside.metrics,
     onShutdown: shutdownHooks,
   });

@@ -1,3 +1,4 @@
+import { createAuthenticator } from "@parley/kit/auth";
 import { parseConfig } from "@parley/kit/config";
 import { createServiceClient } from "@parley/kit/grpc";
 import { newId } from "@parley/kit/ids";
@@ -20,7 +21,7 @@ t.test("startSession migrates, serves, runs the metering loop and shuts down cle
   });
   t.equal(config.MIN_MINUTES, 5, "defaults apply");
   const { server, port } = await startSession(config, createLogger({ service: "session", level: "silent" }), {
-    fetchJwks: async () => harness.issuer.jwks,
+    authenticate: createAuthenticator({ tokens: harness.issuer.verifier }),
     billing: harness.billingPort,
     experts: harness.experts,
   });
