@@ -2,7 +2,8 @@
 // real Postgres: DATABASE_URL when set, otherwise a throwaway embedded one for this run.
 // Ends with one line `N passed, N failed[, N skipped]` counting the top-level tests of every file.
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { startEmbeddedPostgres } from "@parley/kit/db";
@@ -34,7 +35,16 @@ if (!env.DATABASE_URL) {
 if (!env.REDIS_URL) process.stdout.write("REDIS_URL is not set: tests that need Redis are skipped\n");
 
 // tap compiles its plugin set into node_modules; we drop its TypeScript plugin (tsx loads .ts).
-spawnSync("pnpm", ["exec", "tap", "build"], { cwd: root, stdio: "ignore" });
+// Rebuild only while the built set still has it, so concurrent runs never rebuild under each other.
+const resolveFrom = (from: string, id: string) => createRequire(from).resolve(id);
+const tapTest = resolveFrom(
+  resolveFrom(resolveFrom(path.join(root, "package.json"), "tap/package.json"), "@tapjs/run/package.json"),
+  "@tapjs/test/package.json",
+);
+const builtPlugins = readFileSync(path.join(path.dirname(tapTest), "test-built/src/index.ts"), "utf8");
+if (builtPlugins.includes("@tapjs/typescript")) {
+  spawnSync("pnpm", ["exec", "tap", "build"], { cwd: root, stdio: "ignore" });
+}
 
 const totals = { passed: 0, failed: 0, skipped: 0 };
 let lastFileFailures = 0;

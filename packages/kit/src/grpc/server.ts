@@ -1,4 +1,4 @@
-import { once } from "node:events";
+import { once, setMaxListeners } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import type { ServerSurfaceCall } from "@grpc/grpc-js/build/src/server-call";
 import { loadFileDescriptorSetFromBuffer } from "@grpc/proto-loader";
@@ -78,6 +78,8 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
     Object.fromEntries(["", ...serviceNames].map((name) => [name, "NOT_SERVING" as const])),
   );
   const shuttingDown = new AbortController();
+  // Every open call listens for shutdown; hundreds of watch streams are normal, not a leak.
+  setMaxListeners(0, shuttingDown.signal);
 
   const begin = async (
     call: AnyCall,
