@@ -1,3 +1,4 @@
+import { identityEnv } from "@parley/kit/auth";
 import { env, z } from "@parley/kit/config";
 
 /** Billing's environment; every variable is validated at start. */
@@ -7,10 +8,7 @@ export const billingConfigShape = {
   DATABASE_URL: env.postgresUrl(),
   DATABASE_POOL_MAX: env.positiveInt(20),
   LOG_LEVEL: env.logLevel(),
-  JWT_ISSUER: z.string().min(1).default("https://auth.parley.local"),
-  JWT_AUDIENCE: z.string().min(1).default("parley"),
-  /** JSON JWKS to trust instead of fetching auth's keys (tests, tools). */
-  TRUSTED_JWKS: z.string().optional(),
+  ...identityEnv,
   AUTH_ADDRESS: env.address("127.0.0.1:50051"),
   /** The platform's share of every charge, in basis points (2000 = 20 %). */
   COMMISSION_BPS: z.coerce.number().int().min(0).max(10_000).default(2000),

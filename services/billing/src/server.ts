@@ -1,10 +1,5 @@
 import path from "node:path";
-import {
-  type Authenticator,
-  createAuthenticator,
-  createTokenVerifier,
-  type TokenVerifierOptions,
-} from "@parley/kit/auth";
+import type { Authenticator } from "@parley/kit/auth";
 import { createDatabase, migrateDatabase, type Sql } from "@parley/kit/db";
 import { bindService, createGrpcServer, type GrpcServer, type ServiceBinding } from "@parley/kit/grpc";
 import type { Logger } from "@parley/kit/log";
@@ -83,17 +78,16 @@ export function startHoldSweeper(billing: Billing, intervalMs: number, log: Logg
 export async function startBilling(
   config: BillingConfig,
   log: Logger,
-  fetchJwks: () => ReturnType<TokenVerifierOptions["fetchJwks"]>,
+  authenticate: Authenticator,
   metrics?: ServiceMetrics,
 ): Promise<{ server: GrpcServer; port: number }> {
   await migrateDatabase(config.DATABASE_URL, BILLING_MIGRATIONS);
   const database = createDatabase(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX });
-  const tokens = createTokenVerifier({ issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, fetchJwks });
   const shutdownHooks: Array<() => Promise<void>> = [];
   const { server, billing } = buildBillingServer({
     sql: database.sql,
     log,
-    authenticate: createAuthenticator({ tokens }),
+    authenticate,
     commissionBps: config.COMMISSION_BPS,
     defaultCurrency: config.DEFAULT_CURRENCY,
     defaultProvider: config.PAYMENT_PROVIDER,

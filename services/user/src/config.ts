@@ -1,4 +1,5 @@
-import { env, z } from "@parley/kit/config";
+import { identityEnv } from "@parley/kit/auth";
+import { env, type z } from "@parley/kit/config";
 
 /** The user service's environment; every variable is validated at start. */
 export const userConfigShape = {
@@ -9,10 +10,7 @@ export const userConfigShape = {
   /** Presence is shared through Redis when set; in-process (one instance) otherwise. */
   REDIS_URL: env.redisUrl(),
   LOG_LEVEL: env.logLevel(),
-  JWT_ISSUER: z.string().min(1).default("https://auth.parley.local"),
-  JWT_AUDIENCE: z.string().min(1).default("parley"),
-  /** JSON JWKS to trust instead of fetching auth's keys (tests, tools). */
-  TRUSTED_JWKS: z.string().optional(),
+  ...identityEnv,
   AUTH_ADDRESS: env.address("127.0.0.1:50051"),
   /** How long one presence heartbeat keeps a person online. */
   PRESENCE_TTL_SECONDS: env.positiveInt(60),

@@ -1,10 +1,5 @@
 import path from "node:path";
-import {
-  type Authenticator,
-  createAuthenticator,
-  createTokenVerifier,
-  type TokenVerifierOptions,
-} from "@parley/kit/auth";
+import type { Authenticator } from "@parley/kit/auth";
 import { createDatabase, migrateDatabase, type Sql } from "@parley/kit/db";
 import { bindService, createGrpcServer, type GrpcServer, type ServiceBinding } from "@parley/kit/grpc";
 import type { Logger } from "@parley/kit/log";
@@ -64,7 +59,7 @@ export function buildUserServer(deps: UserServerDeps): { server: GrpcServer; use
 export async function startUser(
   config: UserConfig,
   log: Logger,
-  fetchJwks: () => ReturnType<TokenVerifierOptions["fetchJwks"]>,
+  authenticate: Authenticator,
   metrics?: ServiceMetrics,
 ): Promise<{ server: GrpcServer; port: number }> {
   await migrateDatabase(config.DATABASE_URL, USER_MIGRATIONS);
@@ -72,12 +67,11 @@ export async function startUser(
   const presence = config.REDIS_URL
     ? createRedisPresence(config.REDIS_URL, config.PRESENCE_TTL_SECONDS)
     : createInProcessPresence(config.PRESENCE_TTL_SECONDS, () => new Date());
-  const tokens = createTokenVerifier({ issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, fetchJwks });
   const { server } = buildUserServer({
     sql: database.sql,
     presence,
     log,
-    authenticate: createAuthenticator({ tokens }),
+    authenticate,
     metrics,
     onShutdown: [presence.close, database.close],
   });
