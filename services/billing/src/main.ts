@@ -1,4 +1,4 @@
-import { createPlatformIdentity } from "@parley/kit/auth";
+import { connectAuthDirectory, createPlatformIdentity } from "@parley/kit/auth";
 import { loadConfig } from "@parley/kit/config";
 import { stopOnSignals } from "@parley/kit/grpc";
 import { createLogger } from "@parley/kit/log";
@@ -10,11 +10,13 @@ const config = loadConfig(billingConfigShape);
 const log = createLogger({ service: "billing", level: config.LOG_LEVEL });
 const metrics = createMetrics("billing");
 
-const identity = createPlatformIdentity(config);
+const directory = connectAuthDirectory(config.AUTH_ADDRESS);
+const identity = createPlatformIdentity({ ...config, directory });
 
 const { server } = await startBilling(config, log, identity.authenticate, metrics);
 const metricsServer = await serveMetrics(metrics.registry, config.METRICS_PORT);
 stopOnSignals(async () => {
   await server.shutdown(10_000);
   metricsServer.close();
+  directory.close();
 }, log);

@@ -13,8 +13,6 @@ export const sessionConfigShape = {
   AUTH_ADDRESS: env.address("127.0.0.1:50051"),
   USER_ADDRESS: env.address("127.0.0.1:50052"),
   BILLING_ADDRESS: env.address("127.0.0.1:50054"),
-  /** A pre-issued service token for calls to billing and user, until auth's IssueServiceToken is wired. */
-  SERVICE_ACCESS_TOKEN: z.string().optional(),
   /** Minutes the hold placed at request time covers. */
   MIN_MINUTES: env.positiveInt(5),
   /** An unanswered request expires (hold released) after this many seconds. */

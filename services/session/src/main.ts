@@ -1,4 +1,4 @@
-import { createPlatformIdentity } from "@parley/kit/auth";
+import { connectAuthDirectory, createPlatformIdentity } from "@parley/kit/auth";
 import { loadConfig } from "@parley/kit/config";
 import { stopOnSignals } from "@parley/kit/grpc";
 import { createLogger } from "@parley/kit/log";
@@ -12,12 +12,9 @@ const config = loadConfig(sessionConfigShape);
 const log = createLogger({ service: "session", level: config.LOG_LEVEL });
 const metrics = createMetrics("session");
 
-// auth's contract is not in the repo yet: keys come from TRUSTED_JWKS, and session's own
-// token from SERVICE_ACCESS_TOKEN until the kit identity gets auth's directory.
-const identity = createPlatformIdentity(config);
-const credentials = config.SERVICE_ACCESS_TOKEN
-  ? async () => config.SERVICE_ACCESS_TOKEN as string
-  : identity.credentials;
+const directory = connectAuthDirectory(config.AUTH_ADDRESS);
+const identity = createPlatformIdentity({ ...config, directory });
+const { credentials } = identity;
 
 const billingClient = createBillingClient(config.BILLING_ADDRESS, credentials);
 const userClient = createUserClient(config.USER_ADDRESS, credentials);
@@ -30,6 +27,7 @@ const { server } = await startSession(config, log, {
     async () => {
       billingClient.close();
       userClient.close();
+      directory.close();
     },
   ],
 });

@@ -1,5 +1,6 @@
 export * from "./access-token";
 export * from "./authenticator";
+export * from "./directory";
 export * from "./permissions";
 export * from "./platform";
 export * from "./principal";

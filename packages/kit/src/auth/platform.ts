@@ -9,7 +9,8 @@ import { createTokenVerifier, type TokenVerifier } from "./token-verifier";
 /** What every service needs from auth to know who calls it, and to call others as itself. */
 export interface AuthDirectory {
   getJwks(): Promise<JSONWebKeySet>;
-  verifyApiKey(apiKey: string): Promise<PartnerPrincipal>;
+  /** `callerToken` is the asking service's own token: VerifyApiKey is for services only. */
+  verifyApiKey(apiKey: string, callerToken: string): Promise<PartnerPrincipal>;
   issueServiceToken(serviceName: string, secret: string): Promise<IssuedToken>;
 }
 
@@ -25,6 +26,8 @@ export const identityEnv = {
   /** This service's identity towards the others (auth's SERVICE_CREDENTIALS holds the secret). */
   SERVICE_NAME: z.string().min(1).optional(),
   SERVICE_SECRET: z.string().min(16, "must be at least 16 characters").optional(),
+  /** A pre-issued service token instead of SERVICE_NAME/SECRET: for tests and offline tools. */
+  SERVICE_ACCESS_TOKEN: z.string().min(1).optional(),
 };
 
 function isJwks(value: string): boolean {
@@ -41,6 +44,7 @@ export interface PlatformIdentityOptions {
   TRUSTED_JWKS?: string | undefined;
   SERVICE_NAME?: string | undefined;
   SERVICE_SECRET?: string | undefined;
+  SERVICE_ACCESS_TOKEN?: string | undefined;
   /** auth itself passes its own store; every other service a gRPC client of auth. */
   directory?: AuthDirectory;
 }
@@ -66,13 +70,10 @@ export function createPlatformIdentity(options: PlatformIdentityOptions): Platfo
       return directory.getJwks();
     },
   });
-  const authenticate = createAuthenticator({
-    tokens: verifier,
-    ...(directory ? { verifyApiKey: cacheApiKeyVerifier((key) => directory.verifyApiKey(key)) } : {}),
-  });
-  const { SERVICE_NAME: name, SERVICE_SECRET: secret } = options;
-  const credentials =
-    directory && name && secret
+  const { SERVICE_NAME: name, SERVICE_SECRET: secret, SERVICE_ACCESS_TOKEN: fixedToken } = options;
+  const credentials = fixedToken
+    ? async () => fixedToken
+    : directory && name && secret
       ? createServiceTokenSource(() => directory.issueServiceToken(name, secret))
       : async () => {
           throw unavailable(
@@ -80,5 +81,11 @@ export function createPlatformIdentity(options: PlatformIdentityOptions): Platfo
             "SERVICE_NAME and SERVICE_SECRET are needed to call other services",
           );
         };
+  const authenticate = createAuthenticator({
+    tokens: verifier,
+    ...(directory
+      ? { verifyApiKey: cacheApiKeyVerifier(async (key) => directory.verifyApiKey(key, await credentials())) }
+      : {}),
+  });
   return { verifier, authenticate, credentials };
 }
