@@ -1,5 +1,5 @@
 import { identityEnv } from "@parley/kit/auth";
-import { env, z } from "@parley/kit/config";
+import { env, type z } from "@parley/kit/config";
 
 /** Session's environment; every variable is validated at start. */
 export const sessionConfigShape = {
