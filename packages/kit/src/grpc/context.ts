@@ -13,6 +13,8 @@ export interface CallContext {
   /** "parley.billing.v1.BillingService/Charge" */
   method: string;
   metadata: Metadata;
+  /** The transport peer ("ipv4:10.0.0.5:51234"): the edge or another service, not the end client. */
+  peer: string;
   /** Aborted when the caller cancels, the deadline passes, or the server shuts down. */
   signal: AbortSignal;
 }

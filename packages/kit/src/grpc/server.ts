@@ -112,6 +112,7 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
       principal: { kind: "anonymous" },
       method: path.slice(1),
       metadata: incoming,
+      peer: call.getPeer(),
       signal: controller.signal,
     };
     context.principal = await options.authenticate(incoming);
