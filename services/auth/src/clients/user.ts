@@ -1,0 +1,30 @@
+import { isAppError } from "@parley/kit/errors";
+import { createServiceClient } from "@parley/kit/grpc";
+import { UserServiceService } from "@parley/proto/parley/user/v1/user";
+import type { ProfileDirectory, SyncedUsers } from "../domain/ports";
+
+/** The user service as auth uses it: profile creation (from the outbox) and synced-user lookup. */
+export function createUserDirectory(address: string, credentials: () => Promise<string>) {
+  const client = createServiceClient(UserServiceService, {
+    address,
+    credentials,
+    defaultDeadlineMs: 5_000,
+    idempotent: ["ensureProfile", "lookupSyncedUser"],
+  });
+  const profiles: ProfileDirectory = {
+    async ensureProfile(profile) {
+      await client.ensureProfile(profile);
+    },
+  };
+  const syncedUsers: SyncedUsers = {
+    async lookup(partnerId, externalId) {
+      try {
+        return (await client.lookupSyncedUser({ partnerId, externalId })).userId;
+      } catch (error) {
+        if (isAppError(error) && error.reason === "SYNCED_USER_NOT_FOUND") return undefined;
+        throw error;
+      }
+    },
+  };
+  return { profiles, syncedUsers, close: () => client.close() };
+}

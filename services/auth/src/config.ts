@@ -1,0 +1,63 @@
+import { identityEnv } from "@parley/kit/auth";
+import { env, z } from "@parley/kit/config";
+
+/** `name:secret,name:secret` → a map; every secret at least 16 characters. */
+const serviceCredentials = z
+  .string()
+  .default("")
+  .transform((value, ctx) => {
+    const credentials = new Map<string, string>();
+    for (const entry of value
+      .split(",")
+      .map((e) => e.trim())
+      .filter(Boolean)) {
+      const separator = entry.indexOf(":");
+      const name = entry.slice(0, separator);
+      const secret = entry.slice(separator + 1);
+      if (separator <= 0 || !/^[a-z][a-z0-9-]*$/.test(name) || secret.length < 16) {
+        ctx.addIssue({
+          code: "custom",
+          message: "must be name:secret pairs, each secret at least 16 characters",
+        });
+        return z.NEVER;
+      }
+      credentials.set(name, secret);
+    }
+    return credentials as ReadonlyMap<string, string>;
+  });
+
+/** Auth's environment; every variable is validated at start. */
+export const authConfigShape = {
+  GRPC_PORT: env.port(50051),
+  METRICS_PORT: env.port(9461),
+  DATABASE_URL: env.postgresUrl(),
+  DATABASE_POOL_MAX: env.positiveInt(20),
+  /** Attempt counters are shared through Redis when set; in-process (one instance) otherwise. */
+  REDIS_URL: env.redisUrl(),
+  LOG_LEVEL: env.logLevel(),
+  JWT_ISSUER: identityEnv.JWT_ISSUER,
+  JWT_AUDIENCE: identityEnv.JWT_AUDIENCE,
+  /** Seals signing keys and TOTP secrets at rest and keys the digests of stored tokens. */
+  SIGNING_KEY_SECRET: env.secret(32),
+  /** Service identities: `user:<secret>,billing:<secret>,session:<secret>,edge:<secret>`. */
+  SERVICE_CREDENTIALS: serviceCredentials,
+  USER_ADDRESS: env.address("127.0.0.1:50052"),
+  /** Creates (or keeps) this admin account at start, for a new installation. */
+  BOOTSTRAP_ADMIN_EMAIL: z.string().optional(),
+  BOOTSTRAP_ADMIN_PASSWORD: z.string().optional(),
+  ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(900).default(900),
+  SESSION_IDLE_DAYS: env.positiveInt(30),
+  SESSION_ABSOLUTE_DAYS: env.positiveInt(90),
+  /** A new signing key is published this long before it signs. */
+  KEY_ACTIVATION_DELAY_SECONDS: env.nonNegativeInt(120),
+  KEY_ROTATION_DAYS: env.positiveInt(30),
+  /** Failed logins per account in the attempt window before it locks. */
+  LOGIN_ATTEMPT_LIMIT: env.positiveInt(5),
+  LOGIN_IP_ATTEMPT_LIMIT: env.positiveInt(100),
+  ATTEMPT_WINDOW_SECONDS: env.positiveInt(900),
+  /** Peers allowed to state the end client's IP in `x-client-ip` (the edge). */
+  TRUST_PRIVATE_PEERS: env.boolean(true),
+  OUTBOX_INTERVAL_MS: env.positiveInt(1_000),
+};
+
+export type AuthConfig = z.infer<z.ZodObject<typeof authConfigShape>>;

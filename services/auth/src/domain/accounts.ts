@@ -1,0 +1,237 @@
+import type { PersonRole, Principal } from "@parley/kit/auth";
+import {
+  alreadyExists,
+  failedPrecondition,
+  invalidArgument,
+  notFound,
+  permissionDenied,
+  unauthenticated,
+} from "@parley/kit/errors";
+import { newId } from "@parley/kit/ids";
+import { guardAttempts } from "./attempts";
+import type { Mfa } from "./mfa";
+import type { Account, ClientInfo, MfaChallenge, TokenPair } from "./model";
+import { checkPasswordPolicy, decoyPasswordHash, hashPassword, verifyPassword } from "./passwords";
+import type { AuthPolicy } from "./policy";
+import type { AttemptLimiter, AuthStore } from "./ports";
+import { randomToken, type Secrets } from "./secrets";
+import type { Sessions } from "./sessions";
+import { checkEmail, checkPhone, parseIdentifier, requireUuid } from "./validation";
+
+export interface AccountDeps {
+  store: AuthStore;
+  secrets: Secrets;
+  limiter: AttemptLimiter;
+  policy: AuthPolicy;
+  sessions: Sessions;
+  mfa: Mfa;
+  now: () => Date;
+}
+
+const invalidCredentials = () => unauthenticated("INVALID_CREDENTIALS", "the credentials are not valid");
+
+/** Registration, password and MFA logins, password change and reset, roles. */
+export function createAccounts(deps: AccountDeps) {
+  const { store, secrets, limiter, policy, sessions, mfa, now } = deps;
+  const window = policy.attemptWindowSeconds;
+
+  const person = (principal: Principal) => {
+    if (principal.kind !== "user") throw permissionDenied("PERMISSION_DENIED", "only people have a password");
+    return principal;
+  };
+
+  const account = async (id: string) => {
+    const found = await store.findAccount(id);
+    if (!found) throw notFound("ACCOUNT_NOT_FOUND", "no such account");
+    return found;
+  };
+
+  return {
+    async register(input: {
+      email: string;
+      phone: string;
+      password: string;
+      displayName: string;
+      client: ClientInfo;
+    }): Promise<{ account: Account; tokens: TokenPair }> {
+      if (!input.email && !input.phone)
+        throw invalidArgument("VALIDATION_FAILED", "an email or a phone number is required", {
+          fieldViolations: [{ field: "email", description: "email or phone is required" }],
+        });
+      const email = input.email ? checkEmail(input.email) : null;
+      const phone = input.phone ? checkPhone(input.phone) : null;
+      checkPasswordPolicy(input.password);
+      await guardAttempts(limiter, [
+        { key: `register:ip:${input.client.ipAddress}`, limit: 20, windowSeconds: 3600 },
+      ]);
+      const created: Account = {
+        id: newId(),
+        email,
+        phone,
+        passwordHash: await hashPassword(input.password),
+        role: "user",
+        partnerId: null,
+        totpSecretSealed: null,
+        totpEnabled: false,
+        createdAt: now(),
+      };
+      const inserted = await store.insertAccount(created, [
+        {
+          kind: "profile.ensure",
+          payload: {
+            userId: created.id,
+            displayName: input.displayName.trim().slice(0, 80),
+            email: email ?? "",
+          },
+        },
+      ]);
+      if (!inserted)
+        throw alreadyExists("ACCOUNT_EXISTS", "an account with this email or phone already exists");
+      return { account: created, tokens: await sessions.start(created, "aal1", input.client) };
+    },
+
+    /**
+     * Every attempt is counted per identifier and per IP before the password is checked; an
+     * unknown identifier is checked against a decoy hash, so the answer and its timing are
+     * the same whether or not the account exists.
+     */
+    async login(input: {
+      identifier: string;
+      password: string;
+      client: ClientInfo;
+    }): Promise<{ tokens: TokenPair } | { challenge: MfaChallenge }> {
+      const identifier = parseIdentifier(input.identifier);
+      const accountKey = `login:id:${identifier.key}`;
+      await guardAttempts(limiter, [
+        { key: accountKey, limit: policy.accountAttemptLimit, windowSeconds: window },
+        { key: `login:ip:${input.client.ipAddress}`, limit: policy.ipAttemptLimit, windowSeconds: window },
+      ]);
+      const found = identifier.key ? await store.findAccountByIdentifier(identifier) : undefined;
+      const passwordOk = await verifyPassword(
+        found?.passwordHash ?? (await decoyPasswordHash),
+        input.password,
+      );
+      if (!found?.passwordHash || !passwordOk) throw invalidCredentials();
+      await limiter.reset(accountKey);
+      if (!found.totpEnabled) return { tokens: await sessions.start(found, "aal1", input.client) };
+      const challengeToken = randomToken(32);
+      const expiresAt = new Date(now().getTime() + policy.mfaChallengeSeconds * 1000);
+      await store.insertMfaChallenge({
+        id: newId(),
+        tokenHash: secrets.digest(challengeToken),
+        accountId: found.id,
+        deviceName: input.client.deviceName,
+        ipAddress: input.client.ipAddress,
+        userAgent: input.client.userAgent,
+        expiresAt,
+      });
+      return { challenge: { challengeToken, methods: ["totp", "backup_code"], expiresAt } };
+    },
+
+    async completeMfaLogin(challengeToken: string, code: string): Promise<TokenPair> {
+      const challenge = await store.findMfaChallenge(secrets.digest(challengeToken), now());
+      if (!challenge)
+        throw unauthenticated("MFA_CHALLENGE_INVALID", "the challenge is unknown, used or expired");
+      const found = await account(challenge.accountId);
+      if (!(await mfa.verifySecondFactor(found, code))) throw invalidCredentials();
+      if (!(await store.useMfaChallenge(challenge.id, now())))
+        throw unauthenticated("MFA_CHALLENGE_INVALID", "the challenge is unknown, used or expired");
+      return sessions.start(found, "aal2", challenge);
+    },
+
+    async changePassword(
+      principal: Principal,
+      currentPassword: string,
+      newPassword: string,
+    ): Promise<number> {
+      const caller = person(principal);
+      await guardAttempts(limiter, [
+        { key: `password:acct:${caller.userId}`, limit: policy.accountAttemptLimit, windowSeconds: window },
+      ]);
+      const found = await account(caller.userId);
+      if (!found.passwordHash || !(await verifyPassword(found.passwordHash, currentPassword)))
+        throw invalidCredentials();
+      checkPasswordPolicy(newPassword, "new_password");
+      await store.setPassword(found.id, await hashPassword(newPassword), now());
+      await limiter.reset(`password:acct:${caller.userId}`);
+      return store.revokeSessions(found.id, caller.sessionId, "password_changed", now());
+    },
+
+    /** Throttled like login; says nothing about whether the account exists. */
+    async requestPasswordReset(identifierText: string, client: ClientInfo): Promise<void> {
+      const identifier = parseIdentifier(identifierText);
+      await guardAttempts(limiter, [
+        { key: `reset:id:${identifier.key}`, limit: policy.accountAttemptLimit, windowSeconds: 3600 },
+        { key: `reset:ip:${client.ipAddress}`, limit: policy.ipAttemptLimit, windowSeconds: 3600 },
+      ]);
+      const found = identifier.key ? await store.findAccountByIdentifier(identifier) : undefined;
+      if (!found?.passwordHash) return;
+      const token = randomToken(32);
+      const createdAt = now();
+      const expiresAt = new Date(createdAt.getTime() + policy.resetTokenMinutes * 60_000);
+      const channel = identifier.phone ? "sms" : "email";
+      await store.insertPasswordReset(
+        { id: newId(), tokenHash: secrets.digest(token), accountId: found.id, createdAt, expiresAt },
+        {
+          kind: "notify.password_reset",
+          payload: { channel, to: identifier.key, token, expiresAt: expiresAt.toISOString() },
+        },
+      );
+    },
+
+    async resetPassword(input: {
+      resetToken: string;
+      newPassword: string;
+      mfaCode: string;
+      client: ClientInfo;
+    }) {
+      await guardAttempts(limiter, [
+        { key: `reset:ip:${input.client.ipAddress}`, limit: policy.ipAttemptLimit, windowSeconds: 3600 },
+      ]);
+      const reset = await store.findPasswordReset(secrets.digest(input.resetToken), now());
+      if (!reset) throw unauthenticated("RESET_TOKEN_INVALID", "the reset token is unknown, used or expired");
+      checkPasswordPolicy(input.newPassword, "new_password");
+      const found = await account(reset.accountId);
+      if (found.totpEnabled) {
+        if (!input.mfaCode)
+          throw failedPrecondition("MFA_CODE_REQUIRED", "this account has TOTP: send a TOTP or backup code");
+        if (!(await mfa.verifySecondFactor(found, input.mfaCode))) throw invalidCredentials();
+      }
+      const done = await store.completePasswordReset(
+        reset.id,
+        found.id,
+        await hashPassword(input.newPassword),
+        now(),
+      );
+      if (!done) throw unauthenticated("RESET_TOKEN_INVALID", "the reset token is unknown, used or expired");
+    },
+
+    async setRole(userId: string, role: PersonRole): Promise<Account> {
+      const id = requireUuid(userId, "user_id");
+      const outcome = await store.setRole(id, role);
+      if (outcome === "not_found") throw notFound("ACCOUNT_NOT_FOUND", "no such account");
+      if (outcome === "last_admin") throw failedPrecondition("LAST_ADMIN", "the last admin cannot step down");
+      return account(id);
+    },
+
+    /** The operator's first admin (BOOTSTRAP_ADMIN_*): created once, kept admin. */
+    async bootstrapAdmin(email: string, password: string): Promise<void> {
+      checkPasswordPolicy(password, "BOOTSTRAP_ADMIN_PASSWORD");
+      await store.ensureAdmin({
+        id: newId(),
+        email: checkEmail(email, "BOOTSTRAP_ADMIN_EMAIL"),
+        phone: null,
+        passwordHash: await hashPassword(password),
+        role: "admin",
+        partnerId: null,
+        totpSecretSealed: null,
+        totpEnabled: false,
+        createdAt: now(),
+      });
+    },
+
+    account,
+  };
+}
+
+export type Accounts = ReturnType<typeof createAccounts>;

@@ -1,0 +1,81 @@
+import type { Assurance, PersonRole } from "@parley/kit/auth";
+
+export interface Account {
+  id: string;
+  email: string | null;
+  phone: string | null;
+  passwordHash: string | null;
+  role: PersonRole;
+  partnerId: string | null;
+  totpSecretSealed: string | null;
+  totpEnabled: boolean;
+  createdAt: Date;
+}
+
+/** A device signed in: one refresh-token family. */
+export interface LoginSession {
+  id: string;
+  accountId: string;
+  deviceName: string;
+  ipAddress: string;
+  userAgent: string;
+  assurance: Assurance;
+  partnerId: string | null;
+  createdAt: Date;
+  lastUsedAt: Date;
+  idleExpiresAt: Date;
+  absoluteExpiresAt: Date;
+  revokedAt: Date | null;
+}
+
+export interface TokenPair {
+  accessToken: string;
+  accessTokenExpiresAt: Date;
+  refreshToken: string;
+  refreshTokenExpiresAt: Date;
+  sessionId: string;
+}
+
+export interface MfaChallenge {
+  challengeToken: string;
+  methods: string[];
+  expiresAt: Date;
+}
+
+export const API_KEY_SCOPES = ["users:sync", "users:read", "tokens:exchange"] as const;
+
+export interface ApiKey {
+  id: string;
+  partnerId: string;
+  name: string;
+  prefix: string;
+  scopes: string[];
+  createdAt: Date;
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+  lastUsedAt: Date | null;
+}
+
+/** Where a request came from, for login sessions and per-IP throttling. */
+export interface ClientInfo {
+  ipAddress: string;
+  userAgent: string;
+  deviceName: string;
+}
+
+export interface SigningKey {
+  kid: string;
+  privateKeySealed: string;
+  publicJwk: Record<string, string>;
+  createdAt: Date;
+  activatesAt: Date;
+  expiresAt: Date | null;
+}
+
+/** An email or SMS to deliver, or a profile to create, written with the change that caused it. */
+export type OutboxMessage =
+  | { kind: "profile.ensure"; payload: { userId: string; displayName: string; email: string } }
+  | {
+      kind: "notify.password_reset";
+      payload: { channel: "email" | "sms"; to: string; token: string; expiresAt: string };
+    };

@@ -1,0 +1,161 @@
+import type { PersonRole } from "@parley/kit/auth";
+import type { Account, ApiKey, LoginSession, OutboxMessage, SigningKey } from "./model";
+
+/** The state of a presented refresh token, read under the family's lock. */
+export interface RefreshState {
+  tokenId: string;
+  spentAt: Date | null;
+  /** The token that replaced it, when spent, and whether that one is still unspent. */
+  successorId: string | null;
+  successorActive: boolean;
+  successorSealed: string | null;
+  session: LoginSession;
+  account: Account;
+}
+
+export type RefreshDecision<T> =
+  | {
+      kind: "rotate";
+      next: { id: string; hash: string; sealedPair: string };
+      at: Date;
+      idleExpiresAt: Date;
+      result: T;
+    }
+  | { kind: "replay"; result: T }
+  | { kind: "revoke"; reason: string }
+  | { kind: "reject"; reason: "REFRESH_TOKEN_INVALID" | "SESSION_REVOKED" };
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: { at: Date; id: string } | undefined;
+}
+
+export interface NewApiKey extends ApiKey {
+  secretHash: string;
+  requestId: string;
+  requestDigest: string;
+  createdBy: string;
+}
+
+/** Auth's persistence: every method is one transaction. */
+export interface AuthStore {
+  /** Inserts an account and its outbox messages; false when the email or phone is taken. */
+  insertAccount(account: Account, messages: OutboxMessage[]): Promise<boolean>;
+  findAccountByIdentifier(identifier: { email?: string; phone?: string }): Promise<Account | undefined>;
+  findAccount(id: string): Promise<Account | undefined>;
+  /** A passwordless account for a partner's synced user, created once. */
+  ensurePartnerAccount(id: string, partnerId: string, at: Date): Promise<Account>;
+  /** Creates the account as admin, or makes the existing one admin. */
+  ensureAdmin(account: Account): Promise<void>;
+  /** Sets the role; refuses (false) to demote the last admin. */
+  setRole(accountId: string, role: PersonRole): Promise<"ok" | "not_found" | "last_admin">;
+  setPassword(accountId: string, passwordHash: string, at: Date): Promise<void>;
+
+  createSession(session: LoginSession, firstToken: { id: string; hash: string }): Promise<void>;
+  refreshFamily<T>(
+    tokenHash: string,
+    decide: (state: RefreshState | undefined) => Promise<RefreshDecision<T>>,
+  ): Promise<RefreshDecision<T>>;
+  findSession(id: string): Promise<LoginSession | undefined>;
+  listLiveSessions(
+    accountId: string,
+    at: Date,
+    limit: number,
+    after?: { at: Date; id: string },
+  ): Promise<Page<LoginSession>>;
+  /** Revokes one session (of that account, when given); false when none was live. */
+  revokeSession(id: string, accountId: string | undefined, reason: string, at: Date): Promise<boolean>;
+  /** Revokes every live session of an account except `keep`; returns how many. */
+  revokeSessions(accountId: string, keep: string | undefined, reason: string, at: Date): Promise<number>;
+
+  insertMfaChallenge(challenge: {
+    id: string;
+    tokenHash: string;
+    accountId: string;
+    deviceName: string;
+    ipAddress: string;
+    userAgent: string;
+    expiresAt: Date;
+  }): Promise<void>;
+  findMfaChallenge(
+    tokenHash: string,
+    at: Date,
+  ): Promise<
+    { id: string; accountId: string; deviceName: string; ipAddress: string; userAgent: string } | undefined
+  >;
+  /** Marks a challenge used; false when it already was (one login per challenge). */
+  useMfaChallenge(id: string, at: Date): Promise<boolean>;
+
+  setTotpSecret(accountId: string, sealed: string): Promise<void>;
+  enableTotp(accountId: string, backupCodeHashes: string[]): Promise<boolean>;
+  disableTotp(accountId: string): Promise<void>;
+  /** Records a TOTP time step as used; false when it (or a later one) already was. */
+  acceptTotpStep(accountId: string, step: number): Promise<boolean>;
+  /** Spends a backup code; false when unknown or already used. */
+  useBackupCode(accountId: string, codeHash: string, at: Date): Promise<boolean>;
+  replaceBackupCodes(accountId: string, hashes: string[]): Promise<void>;
+
+  insertPasswordReset(
+    reset: { id: string; tokenHash: string; accountId: string; createdAt: Date; expiresAt: Date },
+    message: OutboxMessage,
+  ): Promise<void>;
+  findPasswordReset(tokenHash: string, at: Date): Promise<{ id: string; accountId: string } | undefined>;
+  /** Uses the reset once: new password, every session revoked; false when already used. */
+  completePasswordReset(resetId: string, accountId: string, passwordHash: string, at: Date): Promise<boolean>;
+
+  /** Inserts a key, or returns the one already created under the same request id. */
+  insertApiKey(key: NewApiKey): Promise<{ created: boolean; key: ApiKey; requestDigest: string }>;
+  listApiKeys(
+    partnerId: string | undefined,
+    limit: number,
+    after?: { at: Date; id: string },
+  ): Promise<Page<ApiKey>>;
+  revokeApiKey(id: string, at: Date): Promise<ApiKey | undefined>;
+  findApiKeyBySecretHash(hash: string): Promise<ApiKey | undefined>;
+  touchApiKey(id: string, at: Date): Promise<void>;
+
+  listSigningKeys(): Promise<SigningKey[]>;
+  /**
+   * Adds a key unless another instance added one since `knownNewest` was read; keys
+   * without an expiry get `retireOthersAt`.
+   */
+  addSigningKey(
+    key: SigningKey,
+    knownNewest: string | undefined,
+    retireOthersAt: Date | null,
+  ): Promise<boolean>;
+}
+
+/** Attempt counters for brute-force protection (Redis when shared, in-process otherwise). */
+export interface AttemptLimiter {
+  /** Counts one attempt; refused once more than `limit` happened in the window. */
+  consume(
+    key: string,
+    limit: number,
+    windowSeconds: number,
+  ): Promise<{ allowed: boolean; retryAfterSeconds: number }>;
+  /** Forgets the attempts under a key (after a success). */
+  reset(key: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The user service, as auth needs it. */
+export interface SyncedUsers {
+  /** The user id a partner synced under an external id; undefined when never synced. */
+  lookup(partnerId: string, externalId: string): Promise<string | undefined>;
+}
+
+/** Sends email and SMS. The integration point for a provider; see outbox/notifier.ts. */
+export interface Notifier {
+  sendPasswordReset(message: {
+    channel: "email" | "sms";
+    to: string;
+    token: string;
+    expiresAt: string;
+  }): Promise<void>;
+}
+
+/** Creates a new account's profile in the user service (idempotent there). */
+export interface ProfileDirectory {
+  ensureProfile(profile: { userId: string; displayName: string; email: string }): Promise<void>;
+}

@@ -1,0 +1,31 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import { unauthenticated } from "@parley/kit/errors";
+import { guardAttempts } from "./attempts";
+import type { AttemptLimiter } from "./ports";
+import type { Sessions } from "./sessions";
+
+const fingerprint = (value: string) => createHash("sha256").update(value).digest();
+
+/**
+ * Parley's services prove who they are with a secret from SERVICE_CREDENTIALS and get a
+ * short-lived token with role `service`; internal RPCs admit only those.
+ */
+export function createServiceIdentities(deps: {
+  credentials: ReadonlyMap<string, string>;
+  sessions: Sessions;
+  limiter: AttemptLimiter;
+}) {
+  return {
+    async issue(serviceName: string, secret: string) {
+      await guardAttempts(deps.limiter, [
+        { key: `service:${serviceName.slice(0, 64)}`, limit: 60, windowSeconds: 60 },
+      ]);
+      const expected = deps.credentials.get(serviceName);
+      // Compare digests in constant time whether or not the service is known.
+      const matches = timingSafeEqual(fingerprint(expected ?? `unknown:${secret}x`), fingerprint(secret));
+      if (!expected || !matches)
+        throw unauthenticated("SERVICE_CREDENTIALS_INVALID", "unknown service or wrong secret");
+      return deps.sessions.serviceToken(serviceName);
+    },
+  };
+}

@@ -1,0 +1,200 @@
+import {
+  type AccessTokenClaims,
+  type Assurance,
+  type Principal,
+  SERVICE_SUBJECT_PREFIX,
+  signAccessToken,
+} from "@parley/kit/auth";
+import { notFound, permissionDenied, unauthenticated } from "@parley/kit/errors";
+import { newId } from "@parley/kit/ids";
+import type { Account, ClientInfo, LoginSession, TokenPair } from "./model";
+import { type Cursor, decodeCursor, encodeCursor, pageSize } from "./pages";
+import type { AuthPolicy } from "./policy";
+import type { AuthStore } from "./ports";
+import { randomToken, type Secrets } from "./secrets";
+import type { KeyRing } from "./signing-keys";
+
+export interface SessionDeps {
+  store: AuthStore;
+  secrets: Secrets;
+  keys: KeyRing;
+  policy: AuthPolicy;
+  issuer: string;
+  audience: string;
+  now: () => Date;
+}
+
+const DAY_MS = 86_400_000;
+
+/** Login sessions and the tokens that carry them: issue, rotate, list, revoke. */
+export function createSessions(deps: SessionDeps) {
+  const { store, secrets, keys, policy, now } = deps;
+
+  const signToken = async (claims: AccessTokenClaims, at: Date) => {
+    const { kid, key } = await keys.signer();
+    const token = await signAccessToken({
+      key,
+      kid,
+      issuer: deps.issuer,
+      audience: deps.audience,
+      ttlSeconds: policy.accessTokenTtlSeconds,
+      claims,
+      now: at,
+    });
+    // signAccessToken works in whole seconds from `at`.
+    const expiresAt = new Date((Math.floor(at.getTime() / 1000) + policy.accessTokenTtlSeconds) * 1000);
+    return { token, expiresAt };
+  };
+
+  const accessToken = (account: Account, session: LoginSession, at: Date) =>
+    signToken(
+      {
+        sub: account.id,
+        role: account.role,
+        sid: session.id,
+        acr: session.assurance,
+        amr: session.partnerId ? ["ext"] : session.assurance === "aal2" ? ["pwd", "otp"] : ["pwd"],
+        ...(session.partnerId ? { partner_id: session.partnerId } : {}),
+      },
+      at,
+    );
+
+  /** A new access token and refresh token for a session; the refresh token's row is the caller's to store. */
+  const mintPair = async (account: Account, session: LoginSession, at: Date) => {
+    const access = await accessToken(account, session, at);
+    const refreshToken = randomToken(32);
+    const pair: TokenPair = {
+      accessToken: access.token,
+      accessTokenExpiresAt: access.expiresAt,
+      refreshToken,
+      refreshTokenExpiresAt: new Date(
+        Math.min(session.idleExpiresAt.getTime(), session.absoluteExpiresAt.getTime()),
+      ),
+      sessionId: session.id,
+    };
+    return { pair, refresh: { id: newId(), hash: secrets.digest(refreshToken) } };
+  };
+
+  const sealPair = (pair: TokenPair) => secrets.seal(JSON.stringify(pair));
+  const unsealPair = (sealed: string): TokenPair => {
+    const raw = JSON.parse(secrets.unseal(sealed)) as Record<keyof TokenPair, string>;
+    return {
+      ...raw,
+      accessTokenExpiresAt: new Date(raw.accessTokenExpiresAt),
+      refreshTokenExpiresAt: new Date(raw.refreshTokenExpiresAt),
+    };
+  };
+
+  const ownSession = (principal: Principal) => {
+    if (principal.kind !== "user")
+      throw permissionDenied("PERMISSION_DENIED", "only people have login sessions");
+    return principal;
+  };
+
+  return {
+    /** Signs an account in on a new device: a new session (refresh-token family) and its first pair. */
+    async start(
+      account: Account,
+      assurance: Assurance,
+      client: ClientInfo,
+      partnerId?: string,
+    ): Promise<TokenPair> {
+      const at = now();
+      const session: LoginSession = {
+        id: newId(),
+        accountId: account.id,
+        deviceName: client.deviceName.slice(0, 120),
+        ipAddress: client.ipAddress,
+        userAgent: client.userAgent.slice(0, 300),
+        assurance,
+        partnerId: partnerId ?? null,
+        createdAt: at,
+        lastUsedAt: at,
+        idleExpiresAt: new Date(at.getTime() + policy.sessionIdleDays * DAY_MS),
+        absoluteExpiresAt: new Date(at.getTime() + policy.sessionAbsoluteDays * DAY_MS),
+        revokedAt: null,
+      };
+      const { pair, refresh } = await mintPair(account, session, at);
+      await store.createSession(session, refresh);
+      return pair;
+    },
+
+    /**
+     * Rotates a refresh token under its family's lock. A spent token is accepted only as a
+     * retry of the newest rotation within refreshRetrySeconds, and then returns that same
+     * pair; any other reuse revokes the session (RFC 9700 §4.14.2).
+     */
+    async refresh(refreshToken: string): Promise<TokenPair> {
+      const decision = await store.refreshFamily<TokenPair>(secrets.digest(refreshToken), async (state) => {
+        const at = now();
+        if (!state) return { kind: "reject", reason: "REFRESH_TOKEN_INVALID" };
+        const { session } = state;
+        if (session.revokedAt) return { kind: "reject", reason: "SESSION_REVOKED" };
+        if (session.idleExpiresAt <= at || session.absoluteExpiresAt <= at)
+          return { kind: "reject", reason: "REFRESH_TOKEN_INVALID" };
+        if (!state.spentAt) {
+          const idleExpiresAt = new Date(
+            Math.min(at.getTime() + policy.sessionIdleDays * DAY_MS, session.absoluteExpiresAt.getTime()),
+          );
+          const { pair, refresh } = await mintPair(state.account, { ...session, idleExpiresAt }, at);
+          return {
+            kind: "rotate",
+            next: { ...refresh, sealedPair: sealPair(pair) },
+            at,
+            idleExpiresAt,
+            result: pair,
+          };
+        }
+        const withinRetry = at.getTime() - state.spentAt.getTime() <= policy.refreshRetrySeconds * 1000;
+        if (withinRetry && state.successorActive && state.successorSealed)
+          return { kind: "replay", result: unsealPair(state.successorSealed) };
+        return { kind: "revoke", reason: "refresh_token_reused" };
+      });
+      switch (decision.kind) {
+        case "rotate":
+        case "replay":
+          return decision.result;
+        case "revoke":
+          throw unauthenticated(
+            "REFRESH_TOKEN_REUSED",
+            "this refresh token was already used; the session is revoked",
+          );
+        case "reject":
+          throw unauthenticated(decision.reason, "the refresh token is invalid, expired or revoked");
+      }
+    },
+
+    async logout(principal: Principal): Promise<void> {
+      const person = ownSession(principal);
+      if (!person.sessionId) return;
+      await store.revokeSession(person.sessionId, person.userId, "logout", now());
+    },
+
+    async list(principal: Principal, requestedSize: number, pageToken: string) {
+      const person = ownSession(principal);
+      const page = await store.listLiveSessions(
+        person.userId,
+        now(),
+        pageSize(requestedSize),
+        decodeCursor(pageToken),
+      );
+      return {
+        sessions: page.items.map((session) => ({ session, current: session.id === person.sessionId })),
+        nextPageToken: encodeCursor(page.nextCursor as Cursor | undefined),
+      };
+    },
+
+    async revoke(principal: Principal, sessionId: string): Promise<void> {
+      const person = ownSession(principal);
+      const owner = person.role === "admin" ? undefined : person.userId;
+      if (!(await store.revokeSession(sessionId, owner, "revoked", now())))
+        throw notFound("SESSION_NOT_FOUND", "no such live session");
+    },
+
+    /** A token for a Parley service identity (subject `service:<name>`). */
+    serviceToken: (service: string) =>
+      signToken({ sub: `${SERVICE_SUBJECT_PREFIX}${service}`, role: "service", amr: ["svc"] }, now()),
+  };
+}
+
+export type Sessions = ReturnType<typeof createSessions>;

@@ -1,0 +1,116 @@
+import { ACCESS_TOKEN_ALGORITHM } from "@parley/kit/auth";
+import { newId } from "@parley/kit/ids";
+import { type CryptoKey, exportJWK, generateKeyPair, importJWK, type JSONWebKeySet, type JWK } from "jose";
+import type { SigningKey } from "./model";
+import type { AuthStore } from "./ports";
+import type { Secrets } from "./secrets";
+
+export interface KeyRingOptions {
+  store: AuthStore;
+  secrets: Secrets;
+  now: () => Date;
+  accessTokenTtlSeconds: number;
+  /** How long a new key is published before it signs, so verifiers can fetch it first. */
+  activationDelaySeconds: number;
+  /** Age at which the signing key is replaced on schedule. */
+  rotationDays: number;
+}
+
+export interface KeyRing {
+  /** The key that signs now. */
+  signer(): Promise<{ kid: string; key: CryptoKey }>;
+  /** Public keys whose tokens may still be valid, and the next key before it signs. */
+  jwks(): Promise<JSONWebKeySet>;
+  /** Publishes a new key now; it signs after the activation delay. */
+  rotate(): Promise<SigningKey>;
+  /** Creates the first key, or rotates when the newest key is older than rotationDays. */
+  maintain(): Promise<void>;
+}
+
+/** Extra life for a retired key after its last token's expiry (clock skew between hosts). */
+const RETIREMENT_MARGIN_MS = 60_000;
+/** Instances re-read the key table this often, so a rotation by any instance reaches all. */
+const RELOAD_MS = 30_000;
+
+export function createKeyRing(options: KeyRingOptions): KeyRing {
+  const { store, secrets, now } = options;
+  let keys: SigningKey[] = [];
+  let loadedAtMs = Number.NEGATIVE_INFINITY;
+  const privateKeys = new Map<string, Promise<CryptoKey>>();
+
+  const load = async () => {
+    keys = await store.listSigningKeys();
+    loadedAtMs = Date.now();
+  };
+  const fresh = async () => {
+    if (Date.now() - loadedAtMs > RELOAD_MS) await load();
+  };
+  const live = (at: Date) => keys.filter((key) => !key.expiresAt || key.expiresAt > at);
+  const signing = (at: Date) =>
+    live(at)
+      .filter((key) => key.activatesAt <= at)
+      .sort((a, b) => b.activatesAt.getTime() - a.activatesAt.getTime())[0];
+
+  const addKey = async (activatesAt: Date): Promise<SigningKey> => {
+    const { privateKey, publicKey } = await generateKeyPair(ACCESS_TOKEN_ALGORITHM, { extractable: true });
+    const kid = newId();
+    const key: SigningKey = {
+      kid,
+      privateKeySealed: secrets.seal(JSON.stringify(await exportJWK(privateKey))),
+      publicJwk: {
+        ...((await exportJWK(publicKey)) as Record<string, string>),
+        kid,
+        alg: ACCESS_TOKEN_ALGORITHM,
+        use: "sig",
+      },
+      createdAt: now(),
+      activatesAt,
+      expiresAt: null,
+    };
+    const newest = [...keys].sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime())[0];
+    const retireOthersAt = newest
+      ? new Date(activatesAt.getTime() + options.accessTokenTtlSeconds * 1000 + RETIREMENT_MARGIN_MS)
+      : null;
+    await store.addSigningKey(key, newest?.kid, retireOthersAt);
+    await load();
+    return key;
+  };
+
+  return {
+    async signer() {
+      await fresh();
+      let current = signing(now());
+      if (!current) {
+        await load();
+        current = signing(now());
+      }
+      if (!current) throw new Error("no signing key is active: call maintain() at start");
+      const { kid, privateKeySealed } = current;
+      let key = privateKeys.get(kid);
+      if (!key) {
+        key = importJWK(
+          JSON.parse(secrets.unseal(privateKeySealed)) as JWK,
+          ACCESS_TOKEN_ALGORITHM,
+        ) as Promise<CryptoKey>;
+        privateKeys.set(kid, key);
+      }
+      return { kid, key: await key };
+    },
+    async jwks() {
+      await fresh();
+      return { keys: live(now()).map((key) => key.publicJwk as JWK) };
+    },
+    rotate: () => addKey(new Date(now().getTime() + options.activationDelaySeconds * 1000)),
+    async maintain() {
+      await load();
+      const at = now();
+      if (!signing(at)) {
+        if (live(at).length === 0) await addKey(at);
+        return;
+      }
+      const newest = [...keys].sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime())[0]!;
+      const ageMs = at.getTime() - newest.createdAt.getTime();
+      if (newest.activatesAt <= at && ageMs > options.rotationDays * 86_400_000) await this.rotate();
+    },
+  };
+}

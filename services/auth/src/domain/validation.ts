@@ -1,0 +1,44 @@
+import { invalidArgument } from "@parley/kit/errors";
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const EMAIL = /^[^\s@]{1,64}@[^\s@]+\.[^\s@]{2,}$/;
+const E164 = /^\+[1-9]\d{6,14}$/;
+
+const violation = (field: string, description: string) =>
+  invalidArgument("VALIDATION_FAILED", `${field} ${description}`, {
+    fieldViolations: [{ field, description }],
+  });
+
+export function requireUuid(value: string, field: string): string {
+  if (!UUID.test(value)) throw violation(field, "must be a UUID");
+  return value.toLowerCase();
+}
+
+export const normaliseEmail = (email: string) => email.trim().toLowerCase();
+
+export function checkEmail(email: string, field = "email"): string {
+  const normalised = normaliseEmail(email);
+  if (normalised.length > 254 || !EMAIL.test(normalised)) throw violation(field, "must be an email address");
+  return normalised;
+}
+
+export function checkPhone(phone: string, field = "phone"): string {
+  const trimmed = phone.trim();
+  if (!E164.test(trimmed)) throw violation(field, "must be an E.164 phone number such as +919812345678");
+  return trimmed;
+}
+
+/** An email or phone login identifier, normalised; anything else is simply not found. */
+export function parseIdentifier(identifier: string): { email?: string; phone?: string; key: string } {
+  const trimmed = identifier.trim();
+  if (E164.test(trimmed)) return { phone: trimmed, key: trimmed };
+  const email = normaliseEmail(trimmed);
+  return { email, key: email };
+}
+
+export function requireText(value: string, field: string, max: number): string {
+  const trimmed = value.trim();
+  if (trimmed.length === 0) throw violation(field, "is required");
+  if (trimmed.length > max) throw violation(field, `must be at most ${max} characters`);
+  return trimmed;
+}

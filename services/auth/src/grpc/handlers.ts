@@ -1,0 +1,194 @@
+import type { Handlers } from "@parley/kit/grpc";
+import type { AuthServiceService } from "@parley/proto/parley/auth/v1/auth";
+import type { Accounts } from "../domain/accounts";
+import type { ApiKeys } from "../domain/api-keys";
+import type { Mfa } from "../domain/mfa";
+import type { createServiceIdentities } from "../domain/service-identities";
+import type { Sessions } from "../domain/sessions";
+import type { KeyRing } from "../domain/signing-keys";
+import { requireUuid } from "../domain/validation";
+import {
+  accountMessage,
+  apiKeyMessage,
+  clientInfo,
+  roleFromProto,
+  sessionMessage,
+  tokenPairMessage,
+} from "./mapping";
+
+export interface AuthDomain {
+  accounts: Accounts;
+  sessions: Sessions;
+  mfa: Mfa;
+  apiKeys: ApiKeys;
+  services: ReturnType<typeof createServiceIdentities>;
+  keys: KeyRing;
+  trustPrivatePeers: boolean;
+}
+
+export function authHandlers(domain: AuthDomain): Handlers<typeof AuthServiceService> {
+  const { accounts, sessions, mfa, apiKeys, keys } = domain;
+  const client = (ctx: Parameters<typeof clientInfo>[0], deviceName = "") =>
+    clientInfo(ctx, deviceName, domain.trustPrivatePeers);
+
+  return {
+    async register(request, ctx) {
+      const { account, tokens } = await accounts.register({
+        email: request.email,
+        phone: request.phone,
+        password: request.password,
+        displayName: request.displayName,
+        client: client(ctx, request.deviceName),
+      });
+      return { account: accountMessage(account), tokens: tokenPairMessage(tokens) };
+    },
+
+    async login(request, ctx) {
+      const outcome = await accounts.login({
+        identifier: request.identifier,
+        password: request.password,
+        client: client(ctx, request.deviceName),
+      });
+      return "tokens" in outcome
+        ? { result: { $case: "tokens", value: tokenPairMessage(outcome.tokens) } }
+        : {
+            result: {
+              $case: "mfaChallenge",
+              value: {
+                challengeToken: outcome.challenge.challengeToken,
+                methods: outcome.challenge.methods,
+                expireTime: outcome.challenge.expiresAt,
+              },
+            },
+          };
+    },
+
+    async completeMfaLogin(request) {
+      return {
+        tokens: tokenPairMessage(await accounts.completeMfaLogin(request.challengeToken, request.code)),
+      };
+    },
+
+    async refreshToken(request) {
+      return { tokens: tokenPairMessage(await sessions.refresh(request.refreshToken)) };
+    },
+
+    async logout(_request, ctx) {
+      await sessions.logout(ctx.principal);
+      return {};
+    },
+
+    async listSessions(request, ctx) {
+      const page = await sessions.list(ctx.principal, request.pageSize, request.pageToken);
+      return {
+        sessions: page.sessions.map(({ session, current }) => sessionMessage(session, current)),
+        nextPageToken: page.nextPageToken,
+      };
+    },
+
+    async revokeSession(request, ctx) {
+      await sessions.revoke(ctx.principal, requireUuid(request.sessionId, "session_id"));
+      return {};
+    },
+
+    async changePassword(request, ctx) {
+      const revoked = await accounts.changePassword(
+        ctx.principal,
+        request.currentPassword,
+        request.newPassword,
+      );
+      return { revokedSessions: revoked };
+    },
+
+    async requestPasswordReset(request, ctx) {
+      await accounts.requestPasswordReset(request.identifier, client(ctx));
+      return {};
+    },
+
+    async resetPassword(request, ctx) {
+      await accounts.resetPassword({
+        resetToken: request.resetToken,
+        newPassword: request.newPassword,
+        mfaCode: request.mfaCode,
+        client: client(ctx),
+      });
+      return {};
+    },
+
+    async enrollTotp(_request, ctx) {
+      return mfa.enroll(ctx.principal);
+    },
+
+    async confirmTotp(request, ctx) {
+      return { backupCodes: await mfa.confirm(ctx.principal, request.code) };
+    },
+
+    async disableTotp(request, ctx) {
+      await mfa.disable(ctx.principal, request.password, request.code);
+      return {};
+    },
+
+    async regenerateBackupCodes(request, ctx) {
+      return { backupCodes: await mfa.regenerateBackupCodes(ctx.principal, request.code) };
+    },
+
+    async createApiKey(request, ctx) {
+      const { key, secret } = await apiKeys.create(ctx.principal, {
+        partnerId: request.partnerId,
+        name: request.name,
+        scopes: request.scopes,
+        expiresAt: request.expireTime,
+        requestId: request.requestId,
+      });
+      return { apiKey: apiKeyMessage(key), secret };
+    },
+
+    async listApiKeys(request) {
+      const page = await apiKeys.list(request.partnerId, request.pageSize, request.pageToken);
+      return { apiKeys: page.keys.map(apiKeyMessage), nextPageToken: page.nextPageToken };
+    },
+
+    async revokeApiKey(request) {
+      return { apiKey: apiKeyMessage(await apiKeys.revoke(request.keyId)) };
+    },
+
+    async verifyApiKey(request) {
+      const key = await apiKeys.verify(request.apiKey);
+      return { keyId: key.keyId, partnerId: key.partnerId, scopes: key.scopes };
+    },
+
+    async exchangeToken(request, ctx) {
+      const { userId, tokens } = await apiKeys.exchange(ctx.principal, request.externalId, client(ctx));
+      return { userId, tokens: tokenPairMessage(tokens) };
+    },
+
+    async getJwks() {
+      const { keys: published } = await keys.jwks();
+      return {
+        keys: published.map((key) => ({
+          kty: key.kty ?? "",
+          crv: key.crv ?? "",
+          x: key.x ?? "",
+          y: key.y ?? "",
+          kid: key.kid ?? "",
+          alg: key.alg ?? "",
+          use: key.use ?? "",
+        })),
+      };
+    },
+
+    async rotateSigningKey() {
+      const key = await keys.rotate();
+      return { kid: key.kid, activateTime: key.activatesAt };
+    },
+
+    async issueServiceToken(request) {
+      const { token, expiresAt } = await domain.services.issue(request.serviceName, request.secret);
+      return { accessToken: token, expireTime: expiresAt };
+    },
+
+    async setUserRole(request) {
+      return { account: accountMessage(await accounts.setRole(request.userId, roleFromProto(request.role))) };
+    },
+  };
+}

@@ -1,0 +1,112 @@
+import { BlockList, isIP } from "node:net";
+import type { PersonRole } from "@parley/kit/auth";
+import { invalidArgument } from "@parley/kit/errors";
+import type { CallContext } from "@parley/kit/grpc";
+import {
+  type Account as AccountMessage,
+  type ApiKey as ApiKeyMessage,
+  Assurance,
+  type LoginSession as LoginSessionMessage,
+  Role,
+  type TokenPair as TokenPairMessage,
+} from "@parley/proto/parley/auth/v1/auth";
+import type { Account, ApiKey, ClientInfo, LoginSession, TokenPair } from "../domain/model";
+
+const ROLE_TO_PROTO: Record<PersonRole, Role> = {
+  user: Role.ROLE_USER,
+  expert: Role.ROLE_EXPERT,
+  operator: Role.ROLE_OPERATOR,
+  admin: Role.ROLE_ADMIN,
+};
+
+export function roleFromProto(role: Role): PersonRole {
+  const found = (Object.entries(ROLE_TO_PROTO) as Array<[PersonRole, Role]>).find(
+    ([, value]) => value === role,
+  );
+  if (!found)
+    throw invalidArgument(
+      "VALIDATION_FAILED",
+      "role must be ROLE_USER, ROLE_EXPERT, ROLE_OPERATOR or ROLE_ADMIN",
+      {
+        fieldViolations: [{ field: "role", description: "must be a person's role" }],
+      },
+    );
+  return found[0];
+}
+
+export const accountMessage = (account: Account): AccountMessage => ({
+  userId: account.id,
+  email: account.email ?? "",
+  phone: account.phone ?? "",
+  role: ROLE_TO_PROTO[account.role],
+  mfaEnabled: account.totpEnabled,
+  createTime: account.createdAt,
+});
+
+export const tokenPairMessage = (pair: TokenPair): TokenPairMessage => ({
+  accessToken: pair.accessToken,
+  accessTokenExpireTime: pair.accessTokenExpiresAt,
+  refreshToken: pair.refreshToken,
+  refreshTokenExpireTime: pair.refreshTokenExpiresAt,
+  sessionId: pair.sessionId,
+  tokenType: "Bearer",
+});
+
+export const sessionMessage = (session: LoginSession, current: boolean): LoginSessionMessage => ({
+  sessionId: session.id,
+  deviceName: session.deviceName,
+  ipAddress: session.ipAddress,
+  userAgent: session.userAgent,
+  assurance: session.assurance === "aal2" ? Assurance.ASSURANCE_AAL2 : Assurance.ASSURANCE_AAL1,
+  createTime: session.createdAt,
+  lastUsedTime: session.lastUsedAt,
+  current,
+});
+
+export const apiKeyMessage = (key: ApiKey): ApiKeyMessage => ({
+  keyId: key.id,
+  partnerId: key.partnerId,
+  name: key.name,
+  prefix: key.prefix,
+  scopes: key.scopes,
+  expireTime: key.expiresAt ?? undefined,
+  revokeTime: key.revokedAt ?? undefined,
+  lastUsedTime: key.lastUsedAt ?? undefined,
+  createTime: key.createdAt,
+});
+
+const PRIVATE_NETWORKS = new BlockList();
+PRIVATE_NETWORKS.addSubnet("127.0.0.0", 8, "ipv4");
+PRIVATE_NETWORKS.addSubnet("10.0.0.0", 8, "ipv4");
+PRIVATE_NETWORKS.addSubnet("172.16.0.0", 12, "ipv4");
+PRIVATE_NETWORKS.addSubnet("192.168.0.0", 16, "ipv4");
+PRIVATE_NETWORKS.addAddress("::1", "ipv6");
+PRIVATE_NETWORKS.addSubnet("fc00::", 7, "ipv6");
+
+/** "ipv4:10.0.0.5:51234" / "ipv6:[::1]:51234" → the address. */
+function peerAddress(peer: string): string {
+  const match = /^(?:ipv[46]:)?\[?([^\]]+?)\]?:\d+$/.exec(peer);
+  return match?.[1] ?? peer;
+}
+
+const first = (ctx: CallContext, key: string) => {
+  const value = ctx.metadata.get(key)[0];
+  return typeof value === "string" ? value : "";
+};
+
+/**
+ * Where the request came from. The edge states the end client's address in x-client-ip;
+ * that is believed only from a private-network peer, so a partner calling auth's gRPC
+ * directly cannot pick the IP its attempts are counted under.
+ */
+export function clientInfo(ctx: CallContext, deviceName: string, trustPrivatePeers: boolean): ClientInfo {
+  const peer = peerAddress(ctx.peer);
+  const family = isIP(peer) === 6 ? "ipv6" : "ipv4";
+  const trusted = trustPrivatePeers && isIP(peer) !== 0 && PRIVATE_NETWORKS.check(peer, family);
+  const stated = first(ctx, "x-client-ip");
+  return {
+    ipAddress: trusted && isIP(stated) ? stated : peer,
+    userAgent: (trusted ? first(ctx, "x-client-user-agent") : "") || first(ctx, "user-agent"),
+    deviceName: deviceName.trim(),
+  };
+}

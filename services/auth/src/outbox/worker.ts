@@ -1,0 +1,65 @@
+import type { Logger } from "@parley/kit/log";
+import type { OutboxMessage } from "../domain/model";
+import type { Notifier, ProfileDirectory } from "../domain/ports";
+import type { createOutboxQueue } from "../persistence/outbox";
+
+export interface OutboxWorkerDeps {
+  queue: ReturnType<typeof createOutboxQueue>;
+  profiles: ProfileDirectory;
+  notifier: Notifier;
+  log: Logger;
+  intervalMs: number;
+}
+
+/** Exponential backoff between attempts, capped at ten minutes. */
+const backoffSeconds = (attempts: number) => Math.min(600, 2 ** Math.min(attempts, 10));
+
+/**
+ * Delivers outbox messages after their transaction committed: a user-service outage delays
+ * profile creation instead of losing it (GetMe also creates a missing profile).
+ */
+export function createOutboxWorker(deps: OutboxWorkerDeps) {
+  const deliver = async (message: OutboxMessage) => {
+    switch (message.kind) {
+      case "profile.ensure":
+        return deps.profiles.ensureProfile(message.payload);
+      case "notify.password_reset":
+        return deps.notifier.sendPasswordReset(message.payload);
+    }
+  };
+
+  const drainOnce = () =>
+    deps.queue.drain(20, async (entry) => {
+      try {
+        await deliver(entry.message);
+        return { ok: true };
+      } catch (error) {
+        deps.log.warn(
+          { err: error, kind: entry.message.kind, attempts: entry.attempts + 1 },
+          "outbox delivery failed",
+        );
+        return { ok: false, error: String(error), retryInSeconds: backoffSeconds(entry.attempts) };
+      }
+    });
+
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<unknown> = Promise.resolve();
+  const tick = () => {
+    running = drainOnce()
+      .catch((error: unknown) => deps.log.error({ err: error }, "outbox drain failed"))
+      .finally(() => {
+        if (timer) timer = setTimeout(tick, deps.intervalMs);
+      });
+  };
+  return {
+    drainOnce,
+    start() {
+      timer = setTimeout(tick, 0);
+    },
+    async stop() {
+      clearTimeout(timer);
+      timer = undefined;
+      await running;
+    },
+  };
+}

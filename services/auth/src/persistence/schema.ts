@@ -1,0 +1,188 @@
+import { sql } from "drizzle-orm";
+import {
+  bigint,
+  boolean,
+  check,
+  index,
+  integer,
+  jsonb,
+  pgSchema,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from "drizzle-orm/pg-core";
+
+export const auth = pgSchema("auth");
+
+const at = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
+
+/**
+ * One row per person. Secrets are never stored in the clear: the password as an argon2id
+ * hash, the TOTP secret sealed with the server key. Accounts created by ExchangeToken for a
+ * partner's synced user have no password and carry the partner id.
+ */
+export const accounts = auth.table(
+  "accounts",
+  {
+    id: uuid("id").primaryKey(),
+    email: text("email"),
+    phone: text("phone"),
+    passwordHash: text("password_hash"),
+    role: text("role").notNull().default("user"),
+    partnerId: text("partner_id"),
+    totpSecretSealed: text("totp_secret_sealed"),
+    totpEnabled: boolean("totp_enabled").notNull().default(false),
+    /** The last TOTP time step accepted: a code is never accepted twice. */
+    totpLastStep: bigint("totp_last_step", { mode: "number" }).notNull().default(0),
+    createdAt: at("created_at").notNull().defaultNow(),
+    passwordChangedAt: at("password_changed_at"),
+  },
+  (table) => [
+    check("accounts_role_check", sql`${table.role} in ('user', 'expert', 'operator', 'admin')`),
+    uniqueIndex("accounts_email_key").on(table.email),
+    uniqueIndex("accounts_phone_key").on(table.phone),
+    index("accounts_admins_idx").on(table.role).where(sql`role = 'admin'`),
+  ],
+);
+
+/** A login session: one refresh-token family, one device. */
+export const loginSessions = auth.table(
+  "login_sessions",
+  {
+    id: uuid("id").primaryKey(),
+    accountId: uuid("account_id")
+      .notNull()
+      .references(() => accounts.id),
+    deviceName: text("device_name").notNull().default(""),
+    ipAddress: text("ip_address").notNull().default(""),
+    userAgent: text("user_agent").notNull().default(""),
+    assurance: text("assurance").notNull(),
+    partnerId: text("partner_id"),
+    createdAt: at("created_at").notNull(),
+    lastUsedAt: at("last_used_at").notNull(),
+    /** Idle timeout: moves forward with every refresh. */
+    idleExpiresAt: at("idle_expires_at").notNull(),
+    /** Hard limit however often the session is refreshed. */
+    absoluteExpiresAt: at("absolute_expires_at").notNull(),
+    revokedAt: at("revoked_at"),
+    revokeReason: text("revoke_reason"),
+  },
+  (table) => [index("login_sessions_account_idx").on(table.accountId, table.createdAt, table.id)],
+);
+
+/**
+ * Refresh tokens, stored as keyed hashes. A spent token points at its successor and, for a
+ * few seconds, keeps that successor's token pair sealed, so a client that lost the answer
+ * (or raced itself) gets the same pair again instead of a second one.
+ */
+export const refreshTokens = auth.table(
+  "refresh_tokens",
+  {
+    id: uuid("id").primaryKey(),
+    sessionId: uuid("session_id")
+      .notNull()
+      .references(() => loginSessions.id),
+    tokenHash: text("token_hash").notNull(),
+    createdAt: at("created_at").notNull(),
+    spentAt: at("spent_at"),
+    successorId: uuid("successor_id"),
+    successorSealed: text("successor_sealed"),
+  },
+  (table) => [
+    uniqueIndex("refresh_tokens_hash_key").on(table.tokenHash),
+    index("refresh_tokens_session_idx").on(table.sessionId),
+  ],
+);
+
+/** A password login waiting for its second factor. */
+export const mfaChallenges = auth.table("mfa_challenges", {
+  id: uuid("id").primaryKey(),
+  tokenHash: text("token_hash").notNull().unique(),
+  accountId: uuid("account_id")
+    .notNull()
+    .references(() => accounts.id),
+  deviceName: text("device_name").notNull().default(""),
+  ipAddress: text("ip_address").notNull().default(""),
+  userAgent: text("user_agent").notNull().default(""),
+  expiresAt: at("expires_at").notNull(),
+  usedAt: at("used_at"),
+});
+
+export const backupCodes = auth.table(
+  "backup_codes",
+  {
+    id: uuid("id").primaryKey(),
+    accountId: uuid("account_id")
+      .notNull()
+      .references(() => accounts.id),
+    codeHash: text("code_hash").notNull(),
+    usedAt: at("used_at"),
+  },
+  (table) => [uniqueIndex("backup_codes_account_code_key").on(table.accountId, table.codeHash)],
+);
+
+export const passwordResets = auth.table("password_resets", {
+  id: uuid("id").primaryKey(),
+  tokenHash: text("token_hash").notNull().unique(),
+  accountId: uuid("account_id")
+    .notNull()
+    .references(() => accounts.id),
+  createdAt: at("created_at").notNull(),
+  expiresAt: at("expires_at").notNull(),
+  usedAt: at("used_at"),
+});
+
+export const apiKeys = auth.table(
+  "api_keys",
+  {
+    id: uuid("id").primaryKey(),
+    partnerId: text("partner_id").notNull(),
+    name: text("name").notNull(),
+    prefix: text("prefix").notNull(),
+    secretHash: text("secret_hash").notNull().unique(),
+    scopes: text("scopes").array().notNull(),
+    /** CreateApiKey's idempotency key, with a digest of its parameters. */
+    requestId: text("request_id").notNull().unique(),
+    requestDigest: text("request_digest").notNull(),
+    createdBy: uuid("created_by").notNull(),
+    createdAt: at("created_at").notNull(),
+    expiresAt: at("expires_at"),
+    revokedAt: at("revoked_at"),
+    lastUsedAt: at("last_used_at"),
+  },
+  (table) => [index("api_keys_partner_idx").on(table.partnerId, table.createdAt)],
+);
+
+/**
+ * Signing keys. The private key is sealed with the key from SIGNING_KEY_SECRET. A key is
+ * published from creation, signs from `activates_at`, stops signing at `retires_at` (when
+ * a newer key activates) and leaves the key set at `expires_at` (its last token expired).
+ */
+export const signingKeys = auth.table("signing_keys", {
+  kid: text("kid").primaryKey(),
+  privateKeySealed: text("private_key_sealed").notNull(),
+  publicJwk: jsonb("public_jwk").$type<Record<string, string>>().notNull(),
+  createdAt: at("created_at").notNull(),
+  activatesAt: at("activates_at").notNull(),
+  expiresAt: at("expires_at"),
+});
+
+/**
+ * Work to do after a transaction commits, written in that transaction: creating the user
+ * profile of a new account, delivering reset codes. A worker delivers with retries.
+ */
+export const outbox = auth.table(
+  "outbox",
+  {
+    id: uuid("id").primaryKey(),
+    kind: text("kind").notNull(),
+    payload: jsonb("payload").$type<Record<string, string>>().notNull(),
+    createdAt: at("created_at").notNull(),
+    nextAttemptAt: at("next_attempt_at").notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    lastError: text("last_error"),
+    deliveredAt: at("delivered_at"),
+  },
+  (table) => [index("outbox_due_idx").on(table.nextAttemptAt).where(sql`delivered_at is null`)],
+);

@@ -1,0 +1,490 @@
+import type { Assurance, PersonRole } from "@parley/kit/auth";
+import type { Sql } from "@parley/kit/db";
+import { newId } from "@parley/kit/ids";
+import { and, desc, eq, gt, isNull, lt, ne, or, sql } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/postgres-js";
+import type { Account, ApiKey, LoginSession, OutboxMessage } from "../domain/model";
+import type { AuthStore, Page } from "../domain/ports";
+import * as schema from "./schema";
+
+const {
+  accounts,
+  apiKeys,
+  backupCodes,
+  loginSessions,
+  mfaChallenges,
+  outbox,
+  passwordResets,
+  refreshTokens,
+  signingKeys,
+} = schema;
+
+type Db = ReturnType<typeof drizzle<typeof schema>>;
+type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
+
+const toAccount = (row: typeof accounts.$inferSelect): Account => ({
+  id: row.id,
+  email: row.email,
+  phone: row.phone,
+  passwordHash: row.passwordHash,
+  role: row.role as PersonRole,
+  partnerId: row.partnerId,
+  totpSecretSealed: row.totpSecretSealed,
+  totpEnabled: row.totpEnabled,
+  createdAt: row.createdAt,
+});
+
+const toSession = (row: typeof loginSessions.$inferSelect): LoginSession => ({
+  ...row,
+  assurance: row.assurance as Assurance,
+});
+
+const toApiKey = (row: typeof apiKeys.$inferSelect): ApiKey => ({
+  id: row.id,
+  partnerId: row.partnerId,
+  name: row.name,
+  prefix: row.prefix,
+  scopes: row.scopes,
+  createdAt: row.createdAt,
+  expiresAt: row.expiresAt,
+  revokedAt: row.revokedAt,
+  lastUsedAt: row.lastUsedAt,
+});
+
+function page<T extends { id: string }>(rows: T[], limit: number, at: (row: T) => Date): Page<T> {
+  const items = rows.slice(0, limit);
+  const last = items[items.length - 1];
+  return { items, nextCursor: rows.length > limit && last ? { at: at(last), id: last.id } : undefined };
+}
+
+async function enqueue(tx: Tx, messages: OutboxMessage[], at: Date) {
+  if (messages.length === 0) return;
+  await tx.insert(outbox).values(
+    messages.map((m) => ({
+      id: newId(),
+      kind: m.kind,
+      payload: m.payload,
+      createdAt: at,
+      nextAttemptAt: at,
+    })),
+  );
+}
+
+export function createAuthStore(client: Sql): AuthStore {
+  const db = drizzle(client, { schema });
+
+  // The hot reads (every refresh, every API-key check) are prepared once.
+  const accountById = db
+    .select()
+    .from(accounts)
+    .where(eq(accounts.id, sql.placeholder("id")))
+    .prepare("auth_account_by_id");
+  const apiKeyByHash = db
+    .select()
+    .from(apiKeys)
+    .where(eq(apiKeys.secretHash, sql.placeholder("hash")))
+    .prepare("auth_api_key_by_hash");
+
+  const revokeLive = (tx: Db | Tx, condition: ReturnType<typeof and>, reason: string, at: Date) =>
+    tx
+      .update(loginSessions)
+      .set({ revokedAt: at, revokeReason: reason })
+      .where(and(condition, isNull(loginSessions.revokedAt)))
+      .returning({ id: loginSessions.id });
+
+  return {
+    async insertAccount(account, messages) {
+      return db.transaction(async (tx) => {
+        const inserted = await tx
+          .insert(accounts)
+          .values(account)
+          .onConflictDoNothing()
+          .returning({ id: accounts.id });
+        if (inserted.length === 0) return false;
+        await enqueue(tx, messages, account.createdAt);
+        return true;
+      });
+    },
+
+    async findAccountByIdentifier({ email, phone }) {
+      const condition = email ? eq(accounts.email, email) : phone ? eq(accounts.phone, phone) : undefined;
+      if (!condition) return undefined;
+      const [row] = await db.select().from(accounts).where(condition).limit(1);
+      return row ? toAccount(row) : undefined;
+    },
+
+    async findAccount(id) {
+      const [row] = await accountById.execute({ id });
+      return row ? toAccount(row) : undefined;
+    },
+
+    async ensurePartnerAccount(id, partnerId, at) {
+      await db.insert(accounts).values({ id, partnerId, role: "user", createdAt: at }).onConflictDoNothing();
+      const [row] = await accountById.execute({ id });
+      return toAccount(row!);
+    },
+
+    async ensureAdmin(account) {
+      await db.transaction(async (tx) => {
+        const updated = await tx
+          .update(accounts)
+          .set({ role: "admin" })
+          .where(eq(accounts.email, account.email!))
+          .returning({ id: accounts.id });
+        if (updated.length > 0) return;
+        await tx.insert(accounts).values(account);
+        await enqueue(
+          tx,
+          [
+            {
+              kind: "profile.ensure",
+              payload: { userId: account.id, displayName: "Admin", email: account.email! },
+            },
+          ],
+          account.createdAt,
+        );
+      });
+    },
+
+    async setRole(accountId, role) {
+      return db.transaction(async (tx) => {
+        // Admin changes are serialised so two admins demoting each other cannot leave none.
+        await tx.execute(sql`select pg_advisory_xact_lock(hashtext('parley:auth:admins'))`);
+        const [row] = await tx.select().from(accounts).where(eq(accounts.id, accountId)).for("update");
+        if (!row) return "not_found" as const;
+        if (row.role === "admin" && role !== "admin") {
+          const [{ admins }] = (await tx
+            .select({ admins: sql<number>`count(*)::int` })
+            .from(accounts)
+            .where(eq(accounts.role, "admin"))) as [{ admins: number }];
+          if (admins <= 1) return "last_admin" as const;
+        }
+        await tx.update(accounts).set({ role }).where(eq(accounts.id, accountId));
+        return "ok" as const;
+      });
+    },
+
+    async setPassword(accountId, passwordHash, at) {
+      await db
+        .update(accounts)
+        .set({ passwordHash, passwordChangedAt: at })
+        .where(eq(accounts.id, accountId));
+    },
+
+    async createSession(session, firstToken) {
+      await db.transaction(async (tx) => {
+        await tx.insert(loginSessions).values(session);
+        await tx.insert(refreshTokens).values({
+          id: firstToken.id,
+          sessionId: session.id,
+          tokenHash: firstToken.hash,
+          createdAt: session.createdAt,
+        });
+      });
+    },
+
+    async refreshFamily(tokenHash, decide) {
+      return db.transaction(async (tx) => {
+        const [token] = await tx.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, tokenHash));
+        if (!token) return decide(undefined);
+        // The session row is the family's lock: every refresh of one family queues here.
+        const [sessionRow] = await tx
+          .select()
+          .from(loginSessions)
+          .where(eq(loginSessions.id, token.sessionId))
+          .for("update");
+        const [current] = await tx.select().from(refreshTokens).where(eq(refreshTokens.id, token.id));
+        const successor = current?.successorId
+          ? (await tx.select().from(refreshTokens).where(eq(refreshTokens.id, current.successorId)))[0]
+          : undefined;
+        const [accountRow] = await tx.select().from(accounts).where(eq(accounts.id, sessionRow!.accountId));
+        const decision = await decide({
+          tokenId: current!.id,
+          spentAt: current!.spentAt,
+          successorId: current!.successorId,
+          successorActive: successor !== undefined && successor.spentAt === null,
+          successorSealed: current!.successorSealed,
+          session: toSession(sessionRow!),
+          account: toAccount(accountRow!),
+        });
+        if (decision.kind === "rotate") {
+          await tx.insert(refreshTokens).values({
+            id: decision.next.id,
+            sessionId: token.sessionId,
+            tokenHash: decision.next.hash,
+            createdAt: decision.at,
+          });
+          await tx
+            .update(refreshTokens)
+            .set({
+              spentAt: decision.at,
+              successorId: decision.next.id,
+              successorSealed: decision.next.sealedPair,
+            })
+            .where(eq(refreshTokens.id, token.id));
+          // Only the newest rotation may be retried: older sealed pairs are dropped.
+          await tx
+            .update(refreshTokens)
+            .set({ successorSealed: null })
+            .where(and(eq(refreshTokens.sessionId, token.sessionId), ne(refreshTokens.id, token.id)));
+          await tx
+            .update(loginSessions)
+            .set({ lastUsedAt: decision.at, idleExpiresAt: decision.idleExpiresAt })
+            .where(eq(loginSessions.id, token.sessionId));
+        } else if (decision.kind === "revoke") {
+          await revokeLive(tx, eq(loginSessions.id, token.sessionId), decision.reason, new Date());
+        }
+        return decision;
+      });
+    },
+
+    async findSession(id) {
+      const [row] = await db.select().from(loginSessions).where(eq(loginSessions.id, id));
+      return row ? toSession(row) : undefined;
+    },
+
+    async listLiveSessions(accountId, at, limit, after) {
+      const rows = await db
+        .select()
+        .from(loginSessions)
+        .where(
+          and(
+            eq(loginSessions.accountId, accountId),
+            isNull(loginSessions.revokedAt),
+            gt(loginSessions.idleExpiresAt, at),
+            gt(loginSessions.absoluteExpiresAt, at),
+            after
+              ? or(
+                  lt(loginSessions.createdAt, after.at),
+                  and(eq(loginSessions.createdAt, after.at), lt(loginSessions.id, after.id)),
+                )
+              : undefined,
+          ),
+        )
+        .orderBy(desc(loginSessions.createdAt), desc(loginSessions.id))
+        .limit(limit + 1);
+      return page(rows.map(toSession), limit, (s) => s.createdAt);
+    },
+
+    async revokeSession(id, accountId, reason, at) {
+      const revoked = await revokeLive(
+        db,
+        and(eq(loginSessions.id, id), accountId ? eq(loginSessions.accountId, accountId) : undefined),
+        reason,
+        at,
+      );
+      return revoked.length > 0;
+    },
+
+    async revokeSessions(accountId, keep, reason, at) {
+      const revoked = await revokeLive(
+        db,
+        and(eq(loginSessions.accountId, accountId), keep ? ne(loginSessions.id, keep) : undefined),
+        reason,
+        at,
+      );
+      return revoked.length;
+    },
+
+    async insertMfaChallenge(challenge) {
+      await db.insert(mfaChallenges).values(challenge);
+    },
+
+    async findMfaChallenge(tokenHash, at) {
+      const [row] = await db
+        .select()
+        .from(mfaChallenges)
+        .where(
+          and(
+            eq(mfaChallenges.tokenHash, tokenHash),
+            isNull(mfaChallenges.usedAt),
+            gt(mfaChallenges.expiresAt, at),
+          ),
+        );
+      return row;
+    },
+
+    async useMfaChallenge(id, at) {
+      const used = await db
+        .update(mfaChallenges)
+        .set({ usedAt: at })
+        .where(and(eq(mfaChallenges.id, id), isNull(mfaChallenges.usedAt)))
+        .returning({ id: mfaChallenges.id });
+      return used.length > 0;
+    },
+
+    async setTotpSecret(accountId, sealed) {
+      await db
+        .update(accounts)
+        .set({ totpSecretSealed: sealed })
+        .where(and(eq(accounts.id, accountId), eq(accounts.totpEnabled, false)));
+    },
+
+    async enableTotp(accountId, hashes) {
+      return db.transaction(async (tx) => {
+        const enabled = await tx
+          .update(accounts)
+          .set({ totpEnabled: true })
+          .where(and(eq(accounts.id, accountId), eq(accounts.totpEnabled, false)))
+          .returning({ id: accounts.id });
+        if (enabled.length === 0) return false;
+        await tx.delete(backupCodes).where(eq(backupCodes.accountId, accountId));
+        await tx.insert(backupCodes).values(hashes.map((codeHash) => ({ id: newId(), accountId, codeHash })));
+        return true;
+      });
+    },
+
+    async disableTotp(accountId) {
+      await db.transaction(async (tx) => {
+        await tx
+          .update(accounts)
+          .set({ totpEnabled: false, totpSecretSealed: null })
+          .where(eq(accounts.id, accountId));
+        await tx.delete(backupCodes).where(eq(backupCodes.accountId, accountId));
+      });
+    },
+
+    async acceptTotpStep(accountId, step) {
+      const accepted = await db
+        .update(accounts)
+        .set({ totpLastStep: step })
+        .where(and(eq(accounts.id, accountId), lt(accounts.totpLastStep, step)))
+        .returning({ id: accounts.id });
+      return accepted.length > 0;
+    },
+
+    async useBackupCode(accountId, codeHash, at) {
+      const used = await db
+        .update(backupCodes)
+        .set({ usedAt: at })
+        .where(
+          and(
+            eq(backupCodes.accountId, accountId),
+            eq(backupCodes.codeHash, codeHash),
+            isNull(backupCodes.usedAt),
+          ),
+        )
+        .returning({ id: backupCodes.id });
+      return used.length > 0;
+    },
+
+    async replaceBackupCodes(accountId, hashes) {
+      await db.transaction(async (tx) => {
+        await tx.delete(backupCodes).where(eq(backupCodes.accountId, accountId));
+        await tx.insert(backupCodes).values(hashes.map((codeHash) => ({ id: newId(), accountId, codeHash })));
+      });
+    },
+
+    async insertPasswordReset(reset, message) {
+      await db.transaction(async (tx) => {
+        await tx.insert(passwordResets).values(reset);
+        await enqueue(tx, [message], reset.createdAt);
+      });
+    },
+
+    async findPasswordReset(tokenHash, at) {
+      const [row] = await db
+        .select({ id: passwordResets.id, accountId: passwordResets.accountId })
+        .from(passwordResets)
+        .where(
+          and(
+            eq(passwordResets.tokenHash, tokenHash),
+            isNull(passwordResets.usedAt),
+            gt(passwordResets.expiresAt, at),
+          ),
+        );
+      return row;
+    },
+
+    async completePasswordReset(resetId, accountId, passwordHash, at) {
+      return db.transaction(async (tx) => {
+        const used = await tx
+          .update(passwordResets)
+          .set({ usedAt: at })
+          .where(
+            and(
+              eq(passwordResets.id, resetId),
+              isNull(passwordResets.usedAt),
+              gt(passwordResets.expiresAt, at),
+            ),
+          )
+          .returning({ id: passwordResets.id });
+        if (used.length === 0) return false;
+        await tx
+          .update(accounts)
+          .set({ passwordHash, passwordChangedAt: at })
+          .where(eq(accounts.id, accountId));
+        await revokeLive(tx, eq(loginSessions.accountId, accountId), "password_reset", at);
+        return true;
+      });
+    },
+
+    async insertApiKey(key) {
+      const inserted = await db
+        .insert(apiKeys)
+        .values(key)
+        .onConflictDoNothing({ target: apiKeys.requestId })
+        .returning();
+      if (inserted[0]) return { created: true, key: toApiKey(inserted[0]), requestDigest: key.requestDigest };
+      const [existing] = await db.select().from(apiKeys).where(eq(apiKeys.requestId, key.requestId));
+      return { created: false, key: toApiKey(existing!), requestDigest: existing!.requestDigest };
+    },
+
+    async listApiKeys(partnerId, limit, after) {
+      const rows = await db
+        .select()
+        .from(apiKeys)
+        .where(
+          and(
+            partnerId ? eq(apiKeys.partnerId, partnerId) : undefined,
+            after
+              ? or(
+                  lt(apiKeys.createdAt, after.at),
+                  and(eq(apiKeys.createdAt, after.at), lt(apiKeys.id, after.id)),
+                )
+              : undefined,
+          ),
+        )
+        .orderBy(desc(apiKeys.createdAt), desc(apiKeys.id))
+        .limit(limit + 1);
+      return page(rows.map(toApiKey), limit, (k) => k.createdAt);
+    },
+
+    async revokeApiKey(id, at) {
+      await db
+        .update(apiKeys)
+        .set({ revokedAt: at })
+        .where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt)));
+      const [row] = await db.select().from(apiKeys).where(eq(apiKeys.id, id));
+      return row ? toApiKey(row) : undefined;
+    },
+
+    async findApiKeyBySecretHash(hash) {
+      const [row] = await apiKeyByHash.execute({ hash });
+      return row ? toApiKey(row) : undefined;
+    },
+
+    async touchApiKey(id, at) {
+      await db.update(apiKeys).set({ lastUsedAt: at }).where(eq(apiKeys.id, id));
+    },
+
+    async listSigningKeys() {
+      return db.select().from(signingKeys);
+    },
+
+    async addSigningKey(key, knownNewest, retireOthersAt) {
+      return db.transaction(async (tx) => {
+        await tx.execute(sql`select pg_advisory_xact_lock(hashtext('parley:auth:signing-keys'))`);
+        const [newest] = await tx.select().from(signingKeys).orderBy(desc(signingKeys.createdAt)).limit(1);
+        if (newest?.kid !== knownNewest) return false;
+        if (retireOthersAt)
+          await tx
+            .update(signingKeys)
+            .set({ expiresAt: retireOthersAt })
+            .where(isNull(signingKeys.expiresAt));
+        await tx.insert(signingKeys).values(key);
+        return true;
+      });
+    },
+  };
+}

@@ -1,0 +1,192 @@
+import path from "node:path";
+import { createPlatformIdentity, createServiceTokenSource } from "@parley/kit/auth";
+import { ConfigError } from "@parley/kit/config";
+import { createDatabase, migrateDatabase, type Sql } from "@parley/kit/db";
+import { bindService, createGrpcServer, type GrpcServer, type ServiceBinding } from "@parley/kit/grpc";
+import type { Logger } from "@parley/kit/log";
+import type { ServiceMetrics } from "@parley/kit/metrics";
+import { AuthServiceService } from "@parley/proto/parley/auth/v1/auth";
+import { createUserDirectory } from "./clients/user";
+import type { AuthConfig } from "./config";
+import { createAccounts } from "./domain/accounts";
+import { createApiKeys } from "./domain/api-keys";
+import { createMfa } from "./domain/mfa";
+import type { AuthPolicy } from "./domain/policy";
+import type { AttemptLimiter, Notifier, ProfileDirectory, SyncedUsers } from "./domain/ports";
+import { createSecrets } from "./domain/secrets";
+import { createServiceIdentities } from "./domain/service-identities";
+import { createSessions } from "./domain/sessions";
+import { createKeyRing } from "./domain/signing-keys";
+import { type AuthDomain, authHandlers } from "./grpc/handlers";
+import { authPermissions } from "./grpc/permissions";
+import { createLogNotifier } from "./outbox/notifier";
+import { createOutboxWorker } from "./outbox/worker";
+import { createInProcessAttemptLimiter, createRedisAttemptLimiter } from "./persistence/attempts";
+import { createOutboxQueue } from "./persistence/outbox";
+import { createAuthStore } from "./persistence/store";
+
+export const AUTH_MIGRATIONS = {
+  migrationsFolder: path.resolve(import.meta.dirname, "../drizzle"),
+  schema: "auth",
+};
+
+export interface AuthServiceDeps {
+  sql: Sql;
+  limiter: AttemptLimiter;
+  syncedUsers: SyncedUsers;
+  policy: AuthPolicy;
+  signingKeySecret: string;
+  serviceCredentials: ReadonlyMap<string, string>;
+  issuer: string;
+  audience: string;
+  keyActivationDelaySeconds: number;
+  keyRotationDays: number;
+  trustPrivatePeers: boolean;
+  now?: () => Date;
+}
+
+/** The auth use cases and their gRPC binding over an existing pool (no server yet). */
+export function createAuthService(deps: AuthServiceDeps): { domain: AuthDomain; binding: ServiceBinding } {
+  const now = deps.now ?? (() => new Date());
+  const store = createAuthStore(deps.sql);
+  const secrets = createSecrets(deps.signingKeySecret);
+  const keys = createKeyRing({
+    store,
+    secrets,
+    now,
+    accessTokenTtlSeconds: deps.policy.accessTokenTtlSeconds,
+    activationDelaySeconds: deps.keyActivationDelaySeconds,
+    rotationDays: deps.keyRotationDays,
+  });
+  const { policy, limiter } = deps;
+  const sessions = createSessions({
+    store,
+    secrets,
+    keys,
+    policy,
+    issuer: deps.issuer,
+    audience: deps.audience,
+    now,
+  });
+  const mfa = createMfa({ store, secrets, limiter, policy, now, totpIssuer: "Parley" });
+  const domain: AuthDomain = {
+    sessions,
+    mfa,
+    keys,
+    accounts: createAccounts({ store, secrets, limiter, policy, sessions, mfa, now }),
+    apiKeys: createApiKeys({ store, secrets, sessions, syncedUsers: deps.syncedUsers, now }),
+    services: createServiceIdentities({ credentials: deps.serviceCredentials, sessions, limiter }),
+    trustPrivatePeers: deps.trustPrivatePeers,
+  };
+  return { domain, binding: bindService(AuthServiceService, authHandlers(domain), authPermissions) };
+}
+
+/**
+ * Auth verifies callers with its own key ring and API-key store: the same identity code
+ * as every other service, with the directory answered in-process.
+ */
+export function localIdentity(domain: AuthDomain, issuer: string, audience: string) {
+  return createPlatformIdentity({
+    JWT_ISSUER: issuer,
+    JWT_AUDIENCE: audience,
+    directory: {
+      getJwks: () => domain.keys.jwks(),
+      verifyApiKey: (apiKey) => domain.apiKeys.verify(apiKey),
+      issueServiceToken: (name, secret) => domain.services.issue(name, secret),
+    },
+  });
+}
+
+export const policyFromConfig = (config: AuthConfig): AuthPolicy => ({
+  accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,
+  sessionIdleDays: config.SESSION_IDLE_DAYS,
+  sessionAbsoluteDays: config.SESSION_ABSOLUTE_DAYS,
+  refreshRetrySeconds: 10,
+  mfaChallengeSeconds: 300,
+  resetTokenMinutes: 30,
+  accountAttemptLimit: config.LOGIN_ATTEMPT_LIMIT,
+  ipAttemptLimit: config.LOGIN_IP_ATTEMPT_LIMIT,
+  attemptWindowSeconds: config.ATTEMPT_WINDOW_SECONDS,
+});
+
+export interface StartAuthOptions {
+  metrics?: ServiceMetrics;
+  /** Where reset codes go; logged (without the code) until a provider is configured. */
+  notifier?: Notifier;
+  /** The user service; a gRPC client of USER_ADDRESS by default. */
+  profiles?: ProfileDirectory;
+  syncedUsers?: SyncedUsers;
+  now?: () => Date;
+}
+
+const KEY_MAINTENANCE_MS = 3_600_000;
+
+/** Everything main.ts does after reading the environment: migrate, keys, admin, outbox, server. */
+export async function startAuth(
+  config: AuthConfig,
+  log: Logger,
+  options: StartAuthOptions = {},
+): Promise<{ server: GrpcServer; port: number; domain: AuthDomain }> {
+  if (Boolean(config.BOOTSTRAP_ADMIN_EMAIL) !== Boolean(config.BOOTSTRAP_ADMIN_PASSWORD))
+    throw new ConfigError([
+      "BOOTSTRAP_ADMIN_EMAIL and BOOTSTRAP_ADMIN_PASSWORD are set together or not at all",
+    ]);
+  await migrateDatabase(config.DATABASE_URL, AUTH_MIGRATIONS);
+  const database = createDatabase(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX });
+  const limiter = config.REDIS_URL
+    ? createRedisAttemptLimiter(config.REDIS_URL)
+    : createInProcessAttemptLimiter();
+
+  let selfToken: () => Promise<string> = async () => "";
+  const users = createUserDirectory(config.USER_ADDRESS, () => selfToken());
+  const { domain, binding } = createAuthService({
+    sql: database.sql,
+    limiter,
+    syncedUsers: options.syncedUsers ?? users.syncedUsers,
+    policy: policyFromConfig(config),
+    signingKeySecret: config.SIGNING_KEY_SECRET,
+    serviceCredentials: config.SERVICE_CREDENTIALS,
+    issuer: config.JWT_ISSUER,
+    audience: config.JWT_AUDIENCE,
+    keyActivationDelaySeconds: config.KEY_ACTIVATION_DELAY_SECONDS,
+    keyRotationDays: config.KEY_ROTATION_DAYS,
+    trustPrivatePeers: config.TRUST_PRIVATE_PEERS,
+    now: options.now,
+  });
+  selfToken = createServiceTokenSource(() => domain.sessions.serviceToken("auth"));
+
+  await domain.keys.maintain();
+  if (config.BOOTSTRAP_ADMIN_EMAIL && config.BOOTSTRAP_ADMIN_PASSWORD)
+    await domain.accounts.bootstrapAdmin(config.BOOTSTRAP_ADMIN_EMAIL, config.BOOTSTRAP_ADMIN_PASSWORD);
+
+  const outbox = createOutboxWorker({
+    queue: createOutboxQueue(database.sql),
+    profiles: options.profiles ?? users.profiles,
+    notifier: options.notifier ?? createLogNotifier(log),
+    log,
+    intervalMs: config.OUTBOX_INTERVAL_MS,
+  });
+  outbox.start();
+  const maintenance = setInterval(() => {
+    domain.keys
+      .maintain()
+      .catch((error: unknown) => log.error({ err: error }, "signing key maintenance failed"));
+  }, KEY_MAINTENANCE_MS);
+
+  const server = createGrpcServer({
+    name: "auth",
+    log,
+    authenticate: localIdentity(domain, config.JWT_ISSUER, config.JWT_AUDIENCE).authenticate,
+    metrics: options.metrics,
+    services: [binding],
+    onShutdown: [
+      async () => clearInterval(maintenance),
+      outbox.stop,
+      async () => users.close(),
+      limiter.close,
+      database.close,
+    ],
+  });
+  const port = await server.listen(`0.0.0.0:${config.GRPC_PORT}`);
+  return { server, port, domain };
+}

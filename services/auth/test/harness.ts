@@ -1,0 +1,155 @@
+import { createTokenVerifier, type TokenVerifier } from "@parley/kit/auth";
+import { createDatabase } from "@parley/kit/db";
+import { type AppError, isAppError } from "@parley/kit/errors";
+import { type CallOptions, createServiceClient, type ServiceClient } from "@parley/kit/grpc";
+import { AuthServiceService, type TokenPair } from "@parley/proto/parley/auth/v1/auth";
+import { createTestDatabase, startTestServer } from "@parley/testing";
+import postgres from "postgres";
+import type { Test } from "tap";
+import { type AuthPolicy, DEFAULT_POLICY } from "../src/domain/policy";
+import type { SyncedUsers } from "../src/domain/ports";
+import type { AuthDomain } from "../src/grpc/handlers";
+import { createInProcessAttemptLimiter } from "../src/persistence/attempts";
+import { AUTH_MIGRATIONS, createAuthService, localIdentity } from "../src/server";
+
+export type AuthClient = ServiceClient<typeof AuthServiceService>;
+
+export const ISSUER = "https://auth.parley.test";
+export const AUDIENCE = "parley";
+export const SIGNING_KEY_SECRET = "test-signing-key-secret-of-32-chars-or-more";
+export const SERVICE_SECRETS = new Map([
+  ["session", "session-secret-0123456789"],
+  ["user", "user-secret-0123456789abc"],
+  ["edge", "edge-secret-0123456789abc"],
+]);
+export const PASSWORD = "correct horse battery staple";
+
+export interface Harness {
+  client: AuthClient;
+  address: string;
+  domain: AuthDomain;
+  sql: postgres.Sql;
+  databaseUrl: string;
+  clock: { now: Date; advanceSeconds(seconds: number): void };
+  /** Verifies access tokens against auth's own GetJwks, as every service does. */
+  verifier: TokenVerifier;
+  /** Registers a new person by email; returns the account id and first token pair. */
+  register(options?: {
+    email?: string;
+    password?: string;
+  }): Promise<{ userId: string; email: string; tokens: TokenPair }>;
+  bearer(tokens: TokenPair | string): CallOptions;
+  /** Signs in with a password; fails if a second factor is asked for. */
+  login(identifier: string, password?: string): Promise<TokenPair>;
+  /** An account made admin directly in the database (the bootstrap path), signed in. */
+  admin(): Promise<{ userId: string; call: CallOptions }>;
+  serviceCall(service: string): Promise<CallOptions>;
+}
+
+let counter = 0;
+export const uniqueEmail = () => `person-${process.pid}-${Date.now()}-${++counter}@example.com`;
+
+/** One real database, the auth service on a free port, an injectable clock, in-process counters. */
+export async function startHarness(
+  t: Test,
+  options: {
+    policy?: Partial<AuthPolicy>;
+    syncedUsers?: SyncedUsers;
+    keyActivationDelaySeconds?: number;
+  } = {},
+): Promise<Harness> {
+  const { url } = await createTestDatabase(t, { migrations: [AUTH_MIGRATIONS] });
+  const database = createDatabase(url, { max: 20 });
+  t.teardown(database.close);
+  const sql = postgres(url, { max: 2, onnotice: () => {} });
+  t.teardown(() => sql.end({ timeout: 5 }));
+  const clock = {
+    now: new Date(),
+    advanceSeconds(seconds: number) {
+      clock.now = new Date(clock.now.getTime() + seconds * 1000);
+    },
+  };
+  const now = () => clock.now;
+  const { domain, binding } = createAuthService({
+    sql: database.sql,
+    limiter: createInProcessAttemptLimiter(now),
+    syncedUsers: options.syncedUsers ?? { lookup: async () => undefined },
+    policy: { ...DEFAULT_POLICY, ...options.policy },
+    signingKeySecret: SIGNING_KEY_SECRET,
+    serviceCredentials: SERVICE_SECRETS,
+    issuer: ISSUER,
+    audience: AUDIENCE,
+    keyActivationDelaySeconds: options.keyActivationDelaySeconds ?? 60,
+    keyRotationDays: 30,
+    trustPrivatePeers: true,
+    now,
+  });
+  await domain.keys.maintain();
+  const { address } = await startTestServer(t, {
+    name: "auth",
+    services: [binding],
+    authenticate: localIdentity(domain, ISSUER, AUDIENCE).authenticate,
+  });
+  const client = createServiceClient(AuthServiceService, { address, defaultDeadlineMs: 20_000 });
+  t.teardown(() => client.close());
+  const verifier = createTokenVerifier({
+    issuer: ISSUER,
+    audience: AUDIENCE,
+    refreshCooldownMs: 0,
+    now,
+    fetchJwks: async () => ({ keys: (await client.getJwks({})).keys.map((k) => ({ ...k })) }),
+  });
+  const bearer = (tokens: TokenPair | string): CallOptions => ({
+    bearerToken: typeof tokens === "string" ? tokens : tokens.accessToken,
+  });
+  const harness: Harness = {
+    client,
+    address,
+    domain,
+    sql,
+    databaseUrl: url,
+    clock,
+    verifier,
+    bearer,
+    async register({ email = uniqueEmail(), password = PASSWORD } = {}) {
+      const { account, tokens } = await client.register({
+        email,
+        phone: "",
+        password,
+        displayName: "",
+        deviceName: "test",
+      });
+      return { userId: account!.userId, email, tokens: tokens! };
+    },
+    async admin() {
+      const person = await harness.register();
+      await sql`update auth.accounts set role = 'admin' where id = ${person.userId}`;
+      const tokens = await harness.login(person.email);
+      return { userId: person.userId, call: bearer(tokens) };
+    },
+    async serviceCall(service) {
+      const { accessToken } = await client.issueServiceToken({
+        serviceName: service,
+        secret: SERVICE_SECRETS.get(service)!,
+      });
+      return bearer(accessToken);
+    },
+    async login(identifier, password = PASSWORD) {
+      const response = await client.login({ identifier, password, deviceName: "test" });
+      if (response.result?.$case !== "tokens") throw new Error("expected tokens, got an MFA challenge");
+      return response.result.value;
+    },
+  };
+  return harness;
+}
+
+/** Runs a call that must fail and returns its AppError. */
+export async function failure(promise: Promise<unknown>): Promise<AppError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (isAppError(error)) return error;
+    throw error;
+  }
+  throw new Error("expected the call to fail");
+}
