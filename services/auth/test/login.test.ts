@@ -1,0 +1,233 @@
+import { decodeJwt } from "jose";
+import t from "tap";
+import { failure, PASSWORD, startHarness, uniqueEmail } from "./harness";
+
+t.test("register validates input and refuses duplicates", async (t) => {
+  const h = await startHarness(t);
+  const register = (fields: { email?: string; phone?: string; password?: string }) =>
+    h.client.register({
+      email: "",
+      phone: "",
+      password: PASSWORD,
+      displayName: "",
+      deviceName: "",
+      ...fields,
+    });
+  t.equal(
+    (await failure(register({ email: uniqueEmail(), password: "short1!" }))).reason,
+    "PASSWORD_TOO_SHORT",
+  );
+  t.equal(
+    (await failure(register({ email: uniqueEmail(), password: "x".repeat(129) }))).reason,
+    "PASSWORD_TOO_LONG",
+  );
+  t.equal(
+    (await failure(register({ email: uniqueEmail(), password: "password1" }))).reason,
+    "PASSWORD_TOO_COMMON",
+  );
+  t.equal(
+    (await failure(register({ email: uniqueEmail(), password: "Qwertyuiop" }))).reason,
+    "PASSWORD_TOO_COMMON",
+    "case-insensitive",
+  );
+  const bad = await failure(register({ email: "not-an-email" }));
+  t.equal(bad.reason, "VALIDATION_FAILED");
+  t.same(
+    bad.fieldViolations.map((v) => v.field),
+    ["email"],
+  );
+  t.equal((await failure(register({ phone: "98123" }))).reason, "VALIDATION_FAILED");
+  t.equal((await failure(register({}))).reason, "VALIDATION_FAILED", "email or phone is required");
+
+  const email = uniqueEmail();
+  await register({ email: email.toUpperCase() });
+  const duplicate = await failure(register({ email }));
+  t.equal(duplicate.reason, "ACCOUNT_EXISTS", "emails compare case-insensitively");
+
+  const byPhone = await register({ phone: "+919812345678" });
+  t.equal(byPhone.account?.phone, "+919812345678");
+  t.ok(await h.login("+919812345678"), "phone numbers sign in");
+});
+
+t.test("passwords up to 128 characters are used whole, never truncated", async (t) => {
+  const h = await startHarness(t);
+  const long = `${"abcdefgh".repeat(15)}z1234567`;
+  t.equal(long.length, 128);
+  const person = await h.register({ password: long });
+  t.ok(await h.login(person.email, long));
+  const truncated = await failure(h.login(person.email, long.slice(0, 127)));
+  t.equal(truncated.reason, "INVALID_CREDENTIALS");
+});
+
+t.test(
+  "login: the same error for an unknown account and a wrong password, in about the same time",
+  async (t) => {
+    const h = await startHarness(t, { policy: { accountAttemptLimit: 100 } });
+    const person = await h.register();
+    const timed = async (identifier: string) => {
+      const started = process.hrtime.bigint();
+      const error = await failure(h.login(identifier, "wrong password 123"));
+      return { reason: error.reason, code: error.code, ms: Number(process.hrtime.bigint() - started) / 1e6 };
+    };
+    await timed(person.email);
+    const wrong: number[] = [];
+    const unknown: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const w = await timed(person.email);
+      const u = await timed(uniqueEmail());
+      t.same([w.reason, w.code], [u.reason, u.code]);
+      wrong.push(w.ms);
+      unknown.push(u.ms);
+    }
+    t.equal((await timed(person.email)).reason, "INVALID_CREDENTIALS");
+    const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+    const ratio = median(unknown) / median(wrong);
+    t.ok(ratio > 0.5 && ratio < 2, `unknown/wrong median time ratio ${ratio.toFixed(2)} (both run argon2id)`);
+  },
+);
+
+t.test(
+  "lockout: after 5 failures even the right password is refused with retry-after, until the window passes",
+  async (t) => {
+    const h = await startHarness(t);
+    const person = await h.register();
+    for (let i = 0; i < 5; i++)
+      t.equal((await failure(h.login(person.email, "wrong password 123"))).reason, "INVALID_CREDENTIALS");
+    const locked = await failure(h.login(person.email));
+    t.equal(locked.reason, "TOO_MANY_ATTEMPTS");
+    t.equal(locked.kind, "resource_exhausted");
+    t.ok((locked.retryAfterSeconds ?? 0) > 0, "says when to retry");
+    const lockedUnknown = uniqueEmail();
+    for (let i = 0; i < 5; i++) await failure(h.login(lockedUnknown, "wrong password 123"));
+    t.equal(
+      (await failure(h.login(lockedUnknown))).reason,
+      "TOO_MANY_ATTEMPTS",
+      "unknown identifiers lock the same way",
+    );
+
+    h.clock.advanceSeconds(901);
+    t.ok(await h.login(person.email), "the lock lifts after the window");
+  },
+);
+
+t.test("per-IP counter: many identifiers from one address are throttled", async (t) => {
+  const h = await startHarness(t, { policy: { ipAttemptLimit: 3 } });
+  for (let i = 0; i < 3; i++) await failure(h.login(uniqueEmail(), "wrong password 123"));
+  t.equal((await failure(h.login(uniqueEmail(), "wrong password 123"))).reason, "TOO_MANY_ATTEMPTS");
+});
+
+t.test("concurrent guesses cannot slip past the limit", async (t) => {
+  const h = await startHarness(t);
+  const person = await h.register();
+  const outcomes = await Promise.all(
+    Array.from({ length: 20 }, () =>
+      failure(h.login(person.email, "wrong password 123")).then((e) => e.reason),
+    ),
+  );
+  t.equal(
+    outcomes.filter((reason) => reason === "INVALID_CREDENTIALS").length,
+    5,
+    "exactly the limit was checked",
+  );
+});
+
+t.test(
+  "sessions: list with device and IP, revoke one, logout; change password revokes the others",
+  async (t) => {
+    const h = await startHarness(t);
+    const person = await h.register();
+    const laptop = await h.login(person.email);
+    const phone = await h.login(person.email);
+    const listed = await h.client.listSessions({ pageSize: 2, pageToken: "" }, h.bearer(laptop));
+    t.equal(listed.sessions.length, 2);
+    t.ok(listed.nextPageToken, "paged");
+    const rest = await h.client.listSessions(
+      { pageSize: 2, pageToken: listed.nextPageToken },
+      h.bearer(laptop),
+    );
+    const all = [...listed.sessions, ...rest.sessions];
+    t.equal(all.length, 3);
+    t.equal(
+      all.filter((s) => s.current).map((s) => s.sessionId)[0],
+      laptop.sessionId,
+      "the caller's own session is marked",
+    );
+    t.ok(
+      all.every(
+        (s) => s.deviceName === "test" && s.ipAddress === "127.0.0.1" && s.createTime && s.lastUsedTime,
+      ),
+    );
+
+    const stranger = await h.register();
+    t.equal(
+      (await failure(h.client.revokeSession({ sessionId: phone.sessionId }, h.bearer(stranger.tokens))))
+        .reason,
+      "SESSION_NOT_FOUND",
+    );
+    await h.client.revokeSession({ sessionId: phone.sessionId }, h.bearer(laptop));
+    t.equal(
+      (await failure(h.client.refreshToken({ refreshToken: phone.refreshToken }))).reason,
+      "SESSION_REVOKED",
+    );
+
+    await h.client.logout({}, h.bearer(person.tokens));
+    t.equal(
+      (await failure(h.client.refreshToken({ refreshToken: person.tokens.refreshToken }))).reason,
+      "SESSION_REVOKED",
+    );
+
+    const other = await h.login(person.email);
+    const wrongCurrent = await failure(
+      h.client.changePassword(
+        { currentPassword: "nope nope nope", newPassword: "a brand new passphrase" },
+        h.bearer(laptop),
+      ),
+    );
+    t.equal(wrongCurrent.reason, "INVALID_CREDENTIALS");
+    const changed = await h.client.changePassword(
+      { currentPassword: PASSWORD, newPassword: "a brand new passphrase" },
+      h.bearer(laptop),
+    );
+    t.equal(changed.revokedSessions, 1, "the other live session");
+    t.equal(
+      (await failure(h.client.refreshToken({ refreshToken: other.refreshToken }))).reason,
+      "SESSION_REVOKED",
+    );
+    t.ok(await h.client.refreshToken({ refreshToken: laptop.refreshToken }), "the current session stays");
+    t.ok(await h.login(person.email, "a brand new passphrase"));
+    t.equal((await failure(h.login(person.email))).reason, "INVALID_CREDENTIALS", "the old password is gone");
+  },
+);
+
+t.test(
+  "SetUserRole: admins only; the new role arrives with the next refresh; the last admin stays",
+  async (t) => {
+    const h = await startHarness(t);
+    const admin = await h.admin();
+    const person = await h.register();
+    const denied = await failure(
+      h.client.setUserRole({ userId: person.userId, role: 2 }, h.bearer(person.tokens)),
+    );
+    t.equal(denied.reason, "PERMISSION_DENIED");
+    const { account } = await h.client.setUserRole({ userId: person.userId, role: 2 }, admin.call);
+    t.equal(account?.role, 2);
+    const refreshed = await h.client.refreshToken({ refreshToken: person.tokens.refreshToken });
+    t.equal(decodeJwt(refreshed.tokens!.accessToken).role, "expert");
+    t.equal(
+      (await failure(h.client.setUserRole({ userId: person.userId, role: 0 }, admin.call))).reason,
+      "VALIDATION_FAILED",
+    );
+    t.equal(
+      (await failure(h.client.setUserRole({ userId: admin.userId, role: 1 }, admin.call))).reason,
+      "LAST_ADMIN",
+    );
+    t.equal(
+      (
+        await failure(
+          h.client.setUserRole({ userId: "0190a000-0000-7000-8000-000000000000", role: 1 }, admin.call),
+        )
+      ).reason,
+      "ACCOUNT_NOT_FOUND",
+    );
+  },
+);
