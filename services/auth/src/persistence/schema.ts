@@ -178,8 +178,9 @@ export const outbox = auth.table(
     id: uuid("id").primaryKey(),
     kind: text("kind").notNull(),
     payload: jsonb("payload").$type<Record<string, string>>().notNull(),
-    createdAt: at("created_at").notNull(),
-    nextAttemptAt: at("next_attempt_at").notNull(),
+    // Database time, like the worker's claim query: the outbox never sees an injected clock.
+    createdAt: at("created_at").notNull().defaultNow(),
+    nextAttemptAt: at("next_attempt_at").notNull().defaultNow(),
     attempts: integer("attempts").notNull().default(0),
     lastError: text("last_error"),
     deliveredAt: at("delivered_at"),

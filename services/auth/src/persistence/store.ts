@@ -57,17 +57,9 @@ function page<T extends { id: string }>(rows: T[], limit: number, at: (row: T) =
   return { items, nextCursor: rows.length > limit && last ? { at: at(last), id: last.id } : undefined };
 }
 
-async function enqueue(tx: Tx, messages: OutboxMessage[], at: Date) {
+async function enqueue(tx: Tx, messages: OutboxMessage[]) {
   if (messages.length === 0) return;
-  await tx.insert(outbox).values(
-    messages.map((m) => ({
-      id: newId(),
-      kind: m.kind,
-      payload: m.payload,
-      createdAt: at,
-      nextAttemptAt: at,
-    })),
-  );
+  await tx.insert(outbox).values(messages.map((m) => ({ id: newId(), kind: m.kind, payload: m.payload })));
 }
 
 export function createAuthStore(client: Sql): AuthStore {
@@ -101,7 +93,7 @@ export function createAuthStore(client: Sql): AuthStore {
           .onConflictDoNothing()
           .returning({ id: accounts.id });
         if (inserted.length === 0) return false;
-        await enqueue(tx, messages, account.createdAt);
+        await enqueue(tx, messages);
         return true;
       });
     },
@@ -133,16 +125,12 @@ export function createAuthStore(client: Sql): AuthStore {
           .returning({ id: accounts.id });
         if (updated.length > 0) return;
         await tx.insert(accounts).values(account);
-        await enqueue(
-          tx,
-          [
-            {
-              kind: "profile.ensure",
-              payload: { userId: account.id, displayName: "Admin", email: account.email! },
-            },
-          ],
-          account.createdAt,
-        );
+        await enqueue(tx, [
+          {
+            kind: "profile.ensure",
+            payload: { userId: account.id, displayName: "Admin", email: account.email! },
+          },
+        ]);
       });
     },
 
@@ -378,7 +366,7 @@ export function createAuthStore(client: Sql): AuthStore {
     async insertPasswordReset(reset, message) {
       await db.transaction(async (tx) => {
         await tx.insert(passwordResets).values(reset);
-        await enqueue(tx, [message], reset.createdAt);
+        await enqueue(tx, [message]);
       });
     },
 

@@ -1,0 +1,272 @@
+import { decodeJwt } from "jose";
+import { Secret, TOTP } from "otpauth";
+import t, { type Test } from "tap";
+import type { Notifier } from "../src/domain/ports";
+import { failure, type Harness, PASSWORD, startHarness } from "./harness";
+
+const codeAt = (secret: string, at: Date) =>
+  TOTP.generate({ secret: Secret.fromBase32(secret), period: 30, timestamp: at.getTime() });
+
+/** A person with TOTP enabled; the clock is moved to a fresh 30 s step after each use. */
+async function enrolled(t: Test, h: Harness) {
+  const person = await h.register();
+  const enrolment = await h.client.enrollTotp({}, h.bearer(person.tokens));
+  t.match(enrolment.otpauthUri, /^otpauth:\/\/totp\/Parley:.+secret=/);
+  const wrong = await failure(h.client.confirmTotp({ code: "000000" }, h.bearer(person.tokens)));
+  t.equal(wrong.reason, "INVALID_CREDENTIALS");
+  const { backupCodes } = await h.client.confirmTotp(
+    { code: codeAt(enrolment.secret, h.clock.now) },
+    h.bearer(person.tokens),
+  );
+  h.clock.advanceSeconds(30);
+  return { ...person, secret: enrolment.secret, backupCodes };
+}
+
+async function challenge(h: Harness, email: string) {
+  const response = await h.client.login({ identifier: email, password: PASSWORD, deviceName: "phone" });
+  if (response.result?.$case !== "mfaChallenge") throw new Error("expected an MFA challenge");
+  return response.result.value.challengeToken;
+}
+
+t.test(
+  "TOTP: enrol, confirm, login asks for it, aal2 tokens, and a code is never accepted twice",
+  async (t) => {
+    const h = await startHarness(t);
+    const person = await enrolled(t, h);
+    t.equal(person.backupCodes.length, 10);
+    t.equal(new Set(person.backupCodes).size, 10);
+    t.equal((await failure(h.client.enrollTotp({}, h.bearer(person.tokens)))).reason, "TOTP_ALREADY_ENABLED");
+
+    const token = await challenge(h, person.email);
+    t.equal(
+      (await failure(h.client.completeMfaLogin({ challengeToken: token, code: "123456" }))).reason,
+      "INVALID_CREDENTIALS",
+    );
+    const code = codeAt(person.secret, h.clock.now);
+    const { tokens } = await h.client.completeMfaLogin({ challengeToken: token, code });
+    t.match(decodeJwt(tokens!.accessToken), { acr: "aal2", amr: ["pwd", "otp"] });
+    t.equal(
+      (await failure(h.client.completeMfaLogin({ challengeToken: token, code }))).reason,
+      "MFA_CHALLENGE_INVALID",
+      "a challenge signs in once",
+    );
+    const replay = await failure(
+      h.client.completeMfaLogin({ challengeToken: await challenge(h, person.email), code }),
+    );
+    t.equal(replay.reason, "INVALID_CREDENTIALS", "the same code in the same window is refused");
+    h.clock.advanceSeconds(301);
+    const stale = await challenge(h, person.email);
+    h.clock.advanceSeconds(301);
+    t.equal(
+      (
+        await failure(
+          h.client.completeMfaLogin({ challengeToken: stale, code: codeAt(person.secret, h.clock.now) }),
+        )
+      ).reason,
+      "MFA_CHALLENGE_INVALID",
+      "challenges expire",
+    );
+  },
+);
+
+t.test("backup codes work once each; regenerating replaces them", async (t) => {
+  const h = await startHarness(t);
+  const person = await enrolled(t, h);
+  const [first, second] = person.backupCodes;
+  t.ok(
+    await h.client.completeMfaLogin({
+      challengeToken: await challenge(h, person.email),
+      code: first!.toUpperCase(),
+    }),
+  );
+  t.equal(
+    (
+      await failure(
+        h.client.completeMfaLogin({ challengeToken: await challenge(h, person.email), code: first! }),
+      )
+    ).reason,
+    "INVALID_CREDENTIALS",
+  );
+  const [stored] = await h.sql<{ n: number }[]>`
+    select count(*)::int as n from auth.backup_codes where code_hash = ${first!} or code_hash = ${first!.replace("-", "")}`;
+  t.equal(stored!.n, 0, "codes are stored hashed");
+  const { backupCodes } = await h.client.regenerateBackupCodes(
+    { code: codeAt(person.secret, h.clock.now) },
+    h.bearer(person.tokens),
+  );
+  h.clock.advanceSeconds(30);
+  t.equal(
+    (
+      await failure(
+        h.client.completeMfaLogin({ challengeToken: await challenge(h, person.email), code: second! }),
+      )
+    ).reason,
+    "INVALID_CREDENTIALS",
+    "old codes are gone",
+  );
+  t.ok(
+    await h.client.completeMfaLogin({
+      challengeToken: await challenge(h, person.email),
+      code: backupCodes[0]!,
+    }),
+  );
+});
+
+t.test("a locked account refuses even the right TOTP code", async (t) => {
+  const h = await startHarness(t);
+  const person = await enrolled(t, h);
+  const token = await challenge(h, person.email);
+  for (let i = 0; i < 5; i++)
+    await failure(h.client.completeMfaLogin({ challengeToken: token, code: "000000" }));
+  const locked = await failure(
+    h.client.completeMfaLogin({ challengeToken: token, code: codeAt(person.secret, h.clock.now) }),
+  );
+  t.equal(locked.reason, "TOO_MANY_ATTEMPTS");
+  t.ok((locked.retryAfterSeconds ?? 0) > 0);
+});
+
+t.test("disabling needs the password and a code", async (t) => {
+  const h = await startHarness(t);
+  const person = await enrolled(t, h);
+  const code = codeAt(person.secret, h.clock.now);
+  t.equal(
+    (await failure(h.client.disableTotp({ password: "wrong password 1", code }, h.bearer(person.tokens))))
+      .reason,
+    "INVALID_CREDENTIALS",
+  );
+  h.clock.advanceSeconds(30);
+  await h.client.disableTotp(
+    { password: PASSWORD, code: codeAt(person.secret, h.clock.now) },
+    h.bearer(person.tokens),
+  );
+  t.ok(await h.login(person.email), "login no longer asks for a code");
+  t.equal(
+    (await failure(h.client.disableTotp({ password: PASSWORD, code }, h.bearer(person.tokens)))).reason,
+    "TOTP_NOT_ENABLED",
+  );
+});
+
+t.test(
+  "password reset: throttled, single-use, expiring, delivered through the outbox, never bypassing MFA",
+  async (t) => {
+    const sent: Array<{ to: string; token: string }> = [];
+    const notifier: Notifier = { sendPasswordReset: async (message) => void sent.push(message) };
+    const h = await startHarness(t);
+    const plain = await h.register();
+    const drain = () => outboxDrain(h, notifier);
+
+    await h.client.requestPasswordReset({ identifier: "nobody@example.com" });
+    await h.client.requestPasswordReset({ identifier: plain.email });
+    const [queued] = await h.sql<
+      { kind: string }[]
+    >`select kind from auth.outbox where kind = 'notify.password_reset'`;
+    t.equal(queued?.kind, "notify.password_reset", "one message queued, none for the unknown address");
+    await drain();
+    t.equal(sent.length, 1);
+    const [{ payload }] =
+      (await h.sql`select payload from auth.outbox where kind = 'notify.password_reset'`) as unknown as [
+        { payload: object },
+      ];
+    t.same(payload, {}, "the delivered token does not stay in the table");
+
+    const token = sent[0]!.token;
+    await h.client.resetPassword({ resetToken: token, newPassword: "reset passphrase one", mfaCode: "" });
+    t.ok(await h.login(plain.email, "reset passphrase one"));
+    t.equal(
+      (await failure(h.client.refreshToken({ refreshToken: plain.tokens.refreshToken }))).reason,
+      "SESSION_REVOKED",
+    );
+    t.equal(
+      (
+        await failure(
+          h.client.resetPassword({ resetToken: token, newPassword: "reset passphrase two", mfaCode: "" }),
+        )
+      ).reason,
+      "RESET_TOKEN_INVALID",
+      "single use",
+    );
+
+    await h.client.requestPasswordReset({ identifier: plain.email });
+    await drain();
+    h.clock.advanceSeconds(31 * 60);
+    t.equal(
+      (
+        await failure(
+          h.client.resetPassword({
+            resetToken: sent[1]!.token,
+            newPassword: "reset passphrase two",
+            mfaCode: "",
+          }),
+        )
+      ).reason,
+      "RESET_TOKEN_INVALID",
+      "expired",
+    );
+
+    const guarded = await enrolled(t, h);
+    await h.client.requestPasswordReset({ identifier: guarded.email });
+    await drain();
+    const mfaToken = sent[2]!.token;
+    t.equal(
+      (
+        await failure(
+          h.client.resetPassword({
+            resetToken: mfaToken,
+            newPassword: "reset passphrase three",
+            mfaCode: "",
+          }),
+        )
+      ).reason,
+      "MFA_CODE_REQUIRED",
+    );
+    t.equal(
+      (
+        await failure(
+          h.client.resetPassword({
+            resetToken: mfaToken,
+            newPassword: "reset passphrase three",
+            mfaCode: "000000",
+          }),
+        )
+      ).reason,
+      "INVALID_CREDENTIALS",
+    );
+    await h.client.resetPassword({
+      resetToken: mfaToken,
+      newPassword: "reset passphrase three",
+      mfaCode: codeAt(guarded.secret, h.clock.now),
+    });
+    const after = await h.client.login({
+      identifier: guarded.email,
+      password: "reset passphrase three",
+      deviceName: "",
+    });
+    t.equal(after.result?.$case, "mfaChallenge", "TOTP is still required after a reset");
+
+    // Two requests above; the limit is 5 an hour.
+    for (let i = 0; i < 3; i++) await h.client.requestPasswordReset({ identifier: plain.email });
+    t.equal(
+      (await failure(h.client.requestPasswordReset({ identifier: plain.email }))).reason,
+      "TOO_MANY_ATTEMPTS",
+    );
+  },
+);
+
+async function outboxDrain(h: Harness, notifier: Notifier) {
+  const { createOutboxQueue } = await import("../src/persistence/outbox");
+  const { createOutboxWorker } = await import("../src/outbox/worker");
+  const { createLogger } = await import("@parley/kit/log");
+  const postgres = (await import("postgres")).default;
+  const sql = postgres(h.databaseUrl, { max: 1, onnotice: () => {} });
+  try {
+    await createOutboxWorker({
+      queue: createOutboxQueue(sql),
+      profiles: { ensureProfile: async () => {} },
+      notifier,
+      log: createLogger({ service: "auth", level: "silent" }),
+      intervalMs: 1000,
+    }).drainOnce();
+  } finally {
+    await sql.end();
+  }
+}
