@@ -20,7 +20,7 @@ export function connectAuthDirectory(address: string): AuthDirectory & { close()
       return { keys: keys.map((key) => ({ ...key })) } as JSONWebKeySet;
     },
     async verifyApiKey(apiKey, callerToken) {
-      const key = await auth.verifyApiKey({ apiKey }, { bearerToken: callerToken });
+      const key = await auth.verifyApiKey({ apiKey }, { bearerToken: await callerToken() });
       return { kind: "partner", partnerId: key.partnerId, keyId: key.keyId, scopes: key.scopes };
     },
     async issueServiceToken(serviceName, secret) {

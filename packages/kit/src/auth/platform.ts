@@ -9,8 +9,8 @@ import { createTokenVerifier, type TokenVerifier } from "./token-verifier";
 /** What every service needs from auth to know who calls it, and to call others as itself. */
 export interface AuthDirectory {
   getJwks(): Promise<JSONWebKeySet>;
-  /** `callerToken` is the asking service's own token: VerifyApiKey is for services only. */
-  verifyApiKey(apiKey: string, callerToken: string): Promise<PartnerPrincipal>;
+  /** `callerToken` gives the asking service's own token: VerifyApiKey is for services only. */
+  verifyApiKey(apiKey: string, callerToken: () => Promise<string>): Promise<PartnerPrincipal>;
   issueServiceToken(serviceName: string, secret: string): Promise<IssuedToken>;
 }
 
@@ -84,7 +84,7 @@ export function createPlatformIdentity(options: PlatformIdentityOptions): Platfo
   const authenticate = createAuthenticator({
     tokens: verifier,
     ...(directory
-      ? { verifyApiKey: cacheApiKeyVerifier(async (key) => directory.verifyApiKey(key, await credentials())) }
+      ? { verifyApiKey: cacheApiKeyVerifier((key) => directory.verifyApiKey(key, credentials)) }
       : {}),
   });
   return { verifier, authenticate, credentials };

@@ -139,7 +139,7 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
       const ctx = context;
       const result = await runInContext(ctx, () => body(ctx));
       const seconds = finish(grpc.status.OK);
-      ctx.log.debug({ code: "OK", ms: seconds * 1000 }, "call");
+      ctx.log.debug({ grpcCode: "OK", ms: seconds * 1000 }, "call");
       return { ok: true as const, result };
     } catch (error) {
       const translated = toGrpcStatus(error, domain);
@@ -147,7 +147,7 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
       const log = context?.log ?? options.log.child({ method: path });
       log[translated.logLevel](
         {
-          code: grpc.status[translated.code],
+          grpcCode: grpc.status[translated.code],
           reason: translated.reason,
           ms: seconds * 1000,
           ...(translated.logLevel === "error" ? { err: error } : {}),
