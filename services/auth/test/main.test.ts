@@ -47,8 +47,7 @@ t.test(
   async (t) => {
     const { url } = await createTestDatabase(t, { migrations: [AUTH_MIGRATIONS] });
     const credentials = "user:user-secret-0123456789,edge:edge-secret-0123456789";
-    // Start user first on a known port so auth's outbox can reach it; user finds auth's keys on first use.
-    const { freePort } = await import("@parley/kit/db");
+    // user starts first (auth's outbox needs its address) and finds auth's keys on first use.
     const authPort = await freePort();
     const user = await spawnService(t, "user", {
       DATABASE_URL: url,
