@@ -1,4 +1,6 @@
+export * from "./bench";
 export * from "./database";
+export * from "./errors";
 export * from "./server";
 export * from "./spawn";
 export * from "./tokens";

@@ -4,14 +4,13 @@
 // (argon2id 19 MiB, t=2, p=1). DATABASE_URL, or embedded Postgres. BENCH_SECONDS (default 3),
 // BENCH_LOGIN_CONCURRENCY (default 4).
 import { createHmac, randomBytes } from "node:crypto";
-import path from "node:path";
 import { createTokenVerifier, signAccessToken } from "@parley/kit/auth";
-import { createDatabase, migrateDatabase, startEmbeddedPostgres } from "@parley/kit/db";
+import { createDatabase, migrateDatabase } from "@parley/kit/db";
 import { createGrpcServer, createServiceClient } from "@parley/kit/grpc";
 import { createLogger } from "@parley/kit/log";
 import { AuthServiceService } from "@parley/proto/parley/auth/v1/auth";
+import { createBenchDatabase } from "@parley/testing";
 import { exportJWK, generateKeyPair } from "jose";
-import postgres from "postgres";
 import { ARGON2_PARAMETERS } from "../src/domain/passwords";
 import { DEFAULT_POLICY } from "../src/domain/policy";
 import { createInProcessAttemptLimiter } from "../src/persistence/attempts";
@@ -67,20 +66,10 @@ const cachedRate = await throughput(IN_FLIGHT, () => cached.verify(tokens[0]!));
 const hmacRate = await throughput(1, () => createHmac("sha256", hmacKey).update(signingInput).digest());
 
 // --- logins -----------------------------------------------------------------------------------
-const embedded = process.env.DATABASE_URL
-  ? undefined
-  : await startEmbeddedPostgres({
-      dataDir: path.resolve(import.meta.dirname, "../../../.data/bench-postgres"),
-      durable: false,
-    });
-const serverUrl = process.env.DATABASE_URL ?? embedded!.url;
-const databaseName = `parley_bench_${randomBytes(4).toString("hex")}`;
-const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
-await admin.unsafe(`create database ${databaseName}`);
-const url = new URL(serverUrl);
-url.pathname = `/${databaseName}`;
-await migrateDatabase(url.toString(), AUTH_MIGRATIONS);
-const database = createDatabase(url.toString(), { max: 20 });
+const bench = await createBenchDatabase();
+const url = bench.url;
+await migrateDatabase(url, AUTH_MIGRATIONS);
+const database = createDatabase(url, { max: 20 });
 const { domain, binding } = createAuthService({
   sql: database.sql,
   limiter: createInProcessAttemptLimiter(),
@@ -117,9 +106,7 @@ const loginRate = await throughput(LOGIN_CONCURRENCY, (i) =>
 client.close();
 await server.shutdown(1_000);
 await database.close();
-await admin.unsafe(`drop database ${databaseName} with (force)`);
-await admin.end();
-await embedded?.stop();
+await bench.drop();
 
 const row = (name: string, perSecond: number, note = "") =>
   `${name.padEnd(44)} ${perSecond.toFixed(0).padStart(10)} /s  ${note}`;

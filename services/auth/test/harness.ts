@@ -1,6 +1,5 @@
 import { createTokenVerifier, type TokenVerifier } from "@parley/kit/auth";
 import { createDatabase } from "@parley/kit/db";
-import { type AppError, isAppError } from "@parley/kit/errors";
 import { type CallOptions, createServiceClient, type ServiceClient } from "@parley/kit/grpc";
 import { AuthServiceService, type TokenPair } from "@parley/proto/parley/auth/v1/auth";
 import { createTestDatabase, startTestServer } from "@parley/testing";
@@ -143,13 +142,4 @@ export async function startHarness(
   return harness;
 }
 
-/** Runs a call that must fail and returns its AppError. */
-export async function failure(promise: Promise<unknown>): Promise<AppError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isAppError(error)) return error;
-    throw error;
-  }
-  throw new Error("expected the call to fail");
-}
+export { failure } from "@parley/testing";

@@ -1,13 +1,7 @@
-// `pnpm bench:billing`: per-minute charges per second through the billing domain and ledger
-// (idempotency key, wallet row lock, holds check, double-entry posting, charge record), each
-// beside a raw-SQL baseline — one conditional `UPDATE … RETURNING` per charge — run in the same
-// process against the same Postgres, printed as ratios. DATABASE_URL, or embedded Postgres.
-// BENCH_CHARGES (default 5000) charges per run, BENCH_CONCURRENCY (default 32) in flight.
-import { randomBytes } from "node:crypto";
-import path from "node:path";
-import { createDatabase, migrateDatabase, startEmbeddedPostgres } from "@parley/kit/db";
+import { createDatabase, migrateDatabase } from "@parley/kit/db";
 import { newId } from "@parley/kit/ids";
-import postgres from "postgres";
+import { createBenchDatabase } from "@parley/testing";
+import type postgres from "postgres";
 import { createBilling } from "../src/domain/billing";
 import { createLedgerStore } from "../src/persistence/ledger-store";
 import { BILLING_MIGRATIONS } from "../src/server";
@@ -19,22 +13,12 @@ const EXPERTS = 100;
 const RATE = 100n;
 const CURRENCY = "INR";
 
-const embedded = process.env.DATABASE_URL
-  ? undefined
-  : await startEmbeddedPostgres({
-      dataDir: path.resolve(import.meta.dirname, "../../../.data/bench-postgres"),
-      durable: false,
-    });
-const serverUrl = process.env.DATABASE_URL ?? embedded!.url;
-const databaseName = `parley_bench_${randomBytes(4).toString("hex")}`;
-const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
-await admin.unsafe(`create database ${databaseName}`);
-const url = new URL(serverUrl);
-url.pathname = `/${databaseName}`;
+const bench = await createBenchDatabase();
+const url = bench.url;
 
 try {
-  await migrateDatabase(url.toString(), BILLING_MIGRATIONS);
-  const database = createDatabase(url.toString(), { max: CONCURRENCY });
+  await migrateDatabase(url, BILLING_MIGRATIONS);
+  const database = createDatabase(url, { max: CONCURRENCY });
   // The kit's pool parses int8 as bigint; say so to the type checker for the baseline's queries.
   const sql = database.sql as unknown as postgres.Sql<{ bigint: bigint }>;
   const billing = createBilling({
@@ -123,7 +107,5 @@ try {
   console.log(`ledger check: ${unbalanced!.count} unbalanced transactions\n`);
   await database.close();
 } finally {
-  await admin.unsafe(`drop database if exists ${databaseName} with (force)`);
-  await admin.end({ timeout: 5 });
-  await embedded?.stop();
+  await bench.drop();
 }

@@ -1,6 +1,5 @@
 import { createAuthenticator } from "@parley/kit/auth";
 import { createDatabase } from "@parley/kit/db";
-import { type AppError, isAppError } from "@parley/kit/errors";
 import { createServiceClient, type ServiceClient } from "@parley/kit/grpc";
 import { newId } from "@parley/kit/ids";
 import { BillingServiceService } from "@parley/proto/parley/billing/v1/billing";
@@ -117,15 +116,6 @@ export async function checkInvariants(t: Pick<Test, "same">, sql: postgres.Sql):
   t.same(broken.length, 0, "balance_before of each entry is the previous balance_after");
 }
 
-/** Runs a call that must fail and returns its AppError. */
-export async function failure(promise: Promise<unknown>): Promise<AppError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isAppError(error)) return error;
-    throw error;
-  }
-  throw new Error("expected the call to fail");
-}
-
 export const inr = (amountMinor: bigint) => ({ amountMinor, currency: "INR" });
+
+export { failure } from "@parley/testing";

@@ -1,7 +1,6 @@
 import { createAuthenticator } from "@parley/kit/auth";
 import { createInProcessBus } from "@parley/kit/bus";
 import { createDatabase } from "@parley/kit/db";
-import { type AppError, isAppError } from "@parley/kit/errors";
 import { createServiceClient, type ServiceClient } from "@parley/kit/grpc";
 import { newId } from "@parley/kit/ids";
 import { createLogger } from "@parley/kit/log";
@@ -205,13 +204,4 @@ export async function startHarness(t: Test, rules: Partial<SessionRules> = {}): 
   return harness;
 }
 
-/** Runs a call that must fail and returns its AppError. */
-export async function failure(promise: Promise<unknown>): Promise<AppError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isAppError(error)) return error;
-    throw error;
-  }
-  throw new Error("expected the call to fail");
-}
+export { failure } from "@parley/testing";

@@ -1,12 +1,5 @@
-// `pnpm bench:user`: ListExperts latency (p50/p99) over 100,000 seeded experts for three
-// representative searches, each through the real gRPC server (token check, decode, domain,
-// drizzle query, presence lookup, encode) beside the same search as one hand-written SQL
-// statement on the same database in the same run, printed as ratios. DATABASE_URL, or
-// embedded Postgres. BENCH_EXPERTS (default 100000), BENCH_ITERATIONS (default 300).
-import { randomBytes } from "node:crypto";
-import path from "node:path";
 import { createAuthenticator } from "@parley/kit/auth";
-import { createDatabase, migrateDatabase, startEmbeddedPostgres } from "@parley/kit/db";
+import { createDatabase, migrateDatabase } from "@parley/kit/db";
 import { createGrpcServer, createServiceClient } from "@parley/kit/grpc";
 import { createLogger } from "@parley/kit/log";
 import {
@@ -16,8 +9,7 @@ import {
   RateKind,
   UserServiceService,
 } from "@parley/proto/parley/user/v1/user";
-import { createTestIssuer } from "@parley/testing";
-import postgres from "postgres";
+import { createBenchDatabase, createTestIssuer } from "@parley/testing";
 import { expertQuery } from "../src/grpc/mapping";
 import { createInProcessPresence } from "../src/persistence/presence";
 import { createUserService, USER_MIGRATIONS } from "../src/server";
@@ -27,18 +19,8 @@ const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 300);
 const WARMUP = 30;
 const PAGE = 20;
 
-const embedded = process.env.DATABASE_URL
-  ? undefined
-  : await startEmbeddedPostgres({
-      dataDir: path.resolve(import.meta.dirname, "../../../.data/bench-postgres"),
-      durable: false,
-    });
-const serverUrl = process.env.DATABASE_URL ?? embedded!.url;
-const databaseName = `parley_bench_${randomBytes(4).toString("hex")}`;
-const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
-await admin.unsafe(`create database ${databaseName}`);
-const url = new URL(serverUrl);
-url.pathname = `/${databaseName}`;
+const bench = await createBenchDatabase();
+const url = bench.url;
 
 const request = (overrides: Partial<ListExpertsRequest>): ListExpertsRequest => ({
   specialisation: "",
@@ -70,8 +52,8 @@ async function measure(run: () => Promise<unknown>): Promise<{ p50: number; p99:
 }
 
 try {
-  await migrateDatabase(url.toString(), USER_MIGRATIONS);
-  const database = createDatabase(url.toString(), { max: 10 });
+  await migrateDatabase(url, USER_MIGRATIONS);
+  const database = createDatabase(url, { max: 10 });
   const sql = database.sql;
   const seedStarted = performance.now();
   // Specialisations, languages, rates, experience and ratings spread like a real catalogue:
@@ -177,7 +159,5 @@ try {
   await server.shutdown(1_000);
   await database.close();
 } finally {
-  await admin.unsafe(`drop database if exists ${databaseName} with (force)`);
-  await admin.end({ timeout: 5 });
-  await embedded?.stop();
+  await bench.drop();
 }

@@ -1,6 +1,6 @@
 import { createAuthenticator, type PartnerPrincipal, type PersonRole } from "@parley/kit/auth";
 import { createDatabase } from "@parley/kit/db";
-import { type AppError, isAppError, unauthenticated } from "@parley/kit/errors";
+import { unauthenticated } from "@parley/kit/errors";
 import { type CallOptions, createServiceClient, type ServiceClient } from "@parley/kit/grpc";
 import { newId } from "@parley/kit/ids";
 import { type ExpertProfile, UserServiceService } from "@parley/proto/parley/user/v1/user";
@@ -135,13 +135,4 @@ export async function startHarness(t: Test, options: { presence?: PresenceStore 
   return harness;
 }
 
-/** Runs a call that must fail and returns its AppError. */
-export async function failure(promise: Promise<unknown>): Promise<AppError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isAppError(error)) return error;
-    throw error;
-  }
-  throw new Error("expected the call to fail");
-}
+export { failure } from "@parley/testing";

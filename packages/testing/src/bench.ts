@@ -1,0 +1,36 @@
+import { randomBytes } from "node:crypto";
+import path from "node:path";
+import { startEmbeddedPostgres } from "@parley/kit/db";
+import postgres from "postgres";
+import { REPO_ROOT } from "./spawn";
+
+export interface BenchDatabase {
+  /** A fresh, empty database for this benchmark run. */
+  url: string;
+  /** Drops the database and stops the embedded server, if one was started. */
+  drop(): Promise<void>;
+}
+
+/**
+ * A throwaway database on DATABASE_URL's server, or on an embedded Postgres kept under
+ * `.data/bench-postgres` (fsync off) when DATABASE_URL is unset.
+ */
+export async function createBenchDatabase(): Promise<BenchDatabase> {
+  const embedded = process.env.DATABASE_URL
+    ? undefined
+    : await startEmbeddedPostgres({ dataDir: path.join(REPO_ROOT, ".data/bench-postgres"), durable: false });
+  const serverUrl = process.env.DATABASE_URL ?? embedded!.url;
+  const name = `parley_bench_${randomBytes(4).toString("hex")}`;
+  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name}`);
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      await admin.unsafe(`drop database if exists ${name} with (force)`);
+      await admin.end({ timeout: 5 });
+      await embedded?.stop();
+    },
+  };
+}
