@@ -1,0 +1,43 @@
+import { identityEnv } from "@parley/kit/auth";
+import { env, z } from "@parley/kit/config";
+
+const list = z
+  .string()
+  .default("")
+  .transform((value) =>
+    value
+      .split(",")
+      .map((item) => item.trim())
+      .filter(Boolean),
+  );
+
+/** The edge's environment; every variable is validated at start. */
+export const edgeConfigShape = {
+  HTTP_PORT: env.port(8080),
+  HTTP_HOST: z.string().min(1).default("0.0.0.0"),
+  LOG_LEVEL: env.logLevel(),
+  ...identityEnv,
+  AUTH_ADDRESS: env.address("127.0.0.1:50051"),
+  USER_ADDRESS: env.address("127.0.0.1:50052"),
+  SESSION_ADDRESS: env.address("127.0.0.1:50053"),
+  BILLING_ADDRESS: env.address("127.0.0.1:50054"),
+  /** Rate-limit counters are shared through Redis when set; per instance otherwise. */
+  REDIS_URL: env.redisUrl(),
+  /** Browser origins allowed by CORS, comma-separated (none when empty). */
+  CORS_ORIGINS: list,
+  /** Shared secret of the payment provider's webhook signatures; the webhook route is off without it. */
+  WEBHOOK_SECRET: env.secret(16).optional(),
+  WEBHOOK_TOLERANCE_SECONDS: env.positiveInt(300),
+  /** Requests per minute per signed-in principal, or per IP for anonymous callers. */
+  RATE_LIMIT_PER_MINUTE: env.positiveInt(600),
+  BODY_LIMIT_BYTES: env.positiveInt(1024 * 1024),
+  UPSTREAM_DEADLINE_MS: env.positiveInt(10_000),
+  WS_MAX_FRAME_BYTES: env.positiveInt(64 * 1024),
+  WS_FRAMES_PER_SECOND: env.positiveInt(20),
+  /** A WebSocket client that lets this much unsent data pile up is closed (slow consumer). */
+  WS_MAX_BUFFERED_BYTES: env.positiveInt(1024 * 1024),
+  /** Behind a load balancer: take the client IP from X-Forwarded-For. */
+  TRUST_PROXY: env.boolean(false),
+};
+
+export type EdgeConfig = z.infer<z.ZodObject<typeof edgeConfigShape>>;

@@ -1,0 +1,37 @@
+import { connectAuthDirectory, createPlatformIdentity } from "@parley/kit/auth";
+import { loadConfig } from "@parley/kit/config";
+import { stopOnSignals } from "@parley/kit/grpc";
+import { createLogger } from "@parley/kit/log";
+import { createMetrics } from "@parley/kit/metrics";
+import type { JSONWebKeySet } from "jose";
+import { edgeConfigShape } from "./config";
+import { buildEdge } from "./server";
+
+const config = loadConfig(edgeConfigShape);
+const log = createLogger({ service: "edge", level: config.LOG_LEVEL });
+const metrics = createMetrics("edge");
+
+const directory = connectAuthDirectory(config.AUTH_ADDRESS);
+const identity = createPlatformIdentity({ ...config, directory });
+const trusted = config.TRUSTED_JWKS ? (JSON.parse(config.TRUSTED_JWKS) as JSONWebKeySet) : undefined;
+
+const edge = await buildEdge({
+  config,
+  log,
+  metrics: metrics.registry,
+  identity: {
+    verifier: identity.verifier,
+    credentials: identity.credentials,
+    jwks: async () => trusted ?? directory.getJwks(),
+  },
+});
+await edge.app.listen({ port: config.HTTP_PORT, host: config.HTTP_HOST });
+const address = edge.app.server.address();
+log.info(
+  { port: typeof address === "object" && address ? address.port : config.HTTP_PORT },
+  "edge listening",
+);
+stopOnSignals(async () => {
+  await edge.close();
+  directory.close();
+}, log);
