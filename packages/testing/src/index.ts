@@ -1,6 +1,7 @@
 export * from "./bench";
 export * from "./database";
 export * from "./errors";
+export * from "./platform";
 export * from "./server";
 export * from "./spawn";
 export * from "./tokens";

@@ -23,6 +23,8 @@ export const sessionConfigShape = {
   /** A participant disconnected this long ends the session as `disconnected`. */
   DISCONNECT_TIMEOUT_SECONDS: env.positiveInt(120),
   AVERAGE_SESSION_SECONDS: env.positiveInt(600),
+  /** Length of a billed minute in seconds: 60 except in demos and end-to-end tests. */
+  MINUTE_SECONDS: env.positiveInt(60),
   /** How often this instance runs the metering worker. */
   METERING_INTERVAL_MS: env.positiveInt(1_000),
   HEARTBEAT_MS: env.positiveInt(15_000),

@@ -85,6 +85,7 @@ export const rulesFromConfig = (config: SessionConfig): SessionRules => ({
   pauseGraceSeconds: config.PAUSE_GRACE_SECONDS,
   disconnectTimeoutSeconds: config.DISCONNECT_TIMEOUT_SECONDS,
   averageSessionSeconds: config.AVERAGE_SESSION_SECONDS,
+  minuteSeconds: config.MINUTE_SECONDS,
 });
 
 /** Everything main.ts does after reading the environment: migrate, pools, server, metering loop. */

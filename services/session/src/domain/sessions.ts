@@ -39,6 +39,8 @@ export interface SessionRules {
   disconnectTimeoutSeconds: number;
   /** Used for queue wait estimates. */
   averageSessionSeconds: number;
+  /** The billed unit: 60 in production; short in demos and end-to-end tests. */
+  minuteSeconds: number;
 }
 
 export const DEFAULT_RULES: SessionRules = {
@@ -48,6 +50,7 @@ export const DEFAULT_RULES: SessionRules = {
   pauseGraceSeconds: 15,
   disconnectTimeoutSeconds: 120,
   averageSessionSeconds: 600,
+  minuteSeconds: 60,
 };
 
 const LIMITS = {
@@ -90,7 +93,6 @@ const userIdOf = (principal: Principal): string => {
   return principal.userId;
 };
 
-const MINUTE_MS = 60_000;
 
 const isInsufficientFunds = (error: unknown) => isAppError(error) && error.reason === "INSUFFICIENT_FUNDS";
 
@@ -195,7 +197,7 @@ export function createSessions(deps: SessionsDeps) {
       return { outcome: "ended", session: await endInTx(tx, emit, session, "insufficient_funds") };
     }
     // Minute n+1 is due one minute after minute n was due (shifted by any pause).
-    const nextChargeAt = new Date((session.nextChargeAt ?? at).getTime() + MINUTE_MS);
+    const nextChargeAt = new Date((session.nextChargeAt ?? at).getTime() + rules.minuteSeconds * 1000);
     const updated = await tx.updateSession(session.id, { minutesCharged: minute, minutesLeft, nextChargeAt });
     await emit(session.id, {
       type: "minute_charged",

@@ -1,0 +1,122 @@
+import { randomBytes } from "node:crypto";
+import { freePort } from "@parley/kit/db";
+import { type LaunchedService, launchService } from "./spawn";
+
+export const SERVICES = ["auth", "user", "billing", "session", "edge"] as const;
+export type ServiceName = (typeof SERVICES)[number];
+
+/** Every secret a running platform needs; generated per test run, kept under .data by `pnpm start`. */
+export interface PlatformSecrets {
+  signingKeySecret: string;
+  /** Each service's secret towards auth (SERVICE_CREDENTIALS). */
+  services: Record<Exclude<ServiceName, "auth">, string>;
+  webhookSecret: string;
+  adminEmail: string;
+  adminPassword: string;
+}
+
+const secret = () => randomBytes(24).toString("base64url");
+
+export function generateSecrets(): PlatformSecrets {
+  return {
+    signingKeySecret: secret(),
+    services: { user: secret(), billing: secret(), session: secret(), edge: secret() },
+    webhookSecret: secret(),
+    adminEmail: "admin@parley.local",
+    adminPassword: `admin-${secret().slice(0, 12)}`,
+  };
+}
+
+export interface PlatformOptions {
+  databaseUrl: string;
+  redisUrl?: string;
+  secrets: PlatformSecrets;
+  /** Fixed ports (`pnpm start`); free ones when absent (tests). */
+  ports?: Partial<Record<ServiceName, number>>;
+  /** Extra environment per service (short billing minutes in tests, log levels). */
+  env?: Partial<Record<ServiceName, Record<string, string>>>;
+  onLine?: (service: ServiceName, line: string) => void;
+}
+
+export interface Platform {
+  grpc: Record<Exclude<ServiceName, "edge">, string>;
+  /** The edge's base URL, `http://127.0.0.1:<port>`. */
+  httpUrl: string;
+  stop(): Promise<void>;
+}
+
+const edgeListeningPort = (line: string): number | undefined => {
+  if (!line.includes("edge listening")) return undefined;
+  const match = /"port":(\d+)/.exec(line);
+  return match ? Number(match[1]) : undefined;
+};
+
+/**
+ * Starts the whole platform as child processes in dependency order: user and billing (each
+ * finds auth's keys on first use), auth (which reaches user for profiles), session, edge.
+ * Every service migrates its own schema at start. `stop()` ends them in reverse order.
+ */
+export async function launchPlatform(options: PlatformOptions): Promise<Platform> {
+  const { secrets } = options;
+  const ports = { ...options.ports };
+  const authPort = ports.auth ?? (await freePort());
+  const authAddress = `127.0.0.1:${authPort}`;
+  const started: LaunchedService[] = [];
+  const common = {
+    DATABASE_URL: options.databaseUrl,
+    ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : {}),
+    AUTH_ADDRESS: authAddress,
+  };
+  const launch = async (name: ServiceName, env: Record<string, string>) => {
+    const service = await launchService(
+      name,
+      {
+        ...common,
+        ...(name === "auth" ? {} : { SERVICE_NAME: name, SERVICE_SECRET: secrets.services[name] }),
+        ...(ports[name] !== undefined && name !== "edge" ? { GRPC_PORT: String(ports[name]) } : {}),
+        ...env,
+        ...options.env?.[name],
+      },
+      {
+        onLine: (line) => options.onLine?.(name, line),
+        ...(name === "edge" ? { readyPort: edgeListeningPort } : {}),
+        timeoutMs: 60_000,
+      },
+    );
+    started.push(service);
+    return service;
+  };
+  const stop = async () => {
+    for (const service of started.reverse()) await service.stop();
+  };
+  try {
+    const [user, billing] = await Promise.all([launch("user", {}), launch("billing", {})]);
+    const auth = await launch("auth", {
+      GRPC_PORT: String(authPort),
+      SIGNING_KEY_SECRET: secrets.signingKeySecret,
+      SERVICE_CREDENTIALS: Object.entries(secrets.services)
+        .map(([name, value]) => `${name}:${value}`)
+        .join(","),
+      USER_ADDRESS: user.address,
+      BOOTSTRAP_ADMIN_EMAIL: secrets.adminEmail,
+      BOOTSTRAP_ADMIN_PASSWORD: secrets.adminPassword,
+    });
+    const session = await launch("session", { USER_ADDRESS: user.address, BILLING_ADDRESS: billing.address });
+    const edge = await launch("edge", {
+      HTTP_PORT: String(ports.edge ?? 0),
+      HTTP_HOST: "127.0.0.1",
+      USER_ADDRESS: user.address,
+      BILLING_ADDRESS: billing.address,
+      SESSION_ADDRESS: session.address,
+      WEBHOOK_SECRET: secrets.webhookSecret,
+    });
+    return {
+      grpc: { auth: auth.address, user: user.address, billing: billing.address, session: session.address },
+      httpUrl: `http://127.0.0.1:${edge.port}`,
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
