@@ -6,7 +6,7 @@ import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import websocket from "@fastify/websocket";
 import type { Principal, TokenVerifier } from "@parley/kit/auth";
-import { invalidArgument, isAppError, unauthenticated } from "@parley/kit/errors";
+import { invalidArgument, isAppError, resourceExhausted, unauthenticated } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
 import type { Logger } from "@parley/kit/log";
 import { Histogram, type Registry } from "@parley/kit/metrics";
@@ -164,17 +164,13 @@ export async function buildEdge(deps: EdgeDeps) {
       if (request.apiKey) return `key:${request.apiKey.slice(0, 16)}`;
       return `ip:${request.ip}`;
     },
-    errorResponseBuilder: (request, context) => ({
-      statusCode: 429,
-      error: {
-        code: 429,
-        status: "RESOURCE_EXHAUSTED",
-        reason: "RATE_LIMITED",
-        message: `rate limit of ${context.max} requests per minute exceeded; retry in ${Math.ceil(context.ttl / 1000)} s`,
-        details: {},
-        request_id: request.id,
-      },
-    }),
+    errorResponseBuilder: (_request, context) =>
+      Object.assign(
+        resourceExhausted("RATE_LIMITED", `rate limit of ${context.max} requests per minute exceeded`, {
+          retryAfterSeconds: Math.max(1, Math.ceil(context.ttl / 1000)),
+        }),
+        { statusCode: 429 },
+      ),
   });
   await app.register(websocket, { options: { maxPayload: config.WS_MAX_FRAME_BYTES } });
 

@@ -34,9 +34,8 @@ export interface Route {
 function httpRuleOf(method: DescMethod): HttpRule | undefined {
   const unknown = method.proto.options?.$unknown?.find((field) => field.no === HTTP_RULE_FIELD);
   if (!unknown) return undefined;
-  const reader = new BinaryReader(unknown.data);
-  reader.tag();
-  return HttpRule.decode(reader.bytes());
+  // The unknown field's data is the length-prefixed HttpRule.
+  return HttpRule.decode(new BinaryReader(unknown.data).bytes());
 }
 
 /** `/v1/sessions/{session_id}:accept` → a regex with one group per variable. */

@@ -13,7 +13,8 @@ import {
 import { invalidArgument } from "@parley/kit/errors";
 import type { Route } from "./catalogue";
 
-const snake = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+/** FieldMask paths are lowerCamelCase in proto3 JSON; people (and query strings) write snake_case. */
+const camelPath = (path: string) => path.trim().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 
 /** Finds a field by proto name or JSON name. */
 function fieldOf(message: DescMessage, name: string): DescField | undefined {
@@ -108,7 +109,11 @@ export function encodeRequest(route: Route, parts: HttpRequestParts, registry: F
   ) {
     const patch = json[route.body];
     if (patch && typeof patch === "object" && !Array.isArray(patch))
-      json.update_mask = Object.keys(patch).map(snake).join(",");
+      json.update_mask = Object.keys(patch).join(",");
+  }
+  for (const key of ["update_mask", "updateMask"]) {
+    const mask = json[key];
+    if (typeof mask === "string") json[key] = mask.split(",").filter(Boolean).map(camelPath).join(",");
   }
   return encodeJson(input, json, registry);
 }

@@ -1,0 +1,116 @@
+import {
+  createTestDatabase,
+  generateSecrets,
+  launchPlatform,
+  type Platform,
+  type PlatformSecrets,
+} from "@parley/testing";
+import type { Test } from "tap";
+import { signPayload } from "../src/webhooks/payments";
+
+export interface ApiResponse {
+  status: number;
+  headers: Headers;
+  // biome-ignore lint/suspicious/noExplicitAny: JSON bodies are asserted field by field
+  body: any;
+}
+
+export interface Api {
+  platform: Platform;
+  secrets: PlatformSecrets;
+  url: string;
+  call(
+    method: string,
+    path: string,
+    options?: { token?: string; body?: unknown; headers?: Record<string, string> },
+  ): Promise<ApiResponse>;
+  /** Registers a person through the edge; returns the user id and tokens. */
+  register(
+    email?: string,
+  ): Promise<{ userId: string; email: string; accessToken: string; refreshToken: string }>;
+  login(email: string, password: string): Promise<string>;
+  adminToken(): Promise<string>;
+  /** Sends a payment-provider event signed like the provider would. */
+  webhook(event: unknown, options?: { secret?: string; timestamp?: number }): Promise<ApiResponse>;
+}
+
+export const PASSWORD = "a passphrase for tests";
+let counter = 0;
+export const uniqueEmail = () => `edge-${process.pid}-${Date.now()}-${++counter}@example.com`;
+
+/** The whole platform as processes on one fresh database, reached only through the edge. */
+export async function startPlatform(
+  t: Test,
+  env: Parameters<typeof launchPlatform>[0]["env"] = {},
+): Promise<Api> {
+  const { url: databaseUrl } = await createTestDatabase(t);
+  const secrets = generateSecrets();
+  const platform = await launchPlatform({
+    databaseUrl,
+    ...(process.env.REDIS_URL ? { redisUrl: process.env.REDIS_URL } : {}),
+    secrets,
+    env: {
+      ...env,
+      auth: { OUTBOX_INTERVAL_MS: "100", LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "info", ...env.auth },
+      user: { LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "info", ...env.user },
+      billing: { LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "info", ...env.billing },
+      session: { LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "info", ...env.session },
+      edge: { LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "info", ...env.edge },
+    },
+  });
+  t.teardown(platform.stop);
+  const call: Api["call"] = async (method, path, options = {}) => {
+    const response = await fetch(platform.httpUrl + path, {
+      method,
+      headers: {
+        ...(options.body !== undefined ? { "content-type": "application/json" } : {}),
+        ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+        ...options.headers,
+      },
+      ...(options.body !== undefined
+        ? { body: typeof options.body === "string" ? options.body : JSON.stringify(options.body) }
+        : {}),
+    });
+    const text = await response.text();
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {}
+    return { status: response.status, headers: response.headers, body };
+  };
+  const api: Api = {
+    platform,
+    secrets,
+    url: platform.httpUrl,
+    call,
+    async register(email = uniqueEmail()) {
+      const { status, body } = await call("POST", "/v1/auth/register", {
+        body: { email, password: PASSWORD, display_name: "Test Person" },
+      });
+      if (status !== 200) throw new Error(`register failed: ${status} ${JSON.stringify(body)}`);
+      return {
+        userId: body.account.user_id,
+        email,
+        accessToken: body.tokens.access_token,
+        refreshToken: body.tokens.refresh_token,
+      };
+    },
+    async login(email, password) {
+      const { status, body } = await call("POST", "/v1/auth/login", {
+        body: { identifier: email, password },
+      });
+      if (status !== 200) throw new Error(`login failed: ${status} ${JSON.stringify(body)}`);
+      return body.tokens.access_token;
+    },
+    adminToken: () => api.login(secrets.adminEmail, secrets.adminPassword),
+    webhook(event, options = {}) {
+      const raw = JSON.stringify(event);
+      const timestamp = options.timestamp ?? Math.floor(Date.now() / 1000);
+      return call("POST", "/v1/webhooks/payments/razorpay", {
+        body: raw,
+        headers: { "parley-signature": signPayload(options.secret ?? secrets.webhookSecret, timestamp, raw) },
+      });
+    },
+  };
+  return api;
+}
