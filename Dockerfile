@@ -10,6 +10,7 @@ ARG SERVICE
 COPY pnpm-lock.yaml pnpm-workspace.yaml package.json ./
 COPY packages/proto/package.json packages/proto/
 COPY packages/kit/package.json packages/kit/
+COPY packages/testing/package.json packages/testing/
 COPY services/${SERVICE}/package.json services/${SERVICE}/
 RUN pnpm install --frozen-lockfile --filter "@parley/${SERVICE}-service..." --filter parley
 

@@ -1,0 +1,169 @@
+// Idempotent demo data through the public gRPC APIs (as a partner backend would): an admin
+// (auth's BOOTSTRAP_ADMIN_*), three experts with rates and specialisations, and a user with
+// a funded wallet. Running it again changes nothing.
+import { isAppError } from "@parley/kit/errors";
+import { createServiceClient } from "@parley/kit/grpc";
+import { AuthServiceService, Role } from "@parley/proto/parley/auth/v1/auth";
+import { BillingServiceService } from "@parley/proto/parley/billing/v1/billing";
+import {
+  ExpertAvailability,
+  type Profile,
+  SyncOutcome,
+  UserServiceService,
+} from "@parley/proto/parley/user/v1/user";
+
+export interface DemoAccount {
+  name: string;
+  email: string;
+  password: string;
+}
+
+export interface SeedResult {
+  admin: DemoAccount;
+  experts: DemoAccount[];
+  user: DemoAccount;
+}
+
+const inr = (rupees: number) => ({ amountMinor: BigInt(rupees * 100), currency: "INR" });
+const DEMO_PASSWORD = "parley demo 2026";
+const EMPTY_PROFILE: Profile = {
+  userId: "",
+  displayName: "",
+  avatarUrl: "",
+  bio: "",
+  languages: [],
+  verified: false,
+  partnerId: "",
+  externalId: "",
+  syncStatus: SyncOutcome.SYNC_OUTCOME_UNSPECIFIED,
+};
+
+const EXPERTS = [
+  {
+    name: "Asha Rao",
+    email: "asha@parley.local",
+    chat: 20,
+    call: 30,
+    specialisations: ["vedic", "tarot"],
+    languages: ["en", "hi"],
+    years: 12,
+    bio: "Vedic astrology and tarot, twelve years of readings.",
+  },
+  {
+    name: "Ravi Menon",
+    email: "ravi@parley.local",
+    chat: 15,
+    call: 25,
+    specialisations: ["numerology"],
+    languages: ["en", "ml"],
+    years: 6,
+    bio: "Numerology for names, dates and decisions.",
+  },
+  {
+    name: "Meera Iyer",
+    email: "meera@parley.local",
+    chat: 25,
+    call: 40,
+    specialisations: ["career", "relationships"],
+    languages: ["en", "ta"],
+    years: 9,
+    bio: "Career and relationship guidance.",
+  },
+];
+
+export async function seedDemoData(options: {
+  grpc: { auth: string; user: string; billing: string };
+  admin: { email: string; password: string };
+}): Promise<SeedResult> {
+  const auth = createServiceClient(AuthServiceService, {
+    address: options.grpc.auth,
+    defaultDeadlineMs: 15_000,
+  });
+  const users = createServiceClient(UserServiceService, {
+    address: options.grpc.user,
+    defaultDeadlineMs: 15_000,
+  });
+  const billing = createServiceClient(BillingServiceService, {
+    address: options.grpc.billing,
+    defaultDeadlineMs: 15_000,
+  });
+  try {
+    const login = async (email: string, password: string) => {
+      const response = await auth.login({ identifier: email, password, deviceName: "seed" });
+      if (response.result?.$case !== "tokens") throw new Error(`${email} needs MFA; the seed cannot sign in`);
+      return response.result.value;
+    };
+    /** Registers the account, or signs in when it already exists. */
+    const account = async (name: string, email: string) => {
+      try {
+        const { account: created, tokens } = await auth.register({
+          email,
+          phone: "",
+          password: DEMO_PASSWORD,
+          displayName: name,
+          deviceName: "seed",
+        });
+        return { userId: created!.userId, accessToken: tokens!.accessToken };
+      } catch (error) {
+        if (!isAppError(error) || error.reason !== "ACCOUNT_EXISTS") throw error;
+        const tokens = await login(email, DEMO_PASSWORD);
+        return { userId: tokenSubject(tokens.accessToken), accessToken: tokens.accessToken };
+      }
+    };
+    const admin = { bearerToken: (await login(options.admin.email, options.admin.password)).accessToken };
+    /** The profile may exist before auth's outbox delivers the name given at registration. */
+    const named = (userId: string, displayName: string) =>
+      users.updateProfile(
+        { profile: { ...EMPTY_PROFILE, userId, displayName }, updateMask: ["display_name"] },
+        admin,
+      );
+
+    for (const expert of EXPERTS) {
+      const { userId } = await account(expert.name, expert.email);
+      await auth.setUserRole({ userId, role: Role.ROLE_EXPERT }, admin);
+      await users.upsertExpertProfile(
+        {
+          expertId: userId,
+          profile: {
+            chatRate: inr(expert.chat),
+            callRate: inr(expert.call),
+            maxConcurrentSessions: 2,
+            specialisations: expert.specialisations,
+            languages: expert.languages,
+            experienceYears: expert.years,
+            bio: expert.bio,
+          },
+        },
+        admin,
+      );
+      await users.setAvailability(
+        { expertId: userId, availability: ExpertAvailability.EXPERT_AVAILABILITY_AVAILABLE },
+        admin,
+      );
+      await named(userId, expert.name);
+    }
+
+    const user = await account("Priya Demo", "priya@parley.local");
+    await named(user.userId, "Priya Demo");
+    // A fixed request id: a second run finds the grant already made and credits nothing.
+    await billing.grantCredit(
+      { userId: user.userId, amount: inr(500), note: "demo wallet", requestId: "seed-demo-wallet-priya" },
+      admin,
+    );
+
+    return {
+      admin: { name: "Admin", ...options.admin },
+      experts: EXPERTS.map((e) => ({ name: e.name, email: e.email, password: DEMO_PASSWORD })),
+      user: { name: "Priya Demo", email: "priya@parley.local", password: DEMO_PASSWORD },
+    };
+  } finally {
+    auth.close();
+    users.close();
+    billing.close();
+  }
+}
+
+/** The `sub` claim of an access token we were just given (no verification needed for our own use). */
+function tokenSubject(token: string): string {
+  return (JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString("utf8")) as { sub: string }).sub;
+}

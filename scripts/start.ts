@@ -1,0 +1,123 @@
+// `pnpm start`: the whole platform on this machine. Embedded Postgres under .data/postgres
+// when DATABASE_URL is unset (kept between runs), local secrets generated once into
+// .data/local-secrets.json, every service and the edge with readable logs, demo data, and
+// the URLs and credentials printed. Ctrl-C stops everything in reverse order.
+import { existsSync } from "node:fs";
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { startEmbeddedPostgres } from "@parley/kit/db";
+import {
+  generateSecrets,
+  launchPlatform,
+  type PlatformSecrets,
+  REPO_ROOT,
+  type ServiceName,
+} from "@parley/testing";
+import pretty from "pino-pretty";
+import { seedDemoData } from "./seed";
+
+const DATA = path.join(REPO_ROOT, ".data");
+const PORTS: Record<ServiceName, number> = {
+  auth: 50051,
+  user: 50052,
+  session: 50053,
+  billing: 50054,
+  edge: 8080,
+};
+const COLOURS: Record<ServiceName, string> = {
+  auth: "35",
+  user: "36",
+  session: "33",
+  billing: "32",
+  edge: "34",
+};
+
+async function localSecrets(): Promise<PlatformSecrets> {
+  const file = path.join(DATA, "local-secrets.json");
+  if (existsSync(file)) return JSON.parse(await readFile(file, "utf8")) as PlatformSecrets;
+  const secrets = generateSecrets();
+  await mkdir(DATA, { recursive: true });
+  await writeFile(file, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
+  await chmod(file, 0o600);
+  return secrets;
+}
+
+/** One pretty printer per service, each line prefixed with the service's name in its colour. */
+const printers = new Map<ServiceName, ReturnType<typeof pretty>>();
+function printLine(service: ServiceName, line: string) {
+  let printer = printers.get(service);
+  if (!printer) {
+    printer = pretty({
+      colorize: process.stdout.isTTY,
+      ignore: "pid,hostname,service,name",
+      translateTime: "HH:MM:ss",
+      messageFormat: `\u001b[${COLOURS[service]}m${service.padEnd(7)}\u001b[0m {msg}`,
+      destination: 1,
+    });
+    printers.set(service, printer);
+  }
+  if (line.startsWith("{")) printer.write(`${line}\n`);
+  else process.stdout.write(`${service.padEnd(7)} ${line}\n`);
+}
+
+const secrets = await localSecrets();
+let databaseUrl = process.env.DATABASE_URL;
+const embedded = databaseUrl
+  ? undefined
+  : await startEmbeddedPostgres({
+      dataDir: path.join(DATA, "postgres"),
+      port: Number(process.env.EMBEDDED_PG_PORT ?? 54329),
+    });
+databaseUrl ??= embedded!.url;
+
+let platform: Awaited<ReturnType<typeof launchPlatform>> | undefined;
+let stopping = false;
+const stop = async (code: number) => {
+  if (stopping) return;
+  stopping = true;
+  process.stdout.write("\nStopping Parley…\n");
+  await platform?.stop();
+  await embedded?.stop();
+  process.exit(code);
+};
+process.on("SIGINT", () => void stop(0));
+process.on("SIGTERM", () => void stop(0));
+
+try {
+  platform = await launchPlatform({
+    databaseUrl,
+    ...(process.env.REDIS_URL ? { redisUrl: process.env.REDIS_URL } : {}),
+    secrets,
+    ports: PORTS,
+    env: {
+      edge: { CORS_ORIGINS: process.env.CORS_ORIGINS ?? "http://localhost:3000,http://localhost:5173" },
+    },
+    onLine: printLine,
+  });
+  const seeded = await seedDemoData({
+    grpc: platform.grpc,
+    admin: { email: secrets.adminEmail, password: secrets.adminPassword },
+  });
+  const http = `http://localhost:${PORTS.edge}`;
+  const rows = [seeded.admin, ...seeded.experts, seeded.user];
+  process.stdout.write(`
+Parley is running.
+  HTTP API      ${http}           WebSocket ${http.replace("http", "ws")}/v1/ws
+  API docs      ${http}/docs      OpenAPI   ${http}/openapi.json
+  gRPC          auth ${platform.grpc.auth}  user ${platform.grpc.user}  session ${platform.grpc.session}  billing ${platform.grpc.billing}
+  Postgres      ${embedded ? `embedded, data in .data/postgres (port ${new URL(databaseUrl).port})` : "DATABASE_URL"}
+  Redis         ${process.env.REDIS_URL ?? "not set: in-process bus, presence and counters"}
+  Webhook       POST ${http}/v1/webhooks/payments/{provider}, secret in .data/local-secrets.json
+
+Demo accounts (email / password):
+${rows.map((r) => `  ${r.name.padEnd(12)} ${r.email.padEnd(22)} ${r.password}`).join("\n")}
+  Priya's wallet holds ₹500; the experts are Asha (vedic, tarot), Ravi (numerology), Meera (career).
+  Experts read as online while their app holds a WebSocket open (presence heartbeats).
+
+Try: curl -s ${http}/v1/experts | head -c 400
+Ctrl-C stops everything.
+`);
+} catch (error) {
+  process.stderr.write(`\nParley did not start: ${error instanceof Error ? error.message : String(error)}\n`);
+  await stop(1);
+}
