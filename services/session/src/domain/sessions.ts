@@ -93,7 +93,6 @@ const userIdOf = (principal: Principal): string => {
   return principal.userId;
 };
 
-
 const isInsufficientFunds = (error: unknown) => isAppError(error) && error.reason === "INSUFFICIENT_FUNDS";
 
 export function createSessions(deps: SessionsDeps) {
