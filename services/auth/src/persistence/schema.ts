@@ -156,8 +156,8 @@ export const apiKeys = auth.table(
 
 /**
  * Signing keys. The private key is sealed with the key from SIGNING_KEY_SECRET. A key is
- * published from creation, signs from `activates_at`, stops signing at `retires_at` (when
- * a newer key activates) and leaves the key set at `expires_at` (its last token expired).
+ * published from creation, signs from `activates_at` until a newer key activates, and leaves
+ * the key set at `expires_at` (set at rotation: when its last token has expired).
  */
 export const signingKeys = auth.table("signing_keys", {
   kid: text("kid").primaryKey(),

@@ -2,6 +2,7 @@ import type { Assurance, PersonRole } from "@parley/kit/auth";
 import type { Sql } from "@parley/kit/db";
 import { newId } from "@parley/kit/ids";
 import { and, desc, eq, gt, isNull, lt, ne, or, sql } from "drizzle-orm";
+import type { AnyPgColumn } from "drizzle-orm/pg-core";
 import { drizzle } from "drizzle-orm/postgres-js";
 import type { Account, ApiKey, LoginSession, OutboxMessage } from "../domain/model";
 import type { AuthStore, Page } from "../domain/ports";
@@ -55,6 +56,11 @@ function page<T extends { id: string }>(rows: T[], limit: number, at: (row: T) =
   const items = rows.slice(0, limit);
   const last = items[items.length - 1];
   return { items, nextCursor: rows.length > limit && last ? { at: at(last), id: last.id } : undefined };
+}
+
+/** Keyset paging, newest first: rows strictly after the cursor in (created_at, id) order. */
+function olderThan(createdAt: AnyPgColumn, id: AnyPgColumn, after: { at: Date; id: string } | undefined) {
+  return after ? or(lt(createdAt, after.at), and(eq(createdAt, after.at), lt(id, after.id))) : undefined;
 }
 
 async function enqueue(tx: Tx, messages: OutboxMessage[]) {
@@ -241,12 +247,7 @@ export function createAuthStore(client: Sql): AuthStore {
             isNull(loginSessions.revokedAt),
             gt(loginSessions.idleExpiresAt, at),
             gt(loginSessions.absoluteExpiresAt, at),
-            after
-              ? or(
-                  lt(loginSessions.createdAt, after.at),
-                  and(eq(loginSessions.createdAt, after.at), lt(loginSessions.id, after.id)),
-                )
-              : undefined,
+            olderThan(loginSessions.createdAt, loginSessions.id, after),
           ),
         )
         .orderBy(desc(loginSessions.createdAt), desc(loginSessions.id))
@@ -425,12 +426,7 @@ export function createAuthStore(client: Sql): AuthStore {
         .where(
           and(
             partnerId ? eq(apiKeys.partnerId, partnerId) : undefined,
-            after
-              ? or(
-                  lt(apiKeys.createdAt, after.at),
-                  and(eq(apiKeys.createdAt, after.at), lt(apiKeys.id, after.id)),
-                )
-              : undefined,
+            olderThan(apiKeys.createdAt, apiKeys.id, after),
           ),
         )
         .orderBy(desc(apiKeys.createdAt), desc(apiKeys.id))
