@@ -253,11 +253,11 @@ t.test(
     t.equal((await ws.closed).code, 1009, "oversize frames close with 1009");
 
     const chatty = await WsClient.connect(api.url);
-  await chatty.authenticate(person.accessToken);
-  for (let i = 0; i < 100; i++) chatty.send({ type: "ping", id: i });
-  t.equal((await chatty.closed).code, 1008, "a flood of frames closes with 1008");
+    await chatty.authenticate(person.accessToken);
+    for (let i = 0; i < 100; i++) chatty.send({ type: "ping", id: i });
+    t.equal((await chatty.closed).code, 1008, "a flood of frames closes with 1008");
 
-  const last = await WsClient.connect(api.url);
+    const last = await WsClient.connect(api.url);
     await last.authenticate(person.accessToken);
     await api.platform.stop();
     t.equal((await last.closed).code, 1012, "shutdown tells clients to reconnect (1012)");
