@@ -30,6 +30,8 @@ export function generateSecrets(): PlatformSecrets {
 export interface PlatformOptions {
   databaseUrl: string;
   redisUrl?: string;
+  /** Keeps this platform's Redis counters apart from others on the same Redis (tests). */
+  redisKeyPrefix?: string;
   secrets: PlatformSecrets;
   /** Fixed ports (`pnpm start`); free ones when absent (tests). */
   ports?: Partial<Record<ServiceName, number>>;
@@ -65,6 +67,7 @@ export async function launchPlatform(options: PlatformOptions): Promise<Platform
   const common = {
     DATABASE_URL: options.databaseUrl,
     ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : {}),
+    ...(options.redisKeyPrefix ? { REDIS_KEY_PREFIX: options.redisKeyPrefix } : {}),
     AUTH_ADDRESS: authAddress,
   };
   const launch = async (name: ServiceName, env: Record<string, string>) => {

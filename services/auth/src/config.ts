@@ -34,6 +34,8 @@ export const authConfigShape = {
   DATABASE_POOL_MAX: env.positiveInt(20),
   /** Attempt counters are shared through Redis when set; in-process (one instance) otherwise. */
   REDIS_URL: env.redisUrl(),
+  /** Prefix of auth's Redis keys: deployments (or test runs) sharing one Redis stay apart. */
+  REDIS_KEY_PREFIX: z.string().min(1).default("parley:"),
   LOG_LEVEL: env.logLevel(),
   JWT_ISSUER: identityEnv.JWT_ISSUER,
   JWT_AUDIENCE: identityEnv.JWT_AUDIENCE,

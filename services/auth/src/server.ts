@@ -134,7 +134,7 @@ export async function startAuth(
   await migrateDatabase(config.DATABASE_URL, AUTH_MIGRATIONS);
   const database = createDatabase(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX });
   const limiter = config.REDIS_URL
-    ? createRedisAttemptLimiter(config.REDIS_URL)
+    ? createRedisAttemptLimiter(config.REDIS_URL, config.REDIS_KEY_PREFIX)
     : createInProcessAttemptLimiter();
 
   let selfToken: () => Promise<string> = async () => "";

@@ -23,6 +23,8 @@ export const edgeConfigShape = {
   BILLING_ADDRESS: env.address("127.0.0.1:50054"),
   /** Rate-limit counters are shared through Redis when set; per instance otherwise. */
   REDIS_URL: env.redisUrl(),
+  /** Prefix of the edge's Redis keys: deployments (or test runs) sharing one Redis stay apart. */
+  REDIS_KEY_PREFIX: z.string().min(1).default("parley:"),
   /** Browser origins allowed by CORS, comma-separated (none when empty). */
   CORS_ORIGINS: list,
   /** Shared secret of the payment provider's webhook signatures; the webhook route is off without it. */

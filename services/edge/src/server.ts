@@ -157,7 +157,7 @@ export async function buildEdge(deps: EdgeDeps) {
   await app.register(rateLimit, {
     max: config.RATE_LIMIT_PER_MINUTE,
     timeWindow: 60_000,
-    ...(redis ? { redis, nameSpace: "parley:edge:ratelimit:" } : {}),
+    ...(redis ? { redis, nameSpace: `${config.REDIS_KEY_PREFIX}edge:ratelimit:` } : {}),
     keyGenerator: (request) => {
       const p = request.principal;
       if (p?.kind === "user") return `user:${p.userId}`;

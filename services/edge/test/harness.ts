@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import {
   createTestDatabase,
   generateSecrets,
@@ -47,7 +48,9 @@ export async function startPlatform(
   const secrets = generateSecrets();
   const platform = await launchPlatform({
     databaseUrl,
-    ...(process.env.REDIS_URL ? { redisUrl: process.env.REDIS_URL } : {}),
+    ...(process.env.REDIS_URL
+      ? { redisUrl: process.env.REDIS_URL, redisKeyPrefix: `parley-test-${randomUUID()}:` }
+      : {}),
     secrets,
     env: {
       ...env,

@@ -5,9 +5,9 @@ import type { AttemptLimiter } from "../domain/ports";
  * Fixed-window counters in Redis, shared by every auth instance: INCR is atomic, and the
  * window starts with the first attempt (PEXPIRE NX).
  */
-export function createRedisAttemptLimiter(url: string): AttemptLimiter {
+export function createRedisAttemptLimiter(url: string, keyPrefix = "parley:"): AttemptLimiter {
   const redis = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 2 });
-  const prefix = "parley:auth:attempts:";
+  const prefix = `${keyPrefix}auth:attempts:`;
   return {
     async consume(key, limit, windowSeconds) {
       const results = await redis
