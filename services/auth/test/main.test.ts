@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { parseConfig } from "@parley/kit/config";
 import { freePort } from "@parley/kit/db";
 import { createServiceClient } from "@parley/kit/grpc";
@@ -64,6 +65,8 @@ t.test(
       BOOTSTRAP_ADMIN_EMAIL: "admin@parley.test",
       BOOTSTRAP_ADMIN_PASSWORD: PASSWORD,
       OUTBOX_INTERVAL_MS: "50",
+      // Counters of this run only, even on a Redis other runs share.
+      REDIS_KEY_PREFIX: `parley-test-${randomUUID()}:`,
     });
     const sql = postgres(url, { max: 1, onnotice: () => {} });
     t.teardown(() => sql.end());
