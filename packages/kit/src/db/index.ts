@@ -39,14 +39,16 @@ export interface MigrateOptions {
 
 /**
  * Applies a service's pending migrations under a Postgres advisory lock, so several
- * instances starting together migrate once. Bookkeeping lives in the `drizzle` schema,
- * one table per service (`billing_migrations`), because drizzle-kit's first migration
- * creates the service schema itself.
+ * instances (and services) starting together migrate one at a time. Bookkeeping lives in
+ * the `drizzle` schema, one table per service (`billing_migrations`), because drizzle-kit's
+ * first migration creates the service schema itself.
  */
 export async function migrateDatabase(url: string, options: MigrateOptions): Promise<void> {
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   try {
-    await sql`select pg_advisory_lock(hashtext(${`parley:migrate:${options.schema}`}))`;
+    // One lock for every service: they share the `drizzle` bookkeeping schema, whose
+    // CREATE SCHEMA IF NOT EXISTS is not safe against a concurrent creator.
+    await sql`select pg_advisory_lock(hashtext('parley:migrate'))`;
     await migrate(drizzle(sql), {
       migrationsFolder: options.migrationsFolder,
       migrationsSchema: "drizzle",
