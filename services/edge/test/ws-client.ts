@@ -62,6 +62,15 @@ export class WsClient {
     await this.waitFor(() => this.frames.filter((f) => f.type === "ready").length > before);
   }
 
+  /** Stops reading from the network, like a client on a stalled link; the server's writes pile up. */
+  pauseReading(): void {
+    this.socket.pause();
+  }
+
+  resumeReading(): void {
+    this.socket.resume();
+  }
+
   close(): void {
     this.socket.close();
   }

@@ -1,0 +1,92 @@
+import { parseConfig } from "@parley/kit/config";
+import { createLogger } from "@parley/kit/log";
+import { createMetrics } from "@parley/kit/metrics";
+import { createTestIssuer } from "@parley/testing";
+import t from "tap";
+import { edgeConfigShape } from "../src/config";
+import { buildEdge } from "../src/server";
+import { CLOSE } from "../src/ws/socket";
+import { WsClient } from "./ws-client";
+
+// Token lifetimes and socket buffers the platform can't be asked for (auth issues tokens for at
+// least a minute), so this edge runs in-process with real tokens from a test signing key. These
+// checks need no upstream: presence reports go to a closed port and are only logged.
+t.test("WebSocket token expiry and slow consumers", async (t) => {
+  const issuer = await createTestIssuer();
+  const nowhere = "127.0.0.1:1";
+  const config = parseConfig(edgeConfigShape, {
+    HTTP_PORT: "0",
+    HTTP_HOST: "127.0.0.1",
+    JWT_ISSUER: issuer.issuer,
+    JWT_AUDIENCE: issuer.audience,
+    AUTH_ADDRESS: nowhere,
+    USER_ADDRESS: nowhere,
+    SESSION_ADDRESS: nowhere,
+    BILLING_ADDRESS: nowhere,
+    UPSTREAM_DEADLINE_MS: "500",
+    WS_FRAMES_PER_SECOND: "10000",
+    WS_MAX_BUFFERED_BYTES: String(64 * 1024),
+  });
+  const edge = await buildEdge({
+    config,
+    log: createLogger({ service: "edge", level: process.env.TEST_LOG_LEVEL ?? "silent" }),
+    metrics: createMetrics("edge").registry,
+    identity: {
+      verifier: issuer.verifier,
+      credentials: () => issuer.serviceToken("edge"),
+      jwks: async () => issuer.jwks,
+    },
+  });
+  await edge.app.listen({ port: 0, host: "127.0.0.1" });
+  t.teardown(() => edge.close());
+  const address = edge.app.server.address();
+  const url = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
+  const shortLived = (userId: string, seconds: number) =>
+    issuer.sign({ sub: userId, role: "user", sid: "s", acr: "aal1", amr: ["pwd"] }, seconds);
+
+  await t.test("a token that expires without a fresh auth frame closes the socket with 4001", async (t) => {
+    const ws = await WsClient.connect(url);
+    const connectedAt = Date.now();
+    await ws.authenticate(await shortLived("0190a8f0-0000-7000-8000-000000000001", 2));
+    const ready = ws.frames.find((f) => f.type === "ready");
+    t.ok(Date.parse(ready.expires_at) > connectedAt, "ready names when the token expires");
+    const closed = await ws.closed;
+    t.same(closed, { code: CLOSE.unauthenticated, reason: "token expired" });
+    t.ok(Date.now() - connectedAt >= 1000, "not before the token's expiry");
+  });
+
+  await t.test("an auth frame with a fresh token before expiry keeps the socket open", async (t) => {
+    const userId = "0190a8f0-0000-7000-8000-000000000002";
+    const ws = await WsClient.connect(url);
+    await ws.authenticate(await shortLived(userId, 2));
+    await ws.authenticate(await shortLived(userId, 60));
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    ws.send({ type: "ping", id: "still-here" });
+    t.equal(
+      (await ws.waitFor((f) => f.type === "pong")).id,
+      "still-here",
+      "still served after the first expiry",
+    );
+    ws.close();
+    t.equal((await ws.closed).code, 1005, "closed by the client, not the edge");
+  });
+
+  await t.test("a client that stops reading is closed with 4009 instead of buffered for", async (t) => {
+    const ws = await WsClient.connect(url);
+    await ws.authenticate(await issuer.userToken());
+    ws.pauseReading();
+    // Each pong echoes its ~60 KB id: far more than the kernel's socket buffers and the edge's
+    // 64 KB allowance together, so unsent data piles up at the edge.
+    const bulky = "x".repeat(60 * 1024);
+    for (let i = 0; i < 600; i++) ws.send({ type: "ping", id: `${i}-${bulky}` });
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    ws.resumeReading();
+    const closed = await ws.closed;
+    t.same(closed, { code: CLOSE.slowConsumer, reason: "slow consumer" });
+    const pongs = ws.frames.filter((f) => f.type === "pong").length;
+    t.ok(
+      pongs > 0 && pongs < 600,
+      `the edge stopped sending when the client fell behind (${pongs} of 600 pongs)`,
+    );
+  });
+});
