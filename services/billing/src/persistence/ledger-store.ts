@@ -4,9 +4,7 @@ import { newId } from "@parley/kit/ids";
 import type postgres from "postgres";
 import type { LedgerPort } from "../domain/ledger-port";
 import type {
-  AccountEntry,
   ChargeResult,
-  Earnings,
   Hold,
   HoldStatus,
   IdempotencyKey,
@@ -14,11 +12,8 @@ import type {
   InvoiceLine,
   Payment,
   PaymentStatus,
-  Refund,
-  RefundReason,
   SessionKind,
   TransactionType,
-  UserAccountKind,
 } from "../domain/model";
 import { minBigint } from "../domain/money";
 import { decodeResponse, encodeResponse } from "./codec";
@@ -402,11 +397,7 @@ export function createLedgerStore(pool: postgres.Sql): LedgerPort {
   }
 
   return {
-    async walletBalances(
-      userId: string,
-      currency: string,
-      now: Date,
-    ): Promise<{ balance: bigint; held: bigint }> {
+    async walletBalances(userId, currency, now) {
       const [account] = await sql<{ id: string; balance: bigint }[]>`
         select id, balance from billing.accounts
         where kind = 'wallet' and owner_id = ${userId} and currency = ${currency}`;
@@ -414,13 +405,7 @@ export function createLedgerStore(pool: postgres.Sql): LedgerPort {
       return { balance: account.balance, held: await heldOn(reader, account.id, now) };
     },
 
-    async listEntries(input: {
-      userId: string;
-      kind: UserAccountKind;
-      currency: string;
-      beforeEntryId: bigint | undefined;
-      limit: number;
-    }): Promise<AccountEntry[]> {
+    async listEntries(input) {
       const rows = await sql<
         {
           id: bigint;
@@ -453,10 +438,7 @@ export function createLedgerStore(pool: postgres.Sql): LedgerPort {
       }));
     },
 
-    createTopUp(
-      key: IdempotencyKey,
-      input: { userId: string; currency: string; amount: bigint; provider: string; now: Date },
-    ): Promise<Payment> {
+    createTopUp(key, input) {
       return idempotent(key, async (tx) => {
         const paymentId = newId();
         const [row] = await tx<PaymentRow[]>`
@@ -473,17 +455,7 @@ export function createLedgerStore(pool: postgres.Sql): LedgerPort {
      * payment (replays or not) serialises; the event id is then claimed (a replay finds it
      * claimed) and only the first success credits. A succeeded payment is final.
      */
-    confirmPayment(input: {
-      provider: string;
-      providerEventId: string;
-      providerPaymentId: string;
-      paymentId: string;
-      providerReference: string;
-      status: PaymentStatus;
-      amount: bigint;
-      currency: string;
-      now: Date;
-    }): Promise<{ payment: Payment; credited: boolean }> {
+    confirmPayment(input) {
       return sql.begin(async (tx) => {
         const [found] = input.paymentId
           ? await tx<{ id: string }[]>`select id from billing.payments where id = ${input.paymentId}`
@@ -542,10 +514,7 @@ export function createLedgerStore(pool: postgres.Sql): LedgerPort {
       }) as Promise<{ payment: Payment; credited: boolean }>;
     },
 
-    grantCredit(
-      key: IdempotencyKey,
-      input: { userId: string; currency: string; amount: bigint; now: Date },
-    ): Promise<{ transactionId: string; balance: bigint }> {
+    grantCredit(key, input) {
       return idempotent(key, async (tx) => {
         const wallet = await lockWallet(tx, input.userId, input.currency);
         const promotions = await platformAccount(tx, "promotions", input.currency);
@@ -566,17 +535,7 @@ export function createLedgerStore(pool: postgres.Sql): LedgerPort {
       });
     },
 
-    placeHold(
-      key: IdempotencyKey,
-      input: {
-        userId: string;
-        currency: string;
-        amount: bigint;
-        reference: string;
-        expiresAt: Date;
-        now: Date;
-      },
-    ): Promise<Hold> {
+    placeHold(key, input) {
       return idempotent(key, async (tx) => {
         const wallet = await lockWallet(tx, input.userId, input.currency);
         const available = wallet.balance - (await heldOn(tx, wallet.id, input.now));
@@ -590,7 +549,7 @@ export function createLedgerStore(pool: postgres.Sql): LedgerPort {
       });
     },
 
-    extendHold(key: IdempotencyKey, input: { holdId: string; expiresAt: Date; now: Date }): Promise<Hold> {
+    extendHold(key, input) {
       return idempotent(key, async (tx) => {
         await lockOpenHold(tx, input.holdId, input.now);
         const [row] = await tx<HoldRow[]>`
@@ -599,10 +558,7 @@ export function createLedgerStore(pool: postgres.Sql): LedgerPort {
       });
     },
 
-    captureHold(
-      key: IdempotencyKey,
-      input: { holdId: string; amount: bigint; commission: bigint; payeeUserId: string; now: Date },
-    ): Promise<{ hold: Hold; transactionId: string }> {
+    captureHold(key, input) {
       return idempotent(key, async (tx) => {
         const { wallet, hold } = await lockOpenHold(tx, input.holdId, input.now);
         const remaining = hold.amount - hold.captured;
@@ -637,7 +593,7 @@ export function createLedgerStore(pool: postgres.Sql): LedgerPort {
       });
     },
 
-    releaseHold(key: IdempotencyKey, input: { holdId: string; now: Date }): Promise<Hold> {
+    releaseHold(key, input) {
       return idempotent(key, async (tx) => {
         await lockOpenHold(tx, input.holdId, input.now);
         const [row] = await tx<HoldRow[]>`
@@ -654,21 +610,7 @@ export function createLedgerStore(pool: postgres.Sql): LedgerPort {
      * in that order, so the sum sees every hold committed before the lock was granted), then
      * one statement with every write pipelined with COMMIT.
      */
-    charge(
-      key: IdempotencyKey,
-      input: {
-        sessionId: string;
-        minute: bigint;
-        payerUserId: string;
-        payeeUserId: string;
-        currency: string;
-        amount: bigint;
-        commission: bigint;
-        holdId: string;
-        now: Date;
-      },
-      minutesAt: (funds: bigint) => bigint,
-    ): Promise<ChargeResult> {
+    charge(key, input, minutesAt) {
       return pipelinedTransaction(async (tx, commitWith) => {
         // Queries go out in the order they start executing; BEGIN must lead.
         const begun = tx`begin`.execute();
@@ -756,17 +698,7 @@ export function createLedgerStore(pool: postgres.Sql): LedgerPort {
      * Refunds session charges: payer credited, earnings and commission reversed in the
      * proportion still unreversed. The payer's wallet lock serialises refunds of a session.
      */
-    refund(
-      key: IdempotencyKey,
-      input: {
-        sessionId: string;
-        amount: bigint | undefined;
-        reason: RefundReason;
-        note: string;
-        now: Date;
-        share: (refund: bigint, part: bigint, whole: bigint) => bigint;
-      },
-    ): Promise<Refund> {
+    refund(key, input) {
       return idempotent(key, async (tx) => {
         const [session] = await tx<{ payer_user_id: string; payee_user_id: string; currency: string }[]>`
           select payer_user_id, payee_user_id, currency from billing.charges
@@ -839,17 +771,7 @@ export function createLedgerStore(pool: postgres.Sql): LedgerPort {
      * Releases what remains of the session's hold and writes its invoice, once: the unique
      * session_id makes a second settlement read the first (or refuse other parameters).
      */
-    settleSession(input: {
-      sessionId: string;
-      payerUserId: string;
-      payeeUserId: string;
-      holdId: string;
-      rate: bigint;
-      currency: string;
-      kind: SessionKind;
-      settleHash: string;
-      now: Date;
-    }): Promise<Invoice> {
+    settleSession(input) {
       return sql.begin(async (tx) => {
         const claimed = await tx<InvoiceRow[]>`
           insert into billing.invoices (id, session_id, payer_user_id, payee_user_id, kind, currency, rate, minutes, charged, settle_hash, created_at)
@@ -888,11 +810,7 @@ export function createLedgerStore(pool: postgres.Sql): LedgerPort {
       }) as Promise<Invoice>;
     },
 
-    async listInvoices(input: {
-      userId: string;
-      beforeInvoiceId: string | undefined;
-      limit: number;
-    }): Promise<Invoice[]> {
+    async listInvoices(input) {
       const rows = await sql<InvoiceRow[]>`
         select * from billing.invoices
         where (payer_user_id = ${input.userId} or payee_user_id = ${input.userId})
@@ -901,12 +819,12 @@ export function createLedgerStore(pool: postgres.Sql): LedgerPort {
       return Promise.all(rows.map((row) => toInvoice(reader, row)));
     },
 
-    async getInvoice(invoiceId: string): Promise<Invoice | undefined> {
+    async getInvoice(invoiceId) {
       const [row] = await sql<InvoiceRow[]>`select * from billing.invoices where id = ${invoiceId}`;
       return row ? toInvoice(reader, row) : undefined;
     },
 
-    async earnings(expertUserId: string, currency: string): Promise<Earnings> {
+    async earnings(expertUserId, currency) {
       const [row] = await sql<{ balance: bigint; earned: bigint; refunded: bigint }[]>`
         select a.balance,
           coalesce((select sum(amount) from billing.entries where account_id = a.id and amount > 0), 0)::int8 as earned,
@@ -923,7 +841,7 @@ export function createLedgerStore(pool: postgres.Sql): LedgerPort {
     },
 
     /** Marks open holds past their expiry as expired; returns how many. Available never depended on it. */
-    async expireHolds(now: Date): Promise<number> {
+    async expireHolds(now) {
       const rows = await sql`
         update billing.holds set status = 'expired', resolved_at = ${now}
         where status = 'open' and expires_at <= ${now}
