@@ -1,4 +1,5 @@
 export * from "./bench";
+export * from "./clock";
 export * from "./database";
 export * from "./errors";
 export * from "./platform";

@@ -2,7 +2,7 @@ import { createTokenVerifier, type TokenVerifier } from "@parley/kit/auth";
 import { createDatabase } from "@parley/kit/db";
 import { type CallOptions, createServiceClient, type ServiceClient } from "@parley/kit/grpc";
 import { AuthServiceService, type TokenPair } from "@parley/proto/parley/auth/v1/auth";
-import { createTestDatabase, startTestServer } from "@parley/testing";
+import { createTestClock, createTestDatabase, startTestServer, type TestClock } from "@parley/testing";
 import postgres from "postgres";
 import type { Test } from "tap";
 import { type AuthPolicy, DEFAULT_POLICY } from "../src/domain/policy";
@@ -29,7 +29,7 @@ export interface Harness {
   domain: AuthDomain;
   sql: postgres.Sql;
   databaseUrl: string;
-  clock: { now: Date; advanceSeconds(seconds: number): void };
+  clock: TestClock;
   /** Verifies access tokens against auth's own GetJwks, as every service does. */
   verifier: TokenVerifier;
   /** Registers a new person by email; returns the account id and first token pair. */
@@ -62,12 +62,7 @@ export async function startHarness(
   t.teardown(database.close);
   const sql = postgres(url, { max: 2, onnotice: () => {} });
   t.teardown(() => sql.end({ timeout: 5 }));
-  const clock = {
-    now: new Date(),
-    advanceSeconds(seconds: number) {
-      clock.now = new Date(clock.now.getTime() + seconds * 1000);
-    },
-  };
+  const clock = createTestClock(new Date());
   const now = () => clock.now;
   const { domain, binding } = createAuthService({
     sql: database.sql,

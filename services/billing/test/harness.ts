@@ -3,7 +3,14 @@ import { createDatabase } from "@parley/kit/db";
 import { createServiceClient, type ServiceClient } from "@parley/kit/grpc";
 import { newId } from "@parley/kit/ids";
 import { BillingServiceService } from "@parley/proto/parley/billing/v1/billing";
-import { createTestDatabase, createTestIssuer, startTestServer, type TestIssuer } from "@parley/testing";
+import {
+  createTestClock,
+  createTestDatabase,
+  createTestIssuer,
+  startTestServer,
+  type TestClock,
+  type TestIssuer,
+} from "@parley/testing";
 import postgres from "postgres";
 import type { Test } from "tap";
 import { BILLING_MIGRATIONS, createBillingService } from "../src/server";
@@ -19,7 +26,7 @@ export interface Harness {
   /** Raw SQL on the test database, for invariant checks only. */
   sql: postgres.Sql;
   billing: ReturnType<typeof createBillingService>["billing"];
-  clock: { now: Date; advanceSeconds(seconds: number): void };
+  clock: TestClock;
   as: {
     session: { bearerToken: string };
     edge: { bearerToken: string };
@@ -38,12 +45,7 @@ export async function startHarness(t: Test): Promise<Harness> {
   const sql = postgres(url, { max: 2, onnotice: () => {}, types: { bigint: postgres.BigInt } });
   t.teardown(() => sql.end({ timeout: 5 }));
   const issuer = await createTestIssuer();
-  const clock = {
-    now: new Date("2026-01-01T00:00:00Z"),
-    advanceSeconds(seconds: number) {
-      clock.now = new Date(clock.now.getTime() + seconds * 1000);
-    },
-  };
+  const clock = createTestClock();
   const { billing, binding } = createBillingService({
     sql: database.sql,
     commissionBps: COMMISSION_BPS,

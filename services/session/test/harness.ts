@@ -8,10 +8,12 @@ import type { BillingServiceService } from "@parley/proto/parley/billing/v1/bill
 import { SessionKind, SessionServiceService } from "@parley/proto/parley/session/v1/session";
 import { ExpertAvailability } from "@parley/proto/parley/user/v1/user";
 import {
+  createTestClock,
   createTestDatabase,
   createTestIssuer,
   spawnService,
   startTestServer,
+  type TestClock,
   type TestIssuer,
 } from "@parley/testing";
 import postgres from "postgres";
@@ -40,7 +42,7 @@ export interface Harness {
   /** The real user service, and session's view of it. */
   user: UserClient;
   experts: ExpertDirectory;
-  clock: { now: Date; advanceSeconds(seconds: number): void };
+  clock: TestClock;
   sql: postgres.Sql;
   rules: SessionRules;
   /** Another instance of the service over the same database (a second worker). */
@@ -90,12 +92,7 @@ export async function startHarness(t: Test, rules: Partial<SessionRules> = {}): 
   t.teardown(database.close);
   const sql = postgres(url, { max: 2, onnotice: () => {}, types: { bigint: postgres.BigInt } });
   t.teardown(() => sql.end({ timeout: 5 }));
-  const clock = {
-    now: new Date("2026-01-01T00:00:00Z"),
-    advanceSeconds(seconds: number) {
-      clock.now = new Date(clock.now.getTime() + seconds * 1000);
-    },
-  };
+  const clock = createTestClock();
   const userDatabase = await createTestDatabase(t);
   const userProcess = await spawnService(t, "user", {
     DATABASE_URL: userDatabase.url,

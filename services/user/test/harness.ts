@@ -4,7 +4,14 @@ import { unauthenticated } from "@parley/kit/errors";
 import { type CallOptions, createServiceClient, type ServiceClient } from "@parley/kit/grpc";
 import { newId } from "@parley/kit/ids";
 import { type ExpertProfile, UserServiceService } from "@parley/proto/parley/user/v1/user";
-import { createTestDatabase, createTestIssuer, startTestServer, type TestIssuer } from "@parley/testing";
+import {
+  createTestClock,
+  createTestDatabase,
+  createTestIssuer,
+  startTestServer,
+  type TestClock,
+  type TestIssuer,
+} from "@parley/testing";
 import postgres from "postgres";
 import type { Test } from "tap";
 import type { PresenceStore } from "../src/domain/ports";
@@ -46,7 +53,7 @@ export interface Harness {
   address: string;
   issuer: TestIssuer;
   sql: postgres.Sql;
-  clock: { now: Date; advanceSeconds(seconds: number): void };
+  clock: TestClock;
   as: {
     auth: Caller;
     session: Caller;
@@ -82,12 +89,7 @@ export async function startHarness(t: Test, options: { presence?: PresenceStore 
   const sql = postgres(url, { max: 2, onnotice: () => {} });
   t.teardown(() => sql.end({ timeout: 5 }));
   const issuer = await createTestIssuer();
-  const clock = {
-    now: new Date("2026-01-01T00:00:00Z"),
-    advanceSeconds(seconds: number) {
-      clock.now = new Date(clock.now.getTime() + seconds * 1000);
-    },
-  };
+  const clock = createTestClock();
   const presence = options.presence ?? createInProcessPresence(PRESENCE_TTL_SECONDS, () => clock.now);
   const { binding } = createUserService({ sql: database.sql, presence, now: () => clock.now });
   const { address } = await startTestServer(t, {
