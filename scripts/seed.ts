@@ -111,15 +111,19 @@ export async function seedDemoData(options: {
       }
     };
     const admin = { bearerToken: (await login(options.admin.email, options.admin.password)).accessToken };
-    /** The profile may exist before auth's outbox delivers the name given at registration. */
-    const named = (userId: string, displayName: string) =>
+    /**
+     * Each person sets their own name: auth's outbox may not have delivered the one given at
+     * registration yet, and a person's own update creates their profile when it is still missing.
+     */
+    const named = (person: { userId: string; accessToken: string }, displayName: string) =>
       users.updateProfile(
-        { profile: { ...EMPTY_PROFILE, userId, displayName }, updateMask: ["display_name"] },
-        admin,
+        { profile: { ...EMPTY_PROFILE, userId: person.userId, displayName }, updateMask: ["display_name"] },
+        { bearerToken: person.accessToken },
       );
 
     for (const expert of EXPERTS) {
-      const { userId } = await account(expert.name, expert.email);
+      const person = await account(expert.name, expert.email);
+      const { userId } = person;
       await auth.setUserRole({ userId, role: Role.ROLE_EXPERT }, admin);
       await users.upsertExpertProfile(
         {
@@ -140,11 +144,11 @@ export async function seedDemoData(options: {
         { expertId: userId, availability: ExpertAvailability.EXPERT_AVAILABILITY_AVAILABLE },
         admin,
       );
-      await named(userId, expert.name);
+      await named(person, expert.name);
     }
 
     const user = await account("Priya Demo", "priya@parley.local");
-    await named(user.userId, "Priya Demo");
+    await named(user, "Priya Demo");
     // A fixed request id: a second run finds the grant already made and credits nothing.
     await billing.grantCredit(
       { userId: user.userId, amount: inr(500), note: "demo wallet", requestId: "seed-demo-wallet-priya" },
