@@ -156,8 +156,17 @@ export async function startAuth(
   selfToken = createServiceTokenSource(() => domain.sessions.serviceToken("auth"));
 
   await domain.keys.maintain();
-  if (config.BOOTSTRAP_ADMIN_EMAIL && config.BOOTSTRAP_ADMIN_PASSWORD)
-    await domain.accounts.bootstrapAdmin(config.BOOTSTRAP_ADMIN_EMAIL, config.BOOTSTRAP_ADMIN_PASSWORD);
+  if (config.BOOTSTRAP_ADMIN_EMAIL && config.BOOTSTRAP_ADMIN_PASSWORD) {
+    const outcome = await domain.accounts.bootstrapAdmin(
+      config.BOOTSTRAP_ADMIN_EMAIL,
+      config.BOOTSTRAP_ADMIN_PASSWORD,
+    );
+    if (outcome === "exists_not_admin")
+      log.warn(
+        { email: config.BOOTSTRAP_ADMIN_EMAIL },
+        "BOOTSTRAP_ADMIN_EMAIL belongs to an account that is not an admin; it was not promoted",
+      );
+  }
 
   const outbox = createOutboxWorker({
     queue: createOutboxQueue(database.sql),

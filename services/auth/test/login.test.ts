@@ -110,6 +110,20 @@ t.test(
   },
 );
 
+t.test("one lock per account: guesses through its email lock its phone too", async (t) => {
+  const h = await startHarness(t, { policy: { ipAttemptLimit: 100 } });
+  const email = uniqueEmail();
+  const phone = `+9198${String(Date.now()).slice(-8)}`;
+  await h.client.register({ email, phone, password: PASSWORD, displayName: "Two Ways", deviceName: "" });
+  for (let i = 0; i < 3; i++) await failure(h.login(email, "wrong password 123"));
+  for (let i = 0; i < 2; i++) await failure(h.login(phone, "wrong password 123"));
+  const locked = await failure(h.login(phone));
+  t.equal(locked.reason, "TOO_MANY_ATTEMPTS", "five guesses in all lock the account, whichever way in");
+  t.equal((await failure(h.login(email))).reason, "TOO_MANY_ATTEMPTS");
+  h.clock.advanceSeconds(901);
+  t.ok(await h.login(phone), "the lock lifts after the window");
+});
+
 t.test("per-IP counter: many identifiers from one address are throttled", async (t) => {
   const h = await startHarness(t, { policy: { ipAttemptLimit: 3 } });
   for (let i = 0; i < 3; i++) await failure(h.login(uniqueEmail(), "wrong password 123"));
@@ -231,3 +245,26 @@ t.test(
     );
   },
 );
+
+t.test("bootstrap admin: created once; an account already holding the email is never promoted", async (t) => {
+  const h = await startHarness(t);
+  const email = uniqueEmail();
+  t.equal(await h.domain.accounts.bootstrapAdmin(email, PASSWORD), "created");
+  t.equal(decodeJwt((await h.login(email)).accessToken).role, "admin");
+  t.equal(
+    await h.domain.accounts.bootstrapAdmin(email, PASSWORD),
+    "exists_as_admin",
+    "a restart changes nothing",
+  );
+
+  const squatter = await h.register();
+  t.equal(
+    await h.domain.accounts.bootstrapAdmin(squatter.email, "the operator's passphrase"),
+    "exists_not_admin",
+  );
+  t.equal(
+    decodeJwt((await h.login(squatter.email)).accessToken).role,
+    "user",
+    "whoever registered first stays a user",
+  );
+});

@@ -125,6 +125,32 @@ t.test("a locked account refuses even the right TOTP code", async (t) => {
   t.ok((locked.retryAfterSeconds ?? 0) > 0);
 });
 
+t.test("signing in again with the password buys no fresh guesses at the code", async (t) => {
+  const h = await startHarness(t);
+  const person = await enrolled(t, h);
+  const first = await challenge(h, person.email);
+  for (let i = 0; i < 3; i++)
+    await failure(h.client.completeMfaLogin({ challengeToken: first, code: "000000" }));
+  const second = await challenge(h, person.email);
+  for (let i = 0; i < 2; i++)
+    await failure(h.client.completeMfaLogin({ challengeToken: second, code: "000000" }));
+  const locked = await failure(
+    h.client.completeMfaLogin({ challengeToken: second, code: codeAt(person.secret, h.clock.now) }),
+  );
+  t.equal(locked.reason, "TOO_MANY_ATTEMPTS", "five wrong codes across two challenges lock the codes");
+});
+
+t.test("guesses at the password lock out a challenge already handed out", async (t) => {
+  const h = await startHarness(t);
+  const person = await enrolled(t, h);
+  const token = await challenge(h, person.email);
+  for (let i = 0; i < 5; i++) await failure(h.login(person.email, "wrong password 123"));
+  const locked = await failure(
+    h.client.completeMfaLogin({ challengeToken: token, code: codeAt(person.secret, h.clock.now) }),
+  );
+  t.equal(locked.reason, "TOO_MANY_ATTEMPTS", "the right code on a locked account is refused");
+});
+
 t.test("disabling needs the password and a code", async (t) => {
   const h = await startHarness(t);
   const person = await enrolled(t, h);
@@ -270,3 +296,35 @@ async function outboxDrain(h: Harness, notifier: Notifier) {
     await sql.end();
   }
 }
+
+t.test("a new password spends every reset link still outstanding", async (t) => {
+  const sent: Array<{ to: string; token: string }> = [];
+  const h = await startHarness(t);
+  const person = await h.register();
+  const drain = () => outboxDrain(h, { sendPasswordReset: async (message) => void sent.push(message) });
+  const reset = (resetToken: string, newPassword: string) =>
+    h.client.resetPassword({ resetToken, newPassword, mfaCode: "" });
+
+  await h.client.requestPasswordReset({ identifier: person.email });
+  await h.client.requestPasswordReset({ identifier: person.email });
+  await drain();
+  await reset(sent[1]!.token, "reset passphrase one");
+  t.equal(
+    (await failure(reset(sent[0]!.token, "reset passphrase two"))).reason,
+    "RESET_TOKEN_INVALID",
+    "the older link died with the reset",
+  );
+
+  await h.client.requestPasswordReset({ identifier: person.email });
+  await drain();
+  const tokens = await h.login(person.email, "reset passphrase one");
+  await h.client.changePassword(
+    { currentPassword: "reset passphrase one", newPassword: "changed passphrase" },
+    h.bearer(tokens),
+  );
+  t.equal(
+    (await failure(reset(sent[2]!.token, "reset passphrase three"))).reason,
+    "RESET_TOKEN_INVALID",
+    "and so did the one outstanding at a password change",
+  );
+});

@@ -29,11 +29,17 @@ export interface AccountDeps {
 }
 
 const invalidCredentials = () => unauthenticated("INVALID_CREDENTIALS", "the credentials are not valid");
+/** Sign-in attempts of one account, whichever identifier (or second factor) they came through. */
+const accountLockKey = (accountId: string) => `login:acct:${accountId}`;
 
 /** Registration, password and MFA logins, password change and reset, roles. */
 export function createAccounts(deps: AccountDeps) {
   const { store, secrets, limiter, policy, sessions, mfa, now } = deps;
   const window = policy.attemptWindowSeconds;
+  const guardAccount = (accountId: string) =>
+    guardAttempts(limiter, [
+      { key: accountLockKey(accountId), limit: policy.accountAttemptLimit, windowSeconds: window },
+    ]);
 
   const person = (principal: Principal) => {
     if (principal.kind !== "user") throw permissionDenied("PERMISSION_DENIED", "only people have a password");
@@ -101,18 +107,22 @@ export function createAccounts(deps: AccountDeps) {
       client: ClientInfo;
     }): Promise<{ tokens: TokenPair } | { challenge: MfaChallenge }> {
       const identifier = parseIdentifier(input.identifier);
-      const accountKey = `login:id:${identifier.key}`;
+      const identifierKey = `login:id:${identifier.key}`;
       await guardAttempts(limiter, [
-        { key: accountKey, limit: policy.accountAttemptLimit, windowSeconds: window },
+        { key: identifierKey, limit: policy.accountAttemptLimit, windowSeconds: window },
         { key: `login:ip:${input.client.ipAddress}`, limit: policy.ipAttemptLimit, windowSeconds: window },
       ]);
       const found = identifier.key ? await store.findAccountByIdentifier(identifier) : undefined;
+      // Counted per account too, so an account's email and phone share one lock; an unknown
+      // identifier is counted the same way, so the work done does not tell the two apart.
+      await guardAccount(found?.id ?? `unknown:${identifier.key}`);
       const passwordOk = await verifyPassword(
         found?.passwordHash ?? (await decoyPasswordHash),
         input.password,
       );
       if (!found?.passwordHash || !passwordOk) throw invalidCredentials();
-      await limiter.reset(accountKey);
+      // Codes are counted on their own (mfa), so a right password buys no fresh guesses at them.
+      await Promise.all([limiter.reset(identifierKey), limiter.reset(accountLockKey(found.id))]);
       if (!found.totpEnabled) return { tokens: await sessions.start(found, "aal1", input.client) };
       const challengeToken = randomToken(32);
       const expiresAt = new Date(now().getTime() + policy.mfaChallengeSeconds * 1000);
@@ -133,9 +143,11 @@ export function createAccounts(deps: AccountDeps) {
       if (!challenge)
         throw unauthenticated("MFA_CHALLENGE_INVALID", "the challenge is unknown, used or expired");
       const found = await account(challenge.accountId);
+      await guardAccount(found.id);
       if (!(await mfa.verifySecondFactor(found, code))) throw invalidCredentials();
       if (!(await store.useMfaChallenge(challenge.id, now())))
         throw unauthenticated("MFA_CHALLENGE_INVALID", "the challenge is unknown, used or expired");
+      await limiter.reset(accountLockKey(found.id));
       return sessions.start(found, "aal2", challenge);
     },
 
@@ -214,10 +226,15 @@ export function createAccounts(deps: AccountDeps) {
       return account(id);
     },
 
-    /** The operator's first admin (BOOTSTRAP_ADMIN_*): created once, kept admin. */
-    async bootstrapAdmin(email: string, password: string): Promise<void> {
+    /**
+     * The operator's first admin (BOOTSTRAP_ADMIN_*), created when no account has that email.
+     * An account that already holds the email is left as it is: registration does not prove
+     * who owns an address, so promoting it could hand admin to whoever registered it first,
+     * and an admin demoted since must stay demoted across restarts.
+     */
+    async bootstrapAdmin(email: string, password: string) {
       checkPasswordPolicy(password, "BOOTSTRAP_ADMIN_PASSWORD");
-      await store.ensureAdmin({
+      return store.insertBootstrapAdmin({
         id: newId(),
         email: checkEmail(email, "BOOTSTRAP_ADMIN_EMAIL"),
         phone: null,

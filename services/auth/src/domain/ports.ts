@@ -45,8 +45,8 @@ export interface AuthStore {
   findAccount(id: string): Promise<Account | undefined>;
   /** A passwordless account for a partner's synced user, created once. */
   ensurePartnerAccount(id: string, partnerId: string, at: Date): Promise<Account>;
-  /** Creates the account as admin, or makes the existing one admin. */
-  ensureAdmin(account: Account): Promise<void>;
+  /** Creates the admin account unless its email is taken; an existing account is never promoted. */
+  insertBootstrapAdmin(account: Account): Promise<"created" | "exists_as_admin" | "exists_not_admin">;
   /** Sets the role; refuses (false) to demote the last admin. */
   setRole(accountId: string, role: PersonRole): Promise<"ok" | "not_found" | "last_admin">;
   setPassword(accountId: string, passwordHash: string, at: Date): Promise<void>;

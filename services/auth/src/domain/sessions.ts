@@ -125,6 +125,8 @@ export function createSessions(deps: SessionDeps) {
      * pair; any other reuse revokes the session (RFC 9700 §4.14.2).
      */
     async refresh(refreshToken: string): Promise<TokenPair> {
+      // Keys are loaded now, outside the family's transaction, so minting inside it needs no query.
+      await keys.signer();
       const decision = await store.refreshFamily<TokenPair>(secrets.digest(refreshToken), async (state) => {
         const at = now();
         if (!state) return { kind: "reject", reason: "REFRESH_TOKEN_INVALID" };

@@ -38,12 +38,26 @@ export function createKeyRing(options: KeyRingOptions): KeyRing {
   let loadedAtMs = Number.NEGATIVE_INFINITY;
   const privateKeys = new Map<string, Promise<CryptoKey>>();
 
-  const load = async () => {
-    keys = await store.listSigningKeys();
-    loadedAtMs = Date.now();
-  };
+  let loading: Promise<void> | undefined;
+  /** One read of the key table at a time, shared by every caller that asks meanwhile. */
+  const load = () =>
+    (loading ??= store
+      .listSigningKeys()
+      .then((list) => {
+        keys = list;
+        loadedAtMs = Date.now();
+      })
+      .finally(() => {
+        loading = undefined;
+      }));
+  /**
+   * Keys in hand keep serving while a due reload runs in the background: the signer is asked
+   * for inside refresh transactions, which must never wait for a second pool connection.
+   * A failed reload is retried by the next call.
+   */
   const fresh = async () => {
-    if (Date.now() - loadedAtMs > RELOAD_MS) await load();
+    if (keys.length === 0) return load();
+    if (Date.now() - loadedAtMs > RELOAD_MS) load().catch(() => undefined);
   };
   const live = (at: Date) => keys.filter((key) => !key.expiresAt || key.expiresAt > at);
   const signing = (at: Date) =>

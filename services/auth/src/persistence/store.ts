@@ -90,6 +90,13 @@ export function createAuthStore(client: Sql): AuthStore {
       .where(and(condition, isNull(loginSessions.revokedAt)))
       .returning({ id: loginSessions.id });
 
+  /** A new password makes every reset link still in someone's inbox worthless. */
+  const spendOutstandingResets = (tx: Tx, accountId: string, at: Date) =>
+    tx
+      .update(passwordResets)
+      .set({ usedAt: at })
+      .where(and(eq(passwordResets.accountId, accountId), isNull(passwordResets.usedAt)));
+
   return {
     async insertAccount(account, messages) {
       return db.transaction(async (tx) => {
@@ -122,21 +129,27 @@ export function createAuthStore(client: Sql): AuthStore {
       return toAccount(row!);
     },
 
-    async ensureAdmin(account) {
-      await db.transaction(async (tx) => {
-        const updated = await tx
-          .update(accounts)
-          .set({ role: "admin" })
-          .where(eq(accounts.email, account.email!))
+    async insertBootstrapAdmin(account) {
+      return db.transaction(async (tx) => {
+        const inserted = await tx
+          .insert(accounts)
+          .values(account)
+          .onConflictDoNothing()
           .returning({ id: accounts.id });
-        if (updated.length > 0) return;
-        await tx.insert(accounts).values(account);
+        if (inserted.length === 0) {
+          const [existing] = await tx
+            .select({ role: accounts.role })
+            .from(accounts)
+            .where(eq(accounts.email, account.email!));
+          return existing?.role === "admin" ? "exists_as_admin" : "exists_not_admin";
+        }
         await enqueue(tx, [
           {
             kind: "profile.ensure",
             payload: { userId: account.id, displayName: "Admin", email: account.email! },
           },
         ]);
+        return "created";
       });
     },
 
@@ -159,10 +172,13 @@ export function createAuthStore(client: Sql): AuthStore {
     },
 
     async setPassword(accountId, passwordHash, at) {
-      await db
-        .update(accounts)
-        .set({ passwordHash, passwordChangedAt: at })
-        .where(eq(accounts.id, accountId));
+      await db.transaction(async (tx) => {
+        await tx
+          .update(accounts)
+          .set({ passwordHash, passwordChangedAt: at })
+          .where(eq(accounts.id, accountId));
+        await spendOutstandingResets(tx, accountId, at);
+      });
     },
 
     async createSession(session, firstToken) {
@@ -403,6 +419,7 @@ export function createAuthStore(client: Sql): AuthStore {
           .update(accounts)
           .set({ passwordHash, passwordChangedAt: at })
           .where(eq(accounts.id, accountId));
+        await spendOutstandingResets(tx, accountId, at);
         await revokeLive(tx, eq(loginSessions.accountId, accountId), "password_reset", at);
         return true;
       });
