@@ -92,7 +92,7 @@ export function localIdentity(domain: AuthDomain, issuer: string, audience: stri
     directory: {
       getJwks: () => domain.keys.jwks(),
       verifyApiKey: (apiKey) => domain.apiKeys.verify(apiKey),
-      issueServiceToken: (name, secret) => domain.services.issue(name, secret),
+      issueServiceToken: (name, secret) => domain.services.issue(name, secret, "in-process"),
     },
   });
 }

@@ -1,4 +1,6 @@
+import { credentials, Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import { createServiceClient } from "@parley/kit/grpc";
+import { AuthServiceClient } from "@parley/proto/parley/auth/v1/auth";
 import { UserServiceService } from "@parley/proto/parley/user/v1/user";
 import { spawnService } from "@parley/testing";
 import { decodeJwt } from "jose";
@@ -105,6 +107,29 @@ t.test("service identities: a secret buys a service token; internal RPCs refuse 
     );
   }
 });
+
+t.test(
+  "service tokens: wrong secrets are counted per calling address, never against a service",
+  async (t) => {
+    const h = await startHarness(t);
+    // A plain generated client, to state the caller's address as the edge does (x-client-ip).
+    const raw = new AuthServiceClient(h.address, credentials.createInsecure());
+    t.teardown(() => raw.close());
+    const issue = (secret: string, clientIp: string) =>
+      new Promise<ServiceError | null>((resolve) => {
+        const metadata = new Metadata();
+        metadata.set("x-client-ip", clientIp);
+        raw.issueServiceToken({ serviceName: "session", secret }, metadata, (error) => resolve(error));
+      });
+    for (let i = 0; i < 60; i++) await issue("wrong-secret-0123456789", "203.0.113.9");
+    t.equal((await issue("wrong-secret-0123456789", "203.0.113.9"))?.code, status.RESOURCE_EXHAUSTED);
+    t.equal(
+      await issue(SERVICE_SECRETS.get("session")!, "10.0.0.7"),
+      null,
+      "the session service, calling from its own address, still gets its token",
+    );
+  },
+);
 
 t.test(
   "ExchangeToken: a partner gets tokens for its own synced users only (real user service)",

@@ -16,10 +16,12 @@ export function createServiceIdentities(deps: {
   limiter: AttemptLimiter;
 }) {
   return {
-    async issue(serviceName: string, secret: string) {
-      await guardAttempts(deps.limiter, [
-        { key: `service:${serviceName.slice(0, 64)}`, limit: 60, windowSeconds: 60 },
-      ]);
+    /**
+     * Counted per calling address, not per service name: a stranger guessing as "billing"
+     * exhausts only its own allowance, never billing's renewals.
+     */
+    async issue(serviceName: string, secret: string, ipAddress: string) {
+      await guardAttempts(deps.limiter, [{ key: `service:ip:${ipAddress}`, limit: 60, windowSeconds: 60 }]);
       const expected = deps.credentials.get(serviceName);
       // Compare digests in constant time whether or not the service is known.
       const matches = timingSafeEqual(fingerprint(expected ?? `unknown:${secret}x`), fingerprint(secret));

@@ -182,8 +182,12 @@ export function authHandlers(domain: AuthDomain): Handlers<typeof AuthServiceSer
       return { kid: key.kid, activateTime: key.activatesAt };
     },
 
-    async issueServiceToken(request) {
-      const { token, expiresAt } = await domain.services.issue(request.serviceName, request.secret);
+    async issueServiceToken(request, ctx) {
+      const { token, expiresAt } = await domain.services.issue(
+        request.serviceName,
+        request.secret,
+        client(ctx).ipAddress,
+      );
       return { accessToken: token, expireTime: expiresAt };
     },
 
