@@ -142,6 +142,13 @@ h.test("a success for another amount is refused; unknown payments are NOT_FOUND"
     h.client.confirmPayment(event(newId(), PaymentStatus.PAYMENT_STATUS_SUCCEEDED, 1000n), h.as.edge),
   );
   t.equal(unknown.reason, "PAYMENT_NOT_FOUND");
+  const otherProvider = await failure(
+    h.client.confirmPayment(
+      { ...event(payment.paymentId, PaymentStatus.PAYMENT_STATUS_SUCCEEDED, 1000n), provider: "stripe" },
+      h.as.edge,
+    ),
+  );
+  t.equal(otherProvider.reason, "PAYMENT_NOT_FOUND", "another provider's event cannot pay this payment");
   t.same(await balance(user), inr(0n));
 });
 

@@ -200,6 +200,55 @@ h.test("settling a session releases its hold and issues one invoice with minutes
   t.equal(HoldStatus.HOLD_STATUS_RELEASED, 3);
 });
 
+h.test("a refund in another currency than the session's is refused", async (t) => {
+  const { sessionId } = await chargedSession(1);
+  const error = await failure(
+    h.client.refund(
+      {
+        sessionId,
+        amount: { amountMinor: 500n, currency: "USD" },
+        reason: RefundReason.REFUND_REASON_SERVICE_ISSUE,
+        note: "",
+        requestId: newId(),
+      },
+      h.as.operator,
+    ),
+  );
+  t.equal(error.reason, "CURRENCY_MISMATCH");
+  t.equal(error.kind, "invalid_argument");
+});
+
+h.test("a charge that arrives after its session was settled is refused and not invoiced", async (t) => {
+  const { payer, expert, sessionId } = await chargedSession(2);
+  const { invoice } = await h.client.settleSession(
+    {
+      sessionId,
+      payerUserId: payer.userId,
+      payeeUserId: expert.userId,
+      holdId: "",
+      rate: inr(RATE),
+      kind: SessionKind.SESSION_KIND_CHAT,
+    },
+    h.as.session,
+  );
+  t.same(invoice?.total, inr(2000n));
+  const late = await failure(
+    h.client.charge(
+      {
+        sessionId,
+        minute: 3n,
+        payerUserId: payer.userId,
+        payeeUserId: expert.userId,
+        amount: inr(RATE),
+        holdId: "",
+      },
+      h.as.session,
+    ),
+  );
+  t.equal(late.reason, "SESSION_SETTLED");
+  t.same(await walletBalance(payer), inr(98_000n), "the late minute moved no money");
+});
+
 h.test("ListTransactions pages newest first with balance before and after", async (t) => {
   const { payer, expert } = await chargedSession(5);
   const seen: bigint[] = [];

@@ -91,6 +91,53 @@ t.test("insufficient funds to request passes billing's shortfall through", async
   t.equal(again.reason, "INSUFFICIENT_FUNDS", "the failed request left no open request behind");
 });
 
+t.test("a kind the expert has no rate for is refused before any money is held", async (t) => {
+  const user = await harness.person();
+  const chatOnly = await harness.expert({ callRateMinor: 0n });
+  await harness.fund(user.userId, RATE * 10n);
+  const error = await failure(
+    session.requestSession(
+      { expertId: chatOnly.userId, kind: SessionKind.SESSION_KIND_CALL, requestId: newId() },
+      user.call,
+    ),
+  );
+  t.equal(error.reason, "KIND_NOT_OFFERED");
+  t.equal(await harness.available(user.userId), RATE * 10n);
+});
+
+t.test("a request cancelled while its hold is being placed gives the hold back", async (t) => {
+  const user = await harness.person();
+  const expert = await harness.expert();
+  await harness.fund(user.userId, RATE * 10n);
+  let holdPlaced!: () => void;
+  const placed = new Promise<void>((resolve) => (holdPlaced = resolve));
+  let letBillingAnswer!: () => void;
+  const answered = new Promise<void>((resolve) => (letBillingAnswer = resolve));
+  // The real billing places the hold; its answer reaches session only after the cancel.
+  const slowAnswer = {
+    ...harness.billingPort,
+    async placeHold(input: Parameters<typeof harness.billingPort.placeHold>[0]) {
+      const hold = await harness.billingPort.placeHold(input);
+      holdPlaced();
+      await answered;
+      return hold;
+    },
+  };
+  const principal = await harness.issuer.verifier.verify(user.call.bearerToken);
+  const requesting = harness
+    .instance(slowAnswer)
+    .sessions.requestSession(principal, { expertId: expert.userId, kind: "chat", requestId: newId() });
+  await placed;
+  t.equal(await harness.available(user.userId), RATE * 5n, "five minutes are held");
+  const [row] = await harness.sql<{ id: string }[]>`
+    select id from sessions.sessions where user_id = ${user.userId}`;
+  await session.cancelSession({ sessionId: row!.id }, user.call);
+  letBillingAnswer();
+  const { session: cancelled } = await requesting;
+  t.equal(cancelled.status, "cancelled");
+  t.equal(await harness.available(user.userId), RATE * 10n, "the hold nobody will draw on is released");
+});
+
 t.test("unavailable or unknown experts are refused", async (t) => {
   const user = await harness.person();
   const offline = await harness.expert({ availability: ExpertAvailability.EXPERT_AVAILABILITY_UNAVAILABLE });

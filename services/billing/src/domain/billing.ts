@@ -320,7 +320,7 @@ export function createBilling(deps: BillingDeps) {
         .done();
       return store.refund(key(scope, "refund", input.requestId, { ...input, requestId: undefined }), {
         sessionId: input.sessionId,
-        amount: input.amount?.amountMinor,
+        amount: input.amount && { minor: input.amount.amountMinor, currency: input.amount.currency },
         reason: input.reason!,
         note: input.note,
         now: now(),

@@ -81,7 +81,8 @@ export interface LedgerPort {
     key: IdempotencyKey,
     input: {
       sessionId: string;
-      amount: bigint | undefined;
+      /** The whole refundable rest when absent; in the session's currency when given. */
+      amount: { minor: bigint; currency: string } | undefined;
       reason: RefundReason;
       note: string;
       now: Date;

@@ -1,5 +1,5 @@
 import { randomInt } from "node:crypto";
-import { alreadyExists, failedPrecondition, notFound } from "@parley/kit/errors";
+import { alreadyExists, failedPrecondition, invalidArgument, notFound } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
 import type postgres from "postgres";
 import type { LedgerPort } from "../domain/ledger-port";
@@ -458,7 +458,8 @@ export function createLedgerStore(pool: postgres.Sql): LedgerPort {
     confirmPayment(input) {
       return sql.begin(async (tx) => {
         const [found] = input.paymentId
-          ? await tx<{ id: string }[]>`select id from billing.payments where id = ${input.paymentId}`
+          ? await tx<{ id: string }[]>`
+              select id from billing.payments where id = ${input.paymentId} and provider = ${input.provider}`
           : await tx<{ id: string }[]>`
               select id from billing.payments
               where provider = ${input.provider} and provider_reference = ${input.providerReference}`;
@@ -614,7 +615,7 @@ export function createLedgerStore(pool: postgres.Sql): LedgerPort {
       return pipelinedTransaction(async (tx, commitWith) => {
         // Queries go out in the order they start executing; BEGIN must lead.
         const begun = tx`begin`.execute();
-        const [, claimed, [wallet], [sum], [hold]] = await Promise.all([
+        const [, claimed, [wallet], [sum], [hold], [settled]] = await Promise.all([
           begun,
           claimKey(tx, key),
           tx<{ id: string; balance: bigint }[]>`
@@ -629,8 +630,16 @@ export function createLedgerStore(pool: postgres.Sql): LedgerPort {
           input.holdId
             ? tx<HoldRow[]>`select * from billing.holds where id = ${input.holdId} for update`
             : Promise.resolve([] as HoldRow[]),
+          // Read after the wallet lock: a settlement that held it first is visible here.
+          tx<{ invoiced: boolean }[]>`
+            select exists (select 1 from billing.invoices where session_id = ${input.sessionId}) as invoiced`,
         ]);
         if (!claimed) return commitWith(replay<ChargeResult>(tx, key));
+        if (settled?.invoiced)
+          throw failedPrecondition(
+            "SESSION_SETTLED",
+            "the session is settled; its minutes can no longer change",
+          );
         if (input.holdId && (!hold || hold.account_id !== wallet?.id)) {
           throw notFound("HOLD_NOT_FOUND", `no hold ${input.holdId} on this wallet`);
         }
@@ -715,7 +724,13 @@ export function createLedgerStore(pool: postgres.Sql): LedgerPort {
             (select coalesce(sum(amount), 0)::int8 from billing.refunds where session_id = ${input.sessionId}) as refunded,
             (select coalesce(sum(commission_reversed), 0)::int8 from billing.refunds where session_id = ${input.sessionId}) as reversed`;
         const refundable = totals!.charged - totals!.refunded;
-        const amount = input.amount ?? refundable;
+        if (input.amount && input.amount.currency !== session.currency)
+          throw invalidArgument(
+            "CURRENCY_MISMATCH",
+            `this session was charged in ${session.currency}, not ${input.amount.currency}`,
+            { fieldViolations: [{ field: "amount.currency", description: `must be ${session.currency}` }] },
+          );
+        const amount = input.amount?.minor ?? refundable;
         if (amount <= 0n || amount > refundable) {
           throw failedPrecondition(
             "REFUND_EXCEEDS_CHARGED",
@@ -790,9 +805,13 @@ export function createLedgerStore(pool: postgres.Sql): LedgerPort {
           }
           return toInvoice(tx, existing!);
         }
+        // The payer's wallet lock orders settlement against this session's charges still in
+        // flight: one that locked it first is counted below, one that comes later is refused.
+        await lockWallet(tx, input.payerUserId, input.currency);
         if (input.holdId) {
           const owner = await holdOwner(tx, input.holdId);
-          await lockWallet(tx, owner.userId, owner.currency);
+          if (owner.userId !== input.payerUserId || owner.currency !== input.currency)
+            throw notFound("HOLD_NOT_FOUND", `no hold ${input.holdId} on this wallet`);
           const hold = (await lockHold(tx, input.holdId))!;
           const view = toHold(hold, input.now);
           if (view.status === "open") {

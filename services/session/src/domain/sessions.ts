@@ -94,6 +94,10 @@ const userIdOf = (principal: Principal): string => {
 };
 
 const isInsufficientFunds = (error: unknown) => isAppError(error) && error.reason === "INSUFFICIENT_FUNDS";
+/** Billing answered and did nothing (as opposed to a call whose outcome is unknown). */
+const isRefusal = (error: unknown) =>
+  isAppError(error) &&
+  !["cancelled", "deadline_exceeded", "aborted", "internal", "unavailable"].includes(error.kind);
 
 export function createSessions(deps: SessionsDeps) {
   const { store, billing, experts, now, rules, log } = deps;
@@ -231,7 +235,11 @@ export function createSessions(deps: SessionsDeps) {
       });
       return tx.updateSession(session.id, { settlementPending: false, invoiceId });
     }
-    if (session.holdId) await billing.releaseHold(session.holdId, `release:${session.id}`);
+    if (session.holdId)
+      await billing.releaseHold(session.holdId, `release:${session.id}`).catch((error: unknown) => {
+        // A hold that expired meanwhile has already given its funds back.
+        if (!(isAppError(error) && error.reason === "HOLD_NOT_OPEN")) throw error;
+      });
     return tx.updateSession(session.id, { settlementPending: false });
   }
 
@@ -281,6 +289,9 @@ export function createSessions(deps: SessionsDeps) {
           throw failedPrecondition("EXPERT_UNAVAILABLE", "the expert is not taking requests", {
             metadata: { availability: expert.availability },
           });
+        const rateMinor = input.kind === "chat" ? expert.chatRateMinor : expert.callRateMinor;
+        if (rateMinor <= 0n)
+          throw failedPrecondition("KIND_NOT_OFFERED", `the expert does not offer ${input.kind} sessions`);
         const requestedAt = now();
         session = {
           id: newId(),
@@ -289,7 +300,7 @@ export function createSessions(deps: SessionsDeps) {
           kind: input.kind,
           status: "requested",
           requestId: input.requestId,
-          rateMinor: input.kind === "chat" ? expert.chatRateMinor : expert.callRateMinor,
+          rateMinor,
           currency: expert.currency,
           holdId: null,
           invoiceId: null,
@@ -310,12 +321,15 @@ export function createSessions(deps: SessionsDeps) {
           lastSeq: 0n,
         };
         const created = session;
-        await store
+        session = await store
           .transaction((tx) => tx.insertSession(created))
-          .catch((error: unknown) => {
-            if ((error as { code?: string }).code === "23505")
-              throw alreadyExists("OPEN_REQUEST_EXISTS", "you already have an open request with this expert");
-            throw error;
+          .then(() => created)
+          .catch(async (error: unknown) => {
+            if ((error as { code?: string }).code !== "23505") throw error;
+            // A concurrent retry of this same request got there first: answer as it does.
+            const first = await store.findByRequestId(userId, input.requestId);
+            if (first?.expertId === input.expertId && first.kind === input.kind) return first;
+            throw alreadyExists("OPEN_REQUEST_EXISTS", "you already have an open request with this expert");
           });
       }
       if (session.status === "requested") {
@@ -331,19 +345,28 @@ export function createSessions(deps: SessionsDeps) {
             ttlSeconds: rules.holdTtlSeconds,
           }));
         } catch (error) {
-          // A request without its hold never existed: it leaves no open request behind.
-          await store.transaction((tx) => tx.deleteSession(pending.id));
+          // Refused: a request without its hold never existed and leaves no open request behind.
+          // Outcome unknown: the request stays, so a retry with this request_id places the hold
+          // under the same key and gets the same hold back instead of a second one.
+          if (isRefusal(error)) await store.transaction((tx) => tx.deleteSession(pending.id));
           throw error;
         }
-        session = await write(async (tx, emit) => {
+        const settled = await write(async (tx, emit) => {
           await tx.lockExpert(pending.expertId);
           const locked = await tx.lockSession(pending.id);
-          if (!locked) return pending;
-          if (locked.status !== "requested") return locked;
+          if (locked?.status !== "requested") return { session: locked ?? pending, holdUnused: true };
           const waiting = await transition(tx, emit, locked, "waiting", { holdId });
           await pushQueuePositions(tx, waiting.expertId, emit);
-          return waiting;
+          return { session: waiting, holdUnused: false };
         });
+        // Cancelled or expired while the hold was being placed: nothing will ever draw on it.
+        if (settled.holdUnused)
+          await billing
+            .releaseHold(holdId, `release:${pending.id}`)
+            .catch((error: unknown) =>
+              log.warn({ err: error, holdId }, "releasing an unused hold failed; it expires by itself"),
+            );
+        session = settled.session;
       }
       const position = await queuePosition(session);
       return { session, queuePosition: position, estimatedWaitSeconds: estimateWait(position) };
@@ -367,6 +390,8 @@ export function createSessions(deps: SessionsDeps) {
           });
         const at = now();
         const rateMinor = locked.kind === "chat" ? expert.chatRateMinor : expert.callRateMinor;
+        if (rateMinor <= 0n)
+          throw failedPrecondition("KIND_NOT_OFFERED", `set a ${locked.kind} rate before accepting`);
         // Chat meters from acceptance; a call only once both sides are connected (ReportPresence).
         const startsNow = locked.kind === "chat" || (locked.userOnline && locked.expertOnline);
         const updated = await transition(tx, emit, locked, "active", {
@@ -410,12 +435,8 @@ export function createSessions(deps: SessionsDeps) {
           locked.nextChargeAt &&
           locked.nextChargeAt <= at
         ) {
-          const result = await chargeNextMinute(tx, emit, locked, at).catch((error: unknown) => {
-            log.warn({ err: error, sessionId }, "charging the last minutes failed; ending without them");
-            return undefined;
-          });
-          if (!result) break;
-          locked = result.session;
+          // Billing unreachable: the end fails and is retried, rather than giving the due minutes away.
+          locked = (await chargeNextMinute(tx, emit, locked, at)).session;
         }
         return locked.status === "ended" ? locked : endInTx(tx, emit, locked, reason);
       });
