@@ -5039,7 +5039,7 @@ export const BillingServiceService = {
    * never moves back to pending, failed or cancelled. Failures and cancellations are
    * recorded. Replays of a known provider event return the current payment.
    * Callers: service identity: edge (after verifying the provider's signature).
-   * Errors: NOT_FOUND PAYMENT_NOT_FOUND, FAILED_PRECONDITION PAYMENT_AMOUNT_MISMATCH, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND PAYMENT_NOT_FOUND (also when payment_id belongs to another provider), FAILED_PRECONDITION PAYMENT_AMOUNT_MISMATCH, INVALID_ARGUMENT VALIDATION_FAILED
    */
   confirmPayment: {
     path: "/parley.billing.v1.BillingService/ConfirmPayment" as const,
@@ -5117,7 +5117,7 @@ export const BillingServiceService = {
    * between the payee's earnings and platform revenue by the commission. Idempotent by
    * (session_id, minute): a retry returns the original result.
    * Callers: service identity: session.
-   * Errors: FAILED_PRECONDITION INSUFFICIENT_FUNDS (metadata shortfall_minor, currency), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (same minute, other parameters), NOT_FOUND HOLD_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: FAILED_PRECONDITION INSUFFICIENT_FUNDS (metadata shortfall_minor, currency), FAILED_PRECONDITION SESSION_SETTLED (the session's invoice exists), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (same minute, other parameters), NOT_FOUND HOLD_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED
    */
   charge: {
     path: "/parley.billing.v1.BillingService/Charge" as const,
@@ -5148,7 +5148,7 @@ export const BillingServiceService = {
    * Refunds part or all of what a session charged back to the payer's wallet, reversing
    * the expert's earnings and the platform commission in proportion.
    * Callers: operator, admin.
-   * Errors: NOT_FOUND SESSION_CHARGES_NOT_FOUND, FAILED_PRECONDITION REFUND_EXCEEDS_CHARGED (metadata refundable_minor), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND SESSION_CHARGES_NOT_FOUND, FAILED_PRECONDITION REFUND_EXCEEDS_CHARGED (metadata refundable_minor), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT CURRENCY_MISMATCH (not the session's currency), INVALID_ARGUMENT VALIDATION_FAILED
    */
   refund: {
     path: "/parley.billing.v1.BillingService/Refund" as const,
@@ -5248,7 +5248,7 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
    * never moves back to pending, failed or cancelled. Failures and cancellations are
    * recorded. Replays of a known provider event return the current payment.
    * Callers: service identity: edge (after verifying the provider's signature).
-   * Errors: NOT_FOUND PAYMENT_NOT_FOUND, FAILED_PRECONDITION PAYMENT_AMOUNT_MISMATCH, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND PAYMENT_NOT_FOUND (also when payment_id belongs to another provider), FAILED_PRECONDITION PAYMENT_AMOUNT_MISMATCH, INVALID_ARGUMENT VALIDATION_FAILED
    */
   confirmPayment: handleUnaryCall<ConfirmPaymentRequest, ConfirmPaymentResponse>;
   /**
@@ -5284,7 +5284,7 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
    * between the payee's earnings and platform revenue by the commission. Idempotent by
    * (session_id, minute): a retry returns the original result.
    * Callers: service identity: session.
-   * Errors: FAILED_PRECONDITION INSUFFICIENT_FUNDS (metadata shortfall_minor, currency), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (same minute, other parameters), NOT_FOUND HOLD_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: FAILED_PRECONDITION INSUFFICIENT_FUNDS (metadata shortfall_minor, currency), FAILED_PRECONDITION SESSION_SETTLED (the session's invoice exists), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (same minute, other parameters), NOT_FOUND HOLD_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED
    */
   charge: handleUnaryCall<ChargeRequest, ChargeResponse>;
   /**
@@ -5298,7 +5298,7 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
    * Refunds part or all of what a session charged back to the payer's wallet, reversing
    * the expert's earnings and the platform commission in proportion.
    * Callers: operator, admin.
-   * Errors: NOT_FOUND SESSION_CHARGES_NOT_FOUND, FAILED_PRECONDITION REFUND_EXCEEDS_CHARGED (metadata refundable_minor), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND SESSION_CHARGES_NOT_FOUND, FAILED_PRECONDITION REFUND_EXCEEDS_CHARGED (metadata refundable_minor), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT CURRENCY_MISMATCH (not the session's currency), INVALID_ARGUMENT VALIDATION_FAILED
    */
   refund: handleUnaryCall<RefundRequest, RefundResponse>;
   /**
@@ -5399,7 +5399,7 @@ export interface BillingServiceClient extends Client {
    * never moves back to pending, failed or cancelled. Failures and cancellations are
    * recorded. Replays of a known provider event return the current payment.
    * Callers: service identity: edge (after verifying the provider's signature).
-   * Errors: NOT_FOUND PAYMENT_NOT_FOUND, FAILED_PRECONDITION PAYMENT_AMOUNT_MISMATCH, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND PAYMENT_NOT_FOUND (also when payment_id belongs to another provider), FAILED_PRECONDITION PAYMENT_AMOUNT_MISMATCH, INVALID_ARGUMENT VALIDATION_FAILED
    */
   confirmPayment(
     request: ConfirmPaymentRequest,
@@ -5505,7 +5505,7 @@ export interface BillingServiceClient extends Client {
    * between the payee's earnings and platform revenue by the commission. Idempotent by
    * (session_id, minute): a retry returns the original result.
    * Callers: service identity: session.
-   * Errors: FAILED_PRECONDITION INSUFFICIENT_FUNDS (metadata shortfall_minor, currency), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (same minute, other parameters), NOT_FOUND HOLD_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: FAILED_PRECONDITION INSUFFICIENT_FUNDS (metadata shortfall_minor, currency), FAILED_PRECONDITION SESSION_SETTLED (the session's invoice exists), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (same minute, other parameters), NOT_FOUND HOLD_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED
    */
   charge(
     request: ChargeRequest,
@@ -5547,7 +5547,7 @@ export interface BillingServiceClient extends Client {
    * Refunds part or all of what a session charged back to the payer's wallet, reversing
    * the expert's earnings and the platform commission in proportion.
    * Callers: operator, admin.
-   * Errors: NOT_FOUND SESSION_CHARGES_NOT_FOUND, FAILED_PRECONDITION REFUND_EXCEEDS_CHARGED (metadata refundable_minor), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND SESSION_CHARGES_NOT_FOUND, FAILED_PRECONDITION REFUND_EXCEEDS_CHARGED (metadata refundable_minor), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT CURRENCY_MISMATCH (not the session's currency), INVALID_ARGUMENT VALIDATION_FAILED
    */
   refund(
     request: RefundRequest,

@@ -4966,7 +4966,7 @@ export const SessionServiceService = {
    * hold for the minimum minutes at the expert's rate, and puts the request at the end of
    * the expert's FIFO queue. Idempotent by request_id.
    * Callers: signed-in user.
-   * Errors: NOT_FOUND EXPERT_NOT_FOUND, FAILED_PRECONDITION EXPERT_UNAVAILABLE, FAILED_PRECONDITION INSUFFICIENT_FUNDS (metadata shortfall_minor, currency), ALREADY_EXISTS OPEN_REQUEST_EXISTS (one open request per user and expert), INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND EXPERT_NOT_FOUND, FAILED_PRECONDITION EXPERT_UNAVAILABLE, FAILED_PRECONDITION KIND_NOT_OFFERED (no rate for this kind), FAILED_PRECONDITION INSUFFICIENT_FUNDS (metadata shortfall_minor, currency), ALREADY_EXISTS OPEN_REQUEST_EXISTS (one open request per user and expert), INVALID_ARGUMENT VALIDATION_FAILED
    */
   requestSession: {
     path: "/parley.session.v1.SessionService/RequestSession" as const,
@@ -4982,7 +4982,7 @@ export const SessionServiceService = {
   /**
    * Accepts a waiting request: the rate is locked and, for chat, metering starts.
    * Callers: the session's expert.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_EXPERT, FAILED_PRECONDITION INVALID_SESSION_TRANSITION, FAILED_PRECONDITION EXPERT_AT_CAPACITY
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_EXPERT, FAILED_PRECONDITION INVALID_SESSION_TRANSITION, FAILED_PRECONDITION EXPERT_AT_CAPACITY, FAILED_PRECONDITION KIND_NOT_OFFERED (the expert's rate for this kind was removed)
    */
   acceptSession: {
     path: "/parley.session.v1.SessionService/AcceptSession" as const,
@@ -5027,8 +5027,10 @@ export const SessionServiceService = {
   },
   /**
    * Ends an active session: metering stops, the money is settled and an invoice created.
+   * Started minutes not yet charged are charged first; if billing cannot be reached the
+   * session stays active and the call fails with UNAVAILABLE, to be retried.
    * Callers: the session's user or expert; operator, admin.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION INVALID_SESSION_TRANSITION
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION INVALID_SESSION_TRANSITION, UNAVAILABLE
    */
   endSession: {
     path: "/parley.session.v1.SessionService/EndSession" as const,
@@ -5214,13 +5216,13 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
    * hold for the minimum minutes at the expert's rate, and puts the request at the end of
    * the expert's FIFO queue. Idempotent by request_id.
    * Callers: signed-in user.
-   * Errors: NOT_FOUND EXPERT_NOT_FOUND, FAILED_PRECONDITION EXPERT_UNAVAILABLE, FAILED_PRECONDITION INSUFFICIENT_FUNDS (metadata shortfall_minor, currency), ALREADY_EXISTS OPEN_REQUEST_EXISTS (one open request per user and expert), INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND EXPERT_NOT_FOUND, FAILED_PRECONDITION EXPERT_UNAVAILABLE, FAILED_PRECONDITION KIND_NOT_OFFERED (no rate for this kind), FAILED_PRECONDITION INSUFFICIENT_FUNDS (metadata shortfall_minor, currency), ALREADY_EXISTS OPEN_REQUEST_EXISTS (one open request per user and expert), INVALID_ARGUMENT VALIDATION_FAILED
    */
   requestSession: handleUnaryCall<RequestSessionRequest, RequestSessionResponse>;
   /**
    * Accepts a waiting request: the rate is locked and, for chat, metering starts.
    * Callers: the session's expert.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_EXPERT, FAILED_PRECONDITION INVALID_SESSION_TRANSITION, FAILED_PRECONDITION EXPERT_AT_CAPACITY
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_EXPERT, FAILED_PRECONDITION INVALID_SESSION_TRANSITION, FAILED_PRECONDITION EXPERT_AT_CAPACITY, FAILED_PRECONDITION KIND_NOT_OFFERED (the expert's rate for this kind was removed)
    */
   acceptSession: handleUnaryCall<AcceptSessionRequest, AcceptSessionResponse>;
   /**
@@ -5237,8 +5239,10 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
   cancelSession: handleUnaryCall<CancelSessionRequest, CancelSessionResponse>;
   /**
    * Ends an active session: metering stops, the money is settled and an invoice created.
+   * Started minutes not yet charged are charged first; if billing cannot be reached the
+   * session stays active and the call fails with UNAVAILABLE, to be retried.
    * Callers: the session's user or expert; operator, admin.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION INVALID_SESSION_TRANSITION
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION INVALID_SESSION_TRANSITION, UNAVAILABLE
    */
   endSession: handleUnaryCall<EndSessionRequest, EndSessionResponse>;
   /**
@@ -5323,7 +5327,7 @@ export interface SessionServiceClient extends Client {
    * hold for the minimum minutes at the expert's rate, and puts the request at the end of
    * the expert's FIFO queue. Idempotent by request_id.
    * Callers: signed-in user.
-   * Errors: NOT_FOUND EXPERT_NOT_FOUND, FAILED_PRECONDITION EXPERT_UNAVAILABLE, FAILED_PRECONDITION INSUFFICIENT_FUNDS (metadata shortfall_minor, currency), ALREADY_EXISTS OPEN_REQUEST_EXISTS (one open request per user and expert), INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND EXPERT_NOT_FOUND, FAILED_PRECONDITION EXPERT_UNAVAILABLE, FAILED_PRECONDITION KIND_NOT_OFFERED (no rate for this kind), FAILED_PRECONDITION INSUFFICIENT_FUNDS (metadata shortfall_minor, currency), ALREADY_EXISTS OPEN_REQUEST_EXISTS (one open request per user and expert), INVALID_ARGUMENT VALIDATION_FAILED
    */
   requestSession(
     request: RequestSessionRequest,
@@ -5343,7 +5347,7 @@ export interface SessionServiceClient extends Client {
   /**
    * Accepts a waiting request: the rate is locked and, for chat, metering starts.
    * Callers: the session's expert.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_EXPERT, FAILED_PRECONDITION INVALID_SESSION_TRANSITION, FAILED_PRECONDITION EXPERT_AT_CAPACITY
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_EXPERT, FAILED_PRECONDITION INVALID_SESSION_TRANSITION, FAILED_PRECONDITION EXPERT_AT_CAPACITY, FAILED_PRECONDITION KIND_NOT_OFFERED (the expert's rate for this kind was removed)
    */
   acceptSession(
     request: AcceptSessionRequest,
@@ -5402,8 +5406,10 @@ export interface SessionServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Ends an active session: metering stops, the money is settled and an invoice created.
+   * Started minutes not yet charged are charged first; if billing cannot be reached the
+   * session stays active and the call fails with UNAVAILABLE, to be retried.
    * Callers: the session's user or expert; operator, admin.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION INVALID_SESSION_TRANSITION
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION INVALID_SESSION_TRANSITION, UNAVAILABLE
    */
   endSession(
     request: EndSessionRequest,
