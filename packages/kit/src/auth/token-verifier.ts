@@ -1,6 +1,6 @@
 import { createLocalJWKSet, errors, type JSONWebKeySet, jwtVerify } from "jose";
 import { LRUCache } from "lru-cache";
-import { unauthenticated } from "../errors";
+import { unauthenticated, unavailable } from "../errors";
 import {
   ACCESS_TOKEN_ALGORITHM,
   ACCESS_TOKEN_TYPE,
@@ -14,8 +14,10 @@ export interface TokenVerifierOptions {
   audience: string;
   /** Fetches the current public key set (auth.GetJwks, or a static set in tests). */
   fetchJwks: () => Promise<JSONWebKeySet>;
-  /** Minimum time between two JWKS fetches triggered by an unknown kid. */
+  /** Minimum time between two JWKS fetches triggered by an unknown kid (or after a failed fetch). */
   refreshCooldownMs?: number;
+  /** Age after which the key set is refetched in the background, so retired keys drop out. */
+  maxKeySetAgeMs?: number;
   /** How many verified tokens to remember (each until its own expiry). */
   cacheSize?: number;
   clockToleranceSeconds?: number;
@@ -27,38 +29,60 @@ export interface TokenVerifier {
   verify(token: string): Promise<Principal>;
 }
 
+const FIRST_FETCH_RETRY_MS = 1000;
+
 /**
  * Verifies access tokens: algorithm pinned (never taken from the token), iss, aud, exp and
  * header typ checked; kid used only to look a key up in the fetched set. An unknown kid
- * refetches the set at most once per cooldown (a rotated key appears without a restart,
- * and junk kids cannot make us hammer auth). Verified tokens are cached until they expire.
+ * refetches the set at most once per cooldown, and so does a failed fetch (a rotated key
+ * appears without a restart; junk kids or an auth outage cannot make us hammer auth). The
+ * set is also refreshed in the background once it is older than maxKeySetAgeMs, so a
+ * retired key stops verifying. Verified tokens are cached until they expire.
  */
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
   const cooldownMs = options.refreshCooldownMs ?? 30_000;
+  const maxAgeMs = options.maxKeySetAgeMs ?? 10 * 60_000;
   const now = options.now ?? (() => new Date());
   const cache = new LRUCache<string, { principal: Principal; expiresAtMs: number }>({
     max: options.cacheSize ?? 10_000,
   });
   let keySet: ReturnType<typeof createLocalJWKSet> | undefined;
-  let lastFetchMs = Number.NEGATIVE_INFINITY;
+  let fetchedAtMs = Number.NEGATIVE_INFINITY;
+  let attemptedAtMs = Number.NEGATIVE_INFINITY;
   let inflight: Promise<void> | undefined;
 
   const refresh = (): Promise<void> => {
-    inflight ??= options
-      .fetchJwks()
-      .then((jwks) => {
-        keySet = createLocalJWKSet(jwks);
-        lastFetchMs = Date.now();
-      })
-      .finally(() => {
-        inflight = undefined;
-      });
+    if (!inflight) {
+      attemptedAtMs = now().getTime();
+      inflight = options
+        .fetchJwks()
+        .then((jwks) => {
+          keySet = createLocalJWKSet(jwks);
+          fetchedAtMs = now().getTime();
+        })
+        .finally(() => {
+          inflight = undefined;
+        });
+    }
     return inflight;
   };
+  const coolingDown = () => now().getTime() - attemptedAtMs < cooldownMs;
 
-  const verifyOnce = async (token: string) => {
-    if (!keySet) await refresh();
-    return jwtVerify<AccessTokenClaims>(token, keySet!, {
+  const currentKeySet = async () => {
+    if (!keySet) {
+      // Without any keys nothing verifies: retry soon, but not on every request.
+      if (!inflight && now().getTime() - attemptedAtMs < Math.min(cooldownMs, FIRST_FETCH_RETRY_MS))
+        throw unavailable("JWKS_UNAVAILABLE", "the token signing keys could not be fetched; retry shortly");
+      await refresh();
+    } else if (now().getTime() - fetchedAtMs > maxAgeMs && !coolingDown()) {
+      // Failures are retried after the cooldown; the keys in hand keep verifying meanwhile.
+      refresh().catch(() => undefined);
+    }
+    return keySet!;
+  };
+
+  const verifyWith = (keys: NonNullable<typeof keySet>, token: string) =>
+    jwtVerify<AccessTokenClaims>(token, keys, {
       issuer: options.issuer,
       audience: options.audience,
       algorithms: [ACCESS_TOKEN_ALGORITHM],
@@ -67,21 +91,25 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       clockTolerance: options.clockToleranceSeconds ?? 5,
       currentDate: now(),
     });
-  };
 
   return {
     async verify(token) {
       const cached = cache.get(token);
       if (cached && cached.expiresAtMs > now().getTime()) return cached.principal;
-      let result: Awaited<ReturnType<typeof verifyOnce>>;
+      let result: Awaited<ReturnType<typeof verifyWith>>;
       try {
+        const keys = await currentKeySet();
         try {
-          result = await verifyOnce(token);
+          result = await verifyWith(keys, token);
         } catch (error) {
-          if (!(error instanceof errors.JWKSNoMatchingKey) || Date.now() - lastFetchMs < cooldownMs)
-            throw error;
-          await refresh();
-          result = await verifyOnce(token);
+          if (!(error instanceof errors.JWKSNoMatchingKey)) throw error;
+          // A refresh under way (or just finished) may bring the key; else fetch unless cooling down.
+          if (inflight !== undefined) await inflight.catch(() => undefined);
+          else if (keySet === keys) {
+            if (coolingDown()) throw error;
+            await refresh();
+          }
+          result = await verifyWith(keySet!, token);
         }
       } catch (error) {
         if (error instanceof errors.JOSEError) {
