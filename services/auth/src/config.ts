@@ -50,8 +50,12 @@ export const authConfigShape = {
   ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(900).default(900),
   SESSION_IDLE_DAYS: env.positiveInt(30),
   SESSION_ABSOLUTE_DAYS: env.positiveInt(90),
-  /** A new signing key is published this long before it signs. */
-  KEY_ACTIVATION_DELAY_SECONDS: env.nonNegativeInt(120),
+  /**
+   * A new signing key is published this long before it signs: at least a minute, the time
+   * for every auth instance to reload its keys (30 s) and for every verifier's refetch
+   * cooldown (30 s) to pass.
+   */
+  KEY_ACTIVATION_DELAY_SECONDS: z.coerce.number().int().min(60, "must be at least 60").default(120),
   KEY_ROTATION_DAYS: env.positiveInt(30),
   /** Failed logins per account in the attempt window before it locks. */
   LOGIN_ATTEMPT_LIMIT: env.positiveInt(5),

@@ -171,5 +171,15 @@ t.test(
 
     const user = await failure(h.client.rotateSigningKey({}, h.bearer(before.tokens)));
     t.equal(user.reason, "PERMISSION_DENIED", "only admins rotate");
+
+    const [first, second] = await Promise.all([
+      h.client.rotateSigningKey({}, admin.call),
+      h.client.rotateSigningKey({}, admin.call),
+    ]);
+    t.equal(first.kid, second.kid, "two rotations at once make one new key, and both name it");
+    t.ok(
+      (await h.client.getJwks({})).keys.some((key) => key.kid === first.kid),
+      "it is published",
+    );
   },
 );

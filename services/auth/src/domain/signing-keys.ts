@@ -59,6 +59,8 @@ export function createKeyRing(options: KeyRingOptions): KeyRing {
     if (keys.length === 0) return load();
     if (Date.now() - loadedAtMs > RELOAD_MS) load().catch(() => undefined);
   };
+  const newestKey = (): SigningKey | undefined =>
+    [...keys].sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime())[0];
   const live = (at: Date) => keys.filter((key) => !key.expiresAt || key.expiresAt > at);
   const signing = (at: Date) =>
     live(at)
@@ -81,13 +83,15 @@ export function createKeyRing(options: KeyRingOptions): KeyRing {
       activatesAt,
       expiresAt: null,
     };
-    const newest = [...keys].sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime())[0];
+    const newest = newestKey();
     const retireOthersAt = newest
       ? new Date(activatesAt.getTime() + options.accessTokenTtlSeconds * 1000 + RETIREMENT_MARGIN_MS)
       : null;
-    await store.addSigningKey(key, newest?.kid, retireOthersAt);
+    const added = await store.addSigningKey(key, newest?.kid, retireOthersAt);
     await load();
-    return key;
+    if (added) return key;
+    // Another instance rotated first: its key is the one that stands.
+    return newestKey()!;
   };
 
   return {
@@ -122,7 +126,7 @@ export function createKeyRing(options: KeyRingOptions): KeyRing {
         if (live(at).length === 0) await addKey(at);
         return;
       }
-      const newest = [...keys].sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime())[0]!;
+      const newest = newestKey()!;
       const ageMs = at.getTime() - newest.createdAt.getTime();
       if (newest.activatesAt <= at && ageMs > options.rotationDays * 86_400_000) await this.rotate();
     },
