@@ -176,19 +176,30 @@ t.test(
   "password reset: throttled, single-use, expiring, delivered through the outbox, never bypassing MFA",
   async (t) => {
     const sent: Array<{ to: string; token: string }> = [];
-    const notifier: Notifier = { sendPasswordReset: async (message) => void sent.push(message) };
+    const notices: Array<{ to: string }> = [];
+    const notifier: Notifier = {
+      sendPasswordReset: async (message) => void sent.push(message),
+      sendNoAccountNotice: async (message) => void notices.push(message),
+    };
     const h = await startHarness(t);
     const plain = await h.register();
     const drain = () => outboxDrain(h, notifier);
 
     await h.client.requestPasswordReset({ identifier: "nobody@example.com" });
     await h.client.requestPasswordReset({ identifier: plain.email });
-    const [queued] = await h.sql<
-      { kind: string }[]
-    >`select kind from auth.outbox where kind = 'notify.password_reset'`;
-    t.equal(queued?.kind, "notify.password_reset", "one message queued, none for the unknown address");
+    const queued = await h.sql<{ kind: string }[]>`
+      select kind from auth.outbox where kind like 'notify.%' order by kind`;
+    t.same(
+      queued.map((row) => row.kind),
+      ["notify.no_account", "notify.password_reset"],
+      "a link for the account, a no-account notice for the unknown address: the same work either way",
+    );
     await drain();
     t.equal(sent.length, 1);
+    t.same(
+      notices.map((n) => n.to),
+      ["nobody@example.com"],
+    );
     const [{ payload }] =
       (await h.sql`select payload from auth.outbox where kind = 'notify.password_reset'`) as unknown as [
         { payload: object },
@@ -301,7 +312,11 @@ t.test("a new password spends every reset link still outstanding", async (t) => 
   const sent: Array<{ to: string; token: string }> = [];
   const h = await startHarness(t);
   const person = await h.register();
-  const drain = () => outboxDrain(h, { sendPasswordReset: async (message) => void sent.push(message) });
+  const drain = () =>
+    outboxDrain(h, {
+      sendPasswordReset: async (message) => void sent.push(message),
+      sendNoAccountNotice: async () => {},
+    });
   const reset = (resetToken: string, newPassword: string) =>
     h.client.resetPassword({ resetToken, newPassword, mfaCode: "" });
 

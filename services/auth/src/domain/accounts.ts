@@ -169,7 +169,10 @@ export function createAccounts(deps: AccountDeps) {
       return store.revokeSessions(found.id, caller.sessionId, "password_changed", now());
     },
 
-    /** Throttled like login; says nothing about whether the account exists. */
+    /**
+     * Throttled like login; says nothing about whether the account exists, in its answer or
+     * its timing: either way one outbox write, a reset link or a no-account notice.
+     */
     async requestPasswordReset(identifierText: string, client: ClientInfo): Promise<void> {
       const identifier = parseIdentifier(identifierText);
       await guardAttempts(limiter, [
@@ -177,11 +180,17 @@ export function createAccounts(deps: AccountDeps) {
         { key: `reset:ip:${client.ipAddress}`, limit: policy.ipAttemptLimit, windowSeconds: 3600 },
       ]);
       const found = identifier.key ? await store.findAccountByIdentifier(identifier) : undefined;
-      if (!found?.passwordHash) return;
+      const channel = identifier.phone ? "sms" : "email";
+      if (!found?.passwordHash) {
+        if (identifier.key)
+          await store.enqueueOutbox([
+            { kind: "notify.no_account", payload: { channel, to: identifier.key } },
+          ]);
+        return;
+      }
       const token = randomToken(32);
       const createdAt = now();
       const expiresAt = new Date(createdAt.getTime() + policy.resetTokenMinutes * 60_000);
-      const channel = identifier.phone ? "sms" : "email";
       await store.insertPasswordReset(
         { id: newId(), tokenHash: secrets.digest(token), accountId: found.id, createdAt, expiresAt },
         {

@@ -78,4 +78,5 @@ export type OutboxMessage =
   | {
       kind: "notify.password_reset";
       payload: { channel: "email" | "sms"; to: string; token: string; expiresAt: string };
-    };
+    }
+  | { kind: "notify.no_account"; payload: { channel: "email" | "sms"; to: string } };

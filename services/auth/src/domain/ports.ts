@@ -95,6 +95,7 @@ export interface AuthStore {
   useBackupCode(accountId: string, codeHash: string, at: Date): Promise<boolean>;
   replaceBackupCodes(accountId: string, hashes: string[]): Promise<void>;
 
+  enqueueOutbox(messages: OutboxMessage[]): Promise<void>;
   insertPasswordReset(
     reset: { id: string; tokenHash: string; accountId: string; createdAt: Date; expiresAt: Date },
     message: OutboxMessage,
@@ -153,6 +154,8 @@ export interface Notifier {
     token: string;
     expiresAt: string;
   }): Promise<void>;
+  /** A reset was asked for an address with no account: its owner learns so, nobody else does. */
+  sendNoAccountNotice(message: { channel: "email" | "sms"; to: string }): Promise<void>;
 }
 
 /** Creates a new account's profile in the user service (idempotent there). */

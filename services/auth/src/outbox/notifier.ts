@@ -6,11 +6,15 @@ import type { Notifier } from "../domain/ports";
  * outbox row proves the message was due, and the reset flow is testable end to end by
  * injecting a notifier.
  */
+const mask = (to: string) => to.replace(/^(.).*(.@.*|..)$/, "$1***$2");
+
 export function createLogNotifier(log: Logger): Notifier {
   return {
     async sendPasswordReset({ channel, to, expiresAt }) {
-      const masked = to.replace(/^(.).*(.@.*|..)$/, "$1***$2");
-      log.info({ channel, to: masked, expiresAt }, "password reset message (no provider configured)");
+      log.info({ channel, to: mask(to), expiresAt }, "password reset message (no provider configured)");
+    },
+    async sendNoAccountNotice({ channel, to }) {
+      log.info({ channel, to: mask(to) }, "no-account notice for a reset request (no provider configured)");
     },
   };
 }

@@ -25,6 +25,8 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
         return deps.profiles.ensureProfile(message.payload);
       case "notify.password_reset":
         return deps.notifier.sendPasswordReset(message.payload);
+      case "notify.no_account":
+        return deps.notifier.sendNoAccountNotice(message.payload);
     }
   };
 

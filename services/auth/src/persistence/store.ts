@@ -63,7 +63,7 @@ function olderThan(createdAt: AnyPgColumn, id: AnyPgColumn, after: { at: Date; i
   return after ? or(lt(createdAt, after.at), and(eq(createdAt, after.at), lt(id, after.id))) : undefined;
 }
 
-async function enqueue(tx: Tx, messages: OutboxMessage[]) {
+async function enqueue(tx: Db | Tx, messages: OutboxMessage[]) {
   if (messages.length === 0) return;
   await tx.insert(outbox).values(messages.map((m) => ({ id: newId(), kind: m.kind, payload: m.payload })));
 }
@@ -378,6 +378,10 @@ export function createAuthStore(client: Sql): AuthStore {
         await tx.delete(backupCodes).where(eq(backupCodes.accountId, accountId));
         await tx.insert(backupCodes).values(hashes.map((codeHash) => ({ id: newId(), accountId, codeHash })));
       });
+    },
+
+    async enqueueOutbox(messages) {
+      await enqueue(db, messages);
     },
 
     async insertPasswordReset(reset, message) {
