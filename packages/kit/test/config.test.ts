@@ -33,3 +33,17 @@ t.test("every bad or missing variable is named in one error", async (t) => {
     "an optional unset variable is fine",
   );
 });
+
+t.test("network lists: addresses and CIDR ranges, a bad entry named", async (t) => {
+  const networks = { TRUSTED: env.networkList("127.0.0.0/8,::1/128") };
+  const loopback = parseConfig(networks, {}).TRUSTED;
+  t.ok(loopback.check("127.0.0.1", "ipv4"));
+  t.ok(loopback.check("::1", "ipv6"));
+  t.notOk(loopback.check("10.0.0.7", "ipv4"));
+  const edge = parseConfig(networks, { TRUSTED: "10.1.2.3, 172.28.0.0/16" }).TRUSTED;
+  t.ok(edge.check("10.1.2.3", "ipv4"));
+  t.ok(edge.check("172.28.9.9", "ipv4"));
+  t.notOk(edge.check("10.1.2.4", "ipv4"));
+  const error = t.throws(() => parseConfig(networks, { TRUSTED: "10.0.0.0/33" })) as ConfigError;
+  t.match(error.problems[0], /^TRUSTED: "10\.0\.0\.0\/33" is not an IP address or CIDR range/);
+});

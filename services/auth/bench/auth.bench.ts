@@ -5,6 +5,7 @@
 // BENCH_LOGIN_CONCURRENCY (default 4).
 import { createHmac, randomBytes } from "node:crypto";
 import { createTokenVerifier, signAccessToken } from "@parley/kit/auth";
+import { parseNetworkList } from "@parley/kit/config";
 import { createDatabase, migrateDatabase } from "@parley/kit/db";
 import { createGrpcServer, createServiceClient } from "@parley/kit/grpc";
 import { createLogger } from "@parley/kit/log";
@@ -81,7 +82,7 @@ const { domain, binding } = createAuthService({
   audience,
   keyActivationDelaySeconds: 0,
   keyRotationDays: 30,
-  trustPrivatePeers: true,
+  trustedPeers: parseNetworkList("127.0.0.0/8,::1/128"),
 });
 await domain.keys.maintain();
 const server = createGrpcServer({

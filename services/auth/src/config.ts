@@ -61,8 +61,11 @@ export const authConfigShape = {
   LOGIN_ATTEMPT_LIMIT: env.positiveInt(5),
   LOGIN_IP_ATTEMPT_LIMIT: env.positiveInt(100),
   ATTEMPT_WINDOW_SECONDS: env.positiveInt(900),
-  /** Peers allowed to state the end client's IP in `x-client-ip` (the edge). */
-  TRUST_PRIVATE_PEERS: env.boolean(true),
+  /**
+   * Addresses or CIDR ranges of the peers allowed to state the end client's IP in
+   * `x-client-ip` (the edge), comma-separated. Anyone else is counted under its own address.
+   */
+  CLIENT_IP_TRUSTED_PEERS: env.networkList("127.0.0.0/8,::1/128"),
   OUTBOX_INTERVAL_MS: env.positiveInt(1_000),
 };
 

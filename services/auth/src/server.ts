@@ -1,3 +1,4 @@
+import type { BlockList } from "node:net";
 import path from "node:path";
 import { createPlatformIdentity, createServiceTokenSource } from "@parley/kit/auth";
 import { ConfigError } from "@parley/kit/config";
@@ -41,7 +42,7 @@ export interface AuthServiceDeps {
   audience: string;
   keyActivationDelaySeconds: number;
   keyRotationDays: number;
-  trustPrivatePeers: boolean;
+  trustedPeers: BlockList;
   now?: () => Date;
 }
 
@@ -76,7 +77,7 @@ export function createAuthService(deps: AuthServiceDeps): { domain: AuthDomain; 
     accounts: createAccounts({ store, secrets, limiter, policy, sessions, mfa, now }),
     apiKeys: createApiKeys({ store, secrets, sessions, syncedUsers: deps.syncedUsers, now }),
     services: createServiceIdentities({ credentials: deps.serviceCredentials, sessions, limiter }),
-    trustPrivatePeers: deps.trustPrivatePeers,
+    trustedPeers: deps.trustedPeers,
   };
   return { domain, binding: bindService(AuthServiceService, authHandlers(domain), authPermissions) };
 }
@@ -150,7 +151,7 @@ export async function startAuth(
     audience: config.JWT_AUDIENCE,
     keyActivationDelaySeconds: config.KEY_ACTIVATION_DELAY_SECONDS,
     keyRotationDays: config.KEY_ROTATION_DAYS,
-    trustPrivatePeers: config.TRUST_PRIVATE_PEERS,
+    trustedPeers: config.CLIENT_IP_TRUSTED_PEERS,
     now: options.now,
   });
   selfToken = createServiceTokenSource(() => domain.sessions.serviceToken("auth"));

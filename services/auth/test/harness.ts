@@ -1,4 +1,5 @@
 import { createTokenVerifier, type TokenVerifier } from "@parley/kit/auth";
+import { parseNetworkList } from "@parley/kit/config";
 import { createDatabase } from "@parley/kit/db";
 import { type CallOptions, createServiceClient, type ServiceClient } from "@parley/kit/grpc";
 import { AuthServiceService, type TokenPair } from "@parley/proto/parley/auth/v1/auth";
@@ -75,7 +76,7 @@ export async function startHarness(
     audience: AUDIENCE,
     keyActivationDelaySeconds: options.keyActivationDelaySeconds ?? 60,
     keyRotationDays: 30,
-    trustPrivatePeers: true,
+    trustedPeers: parseNetworkList("127.0.0.0/8,::1/128"),
     now,
   });
   await domain.keys.maintain();

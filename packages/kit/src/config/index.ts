@@ -1,3 +1,4 @@
+import { BlockList, isIP } from "node:net";
 import { z } from "zod";
 
 export { z };
@@ -34,6 +35,29 @@ export function loadConfig<S extends z.ZodRawShape>(shape: S): z.infer<z.ZodObje
   }
 }
 
+/** "10.0.0.0/8, 192.168.1.7, ::1/128" → a BlockList; throws naming the first bad entry. */
+export function parseNetworkList(text: string): BlockList {
+  const list = new BlockList();
+  for (const entry of text
+    .split(",")
+    .map((item) => item.trim())
+    .filter(Boolean)) {
+    const [address = "", prefixText] = entry.split("/");
+    const version = isIP(address);
+    const prefix = prefixText === undefined ? undefined : Number(prefixText);
+    const maxPrefix = version === 6 ? 128 : 32;
+    if (
+      version === 0 ||
+      (prefix !== undefined && !(Number.isInteger(prefix) && prefix >= 0 && prefix <= maxPrefix))
+    )
+      throw new Error(`"${entry}" is not an IP address or CIDR range`);
+    const family = version === 6 ? "ipv6" : "ipv4";
+    if (prefix === undefined) list.addAddress(address, family);
+    else list.addSubnet(address, prefix, family);
+  }
+  return list;
+}
+
 /** Building blocks for config shapes, so every service spells its variables the same way. */
 export const env = {
   port: (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback),
@@ -53,4 +77,17 @@ export const env = {
       .enum(["true", "false", "1", "0"])
       .default(fallback ? "true" : "false")
       .transform((v) => v === "true" || v === "1"),
+  /** Comma-separated IP addresses and CIDR ranges, as a BlockList to `check()` peers against. */
+  networkList: (fallback: string) =>
+    z
+      .string()
+      .default(fallback)
+      .transform((value, ctx) => {
+        try {
+          return parseNetworkList(value);
+        } catch (error) {
+          ctx.addIssue({ code: "custom", message: (error as Error).message });
+          return z.NEVER;
+        }
+      }),
 };

@@ -1,3 +1,4 @@
+import type { BlockList } from "node:net";
 import type { Handlers } from "@parley/kit/grpc";
 import type { AuthServiceService } from "@parley/proto/parley/auth/v1/auth";
 import type { Accounts } from "../domain/accounts";
@@ -23,13 +24,13 @@ export interface AuthDomain {
   apiKeys: ApiKeys;
   services: ReturnType<typeof createServiceIdentities>;
   keys: KeyRing;
-  trustPrivatePeers: boolean;
+  trustedPeers: BlockList;
 }
 
 export function authHandlers(domain: AuthDomain): Handlers<typeof AuthServiceService> {
   const { accounts, sessions, mfa, apiKeys, keys } = domain;
   const client = (ctx: Parameters<typeof clientInfo>[0], deviceName = "") =>
-    clientInfo(ctx, deviceName, domain.trustPrivatePeers);
+    clientInfo(ctx, deviceName, domain.trustedPeers);
 
   return {
     async register(request, ctx) {

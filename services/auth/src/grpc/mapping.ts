@@ -1,4 +1,4 @@
-import { BlockList, isIP } from "node:net";
+import { type BlockList, isIP } from "node:net";
 import type { PersonRole } from "@parley/kit/auth";
 import { invalidArgument } from "@parley/kit/errors";
 import type { CallContext } from "@parley/kit/grpc";
@@ -75,14 +75,6 @@ export const apiKeyMessage = (key: ApiKey): ApiKeyMessage => ({
   createTime: key.createdAt,
 });
 
-const PRIVATE_NETWORKS = new BlockList();
-PRIVATE_NETWORKS.addSubnet("127.0.0.0", 8, "ipv4");
-PRIVATE_NETWORKS.addSubnet("10.0.0.0", 8, "ipv4");
-PRIVATE_NETWORKS.addSubnet("172.16.0.0", 12, "ipv4");
-PRIVATE_NETWORKS.addSubnet("192.168.0.0", 16, "ipv4");
-PRIVATE_NETWORKS.addAddress("::1", "ipv6");
-PRIVATE_NETWORKS.addSubnet("fc00::", 7, "ipv6");
-
 /** "ipv4:10.0.0.5:51234" / "ipv6:[::1]:51234" → the address. */
 function peerAddress(peer: string): string {
   const match = /^(?:ipv[46]:)?\[?([^\]]+?)\]?:\d+$/.exec(peer);
@@ -96,13 +88,13 @@ const first = (ctx: CallContext, key: string) => {
 
 /**
  * Where the request came from. The edge states the end client's address in x-client-ip;
- * that is believed only from a private-network peer, so a partner calling auth's gRPC
- * directly cannot pick the IP its attempts are counted under.
+ * that is believed only from a trusted peer (CLIENT_IP_TRUSTED_PEERS), so anyone else calling
+ * auth's gRPC directly cannot pick the IP its attempts are counted under.
  */
-export function clientInfo(ctx: CallContext, deviceName: string, trustPrivatePeers: boolean): ClientInfo {
+export function clientInfo(ctx: CallContext, deviceName: string, trustedPeers: BlockList): ClientInfo {
   const peer = peerAddress(ctx.peer);
   const family = isIP(peer) === 6 ? "ipv6" : "ipv4";
-  const trusted = trustPrivatePeers && isIP(peer) !== 0 && PRIVATE_NETWORKS.check(peer, family);
+  const trusted = isIP(peer) !== 0 && trustedPeers.check(peer, family);
   const stated = first(ctx, "x-client-ip");
   return {
     ipAddress: trusted && isIP(stated) ? stated : peer,
