@@ -121,6 +121,7 @@ export interface StartAuthOptions {
 }
 
 const KEY_MAINTENANCE_MS = 3_600_000;
+const RETRY_PAIR_SWEEP_MS = 10_000;
 
 /** Everything main.ts does after reading the environment: migrate, keys, admin, outbox, server. */
 export async function startAuth(
@@ -182,6 +183,11 @@ export async function startAuth(
       .maintain()
       .catch((error: unknown) => log.error({ err: error }, "signing key maintenance failed"));
   }, KEY_MAINTENANCE_MS);
+  const retryPairSweep = setInterval(() => {
+    domain.sessions
+      .forgetRetryPairs()
+      .catch((error: unknown) => log.error({ err: error }, "forgetting spent refresh pairs failed"));
+  }, RETRY_PAIR_SWEEP_MS);
 
   const server = createGrpcServer({
     name: "auth",
@@ -190,7 +196,10 @@ export async function startAuth(
     metrics: options.metrics,
     services: [binding],
     onShutdown: [
-      async () => clearInterval(maintenance),
+      async () => {
+        clearInterval(maintenance);
+        clearInterval(retryPairSweep);
+      },
       outbox.stop,
       async () => users.close(),
       limiter.close,

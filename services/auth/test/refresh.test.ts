@@ -67,3 +67,17 @@ t.test("an expired session cannot be refreshed", async (t) => {
     "REFRESH_TOKEN_INVALID",
   );
 });
+
+t.test("the sealed pair a spent token keeps for retries is dropped once its window passed", async (t) => {
+  const h = await startHarness(t);
+  const { userId, tokens } = await h.register();
+  await h.client.refreshToken({ refreshToken: tokens.refreshToken });
+  const sealed = () => h.sql<{ n: number }[]>`
+    select count(*)::int as n from auth.refresh_tokens t join auth.login_sessions s on s.id = t.session_id
+    where s.account_id = ${userId} and t.successor_sealed is not null`;
+  t.equal((await sealed())[0]!.n, 1, "kept while a retry may come");
+  t.equal(await h.domain.sessions.forgetRetryPairs(), 0, "not within the window");
+  h.clock.advanceSeconds(11);
+  t.ok((await h.domain.sessions.forgetRetryPairs()) >= 1);
+  t.equal((await sealed())[0]!.n, 0, "an idle session keeps nothing recoverable");
+});

@@ -52,6 +52,8 @@ export interface AuthStore {
   setPassword(accountId: string, passwordHash: string, at: Date): Promise<void>;
 
   createSession(session: LoginSession, firstToken: { id: string; hash: string }): Promise<void>;
+  /** Drops the sealed pairs of tokens spent before `spentBefore` (their retry window passed). */
+  forgetRetryPairs(spentBefore: Date): Promise<number>;
   refreshFamily<T>(
     tokenHash: string,
     decide: (state: RefreshState | undefined) => Promise<RefreshDecision<T>>,

@@ -166,6 +166,14 @@ export function createSessions(deps: SessionDeps) {
       }
     },
 
+    /**
+     * The sealed pair a spent token keeps is only for a retry within refreshRetrySeconds;
+     * after that nothing may read it, so it is dropped rather than kept (even sealed).
+     */
+    forgetRetryPairs(): Promise<number> {
+      return store.forgetRetryPairs(new Date(now().getTime() - policy.refreshRetrySeconds * 1000));
+    },
+
     async logout(principal: Principal): Promise<void> {
       const person = ownSession(principal);
       if (!person.sessionId) return;

@@ -1,7 +1,7 @@
 import type { Assurance, PersonRole } from "@parley/kit/auth";
 import type { Sql } from "@parley/kit/db";
 import { newId } from "@parley/kit/ids";
-import { and, desc, eq, gt, isNull, lt, ne, or, sql } from "drizzle-orm";
+import { and, desc, eq, gt, isNotNull, isNull, lt, ne, or, sql } from "drizzle-orm";
 import type { AnyPgColumn } from "drizzle-orm/pg-core";
 import { drizzle } from "drizzle-orm/postgres-js";
 import type { Account, ApiKey, LoginSession, OutboxMessage } from "../domain/model";
@@ -191,6 +191,15 @@ export function createAuthStore(client: Sql): AuthStore {
           createdAt: session.createdAt,
         });
       });
+    },
+
+    async forgetRetryPairs(spentBefore) {
+      const forgotten = await db
+        .update(refreshTokens)
+        .set({ successorSealed: null })
+        .where(and(isNotNull(refreshTokens.successorSealed), lt(refreshTokens.spentAt, spentBefore)))
+        .returning({ id: refreshTokens.id });
+      return forgotten.length;
     },
 
     async refreshFamily(tokenHash, decide) {

@@ -1,0 +1,1 @@
+CREATE INDEX "refresh_tokens_sealed_idx" ON "auth"."refresh_tokens" USING btree ("spent_at") WHERE "auth"."refresh_tokens"."successor_sealed" is not null;
