@@ -111,6 +111,11 @@ h.test("the sweeper marks overdue holds expired; an extended hold survives", asy
     h.as.session,
   );
   t.ok(after!.expiresAt! > extended!.expiresAt!, "expiry moved later");
+  const { hold: notShorter } = await h.client.extendHold(
+    { holdId: extended!.holdId, ttlSeconds: 1n, requestId: newId() },
+    h.as.session,
+  );
+  t.same(notShorter!.expiresAt, after!.expiresAt, "an extension never shortens a hold");
   h.clock.advanceSeconds(20);
   t.ok((await h.billing.expireHolds()) >= 1, "the sweep expired the overdue hold");
   const [row] = await h.sql`select status from billing.holds where id = ${short!.holdId}`;

@@ -554,7 +554,8 @@ export function createLedgerStore(pool: postgres.Sql): LedgerPort {
       return idempotent(key, async (tx) => {
         await lockOpenHold(tx, input.holdId, input.now);
         const [row] = await tx<HoldRow[]>`
-          update billing.holds set expires_at = ${input.expiresAt} where id = ${input.holdId} returning *`;
+          update billing.holds set expires_at = greatest(expires_at, ${input.expiresAt})
+          where id = ${input.holdId} returning *`;
         return toHold(row!, input.now);
       });
     },

@@ -5068,7 +5068,7 @@ export const BillingServiceService = {
     responseDeserialize: (value: Buffer): PlaceHoldResponse => PlaceHoldResponse.decode(value),
   },
   /**
-   * Moves an open hold's expiry to now + ttl_seconds.
+   * Moves an open hold's expiry to now + ttl_seconds; an extension never shortens it.
    * Callers: service identity: session.
    * Errors: NOT_FOUND HOLD_NOT_FOUND, FAILED_PRECONDITION HOLD_NOT_OPEN (released, fully captured or expired), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED
    */
@@ -5259,7 +5259,7 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
    */
   placeHold: handleUnaryCall<PlaceHoldRequest, PlaceHoldResponse>;
   /**
-   * Moves an open hold's expiry to now + ttl_seconds.
+   * Moves an open hold's expiry to now + ttl_seconds; an extension never shortens it.
    * Callers: service identity: session.
    * Errors: NOT_FOUND HOLD_NOT_FOUND, FAILED_PRECONDITION HOLD_NOT_OPEN (released, fully captured or expired), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED
    */
@@ -5438,7 +5438,7 @@ export interface BillingServiceClient extends Client {
     callback: (error: ServiceError | null, response: PlaceHoldResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Moves an open hold's expiry to now + ttl_seconds.
+   * Moves an open hold's expiry to now + ttl_seconds; an extension never shortens it.
    * Callers: service identity: session.
    * Errors: NOT_FOUND HOLD_NOT_FOUND, FAILED_PRECONDITION HOLD_NOT_OPEN (released, fully captured or expired), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED
    */
