@@ -398,11 +398,14 @@ export function createLedgerStore(pool: postgres.Sql): LedgerPort {
 
   return {
     async walletBalances(userId, currency, now) {
-      const [account] = await sql<{ id: string; balance: bigint }[]>`
-        select id, balance from billing.accounts
-        where kind = 'wallet' and owner_id = ${userId} and currency = ${currency}`;
-      if (!account) return { balance: 0n, held: 0n };
-      return { balance: account.balance, held: await heldOn(reader, account.id, now) };
+      // One statement, so balance and holds come from the same snapshot.
+      const [account] = await sql<{ balance: bigint; held: bigint }[]>`
+        select a.balance,
+          (select coalesce(sum(h.amount - h.captured), 0)::int8 from billing.holds h
+           where h.account_id = a.id and h.status = 'open' and h.expires_at > ${now}) as held
+        from billing.accounts a
+        where a.kind = 'wallet' and a.owner_id = ${userId} and a.currency = ${currency}`;
+      return account ?? { balance: 0n, held: 0n };
     },
 
     async listEntries(input) {
