@@ -138,6 +138,23 @@ t.test("a request cancelled while its hold is being placed gives the hold back",
   t.equal(await harness.available(user.userId), RATE * 10n, "the hold nobody will draw on is released");
 });
 
+t.test("concurrent retries of one request make one session with one hold, kept", async (t) => {
+  const user = await harness.person();
+  const expert = await harness.expert();
+  await harness.fund(user.userId, RATE * 10n);
+  const request = { expertId: expert.userId, kind: SessionKind.SESSION_KIND_CHAT, requestId: newId() };
+  const answers = await Promise.all(
+    Array.from({ length: 5 }, () => session.requestSession(request, user.call)),
+  );
+  t.equal(new Set(answers.map((a) => a.session!.sessionId)).size, 1, "every retry names the same session");
+  const { session: current } = await session.getSession(
+    { sessionId: answers[0]!.session!.sessionId },
+    user.call,
+  );
+  t.equal(current!.status, SessionStatus.SESSION_STATUS_WAITING);
+  t.equal(await harness.available(user.userId), RATE * 5n, "one hold of five minutes, still in place");
+});
+
 t.test("unavailable or unknown experts are refused", async (t) => {
   const user = await harness.person();
   const offline = await harness.expert({ availability: ExpertAvailability.EXPERT_AVAILABILITY_UNAVAILABLE });

@@ -354,12 +354,14 @@ export function createSessions(deps: SessionsDeps) {
         const settled = await write(async (tx, emit) => {
           await tx.lockExpert(pending.expertId);
           const locked = await tx.lockSession(pending.id);
-          if (locked?.status !== "requested") return { session: locked ?? pending, holdUnused: true };
+          // Moved on meanwhile: by a concurrent retry that recorded this same hold (in use), or
+          // cancelled or expired before any hold was recorded (then nothing draws on it).
+          if (locked?.status !== "requested")
+            return { session: locked ?? pending, holdUnused: locked?.holdId !== holdId };
           const waiting = await transition(tx, emit, locked, "waiting", { holdId });
           await pushQueuePositions(tx, waiting.expertId, emit);
           return { session: waiting, holdUnused: false };
         });
-        // Cancelled or expired while the hold was being placed: nothing will ever draw on it.
         if (settled.holdUnused)
           await billing
             .releaseHold(holdId, `release:${pending.id}`)
