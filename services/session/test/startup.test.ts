@@ -29,8 +29,25 @@ t.test("startSession migrates, serves, runs the metering loop and shuts down cle
   const user = await harness.person();
   const missing = await failure(client.getSession({ sessionId: newId() }, user.call));
   t.equal(missing.reason, "SESSION_NOT_FOUND");
-  client.close();
+  const expert = await harness.expert();
+  await harness.fund(user.userId, 10_000n);
+  const { session } = await client.requestSession(
+    { expertId: expert.userId, kind: SessionKind.SESSION_KIND_CHAT, requestId: newId() },
+    user.call,
+  );
+  const watcher = client
+    .watchSession({ sessionId: session!.sessionId, afterSeq: 0n }, user.call)
+    [Symbol.asyncIterator]();
+  t.ok((await watcher.next()).value, "a watcher is streaming");
+  const ending = failure(
+    (async () => {
+      while (!(await watcher.next()).done);
+    })(),
+  );
   await server.shutdown(1_000);
+  t.equal((await ending).reason, "SHUTTING_DOWN", "shutdown ends watchers with UNAVAILABLE, to reconnect");
+  t.equal((await ending).kind, "unavailable");
+  client.close();
   t.throws(
     () => parseConfig(sessionConfigShape, { DATABASE_URL: "mysql://x", MIN_MINUTES: "0" }),
     /DATABASE_URL[\s\S]*MIN_MINUTES/,

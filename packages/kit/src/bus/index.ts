@@ -41,29 +41,41 @@ export function createRedisBus(url: string): Bus {
   const subscriber = new Redis(url, { lazyConnect: false });
   const local = new EventEmitter();
   local.setMaxListeners(0);
-  const counts = new Map<string, number>();
+  /** Per topic: local listeners, and the one Redis SUBSCRIBE they all wait for. */
+  const topics = new Map<string, { listeners: number; live: Promise<unknown> }>();
   subscriber.on("messageBuffer", (channel: Buffer, message: Buffer) => {
     local.emit(channel.toString(), message);
   });
+  const release = async (topic: string, onMessage: (message: Buffer) => void) => {
+    local.off(topic, onMessage);
+    const entry = topics.get(topic);
+    if (!entry) return;
+    entry.listeners -= 1;
+    if (entry.listeners > 0) return;
+    topics.delete(topic);
+    await subscriber.unsubscribe(topic);
+  };
   return {
     async publish(topic, message) {
       await publisher.publish(topic, message);
     },
     async subscribe(topic, onMessage) {
       local.on(topic, onMessage);
-      const count = counts.get(topic) ?? 0;
-      counts.set(topic, count + 1);
-      if (count === 0) await subscriber.subscribe(topic);
-      return async () => {
+      let entry = topics.get(topic);
+      if (!entry) {
+        entry = { listeners: 0, live: subscriber.subscribe(topic) };
+        topics.set(topic, entry);
+      }
+      entry.listeners += 1;
+      // Every subscriber waits for the one SUBSCRIBE: "live" must mean live for each of them.
+      try {
+        await entry.live;
+      } catch (error) {
+        if (topics.get(topic) === entry) topics.delete(topic);
         local.off(topic, onMessage);
-        const remaining = (counts.get(topic) ?? 1) - 1;
-        if (remaining > 0) {
-          counts.set(topic, remaining);
-          return;
-        }
-        counts.delete(topic);
-        await subscriber.unsubscribe(topic);
-      };
+        throw error;
+      }
+      return () => release(topic, onMessage);
     },
     async close() {
       local.removeAllListeners();

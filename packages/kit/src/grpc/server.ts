@@ -1,4 +1,4 @@
-import { once, setMaxListeners } from "node:events";
+import { setMaxListeners } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import type { ServerSurfaceCall } from "@grpc/grpc-js/build/src/server-call";
 import { loadFileDescriptorSetFromBuffer } from "@grpc/proto-loader";
@@ -7,7 +7,7 @@ import { descriptorSetBytes } from "@parley/proto/descriptors";
 import { HealthImplementation } from "grpc-health-check";
 import type { Authenticator } from "../auth/authenticator";
 import { authorize, type Permission } from "../auth/permissions";
-import { toGrpcStatus } from "../errors";
+import { toGrpcStatus, unavailable } from "../errors";
 import { newId } from "../ids";
 import type { Logger } from "../log";
 import type { ServiceMetrics } from "../metrics";
@@ -68,6 +68,18 @@ export interface GrpcServer {
 let reflectionPackage: ReturnType<typeof loadFileDescriptorSetFromBuffer> | undefined;
 
 type AnyCall = ServerSurfaceCall;
+
+/** Resolves when a full stream can take more, or when the call is gone (it never drains then). */
+function drainedOrGone(call: grpc.ServerWritableStream<unknown, unknown>): Promise<void> {
+  return new Promise((resolve) => {
+    const events = ["drain", "close", "cancelled", "error"] as const;
+    const done = () => {
+      for (const event of events) call.off(event, done);
+      resolve();
+    };
+    for (const event of events) call.once(event, done);
+  });
+}
 
 export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
   const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
@@ -177,18 +189,24 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
         };
       } else if (method.responseStream && !method.requestStream) {
         implementation[key] = (call: grpc.ServerWritableStream<unknown, unknown>) => {
+          const closed = () => call.cancelled || call.destroyed || call.writableEnded;
           const stream = {
             async write(message: unknown) {
-              if (call.cancelled || call.destroyed) throw new Error("stream closed");
-              if (!call.write(message)) await once(call, "drain");
+              if (closed()) throw new Error("stream closed");
+              // A cancelled call never drains: wait for whichever comes first.
+              if (!call.write(message)) await drainedOrGone(call);
             },
           };
-          void run(call, method.path, permission, (ctx) => handler(call.request, ctx, stream)).then(
-            (outcome) => {
-              if (outcome.ok || call.cancelled) call.end();
-              else call.emit("error", outcome.error);
-            },
-          );
+          const body = async (ctx: CallContext) => {
+            await handler(call.request, ctx, stream);
+            // Ended by shutdown, not finished: UNAVAILABLE tells the client to reconnect and resume.
+            if (shuttingDown.signal.aborted) throw unavailable("SHUTTING_DOWN", "the server is restarting");
+          };
+          void run(call, method.path, permission, body).then((outcome) => {
+            if (closed()) return;
+            if (outcome.ok) call.end();
+            else call.emit("error", outcome.error);
+          });
         };
       } else if (method.requestStream && !method.responseStream) {
         implementation[key] = (

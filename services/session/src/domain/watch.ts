@@ -1,4 +1,5 @@
 import type { Bus } from "@parley/kit/bus";
+import { resourceExhausted } from "@parley/kit/errors";
 import { decodeEventBody, encodeEventBody } from "../persistence/codec";
 import type { SessionEvent } from "./model";
 
@@ -54,10 +55,30 @@ export async function watchSession(
   let lastSeq = afterSeq;
   let chain: Promise<void> = Promise.resolve();
   let failed: unknown;
+  let stop!: () => void;
+  const stopped = new Promise<void>((resolve) => {
+    stop = resolve;
+  });
+  if (signal.aborted) stop();
+  else signal.addEventListener("abort", () => stop(), { once: true });
+  const fail = (error: unknown) => {
+    failed ??= error;
+    stop();
+  };
+  let pending = 0;
+  // A watcher that cannot keep up is ended rather than buffered for without bound; it
+  // reconnects with its last seq and catches up from Postgres.
+  const tooSlow = () =>
+    fail(resourceExhausted("WATCHER_TOO_SLOW", "the watcher fell behind; reconnect with after_seq"));
   const enqueue = (task: () => Promise<void>) => {
-    chain = chain.then(task).catch((error: unknown) => {
-      failed ??= error;
-    });
+    if (pending >= MAX_PENDING_EVENTS) return tooSlow();
+    pending += 1;
+    chain = chain
+      .then(task)
+      .catch(fail)
+      .finally(() => {
+        pending -= 1;
+      });
   };
   const deliver = async (event: SessionEvent) => {
     if (event.seq === 0n) return write(event);
@@ -76,8 +97,9 @@ export async function watchSession(
   const buffered: SessionEvent[] = [];
   const unsubscribe = await deps.bus.subscribe(sessionTopic(sessionId), (message) => {
     const event = decodeBusEvent(message);
-    if (replaying) buffered.push(event);
-    else enqueue(() => deliver(event));
+    if (!replaying) enqueue(() => deliver(event));
+    else if (buffered.length < MAX_PENDING_EVENTS) buffered.push(event);
+    else tooSlow();
   });
   const heartbeat = setInterval(
     () => enqueue(() => write({ seq: 0n, sessionId, occurredAt: deps.now(), body: { type: "heartbeat" } })),
@@ -85,16 +107,19 @@ export async function watchSession(
   );
   heartbeat.unref();
   try {
-    for (const event of await deps.eventsBetween(sessionId, afterSeq)) await deliver(event);
+    for (const event of await deps.eventsBetween(sessionId, afterSeq)) {
+      if (failed) break;
+      await deliver(event);
+    }
     replaying = false;
     for (const event of buffered.splice(0)) enqueue(() => deliver(event));
-    await new Promise<void>((resolve) => {
-      if (signal.aborted) resolve();
-      else signal.addEventListener("abort", () => resolve(), { once: true });
-    });
+    await stopped;
     if (failed && !signal.aborted) throw failed;
   } finally {
     clearInterval(heartbeat);
     await unsubscribe();
   }
 }
+
+/** Live events a watcher may have waiting for its stream before it is ended as too slow. */
+const MAX_PENDING_EVENTS = 1000;
