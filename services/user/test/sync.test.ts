@@ -105,6 +105,26 @@ t.test("SyncUsers: per-record results; a bad record fails alone", async (t) => {
   t.same(empty.results, []);
 });
 
+t.test("SyncUsers from a source that breaks midway is cancelled, never taken as complete", async (t) => {
+  async function* breaking() {
+    yield { record: record("midway-1") };
+    throw new Error("the source broke");
+  }
+  const error = await h.client.syncUsers(breaking(), h.as.partnerA).then(
+    () => undefined,
+    (reason: unknown) => reason as Error,
+  );
+  t.match(error?.message, /the source broke/);
+});
+
+t.test("a refused SyncUsers answers at once, however much is still to send", async (t) => {
+  const person = await h.person();
+  function* many() {
+    for (let i = 0; i < 20_000; i++) yield { record: record(`flood-${i}`, { bio: "b".repeat(500) }) };
+  }
+  t.equal((await failure(h.client.syncUsers(many(), person.call))).kind, "permission_denied");
+});
+
 t.test("SyncUser refuses a bad record with VALIDATION_FAILED", async (t) => {
   const bad = await failure(h.client.syncUser({ record: record("x".repeat(129)) }, h.as.partnerA));
   t.equal(bad.kind, "invalid_argument");

@@ -172,13 +172,24 @@ export function createServiceClient<D extends ServiceDefinitionLike>(
       });
       const stream = call!;
       cancelOnAbort(stream, callOptions?.signal);
+      // The server may answer (fail) before every request is sent: that answer wins, at once.
+      const answered = response.then(
+        () => true,
+        () => true,
+      );
       try {
         for await (const request of requests) {
-          if (!stream.write(request)) await new Promise((resolve) => stream.once("drain", resolve));
+          if (stream.write(request)) continue;
+          const drained = new Promise<boolean>((resolve) => stream.once("drain", () => resolve(false)));
+          if (await Promise.race([drained, answered])) break;
         }
-      } finally {
-        stream.end();
+      } catch (error) {
+        // A half-sent batch must not look complete to the server: cancel, never end.
+        stream.cancel();
+        response.catch(() => undefined);
+        throw error;
       }
+      stream.end();
       return response;
     };
 
