@@ -65,6 +65,11 @@ t.test("chat: seq per session, client_msg_id idempotency, limits, cursor pages, 
   const first = await session.sendMessage(text(sessionId, "hello", "m-1"), user.call);
   const retry = await session.sendMessage(text(sessionId, "hello", "m-1"), user.call);
   t.equal(retry.message!.messageId, first.message!.messageId, "a retry returns the same message");
+  t.equal(
+    (await failure(session.sendMessage(text(sessionId, "something else", "m-1"), user.call))).reason,
+    "IDEMPOTENCY_KEY_REUSED",
+    "the same client_msg_id for other content is refused, not swallowed",
+  );
   const reply = await session.sendMessage(text(sessionId, "hi"), expert.call);
   t.ok(reply.message!.seq > first.message!.seq, "seq grows per session");
   const image = await session.sendMessage(

@@ -504,8 +504,19 @@ export function createSessions(deps: SessionsDeps) {
       requireText(input.attachmentUrl, "attachment_url", LIMITS.attachmentUrlChars, attachment);
       if (!attachment && input.attachmentUrl)
         throw invalidArgument("VALIDATION_FAILED", "text messages carry no attachment");
+      /** A retry gets the original message; the same id for other content is a client bug, said aloud. */
+      const original = (message: MessageRecord) => {
+        if (
+          message.kind !== input.kind ||
+          message.text !== input.text ||
+          message.attachmentUrl !== input.attachmentUrl ||
+          message.attachmentContentType !== input.attachmentContentType
+        )
+          throw alreadyExists("IDEMPOTENCY_KEY_REUSED", "client_msg_id was used for another message");
+        return message;
+      };
       const existing = await store.findMessage(session.id, senderId, input.clientMsgId);
-      if (existing) return existing;
+      if (existing) return original(existing);
       if (session.status !== "active")
         throw failedPrecondition("SESSION_NOT_ACTIVE", "the session is not active");
       return write(async (tx, emit) => {
@@ -528,7 +539,7 @@ export function createSessions(deps: SessionsDeps) {
       }).catch(async (error: unknown) => {
         // Two retries raced: the loser returns the winner's message.
         if ((error as { code?: string }).code !== "23505") throw error;
-        return (await store.findMessage(session.id, senderId, input.clientMsgId))!;
+        return original((await store.findMessage(session.id, senderId, input.clientMsgId))!);
       });
     },
 

@@ -5088,7 +5088,7 @@ export const SessionServiceService = {
    * Posts a chat message to an active session. A retry with the same client_msg_id returns
    * the original message.
    * Callers: the session's user or expert.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION SESSION_NOT_ACTIVE, INVALID_ARGUMENT MESSAGE_TOO_LARGE, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION SESSION_NOT_ACTIVE, INVALID_ARGUMENT MESSAGE_TOO_LARGE, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (client_msg_id used for other content), INVALID_ARGUMENT VALIDATION_FAILED
    */
   sendMessage: {
     path: "/parley.session.v1.SessionService/SendMessage" as const,
@@ -5267,7 +5267,7 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
    * Posts a chat message to an active session. A retry with the same client_msg_id returns
    * the original message.
    * Callers: the session's user or expert.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION SESSION_NOT_ACTIVE, INVALID_ARGUMENT MESSAGE_TOO_LARGE, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION SESSION_NOT_ACTIVE, INVALID_ARGUMENT MESSAGE_TOO_LARGE, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (client_msg_id used for other content), INVALID_ARGUMENT VALIDATION_FAILED
    */
   sendMessage: handleUnaryCall<SendMessageRequest, SendMessageResponse>;
   /**
@@ -5490,7 +5490,7 @@ export interface SessionServiceClient extends Client {
    * Posts a chat message to an active session. A retry with the same client_msg_id returns
    * the original message.
    * Callers: the session's user or expert.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION SESSION_NOT_ACTIVE, INVALID_ARGUMENT MESSAGE_TOO_LARGE, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION SESSION_NOT_ACTIVE, INVALID_ARGUMENT MESSAGE_TOO_LARGE, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (client_msg_id used for other content), INVALID_ARGUMENT VALIDATION_FAILED
    */
   sendMessage(
     request: SendMessageRequest,
