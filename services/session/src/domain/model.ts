@@ -44,6 +44,8 @@ export interface SessionRecord {
   expertOnline: boolean;
   awaySince: Date | null;
   settlementPending: boolean;
+  /** When the request joined the expert's queue (its hold placed): the queue's order. */
+  queuedAt: Date | null;
   lastSeq: bigint;
 }
 

@@ -319,6 +319,7 @@ export function createSessions(deps: SessionsDeps) {
           awaySince: null,
           settlementPending: false,
           lastSeq: 0n,
+          queuedAt: null,
         };
         const created = session;
         session = await store
@@ -358,7 +359,7 @@ export function createSessions(deps: SessionsDeps) {
           // cancelled or expired before any hold was recorded (then nothing draws on it).
           if (locked?.status !== "requested")
             return { session: locked ?? pending, holdUnused: locked?.holdId !== holdId };
-          const waiting = await transition(tx, emit, locked, "waiting", { holdId });
+          const waiting = await transition(tx, emit, locked, "waiting", { holdId, queuedAt: now() });
           await pushQueuePositions(tx, waiting.expertId, emit);
           return { session: waiting, holdUnused: false };
         });

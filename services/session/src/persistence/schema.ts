@@ -50,6 +50,7 @@ export const sessions = sessionsSchema.table(
     awaySince: at("away_since"),
     settlementPending: boolean("settlement_pending").notNull().default(false),
     lastSeq: bigint("last_seq", { mode: "bigint" }).notNull().default(sql`0`),
+    queuedAt: at("queued_at"),
   },
   (table) => [
     uniqueIndex("sessions_request_id").on(table.userId, table.requestId),
@@ -58,6 +59,7 @@ export const sessions = sessionsSchema.table(
       .where(sql`status in ('requested', 'waiting')`),
     index("sessions_user").on(table.userId, table.id),
     index("sessions_expert").on(table.expertId, table.status, table.id),
+    index("sessions_queue").on(table.expertId, table.queuedAt, table.id).where(sql`status = 'waiting'`),
     index("sessions_due").on(table.nextChargeAt).where(sql`status = 'active'`),
     index("sessions_request_expiry").on(table.expiresAt).where(sql`status in ('requested', 'waiting')`),
     index("sessions_settlement").on(table.id).where(sql`settlement_pending`),

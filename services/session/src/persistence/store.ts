@@ -38,6 +38,7 @@ const toSession = (row: Row): SessionRecord => ({
   expertOnline: row.expert_online as boolean,
   awaySince: (row.away_since as Date | null) ?? null,
   settlementPending: row.settlement_pending as boolean,
+  queuedAt: (row.queued_at as Date | null) ?? null,
   lastSeq: BigInt(row.last_seq as bigint),
 });
 
@@ -84,6 +85,7 @@ const COLUMN: Record<keyof SessionPatch, string> = {
   userOnline: "user_online",
   expertOnline: "expert_online",
   awaySince: "away_since",
+  queuedAt: "queued_at",
   settlementPending: "settlement_pending",
 };
 
@@ -238,7 +240,9 @@ const countActive = async (sql: Sql, expertId: string) => {
 
 const waitingQueue = async (sql: Sql, expertId: string) =>
   (
-    await sql`select * from sessions.sessions where expert_id = ${expertId} and status = 'waiting' order by id`
+    await sql`
+      select * from sessions.sessions where expert_id = ${expertId} and status = 'waiting'
+      order by queued_at, id`
   ).map(toSession);
 
 export function createSessionStore(sql: Sql): SessionStore {

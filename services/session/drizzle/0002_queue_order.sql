@@ -1,0 +1,2 @@
+ALTER TABLE "sessions"."sessions" ADD COLUMN "queued_at" timestamp with time zone;--> statement-breakpoint
+CREATE INDEX "sessions_queue" ON "sessions"."sessions" USING btree ("expert_id","queued_at","id") WHERE status = 'waiting';
