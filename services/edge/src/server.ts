@@ -286,7 +286,7 @@ export async function buildEdge(deps: EdgeDeps) {
   return {
     app,
     async close() {
-      sockets.closeAll();
+      await sockets.closeAll();
       await app.close();
       upstreams.close();
       await redis?.quit();

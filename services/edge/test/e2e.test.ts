@@ -1,9 +1,40 @@
 import { randomUUID } from "node:crypto";
-import t from "tap";
-import { startPlatform } from "./harness";
+import t, { type Test } from "tap";
+import { type Api, PASSWORD, startPlatform } from "./harness";
 import { WsClient } from "./ws-client";
 
 const RATE = 1000;
+
+/** An expert set up by the admin (role) and by themselves (profile, availability). */
+async function createExpert(t: Test, api: Api) {
+  const admin = await api.adminToken();
+  const account = await api.register();
+  const promoted = await api.call("POST", `/v1/users/${account.userId}/role`, {
+    token: admin,
+    body: { role: "ROLE_EXPERT" },
+  });
+  t.equal(promoted.body.account.role, "ROLE_EXPERT");
+  const token = await api.login(account.email, PASSWORD);
+  const profile = await api.call("PUT", `/v1/experts/${account.userId}/profile`, {
+    token,
+    body: {
+      chat_rate: { amount_minor: String(RATE), currency: "INR" },
+      call_rate: { amount_minor: "1500", currency: "INR" },
+      max_concurrent_sessions: 1,
+      specialisations: ["vedic"],
+      languages: ["en"],
+      experience_years: 7,
+      bio: "Reads charts.",
+    },
+  });
+  t.equal(profile.status, 200, JSON.stringify(profile.body));
+  const available = await api.call("POST", "/v1/me/availability", {
+    token,
+    body: { availability: "EXPERT_AVAILABILITY_AVAILABLE" },
+  });
+  t.equal(available.status, 200);
+  return { userId: account.userId, token };
+}
 
 t.test(
   "end to end through the edge: register, top up, chat, per-minute charges, auto-end, invoice, review",
@@ -11,38 +42,7 @@ t.test(
     const api = await startPlatform(t, {
       session: { MINUTE_SECONDS: "2", METERING_INTERVAL_MS: "200", MIN_MINUTES: "2", HEARTBEAT_MS: "1000" },
     });
-    const admin = await api.adminToken();
-
-    // An expert, set up by the admin and by themselves.
-    const expertAccount = await api.register();
-    const promoted = await api.call("POST", `/v1/users/${expertAccount.userId}/role`, {
-      token: admin,
-      body: { role: "ROLE_EXPERT" },
-    });
-    t.equal(promoted.body.account.role, "ROLE_EXPERT");
-    const expert = await api.login(expertAccount.email, "a passphrase for tests");
-    const profile = await api.call("PUT", `/v1/experts/${expertAccount.userId}/profile`, {
-      token: expert,
-      body: {
-        chat_rate: { amount_minor: String(RATE), currency: "INR" },
-        call_rate: { amount_minor: "1500", currency: "INR" },
-        max_concurrent_sessions: 1,
-        specialisations: ["vedic"],
-        languages: ["en"],
-        experience_years: 7,
-        bio: "Reads charts.",
-      },
-    });
-    t.equal(profile.status, 200, JSON.stringify(profile.body));
-    t.equal(
-      (
-        await api.call("POST", "/v1/me/availability", {
-          token: expert,
-          body: { availability: "EXPERT_AVAILABILITY_AVAILABLE" },
-        })
-      ).status,
-      200,
-    );
+    const { userId: expertId, token: expert } = await createExpert(t, api);
     const expertWs = await WsClient.connect(api.url);
     t.teardown(() => expertWs.close());
     await expertWs.authenticate(expert);
@@ -66,7 +66,7 @@ t.test(
     let listed: { availability: string } | undefined;
     for (let i = 0; i < 20 && listed?.availability !== "EXPERT_AVAILABILITY_AVAILABLE"; i++) {
       const experts = await api.call("GET", "/v1/experts?specialisation=vedic", { token: user.accessToken });
-      listed = experts.body.experts.find((e: { user_id: string }) => e.user_id === expertAccount.userId);
+      listed = experts.body.experts.find((e: { user_id: string }) => e.user_id === expertId);
       if (listed?.availability !== "EXPERT_AVAILABILITY_AVAILABLE")
         await new Promise((r) => setTimeout(r, 250));
     }
@@ -76,7 +76,7 @@ t.test(
     t.equal(
       (
         await api.call("POST", "/v1/sessions", {
-          body: { expert_id: expertAccount.userId, kind: "SESSION_KIND_CHAT" },
+          body: { expert_id: expertId, kind: "SESSION_KIND_CHAT" },
         })
       ).status,
       401,
@@ -98,13 +98,13 @@ t.test(
     // The request, the accept, and a chat both ways over WebSockets.
     const requested = await api.call("POST", "/v1/sessions", {
       token: user.accessToken,
-      body: { expert_id: expertAccount.userId, kind: "SESSION_KIND_CHAT", request_id: randomUUID() },
+      body: { expert_id: expertId, kind: "SESSION_KIND_CHAT", request_id: randomUUID() },
     });
     t.equal(requested.status, 200, JSON.stringify(requested.body));
     const sessionId: string = requested.body.session.session_id;
     const again = await api.call("POST", "/v1/sessions", {
       token: user.accessToken,
-      body: { expert_id: expertAccount.userId, kind: "SESSION_KIND_CHAT", request_id: randomUUID() },
+      body: { expert_id: expertId, kind: "SESSION_KIND_CHAT", request_id: randomUUID() },
     });
     t.equal(again.status, 409, "one open request per user and expert");
 
@@ -151,7 +151,7 @@ t.test(
       delivered_seq: heard.event.seq,
       read_seq: heard.event.seq,
     });
-    const receipt = await userWs.waitFor((f) => f.event?.receipt?.user_id === expertAccount.userId);
+    const receipt = await userWs.waitFor((f) => f.event?.receipt?.user_id === expertId);
     t.equal(receipt.event.receipt.read_seq, heard.event.seq, "the user sees the expert's read receipt");
     userWs.send({ type: "typing", id: 4, session_id: sessionId, typing: true });
     await expertWs.waitFor((f) => f.event?.typing);
@@ -210,7 +210,7 @@ t.test(
       body: { rating: 5, text: "Clear and kind." },
     });
     t.equal(review.status, 200, JSON.stringify(review.body));
-    const rated = await api.call("GET", `/v1/experts/${expertAccount.userId}`);
+    const rated = await api.call("GET", `/v1/experts/${expertId}`);
     t.equal(rated.body.expert.rating_count, 1);
     const twice = await api.call("POST", `/v1/sessions/${sessionId}/reviews`, {
       token: user.accessToken,
@@ -243,11 +243,25 @@ t.test(
     ws.send({ type: "subscribe", session_id: randomUUID(), after_seq: "0" });
     const notFound = await ws.waitFor((f) => f.type === "error" && f.session_id);
     t.equal(notFound.error.status, "NOT_FOUND");
+    ws.send({ type: "subscribe", after_seq: "0" });
+    t.match(
+      (await ws.waitFor((f) => f.type === "error" && /session_id/.test(f.error.message))).error,
+      { reason: "INVALID_FRAME" },
+      "a subscription names one session",
+    );
     await ws.authenticate(person.accessToken);
     t.equal(
       ws.frames.filter((f) => f.type === "ready").length,
       2,
       "re-authentication on the open connection",
+    );
+    const borrowed = await WsClient.connect(api.url);
+    await borrowed.authenticate(person.accessToken);
+    borrowed.send({ type: "auth", token: (await api.register()).accessToken });
+    t.same(
+      await borrowed.closed,
+      { code: 4001, reason: "a connection belongs to one person" },
+      "a fresh token extends a connection, never hands it to someone else",
     );
     ws.send({ type: "ping", pad: "x".repeat(5000) });
     t.equal((await ws.closed).code, 1009, "oversize frames close with 1009");
@@ -263,3 +277,34 @@ t.test(
     t.equal((await last.closed).code, 1012, "shutdown tells clients to reconnect (1012)");
   },
 );
+
+t.test("WebSocket presence: a person stays online until their last connection closes", async (t) => {
+  const api = await startPlatform(t);
+  const expert = await createExpert(t, api);
+  const availability = async () =>
+    (await api.call("GET", `/v1/experts/${expert.userId}`)).body.expert.availability as string;
+  const until = async (wanted: string) => {
+    for (let i = 0; i < 40 && (await availability()) !== wanted; i++)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    return availability();
+  };
+  const phone = await WsClient.connect(api.url);
+  await phone.authenticate(expert.token);
+  const laptop = await WsClient.connect(api.url);
+  await laptop.authenticate(expert.token);
+  t.equal(await until("EXPERT_AVAILABILITY_AVAILABLE"), "EXPERT_AVAILABILITY_AVAILABLE");
+  phone.close();
+  await phone.closed;
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  t.equal(
+    await availability(),
+    "EXPERT_AVAILABILITY_AVAILABLE",
+    "one of two connections closing changes nothing",
+  );
+  laptop.close();
+  t.equal(
+    await until("EXPERT_AVAILABILITY_OFFLINE"),
+    "EXPERT_AVAILABILITY_OFFLINE",
+    "the last one signs off",
+  );
+});

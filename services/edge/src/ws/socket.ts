@@ -22,6 +22,11 @@ export const CLOSE = {
 } as const;
 
 const AUTH_TIMEOUT_MS = 10_000;
+/** Liveness: a connection that answers no ping for this long is dead (a phone that lost signal). */
+const PING_INTERVAL_MS = 30_000;
+/** At shutdown, how long clients get to close before they are cut and reported offline. */
+const SHUTDOWN_GRACE_MS = 1_000;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface SocketDeps {
   registry: FileRegistry;
@@ -48,6 +53,10 @@ const FRAME_RPCS: Record<string, string> = {
   signal: "SendSignal",
 };
 
+/** A frame the protocol does not accept, answered with an INVALID_ARGUMENT error frame. */
+const frameError = (reason: "INVALID_FRAME" | "UNKNOWN_FRAME", message: string) =>
+  Object.assign(new Error(message), { frameReason: reason });
+
 export function createSocketHandler(deps: SocketDeps) {
   const sessionService = deps.registry.getService("parley.session.v1.SessionService")!;
   const userService = deps.registry.getService("parley.user.v1.UserService")!;
@@ -67,10 +76,30 @@ export function createSocketHandler(deps: SocketDeps) {
       alwaysEmitImplicit: true,
     });
   const sockets = new Set<WebSocket>();
+  const reports = new Set<Promise<unknown>>();
+  /**
+   * Connections of this instance that hold a person (key: user id) or a person's session
+   * (key: "user/session") online: offline is reported only when the last one lets go, so
+   * closing one of two tabs does not sign the person off.
+   */
+  const holders = new Map<string, number>();
+  const hold = (key: string) => {
+    const count = (holders.get(key) ?? 0) + 1;
+    holders.set(key, count);
+    return count === 1;
+  };
+  const letGo = (key: string) => {
+    const count = (holders.get(key) ?? 1) - 1;
+    if (count > 0) holders.set(key, count);
+    else holders.delete(key);
+    return count <= 0;
+  };
 
   function handle(socket: WebSocket, client: { ip: string; userAgent?: string }) {
     sockets.add(socket);
     let person: { userId: string; token: string } | undefined;
+    /** Sessions this connection has reported the person online in. */
+    const online = new Set<string>();
     let expiryTimer: NodeJS.Timeout | undefined;
     const subscriptions = new Map<string, ClientReadableStream<Buffer>>();
     let tokens = deps.framesPerSecond * 2;
@@ -107,19 +136,35 @@ export function createSocketHandler(deps: SocketDeps) {
         upstreamMetadata({ requestId: newId(), bearerToken: await deps.credentials(), clientIp: client.ip }),
         deps.deadlineMs,
       );
-    const reportPresence = (online: boolean, sessionIds: string[]) => {
-      if (!person) return;
-      const userId = person.userId;
-      const reports = [
-        asEdge(userPresence, { user_id: userId, online }),
-        ...(sessionIds.length > 0 ? sessionIds : online ? [] : [""]).map((sessionId) =>
+    /** Reports to user (the person, when `person` is set) and to session (each of `sessionIds`). */
+    const report = (online: boolean, userId: string, options: { person: boolean; sessionIds: string[] }) => {
+      const calls = [
+        ...(options.person ? [asEdge(userPresence, { user_id: userId, online })] : []),
+        ...options.sessionIds.map((sessionId) =>
           asEdge(sessionPresence, { user_id: userId, session_id: sessionId, online }),
         ),
       ];
-      void Promise.allSettled(reports).then((results) => {
+      if (calls.length === 0) return;
+      const settled = Promise.allSettled(calls).then((results) => {
         for (const r of results)
           if (r.status === "rejected") log.warn({ err: r.reason }, "presence report failed");
       });
+      reports.add(settled);
+      void settled.finally(() => reports.delete(settled));
+    };
+    const sessionOnline = (sessionId: string) => {
+      if (!person || online.has(sessionId)) return;
+      online.add(sessionId);
+      hold(`${person.userId}/${sessionId}`);
+      report(true, person.userId, { person: false, sessionIds: [sessionId] });
+    };
+    const sessionOffline = (sessionId: string) => {
+      if (!person || !online.delete(sessionId)) return;
+      if (letGo(`${person.userId}/${sessionId}`))
+        report(false, person.userId, { person: false, sessionIds: [sessionId] });
+    };
+    const heartbeat = () => {
+      if (person) report(true, person.userId, { person: true, sessionIds: [...online] });
     };
 
     const authTimer = setTimeout(() => {
@@ -133,6 +178,11 @@ export function createSocketHandler(deps: SocketDeps) {
         socket.close(CLOSE.unauthenticated, "a person's access token is required");
         return;
       }
+      // A fresh token extends the connection; it never turns it into somebody else's.
+      if (person && person.userId !== principal.userId) {
+        socket.close(CLOSE.unauthenticated, "a connection belongs to one person");
+        return;
+      }
       const first = !person;
       person = { userId: principal.userId, token };
       clearTimeout(authTimer);
@@ -144,10 +194,12 @@ export function createSocketHandler(deps: SocketDeps) {
         Math.max(0, expiresAtMs - Date.now()),
       );
       send({ type: "ready", user_id: person.userId, expires_at: new Date(expiresAtMs).toISOString() });
-      if (first) reportPresence(true, []);
+      if (first && hold(person.userId)) report(true, person.userId, { person: true, sessionIds: [] });
     };
 
     const subscribe = (sessionId: string, afterSeq: string) => {
+      if (!UUID.test(sessionId))
+        throw frameError("INVALID_FRAME", "subscribe needs the session_id of one session");
       subscriptions.get(sessionId)?.cancel();
       const stream = deps.upstreams.serverStream(
         watch.upstream,
@@ -162,13 +214,16 @@ export function createSocketHandler(deps: SocketDeps) {
       stream.on("error", (error: { code?: number }) => {
         if (subscriptions.get(sessionId) !== stream) return;
         subscriptions.delete(sessionId);
+        sessionOffline(sessionId);
         if (error.code !== 1) sendError(error, { session_id: sessionId });
       });
       stream.on("end", () => {
-        if (subscriptions.get(sessionId) === stream) subscriptions.delete(sessionId);
+        if (subscriptions.get(sessionId) !== stream) return;
+        subscriptions.delete(sessionId);
+        sessionOffline(sessionId);
       });
       send({ type: "subscribed", session_id: sessionId });
-      reportPresence(true, [sessionId]);
+      sessionOnline(sessionId);
     };
 
     const onFrame = async (frame: JsonObject) => {
@@ -182,13 +237,15 @@ export function createSocketHandler(deps: SocketDeps) {
       if (type === "subscribe")
         return subscribe(String(frame.session_id ?? ""), String(frame.after_seq ?? "0"));
       if (type === "unsubscribe") {
-        subscriptions.get(String(frame.session_id))?.cancel();
-        subscriptions.delete(String(frame.session_id));
+        const sessionId = String(frame.session_id);
+        subscriptions.get(sessionId)?.cancel();
+        subscriptions.delete(sessionId);
+        sessionOffline(sessionId);
         return;
       }
-      if (type === "presence") return reportPresence(true, [...subscriptions.keys()]);
+      if (type === "presence") return heartbeat();
       const rpcName = typeof type === "string" ? FRAME_RPCS[type] : undefined;
-      if (!rpcName) throw Object.assign(new Error(`unknown frame type ${String(type)}`), { frame: true });
+      if (!rpcName) throw frameError("UNKNOWN_FRAME", `unknown frame type ${String(type)}`);
       const { type: _type, id: _id, ...fields } = frame;
       const result = await asPerson(rpc("session", sessionService, rpcName), fields);
       send({ type: "ack", ...(id === undefined ? {} : { id }), result: result as JsonObject });
@@ -228,14 +285,15 @@ export function createSocketHandler(deps: SocketDeps) {
         return;
       }
       onFrame(frame).catch((error: unknown) => {
-        if ((error as { frame?: boolean }).frame)
+        const { frameReason } = error as { frameReason?: string };
+        if (frameReason)
           send({
             type: "error",
             ...(frame.id === undefined ? {} : { id: frame.id }),
             error: {
               code: 400,
               status: "INVALID_ARGUMENT",
-              reason: "UNKNOWN_FRAME",
+              reason: frameReason,
               message: (error as Error).message,
               details: {},
               request_id: "",
@@ -246,22 +304,41 @@ export function createSocketHandler(deps: SocketDeps) {
       });
     });
 
+    let alive = true;
+    socket.on("pong", () => {
+      alive = true;
+    });
+    const liveness = setInterval(() => {
+      if (!alive) return socket.terminate();
+      alive = false;
+      socket.ping();
+    }, PING_INTERVAL_MS);
+
     socket.on("close", () => {
       sockets.delete(socket);
       clearTimeout(authTimer);
       clearTimeout(expiryTimer);
-      const watched = [...subscriptions.keys()];
+      clearInterval(liveness);
       for (const stream of subscriptions.values()) stream.cancel();
       subscriptions.clear();
-      reportPresence(false, watched);
+      for (const sessionId of [...online]) sessionOffline(sessionId);
+      if (person && letGo(person.userId)) report(false, person.userId, { person: true, sessionIds: [] });
     });
   }
 
   return {
     handle,
-    /** Tells every client to reconnect elsewhere (1012) and resume from its last seq. */
-    closeAll() {
+    /**
+     * Tells every client to reconnect elsewhere (1012) and resume from its last seq; those
+     * that do not close in time are cut. Resolves once their offline reports are out.
+     */
+    async closeAll() {
       for (const socket of sockets) socket.close(CLOSE.restart, "server restarting");
+      const deadline = Date.now() + SHUTDOWN_GRACE_MS;
+      while (sockets.size > 0 && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      for (const socket of sockets) socket.terminate();
+      await Promise.allSettled([...reports]);
     },
   };
 }
