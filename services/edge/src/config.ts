@@ -1,5 +1,5 @@
 import { identityEnv } from "@parley/kit/auth";
-import { env, z } from "@parley/kit/config";
+import { env, parseNetworkList, z } from "@parley/kit/config";
 
 const list = z
   .string()
@@ -38,8 +38,26 @@ export const edgeConfigShape = {
   WS_FRAMES_PER_SECOND: env.positiveInt(20),
   /** A WebSocket client that lets this much unsent data pile up is closed (slow consumer). */
   WS_MAX_BUFFERED_BYTES: env.positiveInt(1024 * 1024),
-  /** Behind a load balancer: take the client IP from X-Forwarded-For. */
-  TRUST_PROXY: env.boolean(false),
+  /**
+   * Behind load balancers: which X-Forwarded-For hops to believe, as a hop count ("1": the
+   * one in front of us) or their addresses / CIDR ranges. Never "every hop": the leftmost
+   * entry is whatever the client wrote, and per-IP limits would count what it chose.
+   */
+  TRUST_PROXY: z
+    .string()
+    .default("")
+    .transform((value, ctx): number | string | false => {
+      const text = value.trim();
+      if (text === "" || text === "false" || text === "0") return false;
+      if (/^\d+$/.test(text)) return Number(text);
+      try {
+        parseNetworkList(text);
+        return text;
+      } catch {
+        ctx.addIssue({ code: "custom", message: "must be a hop count or addresses / CIDR ranges" });
+        return z.NEVER;
+      }
+    }),
 };
 
 export type EdgeConfig = z.infer<z.ZodObject<typeof edgeConfigShape>>;

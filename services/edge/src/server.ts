@@ -48,6 +48,10 @@ declare module "fastify" {
   }
 }
 
+/** A hop count trusts that many proxies nearest to us (proxy-addr's hop index). */
+const trustedHops = (trust: EdgeConfig["TRUST_PROXY"]) =>
+  typeof trust === "number" ? (_address: string, hop: number) => hop < trust : trust;
+
 /** The edge as a Fastify app over live upstream channels; the caller listens. */
 export async function buildEdge(deps: EdgeDeps) {
   const { config, log, identity } = deps;
@@ -71,7 +75,7 @@ export async function buildEdge(deps: EdgeDeps) {
     loggerInstance: log,
     disableRequestLogging: true,
     bodyLimit: config.BODY_LIMIT_BYTES,
-    trustProxy: config.TRUST_PROXY,
+    trustProxy: trustedHops(config.TRUST_PROXY),
     genReqId: (request) => {
       const given = request.headers["x-request-id"];
       return typeof given === "string" && REQUEST_ID.test(given) ? given : newId();
