@@ -162,12 +162,12 @@ export async function buildEdge(deps: EdgeDeps) {
     max: config.RATE_LIMIT_PER_MINUTE,
     timeWindow: 60_000,
     ...(redis ? { redis, nameSpace: `${config.REDIS_KEY_PREFIX}edge:ratelimit:` } : {}),
-    keyGenerator: (request) => {
-      const p = request.principal;
-      if (p?.kind === "user") return `user:${p.userId}`;
-      if (request.apiKey) return `key:${request.apiKey.slice(0, 16)}`;
-      return `ip:${request.ip}`;
-    },
+    // A verified person has their own allowance; anyone else (partner keys included, which
+    // only auth can verify, so an invented key must not buy a fresh bucket) is counted per IP.
+    keyGenerator: (request) =>
+      request.principal?.kind === "user" ? `user:${request.principal.userId}` : `ip:${request.ip}`,
+    // Redis unreachable: serve without limits rather than fail every request.
+    skipOnError: true,
     errorResponseBuilder: (_request, context) =>
       Object.assign(
         resourceExhausted("RATE_LIMITED", `rate limit of ${context.max} requests per minute exceeded`, {

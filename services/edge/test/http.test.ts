@@ -201,5 +201,13 @@ t.test("the edge over the real platform", async (t) => {
       200,
       "other principals are unaffected",
     );
+    let keyed: Awaited<ReturnType<typeof api.call>> | undefined;
+    for (let i = 0; i < 130 && !keyed; i++) {
+      const response = await api.call("GET", "/v1/experts", {
+        headers: { "x-api-key": `pk_${randomUUID()}` },
+      });
+      if (response.status === 429) keyed = response;
+    }
+    t.ok(keyed, "an invented API key per request buys no fresh allowance: unverified callers count per IP");
   });
 });
