@@ -83,6 +83,13 @@ function isRemoteOrAppError(error: unknown): error is AppError {
   return error instanceof AppError;
 }
 
+const TRANSPORT_MESSAGES: Partial<Record<status, string>> = {
+  [status.UNAVAILABLE]: "a service is unavailable; retry shortly",
+  [status.DEADLINE_EXCEEDED]: "a call between services timed out",
+  [status.CANCELLED]: "the call was cancelled",
+  [status.RESOURCE_EXHAUSTED]: "a service is overloaded; retry shortly",
+};
+
 /**
  * Reads a failed call's status back into an AppError (code, reason, metadata, field
  * violations, retry delay), so a service can branch on a downstream reason such as
@@ -95,6 +102,9 @@ export function fromGrpcError(error: ServiceError): AppError {
   let metadata: Record<string, string> = {};
   let fieldViolations: FieldViolation[] = [];
   let retryAfterSeconds: number | undefined;
+  // Without ErrorInfo the status came from the transport, whose text names hosts and ports:
+  // callers get a plain message, logs keep the original as the cause.
+  let message = TRANSPORT_MESSAGES[error.code] ?? "a call between services failed";
   if (raw instanceof Buffer) {
     for (const detail of Status.decode(raw).details) {
       const typeName = detail.typeUrl.slice(detail.typeUrl.lastIndexOf("/") + 1);
@@ -102,6 +112,7 @@ export function fromGrpcError(error: ServiceError): AppError {
         const info = ErrorInfo.decode(detail.value);
         reason = info.reason;
         metadata = info.metadata;
+        message = error.details;
       } else if (typeName === "google.rpc.BadRequest") {
         fieldViolations = BadRequest.decode(detail.value).fieldViolations.map((v) => ({
           field: v.field,
@@ -112,7 +123,7 @@ export function fromGrpcError(error: ServiceError): AppError {
       }
     }
   }
-  return new AppError(kind, reason, error.details, {
+  return new AppError(kind, reason, message, {
     metadata,
     fieldViolations,
     retryAfterSeconds,

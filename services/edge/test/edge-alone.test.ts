@@ -8,10 +8,10 @@ import { buildEdge } from "../src/server";
 import { CLOSE } from "../src/ws/socket";
 import { WsClient } from "./ws-client";
 
-// Token lifetimes and socket buffers the platform can't be asked for (auth issues tokens for at
-// least a minute), so this edge runs in-process with real tokens from a test signing key. These
-// checks need no upstream: presence reports go to a closed port and are only logged.
-t.test("WebSocket token expiry and slow consumers", async (t) => {
+// What the platform can't be asked for (auth issues tokens for at least a minute; its services
+// are up): this edge runs in-process with real tokens from a test signing key and every
+// upstream on a closed port (presence reports there fail and are only logged).
+t.test("the edge alone: token expiry, slow consumers, unreachable services", async (t) => {
   const issuer = await createTestIssuer();
   const nowhere = "127.0.0.1:1";
   const config = parseConfig(edgeConfigShape, {
@@ -69,6 +69,14 @@ t.test("WebSocket token expiry and slow consumers", async (t) => {
     );
     ws.close();
     t.equal((await ws.closed).code, 1005, "closed by the client, not the edge");
+  });
+
+  await t.test("an unreachable service is a 503 whose message names no host or port", async (t) => {
+    const response = await fetch(`${url}/v1/experts`);
+    t.equal(response.status, 503);
+    const { error } = (await response.json()) as { error: { status: string; message: string } };
+    t.equal(error.status, "UNAVAILABLE");
+    t.equal(error.message, "a service is unavailable; retry shortly");
   });
 
   await t.test("a client that stops reading is closed with 4009 instead of buffered for", async (t) => {
