@@ -222,6 +222,17 @@ t.test("page size is capped and tokens belong to their query", async (t) => {
     "INVALID_PAGE_TOKEN",
   );
   t.equal((await failure(h.client.listExperts(listRequest({ minRating: 7 })))).reason, "VALIDATION_FAILED");
+  // An edited token of the right query: keys of the wrong count, type or range are refused, not a 500.
+  const genuine = JSON.parse(Buffer.from(big.nextPageToken, "base64url").toString("utf8"));
+  for (const k of [[4.5], [4, 1.5], [4, 99_999_999_999], ["1"], [Number.NaN, 1], []]) {
+    const edited = Buffer.from(JSON.stringify({ ...genuine, k })).toString("base64url");
+    t.equal(
+      (await failure(h.client.listExperts(listRequest({ specialisation: "bulk", pageToken: edited }))))
+        .reason,
+      "INVALID_PAGE_TOKEN",
+      `k = ${JSON.stringify(k)}`,
+    );
+  }
 });
 
 t.test("an availability filter pages through mostly-offline experts without losing anyone", async (t) => {

@@ -164,7 +164,7 @@ export function expertQuery(request: ListExpertsRequest) {
     .slice(0, 16);
   const limit = Math.min(request.pageSize || DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
   return {
-    query: { ...filters, sort, limit, after: decodeCursor(request.pageToken, fingerprint) },
+    query: { ...filters, sort, limit, after: decodeCursor(request.pageToken, fingerprint, sort) },
     encode: (cursor: ExpertCursor | undefined) =>
       cursor
         ? Buffer.from(JSON.stringify({ f: fingerprint, k: cursor.key, u: cursor.userId })).toString(
@@ -174,7 +174,19 @@ export function expertQuery(request: ListExpertsRequest) {
   };
 }
 
-function decodeCursor(token: string, fingerprint: string): ExpertCursor | undefined {
+const INT4 = (v: unknown) => Number.isInteger(v) && Math.abs(v as number) <= 2_147_483_647;
+const INT8_TEXT = (v: unknown) =>
+  typeof v === "string" && /^-?\d{1,19}$/.test(v) && BigInt.asIntN(64, BigInt(v)) === BigInt(v);
+const FLOAT = (v: unknown) => typeof v === "number" && Number.isFinite(v);
+/** The shape of each sort's cursor key, as listing encodes it (checked: tokens come back from clients). */
+const CURSOR_KEYS: Record<DomainSort, Array<(v: unknown) => boolean>> = {
+  rating: [FLOAT, INT4],
+  rate_asc: [INT8_TEXT],
+  rate_desc: [INT8_TEXT],
+  experience: [INT4],
+};
+
+function decodeCursor(token: string, fingerprint: string, sort: DomainSort): ExpertCursor | undefined {
   if (!token) return undefined;
   const invalid = () => invalidArgument("INVALID_PAGE_TOKEN", "page_token does not belong to this query");
   let parsed: unknown;
@@ -185,8 +197,8 @@ function decodeCursor(token: string, fingerprint: string): ExpertCursor | undefi
   }
   const { f, k, u } = (parsed ?? {}) as { f?: unknown; k?: unknown; u?: unknown };
   if (f !== fingerprint || typeof u !== "string" || !Array.isArray(k)) throw invalid();
-  if (!k.every((part) => typeof part === "number" || (typeof part === "string" && /^-?\d+$/.test(part))))
-    throw invalid();
+  const shape = CURSOR_KEYS[sort];
+  if (k.length !== shape.length || !shape.every((valid, i) => valid(k[i]))) throw invalid();
   if (!/^[0-9a-f-]{36}$/i.test(u)) throw invalid();
   return { key: k as Array<string | number>, userId: u };
 }
