@@ -37,6 +37,11 @@ export interface Harness {
   session: SessionClient;
   billing: BillingClient;
   billingPort: BillingPort;
+  /**
+   * The real billing, except that PlaceHold's answer is held back until `answer()`: the hold
+   * exists (`placed` resolves) while session still waits, as with a slow network.
+   */
+  heldBackHolds(): { billing: BillingPort; placed: Promise<void>; answer: () => void };
   /** Where the real billing and user processes listen. */
   addresses: { billing: string; user: string };
   /** The real user service, and session's view of it. */
@@ -142,6 +147,22 @@ export async function startHarness(t: Test, rules: Partial<SessionRules> = {}): 
     session,
     billing: billingClient,
     billingPort: port,
+    heldBackHolds() {
+      let holdPlaced!: () => void;
+      const placed = new Promise<void>((resolve) => (holdPlaced = resolve));
+      let answer!: () => void;
+      const answered = new Promise<void>((resolve) => (answer = resolve));
+      const billing: BillingPort = {
+        ...port,
+        async placeHold(input) {
+          const hold = await port.placeHold(input);
+          holdPlaced();
+          await answered;
+          return hold;
+        },
+      };
+      return { billing, placed, answer };
+    },
     addresses: { billing: billingProcess.address, user: userProcess.address },
     user: userClient,
     experts,

@@ -109,30 +109,18 @@ t.test("a request cancelled while its hold is being placed gives the hold back",
   const user = await harness.person();
   const expert = await harness.expert();
   await harness.fund(user.userId, RATE * 10n);
-  let holdPlaced!: () => void;
-  const placed = new Promise<void>((resolve) => (holdPlaced = resolve));
-  let letBillingAnswer!: () => void;
-  const answered = new Promise<void>((resolve) => (letBillingAnswer = resolve));
   // The real billing places the hold; its answer reaches session only after the cancel.
-  const slowAnswer = {
-    ...harness.billingPort,
-    async placeHold(input: Parameters<typeof harness.billingPort.placeHold>[0]) {
-      const hold = await harness.billingPort.placeHold(input);
-      holdPlaced();
-      await answered;
-      return hold;
-    },
-  };
+  const slow = harness.heldBackHolds();
   const principal = await harness.issuer.verifier.verify(user.call.bearerToken);
   const requesting = harness
-    .instance(slowAnswer)
+    .instance(slow.billing)
     .sessions.requestSession(principal, { expertId: expert.userId, kind: "chat", requestId: newId() });
-  await placed;
+  await slow.placed;
   t.equal(await harness.available(user.userId), RATE * 5n, "five minutes are held");
   const [row] = await harness.sql<{ id: string }[]>`
     select id from sessions.sessions where user_id = ${user.userId}`;
   await session.cancelSession({ sessionId: row!.id }, user.call);
-  letBillingAnswer();
+  slow.answer();
   const { session: cancelled } = await requesting;
   t.equal(cancelled.status, "cancelled");
   t.equal(await harness.available(user.userId), RATE * 10n, "the hold nobody will draw on is released");

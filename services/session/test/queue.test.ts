@@ -18,34 +18,22 @@ t.test(
   async (t) => {
     const expert = await harness.expert({ maxConcurrentSessions: 1 });
     const [slow, quick] = [await funded(), await funded()];
-    let holdPlaced!: () => void;
-    const placed = new Promise<void>((resolve) => (holdPlaced = resolve));
-    let letBillingAnswer!: () => void;
-    const answered = new Promise<void>((resolve) => (letBillingAnswer = resolve));
-    const slowBilling = {
-      ...harness.billingPort,
-      async placeHold(input: Parameters<typeof harness.billingPort.placeHold>[0]) {
-        const hold = await harness.billingPort.placeHold(input);
-        holdPlaced();
-        await answered;
-        return hold;
-      },
-    };
+    const held = harness.heldBackHolds();
     const slowRequest = harness
-      .instance(slowBilling)
+      .instance(held.billing)
       .sessions.requestSession(await harness.issuer.verifier.verify(slow.call.bearerToken), {
         expertId: expert.userId,
         kind: "chat",
         requestId: newId(),
       });
-    await placed;
+    await held.placed;
     const quickRequest = await session.requestSession(
       { expertId: expert.userId, kind: CHAT, requestId: newId() },
       quick.call,
     );
     t.equal(quickRequest.queuePosition, 1, "made second, queued first");
     clock.advanceSeconds(1);
-    letBillingAnswer();
+    held.answer();
     const slowAnswer = await slowRequest;
     t.equal(slowAnswer.queuePosition, 2, "made first, queued second: it joins behind");
     await session.cancelSession({ sessionId: slowAnswer.session.id }, slow.call);
