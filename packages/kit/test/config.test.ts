@@ -44,6 +44,27 @@ t.test("network lists: addresses and CIDR ranges, a bad entry named", async (t) 
   t.ok(edge.check("10.1.2.3", "ipv4"));
   t.ok(edge.check("172.28.9.9", "ipv4"));
   t.notOk(edge.check("10.1.2.4", "ipv4"));
-  const error = t.throws(() => parseConfig(networks, { TRUSTED: "10.0.0.0/33" })) as ConfigError;
-  t.match(error.problems[0], /^TRUSTED: "10\.0\.0\.0\/33" is not an IP address or CIDR range/);
+  for (const typo of ["10.0.0.0/33", "10.0.0.5/", "10.0.0.0/8/1", "10.0.0.0/x"]) {
+    const error = t.throws(() => parseConfig(networks, { TRUSTED: typo })) as ConfigError;
+    t.match(
+      error.problems[0],
+      /is not an IP address or CIDR range/,
+      `"${typo}" is refused, never read as /0`,
+    );
+  }
+});
+
+t.test("an empty variable is unset: its default applies", async (t) => {
+  const config = parseConfig(shape, {
+    GRPC_PORT: "",
+    REDIS_URL: "",
+    DATABASE_URL: "postgres://localhost/parley",
+    SERVICE_SECRET: "a-long-enough-secret",
+  });
+  t.equal(config.GRPC_PORT, 50054, "not port 0");
+  t.equal(config.REDIS_URL, undefined);
+  t.throws(
+    () => parseConfig(shape, { DATABASE_URL: "", SERVICE_SECRET: "a-long-enough-secret" }),
+    /DATABASE_URL/,
+  );
 });

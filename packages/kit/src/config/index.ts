@@ -19,7 +19,9 @@ export function parseConfig<S extends z.ZodRawShape>(
   shape: S,
   env: Record<string, string | undefined> = process.env,
 ): z.infer<z.ZodObject<S>> {
-  const result = z.object(shape).safeParse(env);
+  // An empty variable (`PORT=`, compose's `${X:-}`) is unset: its default applies, never "" as 0.
+  const given = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ""));
+  const result = z.object(shape).safeParse(given);
   if (result.success) return result.data;
   throw new ConfigError(result.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`));
 }
@@ -42,14 +44,13 @@ export function parseNetworkList(text: string): BlockList {
     .split(",")
     .map((item) => item.trim())
     .filter(Boolean)) {
-    const [address = "", prefixText] = entry.split("/");
+    const [address = "", prefixText, ...rest] = entry.split("/");
     const version = isIP(address);
-    const prefix = prefixText === undefined ? undefined : Number(prefixText);
+    // Digits only: "10.0.0.5/" must not read as "/0", which would be every address.
+    const prefix =
+      prefixText === undefined ? undefined : /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : -1;
     const maxPrefix = version === 6 ? 128 : 32;
-    if (
-      version === 0 ||
-      (prefix !== undefined && !(Number.isInteger(prefix) && prefix >= 0 && prefix <= maxPrefix))
-    )
+    if (version === 0 || rest.length > 0 || (prefix !== undefined && (prefix < 0 || prefix > maxPrefix)))
       throw new Error(`"${entry}" is not an IP address or CIDR range`);
     const family = version === 6 ? "ipv6" : "ipv4";
     if (prefix === undefined) list.addAddress(address, family);
@@ -70,13 +71,7 @@ export const env = {
   address: (fallback: string) => z.string().min(1).default(fallback),
   logLevel: () => z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   positiveInt: (fallback: number) => z.coerce.number().int().positive().default(fallback),
-  nonNegativeInt: (fallback: number) => z.coerce.number().int().min(0).default(fallback),
   secret: (minLength = 16) => z.string().min(minLength, `must be at least ${minLength} characters`),
-  boolean: (fallback: boolean) =>
-    z
-      .enum(["true", "false", "1", "0"])
-      .default(fallback ? "true" : "false")
-      .transform((v) => v === "true" || v === "1"),
   /** Comma-separated IP addresses and CIDR ranges, as a BlockList to `check()` peers against. */
   networkList: (fallback: string) =>
     z

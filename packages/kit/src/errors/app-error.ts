@@ -78,7 +78,6 @@ export const unauthenticated = factory("unauthenticated");
 export const failedPrecondition = factory("failed_precondition");
 export const resourceExhausted = factory("resource_exhausted");
 export const aborted = factory("aborted");
-export const outOfRange = factory("out_of_range");
 export const unavailable = factory("unavailable");
 export const internal = factory("internal");
 

@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
-import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
+import { collectDefaultMetrics, Histogram, Registry } from "prom-client";
 
-export { Counter, Histogram, Registry };
+export { Histogram, Registry };
 
 export interface ServiceMetrics {
   registry: Registry;
