@@ -138,12 +138,14 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
     path: string,
     permission: Permission | undefined,
     body: (ctx: CallContext) => Promise<unknown>,
+    streamed = false,
   ) => {
     const started = process.hrtime.bigint();
     let context: CallContext | undefined;
     const finish = (code: grpc.status) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      options.metrics?.grpcHandled.observe({ method: path, code: grpc.status[code] }, seconds);
+      const histogram = streamed ? options.metrics?.grpcStreamed : options.metrics?.grpcHandled;
+      histogram?.observe({ method: path, code: grpc.status[code] }, seconds);
       return seconds;
     };
     try {
@@ -202,7 +204,7 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
             // Ended by shutdown, not finished: UNAVAILABLE tells the client to reconnect and resume.
             if (shuttingDown.signal.aborted) throw unavailable("SHUTTING_DOWN", "the server is restarting");
           };
-          void run(call, method.path, permission, body).then((outcome) => {
+          void run(call, method.path, permission, body, true).then((outcome) => {
             if (closed()) return;
             if (outcome.ok) call.end();
             else call.emit("error", outcome.error);

@@ -5,8 +5,10 @@ export { Histogram, Registry };
 
 export interface ServiceMetrics {
   registry: Registry;
-  /** Every handled gRPC call: service, method and status code. */
+  /** Every handled unary or client-streaming call: service, method and status code. */
   grpcHandled: Histogram<"method" | "code">;
+  /** Every server stream's lifetime. */
+  grpcStreamed: Histogram<"method" | "code">;
 }
 
 export function createMetrics(service: string): ServiceMetrics {
@@ -20,7 +22,16 @@ export function createMetrics(service: string): ServiceMetrics {
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   });
-  return { registry, grpcHandled };
+  // Server streams (WatchSession) live for minutes: their lifetimes get buckets of their own,
+  // so they never skew call latency.
+  const grpcStreamed = new Histogram({
+    name: "grpc_server_stream_seconds",
+    help: "Lifetime of a gRPC server stream, by method and status code",
+    labelNames: ["method", "code"],
+    buckets: [1, 10, 60, 300, 900, 1800, 3600, 7200],
+    registers: [registry],
+  });
+  return { registry, grpcHandled, grpcStreamed };
 }
 
 /** A tiny HTTP server answering GET /metrics in the Prometheus text format. */
