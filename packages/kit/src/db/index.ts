@@ -9,7 +9,11 @@ import postgres from "postgres";
 export type Sql = postgres.Sql;
 
 export interface Database {
-  /** The postgres.js pool; wrap it with `drizzle(sql, { schema })` in the service. */
+  /**
+   * The postgres.js pool. A service may wrap it with `drizzle(sql, { schema })`; note that
+   * drizzle then makes the pool return timestamps as strings and stop serialising json for
+   * every query on it, raw ones included (billing keeps raw SQL on an unwrapped pool for that).
+   */
   sql: Sql;
   close(): Promise<void>;
 }
