@@ -4966,7 +4966,7 @@ export const SessionServiceService = {
    * hold for the minimum minutes at the expert's rate, and puts the request at the end of
    * the expert's FIFO queue. Idempotent by request_id.
    * Callers: signed-in user.
-   * Errors: NOT_FOUND EXPERT_NOT_FOUND, FAILED_PRECONDITION EXPERT_UNAVAILABLE, FAILED_PRECONDITION KIND_NOT_OFFERED (no rate for this kind), FAILED_PRECONDITION INSUFFICIENT_FUNDS (metadata shortfall_minor, currency), ALREADY_EXISTS OPEN_REQUEST_EXISTS (one open request per user and expert), INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND EXPERT_NOT_FOUND, FAILED_PRECONDITION EXPERT_UNAVAILABLE, FAILED_PRECONDITION KIND_NOT_OFFERED (no rate for this kind), FAILED_PRECONDITION INSUFFICIENT_FUNDS (metadata shortfall_minor, currency), ALREADY_EXISTS OPEN_REQUEST_EXISTS (one open request per user and expert), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (request_id used for another request), INVALID_ARGUMENT VALIDATION_FAILED
    */
   requestSession: {
     path: "/parley.session.v1.SessionService/RequestSession" as const,
@@ -5058,7 +5058,7 @@ export const SessionServiceService = {
   /**
    * Lists the caller's sessions (as user or as expert), newest first, with filters.
    * Callers: signed-in user; operator, admin (any participant via participant_id).
-   * Errors: INVALID_ARGUMENT INVALID_PAGE_TOKEN, VALIDATION_FAILED
+   * Errors: INVALID_ARGUMENT INVALID_PAGE_TOKEN, VALIDATION_FAILED, PERMISSION_DENIED PERMISSION_DENIED (another person's sessions)
    */
   listSessions: {
     path: "/parley.session.v1.SessionService/ListSessions" as const,
@@ -5088,7 +5088,7 @@ export const SessionServiceService = {
    * Posts a chat message to an active session. A retry with the same client_msg_id returns
    * the original message.
    * Callers: the session's user or expert.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION SESSION_NOT_ACTIVE, INVALID_ARGUMENT MESSAGE_TOO_LARGE, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (client_msg_id used for other content), INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_PARTICIPANT (staff read, they do not write), FAILED_PRECONDITION SESSION_NOT_ACTIVE, INVALID_ARGUMENT MESSAGE_TOO_LARGE, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (client_msg_id used for other content), INVALID_ARGUMENT VALIDATION_FAILED
    */
   sendMessage: {
     path: "/parley.session.v1.SessionService/SendMessage" as const,
@@ -5117,7 +5117,7 @@ export const SessionServiceService = {
   /**
    * Moves the caller's delivered / read marker forward (never back) and emits a receipt event.
    * Callers: the session's user or expert.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_PARTICIPANT, INVALID_ARGUMENT VALIDATION_FAILED
    */
   markRead: {
     path: "/parley.session.v1.SessionService/MarkRead" as const,
@@ -5131,7 +5131,7 @@ export const SessionServiceService = {
   /**
    * Tells the other participant the caller is typing. Ephemeral: not stored, seq 0.
    * Callers: the session's user or expert.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION SESSION_NOT_ACTIVE
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_PARTICIPANT, FAILED_PRECONDITION SESSION_NOT_ACTIVE
    */
   sendTyping: {
     path: "/parley.session.v1.SessionService/SendTyping" as const,
@@ -5146,7 +5146,7 @@ export const SessionServiceService = {
    * Relays a WebRTC offer, answer or ICE candidate to the other participant over their
    * WatchSession stream. Not stored, seq 0.
    * Callers: the session's user or expert.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION SESSION_NOT_CALL, FAILED_PRECONDITION SESSION_NOT_ACTIVE, INVALID_ARGUMENT MESSAGE_TOO_LARGE
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_PARTICIPANT, FAILED_PRECONDITION SESSION_NOT_CALL, FAILED_PRECONDITION SESSION_NOT_ACTIVE, INVALID_ARGUMENT MESSAGE_TOO_LARGE
    */
   sendSignal: {
     path: "/parley.session.v1.SessionService/SendSignal" as const,
@@ -5196,7 +5196,7 @@ export const SessionServiceService = {
    * heartbeats) carry seq 0 and are never replayed. No HTTP mapping: the edge bridges this
    * stream over WebSocket.
    * Callers: the session's user or expert; operator, admin.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED, RESOURCE_EXHAUSTED WATCHER_TOO_SLOW (fell behind: reconnect with after_seq), UNAVAILABLE SHUTTING_DOWN (reconnect and resume)
    * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
    */
   watchSession: {
@@ -5216,7 +5216,7 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
    * hold for the minimum minutes at the expert's rate, and puts the request at the end of
    * the expert's FIFO queue. Idempotent by request_id.
    * Callers: signed-in user.
-   * Errors: NOT_FOUND EXPERT_NOT_FOUND, FAILED_PRECONDITION EXPERT_UNAVAILABLE, FAILED_PRECONDITION KIND_NOT_OFFERED (no rate for this kind), FAILED_PRECONDITION INSUFFICIENT_FUNDS (metadata shortfall_minor, currency), ALREADY_EXISTS OPEN_REQUEST_EXISTS (one open request per user and expert), INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND EXPERT_NOT_FOUND, FAILED_PRECONDITION EXPERT_UNAVAILABLE, FAILED_PRECONDITION KIND_NOT_OFFERED (no rate for this kind), FAILED_PRECONDITION INSUFFICIENT_FUNDS (metadata shortfall_minor, currency), ALREADY_EXISTS OPEN_REQUEST_EXISTS (one open request per user and expert), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (request_id used for another request), INVALID_ARGUMENT VALIDATION_FAILED
    */
   requestSession: handleUnaryCall<RequestSessionRequest, RequestSessionResponse>;
   /**
@@ -5254,7 +5254,7 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
   /**
    * Lists the caller's sessions (as user or as expert), newest first, with filters.
    * Callers: signed-in user; operator, admin (any participant via participant_id).
-   * Errors: INVALID_ARGUMENT INVALID_PAGE_TOKEN, VALIDATION_FAILED
+   * Errors: INVALID_ARGUMENT INVALID_PAGE_TOKEN, VALIDATION_FAILED, PERMISSION_DENIED PERMISSION_DENIED (another person's sessions)
    */
   listSessions: handleUnaryCall<ListSessionsRequest, ListSessionsResponse>;
   /**
@@ -5267,7 +5267,7 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
    * Posts a chat message to an active session. A retry with the same client_msg_id returns
    * the original message.
    * Callers: the session's user or expert.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION SESSION_NOT_ACTIVE, INVALID_ARGUMENT MESSAGE_TOO_LARGE, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (client_msg_id used for other content), INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_PARTICIPANT (staff read, they do not write), FAILED_PRECONDITION SESSION_NOT_ACTIVE, INVALID_ARGUMENT MESSAGE_TOO_LARGE, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (client_msg_id used for other content), INVALID_ARGUMENT VALIDATION_FAILED
    */
   sendMessage: handleUnaryCall<SendMessageRequest, SendMessageResponse>;
   /**
@@ -5279,20 +5279,20 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
   /**
    * Moves the caller's delivered / read marker forward (never back) and emits a receipt event.
    * Callers: the session's user or expert.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_PARTICIPANT, INVALID_ARGUMENT VALIDATION_FAILED
    */
   markRead: handleUnaryCall<MarkReadRequest, MarkReadResponse>;
   /**
    * Tells the other participant the caller is typing. Ephemeral: not stored, seq 0.
    * Callers: the session's user or expert.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION SESSION_NOT_ACTIVE
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_PARTICIPANT, FAILED_PRECONDITION SESSION_NOT_ACTIVE
    */
   sendTyping: handleUnaryCall<SendTypingRequest, SendTypingResponse>;
   /**
    * Relays a WebRTC offer, answer or ICE candidate to the other participant over their
    * WatchSession stream. Not stored, seq 0.
    * Callers: the session's user or expert.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION SESSION_NOT_CALL, FAILED_PRECONDITION SESSION_NOT_ACTIVE, INVALID_ARGUMENT MESSAGE_TOO_LARGE
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_PARTICIPANT, FAILED_PRECONDITION SESSION_NOT_CALL, FAILED_PRECONDITION SESSION_NOT_ACTIVE, INVALID_ARGUMENT MESSAGE_TOO_LARGE
    */
   sendSignal: handleUnaryCall<SendSignalRequest, SendSignalResponse>;
   /**
@@ -5315,7 +5315,7 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
    * heartbeats) carry seq 0 and are never replayed. No HTTP mapping: the edge bridges this
    * stream over WebSocket.
    * Callers: the session's user or expert; operator, admin.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED, RESOURCE_EXHAUSTED WATCHER_TOO_SLOW (fell behind: reconnect with after_seq), UNAVAILABLE SHUTTING_DOWN (reconnect and resume)
    * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
    */
   watchSession: handleServerStreamingCall<WatchSessionRequest, SessionEvent>;
@@ -5327,7 +5327,7 @@ export interface SessionServiceClient extends Client {
    * hold for the minimum minutes at the expert's rate, and puts the request at the end of
    * the expert's FIFO queue. Idempotent by request_id.
    * Callers: signed-in user.
-   * Errors: NOT_FOUND EXPERT_NOT_FOUND, FAILED_PRECONDITION EXPERT_UNAVAILABLE, FAILED_PRECONDITION KIND_NOT_OFFERED (no rate for this kind), FAILED_PRECONDITION INSUFFICIENT_FUNDS (metadata shortfall_minor, currency), ALREADY_EXISTS OPEN_REQUEST_EXISTS (one open request per user and expert), INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND EXPERT_NOT_FOUND, FAILED_PRECONDITION EXPERT_UNAVAILABLE, FAILED_PRECONDITION KIND_NOT_OFFERED (no rate for this kind), FAILED_PRECONDITION INSUFFICIENT_FUNDS (metadata shortfall_minor, currency), ALREADY_EXISTS OPEN_REQUEST_EXISTS (one open request per user and expert), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (request_id used for another request), INVALID_ARGUMENT VALIDATION_FAILED
    */
   requestSession(
     request: RequestSessionRequest,
@@ -5449,7 +5449,7 @@ export interface SessionServiceClient extends Client {
   /**
    * Lists the caller's sessions (as user or as expert), newest first, with filters.
    * Callers: signed-in user; operator, admin (any participant via participant_id).
-   * Errors: INVALID_ARGUMENT INVALID_PAGE_TOKEN, VALIDATION_FAILED
+   * Errors: INVALID_ARGUMENT INVALID_PAGE_TOKEN, VALIDATION_FAILED, PERMISSION_DENIED PERMISSION_DENIED (another person's sessions)
    */
   listSessions(
     request: ListSessionsRequest,
@@ -5490,7 +5490,7 @@ export interface SessionServiceClient extends Client {
    * Posts a chat message to an active session. A retry with the same client_msg_id returns
    * the original message.
    * Callers: the session's user or expert.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION SESSION_NOT_ACTIVE, INVALID_ARGUMENT MESSAGE_TOO_LARGE, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (client_msg_id used for other content), INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_PARTICIPANT (staff read, they do not write), FAILED_PRECONDITION SESSION_NOT_ACTIVE, INVALID_ARGUMENT MESSAGE_TOO_LARGE, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (client_msg_id used for other content), INVALID_ARGUMENT VALIDATION_FAILED
    */
   sendMessage(
     request: SendMessageRequest,
@@ -5530,7 +5530,7 @@ export interface SessionServiceClient extends Client {
   /**
    * Moves the caller's delivered / read marker forward (never back) and emits a receipt event.
    * Callers: the session's user or expert.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_PARTICIPANT, INVALID_ARGUMENT VALIDATION_FAILED
    */
   markRead(
     request: MarkReadRequest,
@@ -5550,7 +5550,7 @@ export interface SessionServiceClient extends Client {
   /**
    * Tells the other participant the caller is typing. Ephemeral: not stored, seq 0.
    * Callers: the session's user or expert.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION SESSION_NOT_ACTIVE
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_PARTICIPANT, FAILED_PRECONDITION SESSION_NOT_ACTIVE
    */
   sendTyping(
     request: SendTypingRequest,
@@ -5571,7 +5571,7 @@ export interface SessionServiceClient extends Client {
    * Relays a WebRTC offer, answer or ICE candidate to the other participant over their
    * WatchSession stream. Not stored, seq 0.
    * Callers: the session's user or expert.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION SESSION_NOT_CALL, FAILED_PRECONDITION SESSION_NOT_ACTIVE, INVALID_ARGUMENT MESSAGE_TOO_LARGE
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_PARTICIPANT, FAILED_PRECONDITION SESSION_NOT_CALL, FAILED_PRECONDITION SESSION_NOT_ACTIVE, INVALID_ARGUMENT MESSAGE_TOO_LARGE
    */
   sendSignal(
     request: SendSignalRequest,
@@ -5636,7 +5636,7 @@ export interface SessionServiceClient extends Client {
    * heartbeats) carry seq 0 and are never replayed. No HTTP mapping: the edge bridges this
    * stream over WebSocket.
    * Callers: the session's user or expert; operator, admin.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED, RESOURCE_EXHAUSTED WATCHER_TOO_SLOW (fell behind: reconnect with after_seq), UNAVAILABLE SHUTTING_DOWN (reconnect and resume)
    * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
    */
   watchSession(request: WatchSessionRequest, options?: Partial<CallOptions>): ClientReadableStream<SessionEvent>;
