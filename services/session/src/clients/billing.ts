@@ -9,7 +9,7 @@ export function createBillingClient(address: string, credentials: () => Promise<
     address,
     credentials,
     // All of these are idempotent by request_id, or by (session, minute) for Charge.
-    idempotent: ["placeHold", "releaseHold", "charge", "settleSession", "extendHold"],
+    idempotent: ["placeHold", "releaseHold", "charge", "settleSession"],
     defaultDeadlineMs: 10_000,
   });
 }
