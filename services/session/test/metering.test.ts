@@ -102,6 +102,20 @@ t.test("low balance warning, then auto-end with insufficient_funds", async (t) =
   t.equal(await harness.available(user.userId), 0n, "everything paid, nothing overdrawn");
 });
 
+t.test("a minute billing refuses outright ends the session instead of being retried forever", async (t) => {
+  const { user, sessionId } = await harness.activeSession();
+  await harness.service.metering.tick();
+  t.equal(await chargedMinutes(sessionId), 1);
+  // Billing no longer knows the session's hold: every later charge is refused as HOLD_NOT_FOUND.
+  await harness.sql`update sessions.sessions set hold_id = ${newId()} where id = ${sessionId}`;
+  clock.advanceSeconds(60);
+  const report = await harness.service.metering.tick();
+  t.equal(report.ended, 1);
+  const { session: ended } = await session.getSession({ sessionId }, user.call);
+  t.equal(ended!.endReason, EndReason.END_REASON_BILLING_REFUSED);
+  t.equal(ended!.minutesCharged, 1n, "the minute paid stands");
+});
+
 t.test("a top-up during the session extends it", async (t) => {
   const funds = RATE * 5n;
   const { user, sessionId } = await harness.activeSession({ funds });

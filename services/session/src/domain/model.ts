@@ -13,6 +13,7 @@ export type EndReason =
   | "user_ended"
   | "expert_ended"
   | "operator_ended"
+  | "billing_refused"
   | "insufficient_funds"
   | "declined"
   | "expired"

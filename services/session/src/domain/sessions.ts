@@ -94,6 +94,10 @@ const userIdOf = (principal: Principal): string => {
 };
 
 const isInsufficientFunds = (error: unknown) => isAppError(error) && error.reason === "INSUFFICIENT_FUNDS";
+/** Billing will never take this minute as asked (not a passing trouble such as an outage or our own credentials). */
+const isChargeRefusal = (error: unknown) =>
+  isAppError(error) &&
+  ["failed_precondition", "invalid_argument", "not_found", "already_exists"].includes(error.kind);
 /** Billing answered and did nothing (as opposed to a call whose outcome is unknown). */
 const isRefusal = (error: unknown) =>
   isAppError(error) &&
@@ -196,8 +200,16 @@ export function createSessions(deps: SessionsDeps) {
         holdId: session.holdId,
       }));
     } catch (error) {
-      if (!isInsufficientFunds(error)) throw error;
-      return { outcome: "ended", session: await endInTx(tx, emit, session, "insufficient_funds") };
+      if (isInsufficientFunds(error))
+        return { outcome: "ended", session: await endInTx(tx, emit, session, "insufficient_funds") };
+      // Retrying a minute billing refuses outright would serve it unpaid forever (and keep the
+      // row first in every worker's batch): the session stops instead.
+      if (!isChargeRefusal(error)) throw error;
+      log.error(
+        { err: error, sessionId: session.id, minute },
+        "billing refused a minute; ending the session",
+      );
+      return { outcome: "ended", session: await endInTx(tx, emit, session, "billing_refused") };
     }
     // Minute n+1 is due one minute after minute n was due (shifted by any pause).
     const nextChargeAt = new Date((session.nextChargeAt ?? at).getTime() + rules.minuteSeconds * 1000);

@@ -25,6 +25,7 @@ const END_REASON: Record<model.EndReason, EndReason> = {
   user_ended: EndReason.END_REASON_USER_ENDED,
   expert_ended: EndReason.END_REASON_EXPERT_ENDED,
   operator_ended: EndReason.END_REASON_OPERATOR_ENDED,
+  billing_refused: EndReason.END_REASON_BILLING_REFUSED,
   insufficient_funds: EndReason.END_REASON_INSUFFICIENT_FUNDS,
   declined: EndReason.END_REASON_DECLINED,
   expired: EndReason.END_REASON_EXPIRED,

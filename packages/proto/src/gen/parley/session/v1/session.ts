@@ -168,6 +168,11 @@ export enum EndReason {
   END_REASON_CANCELLED = 7,
   /** END_REASON_OPERATOR_ENDED - An operator or admin ended it. */
   END_REASON_OPERATOR_ENDED = 8,
+  /**
+   * END_REASON_BILLING_REFUSED - Billing refused a minute for a reason other than funds (say, its hold vanished): the
+   * session cannot be billed, so it stops; the minutes already paid stand.
+   */
+  END_REASON_BILLING_REFUSED = 9,
   UNRECOGNIZED = -1,
 }
 
@@ -200,6 +205,9 @@ export function endReasonFromJSON(object: any): EndReason {
     case 8:
     case "END_REASON_OPERATOR_ENDED":
       return EndReason.END_REASON_OPERATOR_ENDED;
+    case 9:
+    case "END_REASON_BILLING_REFUSED":
+      return EndReason.END_REASON_BILLING_REFUSED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -227,6 +235,8 @@ export function endReasonToJSON(object: EndReason): string {
       return "END_REASON_CANCELLED";
     case EndReason.END_REASON_OPERATOR_ENDED:
       return "END_REASON_OPERATOR_ENDED";
+    case EndReason.END_REASON_BILLING_REFUSED:
+      return "END_REASON_BILLING_REFUSED";
     case EndReason.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
