@@ -93,22 +93,25 @@ export async function seedDemoData(options: {
       if (response.result?.$case !== "tokens") throw new Error(`${email} needs MFA; the seed cannot sign in`);
       return response.result.value;
     };
-    /** Registers the account, or signs in when it already exists. */
+    /**
+     * Signs in, or registers the account the first time. Signing in first keeps restarts off
+     * auth's registration limit (per IP and hour, shared through Redis when REDIS_URL is set).
+     */
     const account = async (name: string, email: string) => {
       try {
-        const { account: created, tokens } = await auth.register({
-          email,
-          phone: "",
-          password: DEMO_PASSWORD,
-          displayName: name,
-          deviceName: "seed",
-        });
-        return { userId: created!.userId, accessToken: tokens!.accessToken };
-      } catch (error) {
-        if (!isAppError(error) || error.reason !== "ACCOUNT_EXISTS") throw error;
         const tokens = await login(email, DEMO_PASSWORD);
         return { userId: tokenSubject(tokens.accessToken), accessToken: tokens.accessToken };
+      } catch (error) {
+        if (!isAppError(error) || error.reason !== "INVALID_CREDENTIALS") throw error;
       }
+      const { account: created, tokens } = await auth.register({
+        email,
+        phone: "",
+        password: DEMO_PASSWORD,
+        displayName: name,
+        deviceName: "seed",
+      });
+      return { userId: created!.userId, accessToken: tokens!.accessToken };
     };
     const admin = { bearerToken: (await login(options.admin.email, options.admin.password)).accessToken };
     /**

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { createTestDatabase, generateSecrets, launchPlatform } from "@parley/testing";
 import t from "tap";
 import { seedDemoData } from "../seed";
@@ -10,6 +11,10 @@ t.test("the demo seed on a fresh platform, twice", async (t) => {
   const secrets = generateSecrets();
   const platform = await launchPlatform({
     databaseUrl,
+    // This run's counters only, even on a Redis that other runs (and `pnpm start`) share.
+    ...(process.env.REDIS_URL
+      ? { redisUrl: process.env.REDIS_URL, redisKeyPrefix: `parley-test-${randomUUID()}:` }
+      : {}),
     secrets,
     env: { auth: { OUTBOX_INTERVAL_MS: "600000" } },
   });
