@@ -309,6 +309,7 @@ export function createSocketHandler(deps: SocketDeps) {
       alive = true;
     });
     const liveness = setInterval(() => {
+      if (socket.readyState !== socket.OPEN) return;
       if (!alive) return socket.terminate();
       alive = false;
       socket.ping();
