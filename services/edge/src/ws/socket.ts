@@ -2,7 +2,7 @@ import type { DescMethod, FileRegistry } from "@bufbuild/protobuf";
 import { fromBinary, type JsonObject, type JsonValue, toJson } from "@bufbuild/protobuf";
 import type { ClientReadableStream } from "@grpc/grpc-js";
 import type { TokenVerifier } from "@parley/kit/auth";
-import { newId } from "@parley/kit/ids";
+import { isUuid, newId } from "@parley/kit/ids";
 import type { Logger } from "@parley/kit/log";
 import { decodeJwt } from "jose";
 import type { WebSocket } from "ws";
@@ -26,7 +26,6 @@ const AUTH_TIMEOUT_MS = 10_000;
 const PING_INTERVAL_MS = 30_000;
 /** At shutdown, how long clients get to close before they are cut and reported offline. */
 const SHUTDOWN_GRACE_MS = 1_000;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface SocketDeps {
   registry: FileRegistry;
@@ -198,7 +197,7 @@ export function createSocketHandler(deps: SocketDeps) {
     };
 
     const subscribe = (sessionId: string, afterSeq: string) => {
-      if (!UUID.test(sessionId))
+      if (!isUuid(sessionId))
         throw frameError("INVALID_FRAME", "subscribe needs the session_id of one session");
       subscriptions.get(sessionId)?.cancel();
       const stream = deps.upstreams.serverStream(
