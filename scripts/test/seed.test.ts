@@ -1,5 +1,4 @@
-import { randomUUID } from "node:crypto";
-import { createTestDatabase, generateSecrets, launchPlatform } from "@parley/testing";
+import { launchTestPlatform } from "@parley/testing";
 import t from "tap";
 import { seedDemoData } from "../seed";
 
@@ -7,18 +6,7 @@ import { seedDemoData } from "../seed";
 // delivered the new accounts' profiles; an outbox that never runs during the test makes that
 // the rule rather than a race.
 t.test("the demo seed on a fresh platform, twice", async (t) => {
-  const { url: databaseUrl } = await createTestDatabase(t);
-  const secrets = generateSecrets();
-  const platform = await launchPlatform({
-    databaseUrl,
-    // This run's counters only, even on a Redis that other runs (and `pnpm start`) share.
-    ...(process.env.REDIS_URL
-      ? { redisUrl: process.env.REDIS_URL, redisKeyPrefix: `parley-test-${randomUUID()}:` }
-      : {}),
-    secrets,
-    env: { auth: { OUTBOX_INTERVAL_MS: "600000" } },
-  });
-  t.teardown(platform.stop);
+  const { platform, secrets } = await launchTestPlatform(t, { auth: { OUTBOX_INTERVAL_MS: "600000" } });
   const seed = () =>
     seedDemoData({
       grpc: platform.grpc,

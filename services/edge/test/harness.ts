@@ -1,11 +1,4 @@
-import { randomUUID } from "node:crypto";
-import {
-  createTestDatabase,
-  generateSecrets,
-  launchPlatform,
-  type Platform,
-  type PlatformSecrets,
-} from "@parley/testing";
+import { launchTestPlatform, type Platform, type PlatformSecrets } from "@parley/testing";
 import type { Test } from "tap";
 import { signPayload } from "../src/webhooks/payments";
 
@@ -42,26 +35,12 @@ export const uniqueEmail = () => `edge-${process.pid}-${Date.now()}-${++counter}
 /** The whole platform as processes on one fresh database, reached only through the edge. */
 export async function startPlatform(
   t: Test,
-  env: Parameters<typeof launchPlatform>[0]["env"] = {},
+  env: Parameters<typeof launchTestPlatform>[1] = {},
 ): Promise<Api> {
-  const { url: databaseUrl } = await createTestDatabase(t);
-  const secrets = generateSecrets();
-  const platform = await launchPlatform({
-    databaseUrl,
-    ...(process.env.REDIS_URL
-      ? { redisUrl: process.env.REDIS_URL, redisKeyPrefix: `parley-test-${randomUUID()}:` }
-      : {}),
-    secrets,
-    env: {
-      ...env,
-      auth: { OUTBOX_INTERVAL_MS: "100", LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "info", ...env.auth },
-      user: { LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "info", ...env.user },
-      billing: { LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "info", ...env.billing },
-      session: { LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "info", ...env.session },
-      edge: { LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "info", ...env.edge },
-    },
+  const { platform, secrets } = await launchTestPlatform(t, {
+    ...env,
+    auth: { OUTBOX_INTERVAL_MS: "100", ...env.auth },
   });
-  t.teardown(platform.stop);
   const call: Api["call"] = async (method, path, options = {}) => {
     const response = await fetch(platform.httpUrl + path, {
       method,
