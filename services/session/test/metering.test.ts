@@ -114,6 +114,7 @@ t.test("a minute billing refuses outright ends the session instead of being retr
   const { session: ended } = await session.getSession({ sessionId }, user.call);
   t.equal(ended!.endReason, EndReason.END_REASON_BILLING_REFUSED);
   t.equal(ended!.minutesCharged, 1n, "the minute paid stands");
+  t.not(ended!.invoiceId, "", "and it is settled: invoiced without the hold billing no longer knows");
 });
 
 t.test("a top-up during the session extends it", async (t) => {

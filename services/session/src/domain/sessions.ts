@@ -236,14 +236,20 @@ export function createSessions(deps: SessionsDeps) {
 
   async function settleLocked(tx: SessionTx, session: SessionRecord): Promise<SessionRecord> {
     if (session.status === "ended") {
-      const { invoiceId } = await billing.settleSession({
-        sessionId: session.id,
-        payerUserId: session.userId,
-        payeeUserId: session.expertId,
-        holdId: session.holdId,
-        rateMinor: session.rateMinor,
-        currency: session.currency,
-        kind: session.kind,
+      const settleWith = (holdId: string | null) =>
+        billing.settleSession({
+          sessionId: session.id,
+          payerUserId: session.userId,
+          payeeUserId: session.expertId,
+          holdId,
+          rateMinor: session.rateMinor,
+          currency: session.currency,
+          kind: session.kind,
+        });
+      // A hold billing no longer knows has nothing left to release: invoice without it.
+      const { invoiceId } = await settleWith(session.holdId).catch((error: unknown) => {
+        if (session.holdId && isAppError(error) && error.reason === "HOLD_NOT_FOUND") return settleWith(null);
+        throw error;
       });
       return tx.updateSession(session.id, { settlementPending: false, invoiceId });
     }
