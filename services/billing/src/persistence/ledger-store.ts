@@ -239,11 +239,14 @@ export function createLedgerStore(pool: postgres.Sql): LedgerPort {
     return created!;
   }
 
-  /** Remaining amount of open, unexpired holds. Read after the wallet lock, so it sees every committed hold. */
+  /** What a wallet's open, unexpired holds still reserve: the one definition of "held", as SQL. */
+  const heldSql = (accountId: string | postgres.PendingQuery<postgres.Row[]>, now: Date) => sql`
+    (select coalesce(sum(h.amount - h.captured), 0)::int8 from billing.holds h
+     where h.account_id = ${accountId} and h.status = 'open' and h.expires_at > ${now})`;
+
+  /** Read after the wallet lock, so it sees every committed hold. */
   async function heldOn(tx: Tx, accountId: string, now: Date): Promise<bigint> {
-    const [row] = await tx<{ held: bigint }[]>`
-      select coalesce(sum(amount - captured), 0)::int8 as held from billing.holds
-      where account_id = ${accountId} and status = 'open' and expires_at > ${now}`;
+    const [row] = await tx<{ held: bigint }[]>`select ${heldSql(accountId, now)} as held`;
     return row!.held;
   }
 
@@ -400,9 +403,7 @@ export function createLedgerStore(pool: postgres.Sql): LedgerPort {
     async walletBalances(userId, currency, now) {
       // One statement, so balance and holds come from the same snapshot.
       const [account] = await sql<{ balance: bigint; held: bigint }[]>`
-        select a.balance,
-          (select coalesce(sum(h.amount - h.captured), 0)::int8 from billing.holds h
-           where h.account_id = a.id and h.status = 'open' and h.expires_at > ${now}) as held
+        select a.balance, ${heldSql(sql`a.id`, now)} as held
         from billing.accounts a
         where a.kind = 'wallet' and a.owner_id = ${userId} and a.currency = ${currency}`;
       return account ?? { balance: 0n, held: 0n };
