@@ -102,7 +102,7 @@ export async function seedDemoData(options: {
         const tokens = await login(email, DEMO_PASSWORD);
         return { userId: tokenSubject(tokens.accessToken), accessToken: tokens.accessToken };
       } catch (error) {
-        if (!isAppError(error) || error.reason !== "INVALID_CREDENTIALS") throw error;
+        if (!isAppError(error, "INVALID_CREDENTIALS")) throw error;
       }
       const { account: created, tokens } = await auth.register({
         email,

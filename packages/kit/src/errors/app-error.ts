@@ -89,6 +89,7 @@ export function validationFailed(fieldViolations: FieldViolation[]): AppError {
   });
 }
 
-export function isAppError(error: unknown): error is AppError {
-  return error instanceof AppError;
+/** An AppError; with `reason`, one with that reason (a downstream refusal to branch on). */
+export function isAppError(error: unknown, reason?: string): error is AppError {
+  return error instanceof AppError && (reason === undefined || error.reason === reason);
 }

@@ -21,7 +21,7 @@ export function createUserDirectory(address: string, credentials: () => Promise<
       try {
         return (await client.lookupSyncedUser({ partnerId, externalId })).userId;
       } catch (error) {
-        if (isAppError(error) && error.reason === "SYNCED_USER_NOT_FOUND") return undefined;
+        if (isAppError(error, "SYNCED_USER_NOT_FOUND")) return undefined;
         throw error;
       }
     },

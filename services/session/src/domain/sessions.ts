@@ -93,7 +93,6 @@ const userIdOf = (principal: Principal): string => {
   return principal.userId;
 };
 
-const isInsufficientFunds = (error: unknown) => isAppError(error) && error.reason === "INSUFFICIENT_FUNDS";
 /** Billing will never take this minute as asked (not a passing trouble such as an outage or our own credentials). */
 const isChargeRefusal = (error: unknown) =>
   isAppError(error) &&
@@ -200,7 +199,7 @@ export function createSessions(deps: SessionsDeps) {
         holdId: session.holdId,
       }));
     } catch (error) {
-      if (isInsufficientFunds(error))
+      if (isAppError(error, "INSUFFICIENT_FUNDS"))
         return { outcome: "ended", session: await endInTx(tx, emit, session, "insufficient_funds") };
       // Retrying a minute billing refuses outright would serve it unpaid forever (and keep the
       // row first in every worker's batch): the session stops instead.
@@ -248,7 +247,7 @@ export function createSessions(deps: SessionsDeps) {
         });
       // A hold billing no longer knows has nothing left to release: invoice without it.
       const { invoiceId } = await settleWith(session.holdId).catch((error: unknown) => {
-        if (session.holdId && isAppError(error) && error.reason === "HOLD_NOT_FOUND") return settleWith(null);
+        if (session.holdId && isAppError(error, "HOLD_NOT_FOUND")) return settleWith(null);
         throw error;
       });
       return tx.updateSession(session.id, { settlementPending: false, invoiceId });
@@ -256,7 +255,7 @@ export function createSessions(deps: SessionsDeps) {
     if (session.holdId)
       await billing.releaseHold(session.holdId, `release:${session.id}`).catch((error: unknown) => {
         // A hold that expired meanwhile has already given its funds back.
-        if (!(isAppError(error) && error.reason === "HOLD_NOT_OPEN")) throw error;
+        if (!isAppError(error, "HOLD_NOT_OPEN")) throw error;
       });
     return tx.updateSession(session.id, { settlementPending: false });
   }
