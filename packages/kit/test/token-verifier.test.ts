@@ -27,15 +27,31 @@ async function signingKey() {
   };
 }
 
-/** A JWKS endpoint that counts its fetches and can fail or change its keys. */
-function keyServer(initial: JSONWebKeySet) {
+/**
+ * A verifier over a JWKS endpoint that counts its fetches and can fail or change its keys,
+ * on a clock the test moves.
+ */
+function verifierOver(
+  initial: JSONWebKeySet,
+  options: Partial<Parameters<typeof createTokenVerifier>[0]> = {},
+) {
   const server = { jwks: initial, fetches: 0, failing: false };
-  const fetchJwks = async () => {
-    server.fetches += 1;
-    if (server.failing) throw new Error("auth is unreachable");
-    return server.jwks;
+  let clock = new Date();
+  const verifier = createTokenVerifier({
+    issuer: ISSUER,
+    audience: AUDIENCE,
+    fetchJwks: async () => {
+      server.fetches += 1;
+      if (server.failing) throw new Error("auth is unreachable");
+      return server.jwks;
+    },
+    now: () => clock,
+    ...options,
+  });
+  const advanceMs = (ms: number) => {
+    clock = new Date(clock.getTime() + ms);
   };
-  return { server, fetchJwks };
+  return { server, verifier, advanceMs };
 }
 
 const reasonOf = (promise: Promise<unknown>) =>
@@ -46,9 +62,7 @@ const reasonOf = (promise: Promise<unknown>) =>
 
 t.test("iss, aud, typ, expiry and the algorithm are checked; nothing else passes", async (t) => {
   const key = await signingKey();
-  const { fetchJwks } = keyServer({ keys: [key.jwk] });
-  let clock = new Date();
-  const verifier = createTokenVerifier({ issuer: ISSUER, audience: AUDIENCE, fetchJwks, now: () => clock });
+  const { verifier, advanceMs } = verifierOver({ keys: [key.jwk] });
   t.match(await verifier.verify(await key.sign()), { kind: "user", userId: claims.sub });
   t.equal(await reasonOf(verifier.verify(await key.sign({ issuer: "https://evil.test" }))), "TOKEN_INVALID");
   t.equal(await reasonOf(verifier.verify(await key.sign({ audience: "other" }))), "TOKEN_INVALID");
@@ -73,26 +87,18 @@ t.test("iss, aud, typ, expiry and the algorithm are checked; nothing else passes
     "the algorithm comes from us, not the token",
   );
   const shortLived = await key.sign({ ttlSeconds: 60 });
-  clock = new Date(clock.getTime() + 120_000);
+  advanceMs(120_000);
   t.equal(await reasonOf(verifier.verify(shortLived)), "TOKEN_INVALID", "expired");
 });
 
 t.test("an unknown kid refetches the keys at most once per cooldown", async (t) => {
   const first = await signingKey();
   const rotated = await signingKey();
-  const { server, fetchJwks } = keyServer({ keys: [first.jwk] });
-  let clock = new Date();
-  const verifier = createTokenVerifier({
-    issuer: ISSUER,
-    audience: AUDIENCE,
-    fetchJwks,
-    refreshCooldownMs: 30_000,
-    now: () => clock,
-  });
+  const { server, verifier, advanceMs } = verifierOver({ keys: [first.jwk] }, { refreshCooldownMs: 30_000 });
   await verifier.verify(await first.sign());
   t.equal(server.fetches, 1);
   server.jwks = { keys: [first.jwk, rotated.jwk] };
-  clock = new Date(clock.getTime() + 31_000);
+  advanceMs(31_000);
   t.ok(await verifier.verify(await rotated.sign()), "a key published after start is found");
   t.equal(server.fetches, 2);
   const stranger = await signingKey();
@@ -103,28 +109,21 @@ t.test("an unknown kid refetches the keys at most once per cooldown", async (t) 
 t.test("a failed fetch cools down too, and a stale key set is refreshed so retired keys stop", async (t) => {
   const old = await signingKey();
   const current = await signingKey();
-  const { server, fetchJwks } = keyServer({ keys: [old.jwk] });
-  let clock = new Date();
-  const verifier = createTokenVerifier({
-    issuer: ISSUER,
-    audience: AUDIENCE,
-    fetchJwks,
-    refreshCooldownMs: 30_000,
-    maxKeySetAgeMs: 600_000,
-    cacheSize: 1,
-    now: () => clock,
-  });
+  const { server, verifier, advanceMs } = verifierOver(
+    { keys: [old.jwk] },
+    { refreshCooldownMs: 30_000, maxKeySetAgeMs: 600_000, cacheSize: 1 },
+  );
   server.failing = true;
   t.equal(await reasonOf(verifier.verify(await old.sign())), "Error: auth is unreachable");
   t.equal(await reasonOf(verifier.verify(await old.sign())), "JWKS_UNAVAILABLE", "no refetch per request");
   t.equal(server.fetches, 1);
   server.failing = false;
-  clock = new Date(clock.getTime() + 2_000);
+  advanceMs(2_000);
   const oldToken = await old.sign({ ttlSeconds: 900 });
   t.ok(await verifier.verify(oldToken), "fetched again after a short wait");
 
   server.jwks = { keys: [current.jwk] };
-  clock = new Date(clock.getTime() + 601_000);
+  advanceMs(601_000);
   await verifier.verify(await current.sign({ ttlSeconds: 900 }));
   await new Promise((resolve) => setImmediate(resolve));
   const later = await old.sign({ ttlSeconds: 900 });
