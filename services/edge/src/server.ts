@@ -10,8 +10,8 @@ import { invalidArgument, isAppError, resourceExhausted, unauthenticated } from 
 import { newId } from "@parley/kit/ids";
 import type { Logger } from "@parley/kit/log";
 import { Histogram, type Registry } from "@parley/kit/metrics";
+import { connectRedis } from "@parley/kit/redis";
 import Fastify, { type FastifyReply, type FastifyRequest } from "fastify";
-import { Redis } from "ioredis";
 import type { JSONWebKeySet } from "jose";
 import type { EdgeConfig } from "./config";
 import { loadCatalogue } from "./http/catalogue";
@@ -62,7 +62,7 @@ export async function buildEdge(deps: EdgeDeps) {
     session: config.SESSION_ADDRESS,
     billing: config.BILLING_ADDRESS,
   });
-  const redis = config.REDIS_URL ? new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2 }) : undefined;
+  const redis = config.REDIS_URL ? connectRedis(config.REDIS_URL, { name: "rate limits", log }) : undefined;
   const httpDuration = new Histogram({
     name: "http_server_request_duration_seconds",
     help: "HTTP requests by route and status",

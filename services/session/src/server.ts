@@ -102,7 +102,7 @@ export async function startSession(
 ): Promise<{ server: GrpcServer; port: number }> {
   await migrateDatabase(config.DATABASE_URL, SESSION_MIGRATIONS);
   const database = createDatabase(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX });
-  const bus = createBus(config.REDIS_URL);
+  const bus = createBus(config.REDIS_URL, log);
   const shutdownHooks: Array<() => Promise<void>> = [];
   const { server, metering } = buildSessionServer({
     sql: database.sql,

@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
-import { Redis } from "ioredis";
+import type { Logger } from "../log";
+import { connectRedis } from "../redis";
 
 /**
  * Fan-out of live events between instances: Redis pub/sub when REDIS_URL is set, an
@@ -13,8 +14,8 @@ export interface Bus {
   close(): Promise<void>;
 }
 
-export function createBus(redisUrl: string | undefined): Bus {
-  return redisUrl ? createRedisBus(redisUrl) : createInProcessBus();
+export function createBus(redisUrl: string | undefined, log?: Logger): Bus {
+  return redisUrl ? createRedisBus(redisUrl, log) : createInProcessBus();
 }
 
 export function createInProcessBus(): Bus {
@@ -36,9 +37,9 @@ export function createInProcessBus(): Bus {
   };
 }
 
-export function createRedisBus(url: string): Bus {
-  const publisher = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3 });
-  const subscriber = new Redis(url, { lazyConnect: false });
+export function createRedisBus(url: string, log?: Logger): Bus {
+  const publisher = connectRedis(url, { name: "bus publisher", log });
+  const subscriber = connectRedis(url, { name: "bus subscriber", log });
   const local = new EventEmitter();
   local.setMaxListeners(0);
   /** Per topic: local listeners, and the one Redis SUBSCRIBE they all wait for. */

@@ -1,4 +1,4 @@
-import { Redis } from "ioredis";
+import { connectRedis } from "@parley/kit/redis";
 import type { AttemptLimiter } from "../domain/ports";
 
 /**
@@ -6,7 +6,7 @@ import type { AttemptLimiter } from "../domain/ports";
  * window starts with the first attempt (PEXPIRE NX).
  */
 export function createRedisAttemptLimiter(url: string, keyPrefix = "parley:"): AttemptLimiter {
-  const redis = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 2 });
+  const redis = connectRedis(url, { name: "attempt limiter" });
   const prefix = `${keyPrefix}auth:attempts:`;
   return {
     async consume(key, limit, windowSeconds) {

@@ -1,4 +1,4 @@
-import { Redis } from "ioredis";
+import { connectRedis } from "@parley/kit/redis";
 import type { PresenceStore } from "../domain/ports";
 
 /**
@@ -40,7 +40,7 @@ export function createRedisPresence(
   ttlSeconds: number,
   keyPrefix = "parley:presence:",
 ): PresenceStore {
-  const redis = new Redis(redisUrl, { lazyConnect: false, maxRetriesPerRequest: 2 });
+  const redis = connectRedis(redisUrl, { name: "presence" });
   const key = (userId: string) => `${keyPrefix}${userId}`;
   return {
     async heartbeat(userId) {

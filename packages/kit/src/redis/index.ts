@@ -1,0 +1,45 @@
+import { Redis } from "ioredis";
+import type { Logger } from "../log";
+
+export type { Redis };
+
+export interface RedisOptions {
+  /** Names the connection in logs ("bus publisher", "attempt limiter"). */
+  name: string;
+  log?: Logger;
+  /** A command that has no answer by then fails (default 500 ms). */
+  commandTimeoutMs?: number;
+}
+
+/**
+ * The one way to reach Redis. Redis carries live fan-out and shared counters only, so a dead
+ * or slow server must cost a caller one short timeout, never a wait behind a queue: every
+ * command fails after `commandTimeoutMs` without an answer, including one sent while the
+ * client is (re)connecting, and the commands waiting for a connection are dropped (failed) at
+ * every failed connection attempt, so nothing piles up behind a dead server. The client keeps
+ * reconnecting in the background (≤ 2 s apart). Connection changes are logged once per
+ * change, not once per retry.
+ */
+export function connectRedis(url: string, options: RedisOptions): Redis {
+  const redis = new Redis(url, {
+    lazyConnect: false,
+    commandTimeout: options.commandTimeoutMs ?? 500,
+    // Flush the commands waiting for a connection at every failed attempt (they have already
+    // failed by their timeout): a fresh client can still take commands while it connects.
+    maxRetriesPerRequest: 0,
+    connectTimeout: 2_000,
+    retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
+  });
+  let down = false;
+  redis.on("error", (error: Error) => {
+    if (down) return;
+    down = true;
+    options.log?.warn({ err: error, redis: options.name }, "redis unreachable; retrying in the background");
+  });
+  redis.on("ready", () => {
+    if (!down) return;
+    down = false;
+    options.log?.info({ redis: options.name }, "redis reachable again");
+  });
+  return redis;
+}
