@@ -1,7 +1,8 @@
-import { type FieldViolation, notFound, validationFailed } from "@parley/kit/errors";
+import { type FieldViolation, isAppError, notFound, validationFailed } from "@parley/kit/errors";
 import type { LedgerPort } from "./ledger-port";
 import type {
   AccountEntry,
+  ChargeOutcome,
   ChargeResult,
   Earnings,
   Hold,
@@ -61,6 +62,42 @@ class Checks {
 
 const checks = () => new Checks();
 
+const MAX_CHARGE_BATCH = 1000;
+
+/** One minute of a session, as Charge and each ChargeBatch item take it. */
+export interface ChargeInput {
+  sessionId: string;
+  minute: bigint;
+  payerUserId: string;
+  payeeUserId: string;
+  amount: Money | undefined;
+  holdId: string;
+}
+
+function checkCharge(c: Checks, input: ChargeInput, prefix = ""): Checks {
+  return c
+    .require(input.sessionId.length > 0, `${prefix}session_id`, "required")
+    .require(input.minute >= 1n, `${prefix}minute`, "from 1")
+    .require(input.payerUserId.length > 0, `${prefix}payer_user_id`, "required")
+    .require(input.payeeUserId.length > 0, `${prefix}payee_user_id`, "required")
+    .require(input.payerUserId !== input.payeeUserId, `${prefix}payee_user_id`, "must differ from the payer")
+    .positiveMoney(input.amount, `${prefix}amount`);
+}
+
+/** A batch item's refusal as its outcome; an outage or a bug is not an outcome and is rethrown. */
+function refusalOutcome(error: unknown): ChargeOutcome {
+  if (isAppError(error, "INSUFFICIENT_FUNDS"))
+    return {
+      kind: "insufficient_funds",
+      shortfall: BigInt(error.metadata.shortfall_minor ?? "0"),
+      currency: error.metadata.currency ?? "",
+    };
+  if (isAppError(error, "SESSION_SETTLED")) return { kind: "settled" };
+  if (isAppError(error) && (error.kind === "not_found" || error.kind === "already_exists"))
+    return { kind: "refused", reason: error.reason, message: error.message };
+  throw error;
+}
+
 /** The billing use cases: validation, defaults, idempotency keys and commission, over the ledger store. */
 export function createBilling(deps: BillingDeps) {
   const { store, now } = deps;
@@ -85,6 +122,21 @@ export function createBilling(deps: BillingDeps) {
       .require(chosen > 0n && chosen <= MAX_HOLD_TTL_SECONDS, "ttl_seconds", "between 1 s and 7 days")
       .done();
     return new Date(now().getTime() + Number(chosen) * 1000);
+  };
+
+  const chargeOne = (scope: IdempotencyScope, input: ChargeInput) => {
+    const rate = input.amount!.amountMinor;
+    return store.charge(
+      key(scope, "charge", `${input.sessionId}:${input.minute}`, { ...input }),
+      {
+        ...input,
+        currency: input.amount!.currency,
+        amount: rate,
+        commission: splitCommission(rate, deps.commissionBps).commission,
+        now: now(),
+      },
+      (funds) => minutesPayable(funds, rate),
+    );
   };
 
   return {
@@ -240,37 +292,40 @@ export function createBilling(deps: BillingDeps) {
       });
     },
 
-    charge(
-      scope: IdempotencyScope,
-      input: {
-        sessionId: string;
-        minute: bigint;
-        payerUserId: string;
-        payeeUserId: string;
-        amount: Money | undefined;
-        holdId: string;
-      },
-    ): Promise<ChargeResult> {
-      checks()
-        .require(input.sessionId.length > 0, "session_id", "required")
-        .require(input.minute >= 1n, "minute", "from 1")
-        .require(input.payerUserId.length > 0, "payer_user_id", "required")
-        .require(input.payeeUserId.length > 0, "payee_user_id", "required")
-        .require(input.payerUserId !== input.payeeUserId, "payee_user_id", "must differ from the payer")
-        .positiveMoney(input.amount, "amount")
-        .done();
-      const rate = input.amount!.amountMinor;
-      return store.charge(
-        key(scope, "charge", `${input.sessionId}:${input.minute}`, input),
-        {
-          ...input,
-          currency: input.amount!.currency,
-          amount: rate,
-          commission: splitCommission(rate, deps.commissionBps).commission,
-          now: now(),
-        },
-        (funds) => minutesPayable(funds, rate),
-      );
+    async charge(scope: IdempotencyScope, input: ChargeInput): Promise<ChargeResult> {
+      checkCharge(checks(), input).done();
+      return (await chargeOne(scope, input)).result;
+    },
+
+    /**
+     * Many minutes, each with its own outcome: a refusal Charge would answer with becomes
+     * that item's outcome; anything else (an outage) fails the call, and a retry replays
+     * the items already charged.
+     */
+    async chargeBatch(scope: IdempotencyScope, items: ChargeInput[]): Promise<ChargeOutcome[]> {
+      const batch = checks()
+        .require(
+          items.length > 0 && items.length <= MAX_CHARGE_BATCH,
+          "items",
+          `1 to ${MAX_CHARGE_BATCH} items`,
+        )
+        .require(
+          new Set(items.map((item) => `${item.sessionId}:${item.minute}`)).size === items.length,
+          "items",
+          "each (session_id, minute) at most once",
+        );
+      for (const [index, item] of items.entries()) checkCharge(batch, item, `items[${index}].`);
+      batch.done();
+      const outcomes: ChargeOutcome[] = [];
+      for (const item of items) {
+        try {
+          const { result, replayed } = await chargeOne(scope, item);
+          outcomes.push({ kind: replayed ? "replayed" : "charged", result });
+        } catch (error) {
+          outcomes.push(refusalOutcome(error));
+        }
+      }
+      return outcomes;
     },
 
     settleSession(input: {

@@ -76,7 +76,7 @@ export interface LedgerPort {
       now: Date;
     },
     minutesAt: (funds: bigint) => bigint,
-  ): Promise<ChargeResult>;
+  ): Promise<{ result: ChargeResult; replayed: boolean }>;
   refund(
     key: IdempotencyKey,
     input: {

@@ -66,6 +66,13 @@ export interface ChargeResult {
   minutesLeft: bigint;
 }
 
+/** What became of one minute of a ChargeBatch. */
+export type ChargeOutcome =
+  | { kind: "charged" | "replayed"; result: ChargeResult }
+  | { kind: "insufficient_funds"; shortfall: bigint; currency: string }
+  | { kind: "settled" }
+  | { kind: "refused"; reason: string; message: string };
+
 export interface InvoiceLine {
   kind: "minutes" | "refund";
   description: string;

@@ -5,6 +5,9 @@ import { isUuid } from "@parley/kit/ids";
 import { AccountKind, type BillingServiceService } from "@parley/proto/parley/billing/v1/billing";
 import type { Billing } from "../domain/billing";
 import {
+  chargeInput,
+  chargeMessage,
+  chargeOutcomeMessage,
   decodePageToken,
   encodePageToken,
   fromMoney,
@@ -134,20 +137,14 @@ export function billingHandlers(billing: Billing): Handlers<typeof BillingServic
 
     async charge(request, ctx) {
       requireUuid(request.holdId, "hold_id");
-      const result = await billing.charge(scopeOf(ctx.principal), {
-        sessionId: request.sessionId,
-        minute: request.minute,
-        payerUserId: request.payerUserId,
-        payeeUserId: request.payeeUserId,
-        amount: fromMoney(request.amount),
-        holdId: request.holdId,
-      });
-      return {
-        transactionId: result.transactionId,
-        available: money(result.available, result.currency),
-        balance: money(result.balance, result.currency),
-        minutesLeft: result.minutesLeft,
-      };
+      return chargeMessage(await billing.charge(scopeOf(ctx.principal), chargeInput(request)));
+    },
+
+    async chargeBatch(request, ctx) {
+      for (const [index, item] of request.items.entries())
+        requireUuid(item.holdId, `items[${index}].hold_id`);
+      const outcomes = await billing.chargeBatch(scopeOf(ctx.principal), request.items.map(chargeInput));
+      return { outcomes: outcomes.map(chargeOutcomeMessage) };
     },
 
     async settleSession(request) {

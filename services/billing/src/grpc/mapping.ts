@@ -1,5 +1,8 @@
 import { invalidArgument } from "@parley/kit/errors";
 import {
+  type ChargeOutcome as ChargeOutcomeMessage,
+  type ChargeRequest,
+  type ChargeResponse,
   type Hold as HoldMessage,
   HoldStatus,
   InvoiceLineKind,
@@ -14,6 +17,7 @@ import {
   type Wallet,
 } from "@parley/proto/parley/billing/v1/billing";
 import type { Money as MoneyMessage } from "@parley/proto/parley/common/v1/money";
+import type { ChargeInput } from "../domain/billing";
 import type * as domain from "../domain/model";
 
 /** Proto ↔ domain translation: enums, Money and opaque page tokens. */
@@ -155,4 +159,39 @@ export function decodePageToken(token: string, valid: (cursor: string) => boolea
   if (!valid(cursor))
     throw invalidArgument("INVALID_PAGE_TOKEN", "page_token is not one this service issued");
   return cursor;
+}
+
+export const chargeInput = (request: ChargeRequest): ChargeInput => ({
+  sessionId: request.sessionId,
+  minute: request.minute,
+  payerUserId: request.payerUserId,
+  payeeUserId: request.payeeUserId,
+  amount: fromMoney(request.amount),
+  holdId: request.holdId,
+});
+
+export const chargeMessage = (result: domain.ChargeResult): ChargeResponse => ({
+  transactionId: result.transactionId,
+  available: money(result.available, result.currency),
+  balance: money(result.balance, result.currency),
+  minutesLeft: result.minutesLeft,
+});
+
+export function chargeOutcomeMessage(outcome: domain.ChargeOutcome): ChargeOutcomeMessage {
+  switch (outcome.kind) {
+    case "charged":
+    case "replayed":
+      return { outcome: { $case: outcome.kind, value: chargeMessage(outcome.result) } };
+    case "insufficient_funds":
+      return {
+        outcome: {
+          $case: "insufficientFunds",
+          value: { shortfall: money(outcome.shortfall, outcome.currency) },
+        },
+      };
+    case "settled":
+      return { outcome: { $case: "settled", value: {} } };
+    case "refused":
+      return { outcome: { $case: "refused", value: { reason: outcome.reason, message: outcome.message } } };
+  }
 }

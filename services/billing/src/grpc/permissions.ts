@@ -12,6 +12,7 @@ export const billingPermissions: { [K in keyof typeof BillingServiceService]: Pe
   captureHold: allow.services("session"),
   releaseHold: allow.services("session"),
   charge: allow.services("session"),
+  chargeBatch: allow.services("session"),
   settleSession: allow.services("session"),
   refund: allow.staff,
   grantCredit: allow.staff,

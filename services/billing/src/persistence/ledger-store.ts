@@ -639,7 +639,7 @@ export function createLedgerStore(pool: postgres.Sql): LedgerPort {
           tx<{ invoiced: boolean }[]>`
             select exists (select 1 from billing.invoices where session_id = ${input.sessionId}) as invoiced`,
         ]);
-        if (!claimed) return commitWith(replay<ChargeResult>(tx, key));
+        if (!claimed) return { result: await commitWith(replay<ChargeResult>(tx, key)), replayed: true };
         if (settled?.invoiced)
           throw failedPrecondition(
             "SESSION_SETTLED",
@@ -704,7 +704,7 @@ export function createLedgerStore(pool: postgres.Sql): LedgerPort {
           select ${transactionId}::uuid, earned.id, ${earnings}::int8, earned.balance, ${input.now}::timestamptz from earned
           union all
           select ${transactionId}::uuid, ${revenue}::uuid, ${input.commission}::int8, null, ${input.now}::timestamptz`);
-        return result;
+        return { result, replayed: false };
       });
     },
 

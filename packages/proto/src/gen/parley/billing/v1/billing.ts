@@ -762,6 +762,58 @@ export interface ChargeResponse {
   minutesLeft: bigint;
 }
 
+export interface ChargeBatchRequest {
+  /** 1 to 1,000 minutes to charge; each (session_id, minute) at most once. */
+  items: ChargeRequest[];
+}
+
+export interface ChargeBatchResponse {
+  /** One outcome per request item, in the same order. */
+  outcomes: ChargeOutcome[];
+}
+
+/** What happened to one item of a ChargeBatch. */
+export interface ChargeOutcome {
+  outcome?:
+    | //
+    /** Charged by this call. */
+    { $case: "charged"; value: ChargeResponse }
+    | //
+    /** Charged earlier under the same (session_id, minute) and parameters: the stored result. */
+    { $case: "replayed"; value: ChargeResponse }
+    | //
+    /** Not charged: hold remainder and available balance together cannot pay the minute. */
+    { $case: "insufficientFunds"; value: InsufficientFunds }
+    | //
+    /** Not charged: the session's invoice exists, so its minutes can no longer change. */
+    { $case: "settled"; value: SessionSettled }
+    | //
+    /**
+     * Not charged, and never will be as asked: the reason is one Charge would fail with
+     * (NOT_FOUND HOLD_NOT_FOUND, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED).
+     */
+    { $case: "refused"; value: ChargeRefused }
+    | undefined;
+}
+
+/** The shortfall of a minute that could not be paid. */
+export interface InsufficientFunds {
+  /** How much more the payer would need, in the rate's currency. */
+  shortfall?: Money | undefined;
+}
+
+/** A minute refused because its session is settled. */
+export interface SessionSettled {
+}
+
+/** A minute refused for a reason other than funds or settlement. */
+export interface ChargeRefused {
+  /** The error reason, as Charge would report it (e.g. HOLD_NOT_FOUND). */
+  reason: string;
+  /** For people reading logs. */
+  message: string;
+}
+
 /** Request for SettleSession. */
 export interface SettleSessionRequest {
   /** The session. */
@@ -3945,6 +3997,431 @@ export const ChargeResponse: MessageFns<ChargeResponse> = {
   },
 };
 
+function createBaseChargeBatchRequest(): ChargeBatchRequest {
+  return { items: [] };
+}
+
+export const ChargeBatchRequest: MessageFns<ChargeBatchRequest> = {
+  encode(message: ChargeBatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.items) {
+      ChargeRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ChargeBatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseChargeBatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.items.push(ChargeRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ChargeBatchRequest {
+    return {
+      items: globalThis.Array.isArray(object?.items) ? object.items.map((e: any) => ChargeRequest.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ChargeBatchRequest): unknown {
+    const obj: any = {};
+    if (message.items?.length) {
+      obj.items = message.items.map((e) => ChargeRequest.toJSON(e));
+    }
+    return obj;
+  },
+};
+
+function createBaseChargeBatchResponse(): ChargeBatchResponse {
+  return { outcomes: [] };
+}
+
+export const ChargeBatchResponse: MessageFns<ChargeBatchResponse> = {
+  encode(message: ChargeBatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.outcomes) {
+      ChargeOutcome.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ChargeBatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseChargeBatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.outcomes.push(ChargeOutcome.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ChargeBatchResponse {
+    return {
+      outcomes: globalThis.Array.isArray(object?.outcomes)
+        ? object.outcomes.map((e: any) => ChargeOutcome.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ChargeBatchResponse): unknown {
+    const obj: any = {};
+    if (message.outcomes?.length) {
+      obj.outcomes = message.outcomes.map((e) => ChargeOutcome.toJSON(e));
+    }
+    return obj;
+  },
+};
+
+function createBaseChargeOutcome(): ChargeOutcome {
+  return { outcome: undefined };
+}
+
+export const ChargeOutcome: MessageFns<ChargeOutcome> = {
+  encode(message: ChargeOutcome, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.outcome?.$case) {
+      case "charged":
+        ChargeResponse.encode(message.outcome.value, writer.uint32(10).fork()).join();
+        break;
+      case "replayed":
+        ChargeResponse.encode(message.outcome.value, writer.uint32(18).fork()).join();
+        break;
+      case "insufficientFunds":
+        InsufficientFunds.encode(message.outcome.value, writer.uint32(26).fork()).join();
+        break;
+      case "settled":
+        SessionSettled.encode(message.outcome.value, writer.uint32(34).fork()).join();
+        break;
+      case "refused":
+        ChargeRefused.encode(message.outcome.value, writer.uint32(42).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ChargeOutcome {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseChargeOutcome();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.outcome = { $case: "charged", value: ChargeResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.outcome = { $case: "replayed", value: ChargeResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.outcome = { $case: "insufficientFunds", value: InsufficientFunds.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.outcome = { $case: "settled", value: SessionSettled.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.outcome = { $case: "refused", value: ChargeRefused.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ChargeOutcome {
+    return {
+      outcome: isSet(object.charged)
+        ? { $case: "charged", value: ChargeResponse.fromJSON(object.charged) }
+        : isSet(object.replayed)
+        ? { $case: "replayed", value: ChargeResponse.fromJSON(object.replayed) }
+        : isSet(object.insufficientFunds)
+        ? { $case: "insufficientFunds", value: InsufficientFunds.fromJSON(object.insufficientFunds) }
+        : isSet(object.insufficient_funds)
+        ? { $case: "insufficientFunds", value: InsufficientFunds.fromJSON(object.insufficient_funds) }
+        : isSet(object.settled)
+        ? { $case: "settled", value: SessionSettled.fromJSON(object.settled) }
+        : isSet(object.refused)
+        ? { $case: "refused", value: ChargeRefused.fromJSON(object.refused) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: ChargeOutcome): unknown {
+    const obj: any = {};
+    if (message.outcome?.$case === "charged") {
+      obj.charged = ChargeResponse.toJSON(message.outcome.value);
+    } else if (message.outcome?.$case === "replayed") {
+      obj.replayed = ChargeResponse.toJSON(message.outcome.value);
+    } else if (message.outcome?.$case === "insufficientFunds") {
+      obj.insufficientFunds = InsufficientFunds.toJSON(message.outcome.value);
+    } else if (message.outcome?.$case === "settled") {
+      obj.settled = SessionSettled.toJSON(message.outcome.value);
+    } else if (message.outcome?.$case === "refused") {
+      obj.refused = ChargeRefused.toJSON(message.outcome.value);
+    }
+    return obj;
+  },
+};
+
+function createBaseInsufficientFunds(): InsufficientFunds {
+  return { shortfall: undefined };
+}
+
+export const InsufficientFunds: MessageFns<InsufficientFunds> = {
+  encode(message: InsufficientFunds, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.shortfall !== undefined) {
+      Money.encode(message.shortfall, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): InsufficientFunds {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseInsufficientFunds();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.shortfall = Money.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): InsufficientFunds {
+    return { shortfall: isSet(object.shortfall) ? Money.fromJSON(object.shortfall) : undefined };
+  },
+
+  toJSON(message: InsufficientFunds): unknown {
+    const obj: any = {};
+    if (message.shortfall !== undefined) {
+      obj.shortfall = Money.toJSON(message.shortfall);
+    }
+    return obj;
+  },
+};
+
+function createBaseSessionSettled(): SessionSettled {
+  return {};
+}
+
+export const SessionSettled: MessageFns<SessionSettled> = {
+  encode(_: SessionSettled, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionSettled {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionSettled();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): SessionSettled {
+    return {};
+  },
+
+  toJSON(_: SessionSettled): unknown {
+    const obj: any = {};
+    return obj;
+  },
+};
+
+function createBaseChargeRefused(): ChargeRefused {
+  return { reason: "", message: "" };
+}
+
+export const ChargeRefused: MessageFns<ChargeRefused> = {
+  encode(message: ChargeRefused, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.reason !== "") {
+      writer.uint32(10).string(message.reason);
+    }
+    if (message.message !== "") {
+      writer.uint32(18).string(message.message);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ChargeRefused {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseChargeRefused();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ChargeRefused {
+    return {
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+    };
+  },
+
+  toJSON(message: ChargeRefused): unknown {
+    const obj: any = {};
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    return obj;
+  },
+};
+
 function createBaseSettleSessionRequest(): SettleSessionRequest {
   return { sessionId: "", payerUserId: "", payeeUserId: "", holdId: "", rate: undefined, kind: 0 };
 }
@@ -5129,6 +5606,24 @@ export const BillingServiceService = {
     responseDeserialize: (value: Buffer): ChargeResponse => ChargeResponse.decode(value),
   },
   /**
+   * Charges many minutes (of many sessions) in one call and one set-based transaction:
+   * for each item exactly what Charge does for one minute, idempotent by (session_id, minute)
+   * like Charge, so an item charged earlier (by Charge or ChargeBatch) is replayed with its
+   * stored result. Every item gets its own outcome, in request order; one item's refusal
+   * never aborts the others. The payee's earnings are credited once per payee per batch.
+   * Callers: service identity: session.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED (no items, more than 1,000, the same (session_id, minute) twice, or a malformed item: the field names its index, e.g. items[3].amount)
+   */
+  chargeBatch: {
+    path: "/parley.billing.v1.BillingService/ChargeBatch" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ChargeBatchRequest): Buffer => Buffer.from(ChargeBatchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ChargeBatchRequest => ChargeBatchRequest.decode(value),
+    responseSerialize: (value: ChargeBatchResponse): Buffer => Buffer.from(ChargeBatchResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ChargeBatchResponse => ChargeBatchResponse.decode(value),
+  },
+  /**
    * Closes a session's money: releases what remains of its hold and creates the session's
    * invoice (minutes × rate, less refunds). Idempotent per session.
    * Callers: service identity: session.
@@ -5287,6 +5782,16 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
    * Errors: FAILED_PRECONDITION INSUFFICIENT_FUNDS (metadata shortfall_minor, currency), FAILED_PRECONDITION SESSION_SETTLED (the session's invoice exists), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (same minute, other parameters), NOT_FOUND HOLD_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED
    */
   charge: handleUnaryCall<ChargeRequest, ChargeResponse>;
+  /**
+   * Charges many minutes (of many sessions) in one call and one set-based transaction:
+   * for each item exactly what Charge does for one minute, idempotent by (session_id, minute)
+   * like Charge, so an item charged earlier (by Charge or ChargeBatch) is replayed with its
+   * stored result. Every item gets its own outcome, in request order; one item's refusal
+   * never aborts the others. The payee's earnings are credited once per payee per batch.
+   * Callers: service identity: session.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED (no items, more than 1,000, the same (session_id, minute) twice, or a malformed item: the field names its index, e.g. items[3].amount)
+   */
+  chargeBatch: handleUnaryCall<ChargeBatchRequest, ChargeBatchResponse>;
   /**
    * Closes a session's money: releases what remains of its hold and creates the session's
    * invoice (minutes × rate, less refunds). Idempotent per session.
@@ -5521,6 +6026,30 @@ export interface BillingServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ChargeResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Charges many minutes (of many sessions) in one call and one set-based transaction:
+   * for each item exactly what Charge does for one minute, idempotent by (session_id, minute)
+   * like Charge, so an item charged earlier (by Charge or ChargeBatch) is replayed with its
+   * stored result. Every item gets its own outcome, in request order; one item's refusal
+   * never aborts the others. The payee's earnings are credited once per payee per batch.
+   * Callers: service identity: session.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED (no items, more than 1,000, the same (session_id, minute) twice, or a malformed item: the field names its index, e.g. items[3].amount)
+   */
+  chargeBatch(
+    request: ChargeBatchRequest,
+    callback: (error: ServiceError | null, response: ChargeBatchResponse) => void,
+  ): ClientUnaryCall;
+  chargeBatch(
+    request: ChargeBatchRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ChargeBatchResponse) => void,
+  ): ClientUnaryCall;
+  chargeBatch(
+    request: ChargeBatchRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ChargeBatchResponse) => void,
   ): ClientUnaryCall;
   /**
    * Closes a session's money: releases what remains of its hold and creates the session's
