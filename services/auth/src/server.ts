@@ -20,11 +20,11 @@ import { createSessions } from "./domain/sessions";
 import { createKeyRing } from "./domain/signing-keys";
 import { type AuthDomain, authHandlers } from "./grpc/handlers";
 import { authPermissions } from "./grpc/permissions";
-import { createLogNotifier } from "./outbox/notifier";
-import { createOutboxWorker } from "./outbox/worker";
 import { createInProcessAttemptLimiter, createRedisAttemptLimiter } from "./persistence/attempts";
 import { createOutboxQueue } from "./persistence/outbox";
 import { createAuthStore } from "./persistence/store";
+import { createLogNotifier } from "./workers/notifier";
+import { createOutboxWorker } from "./workers/outbox";
 
 export const AUTH_MIGRATIONS = {
   migrationsFolder: path.resolve(import.meta.dirname, "../drizzle"),

@@ -291,7 +291,7 @@ t.test(
 
 async function outboxDrain(h: Harness, notifier: Notifier) {
   const { createOutboxQueue } = await import("../src/persistence/outbox");
-  const { createOutboxWorker } = await import("../src/outbox/worker");
+  const { createOutboxWorker } = await import("../src/workers/outbox");
   const { createLogger } = await import("@parley/kit/log");
   const postgres = (await import("postgres")).default;
   const sql = postgres(h.databaseUrl, { max: 1, onnotice: () => {} });

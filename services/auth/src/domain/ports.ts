@@ -148,7 +148,7 @@ export interface SyncedUsers {
   lookup(partnerId: string, externalId: string): Promise<string | undefined>;
 }
 
-/** Sends email and SMS. The integration point for a provider; see outbox/notifier.ts. */
+/** Sends email and SMS. The integration point for a provider; see workers/notifier.ts. */
 export interface Notifier {
   sendPasswordReset(message: {
     channel: "email" | "sms";
