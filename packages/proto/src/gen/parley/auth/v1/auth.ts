@@ -4860,7 +4860,7 @@ export const AuthServiceService = {
     responseDeserialize: (value: Buffer): RefreshTokenResponse => RefreshTokenResponse.decode(value),
   },
   /**
-   * Ends the caller's current login session: its refresh tokens stop working at once and
+   * Ends the caller's current login session. Its refresh tokens stop working at once and
    * its access tokens expire within minutes.
    * Callers: signed-in user.
    * Errors: UNAUTHENTICATED
@@ -4922,8 +4922,9 @@ export const AuthServiceService = {
     responseDeserialize: (value: Buffer): ChangePasswordResponse => ChangePasswordResponse.decode(value),
   },
   /**
-   * Starts a password reset: when the account exists, a single-use reset token is queued
-   * for delivery by email or SMS (the outbox). The answer never says whether it exists.
+   * Starts a password reset by sending a single-use reset token by email or SMS. The token
+   * is queued (the outbox) only when the account exists, and the answer never says whether
+   * it does.
    * Callers: anyone.
    * Errors: RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS
    */
@@ -4955,8 +4956,8 @@ export const AuthServiceService = {
     responseDeserialize: (value: Buffer): ResetPasswordResponse => ResetPasswordResponse.decode(value),
   },
   /**
-   * Starts TOTP enrolment: returns a new secret and its otpauth:// URI for an
-   * authenticator app. Nothing changes until ConfirmTotp proves the app has it.
+   * Starts TOTP enrolment with a new secret for an authenticator app. The answer carries
+   * the secret and its otpauth:// URI; nothing changes until ConfirmTotp proves the app has it.
    * Callers: signed-in user.
    * Errors: FAILED_PRECONDITION TOTP_ALREADY_ENABLED
    */
@@ -4970,8 +4971,8 @@ export const AuthServiceService = {
     responseDeserialize: (value: Buffer): EnrollTotpResponse => EnrollTotpResponse.decode(value),
   },
   /**
-   * Confirms enrolment with a current code; TOTP is then required at login. Returns 10
-   * single-use backup codes, shown only here.
+   * Confirms TOTP enrolment with a current code. TOTP is then required at login. Returns
+   * 10 single-use backup codes, shown only here.
    * Callers: signed-in user.
    * Errors: FAILED_PRECONDITION TOTP_NOT_ENROLLING, TOTP_ALREADY_ENABLED; UNAUTHENTICATED INVALID_CREDENTIALS (wrong code)
    */
@@ -5060,7 +5061,7 @@ export const AuthServiceService = {
     responseDeserialize: (value: Buffer): RevokeApiKeyResponse => RevokeApiKeyResponse.decode(value),
   },
   /**
-   * Checks a partner API key and returns whose it is and what it may do; records its use.
+   * Checks a partner API key and returns whose it is and what it may do. Records its use.
    * Callers: service identity: any Parley service (callers cache the answer briefly).
    * Errors: UNAUTHENTICATED API_KEY_INVALID (unknown, revoked or expired)
    */
@@ -5075,8 +5076,8 @@ export const AuthServiceService = {
     responseDeserialize: (value: Buffer): VerifyApiKeyResponse => VerifyApiKeyResponse.decode(value),
   },
   /**
-   * Gives a partner backend tokens for one of the users it synced (user.SyncUser), so its
-   * app can talk to Parley as that user. Never for another partner's users.
+   * Gives a partner backend tokens for one of the users it synced (user.SyncUser). Its app
+   * can then talk to Parley as that user. Never for another partner's users.
    * Callers: partner API key with scope tokens:exchange.
    * Errors: NOT_FOUND SYNCED_USER_NOT_FOUND; INVALID_ARGUMENT VALIDATION_FAILED
    */
@@ -5106,8 +5107,8 @@ export const AuthServiceService = {
     responseDeserialize: (value: Buffer): GetJwksResponse => GetJwksResponse.decode(value),
   },
   /**
-   * Starts a signing-key rotation now (it also happens on a schedule): a new key is
-   * published and takes over signing once verifiers have had time to fetch it.
+   * Rotates the signing key of access tokens now (it also happens on a schedule). The new
+   * key is published first and takes over signing once verifiers have had time to fetch it.
    * Callers: admin.
    * Errors: none
    */
@@ -5123,8 +5124,8 @@ export const AuthServiceService = {
     responseDeserialize: (value: Buffer): RotateSigningKeyResponse => RotateSigningKeyResponse.decode(value),
   },
   /**
-   * Issues a short-lived access token for a Parley service, in exchange for its secret
-   * (auth's SERVICE_CREDENTIALS).
+   * Issues a short-lived access token to a Parley service in exchange for its secret. The
+   * secrets are auth's SERVICE_CREDENTIALS.
    * Callers: anyone holding a service secret (services at start and on renewal).
    * Errors: UNAUTHENTICATED SERVICE_CREDENTIALS_INVALID; RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS
    */
@@ -5189,7 +5190,7 @@ export interface AuthServiceServer extends UntypedServiceImplementation {
    */
   refreshToken: handleUnaryCall<RefreshTokenRequest, RefreshTokenResponse>;
   /**
-   * Ends the caller's current login session: its refresh tokens stop working at once and
+   * Ends the caller's current login session. Its refresh tokens stop working at once and
    * its access tokens expire within minutes.
    * Callers: signed-in user.
    * Errors: UNAUTHENTICATED
@@ -5215,8 +5216,9 @@ export interface AuthServiceServer extends UntypedServiceImplementation {
    */
   changePassword: handleUnaryCall<ChangePasswordRequest, ChangePasswordResponse>;
   /**
-   * Starts a password reset: when the account exists, a single-use reset token is queued
-   * for delivery by email or SMS (the outbox). The answer never says whether it exists.
+   * Starts a password reset by sending a single-use reset token by email or SMS. The token
+   * is queued (the outbox) only when the account exists, and the answer never says whether
+   * it does.
    * Callers: anyone.
    * Errors: RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS
    */
@@ -5229,15 +5231,15 @@ export interface AuthServiceServer extends UntypedServiceImplementation {
    */
   resetPassword: handleUnaryCall<ResetPasswordRequest, ResetPasswordResponse>;
   /**
-   * Starts TOTP enrolment: returns a new secret and its otpauth:// URI for an
-   * authenticator app. Nothing changes until ConfirmTotp proves the app has it.
+   * Starts TOTP enrolment with a new secret for an authenticator app. The answer carries
+   * the secret and its otpauth:// URI; nothing changes until ConfirmTotp proves the app has it.
    * Callers: signed-in user.
    * Errors: FAILED_PRECONDITION TOTP_ALREADY_ENABLED
    */
   enrollTotp: handleUnaryCall<EnrollTotpRequest, EnrollTotpResponse>;
   /**
-   * Confirms enrolment with a current code; TOTP is then required at login. Returns 10
-   * single-use backup codes, shown only here.
+   * Confirms TOTP enrolment with a current code. TOTP is then required at login. Returns
+   * 10 single-use backup codes, shown only here.
    * Callers: signed-in user.
    * Errors: FAILED_PRECONDITION TOTP_NOT_ENROLLING, TOTP_ALREADY_ENABLED; UNAUTHENTICATED INVALID_CREDENTIALS (wrong code)
    */
@@ -5274,14 +5276,14 @@ export interface AuthServiceServer extends UntypedServiceImplementation {
    */
   revokeApiKey: handleUnaryCall<RevokeApiKeyRequest, RevokeApiKeyResponse>;
   /**
-   * Checks a partner API key and returns whose it is and what it may do; records its use.
+   * Checks a partner API key and returns whose it is and what it may do. Records its use.
    * Callers: service identity: any Parley service (callers cache the answer briefly).
    * Errors: UNAUTHENTICATED API_KEY_INVALID (unknown, revoked or expired)
    */
   verifyApiKey: handleUnaryCall<VerifyApiKeyRequest, VerifyApiKeyResponse>;
   /**
-   * Gives a partner backend tokens for one of the users it synced (user.SyncUser), so its
-   * app can talk to Parley as that user. Never for another partner's users.
+   * Gives a partner backend tokens for one of the users it synced (user.SyncUser). Its app
+   * can then talk to Parley as that user. Never for another partner's users.
    * Callers: partner API key with scope tokens:exchange.
    * Errors: NOT_FOUND SYNCED_USER_NOT_FOUND; INVALID_ARGUMENT VALIDATION_FAILED
    */
@@ -5294,15 +5296,15 @@ export interface AuthServiceServer extends UntypedServiceImplementation {
    */
   getJwks: handleUnaryCall<GetJwksRequest, GetJwksResponse>;
   /**
-   * Starts a signing-key rotation now (it also happens on a schedule): a new key is
-   * published and takes over signing once verifiers have had time to fetch it.
+   * Rotates the signing key of access tokens now (it also happens on a schedule). The new
+   * key is published first and takes over signing once verifiers have had time to fetch it.
    * Callers: admin.
    * Errors: none
    */
   rotateSigningKey: handleUnaryCall<RotateSigningKeyRequest, RotateSigningKeyResponse>;
   /**
-   * Issues a short-lived access token for a Parley service, in exchange for its secret
-   * (auth's SERVICE_CREDENTIALS).
+   * Issues a short-lived access token to a Parley service in exchange for its secret. The
+   * secrets are auth's SERVICE_CREDENTIALS.
    * Callers: anyone holding a service secret (services at start and on renewal).
    * Errors: UNAUTHENTICATED SERVICE_CREDENTIALS_INVALID; RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS
    */
@@ -5405,7 +5407,7 @@ export interface AuthServiceClient extends Client {
     callback: (error: ServiceError | null, response: RefreshTokenResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Ends the caller's current login session: its refresh tokens stop working at once and
+   * Ends the caller's current login session. Its refresh tokens stop working at once and
    * its access tokens expire within minutes.
    * Callers: signed-in user.
    * Errors: UNAUTHENTICATED
@@ -5487,8 +5489,9 @@ export interface AuthServiceClient extends Client {
     callback: (error: ServiceError | null, response: ChangePasswordResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Starts a password reset: when the account exists, a single-use reset token is queued
-   * for delivery by email or SMS (the outbox). The answer never says whether it exists.
+   * Starts a password reset by sending a single-use reset token by email or SMS. The token
+   * is queued (the outbox) only when the account exists, and the answer never says whether
+   * it does.
    * Callers: anyone.
    * Errors: RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS
    */
@@ -5529,8 +5532,8 @@ export interface AuthServiceClient extends Client {
     callback: (error: ServiceError | null, response: ResetPasswordResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Starts TOTP enrolment: returns a new secret and its otpauth:// URI for an
-   * authenticator app. Nothing changes until ConfirmTotp proves the app has it.
+   * Starts TOTP enrolment with a new secret for an authenticator app. The answer carries
+   * the secret and its otpauth:// URI; nothing changes until ConfirmTotp proves the app has it.
    * Callers: signed-in user.
    * Errors: FAILED_PRECONDITION TOTP_ALREADY_ENABLED
    */
@@ -5550,8 +5553,8 @@ export interface AuthServiceClient extends Client {
     callback: (error: ServiceError | null, response: EnrollTotpResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Confirms enrolment with a current code; TOTP is then required at login. Returns 10
-   * single-use backup codes, shown only here.
+   * Confirms TOTP enrolment with a current code. TOTP is then required at login. Returns
+   * 10 single-use backup codes, shown only here.
    * Callers: signed-in user.
    * Errors: FAILED_PRECONDITION TOTP_NOT_ENROLLING, TOTP_ALREADY_ENABLED; UNAUTHENTICATED INVALID_CREDENTIALS (wrong code)
    */
@@ -5672,7 +5675,7 @@ export interface AuthServiceClient extends Client {
     callback: (error: ServiceError | null, response: RevokeApiKeyResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Checks a partner API key and returns whose it is and what it may do; records its use.
+   * Checks a partner API key and returns whose it is and what it may do. Records its use.
    * Callers: service identity: any Parley service (callers cache the answer briefly).
    * Errors: UNAUTHENTICATED API_KEY_INVALID (unknown, revoked or expired)
    */
@@ -5692,8 +5695,8 @@ export interface AuthServiceClient extends Client {
     callback: (error: ServiceError | null, response: VerifyApiKeyResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Gives a partner backend tokens for one of the users it synced (user.SyncUser), so its
-   * app can talk to Parley as that user. Never for another partner's users.
+   * Gives a partner backend tokens for one of the users it synced (user.SyncUser). Its app
+   * can then talk to Parley as that user. Never for another partner's users.
    * Callers: partner API key with scope tokens:exchange.
    * Errors: NOT_FOUND SYNCED_USER_NOT_FOUND; INVALID_ARGUMENT VALIDATION_FAILED
    */
@@ -5734,8 +5737,8 @@ export interface AuthServiceClient extends Client {
     callback: (error: ServiceError | null, response: GetJwksResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Starts a signing-key rotation now (it also happens on a schedule): a new key is
-   * published and takes over signing once verifiers have had time to fetch it.
+   * Rotates the signing key of access tokens now (it also happens on a schedule). The new
+   * key is published first and takes over signing once verifiers have had time to fetch it.
    * Callers: admin.
    * Errors: none
    */
@@ -5755,8 +5758,8 @@ export interface AuthServiceClient extends Client {
     callback: (error: ServiceError | null, response: RotateSigningKeyResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Issues a short-lived access token for a Parley service, in exchange for its secret
-   * (auth's SERVICE_CREDENTIALS).
+   * Issues a short-lived access token to a Parley service in exchange for its secret. The
+   * secrets are auth's SERVICE_CREDENTIALS.
    * Callers: anyone holding a service secret (services at start and on renewal).
    * Errors: UNAUTHENTICATED SERVICE_CREDENTIALS_INVALID; RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS
    */

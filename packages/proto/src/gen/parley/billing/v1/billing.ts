@@ -762,11 +762,13 @@ export interface ChargeResponse {
   minutesLeft: bigint;
 }
 
+/** Request for ChargeBatch. */
 export interface ChargeBatchRequest {
   /** 1 to 1,000 minutes to charge; each (session_id, minute) at most once. */
   items: ChargeRequest[];
 }
 
+/** Response for ChargeBatch. */
 export interface ChargeBatchResponse {
   /** One outcome per request item, in the same order. */
   outcomes: ChargeOutcome[];
@@ -774,6 +776,7 @@ export interface ChargeBatchResponse {
 
 /** What happened to one item of a ChargeBatch. */
 export interface ChargeOutcome {
+  /** Exactly one outcome per item. */
   outcome?:
     | //
     /** Charged by this call. */
@@ -5462,8 +5465,8 @@ export const GetEarningsResponse: MessageFns<GetEarningsResponse> = {
 export type BillingServiceService = typeof BillingServiceService;
 export const BillingServiceService = {
   /**
-   * Returns a wallet: balance, money held for open sessions, what is available, and how
-   * many minutes that pays at a given per-minute rate. A wallet that never received money
+   * Returns a wallet's balance, held and available money. Also how many minutes the
+   * available money pays at a given per-minute rate. A wallet that never received money
    * reads as zero.
    * Callers: signed-in user (own wallet); operator, admin (any user_id).
    * Errors: PERMISSION_DENIED (another user's wallet), INVALID_ARGUMENT VALIDATION_FAILED
@@ -5478,8 +5481,8 @@ export const BillingServiceService = {
     responseDeserialize: (value: Buffer): GetWalletResponse => GetWalletResponse.decode(value),
   },
   /**
-   * Lists the postings on a wallet (or an expert's earnings account), newest first, each
-   * with its balance before and after.
+   * Lists the postings on a wallet (or an expert's earnings account), newest first. Each
+   * carries the account balance before and after it.
    * Callers: signed-in user (own account); operator, admin (any user_id).
    * Errors: PERMISSION_DENIED (another user's account), INVALID_ARGUMENT INVALID_PAGE_TOKEN, VALIDATION_FAILED
    */
@@ -5495,8 +5498,8 @@ export const BillingServiceService = {
     responseDeserialize: (value: Buffer): ListTransactionsResponse => ListTransactionsResponse.decode(value),
   },
   /**
-   * Starts a top-up of the caller's wallet: records a pending payment with the provider
-   * reference the app hands to the payment provider. The wallet is credited only when the
+   * Starts a top-up of the caller's wallet. Records a pending payment with the provider
+   * reference the app hands to the payment provider; the wallet is credited only when the
    * provider confirms (ConfirmPayment).
    * Callers: signed-in user.
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED
@@ -5530,7 +5533,7 @@ export const BillingServiceService = {
     responseDeserialize: (value: Buffer): ConfirmPaymentResponse => ConfirmPaymentResponse.decode(value),
   },
   /**
-   * Reserves money on a wallet for a session (the first phase of a two-phase transfer).
+   * Reserves money on a wallet for a session, the first phase of a two-phase transfer.
    * Held money stays in the balance but is no longer available.
    * Callers: service identity: session.
    * Errors: FAILED_PRECONDITION INSUFFICIENT_FUNDS (metadata shortfall_minor, currency), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
@@ -5545,7 +5548,7 @@ export const BillingServiceService = {
     responseDeserialize: (value: Buffer): PlaceHoldResponse => PlaceHoldResponse.decode(value),
   },
   /**
-   * Moves an open hold's expiry to now + ttl_seconds; an extension never shortens it.
+   * Moves an open hold's expiry to now + ttl_seconds. An extension never shortens it.
    * Callers: service identity: session.
    * Errors: NOT_FOUND HOLD_NOT_FOUND, FAILED_PRECONDITION HOLD_NOT_OPEN (released, fully captured or expired), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED
    */
@@ -5559,7 +5562,7 @@ export const BillingServiceService = {
     responseDeserialize: (value: Buffer): ExtendHoldResponse => ExtendHoldResponse.decode(value),
   },
   /**
-   * Captures part or all of an open hold's remainder: the payer pays the payee (expert
+   * Captures part or all of an open hold's remainder. The payer pays the payee (expert
    * earnings minus the platform commission). May be called repeatedly until the hold is
    * used up; a fully captured hold is resolved.
    * Callers: service identity: session.
@@ -5575,7 +5578,7 @@ export const BillingServiceService = {
     responseDeserialize: (value: Buffer): CaptureHoldResponse => CaptureHoldResponse.decode(value),
   },
   /**
-   * Releases what remains of an open hold back to the available balance; resolves it.
+   * Releases what remains of an open hold back to the available balance. The hold is resolved.
    * Callers: service identity: session.
    * Errors: NOT_FOUND HOLD_NOT_FOUND, FAILED_PRECONDITION HOLD_NOT_OPEN, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED
    */
@@ -5589,7 +5592,7 @@ export const BillingServiceService = {
     responseDeserialize: (value: Buffer): ReleaseHoldResponse => ReleaseHoldResponse.decode(value),
   },
   /**
-   * Charges one minute of a session: the payer pays `amount`, drawn first from the
+   * Charges one minute of a session. The payer pays `amount`, drawn first from the
    * remainder of `hold_id` (when given) and then from the available balance, split
    * between the payee's earnings and platform revenue by the commission. Idempotent by
    * (session_id, minute): a retry returns the original result.
@@ -5606,7 +5609,7 @@ export const BillingServiceService = {
     responseDeserialize: (value: Buffer): ChargeResponse => ChargeResponse.decode(value),
   },
   /**
-   * Charges many minutes (of many sessions) in one call and one set-based transaction:
+   * Charges many minutes of many sessions in one call and one set-based transaction. Does
    * for each item exactly what Charge does for one minute, idempotent by (session_id, minute)
    * like Charge, so an item charged earlier (by Charge or ChargeBatch) is replayed with its
    * stored result. Every item gets its own outcome, in request order; one item's refusal
@@ -5624,7 +5627,7 @@ export const BillingServiceService = {
     responseDeserialize: (value: Buffer): ChargeBatchResponse => ChargeBatchResponse.decode(value),
   },
   /**
-   * Closes a session's money: releases what remains of its hold and creates the session's
+   * Closes a session's money. Releases what remains of its hold and creates the session's
    * invoice (minutes × rate, less refunds). Idempotent per session.
    * Callers: service identity: session.
    * Errors: NOT_FOUND HOLD_NOT_FOUND, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (session already settled with other parameters), INVALID_ARGUMENT VALIDATION_FAILED
@@ -5640,8 +5643,8 @@ export const BillingServiceService = {
     responseDeserialize: (value: Buffer): SettleSessionResponse => SettleSessionResponse.decode(value),
   },
   /**
-   * Refunds part or all of what a session charged back to the payer's wallet, reversing
-   * the expert's earnings and the platform commission in proportion.
+   * Refunds part or all of what a session charged back to the payer's wallet. The expert's
+   * earnings and the platform commission are reversed in proportion.
    * Callers: operator, admin.
    * Errors: NOT_FOUND SESSION_CHARGES_NOT_FOUND, FAILED_PRECONDITION REFUND_EXCEEDS_CHARGED (metadata refundable_minor), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT CURRENCY_MISMATCH (not the session's currency), INVALID_ARGUMENT VALIDATION_FAILED
    */
@@ -5698,7 +5701,7 @@ export const BillingServiceService = {
     responseDeserialize: (value: Buffer): GetInvoiceResponse => GetInvoiceResponse.decode(value),
   },
   /**
-   * Returns an expert's earnings: the earnings balance and lifetime totals.
+   * Returns an expert's earnings balance and lifetime totals.
    * Callers: expert (own earnings); operator, admin (any expert_user_id).
    * Errors: PERMISSION_DENIED, INVALID_ARGUMENT VALIDATION_FAILED
    */
@@ -5715,23 +5718,23 @@ export const BillingServiceService = {
 
 export interface BillingServiceServer extends UntypedServiceImplementation {
   /**
-   * Returns a wallet: balance, money held for open sessions, what is available, and how
-   * many minutes that pays at a given per-minute rate. A wallet that never received money
+   * Returns a wallet's balance, held and available money. Also how many minutes the
+   * available money pays at a given per-minute rate. A wallet that never received money
    * reads as zero.
    * Callers: signed-in user (own wallet); operator, admin (any user_id).
    * Errors: PERMISSION_DENIED (another user's wallet), INVALID_ARGUMENT VALIDATION_FAILED
    */
   getWallet: handleUnaryCall<GetWalletRequest, GetWalletResponse>;
   /**
-   * Lists the postings on a wallet (or an expert's earnings account), newest first, each
-   * with its balance before and after.
+   * Lists the postings on a wallet (or an expert's earnings account), newest first. Each
+   * carries the account balance before and after it.
    * Callers: signed-in user (own account); operator, admin (any user_id).
    * Errors: PERMISSION_DENIED (another user's account), INVALID_ARGUMENT INVALID_PAGE_TOKEN, VALIDATION_FAILED
    */
   listTransactions: handleUnaryCall<ListTransactionsRequest, ListTransactionsResponse>;
   /**
-   * Starts a top-up of the caller's wallet: records a pending payment with the provider
-   * reference the app hands to the payment provider. The wallet is credited only when the
+   * Starts a top-up of the caller's wallet. Records a pending payment with the provider
+   * reference the app hands to the payment provider; the wallet is credited only when the
    * provider confirms (ConfirmPayment).
    * Callers: signed-in user.
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED
@@ -5747,20 +5750,20 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
    */
   confirmPayment: handleUnaryCall<ConfirmPaymentRequest, ConfirmPaymentResponse>;
   /**
-   * Reserves money on a wallet for a session (the first phase of a two-phase transfer).
+   * Reserves money on a wallet for a session, the first phase of a two-phase transfer.
    * Held money stays in the balance but is no longer available.
    * Callers: service identity: session.
    * Errors: FAILED_PRECONDITION INSUFFICIENT_FUNDS (metadata shortfall_minor, currency), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
    */
   placeHold: handleUnaryCall<PlaceHoldRequest, PlaceHoldResponse>;
   /**
-   * Moves an open hold's expiry to now + ttl_seconds; an extension never shortens it.
+   * Moves an open hold's expiry to now + ttl_seconds. An extension never shortens it.
    * Callers: service identity: session.
    * Errors: NOT_FOUND HOLD_NOT_FOUND, FAILED_PRECONDITION HOLD_NOT_OPEN (released, fully captured or expired), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED
    */
   extendHold: handleUnaryCall<ExtendHoldRequest, ExtendHoldResponse>;
   /**
-   * Captures part or all of an open hold's remainder: the payer pays the payee (expert
+   * Captures part or all of an open hold's remainder. The payer pays the payee (expert
    * earnings minus the platform commission). May be called repeatedly until the hold is
    * used up; a fully captured hold is resolved.
    * Callers: service identity: session.
@@ -5768,13 +5771,13 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
    */
   captureHold: handleUnaryCall<CaptureHoldRequest, CaptureHoldResponse>;
   /**
-   * Releases what remains of an open hold back to the available balance; resolves it.
+   * Releases what remains of an open hold back to the available balance. The hold is resolved.
    * Callers: service identity: session.
    * Errors: NOT_FOUND HOLD_NOT_FOUND, FAILED_PRECONDITION HOLD_NOT_OPEN, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED
    */
   releaseHold: handleUnaryCall<ReleaseHoldRequest, ReleaseHoldResponse>;
   /**
-   * Charges one minute of a session: the payer pays `amount`, drawn first from the
+   * Charges one minute of a session. The payer pays `amount`, drawn first from the
    * remainder of `hold_id` (when given) and then from the available balance, split
    * between the payee's earnings and platform revenue by the commission. Idempotent by
    * (session_id, minute): a retry returns the original result.
@@ -5783,7 +5786,7 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
    */
   charge: handleUnaryCall<ChargeRequest, ChargeResponse>;
   /**
-   * Charges many minutes (of many sessions) in one call and one set-based transaction:
+   * Charges many minutes of many sessions in one call and one set-based transaction. Does
    * for each item exactly what Charge does for one minute, idempotent by (session_id, minute)
    * like Charge, so an item charged earlier (by Charge or ChargeBatch) is replayed with its
    * stored result. Every item gets its own outcome, in request order; one item's refusal
@@ -5793,15 +5796,15 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
    */
   chargeBatch: handleUnaryCall<ChargeBatchRequest, ChargeBatchResponse>;
   /**
-   * Closes a session's money: releases what remains of its hold and creates the session's
+   * Closes a session's money. Releases what remains of its hold and creates the session's
    * invoice (minutes × rate, less refunds). Idempotent per session.
    * Callers: service identity: session.
    * Errors: NOT_FOUND HOLD_NOT_FOUND, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (session already settled with other parameters), INVALID_ARGUMENT VALIDATION_FAILED
    */
   settleSession: handleUnaryCall<SettleSessionRequest, SettleSessionResponse>;
   /**
-   * Refunds part or all of what a session charged back to the payer's wallet, reversing
-   * the expert's earnings and the platform commission in proportion.
+   * Refunds part or all of what a session charged back to the payer's wallet. The expert's
+   * earnings and the platform commission are reversed in proportion.
    * Callers: operator, admin.
    * Errors: NOT_FOUND SESSION_CHARGES_NOT_FOUND, FAILED_PRECONDITION REFUND_EXCEEDS_CHARGED (metadata refundable_minor), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT CURRENCY_MISMATCH (not the session's currency), INVALID_ARGUMENT VALIDATION_FAILED
    */
@@ -5825,7 +5828,7 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
    */
   getInvoice: handleUnaryCall<GetInvoiceRequest, GetInvoiceResponse>;
   /**
-   * Returns an expert's earnings: the earnings balance and lifetime totals.
+   * Returns an expert's earnings balance and lifetime totals.
    * Callers: expert (own earnings); operator, admin (any expert_user_id).
    * Errors: PERMISSION_DENIED, INVALID_ARGUMENT VALIDATION_FAILED
    */
@@ -5834,8 +5837,8 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
 
 export interface BillingServiceClient extends Client {
   /**
-   * Returns a wallet: balance, money held for open sessions, what is available, and how
-   * many minutes that pays at a given per-minute rate. A wallet that never received money
+   * Returns a wallet's balance, held and available money. Also how many minutes the
+   * available money pays at a given per-minute rate. A wallet that never received money
    * reads as zero.
    * Callers: signed-in user (own wallet); operator, admin (any user_id).
    * Errors: PERMISSION_DENIED (another user's wallet), INVALID_ARGUMENT VALIDATION_FAILED
@@ -5856,8 +5859,8 @@ export interface BillingServiceClient extends Client {
     callback: (error: ServiceError | null, response: GetWalletResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Lists the postings on a wallet (or an expert's earnings account), newest first, each
-   * with its balance before and after.
+   * Lists the postings on a wallet (or an expert's earnings account), newest first. Each
+   * carries the account balance before and after it.
    * Callers: signed-in user (own account); operator, admin (any user_id).
    * Errors: PERMISSION_DENIED (another user's account), INVALID_ARGUMENT INVALID_PAGE_TOKEN, VALIDATION_FAILED
    */
@@ -5877,8 +5880,8 @@ export interface BillingServiceClient extends Client {
     callback: (error: ServiceError | null, response: ListTransactionsResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Starts a top-up of the caller's wallet: records a pending payment with the provider
-   * reference the app hands to the payment provider. The wallet is credited only when the
+   * Starts a top-up of the caller's wallet. Records a pending payment with the provider
+   * reference the app hands to the payment provider; the wallet is credited only when the
    * provider confirms (ConfirmPayment).
    * Callers: signed-in user.
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED
@@ -5922,7 +5925,7 @@ export interface BillingServiceClient extends Client {
     callback: (error: ServiceError | null, response: ConfirmPaymentResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Reserves money on a wallet for a session (the first phase of a two-phase transfer).
+   * Reserves money on a wallet for a session, the first phase of a two-phase transfer.
    * Held money stays in the balance but is no longer available.
    * Callers: service identity: session.
    * Errors: FAILED_PRECONDITION INSUFFICIENT_FUNDS (metadata shortfall_minor, currency), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
@@ -5943,7 +5946,7 @@ export interface BillingServiceClient extends Client {
     callback: (error: ServiceError | null, response: PlaceHoldResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Moves an open hold's expiry to now + ttl_seconds; an extension never shortens it.
+   * Moves an open hold's expiry to now + ttl_seconds. An extension never shortens it.
    * Callers: service identity: session.
    * Errors: NOT_FOUND HOLD_NOT_FOUND, FAILED_PRECONDITION HOLD_NOT_OPEN (released, fully captured or expired), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED
    */
@@ -5963,7 +5966,7 @@ export interface BillingServiceClient extends Client {
     callback: (error: ServiceError | null, response: ExtendHoldResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Captures part or all of an open hold's remainder: the payer pays the payee (expert
+   * Captures part or all of an open hold's remainder. The payer pays the payee (expert
    * earnings minus the platform commission). May be called repeatedly until the hold is
    * used up; a fully captured hold is resolved.
    * Callers: service identity: session.
@@ -5985,7 +5988,7 @@ export interface BillingServiceClient extends Client {
     callback: (error: ServiceError | null, response: CaptureHoldResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Releases what remains of an open hold back to the available balance; resolves it.
+   * Releases what remains of an open hold back to the available balance. The hold is resolved.
    * Callers: service identity: session.
    * Errors: NOT_FOUND HOLD_NOT_FOUND, FAILED_PRECONDITION HOLD_NOT_OPEN, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED
    */
@@ -6005,7 +6008,7 @@ export interface BillingServiceClient extends Client {
     callback: (error: ServiceError | null, response: ReleaseHoldResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Charges one minute of a session: the payer pays `amount`, drawn first from the
+   * Charges one minute of a session. The payer pays `amount`, drawn first from the
    * remainder of `hold_id` (when given) and then from the available balance, split
    * between the payee's earnings and platform revenue by the commission. Idempotent by
    * (session_id, minute): a retry returns the original result.
@@ -6028,7 +6031,7 @@ export interface BillingServiceClient extends Client {
     callback: (error: ServiceError | null, response: ChargeResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Charges many minutes (of many sessions) in one call and one set-based transaction:
+   * Charges many minutes of many sessions in one call and one set-based transaction. Does
    * for each item exactly what Charge does for one minute, idempotent by (session_id, minute)
    * like Charge, so an item charged earlier (by Charge or ChargeBatch) is replayed with its
    * stored result. Every item gets its own outcome, in request order; one item's refusal
@@ -6052,7 +6055,7 @@ export interface BillingServiceClient extends Client {
     callback: (error: ServiceError | null, response: ChargeBatchResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Closes a session's money: releases what remains of its hold and creates the session's
+   * Closes a session's money. Releases what remains of its hold and creates the session's
    * invoice (minutes × rate, less refunds). Idempotent per session.
    * Callers: service identity: session.
    * Errors: NOT_FOUND HOLD_NOT_FOUND, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (session already settled with other parameters), INVALID_ARGUMENT VALIDATION_FAILED
@@ -6073,8 +6076,8 @@ export interface BillingServiceClient extends Client {
     callback: (error: ServiceError | null, response: SettleSessionResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Refunds part or all of what a session charged back to the payer's wallet, reversing
-   * the expert's earnings and the platform commission in proportion.
+   * Refunds part or all of what a session charged back to the payer's wallet. The expert's
+   * earnings and the platform commission are reversed in proportion.
    * Callers: operator, admin.
    * Errors: NOT_FOUND SESSION_CHARGES_NOT_FOUND, FAILED_PRECONDITION REFUND_EXCEEDS_CHARGED (metadata refundable_minor), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT CURRENCY_MISMATCH (not the session's currency), INVALID_ARGUMENT VALIDATION_FAILED
    */
@@ -6154,7 +6157,7 @@ export interface BillingServiceClient extends Client {
     callback: (error: ServiceError | null, response: GetInvoiceResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Returns an expert's earnings: the earnings balance and lifetime totals.
+   * Returns an expert's earnings balance and lifetime totals.
    * Callers: expert (own earnings); operator, admin (any expert_user_id).
    * Errors: PERMISSION_DENIED, INVALID_ARGUMENT VALIDATION_FAILED
    */

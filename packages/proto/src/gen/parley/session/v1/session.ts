@@ -4972,7 +4972,7 @@ export const SessionEvent: MessageFns<SessionEvent> = {
 export type SessionServiceService = typeof SessionServiceService;
 export const SessionServiceService = {
   /**
-   * Asks an expert for a chat or call: checks the expert is available, places a billing
+   * Asks an expert for a chat or a call. Checks the expert is available, places a billing
    * hold for the minimum minutes at the expert's rate, and puts the request at the end of
    * the expert's FIFO queue. Idempotent by request_id.
    * Callers: signed-in user.
@@ -4990,7 +4990,7 @@ export const SessionServiceService = {
     responseDeserialize: (value: Buffer): RequestSessionResponse => RequestSessionResponse.decode(value),
   },
   /**
-   * Accepts a waiting request: the rate is locked and, for chat, metering starts.
+   * Accepts a waiting request. The rate is locked and, for chat, metering starts.
    * Callers: the session's expert.
    * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_EXPERT, FAILED_PRECONDITION INVALID_SESSION_TRANSITION, FAILED_PRECONDITION EXPERT_AT_CAPACITY, FAILED_PRECONDITION KIND_NOT_OFFERED (the expert's rate for this kind was removed)
    */
@@ -5005,7 +5005,7 @@ export const SessionServiceService = {
     responseDeserialize: (value: Buffer): AcceptSessionResponse => AcceptSessionResponse.decode(value),
   },
   /**
-   * Declines a waiting request; the hold is released.
+   * Declines a waiting request. The hold is released.
    * Callers: the session's expert.
    * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_EXPERT, FAILED_PRECONDITION INVALID_SESSION_TRANSITION
    */
@@ -5021,7 +5021,7 @@ export const SessionServiceService = {
     responseDeserialize: (value: Buffer): DeclineSessionResponse => DeclineSessionResponse.decode(value),
   },
   /**
-   * Withdraws a request that is still waiting; the hold is released.
+   * Withdraws a request that is still waiting. The hold is released.
    * Callers: the session's user.
    * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_USER, FAILED_PRECONDITION INVALID_SESSION_TRANSITION
    */
@@ -5036,7 +5036,7 @@ export const SessionServiceService = {
     responseDeserialize: (value: Buffer): CancelSessionResponse => CancelSessionResponse.decode(value),
   },
   /**
-   * Ends an active session: metering stops, the money is settled and an invoice created.
+   * Ends an active session. Metering stops, the money is settled and an invoice created.
    * Started minutes not yet charged are charged first; if billing cannot be reached the
    * session stays active and the call fails with UNAVAILABLE, to be retried.
    * Callers: the session's user or expert; operator, admin.
@@ -5125,7 +5125,8 @@ export const SessionServiceService = {
     responseDeserialize: (value: Buffer): ListMessagesResponse => ListMessagesResponse.decode(value),
   },
   /**
-   * Moves the caller's delivered / read marker forward (never back) and emits a receipt event.
+   * Moves the caller's delivered and read markers forward (never back). The other side sees
+   * a receipt event.
    * Callers: the session's user or expert.
    * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_PARTICIPANT, INVALID_ARGUMENT VALIDATION_FAILED
    */
@@ -5153,8 +5154,8 @@ export const SessionServiceService = {
     responseDeserialize: (value: Buffer): SendTypingResponse => SendTypingResponse.decode(value),
   },
   /**
-   * Relays a WebRTC offer, answer or ICE candidate to the other participant over their
-   * WatchSession stream. Not stored, seq 0.
+   * Relays a WebRTC offer, answer or ICE candidate to the other participant. It reaches them
+   * over their WatchSession stream; not stored, seq 0.
    * Callers: the session's user or expert.
    * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_PARTICIPANT, FAILED_PRECONDITION SESSION_NOT_CALL, FAILED_PRECONDITION SESSION_NOT_ACTIVE, INVALID_ARGUMENT MESSAGE_TOO_LARGE
    */
@@ -5168,7 +5169,8 @@ export const SessionServiceService = {
     responseDeserialize: (value: Buffer): SendSignalResponse => SendSignalResponse.decode(value),
   },
   /**
-   * Rates an ended session (1–5 with optional text), once, and updates the expert's rating summary.
+   * Rates an ended session from 1 to 5 with optional text, once. The expert's rating summary
+   * is updated.
    * Callers: the session's user.
    * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_USER, FAILED_PRECONDITION SESSION_NOT_ENDED, ALREADY_EXISTS REVIEW_EXISTS, INVALID_ARGUMENT VALIDATION_FAILED
    */
@@ -5201,10 +5203,10 @@ export const SessionServiceService = {
     responseDeserialize: (value: Buffer): ReportPresenceResponse => ReportPresenceResponse.decode(value),
   },
   /**
-   * Streams a session's events: first every stored event after `after_seq` in order, then
-   * live ones, without gap or duplicate; ephemeral events (typing, call signals,
-   * heartbeats) carry seq 0 and are never replayed. No HTTP mapping: the edge bridges this
-   * stream over WebSocket.
+   * Streams a session's events, stored then live. First every stored event after
+   * `after_seq` in order, then live ones, without gap or duplicate; ephemeral events
+   * (typing, call signals, heartbeats) carry seq 0 and are never replayed. No HTTP mapping:
+   * the edge bridges this stream over WebSocket.
    * Callers: the session's user or expert; operator, admin.
    * Errors: NOT_FOUND SESSION_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED, RESOURCE_EXHAUSTED WATCHER_TOO_SLOW (fell behind: reconnect with after_seq), UNAVAILABLE SHUTTING_DOWN (reconnect and resume)
    * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
@@ -5222,7 +5224,7 @@ export const SessionServiceService = {
 
 export interface SessionServiceServer extends UntypedServiceImplementation {
   /**
-   * Asks an expert for a chat or call: checks the expert is available, places a billing
+   * Asks an expert for a chat or a call. Checks the expert is available, places a billing
    * hold for the minimum minutes at the expert's rate, and puts the request at the end of
    * the expert's FIFO queue. Idempotent by request_id.
    * Callers: signed-in user.
@@ -5230,25 +5232,25 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
    */
   requestSession: handleUnaryCall<RequestSessionRequest, RequestSessionResponse>;
   /**
-   * Accepts a waiting request: the rate is locked and, for chat, metering starts.
+   * Accepts a waiting request. The rate is locked and, for chat, metering starts.
    * Callers: the session's expert.
    * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_EXPERT, FAILED_PRECONDITION INVALID_SESSION_TRANSITION, FAILED_PRECONDITION EXPERT_AT_CAPACITY, FAILED_PRECONDITION KIND_NOT_OFFERED (the expert's rate for this kind was removed)
    */
   acceptSession: handleUnaryCall<AcceptSessionRequest, AcceptSessionResponse>;
   /**
-   * Declines a waiting request; the hold is released.
+   * Declines a waiting request. The hold is released.
    * Callers: the session's expert.
    * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_EXPERT, FAILED_PRECONDITION INVALID_SESSION_TRANSITION
    */
   declineSession: handleUnaryCall<DeclineSessionRequest, DeclineSessionResponse>;
   /**
-   * Withdraws a request that is still waiting; the hold is released.
+   * Withdraws a request that is still waiting. The hold is released.
    * Callers: the session's user.
    * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_USER, FAILED_PRECONDITION INVALID_SESSION_TRANSITION
    */
   cancelSession: handleUnaryCall<CancelSessionRequest, CancelSessionResponse>;
   /**
-   * Ends an active session: metering stops, the money is settled and an invoice created.
+   * Ends an active session. Metering stops, the money is settled and an invoice created.
    * Started minutes not yet charged are charged first; if billing cannot be reached the
    * session stays active and the call fails with UNAVAILABLE, to be retried.
    * Callers: the session's user or expert; operator, admin.
@@ -5287,7 +5289,8 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
    */
   listMessages: handleUnaryCall<ListMessagesRequest, ListMessagesResponse>;
   /**
-   * Moves the caller's delivered / read marker forward (never back) and emits a receipt event.
+   * Moves the caller's delivered and read markers forward (never back). The other side sees
+   * a receipt event.
    * Callers: the session's user or expert.
    * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_PARTICIPANT, INVALID_ARGUMENT VALIDATION_FAILED
    */
@@ -5299,14 +5302,15 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
    */
   sendTyping: handleUnaryCall<SendTypingRequest, SendTypingResponse>;
   /**
-   * Relays a WebRTC offer, answer or ICE candidate to the other participant over their
-   * WatchSession stream. Not stored, seq 0.
+   * Relays a WebRTC offer, answer or ICE candidate to the other participant. It reaches them
+   * over their WatchSession stream; not stored, seq 0.
    * Callers: the session's user or expert.
    * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_PARTICIPANT, FAILED_PRECONDITION SESSION_NOT_CALL, FAILED_PRECONDITION SESSION_NOT_ACTIVE, INVALID_ARGUMENT MESSAGE_TOO_LARGE
    */
   sendSignal: handleUnaryCall<SendSignalRequest, SendSignalResponse>;
   /**
-   * Rates an ended session (1–5 with optional text), once, and updates the expert's rating summary.
+   * Rates an ended session from 1 to 5 with optional text, once. The expert's rating summary
+   * is updated.
    * Callers: the session's user.
    * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_USER, FAILED_PRECONDITION SESSION_NOT_ENDED, ALREADY_EXISTS REVIEW_EXISTS, INVALID_ARGUMENT VALIDATION_FAILED
    */
@@ -5320,10 +5324,10 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
    */
   reportPresence: handleUnaryCall<ReportPresenceRequest, ReportPresenceResponse>;
   /**
-   * Streams a session's events: first every stored event after `after_seq` in order, then
-   * live ones, without gap or duplicate; ephemeral events (typing, call signals,
-   * heartbeats) carry seq 0 and are never replayed. No HTTP mapping: the edge bridges this
-   * stream over WebSocket.
+   * Streams a session's events, stored then live. First every stored event after
+   * `after_seq` in order, then live ones, without gap or duplicate; ephemeral events
+   * (typing, call signals, heartbeats) carry seq 0 and are never replayed. No HTTP mapping:
+   * the edge bridges this stream over WebSocket.
    * Callers: the session's user or expert; operator, admin.
    * Errors: NOT_FOUND SESSION_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED, RESOURCE_EXHAUSTED WATCHER_TOO_SLOW (fell behind: reconnect with after_seq), UNAVAILABLE SHUTTING_DOWN (reconnect and resume)
    * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
@@ -5333,7 +5337,7 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
 
 export interface SessionServiceClient extends Client {
   /**
-   * Asks an expert for a chat or call: checks the expert is available, places a billing
+   * Asks an expert for a chat or a call. Checks the expert is available, places a billing
    * hold for the minimum minutes at the expert's rate, and puts the request at the end of
    * the expert's FIFO queue. Idempotent by request_id.
    * Callers: signed-in user.
@@ -5355,7 +5359,7 @@ export interface SessionServiceClient extends Client {
     callback: (error: ServiceError | null, response: RequestSessionResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Accepts a waiting request: the rate is locked and, for chat, metering starts.
+   * Accepts a waiting request. The rate is locked and, for chat, metering starts.
    * Callers: the session's expert.
    * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_EXPERT, FAILED_PRECONDITION INVALID_SESSION_TRANSITION, FAILED_PRECONDITION EXPERT_AT_CAPACITY, FAILED_PRECONDITION KIND_NOT_OFFERED (the expert's rate for this kind was removed)
    */
@@ -5375,7 +5379,7 @@ export interface SessionServiceClient extends Client {
     callback: (error: ServiceError | null, response: AcceptSessionResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Declines a waiting request; the hold is released.
+   * Declines a waiting request. The hold is released.
    * Callers: the session's expert.
    * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_EXPERT, FAILED_PRECONDITION INVALID_SESSION_TRANSITION
    */
@@ -5395,7 +5399,7 @@ export interface SessionServiceClient extends Client {
     callback: (error: ServiceError | null, response: DeclineSessionResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Withdraws a request that is still waiting; the hold is released.
+   * Withdraws a request that is still waiting. The hold is released.
    * Callers: the session's user.
    * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_USER, FAILED_PRECONDITION INVALID_SESSION_TRANSITION
    */
@@ -5415,7 +5419,7 @@ export interface SessionServiceClient extends Client {
     callback: (error: ServiceError | null, response: CancelSessionResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Ends an active session: metering stops, the money is settled and an invoice created.
+   * Ends an active session. Metering stops, the money is settled and an invoice created.
    * Started minutes not yet charged are charged first; if billing cannot be reached the
    * session stays active and the call fails with UNAVAILABLE, to be retried.
    * Callers: the session's user or expert; operator, admin.
@@ -5538,7 +5542,8 @@ export interface SessionServiceClient extends Client {
     callback: (error: ServiceError | null, response: ListMessagesResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Moves the caller's delivered / read marker forward (never back) and emits a receipt event.
+   * Moves the caller's delivered and read markers forward (never back). The other side sees
+   * a receipt event.
    * Callers: the session's user or expert.
    * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_PARTICIPANT, INVALID_ARGUMENT VALIDATION_FAILED
    */
@@ -5578,8 +5583,8 @@ export interface SessionServiceClient extends Client {
     callback: (error: ServiceError | null, response: SendTypingResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Relays a WebRTC offer, answer or ICE candidate to the other participant over their
-   * WatchSession stream. Not stored, seq 0.
+   * Relays a WebRTC offer, answer or ICE candidate to the other participant. It reaches them
+   * over their WatchSession stream; not stored, seq 0.
    * Callers: the session's user or expert.
    * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_PARTICIPANT, FAILED_PRECONDITION SESSION_NOT_CALL, FAILED_PRECONDITION SESSION_NOT_ACTIVE, INVALID_ARGUMENT MESSAGE_TOO_LARGE
    */
@@ -5599,7 +5604,8 @@ export interface SessionServiceClient extends Client {
     callback: (error: ServiceError | null, response: SendSignalResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Rates an ended session (1–5 with optional text), once, and updates the expert's rating summary.
+   * Rates an ended session from 1 to 5 with optional text, once. The expert's rating summary
+   * is updated.
    * Callers: the session's user.
    * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_USER, FAILED_PRECONDITION SESSION_NOT_ENDED, ALREADY_EXISTS REVIEW_EXISTS, INVALID_ARGUMENT VALIDATION_FAILED
    */
@@ -5641,10 +5647,10 @@ export interface SessionServiceClient extends Client {
     callback: (error: ServiceError | null, response: ReportPresenceResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Streams a session's events: first every stored event after `after_seq` in order, then
-   * live ones, without gap or duplicate; ephemeral events (typing, call signals,
-   * heartbeats) carry seq 0 and are never replayed. No HTTP mapping: the edge bridges this
-   * stream over WebSocket.
+   * Streams a session's events, stored then live. First every stored event after
+   * `after_seq` in order, then live ones, without gap or duplicate; ephemeral events
+   * (typing, call signals, heartbeats) carry seq 0 and are never replayed. No HTTP mapping:
+   * the edge bridges this stream over WebSocket.
    * Callers: the session's user or expert; operator, admin.
    * Errors: NOT_FOUND SESSION_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED, RESOURCE_EXHAUSTED WATCHER_TOO_SLOW (fell behind: reconnect with after_seq), UNAVAILABLE SHUTTING_DOWN (reconnect and resume)
    * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME

@@ -3958,8 +3958,8 @@ export const UpdateRatingSummaryResponse: MessageFns<UpdateRatingSummaryResponse
 export type UserServiceService = typeof UserServiceService;
 export const UserServiceService = {
   /**
-   * Returns the caller's own profile with every field, creating a default profile first
-   * when the account has none yet (a missing profile is never an error).
+   * Returns the caller's own profile with every field. A default profile is created first
+   * when the account has none yet: a missing profile is never an error.
    * Callers: signed-in user.
    * Errors: UNAUTHENTICATED
    */
@@ -4007,7 +4007,7 @@ export const UserServiceService = {
     responseDeserialize: (value: Buffer): UpdateProfileResponse => UpdateProfileResponse.decode(value),
   },
   /**
-   * Creates the profile of a new account if it does not exist yet; calling it again (auth
+   * Creates the profile of a new account if it does not exist yet. Calling it again (auth
    * retries from its outbox) changes nothing and returns the existing profile.
    * Callers: service identity: auth.
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED
@@ -4038,7 +4038,7 @@ export const UserServiceService = {
     responseDeserialize: (value: Buffer): SyncUserResponse => SyncUserResponse.decode(value),
   },
   /**
-   * Streams a batch of records, each upserted as SyncUser does; answers once with one
+   * Upserts a streamed batch of records, each as SyncUser does. Answers once with one
    * result per record in the order sent. A bad record fails alone; the others are applied.
    * Callers: partner API key with scope users:sync.
    * Errors: INVALID_ARGUMENT BATCH_TOO_LARGE (more than 10,000 records in one stream)
@@ -4069,8 +4069,9 @@ export const UserServiceService = {
     responseDeserialize: (value: Buffer): LookupSyncedUserResponse => LookupSyncedUserResponse.decode(value),
   },
   /**
-   * Creates or replaces an expert's profile: rates per minute, capacity, specialisations,
-   * languages, experience and bio. Rating summary and availability are not set here.
+   * Creates or replaces an expert's profile. It holds the rates per minute, capacity,
+   * specialisations, languages, experience and bio; rating summary and availability are not
+   * set here.
    * Callers: expert (own profile); operator, admin (any user).
    * Errors: PERMISSION_DENIED NOT_YOUR_PROFILE, INVALID_ARGUMENT VALIDATION_FAILED, CURRENCY_MISMATCH
    */
@@ -4086,7 +4087,7 @@ export const UserServiceService = {
     responseDeserialize: (value: Buffer): UpsertExpertProfileResponse => UpsertExpertProfileResponse.decode(value),
   },
   /**
-   * Sets what the expert chooses: available, unavailable or offline. BUSY is never set:
+   * Sets an expert's chosen availability: available, unavailable or offline. BUSY is never set:
    * it is derived from live sessions at capacity (ReportExpertLoad), and an available
    * expert without presence heartbeats reads as OFFLINE.
    * Callers: expert (own availability); operator, admin.
@@ -4118,8 +4119,8 @@ export const UserServiceService = {
     responseDeserialize: (value: Buffer): GetExpertResponse => GetExpertResponse.decode(value),
   },
   /**
-   * Searches experts with filters and one sort, paged with an opaque keyset cursor that
-   * stays stable while experts are added. page_size defaults to 20, at most 100. With an
+   * Searches experts with filters and one sort. Pages follow an opaque keyset cursor that
+   * stays stable while experts are added; page_size defaults to 20, at most 100. With an
    * availability filter a page may hold fewer than page_size experts; keep paging while
    * next_page_token is not empty.
    * Callers: anyone.
@@ -4135,7 +4136,7 @@ export const UserServiceService = {
     responseDeserialize: (value: Buffer): ListExpertsResponse => ListExpertsResponse.decode(value),
   },
   /**
-   * Records how many live sessions an expert has; at max_concurrent_sessions the expert
+   * Records how many live sessions an expert has. At max_concurrent_sessions the expert
    * reads as BUSY.
    * Callers: service identity: session.
    * Errors: NOT_FOUND EXPERT_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED
@@ -4152,7 +4153,7 @@ export const UserServiceService = {
     responseDeserialize: (value: Buffer): ReportExpertLoadResponse => ReportExpertLoadResponse.decode(value),
   },
   /**
-   * A presence heartbeat (online) or sign-off (offline). Online lasts for the presence TTL
+   * Records a presence heartbeat (online) or sign-off (offline). Online lasts for the presence TTL
    * (default 60 s) unless renewed, so an app that died goes offline by itself.
    * Callers: service identity: edge, session.
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED
@@ -4169,7 +4170,7 @@ export const UserServiceService = {
     responseDeserialize: (value: Buffer): ReportPresenceResponse => ReportPresenceResponse.decode(value),
   },
   /**
-   * Adds one session's rating (1..5) to an expert's summary. Idempotent per session_id:
+   * Adds one session's rating (1..5) to an expert's rating summary. Idempotent per session_id:
    * a repeat changes nothing and returns the current summary.
    * Callers: service identity: session.
    * Errors: NOT_FOUND EXPERT_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED
@@ -4189,8 +4190,8 @@ export const UserServiceService = {
 
 export interface UserServiceServer extends UntypedServiceImplementation {
   /**
-   * Returns the caller's own profile with every field, creating a default profile first
-   * when the account has none yet (a missing profile is never an error).
+   * Returns the caller's own profile with every field. A default profile is created first
+   * when the account has none yet: a missing profile is never an error.
    * Callers: signed-in user.
    * Errors: UNAUTHENTICATED
    */
@@ -4213,7 +4214,7 @@ export interface UserServiceServer extends UntypedServiceImplementation {
    */
   updateProfile: handleUnaryCall<UpdateProfileRequest, UpdateProfileResponse>;
   /**
-   * Creates the profile of a new account if it does not exist yet; calling it again (auth
+   * Creates the profile of a new account if it does not exist yet. Calling it again (auth
    * retries from its outbox) changes nothing and returns the existing profile.
    * Callers: service identity: auth.
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED
@@ -4227,7 +4228,7 @@ export interface UserServiceServer extends UntypedServiceImplementation {
    */
   syncUser: handleUnaryCall<SyncUserRequest, SyncUserResponse>;
   /**
-   * Streams a batch of records, each upserted as SyncUser does; answers once with one
+   * Upserts a streamed batch of records, each as SyncUser does. Answers once with one
    * result per record in the order sent. A bad record fails alone; the others are applied.
    * Callers: partner API key with scope users:sync.
    * Errors: INVALID_ARGUMENT BATCH_TOO_LARGE (more than 10,000 records in one stream)
@@ -4240,14 +4241,15 @@ export interface UserServiceServer extends UntypedServiceImplementation {
    */
   lookupSyncedUser: handleUnaryCall<LookupSyncedUserRequest, LookupSyncedUserResponse>;
   /**
-   * Creates or replaces an expert's profile: rates per minute, capacity, specialisations,
-   * languages, experience and bio. Rating summary and availability are not set here.
+   * Creates or replaces an expert's profile. It holds the rates per minute, capacity,
+   * specialisations, languages, experience and bio; rating summary and availability are not
+   * set here.
    * Callers: expert (own profile); operator, admin (any user).
    * Errors: PERMISSION_DENIED NOT_YOUR_PROFILE, INVALID_ARGUMENT VALIDATION_FAILED, CURRENCY_MISMATCH
    */
   upsertExpertProfile: handleUnaryCall<UpsertExpertProfileRequest, UpsertExpertProfileResponse>;
   /**
-   * Sets what the expert chooses: available, unavailable or offline. BUSY is never set:
+   * Sets an expert's chosen availability: available, unavailable or offline. BUSY is never set:
    * it is derived from live sessions at capacity (ReportExpertLoad), and an available
    * expert without presence heartbeats reads as OFFLINE.
    * Callers: expert (own availability); operator, admin.
@@ -4261,8 +4263,8 @@ export interface UserServiceServer extends UntypedServiceImplementation {
    */
   getExpert: handleUnaryCall<GetExpertRequest, GetExpertResponse>;
   /**
-   * Searches experts with filters and one sort, paged with an opaque keyset cursor that
-   * stays stable while experts are added. page_size defaults to 20, at most 100. With an
+   * Searches experts with filters and one sort. Pages follow an opaque keyset cursor that
+   * stays stable while experts are added; page_size defaults to 20, at most 100. With an
    * availability filter a page may hold fewer than page_size experts; keep paging while
    * next_page_token is not empty.
    * Callers: anyone.
@@ -4270,21 +4272,21 @@ export interface UserServiceServer extends UntypedServiceImplementation {
    */
   listExperts: handleUnaryCall<ListExpertsRequest, ListExpertsResponse>;
   /**
-   * Records how many live sessions an expert has; at max_concurrent_sessions the expert
+   * Records how many live sessions an expert has. At max_concurrent_sessions the expert
    * reads as BUSY.
    * Callers: service identity: session.
    * Errors: NOT_FOUND EXPERT_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED
    */
   reportExpertLoad: handleUnaryCall<ReportExpertLoadRequest, ReportExpertLoadResponse>;
   /**
-   * A presence heartbeat (online) or sign-off (offline). Online lasts for the presence TTL
+   * Records a presence heartbeat (online) or sign-off (offline). Online lasts for the presence TTL
    * (default 60 s) unless renewed, so an app that died goes offline by itself.
    * Callers: service identity: edge, session.
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED
    */
   reportPresence: handleUnaryCall<ReportPresenceRequest, ReportPresenceResponse>;
   /**
-   * Adds one session's rating (1..5) to an expert's summary. Idempotent per session_id:
+   * Adds one session's rating (1..5) to an expert's rating summary. Idempotent per session_id:
    * a repeat changes nothing and returns the current summary.
    * Callers: service identity: session.
    * Errors: NOT_FOUND EXPERT_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED
@@ -4294,8 +4296,8 @@ export interface UserServiceServer extends UntypedServiceImplementation {
 
 export interface UserServiceClient extends Client {
   /**
-   * Returns the caller's own profile with every field, creating a default profile first
-   * when the account has none yet (a missing profile is never an error).
+   * Returns the caller's own profile with every field. A default profile is created first
+   * when the account has none yet: a missing profile is never an error.
    * Callers: signed-in user.
    * Errors: UNAUTHENTICATED
    */
@@ -4360,7 +4362,7 @@ export interface UserServiceClient extends Client {
     callback: (error: ServiceError | null, response: UpdateProfileResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Creates the profile of a new account if it does not exist yet; calling it again (auth
+   * Creates the profile of a new account if it does not exist yet. Calling it again (auth
    * retries from its outbox) changes nothing and returns the existing profile.
    * Callers: service identity: auth.
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED
@@ -4402,7 +4404,7 @@ export interface UserServiceClient extends Client {
     callback: (error: ServiceError | null, response: SyncUserResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Streams a batch of records, each upserted as SyncUser does; answers once with one
+   * Upserts a streamed batch of records, each as SyncUser does. Answers once with one
    * result per record in the order sent. A bad record fails alone; the others are applied.
    * Callers: partner API key with scope users:sync.
    * Errors: INVALID_ARGUMENT BATCH_TOO_LARGE (more than 10,000 records in one stream)
@@ -4444,8 +4446,9 @@ export interface UserServiceClient extends Client {
     callback: (error: ServiceError | null, response: LookupSyncedUserResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Creates or replaces an expert's profile: rates per minute, capacity, specialisations,
-   * languages, experience and bio. Rating summary and availability are not set here.
+   * Creates or replaces an expert's profile. It holds the rates per minute, capacity,
+   * specialisations, languages, experience and bio; rating summary and availability are not
+   * set here.
    * Callers: expert (own profile); operator, admin (any user).
    * Errors: PERMISSION_DENIED NOT_YOUR_PROFILE, INVALID_ARGUMENT VALIDATION_FAILED, CURRENCY_MISMATCH
    */
@@ -4465,7 +4468,7 @@ export interface UserServiceClient extends Client {
     callback: (error: ServiceError | null, response: UpsertExpertProfileResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Sets what the expert chooses: available, unavailable or offline. BUSY is never set:
+   * Sets an expert's chosen availability: available, unavailable or offline. BUSY is never set:
    * it is derived from live sessions at capacity (ReportExpertLoad), and an available
    * expert without presence heartbeats reads as OFFLINE.
    * Callers: expert (own availability); operator, admin.
@@ -4507,8 +4510,8 @@ export interface UserServiceClient extends Client {
     callback: (error: ServiceError | null, response: GetExpertResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Searches experts with filters and one sort, paged with an opaque keyset cursor that
-   * stays stable while experts are added. page_size defaults to 20, at most 100. With an
+   * Searches experts with filters and one sort. Pages follow an opaque keyset cursor that
+   * stays stable while experts are added; page_size defaults to 20, at most 100. With an
    * availability filter a page may hold fewer than page_size experts; keep paging while
    * next_page_token is not empty.
    * Callers: anyone.
@@ -4530,7 +4533,7 @@ export interface UserServiceClient extends Client {
     callback: (error: ServiceError | null, response: ListExpertsResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Records how many live sessions an expert has; at max_concurrent_sessions the expert
+   * Records how many live sessions an expert has. At max_concurrent_sessions the expert
    * reads as BUSY.
    * Callers: service identity: session.
    * Errors: NOT_FOUND EXPERT_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED
@@ -4551,7 +4554,7 @@ export interface UserServiceClient extends Client {
     callback: (error: ServiceError | null, response: ReportExpertLoadResponse) => void,
   ): ClientUnaryCall;
   /**
-   * A presence heartbeat (online) or sign-off (offline). Online lasts for the presence TTL
+   * Records a presence heartbeat (online) or sign-off (offline). Online lasts for the presence TTL
    * (default 60 s) unless renewed, so an app that died goes offline by itself.
    * Callers: service identity: edge, session.
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED
@@ -4572,7 +4575,7 @@ export interface UserServiceClient extends Client {
     callback: (error: ServiceError | null, response: ReportPresenceResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Adds one session's rating (1..5) to an expert's summary. Idempotent per session_id:
+   * Adds one session's rating (1..5) to an expert's rating summary. Idempotent per session_id:
    * a repeat changes nothing and returns the current summary.
    * Callers: service identity: session.
    * Errors: NOT_FOUND EXPERT_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED
