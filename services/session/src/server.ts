@@ -42,7 +42,7 @@ export function createSessionService(deps: SessionServiceDeps) {
     now,
     rules: deps.rules,
     log: deps.log,
-    publish: (event) => deps.bus.publish(sessionTopic(event.sessionId), encodeBusEvent(event)),
+    publish: async (event) => deps.bus.publish(sessionTopic(event.sessionId), encodeBusEvent(event)),
   });
   const metering = createMetering({
     sessions,
@@ -102,7 +102,7 @@ export async function startSession(
 ): Promise<{ server: GrpcServer; port: number }> {
   await migrateDatabase(config.DATABASE_URL, SESSION_MIGRATIONS);
   const database = createDatabase(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX });
-  const bus = createBus(config.REDIS_URL, log);
+  const bus = createBus(config.REDIS_URL, { log, registry: outside.metrics?.registry });
   const shutdownHooks: Array<() => Promise<void>> = [];
   const { server, metering } = buildSessionServer({
     sql: database.sql,
