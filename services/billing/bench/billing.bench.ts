@@ -3,6 +3,7 @@ import { newId } from "@parley/kit/ids";
 import { createBenchDatabase } from "@parley/testing";
 import type postgres from "postgres";
 import { createBilling } from "../src/domain/billing";
+import { INT64_MAX } from "../src/domain/money";
 import { createLedgerStore } from "../src/persistence/ledger-store";
 import { BILLING_MIGRATIONS } from "../src/server";
 
@@ -27,6 +28,7 @@ try {
     commissionBps: 2000n,
     defaultCurrency: CURRENCY,
     defaultProvider: "bench",
+    limits: { maxBalance: INT64_MAX },
   });
   const scope = "service:session";
 

@@ -7,6 +7,7 @@ import type { ServiceMetrics } from "@parley/kit/metrics";
 import { BillingServiceService } from "@parley/proto/parley/billing/v1/billing";
 import type { BillingConfig } from "./config";
 import { type Billing, createBilling } from "./domain/billing";
+import { INT64_MAX } from "./domain/money";
 import { billingHandlers } from "./grpc/handlers";
 import { billingPermissions } from "./grpc/permissions";
 import { createLedgerStore } from "./persistence/ledger-store";
@@ -41,6 +42,7 @@ export function createBillingService(
     commissionBps: BigInt(deps.commissionBps),
     defaultCurrency: deps.defaultCurrency ?? "INR",
     defaultProvider: deps.defaultProvider ?? "razorpay",
+    limits: { maxBalance: INT64_MAX },
   });
   return {
     billing,

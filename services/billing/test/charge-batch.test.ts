@@ -1,5 +1,5 @@
 import { newId } from "@parley/kit/ids";
-import { SessionKind } from "@parley/proto/parley/billing/v1/billing";
+import { type ChargeOutcome, SessionKind } from "@parley/proto/parley/billing/v1/billing";
 import t from "tap";
 import { failure, inr, startHarness } from "./harness";
 
@@ -121,4 +121,168 @@ h.test("only the session service may charge a batch", async (t) => {
     h.client.chargeBatch({ items: [minute(newId(), 1, payer.userId, expert.userId)] }, payer.call),
   );
   t.equal(denied.kind, "permission_denied");
+});
+
+const charged = (outcome: ChargeOutcome | undefined) => {
+  if (outcome?.outcome?.$case !== "charged") throw new Error(`not charged: ${JSON.stringify(outcome)}`);
+  return outcome.outcome.value;
+};
+
+h.test(
+  "minutes on one wallet apply one after another: hold remainder first, balances chain, the rest refused with its shortfall",
+  async (t) => {
+    const payer = await h.user();
+    const other = await h.user();
+    const expert = await h.user("expert");
+    await h.fund(payer.userId, 3500n);
+    await h.fund(other.userId, RATE * 5n);
+    const { hold } = await h.client.placeHold(
+      {
+        userId: payer.userId,
+        amount: inr(1500n),
+        requestId: newId(),
+        reference: "session:a",
+        ttlSeconds: 600n,
+      },
+      h.as.session,
+    );
+    const [a, b] = [newId(), newId()].sort();
+    const { outcomes } = await h.client.chargeBatch(
+      {
+        items: [
+          // Out of order on purpose: the batch applies them by session, then minute.
+          minute(b!, 1, payer.userId, expert.userId),
+          minute(a!, 2, payer.userId, expert.userId, hold!.holdId),
+          minute(newId(), 1, other.userId, expert.userId),
+          minute(a!, 1, payer.userId, expert.userId, hold!.holdId),
+          minute(b!, 2, payer.userId, expert.userId),
+        ],
+      },
+      h.as.session,
+    );
+    // a:1 takes 1000 of the hold's 1500; a:2 takes the hold's last 500 and 500 of the 2000 available;
+    // b:1 takes 1000 more; b:2 finds 500 available: short by 500.
+    const a1 = charged(outcomes[3]);
+    t.same([a1.balance, a1.available, a1.minutesLeft], [inr(2500n), inr(2000n), 2n]);
+    const a2 = charged(outcomes[1]);
+    t.same([a2.balance, a2.available, a2.minutesLeft], [inr(1500n), inr(1500n), 1n]);
+    const b1 = charged(outcomes[0]);
+    t.same([b1.balance, b1.available, b1.minutesLeft], [inr(500n), inr(500n), 0n]);
+    t.same(outcomes[4]?.outcome, { $case: "insufficientFunds", value: { shortfall: inr(500n) } });
+    t.equal(charged(outcomes[2]).balance?.amountMinor, RATE * 4n, "another payer's minute is unaffected");
+
+    const { transactions } = await h.client.listTransactions(
+      { userId: "", account: 0, currency: "", pageSize: 10, pageToken: "" },
+      payer.call,
+    );
+    t.same(
+      transactions.slice(0, 3).map((tx) => [tx.balanceBefore?.amountMinor, tx.balanceAfter?.amountMinor]),
+      [
+        [1500n, 500n],
+        [2500n, 1500n],
+        [3500n, 2500n],
+      ],
+      "the wallet's history chains minute after minute",
+    );
+    const [row] = await h.sql`select status, captured from billing.holds where id = ${hold!.holdId}`;
+    t.same([row!.status, row!.captured], ["captured", 1500n], "the hold was used up by the batch");
+    const { earnings } = await h.client.getEarnings({ expertUserId: "", currency: "" }, expert.call);
+    t.same(earnings?.balance, inr(4n * 800n), "the expert earned each charged minute once");
+  },
+);
+
+h.test("a Charge and a ChargeBatch item with the same (session, minute) are the same minute", async (t) => {
+  const payer = await h.user();
+  const expert = await h.user("expert");
+  await h.fund(payer.userId, RATE * 10n);
+  const sessionId = newId();
+  const byCharge = await h.client.charge(minute(sessionId, 1, payer.userId, expert.userId), h.as.session);
+  const { outcomes } = await h.client.chargeBatch(
+    {
+      items: [
+        minute(sessionId, 1, payer.userId, expert.userId),
+        minute(sessionId, 2, payer.userId, expert.userId),
+      ],
+    },
+    h.as.session,
+  );
+  t.same(outcomes[0]?.outcome, { $case: "replayed", value: byCharge });
+  const byBatch = charged(outcomes[1]);
+  t.same(
+    await h.client.charge(minute(sessionId, 2, payer.userId, expert.userId), h.as.session),
+    byBatch,
+    "Charge replays the minute the batch charged",
+  );
+  const other = await h.user();
+  const { outcomes: reused } = await h.client.chargeBatch(
+    { items: [minute(sessionId, 2, other.userId, expert.userId)] },
+    h.as.session,
+  );
+  t.equal(reused[0]?.outcome?.$case, "refused");
+  if (reused[0]?.outcome?.$case === "refused")
+    t.equal(reused[0].outcome.value.reason, "IDEMPOTENCY_KEY_REUSED");
+  const [count] = await h.sql`select count(*)::int as n from billing.charges where session_id = ${sessionId}`;
+  t.equal(count!.n, 2);
+});
+
+h.test("concurrent batches and charges over the same wallets charge each minute exactly once", async (t) => {
+  const payers = await Promise.all(Array.from({ length: 20 }, () => h.user()));
+  const experts = await Promise.all(Array.from({ length: 3 }, () => h.user("expert")));
+  for (const payer of payers) await h.fund(payer.userId, RATE * 6n);
+  const sessions = payers.map(() => newId());
+  // Each payer's session has 8 minutes due but funds for 6; every batch names all of them,
+  // in its own order, and single charges race for some of the same minutes.
+  const items = payers.flatMap((payer, p) =>
+    Array.from({ length: 8 }, (_, m) => minute(sessions[p]!, m + 1, payer.userId, experts[p % 3]!.userId)),
+  );
+  const rotated = (by: number) => [...items.slice(by), ...items.slice(0, by)];
+  const orders = [items, [...items].reverse(), rotated(items.length / 2), rotated(37).reverse()];
+  const results = await Promise.all([
+    ...orders.map((order) => h.client.chargeBatch({ items: order }, h.as.session)),
+    ...items
+      .filter((_, i) => i % 5 === 0)
+      .map((item) =>
+        h.client.charge(item, h.as.session).then(
+          (value) => ({ value }),
+          (error: { reason?: string }) => ({ reason: error.reason }),
+        ),
+      ),
+  ]);
+  const batches = results.slice(0, 4) as { outcomes: ChargeOutcome[] }[];
+  for (const { outcomes } of batches) t.equal(outcomes.length, items.length);
+  const [counts] = await h.sql`
+    select count(*)::int as charges, count(distinct (session_id, minute))::int as minutes
+    from billing.charges where session_id = any(${sessions})`;
+  t.same(counts, { charges: 120, minutes: 120 }, "6 minutes of each of 20 sessions, each once");
+  for (const payer of payers) {
+    const { wallet } = await h.client.getWallet(
+      { userId: payer.userId, currency: "", rateMinor: 0n },
+      h.as.operator,
+    );
+    t.same(wallet?.balance, inr(0n));
+  }
+  const earned = await Promise.all(
+    experts.map(
+      async (expert) =>
+        (await h.client.getEarnings({ expertUserId: "", currency: "" }, expert.call)).earnings!,
+    ),
+  );
+  t.equal(
+    earned.reduce((sum, e) => sum + e.balance!.amountMinor, 0n),
+    120n * 800n,
+    "the experts earned exactly the charged minutes",
+  );
+});
+
+h.test("a batch of 1,000 minutes across 1,000 wallets charges them all", async (t) => {
+  const expert = await h.user("expert");
+  const payers = Array.from({ length: 1000 }, () => newId());
+  await Promise.all(payers.map((userId) => h.fund(userId, RATE * 2n)));
+  const { outcomes } = await h.client.chargeBatch(
+    { items: payers.map((payer) => minute(newId(), 1, payer, expert.userId)) },
+    h.as.session,
+  );
+  t.equal(outcomes.filter((o) => o.outcome?.$case === "charged").length, 1000);
+  const { earnings } = await h.client.getEarnings({ expertUserId: "", currency: "" }, expert.call);
+  t.same(earnings?.balance, inr(1000n * 800n));
 });

@@ -116,6 +116,17 @@ export async function checkInvariants(t: Pick<Test, "same">, sql: postgres.Sql):
       from billing.entries where balance_after is not null) chained
     where balance_after - amount <> coalesce(previous, 0)`;
   t.same(broken.length, 0, "balance_before of each entry is the previous balance_after");
+  const mischarged = await sql`
+    select c.transaction_id from billing.charges c
+    left join billing.entries e on e.transaction_id = c.transaction_id
+    left join billing.accounts a on a.id = e.account_id
+    group by c.transaction_id, c.amount, c.commission, c.payer_user_id, c.payee_user_id
+    having count(*) <> 3
+      or coalesce(sum(e.amount) filter (where a.kind = 'wallet' and a.owner_id = c.payer_user_id), 0) <> -c.amount
+      or coalesce(sum(e.amount) filter (where a.kind = 'earnings' and a.owner_id = c.payee_user_id), 0) <> c.amount - c.commission
+      or coalesce(sum(e.amount) filter (where a.kind = 'revenue'), 0) <> c.commission
+      or bool_or(e.balance_after is distinct from c.balance_after and a.kind = 'wallet')`;
+  t.same(mischarged, [], "each charge is one posting: payer −amount, payee +earnings, revenue +commission");
 }
 
 export const inr = (amountMinor: bigint) => ({ amountMinor, currency: "INR" });

@@ -1,4 +1,6 @@
-import { type FieldViolation, isAppError, notFound, validationFailed } from "@parley/kit/errors";
+import { type FieldViolation, notFound, validationFailed } from "@parley/kit/errors";
+import { type ChargeItem, planCharges } from "./charges";
+import type { WalletLimits } from "./ledger";
 import type { LedgerPort } from "./ledger-port";
 import type {
   AccountEntry,
@@ -26,6 +28,7 @@ export interface BillingDeps {
   commissionBps: bigint;
   defaultCurrency: string;
   defaultProvider: string;
+  limits: WalletLimits;
 }
 
 const DEFAULT_HOLD_TTL_SECONDS = 3600n;
@@ -84,20 +87,6 @@ function checkCharge(c: Checks, input: ChargeInput, prefix = ""): Checks {
     .positiveMoney(input.amount, `${prefix}amount`);
 }
 
-/** A batch item's refusal as its outcome; an outage or a bug is not an outcome and is rethrown. */
-function refusalOutcome(error: unknown): ChargeOutcome {
-  if (isAppError(error, "INSUFFICIENT_FUNDS"))
-    return {
-      kind: "insufficient_funds",
-      shortfall: BigInt(error.metadata.shortfall_minor ?? "0"),
-      currency: error.metadata.currency ?? "",
-    };
-  if (isAppError(error, "SESSION_SETTLED")) return { kind: "settled" };
-  if (isAppError(error) && (error.kind === "not_found" || error.kind === "already_exists"))
-    return { kind: "refused", reason: error.reason, message: error.message };
-  throw error;
-}
-
 /** The billing use cases: validation, defaults, idempotency keys and commission, over the ledger store. */
 export function createBilling(deps: BillingDeps) {
   const { store, now } = deps;
@@ -124,18 +113,27 @@ export function createBilling(deps: BillingDeps) {
     return new Date(now().getTime() + Number(chosen) * 1000);
   };
 
-  const chargeOne = (scope: IdempotencyScope, input: ChargeInput) => {
+  /** Charge's key is (session, minute) for any caller: the receipt is the key. */
+  const chargeItem = (input: ChargeInput): ChargeItem => {
     const rate = input.amount!.amountMinor;
-    return store.charge(
-      key(scope, "charge", `${input.sessionId}:${input.minute}`, { ...input }),
-      {
-        ...input,
-        currency: input.amount!.currency,
-        amount: rate,
-        commission: splitCommission(rate, deps.commissionBps).commission,
-        now: now(),
-      },
-      (funds) => minutesPayable(funds, rate),
+    return {
+      sessionId: input.sessionId,
+      minute: input.minute,
+      payerUserId: input.payerUserId,
+      payeeUserId: input.payeeUserId,
+      currency: input.amount!.currency,
+      amount: rate,
+      commission: splitCommission(rate, deps.commissionBps).commission,
+      holdId: input.holdId,
+      requestHash: hashRequest({ ...input }),
+    };
+  };
+
+  /** Plans and applies minutes under one lock of their wallets and keys. */
+  const chargeMinutes = (items: ChargeItem[]) => {
+    const at = now();
+    return store.chargeBatch(items, at, (snapshot) =>
+      planCharges(items, snapshot, { now: at, limits: deps.limits }),
     );
   };
 
@@ -292,17 +290,20 @@ export function createBilling(deps: BillingDeps) {
       });
     },
 
-    async charge(scope: IdempotencyScope, input: ChargeInput): Promise<ChargeResult> {
+    async charge(_scope: IdempotencyScope, input: ChargeInput): Promise<ChargeResult> {
       checkCharge(checks(), input).done();
-      return (await chargeOne(scope, input)).result;
+      const plan = await chargeMinutes([chargeItem(input)]);
+      const outcome = plan.outcomes[0]!;
+      if (outcome.kind === "charged" || outcome.kind === "replayed") return outcome.result;
+      throw plan.refusals.get(0)!;
     },
 
     /**
-     * Many minutes, each with its own outcome: a refusal Charge would answer with becomes
-     * that item's outcome; anything else (an outage) fails the call, and a retry replays
-     * the items already charged.
+     * Many minutes, each with its own outcome, in one set-based transaction: a refusal Charge
+     * would answer with becomes that item's outcome; anything else (an outage) fails the call,
+     * and a retry replays the items already charged.
      */
-    async chargeBatch(scope: IdempotencyScope, items: ChargeInput[]): Promise<ChargeOutcome[]> {
+    async chargeBatch(_scope: IdempotencyScope, items: ChargeInput[]): Promise<ChargeOutcome[]> {
       const batch = checks()
         .require(
           items.length > 0 && items.length <= MAX_CHARGE_BATCH,
@@ -316,16 +317,7 @@ export function createBilling(deps: BillingDeps) {
         );
       for (const [index, item] of items.entries()) checkCharge(batch, item, `items[${index}].`);
       batch.done();
-      const outcomes: ChargeOutcome[] = [];
-      for (const item of items) {
-        try {
-          const { result, replayed } = await chargeOne(scope, item);
-          outcomes.push({ kind: replayed ? "replayed" : "charged", result });
-        } catch (error) {
-          outcomes.push(refusalOutcome(error));
-        }
-      }
-      return outcomes;
+      return (await chargeMinutes(items.map(chargeItem))).outcomes;
     },
 
     settleSession(input: {

@@ -1,6 +1,6 @@
+import type { ChargeItem, ChargePlan, ChargeSnapshot } from "./charges";
 import type {
   AccountEntry,
-  ChargeResult,
   Earnings,
   Hold,
   IdempotencyKey,
@@ -62,21 +62,12 @@ export interface LedgerPort {
     input: { holdId: string; amount: bigint; commission: bigint; payeeUserId: string; now: Date },
   ): Promise<{ hold: Hold; transactionId: string }>;
   releaseHold(key: IdempotencyKey, input: { holdId: string; now: Date }): Promise<Hold>;
-  charge(
-    key: IdempotencyKey,
-    input: {
-      sessionId: string;
-      minute: bigint;
-      payerUserId: string;
-      payeeUserId: string;
-      currency: string;
-      amount: bigint;
-      commission: bigint;
-      holdId: string;
-      now: Date;
-    },
-    minutesAt: (funds: bigint) => bigint,
-  ): Promise<{ result: ChargeResult; replayed: boolean }>;
+  /** Runs the charge plan over a locked snapshot of the items' wallets and keys, and applies it. */
+  chargeBatch(
+    items: readonly ChargeItem[],
+    now: Date,
+    plan: (snapshot: ChargeSnapshot) => ChargePlan,
+  ): Promise<ChargePlan>;
   refund(
     key: IdempotencyKey,
     input: {

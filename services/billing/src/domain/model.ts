@@ -45,6 +45,45 @@ export interface Hold {
   createdAt: Date;
 }
 
+/** A hold as stored: its status is the stored one (an open hold may be past its expiry). */
+export interface HoldRecord extends Hold {
+  accountId: string;
+  resolvedAt: Date | null;
+}
+
+/**
+ * A wallet read under its row lock, with every hold on it still stored as open and any other
+ * hold of it a move names. A wallet that never received money has no account yet.
+ */
+export interface WalletSnapshot {
+  accountId: string | undefined;
+  userId: string;
+  currency: string;
+  balance: bigint;
+  holds: HoldRecord[];
+}
+
+/** A hold's new state, written as planned. */
+export interface HoldChange {
+  holdId: string;
+  captured: bigint;
+  status: HoldStatus;
+  expiresAt: Date;
+  resolvedAt: Date | null;
+}
+
+/**
+ * What a plan does to one locked wallet: its new balance, what its open holds reserve in all
+ * (stored as open, whether or not past expiry), and each hold it changes or places.
+ */
+export interface WalletChanges {
+  accountId: string;
+  balance: bigint;
+  openHeld: bigint;
+  holds: HoldChange[];
+  placed: HoldRecord[];
+}
+
 export interface Payment {
   paymentId: string;
   userId: string;

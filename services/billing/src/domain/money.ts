@@ -1,5 +1,8 @@
 import { createHash } from "node:crypto";
 
+/** The largest amount a Postgres bigint (and a proto int64) holds: 2^63 − 1. */
+export const INT64_MAX = 2n ** 63n - 1n;
+
 /** Basis points in a whole: 10_000 bps = 100 %. */
 export const BPS_SCALE = 10_000n;
 

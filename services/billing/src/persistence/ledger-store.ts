@@ -1,12 +1,9 @@
-import { randomInt } from "node:crypto";
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
 import type postgres from "postgres";
 import type { LedgerPort } from "../domain/ledger-port";
 import type {
-  ChargeResult,
   Hold,
-  HoldStatus,
   IdempotencyKey,
   Invoice,
   InvoiceLine,
@@ -15,14 +12,10 @@ import type {
   SessionKind,
   TransactionType,
 } from "../domain/model";
-import { minBigint } from "../domain/money";
+import { createChargeStore } from "./charges";
 import { decodeResponse, encodeResponse } from "./codec";
-
-/** The kit's pool registers int8 ↔ bigint at run time; this says so to the type checker. */
-type Sql = postgres.Sql<{ bigint: bigint }>;
-type Tx = postgres.TransactionSql<{ bigint: bigint }>;
-const REVENUE_SHARDS = 16;
-type PlatformAccountKind = "revenue" | "clearing" | "promotions";
+import type { HoldRow } from "./rows";
+import { platformAccounts, type Sql, type Tx } from "./sql";
 
 interface EntryLine {
   accountId: string;
@@ -38,19 +31,6 @@ interface Posting {
   reference: string;
   at: Date;
   lines: EntryLine[];
-}
-
-interface HoldRow {
-  id: string;
-  account_id: string;
-  user_id: string;
-  currency: string;
-  amount: bigint;
-  captured: bigint;
-  status: HoldStatus;
-  reference: string;
-  expires_at: Date;
-  created_at: Date;
 }
 
 interface PaymentRow {
@@ -117,44 +97,7 @@ export function createLedgerStore(pool: postgres.Sql): LedgerPort {
   const sql = pool as unknown as Sql;
   /** Plain reads use the same query interface as a transaction, on the pool. */
   const reader = pool as unknown as Tx;
-  const platformAccounts = new Map<string, string>();
-
-  /**
-   * Platform accounts never lock or update: their balance is the sum of their entries. Ids are
-   * cached only once seen committed (a row this transaction creates may still roll back).
-   */
-  async function platformAccount(
-    tx: Tx,
-    kind: PlatformAccountKind,
-    currency: string,
-    owner = "platform",
-  ): Promise<string> {
-    const cacheKey = `${kind}:${owner}:${currency}`;
-    const cached = platformAccounts.get(cacheKey);
-    if (cached) return cached;
-    const find = () => tx<{ id: string }[]>`
-      select id from billing.accounts where kind = ${kind} and owner_id = ${owner} and currency = ${currency}`;
-    const [committed] = await find();
-    if (committed) {
-      platformAccounts.set(cacheKey, committed.id);
-      return committed.id;
-    }
-    await tx`
-      insert into billing.accounts (id, kind, owner_id, currency)
-      values (${newId()}, ${kind}, ${owner}, ${currency})
-      on conflict (kind, owner_id, currency) do nothing`;
-    const [created] = await find();
-    return created!.id;
-  }
-
-  /**
-   * Platform revenue is spread over REVENUE_SHARDS accounts, picked at random per posting:
-   * every entry's foreign key share-locks its account row, and one row share-locked by every
-   * concurrent charge becomes a contention point even though nothing updates it.
-   */
-  function revenueAccount(tx: Tx, currency: string): Promise<string> {
-    return platformAccount(tx, "revenue", currency, `platform:${randomInt(REVENUE_SHARDS)}`);
-  }
+  const platform = platformAccounts();
 
   /**
    * Runs one money move under an idempotency key: the key row is inserted first, so a
@@ -194,30 +137,6 @@ export function createLedgerStore(pool: postgres.Sql): LedgerPort {
       );
     }
     return decodeResponse<T>(stored.response);
-  }
-
-  /**
-   * A transaction on a reserved connection, for pipelining: the caller sends `begin` with its
-   * first statements and hands its last one to `commitWith`, which sends COMMIT right behind it
-   * (a COMMIT after a failed statement only rolls back). Any throw rolls back.
-   */
-  async function pipelinedTransaction<T>(
-    work: (tx: Tx, commitWith: <R>(last: Promise<R>) => Promise<R>) => Promise<T>,
-  ): Promise<T> {
-    const reserved = await sql.reserve();
-    const tx = reserved as unknown as Tx;
-    const commitWith = async <R>(last: Promise<R>): Promise<R> => {
-      const [result] = await Promise.all([last, tx`commit`]);
-      return result;
-    };
-    try {
-      return await work(tx, commitWith);
-    } catch (error) {
-      await tx`rollback`.catch(() => undefined);
-      throw error;
-    } finally {
-      reserved.release();
-    }
   }
 
   /** Locks a user's wallet row (creating an empty wallet on first use) and reads its balance. */
@@ -399,7 +318,11 @@ export function createLedgerStore(pool: postgres.Sql): LedgerPort {
     };
   }
 
+  const charges = createChargeStore(sql, platform);
+
   return {
+    chargeBatch: charges.chargeBatch,
+
     async walletBalances(userId, currency, now) {
       // One statement, so balance and holds come from the same snapshot.
       const [account] = await sql<{ balance: bigint; held: bigint }[]>`
@@ -496,7 +419,7 @@ export function createLedgerStore(pool: postgres.Sql): LedgerPort {
         }
         // A late success after a failure or cancellation is still money received: credit it.
         const wallet = await lockWallet(tx, payment!.user_id, payment!.currency);
-        const clearing = await platformAccount(tx, "clearing", payment!.currency);
+        const clearing = await platform.single(tx, "clearing", payment!.currency);
         const transactionId = newId();
         const balanceAfter = await addToWallet(tx, wallet.id, payment!.amount);
         await post(tx, {
@@ -522,7 +445,7 @@ export function createLedgerStore(pool: postgres.Sql): LedgerPort {
     grantCredit(key, input) {
       return idempotent(key, async (tx) => {
         const wallet = await lockWallet(tx, input.userId, input.currency);
-        const promotions = await platformAccount(tx, "promotions", input.currency);
+        const promotions = await platform.single(tx, "promotions", input.currency);
         const transactionId = newId();
         const balanceAfter = await addToWallet(tx, wallet.id, input.amount);
         await post(tx, {
@@ -582,7 +505,7 @@ export function createLedgerStore(pool: postgres.Sql): LedgerPort {
         const payerAfter = await addToWallet(tx, wallet.id, -input.amount);
         const earnings = input.amount - input.commission;
         const payee = await addToEarnings(tx, input.payeeUserId, hold.currency, earnings);
-        const revenue = await revenueAccount(tx, hold.currency);
+        const revenue = await platform.revenue(tx, hold.currency);
         await post(tx, {
           transactionId,
           type: "hold_capture",
@@ -606,105 +529,6 @@ export function createLedgerStore(pool: postgres.Sql): LedgerPort {
           update billing.holds set status = 'released', resolved_at = ${input.now}
           where id = ${input.holdId} returning *`;
         return toHold(row!, input.now);
-      });
-    },
-
-    /**
-     * One minute of a session. Draws from the hold's remainder first, then from what is
-     * available; refuses when the two together cannot pay the minute. The hot path in two
-     * round trips: BEGIN + key claim + wallet lock + held sum + hold lock pipelined (executed
-     * in that order, so the sum sees every hold committed before the lock was granted), then
-     * one statement with every write pipelined with COMMIT.
-     */
-    charge(key, input, minutesAt) {
-      return pipelinedTransaction(async (tx, commitWith) => {
-        // Queries go out in the order they start executing; BEGIN must lead.
-        const begun = tx`begin`.execute();
-        const [, claimed, [wallet], [sum], [hold], [settled]] = await Promise.all([
-          begun,
-          claimKey(tx, key),
-          tx<{ id: string; balance: bigint }[]>`
-            select id, balance from billing.accounts
-            where kind = 'wallet' and owner_id = ${input.payerUserId} and currency = ${input.currency}
-            for update`,
-          tx<{ held: bigint }[]>`
-            select coalesce(sum(h.amount - h.captured), 0)::int8 as held
-            from billing.holds h join billing.accounts a on a.id = h.account_id
-            where a.kind = 'wallet' and a.owner_id = ${input.payerUserId} and a.currency = ${input.currency}
-              and h.status = 'open' and h.expires_at > ${input.now}`,
-          input.holdId
-            ? tx<HoldRow[]>`select * from billing.holds where id = ${input.holdId} for update`
-            : Promise.resolve([] as HoldRow[]),
-          // Read after the wallet lock: a settlement that held it first is visible here.
-          tx<{ invoiced: boolean }[]>`
-            select exists (select 1 from billing.invoices where session_id = ${input.sessionId}) as invoiced`,
-        ]);
-        if (!claimed) return { result: await commitWith(replay<ChargeResult>(tx, key)), replayed: true };
-        if (settled?.invoiced)
-          throw failedPrecondition(
-            "SESSION_SETTLED",
-            "the session is settled; its minutes can no longer change",
-          );
-        if (input.holdId && (!hold || hold.account_id !== wallet?.id)) {
-          throw notFound("HOLD_NOT_FOUND", `no hold ${input.holdId} on this wallet`);
-        }
-        if (!wallet) throw insufficientFunds(input.amount, input.currency);
-        let fromHold = 0n;
-        let holdRemainingAfter = 0n;
-        if (hold && toHold(hold, input.now).status === "open") {
-          const remaining = hold.amount - hold.captured;
-          fromHold = minBigint(remaining, input.amount);
-          holdRemainingAfter = remaining - fromHold;
-        }
-        const held = sum!.held;
-        const fromAvailable = input.amount - fromHold;
-        if (wallet.balance - held < fromAvailable) {
-          throw insufficientFunds(fromAvailable - (wallet.balance - held), input.currency);
-        }
-        const transactionId = newId();
-        const revenue = await revenueAccount(tx, input.currency);
-        const balance = wallet.balance - input.amount;
-        const availableAfter = balance - (held - fromHold);
-        const result: ChargeResult = {
-          transactionId,
-          currency: input.currency,
-          available: availableAfter,
-          balance,
-          minutesLeft: minutesAt(availableAfter + holdRemainingAfter),
-        };
-        const earnings = input.amount - input.commission;
-        const reference = `session:${input.sessionId}`;
-        await commitWith(tx`
-          with paid as (
-            update billing.accounts set balance = balance - ${input.amount} where id = ${wallet.id} returning balance
-          ), earned as (
-            insert into billing.accounts (id, kind, owner_id, currency, balance)
-            values (${newId()}, 'earnings', ${input.payeeUserId}, ${input.currency}, ${earnings})
-            on conflict (kind, owner_id, currency) do update set balance = accounts.balance + excluded.balance
-            returning id, balance
-          ), drawn as (
-            update billing.holds set captured = captured + ${fromHold},
-              status = case when captured + ${fromHold} = amount then 'captured' else 'open' end,
-              resolved_at = case when captured + ${fromHold} = amount then ${input.now}::timestamptz end
-            where id = ${hold?.id ?? null}::uuid and ${fromHold}::int8 > 0
-          ), posted as (
-            insert into billing.transactions (id, type, currency, reference, created_at)
-            values (${transactionId}, 'session_charge', ${input.currency}, ${reference}, ${input.now})
-          ), charged as (
-            insert into billing.charges (transaction_id, session_id, minute, payer_user_id, payee_user_id, currency, amount, commission, created_at)
-            values (${transactionId}, ${input.sessionId}, ${input.minute}, ${input.payerUserId}, ${input.payeeUserId},
-                    ${input.currency}, ${input.amount}, ${input.commission}, ${input.now})
-          ), answered as (
-            update billing.idempotency_keys set response = ${encodeResponse(result)}
-            where scope = ${key.scope} and key = ${key.key}
-          )
-          insert into billing.entries (transaction_id, account_id, amount, balance_after, created_at)
-          select ${transactionId}::uuid, ${wallet.id}::uuid, ${-input.amount}::int8, paid.balance, ${input.now}::timestamptz from paid
-          union all
-          select ${transactionId}::uuid, earned.id, ${earnings}::int8, earned.balance, ${input.now}::timestamptz from earned
-          union all
-          select ${transactionId}::uuid, ${revenue}::uuid, ${input.commission}::int8, null, ${input.now}::timestamptz`);
-        return { result, replayed: false };
       });
     },
 
@@ -755,7 +579,7 @@ export function createLedgerStore(pool: postgres.Sql): LedgerPort {
           session.currency,
           earningsReversed,
         );
-        const revenue = await revenueAccount(tx, session.currency);
+        const revenue = await platform.revenue(tx, session.currency);
         await post(tx, {
           transactionId,
           type: "refund",

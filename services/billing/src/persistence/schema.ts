@@ -117,7 +117,10 @@ export const idempotencyKeys = billing.table(
   (table) => [primaryKey({ columns: [table.scope, table.key] })],
 );
 
-/** Per-minute session charges; (session_id, minute) is unique. */
+/**
+ * Per-minute session charges; (session_id, minute) is unique, so a row is the minute's
+ * idempotency key and keeps its receipt: the request digest and the answer a retry gets back.
+ */
 export const charges = billing.table(
   "charges",
   {
@@ -132,6 +135,11 @@ export const charges = billing.table(
     amount: money("amount").notNull(),
     commission: money("commission").notNull(),
     createdAt: at("created_at").notNull().defaultNow(),
+    requestHash: text("request_hash").notNull(),
+    balanceAfter: money("balance_after").notNull(),
+    availableAfter: money("available_after").notNull(),
+    /** What the session's hold still reserved after this minute. */
+    holdRemainingAfter: money("hold_remaining_after").notNull(),
   },
   (table) => [uniqueIndex("charges_session_minute").on(table.sessionId, table.minute)],
 );

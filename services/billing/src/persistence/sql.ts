@@ -1,0 +1,142 @@
+import { randomInt } from "node:crypto";
+import { newId } from "@parley/kit/ids";
+import type postgres from "postgres";
+
+/** The kit's pool registers int8 ↔ bigint at run time; this says so to the type checker. */
+export type Sql = postgres.Sql<{ bigint: bigint }>;
+export type Tx = postgres.TransactionSql<{ bigint: bigint }>;
+
+export const asSql = (pool: postgres.Sql): Sql => pool as unknown as Sql;
+
+/**
+ * A Postgres array literal, passed as one text parameter and cast in SQL (`${array(ids)}::uuid[]`):
+ * bulk statements keep one text whatever the batch size, so each stays one prepared statement.
+ */
+export function array(values: readonly (string | bigint | number | Date | null)[]): string {
+  const element = (value: string | bigint | number | Date | null) =>
+    value === null
+      ? "NULL"
+      : `"${(value instanceof Date ? value.toISOString() : String(value)).replace(/[\\"]/g, "\\$&")}"`;
+  return `{${values.map(element).join(",")}}`;
+}
+
+/** Statements to pipeline: each is sent when started, in the order given. */
+type Pipelined<T extends readonly unknown[]> = { [K in keyof T]: PromiseLike<T[K]> };
+
+export interface Pipeline {
+  /** Sends BEGIN without waiting for it; statements started after it follow on the wire. */
+  begin(): Promise<unknown>;
+  /** Sends the statements, then COMMIT, without waiting in between; resolves with their results. */
+  commitWith<T extends readonly unknown[]>(...last: Pipelined<T>): Promise<T>;
+}
+
+/** Starts a postgres.js query now (they are lazy), so statements go out in the order started. */
+const start = <T>(query: PromiseLike<T>): PromiseLike<T> => {
+  const pending = query as PromiseLike<T> & { execute?: () => PromiseLike<T> };
+  return typeof pending.execute === "function" ? pending.execute() : pending;
+};
+
+/**
+ * A transaction on a reserved connection, for pipelining: `begin()` sends BEGIN ahead of the
+ * first statements without waiting, and `commitWith` sends the last statements with COMMIT
+ * right behind them (a COMMIT after a failed statement only rolls back). Any throw rolls back.
+ */
+export async function pipelinedTransaction<T>(
+  sql: Sql,
+  work: (tx: Tx, pipeline: Pipeline) => Promise<T>,
+): Promise<T> {
+  const reserved = await sql.reserve();
+  const tx = reserved as unknown as Tx;
+  let open = false;
+  const pipeline: Pipeline = {
+    begin() {
+      open = true;
+      return start(tx`begin`) as Promise<unknown>;
+    },
+    async commitWith<R extends readonly unknown[]>(...last: Pipelined<R>): Promise<R> {
+      const started = [...last.map(start), start(tx`commit`)];
+      open = false;
+      // Every statement settles before the connection goes back to the pool.
+      const settled = await Promise.allSettled(started);
+      const failed = settled.find((result) => result.status === "rejected");
+      if (failed) throw failed.reason;
+      return settled
+        .slice(0, -1)
+        .map((result) => (result as PromiseFulfilledResult<unknown>).value) as unknown as R;
+    },
+  };
+  try {
+    return await work(tx, pipeline);
+  } catch (error) {
+    if (open) await tx`rollback`.catch(() => undefined);
+    throw error;
+  } finally {
+    reserved.release();
+  }
+}
+
+/** Platform accounts: revenue shards, clearing, promotions. Their balance is the sum of their entries. */
+export type PlatformAccountKind = "revenue" | "clearing" | "promotions";
+
+/**
+ * Platform revenue is spread over REVENUE_SHARDS accounts, one picked at random per posting:
+ * every entry's foreign key share-locks its account row, and one row share-locked by every
+ * concurrent charge becomes a contention point even though nothing updates it.
+ */
+export const REVENUE_SHARDS = 16;
+
+/**
+ * Ids of platform accounts. A missing one is created inside the caller's transaction (a move
+ * never waits for a second connection), and ids are cached only once seen committed, that is
+ * found before this transaction inserted anything.
+ */
+export function platformAccounts() {
+  const cache = new Map<string, string[]>();
+  async function ids(tx: Tx, kind: PlatformAccountKind, currency: string): Promise<string[]> {
+    const cacheKey = `${kind}:${currency}`;
+    const cached = cache.get(cacheKey);
+    if (cached) return cached;
+    const owners =
+      kind === "revenue"
+        ? Array.from({ length: REVENUE_SHARDS }, (_, shard) => `platform:${shard}`)
+        : ["platform"];
+    const find = async () => {
+      const rows = await tx<{ id: string; owner_id: string }[]>`
+        select id, owner_id from billing.accounts
+        where kind = ${kind} and currency = ${currency} and owner_id = any(${array(owners)}::text[])`;
+      const byOwner = new Map(rows.map((row) => [row.owner_id, row.id]));
+      return owners.every((owner) => byOwner.has(owner))
+        ? owners.map((owner) => byOwner.get(owner)!)
+        : undefined;
+    };
+    const committed = await find();
+    if (committed) {
+      cache.set(cacheKey, committed);
+      return committed;
+    }
+    await tx`
+      insert into billing.accounts (id, kind, owner_id, currency)
+      select id, ${kind}, owner_id, ${currency}
+      from unnest(${array(owners.map(() => newId()))}::uuid[], ${array(owners)}::text[]) as o(id, owner_id)
+      on conflict (kind, owner_id, currency) do nothing`;
+    return (await find())!;
+  }
+  return {
+    /** One revenue shard, at random. */
+    async revenue(tx: Tx, currency: string): Promise<string> {
+      const shards = await ids(tx, "revenue", currency);
+      return shards[randomInt(shards.length)]!;
+    },
+    async single(tx: Tx, kind: "clearing" | "promotions", currency: string): Promise<string> {
+      return (await ids(tx, kind, currency))[0]!;
+    },
+  };
+}
+
+export type PlatformAccounts = ReturnType<typeof platformAccounts>;
+
+/** A Postgres error raised by a statement (constraint name, SQLSTATE). */
+export function isPgError(error: unknown, code: string, constraint?: string): boolean {
+  const e = error as { code?: string; constraint_name?: string } | undefined;
+  return e?.code === code && (constraint === undefined || e.constraint_name === constraint);
+}
