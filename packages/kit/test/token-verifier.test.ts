@@ -129,3 +129,53 @@ t.test("a failed fetch cools down too, and a stale key set is refreshed so retir
   const later = await old.sign({ ttlSeconds: 900 });
   t.equal(await reasonOf(verifier.verify(later)), "TOKEN_INVALID", "the retired key no longer verifies");
 });
+
+t.test(
+  "a correctly signed token must say when it was issued and live no longer than tokens do",
+  async (t) => {
+    const key = await signingKey();
+    const { verifier } = verifierOver({ keys: [key.jwk] });
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    const signed = (times: { iat?: number; exp: number }) => {
+      const jwt = new SignJWT(claims)
+        .setProtectedHeader({ alg: "ES256", kid: key.kid, typ: "at+jwt" })
+        .setIssuer(ISSUER)
+        .setAudience(AUDIENCE)
+        .setExpirationTime(times.exp);
+      if (times.iat !== undefined) jwt.setIssuedAt(times.iat);
+      return jwt.sign(key.privateKey);
+    };
+    const tenYears = 10 * 365 * 24 * 3600;
+    t.equal(
+      await reasonOf(verifier.verify(await signed({ iat: nowSeconds, exp: nowSeconds + tenYears }))),
+      "TOKEN_INVALID",
+      "a ten-year token is refused",
+    );
+    t.equal(
+      await reasonOf(verifier.verify(await signed({ exp: nowSeconds + 300 }))),
+      "TOKEN_INVALID",
+      "a token without iat is refused",
+    );
+    t.equal(
+      await reasonOf(verifier.verify(await signed({ iat: nowSeconds + 3600, exp: nowSeconds + 3900 }))),
+      "TOKEN_INVALID",
+      "a token issued an hour from now is refused",
+    );
+    t.equal(
+      await reasonOf(verifier.verify(await signed({ iat: nowSeconds - 60, exp: nowSeconds + 900 + 6 }))),
+      "TOKEN_INVALID",
+      "a token one second past the maximum life plus tolerance is refused",
+    );
+    t.equal(
+      await reasonOf(verifier.verify(await signed({ iat: nowSeconds - 60, exp: nowSeconds - 60 + 905 }))),
+      "accepted",
+      "the maximum life (15 minutes) plus the clock tolerance passes",
+    );
+    const short = verifierOver({ keys: [key.jwk] }, { maxLifetimeSeconds: 60 }).verifier;
+    t.equal(
+      await reasonOf(short.verify(await key.sign({ ttlSeconds: 300 }))),
+      "TOKEN_INVALID",
+      "the maximum is configurable",
+    );
+  },
+);

@@ -5,6 +5,7 @@ import {
   ACCESS_TOKEN_ALGORITHM,
   ACCESS_TOKEN_TYPE,
   type AccessTokenClaims,
+  MAX_ACCESS_TOKEN_SECONDS,
   principalFromClaims,
 } from "./access-token";
 import { type Principal, ROLES } from "./principal";
@@ -21,6 +22,12 @@ export interface TokenVerifierOptions {
   /** How many verified tokens to remember (each until its own expiry). */
   cacheSize?: number;
   clockToleranceSeconds?: number;
+  /**
+   * The longest life (exp − iat) a token may claim; longer ones are refused even when correctly
+   * signed, so a leaked signing key or a signing bug cannot mint long-lived credentials.
+   * Defaults to MAX_ACCESS_TOKEN_SECONDS, the most auth ever signs.
+   */
+  maxLifetimeSeconds?: number;
   now?: () => Date;
 }
 
@@ -33,7 +40,8 @@ const FIRST_FETCH_RETRY_MS = 1000;
 
 /**
  * Verifies access tokens: algorithm pinned (never taken from the token), iss, aud, exp and
- * header typ checked; kid used only to look a key up in the fetched set. An unknown kid
+ * header typ checked; iat required, not in the future, and exp − iat at most the maximum
+ * lifetime (both within the clock tolerance); kid used only to look a key up in the fetched set. An unknown kid
  * refetches the set at most once per cooldown, and so does a failed fetch (a rotated key
  * appears without a restart; junk kids or an auth outage cannot make us hammer auth). The
  * set is also refreshed in the background once it is older than maxKeySetAgeMs, so a
@@ -43,6 +51,8 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   const cooldownMs = options.refreshCooldownMs ?? 30_000;
   const maxAgeMs = options.maxKeySetAgeMs ?? 10 * 60_000;
   const now = options.now ?? (() => new Date());
+  const toleranceSeconds = options.clockToleranceSeconds ?? 5;
+  const maxLifetimeSeconds = options.maxLifetimeSeconds ?? MAX_ACCESS_TOKEN_SECONDS;
   const cache = new LRUCache<string, { principal: Principal; expiresAtMs: number }>({
     max: options.cacheSize ?? 10_000,
   });
@@ -88,7 +98,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       algorithms: [ACCESS_TOKEN_ALGORITHM],
       typ: ACCESS_TOKEN_TYPE,
       requiredClaims: ["sub", "exp", "iat"],
-      clockTolerance: options.clockToleranceSeconds ?? 5,
+      clockTolerance: toleranceSeconds,
       currentDate: now(),
     });
 
@@ -118,12 +128,17 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
         throw error;
       }
       const claims = result.payload;
+      const { iat = Number.NaN, exp = Number.NaN } = claims;
+      if (!(iat <= now().getTime() / 1000 + toleranceSeconds))
+        throw unauthenticated("TOKEN_INVALID", "the access token is issued in the future");
+      if (!(exp - iat <= maxLifetimeSeconds + toleranceSeconds))
+        throw unauthenticated("TOKEN_INVALID", "the access token claims a longer life than tokens have");
       if (!ROLES.includes(claims.role))
         throw unauthenticated("TOKEN_INVALID", "the access token has no valid role");
       const principal = principalFromClaims(claims);
       if (principal.kind === "anonymous")
         throw unauthenticated("TOKEN_INVALID", "the access token is malformed");
-      cache.set(token, { principal, expiresAtMs: (claims.exp ?? 0) * 1000 });
+      cache.set(token, { principal, expiresAtMs: exp * 1000 });
       return principal;
     },
   };
