@@ -2,6 +2,8 @@ import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { createInterface } from "node:readline";
+import { fromBinary } from "@bufbuild/protobuf";
+import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { AppError } from "@parley/kit/errors";
@@ -43,13 +45,13 @@ t.test(
   },
 );
 
-t.test("server reflection lists the bound services", async (t) => {
-  const { address } = await started(t);
+/** A reflection stream to a server (grpc.reflection.v1), one request and answer at a time. */
+function reflectionClient(t: Test, address: string) {
   const protoFile = path.join(
     path.dirname(createRequire(import.meta.url).resolve("@grpc/reflection/package.json")),
     "build/proto/grpc/reflection/v1/reflection.proto",
   );
-  const definition = grpc.loadPackageDefinition(loadSync(protoFile)) as unknown as {
+  const definition = grpc.loadPackageDefinition(loadSync(protoFile, { oneofs: true })) as unknown as {
     grpc: { reflection: { v1: { ServerReflection: grpc.ServiceClientConstructor } } };
   };
   const reflection = new definition.grpc.reflection.v1.ServerReflection(
@@ -57,22 +59,61 @@ t.test("server reflection lists the bound services", async (t) => {
     grpc.credentials.createInsecure(),
   );
   t.teardown(() => reflection.close());
-  const call = reflection.ServerReflectionInfo!() as grpc.ClientDuplexStream<
-    unknown,
-    {
-      listServicesResponse: { service: Array<{ name: string }> };
-    }
-  >;
-  call.write({ listServices: "" });
-  const [response] = await Promise.all([
-    new Promise<{ listServicesResponse: { service: Array<{ name: string }> } }>((resolve) =>
-      call.once("data", resolve),
-    ),
-  ]);
-  call.end();
-  const names = response.listServicesResponse.service.map((s) => s.name);
-  t.ok(names.includes("parley.billing.v1.BillingService"), `lists BillingService (${names.join(", ")})`);
-});
+  // biome-ignore lint/suspicious/noExplicitAny: reflection answers are asserted field by field
+  const call = reflection.ServerReflectionInfo!() as grpc.ClientDuplexStream<unknown, any>;
+  t.teardown(() => call.end());
+  return (request: unknown) =>
+    new Promise<{
+      listServicesResponse?: { service: Array<{ name: string }> };
+      fileDescriptorResponse?: { fileDescriptorProto: Buffer[] };
+      errorResponse?: { errorCode: number };
+    }>((resolve) => {
+      call.once("data", resolve);
+      call.write(request);
+    });
+}
+
+t.test(
+  "server reflection lists the bound services and serves the real files with their imports",
+  async (t) => {
+    const { address } = await started(t);
+    const ask = reflectionClient(t, address);
+    const listed = await ask({ listServices: "" });
+    t.same(
+      listed.listServicesResponse?.service.map((s) => s.name),
+      ["parley.billing.v1.BillingService"],
+    );
+
+    const answer = await ask({ fileContainingSymbol: "parley.billing.v1.BillingService" });
+    const files = answer.fileDescriptorResponse!.fileDescriptorProto.map((bytes) =>
+      fromBinary(FileDescriptorProtoSchema, bytes),
+    );
+    const names = files.map((file) => file.name);
+    t.equal(names[0], "parley/billing/v1/billing.proto", "the file declaring the service comes first");
+    t.same(
+      files[0]!.service.map((s) => s.name),
+      ["BillingService"],
+    );
+    for (const file of files)
+      for (const dependency of file.dependency)
+        t.ok(names.includes(dependency), `${file.name}'s import ${dependency} is served with it`);
+    const fieldMask = files.find((file) => file.name === "google/protobuf/field_mask.proto");
+    if (fieldMask)
+      t.same(
+        fieldMask.messageType.map((m) => m.name),
+        ["FieldMask"],
+        "names match contents",
+      );
+    const method = await ask({ fileContainingSymbol: "parley.billing.v1.BillingService.GetWallet" });
+    t.ok(method.fileDescriptorResponse, "a method resolves to its service's file");
+    const byName = await ask({ fileByFilename: "parley/common/v1/money.proto" });
+    t.equal(
+      fromBinary(FileDescriptorProtoSchema, byName.fileDescriptorResponse!.fileDescriptorProto[0]!).name,
+      "parley/common/v1/money.proto",
+    );
+    t.equal((await ask({ fileContainingSymbol: "parley.nothing.Here" })).errorResponse?.errorCode, 5);
+  },
+);
 
 t.test("a typed response round-trips through the generated client, int64 exact beyond 2^53", async (t) => {
   const { client } = await started(t);

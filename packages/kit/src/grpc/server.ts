@@ -1,8 +1,6 @@
 import { setMaxListeners } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import type { ServerSurfaceCall } from "@grpc/grpc-js/build/src/server-call";
-import { loadFileDescriptorSetFromBuffer } from "@grpc/proto-loader";
-import { ReflectionService } from "@grpc/reflection";
 import { descriptorSetBytes } from "@parley/proto/descriptors";
 import { HealthImplementation } from "grpc-health-check";
 import type { Authenticator } from "../auth/authenticator";
@@ -14,6 +12,7 @@ import type { ServiceMetrics } from "../metrics";
 import { type CallContext, runInContext } from "./context";
 import { type Handlers, type ServiceDefinitionLike, splitPath } from "./method-types";
 import { DEFAULT_MAX_MESSAGE_BYTES, serverChannelOptions } from "./options";
+import { createReflection } from "./reflection";
 
 /** One service ready to be served: generated definition, async handlers, permission map. */
 export interface ServiceBinding {
@@ -64,8 +63,6 @@ export interface GrpcServer {
   shutdown(graceMs?: number): Promise<void>;
   readonly grpcServer: grpc.Server;
 }
-
-let reflectionPackage: ReturnType<typeof loadFileDescriptorSetFromBuffer> | undefined;
 
 type AnyCall = ServerSurfaceCall;
 
@@ -227,8 +224,7 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
   }
 
   health.addToServer(server);
-  reflectionPackage ??= loadFileDescriptorSetFromBuffer(Buffer.from(descriptorSetBytes));
-  new ReflectionService(reflectionPackage, { services: serviceNames }).addToServer(server);
+  createReflection(descriptorSetBytes, serviceNames).addToServer(server);
 
   return {
     grpcServer: server,
