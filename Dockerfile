@@ -8,6 +8,7 @@ WORKDIR /app
 FROM base AS deps
 ARG SERVICE
 COPY pnpm-lock.yaml pnpm-workspace.yaml package.json ./
+COPY patches patches
 COPY packages/proto/package.json packages/proto/
 COPY packages/kit/package.json packages/kit/
 COPY packages/testing/package.json packages/testing/
