@@ -195,6 +195,7 @@ export async function startAuth(
     authenticate: localIdentity(domain, config.JWT_ISSUER, config.JWT_AUDIENCE).authenticate,
     metrics: options.metrics,
     services: [binding],
+    readiness: [() => database.ping()],
     onShutdown: [
       async () => {
         clearInterval(maintenance);

@@ -27,11 +27,12 @@ export interface BillingServerDeps {
   now?: () => Date;
   metrics?: ServiceMetrics;
   onShutdown?: Array<() => Promise<void>>;
+  readiness?: Array<() => Promise<void>>;
 }
 
 /** The billing use cases and their gRPC binding over an existing pool (no server yet). */
 export function createBillingService(
-  deps: Omit<BillingServerDeps, "log" | "authenticate" | "metrics" | "onShutdown">,
+  deps: Omit<BillingServerDeps, "log" | "authenticate" | "metrics" | "onShutdown" | "readiness">,
 ): {
   billing: Billing;
   binding: ServiceBinding;
@@ -60,6 +61,7 @@ export function buildBillingServer(deps: BillingServerDeps): { server: GrpcServe
     metrics: deps.metrics,
     services: [binding],
     onShutdown: deps.onShutdown,
+    readiness: deps.readiness,
   });
   return { server, billing };
 }
@@ -95,6 +97,7 @@ export async function startBilling(
     defaultProvider: config.PAYMENT_PROVIDER,
     metrics,
     onShutdown: shutdownHooks,
+    readiness: [() => database.ping()],
   });
   shutdownHooks.push(startHoldSweeper(billing, config.HOLD_SWEEP_INTERVAL_MS, log), database.close);
   const port = await server.listen(`0.0.0.0:${config.GRPC_PORT}`);

@@ -64,6 +64,7 @@ export function buildSessionServer(
     authenticate: Authenticator;
     metrics?: ServiceMetrics;
     onShutdown?: Array<() => Promise<void>>;
+    readiness?: Array<() => Promise<void>>;
   },
 ): { server: GrpcServer } & ReturnType<typeof createSessionService> {
   const service = createSessionService(deps);
@@ -74,6 +75,7 @@ export function buildSessionServer(
     metrics: deps.metrics,
     services: [service.binding],
     onShutdown: deps.onShutdown,
+    readiness: deps.readiness,
   });
   return { server, ...service };
 }
@@ -115,6 +117,7 @@ export async function startSession(
     authenticate: outside.authenticate,
     metrics: outside.metrics,
     onShutdown: shutdownHooks,
+    readiness: [() => database.ping()],
   });
   shutdownHooks.push(
     startMeteringLoop(metering, config.METERING_INTERVAL_MS, log),

@@ -39,6 +39,7 @@ export interface UserServerDeps extends UserServiceDeps {
   authenticate: Authenticator;
   metrics?: ServiceMetrics;
   onShutdown?: Array<() => Promise<void>>;
+  readiness?: Array<() => Promise<void>>;
 }
 
 /** The user gRPC server over an existing pool, unbound: the caller listens. */
@@ -51,6 +52,7 @@ export function buildUserServer(deps: UserServerDeps): { server: GrpcServer; use
     metrics: deps.metrics,
     services: [binding],
     onShutdown: deps.onShutdown,
+    readiness: deps.readiness,
   });
   return { server, users };
 }
@@ -74,6 +76,7 @@ export async function startUser(
     authenticate,
     metrics,
     onShutdown: [presence.close, database.close],
+    readiness: [() => database.ping()],
   });
   const port = await server.listen(`0.0.0.0:${config.GRPC_PORT}`);
   return { server, port };

@@ -15,23 +15,50 @@ export interface Database {
    * every query on it, raw ones included (billing keeps raw SQL on an unwrapped pool for that).
    */
   sql: Sql;
+  /** Resolves when the database answers `select 1` within `timeoutMs` (default 2 s); rejects otherwise. */
+  ping(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
 export interface DatabaseOptions {
   /** Pool size (default 10). */
   max?: number;
+  /** Seconds a new connection may take before the waiting query fails (default 5). */
+  connectTimeoutSeconds?: number;
 }
 
-/** One connection pool per process and database; close it on shutdown. */
+/**
+ * One connection pool per process and database; close it on shutdown. A connection the server
+ * drops (restart, failover, pg_terminate_backend) fails only the queries on it, which the kit
+ * answers as UNAVAILABLE (see `databaseUnavailable` in kit/errors); the pool reconnects on the next query.
+ */
 export function createDatabase(url: string, options: DatabaseOptions = {}): Database {
   const sql = postgres(url, {
     max: options.max ?? 10,
+    connect_timeout: options.connectTimeoutSeconds ?? 5,
     onnotice: () => {},
     // int8 columns come back as bigint: money in minor units stays exact beyond 2^53.
     types: { bigint: postgres.BigInt },
   });
-  return { sql, close: () => sql.end({ timeout: 5 }) };
+  return {
+    sql,
+    async ping(timeoutMs = 2_000) {
+      let timer: NodeJS.Timeout | undefined;
+      const query = sql`select 1`;
+      try {
+        await Promise.race([
+          query,
+          new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+          }),
+        ]);
+      } finally {
+        clearTimeout(timer);
+        query.catch(() => undefined);
+      }
+    },
+    close: () => sql.end({ timeout: 5 }),
+  };
 }
 
 export interface MigrateOptions {

@@ -3,6 +3,7 @@ import type { Any } from "@parley/proto/google/protobuf/any";
 import { BadRequest, ErrorInfo, RetryInfo } from "@parley/proto/google/rpc/error_details";
 import { Status } from "@parley/proto/google/rpc/status";
 import { AppError, ERROR_KINDS, type ErrorKind, type FieldViolation } from "./app-error";
+import { databaseUnavailable } from "./database";
 
 const DETAILS_KEY = "grpc-status-details-bin";
 const TYPE_PREFIX = "type.googleapis.com/";
@@ -33,11 +34,14 @@ function logLevelFor(code: number): LogLevel {
 
 /**
  * The one translator from anything thrown to a gRPC status: AppErrors keep their code,
- * reason and metadata (as google.rpc.ErrorInfo in grpc-status-details-bin); anything else
- * becomes INTERNAL with a generic message, so internals never leak to callers.
+ * reason and metadata (as google.rpc.ErrorInfo in grpc-status-details-bin); a lost database
+ * connection becomes UNAVAILABLE (DATABASE_UNAVAILABLE, retryable); anything else becomes
+ * INTERNAL with a generic message, so internals never leak to callers.
  */
 export function toGrpcStatus(error: unknown, domain: string): TranslatedError {
-  const appError = isRemoteOrAppError(error) ? error : new AppError("internal", "INTERNAL", "internal error");
+  const appError = isRemoteOrAppError(error)
+    ? error
+    : (databaseUnavailable(error) ?? new AppError("internal", "INTERNAL", "internal error"));
   const details: Any[] = [
     pack(
       "google.rpc.ErrorInfo",

@@ -5,7 +5,7 @@ import { descriptorSetBytes } from "@parley/proto/descriptors";
 import { HealthImplementation } from "grpc-health-check";
 import type { Authenticator } from "../auth/authenticator";
 import { authorize, type Permission } from "../auth/permissions";
-import { toGrpcStatus, unavailable } from "../errors";
+import { isAppError, toGrpcStatus, unavailable } from "../errors";
 import { newId } from "../ids";
 import type { Logger } from "../log";
 import type { ServiceMetrics } from "../metrics";
@@ -50,6 +50,13 @@ export interface GrpcServerOptions {
   maxMessageBytes?: number;
   /** Run after the server has drained, in order: close pools, stop workers. */
   onShutdown?: Array<() => Promise<void>>;
+  /**
+   * What the service cannot serve without (its database: `database.ping`), checked every
+   * `readinessIntervalMs`: while a check fails, gRPC health reports NOT_SERVING (so the edge's
+   * /readyz and load balancers see it), and SERVING again once every check passes.
+   */
+  readiness?: Array<() => Promise<void>>;
+  readinessIntervalMs?: number;
 }
 
 export interface GrpcServer {
@@ -89,6 +96,10 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
   const shuttingDown = new AbortController();
   // Every open call listens for shutdown; hundreds of watch streams are normal, not a leak.
   setMaxListeners(0, shuttingDown.signal);
+  const setHealth = (status: "SERVING" | "NOT_SERVING") => {
+    for (const name of ["", ...serviceNames]) health.setStatus(name, status);
+  };
+  const readiness = watchReadiness(options, setHealth);
 
   const begin = async (
     call: AnyCall,
@@ -161,7 +172,9 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
           grpcCode: grpc.status[translated.code],
           reason: translated.reason,
           ms: seconds * 1000,
-          ...(translated.logLevel === "error" ? { err: error } : {}),
+          // Unexpected errors, and infrastructure ones translated to a status (a lost database
+          // connection), keep their cause in the log; the caller only gets the status.
+          ...(translated.logLevel === "error" || !isAppError(error) ? { err: error } : {}),
         },
         "call failed",
       );
@@ -234,12 +247,14 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
           error ? reject(error) : resolve(boundPort),
         ),
       );
-      for (const name of ["", ...serviceNames]) health.setStatus(name, "SERVING");
+      setHealth("SERVING");
+      readiness.start();
       options.log.info({ address: address.replace(/:0$/, `:${port}`) }, "gRPC server listening");
       return port;
     },
     async shutdown(graceMs = 10_000) {
-      for (const name of ["", ...serviceNames]) health.setStatus(name, "NOT_SERVING");
+      await readiness.stop();
+      setHealth("NOT_SERVING");
       shuttingDown.abort();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
@@ -253,6 +268,50 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
       });
       for (const hook of options.onShutdown ?? []) await hook();
       options.log.info("gRPC server stopped");
+    },
+  };
+}
+
+/**
+ * Runs the readiness checks every interval (a round still running skips a tick) and reports
+ * the outcome through `setHealth` on every change, logging each change once.
+ */
+function watchReadiness(options: GrpcServerOptions, setHealth: (status: "SERVING" | "NOT_SERVING") => void) {
+  const checks = options.readiness ?? [];
+  let timer: NodeJS.Timeout | undefined;
+  let round: Promise<void> | undefined;
+  let ready = true;
+  const check = async () => {
+    const failures = (await Promise.allSettled(checks.map((c) => c()))).filter(
+      (outcome): outcome is PromiseRejectedResult => outcome.status === "rejected",
+    );
+    if (!timer) return;
+    if (failures.length > 0 && ready) {
+      options.log.warn(
+        { err: failures[0]!.reason },
+        "not ready: a dependency is unreachable; health NOT_SERVING",
+      );
+      setHealth("NOT_SERVING");
+    } else if (failures.length === 0 && !ready) {
+      options.log.info("ready again; health SERVING");
+      setHealth("SERVING");
+    }
+    ready = failures.length === 0;
+  };
+  return {
+    start() {
+      if (checks.length === 0) return;
+      timer = setInterval(() => {
+        round ??= check().finally(() => {
+          round = undefined;
+        });
+      }, options.readinessIntervalMs ?? 2_000);
+      timer.unref();
+    },
+    async stop() {
+      clearInterval(timer);
+      timer = undefined;
+      await round;
     },
   };
 }

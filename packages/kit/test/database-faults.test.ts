@@ -1,0 +1,104 @@
+// A kit server over a real database that loses its connections: the calls hit answer
+// UNAVAILABLE (DATABASE_UNAVAILABLE, retryable), the next ones work, and gRPC health says
+// NOT_SERVING while the database is unreachable and SERVING again by itself.
+import * as grpc from "@grpc/grpc-js";
+import { allow, createAuthenticator, createTokenVerifier } from "@parley/kit/auth";
+import { createDatabase } from "@parley/kit/db";
+import { bindService, createHealthChecker, createServiceClient } from "@parley/kit/grpc";
+import { BillingServiceService } from "@parley/proto/parley/billing/v1/billing";
+import { createTestDatabase, failure, startTcpProxy, startTestServer, testServerUrl } from "@parley/testing";
+import postgres from "postgres";
+import t, { type Test } from "tap";
+import { testHandlers } from "./fixtures/wallet-server";
+
+/** A server whose GetWallet runs `select pg_sleep(rate_minor / 1000)` on the given database. */
+async function serverOver(t: Test, databaseUrl: string) {
+  const database = createDatabase(databaseUrl, { max: 4, connectTimeoutSeconds: 2 });
+  t.teardown(database.close);
+  const permissions = Object.fromEntries(
+    Object.keys(BillingServiceService).map((key) => [key, allow.anyone]),
+  );
+  const { address } = await startTestServer(t, {
+    name: "kit-test",
+    services: [
+      bindService(
+        BillingServiceService,
+        {
+          ...testHandlers(),
+          async getWallet(request) {
+            await database.sql`select pg_sleep(${Number(request.rateMinor) / 1000})`;
+            return { wallet: { userId: request.userId, minutesLeft: 0n } };
+          },
+        },
+        permissions as never,
+      ),
+    ],
+    authenticate: createAuthenticator({
+      tokens: createTokenVerifier({
+        issuer: "none",
+        audience: "none",
+        fetchJwks: async () => ({ keys: [] }),
+      }),
+    }),
+    readiness: [() => database.ping(500)],
+    readinessIntervalMs: 100,
+  });
+  const client = createServiceClient(BillingServiceService, { address, defaultDeadlineMs: 10_000 });
+  t.teardown(() => client.close());
+  const health = createHealthChecker(address);
+  t.teardown(() => health.close());
+  return { client, health, database };
+}
+
+const until = async (t: Test, what: string, check: () => Promise<boolean>, timeoutMs = 10_000) => {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  t.pass(what);
+};
+
+t.test("a query on a terminated connection answers UNAVAILABLE; the pool reconnects", async (t) => {
+  const { url } = await createTestDatabase(t);
+  const { client } = await serverOver(t, url);
+  const admin = postgres(testServerUrl(), { max: 1, onnotice: () => {} });
+  t.teardown(() => admin.end({ timeout: 5 }));
+  const database = new URL(url).pathname.slice(1);
+
+  const inFlight = failure(client.getWallet({ userId: "u", currency: "", rateMinor: 3_000n }));
+  await until(t, "the query is running", async () => {
+    const rows =
+      await admin`select 1 from pg_stat_activity where datname = ${database} and query like '%pg_sleep%'`;
+    return rows.length > 0;
+  });
+  await admin`select pg_terminate_backend(pid) from pg_stat_activity where datname = ${database}`;
+  const error = await inFlight;
+  t.equal(error.code, grpc.status.UNAVAILABLE);
+  t.equal(error.reason, "DATABASE_UNAVAILABLE");
+  t.equal(error.retryAfterSeconds, 1, "RetryInfo says when to try again");
+  const { wallet } = await client.getWallet({ userId: "u", currency: "", rateMinor: 0n });
+  t.equal(wallet?.userId, "u", "the next call gets a fresh connection");
+});
+
+t.test("health follows a database that goes away and comes back", async (t) => {
+  const { url } = await createTestDatabase(t);
+  const proxy = await startTcpProxy(t, `${new URL(url).hostname}:${new URL(url).port || 5432}`);
+  const { client, health } = await serverOver(t, proxy.through(url));
+  t.equal(await health.check(""), "SERVING");
+  await proxy.cut();
+  await until(
+    t,
+    "NOT_SERVING while the database is unreachable",
+    async () => (await health.check("")) === "NOT_SERVING",
+  );
+  t.equal(await health.check("parley.billing.v1.BillingService"), "NOT_SERVING", "for each service too");
+  const started = Date.now();
+  const error = await failure(client.getWallet({ userId: "u", currency: "", rateMinor: 0n }));
+  t.equal(error.reason, "DATABASE_UNAVAILABLE");
+  t.ok(Date.now() - started < 3_000, "a call fails fast instead of waiting for the database");
+  await proxy.restore();
+  await until(t, "SERVING again once it answers", async () => (await health.check("")) === "SERVING");
+  const { wallet } = await client.getWallet({ userId: "u", currency: "", rateMinor: 0n });
+  t.equal(wallet?.userId, "u");
+});

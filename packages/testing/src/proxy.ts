@@ -1,0 +1,63 @@
+import { connect, createServer, type Server, type Socket } from "node:net";
+import type { Test } from "tap";
+
+/** A TCP hop in front of a real server, which a fault test cuts and restores at will. */
+export interface TcpProxy {
+  port: number;
+  /** `url` with its host and port replaced by the proxy's. */
+  through(url: string): string;
+  /** Drops every connection and refuses new ones (ECONNREFUSED): the server looks down. */
+  cut(): Promise<void>;
+  /** Listens again on the same port. */
+  restore(): Promise<void>;
+}
+
+/**
+ * A loopback TCP proxy to `target` ("host:port") for one test, closed when it ends. Cutting it
+ * is a database (or Redis) outage as a service sees one, without stopping the shared server.
+ */
+export async function startTcpProxy(t: Test, target: string): Promise<TcpProxy> {
+  const [host = "127.0.0.1", portText = ""] = target.split(/:(?=\d+$)/);
+  const sockets = new Set<Socket>();
+  const track = (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  };
+  const listen = (port: number) =>
+    new Promise<Server>((resolve, reject) => {
+      const server = createServer((client) => {
+        const upstream = connect(Number(portText), host);
+        track(client);
+        track(upstream);
+        client.on("error", () => upstream.destroy());
+        upstream.on("error", () => client.destroy());
+        client.pipe(upstream).pipe(client);
+      });
+      server.once("error", reject);
+      server.listen(port, "127.0.0.1", () => resolve(server));
+    });
+  let server: Server | undefined = await listen(0);
+  const port = (server.address() as { port: number }).port;
+  const cut = async () => {
+    const closing = server;
+    server = undefined;
+    if (!closing) return;
+    const closed = new Promise((resolve) => closing.close(resolve));
+    for (const socket of sockets) socket.destroy();
+    await closed;
+  };
+  t.teardown(cut);
+  return {
+    port,
+    through(url) {
+      const parsed = new URL(url);
+      parsed.hostname = "127.0.0.1";
+      parsed.port = String(port);
+      return parsed.toString();
+    },
+    cut,
+    async restore() {
+      server ??= await listen(port);
+    },
+  };
+}
