@@ -162,7 +162,8 @@ t.test("an RPC missing from the permission map is denied to everyone", async (t)
   t.equal(error.reason, "RPC_NOT_PERMITTED");
 });
 
-t.test("SIGTERM lets a call in flight finish, then the process exits 0", async (t) => {
+/** The fixture server as its own process (stopOnSignals installed), and a client of it. */
+async function spawnWalletServer(t: Test) {
   const child = spawn(
     process.execPath,
     ["--import", "tsx", path.join(import.meta.dirname, "fixtures/wallet-server.ts")],
@@ -173,18 +174,38 @@ t.test("SIGTERM lets a call in flight finish, then the process exits 0", async (
   );
   const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
   t.teardown(() => child.kill("SIGKILL"));
+  const lines: string[] = [];
   const port = await new Promise<number>((resolve) => {
     createInterface({ input: child.stdout }).on("line", (line) => {
+      lines.push(line);
       const match = /"address":"[^"]*:(\d+)"/.exec(line);
       if (match) resolve(Number(match[1]));
     });
   });
   const client = createServiceClient(BillingServiceService, { address: `127.0.0.1:${port}` });
   t.teardown(() => client.close());
+  return { child, exited, client, lines };
+}
+
+t.test("SIGTERM lets a call in flight finish, then the process exits 0", async (t) => {
+  const { child, exited, client } = await spawnWalletServer(t);
   const inFlight = client.getWallet({ userId: "slow", currency: "", rateMinor: 400n });
   await new Promise((resolve) => setTimeout(resolve, 100));
   child.kill("SIGTERM");
   const { wallet } = await inFlight;
   t.equal(wallet?.userId, "slow", "the in-flight call completed");
   t.equal(await exited, 0, "the process exited cleanly");
+});
+
+t.test("a rejection nobody waits for is logged, and the process keeps serving", async (t) => {
+  const { child, client, lines } = await spawnWalletServer(t);
+  await client.getWallet({ userId: "orphan", currency: "", rateMinor: 0n });
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.equal(child.exitCode, null, "still running");
+  const { wallet } = await client.getWallet({ userId: "after", currency: "", rateMinor: 0n });
+  t.equal(wallet?.userId, "after", "still answering");
+  t.ok(
+    lines.some((line) => line.includes('"level":50') && line.includes("orphaned failure")),
+    "the rejection is logged at error level",
+  );
 });

@@ -1,8 +1,14 @@
 import type { Logger } from "../log";
 
 /**
- * Entry points call this once: SIGTERM or SIGINT runs `stop` (drain, then close pools) and
- * exits 0, or 1 if stopping failed. A second signal exits at once.
+ * Entry points call this once the service serves. SIGTERM or SIGINT runs `stop` (drain, then
+ * close pools) and exits 0, or 1 if stopping failed; a second signal exits at once.
+ *
+ * From then on a promise rejected with nobody waiting for it is logged (error level) instead of
+ * ending the process: such a rejection belongs to work its caller already gave up on (a query
+ * on a connection the database dropped, a pipelined statement after its transaction failed),
+ * and taking every other call down with it would turn a lost connection into an outage.
+ * Thrown exceptions still end the process: after one, its state is unknown.
  */
 export function stopOnSignals(stop: () => Promise<void>, log: Logger): void {
   let stopping = false;
@@ -20,4 +26,7 @@ export function stopOnSignals(stop: () => Promise<void>, log: Logger): void {
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
+  process.on("unhandledRejection", (reason) => {
+    log.error({ err: reason }, "a promise was rejected with nobody waiting for it; carrying on");
+  });
 }
