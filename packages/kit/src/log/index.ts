@@ -29,6 +29,34 @@ const REDACT = [
   'req.headers["x-api-key"]',
 ];
 
+/** Error fields that carry a failed query's values (drizzle's `params`, postgres.js's debug fields, Postgres's `detail`). */
+const ERROR_VALUE_FIELDS = ["params", "parameters", "args", "types", "detail"];
+
+/**
+ * pino's error serializer, minus the values of failed queries: drizzle puts a query's
+ * parameters (password hashes, tokens' digests, emails) into its error message and `params`,
+ * and Postgres's `detail` quotes the row ("Failing row contains …"). The SQL text, the
+ * SQLSTATE and the constraint stay, which is what diagnosing needs.
+ */
+function serializeError(error: unknown): unknown {
+  const serialized = pino.stdSerializers.err(error as Error) as unknown;
+  if (serialized === error || typeof serialized !== "object" || serialized === null) return serialized;
+  const out = serialized as Record<string, unknown>;
+  for (const field of ERROR_VALUE_FIELDS) delete out[field];
+  const leaks: string[] = [];
+  for (let current = error, depth = 0; current instanceof Error && depth < 10; depth++) {
+    const params = (current as { params?: unknown }).params;
+    if (params !== undefined) leaks.push(`\nparams: ${String(params)}`);
+    current = current.cause;
+  }
+  for (const field of ["message", "stack"]) {
+    const text = out[field];
+    if (typeof text === "string")
+      out[field] = leaks.reduce((kept, leak) => kept.split(leak).join("\nparams: [redacted]"), text);
+  }
+  return out;
+}
+
 export interface LoggerOptions {
   service: string;
   level?: string;
@@ -36,13 +64,17 @@ export interface LoggerOptions {
   destination?: pino.DestinationStream;
 }
 
-/** The one way to make a logger: pino JSON to stdout, secrets redacted, service named. */
+/**
+ * The one way to make a logger: pino JSON to stdout, secrets redacted, errors logged without
+ * the values of the queries that failed, service named.
+ */
 export function createLogger({ service, level = "info", destination }: LoggerOptions): Logger {
   const options = {
     name: service,
     level,
     base: { service },
     redact: { paths: REDACT, censor: "[redacted]" },
+    serializers: { err: serializeError },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
   return destination ? pino(options, destination) : pino(options);
