@@ -46,6 +46,8 @@ export interface Platform {
   grpc: Record<Exclude<ServiceName, "edge">, string>;
   /** The edge's base URL, `http://127.0.0.1:<port>`. */
   httpUrl: string;
+  /** Each running service (its child process), for fault tests that watch or stop one. */
+  services: Record<ServiceName, LaunchedService>;
   stop(): Promise<void>;
 }
 
@@ -118,6 +120,7 @@ export async function launchPlatform(options: PlatformOptions): Promise<Platform
     return {
       grpc: { auth: auth.address, user: user.address, billing: billing.address, session: session.address },
       httpUrl: `http://127.0.0.1:${edge.port}`,
+      services: { auth, user, billing, session, edge },
       stop,
     };
   } catch (error) {
