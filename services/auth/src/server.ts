@@ -84,12 +84,13 @@ export function createAuthService(deps: AuthServiceDeps): { domain: AuthDomain; 
 
 /**
  * Auth verifies callers with its own key ring and API-key store: the same identity code
- * as every other service, with the directory answered in-process.
+ * as every other service, with the directory answered in-process, on the clock auth signs with.
  */
-export function localIdentity(domain: AuthDomain, issuer: string, audience: string) {
+export function localIdentity(domain: AuthDomain, issuer: string, audience: string, now?: () => Date) {
   return createPlatformIdentity({
     JWT_ISSUER: issuer,
     JWT_AUDIENCE: audience,
+    now,
     directory: {
       getJwks: () => domain.keys.jwks(),
       verifyApiKey: (apiKey) => domain.apiKeys.verify(apiKey),
@@ -192,7 +193,7 @@ export async function startAuth(
   const server = createGrpcServer({
     name: "auth",
     log,
-    authenticate: localIdentity(domain, config.JWT_ISSUER, config.JWT_AUDIENCE).authenticate,
+    authenticate: localIdentity(domain, config.JWT_ISSUER, config.JWT_AUDIENCE, options.now).authenticate,
     metrics: options.metrics,
     services: [binding],
     readiness: [() => database.ping()],

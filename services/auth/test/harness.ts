@@ -83,7 +83,7 @@ export async function startHarness(
   const { address } = await startTestServer(t, {
     name: "auth",
     services: [binding],
-    authenticate: localIdentity(domain, ISSUER, AUDIENCE).authenticate,
+    authenticate: localIdentity(domain, ISSUER, AUDIENCE, now).authenticate,
   });
   const client = createServiceClient(AuthServiceService, { address, defaultDeadlineMs: 20_000 });
   t.teardown(() => client.close());

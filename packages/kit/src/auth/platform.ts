@@ -47,6 +47,8 @@ export interface PlatformIdentityOptions {
   SERVICE_ACCESS_TOKEN?: string | undefined;
   /** auth itself passes its own store; every other service a gRPC client of auth. */
   directory?: AuthDirectory;
+  /** The clock tokens are checked against (auth's tests move it; everyone else, real time). */
+  now?: () => Date;
 }
 
 export interface PlatformIdentity {
@@ -64,6 +66,7 @@ export function createPlatformIdentity(options: PlatformIdentityOptions): Platfo
   const verifier = createTokenVerifier({
     issuer: options.JWT_ISSUER,
     audience: options.JWT_AUDIENCE,
+    ...(options.now ? { now: options.now } : {}),
     fetchJwks: async () => {
       if (trusted) return trusted;
       if (!directory) throw unavailable("AUTH_UNAVAILABLE", "no key set: set AUTH_ADDRESS or TRUSTED_JWKS");
