@@ -1,5 +1,5 @@
 import { identityEnv } from "@parley/kit/auth";
-import { env, type z } from "@parley/kit/config";
+import { env, z } from "@parley/kit/config";
 
 /** Session's environment; every variable is validated at start. */
 export const sessionConfigShape = {
@@ -25,9 +25,19 @@ export const sessionConfigShape = {
   AVERAGE_SESSION_SECONDS: env.positiveInt(600),
   /** Length of a billed minute in seconds: 60 except in demos and end-to-end tests. */
   MINUTE_SECONDS: env.positiveInt(60),
-  /** How often this instance runs the metering worker. */
+  /** How often this instance runs the metering worker (pause between the end of a tick and the next). */
   METERING_INTERVAL_MS: env.positiveInt(1_000),
+  /** How long a metering or settlement claim is one worker's; then another may take it over. */
+  METERING_LEASE_SECONDS: env.positiveInt(30),
+  /** Minutes charged per ChargeBatch call (billing takes at most 1,000). */
+  METERING_CHUNK_SIZE: z.coerce.number().int().min(1).max(1_000).default(1_000),
+  /** Chunks this instance has in flight at once. */
+  METERING_PARALLEL_CHUNKS: env.positiveInt(4),
   HEARTBEAT_MS: env.positiveInt(15_000),
+  /** While the bus is down, how often watchers are caught up from Postgres. */
+  WATCH_POLL_MS: env.positiveInt(1_000),
+  /** While it is up, how often watchers are checked for events a publisher had to drop. */
+  WATCH_CHECK_MS: env.positiveInt(10_000),
 };
 
 export type SessionConfig = z.infer<z.ZodObject<typeof sessionConfigShape>>;

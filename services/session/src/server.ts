@@ -7,13 +7,14 @@ import type { Logger } from "@parley/kit/log";
 import type { ServiceMetrics } from "@parley/kit/metrics";
 import { SessionServiceService } from "@parley/proto/parley/session/v1/session";
 import type { SessionConfig } from "./config";
-import { createMetering, startMeteringLoop } from "./domain/metering";
 import type { BillingPort, Clock, ExpertDirectory } from "./domain/ports";
 import { createSessions, type SessionRules } from "./domain/sessions";
-import { encodeBusEvent, sessionTopic } from "./domain/watch";
+import { createCatchUp } from "./domain/watch";
 import { sessionHandlers } from "./grpc/handlers";
 import { sessionPermissions } from "./grpc/permissions";
+import { busEventFeed } from "./persistence/event-feed";
 import { createSessionStore } from "./persistence/store";
+import { createMeteringWorker, type MeteringWorkerOptions, startMeteringLoop } from "./workers/metering";
 
 export const SESSION_MIGRATIONS = {
   migrationsFolder: path.resolve(import.meta.dirname, "../drizzle"),
@@ -29,12 +30,16 @@ export interface SessionServiceDeps {
   log: Logger;
   now?: Clock;
   heartbeatMs?: number;
+  metering?: MeteringWorkerOptions;
+  /** Watch catch-up checks: while the bus is down (pollMs) and while it is up (checkMs). */
+  watch?: { pollMs: number; checkMs: number };
 }
 
 /** The session use cases, the metering worker and the gRPC binding over existing pools. */
 export function createSessionService(deps: SessionServiceDeps) {
   const now = deps.now ?? (() => new Date());
   const store = createSessionStore(deps.sql);
+  const feed = busEventFeed(deps.bus, deps.log);
   const sessions = createSessions({
     store,
     billing: deps.billing,
@@ -42,21 +47,22 @@ export function createSessionService(deps: SessionServiceDeps) {
     now,
     rules: deps.rules,
     log: deps.log,
-    publish: async (event) => deps.bus.publish(sessionTopic(event.sessionId), encodeBusEvent(event)),
+    feed,
   });
-  const metering = createMetering({
-    sessions,
-    store,
-    now,
-    rules: deps.rules,
+  const metering = createMeteringWorker(sessions, deps.log, deps.metering);
+  const catchUp = createCatchUp({
+    feed,
+    lastSeqs: store.lastSeqs,
+    pollMs: deps.watch?.pollMs ?? 1_000,
+    checkMs: deps.watch?.checkMs ?? 10_000,
     log: deps.log,
   });
   const binding = bindService(
     SessionServiceService,
-    sessionHandlers(sessions, { bus: deps.bus, heartbeatMs: deps.heartbeatMs ?? 15_000, now }),
+    sessionHandlers(sessions, { feed, catchUp, heartbeatMs: deps.heartbeatMs ?? 15_000, now }),
     sessionPermissions,
   );
-  return { sessions, metering, binding };
+  return { sessions, metering, catchUp, binding };
 }
 
 export function buildSessionServer(
@@ -88,6 +94,7 @@ export const rulesFromConfig = (config: SessionConfig): SessionRules => ({
   disconnectTimeoutSeconds: config.DISCONNECT_TIMEOUT_SECONDS,
   averageSessionSeconds: config.AVERAGE_SESSION_SECONDS,
   minuteSeconds: config.MINUTE_SECONDS,
+  leaseSeconds: config.METERING_LEASE_SECONDS,
 });
 
 /** Everything main.ts does after reading the environment: migrate, pools, server, metering loop. */
@@ -106,7 +113,7 @@ export async function startSession(
   const database = createDatabase(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX });
   const bus = createBus(config.REDIS_URL, { log, registry: outside.metrics?.registry });
   const shutdownHooks: Array<() => Promise<void>> = [];
-  const { server, metering } = buildSessionServer({
+  const { server, metering, catchUp } = buildSessionServer({
     sql: database.sql,
     bus,
     billing: outside.billing,
@@ -114,6 +121,8 @@ export async function startSession(
     rules: rulesFromConfig(config),
     log,
     heartbeatMs: config.HEARTBEAT_MS,
+    metering: { chunkSize: config.METERING_CHUNK_SIZE, parallelChunks: config.METERING_PARALLEL_CHUNKS },
+    watch: { pollMs: config.WATCH_POLL_MS, checkMs: config.WATCH_CHECK_MS },
     authenticate: outside.authenticate,
     metrics: outside.metrics,
     onShutdown: shutdownHooks,
@@ -121,6 +130,7 @@ export async function startSession(
   });
   shutdownHooks.push(
     startMeteringLoop(metering, config.METERING_INTERVAL_MS, log),
+    async () => catchUp.close(),
     ...(outside.onShutdown ?? []),
     () => bus.close(),
     database.close,

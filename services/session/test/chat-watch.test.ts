@@ -1,5 +1,6 @@
 import { createInProcessBus } from "@parley/kit/bus";
 import { newId } from "@parley/kit/ids";
+import { createLogger } from "@parley/kit/log";
 import {
   MessageKind,
   type SessionEvent,
@@ -9,6 +10,7 @@ import {
 import t from "tap";
 import { watchSession } from "../src/domain/watch";
 import { eventMessage } from "../src/grpc/mapping";
+import { busEventFeed } from "../src/persistence/event-feed";
 import { failure, type Person, startHarness } from "./harness";
 
 const harness = await startHarness(t);
@@ -258,7 +260,8 @@ t.test("watch streams carry heartbeats (seq 0) while nothing happens", async (t)
   const stop = new AbortController();
   const watching = watchSession(
     {
-      bus: createInProcessBus(),
+      feed: busEventFeed(createInProcessBus(), createLogger({ service: "session", level: "silent" })),
+      catchUp: harness.service.catchUp,
       eventsBetween: harness.service.sessions.eventsBetween,
       heartbeatMs: 10,
       now: () => harness.clock.now,

@@ -3,7 +3,7 @@ import { createInProcessBus } from "@parley/kit/bus";
 import { createDatabase } from "@parley/kit/db";
 import { createServiceClient, type ServiceClient } from "@parley/kit/grpc";
 import { newId } from "@parley/kit/ids";
-import { createLogger } from "@parley/kit/log";
+import { createLogger, type Logger } from "@parley/kit/log";
 import type { BillingServiceService } from "@parley/proto/parley/billing/v1/billing";
 import { SessionKind, SessionServiceService } from "@parley/proto/parley/session/v1/session";
 import { ExpertAvailability } from "@parley/proto/parley/user/v1/user";
@@ -23,6 +23,7 @@ import { createUserClient, expertDirectory, type UserClient } from "../src/clien
 import type { BillingPort, ExpertDirectory } from "../src/domain/ports";
 import { DEFAULT_RULES, type SessionRules } from "../src/domain/sessions";
 import { createSessionService, SESSION_MIGRATIONS } from "../src/server";
+import type { MeteringWorkerOptions } from "../src/workers/metering";
 
 export type SessionClient = ServiceClient<typeof SessionServiceService>;
 export type BillingClient = ServiceClient<typeof BillingServiceService>;
@@ -44,14 +45,19 @@ export interface Harness {
   heldBackHolds(): { billing: BillingPort; placed: Promise<void>; answer: () => void };
   /** Where the real billing and user processes listen. */
   addresses: { billing: string; user: string };
+  /** The environment for session itself as a process (`spawnService`) over this harness's billing and user. */
+  processEnv(databaseUrl: string, extra?: Record<string, string>): Promise<Record<string, string>>;
   /** The real user service, and session's view of it. */
   user: UserClient;
   experts: ExpertDirectory;
   clock: TestClock;
   sql: postgres.Sql;
+  /** The session service's test database. */
+  databaseUrl: string;
+  log: Logger;
   rules: SessionRules;
   /** Another instance of the service over the same database (a second worker). */
-  instance(billing?: BillingPort): ReturnType<typeof createSessionService>;
+  instance(billing?: BillingPort, metering?: MeteringWorkerOptions): ReturnType<typeof createSessionService>;
   service: ReturnType<typeof createSessionService>;
   person(role?: "user" | "expert" | "operator"): Promise<Person>;
   expert(options?: ExpertOptions): Promise<Person>;
@@ -111,7 +117,7 @@ export async function startHarness(t: Test, rules: Partial<SessionRules> = {}): 
   const bus = createInProcessBus();
   const log = createLogger({ service: "session", level: process.env.TEST_LOG_LEVEL ?? "silent" });
   const allRules = { ...DEFAULT_RULES, ...rules };
-  const instance = (billing: BillingPort = port) =>
+  const instance = (billing: BillingPort = port, metering?: MeteringWorkerOptions) =>
     createSessionService({
       sql: database.sql,
       bus,
@@ -121,6 +127,7 @@ export async function startHarness(t: Test, rules: Partial<SessionRules> = {}): 
       log,
       now: () => clock.now,
       heartbeatMs: 60_000,
+      metering,
     });
   const service = instance();
   const { address } = await startTestServer(t, {
@@ -164,10 +171,24 @@ export async function startHarness(t: Test, rules: Partial<SessionRules> = {}): 
       return { billing, placed, answer };
     },
     addresses: { billing: billingProcess.address, user: userProcess.address },
+    async processEnv(databaseUrl, extra = {}) {
+      return {
+        DATABASE_URL: databaseUrl,
+        TRUSTED_JWKS: JSON.stringify(issuer.jwks),
+        JWT_ISSUER: issuer.issuer,
+        JWT_AUDIENCE: issuer.audience,
+        SERVICE_ACCESS_TOKEN: serviceToken,
+        BILLING_ADDRESS: billingProcess.address,
+        USER_ADDRESS: userProcess.address,
+        ...extra,
+      };
+    },
     user: userClient,
     experts,
     clock,
     sql,
+    databaseUrl: url,
+    log,
     rules: allRules,
     instance,
     service,

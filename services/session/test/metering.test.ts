@@ -1,7 +1,10 @@
+import { createInProcessBus } from "@parley/kit/bus";
 import { newId } from "@parley/kit/ids";
 import { EndReason, SessionStatus } from "@parley/proto/parley/session/v1/session";
+import postgres from "postgres";
 import t from "tap";
 import type { BillingPort } from "../src/domain/ports";
+import { createSessionService } from "../src/server";
 import { RATE, startHarness } from "./harness";
 
 const harness = await startHarness(t);
@@ -26,14 +29,14 @@ t.test(
     const real = harness.billingPort;
     const dieBeforeCharge: BillingPort = {
       ...real,
-      charge: async () => {
+      chargeBatch: async () => {
         throw new Error("worker killed after claiming, before charging");
       },
     };
     const dieAfterCharge: BillingPort = {
       ...real,
-      charge: async (input) => {
-        await real.charge(input);
+      chargeBatch: async (items) => {
+        await real.chargeBatch(items);
         throw new Error("worker killed after billing charged, before the counter moved");
       },
     };
@@ -204,4 +207,187 @@ t.test("ending charges every started minute the worker had not reached yet", asy
   t.equal(ended!.minutesCharged, 3n, "minutes 1, 2 and 3 had started");
   t.equal(await paid(user.userId, funds), RATE * 3n);
   t.match(await harness.service.metering.tick(), { charged: 0 }, "the worker finds nothing left to charge");
+});
+
+/** A billing whose ChargeBatch reaches billing at once but whose answer is held back until `answer()`. */
+function lateAnswers(real: BillingPort) {
+  let reached!: () => void;
+  const charged = new Promise<void>((resolve) => (reached = resolve));
+  let answer!: () => void;
+  const answered = new Promise<void>((resolve) => (answer = resolve));
+  const billing: BillingPort = {
+    ...real,
+    async chargeBatch(items) {
+      const outcomes = await real.chargeBatch(items);
+      reached();
+      await answered;
+      return outcomes;
+    },
+  };
+  return { billing, charged, answer };
+}
+
+/** The minutes of every minute_charged event of a session, in seq order. */
+async function minuteEvents(sessionId: string): Promise<number[]> {
+  const rows = await harness.sql`select body->>'minute' as minute from sessions.session_events
+    where session_id = ${sessionId} and body->>'type' = 'minute_charged' order by seq`;
+  return rows.map((row) => Number(row.minute));
+}
+
+t.test(
+  "a lease that runs out mid-call is taken over; the first worker's late result is refused; minutes stay 1..N",
+  async (t) => {
+    const funds = RATE * 30n;
+    const { user, sessionId } = await harness.activeSession({ funds });
+    const slow = lateAnswers(harness.billingPort);
+    const first = harness.instance(slow.billing).metering.tick();
+    await slow.charged;
+    t.equal(
+      await chargedMinutes(sessionId),
+      0,
+      "billing took minute 1; the first worker has not answered yet",
+    );
+
+    clock.advanceSeconds(harness.rules.leaseSeconds + 1);
+    const second = await harness.instance().metering.tick();
+    t.equal(
+      second.charged,
+      1,
+      "the second worker takes the expired claim over and records minute 1 (replayed)",
+    );
+    t.equal(await chargedMinutes(sessionId), 1);
+
+    slow.answer();
+    t.equal((await first).charged, 0, "the first worker's late result is refused: its epoch is gone");
+    t.equal(await chargedMinutes(sessionId), 1);
+    t.same(await minuteEvents(sessionId), [1], "one minute_charged event for minute 1");
+
+    clock.advanceSeconds(60 - harness.rules.leaseSeconds - 1);
+    await harness.service.metering.tick();
+    await session.endSession({ sessionId }, user.call);
+    t.same(await minuteEvents(sessionId), [1, 2]);
+    t.equal(await paid(user.userId, funds), RATE * 2n, "billing took exactly two minutes");
+  },
+);
+
+t.test("EndSession takes a worker's live claim over and charges that minute itself, once", async (t) => {
+  const funds = RATE * 30n;
+  const { user, sessionId } = await harness.activeSession({ funds });
+  const slow = lateAnswers(harness.billingPort);
+  const worker = harness.instance(slow.billing).metering.tick();
+  await slow.charged;
+  const { session: ended } = await session.endSession({ sessionId }, user.call);
+  t.equal(ended!.minutesCharged, 1n, "the minute the worker was charging is paid and counted");
+  t.equal(ended!.endReason, EndReason.END_REASON_USER_ENDED);
+  slow.answer();
+  t.equal((await worker).charged, 0, "the worker's late result is refused");
+  t.same(await minuteEvents(sessionId), [1]);
+  t.equal(await paid(user.userId, funds), RATE, "one minute paid");
+});
+
+t.test(
+  "two instances ticking together, several chunks each in flight, charge every minute once",
+  async (t) => {
+    const started = await Promise.all(
+      Array.from({ length: 24 }, () => harness.activeSession({ funds: RATE * 30n })),
+    );
+    const options = { chunkSize: 5, parallelChunks: 3 };
+    const instances = [harness.instance(undefined, options), harness.instance(undefined, options)];
+    for (let minute = 1; minute <= 3; minute++) {
+      if (minute > 1) clock.advanceSeconds(60);
+      const reports = await Promise.all(instances.map((instance) => instance.metering.tick()));
+      t.equal(
+        reports.reduce((sum, report) => sum + report.charged, 0),
+        started.length,
+        `minute ${minute}: ${started.length} sessions charged once between the two`,
+      );
+    }
+    for (const { user, sessionId } of started) {
+      t.same(await minuteEvents(sessionId), [1, 2, 3]);
+      await session.endSession({ sessionId }, user.call);
+      t.equal(await paid(user.userId, RATE * 30n), RATE * 3n);
+    }
+  },
+);
+
+t.test("one chunk is one ChargeBatch, and its outcomes are recorded in bulk whatever they are", async (t) => {
+  const rich = await harness.activeSession({ funds: RATE * 30n });
+  // Five minutes of money, all in the hold: minute 6 cannot be paid.
+  const poor = await harness.activeSession({ funds: RATE * 5n });
+  const refused = await harness.activeSession({ funds: RATE * 30n });
+  const calls: number[] = [];
+  const counting: BillingPort = {
+    ...harness.billingPort,
+    chargeBatch: (items) => {
+      calls.push(items.length);
+      return harness.billingPort.chargeBatch(items);
+    },
+  };
+  let statements = 0;
+  const counted = postgres(harness.databaseUrl, {
+    max: 4,
+    onnotice: () => {},
+    types: { bigint: postgres.BigInt },
+    debug: () => {
+      statements += 1;
+    },
+  });
+  t.teardown(() => counted.end({ timeout: 5 }));
+  const instance = createSessionService({
+    sql: counted,
+    bus: createInProcessBus(),
+    billing: counting,
+    experts: harness.experts,
+    rules: harness.rules,
+    log: harness.log,
+    now: () => clock.now,
+  });
+  const { metering } = instance.sessions.parts;
+  const chargeAll = async () => {
+    statements = 0;
+    calls.length = 0;
+    const result = await metering.chargeDue(clock.now, 1_000);
+    return { ...result, statements, calls: [...calls] };
+  };
+
+  let threeSessions = 0;
+  for (let minute = 1; minute <= 5; minute++) {
+    const round = await chargeAll();
+    t.same(round.calls, [minute <= 2 ? 3 : 2], `minute ${minute}: every due session in one ChargeBatch`);
+    if (minute === 1) {
+      t.equal(round.advanced.length, 3);
+      // Billing no longer knows this session's hold: the next minute is refused outright.
+      await harness.sql`update sessions.sessions set hold_id = ${newId()} where id = ${refused.sessionId}`;
+    }
+    if (minute === 2) {
+      t.same(
+        round.ended.map((s) => [s.id, s.endReason]),
+        [[refused.sessionId, "billing_refused"]],
+        "a refusal ends its session; the others are charged in the same transaction",
+      );
+      t.equal(round.advanced.length, 2);
+      threeSessions = round.statements;
+    }
+    clock.advanceSeconds(60);
+  }
+  const mixed = await chargeAll();
+  t.same(mixed.calls, [2]);
+  t.same(
+    mixed.advanced.map((s) => s.id),
+    [rich.sessionId],
+  );
+  t.same(
+    mixed.ended.map((s) => [s.id, s.endReason]),
+    [[poor.sessionId, "insufficient_funds"]],
+    "minute 6 of the poor session cannot be paid: it ends, the rich one is charged, in one transaction",
+  );
+  t.equal(
+    mixed.statements,
+    threeSessions,
+    `claiming and recording a chunk costs the same ${threeSessions} statements for two sessions as for three`,
+  );
+  t.same(await minuteEvents(poor.sessionId), [1, 2, 3, 4, 5]);
+  const lows = await harness.sql`select count(*)::int as n from sessions.session_events
+    where session_id = ${poor.sessionId} and body->>'type' = 'low_balance'`;
+  t.ok(lows[0]!.n >= 1, "low_balance went out with the charged minutes");
 });

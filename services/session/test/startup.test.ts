@@ -57,15 +57,7 @@ t.test("startSession migrates, serves, runs the metering loop and shuts down cle
 t.test("main.ts serves as a process wired to the real billing and user services", async (t) => {
   const harness = await startHarness(t);
   const { url } = await createTestDatabase(t);
-  const sessionProcess = await spawnService(t, "session", {
-    DATABASE_URL: url,
-    TRUSTED_JWKS: JSON.stringify(harness.issuer.jwks),
-    JWT_ISSUER: harness.issuer.issuer,
-    JWT_AUDIENCE: harness.issuer.audience,
-    SERVICE_ACCESS_TOKEN: await harness.issuer.serviceToken("session"),
-    BILLING_ADDRESS: harness.addresses.billing,
-    USER_ADDRESS: harness.addresses.user,
-  });
+  const sessionProcess = await spawnService(t, "session", await harness.processEnv(url));
   const client = createServiceClient(SessionServiceService, { address: sessionProcess.address });
   t.teardown(() => client.close());
   const user = await harness.person();

@@ -1,176 +1,159 @@
-import type { Logger } from "@parley/kit/log";
-import type { SessionStore } from "../persistence/store";
-import type { SessionRecord } from "./model";
-import type { Clock } from "./ports";
-import type { SessionRules, Sessions } from "./sessions";
+import type { Core } from "./core";
+import type { EndReason, MeteringClaim, SessionRecord } from "./model";
+import type { ChargeOutcome, ClaimedEnd, ClaimedMinute, MinuteCharge } from "./ports";
 
-export interface MeteringDeps {
-  sessions: Sessions;
-  store: SessionStore;
-  now: Clock;
-  rules: SessionRules;
-  log: Logger;
-  /** Rows one worker claims per transaction. */
-  batchSize?: number;
+/** The next minute of a session, as billing charges it (key: session, minute). */
+export const nextMinute = (session: SessionRecord): MinuteCharge => ({
+  sessionId: session.id,
+  minute: session.minutesCharged + 1,
+  payerUserId: session.userId,
+  payeeUserId: session.expertId,
+  amountMinor: session.rateMinor,
+  currency: session.currency,
+  holdId: session.holdId,
+});
+
+/** Whether an active session's next minute has started (a paused session's has not). */
+export const minuteStarted = (session: SessionRecord, at: Date) =>
+  session.status === "active" && !session.pausedAt && !!session.nextChargeAt && session.nextChargeAt <= at;
+
+/** What billing's outcome for a claimed minute means for its session. */
+export type MinutePlan = { kind: "advance"; minutesLeft: bigint } | { kind: "end"; reason: EndReason };
+
+export function planMinute(outcome: ChargeOutcome): MinutePlan {
+  switch (outcome.kind) {
+    case "charged":
+      return { kind: "advance", minutesLeft: outcome.minutesLeft };
+    case "insufficient_funds":
+      return { kind: "end", reason: "insufficient_funds" };
+    // Billing will never take this minute (refused outright, or the session's invoice exists):
+    // running on would serve it unpaid, and retrying would keep it first in every batch.
+    case "refused":
+    case "settled":
+      return { kind: "end", reason: "billing_refused" };
+  }
 }
 
-export interface TickReport {
-  charged: number;
-  ended: number;
-  expired: number;
-  paused: number;
-  settled: number;
-}
+/** When two minutes or fewer remain, the participants are warned. */
+const LOW_BALANCE_MINUTES = 2n;
+
+export type Metering = ReturnType<typeof createMetering>;
 
 /**
- * The metering worker. Every step claims rows with FOR UPDATE SKIP LOCKED, so any number
- * of instances tick side by side and never work on the same session at once.
- *
- * Exactly-once per minute: minute n of a session is charged while its row is locked, with
- * billing's idempotency key (session, n); `minutes_charged` becomes n only in the same
- * transaction, after billing answered. A worker that dies between claim and commit leaves
- * the row at n − 1 and unlocked: the next worker charges n again, billing returns the
- * original charge, and the counter advances. So charged minutes are always 1..N.
+ * Charging minutes under claims. A claim (a lease with an epoch) is committed before billing
+ * is called and no transaction is open during the call; the outcomes are then recorded in one
+ * transaction, each only while its row still carries the claim's epoch. Billing's key
+ * (session, minute) makes a minute charged twice — by a worker whose lease was taken over, or
+ * again after a crash anywhere — a replay of the first charge, so charged minutes are 1..N.
  */
-export function createMetering(deps: MeteringDeps) {
-  const { sessions, store, now, rules, log } = deps;
-  const batchSize = deps.batchSize ?? 200;
+export function createMetering(core: Core) {
+  const { store, billing, now, rules, log } = core;
 
-  /** Claims batches until a short one: `step` returns how many claimed rows it moved on. */
-  async function drain(step: () => Promise<number>): Promise<number> {
-    let total = 0;
-    for (;;) {
-      const claimed = await step();
-      total += claimed;
-      if (claimed < batchSize) return total;
+  /** Records billing's outcomes for claimed minutes in one transaction; returns what moved. */
+  async function record(claims: MeteringClaim[], outcomes: ChargeOutcome[]) {
+    const advance: ClaimedMinute[] = [];
+    const end: ClaimedEnd[] = [];
+    for (const [index, claim] of claims.entries()) {
+      const outcome = outcomes[index]!;
+      const plan = planMinute(outcome);
+      const sessionId = claim.session.id;
+      if (outcome.kind === "refused" || outcome.kind === "settled")
+        log.error(
+          { sessionId, minute: claim.session.minutesCharged + 1, outcome },
+          "billing refused a minute; ending the session",
+        );
+      if (plan.kind === "advance")
+        advance.push({
+          sessionId,
+          epoch: claim.epoch,
+          minute: claim.session.minutesCharged + 1,
+          minutesLeft: plan.minutesLeft,
+        });
+      else end.push({ sessionId, epoch: claim.epoch, reason: plan.reason });
     }
-  }
-
-  async function chargeDue(at: Date): Promise<{ charged: number; ended: SessionRecord[] }> {
-    let charged = 0;
-    const ended: SessionRecord[] = [];
-    await drain(() =>
-      sessions.write(async (tx, emit) => {
-        const due = await tx.claimDue(at, batchSize);
-        const results = await Promise.allSettled(
-          due.map((session) => sessions.chargeNextMinute(tx, emit, session, at)),
-        );
-        for (const result of results) {
-          if (result.status === "rejected")
-            // Left unchanged and unlocked at commit: the next tick retries the same minute.
-            log.warn({ err: result.reason }, "charge failed; retrying next tick");
-          else if (result.value.outcome === "ended") ended.push(result.value.session);
-          else charged += 1;
-        }
-        // Failed rows do not count, so a billing outage ends this drain instead of spinning.
-        return due.length - results.filter((r) => r.status === "rejected").length;
-      }),
-    );
-    return { charged, ended };
-  }
-
-  async function pauseAway(at: Date): Promise<number> {
-    const graceMs = rules.pauseGraceSeconds * 1000;
-    return drain(() =>
-      sessions.write(async (tx) => {
-        const away = await tx.claimToPause(new Date(at.getTime() - graceMs), batchSize);
-        for (const session of away)
-          await tx.updateSession(session.id, { pausedAt: new Date(session.awaySince!.getTime() + graceMs) });
-        return away.length;
-      }),
-    );
-  }
-
-  async function endDisconnected(at: Date): Promise<SessionRecord[]> {
-    const ended: SessionRecord[] = [];
-    await drain(() =>
-      sessions.write(async (tx, emit) => {
-        const gone = await tx.claimAway(
-          new Date(at.getTime() - rules.disconnectTimeoutSeconds * 1000),
-          batchSize,
-        );
-        for (const session of gone) ended.push(await sessions.endInTx(tx, emit, session, "disconnected"));
-        return gone.length;
-      }),
-    );
-    return ended;
-  }
-
-  async function expireRequests(at: Date): Promise<number> {
-    const experts = new Set<string>();
-    const expired = await drain(() =>
-      sessions.write(async (tx, emit) => {
-        const stale = await tx.claimExpired(at, batchSize);
-        for (const session of stale) {
-          await sessions.transition(tx, emit, session, "expired", {
-            endReason: "expired",
-            endedAt: at,
-            settlementPending: true,
-          });
-          experts.add(session.expertId);
-        }
-        return stale.length;
-      }),
-    );
-    // The next requests move up; a transaction per expert, under its lock (no deadlocks).
-    for (const expertId of experts)
-      await sessions.write(async (tx, emit) => {
-        await tx.lockExpert(expertId);
-        await sessions.pushQueuePositions(tx, expertId, emit);
-      });
-    return expired;
-  }
-
-  /** One pass over stopped sessions whose money is not settled yet; failures wait for the next tick. */
-  async function settlePending(): Promise<number> {
-    return store.transaction(async (tx) => {
-      let settled = 0;
-      for (const session of await tx.claimSettlement(batchSize)) {
-        try {
-          await sessions.settleLocked(tx, session);
-          settled += 1;
-        } catch (error) {
-          log.warn({ err: error, sessionId: session.id }, "settlement failed; retrying next tick");
-        }
-      }
-      return settled;
+    return core.write(async (tx, _emit, emitMany) => {
+      const advanced = await tx.advanceClaimed(advance, rules.minuteSeconds);
+      const ended = await tx.endClaimed(end, now());
+      await emitMany([
+        ...advanced.flatMap((session) => [
+          {
+            sessionId: session.id,
+            body: {
+              type: "minute_charged" as const,
+              minute: session.minutesCharged,
+              amountMinor: session.rateMinor,
+              currency: session.currency,
+              minutesLeft: session.minutesLeft,
+            },
+          },
+          ...(session.minutesLeft <= LOW_BALANCE_MINUTES
+            ? [
+                {
+                  sessionId: session.id,
+                  body: { type: "low_balance" as const, minutesLeft: session.minutesLeft },
+                },
+              ]
+            : []),
+        ]),
+        ...ended.map((session) => ({
+          sessionId: session.id,
+          body: { type: "status_changed" as const, session },
+        })),
+      ]);
+      return { advanced, ended };
     });
   }
 
-  return {
-    /** One pass of every time-based rule, at the clock's now. */
-    async tick(): Promise<TickReport> {
-      const at = now();
-      const paused = await pauseAway(at);
-      const disconnected = await endDisconnected(at);
-      const { charged, ended } = await chargeDue(at);
-      const expired = await expireRequests(at);
-      for (const session of [...disconnected, ...ended]) await sessions.reportLoad(session.expertId);
-      const settled = await settlePending();
-      for (const review of await store.reviewsToReport(batchSize)) await sessions.reportRating(review);
-      return { charged, ended: disconnected.length + ended.length, expired, paused, settled };
-    },
-  };
-}
+  /**
+   * One ChargeBatch for the claims' next minutes, then their outcomes recorded. When the
+   * call fails, its outcome is unknown: the claims are given up unresolved (the next tick
+   * charges those minutes again, and billing replays any it took) and the error is rethrown.
+   */
+  async function charge(claims: MeteringClaim[]) {
+    let outcomes: ChargeOutcome[];
+    try {
+      outcomes = await billing.chargeBatch(claims.map((claim) => nextMinute(claim.session)));
+      if (outcomes.length !== claims.length)
+        throw new Error(`billing answered ${outcomes.length} outcomes for ${claims.length} minutes`);
+    } catch (error) {
+      await store
+        .transaction((tx) =>
+          tx.releaseClaims(
+            claims.map((claim) => ({ sessionId: claim.session.id, epoch: claim.epoch })),
+            now(),
+          ),
+        )
+        .catch((releaseError: unknown) =>
+          log.warn({ err: releaseError }, "giving claims up failed; their leases run out instead"),
+        );
+      throw error;
+    }
+    return record(claims, outcomes);
+  }
 
-/** Runs tick every intervalMs until stopped; a failed tick is logged and the next one retries. */
-export function startMeteringLoop(
-  metering: ReturnType<typeof createMetering>,
-  intervalMs: number,
-  log: Logger,
-) {
-  let running: Promise<unknown> = Promise.resolve();
-  let stopped = false;
-  const timer = setInterval(() => {
-    running = running.then(() =>
-      stopped
-        ? undefined
-        : metering.tick().catch((error: unknown) => log.error({ err: error }, "metering tick failed")),
-    );
-  }, intervalMs);
-  return async () => {
-    stopped = true;
-    clearInterval(timer);
-    await running;
+  return {
+    /** Claims up to `limit` sessions with a minute to charge at `at`, charges them in one call, records. */
+    async chargeDue(at: Date, limit: number) {
+      const claims = await store.transaction((tx) => tx.claimDueMinutes(at, core.leaseUntil(now()), limit));
+      if (claims.length === 0) return { claimed: 0, advanced: [], ended: [] };
+      return { claimed: claims.length, ...(await charge(claims)) };
+    },
+
+    /**
+     * Charges every started minute of a claimed session, one at a time (each depends on the
+     * one before), first any minute an earlier claim left unresolved. Returns the session as
+     * it stands after, or undefined when another claim took the session over meanwhile.
+     */
+    async chargeStarted(claim: MeteringClaim, at: Date): Promise<SessionRecord | undefined> {
+      let current: MeteringClaim = claim;
+      while (current.unresolved || minuteStarted(current.session, at)) {
+        const { advanced, ended } = await charge([current]);
+        const session = advanced[0] ?? ended[0];
+        if (!session) return undefined;
+        if (session.status !== "active") return session;
+        current = { ...current, session, unresolved: false };
+      }
+      return current.session;
+    },
   };
 }

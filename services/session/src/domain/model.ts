@@ -122,3 +122,33 @@ export function assertTransition(from: SessionStatus, to: SessionStatus): void {
       metadata: { from, to },
     });
 }
+
+/** A unique rule of the model that a write would break (the store reports which one). */
+export type UniqueRule = "session_request" | "open_request" | "client_message";
+
+/** The store refused a write because another row already holds this unique rule's value. */
+export class DuplicateRecord extends Error {
+  constructor(readonly rule: UniqueRule) {
+    super(`duplicate record (${rule})`);
+    this.name = "DuplicateRecord";
+  }
+}
+
+/**
+ * A session a worker claimed under a lease: `epoch` is the lease's number, and the worker's
+ * result is recorded only while the row still carries it, so a worker whose lease was taken
+ * over (it expired, or EndSession took it) can no longer write.
+ */
+export interface Leased {
+  session: SessionRecord;
+  epoch: bigint;
+}
+
+/**
+ * A session claimed for charging its next minute. `unresolved` says an earlier claim never
+ * recorded its outcome: that minute may be charged in billing already, and is charged again
+ * (billing replays it) before anything else happens to the session.
+ */
+export interface MeteringClaim extends Leased {
+  unresolved: boolean;
+}

@@ -1,4 +1,16 @@
-import type { SessionKind } from "./model";
+import type {
+  EndReason,
+  EventBody,
+  Leased,
+  MessageRecord,
+  MeteringClaim,
+  ReceiptRecord,
+  ReviewRecord,
+  SessionEvent,
+  SessionKind,
+  SessionRecord,
+  SessionStatus,
+} from "./model";
 
 /** What session needs to know about an expert (from the user service). */
 export interface ExpertInfo {
@@ -20,7 +32,28 @@ export interface ExpertDirectory {
   reportPresence(userId: string, online: boolean): Promise<void>;
 }
 
-/** The billing service as session uses it; INSUFFICIENT_FUNDS arrives as an AppError. */
+/** One minute to charge: billing's key is (sessionId, minute). */
+export interface MinuteCharge {
+  sessionId: string;
+  minute: number;
+  payerUserId: string;
+  payeeUserId: string;
+  amountMinor: bigint;
+  currency: string;
+  holdId: string | null;
+}
+
+/** What billing did with one minute. */
+export type ChargeOutcome =
+  /** Charged now, or earlier under the same key (replayed): the minute is paid. */
+  | { kind: "charged"; minutesLeft: bigint; replayed: boolean }
+  | { kind: "insufficient_funds"; shortfallMinor: bigint }
+  /** The session's invoice exists: its minutes can no longer change. */
+  | { kind: "settled" }
+  /** Never as asked (e.g. HOLD_NOT_FOUND): retrying would serve the minute unpaid forever. */
+  | { kind: "refused"; reason: string; message: string };
+
+/** The billing service as session uses it; INSUFFICIENT_FUNDS on a hold arrives as an AppError. */
 export interface BillingPort {
   placeHold(input: {
     userId: string;
@@ -31,15 +64,11 @@ export interface BillingPort {
     ttlSeconds: number;
   }): Promise<{ holdId: string }>;
   releaseHold(holdId: string, requestId: string): Promise<void>;
-  charge(input: {
-    sessionId: string;
-    minute: number;
-    payerUserId: string;
-    payeeUserId: string;
-    amountMinor: bigint;
-    currency: string;
-    holdId: string | null;
-  }): Promise<{ minutesLeft: bigint }>;
+  /**
+   * Up to 1,000 minutes in one call, one outcome per item in order. Throws only when the call
+   * as a whole failed (outage, deadline): then any item may or may not have been charged.
+   */
+  chargeBatch(items: MinuteCharge[]): Promise<ChargeOutcome[]>;
   settleSession(input: {
     sessionId: string;
     payerUserId: string;
@@ -51,4 +80,125 @@ export interface BillingPort {
   }): Promise<{ invoiceId: string }>;
 }
 
+/** Live fan-out of a session's events between instances (the bus, as session sees it). */
+export interface EventFeed {
+  /** Fire-and-forget: never waits, never throws; a lost event is caught up from the store. */
+  publish(event: SessionEvent): void;
+  /** Resolves once live (or at once while the feed is down); returns the unsubscribe. */
+  subscribe(sessionId: string, onEvent: (event: SessionEvent) => void): Promise<() => Promise<void>>;
+  /** False while live delivery is known to be broken. */
+  isLive(): boolean;
+  /** Called whenever live delivery may have skipped events (lost, and again once back). */
+  onInterruption(listener: () => void): () => void;
+}
+
 export type Clock = () => Date;
+
+/** Columns a use case may change on a session row. */
+export type SessionPatch = Partial<
+  Omit<SessionRecord, "id" | "userId" | "expertId" | "kind" | "requestId" | "requestedAt" | "lastSeq">
+>;
+
+export interface SessionFilter {
+  participantId: string;
+  asExpert?: boolean;
+  statuses: SessionStatus[];
+  kind?: SessionKind;
+  beforeId?: string;
+  limit: number;
+}
+
+/** An event to store: it gets the session's next seq. */
+export interface NewEvent {
+  sessionId: string;
+  occurredAt: Date;
+  body: EventBody;
+}
+
+/** A metering result to record, only while the claim's epoch still holds. */
+export interface ClaimedMinute {
+  sessionId: string;
+  epoch: bigint;
+  minute: number;
+  minutesLeft: bigint;
+}
+
+/** A claimed session to end, only while the claim's epoch still holds. */
+export interface ClaimedEnd {
+  sessionId: string;
+  epoch: bigint;
+  reason: EndReason;
+}
+
+/** Queries inside one transaction; events appended here are published after commit. */
+export interface SessionTx {
+  lockSession(id: string): Promise<SessionRecord | undefined>;
+  /** Throws DuplicateRecord("session_request" | "open_request"). */
+  insertSession(session: SessionRecord): Promise<void>;
+  deleteSession(id: string): Promise<void>;
+  updateSession(id: string, patch: SessionPatch): Promise<SessionRecord>;
+  appendEvent(sessionId: string, occurredAt: Date, body: EventBody): Promise<SessionEvent>;
+  /** Many events at once, each session's in the given order. */
+  appendEvents(events: NewEvent[]): Promise<SessionEvent[]>;
+  /** Throws DuplicateRecord("client_message") when the sender already used its client id. */
+  insertMessage(message: Omit<MessageRecord, "seq">): Promise<MessageRecord>;
+  upsertReceipt(sessionId: string, receipt: ReceiptRecord): Promise<ReceiptRecord>;
+  insertReview(review: ReviewRecord): Promise<boolean>;
+  /** Serialises capacity decisions for one expert until the transaction ends. */
+  lockExpert(expertId: string): Promise<void>;
+  countActive(expertId: string): Promise<number>;
+  waitingQueue(expertId: string): Promise<SessionRecord[]>;
+  /**
+   * Claims up to `limit` active sessions with a minute to charge, under a lease until
+   * `leaseUntil` (a new epoch each): first those whose earlier claim expired unresolved, then
+   * those due at `now` and not paused. Rows another worker holds are skipped.
+   */
+  claimDueMinutes(now: Date, leaseUntil: Date, limit: number): Promise<MeteringClaim[]>;
+  /** Claims one locked, active session the same way (EndSession charging what is due). */
+  claimSession(id: string, leaseUntil: Date): Promise<MeteringClaim | undefined>;
+  /**
+   * Records charged minutes of claims still held (epoch unchanged, still active, minute the
+   * next one): minutes_charged, minutes_left, the schedule moved on by `stepSeconds` from
+   * where it stands (so a pause shift made meanwhile is kept), lease cleared.
+   */
+  advanceClaimed(minutes: ClaimedMinute[], stepSeconds: number): Promise<SessionRecord[]>;
+  /** Ends claims still held (epoch unchanged, still active) for their reasons, at `at`. */
+  endClaimed(ends: ClaimedEnd[], at: Date): Promise<SessionRecord[]>;
+  /** Gives claims up unresolved: due again at once, and resolved before anything else ends them. */
+  releaseClaims(claims: Array<{ sessionId: string; epoch: bigint }>, at: Date): Promise<void>;
+  claimExpired(now: Date, limit: number): Promise<SessionRecord[]>;
+  /** Active sessions away since `before`, without an unresolved metering claim. */
+  claimAway(before: Date, limit: number): Promise<SessionRecord[]>;
+  claimToPause(before: Date, limit: number): Promise<SessionRecord[]>;
+  /** Stopped sessions whose money is not settled, under a lease until `leaseUntil`. */
+  claimSettlement(now: Date, leaseUntil: Date, limit: number): Promise<Leased[]>;
+  /** The same for one session (settling right after it stopped); undefined when settled or leased. */
+  claimSettlementOf(sessionId: string, now: Date, leaseUntil: Date): Promise<Leased | undefined>;
+  /** Records a settlement, unless another claim has taken the row since. */
+  finishSettlement(
+    sessionId: string,
+    epoch: bigint,
+    invoiceId: string | null,
+  ): Promise<SessionRecord | undefined>;
+  /** Lets the next tick retry a settlement at once. */
+  releaseSettlement(sessionId: string, epoch: bigint): Promise<void>;
+  lockActiveFor(userId: string, sessionId: string | undefined): Promise<SessionRecord[]>;
+}
+
+/** The session service's storage (implemented in persistence/store.ts over Postgres). */
+export interface SessionStore {
+  transaction<T>(work: (tx: SessionTx) => Promise<T>): Promise<T>;
+  getSession(id: string): Promise<SessionRecord | undefined>;
+  findByRequestId(userId: string, requestId: string): Promise<SessionRecord | undefined>;
+  listSessions(filter: SessionFilter): Promise<SessionRecord[]>;
+  waitingQueue(expertId: string): Promise<SessionRecord[]>;
+  findMessage(sessionId: string, senderId: string, clientMsgId: string): Promise<MessageRecord | undefined>;
+  listMessages(sessionId: string, afterSeq: bigint, limit: number): Promise<MessageRecord[]>;
+  eventsBetween(sessionId: string, afterSeq: bigint, uptoSeq: bigint | undefined): Promise<SessionEvent[]>;
+  /** The last stored seq of each session asked for (absent: no such session). */
+  lastSeqs(sessionIds: string[]): Promise<Map<string, bigint>>;
+  getReview(sessionId: string): Promise<ReviewRecord | undefined>;
+  reviewsToReport(limit: number): Promise<ReviewRecord[]>;
+  markRatingReported(sessionId: string): Promise<void>;
+  countActive(expertId: string): Promise<number>;
+}

@@ -1,38 +1,91 @@
-import type { Bus } from "@parley/kit/bus";
 import { resourceExhausted } from "@parley/kit/errors";
-import { decodeEventBody, encodeEventBody } from "../persistence/codec";
+import type { Logger } from "@parley/kit/log";
 import type { SessionEvent } from "./model";
+import type { EventFeed } from "./ports";
 
-export const sessionTopic = (sessionId: string) => `parley.session.${sessionId}`;
-
-export function encodeBusEvent(event: SessionEvent): Buffer {
-  return Buffer.from(
-    JSON.stringify({
-      seq: event.seq.toString(),
-      sessionId: event.sessionId,
-      occurredAt: event.occurredAt.toISOString(),
-      body: encodeEventBody(event.body),
-    }),
-  );
+/** A live watcher as the catch-up check sees it. */
+interface Watcher {
+  /** The last stored seq it has delivered. */
+  lastSeq(): bigint;
+  /** The store holds events up to `seq` that it has not delivered: fetch and send them. */
+  behind(seq: bigint): void;
 }
 
-export function decodeBusEvent(buffer: Buffer): SessionEvent {
-  const raw = JSON.parse(buffer.toString()) as {
-    seq: string;
-    sessionId: string;
-    occurredAt: string;
-    body: unknown;
+export interface CatchUpDeps {
+  feed: Pick<EventFeed, "isLive" | "onInterruption">;
+  /** The last stored seq of each session asked for. */
+  lastSeqs(sessionIds: string[]): Promise<Map<string, bigint>>;
+  /** How often watchers are checked while the feed is down. */
+  pollMs: number;
+  /** How often while it is up: a publish another instance had to drop shows no gap until the next event. */
+  checkMs: number;
+  log: Logger;
+}
+
+export type CatchUp = ReturnType<typeof createCatchUp>;
+
+/** Sessions one check reads at a time. */
+const CHECK_CHUNK = 1_000;
+
+/**
+ * Finds the watchers of this instance whose live feed missed events, with one query for
+ * all of them: every `pollMs` while the feed is down (the store is then the feed), every
+ * `checkMs` while it is up, and at once whenever the feed reports an interruption (lost,
+ * and back). A watcher behind its session's last stored seq catches up from the store.
+ */
+export function createCatchUp(deps: CatchUpDeps) {
+  const watched = new Map<string, Set<Watcher>>();
+  let lastCheck = Date.now();
+  let checking: Promise<void> | undefined;
+
+  async function checkAll() {
+    lastCheck = Date.now();
+    const ids = [...watched.keys()];
+    for (let i = 0; i < ids.length; i += CHECK_CHUNK) {
+      const stored = await deps.lastSeqs(ids.slice(i, i + CHECK_CHUNK));
+      for (const [sessionId, seq] of stored)
+        for (const watcher of watched.get(sessionId) ?? []) if (seq > watcher.lastSeq()) watcher.behind(seq);
+    }
+  }
+
+  const check = () => {
+    checking ??= checkAll()
+      .catch((error: unknown) => deps.log.warn({ err: error }, "watch catch-up check failed"))
+      .finally(() => {
+        checking = undefined;
+      });
+    return checking;
   };
+
+  const timer = setInterval(() => {
+    if (watched.size > 0 && (!deps.feed.isLive() || Date.now() - lastCheck >= deps.checkMs)) void check();
+  }, deps.pollMs);
+  timer.unref();
+  const stopListening = deps.feed.onInterruption(() => void check());
+
   return {
-    seq: BigInt(raw.seq),
-    sessionId: raw.sessionId,
-    occurredAt: new Date(raw.occurredAt),
-    body: decodeEventBody(raw.body),
+    /** Adds a watcher to the checks; the returned function removes it. */
+    register(sessionId: string, watcher: Watcher): () => void {
+      const set = watched.get(sessionId) ?? new Set<Watcher>();
+      watched.set(sessionId, set);
+      set.add(watcher);
+      return () => {
+        set.delete(watcher);
+        if (set.size === 0 && watched.get(sessionId) === set) watched.delete(sessionId);
+      };
+    },
+    /** One check now (tests, and the feed coming back). */
+    check,
+    close() {
+      clearInterval(timer);
+      stopListening();
+    },
   };
 }
 
 export interface WatchDeps {
-  bus: Bus;
+  feed: Pick<EventFeed, "subscribe">;
+  catchUp: Pick<CatchUp, "register">;
   eventsBetween(sessionId: string, afterSeq: bigint, uptoSeq?: bigint): Promise<SessionEvent[]>;
   heartbeatMs: number;
   now: () => Date;
@@ -40,10 +93,11 @@ export interface WatchDeps {
 
 /**
  * Streams a session's events to one watcher until `signal` aborts: subscribe first (live
- * events buffer), replay from Postgres after `afterSeq`, then deliver the buffer and live
+ * events buffer), replay from the store after `afterSeq`, then deliver the buffer and live
  * events, skipping any seq already sent. A live event that jumps ahead (instances publish
- * in any order) is preceded by the missing stored events read from Postgres, so the
- * watcher sees every stored seq exactly once and in order.
+ * in any order, or the feed lost one) is preceded by the missing stored events read from the
+ * store; events lost with nothing after them are found by the catch-up check. So the watcher
+ * sees every stored seq exactly once and in order, whether or not the live feed works.
  */
 export async function watchSession(
   deps: WatchDeps,
@@ -67,7 +121,7 @@ export async function watchSession(
   };
   let pending = 0;
   // A watcher that cannot keep up is ended rather than buffered for without bound; it
-  // reconnects with its last seq and catches up from Postgres.
+  // reconnects with its last seq and catches up from the store.
   const tooSlow = () =>
     fail(resourceExhausted("WATCHER_TOO_SLOW", "the watcher fell behind; reconnect with after_seq"));
   const enqueue = (task: () => Promise<void>) => {
@@ -80,26 +134,35 @@ export async function watchSession(
         pending -= 1;
       });
   };
+  /** Sends the stored events after lastSeq up to `upto`, from the store. */
+  const fill = async (upto: bigint) => {
+    if (upto <= lastSeq) return;
+    for (const missing of await deps.eventsBetween(sessionId, lastSeq, upto)) {
+      if (missing.seq <= lastSeq) continue;
+      await write(missing);
+      lastSeq = missing.seq;
+    }
+  };
   const deliver = async (event: SessionEvent) => {
     if (event.seq === 0n) return write(event);
     if (event.seq <= lastSeq) return;
-    if (event.seq > lastSeq + 1n) {
-      for (const missing of await deps.eventsBetween(sessionId, lastSeq, event.seq - 1n)) {
-        await write(missing);
-        lastSeq = missing.seq;
-      }
-    }
+    await fill(event.seq - 1n);
     await write(event);
     lastSeq = event.seq;
   };
 
   let replaying = true;
   const buffered: SessionEvent[] = [];
-  const unsubscribe = await deps.bus.subscribe(sessionTopic(sessionId), (message) => {
-    const event = decodeBusEvent(message);
+  const unsubscribe = await deps.feed.subscribe(sessionId, (event) => {
     if (!replaying) enqueue(() => deliver(event));
     else if (buffered.length < MAX_PENDING_EVENTS) buffered.push(event);
     else tooSlow();
+  });
+  const unregister = deps.catchUp.register(sessionId, {
+    lastSeq: () => lastSeq,
+    behind: (seq) => {
+      if (!replaying) enqueue(() => fill(seq));
+    },
   });
   const heartbeat = setInterval(
     () => enqueue(() => write({ seq: 0n, sessionId, occurredAt: deps.now(), body: { type: "heartbeat" } })),
@@ -117,6 +180,7 @@ export async function watchSession(
     if (failed && !signal.aborted) throw failed;
   } finally {
     clearInterval(heartbeat);
+    unregister();
     await unsubscribe();
   }
 }

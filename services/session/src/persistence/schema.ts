@@ -20,7 +20,8 @@ const at = (name: string) => timestamp(name, { withTimezone: true, mode: "date" 
 
 /**
  * One consultation, and its metering schedule: `next_charge_at` is the durable per-session
- * schedule row the metering workers claim with FOR UPDATE SKIP LOCKED.
+ * schedule row the metering workers claim with FOR UPDATE SKIP LOCKED, under a lease
+ * (`lease_epoch`, `lease_until`) committed before billing is called.
  */
 export const sessions = sessionsSchema.table(
   "sessions",
@@ -51,6 +52,10 @@ export const sessions = sessionsSchema.table(
     settlementPending: boolean("settlement_pending").notNull().default(false),
     lastSeq: bigint("last_seq", { mode: "bigint" }).notNull().default(sql`0`),
     queuedAt: at("queued_at"),
+    /** Bumped by every claim (metering, settlement): a result is recorded only under its own epoch. */
+    leaseEpoch: bigint("lease_epoch", { mode: "bigint" }).notNull().default(sql`0`),
+    /** Set while a claim is out: live until then; an active row with it set holds an unresolved minute. */
+    leaseUntil: at("lease_until"),
   },
   (table) => [
     uniqueIndex("sessions_request_id").on(table.userId, table.requestId),
@@ -60,7 +65,10 @@ export const sessions = sessionsSchema.table(
     index("sessions_user").on(table.userId, table.id),
     index("sessions_expert").on(table.expertId, table.status, table.id),
     index("sessions_queue").on(table.expertId, table.queuedAt, table.id).where(sql`status = 'waiting'`),
-    index("sessions_due").on(table.nextChargeAt).where(sql`status = 'active'`),
+    index("sessions_due")
+      .on(table.nextChargeAt)
+      .where(sql`status = 'active' and lease_until is null and paused_at is null`),
+    index("sessions_lease").on(table.leaseUntil).where(sql`lease_until is not null`),
     index("sessions_request_expiry").on(table.expiresAt).where(sql`status in ('requested', 'waiting')`),
     index("sessions_settlement").on(table.id).where(sql`settlement_pending`),
   ],

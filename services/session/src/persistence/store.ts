@@ -1,14 +1,17 @@
 import type { Sql } from "@parley/kit/db";
-import type {
-  EventBody,
-  MessageRecord,
-  ReceiptRecord,
-  ReviewRecord,
-  SessionEvent,
-  SessionKind,
-  SessionRecord,
-  SessionStatus,
+import {
+  DuplicateRecord,
+  type EventBody,
+  type Leased,
+  type MessageRecord,
+  type MeteringClaim,
+  type ReviewRecord,
+  type SessionEvent,
+  type SessionRecord,
+  type SessionStatus,
+  type UniqueRule,
 } from "../domain/model";
+import type { NewEvent, SessionPatch, SessionStore, SessionTx } from "../domain/ports";
 import { decodeEventBody, encodeEventBody } from "./codec";
 
 type Row = Record<string, unknown>;
@@ -62,11 +65,6 @@ const toEvent = (row: Row): SessionEvent => ({
   body: decodeEventBody(row.body),
 });
 
-/** Columns a use case may change on a session row. */
-export type SessionPatch = Partial<
-  Omit<SessionRecord, "id" | "userId" | "expertId" | "kind" | "requestId" | "requestedAt" | "lastSeq">
->;
-
 const COLUMN: Record<keyof SessionPatch, string> = {
   status: "status",
   rateMinor: "rate_minor",
@@ -89,58 +87,66 @@ const COLUMN: Record<keyof SessionPatch, string> = {
   settlementPending: "settlement_pending",
 };
 
-export interface SessionFilter {
-  participantId: string;
-  asExpert?: boolean;
-  statuses: SessionStatus[];
-  kind?: SessionKind;
-  beforeId?: string;
-  limit: number;
-}
+/** The unique indexes whose violations are the model's own rules (see DuplicateRecord). */
+const UNIQUE_RULES: Record<string, UniqueRule> = {
+  sessions_request_id: "session_request",
+  sessions_one_open_request: "open_request",
+  messages_client_msg_id: "client_message",
+};
 
-/** Queries inside one transaction; events appended here are published after commit. */
-export interface SessionTx {
-  lockSession(id: string): Promise<SessionRecord | undefined>;
-  insertSession(session: SessionRecord): Promise<void>;
-  deleteSession(id: string): Promise<void>;
-  updateSession(id: string, patch: SessionPatch): Promise<SessionRecord>;
-  appendEvent(sessionId: string, occurredAt: Date, body: EventBody): Promise<SessionEvent>;
-  insertMessage(message: Omit<MessageRecord, "seq">): Promise<MessageRecord>;
-  upsertReceipt(sessionId: string, receipt: ReceiptRecord): Promise<ReceiptRecord>;
-  insertReview(review: ReviewRecord): Promise<boolean>;
-  /** Serialises capacity decisions for one expert until the transaction ends. */
-  lockExpert(expertId: string): Promise<void>;
-  countActive(expertId: string): Promise<number>;
-  waitingQueue(expertId: string): Promise<SessionRecord[]>;
-  /** Due metering rows, locked; rows another worker holds are skipped. */
-  claimDue(now: Date, limit: number): Promise<SessionRecord[]>;
-  claimExpired(now: Date, limit: number): Promise<SessionRecord[]>;
-  claimAway(before: Date, limit: number): Promise<SessionRecord[]>;
-  claimToPause(before: Date, limit: number): Promise<SessionRecord[]>;
-  claimSettlement(limit: number): Promise<SessionRecord[]>;
-  lockActiveFor(userId: string, sessionId: string | undefined): Promise<SessionRecord[]>;
-}
+/** A unique violation of one of the model's rules becomes DuplicateRecord; anything else is rethrown. */
+const asDuplicate = (error: unknown): never => {
+  const { code, constraint_name: constraint } = error as { code?: string; constraint_name?: string };
+  const rule = code === "23505" && constraint ? UNIQUE_RULES[constraint] : undefined;
+  throw rule ? new DuplicateRecord(rule) : error;
+};
 
-export interface SessionStore {
-  transaction<T>(work: (tx: SessionTx) => Promise<T>): Promise<T>;
-  getSession(id: string): Promise<SessionRecord | undefined>;
-  findByRequestId(userId: string, requestId: string): Promise<SessionRecord | undefined>;
-  listSessions(filter: SessionFilter): Promise<SessionRecord[]>;
-  waitingQueue(expertId: string): Promise<SessionRecord[]>;
-  findMessage(sessionId: string, senderId: string, clientMsgId: string): Promise<MessageRecord | undefined>;
-  listMessages(sessionId: string, afterSeq: bigint, limit: number): Promise<MessageRecord[]>;
-  eventsBetween(sessionId: string, afterSeq: bigint, uptoSeq: bigint | undefined): Promise<SessionEvent[]>;
-  getReview(sessionId: string): Promise<ReviewRecord | undefined>;
-  reviewsToReport(limit: number): Promise<ReviewRecord[]>;
-  markRatingReported(sessionId: string): Promise<void>;
-  countActive(expertId: string): Promise<number>;
-}
+const toClaim = (row: Row): MeteringClaim => ({
+  session: toSession(row),
+  epoch: BigInt(row.lease_epoch as bigint),
+  unresolved: row.previous_lease !== null,
+});
+
+const toLeased = (row: Row): Leased => ({
+  session: toSession(row),
+  epoch: BigInt(row.lease_epoch as bigint),
+});
 
 function transactional(sql: Sql): SessionTx {
   const claim = (where: ReturnType<Sql>, limit: number) =>
     sql`select * from sessions.sessions where ${where} order by id limit ${limit} for update skip locked`.then(
       (rows) => rows.map(toSession),
     );
+  const appendEvents = async (events: NewEvent[]): Promise<SessionEvent[]> => {
+    if (events.length === 0) return [];
+    const counts = new Map<string, number>();
+    for (const event of events) counts.set(event.sessionId, (counts.get(event.sessionId) ?? 0) + 1);
+    // The row lock taken by this update orders seq allocation per session: a later seq
+    // always commits after an earlier one.
+    const bumped = await sql`update sessions.sessions s set last_seq = s.last_seq + v.n
+      from unnest(${[...counts.keys()]}::uuid[], ${[...counts.values()]}::int[]) as v(id, n)
+      where s.id = v.id returning s.id, s.last_seq`;
+    const next = new Map<string, bigint>();
+    for (const row of bumped)
+      next.set(row.id as string, BigInt(row.last_seq as bigint) - BigInt(counts.get(row.id as string)!) + 1n);
+    const stored = events.map((event): SessionEvent => {
+      const seq = next.get(event.sessionId);
+      if (seq === undefined) throw new Error(`session ${event.sessionId} vanished inside its transaction`);
+      next.set(event.sessionId, seq + 1n);
+      return {
+        seq,
+        sessionId: event.sessionId,
+        occurredAt: event.occurredAt,
+        body: patchSeq(event.body, seq),
+      };
+    });
+    await sql`insert into sessions.session_events (session_id, seq, occurred_at, body)
+      select * from unnest(${stored.map((e) => e.sessionId)}::uuid[], ${stored.map((e) => e.seq.toString())}::bigint[],
+        ${stored.map((e) => e.occurredAt.toISOString())}::timestamptz[],
+        ${stored.map((e) => JSON.stringify(encodeEventBody(e.body, e.seq)))}::text[]::jsonb[])`;
+    return stored;
+  };
+
   return {
     async lockSession(id) {
       const [row] = await sql`select * from sessions.sessions where id = ${id} for update`;
@@ -150,7 +156,7 @@ function transactional(sql: Sql): SessionTx {
       await sql`insert into sessions.sessions (id, user_id, expert_id, kind, status, request_id, rate_minor,
         currency, hold_id, requested_at, expires_at)
         values (${s.id}, ${s.userId}, ${s.expertId}, ${s.kind}, ${s.status}, ${s.requestId}, ${s.rateMinor.toString()},
-        ${s.currency}, ${s.holdId}, ${s.requestedAt}, ${s.expiresAt})`;
+        ${s.currency}, ${s.holdId}, ${s.requestedAt}, ${s.expiresAt})`.catch(asDuplicate);
     },
     async deleteSession(id) {
       await sql`delete from sessions.session_events where session_id = ${id}`;
@@ -166,22 +172,17 @@ function transactional(sql: Sql): SessionTx {
       return toSession(row);
     },
     async appendEvent(sessionId, occurredAt, body) {
-      // The row lock taken by this update orders seq allocation per session: a later seq
-      // always commits after an earlier one.
-      const [row] =
-        await sql`update sessions.sessions set last_seq = last_seq + 1 where id = ${sessionId} returning last_seq`;
-      const seq = BigInt(row!.last_seq as bigint);
-      await sql`insert into sessions.session_events (session_id, seq, occurred_at, body)
-        values (${sessionId}, ${seq.toString()}, ${occurredAt}, ${sql.json(encodeEventBody(body, seq) as never)})`;
-      return { seq, sessionId, occurredAt, body: patchSeq(body, seq) };
+      const [event] = await appendEvents([{ sessionId, occurredAt, body }]);
+      return event!;
     },
+    appendEvents,
     async insertMessage(m) {
       const [row] = await sql`select last_seq from sessions.sessions where id = ${m.sessionId}`;
       const seq = BigInt(row!.last_seq as bigint) + 1n;
       const [inserted] = await sql`insert into sessions.messages (id, session_id, seq, sender_id, kind, text,
         attachment_url, attachment_content_type, client_msg_id, sent_at)
         values (${m.id}, ${m.sessionId}, ${seq.toString()}, ${m.senderId}, ${m.kind}, ${m.text}, ${m.attachmentUrl},
-        ${m.attachmentContentType}, ${m.clientMsgId}, ${m.sentAt}) returning *`;
+        ${m.attachmentContentType}, ${m.clientMsgId}, ${m.sentAt}) returning *`.catch(asDuplicate);
       return toMessage(inserted!);
     },
     async upsertReceipt(sessionId, r) {
@@ -209,14 +210,101 @@ function transactional(sql: Sql): SessionTx {
     },
     countActive: (expertId) => countActive(sql, expertId),
     waitingQueue: (expertId) => waitingQueue(sql, expertId),
-    claimDue: (now, limit) =>
-      claim(sql`status = 'active' and next_charge_at <= ${now} and paused_at is null`, limit),
+    async claimDueMinutes(now, leaseUntil, limit) {
+      // Unresolved claims first (their minute was due when claimed, so a pause since does not
+      // hold them back), then due minutes oldest first. Each picked row gets a new epoch.
+      const rows = await sql`
+        with unresolved as (
+          select id, lease_until from sessions.sessions
+          where status = 'active' and lease_until <= ${now} and next_charge_at <= ${now}
+          order by lease_until limit ${limit} for update skip locked
+        ), due as (
+          select id, lease_until from sessions.sessions
+          where status = 'active' and lease_until is null and paused_at is null and next_charge_at <= ${now}
+          order by next_charge_at limit ${limit} for update skip locked
+        ), picked as (
+          (select * from unresolved) union all (select * from due) limit ${limit}
+        )
+        update sessions.sessions s set lease_epoch = s.lease_epoch + 1, lease_until = ${leaseUntil}
+        from picked where s.id = picked.id
+        returning s.*, picked.lease_until as previous_lease`;
+      return rows.map(toClaim);
+    },
+    async claimSession(id, leaseUntil) {
+      const [row] = await sql`
+        with old as (
+          select id, lease_until from sessions.sessions where id = ${id} and status = 'active' for update
+        )
+        update sessions.sessions s set lease_epoch = s.lease_epoch + 1, lease_until = ${leaseUntil}
+        from old where s.id = old.id
+        returning s.*, old.lease_until as previous_lease`;
+      return row ? toClaim(row) : undefined;
+    },
+    async advanceClaimed(minutes, stepSeconds) {
+      if (minutes.length === 0) return [];
+      const rows = await sql`
+        update sessions.sessions s set minutes_charged = v.minute, minutes_left = v.minutes_left,
+          next_charge_at = s.next_charge_at + make_interval(secs => ${stepSeconds}), lease_until = null
+        from unnest(${minutes.map((m) => m.sessionId)}::uuid[], ${minutes.map((m) => m.epoch.toString())}::bigint[],
+          ${minutes.map((m) => m.minute)}::int[], ${minutes.map((m) => m.minutesLeft.toString())}::bigint[])
+          as v(id, epoch, minute, minutes_left)
+        where s.id = v.id and s.lease_epoch = v.epoch and s.status = 'active' and s.minutes_charged = v.minute - 1
+        returning s.*`;
+      return rows.map(toSession);
+    },
+    async endClaimed(ends, at) {
+      if (ends.length === 0) return [];
+      const rows = await sql`
+        update sessions.sessions s set status = 'ended', end_reason = v.reason, ended_at = ${at},
+          next_charge_at = null, paused_at = null, settlement_pending = true, lease_until = null
+        from unnest(${ends.map((e) => e.sessionId)}::uuid[], ${ends.map((e) => e.epoch.toString())}::bigint[],
+          ${ends.map((e) => e.reason)}::text[]) as v(id, epoch, reason)
+        where s.id = v.id and s.lease_epoch = v.epoch and s.status = 'active'
+        returning s.*`;
+      return rows.map(toSession);
+    },
+    async releaseClaims(claims, at) {
+      if (claims.length === 0) return;
+      await sql`update sessions.sessions s set lease_until = ${at}
+        from unnest(${claims.map((c) => c.sessionId)}::uuid[], ${claims.map((c) => c.epoch.toString())}::bigint[])
+          as v(id, epoch)
+        where s.id = v.id and s.lease_epoch = v.epoch and s.status = 'active'`;
+    },
     claimExpired: (now, limit) =>
       claim(sql`status in ('requested', 'waiting') and expires_at <= ${now}`, limit),
-    claimAway: (before, limit) => claim(sql`status = 'active' and away_since <= ${before}`, limit),
+    claimAway: (before, limit) =>
+      claim(sql`status = 'active' and away_since <= ${before} and lease_until is null`, limit),
     claimToPause: (before, limit) =>
       claim(sql`status = 'active' and away_since <= ${before} and paused_at is null`, limit),
-    claimSettlement: (limit) => claim(sql`settlement_pending`, limit),
+    async claimSettlement(now, leaseUntil, limit) {
+      const rows = await sql`
+        with picked as (
+          select id from sessions.sessions
+          where settlement_pending and (lease_until is null or lease_until <= ${now})
+          order by id limit ${limit} for update skip locked
+        )
+        update sessions.sessions s set lease_epoch = s.lease_epoch + 1, lease_until = ${leaseUntil}
+        from picked where s.id = picked.id returning s.*`;
+      return rows.map(toLeased);
+    },
+    async claimSettlementOf(id, now, leaseUntil) {
+      const [row] = await sql`
+        update sessions.sessions set lease_epoch = lease_epoch + 1, lease_until = ${leaseUntil}
+        where id = ${id} and settlement_pending and (lease_until is null or lease_until <= ${now})
+        returning *`;
+      return row ? toLeased(row) : undefined;
+    },
+    async finishSettlement(id, epoch, invoiceId) {
+      const [row] = await sql`
+        update sessions.sessions set settlement_pending = false, invoice_id = coalesce(${invoiceId}, invoice_id),
+          lease_until = null
+        where id = ${id} and lease_epoch = ${epoch.toString()} returning *`;
+      return row ? toSession(row) : undefined;
+    },
+    async releaseSettlement(id, epoch) {
+      await sql`update sessions.sessions set lease_until = null
+        where id = ${id} and lease_epoch = ${epoch.toString()}`;
+    },
     async lockActiveFor(userId, sessionId) {
       const rows = sessionId
         ? await sql`select * from sessions.sessions where id = ${sessionId} and status = 'active'
@@ -281,6 +369,11 @@ export function createSessionStore(sql: Sql): SessionStore {
       const rows = await sql`select * from sessions.messages where session_id = ${sessionId}
         and seq > ${afterSeq.toString()} order by seq limit ${limit}`;
       return rows.map(toMessage);
+    },
+    async lastSeqs(sessionIds) {
+      const rows =
+        await sql`select id, last_seq from sessions.sessions where id = any(${sessionIds}::uuid[])`;
+      return new Map(rows.map((row) => [row.id as string, BigInt(row.last_seq as bigint)]));
     },
     async eventsBetween(sessionId, afterSeq, uptoSeq) {
       const rows = await sql`select * from sessions.session_events where session_id = ${sessionId}

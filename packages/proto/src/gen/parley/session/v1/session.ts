@@ -5040,7 +5040,7 @@ export const SessionServiceService = {
    * Started minutes not yet charged are charged first; if billing cannot be reached the
    * session stays active and the call fails with UNAVAILABLE, to be retried.
    * Callers: the session's user or expert; operator, admin.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION INVALID_SESSION_TRANSITION, UNAVAILABLE
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION INVALID_SESSION_TRANSITION, UNAVAILABLE, ABORTED SESSION_BUSY (metering claimed the session at the same moment three times; retry)
    */
   endSession: {
     path: "/parley.session.v1.SessionService/EndSession" as const,
@@ -5254,7 +5254,7 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
    * Started minutes not yet charged are charged first; if billing cannot be reached the
    * session stays active and the call fails with UNAVAILABLE, to be retried.
    * Callers: the session's user or expert; operator, admin.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION INVALID_SESSION_TRANSITION, UNAVAILABLE
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION INVALID_SESSION_TRANSITION, UNAVAILABLE, ABORTED SESSION_BUSY (metering claimed the session at the same moment three times; retry)
    */
   endSession: handleUnaryCall<EndSessionRequest, EndSessionResponse>;
   /**
@@ -5423,7 +5423,7 @@ export interface SessionServiceClient extends Client {
    * Started minutes not yet charged are charged first; if billing cannot be reached the
    * session stays active and the call fails with UNAVAILABLE, to be retried.
    * Callers: the session's user or expert; operator, admin.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION INVALID_SESSION_TRANSITION, UNAVAILABLE
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION INVALID_SESSION_TRANSITION, UNAVAILABLE, ABORTED SESSION_BUSY (metering claimed the session at the same moment three times; retry)
    */
   endSession(
     request: EndSessionRequest,

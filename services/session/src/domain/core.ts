@@ -1,0 +1,205 @@
+import { isStaff, type Principal } from "@parley/kit/auth";
+import { invalidArgument, notFound, permissionDenied } from "@parley/kit/errors";
+import type { Logger } from "@parley/kit/log";
+import {
+  assertTransition,
+  type EndReason,
+  type EventBody,
+  type SessionEvent,
+  type SessionRecord,
+  type SessionStatus,
+} from "./model";
+import type {
+  BillingPort,
+  Clock,
+  EventFeed,
+  ExpertDirectory,
+  NewEvent,
+  SessionPatch,
+  SessionStore,
+  SessionTx,
+} from "./ports";
+
+export interface SessionRules {
+  /** Minutes the hold placed at request time covers (MIN_MINUTES). */
+  minMinutes: number;
+  /** An unanswered request expires after this long. */
+  requestTtlSeconds: number;
+  /** The billing hold's own expiry: long enough for a queue wait plus a session. */
+  holdTtlSeconds: number;
+  /** A participant may be away this long before metering pauses. */
+  pauseGraceSeconds: number;
+  /** A participant away this long ends the session as `disconnected`. */
+  disconnectTimeoutSeconds: number;
+  /** Used for queue wait estimates. */
+  averageSessionSeconds: number;
+  /** The billed unit: 60 in production; short in demos and end-to-end tests. */
+  minuteSeconds: number;
+  /**
+   * How long a claim (metering, settlement) is a worker's alone: longer than a billing call
+   * can take, retries included. A claim that outlives it is taken over.
+   */
+  leaseSeconds: number;
+}
+
+export const DEFAULT_RULES: SessionRules = {
+  minMinutes: 5,
+  requestTtlSeconds: 300,
+  holdTtlSeconds: 6 * 3600,
+  pauseGraceSeconds: 15,
+  disconnectTimeoutSeconds: 120,
+  averageSessionSeconds: 600,
+  minuteSeconds: 60,
+  leaseSeconds: 30,
+};
+
+export const LIMITS = {
+  textChars: 4000,
+  attachmentUrlChars: 2048,
+  clientMsgIdChars: 128,
+  signalPayloadBytes: 16 * 1024,
+  reviewChars: 2000,
+  requestIdChars: 128,
+};
+
+export interface SessionsDeps {
+  store: SessionStore;
+  billing: BillingPort;
+  experts: ExpertDirectory;
+  /** Fans events out to every watcher of their session; never waits. */
+  feed: Pick<EventFeed, "publish">;
+  now: Clock;
+  rules: SessionRules;
+  log: Logger;
+}
+
+/** Appends a stored event to the transaction; it is published after commit. */
+export type Emit = (sessionId: string, body: EventBody) => Promise<void>;
+/** Appends many stored events in one statement. */
+export type EmitMany = (events: Array<Omit<NewEvent, "occurredAt">>) => Promise<void>;
+
+export type Role = "user" | "expert" | "staff";
+
+/** The caller's relation to a session; people unrelated to it learn nothing (NOT_FOUND). */
+function roleIn(principal: Principal, session: SessionRecord | undefined): Role {
+  if (session && principal.kind === "user") {
+    if (principal.userId === session.userId) return "user";
+    if (principal.userId === session.expertId) return "expert";
+    if (isStaff(principal)) return "staff";
+  }
+  throw notFound("SESSION_NOT_FOUND", "no such session");
+}
+
+export const userIdOf = (principal: Principal): string => {
+  if (principal.kind !== "user")
+    throw permissionDenied("PERMISSION_DENIED", "only people take part in sessions");
+  return principal.userId;
+};
+
+export function requireText(value: string, field: string, max: number, required = true) {
+  if (required && value.length === 0) throw invalidArgument("VALIDATION_FAILED", `${field} is required`);
+  if (value.length > max)
+    throw invalidArgument("MESSAGE_TOO_LARGE", `${field} is longer than ${max} characters`, {
+      metadata: { field, limit: String(max) },
+    });
+}
+
+export type Core = ReturnType<typeof createCore>;
+
+/** What every use case shares: transactions that publish after commit, transitions, visibility. */
+export function createCore(deps: SessionsDeps) {
+  const { store, experts, now, rules, log } = deps;
+
+  /** Runs a transaction, then publishes the stored events it appended, in seq order. */
+  async function write<T>(work: (tx: SessionTx, emit: Emit, emitMany: EmitMany) => Promise<T>) {
+    const events: SessionEvent[] = [];
+    const result = await store.transaction((tx) =>
+      work(
+        tx,
+        async (sessionId, body) => {
+          events.push(await tx.appendEvent(sessionId, now(), body));
+        },
+        async (many) => {
+          const occurredAt = now();
+          events.push(...(await tx.appendEvents(many.map((event) => ({ ...event, occurredAt })))));
+        },
+      ),
+    );
+    // After commit and fire-and-forget: a slow or dead bus never delays the write.
+    for (const event of events) deps.feed.publish(event);
+    return result;
+  }
+
+  const estimateWait = (position: number) => position * rules.averageSessionSeconds;
+
+  /**
+   * Appends a queue_position event to every waiting request of an expert. It locks those
+   * rows, so callers take the expert's lock first: every transaction that touches several
+   * of one expert's rows then queues on that lock instead of deadlocking.
+   */
+  async function pushQueuePositions(tx: SessionTx, expertId: string, emit: Emit) {
+    const queue = await tx.waitingQueue(expertId);
+    for (const [index, entry] of queue.entries())
+      await emit(entry.id, {
+        type: "queue_position",
+        position: index + 1,
+        estimatedWaitSeconds: estimateWait(index + 1),
+      });
+  }
+
+  async function transition(
+    tx: SessionTx,
+    emit: Emit,
+    session: SessionRecord,
+    to: SessionStatus,
+    patch: SessionPatch,
+  ): Promise<SessionRecord> {
+    assertTransition(session.status, to);
+    const updated = await tx.updateSession(session.id, { ...patch, status: to });
+    await emit(session.id, { type: "status_changed", session: updated });
+    return updated;
+  }
+
+  /** Ends an active session inside the caller's transaction; settlement follows after commit. */
+  const endInTx = (tx: SessionTx, emit: Emit, session: SessionRecord, reason: EndReason) =>
+    transition(tx, emit, session, "ended", {
+      endReason: reason,
+      endedAt: now(),
+      nextChargeAt: null,
+      pausedAt: null,
+      settlementPending: true,
+    });
+
+  async function visible(principal: Principal, sessionId: string) {
+    const session = await store.getSession(sessionId);
+    const role = roleIn(principal, session);
+    return { session: session!, role };
+  }
+
+  async function reportLoad(expertId: string) {
+    await experts
+      .reportExpertLoad(expertId, await store.countActive(expertId))
+      .catch((error: unknown) => log.warn({ err: error, expertId }, "expert load report failed"));
+  }
+
+  /** Typing, call signals: published live only, with seq 0. */
+  function publishEphemeral(sessionId: string, body: EventBody) {
+    deps.feed.publish({ seq: 0n, sessionId, occurredAt: now(), body });
+  }
+
+  /** The end of a claim taken now. */
+  const leaseUntil = (at: Date) => new Date(at.getTime() + rules.leaseSeconds * 1000);
+
+  return {
+    ...deps,
+    write,
+    estimateWait,
+    pushQueuePositions,
+    transition,
+    endInTx,
+    visible,
+    reportLoad,
+    publishEphemeral,
+    leaseUntil,
+  };
+}

@@ -1,0 +1,290 @@
+import { isStaff, type Principal } from "@parley/kit/auth";
+import {
+  aborted,
+  alreadyExists,
+  failedPrecondition,
+  invalidArgument,
+  isAppError,
+  notFound,
+  permissionDenied,
+} from "@parley/kit/errors";
+import { newId } from "@parley/kit/ids";
+import { type Core, LIMITS, requireText, userIdOf } from "./core";
+import type { Metering } from "./metering";
+import { minuteStarted } from "./metering";
+import {
+  assertTransition,
+  DuplicateRecord,
+  type EndReason,
+  type SessionKind,
+  type SessionRecord,
+  type SessionStatus,
+} from "./model";
+import type { Settlement } from "./settlement";
+
+/** Billing answered and did nothing (as opposed to a call whose outcome is unknown). */
+const isRefusal = (error: unknown) =>
+  isAppError(error) &&
+  !["cancelled", "deadline_exceeded", "aborted", "internal", "unavailable"].includes(error.kind);
+
+/** EndSession retries this often when metering claims the session at the same moment. */
+const END_ATTEMPTS = 3;
+
+/** Request, queue, accept, decline, cancel, end; reads of sessions and queues. */
+export function lifecycle(core: Core, metering: Metering, settlement: Settlement) {
+  const { store, billing, experts, now, rules, log, write, transition, pushQueuePositions, estimateWait } =
+    core;
+
+  async function queuePosition(session: SessionRecord): Promise<number> {
+    if (session.status !== "waiting") return 0;
+    const queue = await store.waitingQueue(session.expertId);
+    return queue.findIndex((entry) => entry.id === session.id) + 1;
+  }
+
+  async function stopWaiting(session: SessionRecord, to: "declined" | "cancelled", reason: EndReason) {
+    const sessionId = session.id;
+    const stopped = await write(async (tx, emit) => {
+      await tx.lockExpert(session.expertId);
+      const locked = (await tx.lockSession(sessionId))!;
+      const updated = await transition(tx, emit, locked, to, {
+        endReason: reason,
+        endedAt: now(),
+        settlementPending: true,
+      });
+      await pushQueuePositions(tx, locked.expertId, emit);
+      return updated;
+    });
+    await settlement.afterStop(stopped);
+    return (await store.getSession(sessionId))!;
+  }
+
+  /**
+   * Ends an active session after charging every started minute. The session is claimed like
+   * metering claims it (taking over any worker's claim, whose late result is then refused),
+   * the minutes are charged with no transaction open, and it ends under that same claim.
+   */
+  async function endActive(sessionId: string, reason: EndReason): Promise<SessionRecord> {
+    for (let attempt = 1; attempt <= END_ATTEMPTS; attempt++) {
+      const at = now();
+      const step = await write(async (tx, emit) => {
+        const locked = (await tx.lockSession(sessionId))!;
+        assertTransition(locked.status, "ended");
+        const claim = (await tx.claimSession(sessionId, core.leaseUntil(at)))!;
+        if (claim.unresolved || minuteStarted(claim.session, at)) return { claim };
+        // Nothing to charge: it ends in this same transaction.
+        const [ended] = await tx.endClaimed([{ sessionId, epoch: claim.epoch, reason }], at);
+        await emit(sessionId, { type: "status_changed", session: ended! });
+        return { ended: ended! };
+      });
+      if (step.ended) return step.ended;
+      // Billing unreachable: the end fails and is retried, rather than giving the due minutes away.
+      const charged = await metering.chargeStarted(step.claim, at);
+      if (charged?.status === "ended") return charged;
+      if (!charged) continue;
+      const ended = await write(async (tx, emit) => {
+        const [stopped] = await tx.endClaimed([{ sessionId, epoch: step.claim.epoch, reason }], now());
+        if (stopped) await emit(sessionId, { type: "status_changed", session: stopped });
+        return stopped;
+      });
+      if (ended) return ended;
+    }
+    throw aborted("SESSION_BUSY", "the session changed while it was being ended; try again");
+  }
+
+  return {
+    async requestSession(
+      principal: Principal,
+      input: { expertId: string; kind: SessionKind; requestId: string },
+    ) {
+      const userId = userIdOf(principal);
+      requireText(input.requestId, "request_id", LIMITS.requestIdChars);
+      if (input.expertId === userId)
+        throw invalidArgument("VALIDATION_FAILED", "you cannot consult yourself");
+      let session = await store.findByRequestId(userId, input.requestId);
+      if (session && (session.expertId !== input.expertId || session.kind !== input.kind))
+        throw alreadyExists("IDEMPOTENCY_KEY_REUSED", "request_id was used for another request");
+      if (!session) {
+        const expert = await experts.getExpert(input.expertId);
+        if (!expert) throw notFound("EXPERT_NOT_FOUND", "no such expert");
+        if (expert.availability === "offline" || expert.availability === "unavailable")
+          throw failedPrecondition("EXPERT_UNAVAILABLE", "the expert is not taking requests", {
+            metadata: { availability: expert.availability },
+          });
+        const rateMinor = input.kind === "chat" ? expert.chatRateMinor : expert.callRateMinor;
+        if (rateMinor <= 0n)
+          throw failedPrecondition("KIND_NOT_OFFERED", `the expert does not offer ${input.kind} sessions`);
+        const requestedAt = now();
+        const created: SessionRecord = {
+          id: newId(),
+          userId,
+          expertId: input.expertId,
+          kind: input.kind,
+          status: "requested",
+          requestId: input.requestId,
+          rateMinor,
+          currency: expert.currency,
+          holdId: null,
+          invoiceId: null,
+          minutesCharged: 0,
+          minutesLeft: 0n,
+          endReason: null,
+          requestedAt,
+          acceptedAt: null,
+          startedAt: null,
+          endedAt: null,
+          expiresAt: new Date(requestedAt.getTime() + rules.requestTtlSeconds * 1000),
+          nextChargeAt: null,
+          pausedAt: null,
+          userOnline: false,
+          expertOnline: false,
+          awaySince: null,
+          settlementPending: false,
+          lastSeq: 0n,
+          queuedAt: null,
+        };
+        session = await store
+          .transaction((tx) => tx.insertSession(created))
+          .then(() => created)
+          .catch(async (error: unknown) => {
+            if (!(error instanceof DuplicateRecord)) throw error;
+            // A concurrent retry of this same request got there first: answer as it does.
+            const first = await store.findByRequestId(userId, input.requestId);
+            if (first?.expertId === input.expertId && first.kind === input.kind) return first;
+            throw alreadyExists("OPEN_REQUEST_EXISTS", "you already have an open request with this expert");
+          });
+      }
+      if (session.status === "requested") {
+        const pending = session;
+        let holdId: string;
+        try {
+          ({ holdId } = await billing.placeHold({
+            userId,
+            amountMinor: pending.rateMinor * BigInt(rules.minMinutes),
+            currency: pending.currency,
+            requestId: `hold:${pending.id}`,
+            reference: `session:${pending.id}`,
+            ttlSeconds: rules.holdTtlSeconds,
+          }));
+        } catch (error) {
+          // Refused: a request without its hold never existed and leaves no open request behind.
+          // Outcome unknown: the request stays, so a retry with this request_id places the hold
+          // under the same key and gets the same hold back instead of a second one.
+          if (isRefusal(error)) await store.transaction((tx) => tx.deleteSession(pending.id));
+          throw error;
+        }
+        const settled = await write(async (tx, emit) => {
+          await tx.lockExpert(pending.expertId);
+          const locked = await tx.lockSession(pending.id);
+          // Moved on meanwhile: by a concurrent retry that recorded this same hold (in use), or
+          // cancelled or expired before any hold was recorded (then nothing draws on it).
+          if (locked?.status !== "requested")
+            return { session: locked ?? pending, holdUnused: locked?.holdId !== holdId };
+          const waiting = await transition(tx, emit, locked, "waiting", { holdId, queuedAt: now() });
+          await pushQueuePositions(tx, waiting.expertId, emit);
+          return { session: waiting, holdUnused: false };
+        });
+        if (settled.holdUnused)
+          await billing
+            .releaseHold(holdId, `release:${pending.id}`)
+            .catch((error: unknown) =>
+              log.warn({ err: error, holdId }, "releasing an unused hold failed; it expires by itself"),
+            );
+        session = settled.session;
+      }
+      const position = await queuePosition(session);
+      return { session, queuePosition: position, estimatedWaitSeconds: estimateWait(position) };
+    },
+
+    async acceptSession(principal: Principal, sessionId: string) {
+      const { session, role } = await core.visible(principal, sessionId);
+      if (role !== "expert")
+        throw permissionDenied("NOT_SESSION_EXPERT", "only the session's expert may accept");
+      assertTransition(session.status, "active");
+      const expert = await experts.getExpert(session.expertId);
+      if (!expert) throw notFound("EXPERT_NOT_FOUND", "the expert no longer exists");
+      const accepted = await write(async (tx, emit) => {
+        await tx.lockExpert(session.expertId);
+        const locked = (await tx.lockSession(sessionId))!;
+        assertTransition(locked.status, "active");
+        const active = await tx.countActive(locked.expertId);
+        if (active >= expert.maxConcurrentSessions)
+          throw failedPrecondition("EXPERT_AT_CAPACITY", "finish a session before accepting another", {
+            metadata: { max_concurrent_sessions: String(expert.maxConcurrentSessions) },
+          });
+        const at = now();
+        const rateMinor = locked.kind === "chat" ? expert.chatRateMinor : expert.callRateMinor;
+        if (rateMinor <= 0n)
+          throw failedPrecondition("KIND_NOT_OFFERED", `set a ${locked.kind} rate before accepting`);
+        // Chat meters from acceptance; a call only once both sides are connected (ReportPresence).
+        const startsNow = locked.kind === "chat" || (locked.userOnline && locked.expertOnline);
+        const updated = await transition(tx, emit, locked, "active", {
+          acceptedAt: at,
+          rateMinor,
+          startedAt: startsNow ? at : null,
+          nextChargeAt: startsNow ? at : null,
+        });
+        await pushQueuePositions(tx, locked.expertId, emit);
+        return updated;
+      });
+      await core.reportLoad(accepted.expertId);
+      return accepted;
+    },
+
+    async declineSession(principal: Principal, sessionId: string) {
+      const { session, role } = await core.visible(principal, sessionId);
+      if (role !== "expert")
+        throw permissionDenied("NOT_SESSION_EXPERT", "only the session's expert may decline");
+      return stopWaiting(session, "declined", "declined");
+    },
+
+    async cancelSession(principal: Principal, sessionId: string) {
+      const { session, role } = await core.visible(principal, sessionId);
+      if (role !== "user") throw permissionDenied("NOT_SESSION_USER", "only the session's user may cancel");
+      return stopWaiting(session, "cancelled", "cancelled");
+    },
+
+    async endSession(principal: Principal, sessionId: string) {
+      const { role } = await core.visible(principal, sessionId);
+      const reason: EndReason =
+        role === "user" ? "user_ended" : role === "expert" ? "expert_ended" : "operator_ended";
+      const ended = await endActive(sessionId, reason);
+      await settlement.afterStop(ended);
+      return (await store.getSession(sessionId))!;
+    },
+
+    async getSession(principal: Principal, sessionId: string) {
+      const { session } = await core.visible(principal, sessionId);
+      return { session, queuePosition: await queuePosition(session) };
+    },
+
+    async listSessions(
+      principal: Principal,
+      filter: {
+        participantId: string;
+        statuses: SessionStatus[];
+        kind?: SessionKind;
+        asExpert?: boolean;
+        beforeId?: string;
+        limit: number;
+      },
+    ) {
+      const callerId = userIdOf(principal);
+      const participantId = filter.participantId || callerId;
+      if (participantId !== callerId && !isStaff(principal))
+        throw permissionDenied("PERMISSION_DENIED", "you may only list your own sessions");
+      return store.listSessions({ ...filter, participantId });
+    },
+
+    async getQueue(principal: Principal, expertId: string) {
+      const callerId = userIdOf(principal);
+      if (callerId !== expertId && !isStaff(principal))
+        throw permissionDenied("NOT_QUEUE_OWNER", "only the expert sees their queue");
+      const queue = await store.waitingQueue(expertId);
+      return queue.map((session, index) => ({
+        session,
+        position: index + 1,
+        estimatedWaitSeconds: estimateWait(index + 1),
+      }));
+    },
+  };
+}

@@ -1,0 +1,46 @@
+import type { Core } from "./core";
+import type { SessionPatch } from "./ports";
+
+/** Who is connected: pauses and resumes metering, and starts a call's clock. */
+export function presence(core: Core) {
+  const { experts, now, log, write } = core;
+
+  return {
+    /** Presence from the edge: forwarded to user, then applied to the person's active sessions. */
+    async reportPresence(userId: string, sessionId: string | undefined, online: boolean) {
+      await experts
+        .reportPresence(userId, online)
+        .catch((error: unknown) => log.warn({ err: error, userId }, "presence report to user failed"));
+      return write(async (tx, emit) => {
+        const sessions = await tx.lockActiveFor(userId, sessionId || undefined);
+        const at = now();
+        for (const session of sessions) {
+          const side = session.userId === userId ? "userOnline" : "expertOnline";
+          const patch: SessionPatch = { [side]: online };
+          const userOnline = side === "userOnline" ? online : session.userOnline;
+          const expertOnline = side === "expertOnline" ? online : session.expertOnline;
+          if (online) {
+            if (userOnline && expertOnline) patch.awaySince = null;
+            if (session.pausedAt && userOnline && expertOnline) {
+              // Resume: the schedule moves by the paused time, so nobody pays for dead air.
+              patch.pausedAt = null;
+              if (session.nextChargeAt)
+                patch.nextChargeAt = new Date(
+                  session.nextChargeAt.getTime() + (at.getTime() - session.pausedAt.getTime()),
+                );
+            }
+            if (!session.startedAt && userOnline && expertOnline) {
+              patch.startedAt = at;
+              patch.nextChargeAt = at;
+            }
+          } else if (!session.awaySince) {
+            patch.awaySince = at;
+          }
+          const updated = await tx.updateSession(session.id, patch);
+          if (patch.startedAt) await emit(session.id, { type: "status_changed", session: updated });
+        }
+        return sessions.length;
+      });
+    },
+  };
+}

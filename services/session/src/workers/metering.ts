@@ -1,0 +1,178 @@
+import type { Logger } from "@parley/kit/log";
+import type { SessionRecord } from "../domain/model";
+import type { Sessions } from "../domain/sessions";
+
+export interface MeteringWorkerOptions {
+  /** Sessions claimed and charged per ChargeBatch (at most 1,000, billing's limit). */
+  chunkSize?: number;
+  /** Chunks one instance has in flight at once (claim → ChargeBatch → record). */
+  parallelChunks?: number;
+  /** Rows the other steps (pauses, disconnects, expiries, settlements) claim at a time. */
+  batchSize?: number;
+}
+
+export interface TickReport {
+  charged: number;
+  ended: number;
+  expired: number;
+  paused: number;
+  settled: number;
+}
+
+export type MeteringWorker = ReturnType<typeof createMeteringWorker>;
+
+/**
+ * The metering worker: every time-based rule of a session, one pass per tick. Each step
+ * claims rows with FOR UPDATE SKIP LOCKED (minutes and settlements under a committed lease),
+ * so any number of instances tick side by side and never work on the same session at once.
+ */
+export function createMeteringWorker(sessions: Sessions, log: Logger, options: MeteringWorkerOptions = {}) {
+  const { core, metering, settlement, reviews } = sessions.parts;
+  const { store, now, rules } = core;
+  const chunkSize = Math.min(options.chunkSize ?? 1_000, 1_000);
+  const parallelChunks = options.parallelChunks ?? 4;
+  const batchSize = options.batchSize ?? 200;
+
+  /** Claims batches until a short one: `step` returns how many claimed rows it moved on. */
+  async function drain(step: () => Promise<number>): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const claimed = await step();
+      total += claimed;
+      if (claimed < batchSize) return total;
+    }
+  }
+
+  /** Every minute due at `at`, in chunks, `parallelChunks` of them in flight at once. */
+  async function chargeDue(at: Date): Promise<{ charged: number; ended: SessionRecord[] }> {
+    let charged = 0;
+    const ended: SessionRecord[] = [];
+    let more = true;
+    const pipeline = async () => {
+      while (more) {
+        try {
+          const chunk = await metering.chargeDue(at, chunkSize);
+          charged += chunk.advanced.length;
+          ended.push(...chunk.ended);
+          if (chunk.claimed < chunkSize) more = false;
+        } catch (error) {
+          // Given back unresolved: the next tick charges them again (billing replays any it took).
+          log.warn({ err: error }, "charging a chunk failed; retrying next tick");
+          more = false;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: parallelChunks }, pipeline));
+    return { charged, ended };
+  }
+
+  async function pauseAway(at: Date): Promise<number> {
+    const graceMs = rules.pauseGraceSeconds * 1000;
+    return drain(() =>
+      core.write(async (tx) => {
+        const away = await tx.claimToPause(new Date(at.getTime() - graceMs), batchSize);
+        for (const session of away)
+          await tx.updateSession(session.id, { pausedAt: new Date(session.awaySince!.getTime() + graceMs) });
+        return away.length;
+      }),
+    );
+  }
+
+  async function endDisconnected(at: Date): Promise<SessionRecord[]> {
+    const ended: SessionRecord[] = [];
+    await drain(() =>
+      core.write(async (tx, emit) => {
+        const gone = await tx.claimAway(
+          new Date(at.getTime() - rules.disconnectTimeoutSeconds * 1000),
+          batchSize,
+        );
+        for (const session of gone) ended.push(await core.endInTx(tx, emit, session, "disconnected"));
+        return gone.length;
+      }),
+    );
+    return ended;
+  }
+
+  async function expireRequests(at: Date): Promise<number> {
+    const experts = new Set<string>();
+    const expired = await drain(() =>
+      core.write(async (tx, emit) => {
+        const stale = await tx.claimExpired(at, batchSize);
+        for (const session of stale) {
+          await core.transition(tx, emit, session, "expired", {
+            endReason: "expired",
+            endedAt: at,
+            settlementPending: true,
+          });
+          experts.add(session.expertId);
+        }
+        return stale.length;
+      }),
+    );
+    // The next requests move up; a transaction per expert, under its lock (no deadlocks).
+    for (const expertId of experts)
+      await core.write(async (tx, emit) => {
+        await tx.lockExpert(expertId);
+        await core.pushQueuePositions(tx, expertId, emit);
+      });
+    return expired;
+  }
+
+  return {
+    /** One pass of every time-based rule, at the clock's now. */
+    async tick(): Promise<TickReport> {
+      const at = now();
+      const paused = await pauseAway(at);
+      const disconnected = await endDisconnected(at);
+      const { charged, ended } = await chargeDue(at);
+      const expired = await expireRequests(at);
+      const stoppedExperts = new Set([...disconnected, ...ended].map((session) => session.expertId));
+      for (const expertId of stoppedExperts) await core.reportLoad(expertId);
+      const settled = await settlement.settlePending(batchSize);
+      for (const review of await store.reviewsToReport(batchSize)) await reviews.reportRating(review);
+      return { charged, ended: disconnected.length + ended.length, expired, paused, settled };
+    },
+  };
+}
+
+/**
+ * Runs tick every intervalMs (from the end of one to the start of the next) until stopped; a
+ * failed tick is logged and the next one retries. Stopping waits for a running tick at most
+ * `stopWaitMs`: a tick cut short by shutdown is safe (claims run out and are taken over).
+ */
+export function startMeteringLoop(
+  worker: MeteringWorker,
+  intervalMs: number,
+  log: Logger,
+  stopWaitMs = 3_000,
+) {
+  let stopped = false;
+  let running: Promise<void> = Promise.resolve();
+  let timer: NodeJS.Timeout | undefined;
+  const schedule = () => {
+    timer = setTimeout(() => {
+      running = worker
+        .tick()
+        .then(
+          () => undefined,
+          (error: unknown) => log.error({ err: error }, "metering tick failed"),
+        )
+        .finally(() => {
+          if (!stopped) schedule();
+        });
+    }, intervalMs);
+  };
+  schedule();
+  return async () => {
+    stopped = true;
+    clearTimeout(timer);
+    let waited: NodeJS.Timeout | undefined;
+    await Promise.race([
+      running,
+      new Promise<void>((resolve) => {
+        waited = setTimeout(resolve, stopWaitMs);
+      }),
+    ]);
+    clearTimeout(waited);
+  };
+}
