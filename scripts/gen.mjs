@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Regenerates packages/proto from protos/: ts-proto stubs (buf.gen.yaml) and the binary
-// descriptor set (with comments) that the edge reads to build HTTP routes and OpenAPI.
+// descriptor set (with comments) that the edge reads to build HTTP routes and OpenAPI,
+// and the services' caller rules (scripts/permissions.ts).
 // `--check` regenerates and fails when that changed any committed file.
 import { execFileSync } from "node:child_process";
 
@@ -8,6 +9,8 @@ const run = (cmd, args) => execFileSync(cmd, args, { stdio: "inherit" });
 
 run("buf", ["generate"]);
 run("buf", ["build", "-o", "packages/proto/src/descriptors.binpb"]);
+// Who may call each RPC, from the services' permission maps (the edge documents it).
+run(process.execPath, ["--import", "tsx", "scripts/permissions.ts"]);
 
 if (process.argv.includes("--check")) {
   const changed = execFileSync("git", ["status", "--porcelain", "--", "packages/proto"], {

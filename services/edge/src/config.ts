@@ -30,14 +30,44 @@ export const edgeConfigShape = {
   /** Shared secret of the payment provider's webhook signatures; the webhook route is off without it. */
   WEBHOOK_SECRET: env.secret(16).optional(),
   WEBHOOK_TOLERANCE_SECONDS: env.positiveInt(300),
-  /** Requests per minute per signed-in principal, or per IP for anonymous callers. */
+  /** Requests per minute on each route per signed-in person, or per IP for anyone else. */
   RATE_LIMIT_PER_MINUTE: env.positiveInt(600),
+  /**
+   * Routes with limits of their own, per minute: `POST /v1/auth/login=60, GET /v1/experts=1200`
+   * (the verb and the annotated template).
+   */
+  RATE_LIMIT_ROUTES: z
+    .string()
+    .default("")
+    .transform((value, ctx): Record<string, number> => {
+      const limits: Record<string, number> = {};
+      for (const entry of value
+        .split(",")
+        .map((e) => e.trim())
+        .filter(Boolean)) {
+        const match = /^(GET|POST|PUT|PATCH|DELETE) (\/\S+)=(\d+)$/.exec(entry);
+        if (!match || Number(match[3]) < 1) {
+          ctx.addIssue({ code: "custom", message: `"${entry}" is not "<VERB> <template>=<per minute>"` });
+          return z.NEVER;
+        }
+        limits[`${match[1]} ${match[2]}`] = Number(match[3]);
+      }
+      return limits;
+    }),
+  /** How often rate-limit counts are shared through Redis (no Redis round trip per request). */
+  RATE_LIMIT_SYNC_MS: env.positiveInt(250),
   BODY_LIMIT_BYTES: env.positiveInt(1024 * 1024),
   UPSTREAM_DEADLINE_MS: env.positiveInt(10_000),
   WS_MAX_FRAME_BYTES: env.positiveInt(64 * 1024),
   WS_FRAMES_PER_SECOND: env.positiveInt(20),
   /** A WebSocket client that lets this much unsent data pile up is closed (slow consumer). */
   WS_MAX_BUFFERED_BYTES: env.positiveInt(1024 * 1024),
+  /** Open WebSocket connections one person may hold on one edge instance; the next closes with 4029. */
+  WS_MAX_CONNECTIONS_PER_PERSON: env.positiveInt(5),
+  /** Stored events each watched session's shared feed keeps, for sockets joining a little behind. */
+  WS_FEED_MEMORY_EVENTS: env.positiveInt(256),
+  /** WebSocket connections not yet authenticated one address may hold on one edge instance. */
+  WS_MAX_UNAUTHENTICATED_PER_IP: env.positiveInt(20),
   /**
    * Behind load balancers: which X-Forwarded-For hops to believe, as a hop count ("1": the
    * one in front of us) or their addresses / CIDR ranges. Never "every hop": the leftmost

@@ -4,11 +4,20 @@ import { stopOnSignals } from "@parley/kit/grpc";
 import { createLogger } from "@parley/kit/log";
 import { createMetrics } from "@parley/kit/metrics";
 import type { JSONWebKeySet } from "jose";
+import pino from "pino";
 import { edgeConfigShape } from "./config";
 import { buildEdge } from "./server";
 
 const config = loadConfig(edgeConfigShape);
 const log = createLogger({ service: "edge", level: config.LOG_LEVEL });
+// One line per request, built only from fields that hold no secrets (method, route template,
+// status, duration, request id): written in batches, without redaction.
+const accessLog = createLogger({
+  service: "edge",
+  level: config.LOG_LEVEL,
+  redact: false,
+  destination: pino.destination({ sync: false, minLength: 4096 }),
+});
 const metrics = createMetrics("edge");
 
 const directory = connectAuthDirectory(config.AUTH_ADDRESS);
@@ -18,6 +27,7 @@ const trusted = config.TRUSTED_JWKS ? (JSON.parse(config.TRUSTED_JWKS) as JSONWe
 const edge = await buildEdge({
   config,
   log,
+  accessLog,
   metrics: metrics.registry,
   identity: {
     verifier: identity.verifier,
@@ -34,4 +44,5 @@ log.info(
 stopOnSignals(async () => {
   await edge.close();
   directory.close();
+  accessLog.flush();
 }, log);

@@ -308,3 +308,108 @@ t.test("WebSocket presence: a person stays online until their last connection cl
     "the last one signs off",
   );
 });
+
+t.test(
+  "WebSocket fan-out: one upstream stream per session; late and resuming sockets get every event once, in order",
+  async (t) => {
+    // A feed memory of 3 events: a socket joining from the start must catch up from Postgres.
+    const api = await startPlatform(t, { edge: { WS_FEED_MEMORY_EVENTS: "3" } });
+    const expert = await createExpert(t, api);
+    // The expert's own connection makes them present (available to be asked).
+    const late = await WsClient.connect(api.url);
+    t.teardown(() => late.close());
+    await late.authenticate(expert.token);
+    for (let i = 0; i < 40; i++) {
+      const listed = await api.call("GET", `/v1/experts/${expert.userId}`);
+      if (listed.body.expert.availability === "EXPERT_AVAILABILITY_AVAILABLE") break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const user = await api.register();
+    const topUp = await api.call("POST", "/v1/me/topups", {
+      token: user.accessToken,
+      body: { amount: { amount_minor: String(RATE * 10), currency: "INR" }, request_id: randomUUID() },
+    });
+    await api.webhook({
+      event_id: `evt_${randomUUID()}`,
+      payment_id: topUp.body.payment.payment_id,
+      status: "succeeded",
+      amount_minor: RATE * 10,
+      currency: "INR",
+    });
+    const requested = await api.call("POST", "/v1/sessions", {
+      token: user.accessToken,
+      body: { expert_id: expert.userId, kind: "SESSION_KIND_CHAT", request_id: randomUUID() },
+    });
+    const sessionId: string = requested.body.session.session_id;
+    t.equal(
+      (await api.call("POST", `/v1/sessions/${sessionId}:accept`, { token: expert.token, body: {} })).status,
+      200,
+    );
+
+    const stranger = await WsClient.connect(api.url);
+    t.teardown(() => stranger.close());
+    await stranger.authenticate((await api.register()).accessToken);
+    stranger.send({ type: "subscribe", id: "peek", session_id: sessionId, after_seq: "0" });
+    const refused = await stranger.waitFor((f) => f.type === "error");
+    t.match(refused, {
+      id: "peek",
+      session_id: sessionId,
+      error: { status: "NOT_FOUND", request_id: /^[0-9a-f-]{36}$/ },
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    t.notOk(
+      stranger.frames.some((f) => f.type === "subscribed" || f.type === "event"),
+      "a session you may not see is never acknowledged, nor streamed",
+    );
+
+    const first = await WsClient.connect(api.url);
+    t.teardown(() => first.close());
+    await first.authenticate(user.accessToken);
+    first.send({ type: "subscribe", id: 1, session_id: sessionId, after_seq: "0" });
+    t.match(await first.waitFor((f) => f.type === "subscribed"), { id: 1, session_id: sessionId });
+    const say = async (text: string) => {
+      const sent = await api.call("POST", `/v1/sessions/${sessionId}/messages`, {
+        token: user.accessToken,
+        body: { kind: "MESSAGE_KIND_TEXT", text, client_msg_id: randomUUID() },
+      });
+      t.equal(sent.status, 200, JSON.stringify(sent.body));
+      return sent.body.message.seq as string;
+    };
+    for (let i = 1; i <= 8; i++) await say(`before ${i}`);
+    await first.waitFor((f) => f.event?.message?.text === "before 8");
+    const sixth = first.events(sessionId).find((e) => e.message?.text === "before 6");
+
+    // From the start (older than the feed remembers: Postgres first), and from the middle.
+    late.send({ type: "subscribe", session_id: sessionId, after_seq: "0" });
+    const resumed = await WsClient.connect(api.url);
+    t.teardown(() => resumed.close());
+    await resumed.authenticate(user.accessToken);
+    resumed.send({ type: "subscribe", session_id: sessionId, after_seq: sixth.seq });
+    await late.waitFor((f) => f.event?.message?.text === "before 8");
+    await resumed.waitFor((f) => f.event?.message?.text === "before 8");
+    for (let i = 1; i <= 3; i++) await say(`after ${i}`);
+    for (const ws of [first, late, resumed]) await ws.waitFor((f) => f.event?.message?.text === "after 3");
+
+    const metrics = await api.call("GET", "/metrics");
+    t.match(
+      metrics.body,
+      /^edge_session_feeds\{[^}]*\} 1$/m,
+      "three sockets, one session: one upstream stream",
+    );
+
+    const stored = (ws: WsClient) =>
+      ws
+        .events(sessionId)
+        .map((e) => Number(e.seq))
+        .filter((seq) => seq > 0);
+    const head = Math.max(...stored(first));
+    const range = (from: number) => Array.from({ length: head - from }, (_, i) => from + 1 + i);
+    t.same(stored(first), range(0), "from the start: every stored seq once, in order");
+    t.same(
+      stored(late),
+      range(0),
+      "joining late from 0: replayed from Postgres, then the feed, no gap or repeat",
+    );
+    t.same(stored(resumed), range(Number(sixth.seq)), "resuming after a seq: what followed it, once");
+  },
+);

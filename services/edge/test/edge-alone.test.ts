@@ -1,46 +1,16 @@
-import { parseConfig } from "@parley/kit/config";
-import { createLogger } from "@parley/kit/log";
-import { createMetrics } from "@parley/kit/metrics";
-import { createTestIssuer } from "@parley/testing";
 import t from "tap";
-import { edgeConfigShape } from "../src/config";
-import { buildEdge } from "../src/server";
 import { CLOSE } from "../src/ws/socket";
+import { startLoneEdge } from "./alone";
 import { WsClient } from "./ws-client";
 
 // What the platform can't be asked for (auth issues tokens for at least a minute; its services
 // are up): this edge runs in-process with real tokens from a test signing key and every
 // upstream on a closed port (presence reports there fail and are only logged).
 t.test("the edge alone: token expiry, slow consumers, unreachable services", async (t) => {
-  const issuer = await createTestIssuer();
-  const nowhere = "127.0.0.1:1";
-  const config = parseConfig(edgeConfigShape, {
-    HTTP_PORT: "0",
-    HTTP_HOST: "127.0.0.1",
-    JWT_ISSUER: issuer.issuer,
-    JWT_AUDIENCE: issuer.audience,
-    AUTH_ADDRESS: nowhere,
-    USER_ADDRESS: nowhere,
-    SESSION_ADDRESS: nowhere,
-    BILLING_ADDRESS: nowhere,
-    UPSTREAM_DEADLINE_MS: "500",
+  const { url, issuer } = await startLoneEdge(t, {
     WS_FRAMES_PER_SECOND: "10000",
     WS_MAX_BUFFERED_BYTES: String(64 * 1024),
   });
-  const edge = await buildEdge({
-    config,
-    log: createLogger({ service: "edge", level: process.env.TEST_LOG_LEVEL ?? "silent" }),
-    metrics: createMetrics("edge").registry,
-    identity: {
-      verifier: issuer.verifier,
-      credentials: () => issuer.serviceToken("edge"),
-      jwks: async () => issuer.jwks,
-    },
-  });
-  await edge.app.listen({ port: 0, host: "127.0.0.1" });
-  t.teardown(() => edge.close());
-  const address = edge.app.server.address();
-  const url = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
   const shortLived = (userId: string, seconds: number) =>
     issuer.sign({ sub: userId, role: "user", sid: "s", acr: "aal1", amr: ["pwd"] }, seconds);
 

@@ -34,6 +34,13 @@ export class WsClient {
     this.socket.send(typeof frame === "string" ? frame : JSON.stringify(frame));
   }
 
+  /** Sends one text message as several fragments (continuation frames). */
+  sendFragments(parts: string[]): void {
+    parts.forEach((part, i) => {
+      this.socket.send(part, { fin: i === parts.length - 1 });
+    });
+  }
+
   /** Resolves with the first frame (from the start) matching, or fails after `timeoutMs`. */
   async waitFor(match: (frame: Frame) => boolean, timeoutMs = 15_000): Promise<Frame> {
     const deadline = Date.now() + timeoutMs;

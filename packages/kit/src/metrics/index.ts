@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
-import { collectDefaultMetrics, Histogram, Registry } from "prom-client";
+import { collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
-export { Histogram, Registry };
+export { Gauge, Histogram, Registry };
 
 export interface ServiceMetrics {
   registry: Registry;

@@ -1,34 +1,43 @@
-import type { DescMethod, FileRegistry } from "@bufbuild/protobuf";
-import { fromBinary, type JsonObject, type JsonValue, toJson } from "@bufbuild/protobuf";
-import type { ClientReadableStream } from "@grpc/grpc-js";
+import type { DescMethod, JsonObject, JsonValue } from "@bufbuild/protobuf";
+import { fromBinary, toJson } from "@bufbuild/protobuf";
 import type { TokenVerifier } from "@parley/kit/auth";
-import { isUuid, newId } from "@parley/kit/ids";
+import { invalidArgument } from "@parley/kit/errors";
+import { newId } from "@parley/kit/ids";
 import type { Logger } from "@parley/kit/log";
+import type { ErrorObject, ValidateFunction } from "ajv";
 import { decodeJwt } from "jose";
 import type { WebSocket } from "ws";
-import { toHttpError } from "../http/errors";
+import type { Catalogue } from "../http/catalogue";
+import { fieldPath, toHttpError } from "../http/errors";
+import { type SchemaBuilder, schemaBuilder } from "../http/schemas";
 import { encodeJson } from "../http/transcode";
+import { createAjv } from "../http/validation";
 import { upstreamMetadata } from "../metadata";
 import type { UpstreamName, Upstreams } from "../upstreams";
+import { createSessionFeeds, type FeedMember } from "./feeds";
+import {
+  CLIENT_FRAMES,
+  CLOSE,
+  type ErrorFrame,
+  type FrameIdValue,
+  RPC_FRAMES,
+  type RpcFrameType,
+  type ServerFrame,
+  type SubscribeFrame,
+} from "./protocol";
 
-/** Close codes of the /v1/ws protocol (documented in the README). */
-export const CLOSE = {
-  normal: 1000,
-  policy: 1008,
-  tooBig: 1009,
-  restart: 1012,
-  unauthenticated: 4001,
-  slowConsumer: 4009,
-} as const;
+export { CLOSE } from "./protocol";
 
 const AUTH_TIMEOUT_MS = 10_000;
 /** Liveness: a connection that answers no ping for this long is dead (a phone that lost signal). */
 const PING_INTERVAL_MS = 30_000;
+/** Timers of every connection (auth deadline, token expiry, liveness) are checked this often. */
+const SWEEP_MS = 250;
 /** At shutdown, how long clients get to close before they are cut and reported offline. */
 const SHUTDOWN_GRACE_MS = 1_000;
 
 export interface SocketDeps {
-  registry: FileRegistry;
+  catalogue: Catalogue;
   upstreams: Upstreams;
   verifier: TokenVerifier;
   /** The edge's own service token (presence reports). */
@@ -37,45 +46,143 @@ export interface SocketDeps {
   deadlineMs: number;
   framesPerSecond: number;
   maxBufferedBytes: number;
+  /** Open connections one person may hold on this instance. */
+  maxConnectionsPerPerson: number;
+  /** Connections not yet authenticated one address may hold on this instance. */
+  maxUnauthenticatedPerIp: number;
+  /** Stored events each session feed keeps in memory for sockets joining a little behind. */
+  feedMemoryEvents: number;
 }
 
 interface Rpc {
   upstream: UpstreamName;
   method: DescMethod;
+  path: string;
 }
 
-/** Frame types that are one unary session RPC made as the signed-in person. */
-const FRAME_RPCS: Record<string, string> = {
-  send_message: "SendMessage",
-  typing: "SendTyping",
-  read: "MarkRead",
-  signal: "SendSignal",
+/** One session a connection watches. */
+interface Subscription extends FeedMember {
+  /** Set once authorised and joined to the feed. */
+  joined: boolean;
+}
+
+/** Everything the edge keeps about one connection: plain fields, no closures of its own. */
+class Connection {
+  userId: string | undefined;
+  token = "";
+  expiresAtMs = 0;
+  subscriptions: Map<string, Subscription> | undefined;
+  /** Sessions this connection has reported the person present in. */
+  online: Set<string> | undefined;
+  frameTokens: number;
+  refilledAt: number;
+  alive = true;
+  lastPingAt: number;
+  closed = false;
+  constructor(
+    readonly socket: WebSocket,
+    readonly ip: string,
+    readonly connectedAt: number,
+    burst: number,
+  ) {
+    this.frameTokens = burst;
+    this.refilledAt = connectedAt;
+    this.lastPingAt = connectedAt;
+  }
+}
+
+/** A frame refused by the protocol (before any service was asked). */
+const frameError = (reason: "INVALID_FRAME" | "UNKNOWN_FRAME", message: string, field?: string) =>
+  invalidArgument(
+    reason,
+    message,
+    field ? { fieldViolations: [{ field, description: message }] } : undefined,
+  );
+
+const violation = (error: ErrorObject | undefined): { field: string; message: string } => {
+  if (!error) return { field: "", message: "invalid frame" };
+  const base = fieldPath(error.instancePath);
+  if (error.keyword === "required") {
+    const field = [base, error.params.missingProperty].filter(Boolean).join(".");
+    return { field, message: `${field} is required` };
+  }
+  if (error.keyword === "additionalProperties") {
+    const field = [base, error.params.additionalProperty].filter(Boolean).join(".");
+    return { field, message: `${field} is not a field of this frame` };
+  }
+  return { field: base, message: `${base || "frame"} ${error.message ?? "is invalid"}` };
 };
 
-/** A frame the protocol does not accept, answered with an INVALID_ARGUMENT error frame. */
-const frameError = (reason: "INVALID_FRAME" | "UNKNOWN_FRAME", message: string) =>
-  Object.assign(new Error(message), { frameReason: reason });
+/**
+ * The /v1/ws protocol (see protocol.ts): authentication, per-person and per-address
+ * connection caps, frame rate and size limits, session subscriptions over shared feeds
+ * (feeds.ts), frames that are session RPCs, presence, liveness and the 1012 drain.
+ */
+export function createSocketHub(deps: SocketDeps) {
+  const { registry } = deps.catalogue;
+  const builder: SchemaBuilder = schemaBuilder(deps.catalogue);
+  const method = (service: string, name: string, upstream: UpstreamName): Rpc => {
+    const found = registry.getService(service)!.methods.find((m) => m.name === name)!;
+    return { upstream, method: found, path: `/${service}/${name}` };
+  };
+  const SESSION = "parley.session.v1.SessionService";
+  const getSession = method(SESSION, "GetSession", "session");
+  const sessionPresence = method(SESSION, "ReportPresence", "session");
+  const userPresence = method("parley.user.v1.UserService", "ReportPresence", "user");
+  const rpcFrames = Object.fromEntries(
+    Object.entries(RPC_FRAMES).map(([type, spec]) => [type, method(SESSION, spec.rpc, "session")]),
+  ) as Record<RpcFrameType, Rpc>;
 
-export function createSocketHandler(deps: SocketDeps) {
-  const sessionService = deps.registry.getService("parley.session.v1.SessionService")!;
-  const userService = deps.registry.getService("parley.user.v1.UserService")!;
-  const rpc = (upstream: UpstreamName, service: typeof sessionService, name: string): Rpc => ({
-    upstream,
-    method: service.methods.find((m) => m.name === name)!,
-  });
-  const watch = rpc("session", sessionService, "WatchSession");
-  const sessionPresence = rpc("session", sessionService, "ReportPresence");
-  const userPresence = rpc("user", userService, "ReportPresence");
-  const path = (r: Rpc) => `/${r.method.parent.typeName}/${r.method.name}`;
-  const encode = (r: Rpc, json: JsonValue) => encodeJson(r.method.input, json, deps.registry);
-  const decode = (r: Rpc, bytes: Uint8Array) =>
-    toJson(r.method.output, fromBinary(r.method.output, bytes), {
-      registry: deps.registry,
+  const ajv = createAjv({ coerceTypes: false });
+  const validators = new Map<string, ValidateFunction>();
+  for (const [type, schema] of Object.entries(CLIENT_FRAMES)) validators.set(type, ajv.compile(schema));
+  for (const [type, rpc] of Object.entries(rpcFrames)) {
+    const request = builder.message(rpc.method.input, { kind: "validate" });
+    validators.set(
+      type,
+      ajv.compile({
+        ...request,
+        properties: {
+          type: { const: type },
+          id: CLIENT_FRAMES.ping.properties.id,
+          ...(request.properties as object),
+        },
+        required: ["type", ...((request.required as string[] | undefined) ?? [])],
+      }),
+    );
+  }
+
+  const decode = (rpc: Rpc, bytes: Uint8Array) =>
+    toJson(rpc.method.output, fromBinary(rpc.method.output, bytes), {
+      registry,
       useProtoFieldName: true,
       alwaysEmitImplicit: true,
     });
-  const sockets = new Set<WebSocket>();
+  const call = (rpc: Rpc, json: JsonValue, token: string, clientIp: string, requestId: string) =>
+    deps.upstreams.unary(
+      rpc.upstream,
+      rpc.path,
+      encodeJson(rpc.method.input, json, registry),
+      upstreamMetadata({ requestId, bearerToken: token, clientIp }),
+      deps.deadlineMs,
+    );
+
+  const feeds = createSessionFeeds({
+    registry,
+    upstreams: deps.upstreams,
+    log: deps.log,
+    ringSize: deps.feedMemoryEvents,
+  });
+  const connections = new Set<Connection>();
   const reports = new Set<Promise<unknown>>();
+  /** Authenticated connections per person, unauthenticated ones per address (this instance). */
+  const perPerson = new Map<string, number>();
+  const unauthenticatedPerIp = new Map<string, number>();
+  const count = (map: Map<string, number>, key: string, delta: number) => {
+    const next = (map.get(key) ?? 0) + delta;
+    if (next > 0) map.set(key, next);
+    else map.delete(key);
+  };
   /**
    * Connections of this instance that hold a person (key: user id) or a person's session
    * (key: "user/session") online: offline is reported only when the last one lets go, so
@@ -83,262 +190,288 @@ export function createSocketHandler(deps: SocketDeps) {
    */
   const holders = new Map<string, number>();
   const hold = (key: string) => {
-    const count = (holders.get(key) ?? 0) + 1;
-    holders.set(key, count);
-    return count === 1;
+    count(holders, key, 1);
+    return holders.get(key) === 1;
   };
   const letGo = (key: string) => {
-    const count = (holders.get(key) ?? 1) - 1;
-    if (count > 0) holders.set(key, count);
-    else holders.delete(key);
-    return count <= 0;
+    count(holders, key, -1);
+    return !holders.has(key);
   };
 
-  function handle(socket: WebSocket, client: { ip: string; userAgent?: string }) {
-    sockets.add(socket);
-    let person: { userId: string; token: string } | undefined;
-    /** Sessions this connection has reported the person online in. */
-    const online = new Set<string>();
-    let expiryTimer: NodeJS.Timeout | undefined;
-    const subscriptions = new Map<string, ClientReadableStream<Buffer>>();
-    let tokens = deps.framesPerSecond * 2;
-    let refilledAt = Date.now();
-    const log = deps.log.child({ ws: newId() });
+  const sendText = (conn: Connection, data: string | Buffer) => {
+    const { socket } = conn;
+    if (socket.readyState !== socket.OPEN) return;
+    // A client that does not read is closed, never buffered for without bound.
+    if (socket.bufferedAmount > deps.maxBufferedBytes) {
+      socket.close(CLOSE.slowConsumer, "slow consumer");
+      return;
+    }
+    socket.send(data, { binary: false });
+  };
+  const send = (conn: Connection, frame: ServerFrame) => sendText(conn, JSON.stringify(frame));
+  const withId = (id: FrameIdValue | undefined) => (id === undefined ? {} : { id });
+  const sendError = (
+    conn: Connection,
+    error: unknown,
+    requestId: string,
+    extra: { id?: FrameIdValue; session_id?: string } = {},
+  ) => {
+    const body = toHttpError(error, requestId).body.error;
+    if (body.code >= 500) deps.log.warn({ err: error, requestId }, "websocket frame failed");
+    send(conn, { type: "error", ...extra, error: body } as ErrorFrame);
+  };
 
-    const send = (frame: JsonObject) => {
-      if (socket.readyState !== socket.OPEN) return;
-      // A client that does not read is closed, never buffered for without bound.
-      if (socket.bufferedAmount > deps.maxBufferedBytes) {
-        socket.close(CLOSE.slowConsumer, "slow consumer");
-        return;
-      }
-      socket.send(JSON.stringify(frame));
-    };
-    const sendError = (error: unknown, extra: JsonObject = {}) =>
-      send({ type: "error", ...extra, error: toHttpError(error, "").body.error as unknown as JsonObject });
-
-    const asPerson = (r: Rpc, json: JsonValue) =>
-      deps.upstreams
-        .unary(
-          r.upstream,
-          path(r),
-          encode(r, json),
-          upstreamMetadata({ requestId: newId(), bearerToken: person!.token, clientIp: client.ip }),
-          deps.deadlineMs,
-        )
-        .then((bytes) => decode(r, bytes));
-    const asEdge = async (r: Rpc, json: JsonValue) =>
-      deps.upstreams.unary(
-        r.upstream,
-        path(r),
-        encode(r, json),
-        upstreamMetadata({ requestId: newId(), bearerToken: await deps.credentials(), clientIp: client.ip }),
-        deps.deadlineMs,
-      );
-    /** Reports to user (the person, when `person` is set) and to session (each of `sessionIds`). */
-    const report = (online: boolean, userId: string, options: { person: boolean; sessionIds: string[] }) => {
-      const calls = [
-        ...(options.person ? [asEdge(userPresence, { user_id: userId, online })] : []),
-        ...options.sessionIds.map((sessionId) =>
-          asEdge(sessionPresence, { user_id: userId, session_id: sessionId, online }),
-        ),
-      ];
-      if (calls.length === 0) return;
-      const settled = Promise.allSettled(calls).then((results) => {
+  /** Reports to user (the person, when `person` is set) and to session (each of `sessionIds`). */
+  const report = (conn: Connection, online: boolean, options: { person: boolean; sessionIds: string[] }) => {
+    const userId = conn.userId!;
+    const calls = [
+      ...(options.person ? [userPresence] : []).map((rpc) => ({ rpc, json: { user_id: userId, online } })),
+      ...options.sessionIds.map((sessionId) => ({
+        rpc: sessionPresence,
+        json: { user_id: userId, session_id: sessionId, online },
+      })),
+    ];
+    if (calls.length === 0) return;
+    const settled = deps
+      .credentials()
+      .then((token) =>
+        Promise.allSettled(calls.map(({ rpc, json }) => call(rpc, json, token, conn.ip, newId()))),
+      )
+      .then((results) => {
         for (const r of results)
-          if (r.status === "rejected") log.warn({ err: r.reason }, "presence report failed");
-      });
-      reports.add(settled);
-      void settled.finally(() => reports.delete(settled));
-    };
-    const sessionOnline = (sessionId: string) => {
-      if (!person || online.has(sessionId)) return;
-      online.add(sessionId);
-      hold(`${person.userId}/${sessionId}`);
-      report(true, person.userId, { person: false, sessionIds: [sessionId] });
-    };
-    const sessionOffline = (sessionId: string) => {
-      if (!person || !online.delete(sessionId)) return;
-      if (letGo(`${person.userId}/${sessionId}`))
-        report(false, person.userId, { person: false, sessionIds: [sessionId] });
-    };
-    const heartbeat = () => {
-      if (person) report(true, person.userId, { person: true, sessionIds: [...online] });
-    };
+          if (r.status === "rejected") deps.log.warn({ err: r.reason }, "presence report failed");
+      })
+      .catch((error: unknown) => deps.log.warn({ err: error }, "presence report failed"));
+    reports.add(settled);
+    void settled.finally(() => reports.delete(settled));
+  };
+  const sessionOnline = (conn: Connection, sessionId: string) => {
+    conn.online ??= new Set();
+    if (conn.online.has(sessionId)) return;
+    conn.online.add(sessionId);
+    hold(`${conn.userId}/${sessionId}`);
+    report(conn, true, { person: false, sessionIds: [sessionId] });
+  };
+  const sessionOffline = (conn: Connection, sessionId: string) => {
+    if (!conn.online?.delete(sessionId)) return;
+    if (letGo(`${conn.userId}/${sessionId}`)) report(conn, false, { person: false, sessionIds: [sessionId] });
+  };
 
-    const authTimer = setTimeout(() => {
-      if (!person) socket.close(CLOSE.unauthenticated, "authenticate first");
-    }, AUTH_TIMEOUT_MS);
-
-    const authenticate = async (token: unknown) => {
-      if (typeof token !== "string") throw new Error("token must be a string");
-      const principal = await deps.verifier.verify(token);
-      if (principal.kind !== "user") {
-        socket.close(CLOSE.unauthenticated, "a person's access token is required");
+  const authenticate = async (conn: Connection, token: string, id: FrameIdValue | undefined) => {
+    const principal = await deps.verifier.verify(token);
+    if (conn.closed) return;
+    if (principal.kind !== "user") {
+      conn.socket.close(CLOSE.unauthenticated, "a person's access token is required");
+      return;
+    }
+    // A fresh token extends the connection; it never turns it into somebody else's.
+    if (conn.userId && conn.userId !== principal.userId) {
+      conn.socket.close(CLOSE.unauthenticated, "a connection belongs to one person");
+      return;
+    }
+    const first = !conn.userId;
+    if (first) {
+      if ((perPerson.get(principal.userId) ?? 0) >= deps.maxConnectionsPerPerson) {
+        conn.socket.close(CLOSE.tooManyConnections, "too many connections");
         return;
       }
-      // A fresh token extends the connection; it never turns it into somebody else's.
-      if (person && person.userId !== principal.userId) {
-        socket.close(CLOSE.unauthenticated, "a connection belongs to one person");
-        return;
+      count(perPerson, principal.userId, 1);
+      count(unauthenticatedPerIp, conn.ip, -1);
+      conn.userId = principal.userId;
+    }
+    conn.token = token;
+    conn.expiresAtMs = (decodeJwt(token).exp ?? 0) * 1000;
+    send(conn, {
+      type: "ready",
+      ...withId(id),
+      user_id: principal.userId,
+      expires_at: new Date(conn.expiresAtMs).toISOString(),
+    });
+    if (first && hold(principal.userId)) report(conn, true, { person: true, sessionIds: [] });
+  };
+
+  const unsubscribe = (conn: Connection, sessionId: string) => {
+    const subscription = conn.subscriptions?.get(sessionId);
+    if (!subscription) return;
+    conn.subscriptions!.delete(sessionId);
+    feeds.leave(subscription);
+    sessionOffline(conn, sessionId);
+  };
+
+  /** Authorises first (the session must be the person's to see), then acknowledges and joins. */
+  const subscribe = async (conn: Connection, frame: SubscribeFrame, requestId: string) => {
+    const sessionId = frame.session_id;
+    const afterSeq = Number(frame.after_seq ?? 0);
+    unsubscribe(conn, sessionId);
+    const subscription: Subscription = {
+      sessionId,
+      lastSeq: afterSeq,
+      live: false,
+      joined: false,
+      credentials: () => ({ token: conn.token, clientIp: conn.ip }),
+      send: (data) => sendText(conn, data),
+      ended: (error) => {
+        if (conn.subscriptions?.get(sessionId) !== subscription) return;
+        conn.subscriptions.delete(sessionId);
+        sessionOffline(conn, sessionId);
+        if (error) sendError(conn, error, requestId, { session_id: sessionId });
+      },
+    };
+    conn.subscriptions ??= new Map();
+    conn.subscriptions.set(sessionId, subscription);
+    try {
+      await call(getSession, { session_id: sessionId }, conn.token, conn.ip, requestId);
+    } catch (error) {
+      if (conn.subscriptions.get(sessionId) === subscription) conn.subscriptions.delete(sessionId);
+      throw error;
+    }
+    // Unsubscribed, resubscribed or closed meanwhile: this subscription is no longer wanted.
+    if (conn.closed || conn.subscriptions.get(sessionId) !== subscription) return;
+    send(conn, { type: "subscribed", ...withId(frame.id), session_id: sessionId });
+    subscription.joined = true;
+    sessionOnline(conn, sessionId);
+    feeds.join(subscription, afterSeq);
+  };
+
+  const onFrame = async (conn: Connection, frame: JsonObject, requestId: string): Promise<void> => {
+    const type = frame.type as string;
+    const id = frame.id as FrameIdValue | undefined;
+    if (!conn.userId && type !== "auth" && type !== "ping") {
+      conn.socket.close(CLOSE.unauthenticated, "authenticate first");
+      return;
+    }
+    const validate = typeof type === "string" ? validators.get(type) : undefined;
+    if (!validate) throw frameError("UNKNOWN_FRAME", `unknown frame type ${String(type)}`, "type");
+    if (!validate(frame)) {
+      const { field, message } = violation(validate.errors?.[0]);
+      throw frameError("INVALID_FRAME", message, field);
+    }
+    if (type === "auth") return authenticate(conn, frame.token as string, id);
+    if (type === "ping") return send(conn, { type: "pong", ...withId(id) });
+    if (type === "subscribe") return subscribe(conn, frame as unknown as SubscribeFrame, requestId);
+    if (type === "unsubscribe") return unsubscribe(conn, frame.session_id as string);
+    if (type === "presence") {
+      report(conn, true, { person: true, sessionIds: [...(conn.online ?? [])] });
+      return;
+    }
+    const rpc = rpcFrames[type as RpcFrameType];
+    const { type: _type, id: _id, ...fields } = frame;
+    const result = decode(rpc, await call(rpc, fields, conn.token, conn.ip, requestId));
+    send(conn, { type: "ack", ...withId(id), result: result as JsonObject });
+  };
+
+  const onMessage = (conn: Connection, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+    const now = Date.now();
+    conn.frameTokens = Math.min(
+      deps.framesPerSecond * 2,
+      conn.frameTokens + ((now - conn.refilledAt) / 1000) * deps.framesPerSecond,
+    );
+    conn.refilledAt = now;
+    if (conn.frameTokens < 1) {
+      conn.socket.close(CLOSE.policy, "rate limit exceeded");
+      return;
+    }
+    conn.frameTokens -= 1;
+    // Every frame gets a request id: sent upstream, logged, and on any error frame it causes.
+    const requestId = newId();
+    let frame: JsonObject;
+    try {
+      if (isBinary) throw new Error("binary frames are not part of the protocol");
+      const parsed = JSON.parse(data.toString()) as unknown;
+      if (!parsed || typeof parsed !== "object" || Array.isArray(parsed))
+        throw new Error("a frame is a JSON object");
+      frame = parsed as JsonObject;
+    } catch (error) {
+      sendError(conn, frameError("INVALID_FRAME", (error as Error).message), requestId);
+      return;
+    }
+    onFrame(conn, frame, requestId).catch((error: unknown) => {
+      const id = frame.id as FrameIdValue | undefined;
+      const sessionId =
+        frame.type === "subscribe" && typeof frame.session_id === "string" ? frame.session_id : undefined;
+      sendError(conn, error, requestId, { ...withId(id), ...(sessionId ? { session_id: sessionId } : {}) });
+      if (frame.type === "auth" && !conn.userId) conn.socket.close(CLOSE.unauthenticated, "invalid token");
+    });
+  };
+
+  const onClose = (conn: Connection) => {
+    conn.closed = true;
+    connections.delete(conn);
+    for (const sessionId of [...(conn.subscriptions?.keys() ?? [])]) unsubscribe(conn, sessionId);
+    if (conn.userId) {
+      count(perPerson, conn.userId, -1);
+      if (letGo(conn.userId)) report(conn, false, { person: true, sessionIds: [] });
+    } else count(unauthenticatedPerIp, conn.ip, -1);
+  };
+
+  /** Auth deadlines, token expiry and liveness pings of every connection, in one timer. */
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const conn of connections) {
+      const { socket } = conn;
+      if (socket.readyState !== socket.OPEN) continue;
+      if (!conn.userId) {
+        if (now - conn.connectedAt >= AUTH_TIMEOUT_MS)
+          socket.close(CLOSE.unauthenticated, "authenticate first");
+        continue;
       }
-      const first = !person;
-      person = { userId: principal.userId, token };
-      clearTimeout(authTimer);
-      clearTimeout(expiryTimer);
-      const expiresAtMs = (decodeJwt(token).exp ?? 0) * 1000;
       // Past expiry without a fresh "auth" frame the connection ends; the client re-auths and resumes.
-      expiryTimer = setTimeout(
-        () => socket.close(CLOSE.unauthenticated, "token expired"),
-        Math.max(0, expiresAtMs - Date.now()),
-      );
-      send({ type: "ready", user_id: person.userId, expires_at: new Date(expiresAtMs).toISOString() });
-      if (first && hold(person.userId)) report(true, person.userId, { person: true, sessionIds: [] });
-    };
-
-    const subscribe = (sessionId: string, afterSeq: string) => {
-      if (!isUuid(sessionId))
-        throw frameError("INVALID_FRAME", "subscribe needs the session_id of one session");
-      subscriptions.get(sessionId)?.cancel();
-      const stream = deps.upstreams.serverStream(
-        watch.upstream,
-        path(watch),
-        encode(watch, { session_id: sessionId, after_seq: afterSeq }),
-        upstreamMetadata({ requestId: newId(), bearerToken: person!.token, clientIp: client.ip }),
-      );
-      subscriptions.set(sessionId, stream);
-      stream.on("data", (bytes: Buffer) =>
-        send({ type: "event", session_id: sessionId, event: decode(watch, bytes) as JsonObject }),
-      );
-      stream.on("error", (error: { code?: number }) => {
-        if (subscriptions.get(sessionId) !== stream) return;
-        subscriptions.delete(sessionId);
-        sessionOffline(sessionId);
-        if (error.code !== 1) sendError(error, { session_id: sessionId });
-      });
-      stream.on("end", () => {
-        if (subscriptions.get(sessionId) !== stream) return;
-        subscriptions.delete(sessionId);
-        sessionOffline(sessionId);
-      });
-      send({ type: "subscribed", session_id: sessionId });
-      sessionOnline(sessionId);
-    };
-
-    const onFrame = async (frame: JsonObject) => {
-      const { type, id } = frame;
-      if (type === "auth") return authenticate(frame.token);
-      if (type === "ping") return send({ type: "pong", ...(id === undefined ? {} : { id }) });
-      if (!person) {
-        socket.close(CLOSE.unauthenticated, "authenticate first");
-        return;
+      if (now >= conn.expiresAtMs) {
+        socket.close(CLOSE.unauthenticated, "token expired");
+        continue;
       }
-      if (type === "subscribe")
-        return subscribe(String(frame.session_id ?? ""), String(frame.after_seq ?? "0"));
-      if (type === "unsubscribe") {
-        const sessionId = String(frame.session_id);
-        subscriptions.get(sessionId)?.cancel();
-        subscriptions.delete(sessionId);
-        sessionOffline(sessionId);
-        return;
+      if (now - conn.lastPingAt >= PING_INTERVAL_MS) {
+        if (!conn.alive) {
+          socket.terminate();
+          continue;
+        }
+        conn.alive = false;
+        conn.lastPingAt = now;
+        socket.ping();
       }
-      if (type === "presence") return heartbeat();
-      const rpcName = typeof type === "string" ? FRAME_RPCS[type] : undefined;
-      if (!rpcName) throw frameError("UNKNOWN_FRAME", `unknown frame type ${String(type)}`);
-      const { type: _type, id: _id, ...fields } = frame;
-      const result = await asPerson(rpc("session", sessionService, rpcName), fields);
-      send({ type: "ack", ...(id === undefined ? {} : { id }), result: result as JsonObject });
-    };
-
-    socket.on("message", (data, isBinary) => {
-      const now = Date.now();
-      tokens = Math.min(
-        deps.framesPerSecond * 2,
-        tokens + ((now - refilledAt) / 1000) * deps.framesPerSecond,
-      );
-      refilledAt = now;
-      if (tokens < 1) {
-        socket.close(CLOSE.policy, "rate limit exceeded");
-        return;
-      }
-      tokens -= 1;
-      let frame: JsonObject;
-      try {
-        if (isBinary) throw new Error("binary frames are not part of the protocol");
-        const parsed = JSON.parse(data.toString()) as unknown;
-        if (!parsed || typeof parsed !== "object" || Array.isArray(parsed))
-          throw new Error("a frame is a JSON object");
-        frame = parsed as JsonObject;
-      } catch (error) {
-        send({
-          type: "error",
-          error: {
-            code: 400,
-            status: "INVALID_ARGUMENT",
-            reason: "INVALID_FRAME",
-            message: String((error as Error).message),
-            details: {},
-            request_id: "",
-          },
-        });
-        return;
-      }
-      onFrame(frame).catch((error: unknown) => {
-        const { frameReason } = error as { frameReason?: string };
-        if (frameReason)
-          send({
-            type: "error",
-            ...(frame.id === undefined ? {} : { id: frame.id }),
-            error: {
-              code: 400,
-              status: "INVALID_ARGUMENT",
-              reason: frameReason,
-              message: (error as Error).message,
-              details: {},
-              request_id: "",
-            },
-          });
-        else sendError(error, frame.id === undefined ? {} : { id: frame.id });
-        if (frame.type === "auth" && !person) socket.close(CLOSE.unauthenticated, "invalid token");
-      });
-    });
-
-    let alive = true;
-    socket.on("pong", () => {
-      alive = true;
-    });
-    const liveness = setInterval(() => {
-      if (socket.readyState !== socket.OPEN) return;
-      if (!alive) return socket.terminate();
-      alive = false;
-      socket.ping();
-    }, PING_INTERVAL_MS);
-
-    socket.on("close", () => {
-      sockets.delete(socket);
-      clearTimeout(authTimer);
-      clearTimeout(expiryTimer);
-      clearInterval(liveness);
-      for (const stream of subscriptions.values()) stream.cancel();
-      subscriptions.clear();
-      for (const sessionId of [...online]) sessionOffline(sessionId);
-      if (person && letGo(person.userId)) report(false, person.userId, { person: true, sessionIds: [] });
-    });
-  }
+    }
+  }, SWEEP_MS);
+  sweep.unref();
 
   return {
-    handle,
+    handle(socket: WebSocket, client: { ip: string }) {
+      const conn = new Connection(socket, client.ip, Date.now(), deps.framesPerSecond * 2);
+      connections.add(conn);
+      socket.on("close", () => onClose(conn));
+      if ((unauthenticatedPerIp.get(client.ip) ?? 0) >= deps.maxUnauthenticatedPerIp) {
+        // Counted as unauthenticated until closed, so onClose balances the books.
+        count(unauthenticatedPerIp, client.ip, 1);
+        socket.close(CLOSE.tooManyConnections, "too many unauthenticated connections");
+        return;
+      }
+      count(unauthenticatedPerIp, client.ip, 1);
+      socket.on("message", (data, isBinary) => onMessage(conn, data, isBinary));
+      socket.on("pong", () => {
+        conn.alive = true;
+      });
+    },
+    /** Upstream WatchSession streams open now: one per watched session, whatever the sockets. */
+    upstreamStreams: () => feeds.size(),
+    /** Open connections, and how many of them are authenticated. */
+    connections: () => ({
+      open: connections.size,
+      authenticated: [...perPerson.values()].reduce((a, b) => a + b, 0),
+    }),
     /**
      * Tells every client to reconnect elsewhere (1012) and resume from its last seq; those
      * that do not close in time are cut. Resolves once their offline reports are out.
      */
     async closeAll() {
-      for (const socket of sockets) socket.close(CLOSE.restart, "server restarting");
+      clearInterval(sweep);
+      for (const conn of connections) conn.socket.close(CLOSE.restart, "server restarting");
       const deadline = Date.now() + SHUTDOWN_GRACE_MS;
-      while (sockets.size > 0 && Date.now() < deadline)
+      while (connections.size > 0 && Date.now() < deadline)
         await new Promise((resolve) => setTimeout(resolve, 50));
-      for (const socket of sockets) socket.terminate();
+      for (const conn of connections) conn.socket.terminate();
+      feeds.closeAll();
       await Promise.allSettled([...reports]);
     },
   };
 }
+
+export type SocketHub = ReturnType<typeof createSocketHub>;

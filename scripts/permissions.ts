@@ -1,0 +1,41 @@
+// Writes packages/proto/src/gen/permissions.json from the services' permission maps (run by
+// `pnpm gen`): who may call each RPC, keyed by its full gRPC name. The edge documents each
+// operation's security from it and answers an anonymous call to a signed-in RPC without a
+// hop; the services keep enforcing their own maps.
+import { writeFileSync } from "node:fs";
+import type { Permission } from "@parley/kit/auth";
+import { AuthServiceService } from "@parley/proto/parley/auth/v1/auth";
+import { BillingServiceService } from "@parley/proto/parley/billing/v1/billing";
+import { SessionServiceService } from "@parley/proto/parley/session/v1/session";
+import { UserServiceService } from "@parley/proto/parley/user/v1/user";
+import { authPermissions } from "../services/auth/src/grpc/permissions";
+import { billingPermissions } from "../services/billing/src/grpc/permissions";
+import { sessionPermissions } from "../services/session/src/grpc/permissions";
+import { userPermissions } from "../services/user/src/grpc/permissions";
+
+const services: Array<[Record<string, { path: string }>, Record<string, Permission>]> = [
+  [AuthServiceService, authPermissions],
+  [UserServiceService, userPermissions],
+  [SessionServiceService, sessionPermissions],
+  [BillingServiceService, billingPermissions],
+];
+
+const sorted = (values: readonly string[] | undefined) => [...(values ?? [])].sort();
+const permissions: Record<string, Required<Permission>> = {};
+for (const [definition, map] of services) {
+  for (const [key, method] of Object.entries(definition)) {
+    const permission = map[key];
+    if (!permission) continue;
+    // "/parley.auth.v1.AuthService/Register" → "parley.auth.v1.AuthService.Register"
+    permissions[method.path.slice(1).replace("/", ".")] = {
+      anonymous: permission.anonymous ?? false,
+      roles: sorted(permission.roles) as Required<Permission>["roles"],
+      services: sorted(permission.services),
+      partnerScopes: sorted(permission.partnerScopes),
+    };
+  }
+}
+writeFileSync(
+  new URL("../packages/proto/src/gen/permissions.json", import.meta.url),
+  `${JSON.stringify(permissions, null, 2)}\n`,
+);

@@ -1,0 +1,64 @@
+import type { Logger } from "@parley/kit/log";
+import { Histogram, type Registry } from "@parley/kit/metrics";
+import type { FastifyInstance } from "fastify";
+import fp from "fastify-plugin";
+
+declare module "fastify" {
+  interface FastifyContextConfig {
+    /** The route's name in metrics and the access log (an RPC's annotated template). */
+    label?: string;
+  }
+}
+
+export interface ObservabilityOptions {
+  metrics: Registry;
+  /** Where access lines go: one per request, no secrets (it sees none). */
+  accessLog: Logger;
+}
+
+/**
+ * Per request, once it is answered: an `http_server_request_duration_seconds` observation
+ * labelled by method, route (the template, never the raw path) and status, and one access
+ * log line (method, route, status, duration, request id). The labelled histogram children
+ * are kept per route and status, so no label set is hashed per request.
+ */
+export default fp(
+  async (app: FastifyInstance, options: ObservabilityOptions) => {
+    const duration = new Histogram({
+      name: "http_server_request_duration_seconds",
+      help: "HTTP requests by route and status",
+      labelNames: ["method", "route", "status"],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [options.metrics],
+    });
+    type Child = ReturnType<typeof duration.labels>;
+    const children = new Map<string, Child>();
+    const child = (method: string, route: string, status: number) => {
+      const key = `${method} ${route} ${status}`;
+      let found = children.get(key);
+      if (!found) {
+        found = duration.labels(method, route, String(status));
+        children.set(key, found);
+      }
+      return found;
+    };
+    app.addHook("onResponse", (request, reply, done) => {
+      const config = request.routeOptions.config;
+      const route = config?.label ?? request.routeOptions.url ?? "unmatched";
+      const ms = reply.elapsedTime;
+      child(request.method, route, reply.statusCode).observe(ms / 1000);
+      options.accessLog.info(
+        {
+          method: request.method,
+          route,
+          status: reply.statusCode,
+          ms: Math.round(ms * 100) / 100,
+          requestId: request.id,
+        },
+        "request",
+      );
+      done();
+    });
+  },
+  { name: "observability" },
+);

@@ -1,0 +1,217 @@
+import { type DescMessage, type FileRegistry, fromBinary, toJson } from "@bufbuild/protobuf";
+import type { ClientReadableStream } from "@grpc/grpc-js";
+import { newId } from "@parley/kit/ids";
+import type { Logger } from "@parley/kit/log";
+import { encodeJson } from "../http/transcode";
+import { upstreamMetadata } from "../metadata";
+import type { Upstreams } from "../upstreams";
+
+const WATCH_PATH = "/parley.session.v1.SessionService/WatchSession";
+const CANCELLED = 1;
+
+/** One socket's subscription to one session, as the feeds see it. */
+export interface FeedMember {
+  readonly sessionId: string;
+  /** The highest stored seq this socket has been sent (or said it had). */
+  lastSeq: number;
+  /** Set while the socket replays what it missed from its own stream, before joining the feed. */
+  catchUp?: ClientReadableStream<Buffer>;
+  /** Whether it receives the shared feed's frames. */
+  live: boolean;
+  /** The person's current access token and address (their own catch-up stream, or a new feed). */
+  credentials(): { token: string; clientIp: string };
+  /** Queues a text frame; the socket closes itself when it falls too far behind. */
+  send(frame: Buffer): void;
+  /** The session's stream failed (error) or ended: the subscription is over. */
+  ended(error?: unknown): void;
+}
+
+interface Frame {
+  seq: number;
+  frame: Buffer;
+}
+
+/** One upstream WatchSession shared by every local socket watching the session. */
+interface Feed {
+  sessionId: string;
+  stream: ClientReadableStream<Buffer>;
+  members: Set<FeedMember>;
+  /** Recent stored events as frames, in seq order: every stored event in (base, head]. */
+  ring: Frame[];
+  base: number;
+  head: number;
+}
+
+export interface FeedsOptions {
+  registry: FileRegistry;
+  upstreams: Upstreams;
+  log: Logger;
+  /** Stored events each feed keeps as frames, for sockets that join a little behind. */
+  ringSize: number;
+}
+
+/**
+ * Session fan-out: one upstream WatchSession per (session, edge instance), whatever the
+ * number of local sockets watching it. Each event is decoded and serialised to its JSON frame
+ * once, and that one buffer is written to every socket. The feed keeps its recent stored
+ * events, so a socket that joins at or after the point the feed started is served from
+ * memory: what it missed, then the live frames. A socket further behind (a client resuming
+ * from an old seq) first replays from Postgres through its own WatchSession, as that person,
+ * and moves onto the feed once it has reached the feed's range: every stored seq exactly
+ * once, in order, across the switch. Ephemeral events (seq 0) go to the sockets on the feed.
+ */
+export function createSessionFeeds(options: FeedsOptions) {
+  const { registry, upstreams, log } = options;
+  const eventDesc = registry.getMessage("parley.session.v1.SessionEvent") as DescMessage;
+  const watchInput = registry.getMessage("parley.session.v1.WatchSessionRequest") as DescMessage;
+  const feeds = new Map<string, Feed>();
+
+  /** Bytes of one SessionEvent → its seq and its `event` frame. */
+  const toFrame = (sessionId: string, bytes: Buffer): Frame => {
+    const event = fromBinary(eventDesc, bytes);
+    const json = toJson(eventDesc, event, { registry, useProtoFieldName: true, alwaysEmitImplicit: true });
+    const text = `{"type":"event","session_id":${JSON.stringify(sessionId)},"event":${JSON.stringify(json)}}`;
+    return { seq: Number((event as unknown as { seq: bigint }).seq), frame: Buffer.from(text) };
+  };
+
+  const watch = (sessionId: string, afterSeq: number, member: FeedMember) => {
+    const { token, clientIp } = member.credentials();
+    return upstreams.serverStream(
+      "session",
+      WATCH_PATH,
+      encodeJson(watchInput, { session_id: sessionId, after_seq: String(afterSeq) }, registry),
+      upstreamMetadata({ requestId: newId(), bearerToken: token, clientIp }),
+    );
+  };
+
+  /** Sends a member what it has not had yet (stored) or what is live (ephemeral). */
+  const deliver = (member: FeedMember, frame: Frame) => {
+    if (frame.seq === 0) member.send(frame.frame);
+    else if (frame.seq > member.lastSeq) {
+      member.send(frame.frame);
+      member.lastSeq = frame.seq;
+    }
+  };
+
+  const goLive = (feed: Feed, member: FeedMember) => {
+    member.catchUp?.cancel();
+    member.catchUp = undefined;
+    member.live = true;
+    for (const frame of feed.ring) if (frame.seq > member.lastSeq) deliver(member, frame);
+  };
+
+  const close = (feed: Feed, error?: unknown) => {
+    if (feeds.get(feed.sessionId) !== feed) return;
+    feeds.delete(feed.sessionId);
+    for (const member of feed.members) {
+      member.catchUp?.cancel();
+      member.ended(error);
+    }
+    feed.members.clear();
+  };
+
+  /** Removes a member; the feed's upstream stream ends with its last socket. */
+  const drop = (feed: Feed, member: FeedMember) => {
+    if (!feed.members.delete(member) || feed.members.size > 0) return;
+    if (feeds.get(feed.sessionId) === feed) feeds.delete(feed.sessionId);
+    feed.stream.cancel();
+  };
+
+  const open = (sessionId: string, afterSeq: number, opener: FeedMember): Feed => {
+    const feed: Feed = {
+      sessionId,
+      stream: watch(sessionId, afterSeq, opener),
+      members: new Set(),
+      ring: [],
+      base: afterSeq,
+      head: afterSeq,
+    };
+    feeds.set(sessionId, feed);
+    feed.stream.on("data", (bytes: Buffer) => {
+      let frame: Frame;
+      try {
+        frame = toFrame(sessionId, bytes);
+      } catch (error) {
+        log.error({ err: error, sessionId }, "undecodable session event");
+        return;
+      }
+      if (frame.seq > 0) {
+        if (frame.seq <= feed.head) return;
+        feed.head = frame.seq;
+        feed.ring.push(frame);
+        if (feed.ring.length > options.ringSize) feed.base = feed.ring.shift()!.seq;
+      }
+      for (const member of feed.members) if (member.live) deliver(member, frame);
+    });
+    feed.stream.on("error", (error: { code?: number }) => {
+      if (error.code !== CANCELLED) close(feed, error);
+    });
+    feed.stream.on("end", () => close(feed));
+    return feed;
+  };
+
+  return {
+    /**
+     * Adds an authorised subscription that has seen every stored event up to `afterSeq`:
+     * onto the session's feed (opened now if this is the first socket), or first through
+     * its own catch-up stream when the feed's memory does not reach back that far.
+     */
+    join(member: FeedMember, afterSeq: number) {
+      member.lastSeq = afterSeq;
+      let feed = feeds.get(member.sessionId);
+      if (!feed) {
+        feed = open(member.sessionId, afterSeq, member);
+        feed.members.add(member);
+        member.live = true;
+        return;
+      }
+      feed.members.add(member);
+      if (afterSeq >= feed.base) return goLive(feed, member);
+      const current = feed;
+      const stream = watch(member.sessionId, afterSeq, member);
+      member.catchUp = stream;
+      stream.on("data", (bytes: Buffer) => {
+        if (member.catchUp !== stream) return;
+        let frame: Frame;
+        try {
+          frame = toFrame(member.sessionId, bytes);
+        } catch (error) {
+          log.error({ err: error, sessionId: member.sessionId }, "undecodable session event");
+          return;
+        }
+        deliver(member, frame);
+        if (member.lastSeq >= current.base) goLive(current, member);
+      });
+      const over = (error?: unknown) => {
+        if (member.catchUp !== stream) return;
+        member.catchUp = undefined;
+        drop(current, member);
+        member.ended(error);
+      };
+      stream.on("error", (error: { code?: number }) => {
+        if (error.code !== CANCELLED) over(error);
+      });
+      stream.on("end", () => over());
+    },
+    /** Removes a subscription; the feed's upstream stream ends with its last socket. */
+    leave(member: FeedMember) {
+      member.catchUp?.cancel();
+      member.catchUp = undefined;
+      member.live = false;
+      const feed = feeds.get(member.sessionId);
+      if (feed) drop(feed, member);
+    },
+    /** Upstream streams open now (one per watched session). */
+    size: () => feeds.size,
+    closeAll() {
+      for (const feed of [...feeds.values()]) {
+        feeds.delete(feed.sessionId);
+        feed.stream.cancel();
+        for (const member of feed.members) member.catchUp?.cancel();
+        feed.members.clear();
+      }
+    },
+  };
+}
+
+export type SessionFeeds = ReturnType<typeof createSessionFeeds>;

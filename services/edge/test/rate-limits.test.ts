@@ -1,0 +1,83 @@
+import { randomUUID } from "node:crypto";
+import { connectRedis } from "@parley/kit/redis";
+import { redisServerMissing, startThrowawayRedis } from "@parley/testing";
+import t from "tap";
+import { startLoneEdge } from "./alone";
+
+// Rate limits live on the request path, so they must cost no network round trip per request
+// and must not fail when Redis does. Two edges share a throwaway redis-server (never the
+// machine's), which is then killed. Their upstreams are unreachable: a request that passes
+// the limit is a fast 503, one that does not is a 429.
+t.test(
+  "rate limits: counted locally, shared through Redis in batches, still on when Redis dies",
+  { skip: redisServerMissing() },
+  async (t) => {
+    const redis = await startThrowawayRedis(t);
+    const env = {
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: `edge-test-${randomUUID()}:`,
+      RATE_LIMIT_PER_MINUTE: "50",
+      RATE_LIMIT_SYNC_MS: "500",
+    };
+    const a = await startLoneEdge(t, env);
+    const b = await startLoneEdge(t, env);
+    const probe = connectRedis(redis.url, { name: "probe" });
+    t.teardown(() => probe.disconnect());
+    const commandsServed = async () => {
+      const stats = (await probe.info("commandstats")) as string;
+      return [...stats.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)]
+        .filter(([, name]) => name !== "info")
+        .reduce((sum, [, , calls]) => sum + Number(calls), 0);
+    };
+    const get = async (url: string, path: string, token?: string) => {
+      const started = performance.now();
+      const response = await fetch(
+        url + path,
+        token ? { headers: { authorization: `Bearer ${token}` } } : {},
+      );
+      await response.arrayBuffer();
+      return {
+        status: response.status,
+        ms: performance.now() - started,
+        retryAfter: response.headers.get("retry-after"),
+      };
+    };
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    const before = await commandsServed();
+    const started = performance.now();
+    for (let i = 0; i < 40; i++)
+      t.equal((await get(a.url, "/v1/experts")).status, 503, `request ${i + 1} passes the limit`);
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    const syncs = Math.ceil((performance.now() - started) / 500) + 1;
+    const spent = (await commandsServed()) - before;
+    t.ok(spent > 0, `the counts reached Redis (${spent} commands)`);
+    // One INCRBY and one PEXPIRE per counter per sync, however many requests.
+    t.ok(spent <= 2 * syncs && spent < 40, `40 requests cost ${spent} Redis commands (${syncs} syncs)`);
+
+    // The other edge learns the shared count at its first sync of this key (its 5 go up, 45
+    // come back), then refuses past 50.
+    for (let i = 0; i < 5; i++) t.equal((await get(b.url, "/v1/experts")).status, 503);
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    let refusedAfter = 0;
+    for (let i = 1; i <= 20 && !refusedAfter; i++)
+      if ((await get(b.url, "/v1/experts")).status === 429) refusedAfter = i;
+    t.equal(refusedAfter, 6, "the other edge counted the first one's requests: the 51st is refused");
+
+    await redis.kill();
+    const token = await a.issuer.userToken();
+    const results = [];
+    for (let i = 0; i < 55; i++) results.push(await get(a.url, "/v1/experts", token));
+    const slowest = Math.max(...results.map((r) => r.ms));
+    t.ok(
+      slowest < 250,
+      `with Redis dead every request is answered at once (slowest ${slowest.toFixed(0)} ms)`,
+    );
+    t.same(
+      results.map((r) => r.status),
+      [...Array(50).fill(503), ...Array(5).fill(429)],
+      "and the limit still holds, counted on this instance",
+    );
+    t.ok(Number(results[54]!.retryAfter) > 0, "429 says when to retry");
+  },
+);
