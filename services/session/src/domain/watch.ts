@@ -164,11 +164,7 @@ export async function watchSession(
       if (!replaying) enqueue(() => fill(seq));
     },
   });
-  const heartbeat = setInterval(
-    () => enqueue(() => write({ seq: 0n, sessionId, occurredAt: deps.now(), body: { type: "heartbeat" } })),
-    deps.heartbeatMs,
-  );
-  heartbeat.unref();
+  let heartbeat: NodeJS.Timeout | undefined;
   try {
     for (const event of await deps.eventsBetween(sessionId, afterSeq)) {
       if (failed) break;
@@ -176,6 +172,12 @@ export async function watchSession(
     }
     replaying = false;
     for (const event of buffered.splice(0)) enqueue(() => deliver(event));
+    // Heartbeats only once the replay is out: what a watcher missed always comes first.
+    heartbeat = setInterval(
+      () => enqueue(() => write({ seq: 0n, sessionId, occurredAt: deps.now(), body: { type: "heartbeat" } })),
+      deps.heartbeatMs,
+    );
+    heartbeat.unref();
     await stopped;
     if (failed && !signal.aborted) throw failed;
   } finally {
