@@ -1,25 +1,34 @@
+// `pnpm bench:billing`: billing's charge paths beside a raw conditional `UPDATE … RETURNING` on
+// the same wallets, in one process run, so the ratios compare what the machine's noise does not:
+//   - ChargeBatch (batches of BENCH_BATCH items, one per wallet) vs raw, 1,000 wallets;
+//   - single Charge (BENCH_CONCURRENCY in flight) vs raw, 1,000 wallets;
+//   - single Charge vs raw on one hot wallet.
+// Each scenario warms both sides up, then runs BENCH_ROUNDS rounds alternating which side goes
+// first; the figures are the medians. In-process through the domain and store (no gRPC), on
+// DATABASE_URL's server or an embedded Postgres. Ends with one JSON line.
 import { createDatabase, migrateDatabase } from "@parley/kit/db";
 import { newId } from "@parley/kit/ids";
 import { createBenchDatabase } from "@parley/testing";
 import type postgres from "postgres";
 import { createBilling } from "../src/domain/billing";
 import { INT64_MAX } from "../src/domain/money";
-import { createLedgerStore } from "../src/persistence/ledger-store";
+import { createLedgerStore } from "../src/persistence/store";
 import { BILLING_MIGRATIONS } from "../src/server";
 
 const CHARGES = Number(process.env.BENCH_CHARGES ?? 5000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
+const BATCH = Number(process.env.BENCH_BATCH ?? 1000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const WALLETS = 1000;
 const EXPERTS = 100;
 const RATE = 100n;
 const CURRENCY = "INR";
 
 const bench = await createBenchDatabase();
-const url = bench.url;
 
 try {
-  await migrateDatabase(url, BILLING_MIGRATIONS);
-  const database = createDatabase(url, { max: CONCURRENCY });
+  await migrateDatabase(bench.url, BILLING_MIGRATIONS);
+  const database = createDatabase(bench.url, { max: CONCURRENCY });
   // The kit's pool parses int8 as bigint; say so to the type checker for the baseline's queries.
   const sql = database.sql as unknown as postgres.Sql<{ bigint: bigint }>;
   const billing = createBilling({
@@ -31,10 +40,12 @@ try {
     limits: { maxBalance: INT64_MAX },
   });
   const scope = "service:session";
+  const [version] = await sql<{ server_version: string }[]>`show server_version`;
 
   const payers = Array.from({ length: WALLETS }, () => newId());
   const experts = Array.from({ length: EXPERTS }, () => newId());
-  const funds = RATE * BigInt(CHARGES) * 2n;
+  // Enough for every run of every scenario, hot wallet included.
+  const funds = RATE * BigInt(CHARGES) * BigInt(ROUNDS + 1) * 8n;
   for (const userId of payers) {
     await billing.grantCredit("bench", {
       userId,
@@ -43,70 +54,142 @@ try {
       requestId: newId(),
     });
   }
-  await sql`create table if not exists public.bench_wallets (id text primary key, balance bigint not null)`;
+  await sql`create table public.bench_wallets (id text primary key, balance bigint not null)`;
   await sql`insert into public.bench_wallets ${sql(payers.map((id) => ({ id, balance: funds })))}`;
+  await sql`vacuum analyze`;
 
-  /** Runs `count` charges with CONCURRENCY in flight; returns charges per second. */
-  const run = async (charge: (index: number) => Promise<unknown>): Promise<number> => {
+  /** Runs `count` calls with `inFlight` at a time; returns charges per second. */
+  const run = async (
+    count: number,
+    inFlight: number,
+    call: (index: number) => Promise<unknown>,
+    perCall = 1,
+  ) => {
     let next = 0;
     const started = performance.now();
     await Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
-        while (next < CHARGES) await charge(next++);
+      Array.from({ length: inFlight }, async () => {
+        while (next < count) await call(next++);
       }),
     );
-    return CHARGES / ((performance.now() - started) / 1000);
+    return (count * perCall) / ((performance.now() - started) / 1000);
   };
 
-  const ledgerCharge = (wallet: (index: number) => number) => {
-    // Fresh sessions per run, so no charge is an idempotent replay of an earlier run's minute.
+  /** Minute after minute of one session per wallet; fresh sessions per run, so nothing replays. */
+  const minutes = (wallet: (index: number) => number) => {
     const sessions = payers.map(() => newId());
-    const minutes = new Map<number, bigint>();
+    const next = new Map<number, bigint>();
     return (index: number) => {
       const w = wallet(index);
-      const minute = (minutes.get(w) ?? 0n) + 1n;
-      minutes.set(w, minute);
-      return billing.charge(scope, {
+      const minute = (next.get(w) ?? 0n) + 1n;
+      next.set(w, minute);
+      return {
         sessionId: sessions[w]!,
         minute,
         payerUserId: payers[w]!,
         payeeUserId: experts[w % EXPERTS]!,
         amount: { amountMinor: RATE, currency: CURRENCY },
         holdId: "",
-      });
+      };
     };
   };
-  const rawCharge = (wallet: (index: number) => number) => async (index: number) => {
-    const rows = await sql`
-      update public.bench_wallets set balance = balance - ${RATE}
-      where id = ${payers[wallet(index)]!} and balance >= ${RATE} returning balance`;
-    if (rows.length !== 1) throw new Error("baseline wallet ran dry");
-  };
-
   const spread = (index: number) => index % WALLETS;
   const hot = () => 0;
-  const results = [
-    {
-      scenario: `${WALLETS} distinct wallets`,
-      ledger: await run(ledgerCharge(spread)),
-      raw: await run(rawCharge(spread)),
-    },
-    { scenario: "one hot wallet", ledger: await run(ledgerCharge(hot)), raw: await run(rawCharge(hot)) },
-  ];
+
+  const raw = (wallet: (index: number) => number) => (count: number) =>
+    run(count, CONCURRENCY, async (index) => {
+      const rows = await sql`
+        update public.bench_wallets set balance = balance - ${RATE}
+        where id = ${payers[wallet(index)]!} and balance >= ${RATE} returning balance`;
+      if (rows.length !== 1) throw new Error("baseline wallet ran dry");
+    });
+  const charge = (wallet: (index: number) => number) => (count: number) => {
+    const item = minutes(wallet);
+    return run(count, CONCURRENCY, async (index) => {
+      await billing.charge(scope, item(index));
+    });
+  };
+  const batches = (count: number) => {
+    const item = minutes(spread);
+    const calls = Math.max(1, Math.round(count / BATCH));
+    return run(
+      calls,
+      1,
+      async (call) => {
+        const outcomes = await billing.chargeBatch(
+          scope,
+          Array.from({ length: BATCH }, (_, i) => item(call * BATCH + i)),
+        );
+        if (outcomes.some((outcome) => outcome.kind !== "charged")) throw new Error("a minute was refused");
+      },
+      BATCH,
+    );
+  };
+
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  /** Warm-up of both sides, then rounds alternating which goes first. */
+  const compare = async (
+    side: (count: number) => Promise<number>,
+    baseline: (count: number) => Promise<number>,
+  ) => {
+    await side(Math.min(CHARGES, BATCH));
+    await baseline(Math.min(CHARGES, BATCH));
+    const sides: number[] = [];
+    const raws: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      if (round % 2 === 0) {
+        sides.push(await side(CHARGES));
+        raws.push(await baseline(CHARGES));
+      } else {
+        raws.push(await baseline(CHARGES));
+        sides.push(await side(CHARGES));
+      }
+    }
+    return { side: median(sides), raw: median(raws) };
+  };
+
+  const batch = await compare(batches, raw(spread));
+  const single = await compare(charge(spread), raw(spread));
+  const hotWallet = await compare(charge(hot), raw(hot));
 
   const [unbalanced] = await sql<{ count: bigint }[]>`
     select count(*)::int8 as count from (
       select transaction_id from billing.entries group by transaction_id having sum(amount) <> 0) broken`;
+  const rows = [
+    ["ChargeBatch, 1,000 wallets", batch],
+    ["Charge, 1,000 wallets", single],
+    ["Charge, one hot wallet", hotWallet],
+  ] as const;
   console.log(
-    `\nbilling charges/s — ${CHARGES} charges per run, ${CONCURRENCY} in flight, pool ${CONCURRENCY}`,
+    `\nbilling charges/s — Postgres ${version!.server_version}, ${CHARGES} charges per run, ${ROUNDS} rounds (medians), ` +
+      `raw and Charge ${CONCURRENCY} in flight, ChargeBatch ${BATCH} items per call, one call in flight`,
   );
-  console.log("scenario                 ledger/s   raw UPDATE/s   ledger ÷ raw");
-  for (const { scenario, ledger, raw } of results) {
+  console.log("scenario                      billing/s   raw UPDATE/s   billing ÷ raw");
+  for (const [name, { side, raw: baseline }] of rows)
     console.log(
-      `${scenario.padEnd(24)} ${ledger.toFixed(0).padStart(8)}   ${raw.toFixed(0).padStart(12)}   ${(ledger / raw).toFixed(2).padStart(12)}`,
+      `${name.padEnd(28)} ${side.toFixed(0).padStart(9)}   ${baseline.toFixed(0).padStart(12)}   ${(side / baseline).toFixed(2).padStart(13)}`,
     );
-  }
   console.log(`ledger check: ${unbalanced!.count} unbalanced transactions\n`);
+  const ratio = (figures: { side: number; raw: number }) => Number((figures.side / figures.raw).toFixed(2));
+  console.log(
+    JSON.stringify({
+      bench: "billing",
+      batch_vs_raw: ratio(batch),
+      charge_vs_raw: ratio(single),
+      hot_wallet_vs_raw: ratio(hotWallet),
+      batch_per_s: Math.round(batch.side),
+      batch_raw_per_s: Math.round(batch.raw),
+      charge_per_s: Math.round(single.side),
+      charge_raw_per_s: Math.round(single.raw),
+      hot_wallet_per_s: Math.round(hotWallet.side),
+      hot_wallet_raw_per_s: Math.round(hotWallet.raw),
+      charges_per_run: CHARGES,
+      concurrency: CONCURRENCY,
+      batch_size: BATCH,
+      rounds: ROUNDS,
+      unbalanced: Number(unbalanced!.count),
+    }),
+  );
   await database.close();
 } finally {
   await bench.drop();

@@ -10,7 +10,8 @@ import { type Billing, createBilling } from "./domain/billing";
 import { INT64_MAX } from "./domain/money";
 import { billingHandlers } from "./grpc/handlers";
 import { billingPermissions } from "./grpc/permissions";
-import { createLedgerStore } from "./persistence/ledger-store";
+import { createLedgerStore } from "./persistence/store";
+import { startHoldSweeper } from "./workers/hold-sweeper";
 
 export const BILLING_MIGRATIONS = {
   migrationsFolder: path.resolve(import.meta.dirname, "../drizzle"),
@@ -64,18 +65,6 @@ export function buildBillingServer(deps: BillingServerDeps): { server: GrpcServe
     readiness: deps.readiness,
   });
   return { server, billing };
-}
-
-/** Runs the hold sweeper until stopped; a failed sweep is logged and retried next tick. */
-export function startHoldSweeper(billing: Billing, intervalMs: number, log: Logger): () => Promise<void> {
-  const timer = setInterval(() => {
-    billing.expireHolds().then(
-      (expired) => expired > 0 && log.info({ expired }, "expired holds released"),
-      (error: unknown) => log.warn({ err: error }, "hold sweep failed"),
-    );
-  }, intervalMs);
-  timer.unref();
-  return async () => clearInterval(timer);
 }
 
 /** Everything main.ts does after reading the environment: migrate, pool, server, sweeper. */

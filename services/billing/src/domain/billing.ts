@@ -1,7 +1,10 @@
 import { type FieldViolation, notFound, validationFailed } from "@parley/kit/errors";
+import { newId } from "@parley/kit/ids";
 import { type ChargeItem, planCharges } from "./charges";
-import type { WalletLimits } from "./ledger";
-import type { LedgerPort } from "./ledger-port";
+import { planCapture, planExpiry, planExtend, planHold, planRelease } from "./holds";
+import { replayOf } from "./idempotency";
+import { invoiceOf, planSettlement } from "./invoices";
+import { heldOf, type WalletLimits } from "./ledger";
 import type {
   AccountEntry,
   ChargeOutcome,
@@ -19,10 +22,13 @@ import type {
   UserAccountKind,
   WalletView,
 } from "./model";
-import { hashRequest, minutesPayable, proportionalShare, splitCommission } from "./money";
+import { hashRequest, minutesPayable, splitCommission } from "./money";
+import { decidePaymentEvent, planGrant, planPaymentCredit } from "./payments";
+import type { LedgerStore } from "./ports";
+import { planRefund } from "./refunds";
 
 export interface BillingDeps {
-  store: LedgerPort;
+  store: LedgerStore;
   /** Injectable clock: tests move time instead of sleeping. */
   now: () => Date;
   commissionBps: bigint;
@@ -87,7 +93,7 @@ function checkCharge(c: Checks, input: ChargeInput, prefix = ""): Checks {
     .positiveMoney(input.amount, `${prefix}amount`);
 }
 
-/** The billing use cases: validation, defaults, idempotency keys and commission, over the ledger store. */
+/** The billing use cases: validation, defaults, keys and commission; decisions in the planners, over the store. */
 export function createBilling(deps: BillingDeps) {
   const { store, now } = deps;
   const currencyOr = (currency: string) => {
@@ -105,15 +111,16 @@ export function createBilling(deps: BillingDeps) {
     key: `${operation}:${requestId}`,
     requestHash: hashRequest(parameters),
   });
-  const ttl = (seconds: bigint) => {
+  const ttl = (at: Date, seconds: bigint) => {
     const chosen = seconds === 0n ? DEFAULT_HOLD_TTL_SECONDS : seconds;
     checks()
       .require(chosen > 0n && chosen <= MAX_HOLD_TTL_SECONDS, "ttl_seconds", "between 1 s and 7 days")
       .done();
-    return new Date(now().getTime() + Number(chosen) * 1000);
+    return new Date(at.getTime() + Number(chosen) * 1000);
   };
+  const context = (at: Date) => ({ now: at, limits: deps.limits });
 
-  /** Charge's key is (session, minute) for any caller: the receipt is the key. */
+  /** Charge's key is (session, minute) for any caller: the minute's receipt is the key. */
   const chargeItem = (input: ChargeInput): ChargeItem => {
     const rate = input.amount!.amountMinor;
     return {
@@ -132,9 +139,7 @@ export function createBilling(deps: BillingDeps) {
   /** Plans and applies minutes under one lock of their wallets and keys. */
   const chargeMinutes = (items: ChargeItem[]) => {
     const at = now();
-    return store.chargeBatch(items, at, (snapshot) =>
-      planCharges(items, snapshot, { now: at, limits: deps.limits }),
-    );
+    return store.charges.chargeBatch(items, at, (snapshot) => planCharges(items, snapshot, context(at)));
   };
 
   return {
@@ -143,12 +148,13 @@ export function createBilling(deps: BillingDeps) {
       checks()
         .require(rate >= 0n, "rate_minor", "must not be negative")
         .done();
-      const { balance, held } = await store.walletBalances(userId, chosen, now());
-      const available = balance - held;
+      const wallet = await store.wallets.read(userId, chosen);
+      const held = heldOf(wallet.holds, now());
+      const available = wallet.balance - held;
       return {
         userId,
         currency: chosen,
-        balance,
+        balance: wallet.balance,
         held,
         available,
         minutesLeft: minutesPayable(available, rate),
@@ -162,7 +168,7 @@ export function createBilling(deps: BillingDeps) {
       beforeEntryId: bigint | undefined;
       limit: number;
     }): Promise<AccountEntry[]> {
-      return store.listEntries({ ...input, currency: currencyOr(input.currency) });
+      return store.wallets.entries({ ...input, currency: currencyOr(input.currency) });
     },
 
     createTopUp(
@@ -174,13 +180,23 @@ export function createBilling(deps: BillingDeps) {
     ): Promise<Payment> {
       checks().positiveMoney(amount, "amount").requestId(requestId).done();
       const chosenProvider = provider || deps.defaultProvider;
-      return store.createTopUp(key(scope, "topup", requestId, { userId, amount, provider: chosenProvider }), {
-        userId,
-        currency: amount!.currency,
-        amount: amount!.amountMinor,
-        provider: chosenProvider,
-        now: now(),
-      });
+      const at = now();
+      const paymentId = newId();
+      return store.payments.create(
+        key(scope, "topup", requestId, { userId, amount, provider: chosenProvider }),
+        {
+          paymentId,
+          userId,
+          currency: amount!.currency,
+          amount: amount!.amountMinor,
+          status: "pending",
+          provider: chosenProvider,
+          providerReference: `parley_${paymentId}`,
+          providerPaymentId: "",
+          createdAt: at,
+          updatedAt: at,
+        },
+      );
     },
 
     confirmPayment(input: {
@@ -207,13 +223,17 @@ export function createBilling(deps: BillingDeps) {
           "required for a success",
         )
         .done();
-      return store.confirmPayment({
-        ...input,
+      const at = now();
+      const event = {
         status: input.status!,
         amount: input.amount?.amountMinor ?? 0n,
         currency: input.amount?.currency ?? "",
-        now: now(),
-      });
+      };
+      return store.payments.confirm(
+        { ...input, status: input.status!, now: at },
+        (payment, firstTime) => decidePaymentEvent(payment, { ...event, firstTime }),
+        (wallet, payment) => planPaymentCredit(wallet, payment, context(at)),
+      );
     },
 
     placeHold(
@@ -231,14 +251,18 @@ export function createBilling(deps: BillingDeps) {
         .positiveMoney(input.amount, "amount")
         .requestId(input.requestId)
         .done();
-      return store.placeHold(key(scope, "hold", input.requestId, { ...input, requestId: undefined }), {
-        userId: input.userId,
-        currency: input.amount!.currency,
-        amount: input.amount!.amountMinor,
-        reference: input.reference,
-        expiresAt: ttl(input.ttlSeconds),
-        now: now(),
-      });
+      const at = now();
+      const expiresAt = ttl(at, input.ttlSeconds);
+      return store.holds.place(
+        key(scope, "hold", input.requestId, { ...input, requestId: undefined }),
+        { userId: input.userId, currency: input.amount!.currency, now: at },
+        (wallet) =>
+          planHold(
+            wallet,
+            { amount: input.amount!.amountMinor, reference: input.reference, expiresAt },
+            context(at),
+          ),
+      );
     },
 
     extendHold(
@@ -249,13 +273,12 @@ export function createBilling(deps: BillingDeps) {
         .require(input.holdId.length > 0, "hold_id", "required")
         .requestId(input.requestId)
         .done();
-      return store.extendHold(
+      const at = now();
+      const expiresAt = ttl(at, input.ttlSeconds);
+      return store.holds.change(
         key(scope, "extend", input.requestId, { holdId: input.holdId, ttl: input.ttlSeconds }),
-        {
-          holdId: input.holdId,
-          expiresAt: ttl(input.ttlSeconds),
-          now: now(),
-        },
+        { holdId: input.holdId, now: at },
+        (wallet) => planExtend(wallet, { holdId: input.holdId, expiresAt }, context(at)),
       );
     },
 
@@ -270,13 +293,22 @@ export function createBilling(deps: BillingDeps) {
         .requestId(input.requestId)
         .done();
       const amount = input.amount!.amountMinor;
-      return store.captureHold(key(scope, "capture", input.requestId, { ...input, requestId: undefined }), {
-        holdId: input.holdId,
-        amount,
-        commission: splitCommission(amount, deps.commissionBps).commission,
-        payeeUserId: input.payeeUserId,
-        now: now(),
-      });
+      const at = now();
+      return store.holds.change(
+        key(scope, "capture", input.requestId, { ...input, requestId: undefined }),
+        { holdId: input.holdId, now: at },
+        (wallet) =>
+          planCapture(
+            wallet,
+            {
+              holdId: input.holdId,
+              amount,
+              commission: splitCommission(amount, deps.commissionBps).commission,
+              payeeUserId: input.payeeUserId,
+            },
+            context(at),
+          ),
+      );
     },
 
     releaseHold(scope: IdempotencyScope, input: { holdId: string; requestId: string }): Promise<Hold> {
@@ -284,10 +316,12 @@ export function createBilling(deps: BillingDeps) {
         .require(input.holdId.length > 0, "hold_id", "required")
         .requestId(input.requestId)
         .done();
-      return store.releaseHold(key(scope, "release", input.requestId, { holdId: input.holdId }), {
-        holdId: input.holdId,
-        now: now(),
-      });
+      const at = now();
+      return store.holds.change(
+        key(scope, "release", input.requestId, { holdId: input.holdId }),
+        { holdId: input.holdId, now: at },
+        (wallet) => planRelease(wallet, input.holdId, context(at)),
+      );
     },
 
     async charge(_scope: IdempotencyScope, input: ChargeInput): Promise<ChargeResult> {
@@ -320,7 +354,7 @@ export function createBilling(deps: BillingDeps) {
       return (await chargeMinutes(items.map(chargeItem))).outcomes;
     },
 
-    settleSession(input: {
+    async settleSession(input: {
       sessionId: string;
       payerUserId: string;
       payeeUserId: string;
@@ -335,14 +369,24 @@ export function createBilling(deps: BillingDeps) {
         .require(input.kind !== undefined, "kind", "required")
         .positiveMoney(input.rate, "rate")
         .done();
-      return store.settleSession({
-        ...input,
-        rate: input.rate!.amountMinor,
-        currency: input.rate!.currency,
-        kind: input.kind!,
-        settleHash: hashRequest(input),
-        now: now(),
-      });
+      const at = now();
+      const settleHash = hashRequest(input);
+      const { record, refunds, created } = await store.invoices.settle(
+        {
+          sessionId: input.sessionId,
+          payerUserId: input.payerUserId,
+          payeeUserId: input.payeeUserId,
+          kind: input.kind!,
+          currency: input.rate!.currency,
+          rate: input.rate!.amountMinor,
+          holdId: input.holdId,
+          settleHash,
+          now: at,
+        },
+        (wallet) => planSettlement(wallet, input.holdId, context(at)),
+      );
+      if (!created) replayOf({ requestHash: record.settleHash, response: record }, settleHash);
+      return invoiceOf(record, refunds);
     },
 
     refund(
@@ -365,17 +409,24 @@ export function createBilling(deps: BillingDeps) {
         )
         .requestId(input.requestId)
         .done();
-      return store.refund(key(scope, "refund", input.requestId, { ...input, requestId: undefined }), {
-        sessionId: input.sessionId,
-        amount: input.amount && { minor: input.amount.amountMinor, currency: input.amount.currency },
-        reason: input.reason!,
-        note: input.note,
-        now: now(),
-        share: proportionalShare,
-      });
+      const at = now();
+      return store.refunds.refund(
+        key(scope, "refund", input.requestId, { ...input, requestId: undefined }),
+        { sessionId: input.sessionId, now: at },
+        (snapshot) =>
+          planRefund(
+            snapshot,
+            {
+              amount: input.amount && { minor: input.amount.amountMinor, currency: input.amount.currency },
+              reason: input.reason!,
+              note: input.note,
+            },
+            context(at),
+          ),
+      );
     },
 
-    async grantCredit(
+    grantCredit(
       scope: IdempotencyScope,
       input: { userId: string; amount: Money | undefined; note: string; requestId: string },
     ): Promise<{ transactionId: string; wallet: WalletView }> {
@@ -384,36 +435,27 @@ export function createBilling(deps: BillingDeps) {
         .positiveMoney(input.amount, "amount")
         .requestId(input.requestId)
         .done();
-      const { transactionId } = await store.grantCredit(
+      const at = now();
+      return store.wallets.credit(
         key(scope, "grant", input.requestId, { ...input, requestId: undefined }),
-        {
-          userId: input.userId,
-          currency: input.amount!.currency,
-          amount: input.amount!.amountMinor,
-          now: now(),
-        },
+        { userId: input.userId, currency: input.amount!.currency, now: at },
+        (wallet) => planGrant(wallet, input.amount!.amountMinor, context(at)),
       );
-      const { balance, held } = await store.walletBalances(input.userId, input.amount!.currency, now());
-      return {
-        transactionId,
-        wallet: {
-          userId: input.userId,
-          currency: input.amount!.currency,
-          balance,
-          held,
-          available: balance - held,
-          minutesLeft: 0n,
-        },
-      };
     },
 
-    listInvoices(userId: string, beforeInvoiceId: string | undefined, limit: number): Promise<Invoice[]> {
-      return store.listInvoices({ userId, beforeInvoiceId, limit });
+    async listInvoices(
+      userId: string,
+      beforeInvoiceId: string | undefined,
+      limit: number,
+    ): Promise<Invoice[]> {
+      const found = await store.invoices.list({ userId, beforeInvoiceId, limit });
+      return found.map(({ record, refunds }) => invoiceOf(record, refunds));
     },
 
     /** Only the payer, the payee or staff see an invoice; anyone else gets NOT_FOUND (no probing). */
     async getInvoice(invoiceId: string, viewer: { userId: string; staff: boolean }): Promise<Invoice> {
-      const invoice = await store.getInvoice(invoiceId);
+      const found = await store.invoices.get(invoiceId);
+      const invoice = found && invoiceOf(found.record, found.refunds);
       const visible =
         invoice &&
         (viewer.staff || invoice.payerUserId === viewer.userId || invoice.payeeUserId === viewer.userId);
@@ -422,11 +464,13 @@ export function createBilling(deps: BillingDeps) {
     },
 
     getEarnings(expertUserId: string, currency: string): Promise<Earnings> {
-      return store.earnings(expertUserId, currencyOr(currency));
+      return store.earnings.read(expertUserId, currencyOr(currency));
     },
 
+    /** Marks holds past their expiry expired, some wallets at a time; returns how many. */
     expireHolds(): Promise<number> {
-      return store.expireHolds(now());
+      const at = now();
+      return store.holds.expireOverdue(at, (wallets) => planExpiry(wallets, context(at)));
     },
   };
 }

@@ -1,6 +1,6 @@
 import { type AppError, alreadyExists, failedPrecondition, isAppError } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
-import { WalletBook, type WalletLimits } from "./ledger";
+import { type Posting, splitPosting, WalletBook, type WalletLimits } from "./ledger";
 import type { ChargeOutcome, ChargeResult, WalletChanges, WalletSnapshot } from "./model";
 import { minutesPayable } from "./money";
 
@@ -42,20 +42,19 @@ export interface ChargeSnapshot {
   settledSessions: ReadonlySet<string>;
 }
 
-/** A minute to post: its receipt and the money lines behind it. */
+/** A minute to record: its receipt and who paid whom. */
 export interface PlannedCharge extends ChargeReceipt {
   payerUserId: string;
   payeeUserId: string;
-  walletAccountId: string;
   commission: bigint;
-  earnings: bigint;
 }
 
 export interface ChargePlan {
   /** One per item, in request order. */
   outcomes: ChargeOutcome[];
-  /** The minutes to post, in the order they were decided (each wallet's balance chains in it). */
+  /** The minutes to record, and their postings, in the order decided (balances chain in it). */
   charges: PlannedCharge[];
+  postings: Posting[];
   wallets: WalletChanges[];
   /** Each refusal, as Charge reports it, by item index. */
   refusals: Map<number, AppError>;
@@ -147,6 +146,7 @@ export function planCharges(
   const outcomes: ChargeOutcome[] = new Array(items.length);
   const refusals = new Map<number, AppError>();
   const charges: PlannedCharge[] = [];
+  const postings: Posting[] = [];
   for (const index of applicationOrder(items)) {
     const item = items[index]!;
     const earlier = receipts.get(keyOf(item.sessionId, item.minute));
@@ -174,10 +174,21 @@ export function planCharges(
         ...receipt,
         payerUserId: item.payerUserId,
         payeeUserId: item.payeeUserId,
-        walletAccountId: book.accountId!,
         commission: item.commission,
-        earnings: item.amount - item.commission,
       });
+      postings.push(
+        splitPosting({
+          transactionId: receipt.transactionId,
+          type: "session_charge",
+          currency: item.currency,
+          reference: `session:${item.sessionId}`,
+          walletAccountId: book.accountId!,
+          balanceAfter,
+          payeeUserId: item.payeeUserId,
+          amount: item.amount,
+          commission: item.commission,
+        }),
+      );
       outcomes[index] = { kind: "charged", result: chargeResult(receipt) };
     } catch (error) {
       outcomes[index] = refusalOutcome(error);
@@ -187,6 +198,7 @@ export function planCharges(
   return {
     outcomes,
     charges,
+    postings,
     wallets: [...books.values()].filter((book) => book.changed).map((book) => book.changes()),
     refusals,
   };

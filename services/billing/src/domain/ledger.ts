@@ -1,5 +1,5 @@
 import { failedPrecondition, internal, notFound } from "@parley/kit/errors";
-import type { Hold, HoldChange, HoldRecord, WalletChanges, WalletSnapshot } from "./model";
+import type { Hold, HoldChange, HoldRecord, TransactionType, WalletChanges, WalletSnapshot } from "./model";
 import { INT64_MAX, minBigint } from "./money";
 
 /** The bounds every credit to a wallet respects. */
@@ -27,6 +27,79 @@ export const walletBalanceLimit = (balance: bigint, credit: bigint, max: bigint,
     `a wallet may hold at most ${max} ${currency}; it holds ${balance} and ${credit} more would pass that`,
     { metadata: { max_balance_minor: max.toString(), balance_minor: balance.toString(), currency } },
   );
+
+/** An account a posting line moves: a wallet by id, an expert's earnings, or a platform account. */
+export type AccountRef =
+  | { kind: "wallet"; accountId: string }
+  | { kind: "earnings"; userId: string }
+  | { kind: "revenue" | "clearing" | "promotions" };
+
+export interface PostingLine {
+  account: AccountRef;
+  amount: bigint;
+  /** The wallet's balance after this line (earnings balances are chained by the store). */
+  balanceAfter: bigint | null;
+}
+
+/** One journal transaction: lines that sum to zero. */
+export interface Posting {
+  transactionId: string;
+  type: TransactionType;
+  currency: string;
+  reference: string;
+  lines: PostingLine[];
+}
+
+/** Builds a posting; one whose lines do not sum to zero is a bug, never written. */
+export function posting(input: Posting): Posting {
+  const sum = input.lines.reduce((total, line) => total + line.amount, 0n);
+  if (sum !== 0n)
+    throw internal("INTERNAL", `unbalanced posting ${input.transactionId}: its lines sum to ${sum}`);
+  return input;
+}
+
+/** A payer's minute or capture, split: the payer pays all, the payee earns all but the commission. */
+export function splitPosting(input: {
+  transactionId: string;
+  type: "session_charge" | "hold_capture";
+  currency: string;
+  reference: string;
+  walletAccountId: string;
+  balanceAfter: bigint;
+  payeeUserId: string;
+  amount: bigint;
+  commission: bigint;
+}): Posting {
+  return posting({
+    transactionId: input.transactionId,
+    type: input.type,
+    currency: input.currency,
+    reference: input.reference,
+    lines: [
+      {
+        account: { kind: "wallet", accountId: input.walletAccountId },
+        amount: -input.amount,
+        balanceAfter: input.balanceAfter,
+      },
+      {
+        account: { kind: "earnings", userId: input.payeeUserId },
+        amount: input.amount - input.commission,
+        balanceAfter: null,
+      },
+      { account: { kind: "revenue" }, amount: input.commission, balanceAfter: null },
+    ],
+  });
+}
+
+/**
+ * What a money move does, decided by the domain over a locked snapshot: the changes to the
+ * wallet it locked (if any), the postings to write, and the answer to give.
+ */
+export interface WalletPlan<T> {
+  wallet: WalletChanges | undefined;
+  postings: Posting[];
+  result: T;
+}
 
 /** True while a hold still reserves money: open and not past its expiry. */
 export const isLive = (hold: HoldRecord, now: Date): boolean =>

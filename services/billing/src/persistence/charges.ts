@@ -1,6 +1,6 @@
-import { newId } from "@parley/kit/ids";
 import type { ChargeItem, ChargePlan, ChargeReceipt, ChargeSnapshot } from "../domain/charges";
-import type { WalletChanges } from "../domain/model";
+import type { ChargeStore } from "../domain/ports";
+import { postingWrites, walletWrites } from "./ledger";
 import { type HoldRow, type WalletRow, walletSnapshots } from "./rows";
 import { array, isPgError, type PlatformAccounts, pipelinedTransaction, type Sql, type Tx } from "./sql";
 
@@ -30,8 +30,8 @@ const toReceipt = (row: ChargeRow): ChargeReceipt => ({
 
 const distinct = <T>(values: T[]): T[] => [...new Set(values)];
 
-/** How often a batch is retried when a concurrent duplicate (other parameters) took one of its minutes first. */
-const DUPLICATE_RETRIES = 3;
+/** How often a batch runs when a concurrent duplicate (other parameters) took one of its minutes first. */
+const DUPLICATE_ATTEMPTS = 3;
 
 /**
  * Reads what a charge plan needs, under lock, in one round trip: BEGIN, then the payers' wallets
@@ -86,99 +86,28 @@ async function lockedSnapshot(
   };
 }
 
-/** New balances of locked wallets and new states of their holds, in two statements. */
-export function applyWalletChanges(tx: Tx, wallets: readonly WalletChanges[]) {
-  const holds = wallets.flatMap((wallet) => wallet.holds);
-  return [
-    tx`
-      update billing.accounts a set balance = w.balance
-      from unnest(${array(wallets.map((w) => w.accountId))}::uuid[], ${array(wallets.map((w) => w.balance))}::int8[])
-        as w(id, balance)
-      where a.id = w.id`,
-    tx`
-      update billing.holds h set captured = c.captured, status = c.status, expires_at = c.expires_at,
-        resolved_at = c.resolved_at
-      from unnest(${array(holds.map((c) => c.holdId))}::uuid[], ${array(holds.map((c) => c.captured))}::int8[],
-        ${array(holds.map((c) => c.status))}::text[], ${array(holds.map((c) => c.expiresAt))}::timestamptz[],
-        ${array(holds.map((c) => c.resolvedAt))}::timestamptz[])
-        as c(id, captured, status, expires_at, resolved_at)
-      where h.id = c.id`,
-  ];
-}
-
-/**
- * Posts planned minutes in bulk: one transaction per minute; its wallet, earnings and revenue
- * entries; its receipt. Each payee's earnings row is updated once per batch, in payee order,
- * by the sum of its minutes, and the earnings entries' balance_after chain back from the new
- * balance in the order the minutes were decided.
- */
-async function postCharges(tx: Tx, plan: ChargePlan, now: Date, platform: PlatformAccounts) {
+/** The receipts of the charged minutes: each minute's key, and the answer a retry gets back. */
+function receiptWrites(tx: Tx, plan: ChargePlan, at: Date) {
   const charges = plan.charges;
-  const revenue = [];
-  for (const charge of charges) revenue.push(await platform.revenue(tx, charge.currency));
-  const totals = new Map<string, { owner: string; currency: string; total: bigint }>();
-  for (const charge of charges) {
-    const key = `${charge.payeeUserId}\u0000${charge.currency}`;
-    const entry = totals.get(key) ?? { owner: charge.payeeUserId, currency: charge.currency, total: 0n };
-    entry.total += charge.earnings;
-    totals.set(key, entry);
-  }
-  const payees = [...totals.values()].sort((a, b) =>
-    a.owner < b.owner ? -1 : a.owner > b.owner ? 1 : a.currency < b.currency ? -1 : 1,
-  );
   const column = <T extends string | bigint | Date | null>(pick: (charge: (typeof charges)[number]) => T) =>
     array(charges.map(pick));
-  return [
-    tx`
-      insert into billing.transactions (id, type, currency, reference, created_at)
-      select id, 'session_charge', currency, 'session:' || session_id, ${now}::timestamptz
-      from unnest(${column((c) => c.transactionId)}::uuid[], ${column((c) => c.currency)}::text[],
-        ${column((c) => c.sessionId)}::text[]) as t(id, currency, session_id)`,
-    tx`
-      with charged as (
-        select * from unnest(${column((c) => c.transactionId)}::uuid[], ${column((c) => c.walletAccountId)}::uuid[],
-          ${column((c) => c.amount)}::int8[], ${column((c) => c.balanceAfter)}::int8[],
-          ${column((c) => c.payeeUserId)}::text[], ${column((c) => c.currency)}::text[],
-          ${column((c) => c.earnings)}::int8[], ${array(revenue)}::uuid[], ${column((c) => c.commission)}::int8[])
-          with ordinality as c(tx, wallet, amount, balance_after, payee, currency, earnings, revenue, commission, ord)
-      ), earned as (
-        insert into billing.accounts (id, kind, owner_id, currency, balance)
-        select id, 'earnings', owner_id, currency, total
-        from unnest(${array(payees.map(() => newId()))}::uuid[], ${array(payees.map((p) => p.owner))}::text[],
-          ${array(payees.map((p) => p.currency))}::text[], ${array(payees.map((p) => p.total))}::int8[])
-          with ordinality as p(id, owner_id, currency, total, ord)
-        order by ord
-        on conflict (kind, owner_id, currency) do update set balance = accounts.balance + excluded.balance
-        returning id, owner_id, currency, balance
-      ), lines as (
-        select c.ord, 1 as leg, c.tx, c.wallet as account, -c.amount as amount, c.balance_after from charged c
-        union all
-        select c.ord, 2, c.tx, e.id, c.earnings, e.balance - coalesce(sum(c.earnings) over (
-            partition by c.payee, c.currency order by c.ord desc rows between unbounded preceding and 1 preceding), 0)
-        from charged c join earned e on e.owner_id = c.payee and e.currency = c.currency
-        union all
-        select c.ord, 3, c.tx, c.revenue, c.commission, null from charged c
-      )
-      insert into billing.entries (transaction_id, account_id, amount, balance_after, created_at)
-      select tx, account, amount, balance_after, ${now}::timestamptz from lines order by ord, leg`,
-    tx`
-      insert into billing.charges (transaction_id, session_id, minute, payer_user_id, payee_user_id, currency,
-        amount, commission, created_at, request_hash, balance_after, available_after, hold_remaining_after)
-      select transaction_id, session_id, minute, payer_user_id, payee_user_id, currency, amount, commission,
-        ${now}::timestamptz, request_hash, balance_after, available_after, hold_remaining_after
-      from unnest(${column((c) => c.transactionId)}::uuid[], ${column((c) => c.sessionId)}::text[],
-        ${column((c) => c.minute)}::int8[], ${column((c) => c.payerUserId)}::text[],
-        ${column((c) => c.payeeUserId)}::text[], ${column((c) => c.currency)}::text[],
-        ${column((c) => c.amount)}::int8[], ${column((c) => c.commission)}::int8[],
-        ${column((c) => c.requestHash)}::text[], ${column((c) => c.balanceAfter)}::int8[],
-        ${column((c) => c.availableAfter)}::int8[], ${column((c) => c.holdRemainingAfter)}::int8[])
-        as c(transaction_id, session_id, minute, payer_user_id, payee_user_id, currency, amount, commission,
-          request_hash, balance_after, available_after, hold_remaining_after)`,
-  ];
+  return tx`
+    insert into billing.charges (transaction_id, session_id, minute, payer_user_id, payee_user_id, currency,
+      amount, commission, created_at, request_hash, balance_after, available_after, hold_remaining_after)
+    select transaction_id, session_id, minute, payer_user_id, payee_user_id, currency, amount, commission,
+      ${at}::timestamptz, request_hash, balance_after, available_after, hold_remaining_after
+    from unnest(${column((c) => c.transactionId)}::uuid[], ${column((c) => c.sessionId)}::text[],
+      ${column((c) => c.minute)}::int8[], ${column((c) => c.payerUserId)}::text[],
+      ${column((c) => c.payeeUserId)}::text[], ${column((c) => c.currency)}::text[],
+      ${column((c) => c.amount)}::int8[], ${column((c) => c.commission)}::int8[],
+      ${column((c) => c.requestHash)}::text[], ${column((c) => c.balanceAfter)}::int8[],
+      ${column((c) => c.availableAfter)}::int8[], ${column((c) => c.holdRemainingAfter)}::int8[])
+      as c(transaction_id, session_id, minute, payer_user_id, payee_user_id, currency, amount, commission,
+        request_hash, balance_after, available_after, hold_remaining_after)`;
 }
 
-/** Charges: per-minute session charges, applied as one set-based transaction per batch. */
-export function createChargeStore(sql: Sql, platform: PlatformAccounts) {
+/** Per-minute session charges, applied as one set-based transaction per batch. */
+export function createChargeStore(sql: Sql, platform: PlatformAccounts): ChargeStore {
   return {
     /**
      * Runs `plan` over a locked snapshot of the items' wallets and keys and applies it, in two
@@ -187,29 +116,27 @@ export function createChargeStore(sql: Sql, platform: PlatformAccounts) {
      * (its payer's wallet is not one this batch locked), the batch runs again and that item
      * comes out refused.
      */
-    async chargeBatch(
-      items: readonly ChargeItem[],
-      now: Date,
-      plan: (snapshot: ChargeSnapshot) => ChargePlan,
-    ): Promise<ChargePlan> {
+    async chargeBatch(items, now, plan) {
       for (let attempt = 1; ; attempt++) {
         try {
           return await pipelinedTransaction(sql, async (tx, { begin, commitWith }) => {
             const decided = plan(await lockedSnapshot(tx, begin, items));
-            const writes = [
-              ...(decided.wallets.length > 0 ? applyWalletChanges(tx, decided.wallets) : []),
-              ...(decided.charges.length > 0 ? await postCharges(tx, decided, now, platform) : []),
-            ];
-            await commitWith(...writes);
+            await commitWith(
+              ...(decided.wallets.length > 0 ? walletWrites(tx, decided.wallets) : []),
+              ...(decided.charges.length > 0
+                ? [
+                    ...(await postingWrites(tx, decided.postings, now, platform)),
+                    receiptWrites(tx, decided, now),
+                  ]
+                : []),
+            );
             return decided;
           });
         } catch (error) {
-          if (attempt < DUPLICATE_RETRIES && isPgError(error, "23505", "charges_session_minute")) continue;
+          if (attempt < DUPLICATE_ATTEMPTS && isPgError(error, "23505", "charges_session_minute")) continue;
           throw error;
         }
       }
     },
   };
 }
-
-export type ChargeStore = ReturnType<typeof createChargeStore>;

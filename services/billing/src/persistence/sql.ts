@@ -37,6 +37,18 @@ const start = <T>(query: PromiseLike<T>): PromiseLike<T> => {
 };
 
 /**
+ * Sends statements on one connection (a transaction's) back to back without waiting for each
+ * answer, and waits for them all: one round trip. The first failure is thrown once every
+ * statement has settled (after a failed statement, the rest fail or only roll back).
+ */
+export async function pipelined(statements: readonly PromiseLike<unknown>[]): Promise<unknown[]> {
+  const settled = await Promise.allSettled(statements.map(start));
+  const failed = settled.find((result) => result.status === "rejected");
+  if (failed) throw failed.reason;
+  return settled.map((result) => (result as PromiseFulfilledResult<unknown>).value);
+}
+
+/**
  * A transaction on a reserved connection, for pipelining: `begin()` sends BEGIN ahead of the
  * first statements without waiting, and `commitWith` sends the last statements with COMMIT
  * right behind them (a COMMIT after a failed statement only rolls back). Any throw rolls back.
@@ -54,15 +66,9 @@ export async function pipelinedTransaction<T>(
       return start(tx`begin`) as Promise<unknown>;
     },
     async commitWith<R extends readonly unknown[]>(...last: Pipelined<R>): Promise<R> {
-      const started = [...last.map(start), start(tx`commit`)];
       open = false;
-      // Every statement settles before the connection goes back to the pool.
-      const settled = await Promise.allSettled(started);
-      const failed = settled.find((result) => result.status === "rejected");
-      if (failed) throw failed.reason;
-      return settled
-        .slice(0, -1)
-        .map((result) => (result as PromiseFulfilledResult<unknown>).value) as unknown as R;
+      const results = await pipelined([...last, tx`commit`]);
+      return results.slice(0, -1) as unknown as R;
     },
   };
   try {

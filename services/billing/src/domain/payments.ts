@@ -1,0 +1,115 @@
+import { failedPrecondition, isAppError } from "@parley/kit/errors";
+import { newId } from "@parley/kit/ids";
+import { posting, WalletBook, type WalletLimits, type WalletPlan } from "./ledger";
+import type { Payment, PaymentStatus, WalletSnapshot, WalletView } from "./model";
+
+export interface CreditContext {
+  now: Date;
+  limits: WalletLimits;
+}
+
+/** What a provider event does to a payment, decided before any wallet is locked. */
+export type PaymentDecision =
+  | { kind: "keep" }
+  | { kind: "mark"; status: Exclude<PaymentStatus, "pending" | "succeeded"> }
+  | { kind: "credit" };
+
+/**
+ * A provider event, applied once per event id: a replay, a pending event or anything after
+ * success keeps the payment as it is; a failure or cancellation marks a pending payment; a
+ * success credits the wallet (a late success after a failure is still money received), but
+ * only for the amount and currency the payment was created with.
+ */
+export function decidePaymentEvent(
+  payment: Payment,
+  event: { status: PaymentStatus; amount: bigint; currency: string; firstTime: boolean },
+): PaymentDecision {
+  if (!event.firstTime || payment.status === "succeeded" || event.status === "pending")
+    return { kind: "keep" };
+  if (event.status !== "succeeded")
+    return payment.status === "pending" ? { kind: "mark", status: event.status } : { kind: "keep" };
+  if (event.amount !== payment.amount || event.currency !== payment.currency)
+    throw failedPrecondition(
+      "PAYMENT_AMOUNT_MISMATCH",
+      `provider reports ${event.amount} ${event.currency}, payment is ${payment.amount} ${payment.currency}`,
+    );
+  return { kind: "credit" };
+}
+
+/** A wallet as its owner sees it, from the plan that just moved it. */
+const viewOf = (book: WalletBook): WalletView => ({
+  userId: book.userId,
+  currency: book.currency,
+  balance: book.balance,
+  held: book.held,
+  available: book.available,
+  minutesLeft: 0n,
+});
+
+/** Money into a wallet from a platform account (clearing for payments, promotions for grants). */
+function credit(
+  wallet: WalletSnapshot,
+  input: {
+    amount: bigint;
+    from: "clearing" | "promotions";
+    type: "top_up" | "promotion";
+    reference: (transactionId: string) => string;
+  },
+  context: CreditContext,
+): WalletPlan<{ transactionId: string; wallet: WalletView }> {
+  const book = new WalletBook(wallet, context.now, context.limits);
+  const balanceAfter = book.credit(input.amount);
+  const transactionId = newId();
+  return {
+    wallet: book.changes(),
+    postings: [
+      posting({
+        transactionId,
+        type: input.type,
+        currency: wallet.currency,
+        reference: input.reference(transactionId),
+        lines: [
+          { account: { kind: input.from }, amount: -input.amount, balanceAfter: null },
+          { account: { kind: "wallet", accountId: book.accountId! }, amount: input.amount, balanceAfter },
+        ],
+      }),
+    ],
+    result: { transactionId, wallet: viewOf(book) },
+  };
+}
+
+/** A credit from the promotions budget; refused past the wallet limit. */
+export const planGrant = (wallet: WalletSnapshot, amount: bigint, context: CreditContext) =>
+  credit(
+    wallet,
+    { amount, from: "promotions", type: "promotion", reference: (transactionId) => `grant:${transactionId}` },
+    context,
+  );
+
+/**
+ * A confirmed payment's credit. Past the wallet limit it is not credited: the payment fails
+ * with the reason recorded (the provider is answered, so it stops retrying; the money goes back
+ * through the provider).
+ */
+export function planPaymentCredit(
+  wallet: WalletSnapshot,
+  payment: Payment,
+  context: CreditContext,
+): WalletPlan<{ transactionId: string } | { failureReason: string }> {
+  try {
+    const plan = credit(
+      wallet,
+      {
+        amount: payment.amount,
+        from: "clearing",
+        type: "top_up",
+        reference: () => `payment:${payment.paymentId}`,
+      },
+      context,
+    );
+    return { ...plan, result: { transactionId: plan.result.transactionId } };
+  } catch (error) {
+    if (!isAppError(error, "WALLET_BALANCE_LIMIT_EXCEEDED")) throw error;
+    return { wallet: undefined, postings: [], result: { failureReason: error.reason } };
+  }
+}

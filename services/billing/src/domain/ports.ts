@@ -1,0 +1,139 @@
+import type { ChargeItem, ChargePlan, ChargeSnapshot } from "./charges";
+import type { InvoiceRecord } from "./invoices";
+import type { WalletPlan } from "./ledger";
+import type {
+  AccountEntry,
+  Earnings,
+  Hold,
+  IdempotencyKey,
+  Payment,
+  PaymentStatus,
+  UserAccountKind,
+  WalletChanges,
+  WalletSnapshot,
+} from "./model";
+import type { PaymentDecision } from "./payments";
+import type { RefundPlan, RefundSnapshot } from "./refunds";
+
+/**
+ * Billing's storage, by aggregate (implemented in persistence/ over Postgres). Every money move
+ * is one database transaction: the store locks and reads a snapshot, hands it to the domain's
+ * plan (a pure function that returns what to do or throws a domain error, which rolls back),
+ * and applies the plan. Moves taking an IdempotencyKey return the first answer for a repeated
+ * key with the same request digest.
+ */
+export interface WalletStore {
+  /** A wallet and its open holds, read without locks in one snapshot; an unknown wallet reads empty. */
+  read(userId: string, currency: string): Promise<WalletSnapshot>;
+  entries(input: {
+    userId: string;
+    kind: UserAccountKind;
+    currency: string;
+    beforeEntryId: bigint | undefined;
+    limit: number;
+  }): Promise<AccountEntry[]>;
+  /** The wallet locked (created when missing), then the plan. */
+  credit<T>(
+    key: IdempotencyKey,
+    target: { userId: string; currency: string; now: Date },
+    plan: (wallet: WalletSnapshot) => WalletPlan<T>,
+  ): Promise<T>;
+}
+
+export interface HoldStore {
+  /** The wallet locked (never created), then the plan. */
+  place(
+    key: IdempotencyKey,
+    target: { userId: string; currency: string; now: Date },
+    plan: (wallet: WalletSnapshot) => WalletPlan<Hold>,
+  ): Promise<Hold>;
+  /** The hold's wallet locked, then the plan; NOT_FOUND HOLD_NOT_FOUND for an unknown hold. */
+  change<T>(
+    key: IdempotencyKey,
+    target: { holdId: string; now: Date },
+    plan: (wallet: WalletSnapshot) => WalletPlan<T>,
+  ): Promise<T>;
+  /** Locks wallets that have holds open past `now` (some at a time) and applies what the plan makes of them. */
+  expireOverdue(now: Date, plan: (wallets: WalletSnapshot[]) => WalletChanges[]): Promise<number>;
+}
+
+export interface ChargeStore {
+  /** The items' wallets locked in id order and their keys read, then the plan, applied in bulk. */
+  chargeBatch(
+    items: readonly ChargeItem[],
+    now: Date,
+    plan: (snapshot: ChargeSnapshot) => ChargePlan,
+  ): Promise<ChargePlan>;
+}
+
+export interface PaymentStore {
+  create(key: IdempotencyKey, payment: Payment): Promise<Payment>;
+  /**
+   * Applies one provider event: the payment locked, the event id recorded once, `decide` told
+   * whether it is new; a credit locks the wallet (created when missing) and applies `credit`'s
+   * plan, or records the failure reason it returns. NOT_FOUND PAYMENT_NOT_FOUND when no payment
+   * of this provider matches.
+   */
+  confirm(
+    event: {
+      provider: string;
+      providerEventId: string;
+      providerPaymentId: string;
+      paymentId: string;
+      providerReference: string;
+      status: PaymentStatus;
+      now: Date;
+    },
+    decide: (payment: Payment, firstTime: boolean) => PaymentDecision,
+    credit: (
+      wallet: WalletSnapshot,
+      payment: Payment,
+    ) => WalletPlan<{ transactionId: string } | { failureReason: string }>,
+  ): Promise<{ payment: Payment; credited: boolean }>;
+}
+
+export interface RefundStore {
+  /** The session's payer wallet and payee earnings locked, its totals read, then the plan. */
+  refund(
+    key: IdempotencyKey,
+    target: { sessionId: string; now: Date },
+    plan: (snapshot: RefundSnapshot) => RefundPlan,
+  ): Promise<RefundPlan["result"]>;
+}
+
+export interface InvoiceStore {
+  /**
+   * Claims the session's invoice (one per session: a repeat returns the stored record, for the
+   * domain to compare), locks the payer's wallet, applies the settlement plan and counts the
+   * session's minutes into the invoice.
+   */
+  settle(
+    invoice: Omit<InvoiceRecord, "invoiceId" | "minutes" | "charged" | "createdAt"> & {
+      holdId: string;
+      now: Date;
+    },
+    plan: (wallet: WalletSnapshot) => WalletChanges | undefined,
+  ): Promise<{ record: InvoiceRecord; refunds: { amount: bigint; reason: string }[]; created: boolean }>;
+  list(input: {
+    userId: string;
+    beforeInvoiceId: string | undefined;
+    limit: number;
+  }): Promise<{ record: InvoiceRecord; refunds: { amount: bigint; reason: string }[] }[]>;
+  get(
+    invoiceId: string,
+  ): Promise<{ record: InvoiceRecord; refunds: { amount: bigint; reason: string }[] } | undefined>;
+}
+
+export interface EarningsStore {
+  read(expertUserId: string, currency: string): Promise<Earnings>;
+}
+
+export interface LedgerStore {
+  wallets: WalletStore;
+  holds: HoldStore;
+  charges: ChargeStore;
+  payments: PaymentStore;
+  refunds: RefundStore;
+  invoices: InvoiceStore;
+  earnings: EarningsStore;
+}

@@ -1,0 +1,104 @@
+import { notFound } from "@parley/kit/errors";
+import type { Payment, PaymentStatus } from "../domain/model";
+import type { PaymentStore } from "../domain/ports";
+import { idempotent, lockWallet, planWrites } from "./ledger";
+import { type PlatformAccounts, pipelined, type Sql } from "./sql";
+
+interface PaymentRow {
+  id: string;
+  user_id: string;
+  currency: string;
+  amount: bigint;
+  status: PaymentStatus;
+  provider: string;
+  provider_reference: string;
+  provider_payment_id: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const toPayment = (row: PaymentRow): Payment => ({
+  paymentId: row.id,
+  userId: row.user_id,
+  currency: row.currency,
+  amount: row.amount,
+  status: row.status,
+  provider: row.provider,
+  providerReference: row.provider_reference,
+  providerPaymentId: row.provider_payment_id ?? "",
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+});
+
+/** Top-ups: payments created pending and moved by provider events. */
+export function createPaymentStore(sql: Sql, platform: PlatformAccounts): PaymentStore {
+  return {
+    async create(key, payment) {
+      return (await sql.begin((tx) =>
+        idempotent(tx, key, async () => {
+          const [row] = await tx<PaymentRow[]>`
+            insert into billing.payments (id, user_id, currency, amount, status, provider, provider_reference,
+              created_at, updated_at)
+            values (${payment.paymentId}, ${payment.userId}, ${payment.currency}, ${payment.amount}, ${payment.status},
+              ${payment.provider}, ${payment.providerReference}, ${payment.createdAt}, ${payment.updatedAt})
+            returning *`;
+          return toPayment(row!);
+        }),
+      )) as Payment;
+    },
+
+    /**
+     * The payment row is locked first, so every event for one payment (replays or not)
+     * serialises; the event id is then recorded (a replay finds it recorded) and the domain
+     * decides. The wallet is locked only for a credit.
+     */
+    async confirm(event, decide, credit) {
+      return (await sql.begin(async (tx) => {
+        const [found] = event.paymentId
+          ? await tx<{ id: string }[]>`
+              select id from billing.payments where id = ${event.paymentId} and provider = ${event.provider}`
+          : await tx<{ id: string }[]>`
+              select id from billing.payments
+              where provider = ${event.provider} and provider_reference = ${event.providerReference}`;
+        if (!found) throw notFound("PAYMENT_NOT_FOUND", "no payment matches this provider event");
+        // Payment row first: the event's foreign key would otherwise share-lock it and two events deadlock.
+        const [row] = await tx<
+          PaymentRow[]
+        >`select * from billing.payments where id = ${found.id} for update`;
+        const payment = toPayment(row!);
+        const recorded = await tx`
+          insert into billing.payment_events (provider, provider_event_id, payment_id, status, received_at)
+          values (${event.provider}, ${event.providerEventId}, ${found.id}, ${event.status}, ${event.now})
+          on conflict (provider, provider_event_id) do nothing
+          returning 1`;
+        const decision = decide(payment, recorded.length === 1);
+        if (decision.kind === "keep") return { payment, credited: false };
+        const update = (status: PaymentStatus, creditTransactionId: string | null) => tx<PaymentRow[]>`
+          update billing.payments set status = ${status}, updated_at = ${event.now},
+            credit_transaction_id = coalesce(${creditTransactionId}::uuid, credit_transaction_id),
+            provider_payment_id = coalesce(${event.providerPaymentId || null}, provider_payment_id)
+          where id = ${found.id} returning *`;
+        if (decision.kind === "mark") {
+          const [updated] = await update(decision.status, null);
+          return { payment: toPayment(updated!), credited: false };
+        }
+        const wallet = await lockWallet(
+          tx,
+          { userId: payment.userId, currency: payment.currency },
+          { create: true },
+        );
+        const plan = credit(wallet, payment);
+        if ("failureReason" in plan.result) {
+          const [updated] = await update("failed", null);
+          return { payment: toPayment(updated!), credited: false };
+        }
+        const results = await pipelined([
+          ...(await planWrites(tx, plan, event.now, platform)),
+          update("succeeded", plan.result.transactionId),
+        ]);
+        const [updated] = results.at(-1) as PaymentRow[];
+        return { payment: toPayment(updated!), credited: true };
+      })) as { payment: Payment; credited: boolean };
+    },
+  };
+}

@@ -1,0 +1,92 @@
+import type { AccountEntry, Earnings, TransactionType } from "../domain/model";
+import type { EarningsStore, WalletStore } from "../domain/ports";
+import { lockWallet, walletMove } from "./ledger";
+import { type HoldRow, walletSnapshots } from "./rows";
+import type { PlatformAccounts, Sql } from "./sql";
+
+/** Wallets: balances with their holds, history, credits. */
+export function createWalletStore(sql: Sql, platform: PlatformAccounts): WalletStore {
+  return {
+    async read(userId, currency) {
+      // One statement, so the balance and the holds come from the same snapshot.
+      const rows = await sql<(HoldRow & { wallet_id: string; balance: bigint; hold_id: string | null })[]>`
+        select h.*, a.id as wallet_id, a.balance, h.id as hold_id
+        from billing.accounts a
+        left join billing.holds h on h.account_id = a.id and h.status = 'open'
+        where a.kind = 'wallet' and a.owner_id = ${userId} and a.currency = ${currency}`;
+      const [first] = rows;
+      if (!first) return { accountId: undefined, userId, currency, balance: 0n, holds: [] };
+      return walletSnapshots(
+        [{ id: first.wallet_id, owner_id: userId, currency, balance: first.balance }],
+        rows.filter((row) => row.hold_id !== null),
+      )[0]!;
+    },
+
+    async entries(input) {
+      const rows = await sql<
+        {
+          id: bigint;
+          transaction_id: string;
+          type: TransactionType;
+          currency: string;
+          amount: bigint;
+          balance_after: bigint;
+          reference: string;
+          created_at: Date;
+        }[]
+      >`
+        select e.id, e.transaction_id, t.type, t.currency, e.amount, e.balance_after, t.reference, e.created_at
+        from billing.entries e
+        join billing.accounts a on a.id = e.account_id
+        join billing.transactions t on t.id = e.transaction_id
+        where a.kind = ${input.kind} and a.owner_id = ${input.userId} and a.currency = ${input.currency}
+          and e.id < ${input.beforeEntryId ?? 9223372036854775807n}
+        order by e.id desc
+        limit ${input.limit}`;
+      return rows.map(
+        (row): AccountEntry => ({
+          entryId: row.id,
+          transactionId: row.transaction_id,
+          type: row.type,
+          currency: row.currency,
+          amount: row.amount,
+          balanceAfter: row.balance_after,
+          reference: row.reference,
+          createdAt: row.created_at,
+        }),
+      );
+    },
+
+    credit(key, target, plan) {
+      return walletMove(
+        sql,
+        platform,
+        key,
+        target.now,
+        (tx) => lockWallet(tx, target, { create: true }),
+        plan,
+      );
+    },
+  };
+}
+
+/** Experts' earnings: the running balance and lifetime totals from its entries. */
+export function createEarningsStore(sql: Sql): EarningsStore {
+  return {
+    async read(expertUserId, currency): Promise<Earnings> {
+      const [row] = await sql<{ balance: bigint; earned: bigint; refunded: bigint }[]>`
+        select a.balance,
+          coalesce((select sum(amount) from billing.entries where account_id = a.id and amount > 0), 0)::int8 as earned,
+          coalesce((select -sum(amount) from billing.entries where account_id = a.id and amount < 0), 0)::int8 as refunded
+        from billing.accounts a
+        where a.kind = 'earnings' and a.owner_id = ${expertUserId} and a.currency = ${currency}`;
+      return {
+        expertUserId,
+        currency,
+        balance: row?.balance ?? 0n,
+        earned: row?.earned ?? 0n,
+        refunded: row?.refunded ?? 0n,
+      };
+    },
+  };
+}
