@@ -7,7 +7,12 @@ import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { AppError } from "@parley/kit/errors";
-import { createHealthChecker, createServiceClient } from "@parley/kit/grpc";
+import {
+  checkedStream,
+  controlCharacterViolations,
+  createHealthChecker,
+  createServiceClient,
+} from "@parley/kit/grpc";
 import { BillingServiceService } from "@parley/proto/parley/billing/v1/billing";
 import t, { type Test } from "tap";
 import { testServer } from "./fixtures/wallet-server";
@@ -207,5 +212,51 @@ t.test("a rejection nobody waits for is logged, and the process keeps serving", 
   t.ok(
     lines.some((line) => line.includes('"level":50') && line.includes("orphaned failure")),
     "the rejection is logged at error level",
+  );
+});
+
+t.test("text with control characters is refused at the boundary, naming the field", async (t) => {
+  const { client } = await started(t);
+  const refused = await failure(
+    client.getWallet({ userId: "a\u0000b", currency: "IN\u0007R", rateMinor: 0n }),
+  );
+  t.equal(refused.code, grpc.status.INVALID_ARGUMENT);
+  t.equal(refused.reason, "VALIDATION_FAILED");
+  t.same(
+    refused.fieldViolations.map((v) => v.field),
+    ["user_id", "currency"],
+  );
+  t.match(refused.fieldViolations[0]!.description, /U\+0000/);
+  const { wallet } = await client.getWallet({ userId: "tab\there\r\nnew line", currency: "", rateMinor: 0n });
+  t.equal(wallet?.userId, "tab\there\r\nnew line", "tab, line feed and carriage return are text");
+});
+
+t.test("control characters are found in nested messages, lists, oneofs and map keys", async (t) => {
+  t.same(
+    controlCharacterViolations({
+      profile: { displayName: "ok", languages: ["en", "h\u001bi"] },
+      result: { $case: "challengeToken", value: "x\u007f" },
+      metadata: { "k\u0085": "v" },
+      raw: new Uint8Array([0, 1, 2]),
+      at: new Date(0),
+    }).map((v) => v.field),
+    ["profile.languages[1]", "challenge_token", "metadata.k\u0085"],
+  );
+  const streamed = checkedStream(
+    (async function* () {
+      yield { record: { externalId: "fine" } };
+      yield { record: { externalId: "bad\u0000" } };
+    })(),
+  );
+  const seen: unknown[] = [];
+  const error = await failure(
+    (async () => {
+      for await (const message of streamed) seen.push(message);
+    })(),
+  );
+  t.equal(seen.length, 1, "messages before the bad one are delivered");
+  t.same(
+    error.fieldViolations.map((v) => v.field),
+    ["record.external_id"],
   );
 });

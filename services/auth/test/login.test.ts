@@ -268,3 +268,43 @@ t.test("bootstrap admin: created once; an account already holding the email is n
     "whoever registered first stays a user",
   );
 });
+
+t.test(
+  "a NUL or another control character is refused as INVALID_ARGUMENT, never a database error",
+  async (t) => {
+    const h = await startHarness(t);
+    const identifier = "a\u0000b@x.io";
+    const login = await failure(h.client.login({ identifier, password: "whatever-123", deviceName: "" }));
+    const register = await failure(
+      h.client.register({
+        email: identifier,
+        phone: "",
+        password: PASSWORD,
+        displayName: "",
+        deviceName: "",
+      }),
+    );
+    const reset = await failure(h.client.requestPasswordReset({ identifier }));
+    const named = await failure(
+      h.client.register({
+        email: uniqueEmail(),
+        phone: "",
+        password: PASSWORD,
+        displayName: "Bell\u0007",
+        deviceName: "",
+      }),
+    );
+    for (const [error, field] of [
+      [login, "identifier"],
+      [register, "email"],
+      [reset, "identifier"],
+      [named, "display_name"],
+    ] as const) {
+      t.equal(error.kind, "invalid_argument");
+      t.same(
+        error.fieldViolations.map((v) => v.field),
+        [field],
+      );
+    }
+  },
+);

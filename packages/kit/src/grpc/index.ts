@@ -5,3 +5,4 @@ export * from "./method-types";
 export * from "./options";
 export * from "./server";
 export * from "./shutdown";
+export * from "./text";

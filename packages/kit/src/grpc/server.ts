@@ -13,6 +13,7 @@ import { type CallContext, runInContext } from "./context";
 import { type Handlers, type ServiceDefinitionLike, splitPath } from "./method-types";
 import { DEFAULT_MAX_MESSAGE_BYTES, serverChannelOptions } from "./options";
 import { createReflection } from "./reflection";
+import { checkedStream, refuseControlCharacters } from "./text";
 
 /** One service ready to be served: generated definition, async handlers, permission map. */
 export interface ServiceBinding {
@@ -195,7 +196,11 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
           call: grpc.ServerUnaryCall<unknown, unknown>,
           callback: grpc.sendUnaryData<unknown>,
         ) => {
-          void run(call, method.path, permission, (ctx) => handler(call.request, ctx)).then((outcome) =>
+          const body = (ctx: CallContext) => {
+            refuseControlCharacters(call.request);
+            return handler(call.request, ctx);
+          };
+          void run(call, method.path, permission, body).then((outcome) =>
             outcome.ok ? callback(null, outcome.result) : callback(outcome.error),
           );
         };
@@ -210,6 +215,7 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
             },
           };
           const body = async (ctx: CallContext) => {
+            refuseControlCharacters(call.request);
             await handler(call.request, ctx, stream);
             // Ended by shutdown, not finished: UNAVAILABLE tells the client to reconnect and resume.
             if (shuttingDown.signal.aborted) throw unavailable("SHUTTING_DOWN", "the server is restarting");
@@ -225,8 +231,8 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
           call: grpc.ServerReadableStream<unknown, unknown>,
           callback: grpc.sendUnaryData<unknown>,
         ) => {
-          void run(call, method.path, permission, (ctx) => handler(call, ctx)).then((outcome) =>
-            outcome.ok ? callback(null, outcome.result) : callback(outcome.error),
+          void run(call, method.path, permission, (ctx) => handler(checkedStream(call), ctx)).then(
+            (outcome) => (outcome.ok ? callback(null, outcome.result) : callback(outcome.error)),
           );
         };
       } else {
