@@ -32,10 +32,12 @@ const COLOURS: Record<ServiceName, string> = {
   edge: "34",
 };
 
+/** The secrets kept under .data; one added since the file was written is generated into it. */
 async function localSecrets(): Promise<PlatformSecrets> {
   const file = path.join(DATA, "local-secrets.json");
-  if (existsSync(file)) return JSON.parse(await readFile(file, "utf8")) as PlatformSecrets;
-  const secrets = generateSecrets();
+  const kept = existsSync(file) ? (JSON.parse(await readFile(file, "utf8")) as Partial<PlatformSecrets>) : {};
+  const secrets = { ...generateSecrets(), ...kept };
+  if (Object.keys(secrets).every((key) => key in kept)) return secrets;
   await mkdir(DATA, { recursive: true });
   await writeFile(file, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
   await chmod(file, 0o600);

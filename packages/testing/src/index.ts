@@ -2,6 +2,7 @@ export * from "./bench";
 export * from "./clock";
 export * from "./database";
 export * from "./errors";
+export * from "./http";
 export * from "./platform";
 export * from "./proxy";
 export * from "./redis";

@@ -10,6 +10,8 @@ export type ServiceName = (typeof SERVICES)[number];
 /** Every secret a running platform needs; generated per test run, kept under .data by `pnpm start`. */
 export interface PlatformSecrets {
   signingKeySecret: string;
+  /** PAGE_TOKEN_SECRET of every service with List RPCs. */
+  pageTokenSecret: string;
   /** Each service's secret towards auth (SERVICE_CREDENTIALS). */
   services: Record<Exclude<ServiceName, "auth">, string>;
   webhookSecret: string;
@@ -22,6 +24,7 @@ const secret = () => randomBytes(24).toString("base64url");
 export function generateSecrets(): PlatformSecrets {
   return {
     signingKeySecret: secret(),
+    pageTokenSecret: secret(),
     services: { user: secret(), billing: secret(), session: secret(), edge: secret() },
     webhookSecret: secret(),
     adminEmail: "admin@parley.local",
@@ -80,6 +83,7 @@ export async function launchPlatform(options: PlatformOptions): Promise<Platform
       {
         ...common,
         ...(name === "auth" ? {} : { SERVICE_NAME: name, SERVICE_SECRET: secrets.services[name] }),
+        ...(name === "edge" ? {} : { PAGE_TOKEN_SECRET: secrets.pageTokenSecret }),
         ...(ports[name] !== undefined && name !== "edge" ? { GRPC_PORT: String(ports[name]) } : {}),
         ...env,
         ...options.env?.[name],

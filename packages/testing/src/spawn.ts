@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import type { Test } from "tap";
@@ -78,13 +79,20 @@ export async function launchService(
   return { address: `127.0.0.1:${port}`, port, process: child, stop };
 }
 
-/** launchService for one test: quiet logs by default, stopped when the test ends. */
+/** One PAGE_TOKEN_SECRET for the services a test process spawns. */
+const TEST_PAGE_TOKEN_SECRET = randomBytes(32).toString("base64url");
+
+/** launchService for one test: quiet logs and a page token secret by default, stopped when the test ends. */
 export async function spawnService(
   t: Test,
   name: string,
   env: Record<string, string>,
 ): Promise<LaunchedService> {
-  const service = await launchService(name, { LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "info", ...env });
+  const service = await launchService(name, {
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "info",
+    PAGE_TOKEN_SECRET: TEST_PAGE_TOKEN_SECRET,
+    ...env,
+  });
   t.teardown(service.stop);
   return service;
 }

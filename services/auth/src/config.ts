@@ -41,6 +41,7 @@ export const authConfigShape = {
   JWT_AUDIENCE: identityEnv.JWT_AUDIENCE,
   /** Seals signing keys and TOTP secrets at rest and keys the digests of stored tokens. */
   SIGNING_KEY_SECRET: env.secret(32),
+  PAGE_TOKEN_SECRET: env.pageTokenSecret(),
   /** Service identities: `user:<secret>,billing:<secret>,session:<secret>,edge:<secret>`. */
   SERVICE_CREDENTIALS: serviceCredentials,
   USER_ADDRESS: env.address("127.0.0.1:50052"),

@@ -6,6 +6,7 @@ import { createDatabase, migrateDatabase, type Sql } from "@parley/kit/db";
 import { bindService, createGrpcServer, type GrpcServer, type ServiceBinding } from "@parley/kit/grpc";
 import type { Logger } from "@parley/kit/log";
 import type { ServiceMetrics } from "@parley/kit/metrics";
+import { createPaging } from "@parley/kit/paging";
 import { AuthServiceService } from "@parley/proto/parley/auth/v1/auth";
 import { createUserDirectory } from "./clients/user";
 import type { AuthConfig } from "./config";
@@ -37,6 +38,8 @@ export interface AuthServiceDeps {
   syncedUsers: SyncedUsers;
   policy: AuthPolicy;
   signingKeySecret: string;
+  /** PAGE_TOKEN_SECRET; a process-local key when absent (tests). */
+  pageTokenSecret?: string;
   serviceCredentials: ReadonlyMap<string, string>;
   issuer: string;
   audience: string;
@@ -78,6 +81,7 @@ export function createAuthService(deps: AuthServiceDeps): { domain: AuthDomain; 
     apiKeys: createApiKeys({ store, secrets, sessions, syncedUsers: deps.syncedUsers, now }),
     services: createServiceIdentities({ credentials: deps.serviceCredentials, sessions, limiter }),
     trustedPeers: deps.trustedPeers,
+    paging: createPaging(deps.pageTokenSecret),
   };
   return { domain, binding: bindService(AuthServiceService, authHandlers(domain), authPermissions) };
 }
@@ -148,6 +152,7 @@ export async function startAuth(
     syncedUsers: options.syncedUsers ?? users.syncedUsers,
     policy: policyFromConfig(config),
     signingKeySecret: config.SIGNING_KEY_SECRET,
+    pageTokenSecret: config.PAGE_TOKEN_SECRET,
     serviceCredentials: config.SERVICE_CREDENTIALS,
     issuer: config.JWT_ISSUER,
     audience: config.JWT_AUDIENCE,

@@ -20,13 +20,15 @@ t.test("config: every bad variable is named", async (t) => {
       parseConfig(authConfigShape, {
         DATABASE_URL: "mysql://x",
         SIGNING_KEY_SECRET: "short",
+        PAGE_TOKEN_SECRET: "short",
         SERVICE_CREDENTIALS: "user",
       }),
-    /DATABASE_URL[\s\S]*SIGNING_KEY_SECRET[\s\S]*SERVICE_CREDENTIALS/,
+    /DATABASE_URL[\s\S]*SIGNING_KEY_SECRET[\s\S]*PAGE_TOKEN_SECRET[\s\S]*SERVICE_CREDENTIALS/,
   );
   const config = parseConfig(authConfigShape, {
     DATABASE_URL: "postgres://localhost/x",
     SIGNING_KEY_SECRET: SECRET,
+    PAGE_TOKEN_SECRET: SECRET,
     SERVICE_CREDENTIALS: "user:0123456789abcdef,edge:fedcba9876543210",
   });
   t.equal(config.SERVICE_CREDENTIALS.get("edge"), "fedcba9876543210");
@@ -36,6 +38,7 @@ t.test("config: every bad variable is named", async (t) => {
       parseConfig(authConfigShape, {
         DATABASE_URL: "postgres://x",
         SIGNING_KEY_SECRET: SECRET,
+        PAGE_TOKEN_SECRET: SECRET,
         ACCESS_TOKEN_TTL_SECONDS: "3600",
       }),
     /ACCESS_TOKEN_TTL_SECONDS/,

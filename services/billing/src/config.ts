@@ -8,6 +8,7 @@ export const billingConfigShape = {
   DATABASE_URL: env.postgresUrl(),
   DATABASE_POOL_MAX: env.positiveInt(20),
   LOG_LEVEL: env.logLevel(),
+  PAGE_TOKEN_SECRET: env.pageTokenSecret(),
   ...identityEnv,
   AUTH_ADDRESS: env.address("127.0.0.1:50051"),
   /** The platform's share of every charge, in basis points (2000 = 20 %). */

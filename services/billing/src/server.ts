@@ -4,6 +4,7 @@ import { createDatabase, migrateDatabase, type Sql } from "@parley/kit/db";
 import { bindService, createGrpcServer, type GrpcServer, type ServiceBinding } from "@parley/kit/grpc";
 import type { Logger } from "@parley/kit/log";
 import type { ServiceMetrics } from "@parley/kit/metrics";
+import { createPaging } from "@parley/kit/paging";
 import { BillingServiceService } from "@parley/proto/parley/billing/v1/billing";
 import type { BillingConfig } from "./config";
 import { type Billing, createBilling } from "./domain/billing";
@@ -25,6 +26,8 @@ export interface BillingServerDeps {
   commissionBps: number;
   defaultCurrency?: string;
   defaultProvider?: string;
+  /** PAGE_TOKEN_SECRET; a process-local key when absent (tests). */
+  pageTokenSecret?: string;
   now?: () => Date;
   metrics?: ServiceMetrics;
   onShutdown?: Array<() => Promise<void>>;
@@ -48,7 +51,11 @@ export function createBillingService(
   });
   return {
     billing,
-    binding: bindService(BillingServiceService, billingHandlers(billing), billingPermissions),
+    binding: bindService(
+      BillingServiceService,
+      billingHandlers(billing, createPaging(deps.pageTokenSecret)),
+      billingPermissions,
+    ),
   };
 }
 
@@ -84,6 +91,7 @@ export async function startBilling(
     commissionBps: config.COMMISSION_BPS,
     defaultCurrency: config.DEFAULT_CURRENCY,
     defaultProvider: config.PAYMENT_PROVIDER,
+    pageTokenSecret: config.PAGE_TOKEN_SECRET,
     metrics,
     onShutdown: shutdownHooks,
     readiness: [() => database.ping()],

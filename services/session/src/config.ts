@@ -10,6 +10,7 @@ export const sessionConfigShape = {
   DATABASE_POOL_MAX: env.positiveInt(20),
   REDIS_URL: env.redisUrl(),
   LOG_LEVEL: env.logLevel(),
+  PAGE_TOKEN_SECRET: env.pageTokenSecret(),
   AUTH_ADDRESS: env.address("127.0.0.1:50051"),
   USER_ADDRESS: env.address("127.0.0.1:50052"),
   BILLING_ADDRESS: env.address("127.0.0.1:50054"),

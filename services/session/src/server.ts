@@ -5,6 +5,7 @@ import { createDatabase, migrateDatabase, type Sql } from "@parley/kit/db";
 import { bindService, createGrpcServer, type GrpcServer } from "@parley/kit/grpc";
 import type { Logger } from "@parley/kit/log";
 import type { ServiceMetrics } from "@parley/kit/metrics";
+import { createPaging } from "@parley/kit/paging";
 import { SessionServiceService } from "@parley/proto/parley/session/v1/session";
 import type { SessionConfig } from "./config";
 import type { BillingPort, Clock, ExpertDirectory } from "./domain/ports";
@@ -28,6 +29,8 @@ export interface SessionServiceDeps {
   experts: ExpertDirectory;
   rules: SessionRules;
   log: Logger;
+  /** PAGE_TOKEN_SECRET; a process-local key when absent (tests). */
+  pageTokenSecret?: string;
   now?: Clock;
   heartbeatMs?: number;
   metering?: MeteringWorkerOptions;
@@ -59,7 +62,11 @@ export function createSessionService(deps: SessionServiceDeps) {
   });
   const binding = bindService(
     SessionServiceService,
-    sessionHandlers(sessions, { feed, catchUp, heartbeatMs: deps.heartbeatMs ?? 15_000, now }),
+    sessionHandlers(
+      sessions,
+      { feed, catchUp, heartbeatMs: deps.heartbeatMs ?? 15_000, now },
+      createPaging(deps.pageTokenSecret),
+    ),
     sessionPermissions,
   );
   return { sessions, metering, catchUp, binding };
@@ -120,6 +127,7 @@ export async function startSession(
     experts: outside.experts,
     rules: rulesFromConfig(config),
     log,
+    pageTokenSecret: config.PAGE_TOKEN_SECRET,
     heartbeatMs: config.HEARTBEAT_MS,
     metering: { chunkSize: config.METERING_CHUNK_SIZE, parallelChunks: config.METERING_PARALLEL_CHUNKS },
     watch: { pollMs: config.WATCH_POLL_MS, checkMs: config.WATCH_CHECK_MS },

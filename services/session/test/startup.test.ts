@@ -15,6 +15,7 @@ t.test("startSession migrates, serves, runs the metering loop and shuts down cle
   const { url } = await createTestDatabase(t);
   const config = parseConfig(sessionConfigShape, {
     DATABASE_URL: url,
+    PAGE_TOKEN_SECRET: "startup-test-page-token-secret-0123456789",
     GRPC_PORT: "0",
     METERING_INTERVAL_MS: "20",
     JWT_ISSUER: harness.issuer.issuer,

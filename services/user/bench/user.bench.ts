@@ -2,6 +2,7 @@ import { createAuthenticator } from "@parley/kit/auth";
 import { createDatabase, migrateDatabase } from "@parley/kit/db";
 import { createGrpcServer, createServiceClient } from "@parley/kit/grpc";
 import { createLogger } from "@parley/kit/log";
+import { createPaging } from "@parley/kit/paging";
 import {
   ExpertAvailability,
   ExpertSort,
@@ -145,7 +146,7 @@ try {
     const page = await client.listExperts(search.rpc, caller);
     if (page.experts.length === 0) throw new Error(`${search.name}: the seeded catalogue matched nothing`);
     const rpc = await measure(() => client.listExperts(search.rpc, caller));
-    const { query } = expertQuery(search.rpc);
+    const { query } = expertQuery(search.rpc, createPaging());
     const domain = await measure(() => users.listExperts(query));
     const raw = await measure(search.raw);
     const ms = (m: { p50: number; p99: number }) => `${m.p50.toFixed(2)} / ${m.p99.toFixed(2)}`;

@@ -10,6 +10,7 @@ export const userConfigShape = {
   /** Presence is shared through Redis when set; in-process (one instance) otherwise. */
   REDIS_URL: env.redisUrl(),
   LOG_LEVEL: env.logLevel(),
+  PAGE_TOKEN_SECRET: env.pageTokenSecret(),
   ...identityEnv,
   AUTH_ADDRESS: env.address("127.0.0.1:50051"),
   /** How long one presence heartbeat keeps a person online. */

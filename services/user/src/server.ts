@@ -4,6 +4,7 @@ import { createDatabase, migrateDatabase, type Sql } from "@parley/kit/db";
 import { bindService, createGrpcServer, type GrpcServer, type ServiceBinding } from "@parley/kit/grpc";
 import type { Logger } from "@parley/kit/log";
 import type { ServiceMetrics } from "@parley/kit/metrics";
+import { createPaging } from "@parley/kit/paging";
 import { UserServiceService } from "@parley/proto/parley/user/v1/user";
 import type { UserConfig } from "./config";
 import type { PresenceStore } from "./domain/ports";
@@ -21,6 +22,8 @@ export const USER_MIGRATIONS = {
 export interface UserServiceDeps {
   sql: Sql;
   presence: PresenceStore;
+  /** PAGE_TOKEN_SECRET; a process-local key when absent (tests). */
+  pageTokenSecret?: string;
   now?: () => Date;
 }
 
@@ -31,7 +34,14 @@ export function createUserService(deps: UserServiceDeps): { users: Users; bindin
     presence: deps.presence,
     now: deps.now ?? (() => new Date()),
   });
-  return { users, binding: bindService(UserServiceService, userHandlers(users), userPermissions) };
+  return {
+    users,
+    binding: bindService(
+      UserServiceService,
+      userHandlers(users, createPaging(deps.pageTokenSecret)),
+      userPermissions,
+    ),
+  };
 }
 
 export interface UserServerDeps extends UserServiceDeps {
@@ -72,6 +82,7 @@ export async function startUser(
   const { server } = buildUserServer({
     sql: database.sql,
     presence,
+    pageTokenSecret: config.PAGE_TOKEN_SECRET,
     log,
     authenticate,
     metrics,

@@ -222,10 +222,12 @@ t.test("page size is capped and tokens belong to their query", async (t) => {
     "INVALID_PAGE_TOKEN",
   );
   t.equal((await failure(h.client.listExperts(listRequest({ minRating: 7 })))).reason, "VALIDATION_FAILED");
-  // An edited token of the right query: keys of the wrong count, type or range are refused, not a 500.
-  const genuine = JSON.parse(Buffer.from(big.nextPageToken, "base64url").toString("utf8"));
-  for (const k of [[4.5], [4, 1.5], [4, 99_999_999_999], ["1"], [Number.NaN, 1], []]) {
-    const edited = Buffer.from(JSON.stringify({ ...genuine, k })).toString("base64url");
+  // A token is signed: any edit of the right query's token (a rewound cursor, a changed key)
+  // is refused, never a page from somewhere else or a 500.
+  const [payload, signature] = big.nextPageToken.split(".");
+  const genuine = JSON.parse(Buffer.from(payload!, "base64url").toString("utf8"));
+  for (const k of [[4.5], [5, 1], [4, 99_999_999_999], ["1"], []]) {
+    const edited = `${Buffer.from(JSON.stringify({ ...genuine, k })).toString("base64url")}.${signature}`;
     t.equal(
       (await failure(h.client.listExperts(listRequest({ specialisation: "bulk", pageToken: edited }))))
         .reason,
@@ -233,6 +235,12 @@ t.test("page size is capped and tokens belong to their query", async (t) => {
       `k = ${JSON.stringify(k)}`,
     );
   }
+  const negative = await failure(h.client.listExperts(listRequest({ pageSize: -1 })));
+  t.same(
+    [negative.reason, negative.fieldViolations.map((v) => v.field)],
+    ["VALIDATION_FAILED", ["page_size"]],
+    "a negative page_size is refused",
+  );
 });
 
 t.test("an availability filter pages through mostly-offline experts without losing anyone", async (t) => {

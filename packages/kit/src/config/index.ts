@@ -72,6 +72,11 @@ export const env = {
   logLevel: () => z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   positiveInt: (fallback: number) => z.coerce.number().int().positive().default(fallback),
   secret: (minLength = 16) => z.string().min(minLength, `must be at least ${minLength} characters`),
+  /**
+   * PAGE_TOKEN_SECRET: signs page tokens (kit/paging). Every instance of a service needs the
+   * same one; `pnpm start` generates it into .data/local-secrets.json.
+   */
+  pageTokenSecret: () => z.string().min(32, "must be at least 32 characters (it signs page tokens)"),
   /** Comma-separated IP addresses and CIDR ranges, as a BlockList to `check()` peers against. */
   networkList: (fallback: string) =>
     z

@@ -9,8 +9,7 @@ import {
 } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
 import { API_KEY_SCOPES, type ApiKey, type ClientInfo, type TokenPair } from "./model";
-import { decodeCursor, encodeCursor, pageSize } from "./pages";
-import type { AuthStore, SyncedUsers } from "./ports";
+import type { AuthStore, Cursor, SyncedUsers } from "./ports";
 import { randomToken, type Secrets } from "./secrets";
 import type { Sessions } from "./sessions";
 import { requireText, requireUuid } from "./validation";
@@ -90,13 +89,10 @@ export function createApiKeys(deps: ApiKeyDeps) {
       return { key: result.key, secret: result.created ? secret : "" };
     },
 
-    async list(partnerId: string, requestedSize: number, pageToken: string) {
-      const page = await store.listApiKeys(
-        partnerId || undefined,
-        pageSize(requestedSize),
-        decodeCursor(pageToken),
-      );
-      return { keys: page.items, nextPageToken: encodeCursor(page.nextCursor) };
+    /** API keys (of one partner, when given), newest first, `size` after the cursor. */
+    async list(partnerId: string, size: number, after: Cursor | undefined) {
+      const page = await store.listApiKeys(partnerId || undefined, size, after);
+      return { keys: page.items, nextCursor: page.nextCursor };
     },
 
     async revoke(keyId: string): Promise<ApiKey> {

@@ -25,9 +25,15 @@ export type RefreshDecision<T> =
   | { kind: "revoke"; reason: string }
   | { kind: "reject"; reason: "REFRESH_TOKEN_INVALID" | "SESSION_REVOKED" };
 
+/** Where a page of rows in (created_at, id) order ended. */
+export interface Cursor {
+  at: Date;
+  id: string;
+}
+
 export interface Page<T> {
   items: T[];
-  nextCursor: { at: Date; id: string } | undefined;
+  nextCursor: Cursor | undefined;
 }
 
 export interface NewApiKey extends ApiKey {

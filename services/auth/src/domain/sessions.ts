@@ -8,9 +8,8 @@ import {
 import { notFound, permissionDenied, unauthenticated } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
 import type { Account, ClientInfo, LoginSession, TokenPair } from "./model";
-import { type Cursor, decodeCursor, encodeCursor, pageSize } from "./pages";
 import type { AuthPolicy } from "./policy";
-import type { AuthStore } from "./ports";
+import type { AuthStore, Cursor } from "./ports";
 import { randomToken, type Secrets } from "./secrets";
 import type { KeyRing } from "./signing-keys";
 
@@ -180,17 +179,13 @@ export function createSessions(deps: SessionDeps) {
       await store.revokeSession(person.sessionId, person.userId, "logout", now());
     },
 
-    async list(principal: Principal, requestedSize: number, pageToken: string) {
+    /** The caller's live sessions, newest first, `size` after the cursor. */
+    async list(principal: Principal, size: number, after: Cursor | undefined) {
       const person = ownSession(principal);
-      const page = await store.listLiveSessions(
-        person.userId,
-        now(),
-        pageSize(requestedSize),
-        decodeCursor(pageToken),
-      );
+      const page = await store.listLiveSessions(person.userId, now(), size, after);
       return {
         sessions: page.items.map((session) => ({ session, current: session.id === person.sessionId })),
-        nextPageToken: encodeCursor(page.nextCursor as Cursor | undefined),
+        nextCursor: page.nextCursor,
       };
     },
 

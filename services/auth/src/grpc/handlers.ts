@@ -1,5 +1,6 @@
 import type { BlockList } from "node:net";
 import type { Handlers } from "@parley/kit/grpc";
+import { cursors, type Paging } from "@parley/kit/paging";
 import type { AuthServiceService } from "@parley/proto/parley/auth/v1/auth";
 import type { Accounts } from "../domain/accounts";
 import type { ApiKeys } from "../domain/api-keys";
@@ -25,10 +26,13 @@ export interface AuthDomain {
   services: ReturnType<typeof createServiceIdentities>;
   keys: KeyRing;
   trustedPeers: BlockList;
+  paging: Paging;
 }
 
+const PAGE_SIZES = { default: 20, max: 100 };
+
 export function authHandlers(domain: AuthDomain): Handlers<typeof AuthServiceService> {
-  const { accounts, sessions, mfa, apiKeys, keys } = domain;
+  const { accounts, sessions, mfa, apiKeys, keys, paging } = domain;
   const client = (ctx: Parameters<typeof clientInfo>[0], deviceName = "") =>
     clientInfo(ctx, deviceName, domain.trustedPeers);
 
@@ -80,10 +84,16 @@ export function authHandlers(domain: AuthDomain): Handlers<typeof AuthServiceSer
     },
 
     async listSessions(request, ctx) {
-      const page = await sessions.list(ctx.principal, request.pageSize, request.pageToken);
+      const caller = ctx.principal.kind === "user" ? ctx.principal.userId : "";
+      const page = paging.open(request, {
+        query: ["auth.ListSessions", caller],
+        sizes: PAGE_SIZES,
+        cursor: cursors.timeAndId,
+      });
+      const listed = await sessions.list(ctx.principal, page.size, page.after);
       return {
-        sessions: page.sessions.map(({ session, current }) => sessionMessage(session, current)),
-        nextPageToken: page.nextPageToken,
+        sessions: listed.sessions.map(({ session, current }) => sessionMessage(session, current)),
+        nextPageToken: page.next(listed.nextCursor),
       };
     },
 
@@ -145,8 +155,13 @@ export function authHandlers(domain: AuthDomain): Handlers<typeof AuthServiceSer
     },
 
     async listApiKeys(request) {
-      const page = await apiKeys.list(request.partnerId, request.pageSize, request.pageToken);
-      return { apiKeys: page.keys.map(apiKeyMessage), nextPageToken: page.nextPageToken };
+      const page = paging.open(request, {
+        query: ["auth.ListApiKeys", request.partnerId],
+        sizes: PAGE_SIZES,
+        cursor: cursors.timeAndId,
+      });
+      const listed = await apiKeys.list(request.partnerId, page.size, page.after);
+      return { apiKeys: listed.keys.map(apiKeyMessage), nextPageToken: page.next(listed.nextCursor) };
     },
 
     async revokeApiKey(request) {

@@ -2,19 +2,17 @@ import { isStaff, type Principal } from "@parley/kit/auth";
 import { invalidArgument, permissionDenied } from "@parley/kit/errors";
 import type { Handlers } from "@parley/kit/grpc";
 import { isUuid } from "@parley/kit/ids";
+import { cursors, type Paging } from "@parley/kit/paging";
 import { AccountKind, type BillingServiceService } from "@parley/proto/parley/billing/v1/billing";
 import type { Billing } from "../domain/billing";
 import {
   chargeInput,
   chargeMessage,
   chargeOutcomeMessage,
-  decodePageToken,
-  encodePageToken,
   fromMoney,
   holdMessage,
   invoiceMessage,
   money,
-  pageSize,
   paymentMessage,
   refundMessage,
   toPaymentStatus,
@@ -51,7 +49,9 @@ const requireUuid = (value: string, field: string) => {
   if (value && !isUuid(value)) throw invalidArgument("VALIDATION_FAILED", `${field} must be a UUID`);
 };
 
-export function billingHandlers(billing: Billing): Handlers<typeof BillingServiceService> {
+const PAGE_SIZES = { default: 50, max: 200 };
+
+export function billingHandlers(billing: Billing, paging: Paging): Handlers<typeof BillingServiceService> {
   return {
     async getWallet(request, ctx) {
       const userId = subjectOf(ctx.principal, request.userId);
@@ -60,19 +60,22 @@ export function billingHandlers(billing: Billing): Handlers<typeof BillingServic
 
     async listTransactions(request, ctx) {
       const userId = subjectOf(ctx.principal, request.userId);
-      const limit = pageSize(request.pageSize);
-      const cursor = decodePageToken(request.pageToken, (value) => /^\d+$/.test(value));
+      const kind = request.account === AccountKind.ACCOUNT_KIND_EARNINGS ? "earnings" : "wallet";
+      const page = paging.open(request, {
+        query: ["billing.ListTransactions", userId, kind, request.currency],
+        sizes: PAGE_SIZES,
+        cursor: cursors.int64,
+      });
       const entries = await billing.listTransactions({
         userId,
-        kind: request.account === AccountKind.ACCOUNT_KIND_EARNINGS ? "earnings" : "wallet",
+        kind,
         currency: request.currency,
-        beforeEntryId: cursor === undefined ? undefined : BigInt(cursor),
-        limit,
+        beforeEntryId: page.after,
+        limit: page.size,
       });
-      const last = entries.at(-1);
       return {
         transactions: entries.map(transactionMessage),
-        nextPageToken: entries.length === limit && last ? encodePageToken(last.entryId.toString()) : "",
+        nextPageToken: page.next(entries.length === page.size ? entries.at(-1)?.entryId : undefined),
       };
     },
 
@@ -183,13 +186,15 @@ export function billingHandlers(billing: Billing): Handlers<typeof BillingServic
 
     async listInvoices(request, ctx) {
       const userId = subjectOf(ctx.principal, request.userId);
-      const limit = pageSize(request.pageSize);
-      const cursor = decodePageToken(request.pageToken, isUuid);
-      const invoices = await billing.listInvoices(userId, cursor, limit);
-      const last = invoices.at(-1);
+      const page = paging.open(request, {
+        query: ["billing.ListInvoices", userId],
+        sizes: PAGE_SIZES,
+        cursor: cursors.uuid,
+      });
+      const invoices = await billing.listInvoices(userId, page.after, page.size);
       return {
         invoices: invoices.map(invoiceMessage),
-        nextPageToken: invoices.length === limit && last ? encodePageToken(last.invoiceId) : "",
+        nextPageToken: page.next(invoices.length === page.size ? invoices.at(-1)?.invoiceId : undefined),
       };
     },
 

@@ -1,4 +1,3 @@
-import { invalidArgument } from "@parley/kit/errors";
 import {
   type ChargeOutcome as ChargeOutcomeMessage,
   type ChargeRequest,
@@ -143,23 +142,6 @@ export const refundMessage = (refund: domain.Refund): RefundRecord => ({
   transactionId: refund.transactionId,
   createdAt: refund.createdAt,
 });
-
-const DEFAULT_PAGE_SIZE = 50;
-const MAX_PAGE_SIZE = 200;
-
-export const pageSize = (requested: number): number =>
-  requested <= 0 ? DEFAULT_PAGE_SIZE : Math.min(requested, MAX_PAGE_SIZE);
-
-/** Page tokens are opaque to callers: base64url of the last item's cursor. */
-export const encodePageToken = (cursor: string): string => Buffer.from(cursor, "utf8").toString("base64url");
-
-export function decodePageToken(token: string, valid: (cursor: string) => boolean): string | undefined {
-  if (!token) return undefined;
-  const cursor = Buffer.from(token, "base64url").toString("utf8");
-  if (!valid(cursor))
-    throw invalidArgument("INVALID_PAGE_TOKEN", "page_token is not one this service issued");
-  return cursor;
-}
 
 export const chargeInput = (request: ChargeRequest): ChargeInput => ({
   sessionId: request.sessionId,

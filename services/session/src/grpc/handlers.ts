@@ -1,15 +1,14 @@
+import type { Principal } from "@parley/kit/auth";
 import { invalidArgument } from "@parley/kit/errors";
 import type { Handlers } from "@parley/kit/grpc";
 import { isUuid } from "@parley/kit/ids";
+import { cursors, type Paging } from "@parley/kit/paging";
 import { SessionKind, type SessionServiceService } from "@parley/proto/parley/session/v1/session";
 import type { Sessions } from "../domain/sessions";
 import { type WatchDeps, watchSession } from "../domain/watch";
 import {
-  decodePageToken,
-  encodePageToken,
   eventMessage,
   messageMessage,
-  pageSize,
   sessionMessage,
   toMessageKind,
   toSessionKind,
@@ -22,9 +21,14 @@ const requireUuid = (value: string, field: string) => {
   return value;
 };
 
+/** Who is asking, as part of a page token's query: a token only opens the caller's own lists. */
+const callerOf = (principal: Principal) =>
+  principal.kind === "user" ? principal.userId : principal.kind === "service" ? principal.service : "";
+
 export function sessionHandlers(
   sessions: Sessions,
   watch: Omit<WatchDeps, "eventsBetween">,
+  paging: Paging,
 ): Handlers<typeof SessionServiceService> {
   return {
     async requestSession(request, ctx) {
@@ -75,20 +79,26 @@ export function sessionHandlers(
       return { session: sessionMessage(session, queuePosition) };
     },
     async listSessions(request, ctx) {
-      const limit = pageSize(request.pageSize, 20, 100);
       if (request.participantId) requireUuid(request.participantId, "participant_id");
-      const list = await sessions.listSessions(ctx.principal, {
+      const filters = {
         participantId: request.participantId,
         statuses: request.statuses.map(toStatus),
         kind: request.kind === SessionKind.SESSION_KIND_UNSPECIFIED ? undefined : toSessionKind(request.kind),
         asExpert: request.asExpert,
-        beforeId: decodePageToken(request.pageToken, isUuid),
-        limit,
+      };
+      const page = paging.open(request, {
+        query: ["session.ListSessions", callerOf(ctx.principal), filters],
+        sizes: { default: 20, max: 100 },
+        cursor: cursors.uuid,
       });
-      const last = list.at(-1);
+      const list = await sessions.listSessions(ctx.principal, {
+        ...filters,
+        beforeId: page.after,
+        limit: page.size,
+      });
       return {
         sessions: list.map((s) => sessionMessage(s)),
-        nextPageToken: list.length === limit && last ? encodePageToken(last.id) : "",
+        nextPageToken: page.next(list.length === page.size ? list.at(-1)?.id : undefined),
       };
     },
     async getQueue(request, ctx) {
@@ -113,18 +123,17 @@ export function sessionHandlers(
       return { message: messageMessage(message) };
     },
     async listMessages(request, ctx) {
-      const limit = pageSize(request.pageSize, 50, 200);
-      const after = decodePageToken(request.pageToken, (value) => /^\d{1,18}$/.test(value));
-      const list = await sessions.listMessages(
-        ctx.principal,
-        requireUuid(request.sessionId, "session_id"),
-        after === undefined ? 0n : BigInt(after),
-        limit,
-      );
-      const last = list.at(-1);
+      const sessionId = requireUuid(request.sessionId, "session_id");
+      const page = paging.open(request, {
+        // Any participant may continue a page another started: who may read is checked on each call.
+        query: ["session.ListMessages", sessionId],
+        sizes: { default: 50, max: 200 },
+        cursor: cursors.int64,
+      });
+      const list = await sessions.listMessages(ctx.principal, sessionId, page.after ?? 0n, page.size);
       return {
         messages: list.map(messageMessage),
-        nextPageToken: list.length === limit && last ? encodePageToken(last.seq.toString()) : "",
+        nextPageToken: page.next(list.length === page.size ? list.at(-1)?.seq : undefined),
       };
     },
     async markRead(request, ctx) {

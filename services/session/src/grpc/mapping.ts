@@ -154,15 +154,3 @@ export function eventMessage(event: model.SessionEvent): SessionEventMessage {
     kind: eventKind(event.body),
   };
 }
-
-/** Opaque cursors: base64url of the last key seen. */
-export const encodePageToken = (value: string) => Buffer.from(value).toString("base64url");
-export function decodePageToken(token: string, valid: (value: string) => boolean): string | undefined {
-  if (!token) return undefined;
-  const value = Buffer.from(token, "base64url").toString();
-  if (!valid(value)) throw invalidArgument("INVALID_PAGE_TOKEN", "page_token is not one this service issued");
-  return value;
-}
-
-export const pageSize = (requested: number, fallback: number, max: number) =>
-  requested <= 0 ? fallback : Math.min(requested, max);

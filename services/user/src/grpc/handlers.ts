@@ -1,6 +1,7 @@
 import type { PartnerPrincipal, Principal } from "@parley/kit/auth";
 import { invalidArgument, permissionDenied } from "@parley/kit/errors";
 import type { Handlers } from "@parley/kit/grpc";
+import type { Paging } from "@parley/kit/paging";
 import { SyncOutcome, type SyncUserResult, type UserServiceService } from "@parley/proto/parley/user/v1/user";
 import { DEFAULT_PREFERENCES, type Users } from "../domain/users";
 import {
@@ -29,7 +30,7 @@ function personOf(principal: Principal): string {
   return principal.userId;
 }
 
-export function userHandlers(users: Users): Handlers<typeof UserServiceService> {
+export function userHandlers(users: Users, paging: Paging): Handlers<typeof UserServiceService> {
   return {
     async getMe(_request, ctx) {
       return { profile: profileMessage(await users.getMe(personOf(ctx.principal))) };
@@ -127,9 +128,9 @@ export function userHandlers(users: Users): Handlers<typeof UserServiceService> 
     },
 
     async listExperts(request) {
-      const { query, encode } = expertQuery(request);
+      const { query, next } = expertQuery(request, paging);
       const page = await users.listExperts(query);
-      return { experts: page.experts.map(expertMessage), nextPageToken: encode(page.next) };
+      return { experts: page.experts.map(expertMessage), nextPageToken: next(page.next) };
     },
 
     async reportExpertLoad(request) {

@@ -1,5 +1,6 @@
-import { createHash } from "node:crypto";
 import { invalidArgument } from "@parley/kit/errors";
+import { isUuid } from "@parley/kit/ids";
+import type { CursorCodec, Paging } from "@parley/kit/paging";
 import type { Money } from "@parley/proto/parley/common/v1/money";
 import {
   ExpertAvailability,
@@ -23,9 +24,6 @@ import type {
   SyncRecord,
   SyncResult,
 } from "../domain/model";
-
-const DEFAULT_PAGE_SIZE = 20;
-const MAX_PAGE_SIZE = 100;
 
 const AVAILABILITY_TO_PROTO: Record<Availability, ExpertAvailability> = {
   available: ExpertAvailability.EXPERT_AVAILABILITY_AVAILABLE,
@@ -143,11 +141,10 @@ function moneyFilter(money: Money | undefined, field: string): MoneyAmount | und
   return { amountMinor: money.amountMinor, currency: money.currency };
 }
 
-/** Decodes ListExperts into the domain query; the page token must come from the same filters and sort. */
-export function expertQuery(request: ListExpertsRequest) {
+/** Decodes ListExperts into the domain query; a page token opens only the filters and sort it came from. */
+export function expertQuery(request: ListExpertsRequest, paging: Paging) {
   if (request.minRating < 0 || request.minRating > 5)
     throw invalidArgument("VALIDATION_FAILED", "min_rating must be 0 to 5");
-  if (request.pageSize < 0) throw invalidArgument("VALIDATION_FAILED", "page_size must be >= 0");
   const filters: ExpertFilters = {
     specialisation: request.specialisation || undefined,
     language: request.language || undefined,
@@ -158,27 +155,19 @@ export function expertQuery(request: ListExpertsRequest) {
     minRating: request.minRating || undefined,
   };
   const sort = SORTS[request.sort] ?? "rating";
-  const fingerprint = createHash("sha256")
-    .update(JSON.stringify({ ...filters, sort }, (_, v) => (typeof v === "bigint" ? v.toString() : v)))
-    .digest("base64url")
-    .slice(0, 16);
-  const limit = Math.min(request.pageSize || DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
-  return {
-    query: { ...filters, sort, limit, after: decodeCursor(request.pageToken, fingerprint, sort) },
-    encode: (cursor: ExpertCursor | undefined) =>
-      cursor
-        ? Buffer.from(JSON.stringify({ f: fingerprint, k: cursor.key, u: cursor.userId })).toString(
-            "base64url",
-          )
-        : "",
-  };
+  const page = paging.open(request, {
+    query: ["user.ListExperts", filters, sort],
+    sizes: { default: 20, max: 100 },
+    cursor: expertCursor(sort),
+  });
+  return { query: { ...filters, sort, limit: page.size, after: page.after }, next: page.next };
 }
 
 const INT4 = (v: unknown) => Number.isInteger(v) && Math.abs(v as number) <= 2_147_483_647;
 const INT8_TEXT = (v: unknown) =>
   typeof v === "string" && /^-?\d{1,19}$/.test(v) && BigInt.asIntN(64, BigInt(v)) === BigInt(v);
 const FLOAT = (v: unknown) => typeof v === "number" && Number.isFinite(v);
-/** The shape of each sort's cursor key, as listing encodes it (checked: tokens come back from clients). */
+/** The shape of each sort's cursor key, as listing encodes it. */
 const CURSOR_KEYS: Record<DomainSort, Array<(v: unknown) => boolean>> = {
   rating: [FLOAT, INT4],
   rate_asc: [INT8_TEXT],
@@ -186,19 +175,14 @@ const CURSOR_KEYS: Record<DomainSort, Array<(v: unknown) => boolean>> = {
   experience: [INT4],
 };
 
-function decodeCursor(token: string, fingerprint: string, sort: DomainSort): ExpertCursor | undefined {
-  if (!token) return undefined;
-  const invalid = () => invalidArgument("INVALID_PAGE_TOKEN", "page_token does not belong to this query");
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
-  } catch {
-    throw invalid();
-  }
-  const { f, k, u } = (parsed ?? {}) as { f?: unknown; k?: unknown; u?: unknown };
-  if (f !== fingerprint || typeof u !== "string" || !Array.isArray(k)) throw invalid();
-  const shape = CURSOR_KEYS[sort];
-  if (k.length !== shape.length || !shape.every((valid, i) => valid(k[i]))) throw invalid();
-  if (!/^[0-9a-f-]{36}$/i.test(u)) throw invalid();
-  return { key: k as Array<string | number>, userId: u };
-}
+/** A sort's keyset cursor in a page token: the last expert's sort keys and id. */
+const expertCursor = (sort: DomainSort): CursorCodec<ExpertCursor> => ({
+  encode: (cursor) => ({ k: cursor.key, u: cursor.userId }),
+  decode(value) {
+    const { k, u } = (value ?? {}) as { k?: unknown; u?: unknown };
+    const shape = CURSOR_KEYS[sort];
+    if (!Array.isArray(k) || typeof u !== "string" || !isUuid(u)) return undefined;
+    if (k.length !== shape.length || !shape.every((valid, i) => valid(k[i]))) return undefined;
+    return { key: k as Array<string | number>, userId: u };
+  },
+});
