@@ -38,3 +38,33 @@ export async function createTestDatabase(t: Test, options: TestDatabaseOptions =
   for (const migration of options.migrations ?? []) await migrateDatabase(url.toString(), migration);
   return { url: url.toString() };
 }
+
+/**
+ * A login role for one test file with what a service needs on its schema and nothing more: data
+ * access (select, insert, update, delete) and its sequences, but no ownership, so it can neither
+ * alter tables nor disable their triggers — the role a service should run as in production.
+ * Returns a URL to `databaseUrl` as that role; the role is dropped when the test ends.
+ */
+export async function createServiceRole(t: Test, databaseUrl: string, schema: string): Promise<string> {
+  const role = `parley_svc_${randomBytes(6).toString("hex")}`;
+  const password = randomBytes(12).toString("hex");
+  const admin = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create role ${role} login password '${password}'`);
+  const database = new URL(databaseUrl).pathname.slice(1);
+  await admin.unsafe(`grant connect on database ${database} to ${role}`);
+  await admin.unsafe(`grant usage on schema ${schema} to ${role}`);
+  await admin.unsafe(`grant select, insert, update, delete on all tables in schema ${schema} to ${role}`);
+  await admin.unsafe(`grant usage, select on all sequences in schema ${schema} to ${role}`);
+  t.teardown(async () => {
+    // The database may already be gone (its own teardown), taking the grants with it.
+    await admin.unsafe(`drop owned by ${role}`).catch(() => undefined);
+    await admin.end({ timeout: 5 });
+    const server = postgres(testServerUrl(), { max: 1, onnotice: () => {} });
+    await server.unsafe(`drop role if exists ${role}`).catch(() => undefined);
+    await server.end({ timeout: 5 });
+  });
+  const url = new URL(databaseUrl);
+  url.username = role;
+  url.password = password;
+  return url.toString();
+}

@@ -6,6 +6,8 @@ export const billingConfigShape = {
   GRPC_PORT: env.port(50054),
   METRICS_PORT: env.port(9464),
   DATABASE_URL: env.postgresUrl(),
+  /** Runs the migrations when set (a role that owns the schema), so DATABASE_URL's role needs only data access. */
+  MIGRATION_DATABASE_URL: env.postgresUrl().optional(),
   DATABASE_POOL_MAX: env.positiveInt(20),
   LOG_LEVEL: env.logLevel(),
   PAGE_TOKEN_SECRET: env.pageTokenSecret(),

@@ -81,7 +81,7 @@ export async function startBilling(
   authenticate: Authenticator,
   metrics?: ServiceMetrics,
 ): Promise<{ server: GrpcServer; port: number }> {
-  await migrateDatabase(config.DATABASE_URL, BILLING_MIGRATIONS);
+  await migrateDatabase(config.MIGRATION_DATABASE_URL ?? config.DATABASE_URL, BILLING_MIGRATIONS);
   const database = createDatabase(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX });
   const shutdownHooks: Array<() => Promise<void>> = [];
   const { server, billing } = buildBillingServer({

@@ -4,6 +4,7 @@ import { createServiceClient, type ServiceClient } from "@parley/kit/grpc";
 import { newId } from "@parley/kit/ids";
 import { BillingServiceService } from "@parley/proto/parley/billing/v1/billing";
 import {
+  createServiceRole,
   createTestClock,
   createTestDatabase,
   createTestIssuer,
@@ -23,8 +24,10 @@ export interface Harness {
   test(name: string, body: (t: Test) => Promise<void>): void;
   client: BillingClient;
   issuer: TestIssuer;
-  /** Raw SQL on the test database, for invariant checks only. */
+  /** Raw SQL on the test database as its owner, for invariant checks only. */
   sql: postgres.Sql;
+  /** The URL the service connects with: its own role (data access, no ownership). */
+  serviceUrl: string;
   billing: ReturnType<typeof createBillingService>["billing"];
   clock: TestClock;
   as: {
@@ -37,10 +40,15 @@ export interface Harness {
   fund(userId: string, amountMinor: bigint, currency?: string): Promise<void>;
 }
 
-/** One real database, one billing server on a free port, real signed tokens; invariants checked at the end of every h.test. */
+/**
+ * One real database, one billing server on a free port running as its own database role, real
+ * signed tokens; invariants checked at the end of every h.test.
+ */
 export async function startHarness(t: Test): Promise<Harness> {
   const { url } = await createTestDatabase(t, { migrations: [BILLING_MIGRATIONS] });
-  const database = createDatabase(url, { max: 20 });
+  // The service runs as a role of its own, as in production: data access, no ownership.
+  const serviceUrl = await createServiceRole(t, url, "billing");
+  const database = createDatabase(serviceUrl, { max: 20 });
   t.teardown(database.close);
   const sql = postgres(url, { max: 2, onnotice: () => {}, types: { bigint: postgres.BigInt } });
   t.teardown(() => sql.end({ timeout: 5 }));
@@ -69,6 +77,7 @@ export async function startHarness(t: Test): Promise<Harness> {
     client,
     issuer,
     sql,
+    serviceUrl,
     billing,
     clock,
     as: {

@@ -1,7 +1,9 @@
 import { createServiceClient } from "@parley/kit/grpc";
+import { newId } from "@parley/kit/ids";
 import { BillingServiceService } from "@parley/proto/parley/billing/v1/billing";
-import { createTestDatabase, createTestIssuer, spawnService } from "@parley/testing";
+import { createServiceRole, createTestDatabase, createTestIssuer, spawnService } from "@parley/testing";
 import t from "tap";
+import { BILLING_MIGRATIONS } from "../src/server";
 
 t.test(
   "the entry point migrates its database, serves gRPC and verifies tokens from TRUSTED_JWKS",
@@ -27,3 +29,24 @@ t.test(
     );
   },
 );
+
+t.test("with MIGRATION_DATABASE_URL the service itself runs as a role with data access only", async (t) => {
+  const issuer = await createTestIssuer();
+  const { url } = await createTestDatabase(t, { migrations: [BILLING_MIGRATIONS] });
+  const billing = await spawnService(t, "billing", {
+    MIGRATION_DATABASE_URL: url,
+    DATABASE_URL: await createServiceRole(t, url, "billing"),
+    TRUSTED_JWKS: JSON.stringify(issuer.jwks),
+    JWT_ISSUER: issuer.issuer,
+    JWT_AUDIENCE: issuer.audience,
+  });
+  const client = createServiceClient(BillingServiceService, { address: billing.address });
+  t.teardown(() => client.close());
+  const operator = { bearerToken: await issuer.userToken({ role: "operator" }) };
+  const userId = newId();
+  const { wallet } = await client.grantCredit(
+    { userId, amount: { amountMinor: 500n, currency: "INR" }, note: "", requestId: newId() },
+    operator,
+  );
+  t.same(wallet?.balance, { amountMinor: 500n, currency: "INR" }, "money moves under the data-only role");
+});

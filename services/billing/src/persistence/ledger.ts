@@ -49,15 +49,19 @@ export async function lockWallet(
   return walletSnapshots([wallet], holds)[0]!;
 }
 
-/** New balances of locked wallets, new states of their holds, and the holds they place. */
+/**
+ * New balances of locked wallets with what their open holds reserve, new states of their holds,
+ * and the holds they place.
+ */
 export function walletWrites(tx: Tx, wallets: readonly WalletChanges[]) {
   const holds = wallets.flatMap((wallet) => wallet.holds);
   const placed = wallets.flatMap((wallet) => wallet.placed);
   return [
     tx`
-      update billing.accounts a set balance = w.balance
-      from unnest(${array(wallets.map((w) => w.accountId))}::uuid[], ${array(wallets.map((w) => w.balance))}::int8[])
-        as w(id, balance)
+      update billing.accounts a set balance = w.balance, held = w.held
+      from unnest(${array(wallets.map((w) => w.accountId))}::uuid[], ${array(wallets.map((w) => w.balance))}::int8[],
+        ${array(wallets.map((w) => w.openHeld))}::int8[])
+        as w(id, balance, held)
       where a.id = w.id`,
     ...(holds.length > 0
       ? [

@@ -22,7 +22,10 @@ const at = (name: string) => timestamp(name, { withTimezone: true, mode: "date" 
  * Ledger accounts. Wallet and earnings accounts keep a running `balance` (updated under a
  * row lock in the transaction that posts); platform accounts (revenue, clearing,
  * promotions) never do: their balance is the sum of their entries, so concurrent charges
- * never queue on one shared row.
+ * never queue on one shared row. A wallet's `held` is what its holds stored as open still
+ * reserve (a deferred trigger keeps it equal to them); it never exceeds the balance (CHECK).
+ * Accounts are never deleted nor re-keyed (trigger), so entries may name them without a
+ * foreign key.
  */
 export const accounts = billing.table(
   "accounts",
@@ -32,6 +35,7 @@ export const accounts = billing.table(
     ownerId: text("owner_id").notNull(),
     currency: char("currency", { length: 3 }).notNull(),
     balance: money("balance").notNull().default(sql`0`),
+    held: money("held").notNull().default(sql`0`),
     createdAt: at("created_at").notNull().defaultNow(),
   },
   (table) => [
@@ -39,6 +43,10 @@ export const accounts = billing.table(
     check(
       "accounts_user_balance_non_negative",
       sql`${table.kind} not in ('wallet', 'earnings') or ${table.balance} >= 0`,
+    ),
+    check(
+      "accounts_held_within_balance",
+      sql`${table.held} >= 0 and ${table.held} <= ${table.balance} and (${table.kind} = 'wallet' or ${table.held} = 0)`,
     ),
   ],
 );
@@ -52,17 +60,19 @@ export const transactions = billing.table("transactions", {
   createdAt: at("created_at").notNull().defaultNow(),
 });
 
-/** Ledger entries: signed amounts; balance_after only on accounts that keep a balance. Append-only (trigger). */
+/**
+ * Ledger entries: signed amounts; balance_after only on accounts that keep a balance. Append-only
+ * (trigger). Their references are checked once per statement by a trigger rather than by foreign
+ * keys (one lookup per row each, the largest cost of a bulk charge): each entry names an existing
+ * account and a journal transaction inserted by the same database transaction, whose entries a
+ * deferred trigger then requires to sum to zero at commit.
+ */
 export const entries = billing.table(
   "entries",
   {
     id: bigint("id", { mode: "bigint" }).primaryKey().generatedAlwaysAsIdentity(),
-    transactionId: uuid("transaction_id")
-      .notNull()
-      .references(() => transactions.id),
-    accountId: uuid("account_id")
-      .notNull()
-      .references(() => accounts.id),
+    transactionId: uuid("transaction_id").notNull(),
+    accountId: uuid("account_id").notNull(),
     amount: money("amount").notNull(),
     balanceAfter: money("balance_after"),
     createdAt: at("created_at").notNull().defaultNow(),
@@ -120,13 +130,13 @@ export const idempotencyKeys = billing.table(
 /**
  * Per-minute session charges; (session_id, minute) is unique, so a row is the minute's
  * idempotency key and keeps its receipt: the request digest and the answer a retry gets back.
+ * Append-only (trigger). A statement trigger checks each names a journal transaction of its
+ * own database transaction and refuses minutes of a settled (invoiced) session.
  */
 export const charges = billing.table(
   "charges",
   {
-    transactionId: uuid("transaction_id")
-      .primaryKey()
-      .references(() => transactions.id),
+    transactionId: uuid("transaction_id").primaryKey(),
     sessionId: text("session_id").notNull(),
     minute: bigint("minute", { mode: "bigint" }).notNull(),
     payerUserId: text("payer_user_id").notNull(),
