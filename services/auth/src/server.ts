@@ -46,6 +46,8 @@ export interface AuthServiceDeps {
   keyActivationDelaySeconds: number;
   keyRotationDays: number;
   trustedPeers: BlockList;
+  /** The user service: a new account's profile is made at once when given (and by the outbox always). */
+  profiles?: ProfileDirectory;
   now?: () => Date;
 }
 
@@ -77,7 +79,16 @@ export function createAuthService(deps: AuthServiceDeps): { domain: AuthDomain; 
     sessions,
     mfa,
     keys,
-    accounts: createAccounts({ store, secrets, limiter, policy, sessions, mfa, now }),
+    accounts: createAccounts({
+      store,
+      secrets,
+      limiter,
+      policy,
+      sessions,
+      mfa,
+      now,
+      profiles: deps.profiles,
+    }),
     apiKeys: createApiKeys({ store, secrets, sessions, syncedUsers: deps.syncedUsers, now }),
     services: createServiceIdentities({ credentials: deps.serviceCredentials, sessions, limiter }),
     trustedPeers: deps.trustedPeers,
@@ -146,6 +157,7 @@ export async function startAuth(
 
   let selfToken: () => Promise<string> = async () => "";
   const users = createUserDirectory(config.USER_ADDRESS, () => selfToken());
+  const profiles = options.profiles ?? users.profiles;
   const { domain, binding } = createAuthService({
     sql: database.sql,
     limiter,
@@ -159,6 +171,7 @@ export async function startAuth(
     keyActivationDelaySeconds: config.KEY_ACTIVATION_DELAY_SECONDS,
     keyRotationDays: config.KEY_ROTATION_DAYS,
     trustedPeers: config.CLIENT_IP_TRUSTED_PEERS,
+    profiles,
     now: options.now,
   });
   selfToken = createServiceTokenSource(() => domain.sessions.serviceToken("auth"));
@@ -178,7 +191,7 @@ export async function startAuth(
 
   const outbox = createOutboxWorker({
     queue: createOutboxQueue(database.sql),
-    profiles: options.profiles ?? users.profiles,
+    profiles,
     notifier: options.notifier ?? createLogNotifier(log),
     log,
     intervalMs: config.OUTBOX_INTERVAL_MS,

@@ -1,6 +1,6 @@
 import { newId } from "@parley/kit/ids";
 import t from "tap";
-import { failure, startHarness } from "./harness";
+import { expertProfile, failure, startHarness } from "./harness";
 
 const h = await startHarness(t);
 
@@ -66,6 +66,66 @@ t.test("EnsureProfile is idempotent and only for auth", async (t) => {
   );
   t.equal(bad.reason, "VALIDATION_FAILED");
 });
+
+t.test(
+  "the name given at register wins over placeholders, and the person's own name over both",
+  async (t) => {
+    const ensure = (userId: string, displayName: string) =>
+      h.client.ensureProfile({ userId, displayName, email: "" }, h.as.auth);
+
+    const early = await h.person();
+    t.equal(
+      (await h.client.getMe({}, early.call)).profile?.displayName,
+      "New user",
+      "read before auth's message",
+    );
+    await ensure(early.userId, "Asha Newcomer");
+    t.equal(
+      (await h.client.getMe({}, early.call)).profile?.displayName,
+      "Asha Newcomer",
+      "auth's name replaces it",
+    );
+    await ensure(early.userId, "Someone Else");
+    t.equal(
+      (await h.client.getMe({}, early.call)).profile?.displayName,
+      "Asha Newcomer",
+      "a second message does not",
+    );
+
+    const expert = await h.person("expert");
+    await h.client.upsertExpertProfile({ expertId: "", profile: expertProfile() }, expert.call);
+    t.equal((await h.client.getExpert({ expertId: expert.userId })).expert?.displayName, "New expert");
+    await ensure(expert.userId, "Ravi Expert");
+    t.equal(
+      (await h.client.getExpert({ expertId: expert.userId })).expert?.displayName,
+      "Ravi Expert",
+      "an expert profile made first is listed under the registered name once it arrives",
+    );
+
+    const quick = await h.person();
+    await h.client.updateProfile(
+      { profile: { ...blankProfile, displayName: "My Own Name" }, updateMask: ["display_name"] },
+      quick.call,
+    );
+    await ensure(quick.userId, "Registered Name");
+    t.equal(
+      (await h.client.getMe({}, quick.call)).profile?.displayName,
+      "My Own Name",
+      "a name the person set before auth's message arrived is kept",
+    );
+    const bioFirst = await h.person();
+    await h.client.updateProfile(
+      { profile: { ...blankProfile, bio: "Hello" }, updateMask: ["bio"] },
+      bioFirst.call,
+    );
+    await ensure(bioFirst.userId, "Named Later");
+    t.equal(
+      (await h.client.getMe({}, bioFirst.call)).profile?.displayName,
+      "Named Later",
+      "changing another field first leaves the name a placeholder",
+    );
+  },
+);
 
 t.test("UpdateProfile applies exactly the masked fields", async (t) => {
   const me = await h.person();

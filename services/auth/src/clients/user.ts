@@ -12,8 +12,8 @@ export function createUserDirectory(address: string, credentials: () => Promise<
     idempotent: ["ensureProfile", "lookupSyncedUser"],
   });
   const profiles: ProfileDirectory = {
-    async ensureProfile(profile) {
-      await client.ensureProfile(profile);
+    async ensureProfile(profile, options = {}) {
+      await client.ensureProfile(profile, { deadlineMs: options.waitMs });
     },
   };
   const syncedUsers: SyncedUsers = {

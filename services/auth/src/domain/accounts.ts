@@ -13,7 +13,7 @@ import type { Mfa } from "./mfa";
 import type { Account, ClientInfo, MfaChallenge, TokenPair } from "./model";
 import { checkPasswordPolicy, decoyPasswordHash, hashPassword, verifyPassword } from "./passwords";
 import type { AuthPolicy } from "./policy";
-import type { AttemptLimiter, AuthStore } from "./ports";
+import type { AttemptLimiter, AuthStore, ProfileDirectory } from "./ports";
 import { randomToken, type Secrets } from "./secrets";
 import type { Sessions } from "./sessions";
 import { checkEmail, checkPhone, parseIdentifier, requireUuid } from "./validation";
@@ -26,7 +26,12 @@ export interface AccountDeps {
   sessions: Sessions;
   mfa: Mfa;
   now: () => Date;
+  /** The user service, for a new account's profile at once (the outbox guarantees it anyway). */
+  profiles?: ProfileDirectory;
 }
+
+/** How long registration waits for the user service before leaving the profile to the outbox. */
+const PROFILE_WAIT_MS = 2_000;
 
 const invalidCredentials = () => unauthenticated("INVALID_CREDENTIALS", "the credentials are not valid");
 /** Sign-in attempts of one account, whichever identifier (or second factor) they came through. */
@@ -81,18 +86,18 @@ export function createAccounts(deps: AccountDeps) {
         totpEnabled: false,
         createdAt: now(),
       };
-      const inserted = await store.insertAccount(created, [
-        {
-          kind: "profile.ensure",
-          payload: {
-            userId: created.id,
-            displayName: input.displayName.trim().slice(0, 80),
-            email: email ?? "",
-          },
-        },
-      ]);
+      const profile = {
+        userId: created.id,
+        displayName: input.displayName.trim().slice(0, 80),
+        email: email ?? "",
+      };
+      const inserted = await store.insertAccount(created, [{ kind: "profile.ensure", payload: profile }]);
       if (!inserted)
         throw alreadyExists("ACCOUNT_EXISTS", "an account with this email or phone already exists");
+      // The outbox row (same transaction) guarantees the profile; making it now as well means the
+      // person's first read already shows the name they chose. A failure here only leaves it to
+      // the outbox, so it is not the caller's error.
+      await deps.profiles?.ensureProfile(profile, { waitMs: PROFILE_WAIT_MS }).catch(() => undefined);
       return { account: created, tokens: await sessions.start(created, "aal1", input.client) };
     },
 

@@ -168,5 +168,9 @@ export interface Notifier {
 
 /** Creates a new account's profile in the user service (idempotent there). */
 export interface ProfileDirectory {
-  ensureProfile(profile: { userId: string; displayName: string; email: string }): Promise<void>;
+  /** `waitMs` bounds the call (the outbox retries without one). */
+  ensureProfile(
+    profile: { userId: string; displayName: string; email: string },
+    options?: { waitMs?: number },
+  ): Promise<void>;
 }

@@ -12,9 +12,12 @@ import type {
 /** The user service's storage (implemented in persistence/store.ts over Postgres). */
 export interface UserStore {
   getProfile(userId: string): Promise<Profile | undefined>;
-  /** Inserts unless a profile with that id exists; returns the stored one either way. */
+  /**
+   * Inserts unless a profile with that id exists; returns the stored one either way. A real
+   * name (`placeholder` false) replaces a stored placeholder; nothing else is ever replaced.
+   */
   ensureProfile(
-    profile: Pick<Profile, "userId" | "displayName">,
+    profile: Pick<Profile, "userId" | "displayName"> & { placeholder: boolean },
     now: Date,
   ): Promise<{ profile: Profile; created: boolean }>;
   updateProfile(userId: string, changes: ProfileChanges, now: Date): Promise<Profile | undefined>;

@@ -111,8 +111,9 @@ export function createUsers({ store, presence, now }: UsersDeps) {
     return { ...record, availability: effectiveAvailability(record, online) };
   };
 
-  const ensure = async (userId: string, displayName: string) =>
-    store.ensureProfile({ userId, displayName }, now());
+  /** A profile for someone auth has not told us about yet: a placeholder name, replaced by auth's. */
+  const ensurePlaceholder = async (userId: string, displayName: string) =>
+    store.ensureProfile({ userId, displayName, placeholder: true }, now());
 
   const syncOne = async (partnerId: string, record: SyncRecord): Promise<SyncResult> => {
     const v = new Violations();
@@ -149,7 +150,7 @@ export function createUsers({ store, presence, now }: UsersDeps) {
   return {
     /** The caller's profile; a missing one is created with defaults, never reported as an error. */
     async getMe(userId: string): Promise<Profile> {
-      return (await store.getProfile(userId)) ?? (await ensure(userId, "New user")).profile;
+      return (await store.getProfile(userId)) ?? (await ensurePlaceholder(userId, "New user")).profile;
     },
 
     async getUser(principal: Principal, userId: string): Promise<Profile> {
@@ -215,7 +216,8 @@ export function createUsers({ store, presence, now }: UsersDeps) {
       }
       if (mask.has("verified")) changes.verified = values.verified;
       v.throwIfAny();
-      if (principal.kind === "user" && principal.userId === userId) await ensure(userId, "New user");
+      if (principal.kind === "user" && principal.userId === userId)
+        await ensurePlaceholder(userId, "New user");
       const updated = await store.updateProfile(userId, changes, now());
       if (!updated) throw notFound("USER_NOT_FOUND", "no such user");
       return updated;
@@ -226,8 +228,16 @@ export function createUsers({ store, presence, now }: UsersDeps) {
       checkUuid(v, "user_id", userId);
       v.throwIfAny();
       // Every account must get a profile: an over-long name is cut, never a reason to refuse
-      // (auth's outbox would retry a refusal forever).
-      return ensure(userId, displayName.trim().slice(0, 80) || defaultDisplayName(email));
+      // (auth's outbox would retry a refusal forever). It replaces a placeholder made by a read
+      // that came first, never a name the person set since, whatever order the calls arrive in.
+      return store.ensureProfile(
+        {
+          userId,
+          displayName: displayName.trim().slice(0, 80) || defaultDisplayName(email),
+          placeholder: false,
+        },
+        now(),
+      );
     },
 
     syncUser: syncOne,
@@ -268,7 +278,7 @@ export function createUsers({ store, presence, now }: UsersDeps) {
         v.add("profile.experience_years", "must be 0 to 80");
       checkText(v, "profile.bio", fields.bio, 4000);
       v.throwIfAny();
-      await ensure(userId, "New expert");
+      await ensurePlaceholder(userId, "New expert");
       const specialisations = [...new Set(fields.specialisations.map((s) => s.trim().toLowerCase()))];
       return withAvailability(await store.upsertExpert(userId, { ...fields, specialisations }, now()));
     },

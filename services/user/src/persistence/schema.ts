@@ -36,6 +36,12 @@ export const profiles = users.table(
   {
     userId: uuid("user_id").primaryKey(),
     displayName: text("display_name").notNull(),
+    /**
+     * The name is a stand-in this service made up ("New user" for a profile read or changed
+     * before auth's EnsureProfile arrived): the first name auth sends replaces it, and a name
+     * the person sets themselves is never replaced.
+     */
+    displayNameIsPlaceholder: boolean("display_name_is_placeholder").notNull().default(false),
     avatarUrl: text("avatar_url").notNull().default(""),
     bio: text("bio").notNull().default(""),
     languages: text("languages").array().notNull().default(sql`'{}'`),

@@ -1,4 +1,4 @@
-import { and, arrayContains, asc, desc, eq, gte, lte, type SQL, sql } from "drizzle-orm";
+import { and, arrayContains, asc, desc, eq, getTableColumns, gte, lte, type SQL, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/postgres-js";
 import type postgres from "postgres";
 import type { ExpertQuery, ExpertRecord, Profile, ProfileChanges } from "../domain/model";
@@ -173,13 +173,29 @@ export function createUserStore(pool: postgres.Sql): UserStore {
     getProfile,
     getExpert,
 
-    async ensureProfile({ userId, displayName }, now) {
-      const inserted = await db
-        .insert(profiles)
-        .values({ userId, displayName, preferences: DEFAULT_PREFERENCES, createdAt: now, updatedAt: now })
-        .onConflictDoNothing({ target: profiles.userId })
-        .returning();
-      if (inserted[0]) return { profile: inserted[0], created: true };
+    async ensureProfile({ userId, displayName, placeholder }, now) {
+      const insert = db.insert(profiles).values({
+        userId,
+        displayName,
+        displayNameIsPlaceholder: placeholder,
+        preferences: DEFAULT_PREFERENCES,
+        createdAt: now,
+        updatedAt: now,
+      });
+      // The row lock ON CONFLICT takes orders this against UpdateProfile: a name the person set
+      // first is kept, one they set after replaces this.
+      const [written] = await (placeholder
+        ? insert.onConflictDoNothing({ target: profiles.userId })
+        : insert.onConflictDoUpdate({
+            target: profiles.userId,
+            set: { displayName, displayNameIsPlaceholder: false, updatedAt: now },
+            setWhere: eq(profiles.displayNameIsPlaceholder, true),
+          })
+      ).returning({ ...getTableColumns(profiles), created: sql<boolean>`(xmax = 0)` });
+      if (written) {
+        const { created, ...profile } = written;
+        return { profile, created };
+      }
       const existing = await getProfile(userId);
       if (!existing) throw new Error(`profile ${userId} vanished after a conflicting insert`);
       return { profile: existing, created: false };
@@ -190,6 +206,7 @@ export function createUserStore(pool: postgres.Sql): UserStore {
         .update(profiles)
         .set({
           displayName: changes.display_name,
+          ...(changes.display_name === undefined ? {} : { displayNameIsPlaceholder: false }),
           avatarUrl: changes.avatar_url,
           bio: changes.bio,
           languages: changes.languages,
