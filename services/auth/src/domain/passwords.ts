@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { type Algorithm, hash, verify } from "@node-rs/argon2";
 import { invalidArgument } from "@parley/kit/errors";
 import { dictionary } from "@zxcvbn-ts/language-common";
@@ -32,11 +33,38 @@ export function checkPasswordPolicy(password: string, field = "password"): void 
     throw violation("PASSWORD_TOO_COMMON", "is one of the most common passwords; choose another");
 }
 
-export const hashPassword = (password: string) => hash(password.normalize("NFC"), ARGON2_PARAMETERS);
+/**
+ * Argon2 computations allowed at once: half the cores, at least one. Each takes a whole core
+ * for tens of milliseconds (that is its point), so a burst of logins would otherwise take
+ * every core (libuv runs four at a time) from the requests around them; beyond this they
+ * wait their turn, first come first served, and only the logins themselves are slower.
+ */
+export const HASHING_SLOTS = Math.max(1, Math.floor(availableParallelism() / 2));
+let hashing = 0;
+const waitingToHash: Array<() => void> = [];
+
+async function inHashingSlot<T>(work: () => Promise<T>): Promise<T> {
+  if (hashing < HASHING_SLOTS) hashing += 1;
+  else await new Promise<void>((resolve) => waitingToHash.push(resolve));
+  try {
+    return await work();
+  } finally {
+    // The slot passes straight to the next in line, or is freed.
+    const next = waitingToHash.shift();
+    if (next) next();
+    else hashing -= 1;
+  }
+}
+
+/** Argon2 computations waiting for a slot now. */
+export const hashingQueueLength = () => waitingToHash.length;
+
+export const hashPassword = (password: string) =>
+  inHashingSlot(() => hash(password.normalize("NFC"), ARGON2_PARAMETERS));
 
 export async function verifyPassword(passwordHash: string, password: string): Promise<boolean> {
   try {
-    return await verify(passwordHash, password.normalize("NFC"));
+    return await inHashingSlot(() => verify(passwordHash, password.normalize("NFC")));
   } catch {
     return false;
   }
