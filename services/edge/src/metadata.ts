@@ -10,17 +10,25 @@ export interface CallerFacts {
   userAgent?: string;
 }
 
+/** gRPC metadata as HTTP/2 headers (lower-case names, text values). */
+export type UpstreamHeaders = Record<string, string>;
+
 /**
  * The only metadata the edge sends upstream. Nothing a client sends is copied through except
  * the credentials the edge itself checked or forwards, so a client cannot claim an identity
  * or an IP in metadata.
  */
-export function upstreamMetadata(facts: CallerFacts): Metadata {
+export function upstreamMetadata(facts: CallerFacts): UpstreamHeaders {
+  const headers: UpstreamHeaders = { "x-request-id": facts.requestId, "x-client-ip": facts.clientIp };
+  if (facts.bearerToken) headers.authorization = `Bearer ${facts.bearerToken}`;
+  else if (facts.apiKey) headers["x-api-key"] = facts.apiKey;
+  if (facts.userAgent) headers["x-client-user-agent"] = facts.userAgent.slice(0, 300);
+  return headers;
+}
+
+/** The same metadata for grpc-js (server streams). */
+export function asGrpcMetadata(headers: UpstreamHeaders): Metadata {
   const metadata = new Metadata();
-  metadata.set("x-request-id", facts.requestId);
-  if (facts.bearerToken) metadata.set("authorization", `Bearer ${facts.bearerToken}`);
-  else if (facts.apiKey) metadata.set("x-api-key", facts.apiKey);
-  metadata.set("x-client-ip", facts.clientIp);
-  if (facts.userAgent) metadata.set("x-client-user-agent", facts.userAgent.slice(0, 300));
+  for (const name in headers) metadata.set(name, headers[name]!);
   return metadata;
 }

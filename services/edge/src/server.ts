@@ -3,7 +3,7 @@ import { newId } from "@parley/kit/ids";
 import type { Logger } from "@parley/kit/log";
 import { Gauge, type Registry } from "@parley/kit/metrics";
 import { connectRedis } from "@parley/kit/redis";
-import Fastify from "fastify";
+import Fastify, { LogController } from "fastify";
 import type { JSONWebKeySet } from "jose";
 import app from "./app";
 import type { EdgeConfig } from "./config";
@@ -92,7 +92,8 @@ export async function buildEdge(deps: EdgeDeps) {
 
   const fastify = Fastify({
     loggerInstance: log,
-    disableRequestLogging: true,
+    // Requests are logged once, by the access log (plugins/app/observability.ts).
+    logController: new LogController({ disableRequestLogging: true }),
     // request.log is the edge's logger itself: no child logger (and its redaction set-up) per
     // request; lines that concern a request carry its id explicitly.
     childLoggerFactory: (logger) => logger,

@@ -5,6 +5,8 @@ import {
   DEFAULT_MAX_MESSAGE_BYTES,
   type HealthChecker,
 } from "@parley/kit/grpc";
+import { asGrpcMetadata, type UpstreamHeaders } from "./metadata";
+import { createUnaryChannel, type UnaryChannel } from "./unary-channel";
 
 export const UPSTREAM_NAMES = ["auth", "user", "session", "billing"] as const;
 export type UpstreamName = (typeof UPSTREAM_NAMES)[number];
@@ -12,15 +14,19 @@ export type UpstreamName = (typeof UPSTREAM_NAMES)[number];
 const passThrough = (value: Buffer) => value;
 
 /**
- * One long-lived channel per upstream service, carrying already-encoded protobuf bytes: the
- * edge transcodes JSON with the descriptors and never needs generated stubs. Channels are
- * reused by every request (the gRPC hop is the edge's main cost).
+ * The edge's connections to each service, carrying already-encoded protobuf bytes (the edge
+ * transcodes JSON with the descriptors and never needs generated stubs). Unary calls, the
+ * hot path, go over a lean HTTP/2 channel (unary-channel.ts); server streams (WatchSession)
+ * over a grpc-js client; readiness over the standard health checking protocol. All are
+ * long-lived and shared by every request.
  */
 export function createUpstreams(addresses: Record<UpstreamName, string>) {
-  const clients = new Map<UpstreamName, grpc.Client>();
+  const unaries = new Map<UpstreamName, UnaryChannel>();
+  const streams = new Map<UpstreamName, grpc.Client>();
   const health = new Map<UpstreamName, HealthChecker>();
   for (const name of UPSTREAM_NAMES) {
-    clients.set(
+    unaries.set(name, createUnaryChannel(addresses[name], DEFAULT_MAX_MESSAGE_BYTES));
+    streams.set(
       name,
       new grpc.Client(addresses[name], grpc.credentials.createInsecure(), {
         ...clientChannelOptions(DEFAULT_MAX_MESSAGE_BYTES),
@@ -29,24 +35,15 @@ export function createUpstreams(addresses: Record<UpstreamName, string>) {
     );
     health.set(name, createHealthChecker(addresses[name]));
   }
-  const client = (name: UpstreamName) => clients.get(name)!;
 
   return {
-    unary(name: UpstreamName, path: string, request: Buffer, metadata: grpc.Metadata, deadlineMs: number) {
-      return new Promise<Buffer>((resolve, reject) => {
-        client(name).makeUnaryRequest(
-          path,
-          passThrough,
-          passThrough,
-          request,
-          metadata,
-          { deadline: Date.now() + deadlineMs },
-          (error, response) => (error ? reject(error) : resolve(response!)),
-        );
-      });
+    unary(name: UpstreamName, path: string, request: Buffer, headers: UpstreamHeaders, deadlineMs: number) {
+      return unaries.get(name)!.call(path, request, headers, deadlineMs);
     },
-    serverStream(name: UpstreamName, path: string, request: Buffer, metadata: grpc.Metadata) {
-      return client(name).makeServerStreamRequest(path, passThrough, passThrough, request, metadata);
+    serverStream(name: UpstreamName, path: string, request: Buffer, headers: UpstreamHeaders) {
+      return streams
+        .get(name)!
+        .makeServerStreamRequest(path, passThrough, passThrough, request, asGrpcMetadata(headers));
     },
     /** Every upstream's gRPC health; false for any that is down or not serving. */
     async ready(): Promise<Record<UpstreamName, boolean>> {
@@ -62,7 +59,8 @@ export function createUpstreams(addresses: Record<UpstreamName, string>) {
       return Object.fromEntries(entries) as Record<UpstreamName, boolean>;
     },
     close() {
-      for (const c of clients.values()) c.close();
+      for (const u of unaries.values()) u.close();
+      for (const c of streams.values()) c.close();
       for (const h of health.values()) h.close();
     },
   };
