@@ -1,113 +1,487 @@
-// `pnpm bench:edge`: the same unary RPC (user.GetMe with a signed-in person's token) three
-// ways in one run: (a) straight over gRPC with the kit client, (b) through the edge over HTTP
-// (token check, transcoding, the gRPC hop), (c) a bare Fastify route returning the same JSON.
-// Requests/s and p50/p99 for each, and the ratios b/a and b/c. The whole platform runs as
-// processes on a throwaway database (DATABASE_URL, or embedded Postgres); the edge's rate
-// limit is lifted for the run. BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 64).
-import { createServiceClient } from "@parley/kit/grpc";
-import { UserServiceService } from "@parley/proto/parley/user/v1/user";
-import { createBenchDatabase, generateSecrets, launchPlatform } from "@parley/testing";
-import autocannon from "autocannon";
-import Fastify from "fastify";
+// `pnpm bench:edge`: what the edge costs, side by side in one run on this machine.
+//
+// Every measured server is its own process: the platform (auth, user, billing, session and the
+// edge with Redis, as in production), a second edge without Redis, a bare Fastify server
+// answering the same JSON, a bare `ws` broadcast server. One load generator (bench/load.ts,
+// also its own process) drives every path — HTTP through the edge, HTTP to bare Fastify, gRPC
+// straight to the service — with the same scheduler and clock. CPU per request comes from
+// each process's /proc/<pid>/stat over the measured seconds.
+//
+// Runs: closed loop (BENCH_CONNECTIONS callers back to back) and fixed rate (BENCH_RATE per
+// second, open loop: latency counted from when each request was due) for GET /v1/me/wallet
+// with a token; closed loop for anonymous GET /v1/experts; fan-out (BENCH_WATCHERS sockets
+// watching one session, BENCH_MESSAGES chat messages; last-watcher latency per message) against
+// the bare ws broadcast; idle authenticated sockets (RSS per socket) against bare ws; a login
+// burst (wallet p99 at a fixed rate, quiet and while 8 logins run). Ends with one JSON line.
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes, randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { createBenchDatabase, generateSecrets, launchPlatform, launchService } from "@parley/testing";
+import { loadCatalogue } from "../src/http/catalogue";
+import { encodeJson } from "../src/http/transcode";
+import { signPayload } from "../src/webhooks/payments";
 
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const RATE = Number(process.env.BENCH_RATE ?? 300);
+const WATCHERS = Number(process.env.BENCH_WATCHERS ?? 1000);
+const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 200);
+const IDLE_SOCKETS = Number(process.env.BENCH_IDLE_SOCKETS ?? 1000);
+const BENCH_DIR = import.meta.dirname;
+const CLOCK_TICKS = 100;
 
-interface Figures {
-  perSecond: number;
-  p50: number;
-  p99: number;
+// biome-ignore lint/suspicious/noExplicitAny: JSON lines from the load generator
+type Line = any;
+
+/** user + system CPU seconds of a process so far, and its resident memory in KiB. */
+function usage(pid: number): { cpu: number; rssKib: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const cpu = (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+  return { cpu, rssKib: Number(rss) };
+}
+
+/** Starts a TypeScript file of this folder as a process; resolves with it and its first JSON line. */
+async function start(file: string, args: string[]): Promise<{ child: ChildProcess; first: Line }> {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(BENCH_DIR, file), ...args], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const first = await new Promise<Line>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once("line", (line) => resolve(JSON.parse(line)));
+    child.once("exit", (code) => reject(new Error(`${file} exited with ${code}`)));
+  });
+  return { child, first };
+}
+
+/** Runs one load job; `measuring` marks where the measured part starts (after warm-up). */
+async function load(job: unknown, pids: number[], onLine?: (line: Line) => void) {
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", path.join(BENCH_DIR, "load.ts"), JSON.stringify(job)],
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
+  let before = pids.map(usage);
+  let startedAt = performance.now();
+  let result: Line;
+  for await (const text of createInterface({ input: child.stdout! })) {
+    const line = JSON.parse(text) as Line;
+    if (line.event === "measuring") {
+      before = pids.map(usage);
+      startedAt = performance.now();
+    } else if (line.event === "result") result = line;
+    else if (line.event === "failed") throw new Error(line.error);
+    onLine?.(line);
+  }
+  const seconds = (performance.now() - startedAt) / 1000;
+  const after = pids.map(usage);
+  const cpu = after.map((a, i) => a.cpu - before[i]!.cpu);
+  return { ...result, seconds, cpu };
 }
 
 const database = await createBenchDatabase();
+const secrets = generateSecrets();
+let redisChild: ChildProcess | undefined;
+let redisUrl = process.env.REDIS_URL;
+if (!redisUrl) {
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  redisChild = spawn("redis-server", ["--port", String(port), "--save", "", "--appendonly", "no"], {
+    stdio: "ignore",
+  });
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  redisUrl = `redis://127.0.0.1:${port}`;
+}
+const edgeEnv = {
+  RATE_LIMIT_PER_MINUTE: "1000000000",
+  WS_MAX_CONNECTIONS_PER_PERSON: "100000",
+  WS_MAX_UNAUTHENTICATED_PER_IP: "100000",
+};
 const platform = await launchPlatform({
   databaseUrl: database.url,
-  secrets: generateSecrets(),
-  env: {
-    edge: { RATE_LIMIT_PER_MINUTE: "1000000000" },
-  },
+  redisUrl,
+  redisKeyPrefix: `parley-bench-${randomUUID()}:`,
+  secrets,
+  env: { edge: edgeEnv, auth: { LOGIN_IP_ATTEMPT_LIMIT: "1000000" } },
 });
-
+const processes: ChildProcess[] = [];
 try {
-  const registered = await fetch(`${platform.httpUrl}/v1/auth/register`, {
+  const plainEdgeEnv = {
+    ...edgeEnv,
+    HTTP_PORT: "0",
+    HTTP_HOST: "127.0.0.1",
+    SERVICE_NAME: "edge",
+    SERVICE_SECRET: secrets.services.edge,
+    AUTH_ADDRESS: platform.grpc.auth,
+    USER_ADDRESS: platform.grpc.user,
+    BILLING_ADDRESS: platform.grpc.billing,
+    SESSION_ADDRESS: platform.grpc.session,
+    REDIS_URL: "",
+  };
+  const edgePort = (line: string) =>
+    line.includes("edge listening") ? Number(/"port":(\d+)/.exec(line)?.[1]) : undefined;
+  const noRedisEdge = await launchService("edge", plainEdgeEnv, { readyPort: edgePort, timeoutMs: 60_000 });
+  processes.push(noRedisEdge.process);
+  const edgeUrl = platform.httpUrl;
+  const plainEdgeUrl = `http://127.0.0.1:${noRedisEdge.port}`;
+  const api = async (
+    method: string,
+    route: string,
+    body?: unknown,
+    token?: string,
+    headers: Record<string, string> = {},
+  ) => {
+    const response = await fetch(edgeUrl + route, {
+      method,
+      headers: {
+        ...(body !== undefined ? { "content-type": "application/json" } : {}),
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...headers,
+      },
+      ...(body !== undefined ? { body: typeof body === "string" ? body : JSON.stringify(body) } : {}),
+    });
+    const text = await response.text();
+    if (response.status >= 300) throw new Error(`${method} ${route}: ${response.status} ${text}`);
+    return JSON.parse(text) as Line;
+  };
+  const password = `bench passphrase ${randomBytes(6).toString("hex")}`;
+  const register = async (name: string) => {
+    const email = `${name}-${randomUUID()}@bench.example`;
+    const answer = await api("POST", "/v1/auth/register", { email, password, display_name: name });
+    return { email, userId: answer.account.user_id as string, token: answer.tokens.access_token as string };
+  };
+
+  // People: a user with money and an expert in an active chat session.
+  const user = await register("user");
+  const expertAccount = await register("expert");
+  const admin = await api("POST", "/v1/auth/login", {
+    identifier: secrets.adminEmail,
+    password: secrets.adminPassword,
+  });
+  await api(
+    "POST",
+    `/v1/users/${expertAccount.userId}/role`,
+    { role: "ROLE_EXPERT" },
+    admin.tokens.access_token,
+  );
+  const expertToken = (await api("POST", "/v1/auth/login", { identifier: expertAccount.email, password }))
+    .tokens.access_token as string;
+  await api(
+    "PUT",
+    `/v1/experts/${expertAccount.userId}/profile`,
+    {
+      chat_rate: { amount_minor: "100", currency: "INR" },
+      call_rate: { amount_minor: "100", currency: "INR" },
+      max_concurrent_sessions: 1,
+    },
+    expertToken,
+  );
+  await api("POST", "/v1/me/availability", { availability: "EXPERT_AVAILABILITY_AVAILABLE" }, expertToken);
+  const topUp = await api(
+    "POST",
+    "/v1/me/topups",
+    { amount: { amount_minor: "10000000", currency: "INR" }, request_id: randomUUID() },
+    user.token,
+  );
+  const event = JSON.stringify({
+    event_id: `evt_${randomUUID()}`,
+    payment_id: topUp.payment.payment_id,
+    status: "succeeded",
+    amount_minor: 10000000,
+    currency: "INR",
+  });
+  await api("POST", "/v1/webhooks/payments/razorpay", event, undefined, {
+    "parley-signature": signPayload(secrets.webhookSecret, Math.floor(Date.now() / 1000), event),
+  });
+  // The expert is present while a socket of theirs is open (the bench's own, held throughout).
+  const { default: WebSocket } = await import("ws");
+  const presence = new WebSocket(`${edgeUrl.replace("http", "ws")}/v1/ws`);
+  await new Promise((resolve) => presence.once("open", resolve));
+  presence.send(JSON.stringify({ type: "auth", token: expertToken }));
+  for (let i = 0; i < 50; i++) {
+    const expert = await api("GET", `/v1/experts/${expertAccount.userId}`);
+    if (expert.expert.availability === "EXPERT_AVAILABILITY_AVAILABLE") break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const session = await api(
+    "POST",
+    "/v1/sessions",
+    { expert_id: expertAccount.userId, kind: "SESSION_KIND_CHAT", request_id: randomUUID() },
+    user.token,
+  );
+  const sessionId = session.session.session_id as string;
+  await api("POST", `/v1/sessions/${sessionId}:accept`, {}, expertToken);
+
+  const walletJson = JSON.stringify(await api("GET", "/v1/me/wallet", undefined, user.token));
+  const bare = await start("bare-http.ts", [walletJson]);
+  processes.push(bare.child);
+  const bareUrl = `http://127.0.0.1:${bare.first.port}`;
+
+  // The edge's own ceiling: a third edge whose billing is a constant gRPC answer, so neither
+  // billing nor Postgres is what is measured.
+  const { registry } = loadCatalogue();
+  const walletBytes = encodeJson(
+    registry.getMessage("parley.billing.v1.GetWalletResponse")!,
+    JSON.parse(walletJson),
+    registry,
+  );
+  const constant = await start("constant-upstream.ts", [walletBytes.toString("base64")]);
+  processes.push(constant.child);
+  const ceilingEdge = await launchService(
+    "edge",
+    { ...plainEdgeEnv, BILLING_ADDRESS: `127.0.0.1:${constant.first.port}` },
+    { readyPort: edgePort, timeoutMs: 60_000 },
+  );
+  processes.push(ceilingEdge.process);
+  const ceilingUrl = `http://127.0.0.1:${ceilingEdge.port}`;
+
+  const pids = {
+    ceiling: ceilingEdge.process.pid!,
+    constant: constant.child.pid!,
+    edge: platform.services.edge.process.pid!,
+    edgeNoRedis: noRedisEdge.process.pid!,
+    billing: platform.services.billing.process.pid!,
+    user: platform.services.user.process.pid!,
+    auth: platform.services.auth.process.pid!,
+    bare: bare.child.pid!,
+  };
+  const bearer = { authorization: `Bearer ${user.token}` };
+  const http = (url: string, headers: Record<string, string> = bearer) => ({
+    protocol: "http",
+    url,
+    headers,
+  });
+  const grpcWallet = {
+    protocol: "grpc",
+    url: platform.grpc.billing,
+    path: "/parley.billing.v1.BillingService/GetWallet",
+    requestBase64: "",
+    headers: bearer,
+  };
+  const requests = (target: unknown, mode: "closed" | "fixed", pid: number[]) =>
+    load(
+      {
+        kind: "requests",
+        target,
+        mode,
+        concurrency: CONNECTIONS,
+        rate: RATE,
+        seconds: SECONDS,
+        warmupSeconds: 2,
+      },
+      pid,
+    );
+
+  type Row = Awaited<ReturnType<typeof requests>> & { name: string };
+  const rows: Row[] = [];
+  const measure = async (name: string, target: unknown, mode: "closed" | "fixed", pid: number[]) => {
+    const row = { name, ...(await requests(target, mode, pid)) };
+    rows.push(row);
+    return row;
+  };
+  const perRequestUs = (row: Row, i = 0) => (row.cpu[i]! / row.requests) * 1e6;
+
+  // Closed loop: how much each path serves, and what each request costs its processes.
+  const grpcClosed = await measure("gRPC direct (billing.GetWallet)", grpcWallet, "closed", [pids.billing]);
+  const edgeClosed = await measure(
+    "edge, Redis (GET /v1/me/wallet)",
+    http(`${edgeUrl}/v1/me/wallet`),
+    "closed",
+    [pids.edge, pids.billing],
+  );
+  const plainClosed = await measure("edge, no Redis", http(`${plainEdgeUrl}/v1/me/wallet`), "closed", [
+    pids.edgeNoRedis,
+    pids.billing,
+  ]);
+  const bareClosed = await measure("bare Fastify, same JSON", http(`${bareUrl}/v1/me/wallet`), "closed", [
+    pids.bare,
+  ]);
+  const ceilingClosed = await measure(
+    "edge, constant upstream",
+    http(`${ceilingUrl}/v1/me/wallet`),
+    "closed",
+    [pids.ceiling, pids.constant],
+  );
+  const expertsGrpc = await measure(
+    "gRPC direct (user.ListExperts)",
+    {
+      protocol: "grpc",
+      url: platform.grpc.user,
+      path: "/parley.user.v1.UserService/ListExperts",
+      requestBase64: "",
+    },
+    "closed",
+    [pids.user],
+  );
+  const expertsEdge = await measure(
+    "edge, Redis (GET /v1/experts)",
+    http(`${edgeUrl}/v1/experts`, {}),
+    "closed",
+    [pids.edge, pids.user],
+  );
+  // Fixed rate: latency at the same load on every path.
+  const grpcFixed = await measure("gRPC direct, fixed rate", grpcWallet, "fixed", [pids.billing]);
+  const edgeFixed = await measure("edge, Redis, fixed rate", http(`${edgeUrl}/v1/me/wallet`), "fixed", [
+    pids.edge,
+    pids.billing,
+  ]);
+  const plainFixed = await measure(
+    "edge, no Redis, fixed rate",
+    http(`${plainEdgeUrl}/v1/me/wallet`),
+    "fixed",
+    [pids.edgeNoRedis, pids.billing],
+  );
+  const bareFixed = await measure("bare Fastify, fixed rate", http(`${bareUrl}/v1/me/wallet`), "fixed", [
+    pids.bare,
+  ]);
+
+  // Fan-out: WATCHERS sockets on one session (user and expert, half each), MESSAGES messages.
+  const last = await api(
+    "POST",
+    `/v1/sessions/${sessionId}/messages`,
+    { kind: "MESSAGE_KIND_TEXT", text: "before the fan-out", client_msg_id: randomUUID() },
+    user.token,
+  );
+  const fanoutJob = {
+    kind: "fanout",
+    watchers: WATCHERS,
+    sessionId,
+    afterSeq: String(last.message.seq),
+    messages: MESSAGES,
+    intervalMs: 50,
+  };
+  const edgeFanout = await load(
+    {
+      ...fanoutJob,
+      wsUrl: `${edgeUrl.replace("http", "ws")}/v1/ws`,
+      tokens: [user.token, expertToken],
+      send: { via: "http", url: `${edgeUrl}/v1/sessions/${sessionId}/messages`, token: user.token },
+    },
+    [pids.edge],
+  );
+  const sampleFrame = JSON.stringify({
+    type: "event",
+    session_id: sessionId,
+    event: {
+      seq: "123",
+      session_id: sessionId,
+      occurred_at: new Date().toISOString(),
+      message: {
+        message_id: randomUUID(),
+        session_id: sessionId,
+        seq: "123",
+        sender_id: user.userId,
+        kind: "MESSAGE_KIND_TEXT",
+        text: "__TEXT__",
+        attachment_url: "",
+        attachment_content_type: "",
+        client_msg_id: randomUUID(),
+        sent_at: new Date().toISOString(),
+      },
+    },
+  });
+  const bareWs = await start("bare-ws.ts", [sampleFrame]);
+  processes.push(bareWs.child);
+  const bareWsUrl = `ws://127.0.0.1:${bareWs.first.port}`;
+  const bareFanout = await load({ ...fanoutJob, wsUrl: bareWsUrl, tokens: [], send: { via: "ws" } }, [
+    bareWs.child.pid!,
+  ]);
+
+  // Idle sockets: resident memory per open, authenticated (edge) socket, against bare ws.
+  const idle = async (wsUrl: string, tokens: string[], pid: number) => {
+    const before = usage(pid).rssKib;
+    let during = before;
+    await load({ kind: "idle", wsUrl, sockets: IDLE_SOCKETS, tokens, holdSeconds: 4 }, [pid], (line) => {
+      if (line.event === "holding") setTimeout(() => (during = usage(pid).rssKib), 3000);
+    });
+    return (during - before) / IDLE_SOCKETS;
+  };
+  const idleEdgeKib = await idle(
+    `${edgeUrl.replace("http", "ws")}/v1/ws`,
+    [user.token, expertToken],
+    pids.edge,
+  );
+  const idleBareKib = await idle(bareWsUrl, [], bareWs.child.pid!);
+
+  // Login burst: the wallet route's p99 at a fixed rate, quiet and while 8 logins run at once.
+  const burstRate = Math.min(RATE, 150);
+  const wallet = {
+    kind: "requests",
+    target: http(`${edgeUrl}/v1/me/wallet`),
+    mode: "fixed",
+    concurrency: CONNECTIONS,
+    rate: burstRate,
+    seconds: SECONDS,
+    warmupSeconds: 1,
+  };
+  const loginTarget = {
+    protocol: "http",
+    url: `${edgeUrl}/v1/auth/login`,
     method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({
-      email: "bench@example.com",
-      password: "a bench passphrase 42",
-      display_name: "Bench",
-    }),
-  }).then((r) => r.json() as Promise<{ tokens: { access_token: string } }>);
-  const token = registered.tokens.access_token;
-  const meJson = await fetch(`${platform.httpUrl}/v1/me`, {
-    headers: { authorization: `Bearer ${token}` },
-  }).then((r) => r.text());
-
-  const http = async (url: string): Promise<Figures> => {
-    await autocannon({
-      url,
-      connections: CONNECTIONS,
-      duration: 2,
-      headers: { authorization: `Bearer ${token}` },
-    });
-    const result = await autocannon({
-      url,
-      connections: CONNECTIONS,
-      duration: SECONDS,
-      headers: { authorization: `Bearer ${token}` },
-    });
-    if (result.non2xx > 0 || result.errors > 0)
-      throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
-    return { perSecond: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
+    body: JSON.stringify({ identifier: user.email, password }),
   };
+  const quiet = await load(wallet, [pids.edge, pids.auth]);
+  const [during, logins] = await Promise.all([
+    load(wallet, [pids.edge, pids.auth]),
+    load(
+      {
+        kind: "requests",
+        target: loginTarget,
+        mode: "closed",
+        concurrency: 8,
+        seconds: SECONDS + 2,
+        warmupSeconds: 0,
+      },
+      [pids.auth],
+    ),
+  ]);
+  const single = await load(
+    { kind: "requests", target: loginTarget, mode: "closed", concurrency: 1, seconds: 4, warmupSeconds: 1 },
+    [pids.auth],
+  );
+  presence.close();
 
-  const grpc = async (): Promise<Figures> => {
-    const client = createServiceClient(UserServiceService, { address: platform.grpc.user });
-    const run = async (seconds: number) => {
-      const latencies: number[] = [];
-      const deadline = performance.now() + seconds * 1000;
-      const started = performance.now();
-      await Promise.all(
-        Array.from({ length: CONNECTIONS }, async () => {
-          while (performance.now() < deadline) {
-            const t0 = performance.now();
-            await client.getMe({}, { bearerToken: token });
-            latencies.push(performance.now() - t0);
-          }
-        }),
-      );
-      latencies.sort((a, b) => a - b);
-      return {
-        perSecond: latencies.length / ((performance.now() - started) / 1000),
-        p50: latencies[Math.floor(latencies.length * 0.5)]!,
-        p99: latencies[Math.floor(latencies.length * 0.99)]!,
-      };
-    };
-    await run(2);
-    const figures = await run(SECONDS);
-    client.close();
-    return figures;
+  const ms = (n: number) => `${n.toFixed(2).padStart(7)} ms`;
+  console.log(
+    `edge benchmark, node ${process.version}, ${SECONDS} s per run, closed loop ${CONNECTIONS} callers, fixed rate ${RATE}/s`,
+  );
+  console.log(
+    `${"path".padEnd(36)} ${"req/s".padStart(8)} ${"p50".padStart(10)} ${"p99".padStart(10)}   CPU µs/req (processes)`,
+  );
+  for (const row of rows)
+    console.log(
+      `${row.name.padEnd(36)} ${row.rps.toFixed(0).padStart(8)} ${ms(row.p50)} ${ms(row.p99)}   ${row.cpu
+        .map((c: number) => ((c / row.requests) * 1e6).toFixed(0))
+        .join(" + ")}${row.errors ? `   (${row.errors} errors)` : ""}`,
+    );
+  const figures = {
+    bench: "edge",
+    cpu_vs_bare: Number((perRequestUs(edgeClosed) / perRequestUs(bareClosed)).toFixed(2)),
+    rps_vs_bare: Number((edgeClosed.rps / bareClosed.rps).toFixed(3)),
+    p99_vs_grpc: Number((edgeFixed.p99 / grpcFixed.p99).toFixed(2)),
+    fanout_last_p99_ms: Number(edgeFanout.lastP99.toFixed(1)),
+    fanout_bare_p99_ms: Number(bareFanout.lastP99.toFixed(1)),
+    fanout_lost: edgeFanout.lost,
+    login_burst_p99_growth: Number((during.p99 / quiet.p99 - 1).toFixed(2)),
+    idle_ws_kib: Number(idleEdgeKib.toFixed(1)),
   };
-
-  const bare = Fastify();
-  bare.get("/v1/me", async (_request, reply) => reply.type("application/json").send(meJson));
-  await bare.listen({ port: 0, host: "127.0.0.1" });
-  const bareAddress = bare.server.address() as { port: number };
-
-  const a = await grpc();
-  const b = await http(`${platform.httpUrl}/v1/me`);
-  const c = await http(`http://127.0.0.1:${bareAddress.port}/v1/me`);
-  await bare.close();
-
-  const row = (name: string, f: Figures) =>
-    `${name.padEnd(40)} ${f.perSecond.toFixed(0).padStart(8)} req/s   p50 ${f.p50.toFixed(2).padStart(6)} ms   p99 ${f.p99.toFixed(2).padStart(6)} ms`;
-  console.log(`edge benchmark: GetMe, ${CONNECTIONS} concurrent, ${SECONDS}s each, node ${process.version}`);
-  console.log(row("(a) gRPC direct (kit client)", a));
-  console.log(row("(b) HTTP through the edge", b));
-  console.log(row("(c) bare Fastify, same JSON", c));
-  console.log(`b/a throughput ${(b.perSecond / a.perSecond).toFixed(2)}, p50 ${(b.p50 / a.p50).toFixed(2)}x`);
-  console.log(`b/c throughput ${(b.perSecond / c.perSecond).toFixed(2)}, p50 ${(b.p50 / c.p50).toFixed(2)}x`);
+  console.log(
+    [
+      `edge CPU per request: ${perRequestUs(edgeClosed).toFixed(0)} µs with Redis, ${perRequestUs(plainClosed).toFixed(0)} µs without; before a constant upstream ${perRequestUs(ceilingClosed).toFixed(0)} µs (${ceilingClosed.rps.toFixed(0)}/s: ${(perRequestUs(ceilingClosed) / perRequestUs(bareClosed)).toFixed(2)}× bare CPU, ${(ceilingClosed.rps / bareClosed.rps).toFixed(2)}× bare throughput); bare Fastify ${perRequestUs(bareClosed).toFixed(0)} µs; GET /v1/experts ${perRequestUs(expertsEdge).toFixed(0)} µs`,
+      `throughput vs bare ${figures.rps_vs_bare}; vs gRPC direct ${(edgeClosed.rps / grpcClosed.rps).toFixed(2)} (experts ${(expertsEdge.rps / expertsGrpc.rps).toFixed(2)})`,
+      `fixed rate p99: edge ${ms(edgeFixed.p99)} (no Redis ${ms(plainFixed.p99)}), gRPC ${ms(grpcFixed.p99)}, bare ${ms(bareFixed.p99)}`,
+      `fan-out ${WATCHERS} watchers × ${MESSAGES} messages: last-watcher p50/p99 ${ms(edgeFanout.lastP50)} / ${ms(edgeFanout.lastP99)}, lost ${edgeFanout.lost} of ${WATCHERS * MESSAGES}; bare ws ${ms(bareFanout.lastP50)} / ${ms(bareFanout.lastP99)}, lost ${bareFanout.lost}`,
+      `idle sockets: edge ${idleEdgeKib.toFixed(1)} KiB each (authenticated), bare ws ${idleBareKib.toFixed(1)} KiB`,
+      `login burst: wallet p99 at ${burstRate}/s quiet ${ms(quiet.p99)}, during 8 concurrent logins ${ms(during.p99)} (logins p50 ${ms(logins.p50)}, ${logins.rps.toFixed(1)}/s); one login at a time p50 ${ms(single.p50)}`,
+    ].join("\n"),
+  );
+  console.log(JSON.stringify(figures));
 } finally {
+  for (const child of processes) child.kill("SIGTERM");
   await platform.stop();
+  redisChild?.kill("SIGKILL");
   await database.drop();
 }

@@ -1,0 +1,309 @@
+// The load generator of `pnpm bench:edge`, run as its own process so its CPU never counts
+// against (or competes inside) the processes measured. One scheduler and one clock for every
+// path: HTTP (through the edge, or the bare Fastify process) and gRPC (straight to the
+// service). A job comes as JSON in argv[2]; progress and the result are JSON lines on stdout.
+import { Agent, request } from "node:http";
+import * as grpc from "@grpc/grpc-js";
+import WebSocket from "ws";
+
+interface Target {
+  /** HTTP: the full URL; gRPC: host:port. */
+  url: string;
+  protocol: "http" | "grpc";
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string;
+  /** gRPC: "/parley.billing.v1.BillingService/GetWallet" and the request, base64. */
+  path?: string;
+  requestBase64?: string;
+}
+
+type Job =
+  | {
+      kind: "requests";
+      target: Target;
+      /** closed: `concurrency` callers back to back; fixed: `rate` per second, whatever the answers. */
+      mode: "closed" | "fixed";
+      concurrency: number;
+      rate?: number;
+      seconds: number;
+      warmupSeconds: number;
+    }
+  | {
+      kind: "fanout";
+      wsUrl: string;
+      watchers: number;
+      /** Tokens to authenticate the watchers with (round robin); none for the bare server. */
+      tokens: string[];
+      sessionId: string;
+      /** The session's last stored seq: watchers start after it (no replay of earlier runs). */
+      afterSeq: string;
+      messages: number;
+      intervalMs: number;
+      /** How a message is sent: POST through the edge, or a frame to the bare server. */
+      send: { via: "http"; url: string; token: string } | { via: "ws" };
+    }
+  | { kind: "idle"; wsUrl: string; sockets: number; tokens: string[]; holdSeconds: number };
+
+const out = (line: unknown) => process.stdout.write(`${JSON.stringify(line)}\n`);
+const job = JSON.parse(process.argv[2]!) as Job;
+
+const percentile = (sorted: number[], p: number) =>
+  sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
+const summary = (latencies: number[], seconds: number, errors: number) => {
+  const sorted = [...latencies].sort((a, b) => a - b);
+  return {
+    requests: latencies.length,
+    errors,
+    rps: latencies.length / seconds,
+    p50: percentile(sorted, 0.5),
+    p90: percentile(sorted, 0.9),
+    p99: percentile(sorted, 0.99),
+    max: sorted[sorted.length - 1] ?? 0,
+  };
+};
+
+/** One request to the target; resolves with whether it succeeded (2xx / OK). */
+function caller(target: Target): () => Promise<boolean> {
+  if (target.protocol === "http") {
+    const url = new URL(target.url);
+    const agent = new Agent({ keepAlive: true, maxSockets: 1024 });
+    const body = target.body ? Buffer.from(target.body) : undefined;
+    const headers = {
+      ...target.headers,
+      ...(body ? { "content-type": "application/json", "content-length": String(body.length) } : {}),
+    };
+    return () =>
+      new Promise((resolve) => {
+        const req = request(
+          {
+            agent,
+            host: url.hostname,
+            port: url.port,
+            path: url.pathname + url.search,
+            method: target.method ?? "GET",
+            headers,
+          },
+          (res) => {
+            res.on("data", () => {});
+            res.on("end", () => resolve((res.statusCode ?? 500) < 300));
+          },
+        );
+        req.on("error", () => resolve(false));
+        req.end(body);
+      });
+  }
+  const client = new grpc.Client(target.url, grpc.credentials.createInsecure());
+  const bytes = Buffer.from(target.requestBase64 ?? "", "base64");
+  const metadata = new grpc.Metadata();
+  for (const [key, value] of Object.entries(target.headers ?? {})) metadata.set(key, value);
+  const identity = (b: Buffer) => b;
+  return () =>
+    new Promise((resolve) => {
+      client.makeUnaryRequest(target.path!, identity, identity, bytes, metadata, {}, (error) =>
+        resolve(!error),
+      );
+    });
+}
+
+async function requests(spec: Extract<Job, { kind: "requests" }>) {
+  const call = caller(spec.target);
+  const run = async (seconds: number) => {
+    const latencies: number[] = [];
+    let errors = 0;
+    const started = performance.now();
+    const end = started + seconds * 1000;
+    if (spec.mode === "closed") {
+      await Promise.all(
+        Array.from({ length: spec.concurrency }, async () => {
+          while (performance.now() < end) {
+            const t0 = performance.now();
+            if (await call()) latencies.push(performance.now() - t0);
+            else errors += 1;
+          }
+        }),
+      );
+    } else {
+      // Open loop: request i is due at started + i / rate, and its latency counts from then
+      // (a slow answer delays nothing and hides nothing: no coordinated omission).
+      const interval = 1000 / spec.rate!;
+      const pending = new Set<Promise<void>>();
+      let issued = 0;
+      await new Promise<void>((resolve) => {
+        const tick = () => {
+          const now = performance.now();
+          while (started + issued * interval <= Math.min(now, end)) {
+            const due = started + issued * interval;
+            issued += 1;
+            const p = call().then((ok) => {
+              if (ok) latencies.push(performance.now() - due);
+              else errors += 1;
+              pending.delete(p);
+            });
+            pending.add(p);
+          }
+          if (now >= end) resolve();
+          else setTimeout(tick, 1);
+        };
+        tick();
+      });
+      await Promise.all(pending);
+    }
+    return summary(latencies, (performance.now() - started) / 1000, errors);
+  };
+  if (spec.warmupSeconds > 0) await run(spec.warmupSeconds);
+  out({ event: "measuring" });
+  out({ event: "result", ...(await run(spec.seconds)) });
+}
+
+async function connect(url: string, token: string | undefined): Promise<WebSocket> {
+  const socket = new WebSocket(url);
+  await new Promise((resolve, reject) => {
+    socket.once("open", resolve);
+    socket.once("error", reject);
+  });
+  if (!token) return socket;
+  await new Promise<void>((resolve, reject) => {
+    socket.once("message", (data) => {
+      const frame = JSON.parse(data.toString()) as { type: string };
+      if (frame.type === "ready") resolve();
+      else reject(new Error(`auth answered ${data.toString()}`));
+    });
+    socket.send(JSON.stringify({ type: "auth", token }));
+  });
+  return socket;
+}
+
+/** Opens sockets in batches (a thousand handshakes at once would measure the handshakes). */
+async function openMany(
+  url: string,
+  count: number,
+  tokens: string[],
+  each: (socket: WebSocket, i: number) => Promise<void> | void,
+) {
+  const sockets: WebSocket[] = [];
+  for (let i = 0; i < count; i += 50) {
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(50, count - i) }, async (_, j) => {
+        const socket = await connect(url, tokens.length > 0 ? tokens[(i + j) % tokens.length] : undefined);
+        await each(socket, i + j);
+        return socket;
+      }),
+    );
+    sockets.push(...batch);
+  }
+  return sockets;
+}
+
+async function fanout(spec: Extract<Job, { kind: "fanout" }>) {
+  const sentAt: number[] = [];
+  const delivered = new Array<number>(spec.messages).fill(0);
+  const lastAt = new Array<number>(spec.messages).fill(0);
+  const marker = /"text":"bench-(\d+)"/;
+  const sockets = await openMany(spec.wsUrl, spec.watchers, spec.tokens, async (socket) => {
+    if (spec.tokens.length > 0) {
+      await new Promise<void>((resolve, reject) => {
+        const onFrame = (data: Buffer) => {
+          const frame = JSON.parse(data.toString()) as { type: string };
+          if (frame.type === "subscribed") {
+            socket.off("message", onFrame);
+            resolve();
+          } else if (frame.type === "error") reject(new Error(data.toString()));
+        };
+        socket.on("message", onFrame);
+        socket.send(
+          JSON.stringify({ type: "subscribe", session_id: spec.sessionId, after_seq: spec.afterSeq }),
+        );
+      });
+    }
+    socket.on("message", (data: Buffer) => {
+      const now = performance.now();
+      const found = marker.exec(data.toString());
+      if (!found) return;
+      const i = Number(found[1]);
+      delivered[i]! += 1;
+      lastAt[i] = now;
+    });
+  });
+  out({ event: "watching", sockets: sockets.length });
+  const sender = spec.send.via === "ws" ? await connect(spec.wsUrl, undefined) : undefined;
+  const agent = new Agent({ keepAlive: true });
+  const send = async (i: number) => {
+    const text = `bench-${i}`;
+    sentAt[i] = performance.now();
+    if (sender) {
+      sender.send(JSON.stringify({ type: "broadcast", text }));
+      return;
+    }
+    const via = spec.send as { url: string; token: string };
+    const body = JSON.stringify({
+      kind: "MESSAGE_KIND_TEXT",
+      text,
+      client_msg_id: `bench-${process.pid}-${i}`,
+    });
+    await new Promise<void>((resolve, reject) => {
+      const url = new URL(via.url);
+      const req = request(
+        {
+          agent,
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname,
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${via.token}` },
+        },
+        (res) => {
+          res.resume();
+          res.on("end", () =>
+            (res.statusCode ?? 500) < 300 ? resolve() : reject(new Error(`send ${res.statusCode}`)),
+          );
+        },
+      );
+      req.on("error", reject);
+      req.end(body);
+    });
+  };
+  const started = performance.now();
+  for (let i = 0; i < spec.messages; i++) {
+    const due = started + i * spec.intervalMs;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    void send(i).catch((error: Error) => out({ event: "send-failed", i, error: error.message }));
+  }
+  const deadline = performance.now() + 15_000;
+  const expected = spec.messages * spec.watchers;
+  while (delivered.reduce((a, b) => a + b, 0) < expected && performance.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  const total = delivered.reduce((a, b) => a + b, 0);
+  const last = lastAt.map((at, i) => at - sentAt[i]!).filter((_, i) => delivered[i] === spec.watchers);
+  const sorted = [...last].sort((a, b) => a - b);
+  out({
+    event: "result",
+    watchers: spec.watchers,
+    messages: spec.messages,
+    deliveries: total,
+    lost: expected - total,
+    lastP50: percentile(sorted, 0.5),
+    lastP99: percentile(sorted, 0.99),
+    lastMax: sorted[sorted.length - 1] ?? 0,
+  });
+  for (const socket of sockets) socket.terminate();
+  sender?.terminate();
+}
+
+async function idle(spec: Extract<Job, { kind: "idle" }>) {
+  const sockets = await openMany(spec.wsUrl, spec.sockets, spec.tokens, () => {});
+  out({ event: "holding", sockets: sockets.length });
+  await new Promise((resolve) => setTimeout(resolve, spec.holdSeconds * 1000));
+  for (const socket of sockets) socket.terminate();
+  out({ event: "result", sockets: sockets.length });
+}
+
+const run = job.kind === "requests" ? requests(job) : job.kind === "fanout" ? fanout(job) : idle(job);
+run.then(
+  () => process.exit(0),
+  (error: unknown) => {
+    out({ event: "failed", error: String(error) });
+    process.exit(1);
+  },
+);
