@@ -13,6 +13,7 @@
 // watching one session, BENCH_MESSAGES chat messages; last-watcher latency per message) against
 // the bare ws broadcast; idle authenticated sockets (RSS per socket) against bare ws; a login
 // burst (wallet p99 at a fixed rate, quiet and while 8 logins run). Ends with one JSON line.
+// BENCH_ONLY=fanout,idle runs some sections (the others' figures are null).
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -28,7 +29,10 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const RATE = Number(process.env.BENCH_RATE ?? 300);
 const WATCHERS = Number(process.env.BENCH_WATCHERS ?? 1000);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 200);
-const IDLE_SOCKETS = Number(process.env.BENCH_IDLE_SOCKETS ?? 1000);
+const IDLE_SOCKETS = Number(process.env.BENCH_IDLE_SOCKETS ?? 2000);
+/** Sections to run (comma-separated: requests, fanout, idle, login); all by default. */
+const ONLY = process.env.BENCH_ONLY?.split(",").map((s) => s.trim());
+const runs = (section: string) => !ONLY || ONLY.includes(section);
 const BENCH_DIR = import.meta.dirname;
 const CLOCK_TICKS = 100;
 
@@ -282,86 +286,85 @@ try {
     rows.push(row);
     return row;
   };
-  const perRequestUs = (row: Row, i = 0) => (row.cpu[i]! / row.requests) * 1e6;
+  const perRequestUs = (row: Row | undefined, i = 0) =>
+    row ? (row.cpu[i]! / row.requests) * 1e6 : Number.NaN;
+  const ms = (n: number | undefined) => `${(n ?? Number.NaN).toFixed(2).padStart(7)} ms`;
+  const report: string[] = [];
+  const figures: Record<string, unknown> = { bench: "edge" };
+  const round = (n: number, digits: number) => (Number.isFinite(n) ? Number(n.toFixed(digits)) : null);
 
-  // Closed loop: how much each path serves, and what each request costs its processes.
-  const grpcClosed = await measure("gRPC direct (billing.GetWallet)", grpcWallet, "closed", [pids.billing]);
-  const edgeClosed = await measure(
-    "edge, Redis (GET /v1/me/wallet)",
-    http(`${edgeUrl}/v1/me/wallet`),
-    "closed",
-    [pids.edge, pids.billing],
-  );
-  const plainClosed = await measure("edge, no Redis", http(`${plainEdgeUrl}/v1/me/wallet`), "closed", [
-    pids.edgeNoRedis,
-    pids.billing,
-  ]);
-  const bareClosed = await measure("bare Fastify, same JSON", http(`${bareUrl}/v1/me/wallet`), "closed", [
-    pids.bare,
-  ]);
-  const ceilingClosed = await measure(
-    "edge, constant upstream",
-    http(`${ceilingUrl}/v1/me/wallet`),
-    "closed",
-    [pids.ceiling, pids.constant],
-  );
-  const expertsGrpc = await measure(
-    "gRPC direct (user.ListExperts)",
-    {
-      protocol: "grpc",
-      url: platform.grpc.user,
-      path: "/parley.user.v1.UserService/ListExperts",
-      requestBase64: "",
-    },
-    "closed",
-    [pids.user],
-  );
-  const expertsEdge = await measure(
-    "edge, Redis (GET /v1/experts)",
-    http(`${edgeUrl}/v1/experts`, {}),
-    "closed",
-    [pids.edge, pids.user],
-  );
-  // Fixed rate: latency at the same load on every path.
-  const grpcFixed = await measure("gRPC direct, fixed rate", grpcWallet, "fixed", [pids.billing]);
-  const edgeFixed = await measure("edge, Redis, fixed rate", http(`${edgeUrl}/v1/me/wallet`), "fixed", [
-    pids.edge,
-    pids.billing,
-  ]);
-  const plainFixed = await measure(
-    "edge, no Redis, fixed rate",
-    http(`${plainEdgeUrl}/v1/me/wallet`),
-    "fixed",
-    [pids.edgeNoRedis, pids.billing],
-  );
-  const bareFixed = await measure("bare Fastify, fixed rate", http(`${bareUrl}/v1/me/wallet`), "fixed", [
-    pids.bare,
-  ]);
+  if (runs("requests")) {
+    // Closed loop: how much each path serves, and what each request costs its processes.
+    const grpcClosed = await measure("gRPC direct (billing.GetWallet)", grpcWallet, "closed", [pids.billing]);
+    const edgeClosed = await measure(
+      "edge, Redis (GET /v1/me/wallet)",
+      http(`${edgeUrl}/v1/me/wallet`),
+      "closed",
+      [pids.edge, pids.billing],
+    );
+    const plainClosed = await measure("edge, no Redis", http(`${plainEdgeUrl}/v1/me/wallet`), "closed", [
+      pids.edgeNoRedis,
+      pids.billing,
+    ]);
+    const bareClosed = await measure("bare Fastify, same JSON", http(`${bareUrl}/v1/me/wallet`), "closed", [
+      pids.bare,
+    ]);
+    const ceilingClosed = await measure(
+      "edge, constant upstream",
+      http(`${ceilingUrl}/v1/me/wallet`),
+      "closed",
+      [pids.ceiling, pids.constant],
+    );
+    const expertsGrpc = await measure(
+      "gRPC direct (user.ListExperts)",
+      {
+        protocol: "grpc",
+        url: platform.grpc.user,
+        path: "/parley.user.v1.UserService/ListExperts",
+        requestBase64: "",
+      },
+      "closed",
+      [pids.user],
+    );
+    const expertsEdge = await measure(
+      "edge, Redis (GET /v1/experts)",
+      http(`${edgeUrl}/v1/experts`, {}),
+      "closed",
+      [pids.edge, pids.user],
+    );
+    // Fixed rate: latency at the same load on every path.
+    const grpcFixed = await measure("gRPC direct, fixed rate", grpcWallet, "fixed", [pids.billing]);
+    const edgeFixed = await measure("edge, Redis, fixed rate", http(`${edgeUrl}/v1/me/wallet`), "fixed", [
+      pids.edge,
+      pids.billing,
+    ]);
+    const plainFixed = await measure(
+      "edge, no Redis, fixed rate",
+      http(`${plainEdgeUrl}/v1/me/wallet`),
+      "fixed",
+      [pids.edgeNoRedis, pids.billing],
+    );
+    const bareFixed = await measure("bare Fastify, fixed rate", http(`${bareUrl}/v1/me/wallet`), "fixed", [
+      pids.bare,
+    ]);
+    const ceilingFixed = await measure(
+      "edge, constant upstream, fixed rate",
+      http(`${ceilingUrl}/v1/me/wallet`),
+      "fixed",
+      [pids.ceiling, pids.constant],
+    );
+    figures.cpu_vs_bare = round(perRequestUs(edgeClosed) / perRequestUs(bareClosed), 2);
+    figures.rps_vs_bare = round(edgeClosed.rps / bareClosed.rps, 3);
+    figures.p99_vs_grpc = round(edgeFixed.p99 / grpcFixed.p99, 2);
+    report.push(
+      `edge CPU per request, closed loop: ${perRequestUs(edgeClosed).toFixed(0)} µs with Redis, ${perRequestUs(plainClosed).toFixed(0)} µs without; bare Fastify ${perRequestUs(bareClosed).toFixed(0)} µs; GET /v1/experts ${perRequestUs(expertsEdge).toFixed(0)} µs`,
+      `edge CPU per request at ${RATE}/s: ${perRequestUs(edgeFixed).toFixed(0)} µs with Redis, ${perRequestUs(plainFixed).toFixed(0)} µs without; bare Fastify ${perRequestUs(bareFixed).toFixed(0)} µs (${(perRequestUs(edgeFixed) / perRequestUs(bareFixed)).toFixed(2)}×)`,
+      `edge before a constant upstream (its own ceiling): ${ceilingClosed.rps.toFixed(0)}/s at ${perRequestUs(ceilingClosed).toFixed(0)} µs: ${(perRequestUs(ceilingClosed) / perRequestUs(bareClosed)).toFixed(2)}× bare CPU, ${(ceilingClosed.rps / bareClosed.rps).toFixed(2)}× bare throughput; at ${RATE}/s ${perRequestUs(ceilingFixed).toFixed(0)} µs (${(perRequestUs(ceilingFixed) / perRequestUs(bareFixed)).toFixed(2)}× bare), p99 ${ms(ceilingFixed.p99)}`,
+      `throughput vs bare ${figures.rps_vs_bare}; vs gRPC direct ${(edgeClosed.rps / grpcClosed.rps).toFixed(2)} (experts ${(expertsEdge.rps / expertsGrpc.rps).toFixed(2)})`,
+      `fixed rate p99: edge ${ms(edgeFixed.p99)} (no Redis ${ms(plainFixed.p99)}), gRPC ${ms(grpcFixed.p99)}, bare ${ms(bareFixed.p99)}`,
+    );
+  }
 
-  // Fan-out: WATCHERS sockets on one session (user and expert, half each), MESSAGES messages.
-  const last = await api(
-    "POST",
-    `/v1/sessions/${sessionId}/messages`,
-    { kind: "MESSAGE_KIND_TEXT", text: "before the fan-out", client_msg_id: randomUUID() },
-    user.token,
-  );
-  const fanoutJob = {
-    kind: "fanout",
-    watchers: WATCHERS,
-    sessionId,
-    afterSeq: String(last.message.seq),
-    messages: MESSAGES,
-    intervalMs: 50,
-  };
-  const edgeFanout = await load(
-    {
-      ...fanoutJob,
-      wsUrl: `${edgeUrl.replace("http", "ws")}/v1/ws`,
-      tokens: [user.token, expertToken],
-      send: { via: "http", url: `${edgeUrl}/v1/sessions/${sessionId}/messages`, token: user.token },
-    },
-    [pids.edge],
-  );
   const sampleFrame = JSON.stringify({
     type: "event",
     session_id: sessionId,
@@ -383,102 +386,156 @@ try {
       },
     },
   });
-  const bareWs = await start("bare-ws.ts", [sampleFrame]);
-  processes.push(bareWs.child);
-  const bareWsUrl = `ws://127.0.0.1:${bareWs.first.port}`;
-  const bareFanout = await load({ ...fanoutJob, wsUrl: bareWsUrl, tokens: [], send: { via: "ws" } }, [
-    bareWs.child.pid!,
-  ]);
+  const startBareWs = async () => {
+    const bareWs = await start("bare-ws.ts", [sampleFrame]);
+    processes.push(bareWs.child);
+    return { pid: bareWs.child.pid!, url: `ws://127.0.0.1:${bareWs.first.port}` };
+  };
 
-  // Idle sockets: resident memory per open, authenticated (edge) socket, against bare ws.
-  const idle = async (wsUrl: string, tokens: string[], pid: number) => {
-    const before = usage(pid).rssKib;
-    let during = before;
-    await load({ kind: "idle", wsUrl, sockets: IDLE_SOCKETS, tokens, holdSeconds: 4 }, [pid], (line) => {
-      if (line.event === "holding") setTimeout(() => (during = usage(pid).rssKib), 3000);
-    });
-    return (during - before) / IDLE_SOCKETS;
-  };
-  const idleEdgeKib = await idle(
-    `${edgeUrl.replace("http", "ws")}/v1/ws`,
-    [user.token, expertToken],
-    pids.edge,
-  );
-  const idleBareKib = await idle(bareWsUrl, [], bareWs.child.pid!);
-
-  // Login burst: the wallet route's p99 at a fixed rate, quiet and while 8 logins run at once.
-  const burstRate = Math.min(RATE, 150);
-  const wallet = {
-    kind: "requests",
-    target: http(`${edgeUrl}/v1/me/wallet`),
-    mode: "fixed",
-    concurrency: CONNECTIONS,
-    rate: burstRate,
-    seconds: SECONDS,
-    warmupSeconds: 1,
-  };
-  const loginTarget = {
-    protocol: "http",
-    url: `${edgeUrl}/v1/auth/login`,
-    method: "POST",
-    body: JSON.stringify({ identifier: user.email, password }),
-  };
-  const quiet = await load(wallet, [pids.edge, pids.auth]);
-  const [during, logins] = await Promise.all([
-    load(wallet, [pids.edge, pids.auth]),
-    load(
+  if (runs("fanout")) {
+    // WATCHERS sockets on one session (user and expert, half each), MESSAGES messages sent
+    // through the edge (HTTP → session → bus → the one WatchSession → every socket).
+    const last = await api(
+      "POST",
+      `/v1/sessions/${sessionId}/messages`,
+      { kind: "MESSAGE_KIND_TEXT", text: "before the fan-out", client_msg_id: randomUUID() },
+      user.token,
+    );
+    const fanoutJob = {
+      kind: "fanout",
+      watchers: WATCHERS,
+      sessionId,
+      afterSeq: String(last.message.seq),
+      messages: MESSAGES,
+      intervalMs: 50,
+    };
+    const edgeFanout = await load(
       {
-        kind: "requests",
-        target: loginTarget,
-        mode: "closed",
-        concurrency: 8,
-        seconds: SECONDS + 2,
-        warmupSeconds: 0,
+        ...fanoutJob,
+        wsUrl: `${edgeUrl.replace("http", "ws")}/v1/ws`,
+        tokens: [user.token, expertToken],
+        send: { via: "http", url: `${edgeUrl}/v1/sessions/${sessionId}/messages`, token: user.token },
       },
+      [pids.edge],
+    );
+    const bareWs = await startBareWs();
+    const bareFanout = await load({ ...fanoutJob, wsUrl: bareWs.url, tokens: [], send: { via: "ws" } }, [
+      bareWs.pid,
+    ]);
+    figures.fanout_last_p99_ms = round(edgeFanout.lastP99, 1);
+    figures.fanout_bare_p99_ms = round(bareFanout.lastP99, 1);
+    figures.fanout_lost = edgeFanout.lost;
+    report.push(
+      `fan-out ${WATCHERS} watchers × ${MESSAGES} messages: last-watcher p50/p99 ${ms(edgeFanout.lastP50)} / ${ms(edgeFanout.lastP99)}, lost ${edgeFanout.lost} of ${WATCHERS * MESSAGES} (the sending POST p50/p99 ${ms(edgeFanout.sendP50)} / ${ms(edgeFanout.sendP99)}), edge ${((edgeFanout.cpu[0] / (WATCHERS * MESSAGES)) * 1e6).toFixed(1)} µs CPU per delivery; bare ws ${ms(bareFanout.lastP50)} / ${ms(bareFanout.lastP99)}, lost ${bareFanout.lost}, ${((bareFanout.cpu[0] / (WATCHERS * MESSAGES)) * 1e6).toFixed(1)} µs per delivery`,
+    );
+  }
+
+  if (runs("idle")) {
+    // Resident memory per open, authenticated socket, each on a fresh process: a new edge
+    // (no Redis) and a new bare ws server, settled before and while the sockets are held.
+    // RSS moves with garbage collection: the lowest of many samples (after a collection) is
+    // taken, before opening the sockets and while holding them.
+    const lowestRss = async (pid: number, ms: number) => {
+      let lowest = Number.POSITIVE_INFINITY;
+      for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 100)))
+        lowest = Math.min(lowest, usage(pid).rssKib);
+      return lowest;
+    };
+    const idle = async (wsUrl: string, tokens: string[], pid: number) => {
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      const before = await lowestRss(pid, 3000);
+      let during: Promise<number> = Promise.resolve(before);
+      await load({ kind: "idle", wsUrl, sockets: IDLE_SOCKETS, tokens, holdSeconds: 7 }, [pid], (line) => {
+        if (line.event === "holding")
+          during = new Promise((resolve) => setTimeout(() => resolve(lowestRss(pid, 4000)), 2000));
+      });
+      return ((await during) - before) / IDLE_SOCKETS;
+    };
+    const freshEdge = await launchService("edge", plainEdgeEnv, { readyPort: edgePort, timeoutMs: 60_000 });
+    processes.push(freshEdge.process);
+    const idleEdgeKib = await idle(
+      `ws://127.0.0.1:${freshEdge.port}/v1/ws`,
+      [user.token, expertToken],
+      freshEdge.process.pid!,
+    );
+    const bareWs = await startBareWs();
+    const idleBareKib = await idle(bareWs.url, [], bareWs.pid);
+    figures.idle_ws_kib = round(idleEdgeKib, 1);
+    report.push(
+      `idle sockets (${IDLE_SOCKETS}): edge ${idleEdgeKib.toFixed(1)} KiB each (authenticated), bare ws ${idleBareKib.toFixed(1)} KiB`,
+    );
+  }
+
+  if (runs("login")) {
+    // The wallet route's p99 at a fixed rate, quiet and while 8 logins run at once.
+    const burstRate = Math.min(RATE, 150);
+    const wallet = {
+      kind: "requests",
+      target: http(`${edgeUrl}/v1/me/wallet`),
+      mode: "fixed",
+      concurrency: CONNECTIONS,
+      rate: burstRate,
+      seconds: SECONDS,
+      warmupSeconds: 1,
+    };
+    const loginTarget = {
+      protocol: "http",
+      url: `${edgeUrl}/v1/auth/login`,
+      method: "POST",
+      body: JSON.stringify({ identifier: user.email, password }),
+    };
+    const quiet = await load(wallet, [pids.edge, pids.auth]);
+    const [during, logins] = await Promise.all([
+      load(wallet, [pids.edge, pids.auth]),
+      load(
+        {
+          kind: "requests",
+          target: loginTarget,
+          mode: "closed",
+          concurrency: 8,
+          seconds: SECONDS + 2,
+          warmupSeconds: 0,
+        },
+        [pids.auth],
+      ),
+    ]);
+    const single = await load(
+      { kind: "requests", target: loginTarget, mode: "closed", concurrency: 1, seconds: 4, warmupSeconds: 1 },
       [pids.auth],
-    ),
-  ]);
-  const single = await load(
-    { kind: "requests", target: loginTarget, mode: "closed", concurrency: 1, seconds: 4, warmupSeconds: 1 },
-    [pids.auth],
-  );
+    );
+    figures.login_burst_p99_growth = round(during.p99 / quiet.p99 - 1, 2);
+    report.push(
+      `login burst: wallet p99 at ${burstRate}/s quiet ${ms(quiet.p99)}, during 8 concurrent logins ${ms(during.p99)} (logins p50 ${ms(logins.p50)}, ${logins.rps.toFixed(1)}/s); one login at a time p50 ${ms(single.p50)}`,
+    );
+  }
   presence.close();
 
-  const ms = (n: number) => `${n.toFixed(2).padStart(7)} ms`;
   console.log(
     `edge benchmark, node ${process.version}, ${SECONDS} s per run, closed loop ${CONNECTIONS} callers, fixed rate ${RATE}/s`,
   );
   console.log(
-    `${"path".padEnd(36)} ${"req/s".padStart(8)} ${"p50".padStart(10)} ${"p99".padStart(10)}   CPU µs/req (processes)`,
+    `${"path".padEnd(40)} ${"req/s".padStart(8)} ${"p50".padStart(10)} ${"p99".padStart(10)}   CPU µs/req (processes)`,
   );
   for (const row of rows)
     console.log(
-      `${row.name.padEnd(36)} ${row.rps.toFixed(0).padStart(8)} ${ms(row.p50)} ${ms(row.p99)}   ${row.cpu
+      `${row.name.padEnd(40)} ${row.rps.toFixed(0).padStart(8)} ${ms(row.p50)} ${ms(row.p99)}   ${row.cpu
         .map((c: number) => ((c / row.requests) * 1e6).toFixed(0))
         .join(" + ")}${row.errors ? `   (${row.errors} errors)` : ""}`,
     );
-  const figures = {
-    bench: "edge",
-    cpu_vs_bare: Number((perRequestUs(edgeClosed) / perRequestUs(bareClosed)).toFixed(2)),
-    rps_vs_bare: Number((edgeClosed.rps / bareClosed.rps).toFixed(3)),
-    p99_vs_grpc: Number((edgeFixed.p99 / grpcFixed.p99).toFixed(2)),
-    fanout_last_p99_ms: Number(edgeFanout.lastP99.toFixed(1)),
-    fanout_bare_p99_ms: Number(bareFanout.lastP99.toFixed(1)),
-    fanout_lost: edgeFanout.lost,
-    login_burst_p99_growth: Number((during.p99 / quiet.p99 - 1).toFixed(2)),
-    idle_ws_kib: Number(idleEdgeKib.toFixed(1)),
-  };
+  console.log(report.join("\n"));
+  const keys = [
+    "cpu_vs_bare",
+    "rps_vs_bare",
+    "p99_vs_grpc",
+    "fanout_last_p99_ms",
+    "fanout_bare_p99_ms",
+    "fanout_lost",
+    "login_burst_p99_growth",
+    "idle_ws_kib",
+  ];
   console.log(
-    [
-      `edge CPU per request: ${perRequestUs(edgeClosed).toFixed(0)} µs with Redis, ${perRequestUs(plainClosed).toFixed(0)} µs without; before a constant upstream ${perRequestUs(ceilingClosed).toFixed(0)} µs (${ceilingClosed.rps.toFixed(0)}/s: ${(perRequestUs(ceilingClosed) / perRequestUs(bareClosed)).toFixed(2)}× bare CPU, ${(ceilingClosed.rps / bareClosed.rps).toFixed(2)}× bare throughput); bare Fastify ${perRequestUs(bareClosed).toFixed(0)} µs; GET /v1/experts ${perRequestUs(expertsEdge).toFixed(0)} µs`,
-      `throughput vs bare ${figures.rps_vs_bare}; vs gRPC direct ${(edgeClosed.rps / grpcClosed.rps).toFixed(2)} (experts ${(expertsEdge.rps / expertsGrpc.rps).toFixed(2)})`,
-      `fixed rate p99: edge ${ms(edgeFixed.p99)} (no Redis ${ms(plainFixed.p99)}), gRPC ${ms(grpcFixed.p99)}, bare ${ms(bareFixed.p99)}`,
-      `fan-out ${WATCHERS} watchers × ${MESSAGES} messages: last-watcher p50/p99 ${ms(edgeFanout.lastP50)} / ${ms(edgeFanout.lastP99)}, lost ${edgeFanout.lost} of ${WATCHERS * MESSAGES}; bare ws ${ms(bareFanout.lastP50)} / ${ms(bareFanout.lastP99)}, lost ${bareFanout.lost}`,
-      `idle sockets: edge ${idleEdgeKib.toFixed(1)} KiB each (authenticated), bare ws ${idleBareKib.toFixed(1)} KiB`,
-      `login burst: wallet p99 at ${burstRate}/s quiet ${ms(quiet.p99)}, during 8 concurrent logins ${ms(during.p99)} (logins p50 ${ms(logins.p50)}, ${logins.rps.toFixed(1)}/s); one login at a time p50 ${ms(single.p50)}`,
-    ].join("\n"),
+    JSON.stringify({ bench: "edge", ...Object.fromEntries(keys.map((k) => [k, figures[k] ?? null])) }),
   );
-  console.log(JSON.stringify(figures));
 } finally {
   for (const child of processes) child.kill("SIGTERM");
   await platform.stop();

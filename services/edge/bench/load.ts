@@ -225,9 +225,11 @@ async function fanout(spec: Extract<Job, { kind: "fanout" }>) {
       lastAt[i] = now;
     });
   });
-  out({ event: "watching", sockets: sockets.length });
+  // Setting the watchers up (handshakes, authentication, subscriptions) is not measured.
+  out({ event: "measuring", sockets: sockets.length });
   const sender = spec.send.via === "ws" ? await connect(spec.wsUrl, undefined) : undefined;
   const agent = new Agent({ keepAlive: true });
+  const answeredAfter: number[] = [];
   const send = async (i: number) => {
     const text = `bench-${i}`;
     sentAt[i] = performance.now();
@@ -254,9 +256,11 @@ async function fanout(spec: Extract<Job, { kind: "fanout" }>) {
         },
         (res) => {
           res.resume();
-          res.on("end", () =>
-            (res.statusCode ?? 500) < 300 ? resolve() : reject(new Error(`send ${res.statusCode}`)),
-          );
+          res.on("end", () => {
+            answeredAfter.push(performance.now() - sentAt[i]!);
+            if ((res.statusCode ?? 500) < 300) resolve();
+            else reject(new Error(`send ${res.statusCode}`));
+          });
         },
       );
       req.on("error", reject);
@@ -286,6 +290,15 @@ async function fanout(spec: Extract<Job, { kind: "fanout" }>) {
     lastP50: percentile(sorted, 0.5),
     lastP99: percentile(sorted, 0.99),
     lastMax: sorted[sorted.length - 1] ?? 0,
+    // How long the sending request itself took (through the edge to the session service).
+    sendP50: percentile(
+      [...answeredAfter].sort((a, b) => a - b),
+      0.5,
+    ),
+    sendP99: percentile(
+      [...answeredAfter].sort((a, b) => a - b),
+      0.99,
+    ),
   });
   for (const socket of sockets) socket.terminate();
   sender?.terminate();
