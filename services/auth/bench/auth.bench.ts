@@ -14,7 +14,7 @@ import { createBenchDatabase } from "@parley/testing";
 import { exportJWK, generateKeyPair } from "jose";
 import { ARGON2_PARAMETERS } from "../src/domain/passwords";
 import { DEFAULT_POLICY } from "../src/domain/policy";
-import { createInProcessAttemptLimiter } from "../src/persistence/attempts";
+import { createPostgresAttemptLimiter } from "../src/persistence/attempts";
 import { AUTH_MIGRATIONS, createAuthService, localIdentity } from "../src/server";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
@@ -73,7 +73,7 @@ await migrateDatabase(url, AUTH_MIGRATIONS);
 const database = createDatabase(url, { max: 20 });
 const { domain, binding } = createAuthService({
   sql: database.sql,
-  limiter: createInProcessAttemptLimiter(),
+  limiter: createPostgresAttemptLimiter(database.sql),
   syncedUsers: { lookup: async () => undefined },
   policy: { ...DEFAULT_POLICY, accountAttemptLimit: 1_000_000, ipAttemptLimit: 1_000_000 },
   signingKeySecret: randomBytes(32).toString("hex"),

@@ -21,7 +21,7 @@ import { createSessions } from "./domain/sessions";
 import { createKeyRing } from "./domain/signing-keys";
 import { type AuthDomain, authHandlers } from "./grpc/handlers";
 import { authPermissions } from "./grpc/permissions";
-import { createInProcessAttemptLimiter, createRedisAttemptLimiter } from "./persistence/attempts";
+import { createPostgresAttemptLimiter, createRedisAttemptLimiter } from "./persistence/attempts";
 import { createOutboxQueue } from "./persistence/outbox";
 import { createAuthStore } from "./persistence/store";
 import { createLogNotifier } from "./workers/notifier";
@@ -138,6 +138,7 @@ export interface StartAuthOptions {
 
 const KEY_MAINTENANCE_MS = 3_600_000;
 const RETRY_PAIR_SWEEP_MS = 10_000;
+const ATTEMPT_SWEEP_MS = 600_000;
 
 /** Everything main.ts does after reading the environment: migrate, keys, admin, outbox, server. */
 export async function startAuth(
@@ -151,9 +152,10 @@ export async function startAuth(
     ]);
   await migrateDatabase(config.DATABASE_URL, AUTH_MIGRATIONS);
   const database = createDatabase(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX });
+  const counters = createPostgresAttemptLimiter(database.sql, options.now);
   const limiter = config.REDIS_URL
-    ? createRedisAttemptLimiter(config.REDIS_URL, config.REDIS_KEY_PREFIX)
-    : createInProcessAttemptLimiter();
+    ? createRedisAttemptLimiter(config.REDIS_URL, config.REDIS_KEY_PREFIX, counters, log)
+    : counters;
 
   let selfToken: () => Promise<string> = async () => "";
   const users = createUserDirectory(config.USER_ADDRESS, () => selfToken());
@@ -207,6 +209,9 @@ export async function startAuth(
       .forgetRetryPairs()
       .catch((error: unknown) => log.error({ err: error }, "forgetting spent refresh pairs failed"));
   }, RETRY_PAIR_SWEEP_MS);
+  const attemptSweep = setInterval(() => {
+    counters.sweep().catch((error: unknown) => log.error({ err: error }, "sweeping attempt counters failed"));
+  }, ATTEMPT_SWEEP_MS);
 
   const server = createGrpcServer({
     name: "auth",
@@ -219,6 +224,7 @@ export async function startAuth(
       async () => {
         clearInterval(maintenance);
         clearInterval(retryPairSweep);
+        clearInterval(attemptSweep);
       },
       outbox.stop,
       async () => users.close(),

@@ -1,32 +1,55 @@
 import { randomBytes } from "node:crypto";
-import t from "tap";
-import { createInProcessAttemptLimiter, createRedisAttemptLimiter } from "../src/persistence/attempts";
+import { createDatabase } from "@parley/kit/db";
+import { connectRedis } from "@parley/kit/redis";
+import { createTestDatabase, redisServerMissing, startThrowawayRedis } from "@parley/testing";
+import t, { type Test } from "tap";
+import { createPostgresAttemptLimiter, createRedisAttemptLimiter } from "../src/persistence/attempts";
+import { AUTH_MIGRATIONS } from "../src/server";
 
 const redisUrl = process.env.REDIS_URL;
 
-t.test("in-process counters: a window per key, refused past the limit, reset forgets", async (t) => {
-  let now = new Date("2026-01-01T00:00:00Z");
-  const limiter = createInProcessAttemptLimiter(() => now);
-  const results = [];
-  for (let i = 0; i < 4; i++) results.push(await limiter.consume("k", 3, 60));
-  t.same(
-    results.map((r) => r.allowed),
-    [true, true, true, false],
-  );
-  t.equal(results[3]!.retryAfterSeconds, 60);
-  now = new Date(now.getTime() + 61_000);
-  t.ok((await limiter.consume("k", 3, 60)).allowed, "a new window");
-  await limiter.consume("k", 1, 60);
-  await limiter.reset("k");
-  t.ok((await limiter.consume("k", 1, 60)).allowed);
+async function counters(t: Test, now?: () => Date) {
+  const { url } = await createTestDatabase(t, { migrations: [AUTH_MIGRATIONS] });
+  const database = createDatabase(url, { max: 10 });
+  t.teardown(database.close);
+  return createPostgresAttemptLimiter(database.sql, now);
+}
+
+t.test(
+  "Postgres counters: a window per key, refused past the limit, reset forgets, old windows swept",
+  async (t) => {
+    let now = new Date("2026-01-01T00:00:00Z");
+    const limiter = await counters(t, () => now);
+    const results = [];
+    for (let i = 0; i < 4; i++) results.push(await limiter.consume("k", 3, 60));
+    t.same(
+      results.map((r) => r.allowed),
+      [true, true, true, false],
+    );
+    t.equal(results[3]!.retryAfterSeconds, 60);
+    now = new Date(now.getTime() + 61_000);
+    t.ok((await limiter.consume("k", 3, 60)).allowed, "a new window");
+    await limiter.consume("k", 1, 60);
+    await limiter.reset("k");
+    t.ok((await limiter.consume("k", 1, 60)).allowed);
+    now = new Date(now.getTime() + 2 * 3_600_000);
+    t.equal(await limiter.sweep(), 1, "a window that ended over an hour ago is swept");
+  },
+);
+
+t.test("Postgres counters are atomic under concurrency", async (t) => {
+  const limiter = await counters(t);
+  const outcomes = await Promise.all(Array.from({ length: 40 }, () => limiter.consume("burst", 5, 60)));
+  t.equal(outcomes.filter((o) => o.allowed).length, 5, "exactly the limit");
 });
 
 t.test(
   "Redis counters are shared by instances and atomic under concurrency",
   { skip: !redisUrl && "REDIS_URL is not set" },
   async (t) => {
-    const a = createRedisAttemptLimiter(redisUrl!);
-    const b = createRedisAttemptLimiter(redisUrl!);
+    const fallback = await counters(t);
+    const a = createRedisAttemptLimiter(redisUrl!, "parley:", fallback);
+    const b = createRedisAttemptLimiter(redisUrl!, "parley:", fallback);
     t.teardown(async () => {
       await a.close();
       await b.close();
@@ -41,5 +64,52 @@ t.test(
     t.ok((await a.consume(key, 5, 2)).allowed, "the window expires in Redis");
     await b.reset(key);
     t.ok((await a.consume(key, 1, 2)).allowed, "reset is shared");
+  },
+);
+
+/** Runs `work` and says how long it took. */
+const timed = async <T>(work: () => Promise<T>) => {
+  const started = Date.now();
+  const result = await work();
+  return { result, ms: Date.now() - started };
+};
+
+t.test(
+  "Redis gone, dead or hung: counting goes on in Postgres, locking only the key under attack, nothing waits",
+  { skip: redisServerMissing() },
+  async (t) => {
+    const redis = await startThrowawayRedis(t);
+    const fallback = await counters(t);
+    const limiter = createRedisAttemptLimiter(redis.url, "parley:", fallback);
+    t.teardown(limiter.close);
+    const probe = connectRedis(redis.url, { name: "probe" });
+    t.teardown(() => probe.disconnect());
+    await new Promise((resolve) => setTimeout(resolve, 300)); // both clients connected
+    t.ok((await limiter.consume("victim", 3, 60)).allowed);
+    t.equal(await probe.get("parley:auth:attempts:victim"), "1", "counted in Redis while it answers");
+
+    redis.freeze();
+    const hung = await timed(() => limiter.consume("victim", 3, 60));
+    t.ok(hung.result.allowed, "a hung Redis: the attempt is counted in Postgres");
+    t.ok(hung.ms < 1_500, `one command timeout at most (${hung.ms} ms)`);
+    const next = await timed(() => limiter.consume("victim", 3, 60));
+    t.ok(next.ms < 200, `the calls after it do not wait on Redis again (${next.ms} ms)`);
+
+    redis.thaw();
+    await redis.kill();
+    const outcomes = [];
+    for (let i = 0; i < 4; i++) outcomes.push(await timed(() => limiter.consume("victim", 3, 60)));
+    t.same(
+      outcomes.map((o) => o.result.allowed),
+      [true, false, false, false],
+      "Redis dead: the account under attack locks at the limit, counted on in Postgres",
+    );
+    t.ok(
+      outcomes.every((o) => o.ms < 200),
+      `no attempt waits on the dead server (${outcomes.map((o) => o.ms).join(", ")} ms)`,
+    );
+    t.ok((await limiter.consume("someone-else", 3, 60)).allowed, "everyone else still gets in");
+    await limiter.reset("victim");
+    t.ok((await limiter.consume("victim", 3, 60)).allowed, "a success resets the fallback count too");
   },
 );

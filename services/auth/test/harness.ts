@@ -9,7 +9,7 @@ import type { Test } from "tap";
 import { type AuthPolicy, DEFAULT_POLICY } from "../src/domain/policy";
 import type { SyncedUsers } from "../src/domain/ports";
 import type { AuthDomain } from "../src/grpc/handlers";
-import { createInProcessAttemptLimiter } from "../src/persistence/attempts";
+import { createPostgresAttemptLimiter } from "../src/persistence/attempts";
 import { AUTH_MIGRATIONS, createAuthService, localIdentity } from "../src/server";
 
 export type AuthClient = ServiceClient<typeof AuthServiceService>;
@@ -49,7 +49,7 @@ export interface Harness {
 let counter = 0;
 export const uniqueEmail = () => `person-${process.pid}-${Date.now()}-${++counter}@example.com`;
 
-/** One real database, the auth service on a free port, an injectable clock, in-process counters. */
+/** One real database, the auth service on a free port, an injectable clock, attempt counters in Postgres. */
 export async function startHarness(
   t: Test,
   options: {
@@ -67,7 +67,7 @@ export async function startHarness(
   const now = () => clock.now;
   const { domain, binding } = createAuthService({
     sql: database.sql,
-    limiter: createInProcessAttemptLimiter(now),
+    limiter: createPostgresAttemptLimiter(database.sql, now),
     syncedUsers: options.syncedUsers ?? { lookup: async () => undefined },
     policy: { ...DEFAULT_POLICY, ...options.policy },
     signingKeySecret: SIGNING_KEY_SECRET,

@@ -77,7 +77,7 @@ export async function startUser(
   await migrateDatabase(config.DATABASE_URL, USER_MIGRATIONS);
   const database = createDatabase(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX });
   const presence = config.REDIS_URL
-    ? createRedisPresence(config.REDIS_URL, config.PRESENCE_TTL_SECONDS)
+    ? createRedisPresence(config.REDIS_URL, config.PRESENCE_TTL_SECONDS, undefined, log)
     : createInProcessPresence(config.PRESENCE_TTL_SECONDS, () => new Date());
   const { server } = buildUserServer({
     sql: database.sql,

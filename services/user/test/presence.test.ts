@@ -1,5 +1,6 @@
 import { newId } from "@parley/kit/ids";
 import { ExpertAvailability } from "@parley/proto/parley/user/v1/user";
+import { redisServerMissing, startThrowawayRedis } from "@parley/testing";
 import t from "tap";
 import { createInProcessPresence, createRedisPresence } from "../src/persistence/presence";
 import { startHarness } from "./harness";
@@ -83,5 +84,40 @@ t.test(
       ExpertAvailability.EXPERT_AVAILABILITY_OFFLINE,
     );
     t.same(await listed(), [], "no longer listed as available");
+  },
+);
+
+t.test(
+  "Redis gone: presence degrades to what this instance heard, and reports never fail",
+  { skip: redisServerMissing() },
+  async (t) => {
+    const redis = await startThrowawayRedis(t);
+    const prefix = `parley:test:${newId()}:`;
+    // Two stores = two service instances.
+    const first = createRedisPresence(redis.url, 30, prefix);
+    const second = createRedisPresence(redis.url, 30, prefix);
+    t.teardown(async () => {
+      await first.close();
+      await second.close();
+    });
+    const heard = newId();
+    await first.heartbeat(heard);
+    t.same(await second.onlineAmong([heard]), new Set([heard]), "shared while Redis answers");
+
+    await redis.kill();
+    const started = Date.now();
+    t.same(await first.onlineAmong([heard, newId()]), new Set([heard]), "this instance's heartbeats");
+    t.same(await second.onlineAmong([heard]), new Set(), "another instance's are not known here");
+    const late = newId();
+    await first.heartbeat(late);
+    t.same(await first.onlineAmong([late]), new Set([late]), "a heartbeat during the outage counts");
+    await first.signOff(heard);
+    t.same(await first.onlineAmong([heard]), new Set(), "and so does a sign-off");
+    t.ok(Date.now() - started < 1_000, `nothing waited on the dead server (${Date.now() - started} ms)`);
+
+    await redis.restart();
+    await new Promise((resolve) => setTimeout(resolve, 2_500)); // the clients reconnect (≤ 2 s apart)
+    await first.heartbeat(late);
+    t.same(await second.onlineAmong([late]), new Set([late]), "shared again once Redis is back");
   },
 );

@@ -43,3 +43,27 @@ export function connectRedis(url: string, options: RedisOptions): Redis {
   });
   return redis;
 }
+
+/** Client states in which a command cannot be answered: the connection was lost. */
+const BROKEN = new Set(["reconnecting", "close", "end"]);
+
+/**
+ * Redis when it answers, something local otherwise: `viaRedis` runs unless the client has lost
+ * its connection or a command failed in the last `pauseMs` (a hung server then costs one
+ * command timeout, not one per call); `fallback` runs instead, and when `viaRedis` fails. For
+ * counters and presence that must keep working — degraded to what Postgres or this instance
+ * knows — while Redis is gone. A client still making its first connection is waited for (one
+ * command timeout at most), so counters shared through Redis stay shared from the start.
+ */
+export function redisOr(redis: Redis, pauseMs = 1_000) {
+  let pausedUntil = 0;
+  return async <T>(viaRedis: () => Promise<T>, fallback: () => Promise<T>): Promise<T> => {
+    if (BROKEN.has(redis.status) || Date.now() < pausedUntil) return fallback();
+    try {
+      return await viaRedis();
+    } catch {
+      pausedUntil = Date.now() + pauseMs;
+      return fallback();
+    }
+  };
+}

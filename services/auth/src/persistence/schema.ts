@@ -189,3 +189,18 @@ export const outbox = auth.table(
   },
   (table) => [index("outbox_due_idx").on(table.nextAttemptAt).where(sql`delivered_at is null`)],
 );
+
+/**
+ * Brute-force attempt counters in Postgres: the shared counters when there is no Redis, and
+ * the fallback while Redis is unreachable. One fixed window per key; rows whose window has
+ * long ended are swept.
+ */
+export const attemptCounters = auth.table(
+  "attempt_counters",
+  {
+    key: text("key").primaryKey(),
+    count: integer("count").notNull(),
+    windowEndsAt: at("window_ends_at").notNull(),
+  },
+  (table) => [index("attempt_counters_window_idx").on(table.windowEndsAt)],
+);

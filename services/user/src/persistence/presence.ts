@@ -1,4 +1,5 @@
-import { connectRedis } from "@parley/kit/redis";
+import type { Logger } from "@parley/kit/log";
+import { connectRedis, redisOr } from "@parley/kit/redis";
 import type { PresenceStore } from "../domain/ports";
 
 /**
@@ -34,29 +35,46 @@ export function createInProcessPresence(ttlSeconds: number, now: () => Date): Pr
   };
 }
 
-/** Presence shared by every instance: one Redis key per online user that expires by itself (PX). */
+/**
+ * Presence shared by every instance: one Redis key per online user that expires by itself (PX).
+ * Every heartbeat is also kept in this instance's own memory, and while Redis does not answer,
+ * presence degrades to that: people whose heartbeats reached this instance read as online, and
+ * reports never fail for want of Redis.
+ */
 export function createRedisPresence(
   redisUrl: string,
   ttlSeconds: number,
   keyPrefix = "parley:presence:",
+  log?: Logger,
 ): PresenceStore {
-  const redis = connectRedis(redisUrl, { name: "presence" });
+  const redis = connectRedis(redisUrl, { name: "presence", log });
+  const viaRedisOr = redisOr(redis);
+  const local = createInProcessPresence(ttlSeconds, () => new Date());
   const key = (userId: string) => `${keyPrefix}${userId}`;
+  const done = async () => undefined;
   return {
     async heartbeat(userId) {
-      await redis.set(key(userId), "1", "PX", ttlSeconds * 1000);
-      return new Date(Date.now() + ttlSeconds * 1000);
+      const expiresAt = await local.heartbeat(userId);
+      await viaRedisOr(async () => void (await redis.set(key(userId), "1", "PX", ttlSeconds * 1000)), done);
+      return expiresAt;
     },
     async signOff(userId) {
-      await redis.del(key(userId));
+      await local.signOff(userId);
+      await viaRedisOr(async () => void (await redis.del(key(userId))), done);
     },
     async onlineAmong(userIds) {
       if (userIds.length === 0) return new Set();
-      const values = await redis.mget(...userIds.map(key));
-      return new Set(userIds.filter((_, i) => values[i] !== null));
+      return viaRedisOr(
+        async () => {
+          const values = await redis.mget(...userIds.map(key));
+          return new Set(userIds.filter((_, i) => values[i] !== null));
+        },
+        () => local.onlineAmong(userIds),
+      );
     },
     async close() {
-      await redis.quit();
+      redis.disconnect();
+      await local.close();
     },
   };
 }
