@@ -1,5 +1,10 @@
 import { newId } from "@parley/kit/ids";
+import { SessionKind } from "@parley/proto/parley/billing/v1/billing";
+import postgres from "postgres";
 import t from "tap";
+import { createBilling } from "../src/domain/billing";
+import { INT64_MAX } from "../src/domain/money";
+import { createLedgerStore } from "../src/persistence/store";
 import { failure, inr, startHarness } from "./harness";
 
 const h = await startHarness(t);
@@ -182,4 +187,153 @@ h.test("a minute refused for funds can be charged once the wallet is topped up",
   await h.fund(payer.userId, RATE);
   const charged = await h.client.charge(request, h.as.session);
   t.same(charged.balance, inr(0n), "the refusal left no idempotency key behind");
+});
+
+h.test(
+  "a plain minute is one statement on the wire; any other falls back to the planner under lock",
+  async (t) => {
+    const statements: string[] = [];
+    const pool = postgres(h.serviceUrl, {
+      max: 2,
+      onnotice: () => {},
+      types: { bigint: postgres.BigInt },
+      debug: (_connection, query) => statements.push(query.trim().split(/\s+/)[0]!.toLowerCase()),
+    });
+    t.teardown(() => pool.end({ timeout: 5 }));
+    const billing = createBilling({
+      store: createLedgerStore(pool),
+      now: () => h.clock.now,
+      commissionBps: 2000n,
+      defaultCurrency: "INR",
+      defaultProvider: "razorpay",
+      limits: { maxBalance: INT64_MAX },
+    });
+    const payer = await h.user();
+    const expert = await h.user("expert");
+    await h.fund(payer.userId, RATE * 3n);
+    const sessionId = newId();
+    const minute = (n: bigint) => ({
+      sessionId,
+      minute: n,
+      payerUserId: payer.userId,
+      payeeUserId: expert.userId,
+      amount: inr(RATE),
+      holdId: "",
+    });
+    await billing.charge("service:session", minute(1n));
+    statements.length = 0;
+    const second = await billing.charge("service:session", minute(2n));
+    t.same(statements, ["with"], "one statement, no BEGIN: nothing waits idle in a transaction");
+    t.same([second.balance, second.available, second.minutesLeft], [RATE, RATE, 1n]);
+    statements.length = 0;
+    t.same(await billing.charge("service:session", minute(2n)), second, "a replay comes from the receipt");
+    t.ok(statements.includes("begin"), "…which the planner reads under lock");
+    await billing.charge("service:session", minute(3n));
+    const short = await billing
+      .charge("service:session", minute(4n))
+      .catch((error: { reason: string }) => error);
+    t.match(short, { reason: "INSUFFICIENT_FUNDS", metadata: { shortfall_minor: String(RATE) } });
+  },
+);
+
+h.test("Charge and a ChargeBatch of one agree minute by minute, whatever the wallet's holds", async (t) => {
+  const expert = await h.user("expert");
+  const [viaCharge, viaBatch] = [await h.user(), await h.user()];
+  const twins = [viaCharge, viaBatch].map((payer) => ({ payer, sessionId: newId(), holdId: "" }));
+  const placeHold = (userId: string, amount: bigint, ttlSeconds: bigint) =>
+    h.client.placeHold(
+      { userId, amount: inr(amount), requestId: newId(), reference: "session:twin", ttlSeconds },
+      h.as.session,
+    );
+  for (const twin of twins) {
+    await h.fund(twin.payer.userId, 5200n);
+    twin.holdId = (await placeHold(twin.payer.userId, 1500n, 600n)).hold!.holdId;
+  }
+  type Seen =
+    | { charged: [bigint | undefined, bigint | undefined, bigint] }
+    | { refused: string; shortfall?: string };
+  const viaChargeRpc = async (minute: bigint): Promise<Seen> => {
+    const twin = twins[0]!;
+    const request = {
+      sessionId: twin.sessionId,
+      minute,
+      payerUserId: twin.payer.userId,
+      payeeUserId: expert.userId,
+      amount: inr(RATE),
+      holdId: twin.holdId,
+    };
+    return h.client.charge(request, h.as.session).then(
+      (r) => ({ charged: [r.balance?.amountMinor, r.available?.amountMinor, r.minutesLeft] }),
+      (e: { reason: string; metadata: Record<string, string> }) => ({
+        refused: e.reason,
+        ...(e.metadata.shortfall_minor ? { shortfall: e.metadata.shortfall_minor } : {}),
+      }),
+    );
+  };
+  const viaBatchRpc = async (minute: bigint): Promise<Seen> => {
+    const twin = twins[1]!;
+    const { outcomes } = await h.client.chargeBatch(
+      {
+        items: [
+          {
+            sessionId: twin.sessionId,
+            minute,
+            payerUserId: twin.payer.userId,
+            payeeUserId: expert.userId,
+            amount: inr(RATE),
+            holdId: twin.holdId,
+          },
+        ],
+      },
+      h.as.session,
+    );
+    const outcome = outcomes[0]!.outcome!;
+    switch (outcome.$case) {
+      case "charged":
+      case "replayed":
+        return {
+          charged: [
+            outcome.value.balance?.amountMinor,
+            outcome.value.available?.amountMinor,
+            outcome.value.minutesLeft,
+          ],
+        };
+      case "insufficientFunds":
+        return { refused: "INSUFFICIENT_FUNDS", shortfall: String(outcome.value.shortfall?.amountMinor) };
+      case "settled":
+        return { refused: "SESSION_SETTLED" };
+      case "refused":
+        return { refused: outcome.value.reason };
+    }
+  };
+  const both = async (minute: bigint, note: string) => {
+    const [a, b] = [await viaChargeRpc(minute), await viaBatchRpc(minute)];
+    t.same(a, b, `minute ${minute}: ${note}`);
+    return a;
+  };
+  await both(1n, "from the live hold");
+  await both(2n, "the hold's rest, then available");
+  await both(3n, "the hold is used up: from available");
+  await both(2n, "a replay");
+  for (const twin of twins) await placeHold(twin.payer.userId, 600n, 30n);
+  await both(4n, "a second hold reserves 600");
+  h.clock.advanceSeconds(31);
+  await both(5n, "that hold is past its expiry: available again");
+  let minute = 6n;
+  while ("charged" in (await both(minute, "until the money runs out"))) minute++;
+  for (const twin of twins)
+    await h.client.settleSession(
+      {
+        sessionId: twin.sessionId,
+        payerUserId: twin.payer.userId,
+        payeeUserId: expert.userId,
+        holdId: twin.holdId,
+        rate: inr(RATE),
+        kind: SessionKind.SESSION_KIND_CHAT,
+      },
+      h.as.session,
+    );
+  await h.fund(viaCharge.userId, RATE);
+  await h.fund(viaBatch.userId, RATE);
+  t.same(await both(minute + 1n, "after settlement"), { refused: "SESSION_SETTLED" });
 });

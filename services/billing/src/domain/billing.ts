@@ -1,6 +1,6 @@
 import { type FieldViolation, notFound, validationFailed } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
-import { type ChargeItem, planCharges } from "./charges";
+import { type ChargeItem, chargeResult, planCharges } from "./charges";
 import { planCapture, planExpiry, planExtend, planHold, planRelease } from "./holds";
 import { replayOf } from "./idempotency";
 import { invoiceOf, planSettlement } from "./invoices";
@@ -324,9 +324,17 @@ export function createBilling(deps: BillingDeps) {
       );
     },
 
+    /**
+     * One minute. The plain case (paid from what is available, no live hold, nothing to replay)
+     * takes one statement; anything else, or a plain minute the database refuses, is decided by
+     * planCharges under lock, exactly as a batch of one.
+     */
     async charge(_scope: IdempotencyScope, input: ChargeInput): Promise<ChargeResult> {
       checkCharge(checks(), input).done();
-      const plan = await chargeMinutes([chargeItem(input)]);
+      const item = chargeItem(input);
+      const receipt = await store.charges.chargePlain(item, newId(), now());
+      if (receipt) return chargeResult(receipt);
+      const plan = await chargeMinutes([item]);
       const outcome = plan.outcomes[0]!;
       if (outcome.kind === "charged" || outcome.kind === "replayed") return outcome.result;
       throw plan.refusals.get(0)!;

@@ -1,4 +1,4 @@
-import type { ChargeItem, ChargePlan, ChargeSnapshot } from "./charges";
+import type { ChargeItem, ChargePlan, ChargeReceipt, ChargeSnapshot } from "./charges";
 import type { InvoiceRecord } from "./invoices";
 import type { WalletPlan } from "./ledger";
 import type {
@@ -58,6 +58,15 @@ export interface HoldStore {
 }
 
 export interface ChargeStore {
+  /**
+   * Charges a plain minute in one round trip: a new minute of a session that is not settled, on a
+   * wallet with no hold past its expiry, naming no hold that is still open — the case where
+   * planCharges pays the whole minute from what is available, or refuses it for funds. Applied
+   * only if the database's own checks agree (the minute's key is new, `held ≤ balance` after
+   * paying, the session has no invoice); returns the receipt, or undefined (nothing written)
+   * whenever the minute is anything else, for planCharges to decide.
+   */
+  chargePlain(item: ChargeItem, transactionId: string, now: Date): Promise<ChargeReceipt | undefined>;
   /** The items' wallets locked in id order and their keys read, then the plan, applied in bulk. */
   chargeBatch(
     items: readonly ChargeItem[],

@@ -1,3 +1,4 @@
+import { newId } from "@parley/kit/ids";
 import type { ChargeItem, ChargePlan, ChargeReceipt, ChargeSnapshot } from "../domain/charges";
 import type { ChargeStore } from "../domain/ports";
 import { postingWrites, walletWrites } from "./ledger";
@@ -106,9 +107,91 @@ function receiptWrites(tx: Tx, plan: ChargePlan, at: Date) {
         request_hash, balance_after, available_after, hold_remaining_after)`;
 }
 
-/** Per-minute session charges, applied as one set-based transaction per batch. */
+/** A database check that refused the plain minute: the planner decides what happened instead. */
+const PLAIN_REFUSALS = [
+  ["23505", "charges_session_minute"],
+  ["23514", "accounts_held_within_balance"],
+  ["23514", "accounts_user_balance_non_negative"],
+  ["23514", "charges_session_not_settled"],
+] as const;
+
+/** Per-minute session charges: one statement for a plain minute, one set-based transaction per batch. */
 export function createChargeStore(sql: Sql, platform: PlatformAccounts): ChargeStore {
   return {
+    /**
+     * One round trip, one autocommit statement: the wallet row is locked (`FOR UPDATE` returns
+     * its latest version), the minute goes ahead only when it is the plain case, and every write
+     * depends on that. The conditions read the statement's snapshot, which may be older than the
+     * lock; each can only have become less favourable since (a hold past expiry stays so, a
+     * resolved hold never reopens), and what can have changed is refused by the database itself:
+     * the minute's unique key (charged meanwhile), `held ≤ balance` (funds), the settled-session
+     * trigger (invoiced meanwhile; it reads the invoices when the statement ends).
+     */
+    async chargePlain(item, transactionId, now) {
+      const revenue = platform.cachedRevenue(item.currency);
+      if (!revenue) return undefined;
+      const earnings = item.amount - item.commission;
+      const holdId = item.holdId || null;
+      try {
+        const [paid] = await sql<{ balance: bigint; held: bigint }[]>`
+          with wallet as (
+            select id from billing.accounts
+            where kind = 'wallet' and owner_id = ${item.payerUserId} and currency = ${item.currency}
+            for update
+          ), plain as (
+            select w.id from wallet w
+            where not exists (
+                select 1 from billing.charges c where c.session_id = ${item.sessionId} and c.minute = ${item.minute})
+              and not exists (
+                select 1 from billing.holds h
+                where h.account_id = w.id and h.status = 'open' and h.expires_at <= ${now})
+              and (${holdId}::uuid is null or exists (
+                select 1 from billing.holds h where h.id = ${holdId}::uuid and h.account_id = w.id and h.status <> 'open'))
+          ), paid as (
+            update billing.accounts a set balance = a.balance - ${item.amount} from plain where a.id = plain.id
+            returning a.id, a.balance, a.held
+          ), earned as (
+            insert into billing.accounts (id, kind, owner_id, currency, balance)
+            select ${newId()}, 'earnings', ${item.payeeUserId}, ${item.currency}, ${earnings} from paid
+            on conflict (kind, owner_id, currency) do update set balance = accounts.balance + excluded.balance
+            returning id, balance
+          ), posted as (
+            insert into billing.transactions (id, type, currency, reference, created_at)
+            select ${transactionId}, 'session_charge', ${item.currency}, ${`session:${item.sessionId}`}, ${now} from paid
+          ), lines as (
+            insert into billing.entries (transaction_id, account_id, amount, balance_after, created_at)
+            select ${transactionId}::uuid, paid.id, ${-item.amount}::int8, paid.balance, ${now}::timestamptz from paid
+            union all
+            select ${transactionId}::uuid, earned.id, ${earnings}::int8, earned.balance, ${now}::timestamptz from earned
+            union all
+            select ${transactionId}::uuid, ${revenue}::uuid, ${item.commission}::int8, null, ${now}::timestamptz from paid
+          ), receipt as (
+            insert into billing.charges (transaction_id, session_id, minute, payer_user_id, payee_user_id, currency,
+              amount, commission, created_at, request_hash, balance_after, available_after, hold_remaining_after)
+            select ${transactionId}, ${item.sessionId}, ${item.minute}, ${item.payerUserId}, ${item.payeeUserId},
+              ${item.currency}, ${item.amount}, ${item.commission}, ${now}, ${item.requestHash},
+              paid.balance, paid.balance - paid.held, 0
+            from paid
+          )
+          select balance, held from paid`;
+        if (!paid) return undefined;
+        return {
+          transactionId,
+          sessionId: item.sessionId,
+          minute: item.minute,
+          currency: item.currency,
+          amount: item.amount,
+          requestHash: item.requestHash,
+          balanceAfter: paid.balance,
+          availableAfter: paid.balance - paid.held,
+          holdRemainingAfter: 0n,
+        };
+      } catch (error) {
+        if (PLAIN_REFUSALS.some(([code, constraint]) => isPgError(error, code, constraint))) return undefined;
+        throw error;
+      }
+    },
+
     /**
      * Runs `plan` over a locked snapshot of the items' wallets and keys and applies it, in two
      * round trips: the snapshot (BEGIN pipelined with its reads), then every write pipelined

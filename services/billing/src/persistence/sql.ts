@@ -1,4 +1,3 @@
-import { randomInt } from "node:crypto";
 import { newId } from "@parley/kit/ids";
 import type postgres from "postgres";
 
@@ -127,11 +126,17 @@ export function platformAccounts() {
       on conflict (kind, owner_id, currency) do nothing`;
     return (await find())!;
   }
+  // The shard is a spreading choice, not a secret: Math.random is enough.
+  const pick = (shards: string[]) => shards[Math.floor(Math.random() * shards.length)]!;
   return {
     /** One revenue shard, at random. */
     async revenue(tx: Tx, currency: string): Promise<string> {
-      const shards = await ids(tx, "revenue", currency);
-      return shards[randomInt(shards.length)]!;
+      return pick(await ids(tx, "revenue", currency));
+    },
+    /** One revenue shard, at random, when the currency's shards are known committed; undefined otherwise. */
+    cachedRevenue(currency: string): string | undefined {
+      const shards = cache.get(`revenue:${currency}`);
+      return shards && pick(shards);
     },
     async single(tx: Tx, kind: "clearing" | "promotions", currency: string): Promise<string> {
       return (await ids(tx, kind, currency))[0]!;
