@@ -286,3 +286,24 @@ h.test("a batch of 1,000 minutes across 1,000 wallets charges them all", async (
   const { earnings } = await h.client.getEarnings({ expertUserId: "", currency: "" }, expert.call);
   t.same(earnings?.balance, inr(1000n * 800n));
 });
+
+h.test("session ids with quotes, backslashes, commas and braces survive the bulk statements", async (t) => {
+  const payer = await h.user();
+  const expert = await h.user("expert");
+  await h.fund(payer.userId, RATE * 10n);
+  const odd = ['a "quoted" id', "back\\slash", "comma,brace{}", "NULL", "  spaced  "];
+  const items = odd.map((sessionId) => minute(sessionId, 1, payer.userId, expert.userId));
+  const { outcomes } = await h.client.chargeBatch({ items }, h.as.session);
+  t.same(
+    outcomes.map((o) => o.outcome?.$case),
+    odd.map(() => "charged"),
+  );
+  const rows = await h.sql<{ session_id: string }[]>`
+    select session_id from billing.charges where payer_user_id = ${payer.userId}`;
+  t.same(rows.map((row) => row.session_id).sort(), [...odd].sort(), "stored exactly as sent");
+  const again = await h.client.chargeBatch({ items }, h.as.session);
+  t.same(
+    again.outcomes.map((o) => o.outcome?.$case),
+    odd.map(() => "replayed"),
+  );
+});

@@ -1,5 +1,11 @@
 import t from "tap";
-import { hashRequest, minutesPayable, proportionalShare, splitCommission } from "../src/domain/money";
+import {
+  hashCharge,
+  hashRequest,
+  minutesPayable,
+  proportionalShare,
+  splitCommission,
+} from "../src/domain/money";
 import { decodeResponse, encodeResponse } from "../src/persistence/codec";
 
 t.test("commission and earnings always add up to the amount; the platform's share rounds down", async (t) => {
@@ -40,4 +46,26 @@ t.test("stored responses round-trip bigints beyond 2^53 and dates exactly", asyn
     text: "12n?",
   };
   t.same(decodeResponse(encodeResponse(value)), value);
+});
+
+t.test("a charge's digest is hashRequest's, built faster", async (t) => {
+  const charges = [
+    {
+      sessionId: "s-1",
+      minute: 7n,
+      payerUserId: "payer",
+      payeeUserId: "payee",
+      amount: { amountMinor: 2n ** 62n, currency: "INR" },
+      holdId: "",
+    },
+    {
+      sessionId: 'quote " backslash \\ ünïcode \u0001',
+      minute: 1n,
+      payerUserId: "a",
+      payeeUserId: "b",
+      amount: undefined,
+      holdId: "0190d6c4-4f7e-7d3a-9f00-000000000000",
+    },
+  ];
+  for (const charge of charges) t.equal(hashCharge(charge), hashRequest({ ...charge }));
 });

@@ -22,7 +22,7 @@ import type {
   UserAccountKind,
   WalletView,
 } from "./model";
-import { hashRequest, minutesPayable, splitCommission } from "./money";
+import { hashCharge, hashRequest, minutesPayable, splitCommission } from "./money";
 import { decidePaymentEvent, planGrant, planPaymentCredit } from "./payments";
 import type { LedgerStore } from "./ports";
 import { planRefund } from "./refunds";
@@ -132,7 +132,7 @@ export function createBilling(deps: BillingDeps) {
       amount: rate,
       commission: splitCommission(rate, deps.commissionBps).commission,
       holdId: input.holdId,
-      requestHash: hashRequest({ ...input }),
+      requestHash: hashCharge(input),
     };
   };
 

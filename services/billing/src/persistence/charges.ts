@@ -119,59 +119,58 @@ const PLAIN_REFUSALS = [
 export function createChargeStore(sql: Sql, platform: PlatformAccounts): ChargeStore {
   return {
     /**
-     * One round trip, one autocommit statement: the wallet row is locked (`FOR UPDATE` returns
-     * its latest version), the minute goes ahead only when it is the plain case, and every write
-     * depends on that. The conditions read the statement's snapshot, which may be older than the
-     * lock; each can only have become less favourable since (a hold past expiry stays so, a
-     * resolved hold never reopens), and what can have changed is refused by the database itself:
+     * One round trip, one autocommit statement: the wallet's update (which waits for its row lock
+     * and works on the row's latest version) goes ahead only when the minute is the plain case,
+     * and every other write depends on it. The conditions read the statement's snapshot, which may
+     * be older than the lock; each can only have become less favourable since (a hold past expiry
+     * stays so, a resolved hold never reopens), and what can have changed is refused by the database itself:
      * the minute's unique key (charged meanwhile), `held ≤ balance` (funds), the settled-session
      * trigger (invoiced meanwhile; it reads the invoices when the statement ends).
      */
     async chargePlain(item, transactionId, now) {
       const revenue = platform.cachedRevenue(item.currency);
       if (!revenue) return undefined;
-      const earnings = item.amount - item.commission;
-      const holdId = item.holdId || null;
       try {
+        // Each value is sent once (a `p` row the statement reads), not once per use.
         const [paid] = await sql<{ balance: bigint; held: bigint }[]>`
-          with wallet as (
-            select id from billing.accounts
-            where kind = 'wallet' and owner_id = ${item.payerUserId} and currency = ${item.currency}
-            for update
-          ), plain as (
-            select w.id from wallet w
-            where not exists (
-                select 1 from billing.charges c where c.session_id = ${item.sessionId} and c.minute = ${item.minute})
-              and not exists (
-                select 1 from billing.holds h
-                where h.account_id = w.id and h.status = 'open' and h.expires_at <= ${now})
-              and (${holdId}::uuid is null or exists (
-                select 1 from billing.holds h where h.id = ${holdId}::uuid and h.account_id = w.id and h.status <> 'open'))
+          with p as (
+            select ${transactionId}::uuid as tx, ${item.payerUserId}::text as payer,
+              ${item.payeeUserId}::text as payee, ${item.currency}::char(3) as currency,
+              ${item.sessionId}::text as session, ${item.minute}::int8 as minute, ${item.amount}::int8 as amount,
+              ${item.commission}::int8 as commission, ${now}::timestamptz as at, ${item.holdId || null}::uuid as hold,
+              ${revenue}::uuid as revenue, ${newId()}::uuid as new_earnings, ${item.requestHash}::text as hash
           ), paid as (
-            update billing.accounts a set balance = a.balance - ${item.amount} from plain where a.id = plain.id
+            update billing.accounts a set balance = a.balance - p.amount
+            from p
+            where a.kind = 'wallet' and a.owner_id = p.payer and a.currency = p.currency
+              and not exists (
+                select 1 from billing.charges c where c.session_id = p.session and c.minute = p.minute)
+              and not exists (
+                select 1 from billing.holds h where h.account_id = a.id and h.status = 'open' and h.expires_at <= p.at)
+              and (p.hold is null or exists (
+                select 1 from billing.holds h where h.id = p.hold and h.account_id = a.id and h.status <> 'open'))
             returning a.id, a.balance, a.held
           ), earned as (
             insert into billing.accounts (id, kind, owner_id, currency, balance)
-            select ${newId()}, 'earnings', ${item.payeeUserId}, ${item.currency}, ${earnings} from paid
+            select p.new_earnings, 'earnings', p.payee, p.currency, p.amount - p.commission from paid, p
             on conflict (kind, owner_id, currency) do update set balance = accounts.balance + excluded.balance
             returning id, balance
           ), posted as (
             insert into billing.transactions (id, type, currency, reference, created_at)
-            select ${transactionId}, 'session_charge', ${item.currency}, ${`session:${item.sessionId}`}, ${now} from paid
+            select p.tx, 'session_charge', p.currency, 'session:' || p.session, p.at from paid, p
           ), lines as (
             insert into billing.entries (transaction_id, account_id, amount, balance_after, created_at)
-            select ${transactionId}::uuid, paid.id, ${-item.amount}::int8, paid.balance, ${now}::timestamptz from paid
+            select p.tx, paid.id, -p.amount, paid.balance, p.at from paid, p
             union all
-            select ${transactionId}::uuid, earned.id, ${earnings}::int8, earned.balance, ${now}::timestamptz from earned
+            select p.tx, earned.id, p.amount - p.commission, earned.balance, p.at from earned, p
             union all
-            select ${transactionId}::uuid, ${revenue}::uuid, ${item.commission}::int8, null, ${now}::timestamptz from paid
+            select p.tx, p.revenue, p.commission, null, p.at from paid, p
           ), receipt as (
             insert into billing.charges (transaction_id, session_id, minute, payer_user_id, payee_user_id, currency,
               amount, commission, created_at, request_hash, balance_after, available_after, hold_remaining_after)
-            select ${transactionId}, ${item.sessionId}, ${item.minute}, ${item.payerUserId}, ${item.payeeUserId},
-              ${item.currency}, ${item.amount}, ${item.commission}, ${now}, ${item.requestHash},
+            select p.tx, p.session, p.minute, p.payer, p.payee, p.currency, p.amount, p.commission, p.at, p.hash,
               paid.balance, paid.balance - paid.held, 0
-            from paid
+            from paid, p
           )
           select balance, held from paid`;
         if (!paid) return undefined;

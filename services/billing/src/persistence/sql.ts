@@ -12,12 +12,20 @@ export const asSql = (pool: postgres.Sql): Sql => pool as unknown as Sql;
  * bulk statements keep one text whatever the batch size, so each stays one prepared statement.
  */
 export function array(values: readonly (string | bigint | number | Date | null)[]): string {
-  const element = (value: string | bigint | number | Date | null) =>
-    value === null
-      ? "NULL"
-      : `"${(value instanceof Date ? value.toISOString() : String(value)).replace(/[\\"]/g, "\\$&")}"`;
-  return `{${values.map(element).join(",")}}`;
+  let literal = "{";
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i]!;
+    if (i > 0) literal += ",";
+    if (value === null) literal += "NULL";
+    else if (typeof value === "bigint" || typeof value === "number") literal += value;
+    else if (value instanceof Date) literal += value.toISOString();
+    else literal += `"${NEEDS_ESCAPE.test(value) ? value.replace(ESCAPED, "\\$&") : value}"`;
+  }
+  return `${literal}}`;
 }
+
+const NEEDS_ESCAPE = /[\\"]/;
+const ESCAPED = /[\\"]/g;
 
 /** Statements to pipeline: each is sent when started, in the order given. */
 type Pipelined<T extends readonly unknown[]> = { [K in keyof T]: PromiseLike<T[K]> };
