@@ -14,7 +14,6 @@ import type {
   Clock,
   EventFeed,
   ExpertDirectory,
-  NewEvent,
   SessionPatch,
   SessionStore,
   SessionTx,
@@ -75,8 +74,6 @@ export interface SessionsDeps {
 
 /** Appends a stored event to the transaction; it is published after commit. */
 export type Emit = (sessionId: string, body: EventBody) => Promise<void>;
-/** Appends many stored events in one statement. */
-export type EmitMany = (events: Array<Omit<NewEvent, "occurredAt">>) => Promise<void>;
 
 export type Role = "user" | "expert" | "staff";
 
@@ -111,19 +108,12 @@ export function createCore(deps: SessionsDeps) {
   const { store, experts, now, rules, log } = deps;
 
   /** Runs a transaction, then publishes the stored events it appended, in seq order. */
-  async function write<T>(work: (tx: SessionTx, emit: Emit, emitMany: EmitMany) => Promise<T>) {
+  async function write<T>(work: (tx: SessionTx, emit: Emit) => Promise<T>) {
     const events: SessionEvent[] = [];
     const result = await store.transaction((tx) =>
-      work(
-        tx,
-        async (sessionId, body) => {
-          events.push(await tx.appendEvent(sessionId, now(), body));
-        },
-        async (many) => {
-          const occurredAt = now();
-          events.push(...(await tx.appendEvents(many.map((event) => ({ ...event, occurredAt })))));
-        },
-      ),
+      work(tx, async (sessionId, body) => {
+        events.push(await tx.appendEvent(sessionId, now(), body));
+      }),
     );
     // After commit and fire-and-forget: a slow or dead bus never delays the write.
     for (const event of events) deps.feed.publish(event);

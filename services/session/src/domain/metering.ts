@@ -56,52 +56,48 @@ export function createMetering(core: Core) {
     for (const [index, claim] of claims.entries()) {
       const outcome = outcomes[index]!;
       const plan = planMinute(outcome);
-      const sessionId = claim.session.id;
+      const { session } = claim;
+      const minute = session.minutesCharged + 1;
       if (outcome.kind === "refused" || outcome.kind === "settled")
-        log.error(
-          { sessionId, minute: claim.session.minutesCharged + 1, outcome },
-          "billing refused a minute; ending the session",
-        );
-      if (plan.kind === "advance")
-        advance.push({
-          sessionId,
-          epoch: claim.epoch,
-          minute: claim.session.minutesCharged + 1,
-          minutesLeft: plan.minutesLeft,
-        });
-      else end.push({ sessionId, epoch: claim.epoch, reason: plan.reason });
-    }
-    return core.write(async (tx, _emit, emitMany) => {
-      const advanced = await tx.advanceClaimed(advance, rules.minuteSeconds);
-      const ended = await tx.endClaimed(end, now());
-      await emitMany([
-        ...advanced.flatMap((session) => [
+        log.error({ sessionId: session.id, minute, outcome }, "billing refused a minute; ending the session");
+      if (plan.kind === "end") {
+        end.push({ sessionId: session.id, epoch: claim.epoch, reason: plan.reason });
+        continue;
+      }
+      const { minutesLeft } = plan;
+      advance.push({
+        sessionId: session.id,
+        epoch: claim.epoch,
+        minute,
+        minutesLeft,
+        events: [
           {
-            sessionId: session.id,
-            body: {
-              type: "minute_charged" as const,
-              minute: session.minutesCharged,
-              amountMinor: session.rateMinor,
-              currency: session.currency,
-              minutesLeft: session.minutesLeft,
-            },
+            type: "minute_charged",
+            minute,
+            amountMinor: session.rateMinor,
+            currency: session.currency,
+            minutesLeft,
           },
-          ...(session.minutesLeft <= LOW_BALANCE_MINUTES
-            ? [
-                {
-                  sessionId: session.id,
-                  body: { type: "low_balance" as const, minutesLeft: session.minutesLeft },
-                },
-              ]
-            : []),
-        ]),
-        ...ended.map((session) => ({
+          ...(minutesLeft <= LOW_BALANCE_MINUTES ? [{ type: "low_balance" as const, minutesLeft }] : []),
+        ],
+      });
+    }
+    const at = now();
+    const recorded = await store.transaction(async (tx) => {
+      const moved = await tx.advanceClaimed(advance, rules.minuteSeconds, at);
+      const ended = await tx.endClaimed(end, at);
+      const endEvents = await tx.appendEvents(
+        ended.map((session) => ({
           sessionId: session.id,
-          body: { type: "status_changed" as const, session },
+          occurredAt: at,
+          body: { type: "status_changed", session },
         })),
-      ]);
-      return { advanced, ended };
+      );
+      return { moved, ended, events: [...moved.flatMap((m) => m.events), ...endEvents] };
     });
+    // After commit and fire-and-forget, like every write's events.
+    for (const event of recorded.events) core.feed.publish(event);
+    return { advanced: recorded.moved.map((m) => m.session), ended: recorded.ended };
   }
 
   /**

@@ -121,6 +121,8 @@ export interface ClaimedMinute {
   epoch: bigint;
   minute: number;
   minutesLeft: bigint;
+  /** Stored with the minute, in order, when it is recorded (bodies that do not carry their seq). */
+  events: EventBody[];
 }
 
 /** A claimed session to end, only while the claim's epoch still holds. */
@@ -149,9 +151,9 @@ export interface SessionTx {
   countActive(expertId: string): Promise<number>;
   waitingQueue(expertId: string): Promise<SessionRecord[]>;
   /**
-   * Claims up to `limit` active sessions with a minute to charge, under a lease until
-   * `leaseUntil` (a new epoch each): first those whose earlier claim expired unresolved, then
-   * those due at `now` and not paused. Rows another worker holds are skipped.
+   * Claims up to `limit` active sessions with a minute due at `now`, oldest first, under a
+   * lease until `leaseUntil` (a new epoch each): those not paused, and those whose earlier
+   * claim ran out unresolved (paused since or not). Rows another worker holds are skipped.
    */
   claimDueMinutes(now: Date, leaseUntil: Date, limit: number): Promise<MeteringClaim[]>;
   /** Claims one locked, active session the same way (EndSession charging what is due). */
@@ -159,9 +161,14 @@ export interface SessionTx {
   /**
    * Records charged minutes of claims still held (epoch unchanged, still active, minute the
    * next one): minutes_charged, minutes_left, the schedule moved on by `stepSeconds` from
-   * where it stands (so a pause shift made meanwhile is kept), lease cleared.
+   * where it stands (so a pause shift made meanwhile is kept), lease cleared, and each
+   * recorded minute's events stored (at `at`). Returns what was recorded.
    */
-  advanceClaimed(minutes: ClaimedMinute[], stepSeconds: number): Promise<SessionRecord[]>;
+  advanceClaimed(
+    minutes: ClaimedMinute[],
+    stepSeconds: number,
+    at: Date,
+  ): Promise<Array<{ session: SessionRecord; events: SessionEvent[] }>>;
   /** Ends claims still held (epoch unchanged, still active) for their reasons, at `at`. */
   endClaimed(ends: ClaimedEnd[], at: Date): Promise<SessionRecord[]>;
   /** Gives claims up unresolved: due again at once, and resolved before anything else ends them. */

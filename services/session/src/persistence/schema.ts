@@ -21,7 +21,8 @@ const at = (name: string) => timestamp(name, { withTimezone: true, mode: "date" 
 /**
  * One consultation, and its metering schedule: `next_charge_at` is the durable per-session
  * schedule row the metering workers claim with FOR UPDATE SKIP LOCKED, under a lease
- * (`lease_epoch`, `lease_until`) committed before billing is called.
+ * (`lease_epoch`, `lease_until`) committed before billing is called. Stored with fillfactor 80
+ * (migration 0005), so claims update in place (HOT).
  */
 export const sessions = sessionsSchema.table(
   "sessions",
@@ -65,10 +66,10 @@ export const sessions = sessionsSchema.table(
     index("sessions_user").on(table.userId, table.id),
     index("sessions_expert").on(table.expertId, table.status, table.id),
     index("sessions_queue").on(table.expertId, table.queuedAt, table.id).where(sql`status = 'waiting'`),
-    index("sessions_due")
-      .on(table.nextChargeAt)
-      .where(sql`status = 'active' and lease_until is null and paused_at is null`),
-    index("sessions_lease").on(table.leaseUntil).where(sql`lease_until is not null`),
+    // Claims scan this in due order, skipping leased and paused rows by filter: no index (or
+    // index predicate) names the lease columns, so taking a claim is a HOT update.
+    index("sessions_due").on(table.nextChargeAt).where(sql`status = 'active'`),
+    index("sessions_away").on(table.awaySince).where(sql`status = 'active' and away_since is not null`),
     index("sessions_request_expiry").on(table.expiresAt).where(sql`status in ('requested', 'waiting')`),
     index("sessions_settlement").on(table.id).where(sql`settlement_pending`),
   ],

@@ -104,7 +104,7 @@ const asDuplicate = (error: unknown): never => {
 const toClaim = (row: Row): MeteringClaim => ({
   session: toSession(row),
   epoch: BigInt(row.lease_epoch as bigint),
-  unresolved: row.previous_lease !== null,
+  unresolved: row.unresolved as boolean,
 });
 
 const toLeased = (row: Row): Leased => ({
@@ -211,23 +211,23 @@ function transactional(sql: Sql): SessionTx {
     countActive: (expertId) => countActive(sql, expertId),
     waitingQueue: (expertId) => waitingQueue(sql, expertId),
     async claimDueMinutes(now, leaseUntil, limit) {
-      // Unresolved claims first (their minute was due when claimed, so a pause since does not
-      // hold them back), then due minutes oldest first. Each picked row gets a new epoch.
+      // Due minutes oldest first, with any unresolved claim among them (its minute was due when
+      // it was claimed, so a pause since does not hold it back). The picked ids go into an
+      // array, so the update finds them by primary key; no indexed column changes (HOT).
       const rows = await sql`
-        with unresolved as (
-          select id, lease_until from sessions.sessions
-          where status = 'active' and lease_until <= ${now} and next_charge_at <= ${now}
-          order by lease_until limit ${limit} for update skip locked
-        ), due as (
-          select id, lease_until from sessions.sessions
-          where status = 'active' and lease_until is null and paused_at is null and next_charge_at <= ${now}
-          order by next_charge_at limit ${limit} for update skip locked
-        ), picked as (
-          (select * from unresolved) union all (select * from due) limit ${limit}
+        with picked as (
+          select array_agg(id) as ids,
+            coalesce(array_agg(id) filter (where lease_until is not null), '{}') as unresolved
+          from (
+            select id, lease_until from sessions.sessions
+            where status = 'active' and next_charge_at <= ${now}
+              and ((lease_until is null and paused_at is null) or lease_until <= ${now})
+            order by next_charge_at limit ${limit} for update skip locked
+          ) due
         )
         update sessions.sessions s set lease_epoch = s.lease_epoch + 1, lease_until = ${leaseUntil}
-        from picked where s.id = picked.id
-        returning s.*, picked.lease_until as previous_lease`;
+        from picked where s.id = any(picked.ids)
+        returning s.*, s.id = any(picked.unresolved) as unresolved`;
       return rows.map(toClaim);
     },
     async claimSession(id, leaseUntil) {
@@ -237,20 +237,51 @@ function transactional(sql: Sql): SessionTx {
         )
         update sessions.sessions s set lease_epoch = s.lease_epoch + 1, lease_until = ${leaseUntil}
         from old where s.id = old.id
-        returning s.*, old.lease_until as previous_lease`;
+        returning s.*, old.lease_until is not null as unresolved`;
       return row ? toClaim(row) : undefined;
     },
-    async advanceClaimed(minutes, stepSeconds) {
+    async advanceClaimed(minutes, stepSeconds, at) {
       if (minutes.length === 0) return [];
+      const events = minutes.flatMap((m) =>
+        m.events.map((body, index) => ({ sessionId: m.sessionId, index, body })),
+      );
+      // One statement: the rows move on and allocate their events' seqs, and the events are stored.
       const rows = await sql`
-        update sessions.sessions s set minutes_charged = v.minute, minutes_left = v.minutes_left,
-          next_charge_at = s.next_charge_at + make_interval(secs => ${stepSeconds}), lease_until = null
-        from unnest(${minutes.map((m) => m.sessionId)}::uuid[], ${minutes.map((m) => m.epoch.toString())}::bigint[],
-          ${minutes.map((m) => m.minute)}::int[], ${minutes.map((m) => m.minutesLeft.toString())}::bigint[])
-          as v(id, epoch, minute, minutes_left)
-        where s.id = v.id and s.lease_epoch = v.epoch and s.status = 'active' and s.minutes_charged = v.minute - 1
-        returning s.*`;
-      return rows.map(toSession);
+        with v as (
+          select * from unnest(${minutes.map((m) => m.sessionId)}::uuid[], ${minutes.map((m) => m.epoch.toString())}::bigint[],
+            ${minutes.map((m) => m.minute)}::int[], ${minutes.map((m) => m.minutesLeft.toString())}::bigint[],
+            ${minutes.map((m) => m.events.length)}::int[]) as v(id, epoch, minute, minutes_left, events)
+        ), moved as (
+          update sessions.sessions s set minutes_charged = v.minute, minutes_left = v.minutes_left,
+            next_charge_at = s.next_charge_at + make_interval(secs => ${stepSeconds}), lease_until = null,
+            last_seq = s.last_seq + v.events
+          from v
+          where s.id = v.id and s.lease_epoch = v.epoch and s.status = 'active' and s.minutes_charged = v.minute - 1
+          returning s.*, v.events
+        ), stored as (
+          insert into sessions.session_events (session_id, seq, occurred_at, body)
+          select e.session_id, m.last_seq - m.events + e.index + 1, ${at}, e.body
+          from unnest(${events.map((e) => e.sessionId)}::uuid[], ${events.map((e) => e.index)}::int[],
+            ${events.map((e) => JSON.stringify(encodeEventBody(e.body)))}::text[]::jsonb[]) as e(session_id, index, body)
+          join moved m on m.id = e.session_id
+        )
+        select * from moved`;
+      const bodies = new Map(minutes.map((m) => [m.sessionId, m.events]));
+      return rows.map((row) => {
+        const session = toSession(row);
+        const first = session.lastSeq - BigInt(row.events as number) + 1n;
+        return {
+          session,
+          events: bodies.get(session.id)!.map(
+            (body, index): SessionEvent => ({
+              seq: first + BigInt(index),
+              sessionId: session.id,
+              occurredAt: at,
+              body,
+            }),
+          ),
+        };
+      });
     },
     async endClaimed(ends, at) {
       if (ends.length === 0) return [];
