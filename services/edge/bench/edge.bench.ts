@@ -426,7 +426,7 @@ try {
     figures.fanout_bare_p99_ms = round(bareFanout.lastP99, 1);
     figures.fanout_lost = edgeFanout.lost;
     report.push(
-      `fan-out ${WATCHERS} watchers × ${MESSAGES} messages: last-watcher p50/p99 ${ms(edgeFanout.lastP50)} / ${ms(edgeFanout.lastP99)}, lost ${edgeFanout.lost} of ${WATCHERS * MESSAGES} (the sending POST p50/p99 ${ms(edgeFanout.sendP50)} / ${ms(edgeFanout.sendP99)}), edge ${((edgeFanout.cpu[0] / (WATCHERS * MESSAGES)) * 1e6).toFixed(1)} µs CPU per delivery; bare ws ${ms(bareFanout.lastP50)} / ${ms(bareFanout.lastP99)}, lost ${bareFanout.lost}, ${((bareFanout.cpu[0] / (WATCHERS * MESSAGES)) * 1e6).toFixed(1)} µs per delivery`,
+      `fan-out ${WATCHERS} watchers × ${MESSAGES} messages: last-watcher p50/p99 ${ms(edgeFanout.lastP50)} / ${ms(edgeFanout.lastP99)}, lost ${edgeFanout.lost} of ${WATCHERS * MESSAGES} (the sending POST p50/p99 ${ms(edgeFanout.sendP50)} / ${ms(edgeFanout.sendP99)}; last delivery after its answer p99 ${ms(edgeFanout.afterAnswerP99)}), edge ${((edgeFanout.cpu[0] / (WATCHERS * MESSAGES)) * 1e6).toFixed(1)} µs CPU per delivery; bare ws ${ms(bareFanout.lastP50)} / ${ms(bareFanout.lastP99)}, lost ${bareFanout.lost}, ${((bareFanout.cpu[0] / (WATCHERS * MESSAGES)) * 1e6).toFixed(1)} µs per delivery`,
     );
   }
 
