@@ -37,7 +37,9 @@ try {
     commissionBps: 2000n,
     defaultCurrency: CURRENCY,
     defaultProvider: "bench",
+    supportedCurrencies: new Set(["INR"]),
     limits: { maxBalance: INT64_MAX },
+    maxTopUp: INT64_MAX,
   });
   const scope = "service:session";
   const [version] = await sql<{ server_version: string }[]>`show server_version`;

@@ -1,5 +1,23 @@
 import { identityEnv } from "@parley/kit/auth";
 import { env, z } from "@parley/kit/config";
+import { INT64_MAX } from "./domain/money";
+import { ISO_4217 } from "./domain/validation";
+
+const iso4217 = z
+  .string()
+  .refine((code) => ISO_4217.has(code), "must be an ISO 4217 currency code such as INR");
+
+/** The most one top-up may add by default: ₹1,00,000 in paise. */
+export const DEFAULT_MAX_TOP_UP_MINOR = 10_000_000n;
+/** The most a wallet may hold by default: ₹10,00,000 in paise. */
+export const DEFAULT_MAX_WALLET_BALANCE_MINOR = 100_000_000n;
+
+/** A positive amount in minor units that fits a Postgres bigint. */
+const minorUnits = (fallback: bigint) =>
+  z.coerce
+    .bigint()
+    .refine((value) => value > 0n && value <= INT64_MAX, `must be between 1 and ${INT64_MAX}`)
+    .default(fallback);
 
 /** Billing's environment; every variable is validated at start. */
 export const billingConfigShape = {
@@ -15,10 +33,18 @@ export const billingConfigShape = {
   AUTH_ADDRESS: env.address("127.0.0.1:50051"),
   /** The platform's share of every charge, in basis points (2000 = 20 %). */
   COMMISSION_BPS: z.coerce.number().int().min(0).max(10_000).default(2000),
-  DEFAULT_CURRENCY: z
+  /** The ISO 4217 currencies this deployment takes, comma-separated. */
+  SUPPORTED_CURRENCIES: z
     .string()
-    .regex(/^[A-Z]{3}$/, "must be an ISO 4217 code such as INR")
-    .default("INR"),
+    .default("INR")
+    .transform((list) => list.split(",").map((code) => code.trim().toUpperCase()))
+    .pipe(z.array(iso4217).min(1)),
+  /** Currency when a request leaves it empty; one of SUPPORTED_CURRENCIES (checked at start). */
+  DEFAULT_CURRENCY: iso4217.default("INR"),
+  /** The most one top-up may add, in minor units. */
+  MAX_TOP_UP_MINOR: minorUnits(DEFAULT_MAX_TOP_UP_MINOR),
+  /** The most a wallet may hold, in minor units; credits beyond it are refused. */
+  MAX_WALLET_BALANCE_MINOR: minorUnits(DEFAULT_MAX_WALLET_BALANCE_MINOR),
   PAYMENT_PROVIDER: z.string().min(1).default("razorpay"),
   /** How often open holds past their expiry are marked expired (available never waits for it). */
   HOLD_SWEEP_INTERVAL_MS: env.positiveInt(30_000),

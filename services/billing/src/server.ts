@@ -6,9 +6,8 @@ import type { Logger } from "@parley/kit/log";
 import type { ServiceMetrics } from "@parley/kit/metrics";
 import { createPaging } from "@parley/kit/paging";
 import { BillingServiceService } from "@parley/proto/parley/billing/v1/billing";
-import type { BillingConfig } from "./config";
+import { type BillingConfig, DEFAULT_MAX_TOP_UP_MINOR, DEFAULT_MAX_WALLET_BALANCE_MINOR } from "./config";
 import { type Billing, createBilling } from "./domain/billing";
-import { INT64_MAX } from "./domain/money";
 import { billingHandlers } from "./grpc/handlers";
 import { billingPermissions } from "./grpc/permissions";
 import { createLedgerStore } from "./persistence/store";
@@ -26,6 +25,11 @@ export interface BillingServerDeps {
   commissionBps: number;
   defaultCurrency?: string;
   defaultProvider?: string;
+  /** SUPPORTED_CURRENCIES (default INR); must include the default currency. */
+  supportedCurrencies?: readonly string[];
+  /** MAX_TOP_UP_MINOR and MAX_WALLET_BALANCE_MINOR (defaults: the config's). */
+  maxTopUp?: bigint;
+  maxWalletBalance?: bigint;
   /** PAGE_TOKEN_SECRET; a process-local key when absent (tests). */
   pageTokenSecret?: string;
   now?: () => Date;
@@ -41,13 +45,19 @@ export function createBillingService(
   billing: Billing;
   binding: ServiceBinding;
 } {
+  const defaultCurrency = deps.defaultCurrency ?? "INR";
+  const supportedCurrencies = new Set(deps.supportedCurrencies ?? [defaultCurrency]);
+  if (!supportedCurrencies.has(defaultCurrency))
+    throw new Error(`DEFAULT_CURRENCY ${defaultCurrency} must be one of SUPPORTED_CURRENCIES`);
   const billing = createBilling({
     store: createLedgerStore(deps.sql),
     now: deps.now ?? (() => new Date()),
     commissionBps: BigInt(deps.commissionBps),
-    defaultCurrency: deps.defaultCurrency ?? "INR",
+    defaultCurrency,
     defaultProvider: deps.defaultProvider ?? "razorpay",
-    limits: { maxBalance: INT64_MAX },
+    supportedCurrencies,
+    limits: { maxBalance: deps.maxWalletBalance ?? DEFAULT_MAX_WALLET_BALANCE_MINOR },
+    maxTopUp: deps.maxTopUp ?? DEFAULT_MAX_TOP_UP_MINOR,
   });
   return {
     billing,
@@ -90,6 +100,9 @@ export async function startBilling(
     authenticate,
     commissionBps: config.COMMISSION_BPS,
     defaultCurrency: config.DEFAULT_CURRENCY,
+    supportedCurrencies: config.SUPPORTED_CURRENCIES,
+    maxTopUp: config.MAX_TOP_UP_MINOR,
+    maxWalletBalance: config.MAX_WALLET_BALANCE_MINOR,
     defaultProvider: config.PAYMENT_PROVIDER,
     pageTokenSecret: config.PAGE_TOKEN_SECRET,
     metrics,

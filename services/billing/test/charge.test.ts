@@ -206,7 +206,9 @@ h.test(
       commissionBps: 2000n,
       defaultCurrency: "INR",
       defaultProvider: "razorpay",
+      supportedCurrencies: new Set(["INR"]),
       limits: { maxBalance: INT64_MAX },
+      maxTopUp: INT64_MAX,
     });
     const payer = await h.user();
     const expert = await h.user("expert");

@@ -14,6 +14,7 @@ import {
 } from "@parley/testing";
 import postgres from "postgres";
 import type { Test } from "tap";
+import { INT64_MAX } from "../src/domain/money";
 import { BILLING_MIGRATIONS, createBillingService } from "../src/server";
 
 export const COMMISSION_BPS = 2000;
@@ -44,7 +45,10 @@ export interface Harness {
  * One real database, one billing server on a free port running as its own database role, real
  * signed tokens; invariants checked at the end of every h.test.
  */
-export async function startHarness(t: Test): Promise<Harness> {
+export async function startHarness(
+  t: Test,
+  options: { maxTopUp?: bigint; maxWalletBalance?: bigint } = {},
+): Promise<Harness> {
   const { url } = await createTestDatabase(t, { migrations: [BILLING_MIGRATIONS] });
   // The service runs as a role of its own, as in production: data access, no ownership.
   const serviceUrl = await createServiceRole(t, url, "billing");
@@ -57,6 +61,11 @@ export async function startHarness(t: Test): Promise<Harness> {
   const { billing, binding } = createBillingService({
     sql: database.sql,
     commissionBps: COMMISSION_BPS,
+    // USD too, so tests can tell a currency mismatch from an unsupported currency (EUR).
+    supportedCurrencies: ["INR", "USD"],
+    // Unbounded unless a test asks: amounts beyond 2^53 are tested elsewhere.
+    maxTopUp: options.maxTopUp ?? INT64_MAX,
+    maxWalletBalance: options.maxWalletBalance ?? INT64_MAX,
     now: () => clock.now,
   });
   const { address } = await startTestServer(t, {

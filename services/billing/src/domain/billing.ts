@@ -1,4 +1,4 @@
-import { type FieldViolation, notFound, validationFailed } from "@parley/kit/errors";
+import { notFound } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
 import { type ChargeItem, chargeResult, planCharges } from "./charges";
 import { planCapture, planExpiry, planExtend, planHold, planRelease } from "./holds";
@@ -23,9 +23,10 @@ import type {
   WalletView,
 } from "./model";
 import { hashCharge, hashRequest, minutesPayable, splitCommission } from "./money";
-import { decidePaymentEvent, planGrant, planPaymentCredit } from "./payments";
+import { decidePaymentEvent, planGrant, planPaymentCredit, planTopUp } from "./payments";
 import type { LedgerStore } from "./ports";
 import { planRefund } from "./refunds";
+import { Checks } from "./validation";
 
 export interface BillingDeps {
   store: LedgerStore;
@@ -34,42 +35,15 @@ export interface BillingDeps {
   commissionBps: bigint;
   defaultCurrency: string;
   defaultProvider: string;
+  /** ISO 4217 codes this deployment takes (SUPPORTED_CURRENCIES). */
+  supportedCurrencies: ReadonlySet<string>;
   limits: WalletLimits;
+  /** The most one top-up may add (minor units). */
+  maxTopUp: bigint;
 }
 
 const DEFAULT_HOLD_TTL_SECONDS = 3600n;
 const MAX_HOLD_TTL_SECONDS = 7n * 24n * 3600n;
-const MAX_REQUEST_ID_LENGTH = 128;
-const CURRENCY = /^[A-Z]{3}$/;
-
-/** Collects field violations and throws them together (VALIDATION_FAILED). */
-class Checks {
-  private readonly violations: FieldViolation[] = [];
-  require(ok: boolean, field: string, description: string): this {
-    if (!ok) this.violations.push({ field, description });
-    return this;
-  }
-  requestId(value: string, field = "request_id"): this {
-    return this.require(
-      value.length > 0 && value.length <= MAX_REQUEST_ID_LENGTH,
-      field,
-      `required, at most ${MAX_REQUEST_ID_LENGTH} characters`,
-    );
-  }
-  positiveMoney(value: Money | undefined, field: string): this {
-    this.require(value !== undefined && value.amountMinor > 0n, `${field}.amount_minor`, "must be positive");
-    return this.require(
-      value !== undefined && CURRENCY.test(value.currency),
-      `${field}.currency`,
-      "ISO 4217 code",
-    );
-  }
-  done(): void {
-    if (this.violations.length > 0) throw validationFailed(this.violations);
-  }
-}
-
-const checks = () => new Checks();
 
 const MAX_CHARGE_BATCH = 1000;
 
@@ -96,9 +70,10 @@ function checkCharge(c: Checks, input: ChargeInput, prefix = ""): Checks {
 /** The billing use cases: validation, defaults, keys and commission; decisions in the planners, over the store. */
 export function createBilling(deps: BillingDeps) {
   const { store, now } = deps;
+  const checks = () => new Checks(deps.supportedCurrencies);
   const currencyOr = (currency: string) => {
     const chosen = currency || deps.defaultCurrency;
-    checks().require(CURRENCY.test(chosen), "currency", "ISO 4217 code").done();
+    checks().currency(chosen, "currency").done();
     return chosen;
   };
   const key = (
@@ -193,9 +168,11 @@ export function createBilling(deps: BillingDeps) {
           provider: chosenProvider,
           providerReference: `parley_${paymentId}`,
           providerPaymentId: "",
+          failureReason: "",
           createdAt: at,
           updatedAt: at,
         },
+        (wallet) => planTopUp(wallet, amount!.amountMinor, { ...context(at), maxTopUp: deps.maxTopUp }),
       );
     },
 

@@ -226,10 +226,15 @@ export class WalletBook {
     return { balanceAfter: this.current, hold: this.holds.get(holdId)! };
   }
 
-  /** Adds `amount` to the balance, within the wallet limit. */
-  credit(amount: bigint): bigint {
+  /** Refuses a credit that would lift the balance past the wallet limit (never past int64). */
+  creditable(amount: bigint): void {
     const max = minBigint(this.limits.maxBalance, INT64_MAX);
     if (this.current + amount > max) throw walletBalanceLimit(this.current, amount, max, this.currency);
+  }
+
+  /** Adds `amount` to the balance, within the wallet limit. */
+  credit(amount: bigint): bigint {
+    this.creditable(amount);
     if (this.id === undefined) throw internal("INTERNAL", "a credited wallet must exist");
     this.current += amount;
     this.moved = true;

@@ -93,6 +93,8 @@ export interface Payment {
   provider: string;
   providerReference: string;
   providerPaymentId: string;
+  /** Why a payment failed on our side (e.g. WALLET_BALANCE_LIMIT_EXCEEDED); empty otherwise. */
+  failureReason: string;
   createdAt: Date;
   updatedAt: Date;
 }

@@ -1,4 +1,4 @@
-import { failedPrecondition, isAppError } from "@parley/kit/errors";
+import { failedPrecondition, invalidArgument, isAppError } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
 import { posting, WalletBook, type WalletLimits, type WalletPlan } from "./ledger";
 import type { Payment, PaymentStatus, WalletSnapshot, WalletView } from "./model";
@@ -6,6 +6,27 @@ import type { Payment, PaymentStatus, WalletSnapshot, WalletView } from "./model
 export interface CreditContext {
   now: Date;
   limits: WalletLimits;
+}
+
+/**
+ * A top-up about to be created: at most `maxTopUp`, and one the wallet could take now (it is
+ * checked again when the money arrives: the balance may have grown by then).
+ */
+export function planTopUp(
+  wallet: WalletSnapshot,
+  amount: bigint,
+  context: CreditContext & { maxTopUp: bigint },
+): void {
+  if (amount > context.maxTopUp)
+    throw invalidArgument(
+      "TOP_UP_LIMIT_EXCEEDED",
+      `a top-up may add at most ${context.maxTopUp} ${wallet.currency}`,
+      {
+        metadata: { max_top_up_minor: context.maxTopUp.toString(), currency: wallet.currency },
+        fieldViolations: [{ field: "amount.amount_minor", description: `at most ${context.maxTopUp}` }],
+      },
+    );
+  new WalletBook(wallet, context.now, context.limits).creditable(amount);
 }
 
 /** What a provider event does to a payment, decided before any wallet is locked. */

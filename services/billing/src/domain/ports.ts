@@ -76,7 +76,8 @@ export interface ChargeStore {
 }
 
 export interface PaymentStore {
-  create(key: IdempotencyKey, payment: Payment): Promise<Payment>;
+  /** Creates a pending payment once `check` accepts the wallet it would credit (read without a lock). */
+  create(key: IdempotencyKey, payment: Payment, check: (wallet: WalletSnapshot) => void): Promise<Payment>;
   /**
    * Applies one provider event: the payment locked, the event id recorded once, `decide` told
    * whether it is new; a credit locks the wallet (created when missing) and applies `credit`'s

@@ -108,6 +108,7 @@ export const paymentMessage = (payment: domain.Payment): PaymentMessage => ({
   provider: payment.provider,
   providerReference: payment.providerReference,
   providerPaymentId: payment.providerPaymentId,
+  failureReason: payment.failureReason,
   createdAt: payment.createdAt,
   updatedAt: payment.updatedAt,
 });

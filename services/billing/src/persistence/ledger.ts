@@ -22,6 +22,21 @@ export function holdsOf(tx: Tx, walletIds: readonly string[], named: readonly st
     where h.id = any(${array(named)}::uuid[]) and h.account_id = any(${array(walletIds)}::uuid[])`;
 }
 
+/** A wallet and its open holds, without locks, in one statement (so from one snapshot). */
+export async function readWallet(db: Sql | Tx, userId: string, currency: string): Promise<WalletSnapshot> {
+  const rows = await (db as Tx)<(HoldRow & { wallet_id: string; balance: bigint; hold_id: string | null })[]>`
+    select h.*, a.id as wallet_id, a.balance, h.id as hold_id
+    from billing.accounts a
+    left join billing.holds h on h.account_id = a.id and h.status = 'open'
+    where a.kind = 'wallet' and a.owner_id = ${userId} and a.currency = ${currency}`;
+  const [first] = rows;
+  if (!first) return { accountId: undefined, userId, currency, balance: 0n, holds: [] };
+  return walletSnapshots(
+    [{ id: first.wallet_id, owner_id: userId, currency, balance: first.balance }],
+    rows.filter((row) => row.hold_id !== null),
+  )[0]!;
+}
+
 /**
  * Locks a user's wallet (creating it first when `create`) and reads its holds in a later
  * statement, so they include every hold committed before the lock was granted. A missing

@@ -1,7 +1,7 @@
 import { notFound } from "@parley/kit/errors";
 import type { Payment, PaymentStatus } from "../domain/model";
 import type { PaymentStore } from "../domain/ports";
-import { idempotent, lockWallet, planWrites } from "./ledger";
+import { idempotent, lockWallet, planWrites, readWallet } from "./ledger";
 import { type PlatformAccounts, pipelined, type Sql } from "./sql";
 
 interface PaymentRow {
@@ -13,6 +13,7 @@ interface PaymentRow {
   provider: string;
   provider_reference: string;
   provider_payment_id: string | null;
+  failure_reason: string | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -26,6 +27,7 @@ const toPayment = (row: PaymentRow): Payment => ({
   provider: row.provider,
   providerReference: row.provider_reference,
   providerPaymentId: row.provider_payment_id ?? "",
+  failureReason: row.failure_reason ?? "",
   createdAt: row.created_at,
   updatedAt: row.updated_at,
 });
@@ -33,9 +35,10 @@ const toPayment = (row: PaymentRow): Payment => ({
 /** Top-ups: payments created pending and moved by provider events. */
 export function createPaymentStore(sql: Sql, platform: PlatformAccounts): PaymentStore {
   return {
-    async create(key, payment) {
+    async create(key, payment, check) {
       return (await sql.begin((tx) =>
         idempotent(tx, key, async () => {
+          check(await readWallet(tx, payment.userId, payment.currency));
           const [row] = await tx<PaymentRow[]>`
             insert into billing.payments (id, user_id, currency, amount, status, provider, provider_reference,
               created_at, updated_at)
@@ -73,13 +76,17 @@ export function createPaymentStore(sql: Sql, platform: PlatformAccounts): Paymen
           returning 1`;
         const decision = decide(payment, recorded.length === 1);
         if (decision.kind === "keep") return { payment, credited: false };
-        const update = (status: PaymentStatus, creditTransactionId: string | null) => tx<PaymentRow[]>`
+        const update = (
+          status: PaymentStatus,
+          change: { creditTransactionId?: string; failureReason?: string } = {},
+        ) => tx<PaymentRow[]>`
           update billing.payments set status = ${status}, updated_at = ${event.now},
-            credit_transaction_id = coalesce(${creditTransactionId}::uuid, credit_transaction_id),
+            credit_transaction_id = coalesce(${change.creditTransactionId ?? null}::uuid, credit_transaction_id),
+            failure_reason = ${change.failureReason ?? null},
             provider_payment_id = coalesce(${event.providerPaymentId || null}, provider_payment_id)
           where id = ${found.id} returning *`;
         if (decision.kind === "mark") {
-          const [updated] = await update(decision.status, null);
+          const [updated] = await update(decision.status);
           return { payment: toPayment(updated!), credited: false };
         }
         const wallet = await lockWallet(
@@ -89,12 +96,12 @@ export function createPaymentStore(sql: Sql, platform: PlatformAccounts): Paymen
         );
         const plan = credit(wallet, payment);
         if ("failureReason" in plan.result) {
-          const [updated] = await update("failed", null);
+          const [updated] = await update("failed", { failureReason: plan.result.failureReason });
           return { payment: toPayment(updated!), credited: false };
         }
         const results = await pipelined([
           ...(await planWrites(tx, plan, event.now, platform)),
-          update("succeeded", plan.result.transactionId),
+          update("succeeded", { creditTransactionId: plan.result.transactionId }),
         ]);
         const [updated] = results.at(-1) as PaymentRow[];
         return { payment: toPayment(updated!), credited: true };

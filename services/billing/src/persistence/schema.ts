@@ -165,6 +165,8 @@ export const payments = billing.table(
     provider: text("provider").notNull(),
     providerReference: text("provider_reference").notNull(),
     providerPaymentId: text("provider_payment_id"),
+    /** Why the payment failed on our side (a credit past a bound); the provider's failures leave it null. */
+    failureReason: text("failure_reason"),
     creditTransactionId: uuid("credit_transaction_id").references(() => transactions.id),
     createdAt: at("created_at").notNull().defaultNow(),
     updatedAt: at("updated_at").notNull().defaultNow(),

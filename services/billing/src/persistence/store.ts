@@ -1,3 +1,4 @@
+import { failedPrecondition } from "@parley/kit/errors";
 import type postgres from "postgres";
 import type { LedgerStore } from "../domain/ports";
 import { createChargeStore } from "./charges";
@@ -5,7 +6,7 @@ import { createHoldStore } from "./holds";
 import { createInvoiceStore } from "./invoices";
 import { createPaymentStore } from "./payments";
 import { createRefundStore } from "./refunds";
-import { asSql, platformAccounts } from "./sql";
+import { asSql, isPgError, platformAccounts } from "./sql";
 import { createEarningsStore, createWalletStore } from "./wallets";
 
 /**
@@ -17,12 +18,36 @@ export function createLedgerStore(pool: postgres.Sql): LedgerStore {
   const sql = asSql(pool);
   const platform = platformAccounts();
   return {
-    wallets: createWalletStore(sql, platform),
-    holds: createHoldStore(sql, platform),
-    charges: createChargeStore(sql, platform),
-    payments: createPaymentStore(sql, platform),
-    refunds: createRefundStore(sql, platform),
-    invoices: createInvoiceStore(sql),
-    earnings: createEarningsStore(sql),
+    wallets: translated(createWalletStore(sql, platform)),
+    holds: translated(createHoldStore(sql, platform)),
+    charges: translated(createChargeStore(sql, platform)),
+    payments: translated(createPaymentStore(sql, platform)),
+    refunds: translated(createRefundStore(sql, platform)),
+    invoices: translated(createInvoiceStore(sql)),
+    earnings: translated(createEarningsStore(sql)),
   };
+}
+
+/**
+ * Database refusals that are the caller's answer, not an outage: a sum that would not fit a
+ * bigint (an expert's earnings, a session's total) is FAILED_PRECONDITION AMOUNT_OUT_OF_RANGE.
+ * (Wallet credits never get there: the domain holds them within the wallet limit.)
+ */
+function translated<T extends object>(store: T): T {
+  return Object.fromEntries(
+    Object.entries(store).map(([name, method]) => [
+      name,
+      async (...args: unknown[]) => {
+        try {
+          return await (method as (...args: unknown[]) => Promise<unknown>)(...args);
+        } catch (error) {
+          if (isPgError(error, "22003"))
+            throw failedPrecondition("AMOUNT_OUT_OF_RANGE", "the amounts involved would not fit in 64 bits", {
+              cause: error,
+            });
+          throw error;
+        }
+      },
+    ]),
+  ) as T;
 }

@@ -1,25 +1,13 @@
 import type { AccountEntry, Earnings, TransactionType } from "../domain/model";
 import type { EarningsStore, WalletStore } from "../domain/ports";
-import { lockWallet, walletMove } from "./ledger";
-import { type HoldRow, walletSnapshots } from "./rows";
+import { lockWallet, readWallet, walletMove } from "./ledger";
 import type { PlatformAccounts, Sql } from "./sql";
 
 /** Wallets: balances with their holds, history, credits. */
 export function createWalletStore(sql: Sql, platform: PlatformAccounts): WalletStore {
   return {
-    async read(userId, currency) {
-      // One statement, so the balance and the holds come from the same snapshot.
-      const rows = await sql<(HoldRow & { wallet_id: string; balance: bigint; hold_id: string | null })[]>`
-        select h.*, a.id as wallet_id, a.balance, h.id as hold_id
-        from billing.accounts a
-        left join billing.holds h on h.account_id = a.id and h.status = 'open'
-        where a.kind = 'wallet' and a.owner_id = ${userId} and a.currency = ${currency}`;
-      const [first] = rows;
-      if (!first) return { accountId: undefined, userId, currency, balance: 0n, holds: [] };
-      return walletSnapshots(
-        [{ id: first.wallet_id, owner_id: userId, currency, balance: first.balance }],
-        rows.filter((row) => row.hold_id !== null),
-      )[0]!;
+    read(userId, currency) {
+      return readWallet(sql, userId, currency);
     },
 
     async entries(input) {

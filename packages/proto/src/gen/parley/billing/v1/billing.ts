@@ -489,7 +489,15 @@ export interface Payment {
     | Date
     | undefined;
   /** When its status last changed. */
-  updatedAt?: Date | undefined;
+  updatedAt?:
+    | Date
+    | undefined;
+  /**
+   * Why the payment failed on Parley's side, when it did: WALLET_BALANCE_LIMIT_EXCEEDED (the
+   * money arrived but the wallet could not take it; the provider is to return it). Empty when the
+   * provider reported the failure, or when the payment did not fail.
+   */
+  failureReason: string;
 }
 
 /** One line of an invoice. */
@@ -1435,6 +1443,7 @@ function createBasePayment(): Payment {
     providerPaymentId: "",
     createdAt: undefined,
     updatedAt: undefined,
+    failureReason: "",
   };
 }
 
@@ -1466,6 +1475,9 @@ export const Payment: MessageFns<Payment> = {
     }
     if (message.updatedAt !== undefined) {
       Timestamp.encode(toTimestamp(message.updatedAt), writer.uint32(74).fork()).join();
+    }
+    if (message.failureReason !== "") {
+      writer.uint32(82).string(message.failureReason);
     }
     return writer;
   },
@@ -1555,6 +1567,14 @@ export const Payment: MessageFns<Payment> = {
             message.updatedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.failureReason = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1602,6 +1622,11 @@ export const Payment: MessageFns<Payment> = {
         : isSet(object.updated_at)
         ? fromJsonTimestamp(object.updated_at)
         : undefined,
+      failureReason: isSet(object.failureReason)
+        ? globalThis.String(object.failureReason)
+        : isSet(object.failure_reason)
+        ? globalThis.String(object.failure_reason)
+        : "",
     };
   },
 
@@ -1633,6 +1658,9 @@ export const Payment: MessageFns<Payment> = {
     }
     if (message.updatedAt !== undefined) {
       obj.updatedAt = message.updatedAt.toISOString();
+    }
+    if (message.failureReason !== "") {
+      obj.failureReason = message.failureReason;
     }
     return obj;
   },
@@ -5461,6 +5489,13 @@ export const GetEarningsResponse: MessageFns<GetEarningsResponse> = {
  * Charge, the same session and minute) and the same parameters returns the original
  * result; the same key with different parameters fails with ALREADY_EXISTS
  * IDEMPOTENCY_KEY_REUSED. Keys are scoped to the caller. Error domain: `billing.parley`.
+ *
+ * Currencies are ISO 4217 codes this deployment takes (SUPPORTED_CURRENCIES): anything else
+ * is INVALID_ARGUMENT VALIDATION_FAILED, a real code it does not take INVALID_ARGUMENT
+ * CURRENCY_NOT_SUPPORTED (metadata supported). No wallet ever holds more than the configured
+ * maximum (at most 2^63 − 1): a credit past it is FAILED_PRECONDITION
+ * WALLET_BALANCE_LIMIT_EXCEEDED (metadata max_balance_minor, balance_minor, currency); any other
+ * sum that would not fit 64 bits is FAILED_PRECONDITION AMOUNT_OUT_OF_RANGE.
  */
 export type BillingServiceService = typeof BillingServiceService;
 export const BillingServiceService = {
@@ -5500,9 +5535,10 @@ export const BillingServiceService = {
   /**
    * Starts a top-up of the caller's wallet. Records a pending payment with the provider
    * reference the app hands to the payment provider; the wallet is credited only when the
-   * provider confirms (ConfirmPayment).
+   * provider confirms (ConfirmPayment). A top-up adds at most the configured maximum, and only
+   * one the wallet could take now (its balance stays within the configured maximum).
    * Callers: signed-in user.
-   * Errors: INVALID_ARGUMENT VALIDATION_FAILED, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED
+   * Errors: INVALID_ARGUMENT TOP_UP_LIMIT_EXCEEDED (metadata max_top_up_minor, currency), FAILED_PRECONDITION WALLET_BALANCE_LIMIT_EXCEEDED (metadata max_balance_minor, balance_minor, currency), INVALID_ARGUMENT CURRENCY_NOT_SUPPORTED (metadata supported), INVALID_ARGUMENT VALIDATION_FAILED, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED
    */
   createTopUp: {
     path: "/parley.billing.v1.BillingService/CreateTopUp" as const,
@@ -5517,7 +5553,10 @@ export const BillingServiceService = {
    * Applies a payment provider's event to a payment. A success credits the wallet exactly
    * once per payment, however often or in whatever order events arrive; a paid payment
    * never moves back to pending, failed or cancelled. Failures and cancellations are
-   * recorded. Replays of a known provider event return the current payment.
+   * recorded. Replays of a known provider event return the current payment. A success the
+   * wallet cannot take (its balance would pass the configured maximum) is answered like any
+   * other event, so the provider stops retrying: the payment fails with failure_reason
+   * WALLET_BALANCE_LIMIT_EXCEEDED and nothing is credited.
    * Callers: service identity: edge (after verifying the provider's signature).
    * Errors: NOT_FOUND PAYMENT_NOT_FOUND (also when payment_id belongs to another provider), FAILED_PRECONDITION PAYMENT_AMOUNT_MISMATCH, INVALID_ARGUMENT VALIDATION_FAILED
    */
@@ -5597,7 +5636,7 @@ export const BillingServiceService = {
    * between the payee's earnings and platform revenue by the commission. Idempotent by
    * (session_id, minute): a retry returns the original result.
    * Callers: service identity: session.
-   * Errors: FAILED_PRECONDITION INSUFFICIENT_FUNDS (metadata shortfall_minor, currency), FAILED_PRECONDITION SESSION_SETTLED (the session's invoice exists), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (same minute, other parameters), NOT_FOUND HOLD_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: FAILED_PRECONDITION INSUFFICIENT_FUNDS (metadata shortfall_minor, currency), FAILED_PRECONDITION SESSION_SETTLED (the session's invoice exists), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (same minute, other parameters), NOT_FOUND HOLD_NOT_FOUND, FAILED_PRECONDITION AMOUNT_OUT_OF_RANGE (the payee's earnings would overflow), INVALID_ARGUMENT VALIDATION_FAILED
    */
   charge: {
     path: "/parley.billing.v1.BillingService/Charge" as const,
@@ -5613,9 +5652,11 @@ export const BillingServiceService = {
    * for each item exactly what Charge does for one minute, idempotent by (session_id, minute)
    * like Charge, so an item charged earlier (by Charge or ChargeBatch) is replayed with its
    * stored result. Every item gets its own outcome, in request order; one item's refusal
-   * never aborts the others. The payee's earnings are credited once per payee per batch.
+   * never aborts the others. Minutes of one wallet are applied one after another in a fixed
+   * order (session, then minute), each seeing the balance the previous one left. The payee's
+   * earnings are credited once per payee per batch.
    * Callers: service identity: session.
-   * Errors: INVALID_ARGUMENT VALIDATION_FAILED (no items, more than 1,000, the same (session_id, minute) twice, or a malformed item: the field names its index, e.g. items[3].amount)
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED (no items, more than 1,000, the same (session_id, minute) twice, or a malformed item: the field names its index, e.g. items[3].amount), INVALID_ARGUMENT CURRENCY_NOT_SUPPORTED (likewise), FAILED_PRECONDITION AMOUNT_OUT_OF_RANGE (a payee's earnings would overflow: the whole batch)
    */
   chargeBatch: {
     path: "/parley.billing.v1.BillingService/ChargeBatch" as const,
@@ -5646,7 +5687,7 @@ export const BillingServiceService = {
    * Refunds part or all of what a session charged back to the payer's wallet. The expert's
    * earnings and the platform commission are reversed in proportion.
    * Callers: operator, admin.
-   * Errors: NOT_FOUND SESSION_CHARGES_NOT_FOUND, FAILED_PRECONDITION REFUND_EXCEEDS_CHARGED (metadata refundable_minor), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT CURRENCY_MISMATCH (not the session's currency), INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND SESSION_CHARGES_NOT_FOUND, FAILED_PRECONDITION REFUND_EXCEEDS_CHARGED (metadata refundable_minor), FAILED_PRECONDITION WALLET_BALANCE_LIMIT_EXCEEDED, FAILED_PRECONDITION EARNINGS_INSUFFICIENT (the expert's earnings no longer cover the reversal), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT CURRENCY_MISMATCH (not the session's currency), INVALID_ARGUMENT VALIDATION_FAILED
    */
   refund: {
     path: "/parley.billing.v1.BillingService/Refund" as const,
@@ -5660,7 +5701,7 @@ export const BillingServiceService = {
   /**
    * Credits a wallet from the platform's promotions budget (goodwill, sign-up bonus, demo data).
    * Callers: operator, admin.
-   * Errors: ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: FAILED_PRECONDITION WALLET_BALANCE_LIMIT_EXCEEDED, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
    */
   grantCredit: {
     path: "/parley.billing.v1.BillingService/GrantCredit" as const,
@@ -5735,16 +5776,20 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
   /**
    * Starts a top-up of the caller's wallet. Records a pending payment with the provider
    * reference the app hands to the payment provider; the wallet is credited only when the
-   * provider confirms (ConfirmPayment).
+   * provider confirms (ConfirmPayment). A top-up adds at most the configured maximum, and only
+   * one the wallet could take now (its balance stays within the configured maximum).
    * Callers: signed-in user.
-   * Errors: INVALID_ARGUMENT VALIDATION_FAILED, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED
+   * Errors: INVALID_ARGUMENT TOP_UP_LIMIT_EXCEEDED (metadata max_top_up_minor, currency), FAILED_PRECONDITION WALLET_BALANCE_LIMIT_EXCEEDED (metadata max_balance_minor, balance_minor, currency), INVALID_ARGUMENT CURRENCY_NOT_SUPPORTED (metadata supported), INVALID_ARGUMENT VALIDATION_FAILED, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED
    */
   createTopUp: handleUnaryCall<CreateTopUpRequest, CreateTopUpResponse>;
   /**
    * Applies a payment provider's event to a payment. A success credits the wallet exactly
    * once per payment, however often or in whatever order events arrive; a paid payment
    * never moves back to pending, failed or cancelled. Failures and cancellations are
-   * recorded. Replays of a known provider event return the current payment.
+   * recorded. Replays of a known provider event return the current payment. A success the
+   * wallet cannot take (its balance would pass the configured maximum) is answered like any
+   * other event, so the provider stops retrying: the payment fails with failure_reason
+   * WALLET_BALANCE_LIMIT_EXCEEDED and nothing is credited.
    * Callers: service identity: edge (after verifying the provider's signature).
    * Errors: NOT_FOUND PAYMENT_NOT_FOUND (also when payment_id belongs to another provider), FAILED_PRECONDITION PAYMENT_AMOUNT_MISMATCH, INVALID_ARGUMENT VALIDATION_FAILED
    */
@@ -5782,7 +5827,7 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
    * between the payee's earnings and platform revenue by the commission. Idempotent by
    * (session_id, minute): a retry returns the original result.
    * Callers: service identity: session.
-   * Errors: FAILED_PRECONDITION INSUFFICIENT_FUNDS (metadata shortfall_minor, currency), FAILED_PRECONDITION SESSION_SETTLED (the session's invoice exists), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (same minute, other parameters), NOT_FOUND HOLD_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: FAILED_PRECONDITION INSUFFICIENT_FUNDS (metadata shortfall_minor, currency), FAILED_PRECONDITION SESSION_SETTLED (the session's invoice exists), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (same minute, other parameters), NOT_FOUND HOLD_NOT_FOUND, FAILED_PRECONDITION AMOUNT_OUT_OF_RANGE (the payee's earnings would overflow), INVALID_ARGUMENT VALIDATION_FAILED
    */
   charge: handleUnaryCall<ChargeRequest, ChargeResponse>;
   /**
@@ -5790,9 +5835,11 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
    * for each item exactly what Charge does for one minute, idempotent by (session_id, minute)
    * like Charge, so an item charged earlier (by Charge or ChargeBatch) is replayed with its
    * stored result. Every item gets its own outcome, in request order; one item's refusal
-   * never aborts the others. The payee's earnings are credited once per payee per batch.
+   * never aborts the others. Minutes of one wallet are applied one after another in a fixed
+   * order (session, then minute), each seeing the balance the previous one left. The payee's
+   * earnings are credited once per payee per batch.
    * Callers: service identity: session.
-   * Errors: INVALID_ARGUMENT VALIDATION_FAILED (no items, more than 1,000, the same (session_id, minute) twice, or a malformed item: the field names its index, e.g. items[3].amount)
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED (no items, more than 1,000, the same (session_id, minute) twice, or a malformed item: the field names its index, e.g. items[3].amount), INVALID_ARGUMENT CURRENCY_NOT_SUPPORTED (likewise), FAILED_PRECONDITION AMOUNT_OUT_OF_RANGE (a payee's earnings would overflow: the whole batch)
    */
   chargeBatch: handleUnaryCall<ChargeBatchRequest, ChargeBatchResponse>;
   /**
@@ -5806,13 +5853,13 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
    * Refunds part or all of what a session charged back to the payer's wallet. The expert's
    * earnings and the platform commission are reversed in proportion.
    * Callers: operator, admin.
-   * Errors: NOT_FOUND SESSION_CHARGES_NOT_FOUND, FAILED_PRECONDITION REFUND_EXCEEDS_CHARGED (metadata refundable_minor), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT CURRENCY_MISMATCH (not the session's currency), INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND SESSION_CHARGES_NOT_FOUND, FAILED_PRECONDITION REFUND_EXCEEDS_CHARGED (metadata refundable_minor), FAILED_PRECONDITION WALLET_BALANCE_LIMIT_EXCEEDED, FAILED_PRECONDITION EARNINGS_INSUFFICIENT (the expert's earnings no longer cover the reversal), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT CURRENCY_MISMATCH (not the session's currency), INVALID_ARGUMENT VALIDATION_FAILED
    */
   refund: handleUnaryCall<RefundRequest, RefundResponse>;
   /**
    * Credits a wallet from the platform's promotions budget (goodwill, sign-up bonus, demo data).
    * Callers: operator, admin.
-   * Errors: ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: FAILED_PRECONDITION WALLET_BALANCE_LIMIT_EXCEEDED, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
    */
   grantCredit: handleUnaryCall<GrantCreditRequest, GrantCreditResponse>;
   /**
@@ -5882,9 +5929,10 @@ export interface BillingServiceClient extends Client {
   /**
    * Starts a top-up of the caller's wallet. Records a pending payment with the provider
    * reference the app hands to the payment provider; the wallet is credited only when the
-   * provider confirms (ConfirmPayment).
+   * provider confirms (ConfirmPayment). A top-up adds at most the configured maximum, and only
+   * one the wallet could take now (its balance stays within the configured maximum).
    * Callers: signed-in user.
-   * Errors: INVALID_ARGUMENT VALIDATION_FAILED, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED
+   * Errors: INVALID_ARGUMENT TOP_UP_LIMIT_EXCEEDED (metadata max_top_up_minor, currency), FAILED_PRECONDITION WALLET_BALANCE_LIMIT_EXCEEDED (metadata max_balance_minor, balance_minor, currency), INVALID_ARGUMENT CURRENCY_NOT_SUPPORTED (metadata supported), INVALID_ARGUMENT VALIDATION_FAILED, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED
    */
   createTopUp(
     request: CreateTopUpRequest,
@@ -5905,7 +5953,10 @@ export interface BillingServiceClient extends Client {
    * Applies a payment provider's event to a payment. A success credits the wallet exactly
    * once per payment, however often or in whatever order events arrive; a paid payment
    * never moves back to pending, failed or cancelled. Failures and cancellations are
-   * recorded. Replays of a known provider event return the current payment.
+   * recorded. Replays of a known provider event return the current payment. A success the
+   * wallet cannot take (its balance would pass the configured maximum) is answered like any
+   * other event, so the provider stops retrying: the payment fails with failure_reason
+   * WALLET_BALANCE_LIMIT_EXCEEDED and nothing is credited.
    * Callers: service identity: edge (after verifying the provider's signature).
    * Errors: NOT_FOUND PAYMENT_NOT_FOUND (also when payment_id belongs to another provider), FAILED_PRECONDITION PAYMENT_AMOUNT_MISMATCH, INVALID_ARGUMENT VALIDATION_FAILED
    */
@@ -6013,7 +6064,7 @@ export interface BillingServiceClient extends Client {
    * between the payee's earnings and platform revenue by the commission. Idempotent by
    * (session_id, minute): a retry returns the original result.
    * Callers: service identity: session.
-   * Errors: FAILED_PRECONDITION INSUFFICIENT_FUNDS (metadata shortfall_minor, currency), FAILED_PRECONDITION SESSION_SETTLED (the session's invoice exists), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (same minute, other parameters), NOT_FOUND HOLD_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: FAILED_PRECONDITION INSUFFICIENT_FUNDS (metadata shortfall_minor, currency), FAILED_PRECONDITION SESSION_SETTLED (the session's invoice exists), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (same minute, other parameters), NOT_FOUND HOLD_NOT_FOUND, FAILED_PRECONDITION AMOUNT_OUT_OF_RANGE (the payee's earnings would overflow), INVALID_ARGUMENT VALIDATION_FAILED
    */
   charge(
     request: ChargeRequest,
@@ -6035,9 +6086,11 @@ export interface BillingServiceClient extends Client {
    * for each item exactly what Charge does for one minute, idempotent by (session_id, minute)
    * like Charge, so an item charged earlier (by Charge or ChargeBatch) is replayed with its
    * stored result. Every item gets its own outcome, in request order; one item's refusal
-   * never aborts the others. The payee's earnings are credited once per payee per batch.
+   * never aborts the others. Minutes of one wallet are applied one after another in a fixed
+   * order (session, then minute), each seeing the balance the previous one left. The payee's
+   * earnings are credited once per payee per batch.
    * Callers: service identity: session.
-   * Errors: INVALID_ARGUMENT VALIDATION_FAILED (no items, more than 1,000, the same (session_id, minute) twice, or a malformed item: the field names its index, e.g. items[3].amount)
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED (no items, more than 1,000, the same (session_id, minute) twice, or a malformed item: the field names its index, e.g. items[3].amount), INVALID_ARGUMENT CURRENCY_NOT_SUPPORTED (likewise), FAILED_PRECONDITION AMOUNT_OUT_OF_RANGE (a payee's earnings would overflow: the whole batch)
    */
   chargeBatch(
     request: ChargeBatchRequest,
@@ -6079,7 +6132,7 @@ export interface BillingServiceClient extends Client {
    * Refunds part or all of what a session charged back to the payer's wallet. The expert's
    * earnings and the platform commission are reversed in proportion.
    * Callers: operator, admin.
-   * Errors: NOT_FOUND SESSION_CHARGES_NOT_FOUND, FAILED_PRECONDITION REFUND_EXCEEDS_CHARGED (metadata refundable_minor), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT CURRENCY_MISMATCH (not the session's currency), INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND SESSION_CHARGES_NOT_FOUND, FAILED_PRECONDITION REFUND_EXCEEDS_CHARGED (metadata refundable_minor), FAILED_PRECONDITION WALLET_BALANCE_LIMIT_EXCEEDED, FAILED_PRECONDITION EARNINGS_INSUFFICIENT (the expert's earnings no longer cover the reversal), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT CURRENCY_MISMATCH (not the session's currency), INVALID_ARGUMENT VALIDATION_FAILED
    */
   refund(
     request: RefundRequest,
@@ -6099,7 +6152,7 @@ export interface BillingServiceClient extends Client {
   /**
    * Credits a wallet from the platform's promotions budget (goodwill, sign-up bonus, demo data).
    * Callers: operator, admin.
-   * Errors: ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: FAILED_PRECONDITION WALLET_BALANCE_LIMIT_EXCEEDED, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
    */
   grantCredit(
     request: GrantCreditRequest,

@@ -1,0 +1,1 @@
+ALTER TABLE "billing"."payments" ADD COLUMN "failure_reason" text;
