@@ -67,8 +67,10 @@ export function createInProcessBus(): Bus {
   };
 }
 
-/** Commands sent to Redis and not yet answered; beyond this, messages wait in the buffer. */
-const MAX_IN_FLIGHT = 256;
+/** Pipelines sent to Redis and not yet answered; beyond this, messages wait in the buffer. */
+const MAX_IN_FLIGHT = 8;
+/** Messages per pipeline (one write to the socket). */
+const BATCH = 500;
 
 export function createRedisBus(url: string, options: BusOptions = {}): Bus {
   const { log } = options;
@@ -96,9 +98,12 @@ export function createRedisBus(url: string, options: BusOptions = {}): Bus {
 
   const queue: Array<{ topic: string; message: Buffer }> = [];
   let inFlight = 0;
+  let scheduled = false;
   let closed = false;
   const drop = (reason: DropReason, count = 1) => dropped.inc({ reason }, count);
+  /** Sends what waits in pipelines: messages published in one turn of the event loop go out together. */
   const pump = () => {
+    scheduled = false;
     while (inFlight < MAX_IN_FLIGHT && queue.length > 0) {
       if (publisher.status !== "ready") {
         // Nothing waits behind a dead server: what is buffered now is dropped, not held.
@@ -106,11 +111,19 @@ export function createRedisBus(url: string, options: BusOptions = {}): Bus {
         queue.length = 0;
         break;
       }
-      const { topic, message } = queue.shift()!;
+      const batch = queue.splice(0, BATCH);
+      const pipeline = publisher.pipeline();
+      for (const { topic, message } of batch) pipeline.publish(topic, message);
       inFlight += 1;
-      publisher
-        .publish(topic, message)
-        .catch(() => drop("failed"))
+      pipeline
+        .exec()
+        .then(
+          (results) => {
+            const failed = (results ?? []).filter(([error]) => error).length;
+            if (failed > 0) drop("failed", failed);
+          },
+          () => drop("failed", batch.length),
+        )
         .finally(() => {
           inFlight -= 1;
           pump();
@@ -163,7 +176,10 @@ export function createRedisBus(url: string, options: BusOptions = {}): Bus {
         return;
       }
       queue.push({ topic, message });
-      pump();
+      if (!scheduled) {
+        scheduled = true;
+        queueMicrotask(pump);
+      }
     },
     async subscribe(topic, onMessage) {
       local.on(topic, onMessage);

@@ -79,8 +79,8 @@ export function lifecycle(core: Core, metering: Metering, settlement: Settlement
       if (step.ended) return step.ended;
       // Billing unreachable: the end fails and is retried, rather than giving the due minutes away.
       const charged = await metering.chargeStarted(step.claim, at);
-      if (charged?.status === "ended") return charged;
-      if (!charged) continue;
+      if (charged.outcome === "ended") return charged.session;
+      if (charged.outcome === "lost") continue;
       const ended = await write(async (tx, emit) => {
         const [stopped] = await tx.endClaimed([{ sessionId, epoch: step.claim.epoch, reason }], now());
         if (stopped) await emit(sessionId, { type: "status_changed", session: stopped });

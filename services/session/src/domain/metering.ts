@@ -1,9 +1,9 @@
 import type { Core } from "./core";
-import type { EndReason, MeteringClaim, SessionRecord } from "./model";
+import type { EndReason, MeteredSession, MeteringClaim, SessionRecord } from "./model";
 import type { ChargeOutcome, ClaimedEnd, ClaimedMinute, MinuteCharge } from "./ports";
 
 /** The next minute of a session, as billing charges it (key: session, minute). */
-export const nextMinute = (session: SessionRecord): MinuteCharge => ({
+export const nextMinute = (session: MeteredSession): MinuteCharge => ({
   sessionId: session.id,
   minute: session.minutesCharged + 1,
   payerUserId: session.userId,
@@ -14,7 +14,7 @@ export const nextMinute = (session: SessionRecord): MinuteCharge => ({
 });
 
 /** Whether an active session's next minute has started (a paused session's has not). */
-export const minuteStarted = (session: SessionRecord, at: Date) =>
+export const minuteStarted = (session: MeteredSession, at: Date) =>
   session.status === "active" && !session.pausedAt && !!session.nextChargeAt && session.nextChargeAt <= at;
 
 /** What billing's outcome for a claimed minute means for its session. */
@@ -137,19 +137,22 @@ export function createMetering(core: Core) {
 
     /**
      * Charges every started minute of a claimed session, one at a time (each depends on the
-     * one before), first any minute an earlier claim left unresolved. Returns the session as
-     * it stands after, or undefined when another claim took the session over meanwhile.
+     * one before), first any minute an earlier claim left unresolved. Says whether the session
+     * is still active (under this claim), ended meanwhile (funds, refusal), or was taken over
+     * by another claim.
      */
-    async chargeStarted(claim: MeteringClaim, at: Date): Promise<SessionRecord | undefined> {
+    async chargeStarted(
+      claim: MeteringClaim,
+      at: Date,
+    ): Promise<{ outcome: "active" } | { outcome: "ended"; session: SessionRecord } | { outcome: "lost" }> {
       let current: MeteringClaim = claim;
       while (current.unresolved || minuteStarted(current.session, at)) {
         const { advanced, ended } = await charge([current]);
-        const session = advanced[0] ?? ended[0];
-        if (!session) return undefined;
-        if (session.status !== "active") return session;
-        current = { ...current, session, unresolved: false };
+        if (ended[0]) return { outcome: "ended", session: ended[0] };
+        if (!advanced[0]) return { outcome: "lost" };
+        current = { ...current, session: advanced[0], unresolved: false };
       }
-      return current.session;
+      return { outcome: "active" };
     },
   };
 }

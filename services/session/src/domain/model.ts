@@ -144,11 +144,29 @@ export interface Leased {
   epoch: bigint;
 }
 
+/** What metering reads and records of a session (claims and charged minutes return only this). */
+export type MeteredSession = Pick<
+  SessionRecord,
+  | "id"
+  | "userId"
+  | "expertId"
+  | "status"
+  | "rateMinor"
+  | "currency"
+  | "holdId"
+  | "minutesCharged"
+  | "minutesLeft"
+  | "nextChargeAt"
+  | "pausedAt"
+>;
+
 /**
  * A session claimed for charging its next minute. `unresolved` says an earlier claim never
  * recorded its outcome: that minute may be charged in billing already, and is charged again
  * (billing replays it) before anything else happens to the session.
  */
-export interface MeteringClaim extends Leased {
+export interface MeteringClaim {
+  session: MeteredSession;
+  epoch: bigint;
   unresolved: boolean;
 }

@@ -3,6 +3,7 @@ import type {
   EventBody,
   Leased,
   MessageRecord,
+  MeteredSession,
   MeteringClaim,
   ReceiptRecord,
   ReviewRecord,
@@ -168,7 +169,7 @@ export interface SessionTx {
     minutes: ClaimedMinute[],
     stepSeconds: number,
     at: Date,
-  ): Promise<Array<{ session: SessionRecord; events: SessionEvent[] }>>;
+  ): Promise<Array<{ session: MeteredSession; events: SessionEvent[] }>>;
   /** Ends claims still held (epoch unchanged, still active) for their reasons, at `at`. */
   endClaimed(ends: ClaimedEnd[], at: Date): Promise<SessionRecord[]>;
   /** Gives claims up unresolved: due again at once, and resolved before anything else ends them. */

@@ -2,33 +2,25 @@ import type { Bus } from "@parley/kit/bus";
 import type { Logger } from "@parley/kit/log";
 import type { SessionEvent } from "../domain/model";
 import type { EventFeed } from "../domain/ports";
-import { decodeEventBody, encodeEventBody } from "./codec";
+import { eventBodyJson, parseTagged } from "./codec";
 
 export const sessionTopic = (sessionId: string) => `parley.session.${sessionId}`;
 
 export function encodeBusEvent(event: SessionEvent): Buffer {
   return Buffer.from(
-    JSON.stringify({
-      seq: event.seq.toString(),
-      sessionId: event.sessionId,
-      occurredAt: event.occurredAt.toISOString(),
-      body: encodeEventBody(event.body),
-    }),
+    `{"seq":"${event.seq}","sessionId":${JSON.stringify(event.sessionId)},"occurredAt":"${event.occurredAt.toISOString()}","body":${eventBodyJson(event.body)}}`,
   );
 }
 
 export function decodeBusEvent(buffer: Buffer): SessionEvent {
-  const raw = JSON.parse(buffer.toString()) as {
-    seq: string;
-    sessionId: string;
-    occurredAt: string;
-    body: unknown;
-  };
+  const raw = parseTagged<{ seq: string; sessionId: string; occurredAt: string; body: SessionEvent["body"] }>(
+    buffer.toString(),
+  );
   return {
     seq: BigInt(raw.seq),
     sessionId: raw.sessionId,
     occurredAt: new Date(raw.occurredAt),
-    body: decodeEventBody(raw.body),
+    body: raw.body,
   };
 }
 

@@ -4,6 +4,7 @@ import {
   type EventBody,
   type Leased,
   type MessageRecord,
+  type MeteredSession,
   type MeteringClaim,
   type ReviewRecord,
   type SessionEvent,
@@ -12,7 +13,7 @@ import {
   type UniqueRule,
 } from "../domain/model";
 import type { NewEvent, SessionPatch, SessionStore, SessionTx } from "../domain/ports";
-import { decodeEventBody, encodeEventBody } from "./codec";
+import { decodeEventBody, eventBodyJson } from "./codec";
 
 type Row = Record<string, unknown>;
 
@@ -101,11 +102,44 @@ const asDuplicate = (error: unknown): never => {
   throw rule ? new DuplicateRecord(rule) : error;
 };
 
+/** The columns of a MeteredSession, as metering's statements return them. */
+const METERED =
+  "s.id, s.user_id, s.expert_id, s.status, s.rate_minor, s.currency, s.hold_id, s.minutes_charged, s.minutes_left, s.next_charge_at, s.paused_at";
+
+const toMetered = (row: Row): MeteredSession => ({
+  id: row.id as string,
+  userId: row.user_id as string,
+  expertId: row.expert_id as string,
+  status: row.status as SessionStatus,
+  rateMinor: BigInt(row.rate_minor as bigint),
+  currency: row.currency as string,
+  holdId: (row.hold_id as string | null) ?? null,
+  minutesCharged: Number(row.minutes_charged),
+  minutesLeft: BigInt(row.minutes_left as bigint),
+  nextChargeAt: (row.next_charge_at as Date | null) ?? null,
+  pausedAt: (row.paused_at as Date | null) ?? null,
+});
+
 const toClaim = (row: Row): MeteringClaim => ({
-  session: toSession(row),
+  session: toMetered(row),
   epoch: BigInt(row.lease_epoch as bigint),
   unresolved: row.unresolved as boolean,
 });
+
+/**
+ * Rows of events as one JSON array parameter, each row [text…, body]: the bodies are already
+ * JSON, so they are spliced in rather than escaped again as strings of an array parameter.
+ */
+const eventRows = (rows: string[][]): string =>
+  `[${rows
+    .map(
+      (row) =>
+        `[${row
+          .slice(0, -1)
+          .map((text) => JSON.stringify(text))
+          .join(",")},${row.at(-1)}]`,
+    )
+    .join(",")}]`;
 
 const toLeased = (row: Row): Leased => ({
   session: toSession(row),
@@ -141,9 +175,8 @@ function transactional(sql: Sql): SessionTx {
       };
     });
     await sql`insert into sessions.session_events (session_id, seq, occurred_at, body)
-      select * from unnest(${stored.map((e) => e.sessionId)}::uuid[], ${stored.map((e) => e.seq.toString())}::bigint[],
-        ${stored.map((e) => e.occurredAt.toISOString())}::timestamptz[],
-        ${stored.map((e) => JSON.stringify(encodeEventBody(e.body, e.seq)))}::text[]::jsonb[])`;
+      select (e->>0)::uuid, (e->>1)::bigint, (e->>2)::timestamptz, e->3
+      from jsonb_array_elements(${eventRows(stored.map((e) => [e.sessionId, e.seq.toString(), e.occurredAt.toISOString(), eventBodyJson(e.body, e.seq)]))}::text::jsonb) as e`;
     return stored;
   };
 
@@ -227,7 +260,7 @@ function transactional(sql: Sql): SessionTx {
         )
         update sessions.sessions s set lease_epoch = s.lease_epoch + 1, lease_until = ${leaseUntil}
         from picked where s.id = any(picked.ids)
-        returning s.*, s.id = any(picked.unresolved) as unresolved`;
+        returning ${sql.unsafe(METERED)}, s.lease_epoch, s.id = any(picked.unresolved) as unresolved`;
       return rows.map(toClaim);
     },
     async claimSession(id, leaseUntil) {
@@ -237,7 +270,7 @@ function transactional(sql: Sql): SessionTx {
         )
         update sessions.sessions s set lease_epoch = s.lease_epoch + 1, lease_until = ${leaseUntil}
         from old where s.id = old.id
-        returning s.*, old.lease_until is not null as unresolved`;
+        returning ${sql.unsafe(METERED)}, s.lease_epoch, old.lease_until is not null as unresolved`;
       return row ? toClaim(row) : undefined;
     },
     async advanceClaimed(minutes, stepSeconds, at) {
@@ -257,19 +290,18 @@ function transactional(sql: Sql): SessionTx {
             last_seq = s.last_seq + v.events
           from v
           where s.id = v.id and s.lease_epoch = v.epoch and s.status = 'active' and s.minutes_charged = v.minute - 1
-          returning s.*, v.events
+          returning ${sql.unsafe(METERED)}, s.last_seq, v.events
         ), stored as (
           insert into sessions.session_events (session_id, seq, occurred_at, body)
-          select e.session_id, m.last_seq - m.events + e.index + 1, ${at}, e.body
-          from unnest(${events.map((e) => e.sessionId)}::uuid[], ${events.map((e) => e.index)}::int[],
-            ${events.map((e) => JSON.stringify(encodeEventBody(e.body)))}::text[]::jsonb[]) as e(session_id, index, body)
-          join moved m on m.id = e.session_id
+          select m.id, m.last_seq - m.events + (e->>1)::int + 1, ${at}, e->2
+          from jsonb_array_elements(${eventRows(events.map((e) => [e.sessionId, String(e.index), eventBodyJson(e.body)]))}::text::jsonb) as e
+          join moved m on m.id = (e->>0)::uuid
         )
         select * from moved`;
       const bodies = new Map(minutes.map((m) => [m.sessionId, m.events]));
       return rows.map((row) => {
-        const session = toSession(row);
-        const first = session.lastSeq - BigInt(row.events as number) + 1n;
+        const session = toMetered(row);
+        const first = BigInt(row.last_seq as bigint) - BigInt(row.events as number) + 1n;
         return {
           session,
           events: bodies.get(session.id)!.map(
