@@ -2,39 +2,26 @@
 // and a page token opens only the query it came from — edited, or taken to another list,
 // it is a 400 INVALID_PAGE_TOKEN, never a rewound or foreign page.
 import { randomUUID } from "node:crypto";
-import { httpClient, launchTestPlatform } from "@parley/testing";
+import { launchTestPlatform } from "@parley/testing";
 import t from "tap";
+import { world } from "./world";
 
 t.test("one paging rule and signed page tokens on every list", async (t) => {
   const { platform, secrets } = await launchTestPlatform(t);
-  const { call } = httpClient(platform.httpUrl);
-  const signIn = async (identifier: string, password: string) => {
-    const { status, body } = await call("POST", "/v1/auth/login", { body: { identifier, password } });
-    t.equal(status, 200, "signed in");
-    return body.tokens.access_token as string;
-  };
-  const admin = await signIn(secrets.adminEmail, secrets.adminPassword);
-  await signIn(secrets.adminEmail, secrets.adminPassword);
-  const email = `paging-${Date.now()}@example.com`;
-  const registered = await call("POST", "/v1/auth/register", {
-    body: { email, password: "a passphrase for paging", display_name: "Pager" },
-  });
-  const user = registered.body.tokens.access_token as string;
-  const userId = registered.body.account.user_id as string;
-  for (const amount of ["100", "200"]) {
-    const granted = await call("POST", `/v1/wallets/${userId}:grantCredit`, {
-      token: admin,
-      body: { amount: { amount_minor: amount, currency: "INR" }, request_id: randomUUID() },
-    });
-    t.equal(granted.status, 200, "credit granted");
-  }
-  for (const name of ["first", "second"]) {
-    const created = await call("POST", "/v1/api-keys", {
+  const w = world(t, platform, secrets);
+  const { call } = w;
+  // Two of each: two admin sign-ins (sessions), two credits (transactions), two API keys.
+  const admin = await w.admin();
+  await w.admin();
+  const person = await w.register("Pager");
+  const user = person.token;
+  await w.fund(person.userId, 100);
+  await w.fund(person.userId, 200);
+  for (const name of ["first", "second"])
+    await w.ok("POST", "/v1/api-keys", {
       token: admin,
       body: { partner_id: "acme", name, scopes: ["users:read"], request_id: randomUUID() },
     });
-    t.equal(created.status, 200, "API key created");
-  }
 
   const lists: Array<{ path: string; token: string }> = [
     { path: "/v1/auth/sessions", token: admin },

@@ -133,6 +133,15 @@ export async function launchPlatform(options: PlatformOptions): Promise<Platform
   }
 }
 
+export interface TestPlatformOptions {
+  /** The services reach the test's database through this (a fault test's proxy); as is by default. */
+  databaseUrl?: (url: string) => string;
+  /** Another Redis than REDIS_URL (a fault test's throwaway server). */
+  redisUrl?: string;
+  /** Every line each service prints (stdout and stderr). */
+  onLine?: PlatformOptions["onLine"];
+}
+
 /**
  * The whole platform for one test: a fresh database, fresh secrets, Redis (when REDIS_URL is
  * set) under a key prefix of this run's own, stopped when the test ends.
@@ -140,14 +149,15 @@ export async function launchPlatform(options: PlatformOptions): Promise<Platform
 export async function launchTestPlatform(
   t: Test,
   env: PlatformOptions["env"] = {},
-): Promise<{ platform: Platform; secrets: PlatformSecrets }> {
+  options: TestPlatformOptions = {},
+): Promise<{ platform: Platform; secrets: PlatformSecrets; databaseUrl: string }> {
   const { url: databaseUrl } = await createTestDatabase(t);
   const secrets = generateSecrets();
+  const redisUrl = options.redisUrl ?? process.env.REDIS_URL;
   const platform = await launchPlatform({
-    databaseUrl,
-    ...(process.env.REDIS_URL
-      ? { redisUrl: process.env.REDIS_URL, redisKeyPrefix: `parley-test-${randomUUID()}:` }
-      : {}),
+    databaseUrl: options.databaseUrl?.(databaseUrl) ?? databaseUrl,
+    ...(redisUrl ? { redisUrl, redisKeyPrefix: `parley-test-${randomUUID()}:` } : {}),
+    ...(options.onLine ? { onLine: options.onLine } : {}),
     secrets,
     // Readiness is read from the services' info lines, so TEST_LOG_LEVEL goes no quieter.
     env: Object.fromEntries(
@@ -155,5 +165,5 @@ export async function launchTestPlatform(
     ),
   });
   t.teardown(platform.stop);
-  return { platform, secrets };
+  return { platform, secrets, databaseUrl };
 }

@@ -16,7 +16,7 @@ export interface LaunchedService {
 }
 
 export interface LaunchOptions {
-  /** Every line the service prints on stdout (pino JSON), for the caller to show or keep. */
+  /** Every line the service prints (pino JSON on stdout; stderr too), for the caller to show or keep. */
   onLine?: (line: string) => void;
   /** The port a log line announces, once the service serves; gRPC's "listening" line by default. */
   readyPort?: (line: string) => number | undefined;
@@ -55,7 +55,10 @@ export async function launchService(
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
     await exited;
   };
-  child.stderr?.on("data", (chunk: Buffer) => remember(chunk.toString()));
+  createInterface({ input: child.stderr! }).on("line", (line) => {
+    remember(`${line}\n`);
+    options.onLine?.(line);
+  });
   const port = await new Promise<number>((resolve, reject) => {
     const fail = (why: string) => reject(new Error(`${name} ${why}:\n${recent.join("")}`));
     const timer = setTimeout(() => {

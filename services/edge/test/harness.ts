@@ -1,13 +1,14 @@
-import { launchTestPlatform, type Platform, type PlatformSecrets } from "@parley/testing";
+import {
+  type HttpResponse,
+  httpClient,
+  launchTestPlatform,
+  type Platform,
+  type PlatformSecrets,
+} from "@parley/testing";
 import type { Test } from "tap";
 import { signPayload } from "../src/webhooks/payments";
 
-export interface ApiResponse {
-  status: number;
-  headers: Headers;
-  // biome-ignore lint/suspicious/noExplicitAny: JSON bodies are asserted field by field
-  body: any;
-}
+export type ApiResponse = HttpResponse;
 
 export interface Api {
   platform: Platform;
@@ -41,25 +42,7 @@ export async function startPlatform(
     ...env,
     auth: { OUTBOX_INTERVAL_MS: "100", ...env.auth },
   });
-  const call: Api["call"] = async (method, path, options = {}) => {
-    const response = await fetch(platform.httpUrl + path, {
-      method,
-      headers: {
-        ...(options.body !== undefined ? { "content-type": "application/json" } : {}),
-        ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
-        ...options.headers,
-      },
-      ...(options.body !== undefined
-        ? { body: typeof options.body === "string" ? options.body : JSON.stringify(options.body) }
-        : {}),
-    });
-    const text = await response.text();
-    let body: unknown = text;
-    try {
-      body = JSON.parse(text);
-    } catch {}
-    return { status: response.status, headers: response.headers, body };
-  };
+  const { call } = httpClient(platform.httpUrl);
   const api: Api = {
     platform,
     secrets,
