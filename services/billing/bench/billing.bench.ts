@@ -1,6 +1,7 @@
 // `pnpm bench:billing`: billing's charge paths beside a raw conditional `UPDATE … RETURNING` on
 // the same wallets, in one process run, so the ratios compare what the machine's noise does not:
-//   - ChargeBatch (batches of BENCH_BATCH items, one per wallet) vs raw, 1,000 wallets;
+//   - ChargeBatch (one minute of each wallet per round, BENCH_BATCHES_IN_FLIGHT calls at once over
+//     disjoint shares of the wallets) vs raw, 1,000 wallets;
 //   - single Charge (BENCH_CONCURRENCY in flight) vs raw, 1,000 wallets;
 //   - single Charge vs raw on one hot wallet.
 // Each scenario warms both sides up, then runs BENCH_ROUNDS rounds alternating which side goes
@@ -12,12 +13,13 @@ import { createBenchDatabase } from "@parley/testing";
 import type postgres from "postgres";
 import { createBilling } from "../src/domain/billing";
 import { INT64_MAX } from "../src/domain/money";
-import { createLedgerStore } from "../src/persistence/store";
+import { createLedgerStore, LEDGER_DATABASE_SETTINGS } from "../src/persistence/store";
 import { BILLING_MIGRATIONS } from "../src/server";
 
 const CHARGES = Number(process.env.BENCH_CHARGES ?? 5000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
-const BATCH = Number(process.env.BENCH_BATCH ?? 1000);
+/** ChargeBatch calls in flight, each over its own share of the wallets (as metering's parallel chunks). */
+const BATCHES_IN_FLIGHT = Number(process.env.BENCH_BATCHES_IN_FLIGHT ?? 1);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const WALLETS = 1000;
 const EXPERTS = 100;
@@ -28,7 +30,7 @@ const bench = await createBenchDatabase();
 
 try {
   await migrateDatabase(bench.url, BILLING_MIGRATIONS);
-  const database = createDatabase(bench.url, { max: CONCURRENCY });
+  const database = createDatabase(bench.url, { max: CONCURRENCY, settings: LEDGER_DATABASE_SETTINGS });
   // The kit's pool parses int8 as bigint; say so to the type checker for the baseline's queries.
   const sql = database.sql as unknown as postgres.Sql<{ bigint: bigint }>;
   const billing = createBilling({
@@ -111,21 +113,24 @@ try {
       await billing.charge(scope, item(index));
     });
   };
-  const batches = (count: number) => {
+  /** One minute of every wallet per call; BATCHES_IN_FLIGHT calls at once over disjoint wallets. */
+  const batchSize = WALLETS / BATCHES_IN_FLIGHT;
+  const batches = async (count: number) => {
     const item = minutes(spread);
-    const calls = Math.max(1, Math.round(count / BATCH));
-    return run(
-      calls,
-      1,
-      async (call) => {
-        const outcomes = await billing.chargeBatch(
-          scope,
-          Array.from({ length: BATCH }, (_, i) => item(call * BATCH + i)),
-        );
-        if (outcomes.some((outcome) => outcome.kind !== "charged")) throw new Error("a minute was refused");
-      },
-      BATCH,
-    );
+    const rounds = Math.max(1, Math.round(count / WALLETS));
+    const started = performance.now();
+    for (let round = 0; round < rounds; round++) {
+      await Promise.all(
+        Array.from({ length: BATCHES_IN_FLIGHT }, async (_, group) => {
+          const outcomes = await billing.chargeBatch(
+            scope,
+            Array.from({ length: batchSize }, (_, i) => item(group * batchSize + i)),
+          );
+          if (outcomes.some((outcome) => outcome.kind !== "charged")) throw new Error("a minute was refused");
+        }),
+      );
+    }
+    return (rounds * WALLETS) / ((performance.now() - started) / 1000);
   };
 
   const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -134,8 +139,8 @@ try {
     side: (count: number) => Promise<number>,
     baseline: (count: number) => Promise<number>,
   ) => {
-    await side(Math.min(CHARGES, BATCH));
-    await baseline(Math.min(CHARGES, BATCH));
+    await side(Math.min(CHARGES, WALLETS));
+    await baseline(Math.min(CHARGES, WALLETS));
     const sides: number[] = [];
     const raws: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
@@ -164,7 +169,7 @@ try {
   ] as const;
   console.log(
     `\nbilling charges/s — Postgres ${version!.server_version}, ${CHARGES} charges per run, ${ROUNDS} rounds (medians), ` +
-      `raw and Charge ${CONCURRENCY} in flight, ChargeBatch ${BATCH} items per call, one call in flight`,
+      `raw and Charge ${CONCURRENCY} in flight, ChargeBatch ${batchSize} items per call, ${BATCHES_IN_FLIGHT} in flight`,
   );
   console.log("scenario                      billing/s   raw UPDATE/s   billing ÷ raw");
   for (const [name, { side, raw: baseline }] of rows)
@@ -187,7 +192,8 @@ try {
       hot_wallet_raw_per_s: Math.round(hotWallet.raw),
       charges_per_run: CHARGES,
       concurrency: CONCURRENCY,
-      batch_size: BATCH,
+      batch_size: batchSize,
+      batches_in_flight: BATCHES_IN_FLIGHT,
       rounds: ROUNDS,
       unbalanced: Number(unbalanced!.count),
     }),

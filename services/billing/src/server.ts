@@ -10,7 +10,7 @@ import { type BillingConfig, DEFAULT_MAX_TOP_UP_MINOR, DEFAULT_MAX_WALLET_BALANC
 import { type Billing, createBilling } from "./domain/billing";
 import { billingHandlers } from "./grpc/handlers";
 import { billingPermissions } from "./grpc/permissions";
-import { createLedgerStore } from "./persistence/store";
+import { createLedgerStore, LEDGER_DATABASE_SETTINGS } from "./persistence/store";
 import { startHoldSweeper } from "./workers/hold-sweeper";
 
 export const BILLING_MIGRATIONS = {
@@ -92,7 +92,10 @@ export async function startBilling(
   metrics?: ServiceMetrics,
 ): Promise<{ server: GrpcServer; port: number }> {
   await migrateDatabase(config.MIGRATION_DATABASE_URL ?? config.DATABASE_URL, BILLING_MIGRATIONS);
-  const database = createDatabase(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX });
+  const database = createDatabase(config.DATABASE_URL, {
+    max: config.DATABASE_POOL_MAX,
+    settings: LEDGER_DATABASE_SETTINGS,
+  });
   const shutdownHooks: Array<() => Promise<void>> = [];
   const { server, billing } = buildBillingServer({
     sql: database.sql,

@@ -1,10 +1,10 @@
 import { newId } from "@parley/kit/ids";
 import { SessionKind } from "@parley/proto/parley/billing/v1/billing";
 import postgres from "postgres";
-import t from "tap";
+import t, { type Test } from "tap";
 import { createBilling } from "../src/domain/billing";
 import { INT64_MAX } from "../src/domain/money";
-import { createLedgerStore } from "../src/persistence/store";
+import { createLedgerStore, LEDGER_DATABASE_SETTINGS } from "../src/persistence/store";
 import { failure, inr, startHarness } from "./harness";
 
 const h = await startHarness(t);
@@ -189,27 +189,34 @@ h.test("a minute refused for funds can be charged once the wallet is topped up",
   t.same(charged.balance, inr(0n), "the refusal left no idempotency key behind");
 });
 
+/** A billing over its own pool that records the first word of every statement it sends. */
+function watchedBilling(t: Test) {
+  const statements: string[] = [];
+  const pool = postgres(h.serviceUrl, {
+    max: 4,
+    onnotice: () => {},
+    types: { bigint: postgres.BigInt },
+    connection: LEDGER_DATABASE_SETTINGS,
+    debug: (_connection, query) => statements.push(query.trim().split(/\s+/)[0]!.toLowerCase()),
+  });
+  t.teardown(() => pool.end({ timeout: 5 }));
+  const billing = createBilling({
+    store: createLedgerStore(pool),
+    now: () => h.clock.now,
+    commissionBps: 2000n,
+    defaultCurrency: "INR",
+    defaultProvider: "razorpay",
+    supportedCurrencies: new Set(["INR"]),
+    limits: { maxBalance: INT64_MAX },
+    maxTopUp: INT64_MAX,
+  });
+  return { billing, statements };
+}
+
 h.test(
   "a plain minute is one statement on the wire; any other falls back to the planner under lock",
   async (t) => {
-    const statements: string[] = [];
-    const pool = postgres(h.serviceUrl, {
-      max: 2,
-      onnotice: () => {},
-      types: { bigint: postgres.BigInt },
-      debug: (_connection, query) => statements.push(query.trim().split(/\s+/)[0]!.toLowerCase()),
-    });
-    t.teardown(() => pool.end({ timeout: 5 }));
-    const billing = createBilling({
-      store: createLedgerStore(pool),
-      now: () => h.clock.now,
-      commissionBps: 2000n,
-      defaultCurrency: "INR",
-      defaultProvider: "razorpay",
-      supportedCurrencies: new Set(["INR"]),
-      limits: { maxBalance: INT64_MAX },
-      maxTopUp: INT64_MAX,
-    });
+    const { billing, statements } = watchedBilling(t);
     const payer = await h.user();
     const expert = await h.user("expert");
     await h.fund(payer.userId, RATE * 3n);
@@ -338,4 +345,81 @@ h.test("Charge and a ChargeBatch of one agree minute by minute, whatever the wal
   await h.fund(viaCharge.userId, RATE);
   await h.fund(viaBatch.userId, RATE);
   t.same(await both(minute + 1n, "after settlement"), { refused: "SESSION_SETTLED" });
+});
+
+h.test("concurrent plain minutes share statements", async (t) => {
+  const { billing, statements } = watchedBilling(t);
+  const expert = await h.user("expert");
+  const payers = await Promise.all(Array.from({ length: 10 }, () => h.user()));
+  for (const payer of payers) await h.fund(payer.userId, RATE * 3n);
+  const sessions = payers.map(() => newId());
+  const minute = (p: number, n: bigint) => ({
+    sessionId: sessions[p]!,
+    minute: n,
+    payerUserId: payers[p]!.userId,
+    payeeUserId: expert.userId,
+    amount: inr(RATE),
+    holdId: "",
+  });
+  await billing.charge("service:session", minute(0, 1n));
+  statements.length = 0;
+  const calls = payers.map((_, p) =>
+    Promise.all(
+      [1n, 2n, 3n].filter((n) => p > 0 || n > 1n).map((n) => billing.charge("service:session", minute(p, n))),
+    ),
+  );
+  const results = await Promise.all(calls);
+  const count = results.flat().length;
+  t.ok(statements.length < count, `${count} calls in flight together, ${statements.length} statements`);
+  t.ok(
+    statements.every((s) => s === "with"),
+    "each one statement: no transaction, nothing waiting in one",
+  );
+  for (const [p, payer] of payers.entries()) {
+    t.same(
+      results[p]!.map((r) => r.balance),
+      p === 0 ? [RATE, 0n] : [2n * RATE, RATE, 0n],
+      "each wallet's minutes chain one after another",
+    );
+    const { wallet } = await h.client.getWallet(
+      { userId: payer.userId, currency: "", rateMinor: 0n },
+      h.as.operator,
+    );
+    t.same(wallet?.balance, inr(0n));
+  }
+});
+
+h.test("a wallet short of funds among concurrent minutes costs the others nothing", async (t) => {
+  const expert = await h.user("expert");
+  const payers = await Promise.all(Array.from({ length: 10 }, () => h.user()));
+  for (const payer of payers) await h.fund(payer.userId, RATE * 3n);
+  const sessions = payers.map(() => newId());
+  const results = await Promise.all(
+    payers.flatMap((payer, p) =>
+      [1n, 2n, 3n, 4n].map((n) =>
+        h.client
+          .charge(
+            {
+              sessionId: sessions[p]!,
+              minute: n,
+              payerUserId: payer.userId,
+              payeeUserId: expert.userId,
+              amount: inr(RATE),
+              holdId: "",
+            },
+            h.as.session,
+          )
+          .then(
+            () => "charged",
+            (error: { reason: string }) => error.reason,
+          ),
+      ),
+    ),
+  );
+  t.equal(results.filter((r) => r === "charged").length, 30, "three minutes per wallet");
+  t.same(
+    new Set(results.filter((r) => r !== "charged")),
+    new Set(["INSUFFICIENT_FUNDS"]),
+    "the fourth is refused",
+  );
 });

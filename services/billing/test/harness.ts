@@ -15,6 +15,7 @@ import {
 import postgres from "postgres";
 import type { Test } from "tap";
 import { INT64_MAX } from "../src/domain/money";
+import { LEDGER_DATABASE_SETTINGS } from "../src/persistence/store";
 import { BILLING_MIGRATIONS, createBillingService } from "../src/server";
 
 export const COMMISSION_BPS = 2000;
@@ -52,7 +53,7 @@ export async function startHarness(
   const { url } = await createTestDatabase(t, { migrations: [BILLING_MIGRATIONS] });
   // The service runs as a role of its own, as in production: data access, no ownership.
   const serviceUrl = await createServiceRole(t, url, "billing");
-  const database = createDatabase(serviceUrl, { max: 20 });
+  const database = createDatabase(serviceUrl, { max: 20, settings: LEDGER_DATABASE_SETTINGS });
   t.teardown(database.close);
   const sql = postgres(url, { max: 2, onnotice: () => {}, types: { bigint: postgres.BigInt } });
   t.teardown(() => sql.end({ timeout: 5 }));

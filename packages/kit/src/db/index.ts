@@ -25,6 +25,11 @@ export interface DatabaseOptions {
   max?: number;
   /** Seconds a new connection may take before the waiting query fails (default 5). */
   connectTimeoutSeconds?: number;
+  /**
+   * Server settings for every connection of the pool, sent at connect (e.g. billing's
+   * `plan_cache_mode: "force_generic_plan"`: its statements are prepared once and planned once).
+   */
+  settings?: Record<string, string>;
 }
 
 /**
@@ -36,6 +41,7 @@ export function createDatabase(url: string, options: DatabaseOptions = {}): Data
   const sql = postgres(url, {
     max: options.max ?? 10,
     connect_timeout: options.connectTimeoutSeconds ?? 5,
+    ...(options.settings ? { connection: options.settings } : {}),
     onnotice: () => {},
     // int8 columns come back as bigint: money in minor units stays exact beyond 2^53.
     types: { bigint: postgres.BigInt },

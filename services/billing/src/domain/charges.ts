@@ -93,21 +93,16 @@ function refusalOutcome(error: unknown): ChargeOutcome {
   throw error;
 }
 
-/** Items in the order they are applied: by wallet, then session, then minute. */
-function applicationOrder(items: readonly ChargeItem[]): number[] {
-  const text = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-  return items
-    .map((_, index) => index)
-    .sort((x, y) => {
-      const a = items[x]!;
-      const b = items[y]!;
-      return (
-        text(a.payerUserId, b.payerUserId) ||
-        text(a.currency, b.currency) ||
-        text(a.sessionId, b.sessionId) ||
-        (a.minute < b.minute ? -1 : a.minute > b.minute ? 1 : 0)
-      );
-    });
+const text = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** The order minutes are applied in, whoever applies them: by wallet, then session, then minute. */
+export function byApplicationOrder(a: ChargeItem, b: ChargeItem): number {
+  return (
+    text(a.payerUserId, b.payerUserId) ||
+    text(a.currency, b.currency) ||
+    text(a.sessionId, b.sessionId) ||
+    (a.minute < b.minute ? -1 : a.minute > b.minute ? 1 : 0)
+  );
 }
 
 /**
@@ -147,7 +142,8 @@ export function planCharges(
   const refusals = new Map<number, AppError>();
   const charges: PlannedCharge[] = [];
   const postings: Posting[] = [];
-  for (const index of applicationOrder(items)) {
+  const order = items.map((_, index) => index).sort((x, y) => byApplicationOrder(items[x]!, items[y]!));
+  for (const index of order) {
     const item = items[index]!;
     const earlier = receipts.get(keyOf(item.sessionId, item.minute));
     try {

@@ -59,12 +59,13 @@ export interface HoldStore {
 
 export interface ChargeStore {
   /**
-   * Charges a plain minute in one round trip: a new minute of a session that is not settled, on a
-   * wallet with no hold past its expiry, naming no hold that is still open — the case where
-   * planCharges pays the whole minute from what is available, or refuses it for funds. Applied
-   * only if the database's own checks agree (the minute's key is new, `held ≤ balance` after
-   * paying, the session has no invoice); returns the receipt, or undefined (nothing written)
-   * whenever the minute is anything else, for planCharges to decide.
+   * Charges a plain minute in one round trip, in one autocommit statement (which concurrent
+   * calls may share): a new minute of a session that is not settled, on a wallet with no hold
+   * past its expiry, naming no hold that is still open — the case where planCharges pays the
+   * whole minute from what is available, or refuses it for funds. Applied only if the
+   * database's own checks agree (the minute's key is new, `held ≤ balance` after paying, the
+   * session has no invoice); returns the receipt, or undefined (nothing written) whenever the
+   * minute is anything else, for planCharges to decide.
    */
   chargePlain(item: ChargeItem, transactionId: string, now: Date): Promise<ChargeReceipt | undefined>;
   /** The items' wallets locked in id order and their keys read, then the plan, applied in bulk. */

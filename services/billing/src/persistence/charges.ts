@@ -1,7 +1,7 @@
-import { newId } from "@parley/kit/ids";
 import type { ChargeItem, ChargePlan, ChargeReceipt, ChargeSnapshot } from "../domain/charges";
 import type { ChargeStore } from "../domain/ports";
 import { postingWrites, walletWrites } from "./ledger";
+import { createPlainCharges } from "./plain-charges";
 import { type HoldRow, type WalletRow, walletSnapshots } from "./rows";
 import { array, isPgError, type PlatformAccounts, pipelinedTransaction, type Sql, type Tx } from "./sql";
 
@@ -107,88 +107,13 @@ function receiptWrites(tx: Tx, plan: ChargePlan, at: Date) {
         request_hash, balance_after, available_after, hold_remaining_after)`;
 }
 
-/** A database check that refused the plain minute: the planner decides what happened instead. */
-const PLAIN_REFUSALS = [
-  ["23505", "charges_session_minute"],
-  ["23514", "accounts_held_within_balance"],
-  ["23514", "accounts_user_balance_non_negative"],
-  ["23514", "charges_session_not_settled"],
-] as const;
-
 /** Per-minute session charges: one statement for a plain minute, one set-based transaction per batch. */
 export function createChargeStore(sql: Sql, platform: PlatformAccounts): ChargeStore {
+  const plain = createPlainCharges(sql, platform);
   return {
-    /**
-     * One round trip, one autocommit statement: the wallet's update (which waits for its row lock
-     * and works on the row's latest version) goes ahead only when the minute is the plain case,
-     * and every other write depends on it. The conditions read the statement's snapshot, which may
-     * be older than the lock; each can only have become less favourable since (a hold past expiry
-     * stays so, a resolved hold never reopens), and what can have changed is refused by the database itself:
-     * the minute's unique key (charged meanwhile), `held ≤ balance` (funds), the settled-session
-     * trigger (invoiced meanwhile; it reads the invoices when the statement ends).
-     */
-    async chargePlain(item, transactionId, now) {
-      const revenue = platform.cachedRevenue(item.currency);
-      if (!revenue) return undefined;
-      try {
-        // Each value is sent once (a `p` row the statement reads), not once per use.
-        const [paid] = await sql<{ balance: bigint; held: bigint }[]>`
-          with p as (
-            select ${transactionId}::uuid as tx, ${item.payerUserId}::text as payer,
-              ${item.payeeUserId}::text as payee, ${item.currency}::char(3) as currency,
-              ${item.sessionId}::text as session, ${item.minute}::int8 as minute, ${item.amount}::int8 as amount,
-              ${item.commission}::int8 as commission, ${now}::timestamptz as at, ${item.holdId || null}::uuid as hold,
-              ${revenue}::uuid as revenue, ${newId()}::uuid as new_earnings, ${item.requestHash}::text as hash
-          ), paid as (
-            update billing.accounts a set balance = a.balance - p.amount
-            from p
-            where a.kind = 'wallet' and a.owner_id = p.payer and a.currency = p.currency
-              and not exists (
-                select 1 from billing.charges c where c.session_id = p.session and c.minute = p.minute)
-              and not exists (
-                select 1 from billing.holds h where h.account_id = a.id and h.status = 'open' and h.expires_at <= p.at)
-              and (p.hold is null or exists (
-                select 1 from billing.holds h where h.id = p.hold and h.account_id = a.id and h.status <> 'open'))
-            returning a.id, a.balance, a.held
-          ), earned as (
-            insert into billing.accounts (id, kind, owner_id, currency, balance)
-            select p.new_earnings, 'earnings', p.payee, p.currency, p.amount - p.commission from paid, p
-            on conflict (kind, owner_id, currency) do update set balance = accounts.balance + excluded.balance
-            returning id, balance
-          ), posted as (
-            insert into billing.transactions (id, type, currency, reference, created_at)
-            select p.tx, 'session_charge', p.currency, 'session:' || p.session, p.at from paid, p
-          ), lines as (
-            insert into billing.entries (transaction_id, account_id, amount, balance_after, created_at)
-            select p.tx, paid.id, -p.amount, paid.balance, p.at from paid, p
-            union all
-            select p.tx, earned.id, p.amount - p.commission, earned.balance, p.at from earned, p
-            union all
-            select p.tx, p.revenue, p.commission, null, p.at from paid, p
-          ), receipt as (
-            insert into billing.charges (transaction_id, session_id, minute, payer_user_id, payee_user_id, currency,
-              amount, commission, created_at, request_hash, balance_after, available_after, hold_remaining_after)
-            select p.tx, p.session, p.minute, p.payer, p.payee, p.currency, p.amount, p.commission, p.at, p.hash,
-              paid.balance, paid.balance - paid.held, 0
-            from paid, p
-          )
-          select balance, held from paid`;
-        if (!paid) return undefined;
-        return {
-          transactionId,
-          sessionId: item.sessionId,
-          minute: item.minute,
-          currency: item.currency,
-          amount: item.amount,
-          requestHash: item.requestHash,
-          balanceAfter: paid.balance,
-          availableAfter: paid.balance - paid.held,
-          holdRemainingAfter: 0n,
-        };
-      } catch (error) {
-        if (PLAIN_REFUSALS.some(([code, constraint]) => isPgError(error, code, constraint))) return undefined;
-        throw error;
-      }
+    /** See createPlainCharges: one autocommit statement, shared by the plain minutes of concurrent calls. */
+    chargePlain(item, transactionId, now) {
+      return plain.charge({ item, transactionId, now });
     },
 
     /**

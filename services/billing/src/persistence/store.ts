@@ -10,7 +10,15 @@ import { asSql, isPgError, platformAccounts } from "./sql";
 import { createEarningsStore, createWalletStore } from "./wallets";
 
 /**
- * Billing's storage over one postgres.js pool. Queries are tagged templates, each a server-side
+ * Settings for the pool the store runs on: every statement is planned once per connection, not
+ * at each execution. The statements are key lookups and bulk writes over `unnest` arrays, for
+ * which the generic plan (index probes) is the right one at any size, and planning the large
+ * ones every time cost more than running them.
+ */
+export const LEDGER_DATABASE_SETTINGS = { plan_cache_mode: "force_generic_plan" };
+
+/**
+ * Billing's storage over one postgres.js pool (opened with LEDGER_DATABASE_SETTINGS). Queries are tagged templates, each a server-side
  * prepared statement (named and cached per connection); bulk statements pass arrays, so their
  * text never varies with the batch size.
  */

@@ -1,0 +1,195 @@
+import { newId } from "@parley/kit/ids";
+import { byApplicationOrder, type ChargeItem, type ChargeReceipt } from "../domain/charges";
+import { array, isPgError, type PlatformAccounts, type Sql } from "./sql";
+
+/** A plain minute to charge: the item, its journal transaction and the clock of its call. */
+export interface PlainMinute {
+  item: ChargeItem;
+  transactionId: string;
+  now: Date;
+}
+
+/** A database check that refused a plain minute: the planner decides what happened instead. */
+const PLAIN_REFUSALS = [
+  ["23505", "charges_session_minute"],
+  ["23514", "accounts_held_within_balance"],
+  ["23514", "accounts_user_balance_non_negative"],
+  ["23514", "charges_session_not_settled"],
+] as const;
+
+const isPlainRefusal = (error: unknown) =>
+  PLAIN_REFUSALS.some(([code, constraint]) => isPgError(error, code, constraint));
+
+/**
+ * Charges plain minutes with one autocommit statement per round trip: calls that arrive while a
+ * statement is in flight go together in the next one (a lone call goes at once), so concurrent
+ * minutes share a statement's fixed cost. Statements of several instances lock their wallets
+ * in id order, as batches do, so they never deadlock. Nothing waits inside a transaction: each statement
+ * locks, writes and commits on the server in one go.
+ *
+ * The statement locks the payers' wallets in id order, keeps the items that are plain, and
+ * applies them as planCharges would, one after another per wallet in the planner's order:
+ * each wallet pays the sum of its minutes, each minute's balance_after chains back from the
+ * new balance, each payee's earnings move once. The conditions read the statement's snapshot,
+ * which may be older than the locks; each can only have become less favourable since (a hold
+ * past expiry stays so, a resolved hold never reopens), and whatever else may have changed is
+ * refused by the database itself: a minute's unique key (charged meanwhile), `held ≤ balance`
+ * (funds), the settled-session trigger (it reads the invoices when the statement ends).
+ * A refusal fails the whole statement; its minutes are then tried again in halves, down to the
+ * refused ones, which come back undefined for the planner to decide.
+ */
+export function createPlainCharges(sql: Sql, platform: PlatformAccounts, maxPerStatement = 1000) {
+  async function statement(minutes: readonly PlainMinute[]): Promise<Map<string, ChargeReceipt>> {
+    const ordered = [...minutes].sort((a, b) => byApplicationOrder(a.item, b.item));
+    const now = new Date(Math.max(...ordered.map((minute) => minute.now.getTime())));
+    const earningsIds = new Map<string, string>();
+    const column = <T extends string | bigint | null>(pick: (minute: PlainMinute) => T) =>
+      array(ordered.map(pick));
+    const rows = await sql<{ tx: string; balance_after: bigint; held: bigint }[]>`
+      with i as (
+        select * from unnest(${column((m) => m.transactionId)}::uuid[], ${column((m) => m.item.payerUserId)}::text[],
+          ${column((m) => m.item.payeeUserId)}::text[], ${column((m) => m.item.currency)}::char(3)[],
+          ${column((m) => m.item.sessionId)}::text[], ${column((m) => m.item.minute)}::int8[],
+          ${column((m) => m.item.amount)}::int8[], ${column((m) => m.item.commission)}::int8[],
+          ${column((m) => m.item.holdId || null)}::uuid[], ${column((m) => platform.cachedRevenue(m.item.currency)!)}::uuid[],
+          ${column((m) => m.item.requestHash)}::text[],
+          ${column((m) => {
+            const key = `${m.item.payeeUserId}\u0000${m.item.currency}`;
+            if (!earningsIds.has(key)) earningsIds.set(key, newId());
+            return earningsIds.get(key)!;
+          })}::uuid[])
+          with ordinality as i(tx, payer, payee, currency, session, minute, amount, commission, hold, revenue, hash,
+            new_earnings, ord)
+      ), wallet as (
+        select a.id, a.owner_id, a.currency from billing.accounts a
+        where a.kind = 'wallet' and (a.owner_id, a.currency) in (select payer, currency from i)
+        order by a.id
+        for update
+      ), plain as (
+        select i.*, w.id as wallet from i join wallet w on w.owner_id = i.payer and w.currency = i.currency
+        where not exists (select 1 from billing.charges c where c.session_id = i.session and c.minute = i.minute)
+          and not exists (
+            select 1 from billing.holds h where h.account_id = w.id and h.status = 'open' and h.expires_at <= ${now})
+          and (i.hold is null or exists (
+            select 1 from billing.holds h where h.id = i.hold and h.account_id = w.id and h.status <> 'open'))
+      ), paid as (
+        update billing.accounts a set balance = a.balance - s.total
+        from (select wallet, sum(amount)::int8 as total from plain group by wallet) s
+        where a.id = s.wallet
+        returning a.id, a.balance, a.held
+      ), chained as (
+        select p.*, paid.held, paid.balance + coalesce(sum(p.amount) over (
+            partition by p.wallet order by p.ord desc rows between unbounded preceding and 1 preceding), 0)::int8
+          as balance_after
+        from plain p join paid on paid.id = p.wallet
+      ), earned as (
+        insert into billing.accounts (id, kind, owner_id, currency, balance)
+        select (array_agg(new_earnings))[1], 'earnings', payee, currency, sum(amount - commission)::int8
+        from chained group by payee, currency order by payee, currency
+        on conflict (kind, owner_id, currency) do update set balance = accounts.balance + excluded.balance
+        returning id, owner_id, currency, balance
+      ), posted as (
+        insert into billing.transactions (id, type, currency, reference, created_at)
+        select tx, 'session_charge', currency, 'session:' || session, ${now}::timestamptz from chained order by ord
+      ), lines as (
+        insert into billing.entries (transaction_id, account_id, amount, balance_after, created_at)
+        select tx, account, amount, balance_after, ${now}::timestamptz from (
+          select c.ord, 1 as leg, c.tx, c.wallet as account, -c.amount as amount, c.balance_after from chained c
+          union all
+          select c.ord, 2, c.tx, e.id, c.amount - c.commission, e.balance - coalesce(sum(c.amount - c.commission) over (
+              partition by c.payee, c.currency order by c.ord desc rows between unbounded preceding and 1 preceding), 0)
+          from chained c join earned e on e.owner_id = c.payee and e.currency = c.currency
+          union all
+          select c.ord, 3, c.tx, c.revenue, c.commission, null from chained c
+        ) line order by ord, leg
+      ), receipts as (
+        insert into billing.charges (transaction_id, session_id, minute, payer_user_id, payee_user_id, currency,
+          amount, commission, created_at, request_hash, balance_after, available_after, hold_remaining_after)
+        select tx, session, minute, payer, payee, currency, amount, commission, ${now}::timestamptz, hash,
+          balance_after, balance_after - held, 0
+        from chained order by ord
+      )
+      select tx, balance_after, held from chained`;
+    const byTransaction = new Map(minutes.map((minute) => [minute.transactionId, minute]));
+    return new Map(
+      rows.map((row) => {
+        const { item } = byTransaction.get(row.tx)!;
+        return [
+          row.tx,
+          {
+            transactionId: row.tx,
+            sessionId: item.sessionId,
+            minute: item.minute,
+            currency: item.currency,
+            amount: item.amount,
+            requestHash: item.requestHash,
+            balanceAfter: row.balance_after,
+            availableAfter: row.balance_after - row.held,
+            holdRemainingAfter: 0n,
+          },
+        ];
+      }),
+    );
+  }
+
+  /** One statement for these minutes; after a refusal, each half again, down to the refused minutes. */
+  async function settle(minutes: PlainMinute[]): Promise<(ChargeReceipt | undefined)[]> {
+    try {
+      const receipts = await statement(minutes);
+      return minutes.map((minute) => receipts.get(minute.transactionId));
+    } catch (error) {
+      if (!isPlainRefusal(error)) throw error;
+      if (minutes.length === 1) return [undefined];
+      const half = Math.ceil(minutes.length / 2);
+      const [first, second] = await Promise.all([
+        settle(minutes.slice(0, half)),
+        settle(minutes.slice(half)),
+      ]);
+      return [...first, ...second];
+    }
+  }
+
+  interface Waiting {
+    minute: PlainMinute;
+    resolve: (receipt: ChargeReceipt | undefined) => void;
+    reject: (error: unknown) => void;
+  }
+  const waiting: Waiting[] = [];
+  let sending = false;
+
+  async function send(): Promise<void> {
+    sending = true;
+    while (waiting.length > 0) {
+      const taken = waiting.splice(0, maxPerStatement);
+      // A minute named twice goes once; its twin is a replay the planner answers.
+      const seen = new Set<string>();
+      const unique: Waiting[] = [];
+      for (const entry of taken) {
+        const key = `${entry.minute.item.sessionId}\u0000${entry.minute.item.minute}`;
+        if (seen.has(key)) entry.resolve(undefined);
+        else {
+          seen.add(key);
+          unique.push(entry);
+        }
+      }
+      try {
+        const receipts = await settle(unique.map((entry) => entry.minute));
+        for (const [index, entry] of unique.entries()) entry.resolve(receipts[index]);
+      } catch (error) {
+        for (const entry of unique) entry.reject(error);
+      }
+    }
+    sending = false;
+  }
+
+  return {
+    /** The minute's receipt, or undefined (nothing written) when it is not plain or the database refused it. */
+    charge(minute: PlainMinute): Promise<ChargeReceipt | undefined> {
+      if (!platform.cachedRevenue(minute.item.currency)) return Promise.resolve(undefined);
+      return new Promise((resolve, reject) => {
+        waiting.push({ minute, resolve, reject });
+        if (!sending) void send();
+      });
+    },
+  };
+}
