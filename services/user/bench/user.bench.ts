@@ -86,7 +86,11 @@ try {
   for (const row of await sql`select user_id from users.experts where availability = 'available'`)
     await presence.heartbeat(row.user_id as string);
   const issuer = await createTestIssuer();
-  const { binding, users } = createUserService({ sql, presence });
+  const { binding, users } = createUserService({
+    sql,
+    presence,
+    log: createLogger({ service: "user", level: "silent" }),
+  });
   const server = createGrpcServer({
     name: "user",
     log: createLogger({ service: "user", level: "silent" }),

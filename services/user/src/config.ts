@@ -15,6 +15,12 @@ export const userConfigShape = {
   AUTH_ADDRESS: env.address("127.0.0.1:50051"),
   /** How long one presence heartbeat keeps a person online. */
   PRESENCE_TTL_SECONDS: env.positiveInt(60),
+  /** WatchMe keep-alive interval. */
+  HEARTBEAT_MS: env.positiveInt(15_000),
+  /** How often WatchMe streams check the store while the bus is down. */
+  WATCH_POLL_MS: env.positiveInt(1_000),
+  /** How often they check it while the bus is up (a publish another instance dropped). */
+  WATCH_CHECK_MS: env.positiveInt(10_000),
 };
 
 export type UserConfig = z.infer<z.ZodObject<typeof userConfigShape>>;

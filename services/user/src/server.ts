@@ -1,5 +1,6 @@
 import path from "node:path";
 import type { Authenticator } from "@parley/kit/auth";
+import { type Bus, createBus, createInProcessBus } from "@parley/kit/bus";
 import { createDatabase, migrateDatabase, type Sql } from "@parley/kit/db";
 import { bindService, createGrpcServer, type GrpcServer, type ServiceBinding } from "@parley/kit/grpc";
 import type { Logger } from "@parley/kit/log";
@@ -7,10 +8,13 @@ import type { ServiceMetrics } from "@parley/kit/metrics";
 import { createPaging } from "@parley/kit/paging";
 import { UserServiceService } from "@parley/proto/parley/user/v1/user";
 import type { UserConfig } from "./config";
+import { createNotifications, type Notifications } from "./domain/notifications";
 import type { PresenceStore } from "./domain/ports";
 import { createUsers, type Users } from "./domain/users";
+import { createCatchUp } from "./domain/watch";
 import { userHandlers } from "./grpc/handlers";
 import { userPermissions } from "./grpc/permissions";
+import { busNotificationFeed, createNotificationStore } from "./persistence/notifications";
 import { createInProcessPresence, createRedisPresence } from "./persistence/presence";
 import { createUserStore } from "./persistence/store";
 
@@ -22,30 +26,56 @@ export const USER_MIGRATIONS = {
 export interface UserServiceDeps {
   sql: Sql;
   presence: PresenceStore;
+  /** Live notifications between instances; in-process when absent (one instance, tests). */
+  bus?: Bus;
+  log: Logger;
   /** PAGE_TOKEN_SECRET; a process-local key when absent (tests). */
   pageTokenSecret?: string;
   now?: () => Date;
+  /** WatchMe: heartbeat interval and catch-up checks while the bus is down (pollMs) and up (checkMs). */
+  watch?: { heartbeatMs: number; pollMs: number; checkMs: number };
+}
+
+export interface UserService {
+  users: Users;
+  notifications: Notifications;
+  binding: ServiceBinding;
+  close(): void;
 }
 
 /** The user use cases and their gRPC binding over an existing pool (no server yet). */
-export function createUserService(deps: UserServiceDeps): { users: Users; binding: ServiceBinding } {
-  const users = createUsers({
-    store: createUserStore(deps.sql),
-    presence: deps.presence,
-    now: deps.now ?? (() => new Date()),
+export function createUserService(deps: UserServiceDeps): UserService {
+  const now = deps.now ?? (() => new Date());
+  const store = createUserStore(deps.sql);
+  const users = createUsers({ store, presence: deps.presence, now });
+  const feed = busNotificationFeed(deps.bus ?? createInProcessBus(), deps.log);
+  const notificationStore = createNotificationStore(deps.sql);
+  const notifications = createNotifications({ store: notificationStore, profiles: store, feed, now });
+  const catchUp = createCatchUp({
+    feed,
+    lastSeqs: notificationStore.lastSeqs,
+    pollMs: deps.watch?.pollMs ?? 1_000,
+    checkMs: deps.watch?.checkMs ?? 10_000,
+    log: deps.log,
   });
   return {
     users,
+    notifications,
     binding: bindService(
       UserServiceService,
-      userHandlers(users, createPaging(deps.pageTokenSecret)),
+      userHandlers(
+        users,
+        notifications,
+        { feed, catchUp, heartbeatMs: deps.watch?.heartbeatMs ?? 15_000 },
+        createPaging(deps.pageTokenSecret),
+      ),
       userPermissions,
     ),
+    close: () => catchUp.close(),
   };
 }
 
 export interface UserServerDeps extends UserServiceDeps {
-  log: Logger;
   authenticate: Authenticator;
   metrics?: ServiceMetrics;
   onShutdown?: Array<() => Promise<void>>;
@@ -54,14 +84,14 @@ export interface UserServerDeps extends UserServiceDeps {
 
 /** The user gRPC server over an existing pool, unbound: the caller listens. */
 export function buildUserServer(deps: UserServerDeps): { server: GrpcServer; users: Users } {
-  const { users, binding } = createUserService(deps);
+  const { users, binding, close } = createUserService(deps);
   const server = createGrpcServer({
     name: "user",
     log: deps.log,
     authenticate: deps.authenticate,
     metrics: deps.metrics,
     services: [binding],
-    onShutdown: deps.onShutdown,
+    onShutdown: [async () => close(), ...(deps.onShutdown ?? [])],
     readiness: deps.readiness,
   });
   return { server, users };
@@ -79,14 +109,21 @@ export async function startUser(
   const presence = config.REDIS_URL
     ? createRedisPresence(config.REDIS_URL, config.PRESENCE_TTL_SECONDS, undefined, log)
     : createInProcessPresence(config.PRESENCE_TTL_SECONDS, () => new Date());
+  const bus = createBus(config.REDIS_URL, { log, registry: metrics?.registry });
   const { server } = buildUserServer({
     sql: database.sql,
     presence,
+    bus,
     pageTokenSecret: config.PAGE_TOKEN_SECRET,
+    watch: {
+      heartbeatMs: config.HEARTBEAT_MS,
+      pollMs: config.WATCH_POLL_MS,
+      checkMs: config.WATCH_CHECK_MS,
+    },
     log,
     authenticate,
     metrics,
-    onShutdown: [presence.close, database.close],
+    onShutdown: [presence.close, bus.close, database.close],
     readiness: [() => database.ping()],
   });
   const port = await server.listen(`0.0.0.0:${config.GRPC_PORT}`);

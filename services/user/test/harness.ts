@@ -1,8 +1,10 @@
 import { createAuthenticator, type PartnerPrincipal, type PersonRole } from "@parley/kit/auth";
+import type { Bus } from "@parley/kit/bus";
 import { createDatabase } from "@parley/kit/db";
 import { unauthenticated } from "@parley/kit/errors";
 import { type CallOptions, createServiceClient, type ServiceClient } from "@parley/kit/grpc";
 import { newId } from "@parley/kit/ids";
+import { createLogger } from "@parley/kit/log";
 import { type ExpertProfile, UserServiceService } from "@parley/proto/parley/user/v1/user";
 import {
   createTestClock,
@@ -57,6 +59,7 @@ export interface Harness {
   as: {
     auth: Caller;
     session: Caller;
+    billing: Caller;
     edge: Caller;
     operator: Caller;
     partnerA: Caller;
@@ -82,7 +85,10 @@ export const expertProfile = (overrides: Partial<ExpertProfile> = {}): ExpertPro
 });
 
 /** One real database, one user server on a free port, real signed tokens, an injectable clock. */
-export async function startHarness(t: Test, options: { presence?: PresenceStore } = {}): Promise<Harness> {
+export async function startHarness(
+  t: Test,
+  options: { presence?: PresenceStore; bus?: Bus } = {},
+): Promise<Harness> {
   const { url } = await createTestDatabase(t, { migrations: [USER_MIGRATIONS] });
   const database = createDatabase(url, { max: 20 });
   t.teardown(database.close);
@@ -91,7 +97,16 @@ export async function startHarness(t: Test, options: { presence?: PresenceStore 
   const issuer = await createTestIssuer();
   const clock = createTestClock();
   const presence = options.presence ?? createInProcessPresence(PRESENCE_TTL_SECONDS, () => clock.now);
-  const { binding } = createUserService({ sql: database.sql, presence, now: () => clock.now });
+  const service = createUserService({
+    sql: database.sql,
+    presence,
+    bus: options.bus,
+    log: createLogger({ service: "user", level: process.env.TEST_LOG_LEVEL ?? "silent" }),
+    now: () => clock.now,
+    watch: { heartbeatMs: 15_000, pollMs: 100, checkMs: 500 },
+  });
+  t.teardown(service.close);
+  const { binding } = service;
   const { address } = await startTestServer(t, {
     name: "user",
     services: [binding],
@@ -117,6 +132,7 @@ export async function startHarness(t: Test, options: { presence?: PresenceStore 
     as: {
       auth: await bearer(issuer.serviceToken("auth")),
       session: await bearer(issuer.serviceToken("session")),
+      billing: await bearer(issuer.serviceToken("billing")),
       edge: await bearer(issuer.serviceToken("edge")),
       operator: await bearer(issuer.userToken({ role: "operator" })),
       partnerA: apiKey("test-key-partner-a"),

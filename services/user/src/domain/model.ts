@@ -116,3 +116,53 @@ export interface RatingSummary {
   ratingCount: number;
   applied: boolean;
 }
+
+/** What a notification is about (NotificationKind in the contract, lower snake case here). */
+export const NOTIFICATION_KINDS = [
+  "request_waiting",
+  "request_cancelled",
+  "request_expired",
+  "session_accepted",
+  "session_declined",
+  "session_expired",
+  "session_ended",
+  "top_up_credited",
+  "refund_issued",
+  "favourite_online",
+  "new_sign_in",
+  "mfa_changed",
+  "password_changed",
+] as const;
+export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
+
+/** Kinds a person cannot turn off on any channel. */
+export const SECURITY_KINDS: ReadonlySet<NotificationKind> = new Set([
+  "new_sign_in",
+  "mfa_changed",
+  "password_changed",
+]);
+
+export interface Notification {
+  notificationId: string;
+  userId: string;
+  /** Per-person sequence, 1, 2, ...; 0 on a heartbeat (never stored). */
+  seq: bigint;
+  kind: NotificationKind;
+  title: string;
+  body: string;
+  data: Record<string, string>;
+  createdAt: Date;
+  readAt: Date | null;
+}
+
+/** A notification to store, keyed by its producer's event id. */
+export interface NewNotification {
+  notificationId: string;
+  userId: string;
+  producer: string;
+  eventId: string;
+  kind: NotificationKind;
+  title: string;
+  body: string;
+  data: Record<string, string>;
+}

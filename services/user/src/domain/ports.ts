@@ -3,6 +3,8 @@ import type {
   ExpertFields,
   ExpertQuery,
   ExpertRecord,
+  NewNotification,
+  Notification,
   Profile,
   ProfileChanges,
   RatingSummary,
@@ -50,4 +52,46 @@ export interface PresenceStore {
   signOff(userId: string): Promise<void>;
   onlineAmong(userIds: string[]): Promise<Set<string>>;
   close(): Promise<void>;
+}
+
+/** Each person's inbox (persistence/notifications.ts). */
+export interface NotificationStore {
+  /**
+   * Stores each notification whose (producer, event id) is new, with the next seq of its
+   * person; returns, in input order, the stored row and whether this call created it.
+   */
+  insert(
+    items: NewNotification[],
+    now: Date,
+  ): Promise<Array<{ notification: Notification; created: boolean }>>;
+  /** Newest first, seq below `beforeSeq` when given. */
+  list(
+    userId: string,
+    options: { unreadOnly: boolean; beforeSeq?: bigint; limit: number },
+  ): Promise<Notification[]>;
+  /** In seq order: after `afterSeq`, up to `uptoSeq` when given, at most `limit`. */
+  between(
+    userId: string,
+    afterSeq: bigint,
+    uptoSeq: bigint | undefined,
+    limit: number,
+  ): Promise<Notification[]>;
+  /** The last seq of each person asked for who has any. */
+  lastSeqs(userIds: string[]): Promise<Map<string, bigint>>;
+  unreadCount(userId: string): Promise<bigint>;
+  /** Sets read_at once; undefined when the person has no such notification. */
+  markRead(userId: string, notificationId: string, now: Date): Promise<Notification | undefined>;
+  /** Marks every unread one (up to `upToSeq` when given) read; returns how many. */
+  markAllRead(userId: string, upToSeq: bigint | undefined, now: Date): Promise<bigint>;
+}
+
+/** Live notifications between instances (the kit bus, one topic per person). */
+export interface NotificationFeed {
+  publish(notification: Notification): void;
+  subscribe(
+    userId: string,
+    onNotification: (notification: Notification) => void,
+  ): Promise<() => Promise<void>>;
+  isLive(): boolean;
+  onInterruption(listener: () => void): () => void;
 }

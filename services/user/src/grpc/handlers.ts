@@ -1,19 +1,23 @@
 import type { PartnerPrincipal, Principal } from "@parley/kit/auth";
 import { invalidArgument, permissionDenied } from "@parley/kit/errors";
 import type { Handlers } from "@parley/kit/grpc";
-import type { Paging } from "@parley/kit/paging";
+import { cursors, type Paging } from "@parley/kit/paging";
 import { SyncOutcome, type SyncUserResult, type UserServiceService } from "@parley/proto/parley/user/v1/user";
+import type { Notifications } from "../domain/notifications";
 import { DEFAULT_PREFERENCES, type Users } from "../domain/users";
+import { type WatchDeps, watchMe } from "../domain/watch";
 import {
   availabilityMessage,
   expertMessage,
   expertQuery,
+  notificationMessage,
   presentFields,
   profileMessage,
   snakeCase,
   syncRecord,
   syncResultMessage,
   toAvailability,
+  toNotificationKind,
 } from "./mapping";
 
 /** Records one SyncUsers stream accepts; bigger batches are split by the partner. */
@@ -30,7 +34,19 @@ function personOf(principal: Principal): string {
   return principal.userId;
 }
 
-export function userHandlers(users: Users, paging: Paging): Handlers<typeof UserServiceService> {
+const NOTIFICATION_PAGES = { default: 20, max: 100 };
+
+function serviceOf(principal: Principal): string {
+  if (principal.kind !== "service") throw permissionDenied("PERMISSION_DENIED", "only services notify");
+  return principal.service;
+}
+
+export function userHandlers(
+  users: Users,
+  notifications: Notifications,
+  watch: Omit<WatchDeps, "between">,
+  paging: Paging,
+): Handlers<typeof UserServiceService> {
   return {
     async getMe(_request, ctx) {
       return { profile: profileMessage(await users.getMe(personOf(ctx.principal))) };
@@ -147,6 +163,60 @@ export function userHandlers(users: Users, paging: Paging): Handlers<typeof User
 
     async updateRatingSummary(request) {
       return users.updateRatingSummary(request.expertId, request.sessionId, request.rating);
+    },
+
+    async listNotifications(request, ctx) {
+      const userId = personOf(ctx.principal);
+      const page = paging.open(request, {
+        query: ["listNotifications", userId, request.unreadOnly],
+        sizes: NOTIFICATION_PAGES,
+        cursor: cursors.int64,
+      });
+      const { notifications: list, unreadCount } = await notifications.list(userId, {
+        unreadOnly: request.unreadOnly,
+        beforeSeq: page.after,
+        limit: page.size,
+      });
+      return {
+        notifications: list.map(notificationMessage),
+        nextPageToken: page.next(list.length === page.size ? list.at(-1)?.seq : undefined),
+        unreadCount,
+      };
+    },
+
+    async markNotificationRead(request, ctx) {
+      const { notification, unreadCount } = await notifications.markRead(
+        personOf(ctx.principal),
+        request.notificationId,
+      );
+      return { notification: notificationMessage(notification), unreadCount };
+    },
+
+    async markAllNotificationsRead(request, ctx) {
+      return notifications.markAllRead(personOf(ctx.principal), request.upToSeq);
+    },
+
+    async notify(request, ctx) {
+      const { notification, created } = await notifications.notify(serviceOf(ctx.principal), {
+        eventId: request.eventId,
+        userId: request.userId,
+        kind: toNotificationKind(request.kind),
+        data: request.data,
+      });
+      return { notification: notificationMessage(notification), created };
+    },
+
+    async watchMe(request, ctx, stream) {
+      const userId = personOf(ctx.principal);
+      if (request.afterSeq < 0n) throw invalidArgument("VALIDATION_FAILED", "after_seq cannot be negative");
+      await watchMe(
+        { ...watch, between: notifications.between },
+        userId,
+        request.afterSeq,
+        (notification) =>
+          stream.write({ notification: notification ? notificationMessage(notification) : undefined }),
+        ctx.signal,
+      );
     },
   };
 }

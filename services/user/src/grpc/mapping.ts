@@ -7,6 +7,8 @@ import {
   type Expert as ExpertMessage,
   ExpertSort,
   type ListExpertsRequest,
+  NotificationKind as NotificationKindMessage,
+  type Notification as NotificationMessage,
   type Profile as ProfileMessage,
   RateKind,
   SyncOutcome,
@@ -20,6 +22,8 @@ import type {
   ExpertCursor,
   ExpertFilters,
   MoneyAmount,
+  Notification,
+  NotificationKind,
   Profile,
   SyncRecord,
   SyncResult,
@@ -186,3 +190,38 @@ const expertCursor = (sort: DomainSort): CursorCodec<ExpertCursor> => ({
     return { key: k as Array<string | number>, userId: u };
   },
 });
+
+const KIND_TO_PROTO: Record<NotificationKind, NotificationKindMessage> = {
+  request_waiting: NotificationKindMessage.NOTIFICATION_KIND_REQUEST_WAITING,
+  request_cancelled: NotificationKindMessage.NOTIFICATION_KIND_REQUEST_CANCELLED,
+  request_expired: NotificationKindMessage.NOTIFICATION_KIND_REQUEST_EXPIRED,
+  session_accepted: NotificationKindMessage.NOTIFICATION_KIND_SESSION_ACCEPTED,
+  session_declined: NotificationKindMessage.NOTIFICATION_KIND_SESSION_DECLINED,
+  session_expired: NotificationKindMessage.NOTIFICATION_KIND_SESSION_EXPIRED,
+  session_ended: NotificationKindMessage.NOTIFICATION_KIND_SESSION_ENDED,
+  top_up_credited: NotificationKindMessage.NOTIFICATION_KIND_TOP_UP_CREDITED,
+  refund_issued: NotificationKindMessage.NOTIFICATION_KIND_REFUND_ISSUED,
+  favourite_online: NotificationKindMessage.NOTIFICATION_KIND_FAVOURITE_ONLINE,
+  new_sign_in: NotificationKindMessage.NOTIFICATION_KIND_NEW_SIGN_IN,
+  mfa_changed: NotificationKindMessage.NOTIFICATION_KIND_MFA_CHANGED,
+  password_changed: NotificationKindMessage.NOTIFICATION_KIND_PASSWORD_CHANGED,
+};
+
+export function toNotificationKind(value: NotificationKindMessage): NotificationKind {
+  const entry = Object.entries(KIND_TO_PROTO).find(([, proto]) => proto === value);
+  if (!entry) throw invalidArgument("VALIDATION_FAILED", "kind must be a notification kind");
+  return entry[0] as NotificationKind;
+}
+
+export function notificationMessage(n: Notification): NotificationMessage {
+  return {
+    notificationId: n.notificationId,
+    seq: n.seq,
+    kind: KIND_TO_PROTO[n.kind],
+    title: n.title,
+    body: n.body,
+    data: n.data,
+    createdAt: n.createdAt,
+    readAt: n.readAt ?? undefined,
+  };
+}

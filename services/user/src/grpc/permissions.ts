@@ -17,4 +17,9 @@ export const userPermissions: { [K in keyof typeof UserServiceService]: Permissi
   reportExpertLoad: allow.services("session"),
   reportPresence: allow.services("edge", "session"),
   updateRatingSummary: allow.services("session"),
+  listNotifications: allow.signedIn,
+  markNotificationRead: allow.signedIn,
+  markAllNotificationsRead: allow.signedIn,
+  notify: allow.services("session", "billing", "auth"),
+  watchMe: allow.signedIn,
 };

@@ -9,6 +9,7 @@ import {
   integer,
   jsonb,
   pgSchema,
+  primaryKey,
   smallint,
   text,
   timestamp,
@@ -117,4 +118,38 @@ export const expertRatings = users.table("expert_ratings", {
   createdAt: at("created_at").notNull().defaultNow(),
 });
 
-export const schema = { profiles, experts, expertRatings };
+/**
+ * Each person's inbox. `seq` runs 1, 2, ... per person (allocated from notification_heads
+ * under its row lock, so there are no gaps): WatchMe resumes after the last seq a client
+ * saw. (producer, event_id) is the producer's outbox id, so a retried Notify stores nothing new.
+ */
+export const notifications = users.table(
+  "notifications",
+  {
+    userId: uuid("user_id").notNull(),
+    seq: bigint("seq", { mode: "bigint" }).notNull(),
+    notificationId: uuid("notification_id").notNull().unique(),
+    producer: text("producer").notNull(),
+    eventId: text("event_id").notNull(),
+    kind: text("kind").notNull(),
+    title: text("title").notNull(),
+    body: text("body").notNull(),
+    data: jsonb("data").$type<Record<string, string>>().notNull(),
+    createdAt: at("created_at").notNull().defaultNow(),
+    readAt: at("read_at"),
+  },
+  (table) => [
+    primaryKey({ columns: [table.userId, table.seq] }),
+    uniqueIndex("notifications_event_unique").on(table.producer, table.eventId),
+    // Unread counts read only the unread rows.
+    index("notifications_unread").on(table.userId, table.seq).where(sql`${table.readAt} is null`),
+  ],
+);
+
+/** The last seq given out per person; its row lock orders one person's notifications. */
+export const notificationHeads = users.table("notification_heads", {
+  userId: uuid("user_id").primaryKey(),
+  lastSeq: bigint("last_seq", { mode: "bigint" }).notNull(),
+});
+
+export const schema = { profiles, experts, expertRatings, notifications, notificationHeads };

@@ -11,9 +11,11 @@ import {
   type ChannelCredentials,
   Client,
   type ClientOptions,
+  type ClientReadableStream,
   type ClientUnaryCall,
   type ClientWritableStream,
   type handleClientStreamingCall,
+  type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -230,6 +232,126 @@ export function expertSortToJSON(object: ExpertSort): string {
     case ExpertSort.EXPERT_SORT_EXPERIENCE_DESC:
       return "EXPERT_SORT_EXPERIENCE_DESC";
     case ExpertSort.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** What a notification is about. */
+export enum NotificationKind {
+  /** NOTIFICATION_KIND_UNSPECIFIED - Not set. */
+  NOTIFICATION_KIND_UNSPECIFIED = 0,
+  /** NOTIFICATION_KIND_REQUEST_WAITING - Expert: a request joined your queue (data: session_id, user_id, user_name, session_kind, position). */
+  NOTIFICATION_KIND_REQUEST_WAITING = 1,
+  /** NOTIFICATION_KIND_REQUEST_CANCELLED - Expert: a waiting request was cancelled by the user (data: session_id, user_id, user_name). */
+  NOTIFICATION_KIND_REQUEST_CANCELLED = 2,
+  /** NOTIFICATION_KIND_REQUEST_EXPIRED - Expert: a waiting request expired unanswered (data: session_id, user_id, user_name). */
+  NOTIFICATION_KIND_REQUEST_EXPIRED = 3,
+  /** NOTIFICATION_KIND_SESSION_ACCEPTED - User: the expert accepted your request (data: session_id, expert_id, expert_name, session_kind). */
+  NOTIFICATION_KIND_SESSION_ACCEPTED = 4,
+  /** NOTIFICATION_KIND_SESSION_DECLINED - User: the expert declined your request (data: session_id, expert_id, expert_name). */
+  NOTIFICATION_KIND_SESSION_DECLINED = 5,
+  /** NOTIFICATION_KIND_SESSION_EXPIRED - User: your request expired unanswered (data: session_id, expert_id, expert_name). */
+  NOTIFICATION_KIND_SESSION_EXPIRED = 6,
+  /** NOTIFICATION_KIND_SESSION_ENDED - User: a session ended (data: session_id, expert_id, expert_name, end_reason, minutes, amount_minor, currency). */
+  NOTIFICATION_KIND_SESSION_ENDED = 7,
+  /** NOTIFICATION_KIND_TOP_UP_CREDITED - User: a top-up was credited (data: payment_id, amount_minor, currency). */
+  NOTIFICATION_KIND_TOP_UP_CREDITED = 8,
+  /** NOTIFICATION_KIND_REFUND_ISSUED - User: a refund was issued (data: refund_id, amount_minor, currency). */
+  NOTIFICATION_KIND_REFUND_ISSUED = 9,
+  /** NOTIFICATION_KIND_FAVOURITE_ONLINE - User: a favourite expert came online (data: expert_id, expert_name). */
+  NOTIFICATION_KIND_FAVOURITE_ONLINE = 10,
+  /** NOTIFICATION_KIND_NEW_SIGN_IN - Security: a new sign-in to your account (data: login_session_id, ip, user_agent). Cannot be turned off. */
+  NOTIFICATION_KIND_NEW_SIGN_IN = 11,
+  /** NOTIFICATION_KIND_MFA_CHANGED - Security: two-factor authentication was turned on or off (data: change). Cannot be turned off. */
+  NOTIFICATION_KIND_MFA_CHANGED = 12,
+  /** NOTIFICATION_KIND_PASSWORD_CHANGED - Security: your password was changed or reset. Cannot be turned off. */
+  NOTIFICATION_KIND_PASSWORD_CHANGED = 13,
+  UNRECOGNIZED = -1,
+}
+
+export function notificationKindFromJSON(object: any): NotificationKind {
+  switch (object) {
+    case 0:
+    case "NOTIFICATION_KIND_UNSPECIFIED":
+      return NotificationKind.NOTIFICATION_KIND_UNSPECIFIED;
+    case 1:
+    case "NOTIFICATION_KIND_REQUEST_WAITING":
+      return NotificationKind.NOTIFICATION_KIND_REQUEST_WAITING;
+    case 2:
+    case "NOTIFICATION_KIND_REQUEST_CANCELLED":
+      return NotificationKind.NOTIFICATION_KIND_REQUEST_CANCELLED;
+    case 3:
+    case "NOTIFICATION_KIND_REQUEST_EXPIRED":
+      return NotificationKind.NOTIFICATION_KIND_REQUEST_EXPIRED;
+    case 4:
+    case "NOTIFICATION_KIND_SESSION_ACCEPTED":
+      return NotificationKind.NOTIFICATION_KIND_SESSION_ACCEPTED;
+    case 5:
+    case "NOTIFICATION_KIND_SESSION_DECLINED":
+      return NotificationKind.NOTIFICATION_KIND_SESSION_DECLINED;
+    case 6:
+    case "NOTIFICATION_KIND_SESSION_EXPIRED":
+      return NotificationKind.NOTIFICATION_KIND_SESSION_EXPIRED;
+    case 7:
+    case "NOTIFICATION_KIND_SESSION_ENDED":
+      return NotificationKind.NOTIFICATION_KIND_SESSION_ENDED;
+    case 8:
+    case "NOTIFICATION_KIND_TOP_UP_CREDITED":
+      return NotificationKind.NOTIFICATION_KIND_TOP_UP_CREDITED;
+    case 9:
+    case "NOTIFICATION_KIND_REFUND_ISSUED":
+      return NotificationKind.NOTIFICATION_KIND_REFUND_ISSUED;
+    case 10:
+    case "NOTIFICATION_KIND_FAVOURITE_ONLINE":
+      return NotificationKind.NOTIFICATION_KIND_FAVOURITE_ONLINE;
+    case 11:
+    case "NOTIFICATION_KIND_NEW_SIGN_IN":
+      return NotificationKind.NOTIFICATION_KIND_NEW_SIGN_IN;
+    case 12:
+    case "NOTIFICATION_KIND_MFA_CHANGED":
+      return NotificationKind.NOTIFICATION_KIND_MFA_CHANGED;
+    case 13:
+    case "NOTIFICATION_KIND_PASSWORD_CHANGED":
+      return NotificationKind.NOTIFICATION_KIND_PASSWORD_CHANGED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return NotificationKind.UNRECOGNIZED;
+  }
+}
+
+export function notificationKindToJSON(object: NotificationKind): string {
+  switch (object) {
+    case NotificationKind.NOTIFICATION_KIND_UNSPECIFIED:
+      return "NOTIFICATION_KIND_UNSPECIFIED";
+    case NotificationKind.NOTIFICATION_KIND_REQUEST_WAITING:
+      return "NOTIFICATION_KIND_REQUEST_WAITING";
+    case NotificationKind.NOTIFICATION_KIND_REQUEST_CANCELLED:
+      return "NOTIFICATION_KIND_REQUEST_CANCELLED";
+    case NotificationKind.NOTIFICATION_KIND_REQUEST_EXPIRED:
+      return "NOTIFICATION_KIND_REQUEST_EXPIRED";
+    case NotificationKind.NOTIFICATION_KIND_SESSION_ACCEPTED:
+      return "NOTIFICATION_KIND_SESSION_ACCEPTED";
+    case NotificationKind.NOTIFICATION_KIND_SESSION_DECLINED:
+      return "NOTIFICATION_KIND_SESSION_DECLINED";
+    case NotificationKind.NOTIFICATION_KIND_SESSION_EXPIRED:
+      return "NOTIFICATION_KIND_SESSION_EXPIRED";
+    case NotificationKind.NOTIFICATION_KIND_SESSION_ENDED:
+      return "NOTIFICATION_KIND_SESSION_ENDED";
+    case NotificationKind.NOTIFICATION_KIND_TOP_UP_CREDITED:
+      return "NOTIFICATION_KIND_TOP_UP_CREDITED";
+    case NotificationKind.NOTIFICATION_KIND_REFUND_ISSUED:
+      return "NOTIFICATION_KIND_REFUND_ISSUED";
+    case NotificationKind.NOTIFICATION_KIND_FAVOURITE_ONLINE:
+      return "NOTIFICATION_KIND_FAVOURITE_ONLINE";
+    case NotificationKind.NOTIFICATION_KIND_NEW_SIGN_IN:
+      return "NOTIFICATION_KIND_NEW_SIGN_IN";
+    case NotificationKind.NOTIFICATION_KIND_MFA_CHANGED:
+      return "NOTIFICATION_KIND_MFA_CHANGED";
+    case NotificationKind.NOTIFICATION_KIND_PASSWORD_CHANGED:
+      return "NOTIFICATION_KIND_PASSWORD_CHANGED";
+    case NotificationKind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
   }
@@ -595,6 +717,122 @@ export interface UpdateRatingSummaryResponse {
   ratingCount: number;
   /** False when this session's rating was already counted. */
   applied: boolean;
+}
+
+/** One notification in a person's inbox. */
+export interface Notification {
+  /** The notification id, UUIDv7. */
+  notificationId: string;
+  /** Per-person sequence (1, 2, ...): WatchMe resumes after the last one seen. */
+  seq: bigint;
+  /** What it is about. */
+  kind: NotificationKind;
+  /** Title in the person's locale. */
+  title: string;
+  /** Text in the person's locale. */
+  body: string;
+  /** The facts behind it (ids, names, amounts as decimal strings); the keys depend on `kind`. */
+  data: { [key: string]: string };
+  /** When it was stored. */
+  createdAt?:
+    | Date
+    | undefined;
+  /** When the person read it; unset while unread. */
+  readAt?: Date | undefined;
+}
+
+export interface Notification_DataEntry {
+  key: string;
+  value: string;
+}
+
+/** Request of ListNotifications. */
+export interface ListNotificationsRequest {
+  /** Only unread notifications. */
+  unreadOnly: boolean;
+  /** Notifications per page: 0 means 20, at most 100. */
+  pageSize: number;
+  /** next_page_token of the previous page, or empty for the first. */
+  pageToken: string;
+}
+
+/** Response of ListNotifications. */
+export interface ListNotificationsResponse {
+  /** Newest first. */
+  notifications: Notification[];
+  /** Token of the next page; empty on the last. */
+  nextPageToken: string;
+  /** How many of the caller's notifications are unread. */
+  unreadCount: bigint;
+}
+
+/** Request of MarkNotificationRead. */
+export interface MarkNotificationReadRequest {
+  /** The notification. */
+  notificationId: string;
+}
+
+/** Response of MarkNotificationRead. */
+export interface MarkNotificationReadResponse {
+  /** The notification, read. */
+  notification?:
+    | Notification
+    | undefined;
+  /** How many of the caller's notifications are still unread. */
+  unreadCount: bigint;
+}
+
+/** Request of MarkAllNotificationsRead. */
+export interface MarkAllNotificationsReadRequest {
+  /** Only notifications with seq at most this; 0 means every one. */
+  upToSeq: bigint;
+}
+
+/** Response of MarkAllNotificationsRead. */
+export interface MarkAllNotificationsReadResponse {
+  /** How many were marked read by this call. */
+  markedCount: bigint;
+  /** How many of the caller's notifications are still unread. */
+  unreadCount: bigint;
+}
+
+/** Request of Notify. */
+export interface NotifyRequest {
+  /** The producer's id for the event (its outbox row id): the same id never makes a second notification. */
+  eventId: string;
+  /** Who is told. */
+  userId: string;
+  /** What it is about. */
+  kind: NotificationKind;
+  /** The facts behind it; see NotificationKind for the keys of each kind. */
+  data: { [key: string]: string };
+}
+
+export interface NotifyRequest_DataEntry {
+  key: string;
+  value: string;
+}
+
+/** Response of Notify. */
+export interface NotifyResponse {
+  /** The stored notification. */
+  notification?:
+    | Notification
+    | undefined;
+  /** False when the event had already been stored. */
+  created: boolean;
+}
+
+/** Request of WatchMe. */
+export interface WatchMeRequest {
+  /** Replay stored notifications with seq greater than this (0 = from the beginning). */
+  afterSeq: bigint;
+}
+
+/** One message of the WatchMe stream. */
+export interface WatchMeResponse {
+  /** A notification; unset on a heartbeat. */
+  notification?: Notification | undefined;
 }
 
 function createBaseProfile(): Profile {
@@ -3947,6 +4185,1205 @@ export const UpdateRatingSummaryResponse: MessageFns<UpdateRatingSummaryResponse
   },
 };
 
+function createBaseNotification(): Notification {
+  return {
+    notificationId: "",
+    seq: 0n,
+    kind: 0,
+    title: "",
+    body: "",
+    data: {},
+    createdAt: undefined,
+    readAt: undefined,
+  };
+}
+
+export const Notification: MessageFns<Notification> = {
+  encode(message: Notification, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.notificationId !== "") {
+      writer.uint32(10).string(message.notificationId);
+    }
+    if (message.seq !== 0n) {
+      if (BigInt.asIntN(64, message.seq) !== message.seq) {
+        throw new globalThis.Error("value provided for field message.seq of type int64 too large");
+      }
+      writer.uint32(16).int64(message.seq);
+    }
+    if (message.kind !== 0) {
+      writer.uint32(24).int32(message.kind);
+    }
+    if (message.title !== "") {
+      writer.uint32(34).string(message.title);
+    }
+    if (message.body !== "") {
+      writer.uint32(42).string(message.body);
+    }
+    globalThis.Object.entries(message.data).forEach(([key, value]: [string, string]) => {
+      Notification_DataEntry.encode({ key: key as any, value }, writer.uint32(50).fork()).join();
+    });
+    if (message.createdAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(58).fork()).join();
+    }
+    if (message.readAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.readAt), writer.uint32(66).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Notification {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNotification();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.notificationId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.seq = reader.int64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.title = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.body = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            const entry6 = Notification_DataEntry.decode(reader, reader.uint32());
+            if (entry6.value !== undefined) {
+              message.data[entry6.key] = entry6.value;
+            }
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.readAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Notification {
+    return {
+      notificationId: isSet(object.notificationId)
+        ? globalThis.String(object.notificationId)
+        : isSet(object.notification_id)
+        ? globalThis.String(object.notification_id)
+        : "",
+      seq: isSet(object.seq) ? BigInt(object.seq) : 0n,
+      kind: isSet(object.kind) ? notificationKindFromJSON(object.kind) : 0,
+      title: isSet(object.title) ? globalThis.String(object.title) : "",
+      body: isSet(object.body) ? globalThis.String(object.body) : "",
+      data: isObject(object.data)
+        ? (globalThis.Object.entries(object.data) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      createdAt: isSet(object.createdAt)
+        ? fromJsonTimestamp(object.createdAt)
+        : isSet(object.created_at)
+        ? fromJsonTimestamp(object.created_at)
+        : undefined,
+      readAt: isSet(object.readAt)
+        ? fromJsonTimestamp(object.readAt)
+        : isSet(object.read_at)
+        ? fromJsonTimestamp(object.read_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: Notification): unknown {
+    const obj: any = {};
+    if (message.notificationId !== "") {
+      obj.notificationId = message.notificationId;
+    }
+    if (message.seq !== 0n) {
+      obj.seq = message.seq.toString();
+    }
+    if (message.kind !== 0) {
+      obj.kind = notificationKindToJSON(message.kind);
+    }
+    if (message.title !== "") {
+      obj.title = message.title;
+    }
+    if (message.body !== "") {
+      obj.body = message.body;
+    }
+    if (message.data) {
+      const entries = globalThis.Object.entries(message.data) as [string, string][];
+      if (entries.length > 0) {
+        obj.data = {};
+        entries.forEach(([k, v]) => {
+          obj.data[k] = v;
+        });
+      }
+    }
+    if (message.createdAt !== undefined) {
+      obj.createdAt = message.createdAt.toISOString();
+    }
+    if (message.readAt !== undefined) {
+      obj.readAt = message.readAt.toISOString();
+    }
+    return obj;
+  },
+};
+
+function createBaseNotification_DataEntry(): Notification_DataEntry {
+  return { key: "", value: "" };
+}
+
+export const Notification_DataEntry: MessageFns<Notification_DataEntry> = {
+  encode(message: Notification_DataEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Notification_DataEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNotification_DataEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Notification_DataEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: Notification_DataEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+};
+
+function createBaseListNotificationsRequest(): ListNotificationsRequest {
+  return { unreadOnly: false, pageSize: 0, pageToken: "" };
+}
+
+export const ListNotificationsRequest: MessageFns<ListNotificationsRequest> = {
+  encode(message: ListNotificationsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.unreadOnly !== false) {
+      writer.uint32(8).bool(message.unreadOnly);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(16).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(26).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListNotificationsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListNotificationsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.unreadOnly = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListNotificationsRequest {
+    return {
+      unreadOnly: isSet(object.unreadOnly)
+        ? globalThis.Boolean(object.unreadOnly)
+        : isSet(object.unread_only)
+        ? globalThis.Boolean(object.unread_only)
+        : false,
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListNotificationsRequest): unknown {
+    const obj: any = {};
+    if (message.unreadOnly !== false) {
+      obj.unreadOnly = message.unreadOnly;
+    }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+};
+
+function createBaseListNotificationsResponse(): ListNotificationsResponse {
+  return { notifications: [], nextPageToken: "", unreadCount: 0n };
+}
+
+export const ListNotificationsResponse: MessageFns<ListNotificationsResponse> = {
+  encode(message: ListNotificationsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.notifications) {
+      Notification.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    if (message.unreadCount !== 0n) {
+      if (BigInt.asIntN(64, message.unreadCount) !== message.unreadCount) {
+        throw new globalThis.Error("value provided for field message.unreadCount of type int64 too large");
+      }
+      writer.uint32(24).int64(message.unreadCount);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListNotificationsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListNotificationsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.notifications.push(Notification.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.unreadCount = reader.int64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListNotificationsResponse {
+    return {
+      notifications: globalThis.Array.isArray(object?.notifications)
+        ? object.notifications.map((e: any) => Notification.fromJSON(e))
+        : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+      unreadCount: isSet(object.unreadCount)
+        ? BigInt(object.unreadCount)
+        : isSet(object.unread_count)
+        ? BigInt(object.unread_count)
+        : 0n,
+    };
+  },
+
+  toJSON(message: ListNotificationsResponse): unknown {
+    const obj: any = {};
+    if (message.notifications?.length) {
+      obj.notifications = message.notifications.map((e) => Notification.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    if (message.unreadCount !== 0n) {
+      obj.unreadCount = message.unreadCount.toString();
+    }
+    return obj;
+  },
+};
+
+function createBaseMarkNotificationReadRequest(): MarkNotificationReadRequest {
+  return { notificationId: "" };
+}
+
+export const MarkNotificationReadRequest: MessageFns<MarkNotificationReadRequest> = {
+  encode(message: MarkNotificationReadRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.notificationId !== "") {
+      writer.uint32(10).string(message.notificationId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MarkNotificationReadRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMarkNotificationReadRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.notificationId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MarkNotificationReadRequest {
+    return {
+      notificationId: isSet(object.notificationId)
+        ? globalThis.String(object.notificationId)
+        : isSet(object.notification_id)
+        ? globalThis.String(object.notification_id)
+        : "",
+    };
+  },
+
+  toJSON(message: MarkNotificationReadRequest): unknown {
+    const obj: any = {};
+    if (message.notificationId !== "") {
+      obj.notificationId = message.notificationId;
+    }
+    return obj;
+  },
+};
+
+function createBaseMarkNotificationReadResponse(): MarkNotificationReadResponse {
+  return { notification: undefined, unreadCount: 0n };
+}
+
+export const MarkNotificationReadResponse: MessageFns<MarkNotificationReadResponse> = {
+  encode(message: MarkNotificationReadResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.notification !== undefined) {
+      Notification.encode(message.notification, writer.uint32(10).fork()).join();
+    }
+    if (message.unreadCount !== 0n) {
+      if (BigInt.asIntN(64, message.unreadCount) !== message.unreadCount) {
+        throw new globalThis.Error("value provided for field message.unreadCount of type int64 too large");
+      }
+      writer.uint32(16).int64(message.unreadCount);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MarkNotificationReadResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMarkNotificationReadResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.notification = Notification.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.unreadCount = reader.int64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MarkNotificationReadResponse {
+    return {
+      notification: isSet(object.notification) ? Notification.fromJSON(object.notification) : undefined,
+      unreadCount: isSet(object.unreadCount)
+        ? BigInt(object.unreadCount)
+        : isSet(object.unread_count)
+        ? BigInt(object.unread_count)
+        : 0n,
+    };
+  },
+
+  toJSON(message: MarkNotificationReadResponse): unknown {
+    const obj: any = {};
+    if (message.notification !== undefined) {
+      obj.notification = Notification.toJSON(message.notification);
+    }
+    if (message.unreadCount !== 0n) {
+      obj.unreadCount = message.unreadCount.toString();
+    }
+    return obj;
+  },
+};
+
+function createBaseMarkAllNotificationsReadRequest(): MarkAllNotificationsReadRequest {
+  return { upToSeq: 0n };
+}
+
+export const MarkAllNotificationsReadRequest: MessageFns<MarkAllNotificationsReadRequest> = {
+  encode(message: MarkAllNotificationsReadRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.upToSeq !== 0n) {
+      if (BigInt.asIntN(64, message.upToSeq) !== message.upToSeq) {
+        throw new globalThis.Error("value provided for field message.upToSeq of type int64 too large");
+      }
+      writer.uint32(8).int64(message.upToSeq);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MarkAllNotificationsReadRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMarkAllNotificationsReadRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.upToSeq = reader.int64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MarkAllNotificationsReadRequest {
+    return {
+      upToSeq: isSet(object.upToSeq) ? BigInt(object.upToSeq) : isSet(object.up_to_seq) ? BigInt(object.up_to_seq) : 0n,
+    };
+  },
+
+  toJSON(message: MarkAllNotificationsReadRequest): unknown {
+    const obj: any = {};
+    if (message.upToSeq !== 0n) {
+      obj.upToSeq = message.upToSeq.toString();
+    }
+    return obj;
+  },
+};
+
+function createBaseMarkAllNotificationsReadResponse(): MarkAllNotificationsReadResponse {
+  return { markedCount: 0n, unreadCount: 0n };
+}
+
+export const MarkAllNotificationsReadResponse: MessageFns<MarkAllNotificationsReadResponse> = {
+  encode(message: MarkAllNotificationsReadResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.markedCount !== 0n) {
+      if (BigInt.asIntN(64, message.markedCount) !== message.markedCount) {
+        throw new globalThis.Error("value provided for field message.markedCount of type int64 too large");
+      }
+      writer.uint32(8).int64(message.markedCount);
+    }
+    if (message.unreadCount !== 0n) {
+      if (BigInt.asIntN(64, message.unreadCount) !== message.unreadCount) {
+        throw new globalThis.Error("value provided for field message.unreadCount of type int64 too large");
+      }
+      writer.uint32(16).int64(message.unreadCount);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MarkAllNotificationsReadResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMarkAllNotificationsReadResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.markedCount = reader.int64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.unreadCount = reader.int64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MarkAllNotificationsReadResponse {
+    return {
+      markedCount: isSet(object.markedCount)
+        ? BigInt(object.markedCount)
+        : isSet(object.marked_count)
+        ? BigInt(object.marked_count)
+        : 0n,
+      unreadCount: isSet(object.unreadCount)
+        ? BigInt(object.unreadCount)
+        : isSet(object.unread_count)
+        ? BigInt(object.unread_count)
+        : 0n,
+    };
+  },
+
+  toJSON(message: MarkAllNotificationsReadResponse): unknown {
+    const obj: any = {};
+    if (message.markedCount !== 0n) {
+      obj.markedCount = message.markedCount.toString();
+    }
+    if (message.unreadCount !== 0n) {
+      obj.unreadCount = message.unreadCount.toString();
+    }
+    return obj;
+  },
+};
+
+function createBaseNotifyRequest(): NotifyRequest {
+  return { eventId: "", userId: "", kind: 0, data: {} };
+}
+
+export const NotifyRequest: MessageFns<NotifyRequest> = {
+  encode(message: NotifyRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.eventId !== "") {
+      writer.uint32(10).string(message.eventId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(18).string(message.userId);
+    }
+    if (message.kind !== 0) {
+      writer.uint32(24).int32(message.kind);
+    }
+    globalThis.Object.entries(message.data).forEach(([key, value]: [string, string]) => {
+      NotifyRequest_DataEntry.encode({ key: key as any, value }, writer.uint32(34).fork()).join();
+    });
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NotifyRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNotifyRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.eventId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            const entry4 = NotifyRequest_DataEntry.decode(reader, reader.uint32());
+            if (entry4.value !== undefined) {
+              message.data[entry4.key] = entry4.value;
+            }
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NotifyRequest {
+    return {
+      eventId: isSet(object.eventId)
+        ? globalThis.String(object.eventId)
+        : isSet(object.event_id)
+        ? globalThis.String(object.event_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      kind: isSet(object.kind) ? notificationKindFromJSON(object.kind) : 0,
+      data: isObject(object.data)
+        ? (globalThis.Object.entries(object.data) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+    };
+  },
+
+  toJSON(message: NotifyRequest): unknown {
+    const obj: any = {};
+    if (message.eventId !== "") {
+      obj.eventId = message.eventId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.kind !== 0) {
+      obj.kind = notificationKindToJSON(message.kind);
+    }
+    if (message.data) {
+      const entries = globalThis.Object.entries(message.data) as [string, string][];
+      if (entries.length > 0) {
+        obj.data = {};
+        entries.forEach(([k, v]) => {
+          obj.data[k] = v;
+        });
+      }
+    }
+    return obj;
+  },
+};
+
+function createBaseNotifyRequest_DataEntry(): NotifyRequest_DataEntry {
+  return { key: "", value: "" };
+}
+
+export const NotifyRequest_DataEntry: MessageFns<NotifyRequest_DataEntry> = {
+  encode(message: NotifyRequest_DataEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NotifyRequest_DataEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNotifyRequest_DataEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NotifyRequest_DataEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: NotifyRequest_DataEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+};
+
+function createBaseNotifyResponse(): NotifyResponse {
+  return { notification: undefined, created: false };
+}
+
+export const NotifyResponse: MessageFns<NotifyResponse> = {
+  encode(message: NotifyResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.notification !== undefined) {
+      Notification.encode(message.notification, writer.uint32(10).fork()).join();
+    }
+    if (message.created !== false) {
+      writer.uint32(16).bool(message.created);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NotifyResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNotifyResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.notification = Notification.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.created = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NotifyResponse {
+    return {
+      notification: isSet(object.notification) ? Notification.fromJSON(object.notification) : undefined,
+      created: isSet(object.created) ? globalThis.Boolean(object.created) : false,
+    };
+  },
+
+  toJSON(message: NotifyResponse): unknown {
+    const obj: any = {};
+    if (message.notification !== undefined) {
+      obj.notification = Notification.toJSON(message.notification);
+    }
+    if (message.created !== false) {
+      obj.created = message.created;
+    }
+    return obj;
+  },
+};
+
+function createBaseWatchMeRequest(): WatchMeRequest {
+  return { afterSeq: 0n };
+}
+
+export const WatchMeRequest: MessageFns<WatchMeRequest> = {
+  encode(message: WatchMeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.afterSeq !== 0n) {
+      if (BigInt.asIntN(64, message.afterSeq) !== message.afterSeq) {
+        throw new globalThis.Error("value provided for field message.afterSeq of type int64 too large");
+      }
+      writer.uint32(8).int64(message.afterSeq);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchMeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchMeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.afterSeq = reader.int64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchMeRequest {
+    return {
+      afterSeq: isSet(object.afterSeq)
+        ? BigInt(object.afterSeq)
+        : isSet(object.after_seq)
+        ? BigInt(object.after_seq)
+        : 0n,
+    };
+  },
+
+  toJSON(message: WatchMeRequest): unknown {
+    const obj: any = {};
+    if (message.afterSeq !== 0n) {
+      obj.afterSeq = message.afterSeq.toString();
+    }
+    return obj;
+  },
+};
+
+function createBaseWatchMeResponse(): WatchMeResponse {
+  return { notification: undefined };
+}
+
+export const WatchMeResponse: MessageFns<WatchMeResponse> = {
+  encode(message: WatchMeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.notification !== undefined) {
+      Notification.encode(message.notification, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchMeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchMeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.notification = Notification.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchMeResponse {
+    return { notification: isSet(object.notification) ? Notification.fromJSON(object.notification) : undefined };
+  },
+
+  toJSON(message: WatchMeResponse): unknown {
+    const obj: any = {};
+    if (message.notification !== undefined) {
+      obj.notification = Notification.toJSON(message.notification);
+    }
+    return obj;
+  },
+};
+
 /**
  * UserService owns people's profiles, experts' profiles (rates, capacity, specialisations),
  * availability and presence, rating summaries, and the users a partner's main backend syncs
@@ -4186,6 +5623,90 @@ export const UserServiceService = {
       Buffer.from(UpdateRatingSummaryResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): UpdateRatingSummaryResponse => UpdateRatingSummaryResponse.decode(value),
   },
+  /**
+   * Lists the caller's notifications, newest first, with how many are unread. Pages follow
+   * an opaque cursor; page_size defaults to 20, at most 100.
+   * Callers: signed-in user.
+   * Errors: INVALID_ARGUMENT INVALID_PAGE_TOKEN, VALIDATION_FAILED
+   */
+  listNotifications: {
+    path: "/parley.user.v1.UserService/ListNotifications" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListNotificationsRequest): Buffer =>
+      Buffer.from(ListNotificationsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListNotificationsRequest => ListNotificationsRequest.decode(value),
+    responseSerialize: (value: ListNotificationsResponse): Buffer =>
+      Buffer.from(ListNotificationsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListNotificationsResponse => ListNotificationsResponse.decode(value),
+  },
+  /**
+   * Marks one of the caller's notifications read. Marking a read one again changes nothing.
+   * Callers: signed-in user.
+   * Errors: NOT_FOUND NOTIFICATION_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  markNotificationRead: {
+    path: "/parley.user.v1.UserService/MarkNotificationRead" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: MarkNotificationReadRequest): Buffer =>
+      Buffer.from(MarkNotificationReadRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): MarkNotificationReadRequest => MarkNotificationReadRequest.decode(value),
+    responseSerialize: (value: MarkNotificationReadResponse): Buffer =>
+      Buffer.from(MarkNotificationReadResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): MarkNotificationReadResponse => MarkNotificationReadResponse.decode(value),
+  },
+  /**
+   * Marks every notification of the caller read, up to `up_to_seq` when it is set (so a
+   * notification that arrived after the client looked stays unread).
+   * Callers: signed-in user.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  markAllNotificationsRead: {
+    path: "/parley.user.v1.UserService/MarkAllNotificationsRead" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: MarkAllNotificationsReadRequest): Buffer =>
+      Buffer.from(MarkAllNotificationsReadRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): MarkAllNotificationsReadRequest =>
+      MarkAllNotificationsReadRequest.decode(value),
+    responseSerialize: (value: MarkAllNotificationsReadResponse): Buffer =>
+      Buffer.from(MarkAllNotificationsReadResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): MarkAllNotificationsReadResponse =>
+      MarkAllNotificationsReadResponse.decode(value),
+  },
+  /**
+   * Stores a notification in a person's inbox, pushes it on their WatchMe streams and queues
+   * its delivery on the channels their preferences allow. Idempotent by the producer's
+   * event id: the same event sent again (an outbox retry) returns the stored notification.
+   * Callers: service identities: session, billing, auth.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  notify: {
+    path: "/parley.user.v1.UserService/Notify" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: NotifyRequest): Buffer => Buffer.from(NotifyRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): NotifyRequest => NotifyRequest.decode(value),
+    responseSerialize: (value: NotifyResponse): Buffer => Buffer.from(NotifyResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): NotifyResponse => NotifyResponse.decode(value),
+  },
+  /**
+   * Streams everything addressed to the caller: first every stored notification after
+   * `after_seq` in order, then live ones, without gap or duplicate; heartbeats carry no
+   * notification. No HTTP mapping: the edge bridges this stream over WebSocket (`watch_me`).
+   * Callers: signed-in user.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED, RESOURCE_EXHAUSTED WATCHER_TOO_SLOW (fell behind: reconnect with after_seq), UNAVAILABLE SHUTTING_DOWN (reconnect and resume)
+   */
+  watchMe: {
+    path: "/parley.user.v1.UserService/WatchMe" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: WatchMeRequest): Buffer => Buffer.from(WatchMeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WatchMeRequest => WatchMeRequest.decode(value),
+    responseSerialize: (value: WatchMeResponse): Buffer => Buffer.from(WatchMeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WatchMeResponse => WatchMeResponse.decode(value),
+  },
 } as const;
 
 export interface UserServiceServer extends UntypedServiceImplementation {
@@ -4292,6 +5813,42 @@ export interface UserServiceServer extends UntypedServiceImplementation {
    * Errors: NOT_FOUND EXPERT_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED
    */
   updateRatingSummary: handleUnaryCall<UpdateRatingSummaryRequest, UpdateRatingSummaryResponse>;
+  /**
+   * Lists the caller's notifications, newest first, with how many are unread. Pages follow
+   * an opaque cursor; page_size defaults to 20, at most 100.
+   * Callers: signed-in user.
+   * Errors: INVALID_ARGUMENT INVALID_PAGE_TOKEN, VALIDATION_FAILED
+   */
+  listNotifications: handleUnaryCall<ListNotificationsRequest, ListNotificationsResponse>;
+  /**
+   * Marks one of the caller's notifications read. Marking a read one again changes nothing.
+   * Callers: signed-in user.
+   * Errors: NOT_FOUND NOTIFICATION_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  markNotificationRead: handleUnaryCall<MarkNotificationReadRequest, MarkNotificationReadResponse>;
+  /**
+   * Marks every notification of the caller read, up to `up_to_seq` when it is set (so a
+   * notification that arrived after the client looked stays unread).
+   * Callers: signed-in user.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  markAllNotificationsRead: handleUnaryCall<MarkAllNotificationsReadRequest, MarkAllNotificationsReadResponse>;
+  /**
+   * Stores a notification in a person's inbox, pushes it on their WatchMe streams and queues
+   * its delivery on the channels their preferences allow. Idempotent by the producer's
+   * event id: the same event sent again (an outbox retry) returns the stored notification.
+   * Callers: service identities: session, billing, auth.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  notify: handleUnaryCall<NotifyRequest, NotifyResponse>;
+  /**
+   * Streams everything addressed to the caller: first every stored notification after
+   * `after_seq` in order, then live ones, without gap or duplicate; heartbeats carry no
+   * notification. No HTTP mapping: the edge bridges this stream over WebSocket (`watch_me`).
+   * Callers: signed-in user.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED, RESOURCE_EXHAUSTED WATCHER_TOO_SLOW (fell behind: reconnect with after_seq), UNAVAILABLE SHUTTING_DOWN (reconnect and resume)
+   */
+  watchMe: handleServerStreamingCall<WatchMeRequest, WatchMeResponse>;
 }
 
 export interface UserServiceClient extends Client {
@@ -4595,6 +6152,103 @@ export interface UserServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: UpdateRatingSummaryResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Lists the caller's notifications, newest first, with how many are unread. Pages follow
+   * an opaque cursor; page_size defaults to 20, at most 100.
+   * Callers: signed-in user.
+   * Errors: INVALID_ARGUMENT INVALID_PAGE_TOKEN, VALIDATION_FAILED
+   */
+  listNotifications(
+    request: ListNotificationsRequest,
+    callback: (error: ServiceError | null, response: ListNotificationsResponse) => void,
+  ): ClientUnaryCall;
+  listNotifications(
+    request: ListNotificationsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListNotificationsResponse) => void,
+  ): ClientUnaryCall;
+  listNotifications(
+    request: ListNotificationsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListNotificationsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Marks one of the caller's notifications read. Marking a read one again changes nothing.
+   * Callers: signed-in user.
+   * Errors: NOT_FOUND NOTIFICATION_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  markNotificationRead(
+    request: MarkNotificationReadRequest,
+    callback: (error: ServiceError | null, response: MarkNotificationReadResponse) => void,
+  ): ClientUnaryCall;
+  markNotificationRead(
+    request: MarkNotificationReadRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: MarkNotificationReadResponse) => void,
+  ): ClientUnaryCall;
+  markNotificationRead(
+    request: MarkNotificationReadRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: MarkNotificationReadResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Marks every notification of the caller read, up to `up_to_seq` when it is set (so a
+   * notification that arrived after the client looked stays unread).
+   * Callers: signed-in user.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  markAllNotificationsRead(
+    request: MarkAllNotificationsReadRequest,
+    callback: (error: ServiceError | null, response: MarkAllNotificationsReadResponse) => void,
+  ): ClientUnaryCall;
+  markAllNotificationsRead(
+    request: MarkAllNotificationsReadRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: MarkAllNotificationsReadResponse) => void,
+  ): ClientUnaryCall;
+  markAllNotificationsRead(
+    request: MarkAllNotificationsReadRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: MarkAllNotificationsReadResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Stores a notification in a person's inbox, pushes it on their WatchMe streams and queues
+   * its delivery on the channels their preferences allow. Idempotent by the producer's
+   * event id: the same event sent again (an outbox retry) returns the stored notification.
+   * Callers: service identities: session, billing, auth.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  notify(
+    request: NotifyRequest,
+    callback: (error: ServiceError | null, response: NotifyResponse) => void,
+  ): ClientUnaryCall;
+  notify(
+    request: NotifyRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: NotifyResponse) => void,
+  ): ClientUnaryCall;
+  notify(
+    request: NotifyRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: NotifyResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Streams everything addressed to the caller: first every stored notification after
+   * `after_seq` in order, then live ones, without gap or duplicate; heartbeats carry no
+   * notification. No HTTP mapping: the edge bridges this stream over WebSocket (`watch_me`).
+   * Callers: signed-in user.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED, RESOURCE_EXHAUSTED WATCHER_TOO_SLOW (fell behind: reconnect with after_seq), UNAVAILABLE SHUTTING_DOWN (reconnect and resume)
+   */
+  watchMe(request: WatchMeRequest, options?: Partial<CallOptions>): ClientReadableStream<WatchMeResponse>;
+  watchMe(
+    request: WatchMeRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<WatchMeResponse>;
 }
 
 export const UserServiceClient = makeGenericClientConstructor(
@@ -4630,6 +6284,10 @@ function fromJsonTimestamp(o: any): Date {
   } else {
     return fromTimestamp(Timestamp.fromJSON(o));
   }
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
 }
 
 function isSet(value: any): boolean {

@@ -1,0 +1,113 @@
+import { notFound } from "@parley/kit/errors";
+import { newId } from "@parley/kit/ids";
+import type { NewNotification, Notification, NotificationKind } from "./model";
+import type { NotificationFeed, NotificationStore, UserStore } from "./ports";
+import { localeOf, render } from "./templates";
+import { checkUuid, Violations } from "./validation";
+
+export interface NotificationsDeps {
+  store: NotificationStore;
+  profiles: Pick<UserStore, "getProfile">;
+  feed: Pick<NotificationFeed, "publish">;
+  now: () => Date;
+}
+
+/** What a producer asks to be told to one person. */
+export interface NotifyInput {
+  eventId: string;
+  userId: string;
+  kind: NotificationKind;
+  data: Record<string, string>;
+}
+
+/** Limits on what a producer may send. */
+const MAX_EVENT_ID = 128;
+const MAX_DATA_KEYS = 32;
+const MAX_DATA_VALUE = 1024;
+
+export type Notifications = ReturnType<typeof createNotifications>;
+
+export function createNotifications(deps: NotificationsDeps) {
+  function check(input: NotifyInput, v: Violations, prefix = "") {
+    if (input.eventId.length === 0 || input.eventId.length > MAX_EVENT_ID)
+      v.add(`${prefix}event_id`, `must be 1 to ${MAX_EVENT_ID} characters`);
+    checkUuid(v, `${prefix}user_id`, input.userId);
+    const entries = Object.entries(input.data);
+    if (entries.length > MAX_DATA_KEYS) v.add(`${prefix}data`, `at most ${MAX_DATA_KEYS} entries`);
+    if (entries.some(([, value]) => value.length > MAX_DATA_VALUE))
+      v.add(`${prefix}data`, `values must be at most ${MAX_DATA_VALUE} characters`);
+  }
+
+  /** Renders each notification in its person's locale (English when they have no profile yet). */
+  async function prepare(producer: string, inputs: NotifyInput[]): Promise<NewNotification[]> {
+    const locales = new Map<string, string>();
+    for (const userId of new Set(inputs.map((i) => i.userId)))
+      locales.set(userId, (await deps.profiles.getProfile(userId))?.preferences.locale ?? "");
+    return inputs.map((input) => ({
+      notificationId: newId(),
+      producer,
+      ...input,
+      ...render(input.kind, input.data, localeOf(locales.get(input.userId) ?? "")),
+    }));
+  }
+
+  /** Stores (once per producer event) and pushes live what was new; returns each stored notification. */
+  async function store(items: NewNotification[]) {
+    const results = await deps.store.insert(items, deps.now());
+    for (const { notification, created } of results) if (created) deps.feed.publish(notification);
+    return results;
+  }
+
+  return {
+    /** Stores one producer event's notification for one person: idempotent by (producer, event id). */
+    async notify(producer: string, input: NotifyInput) {
+      const v = new Violations();
+      check(input, v);
+      v.throwIfAny();
+      const [result] = await store(await prepare(producer, [input]));
+      return result!;
+    },
+
+    /** The same for many people at once (a fan-out this service makes itself); one statement. */
+    async notifyMany(producer: string, inputs: NotifyInput[]) {
+      if (inputs.length === 0) return [];
+      return store(await prepare(producer, inputs));
+    },
+
+    async list(userId: string, query: { unreadOnly: boolean; beforeSeq?: bigint; limit: number }) {
+      const [notifications, unreadCount] = await Promise.all([
+        deps.store.list(userId, query),
+        deps.store.unreadCount(userId),
+      ]);
+      return { notifications, unreadCount };
+    },
+
+    async markRead(userId: string, notificationId: string) {
+      const v = new Violations();
+      checkUuid(v, "notification_id", notificationId);
+      v.throwIfAny();
+      const notification = await deps.store.markRead(userId, notificationId, deps.now());
+      if (!notification) throw notFound("NOTIFICATION_NOT_FOUND", "no such notification");
+      return { notification, unreadCount: await deps.store.unreadCount(userId) };
+    },
+
+    async markAllRead(userId: string, upToSeq: bigint) {
+      const v = new Violations();
+      if (upToSeq < 0n) v.add("up_to_seq", "must not be negative");
+      v.throwIfAny();
+      const markedCount = await deps.store.markAllRead(
+        userId,
+        upToSeq > 0n ? upToSeq : undefined,
+        deps.now(),
+      );
+      return { markedCount, unreadCount: await deps.store.unreadCount(userId) };
+    },
+
+    /** Stored notifications after `afterSeq` (up to `uptoSeq`), a page at a time (WatchMe's replay). */
+    between: (userId: string, afterSeq: bigint, uptoSeq?: bigint): Promise<Notification[]> =>
+      deps.store.between(userId, afterSeq, uptoSeq, REPLAY_PAGE),
+  };
+}
+
+/** Notifications one replay query reads. */
+const REPLAY_PAGE = 500;

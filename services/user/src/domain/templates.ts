@@ -1,0 +1,128 @@
+import type { NotificationKind } from "./model";
+
+/** Locales with templates; any other locale falls back to English. */
+export type Locale = "en" | "hi";
+
+interface Template {
+  title: string;
+  body: string;
+}
+
+/**
+ * Every notification's title and text per locale. `{name}` placeholders are filled from the
+ * notification's data; money arrives as `amount` (already formatted, see `render`).
+ */
+const TEMPLATES: Record<Locale, Record<NotificationKind, Template>> = {
+  en: {
+    request_waiting: {
+      title: "New {session_kind} request",
+      body: "{user_name} is waiting for a {session_kind} with you (position {position} in your queue).",
+    },
+    request_cancelled: { title: "Request cancelled", body: "{user_name} cancelled their request." },
+    request_expired: { title: "Request expired", body: "The request from {user_name} expired unanswered." },
+    session_accepted: {
+      title: "Request accepted",
+      body: "{expert_name} accepted your {session_kind}. Join now.",
+    },
+    session_declined: { title: "Request declined", body: "{expert_name} could not take your request." },
+    session_expired: {
+      title: "Request expired",
+      body: "{expert_name} did not answer in time. Your hold was released.",
+    },
+    session_ended: {
+      title: "Session ended",
+      body: "Your session with {expert_name} ended after {minutes} min. Charged {amount}.",
+    },
+    top_up_credited: { title: "Top-up received", body: "{amount} was added to your wallet." },
+    refund_issued: { title: "Refund issued", body: "A refund of {amount} was issued." },
+    favourite_online: { title: "{expert_name} is online", body: "{expert_name} is online now." },
+    new_sign_in: {
+      title: "New sign-in",
+      body: "Your account was signed in to from {user_agent} ({ip}). If this was not you, change your password.",
+    },
+    mfa_changed: {
+      title: "Two-factor authentication changed",
+      body: "Two-factor authentication was {change} on your account. If this was not you, contact support.",
+    },
+    password_changed: {
+      title: "Password changed",
+      body: "Your password was changed. If this was not you, reset it now.",
+    },
+  },
+  hi: {
+    request_waiting: {
+      title: "नया {session_kind} अनुरोध",
+      body: "{user_name} आपके साथ {session_kind} के लिए प्रतीक्षा कर रहे हैं (आपकी कतार में स्थान {position})।",
+    },
+    request_cancelled: { title: "अनुरोध रद्द", body: "{user_name} ने अपना अनुरोध रद्द कर दिया।" },
+    request_expired: {
+      title: "अनुरोध समाप्त",
+      body: "{user_name} का अनुरोध बिना उत्तर के समाप्त हो गया।",
+    },
+    session_accepted: {
+      title: "अनुरोध स्वीकार",
+      body: "{expert_name} ने आपका {session_kind} स्वीकार कर लिया। अभी जुड़ें।",
+    },
+    session_declined: { title: "अनुरोध अस्वीकार", body: "{expert_name} आपका अनुरोध नहीं ले सके।" },
+    session_expired: {
+      title: "अनुरोध समाप्त",
+      body: "{expert_name} ने समय पर उत्तर नहीं दिया। आपकी राशि मुक्त कर दी गई।",
+    },
+    session_ended: {
+      title: "सत्र समाप्त",
+      body: "{expert_name} के साथ आपका सत्र {minutes} मिनट बाद समाप्त हुआ। शुल्क {amount}।",
+    },
+    top_up_credited: { title: "टॉप-अप प्राप्त", body: "आपके वॉलेट में {amount} जोड़े गए।" },
+    refund_issued: { title: "धनवापसी जारी", body: "{amount} की धनवापसी जारी की गई।" },
+    favourite_online: { title: "{expert_name} ऑनलाइन हैं", body: "{expert_name} अभी ऑनलाइन हैं।" },
+    new_sign_in: {
+      title: "नया साइन-इन",
+      body: "आपके खाते में {user_agent} ({ip}) से साइन-इन हुआ। यदि यह आप नहीं थे, तो अपना पासवर्ड बदलें।",
+    },
+    mfa_changed: {
+      title: "दो-चरणीय सत्यापन बदला",
+      body: "आपके खाते पर दो-चरणीय सत्यापन {change} किया गया। यदि यह आप नहीं थे, तो सहायता से संपर्क करें।",
+    },
+    password_changed: {
+      title: "पासवर्ड बदला गया",
+      body: "आपका पासवर्ड बदल दिया गया। यदि यह आप नहीं थे, तो इसे अभी रीसेट करें।",
+    },
+  },
+};
+
+/** Words the templates insert, per locale. */
+const WORDS: Record<Locale, Record<string, string>> = {
+  en: { chat: "chat", call: "call", enabled: "turned on", disabled: "turned off" },
+  hi: { chat: "चैट", call: "कॉल", enabled: "चालू", disabled: "बंद" },
+};
+
+/** The template locale for a BCP 47 tag ("hi-IN" → hi); English otherwise. */
+export function localeOf(tag: string): Locale {
+  return tag.toLowerCase().split("-")[0] === "hi" ? "hi" : "en";
+}
+
+/** "₹12.50" from minor units and an ISO 4217 code (two decimals; the code for other currencies). */
+function money(amountMinor: string, currency: string): string {
+  if (!/^-?\d+$/.test(amountMinor)) return "";
+  const minor = BigInt(amountMinor);
+  const sign = minor < 0n ? "-" : "";
+  const abs = minor < 0n ? -minor : minor;
+  const units = `${abs / 100n}.${(abs % 100n).toString().padStart(2, "0")}`;
+  return currency === "INR" ? `${sign}₹${units}` : `${sign}${units} ${currency}`;
+}
+
+/** The title and text of a notification in a locale, placeholders filled from its data. */
+export function render(kind: NotificationKind, data: Record<string, string>, locale: Locale): Template {
+  const words = WORDS[locale];
+  const values: Record<string, string> = {
+    ...data,
+    amount: money(data.amount_minor ?? "", data.currency ?? ""),
+  };
+  const fill = (text: string) =>
+    text.replace(/\{(\w+)\}/g, (_, key: string) => {
+      const value = values[key] ?? "";
+      return words[value] ?? value;
+    });
+  const template = TEMPLATES[locale][kind];
+  return { title: fill(template.title), body: fill(template.body) };
+}

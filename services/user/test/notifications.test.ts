@@ -1,0 +1,191 @@
+import { NotificationKind, type WatchMeResponse } from "@parley/proto/parley/user/v1/user";
+import t from "tap";
+import { type Caller, failure, startHarness } from "./harness";
+
+const h = await startHarness(t);
+
+const notify = (userId: string, eventId: string, kind = NotificationKind.NOTIFICATION_KIND_TOP_UP_CREDITED) =>
+  h.client.notify(
+    { eventId, userId, kind, data: { amount_minor: "50000", currency: "INR", payment_id: eventId } },
+    h.as.billing,
+  );
+
+/** Reads a WatchMe stream in the background; `until` resolves once a predicate holds. */
+function watch(call: Caller, afterSeq = 0n) {
+  const stream = h.client.watchMe({ afterSeq }, call);
+  const messages: WatchMeResponse[] = [];
+  const done = (async () => {
+    try {
+      for await (const message of stream) messages.push(message);
+    } catch {
+      // cancelled by the test
+    }
+  })();
+  const seqs = () => messages.flatMap((m) => (m.notification ? [Number(m.notification.seq)] : []));
+  return {
+    seqs,
+    async until(count: number) {
+      const deadline = Date.now() + 5_000;
+      while (seqs().length < count) {
+        if (Date.now() > deadline) throw new Error(`watch timed out with ${seqs().length} notifications`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    },
+    async close() {
+      stream.cancel();
+      await done;
+    },
+  };
+}
+
+t.test("Notify: per-person seq, idempotent by producer event, rendered in the person's locale", async (t) => {
+  const person = await h.person();
+  const first = await notify(person.userId, "payment-1");
+  t.equal(first.created, true);
+  t.equal(first.notification!.seq, 1n);
+  t.equal(first.notification!.title, "Top-up received");
+  t.equal(first.notification!.body, "₹500.00 was added to your wallet.");
+  const again = await notify(person.userId, "payment-1");
+  t.equal(again.created, false, "a retried event stores nothing new");
+  t.equal(again.notification!.notificationId, first.notification!.notificationId);
+  const racing = await Promise.all(
+    Array.from({ length: 8 }, (_, i) => notify(person.userId, `race-${i % 4}`)),
+  );
+  t.equal(racing.filter((r) => r.created).length, 4, "concurrent duplicates store each event once");
+  t.same(
+    [...new Set(racing.map((r) => Number(r.notification!.seq)))].sort(),
+    [2, 3, 4, 5],
+    "seqs run without gaps",
+  );
+
+  const hindi = await h.person();
+  await h.client.getMe({}, hindi.call);
+  await h.client.updateProfile(
+    {
+      profile: {
+        userId: "",
+        displayName: "",
+        avatarUrl: "",
+        bio: "",
+        languages: [],
+        verified: false,
+        partnerId: "",
+        externalId: "",
+        syncStatus: 0,
+        preferences: { locale: "hi-IN", timeZone: "", emailNotifications: true, pushNotifications: true },
+      },
+      updateMask: ["preferences"],
+    },
+    hindi.call,
+  );
+  const inHindi = await notify(hindi.userId, "payment-hi");
+  t.equal(inHindi.notification!.seq, 1n, "every person has their own sequence");
+  t.equal(inHindi.notification!.body, "आपके वॉलेट में ₹500.00 जोड़े गए।");
+});
+
+t.test("Notify: only services, valid input", async (t) => {
+  const person = await h.person();
+  t.equal((await failure(notify(person.userId, ""))).reason, "VALIDATION_FAILED");
+  const asPerson = await failure(
+    h.client.notify(
+      { eventId: "x", userId: person.userId, kind: NotificationKind.NOTIFICATION_KIND_NEW_SIGN_IN, data: {} },
+      person.call,
+    ),
+  );
+  t.equal(asPerson.kind, "permission_denied");
+  const noKind = await failure(
+    h.client.notify(
+      { eventId: "x", userId: person.userId, kind: NotificationKind.NOTIFICATION_KIND_UNSPECIFIED, data: {} },
+      h.as.session,
+    ),
+  );
+  t.equal(noKind.reason, "VALIDATION_FAILED");
+});
+
+t.test("inbox: pages newest first, unread count, mark read, mark all read", async (t) => {
+  const person = await h.person();
+  for (let i = 0; i < 5; i++) await notify(person.userId, `inbox-${i}`);
+  const first = await h.client.listNotifications(
+    { unreadOnly: false, pageSize: 2, pageToken: "" },
+    person.call,
+  );
+  t.same(
+    first.notifications.map((n) => n.seq),
+    [5n, 4n],
+  );
+  t.equal(first.unreadCount, 5n);
+  const second = await h.client.listNotifications(
+    { unreadOnly: false, pageSize: 2, pageToken: first.nextPageToken },
+    person.call,
+  );
+  t.same(
+    second.notifications.map((n) => n.seq),
+    [3n, 2n],
+  );
+  const other = await h.person();
+  const stolen = await failure(
+    h.client.listNotifications(
+      { unreadOnly: false, pageSize: 2, pageToken: first.nextPageToken },
+      other.call,
+    ),
+  );
+  t.equal(stolen.reason, "INVALID_PAGE_TOKEN", "a token opens only its owner's inbox");
+
+  const read = await h.client.markNotificationRead(
+    { notificationId: first.notifications[0]!.notificationId },
+    person.call,
+  );
+  t.ok(read.notification!.readAt);
+  t.equal(read.unreadCount, 4n);
+  const notMine = await failure(
+    h.client.markNotificationRead({ notificationId: first.notifications[1]!.notificationId }, other.call),
+  );
+  t.equal(notMine.reason, "NOTIFICATION_NOT_FOUND");
+  const unread = await h.client.listNotifications(
+    { unreadOnly: true, pageSize: 0, pageToken: "" },
+    person.call,
+  );
+  t.same(
+    unread.notifications.map((n) => n.seq),
+    [4n, 3n, 2n, 1n],
+  );
+  const upTo = await h.client.markAllNotificationsRead({ upToSeq: 2n }, person.call);
+  t.same([upTo.markedCount, upTo.unreadCount], [2n, 2n]);
+  const all = await h.client.markAllNotificationsRead({ upToSeq: 0n }, person.call);
+  t.same([all.markedCount, all.unreadCount], [2n, 0n]);
+});
+
+t.test("WatchMe: replay after a seq, then live, resume without gap or duplicate", async (t) => {
+  const person = await h.person();
+  await notify(person.userId, "w-1");
+  await notify(person.userId, "w-2");
+  const first = await watch(person.call);
+  await first.until(2);
+  await notify(person.userId, "w-3");
+  await first.until(3);
+  t.same(first.seqs(), [1, 2, 3], "stored, then live");
+  await first.close();
+  await notify(person.userId, "w-4");
+  await notify(person.userId, "w-5");
+  const resumed = watch(person.call, 3n);
+  await resumed.until(2);
+  await notify(person.userId, "w-6");
+  await resumed.until(3);
+  t.same(resumed.seqs(), [4, 5, 6], "a reconnect gets exactly what it missed, then live");
+  await resumed.close();
+
+  const other = await h.person();
+  const theirs = watch(other.call);
+  await notify(person.userId, "w-7");
+  await notify(other.userId, "o-1");
+  await theirs.until(1);
+  t.same(theirs.seqs(), [1], "a stream carries only its caller's notifications");
+  await theirs.close();
+
+  const service = await failure(
+    (async () => {
+      for await (const _ of h.client.watchMe({ afterSeq: 0n }, h.as.session)) return;
+    })(),
+  );
+  t.equal(service.kind, "permission_denied", "only people watch themselves");
+});
