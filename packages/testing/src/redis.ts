@@ -1,6 +1,10 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { freePort } from "@parley/kit/db";
-import type { Test } from "tap";
+
+/** Whatever ends the server's life: a tap Test, or a benchmark's own list of clean-ups. */
+export interface Teardown {
+  teardown(cleanup: () => Promise<void> | void): void;
+}
 
 export interface ThrowawayRedis {
   /** redis://127.0.0.1:<port> */
@@ -49,10 +53,10 @@ async function launch(port: number): Promise<ChildProcess> {
 }
 
 /**
- * A private `redis-server` on a free port for one test (no persistence), killed when the test
- * ends. Never touch the machine's shared Redis in a fault test: start one of these instead.
+ * A private `redis-server` on a free port for one test or benchmark (no persistence), killed when
+ * it ends. Never touch the machine's shared Redis in a fault test: start one of these instead.
  */
-export async function startThrowawayRedis(t: Test): Promise<ThrowawayRedis> {
+export async function startThrowawayRedis(t: Teardown): Promise<ThrowawayRedis> {
   const port = await freePort();
   let child = await launch(port);
   const kill = async () => {
