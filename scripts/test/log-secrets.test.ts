@@ -179,7 +179,7 @@ t.test("a representative run logs no secret, error paths included", async (t) =>
     return { "parley-signature": `t=${timestamp},v1=${mac}`, "content-type": "application/json" };
   };
   const webhook = (secret: string) =>
-    call("POST", "/v1/webhooks/payments/razorpay", { body: event, headers: signature(secret) });
+    call("POST", "/v1/webhooks/payments/development", { body: event, headers: signature(secret) });
   t.equal((await webhook(secrets.webhookSecret)).status, 200, "a signed webhook credits");
   t.equal((await webhook(secrets.webhookSecret)).status, 200, "its replay changes nothing");
   t.equal((await webhook("not-the-webhook-secret-0123456789")).status, 400, "a forged one is refused");

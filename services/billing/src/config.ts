@@ -2,6 +2,7 @@ import { identityEnv } from "@parley/kit/auth";
 import { env, z } from "@parley/kit/config";
 import { INT64_MAX } from "./domain/money";
 import { ISO_4217 } from "./domain/validation";
+import type { ProviderSettings } from "./providers";
 
 const iso4217 = z
   .string()
@@ -45,9 +46,47 @@ export const billingConfigShape = {
   MAX_TOP_UP_MINOR: minorUnits(DEFAULT_MAX_TOP_UP_MINOR),
   /** The most a wallet may hold, in minor units; credits beyond it are refused. */
   MAX_WALLET_BALANCE_MINOR: minorUnits(DEFAULT_MAX_WALLET_BALANCE_MINOR),
-  PAYMENT_PROVIDER: z.string().min(1).default("razorpay"),
+  /** Provider of top-ups that name none: development (no network), stripe or razorpay (configured below). */
+  PAYMENT_PROVIDER: z.string().min(1).default("development"),
+  /** Stripe: on when STRIPE_SECRET_KEY is set (with STRIPE_WEBHOOK_SECRET). */
+  STRIPE_SECRET_KEY: z.string().min(1).optional(),
+  STRIPE_WEBHOOK_SECRET: z.string().min(1).optional(),
+  STRIPE_API_BASE: z.string().url().default("https://api.stripe.com"),
+  /** Seconds a Stripe-Signature timestamp may differ from now. */
+  STRIPE_WEBHOOK_TOLERANCE_SECONDS: env.positiveInt(300),
+  /** Razorpay: on when RAZORPAY_KEY_ID is set (with RAZORPAY_KEY_SECRET and RAZORPAY_WEBHOOK_SECRET). */
+  RAZORPAY_KEY_ID: z.string().min(1).optional(),
+  RAZORPAY_KEY_SECRET: z.string().min(1).optional(),
+  RAZORPAY_WEBHOOK_SECRET: z.string().min(1).optional(),
+  RAZORPAY_API_BASE: z.string().url().default("https://api.razorpay.com"),
   /** How often open holds past their expiry are marked expired (available never waits for it). */
   HOLD_SWEEP_INTERVAL_MS: env.positiveInt(30_000),
 };
 
 export type BillingConfig = z.infer<z.ZodObject<typeof billingConfigShape>>;
+
+/** The configured providers' settings; a provider half-configured is refused at start, naming what is missing. */
+export function providerSettings(config: BillingConfig): ProviderSettings {
+  const require = (name: string, value: string | undefined): string => {
+    if (!value) throw new Error(`${name} is required when the provider is configured`);
+    return value;
+  };
+  return {
+    stripe: config.STRIPE_SECRET_KEY
+      ? {
+          secretKey: config.STRIPE_SECRET_KEY,
+          webhookSecret: require("STRIPE_WEBHOOK_SECRET", config.STRIPE_WEBHOOK_SECRET),
+          toleranceSeconds: config.STRIPE_WEBHOOK_TOLERANCE_SECONDS,
+          baseUrl: config.STRIPE_API_BASE,
+        }
+      : undefined,
+    razorpay: config.RAZORPAY_KEY_ID
+      ? {
+          keyId: config.RAZORPAY_KEY_ID,
+          keySecret: require("RAZORPAY_KEY_SECRET", config.RAZORPAY_KEY_SECRET),
+          webhookSecret: require("RAZORPAY_WEBHOOK_SECRET", config.RAZORPAY_WEBHOOK_SECRET),
+          baseUrl: config.RAZORPAY_API_BASE,
+        }
+      : undefined,
+  };
+}

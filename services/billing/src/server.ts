@@ -6,11 +6,17 @@ import type { Logger } from "@parley/kit/log";
 import type { ServiceMetrics } from "@parley/kit/metrics";
 import { createPaging } from "@parley/kit/paging";
 import { BillingServiceService } from "@parley/proto/parley/billing/v1/billing";
-import { type BillingConfig, DEFAULT_MAX_TOP_UP_MINOR, DEFAULT_MAX_WALLET_BALANCE_MINOR } from "./config";
+import {
+  type BillingConfig,
+  DEFAULT_MAX_TOP_UP_MINOR,
+  DEFAULT_MAX_WALLET_BALANCE_MINOR,
+  providerSettings,
+} from "./config";
 import { type Billing, createBilling } from "./domain/billing";
 import { billingHandlers } from "./grpc/handlers";
 import { billingPermissions } from "./grpc/permissions";
 import { createLedgerStore, LEDGER_DATABASE_SETTINGS } from "./persistence/store";
+import { createProviders, type ProviderSettings } from "./providers";
 import { startHoldSweeper } from "./workers/hold-sweeper";
 
 export const BILLING_MIGRATIONS = {
@@ -30,6 +36,8 @@ export interface BillingServerDeps {
   /** MAX_TOP_UP_MINOR and MAX_WALLET_BALANCE_MINOR (defaults: the config's). */
   maxTopUp?: bigint;
   maxWalletBalance?: bigint;
+  /** Stripe and Razorpay when configured; the development provider is always there. */
+  providers?: ProviderSettings;
   /** PAGE_TOKEN_SECRET; a process-local key when absent (tests). */
   pageTokenSecret?: string;
   now?: () => Date;
@@ -54,16 +62,18 @@ export function createBillingService(
     now: deps.now ?? (() => new Date()),
     commissionBps: BigInt(deps.commissionBps),
     defaultCurrency,
-    defaultProvider: deps.defaultProvider ?? "razorpay",
+    defaultProvider: deps.defaultProvider ?? "development",
     supportedCurrencies,
     limits: { maxBalance: deps.maxWalletBalance ?? DEFAULT_MAX_WALLET_BALANCE_MINOR },
     maxTopUp: deps.maxTopUp ?? DEFAULT_MAX_TOP_UP_MINOR,
+    providers: createProviders(deps.providers ?? {}),
   });
+  const checkoutKeys = new Map(deps.providers?.razorpay ? [["razorpay", deps.providers.razorpay.keyId]] : []);
   return {
     billing,
     binding: bindService(
       BillingServiceService,
-      billingHandlers(billing, createPaging(deps.pageTokenSecret)),
+      billingHandlers(billing, createPaging(deps.pageTokenSecret), checkoutKeys),
       billingPermissions,
     ),
   };
@@ -107,6 +117,7 @@ export async function startBilling(
     maxTopUp: config.MAX_TOP_UP_MINOR,
     maxWalletBalance: config.MAX_WALLET_BALANCE_MINOR,
     defaultProvider: config.PAYMENT_PROVIDER,
+    providers: providerSettings(config),
     pageTokenSecret: config.PAGE_TOKEN_SECRET,
     metrics,
     onShutdown: shutdownHooks,

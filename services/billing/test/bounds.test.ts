@@ -14,7 +14,7 @@ const unbounded = await startHarness(t);
 const topUp = (user: { call: { bearerToken: string } }, amountMinor: bigint, currency = "INR") =>
   h.client.createTopUp({ amount: { amountMinor, currency }, provider: "", requestId: newId() }, user.call);
 const success = (paymentId: string, amountMinor: bigint, providerEventId = newId()) => ({
-  provider: "razorpay",
+  provider: "development",
   providerEventId,
   providerPaymentId: "pay_1",
   paymentId,

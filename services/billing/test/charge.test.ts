@@ -205,7 +205,7 @@ function watchedBilling(t: Test) {
     now: () => h.clock.now,
     commissionBps: 2000n,
     defaultCurrency: "INR",
-    defaultProvider: "razorpay",
+    defaultProvider: "development",
     supportedCurrencies: new Set(["INR"]),
     limits: { maxBalance: INT64_MAX },
     maxTopUp: INT64_MAX,

@@ -16,6 +16,7 @@ import postgres from "postgres";
 import type { Test } from "tap";
 import { INT64_MAX } from "../src/domain/money";
 import { LEDGER_DATABASE_SETTINGS } from "../src/persistence/store";
+import type { ProviderSettings } from "../src/providers";
 import { BILLING_MIGRATIONS, createBillingService } from "../src/server";
 
 export const COMMISSION_BPS = 2000;
@@ -48,7 +49,7 @@ export interface Harness {
  */
 export async function startHarness(
   t: Test,
-  options: { maxTopUp?: bigint; maxWalletBalance?: bigint } = {},
+  options: { maxTopUp?: bigint; maxWalletBalance?: bigint; providers?: ProviderSettings } = {},
 ): Promise<Harness> {
   const { url } = await createTestDatabase(t, { migrations: [BILLING_MIGRATIONS] });
   // The service runs as a role of its own, as in production: data access, no ownership.
@@ -68,6 +69,7 @@ export async function startHarness(
     maxTopUp: options.maxTopUp ?? INT64_MAX,
     maxWalletBalance: options.maxWalletBalance ?? INT64_MAX,
     now: () => clock.now,
+    providers: options.providers,
   });
   const { address } = await startTestServer(t, {
     name: "billing",
@@ -146,6 +148,11 @@ export async function checkInvariants(t: Pick<Test, "same">, sql: postgres.Sql):
       or coalesce(sum(e.amount) filter (where a.kind = 'revenue'), 0) <> c.commission
       or bool_or(e.balance_after is distinct from c.balance_after and a.kind = 'wallet')`;
   t.same(mischarged, [], "each charge is one posting: payer −amount, payee +earnings, revenue +commission");
+  const miscredited = await sql`
+    select p.id, p.status, count(t.id) as credits from billing.payments p
+    left join billing.transactions t on t.reference = 'payment:' || p.id::text and t.type = 'top_up'
+    group by p.id having count(t.id) <> (case when p.status = 'succeeded' then 1 else 0 end)`;
+  t.same(miscredited, [], "a succeeded payment is credited exactly once, any other never");
 }
 
 export const inr = (amountMinor: bigint) => ({ amountMinor, currency: "INR" });

@@ -10,7 +10,7 @@ const topUp = async (user: { call: { bearerToken: string } }, amountMinor: bigin
     .payment!;
 
 const event = (paymentId: string, status: PaymentStatus, amountMinor: bigint, providerEventId = newId()) => ({
-  provider: "razorpay",
+  provider: "development",
   providerEventId,
   providerPaymentId: `pay_${paymentId.slice(-8)}`,
   paymentId,
@@ -27,7 +27,7 @@ h.test("CreateTopUp records a pending payment with a provider reference and cred
   const request = { amount: inr(50_000n), provider: "", requestId: newId() };
   const { payment } = await h.client.createTopUp(request, user.call);
   t.equal(payment?.status, PaymentStatus.PAYMENT_STATUS_PENDING);
-  t.equal(payment?.provider, "razorpay");
+  t.equal(payment?.provider, "development");
   t.match(payment?.providerReference, /^parley_/);
   t.same(await balance(user), inr(0n));
   t.same(

@@ -64,14 +64,13 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, options) => {
     ratePerMinute: config.RATE_LIMIT_PER_MINUTE,
     routeRates: config.RATE_LIMIT_ROUTES,
   });
-  if (config.WEBHOOK_SECRET)
-    await fastify.register(webhookRoutes, {
-      catalogue: options.catalogue,
-      secret: config.WEBHOOK_SECRET,
-      toleranceSeconds: config.WEBHOOK_TOLERANCE_SECONDS,
-      deadlineMs: config.UPSTREAM_DEADLINE_MS,
-      credentials: options.credentials,
-    });
+  await fastify.register(webhookRoutes, {
+    catalogue: options.catalogue,
+    secret: config.WEBHOOK_SECRET,
+    toleranceSeconds: config.WEBHOOK_TOLERANCE_SECONDS,
+    deadlineMs: config.UPSTREAM_DEADLINE_MS,
+    credentials: options.credentials,
+  });
   await fastify.register(websocketRoutes, { hub: options.hub });
   await fastify.register(opsRoutes, {
     metrics: options.metrics,

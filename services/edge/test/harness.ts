@@ -71,7 +71,7 @@ export async function startPlatform(
     webhook(event, options = {}) {
       const raw = JSON.stringify(event);
       const timestamp = options.timestamp ?? Math.floor(Date.now() / 1000);
-      return call("POST", "/v1/webhooks/payments/razorpay", {
+      return call("POST", "/v1/webhooks/payments/development", {
         body: raw,
         headers: { "parley-signature": signPayload(options.secret ?? secrets.webhookSecret, timestamp, raw) },
       });

@@ -139,7 +139,7 @@ t.test("the edge over the real platform", async (t) => {
       const stale = await api.webhook(event, { timestamp: Math.floor(Date.now() / 1000) - 3600 });
       t.equal(stale.status, 400);
       t.equal(stale.body.error.reason, "SIGNATURE_STALE");
-      const unsigned = await api.call("POST", "/v1/webhooks/payments/razorpay", { body: event });
+      const unsigned = await api.call("POST", "/v1/webhooks/payments/development", { body: event });
       t.equal(unsigned.status, 400);
       t.equal(
         (await api.call("GET", "/v1/me/wallet", { token: person.accessToken })).body.wallet.balance

@@ -1,4 +1,4 @@
-import { notFound } from "@parley/kit/errors";
+import { failedPrecondition, invalidArgument, notFound } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
 import { type ChargeItem, chargeResult, planCharges } from "./charges";
 import { planCapture, planExpiry, planExtend, planHold, planRelease } from "./holds";
@@ -24,7 +24,7 @@ import type {
 } from "./model";
 import { hashCharge, hashRequest, minutesPayable, splitCommission } from "./money";
 import { decidePaymentEvent, planGrant, planPaymentCredit, planTopUp } from "./payments";
-import type { LedgerStore } from "./ports";
+import type { Checkout, LedgerStore, PaymentProvider, ProviderPayment } from "./ports";
 import { planRefund } from "./refunds";
 import { Checks } from "./validation";
 
@@ -40,6 +40,14 @@ export interface BillingDeps {
   limits: WalletLimits;
   /** The most one top-up may add (minor units). */
   maxTopUp: bigint;
+  /** The payment providers by name (the development provider, and Stripe and Razorpay when configured); none when absent. */
+  providers?: ReadonlyMap<string, PaymentProvider>;
+}
+
+/** What CreateTopUp answers: the pending payment and what the app's checkout needs. */
+export interface TopUp {
+  payment: Payment;
+  checkout: Checkout & { provider: string };
 }
 
 const DEFAULT_HOLD_TTL_SECONDS = 3600n;
@@ -70,6 +78,7 @@ function checkCharge(c: Checks, input: ChargeInput, prefix = ""): Checks {
 /** The billing use cases: validation, defaults, keys and commission; decisions in the planners, over the store. */
 export function createBilling(deps: BillingDeps) {
   const { store, now } = deps;
+  const providers: ReadonlyMap<string, PaymentProvider> = deps.providers ?? new Map();
   const checks = () => new Checks(deps.supportedCurrencies);
   const currencyOr = (currency: string) => {
     const chosen = currency || deps.defaultCurrency;
@@ -111,6 +120,45 @@ export function createBilling(deps: BillingDeps) {
     };
   };
 
+  const providerNamed = (name: string): PaymentProvider => {
+    const provider = providers.get(name);
+    if (!provider)
+      throw invalidArgument("PROVIDER_NOT_SUPPORTED", `payments through ${name} are not configured here`, {
+        metadata: { supported: [...providers.keys()].join(",") },
+        fieldViolations: [{ field: "provider", description: [...providers.keys()].join(", ") }],
+      });
+    return provider;
+  };
+
+  /** One provider report about a payment, applied once per event id (see decidePaymentEvent). */
+  const applyPayment = (
+    provider: string,
+    providerEventId: string,
+    reported: Omit<ProviderPayment, "status"> & { paymentId: string; status: PaymentStatus },
+  ) => {
+    const at = now();
+    return store.payments.confirm(
+      {
+        provider,
+        providerEventId,
+        providerPaymentId: reported.providerPaymentId,
+        paymentId: reported.paymentId,
+        providerReference: reported.providerReference,
+        status: reported.status,
+        now: at,
+      },
+      (payment, firstTime) =>
+        decidePaymentEvent(payment, {
+          status: reported.status,
+          amount: reported.amount,
+          currency: reported.currency,
+          providerPaymentId: reported.providerPaymentId,
+          firstTime,
+        }),
+      (wallet, payment) => planPaymentCredit(wallet, payment, context(at)),
+    );
+  };
+
   /** Plans and applies minutes under one lock of their wallets and keys. */
   const chargeMinutes = (items: ChargeItem[]) => {
     const at = now();
@@ -146,36 +194,61 @@ export function createBilling(deps: BillingDeps) {
       return store.wallets.entries({ ...input, currency: currencyOr(input.currency) });
     },
 
-    createTopUp(
+    /**
+     * The payment is recorded first (idempotent by request id, as `parley_<id>`), then created
+     * with the provider (idempotent by our payment id) and the provider's reference attached:
+     * no transaction waits on the provider, and a retry after a crash in between completes it.
+     */
+    async createTopUp(
       scope: IdempotencyScope,
       userId: string,
       amount: Money | undefined,
       provider: string,
       requestId: string,
-    ): Promise<Payment> {
+    ): Promise<TopUp> {
       checks().positiveMoney(amount, "amount").requestId(requestId).done();
-      const chosenProvider = provider || deps.defaultProvider;
+      const chosen = providerNamed(provider || deps.defaultProvider);
       const at = now();
       const paymentId = newId();
-      return store.payments.create(
-        key(scope, "topup", requestId, { userId, amount, provider: chosenProvider }),
+      const created = await store.payments.create(
+        key(scope, "topup", requestId, { userId, amount, provider: chosen.name }),
         {
           paymentId,
           userId,
           currency: amount!.currency,
           amount: amount!.amountMinor,
           status: "pending",
-          provider: chosenProvider,
+          provider: chosen.name,
           providerReference: `parley_${paymentId}`,
           providerPaymentId: "",
           failureReason: "",
+          clientSecret: "",
           createdAt: at,
           updatedAt: at,
         },
         (wallet) => planTopUp(wallet, amount!.amountMinor, { ...context(at), maxTopUp: deps.maxTopUp }),
       );
+      let payment = (await store.payments.get(created.paymentId)) ?? created;
+      if (payment.providerReference === `parley_${payment.paymentId}` && chosen.name !== "development")
+        payment = await store.payments.attach(
+          payment.paymentId,
+          await chosen.createPayment({
+            paymentId: payment.paymentId,
+            amount: payment.amount,
+            currency: payment.currency,
+          }),
+        );
+      return {
+        payment,
+        checkout: {
+          provider: payment.provider,
+          providerReference: payment.providerReference,
+          clientSecret: payment.clientSecret,
+        },
+      };
     },
 
+    /** ConfirmPayment: the development provider's events, signed by the edge's own webhook format. */
     confirmPayment(input: {
       provider: string;
       providerEventId: string;
@@ -200,17 +273,100 @@ export function createBilling(deps: BillingDeps) {
           "required for a success",
         )
         .done();
-      const at = now();
-      const event = {
+      if (input.provider !== "development" && providers.has(input.provider))
+        throw failedPrecondition(
+          "PROVIDER_WEBHOOK_REQUIRED",
+          `${input.provider} events are accepted only in ${input.provider}'s own signed format`,
+        );
+      return applyPayment(input.provider, input.providerEventId, {
+        paymentId: input.paymentId,
+        providerReference: input.providerReference,
+        providerPaymentId: input.providerPaymentId,
         status: input.status!,
         amount: input.amount?.amountMinor ?? 0n,
         currency: input.amount?.currency ?? "",
-      };
-      return store.payments.confirm(
-        { ...input, status: input.status!, now: at },
-        (payment, firstTime) => decidePaymentEvent(payment, { ...event, firstTime }),
-        (wallet, payment) => planPaymentCredit(wallet, payment, context(at)),
-      );
+      });
+    },
+
+    /**
+     * The payer's app completes a top-up with the provider's client-side proof: checked, then
+     * the provider payment is read back from the provider and applied like its webhook (the
+     * event id is the provider payment's, so the two credit once between them).
+     */
+    async verifyTopUp(
+      userId: string,
+      input: { paymentId: string; providerPaymentId: string; signature: string },
+    ): Promise<{ payment: Payment; credited: boolean }> {
+      checks()
+        .require(input.paymentId.length > 0, "payment_id", "required")
+        .require(input.providerPaymentId.length > 0, "provider_payment_id", "required")
+        .require(input.signature.length > 0, "signature", "required")
+        .done();
+      const payment = await store.payments.get(input.paymentId);
+      if (!payment || payment.userId !== userId)
+        throw notFound("PAYMENT_NOT_FOUND", `no payment ${input.paymentId}`);
+      const provider = providers.get(payment.provider);
+      if (!provider?.verifyCheckout)
+        throw failedPrecondition(
+          "PROVIDER_NOT_SUPPORTED",
+          `${payment.provider} payments are confirmed by the provider's webhook`,
+        );
+      if (
+        !provider.verifyCheckout({
+          providerReference: payment.providerReference,
+          providerPaymentId: input.providerPaymentId,
+          signature: input.signature,
+        })
+      )
+        throw invalidArgument("SIGNATURE_INVALID", "the checkout signature does not match this payment");
+      const reported = await provider.fetchPayment(input.providerPaymentId);
+      if (reported.providerReference !== payment.providerReference)
+        throw invalidArgument("SIGNATURE_INVALID", "the provider payment belongs to another order");
+      return applyPayment(provider.name, `payment:${reported.providerPaymentId}:${reported.status}`, {
+        ...reported,
+        paymentId: payment.paymentId,
+      });
+    },
+
+    /**
+     * A provider's webhook: verified in its own format and mapped by the adapter, then applied
+     * once per event id (payments once per provider payment, see decidePaymentEvent).
+     */
+    async receiveWebhook(input: {
+      provider: string;
+      payload: Buffer;
+      headers: Readonly<Record<string, string>>;
+    }): Promise<{ eventId: string; duplicate: boolean; credited: boolean; payment?: Payment }> {
+      const provider = providers.get(input.provider);
+      if (!provider || provider.name === "development")
+        throw notFound(
+          "PROVIDER_NOT_SUPPORTED",
+          `no webhooks from ${input.provider || "an unnamed provider"}`,
+        );
+      const event = provider.parseWebhook(input.payload, input.headers);
+      switch (event.kind) {
+        case "payment": {
+          const result = await applyPayment(provider.name, event.eventId, {
+            ...event.payment,
+            paymentId: "",
+          });
+          return { eventId: event.eventId, ...result };
+        }
+        case "dispute": {
+          const { payment, recorded } = await store.payments.recordFinding({
+            provider: provider.name,
+            providerPaymentId: event.providerPaymentId,
+            providerReference: "",
+            kind: "dispute",
+            amount: event.amount,
+            currency: event.currency,
+            now: now(),
+          });
+          return { eventId: event.eventId, duplicate: !recorded, credited: false, payment };
+        }
+        case "ignored":
+          return { eventId: event.eventId, duplicate: false, credited: false };
+      }
     },
 
     placeHold(

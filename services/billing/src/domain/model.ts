@@ -1,7 +1,7 @@
 /** Billing's own vocabulary, free of gRPC and SQL types. Amounts are minor units (bigint). */
 
 export type HoldStatus = "open" | "captured" | "released" | "expired";
-export type PaymentStatus = "pending" | "succeeded" | "failed" | "cancelled";
+export type PaymentStatus = "pending" | "succeeded" | "failed" | "cancelled" | "expired";
 export type TransactionType = "top_up" | "session_charge" | "hold_capture" | "refund" | "promotion";
 export type UserAccountKind = "wallet" | "earnings";
 export type SessionKind = "chat" | "call";
@@ -95,9 +95,19 @@ export interface Payment {
   providerPaymentId: string;
   /** Why a payment failed on our side (e.g. WALLET_BALANCE_LIMIT_EXCEEDED); empty otherwise. */
   failureReason: string;
+  /** Stripe's PaymentIntent client secret, for the payer's app; empty otherwise. */
+  clientSecret: string;
   createdAt: Date;
   updatedAt: Date;
 }
+
+/** Something found about a payment that needs a person: a duplicate capture to refund, a dispute, what reconciliation settled. */
+export type PaymentFindingKind =
+  | "duplicate_capture"
+  | "dispute"
+  | "reconciled_credited"
+  | "reconciled_failed"
+  | "reconciled_expired";
 
 export interface ChargeResult {
   transactionId: string;

@@ -33,20 +33,36 @@ export function planTopUp(
 export type PaymentDecision =
   | { kind: "keep" }
   | { kind: "mark"; status: Exclude<PaymentStatus, "pending" | "succeeded"> }
-  | { kind: "credit" };
+  | { kind: "credit" }
+  | { kind: "flag"; finding: "duplicate_capture" };
 
 /**
  * A provider event, applied once per event id: a replay, a pending event or anything after
  * success keeps the payment as it is; a failure or cancellation marks a pending payment; a
  * success credits the wallet (a late success after a failure is still money received), but
- * only for the amount and currency the payment was created with.
+ * only for the amount and currency the payment was created with. A payment credits once
+ * whatever reports it (webhook, checkout proof, reconciliation); a success of another provider
+ * payment for a payment already credited (the order captured twice upstream) is flagged for
+ * refund, never credited.
  */
 export function decidePaymentEvent(
   payment: Payment,
-  event: { status: PaymentStatus; amount: bigint; currency: string; firstTime: boolean },
+  event: {
+    status: PaymentStatus;
+    amount: bigint;
+    currency: string;
+    firstTime: boolean;
+    providerPaymentId: string;
+  },
 ): PaymentDecision {
-  if (!event.firstTime || payment.status === "succeeded" || event.status === "pending")
-    return { kind: "keep" };
+  if (!event.firstTime || event.status === "pending") return { kind: "keep" };
+  if (payment.status === "succeeded")
+    return event.status === "succeeded" &&
+      event.providerPaymentId !== "" &&
+      payment.providerPaymentId !== "" &&
+      event.providerPaymentId !== payment.providerPaymentId
+      ? { kind: "flag", finding: "duplicate_capture" }
+      : { kind: "keep" };
   if (event.status !== "succeeded")
     return payment.status === "pending" ? { kind: "mark", status: event.status } : { kind: "keep" };
   if (event.amount !== payment.amount || event.currency !== payment.currency)

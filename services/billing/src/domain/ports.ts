@@ -7,6 +7,7 @@ import type {
   Hold,
   IdempotencyKey,
   Payment,
+  PaymentFindingKind,
   PaymentStatus,
   UserAccountKind,
   WalletChanges,
@@ -79,6 +80,26 @@ export interface ChargeStore {
 export interface PaymentStore {
   /** Creates a pending payment once `check` accepts the wallet it would credit (read without a lock). */
   create(key: IdempotencyKey, payment: Payment, check: (wallet: WalletSnapshot) => void): Promise<Payment>;
+  get(paymentId: string): Promise<Payment | undefined>;
+  /**
+   * Records the provider's side of a payment created as `parley_<id>`; the first checkout
+   * attached wins (a concurrent retry's own order stays unused) and the payment is returned.
+   */
+  attach(paymentId: string, checkout: Checkout): Promise<Payment>;
+  /**
+   * Records a finding about the payment this provider payment belongs to (by provider payment
+   * id, or by our reference), once per (payment, kind, provider payment); false when known.
+   * NOT_FOUND PAYMENT_NOT_FOUND when no payment matches.
+   */
+  recordFinding(finding: {
+    provider: string;
+    providerPaymentId: string;
+    providerReference: string;
+    kind: PaymentFindingKind;
+    amount: bigint;
+    currency: string;
+    now: Date;
+  }): Promise<{ payment: Payment; recorded: boolean }>;
   /**
    * Applies one provider event: the payment locked, the event id recorded once, `decide` told
    * whether it is new; a credit locks the wallet (created when missing) and applies `credit`'s
@@ -100,7 +121,54 @@ export interface PaymentStore {
       wallet: WalletSnapshot,
       payment: Payment,
     ) => WalletPlan<{ transactionId: string } | { failureReason: string }>,
-  ): Promise<{ payment: Payment; credited: boolean }>;
+  ): Promise<{ payment: Payment; credited: boolean; duplicate: boolean }>;
+}
+
+/** What an app needs to complete a top-up with its provider. */
+export interface Checkout {
+  providerReference: string;
+  /** Stripe's PaymentIntent client secret; empty for other providers. */
+  clientSecret: string;
+}
+
+/** A provider's payment as the provider reports it (webhook, client-side proof or a fetch). */
+export interface ProviderPayment {
+  /** Our reference the provider knows the payment by (Razorpay order id, Stripe PaymentIntent id). */
+  providerReference: string;
+  /** The provider's id of the money movement (Razorpay payment id, Stripe PaymentIntent id). */
+  providerPaymentId: string;
+  status: "pending" | "succeeded" | "failed" | "cancelled";
+  amount: bigint;
+  currency: string;
+}
+
+/** A verified provider webhook, mapped to what billing does with it. */
+export type ProviderEvent = { eventId: string } & (
+  | { kind: "payment"; payment: ProviderPayment }
+  | { kind: "dispute"; providerPaymentId: string; amount: bigint; currency: string }
+  | { kind: "ignored"; type: string }
+);
+
+/**
+ * One payment provider behind billing (Stripe, Razorpay, the development provider): the port
+ * its adapter implements (src/providers/). Calls that create things are idempotent by our id.
+ */
+export interface PaymentProvider {
+  readonly name: string;
+  /** Creates the provider's side of a top-up (idempotent by paymentId). */
+  createPayment(input: { paymentId: string; amount: bigint; currency: string }): Promise<Checkout>;
+  /** Verifies a webhook in the provider's own format and maps it; throws SIGNATURE_INVALID / SIGNATURE_STALE. */
+  parseWebhook(payload: Buffer, headers: Readonly<Record<string, string>>): ProviderEvent;
+  /** Checks a client-side proof of payment (Razorpay checkout); undefined where the provider has none. */
+  verifyCheckout?(input: {
+    providerReference: string;
+    providerPaymentId: string;
+    signature: string;
+  }): boolean;
+  /** Reads one provider payment by its id. */
+  fetchPayment(providerPaymentId: string): Promise<ProviderPayment>;
+  /** The provider's payments for one of our references (every attempt on a Razorpay order). */
+  paymentsOf(providerReference: string): Promise<ProviderPayment[]>;
 }
 
 export interface RefundStore {

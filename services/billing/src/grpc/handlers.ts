@@ -51,7 +51,15 @@ const requireUuid = (value: string, field: string) => {
 
 const PAGE_SIZES = { default: 50, max: 200 };
 
-export function billingHandlers(billing: Billing, paging: Paging): Handlers<typeof BillingServiceService> {
+/**
+ * `checkoutKeys`: each provider's public key the app's checkout opens with (Razorpay's key id),
+ * by provider name.
+ */
+export function billingHandlers(
+  billing: Billing,
+  paging: Paging,
+  checkoutKeys: ReadonlyMap<string, string> = new Map(),
+): Handlers<typeof BillingServiceService> {
   return {
     async getWallet(request, ctx) {
       const userId = subjectOf(ctx.principal, request.userId);
@@ -81,14 +89,40 @@ export function billingHandlers(billing: Billing, paging: Paging): Handlers<type
 
     async createTopUp(request, ctx) {
       const userId = subjectOf(ctx.principal, "");
-      const payment = await billing.createTopUp(
+      const { payment, checkout } = await billing.createTopUp(
         scopeOf(ctx.principal),
         userId,
         fromMoney(request.amount),
         request.provider,
         request.requestId,
       );
-      return { payment: paymentMessage(payment) };
+      return {
+        payment: paymentMessage(payment),
+        checkout: { ...checkout, keyId: checkoutKeys.get(checkout.provider) ?? "" },
+      };
+    },
+
+    async verifyTopUp(request, ctx) {
+      const userId = subjectOf(ctx.principal, "");
+      requireUuid(request.paymentId, "payment_id");
+      const result = await billing.verifyTopUp(userId, request);
+      return { payment: paymentMessage(result.payment), credited: result.credited };
+    },
+
+    async receiveProviderWebhook(request) {
+      const result = await billing.receiveWebhook({
+        provider: request.provider,
+        payload: Buffer.from(request.payload),
+        headers: Object.fromEntries(
+          Object.entries(request.headers).map(([name, value]) => [name.toLowerCase(), value]),
+        ),
+      });
+      return {
+        eventId: result.eventId,
+        duplicate: result.duplicate,
+        credited: result.credited,
+        payment: result.payment && paymentMessage(result.payment),
+      };
     },
 
     async confirmPayment(request) {

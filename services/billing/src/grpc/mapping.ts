@@ -37,6 +37,7 @@ const PAYMENT_STATUS: Record<domain.PaymentStatus, PaymentStatus> = {
   succeeded: PaymentStatus.PAYMENT_STATUS_SUCCEEDED,
   failed: PaymentStatus.PAYMENT_STATUS_FAILED,
   cancelled: PaymentStatus.PAYMENT_STATUS_CANCELLED,
+  expired: PaymentStatus.PAYMENT_STATUS_EXPIRED,
 };
 
 const TRANSACTION_TYPE: Record<domain.TransactionType, TransactionType> = {

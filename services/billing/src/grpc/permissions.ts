@@ -7,6 +7,8 @@ export const billingPermissions: { [K in keyof typeof BillingServiceService]: Pe
   listTransactions: allow.signedIn,
   createTopUp: allow.signedIn,
   confirmPayment: allow.services("edge"),
+  verifyTopUp: allow.signedIn,
+  receiveProviderWebhook: allow.services("edge"),
   placeHold: allow.services("session"),
   extendHold: allow.services("session"),
   captureHold: allow.services("session"),

@@ -1,4 +1,5 @@
 import { notFound } from "@parley/kit/errors";
+import { newId } from "@parley/kit/ids";
 import type { Payment, PaymentStatus } from "../domain/model";
 import type { PaymentStore } from "../domain/ports";
 import { idempotent, lockWallet, planWrites, readWallet } from "./ledger";
@@ -14,6 +15,7 @@ interface PaymentRow {
   provider_reference: string;
   provider_payment_id: string | null;
   failure_reason: string | null;
+  client_secret: string | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -28,6 +30,7 @@ const toPayment = (row: PaymentRow): Payment => ({
   providerReference: row.provider_reference,
   providerPaymentId: row.provider_payment_id ?? "",
   failureReason: row.failure_reason ?? "",
+  clientSecret: row.client_secret ?? "",
   createdAt: row.created_at,
   updatedAt: row.updated_at,
 });
@@ -48,6 +51,41 @@ export function createPaymentStore(sql: Sql, platform: PlatformAccounts): Paymen
           return toPayment(row!);
         }),
       )) as Payment;
+    },
+
+    async get(paymentId) {
+      const [row] = await sql<PaymentRow[]>`select * from billing.payments where id = ${paymentId}`;
+      return row && toPayment(row);
+    },
+
+    async attach(paymentId, checkout) {
+      const [row] = await sql<PaymentRow[]>`
+        update billing.payments
+        set provider_reference = ${checkout.providerReference}, client_secret = ${checkout.clientSecret || null}
+        where id = ${paymentId} and provider_reference = 'parley_' || id::text
+        returning *`;
+      if (row) return toPayment(row);
+      const [current] = await sql<PaymentRow[]>`select * from billing.payments where id = ${paymentId}`;
+      return toPayment(current!);
+    },
+
+    async recordFinding(finding) {
+      return (await sql.begin(async (tx) => {
+        const [row] = await tx<PaymentRow[]>`
+          select * from billing.payments
+          where provider = ${finding.provider}
+            and (provider_payment_id = ${finding.providerPaymentId} or provider_reference = ${finding.providerReference})
+          order by (provider_payment_id = ${finding.providerPaymentId}) desc nulls last
+          limit 1`;
+        if (!row) throw notFound("PAYMENT_NOT_FOUND", "no payment matches this provider payment");
+        const recorded = await tx`
+          insert into billing.payment_findings (id, payment_id, kind, provider_payment_id, amount, currency, created_at)
+          values (${newId()}, ${row.id}, ${finding.kind}, ${finding.providerPaymentId}, ${finding.amount},
+            ${finding.currency}, ${finding.now})
+          on conflict (payment_id, kind, provider_payment_id) do nothing
+          returning 1`;
+        return { payment: toPayment(row), recorded: recorded.length === 1 };
+      })) as { payment: Payment; recorded: boolean };
     },
 
     /**
@@ -74,8 +112,17 @@ export function createPaymentStore(sql: Sql, platform: PlatformAccounts): Paymen
           values (${event.provider}, ${event.providerEventId}, ${found.id}, ${event.status}, ${event.now})
           on conflict (provider, provider_event_id) do nothing
           returning 1`;
-        const decision = decide(payment, recorded.length === 1);
-        if (decision.kind === "keep") return { payment, credited: false };
+        const duplicate = recorded.length === 0;
+        const decision = decide(payment, !duplicate);
+        if (decision.kind === "keep") return { payment, credited: false, duplicate };
+        if (decision.kind === "flag") {
+          await tx`
+            insert into billing.payment_findings (id, payment_id, kind, provider_payment_id, amount, currency, created_at)
+            values (${newId()}, ${found.id}, ${decision.finding}, ${event.providerPaymentId}, ${payment.amount},
+              ${payment.currency}, ${event.now})
+            on conflict (payment_id, kind, provider_payment_id) do nothing`;
+          return { payment, credited: false, duplicate };
+        }
         const update = (
           status: PaymentStatus,
           change: { creditTransactionId?: string; failureReason?: string } = {},
@@ -87,7 +134,7 @@ export function createPaymentStore(sql: Sql, platform: PlatformAccounts): Paymen
           where id = ${found.id} returning *`;
         if (decision.kind === "mark") {
           const [updated] = await update(decision.status);
-          return { payment: toPayment(updated!), credited: false };
+          return { payment: toPayment(updated!), credited: false, duplicate };
         }
         const wallet = await lockWallet(
           tx,
@@ -97,15 +144,15 @@ export function createPaymentStore(sql: Sql, platform: PlatformAccounts): Paymen
         const plan = credit(wallet, payment);
         if ("failureReason" in plan.result) {
           const [updated] = await update("failed", { failureReason: plan.result.failureReason });
-          return { payment: toPayment(updated!), credited: false };
+          return { payment: toPayment(updated!), credited: false, duplicate };
         }
         const results = await pipelined([
           ...(await planWrites(tx, plan, event.now, platform)),
           update("succeeded", { creditTransactionId: plan.result.transactionId }),
         ]);
         const [updated] = results.at(-1) as PaymentRow[];
-        return { payment: toPayment(updated!), credited: true };
-      })) as { payment: Payment; credited: boolean };
+        return { payment: toPayment(updated!), credited: true, duplicate };
+      })) as { payment: Payment; credited: boolean; duplicate: boolean };
     },
   };
 }

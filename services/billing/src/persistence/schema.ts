@@ -161,17 +161,52 @@ export const payments = billing.table(
     userId: text("user_id").notNull(),
     currency: char("currency", { length: 3 }).notNull(),
     amount: money("amount").notNull(),
-    status: text("status", { enum: ["pending", "succeeded", "failed", "cancelled"] }).notNull(),
+    status: text("status", { enum: ["pending", "succeeded", "failed", "cancelled", "expired"] }).notNull(),
     provider: text("provider").notNull(),
     providerReference: text("provider_reference").notNull(),
     providerPaymentId: text("provider_payment_id"),
     /** Why the payment failed on our side (a credit past a bound); the provider's failures leave it null. */
     failureReason: text("failure_reason"),
     creditTransactionId: uuid("credit_transaction_id").references(() => transactions.id),
+    /** Stripe's PaymentIntent client secret, returned to the payer's app on a retried CreateTopUp. */
+    clientSecret: text("client_secret"),
     createdAt: at("created_at").notNull().defaultNow(),
     updatedAt: at("updated_at").notNull().defaultNow(),
   },
-  (table) => [uniqueIndex("payments_provider_reference").on(table.provider, table.providerReference)],
+  (table) => [
+    uniqueIndex("payments_provider_reference").on(table.provider, table.providerReference),
+    /** Reconciliation's queue: pending payments, oldest first. */
+    index("payments_pending_oldest").on(table.createdAt, table.id).where(sql`status = 'pending'`),
+  ],
+);
+
+/**
+ * What was found about a payment that a person acts on or audits: a second capture upstream
+ * (to refund, never credited), a dispute, what reconciliation settled. Once per (payment, kind,
+ * provider payment).
+ */
+export const paymentFindings = billing.table(
+  "payment_findings",
+  {
+    id: uuid("id").primaryKey(),
+    paymentId: uuid("payment_id")
+      .notNull()
+      .references(() => payments.id),
+    kind: text("kind", {
+      enum: [
+        "duplicate_capture",
+        "dispute",
+        "reconciled_credited",
+        "reconciled_failed",
+        "reconciled_expired",
+      ],
+    }).notNull(),
+    providerPaymentId: text("provider_payment_id").notNull(),
+    amount: money("amount").notNull(),
+    currency: char("currency", { length: 3 }).notNull(),
+    createdAt: at("created_at").notNull().defaultNow(),
+  },
+  (table) => [uniqueIndex("payment_findings_once").on(table.paymentId, table.kind, table.providerPaymentId)],
 );
 
 /** Every provider event applied, once: replays of an event id are recognised. */
@@ -242,6 +277,7 @@ export const schema = {
   charges,
   payments,
   paymentEvents,
+  paymentFindings,
   refunds,
   invoices,
 };

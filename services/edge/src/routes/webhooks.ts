@@ -1,6 +1,6 @@
 import { invalidArgument } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
-import type { FastifyPluginAsync } from "fastify";
+import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import type { Catalogue } from "../http/catalogue";
 import { decodeResponse, encodeJson } from "../http/transcode";
 import { upstreamMetadata } from "../metadata";
@@ -8,33 +8,80 @@ import { confirmPaymentRequest, SIGNATURE_HEADER, verifySignature } from "../web
 
 export interface WebhookOptions {
   catalogue: Catalogue;
-  secret: string;
+  /** The development provider's `parley-signature` secret; its route is off without it. */
+  secret: string | undefined;
   toleranceSeconds: number;
   deadlineMs: number;
-  /** The edge's own service token: billing accepts ConfirmPayment only from the edge. */
+  /** The edge's own service token: billing accepts webhooks only from the edge. */
   credentials: () => Promise<string>;
 }
 
 const CONFIRM_PATH = "/parley.billing.v1.BillingService/ConfirmPayment";
+const RECEIVE_PATH = "/parley.billing.v1.BillingService/ReceiveProviderWebhook";
+
+/** Headers never passed on to billing with a provider's webhook. */
+const WITHHELD_HEADERS = new Set(["authorization", "cookie", "proxy-authorization"]);
 
 /**
- * `POST /v1/webhooks/payments/{provider}`: a payment provider's event, signed over the exact
- * bytes sent (so this route keeps the raw body), becomes billing.ConfirmPayment called as the
- * edge. A bad or stale signature is refused before anything reaches billing.
+ * Payment providers' webhooks, signed over the exact bytes sent (so these routes keep the raw
+ * body):
+ * - `POST /v1/webhooks/{provider}` (stripe, razorpay): the bytes and headers go to
+ *   billing.ReceiveProviderWebhook as they came; billing's adapter checks the provider's own
+ *   signature format and maps the event (the edge holds no provider secret).
+ * - `POST /v1/webhooks/payments/{provider}` (the development provider, when WEBHOOK_SECRET is
+ *   set): the `parley-signature` is checked here and the event becomes billing.ConfirmPayment.
+ * Both call billing as the edge.
  */
 const webhookRoutes: FastifyPluginAsync<WebhookOptions> = async (app, options) => {
   const { registry } = options.catalogue;
-  const confirm = registry.getService("parley.billing.v1.BillingService")!.method.confirmPayment!;
-  app.addContentTypeParser("application/json", { parseAs: "buffer" }, (_request, body, parsed) =>
-    parsed(null, body),
+  const billing = registry.getService("parley.billing.v1.BillingService")!;
+  const confirm = billing.method.confirmPayment!;
+  const receive = billing.method.receiveProviderWebhook!;
+  for (const type of ["application/json", "application/x-www-form-urlencoded", "text/plain"])
+    app.addContentTypeParser(type, { parseAs: "buffer" }, (_request, body, parsed) => parsed(null, body));
+  const metadata = async (request: FastifyRequest) =>
+    upstreamMetadata({
+      requestId: request.id ?? newId(),
+      bearerToken: await options.credentials(),
+      clientIp: request.ip,
+      userAgent: request.headers["user-agent"],
+    });
+
+  app.post<{ Params: { provider: string } }>(
+    "/v1/webhooks/:provider",
+    { config: { label: "/v1/webhooks/{provider}" } },
+    async (request, reply) => {
+      const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+      const headers = Object.fromEntries(
+        Object.entries(request.headers)
+          .filter(([name, value]) => typeof value === "string" && !WITHHELD_HEADERS.has(name))
+          .map(([name, value]) => [name, value as string]),
+      );
+      const bytes = encodeJson(
+        receive.input,
+        { provider: request.params.provider, payload: raw.toString("base64"), headers },
+        registry,
+      );
+      const response = await app.upstreams.unary(
+        "billing",
+        RECEIVE_PATH,
+        bytes,
+        await metadata(request),
+        options.deadlineMs,
+      );
+      return reply.send(decodeResponse(receive.output, response, registry));
+    },
   );
+
+  if (!options.secret) return;
+  const secret = options.secret;
   app.post<{ Params: { provider: string } }>(
     "/v1/webhooks/payments/:provider",
     { config: { label: "/v1/webhooks/payments/{provider}" } },
     async (request, reply) => {
       const raw = request.body as Buffer;
       verifySignature(
-        options.secret,
+        secret,
         request.headers[SIGNATURE_HEADER] as string | undefined,
         raw,
         options.toleranceSeconds,
@@ -54,12 +101,7 @@ const webhookRoutes: FastifyPluginAsync<WebhookOptions> = async (app, options) =
         "billing",
         CONFIRM_PATH,
         bytes,
-        upstreamMetadata({
-          requestId: request.id ?? newId(),
-          bearerToken: await options.credentials(),
-          clientIp: request.ip,
-          userAgent: request.headers["user-agent"],
-        }),
+        await metadata(request),
         options.deadlineMs,
       );
       return reply.send(decodeResponse(confirm.output, response, registry));

@@ -201,6 +201,8 @@ export enum PaymentStatus {
   PAYMENT_STATUS_FAILED = 3,
   /** PAYMENT_STATUS_CANCELLED - The payer or provider cancelled it. */
   PAYMENT_STATUS_CANCELLED = 4,
+  /** PAYMENT_STATUS_EXPIRED - Never completed: reconciliation found it still unpaid with the provider past the expiry. */
+  PAYMENT_STATUS_EXPIRED = 5,
   UNRECOGNIZED = -1,
 }
 
@@ -221,6 +223,9 @@ export function paymentStatusFromJSON(object: any): PaymentStatus {
     case 4:
     case "PAYMENT_STATUS_CANCELLED":
       return PaymentStatus.PAYMENT_STATUS_CANCELLED;
+    case 5:
+    case "PAYMENT_STATUS_EXPIRED":
+      return PaymentStatus.PAYMENT_STATUS_EXPIRED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -240,6 +245,8 @@ export function paymentStatusToJSON(object: PaymentStatus): string {
       return "PAYMENT_STATUS_FAILED";
     case PaymentStatus.PAYMENT_STATUS_CANCELLED:
       return "PAYMENT_STATUS_CANCELLED";
+    case PaymentStatus.PAYMENT_STATUS_EXPIRED:
+      return "PAYMENT_STATUS_EXPIRED";
     case PaymentStatus.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -629,6 +636,69 @@ export interface CreateTopUpRequest {
 /** Response for CreateTopUp. */
 export interface CreateTopUpResponse {
   /** The pending payment; pass provider_reference to the provider. */
+  payment?:
+    | Payment
+    | undefined;
+  /** What the app's provider checkout needs. */
+  checkout?: TopUpCheckout | undefined;
+}
+
+/** What an app hands to the provider's checkout to complete a top-up. */
+export interface TopUpCheckout {
+  /** The provider: "stripe", "razorpay" or "development". */
+  provider: string;
+  /** Stripe: the PaymentIntent's client secret (for confirmCardPayment and the like). Empty otherwise. */
+  clientSecret: string;
+  /** Razorpay: the public key id the checkout opens with. Empty otherwise. */
+  keyId: string;
+  /** Razorpay: the order id; Stripe: the PaymentIntent id (the payment's provider_reference). */
+  providerReference: string;
+}
+
+/** Request for VerifyTopUp. */
+export interface VerifyTopUpRequest {
+  /** The payment CreateTopUp returned. */
+  paymentId: string;
+  /** The provider's payment id the checkout returned (razorpay_payment_id). */
+  providerPaymentId: string;
+  /** The checkout's signature (razorpay_signature), hex. */
+  signature: string;
+}
+
+/** Response for VerifyTopUp. */
+export interface VerifyTopUpResponse {
+  /** The payment after the check. */
+  payment?:
+    | Payment
+    | undefined;
+  /** True only for the one call (or webhook) that credited the wallet. */
+  credited: boolean;
+}
+
+/** Request for ReceiveProviderWebhook. */
+export interface ReceiveProviderWebhookRequest {
+  /** The provider the webhook route is for: "stripe" or "razorpay". */
+  provider: string;
+  /** The exact body bytes received (signatures are over them). */
+  payload: Buffer;
+  /** The request's headers, names in lower case (the signature headers among them). */
+  headers: { [key: string]: string };
+}
+
+export interface ReceiveProviderWebhookRequest_HeadersEntry {
+  key: string;
+  value: string;
+}
+
+/** Response for ReceiveProviderWebhook. */
+export interface ReceiveProviderWebhookResponse {
+  /** The provider's event id. */
+  eventId: string;
+  /** True when this event id had been applied before (nothing changed). */
+  duplicate: boolean;
+  /** True when this event credited a wallet. */
+  credited: boolean;
+  /** The payment the event was about, when it was about one. */
   payment?: Payment | undefined;
 }
 
@@ -2759,13 +2829,16 @@ export const CreateTopUpRequest: MessageFns<CreateTopUpRequest> = {
 };
 
 function createBaseCreateTopUpResponse(): CreateTopUpResponse {
-  return { payment: undefined };
+  return { payment: undefined, checkout: undefined };
 }
 
 export const CreateTopUpResponse: MessageFns<CreateTopUpResponse> = {
   encode(message: CreateTopUpResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.payment !== undefined) {
       Payment.encode(message.payment, writer.uint32(10).fork()).join();
+    }
+    if (message.checkout !== undefined) {
+      TopUpCheckout.encode(message.checkout, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -2791,6 +2864,14 @@ export const CreateTopUpResponse: MessageFns<CreateTopUpResponse> = {
             message.payment = Payment.decode(reader, reader.uint32());
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.checkout = TopUpCheckout.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2804,11 +2885,603 @@ export const CreateTopUpResponse: MessageFns<CreateTopUpResponse> = {
   },
 
   fromJSON(object: any): CreateTopUpResponse {
-    return { payment: isSet(object.payment) ? Payment.fromJSON(object.payment) : undefined };
+    return {
+      payment: isSet(object.payment) ? Payment.fromJSON(object.payment) : undefined,
+      checkout: isSet(object.checkout) ? TopUpCheckout.fromJSON(object.checkout) : undefined,
+    };
   },
 
   toJSON(message: CreateTopUpResponse): unknown {
     const obj: any = {};
+    if (message.payment !== undefined) {
+      obj.payment = Payment.toJSON(message.payment);
+    }
+    if (message.checkout !== undefined) {
+      obj.checkout = TopUpCheckout.toJSON(message.checkout);
+    }
+    return obj;
+  },
+};
+
+function createBaseTopUpCheckout(): TopUpCheckout {
+  return { provider: "", clientSecret: "", keyId: "", providerReference: "" };
+}
+
+export const TopUpCheckout: MessageFns<TopUpCheckout> = {
+  encode(message: TopUpCheckout, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.provider !== "") {
+      writer.uint32(10).string(message.provider);
+    }
+    if (message.clientSecret !== "") {
+      writer.uint32(18).string(message.clientSecret);
+    }
+    if (message.keyId !== "") {
+      writer.uint32(26).string(message.keyId);
+    }
+    if (message.providerReference !== "") {
+      writer.uint32(34).string(message.providerReference);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TopUpCheckout {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTopUpCheckout();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.provider = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.clientSecret = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.keyId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.providerReference = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TopUpCheckout {
+    return {
+      provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
+      clientSecret: isSet(object.clientSecret)
+        ? globalThis.String(object.clientSecret)
+        : isSet(object.client_secret)
+        ? globalThis.String(object.client_secret)
+        : "",
+      keyId: isSet(object.keyId)
+        ? globalThis.String(object.keyId)
+        : isSet(object.key_id)
+        ? globalThis.String(object.key_id)
+        : "",
+      providerReference: isSet(object.providerReference)
+        ? globalThis.String(object.providerReference)
+        : isSet(object.provider_reference)
+        ? globalThis.String(object.provider_reference)
+        : "",
+    };
+  },
+
+  toJSON(message: TopUpCheckout): unknown {
+    const obj: any = {};
+    if (message.provider !== "") {
+      obj.provider = message.provider;
+    }
+    if (message.clientSecret !== "") {
+      obj.clientSecret = message.clientSecret;
+    }
+    if (message.keyId !== "") {
+      obj.keyId = message.keyId;
+    }
+    if (message.providerReference !== "") {
+      obj.providerReference = message.providerReference;
+    }
+    return obj;
+  },
+};
+
+function createBaseVerifyTopUpRequest(): VerifyTopUpRequest {
+  return { paymentId: "", providerPaymentId: "", signature: "" };
+}
+
+export const VerifyTopUpRequest: MessageFns<VerifyTopUpRequest> = {
+  encode(message: VerifyTopUpRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.paymentId !== "") {
+      writer.uint32(10).string(message.paymentId);
+    }
+    if (message.providerPaymentId !== "") {
+      writer.uint32(18).string(message.providerPaymentId);
+    }
+    if (message.signature !== "") {
+      writer.uint32(26).string(message.signature);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VerifyTopUpRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVerifyTopUpRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.paymentId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.providerPaymentId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.signature = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VerifyTopUpRequest {
+    return {
+      paymentId: isSet(object.paymentId)
+        ? globalThis.String(object.paymentId)
+        : isSet(object.payment_id)
+        ? globalThis.String(object.payment_id)
+        : "",
+      providerPaymentId: isSet(object.providerPaymentId)
+        ? globalThis.String(object.providerPaymentId)
+        : isSet(object.provider_payment_id)
+        ? globalThis.String(object.provider_payment_id)
+        : "",
+      signature: isSet(object.signature) ? globalThis.String(object.signature) : "",
+    };
+  },
+
+  toJSON(message: VerifyTopUpRequest): unknown {
+    const obj: any = {};
+    if (message.paymentId !== "") {
+      obj.paymentId = message.paymentId;
+    }
+    if (message.providerPaymentId !== "") {
+      obj.providerPaymentId = message.providerPaymentId;
+    }
+    if (message.signature !== "") {
+      obj.signature = message.signature;
+    }
+    return obj;
+  },
+};
+
+function createBaseVerifyTopUpResponse(): VerifyTopUpResponse {
+  return { payment: undefined, credited: false };
+}
+
+export const VerifyTopUpResponse: MessageFns<VerifyTopUpResponse> = {
+  encode(message: VerifyTopUpResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.payment !== undefined) {
+      Payment.encode(message.payment, writer.uint32(10).fork()).join();
+    }
+    if (message.credited !== false) {
+      writer.uint32(16).bool(message.credited);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VerifyTopUpResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVerifyTopUpResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.payment = Payment.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.credited = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VerifyTopUpResponse {
+    return {
+      payment: isSet(object.payment) ? Payment.fromJSON(object.payment) : undefined,
+      credited: isSet(object.credited) ? globalThis.Boolean(object.credited) : false,
+    };
+  },
+
+  toJSON(message: VerifyTopUpResponse): unknown {
+    const obj: any = {};
+    if (message.payment !== undefined) {
+      obj.payment = Payment.toJSON(message.payment);
+    }
+    if (message.credited !== false) {
+      obj.credited = message.credited;
+    }
+    return obj;
+  },
+};
+
+function createBaseReceiveProviderWebhookRequest(): ReceiveProviderWebhookRequest {
+  return { provider: "", payload: Buffer.alloc(0), headers: {} };
+}
+
+export const ReceiveProviderWebhookRequest: MessageFns<ReceiveProviderWebhookRequest> = {
+  encode(message: ReceiveProviderWebhookRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.provider !== "") {
+      writer.uint32(10).string(message.provider);
+    }
+    if (message.payload.length !== 0) {
+      writer.uint32(18).bytes(message.payload);
+    }
+    globalThis.Object.entries(message.headers).forEach(([key, value]: [string, string]) => {
+      ReceiveProviderWebhookRequest_HeadersEntry.encode({ key: key as any, value }, writer.uint32(26).fork()).join();
+    });
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReceiveProviderWebhookRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReceiveProviderWebhookRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.provider = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.payload = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            const entry3 = ReceiveProviderWebhookRequest_HeadersEntry.decode(reader, reader.uint32());
+            if (entry3.value !== undefined) {
+              message.headers[entry3.key] = entry3.value;
+            }
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReceiveProviderWebhookRequest {
+    return {
+      provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
+      payload: isSet(object.payload) ? Buffer.from(bytesFromBase64(object.payload)) : Buffer.alloc(0),
+      headers: isObject(object.headers)
+        ? (globalThis.Object.entries(object.headers) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+    };
+  },
+
+  toJSON(message: ReceiveProviderWebhookRequest): unknown {
+    const obj: any = {};
+    if (message.provider !== "") {
+      obj.provider = message.provider;
+    }
+    if (message.payload.length !== 0) {
+      obj.payload = base64FromBytes(message.payload);
+    }
+    if (message.headers) {
+      const entries = globalThis.Object.entries(message.headers) as [string, string][];
+      if (entries.length > 0) {
+        obj.headers = {};
+        entries.forEach(([k, v]) => {
+          obj.headers[k] = v;
+        });
+      }
+    }
+    return obj;
+  },
+};
+
+function createBaseReceiveProviderWebhookRequest_HeadersEntry(): ReceiveProviderWebhookRequest_HeadersEntry {
+  return { key: "", value: "" };
+}
+
+export const ReceiveProviderWebhookRequest_HeadersEntry: MessageFns<ReceiveProviderWebhookRequest_HeadersEntry> = {
+  encode(message: ReceiveProviderWebhookRequest_HeadersEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReceiveProviderWebhookRequest_HeadersEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReceiveProviderWebhookRequest_HeadersEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReceiveProviderWebhookRequest_HeadersEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: ReceiveProviderWebhookRequest_HeadersEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+};
+
+function createBaseReceiveProviderWebhookResponse(): ReceiveProviderWebhookResponse {
+  return { eventId: "", duplicate: false, credited: false, payment: undefined };
+}
+
+export const ReceiveProviderWebhookResponse: MessageFns<ReceiveProviderWebhookResponse> = {
+  encode(message: ReceiveProviderWebhookResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.eventId !== "") {
+      writer.uint32(10).string(message.eventId);
+    }
+    if (message.duplicate !== false) {
+      writer.uint32(16).bool(message.duplicate);
+    }
+    if (message.credited !== false) {
+      writer.uint32(24).bool(message.credited);
+    }
+    if (message.payment !== undefined) {
+      Payment.encode(message.payment, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReceiveProviderWebhookResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReceiveProviderWebhookResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.eventId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.duplicate = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.credited = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.payment = Payment.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReceiveProviderWebhookResponse {
+    return {
+      eventId: isSet(object.eventId)
+        ? globalThis.String(object.eventId)
+        : isSet(object.event_id)
+        ? globalThis.String(object.event_id)
+        : "",
+      duplicate: isSet(object.duplicate) ? globalThis.Boolean(object.duplicate) : false,
+      credited: isSet(object.credited) ? globalThis.Boolean(object.credited) : false,
+      payment: isSet(object.payment) ? Payment.fromJSON(object.payment) : undefined,
+    };
+  },
+
+  toJSON(message: ReceiveProviderWebhookResponse): unknown {
+    const obj: any = {};
+    if (message.eventId !== "") {
+      obj.eventId = message.eventId;
+    }
+    if (message.duplicate !== false) {
+      obj.duplicate = message.duplicate;
+    }
+    if (message.credited !== false) {
+      obj.credited = message.credited;
+    }
     if (message.payment !== undefined) {
       obj.payment = Payment.toJSON(message.payment);
     }
@@ -5533,12 +6206,15 @@ export const BillingServiceService = {
     responseDeserialize: (value: Buffer): ListTransactionsResponse => ListTransactionsResponse.decode(value),
   },
   /**
-   * Starts a top-up of the caller's wallet. Records a pending payment with the provider
-   * reference the app hands to the payment provider; the wallet is credited only when the
-   * provider confirms (ConfirmPayment). A top-up adds at most the configured maximum, and only
-   * one the wallet could take now (its balance stays within the configured maximum).
+   * Starts a top-up of the caller's wallet. Records a pending payment, creates it with the
+   * provider (a Stripe PaymentIntent, a Razorpay order; the development provider needs no
+   * call) and returns what the app needs to complete it (checkout); the wallet is credited
+   * only when the provider confirms (its verified webhook, VerifyTopUp, or reconciliation). A
+   * top-up adds at most the configured maximum, and only one the wallet could take now (its
+   * balance stays within the configured maximum). A retry with the same request_id returns the
+   * same payment and checkout.
    * Callers: signed-in user.
-   * Errors: INVALID_ARGUMENT TOP_UP_LIMIT_EXCEEDED (metadata max_top_up_minor, currency), FAILED_PRECONDITION WALLET_BALANCE_LIMIT_EXCEEDED (metadata max_balance_minor, balance_minor, currency), INVALID_ARGUMENT CURRENCY_NOT_SUPPORTED (metadata supported), INVALID_ARGUMENT VALIDATION_FAILED, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED
+   * Errors: INVALID_ARGUMENT PROVIDER_NOT_SUPPORTED (metadata supported), UNAVAILABLE PROVIDER_UNAVAILABLE (the provider did not answer; retry with the same request_id), INVALID_ARGUMENT TOP_UP_LIMIT_EXCEEDED (metadata max_top_up_minor, currency), FAILED_PRECONDITION WALLET_BALANCE_LIMIT_EXCEEDED (metadata max_balance_minor, balance_minor, currency), INVALID_ARGUMENT CURRENCY_NOT_SUPPORTED (metadata supported), INVALID_ARGUMENT VALIDATION_FAILED, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED
    */
   createTopUp: {
     path: "/parley.billing.v1.BillingService/CreateTopUp" as const,
@@ -5570,6 +6246,46 @@ export const BillingServiceService = {
     responseSerialize: (value: ConfirmPaymentResponse): Buffer =>
       Buffer.from(ConfirmPaymentResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ConfirmPaymentResponse => ConfirmPaymentResponse.decode(value),
+  },
+  /**
+   * Completes a top-up from the app's side with the provider's client-side proof (Razorpay
+   * checkout: razorpay_payment_id and razorpay_signature, an HMAC of "<order id>|<payment id>"
+   * with the key secret). The signature is checked, the payment is read back from the provider
+   * and applied like its webhook: the wallet is credited once between this call and the
+   * webhook, whichever comes first.
+   * Callers: signed-in user (own payment).
+   * Errors: NOT_FOUND PAYMENT_NOT_FOUND, INVALID_ARGUMENT SIGNATURE_INVALID, FAILED_PRECONDITION PROVIDER_NOT_SUPPORTED (the payment's provider has no client-side proof), FAILED_PRECONDITION PAYMENT_AMOUNT_MISMATCH, UNAVAILABLE PROVIDER_UNAVAILABLE, INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  verifyTopUp: {
+    path: "/parley.billing.v1.BillingService/VerifyTopUp" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: VerifyTopUpRequest): Buffer => Buffer.from(VerifyTopUpRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): VerifyTopUpRequest => VerifyTopUpRequest.decode(value),
+    responseSerialize: (value: VerifyTopUpResponse): Buffer => Buffer.from(VerifyTopUpResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): VerifyTopUpResponse => VerifyTopUpResponse.decode(value),
+  },
+  /**
+   * Applies a payment provider's webhook, verified in the provider's own format (Stripe:
+   * Stripe-Signature with t= and v1= within the tolerance; Razorpay: X-Razorpay-Signature, an
+   * HMAC of the raw body). Each provider event id is applied once (a replay answers
+   * duplicate = true and changes nothing) and each provider payment credits at most once; a
+   * second capture for a payment already credited is recorded as a finding to refund, never
+   * credited.
+   * Callers: service identity: edge (passing the exact bytes received).
+   * Errors: NOT_FOUND PROVIDER_NOT_SUPPORTED, INVALID_ARGUMENT SIGNATURE_INVALID, INVALID_ARGUMENT SIGNATURE_STALE, INVALID_ARGUMENT INVALID_BODY, NOT_FOUND PAYMENT_NOT_FOUND, FAILED_PRECONDITION PAYMENT_AMOUNT_MISMATCH
+   */
+  receiveProviderWebhook: {
+    path: "/parley.billing.v1.BillingService/ReceiveProviderWebhook" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReceiveProviderWebhookRequest): Buffer =>
+      Buffer.from(ReceiveProviderWebhookRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReceiveProviderWebhookRequest => ReceiveProviderWebhookRequest.decode(value),
+    responseSerialize: (value: ReceiveProviderWebhookResponse): Buffer =>
+      Buffer.from(ReceiveProviderWebhookResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReceiveProviderWebhookResponse =>
+      ReceiveProviderWebhookResponse.decode(value),
   },
   /**
    * Reserves money on a wallet for a session, the first phase of a two-phase transfer.
@@ -5774,12 +6490,15 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
    */
   listTransactions: handleUnaryCall<ListTransactionsRequest, ListTransactionsResponse>;
   /**
-   * Starts a top-up of the caller's wallet. Records a pending payment with the provider
-   * reference the app hands to the payment provider; the wallet is credited only when the
-   * provider confirms (ConfirmPayment). A top-up adds at most the configured maximum, and only
-   * one the wallet could take now (its balance stays within the configured maximum).
+   * Starts a top-up of the caller's wallet. Records a pending payment, creates it with the
+   * provider (a Stripe PaymentIntent, a Razorpay order; the development provider needs no
+   * call) and returns what the app needs to complete it (checkout); the wallet is credited
+   * only when the provider confirms (its verified webhook, VerifyTopUp, or reconciliation). A
+   * top-up adds at most the configured maximum, and only one the wallet could take now (its
+   * balance stays within the configured maximum). A retry with the same request_id returns the
+   * same payment and checkout.
    * Callers: signed-in user.
-   * Errors: INVALID_ARGUMENT TOP_UP_LIMIT_EXCEEDED (metadata max_top_up_minor, currency), FAILED_PRECONDITION WALLET_BALANCE_LIMIT_EXCEEDED (metadata max_balance_minor, balance_minor, currency), INVALID_ARGUMENT CURRENCY_NOT_SUPPORTED (metadata supported), INVALID_ARGUMENT VALIDATION_FAILED, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED
+   * Errors: INVALID_ARGUMENT PROVIDER_NOT_SUPPORTED (metadata supported), UNAVAILABLE PROVIDER_UNAVAILABLE (the provider did not answer; retry with the same request_id), INVALID_ARGUMENT TOP_UP_LIMIT_EXCEEDED (metadata max_top_up_minor, currency), FAILED_PRECONDITION WALLET_BALANCE_LIMIT_EXCEEDED (metadata max_balance_minor, balance_minor, currency), INVALID_ARGUMENT CURRENCY_NOT_SUPPORTED (metadata supported), INVALID_ARGUMENT VALIDATION_FAILED, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED
    */
   createTopUp: handleUnaryCall<CreateTopUpRequest, CreateTopUpResponse>;
   /**
@@ -5794,6 +6513,27 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
    * Errors: NOT_FOUND PAYMENT_NOT_FOUND (also when payment_id belongs to another provider), FAILED_PRECONDITION PAYMENT_AMOUNT_MISMATCH, INVALID_ARGUMENT VALIDATION_FAILED
    */
   confirmPayment: handleUnaryCall<ConfirmPaymentRequest, ConfirmPaymentResponse>;
+  /**
+   * Completes a top-up from the app's side with the provider's client-side proof (Razorpay
+   * checkout: razorpay_payment_id and razorpay_signature, an HMAC of "<order id>|<payment id>"
+   * with the key secret). The signature is checked, the payment is read back from the provider
+   * and applied like its webhook: the wallet is credited once between this call and the
+   * webhook, whichever comes first.
+   * Callers: signed-in user (own payment).
+   * Errors: NOT_FOUND PAYMENT_NOT_FOUND, INVALID_ARGUMENT SIGNATURE_INVALID, FAILED_PRECONDITION PROVIDER_NOT_SUPPORTED (the payment's provider has no client-side proof), FAILED_PRECONDITION PAYMENT_AMOUNT_MISMATCH, UNAVAILABLE PROVIDER_UNAVAILABLE, INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  verifyTopUp: handleUnaryCall<VerifyTopUpRequest, VerifyTopUpResponse>;
+  /**
+   * Applies a payment provider's webhook, verified in the provider's own format (Stripe:
+   * Stripe-Signature with t= and v1= within the tolerance; Razorpay: X-Razorpay-Signature, an
+   * HMAC of the raw body). Each provider event id is applied once (a replay answers
+   * duplicate = true and changes nothing) and each provider payment credits at most once; a
+   * second capture for a payment already credited is recorded as a finding to refund, never
+   * credited.
+   * Callers: service identity: edge (passing the exact bytes received).
+   * Errors: NOT_FOUND PROVIDER_NOT_SUPPORTED, INVALID_ARGUMENT SIGNATURE_INVALID, INVALID_ARGUMENT SIGNATURE_STALE, INVALID_ARGUMENT INVALID_BODY, NOT_FOUND PAYMENT_NOT_FOUND, FAILED_PRECONDITION PAYMENT_AMOUNT_MISMATCH
+   */
+  receiveProviderWebhook: handleUnaryCall<ReceiveProviderWebhookRequest, ReceiveProviderWebhookResponse>;
   /**
    * Reserves money on a wallet for a session, the first phase of a two-phase transfer.
    * Held money stays in the balance but is no longer available.
@@ -5927,12 +6667,15 @@ export interface BillingServiceClient extends Client {
     callback: (error: ServiceError | null, response: ListTransactionsResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Starts a top-up of the caller's wallet. Records a pending payment with the provider
-   * reference the app hands to the payment provider; the wallet is credited only when the
-   * provider confirms (ConfirmPayment). A top-up adds at most the configured maximum, and only
-   * one the wallet could take now (its balance stays within the configured maximum).
+   * Starts a top-up of the caller's wallet. Records a pending payment, creates it with the
+   * provider (a Stripe PaymentIntent, a Razorpay order; the development provider needs no
+   * call) and returns what the app needs to complete it (checkout); the wallet is credited
+   * only when the provider confirms (its verified webhook, VerifyTopUp, or reconciliation). A
+   * top-up adds at most the configured maximum, and only one the wallet could take now (its
+   * balance stays within the configured maximum). A retry with the same request_id returns the
+   * same payment and checkout.
    * Callers: signed-in user.
-   * Errors: INVALID_ARGUMENT TOP_UP_LIMIT_EXCEEDED (metadata max_top_up_minor, currency), FAILED_PRECONDITION WALLET_BALANCE_LIMIT_EXCEEDED (metadata max_balance_minor, balance_minor, currency), INVALID_ARGUMENT CURRENCY_NOT_SUPPORTED (metadata supported), INVALID_ARGUMENT VALIDATION_FAILED, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED
+   * Errors: INVALID_ARGUMENT PROVIDER_NOT_SUPPORTED (metadata supported), UNAVAILABLE PROVIDER_UNAVAILABLE (the provider did not answer; retry with the same request_id), INVALID_ARGUMENT TOP_UP_LIMIT_EXCEEDED (metadata max_top_up_minor, currency), FAILED_PRECONDITION WALLET_BALANCE_LIMIT_EXCEEDED (metadata max_balance_minor, balance_minor, currency), INVALID_ARGUMENT CURRENCY_NOT_SUPPORTED (metadata supported), INVALID_ARGUMENT VALIDATION_FAILED, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED
    */
   createTopUp(
     request: CreateTopUpRequest,
@@ -5974,6 +6717,55 @@ export interface BillingServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ConfirmPaymentResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Completes a top-up from the app's side with the provider's client-side proof (Razorpay
+   * checkout: razorpay_payment_id and razorpay_signature, an HMAC of "<order id>|<payment id>"
+   * with the key secret). The signature is checked, the payment is read back from the provider
+   * and applied like its webhook: the wallet is credited once between this call and the
+   * webhook, whichever comes first.
+   * Callers: signed-in user (own payment).
+   * Errors: NOT_FOUND PAYMENT_NOT_FOUND, INVALID_ARGUMENT SIGNATURE_INVALID, FAILED_PRECONDITION PROVIDER_NOT_SUPPORTED (the payment's provider has no client-side proof), FAILED_PRECONDITION PAYMENT_AMOUNT_MISMATCH, UNAVAILABLE PROVIDER_UNAVAILABLE, INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  verifyTopUp(
+    request: VerifyTopUpRequest,
+    callback: (error: ServiceError | null, response: VerifyTopUpResponse) => void,
+  ): ClientUnaryCall;
+  verifyTopUp(
+    request: VerifyTopUpRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: VerifyTopUpResponse) => void,
+  ): ClientUnaryCall;
+  verifyTopUp(
+    request: VerifyTopUpRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: VerifyTopUpResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Applies a payment provider's webhook, verified in the provider's own format (Stripe:
+   * Stripe-Signature with t= and v1= within the tolerance; Razorpay: X-Razorpay-Signature, an
+   * HMAC of the raw body). Each provider event id is applied once (a replay answers
+   * duplicate = true and changes nothing) and each provider payment credits at most once; a
+   * second capture for a payment already credited is recorded as a finding to refund, never
+   * credited.
+   * Callers: service identity: edge (passing the exact bytes received).
+   * Errors: NOT_FOUND PROVIDER_NOT_SUPPORTED, INVALID_ARGUMENT SIGNATURE_INVALID, INVALID_ARGUMENT SIGNATURE_STALE, INVALID_ARGUMENT INVALID_BODY, NOT_FOUND PAYMENT_NOT_FOUND, FAILED_PRECONDITION PAYMENT_AMOUNT_MISMATCH
+   */
+  receiveProviderWebhook(
+    request: ReceiveProviderWebhookRequest,
+    callback: (error: ServiceError | null, response: ReceiveProviderWebhookResponse) => void,
+  ): ClientUnaryCall;
+  receiveProviderWebhook(
+    request: ReceiveProviderWebhookRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReceiveProviderWebhookResponse) => void,
+  ): ClientUnaryCall;
+  receiveProviderWebhook(
+    request: ReceiveProviderWebhookRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReceiveProviderWebhookResponse) => void,
   ): ClientUnaryCall;
   /**
    * Reserves money on a wallet for a session, the first phase of a two-phase transfer.
@@ -6240,6 +7032,14 @@ export const BillingServiceClient = makeGenericClientConstructor(
   serviceName: string;
 };
 
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
+
 function toTimestamp(date: Date): Timestamp {
   const seconds = BigInt(Math.trunc(date.getTime() / 1_000));
   const nanos = (date.getTime() % 1_000) * 1_000_000;
@@ -6260,6 +7060,10 @@ function fromJsonTimestamp(o: any): Date {
   } else {
     return fromTimestamp(Timestamp.fromJSON(o));
   }
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
 }
 
 function isSet(value: any): boolean {

@@ -1,0 +1,122 @@
+import { invalidArgument } from "@parley/kit/errors";
+import Razorpay from "razorpay";
+import type { PaymentProvider, ProviderEvent, ProviderPayment } from "../domain/ports";
+import { asNumber, providerCall } from "./calls";
+import { hmacMatches, parseJson, signatureInvalid } from "./signatures";
+
+export interface RazorpayOptions {
+  keyId: string;
+  keySecret: string;
+  webhookSecret: string;
+  /** The API's base URL (https://api.razorpay.com; a stand-in in tests). */
+  baseUrl: string;
+}
+
+interface RazorpayPaymentEntity {
+  id: string;
+  order_id?: string | null;
+  amount: number | string;
+  currency: string;
+  status: string;
+}
+
+const STATUS: Record<string, ProviderPayment["status"]> = {
+  captured: "succeeded",
+  refunded: "succeeded",
+  failed: "failed",
+};
+
+const paymentOf = (entity: RazorpayPaymentEntity): ProviderPayment => ({
+  providerReference: entity.order_id ?? "",
+  providerPaymentId: entity.id,
+  // "created" and "authorized" (captured automatically for orders) are still on their way.
+  status: STATUS[entity.status] ?? "pending",
+  amount: BigInt(entity.amount),
+  currency: entity.currency.toUpperCase(),
+});
+
+/**
+ * Razorpay through its SDK: a top-up is an order (receipt = our payment id) the app opens
+ * checkout with; checkout's proof is an HMAC of "<order id>|<payment id>" with the key secret;
+ * webhooks carry X-Razorpay-Signature (an HMAC of the raw body with the webhook secret) and
+ * X-Razorpay-Event-Id. One order may see several payment attempts: each is a provider payment.
+ */
+export function razorpayProvider(options: RazorpayOptions): PaymentProvider {
+  const razorpay = new Razorpay({ key_id: options.keyId, key_secret: options.keySecret });
+  // The SDK fixes https://api.razorpay.com as the base of its axios instance; point it elsewhere.
+  (razorpay.api as unknown as { rq: { defaults: { baseURL: string } } }).rq.defaults.baseURL =
+    options.baseUrl.replace(/\/$/, "");
+  const call = <T>(request: () => Promise<T>) => providerCall("razorpay", request);
+  return {
+    name: "razorpay",
+    async createPayment({ paymentId, amount, currency }) {
+      const order = await call(() =>
+        razorpay.orders.create({
+          amount: asNumber(amount),
+          currency,
+          receipt: paymentId,
+          notes: { payment_id: paymentId },
+        }),
+      );
+      return { providerReference: order.id, clientSecret: "" };
+    },
+
+    parseWebhook(payload, headers) {
+      const signature = headers["x-razorpay-signature"];
+      if (!signature || !hmacMatches(options.webhookSecret, payload, signature))
+        throw signatureInvalid("X-Razorpay-Signature does not match the body");
+      const body = parseJson(payload);
+      const eventId = headers["x-razorpay-event-id"];
+      if (!eventId) throw invalidArgument("INVALID_BODY", "X-Razorpay-Event-Id is missing");
+      return mapEvent(eventId, body);
+    },
+
+    verifyCheckout({ providerReference, providerPaymentId, signature }) {
+      return hmacMatches(options.keySecret, `${providerReference}|${providerPaymentId}`, signature);
+    },
+
+    async fetchPayment(providerPaymentId) {
+      const entity = await call(() => razorpay.payments.fetch(providerPaymentId));
+      return paymentOf(entity as unknown as RazorpayPaymentEntity);
+    },
+
+    async paymentsOf(providerReference) {
+      const list = await call(() => razorpay.orders.fetchPayments(providerReference));
+      return (list.items as unknown as RazorpayPaymentEntity[]).map(paymentOf);
+    },
+  };
+}
+
+function mapEvent(eventId: string, body: Record<string, unknown>): ProviderEvent {
+  const type = String(body.event ?? "");
+  const payload = (body.payload ?? {}) as Record<string, { entity?: Record<string, unknown> } | undefined>;
+  const payment = payload.payment?.entity as RazorpayPaymentEntity | undefined;
+  switch (type) {
+    case "payment.captured":
+    case "order.paid":
+    case "payment.failed": {
+      if (!payment) throw invalidArgument("INVALID_BODY", `${type} carries no payment`);
+      const mapped = paymentOf(payment);
+      return {
+        eventId,
+        kind: "payment",
+        payment: { ...mapped, status: type === "payment.failed" ? "failed" : "succeeded" },
+      };
+    }
+    case "payment.dispute.created": {
+      const dispute = payload.dispute?.entity as
+        | { payment_id: string; amount: number; currency: string }
+        | undefined;
+      if (!dispute) throw invalidArgument("INVALID_BODY", `${type} carries no dispute`);
+      return {
+        eventId,
+        kind: "dispute",
+        providerPaymentId: dispute.payment_id,
+        amount: BigInt(dispute.amount),
+        currency: dispute.currency.toUpperCase(),
+      };
+    }
+    default:
+      return { eventId, kind: "ignored", type };
+  }
+}

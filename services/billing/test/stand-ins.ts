@@ -1,0 +1,223 @@
+import { createHmac } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import Stripe from "stripe";
+import type { Test } from "tap";
+
+/** One request a stand-in received, for tests to check what the SDK sent. */
+export interface Received {
+  method: string;
+  path: string;
+  headers: http.IncomingHttpHeaders;
+  body: Record<string, unknown>;
+}
+
+type Route = (request: Received) => { status?: number; body: unknown } | undefined;
+
+/** An HTTP server on a free port answering with `route`; unknown requests are 404. */
+async function serve(t: Test, route: Route): Promise<{ baseUrl: string; received: Received[] }> {
+  const received: Received[] = [];
+  const server = http.createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on("data", (chunk: Buffer) => chunks.push(chunk));
+    request.on("end", () => {
+      const raw = Buffer.concat(chunks).toString("utf8");
+      const type = request.headers["content-type"] ?? "";
+      const body = !raw
+        ? {}
+        : type.includes("json")
+          ? (JSON.parse(raw) as Record<string, unknown>)
+          : Object.fromEntries(new URLSearchParams(raw));
+      const entry = { method: request.method!, path: request.url!, headers: request.headers, body };
+      received.push(entry);
+      const answer = route(entry) ?? { status: 404, body: { error: { message: "not found" } } };
+      response.writeHead(answer.status ?? 200, { "content-type": "application/json" });
+      response.end(JSON.stringify(answer.body));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return { baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, received };
+}
+
+export const STRIPE_KEY = "sk_test_parley_stand_in";
+export const STRIPE_WEBHOOK_SECRET = "whsec_parley_stand_in";
+
+interface Intent {
+  id: string;
+  object: "payment_intent";
+  amount: number;
+  amount_received: number;
+  currency: string;
+  status: string;
+  client_secret: string;
+  metadata: Record<string, string>;
+  last_payment_error: null;
+}
+
+/**
+ * Stripe's PaymentIntents API as far as billing uses it: create (form-encoded, Bearer key,
+ * Idempotency-Key honoured) and retrieve; `succeed` is the payer completing it.
+ */
+export async function stripeStandIn(t: Test) {
+  const intents = new Map<string, Intent>();
+  const byKey = new Map<string, Intent>();
+  let next = 0;
+  const { baseUrl, received } = await serve(t, (request) => {
+    if (request.headers.authorization !== `Bearer ${STRIPE_KEY}`)
+      return { status: 401, body: { error: { type: "invalid_request_error", message: "bad key" } } };
+    if (request.method === "POST" && request.path === "/v1/payment_intents") {
+      const key = String(request.headers["idempotency-key"] ?? "");
+      const known = byKey.get(key);
+      if (known) return { body: known };
+      const id = `pi_${++next}`;
+      const intent: Intent = {
+        id,
+        object: "payment_intent",
+        amount: Number(request.body.amount),
+        amount_received: 0,
+        currency: String(request.body.currency),
+        status: "requires_payment_method",
+        client_secret: `${id}_secret_standin`,
+        metadata: { payment_id: String(request.body["metadata[payment_id]"]) },
+        last_payment_error: null,
+      };
+      intents.set(id, intent);
+      if (key) byKey.set(key, intent);
+      return { body: intent };
+    }
+    const match = /^\/v1\/payment_intents\/([^/?]+)$/.exec(request.path);
+    if (request.method === "GET" && match && intents.has(match[1]!)) return { body: intents.get(match[1]!) };
+    return undefined;
+  });
+  const signer = new Stripe(STRIPE_KEY);
+  return {
+    baseUrl,
+    received,
+    intents,
+    succeed(id: string): Intent {
+      const intent = intents.get(id)!;
+      Object.assign(intent, { status: "succeeded", amount_received: intent.amount });
+      return intent;
+    },
+    /** A webhook body and its Stripe-Signature, signed at `timestamp` (seconds; now by default). */
+    event(type: string, object: unknown, options: { id?: string; timestamp?: number; secret?: string } = {}) {
+      const payload = JSON.stringify({
+        id: options.id ?? `evt_${++next}`,
+        object: "event",
+        type,
+        api_version: "2024-06-20",
+        created: Math.floor(Date.now() / 1000),
+        data: { object },
+      });
+      const signature = signer.webhooks.generateTestHeaderString({
+        payload,
+        secret: options.secret ?? STRIPE_WEBHOOK_SECRET,
+        timestamp: options.timestamp ?? Math.floor(Date.now() / 1000),
+      });
+      return { payload: Buffer.from(payload), headers: { "stripe-signature": signature } };
+    },
+  };
+}
+
+export const RAZORPAY_KEY_ID = "rzp_test_standin";
+export const RAZORPAY_KEY_SECRET = "rzp_secret_standin";
+export const RAZORPAY_WEBHOOK_SECRET = "rzp_webhook_standin";
+
+interface RazorpayPayment {
+  id: string;
+  entity: "payment";
+  order_id: string;
+  amount: number;
+  currency: string;
+  status: string;
+}
+
+/**
+ * Razorpay's orders and payments API as far as billing uses it (JSON, Basic auth with the key
+ * id and secret); `pay` is a payment attempt on an order (captured unless told otherwise).
+ */
+export async function razorpayStandIn(t: Test) {
+  const orders = new Map<string, { id: string; amount: number; currency: string; receipt: string }>();
+  const payments = new Map<string, RazorpayPayment>();
+  let next = 0;
+  const basic = `Basic ${Buffer.from(`${RAZORPAY_KEY_ID}:${RAZORPAY_KEY_SECRET}`).toString("base64")}`;
+  const { baseUrl, received } = await serve(t, (request) => {
+    if (request.headers.authorization !== basic)
+      return { status: 401, body: { error: { code: "BAD_REQUEST_ERROR", description: "auth" } } };
+    if (request.method === "POST" && request.path === "/v1/orders") {
+      const id = `order_${++next}`;
+      const order = {
+        id,
+        entity: "order",
+        amount: Number(request.body.amount),
+        currency: String(request.body.currency),
+        receipt: String(request.body.receipt),
+        status: "created",
+      };
+      orders.set(id, order);
+      return { body: order };
+    }
+    const payment = /^\/v1\/payments\/([^/?]+)$/.exec(request.path);
+    if (request.method === "GET" && payment && payments.has(payment[1]!))
+      return { body: payments.get(payment[1]!) };
+    const ofOrder = /^\/v1\/orders\/([^/?]+)\/payments/.exec(request.path);
+    if (request.method === "GET" && ofOrder) {
+      const items = [...payments.values()].filter((p) => p.order_id === ofOrder[1]);
+      return { body: { entity: "collection", count: items.length, items } };
+    }
+    return undefined;
+  });
+  return {
+    baseUrl,
+    received,
+    orders,
+    payments,
+    pay(orderId: string, status = "captured"): RazorpayPayment {
+      const order = orders.get(orderId)!;
+      const id = `pay_${++next}`;
+      const created: RazorpayPayment = {
+        id,
+        entity: "payment",
+        order_id: orderId,
+        amount: order.amount,
+        currency: order.currency,
+        status,
+      };
+      payments.set(id, created);
+      return created;
+    },
+    /** What Razorpay's checkout hands the app: HMAC of "<order id>|<payment id>" with the key secret. */
+    checkoutSignature: (orderId: string, paymentId: string, secret = RAZORPAY_KEY_SECRET) =>
+      createHmac("sha256", secret).update(`${orderId}|${paymentId}`).digest("hex"),
+    /** A webhook body and its headers, signed with the webhook secret (or another). */
+    event(type: string, payload: Record<string, unknown>, options: { id?: string; secret?: string } = {}) {
+      const body = Buffer.from(JSON.stringify({ entity: "event", event: type, payload, created_at: 0 }));
+      return {
+        payload: body,
+        headers: {
+          "x-razorpay-signature": createHmac("sha256", options.secret ?? RAZORPAY_WEBHOOK_SECRET)
+            .update(body)
+            .digest("hex"),
+          "x-razorpay-event-id": options.id ?? `evt_rzp_${++next}`,
+        },
+      };
+    },
+  };
+}
+
+/** Billing's provider settings pointed at the stand-ins. */
+export const providerSettingsFor = (stripe: { baseUrl: string }, razorpay: { baseUrl: string }) => ({
+  stripe: {
+    secretKey: STRIPE_KEY,
+    webhookSecret: STRIPE_WEBHOOK_SECRET,
+    toleranceSeconds: 300,
+    baseUrl: stripe.baseUrl,
+  },
+  razorpay: {
+    keyId: RAZORPAY_KEY_ID,
+    keySecret: RAZORPAY_KEY_SECRET,
+    webhookSecret: RAZORPAY_WEBHOOK_SECRET,
+    baseUrl: razorpay.baseUrl,
+  },
+});
