@@ -12,7 +12,7 @@ import { createLogger } from "@parley/kit/log";
 import { AuthServiceService } from "@parley/proto/parley/auth/v1/auth";
 import { createBenchDatabase } from "@parley/testing";
 import { exportJWK, generateKeyPair } from "jose";
-import { ARGON2_PARAMETERS } from "../src/domain/passwords";
+import { ARGON2_PARAMETERS } from "../src/domain/hashing-thread";
 import { DEFAULT_POLICY } from "../src/domain/policy";
 import { createPostgresAttemptLimiter } from "../src/persistence/attempts";
 import { AUTH_MIGRATIONS, createAuthService, localIdentity } from "../src/server";

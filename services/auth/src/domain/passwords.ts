@@ -1,19 +1,12 @@
 import { availableParallelism } from "node:os";
-import { type Algorithm, hash, verify } from "@node-rs/argon2";
+import { fileURLToPath } from "node:url";
 import { invalidArgument } from "@parley/kit/errors";
 import { dictionary } from "@zxcvbn-ts/language-common";
+import { Piscina } from "piscina";
+import type { HashingTask } from "./hashing-thread";
 
 export const MIN_PASSWORD_LENGTH = 8;
 export const MAX_PASSWORD_LENGTH = 128;
-
-/** OWASP's argon2id baseline: 19 MiB, two passes, one lane. */
-export const ARGON2_PARAMETERS = {
-  // Algorithm is a const enum, which isolated modules cannot read: 2 is Argon2id.
-  algorithm: 2 as Algorithm.Argon2id,
-  memoryCost: 19 * 1024,
-  timeCost: 2,
-  parallelism: 1,
-} as const;
 
 const COMMON_PASSWORDS = new Set(dictionary["passwords-common"].map((p) => p.toLowerCase()));
 
@@ -36,39 +29,28 @@ export function checkPasswordPolicy(password: string, field = "password"): void 
 /**
  * Argon2 computations allowed at once: half the cores, at least one. Each takes a whole core
  * for tens of milliseconds (that is its point), so a burst of logins would otherwise take
- * every core (libuv runs four at a time) from the requests around them; beyond this they
- * wait their turn, first come first served, and only the logins themselves are slower.
+ * every core from the requests around them; beyond this they wait their turn, first come
+ * first served, and only the logins themselves are slower. Each slot is a thread of its own at
+ * the lowest CPU priority (hashing-thread.ts): what it computes is time nothing else wanted.
  */
 export const HASHING_SLOTS = Math.max(1, Math.floor(availableParallelism() / 2));
-let hashing = 0;
-const waitingToHash: Array<() => void> = [];
-
-async function inHashingSlot<T>(work: () => Promise<T>): Promise<T> {
-  if (hashing < HASHING_SLOTS) hashing += 1;
-  else await new Promise<void>((resolve) => waitingToHash.push(resolve));
-  try {
-    return await work();
-  } finally {
-    // The slot passes straight to the next in line, or is freed.
-    const next = waitingToHash.shift();
-    if (next) next();
-    else hashing -= 1;
-  }
-}
+const pool = new Piscina<HashingTask, string | boolean>({
+  filename: fileURLToPath(new URL("./hashing-thread.ts", import.meta.url)),
+  minThreads: HASHING_SLOTS,
+  maxThreads: HASHING_SLOTS,
+  // A task that finds every thread busy keeps its place at the head of the queue.
+  stricterFIFO: true,
+});
 
 /** Argon2 computations waiting for a slot now. */
-export const hashingQueueLength = () => waitingToHash.length;
+export const hashingQueueLength = () => pool.queueSize;
 
-export const hashPassword = (password: string) =>
-  inHashingSlot(() => hash(password.normalize("NFC"), ARGON2_PARAMETERS));
+export const hashPassword = async (password: string) =>
+  (await pool.run({ op: "hash", password: password.normalize("NFC") })) as string;
 
-export async function verifyPassword(passwordHash: string, password: string): Promise<boolean> {
-  try {
-    return await inHashingSlot(() => verify(passwordHash, password.normalize("NFC")));
-  } catch {
-    return false;
-  }
-}
+/** Whether the password matches the stored hash (false for a hash that cannot be read). */
+export const verifyPassword = async (passwordHash: string, password: string) =>
+  (await pool.run({ op: "verify", passwordHash, password: password.normalize("NFC") })) as boolean;
 
 /**
  * A hash of nothing anyone knows: checked when the account does not exist, so an unknown
