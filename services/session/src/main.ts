@@ -4,7 +4,7 @@ import { stopOnSignals } from "@parley/kit/grpc";
 import { createLogger } from "@parley/kit/log";
 import { createMetrics, serveMetrics } from "@parley/kit/metrics";
 import { billingPort, createBillingClient } from "./clients/billing";
-import { createUserClient, expertDirectory } from "./clients/user";
+import { createUserClient, expertDirectory, userNotifier } from "./clients/user";
 import { sessionConfigShape } from "./config";
 import { startSession } from "./server";
 
@@ -22,6 +22,7 @@ const { server } = await startSession(config, log, {
   authenticate: identity.authenticate,
   billing: billingPort(billingClient),
   experts: expertDirectory(userClient),
+  notifier: userNotifier(userClient),
   metrics,
   onShutdown: [
     async () => {

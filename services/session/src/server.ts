@@ -8,7 +8,7 @@ import type { ServiceMetrics } from "@parley/kit/metrics";
 import { createPaging } from "@parley/kit/paging";
 import { SessionServiceService } from "@parley/proto/parley/session/v1/session";
 import type { SessionConfig } from "./config";
-import type { BillingPort, Clock, ExpertDirectory } from "./domain/ports";
+import type { BillingPort, Clock, ExpertDirectory, Notifier } from "./domain/ports";
 import { createSessions, type SessionRules } from "./domain/sessions";
 import { createCatchUp } from "./domain/watch";
 import { sessionHandlers } from "./grpc/handlers";
@@ -16,6 +16,7 @@ import { sessionPermissions } from "./grpc/permissions";
 import { busEventFeed } from "./persistence/event-feed";
 import { createSessionStore } from "./persistence/store";
 import { createMeteringWorker, type MeteringWorkerOptions, startMeteringLoop } from "./workers/metering";
+import { createNotificationRelay } from "./workers/notifications";
 
 export const SESSION_MIGRATIONS = {
   migrationsFolder: path.resolve(import.meta.dirname, "../drizzle"),
@@ -112,6 +113,7 @@ export async function startSession(
     authenticate: Authenticator;
     billing: BillingPort;
     experts: ExpertDirectory;
+    notifier: Notifier;
     metrics?: ServiceMetrics;
     onShutdown?: Array<() => Promise<void>>;
   },
@@ -120,6 +122,7 @@ export async function startSession(
   const database = createDatabase(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX });
   const bus = createBus(config.REDIS_URL, { log, registry: outside.metrics?.registry });
   const shutdownHooks: Array<() => Promise<void>> = [];
+  const relay = createNotificationRelay(database.sql, outside.notifier, log);
   const { server, metering, catchUp } = buildSessionServer({
     sql: database.sql,
     bus,
@@ -138,11 +141,13 @@ export async function startSession(
   });
   shutdownHooks.push(
     startMeteringLoop(metering, config.METERING_INTERVAL_MS, log),
+    relay.stop,
     async () => catchUp.close(),
     ...(outside.onShutdown ?? []),
     () => bus.close(),
     database.close,
   );
+  await relay.start();
   const port = await server.listen(`0.0.0.0:${config.GRPC_PORT}`);
   return { server, port };
 }

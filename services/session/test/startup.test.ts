@@ -6,6 +6,7 @@ import { createLogger } from "@parley/kit/log";
 import { SessionKind, SessionServiceService, SessionStatus } from "@parley/proto/parley/session/v1/session";
 import { createTestDatabase, spawnService } from "@parley/testing";
 import t from "tap";
+import { userNotifier } from "../src/clients/user";
 import { sessionConfigShape } from "../src/config";
 import { startSession } from "../src/server";
 import { failure, startHarness } from "./harness";
@@ -25,6 +26,7 @@ t.test("startSession migrates, serves, runs the metering loop and shuts down cle
     authenticate: createAuthenticator({ tokens: harness.issuer.verifier }),
     billing: harness.billingPort,
     experts: harness.experts,
+    notifier: userNotifier(harness.user),
   });
   const client = createServiceClient(SessionServiceService, { address: `127.0.0.1:${port}` });
   const user = await harness.person();

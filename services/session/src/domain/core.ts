@@ -9,6 +9,7 @@ import {
   type SessionRecord,
   type SessionStatus,
 } from "./model";
+import { intentsFor } from "./notifications";
 import type {
   BillingPort,
   Clock,
@@ -113,6 +114,7 @@ export function createCore(deps: SessionsDeps) {
     const result = await store.transaction((tx) =>
       work(tx, async (sessionId, body) => {
         events.push(await tx.appendEvent(sessionId, now(), body));
+        await tx.enqueueNotifications(intentsFor(body));
       }),
     );
     // After commit and fire-and-forget: a slow or dead bus never delays the write.
@@ -135,6 +137,7 @@ export function createCore(deps: SessionsDeps) {
         position: index + 1,
         estimatedWaitSeconds: estimateWait(index + 1),
       });
+    return queue;
   }
 
   async function transition(

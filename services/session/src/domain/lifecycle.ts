@@ -20,6 +20,7 @@ import {
   type SessionRecord,
   type SessionStatus,
 } from "./model";
+import { requestWaiting } from "./notifications";
 import type { Settlement } from "./settlement";
 
 /** Billing answered and did nothing (as opposed to a call whose outcome is unknown). */
@@ -180,7 +181,10 @@ export function lifecycle(core: Core, metering: Metering, settlement: Settlement
           if (locked?.status !== "requested")
             return { session: locked ?? pending, holdUnused: locked?.holdId !== holdId };
           const waiting = await transition(tx, emit, locked, "waiting", { holdId, queuedAt: now() });
-          await pushQueuePositions(tx, waiting.expertId, emit);
+          const queue = await pushQueuePositions(tx, waiting.expertId, emit);
+          await tx.enqueueNotifications([
+            requestWaiting(waiting, queue.findIndex((entry) => entry.id === waiting.id) + 1),
+          ]);
           return { session: waiting, holdUnused: false };
         });
         if (settled.holdUnused)

@@ -1,5 +1,6 @@
 import type { Core } from "./core";
 import type { EndReason, MeteredSession, MeteringClaim, SessionRecord } from "./model";
+import { intentsFor } from "./notifications";
 import type { ChargeOutcome, ClaimedEnd, ClaimedMinute, MinuteCharge } from "./ports";
 
 /** The next minute of a session, as billing charges it (key: session, minute). */
@@ -93,6 +94,7 @@ export function createMetering(core: Core) {
           body: { type: "status_changed", session },
         })),
       );
+      await tx.enqueueNotifications(endEvents.flatMap((event) => intentsFor(event.body)));
       return { moved, ended, events: [...moved.flatMap((m) => m.events), ...endEvents] };
     });
     // After commit and fire-and-forget, like every write's events.

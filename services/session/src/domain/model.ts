@@ -170,3 +170,18 @@ export interface MeteringClaim {
   epoch: bigint;
   unresolved: boolean;
 }
+
+/** A notification to send through the outbox: `id` is its idempotency key at the user service. */
+export interface NotificationIntent {
+  id: string;
+  userId: string;
+  kind:
+    | "request_waiting"
+    | "request_cancelled"
+    | "request_expired"
+    | "session_accepted"
+    | "session_declined"
+    | "session_expired"
+    | "session_ended";
+  data: Record<string, string>;
+}

@@ -5,6 +5,7 @@ import type {
   MessageRecord,
   MeteredSession,
   MeteringClaim,
+  NotificationIntent,
   ReceiptRecord,
   ReviewRecord,
   SessionEvent,
@@ -31,6 +32,12 @@ export interface ExpertDirectory {
   updateRatingSummary(expertId: string, sessionId: string, rating: number): Promise<void>;
   /** Keeps the person's presence (and an expert's availability) current in the user service. */
   reportPresence(userId: string, online: boolean): Promise<void>;
+}
+
+/** The user service's inbox, as the notification relay sees it. */
+export interface Notifier {
+  /** Idempotent by the intent's id. */
+  notify(intent: NotificationIntent): Promise<void>;
 }
 
 /** One minute to charge: billing's key is (sessionId, minute). */
@@ -143,6 +150,8 @@ export interface SessionTx {
   appendEvent(sessionId: string, occurredAt: Date, body: EventBody): Promise<SessionEvent>;
   /** Many events at once, each session's in the given order. */
   appendEvents(events: NewEvent[]): Promise<SessionEvent[]>;
+  /** Writes notification intents to the outbox (an id already there is left alone). */
+  enqueueNotifications(intents: NotificationIntent[]): Promise<void>;
   /** Throws DuplicateRecord("client_message") when the sender already used its client id. */
   insertMessage(message: Omit<MessageRecord, "seq">): Promise<MessageRecord>;
   upsertReceipt(sessionId: string, receipt: ReceiptRecord): Promise<ReceiptRecord>;

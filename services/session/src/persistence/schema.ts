@@ -1,3 +1,4 @@
+import { outboxTable } from "@parley/kit/outbox";
 import { sql } from "drizzle-orm";
 import {
   bigint,
@@ -128,3 +129,6 @@ export const reviews = sessionsSchema.table("reviews", {
   createdAt: at("created_at").notNull(),
   ratingReported: boolean("rating_reported").notNull().default(false),
 });
+
+/** Notification intents, written in the transaction of the change they tell of (kit outbox). */
+export const notificationOutbox = outboxTable(sessionsSchema, "notification_outbox");

@@ -1,4 +1,5 @@
 import type { Sql } from "@parley/kit/db";
+import { enqueueOutbox } from "@parley/kit/outbox";
 import {
   DuplicateRecord,
   type EventBody,
@@ -146,6 +147,9 @@ const toLeased = (row: Row): Leased => ({
   epoch: BigInt(row.lease_epoch as bigint),
 });
 
+/** Notification intents waiting for the relay (workers/notifications.ts). */
+export const NOTIFICATION_OUTBOX = "sessions.notification_outbox";
+
 function transactional(sql: Sql): SessionTx {
   const claim = (where: ReturnType<Sql>, limit: number) =>
     sql`select * from sessions.sessions where ${where} order by id limit ${limit} for update skip locked`.then(
@@ -209,6 +213,12 @@ function transactional(sql: Sql): SessionTx {
       return event!;
     },
     appendEvents,
+    enqueueNotifications: (intents) =>
+      enqueueOutbox(
+        sql,
+        NOTIFICATION_OUTBOX,
+        intents.map(({ id, ...payload }) => ({ id, payload })),
+      ),
     async insertMessage(m) {
       const [row] = await sql`select last_seq from sessions.sessions where id = ${m.sessionId}`;
       const seq = BigInt(row!.last_seq as bigint) + 1n;

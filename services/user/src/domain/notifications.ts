@@ -1,5 +1,5 @@
 import { notFound } from "@parley/kit/errors";
-import { newId } from "@parley/kit/ids";
+import { isUuid, newId } from "@parley/kit/ids";
 import type { NewNotification, Notification, NotificationKind } from "./model";
 import type { NotificationFeed, NotificationStore, UserStore } from "./ports";
 import { localeOf, render } from "./templates";
@@ -38,17 +38,36 @@ export function createNotifications(deps: NotificationsDeps) {
       v.add(`${prefix}data`, `values must be at most ${MAX_DATA_VALUE} characters`);
   }
 
-  /** Renders each notification in its person's locale (English when they have no profile yet). */
+  /**
+   * Renders each notification in its person's locale (English when they have no profile yet).
+   * Producers name people by id; the names (`user_name`, `expert_name`) are filled in here,
+   * where profiles live.
+   */
   async function prepare(producer: string, inputs: NotifyInput[]): Promise<NewNotification[]> {
-    const locales = new Map<string, string>();
-    for (const userId of new Set(inputs.map((i) => i.userId)))
-      locales.set(userId, (await deps.profiles.getProfile(userId))?.preferences.locale ?? "");
-    return inputs.map((input) => ({
-      notificationId: newId(),
-      producer,
-      ...input,
-      ...render(input.kind, input.data, localeOf(locales.get(input.userId) ?? "")),
-    }));
+    const profiles = new Map<string, { locale: string; name: string }>();
+    const ids = new Set(inputs.flatMap((i) => [i.userId, i.data.user_id ?? "", i.data.expert_id ?? ""]));
+    for (const id of ids) {
+      if (!isUuid(id)) continue;
+      const profile = await deps.profiles.getProfile(id);
+      if (profile) profiles.set(id, { locale: profile.preferences.locale, name: profile.displayName });
+    }
+    return inputs.map((input) => {
+      const data = { ...input.data };
+      for (const [idKey, nameKey] of [
+        ["user_id", "user_name"],
+        ["expert_id", "expert_name"],
+      ] as const) {
+        const name = profiles.get(data[idKey] ?? "")?.name;
+        if (name && !data[nameKey]) data[nameKey] = name;
+      }
+      return {
+        notificationId: newId(),
+        producer,
+        ...input,
+        data,
+        ...render(input.kind, data, localeOf(profiles.get(input.userId)?.locale ?? "")),
+      };
+    });
   }
 
   /** Stores (once per producer event) and pushes live what was new; returns each stored notification. */

@@ -1,0 +1,184 @@
+import { bigint, index, integer, jsonb, type PgSchema, text, timestamp } from "drizzle-orm/pg-core";
+import type postgres from "postgres";
+import type { Sql } from "../db";
+import type { Logger } from "../log";
+
+/**
+ * A transactional outbox and its relay. A service keeps the table in its own schema (its
+ * drizzle schema declares it with `outboxTable`) and
+ * writes rows with `enqueueOutbox` in the same transaction as the state change, so a crash
+ * can neither lose the message nor send it for a change that never committed. The relay
+ * delivers after commit: woken by the NOTIFY the insert sends (delivered on commit, to every
+ * instance), with a poll as the fallback. Delivery is at least once — a relay that dies after
+ * delivering and before deleting the row delivers it again after the lease — so receivers
+ * are idempotent by the row id.
+ */
+
+/** The outbox table, declared in a service's drizzle schema (its migrations create it). */
+export function outboxTable(schema: PgSchema, name: string) {
+  const at = (column: string) => timestamp(column, { withTimezone: true, mode: "date" });
+  return schema.table(
+    name,
+    {
+      id: text("id").primaryKey(),
+      /** Insertion order: what one person hears of arrives in the order it happened. */
+      position: bigint("position", { mode: "bigint" }).notNull().generatedAlwaysAsIdentity(),
+      payload: jsonb("payload").notNull(),
+      attempts: integer("attempts").notNull().default(0),
+      // Database time, like the relay's claim: the outbox never sees an injected clock.
+      nextAttemptAt: at("next_attempt_at").notNull().defaultNow(),
+      lastError: text("last_error"),
+      createdAt: at("created_at").notNull().defaultNow(),
+    },
+    (table) => [index(`${name}_due`).on(table.nextAttemptAt, table.position)],
+  );
+}
+
+export interface OutboxRow<P> {
+  /** The row id: the receiver's idempotency key (for example `<session>:accepted`). */
+  id: string;
+  payload: P;
+}
+
+/** Postgres NOTIFY channel of an outbox table (`sessions.notification_outbox` → `outbox_sessions_notification_outbox`). */
+export const outboxChannel = (table: string) => `outbox_${table.replace(/\W/g, "_")}`;
+
+/**
+ * Adds rows to `table` inside the caller's transaction; a row whose id is already there is
+ * left alone (the same change enqueued twice is one message).
+ */
+export async function enqueueOutbox<P>(
+  tx: postgres.TransactionSql | Sql,
+  table: string,
+  rows: OutboxRow<P>[],
+) {
+  if (rows.length === 0) return;
+  await tx`insert into ${tx(table)} (id, payload)
+    select * from unnest(${rows.map((r) => r.id)}::text[], ${rows.map((r) => JSON.stringify(r.payload))}::text[]::jsonb[])
+    on conflict (id) do nothing`;
+  await tx`select pg_notify(${outboxChannel(table)}, '')`;
+}
+
+export interface OutboxRelayOptions<P> {
+  sql: Sql;
+  /** Schema-qualified table, e.g. `sessions.notification_outbox`. */
+  table: string;
+  /** Delivers one row; throwing schedules a retry with backoff. */
+  deliver(row: OutboxRow<P> & { attempts: number }): Promise<void>;
+  /**
+   * Rows with the same key are delivered one after another in insertion order (e.g. the
+   * recipient: "accepted" before "ended"); different keys concurrently. Default: one key.
+   */
+  orderKey?(payload: P): string;
+  log: Logger;
+  /** The fallback poll (default 2 s): a lost NOTIFY waits at most this long. */
+  pollMs?: number;
+  /** Rows claimed at once, delivered concurrently (default 50). */
+  batch?: number;
+  /** How long a claimed row is this relay's before another may retry it (default 30 s). */
+  leaseSeconds?: number;
+  /** Listen for NOTIFY (default true; off in tests that drive `drainOnce`). */
+  listen?: boolean;
+}
+
+export interface OutboxRelay {
+  start(): Promise<void>;
+  /** Drains at once (also what a NOTIFY does). */
+  nudge(): void;
+  /** Claims and delivers one batch; returns how many rows it claimed. */
+  drainOnce(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/** Seconds before attempt n + 1: 1, 2, 4, … capped at ten minutes. */
+export const outboxBackoffSeconds = (attempts: number) => Math.min(600, 2 ** Math.min(attempts - 1, 10));
+
+/**
+ * Claims due rows (FOR UPDATE SKIP LOCKED, so instances share the work) by pushing their
+ * next attempt past a lease and committing — no transaction stays open across a delivery —
+ * then delivers them concurrently: a delivered row is deleted, a failed one is due again after
+ * a backoff, its error kept.
+ */
+export function createOutboxRelay<P>(options: OutboxRelayOptions<P>): OutboxRelay {
+  const { sql, table, log } = options;
+  const batch = options.batch ?? 50;
+  const lease = options.leaseSeconds ?? 30;
+  const name = sql(table);
+
+  async function drainOnce(): Promise<number> {
+    const claimed = await sql<{ id: string; payload: P | string; attempts: number; position: bigint }[]>`
+      update ${name} set attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => ${lease})
+      where id in (select id from ${name} where next_attempt_at <= now()
+                   order by next_attempt_at, position limit ${batch} for update skip locked)
+      returning id, payload, attempts, position`;
+    // UPDATE … RETURNING gives no order: insertion order again.
+    const rows = [...claimed].sort((a, b) => (BigInt(a.position) < BigInt(b.position) ? -1 : 1));
+    const byKey = new Map<string, typeof rows>();
+    for (const row of rows) {
+      const payload = (typeof row.payload === "string" ? JSON.parse(row.payload) : row.payload) as P;
+      row.payload = payload;
+      const key = options.orderKey?.(payload) ?? "";
+      byKey.set(key, [...(byKey.get(key) ?? []), row]);
+    }
+    await Promise.all(
+      [...byKey.values()].map(async (group) => {
+        for (const row of group) {
+          try {
+            await options.deliver({ id: row.id, payload: row.payload as P, attempts: row.attempts });
+            await sql`delete from ${name} where id = ${row.id}`;
+          } catch (error) {
+            log.warn({ err: error, table, id: row.id, attempts: row.attempts }, "outbox delivery failed");
+            await sql`update ${name} set last_error = ${String(error).slice(0, 500)},
+              next_attempt_at = now() + make_interval(secs => ${outboxBackoffSeconds(row.attempts)})
+              where id = ${row.id}`;
+          }
+        }
+      }),
+    );
+    return rows.length;
+  }
+
+  let running: Promise<void> | undefined;
+  let again = false;
+  let stopped = false;
+  /** Drains until a batch comes back short; a nudge during a drain runs one more. */
+  const nudge = () => {
+    if (stopped) return;
+    if (running !== undefined) {
+      again = true;
+      return;
+    }
+    running = (async () => {
+      do {
+        again = false;
+        while ((await drainOnce()) === batch && !stopped);
+      } while (again && !stopped);
+    })()
+      .catch((error: unknown) => log.error({ err: error, table }, "outbox drain failed"))
+      .finally(() => {
+        running = undefined;
+      });
+  };
+
+  let timer: NodeJS.Timeout | undefined;
+  let unlisten: (() => Promise<void>) | undefined;
+  return {
+    async start() {
+      if (options.listen ?? true) {
+        const listening = await sql.listen(outboxChannel(table), () => nudge());
+        unlisten = listening.unlisten;
+      }
+      timer = setInterval(nudge, options.pollMs ?? 2_000);
+      timer.unref();
+      nudge();
+    },
+    nudge,
+    drainOnce,
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await unlisten?.().catch(() => undefined);
+      await running;
+    },
+  };
+}

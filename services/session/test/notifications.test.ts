@@ -1,0 +1,136 @@
+import { createDatabase } from "@parley/kit/db";
+import { newId } from "@parley/kit/ids";
+import { SessionKind } from "@parley/proto/parley/session/v1/session";
+import { NotificationKind } from "@parley/proto/parley/user/v1/user";
+import t from "tap";
+import { createUserClient, userNotifier } from "../src/clients/user";
+import { createNotificationRelay } from "../src/workers/notifications";
+import { type Person, RATE, startHarness } from "./harness";
+
+const harness = await startHarness(t);
+const database = createDatabase(harness.databaseUrl, { max: 4 });
+t.teardown(database.close);
+const relay = createNotificationRelay(database.sql, userNotifier(harness.user), harness.log);
+
+const outbox = async () =>
+  (await harness.sql`select id, payload from sessions.notification_outbox order by id`).map((r) => ({
+    id: r.id as string,
+    payload: r.payload as { userId: string; kind: string; data: Record<string, string> },
+  }));
+
+/** The person's inbox, as the user service (whose Notify the relay called) holds it. */
+async function inbox(person: Person) {
+  const client = createUserClient(harness.addresses.user, async () => person.call.bearerToken);
+  try {
+    return (await client.listNotifications({ unreadOnly: false, pageSize: 100, pageToken: "" }))
+      .notifications;
+  } finally {
+    client.close();
+  }
+}
+
+t.test(
+  "every change a person should hear of is an outbox row of its transaction, relayed once",
+  async (t) => {
+    const user = await harness.person();
+    const expert = await harness.expert();
+    await harness.fund(user.userId, RATE * 20n);
+    const { session } = await harness.session.requestSession(
+      { expertId: expert.userId, kind: SessionKind.SESSION_KIND_CHAT, requestId: newId() },
+      user.call,
+    );
+    const sessionId = session!.sessionId;
+    const waiting = (await outbox()).find((row) => row.id === `${sessionId}:waiting`);
+    t.same(waiting?.payload, {
+      userId: expert.userId,
+      kind: "request_waiting",
+      data: { session_id: sessionId, user_id: user.userId, session_kind: "chat", position: "1" },
+    });
+    await harness.session.acceptSession({ sessionId }, expert.call);
+    await harness.session.endSession({ sessionId }, user.call);
+    t.same(
+      (await outbox()).filter((row) => row.id.startsWith(sessionId)).map((row) => row.id),
+      [`${sessionId}:accepted`, `${sessionId}:ended`, `${sessionId}:waiting`],
+    );
+    while ((await relay.drainOnce()) > 0);
+    t.same(await outbox(), [], "delivered rows leave the outbox");
+    const expertInbox = await inbox(expert);
+    t.same(
+      expertInbox.map((n) => n.kind),
+      [NotificationKind.NOTIFICATION_KIND_REQUEST_WAITING],
+    );
+    t.match(expertInbox[0]!.body, /is waiting for a chat with you \(position 1/);
+    const userInbox = await inbox(user);
+    t.same(
+      userInbox.map((n) => n.kind),
+      [NotificationKind.NOTIFICATION_KIND_SESSION_ENDED, NotificationKind.NOTIFICATION_KIND_SESSION_ACCEPTED],
+    );
+    t.equal(userInbox[0]!.data.minutes, "1");
+    t.equal(userInbox[0]!.data.amount_minor, RATE.toString());
+
+    // The same rows delivered again (a relay that died before deleting them) change nothing.
+    await harness.sql`insert into sessions.notification_outbox (id, payload)
+    values (${`${sessionId}:accepted`}, ${harness.sql.json({ userId: user.userId, kind: "session_accepted", data: { session_id: sessionId } })})`;
+    await relay.drainOnce();
+    t.equal((await inbox(user)).length, 2, "redelivery is idempotent");
+  },
+);
+
+t.test("declined, cancelled; a failed delivery is retried later", async (t) => {
+  const user = await harness.person();
+  const expert = await harness.expert();
+  await harness.fund(user.userId, RATE * 40n);
+  const request = async () =>
+    (
+      await harness.session.requestSession(
+        { expertId: expert.userId, kind: SessionKind.SESSION_KIND_CHAT, requestId: newId() },
+        user.call,
+      )
+    ).session!.sessionId;
+  const declined = await request();
+  await harness.session.declineSession({ sessionId: declined }, expert.call);
+  const cancelled = await request();
+  await harness.session.cancelSession({ sessionId: cancelled }, user.call);
+  const rows = await outbox();
+  t.ok(rows.some((r) => r.id === `${declined}:declined` && r.payload.userId === user.userId));
+  t.ok(rows.some((r) => r.id === `${cancelled}:cancelled` && r.payload.userId === expert.userId));
+
+  const failing = createNotificationRelay(
+    database.sql,
+    {
+      notify: async () => {
+        throw new Error("user service down");
+      },
+    },
+    harness.log,
+  );
+  await failing.drainOnce();
+  const [retry] = await harness.sql`select attempts, last_error, next_attempt_at > now() as later
+    from sessions.notification_outbox where id = ${`${declined}:declined`}`;
+  t.same(retry, { attempts: 1, last_error: "Error: user service down", later: true });
+  await harness.sql`update sessions.notification_outbox set next_attempt_at = now()`;
+  while ((await relay.drainOnce()) > 0);
+  t.same(await outbox(), []);
+});
+
+t.test("the relay wakes on commit: NOTIFY, not the poll", async (t) => {
+  const live = createNotificationRelay(database.sql, userNotifier(harness.user), harness.log, 60_000);
+  await live.start();
+  t.teardown(live.stop);
+  const user = await harness.person();
+  const expert = await harness.expert();
+  await harness.fund(user.userId, RATE * 20n);
+  const started = Date.now();
+  await harness.session.requestSession(
+    { expertId: expert.userId, kind: SessionKind.SESSION_KIND_CHAT, requestId: newId() },
+    user.call,
+  );
+  while ((await inbox(expert)).length === 0) {
+    if (Date.now() - started > 5_000) throw new Error("no notification");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  t.ok(
+    Date.now() - started < 1_000,
+    `stored at the user service ${Date.now() - started} ms after the request`,
+  );
+});
