@@ -6,11 +6,11 @@ import { bindService, createGrpcServer, type GrpcServer } from "@parley/kit/grpc
 import type { Logger } from "@parley/kit/log";
 import type { ServiceMetrics } from "@parley/kit/metrics";
 import { createPaging } from "@parley/kit/paging";
+import { createCatchUp } from "@parley/kit/watch";
 import { SessionServiceService } from "@parley/proto/parley/session/v1/session";
 import type { SessionConfig } from "./config";
 import type { BillingPort, Clock, ExpertDirectory, Notifier } from "./domain/ports";
 import { createSessions, type SessionRules } from "./domain/sessions";
-import { createCatchUp } from "./domain/watch";
 import { sessionHandlers } from "./grpc/handlers";
 import { sessionPermissions } from "./grpc/permissions";
 import { busEventFeed } from "./persistence/event-feed";

@@ -6,12 +6,12 @@ import { bindService, createGrpcServer, type GrpcServer, type ServiceBinding } f
 import type { Logger } from "@parley/kit/log";
 import type { ServiceMetrics } from "@parley/kit/metrics";
 import { createPaging } from "@parley/kit/paging";
+import { createCatchUp } from "@parley/kit/watch";
 import { UserServiceService } from "@parley/proto/parley/user/v1/user";
 import type { UserConfig } from "./config";
 import { createNotifications, type Notifications } from "./domain/notifications";
 import type { PresenceStore } from "./domain/ports";
 import { createUsers, type Users } from "./domain/users";
-import { createCatchUp } from "./domain/watch";
 import { userHandlers } from "./grpc/handlers";
 import { userPermissions } from "./grpc/permissions";
 import { busNotificationFeed, createNotificationStore } from "./persistence/notifications";

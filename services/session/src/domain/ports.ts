@@ -1,3 +1,4 @@
+import type { LiveFeed } from "@parley/kit/watch";
 import type {
   EndReason,
   EventBody,
@@ -89,15 +90,9 @@ export interface BillingPort {
 }
 
 /** Live fan-out of a session's events between instances (the bus, as session sees it). */
-export interface EventFeed {
+export interface EventFeed extends LiveFeed<SessionEvent> {
   /** Fire-and-forget: never waits, never throws; a lost event is caught up from the store. */
   publish(event: SessionEvent): void;
-  /** Resolves once live (or at once while the feed is down); returns the unsubscribe. */
-  subscribe(sessionId: string, onEvent: (event: SessionEvent) => void): Promise<() => Promise<void>>;
-  /** False while live delivery is known to be broken. */
-  isLive(): boolean;
-  /** Called whenever live delivery may have skipped events (lost, and again once back). */
-  onInterruption(listener: () => void): () => void;
 }
 
 export type Clock = () => Date;

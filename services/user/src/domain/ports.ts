@@ -1,3 +1,4 @@
+import type { LiveFeed } from "@parley/kit/watch";
 import type {
   ChosenAvailability,
   ExpertFields,
@@ -86,12 +87,7 @@ export interface NotificationStore {
 }
 
 /** Live notifications between instances (the kit bus, one topic per person). */
-export interface NotificationFeed {
+export interface NotificationFeed extends LiveFeed<Notification> {
+  /** Fire-and-forget: never waits, never throws; a lost one is caught up from the store. */
   publish(notification: Notification): void;
-  subscribe(
-    userId: string,
-    onNotification: (notification: Notification) => void,
-  ): Promise<() => Promise<void>>;
-  isLive(): boolean;
-  onInterruption(listener: () => void): () => void;
 }

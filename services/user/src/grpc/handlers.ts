@@ -2,10 +2,11 @@ import type { PartnerPrincipal, Principal } from "@parley/kit/auth";
 import { invalidArgument, permissionDenied } from "@parley/kit/errors";
 import type { Handlers } from "@parley/kit/grpc";
 import { cursors, type Paging } from "@parley/kit/paging";
+import { type WatchDeps, watchStream } from "@parley/kit/watch";
 import { SyncOutcome, type SyncUserResult, type UserServiceService } from "@parley/proto/parley/user/v1/user";
+import type { Notification } from "../domain/model";
 import type { Notifications } from "../domain/notifications";
 import { DEFAULT_PREFERENCES, type Users } from "../domain/users";
-import { type WatchDeps, watchMe } from "../domain/watch";
 import {
   availabilityMessage,
   expertMessage,
@@ -44,7 +45,7 @@ function serviceOf(principal: Principal): string {
 export function userHandlers(
   users: Users,
   notifications: Notifications,
-  watch: Omit<WatchDeps, "between">,
+  watch: Omit<WatchDeps<Notification>, "between">,
   paging: Paging,
 ): Handlers<typeof UserServiceService> {
   return {
@@ -209,7 +210,7 @@ export function userHandlers(
     async watchMe(request, ctx, stream) {
       const userId = personOf(ctx.principal);
       if (request.afterSeq < 0n) throw invalidArgument("VALIDATION_FAILED", "after_seq cannot be negative");
-      await watchMe(
+      await watchStream(
         { ...watch, between: notifications.between },
         userId,
         request.afterSeq,
