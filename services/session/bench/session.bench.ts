@@ -310,8 +310,8 @@ if (ONLY === undefined || ONLY === "tick") {
       for (let i = 0; i < rows.length; i += 1_000)
         await sql`insert into sessions.sessions ${sql(rows.slice(i, i + 1_000))}`;
     }
-    await sql`vacuum analyze sessions.sessions`;
-    await billingSql`vacuum analyze billing.accounts`;
+    await sql`vacuum analyze`;
+    await billingSql`vacuum analyze`;
   };
 
   /** Ends every active session (no settlement: the bench moves on to a fresh set). */
@@ -363,10 +363,15 @@ if (ONLY === undefined || ONLY === "tick") {
             ), journal as (
               insert into billing.transactions (id, type, currency, reference, created_at)
               select tx_id, 'session_charge', 'INR', 'session:' || session_id, ${at} from debited
+            ), locked as materialized (
+              -- Earnings rows in payee order, as billing takes them (chunks in flight share experts).
+              select a.id, a.owner_id from billing.accounts a
+              where a.kind = 'earnings' and a.currency = 'INR' and a.owner_id in (select payee from debited)
+              order by a.owner_id for update
             ), earned as (
               update billing.accounts a set balance = a.balance + e.total
-              from (select payee, sum(amount - commission) as total from debited group by payee) e
-              where a.kind = 'earnings' and a.owner_id = e.payee and a.currency = 'INR'
+              from (select payee, sum(amount - commission) as total from debited group by payee) e, locked l
+              where a.id = l.id and l.owner_id = e.payee
               returning a.id, a.owner_id, a.balance
             ), shards as (
               select array_agg(id) as ids from billing.accounts where kind = 'revenue' and currency = 'INR'

@@ -128,14 +128,14 @@ export function createChargeStore(sql: Sql, platform: PlatformAccounts): ChargeS
         try {
           return await pipelinedTransaction(sql, async (tx, { begin, commitWith }) => {
             const decided = plan(await lockedSnapshot(tx, begin, items));
+            // The journal, then the receipts (they name its transactions), then the entries: their
+            // statement takes the payees' earnings rows, which concurrent batches paying the same
+            // experts wait for, so those locks are taken last and held only until COMMIT.
+            const [journal, entries] =
+              decided.charges.length > 0 ? await postingWrites(tx, decided.postings, now, platform) : [];
             await commitWith(
               ...(decided.wallets.length > 0 ? walletWrites(tx, decided.wallets) : []),
-              ...(decided.charges.length > 0
-                ? [
-                    ...(await postingWrites(tx, decided.postings, now, platform)),
-                    receiptWrites(tx, decided, now),
-                  ]
-                : []),
+              ...(journal && entries ? [journal, receiptWrites(tx, decided, now), entries] : []),
             );
             return decided;
           });
