@@ -6,7 +6,8 @@
 //   - single Charge vs raw on one hot wallet.
 // Each scenario warms both sides up, then runs BENCH_ROUNDS rounds alternating which side goes
 // first; the figures are the medians. In-process through the domain and store (no gRPC), on
-// DATABASE_URL's server or an embedded Postgres. Ends with one JSON line.
+// DATABASE_URL's server or an embedded Postgres. Ends with one JSON line; then the reconciliation
+// run (./reconciliation.ts) prints its own.
 import { createDatabase, migrateDatabase } from "@parley/kit/db";
 import { newId } from "@parley/kit/ids";
 import { createBenchDatabase } from "@parley/testing";
@@ -15,6 +16,7 @@ import { createBilling } from "../src/domain/billing";
 import { INT64_MAX } from "../src/domain/money";
 import { createLedgerStore, LEDGER_DATABASE_SETTINGS } from "../src/persistence/store";
 import { BILLING_MIGRATIONS } from "../src/server";
+import { benchReconciliation } from "./reconciliation";
 
 const CHARGES = Number(process.env.BENCH_CHARGES ?? 5000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
@@ -199,6 +201,7 @@ try {
     }),
   );
   await database.close();
+  await benchReconciliation(bench.url);
 } finally {
   await bench.drop();
 }

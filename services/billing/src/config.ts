@@ -59,6 +59,14 @@ export const billingConfigShape = {
   RAZORPAY_KEY_SECRET: z.string().min(1).optional(),
   RAZORPAY_WEBHOOK_SECRET: z.string().min(1).optional(),
   RAZORPAY_API_BASE: z.string().url().default("https://api.razorpay.com"),
+  /** A payment still pending this long is read back from its provider (reconciliation). */
+  RECONCILE_AFTER_MS: env.positiveInt(15 * 60_000),
+  /** How often reconciliation runs, and how long a payment it could not settle waits for its next check. */
+  RECONCILE_INTERVAL_MS: env.positiveInt(60_000),
+  /** Payments claimed per reconciliation round. */
+  RECONCILE_BATCH: env.positiveInt(200),
+  /** A payment its provider still has unpaid this long expires. */
+  PAYMENT_EXPIRY_MS: env.positiveInt(24 * 3_600_000),
   /** How often open holds past their expiry are marked expired (available never waits for it). */
   HOLD_SWEEP_INTERVAL_MS: env.positiveInt(30_000),
 };

@@ -18,6 +18,7 @@ import { billingPermissions } from "./grpc/permissions";
 import { createLedgerStore, LEDGER_DATABASE_SETTINGS } from "./persistence/store";
 import { createProviders, type ProviderSettings } from "./providers";
 import { startHoldSweeper } from "./workers/hold-sweeper";
+import { startReconciler } from "./workers/reconciler";
 
 export const BILLING_MIGRATIONS = {
   migrationsFolder: path.resolve(import.meta.dirname, "../drizzle"),
@@ -36,6 +37,9 @@ export interface BillingServerDeps {
   /** MAX_TOP_UP_MINOR and MAX_WALLET_BALANCE_MINOR (defaults: the config's). */
   maxTopUp?: bigint;
   maxWalletBalance?: bigint;
+  /** Reconciliation: RECONCILE_AFTER_MS and PAYMENT_EXPIRY_MS (defaults 15 min and 24 h). */
+  reconcileAfterMs?: number;
+  paymentExpiryMs?: number;
   /** Stripe and Razorpay when configured; the development provider is always there. */
   providers?: ProviderSettings;
   /** PAGE_TOKEN_SECRET; a process-local key when absent (tests). */
@@ -67,6 +71,8 @@ export function createBillingService(
     limits: { maxBalance: deps.maxWalletBalance ?? DEFAULT_MAX_WALLET_BALANCE_MINOR },
     maxTopUp: deps.maxTopUp ?? DEFAULT_MAX_TOP_UP_MINOR,
     providers: createProviders(deps.providers ?? {}),
+    reconcileAfterMs: deps.reconcileAfterMs,
+    paymentExpiryMs: deps.paymentExpiryMs,
   });
   const checkoutKeys = new Map(deps.providers?.razorpay ? [["razorpay", deps.providers.razorpay.keyId]] : []);
   return {
@@ -118,12 +124,22 @@ export async function startBilling(
     maxWalletBalance: config.MAX_WALLET_BALANCE_MINOR,
     defaultProvider: config.PAYMENT_PROVIDER,
     providers: providerSettings(config),
+    reconcileAfterMs: config.RECONCILE_AFTER_MS,
+    paymentExpiryMs: config.PAYMENT_EXPIRY_MS,
     pageTokenSecret: config.PAGE_TOKEN_SECRET,
     metrics,
     onShutdown: shutdownHooks,
     readiness: [() => database.ping()],
   });
-  shutdownHooks.push(startHoldSweeper(billing, config.HOLD_SWEEP_INTERVAL_MS, log), database.close);
+  shutdownHooks.push(
+    startHoldSweeper(billing, config.HOLD_SWEEP_INTERVAL_MS, log),
+    startReconciler(
+      billing,
+      { intervalMs: config.RECONCILE_INTERVAL_MS, batch: config.RECONCILE_BATCH, parallel: 8 },
+      log,
+    ),
+    database.close,
+  );
   const port = await server.listen(`0.0.0.0:${config.GRPC_PORT}`);
   return { server, port };
 }

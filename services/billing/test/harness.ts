@@ -49,7 +49,13 @@ export interface Harness {
  */
 export async function startHarness(
   t: Test,
-  options: { maxTopUp?: bigint; maxWalletBalance?: bigint; providers?: ProviderSettings } = {},
+  options: {
+    maxTopUp?: bigint;
+    maxWalletBalance?: bigint;
+    providers?: ProviderSettings;
+    reconcileAfterMs?: number;
+    paymentExpiryMs?: number;
+  } = {},
 ): Promise<Harness> {
   const { url } = await createTestDatabase(t, { migrations: [BILLING_MIGRATIONS] });
   // The service runs as a role of its own, as in production: data access, no ownership.
@@ -70,6 +76,8 @@ export async function startHarness(
     maxWalletBalance: options.maxWalletBalance ?? INT64_MAX,
     now: () => clock.now,
     providers: options.providers,
+    reconcileAfterMs: options.reconcileAfterMs,
+    paymentExpiryMs: options.paymentExpiryMs,
   });
   const { address } = await startTestServer(t, {
     name: "billing",

@@ -23,7 +23,7 @@ import type {
   WalletView,
 } from "./model";
 import { hashCharge, hashRequest, minutesPayable, splitCommission } from "./money";
-import { decidePaymentEvent, planGrant, planPaymentCredit, planTopUp } from "./payments";
+import { decidePaymentEvent, planGrant, planPaymentCredit, planReconciliation, planTopUp } from "./payments";
 import type { Checkout, LedgerStore, PaymentProvider, ProviderPayment } from "./ports";
 import { planRefund } from "./refunds";
 import { Checks } from "./validation";
@@ -40,6 +40,10 @@ export interface BillingDeps {
   limits: WalletLimits;
   /** The most one top-up may add (minor units). */
   maxTopUp: bigint;
+  /** Reconciliation: a payment still pending this long is read back from its provider. */
+  reconcileAfterMs?: number;
+  /** Reconciliation: a payment the provider still has unpaid this long expires. */
+  paymentExpiryMs?: number;
   /** The payment providers by name (the development provider, and Stripe and Razorpay when configured); none when absent. */
   providers?: ReadonlyMap<string, PaymentProvider>;
 }
@@ -157,6 +161,47 @@ export function createBilling(deps: BillingDeps) {
         }),
       (wallet, payment) => planPaymentCredit(wallet, payment, context(at)),
     );
+  };
+
+  const reconcileAfterMs = deps.reconcileAfterMs ?? 15 * 60_000;
+  const paymentExpiryMs = deps.paymentExpiryMs ?? 24 * 3_600_000;
+
+  /**
+   * Reads a payment's provider payments and applies what planReconciliation makes of them,
+   * each step like a webhook (once per event id, under the payment's lock), recording a
+   * finding for each change. A payment never created with its provider (still `parley_<id>`)
+   * has nothing to read: nobody could have paid it.
+   */
+  const reconcile = async (payment: Payment): Promise<{ payment: Payment; credited: boolean }> => {
+    const provider = providers.get(payment.provider);
+    const created =
+      provider !== undefined &&
+      (provider.name === "development" || payment.providerReference !== `parley_${payment.paymentId}`);
+    const reported = created ? await provider.paymentsOf(payment.providerReference) : [];
+    const steps = planReconciliation(payment, reported, new Date(now().getTime() - paymentExpiryMs));
+    let current = payment;
+    let credited = false;
+    for (const step of steps) {
+      const before = current.status;
+      const result = await applyPayment(payment.provider, step.eventId, {
+        ...step,
+        paymentId: payment.paymentId,
+        providerReference: payment.providerReference,
+      });
+      current = result.payment;
+      credited ||= result.credited;
+      if (result.credited || (before === "pending" && current.status !== "pending"))
+        await store.payments.recordFinding({
+          provider: payment.provider,
+          providerPaymentId: step.providerPaymentId,
+          providerReference: payment.providerReference,
+          kind: step.finding,
+          amount: step.amount,
+          currency: step.currency,
+          now: now(),
+        });
+    }
+    return { payment: current, credited };
   };
 
   /** Plans and applies minutes under one lock of their wallets and keys. */
@@ -367,6 +412,45 @@ export function createBilling(deps: BillingDeps) {
         case "ignored":
           return { eventId: event.eventId, duplicate: false, credited: false };
       }
+    },
+
+    /** ReconcilePayment: one payment, now, whatever its status (a late duplicate capture is found too). */
+    async reconcilePayment(paymentId: string) {
+      const payment = await store.payments.get(paymentId);
+      if (!payment) throw notFound("PAYMENT_NOT_FOUND", `no payment ${paymentId}`);
+      const result = await reconcile(payment);
+      return { ...result, findings: await store.payments.findings(paymentId) };
+    },
+
+    /**
+     * The worker's round: claims up to `limit` payments pending for longer than the delay and
+     * reconciles them, `parallel` at a time; a provider that fails one is retried at its next
+     * check. Returns how many were claimed and how many settled (credited, failed or expired).
+     */
+    async reconcileDue(limit: number, parallel: number, retryAfterMs: number) {
+      const at = now();
+      const claimed = await store.payments.claimDue({
+        createdBefore: new Date(at.getTime() - reconcileAfterMs),
+        now: at,
+        nextCheckAt: new Date(at.getTime() + retryAfterMs),
+        limit,
+      });
+      let settled = 0;
+      let failures = 0;
+      const queue = [...claimed];
+      await Promise.all(
+        Array.from({ length: Math.min(parallel, queue.length) }, async () => {
+          for (let payment = queue.shift(); payment; payment = queue.shift()) {
+            try {
+              const result = await reconcile(payment);
+              if (result.payment.status !== "pending") settled += 1;
+            } catch {
+              failures += 1;
+            }
+          }
+        }),
+      );
+      return { claimed: claimed.length, settled, failures };
     },
 
     placeHold(

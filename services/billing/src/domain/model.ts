@@ -109,6 +109,14 @@ export type PaymentFindingKind =
   | "reconciled_failed"
   | "reconciled_expired";
 
+export interface PaymentFinding {
+  kind: PaymentFindingKind;
+  providerPaymentId: string;
+  amount: bigint;
+  currency: string;
+  createdAt: Date;
+}
+
 export interface ChargeResult {
   transactionId: string;
   currency: string;

@@ -150,3 +150,70 @@ export function planPaymentCredit(
     return { wallet: undefined, postings: [], result: { failureReason: error.reason } };
   }
 }
+
+/** One report reconciliation applies to a payment, like a webhook with its own event id. */
+export interface ReconcileStep {
+  eventId: string;
+  status: PaymentStatus;
+  providerPaymentId: string;
+  amount: bigint;
+  currency: string;
+  /** The finding to record when the step changes the payment (credits it, fails or expires it). */
+  finding: "reconciled_credited" | "reconciled_failed" | "reconciled_expired";
+}
+
+/**
+ * What the provider's payments for one of ours settle: every capture is applied (the one
+ * already credited first, so any other is flagged as a duplicate capture, never credited; the
+ * first one credits a pending payment); with none captured, a payment whose attempts all failed
+ * fails, and one the provider still has unpaid past `expiresBefore` expires. Each step has an
+ * event id of its own, so reconciling again (another instance, the staff RPC) changes nothing.
+ */
+export function planReconciliation(
+  payment: Payment,
+  reported: readonly {
+    providerPaymentId: string;
+    status: "pending" | "succeeded" | "failed" | "cancelled";
+    amount: bigint;
+    currency: string;
+  }[],
+  expiresBefore: Date,
+): ReconcileStep[] {
+  const captured = reported
+    .filter((attempt) => attempt.status === "succeeded")
+    .sort(
+      (a, b) =>
+        Number(b.providerPaymentId === payment.providerPaymentId) -
+        Number(a.providerPaymentId === payment.providerPaymentId),
+    );
+  if (captured.length > 0)
+    return captured.map((attempt) => ({
+      ...attempt,
+      eventId: `reconcile:${attempt.providerPaymentId}:succeeded`,
+      finding: "reconciled_credited",
+    }));
+  if (payment.status !== "pending") return [];
+  const failed = reported.filter((attempt) => attempt.status === "failed" || attempt.status === "cancelled");
+  if (failed.length > 0 && failed.length === reported.length) {
+    const last = failed.at(-1)!;
+    return [
+      {
+        ...last,
+        status: "failed",
+        eventId: `reconcile:${last.providerPaymentId}:failed`,
+        finding: "reconciled_failed",
+      },
+    ];
+  }
+  if (payment.createdAt >= expiresBefore) return [];
+  return [
+    {
+      eventId: `reconcile:${payment.paymentId}:expired`,
+      status: "expired",
+      providerPaymentId: "",
+      amount: payment.amount,
+      currency: payment.currency,
+      finding: "reconciled_expired",
+    },
+  ];
+}

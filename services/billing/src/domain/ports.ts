@@ -7,6 +7,7 @@ import type {
   Hold,
   IdempotencyKey,
   Payment,
+  PaymentFinding,
   PaymentFindingKind,
   PaymentStatus,
   UserAccountKind,
@@ -100,6 +101,13 @@ export interface PaymentStore {
     currency: string;
     now: Date;
   }): Promise<{ payment: Payment; recorded: boolean }>;
+  findings(paymentId: string): Promise<PaymentFinding[]>;
+  /**
+   * Claims up to `limit` payments still pending that were created before `createdBefore` and are
+   * due a check (oldest first, skipping rows another instance holds); each is not due again
+   * before `nextCheckAt`, so instances share the work and a failed check is retried later.
+   */
+  claimDue(input: { createdBefore: Date; now: Date; nextCheckAt: Date; limit: number }): Promise<Payment[]>;
   /**
    * Applies one provider event: the payment locked, the event id recorded once, `decide` told
    * whether it is new; a credit locks the wallet (created when missing) and applies `credit`'s

@@ -139,6 +139,21 @@ export function billingHandlers(
       return { payment: paymentMessage(result.payment), credited: result.credited };
     },
 
+    async reconcilePayment(request) {
+      if (!isUuid(request.paymentId)) throw invalidArgument("VALIDATION_FAILED", "payment_id must be a UUID");
+      const result = await billing.reconcilePayment(request.paymentId);
+      return {
+        payment: paymentMessage(result.payment),
+        credited: result.credited,
+        findings: result.findings.map((finding) => ({
+          kind: finding.kind,
+          providerPaymentId: finding.providerPaymentId,
+          amount: money(finding.amount, finding.currency),
+          createdAt: finding.createdAt,
+        })),
+      };
+    },
+
     async placeHold(request, ctx) {
       const hold = await billing.placeHold(scopeOf(ctx.principal), {
         userId: request.userId,

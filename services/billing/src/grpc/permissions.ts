@@ -9,6 +9,7 @@ export const billingPermissions: { [K in keyof typeof BillingServiceService]: Pe
   confirmPayment: allow.services("edge"),
   verifyTopUp: allow.signedIn,
   receiveProviderWebhook: allow.services("edge"),
+  reconcilePayment: allow.staff,
   placeHold: allow.services("session"),
   extendHold: allow.services("session"),
   captureHold: allow.services("session"),

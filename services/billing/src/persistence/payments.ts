@@ -1,6 +1,6 @@
 import { notFound } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
-import type { Payment, PaymentStatus } from "../domain/model";
+import type { Payment, PaymentFindingKind, PaymentStatus } from "../domain/model";
 import type { PaymentStore } from "../domain/ports";
 import { idempotent, lockWallet, planWrites, readWallet } from "./ledger";
 import { type PlatformAccounts, pipelined, type Sql } from "./sql";
@@ -86,6 +86,41 @@ export function createPaymentStore(sql: Sql, platform: PlatformAccounts): Paymen
           returning 1`;
         return { payment: toPayment(row), recorded: recorded.length === 1 };
       })) as { payment: Payment; recorded: boolean };
+    },
+
+    async findings(paymentId) {
+      const rows = await sql<
+        {
+          kind: PaymentFindingKind;
+          provider_payment_id: string;
+          amount: bigint;
+          currency: string;
+          created_at: Date;
+        }[]
+      >`
+        select kind, provider_payment_id, amount, currency, created_at from billing.payment_findings
+        where payment_id = ${paymentId} order by created_at, id`;
+      return rows.map((row) => ({
+        kind: row.kind,
+        providerPaymentId: row.provider_payment_id,
+        amount: row.amount,
+        currency: row.currency,
+        createdAt: row.created_at,
+      }));
+    },
+
+    async claimDue({ createdBefore, now, nextCheckAt, limit }) {
+      const rows = await sql<PaymentRow[]>`
+        update billing.payments set next_check_at = ${nextCheckAt}
+        where id = any(array(
+          select id from billing.payments
+          where status = 'pending' and created_at < ${createdBefore}
+            and (next_check_at is null or next_check_at <= ${now})
+          order by created_at, id
+          limit ${limit}
+          for update skip locked))
+        returning *`;
+      return rows.map(toPayment);
     },
 
     /**

@@ -170,6 +170,8 @@ export const payments = billing.table(
     creditTransactionId: uuid("credit_transaction_id").references(() => transactions.id),
     /** Stripe's PaymentIntent client secret, returned to the payer's app on a retried CreateTopUp. */
     clientSecret: text("client_secret"),
+    /** When reconciliation may check this pending payment again (null: as soon as it is old enough). */
+    nextCheckAt: at("next_check_at"),
     createdAt: at("created_at").notNull().defaultNow(),
     updatedAt: at("updated_at").notNull().defaultNow(),
   },

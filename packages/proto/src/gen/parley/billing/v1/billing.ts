@@ -655,6 +655,41 @@ export interface TopUpCheckout {
   providerReference: string;
 }
 
+/** Request for ReconcilePayment. */
+export interface ReconcilePaymentRequest {
+  /** The payment to reconcile. */
+  paymentId: string;
+}
+
+/** Response for ReconcilePayment. */
+export interface ReconcilePaymentResponse {
+  /** The payment after reconciliation. */
+  payment?:
+    | Payment
+    | undefined;
+  /** True when this reconciliation credited the wallet. */
+  credited: boolean;
+  /** What was found about the payment so far, oldest first. */
+  findings: PaymentFinding[];
+}
+
+/** Something found about a payment: what reconciliation settled, a duplicate capture, a dispute. */
+export interface PaymentFinding {
+  /**
+   * What: reconciled_credited, reconciled_failed, reconciled_expired, duplicate_capture (a second
+   * capture upstream, to refund; never credited) or dispute.
+   */
+  kind: string;
+  /** The provider payment it is about (empty for an expiry). */
+  providerPaymentId: string;
+  /** The amount involved. */
+  amount?:
+    | Money
+    | undefined;
+  /** When it was found. */
+  createdAt?: Date | undefined;
+}
+
 /** Request for VerifyTopUp. */
 export interface VerifyTopUpRequest {
   /** The payment CreateTopUp returned. */
@@ -3015,6 +3050,275 @@ export const TopUpCheckout: MessageFns<TopUpCheckout> = {
     }
     if (message.providerReference !== "") {
       obj.providerReference = message.providerReference;
+    }
+    return obj;
+  },
+};
+
+function createBaseReconcilePaymentRequest(): ReconcilePaymentRequest {
+  return { paymentId: "" };
+}
+
+export const ReconcilePaymentRequest: MessageFns<ReconcilePaymentRequest> = {
+  encode(message: ReconcilePaymentRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.paymentId !== "") {
+      writer.uint32(10).string(message.paymentId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReconcilePaymentRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReconcilePaymentRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.paymentId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReconcilePaymentRequest {
+    return {
+      paymentId: isSet(object.paymentId)
+        ? globalThis.String(object.paymentId)
+        : isSet(object.payment_id)
+        ? globalThis.String(object.payment_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ReconcilePaymentRequest): unknown {
+    const obj: any = {};
+    if (message.paymentId !== "") {
+      obj.paymentId = message.paymentId;
+    }
+    return obj;
+  },
+};
+
+function createBaseReconcilePaymentResponse(): ReconcilePaymentResponse {
+  return { payment: undefined, credited: false, findings: [] };
+}
+
+export const ReconcilePaymentResponse: MessageFns<ReconcilePaymentResponse> = {
+  encode(message: ReconcilePaymentResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.payment !== undefined) {
+      Payment.encode(message.payment, writer.uint32(10).fork()).join();
+    }
+    if (message.credited !== false) {
+      writer.uint32(16).bool(message.credited);
+    }
+    for (const v of message.findings) {
+      PaymentFinding.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReconcilePaymentResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReconcilePaymentResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.payment = Payment.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.credited = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.findings.push(PaymentFinding.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReconcilePaymentResponse {
+    return {
+      payment: isSet(object.payment) ? Payment.fromJSON(object.payment) : undefined,
+      credited: isSet(object.credited) ? globalThis.Boolean(object.credited) : false,
+      findings: globalThis.Array.isArray(object?.findings)
+        ? object.findings.map((e: any) => PaymentFinding.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ReconcilePaymentResponse): unknown {
+    const obj: any = {};
+    if (message.payment !== undefined) {
+      obj.payment = Payment.toJSON(message.payment);
+    }
+    if (message.credited !== false) {
+      obj.credited = message.credited;
+    }
+    if (message.findings?.length) {
+      obj.findings = message.findings.map((e) => PaymentFinding.toJSON(e));
+    }
+    return obj;
+  },
+};
+
+function createBasePaymentFinding(): PaymentFinding {
+  return { kind: "", providerPaymentId: "", amount: undefined, createdAt: undefined };
+}
+
+export const PaymentFinding: MessageFns<PaymentFinding> = {
+  encode(message: PaymentFinding, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== "") {
+      writer.uint32(10).string(message.kind);
+    }
+    if (message.providerPaymentId !== "") {
+      writer.uint32(18).string(message.providerPaymentId);
+    }
+    if (message.amount !== undefined) {
+      Money.encode(message.amount, writer.uint32(26).fork()).join();
+    }
+    if (message.createdAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PaymentFinding {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePaymentFinding();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.providerPaymentId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.amount = Money.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PaymentFinding {
+    return {
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      providerPaymentId: isSet(object.providerPaymentId)
+        ? globalThis.String(object.providerPaymentId)
+        : isSet(object.provider_payment_id)
+        ? globalThis.String(object.provider_payment_id)
+        : "",
+      amount: isSet(object.amount) ? Money.fromJSON(object.amount) : undefined,
+      createdAt: isSet(object.createdAt)
+        ? fromJsonTimestamp(object.createdAt)
+        : isSet(object.created_at)
+        ? fromJsonTimestamp(object.created_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: PaymentFinding): unknown {
+    const obj: any = {};
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.providerPaymentId !== "") {
+      obj.providerPaymentId = message.providerPaymentId;
+    }
+    if (message.amount !== undefined) {
+      obj.amount = Money.toJSON(message.amount);
+    }
+    if (message.createdAt !== undefined) {
+      obj.createdAt = message.createdAt.toISOString();
     }
     return obj;
   },
@@ -6288,6 +6592,26 @@ export const BillingServiceService = {
       ReceiveProviderWebhookResponse.decode(value),
   },
   /**
+   * Reconciles one payment with its provider now, as the reconciliation worker does with every
+   * payment still pending after the configured delay: the provider's payments for it are read,
+   * a captured one credits (once), a failure marks it failed, one never paid past the expiry
+   * expires it, and a second capture is recorded as a finding to refund. Settled payments are
+   * read too, so a late duplicate capture is found.
+   * Callers: operator, admin.
+   * Errors: NOT_FOUND PAYMENT_NOT_FOUND, UNAVAILABLE PROVIDER_UNAVAILABLE, FAILED_PRECONDITION PAYMENT_AMOUNT_MISMATCH, INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  reconcilePayment: {
+    path: "/parley.billing.v1.BillingService/ReconcilePayment" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReconcilePaymentRequest): Buffer =>
+      Buffer.from(ReconcilePaymentRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReconcilePaymentRequest => ReconcilePaymentRequest.decode(value),
+    responseSerialize: (value: ReconcilePaymentResponse): Buffer =>
+      Buffer.from(ReconcilePaymentResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReconcilePaymentResponse => ReconcilePaymentResponse.decode(value),
+  },
+  /**
    * Reserves money on a wallet for a session, the first phase of a two-phase transfer.
    * Held money stays in the balance but is no longer available.
    * Callers: service identity: session.
@@ -6535,6 +6859,16 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
    */
   receiveProviderWebhook: handleUnaryCall<ReceiveProviderWebhookRequest, ReceiveProviderWebhookResponse>;
   /**
+   * Reconciles one payment with its provider now, as the reconciliation worker does with every
+   * payment still pending after the configured delay: the provider's payments for it are read,
+   * a captured one credits (once), a failure marks it failed, one never paid past the expiry
+   * expires it, and a second capture is recorded as a finding to refund. Settled payments are
+   * read too, so a late duplicate capture is found.
+   * Callers: operator, admin.
+   * Errors: NOT_FOUND PAYMENT_NOT_FOUND, UNAVAILABLE PROVIDER_UNAVAILABLE, FAILED_PRECONDITION PAYMENT_AMOUNT_MISMATCH, INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  reconcilePayment: handleUnaryCall<ReconcilePaymentRequest, ReconcilePaymentResponse>;
+  /**
    * Reserves money on a wallet for a session, the first phase of a two-phase transfer.
    * Held money stays in the balance but is no longer available.
    * Callers: service identity: session.
@@ -6766,6 +7100,30 @@ export interface BillingServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReceiveProviderWebhookResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Reconciles one payment with its provider now, as the reconciliation worker does with every
+   * payment still pending after the configured delay: the provider's payments for it are read,
+   * a captured one credits (once), a failure marks it failed, one never paid past the expiry
+   * expires it, and a second capture is recorded as a finding to refund. Settled payments are
+   * read too, so a late duplicate capture is found.
+   * Callers: operator, admin.
+   * Errors: NOT_FOUND PAYMENT_NOT_FOUND, UNAVAILABLE PROVIDER_UNAVAILABLE, FAILED_PRECONDITION PAYMENT_AMOUNT_MISMATCH, INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  reconcilePayment(
+    request: ReconcilePaymentRequest,
+    callback: (error: ServiceError | null, response: ReconcilePaymentResponse) => void,
+  ): ClientUnaryCall;
+  reconcilePayment(
+    request: ReconcilePaymentRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReconcilePaymentResponse) => void,
+  ): ClientUnaryCall;
+  reconcilePayment(
+    request: ReconcilePaymentRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReconcilePaymentResponse) => void,
   ): ClientUnaryCall;
   /**
    * Reserves money on a wallet for a session, the first phase of a two-phase transfer.

@@ -1,0 +1,1 @@
+ALTER TABLE "billing"."payments" ADD COLUMN "next_check_at" timestamp with time zone;

@@ -1,0 +1,46 @@
+import type { Logger } from "@parley/kit/log";
+import type { Billing } from "../domain/billing";
+
+export interface ReconcilerOptions {
+  intervalMs: number;
+  /** Payments claimed per round. */
+  batch: number;
+  /** Provider reads in flight at once. */
+  parallel: number;
+}
+
+/**
+ * Every `intervalMs`, reconciles the payments still pending after the delay with their
+ * providers (billing.reconcileDue), round after round while a round finds a full batch. Every
+ * instance may run it: claims skip rows another holds and each payment is not due again until
+ * the next interval. A failed round is logged and retried next tick. Returns the stop function.
+ */
+export function startReconciler(
+  billing: Billing,
+  options: ReconcilerOptions,
+  log: Logger,
+): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  let stopped = false;
+  const round = async () => {
+    for (;;) {
+      const result = await billing.reconcileDue(options.batch, options.parallel, options.intervalMs);
+      if (result.claimed > 0) log.info(result, "payments reconciled");
+      if (stopped || result.claimed < options.batch) return;
+    }
+  };
+  const timer = setInterval(() => {
+    if (running !== undefined) return;
+    running = round()
+      .catch((error: unknown) => log.warn({ err: error }, "payment reconciliation failed"))
+      .finally(() => {
+        running = undefined;
+      });
+  }, options.intervalMs);
+  timer.unref();
+  return async () => {
+    stopped = true;
+    clearInterval(timer);
+    await running;
+  };
+}
