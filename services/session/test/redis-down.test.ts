@@ -1,5 +1,5 @@
 import { createAuthenticator } from "@parley/kit/auth";
-import { createInProcessBus } from "@parley/kit/bus";
+import { type Bus, createInProcessBus } from "@parley/kit/bus";
 import { createServiceClient } from "@parley/kit/grpc";
 import { newId } from "@parley/kit/ids";
 import {
@@ -202,3 +202,74 @@ t.test("a watcher whose live feed never carries an event still gets it from the 
   );
   await watcher.stop();
 });
+
+t.test(
+  "a live feed that loses events: the next event's seq gap brings them from the store at once",
+  async (t) => {
+    // A bus that drops what is published while `losing` (a Redis blip), and no catch-up check for
+    // an hour: only the seq gap the next live event shows can bring the lost ones back.
+    const inner = createInProcessBus();
+    let losing = false;
+    const lossy: Bus = {
+      ...inner,
+      publish: (topic, message) => (losing ? undefined : inner.publish(topic, message)),
+    };
+    const service = createSessionService({
+      sql: harness.sql,
+      bus: lossy,
+      billing: harness.billingPort,
+      experts: harness.experts,
+      rules: harness.rules,
+      log: harness.log,
+      now: () => harness.clock.now,
+      heartbeatMs: 20,
+      watch: { pollMs: 3_600_000, checkMs: 3_600_000 },
+    });
+    t.teardown(() => service.catchUp.close());
+    const { address } = await startTestServer(t, {
+      name: "session",
+      services: [service.binding],
+      authenticate: createAuthenticator({ tokens: harness.issuer.verifier }),
+    });
+    const client = createServiceClient(SessionServiceService, { address });
+    t.teardown(() => client.close());
+    const { user, sessionId } = await harness.activeSession();
+    const watcher = collect(client.watchSession({ sessionId, afterSeq: 0n }, user.call));
+    // Heartbeats start once the replay is out: from here on, stored events arrive only live.
+    await watcher.until("the replay", () =>
+      watcher.events.some((event) => event.kind?.$case === "heartbeat"),
+    );
+    const principal = await harness.issuer.verifier.verify(user.call.bearerToken);
+    const send = (text: string) =>
+      service.sessions.sendMessage(principal, {
+        sessionId,
+        kind: "text",
+        text,
+        attachmentUrl: "",
+        attachmentContentType: "",
+        clientMsgId: newId(),
+      });
+    losing = true;
+    await send("lost one");
+    await send("lost two");
+    losing = false;
+    await send("three");
+    await watcher.until(
+      "the lost messages, filled in before the live one",
+      () =>
+        watcher.events.some((event) => event.kind?.$case === "message" && event.kind.value.text === "three"),
+      5_000,
+    );
+    const texts = watcher.events.flatMap((event) =>
+      event.kind?.$case === "message" ? [event.kind.value.text] : [],
+    );
+    t.same(texts, ["lost one", "lost two", "three"], "the lost messages first, then the live one");
+    const seqs = watcher.stored().map((event) => event.seq);
+    t.same(
+      seqs,
+      Array.from({ length: seqs.length }, (_, i) => BigInt(i + 1)),
+      "in order, none missing, none twice",
+    );
+    await watcher.stop();
+  },
+);
