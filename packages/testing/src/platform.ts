@@ -101,7 +101,12 @@ export async function launchPlatform(options: PlatformOptions): Promise<Platform
     for (const service of started.reverse()) await service.stop();
   };
   try {
-    const [user, billing] = await Promise.all([launch("user", {}), launch("billing", {})]);
+    // Billing reaches user (its notification relay) from the start: user's port is chosen first.
+    const userPort = ports.user ?? (await freePort());
+    const [user, billing] = await Promise.all([
+      launch("user", { GRPC_PORT: String(userPort) }),
+      launch("billing", { USER_ADDRESS: `127.0.0.1:${userPort}` }),
+    ]);
     const auth = await launch("auth", {
       GRPC_PORT: String(authPort),
       SIGNING_KEY_SECRET: secrets.signingKeySecret,

@@ -14,7 +14,13 @@ import { createAccounts } from "./domain/accounts";
 import { createApiKeys } from "./domain/api-keys";
 import { createMfa } from "./domain/mfa";
 import type { AuthPolicy } from "./domain/policy";
-import type { AttemptLimiter, Notifier, ProfileDirectory, SyncedUsers } from "./domain/ports";
+import type {
+  AttemptLimiter,
+  Notifier,
+  ProfileDirectory,
+  SecurityNotifier,
+  SyncedUsers,
+} from "./domain/ports";
 import { createSecrets } from "./domain/secrets";
 import { createServiceIdentities } from "./domain/service-identities";
 import { createSessions } from "./domain/sessions";
@@ -133,6 +139,8 @@ export interface StartAuthOptions {
   /** The user service; a gRPC client of USER_ADDRESS by default. */
   profiles?: ProfileDirectory;
   syncedUsers?: SyncedUsers;
+  /** The user service's inbox for security notices; a gRPC client of USER_ADDRESS by default. */
+  notices?: SecurityNotifier;
   now?: () => Date;
 }
 
@@ -194,6 +202,7 @@ export async function startAuth(
   const outbox = createOutboxWorker({
     queue: createOutboxQueue(database.sql),
     profiles,
+    notices: options.notices ?? users.notices,
     notifier: options.notifier ?? createLogNotifier(log),
     log,
     intervalMs: config.OUTBOX_INTERVAL_MS,

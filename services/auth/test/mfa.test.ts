@@ -300,6 +300,7 @@ async function outboxDrain(h: Harness, notifier: Notifier) {
       queue: createOutboxQueue(sql),
       profiles: { ensureProfile: async () => {} },
       notifier,
+      notices: { notify: async () => {} },
       log: createLogger({ service: "auth", level: "silent" }),
       intervalMs: 1000,
     }).drainOnce();
@@ -342,4 +343,23 @@ t.test("a new password spends every reset link still outstanding", async (t) => 
     "RESET_TOKEN_INVALID",
     "and so did the one outstanding at a password change",
   );
+});
+
+t.test("security notices are outbox rows of the change's transaction: sign-in, MFA, password", async (t) => {
+  const h = await startHarness(t);
+  const person = await enrolled(t, h);
+  const first = await challenge(h, person.email);
+  await h.client.completeMfaLogin({
+    challengeToken: first,
+    code: codeAt(person.secret, h.clock.now),
+  });
+  const notices =
+    await h.sql`select payload from auth.outbox where kind = 'notify.security' order by created_at, id`;
+  const kinds = notices.map((row) => (row.payload as { userId: string; notice: string }).notice);
+  t.same(
+    kinds.sort(),
+    ["mfa_changed", "new_sign_in"],
+    "enabling TOTP and the MFA sign-in; registering is not one",
+  );
+  t.ok(notices.every((row) => (row.payload as { userId: string }).userId === person.userId));
 });

@@ -32,6 +32,8 @@ export const billingConfigShape = {
   PAGE_TOKEN_SECRET: env.pageTokenSecret(),
   ...identityEnv,
   AUTH_ADDRESS: env.address("127.0.0.1:50051"),
+  /** The user service: Notify, for the notification outbox relay. */
+  USER_ADDRESS: env.address("127.0.0.1:50052"),
   /** The platform's share of every charge, in basis points (2000 = 20 %). */
   COMMISSION_BPS: z.coerce.number().int().min(0).max(10_000).default(2000),
   /** The ISO 4217 currencies this deployment takes, comma-separated. */

@@ -18,6 +18,7 @@ import { billingPermissions } from "./grpc/permissions";
 import { createLedgerStore, LEDGER_DATABASE_SETTINGS } from "./persistence/store";
 import { createProviders, type ProviderSettings } from "./providers";
 import { startHoldSweeper } from "./workers/hold-sweeper";
+import { createNotificationRelay, type NotificationIntent } from "./workers/notifications";
 import { startReconciler } from "./workers/reconciler";
 
 export const BILLING_MIGRATIONS = {
@@ -106,6 +107,8 @@ export async function startBilling(
   log: Logger,
   authenticate: Authenticator,
   metrics?: ServiceMetrics,
+  /** The user service's Notify; without it the outbox keeps the notifications (tests). */
+  notifier?: { notify(intent: NotificationIntent): Promise<void> },
 ): Promise<{ server: GrpcServer; port: number }> {
   await migrateDatabase(config.MIGRATION_DATABASE_URL ?? config.DATABASE_URL, BILLING_MIGRATIONS);
   const database = createDatabase(config.DATABASE_URL, {
@@ -131,6 +134,7 @@ export async function startBilling(
     onShutdown: shutdownHooks,
     readiness: [() => database.ping()],
   });
+  const relay = notifier && createNotificationRelay(database.sql, notifier, log);
   shutdownHooks.push(
     startHoldSweeper(billing, config.HOLD_SWEEP_INTERVAL_MS, log),
     startReconciler(
@@ -138,8 +142,10 @@ export async function startBilling(
       { intervalMs: config.RECONCILE_INTERVAL_MS, batch: config.RECONCILE_BATCH, parallel: 8 },
       log,
     ),
+    async () => relay?.stop(),
     database.close,
   );
+  await relay?.start();
   const port = await server.listen(`0.0.0.0:${config.GRPC_PORT}`);
   return { server, port };
 }

@@ -59,6 +59,22 @@ h.test("the same ConfirmPayment 50× concurrently credits once", async (t) => {
   t.equal(transactions.length, 1);
   t.equal(transactions[0]?.type, TransactionType.TRANSACTION_TYPE_TOP_UP);
   t.equal(transactions[0]?.reference, `payment:${payment.paymentId}`);
+  const outbox =
+    await h.sql`select id, payload from billing.notification_outbox where id like ${`${payment.paymentId}%`}`;
+  t.same(
+    outbox,
+    [
+      {
+        id: `${payment.paymentId}:credited`,
+        payload: {
+          userId: user.userId,
+          kind: "top_up_credited",
+          data: { payment_id: payment.paymentId, amount_minor: "50000", currency: "INR" },
+        },
+      },
+    ],
+    "the credit's notification intent committed with it, once",
+  );
 });
 
 h.test(

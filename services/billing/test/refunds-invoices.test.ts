@@ -59,6 +59,18 @@ h.test("refunds reverse earnings and commission, and never exceed what was charg
   t.same(partial.refund?.amount, inr(1000n));
   t.equal(partial.refund?.reason, RefundReason.REFUND_REASON_SERVICE_ISSUE);
   t.same(await walletBalance(payer), inr(98_000n));
+  const [intent] =
+    await h.sql`select payload from billing.notification_outbox where id = ${`${partial.refund!.refundId}:issued`}`;
+  t.same(intent?.payload, {
+    userId: payer.userId,
+    kind: "refund_issued",
+    data: {
+      refund_id: partial.refund!.refundId,
+      session_id: sessionId,
+      amount_minor: "1000",
+      currency: "INR",
+    },
+  });
   t.same((await earnings(expert)).balance, inr(1600n), "800 of the expert's 2400 reversed");
   const [revenue] = await h.sql`
     select sum(e.amount)::int8 as total from billing.entries e join billing.accounts a on a.id = e.account_id

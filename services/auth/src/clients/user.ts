@@ -1,7 +1,7 @@
 import { isAppError } from "@parley/kit/errors";
 import { createServiceClient } from "@parley/kit/grpc";
-import { UserServiceService } from "@parley/proto/parley/user/v1/user";
-import type { ProfileDirectory, SyncedUsers } from "../domain/ports";
+import { NotificationKind, UserServiceService } from "@parley/proto/parley/user/v1/user";
+import type { ProfileDirectory, SecurityNotifier, SyncedUsers } from "../domain/ports";
 
 /** The user service as auth uses it: profile creation (from the outbox) and synced-user lookup. */
 export function createUserDirectory(address: string, credentials: () => Promise<string>) {
@@ -9,7 +9,7 @@ export function createUserDirectory(address: string, credentials: () => Promise<
     address,
     credentials,
     defaultDeadlineMs: 5_000,
-    idempotent: ["ensureProfile", "lookupSyncedUser"],
+    idempotent: ["ensureProfile", "lookupSyncedUser", "notify"],
   });
   const profiles: ProfileDirectory = {
     async ensureProfile(profile, options = {}) {
@@ -26,5 +26,17 @@ export function createUserDirectory(address: string, credentials: () => Promise<
       }
     },
   };
-  return { profiles, syncedUsers, close: () => client.close() };
+  const notices: SecurityNotifier = {
+    async notify(eventId, notice) {
+      await client.notify({
+        eventId,
+        userId: notice.userId,
+        kind: NotificationKind[
+          `NOTIFICATION_KIND_${notice.notice.toUpperCase()}` as keyof typeof NotificationKind
+        ],
+        data: notice.data,
+      });
+    },
+  };
+  return { profiles, syncedUsers, notices, close: () => client.close() };
 }

@@ -10,7 +10,7 @@ import {
 import { newId } from "@parley/kit/ids";
 import { guardAttempts } from "./attempts";
 import type { Mfa } from "./mfa";
-import type { Account, ClientInfo, MfaChallenge, TokenPair } from "./model";
+import { type Account, type ClientInfo, type MfaChallenge, securityNotice, type TokenPair } from "./model";
 import { checkPasswordPolicy, decoyPasswordHash, hashPassword, verifyPassword } from "./passwords";
 import type { AuthPolicy } from "./policy";
 import type { AttemptLimiter, AuthStore, ProfileDirectory } from "./ports";
@@ -128,7 +128,8 @@ export function createAccounts(deps: AccountDeps) {
       if (!found?.passwordHash || !passwordOk) throw invalidCredentials();
       // Codes are counted on their own (mfa), so a right password buys no fresh guesses at them.
       await Promise.all([limiter.reset(identifierKey), limiter.reset(accountLockKey(found.id))]);
-      if (!found.totpEnabled) return { tokens: await sessions.start(found, "aal1", input.client) };
+      if (!found.totpEnabled)
+        return { tokens: await sessions.start(found, "aal1", input.client, undefined, true) };
       const challengeToken = randomToken(32);
       const expiresAt = new Date(now().getTime() + policy.mfaChallengeSeconds * 1000);
       await store.insertMfaChallenge({
@@ -153,7 +154,7 @@ export function createAccounts(deps: AccountDeps) {
       if (!(await store.useMfaChallenge(challenge.id, now())))
         throw unauthenticated("MFA_CHALLENGE_INVALID", "the challenge is unknown, used or expired");
       await limiter.reset(accountLockKey(found.id));
-      return sessions.start(found, "aal2", challenge);
+      return sessions.start(found, "aal2", challenge, undefined, true);
     },
 
     async changePassword(
@@ -169,7 +170,9 @@ export function createAccounts(deps: AccountDeps) {
       if (!found.passwordHash || !(await verifyPassword(found.passwordHash, currentPassword)))
         throw invalidCredentials();
       checkPasswordPolicy(newPassword, "new_password");
-      await store.setPassword(found.id, await hashPassword(newPassword), now());
+      await store.setPassword(found.id, await hashPassword(newPassword), now(), [
+        securityNotice(found.id, "password_changed"),
+      ]);
       await limiter.reset(`password:acct:${caller.userId}`);
       return store.revokeSessions(found.id, caller.sessionId, "password_changed", now());
     },
@@ -228,6 +231,7 @@ export function createAccounts(deps: AccountDeps) {
         found.id,
         await hashPassword(input.newPassword),
         now(),
+        [securityNotice(found.id, "password_changed")],
       );
       if (!done) throw unauthenticated("RESET_TOKEN_INVALID", "the reset token is unknown, used or expired");
     },

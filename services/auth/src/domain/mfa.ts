@@ -2,7 +2,7 @@ import type { Principal } from "@parley/kit/auth";
 import { failedPrecondition, notFound, permissionDenied, unauthenticated } from "@parley/kit/errors";
 import { Secret, TOTP } from "otpauth";
 import { guardAttempts } from "./attempts";
-import type { Account } from "./model";
+import { type Account, securityNotice } from "./model";
 import { verifyPassword } from "./passwords";
 import type { AuthPolicy } from "./policy";
 import type { AttemptLimiter, AuthStore } from "./ports";
@@ -102,7 +102,11 @@ export function createMfa(deps: MfaDeps) {
       if (!(await checkTotp(account, code.trim())))
         throw unauthenticated("INVALID_CREDENTIALS", "the code is not valid");
       const codes = Array.from({ length: BACKUP_CODE_COUNT }, newBackupCode);
-      if (!(await store.enableTotp(account.id, hashCodes(codes))))
+      if (
+        !(await store.enableTotp(account.id, hashCodes(codes), [
+          securityNotice(account.id, "mfa_changed", { change: "enabled" }),
+        ]))
+      )
         throw failedPrecondition("TOTP_ALREADY_ENABLED", "TOTP is already enabled");
       return codes;
     },
@@ -114,7 +118,9 @@ export function createMfa(deps: MfaDeps) {
       const codeOk = await mfa.verifySecondFactor(account, code);
       if (!passwordOk || !codeOk)
         throw unauthenticated("INVALID_CREDENTIALS", "the password or code is not valid");
-      await store.disableTotp(account.id);
+      await store.disableTotp(account.id, [
+        securityNotice(account.id, "mfa_changed", { change: "disabled" }),
+      ]);
     },
 
     async regenerateBackupCodes(principal: Principal, code: string): Promise<string[]> {

@@ -79,4 +79,19 @@ export type OutboxMessage =
       kind: "notify.password_reset";
       payload: { channel: "email" | "sms"; to: string; token: string; expiresAt: string };
     }
-  | { kind: "notify.no_account"; payload: { channel: "email" | "sms"; to: string } };
+  | { kind: "notify.no_account"; payload: { channel: "email" | "sms"; to: string } }
+  | { kind: "notify.security"; payload: SecurityNotice };
+
+/** A security notice for the account holder (the user service's inbox; it cannot be turned off). */
+export type SecurityNotice = {
+  userId: string;
+  notice: "new_sign_in" | "mfa_changed" | "password_changed";
+  data: Record<string, string>;
+};
+
+/** The outbox message of a security notice, written in the transaction of the change. */
+export const securityNotice = (
+  userId: string,
+  notice: SecurityNotice["notice"],
+  data: Record<string, string> = {},
+): OutboxMessage => ({ kind: "notify.security", payload: { userId, notice, data } });

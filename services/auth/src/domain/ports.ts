@@ -1,5 +1,5 @@
 import type { PersonRole } from "@parley/kit/auth";
-import type { Account, ApiKey, LoginSession, OutboxMessage, SigningKey } from "./model";
+import type { Account, ApiKey, LoginSession, OutboxMessage, SecurityNotice, SigningKey } from "./model";
 
 /** The state of a presented refresh token, read under the family's lock. */
 export interface RefreshState {
@@ -55,9 +55,13 @@ export interface AuthStore {
   insertBootstrapAdmin(account: Account): Promise<"created" | "exists_as_admin" | "exists_not_admin">;
   /** Sets the role; refuses (false) to demote the last admin. */
   setRole(accountId: string, role: PersonRole): Promise<"ok" | "not_found" | "last_admin">;
-  setPassword(accountId: string, passwordHash: string, at: Date): Promise<void>;
+  setPassword(accountId: string, passwordHash: string, at: Date, notices?: OutboxMessage[]): Promise<void>;
 
-  createSession(session: LoginSession, firstToken: { id: string; hash: string }): Promise<void>;
+  createSession(
+    session: LoginSession,
+    firstToken: { id: string; hash: string },
+    notices?: OutboxMessage[],
+  ): Promise<void>;
   /** Drops the sealed pairs of tokens spent before `spentBefore` (their retry window passed). */
   forgetRetryPairs(spentBefore: Date): Promise<number>;
   refreshFamily<T>(
@@ -95,8 +99,8 @@ export interface AuthStore {
   useMfaChallenge(id: string, at: Date): Promise<boolean>;
 
   setTotpSecret(accountId: string, sealed: string): Promise<void>;
-  enableTotp(accountId: string, backupCodeHashes: string[]): Promise<boolean>;
-  disableTotp(accountId: string): Promise<void>;
+  enableTotp(accountId: string, backupCodeHashes: string[], notices?: OutboxMessage[]): Promise<boolean>;
+  disableTotp(accountId: string, notices?: OutboxMessage[]): Promise<void>;
   /** Records a TOTP time step as used; false when it (or a later one) already was. */
   acceptTotpStep(accountId: string, step: number): Promise<boolean>;
   /** Spends a backup code; false when unknown or already used. */
@@ -110,7 +114,13 @@ export interface AuthStore {
   ): Promise<void>;
   findPasswordReset(tokenHash: string, at: Date): Promise<{ id: string; accountId: string } | undefined>;
   /** Uses the reset once: new password, every session revoked; false when already used. */
-  completePasswordReset(resetId: string, accountId: string, passwordHash: string, at: Date): Promise<boolean>;
+  completePasswordReset(
+    resetId: string,
+    accountId: string,
+    passwordHash: string,
+    at: Date,
+    notices?: OutboxMessage[],
+  ): Promise<boolean>;
 
   /** Inserts a key, or returns the one already created under the same request id. */
   insertApiKey(key: NewApiKey): Promise<{ created: boolean; key: ApiKey; requestDigest: string }>;
@@ -167,6 +177,11 @@ export interface Notifier {
 }
 
 /** Creates a new account's profile in the user service (idempotent there). */
+/** The user service's inbox, for security notices (idempotent by the outbox row id). */
+export interface SecurityNotifier {
+  notify(eventId: string, notice: SecurityNotice): Promise<void>;
+}
+
 export interface ProfileDirectory {
   /** `waitMs` bounds the call (the outbox retries without one). */
   ensureProfile(

@@ -7,7 +7,7 @@ import {
 } from "@parley/kit/auth";
 import { notFound, permissionDenied, unauthenticated } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
-import type { Account, ClientInfo, LoginSession, TokenPair } from "./model";
+import { type Account, type ClientInfo, type LoginSession, securityNotice, type TokenPair } from "./model";
 import type { AuthPolicy } from "./policy";
 import type { AuthStore, Cursor } from "./ports";
 import { randomToken, type Secrets } from "./secrets";
@@ -97,6 +97,8 @@ export function createSessions(deps: SessionDeps) {
       assurance: Assurance,
       client: ClientInfo,
       partnerId?: string,
+      /** A sign-in the person should hear of (login; not register, not a partner exchange). */
+      notify = false,
     ): Promise<TokenPair> {
       const at = now();
       const session: LoginSession = {
@@ -114,7 +116,20 @@ export function createSessions(deps: SessionDeps) {
         revokedAt: null,
       };
       const { pair, refresh } = await mintPair(account, session, at);
-      await store.createSession(session, refresh);
+      await store.createSession(
+        session,
+        refresh,
+        notify
+          ? [
+              securityNotice(account.id, "new_sign_in", {
+                login_session_id: session.id,
+                device_name: session.deviceName,
+                ip: session.ipAddress,
+                user_agent: session.userAgent,
+              }),
+            ]
+          : [],
+      );
       return pair;
     },
 

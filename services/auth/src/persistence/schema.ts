@@ -179,7 +179,7 @@ export const outbox = auth.table(
   {
     id: uuid("id").primaryKey(),
     kind: text("kind").notNull(),
-    payload: jsonb("payload").$type<Record<string, string>>().notNull(),
+    payload: jsonb("payload").$type<Record<string, unknown>>().notNull(),
     // Database time, like the worker's claim query: the outbox never sees an injected clock.
     createdAt: at("created_at").notNull().defaultNow(),
     nextAttemptAt: at("next_attempt_at").notNull().defaultNow(),

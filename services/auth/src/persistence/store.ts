@@ -171,8 +171,9 @@ export function createAuthStore(client: Sql): AuthStore {
       });
     },
 
-    async setPassword(accountId, passwordHash, at) {
+    async setPassword(accountId, passwordHash, at, notices = []) {
       await db.transaction(async (tx) => {
+        await enqueue(tx, notices);
         await tx
           .update(accounts)
           .set({ passwordHash, passwordChangedAt: at })
@@ -181,8 +182,9 @@ export function createAuthStore(client: Sql): AuthStore {
       });
     },
 
-    async createSession(session, firstToken) {
+    async createSession(session, firstToken, notices = []) {
       await db.transaction(async (tx) => {
+        await enqueue(tx, notices);
         await tx.insert(loginSessions).values(session);
         await tx.insert(refreshTokens).values({
           id: firstToken.id,
@@ -334,7 +336,7 @@ export function createAuthStore(client: Sql): AuthStore {
         .where(and(eq(accounts.id, accountId), eq(accounts.totpEnabled, false)));
     },
 
-    async enableTotp(accountId, hashes) {
+    async enableTotp(accountId, hashes, notices = []) {
       return db.transaction(async (tx) => {
         const enabled = await tx
           .update(accounts)
@@ -342,14 +344,16 @@ export function createAuthStore(client: Sql): AuthStore {
           .where(and(eq(accounts.id, accountId), eq(accounts.totpEnabled, false)))
           .returning({ id: accounts.id });
         if (enabled.length === 0) return false;
+        await enqueue(tx, notices);
         await tx.delete(backupCodes).where(eq(backupCodes.accountId, accountId));
         await tx.insert(backupCodes).values(hashes.map((codeHash) => ({ id: newId(), accountId, codeHash })));
         return true;
       });
     },
 
-    async disableTotp(accountId) {
+    async disableTotp(accountId, notices = []) {
       await db.transaction(async (tx) => {
+        await enqueue(tx, notices);
         await tx
           .update(accounts)
           .set({ totpEnabled: false, totpSecretSealed: null })
@@ -414,7 +418,7 @@ export function createAuthStore(client: Sql): AuthStore {
       return row;
     },
 
-    async completePasswordReset(resetId, accountId, passwordHash, at) {
+    async completePasswordReset(resetId, accountId, passwordHash, at, notices = []) {
       return db.transaction(async (tx) => {
         const used = await tx
           .update(passwordResets)
@@ -428,6 +432,7 @@ export function createAuthStore(client: Sql): AuthStore {
           )
           .returning({ id: passwordResets.id });
         if (used.length === 0) return false;
+        await enqueue(tx, notices);
         await tx
           .update(accounts)
           .set({ passwordHash, passwordChangedAt: at })

@@ -1,12 +1,14 @@
 import type { Logger } from "@parley/kit/log";
 import type { OutboxMessage } from "../domain/model";
-import type { Notifier, ProfileDirectory } from "../domain/ports";
+import type { Notifier, ProfileDirectory, SecurityNotifier } from "../domain/ports";
 import type { createOutboxQueue } from "../persistence/outbox";
 
 export interface OutboxWorkerDeps {
   queue: ReturnType<typeof createOutboxQueue>;
   profiles: ProfileDirectory;
   notifier: Notifier;
+  /** Security notices to the user service's inbox. */
+  notices: SecurityNotifier;
   log: Logger;
   intervalMs: number;
 }
@@ -19,8 +21,10 @@ const backoffSeconds = (attempts: number) => Math.min(600, 2 ** Math.min(attempt
  * profile creation instead of losing it (GetMe also creates a missing profile).
  */
 export function createOutboxWorker(deps: OutboxWorkerDeps) {
-  const deliver = async (message: OutboxMessage) => {
+  const deliver = async (id: string, message: OutboxMessage) => {
     switch (message.kind) {
+      case "notify.security":
+        return deps.notices.notify(id, message.payload);
       case "profile.ensure":
         return deps.profiles.ensureProfile(message.payload);
       case "notify.password_reset":
@@ -33,7 +37,7 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
   const drainOnce = () =>
     deps.queue.drain(20, async (entry) => {
       try {
-        await deliver(entry.message);
+        await deliver(entry.id, entry.message);
         return { ok: true };
       } catch (error) {
         deps.log.warn(

@@ -1,5 +1,6 @@
 import { notFound } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
+import { enqueueOutbox } from "@parley/kit/outbox";
 import type { Payment, PaymentFindingKind, PaymentStatus } from "../domain/model";
 import type { PaymentStore } from "../domain/ports";
 import { idempotent, lockWallet, planWrites, readWallet } from "./ledger";
@@ -34,6 +35,9 @@ const toPayment = (row: PaymentRow): Payment => ({
   createdAt: row.created_at,
   updatedAt: row.updated_at,
 });
+
+/** Notification intents for the relay (workers/notifications.ts). */
+export const NOTIFICATION_OUTBOX = "billing.notification_outbox";
 
 /** Top-ups: payments created pending and moved by provider events. */
 export function createPaymentStore(sql: Sql, platform: PlatformAccounts): PaymentStore {
@@ -184,6 +188,21 @@ export function createPaymentStore(sql: Sql, platform: PlatformAccounts): Paymen
         const results = await pipelined([
           ...(await planWrites(tx, plan, event.now, platform)),
           update("succeeded", { creditTransactionId: plan.result.transactionId }),
+        ]);
+        // The payer hears of the credit; the row commits with it (or not at all).
+        await enqueueOutbox(tx, NOTIFICATION_OUTBOX, [
+          {
+            id: `${payment.paymentId}:credited`,
+            payload: {
+              userId: payment.userId,
+              kind: "top_up_credited",
+              data: {
+                payment_id: payment.paymentId,
+                amount_minor: String(payment.amount),
+                currency: payment.currency,
+              },
+            },
+          },
         ]);
         const [updated] = results.at(-1) as PaymentRow[];
         return { payment: toPayment(updated!), credited: true, duplicate };

@@ -1,6 +1,8 @@
+import { enqueueOutbox } from "@parley/kit/outbox";
 import type { RefundStore } from "../domain/ports";
 import { sessionChargesNotFound } from "../domain/refunds";
 import { idempotent, lockWallet, planWrites } from "./ledger";
+import { NOTIFICATION_OUTBOX } from "./payments";
 import { type PlatformAccounts, pipelined, type Sql } from "./sql";
 
 /** Refunds of session charges. */
@@ -53,6 +55,21 @@ export function createRefundStore(sql: Sql, platform: PlatformAccounts): RefundS
               values (${refund.refundId}, ${refund.sessionId}, ${refund.payerUserId}, ${decided.payeeUserId},
                 ${refund.currency}, ${refund.amount}, ${decided.earningsReversed}, ${decided.commissionReversed},
                 ${refund.reason}, ${refund.note}, ${refund.transactionId}, ${refund.createdAt})`,
+          ]);
+          await enqueueOutbox(tx, NOTIFICATION_OUTBOX, [
+            {
+              id: `${refund.refundId}:issued`,
+              payload: {
+                userId: refund.payerUserId,
+                kind: "refund_issued",
+                data: {
+                  refund_id: refund.refundId,
+                  session_id: refund.sessionId,
+                  amount_minor: String(refund.amount),
+                  currency: refund.currency,
+                },
+              },
+            },
           ]);
           return refund;
         }),

@@ -1,3 +1,4 @@
+import { outboxTable } from "@parley/kit/outbox";
 import { sql } from "drizzle-orm";
 import {
   bigint,
@@ -269,6 +270,9 @@ export const invoices = billing.table(
     index("invoices_payee_newest").on(table.payeeUserId, table.id.desc()),
   ],
 );
+
+/** Notification intents (top-up credited, refund issued), written in the transaction of the change. */
+export const notificationOutbox = outboxTable(billing, "notification_outbox");
 
 export const schema = {
   accounts,
