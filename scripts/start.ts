@@ -5,7 +5,6 @@
 import { existsSync } from "node:fs";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { startEmbeddedPostgres } from "@parley/kit/db";
 import {
   generateSecrets,
   launchPlatform,
@@ -13,6 +12,7 @@ import {
   REPO_ROOT,
   type ServiceName,
 } from "@parley/testing";
+import { startEmbeddedPostgres } from "@parley/testing/embedded-postgres";
 import pretty from "pino-pretty";
 import { seedDemoData } from "./seed";
 

@@ -6,7 +6,7 @@ import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } f
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { startEmbeddedPostgres } from "@parley/kit/db";
+import { startEmbeddedPostgres } from "@parley/testing/embedded-postgres";
 import { Parser } from "tap-parser";
 
 const root = path.resolve(import.meta.dirname, "..");

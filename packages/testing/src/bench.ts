@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import path from "node:path";
-import { startEmbeddedPostgres } from "@parley/kit/db";
 import postgres from "postgres";
+import { startEmbeddedPostgres } from "./embedded-postgres";
 import { REPO_ROOT } from "./spawn";
 
 export interface BenchDatabase {

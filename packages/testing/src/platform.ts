@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { freePort } from "@parley/kit/db";
 import type { Test } from "tap";
 import { createTestDatabase } from "./database";
-import { type LaunchedService, launchService } from "./spawn";
+import { type LaunchedService, launchService, type ServiceCommand } from "./spawn";
 
 export const SERVICES = ["auth", "user", "billing", "session", "edge"] as const;
 export type ServiceName = (typeof SERVICES)[number];
@@ -43,6 +43,8 @@ export interface PlatformOptions {
   /** Extra environment per service (short billing minutes in tests, log levels). */
   env?: Partial<Record<ServiceName, Record<string, string>>>;
   onLine?: (service: ServiceName, line: string) => void;
+  /** Each service's entry point (the built ones, in the production-shape test); the sources by default. */
+  command?: (service: ServiceName) => ServiceCommand;
 }
 
 export interface Platform {
@@ -92,6 +94,7 @@ export async function launchPlatform(options: PlatformOptions): Promise<Platform
         onLine: (line) => options.onLine?.(name, line),
         ...(name === "edge" ? { readyPort: edgeListeningPort } : {}),
         timeoutMs: 60_000,
+        ...(options.command ? { command: options.command(name) } : {}),
       },
     );
     started.push(service);
@@ -145,6 +148,7 @@ export interface TestPlatformOptions {
   redisUrl?: string;
   /** Every line each service prints (stdout and stderr). */
   onLine?: PlatformOptions["onLine"];
+  command?: PlatformOptions["command"];
 }
 
 /**
@@ -163,6 +167,7 @@ export async function launchTestPlatform(
     databaseUrl: options.databaseUrl?.(databaseUrl) ?? databaseUrl,
     ...(redisUrl ? { redisUrl, redisKeyPrefix: `parley-test-${randomUUID()}:` } : {}),
     ...(options.onLine ? { onLine: options.onLine } : {}),
+    ...(options.command ? { command: options.command } : {}),
     secrets,
     // Readiness is read from the services' info lines, so TEST_LOG_LEVEL goes no quieter.
     env: Object.fromEntries(

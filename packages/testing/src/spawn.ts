@@ -21,6 +21,15 @@ export interface LaunchOptions {
   /** The port a log line announces, once the service serves; gRPC's "listening" line by default. */
   readyPort?: (line: string) => number | undefined;
   timeoutMs?: number;
+  /** What to run, and where; `node --import tsx src/main.ts` in the service's folder by default. */
+  command?: ServiceCommand;
+}
+
+/** A service's entry point: the built one is `{ cwd: <deployed folder>, args: ["dist/main.js"] }`. */
+export interface ServiceCommand {
+  cwd: string;
+  /** Arguments to this Node.js binary. */
+  args: string[];
 }
 
 const grpcListeningPort = (line: string): number | undefined => {
@@ -30,7 +39,7 @@ const grpcListeningPort = (line: string): number | undefined => {
 };
 
 /**
- * Starts a real service (`services/<name>/src/main.ts`) as a child process with the given
+ * Starts a real service (`services/<name>/src/main.ts`, or `options.command`) as a child process with the given
  * environment on top of this one, and resolves once it logs that it serves (by default the
  * kit's `gRPC server listening` line: with GRPC_PORT=0 it binds a free port and says which).
  */
@@ -40,8 +49,12 @@ export async function launchService(
   options: LaunchOptions = {},
 ): Promise<LaunchedService> {
   const timeoutMs = options.timeoutMs ?? 30_000;
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+  const command = options.command ?? {
     cwd: path.join(REPO_ROOT, "services", name),
+    args: ["--import", "tsx", "src/main.ts"],
+  };
+  const child = spawn(process.execPath, command.args, {
+    cwd: command.cwd,
     env: { ...process.env, GRPC_PORT: "0", METRICS_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -15,7 +15,7 @@ import { availableParallelism } from "node:os";
 import path from "node:path";
 import { createAuthenticator } from "@parley/kit/auth";
 import { type Bus, createBus } from "@parley/kit/bus";
-import { createDatabase, freePort, migrateDatabase, startEmbeddedPostgres } from "@parley/kit/db";
+import { createDatabase, freePort, migrateDatabase } from "@parley/kit/db";
 import { createGrpcServer, createServiceClient } from "@parley/kit/grpc";
 import { newId } from "@parley/kit/ids";
 import { createLogger } from "@parley/kit/log";
@@ -27,6 +27,7 @@ import {
   redisServerMissing,
   startThrowawayRedis,
 } from "@parley/testing";
+import { startEmbeddedPostgres } from "@parley/testing/embedded-postgres";
 import postgres from "postgres";
 import { billingPort, createBillingClient } from "../src/clients/billing";
 import type { ExpertDirectory } from "../src/domain/ports";

