@@ -9,6 +9,7 @@ const CHANNEL = "#/channels/ws";
 const REPLIES: Record<string, string[]> = {
   auth: ["ready", "error"],
   subscribe: ["subscribed", "error"],
+  watch_me: ["watching", "error"],
   ping: ["pong"],
   ...Object.fromEntries(Object.keys(RPC_FRAMES).map((type) => [type, ["ack", "error"]])),
 };
@@ -52,6 +53,7 @@ export function buildAsyncApi(catalogue: Catalogue): Schema {
   }
   // Server frames referring to protobuf messages pull them into the components.
   mode.ref(catalogue.registry.getMessage("parley.session.v1.SessionEvent")!);
+  mode.ref(catalogue.registry.getMessage("parley.user.v1.Notification")!);
   for (const [type, schema] of Object.entries(SERVER_FRAMES)) {
     const payload = plain(schema);
     messages[type] = { name: type, title: type, summary: payload.description, payload };
@@ -67,7 +69,7 @@ export function buildAsyncApi(catalogue: Catalogue): Schema {
       ...(REPLIES[type] ? { reply: { channel: { $ref: CHANNEL }, messages: REPLIES[type]!.map(ref) } } : {}),
     };
   }
-  for (const type of ["ready", "subscribed", "event", "ack", "pong", "error"]) {
+  for (const type of ["ready", "subscribed", "event", "watching", "notification", "ack", "pong", "error"]) {
     operations[`send_${type}`] = {
       action: "send",
       channel: { $ref: CHANNEL },
@@ -87,6 +89,8 @@ export function buildAsyncApi(catalogue: Catalogue): Schema {
         "Parley's WebSocket at `/v1/ws`: live session events (chat, receipts, status, per-minute charges, call signals), chat and receipts without an HTTP round trip, and presence. JSON text frames, one object each, with a `type`.",
         "",
         "Open the socket, send `auth` with an access token within 10 s, then `subscribe` to sessions. To resume after a drop, reconnect, `auth`, and `subscribe` with the highest `seq` seen: stored events replay without gap or duplicate (ephemeral ones carry seq 0).",
+        "",
+        "Your own channel: send `watch_me` (with the highest notification `seq` seen, to resume) and receive `notification` frames — everything addressed to you (for an expert, a request joined your queue within a second of it being made), stored in your inbox (`GET /v1/me/notifications`) first, replayed without gap or duplicate.",
         "",
         "Close codes:",
         closeCodes,

@@ -60,6 +60,24 @@ export const CLIENT_FRAMES = {
     { type: T.Literal("ping"), id: T.Optional(FrameId) },
     { additionalProperties: false, description: "Answered with `pong` (same id)." },
   ),
+  watch_me: T.Object(
+    {
+      type: T.Literal("watch_me"),
+      id: T.Optional(FrameId),
+      after_seq: T.Optional(
+        T.Union([T.String({ pattern: "^[0-9]{1,19}$" }), T.Integer({ minimum: 0 })], {
+          description:
+            "The highest notification seq already seen: stored notifications after it are replayed, then live ones follow.",
+          examples: ["7"],
+        }),
+      ),
+    },
+    {
+      additionalProperties: false,
+      description:
+        "Your own channel (user.WatchMe): `watching`, then every stored notification after `after_seq` in order, then live ones (a request waiting, accepted, ended, top-up credited, security notices…). Sending it again replaces the previous one.",
+    },
+  ),
 };
 
 /**
@@ -119,6 +137,17 @@ export const SERVER_FRAMES = {
         "One event of a watched session, in seq order without gap or duplicate (ephemeral ones: seq 0). Remember the highest seq to resume.",
     },
   ),
+  watching: T.Object(
+    { type: T.Literal("watching"), id: T.Optional(FrameId) },
+    { description: "Answers `watch_me`: notifications follow." },
+  ),
+  notification: T.Object(
+    { type: T.Literal("notification"), notification: protoRef("parley.user.v1.Notification") },
+    {
+      description:
+        "One notification of your own channel, in seq order without gap or duplicate. Remember the highest seq to resume with `watch_me`.",
+    },
+  ),
   ack: T.Object(
     {
       type: T.Literal("ack"),
@@ -137,7 +166,7 @@ export const SERVER_FRAMES = {
     },
     {
       description:
-        "A frame could not be served (its `id`, and `session_id` for a subscription), or a watched session's stream failed: subscribe again with your last seq.",
+        "A frame could not be served (its `id`, and `session_id` for a subscription), or a watched stream failed: subscribe (or `watch_me`) again with your last seq.",
     },
   ),
 };
@@ -145,6 +174,7 @@ export const SERVER_FRAMES = {
 export type ClientFrameType = keyof typeof CLIENT_FRAMES;
 export type AuthFrame = Static<typeof CLIENT_FRAMES.auth>;
 export type SubscribeFrame = Static<typeof CLIENT_FRAMES.subscribe>;
+export type WatchMeFrame = Static<typeof CLIENT_FRAMES.watch_me>;
 export type UnsubscribeFrame = Static<typeof CLIENT_FRAMES.unsubscribe>;
 export type FrameIdValue = Static<typeof FrameId>;
 export type ServerFrame = {

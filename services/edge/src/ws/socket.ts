@@ -1,5 +1,6 @@
-import type { DescMethod, JsonObject, JsonValue } from "@bufbuild/protobuf";
+import type { DescMessage, DescMethod, JsonObject, JsonValue } from "@bufbuild/protobuf";
 import { fromBinary, toJson } from "@bufbuild/protobuf";
+import type { ClientReadableStream } from "@grpc/grpc-js";
 import type { TokenVerifier } from "@parley/kit/auth";
 import { invalidArgument } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
@@ -24,6 +25,7 @@ import {
   type RpcFrameType,
   type ServerFrame,
   type SubscribeFrame,
+  type WatchMeFrame,
 } from "./protocol";
 
 export { CLOSE } from "./protocol";
@@ -35,6 +37,8 @@ const PING_INTERVAL_MS = 30_000;
 const SWEEP_MS = 250;
 /** At shutdown, how long clients get to close before they are cut and reported offline. */
 const SHUTDOWN_GRACE_MS = 1_000;
+const WATCH_ME_PATH = "/parley.user.v1.UserService/WatchMe";
+const CANCELLED = 1;
 
 export interface SocketDeps {
   catalogue: Catalogue;
@@ -72,6 +76,8 @@ class Connection {
   token = "";
   expiresAtMs = 0;
   subscriptions: Map<string, Subscription> | undefined;
+  /** The person's own channel (user.WatchMe), while watched. */
+  me: ClientReadableStream<Buffer> | undefined;
   /** Sessions this connection has reported the person present in. */
   online: Set<string> | undefined;
   frameTokens: number;
@@ -290,6 +296,46 @@ export function createSocketHub(deps: SocketDeps) {
     if (first && hold(principal.userId)) report(conn, true, { person: true, sessionIds: [] });
   };
 
+  const watchMeInput = registry.getMessage("parley.user.v1.WatchMeRequest") as DescMessage;
+  const watchMeOutput = registry.getMessage("parley.user.v1.WatchMeResponse") as DescMessage;
+  const notificationDesc = registry.getMessage("parley.user.v1.Notification") as DescMessage;
+
+  /**
+   * The person's own channel: one upstream WatchMe per connection, as that person, each
+   * notification turned into one `notification` frame (heartbeats stay upstream). A new
+   * `watch_me` replaces the stream; it ends with the socket.
+   */
+  const watchMe = (conn: Connection, frame: WatchMeFrame, requestId: string) => {
+    conn.me?.cancel();
+    const stream = deps.upstreams.serverStream(
+      "user",
+      WATCH_ME_PATH,
+      encodeJson(watchMeInput, { after_seq: String(frame.after_seq ?? 0) }, registry),
+      upstreamMetadata({ requestId, bearerToken: conn.token, clientIp: conn.ip }),
+    );
+    conn.me = stream;
+    send(conn, { type: "watching", ...withId(frame.id) });
+    stream.on("data", (bytes: Buffer) => {
+      if (conn.me !== stream) return;
+      const message = fromBinary(watchMeOutput, bytes) as unknown as { notification?: unknown };
+      if (!message.notification) return;
+      const json = toJson(notificationDesc, message.notification as never, {
+        registry,
+        useProtoFieldName: true,
+        alwaysEmitImplicit: true,
+      });
+      sendText(conn, `{"type":"notification","notification":${JSON.stringify(json)}}`);
+    });
+    stream.on("error", (error: { code?: number }) => {
+      if (conn.me !== stream || error.code === CANCELLED) return;
+      conn.me = undefined;
+      sendError(conn, error, requestId, withId(frame.id));
+    });
+    stream.on("end", () => {
+      if (conn.me === stream) conn.me = undefined;
+    });
+  };
+
   const unsubscribe = (conn: Connection, sessionId: string) => {
     const subscription = conn.subscriptions?.get(sessionId);
     if (!subscription) return;
@@ -350,6 +396,7 @@ export function createSocketHub(deps: SocketDeps) {
     if (type === "ping") return send(conn, { type: "pong", ...withId(id) });
     if (type === "subscribe") return subscribe(conn, frame as unknown as SubscribeFrame, requestId);
     if (type === "unsubscribe") return unsubscribe(conn, frame.session_id as string);
+    if (type === "watch_me") return watchMe(conn, frame as unknown as WatchMeFrame, requestId);
     if (type === "presence") {
       report(conn, true, { person: true, sessionIds: [...(conn.online ?? [])] });
       return;
@@ -397,6 +444,8 @@ export function createSocketHub(deps: SocketDeps) {
   const onClose = (conn: Connection) => {
     conn.closed = true;
     connections.delete(conn);
+    conn.me?.cancel();
+    conn.me = undefined;
     for (const sessionId of [...(conn.subscriptions?.keys() ?? [])]) unsubscribe(conn, sessionId);
     if (conn.userId) {
       count(perPerson, conn.userId, -1);
@@ -467,7 +516,10 @@ export function createSocketHub(deps: SocketDeps) {
       const deadline = Date.now() + SHUTDOWN_GRACE_MS;
       while (connections.size > 0 && Date.now() < deadline)
         await new Promise((resolve) => setTimeout(resolve, 50));
-      for (const conn of connections) conn.socket.terminate();
+      for (const conn of connections) {
+        conn.me?.cancel();
+        conn.socket.terminate();
+      }
       feeds.closeAll();
       await Promise.allSettled([...reports]);
     },

@@ -1,0 +1,123 @@
+import { randomUUID } from "node:crypto";
+import t, { type Test } from "tap";
+import { type Api, PASSWORD, startPlatform } from "./harness";
+import { type Frame, WsClient } from "./ws-client";
+
+const RATE = 1000;
+
+async function createExpert(t: Test, api: Api) {
+  const admin = await api.adminToken();
+  const account = await api.register();
+  await api.call("POST", `/v1/users/${account.userId}/role`, { token: admin, body: { role: "ROLE_EXPERT" } });
+  const token = await api.login(account.email, PASSWORD);
+  const profile = await api.call("PUT", `/v1/experts/${account.userId}/profile`, {
+    token,
+    body: {
+      chat_rate: { amount_minor: String(RATE), currency: "INR" },
+      call_rate: { amount_minor: "1500", currency: "INR" },
+      max_concurrent_sessions: 1,
+      specialisations: ["vedic"],
+      languages: ["en"],
+      experience_years: 7,
+      bio: "Reads charts.",
+    },
+  });
+  t.equal(profile.status, 200, JSON.stringify(profile.body));
+  await api.call("POST", "/v1/me/availability", {
+    token,
+    body: { availability: "EXPERT_AVAILABILITY_AVAILABLE" },
+  });
+  return { userId: account.userId, token };
+}
+
+const notifications = (ws: WsClient) =>
+  ws.frames.filter((f: Frame) => f.type === "notification").map((f: Frame) => f.notification);
+
+async function watchMe(api: Api, token: string, afterSeq = "0") {
+  const ws = await WsClient.connect(api.url);
+  await ws.authenticate(token);
+  ws.send({ type: "watch_me", id: 1, after_seq: afterSeq });
+  await ws.waitFor((f) => f.type === "watching" && f.id === 1);
+  return ws;
+}
+
+t.test("notifications through the edge only: live channel, inbox, resume", async (t) => {
+  const api = await startPlatform(t, {
+    session: { MINUTE_SECONDS: "2", METERING_INTERVAL_MS: "200", MIN_MINUTES: "2" },
+  });
+  const expert = await createExpert(t, api);
+  const expertWs = await watchMe(api, expert.token);
+  t.teardown(() => expertWs.close());
+
+  const user = await api.register();
+  const userWs = await watchMe(api, user.accessToken);
+  const topUp = await api.call("POST", "/v1/me/topups", {
+    token: user.accessToken,
+    body: { amount: { amount_minor: String(RATE * 5), currency: "INR" }, request_id: randomUUID() },
+  });
+  await api.webhook({
+    event_id: `evt_${randomUUID()}`,
+    payment_id: topUp.body.payment.payment_id,
+    status: "succeeded",
+    amount_minor: RATE * 5,
+    currency: "INR",
+  });
+  const credited = await userWs.waitFor(
+    (f) => f.type === "notification" && f.notification.kind === "NOTIFICATION_KIND_TOP_UP_CREDITED",
+  );
+  t.equal(credited.notification.body, "₹50.00 was added to your wallet.");
+
+  const started = Date.now();
+  const requested = await api.call("POST", "/v1/sessions", {
+    token: user.accessToken,
+    body: { expert_id: expert.userId, kind: "SESSION_KIND_CHAT", request_id: randomUUID() },
+  });
+  t.equal(requested.status, 200, JSON.stringify(requested.body));
+  const sessionId: string = requested.body.session.session_id;
+  const waiting = await expertWs.waitFor(
+    (f) => f.type === "notification" && f.notification.kind === "NOTIFICATION_KIND_REQUEST_WAITING",
+  );
+  const latency = Date.now() - started;
+  t.ok(latency < 1000, `the expert's socket had the request ${latency} ms after POST /v1/sessions was sent`);
+  t.match(waiting.notification.data, {
+    session_id: sessionId,
+    session_kind: "chat",
+    position: "1",
+    user_id: user.userId,
+  });
+  t.match(waiting.notification.body, /Test Person is waiting for a chat with you/);
+
+  await api.call("POST", `/v1/sessions/${sessionId}:accept`, { token: expert.token, body: {} });
+  await userWs.waitFor(
+    (f) => f.type === "notification" && f.notification.kind === "NOTIFICATION_KIND_SESSION_ACCEPTED",
+  );
+
+  // The user's socket drops; notifications stored meanwhile come back on resume, once each.
+  const seen = notifications(userWs).map((n: Frame) => Number(n.seq));
+  userWs.close();
+  await api.call("POST", `/v1/sessions/${sessionId}:end`, { token: user.accessToken, body: {} });
+  const inbox = await api.call("GET", "/v1/me/notifications", { token: user.accessToken });
+  t.equal(inbox.status, 200);
+  const ended = inbox.body.notifications.find(
+    (n: Frame) => n.kind === "NOTIFICATION_KIND_SESSION_ENDED" || undefined,
+  );
+  const resumed = await watchMe(api, user.accessToken, String(Math.max(...seen)));
+  t.teardown(() => resumed.close());
+  const endedLive = await resumed.waitFor(
+    (f) => f.type === "notification" && f.notification.kind === "NOTIFICATION_KIND_SESSION_ENDED",
+  );
+  t.match(endedLive.notification.data, { session_id: sessionId, end_reason: "user_ended" });
+  t.ok(ended === undefined || ended.notification_id === endedLive.notification.notification_id);
+  const all = [...seen, ...notifications(resumed).map((n: Frame) => Number(n.seq))];
+  t.same(
+    all,
+    Array.from({ length: all.length }, (_, i) => i + 1),
+    "every seq once, in order, across the drop",
+  );
+
+  const list = await api.call("GET", "/v1/me/notifications?unread_only=true", { token: user.accessToken });
+  t.equal(list.body.unread_count, String(all.length));
+  const read = await api.call("POST", "/v1/me/notifications:readAll", { token: user.accessToken, body: {} });
+  t.equal(read.status, 200);
+  t.equal(read.body.unread_count, "0");
+});
