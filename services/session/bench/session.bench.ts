@@ -435,6 +435,7 @@ if (ONLY === undefined || ONLY === "tick") {
     `(b) metering: one tick over ${SESSIONS} active sessions, ${EXPERTS} experts (live bus: ${busName}; dead: a closed port)`,
   );
   await seedPlatform();
+  await endAll(); // the latency run's chat
   // Warm-up of every side on a small set (JIT, pools, prepared statements, Redis connections).
   await seedSessions(Math.min(SESSIONS, 2_000), now);
   for (const side of ["live", "dead", "sql"] as const) await minute(side, Math.min(SESSIONS, 2_000));
