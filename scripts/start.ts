@@ -109,7 +109,8 @@ Parley is running.
   gRPC          auth ${platform.grpc.auth}  user ${platform.grpc.user}  session ${platform.grpc.session}  billing ${platform.grpc.billing}
   Postgres      ${embedded ? `embedded, data in .data/postgres (port ${new URL(databaseUrl).port})` : "DATABASE_URL"}
   Redis         ${process.env.REDIS_URL ?? "not set: in-process bus, presence and counters"}
-  Webhook       POST ${http}/v1/webhooks/payments/{provider}, secret in .data/local-secrets.json
+  Webhook       POST ${http}/v1/webhooks/payments/development, secret in .data/local-secrets.json
+                (Stripe, Razorpay, RazorpayX: POST ${http}/v1/webhooks/{stripe,razorpay,razorpayx}, keys in billing's env)
 
 Demo accounts (email / password):
 ${rows.map((r) => `  ${r.name.padEnd(12)} ${r.email.padEnd(22)} ${r.password}`).join("\n")}

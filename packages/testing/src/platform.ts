@@ -15,6 +15,8 @@ export interface PlatformSecrets {
   /** Each service's secret towards auth (SERVICE_CREDENTIALS). */
   services: Record<Exclude<ServiceName, "auth">, string>;
   webhookSecret: string;
+  /** Billing's PAYOUT_ENCRYPTION_KEY (32 bytes, base64): seals experts' payout details. */
+  payoutEncryptionKey: string;
   adminEmail: string;
   adminPassword: string;
 }
@@ -27,6 +29,7 @@ export function generateSecrets(): PlatformSecrets {
     pageTokenSecret: secret(),
     services: { user: secret(), billing: secret(), session: secret(), edge: secret() },
     webhookSecret: secret(),
+    payoutEncryptionKey: randomBytes(32).toString("base64"),
     adminEmail: "admin@parley.local",
     adminPassword: `admin-${secret().slice(0, 12)}`,
   };
@@ -108,7 +111,10 @@ export async function launchPlatform(options: PlatformOptions): Promise<Platform
     const userPort = ports.user ?? (await freePort());
     const [user, billing] = await Promise.all([
       launch("user", { GRPC_PORT: String(userPort) }),
-      launch("billing", { USER_ADDRESS: `127.0.0.1:${userPort}` }),
+      launch("billing", {
+        USER_ADDRESS: `127.0.0.1:${userPort}`,
+        PAYOUT_ENCRYPTION_KEY: secrets.payoutEncryptionKey,
+      }),
     ]);
     const auth = await launch("auth", {
       GRPC_PORT: String(authPort),

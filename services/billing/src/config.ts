@@ -61,6 +61,25 @@ export const billingConfigShape = {
   RAZORPAY_KEY_SECRET: z.string().min(1).optional(),
   RAZORPAY_WEBHOOK_SECRET: z.string().min(1).optional(),
   RAZORPAY_API_BASE: z.string().url().default("https://api.razorpay.com"),
+  /** Seals payout account details (AES-256-GCM): 32 bytes, base64. Payout accounts are refused without it. */
+  PAYOUT_ENCRYPTION_KEY: z
+    .string()
+    .refine((key) => Buffer.from(key, "base64").length === 32, "must be 32 bytes, base64-encoded")
+    .optional(),
+  /** RazorpayX payouts: on when RAZORPAYX_KEY_ID is set; the development rail (pays at once) otherwise. */
+  RAZORPAYX_KEY_ID: z.string().min(1).optional(),
+  RAZORPAYX_KEY_SECRET: z.string().min(1).optional(),
+  RAZORPAYX_WEBHOOK_SECRET: z.string().min(1).optional(),
+  RAZORPAYX_ACCOUNT_NUMBER: z.string().min(1).optional(),
+  RAZORPAYX_API_BASE: z.string().url().default("https://api.razorpay.com"),
+  /** Tax withheld on each payout (TDS), in basis points. */
+  TDS_BPS: z.coerce.number().int().min(0).max(9_999).default(0),
+  /** The smallest withdrawal, in minor units (₹100). */
+  MIN_PAYOUT_MINOR: minorUnits(10_000n),
+  /** The automatic payout: earnings at least this much are paid out once a week (0: off). */
+  AUTO_PAYOUT_THRESHOLD_MINOR: z.coerce.bigint().min(0n).default(100_000n),
+  /** How often the automatic payout looks for experts due (each is paid once per ISO week). */
+  AUTO_PAYOUT_CHECK_INTERVAL_MS: env.positiveInt(3_600_000),
   /** A payment still pending this long is read back from its provider (reconciliation). */
   RECONCILE_AFTER_MS: env.positiveInt(15 * 60_000),
   /** How often reconciliation runs, and how long a payment it could not settle waits for its next check. */
@@ -88,6 +107,15 @@ export function providerSettings(config: BillingConfig): ProviderSettings {
           webhookSecret: require("STRIPE_WEBHOOK_SECRET", config.STRIPE_WEBHOOK_SECRET),
           toleranceSeconds: config.STRIPE_WEBHOOK_TOLERANCE_SECONDS,
           baseUrl: config.STRIPE_API_BASE,
+        }
+      : undefined,
+    razorpayx: config.RAZORPAYX_KEY_ID
+      ? {
+          keyId: config.RAZORPAYX_KEY_ID,
+          keySecret: require("RAZORPAYX_KEY_SECRET", config.RAZORPAYX_KEY_SECRET),
+          webhookSecret: require("RAZORPAYX_WEBHOOK_SECRET", config.RAZORPAYX_WEBHOOK_SECRET),
+          accountNumber: require("RAZORPAYX_ACCOUNT_NUMBER", config.RAZORPAYX_ACCOUNT_NUMBER),
+          baseUrl: config.RAZORPAYX_API_BASE,
         }
       : undefined,
     razorpay: config.RAZORPAY_KEY_ID

@@ -16,7 +16,8 @@ import { type Billing, createBilling } from "./domain/billing";
 import { billingHandlers } from "./grpc/handlers";
 import { billingPermissions } from "./grpc/permissions";
 import { createLedgerStore, LEDGER_DATABASE_SETTINGS } from "./persistence/store";
-import { createProviders, type ProviderSettings } from "./providers";
+import { createPayoutProvider, createProviders, type ProviderSettings } from "./providers";
+import { startAutomaticPayouts } from "./workers/automatic-payouts";
 import { startHoldSweeper } from "./workers/hold-sweeper";
 import { createNotificationRelay, type NotificationIntent } from "./workers/notifications";
 import { startReconciler } from "./workers/reconciler";
@@ -41,6 +42,11 @@ export interface BillingServerDeps {
   /** Reconciliation: RECONCILE_AFTER_MS and PAYMENT_EXPIRY_MS (defaults 15 min and 24 h). */
   reconcileAfterMs?: number;
   paymentExpiryMs?: number;
+  /** PAYOUT_ENCRYPTION_KEY (32 bytes); payout accounts are refused without it. */
+  payoutKey?: Buffer;
+  /** TDS_BPS and MIN_PAYOUT_MINOR (defaults 0 and 1). */
+  tdsBps?: number;
+  minPayout?: bigint;
   /** Stripe and Razorpay when configured; the development provider is always there. */
   providers?: ProviderSettings;
   /** PAGE_TOKEN_SECRET; a process-local key when absent (tests). */
@@ -63,7 +69,7 @@ export function createBillingService(
   if (!supportedCurrencies.has(defaultCurrency))
     throw new Error(`DEFAULT_CURRENCY ${defaultCurrency} must be one of SUPPORTED_CURRENCIES`);
   const billing = createBilling({
-    store: createLedgerStore(deps.sql),
+    store: createLedgerStore(deps.sql, { payoutKey: deps.payoutKey }),
     now: deps.now ?? (() => new Date()),
     commissionBps: BigInt(deps.commissionBps),
     defaultCurrency,
@@ -74,6 +80,9 @@ export function createBillingService(
     providers: createProviders(deps.providers ?? {}),
     reconcileAfterMs: deps.reconcileAfterMs,
     paymentExpiryMs: deps.paymentExpiryMs,
+    payoutProvider: createPayoutProvider(deps.providers ?? {}),
+    tdsBps: BigInt(deps.tdsBps ?? 0),
+    minPayout: deps.minPayout,
   });
   const checkoutKeys = new Map(deps.providers?.razorpay ? [["razorpay", deps.providers.razorpay.keyId]] : []);
   return {
@@ -129,6 +138,9 @@ export async function startBilling(
     providers: providerSettings(config),
     reconcileAfterMs: config.RECONCILE_AFTER_MS,
     paymentExpiryMs: config.PAYMENT_EXPIRY_MS,
+    payoutKey: config.PAYOUT_ENCRYPTION_KEY ? Buffer.from(config.PAYOUT_ENCRYPTION_KEY, "base64") : undefined,
+    tdsBps: config.TDS_BPS,
+    minPayout: config.MIN_PAYOUT_MINOR,
     pageTokenSecret: config.PAGE_TOKEN_SECRET,
     metrics,
     onShutdown: shutdownHooks,
@@ -143,6 +155,15 @@ export async function startBilling(
       log,
     ),
     async () => relay?.stop(),
+    startAutomaticPayouts(
+      billing,
+      {
+        intervalMs: config.AUTO_PAYOUT_CHECK_INTERVAL_MS,
+        threshold: config.AUTO_PAYOUT_THRESHOLD_MINOR,
+        currencies: config.SUPPORTED_CURRENCIES,
+      },
+      log,
+    ),
     database.close,
   );
   await relay?.start();

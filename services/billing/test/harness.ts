@@ -55,6 +55,9 @@ export async function startHarness(
     providers?: ProviderSettings;
     reconcileAfterMs?: number;
     paymentExpiryMs?: number;
+    payoutKey?: Buffer;
+    tdsBps?: number;
+    minPayout?: bigint;
   } = {},
 ): Promise<Harness> {
   const { url } = await createTestDatabase(t, { migrations: [BILLING_MIGRATIONS] });
@@ -78,6 +81,9 @@ export async function startHarness(
     providers: options.providers,
     reconcileAfterMs: options.reconcileAfterMs,
     paymentExpiryMs: options.paymentExpiryMs,
+    payoutKey: options.payoutKey,
+    tdsBps: options.tdsBps,
+    minPayout: options.minPayout,
   });
   const { address } = await startTestServer(t, {
     name: "billing",
@@ -161,6 +167,24 @@ export async function checkInvariants(t: Pick<Test, "same">, sql: postgres.Sql):
     left join billing.transactions t on t.reference = 'payment:' || p.id::text and t.type = 'top_up'
     group by p.id having count(t.id) <> (case when p.status = 'succeeded' then 1 else 0 end)`;
   t.same(miscredited, [], "a succeeded payment is credited exactly once, any other never");
+  const [payouts] = await sql<
+    { clearing: bigint; processing: bigint; paid_out: bigint; net: bigint; tds: bigint; withheld: bigint }[]
+  >`
+    select
+      (select coalesce(sum(e.amount), 0) from billing.entries e join billing.accounts a on a.id = e.account_id
+        where a.kind = 'payout_clearing') as clearing,
+      (select coalesce(sum(amount), 0) from billing.payouts where status = 'processing') as processing,
+      (select coalesce(sum(e.amount), 0) from billing.entries e join billing.accounts a on a.id = e.account_id
+        where a.kind = 'paid_out') as paid_out,
+      (select coalesce(sum(net), 0) from billing.payouts where status = 'paid') as net,
+      (select coalesce(sum(e.amount), 0) from billing.entries e join billing.accounts a on a.id = e.account_id
+        where a.kind = 'tds') as tds,
+      (select coalesce(sum(tds), 0) from billing.payouts where status = 'paid') as withheld`;
+  t.same(
+    [payouts!.clearing, payouts!.paid_out, payouts!.tds],
+    [payouts!.processing, payouts!.net, payouts!.withheld],
+    "payout clearing holds the payouts processing; paid-out and TDS what paid payouts sent and withheld",
+  );
 }
 
 export const inr = (amountMinor: bigint) => ({ amountMinor, currency: "INR" });

@@ -221,3 +221,87 @@ export const providerSettingsFor = (stripe: { baseUrl: string }, razorpay: { bas
     baseUrl: razorpay.baseUrl,
   },
 });
+
+export const RAZORPAYX_KEY_ID = "rzpx_test_standin";
+export const RAZORPAYX_KEY_SECRET = "rzpx_secret_standin";
+export const RAZORPAYX_WEBHOOK_SECRET = "rzpx_webhook_standin";
+export const RAZORPAYX_ACCOUNT_NUMBER = "2323230000000001";
+
+interface RazorpayXPayout {
+  id: string;
+  entity: "payout";
+  reference_id: string;
+  amount: number;
+  currency: string;
+  status: string;
+  failure_reason: string | null;
+}
+
+/**
+ * RazorpayX's payouts API as far as billing uses it: `POST /v1/payouts` (composite, Basic auth,
+ * X-Payout-Idempotency honoured: the same key is the same payout). `answer` decides what a new
+ * payout says at once ("processing" by default), or makes the call fail.
+ */
+export async function razorpayXStandIn(t: Test) {
+  const payouts = new Map<string, RazorpayXPayout>();
+  const byKey = new Map<string, RazorpayXPayout>();
+  const state = { answer: "processing" as "processing" | "processed" | "down" };
+  let next = 0;
+  const basic = `Basic ${Buffer.from(`${RAZORPAYX_KEY_ID}:${RAZORPAYX_KEY_SECRET}`).toString("base64")}`;
+  const { baseUrl, received } = await serve(t, (request) => {
+    if (request.headers.authorization !== basic)
+      return { status: 401, body: { error: { description: "auth" } } };
+    if (request.method !== "POST" || request.path !== "/v1/payouts") return undefined;
+    if (state.answer === "down") return { status: 503, body: { error: { description: "down" } } };
+    const key = String(request.headers["x-payout-idempotency"] ?? "");
+    if (!key) return { status: 400, body: { error: { description: "X-Payout-Idempotency is required" } } };
+    const known = byKey.get(key);
+    if (known) return { body: known };
+    const payout: RazorpayXPayout = {
+      id: `pout_${++next}`,
+      entity: "payout",
+      reference_id: String(request.body.reference_id),
+      amount: Number(request.body.amount),
+      currency: String(request.body.currency),
+      status: state.answer,
+      failure_reason: null,
+    };
+    payouts.set(payout.id, payout);
+    byKey.set(key, payout);
+    return { body: payout };
+  });
+  return {
+    baseUrl,
+    received,
+    payouts,
+    state,
+    /** A payout webhook (payout.processed, payout.reversed, payout.failed), signed. */
+    event(type: string, payout: RazorpayXPayout, options: { id?: string; secret?: string } = {}) {
+      const body = Buffer.from(
+        JSON.stringify({
+          entity: "event",
+          event: type,
+          payload: { payout: { entity: payout } },
+          created_at: 0,
+        }),
+      );
+      return {
+        payload: body,
+        headers: {
+          "x-razorpay-signature": createHmac("sha256", options.secret ?? RAZORPAYX_WEBHOOK_SECRET)
+            .update(body)
+            .digest("hex"),
+          "x-razorpay-event-id": options.id ?? `evt_x_${++next}`,
+        },
+      };
+    },
+  };
+}
+
+export const razorpayXSettingsFor = (standIn: { baseUrl: string }) => ({
+  keyId: RAZORPAYX_KEY_ID,
+  keySecret: RAZORPAYX_KEY_SECRET,
+  webhookSecret: RAZORPAYX_WEBHOOK_SECRET,
+  accountNumber: RAZORPAYX_ACCOUNT_NUMBER,
+  baseUrl: standIn.baseUrl,
+});

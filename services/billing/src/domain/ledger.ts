@@ -32,7 +32,7 @@ export const walletBalanceLimit = (balance: bigint, credit: bigint, max: bigint,
 export type AccountRef =
   | { kind: "wallet"; accountId: string }
   | { kind: "earnings"; userId: string }
-  | { kind: "revenue" | "clearing" | "promotions" };
+  | { kind: "revenue" | "clearing" | "promotions" | "payout_clearing" | "paid_out" | "tds" };
 
 export interface PostingLine {
   account: AccountRef;

@@ -2,7 +2,13 @@
 
 export type HoldStatus = "open" | "captured" | "released" | "expired";
 export type PaymentStatus = "pending" | "succeeded" | "failed" | "cancelled" | "expired";
-export type TransactionType = "top_up" | "session_charge" | "hold_capture" | "refund" | "promotion";
+export type TransactionType =
+  | "top_up"
+  | "session_charge"
+  | "hold_capture"
+  | "refund"
+  | "promotion"
+  | "payout";
 export type UserAccountKind = "wallet" | "earnings";
 export type SessionKind = "chat" | "call";
 export type RefundReason = "service_issue" | "billing_error" | "customer_request" | "goodwill" | "other";

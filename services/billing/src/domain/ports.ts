@@ -15,6 +15,15 @@ import type {
   WalletSnapshot,
 } from "./model";
 import type { PaymentDecision } from "./payments";
+import type {
+  KycStatus,
+  Payout,
+  PayoutAccount,
+  PayoutDetails,
+  PayoutMethod,
+  PayoutPlan,
+  PayoutStatus,
+} from "./payouts";
 import type { RefundPlan, RefundSnapshot } from "./refunds";
 
 /**
@@ -179,6 +188,94 @@ export interface PaymentProvider {
   paymentsOf(providerReference: string): Promise<ProviderPayment[]>;
 }
 
+/** A verified payout provider webhook, mapped. */
+export type PayoutEvent = { eventId: string } & (
+  | {
+      kind: "payout";
+      providerPayoutId: string;
+      /** Our payout id, echoed as the provider's reference. */
+      payoutId: string;
+      status: Exclude<PayoutStatus, "processing">;
+      failureReason: string;
+    }
+  | { kind: "ignored"; type: string }
+);
+
+/** The rail experts are paid through (RazorpayX payouts; the development rail pays at once). */
+export interface PayoutProvider {
+  readonly name: string;
+  /** Sends a payout of `net`, idempotent by `idempotencyKey`; the provider's id and what it says now. */
+  createPayout(input: {
+    idempotencyKey: string;
+    payoutId: string;
+    expertUserId: string;
+    amount: bigint;
+    currency: string;
+    method: PayoutMethod;
+    holderName: string;
+    details: PayoutDetails;
+  }): Promise<{ providerPayoutId: string; status: PayoutStatus; failureReason: string }>;
+  /** Verifies a webhook in the provider's format and maps it; throws SIGNATURE_INVALID. */
+  parseWebhook(payload: Buffer, headers: Readonly<Record<string, string>>): PayoutEvent;
+}
+
+/** What a payout move plans against: the expert's payout account and earnings balance, both locked. */
+export interface PayoutSnapshot {
+  account: PayoutAccount | undefined;
+  earnings: bigint;
+}
+
+export interface PayoutStore {
+  /** Stores the account (details encrypted), KYC back to pending. */
+  setAccount(account: PayoutAccount, details: PayoutDetails): Promise<PayoutAccount>;
+  getAccount(expertUserId: string): Promise<PayoutAccount | undefined>;
+  /** The decrypted details, for sending a payout. */
+  details(expertUserId: string): Promise<PayoutDetails | undefined>;
+  setKyc(input: {
+    expertUserId: string;
+    status: KycStatus;
+    reason: string;
+    now: Date;
+  }): Promise<PayoutAccount | undefined>;
+  /**
+   * The payout account read, then the expert's earnings row locked (`FOR UPDATE`, so racing
+   * withdrawals queue and each sees what the other left), the plan applied and the payout stored.
+   */
+  withdraw(
+    key: IdempotencyKey,
+    target: { expertUserId: string; currency: string; now: Date },
+    plan: (snapshot: PayoutSnapshot) => PayoutPlan,
+  ): Promise<Payout>;
+  /** The payout locked, then as `withdraw` for a retry. NOT_FOUND PAYOUT_NOT_FOUND. */
+  retry(
+    payoutId: string,
+    now: Date,
+    plan: (payout: Payout, snapshot: PayoutSnapshot) => PayoutPlan,
+  ): Promise<Payout>;
+  /** Records the provider's id of a sent payout. */
+  sent(payoutId: string, providerPayoutId: string, now: Date): Promise<Payout>;
+  /** The payout locked (by our id or the provider's), then the plan (undefined: nothing changes). NOT_FOUND PAYOUT_NOT_FOUND. */
+  settle(
+    target: { payoutId: string; providerPayoutId: string; now: Date },
+    plan: (payout: Payout) => PayoutPlan | undefined,
+  ): Promise<{ payout: Payout; changed: boolean }>;
+  get(payoutId: string): Promise<Payout | undefined>;
+  list(input: {
+    expertUserId: string | undefined;
+    status: PayoutStatus | undefined;
+    beforePayoutId: string | undefined;
+    limit: number;
+  }): Promise<Payout[]>;
+  /** What the expert's payouts still processing hold. */
+  pendingTotal(expertUserId: string, currency: string): Promise<bigint>;
+  /** Verified experts whose earnings are at least `threshold`, with their earnings. */
+  dueAutomatic(input: {
+    currency: string;
+    threshold: bigint;
+    limit: number;
+  }): Promise<{ expertUserId: string; earnings: bigint }[]>;
+}
+
 export interface RefundStore {
   /** The session's payer wallet and payee earnings locked, its totals read, then the plan. */
   refund(
@@ -223,4 +320,5 @@ export interface LedgerStore {
   refunds: RefundStore;
   invoices: InvoiceStore;
   earnings: EarningsStore;
+  payouts: PayoutStore;
 }

@@ -14,8 +14,13 @@ import {
   invoiceMessage,
   money,
   paymentMessage,
+  payoutAccountMessage,
+  payoutMessage,
   refundMessage,
+  toKycStatus,
   toPaymentStatus,
+  toPayoutMethod,
+  toPayoutStatus,
   toRefundReason,
   toSessionKind,
   transactionMessage,
@@ -137,6 +142,73 @@ export function billingHandlers(
         amount: fromMoney(request.amount),
       });
       return { payment: paymentMessage(result.payment), credited: result.credited };
+    },
+
+    async setPayoutAccount(request, ctx) {
+      const expertUserId = subjectOf(ctx.principal, "");
+      const account = await billing.setPayoutAccount(expertUserId, {
+        method: toPayoutMethod(request.method),
+        holderName: request.holderName,
+        accountNumber: request.accountNumber,
+        ifsc: request.ifsc,
+        upiId: request.upiId,
+      });
+      return { account: payoutAccountMessage(account) };
+    },
+
+    async getPayoutAccount(request, ctx) {
+      const expertUserId = subjectOf(ctx.principal, request.expertUserId);
+      const found = await billing.getPayoutAccount(expertUserId, request.currency);
+      return {
+        account: payoutAccountMessage(found.account),
+        withdrawable: money(found.withdrawable, found.currency),
+        pending: money(found.pending, found.currency),
+      };
+    },
+
+    async setKycStatus(request) {
+      const account = await billing.setKycStatus({
+        expertUserId: request.expertUserId,
+        status: toKycStatus(request.status),
+        reason: request.reason,
+      });
+      return { account: payoutAccountMessage(account) };
+    },
+
+    async requestWithdrawal(request, ctx) {
+      const expertUserId = subjectOf(ctx.principal, "");
+      const payout = await billing.requestWithdrawal(scopeOf(ctx.principal), {
+        expertUserId,
+        amount: fromMoney(request.amount),
+        requestId: request.requestId,
+      });
+      return { payout: payoutMessage(payout) };
+    },
+
+    async listPayouts(request, ctx) {
+      const everyone = isStaff(ctx.principal) && !request.expertUserId;
+      const expertUserId = everyone ? undefined : subjectOf(ctx.principal, request.expertUserId);
+      const status = toPayoutStatus(request.status);
+      const page = paging.open(request, {
+        query: ["billing.ListPayouts", expertUserId ?? "*", status ?? "*"],
+        sizes: PAGE_SIZES,
+        cursor: cursors.uuid,
+      });
+      const payouts = await billing.listPayouts({
+        expertUserId,
+        status,
+        beforePayoutId: page.after,
+        limit: page.size,
+      });
+      return {
+        payouts: payouts.map(payoutMessage),
+        nextPageToken: page.next(payouts.length === page.size ? payouts.at(-1)?.payoutId : undefined),
+      };
+    },
+
+    async retryPayout(request) {
+      if (!isUuid(request.payoutId)) throw invalidArgument("VALIDATION_FAILED", "payout_id must be a UUID");
+      return { payout: payoutMessage(await billing.retryPayout(request.payoutId)) };
     },
 
     async reconcilePayment(request) {

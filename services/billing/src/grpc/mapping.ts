@@ -6,8 +6,13 @@ import {
   HoldStatus,
   InvoiceLineKind,
   type Invoice as InvoiceMessage,
+  KycStatus,
   type Payment as PaymentMessage,
   PaymentStatus,
+  type PayoutAccount as PayoutAccountMessage,
+  type Payout as PayoutMessage,
+  PayoutMethod,
+  PayoutStatus,
   RefundReason,
   type RefundRecord,
   SessionKind,
@@ -18,6 +23,7 @@ import {
 import type { Money as MoneyMessage } from "@parley/proto/parley/common/v1/money";
 import type { ChargeInput } from "../domain/billing";
 import type * as domain from "../domain/model";
+import type * as payouts from "../domain/payouts";
 
 /** Proto ↔ domain translation: enums, Money and opaque page tokens. */
 
@@ -46,6 +52,7 @@ const TRANSACTION_TYPE: Record<domain.TransactionType, TransactionType> = {
   hold_capture: TransactionType.TRANSACTION_TYPE_HOLD_CAPTURE,
   refund: TransactionType.TRANSACTION_TYPE_REFUND,
   promotion: TransactionType.TRANSACTION_TYPE_PROMOTION,
+  payout: TransactionType.TRANSACTION_TYPE_PAYOUT,
 };
 
 const SESSION_KIND: Record<domain.SessionKind, SessionKind> = {
@@ -68,7 +75,52 @@ const reverse = <D extends string, P extends number>(table: Record<D, P>) => {
   return (value: P): D | undefined => inverse.get(value);
 };
 
+const PAYOUT_METHOD: Record<payouts.PayoutMethod, PayoutMethod> = {
+  bank_account: PayoutMethod.PAYOUT_METHOD_BANK_ACCOUNT,
+  upi: PayoutMethod.PAYOUT_METHOD_UPI,
+};
+
+const KYC_STATUS: Record<payouts.KycStatus, KycStatus> = {
+  pending: KycStatus.KYC_STATUS_PENDING,
+  verified: KycStatus.KYC_STATUS_VERIFIED,
+  rejected: KycStatus.KYC_STATUS_REJECTED,
+};
+
+const PAYOUT_STATUS: Record<payouts.PayoutStatus, PayoutStatus> = {
+  processing: PayoutStatus.PAYOUT_STATUS_PROCESSING,
+  paid: PayoutStatus.PAYOUT_STATUS_PAID,
+  failed: PayoutStatus.PAYOUT_STATUS_FAILED,
+  reversed: PayoutStatus.PAYOUT_STATUS_REVERSED,
+};
+
 export const toPaymentStatus = reverse(PAYMENT_STATUS);
+export const toPayoutMethod = reverse(PAYOUT_METHOD);
+export const toKycStatus = reverse(KYC_STATUS);
+export const toPayoutStatus = reverse(PAYOUT_STATUS);
+
+export const payoutAccountMessage = (account: payouts.PayoutAccount): PayoutAccountMessage => ({
+  expertUserId: account.expertUserId,
+  method: PAYOUT_METHOD[account.method],
+  holderName: account.holderName,
+  masked: account.masked,
+  kycStatus: KYC_STATUS[account.kycStatus],
+  kycRejectionReason: account.kycReason,
+  updatedAt: account.updatedAt,
+});
+
+export const payoutMessage = (payout: payouts.Payout): PayoutMessage => ({
+  payoutId: payout.payoutId,
+  expertUserId: payout.expertUserId,
+  amount: money(payout.amount, payout.currency),
+  tds: money(payout.tds, payout.currency),
+  net: money(payout.net, payout.currency),
+  status: PAYOUT_STATUS[payout.status],
+  providerPayoutId: payout.providerPayoutId,
+  failureReason: payout.failureReason,
+  automatic: payout.automatic,
+  createdAt: payout.createdAt,
+  updatedAt: payout.updatedAt,
+});
 export const toSessionKind = reverse(SESSION_KIND);
 export const toRefundReason = reverse(REFUND_REASON);
 

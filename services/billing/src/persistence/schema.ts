@@ -2,8 +2,10 @@ import { outboxTable } from "@parley/kit/outbox";
 import { sql } from "drizzle-orm";
 import {
   bigint,
+  boolean,
   char,
   check,
+  customType,
   index,
   integer,
   pgSchema,
@@ -32,7 +34,9 @@ export const accounts = billing.table(
   "accounts",
   {
     id: uuid("id").primaryKey(),
-    kind: text("kind", { enum: ["wallet", "earnings", "revenue", "clearing", "promotions"] }).notNull(),
+    kind: text("kind", {
+      enum: ["wallet", "earnings", "revenue", "clearing", "promotions", "payout_clearing", "paid_out", "tds"],
+    }).notNull(),
     ownerId: text("owner_id").notNull(),
     currency: char("currency", { length: 3 }).notNull(),
     balance: money("balance").notNull().default(sql`0`),
@@ -55,7 +59,9 @@ export const accounts = billing.table(
 /** One posting; its entries sum to zero per currency. Append-only (trigger). */
 export const transactions = billing.table("transactions", {
   id: uuid("id").primaryKey(),
-  type: text("type", { enum: ["top_up", "session_charge", "hold_capture", "refund", "promotion"] }).notNull(),
+  type: text("type", {
+    enum: ["top_up", "session_charge", "hold_capture", "refund", "promotion", "payout"],
+  }).notNull(),
   currency: char("currency", { length: 3 }).notNull(),
   reference: text("reference").notNull(),
   createdAt: at("created_at").notNull().defaultNow(),
@@ -274,6 +280,57 @@ export const invoices = billing.table(
 /** Notification intents (top-up credited, refund issued), written in the transaction of the change. */
 export const notificationOutbox = outboxTable(billing, "notification_outbox");
 
+const bytea = customType<{ data: Buffer }>({ dataType: () => "bytea" });
+
+/**
+ * An expert's payout account: the details (bank account + IFSC, or UPI id) sealed with
+ * AES-256-GCM under PAYOUT_ENCRYPTION_KEY (nonce ‖ tag ‖ ciphertext, bound to the expert's id),
+ * and the masked form shown from then on; KYC status with a rejection's reason.
+ */
+export const payoutAccounts = billing.table("payout_accounts", {
+  expertUserId: text("expert_user_id").primaryKey(),
+  method: text("method", { enum: ["bank_account", "upi"] }).notNull(),
+  holderName: text("holder_name").notNull(),
+  sealedDetails: bytea("sealed_details").notNull(),
+  masked: text("masked").notNull(),
+  kycStatus: text("kyc_status", { enum: ["pending", "verified", "rejected"] }).notNull(),
+  kycReason: text("kyc_reason"),
+  createdAt: at("created_at").notNull().defaultNow(),
+  updatedAt: at("updated_at").notNull().defaultNow(),
+});
+
+/**
+ * Withdrawals of earnings: `amount` left earnings for payout clearing when requested; paid moves
+ * it to paid-out (`net`) and TDS (`tds`), failed or reversed back to earnings.
+ */
+export const payouts = billing.table(
+  "payouts",
+  {
+    id: uuid("id").primaryKey(),
+    expertUserId: text("expert_user_id").notNull(),
+    currency: char("currency", { length: 3 }).notNull(),
+    amount: money("amount").notNull(),
+    tds: money("tds").notNull(),
+    net: money("net").notNull(),
+    status: text("status", { enum: ["processing", "paid", "failed", "reversed"] }).notNull(),
+    providerPayoutId: text("provider_payout_id"),
+    failureReason: text("failure_reason"),
+    automatic: boolean("automatic").notNull().default(false),
+    attempt: integer("attempt").notNull().default(1),
+    createdAt: at("created_at").notNull().defaultNow(),
+    updatedAt: at("updated_at").notNull().defaultNow(),
+  },
+  (table) => [
+    check(
+      "payouts_amounts",
+      sql`${table.tds} >= 0 and ${table.net} > 0 and ${table.amount} = ${table.net} + ${table.tds}`,
+    ),
+    index("payouts_expert_newest").on(table.expertUserId, table.id.desc()),
+    index("payouts_status_newest").on(table.status, table.id.desc()),
+    uniqueIndex("payouts_provider_payout").on(table.providerPayoutId),
+  ],
+);
+
 export const schema = {
   accounts,
   transactions,
@@ -286,4 +343,6 @@ export const schema = {
   paymentFindings,
   refunds,
   invoices,
+  payoutAccounts,
+  payouts,
 };

@@ -89,7 +89,13 @@ export async function pipelinedTransaction<T>(
 }
 
 /** Platform accounts: revenue shards, clearing, promotions. Their balance is the sum of their entries. */
-export type PlatformAccountKind = "revenue" | "clearing" | "promotions";
+export type PlatformAccountKind =
+  | "revenue"
+  | "clearing"
+  | "promotions"
+  | "payout_clearing"
+  | "paid_out"
+  | "tds";
 
 /**
  * Platform revenue is spread over REVENUE_SHARDS accounts, one picked at random per posting:
@@ -146,7 +152,7 @@ export function platformAccounts() {
       const shards = cache.get(`revenue:${currency}`);
       return shards && pick(shards);
     },
-    async single(tx: Tx, kind: "clearing" | "promotions", currency: string): Promise<string> {
+    async single(tx: Tx, kind: Exclude<PlatformAccountKind, "revenue">, currency: string): Promise<string> {
       return (await ids(tx, kind, currency))[0]!;
     },
   };

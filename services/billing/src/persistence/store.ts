@@ -5,7 +5,9 @@ import { createChargeStore } from "./charges";
 import { createHoldStore } from "./holds";
 import { createInvoiceStore } from "./invoices";
 import { createPaymentStore } from "./payments";
+import { createPayoutStore } from "./payouts";
 import { createRefundStore } from "./refunds";
+import { createSealer } from "./sealing";
 import { asSql, isPgError, platformAccounts } from "./sql";
 import { createEarningsStore, createWalletStore } from "./wallets";
 
@@ -22,7 +24,7 @@ export const LEDGER_DATABASE_SETTINGS = { plan_cache_mode: "force_generic_plan" 
  * prepared statement (named and cached per connection); bulk statements pass arrays, so their
  * text never varies with the batch size.
  */
-export function createLedgerStore(pool: postgres.Sql): LedgerStore {
+export function createLedgerStore(pool: postgres.Sql, options: { payoutKey?: Buffer } = {}): LedgerStore {
   const sql = asSql(pool);
   const platform = platformAccounts();
   return {
@@ -33,6 +35,7 @@ export function createLedgerStore(pool: postgres.Sql): LedgerStore {
     refunds: translated(createRefundStore(sql, platform)),
     invoices: translated(createInvoiceStore(sql)),
     earnings: translated(createEarningsStore(sql)),
+    payouts: translated(createPayoutStore(sql, platform, createSealer(options.payoutKey))),
   };
 }
 

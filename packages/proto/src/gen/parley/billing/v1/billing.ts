@@ -39,6 +39,8 @@ export enum TransactionType {
   TRANSACTION_TYPE_REFUND = 4,
   /** TRANSACTION_TYPE_PROMOTION - A credit from the promotions budget. */
   TRANSACTION_TYPE_PROMOTION = 5,
+  /** TRANSACTION_TYPE_PAYOUT - A payout's move: earnings to payout clearing, then to paid-out and TDS, or back. */
+  TRANSACTION_TYPE_PAYOUT = 6,
   UNRECOGNIZED = -1,
 }
 
@@ -62,6 +64,9 @@ export function transactionTypeFromJSON(object: any): TransactionType {
     case 5:
     case "TRANSACTION_TYPE_PROMOTION":
       return TransactionType.TRANSACTION_TYPE_PROMOTION;
+    case 6:
+    case "TRANSACTION_TYPE_PAYOUT":
+      return TransactionType.TRANSACTION_TYPE_PAYOUT;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -83,6 +88,8 @@ export function transactionTypeToJSON(object: TransactionType): string {
       return "TRANSACTION_TYPE_REFUND";
     case TransactionType.TRANSACTION_TYPE_PROMOTION:
       return "TRANSACTION_TYPE_PROMOTION";
+    case TransactionType.TRANSACTION_TYPE_PAYOUT:
+      return "TRANSACTION_TYPE_PAYOUT";
     case TransactionType.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -403,6 +410,156 @@ export function refundReasonToJSON(object: RefundReason): string {
   }
 }
 
+/** How an expert is paid out. */
+export enum PayoutMethod {
+  /** PAYOUT_METHOD_UNSPECIFIED - Not set. */
+  PAYOUT_METHOD_UNSPECIFIED = 0,
+  /** PAYOUT_METHOD_BANK_ACCOUNT - A bank account (number and IFSC), paid by IMPS. */
+  PAYOUT_METHOD_BANK_ACCOUNT = 1,
+  /** PAYOUT_METHOD_UPI - A UPI id. */
+  PAYOUT_METHOD_UPI = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function payoutMethodFromJSON(object: any): PayoutMethod {
+  switch (object) {
+    case 0:
+    case "PAYOUT_METHOD_UNSPECIFIED":
+      return PayoutMethod.PAYOUT_METHOD_UNSPECIFIED;
+    case 1:
+    case "PAYOUT_METHOD_BANK_ACCOUNT":
+      return PayoutMethod.PAYOUT_METHOD_BANK_ACCOUNT;
+    case 2:
+    case "PAYOUT_METHOD_UPI":
+      return PayoutMethod.PAYOUT_METHOD_UPI;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return PayoutMethod.UNRECOGNIZED;
+  }
+}
+
+export function payoutMethodToJSON(object: PayoutMethod): string {
+  switch (object) {
+    case PayoutMethod.PAYOUT_METHOD_UNSPECIFIED:
+      return "PAYOUT_METHOD_UNSPECIFIED";
+    case PayoutMethod.PAYOUT_METHOD_BANK_ACCOUNT:
+      return "PAYOUT_METHOD_BANK_ACCOUNT";
+    case PayoutMethod.PAYOUT_METHOD_UPI:
+      return "PAYOUT_METHOD_UPI";
+    case PayoutMethod.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** Where a payout account's KYC stands. */
+export enum KycStatus {
+  /** KYC_STATUS_UNSPECIFIED - Not set. */
+  KYC_STATUS_UNSPECIFIED = 0,
+  /** KYC_STATUS_PENDING - Waiting for verification; no payouts yet. */
+  KYC_STATUS_PENDING = 1,
+  /** KYC_STATUS_VERIFIED - Verified; payouts allowed. */
+  KYC_STATUS_VERIFIED = 2,
+  /** KYC_STATUS_REJECTED - Rejected, with a reason; no payouts. */
+  KYC_STATUS_REJECTED = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function kycStatusFromJSON(object: any): KycStatus {
+  switch (object) {
+    case 0:
+    case "KYC_STATUS_UNSPECIFIED":
+      return KycStatus.KYC_STATUS_UNSPECIFIED;
+    case 1:
+    case "KYC_STATUS_PENDING":
+      return KycStatus.KYC_STATUS_PENDING;
+    case 2:
+    case "KYC_STATUS_VERIFIED":
+      return KycStatus.KYC_STATUS_VERIFIED;
+    case 3:
+    case "KYC_STATUS_REJECTED":
+      return KycStatus.KYC_STATUS_REJECTED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return KycStatus.UNRECOGNIZED;
+  }
+}
+
+export function kycStatusToJSON(object: KycStatus): string {
+  switch (object) {
+    case KycStatus.KYC_STATUS_UNSPECIFIED:
+      return "KYC_STATUS_UNSPECIFIED";
+    case KycStatus.KYC_STATUS_PENDING:
+      return "KYC_STATUS_PENDING";
+    case KycStatus.KYC_STATUS_VERIFIED:
+      return "KYC_STATUS_VERIFIED";
+    case KycStatus.KYC_STATUS_REJECTED:
+      return "KYC_STATUS_REJECTED";
+    case KycStatus.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** Where a payout stands. */
+export enum PayoutStatus {
+  /** PAYOUT_STATUS_UNSPECIFIED - Not set. */
+  PAYOUT_STATUS_UNSPECIFIED = 0,
+  /** PAYOUT_STATUS_PROCESSING - Taken from earnings into payout clearing; with the provider (or about to be). */
+  PAYOUT_STATUS_PROCESSING = 1,
+  /** PAYOUT_STATUS_PAID - The provider paid it: the net to paid-out, the TDS to its account. */
+  PAYOUT_STATUS_PAID = 2,
+  /** PAYOUT_STATUS_FAILED - The provider failed it: the amount is back in earnings. */
+  PAYOUT_STATUS_FAILED = 3,
+  /** PAYOUT_STATUS_REVERSED - The provider reversed it after paying: the amount is back in earnings. */
+  PAYOUT_STATUS_REVERSED = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function payoutStatusFromJSON(object: any): PayoutStatus {
+  switch (object) {
+    case 0:
+    case "PAYOUT_STATUS_UNSPECIFIED":
+      return PayoutStatus.PAYOUT_STATUS_UNSPECIFIED;
+    case 1:
+    case "PAYOUT_STATUS_PROCESSING":
+      return PayoutStatus.PAYOUT_STATUS_PROCESSING;
+    case 2:
+    case "PAYOUT_STATUS_PAID":
+      return PayoutStatus.PAYOUT_STATUS_PAID;
+    case 3:
+    case "PAYOUT_STATUS_FAILED":
+      return PayoutStatus.PAYOUT_STATUS_FAILED;
+    case 4:
+    case "PAYOUT_STATUS_REVERSED":
+      return PayoutStatus.PAYOUT_STATUS_REVERSED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return PayoutStatus.UNRECOGNIZED;
+  }
+}
+
+export function payoutStatusToJSON(object: PayoutStatus): string {
+  switch (object) {
+    case PayoutStatus.PAYOUT_STATUS_UNSPECIFIED:
+      return "PAYOUT_STATUS_UNSPECIFIED";
+    case PayoutStatus.PAYOUT_STATUS_PROCESSING:
+      return "PAYOUT_STATUS_PROCESSING";
+    case PayoutStatus.PAYOUT_STATUS_PAID:
+      return "PAYOUT_STATUS_PAID";
+    case PayoutStatus.PAYOUT_STATUS_FAILED:
+      return "PAYOUT_STATUS_FAILED";
+    case PayoutStatus.PAYOUT_STATUS_REVERSED:
+      return "PAYOUT_STATUS_REVERSED";
+    case PayoutStatus.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** A user's prepaid wallet in one currency. */
 export interface Wallet {
   /** The wallet owner. */
@@ -653,6 +810,164 @@ export interface TopUpCheckout {
   keyId: string;
   /** Razorpay: the order id; Stripe: the PaymentIntent id (the payment's provider_reference). */
   providerReference: string;
+}
+
+/** An expert's payout account, as shown (details masked). */
+export interface PayoutAccount {
+  /** The expert. */
+  expertUserId: string;
+  /** Bank account or UPI. */
+  method: PayoutMethod;
+  /** The account holder's name. */
+  holderName: string;
+  /** The details masked: `XXXXXX1234 · HDFC0001234` or `ra•••@okaxis`. */
+  masked: string;
+  /** KYC status. */
+  kycStatus: KycStatus;
+  /** Why KYC was rejected, when it was. */
+  kycRejectionReason: string;
+  /** When the details or the status last changed. */
+  updatedAt?: Date | undefined;
+}
+
+/** A withdrawal of an expert's earnings. */
+export interface Payout {
+  /** The payout (also its idempotency key with the provider). */
+  payoutId: string;
+  /** The expert. */
+  expertUserId: string;
+  /** What left earnings: net + tds. */
+  amount?:
+    | Money
+    | undefined;
+  /** The tax withheld (TDS). */
+  tds?:
+    | Money
+    | undefined;
+  /** What the expert receives. */
+  net?:
+    | Money
+    | undefined;
+  /** Status. */
+  status: PayoutStatus;
+  /** The provider's payout id, once sent. */
+  providerPayoutId: string;
+  /** Why the provider failed or reversed it. */
+  failureReason: string;
+  /** True for the automatic weekly payout. */
+  automatic: boolean;
+  /** When it was requested. */
+  createdAt?:
+    | Date
+    | undefined;
+  /** When its status last changed. */
+  updatedAt?: Date | undefined;
+}
+
+/** Request for SetPayoutAccount. */
+export interface SetPayoutAccountRequest {
+  /** Bank account or UPI. */
+  method: PayoutMethod;
+  /** The account holder's name. */
+  holderName: string;
+  /** Bank account number (bank account only). */
+  accountNumber: string;
+  /** IFSC of the branch (bank account only). */
+  ifsc: string;
+  /** UPI id, name@handle (UPI only). */
+  upiId: string;
+}
+
+/** Response for SetPayoutAccount. */
+export interface SetPayoutAccountResponse {
+  /** The account, masked, KYC pending. */
+  account?: PayoutAccount | undefined;
+}
+
+/** Request for GetPayoutAccount. */
+export interface GetPayoutAccountRequest {
+  /** The expert; the caller when empty (staff may name anyone). */
+  expertUserId: string;
+  /** Currency of the amounts; the default currency when empty. */
+  currency: string;
+}
+
+/** Response for GetPayoutAccount. */
+export interface GetPayoutAccountResponse {
+  /** The account, masked. */
+  account?:
+    | PayoutAccount
+    | undefined;
+  /** What may be withdrawn now: earnings not in a pending payout. */
+  withdrawable?:
+    | Money
+    | undefined;
+  /** What pending payouts hold. */
+  pending?: Money | undefined;
+}
+
+/** Request for SetKycStatus. */
+export interface SetKycStatusRequest {
+  /** The expert. */
+  expertUserId: string;
+  /** Verified or rejected (or pending again). */
+  status: KycStatus;
+  /** Why, for a rejection (required then). */
+  reason: string;
+}
+
+/** Response for SetKycStatus. */
+export interface SetKycStatusResponse {
+  /** The account after the change. */
+  account?: PayoutAccount | undefined;
+}
+
+/** Request for RequestWithdrawal. */
+export interface RequestWithdrawalRequest {
+  /** How much to take from earnings (before TDS). */
+  amount?:
+    | Money
+    | undefined;
+  /** Idempotency key (at most 128 characters). */
+  requestId: string;
+}
+
+/** Response for RequestWithdrawal. */
+export interface RequestWithdrawalResponse {
+  /** The payout. */
+  payout?: Payout | undefined;
+}
+
+/** Request for ListPayouts. */
+export interface ListPayoutsRequest {
+  /** The expert; the caller when empty, or everyone for staff. */
+  expertUserId: string;
+  /** Only payouts in this status, when set. */
+  status: PayoutStatus;
+  /** Page size (default 50, at most 200). */
+  pageSize: number;
+  /** Token from a previous page. */
+  pageToken: string;
+}
+
+/** Response for ListPayouts. */
+export interface ListPayoutsResponse {
+  /** Newest first. */
+  payouts: Payout[];
+  /** Token for the next page; empty on the last page. */
+  nextPageToken: string;
+}
+
+/** Request for RetryPayout. */
+export interface RetryPayoutRequest {
+  /** The payout. */
+  payoutId: string;
+}
+
+/** Response for RetryPayout. */
+export interface RetryPayoutResponse {
+  /** The payout after sending it again. */
+  payout?: Payout | undefined;
 }
 
 /** Request for ReconcilePayment. */
@@ -3050,6 +3365,1396 @@ export const TopUpCheckout: MessageFns<TopUpCheckout> = {
     }
     if (message.providerReference !== "") {
       obj.providerReference = message.providerReference;
+    }
+    return obj;
+  },
+};
+
+function createBasePayoutAccount(): PayoutAccount {
+  return {
+    expertUserId: "",
+    method: 0,
+    holderName: "",
+    masked: "",
+    kycStatus: 0,
+    kycRejectionReason: "",
+    updatedAt: undefined,
+  };
+}
+
+export const PayoutAccount: MessageFns<PayoutAccount> = {
+  encode(message: PayoutAccount, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.expertUserId !== "") {
+      writer.uint32(10).string(message.expertUserId);
+    }
+    if (message.method !== 0) {
+      writer.uint32(16).int32(message.method);
+    }
+    if (message.holderName !== "") {
+      writer.uint32(26).string(message.holderName);
+    }
+    if (message.masked !== "") {
+      writer.uint32(34).string(message.masked);
+    }
+    if (message.kycStatus !== 0) {
+      writer.uint32(40).int32(message.kycStatus);
+    }
+    if (message.kycRejectionReason !== "") {
+      writer.uint32(50).string(message.kycRejectionReason);
+    }
+    if (message.updatedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.updatedAt), writer.uint32(58).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PayoutAccount {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePayoutAccount();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.expertUserId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.method = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.holderName = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.masked = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.kycStatus = reader.int32() as any;
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.kycRejectionReason = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.updatedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PayoutAccount {
+    return {
+      expertUserId: isSet(object.expertUserId)
+        ? globalThis.String(object.expertUserId)
+        : isSet(object.expert_user_id)
+        ? globalThis.String(object.expert_user_id)
+        : "",
+      method: isSet(object.method) ? payoutMethodFromJSON(object.method) : 0,
+      holderName: isSet(object.holderName)
+        ? globalThis.String(object.holderName)
+        : isSet(object.holder_name)
+        ? globalThis.String(object.holder_name)
+        : "",
+      masked: isSet(object.masked) ? globalThis.String(object.masked) : "",
+      kycStatus: isSet(object.kycStatus)
+        ? kycStatusFromJSON(object.kycStatus)
+        : isSet(object.kyc_status)
+        ? kycStatusFromJSON(object.kyc_status)
+        : 0,
+      kycRejectionReason: isSet(object.kycRejectionReason)
+        ? globalThis.String(object.kycRejectionReason)
+        : isSet(object.kyc_rejection_reason)
+        ? globalThis.String(object.kyc_rejection_reason)
+        : "",
+      updatedAt: isSet(object.updatedAt)
+        ? fromJsonTimestamp(object.updatedAt)
+        : isSet(object.updated_at)
+        ? fromJsonTimestamp(object.updated_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: PayoutAccount): unknown {
+    const obj: any = {};
+    if (message.expertUserId !== "") {
+      obj.expertUserId = message.expertUserId;
+    }
+    if (message.method !== 0) {
+      obj.method = payoutMethodToJSON(message.method);
+    }
+    if (message.holderName !== "") {
+      obj.holderName = message.holderName;
+    }
+    if (message.masked !== "") {
+      obj.masked = message.masked;
+    }
+    if (message.kycStatus !== 0) {
+      obj.kycStatus = kycStatusToJSON(message.kycStatus);
+    }
+    if (message.kycRejectionReason !== "") {
+      obj.kycRejectionReason = message.kycRejectionReason;
+    }
+    if (message.updatedAt !== undefined) {
+      obj.updatedAt = message.updatedAt.toISOString();
+    }
+    return obj;
+  },
+};
+
+function createBasePayout(): Payout {
+  return {
+    payoutId: "",
+    expertUserId: "",
+    amount: undefined,
+    tds: undefined,
+    net: undefined,
+    status: 0,
+    providerPayoutId: "",
+    failureReason: "",
+    automatic: false,
+    createdAt: undefined,
+    updatedAt: undefined,
+  };
+}
+
+export const Payout: MessageFns<Payout> = {
+  encode(message: Payout, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.payoutId !== "") {
+      writer.uint32(10).string(message.payoutId);
+    }
+    if (message.expertUserId !== "") {
+      writer.uint32(18).string(message.expertUserId);
+    }
+    if (message.amount !== undefined) {
+      Money.encode(message.amount, writer.uint32(26).fork()).join();
+    }
+    if (message.tds !== undefined) {
+      Money.encode(message.tds, writer.uint32(34).fork()).join();
+    }
+    if (message.net !== undefined) {
+      Money.encode(message.net, writer.uint32(42).fork()).join();
+    }
+    if (message.status !== 0) {
+      writer.uint32(48).int32(message.status);
+    }
+    if (message.providerPayoutId !== "") {
+      writer.uint32(58).string(message.providerPayoutId);
+    }
+    if (message.failureReason !== "") {
+      writer.uint32(66).string(message.failureReason);
+    }
+    if (message.automatic !== false) {
+      writer.uint32(72).bool(message.automatic);
+    }
+    if (message.createdAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(82).fork()).join();
+    }
+    if (message.updatedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.updatedAt), writer.uint32(90).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Payout {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePayout();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.payoutId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.expertUserId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.amount = Money.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.tds = Money.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.net = Money.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.providerPayoutId = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.failureReason = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.automatic = reader.bool();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.updatedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Payout {
+    return {
+      payoutId: isSet(object.payoutId)
+        ? globalThis.String(object.payoutId)
+        : isSet(object.payout_id)
+        ? globalThis.String(object.payout_id)
+        : "",
+      expertUserId: isSet(object.expertUserId)
+        ? globalThis.String(object.expertUserId)
+        : isSet(object.expert_user_id)
+        ? globalThis.String(object.expert_user_id)
+        : "",
+      amount: isSet(object.amount) ? Money.fromJSON(object.amount) : undefined,
+      tds: isSet(object.tds) ? Money.fromJSON(object.tds) : undefined,
+      net: isSet(object.net) ? Money.fromJSON(object.net) : undefined,
+      status: isSet(object.status) ? payoutStatusFromJSON(object.status) : 0,
+      providerPayoutId: isSet(object.providerPayoutId)
+        ? globalThis.String(object.providerPayoutId)
+        : isSet(object.provider_payout_id)
+        ? globalThis.String(object.provider_payout_id)
+        : "",
+      failureReason: isSet(object.failureReason)
+        ? globalThis.String(object.failureReason)
+        : isSet(object.failure_reason)
+        ? globalThis.String(object.failure_reason)
+        : "",
+      automatic: isSet(object.automatic) ? globalThis.Boolean(object.automatic) : false,
+      createdAt: isSet(object.createdAt)
+        ? fromJsonTimestamp(object.createdAt)
+        : isSet(object.created_at)
+        ? fromJsonTimestamp(object.created_at)
+        : undefined,
+      updatedAt: isSet(object.updatedAt)
+        ? fromJsonTimestamp(object.updatedAt)
+        : isSet(object.updated_at)
+        ? fromJsonTimestamp(object.updated_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: Payout): unknown {
+    const obj: any = {};
+    if (message.payoutId !== "") {
+      obj.payoutId = message.payoutId;
+    }
+    if (message.expertUserId !== "") {
+      obj.expertUserId = message.expertUserId;
+    }
+    if (message.amount !== undefined) {
+      obj.amount = Money.toJSON(message.amount);
+    }
+    if (message.tds !== undefined) {
+      obj.tds = Money.toJSON(message.tds);
+    }
+    if (message.net !== undefined) {
+      obj.net = Money.toJSON(message.net);
+    }
+    if (message.status !== 0) {
+      obj.status = payoutStatusToJSON(message.status);
+    }
+    if (message.providerPayoutId !== "") {
+      obj.providerPayoutId = message.providerPayoutId;
+    }
+    if (message.failureReason !== "") {
+      obj.failureReason = message.failureReason;
+    }
+    if (message.automatic !== false) {
+      obj.automatic = message.automatic;
+    }
+    if (message.createdAt !== undefined) {
+      obj.createdAt = message.createdAt.toISOString();
+    }
+    if (message.updatedAt !== undefined) {
+      obj.updatedAt = message.updatedAt.toISOString();
+    }
+    return obj;
+  },
+};
+
+function createBaseSetPayoutAccountRequest(): SetPayoutAccountRequest {
+  return { method: 0, holderName: "", accountNumber: "", ifsc: "", upiId: "" };
+}
+
+export const SetPayoutAccountRequest: MessageFns<SetPayoutAccountRequest> = {
+  encode(message: SetPayoutAccountRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.method !== 0) {
+      writer.uint32(8).int32(message.method);
+    }
+    if (message.holderName !== "") {
+      writer.uint32(18).string(message.holderName);
+    }
+    if (message.accountNumber !== "") {
+      writer.uint32(26).string(message.accountNumber);
+    }
+    if (message.ifsc !== "") {
+      writer.uint32(34).string(message.ifsc);
+    }
+    if (message.upiId !== "") {
+      writer.uint32(42).string(message.upiId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetPayoutAccountRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetPayoutAccountRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.method = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.holderName = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.accountNumber = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.ifsc = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.upiId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetPayoutAccountRequest {
+    return {
+      method: isSet(object.method) ? payoutMethodFromJSON(object.method) : 0,
+      holderName: isSet(object.holderName)
+        ? globalThis.String(object.holderName)
+        : isSet(object.holder_name)
+        ? globalThis.String(object.holder_name)
+        : "",
+      accountNumber: isSet(object.accountNumber)
+        ? globalThis.String(object.accountNumber)
+        : isSet(object.account_number)
+        ? globalThis.String(object.account_number)
+        : "",
+      ifsc: isSet(object.ifsc) ? globalThis.String(object.ifsc) : "",
+      upiId: isSet(object.upiId)
+        ? globalThis.String(object.upiId)
+        : isSet(object.upi_id)
+        ? globalThis.String(object.upi_id)
+        : "",
+    };
+  },
+
+  toJSON(message: SetPayoutAccountRequest): unknown {
+    const obj: any = {};
+    if (message.method !== 0) {
+      obj.method = payoutMethodToJSON(message.method);
+    }
+    if (message.holderName !== "") {
+      obj.holderName = message.holderName;
+    }
+    if (message.accountNumber !== "") {
+      obj.accountNumber = message.accountNumber;
+    }
+    if (message.ifsc !== "") {
+      obj.ifsc = message.ifsc;
+    }
+    if (message.upiId !== "") {
+      obj.upiId = message.upiId;
+    }
+    return obj;
+  },
+};
+
+function createBaseSetPayoutAccountResponse(): SetPayoutAccountResponse {
+  return { account: undefined };
+}
+
+export const SetPayoutAccountResponse: MessageFns<SetPayoutAccountResponse> = {
+  encode(message: SetPayoutAccountResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.account !== undefined) {
+      PayoutAccount.encode(message.account, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetPayoutAccountResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetPayoutAccountResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.account = PayoutAccount.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetPayoutAccountResponse {
+    return { account: isSet(object.account) ? PayoutAccount.fromJSON(object.account) : undefined };
+  },
+
+  toJSON(message: SetPayoutAccountResponse): unknown {
+    const obj: any = {};
+    if (message.account !== undefined) {
+      obj.account = PayoutAccount.toJSON(message.account);
+    }
+    return obj;
+  },
+};
+
+function createBaseGetPayoutAccountRequest(): GetPayoutAccountRequest {
+  return { expertUserId: "", currency: "" };
+}
+
+export const GetPayoutAccountRequest: MessageFns<GetPayoutAccountRequest> = {
+  encode(message: GetPayoutAccountRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.expertUserId !== "") {
+      writer.uint32(10).string(message.expertUserId);
+    }
+    if (message.currency !== "") {
+      writer.uint32(18).string(message.currency);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetPayoutAccountRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetPayoutAccountRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.expertUserId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.currency = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetPayoutAccountRequest {
+    return {
+      expertUserId: isSet(object.expertUserId)
+        ? globalThis.String(object.expertUserId)
+        : isSet(object.expert_user_id)
+        ? globalThis.String(object.expert_user_id)
+        : "",
+      currency: isSet(object.currency) ? globalThis.String(object.currency) : "",
+    };
+  },
+
+  toJSON(message: GetPayoutAccountRequest): unknown {
+    const obj: any = {};
+    if (message.expertUserId !== "") {
+      obj.expertUserId = message.expertUserId;
+    }
+    if (message.currency !== "") {
+      obj.currency = message.currency;
+    }
+    return obj;
+  },
+};
+
+function createBaseGetPayoutAccountResponse(): GetPayoutAccountResponse {
+  return { account: undefined, withdrawable: undefined, pending: undefined };
+}
+
+export const GetPayoutAccountResponse: MessageFns<GetPayoutAccountResponse> = {
+  encode(message: GetPayoutAccountResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.account !== undefined) {
+      PayoutAccount.encode(message.account, writer.uint32(10).fork()).join();
+    }
+    if (message.withdrawable !== undefined) {
+      Money.encode(message.withdrawable, writer.uint32(18).fork()).join();
+    }
+    if (message.pending !== undefined) {
+      Money.encode(message.pending, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetPayoutAccountResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetPayoutAccountResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.account = PayoutAccount.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.withdrawable = Money.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.pending = Money.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetPayoutAccountResponse {
+    return {
+      account: isSet(object.account) ? PayoutAccount.fromJSON(object.account) : undefined,
+      withdrawable: isSet(object.withdrawable) ? Money.fromJSON(object.withdrawable) : undefined,
+      pending: isSet(object.pending) ? Money.fromJSON(object.pending) : undefined,
+    };
+  },
+
+  toJSON(message: GetPayoutAccountResponse): unknown {
+    const obj: any = {};
+    if (message.account !== undefined) {
+      obj.account = PayoutAccount.toJSON(message.account);
+    }
+    if (message.withdrawable !== undefined) {
+      obj.withdrawable = Money.toJSON(message.withdrawable);
+    }
+    if (message.pending !== undefined) {
+      obj.pending = Money.toJSON(message.pending);
+    }
+    return obj;
+  },
+};
+
+function createBaseSetKycStatusRequest(): SetKycStatusRequest {
+  return { expertUserId: "", status: 0, reason: "" };
+}
+
+export const SetKycStatusRequest: MessageFns<SetKycStatusRequest> = {
+  encode(message: SetKycStatusRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.expertUserId !== "") {
+      writer.uint32(10).string(message.expertUserId);
+    }
+    if (message.status !== 0) {
+      writer.uint32(16).int32(message.status);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetKycStatusRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetKycStatusRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.expertUserId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetKycStatusRequest {
+    return {
+      expertUserId: isSet(object.expertUserId)
+        ? globalThis.String(object.expertUserId)
+        : isSet(object.expert_user_id)
+        ? globalThis.String(object.expert_user_id)
+        : "",
+      status: isSet(object.status) ? kycStatusFromJSON(object.status) : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: SetKycStatusRequest): unknown {
+    const obj: any = {};
+    if (message.expertUserId !== "") {
+      obj.expertUserId = message.expertUserId;
+    }
+    if (message.status !== 0) {
+      obj.status = kycStatusToJSON(message.status);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+};
+
+function createBaseSetKycStatusResponse(): SetKycStatusResponse {
+  return { account: undefined };
+}
+
+export const SetKycStatusResponse: MessageFns<SetKycStatusResponse> = {
+  encode(message: SetKycStatusResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.account !== undefined) {
+      PayoutAccount.encode(message.account, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetKycStatusResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetKycStatusResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.account = PayoutAccount.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetKycStatusResponse {
+    return { account: isSet(object.account) ? PayoutAccount.fromJSON(object.account) : undefined };
+  },
+
+  toJSON(message: SetKycStatusResponse): unknown {
+    const obj: any = {};
+    if (message.account !== undefined) {
+      obj.account = PayoutAccount.toJSON(message.account);
+    }
+    return obj;
+  },
+};
+
+function createBaseRequestWithdrawalRequest(): RequestWithdrawalRequest {
+  return { amount: undefined, requestId: "" };
+}
+
+export const RequestWithdrawalRequest: MessageFns<RequestWithdrawalRequest> = {
+  encode(message: RequestWithdrawalRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.amount !== undefined) {
+      Money.encode(message.amount, writer.uint32(10).fork()).join();
+    }
+    if (message.requestId !== "") {
+      writer.uint32(18).string(message.requestId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RequestWithdrawalRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRequestWithdrawalRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.amount = Money.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RequestWithdrawalRequest {
+    return {
+      amount: isSet(object.amount) ? Money.fromJSON(object.amount) : undefined,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+    };
+  },
+
+  toJSON(message: RequestWithdrawalRequest): unknown {
+    const obj: any = {};
+    if (message.amount !== undefined) {
+      obj.amount = Money.toJSON(message.amount);
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    return obj;
+  },
+};
+
+function createBaseRequestWithdrawalResponse(): RequestWithdrawalResponse {
+  return { payout: undefined };
+}
+
+export const RequestWithdrawalResponse: MessageFns<RequestWithdrawalResponse> = {
+  encode(message: RequestWithdrawalResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.payout !== undefined) {
+      Payout.encode(message.payout, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RequestWithdrawalResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRequestWithdrawalResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.payout = Payout.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RequestWithdrawalResponse {
+    return { payout: isSet(object.payout) ? Payout.fromJSON(object.payout) : undefined };
+  },
+
+  toJSON(message: RequestWithdrawalResponse): unknown {
+    const obj: any = {};
+    if (message.payout !== undefined) {
+      obj.payout = Payout.toJSON(message.payout);
+    }
+    return obj;
+  },
+};
+
+function createBaseListPayoutsRequest(): ListPayoutsRequest {
+  return { expertUserId: "", status: 0, pageSize: 0, pageToken: "" };
+}
+
+export const ListPayoutsRequest: MessageFns<ListPayoutsRequest> = {
+  encode(message: ListPayoutsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.expertUserId !== "") {
+      writer.uint32(10).string(message.expertUserId);
+    }
+    if (message.status !== 0) {
+      writer.uint32(16).int32(message.status);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(24).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(34).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListPayoutsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListPayoutsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.expertUserId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListPayoutsRequest {
+    return {
+      expertUserId: isSet(object.expertUserId)
+        ? globalThis.String(object.expertUserId)
+        : isSet(object.expert_user_id)
+        ? globalThis.String(object.expert_user_id)
+        : "",
+      status: isSet(object.status) ? payoutStatusFromJSON(object.status) : 0,
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListPayoutsRequest): unknown {
+    const obj: any = {};
+    if (message.expertUserId !== "") {
+      obj.expertUserId = message.expertUserId;
+    }
+    if (message.status !== 0) {
+      obj.status = payoutStatusToJSON(message.status);
+    }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+};
+
+function createBaseListPayoutsResponse(): ListPayoutsResponse {
+  return { payouts: [], nextPageToken: "" };
+}
+
+export const ListPayoutsResponse: MessageFns<ListPayoutsResponse> = {
+  encode(message: ListPayoutsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.payouts) {
+      Payout.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListPayoutsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListPayoutsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.payouts.push(Payout.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListPayoutsResponse {
+    return {
+      payouts: globalThis.Array.isArray(object?.payouts) ? object.payouts.map((e: any) => Payout.fromJSON(e)) : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListPayoutsResponse): unknown {
+    const obj: any = {};
+    if (message.payouts?.length) {
+      obj.payouts = message.payouts.map((e) => Payout.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+};
+
+function createBaseRetryPayoutRequest(): RetryPayoutRequest {
+  return { payoutId: "" };
+}
+
+export const RetryPayoutRequest: MessageFns<RetryPayoutRequest> = {
+  encode(message: RetryPayoutRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.payoutId !== "") {
+      writer.uint32(10).string(message.payoutId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RetryPayoutRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRetryPayoutRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.payoutId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RetryPayoutRequest {
+    return {
+      payoutId: isSet(object.payoutId)
+        ? globalThis.String(object.payoutId)
+        : isSet(object.payout_id)
+        ? globalThis.String(object.payout_id)
+        : "",
+    };
+  },
+
+  toJSON(message: RetryPayoutRequest): unknown {
+    const obj: any = {};
+    if (message.payoutId !== "") {
+      obj.payoutId = message.payoutId;
+    }
+    return obj;
+  },
+};
+
+function createBaseRetryPayoutResponse(): RetryPayoutResponse {
+  return { payout: undefined };
+}
+
+export const RetryPayoutResponse: MessageFns<RetryPayoutResponse> = {
+  encode(message: RetryPayoutResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.payout !== undefined) {
+      Payout.encode(message.payout, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RetryPayoutResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRetryPayoutResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.payout = Payout.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RetryPayoutResponse {
+    return { payout: isSet(object.payout) ? Payout.fromJSON(object.payout) : undefined };
+  },
+
+  toJSON(message: RetryPayoutResponse): unknown {
+    const obj: any = {};
+    if (message.payout !== undefined) {
+      obj.payout = Payout.toJSON(message.payout);
     }
     return obj;
   },
@@ -6612,6 +8317,106 @@ export const BillingServiceService = {
     responseDeserialize: (value: Buffer): ReconcilePaymentResponse => ReconcilePaymentResponse.decode(value),
   },
   /**
+   * Sets the caller's payout account: a bank account (number and IFSC) or a UPI id, stored
+   * encrypted and shown masked from then on. New details put KYC back to pending: no payout
+   * until staff (or the payout provider) verify them again.
+   * Callers: expert.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED (an IFSC is 4 letters, 0, 6 letters or digits; an account number 9 to 18 digits; a UPI id name@handle), FAILED_PRECONDITION PAYOUTS_NOT_CONFIGURED
+   */
+  setPayoutAccount: {
+    path: "/parley.billing.v1.BillingService/SetPayoutAccount" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetPayoutAccountRequest): Buffer =>
+      Buffer.from(SetPayoutAccountRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetPayoutAccountRequest => SetPayoutAccountRequest.decode(value),
+    responseSerialize: (value: SetPayoutAccountResponse): Buffer =>
+      Buffer.from(SetPayoutAccountResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SetPayoutAccountResponse => SetPayoutAccountResponse.decode(value),
+  },
+  /**
+   * Returns an expert's payout account (masked), its KYC status, what they may withdraw now
+   * (earnings not already in a pending payout) and what is pending.
+   * Callers: expert (own); operator, admin (any expert_user_id).
+   * Errors: NOT_FOUND PAYOUT_ACCOUNT_NOT_FOUND, PERMISSION_DENIED, INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  getPayoutAccount: {
+    path: "/parley.billing.v1.BillingService/GetPayoutAccount" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetPayoutAccountRequest): Buffer =>
+      Buffer.from(GetPayoutAccountRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetPayoutAccountRequest => GetPayoutAccountRequest.decode(value),
+    responseSerialize: (value: GetPayoutAccountResponse): Buffer =>
+      Buffer.from(GetPayoutAccountResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetPayoutAccountResponse => GetPayoutAccountResponse.decode(value),
+  },
+  /**
+   * Verifies or rejects (with a reason) an expert's payout account's KYC.
+   * Callers: operator, admin.
+   * Errors: NOT_FOUND PAYOUT_ACCOUNT_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED (a rejection needs a reason)
+   */
+  setKycStatus: {
+    path: "/parley.billing.v1.BillingService/SetKycStatus" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetKycStatusRequest): Buffer => Buffer.from(SetKycStatusRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetKycStatusRequest => SetKycStatusRequest.decode(value),
+    responseSerialize: (value: SetKycStatusResponse): Buffer =>
+      Buffer.from(SetKycStatusResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SetKycStatusResponse => SetKycStatusResponse.decode(value),
+  },
+  /**
+   * Withdraws earnings to the caller's verified payout account. The amount leaves earnings for
+   * the payout-clearing account at once (so it cannot be withdrawn twice), goes to paid-out (the
+   * net) and the TDS account (the withheld tax) when the provider confirms, and comes back to
+   * earnings if the provider fails or reverses it. Two requests racing for the same earnings
+   * cannot both take them.
+   * Callers: expert.
+   * Errors: FAILED_PRECONDITION KYC_NOT_VERIFIED (metadata kyc_status), FAILED_PRECONDITION PAYOUT_ACCOUNT_NOT_FOUND, FAILED_PRECONDITION AMOUNT_EXCEEDS_WITHDRAWABLE (metadata withdrawable_minor, currency), INVALID_ARGUMENT PAYOUT_BELOW_MINIMUM (metadata min_payout_minor), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  requestWithdrawal: {
+    path: "/parley.billing.v1.BillingService/RequestWithdrawal" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RequestWithdrawalRequest): Buffer =>
+      Buffer.from(RequestWithdrawalRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RequestWithdrawalRequest => RequestWithdrawalRequest.decode(value),
+    responseSerialize: (value: RequestWithdrawalResponse): Buffer =>
+      Buffer.from(RequestWithdrawalResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RequestWithdrawalResponse => RequestWithdrawalResponse.decode(value),
+  },
+  /**
+   * Lists payouts, newest first: an expert's own, or (staff) any expert's or everyone's,
+   * optionally only those in one status (staff: the pending ones).
+   * Callers: expert (own); operator, admin (any expert_user_id, or all when empty).
+   * Errors: PERMISSION_DENIED, INVALID_ARGUMENT INVALID_PAGE_TOKEN, VALIDATION_FAILED
+   */
+  listPayouts: {
+    path: "/parley.billing.v1.BillingService/ListPayouts" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListPayoutsRequest): Buffer => Buffer.from(ListPayoutsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListPayoutsRequest => ListPayoutsRequest.decode(value),
+    responseSerialize: (value: ListPayoutsResponse): Buffer => Buffer.from(ListPayoutsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListPayoutsResponse => ListPayoutsResponse.decode(value),
+  },
+  /**
+   * Sends a payout again: one the provider failed (its amount taken from earnings again, if they
+   * still cover it) or one the provider never acknowledged (sent again with the same idempotency key).
+   * Callers: operator, admin.
+   * Errors: NOT_FOUND PAYOUT_NOT_FOUND, FAILED_PRECONDITION PAYOUT_NOT_RETRYABLE (metadata status), FAILED_PRECONDITION AMOUNT_EXCEEDS_WITHDRAWABLE, FAILED_PRECONDITION KYC_NOT_VERIFIED
+   */
+  retryPayout: {
+    path: "/parley.billing.v1.BillingService/RetryPayout" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RetryPayoutRequest): Buffer => Buffer.from(RetryPayoutRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RetryPayoutRequest => RetryPayoutRequest.decode(value),
+    responseSerialize: (value: RetryPayoutResponse): Buffer => Buffer.from(RetryPayoutResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RetryPayoutResponse => RetryPayoutResponse.decode(value),
+  },
+  /**
    * Reserves money on a wallet for a session, the first phase of a two-phase transfer.
    * Held money stays in the balance but is no longer available.
    * Callers: service identity: session.
@@ -6869,6 +8674,51 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
    */
   reconcilePayment: handleUnaryCall<ReconcilePaymentRequest, ReconcilePaymentResponse>;
   /**
+   * Sets the caller's payout account: a bank account (number and IFSC) or a UPI id, stored
+   * encrypted and shown masked from then on. New details put KYC back to pending: no payout
+   * until staff (or the payout provider) verify them again.
+   * Callers: expert.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED (an IFSC is 4 letters, 0, 6 letters or digits; an account number 9 to 18 digits; a UPI id name@handle), FAILED_PRECONDITION PAYOUTS_NOT_CONFIGURED
+   */
+  setPayoutAccount: handleUnaryCall<SetPayoutAccountRequest, SetPayoutAccountResponse>;
+  /**
+   * Returns an expert's payout account (masked), its KYC status, what they may withdraw now
+   * (earnings not already in a pending payout) and what is pending.
+   * Callers: expert (own); operator, admin (any expert_user_id).
+   * Errors: NOT_FOUND PAYOUT_ACCOUNT_NOT_FOUND, PERMISSION_DENIED, INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  getPayoutAccount: handleUnaryCall<GetPayoutAccountRequest, GetPayoutAccountResponse>;
+  /**
+   * Verifies or rejects (with a reason) an expert's payout account's KYC.
+   * Callers: operator, admin.
+   * Errors: NOT_FOUND PAYOUT_ACCOUNT_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED (a rejection needs a reason)
+   */
+  setKycStatus: handleUnaryCall<SetKycStatusRequest, SetKycStatusResponse>;
+  /**
+   * Withdraws earnings to the caller's verified payout account. The amount leaves earnings for
+   * the payout-clearing account at once (so it cannot be withdrawn twice), goes to paid-out (the
+   * net) and the TDS account (the withheld tax) when the provider confirms, and comes back to
+   * earnings if the provider fails or reverses it. Two requests racing for the same earnings
+   * cannot both take them.
+   * Callers: expert.
+   * Errors: FAILED_PRECONDITION KYC_NOT_VERIFIED (metadata kyc_status), FAILED_PRECONDITION PAYOUT_ACCOUNT_NOT_FOUND, FAILED_PRECONDITION AMOUNT_EXCEEDS_WITHDRAWABLE (metadata withdrawable_minor, currency), INVALID_ARGUMENT PAYOUT_BELOW_MINIMUM (metadata min_payout_minor), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  requestWithdrawal: handleUnaryCall<RequestWithdrawalRequest, RequestWithdrawalResponse>;
+  /**
+   * Lists payouts, newest first: an expert's own, or (staff) any expert's or everyone's,
+   * optionally only those in one status (staff: the pending ones).
+   * Callers: expert (own); operator, admin (any expert_user_id, or all when empty).
+   * Errors: PERMISSION_DENIED, INVALID_ARGUMENT INVALID_PAGE_TOKEN, VALIDATION_FAILED
+   */
+  listPayouts: handleUnaryCall<ListPayoutsRequest, ListPayoutsResponse>;
+  /**
+   * Sends a payout again: one the provider failed (its amount taken from earnings again, if they
+   * still cover it) or one the provider never acknowledged (sent again with the same idempotency key).
+   * Callers: operator, admin.
+   * Errors: NOT_FOUND PAYOUT_NOT_FOUND, FAILED_PRECONDITION PAYOUT_NOT_RETRYABLE (metadata status), FAILED_PRECONDITION AMOUNT_EXCEEDS_WITHDRAWABLE, FAILED_PRECONDITION KYC_NOT_VERIFIED
+   */
+  retryPayout: handleUnaryCall<RetryPayoutRequest, RetryPayoutResponse>;
+  /**
    * Reserves money on a wallet for a session, the first phase of a two-phase transfer.
    * Held money stays in the balance but is no longer available.
    * Callers: service identity: session.
@@ -7124,6 +8974,135 @@ export interface BillingServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReconcilePaymentResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Sets the caller's payout account: a bank account (number and IFSC) or a UPI id, stored
+   * encrypted and shown masked from then on. New details put KYC back to pending: no payout
+   * until staff (or the payout provider) verify them again.
+   * Callers: expert.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED (an IFSC is 4 letters, 0, 6 letters or digits; an account number 9 to 18 digits; a UPI id name@handle), FAILED_PRECONDITION PAYOUTS_NOT_CONFIGURED
+   */
+  setPayoutAccount(
+    request: SetPayoutAccountRequest,
+    callback: (error: ServiceError | null, response: SetPayoutAccountResponse) => void,
+  ): ClientUnaryCall;
+  setPayoutAccount(
+    request: SetPayoutAccountRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SetPayoutAccountResponse) => void,
+  ): ClientUnaryCall;
+  setPayoutAccount(
+    request: SetPayoutAccountRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SetPayoutAccountResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Returns an expert's payout account (masked), its KYC status, what they may withdraw now
+   * (earnings not already in a pending payout) and what is pending.
+   * Callers: expert (own); operator, admin (any expert_user_id).
+   * Errors: NOT_FOUND PAYOUT_ACCOUNT_NOT_FOUND, PERMISSION_DENIED, INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  getPayoutAccount(
+    request: GetPayoutAccountRequest,
+    callback: (error: ServiceError | null, response: GetPayoutAccountResponse) => void,
+  ): ClientUnaryCall;
+  getPayoutAccount(
+    request: GetPayoutAccountRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetPayoutAccountResponse) => void,
+  ): ClientUnaryCall;
+  getPayoutAccount(
+    request: GetPayoutAccountRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetPayoutAccountResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Verifies or rejects (with a reason) an expert's payout account's KYC.
+   * Callers: operator, admin.
+   * Errors: NOT_FOUND PAYOUT_ACCOUNT_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED (a rejection needs a reason)
+   */
+  setKycStatus(
+    request: SetKycStatusRequest,
+    callback: (error: ServiceError | null, response: SetKycStatusResponse) => void,
+  ): ClientUnaryCall;
+  setKycStatus(
+    request: SetKycStatusRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SetKycStatusResponse) => void,
+  ): ClientUnaryCall;
+  setKycStatus(
+    request: SetKycStatusRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SetKycStatusResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Withdraws earnings to the caller's verified payout account. The amount leaves earnings for
+   * the payout-clearing account at once (so it cannot be withdrawn twice), goes to paid-out (the
+   * net) and the TDS account (the withheld tax) when the provider confirms, and comes back to
+   * earnings if the provider fails or reverses it. Two requests racing for the same earnings
+   * cannot both take them.
+   * Callers: expert.
+   * Errors: FAILED_PRECONDITION KYC_NOT_VERIFIED (metadata kyc_status), FAILED_PRECONDITION PAYOUT_ACCOUNT_NOT_FOUND, FAILED_PRECONDITION AMOUNT_EXCEEDS_WITHDRAWABLE (metadata withdrawable_minor, currency), INVALID_ARGUMENT PAYOUT_BELOW_MINIMUM (metadata min_payout_minor), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  requestWithdrawal(
+    request: RequestWithdrawalRequest,
+    callback: (error: ServiceError | null, response: RequestWithdrawalResponse) => void,
+  ): ClientUnaryCall;
+  requestWithdrawal(
+    request: RequestWithdrawalRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RequestWithdrawalResponse) => void,
+  ): ClientUnaryCall;
+  requestWithdrawal(
+    request: RequestWithdrawalRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RequestWithdrawalResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Lists payouts, newest first: an expert's own, or (staff) any expert's or everyone's,
+   * optionally only those in one status (staff: the pending ones).
+   * Callers: expert (own); operator, admin (any expert_user_id, or all when empty).
+   * Errors: PERMISSION_DENIED, INVALID_ARGUMENT INVALID_PAGE_TOKEN, VALIDATION_FAILED
+   */
+  listPayouts(
+    request: ListPayoutsRequest,
+    callback: (error: ServiceError | null, response: ListPayoutsResponse) => void,
+  ): ClientUnaryCall;
+  listPayouts(
+    request: ListPayoutsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListPayoutsResponse) => void,
+  ): ClientUnaryCall;
+  listPayouts(
+    request: ListPayoutsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListPayoutsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Sends a payout again: one the provider failed (its amount taken from earnings again, if they
+   * still cover it) or one the provider never acknowledged (sent again with the same idempotency key).
+   * Callers: operator, admin.
+   * Errors: NOT_FOUND PAYOUT_NOT_FOUND, FAILED_PRECONDITION PAYOUT_NOT_RETRYABLE (metadata status), FAILED_PRECONDITION AMOUNT_EXCEEDS_WITHDRAWABLE, FAILED_PRECONDITION KYC_NOT_VERIFIED
+   */
+  retryPayout(
+    request: RetryPayoutRequest,
+    callback: (error: ServiceError | null, response: RetryPayoutResponse) => void,
+  ): ClientUnaryCall;
+  retryPayout(
+    request: RetryPayoutRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RetryPayoutResponse) => void,
+  ): ClientUnaryCall;
+  retryPayout(
+    request: RetryPayoutRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RetryPayoutResponse) => void,
   ): ClientUnaryCall;
   /**
    * Reserves money on a wallet for a session, the first phase of a two-phase transfer.

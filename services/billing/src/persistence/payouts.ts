@@ -1,0 +1,214 @@
+import { notFound } from "@parley/kit/errors";
+import type {
+  KycStatus,
+  Payout,
+  PayoutAccount,
+  PayoutDetails,
+  PayoutMethod,
+  PayoutPlan,
+  PayoutStatus,
+} from "../domain/payouts";
+import type { PayoutSnapshot, PayoutStore } from "../domain/ports";
+import { idempotent, postingWrites } from "./ledger";
+import type { Sealer } from "./sealing";
+import { type PlatformAccounts, pipelined, type Sql, type Tx } from "./sql";
+
+interface AccountRow {
+  expert_user_id: string;
+  method: PayoutMethod;
+  holder_name: string;
+  sealed_details: Buffer;
+  masked: string;
+  kyc_status: KycStatus;
+  kyc_reason: string | null;
+  updated_at: Date;
+}
+
+interface PayoutRow {
+  id: string;
+  expert_user_id: string;
+  currency: string;
+  amount: bigint;
+  tds: bigint;
+  net: bigint;
+  status: PayoutStatus;
+  provider_payout_id: string | null;
+  failure_reason: string | null;
+  automatic: boolean;
+  attempt: number;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const toAccount = (row: AccountRow): PayoutAccount => ({
+  expertUserId: row.expert_user_id,
+  method: row.method,
+  holderName: row.holder_name,
+  masked: row.masked,
+  kycStatus: row.kyc_status,
+  kycReason: row.kyc_reason ?? "",
+  updatedAt: row.updated_at,
+});
+
+const toPayout = (row: PayoutRow): Payout => ({
+  payoutId: row.id,
+  expertUserId: row.expert_user_id,
+  currency: row.currency,
+  amount: row.amount,
+  tds: row.tds,
+  net: row.net,
+  status: row.status,
+  providerPayoutId: row.provider_payout_id ?? "",
+  failureReason: row.failure_reason ?? "",
+  automatic: row.automatic,
+  attempt: row.attempt,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+});
+
+/** The payout account, then the earnings row locked: what a withdrawal plans against. */
+async function snapshotOf(tx: Tx, expertUserId: string, currency: string): Promise<PayoutSnapshot> {
+  const [account] = await tx<AccountRow[]>`
+    select * from billing.payout_accounts where expert_user_id = ${expertUserId}`;
+  const [earnings] = await tx<{ balance: bigint }[]>`
+    select balance from billing.accounts
+    where kind = 'earnings' and owner_id = ${expertUserId} and currency = ${currency}
+    for update`;
+  return { account: account && toAccount(account), earnings: earnings?.balance ?? 0n };
+}
+
+/** Writes a plan: its postings, and the payout row inserted or updated. */
+async function applyPlan(tx: Tx, plan: PayoutPlan, at: Date, platform: PlatformAccounts) {
+  const p = plan.payout;
+  const results = await pipelined([
+    ...(await postingWrites(tx, plan.postings, at, platform)),
+    tx<PayoutRow[]>`
+      insert into billing.payouts (id, expert_user_id, currency, amount, tds, net, status, provider_payout_id,
+        failure_reason, automatic, attempt, created_at, updated_at)
+      values (${p.payoutId}, ${p.expertUserId}, ${p.currency}, ${p.amount}, ${p.tds}, ${p.net}, ${p.status},
+        ${p.providerPayoutId || null}, ${p.failureReason || null}, ${p.automatic}, ${p.attempt}, ${p.createdAt},
+        ${p.updatedAt})
+      on conflict (id) do update set status = excluded.status, provider_payout_id = excluded.provider_payout_id,
+        failure_reason = excluded.failure_reason, attempt = excluded.attempt, updated_at = excluded.updated_at
+      returning *`,
+  ]);
+  return toPayout((results.at(-1) as PayoutRow[])[0]!);
+}
+
+/** Payout accounts (details sealed) and payouts with their ledger moves. */
+export function createPayoutStore(sql: Sql, platform: PlatformAccounts, sealer: Sealer): PayoutStore {
+  const lockPayout = async (tx: Tx, where: { payoutId: string; providerPayoutId: string }) => {
+    const [row] = where.payoutId
+      ? await tx<PayoutRow[]>`select * from billing.payouts where id = ${where.payoutId} for update`
+      : await tx<PayoutRow[]>`
+          select * from billing.payouts where provider_payout_id = ${where.providerPayoutId} for update`;
+    if (!row) throw notFound("PAYOUT_NOT_FOUND", "no payout matches");
+    return toPayout(row);
+  };
+  return {
+    async setAccount(account, details) {
+      const sealed = sealer.seal(JSON.stringify(details), account.expertUserId);
+      const [row] = await sql<AccountRow[]>`
+        insert into billing.payout_accounts (expert_user_id, method, holder_name, sealed_details, masked, kyc_status,
+          kyc_reason, created_at, updated_at)
+        values (${account.expertUserId}, ${account.method}, ${account.holderName}, ${sealed}, ${account.masked},
+          ${account.kycStatus}, null, ${account.updatedAt}, ${account.updatedAt})
+        on conflict (expert_user_id) do update set method = excluded.method, holder_name = excluded.holder_name,
+          sealed_details = excluded.sealed_details, masked = excluded.masked, kyc_status = excluded.kyc_status,
+          kyc_reason = null, updated_at = excluded.updated_at
+        returning *`;
+      return toAccount(row!);
+    },
+
+    async getAccount(expertUserId) {
+      const [row] = await sql<AccountRow[]>`
+        select * from billing.payout_accounts where expert_user_id = ${expertUserId}`;
+      return row && toAccount(row);
+    },
+
+    async details(expertUserId) {
+      const [row] = await sql<{ sealed_details: Buffer }[]>`
+        select sealed_details from billing.payout_accounts where expert_user_id = ${expertUserId}`;
+      return row && (JSON.parse(sealer.open(row.sealed_details, expertUserId)) as PayoutDetails);
+    },
+
+    async setKyc({ expertUserId, status, reason, now }) {
+      const [row] = await sql<AccountRow[]>`
+        update billing.payout_accounts set kyc_status = ${status}, kyc_reason = ${reason || null}, updated_at = ${now}
+        where expert_user_id = ${expertUserId} returning *`;
+      return row && toAccount(row);
+    },
+
+    async withdraw(key, target, plan) {
+      return (await sql.begin((tx) =>
+        idempotent(tx, key, async () =>
+          applyPlan(
+            tx,
+            plan(await snapshotOf(tx, target.expertUserId, target.currency)),
+            target.now,
+            platform,
+          ),
+        ),
+      )) as Payout;
+    },
+
+    async retry(payoutId, now, plan) {
+      return (await sql.begin(async (tx) => {
+        const payout = await lockPayout(tx, { payoutId, providerPayoutId: "" });
+        return applyPlan(
+          tx,
+          plan(payout, await snapshotOf(tx, payout.expertUserId, payout.currency)),
+          now,
+          platform,
+        );
+      })) as Payout;
+    },
+
+    async sent(payoutId, providerPayoutId, now) {
+      const [row] = await sql<PayoutRow[]>`
+        update billing.payouts set provider_payout_id = ${providerPayoutId}, updated_at = ${now}
+        where id = ${payoutId} returning *`;
+      return toPayout(row!);
+    },
+
+    async settle(target, plan) {
+      return (await sql.begin(async (tx) => {
+        const payout = await lockPayout(tx, target);
+        const decided = plan(payout);
+        if (!decided) return { payout, changed: false };
+        return { payout: await applyPlan(tx, decided, target.now, platform), changed: true };
+      })) as { payout: Payout; changed: boolean };
+    },
+
+    async get(payoutId) {
+      const [row] = await sql<PayoutRow[]>`select * from billing.payouts where id = ${payoutId}`;
+      return row && toPayout(row);
+    },
+
+    async list({ expertUserId, status, beforePayoutId, limit }) {
+      const rows = await sql<PayoutRow[]>`
+        select * from billing.payouts
+        where (${expertUserId ?? null}::text is null or expert_user_id = ${expertUserId ?? null})
+          and (${status ?? null}::text is null or status = ${status ?? null})
+          and (${beforePayoutId ?? null}::uuid is null or id < ${beforePayoutId ?? null})
+        order by id desc limit ${limit}`;
+      return rows.map(toPayout);
+    },
+
+    async pendingTotal(expertUserId, currency) {
+      const [row] = await sql<{ total: bigint }[]>`
+        select coalesce(sum(amount), 0)::int8 as total from billing.payouts
+        where expert_user_id = ${expertUserId} and currency = ${currency} and status = 'processing'`;
+      return row!.total;
+    },
+
+    async dueAutomatic({ currency, threshold, limit }) {
+      const rows = await sql<{ owner_id: string; balance: bigint }[]>`
+        select a.owner_id, a.balance from billing.payout_accounts p
+        join billing.accounts a on a.kind = 'earnings' and a.owner_id = p.expert_user_id and a.currency = ${currency}
+        where p.kyc_status = 'verified' and a.balance >= ${threshold}
+        order by a.owner_id limit ${limit}`;
+      return rows.map((row) => ({ expertUserId: row.owner_id, earnings: row.balance }));
+    },
+  };
+}

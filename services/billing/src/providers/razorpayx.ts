@@ -1,0 +1,118 @@
+import { invalidArgument } from "@parley/kit/errors";
+import type { PayoutStatus } from "../domain/payouts";
+import type { PayoutEvent, PayoutProvider } from "../domain/ports";
+import { providerCall } from "./calls";
+import { hmacMatches, parseJson, signatureInvalid } from "./signatures";
+
+export interface RazorpayXOptions {
+  keyId: string;
+  keySecret: string;
+  webhookSecret: string;
+  /** The RazorpayX account number payouts are made from. */
+  accountNumber: string;
+  /** The API's base URL (https://api.razorpay.com; a stand-in in tests). */
+  baseUrl: string;
+}
+
+const STATUS: Record<string, Exclude<PayoutStatus, "processing">> = {
+  processed: "paid",
+  reversed: "reversed",
+  failed: "failed",
+  rejected: "failed",
+  cancelled: "failed",
+};
+
+/**
+ * RazorpayX payouts (the Node SDK has no payouts resource, so its HTTP shape directly):
+ * `POST /v1/payouts` with the fund account inline (composite payout), Basic auth with the key,
+ * `X-Payout-Idempotency` set to our key, `reference_id` our payout id. Webhooks
+ * (payout.processed, payout.reversed, payout.failed) carry X-Razorpay-Signature, an HMAC of the
+ * raw body with the webhook secret.
+ */
+export function razorpayXProvider(options: RazorpayXOptions): PayoutProvider {
+  const base = options.baseUrl.replace(/\/$/, "");
+  const authorization = `Basic ${Buffer.from(`${options.keyId}:${options.keySecret}`).toString("base64")}`;
+  return {
+    name: "razorpayx",
+    async createPayout(input) {
+      const fundAccount =
+        input.method === "upi"
+          ? { account_type: "vpa", vpa: { address: input.details.upiId } }
+          : {
+              account_type: "bank_account",
+              bank_account: {
+                name: input.holderName,
+                ifsc: input.details.ifsc,
+                account_number: input.details.accountNumber,
+              },
+            };
+      const body = await providerCall("razorpayx", async () => {
+        const response = await fetch(`${base}/v1/payouts`, {
+          method: "POST",
+          headers: {
+            authorization,
+            "content-type": "application/json",
+            "x-payout-idempotency": input.idempotencyKey,
+          },
+          body: JSON.stringify({
+            account_number: options.accountNumber,
+            amount: Number(input.amount),
+            currency: input.currency,
+            mode: input.method === "upi" ? "UPI" : "IMPS",
+            purpose: "payout",
+            queue_if_low_balance: true,
+            reference_id: input.payoutId,
+            narration: "Parley earnings",
+            fund_account: {
+              ...fundAccount,
+              contact: { name: input.holderName, type: "vendor", reference_id: input.expertUserId },
+            },
+          }),
+          signal: AbortSignal.timeout(10_000),
+        });
+        if (!response.ok) throw new Error(`RazorpayX answered ${response.status}`);
+        return (await response.json()) as { id: string; status: string; failure_reason?: string | null };
+      });
+      return {
+        providerPayoutId: body.id,
+        status: STATUS[body.status] ?? "processing",
+        failureReason: body.failure_reason ?? "",
+      };
+    },
+
+    parseWebhook(payload, headers): PayoutEvent {
+      const signature = headers["x-razorpay-signature"];
+      if (!signature || !hmacMatches(options.webhookSecret, payload, signature))
+        throw signatureInvalid("X-Razorpay-Signature does not match the body");
+      const eventId = headers["x-razorpay-event-id"];
+      if (!eventId) throw invalidArgument("INVALID_BODY", "X-Razorpay-Event-Id is missing");
+      const body = parseJson(payload);
+      const type = String(body.event ?? "");
+      const entity = (body.payload as { payout?: { entity?: Record<string, unknown> } } | undefined)?.payout
+        ?.entity;
+      const status = STATUS[type.replace(/^payout\./, "")];
+      if (!type.startsWith("payout.") || !status || !entity) return { eventId, kind: "ignored", type };
+      return {
+        eventId,
+        kind: "payout",
+        providerPayoutId: String(entity.id ?? ""),
+        payoutId: String(entity.reference_id ?? ""),
+        status,
+        failureReason: String(entity.failure_reason ?? (status === "paid" ? "" : type)),
+      };
+    },
+  };
+}
+
+/** The development rail (`pnpm start`, tests without a stand-in): every payout is paid at once. */
+export function developmentPayouts(): PayoutProvider {
+  return {
+    name: "development",
+    async createPayout({ payoutId }) {
+      return { providerPayoutId: `dev_${payoutId}`, status: "paid", failureReason: "" };
+    },
+    parseWebhook() {
+      throw invalidArgument("PROVIDER_NOT_SUPPORTED", "the development rail sends no webhooks");
+    },
+  };
+}

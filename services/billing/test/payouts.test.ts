@@ -1,0 +1,294 @@
+import { randomBytes } from "node:crypto";
+import { newId } from "@parley/kit/ids";
+import { KycStatus, PayoutMethod, PayoutStatus } from "@parley/proto/parley/billing/v1/billing";
+import t from "tap";
+import { isoWeek } from "../src/workers/automatic-payouts";
+import { failure, inr, startHarness } from "./harness";
+import {
+  RAZORPAYX_ACCOUNT_NUMBER,
+  RAZORPAYX_KEY_ID,
+  razorpayXSettingsFor,
+  razorpayXStandIn,
+} from "./stand-ins";
+
+const rail = await razorpayXStandIn(t);
+const h = await startHarness(t, {
+  providers: { razorpayx: razorpayXSettingsFor(rail) },
+  payoutKey: randomBytes(32),
+  tdsBps: 1000,
+  minPayout: 100n,
+});
+
+type Person = Awaited<ReturnType<typeof h.user>>;
+
+/** An expert with `minutes` paid minutes of 10,000 paise (8,000 each to earnings after commission). */
+const earning = async (minutes: number) => {
+  const expert = await h.user("expert");
+  const payer = await h.user();
+  await h.fund(payer.userId, 10_000n * BigInt(minutes));
+  const sessionId = newId();
+  for (let minute = 1; minute <= minutes; minute++)
+    await h.client.charge(
+      {
+        sessionId,
+        minute: BigInt(minute),
+        payerUserId: payer.userId,
+        payeeUserId: expert.userId,
+        amount: inr(10_000n),
+        holdId: "",
+      },
+      h.as.session,
+    );
+  return expert;
+};
+
+const bankAccount = {
+  method: PayoutMethod.PAYOUT_METHOD_BANK_ACCOUNT,
+  holderName: "Asha Rao",
+  accountNumber: "123456789012",
+  ifsc: "HDFC0001234",
+  upiId: "",
+};
+
+const verified = async (expert: Person) => {
+  await h.client.setPayoutAccount(bankAccount, expert.call);
+  await h.client.setKycStatus(
+    { expertUserId: expert.userId, status: KycStatus.KYC_STATUS_VERIFIED, reason: "" },
+    h.as.operator,
+  );
+};
+
+const withdraw = (expert: Person, amountMinor: bigint, requestId = newId()) =>
+  h.client.requestWithdrawal({ amount: inr(amountMinor), requestId }, expert.call);
+
+const earnings = async (expert: Person) =>
+  (await h.client.getEarnings({ expertUserId: "", currency: "INR" }, expert.call)).earnings!.balance!
+    .amountMinor;
+
+const webhook = (signed: { payload: Buffer; headers: Record<string, string> }) =>
+  h.client.receiveProviderWebhook({ provider: "razorpayx", ...signed }, h.as.edge);
+
+h.test("payout accounts are stored sealed and shown masked; no payout before KYC is verified", async (t) => {
+  const expert = await earning(1);
+  const invalid = await failure(h.client.setPayoutAccount({ ...bankAccount, ifsc: "HDFC1234" }, expert.call));
+  t.equal(invalid.reason, "VALIDATION_FAILED");
+  const { account } = await h.client.setPayoutAccount(bankAccount, expert.call);
+  t.same([account?.masked, account?.kycStatus], ["XXXXXXXX9012 · HDFC0001234", KycStatus.KYC_STATUS_PENDING]);
+  const [stored] =
+    await h.sql`select sealed_details from billing.payout_accounts where expert_user_id = ${expert.userId}`;
+  t.notOk(
+    (stored!.sealed_details as Buffer).toString("latin1").includes("123456789012"),
+    "the number is not stored in the clear",
+  );
+  const pending = await failure(withdraw(expert, 1000n));
+  t.same([pending.reason, pending.metadata?.kyc_status], ["KYC_NOT_VERIFIED", "pending"]);
+  const noReason = await failure(
+    h.client.setKycStatus(
+      { expertUserId: expert.userId, status: KycStatus.KYC_STATUS_REJECTED, reason: "" },
+      h.as.operator,
+    ),
+  );
+  t.equal(noReason.reason, "VALIDATION_FAILED", "a rejection needs its reason");
+  const rejected = await h.client.setKycStatus(
+    {
+      expertUserId: expert.userId,
+      status: KycStatus.KYC_STATUS_REJECTED,
+      reason: "PAN does not match the name",
+    },
+    h.as.operator,
+  );
+  t.same(
+    [rejected.account?.kycStatus, rejected.account?.kycRejectionReason],
+    [KycStatus.KYC_STATUS_REJECTED, "PAN does not match the name"],
+  );
+  t.equal((await failure(withdraw(expert, 1000n))).reason, "KYC_NOT_VERIFIED");
+  const byExpert = await failure(
+    h.client.setKycStatus(
+      { expertUserId: expert.userId, status: KycStatus.KYC_STATUS_VERIFIED, reason: "" },
+      expert.call,
+    ),
+  );
+  t.equal(byExpert.kind, "permission_denied", "experts cannot verify themselves");
+  const upi = await h.client.setPayoutAccount(
+    {
+      method: PayoutMethod.PAYOUT_METHOD_UPI,
+      holderName: "Asha Rao",
+      accountNumber: "",
+      ifsc: "",
+      upiId: "asha.rao@okaxis",
+    },
+    expert.call,
+  );
+  t.same(
+    [upi.account?.masked, upi.account?.kycStatus],
+    ["as•••@okaxis", KycStatus.KYC_STATUS_PENDING],
+    "new details need KYC again",
+  );
+  t.equal(await earnings(expert), 8_000n, "earnings untouched");
+});
+
+h.test(
+  "a payout from request to paid: earnings → clearing → paid-out and TDS, through RazorpayX",
+  async (t) => {
+    const expert = await earning(1);
+    await verified(expert);
+    const above = await failure(withdraw(expert, 8_001n));
+    t.same([above.reason, above.metadata?.withdrawable_minor], ["AMOUNT_EXCEEDS_WITHDRAWABLE", "8000"]);
+    const below = await failure(withdraw(expert, 99n));
+    t.equal(below.reason, "PAYOUT_BELOW_MINIMUM");
+    const requestId = newId();
+    const { payout } = await withdraw(expert, 5_000n, requestId);
+    t.same(
+      [payout?.status, payout?.amount?.amountMinor, payout?.tds?.amountMinor, payout?.net?.amountMinor],
+      [PayoutStatus.PAYOUT_STATUS_PROCESSING, 5_000n, 500n, 4_500n],
+      "10 % TDS withheld",
+    );
+    t.match(payout?.providerPayoutId, /^pout_/);
+    const sent = rail.received.find((r) => r.body.reference_id === payout?.payoutId)!;
+    t.equal(
+      sent.headers.authorization,
+      `Basic ${Buffer.from(`${RAZORPAYX_KEY_ID}:rzpx_secret_standin`).toString("base64")}`,
+    );
+    t.equal(sent.headers["x-payout-idempotency"], payout?.payoutId, "idempotent by payout id");
+    t.same(sent.body, {
+      account_number: RAZORPAYX_ACCOUNT_NUMBER,
+      amount: 4_500,
+      currency: "INR",
+      mode: "IMPS",
+      purpose: "payout",
+      queue_if_low_balance: true,
+      reference_id: payout?.payoutId,
+      narration: "Parley earnings",
+      fund_account: {
+        account_type: "bank_account",
+        bank_account: { name: "Asha Rao", ifsc: "HDFC0001234", account_number: "123456789012" },
+        contact: { name: "Asha Rao", type: "vendor", reference_id: expert.userId },
+      },
+    });
+    t.same(
+      (await withdraw(expert, 5_000n, requestId)).payout,
+      payout,
+      "a retried request is the same payout",
+    );
+    t.equal(await earnings(expert), 3_000n, "the amount left earnings at once");
+    const view = await h.client.getPayoutAccount({ expertUserId: "", currency: "" }, expert.call);
+    t.same([view.withdrawable?.amountMinor, view.pending?.amountMinor], [3_000n, 5_000n]);
+
+    const forged = await failure(
+      webhook(rail.event("payout.processed", rail.payouts.get(payout!.providerPayoutId)!, { secret: "x" })),
+    );
+    t.equal(forged.reason, "SIGNATURE_INVALID");
+    const processed = rail.event("payout.processed", {
+      ...rail.payouts.get(payout!.providerPayoutId)!,
+      status: "processed",
+    });
+    const first = await webhook(processed);
+    t.notOk(first.duplicate);
+    const replay = await webhook(processed);
+    t.ok(replay.duplicate, "a replay changes nothing");
+    const [listed] = (
+      await h.client.listPayouts({ expertUserId: "", status: 0, pageSize: 0, pageToken: "" }, expert.call)
+    ).payouts;
+    t.same([listed?.payoutId, listed?.status], [payout?.payoutId, PayoutStatus.PAYOUT_STATUS_PAID]);
+    t.equal(await earnings(expert), 3_000n);
+  },
+);
+
+h.test(
+  "a payout the provider reverses, and one it fails and staff retry, come back to earnings",
+  async (t) => {
+    const expert = await earning(2);
+    await verified(expert);
+    const { payout } = await withdraw(expert, 10_000n);
+    const entity = rail.payouts.get(payout!.providerPayoutId)!;
+    await webhook(rail.event("payout.processed", { ...entity, status: "processed" }));
+    const reversed = await webhook(
+      rail.event("payout.reversed", {
+        ...entity,
+        status: "reversed",
+        failure_reason: "beneficiary bank rejected",
+      }),
+    );
+    t.notOk(reversed.duplicate);
+    t.equal(await earnings(expert), 16_000n, "a reversal after payment puts the money back in earnings");
+    const [after] = (
+      await h.client.listPayouts(
+        { expertUserId: expert.userId, status: 0, pageSize: 1, pageToken: "" },
+        h.as.operator,
+      )
+    ).payouts;
+    t.same(
+      [after?.status, after?.failureReason],
+      [PayoutStatus.PAYOUT_STATUS_REVERSED, "beneficiary bank rejected"],
+    );
+
+    const second = (await withdraw(expert, 6_000n)).payout!;
+    await webhook(
+      rail.event("payout.failed", {
+        ...rail.payouts.get(second.providerPayoutId)!,
+        status: "failed",
+        failure_reason: "IFSC inactive",
+      }),
+    );
+    t.equal(await earnings(expert), 16_000n, "a failure before payment too");
+    const notRetryable = await failure(h.client.retryPayout({ payoutId: payout!.payoutId }, h.as.operator));
+    t.equal(notRetryable.reason, "PAYOUT_NOT_RETRYABLE");
+    const retried = (await h.client.retryPayout({ payoutId: second.payoutId }, h.as.operator)).payout!;
+    t.same([retried.status, retried.payoutId], [PayoutStatus.PAYOUT_STATUS_PROCESSING, second.payoutId]);
+    t.not(retried.providerPayoutId, second.providerPayoutId, "sent again under a new idempotency key");
+    t.equal(await earnings(expert), 10_000n, "taken from earnings again");
+    const pending = await h.client.listPayouts(
+      { expertUserId: "", status: PayoutStatus.PAYOUT_STATUS_PROCESSING, pageSize: 200, pageToken: "" },
+      h.as.operator,
+    );
+    t.ok(
+      pending.payouts.some((p) => p.payoutId === second.payoutId),
+      "staff list the pending payouts",
+    );
+  },
+);
+
+h.test("a rail that does not answer leaves the payout processing until staff retry it", async (t) => {
+  const expert = await earning(1);
+  await verified(expert);
+  rail.state.answer = "down";
+  const { payout } = await withdraw(expert, 2_000n);
+  t.same([payout?.status, payout?.providerPayoutId], [PayoutStatus.PAYOUT_STATUS_PROCESSING, ""]);
+  rail.state.answer = "processed";
+  const retried = (await h.client.retryPayout({ payoutId: payout!.payoutId }, h.as.operator)).payout!;
+  rail.state.answer = "processing";
+  t.equal(retried.status, PayoutStatus.PAYOUT_STATUS_PAID, "a rail that pays at once settles it at once");
+  t.equal(await earnings(expert), 6_000n);
+});
+
+h.test("two withdrawals racing for the same earnings cannot overdraw them", async (t) => {
+  const expert = await earning(1);
+  await verified(expert);
+  const results = await Promise.allSettled(Array.from({ length: 4 }, () => withdraw(expert, 6_000n)));
+  const won = results.filter((r) => r.status === "fulfilled");
+  t.equal(won.length, 1, "one of them");
+  for (const lost of results.filter((r) => r.status === "rejected"))
+    t.equal((lost.reason as { reason: string }).reason, "AMOUNT_EXCEEDS_WITHDRAWABLE");
+  t.equal(await earnings(expert), 2_000n);
+});
+
+h.test("the automatic payout pays verified experts above the threshold once a week", async (t) => {
+  const rich = await earning(3);
+  await verified(rich);
+  const poor = await earning(1);
+  await verified(poor);
+  const run = (period: string) =>
+    h.billing.runAutomaticPayouts({ currency: "INR", threshold: 20_000n, period, limit: 500 });
+  await run(isoWeek(new Date("2026-12-03T00:00:00Z")));
+  await run(isoWeek(new Date("2026-12-04T00:00:00Z")));
+  t.equal(await earnings(rich), 0n, "all of it, once that week");
+  t.equal(await earnings(poor), 8_000n, "below the threshold: nothing");
+  const [auto] = (
+    await h.client.listPayouts(
+      { expertUserId: rich.userId, status: 0, pageSize: 5, pageToken: "" },
+      h.as.operator,
+    )
+  ).payouts;
+  t.same([auto?.automatic, auto?.amount?.amountMinor], [true, 24_000n]);
+  t.equal(isoWeek(new Date("2026-12-03T00:00:00Z")), "2026-W49");
+});
