@@ -1,12 +1,16 @@
 import { identityEnv } from "@parley/kit/auth";
 import { env, z } from "@parley/kit/config";
 
-/** `name:secret,name:secret` → a map; every secret at least 16 characters. */
+/**
+ * `name:secret,name:secret` → each name's secrets; every secret at least 16 characters. A name
+ * listed twice has two secrets, both accepted: a rotation adds the new one, moves the service
+ * onto it, then drops the old one, with no moment where the service's secret is refused.
+ */
 const serviceCredentials = z
   .string()
   .default("")
   .transform((value, ctx) => {
-    const credentials = new Map<string, string>();
+    const credentials = new Map<string, readonly string[]>();
     for (const entry of value
       .split(",")
       .map((e) => e.trim())
@@ -21,9 +25,9 @@ const serviceCredentials = z
         });
         return z.NEVER;
       }
-      credentials.set(name, secret);
+      credentials.set(name, [...(credentials.get(name) ?? []), secret]);
     }
-    return credentials as ReadonlyMap<string, string>;
+    return credentials as ReadonlyMap<string, readonly string[]>;
   });
 
 /** Auth's environment; every variable is validated at start. */

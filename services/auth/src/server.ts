@@ -46,7 +46,7 @@ export interface AuthServiceDeps {
   signingKeySecret: string;
   /** PAGE_TOKEN_SECRET; a process-local key when absent (tests). */
   pageTokenSecret?: string;
-  serviceCredentials: ReadonlyMap<string, string>;
+  serviceCredentials: ReadonlyMap<string, readonly string[]>;
   issuer: string;
   audience: string;
   keyActivationDelaySeconds: number;

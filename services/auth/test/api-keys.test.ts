@@ -6,7 +6,7 @@ import { spawnService } from "@parley/testing";
 import { decodeJwt } from "jose";
 import t from "tap";
 import { createUserDirectory } from "../src/clients/user";
-import { AUDIENCE, failure, ISSUER, SERVICE_SECRETS, startHarness } from "./harness";
+import { AUDIENCE, failure, ISSUER, SERVICE_SECRETS, SESSION_ROTATED_SECRET, startHarness } from "./harness";
 
 t.test(
   "API keys: staff create them once, shown once, stored hashed; idempotent; scoped; revocable; expiring",
@@ -97,6 +97,11 @@ t.test("service identities: a secret buys a service token; internal RPCs refuse 
   });
   t.match(decodeJwt(issued.accessToken), { sub: "service:session", role: "service" });
   t.match(await h.verifier.verify(issued.accessToken), { kind: "service", service: "session" });
+  const rotated = await h.client.issueServiceToken({
+    serviceName: "session",
+    secret: SESSION_ROTATED_SECRET,
+  });
+  t.match(decodeJwt(rotated.accessToken), { sub: "service:session" }, "either secret while it is rotated");
   for (const [serviceName, secret] of [
     ["session", "wrong-secret-0123456789"],
     ["root", "whatever-0123456789abc"],

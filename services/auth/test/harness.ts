@@ -22,6 +22,8 @@ export const SERVICE_SECRETS = new Map([
   ["user", "user-secret-0123456789abc"],
   ["edge", "edge-secret-0123456789abc"],
 ]);
+/** session's second secret, as during a rotation (SERVICE_CREDENTIALS lists session twice). */
+export const SESSION_ROTATED_SECRET = "session-secret-rotated-0123";
 export const PASSWORD = "correct horse battery staple";
 
 export interface Harness {
@@ -71,7 +73,12 @@ export async function startHarness(
     syncedUsers: options.syncedUsers ?? { lookup: async () => undefined },
     policy: { ...DEFAULT_POLICY, ...options.policy },
     signingKeySecret: SIGNING_KEY_SECRET,
-    serviceCredentials: SERVICE_SECRETS,
+    serviceCredentials: new Map(
+      [...SERVICE_SECRETS].map(([name, secret]) => [
+        name,
+        name === "session" ? [secret, SESSION_ROTATED_SECRET] : [secret],
+      ]),
+    ),
     issuer: ISSUER,
     audience: AUDIENCE,
     keyActivationDelaySeconds: options.keyActivationDelaySeconds ?? 60,

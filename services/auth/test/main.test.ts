@@ -29,9 +29,14 @@ t.test("config: every bad variable is named", async (t) => {
     DATABASE_URL: "postgres://localhost/x",
     SIGNING_KEY_SECRET: SECRET,
     PAGE_TOKEN_SECRET: SECRET,
-    SERVICE_CREDENTIALS: "user:0123456789abcdef,edge:fedcba9876543210",
+    SERVICE_CREDENTIALS: "user:0123456789abcdef,edge:fedcba9876543210,edge:rotated-0123456789",
   });
-  t.equal(config.SERVICE_CREDENTIALS.get("edge"), "fedcba9876543210");
+  t.same(config.SERVICE_CREDENTIALS.get("user"), ["0123456789abcdef"]);
+  t.same(
+    config.SERVICE_CREDENTIALS.get("edge"),
+    ["fedcba9876543210", "rotated-0123456789"],
+    "two while rotating",
+  );
   t.equal(config.ACCESS_TOKEN_TTL_SECONDS, 900);
   t.throws(
     () =>

@@ -11,7 +11,8 @@ const fingerprint = (value: string) => createHash("sha256").update(value).digest
  * short-lived token with role `service`; internal RPCs admit only those.
  */
 export function createServiceIdentities(deps: {
-  credentials: ReadonlyMap<string, string>;
+  /** Each service's secrets: one, or two while it is being rotated. */
+  credentials: ReadonlyMap<string, readonly string[]>;
   sessions: Sessions;
   limiter: AttemptLimiter;
 }) {
@@ -23,9 +24,12 @@ export function createServiceIdentities(deps: {
     async issue(serviceName: string, secret: string, ipAddress: string) {
       await guardAttempts(deps.limiter, [{ key: `service:ip:${ipAddress}`, limit: 60, windowSeconds: 60 }]);
       const expected = deps.credentials.get(serviceName);
-      // Compare digests in constant time whether or not the service is known.
-      const matches = timingSafeEqual(fingerprint(expected ?? `unknown:${secret}x`), fingerprint(secret));
-      if (!expected || !matches)
+      // Compare digests in constant time with every secret, whether or not the service is known.
+      const given = fingerprint(secret);
+      const matches = (expected ?? [`unknown:${secret}x`]).filter((e) =>
+        timingSafeEqual(fingerprint(e), given),
+      );
+      if (!expected || matches.length === 0)
         throw unauthenticated("SERVICE_CREDENTIALS_INVALID", "unknown service or wrong secret");
       return deps.sessions.serviceToken(serviceName);
     },
