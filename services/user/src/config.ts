@@ -15,6 +15,8 @@ export const userConfigShape = {
   AUTH_ADDRESS: env.address("127.0.0.1:50051"),
   /** How long one presence heartbeat keeps a person online. */
   PRESENCE_TTL_SECONDS: env.positiveInt(60),
+  /** A person hears that one favourite expert came online at most once per this long. */
+  FAVOURITE_ONLINE_INTERVAL_SECONDS: env.positiveInt(3_600),
   /** WatchMe keep-alive interval. */
   HEARTBEAT_MS: env.positiveInt(15_000),
   /** How often WatchMe streams check the store while the bus is down. */

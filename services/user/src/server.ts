@@ -9,11 +9,13 @@ import { createPaging } from "@parley/kit/paging";
 import { createCatchUp } from "@parley/kit/watch";
 import { UserServiceService } from "@parley/proto/parley/user/v1/user";
 import type { UserConfig } from "./config";
+import { createFavourites, type Favourites } from "./domain/favourites";
 import { createNotifications, type Notifications } from "./domain/notifications";
 import type { PresenceStore } from "./domain/ports";
 import { createUsers, type Users } from "./domain/users";
 import { userHandlers } from "./grpc/handlers";
 import { userPermissions } from "./grpc/permissions";
+import { createFavouriteStore } from "./persistence/favourites";
 import { busNotificationFeed, createNotificationStore } from "./persistence/notifications";
 import { createInProcessPresence, createRedisPresence } from "./persistence/presence";
 import { createUserStore } from "./persistence/store";
@@ -34,11 +36,14 @@ export interface UserServiceDeps {
   now?: () => Date;
   /** WatchMe: heartbeat interval and catch-up checks while the bus is down (pollMs) and up (checkMs). */
   watch?: { heartbeatMs: number; pollMs: number; checkMs: number };
+  /** A person hears that one favourite came online at most once per this many seconds (default 3600). */
+  favouriteOnlineIntervalSeconds?: number;
 }
 
 export interface UserService {
   users: Users;
   notifications: Notifications;
+  favourites: Favourites;
   binding: ServiceBinding;
   close(): void;
 }
@@ -47,10 +52,29 @@ export interface UserService {
 export function createUserService(deps: UserServiceDeps): UserService {
   const now = deps.now ?? (() => new Date());
   const store = createUserStore(deps.sql);
-  const users = createUsers({ store, presence: deps.presence, now });
+  let favourites: Favourites | undefined;
+  const users = createUsers({
+    store,
+    presence: deps.presence,
+    now,
+    cameOnline: (expertId, at) =>
+      void favourites
+        ?.cameOnline(expertId, at)
+        .catch((error: unknown) =>
+          deps.log.warn({ err: error, expertId }, "favourite-online fan-out failed"),
+        ),
+  });
   const feed = busNotificationFeed(deps.bus ?? createInProcessBus(), deps.log);
   const notificationStore = createNotificationStore(deps.sql);
-  const notifications = createNotifications({ store: notificationStore, profiles: store, feed, now });
+  const notifications = createNotifications({ store: notificationStore, feed, now });
+  favourites = createFavourites({
+    store: createFavouriteStore(deps.sql),
+    getExpert: users.getExpert,
+    notifications,
+    now,
+    intervalSeconds: deps.favouriteOnlineIntervalSeconds ?? 3_600,
+    log: deps.log,
+  });
   const catchUp = createCatchUp({
     feed,
     lastSeqs: notificationStore.lastSeqs,
@@ -61,11 +85,13 @@ export function createUserService(deps: UserServiceDeps): UserService {
   return {
     users,
     notifications,
+    favourites,
     binding: bindService(
       UserServiceService,
       userHandlers(
         users,
         notifications,
+        favourites,
         { feed, catchUp, heartbeatMs: deps.watch?.heartbeatMs ?? 15_000 },
         createPaging(deps.pageTokenSecret),
       ),
@@ -115,6 +141,7 @@ export async function startUser(
     presence,
     bus,
     pageTokenSecret: config.PAGE_TOKEN_SECRET,
+    favouriteOnlineIntervalSeconds: config.FAVOURITE_ONLINE_INTERVAL_SECONDS,
     watch: {
       heartbeatMs: config.HEARTBEAT_MS,
       pollMs: config.WATCH_POLL_MS,

@@ -1,4 +1,8 @@
-import { NotificationKind, type WatchMeResponse } from "@parley/proto/parley/user/v1/user";
+import {
+  ExpertAvailability,
+  NotificationKind,
+  type WatchMeResponse,
+} from "@parley/proto/parley/user/v1/user";
 import t from "tap";
 import { type Caller, failure, startHarness } from "./harness";
 
@@ -189,3 +193,71 @@ t.test("WatchMe: replay after a seq, then live, resume without gap or duplicate"
   );
   t.equal(service.kind, "permission_denied", "only people watch themselves");
 });
+
+t.test(
+  "favourites: add, list, remove; told when they come online, once per spell and interval",
+  async (t) => {
+    const expert = await h.expert();
+    await h.client.setAvailability(
+      { expertId: "", availability: ExpertAvailability.EXPERT_AVAILABILITY_AVAILABLE },
+      expert.call,
+    );
+    const fans = await Promise.all([h.person(), h.person()]);
+    for (const fan of fans) await h.client.addFavourite({ expertId: expert.userId }, fan.call);
+    await h.client.addFavourite({ expertId: expert.userId }, fans[0]!.call);
+    const other = await h.expert();
+    await h.client.addFavourite({ expertId: other.userId }, fans[0]!.call);
+    const listed = await h.client.listFavourites({ pageSize: 1, pageToken: "" }, fans[0]!.call);
+    t.same(
+      listed.experts.map((e) => e.userId),
+      [other.userId],
+      "most recent first",
+    );
+    const next = await h.client.listFavourites(
+      { pageSize: 1, pageToken: listed.nextPageToken },
+      fans[0]!.call,
+    );
+    t.same(
+      next.experts.map((e) => e.userId),
+      [expert.userId],
+    );
+    const missing = await failure(h.client.addFavourite({ expertId: crypto.randomUUID() }, fans[0]!.call));
+    t.equal(missing.reason, "EXPERT_NOT_FOUND");
+
+    const told = async (fan: Caller) =>
+      (
+        await h.client.listNotifications({ unreadOnly: false, pageSize: 100, pageToken: "" }, fan)
+      ).notifications.filter((n) => n.kind === NotificationKind.NOTIFICATION_KIND_FAVOURITE_ONLINE);
+    const until = async (fan: Caller, count: number) => {
+      const deadline = Date.now() + 5_000;
+      while ((await told(fan)).length < count) {
+        if (Date.now() > deadline) throw new Error("no favourite_online notification");
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    const online = (on: boolean) => h.client.reportPresence({ userId: expert.userId, online: on }, h.as.edge);
+    await online(true);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    t.equal((await told(fans[0]!.call)).length, 0, "a heartbeat while online starts no spell");
+    await online(false);
+    await online(true);
+    await until(fans[0]!.call, 1);
+    await until(fans[1]!.call, 1);
+    const [notice] = await told(fans[0]!.call);
+    t.equal(notice!.data.expert_id, expert.userId);
+    t.match(notice!.title, /is online/);
+
+    await online(false);
+    await online(true);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    t.equal((await told(fans[0]!.call)).length, 1, "a new spell within the interval tells nobody again");
+
+    await h.client.removeFavourite({ expertId: expert.userId }, fans[1]!.call);
+    h.clock.advanceSeconds(3_601);
+    await online(false);
+    await online(true);
+    await until(fans[0]!.call, 2);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    t.equal((await told(fans[1]!.call)).length, 1, "an unfavoured expert tells nothing");
+  },
+);

@@ -1,13 +1,12 @@
 import { notFound } from "@parley/kit/errors";
 import { isUuid, newId } from "@parley/kit/ids";
 import type { NewNotification, Notification, NotificationKind } from "./model";
-import type { NotificationFeed, NotificationStore, UserStore } from "./ports";
+import type { NotificationFeed, NotificationStore } from "./ports";
 import { localeOf, render } from "./templates";
 import { checkUuid, Violations } from "./validation";
 
 export interface NotificationsDeps {
   store: NotificationStore;
-  profiles: Pick<UserStore, "getProfile">;
   feed: Pick<NotificationFeed, "publish">;
   now: () => Date;
 }
@@ -44,13 +43,8 @@ export function createNotifications(deps: NotificationsDeps) {
    * where profiles live.
    */
   async function prepare(producer: string, inputs: NotifyInput[]): Promise<NewNotification[]> {
-    const profiles = new Map<string, { locale: string; name: string }>();
     const ids = new Set(inputs.flatMap((i) => [i.userId, i.data.user_id ?? "", i.data.expert_id ?? ""]));
-    for (const id of ids) {
-      if (!isUuid(id)) continue;
-      const profile = await deps.profiles.getProfile(id);
-      if (profile) profiles.set(id, { locale: profile.preferences.locale, name: profile.displayName });
-    }
+    const profiles = await deps.store.people([...ids].filter(isUuid));
     return inputs.map((input) => {
       const data = { ...input.data };
       for (const [idKey, nameKey] of [

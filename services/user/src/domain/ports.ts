@@ -77,6 +77,8 @@ export interface NotificationStore {
     uptoSeq: bigint | undefined,
     limit: number,
   ): Promise<Notification[]>;
+  /** Names and locales of people (those with a profile). */
+  people(userIds: string[]): Promise<Map<string, { name: string; locale: string }>>;
   /** The last seq of each person asked for who has any. */
   lastSeqs(userIds: string[]): Promise<Map<string, bigint>>;
   unreadCount(userId: string): Promise<bigint>;
@@ -90,4 +92,21 @@ export interface NotificationStore {
 export interface NotificationFeed extends LiveFeed<Notification> {
   /** Fire-and-forget: never waits, never throws; a lost one is caught up from the store. */
   publish(notification: Notification): void;
+}
+
+/** Favourite experts (persistence/favourites.ts). */
+export interface FavouriteStore {
+  add(userId: string, expertId: string, now: Date): Promise<void>;
+  remove(userId: string, expertId: string): Promise<void>;
+  /** Most recent first, after the cursor. */
+  list(
+    userId: string,
+    after: { at: Date; id: string } | undefined,
+    limit: number,
+  ): Promise<Array<{ expertId: string; createdAt: Date }>>;
+  /**
+   * Marks, in one statement, the fans of an expert not told within `intervalSeconds` as told
+   * at `now`, and returns them.
+   */
+  claimFans(expertId: string, now: Date, intervalSeconds: number): Promise<string[]>;
 }

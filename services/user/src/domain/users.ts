@@ -44,6 +44,8 @@ export interface UsersDeps {
   store: UserStore;
   presence: PresenceStore;
   now: () => Date;
+  /** Called (not awaited) when an expert's heartbeat starts an online spell. */
+  cameOnline?: (expertId: string, at: Date) => void;
 }
 
 export interface UpdateProfileInput {
@@ -105,7 +107,8 @@ function cursorOf(query: Pick<ExpertQuery, "sort" | "rateKind">, expert: ExpertR
   }
 }
 
-export function createUsers({ store, presence, now }: UsersDeps) {
+export function createUsers(deps: UsersDeps) {
+  const { store, presence, now } = deps;
   const withAvailability = async (record: ExpertRecord): Promise<Expert> => {
     const online = (await presence.onlineAmong([record.userId])).has(record.userId);
     return { ...record, availability: effectiveAvailability(record, online) };
@@ -348,7 +351,12 @@ export function createUsers({ store, presence, now }: UsersDeps) {
       const v = new Violations();
       checkUuid(v, "user_id", userId);
       v.throwIfAny();
-      if (online) return presence.heartbeat(userId);
+      if (online) {
+        const wasOnline = deps.cameOnline ? (await presence.onlineAmong([userId])).has(userId) : true;
+        const expiresAt = await presence.heartbeat(userId);
+        if (!wasOnline) deps.cameOnline?.(userId, now());
+        return expiresAt;
+      }
       await presence.signOff(userId);
       return undefined;
     },

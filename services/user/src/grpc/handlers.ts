@@ -4,6 +4,7 @@ import type { Handlers } from "@parley/kit/grpc";
 import { cursors, type Paging } from "@parley/kit/paging";
 import { type WatchDeps, watchStream } from "@parley/kit/watch";
 import { SyncOutcome, type SyncUserResult, type UserServiceService } from "@parley/proto/parley/user/v1/user";
+import type { Favourites } from "../domain/favourites";
 import type { Notification } from "../domain/model";
 import type { Notifications } from "../domain/notifications";
 import { DEFAULT_PREFERENCES, type Users } from "../domain/users";
@@ -45,6 +46,7 @@ function serviceOf(principal: Principal): string {
 export function userHandlers(
   users: Users,
   notifications: Notifications,
+  favourites: Favourites,
   watch: Omit<WatchDeps<Notification>, "between">,
   paging: Paging,
 ): Handlers<typeof UserServiceService> {
@@ -205,6 +207,26 @@ export function userHandlers(
         data: request.data,
       });
       return { notification: notificationMessage(notification), created };
+    },
+
+    async addFavourite(request, ctx) {
+      return { expert: expertMessage(await favourites.add(personOf(ctx.principal), request.expertId)) };
+    },
+
+    async removeFavourite(request, ctx) {
+      await favourites.remove(personOf(ctx.principal), request.expertId);
+      return {};
+    },
+
+    async listFavourites(request, ctx) {
+      const userId = personOf(ctx.principal);
+      const page = paging.open(request, {
+        query: ["listFavourites", userId],
+        sizes: NOTIFICATION_PAGES,
+        cursor: cursors.timeAndId,
+      });
+      const { experts, last } = await favourites.list(userId, page.after, page.size);
+      return { experts: experts.map(expertMessage), nextPageToken: page.next(last) };
     },
 
     async watchMe(request, ctx, stream) {

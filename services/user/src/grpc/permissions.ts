@@ -22,4 +22,7 @@ export const userPermissions: { [K in keyof typeof UserServiceService]: Permissi
   markAllNotificationsRead: allow.signedIn,
   notify: allow.services("session", "billing", "auth"),
   watchMe: allow.signedIn,
+  addFavourite: allow.signedIn,
+  removeFavourite: allow.signedIn,
+  listFavourites: allow.signedIn,
 };

@@ -114,6 +114,16 @@ export function createNotificationStore(sql: Sql): NotificationStore {
         order by seq limit ${limit}`;
       return rows.map(toNotification);
     },
+    async people(userIds) {
+      const rows = await sql`select user_id, display_name, preferences->>'locale' as locale
+        from users.profiles where user_id = any(${userIds}::uuid[])`;
+      return new Map(
+        rows.map((row) => [
+          row.user_id as string,
+          { name: row.display_name as string, locale: (row.locale as string) ?? "" },
+        ]),
+      );
+    },
     async lastSeqs(userIds) {
       const rows =
         await sql`select user_id, last_seq from users.notification_heads where user_id = any(${userIds}::uuid[])`;

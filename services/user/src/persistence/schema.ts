@@ -152,4 +152,25 @@ export const notificationHeads = users.table("notification_heads", {
   lastSeq: bigint("last_seq", { mode: "bigint" }).notNull(),
 });
 
-export const schema = { profiles, experts, expertRatings, notifications, notificationHeads };
+/**
+ * A person's favourite experts. `last_notified_at` makes "came online" at most once per
+ * interval per person and expert: the fan-out claims rows with one UPDATE.
+ */
+export const favourites = users.table(
+  "favourites",
+  {
+    userId: uuid("user_id").notNull(),
+    expertId: uuid("expert_id")
+      .notNull()
+      .references(() => experts.userId),
+    createdAt: at("created_at").notNull().defaultNow(),
+    lastNotifiedAt: at("last_notified_at"),
+  },
+  (table) => [
+    primaryKey({ columns: [table.userId, table.expertId] }),
+    index("favourites_by_expert").on(table.expertId),
+    index("favourites_by_user_recent").on(table.userId, table.createdAt, table.expertId),
+  ],
+);
+
+export const schema = { profiles, experts, expertRatings, notifications, notificationHeads, favourites };

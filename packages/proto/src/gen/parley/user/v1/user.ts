@@ -835,6 +835,44 @@ export interface WatchMeResponse {
   notification?: Notification | undefined;
 }
 
+/** Request of AddFavourite. */
+export interface AddFavouriteRequest {
+  /** The expert. */
+  expertId: string;
+}
+
+/** Response of AddFavourite. */
+export interface AddFavouriteResponse {
+  /** The expert as discovery shows them. */
+  expert?: Expert | undefined;
+}
+
+/** Request of RemoveFavourite. */
+export interface RemoveFavouriteRequest {
+  /** The expert. */
+  expertId: string;
+}
+
+/** Response of RemoveFavourite. */
+export interface RemoveFavouriteResponse {
+}
+
+/** Request of ListFavourites. */
+export interface ListFavouritesRequest {
+  /** Experts per page: 0 means 20, at most 100. */
+  pageSize: number;
+  /** next_page_token of the previous page, or empty for the first. */
+  pageToken: string;
+}
+
+/** Response of ListFavourites. */
+export interface ListFavouritesResponse {
+  /** The favourite experts, most recently added first. */
+  experts: Expert[];
+  /** Token of the next page; empty on the last. */
+  nextPageToken: string;
+}
+
 function createBaseProfile(): Profile {
   return {
     userId: "",
@@ -5384,6 +5422,398 @@ export const WatchMeResponse: MessageFns<WatchMeResponse> = {
   },
 };
 
+function createBaseAddFavouriteRequest(): AddFavouriteRequest {
+  return { expertId: "" };
+}
+
+export const AddFavouriteRequest: MessageFns<AddFavouriteRequest> = {
+  encode(message: AddFavouriteRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.expertId !== "") {
+      writer.uint32(10).string(message.expertId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AddFavouriteRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAddFavouriteRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.expertId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AddFavouriteRequest {
+    return {
+      expertId: isSet(object.expertId)
+        ? globalThis.String(object.expertId)
+        : isSet(object.expert_id)
+        ? globalThis.String(object.expert_id)
+        : "",
+    };
+  },
+
+  toJSON(message: AddFavouriteRequest): unknown {
+    const obj: any = {};
+    if (message.expertId !== "") {
+      obj.expertId = message.expertId;
+    }
+    return obj;
+  },
+};
+
+function createBaseAddFavouriteResponse(): AddFavouriteResponse {
+  return { expert: undefined };
+}
+
+export const AddFavouriteResponse: MessageFns<AddFavouriteResponse> = {
+  encode(message: AddFavouriteResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.expert !== undefined) {
+      Expert.encode(message.expert, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AddFavouriteResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAddFavouriteResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.expert = Expert.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AddFavouriteResponse {
+    return { expert: isSet(object.expert) ? Expert.fromJSON(object.expert) : undefined };
+  },
+
+  toJSON(message: AddFavouriteResponse): unknown {
+    const obj: any = {};
+    if (message.expert !== undefined) {
+      obj.expert = Expert.toJSON(message.expert);
+    }
+    return obj;
+  },
+};
+
+function createBaseRemoveFavouriteRequest(): RemoveFavouriteRequest {
+  return { expertId: "" };
+}
+
+export const RemoveFavouriteRequest: MessageFns<RemoveFavouriteRequest> = {
+  encode(message: RemoveFavouriteRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.expertId !== "") {
+      writer.uint32(10).string(message.expertId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveFavouriteRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveFavouriteRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.expertId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoveFavouriteRequest {
+    return {
+      expertId: isSet(object.expertId)
+        ? globalThis.String(object.expertId)
+        : isSet(object.expert_id)
+        ? globalThis.String(object.expert_id)
+        : "",
+    };
+  },
+
+  toJSON(message: RemoveFavouriteRequest): unknown {
+    const obj: any = {};
+    if (message.expertId !== "") {
+      obj.expertId = message.expertId;
+    }
+    return obj;
+  },
+};
+
+function createBaseRemoveFavouriteResponse(): RemoveFavouriteResponse {
+  return {};
+}
+
+export const RemoveFavouriteResponse: MessageFns<RemoveFavouriteResponse> = {
+  encode(_: RemoveFavouriteResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveFavouriteResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveFavouriteResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): RemoveFavouriteResponse {
+    return {};
+  },
+
+  toJSON(_: RemoveFavouriteResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+};
+
+function createBaseListFavouritesRequest(): ListFavouritesRequest {
+  return { pageSize: 0, pageToken: "" };
+}
+
+export const ListFavouritesRequest: MessageFns<ListFavouritesRequest> = {
+  encode(message: ListFavouritesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.pageSize !== 0) {
+      writer.uint32(8).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(18).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListFavouritesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListFavouritesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListFavouritesRequest {
+    return {
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListFavouritesRequest): unknown {
+    const obj: any = {};
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+};
+
+function createBaseListFavouritesResponse(): ListFavouritesResponse {
+  return { experts: [], nextPageToken: "" };
+}
+
+export const ListFavouritesResponse: MessageFns<ListFavouritesResponse> = {
+  encode(message: ListFavouritesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.experts) {
+      Expert.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListFavouritesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListFavouritesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.experts.push(Expert.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListFavouritesResponse {
+    return {
+      experts: globalThis.Array.isArray(object?.experts) ? object.experts.map((e: any) => Expert.fromJSON(e)) : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListFavouritesResponse): unknown {
+    const obj: any = {};
+    if (message.experts?.length) {
+      obj.experts = message.experts.map((e) => Expert.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+};
+
 /**
  * UserService owns people's profiles, experts' profiles (rates, capacity, specialisations),
  * availability and presence, rating summaries, and the users a partner's main backend syncs
@@ -5692,6 +6122,56 @@ export const UserServiceService = {
     responseDeserialize: (value: Buffer): NotifyResponse => NotifyResponse.decode(value),
   },
   /**
+   * Adds an expert to the caller's favourites: they are told when that expert comes online
+   * (once per online spell, at most once per FAVOURITE_ONLINE_INTERVAL_SECONDS). Adding one
+   * already there changes nothing.
+   * Callers: signed-in user.
+   * Errors: NOT_FOUND EXPERT_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  addFavourite: {
+    path: "/parley.user.v1.UserService/AddFavourite" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AddFavouriteRequest): Buffer => Buffer.from(AddFavouriteRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AddFavouriteRequest => AddFavouriteRequest.decode(value),
+    responseSerialize: (value: AddFavouriteResponse): Buffer =>
+      Buffer.from(AddFavouriteResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AddFavouriteResponse => AddFavouriteResponse.decode(value),
+  },
+  /**
+   * Removes an expert from the caller's favourites; removing one not there changes nothing.
+   * Callers: signed-in user.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  removeFavourite: {
+    path: "/parley.user.v1.UserService/RemoveFavourite" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RemoveFavouriteRequest): Buffer =>
+      Buffer.from(RemoveFavouriteRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RemoveFavouriteRequest => RemoveFavouriteRequest.decode(value),
+    responseSerialize: (value: RemoveFavouriteResponse): Buffer =>
+      Buffer.from(RemoveFavouriteResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RemoveFavouriteResponse => RemoveFavouriteResponse.decode(value),
+  },
+  /**
+   * Lists the caller's favourite experts, most recently added first; page_size defaults to
+   * 20, at most 100.
+   * Callers: signed-in user.
+   * Errors: INVALID_ARGUMENT INVALID_PAGE_TOKEN, VALIDATION_FAILED
+   */
+  listFavourites: {
+    path: "/parley.user.v1.UserService/ListFavourites" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListFavouritesRequest): Buffer =>
+      Buffer.from(ListFavouritesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListFavouritesRequest => ListFavouritesRequest.decode(value),
+    responseSerialize: (value: ListFavouritesResponse): Buffer =>
+      Buffer.from(ListFavouritesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListFavouritesResponse => ListFavouritesResponse.decode(value),
+  },
+  /**
    * Streams everything addressed to the caller: first every stored notification after
    * `after_seq` in order, then live ones, without gap or duplicate; heartbeats carry no
    * notification. No HTTP mapping: the edge bridges this stream over WebSocket (`watch_me`).
@@ -5841,6 +6321,27 @@ export interface UserServiceServer extends UntypedServiceImplementation {
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED
    */
   notify: handleUnaryCall<NotifyRequest, NotifyResponse>;
+  /**
+   * Adds an expert to the caller's favourites: they are told when that expert comes online
+   * (once per online spell, at most once per FAVOURITE_ONLINE_INTERVAL_SECONDS). Adding one
+   * already there changes nothing.
+   * Callers: signed-in user.
+   * Errors: NOT_FOUND EXPERT_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  addFavourite: handleUnaryCall<AddFavouriteRequest, AddFavouriteResponse>;
+  /**
+   * Removes an expert from the caller's favourites; removing one not there changes nothing.
+   * Callers: signed-in user.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  removeFavourite: handleUnaryCall<RemoveFavouriteRequest, RemoveFavouriteResponse>;
+  /**
+   * Lists the caller's favourite experts, most recently added first; page_size defaults to
+   * 20, at most 100.
+   * Callers: signed-in user.
+   * Errors: INVALID_ARGUMENT INVALID_PAGE_TOKEN, VALIDATION_FAILED
+   */
+  listFavourites: handleUnaryCall<ListFavouritesRequest, ListFavouritesResponse>;
   /**
    * Streams everything addressed to the caller: first every stored notification after
    * `after_seq` in order, then live ones, without gap or duplicate; heartbeats carry no
@@ -6235,6 +6736,69 @@ export interface UserServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: NotifyResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Adds an expert to the caller's favourites: they are told when that expert comes online
+   * (once per online spell, at most once per FAVOURITE_ONLINE_INTERVAL_SECONDS). Adding one
+   * already there changes nothing.
+   * Callers: signed-in user.
+   * Errors: NOT_FOUND EXPERT_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  addFavourite(
+    request: AddFavouriteRequest,
+    callback: (error: ServiceError | null, response: AddFavouriteResponse) => void,
+  ): ClientUnaryCall;
+  addFavourite(
+    request: AddFavouriteRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AddFavouriteResponse) => void,
+  ): ClientUnaryCall;
+  addFavourite(
+    request: AddFavouriteRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AddFavouriteResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Removes an expert from the caller's favourites; removing one not there changes nothing.
+   * Callers: signed-in user.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  removeFavourite(
+    request: RemoveFavouriteRequest,
+    callback: (error: ServiceError | null, response: RemoveFavouriteResponse) => void,
+  ): ClientUnaryCall;
+  removeFavourite(
+    request: RemoveFavouriteRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RemoveFavouriteResponse) => void,
+  ): ClientUnaryCall;
+  removeFavourite(
+    request: RemoveFavouriteRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RemoveFavouriteResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Lists the caller's favourite experts, most recently added first; page_size defaults to
+   * 20, at most 100.
+   * Callers: signed-in user.
+   * Errors: INVALID_ARGUMENT INVALID_PAGE_TOKEN, VALIDATION_FAILED
+   */
+  listFavourites(
+    request: ListFavouritesRequest,
+    callback: (error: ServiceError | null, response: ListFavouritesResponse) => void,
+  ): ClientUnaryCall;
+  listFavourites(
+    request: ListFavouritesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListFavouritesResponse) => void,
+  ): ClientUnaryCall;
+  listFavourites(
+    request: ListFavouritesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListFavouritesResponse) => void,
   ): ClientUnaryCall;
   /**
    * Streams everything addressed to the caller: first every stored notification after
