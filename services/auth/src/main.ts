@@ -1,8 +1,10 @@
 import { loadConfig } from "@parley/kit/config";
+import { createDatabase } from "@parley/kit/db";
 import { stopOnSignals } from "@parley/kit/grpc";
 import { createLogger } from "@parley/kit/log";
-import { createMetrics, serveMetrics } from "@parley/kit/metrics";
+import { createMetrics, registerDatabaseGauges, serveMetrics } from "@parley/kit/metrics";
 import { authConfigShape } from "./config";
+import { AUTH_GAUGES } from "./persistence/gauges";
 import { startAuth } from "./server";
 
 const config = loadConfig(authConfigShape);
@@ -11,7 +13,11 @@ const metrics = createMetrics("auth");
 
 const { server } = await startAuth(config, log, { metrics });
 const metricsServer = await serveMetrics(metrics.registry, config.METRICS_PORT);
+// A connection of its own for the gauges read at each scrape (metering lag, outbox backlog).
+const gaugeDatabase = createDatabase(config.DATABASE_URL, { max: 1 });
+registerDatabaseGauges(metrics.registry, gaugeDatabase.sql, AUTH_GAUGES);
 stopOnSignals(async () => {
   await server.shutdown(10_000);
   metricsServer.close();
+  await gaugeDatabase.close();
 }, log);

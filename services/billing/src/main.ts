@@ -1,10 +1,12 @@
 import { connectAuthDirectory, createPlatformIdentity } from "@parley/kit/auth";
 import { loadConfig } from "@parley/kit/config";
+import { createDatabase } from "@parley/kit/db";
 import { stopOnSignals } from "@parley/kit/grpc";
 import { createLogger } from "@parley/kit/log";
-import { createMetrics, serveMetrics } from "@parley/kit/metrics";
+import { createMetrics, registerDatabaseGauges, serveMetrics } from "@parley/kit/metrics";
 import { userNotifier } from "./clients/user";
 import { billingConfigShape } from "./config";
+import { BILLING_GAUGES } from "./persistence/gauges";
 import { startBilling } from "./server";
 
 const config = loadConfig(billingConfigShape);
@@ -17,9 +19,13 @@ const identity = createPlatformIdentity({ ...config, directory });
 const notifier = userNotifier(config.USER_ADDRESS, identity.credentials);
 const { server } = await startBilling(config, log, identity.authenticate, metrics, notifier);
 const metricsServer = await serveMetrics(metrics.registry, config.METRICS_PORT);
+// A connection of its own for the gauges read at each scrape (metering lag, outbox backlog).
+const gaugeDatabase = createDatabase(config.DATABASE_URL, { max: 1 });
+registerDatabaseGauges(metrics.registry, gaugeDatabase.sql, BILLING_GAUGES);
 stopOnSignals(async () => {
   await server.shutdown(10_000);
   metricsServer.close();
+  await gaugeDatabase.close();
   notifier.close();
   directory.close();
 }, log);

@@ -1,11 +1,13 @@
 import { connectAuthDirectory, createPlatformIdentity } from "@parley/kit/auth";
 import { loadConfig } from "@parley/kit/config";
+import { createDatabase } from "@parley/kit/db";
 import { stopOnSignals } from "@parley/kit/grpc";
 import { createLogger } from "@parley/kit/log";
-import { createMetrics, serveMetrics } from "@parley/kit/metrics";
+import { createMetrics, registerDatabaseGauges, serveMetrics } from "@parley/kit/metrics";
 import { billingPort, createBillingClient } from "./clients/billing";
 import { createUserClient, expertDirectory, userNotifier } from "./clients/user";
 import { sessionConfigShape } from "./config";
+import { SESSION_GAUGES } from "./persistence/gauges";
 import { startSession } from "./server";
 
 const config = loadConfig(sessionConfigShape);
@@ -33,7 +35,11 @@ const { server } = await startSession(config, log, {
   ],
 });
 const metricsServer = await serveMetrics(metrics.registry, config.METRICS_PORT);
+// A connection of its own for the gauges read at each scrape (metering lag, outbox backlog).
+const gaugeDatabase = createDatabase(config.DATABASE_URL, { max: 1 });
+registerDatabaseGauges(metrics.registry, gaugeDatabase.sql, SESSION_GAUGES);
 stopOnSignals(async () => {
   await server.shutdown(10_000);
   metricsServer.close();
+  await gaugeDatabase.close();
 }, log);

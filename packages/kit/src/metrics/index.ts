@@ -1,5 +1,6 @@
 import { createServer, type Server } from "node:http";
 import { collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { Sql } from "../db";
 
 export { Gauge, Histogram, Registry };
 
@@ -48,4 +49,33 @@ export async function serveMetrics(registry: Registry, port: number, host = "0.0
   });
   await new Promise<void>((resolve) => server.listen(port, host, resolve));
   return server;
+}
+
+export interface DatabaseGauge {
+  help: string;
+  /** One row with a numeric `value` column (null reads as 0), e.g. the age of the oldest due row. */
+  query: string;
+}
+
+/**
+ * Gauges read from the database when Prometheus scrapes, never on a request's path: metering
+ * lag, outbox backlogs. Give them a pool of their own (one connection), so a slow scrape never
+ * takes a connection from the service's work. A query that fails leaves its gauge at the last
+ * value read (a database outage shows in gRPC health and readiness instead).
+ */
+export function registerDatabaseGauges(
+  registry: Registry,
+  sql: Sql,
+  gauges: Record<string, DatabaseGauge>,
+): void {
+  for (const [name, { help, query }] of Object.entries(gauges))
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      async collect() {
+        const rows = await sql.unsafe<Array<{ value: string | number | null }>>(query).catch(() => undefined);
+        if (rows) this.set(Number(rows[0]?.value ?? 0));
+      },
+    });
 }
