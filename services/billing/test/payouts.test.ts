@@ -1,15 +1,15 @@
 import { randomBytes } from "node:crypto";
 import { newId } from "@parley/kit/ids";
 import { KycStatus, PayoutMethod, PayoutStatus } from "@parley/proto/parley/billing/v1/billing";
-import t from "tap";
-import { isoWeek } from "../src/workers/automatic-payouts";
-import { failure, inr, startHarness } from "./harness";
 import {
   RAZORPAYX_ACCOUNT_NUMBER,
   RAZORPAYX_KEY_ID,
   razorpayXSettingsFor,
   razorpayXStandIn,
-} from "./stand-ins";
+} from "@parley/testing";
+import t from "tap";
+import { isoWeek } from "../src/workers/automatic-payouts";
+import { failure, inr, startHarness } from "./harness";
 
 const rail = await razorpayXStandIn(t);
 const h = await startHarness(t, {

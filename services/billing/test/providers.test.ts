@@ -1,14 +1,14 @@
 import { newId } from "@parley/kit/ids";
 import { PaymentStatus } from "@parley/proto/parley/billing/v1/billing";
-import t from "tap";
-import { failure, inr, startHarness } from "./harness";
 import {
   providerSettingsFor,
   RAZORPAY_KEY_ID,
   razorpayStandIn,
   STRIPE_KEY,
   stripeStandIn,
-} from "./stand-ins";
+} from "@parley/testing";
+import t from "tap";
+import { failure, inr, startHarness } from "./harness";
 
 const stripe = await stripeStandIn(t);
 const razorpay = await razorpayStandIn(t);

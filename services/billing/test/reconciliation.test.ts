@@ -1,8 +1,8 @@
 import { newId } from "@parley/kit/ids";
 import { PaymentStatus } from "@parley/proto/parley/billing/v1/billing";
+import { providerSettingsFor, razorpayStandIn, stripeStandIn } from "@parley/testing";
 import t from "tap";
 import { failure, inr, startHarness } from "./harness";
-import { providerSettingsFor, razorpayStandIn, stripeStandIn } from "./stand-ins";
 
 const stripe = await stripeStandIn(t);
 const razorpay = await razorpayStandIn(t);
