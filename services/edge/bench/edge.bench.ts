@@ -12,7 +12,7 @@
 // with a token; closed loop for anonymous GET /v1/experts; fan-out (BENCH_WATCHERS sockets
 // watching one session, BENCH_MESSAGES chat messages; last-watcher latency per message) against
 // the bare ws broadcast; idle authenticated sockets (RSS per socket) against bare ws; a login
-// burst (wallet p99 at a fixed rate, quiet and while 8 logins run, BENCH_LOGIN_ROUNDS rounds
+// burst (wallet p99 at a fixed rate, quiet and while 8 logins run, BENCH_LOGIN_ROUNDS (5) rounds
 // alternating). Ends with one JSON line.
 // BENCH_ONLY=fanout,idle runs some sections (the others' figures are null).
 import { type ChildProcess, spawn } from "node:child_process";
@@ -31,7 +31,7 @@ const RATE = Number(process.env.BENCH_RATE ?? 300);
 const WATCHERS = Number(process.env.BENCH_WATCHERS ?? 1000);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 200);
 const IDLE_SOCKETS = Number(process.env.BENCH_IDLE_SOCKETS ?? 2000);
-const LOGIN_ROUNDS = Number(process.env.BENCH_LOGIN_ROUNDS ?? 3);
+const LOGIN_ROUNDS = Number(process.env.BENCH_LOGIN_ROUNDS ?? 5);
 /** Sections to run (comma-separated: requests, fanout, idle, login); all by default. */
 const ONLY = process.env.BENCH_ONLY?.split(",").map((s) => s.trim());
 const runs = (section: string) => !ONLY || ONLY.includes(section);
@@ -205,7 +205,7 @@ try {
     amount_minor: 10000000,
     currency: "INR",
   });
-  await api("POST", "/v1/webhooks/payments/razorpay", event, undefined, {
+  await api("POST", "/v1/webhooks/payments/development", event, undefined, {
     "parley-signature": signPayload(secrets.webhookSecret, Math.floor(Date.now() / 1000), event),
   });
   // The expert is present while a socket of theirs is open (the bench's own, held throughout).
