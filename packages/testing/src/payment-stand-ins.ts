@@ -67,6 +67,7 @@ interface Intent {
 export async function stripeStandIn(t: Test) {
   const intents = new Map<string, Intent>();
   const byKey = new Map<string, Intent>();
+  const refundsByKey = new Map<string, Record<string, unknown>>();
   let next = 0;
   const { baseUrl, received } = await serve(t, (request) => {
     if (request.headers.authorization !== `Bearer ${STRIPE_KEY}`)
@@ -90,6 +91,22 @@ export async function stripeStandIn(t: Test) {
       intents.set(id, intent);
       if (key) byKey.set(key, intent);
       return { body: intent };
+    }
+    if (request.method === "POST" && request.path === "/v1/refunds") {
+      const key = String(request.headers["idempotency-key"] ?? "");
+      const known = refundsByKey.get(key);
+      if (known) return { body: known };
+      const refund = {
+        id: `re_${++next}`,
+        object: "refund",
+        amount: Number(request.body.amount),
+        currency: "inr",
+        payment_intent: String(request.body.payment_intent),
+        status: "pending",
+        metadata: { refund_id: String(request.body["metadata[refund_id]"]) },
+      };
+      refundsByKey.set(key, refund);
+      return { body: refund };
     }
     const match = /^\/v1\/payment_intents\/([^/?]+)$/.exec(request.path);
     if (request.method === "GET" && match && intents.has(match[1]!)) return { body: intents.get(match[1]!) };
@@ -161,6 +178,18 @@ export async function razorpayStandIn(t: Test) {
       orders.set(id, order);
       return { body: order };
     }
+    const refund = /^\/v1\/payments\/([^/?]+)\/refund$/.exec(request.path);
+    if (request.method === "POST" && refund && payments.has(refund[1]!))
+      return {
+        body: {
+          id: `rfnd_${++next}`,
+          entity: "refund",
+          payment_id: refund[1],
+          amount: Number(request.body.amount),
+          status: "pending",
+          notes: request.body.notes,
+        },
+      };
     const payment = /^\/v1\/payments\/([^/?]+)$/.exec(request.path);
     if (request.method === "GET" && payment && payments.has(payment[1]!))
       return { body: payments.get(payment[1]!) };

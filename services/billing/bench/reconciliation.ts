@@ -28,6 +28,9 @@ const capturedProvider: PaymentProvider = {
   async fetchPayment() {
     throw new Error("not used");
   },
+  async refund() {
+    throw new Error("not used");
+  },
   async paymentsOf(providerReference) {
     return [
       {

@@ -167,6 +167,19 @@ export async function checkInvariants(t: Pick<Test, "same">, sql: postgres.Sql):
     left join billing.transactions t on t.reference = 'payment:' || p.id::text and t.type = 'top_up'
     group by p.id having count(t.id) <> (case when p.status = 'succeeded' then 1 else 0 end)`;
   t.same(miscredited, [], "a succeeded payment is credited exactly once, any other never");
+  const misrefunded = await sql`
+    select r.id from billing.payment_refunds r
+    left join billing.transactions t on t.reference = 'payment_refund:' || r.id::text
+    left join billing.entries e on e.transaction_id = t.id
+    left join billing.accounts a on a.id = e.account_id
+    group by r.id, r.amount, r.status
+    having coalesce(sum(e.amount) filter (where a.kind = 'wallet'), 0)
+      <> case when r.status = 'failed' then 0 else -r.amount end`;
+  t.same(
+    misrefunded,
+    [],
+    "a refund took its amount from the wallet once, and gave it back only if it failed",
+  );
   const [payouts] = await sql<
     { clearing: bigint; processing: bigint; paid_out: bigint; net: bigint; tds: bigint; withheld: bigint }[]
   >`

@@ -1,5 +1,5 @@
 import { newId } from "@parley/kit/ids";
-import { PaymentStatus } from "@parley/proto/parley/billing/v1/billing";
+import { PaymentRefundStatus, PaymentStatus } from "@parley/proto/parley/billing/v1/billing";
 import {
   providerSettingsFor,
   RAZORPAY_KEY_ID,
@@ -245,3 +245,85 @@ h.test("an unconfigured provider is refused; a provider that does not answer is 
   );
   t.equal(unavailable.reason, "PROVIDER_UNAVAILABLE");
 });
+
+h.test(
+  "refunds go back through the provider: out of the wallet at once, settled by the provider's word",
+  async (t) => {
+    const user = await h.user();
+    const { payment } = await topUp(user, "stripe", 50_000n);
+    await webhook(
+      "stripe",
+      stripe.event("payment_intent.succeeded", stripe.succeed(payment!.providerReference)),
+    );
+    const requestId = newId();
+    const { refund } = await h.client.refundPayment(
+      { paymentId: payment!.paymentId, amount: inr(20_000n), requestId },
+      h.as.operator,
+    );
+    t.same(
+      [refund?.status, refund?.amount?.amountMinor],
+      [PaymentRefundStatus.PAYMENT_REFUND_STATUS_PENDING, 20_000n],
+    );
+    t.match(refund?.providerRefundId, /^re_/);
+    const sent = stripe.received.find(
+      (r) => r.path === "/v1/refunds" && r.body["metadata[refund_id]"] === refund?.refundId,
+    )!;
+    t.same(
+      [sent.headers["idempotency-key"], sent.body.payment_intent, sent.body.amount],
+      [`refund:${refund?.refundId}`, payment?.providerReference, "20000"],
+    );
+    t.equal(await balance(user), 30_000n, "the amount left the wallet at once");
+    const again = await h.client.refundPayment(
+      { paymentId: payment!.paymentId, amount: inr(20_000n), requestId },
+      h.as.operator,
+    );
+    t.equal(again.refund?.refundId, refund?.refundId, "a retried request is the same refund");
+    const over = await failure(
+      h.client.refundPayment(
+        { paymentId: payment!.paymentId, amount: inr(30_001n), requestId: newId() },
+        h.as.operator,
+      ),
+    );
+    t.same([over.reason, over.metadata?.refundable_minor], ["REFUND_EXCEEDS_PAID", "30000"]);
+    const processed = stripe.event("refund.updated", {
+      id: refund?.providerRefundId,
+      object: "refund",
+      status: "succeeded",
+      amount: 20_000,
+      metadata: { refund_id: refund?.refundId },
+    });
+    t.notOk((await webhook("stripe", processed)).duplicate);
+    t.ok((await webhook("stripe", processed)).duplicate, "a replay changes nothing");
+    const [row] = await h.sql`select status from billing.payment_refunds where id = ${refund!.refundId}`;
+    t.equal(row?.status, "processed");
+    t.equal(await balance(user), 30_000n);
+
+    const other = await h.user();
+    const rzp = (await topUp(other, "razorpay", 10_000n)).payment!;
+    const paid = razorpay.pay(rzp.providerReference);
+    await webhook("razorpay", razorpay.event("payment.captured", { payment: { entity: paid } }));
+    const failing = (
+      await h.client.refundPayment({ paymentId: rzp.paymentId, requestId: newId() }, h.as.operator)
+    ).refund!;
+    t.equal(failing.amount?.amountMinor, 10_000n, "all of it when no amount is given");
+    t.equal(await balance(other), 0n);
+    await webhook(
+      "razorpay",
+      razorpay.event("refund.failed", {
+        refund: {
+          entity: {
+            id: failing.providerRefundId,
+            payment_id: paid.id,
+            notes: { refund_id: failing.refundId },
+          },
+        },
+      }),
+    );
+    t.equal(await balance(other), 10_000n, "a refund the provider failed puts the money back");
+    const pending = (await topUp(other, "razorpay", 100n)).payment!;
+    const notPaid = await failure(
+      h.client.refundPayment({ paymentId: pending.paymentId, requestId: newId() }, h.as.operator),
+    );
+    t.equal(notPaid.reason, "PAYMENT_NOT_SUCCEEDED");
+  },
+);

@@ -15,6 +15,7 @@ import type {
   Invoice,
   Money,
   Payment,
+  PaymentRefund,
   PaymentStatus,
   Refund,
   RefundReason,
@@ -23,7 +24,15 @@ import type {
   WalletView,
 } from "./model";
 import { hashCharge, hashRequest, minutesPayable, splitCommission } from "./money";
-import { decidePaymentEvent, planGrant, planPaymentCredit, planReconciliation, planTopUp } from "./payments";
+import {
+  decidePaymentEvent,
+  planGrant,
+  planPaymentCredit,
+  planPaymentRefund,
+  planReconciliation,
+  planRefundOutcome,
+  planTopUp,
+} from "./payments";
 import {
   type KycStatus,
   type Payout,
@@ -272,6 +281,13 @@ export function createBilling(deps: BillingDeps) {
     return payout;
   };
 
+  const settleRefund = (refundId: string, providerRefundId: string, status: "processed" | "failed") => {
+    const at = now();
+    return store.payments.settleRefund({ refundId, providerRefundId, now: at }, (wallet, refund) =>
+      planRefundOutcome(wallet, refund, status, context(at)),
+    );
+  };
+
   /** Plans and applies minutes under one lock of their wallets and keys. */
   const chargeMinutes = (items: ChargeItem[]) => {
     const at = now();
@@ -494,6 +510,12 @@ export function createBilling(deps: BillingDeps) {
           });
           return { eventId: event.eventId, duplicate: !recorded, credited: false, payment };
         }
+        case "refund": {
+          if (event.status === "pending")
+            return { eventId: event.eventId, duplicate: false, credited: false };
+          const { changed } = await settleRefund(event.refundId, event.providerRefundId, event.status);
+          return { eventId: event.eventId, duplicate: !changed, credited: false };
+        }
         case "ignored":
           return { eventId: event.eventId, duplicate: false, credited: false };
       }
@@ -641,6 +663,46 @@ export function createBilling(deps: BillingDeps) {
         );
       }
       return requested;
+    },
+
+    /**
+     * A top-up refunded through its provider: the amount leaves the wallet in one transaction
+     * (idempotent by request id), then the provider is asked (idempotent by the refund id); its
+     * answer, or later its webhook, settles the refund. A provider that does not answer leaves it
+     * pending; the same request id sends it again.
+     */
+    async refundPayment(
+      scope: IdempotencyScope,
+      input: { paymentId: string; amount: Money | undefined; requestId: string },
+    ): Promise<PaymentRefund> {
+      checks()
+        .require(input.paymentId.length > 0, "payment_id", "required")
+        .require(
+          input.amount === undefined || input.amount.amountMinor > 0n,
+          "amount.amount_minor",
+          "must be positive",
+        )
+        .requestId(input.requestId)
+        .done();
+      const at = now();
+      const refund = await store.payments.refund(
+        key(scope, "payment_refund", input.requestId, { paymentId: input.paymentId, amount: input.amount }),
+        { paymentId: input.paymentId, now: at },
+        (wallet, payment, refunded) =>
+          planPaymentRefund(wallet, { payment, refunded, amount: input.amount?.amountMinor }, context(at)),
+      );
+      if (refund.status !== "pending" || refund.providerRefundId) return refund;
+      const payment = (await store.payments.get(refund.paymentId))!;
+      const provider = providers.get(payment.provider);
+      if (!provider) return refund;
+      const answer = await provider.refund({
+        refundId: refund.refundId,
+        providerPaymentId: payment.providerPaymentId || payment.providerReference,
+        amount: refund.amount,
+      });
+      const sent = await store.payments.refundSent(refund.refundId, answer.providerRefundId, now());
+      if (answer.status === "pending") return sent;
+      return (await settleRefund(refund.refundId, "", answer.status)).refund;
     },
 
     /** ReconcilePayment: one payment, now, whatever its status (a late duplicate capture is found too). */

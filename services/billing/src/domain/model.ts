@@ -8,7 +8,8 @@ export type TransactionType =
   | "hold_capture"
   | "refund"
   | "promotion"
-  | "payout";
+  | "payout"
+  | "top_up_refund";
 export type UserAccountKind = "wallet" | "earnings";
 export type SessionKind = "chat" | "call";
 export type RefundReason = "service_issue" | "billing_error" | "customer_request" | "goodwill" | "other";
@@ -186,4 +187,18 @@ export interface IdempotencyKey {
   key: string;
   /** A digest of the request parameters (without the key itself). */
   requestHash: string;
+}
+
+export type PaymentRefundStatus = "pending" | "processed" | "failed";
+
+/** A refund of a top-up through its provider. */
+export interface PaymentRefund {
+  refundId: string;
+  paymentId: string;
+  currency: string;
+  amount: bigint;
+  status: PaymentRefundStatus;
+  providerRefundId: string;
+  createdAt: Date;
+  updatedAt: Date;
 }

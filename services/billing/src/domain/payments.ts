@@ -1,7 +1,8 @@
 import { failedPrecondition, invalidArgument, isAppError } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
 import { posting, WalletBook, type WalletLimits, type WalletPlan } from "./ledger";
-import type { Payment, PaymentStatus, WalletSnapshot, WalletView } from "./model";
+import type { Payment, PaymentRefund, PaymentStatus, WalletSnapshot, WalletView } from "./model";
+import { INT64_MAX } from "./money";
 
 export interface CreditContext {
   now: Date;
@@ -216,4 +217,91 @@ export function planReconciliation(
       finding: "reconciled_expired",
     },
   ];
+}
+
+/**
+ * A refund of a top-up: only of a succeeded payment, at most what it paid less what earlier
+ * refunds (not failed) took; the amount leaves the wallet now, from what is available (so it
+ * cannot be spent while the provider works), for the clearing account the top-up came from.
+ */
+export function planPaymentRefund(
+  wallet: WalletSnapshot,
+  input: { payment: Payment; refunded: bigint; amount: bigint | undefined },
+  context: CreditContext,
+): WalletPlan<PaymentRefund> {
+  const { payment } = input;
+  if (payment.status !== "succeeded")
+    throw failedPrecondition("PAYMENT_NOT_SUCCEEDED", `payment ${payment.paymentId} is ${payment.status}`);
+  const refundable = payment.amount - input.refunded;
+  const amount = input.amount ?? refundable;
+  if (amount <= 0n || amount > refundable)
+    throw failedPrecondition(
+      "REFUND_EXCEEDS_PAID",
+      `at most ${refundable} ${payment.currency} may be refunded`,
+      {
+        metadata: { refundable_minor: refundable.toString() },
+      },
+    );
+  const book = new WalletBook(wallet, context.now, context.limits);
+  const { balanceAfter } = book.debit(amount);
+  const refund: PaymentRefund = {
+    refundId: newId(),
+    paymentId: payment.paymentId,
+    currency: payment.currency,
+    amount,
+    status: "pending",
+    providerRefundId: "",
+    createdAt: context.now,
+    updatedAt: context.now,
+  };
+  return {
+    wallet: book.changes(),
+    postings: [
+      posting({
+        transactionId: newId(),
+        type: "top_up_refund",
+        currency: payment.currency,
+        reference: `payment_refund:${refund.refundId}`,
+        lines: [
+          { account: { kind: "wallet", accountId: book.accountId! }, amount: -amount, balanceAfter },
+          { account: { kind: "clearing" }, amount, balanceAfter: null },
+        ],
+      }),
+    ],
+    result: refund,
+  };
+}
+
+/**
+ * The provider's word on a refund: processed is final and moves no money (it left the wallet
+ * when requested); failed puts the amount back in the wallet. Anything about a refund already
+ * settled changes nothing (undefined).
+ */
+export function planRefundOutcome(
+  wallet: WalletSnapshot,
+  refund: PaymentRefund,
+  status: "processed" | "failed",
+  context: CreditContext,
+): WalletPlan<PaymentRefund> | undefined {
+  if (refund.status !== "pending") return undefined;
+  const settled = { ...refund, status, updatedAt: context.now };
+  if (status === "processed") return { wallet: undefined, postings: [], result: settled };
+  const book = new WalletBook(wallet, context.now, { maxBalance: INT64_MAX });
+  const balanceAfter = book.credit(refund.amount);
+  return {
+    wallet: book.changes(),
+    postings: [
+      posting({
+        transactionId: newId(),
+        type: "top_up_refund",
+        currency: refund.currency,
+        reference: `payment_refund:${refund.refundId}`,
+        lines: [
+          { account: { kind: "clearing" }, amount: -refund.amount, balanceAfter: null },
+          { account: { kind: "wallet", accountId: book.accountId! }, amount: refund.amount, balanceAfter },
+        ],
+      }),
+    ],
+    result: settled,
+  };
 }

@@ -9,6 +9,7 @@ import type {
   Payment,
   PaymentFinding,
   PaymentFindingKind,
+  PaymentRefund,
   PaymentStatus,
   UserAccountKind,
   WalletChanges,
@@ -112,6 +113,25 @@ export interface PaymentStore {
   }): Promise<{ payment: Payment; recorded: boolean }>;
   findings(paymentId: string): Promise<PaymentFinding[]>;
   /**
+   * The payment locked and its refunds (not failed) summed, then its wallet locked and the plan
+   * applied, under the key. NOT_FOUND PAYMENT_NOT_FOUND.
+   */
+  refund(
+    key: IdempotencyKey,
+    target: { paymentId: string; now: Date },
+    plan: (wallet: WalletSnapshot, payment: Payment, refunded: bigint) => WalletPlan<PaymentRefund>,
+  ): Promise<PaymentRefund>;
+  /** Records the provider's id of a sent refund. */
+  refundSent(refundId: string, providerRefundId: string, now: Date): Promise<PaymentRefund>;
+  /**
+   * The refund locked (by our id or the provider's), its payment's wallet locked, then the plan
+   * (undefined: nothing changes). NOT_FOUND REFUND_NOT_FOUND.
+   */
+  settleRefund(
+    target: { refundId: string; providerRefundId: string; now: Date },
+    plan: (wallet: WalletSnapshot, refund: PaymentRefund) => WalletPlan<PaymentRefund> | undefined,
+  ): Promise<{ refund: PaymentRefund; changed: boolean }>;
+  /**
    * Claims up to `limit` payments still pending that were created before `createdBefore` and are
    * due a check (oldest first, skipping rows another instance holds); each is not due again
    * before `nextCheckAt`, so instances share the work and a failed check is retried later.
@@ -163,6 +183,13 @@ export interface ProviderPayment {
 export type ProviderEvent = { eventId: string } & (
   | { kind: "payment"; payment: ProviderPayment }
   | { kind: "dispute"; providerPaymentId: string; amount: bigint; currency: string }
+  | {
+      kind: "refund";
+      /** Ours, echoed in the provider's notes or metadata; empty when the provider started it. */
+      refundId: string;
+      providerRefundId: string;
+      status: "pending" | "processed" | "failed";
+    }
   | { kind: "ignored"; type: string }
 );
 
@@ -182,6 +209,12 @@ export interface PaymentProvider {
     providerPaymentId: string;
     signature: string;
   }): boolean;
+  /** Refunds a provider payment to its original method (idempotent by refundId). */
+  refund(input: {
+    refundId: string;
+    providerPaymentId: string;
+    amount: bigint;
+  }): Promise<{ providerRefundId: string; status: "pending" | "processed" | "failed" }>;
   /** Reads one provider payment by its id. */
   fetchPayment(providerPaymentId: string): Promise<ProviderPayment>;
   /** The provider's payments for one of our references (every attempt on a Razorpay order). */

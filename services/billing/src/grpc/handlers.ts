@@ -14,6 +14,7 @@ import {
   invoiceMessage,
   money,
   paymentMessage,
+  paymentRefundMessage,
   payoutAccountMessage,
   payoutMessage,
   refundMessage,
@@ -209,6 +210,16 @@ export function billingHandlers(
     async retryPayout(request) {
       if (!isUuid(request.payoutId)) throw invalidArgument("VALIDATION_FAILED", "payout_id must be a UUID");
       return { payout: payoutMessage(await billing.retryPayout(request.payoutId)) };
+    },
+
+    async refundPayment(request, ctx) {
+      if (!isUuid(request.paymentId)) throw invalidArgument("VALIDATION_FAILED", "payment_id must be a UUID");
+      const refund = await billing.refundPayment(scopeOf(ctx.principal), {
+        paymentId: request.paymentId,
+        amount: fromMoney(request.amount),
+        requestId: request.requestId,
+      });
+      return { refund: paymentRefundMessage(refund) };
     },
 
     async reconcilePayment(request) {

@@ -8,6 +8,8 @@ import {
   type Invoice as InvoiceMessage,
   KycStatus,
   type Payment as PaymentMessage,
+  type PaymentRefund as PaymentRefundMessage,
+  PaymentRefundStatus,
   PaymentStatus,
   type PayoutAccount as PayoutAccountMessage,
   type Payout as PayoutMessage,
@@ -53,6 +55,7 @@ const TRANSACTION_TYPE: Record<domain.TransactionType, TransactionType> = {
   refund: TransactionType.TRANSACTION_TYPE_REFUND,
   promotion: TransactionType.TRANSACTION_TYPE_PROMOTION,
   payout: TransactionType.TRANSACTION_TYPE_PAYOUT,
+  top_up_refund: TransactionType.TRANSACTION_TYPE_TOP_UP_REFUND,
 };
 
 const SESSION_KIND: Record<domain.SessionKind, SessionKind> = {
@@ -97,6 +100,22 @@ export const toPaymentStatus = reverse(PAYMENT_STATUS);
 export const toPayoutMethod = reverse(PAYOUT_METHOD);
 export const toKycStatus = reverse(KYC_STATUS);
 export const toPayoutStatus = reverse(PAYOUT_STATUS);
+
+const REFUND_STATUS: Record<domain.PaymentRefundStatus, PaymentRefundStatus> = {
+  pending: PaymentRefundStatus.PAYMENT_REFUND_STATUS_PENDING,
+  processed: PaymentRefundStatus.PAYMENT_REFUND_STATUS_PROCESSED,
+  failed: PaymentRefundStatus.PAYMENT_REFUND_STATUS_FAILED,
+};
+
+export const paymentRefundMessage = (refund: domain.PaymentRefund): PaymentRefundMessage => ({
+  refundId: refund.refundId,
+  paymentId: refund.paymentId,
+  amount: money(refund.amount, refund.currency),
+  status: REFUND_STATUS[refund.status],
+  providerRefundId: refund.providerRefundId,
+  createdAt: refund.createdAt,
+  updatedAt: refund.updatedAt,
+});
 
 export const payoutAccountMessage = (account: payouts.PayoutAccount): PayoutAccountMessage => ({
   expertUserId: account.expertUserId,

@@ -10,6 +10,7 @@ export const billingPermissions: { [K in keyof typeof BillingServiceService]: Pe
   verifyTopUp: allow.signedIn,
   receiveProviderWebhook: allow.services("edge"),
   reconcilePayment: allow.staff,
+  refundPayment: allow.staff,
   setPayoutAccount: allow.roles("expert"),
   getPayoutAccount: allow.roles("expert", "operator", "admin"),
   setKycStatus: allow.staff,

@@ -1,7 +1,13 @@
 import { notFound } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
 import { enqueueOutbox } from "@parley/kit/outbox";
-import type { Payment, PaymentFindingKind, PaymentStatus } from "../domain/model";
+import type {
+  Payment,
+  PaymentFindingKind,
+  PaymentRefund,
+  PaymentRefundStatus,
+  PaymentStatus,
+} from "../domain/model";
 import type { PaymentStore } from "../domain/ports";
 import { idempotent, lockWallet, planWrites, readWallet } from "./ledger";
 import { type PlatformAccounts, pipelined, type Sql } from "./sql";
@@ -38,6 +44,28 @@ const toPayment = (row: PaymentRow): Payment => ({
 
 /** Notification intents for the relay (workers/notifications.ts). */
 export const NOTIFICATION_OUTBOX = "billing.notification_outbox";
+
+interface RefundRow {
+  id: string;
+  payment_id: string;
+  currency: string;
+  amount: bigint;
+  status: PaymentRefundStatus;
+  provider_refund_id: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const toRefund = (row: RefundRow): PaymentRefund => ({
+  refundId: row.id,
+  paymentId: row.payment_id,
+  currency: row.currency,
+  amount: row.amount,
+  status: row.status,
+  providerRefundId: row.provider_refund_id ?? "",
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+});
 
 /** Top-ups: payments created pending and moved by provider events. */
 export function createPaymentStore(sql: Sql, platform: PlatformAccounts): PaymentStore {
@@ -111,6 +139,76 @@ export function createPaymentStore(sql: Sql, platform: PlatformAccounts): Paymen
         currency: row.currency,
         createdAt: row.created_at,
       }));
+    },
+
+    async refund(key, target, plan) {
+      return (await sql.begin((tx) =>
+        idempotent(tx, key, async () => {
+          const [row] = await tx<
+            PaymentRow[]
+          >`select * from billing.payments where id = ${target.paymentId} for update`;
+          if (!row) throw notFound("PAYMENT_NOT_FOUND", `no payment ${target.paymentId}`);
+          const payment = toPayment(row);
+          const [sum] = await tx<{ refunded: bigint }[]>`
+            select coalesce(sum(amount), 0)::int8 as refunded from billing.payment_refunds
+            where payment_id = ${payment.paymentId} and status <> 'failed'`;
+          const wallet = await lockWallet(
+            tx,
+            { userId: payment.userId, currency: payment.currency },
+            { create: true },
+          );
+          const decided = plan(wallet, payment, sum!.refunded);
+          const r = decided.result;
+          await pipelined([
+            ...(await planWrites(tx, decided, target.now, platform)),
+            tx`
+              insert into billing.payment_refunds (id, payment_id, currency, amount, status, created_at, updated_at)
+              values (${r.refundId}, ${r.paymentId}, ${r.currency}, ${r.amount}, ${r.status}, ${r.createdAt}, ${r.updatedAt})`,
+          ]);
+          return r;
+        }),
+      )) as PaymentRefund;
+    },
+
+    async refundSent(refundId, providerRefundId, now) {
+      const [row] = await sql<RefundRow[]>`
+        update billing.payment_refunds set provider_refund_id = ${providerRefundId}, updated_at = ${now}
+        where id = ${refundId} returning *`;
+      return toRefund(row!);
+    },
+
+    async settleRefund(target, plan) {
+      return (await sql.begin(async (tx) => {
+        const [found] = target.refundId
+          ? await tx<RefundRow[]>`select * from billing.payment_refunds where id = ${target.refundId}`
+          : await tx<RefundRow[]>`
+              select * from billing.payment_refunds where provider_refund_id = ${target.providerRefundId}`;
+        if (!found) throw notFound("REFUND_NOT_FOUND", "no refund matches this provider event");
+        const [payment] = await tx<
+          PaymentRow[]
+        >`select * from billing.payments where id = ${found.payment_id}`;
+        // Wallet first (the order every move takes), then the refund row.
+        const wallet = await lockWallet(
+          tx,
+          { userId: payment!.user_id, currency: payment!.currency },
+          { create: true },
+        );
+        const [row] = await tx<
+          RefundRow[]
+        >`select * from billing.payment_refunds where id = ${found.id} for update`;
+        const refund = toRefund(row!);
+        const decided = plan(wallet, refund);
+        if (!decided) return { refund, changed: false };
+        const r = decided.result;
+        const results = await pipelined([
+          ...(await planWrites(tx, decided, target.now, platform)),
+          tx<RefundRow[]>`
+            update billing.payment_refunds set status = ${r.status}, updated_at = ${r.updatedAt},
+              provider_refund_id = coalesce(provider_refund_id, ${target.providerRefundId || null})
+            where id = ${r.refundId} returning *`,
+        ]);
+        return { refund: toRefund((results.at(-1) as RefundRow[])[0]!), changed: true };
+      })) as { refund: PaymentRefund; changed: boolean };
     },
 
     async claimDue({ createdBefore, now, nextCheckAt, limit }) {

@@ -60,7 +60,7 @@ export const accounts = billing.table(
 export const transactions = billing.table("transactions", {
   id: uuid("id").primaryKey(),
   type: text("type", {
-    enum: ["top_up", "session_charge", "hold_capture", "refund", "promotion", "payout"],
+    enum: ["top_up", "session_charge", "hold_capture", "refund", "promotion", "payout", "top_up_refund"],
   }).notNull(),
   currency: char("currency", { length: 3 }).notNull(),
   reference: text("reference").notNull(),
@@ -280,6 +280,27 @@ export const invoices = billing.table(
 /** Notification intents (top-up credited, refund issued), written in the transaction of the change. */
 export const notificationOutbox = outboxTable(billing, "notification_outbox");
 
+/** Refunds of top-ups through their provider: the amount left the wallet when requested. */
+export const paymentRefunds = billing.table(
+  "payment_refunds",
+  {
+    id: uuid("id").primaryKey(),
+    paymentId: uuid("payment_id")
+      .notNull()
+      .references(() => payments.id),
+    currency: char("currency", { length: 3 }).notNull(),
+    amount: money("amount").notNull(),
+    status: text("status", { enum: ["pending", "processed", "failed"] }).notNull(),
+    providerRefundId: text("provider_refund_id"),
+    createdAt: at("created_at").notNull().defaultNow(),
+    updatedAt: at("updated_at").notNull().defaultNow(),
+  },
+  (table) => [
+    index("payment_refunds_payment").on(table.paymentId),
+    uniqueIndex("payment_refunds_provider").on(table.providerRefundId),
+  ],
+);
+
 const bytea = customType<{ data: Buffer }>({ dataType: () => "bytea" });
 
 /**
@@ -343,6 +364,7 @@ export const schema = {
   paymentFindings,
   refunds,
   invoices,
+  paymentRefunds,
   payoutAccounts,
   payouts,
 };

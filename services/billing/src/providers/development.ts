@@ -5,7 +5,7 @@ import type { PaymentProvider, ProviderPayment } from "../domain/ports";
  * The development provider (`pnpm start`, tests): no network. A top-up's reference is
  * `parley_<payment id>`; its events arrive as ConfirmPayment through the edge's
  * `parley-signature` route, so it has no webhook format of its own; a fetch reports the payment
- * still pending (reconciliation expires it once it is old enough).
+ * still pending (reconciliation expires it once it is old enough); a refund is processed at once.
  */
 export function developmentProvider(): PaymentProvider {
   const pending = (reference: string): ProviderPayment => ({
@@ -25,6 +25,9 @@ export function developmentProvider(): PaymentProvider {
         "PROVIDER_NOT_SUPPORTED",
         "the development provider's events come through ConfirmPayment",
       );
+    },
+    async refund({ refundId }) {
+      return { providerRefundId: `dev_${refundId}`, status: "processed" };
     },
     async fetchPayment(providerPaymentId) {
       return pending(providerPaymentId);

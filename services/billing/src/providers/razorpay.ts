@@ -75,6 +75,21 @@ export function razorpayProvider(options: RazorpayOptions): PaymentProvider {
       return hmacMatches(options.keySecret, `${providerReference}|${providerPaymentId}`, signature);
     },
 
+    async refund({ refundId, providerPaymentId, amount }) {
+      const refund = await call(() =>
+        razorpay.payments.refund(providerPaymentId, {
+          amount: asNumber(amount),
+          receipt: refundId,
+          notes: { refund_id: refundId },
+        }),
+      );
+      return {
+        providerRefundId: refund.id,
+        status:
+          refund.status === "processed" ? "processed" : refund.status === "failed" ? "failed" : "pending",
+      };
+    },
+
     async fetchPayment(providerPaymentId) {
       const entity = await call(() => razorpay.payments.fetch(providerPaymentId));
       return paymentOf(entity as unknown as RazorpayPaymentEntity);
@@ -101,6 +116,18 @@ function mapEvent(eventId: string, body: Record<string, unknown>): ProviderEvent
         eventId,
         kind: "payment",
         payment: { ...mapped, status: type === "payment.failed" ? "failed" : "succeeded" },
+      };
+    }
+    case "refund.processed":
+    case "refund.failed": {
+      const refund = payload.refund?.entity as { id: string; notes?: { refund_id?: string } } | undefined;
+      if (!refund) throw invalidArgument("INVALID_BODY", `${type} carries no refund`);
+      return {
+        eventId,
+        kind: "refund",
+        refundId: refund.notes?.refund_id ?? "",
+        providerRefundId: refund.id,
+        status: type === "refund.processed" ? "processed" : "failed",
       };
     }
     case "payment.dispute.created": {

@@ -80,6 +80,16 @@ export function stripeProvider(options: StripeOptions): PaymentProvider {
       return mapEvent(event);
     },
 
+    async refund({ refundId, providerPaymentId, amount }) {
+      const refund = await providerCall("stripe", () =>
+        stripe.refunds.create(
+          { payment_intent: providerPaymentId, amount: asNumber(amount), metadata: { refund_id: refundId } },
+          { idempotencyKey: `refund:${refundId}` },
+        ),
+      );
+      return { providerRefundId: refund.id, status: refundStatus(refund.status) };
+    },
+
     async fetchPayment(providerPaymentId) {
       return paymentOf(await providerCall("stripe", () => stripe.paymentIntents.retrieve(providerPaymentId)));
     },
@@ -90,8 +100,23 @@ export function stripeProvider(options: StripeOptions): PaymentProvider {
   };
 }
 
+const refundStatus = (status: string | null): "pending" | "processed" | "failed" =>
+  status === "succeeded" ? "processed" : status === "failed" || status === "canceled" ? "failed" : "pending";
+
 function mapEvent(event: Stripe.Event): ProviderEvent {
   switch (event.type) {
+    case "refund.created":
+    case "refund.updated":
+    case "refund.failed": {
+      const refund = event.data.object;
+      return {
+        eventId: event.id,
+        kind: "refund",
+        refundId: refund.metadata?.refund_id ?? "",
+        providerRefundId: refund.id,
+        status: event.type === "refund.failed" ? "failed" : refundStatus(refund.status),
+      };
+    }
     case "payment_intent.succeeded":
     case "payment_intent.payment_failed":
     case "payment_intent.canceled": {

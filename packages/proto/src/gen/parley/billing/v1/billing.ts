@@ -41,6 +41,8 @@ export enum TransactionType {
   TRANSACTION_TYPE_PROMOTION = 5,
   /** TRANSACTION_TYPE_PAYOUT - A payout's move: earnings to payout clearing, then to paid-out and TDS, or back. */
   TRANSACTION_TYPE_PAYOUT = 6,
+  /** TRANSACTION_TYPE_TOP_UP_REFUND - A top-up refunded through its provider (or put back when the provider failed the refund). */
+  TRANSACTION_TYPE_TOP_UP_REFUND = 7,
   UNRECOGNIZED = -1,
 }
 
@@ -67,6 +69,9 @@ export function transactionTypeFromJSON(object: any): TransactionType {
     case 6:
     case "TRANSACTION_TYPE_PAYOUT":
       return TransactionType.TRANSACTION_TYPE_PAYOUT;
+    case 7:
+    case "TRANSACTION_TYPE_TOP_UP_REFUND":
+      return TransactionType.TRANSACTION_TYPE_TOP_UP_REFUND;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -90,6 +95,8 @@ export function transactionTypeToJSON(object: TransactionType): string {
       return "TRANSACTION_TYPE_PROMOTION";
     case TransactionType.TRANSACTION_TYPE_PAYOUT:
       return "TRANSACTION_TYPE_PAYOUT";
+    case TransactionType.TRANSACTION_TYPE_TOP_UP_REFUND:
+      return "TRANSACTION_TYPE_TOP_UP_REFUND";
     case TransactionType.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -560,6 +567,56 @@ export function payoutStatusToJSON(object: PayoutStatus): string {
   }
 }
 
+/** Where a refund of a top-up stands with its provider. */
+export enum PaymentRefundStatus {
+  /** PAYMENT_REFUND_STATUS_UNSPECIFIED - Not set. */
+  PAYMENT_REFUND_STATUS_UNSPECIFIED = 0,
+  /** PAYMENT_REFUND_STATUS_PENDING - Taken from the wallet; with the provider. */
+  PAYMENT_REFUND_STATUS_PENDING = 1,
+  /** PAYMENT_REFUND_STATUS_PROCESSED - The provider returned the money to the payer. */
+  PAYMENT_REFUND_STATUS_PROCESSED = 2,
+  /** PAYMENT_REFUND_STATUS_FAILED - The provider failed it: the amount is back in the wallet. */
+  PAYMENT_REFUND_STATUS_FAILED = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function paymentRefundStatusFromJSON(object: any): PaymentRefundStatus {
+  switch (object) {
+    case 0:
+    case "PAYMENT_REFUND_STATUS_UNSPECIFIED":
+      return PaymentRefundStatus.PAYMENT_REFUND_STATUS_UNSPECIFIED;
+    case 1:
+    case "PAYMENT_REFUND_STATUS_PENDING":
+      return PaymentRefundStatus.PAYMENT_REFUND_STATUS_PENDING;
+    case 2:
+    case "PAYMENT_REFUND_STATUS_PROCESSED":
+      return PaymentRefundStatus.PAYMENT_REFUND_STATUS_PROCESSED;
+    case 3:
+    case "PAYMENT_REFUND_STATUS_FAILED":
+      return PaymentRefundStatus.PAYMENT_REFUND_STATUS_FAILED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return PaymentRefundStatus.UNRECOGNIZED;
+  }
+}
+
+export function paymentRefundStatusToJSON(object: PaymentRefundStatus): string {
+  switch (object) {
+    case PaymentRefundStatus.PAYMENT_REFUND_STATUS_UNSPECIFIED:
+      return "PAYMENT_REFUND_STATUS_UNSPECIFIED";
+    case PaymentRefundStatus.PAYMENT_REFUND_STATUS_PENDING:
+      return "PAYMENT_REFUND_STATUS_PENDING";
+    case PaymentRefundStatus.PAYMENT_REFUND_STATUS_PROCESSED:
+      return "PAYMENT_REFUND_STATUS_PROCESSED";
+    case PaymentRefundStatus.PAYMENT_REFUND_STATUS_FAILED:
+      return "PAYMENT_REFUND_STATUS_FAILED";
+    case PaymentRefundStatus.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** A user's prepaid wallet in one currency. */
 export interface Wallet {
   /** The wallet owner. */
@@ -968,6 +1025,46 @@ export interface RetryPayoutRequest {
 export interface RetryPayoutResponse {
   /** The payout after sending it again. */
   payout?: Payout | undefined;
+}
+
+/** A refund of a top-up through its provider. */
+export interface PaymentRefund {
+  /** The refund (its idempotency key with the provider). */
+  refundId: string;
+  /** The payment refunded. */
+  paymentId: string;
+  /** How much. */
+  amount?:
+    | Money
+    | undefined;
+  /** Status. */
+  status: PaymentRefundStatus;
+  /** The provider's refund id, once sent. */
+  providerRefundId: string;
+  /** When it was requested. */
+  createdAt?:
+    | Date
+    | undefined;
+  /** When its status last changed. */
+  updatedAt?: Date | undefined;
+}
+
+/** Request for RefundPayment. */
+export interface RefundPaymentRequest {
+  /** The payment to refund. */
+  paymentId: string;
+  /** How much; all that remains refundable when unset. */
+  amount?:
+    | Money
+    | undefined;
+  /** Idempotency key (at most 128 characters). */
+  requestId: string;
+}
+
+/** Response for RefundPayment. */
+export interface RefundPaymentResponse {
+  /** The refund. */
+  refund?: PaymentRefund | undefined;
 }
 
 /** Request for ReconcilePayment. */
@@ -4760,6 +4857,340 @@ export const RetryPayoutResponse: MessageFns<RetryPayoutResponse> = {
   },
 };
 
+function createBasePaymentRefund(): PaymentRefund {
+  return {
+    refundId: "",
+    paymentId: "",
+    amount: undefined,
+    status: 0,
+    providerRefundId: "",
+    createdAt: undefined,
+    updatedAt: undefined,
+  };
+}
+
+export const PaymentRefund: MessageFns<PaymentRefund> = {
+  encode(message: PaymentRefund, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.refundId !== "") {
+      writer.uint32(10).string(message.refundId);
+    }
+    if (message.paymentId !== "") {
+      writer.uint32(18).string(message.paymentId);
+    }
+    if (message.amount !== undefined) {
+      Money.encode(message.amount, writer.uint32(26).fork()).join();
+    }
+    if (message.status !== 0) {
+      writer.uint32(32).int32(message.status);
+    }
+    if (message.providerRefundId !== "") {
+      writer.uint32(42).string(message.providerRefundId);
+    }
+    if (message.createdAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(50).fork()).join();
+    }
+    if (message.updatedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.updatedAt), writer.uint32(58).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PaymentRefund {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePaymentRefund();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.refundId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.paymentId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.amount = Money.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.providerRefundId = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.updatedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PaymentRefund {
+    return {
+      refundId: isSet(object.refundId)
+        ? globalThis.String(object.refundId)
+        : isSet(object.refund_id)
+        ? globalThis.String(object.refund_id)
+        : "",
+      paymentId: isSet(object.paymentId)
+        ? globalThis.String(object.paymentId)
+        : isSet(object.payment_id)
+        ? globalThis.String(object.payment_id)
+        : "",
+      amount: isSet(object.amount) ? Money.fromJSON(object.amount) : undefined,
+      status: isSet(object.status) ? paymentRefundStatusFromJSON(object.status) : 0,
+      providerRefundId: isSet(object.providerRefundId)
+        ? globalThis.String(object.providerRefundId)
+        : isSet(object.provider_refund_id)
+        ? globalThis.String(object.provider_refund_id)
+        : "",
+      createdAt: isSet(object.createdAt)
+        ? fromJsonTimestamp(object.createdAt)
+        : isSet(object.created_at)
+        ? fromJsonTimestamp(object.created_at)
+        : undefined,
+      updatedAt: isSet(object.updatedAt)
+        ? fromJsonTimestamp(object.updatedAt)
+        : isSet(object.updated_at)
+        ? fromJsonTimestamp(object.updated_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: PaymentRefund): unknown {
+    const obj: any = {};
+    if (message.refundId !== "") {
+      obj.refundId = message.refundId;
+    }
+    if (message.paymentId !== "") {
+      obj.paymentId = message.paymentId;
+    }
+    if (message.amount !== undefined) {
+      obj.amount = Money.toJSON(message.amount);
+    }
+    if (message.status !== 0) {
+      obj.status = paymentRefundStatusToJSON(message.status);
+    }
+    if (message.providerRefundId !== "") {
+      obj.providerRefundId = message.providerRefundId;
+    }
+    if (message.createdAt !== undefined) {
+      obj.createdAt = message.createdAt.toISOString();
+    }
+    if (message.updatedAt !== undefined) {
+      obj.updatedAt = message.updatedAt.toISOString();
+    }
+    return obj;
+  },
+};
+
+function createBaseRefundPaymentRequest(): RefundPaymentRequest {
+  return { paymentId: "", amount: undefined, requestId: "" };
+}
+
+export const RefundPaymentRequest: MessageFns<RefundPaymentRequest> = {
+  encode(message: RefundPaymentRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.paymentId !== "") {
+      writer.uint32(10).string(message.paymentId);
+    }
+    if (message.amount !== undefined) {
+      Money.encode(message.amount, writer.uint32(18).fork()).join();
+    }
+    if (message.requestId !== "") {
+      writer.uint32(26).string(message.requestId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RefundPaymentRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRefundPaymentRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.paymentId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.amount = Money.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RefundPaymentRequest {
+    return {
+      paymentId: isSet(object.paymentId)
+        ? globalThis.String(object.paymentId)
+        : isSet(object.payment_id)
+        ? globalThis.String(object.payment_id)
+        : "",
+      amount: isSet(object.amount) ? Money.fromJSON(object.amount) : undefined,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+    };
+  },
+
+  toJSON(message: RefundPaymentRequest): unknown {
+    const obj: any = {};
+    if (message.paymentId !== "") {
+      obj.paymentId = message.paymentId;
+    }
+    if (message.amount !== undefined) {
+      obj.amount = Money.toJSON(message.amount);
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    return obj;
+  },
+};
+
+function createBaseRefundPaymentResponse(): RefundPaymentResponse {
+  return { refund: undefined };
+}
+
+export const RefundPaymentResponse: MessageFns<RefundPaymentResponse> = {
+  encode(message: RefundPaymentResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.refund !== undefined) {
+      PaymentRefund.encode(message.refund, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RefundPaymentResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRefundPaymentResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.refund = PaymentRefund.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RefundPaymentResponse {
+    return { refund: isSet(object.refund) ? PaymentRefund.fromJSON(object.refund) : undefined };
+  },
+
+  toJSON(message: RefundPaymentResponse): unknown {
+    const obj: any = {};
+    if (message.refund !== undefined) {
+      obj.refund = PaymentRefund.toJSON(message.refund);
+    }
+    return obj;
+  },
+};
+
 function createBaseReconcilePaymentRequest(): ReconcilePaymentRequest {
   return { paymentId: "" };
 }
@@ -8297,6 +8728,24 @@ export const BillingServiceService = {
       ReceiveProviderWebhookResponse.decode(value),
   },
   /**
+   * Refunds part or all of a top-up to the original payment method through its provider. The
+   * amount leaves the wallet at once (so it cannot be spent meanwhile) for the clearing account
+   * and is sent to the provider (idempotent by the refund id); the refund is processed when the
+   * provider confirms it (its webhook), and a refund the provider fails puts the amount back.
+   * Callers: operator, admin.
+   * Errors: NOT_FOUND PAYMENT_NOT_FOUND, FAILED_PRECONDITION PAYMENT_NOT_SUCCEEDED, FAILED_PRECONDITION REFUND_EXCEEDS_PAID (metadata refundable_minor), FAILED_PRECONDITION INSUFFICIENT_FUNDS (the wallet has spent it), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  refundPayment: {
+    path: "/parley.billing.v1.BillingService/RefundPayment" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RefundPaymentRequest): Buffer => Buffer.from(RefundPaymentRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RefundPaymentRequest => RefundPaymentRequest.decode(value),
+    responseSerialize: (value: RefundPaymentResponse): Buffer =>
+      Buffer.from(RefundPaymentResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RefundPaymentResponse => RefundPaymentResponse.decode(value),
+  },
+  /**
    * Reconciles one payment with its provider now, as the reconciliation worker does with every
    * payment still pending after the configured delay: the provider's payments for it are read,
    * a captured one credits (once), a failure marks it failed, one never paid past the expiry
@@ -8664,6 +9113,15 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
    */
   receiveProviderWebhook: handleUnaryCall<ReceiveProviderWebhookRequest, ReceiveProviderWebhookResponse>;
   /**
+   * Refunds part or all of a top-up to the original payment method through its provider. The
+   * amount leaves the wallet at once (so it cannot be spent meanwhile) for the clearing account
+   * and is sent to the provider (idempotent by the refund id); the refund is processed when the
+   * provider confirms it (its webhook), and a refund the provider fails puts the amount back.
+   * Callers: operator, admin.
+   * Errors: NOT_FOUND PAYMENT_NOT_FOUND, FAILED_PRECONDITION PAYMENT_NOT_SUCCEEDED, FAILED_PRECONDITION REFUND_EXCEEDS_PAID (metadata refundable_minor), FAILED_PRECONDITION INSUFFICIENT_FUNDS (the wallet has spent it), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  refundPayment: handleUnaryCall<RefundPaymentRequest, RefundPaymentResponse>;
+  /**
    * Reconciles one payment with its provider now, as the reconciliation worker does with every
    * payment still pending after the configured delay: the provider's payments for it are read,
    * a captured one credits (once), a failure marks it failed, one never paid past the expiry
@@ -8950,6 +9408,29 @@ export interface BillingServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReceiveProviderWebhookResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Refunds part or all of a top-up to the original payment method through its provider. The
+   * amount leaves the wallet at once (so it cannot be spent meanwhile) for the clearing account
+   * and is sent to the provider (idempotent by the refund id); the refund is processed when the
+   * provider confirms it (its webhook), and a refund the provider fails puts the amount back.
+   * Callers: operator, admin.
+   * Errors: NOT_FOUND PAYMENT_NOT_FOUND, FAILED_PRECONDITION PAYMENT_NOT_SUCCEEDED, FAILED_PRECONDITION REFUND_EXCEEDS_PAID (metadata refundable_minor), FAILED_PRECONDITION INSUFFICIENT_FUNDS (the wallet has spent it), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  refundPayment(
+    request: RefundPaymentRequest,
+    callback: (error: ServiceError | null, response: RefundPaymentResponse) => void,
+  ): ClientUnaryCall;
+  refundPayment(
+    request: RefundPaymentRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RefundPaymentResponse) => void,
+  ): ClientUnaryCall;
+  refundPayment(
+    request: RefundPaymentRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RefundPaymentResponse) => void,
   ): ClientUnaryCall;
   /**
    * Reconciles one payment with its provider now, as the reconciliation worker does with every
