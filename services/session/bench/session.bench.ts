@@ -55,6 +55,10 @@ const seconds = (started: bigint) => Number(process.hrtime.bigint() - started) /
 const round2 = (value: number) => Number(value.toFixed(2));
 
 const cleanups: Array<() => Promise<void> | void> = [];
+// A run that fails still takes its children with it (the throwaway redis-server, billing).
+process.once("exit", () => {
+  for (const cleanup of cleanups) void cleanup();
+});
 let embedded: Awaited<ReturnType<typeof startEmbeddedPostgres>> | undefined;
 let serverUrl = process.env.DATABASE_URL;
 if (!serverUrl) {
@@ -90,6 +94,9 @@ const billingProcess = await launchService("billing", {
   JWT_AUDIENCE: issuer.audience,
   PAGE_TOKEN_SECRET: randomBytes(32).toString("hex"),
   COMMISSION_BPS: COMMISSION_BPS.toString(),
+});
+cleanups.push(() => {
+  billingProcess.process.kill("SIGKILL");
 });
 const billingSql = postgres(billingUrl, { max: PARALLEL_CHUNKS + 1, onnotice: () => {} });
 const serviceToken = await issuer.serviceToken("session");
