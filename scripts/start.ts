@@ -109,6 +109,9 @@ Parley is running.
   gRPC          auth ${platform.grpc.auth}  user ${platform.grpc.user}  session ${platform.grpc.session}  billing ${platform.grpc.billing}
   Postgres      ${embedded ? `embedded, data in .data/postgres (port ${new URL(databaseUrl).port})` : "DATABASE_URL"}
   Redis         ${process.env.REDIS_URL ?? "not set: in-process bus, presence and counters"}
+  Notifications in-app (GET ${http}/v1/me/notifications, the watch_me WebSocket frame) and Web Push
+                (VAPID keys in .data/local-secrets.json); emails are printed in the user service's log
+                lines above ("email (no SMTP_URL…)") unless SMTP_URL is set for it
   Webhook       POST ${http}/v1/webhooks/payments/development, secret in .data/local-secrets.json
                 (Stripe, Razorpay, RazorpayX: POST ${http}/v1/webhooks/{stripe,razorpay,razorpayx}, keys in billing's env)
 

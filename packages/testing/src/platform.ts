@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from "node:crypto";
+import { createECDH, randomBytes, randomUUID } from "node:crypto";
 import { freePort } from "@parley/kit/db";
 import type { Test } from "tap";
 import { createTestDatabase } from "./database";
@@ -17,11 +17,26 @@ export interface PlatformSecrets {
   webhookSecret: string;
   /** Billing's PAYOUT_ENCRYPTION_KEY (32 bytes, base64): seals experts' payout details. */
   payoutEncryptionKey: string;
+  /** The user service's Web Push (VAPID) key pair, base64url (P-256: 65-byte public, 32-byte private). */
+  vapidPublicKey: string;
+  vapidPrivateKey: string;
   adminEmail: string;
   adminPassword: string;
 }
 
 const secret = () => randomBytes(24).toString("base64url");
+
+/** A VAPID key pair (RFC 8292): an ECDH P-256 key, both halves base64url. */
+function vapidKeys() {
+  const ecdh = createECDH("prime256v1");
+  ecdh.generateKeys();
+  return {
+    vapidPublicKey: ecdh.getPublicKey().toString("base64url"),
+    vapidPrivateKey: Buffer.concat([Buffer.alloc(32), ecdh.getPrivateKey()])
+      .subarray(-32)
+      .toString("base64url"),
+  };
+}
 
 export function generateSecrets(): PlatformSecrets {
   return {
@@ -30,6 +45,7 @@ export function generateSecrets(): PlatformSecrets {
     services: { user: secret(), billing: secret(), session: secret(), edge: secret() },
     webhookSecret: secret(),
     payoutEncryptionKey: randomBytes(32).toString("base64"),
+    ...vapidKeys(),
     adminEmail: "admin@parley.local",
     adminPassword: `admin-${secret().slice(0, 12)}`,
   };
@@ -110,7 +126,11 @@ export async function launchPlatform(options: PlatformOptions): Promise<Platform
     // Billing reaches user (its notification relay) from the start: user's port is chosen first.
     const userPort = ports.user ?? (await freePort());
     const [user, billing] = await Promise.all([
-      launch("user", { GRPC_PORT: String(userPort) }),
+      launch("user", {
+        GRPC_PORT: String(userPort),
+        VAPID_PUBLIC_KEY: secrets.vapidPublicKey,
+        VAPID_PRIVATE_KEY: secrets.vapidPrivateKey,
+      }),
       launch("billing", {
         USER_ADDRESS: `127.0.0.1:${userPort}`,
         PAYOUT_ENCRYPTION_KEY: secrets.payoutEncryptionKey,

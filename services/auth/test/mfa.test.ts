@@ -300,7 +300,7 @@ async function outboxDrain(h: Harness, notifier: Notifier) {
       queue: createOutboxQueue(sql),
       profiles: { ensureProfile: async () => {} },
       notifier,
-      notices: { notify: async () => {} },
+      notices: { notify: async () => {}, forgetLoginSession: async () => {} },
       log: createLogger({ service: "auth", level: "silent" }),
       intervalMs: 1000,
     }).drainOnce();
@@ -362,4 +362,12 @@ t.test("security notices are outbox rows of the change's transaction: sign-in, M
     "enabling TOTP and the MFA sign-in; registering is not one",
   );
   t.ok(notices.every((row) => (row.payload as { userId: string }).userId === person.userId));
+
+  await h.client.logout({}, h.bearer(person.tokens));
+  const [forget] = await h.sql`select payload from auth.outbox where kind = 'devices.forget'`;
+  t.match(
+    forget?.payload,
+    { loginSessionId: String },
+    "a logout tells user to forget the session's push devices",
+  );
 });

@@ -137,7 +137,7 @@ try {
   for (const client of clients) client.close();
   control.close();
   await server.shutdown(1_000);
-  service.close();
+  await service.close();
   await bus.close();
   await database.close();
   console.log(

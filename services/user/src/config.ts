@@ -1,5 +1,5 @@
 import { identityEnv } from "@parley/kit/auth";
-import { env, type z } from "@parley/kit/config";
+import { env, z } from "@parley/kit/config";
 
 /** The user service's environment; every variable is validated at start. */
 export const userConfigShape = {
@@ -17,6 +17,22 @@ export const userConfigShape = {
   PRESENCE_TTL_SECONDS: env.positiveInt(60),
   /** A person hears that one favourite expert came online at most once per this long. */
   FAVOURITE_ONLINE_INTERVAL_SECONDS: env.positiveInt(3_600),
+  /** Web Push (VAPID) keys, base64url; `pnpm start` generates them into the local secrets. Unset: no web push. */
+  VAPID_PUBLIC_KEY: z.string().optional(),
+  VAPID_PRIVATE_KEY: z.string().optional(),
+  VAPID_SUBJECT: z.string().default("mailto:notifications@parley.local"),
+  /** smtp(s)://user:pass@host:port; unset: emails are written to this service's log. */
+  SMTP_URL: z.string().optional(),
+  EMAIL_FROM: z.string().default("Parley <no-reply@parley.local>"),
+  /** FCM HTTP v1: the project and its service account JSON; unset: no mobile push. */
+  FCM_BASE_URL: z.string().url().default("https://fcm.googleapis.com"),
+  FCM_PROJECT_ID: z.string().optional(),
+  FCM_SERVICE_ACCOUNT_JSON: z.string().optional(),
+  /** SMS through a Twilio-shaped Messages API; unset: no SMS. */
+  SMS_BASE_URL: z.string().url().default("https://api.twilio.com"),
+  SMS_ACCOUNT_SID: z.string().optional(),
+  SMS_AUTH_TOKEN: z.string().optional(),
+  SMS_FROM: z.string().optional(),
   /** WatchMe keep-alive interval. */
   HEARTBEAT_MS: env.positiveInt(15_000),
   /** How often WatchMe streams check the store while the bus is down. */

@@ -9,16 +9,28 @@ import { createPaging } from "@parley/kit/paging";
 import { createCatchUp } from "@parley/kit/watch";
 import { UserServiceService } from "@parley/proto/parley/user/v1/user";
 import type { UserConfig } from "./config";
+import { emailAdapter } from "./delivery/email";
+import { fcmAdapter } from "./delivery/fcm";
+import { smsAdapter } from "./delivery/sms";
+import { webPushAdapter } from "./delivery/web-push";
+import {
+  createDevices,
+  DEFAULT_DELIVERY_RULES,
+  type DeliverDeps,
+  type DeliveryRules,
+} from "./domain/delivery";
 import { createFavourites, type Favourites } from "./domain/favourites";
 import { createNotifications, type Notifications } from "./domain/notifications";
 import type { PresenceStore } from "./domain/ports";
 import { createUsers, type Users } from "./domain/users";
 import { userHandlers } from "./grpc/handlers";
 import { userPermissions } from "./grpc/permissions";
+import { createDeliveryStore } from "./persistence/delivery";
 import { createFavouriteStore } from "./persistence/favourites";
 import { busNotificationFeed, createNotificationStore } from "./persistence/notifications";
 import { createInProcessPresence, createRedisPresence } from "./persistence/presence";
 import { createUserStore } from "./persistence/store";
+import { createDeliveryWorker } from "./workers/delivery";
 
 export const USER_MIGRATIONS = {
   migrationsFolder: path.resolve(import.meta.dirname, "../drizzle"),
@@ -38,6 +50,13 @@ export interface UserServiceDeps {
   watch?: { heartbeatMs: number; pollMs: number; checkMs: number };
   /** A person hears that one favourite came online at most once per this many seconds (default 3600). */
   favouriteOnlineIntervalSeconds?: number;
+  /** Delivery beyond the inbox: one adapter per configured channel; none: in-app only. */
+  delivery?: {
+    adapters: DeliverDeps["adapters"];
+    rules?: DeliveryRules;
+    vapidPublicKey?: string;
+    pollMs?: number;
+  };
 }
 
 export interface UserService {
@@ -45,7 +64,8 @@ export interface UserService {
   notifications: Notifications;
   favourites: Favourites;
   binding: ServiceBinding;
-  close(): void;
+  deliveryWorker: ReturnType<typeof createDeliveryWorker> | undefined;
+  close(): Promise<void>;
 }
 
 /** The user use cases and their gRPC binding over an existing pool (no server yet). */
@@ -53,10 +73,21 @@ export function createUserService(deps: UserServiceDeps): UserService {
   const now = deps.now ?? (() => new Date());
   const store = createUserStore(deps.sql);
   let favourites: Favourites | undefined;
+  const deliveryStore = createDeliveryStore(deps.sql);
+  const rules = deps.delivery?.rules ?? DEFAULT_DELIVERY_RULES;
+  const worker =
+    deps.delivery &&
+    createDeliveryWorker(
+      { store: deliveryStore, adapters: deps.delivery.adapters, rules },
+      deps.log,
+      deps.delivery.pollMs,
+    );
+  const devices = createDevices({ store: deliveryStore, now });
   const users = createUsers({
     store,
     presence: deps.presence,
     now,
+    contacts: deliveryStore,
     cameOnline: (expertId, at) =>
       void favourites
         ?.cameOnline(expertId, at)
@@ -66,7 +97,12 @@ export function createUserService(deps: UserServiceDeps): UserService {
   });
   const feed = busNotificationFeed(deps.bus ?? createInProcessBus(), deps.log);
   const notificationStore = createNotificationStore(deps.sql);
-  const notifications = createNotifications({ store: notificationStore, feed, now });
+  const notifications = createNotifications({
+    store: notificationStore,
+    feed,
+    now,
+    delivery: worker && { store: deliveryStore, rules, nudge: worker.nudge },
+  });
   favourites = createFavourites({
     store: createFavouriteStore(deps.sql),
     getExpert: users.getExpert,
@@ -92,12 +128,18 @@ export function createUserService(deps: UserServiceDeps): UserService {
         users,
         notifications,
         favourites,
+        devices,
+        deps.delivery?.vapidPublicKey ?? "",
         { feed, catchUp, heartbeatMs: deps.watch?.heartbeatMs ?? 15_000 },
         createPaging(deps.pageTokenSecret),
       ),
       userPermissions,
     ),
-    close: () => catchUp.close(),
+    deliveryWorker: worker,
+    close: async () => {
+      catchUp.close();
+      await worker?.stop();
+    },
   };
 }
 
@@ -117,7 +159,7 @@ export function buildUserServer(deps: UserServerDeps): { server: GrpcServer; use
     authenticate: deps.authenticate,
     metrics: deps.metrics,
     services: [binding],
-    onShutdown: [async () => close(), ...(deps.onShutdown ?? [])],
+    onShutdown: [close, ...(deps.onShutdown ?? [])],
     readiness: deps.readiness,
   });
   return { server, users };
@@ -136,12 +178,44 @@ export async function startUser(
     ? createRedisPresence(config.REDIS_URL, config.PRESENCE_TTL_SECONDS, undefined, log)
     : createInProcessPresence(config.PRESENCE_TTL_SECONDS, () => new Date());
   const bus = createBus(config.REDIS_URL, { log, registry: metrics?.registry });
+  const vapid =
+    config.VAPID_PUBLIC_KEY && config.VAPID_PRIVATE_KEY
+      ? {
+          publicKey: config.VAPID_PUBLIC_KEY,
+          privateKey: config.VAPID_PRIVATE_KEY,
+          subject: config.VAPID_SUBJECT,
+        }
+      : undefined;
+  const adapters: DeliverDeps["adapters"] = {
+    email: emailAdapter({ smtpUrl: config.SMTP_URL, from: config.EMAIL_FROM, log }),
+    ...(vapid ? { web_push: webPushAdapter(vapid) } : {}),
+    ...(config.FCM_PROJECT_ID && config.FCM_SERVICE_ACCOUNT_JSON
+      ? {
+          mobile_push: fcmAdapter({
+            baseUrl: config.FCM_BASE_URL,
+            projectId: config.FCM_PROJECT_ID,
+            serviceAccountJson: config.FCM_SERVICE_ACCOUNT_JSON,
+          }),
+        }
+      : {}),
+    ...(config.SMS_ACCOUNT_SID && config.SMS_AUTH_TOKEN && config.SMS_FROM
+      ? {
+          sms: smsAdapter({
+            baseUrl: config.SMS_BASE_URL,
+            accountSid: config.SMS_ACCOUNT_SID,
+            authToken: config.SMS_AUTH_TOKEN,
+            from: config.SMS_FROM,
+          }),
+        }
+      : {}),
+  };
   const { server } = buildUserServer({
     sql: database.sql,
     presence,
     bus,
     pageTokenSecret: config.PAGE_TOKEN_SECRET,
     favouriteOnlineIntervalSeconds: config.FAVOURITE_ONLINE_INTERVAL_SECONDS,
+    delivery: { adapters, vapidPublicKey: vapid?.publicKey },
     watch: {
       heartbeatMs: config.HEARTBEAT_MS,
       pollMs: config.WATCH_POLL_MS,

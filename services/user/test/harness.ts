@@ -18,7 +18,7 @@ import postgres from "postgres";
 import type { Test } from "tap";
 import type { PresenceStore } from "../src/domain/ports";
 import { createInProcessPresence } from "../src/persistence/presence";
-import { createUserService, USER_MIGRATIONS } from "../src/server";
+import { createUserService, USER_MIGRATIONS, type UserService, type UserServiceDeps } from "../src/server";
 
 export type UserClient = ServiceClient<typeof UserServiceService>;
 export type Caller = CallOptions;
@@ -52,6 +52,7 @@ const PARTNER_KEYS: Record<string, PartnerPrincipal> = {
 
 export interface Harness {
   client: UserClient;
+  service: UserService;
   address: string;
   issuer: TestIssuer;
   sql: postgres.Sql;
@@ -87,7 +88,7 @@ export const expertProfile = (overrides: Partial<ExpertProfile> = {}): ExpertPro
 /** One real database, one user server on a free port, real signed tokens, an injectable clock. */
 export async function startHarness(
   t: Test,
-  options: { presence?: PresenceStore; bus?: Bus } = {},
+  options: { presence?: PresenceStore; bus?: Bus; delivery?: UserServiceDeps["delivery"] } = {},
 ): Promise<Harness> {
   const { url } = await createTestDatabase(t, { migrations: [USER_MIGRATIONS] });
   const database = createDatabase(url, { max: 20 });
@@ -104,6 +105,7 @@ export async function startHarness(
     log: createLogger({ service: "user", level: process.env.TEST_LOG_LEVEL ?? "silent" }),
     now: () => clock.now,
     watch: { heartbeatMs: 15_000, pollMs: 100, checkMs: 500 },
+    delivery: options.delivery,
   });
   t.teardown(service.close);
   const { binding } = service;
@@ -125,6 +127,7 @@ export async function startHarness(
   const apiKey = (key: string) => ({ apiKey: key });
   const harness: Harness = {
     client,
+    service,
     address,
     issuer,
     sql,

@@ -9,7 +9,7 @@ export function createUserDirectory(address: string, credentials: () => Promise<
     address,
     credentials,
     defaultDeadlineMs: 5_000,
-    idempotent: ["ensureProfile", "lookupSyncedUser", "notify"],
+    idempotent: ["ensureProfile", "lookupSyncedUser", "notify", "forgetLoginSession"],
   });
   const profiles: ProfileDirectory = {
     async ensureProfile(profile, options = {}) {
@@ -36,6 +36,9 @@ export function createUserDirectory(address: string, credentials: () => Promise<
         ],
         data: notice.data,
       });
+    },
+    async forgetLoginSession(loginSessionId) {
+      await client.forgetLoginSession({ loginSessionId });
     },
   };
   return { profiles, syncedUsers, notices, close: () => client.close() };

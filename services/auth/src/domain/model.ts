@@ -80,7 +80,8 @@ export type OutboxMessage =
       payload: { channel: "email" | "sms"; to: string; token: string; expiresAt: string };
     }
   | { kind: "notify.no_account"; payload: { channel: "email" | "sms"; to: string } }
-  | { kind: "notify.security"; payload: SecurityNotice };
+  | { kind: "notify.security"; payload: SecurityNotice }
+  | { kind: "devices.forget"; payload: { loginSessionId: string } };
 
 /** A security notice for the account holder (the user service's inbox; it cannot be turned off). */
 export type SecurityNotice = {

@@ -180,6 +180,8 @@ export interface Notifier {
 /** The user service's inbox, for security notices (idempotent by the outbox row id). */
 export interface SecurityNotifier {
   notify(eventId: string, notice: SecurityNotice): Promise<void>;
+  /** The login session ended: its push devices are removed. */
+  forgetLoginSession(loginSessionId: string): Promise<void>;
 }
 
 export interface ProfileDirectory {

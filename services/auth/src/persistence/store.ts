@@ -83,12 +83,22 @@ export function createAuthStore(client: Sql): AuthStore {
     .where(eq(apiKeys.secretHash, sql.placeholder("hash")))
     .prepare("auth_api_key_by_hash");
 
-  const revokeLive = (tx: Db | Tx, condition: ReturnType<typeof and>, reason: string, at: Date) =>
-    tx
+  const revokeLive = async (tx: Tx, condition: ReturnType<typeof and>, reason: string, at: Date) => {
+    const revoked = await tx
       .update(loginSessions)
       .set({ revokedAt: at, revokeReason: reason })
       .where(and(condition, isNull(loginSessions.revokedAt)))
       .returning({ id: loginSessions.id });
+    // Push devices registered by an ended login session stop receiving (user.ForgetLoginSession).
+    await enqueue(
+      tx,
+      revoked.map((session) => ({
+        kind: "devices.forget" as const,
+        payload: { loginSessionId: session.id },
+      })),
+    );
+    return revoked;
+  };
 
   /** A new password makes every reset link still in someone's inbox worthless. */
   const spendOutstandingResets = (tx: Tx, accountId: string, at: Date) =>
@@ -283,21 +293,25 @@ export function createAuthStore(client: Sql): AuthStore {
     },
 
     async revokeSession(id, accountId, reason, at) {
-      const revoked = await revokeLive(
-        db,
-        and(eq(loginSessions.id, id), accountId ? eq(loginSessions.accountId, accountId) : undefined),
-        reason,
-        at,
+      const revoked = await db.transaction((tx) =>
+        revokeLive(
+          tx,
+          and(eq(loginSessions.id, id), accountId ? eq(loginSessions.accountId, accountId) : undefined),
+          reason,
+          at,
+        ),
       );
       return revoked.length > 0;
     },
 
     async revokeSessions(accountId, keep, reason, at) {
-      const revoked = await revokeLive(
-        db,
-        and(eq(loginSessions.accountId, accountId), keep ? ne(loginSessions.id, keep) : undefined),
-        reason,
-        at,
+      const revoked = await db.transaction((tx) =>
+        revokeLive(
+          tx,
+          and(eq(loginSessions.accountId, accountId), keep ? ne(loginSessions.id, keep) : undefined),
+          reason,
+          at,
+        ),
       );
       return revoked.length;
     },

@@ -25,6 +25,8 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
     switch (message.kind) {
       case "notify.security":
         return deps.notices.notify(id, message.payload);
+      case "devices.forget":
+        return deps.notices.forgetLoginSession(message.payload.loginSessionId);
       case "profile.ensure":
         return deps.profiles.ensureProfile(message.payload);
       case "notify.password_reset":

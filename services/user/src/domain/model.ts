@@ -166,3 +166,77 @@ export interface NewNotification {
   body: string;
   data: Record<string, string>;
 }
+
+/** Channels besides the in-app inbox. */
+export const DELIVERY_CHANNELS = ["web_push", "mobile_push", "email", "sms"] as const;
+export type DeliveryChannel = (typeof DELIVERY_CHANNELS)[number];
+export type PushChannel = Extract<DeliveryChannel, "web_push" | "mobile_push">;
+
+export interface Device {
+  deviceId: string;
+  userId: string;
+  loginSessionId: string;
+  channel: PushChannel;
+  /** Web Push endpoint or FCM token. */
+  address: string;
+  p256dh: string;
+  auth: string;
+  createdAt: Date;
+}
+
+/** What planning a person's deliveries needs to know about them. */
+export interface DeliveryContext {
+  emailNotifications: boolean;
+  pushNotifications: boolean;
+  /** Choices that differ from the defaults, by `${channel}:${kind}`. */
+  overrides: Map<string, boolean>;
+  devices: Device[];
+  email: string | null;
+  phone: string | null;
+  /** Deliveries planned for them in the last hour, per channel. */
+  recent: Partial<Record<DeliveryChannel, number>>;
+}
+
+/** One planned delivery: a channel (and a device for push) for one notification. */
+export interface PlannedDelivery {
+  deliveryId: string;
+  notificationId: string;
+  userId: string;
+  channel: DeliveryChannel;
+  deviceId: string | null;
+  status: "pending" | "rate_limited";
+}
+
+/** Where a claimed delivery goes. */
+export type DeliveryTarget =
+  | { channel: "web_push"; endpoint: string; p256dh: string; auth: string }
+  | { channel: "mobile_push"; token: string }
+  | { channel: "email"; address: string }
+  | { channel: "sms"; phone: string };
+
+/** What a delivery says, in the person's locale. */
+export interface DeliveryMessage {
+  notificationId: string;
+  kind: NotificationKind;
+  title: string;
+  body: string;
+  data: Record<string, string>;
+  seq: bigint;
+}
+
+export type DeliveryOutcome =
+  | { outcome: "sent" }
+  /** The provider forgot the device (410, UNREGISTERED): it is removed. */
+  | { outcome: "gone"; detail: string }
+  /** Transient (5xx, 429, network): tried again with backoff. */
+  | { outcome: "retry"; detail: string }
+  | { outcome: "failed"; detail: string };
+
+/** A delivery the worker claimed. */
+export interface ClaimedDelivery {
+  deliveryId: string;
+  attempts: number;
+  deviceId: string | null;
+  target: DeliveryTarget | undefined;
+  message: DeliveryMessage;
+}

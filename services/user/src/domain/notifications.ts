@@ -1,12 +1,20 @@
 import { notFound } from "@parley/kit/errors";
 import { isUuid, newId } from "@parley/kit/ids";
+import { type DeliveryRules, planDeliveries } from "./delivery";
 import type { NewNotification, Notification, NotificationKind } from "./model";
-import type { NotificationFeed, NotificationStore } from "./ports";
+import type { DeliveryStore, NotificationFeed, NotificationStore } from "./ports";
 import { localeOf, render } from "./templates";
 import { checkUuid, Violations } from "./validation";
 
 export interface NotificationsDeps {
   store: NotificationStore;
+  /** Delivery beyond the inbox: who is reached where, planned with the notification. */
+  delivery?: {
+    store: Pick<DeliveryStore, "contexts">;
+    rules: DeliveryRules;
+    /** Wakes the delivery worker once planned deliveries committed. */
+    nudge(): void;
+  };
   feed: Pick<NotificationFeed, "publish">;
   now: () => Date;
 }
@@ -66,8 +74,21 @@ export function createNotifications(deps: NotificationsDeps) {
 
   /** Stores (once per producer event) and pushes live what was new; returns each stored notification. */
   async function store(items: NewNotification[]) {
-    const results = await deps.store.insert(items, deps.now());
+    const now = deps.now();
+    const { delivery } = deps;
+    const planned = delivery
+      ? planDeliveries(
+          items,
+          await delivery.store.contexts(
+            [...new Set(items.map((i) => i.userId))],
+            new Date(now.getTime() - 3_600_000),
+          ),
+          delivery.rules,
+        )
+      : [];
+    const results = await deps.store.insert(items, now, planned);
     for (const { notification, created } of results) if (created) deps.feed.publish(notification);
+    if (planned.some((d) => d.status === "pending")) delivery?.nudge();
     return results;
   }
 

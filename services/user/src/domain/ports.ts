@@ -1,11 +1,20 @@
 import type { LiveFeed } from "@parley/kit/watch";
 import type {
   ChosenAvailability,
+  ClaimedDelivery,
+  DeliveryChannel,
+  DeliveryContext,
+  DeliveryMessage,
+  DeliveryOutcome,
+  DeliveryTarget,
+  Device,
   ExpertFields,
   ExpertQuery,
   ExpertRecord,
   NewNotification,
   Notification,
+  NotificationKind,
+  PlannedDelivery,
   Profile,
   ProfileChanges,
   RatingSummary,
@@ -59,11 +68,13 @@ export interface PresenceStore {
 export interface NotificationStore {
   /**
    * Stores each notification whose (producer, event id) is new, with the next seq of its
-   * person; returns, in input order, the stored row and whether this call created it.
+   * person, and the deliveries planned for those it created, in one transaction; returns, in
+   * input order, the stored row and whether this call created it.
    */
   insert(
     items: NewNotification[],
     now: Date,
+    deliveries?: PlannedDelivery[],
   ): Promise<Array<{ notification: Notification; created: boolean }>>;
   /** Newest first, seq below `beforeSeq` when given. */
   list(
@@ -109,4 +120,34 @@ export interface FavouriteStore {
    * at `now`, and returns them.
    */
   claimFans(expertId: string, now: Date, intervalSeconds: number): Promise<string[]>;
+}
+
+/** One channel's provider (delivery/ adapters): Web Push, FCM, SMTP, an SMS API, or the log. */
+export interface DeliveryAdapter {
+  send(target: DeliveryTarget, message: DeliveryMessage): Promise<DeliveryOutcome>;
+}
+
+/** Devices, preferences, contact points and the delivery queue (persistence/delivery.ts). */
+export interface DeliveryStore {
+  contexts(userIds: string[], since: Date): Promise<Map<string, DeliveryContext>>;
+  setEmail(userId: string, email: string): Promise<void>;
+  upsertDevice(device: Device): Promise<Device>;
+  removeDevice(userId: string | undefined, deviceId: string): Promise<void>;
+  removeLoginSession(loginSessionId: string): Promise<number>;
+  devices(userId: string): Promise<Device[]>;
+  overrides(userId: string): Promise<Map<string, boolean>>;
+  setOverrides(
+    userId: string,
+    choices: Array<{ channel: DeliveryChannel; kind: NotificationKind; enabled: boolean }>,
+  ): Promise<void>;
+  /** Due pending deliveries, leased for `leaseSeconds` (SKIP LOCKED: instances share). */
+  claim(limit: number, leaseSeconds: number): Promise<ClaimedDelivery[]>;
+  /** Records one attempt: `retryInSeconds` keeps it pending, otherwise `status` is final. */
+  record(
+    deliveryId: string,
+    attempt: number,
+    outcome: DeliveryOutcome,
+    status: "pending" | "sent" | "gone" | "failed",
+    retryInSeconds?: number,
+  ): Promise<void>;
 }

@@ -126,3 +126,17 @@ export function render(kind: NotificationKind, data: Record<string, string>, loc
   const template = TEMPLATES[locale][kind];
   return { title: fill(template.title), body: fill(template.body) };
 }
+
+const escapeHtml = (text: string) =>
+  text.replace(
+    /[&<>"']/g,
+    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!,
+  );
+
+/** The text and HTML bodies of a notification's email. */
+export function emailBodies(title: string, body: string): { text: string; html: string } {
+  return {
+    text: `${body}\n\n— Parley`,
+    html: `<!doctype html><html><body style="font-family:sans-serif"><h2>${escapeHtml(title)}</h2><p>${escapeHtml(body)}</p><p style="color:#888">— Parley</p></body></html>`,
+  };
+}

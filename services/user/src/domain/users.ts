@@ -44,6 +44,8 @@ export interface UsersDeps {
   store: UserStore;
   presence: PresenceStore;
   now: () => Date;
+  /** Contact points for delivery: the account's email, from EnsureProfile. */
+  contacts?: { setEmail(userId: string, email: string): Promise<void> };
   /** Called (not awaited) when an expert's heartbeat starts an online spell. */
   cameOnline?: (expertId: string, at: Date) => void;
 }
@@ -233,7 +235,7 @@ export function createUsers(deps: UsersDeps) {
       // Every account must get a profile: an over-long name is cut, never a reason to refuse
       // (auth's outbox would retry a refusal forever). It replaces a placeholder made by a read
       // that came first, never a name the person set since, whatever order the calls arrive in.
-      return store.ensureProfile(
+      const ensured = await store.ensureProfile(
         {
           userId,
           displayName: displayName.trim().slice(0, 80) || defaultDisplayName(email),
@@ -241,6 +243,9 @@ export function createUsers(deps: UsersDeps) {
         },
         now(),
       );
+      // The account's email is where email notifications go (auth sends it with every ensure).
+      if (/^[^\s@]+@[^\s@]+$/.test(email)) await deps.contacts?.setEmail(userId, email);
+      return ensured;
     },
 
     syncUser: syncOne,

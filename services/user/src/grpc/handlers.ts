@@ -4,14 +4,18 @@ import type { Handlers } from "@parley/kit/grpc";
 import { cursors, type Paging } from "@parley/kit/paging";
 import { type WatchDeps, watchStream } from "@parley/kit/watch";
 import { SyncOutcome, type SyncUserResult, type UserServiceService } from "@parley/proto/parley/user/v1/user";
+import type { Devices } from "../domain/delivery";
 import type { Favourites } from "../domain/favourites";
 import type { Notification } from "../domain/model";
 import type { Notifications } from "../domain/notifications";
 import { DEFAULT_PREFERENCES, type Users } from "../domain/users";
 import {
   availabilityMessage,
+  channelMessage,
+  deviceMessage,
   expertMessage,
   expertQuery,
+  kindMessage,
   notificationMessage,
   presentFields,
   profileMessage,
@@ -19,6 +23,8 @@ import {
   syncRecord,
   syncResultMessage,
   toAvailability,
+  toChannel,
+  toKind,
   toNotificationKind,
 } from "./mapping";
 
@@ -47,6 +53,8 @@ export function userHandlers(
   users: Users,
   notifications: Notifications,
   favourites: Favourites,
+  devices: Devices,
+  vapidPublicKey: string,
   watch: Omit<WatchDeps<Notification>, "between">,
   paging: Paging,
 ): Handlers<typeof UserServiceService> {
@@ -227,6 +235,63 @@ export function userHandlers(
       });
       const { experts, last } = await favourites.list(userId, page.after, page.size);
       return { experts: experts.map(expertMessage), nextPageToken: page.next(last) };
+    },
+
+    async registerDevice(request, ctx) {
+      const principal = ctx.principal;
+      if (principal.kind !== "user") throw permissionDenied("PERMISSION_DENIED", "only people have devices");
+      const channel = toChannel(request.channel);
+      const device = await devices.register(principal.userId, principal.sessionId, {
+        channel: channel === "web_push" || channel === "mobile_push" ? channel : undefined,
+        endpoint: request.endpoint,
+        p256dh: request.p256dh,
+        auth: request.auth,
+        fcmToken: request.fcmToken,
+      });
+      return { device: deviceMessage(device) };
+    },
+
+    async unregisterDevice(request, ctx) {
+      await devices.unregister(personOf(ctx.principal), request.deviceId);
+      return {};
+    },
+
+    async getNotificationSettings(_request, ctx) {
+      const me = await users.getMe(personOf(ctx.principal));
+      const settings = await devices.settings(me.userId, me.preferences);
+      return {
+        preferences: settings.preferences.map((p) => ({
+          channel: channelMessage(p.channel),
+          kind: kindMessage(p.kind),
+          enabled: p.enabled,
+        })),
+        devices: settings.devices.map(deviceMessage),
+        vapidPublicKey,
+      };
+    },
+
+    async updateNotificationSettings(request, ctx) {
+      const me = await users.getMe(personOf(ctx.principal));
+      await devices.update(
+        me.userId,
+        request.preferences.map((p) => ({
+          channel: toChannel(p.channel),
+          kind: toKind(p.kind),
+          enabled: p.enabled,
+        })),
+      );
+      const settings = await devices.settings(me.userId, me.preferences);
+      return {
+        preferences: settings.preferences.map((p) => ({
+          channel: channelMessage(p.channel),
+          kind: kindMessage(p.kind),
+          enabled: p.enabled,
+        })),
+      };
+    },
+
+    async forgetLoginSession(request) {
+      return { removedCount: await devices.forgetLoginSession(request.loginSessionId) };
     },
 
     async watchMe(request, ctx, stream) {

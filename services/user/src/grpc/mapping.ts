@@ -3,6 +3,8 @@ import { isUuid } from "@parley/kit/ids";
 import type { CursorCodec, Paging } from "@parley/kit/paging";
 import type { Money } from "@parley/proto/parley/common/v1/money";
 import {
+  DeliveryChannel as DeliveryChannelMessage,
+  type Device as DeviceMessage,
   ExpertAvailability,
   type Expert as ExpertMessage,
   ExpertSort,
@@ -17,6 +19,8 @@ import {
 } from "@parley/proto/parley/user/v1/user";
 import type {
   Availability,
+  DeliveryChannel,
+  Device,
   ExpertSort as DomainSort,
   Expert,
   ExpertCursor,
@@ -223,5 +227,36 @@ export function notificationMessage(n: Notification): NotificationMessage {
     data: n.data,
     createdAt: n.createdAt,
     readAt: n.readAt ?? undefined,
+  };
+}
+
+const CHANNEL_TO_PROTO: Record<DeliveryChannel, DeliveryChannelMessage> = {
+  web_push: DeliveryChannelMessage.DELIVERY_CHANNEL_WEB_PUSH,
+  mobile_push: DeliveryChannelMessage.DELIVERY_CHANNEL_MOBILE_PUSH,
+  email: DeliveryChannelMessage.DELIVERY_CHANNEL_EMAIL,
+  sms: DeliveryChannelMessage.DELIVERY_CHANNEL_SMS,
+};
+
+export const channelMessage = (channel: DeliveryChannel) => CHANNEL_TO_PROTO[channel];
+
+export function toChannel(value: DeliveryChannelMessage): DeliveryChannel | undefined {
+  const entry = Object.entries(CHANNEL_TO_PROTO).find(([, proto]) => proto === value);
+  return entry?.[0] as DeliveryChannel | undefined;
+}
+
+export const kindMessage = (kind: NotificationKind) => KIND_TO_PROTO[kind];
+
+export function toKind(value: NotificationKindMessage): NotificationKind | undefined {
+  const entry = Object.entries(KIND_TO_PROTO).find(([, proto]) => proto === value);
+  return entry?.[0] as NotificationKind | undefined;
+}
+
+export function deviceMessage(device: Device): DeviceMessage {
+  return {
+    deviceId: device.deviceId,
+    channel: CHANNEL_TO_PROTO[device.channel],
+    loginSessionId: device.loginSessionId,
+    endpoint: device.channel === "web_push" ? device.address : "",
+    createdAt: device.createdAt,
   };
 }

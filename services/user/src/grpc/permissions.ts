@@ -25,4 +25,9 @@ export const userPermissions: { [K in keyof typeof UserServiceService]: Permissi
   addFavourite: allow.signedIn,
   removeFavourite: allow.signedIn,
   listFavourites: allow.signedIn,
+  registerDevice: allow.signedIn,
+  unregisterDevice: allow.signedIn,
+  getNotificationSettings: allow.signedIn,
+  updateNotificationSettings: allow.signedIn,
+  forgetLoginSession: allow.services("auth"),
 };

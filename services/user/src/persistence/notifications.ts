@@ -1,7 +1,7 @@
 import type { Bus } from "@parley/kit/bus";
 import type { Sql } from "@parley/kit/db";
 import type { Logger } from "@parley/kit/log";
-import type { Notification, NotificationKind } from "../domain/model";
+import type { Notification, NotificationKind, PlannedDelivery } from "../domain/model";
 import type { NotificationFeed, NotificationStore } from "../domain/ports";
 
 const date = (value: unknown) => (value instanceof Date ? value : new Date(String(value)));
@@ -30,7 +30,11 @@ class Raced extends Error {}
  * concurrent call stored meanwhile rolls the batch back (no seq is ever skipped) and retries.
  */
 export function createNotificationStore(sql: Sql): NotificationStore {
-  async function attempt(items: Parameters<NotificationStore["insert"]>[0], now: Date) {
+  async function attempt(
+    items: Parameters<NotificationStore["insert"]>[0],
+    now: Date,
+    planned: PlannedDelivery[],
+  ) {
     return sql.begin(async (tx) => {
       const existing = await tx`select * from users.notifications
         where (producer, event_id) in (select * from unnest(${items.map((i) => i.producer)}::text[], ${items.map((i) => i.eventId)}::text[]))`;
@@ -81,6 +85,13 @@ export function createNotificationStore(sql: Sql): NotificationStore {
           stored.set(`${row.producer}\n${row.event_id}`, notification);
           created.add(notification.notificationId);
         }
+        const deliveries = planned.filter((d) => created.has(d.notificationId));
+        if (deliveries.length > 0)
+          await tx`insert into users.deliveries (delivery_id, notification_id, user_id, channel, device_id, status, created_at)
+            select *, ${now.toISOString()}::timestamptz from unnest(
+              ${deliveries.map((d) => d.deliveryId)}::uuid[], ${deliveries.map((d) => d.notificationId)}::uuid[],
+              ${deliveries.map((d) => d.userId)}::uuid[], ${deliveries.map((d) => d.channel)}::text[],
+              ${deliveries.map((d) => d.deviceId)}::uuid[], ${deliveries.map((d) => d.status)}::text[])`;
       }
       const seen = new Set<string>();
       return items.map((item) => {
@@ -93,11 +104,11 @@ export function createNotificationStore(sql: Sql): NotificationStore {
   }
 
   return {
-    async insert(items, now) {
+    async insert(items, now, planned = []) {
       try {
-        return await attempt(items, now);
+        return await attempt(items, now, planned);
       } catch (error) {
-        if (error instanceof Raced) return attempt(items, now);
+        if (error instanceof Raced) return attempt(items, now, planned);
         throw error;
       }
     },

@@ -173,4 +173,99 @@ export const favourites = users.table(
   ],
 );
 
-export const schema = { profiles, experts, expertRatings, notifications, notificationHeads, favourites };
+/** Where a person is reached outside the app: the account's email (from auth's EnsureProfile) and phone. */
+export const contactPoints = users.table("contact_points", {
+  userId: uuid("user_id").primaryKey(),
+  email: text("email"),
+  phone: text("phone"),
+  updatedAt: at("updated_at").notNull().defaultNow(),
+});
+
+/** Push devices, each registered by one login session (removed when it ends or the provider says gone). */
+export const devices = users.table(
+  "devices",
+  {
+    deviceId: uuid("device_id").primaryKey(),
+    userId: uuid("user_id").notNull(),
+    loginSessionId: text("login_session_id").notNull(),
+    channel: text("channel", { enum: ["web_push", "mobile_push"] }).notNull(),
+    /** Web Push endpoint, or the FCM token: unique per channel. */
+    address: text("address").notNull(),
+    p256dh: text("p256dh").notNull().default(""),
+    auth: text("auth").notNull().default(""),
+    createdAt: at("created_at").notNull().defaultNow(),
+  },
+  (table) => [
+    uniqueIndex("devices_address").on(table.channel, table.address),
+    index("devices_by_user").on(table.userId),
+    index("devices_by_login_session").on(table.loginSessionId),
+  ],
+);
+
+/** A person's choices that differ from the defaults, per channel and kind. */
+export const channelPreferences = users.table(
+  "channel_preferences",
+  {
+    userId: uuid("user_id").notNull(),
+    channel: text("channel").notNull(),
+    kind: text("kind").notNull(),
+    enabled: boolean("enabled").notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.userId, table.channel, table.kind] })],
+);
+
+/**
+ * One notification to deliver on one channel (to one device for push), planned in the
+ * transaction that stored the notification; the delivery worker claims due rows (SKIP LOCKED,
+ * under a lease), and records every attempt (`attempts`, `last_error`, `delivery_attempts`).
+ * Status: pending → sent | gone (the provider forgot the device) | failed | rate_limited.
+ */
+export const deliveries = users.table(
+  "deliveries",
+  {
+    deliveryId: uuid("delivery_id").primaryKey(),
+    notificationId: uuid("notification_id").notNull(),
+    userId: uuid("user_id").notNull(),
+    channel: text("channel").notNull(),
+    deviceId: uuid("device_id"),
+    status: text("status", { enum: ["pending", "sent", "gone", "failed", "rate_limited"] }).notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptAt: at("next_attempt_at").notNull().defaultNow(),
+    lastError: text("last_error"),
+    createdAt: at("created_at").notNull().defaultNow(),
+    sentAt: at("sent_at"),
+  },
+  (table) => [
+    index("deliveries_due").on(table.nextAttemptAt).where(sql`status = 'pending'`),
+    // Per-person rate limits count recent deliveries per channel.
+    index("deliveries_recent").on(table.userId, table.channel, table.createdAt),
+    index("deliveries_by_notification").on(table.notificationId),
+  ],
+);
+
+/** Every attempt of a delivery, with its outcome. */
+export const deliveryAttempts = users.table(
+  "delivery_attempts",
+  {
+    deliveryId: uuid("delivery_id").notNull(),
+    attempt: integer("attempt").notNull(),
+    at: at("at").notNull().defaultNow(),
+    outcome: text("outcome").notNull(),
+    detail: text("detail").notNull().default(""),
+  },
+  (table) => [primaryKey({ columns: [table.deliveryId, table.attempt] })],
+);
+
+export const schema = {
+  profiles,
+  experts,
+  expertRatings,
+  notifications,
+  notificationHeads,
+  favourites,
+  contactPoints,
+  devices,
+  channelPreferences,
+  deliveries,
+  deliveryAttempts,
+};

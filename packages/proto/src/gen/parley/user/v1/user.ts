@@ -357,6 +357,63 @@ export function notificationKindToJSON(object: NotificationKind): string {
   }
 }
 
+/** Where a notification is delivered besides the in-app inbox. */
+export enum DeliveryChannel {
+  /** DELIVERY_CHANNEL_UNSPECIFIED - Not set. */
+  DELIVERY_CHANNEL_UNSPECIFIED = 0,
+  /** DELIVERY_CHANNEL_WEB_PUSH - Web Push (browsers), to registered subscriptions. */
+  DELIVERY_CHANNEL_WEB_PUSH = 1,
+  /** DELIVERY_CHANNEL_MOBILE_PUSH - Mobile push through FCM, to registered tokens. */
+  DELIVERY_CHANNEL_MOBILE_PUSH = 2,
+  /** DELIVERY_CHANNEL_EMAIL - Email, to the account's address. */
+  DELIVERY_CHANNEL_EMAIL = 3,
+  /** DELIVERY_CHANNEL_SMS - SMS, to the account's phone number. */
+  DELIVERY_CHANNEL_SMS = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function deliveryChannelFromJSON(object: any): DeliveryChannel {
+  switch (object) {
+    case 0:
+    case "DELIVERY_CHANNEL_UNSPECIFIED":
+      return DeliveryChannel.DELIVERY_CHANNEL_UNSPECIFIED;
+    case 1:
+    case "DELIVERY_CHANNEL_WEB_PUSH":
+      return DeliveryChannel.DELIVERY_CHANNEL_WEB_PUSH;
+    case 2:
+    case "DELIVERY_CHANNEL_MOBILE_PUSH":
+      return DeliveryChannel.DELIVERY_CHANNEL_MOBILE_PUSH;
+    case 3:
+    case "DELIVERY_CHANNEL_EMAIL":
+      return DeliveryChannel.DELIVERY_CHANNEL_EMAIL;
+    case 4:
+    case "DELIVERY_CHANNEL_SMS":
+      return DeliveryChannel.DELIVERY_CHANNEL_SMS;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return DeliveryChannel.UNRECOGNIZED;
+  }
+}
+
+export function deliveryChannelToJSON(object: DeliveryChannel): string {
+  switch (object) {
+    case DeliveryChannel.DELIVERY_CHANNEL_UNSPECIFIED:
+      return "DELIVERY_CHANNEL_UNSPECIFIED";
+    case DeliveryChannel.DELIVERY_CHANNEL_WEB_PUSH:
+      return "DELIVERY_CHANNEL_WEB_PUSH";
+    case DeliveryChannel.DELIVERY_CHANNEL_MOBILE_PUSH:
+      return "DELIVERY_CHANNEL_MOBILE_PUSH";
+    case DeliveryChannel.DELIVERY_CHANNEL_EMAIL:
+      return "DELIVERY_CHANNEL_EMAIL";
+    case DeliveryChannel.DELIVERY_CHANNEL_SMS:
+      return "DELIVERY_CHANNEL_SMS";
+    case DeliveryChannel.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** A person's profile. */
 export interface Profile {
   /** The user id (the auth account id), UUIDv7. */
@@ -871,6 +928,98 @@ export interface ListFavouritesResponse {
   experts: Expert[];
   /** Token of the next page; empty on the last. */
   nextPageToken: string;
+}
+
+/** A device registered for push. */
+export interface Device {
+  /** The device id, UUIDv7. */
+  deviceId: string;
+  /** WEB_PUSH or MOBILE_PUSH. */
+  channel: DeliveryChannel;
+  /** The login session that registered it; removed when that session ends. */
+  loginSessionId: string;
+  /** The Web Push endpoint, or empty. */
+  endpoint: string;
+  /** When it was registered. */
+  createdAt?: Date | undefined;
+}
+
+/** Request of RegisterDevice. */
+export interface RegisterDeviceRequest {
+  /** WEB_PUSH or MOBILE_PUSH. */
+  channel: DeliveryChannel;
+  /** Web Push: the subscription's endpoint (https URL). */
+  endpoint: string;
+  /** Web Push: the subscription's P-256 public key (keys.p256dh, base64url). */
+  p256dh: string;
+  /** Web Push: the subscription's auth secret (keys.auth, base64url). */
+  auth: string;
+  /** Mobile push: the FCM registration token. */
+  fcmToken: string;
+}
+
+/** Response of RegisterDevice. */
+export interface RegisterDeviceResponse {
+  /** The device. */
+  device?: Device | undefined;
+}
+
+/** Request of UnregisterDevice. */
+export interface UnregisterDeviceRequest {
+  /** The device. */
+  deviceId: string;
+}
+
+/** Response of UnregisterDevice. */
+export interface UnregisterDeviceResponse {
+}
+
+/** Whether one kind is delivered on one channel. */
+export interface ChannelPreference {
+  /** The channel. */
+  channel: DeliveryChannel;
+  /** The kind. */
+  kind: NotificationKind;
+  /** On or off. */
+  enabled: boolean;
+}
+
+/** Request of GetNotificationSettings. */
+export interface GetNotificationSettingsRequest {
+}
+
+/** Response of GetNotificationSettings. */
+export interface GetNotificationSettingsResponse {
+  /** Every channel and kind with whether it is delivered. */
+  preferences: ChannelPreference[];
+  /** The caller's push devices. */
+  devices: Device[];
+  /** The VAPID public key (base64url) for PushManager.subscribe's applicationServerKey. */
+  vapidPublicKey: string;
+}
+
+/** Request of UpdateNotificationSettings. */
+export interface UpdateNotificationSettingsRequest {
+  /** The preferences to set; others stay as they are. */
+  preferences: ChannelPreference[];
+}
+
+/** Response of UpdateNotificationSettings. */
+export interface UpdateNotificationSettingsResponse {
+  /** Every channel and kind after the change. */
+  preferences: ChannelPreference[];
+}
+
+/** Request of ForgetLoginSession. */
+export interface ForgetLoginSessionRequest {
+  /** The login session that ended. */
+  loginSessionId: string;
+}
+
+/** Response of ForgetLoginSession. */
+export interface ForgetLoginSessionResponse {
+  /** How many devices were removed. */
+  removedCount: number;
 }
 
 function createBaseProfile(): Profile {
@@ -5814,6 +5963,910 @@ export const ListFavouritesResponse: MessageFns<ListFavouritesResponse> = {
   },
 };
 
+function createBaseDevice(): Device {
+  return { deviceId: "", channel: 0, loginSessionId: "", endpoint: "", createdAt: undefined };
+}
+
+export const Device: MessageFns<Device> = {
+  encode(message: Device, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.deviceId !== "") {
+      writer.uint32(10).string(message.deviceId);
+    }
+    if (message.channel !== 0) {
+      writer.uint32(16).int32(message.channel);
+    }
+    if (message.loginSessionId !== "") {
+      writer.uint32(26).string(message.loginSessionId);
+    }
+    if (message.endpoint !== "") {
+      writer.uint32(34).string(message.endpoint);
+    }
+    if (message.createdAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Device {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDevice();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.deviceId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.channel = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.loginSessionId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.endpoint = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Device {
+    return {
+      deviceId: isSet(object.deviceId)
+        ? globalThis.String(object.deviceId)
+        : isSet(object.device_id)
+        ? globalThis.String(object.device_id)
+        : "",
+      channel: isSet(object.channel) ? deliveryChannelFromJSON(object.channel) : 0,
+      loginSessionId: isSet(object.loginSessionId)
+        ? globalThis.String(object.loginSessionId)
+        : isSet(object.login_session_id)
+        ? globalThis.String(object.login_session_id)
+        : "",
+      endpoint: isSet(object.endpoint) ? globalThis.String(object.endpoint) : "",
+      createdAt: isSet(object.createdAt)
+        ? fromJsonTimestamp(object.createdAt)
+        : isSet(object.created_at)
+        ? fromJsonTimestamp(object.created_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: Device): unknown {
+    const obj: any = {};
+    if (message.deviceId !== "") {
+      obj.deviceId = message.deviceId;
+    }
+    if (message.channel !== 0) {
+      obj.channel = deliveryChannelToJSON(message.channel);
+    }
+    if (message.loginSessionId !== "") {
+      obj.loginSessionId = message.loginSessionId;
+    }
+    if (message.endpoint !== "") {
+      obj.endpoint = message.endpoint;
+    }
+    if (message.createdAt !== undefined) {
+      obj.createdAt = message.createdAt.toISOString();
+    }
+    return obj;
+  },
+};
+
+function createBaseRegisterDeviceRequest(): RegisterDeviceRequest {
+  return { channel: 0, endpoint: "", p256dh: "", auth: "", fcmToken: "" };
+}
+
+export const RegisterDeviceRequest: MessageFns<RegisterDeviceRequest> = {
+  encode(message: RegisterDeviceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.channel !== 0) {
+      writer.uint32(8).int32(message.channel);
+    }
+    if (message.endpoint !== "") {
+      writer.uint32(18).string(message.endpoint);
+    }
+    if (message.p256dh !== "") {
+      writer.uint32(26).string(message.p256dh);
+    }
+    if (message.auth !== "") {
+      writer.uint32(34).string(message.auth);
+    }
+    if (message.fcmToken !== "") {
+      writer.uint32(42).string(message.fcmToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RegisterDeviceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRegisterDeviceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.channel = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.endpoint = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.p256dh = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.auth = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.fcmToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RegisterDeviceRequest {
+    return {
+      channel: isSet(object.channel) ? deliveryChannelFromJSON(object.channel) : 0,
+      endpoint: isSet(object.endpoint) ? globalThis.String(object.endpoint) : "",
+      p256dh: isSet(object.p256dh) ? globalThis.String(object.p256dh) : "",
+      auth: isSet(object.auth) ? globalThis.String(object.auth) : "",
+      fcmToken: isSet(object.fcmToken)
+        ? globalThis.String(object.fcmToken)
+        : isSet(object.fcm_token)
+        ? globalThis.String(object.fcm_token)
+        : "",
+    };
+  },
+
+  toJSON(message: RegisterDeviceRequest): unknown {
+    const obj: any = {};
+    if (message.channel !== 0) {
+      obj.channel = deliveryChannelToJSON(message.channel);
+    }
+    if (message.endpoint !== "") {
+      obj.endpoint = message.endpoint;
+    }
+    if (message.p256dh !== "") {
+      obj.p256dh = message.p256dh;
+    }
+    if (message.auth !== "") {
+      obj.auth = message.auth;
+    }
+    if (message.fcmToken !== "") {
+      obj.fcmToken = message.fcmToken;
+    }
+    return obj;
+  },
+};
+
+function createBaseRegisterDeviceResponse(): RegisterDeviceResponse {
+  return { device: undefined };
+}
+
+export const RegisterDeviceResponse: MessageFns<RegisterDeviceResponse> = {
+  encode(message: RegisterDeviceResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.device !== undefined) {
+      Device.encode(message.device, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RegisterDeviceResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRegisterDeviceResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.device = Device.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RegisterDeviceResponse {
+    return { device: isSet(object.device) ? Device.fromJSON(object.device) : undefined };
+  },
+
+  toJSON(message: RegisterDeviceResponse): unknown {
+    const obj: any = {};
+    if (message.device !== undefined) {
+      obj.device = Device.toJSON(message.device);
+    }
+    return obj;
+  },
+};
+
+function createBaseUnregisterDeviceRequest(): UnregisterDeviceRequest {
+  return { deviceId: "" };
+}
+
+export const UnregisterDeviceRequest: MessageFns<UnregisterDeviceRequest> = {
+  encode(message: UnregisterDeviceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.deviceId !== "") {
+      writer.uint32(10).string(message.deviceId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UnregisterDeviceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUnregisterDeviceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.deviceId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UnregisterDeviceRequest {
+    return {
+      deviceId: isSet(object.deviceId)
+        ? globalThis.String(object.deviceId)
+        : isSet(object.device_id)
+        ? globalThis.String(object.device_id)
+        : "",
+    };
+  },
+
+  toJSON(message: UnregisterDeviceRequest): unknown {
+    const obj: any = {};
+    if (message.deviceId !== "") {
+      obj.deviceId = message.deviceId;
+    }
+    return obj;
+  },
+};
+
+function createBaseUnregisterDeviceResponse(): UnregisterDeviceResponse {
+  return {};
+}
+
+export const UnregisterDeviceResponse: MessageFns<UnregisterDeviceResponse> = {
+  encode(_: UnregisterDeviceResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UnregisterDeviceResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUnregisterDeviceResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): UnregisterDeviceResponse {
+    return {};
+  },
+
+  toJSON(_: UnregisterDeviceResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+};
+
+function createBaseChannelPreference(): ChannelPreference {
+  return { channel: 0, kind: 0, enabled: false };
+}
+
+export const ChannelPreference: MessageFns<ChannelPreference> = {
+  encode(message: ChannelPreference, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.channel !== 0) {
+      writer.uint32(8).int32(message.channel);
+    }
+    if (message.kind !== 0) {
+      writer.uint32(16).int32(message.kind);
+    }
+    if (message.enabled !== false) {
+      writer.uint32(24).bool(message.enabled);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ChannelPreference {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseChannelPreference();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.channel = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.enabled = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ChannelPreference {
+    return {
+      channel: isSet(object.channel) ? deliveryChannelFromJSON(object.channel) : 0,
+      kind: isSet(object.kind) ? notificationKindFromJSON(object.kind) : 0,
+      enabled: isSet(object.enabled) ? globalThis.Boolean(object.enabled) : false,
+    };
+  },
+
+  toJSON(message: ChannelPreference): unknown {
+    const obj: any = {};
+    if (message.channel !== 0) {
+      obj.channel = deliveryChannelToJSON(message.channel);
+    }
+    if (message.kind !== 0) {
+      obj.kind = notificationKindToJSON(message.kind);
+    }
+    if (message.enabled !== false) {
+      obj.enabled = message.enabled;
+    }
+    return obj;
+  },
+};
+
+function createBaseGetNotificationSettingsRequest(): GetNotificationSettingsRequest {
+  return {};
+}
+
+export const GetNotificationSettingsRequest: MessageFns<GetNotificationSettingsRequest> = {
+  encode(_: GetNotificationSettingsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetNotificationSettingsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetNotificationSettingsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): GetNotificationSettingsRequest {
+    return {};
+  },
+
+  toJSON(_: GetNotificationSettingsRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+};
+
+function createBaseGetNotificationSettingsResponse(): GetNotificationSettingsResponse {
+  return { preferences: [], devices: [], vapidPublicKey: "" };
+}
+
+export const GetNotificationSettingsResponse: MessageFns<GetNotificationSettingsResponse> = {
+  encode(message: GetNotificationSettingsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.preferences) {
+      ChannelPreference.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.devices) {
+      Device.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.vapidPublicKey !== "") {
+      writer.uint32(26).string(message.vapidPublicKey);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetNotificationSettingsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetNotificationSettingsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.preferences.push(ChannelPreference.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.devices.push(Device.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.vapidPublicKey = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetNotificationSettingsResponse {
+    return {
+      preferences: globalThis.Array.isArray(object?.preferences)
+        ? object.preferences.map((e: any) => ChannelPreference.fromJSON(e))
+        : [],
+      devices: globalThis.Array.isArray(object?.devices) ? object.devices.map((e: any) => Device.fromJSON(e)) : [],
+      vapidPublicKey: isSet(object.vapidPublicKey)
+        ? globalThis.String(object.vapidPublicKey)
+        : isSet(object.vapid_public_key)
+        ? globalThis.String(object.vapid_public_key)
+        : "",
+    };
+  },
+
+  toJSON(message: GetNotificationSettingsResponse): unknown {
+    const obj: any = {};
+    if (message.preferences?.length) {
+      obj.preferences = message.preferences.map((e) => ChannelPreference.toJSON(e));
+    }
+    if (message.devices?.length) {
+      obj.devices = message.devices.map((e) => Device.toJSON(e));
+    }
+    if (message.vapidPublicKey !== "") {
+      obj.vapidPublicKey = message.vapidPublicKey;
+    }
+    return obj;
+  },
+};
+
+function createBaseUpdateNotificationSettingsRequest(): UpdateNotificationSettingsRequest {
+  return { preferences: [] };
+}
+
+export const UpdateNotificationSettingsRequest: MessageFns<UpdateNotificationSettingsRequest> = {
+  encode(message: UpdateNotificationSettingsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.preferences) {
+      ChannelPreference.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateNotificationSettingsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateNotificationSettingsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.preferences.push(ChannelPreference.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateNotificationSettingsRequest {
+    return {
+      preferences: globalThis.Array.isArray(object?.preferences)
+        ? object.preferences.map((e: any) => ChannelPreference.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: UpdateNotificationSettingsRequest): unknown {
+    const obj: any = {};
+    if (message.preferences?.length) {
+      obj.preferences = message.preferences.map((e) => ChannelPreference.toJSON(e));
+    }
+    return obj;
+  },
+};
+
+function createBaseUpdateNotificationSettingsResponse(): UpdateNotificationSettingsResponse {
+  return { preferences: [] };
+}
+
+export const UpdateNotificationSettingsResponse: MessageFns<UpdateNotificationSettingsResponse> = {
+  encode(message: UpdateNotificationSettingsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.preferences) {
+      ChannelPreference.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateNotificationSettingsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateNotificationSettingsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.preferences.push(ChannelPreference.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateNotificationSettingsResponse {
+    return {
+      preferences: globalThis.Array.isArray(object?.preferences)
+        ? object.preferences.map((e: any) => ChannelPreference.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: UpdateNotificationSettingsResponse): unknown {
+    const obj: any = {};
+    if (message.preferences?.length) {
+      obj.preferences = message.preferences.map((e) => ChannelPreference.toJSON(e));
+    }
+    return obj;
+  },
+};
+
+function createBaseForgetLoginSessionRequest(): ForgetLoginSessionRequest {
+  return { loginSessionId: "" };
+}
+
+export const ForgetLoginSessionRequest: MessageFns<ForgetLoginSessionRequest> = {
+  encode(message: ForgetLoginSessionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.loginSessionId !== "") {
+      writer.uint32(10).string(message.loginSessionId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ForgetLoginSessionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseForgetLoginSessionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.loginSessionId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ForgetLoginSessionRequest {
+    return {
+      loginSessionId: isSet(object.loginSessionId)
+        ? globalThis.String(object.loginSessionId)
+        : isSet(object.login_session_id)
+        ? globalThis.String(object.login_session_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ForgetLoginSessionRequest): unknown {
+    const obj: any = {};
+    if (message.loginSessionId !== "") {
+      obj.loginSessionId = message.loginSessionId;
+    }
+    return obj;
+  },
+};
+
+function createBaseForgetLoginSessionResponse(): ForgetLoginSessionResponse {
+  return { removedCount: 0 };
+}
+
+export const ForgetLoginSessionResponse: MessageFns<ForgetLoginSessionResponse> = {
+  encode(message: ForgetLoginSessionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.removedCount !== 0) {
+      writer.uint32(8).int32(message.removedCount);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ForgetLoginSessionResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseForgetLoginSessionResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.removedCount = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ForgetLoginSessionResponse {
+    return {
+      removedCount: isSet(object.removedCount)
+        ? globalThis.Number(object.removedCount)
+        : isSet(object.removed_count)
+        ? globalThis.Number(object.removed_count)
+        : 0,
+    };
+  },
+
+  toJSON(message: ForgetLoginSessionResponse): unknown {
+    const obj: any = {};
+    if (message.removedCount !== 0) {
+      obj.removedCount = Math.round(message.removedCount);
+    }
+    return obj;
+  },
+};
+
 /**
  * UserService owns people's profiles, experts' profiles (rates, capacity, specialisations),
  * availability and presence, rating summaries, and the users a partner's main backend syncs
@@ -6172,6 +7225,94 @@ export const UserServiceService = {
     responseDeserialize: (value: Buffer): ListFavouritesResponse => ListFavouritesResponse.decode(value),
   },
   /**
+   * Registers a device of the caller's current login session for push: a Web Push
+   * subscription (endpoint and keys from PushManager.subscribe, with the VAPID key from
+   * GetNotificationSettings) or an FCM registration token. The same endpoint or token again
+   * updates it. Devices are removed at logout and when the provider says they are gone.
+   * Callers: signed-in user.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  registerDevice: {
+    path: "/parley.user.v1.UserService/RegisterDevice" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RegisterDeviceRequest): Buffer =>
+      Buffer.from(RegisterDeviceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RegisterDeviceRequest => RegisterDeviceRequest.decode(value),
+    responseSerialize: (value: RegisterDeviceResponse): Buffer =>
+      Buffer.from(RegisterDeviceResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RegisterDeviceResponse => RegisterDeviceResponse.decode(value),
+  },
+  /**
+   * Removes one of the caller's devices; removing one not there changes nothing.
+   * Callers: signed-in user.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  unregisterDevice: {
+    path: "/parley.user.v1.UserService/UnregisterDevice" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UnregisterDeviceRequest): Buffer =>
+      Buffer.from(UnregisterDeviceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UnregisterDeviceRequest => UnregisterDeviceRequest.decode(value),
+    responseSerialize: (value: UnregisterDeviceResponse): Buffer =>
+      Buffer.from(UnregisterDeviceResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UnregisterDeviceResponse => UnregisterDeviceResponse.decode(value),
+  },
+  /**
+   * Returns the caller's delivery preferences per channel and kind (security notices are
+   * always on), their devices, and the VAPID public key for Web Push subscriptions.
+   * Callers: signed-in user.
+   * Errors: none beyond authentication
+   */
+  getNotificationSettings: {
+    path: "/parley.user.v1.UserService/GetNotificationSettings" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetNotificationSettingsRequest): Buffer =>
+      Buffer.from(GetNotificationSettingsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetNotificationSettingsRequest => GetNotificationSettingsRequest.decode(value),
+    responseSerialize: (value: GetNotificationSettingsResponse): Buffer =>
+      Buffer.from(GetNotificationSettingsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetNotificationSettingsResponse =>
+      GetNotificationSettingsResponse.decode(value),
+  },
+  /**
+   * Turns delivery of kinds on channels on or off for the caller. The in-app inbox keeps
+   * every notification whatever these say; security notices cannot be turned off.
+   * Callers: signed-in user.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED, FAILED_PRECONDITION SECURITY_NOTICES_ALWAYS_ON
+   */
+  updateNotificationSettings: {
+    path: "/parley.user.v1.UserService/UpdateNotificationSettings" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UpdateNotificationSettingsRequest): Buffer =>
+      Buffer.from(UpdateNotificationSettingsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpdateNotificationSettingsRequest =>
+      UpdateNotificationSettingsRequest.decode(value),
+    responseSerialize: (value: UpdateNotificationSettingsResponse): Buffer =>
+      Buffer.from(UpdateNotificationSettingsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UpdateNotificationSettingsResponse =>
+      UpdateNotificationSettingsResponse.decode(value),
+  },
+  /**
+   * Removes the devices registered by a login session that ended (logout, revocation).
+   * Callers: service identity: auth.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  forgetLoginSession: {
+    path: "/parley.user.v1.UserService/ForgetLoginSession" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ForgetLoginSessionRequest): Buffer =>
+      Buffer.from(ForgetLoginSessionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ForgetLoginSessionRequest => ForgetLoginSessionRequest.decode(value),
+    responseSerialize: (value: ForgetLoginSessionResponse): Buffer =>
+      Buffer.from(ForgetLoginSessionResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ForgetLoginSessionResponse => ForgetLoginSessionResponse.decode(value),
+  },
+  /**
    * Streams everything addressed to the caller: first every stored notification after
    * `after_seq` in order, then live ones, without gap or duplicate; heartbeats carry no
    * notification. No HTTP mapping: the edge bridges this stream over WebSocket (`watch_me`).
@@ -6342,6 +7483,41 @@ export interface UserServiceServer extends UntypedServiceImplementation {
    * Errors: INVALID_ARGUMENT INVALID_PAGE_TOKEN, VALIDATION_FAILED
    */
   listFavourites: handleUnaryCall<ListFavouritesRequest, ListFavouritesResponse>;
+  /**
+   * Registers a device of the caller's current login session for push: a Web Push
+   * subscription (endpoint and keys from PushManager.subscribe, with the VAPID key from
+   * GetNotificationSettings) or an FCM registration token. The same endpoint or token again
+   * updates it. Devices are removed at logout and when the provider says they are gone.
+   * Callers: signed-in user.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  registerDevice: handleUnaryCall<RegisterDeviceRequest, RegisterDeviceResponse>;
+  /**
+   * Removes one of the caller's devices; removing one not there changes nothing.
+   * Callers: signed-in user.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  unregisterDevice: handleUnaryCall<UnregisterDeviceRequest, UnregisterDeviceResponse>;
+  /**
+   * Returns the caller's delivery preferences per channel and kind (security notices are
+   * always on), their devices, and the VAPID public key for Web Push subscriptions.
+   * Callers: signed-in user.
+   * Errors: none beyond authentication
+   */
+  getNotificationSettings: handleUnaryCall<GetNotificationSettingsRequest, GetNotificationSettingsResponse>;
+  /**
+   * Turns delivery of kinds on channels on or off for the caller. The in-app inbox keeps
+   * every notification whatever these say; security notices cannot be turned off.
+   * Callers: signed-in user.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED, FAILED_PRECONDITION SECURITY_NOTICES_ALWAYS_ON
+   */
+  updateNotificationSettings: handleUnaryCall<UpdateNotificationSettingsRequest, UpdateNotificationSettingsResponse>;
+  /**
+   * Removes the devices registered by a login session that ended (logout, revocation).
+   * Callers: service identity: auth.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  forgetLoginSession: handleUnaryCall<ForgetLoginSessionRequest, ForgetLoginSessionResponse>;
   /**
    * Streams everything addressed to the caller: first every stored notification after
    * `after_seq` in order, then live ones, without gap or duplicate; heartbeats carry no
@@ -6799,6 +7975,111 @@ export interface UserServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListFavouritesResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Registers a device of the caller's current login session for push: a Web Push
+   * subscription (endpoint and keys from PushManager.subscribe, with the VAPID key from
+   * GetNotificationSettings) or an FCM registration token. The same endpoint or token again
+   * updates it. Devices are removed at logout and when the provider says they are gone.
+   * Callers: signed-in user.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  registerDevice(
+    request: RegisterDeviceRequest,
+    callback: (error: ServiceError | null, response: RegisterDeviceResponse) => void,
+  ): ClientUnaryCall;
+  registerDevice(
+    request: RegisterDeviceRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RegisterDeviceResponse) => void,
+  ): ClientUnaryCall;
+  registerDevice(
+    request: RegisterDeviceRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RegisterDeviceResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Removes one of the caller's devices; removing one not there changes nothing.
+   * Callers: signed-in user.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  unregisterDevice(
+    request: UnregisterDeviceRequest,
+    callback: (error: ServiceError | null, response: UnregisterDeviceResponse) => void,
+  ): ClientUnaryCall;
+  unregisterDevice(
+    request: UnregisterDeviceRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UnregisterDeviceResponse) => void,
+  ): ClientUnaryCall;
+  unregisterDevice(
+    request: UnregisterDeviceRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UnregisterDeviceResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Returns the caller's delivery preferences per channel and kind (security notices are
+   * always on), their devices, and the VAPID public key for Web Push subscriptions.
+   * Callers: signed-in user.
+   * Errors: none beyond authentication
+   */
+  getNotificationSettings(
+    request: GetNotificationSettingsRequest,
+    callback: (error: ServiceError | null, response: GetNotificationSettingsResponse) => void,
+  ): ClientUnaryCall;
+  getNotificationSettings(
+    request: GetNotificationSettingsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetNotificationSettingsResponse) => void,
+  ): ClientUnaryCall;
+  getNotificationSettings(
+    request: GetNotificationSettingsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetNotificationSettingsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Turns delivery of kinds on channels on or off for the caller. The in-app inbox keeps
+   * every notification whatever these say; security notices cannot be turned off.
+   * Callers: signed-in user.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED, FAILED_PRECONDITION SECURITY_NOTICES_ALWAYS_ON
+   */
+  updateNotificationSettings(
+    request: UpdateNotificationSettingsRequest,
+    callback: (error: ServiceError | null, response: UpdateNotificationSettingsResponse) => void,
+  ): ClientUnaryCall;
+  updateNotificationSettings(
+    request: UpdateNotificationSettingsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UpdateNotificationSettingsResponse) => void,
+  ): ClientUnaryCall;
+  updateNotificationSettings(
+    request: UpdateNotificationSettingsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UpdateNotificationSettingsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Removes the devices registered by a login session that ended (logout, revocation).
+   * Callers: service identity: auth.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  forgetLoginSession(
+    request: ForgetLoginSessionRequest,
+    callback: (error: ServiceError | null, response: ForgetLoginSessionResponse) => void,
+  ): ClientUnaryCall;
+  forgetLoginSession(
+    request: ForgetLoginSessionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ForgetLoginSessionResponse) => void,
+  ): ClientUnaryCall;
+  forgetLoginSession(
+    request: ForgetLoginSessionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ForgetLoginSessionResponse) => void,
   ): ClientUnaryCall;
   /**
    * Streams everything addressed to the caller: first every stored notification after

@@ -1,0 +1,236 @@
+import { failedPrecondition } from "@parley/kit/errors";
+import { newId } from "@parley/kit/ids";
+import {
+  DELIVERY_CHANNELS,
+  type DeliveryChannel,
+  type DeliveryContext,
+  type DeliveryOutcome,
+  type Device,
+  NOTIFICATION_KINDS,
+  type NotificationKind,
+  type PlannedDelivery,
+  type PushChannel,
+  SECURITY_KINDS,
+} from "./model";
+import type { DeliveryAdapter, DeliveryStore } from "./ports";
+import { checkUuid, Violations } from "./validation";
+
+/**
+ * What goes where by default. Push: everything. Email: what is worth keeping (the session's
+ * summary, money, security). SMS costs and interrupts: only "someone is waiting for you" and
+ * security notices. A person may turn any of it on or off (security notices stay on).
+ */
+const DEFAULTS: Record<DeliveryChannel, (kind: NotificationKind) => boolean> = {
+  web_push: () => true,
+  mobile_push: () => true,
+  email: (kind) =>
+    SECURITY_KINDS.has(kind) || ["session_ended", "top_up_credited", "refund_issued"].includes(kind),
+  sms: (kind) => SECURITY_KINDS.has(kind) || kind === "request_waiting",
+};
+
+export interface DeliveryRules {
+  /** Deliveries per person per channel per hour; more are recorded as rate_limited, not sent. */
+  perHour: Record<DeliveryChannel, number>;
+  /** Attempts before a transient failure becomes final. */
+  maxAttempts: number;
+}
+
+export const DEFAULT_DELIVERY_RULES: DeliveryRules = {
+  perHour: { web_push: 60, mobile_push: 60, email: 20, sms: 5 },
+  maxAttempts: 5,
+};
+
+/** Whether a kind goes out on a channel for this person. */
+export function wanted(context: DeliveryContext, channel: DeliveryChannel, kind: NotificationKind): boolean {
+  if (SECURITY_KINDS.has(kind)) return true;
+  if (channel === "email" && !context.emailNotifications) return false;
+  if ((channel === "web_push" || channel === "mobile_push") && !context.pushNotifications) return false;
+  return context.overrides.get(`${channel}:${kind}`) ?? DEFAULTS[channel](kind);
+}
+
+/**
+ * The deliveries of new notifications: per wanted channel that can reach the person (a device
+ * for push, an address for email and SMS), within the per-hour limit; over it, recorded as
+ * rate_limited (security notices are never held back).
+ */
+export function planDeliveries(
+  items: Array<{ notificationId: string; userId: string; kind: NotificationKind }>,
+  contexts: Map<string, DeliveryContext>,
+  rules: DeliveryRules,
+): PlannedDelivery[] {
+  const planned: PlannedDelivery[] = [];
+  const counts = new Map<string, number>();
+  for (const item of items) {
+    const context = contexts.get(item.userId);
+    if (!context) continue;
+    for (const channel of DELIVERY_CHANNELS) {
+      if (!wanted(context, channel, item.kind)) continue;
+      const targets: Array<Device | null> =
+        channel === "web_push" || channel === "mobile_push"
+          ? context.devices.filter((d) => d.channel === channel)
+          : (channel === "email" ? context.email : context.phone)
+            ? [null]
+            : [];
+      if (targets.length === 0) continue;
+      const key = `${item.userId}:${channel}`;
+      const used = counts.get(key) ?? context.recent[channel] ?? 0;
+      counts.set(key, used + 1);
+      const limited = used >= rules.perHour[channel] && !SECURITY_KINDS.has(item.kind);
+      for (const device of targets)
+        planned.push({
+          deliveryId: newId(),
+          notificationId: item.notificationId,
+          userId: item.userId,
+          channel,
+          deviceId: device?.deviceId ?? null,
+          status: limited ? "rate_limited" : "pending",
+        });
+    }
+  }
+  return planned;
+}
+
+/** Seconds before attempt n + 1 of a transient failure: 2, 4, 8, … capped at 10 minutes. */
+export const retryBackoffSeconds = (attempt: number) => Math.min(600, 2 ** attempt);
+
+export type Devices = ReturnType<typeof createDevices>;
+
+/** Devices and delivery preferences, as the person manages them. */
+export function createDevices(deps: { store: DeliveryStore; now: () => Date }) {
+  return {
+    async register(
+      userId: string,
+      loginSessionId: string,
+      input: {
+        channel: PushChannel | undefined;
+        endpoint: string;
+        p256dh: string;
+        auth: string;
+        fcmToken: string;
+      },
+    ): Promise<Device> {
+      const v = new Violations();
+      if (input.channel === "web_push") {
+        if (!URL.canParse(input.endpoint) || !/^https?:$/.test(new URL(input.endpoint).protocol))
+          v.add("endpoint", "must be the subscription's endpoint URL");
+        if (!/^[A-Za-z0-9_-]{80,100}$/.test(input.p256dh))
+          v.add("p256dh", "must be a base64url P-256 public key");
+        if (!/^[A-Za-z0-9_-]{16,32}$/.test(input.auth)) v.add("auth", "must be a base64url auth secret");
+      } else if (input.channel === "mobile_push") {
+        if (input.fcmToken.length < 8 || input.fcmToken.length > 4096)
+          v.add("fcm_token", "must be an FCM token");
+      } else v.add("channel", "must be WEB_PUSH or MOBILE_PUSH");
+      v.throwIfAny();
+      return deps.store.upsertDevice({
+        deviceId: newId(),
+        userId,
+        loginSessionId,
+        channel: input.channel!,
+        address: input.channel === "web_push" ? input.endpoint : input.fcmToken,
+        p256dh: input.channel === "web_push" ? input.p256dh : "",
+        auth: input.channel === "web_push" ? input.auth : "",
+        createdAt: deps.now(),
+      });
+    },
+
+    async unregister(userId: string, deviceId: string) {
+      const v = new Violations();
+      checkUuid(v, "device_id", deviceId);
+      v.throwIfAny();
+      await deps.store.removeDevice(userId, deviceId);
+    },
+
+    forgetLoginSession: (loginSessionId: string) => {
+      const v = new Violations();
+      if (!loginSessionId) v.add("login_session_id", "is required");
+      v.throwIfAny();
+      return deps.store.removeLoginSession(loginSessionId);
+    },
+
+    async settings(
+      userId: string,
+      context: Pick<DeliveryContext, "emailNotifications" | "pushNotifications">,
+    ) {
+      const overrides = await deps.store.overrides(userId);
+      const full: DeliveryContext = {
+        ...context,
+        overrides,
+        devices: [],
+        email: null,
+        phone: null,
+        recent: {},
+      };
+      return {
+        preferences: DELIVERY_CHANNELS.flatMap((channel) =>
+          NOTIFICATION_KINDS.map((kind) => ({ channel, kind, enabled: wanted(full, channel, kind) })),
+        ),
+        devices: await deps.store.devices(userId),
+      };
+    },
+
+    async update(
+      userId: string,
+      choices: Array<{
+        channel: DeliveryChannel | undefined;
+        kind: NotificationKind | undefined;
+        enabled: boolean;
+      }>,
+    ) {
+      const v = new Violations();
+      choices.forEach((choice, i) => {
+        if (!choice.channel) v.add(`preferences[${i}].channel`, "must be a delivery channel");
+        if (!choice.kind) v.add(`preferences[${i}].kind`, "must be a notification kind");
+      });
+      v.throwIfAny();
+      if (choices.some((c) => SECURITY_KINDS.has(c.kind!) && !c.enabled))
+        throw failedPrecondition("SECURITY_NOTICES_ALWAYS_ON", "security notices cannot be turned off");
+      await deps.store.setOverrides(
+        userId,
+        choices.map((c) => ({ channel: c.channel!, kind: c.kind!, enabled: c.enabled })),
+      );
+    },
+  };
+}
+
+export interface DeliverDeps {
+  store: Pick<DeliveryStore, "claim" | "record" | "removeDevice">;
+  /** Adapters by channel; a channel without one is not configured (its deliveries fail). */
+  adapters: Partial<Record<DeliveryChannel, DeliveryAdapter>>;
+  rules: DeliveryRules;
+}
+
+/**
+ * Sends one batch of due deliveries through their channel's adapter and records each attempt:
+ * sent; gone (the device is removed); transient failures again after a backoff until
+ * `maxAttempts`; anything else failed.
+ */
+export async function deliverBatch(deps: DeliverDeps, limit: number): Promise<number> {
+  const claimed = await deps.store.claim(limit, 60);
+  await Promise.all(
+    claimed.map(async (delivery) => {
+      const attempt = delivery.attempts + 1;
+      const adapter = delivery.target && deps.adapters[delivery.target.channel];
+      let result: DeliveryOutcome;
+      if (!delivery.target) result = { outcome: "gone", detail: "the device or address is no longer there" };
+      else if (!adapter)
+        result = { outcome: "failed", detail: `${delivery.target.channel} is not configured` };
+      else
+        result = await adapter
+          .send(delivery.target, delivery.message)
+          .catch((error: unknown) => ({ outcome: "retry" as const, detail: String(error) }));
+      if (result.outcome === "retry" && attempt < deps.rules.maxAttempts)
+        return deps.store.record(
+          delivery.deliveryId,
+          attempt,
+          result,
+          "pending",
+          retryBackoffSeconds(attempt),
+        );
+      if (result.outcome === "gone" && delivery.deviceId)
+        await deps.store.removeDevice(undefined, delivery.deviceId);
+      const status = result.outcome === "sent" ? "sent" : result.outcome === "gone" ? "gone" : "failed";
+      await deps.store.record(delivery.deliveryId, attempt, result, status);
+    }),
+  );
+  return claimed.length;
+}

@@ -1,0 +1,170 @@
+import type { Sql } from "@parley/kit/db";
+import type {
+  ClaimedDelivery,
+  DeliveryChannel,
+  DeliveryContext,
+  DeliveryTarget,
+  Device,
+  NotificationKind,
+  PushChannel,
+} from "../domain/model";
+import type { DeliveryStore } from "../domain/ports";
+
+const date = (value: unknown) => (value instanceof Date ? value : new Date(String(value)));
+
+const toDevice = (row: Record<string, unknown>): Device => ({
+  deviceId: row.device_id as string,
+  userId: row.user_id as string,
+  loginSessionId: row.login_session_id as string,
+  channel: row.channel as PushChannel,
+  address: row.address as string,
+  p256dh: row.p256dh as string,
+  auth: row.auth as string,
+  createdAt: date(row.created_at),
+});
+
+function targetOf(row: Record<string, unknown>): DeliveryTarget | undefined {
+  switch (row.channel as DeliveryChannel) {
+    case "web_push":
+      return row.address
+        ? {
+            channel: "web_push",
+            endpoint: row.address as string,
+            p256dh: row.p256dh as string,
+            auth: row.auth as string,
+          }
+        : undefined;
+    case "mobile_push":
+      return row.address ? { channel: "mobile_push", token: row.address as string } : undefined;
+    case "email":
+      return row.email ? { channel: "email", address: row.email as string } : undefined;
+    case "sms":
+      return row.phone ? { channel: "sms", phone: row.phone as string } : undefined;
+  }
+}
+
+/** Devices, preferences, contact points and the delivery queue over the raw pool. */
+export function createDeliveryStore(sql: Sql): DeliveryStore {
+  return {
+    async contexts(userIds, since) {
+      const [people, devices, overrides, recent] = await Promise.all([
+        sql`select p.user_id, p.preferences, c.email, c.phone from users.profiles p
+          left join users.contact_points c on c.user_id = p.user_id where p.user_id = any(${userIds}::uuid[])`,
+        sql`select * from users.devices where user_id = any(${userIds}::uuid[])`,
+        sql`select * from users.channel_preferences where user_id = any(${userIds}::uuid[])`,
+        sql`select user_id, channel, count(*)::int as n from users.deliveries
+          where user_id = any(${userIds}::uuid[]) and created_at > ${since.toISOString()}::timestamptz
+          group by user_id, channel`,
+      ]);
+      const contexts = new Map<string, DeliveryContext>();
+      for (const row of people) {
+        const preferences = (
+          typeof row.preferences === "string" ? JSON.parse(row.preferences) : row.preferences
+        ) as {
+          emailNotifications?: boolean;
+          pushNotifications?: boolean;
+        };
+        contexts.set(row.user_id as string, {
+          emailNotifications: preferences.emailNotifications ?? true,
+          pushNotifications: preferences.pushNotifications ?? true,
+          overrides: new Map(),
+          devices: [],
+          email: (row.email as string | null) ?? null,
+          phone: (row.phone as string | null) ?? null,
+          recent: {},
+        });
+      }
+      for (const row of devices) contexts.get(row.user_id as string)?.devices.push(toDevice(row));
+      for (const row of overrides)
+        contexts
+          .get(row.user_id as string)
+          ?.overrides.set(`${row.channel}:${row.kind}`, row.enabled as boolean);
+      for (const row of recent) {
+        const context = contexts.get(row.user_id as string);
+        if (context) context.recent[row.channel as DeliveryChannel] = row.n as number;
+      }
+      return contexts;
+    },
+    async setEmail(userId, email) {
+      await sql`insert into users.contact_points (user_id, email) values (${userId}, ${email})
+        on conflict (user_id) do update set email = excluded.email, updated_at = now()
+        where contact_points.email is distinct from excluded.email`;
+    },
+    async upsertDevice(device) {
+      const [row] =
+        await sql`insert into users.devices (device_id, user_id, login_session_id, channel, address, p256dh, auth, created_at)
+        values (${device.deviceId}, ${device.userId}, ${device.loginSessionId}, ${device.channel}, ${device.address},
+          ${device.p256dh}, ${device.auth}, ${device.createdAt.toISOString()}::timestamptz)
+        on conflict (channel, address) do update set user_id = excluded.user_id,
+          login_session_id = excluded.login_session_id, p256dh = excluded.p256dh, auth = excluded.auth
+        returning *`;
+      return toDevice(row!);
+    },
+    async removeDevice(userId, deviceId) {
+      await sql`delete from users.devices where device_id = ${deviceId}
+        ${userId ? sql`and user_id = ${userId}` : sql``}`;
+    },
+    async removeLoginSession(loginSessionId) {
+      const result = await sql`delete from users.devices where login_session_id = ${loginSessionId}`;
+      return result.count;
+    },
+    async devices(userId) {
+      return (await sql`select * from users.devices where user_id = ${userId} order by created_at`).map(
+        toDevice,
+      );
+    },
+    async overrides(userId) {
+      const rows =
+        await sql`select channel, kind, enabled from users.channel_preferences where user_id = ${userId}`;
+      return new Map(rows.map((row) => [`${row.channel}:${row.kind}`, row.enabled as boolean]));
+    },
+    async setOverrides(userId, choices) {
+      if (choices.length === 0) return;
+      await sql`insert into users.channel_preferences (user_id, channel, kind, enabled)
+        select ${userId}, * from unnest(${choices.map((c) => c.channel)}::text[], ${choices.map((c) => c.kind)}::text[],
+          ${choices.map((c) => String(c.enabled))}::text[]::bool[])
+        on conflict (user_id, channel, kind) do update set enabled = excluded.enabled`;
+    },
+    async claim(limit, leaseSeconds) {
+      const rows = await sql`
+        with due as (
+          update users.deliveries set next_attempt_at = now() + make_interval(secs => ${leaseSeconds})
+          where delivery_id in (select delivery_id from users.deliveries
+            where status = 'pending' and next_attempt_at <= now()
+            order by next_attempt_at limit ${limit} for update skip locked)
+          returning delivery_id, notification_id, user_id, channel, device_id, attempts)
+        select due.*, n.kind, n.title, n.body, n.data, n.seq, d.address, d.p256dh, d.auth, c.email, c.phone
+        from due join users.notifications n on n.notification_id = due.notification_id
+        left join users.devices d on d.device_id = due.device_id
+        left join users.contact_points c on c.user_id = due.user_id`;
+      return rows.map(
+        (row): ClaimedDelivery => ({
+          deliveryId: row.delivery_id as string,
+          attempts: row.attempts as number,
+          deviceId: (row.device_id as string | null) ?? null,
+          target: targetOf(row),
+          message: {
+            notificationId: row.notification_id as string,
+            kind: row.kind as NotificationKind,
+            title: row.title as string,
+            body: row.body as string,
+            data: (typeof row.data === "string" ? JSON.parse(row.data) : row.data) as Record<string, string>,
+            seq: BigInt(row.seq as bigint),
+          },
+        }),
+      );
+    },
+    async record(deliveryId, attempt, outcome, status, retryInSeconds) {
+      const detail = outcome.outcome === "sent" ? "" : outcome.detail.slice(0, 500);
+      await sql.begin(async (tx) => {
+        await tx`insert into users.delivery_attempts (delivery_id, attempt, outcome, detail)
+          values (${deliveryId}, ${attempt}, ${outcome.outcome}, ${detail}) on conflict do nothing`;
+        await tx`update users.deliveries set attempts = ${attempt}, status = ${status},
+          last_error = ${detail || null},
+          sent_at = ${status === "sent" ? sql`now()` : sql`sent_at`},
+          next_attempt_at = now() + make_interval(secs => ${retryInSeconds ?? 0})
+          where delivery_id = ${deliveryId}`;
+      });
+    },
+  };
+}

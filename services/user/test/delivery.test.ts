@@ -1,0 +1,333 @@
+import { createECDH, generateKeyPairSync, randomBytes } from "node:crypto";
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createLogger } from "@parley/kit/log";
+import { DeliveryChannel, NotificationKind } from "@parley/proto/parley/user/v1/user";
+import ece from "http_ece";
+import { SMTPServer } from "smtp-server";
+import t from "tap";
+import webpush from "web-push";
+import { emailAdapter } from "../src/delivery/email";
+import { fcmAdapter } from "../src/delivery/fcm";
+import { smsAdapter } from "../src/delivery/sms";
+import { webPushAdapter } from "../src/delivery/web-push";
+import { failure, startHarness } from "./harness";
+
+const listen = async (server: Server | SMTPServer) => {
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return ((server as Server).address?.() ??
+    (server as unknown as { server: Server }).server.address()) as AddressInfo;
+};
+const bodyOf = (request: IncomingMessage) =>
+  new Promise<Buffer>((resolve) => {
+    const chunks: Buffer[] = [];
+    request.on("data", (c: Buffer) => chunks.push(c));
+    request.on("end", () => resolve(Buffer.concat(chunks)));
+  });
+
+// A real SMTP server: every message it accepts, raw.
+const mails: string[] = [];
+const smtp = new SMTPServer({
+  authOptional: true,
+  disabledCommands: ["STARTTLS"],
+  onData(stream, _session, callback) {
+    const chunks: Buffer[] = [];
+    stream.on("data", (c: Buffer) => chunks.push(c));
+    stream.on("end", () => {
+      mails.push(Buffer.concat(chunks).toString());
+      callback();
+    });
+  },
+});
+const smtpPort = (await listen(smtp)).port;
+
+// A push service endpoint: keeps each request; the test decrypts the payload with the subscription's keys.
+const pushes: Array<{ headers: IncomingMessage["headers"]; body: Buffer }> = [];
+const pushService = createServer(async (request, response) => {
+  pushes.push({ headers: request.headers, body: await bodyOf(request) });
+  response.writeHead(request.url === "/push/gone" ? 410 : 201).end();
+});
+const pushPort = (await listen(pushService)).port;
+const subscriber = createECDH("prime256v1");
+subscriber.generateKeys();
+const authSecret = randomBytes(16);
+
+// FCM stand-in: OAuth token endpoint (checks the signed JWT assertion) and messages:send (checks the bearer and shape).
+const fcmRequests: Array<{
+  authorization: string | undefined;
+  body: { message: { token: string; notification: { title: string } } };
+}> = [];
+const fcmKeys = generateKeyPairSync("rsa", { modulusLength: 2048 });
+const fcm = createServer(async (request, response) => {
+  const body = (await bodyOf(request)).toString();
+  if (request.url === "/token") {
+    const form = new URLSearchParams(body);
+    const assertion = form.get("assertion") ?? "";
+    const [header, claims, signature] = assertion.split(".");
+    const { createVerify } = await import("node:crypto");
+    const valid =
+      form.get("grant_type") === "urn:ietf:params:oauth:grant-type:jwt-bearer" &&
+      createVerify("RSA-SHA256")
+        .update(`${header}.${claims}`)
+        .verify(fcmKeys.publicKey, signature!, "base64url");
+    response.writeHead(valid ? 200 : 401, { "content-type": "application/json" });
+    return response.end(
+      JSON.stringify(valid ? { access_token: "fcm-access", expires_in: 3600, token_type: "Bearer" } : {}),
+    );
+  }
+  const parsed = JSON.parse(body);
+  fcmRequests.push({ authorization: request.headers.authorization, body: parsed });
+  if (
+    request.url !== "/v1/projects/parley-test/messages:send" ||
+    request.headers.authorization !== "Bearer fcm-access"
+  )
+    return response.writeHead(401).end();
+  if (parsed.message.token === "gone-token-0000")
+    return response
+      .writeHead(404, { "content-type": "application/json" })
+      .end(JSON.stringify({ error: { status: "NOT_FOUND", details: [{ errorCode: "UNREGISTERED" }] } }));
+  response
+    .writeHead(200, { "content-type": "application/json" })
+    .end(JSON.stringify({ name: "projects/parley-test/messages/1" }));
+});
+const fcmPort = (await listen(fcm)).port;
+
+// SMS stand-in in Twilio's Messages API shape: Basic auth, form fields; the first answer is a 503.
+const smsRequests: Array<{ authorization: string | undefined; form: URLSearchParams }> = [];
+let smsFailures = 1;
+const sms = createServer(async (request, response) => {
+  const form = new URLSearchParams((await bodyOf(request)).toString());
+  smsRequests.push({ authorization: request.headers.authorization, form });
+  const authorised =
+    request.url === "/2010-04-01/Accounts/AC123/Messages.json" &&
+    request.headers.authorization === `Basic ${Buffer.from("AC123:sms-secret").toString("base64")}`;
+  if (!authorised) return response.writeHead(401).end();
+  if (smsFailures-- > 0) return response.writeHead(503).end();
+  response.writeHead(201, { "content-type": "application/json" }).end(JSON.stringify({ sid: "SM1" }));
+});
+const smsPort = (await listen(sms)).port;
+
+const vapid = webpush.generateVAPIDKeys();
+const log = createLogger({ service: "user", level: "silent" });
+const h = await startHarness(t, {
+  delivery: {
+    adapters: {
+      email: emailAdapter({
+        smtpUrl: `smtp://127.0.0.1:${smtpPort}`,
+        from: "Parley <no-reply@parley.test>",
+        log,
+      }),
+      web_push: webPushAdapter({ ...vapid, subject: "mailto:ops@parley.test" }),
+      mobile_push: fcmAdapter({
+        baseUrl: `http://127.0.0.1:${fcmPort}`,
+        projectId: "parley-test",
+        serviceAccountJson: JSON.stringify({
+          type: "service_account",
+          client_email: "push@parley-test.iam.gserviceaccount.com",
+          private_key: fcmKeys.privateKey.export({ type: "pkcs8", format: "pem" }),
+          token_uri: `http://127.0.0.1:${fcmPort}/token`,
+        }),
+      }),
+      sms: smsAdapter({
+        baseUrl: `http://127.0.0.1:${smsPort}`,
+        accountSid: "AC123",
+        authToken: "sms-secret",
+        from: "+15550001111",
+      }),
+    },
+    rules: { perHour: { web_push: 60, mobile_push: 60, email: 20, sms: 2 }, maxAttempts: 3 },
+    vapidPublicKey: vapid.publicKey,
+    pollMs: 60_000,
+  },
+});
+const worker = h.service.deliveryWorker!;
+/**
+ * Lets the worker (woken by Notify) finish: nothing pending is due or in flight (a claim pushes
+ * next_attempt_at a lease ahead); `retries` first makes the backed-off retries due now.
+ */
+const drain = async (retries = false) => {
+  if (retries)
+    await h.sql`update users.deliveries set next_attempt_at = now()
+      where status = 'pending' and attempts > 0 and next_attempt_at < now() + interval '30 seconds'`;
+  for (let i = 0; i < 500; i++) {
+    worker.nudge();
+    const [row] = await h.sql`select count(*)::int as n from users.deliveries where status = 'pending'
+      and (next_attempt_at <= now() or next_attempt_at > now() + interval '30 seconds')`;
+    if (row!.n === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error("deliveries did not settle");
+};
+const deliveries = (userId: string) =>
+  h.sql`select channel, status, attempts from users.deliveries where user_id = ${userId} order by channel, status`;
+
+t.test("every channel on its real protocol; gone devices removed; attempts recorded", async (t) => {
+  const person = await h.person();
+  await h.client.ensureProfile(
+    { userId: person.userId, displayName: "Asha", email: "asha@example.com" },
+    h.as.auth,
+  );
+  await h.sql`update users.contact_points set phone = '+919800000001' where user_id = ${person.userId}`;
+  const base64url = (b: Buffer) => b.toString("base64url");
+  await h.client.registerDevice(
+    {
+      channel: DeliveryChannel.DELIVERY_CHANNEL_WEB_PUSH,
+      endpoint: `http://127.0.0.1:${pushPort}/push/asha`,
+      p256dh: base64url(subscriber.getPublicKey()),
+      auth: base64url(authSecret),
+      fcmToken: "",
+    },
+    person.call,
+  );
+  for (const token of ["good-token-0000", "gone-token-0000"])
+    await h.client.registerDevice(
+      {
+        channel: DeliveryChannel.DELIVERY_CHANNEL_MOBILE_PUSH,
+        endpoint: "",
+        p256dh: "",
+        auth: "",
+        fcmToken: token,
+      },
+      person.call,
+    );
+  const settings = await h.client.getNotificationSettings({}, person.call);
+  t.equal(settings.vapidPublicKey, vapid.publicKey);
+  t.equal(settings.devices.length, 3);
+
+  await h.client.notify(
+    {
+      eventId: "login-1",
+      userId: person.userId,
+      kind: NotificationKind.NOTIFICATION_KIND_NEW_SIGN_IN,
+      data: { ip: "203.0.113.7", user_agent: "Firefox" },
+    },
+    h.as.auth,
+  );
+  await drain();
+
+  const mail = mails.find((m) => m.includes("asha@example.com"));
+  t.ok(mail, "an email reached the SMTP server");
+  t.match(mail, /Subject: New sign-in/);
+  t.match(mail, /Content-Type: text\/plain/);
+  t.match(mail, /Content-Type: text\/html/);
+
+  const push = pushes.find((p) => p.headers["content-encoding"] === "aes128gcm");
+  t.match(push?.headers.authorization, /^vapid t=.+, k=/, "VAPID authorisation");
+  const decrypted = JSON.parse(
+    ece.decrypt(push!.body, { version: "aes128gcm", privateKey: subscriber, authSecret }).toString(),
+  );
+  t.match(
+    decrypted,
+    { kind: "new_sign_in", title: "New sign-in", data: { ip: "203.0.113.7" } },
+    "decrypted with the subscription's keys",
+  );
+
+  t.same(
+    fcmRequests.map((r) => [r.authorization, r.body.message.token, r.body.message.notification.title]).sort(),
+    [
+      ["Bearer fcm-access", "gone-token-0000", "New sign-in"],
+      ["Bearer fcm-access", "good-token-0000", "New sign-in"],
+    ],
+  );
+  const left = await h.client.getNotificationSettings({}, person.call);
+  t.equal(left.devices.length, 2, "the token FCM called UNREGISTERED is removed");
+
+  t.equal(smsRequests.length, 1);
+  t.same(
+    [smsRequests[0]!.form.get("To"), smsRequests[0]!.form.get("From")],
+    ["+919800000001", "+15550001111"],
+  );
+  await drain(true);
+  t.equal(smsRequests.length, 2, "a 503 is tried again");
+  t.match(smsRequests[1]!.form.get("Body"), /^New sign-in: /);
+
+  t.same(await deliveries(person.userId), [
+    { channel: "email", status: "sent", attempts: 1 },
+    { channel: "mobile_push", status: "gone", attempts: 1 },
+    { channel: "mobile_push", status: "sent", attempts: 1 },
+    { channel: "sms", status: "sent", attempts: 2 },
+    { channel: "web_push", status: "sent", attempts: 1 },
+  ]);
+  const [smsAttempts] =
+    await h.sql`select array_agg(outcome order by attempt) as outcomes from users.delivery_attempts a
+    join users.deliveries d using (delivery_id) where d.user_id = ${person.userId} and d.channel = 'sms'`;
+  t.same(smsAttempts!.outcomes, ["retry", "sent"]);
+
+  const removed = await h.client.forgetLoginSession(
+    { loginSessionId: left.devices[0]!.loginSessionId },
+    h.as.auth,
+  );
+  t.equal(removed.removedCount, 2, "logout removes the session's devices");
+});
+
+t.test("preferences per channel and kind; security always on; per-person rate limit", async (t) => {
+  const person = await h.person();
+  await h.client.ensureProfile(
+    { userId: person.userId, displayName: "Ravi", email: "ravi@example.com" },
+    h.as.auth,
+  );
+  await h.sql`update users.contact_points set phone = '+919800000002' where user_id = ${person.userId}`;
+  const off = await failure(
+    h.client.updateNotificationSettings(
+      {
+        preferences: [
+          {
+            channel: DeliveryChannel.DELIVERY_CHANNEL_EMAIL,
+            kind: NotificationKind.NOTIFICATION_KIND_PASSWORD_CHANGED,
+            enabled: false,
+          },
+        ],
+      },
+      person.call,
+    ),
+  );
+  t.equal(off.reason, "SECURITY_NOTICES_ALWAYS_ON");
+  await h.client.updateNotificationSettings(
+    {
+      preferences: [
+        {
+          channel: DeliveryChannel.DELIVERY_CHANNEL_EMAIL,
+          kind: NotificationKind.NOTIFICATION_KIND_TOP_UP_CREDITED,
+          enabled: false,
+        },
+      ],
+    },
+    person.call,
+  );
+  const notify = (eventId: string, kind: NotificationKind) =>
+    h.client.notify(
+      { eventId, userId: person.userId, kind, data: { amount_minor: "100", currency: "INR" } },
+      h.as.billing,
+    );
+  await notify("pay-1", NotificationKind.NOTIFICATION_KIND_TOP_UP_CREDITED);
+  await notify("ref-1", NotificationKind.NOTIFICATION_KIND_REFUND_ISSUED);
+  t.same(
+    (await deliveries(person.userId)).map((d) => d.channel),
+    ["email"],
+    "top-up email turned off; the refund's still goes",
+  );
+  const inbox = await h.client.listNotifications(
+    { unreadOnly: false, pageSize: 10, pageToken: "" },
+    person.call,
+  );
+  t.equal(inbox.notifications.length, 2, "the inbox keeps both");
+
+  for (let i = 0; i < 3; i++)
+    await h.client.notify(
+      {
+        eventId: `req-${i}`,
+        userId: person.userId,
+        kind: NotificationKind.NOTIFICATION_KIND_REQUEST_WAITING,
+        data: {},
+      },
+      h.as.session,
+    );
+  const sms =
+    await h.sql`select status from users.deliveries where user_id = ${person.userId} and channel = 'sms' order by created_at, status`;
+  t.same(
+    sms.map((r) => (r.status === "rate_limited" ? "rate_limited" : "sent or due")).sort(),
+    ["rate_limited", "sent or due", "sent or due"],
+    "a burst becomes at most the hourly SMS limit",
+  );
+});
