@@ -1,4 +1,8 @@
-import { randomUUID } from "node:crypto";
+import { createECDH, randomBytes, randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage } from "node:http";
+import type { AddressInfo } from "node:net";
+import ece from "http_ece";
+import { SMTPServer } from "smtp-server";
 import t, { type Test } from "tap";
 import { type Api, PASSWORD, startPlatform } from "./harness";
 import { type Frame, WsClient } from "./ws-client";
@@ -41,9 +45,60 @@ async function watchMe(api: Api, token: string, afterSeq = "0") {
   return ws;
 }
 
-t.test("notifications through the edge only: live channel, inbox, resume", async (t) => {
+/** A real SMTP server and a Web Push endpoint for the platform's user service to deliver to. */
+async function receivers(t: Test) {
+  const mails: string[] = [];
+  const smtp = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ["STARTTLS"],
+    onData(stream, _session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on("data", (c: Buffer) => chunks.push(c));
+      stream.on("end", () => {
+        mails.push(Buffer.concat(chunks).toString());
+        callback();
+      });
+    },
+  });
+  await new Promise<void>((resolve) => smtp.listen(0, "127.0.0.1", resolve));
+  t.teardown(() => new Promise<void>((resolve) => smtp.close(() => resolve())));
+  const pushes: Buffer[] = [];
+  const pushService = createServer((request: IncomingMessage, response) => {
+    const chunks: Buffer[] = [];
+    request.on("data", (c: Buffer) => chunks.push(c));
+    request.on("end", () => {
+      pushes.push(Buffer.concat(chunks));
+      response.writeHead(201).end();
+    });
+  });
+  await new Promise<void>((resolve) => pushService.listen(0, "127.0.0.1", resolve));
+  t.teardown(() => new Promise<void>((resolve) => pushService.close(() => resolve())));
+  const smtpPort = (
+    (smtp as unknown as { server: { address(): AddressInfo } }).server.address() as AddressInfo
+  ).port;
+  return {
+    mails,
+    pushes,
+    smtpUrl: `smtp://127.0.0.1:${smtpPort}`,
+    pushUrl: `http://127.0.0.1:${(pushService.address() as AddressInfo).port}/push`,
+  };
+}
+
+async function until<T>(read: () => T | undefined, what: string, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = read();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`no ${what} within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+t.test("notifications through the edge only: live channel, inbox, resume, email, web push", async (t) => {
+  const outside = await receivers(t);
   const api = await startPlatform(t, {
     session: { MINUTE_SECONDS: "2", METERING_INTERVAL_MS: "200", MIN_MINUTES: "2" },
+    user: { SMTP_URL: outside.smtpUrl },
   });
   const expert = await createExpert(t, api);
   const expertWs = await watchMe(api, expert.token);
@@ -51,6 +106,22 @@ t.test("notifications through the edge only: live channel, inbox, resume", async
 
   const user = await api.register();
   const userWs = await watchMe(api, user.accessToken);
+  // The user's browser subscribes to Web Push with the VAPID key the settings give.
+  const settings = await api.call("GET", "/v1/me/notification-settings", { token: user.accessToken });
+  t.match(settings.body.vapid_public_key, /^[A-Za-z0-9_-]{87}$/);
+  const browser = createECDH("prime256v1");
+  browser.generateKeys();
+  const authSecret = randomBytes(16);
+  const device = await api.call("POST", "/v1/me/devices", {
+    token: user.accessToken,
+    body: {
+      channel: "DELIVERY_CHANNEL_WEB_PUSH",
+      endpoint: `${outside.pushUrl}/${user.userId}`,
+      p256dh: browser.getPublicKey().toString("base64url"),
+      auth: authSecret.toString("base64url"),
+    },
+  });
+  t.equal(device.status, 200, JSON.stringify(device.body));
   const topUp = await api.call("POST", "/v1/me/topups", {
     token: user.accessToken,
     body: { amount: { amount_minor: String(RATE * 5), currency: "INR" }, request_id: randomUUID() },
@@ -66,6 +137,48 @@ t.test("notifications through the edge only: live channel, inbox, resume", async
     (f) => f.type === "notification" && f.notification.kind === "NOTIFICATION_KIND_TOP_UP_CREDITED",
   );
   t.equal(credited.notification.body, "₹50.00 was added to your wallet.");
+  const mail = await until(() => outside.mails.find((m) => m.includes(user.email)), "email");
+  t.match(mail, /Subject: Top-up received/, "the top-up webhook produced an email at the SMTP server");
+  const push = await until(() => outside.pushes[0], "web push");
+  const pushed = JSON.parse(
+    ece.decrypt(push, { version: "aes128gcm", privateKey: browser, authSecret }).toString(),
+  );
+  t.match(
+    pushed,
+    { kind: "top_up_credited", title: "Top-up received", seq: credited.notification.seq },
+    "and a web push the browser's keys decrypt",
+  );
+
+  // Email turned off: the next top-up is in the inbox and on the socket, and sends no email.
+  const off = await api.call("PATCH", "/v1/me", {
+    token: user.accessToken,
+    body: {
+      preferences: {
+        locale: "en-IN",
+        time_zone: "Asia/Kolkata",
+        email_notifications: false,
+        push_notifications: true,
+      },
+    },
+  });
+  t.equal(off.status, 200, JSON.stringify(off.body));
+  const mailsBefore = outside.mails.length;
+  const second = await api.call("POST", "/v1/me/topups", {
+    token: user.accessToken,
+    body: { amount: { amount_minor: String(RATE), currency: "INR" }, request_id: randomUUID() },
+  });
+  await api.webhook({
+    event_id: `evt_${randomUUID()}`,
+    payment_id: second.body.payment.payment_id,
+    status: "succeeded",
+    amount_minor: RATE,
+    currency: "INR",
+  });
+  await userWs.waitFor(
+    (f) => f.type === "notification" && f.notification.data.payment_id === second.body.payment.payment_id,
+  );
+  await until(() => (outside.pushes.length >= 2 ? true : undefined), "second web push");
+  t.equal(outside.mails.length, mailsBefore, "no email once email notifications are off");
 
   const started = Date.now();
   const requested = await api.call("POST", "/v1/sessions", {
