@@ -1,9 +1,10 @@
-import { randomBytes } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { newId } from "@parley/kit/ids";
 import { KycStatus, PayoutMethod, PayoutStatus } from "@parley/proto/parley/billing/v1/billing";
 import {
   RAZORPAYX_ACCOUNT_NUMBER,
   RAZORPAYX_KEY_ID,
+  RAZORPAYX_WEBHOOK_SECRET,
   razorpayXSettingsFor,
   razorpayXStandIn,
 } from "@parley/testing";
@@ -291,4 +292,51 @@ h.test("the automatic payout pays verified experts above the threshold once a we
   ).payouts;
   t.same([auto?.automatic, auto?.amount?.amountMinor], [true, 24_000n]);
   t.equal(isoWeek(new Date("2026-12-03T00:00:00Z")), "2026-W49");
+});
+
+h.test("KYC set by RazorpayX's account validation webhook", async (t) => {
+  const expert = await earning(1);
+  await h.client.setPayoutAccount(bankAccount, expert.call);
+  const validation = (event: string, accountStatus: string) => {
+    const payload = Buffer.from(
+      JSON.stringify({
+        entity: "event",
+        event,
+        payload: {
+          "fund_account.validation": {
+            entity: {
+              id: `fav_${newId()}`,
+              status: "completed",
+              results: { account_status: accountStatus },
+              notes: { expert_user_id: expert.userId },
+            },
+          },
+        },
+      }),
+    );
+    return {
+      payload,
+      headers: {
+        "x-razorpay-signature": createHmac("sha256", RAZORPAYX_WEBHOOK_SECRET).update(payload).digest("hex"),
+        "x-razorpay-event-id": newId(),
+      },
+    };
+  };
+  await webhook(validation("fund_account.validation.completed", "invalid"));
+  const rejected = await h.client.getPayoutAccount(
+    { expertUserId: expert.userId, currency: "" },
+    h.as.operator,
+  );
+  t.same(
+    [rejected.account?.kycStatus, rejected.account?.kycRejectionReason],
+    [KycStatus.KYC_STATUS_REJECTED, "account validation: invalid"],
+  );
+  await webhook(validation("fund_account.validation.completed", "active"));
+  const verified = await h.client.getPayoutAccount(
+    { expertUserId: expert.userId, currency: "" },
+    h.as.operator,
+  );
+  t.equal(verified.account?.kycStatus, KycStatus.KYC_STATUS_VERIFIED);
+  const { payout } = await withdraw(expert, 1_000n);
+  t.equal(payout?.status, PayoutStatus.PAYOUT_STATUS_PROCESSING, "then payouts go through");
 });

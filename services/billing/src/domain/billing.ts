@@ -477,6 +477,12 @@ export function createBilling(deps: BillingDeps) {
         const event = rail.parseWebhook(input.payload, input.headers);
         if (event.kind === "ignored") return { eventId: event.eventId, duplicate: false, credited: false };
         const at = now();
+        if (event.kind === "kyc") {
+          const account = await store.payouts.setKyc({ ...event, now: at });
+          if (!account)
+            throw notFound("PAYOUT_ACCOUNT_NOT_FOUND", `no payout account for ${event.expertUserId}`);
+          return { eventId: event.eventId, duplicate: false, credited: false };
+        }
         const { payout, changed } = await store.payouts.settle(
           { payoutId: event.payoutId, providerPayoutId: event.providerPayoutId, now: at },
           (current) => planPayoutOutcome(current, event, at),

@@ -231,6 +231,7 @@ export type PayoutEvent = { eventId: string } & (
       status: Exclude<PayoutStatus, "processing">;
       failureReason: string;
     }
+  | { kind: "kyc"; expertUserId: string; status: "verified" | "rejected"; reason: string }
   | { kind: "ignored"; type: string }
 );
 

@@ -88,6 +88,7 @@ export function razorpayXProvider(options: RazorpayXOptions): PayoutProvider {
       if (!eventId) throw invalidArgument("INVALID_BODY", "X-Razorpay-Event-Id is missing");
       const body = parseJson(payload);
       const type = String(body.event ?? "");
+      if (type.startsWith("fund_account.validation.")) return kycEvent(eventId, type, body);
       const entity = (body.payload as { payout?: { entity?: Record<string, unknown> } } | undefined)?.payout
         ?.entity;
       const status = STATUS[type.replace(/^payout\./, "")];
@@ -101,6 +102,28 @@ export function razorpayXProvider(options: RazorpayXOptions): PayoutProvider {
         failureReason: String(entity.failure_reason ?? (status === "paid" ? "" : type)),
       };
     },
+  };
+}
+
+/**
+ * A fund account validation (RazorpayX's account validation) as KYC: one whose notes name the
+ * expert (`expert_user_id`) verifies their payout account when the account is active, and rejects
+ * it, with the reason, when it is invalid or the validation failed.
+ */
+function kycEvent(eventId: string, type: string, body: Record<string, unknown>): PayoutEvent {
+  const entity = (body.payload as Record<string, { entity?: Record<string, unknown> }> | undefined)?.[
+    "fund_account.validation"
+  ]?.entity;
+  const expertUserId = String((entity?.notes as Record<string, unknown> | undefined)?.expert_user_id ?? "");
+  if (!entity || !expertUserId) return { eventId, kind: "ignored", type };
+  const accountStatus = String((entity.results as Record<string, unknown> | undefined)?.account_status ?? "");
+  const active = type === "fund_account.validation.completed" && accountStatus === "active";
+  return {
+    eventId,
+    kind: "kyc",
+    expertUserId,
+    status: active ? "verified" : "rejected",
+    reason: active ? "" : `account validation: ${accountStatus || String(entity.status ?? "failed")}`,
   };
 }
 
