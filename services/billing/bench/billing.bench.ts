@@ -6,8 +6,8 @@
 //   - single Charge vs raw on one hot wallet.
 // Each scenario warms both sides up, then runs BENCH_ROUNDS rounds alternating which side goes
 // first; the figures are the medians. In-process through the domain and store (no gRPC), on
-// DATABASE_URL's server or an embedded Postgres. Ends with one JSON line; then the reconciliation
-// run (./reconciliation.ts) prints its own.
+// DATABASE_URL's server or an embedded Postgres. Then the reconciliation run (./reconciliation.ts).
+// Ends with one JSON line holding the figures of both.
 import { createDatabase, migrateDatabase } from "@parley/kit/db";
 import { newId } from "@parley/kit/ids";
 import { createBenchDatabase } from "@parley/testing";
@@ -180,28 +180,26 @@ try {
     );
   console.log(`ledger check: ${unbalanced!.count} unbalanced transactions\n`);
   const ratio = (figures: { side: number; raw: number }) => Number((figures.side / figures.raw).toFixed(2));
-  console.log(
-    JSON.stringify({
-      bench: "billing",
-      batch_vs_raw: ratio(batch),
-      charge_vs_raw: ratio(single),
-      hot_wallet_vs_raw: ratio(hotWallet),
-      batch_per_s: Math.round(batch.side),
-      batch_raw_per_s: Math.round(batch.raw),
-      charge_per_s: Math.round(single.side),
-      charge_raw_per_s: Math.round(single.raw),
-      hot_wallet_per_s: Math.round(hotWallet.side),
-      hot_wallet_raw_per_s: Math.round(hotWallet.raw),
-      charges_per_run: CHARGES,
-      concurrency: CONCURRENCY,
-      batch_size: batchSize,
-      batches_in_flight: BATCHES_IN_FLIGHT,
-      rounds: ROUNDS,
-      unbalanced: Number(unbalanced!.count),
-    }),
-  );
+  const charges = {
+    bench: "billing",
+    batch_vs_raw: ratio(batch),
+    charge_vs_raw: ratio(single),
+    hot_wallet_vs_raw: ratio(hotWallet),
+    batch_per_s: Math.round(batch.side),
+    batch_raw_per_s: Math.round(batch.raw),
+    charge_per_s: Math.round(single.side),
+    charge_raw_per_s: Math.round(single.raw),
+    hot_wallet_per_s: Math.round(hotWallet.side),
+    hot_wallet_raw_per_s: Math.round(hotWallet.raw),
+    charges_per_run: CHARGES,
+    concurrency: CONCURRENCY,
+    batch_size: batchSize,
+    batches_in_flight: BATCHES_IN_FLIGHT,
+    rounds: ROUNDS,
+    unbalanced: Number(unbalanced!.count),
+  };
   await database.close();
-  await benchReconciliation(bench.url);
+  console.log(JSON.stringify({ ...charges, ...(await benchReconciliation(bench.url)) }));
 } finally {
   await bench.drop();
 }

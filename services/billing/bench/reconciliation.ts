@@ -44,8 +44,19 @@ const capturedProvider: PaymentProvider = {
   },
 };
 
-/** Seeds the pending payments, settles them round after round, prints the rate and a JSON line. */
-export async function benchReconciliation(url: string): Promise<void> {
+/** What the reconciliation run adds to bench:billing's JSON line. */
+export interface ReconciliationFigures {
+  reconcile_payments: number;
+  reconcile_settled: number;
+  reconcile_seconds: number;
+  reconcile_per_s: number;
+  reconcile_credited: number;
+  reconcile_still_pending: number;
+  reconcile_failures: number;
+}
+
+/** Seeds the pending payments, settles them round after round, prints the rate and returns the figures. */
+export async function benchReconciliation(url: string): Promise<ReconciliationFigures> {
   const owner = postgres(url, { max: 1, onnotice: () => {}, types: { bigint: postgres.BigInt } });
   const database = createDatabase(url, { max: PARALLEL + 2, settings: LEDGER_DATABASE_SETTINGS });
   try {
@@ -88,18 +99,15 @@ export async function benchReconciliation(url: string): Promise<void> {
         `${settled} settled in ${seconds.toFixed(2)} s (${rate.toFixed(0)}/s); ${check!.credited} credited, ` +
         `${check!.pending} still pending, ${check!.credits} top-up credits, ${failures} failures\n`,
     );
-    console.log(
-      JSON.stringify({
-        bench: "billing_reconciliation",
-        payments: PAYMENTS,
-        settled,
-        seconds: Number(seconds.toFixed(2)),
-        settled_per_s: Math.round(rate),
-        credited: Number(check!.credited),
-        still_pending: Number(check!.pending),
-        failures,
-      }),
-    );
+    return {
+      reconcile_payments: PAYMENTS,
+      reconcile_settled: settled,
+      reconcile_seconds: Number(seconds.toFixed(2)),
+      reconcile_per_s: Math.round(rate),
+      reconcile_credited: Number(check!.credited),
+      reconcile_still_pending: Number(check!.pending),
+      reconcile_failures: failures,
+    };
   } finally {
     await database.close();
     await owner.end({ timeout: 5 });
