@@ -165,10 +165,9 @@ const deliveries = (userId: string) =>
 t.test("every channel on its real protocol; gone devices removed; attempts recorded", async (t) => {
   const person = await h.person();
   await h.client.ensureProfile(
-    { userId: person.userId, displayName: "Asha", email: "asha@example.com" },
+    { userId: person.userId, displayName: "Asha", email: "asha@example.com", phone: "+919800000001" },
     h.as.auth,
   );
-  await h.sql`update users.contact_points set phone = '+919800000001' where user_id = ${person.userId}`;
   const base64url = (b: Buffer) => b.toString("base64url");
   await h.client.registerDevice(
     {
@@ -264,10 +263,9 @@ t.test("every channel on its real protocol; gone devices removed; attempts recor
 t.test("preferences per channel and kind; security always on; per-person rate limit", async (t) => {
   const person = await h.person();
   await h.client.ensureProfile(
-    { userId: person.userId, displayName: "Ravi", email: "ravi@example.com" },
+    { userId: person.userId, displayName: "Ravi", email: "ravi@example.com", phone: "+919800000002" },
     h.as.auth,
   );
-  await h.sql`update users.contact_points set phone = '+919800000002' where user_id = ${person.userId}`;
   const off = await failure(
     h.client.updateNotificationSettings(
       {

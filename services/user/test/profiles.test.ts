@@ -35,14 +35,17 @@ t.test("GetMe creates a default profile when the account has none, once", async 
 t.test("EnsureProfile is idempotent and only for auth", async (t) => {
   const userId = newId();
   const first = await h.client.ensureProfile(
-    { userId, displayName: "", email: "asha@example.com" },
+    { userId, displayName: "", email: "asha@example.com", phone: "" },
     h.as.auth,
   );
   t.equal(first.created, true);
   t.equal(first.profile?.displayName, "asha", "display name from the email's local part");
-  const again = await h.client.ensureProfile({ userId, displayName: "Other", email: "" }, h.as.auth);
+  const again = await h.client.ensureProfile(
+    { userId, displayName: "Other", email: "", phone: "" },
+    h.as.auth,
+  );
   const long = await h.client.ensureProfile(
-    { userId: newId(), displayName: "x".repeat(200), email: "" },
+    { userId: newId(), displayName: "x".repeat(200), email: "", phone: "" },
     h.as.auth,
   );
   t.equal(long.profile?.displayName.length, 80, "an over-long name is cut, not refused");
@@ -51,18 +54,22 @@ t.test("EnsureProfile is idempotent and only for auth", async (t) => {
   const concurrent = newId();
   const results = await Promise.all(
     Array.from({ length: 10 }, () =>
-      h.client.ensureProfile({ userId: concurrent, displayName: "Ravi", email: "" }, h.as.auth),
+      h.client.ensureProfile({ userId: concurrent, displayName: "Ravi", email: "", phone: "" }, h.as.auth),
     ),
   );
   t.equal(results.filter((r) => r.created).length, 1, "ten concurrent retries create one profile");
   for (const caller of [h.as.session, (await h.person()).call, h.as.partnerA]) {
     t.equal(
-      (await failure(h.client.ensureProfile({ userId: newId(), displayName: "x", email: "" }, caller))).kind,
+      (
+        await failure(
+          h.client.ensureProfile({ userId: newId(), displayName: "x", email: "", phone: "" }, caller),
+        )
+      ).kind,
       "permission_denied",
     );
   }
   const bad = await failure(
-    h.client.ensureProfile({ userId: "not-a-uuid", displayName: "", email: "" }, h.as.auth),
+    h.client.ensureProfile({ userId: "not-a-uuid", displayName: "", email: "", phone: "" }, h.as.auth),
   );
   t.equal(bad.reason, "VALIDATION_FAILED");
 });
@@ -71,7 +78,7 @@ t.test(
   "the name given at register wins over placeholders, and the person's own name over both",
   async (t) => {
     const ensure = (userId: string, displayName: string) =>
-      h.client.ensureProfile({ userId, displayName, email: "" }, h.as.auth);
+      h.client.ensureProfile({ userId, displayName, email: "", phone: "" }, h.as.auth);
 
     const early = await h.person();
     t.equal(

@@ -13,7 +13,7 @@ export function createUserDirectory(address: string, credentials: () => Promise<
   });
   const profiles: ProfileDirectory = {
     async ensureProfile(profile, options = {}) {
-      await client.ensureProfile(profile, { deadlineMs: options.waitMs });
+      await client.ensureProfile({ ...profile, phone: profile.phone ?? "" }, { deadlineMs: options.waitMs });
     },
   };
   const syncedUsers: SyncedUsers = {

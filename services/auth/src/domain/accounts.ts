@@ -90,6 +90,7 @@ export function createAccounts(deps: AccountDeps) {
         userId: created.id,
         displayName: input.displayName.trim().slice(0, 80),
         email: email ?? "",
+        phone: phone ?? "",
       };
       const inserted = await store.insertAccount(created, [{ kind: "profile.ensure", payload: profile }]);
       if (!inserted)

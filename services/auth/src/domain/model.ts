@@ -74,7 +74,10 @@ export interface SigningKey {
 
 /** An email or SMS to deliver, or a profile to create, written with the change that caused it. */
 export type OutboxMessage =
-  | { kind: "profile.ensure"; payload: { userId: string; displayName: string; email: string } }
+  | {
+      kind: "profile.ensure";
+      payload: { userId: string; displayName: string; email: string; phone?: string };
+    }
   | {
       kind: "notify.password_reset";
       payload: { channel: "email" | "sms"; to: string; token: string; expiresAt: string };

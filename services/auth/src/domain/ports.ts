@@ -187,7 +187,8 @@ export interface SecurityNotifier {
 export interface ProfileDirectory {
   /** `waitMs` bounds the call (the outbox retries without one). */
   ensureProfile(
-    profile: { userId: string; displayName: string; email: string },
+    /** `phone` is absent from outbox rows queued before it was sent. */
+    profile: { userId: string; displayName: string; email: string; phone?: string },
     options?: { waitMs?: number },
   ): Promise<void>;
 }

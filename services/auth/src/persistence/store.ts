@@ -156,7 +156,7 @@ export function createAuthStore(client: Sql): AuthStore {
         await enqueue(tx, [
           {
             kind: "profile.ensure",
-            payload: { userId: account.id, displayName: "Admin", email: account.email! },
+            payload: { userId: account.id, displayName: "Admin", email: account.email!, phone: "" },
           },
         ]);
         return "created";

@@ -130,7 +130,8 @@ export interface DeliveryAdapter {
 /** Devices, preferences, contact points and the delivery queue (persistence/delivery.ts). */
 export interface DeliveryStore {
   contexts(userIds: string[], since: Date): Promise<Map<string, DeliveryContext>>;
-  setEmail(userId: string, email: string): Promise<void>;
+  /** Records where email and SMS go; a null leaves that one as it was. */
+  setContacts(userId: string, contact: { email: string | null; phone: string | null }): Promise<void>;
   upsertDevice(device: Device): Promise<Device>;
   removeDevice(userId: string | undefined, deviceId: string): Promise<void>;
   removeLoginSession(loginSessionId: string): Promise<number>;

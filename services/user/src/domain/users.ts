@@ -16,7 +16,7 @@ import type {
   SyncRecord,
   SyncResult,
 } from "./model";
-import type { PresenceStore, UserStore } from "./ports";
+import type { DeliveryStore, PresenceStore, UserStore } from "./ports";
 import {
   checkAvatarUrl,
   checkDisplayName,
@@ -44,8 +44,8 @@ export interface UsersDeps {
   store: UserStore;
   presence: PresenceStore;
   now: () => Date;
-  /** Contact points for delivery: the account's email, from EnsureProfile. */
-  contacts?: { setEmail(userId: string, email: string): Promise<void> };
+  /** Contact points for delivery: the account's email and phone, from EnsureProfile. */
+  contacts?: Pick<DeliveryStore, "setContacts">;
   /** Called (not awaited) when an expert's heartbeat starts an online spell. */
   cameOnline?: (expertId: string, at: Date) => void;
 }
@@ -228,7 +228,7 @@ export function createUsers(deps: UsersDeps) {
       return updated;
     },
 
-    async ensureProfile(userId: string, displayName: string, email: string) {
+    async ensureProfile(userId: string, displayName: string, contact: { email: string; phone: string }) {
       const v = new Violations();
       checkUuid(v, "user_id", userId);
       v.throwIfAny();
@@ -238,13 +238,16 @@ export function createUsers(deps: UsersDeps) {
       const ensured = await store.ensureProfile(
         {
           userId,
-          displayName: displayName.trim().slice(0, 80) || defaultDisplayName(email),
+          displayName: displayName.trim().slice(0, 80) || defaultDisplayName(contact.email),
           placeholder: false,
         },
         now(),
       );
-      // The account's email is where email notifications go (auth sends it with every ensure).
-      if (/^[^\s@]+@[^\s@]+$/.test(email)) await deps.contacts?.setEmail(userId, email);
+      // The account's email and phone are where email and SMS notifications go (auth sends
+      // them with every ensure).
+      const email = /^[^\s@]+@[^\s@]+$/.test(contact.email) ? contact.email : null;
+      const phone = /^\+[1-9]\d{6,14}$/.test(contact.phone) ? contact.phone : null;
+      if (email || phone) await deps.contacts?.setContacts(userId, { email, phone });
       return ensured;
     },
 

@@ -86,11 +86,10 @@ export function userHandlers(
     },
 
     async ensureProfile(request) {
-      const { profile, created } = await users.ensureProfile(
-        request.userId,
-        request.displayName,
-        request.email,
-      );
+      const { profile, created } = await users.ensureProfile(request.userId, request.displayName, {
+        email: request.email,
+        phone: request.phone,
+      });
       return { profile: profileMessage(profile), created };
     },
 

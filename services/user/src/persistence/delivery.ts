@@ -85,10 +85,12 @@ export function createDeliveryStore(sql: Sql): DeliveryStore {
       }
       return contexts;
     },
-    async setEmail(userId, email) {
-      await sql`insert into users.contact_points (user_id, email) values (${userId}, ${email})
-        on conflict (user_id) do update set email = excluded.email, updated_at = now()
-        where contact_points.email is distinct from excluded.email`;
+    async setContacts(userId, { email, phone }) {
+      await sql`insert into users.contact_points (user_id, email, phone) values (${userId}, ${email}, ${phone})
+        on conflict (user_id) do update set email = coalesce(excluded.email, contact_points.email),
+          phone = coalesce(excluded.phone, contact_points.phone), updated_at = now()
+        where (excluded.email is not null and contact_points.email is distinct from excluded.email)
+          or (excluded.phone is not null and contact_points.phone is distinct from excluded.phone)`;
     },
     async upsertDevice(device) {
       const [row] =

@@ -506,8 +506,13 @@ export interface EnsureProfileRequest {
   userId: string;
   /** Initial display name; when empty, derived from the email's local part. */
   displayName: string;
-  /** The account's email, used only to derive a display name (never stored here). */
+  /**
+   * The account's email: derives a display name when none is given, and is where email
+   * notifications go.
+   */
   email: string;
+  /** The account's phone number (E.164), where SMS notifications go; empty when it has none. */
+  phone: string;
 }
 
 /** Response of EnsureProfile. */
@@ -1793,7 +1798,7 @@ export const UpdateProfileResponse: MessageFns<UpdateProfileResponse> = {
 };
 
 function createBaseEnsureProfileRequest(): EnsureProfileRequest {
-  return { userId: "", displayName: "", email: "" };
+  return { userId: "", displayName: "", email: "", phone: "" };
 }
 
 export const EnsureProfileRequest: MessageFns<EnsureProfileRequest> = {
@@ -1806,6 +1811,9 @@ export const EnsureProfileRequest: MessageFns<EnsureProfileRequest> = {
     }
     if (message.email !== "") {
       writer.uint32(26).string(message.email);
+    }
+    if (message.phone !== "") {
+      writer.uint32(34).string(message.phone);
     }
     return writer;
   },
@@ -1847,6 +1855,14 @@ export const EnsureProfileRequest: MessageFns<EnsureProfileRequest> = {
             message.email = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.phone = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1872,6 +1888,7 @@ export const EnsureProfileRequest: MessageFns<EnsureProfileRequest> = {
         ? globalThis.String(object.display_name)
         : "",
       email: isSet(object.email) ? globalThis.String(object.email) : "",
+      phone: isSet(object.phone) ? globalThis.String(object.phone) : "",
     };
   },
 
@@ -1885,6 +1902,9 @@ export const EnsureProfileRequest: MessageFns<EnsureProfileRequest> = {
     }
     if (message.email !== "") {
       obj.email = message.email;
+    }
+    if (message.phone !== "") {
+      obj.phone = message.phone;
     }
     return obj;
   },
