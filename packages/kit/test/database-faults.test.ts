@@ -102,3 +102,19 @@ t.test("health follows a database that goes away and comes back", async (t) => {
   const { wallet } = await client.getWallet({ userId: "u", currency: "", rateMinor: 0n });
   t.equal(wallet?.userId, "u");
 });
+
+t.test("a connection lost halfway through a result hands nothing of it to the next query", async (t) => {
+  const { url } = await createTestDatabase(t);
+  const database = createDatabase(url, { max: 1 });
+  t.teardown(database.close);
+  // Two rows reach the client, then the backend terminates itself (a FATAL error, then the
+  // socket closes): the query fails, and no ReadyForQuery ever closes its result.
+  const cutOff = database.sql`
+    select n from (values (1), (2)) as v(n)
+    union all
+    select case when pg_terminate_backend(pg_backend_pid()) then 3 end`;
+  await t.rejects(cutOff, { code: "CONNECTION_CLOSED" }, "the cut-off query fails");
+  // The pool has one connection: the next query runs on the same one, over a new socket.
+  const rows = await database.sql`select 42 as n`;
+  t.same([...rows], [{ n: 42 }], "the next query gets its own row and only that");
+});
