@@ -4,6 +4,7 @@ import { createDatabase, migrateDatabase, type Sql } from "@parley/kit/db";
 import { bindService, createGrpcServer, type GrpcServer, type ServiceBinding } from "@parley/kit/grpc";
 import type { Logger } from "@parley/kit/log";
 import type { ServiceMetrics } from "@parley/kit/metrics";
+import { createNotificationRelay, type Notifier } from "@parley/kit/notify";
 import { createPaging } from "@parley/kit/paging";
 import { BillingServiceService } from "@parley/proto/parley/billing/v1/billing";
 import {
@@ -15,11 +16,11 @@ import {
 import { type Billing, createBilling } from "./domain/billing";
 import { billingHandlers } from "./grpc/handlers";
 import { billingPermissions } from "./grpc/permissions";
+import { NOTIFICATION_OUTBOX } from "./persistence/payments";
 import { createLedgerStore, LEDGER_DATABASE_SETTINGS } from "./persistence/store";
 import { createPayoutProvider, createProviders, type ProviderSettings } from "./providers";
 import { startAutomaticPayouts } from "./workers/automatic-payouts";
 import { startHoldSweeper } from "./workers/hold-sweeper";
-import { createNotificationRelay, type NotificationIntent } from "./workers/notifications";
 import { startReconciler } from "./workers/reconciler";
 
 export const BILLING_MIGRATIONS = {
@@ -117,7 +118,7 @@ export async function startBilling(
   authenticate: Authenticator,
   metrics?: ServiceMetrics,
   /** The user service's Notify; without it the outbox keeps the notifications (tests). */
-  notifier?: { notify(intent: NotificationIntent): Promise<void> },
+  notifier?: Notifier,
 ): Promise<{ server: GrpcServer; port: number }> {
   await migrateDatabase(config.MIGRATION_DATABASE_URL ?? config.DATABASE_URL, BILLING_MIGRATIONS);
   const database = createDatabase(config.DATABASE_URL, {
@@ -146,7 +147,8 @@ export async function startBilling(
     onShutdown: shutdownHooks,
     readiness: [() => database.ping()],
   });
-  const relay = notifier && createNotificationRelay(database.sql, notifier, log);
+  const relay =
+    notifier && createNotificationRelay({ sql: database.sql, table: NOTIFICATION_OUTBOX, notifier, log });
   shutdownHooks.push(
     startHoldSweeper(billing, config.HOLD_SWEEP_INTERVAL_MS, log),
     startReconciler(

@@ -5,18 +5,18 @@ import { createDatabase, migrateDatabase, type Sql } from "@parley/kit/db";
 import { bindService, createGrpcServer, type GrpcServer } from "@parley/kit/grpc";
 import type { Logger } from "@parley/kit/log";
 import type { ServiceMetrics } from "@parley/kit/metrics";
+import { createNotificationRelay, type Notifier } from "@parley/kit/notify";
 import { createPaging } from "@parley/kit/paging";
 import { createCatchUp } from "@parley/kit/watch";
 import { SessionServiceService } from "@parley/proto/parley/session/v1/session";
 import type { SessionConfig } from "./config";
-import type { BillingPort, Clock, ExpertDirectory, Notifier } from "./domain/ports";
+import type { BillingPort, Clock, ExpertDirectory } from "./domain/ports";
 import { createSessions, type SessionRules } from "./domain/sessions";
 import { sessionHandlers } from "./grpc/handlers";
 import { sessionPermissions } from "./grpc/permissions";
 import { busEventFeed } from "./persistence/event-feed";
-import { createSessionStore } from "./persistence/store";
+import { createSessionStore, NOTIFICATION_OUTBOX } from "./persistence/store";
 import { createMeteringWorker, type MeteringWorkerOptions, startMeteringLoop } from "./workers/metering";
-import { createNotificationRelay } from "./workers/notifications";
 
 export const SESSION_MIGRATIONS = {
   migrationsFolder: path.resolve(import.meta.dirname, "../drizzle"),
@@ -122,7 +122,12 @@ export async function startSession(
   const database = createDatabase(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX });
   const bus = createBus(config.REDIS_URL, { log, registry: outside.metrics?.registry });
   const shutdownHooks: Array<() => Promise<void>> = [];
-  const relay = createNotificationRelay(database.sql, outside.notifier, log);
+  const relay = createNotificationRelay({
+    sql: database.sql,
+    table: NOTIFICATION_OUTBOX,
+    notifier: outside.notifier,
+    log,
+  });
   const { server, metering, catchUp } = buildSessionServer({
     sql: database.sql,
     bus,

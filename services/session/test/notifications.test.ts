@@ -1,16 +1,25 @@
 import { createDatabase } from "@parley/kit/db";
 import { newId } from "@parley/kit/ids";
+import { createNotificationRelay, type Notifier, userNotifier } from "@parley/kit/notify";
 import { SessionKind } from "@parley/proto/parley/session/v1/session";
 import { NotificationKind } from "@parley/proto/parley/user/v1/user";
 import t from "tap";
-import { createUserClient, userNotifier } from "../src/clients/user";
-import { createNotificationRelay } from "../src/workers/notifications";
+import { createUserClient } from "../src/clients/user";
+import { NOTIFICATION_OUTBOX } from "../src/persistence/store";
 import { type Person, RATE, startHarness } from "./harness";
 
 const harness = await startHarness(t);
 const database = createDatabase(harness.databaseUrl, { max: 4 });
 t.teardown(database.close);
-const relay = createNotificationRelay(database.sql, userNotifier(harness.user), harness.log);
+const relayOver = (notifier: Notifier, pollMs?: number) =>
+  createNotificationRelay({
+    sql: database.sql,
+    table: NOTIFICATION_OUTBOX,
+    notifier,
+    log: harness.log,
+    pollMs,
+  });
+const relay = relayOver(userNotifier(harness.user));
 
 const outbox = async () =>
   (await harness.sql`select id, payload from sessions.notification_outbox order by id`).map((r) => ({
@@ -95,15 +104,11 @@ t.test("declined, cancelled; a failed delivery is retried later", async (t) => {
   t.ok(rows.some((r) => r.id === `${declined}:declined` && r.payload.userId === user.userId));
   t.ok(rows.some((r) => r.id === `${cancelled}:cancelled` && r.payload.userId === expert.userId));
 
-  const failing = createNotificationRelay(
-    database.sql,
-    {
-      notify: async () => {
-        throw new Error("user service down");
-      },
+  const failing = relayOver({
+    notify: async () => {
+      throw new Error("user service down");
     },
-    harness.log,
-  );
+  });
   await failing.drainOnce();
   const [retry] = await harness.sql`select attempts, last_error, next_attempt_at > now() as later
     from sessions.notification_outbox where id = ${`${declined}:declined`}`;
@@ -114,7 +119,7 @@ t.test("declined, cancelled; a failed delivery is retried later", async (t) => {
 });
 
 t.test("the relay wakes on commit: NOTIFY, not the poll", async (t) => {
-  const live = createNotificationRelay(database.sql, userNotifier(harness.user), harness.log, 60_000);
+  const live = relayOver(userNotifier(harness.user), 60_000);
   await live.start();
   t.teardown(live.stop);
   const user = await harness.person();

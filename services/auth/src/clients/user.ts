@@ -1,6 +1,7 @@
 import { isAppError } from "@parley/kit/errors";
 import { createServiceClient } from "@parley/kit/grpc";
-import { NotificationKind, UserServiceService } from "@parley/proto/parley/user/v1/user";
+import { notifyRequest } from "@parley/kit/notify";
+import { UserServiceService } from "@parley/proto/parley/user/v1/user";
 import type { ProfileDirectory, SecurityNotifier, SyncedUsers } from "../domain/ports";
 
 /** The user service as auth uses it: profile creation (from the outbox) and synced-user lookup. */
@@ -28,14 +29,9 @@ export function createUserDirectory(address: string, credentials: () => Promise<
   };
   const notices: SecurityNotifier = {
     async notify(eventId, notice) {
-      await client.notify({
-        eventId,
-        userId: notice.userId,
-        kind: NotificationKind[
-          `NOTIFICATION_KIND_${notice.notice.toUpperCase()}` as keyof typeof NotificationKind
-        ],
-        data: notice.data,
-      });
+      await client.notify(
+        notifyRequest({ id: eventId, userId: notice.userId, kind: notice.notice, data: notice.data }),
+      );
     },
     async forgetLoginSession(loginSessionId) {
       await client.forgetLoginSession({ loginSessionId });

@@ -42,7 +42,7 @@ const toPayment = (row: PaymentRow): Payment => ({
   updatedAt: row.updated_at,
 });
 
-/** Notification intents for the relay (workers/notifications.ts). */
+/** Notification intents (top_up_credited, refund_issued) for the kit's notification relay (server.ts). */
 export const NOTIFICATION_OUTBOX = "billing.notification_outbox";
 
 interface RefundRow {

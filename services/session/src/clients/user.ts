@@ -1,7 +1,7 @@
 import { isAppError } from "@parley/kit/errors";
 import { createServiceClient, type ServiceClient } from "@parley/kit/grpc";
-import { ExpertAvailability, NotificationKind, UserServiceService } from "@parley/proto/parley/user/v1/user";
-import type { ExpertDirectory, ExpertInfo, Notifier } from "../domain/ports";
+import { ExpertAvailability, UserServiceService } from "@parley/proto/parley/user/v1/user";
+import type { ExpertDirectory, ExpertInfo } from "../domain/ports";
 
 export type UserClient = ServiceClient<typeof UserServiceService>;
 
@@ -50,22 +50,6 @@ export function expertDirectory(client: UserClient): ExpertDirectory {
     },
     async reportPresence(userId, online) {
       await client.reportPresence({ userId, online });
-    },
-  };
-}
-
-/** Notify over gRPC: the intent's id is the event id the user service deduplicates on. */
-export function userNotifier(client: UserClient): Notifier {
-  return {
-    async notify(intent) {
-      await client.notify({
-        eventId: intent.id,
-        userId: intent.userId,
-        kind: NotificationKind[
-          `NOTIFICATION_KIND_${intent.kind.toUpperCase()}` as keyof typeof NotificationKind
-        ],
-        data: intent.data,
-      });
     },
   };
 }

@@ -1,4 +1,5 @@
 import { failedPrecondition } from "@parley/kit/errors";
+import type { NotificationIntent as Intent } from "@parley/kit/notify";
 
 export type SessionKind = "chat" | "call";
 export type SessionStatus =
@@ -172,16 +173,12 @@ export interface MeteringClaim {
 }
 
 /** A notification to send through the outbox: `id` is its idempotency key at the user service. */
-export interface NotificationIntent {
-  id: string;
-  userId: string;
-  kind:
-    | "request_waiting"
-    | "request_cancelled"
-    | "request_expired"
-    | "session_accepted"
-    | "session_declined"
-    | "session_expired"
-    | "session_ended";
-  data: Record<string, string>;
-}
+export type NotificationIntent = Intent<
+  | "request_waiting"
+  | "request_cancelled"
+  | "request_expired"
+  | "session_accepted"
+  | "session_declined"
+  | "session_expired"
+  | "session_ended"
+>;

@@ -35,12 +35,6 @@ export interface ExpertDirectory {
   reportPresence(userId: string, online: boolean): Promise<void>;
 }
 
-/** The user service's inbox, as the notification relay sees it. */
-export interface Notifier {
-  /** Idempotent by the intent's id. */
-  notify(intent: NotificationIntent): Promise<void>;
-}
-
 /** One minute to charge: billing's key is (sessionId, minute). */
 export interface MinuteCharge {
   sessionId: string;

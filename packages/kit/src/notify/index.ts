@@ -1,0 +1,63 @@
+import { NotificationKind, type NotifyRequest } from "@parley/proto/parley/user/v1/user";
+import type { Sql } from "../db";
+import type { Logger } from "../log";
+import { createOutboxRelay } from "../outbox";
+
+/**
+ * A notification a service asks the user service to deliver (user.Notify): `id` is the
+ * producer's event id (its outbox row id), which the user service deduplicates on; `kind` is
+ * the snake_case name of a NotificationKind (`top_up_credited`), each service naming its own.
+ */
+export interface NotificationIntent<K extends string = string> {
+  id: string;
+  userId: string;
+  kind: K;
+  data: Record<string, string>;
+}
+
+export interface Notifier {
+  notify(intent: NotificationIntent): Promise<void>;
+}
+
+/** The Notify request for an intent; a kind the protos do not define is a programming error. */
+export function notifyRequest(intent: NotificationIntent): NotifyRequest {
+  const kind =
+    NotificationKind[`NOTIFICATION_KIND_${intent.kind.toUpperCase()}` as keyof typeof NotificationKind];
+  if (kind === undefined || kind === NotificationKind.UNRECOGNIZED)
+    throw new Error(`unknown notification kind ${intent.kind}`);
+  return { eventId: intent.id, userId: intent.userId, kind, data: intent.data };
+}
+
+/** A notifier over the user service's client (whichever client the service already holds). */
+export function userNotifier(client: { notify(request: NotifyRequest): Promise<unknown> }): Notifier {
+  return {
+    async notify(intent) {
+      await client.notify(notifyRequest(intent));
+    },
+  };
+}
+
+export interface NotificationRelayOptions {
+  sql: Sql;
+  /** The service's notification outbox, e.g. `sessions.notification_outbox`. */
+  table: string;
+  notifier: Notifier;
+  log: Logger;
+  /** The fallback poll (default: the outbox relay's). */
+  pollMs?: number;
+}
+
+/**
+ * Relays a service's notification outbox to user.Notify (idempotent by the row id), woken by
+ * the NOTIFY of each committed intent, per person in order.
+ */
+export function createNotificationRelay(options: NotificationRelayOptions) {
+  return createOutboxRelay<Omit<NotificationIntent, "id">>({
+    sql: options.sql,
+    table: options.table,
+    log: options.log,
+    pollMs: options.pollMs,
+    deliver: ({ id, payload }) => options.notifier.notify({ id, ...payload }),
+    orderKey: (payload) => payload.userId,
+  });
+}
