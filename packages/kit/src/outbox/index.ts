@@ -90,6 +90,54 @@ export interface OutboxRelay {
   stop(): Promise<void>;
 }
 
+export interface DrainLoop {
+  /** Drains at once; a nudge during a drain runs one more after it. */
+  nudge(): void;
+  /** No drain starts any more; resolves when the running one has finished. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs `drainOnce` batch after batch while batches come back full (`batch` items), one drain
+ * at a time: what outbox relays and delivery queues wake with a nudge (a NOTIFY, a write of
+ * their own) and a poll. A failing drain is logged and left to the next nudge.
+ */
+export function createDrainLoop(options: {
+  drainOnce(): Promise<number>;
+  batch: number;
+  log: Logger;
+  /** Names the loop in the log. */
+  what: string;
+}): DrainLoop {
+  let running: Promise<void> | undefined;
+  let again = false;
+  let stopped = false;
+  const nudge = () => {
+    if (stopped) return;
+    if (running !== undefined) {
+      again = true;
+      return;
+    }
+    running = (async () => {
+      do {
+        again = false;
+        while ((await options.drainOnce()) === options.batch && !stopped);
+      } while (again && !stopped);
+    })()
+      .catch((error: unknown) => options.log.error({ err: error, what: options.what }, "drain failed"))
+      .finally(() => {
+        running = undefined;
+      });
+  };
+  return {
+    nudge,
+    async stop() {
+      stopped = true;
+      await running;
+    },
+  };
+}
+
 /** Seconds before attempt n + 1: 1, 2, 4, … capped at ten minutes. */
 export const outboxBackoffSeconds = (attempts: number) => Math.min(600, 2 ** Math.min(attempts - 1, 10));
 
@@ -138,27 +186,8 @@ export function createOutboxRelay<P>(options: OutboxRelayOptions<P>): OutboxRela
     return rows.length;
   }
 
-  let running: Promise<void> | undefined;
-  let again = false;
-  let stopped = false;
-  /** Drains until a batch comes back short; a nudge during a drain runs one more. */
-  const nudge = () => {
-    if (stopped) return;
-    if (running !== undefined) {
-      again = true;
-      return;
-    }
-    running = (async () => {
-      do {
-        again = false;
-        while ((await drainOnce()) === batch && !stopped);
-      } while (again && !stopped);
-    })()
-      .catch((error: unknown) => log.error({ err: error, table }, "outbox drain failed"))
-      .finally(() => {
-        running = undefined;
-      });
-  };
+  const loop = createDrainLoop({ drainOnce, batch, log, what: table });
+  const nudge = loop.nudge;
 
   let timer: NodeJS.Timeout | undefined;
   let unlisten: (() => Promise<void>) | undefined;
@@ -175,10 +204,9 @@ export function createOutboxRelay<P>(options: OutboxRelayOptions<P>): OutboxRela
     nudge,
     drainOnce,
     async stop() {
-      stopped = true;
       clearInterval(timer);
       await unlisten?.().catch(() => undefined);
-      await running;
+      await loop.stop();
     },
   };
 }

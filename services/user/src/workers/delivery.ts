@@ -1,4 +1,5 @@
 import type { Logger } from "@parley/kit/log";
+import { createDrainLoop } from "@parley/kit/outbox";
 import { type DeliverDeps, deliverBatch } from "../domain/delivery";
 
 /** Deliveries claimed per batch. */
@@ -9,36 +10,17 @@ const BATCH = 100;
  * retries that came due and other instances' work; drains batch after batch while full.
  */
 export function createDeliveryWorker(deps: DeliverDeps, log: Logger, pollMs = 1_000) {
-  let running: Promise<void> | undefined;
-  let again = false;
-  let stopped = false;
-  const nudge = () => {
-    if (stopped) return;
-    if (running !== undefined) {
-      again = true;
-      return;
-    }
-    running = (async () => {
-      do {
-        again = false;
-        while ((await deliverBatch(deps, BATCH)) === BATCH && !stopped);
-      } while (again && !stopped);
-    })()
-      .catch((error: unknown) => log.error({ err: error }, "delivery batch failed"))
-      .finally(() => {
-        running = undefined;
-      });
-  };
-  const timer = setInterval(nudge, pollMs);
+  const drainOnce = () => deliverBatch(deps, BATCH);
+  const loop = createDrainLoop({ drainOnce, batch: BATCH, log, what: "deliveries" });
+  const timer = setInterval(loop.nudge, pollMs);
   timer.unref();
   return {
-    nudge,
+    nudge: loop.nudge,
     /** One batch now (tests). */
-    drainOnce: () => deliverBatch(deps, BATCH),
+    drainOnce,
     async stop() {
-      stopped = true;
       clearInterval(timer);
-      await running;
+      await loop.stop();
     },
   };
 }
