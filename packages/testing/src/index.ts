@@ -6,6 +6,7 @@ export * from "./http";
 export * from "./payment-stand-ins";
 export * from "./platform";
 export * from "./proxy";
+export * from "./receivers";
 export * from "./redis";
 export * from "./server";
 export * from "./spawn";

@@ -1,8 +1,5 @@
-import { createECDH, randomBytes, randomUUID } from "node:crypto";
-import { createServer, type IncomingMessage } from "node:http";
-import type { AddressInfo } from "node:net";
-import ece from "http_ece";
-import { SMTPServer } from "smtp-server";
+import { randomUUID } from "node:crypto";
+import { startPushReceiver, startSmtpReceiver } from "@parley/testing";
 import t, { type Test } from "tap";
 import { type Api, PASSWORD, startPlatform } from "./harness";
 import { type Frame, WsClient } from "./ws-client";
@@ -45,45 +42,6 @@ async function watchMe(api: Api, token: string, afterSeq = "0") {
   return ws;
 }
 
-/** A real SMTP server and a Web Push endpoint for the platform's user service to deliver to. */
-async function receivers(t: Test) {
-  const mails: string[] = [];
-  const smtp = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ["STARTTLS"],
-    onData(stream, _session, callback) {
-      const chunks: Buffer[] = [];
-      stream.on("data", (c: Buffer) => chunks.push(c));
-      stream.on("end", () => {
-        mails.push(Buffer.concat(chunks).toString());
-        callback();
-      });
-    },
-  });
-  await new Promise<void>((resolve) => smtp.listen(0, "127.0.0.1", resolve));
-  t.teardown(() => new Promise<void>((resolve) => smtp.close(() => resolve())));
-  const pushes: Buffer[] = [];
-  const pushService = createServer((request: IncomingMessage, response) => {
-    const chunks: Buffer[] = [];
-    request.on("data", (c: Buffer) => chunks.push(c));
-    request.on("end", () => {
-      pushes.push(Buffer.concat(chunks));
-      response.writeHead(201).end();
-    });
-  });
-  await new Promise<void>((resolve) => pushService.listen(0, "127.0.0.1", resolve));
-  t.teardown(() => new Promise<void>((resolve) => pushService.close(() => resolve())));
-  const smtpPort = (
-    (smtp as unknown as { server: { address(): AddressInfo } }).server.address() as AddressInfo
-  ).port;
-  return {
-    mails,
-    pushes,
-    smtpUrl: `smtp://127.0.0.1:${smtpPort}`,
-    pushUrl: `http://127.0.0.1:${(pushService.address() as AddressInfo).port}/push`,
-  };
-}
-
 async function until<T>(read: () => T | undefined, what: string, timeoutMs = 10_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -95,10 +53,11 @@ async function until<T>(read: () => T | undefined, what: string, timeoutMs = 10_
 }
 
 t.test("notifications through the edge only: live channel, inbox, resume, email, web push", async (t) => {
-  const outside = await receivers(t);
+  const smtp = await startSmtpReceiver(t);
+  const pushService = await startPushReceiver(t);
   const api = await startPlatform(t, {
     session: { MINUTE_SECONDS: "2", METERING_INTERVAL_MS: "200", MIN_MINUTES: "2" },
-    user: { SMTP_URL: outside.smtpUrl },
+    user: { SMTP_URL: smtp.url },
   });
   const expert = await createExpert(t, api);
   const expertWs = await watchMe(api, expert.token);
@@ -109,16 +68,14 @@ t.test("notifications through the edge only: live channel, inbox, resume, email,
   // The user's browser subscribes to Web Push with the VAPID key the settings give.
   const settings = await api.call("GET", "/v1/me/notification-settings", { token: user.accessToken });
   t.match(settings.body.vapid_public_key, /^[A-Za-z0-9_-]{87}$/);
-  const browser = createECDH("prime256v1");
-  browser.generateKeys();
-  const authSecret = randomBytes(16);
+  const browser = pushService.subscriber();
   const device = await api.call("POST", "/v1/me/devices", {
     token: user.accessToken,
     body: {
       channel: "DELIVERY_CHANNEL_WEB_PUSH",
-      endpoint: `${outside.pushUrl}/${user.userId}`,
-      p256dh: browser.getPublicKey().toString("base64url"),
-      auth: authSecret.toString("base64url"),
+      endpoint: `${pushService.url}/${user.userId}`,
+      p256dh: browser.p256dh,
+      auth: browser.auth,
     },
   });
   t.equal(device.status, 200, JSON.stringify(device.body));
@@ -137,12 +94,10 @@ t.test("notifications through the edge only: live channel, inbox, resume, email,
     (f) => f.type === "notification" && f.notification.kind === "NOTIFICATION_KIND_TOP_UP_CREDITED",
   );
   t.equal(credited.notification.body, "₹50.00 was added to your wallet.");
-  const mail = await until(() => outside.mails.find((m) => m.includes(user.email)), "email");
+  const mail = await until(() => smtp.mails.find((m) => m.includes(user.email)), "email");
   t.match(mail, /Subject: Top-up received/, "the top-up webhook produced an email at the SMTP server");
-  const push = await until(() => outside.pushes[0], "web push");
-  const pushed = JSON.parse(
-    ece.decrypt(push, { version: "aes128gcm", privateKey: browser, authSecret }).toString(),
-  );
+  const push = await until(() => pushService.pushes[0]?.body, "web push");
+  const pushed = JSON.parse(browser.decrypt(push));
   t.match(
     pushed,
     { kind: "top_up_credited", title: "Top-up received", seq: credited.notification.seq },
@@ -162,7 +117,7 @@ t.test("notifications through the edge only: live channel, inbox, resume, email,
     },
   });
   t.equal(off.status, 200, JSON.stringify(off.body));
-  const mailsBefore = outside.mails.length;
+  const mailsBefore = smtp.mails.length;
   const second = await api.call("POST", "/v1/me/topups", {
     token: user.accessToken,
     body: { amount: { amount_minor: String(RATE), currency: "INR" }, request_id: randomUUID() },
@@ -177,8 +132,8 @@ t.test("notifications through the edge only: live channel, inbox, resume, email,
   await userWs.waitFor(
     (f) => f.type === "notification" && f.notification.data.payment_id === second.body.payment.payment_id,
   );
-  await until(() => (outside.pushes.length >= 2 ? true : undefined), "second web push");
-  t.equal(outside.mails.length, mailsBefore, "no email once email notifications are off");
+  await until(() => (pushService.pushes.length >= 2 ? true : undefined), "second web push");
+  t.equal(smtp.mails.length, mailsBefore, "no email once email notifications are off");
 
   const started = Date.now();
   const requested = await api.call("POST", "/v1/sessions", {

@@ -1,10 +1,9 @@
-import { createECDH, generateKeyPairSync, randomBytes } from "node:crypto";
+import { generateKeyPairSync } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createLogger } from "@parley/kit/log";
 import { DeliveryChannel, NotificationKind } from "@parley/proto/parley/user/v1/user";
-import ece from "http_ece";
-import { SMTPServer } from "smtp-server";
+import { startPushReceiver, startSmtpReceiver } from "@parley/testing";
 import t from "tap";
 import webpush from "web-push";
 import { emailAdapter } from "../src/delivery/email";
@@ -13,11 +12,10 @@ import { smsAdapter } from "../src/delivery/sms";
 import { webPushAdapter } from "../src/delivery/web-push";
 import { failure, startHarness } from "./harness";
 
-const listen = async (server: Server | SMTPServer) => {
+const listen = async (server: Server) => {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  return ((server as Server).address?.() ??
-    (server as unknown as { server: Server }).server.address()) as AddressInfo;
+  return server.address() as AddressInfo;
 };
 const bodyOf = (request: IncomingMessage) =>
   new Promise<Buffer>((resolve) => {
@@ -26,32 +24,10 @@ const bodyOf = (request: IncomingMessage) =>
     request.on("end", () => resolve(Buffer.concat(chunks)));
   });
 
-// A real SMTP server: every message it accepts, raw.
-const mails: string[] = [];
-const smtp = new SMTPServer({
-  authOptional: true,
-  disabledCommands: ["STARTTLS"],
-  onData(stream, _session, callback) {
-    const chunks: Buffer[] = [];
-    stream.on("data", (c: Buffer) => chunks.push(c));
-    stream.on("end", () => {
-      mails.push(Buffer.concat(chunks).toString());
-      callback();
-    });
-  },
-});
-const smtpPort = (await listen(smtp)).port;
-
-// A push service endpoint: keeps each request; the test decrypts the payload with the subscription's keys.
-const pushes: Array<{ headers: IncomingMessage["headers"]; body: Buffer }> = [];
-const pushService = createServer(async (request, response) => {
-  pushes.push({ headers: request.headers, body: await bodyOf(request) });
-  response.writeHead(request.url === "/push/gone" ? 410 : 201).end();
-});
-const pushPort = (await listen(pushService)).port;
-const subscriber = createECDH("prime256v1");
-subscriber.generateKeys();
-const authSecret = randomBytes(16);
+const { mails, url: smtpUrl } = await startSmtpReceiver(t);
+// A push service endpoint: the test decrypts each payload with the subscription's keys.
+const pushService = await startPushReceiver(t);
+const subscriber = pushService.subscriber();
 
 // FCM stand-in: OAuth token endpoint (checks the signed JWT assertion) and messages:send (checks the bearer and shape).
 const fcmRequests: Array<{
@@ -114,7 +90,7 @@ const h = await startHarness(t, {
   delivery: {
     adapters: {
       email: emailAdapter({
-        smtpUrl: `smtp://127.0.0.1:${smtpPort}`,
+        smtpUrl,
         from: "Parley <no-reply@parley.test>",
         log,
       }),
@@ -168,13 +144,12 @@ t.test("every channel on its real protocol; gone devices removed; attempts recor
     { userId: person.userId, displayName: "Asha", email: "asha@example.com", phone: "+919800000001" },
     h.as.auth,
   );
-  const base64url = (b: Buffer) => b.toString("base64url");
   await h.client.registerDevice(
     {
       channel: DeliveryChannel.DELIVERY_CHANNEL_WEB_PUSH,
-      endpoint: `http://127.0.0.1:${pushPort}/push/asha`,
-      p256dh: base64url(subscriber.getPublicKey()),
-      auth: base64url(authSecret),
+      endpoint: `${pushService.url}/asha`,
+      p256dh: subscriber.p256dh,
+      auth: subscriber.auth,
       fcmToken: "",
     },
     person.call,
@@ -211,11 +186,9 @@ t.test("every channel on its real protocol; gone devices removed; attempts recor
   t.match(mail, /Content-Type: text\/plain/);
   t.match(mail, /Content-Type: text\/html/);
 
-  const push = pushes.find((p) => p.headers["content-encoding"] === "aes128gcm");
+  const push = pushService.pushes.find((p) => p.headers["content-encoding"] === "aes128gcm");
   t.match(push?.headers.authorization, /^vapid t=.+, k=/, "VAPID authorisation");
-  const decrypted = JSON.parse(
-    ece.decrypt(push!.body, { version: "aes128gcm", privateKey: subscriber, authSecret }).toString(),
-  );
+  const decrypted = JSON.parse(subscriber.decrypt(push!.body));
   t.match(
     decrypted,
     { kind: "new_sign_in", title: "New sign-in", data: { ip: "203.0.113.7" } },
