@@ -6,7 +6,13 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { createTestDatabase, launchTestPlatform, REPO_ROOT, SERVICES } from "@parley/testing";
+import {
+  createTestDatabase,
+  launchTestPlatform,
+  REPO_ROOT,
+  SERVICES,
+  startOtlpReceiver,
+} from "@parley/testing";
 import t from "tap";
 import { world } from "./world";
 
@@ -55,9 +61,17 @@ t.test("built services run from production-only node_modules with plain node", a
       env: { ...process.env, DATABASE_URL: url },
     });
 
+  // Tracing on, exported to an in-process receiver: the bundles' explicit instrumentation and the
+  // SDK they import at start (a production dependency of each) work from the deployed folders.
+  const receiver = await startOtlpReceiver(t);
+  const tracing = {
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+    OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+    OTEL_BSP_SCHEDULE_DELAY: "100",
+  };
   const { platform, secrets } = await launchTestPlatform(
     t,
-    {},
+    Object.fromEntries(SERVICES.map((name) => [name, tracing])),
     {
       databaseUrl: () => url,
       onLine: (name, line) => {
@@ -76,4 +90,12 @@ t.test("built services run from production-only node_modules with plain node", a
   const sessionId = await w.chat(user, expert);
   const sent = await w.say(user, sessionId, "namaste");
   t.equal(sent.message.text, "namaste", "a paid chat runs on the built services");
+
+  // The session's request is one trace through the edge, session, user and billing.
+  const traced = await receiver.waitFor((spans) => {
+    const root = spans.find((s) => s.service === "edge" && s.name === "POST /v1/sessions");
+    const services = new Set(spans.filter((s) => s.traceId === root?.traceId).map((s) => s.service));
+    return ["edge", "session", "user", "billing"].every((name) => services.has(name));
+  });
+  t.ok(traced.length > 0, "the built services export one trace for POST /v1/sessions across all four");
 });

@@ -3,6 +3,7 @@ export * from "./clock";
 export * from "./database";
 export * from "./errors";
 export * from "./http";
+export * from "./otlp";
 export * from "./payment-stand-ins";
 export * from "./platform";
 export * from "./proxy";

@@ -3,10 +3,13 @@ import { createDatabase } from "@parley/kit/db";
 import { stopOnSignals } from "@parley/kit/grpc";
 import { createLogger } from "@parley/kit/log";
 import { createMetrics, registerDatabaseGauges, serveMetrics } from "@parley/kit/metrics";
+import { startTracing } from "@parley/kit/tracing";
 import { authConfigShape } from "./config";
 import { AUTH_GAUGES } from "./persistence/gauges";
 import { startAuth } from "./server";
 
+// First: OpenTelemetry when OTEL_EXPORTER_OTLP_ENDPOINT is set (nothing is loaded otherwise).
+await startTracing("auth");
 const config = loadConfig(authConfigShape);
 const log = createLogger({ service: "auth", level: config.LOG_LEVEL });
 const metrics = createMetrics("auth");

@@ -4,11 +4,14 @@ import { createDatabase } from "@parley/kit/db";
 import { stopOnSignals } from "@parley/kit/grpc";
 import { createLogger } from "@parley/kit/log";
 import { createMetrics, registerDatabaseGauges, serveMetrics } from "@parley/kit/metrics";
+import { startTracing } from "@parley/kit/tracing";
 import { userNotifier } from "./clients/user";
 import { billingConfigShape } from "./config";
 import { BILLING_GAUGES } from "./persistence/gauges";
 import { startBilling } from "./server";
 
+// First: OpenTelemetry when OTEL_EXPORTER_OTLP_ENDPOINT is set (nothing is loaded otherwise).
+await startTracing("billing");
 const config = loadConfig(billingConfigShape);
 const log = createLogger({ service: "billing", level: config.LOG_LEVEL });
 const metrics = createMetrics("billing");

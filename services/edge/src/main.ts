@@ -3,11 +3,14 @@ import { loadConfig } from "@parley/kit/config";
 import { stopOnSignals } from "@parley/kit/grpc";
 import { createLogger } from "@parley/kit/log";
 import { createMetrics } from "@parley/kit/metrics";
+import { startTracing } from "@parley/kit/tracing";
 import type { JSONWebKeySet } from "jose";
 import pino from "pino";
 import { edgeConfigShape } from "./config";
 import { buildEdge } from "./server";
 
+// First: OpenTelemetry when OTEL_EXPORTER_OTLP_ENDPOINT is set (nothing is loaded otherwise).
+await startTracing("edge");
 const config = loadConfig(edgeConfigShape);
 const log = createLogger({ service: "edge", level: config.LOG_LEVEL });
 // One line per request, built only from fields that hold no secrets (method, route template,

@@ -5,6 +5,7 @@ import {
   DEFAULT_MAX_MESSAGE_BYTES,
   type HealthChecker,
 } from "@parley/kit/grpc";
+import { startGrpcClientSpan } from "@parley/kit/tracing";
 import { asGrpcMetadata, type UpstreamHeaders } from "./metadata";
 import { createUnaryChannel, type UnaryChannel } from "./unary-channel";
 
@@ -38,12 +39,38 @@ export function createUpstreams(addresses: Record<UpstreamName, string>) {
 
   return {
     unary(name: UpstreamName, path: string, request: Buffer, headers: UpstreamHeaders, deadlineMs: number) {
-      return unaries.get(name)!.call(path, request, headers, deadlineMs);
+      // While tracing is on: a CLIENT span in the active trace, its context sent as `traceparent`.
+      const span = startGrpcClientSpan(path, (key, value) => {
+        headers[key] = value;
+      });
+      const call = unaries.get(name)!.call(path, request, headers, deadlineMs);
+      if (!span) return call;
+      return call.then(
+        (response) => {
+          span.end(grpc.status.OK);
+          return response;
+        },
+        (error: grpc.ServiceError) => {
+          span.end(error.code, error.details);
+          throw error;
+        },
+      );
     },
     serverStream(name: UpstreamName, path: string, request: Buffer, headers: UpstreamHeaders) {
-      return streams
+      const span = startGrpcClientSpan(
+        path,
+        (key, value) => {
+          headers[key] = value;
+        },
+        true,
+      );
+      const call = streams
         .get(name)!
         .makeServerStreamRequest(path, passThrough, passThrough, request, asGrpcMetadata(headers));
+      if (span) {
+        call.once("status", (status: grpc.StatusObject) => span.end(status.code, status.details));
+      }
+      return call;
     },
     /** Every upstream's gRPC health; false for any that is down or not serving. */
     async ready(): Promise<Record<UpstreamName, boolean>> {

@@ -5,12 +5,15 @@ import { stopOnSignals } from "@parley/kit/grpc";
 import { createLogger } from "@parley/kit/log";
 import { createMetrics, registerDatabaseGauges, serveMetrics } from "@parley/kit/metrics";
 import { userNotifier } from "@parley/kit/notify";
+import { startTracing } from "@parley/kit/tracing";
 import { billingPort, createBillingClient } from "./clients/billing";
 import { createUserClient, expertDirectory } from "./clients/user";
 import { sessionConfigShape } from "./config";
 import { SESSION_GAUGES } from "./persistence/gauges";
 import { startSession } from "./server";
 
+// First: OpenTelemetry when OTEL_EXPORTER_OTLP_ENDPOINT is set (nothing is loaded otherwise).
+await startTracing("session");
 const config = loadConfig(sessionConfigShape);
 const log = createLogger({ service: "session", level: config.LOG_LEVEL });
 const metrics = createMetrics("session");

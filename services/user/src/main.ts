@@ -3,9 +3,12 @@ import { loadConfig } from "@parley/kit/config";
 import { stopOnSignals } from "@parley/kit/grpc";
 import { createLogger } from "@parley/kit/log";
 import { createMetrics, serveMetrics } from "@parley/kit/metrics";
+import { startTracing } from "@parley/kit/tracing";
 import { userConfigShape } from "./config";
 import { startUser } from "./server";
 
+// First: OpenTelemetry when OTEL_EXPORTER_OTLP_ENDPOINT is set (nothing is loaded otherwise).
+await startTracing("user");
 const config = loadConfig(userConfigShape);
 const log = createLogger({ service: "user", level: config.LOG_LEVEL });
 const metrics = createMetrics("user");

@@ -2,6 +2,7 @@ import { createServer } from "node:net";
 import { drizzle } from "drizzle-orm/postgres-js";
 import { migrate } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
+import { instrumentPostgresQueries, tracingEnabled } from "../tracing";
 
 export type Sql = postgres.Sql;
 
@@ -43,6 +44,9 @@ export function createDatabase(url: string, options: DatabaseOptions = {}): Data
     // int8 columns come back as bigint: money in minor units stays exact beyond 2^53.
     types: { bigint: postgres.BigInt },
   });
+  // Query spans (inside a trace): every query of every pool is one Query class; a query made
+  // and never awaited is never run.
+  if (tracingEnabled()) instrumentPostgresQueries(Object.getPrototypeOf(sql`select 1`), databaseName(url));
   return {
     sql,
     async ping(timeoutMs = 2_000) {
@@ -63,6 +67,14 @@ export function createDatabase(url: string, options: DatabaseOptions = {}): Data
     close: () => sql.end({ timeout: 5 }),
   };
 }
+
+const databaseName = (url: string): string | undefined => {
+  try {
+    return decodeURIComponent(new URL(url).pathname.slice(1)) || undefined;
+  } catch {
+    return undefined;
+  }
+};
 
 export interface MigrateOptions {
   /** The service's committed drizzle-kit migrations, e.g. `services/billing/drizzle`. */

@@ -1,6 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { fromGrpcError, isServiceError } from "../errors";
 import { newId } from "../ids";
+import { startGrpcClientSpan } from "../tracing";
 import { currentContext } from "./context";
 import type { MethodDefinition, RequestOf, ResponseOf, ServiceDefinitionLike } from "./method-types";
 import { splitPath } from "./method-types";
@@ -107,8 +108,15 @@ export function createServiceClient<D extends ServiceDefinitionLike>(
     else signal.addEventListener("abort", () => call.cancel(), { once: true });
   };
 
+  /** The call's CLIENT span (while tracing is on), its context sent in the metadata. */
+  const traceCall = (method: MethodDefinition, metadata: grpc.Metadata) =>
+    startGrpcClientSpan(method.path, (key, value) => metadata.set(key, value));
+  const endTrace = (span: ReturnType<typeof traceCall>, error: grpc.ServiceError | null | undefined) =>
+    span?.end(error ? error.code : grpc.status.OK, error?.details);
+
   const unary = (method: MethodDefinition) => async (request: unknown, callOptions?: CallOptions) => {
     const metadata = await metadataFor(callOptions);
+    const span = traceCall(method, metadata);
     return new Promise((resolve, reject) => {
       const call = client.makeUnaryRequest(
         method.path,
@@ -117,7 +125,11 @@ export function createServiceClient<D extends ServiceDefinitionLike>(
         request,
         metadata,
         grpcOptions(callOptions?.deadlineMs ?? defaultDeadlineMs),
-        (error, response) => (error ? reject(translate(error)) : resolve(response)),
+        (error, response) => {
+          endTrace(span, error);
+          if (error) reject(translate(error));
+          else resolve(response);
+        },
       );
       cancelOnAbort(call, callOptions?.signal);
     });
@@ -133,6 +145,8 @@ export function createServiceClient<D extends ServiceDefinitionLike>(
       },
       async *[Symbol.asyncIterator]() {
         const metadata = await metadataFor(callOptions);
+        const span = traceCall(method, metadata);
+        let failure: grpc.ServiceError | undefined;
         call = client.makeServerStreamRequest(
           method.path,
           method.requestSerialize as (value: unknown) => Buffer,
@@ -147,8 +161,10 @@ export function createServiceClient<D extends ServiceDefinitionLike>(
           for await (const message of call) yield message;
         } catch (error) {
           if (isServiceError(error) && error.code === grpc.status.CANCELLED && cancelled) return;
+          if (isServiceError(error)) failure = error;
           throw translate(error);
         } finally {
+          endTrace(span, failure);
           call.cancel();
         }
       },
@@ -159,6 +175,7 @@ export function createServiceClient<D extends ServiceDefinitionLike>(
     (method: MethodDefinition) =>
     async (requests: Iterable<unknown> | AsyncIterable<unknown>, callOptions?: CallOptions) => {
       const metadata = await metadataFor(callOptions);
+      const span = traceCall(method, metadata);
       let call: grpc.ClientWritableStream<unknown> | undefined;
       const response = new Promise((resolve, reject) => {
         call = client.makeClientStreamRequest(
@@ -167,7 +184,11 @@ export function createServiceClient<D extends ServiceDefinitionLike>(
           method.responseDeserialize,
           metadata,
           grpcOptions(callOptions?.deadlineMs ?? defaultDeadlineMs),
-          (error, value) => (error ? reject(translate(error)) : resolve(value)),
+          (error, value) => {
+            endTrace(span, error);
+            if (error) reject(translate(error));
+            else resolve(value);
+          },
         );
       });
       const stream = call!;

@@ -9,6 +9,7 @@ import { isAppError, toGrpcStatus, unavailable } from "../errors";
 import { newId } from "../ids";
 import type { Logger } from "../log";
 import type { ServiceMetrics } from "../metrics";
+import { runTraced, startGrpcServerSpan } from "../tracing";
 import { type CallContext, runInContext } from "./context";
 import { type Handlers, type ServiceDefinitionLike, splitPath } from "./method-types";
 import { DEFAULT_MAX_MESSAGE_BYTES, serverChannelOptions } from "./options";
@@ -141,20 +142,39 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
     return context;
   };
 
-  /** Access log, metrics and error translation around one call. */
-  const run = async (
+  /** Access log, metrics, the call's span (while tracing is on) and error translation around one call. */
+  const run = (
     call: AnyCall,
     path: string,
     permission: Permission | undefined,
     body: (ctx: CallContext) => Promise<unknown>,
     streamed = false,
   ) => {
+    const span = startGrpcServerSpan(path, (key) => {
+      const value = call.metadata.get(key)[0];
+      return typeof value === "string" ? value : undefined;
+    });
+    return runTraced(span?.traced, () => serve(call, path, permission, body, streamed, span));
+  };
+
+  const serve = async (
+    call: AnyCall,
+    path: string,
+    permission: Permission | undefined,
+    body: (ctx: CallContext) => Promise<unknown>,
+    streamed: boolean,
+    span: ReturnType<typeof startGrpcServerSpan>,
+  ) => {
     const started = process.hrtime.bigint();
     let context: CallContext | undefined;
-    const finish = (code: grpc.status) => {
+    const finish = (code: grpc.status, message?: string) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const histogram = streamed ? options.metrics?.grpcStreamed : options.metrics?.grpcHandled;
       histogram?.observe({ method: path, code: grpc.status[code] }, seconds);
+      if (span) {
+        if (context) span.traced.span.setAttribute("parley.request_id", context.requestId);
+        span.end(code, message);
+      }
       return seconds;
     };
     try {
@@ -166,7 +186,7 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
       return { ok: true as const, result };
     } catch (error) {
       const translated = toGrpcStatus(error, domain);
-      const seconds = finish(translated.code);
+      const seconds = finish(translated.code, translated.reason);
       const log = context?.log ?? options.log.child({ method: path });
       log[translated.logLevel](
         {

@@ -1,4 +1,5 @@
 import type { Logger } from "../log";
+import { stopTracing } from "../tracing";
 
 /**
  * Entry points call this once the service serves. SIGTERM or SIGINT runs `stop` (drain, then
@@ -17,7 +18,8 @@ export function stopOnSignals(stop: () => Promise<void>, log: Logger): void {
     stopping = true;
     log.info({ signal }, "shutting down");
     stop().then(
-      () => process.exit(0),
+      // The spans still buffered are exported before the process ends (a no-op when tracing is off).
+      () => stopTracing().finally(() => process.exit(0)),
       (error: unknown) => {
         log.error({ err: error }, "shutdown failed");
         process.exit(1);

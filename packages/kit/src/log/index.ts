@@ -1,4 +1,5 @@
 import pino, { type Logger } from "pino";
+import { traceFields, tracingEnabled } from "../tracing";
 
 export type { Logger };
 
@@ -71,7 +72,7 @@ export interface LoggerOptions {
 
 /**
  * The one way to make a logger: pino JSON to stdout, secrets redacted, errors logged without
- * the values of the queries that failed, service named.
+ * the values of the queries that failed, service named, trace ids stamped while tracing is on.
  */
 export function createLogger({ service, level = "info", destination, redact = true }: LoggerOptions): Logger {
   const options = {
@@ -81,6 +82,9 @@ export function createLogger({ service, level = "info", destination, redact = tr
     ...(redact ? { redact: { paths: REDACT, censor: "[redacted]" } } : {}),
     serializers: { err: serializeError },
     timestamp: pino.stdTimeFunctions.isoTime,
+    // With tracing on (started before the logger is made), each line made inside a trace
+    // carries its trace_id and span_id.
+    ...(tracingEnabled() ? { mixin: traceFields } : {}),
   };
   return destination ? pino(options, destination) : pino(options);
 }

@@ -2,6 +2,7 @@ import { bigint, index, integer, jsonb, type PgSchema, text, timestamp } from "d
 import type postgres from "postgres";
 import type { Sql } from "../db";
 import type { Logger } from "../log";
+import { endSpan, runTraced, startOutboxSpan, withTraceContext } from "../tracing";
 
 /**
  * A transactional outbox and its relay. A service keeps the table in its own schema (its
@@ -45,7 +46,8 @@ export const outboxChannel = (table: string) => `outbox_${table.replace(/\W/g, "
 
 /**
  * Adds rows to `table` inside the caller's transaction; a row whose id is already there is
- * left alone (the same change enqueued twice is one message).
+ * left alone (the same change enqueued twice is one message). Inside a trace, each payload
+ * carries the trace context (under `@trace`), so its delivery continues that trace.
  */
 export async function enqueueOutbox<P>(
   tx: postgres.TransactionSql | Sql,
@@ -54,7 +56,7 @@ export async function enqueueOutbox<P>(
 ) {
   if (rows.length === 0) return;
   await tx`insert into ${tx(table)} (id, payload)
-    select * from unnest(${rows.map((r) => r.id)}::text[], ${rows.map((r) => JSON.stringify(r.payload))}::text[]::jsonb[])
+    select * from unnest(${rows.map((r) => r.id)}::text[], ${rows.map((r) => JSON.stringify(withTraceContext(r.payload)))}::text[]::jsonb[])
     on conflict (id) do nothing`;
   await tx`select pg_notify(${outboxChannel(table)}, '')`;
 }
@@ -171,10 +173,17 @@ export function createOutboxRelay<P>(options: OutboxRelayOptions<P>): OutboxRela
     await Promise.all(
       [...byKey.values()].map(async (group) => {
         for (const row of group) {
+          // The delivery's span continues the trace of the change that wrote the row (if any);
+          // the relay's own claim above belongs to no trace.
+          const span = startOutboxSpan(table, row.payload, { "messaging.message.id": row.id });
           try {
-            await options.deliver({ id: row.id, payload: row.payload as P, attempts: row.attempts });
+            await runTraced(span, () =>
+              options.deliver({ id: row.id, payload: row.payload as P, attempts: row.attempts }),
+            );
+            endSpan(span);
             await sql`delete from ${name} where id = ${row.id}`;
           } catch (error) {
+            endSpan(span, error);
             log.warn({ err: error, table, id: row.id, attempts: row.attempts }, "outbox delivery failed");
             await sql`update ${name} set last_error = ${String(error).slice(0, 500)},
               next_attempt_at = now() + make_interval(secs => ${outboxBackoffSeconds(row.attempts)})

@@ -1,4 +1,5 @@
 import { unauthenticated } from "@parley/kit/errors";
+import { runTraced } from "@parley/kit/tracing";
 import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import type { Catalogue, Rpc } from "../http/catalogue";
 import { rpcSchemas, schemaBuilder } from "../http/schemas";
@@ -71,18 +72,20 @@ const rpcRoutes: FastifyPluginAsync<RpcRoutesOptions> = async (app, options) => 
           },
           catalogue.registry,
         );
-        const response = await app.upstreams.unary(
-          rpc.upstream,
-          rpc.grpcPath,
-          bytes,
-          upstreamMetadata({
-            requestId: request.id,
-            bearerToken: request.bearerToken,
-            apiKey: request.apiKey,
-            clientIp: request.ip,
-            userAgent: request.headers["user-agent"],
-          }),
-          deadlineMs,
+        const response = await runTraced(request.trace, () =>
+          app.upstreams.unary(
+            rpc.upstream,
+            rpc.grpcPath,
+            bytes,
+            upstreamMetadata({
+              requestId: request.id,
+              bearerToken: request.bearerToken,
+              apiKey: request.apiKey,
+              clientIp: request.ip,
+              userAgent: request.headers["user-agent"],
+            }),
+            deadlineMs,
+          ),
         );
         reply.type(JSON_TYPE);
         return JSON.stringify(decodeResponse(rpc.method.output, response, catalogue.registry));

@@ -1,5 +1,6 @@
 import { invalidArgument } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
+import { runTraced } from "@parley/kit/tracing";
 import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import type { Catalogue } from "../http/catalogue";
 import { decodeResponse, encodeJson } from "../http/transcode";
@@ -62,12 +63,9 @@ const webhookRoutes: FastifyPluginAsync<WebhookOptions> = async (app, options) =
         { provider: request.params.provider, payload: raw.toString("base64"), headers },
         registry,
       );
-      const response = await app.upstreams.unary(
-        "billing",
-        RECEIVE_PATH,
-        bytes,
-        await metadata(request),
-        options.deadlineMs,
+      const upstream = await metadata(request);
+      const response = await runTraced(request.trace, () =>
+        app.upstreams.unary("billing", RECEIVE_PATH, bytes, upstream, options.deadlineMs),
       );
       return reply.send(decodeResponse(receive.output, response, registry));
     },
@@ -97,12 +95,9 @@ const webhookRoutes: FastifyPluginAsync<WebhookOptions> = async (app, options) =
         confirmPaymentRequest(request.params.provider, event) as never,
         registry,
       );
-      const response = await app.upstreams.unary(
-        "billing",
-        CONFIRM_PATH,
-        bytes,
-        await metadata(request),
-        options.deadlineMs,
+      const headers = await metadata(request);
+      const response = await runTraced(request.trace, () =>
+        app.upstreams.unary("billing", CONFIRM_PATH, bytes, headers, options.deadlineMs),
       );
       return reply.send(decodeResponse(confirm.output, response, registry));
     },

@@ -5,6 +5,7 @@ import type { TokenVerifier } from "@parley/kit/auth";
 import { invalidArgument } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
 import type { Logger } from "@parley/kit/log";
+import { SpanKind, tracingEnabled, withSpan } from "@parley/kit/tracing";
 import type { ErrorObject, ValidateFunction } from "ajv";
 import { decodeJwt } from "jose";
 import type { WebSocket } from "ws";
@@ -164,7 +165,7 @@ export function createSocketHub(deps: SocketDeps) {
       useProtoFieldName: true,
       alwaysEmitImplicit: true,
     });
-  const call = (rpc: Rpc, json: JsonValue, token: string, clientIp: string, requestId: string) =>
+  const callUpstream = (rpc: Rpc, json: JsonValue, token: string, clientIp: string, requestId: string) =>
     deps.upstreams.unary(
       rpc.upstream,
       rpc.path,
@@ -172,6 +173,18 @@ export function createSocketHub(deps: SocketDeps) {
       upstreamMetadata({ requestId, bearerToken: token, clientIp }),
       deps.deadlineMs,
     );
+  // While tracing is on, each frame's call is a trace of its own (a SERVER span for the frame).
+  const call: typeof callUpstream = (rpc, json, token, clientIp, requestId) =>
+    tracingEnabled()
+      ? withSpan(
+          `WS ${rpc.path.slice(1)}`,
+          {
+            kind: SpanKind.SERVER,
+            attributes: { "network.protocol.name": "websocket", "parley.request_id": requestId },
+          },
+          () => callUpstream(rpc, json, token, clientIp, requestId),
+        )
+      : callUpstream(rpc, json, token, clientIp, requestId);
 
   const feeds = createSessionFeeds({
     registry,

@@ -130,11 +130,19 @@ export function createMetering(core: Core) {
   }
 
   return {
-    /** Claims up to `limit` sessions with a minute to charge at `at`, charges them in one call, records. */
-    async chargeDue(at: Date, limit: number) {
+    /**
+     * Claims up to `limit` sessions with a minute to charge at `at`, charges them in one call,
+     * records. `around` wraps the charging and recording of a chunk that claimed something (the
+     * worker's trace span; nothing is wrapped when nothing was due).
+     */
+    async chargeDue(
+      at: Date,
+      limit: number,
+      around: <T>(claimed: number, work: () => Promise<T>) => Promise<T> = (_claimed, work) => work(),
+    ) {
       const claims = await store.transaction((tx) => tx.claimDueMinutes(at, core.leaseUntil(now()), limit));
       if (claims.length === 0) return { claimed: 0, advanced: [], ended: [] };
-      return { claimed: claims.length, ...(await charge(claims)) };
+      return { claimed: claims.length, ...(await around(claims.length, () => charge(claims))) };
     },
 
     /**

@@ -1,4 +1,5 @@
 import type { Logger } from "@parley/kit/log";
+import { SpanKind, tracingEnabled, withSpan } from "@parley/kit/tracing";
 import type { SessionRecord } from "../domain/model";
 import type { Sessions } from "../domain/sessions";
 
@@ -43,6 +44,20 @@ export function createMeteringWorker(sessions: Sessions, log: Logger, options: M
     }
   }
 
+  /**
+   * While tracing is on, a chunk with minutes to charge is a trace of its own (`session.metering`):
+   * its ChargeBatch call to billing, the outcomes recorded and the notifications they enqueue
+   * (delivered later in the same trace) belong to it. A tick with nothing due makes no trace.
+   */
+  const traceChunk = <T>(claimed: number, work: () => Promise<T>): Promise<T> =>
+    tracingEnabled()
+      ? withSpan(
+          "session.metering",
+          { kind: SpanKind.INTERNAL, attributes: { "parley.metering.sessions": claimed } },
+          work,
+        )
+      : work();
+
   /** Every minute due at `at`, in chunks, `parallelChunks` of them in flight at once. */
   async function chargeDue(at: Date): Promise<{ charged: number; ended: SessionRecord[] }> {
     let charged = 0;
@@ -51,7 +66,7 @@ export function createMeteringWorker(sessions: Sessions, log: Logger, options: M
     const pipeline = async () => {
       while (more) {
         try {
-          const chunk = await metering.chargeDue(at, chunkSize);
+          const chunk = await metering.chargeDue(at, chunkSize, traceChunk);
           charged += chunk.advanced.length;
           ended.push(...chunk.ended);
           if (chunk.claimed < chunkSize) more = false;
