@@ -5,16 +5,18 @@
 import { writeFileSync } from "node:fs";
 import type { Permission } from "@parley/kit/auth";
 import { AuthServiceService } from "@parley/proto/parley/auth/v1/auth";
+import { BackOfficeServiceService } from "@parley/proto/parley/auth/v1/backoffice";
 import { BillingServiceService } from "@parley/proto/parley/billing/v1/billing";
 import { SessionServiceService } from "@parley/proto/parley/session/v1/session";
 import { UserServiceService } from "@parley/proto/parley/user/v1/user";
-import { authPermissions } from "../services/auth/src/grpc/permissions";
+import { authPermissions, backOfficePermissions } from "../services/auth/src/grpc/permissions";
 import { billingPermissions } from "../services/billing/src/grpc/permissions";
 import { sessionPermissions } from "../services/session/src/grpc/permissions";
 import { userPermissions } from "../services/user/src/grpc/permissions";
 
 const services: Array<[Record<string, { path: string }>, Record<string, Permission>]> = [
   [AuthServiceService, authPermissions],
+  [BackOfficeServiceService, backOfficePermissions],
   [UserServiceService, userPermissions],
   [SessionServiceService, sessionPermissions],
   [BillingServiceService, billingPermissions],

@@ -127,7 +127,7 @@ export async function seedDemoData(options: {
     for (const expert of EXPERTS) {
       const person = await account(expert.name, expert.email);
       const { userId } = person;
-      await auth.setUserRole({ userId, role: Role.ROLE_EXPERT }, admin);
+      await auth.setUserRole({ userId, role: Role.ROLE_EXPERT, reason: "demo expert" }, admin);
       await users.upsertExpertProfile(
         {
           expertId: userId,

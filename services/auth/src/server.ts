@@ -3,15 +3,23 @@ import path from "node:path";
 import { createPlatformIdentity, createServiceTokenSource } from "@parley/kit/auth";
 import { ConfigError } from "@parley/kit/config";
 import { createDatabase, migrateDatabase, type Sql } from "@parley/kit/db";
-import { bindService, createGrpcServer, type GrpcServer, type ServiceBinding } from "@parley/kit/grpc";
+import {
+  bindService,
+  type CallContext,
+  createGrpcServer,
+  type GrpcServer,
+  type ServiceBinding,
+} from "@parley/kit/grpc";
 import type { Logger } from "@parley/kit/log";
 import type { ServiceMetrics } from "@parley/kit/metrics";
 import { createPaging } from "@parley/kit/paging";
 import { AuthServiceService } from "@parley/proto/parley/auth/v1/auth";
+import { BackOfficeServiceService } from "@parley/proto/parley/auth/v1/backoffice";
 import { createUserDirectory } from "./clients/user";
 import type { AuthConfig } from "./config";
 import { createAccounts } from "./domain/accounts";
 import { createApiKeys } from "./domain/api-keys";
+import { createStaffAudit } from "./domain/audit";
 import { createMfa } from "./domain/mfa";
 import type { AuthPolicy } from "./domain/policy";
 import type {
@@ -25,9 +33,11 @@ import { createSecrets } from "./domain/secrets";
 import { createServiceIdentities } from "./domain/service-identities";
 import { createSessions } from "./domain/sessions";
 import { createKeyRing } from "./domain/signing-keys";
+import { type BackOfficeDomain, backOfficeHandlers, staffCall } from "./grpc/backoffice";
 import { type AuthDomain, authHandlers } from "./grpc/handlers";
-import { authPermissions } from "./grpc/permissions";
+import { authPermissions, backOfficePermissions, backOfficeRules } from "./grpc/permissions";
 import { createPostgresAttemptLimiter, createRedisAttemptLimiter } from "./persistence/attempts";
+import { createAuditLog } from "./persistence/audit";
 import { createOutboxQueue } from "./persistence/outbox";
 import { createAuthStore } from "./persistence/store";
 import { createLogNotifier } from "./workers/notifier";
@@ -57,8 +67,14 @@ export interface AuthServiceDeps {
   now?: () => Date;
 }
 
-/** The auth use cases and their gRPC binding over an existing pool (no server yet). */
-export function createAuthService(deps: AuthServiceDeps): { domain: AuthDomain; binding: ServiceBinding } {
+/** The auth use cases and their gRPC bindings over an existing pool (no server yet). */
+export function createAuthService(deps: AuthServiceDeps): {
+  domain: AuthDomain;
+  binding: ServiceBinding;
+  backOffice: { domain: BackOfficeDomain; binding: ServiceBinding };
+  /** The kit server's onDenied: a refused back-office call is audited. */
+  onDenied: (ctx: CallContext, request: unknown) => Promise<void>;
+} {
   const now = deps.now ?? (() => new Date());
   const store = createAuthStore(deps.sql);
   const secrets = createSecrets(deps.signingKeySecret);
@@ -81,7 +97,9 @@ export function createAuthService(deps: AuthServiceDeps): { domain: AuthDomain; 
     now,
   });
   const mfa = createMfa({ store, secrets, limiter, policy, now, totpIssuer: "Parley" });
+  const audit = createStaffAudit({ log: createAuditLog(deps.sql), rules: backOfficeRules, now });
   const domain: AuthDomain = {
+    audit,
     sessions,
     mfa,
     keys,
@@ -100,7 +118,19 @@ export function createAuthService(deps: AuthServiceDeps): { domain: AuthDomain; 
     trustedPeers: deps.trustedPeers,
     paging: createPaging(deps.pageTokenSecret),
   };
-  return { domain, binding: bindService(AuthServiceService, authHandlers(domain), authPermissions) };
+  const backOffice: BackOfficeDomain = { audit, paging: domain.paging };
+  return {
+    domain,
+    binding: bindService(AuthServiceService, authHandlers(domain), authPermissions),
+    backOffice: {
+      domain: backOffice,
+      binding: bindService(BackOfficeServiceService, backOfficeHandlers(backOffice), backOfficePermissions),
+    },
+    onDenied: async (ctx, request) => {
+      if (ctx.method.startsWith("parley.auth.v1.BackOfficeService/"))
+        await audit.denied(staffCall(ctx), request);
+    },
+  };
 }
 
 /**
@@ -168,7 +198,7 @@ export async function startAuth(
   let selfToken: () => Promise<string> = async () => "";
   const users = createUserDirectory(config.USER_ADDRESS, () => selfToken());
   const profiles = options.profiles ?? users.profiles;
-  const { domain, binding } = createAuthService({
+  const { domain, binding, backOffice, onDenied } = createAuthService({
     sql: database.sql,
     limiter,
     syncedUsers: options.syncedUsers ?? users.syncedUsers,
@@ -227,7 +257,8 @@ export async function startAuth(
     log,
     authenticate: localIdentity(domain, config.JWT_ISSUER, config.JWT_AUDIENCE, options.now).authenticate,
     metrics: options.metrics,
-    services: [binding],
+    services: [binding, backOffice.binding],
+    onDenied,
     readiness: [() => database.ping()],
     onShutdown: [
       async () => {

@@ -220,25 +220,33 @@ t.test(
     const admin = await h.admin();
     const person = await h.register();
     const denied = await failure(
-      h.client.setUserRole({ userId: person.userId, role: 2 }, h.bearer(person.tokens)),
+      h.client.setUserRole({ userId: person.userId, role: 2, reason: "test" }, h.bearer(person.tokens)),
     );
     t.equal(denied.reason, "PERMISSION_DENIED");
-    const { account } = await h.client.setUserRole({ userId: person.userId, role: 2 }, admin.call);
+    const { account } = await h.client.setUserRole(
+      { userId: person.userId, role: 2, reason: "test" },
+      admin.call,
+    );
     t.equal(account?.role, 2);
     const refreshed = await h.client.refreshToken({ refreshToken: person.tokens.refreshToken });
     t.equal(decodeJwt(refreshed.tokens!.accessToken).role, "expert");
     t.equal(
-      (await failure(h.client.setUserRole({ userId: person.userId, role: 0 }, admin.call))).reason,
+      (await failure(h.client.setUserRole({ userId: person.userId, role: 0, reason: "test" }, admin.call)))
+        .reason,
       "VALIDATION_FAILED",
     );
     t.equal(
-      (await failure(h.client.setUserRole({ userId: admin.userId, role: 1 }, admin.call))).reason,
+      (await failure(h.client.setUserRole({ userId: admin.userId, role: 1, reason: "test" }, admin.call)))
+        .reason,
       "LAST_ADMIN",
     );
     t.equal(
       (
         await failure(
-          h.client.setUserRole({ userId: "0190a000-0000-7000-8000-000000000000", role: 1 }, admin.call),
+          h.client.setUserRole(
+            { userId: "0190a000-0000-7000-8000-000000000000", role: 1, reason: "test" },
+            admin.call,
+          ),
         )
       ).reason,
       "ACCOUNT_NOT_FOUND",

@@ -13,6 +13,8 @@ export type ApiResponse = HttpResponse;
 export interface Api {
   platform: Platform;
   secrets: PlatformSecrets;
+  /** The platform's database (for checks the API cannot make, such as what the database refuses). */
+  databaseUrl: string;
   url: string;
   call(
     method: string,
@@ -38,7 +40,7 @@ export async function startPlatform(
   t: Test,
   env: Parameters<typeof launchTestPlatform>[1] = {},
 ): Promise<Api> {
-  const { platform, secrets } = await launchTestPlatform(t, {
+  const { platform, secrets, databaseUrl } = await launchTestPlatform(t, {
     ...env,
     auth: { OUTBOX_INTERVAL_MS: "100", ...env.auth },
   });
@@ -46,6 +48,7 @@ export async function startPlatform(
   const api: Api = {
     platform,
     secrets,
+    databaseUrl,
     url: platform.httpUrl,
     call,
     async register(email = uniqueEmail()) {

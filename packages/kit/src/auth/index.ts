@@ -5,4 +5,5 @@ export * from "./permissions";
 export * from "./platform";
 export * from "./principal";
 export * from "./service-token-source";
+export * from "./staff-rules";
 export * from "./token-verifier";

@@ -1,5 +1,5 @@
 import { permissionDenied, unauthenticated } from "../errors";
-import type { PersonRole, Principal } from "./principal";
+import { type PersonRole, type Principal, STAFF_ROLES } from "./principal";
 
 /**
  * Who may call one RPC. A principal passes when any listed kind matches: anonymous callers
@@ -14,7 +14,7 @@ export interface Permission {
   partnerScopes?: readonly string[];
 }
 
-const PEOPLE: readonly PersonRole[] = ["user", "expert", "operator", "admin"];
+const PEOPLE: readonly PersonRole[] = ["user", "expert", "operator", "admin", "support", "moderator"];
 
 export const allow = {
   /** Anyone, signed in or not (register, login, public catalogue). */
@@ -22,7 +22,8 @@ export const allow = {
   /** Any signed-in person. */
   signedIn: { roles: PEOPLE } satisfies Permission,
   roles: (...roles: PersonRole[]): Permission => ({ roles }),
-  staff: { roles: ["operator", "admin"] } satisfies Permission,
+  /** Support and admins (and operators, support's former name). */
+  staff: { roles: STAFF_ROLES } satisfies Permission,
   services: (...services: string[]): Permission => ({ services }),
   partner: (...partnerScopes: string[]): Permission => ({ partnerScopes }),
   /** The union of several permissions. */

@@ -1,5 +1,5 @@
 /** Account roles. `service` is only ever held by service identities, never by a person. */
-export const ROLES = ["user", "expert", "operator", "admin", "service"] as const;
+export const ROLES = ["user", "expert", "operator", "admin", "support", "moderator", "service"] as const;
 export type Role = (typeof ROLES)[number];
 export type PersonRole = Exclude<Role, "service">;
 
@@ -27,7 +27,13 @@ export type PartnerPrincipal = Extract<Principal, { kind: "partner" }>;
 
 export const ANONYMOUS: Principal = { kind: "anonymous" };
 
-/** True for operators and admins, who may act on other people's resources. */
+/**
+ * Staff who may act on other people's resources: support, admins, and operators (support's
+ * former name, the same rights). Moderators are staff too but act only through the RPCs that
+ * name them (the back office's permission matrix), never on money or other people's sessions.
+ */
+export const STAFF_ROLES: readonly PersonRole[] = ["operator", "support", "admin"];
+
 export function isStaff(principal: Principal): boolean {
-  return principal.kind === "user" && (principal.role === "operator" || principal.role === "admin");
+  return principal.kind === "user" && STAFF_ROLES.includes(principal.role);
 }

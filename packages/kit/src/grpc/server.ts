@@ -59,6 +59,12 @@ export interface GrpcServerOptions {
    */
   readiness?: Array<() => Promise<void>>;
   readinessIntervalMs?: number;
+  /**
+   * Called when the permission map refuses a signed-in person (PERMISSION_DENIED), with the
+   * call's context and request, before the refusal is sent: auth records refused staff
+   * attempts in its audit log here. A failure is logged; the call is refused either way.
+   */
+  onDenied?: (ctx: CallContext, request: unknown) => Promise<void>;
 }
 
 export interface GrpcServer {
@@ -108,6 +114,7 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
     path: string,
     permission: Permission | undefined,
   ): Promise<CallContext> => {
+    const request = (call as { request?: unknown }).request;
     const incoming = call.metadata;
     const requestIdHeader = incoming.get("x-request-id")[0];
     const requestId =
@@ -138,7 +145,17 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
       signal: controller.signal,
     };
     context.principal = await options.authenticate(incoming);
-    authorize(permission, context.principal);
+    try {
+      authorize(permission, context.principal);
+    } catch (error) {
+      if (options.onDenied && context.principal.kind === "user")
+        await options
+          .onDenied(context, request)
+          .catch((failure: unknown) =>
+            context.log.error({ err: failure }, "recording a refused call failed"),
+          );
+      throw error;
+    }
     return context;
   };
 

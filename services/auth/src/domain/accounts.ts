@@ -9,6 +9,7 @@ import {
 } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
 import { guardAttempts } from "./attempts";
+import type { AuditEvent } from "./audit";
 import type { Mfa } from "./mfa";
 import { type Account, type ClientInfo, type MfaChallenge, securityNotice, type TokenPair } from "./model";
 import { checkPasswordPolicy, decoyPasswordHash, hashPassword, verifyPassword } from "./passwords";
@@ -237,9 +238,14 @@ export function createAccounts(deps: AccountDeps) {
       if (!done) throw unauthenticated("RESET_TOKEN_INVALID", "the reset token is unknown, used or expired");
     },
 
-    async setRole(userId: string, role: PersonRole): Promise<Account> {
+    /** Sets a role; `record` makes the audit event of the change (in its transaction). */
+    async setRole(
+      userId: string,
+      role: PersonRole,
+      record?: (before: PersonRole) => AuditEvent,
+    ): Promise<Account> {
       const id = requireUuid(userId, "user_id");
-      const outcome = await store.setRole(id, role);
+      const outcome = await store.setRole(id, role, record);
       if (outcome === "not_found") throw notFound("ACCOUNT_NOT_FOUND", "no such account");
       if (outcome === "last_admin") throw failedPrecondition("LAST_ADMIN", "the last admin cannot step down");
       return account(id);

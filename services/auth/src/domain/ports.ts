@@ -1,4 +1,5 @@
 import type { PersonRole } from "@parley/kit/auth";
+import type { AuditEvent, AuditFilter } from "./audit";
 import type { Account, ApiKey, LoginSession, OutboxMessage, SecurityNotice, SigningKey } from "./model";
 
 /** The state of a presented refresh token, read under the family's lock. */
@@ -54,7 +55,12 @@ export interface AuthStore {
   /** Creates the admin account unless its email is taken; an existing account is never promoted. */
   insertBootstrapAdmin(account: Account): Promise<"created" | "exists_as_admin" | "exists_not_admin">;
   /** Sets the role; refuses (false) to demote the last admin. */
-  setRole(accountId: string, role: PersonRole): Promise<"ok" | "not_found" | "last_admin">;
+  setRole(
+    accountId: string,
+    role: PersonRole,
+    /** The audit event of the change, appended in its transaction. */
+    record?: (before: PersonRole) => AuditEvent,
+  ): Promise<"ok" | "not_found" | "last_admin">;
   setPassword(accountId: string, passwordHash: string, at: Date, notices?: OutboxMessage[]): Promise<void>;
 
   createSession(
@@ -191,4 +197,11 @@ export interface ProfileDirectory {
     profile: { userId: string; displayName: string; email: string; phone?: string },
     options?: { waitMs?: number },
   ): Promise<void>;
+}
+
+/** The append-only audit log of staff actions. */
+export interface AuditLog {
+  append(events: AuditEvent[]): Promise<void>;
+  /** Newest first, strictly after the cursor in (created_at, id) order. */
+  list(filter: AuditFilter, limit: number, after?: Cursor): Promise<Page<AuditEvent>>;
 }

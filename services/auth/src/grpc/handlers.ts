@@ -4,11 +4,13 @@ import { cursors, type Paging } from "@parley/kit/paging";
 import type { AuthServiceService } from "@parley/proto/parley/auth/v1/auth";
 import type { Accounts } from "../domain/accounts";
 import type { ApiKeys } from "../domain/api-keys";
+import type { StaffAudit } from "../domain/audit";
 import type { Mfa } from "../domain/mfa";
 import type { createServiceIdentities } from "../domain/service-identities";
 import type { Sessions } from "../domain/sessions";
 import type { KeyRing } from "../domain/signing-keys";
 import { requireUuid } from "../domain/validation";
+import { staffCall } from "./backoffice";
 import {
   accountMessage,
   apiKeyMessage,
@@ -19,6 +21,7 @@ import {
 } from "./mapping";
 
 export interface AuthDomain {
+  audit: StaffAudit;
   accounts: Accounts;
   sessions: Sessions;
   mfa: Mfa;
@@ -207,8 +210,21 @@ export function authHandlers(domain: AuthDomain): Handlers<typeof AuthServiceSer
       return { accessToken: token, expireTime: expiresAt };
     },
 
-    async setUserRole(request) {
-      return { account: accountMessage(await accounts.setRole(request.userId, roleFromProto(request.role))) };
+    async setUserRole(request, ctx) {
+      const call = staffCall(ctx);
+      const role = roleFromProto(request.role);
+      const account = await accounts.setRole(request.userId, role, (before) =>
+        domain.audit.done(
+          { ...call, action: "role.set" },
+          {
+            targetUserId: request.userId.toLowerCase(),
+            reason: request.reason.trim(),
+            before: { role: before },
+            after: { role },
+          },
+        ),
+      );
+      return { account: accountMessage(account) };
     },
   };
 }

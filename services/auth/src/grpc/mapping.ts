@@ -17,7 +17,11 @@ const ROLE_TO_PROTO: Record<PersonRole, Role> = {
   expert: Role.ROLE_EXPERT,
   operator: Role.ROLE_OPERATOR,
   admin: Role.ROLE_ADMIN,
+  support: Role.ROLE_SUPPORT,
+  moderator: Role.ROLE_MODERATOR,
 };
+
+export const roleToProto = (role: PersonRole): Role => ROLE_TO_PROTO[role];
 
 export function roleFromProto(role: Role): PersonRole {
   const found = (Object.entries(ROLE_TO_PROTO) as Array<[PersonRole, Role]>).find(
@@ -26,7 +30,7 @@ export function roleFromProto(role: Role): PersonRole {
   if (!found)
     throw invalidArgument(
       "VALIDATION_FAILED",
-      "role must be ROLE_USER, ROLE_EXPERT, ROLE_OPERATOR or ROLE_ADMIN",
+      "role must be ROLE_USER, ROLE_EXPERT, ROLE_SUPPORT, ROLE_MODERATOR or ROLE_ADMIN",
       {
         fieldViolations: [{ field: "role", description: "must be a person's role" }],
       },

@@ -1,5 +1,6 @@
-import { allow, type Permission } from "@parley/kit/auth";
+import { allow, type Permission, readStaffRules, staffPermissions } from "@parley/kit/auth";
 import type { AuthServiceService } from "@parley/proto/parley/auth/v1/auth";
+import { BackOfficeServiceService } from "@parley/proto/parley/auth/v1/backoffice";
 
 /** Every Parley service may check API keys; only auth issues tokens, so it is not listed. */
 const PLATFORM_SERVICES = ["user", "session", "billing", "edge"];
@@ -31,3 +32,8 @@ export const authPermissions: { [K in keyof typeof AuthServiceService]: Permissi
   issueServiceToken: allow.anyOf(allow.anyone, allow.services(...PLATFORM_SERVICES)),
   setUserRole: allow.roles("admin"),
 };
+
+/** The back office's permission matrix, read from the `(parley.auth.v1.staff)` options in backoffice.proto. */
+export const backOfficeRules = readStaffRules("parley.auth.v1.BackOfficeService");
+
+export const backOfficePermissions = staffPermissions(BackOfficeServiceService, backOfficeRules);

@@ -39,7 +39,10 @@ export const accounts = auth.table(
     passwordChangedAt: at("password_changed_at"),
   },
   (table) => [
-    check("accounts_role_check", sql`${table.role} in ('user', 'expert', 'operator', 'admin')`),
+    check(
+      "accounts_role_check",
+      sql`${table.role} in ('user', 'expert', 'operator', 'admin', 'support', 'moderator')`,
+    ),
     uniqueIndex("accounts_email_key").on(table.email),
     uniqueIndex("accounts_phone_key").on(table.phone),
     index("accounts_admins_idx").on(table.role).where(sql`role = 'admin'`),
@@ -203,4 +206,33 @@ export const attemptCounters = auth.table(
     windowEndsAt: at("window_ends_at").notNull(),
   },
   (table) => [index("attempt_counters_window_idx").on(table.windowEndsAt)],
+);
+
+/**
+ * The audit log of staff actions (the back office): who, what, on whom, why, the state before
+ * and after, the request id, and refused attempts. Append-only: the database refuses UPDATE,
+ * DELETE and TRUNCATE (migration 0003), so no code path or hand-typed query rewrites it.
+ */
+export const auditEvents = auth.table(
+  "audit_events",
+  {
+    id: uuid("id").primaryKey(),
+    actorId: uuid("actor_id").notNull(),
+    actorRole: text("actor_role").notNull(),
+    action: text("action").notNull(),
+    method: text("method").notNull(),
+    targetUserId: uuid("target_user_id"),
+    reason: text("reason").notNull(),
+    outcome: text("outcome", { enum: ["done", "denied"] }).notNull(),
+    before: jsonb("before").$type<Record<string, unknown>>(),
+    after: jsonb("after").$type<Record<string, unknown>>(),
+    requestId: text("request_id").notNull(),
+    createdAt: at("created_at").notNull().defaultNow(),
+  },
+  (table) => [
+    check("audit_events_outcome_check", sql`${table.outcome} in ('done', 'denied')`),
+    index("audit_events_time_idx").on(table.createdAt, table.id),
+    index("audit_events_target_idx").on(table.targetUserId, table.createdAt, table.id),
+    index("audit_events_actor_idx").on(table.actorId, table.createdAt, table.id),
+  ],
 );

@@ -6,6 +6,7 @@ import type { AnyPgColumn } from "drizzle-orm/pg-core";
 import { drizzle } from "drizzle-orm/postgres-js";
 import type { Account, ApiKey, LoginSession, OutboxMessage } from "../domain/model";
 import type { AuthStore, Page } from "../domain/ports";
+import { appendAudit } from "./audit";
 import * as schema from "./schema";
 
 const {
@@ -163,7 +164,7 @@ export function createAuthStore(client: Sql): AuthStore {
       });
     },
 
-    async setRole(accountId, role) {
+    async setRole(accountId, role, record) {
       return db.transaction(async (tx) => {
         // Admin changes are serialised so two admins demoting each other cannot leave none.
         await tx.execute(sql`select pg_advisory_xact_lock(hashtext('parley:auth:admins'))`);
@@ -177,6 +178,7 @@ export function createAuthStore(client: Sql): AuthStore {
           if (admins <= 1) return "last_admin" as const;
         }
         await tx.update(accounts).set({ role }).where(eq(accounts.id, accountId));
+        if (record) await appendAudit(tx, [record(row.role as PersonRole)]);
         return "ok" as const;
       });
     },

@@ -14,12 +14,15 @@ export const TAGS = [
   { name: "Wallet", description: "Balance, top-ups, history and an expert's earnings." },
   { name: "Invoices", description: "The bill of each settled session." },
   { name: "Partner", description: "For partner backends with an API key: user sync and token exchange." },
-  { name: "Admin", description: "Staff only: roles, refunds, credits, API keys, signing keys." },
+  {
+    name: "Admin",
+    description: "Staff only: the back office (/v1/admin), roles, refunds, credits, API keys, signing keys.",
+  },
 ] as const;
 
 export type Tag = (typeof TAGS)[number]["name"];
 
-const STAFF = new Set(["operator", "admin"]);
+const STAFF = new Set(["operator", "support", "moderator", "admin"]);
 
 /** Which resource an RPC is about: staff-only and partner-only RPCs by caller, the rest by path. */
 export function tagOf(rpc: Rpc): Tag {

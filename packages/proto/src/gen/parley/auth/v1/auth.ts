@@ -32,10 +32,23 @@ export enum Role {
   ROLE_USER = 1,
   /** ROLE_EXPERT - Sells consultations; has an expert profile in the user service. */
   ROLE_EXPERT = 2,
-  /** ROLE_OPERATOR - Staff: disputes, refunds, partner keys. */
+  /**
+   * ROLE_OPERATOR - Staff, the role's former name: the same rights as ROLE_SUPPORT (accounts holding it keep
+   * them); give ROLE_SUPPORT instead.
+   */
   ROLE_OPERATOR = 3,
-  /** ROLE_ADMIN - Staff with every right, including roles. */
+  /** ROLE_ADMIN - Staff with every right, including roles and the audit log. */
   ROLE_ADMIN = 4,
+  /**
+   * ROLE_SUPPORT - Staff who help people: disputes, refunds, partner keys, suspensions, wallet freezes
+   * (see the back office's permission matrix in backoffice.proto).
+   */
+  ROLE_SUPPORT = 5,
+  /**
+   * ROLE_MODERATOR - Staff who keep conversations safe: search people, view profiles and live sessions,
+   * moderation; never money nor suspensions.
+   */
+  ROLE_MODERATOR = 6,
   UNRECOGNIZED = -1,
 }
 
@@ -56,6 +69,12 @@ export function roleFromJSON(object: any): Role {
     case 4:
     case "ROLE_ADMIN":
       return Role.ROLE_ADMIN;
+    case 5:
+    case "ROLE_SUPPORT":
+      return Role.ROLE_SUPPORT;
+    case 6:
+    case "ROLE_MODERATOR":
+      return Role.ROLE_MODERATOR;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -75,6 +94,10 @@ export function roleToJSON(object: Role): string {
       return "ROLE_OPERATOR";
     case Role.ROLE_ADMIN:
       return "ROLE_ADMIN";
+    case Role.ROLE_SUPPORT:
+      return "ROLE_SUPPORT";
+    case Role.ROLE_MODERATOR:
+      return "ROLE_MODERATOR";
     case Role.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -568,6 +591,8 @@ export interface SetUserRoleRequest {
   userId: string;
   /** The new role (not ROLE_UNSPECIFIED). */
   role: Role;
+  /** Why, as the audit log records it (action `role.set`, with the role before and after). */
+  reason: string;
 }
 
 /** Response of SetUserRole. */
@@ -4644,7 +4669,7 @@ export const IssueServiceTokenResponse: MessageFns<IssueServiceTokenResponse> = 
 };
 
 function createBaseSetUserRoleRequest(): SetUserRoleRequest {
-  return { userId: "", role: 0 };
+  return { userId: "", role: 0, reason: "" };
 }
 
 export const SetUserRoleRequest: MessageFns<SetUserRoleRequest> = {
@@ -4654,6 +4679,9 @@ export const SetUserRoleRequest: MessageFns<SetUserRoleRequest> = {
     }
     if (message.role !== 0) {
       writer.uint32(16).int32(message.role);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
     }
     return writer;
   },
@@ -4687,6 +4715,14 @@ export const SetUserRoleRequest: MessageFns<SetUserRoleRequest> = {
             message.role = reader.int32() as any;
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4707,6 +4743,7 @@ export const SetUserRoleRequest: MessageFns<SetUserRoleRequest> = {
         ? globalThis.String(object.user_id)
         : "",
       role: isSet(object.role) ? roleFromJSON(object.role) : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
     };
   },
 
@@ -4717,6 +4754,9 @@ export const SetUserRoleRequest: MessageFns<SetUserRoleRequest> = {
     }
     if (message.role !== 0) {
       obj.role = roleToJSON(message.role);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
     }
     return obj;
   },
@@ -5142,7 +5182,8 @@ export const AuthServiceService = {
   },
   /**
    * Sets an account's role. Existing access tokens keep their old role until they expire
-   * (15 minutes at most); the next refresh carries the new one.
+   * (15 minutes at most); the next refresh carries the new one. Recorded in the audit log
+   * (action `role.set`).
    * Callers: admin.
    * Errors: NOT_FOUND ACCOUNT_NOT_FOUND; INVALID_ARGUMENT VALIDATION_FAILED (role service is never given to a person); FAILED_PRECONDITION LAST_ADMIN (the last admin cannot step down)
    */
@@ -5311,7 +5352,8 @@ export interface AuthServiceServer extends UntypedServiceImplementation {
   issueServiceToken: handleUnaryCall<IssueServiceTokenRequest, IssueServiceTokenResponse>;
   /**
    * Sets an account's role. Existing access tokens keep their old role until they expire
-   * (15 minutes at most); the next refresh carries the new one.
+   * (15 minutes at most); the next refresh carries the new one. Recorded in the audit log
+   * (action `role.set`).
    * Callers: admin.
    * Errors: NOT_FOUND ACCOUNT_NOT_FOUND; INVALID_ARGUMENT VALIDATION_FAILED (role service is never given to a person); FAILED_PRECONDITION LAST_ADMIN (the last admin cannot step down)
    */
@@ -5780,7 +5822,8 @@ export interface AuthServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Sets an account's role. Existing access tokens keep their old role until they expire
-   * (15 minutes at most); the next refresh carries the new one.
+   * (15 minutes at most); the next refresh carries the new one. Recorded in the audit log
+   * (action `role.set`).
    * Callers: admin.
    * Errors: NOT_FOUND ACCOUNT_NOT_FOUND; INVALID_ARGUMENT VALIDATION_FAILED (role service is never given to a person); FAILED_PRECONDITION LAST_ADMIN (the last admin cannot step down)
    */

@@ -1,0 +1,134 @@
+import type { PersonRole, StaffRule, UserPrincipal } from "@parley/kit/auth";
+import { invalidArgument } from "@parley/kit/errors";
+import { newId } from "@parley/kit/ids";
+import type { AuditLog, Cursor, Page } from "./ports";
+import { requireUuid } from "./validation";
+
+export type AuditOutcome = "done" | "denied";
+
+/** One staff action, or a refused attempt at one, as recorded (never changed afterwards). */
+export interface AuditEvent {
+  id: string;
+  actorId: string;
+  actorRole: PersonRole;
+  /** "person.suspend" (the RPC's staff rule), or the RPC name when the rule names none. */
+  action: string;
+  /** "parley.auth.v1.BackOfficeService/SuspendPerson" */
+  method: string;
+  targetUserId: string | null;
+  reason: string;
+  outcome: AuditOutcome;
+  before: Record<string, unknown> | null;
+  after: Record<string, unknown> | null;
+  requestId: string;
+  createdAt: Date;
+}
+
+export interface AuditFilter {
+  actorId?: string;
+  targetUserId?: string;
+  action?: string;
+  outcome?: AuditOutcome;
+}
+
+/** Who acts, on which call: what every recorded action needs besides its own details. */
+export interface StaffCall {
+  actor: UserPrincipal;
+  method: string;
+  requestId: string;
+  /** The action to record when the method's staff rule names none (RPCs outside the back office). */
+  action?: string;
+}
+
+export const MAX_REASON_LENGTH = 1000;
+
+/** The reason every staff mutation must give: 1..1000 characters once trimmed. */
+export function requireReason(reason: string): string {
+  const trimmed = reason.trim();
+  if (!trimmed || trimmed.length > MAX_REASON_LENGTH)
+    throw invalidArgument("REASON_REQUIRED", "a staff action needs a reason (1..1000 characters)", {
+      fieldViolations: [{ field: "reason", description: "must be 1..1000 characters" }],
+    });
+  return trimmed;
+}
+
+/** JSON-safe copy of a request (int64 as strings), for the record of a refused attempt. */
+function plain(value: unknown): Record<string, unknown> | null {
+  if (value === null || typeof value !== "object") return null;
+  return JSON.parse(
+    JSON.stringify(value, (_key, v: unknown) => (typeof v === "bigint" ? v.toString() : v)),
+  ) as Record<string, unknown>;
+}
+
+/** The audit trail: one event per action, refused attempts included. */
+export function createStaffAudit(deps: { log: AuditLog; rules: Map<string, StaffRule>; now: () => Date }) {
+  const actionOf = (method: string) => {
+    const name = method.slice(method.lastIndexOf("/") + 1);
+    return deps.rules.get(name)?.action || name;
+  };
+  return {
+    /** The event of an action carried out, to append in the transaction of the change. */
+    done(
+      call: StaffCall,
+      details: {
+        targetUserId: string | null;
+        reason: string;
+        before: Record<string, unknown> | null;
+        after: Record<string, unknown> | null;
+      },
+    ): AuditEvent {
+      return {
+        id: newId(),
+        actorId: call.actor.userId,
+        actorRole: call.actor.role,
+        action: call.action ?? actionOf(call.method),
+        method: call.method,
+        outcome: "done",
+        requestId: call.requestId,
+        createdAt: deps.now(),
+        ...details,
+      };
+    },
+
+    /** Records a call the permission matrix refused, with what it asked for. */
+    async denied(call: StaffCall, request: unknown): Promise<void> {
+      const asked = plain(request);
+      const target = typeof asked?.userId === "string" ? asked.userId : "";
+      await deps.log.append([
+        {
+          id: newId(),
+          actorId: call.actor.userId,
+          actorRole: call.actor.role,
+          action: actionOf(call.method),
+          method: call.method,
+          targetUserId: /^[0-9a-f-]{36}$/i.test(target) ? target : null,
+          reason: typeof asked?.reason === "string" ? asked.reason.slice(0, MAX_REASON_LENGTH) : "",
+          outcome: "denied",
+          before: null,
+          after: asked,
+          requestId: call.requestId,
+          createdAt: deps.now(),
+        },
+      ]);
+    },
+
+    /** Appends events outside any other change (reads worth recording). */
+    append: (events: AuditEvent[]) => deps.log.append(events),
+
+    list(filter: AuditFilter, limit: number, after?: Cursor): Promise<Page<AuditEvent>> {
+      return deps.log.list(
+        {
+          ...filter,
+          ...(filter.actorId ? { actorId: requireUuid(filter.actorId, "actor_user_id") } : {}),
+          ...(filter.targetUserId
+            ? { targetUserId: requireUuid(filter.targetUserId, "target_user_id") }
+            : {}),
+        },
+        limit,
+        after,
+      );
+    },
+  };
+}
+
+export type StaffAudit = ReturnType<typeof createStaffAudit>;
