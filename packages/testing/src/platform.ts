@@ -125,6 +125,8 @@ export async function launchPlatform(options: PlatformOptions): Promise<Platform
   try {
     // Billing reaches user (its notification relay) from the start: user's port is chosen first.
     const userPort = ports.user ?? (await freePort());
+    // Auth reaches session (the back office ends a suspended person's sessions): its port is chosen first.
+    const sessionPort = ports.session ?? (await freePort());
     const [user, billing] = await Promise.all([
       launch("user", {
         GRPC_PORT: String(userPort),
@@ -143,10 +145,16 @@ export async function launchPlatform(options: PlatformOptions): Promise<Platform
         .map(([name, value]) => `${name}:${value}`)
         .join(","),
       USER_ADDRESS: user.address,
+      SESSION_ADDRESS: `127.0.0.1:${sessionPort}`,
+      BILLING_ADDRESS: billing.address,
       BOOTSTRAP_ADMIN_EMAIL: secrets.adminEmail,
       BOOTSTRAP_ADMIN_PASSWORD: secrets.adminPassword,
     });
-    const session = await launch("session", { USER_ADDRESS: user.address, BILLING_ADDRESS: billing.address });
+    const session = await launch("session", {
+      GRPC_PORT: String(sessionPort),
+      USER_ADDRESS: user.address,
+      BILLING_ADDRESS: billing.address,
+    });
     const edge = await launch("edge", {
       HTTP_PORT: String(ports.edge ?? 0),
       HTTP_HOST: "127.0.0.1",

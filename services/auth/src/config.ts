@@ -49,6 +49,8 @@ export const authConfigShape = {
   /** Service identities: `user:<secret>,billing:<secret>,session:<secret>,edge:<secret>`. */
   SERVICE_CREDENTIALS: serviceCredentials,
   USER_ADDRESS: env.address("127.0.0.1:50052"),
+  /** The session service: a suspended person's sessions are ended there. */
+  SESSION_ADDRESS: env.address("127.0.0.1:50053"),
   /** Creates (or keeps) this admin account at start, for a new installation. */
   BOOTSTRAP_ADMIN_EMAIL: z.string().optional(),
   BOOTSTRAP_ADMIN_PASSWORD: z.string().optional(),

@@ -15,12 +15,14 @@ import type { ServiceMetrics } from "@parley/kit/metrics";
 import { createPaging } from "@parley/kit/paging";
 import { AuthServiceService } from "@parley/proto/parley/auth/v1/auth";
 import { BackOfficeServiceService } from "@parley/proto/parley/auth/v1/backoffice";
+import { createSessionStaff } from "./clients/session";
 import { createUserDirectory } from "./clients/user";
 import type { AuthConfig } from "./config";
 import { createAccounts } from "./domain/accounts";
 import { createApiKeys } from "./domain/api-keys";
 import { createStaffAudit } from "./domain/audit";
 import { createMfa } from "./domain/mfa";
+import { createPeople } from "./domain/people";
 import type { AuthPolicy } from "./domain/policy";
 import type {
   AttemptLimiter,
@@ -118,7 +120,11 @@ export function createAuthService(deps: AuthServiceDeps): {
     trustedPeers: deps.trustedPeers,
     paging: createPaging(deps.pageTokenSecret),
   };
-  const backOffice: BackOfficeDomain = { audit, paging: domain.paging };
+  const backOffice: BackOfficeDomain = {
+    audit,
+    people: createPeople({ store, audit, now }),
+    paging: domain.paging,
+  };
   return {
     domain,
     binding: bindService(AuthServiceService, authHandlers(domain), authPermissions),
@@ -146,6 +152,7 @@ export function localIdentity(domain: AuthDomain, issuer: string, audience: stri
       getJwks: () => domain.keys.jwks(),
       verifyApiKey: (apiKey) => domain.apiKeys.verify(apiKey),
       issueServiceToken: (name, secret) => domain.services.issue(name, secret, "in-process"),
+      listRevocations: (afterSeq) => domain.sessions.revocations(afterSeq),
     },
   });
 }
@@ -229,10 +236,15 @@ export async function startAuth(
       );
   }
 
+  const sessionStaff = createSessionStaff(config.SESSION_ADDRESS, () => selfToken());
   const outbox = createOutboxWorker({
     queue: createOutboxQueue(database.sql),
     profiles,
     notices: options.notices ?? users.notices,
+    effects: {
+      setProfileStatus: users.setProfileStatus,
+      endSessions: sessionStaff.endSessions,
+    },
     notifier: options.notifier ?? createLogNotifier(log),
     log,
     intervalMs: config.OUTBOX_INTERVAL_MS,
@@ -268,6 +280,7 @@ export async function startAuth(
       },
       outbox.stop,
       async () => users.close(),
+      async () => sessionStaff.close(),
       limiter.close,
       database.close,
     ],

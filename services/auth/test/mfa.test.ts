@@ -301,6 +301,7 @@ async function outboxDrain(h: Harness, notifier: Notifier) {
       profiles: { ensureProfile: async () => {} },
       notifier,
       notices: { notify: async () => {}, forgetLoginSession: async () => {} },
+      effects: { setProfileStatus: async () => {}, endSessions: async () => {} },
       log: createLogger({ service: "auth", level: "silent" }),
       intervalMs: 1000,
     }).drainOnce();

@@ -36,6 +36,7 @@ const edge = await buildEdge({
     verifier: identity.verifier,
     credentials: identity.credentials,
     jwks: async () => trusted ?? directory.getJwks(),
+    onRevoked: (listener) => identity.revocations.onRevoked(listener),
   },
 });
 await edge.app.listen({ port: config.HTTP_PORT, host: config.HTTP_HOST });
@@ -46,6 +47,7 @@ log.info(
 );
 stopOnSignals(async () => {
   await edge.close();
+  identity.stop();
   directory.close();
   accessLog.flush();
 }, log);

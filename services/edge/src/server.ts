@@ -20,6 +20,8 @@ export interface EdgeIdentity {
   credentials: () => Promise<string>;
   /** The public keys that verify access tokens, served at /.well-known/jwks.json. */
   jwks: () => Promise<JSONWebKeySet>;
+  /** Calls the listener when a person's credentials are revoked (their sockets are closed). */
+  onRevoked?: (listener: (userId: string, reason: string) => void) => () => void;
 }
 
 export interface EdgeDeps {
@@ -118,10 +120,12 @@ export async function buildEdge(deps: EdgeDeps) {
     documents: { openapi: buildOpenApi(catalogue), asyncapi: buildAsyncApi(catalogue) },
   });
 
+  const stopRevocations = identity.onRevoked?.((userId, reason) => hub.closePerson(userId, reason));
   return {
     app: fastify,
     hub,
     async close() {
+      stopRevocations?.();
       await hub.closeAll();
       await fastify.close();
       rateCounter.stop();

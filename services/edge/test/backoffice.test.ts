@@ -1,6 +1,90 @@
+import { randomUUID } from "node:crypto";
 import postgres from "postgres";
 import t, { type Test } from "tap";
 import { type Api, PASSWORD, startPlatform } from "./harness";
+import { WsClient } from "./ws-client";
+
+const RATE = 1000;
+
+/** An expert set up by the admin (role) and by themselves (profile, availability). */
+async function createExpert(t: Test, api: Api) {
+  const admin = await api.adminToken();
+  const account = await api.register();
+  await api.call("POST", `/v1/users/${account.userId}/role`, { token: admin, body: { role: "ROLE_EXPERT" } });
+  const token = await api.login(account.email, PASSWORD);
+  const profile = await api.call("PUT", `/v1/experts/${account.userId}/profile`, {
+    token,
+    body: {
+      chat_rate: { amount_minor: String(RATE), currency: "INR" },
+      call_rate: { amount_minor: "1500", currency: "INR" },
+      max_concurrent_sessions: 2,
+      specialisations: ["vedic"],
+      languages: ["en"],
+      experience_years: 7,
+      bio: "Reads charts.",
+    },
+  });
+  t.equal(profile.status, 200, JSON.stringify(profile.body));
+  const available = await api.call("POST", "/v1/me/availability", {
+    token,
+    body: { availability: "EXPERT_AVAILABILITY_AVAILABLE" },
+  });
+  t.equal(available.status, 200);
+  // Online through a WebSocket (presence), and seen so by discovery.
+  const socket = await WsClient.connect(api.url);
+  t.teardown(() => socket.close());
+  await socket.authenticate(token);
+  await eventually(
+    () => api.call("GET", `/v1/experts/${account.userId}`, {}),
+    (r) => r.body.expert?.availability === "EXPERT_AVAILABILITY_AVAILABLE",
+  );
+  return { userId: account.userId, email: account.email, token, socket };
+}
+
+/** A person with money in their wallet, through the development provider's signed webhook. */
+async function fundedUser(t: Test, api: Api, amountMinor: number) {
+  const user = await api.register();
+  const topUp = await api.call("POST", "/v1/me/topups", {
+    token: user.accessToken,
+    body: { amount: { amount_minor: String(amountMinor), currency: "INR" }, request_id: randomUUID() },
+  });
+  t.equal(topUp.status, 200, JSON.stringify(topUp.body));
+  const paid = await api.webhook({
+    event_id: `evt_${randomUUID()}`,
+    payment_id: topUp.body.payment.payment_id,
+    status: "succeeded",
+    amount_minor: amountMinor,
+    currency: "INR",
+  });
+  t.equal(paid.body.credited, true);
+  return user;
+}
+
+/** A chat requested by the user and accepted by the expert: active, metering. */
+async function activeChat(t: Test, api: Api, userToken: string, expertId: string, expertToken: string) {
+  const requested = await api.call("POST", "/v1/sessions", {
+    token: userToken,
+    body: { expert_id: expertId, kind: "SESSION_KIND_CHAT", request_id: randomUUID() },
+  });
+  t.equal(requested.status, 200, JSON.stringify(requested.body));
+  const sessionId: string = requested.body.session.session_id;
+  const accepted = await api.call("POST", `/v1/sessions/${sessionId}:accept`, {
+    token: expertToken,
+    body: {},
+  });
+  t.equal(accepted.body.session?.status, "SESSION_STATUS_ACTIVE", JSON.stringify(accepted.body));
+  return sessionId;
+}
+
+/** Polls until `check` passes (or ~10 s), returning its last value. */
+async function eventually<T>(read: () => Promise<T>, check: (value: T) => boolean, tries = 50): Promise<T> {
+  let value = await read();
+  for (let i = 0; i < tries && !check(value); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    value = await read();
+  }
+  return value;
+}
 
 /** A person given a staff role by the admin, signed in again so their token carries it. */
 async function staff(t: Test, api: Api, role: "ROLE_SUPPORT" | "ROLE_MODERATOR" | "ROLE_ADMIN") {
@@ -82,5 +166,123 @@ t.test(
     await t.rejects(sql`truncate auth.audit_events`, /append-only/, "no truncate");
     const [{ count }] = await sql<[{ count: number }]>`select count(*)::int as count from auth.audit_events`;
     t.equal(count, 5, "three refusals and two role changes, all still there");
+  },
+);
+
+t.test(
+  "suspension: a moderator cannot suspend (the refusal audited); support suspends a user whose socket closes, whose next call and login are refused, whose chat ends settled; an expert leaves discovery until unsuspended",
+  async (t) => {
+    const api = await startPlatform(t, {
+      session: { MINUTE_SECONDS: "2", METERING_INTERVAL_MS: "200", MIN_MINUTES: "2" },
+    });
+    const admin = await api.adminToken();
+    const moderator = await staff(t, api, "ROLE_MODERATOR");
+    const support = await staff(t, api, "ROLE_SUPPORT");
+    const expert = await createExpert(t, api);
+    const user = await fundedUser(t, api, RATE * 10);
+    const sessionId = await activeChat(t, api, user.accessToken, expert.userId, expert.token);
+
+    // The permission matrix: a moderator may not suspend; the attempt is on the record.
+    const refused = await api.call("POST", `/v1/admin/people/${user.userId}:suspend`, {
+      token: moderator.token,
+      body: { reason: "rude in chat" },
+    });
+    t.equal(refused.status, 403);
+    const deniedLog = await api.call(
+      "GET",
+      `/v1/admin/audit-events?action=person.suspend&outcome=AUDIT_OUTCOME_DENIED&target_user_id=${user.userId}`,
+      { token: admin },
+    );
+    t.equal(deniedLog.body.events.length, 1, "the moderator's attempt is audited");
+    t.match(deniedLog.body.events[0], { actor_user_id: moderator.userId, reason: "rude in chat" });
+
+    const noReason = await api.call("POST", `/v1/admin/people/${user.userId}:suspend`, {
+      token: support.token,
+      body: { reason: "  " },
+    });
+    t.equal(noReason.status, 400, "a reason is required");
+
+    const socket = await WsClient.connect(api.url);
+    t.teardown(() => socket.close());
+    await socket.authenticate(user.accessToken);
+
+    const suspended = await api.call("POST", `/v1/admin/people/${user.userId}:suspend`, {
+      token: support.token,
+      body: { reason: "chargeback fraud" },
+    });
+    t.equal(suspended.status, 200, JSON.stringify(suspended.body));
+    t.equal(suspended.body.account.status, "ACCOUNT_STATUS_SUSPENDED");
+
+    const closed = await Promise.race([
+      socket.closed,
+      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 10_000)),
+    ]);
+    t.same(closed, { code: 4003, reason: "account_suspended" }, "their open socket is closed");
+    const next = await api.call("GET", "/v1/me", { token: user.accessToken });
+    t.equal(next.status, 401, "their next call is refused");
+    t.equal(next.body.error.reason, "ACCOUNT_SUSPENDED");
+    const refresh = await api.call("POST", "/v1/auth/token:refresh", {
+      body: { refresh_token: user.refreshToken },
+    });
+    t.equal(refresh.status, 401, "their refresh token is dead");
+    const login = await api.call("POST", "/v1/auth/login", {
+      body: { identifier: user.email, password: PASSWORD },
+    });
+    t.equal(login.status, 403);
+    t.equal(login.body.error.reason, "ACCOUNT_SUSPENDED", "login says why");
+
+    const ended = await eventually(
+      () => api.call("GET", `/v1/sessions/${sessionId}`, { token: expert.token }),
+      (r) => r.body.session?.status === "SESSION_STATUS_ENDED" && Boolean(r.body.session?.invoice_id),
+    );
+    t.equal(ended.body.session.status, "SESSION_STATUS_ENDED", "the active chat ends");
+    t.equal(ended.body.session.end_reason, "END_REASON_ACCOUNT_SUSPENDED");
+    t.ok(ended.body.session.invoice_id, "and is settled (its invoice exists)");
+
+    const doneLog = await api.call(
+      "GET",
+      `/v1/admin/audit-events?action=person.suspend&outcome=AUDIT_OUTCOME_DONE&target_user_id=${user.userId}`,
+      { token: admin },
+    );
+    t.equal(doneLog.body.events.length, 1);
+    t.match(doneLog.body.events[0], {
+      actor_user_id: support.userId,
+      actor_role: "ROLE_SUPPORT",
+      reason: "chargeback fraud",
+      before: { status: "active" },
+      after: { status: "suspended" },
+    });
+    t.ok(doneLog.body.events[0].request_id);
+
+    // An expert suspended leaves discovery; unsuspended, comes back and signs in again.
+    const listed = async () =>
+      (await api.call("GET", "/v1/experts?specialisation=vedic", { token: admin })).body.experts.some(
+        (e: { user_id: string }) => e.user_id === expert.userId,
+      );
+    t.ok(await listed(), "the expert is discoverable");
+    const expertOut = await api.call("POST", `/v1/admin/people/${expert.userId}:suspend`, {
+      token: support.token,
+      body: { reason: "fake credentials" },
+    });
+    t.equal(expertOut.status, 200);
+    t.equal(await eventually(listed, (v) => !v), false, "a suspended expert vanishes from discovery");
+    const direct = await eventually(
+      () => api.call("GET", `/v1/experts/${expert.userId}`, {}),
+      (r) => r.status === 404,
+    );
+    t.equal(direct.status, 404, "and cannot be looked up (nor requested)");
+    const back = await api.call("POST", `/v1/admin/people/${expert.userId}:unsuspend`, {
+      token: support.token,
+      body: { reason: "credentials verified" },
+    });
+    t.equal(back.body.account.status, "ACCOUNT_STATUS_ACTIVE");
+    t.equal(await eventually(listed, (v) => v), true, "unsuspended, the expert is back");
+    t.ok(await api.login(expert.email, PASSWORD), "and signs in again");
+
+    const staffTarget = await api.call("POST", `/v1/admin/people/${admin ? moderator.userId : ""}:suspend`, {
+      token: support.token,
+      body: { reason: "testing" },
+    });
+    t.equal(staffTarget.status, 403, "support cannot suspend staff");
   },
 );

@@ -9,11 +9,13 @@ import { createNotificationRelay, type Notifier } from "@parley/kit/notify";
 import { createPaging } from "@parley/kit/paging";
 import { createCatchUp } from "@parley/kit/watch";
 import { SessionServiceService } from "@parley/proto/parley/session/v1/session";
+import { SessionStaffServiceService } from "@parley/proto/parley/session/v1/staff";
 import type { SessionConfig } from "./config";
 import type { BillingPort, Clock, ExpertDirectory } from "./domain/ports";
 import { createSessions, type SessionRules } from "./domain/sessions";
 import { sessionHandlers } from "./grpc/handlers";
 import { sessionPermissions } from "./grpc/permissions";
+import { sessionStaffHandlers, sessionStaffPermissions } from "./grpc/staff";
 import { busEventFeed } from "./persistence/event-feed";
 import { createSessionStore, NOTIFICATION_OUTBOX } from "./persistence/store";
 import { createMeteringWorker, type MeteringWorkerOptions, startMeteringLoop } from "./workers/metering";
@@ -70,7 +72,12 @@ export function createSessionService(deps: SessionServiceDeps) {
     ),
     sessionPermissions,
   );
-  return { sessions, metering, catchUp, binding };
+  const staff = bindService(
+    SessionStaffServiceService,
+    sessionStaffHandlers(sessions, createPaging(deps.pageTokenSecret)),
+    sessionStaffPermissions,
+  );
+  return { sessions, metering, catchUp, binding, staff };
 }
 
 export function buildSessionServer(
@@ -87,7 +94,7 @@ export function buildSessionServer(
     log: deps.log,
     authenticate: deps.authenticate,
     metrics: deps.metrics,
-    services: [service.binding],
+    services: [service.binding, service.staff],
     onShutdown: deps.onShutdown,
     readiness: deps.readiness,
   });

@@ -7,6 +7,7 @@ import type { Logger } from "@parley/kit/log";
 import type { ServiceMetrics } from "@parley/kit/metrics";
 import { createPaging } from "@parley/kit/paging";
 import { createCatchUp } from "@parley/kit/watch";
+import { UserStaffServiceService } from "@parley/proto/parley/user/v1/staff";
 import { UserServiceService } from "@parley/proto/parley/user/v1/user";
 import type { UserConfig } from "./config";
 import { emailAdapter } from "./delivery/email";
@@ -22,13 +23,16 @@ import {
 import { createFavourites, type Favourites } from "./domain/favourites";
 import { createNotifications, type Notifications } from "./domain/notifications";
 import type { PresenceStore } from "./domain/ports";
+import { createUserStaff } from "./domain/staff";
 import { createUsers, type Users } from "./domain/users";
 import { userHandlers } from "./grpc/handlers";
 import { userPermissions } from "./grpc/permissions";
+import { userStaffHandlers, userStaffPermissions } from "./grpc/staff";
 import { createDeliveryStore } from "./persistence/delivery";
 import { createFavouriteStore } from "./persistence/favourites";
 import { busNotificationFeed, createNotificationStore } from "./persistence/notifications";
 import { createInProcessPresence, createRedisPresence } from "./persistence/presence";
+import { createProfileStatusStore } from "./persistence/staff";
 import { createUserStore } from "./persistence/store";
 import { createDeliveryWorker } from "./workers/delivery";
 
@@ -64,6 +68,8 @@ export interface UserService {
   notifications: Notifications;
   favourites: Favourites;
   binding: ServiceBinding;
+  /** UserStaffService: what the back office (auth) asks of profiles. */
+  staff: ServiceBinding;
   deliveryWorker: ReturnType<typeof createDeliveryWorker> | undefined;
   close(): Promise<void>;
 }
@@ -135,6 +141,11 @@ export function createUserService(deps: UserServiceDeps): UserService {
       ),
       userPermissions,
     ),
+    staff: bindService(
+      UserStaffServiceService,
+      userStaffHandlers(createUserStaff({ store: createProfileStatusStore(deps.sql), now })),
+      userStaffPermissions,
+    ),
     deliveryWorker: worker,
     close: async () => {
       catchUp.close();
@@ -152,13 +163,13 @@ export interface UserServerDeps extends UserServiceDeps {
 
 /** The user gRPC server over an existing pool, unbound: the caller listens. */
 export function buildUserServer(deps: UserServerDeps): { server: GrpcServer; users: Users } {
-  const { users, binding, close } = createUserService(deps);
+  const { users, binding, staff, close } = createUserService(deps);
   const server = createGrpcServer({
     name: "user",
     log: deps.log,
     authenticate: deps.authenticate,
     metrics: deps.metrics,
-    services: [binding],
+    services: [binding, staff],
     onShutdown: [close, ...(deps.onShutdown ?? [])],
     readiness: deps.readiness,
   });

@@ -12,7 +12,7 @@ export function connectAuthDirectory(address: string): AuthDirectory & { close()
   const auth = createServiceClient(AuthServiceService, {
     address,
     defaultDeadlineMs: 5_000,
-    idempotent: ["getJwks", "verifyApiKey", "issueServiceToken"],
+    idempotent: ["getJwks", "verifyApiKey", "issueServiceToken", "listRevocations"],
   });
   return {
     async getJwks() {
@@ -26,6 +26,15 @@ export function connectAuthDirectory(address: string): AuthDirectory & { close()
     async issueServiceToken(serviceName, secret) {
       const issued = await auth.issueServiceToken({ serviceName, secret });
       return { token: issued.accessToken, expiresAt: issued.expireTime ?? new Date() };
+    },
+    async listRevocations(afterSeq, callerToken) {
+      const { revocations } = await auth.listRevocations({ afterSeq }, { bearerToken: await callerToken() });
+      return revocations.map((r) => ({
+        seq: r.seq,
+        subject: r.subject,
+        reason: r.reason,
+        revokedAt: r.revokeTime ?? new Date(0),
+      }));
     },
     close: () => auth.close(),
   };

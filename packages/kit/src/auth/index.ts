@@ -4,6 +4,7 @@ export * from "./directory";
 export * from "./permissions";
 export * from "./platform";
 export * from "./principal";
+export * from "./revocations";
 export * from "./service-token-source";
 export * from "./staff-rules";
 export * from "./token-verifier";

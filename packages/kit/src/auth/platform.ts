@@ -3,6 +3,7 @@ import { z } from "zod";
 import { unavailable } from "../errors";
 import { type Authenticator, cacheApiKeyVerifier, createAuthenticator } from "./authenticator";
 import type { PartnerPrincipal } from "./principal";
+import { createRevocationList, type Revocation, type RevocationList, watchRevocations } from "./revocations";
 import { createServiceTokenSource, type IssuedToken } from "./service-token-source";
 import { createTokenVerifier, type TokenVerifier } from "./token-verifier";
 
@@ -12,6 +13,8 @@ export interface AuthDirectory {
   /** `callerToken` gives the asking service's own token: VerifyApiKey is for services only. */
   verifyApiKey(apiKey: string, callerToken: () => Promise<string>): Promise<PartnerPrincipal>;
   issueServiceToken(serviceName: string, secret: string): Promise<IssuedToken>;
+  /** Credentials revoked after `afterSeq` (auth.ListRevocations); `callerToken` as for verifyApiKey. */
+  listRevocations?(afterSeq: bigint, callerToken: () => Promise<string>): Promise<Revocation[]>;
 }
 
 /** The environment variables of a service's identity, spelled once for every service. */
@@ -28,6 +31,8 @@ export const identityEnv = {
   SERVICE_SECRET: z.string().min(16, "must be at least 16 characters").optional(),
   /** A pre-issued service token instead of SERVICE_NAME/SECRET: for tests and offline tools. */
   SERVICE_ACCESS_TOKEN: z.string().min(1).optional(),
+  /** How often revoked credentials (suspended people, revoked keys) are asked of auth. */
+  REVOCATION_POLL_MS: z.coerce.number().int().min(100).max(60_000).default(1_000),
 };
 
 function isJwks(value: string): boolean {
@@ -49,6 +54,8 @@ export interface PlatformIdentityOptions {
   directory?: AuthDirectory;
   /** The clock tokens are checked against (auth's tests move it; everyone else, real time). */
   now?: () => Date;
+  /** How often revoked credentials are asked for (REVOCATION_POLL_MS; 1 s by default). */
+  REVOCATION_POLL_MS?: number | undefined;
 }
 
 export interface PlatformIdentity {
@@ -57,15 +64,24 @@ export interface PlatformIdentity {
   authenticate: Authenticator;
   /** This service's own bearer token for outgoing calls, renewed before it expires. */
   credentials: () => Promise<string>;
+  /**
+   * Credentials revoked before they expire, polled from auth when the directory can list them:
+   * the verifier and the API-key check refuse them; the edge closes the sockets of people in it.
+   */
+  revocations: RevocationList;
+  /** Stops the revocation poll. */
+  stop(): void;
 }
 
 /** A service's view of identity: who calls it, and who it is when it calls others. */
 export function createPlatformIdentity(options: PlatformIdentityOptions): PlatformIdentity {
   const trusted = options.TRUSTED_JWKS ? (JSON.parse(options.TRUSTED_JWKS) as JSONWebKeySet) : undefined;
   const directory = options.directory;
+  const revocations = createRevocationList(options.now);
   const verifier = createTokenVerifier({
     issuer: options.JWT_ISSUER,
     audience: options.JWT_AUDIENCE,
+    revocations,
     ...(options.now ? { now: options.now } : {}),
     fetchJwks: async () => {
       if (trusted) return trusted;
@@ -84,11 +100,26 @@ export function createPlatformIdentity(options: PlatformIdentityOptions): Platfo
             "SERVICE_NAME and SERVICE_SECRET are needed to call other services",
           );
         };
+  const checkedApiKeys = directory
+    ? cacheApiKeyVerifier((key) => directory.verifyApiKey(key, credentials))
+    : undefined;
   const authenticate = createAuthenticator({
     tokens: verifier,
-    ...(directory
-      ? { verifyApiKey: cacheApiKeyVerifier((key) => directory.verifyApiKey(key, credentials)) }
+    ...(checkedApiKeys
+      ? {
+          verifyApiKey: async (key: string) => {
+            const principal = await checkedApiKeys(key);
+            revocations.check(principal, 0);
+            return principal;
+          },
+        }
       : {}),
   });
-  return { verifier, authenticate, credentials };
+  const listRevocations = directory?.listRevocations?.bind(directory);
+  const watch = listRevocations
+    ? watchRevocations(revocations, (after) => listRevocations(after, credentials), {
+        intervalMs: options.REVOCATION_POLL_MS ?? 1_000,
+      })
+    : undefined;
+  return { verifier, authenticate, credentials, revocations, stop: () => watch?.stop() };
 }

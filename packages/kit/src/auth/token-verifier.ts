@@ -9,6 +9,7 @@ import {
   principalFromClaims,
 } from "./access-token";
 import { type Principal, ROLES } from "./principal";
+import type { RevocationList } from "./revocations";
 
 export interface TokenVerifierOptions {
   issuer: string;
@@ -29,6 +30,8 @@ export interface TokenVerifierOptions {
    */
   maxLifetimeSeconds?: number;
   now?: () => Date;
+  /** Credentials revoked before they expire (suspended or deleted people): refused even when cached. */
+  revocations?: RevocationList;
 }
 
 export interface TokenVerifier {
@@ -53,7 +56,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   const now = options.now ?? (() => new Date());
   const toleranceSeconds = options.clockToleranceSeconds ?? 5;
   const maxLifetimeSeconds = options.maxLifetimeSeconds ?? MAX_ACCESS_TOKEN_SECONDS;
-  const cache = new LRUCache<string, { principal: Principal; expiresAtMs: number }>({
+  const cache = new LRUCache<string, { principal: Principal; expiresAtMs: number; issuedAt: number }>({
     max: options.cacheSize ?? 10_000,
   });
   let keySet: ReturnType<typeof createLocalJWKSet> | undefined;
@@ -105,7 +108,10 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   return {
     async verify(token) {
       const cached = cache.get(token);
-      if (cached && cached.expiresAtMs > now().getTime()) return cached.principal;
+      if (cached && cached.expiresAtMs > now().getTime()) {
+        options.revocations?.check(cached.principal, cached.issuedAt);
+        return cached.principal;
+      }
       let result: Awaited<ReturnType<typeof verifyWith>>;
       try {
         const keys = await currentKeySet();
@@ -138,7 +144,8 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       const principal = principalFromClaims(claims);
       if (principal.kind === "anonymous")
         throw unauthenticated("TOKEN_INVALID", "the access token is malformed");
-      cache.set(token, { principal, expiresAtMs: exp * 1000 });
+      options.revocations?.check(principal, iat);
+      cache.set(token, { principal, expiresAtMs: exp * 1000, issuedAt: iat });
       return principal;
     },
   };

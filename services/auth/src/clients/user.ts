@@ -1,7 +1,9 @@
 import { isAppError } from "@parley/kit/errors";
 import { createServiceClient } from "@parley/kit/grpc";
 import { notifyRequest } from "@parley/kit/notify";
+import { ProfileStatus, UserStaffServiceService } from "@parley/proto/parley/user/v1/staff";
 import { UserServiceService } from "@parley/proto/parley/user/v1/user";
+import type { AccountStatus } from "../domain/model";
 import type { ProfileDirectory, SecurityNotifier, SyncedUsers } from "../domain/ports";
 
 /** The user service as auth uses it: profile creation (from the outbox) and synced-user lookup. */
@@ -37,5 +39,28 @@ export function createUserDirectory(address: string, credentials: () => Promise<
       await client.forgetLoginSession({ loginSessionId });
     },
   };
-  return { profiles, syncedUsers, notices, close: () => client.close() };
+  const staff = createServiceClient(UserStaffServiceService, {
+    address,
+    credentials,
+    defaultDeadlineMs: 5_000,
+    idempotent: ["setProfileStatus"],
+  });
+  const STATUS = {
+    active: ProfileStatus.PROFILE_STATUS_ACTIVE,
+    suspended: ProfileStatus.PROFILE_STATUS_SUSPENDED,
+    deleted: ProfileStatus.PROFILE_STATUS_DELETED,
+  } as const;
+  const setProfileStatus = async (userId: string, status: AccountStatus) => {
+    await staff.setProfileStatus({ userId, status: STATUS[status] });
+  };
+  return {
+    profiles,
+    syncedUsers,
+    notices,
+    setProfileStatus,
+    close: () => {
+      client.close();
+      staff.close();
+    },
+  };
 }

@@ -17,6 +17,7 @@ import type { AuthPolicy } from "./policy";
 import type { AttemptLimiter, AuthStore, ProfileDirectory } from "./ports";
 import { randomToken, type Secrets } from "./secrets";
 import type { Sessions } from "./sessions";
+import { assertUsable } from "./status";
 import { checkEmail, checkPhone, parseIdentifier, requireUuid } from "./validation";
 
 export interface AccountDeps {
@@ -82,6 +83,7 @@ export function createAccounts(deps: AccountDeps) {
         phone,
         passwordHash: await hashPassword(input.password),
         role: "user",
+        status: "active",
         partnerId: null,
         totpSecretSealed: null,
         totpEnabled: false,
@@ -127,7 +129,8 @@ export function createAccounts(deps: AccountDeps) {
         found?.passwordHash ?? (await decoyPasswordHash),
         input.password,
       );
-      if (!found?.passwordHash || !passwordOk) throw invalidCredentials();
+      if (!found?.passwordHash || !passwordOk || found.status === "deleted") throw invalidCredentials();
+      assertUsable(found);
       // Codes are counted on their own (mfa), so a right password buys no fresh guesses at them.
       await Promise.all([limiter.reset(identifierKey), limiter.reset(accountLockKey(found.id))]);
       if (!found.totpEnabled)
@@ -265,6 +268,7 @@ export function createAccounts(deps: AccountDeps) {
         phone: null,
         passwordHash: await hashPassword(password),
         role: "admin",
+        status: "active",
         partnerId: null,
         totpSecretSealed: null,
         totpEnabled: false,

@@ -1,7 +1,11 @@
 import type { Assurance, PersonRole } from "@parley/kit/auth";
 
+/** active; suspended by staff; deleted by its holder (anonymised, never usable again). */
+export type AccountStatus = "active" | "suspended" | "deleted";
+
 export interface Account {
   id: string;
+  status: AccountStatus;
   email: string | null;
   phone: string | null;
   passwordHash: string | null;
@@ -84,7 +88,14 @@ export type OutboxMessage =
     }
   | { kind: "notify.no_account"; payload: { channel: "email" | "sms"; to: string } }
   | { kind: "notify.security"; payload: SecurityNotice }
-  | { kind: "devices.forget"; payload: { loginSessionId: string } };
+  | { kind: "devices.forget"; payload: { loginSessionId: string } }
+  /** The user service's profile follows the account's status (discovery hides the suspended). */
+  | { kind: "profile.status"; payload: { userId: string; status: AccountStatus } }
+  /** The session service stops the person's open sessions. */
+  | {
+      kind: "sessions.end";
+      payload: { userId: string; reason: "account_suspended" | "wallet_frozen"; asPayerOnly?: boolean };
+    };
 
 /** A security notice for the account holder (the user service's inbox; it cannot be turned off). */
 export type SecurityNotice = {

@@ -1,6 +1,14 @@
-import type { PersonRole } from "@parley/kit/auth";
+import type { PersonRole, Revocation } from "@parley/kit/auth";
 import type { AuditEvent, AuditFilter } from "./audit";
-import type { Account, ApiKey, LoginSession, OutboxMessage, SecurityNotice, SigningKey } from "./model";
+import type {
+  Account,
+  AccountStatus,
+  ApiKey,
+  LoginSession,
+  OutboxMessage,
+  SecurityNotice,
+  SigningKey,
+} from "./model";
 
 /** The state of a presented refresh token, read under the family's lock. */
 export interface RefreshState {
@@ -25,6 +33,23 @@ export type RefreshDecision<T> =
   | { kind: "replay"; result: T }
   | { kind: "revoke"; reason: string }
   | { kind: "reject"; reason: "REFRESH_TOKEN_INVALID" | "SESSION_REVOKED" };
+
+export interface StatusChange {
+  accountId: string;
+  from: readonly AccountStatus[];
+  to: AccountStatus;
+  at: Date;
+  revoke?: string;
+  record: (before: Account) => AuditEvent;
+  messages: OutboxMessage[];
+}
+
+export type StatusChangeOutcome =
+  | { outcome: "ok"; account: Account }
+  | { outcome: "not_found" }
+  | { outcome: "last_admin" }
+  /** Its status is not one of `from`: nothing changed. */
+  | { outcome: "unchanged"; account: Account };
 
 /** Where a page of rows in (created_at, id) order ended. */
 export interface Cursor {
@@ -62,6 +87,15 @@ export interface AuthStore {
     record?: (before: PersonRole) => AuditEvent,
   ): Promise<"ok" | "not_found" | "last_admin">;
   setPassword(accountId: string, passwordHash: string, at: Date, notices?: OutboxMessage[]): Promise<void>;
+  /**
+   * Moves an account from one of `from` to `to` in one transaction with its audit event and
+   * outbox messages. With `revoke` (a reason), every live login session and every API key the
+   * account created is revoked, and revocations are recorded for its tokens and those keys.
+   * Suspending the last active admin is refused.
+   */
+  changeAccountStatus(change: StatusChange): Promise<StatusChangeOutcome>;
+  /** Revocations after `afterSeq` made since `since`, oldest first. */
+  listRevocations(afterSeq: bigint, since: Date, limit: number): Promise<Revocation[]>;
 
   createSession(
     session: LoginSession,
@@ -180,6 +214,18 @@ export interface Notifier {
   }): Promise<void>;
   /** A reset was asked for an address with no account: its owner learns so, nobody else does. */
   sendNoAccountNotice(message: { channel: "email" | "sms"; to: string }): Promise<void>;
+}
+
+/** What an account's status change asks of the other services (delivered from the outbox). */
+export interface PersonEffects {
+  /** The user service hides (or shows again) the person's profile; idempotent. */
+  setProfileStatus(userId: string, status: AccountStatus): Promise<void>;
+  /** The session service stops the person's open sessions; idempotent. */
+  endSessions(
+    userId: string,
+    reason: "account_suspended" | "wallet_frozen",
+    asPayerOnly: boolean,
+  ): Promise<void>;
 }
 
 /** Creates a new account's profile in the user service (idempotent there). */

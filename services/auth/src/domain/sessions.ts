@@ -1,6 +1,7 @@
 import {
   type AccessTokenClaims,
   type Assurance,
+  MAX_ACCESS_TOKEN_SECONDS,
   type Principal,
   SERVICE_SUBJECT_PREFIX,
   signAccessToken,
@@ -12,6 +13,7 @@ import type { AuthPolicy } from "./policy";
 import type { AuthStore, Cursor } from "./ports";
 import { randomToken, type Secrets } from "./secrets";
 import type { KeyRing } from "./signing-keys";
+import { assertUsable } from "./status";
 
 export interface SessionDeps {
   store: AuthStore;
@@ -91,6 +93,12 @@ export function createSessions(deps: SessionDeps) {
   };
 
   return {
+    /** Revocations verifiers still need (younger than the longest token life), after a cursor. */
+    revocations(afterSeq: bigint) {
+      const since = new Date(now().getTime() - (MAX_ACCESS_TOKEN_SECONDS + 60) * 1000);
+      return store.listRevocations(afterSeq, since, 1000);
+    },
+
     /** Signs an account in on a new device: a new session (refresh-token family) and its first pair. */
     async start(
       account: Account,
@@ -100,6 +108,7 @@ export function createSessions(deps: SessionDeps) {
       /** A sign-in the person should hear of (login; not register, not a partner exchange). */
       notify = false,
     ): Promise<TokenPair> {
+      assertUsable(account);
       const at = now();
       const session: LoginSession = {
         id: newId(),
@@ -145,7 +154,8 @@ export function createSessions(deps: SessionDeps) {
         const at = now();
         if (!state) return { kind: "reject", reason: "REFRESH_TOKEN_INVALID" };
         const { session } = state;
-        if (session.revokedAt) return { kind: "reject", reason: "SESSION_REVOKED" };
+        if (session.revokedAt || state.account.status !== "active")
+          return { kind: "reject", reason: "SESSION_REVOKED" };
         if (session.idleExpiresAt <= at || session.absoluteExpiresAt <= at)
           return { kind: "reject", reason: "REFRESH_TOKEN_INVALID" };
         if (!state.spentAt) {

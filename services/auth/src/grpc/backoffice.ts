@@ -8,10 +8,12 @@ import {
   type BackOfficeServiceService,
 } from "@parley/proto/parley/auth/v1/backoffice";
 import type { AuditEvent, StaffAudit, StaffCall } from "../domain/audit";
-import { roleToProto } from "./mapping";
+import type { People } from "../domain/people";
+import { accountMessage, roleToProto } from "./mapping";
 
 export interface BackOfficeDomain {
   audit: StaffAudit;
+  people: People;
   paging: Paging;
 }
 
@@ -41,8 +43,20 @@ export function staffCall(ctx: CallContext): StaffCall {
 }
 
 export function backOfficeHandlers(domain: BackOfficeDomain): Handlers<typeof BackOfficeServiceService> {
-  const { audit, paging } = domain;
+  const { audit, people, paging } = domain;
   return {
+    async suspendPerson(request, ctx) {
+      return {
+        account: accountMessage(await people.suspend(staffCall(ctx), request.userId, request.reason)),
+      };
+    },
+
+    async unsuspendPerson(request, ctx) {
+      return {
+        account: accountMessage(await people.unsuspend(staffCall(ctx), request.userId, request.reason)),
+      };
+    },
+
     async listAuditEvents(request) {
       const outcome =
         request.outcome === AuditOutcome.AUDIT_OUTCOME_DONE

@@ -201,6 +201,18 @@ export function authHandlers(domain: AuthDomain): Handlers<typeof AuthServiceSer
       return { kid: key.kid, activateTime: key.activatesAt };
     },
 
+    async listRevocations(request) {
+      const revocations = await domain.sessions.revocations(request.afterSeq);
+      return {
+        revocations: revocations.map((r) => ({
+          seq: r.seq,
+          subject: r.subject,
+          reason: r.reason,
+          revokeTime: r.revokedAt,
+        })),
+      };
+    },
+
     async issueServiceToken(request, ctx) {
       const { token, expiresAt } = await domain.services.issue(
         request.serviceName,

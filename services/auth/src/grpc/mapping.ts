@@ -4,6 +4,7 @@ import { invalidArgument } from "@parley/kit/errors";
 import type { CallContext } from "@parley/kit/grpc";
 import {
   type Account as AccountMessage,
+  AccountStatus,
   type ApiKey as ApiKeyMessage,
   Assurance,
   type LoginSession as LoginSessionMessage,
@@ -45,7 +46,14 @@ export const accountMessage = (account: Account): AccountMessage => ({
   role: ROLE_TO_PROTO[account.role],
   mfaEnabled: account.totpEnabled,
   createTime: account.createdAt,
+  status: STATUS_TO_PROTO[account.status],
 });
+
+const STATUS_TO_PROTO = {
+  active: AccountStatus.ACCOUNT_STATUS_ACTIVE,
+  suspended: AccountStatus.ACCOUNT_STATUS_SUSPENDED,
+  deleted: AccountStatus.ACCOUNT_STATUS_DELETED,
+} as const;
 
 export const tokenPairMessage = (pair: TokenPair): TokenPairMessage => ({
   accessToken: pair.accessToken,

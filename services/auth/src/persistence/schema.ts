@@ -37,8 +37,14 @@ export const accounts = auth.table(
     totpLastStep: bigint("totp_last_step", { mode: "number" }).notNull().default(0),
     createdAt: at("created_at").notNull().defaultNow(),
     passwordChangedAt: at("password_changed_at"),
+    /** active; suspended by staff (no sign-in, every credential revoked); deleted by the person. */
+    status: text("status", { enum: ["active", "suspended", "deleted"] })
+      .notNull()
+      .default("active"),
+    statusChangedAt: at("status_changed_at"),
   },
   (table) => [
+    check("accounts_status_check", sql`${table.status} in ('active', 'suspended', 'deleted')`),
     check(
       "accounts_role_check",
       sql`${table.role} in ('user', 'expert', 'operator', 'admin', 'support', 'moderator')`,
@@ -235,4 +241,22 @@ export const auditEvents = auth.table(
     index("audit_events_target_idx").on(table.targetUserId, table.createdAt, table.id),
     index("audit_events_actor_idx").on(table.actorId, table.createdAt, table.id),
   ],
+);
+
+/**
+ * Credentials revoked before their natural end: every token of a person issued up to
+ * `revoked_at` (subject `user:<id>`, on suspension or deletion) or a partner API key (subject
+ * `api_key:<id>`). Every verifier polls these (ListRevocations, by `seq`) and refuses what they
+ * name at once instead of when the token expires. Rows older than the longest token life are
+ * no longer served.
+ */
+export const revocations = auth.table(
+  "revocations",
+  {
+    seq: bigint("seq", { mode: "bigint" }).primaryKey().generatedAlwaysAsIdentity(),
+    subject: text("subject").notNull(),
+    reason: text("reason").notNull(),
+    revokedAt: at("revoked_at").notNull(),
+  },
+  (table) => [index("revocations_time_idx").on(table.revokedAt)],
 );

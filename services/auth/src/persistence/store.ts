@@ -18,6 +18,7 @@ const {
   outbox,
   passwordResets,
   refreshTokens,
+  revocations,
   signingKeys,
 } = schema;
 
@@ -26,6 +27,7 @@ type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
 
 const toAccount = (row: typeof accounts.$inferSelect): Account => ({
   id: row.id,
+  status: row.status,
   email: row.email,
   phone: row.phone,
   passwordHash: row.passwordHash,
@@ -181,6 +183,58 @@ export function createAuthStore(client: Sql): AuthStore {
         if (record) await appendAudit(tx, [record(row.role as PersonRole)]);
         return "ok" as const;
       });
+    },
+
+    async changeAccountStatus(change) {
+      return db.transaction(async (tx) => {
+        // Serialised with role changes, so suspensions and demotions cannot leave no admin.
+        await tx.execute(sql`select pg_advisory_xact_lock(hashtext('parley:auth:admins'))`);
+        const [row] = await tx.select().from(accounts).where(eq(accounts.id, change.accountId)).for("update");
+        if (!row) return { outcome: "not_found" as const };
+        const before = toAccount(row);
+        if (!change.from.includes(before.status)) return { outcome: "unchanged" as const, account: before };
+        if (before.role === "admin" && change.to !== "active") {
+          const [{ admins }] = (await tx
+            .select({ admins: sql<number>`count(*)::int` })
+            .from(accounts)
+            .where(and(eq(accounts.role, "admin"), eq(accounts.status, "active")))) as [{ admins: number }];
+          if (admins <= 1) return { outcome: "last_admin" as const };
+        }
+        const [updated] = await tx
+          .update(accounts)
+          .set({ status: change.to, statusChangedAt: change.at })
+          .where(eq(accounts.id, change.accountId))
+          .returning();
+        if (change.revoke) {
+          await revokeLive(tx, eq(loginSessions.accountId, change.accountId), change.revoke, change.at);
+          const keys = await tx
+            .update(apiKeys)
+            .set({ revokedAt: change.at })
+            .where(and(eq(apiKeys.createdBy, change.accountId), isNull(apiKeys.revokedAt)))
+            .returning({ id: apiKeys.id });
+          await tx.insert(revocations).values([
+            { subject: `user:${change.accountId}`, reason: change.revoke, revokedAt: change.at },
+            ...keys.map((key) => ({
+              subject: `api_key:${key.id}`,
+              reason: change.revoke!,
+              revokedAt: change.at,
+            })),
+          ]);
+        }
+        await appendAudit(tx, [change.record(before)]);
+        await enqueue(tx, change.messages);
+        return { outcome: "ok" as const, account: toAccount(updated!) };
+      });
+    },
+
+    async listRevocations(afterSeq, since, limit) {
+      const rows = await db
+        .select()
+        .from(revocations)
+        .where(and(gt(revocations.seq, afterSeq), gt(revocations.revokedAt, since)))
+        .orderBy(revocations.seq)
+        .limit(limit);
+      return rows;
     },
 
     async setPassword(accountId, passwordHash, at, notices = []) {
@@ -486,10 +540,18 @@ export function createAuthStore(client: Sql): AuthStore {
     },
 
     async revokeApiKey(id, at) {
-      await db
-        .update(apiKeys)
-        .set({ revokedAt: at })
-        .where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt)));
+      await db.transaction(async (tx) => {
+        const revoked = await tx
+          .update(apiKeys)
+          .set({ revokedAt: at })
+          .where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt)))
+          .returning({ id: apiKeys.id });
+        // Verifiers refuse it at their next poll rather than when their 30 s cache expires.
+        if (revoked.length > 0)
+          await tx
+            .insert(revocations)
+            .values({ subject: `api_key:${id}`, reason: "api_key_revoked", revokedAt: at });
+      });
       const [row] = await db.select().from(apiKeys).where(eq(apiKeys.id, id));
       return row ? toApiKey(row) : undefined;
     },

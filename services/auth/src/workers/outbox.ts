@@ -1,6 +1,6 @@
 import type { Logger } from "@parley/kit/log";
 import type { OutboxMessage } from "../domain/model";
-import type { Notifier, ProfileDirectory, SecurityNotifier } from "../domain/ports";
+import type { Notifier, PersonEffects, ProfileDirectory, SecurityNotifier } from "../domain/ports";
 import type { createOutboxQueue } from "../persistence/outbox";
 
 export interface OutboxWorkerDeps {
@@ -9,6 +9,8 @@ export interface OutboxWorkerDeps {
   notifier: Notifier;
   /** Security notices to the user service's inbox. */
   notices: SecurityNotifier;
+  /** Profiles and sessions following an account's status. */
+  effects: PersonEffects;
   log: Logger;
   intervalMs: number;
 }
@@ -33,6 +35,14 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
         return deps.notifier.sendPasswordReset(message.payload);
       case "notify.no_account":
         return deps.notifier.sendNoAccountNotice(message.payload);
+      case "profile.status":
+        return deps.effects.setProfileStatus(message.payload.userId, message.payload.status);
+      case "sessions.end":
+        return deps.effects.endSessions(
+          message.payload.userId,
+          message.payload.reason,
+          message.payload.asPayerOnly ?? false,
+        );
     }
   };
 

@@ -196,6 +196,11 @@ export const CLOSE_CODES = {
     description:
       "Not authenticated in time, invalid or expired token, or another person's token: get a fresh token and reconnect.",
   },
+  revoked: {
+    code: 4003,
+    description:
+      "The account was suspended or deleted: its tokens no longer work (reason in the close frame: account_suspended, account_deleted). Do not reconnect with them.",
+  },
   slowConsumer: {
     code: 4009,
     description: "More than WS_MAX_BUFFERED_BYTES unsent: read faster, reconnect and resume.",

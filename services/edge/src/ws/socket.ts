@@ -512,6 +512,14 @@ export function createSocketHub(deps: SocketDeps) {
         conn.alive = true;
       });
     },
+    /**
+     * Closes every connection of a person whose credentials were revoked (suspended, deleted):
+     * 4003 with the reason; their session feeds and own channel go with the connections.
+     */
+    closePerson(userId: string, reason: string) {
+      for (const conn of connections)
+        if (conn.userId === userId) conn.socket.close(CLOSE.revoked, reason.slice(0, 120));
+    },
     /** Upstream WatchSession streams open now: one per watched session, whatever the sockets. */
     upstreamStreams: () => feeds.size(),
     /** Open connections, and how many of them are authenticated. */

@@ -256,6 +256,46 @@ export function lifecycle(core: Core, metering: Metering, settlement: Settlement
       return (await store.getSession(sessionId))!;
     },
 
+    /**
+     * Stops every open session of a person (staff suspended them, or froze the wallet they pay
+     * from): requests and queued ones are cancelled and their holds released, active ones end
+     * after their started minutes are charged, as any end does, and are settled. Sessions that
+     * stop meanwhile are skipped; a second call finds nothing open.
+     */
+    async endPersonSessions(
+      personId: string,
+      reason: "account_suspended" | "wallet_frozen",
+      asPayerOnly: boolean,
+    ) {
+      const open = await store.listSessions({
+        participantId: personId,
+        statuses: ["requested", "waiting", "active"],
+        ...(asPayerOnly ? { asExpert: false } : {}),
+        limit: 1000,
+      });
+      const stopped: SessionRecord[] = [];
+      const stop = async (session: SessionRecord) => {
+        if (session.status === "active") await settlement.afterStop(await endActive(session.id, reason));
+        else await stopWaiting(session, "cancelled", reason);
+      };
+      for (const session of open) {
+        try {
+          await stop(session);
+        } catch (error) {
+          if (!isAppError(error, "INVALID_SESSION_TRANSITION")) throw error;
+          // Accepted meanwhile: it is ended instead. Anything else stopped by itself.
+          const now = await store.getSession(session.id);
+          if (now?.status !== "active") continue;
+          await stop(now);
+        }
+        stopped.push((await store.getSession(session.id))!);
+      }
+      return stopped;
+    },
+
+    /** The sessions active now, newest first (the back office). */
+    listLive: (beforeId: string | undefined, limit: number) => store.listLive(beforeId, limit),
+
     async getSession(principal: Principal, sessionId: string) {
       const { session } = await core.visible(principal, sessionId);
       return { session, queuePosition: await queuePosition(session) };

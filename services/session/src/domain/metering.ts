@@ -29,7 +29,12 @@ export function planMinute(outcome: ChargeOutcome): MinutePlan {
       return { kind: "end", reason: "insufficient_funds" };
     // Billing will never take this minute (refused outright, or the session's invoice exists):
     // running on would serve it unpaid, and retrying would keep it first in every batch.
+    // A frozen wallet pays nothing more: said as such, not as a billing fault.
     case "refused":
+      return {
+        kind: "end",
+        reason: outcome.reason === "WALLET_FROZEN" ? "wallet_frozen" : "billing_refused",
+      };
     case "settled":
       return { kind: "end", reason: "billing_refused" };
   }

@@ -19,7 +19,11 @@ export type EndReason =
   | "declined"
   | "expired"
   | "cancelled"
-  | "disconnected";
+  | "disconnected"
+  /** Staff suspended the user or the expert (auth's back office). */
+  | "account_suspended"
+  /** Staff froze the paying wallet: billing refuses its minutes (WALLET_FROZEN). */
+  | "wallet_frozen";
 
 export interface SessionRecord {
   id: string;

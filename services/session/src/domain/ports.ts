@@ -197,6 +197,8 @@ export interface SessionStore {
   getSession(id: string): Promise<SessionRecord | undefined>;
   findByRequestId(userId: string, requestId: string): Promise<SessionRecord | undefined>;
   listSessions(filter: SessionFilter): Promise<SessionRecord[]>;
+  /** Active sessions in id order, newest first, before `beforeId`. */
+  listLive(beforeId: string | undefined, limit: number): Promise<SessionRecord[]>;
   waitingQueue(expertId: string): Promise<SessionRecord[]>;
   findMessage(sessionId: string, senderId: string, clientMsgId: string): Promise<MessageRecord | undefined>;
   listMessages(sessionId: string, afterSeq: bigint, limit: number): Promise<MessageRecord[]>;

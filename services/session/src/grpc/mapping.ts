@@ -31,6 +31,8 @@ const END_REASON: Record<model.EndReason, EndReason> = {
   expired: EndReason.END_REASON_EXPIRED,
   cancelled: EndReason.END_REASON_CANCELLED,
   disconnected: EndReason.END_REASON_DISCONNECTED,
+  account_suspended: EndReason.END_REASON_ACCOUNT_SUSPENDED,
+  wallet_frozen: EndReason.END_REASON_WALLET_FROZEN,
 };
 
 const MESSAGE_KIND: Record<model.MessageKind, MessageKind> = {

@@ -432,6 +432,12 @@ export function createSessionStore(sql: Sql): SessionStore {
         order by id desc limit ${f.limit}`;
       return rows.map(toSession);
     },
+    async listLive(beforeId, limit) {
+      const rows = await sql`select * from sessions.sessions where status = 'active'
+        ${beforeId ? sql`and id < ${beforeId}` : sql``}
+        order by id desc limit ${limit}`;
+      return rows.map(toSession);
+    },
     waitingQueue: (expertId) => waitingQueue(sql, expertId),
     async findMessage(sessionId, senderId, clientMsgId) {
       const [row] = await sql`select * from sessions.messages where session_id = ${sessionId}

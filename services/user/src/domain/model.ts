@@ -68,6 +68,8 @@ export interface ExpertFields {
 
 export interface ExpertRecord extends ExpertFields {
   userId: string;
+  /** The account's status: a suspended or deleted expert is out of discovery. */
+  status: ProfileStatus;
   displayName: string;
   avatarUrl: string;
   chosenAvailability: ChosenAvailability;
@@ -82,6 +84,8 @@ export interface Expert extends ExpertRecord {
 }
 
 export type RateKind = "chat" | "call";
+
+export type ProfileStatus = "active" | "suspended" | "deleted";
 export type ExpertSort = "rating" | "rate_asc" | "rate_desc" | "experience";
 
 export interface MoneyAmount {

@@ -314,7 +314,7 @@ export function createUsers(deps: UsersDeps) {
       checkUuid(v, "expert_id", expertId);
       v.throwIfAny();
       const record = await store.getExpert(expertId);
-      if (!record) throw notFound("EXPERT_NOT_FOUND", "no such expert");
+      if (record?.status !== "active") throw notFound("EXPERT_NOT_FOUND", "no such expert");
       return withAvailability(record);
     },
 

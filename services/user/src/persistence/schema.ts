@@ -55,6 +55,10 @@ export const profiles = users.table(
     lastSyncedAt: at("last_synced_at"),
     createdAt: at("created_at").notNull().defaultNow(),
     updatedAt: at("updated_at").notNull().defaultNow(),
+    /** The account's status as auth tells it: only active experts are in discovery. */
+    status: text("status", { enum: ["active", "suspended", "deleted"] })
+      .notNull()
+      .default("active"),
   },
   (table) => [
     uniqueIndex("profiles_partner_external_unique").on(table.partnerId, table.externalId),

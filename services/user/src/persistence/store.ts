@@ -23,6 +23,7 @@ const expertColumns = {
   ratingAverage: experts.ratingAverage,
   ratingCount: experts.ratingCount,
   updatedAt: experts.updatedAt,
+  status: profiles.status,
 };
 
 /** Which filters a list query uses: one prepared statement per shape, values bound at run time. */
@@ -46,7 +47,8 @@ const p = (name: string) => sql.placeholder(name);
 /** The SQL form of the filters SQL can evaluate (presence is not among them), over placeholders. */
 function expertConditions(shape: ListShape): SQL[] {
   const rate = shape.rateKind === "call" ? experts.callRateMinor : experts.chatRateMinor;
-  const conditions: SQL[] = [];
+  // Suspended and deleted people are never discovered.
+  const conditions: SQL[] = [eq(profiles.status, "active")];
   if (shape.specialisation) conditions.push(arrayContains(experts.specialisations, p("specialisations")));
   if (shape.language) conditions.push(arrayContains(experts.languages, p("languages")));
   if (shape.minRate) conditions.push(eq(experts.currency, p("minCurrency")), gte(rate, p("minRate")));

@@ -147,6 +147,59 @@ export function assuranceToJSON(object: Assurance): string {
   }
 }
 
+/** Whether an account may be used. */
+export enum AccountStatus {
+  /** ACCOUNT_STATUS_UNSPECIFIED - Not set. */
+  ACCOUNT_STATUS_UNSPECIFIED = 0,
+  /** ACCOUNT_STATUS_ACTIVE - In use. */
+  ACCOUNT_STATUS_ACTIVE = 1,
+  /**
+   * ACCOUNT_STATUS_SUSPENDED - Suspended by staff: sign-in refused (PERMISSION_DENIED ACCOUNT_SUSPENDED), every token and
+   * login session revoked, hidden from discovery, until staff unsuspend it.
+   */
+  ACCOUNT_STATUS_SUSPENDED = 2,
+  /** ACCOUNT_STATUS_DELETED - Deleted by its holder: anonymised, never usable again. */
+  ACCOUNT_STATUS_DELETED = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function accountStatusFromJSON(object: any): AccountStatus {
+  switch (object) {
+    case 0:
+    case "ACCOUNT_STATUS_UNSPECIFIED":
+      return AccountStatus.ACCOUNT_STATUS_UNSPECIFIED;
+    case 1:
+    case "ACCOUNT_STATUS_ACTIVE":
+      return AccountStatus.ACCOUNT_STATUS_ACTIVE;
+    case 2:
+    case "ACCOUNT_STATUS_SUSPENDED":
+      return AccountStatus.ACCOUNT_STATUS_SUSPENDED;
+    case 3:
+    case "ACCOUNT_STATUS_DELETED":
+      return AccountStatus.ACCOUNT_STATUS_DELETED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return AccountStatus.UNRECOGNIZED;
+  }
+}
+
+export function accountStatusToJSON(object: AccountStatus): string {
+  switch (object) {
+    case AccountStatus.ACCOUNT_STATUS_UNSPECIFIED:
+      return "ACCOUNT_STATUS_UNSPECIFIED";
+    case AccountStatus.ACCOUNT_STATUS_ACTIVE:
+      return "ACCOUNT_STATUS_ACTIVE";
+    case AccountStatus.ACCOUNT_STATUS_SUSPENDED:
+      return "ACCOUNT_STATUS_SUSPENDED";
+    case AccountStatus.ACCOUNT_STATUS_DELETED:
+      return "ACCOUNT_STATUS_DELETED";
+    case AccountStatus.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** An account as auth knows it (the profile lives in the user service). */
 export interface Account {
   /** The account id, UUIDv7; the user id everywhere in Parley. */
@@ -160,7 +213,38 @@ export interface Account {
   /** True when TOTP is required at login. */
   mfaEnabled: boolean;
   /** When the account was created. */
-  createTime?: Date | undefined;
+  createTime?:
+    | Date
+    | undefined;
+  /** Whether it may sign in. */
+  status: AccountStatus;
+}
+
+/** Credentials revoked before their natural end. */
+export interface Revocation {
+  /** Increasing; the cursor of ListRevocations. */
+  seq: bigint;
+  /**
+   * `user:<user id>` (every token of that person issued up to revoke_time) or
+   * `api_key:<key id>`.
+   */
+  subject: string;
+  /** Why: `account_suspended`, `account_deleted`, `api_key_revoked`. */
+  reason: string;
+  /** When. */
+  revokeTime?: Date | undefined;
+}
+
+/** Request of ListRevocations. */
+export interface ListRevocationsRequest {
+  /** Only revocations with a larger seq; 0 for every one still relevant. */
+  afterSeq: bigint;
+}
+
+/** Response of ListRevocations. */
+export interface ListRevocationsResponse {
+  /** At most 1,000, oldest first; ask again from the last seq for more. */
+  revocations: Revocation[];
 }
 
 /** An access token and the refresh token that renews it. */
@@ -602,7 +686,7 @@ export interface SetUserRoleResponse {
 }
 
 function createBaseAccount(): Account {
-  return { userId: "", email: "", phone: "", role: 0, mfaEnabled: false, createTime: undefined };
+  return { userId: "", email: "", phone: "", role: 0, mfaEnabled: false, createTime: undefined, status: 0 };
 }
 
 export const Account: MessageFns<Account> = {
@@ -624,6 +708,9 @@ export const Account: MessageFns<Account> = {
     }
     if (message.createTime !== undefined) {
       Timestamp.encode(toTimestamp(message.createTime), writer.uint32(50).fork()).join();
+    }
+    if (message.status !== 0) {
+      writer.uint32(56).int32(message.status);
     }
     return writer;
   },
@@ -689,6 +776,14 @@ export const Account: MessageFns<Account> = {
             message.createTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -721,6 +816,7 @@ export const Account: MessageFns<Account> = {
         : isSet(object.create_time)
         ? fromJsonTimestamp(object.create_time)
         : undefined,
+      status: isSet(object.status) ? accountStatusFromJSON(object.status) : 0,
     };
   },
 
@@ -743,6 +839,250 @@ export const Account: MessageFns<Account> = {
     }
     if (message.createTime !== undefined) {
       obj.createTime = message.createTime.toISOString();
+    }
+    if (message.status !== 0) {
+      obj.status = accountStatusToJSON(message.status);
+    }
+    return obj;
+  },
+};
+
+function createBaseRevocation(): Revocation {
+  return { seq: 0n, subject: "", reason: "", revokeTime: undefined };
+}
+
+export const Revocation: MessageFns<Revocation> = {
+  encode(message: Revocation, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.seq !== 0n) {
+      if (BigInt.asIntN(64, message.seq) !== message.seq) {
+        throw new globalThis.Error("value provided for field message.seq of type int64 too large");
+      }
+      writer.uint32(8).int64(message.seq);
+    }
+    if (message.subject !== "") {
+      writer.uint32(18).string(message.subject);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    if (message.revokeTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.revokeTime), writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Revocation {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRevocation();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.seq = reader.int64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.subject = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.revokeTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Revocation {
+    return {
+      seq: isSet(object.seq) ? BigInt(object.seq) : 0n,
+      subject: isSet(object.subject) ? globalThis.String(object.subject) : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      revokeTime: isSet(object.revokeTime)
+        ? fromJsonTimestamp(object.revokeTime)
+        : isSet(object.revoke_time)
+        ? fromJsonTimestamp(object.revoke_time)
+        : undefined,
+    };
+  },
+
+  toJSON(message: Revocation): unknown {
+    const obj: any = {};
+    if (message.seq !== 0n) {
+      obj.seq = message.seq.toString();
+    }
+    if (message.subject !== "") {
+      obj.subject = message.subject;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.revokeTime !== undefined) {
+      obj.revokeTime = message.revokeTime.toISOString();
+    }
+    return obj;
+  },
+};
+
+function createBaseListRevocationsRequest(): ListRevocationsRequest {
+  return { afterSeq: 0n };
+}
+
+export const ListRevocationsRequest: MessageFns<ListRevocationsRequest> = {
+  encode(message: ListRevocationsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.afterSeq !== 0n) {
+      if (BigInt.asIntN(64, message.afterSeq) !== message.afterSeq) {
+        throw new globalThis.Error("value provided for field message.afterSeq of type int64 too large");
+      }
+      writer.uint32(8).int64(message.afterSeq);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListRevocationsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListRevocationsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.afterSeq = reader.int64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListRevocationsRequest {
+    return {
+      afterSeq: isSet(object.afterSeq)
+        ? BigInt(object.afterSeq)
+        : isSet(object.after_seq)
+        ? BigInt(object.after_seq)
+        : 0n,
+    };
+  },
+
+  toJSON(message: ListRevocationsRequest): unknown {
+    const obj: any = {};
+    if (message.afterSeq !== 0n) {
+      obj.afterSeq = message.afterSeq.toString();
+    }
+    return obj;
+  },
+};
+
+function createBaseListRevocationsResponse(): ListRevocationsResponse {
+  return { revocations: [] };
+}
+
+export const ListRevocationsResponse: MessageFns<ListRevocationsResponse> = {
+  encode(message: ListRevocationsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.revocations) {
+      Revocation.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListRevocationsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListRevocationsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.revocations.push(Revocation.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListRevocationsResponse {
+    return {
+      revocations: globalThis.Array.isArray(object?.revocations)
+        ? object.revocations.map((e: any) => Revocation.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListRevocationsResponse): unknown {
+    const obj: any = {};
+    if (message.revocations?.length) {
+      obj.revocations = message.revocations.map((e) => Revocation.toJSON(e));
     }
     return obj;
   },
@@ -5164,6 +5504,25 @@ export const AuthServiceService = {
     responseDeserialize: (value: Buffer): RotateSigningKeyResponse => RotateSigningKeyResponse.decode(value),
   },
   /**
+   * Lists credentials revoked before their natural end, oldest first after a cursor: every
+   * token of a suspended or deleted person issued up to a moment, and revoked partner API keys.
+   * Verifiers poll it (and refuse what it names at once); only revocations younger than the
+   * longest access-token life are served, since older ones name nothing still valid.
+   * Callers: service identity: any Parley service.
+   * Errors: none
+   */
+  listRevocations: {
+    path: "/parley.auth.v1.AuthService/ListRevocations" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListRevocationsRequest): Buffer =>
+      Buffer.from(ListRevocationsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListRevocationsRequest => ListRevocationsRequest.decode(value),
+    responseSerialize: (value: ListRevocationsResponse): Buffer =>
+      Buffer.from(ListRevocationsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListRevocationsResponse => ListRevocationsResponse.decode(value),
+  },
+  /**
    * Issues a short-lived access token to a Parley service in exchange for its secret. The
    * secrets are auth's SERVICE_CREDENTIALS.
    * Callers: anyone holding a service secret (services at start and on renewal).
@@ -5343,6 +5702,15 @@ export interface AuthServiceServer extends UntypedServiceImplementation {
    * Errors: none
    */
   rotateSigningKey: handleUnaryCall<RotateSigningKeyRequest, RotateSigningKeyResponse>;
+  /**
+   * Lists credentials revoked before their natural end, oldest first after a cursor: every
+   * token of a suspended or deleted person issued up to a moment, and revoked partner API keys.
+   * Verifiers poll it (and refuse what it names at once); only revocations younger than the
+   * longest access-token life are served, since older ones name nothing still valid.
+   * Callers: service identity: any Parley service.
+   * Errors: none
+   */
+  listRevocations: handleUnaryCall<ListRevocationsRequest, ListRevocationsResponse>;
   /**
    * Issues a short-lived access token to a Parley service in exchange for its secret. The
    * secrets are auth's SERVICE_CREDENTIALS.
@@ -5798,6 +6166,29 @@ export interface AuthServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RotateSigningKeyResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Lists credentials revoked before their natural end, oldest first after a cursor: every
+   * token of a suspended or deleted person issued up to a moment, and revoked partner API keys.
+   * Verifiers poll it (and refuse what it names at once); only revocations younger than the
+   * longest access-token life are served, since older ones name nothing still valid.
+   * Callers: service identity: any Parley service.
+   * Errors: none
+   */
+  listRevocations(
+    request: ListRevocationsRequest,
+    callback: (error: ServiceError | null, response: ListRevocationsResponse) => void,
+  ): ClientUnaryCall;
+  listRevocations(
+    request: ListRevocationsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListRevocationsResponse) => void,
+  ): ClientUnaryCall;
+  listRevocations(
+    request: ListRevocationsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListRevocationsResponse) => void,
   ): ClientUnaryCall;
   /**
    * Issues a short-lived access token to a Parley service in exchange for its secret. The

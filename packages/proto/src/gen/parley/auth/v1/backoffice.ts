@@ -20,7 +20,7 @@ import {
 } from "@grpc/grpc-js";
 import { Struct } from "../../../google/protobuf/struct";
 import { Timestamp } from "../../../google/protobuf/timestamp";
-import { Role, roleFromJSON, roleToJSON } from "./auth";
+import { Account, Role, roleFromJSON, roleToJSON } from "./auth";
 
 export const protobufPackage = "parley.auth.v1";
 
@@ -81,6 +81,34 @@ export interface StaffRule {
    * recorded when they succeed (lists).
    */
   action: string;
+}
+
+/** Request of SuspendPerson. */
+export interface SuspendPersonRequest {
+  /** The person. */
+  userId: string;
+  /** Why, 1..1000 characters; recorded in the audit log. */
+  reason: string;
+}
+
+/** Response of SuspendPerson. */
+export interface SuspendPersonResponse {
+  /** The account, now suspended. */
+  account?: Account | undefined;
+}
+
+/** Request of UnsuspendPerson. */
+export interface UnsuspendPersonRequest {
+  /** The person. */
+  userId: string;
+  /** Why, 1..1000 characters; recorded in the audit log. */
+  reason: string;
+}
+
+/** Response of UnsuspendPerson. */
+export interface UnsuspendPersonResponse {
+  /** The account, active again. */
+  account?: Account | undefined;
 }
 
 /** One staff action (or refused attempt) as recorded, never changed afterwards. */
@@ -226,6 +254,280 @@ export const StaffRule: MessageFns<StaffRule> = {
     }
     if (message.action !== "") {
       obj.action = message.action;
+    }
+    return obj;
+  },
+};
+
+function createBaseSuspendPersonRequest(): SuspendPersonRequest {
+  return { userId: "", reason: "" };
+}
+
+export const SuspendPersonRequest: MessageFns<SuspendPersonRequest> = {
+  encode(message: SuspendPersonRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SuspendPersonRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSuspendPersonRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SuspendPersonRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: SuspendPersonRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+};
+
+function createBaseSuspendPersonResponse(): SuspendPersonResponse {
+  return { account: undefined };
+}
+
+export const SuspendPersonResponse: MessageFns<SuspendPersonResponse> = {
+  encode(message: SuspendPersonResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.account !== undefined) {
+      Account.encode(message.account, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SuspendPersonResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSuspendPersonResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.account = Account.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SuspendPersonResponse {
+    return { account: isSet(object.account) ? Account.fromJSON(object.account) : undefined };
+  },
+
+  toJSON(message: SuspendPersonResponse): unknown {
+    const obj: any = {};
+    if (message.account !== undefined) {
+      obj.account = Account.toJSON(message.account);
+    }
+    return obj;
+  },
+};
+
+function createBaseUnsuspendPersonRequest(): UnsuspendPersonRequest {
+  return { userId: "", reason: "" };
+}
+
+export const UnsuspendPersonRequest: MessageFns<UnsuspendPersonRequest> = {
+  encode(message: UnsuspendPersonRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UnsuspendPersonRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUnsuspendPersonRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UnsuspendPersonRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: UnsuspendPersonRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+};
+
+function createBaseUnsuspendPersonResponse(): UnsuspendPersonResponse {
+  return { account: undefined };
+}
+
+export const UnsuspendPersonResponse: MessageFns<UnsuspendPersonResponse> = {
+  encode(message: UnsuspendPersonResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.account !== undefined) {
+      Account.encode(message.account, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UnsuspendPersonResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUnsuspendPersonResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.account = Account.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UnsuspendPersonResponse {
+    return { account: isSet(object.account) ? Account.fromJSON(object.account) : undefined };
+  },
+
+  toJSON(message: UnsuspendPersonResponse): unknown {
+    const obj: any = {};
+    if (message.account !== undefined) {
+      obj.account = Account.toJSON(message.account);
     }
     return obj;
   },
@@ -724,8 +1026,8 @@ export const ListAuditEventsResponse: MessageFns<ListAuditEventsResponse> = {
 };
 
 /**
- * BackOfficeService is what operations staff use day to day: the audit trail of every staff
- * action. Every RPC carries its `staff` rule (the permission matrix above); a refused call by a
+ * BackOfficeService is what operations staff use day to day: suspensions, and the audit
+ * trail of every staff action. Every RPC carries its `staff` rule (the permission matrix above); a refused call by a
  * signed-in person is recorded in the audit log as DENIED with what it asked for. Actions are
  * recorded as DONE with the actor, the target, the reason, the state before and after, and
  * the request id. The audit log is append-only: the database refuses to change or delete it.
@@ -749,6 +1051,43 @@ export const BackOfficeServiceService = {
       Buffer.from(ListAuditEventsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListAuditEventsResponse => ListAuditEventsResponse.decode(value),
   },
+  /**
+   * Suspends a person at once: every login session, access token and API key they created stops
+   * working (verifiers learn within a second, and the edge closes their WebSockets), sign-in is
+   * refused with ACCOUNT_SUSPENDED, their open requests are cancelled and their active
+   * consultations ended (`account_suspended`, started minutes charged and the session settled
+   * as any end is), and an expert vanishes from discovery. Suspending a suspended person
+   * changes nothing (and is recorded).
+   * Callers: admin, support.
+   * Errors: NOT_FOUND ACCOUNT_NOT_FOUND; FAILED_PRECONDITION ACCOUNT_DELETED, CANNOT_SUSPEND_SELF, LAST_ADMIN; INVALID_ARGUMENT REASON_REQUIRED, VALIDATION_FAILED
+   */
+  suspendPerson: {
+    path: "/parley.auth.v1.BackOfficeService/SuspendPerson" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SuspendPersonRequest): Buffer => Buffer.from(SuspendPersonRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SuspendPersonRequest => SuspendPersonRequest.decode(value),
+    responseSerialize: (value: SuspendPersonResponse): Buffer =>
+      Buffer.from(SuspendPersonResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SuspendPersonResponse => SuspendPersonResponse.decode(value),
+  },
+  /**
+   * Lifts a suspension: the person may sign in again (earlier tokens stay revoked) and an
+   * expert reappears in discovery.
+   * Callers: admin, support.
+   * Errors: NOT_FOUND ACCOUNT_NOT_FOUND; FAILED_PRECONDITION ACCOUNT_DELETED; INVALID_ARGUMENT REASON_REQUIRED, VALIDATION_FAILED
+   */
+  unsuspendPerson: {
+    path: "/parley.auth.v1.BackOfficeService/UnsuspendPerson" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UnsuspendPersonRequest): Buffer =>
+      Buffer.from(UnsuspendPersonRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UnsuspendPersonRequest => UnsuspendPersonRequest.decode(value),
+    responseSerialize: (value: UnsuspendPersonResponse): Buffer =>
+      Buffer.from(UnsuspendPersonResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UnsuspendPersonResponse => UnsuspendPersonResponse.decode(value),
+  },
 } as const;
 
 export interface BackOfficeServiceServer extends UntypedServiceImplementation {
@@ -758,6 +1097,24 @@ export interface BackOfficeServiceServer extends UntypedServiceImplementation {
    * Errors: INVALID_ARGUMENT INVALID_PAGE_TOKEN, VALIDATION_FAILED
    */
   listAuditEvents: handleUnaryCall<ListAuditEventsRequest, ListAuditEventsResponse>;
+  /**
+   * Suspends a person at once: every login session, access token and API key they created stops
+   * working (verifiers learn within a second, and the edge closes their WebSockets), sign-in is
+   * refused with ACCOUNT_SUSPENDED, their open requests are cancelled and their active
+   * consultations ended (`account_suspended`, started minutes charged and the session settled
+   * as any end is), and an expert vanishes from discovery. Suspending a suspended person
+   * changes nothing (and is recorded).
+   * Callers: admin, support.
+   * Errors: NOT_FOUND ACCOUNT_NOT_FOUND; FAILED_PRECONDITION ACCOUNT_DELETED, CANNOT_SUSPEND_SELF, LAST_ADMIN; INVALID_ARGUMENT REASON_REQUIRED, VALIDATION_FAILED
+   */
+  suspendPerson: handleUnaryCall<SuspendPersonRequest, SuspendPersonResponse>;
+  /**
+   * Lifts a suspension: the person may sign in again (earlier tokens stay revoked) and an
+   * expert reappears in discovery.
+   * Callers: admin, support.
+   * Errors: NOT_FOUND ACCOUNT_NOT_FOUND; FAILED_PRECONDITION ACCOUNT_DELETED; INVALID_ARGUMENT REASON_REQUIRED, VALIDATION_FAILED
+   */
+  unsuspendPerson: handleUnaryCall<UnsuspendPersonRequest, UnsuspendPersonResponse>;
 }
 
 export interface BackOfficeServiceClient extends Client {
@@ -780,6 +1137,52 @@ export interface BackOfficeServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListAuditEventsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Suspends a person at once: every login session, access token and API key they created stops
+   * working (verifiers learn within a second, and the edge closes their WebSockets), sign-in is
+   * refused with ACCOUNT_SUSPENDED, their open requests are cancelled and their active
+   * consultations ended (`account_suspended`, started minutes charged and the session settled
+   * as any end is), and an expert vanishes from discovery. Suspending a suspended person
+   * changes nothing (and is recorded).
+   * Callers: admin, support.
+   * Errors: NOT_FOUND ACCOUNT_NOT_FOUND; FAILED_PRECONDITION ACCOUNT_DELETED, CANNOT_SUSPEND_SELF, LAST_ADMIN; INVALID_ARGUMENT REASON_REQUIRED, VALIDATION_FAILED
+   */
+  suspendPerson(
+    request: SuspendPersonRequest,
+    callback: (error: ServiceError | null, response: SuspendPersonResponse) => void,
+  ): ClientUnaryCall;
+  suspendPerson(
+    request: SuspendPersonRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SuspendPersonResponse) => void,
+  ): ClientUnaryCall;
+  suspendPerson(
+    request: SuspendPersonRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SuspendPersonResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Lifts a suspension: the person may sign in again (earlier tokens stay revoked) and an
+   * expert reappears in discovery.
+   * Callers: admin, support.
+   * Errors: NOT_FOUND ACCOUNT_NOT_FOUND; FAILED_PRECONDITION ACCOUNT_DELETED; INVALID_ARGUMENT REASON_REQUIRED, VALIDATION_FAILED
+   */
+  unsuspendPerson(
+    request: UnsuspendPersonRequest,
+    callback: (error: ServiceError | null, response: UnsuspendPersonResponse) => void,
+  ): ClientUnaryCall;
+  unsuspendPerson(
+    request: UnsuspendPersonRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UnsuspendPersonResponse) => void,
+  ): ClientUnaryCall;
+  unsuspendPerson(
+    request: UnsuspendPersonRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UnsuspendPersonResponse) => void,
   ): ClientUnaryCall;
 }
 

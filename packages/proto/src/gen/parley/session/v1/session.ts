@@ -173,6 +173,13 @@ export enum EndReason {
    * session cannot be billed, so it stops; the minutes already paid stand.
    */
   END_REASON_BILLING_REFUSED = 9,
+  /**
+   * END_REASON_ACCOUNT_SUSPENDED - Staff suspended the user or the expert; started minutes are charged and the session settled
+   * as any end is.
+   */
+  END_REASON_ACCOUNT_SUSPENDED = 10,
+  /** END_REASON_WALLET_FROZEN - Staff froze the paying wallet: it pays no further minute. */
+  END_REASON_WALLET_FROZEN = 11,
   UNRECOGNIZED = -1,
 }
 
@@ -208,6 +215,12 @@ export function endReasonFromJSON(object: any): EndReason {
     case 9:
     case "END_REASON_BILLING_REFUSED":
       return EndReason.END_REASON_BILLING_REFUSED;
+    case 10:
+    case "END_REASON_ACCOUNT_SUSPENDED":
+      return EndReason.END_REASON_ACCOUNT_SUSPENDED;
+    case 11:
+    case "END_REASON_WALLET_FROZEN":
+      return EndReason.END_REASON_WALLET_FROZEN;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -237,6 +250,10 @@ export function endReasonToJSON(object: EndReason): string {
       return "END_REASON_OPERATOR_ENDED";
     case EndReason.END_REASON_BILLING_REFUSED:
       return "END_REASON_BILLING_REFUSED";
+    case EndReason.END_REASON_ACCOUNT_SUSPENDED:
+      return "END_REASON_ACCOUNT_SUSPENDED";
+    case EndReason.END_REASON_WALLET_FROZEN:
+      return "END_REASON_WALLET_FROZEN";
     case EndReason.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

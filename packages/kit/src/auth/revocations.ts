@@ -1,0 +1,122 @@
+import { unauthenticated } from "../errors";
+import { MAX_ACCESS_TOKEN_SECONDS } from "./access-token";
+import type { Principal } from "./principal";
+
+/** Credentials auth revoked before their natural end (auth.ListRevocations). */
+export interface Revocation {
+  seq: bigint;
+  /** `user:<id>`: every token of that person issued up to revokedAt; `api_key:<id>`: that key. */
+  subject: string;
+  /** account_suspended, account_deleted, api_key_revoked. */
+  reason: string;
+  revokedAt: Date;
+}
+
+/** How long a revocation matters: no token issued before it can still be valid after this. */
+const RELEVANT_MS = (MAX_ACCESS_TOKEN_SECONDS + 60) * 1000;
+
+/**
+ * What a verifier knows of revoked credentials, kept in memory and refreshed by a poll of
+ * auth (watchRevocations): `check` refuses a token whose person was suspended or deleted after
+ * it was issued, and a revoked API key, before any cache of theirs expires.
+ */
+export interface RevocationList {
+  /** Throws UNAUTHENTICATED (reason ACCOUNT_SUSPENDED, ACCOUNT_DELETED, API_KEY_INVALID) for revoked credentials. */
+  check(principal: Principal, issuedAtSeconds: number): void;
+  apply(revocations: readonly Revocation[]): void;
+  /** Called with each revocation of a person as it becomes known (the edge closes their sockets). */
+  onRevoked(listener: (userId: string, reason: string) => void): () => void;
+  /** The largest seq applied (the poll's cursor). */
+  readonly cursor: bigint;
+}
+
+export function createRevocationList(now: () => Date = () => new Date()): RevocationList {
+  const subjects = new Map<string, { at: number; reason: string }>();
+  const listeners = new Set<(userId: string, reason: string) => void>();
+  let cursor = 0n;
+  const forgetOld = () => {
+    const horizon = now().getTime() - RELEVANT_MS;
+    for (const [subject, entry] of subjects) if (entry.at < horizon) subjects.delete(subject);
+  };
+  return {
+    get cursor() {
+      return cursor;
+    },
+    check(principal, issuedAtSeconds) {
+      if (subjects.size === 0) return;
+      if (principal.kind === "user") {
+        const entry = subjects.get(`user:${principal.userId}`);
+        if (entry && issuedAtSeconds * 1000 <= entry.at)
+          throw unauthenticated(
+            entry.reason.toUpperCase(),
+            entry.reason === "account_suspended"
+              ? "this account is suspended; contact support"
+              : "this account's credentials were revoked; sign in again",
+          );
+      } else if (principal.kind === "partner" && subjects.has(`api_key:${principal.keyId}`)) {
+        throw unauthenticated("API_KEY_INVALID", "the API key was revoked");
+      }
+    },
+    apply(revocations) {
+      for (const revocation of revocations) {
+        if (revocation.seq > cursor) cursor = revocation.seq;
+        const at = revocation.revokedAt.getTime();
+        const known = subjects.get(revocation.subject);
+        if (known && known.at >= at) continue;
+        subjects.set(revocation.subject, { at, reason: revocation.reason });
+        if (revocation.subject.startsWith("user:"))
+          for (const listener of listeners) listener(revocation.subject.slice(5), revocation.reason);
+      }
+      forgetOld();
+    },
+    onRevoked(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+}
+
+export interface RevocationWatch {
+  /** Resolves after the first successful poll (or at once when it failed; polling goes on). */
+  ready: Promise<void>;
+  stop(): void;
+}
+
+/**
+ * Keeps a revocation list current by asking auth every `intervalMs` for what was revoked after
+ * the list's cursor. A failed poll keeps what is known and tries again next time.
+ */
+export function watchRevocations(
+  list: RevocationList,
+  fetch: (afterSeq: bigint) => Promise<Revocation[]>,
+  options: { intervalMs: number; onError?: (error: unknown) => void },
+): RevocationWatch {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const poll = async () => {
+    try {
+      for (let page = 0; page < 100; page++) {
+        const found = await fetch(list.cursor);
+        list.apply(found);
+        if (found.length < 1000) break;
+      }
+    } catch (error) {
+      options.onError?.(error);
+    }
+  };
+  const loop = () => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      void poll().finally(loop);
+    }, options.intervalMs);
+    timer.unref();
+  };
+  const ready = poll().finally(loop);
+  return {
+    ready,
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}

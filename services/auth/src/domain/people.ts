@@ -1,0 +1,93 @@
+import { failedPrecondition, notFound, permissionDenied } from "@parley/kit/errors";
+import { requireReason, type StaffAudit, type StaffCall } from "./audit";
+import type { Account, AccountStatus } from "./model";
+import type { AuthStore } from "./ports";
+import { requireUuid } from "./validation";
+
+const STAFF = new Set(["admin", "support", "operator", "moderator"]);
+
+/** The back office's actions on people's accounts, each audited in the transaction of the change. */
+export function createPeople(deps: { store: AuthStore; audit: StaffAudit; now: () => Date }) {
+  const { store, audit, now } = deps;
+
+  /** Loads the target, refusing what no staff member may do to it. */
+  async function target(call: StaffCall, userId: string): Promise<Account> {
+    const id = requireUuid(userId, "user_id");
+    const account = await store.findAccount(id);
+    if (!account) throw notFound("ACCOUNT_NOT_FOUND", "no such account");
+    if (account.status === "deleted") throw failedPrecondition("ACCOUNT_DELETED", "the account was deleted");
+    // Support acts on customers and experts; only an admin acts on another staff member.
+    if (STAFF.has(account.role) && call.actor.role !== "admin")
+      throw permissionDenied("STAFF_TARGET_ADMIN_ONLY", "only an admin may act on a staff account");
+    return account;
+  }
+
+  async function change(
+    call: StaffCall,
+    account: Account,
+    reason: string,
+    to: AccountStatus,
+    options: { from: AccountStatus[]; revoke?: string },
+  ): Promise<Account> {
+    const changed = await store.changeAccountStatus({
+      accountId: account.id,
+      from: options.from,
+      to,
+      at: now(),
+      ...(options.revoke ? { revoke: options.revoke } : {}),
+      record: (before) =>
+        audit.done(call, {
+          targetUserId: account.id,
+          reason,
+          before: { status: before.status },
+          after: { status: to },
+        }),
+      messages: [
+        { kind: "profile.status", payload: { userId: account.id, status: to } },
+        ...(to === "suspended"
+          ? [
+              {
+                kind: "sessions.end" as const,
+                payload: { userId: account.id, reason: "account_suspended" as const },
+              },
+            ]
+          : []),
+      ],
+    });
+    switch (changed.outcome) {
+      case "ok":
+        return changed.account;
+      case "not_found":
+        throw notFound("ACCOUNT_NOT_FOUND", "no such account");
+      case "last_admin":
+        throw failedPrecondition("LAST_ADMIN", "the last active admin cannot be suspended");
+      case "unchanged": {
+        if (changed.account.status === "deleted")
+          throw failedPrecondition("ACCOUNT_DELETED", "the account was deleted");
+        // Already as asked: nothing changes, and the attempt is on the record all the same.
+        const status = changed.account.status;
+        await audit.append([
+          audit.done(call, { targetUserId: account.id, reason, before: { status }, after: { status } }),
+        ]);
+        return changed.account;
+      }
+    }
+  }
+
+  return {
+    async suspend(call: StaffCall, userId: string, reasonText: string): Promise<Account> {
+      const reason = requireReason(reasonText);
+      const account = await target(call, userId);
+      if (account.id === call.actor.userId)
+        throw failedPrecondition("CANNOT_SUSPEND_SELF", "staff cannot suspend themselves");
+      return change(call, account, reason, "suspended", { from: ["active"], revoke: "account_suspended" });
+    },
+
+    async unsuspend(call: StaffCall, userId: string, reasonText: string): Promise<Account> {
+      const reason = requireReason(reasonText);
+      return change(call, await target(call, userId), reason, "active", { from: ["suspended"] });
+    },
+  };
+}
+
+export type People = ReturnType<typeof createPeople>;

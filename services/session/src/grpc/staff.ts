@@ -1,0 +1,60 @@
+import { allow, type Permission } from "@parley/kit/auth";
+import { invalidArgument } from "@parley/kit/errors";
+import type { Handlers } from "@parley/kit/grpc";
+import { isUuid } from "@parley/kit/ids";
+import { cursors, type Paging } from "@parley/kit/paging";
+import { EndReason } from "@parley/proto/parley/session/v1/session";
+import type { SessionStaffServiceService } from "@parley/proto/parley/session/v1/staff";
+import type { Sessions } from "../domain/sessions";
+import { sessionMessage } from "./mapping";
+
+const requireUuid = (value: string, field: string) => {
+  if (!isUuid(value)) throw invalidArgument("VALIDATION_FAILED", `${field} must be a UUID`);
+  return value;
+};
+
+/** Only auth's back office, which authorises and audits the staff member behind the call. */
+export const sessionStaffPermissions: { [K in keyof typeof SessionStaffServiceService]: Permission } = {
+  endPersonSessions: allow.services("auth"),
+  listLiveSessions: allow.services("auth"),
+};
+
+export function sessionStaffHandlers(
+  sessions: Sessions,
+  paging: Paging,
+): Handlers<typeof SessionStaffServiceService> {
+  return {
+    async endPersonSessions(request) {
+      const userId = requireUuid(request.userId, "user_id");
+      const reason =
+        request.reason === EndReason.END_REASON_ACCOUNT_SUSPENDED
+          ? ("account_suspended" as const)
+          : request.reason === EndReason.END_REASON_WALLET_FROZEN
+            ? ("wallet_frozen" as const)
+            : undefined;
+      if (!reason)
+        throw invalidArgument(
+          "VALIDATION_FAILED",
+          "reason must be END_REASON_ACCOUNT_SUSPENDED or END_REASON_WALLET_FROZEN",
+          {
+            fieldViolations: [{ field: "reason", description: "must be a staff end reason" }],
+          },
+        );
+      const stopped = await sessions.endPersonSessions(userId, reason, request.asPayerOnly);
+      return { sessions: stopped.map((session) => sessionMessage(session)) };
+    },
+
+    async listLiveSessions(request) {
+      const page = paging.open(request, {
+        query: ["session.ListLiveSessions"],
+        sizes: { default: 20, max: 100 },
+        cursor: cursors.uuid,
+      });
+      const list = await sessions.listLive(page.after, page.size);
+      return {
+        sessions: list.map((session) => sessionMessage(session)),
+        nextPageToken: page.next(list.length === page.size ? list.at(-1)?.id : undefined),
+      };
+    },
+  };
+}
