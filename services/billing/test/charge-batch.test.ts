@@ -191,6 +191,92 @@ h.test(
   },
 );
 
+h.test(
+  "a batch's plain minutes and its others on one wallet come out as if charged one by one, in order",
+  async (t) => {
+    // Twin wallets: one charged by a single batch, the other by Charge, one item at a time in the
+    // batch's order (wallet, session, minute). The batch pays a wallet's leading plain minutes in
+    // one statement and leaves the rest to the planner; the outcomes must be the same.
+    const expert = await h.user("expert");
+    const twins = await Promise.all([h.user(), h.user()]);
+    const holds: string[] = [];
+    for (const twin of twins) {
+      await h.fund(twin.userId, 3200n);
+      const { hold } = await h.client.placeHold(
+        {
+          userId: twin.userId,
+          amount: inr(1500n),
+          requestId: newId(),
+          reference: "session:3",
+          ttlSeconds: 600n,
+        },
+        h.as.session,
+      );
+      holds.push(hold!.holdId);
+    }
+    // Available 1700: 1:1 pays 1000 (700 left); 1:2 is 300 short; 2:1 (500) fits; 3:1 comes from
+    // the hold; 4:1 (200) takes the last available.
+    const plan = [
+      { session: "1", minute: 1, amount: 1000n, hold: false },
+      { session: "1", minute: 2, amount: 1000n, hold: false },
+      { session: "2", minute: 1, amount: 500n, hold: false },
+      { session: "3", minute: 1, amount: 1000n, hold: true },
+      { session: "4", minute: 1, amount: 200n, hold: false },
+    ];
+    const tag = newId();
+    const items = (twin: number) =>
+      plan.map((step) => ({
+        sessionId: `${tag}:${twin}:${step.session}`,
+        minute: BigInt(step.minute),
+        payerUserId: twins[twin]!.userId,
+        payeeUserId: expert.userId,
+        amount: inr(step.amount),
+        holdId: step.hold ? holds[twin]! : "",
+      }));
+    const view = (outcome: ChargeOutcome | undefined) =>
+      outcome?.outcome?.$case === "charged"
+        ? {
+            balance: outcome.outcome.value.balance?.amountMinor,
+            available: outcome.outcome.value.available?.amountMinor,
+            minutesLeft: outcome.outcome.value.minutesLeft,
+          }
+        : outcome?.outcome;
+    // Out of order on purpose: the batch applies them by session, then minute.
+    const { outcomes } = await h.client.chargeBatch({ items: [...items(0)].reverse() }, h.as.session);
+    const batched = [...outcomes].reverse().map(view);
+    const single: unknown[] = [];
+    for (const item of items(1)) {
+      try {
+        const result = await h.client.charge(item, h.as.session);
+        single.push({
+          balance: result.balance?.amountMinor,
+          available: result.available?.amountMinor,
+          minutesLeft: result.minutesLeft,
+        });
+      } catch (error) {
+        const reason = (error as { reason?: string }).reason;
+        single.push(
+          reason === "INSUFFICIENT_FUNDS"
+            ? { $case: "insufficientFunds", value: { shortfall: inr(300n) } }
+            : reason,
+        );
+      }
+    }
+    t.same(batched, single, "the batch's outcomes are Charge's, one by one");
+    t.same(batched[1], { $case: "insufficientFunds", value: { shortfall: inr(300n) } });
+    t.same(batched[4], { balance: 500n, available: 0n, minutesLeft: 0n });
+    const rows = await h.sql`
+      select a.owner_id, a.balance, a.held, h.captured, h.status from billing.accounts a
+      join billing.holds h on h.account_id = a.id
+      where a.kind = 'wallet' and a.owner_id = any(${twins.map((twin) => twin.userId)})`;
+    const byOwner = new Map(
+      rows.map((row) => [row.owner_id, [row.balance, row.held, row.captured, row.status]]),
+    );
+    t.same(byOwner.get(twins[0]!.userId), byOwner.get(twins[1]!.userId), "the twin wallets and holds agree");
+    t.same(byOwner.get(twins[0]!.userId), [500n, 500n, 1000n, "open"]);
+  },
+);
+
 h.test("a Charge and a ChargeBatch item with the same (session, minute) are the same minute", async (t) => {
   const payer = await h.user();
   const expert = await h.user("expert");

@@ -855,9 +855,10 @@ export function createBilling(deps: BillingDeps) {
     },
 
     /**
-     * Many minutes, each with its own outcome, in one set-based transaction: a refusal Charge
-     * would answer with becomes that item's outcome; anything else (an outage) fails the call,
-     * and a retry replays the items already charged.
+     * Many minutes, each with its own outcome: the plain ones (see chargePlainBatch) in one
+     * statement, the rest in one set-based transaction decided by planCharges after them. A
+     * refusal Charge would answer with becomes that item's outcome; anything else (an outage)
+     * fails the call, and a retry replays the items already charged.
      */
     async chargeBatch(_scope: IdempotencyScope, items: ChargeInput[]): Promise<ChargeOutcome[]> {
       const batch = checks()
@@ -873,7 +874,19 @@ export function createBilling(deps: BillingDeps) {
         );
       for (const [index, item] of items.entries()) checkCharge(batch, item, `items[${index}].`);
       batch.done();
-      return (await chargeMinutes(items.map(chargeItem))).outcomes;
+      const minutes = items.map(chargeItem);
+      // The plain minutes first, in one statement; planCharges decides the rest under lock, after them.
+      const receipts = await store.charges.chargePlainBatch(
+        minutes.map((item) => ({ item, transactionId: newId() })),
+        now(),
+      );
+      const rest = minutes.flatMap((item, index) => (receipts[index] ? [] : [{ item, index }]));
+      const planned = rest.length > 0 ? (await chargeMinutes(rest.map(({ item }) => item))).outcomes : [];
+      const byIndex = new Map(rest.map(({ index }, position) => [index, planned[position]!]));
+      return receipts.map(
+        (receipt, index): ChargeOutcome =>
+          receipt ? { kind: "charged", result: chargeResult(receipt) } : byIndex.get(index)!,
+      );
     },
 
     async settleSession(input: {

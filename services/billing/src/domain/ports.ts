@@ -80,6 +80,16 @@ export interface ChargeStore {
    * minute is anything else, for planCharges to decide.
    */
   chargePlain(item: ChargeItem, transactionId: string, now: Date): Promise<ChargeReceipt | undefined>;
+  /**
+   * A batch's plain minutes (each key at most once) in one statement of their own, on the same
+   * terms as chargePlain; for each wallet, only the leading run of its minutes in planCharges'
+   * order that are plain and that its available balance pays in full. Returns, per item, its
+   * receipt, or undefined (nothing written) for planCharges to decide after the ones charged.
+   */
+  chargePlainBatch(
+    items: readonly { item: ChargeItem; transactionId: string }[],
+    now: Date,
+  ): Promise<(ChargeReceipt | undefined)[]>;
   /** The items' wallets locked in id order and their keys read, then the plan, applied in bulk. */
   chargeBatch(
     items: readonly ChargeItem[],

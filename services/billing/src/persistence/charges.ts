@@ -116,6 +116,11 @@ export function createChargeStore(sql: Sql, platform: PlatformAccounts): ChargeS
       return plain.charge({ item, transactionId, now });
     },
 
+    /** See createPlainCharges: the batch's own statement, one round trip. */
+    chargePlainBatch(items, now) {
+      return plain.chargeMany(items.map(({ item, transactionId }) => ({ item, transactionId, now })));
+    },
+
     /**
      * Runs `plan` over a locked snapshot of the items' wallets and keys and applies it, in two
      * round trips: the snapshot (BEGIN pipelined with its reads), then every write pipelined

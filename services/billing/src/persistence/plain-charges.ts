@@ -32,11 +32,15 @@ const isPlainRefusal = (error: unknown) =>
  * each wallet pays the sum of its minutes, each minute's balance_after chains back from the
  * new balance, each payee's earnings move once. The conditions read the statement's snapshot,
  * which may be older than the locks; each can only have become less favourable since (a hold
- * past expiry stays so, a resolved hold never reopens), and whatever else may have changed is
- * refused by the database itself: a minute's unique key (charged meanwhile), `held ≤ balance`
- * (funds), the settled-session trigger (it reads the invoices when the statement ends).
- * A refusal fails the whole statement; its minutes are then tried again in halves, down to the
- * refused ones, which come back undefined for the planner to decide.
+ * past expiry stays so, a resolved hold never reopens). Funds are read from the wallet row as
+ * locked (the latest version: balance and `held`, which counts every open hold, all live here):
+ * a wallet pays the leading run of its plain minutes, in that order, that its available balance
+ * covers in full; its other minutes come back undefined, for the planner to decide after them
+ * (so a wallet's minutes are still decided one after another in the planner's order). Whatever
+ * else may have changed is refused by the database itself: a minute's unique key (charged
+ * meanwhile), the settled-session trigger (it reads the invoices when the statement ends), and
+ * `held ≤ balance` as the backstop. A refusal fails the whole statement; its minutes are then
+ * tried again in halves, down to the refused ones, which come back undefined for the planner.
  */
 export function createPlainCharges(sql: Sql, platform: PlatformAccounts, maxPerStatement = 1000) {
   async function statement(minutes: readonly PlainMinute[]): Promise<Map<string, ChargeReceipt>> {
@@ -61,55 +65,81 @@ export function createPlainCharges(sql: Sql, platform: PlatformAccounts, maxPerS
           with ordinality as i(tx, payer, payee, currency, session, minute, amount, commission, hold, revenue, hash,
             new_earnings, ord)
       ), wallet as (
-        select a.id, a.owner_id, a.currency from billing.accounts a
+        select a.id, a.owner_id, a.currency, a.balance, a.held from billing.accounts a
         where a.kind = 'wallet' and (a.owner_id, a.currency) in (select payer, currency from i)
         order by a.id
         for update
-      ), plain as (
-        select i.*, w.id as wallet from i join wallet w on w.owner_id = i.payer and w.currency = i.currency
-        where not exists (select 1 from billing.charges c where c.session_id = i.session and c.minute = i.minute)
+      ), candidate as materialized (
+        select i.*, w.id as wallet, w.balance, w.held,
+          not exists (select 1 from billing.charges c where c.session_id = i.session and c.minute = i.minute)
           and not exists (
             select 1 from billing.holds h where h.account_id = w.id and h.status = 'open' and h.expires_at <= ${now})
           and (i.hold is null or exists (
             select 1 from billing.holds h where h.id = i.hold and h.account_id = w.id and h.status <> 'open'))
+          as ok
+        from i join wallet w on w.owner_id = i.payer and w.currency = i.currency
+      ), plain as (
+        -- Each wallet's leading run of plain minutes that its available balance (as locked) pays in
+        -- full, in the planner's order; the rest of the wallet's minutes go to the planner after them.
+        -- A minute's balance_after is the locked balance less the run up to it.
+        select r.*, (r.balance - r.run_total)::int8 as balance_after from (
+          select c.*, bool_and(c.ok) over run as run_plain, sum(c.amount) over run as run_total
+          from candidate c
+          window run as (partition by c.wallet order by c.ord)
+        ) r
+        where r.run_plain and r.run_total <= r.balance - r.held
+      ), earned as (
+        -- Data-modifying CTEs run last-declared first: these two (declared first) run last, so the
+        -- payees' earnings rows, which concurrent statements paying the same experts wait for, are
+        -- locked (in payee order) only for the statement's tail.
+        insert into billing.accounts (id, kind, owner_id, currency, balance)
+        select (array_agg(new_earnings))[1], 'earnings', payee, currency, sum(amount - commission)::int8
+        from plain group by payee, currency order by payee, currency
+        on conflict (kind, owner_id, currency) do update set balance = accounts.balance + excluded.balance
+        returning id, owner_id, currency, balance
+      ), earning as (
+        -- Each payee's row as written, then its minutes latest first, in one window (no join):
+        -- a minute's earnings balance_after is the new balance less what later minutes added.
+        insert into billing.entries (transaction_id, account_id, amount, balance_after, created_at)
+        select tx, account, amount, balance_after, ${now}::timestamptz from (
+          select x.ord, x.tx, x.amount, x.minute_line,
+            first_value(x.account) over payee as account,
+            first_value(x.balance) over payee - coalesce(sum(x.amount) over (payee rows between unbounded preceding
+              and 1 preceding), 0) as balance_after
+          from (
+            select e.owner_id as payee, e.currency, false as minute_line, null::int8 as ord, null::uuid as tx,
+              0::int8 as amount, e.id as account, e.balance
+            from earned e
+            union all
+            select p.payee, p.currency, true, p.ord, p.tx, p.amount - p.commission, null, null from plain p
+          ) x
+          window payee as (partition by x.payee, x.currency order by x.minute_line, x.ord desc)
+        ) line
+        where minute_line
+        order by ord
       ), paid as (
         update billing.accounts a set balance = a.balance - s.total
         from (select wallet, sum(amount)::int8 as total from plain group by wallet) s
         where a.id = s.wallet
-        returning a.id, a.balance, a.held
-      ), chained as (
-        select p.*, paid.held, paid.balance + coalesce(sum(p.amount) over (
-            partition by p.wallet order by p.ord desc rows between unbounded preceding and 1 preceding), 0)::int8
-          as balance_after
-        from plain p join paid on paid.id = p.wallet
-      ), earned as (
-        insert into billing.accounts (id, kind, owner_id, currency, balance)
-        select (array_agg(new_earnings))[1], 'earnings', payee, currency, sum(amount - commission)::int8
-        from chained group by payee, currency order by payee, currency
-        on conflict (kind, owner_id, currency) do update set balance = accounts.balance + excluded.balance
-        returning id, owner_id, currency, balance
       ), posted as (
         insert into billing.transactions (id, type, currency, reference, created_at)
-        select tx, 'session_charge', currency, 'session:' || session, ${now}::timestamptz from chained order by ord
+        select tx, 'session_charge', currency, 'session:' || session, ${now}::timestamptz from plain order by ord
       ), lines as (
+        -- The payers' and the platform's lines (the payees' are above).
         insert into billing.entries (transaction_id, account_id, amount, balance_after, created_at)
         select tx, account, amount, balance_after, ${now}::timestamptz from (
-          select c.ord, 1 as leg, c.tx, c.wallet as account, -c.amount as amount, c.balance_after from chained c
+          select p.ord, 1 as leg, p.tx, p.wallet as account, -p.amount as amount, p.balance_after from plain p
           union all
-          select c.ord, 2, c.tx, e.id, c.amount - c.commission, e.balance - coalesce(sum(c.amount - c.commission) over (
-              partition by c.payee, c.currency order by c.ord desc rows between unbounded preceding and 1 preceding), 0)
-          from chained c join earned e on e.owner_id = c.payee and e.currency = c.currency
-          union all
-          select c.ord, 3, c.tx, c.revenue, c.commission, null from chained c
+          select p.ord, 3, p.tx, p.revenue, p.commission, null from plain p
         ) line order by ord, leg
       ), receipts as (
         insert into billing.charges (transaction_id, session_id, minute, payer_user_id, payee_user_id, currency,
           amount, commission, created_at, request_hash, balance_after, available_after, hold_remaining_after)
         select tx, session, minute, payer, payee, currency, amount, commission, ${now}::timestamptz, hash,
           balance_after, balance_after - held, 0
-        from chained order by ord
+        from plain order by ord
       )
-      select tx, balance_after, held from chained`;
+      select tx, balance_after, held from plain`;
     const byTransaction = new Map(minutes.map((minute) => [minute.transactionId, minute]));
     return new Map(
       rows.map((row) => {
@@ -183,6 +213,24 @@ export function createPlainCharges(sql: Sql, platform: PlatformAccounts, maxPerS
   }
 
   return {
+    /**
+     * A batch's minutes (each key at most once) in one statement of their own: the receipts of
+     * those it charged, undefined for the rest. When the database refuses any (a minute charged
+     * meanwhile, a session settled meanwhile: both rare), nothing is written and every minute
+     * comes back undefined, for the planner to decide under lock.
+     */
+    async chargeMany(minutes: readonly PlainMinute[]): Promise<(ChargeReceipt | undefined)[]> {
+      if (minutes.length === 0 || !minutes.every((minute) => platform.cachedRevenue(minute.item.currency)))
+        return minutes.map(() => undefined);
+      try {
+        const receipts = await statement(minutes);
+        return minutes.map((minute) => receipts.get(minute.transactionId));
+      } catch (error) {
+        if (!isPlainRefusal(error)) throw error;
+        return minutes.map(() => undefined);
+      }
+    },
+
     /** The minute's receipt, or undefined (nothing written) when it is not plain or the database refused it. */
     charge(minute: PlainMinute): Promise<ChargeReceipt | undefined> {
       if (!platform.cachedRevenue(minute.item.currency)) return Promise.resolve(undefined);
