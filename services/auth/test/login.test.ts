@@ -82,7 +82,12 @@ t.test(
     t.equal((await timed(person.email)).reason, "INVALID_CREDENTIALS");
     const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
     const ratio = median(unknown) / median(wrong);
-    t.ok(ratio > 0.5 && ratio < 2, `unknown/wrong median time ratio ${ratio.toFixed(2)} (both run argon2id)`);
+    // An unknown account that skipped argon2id would answer ~20× sooner; the bounds are wide
+    // because hashing runs at the lowest priority, which a busy machine stretches unevenly.
+    t.ok(
+      ratio > 0.25 && ratio < 4,
+      `unknown/wrong median time ratio ${ratio.toFixed(2)} (both run argon2id)`,
+    );
   },
 );
 
