@@ -68,7 +68,8 @@ export interface Harness {
   fund(userId: string, amountMinor: bigint): Promise<void>;
   available(userId: string): Promise<bigint>;
   /** Request + accept a chat (or call) between a funded user and an expert. */
-  activeSession(options?: { kind?: SessionKind; funds?: bigint; rate?: bigint }): Promise<{
+  /** With `expert`, that expert (made with room for several sessions) takes this one too. */
+  activeSession(options?: { kind?: SessionKind; funds?: bigint; rate?: bigint; expert?: Person }): Promise<{
     user: Person;
     expert: Person;
     sessionId: string;
@@ -228,9 +229,14 @@ export async function startHarness(t: Test, rules: Partial<SessionRules> = {}): 
         ratingAverage: expert!.ratingAverage,
       };
     },
-    async activeSession({ kind = SessionKind.SESSION_KIND_CHAT, funds = RATE * 20n, rate = RATE } = {}) {
+    async activeSession({
+      kind = SessionKind.SESSION_KIND_CHAT,
+      funds = RATE * 20n,
+      rate = RATE,
+      expert: shared,
+    } = {}) {
       const user = await person();
-      const expert = await harness.expert({ chatRateMinor: rate, callRateMinor: rate });
+      const expert = shared ?? (await harness.expert({ chatRateMinor: rate, callRateMinor: rate }));
       await fund(user.userId, funds);
       const { session: requested } = await session.requestSession(
         { expertId: expert.userId, kind, requestId: newId() },

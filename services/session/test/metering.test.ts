@@ -3,6 +3,7 @@ import { newId } from "@parley/kit/ids";
 import { EndReason, SessionStatus } from "@parley/proto/parley/session/v1/session";
 import postgres from "postgres";
 import t from "tap";
+import { chunksByPayee } from "../src/domain/metering";
 import type { BillingPort } from "../src/domain/ports";
 import { createSessionService } from "../src/server";
 import { RATE, startHarness } from "./harness";
@@ -306,6 +307,108 @@ t.test(
       t.same(await minuteEvents(sessionId), [1, 2, 3]);
       await session.endSession({ sessionId }, user.call);
       t.equal(await paid(user.userId, RATE * 30n), RATE * 3n);
+    }
+  },
+);
+
+t.test(
+  "chunks cut claims at expert boundaries, at most the chunk size, an expert's claims in order",
+  async (t) => {
+    const claim = (expertId: string, n: number) => ({ session: { expertId, id: `${expertId}${n}` } });
+    const claims = [claim("b", 1), claim("a", 1), claim("c", 1), claim("b", 2), claim("a", 2), claim("b", 3)];
+    const ids = (chunks: ReturnType<typeof claim>[][]) =>
+      chunks.map((chunk) => chunk.map((c) => c.session.id));
+    t.same(ids(chunksByPayee(claims, 3)), [["a1", "a2"], ["b1", "b2", "b3"], ["c1"]]);
+    t.same(ids(chunksByPayee(claims, 6)), [["a1", "a2", "b1", "b2", "b3", "c1"]]);
+    t.same(
+      ids(chunksByPayee(claims, 2)),
+      [
+        ["a1", "a2"],
+        ["b1", "b2"],
+        ["b3", "c1"],
+      ],
+      "only an expert with more than a chunk's worth spans chunks",
+    );
+    t.same(chunksByPayee([], 5), []);
+  },
+);
+
+t.test(
+  "the ChargeBatches of a tick in flight at once pay disjoint experts, and every minute once",
+  async (t) => {
+    const experts = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        harness.expert({ chatRateMinor: RATE, callRateMinor: RATE, maxConcurrentSessions: 10 }),
+      ),
+    );
+    const started = [];
+    for (let i = 0; i < 24; i++)
+      started.push(await harness.activeSession({ funds: RATE * 30n, expert: experts[i % experts.length]! }));
+    const inFlight = new Set<string[]>();
+    let overlaps = 0;
+    const calls: number[] = [];
+    const watching: BillingPort = {
+      ...harness.billingPort,
+      chargeBatch: async (items) => {
+        const payees = items.map((item) => item.payeeUserId);
+        for (const other of inFlight) if (other.some((payee) => payees.includes(payee))) overlaps += 1;
+        inFlight.add(payees);
+        calls.push(items.length);
+        try {
+          // Long enough for the other chunks of the round to be sent meanwhile.
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          return await harness.billingPort.chargeBatch(items);
+        } finally {
+          inFlight.delete(payees);
+        }
+      },
+    };
+    const instance = harness.instance(watching, { chunkSize: 5, parallelChunks: 3 });
+    for (let minute = 1; minute <= 2; minute++) {
+      if (minute > 1) clock.advanceSeconds(60);
+      calls.length = 0;
+      const report = await instance.metering.tick();
+      t.equal(report.charged, started.length, `minute ${minute}: every session charged`);
+      t.ok(
+        calls.every((size) => size <= 5),
+        `minute ${minute}: no ChargeBatch above the chunk size (${calls.join(", ")})`,
+      );
+    }
+    t.equal(overlaps, 0, "no two ChargeBatches in flight at once paid the same expert");
+    for (const { user, sessionId } of started) {
+      t.same(await minuteEvents(sessionId), [1, 2]);
+      await session.endSession({ sessionId }, user.call);
+      t.equal(await paid(user.userId, RATE * 30n), RATE * 2n);
+    }
+  },
+);
+
+t.test(
+  "a ChargeBatch that fails mid-tick stops the tick's claims and gives them back; the next tick charges each once",
+  async (t) => {
+    const started = [];
+    for (let i = 0; i < 12; i++) started.push(await harness.activeSession({ funds: RATE * 30n }));
+    let calls = 0;
+    const flaky: BillingPort = {
+      ...harness.billingPort,
+      chargeBatch: async (items) => {
+        calls += 1;
+        if (calls === 2) throw new Error("billing unavailable");
+        return harness.billingPort.chargeBatch(items);
+      },
+    };
+    const report = await harness.instance(flaky, { chunkSize: 2, parallelChunks: 2 }).metering.tick();
+    t.ok(report.charged < started.length, `the failing tick charged ${report.charged} of ${started.length}`);
+    const leased = await harness.sql`
+    select count(*)::int as n from sessions.sessions
+    where id = any(${started.map((s) => s.sessionId)}) and lease_until > ${clock.now}`;
+    t.equal(leased[0]!.n, 0, "no claim is left waiting for its lease to run out");
+    const next = await harness.service.metering.tick();
+    t.equal(report.charged + next.charged, started.length, "the next tick charges the rest");
+    for (const { user, sessionId } of started) {
+      t.same(await minuteEvents(sessionId), [1]);
+      await session.endSession({ sessionId }, user.call);
+      t.equal(await paid(user.userId, RATE * 30n), RATE, "one minute paid");
     }
   },
 );

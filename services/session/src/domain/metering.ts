@@ -40,6 +40,40 @@ export function planMinute(outcome: ChargeOutcome): MinutePlan {
   }
 }
 
+/**
+ * Claimed minutes cut into ChargeBatch chunks of at most `size` that pay disjoint sets of experts
+ * (an expert with more than `size` minutes due is the only one that spans chunks): chunks charged
+ * at the same time then never wait for each other on an expert's earnings row, which billing
+ * moves once per batch in the batch's last step. Claims keep their order within an expert.
+ */
+export function chunksByPayee<T extends { session: { expertId: string } }>(
+  claims: readonly T[],
+  size: number,
+): T[][] {
+  const byExpert = new Map<string, T[]>();
+  for (const claim of claims) {
+    const group = byExpert.get(claim.session.expertId);
+    if (group) group.push(claim);
+    else byExpert.set(claim.session.expertId, [claim]);
+  }
+  const chunks: T[][] = [];
+  let current: T[] = [];
+  for (const expertId of [...byExpert.keys()].sort()) {
+    let group = byExpert.get(expertId)!;
+    if (current.length + group.length > size && current.length > 0) {
+      chunks.push(current);
+      current = [];
+    }
+    while (group.length > size) {
+      chunks.push(group.slice(0, size));
+      group = group.slice(size);
+    }
+    current.push(...group);
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
 /** When two minutes or fewer remain, the participants are warned. */
 const LOW_BALANCE_MINUTES = 2n;
 
@@ -107,34 +141,58 @@ export function createMetering(core: Core) {
     return { advanced: recorded.moved.map((m) => m.session), ended: recorded.ended };
   }
 
+  /** Gives claims up unresolved (not charged): the next tick charges those minutes again. */
+  const release = (claims: MeteringClaim[]) =>
+    store.transaction((tx) =>
+      tx.releaseClaims(
+        claims.map((claim) => ({ sessionId: claim.session.id, epoch: claim.epoch })),
+        now(),
+      ),
+    );
+
   /**
-   * One ChargeBatch for the claims' next minutes, then their outcomes recorded. When the
-   * call fails, its outcome is unknown: the claims are given up unresolved (the next tick
-   * charges those minutes again, and billing replays any it took) and the error is rethrown.
+   * One ChargeBatch for the claims' next minutes. When the call fails, its outcome is unknown:
+   * the claims are given up unresolved (the next tick charges those minutes again, and billing
+   * replays any it took) and the error is rethrown.
    */
-  async function charge(claims: MeteringClaim[]) {
-    let outcomes: ChargeOutcome[];
+  async function bill(claims: MeteringClaim[]): Promise<ChargeOutcome[]> {
     try {
-      outcomes = await billing.chargeBatch(claims.map((claim) => nextMinute(claim.session)));
+      const outcomes = await billing.chargeBatch(claims.map((claim) => nextMinute(claim.session)));
       if (outcomes.length !== claims.length)
         throw new Error(`billing answered ${outcomes.length} outcomes for ${claims.length} minutes`);
+      return outcomes;
     } catch (error) {
-      await store
-        .transaction((tx) =>
-          tx.releaseClaims(
-            claims.map((claim) => ({ sessionId: claim.session.id, epoch: claim.epoch })),
-            now(),
-          ),
-        )
-        .catch((releaseError: unknown) =>
-          log.warn({ err: releaseError }, "giving claims up failed; their leases run out instead"),
-        );
+      await release(claims).catch((releaseError: unknown) =>
+        log.warn({ err: releaseError }, "giving claims up failed; their leases run out instead"),
+      );
       throw error;
     }
-    return record(claims, outcomes);
   }
 
+  /** One ChargeBatch for the claims' next minutes, then their outcomes recorded. */
+  async function charge(claims: MeteringClaim[]) {
+    return record(claims, await bill(claims));
+  }
+
+  /** Claims (committed, under a lease) up to `limit` sessions with a minute to charge at `at`. */
+  const claimDue = (at: Date, limit: number) =>
+    store.transaction((tx) => tx.claimDueMinutes(at, core.leaseUntil(now()), limit));
+
   return {
+    claimDue,
+
+    /**
+     * Charges claimed minutes in one ChargeBatch (see bill) and starts recording the outcomes:
+     * resolves once billing answered, with `recorded` settling when they are stored, so a caller
+     * may send the next ChargeBatch while this one's outcomes are written.
+     */
+    async chargeClaims(claims: MeteringClaim[]) {
+      const outcomes = await bill(claims);
+      return { recorded: record(claims, outcomes) };
+    },
+
+    release,
+
     /**
      * Claims up to `limit` sessions with a minute to charge at `at`, charges them in one call,
      * records. `around` wraps the charging and recording of a chunk that claimed something (the
@@ -145,7 +203,7 @@ export function createMetering(core: Core) {
       limit: number,
       around: <T>(claimed: number, work: () => Promise<T>) => Promise<T> = (_claimed, work) => work(),
     ) {
-      const claims = await store.transaction((tx) => tx.claimDueMinutes(at, core.leaseUntil(now()), limit));
+      const claims = await claimDue(at, limit);
       if (claims.length === 0) return { claimed: 0, advanced: [], ended: [] };
       return { claimed: claims.length, ...(await around(claims.length, () => charge(claims))) };
     },

@@ -1,6 +1,7 @@
 import type { Logger } from "@parley/kit/log";
 import { SpanKind, tracingEnabled, withSpan } from "@parley/kit/tracing";
-import type { SessionRecord } from "../domain/model";
+import { chunksByPayee } from "../domain/metering";
+import type { MeteringClaim, SessionRecord } from "../domain/model";
 import type { Sessions } from "../domain/sessions";
 
 export interface MeteringWorkerOptions {
@@ -58,26 +59,85 @@ export function createMeteringWorker(sessions: Sessions, log: Logger, options: M
         )
       : work();
 
-  /** Every minute due at `at`, in chunks, `parallelChunks` of them in flight at once. */
+  /** Runs `work` over `items`, at most `limit` at once. */
+  async function inParallel<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>) {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(limit, items.length) }, async () => {
+        while (next < items.length) await work(items[next++]!);
+      }),
+    );
+  }
+
+  /**
+   * Every minute due at `at`, in rounds: a round claims up to `parallelChunks` × `chunkSize`
+   * minutes (one committed claim), cuts them into chunks that pay disjoint experts (so chunks in
+   * flight never queue on an expert's earnings row in billing) and sends one ChargeBatch per chunk,
+   * `parallelChunks` at once. The next round's claim is taken while this round's ChargeBatches
+   * are in flight, and a chunk's outcomes are recorded while the next ones are charged. Chunks
+   * that do not fit a round (experts cut at chunk boundaries leave a small last chunk) go with
+   * the next round, under their claim. A failure stops claiming; the rest is retried next tick.
+   */
   async function chargeDue(at: Date): Promise<{ charged: number; ended: SessionRecord[] }> {
+    const round = chunkSize * parallelChunks;
     let charged = 0;
     const ended: SessionRecord[] = [];
-    let more = true;
-    const pipeline = async () => {
-      while (more) {
-        try {
-          const chunk = await metering.chargeDue(at, chunkSize, traceChunk);
-          charged += chunk.advanced.length;
-          ended.push(...chunk.ended);
-          if (chunk.claimed < chunkSize) more = false;
-        } catch (error) {
-          // Given back unresolved: the next tick charges them again (billing replays any it took).
-          log.warn({ err: error }, "charging a chunk failed; retrying next tick");
-          more = false;
-        }
-      }
+    const recording: Promise<void>[] = [];
+    let failed = false;
+    const warn = (error: unknown) => {
+      failed = true;
+      // Given back unresolved, or left to their lease: the next tick charges them again (billing
+      // replays any it took).
+      log.warn({ err: error }, "charging a chunk failed; retrying next tick");
     };
-    await Promise.all(Array.from({ length: parallelChunks }, pipeline));
+    let carried: MeteringClaim[] = [];
+    let claiming: Promise<MeteringClaim[]> | undefined = metering.claimDue(at, round);
+    let limit = round;
+    while (claiming) {
+      let claims: MeteringClaim[];
+      try {
+        claims = await claiming;
+      } catch (error) {
+        warn(error);
+        claims = [];
+      }
+      const more = !failed && claims.length === limit;
+      const chunks = chunksByPayee([...carried, ...claims], chunkSize);
+      const batches = more ? chunks.slice(0, parallelChunks) : chunks;
+      carried = more ? chunks.slice(parallelChunks).flat() : [];
+      limit = round - carried.length;
+      claiming = more ? metering.claimDue(at, limit) : undefined;
+      // A chunk's slot is free once billing answered; its trace span lasts until it is recorded.
+      await inParallel(
+        batches,
+        parallelChunks,
+        (chunk) =>
+          new Promise<void>((billed) => {
+            recording.push(
+              traceChunk(chunk.length, async () => {
+                try {
+                  const { recorded } = await metering.chargeClaims(chunk);
+                  billed();
+                  const result = await recorded;
+                  charged += result.advanced.length;
+                  ended.push(...result.ended);
+                } catch (error) {
+                  warn(error);
+                } finally {
+                  billed();
+                }
+              }),
+            );
+          }),
+      );
+      if (failed && claiming) {
+        // Claimed for a round that will not run: given back at once rather than left to their lease.
+        const unused = [...carried, ...(await claiming.catch(() => []))];
+        await metering.release(unused).catch(warn);
+        claiming = undefined;
+      }
+    }
+    await Promise.all(recording);
     return { charged, ended };
   }
 
