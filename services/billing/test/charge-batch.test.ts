@@ -373,6 +373,46 @@ h.test("a batch of 1,000 minutes across 1,000 wallets charges them all", async (
   t.same(earnings?.balance, inr(1000n * 800n));
 });
 
+h.test(
+  "a large batch over many payers and experts, some short of funds, charges exactly what each wallet pays",
+  async (t) => {
+    const experts = await Promise.all(Array.from({ length: 7 }, () => h.user("expert")));
+    const payers = Array.from({ length: 300 }, () => newId());
+    // The first 100 payers have two sessions due and money for one minute; the rest money for five.
+    await Promise.all(payers.map((userId, p) => h.fund(userId, p < 100 ? RATE : RATE * 5n)));
+    const items = payers.flatMap((payer, p) =>
+      (p < 100 ? [newId(), newId()] : [newId()]).map((sessionId) =>
+        minute(sessionId, 1, payer, experts[p % experts.length]!.userId),
+      ),
+    );
+    const { outcomes } = await h.client.chargeBatch({ items }, h.as.session);
+    const kinds = outcomes.map((o) => o.outcome?.$case);
+    t.equal(kinds.filter((kind) => kind === "charged").length, 300, "one minute of every payer");
+    t.equal(
+      kinds.filter((kind) => kind === "insufficientFunds").length,
+      100,
+      "the second minute of the short ones",
+    );
+    for (const [index, item] of items.entries()) {
+      const outcome = outcomes[index]?.outcome;
+      if (outcome?.$case !== "charged") continue;
+      const p = payers.indexOf(item.payerUserId);
+      t.same(outcome.value.balance, inr(p < 100 ? 0n : RATE * 4n), "each charged minute's balance after");
+    }
+    const earned = await Promise.all(
+      experts.map(
+        async (expert) =>
+          (await h.client.getEarnings({ expertUserId: "", currency: "" }, expert.call)).earnings!,
+      ),
+    );
+    t.same(
+      earned.map((e) => e.balance?.amountMinor),
+      experts.map((_, e) => BigInt(payers.filter((_, p) => p % experts.length === e).length) * 800n),
+      "each expert earned its payers' minutes once",
+    );
+  },
+);
+
 h.test("session ids with quotes, backslashes, commas and braces survive the bulk statements", async (t) => {
   const payer = await h.user();
   const expert = await h.user("expert");

@@ -20,6 +20,54 @@ const PLAIN_REFUSALS = [
 const isPlainRefusal = (error: unknown) =>
   PLAIN_REFUSALS.some(([code, constraint]) => isPgError(error, code, constraint));
 
+/** Statements a large batch is split into, run at once (a batch-sized statement keeps one core busy). */
+const PARALLEL_STATEMENTS = 2;
+/** Batches this large or larger are split. */
+const PARALLEL_FROM = 200;
+
+/**
+ * Minutes in at most `parts` parts such that no payer's wallet and no payee is in two parts: the
+ * connected groups of payers and payees (through the minutes between them) are dealt out, largest
+ * first, to the smallest part so far. Each part keeps the minutes' order.
+ */
+export function disjointParts<
+  T extends { item: { payerUserId: string; payeeUserId: string; currency: string } },
+>(minutes: readonly T[], parts: number): T[][] {
+  if (parts <= 1 || minutes.length <= 1) return [[...minutes]];
+  const parent = new Map<string, string>();
+  const find = (key: string): string => {
+    let root = key;
+    while (parent.get(root) !== root) root = parent.get(root) ?? root;
+    let at = key;
+    while (at !== root) {
+      const next = parent.get(at)!;
+      parent.set(at, root);
+      at = next;
+    }
+    return root;
+  };
+  const keys = minutes.map(({ item }) => {
+    const payer = `w\u0000${item.payerUserId}\u0000${item.currency}`;
+    const payee = `p\u0000${item.payeeUserId}\u0000${item.currency}`;
+    if (!parent.has(payer)) parent.set(payer, payer);
+    if (!parent.has(payee)) parent.set(payee, payee);
+    const [a, b] = [find(payer), find(payee)];
+    if (a !== b) parent.set(a, b);
+    return payer;
+  });
+  const groups = new Map<string, number[]>();
+  for (const [index, key] of keys.entries()) {
+    const root = find(key);
+    const group = groups.get(root);
+    if (group) group.push(index);
+    else groups.set(root, [index]);
+  }
+  const bins = Array.from({ length: Math.min(parts, groups.size) }, () => [] as number[]);
+  for (const group of [...groups.values()].sort((a, b) => b.length - a.length))
+    bins.reduce((smallest, bin) => (bin.length < smallest.length ? bin : smallest)).push(...group);
+  return bins.map((bin) => bin.sort((a, b) => a - b).map((index) => minutes[index]!));
+}
+
 /**
  * Charges plain minutes with one autocommit statement per round trip: calls that arrive while a
  * statement is in flight go together in the next one (a lone call goes at once), so concurrent
@@ -214,21 +262,31 @@ export function createPlainCharges(sql: Sql, platform: PlatformAccounts, maxPerS
 
   return {
     /**
-     * A batch's minutes (each key at most once) in one statement of their own: the receipts of
-     * those it charged, undefined for the rest. When the database refuses any (a minute charged
-     * meanwhile, a session settled meanwhile: both rare), nothing is written and every minute
-     * comes back undefined, for the planner to decide under lock.
+     * A batch's minutes (each key at most once) in statements of their own: the receipts of
+     * those charged, undefined for the rest. A large batch is split into PARALLEL_STATEMENTS
+     * parts that share no payer wallet and no payee (see disjointParts), run at once on their own
+     * connections: they never wait for each other's rows, and the database works on them side by
+     * side. When the database refuses any minute of a part (a minute charged meanwhile, a session
+     * settled meanwhile: both rare), nothing of that part is written and its minutes come back
+     * undefined, for the planner to decide under lock.
      */
     async chargeMany(minutes: readonly PlainMinute[]): Promise<(ChargeReceipt | undefined)[]> {
       if (minutes.length === 0 || !minutes.every((minute) => platform.cachedRevenue(minute.item.currency)))
         return minutes.map(() => undefined);
-      try {
-        const receipts = await statement(minutes);
-        return minutes.map((minute) => receipts.get(minute.transactionId));
-      } catch (error) {
-        if (!isPlainRefusal(error)) throw error;
-        return minutes.map(() => undefined);
-      }
+      const receipts = new Map<string, ChargeReceipt>();
+      await Promise.all(
+        disjointParts(minutes, minutes.length >= PARALLEL_FROM ? PARALLEL_STATEMENTS : 1).map(
+          async (part) => {
+            try {
+              for (const [transactionId, receipt] of await statement(part))
+                receipts.set(transactionId, receipt);
+            } catch (error) {
+              if (!isPlainRefusal(error)) throw error;
+            }
+          },
+        ),
+      );
+      return minutes.map((minute) => receipts.get(minute.transactionId));
     },
 
     /** The minute's receipt, or undefined (nothing written) when it is not plain or the database refused it. */
