@@ -7,12 +7,14 @@ import type { Permission } from "@parley/kit/auth";
 import { AuthServiceService } from "@parley/proto/parley/auth/v1/auth";
 import { BackOfficeServiceService } from "@parley/proto/parley/auth/v1/backoffice";
 import { BillingServiceService } from "@parley/proto/parley/billing/v1/billing";
+import { BillingStaffServiceService } from "@parley/proto/parley/billing/v1/staff";
 import { SessionServiceService } from "@parley/proto/parley/session/v1/session";
 import { SessionStaffServiceService } from "@parley/proto/parley/session/v1/staff";
 import { UserStaffServiceService } from "@parley/proto/parley/user/v1/staff";
 import { UserServiceService } from "@parley/proto/parley/user/v1/user";
 import { authPermissions, backOfficePermissions } from "../services/auth/src/grpc/permissions";
 import { billingPermissions } from "../services/billing/src/grpc/permissions";
+import { billingStaffPermissions } from "../services/billing/src/grpc/staff";
 import { sessionPermissions } from "../services/session/src/grpc/permissions";
 import { sessionStaffPermissions } from "../services/session/src/grpc/staff";
 import { userPermissions } from "../services/user/src/grpc/permissions";
@@ -26,6 +28,7 @@ const services: Array<[Record<string, { path: string }>, Record<string, Permissi
   [SessionStaffServiceService, sessionStaffPermissions],
   [UserStaffServiceService, userStaffPermissions],
   [BillingServiceService, billingPermissions],
+  [BillingStaffServiceService, billingStaffPermissions],
 ];
 
 const sorted = (values: readonly string[] | undefined) => [...(values ?? [])].sort();

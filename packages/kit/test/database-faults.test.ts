@@ -27,7 +27,7 @@ async function serverOver(t: Test, databaseUrl: string) {
           ...testHandlers(),
           async getWallet(request) {
             await database.sql`select pg_sleep(${Number(request.rateMinor) / 1000})`;
-            return { wallet: { userId: request.userId, minutesLeft: 0n } };
+            return { wallet: { userId: request.userId, minutesLeft: 0n, frozen: false } };
           },
         },
         permissions as never,

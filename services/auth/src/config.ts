@@ -51,6 +51,8 @@ export const authConfigShape = {
   USER_ADDRESS: env.address("127.0.0.1:50052"),
   /** The session service: a suspended person's sessions are ended there. */
   SESSION_ADDRESS: env.address("127.0.0.1:50053"),
+  /** Billing: the back office freezes wallets there. */
+  BILLING_ADDRESS: env.address("127.0.0.1:50054"),
   /** Creates (or keeps) this admin account at start, for a new installation. */
   BOOTSTRAP_ADMIN_EMAIL: z.string().optional(),
   BOOTSTRAP_ADMIN_PASSWORD: z.string().optional(),

@@ -3,6 +3,7 @@ import path from "node:path";
 import { createPlatformIdentity, createServiceTokenSource } from "@parley/kit/auth";
 import { ConfigError } from "@parley/kit/config";
 import { createDatabase, migrateDatabase, type Sql } from "@parley/kit/db";
+import { unavailable } from "@parley/kit/errors";
 import {
   bindService,
   type CallContext,
@@ -15,6 +16,7 @@ import type { ServiceMetrics } from "@parley/kit/metrics";
 import { createPaging } from "@parley/kit/paging";
 import { AuthServiceService } from "@parley/proto/parley/auth/v1/auth";
 import { BackOfficeServiceService } from "@parley/proto/parley/auth/v1/backoffice";
+import { createBillingStaff } from "./clients/billing";
 import { createSessionStaff } from "./clients/session";
 import { createUserDirectory } from "./clients/user";
 import type { AuthConfig } from "./config";
@@ -30,6 +32,7 @@ import type {
   ProfileDirectory,
   SecurityNotifier,
   SyncedUsers,
+  Wallets,
 } from "./domain/ports";
 import { createSecrets } from "./domain/secrets";
 import { createServiceIdentities } from "./domain/service-identities";
@@ -64,6 +67,8 @@ export interface AuthServiceDeps {
   keyActivationDelaySeconds: number;
   keyRotationDays: number;
   trustedPeers: BlockList;
+  /** Billing's wallets (freezes by the back office); freezing is unavailable without. */
+  wallets?: Wallets;
   /** The user service: a new account's profile is made at once when given (and by the outbox always). */
   profiles?: ProfileDirectory;
   now?: () => Date;
@@ -122,7 +127,16 @@ export function createAuthService(deps: AuthServiceDeps): {
   };
   const backOffice: BackOfficeDomain = {
     audit,
-    people: createPeople({ store, audit, now }),
+    people: createPeople({
+      store,
+      audit,
+      wallets: deps.wallets ?? {
+        setFrozen: async () => {
+          throw unavailable("BILLING_UNAVAILABLE", "no billing service is configured");
+        },
+      },
+      now,
+    }),
     paging: domain.paging,
   };
   return {
@@ -205,8 +219,10 @@ export async function startAuth(
   let selfToken: () => Promise<string> = async () => "";
   const users = createUserDirectory(config.USER_ADDRESS, () => selfToken());
   const profiles = options.profiles ?? users.profiles;
+  const billingStaff = createBillingStaff(config.BILLING_ADDRESS, () => selfToken());
   const { domain, binding, backOffice, onDenied } = createAuthService({
     sql: database.sql,
+    wallets: billingStaff.wallets,
     limiter,
     syncedUsers: options.syncedUsers ?? users.syncedUsers,
     policy: policyFromConfig(config),
@@ -281,6 +297,7 @@ export async function startAuth(
       outbox.stop,
       async () => users.close(),
       async () => sessionStaff.close(),
+      async () => billingStaff.close(),
       limiter.close,
       database.close,
     ],

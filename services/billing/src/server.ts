@@ -7,6 +7,7 @@ import type { ServiceMetrics } from "@parley/kit/metrics";
 import { createNotificationRelay, type Notifier } from "@parley/kit/notify";
 import { createPaging } from "@parley/kit/paging";
 import { BillingServiceService } from "@parley/proto/parley/billing/v1/billing";
+import { BillingStaffServiceService } from "@parley/proto/parley/billing/v1/staff";
 import {
   type BillingConfig,
   DEFAULT_MAX_TOP_UP_MINOR,
@@ -16,6 +17,7 @@ import {
 import { type Billing, createBilling } from "./domain/billing";
 import { billingHandlers } from "./grpc/handlers";
 import { billingPermissions } from "./grpc/permissions";
+import { billingStaffHandlers, billingStaffPermissions } from "./grpc/staff";
 import { NOTIFICATION_OUTBOX } from "./persistence/payments";
 import { createLedgerStore, LEDGER_DATABASE_SETTINGS } from "./persistence/store";
 import { createPayoutProvider, createProviders, type ProviderSettings } from "./providers";
@@ -64,6 +66,8 @@ export function createBillingService(
 ): {
   billing: Billing;
   binding: ServiceBinding;
+  /** BillingStaffService: wallet freezes for the back office (auth). */
+  staff: ServiceBinding;
 } {
   const defaultCurrency = deps.defaultCurrency ?? "INR";
   const supportedCurrencies = new Set(deps.supportedCurrencies ?? [defaultCurrency]);
@@ -93,18 +97,19 @@ export function createBillingService(
       billingHandlers(billing, createPaging(deps.pageTokenSecret), checkoutKeys),
       billingPermissions,
     ),
+    staff: bindService(BillingStaffServiceService, billingStaffHandlers(billing), billingStaffPermissions),
   };
 }
 
 /** The billing gRPC server over an existing pool, unbound: the caller listens. */
 export function buildBillingServer(deps: BillingServerDeps): { server: GrpcServer; billing: Billing } {
-  const { billing, binding } = createBillingService(deps);
+  const { billing, binding, staff } = createBillingService(deps);
   const server = createGrpcServer({
     name: "billing",
     log: deps.log,
     authenticate: deps.authenticate,
     metrics: deps.metrics,
-    services: [binding],
+    services: [binding, staff],
     onShutdown: deps.onShutdown,
     readiness: deps.readiness,
   });

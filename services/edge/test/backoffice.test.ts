@@ -286,3 +286,100 @@ t.test(
     t.equal(staffTarget.status, 403, "support cannot suspend staff");
   },
 );
+
+t.test(
+  "a frozen wallet pays no further minute (the chat ends as wallet_frozen) and no new hold, but a top-up still lands; unfrozen, it pays again",
+  async (t) => {
+    const api = await startPlatform(t, {
+      session: { MINUTE_SECONDS: "2", METERING_INTERVAL_MS: "200", MIN_MINUTES: "2" },
+    });
+    const admin = await api.adminToken();
+    const support = await staff(t, api, "ROLE_SUPPORT");
+    const expert = await createExpert(t, api);
+    const user = await fundedUser(t, api, RATE * 20);
+    const wallet = () => api.call("GET", "/v1/me/wallet", { token: user.accessToken });
+    const sessionId = await activeChat(t, api, user.accessToken, expert.userId, expert.token);
+    const charged = await eventually(
+      () => api.call("GET", `/v1/sessions/${sessionId}`, { token: user.accessToken }),
+      (r) => (r.body.session?.minutes_charged ?? 0) >= 1,
+    );
+    t.ok(charged.body.session.minutes_charged >= 1, "minutes are paid before the freeze");
+
+    const frozen = await api.call("POST", `/v1/admin/people/${user.userId}/wallet:freeze`, {
+      token: support.token,
+      body: { reason: "card reported stolen" },
+    });
+    t.equal(frozen.status, 200, JSON.stringify(frozen.body));
+    t.equal(frozen.body.frozen, true);
+    const frozenAt = (await wallet()).body.wallet;
+    t.equal(frozenAt.frozen, true, "the wallet reads frozen");
+
+    const ended = await eventually(
+      () => api.call("GET", `/v1/sessions/${sessionId}`, { token: user.accessToken }),
+      (r) => r.body.session?.status === "SESSION_STATUS_ENDED",
+    );
+    t.equal(ended.body.session.status, "SESSION_STATUS_ENDED", "the chat ends at its next minute");
+    t.equal(ended.body.session.end_reason, "END_REASON_WALLET_FROZEN", "with a clear reason");
+    const paidMinutes = Number(ended.body.session.minutes_charged);
+    t.ok(
+      paidMinutes <= Number(charged.body.session.minutes_charged) + 1,
+      "no minute after the freeze was paid",
+    );
+    const afterEnd = (await wallet()).body.wallet;
+    t.equal(afterEnd.balance.amount_minor, frozenAt.balance.amount_minor, "nothing left the frozen wallet");
+
+    const refused = await api.call("POST", "/v1/sessions", {
+      token: user.accessToken,
+      body: { expert_id: expert.userId, kind: "SESSION_KIND_CHAT", request_id: randomUUID() },
+    });
+    t.equal(refused.body.error?.reason, "WALLET_FROZEN", "no new consultation (its hold is refused)");
+
+    // A top-up still lands.
+    const topUp = await api.call("POST", "/v1/me/topups", {
+      token: user.accessToken,
+      body: { amount: { amount_minor: String(RATE * 3), currency: "INR" }, request_id: randomUUID() },
+    });
+    const paid = await api.webhook({
+      event_id: `evt_${randomUUID()}`,
+      payment_id: topUp.body.payment.payment_id,
+      status: "succeeded",
+      amount_minor: RATE * 3,
+      currency: "INR",
+    });
+    t.equal(paid.body.credited, true, "the top-up is credited");
+    const toppedUp = (await wallet()).body.wallet;
+    t.equal(
+      BigInt(toppedUp.balance.amount_minor),
+      BigInt(afterEnd.balance.amount_minor) + BigInt(RATE * 3),
+      "into the frozen wallet",
+    );
+    t.equal(toppedUp.frozen, true);
+
+    const log = await api.call(
+      "GET",
+      `/v1/admin/audit-events?action=wallet.freeze&target_user_id=${user.userId}`,
+      {
+        token: admin,
+      },
+    );
+    t.match(log.body.events, [
+      {
+        outcome: "AUDIT_OUTCOME_DONE",
+        reason: "card reported stolen",
+        before: { wallet_frozen: false },
+        after: { wallet_frozen: true },
+      },
+    ]);
+
+    const thawed = await api.call("POST", `/v1/admin/people/${user.userId}/wallet:unfreeze`, {
+      token: support.token,
+      body: { reason: "card replaced" },
+    });
+    t.equal(thawed.body.frozen, false);
+    const again = await api.call("POST", "/v1/sessions", {
+      token: user.accessToken,
+      body: { expert_id: expert.userId, kind: "SESSION_KIND_CHAT", request_id: randomUUID() },
+    });
+    t.equal(again.status, 200, "unfrozen, it pays again");
+  },
+);

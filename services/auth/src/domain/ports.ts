@@ -216,6 +216,11 @@ export interface Notifier {
   sendNoAccountNotice(message: { channel: "email" | "sms"; to: string }): Promise<void>;
 }
 
+/** Billing's wallets as the back office freezes them (idempotent). */
+export interface Wallets {
+  setFrozen(userId: string, frozen: boolean): Promise<{ wasFrozen: boolean }>;
+}
+
 /** What an account's status change asks of the other services (delivered from the outbox). */
 export interface PersonEffects {
   /** The user service hides (or shows again) the person's profile; idempotent. */

@@ -51,6 +51,14 @@ export function backOfficeHandlers(domain: BackOfficeDomain): Handlers<typeof Ba
       };
     },
 
+    async freezeWallet(request, ctx) {
+      return { frozen: await people.setWalletFrozen(staffCall(ctx), request.userId, request.reason, true) };
+    },
+
+    async unfreezeWallet(request, ctx) {
+      return { frozen: await people.setWalletFrozen(staffCall(ctx), request.userId, request.reason, false) };
+    },
+
     async unsuspendPerson(request, ctx) {
       return {
         account: accountMessage(await people.unsuspend(staffCall(ctx), request.userId, request.reason)),

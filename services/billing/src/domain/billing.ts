@@ -4,7 +4,7 @@ import { type ChargeItem, chargeResult, planCharges } from "./charges";
 import { planCapture, planExpiry, planExtend, planHold, planRelease } from "./holds";
 import { replayOf } from "./idempotency";
 import { invoiceOf, planSettlement } from "./invoices";
-import { heldOf, type WalletLimits } from "./ledger";
+import { heldOf, type WalletLimits, walletFrozen } from "./ledger";
 import type {
   AccountEntry,
   ChargeOutcome,
@@ -295,6 +295,14 @@ export function createBilling(deps: BillingDeps) {
   };
 
   return {
+    /** Freezes or unfreezes a person's wallets (auth's back office authorises and audits). */
+    async setWalletFrozen(userId: string, frozen: boolean): Promise<{ wasFrozen: boolean }> {
+      checks()
+        .require(userId.length > 0 && userId.length <= 64, "user_id", "required")
+        .done();
+      return store.freezes.setFrozen(userId, frozen, [...deps.supportedCurrencies], now());
+    },
+
     async getWallet(userId: string, currency: string, rate: bigint): Promise<WalletView> {
       const chosen = currencyOr(currency);
       checks()
@@ -310,6 +318,7 @@ export function createBilling(deps: BillingDeps) {
         held,
         available,
         minutesLeft: minutesPayable(available, rate),
+        frozen: wallet.frozen ?? false,
       };
     },
 
@@ -592,6 +601,7 @@ export function createBilling(deps: BillingDeps) {
       input: { expertUserId: string; amount: Money | undefined; requestId: string; automatic?: boolean },
     ): Promise<Payout> {
       checks().positiveMoney(input.amount, "amount").requestId(input.requestId).done();
+      if (await store.freezes.isFrozen(input.expertUserId)) throw walletFrozen(input.expertUserId);
       if (!deps.payoutProvider)
         throw failedPrecondition("PAYOUTS_NOT_CONFIGURED", "payouts are not configured here");
       const at = now();

@@ -130,6 +130,12 @@ export function holdView(hold: HoldRecord, now: Date): Hold {
  * nothing, so a plan may carry on with the next one. Holds found past their expiry are expired
  * on the spot: whatever the plan does, the stored state then agrees with what it decided on.
  */
+/** A frozen wallet asked to pay or reserve (a charged minute, a hold, a capture, a refund out). */
+export const walletFrozen = (userId: string) =>
+  failedPrecondition("WALLET_FROZEN", "this wallet is frozen by staff: it pays nothing until unfrozen", {
+    metadata: { user_id: userId },
+  });
+
 export class WalletBook {
   readonly userId: string;
   readonly currency: string;
@@ -139,6 +145,8 @@ export class WalletBook {
   private readonly touched = new Set<string>();
   private readonly placed: HoldRecord[] = [];
   private moved = false;
+  /** Frozen by staff (read under the wallet's lock). */
+  readonly frozen: boolean;
 
   constructor(
     snapshot: WalletSnapshot,
@@ -149,6 +157,7 @@ export class WalletBook {
     this.userId = snapshot.userId;
     this.currency = snapshot.currency;
     this.current = snapshot.balance;
+    this.frozen = snapshot.frozen ?? false;
     for (const hold of snapshot.holds) {
       if (hold.status === "open" && !isLive(hold, now)) {
         this.holds.set(hold.holdId, { ...hold, status: "expired", resolvedAt: now });
@@ -194,6 +203,7 @@ export class WalletBook {
    * live), then from what is available.
    */
   debit(amount: bigint, holdId = ""): { fromHold: bigint; balanceAfter: bigint; holdRemaining: bigint } {
+    this.refuseIfFrozen();
     const hold = holdId ? this.holds.get(holdId) : undefined;
     if (holdId && !hold) throw holdNotFound(holdId);
     const remaining = hold ? reserves(hold, this.now) : 0n;
@@ -214,6 +224,7 @@ export class WalletBook {
 
   /** Takes `amount` from a live hold's remainder only (a capture); refuses more than remains. */
   capture(holdId: string, amount: bigint): { balanceAfter: bigint; hold: HoldRecord } {
+    this.refuseIfFrozen();
     const hold = this.liveHold(holdId);
     const remaining = hold.amount - hold.captured;
     if (amount > remaining)
@@ -224,6 +235,11 @@ export class WalletBook {
     this.current -= amount;
     this.moved = true;
     return { balanceAfter: this.current, hold: this.holds.get(holdId)! };
+  }
+
+  /** Staff froze the wallet: no money leaves it and none is reserved (credits still land). */
+  private refuseIfFrozen(): void {
+    if (this.frozen) throw walletFrozen(this.userId);
   }
 
   /** Refuses a credit that would lift the balance past the wallet limit (never past int64). */
@@ -243,6 +259,7 @@ export class WalletBook {
 
   /** Places a new hold; refuses one larger than what is available. */
   reserve(hold: HoldRecord): HoldRecord {
+    this.refuseIfFrozen();
     const available = this.id === undefined ? 0n : this.available;
     if (hold.amount > available) throw insufficientFunds(hold.amount - available, this.currency);
     const placed = { ...hold, accountId: this.id! };

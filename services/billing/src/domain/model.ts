@@ -26,6 +26,8 @@ export interface WalletView {
   held: bigint;
   available: bigint;
   minutesLeft: bigint;
+  /** Frozen by staff: it pays nothing (minutes, holds, withdrawals) until unfrozen; top-ups land. */
+  frozen: boolean;
 }
 
 export interface AccountEntry {
@@ -68,6 +70,8 @@ export interface WalletSnapshot {
   currency: string;
   balance: bigint;
   holds: HoldRecord[];
+  /** Frozen by staff: nothing leaves it and nothing new is reserved; credits still land. */
+  frozen?: boolean;
 }
 
 /** A hold's new state, written as planned. */

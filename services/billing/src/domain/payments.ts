@@ -82,6 +82,7 @@ const viewOf = (book: WalletBook): WalletView => ({
   held: book.held,
   available: book.available,
   minutesLeft: 0n,
+  frozen: book.frozen,
 });
 
 /** Money into a wallet from a platform account (clearing for payments, promotions for grants). */

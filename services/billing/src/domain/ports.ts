@@ -365,4 +365,22 @@ export interface LedgerStore {
   invoices: InvoiceStore;
   earnings: EarningsStore;
   payouts: PayoutStore;
+  freezes: FreezeStore;
+}
+
+/** Staff freezes of a person's wallets (the back office, through auth). */
+export interface FreezeStore {
+  /**
+   * Freezes (or unfreezes) every wallet of a person, each currency in `currencies` included
+   * (created empty when absent, so a later top-up lands in a frozen wallet), under the wallets'
+   * row locks: a charge that locked a wallet first is done before, any later one sees the freeze.
+   * Says whether any was frozen before.
+   */
+  setFrozen(
+    userId: string,
+    frozen: boolean,
+    currencies: readonly string[],
+    now: Date,
+  ): Promise<{ wasFrozen: boolean }>;
+  isFrozen(userId: string): Promise<boolean>;
 }

@@ -149,6 +149,7 @@ export const walletMessage = (wallet: domain.WalletView): Wallet => ({
   held: money(wallet.held, wallet.currency),
   available: money(wallet.available, wallet.currency),
   minutesLeft: wallet.minutesLeft,
+  frozen: wallet.frozen,
 });
 
 export const transactionMessage = (entry: domain.AccountEntry): Transaction => ({

@@ -53,7 +53,7 @@ async function lockedSnapshot(
   const [, wallets, holds, receipts, settled] = await Promise.all([
     begin(),
     tx<WalletRow[]>`
-      select a.id, a.owner_id, a.currency, a.balance
+      select a.id, a.owner_id, a.currency, a.balance, a.frozen_at is not null as frozen
       from billing.accounts a
       join unnest(${owners}::text[], ${currencies}::text[]) as w(owner_id, currency)
         on a.kind = 'wallet' and a.owner_id = w.owner_id and a.currency = w.currency

@@ -24,15 +24,17 @@ export function holdsOf(tx: Tx, walletIds: readonly string[], named: readonly st
 
 /** A wallet and its open holds, without locks, in one statement (so from one snapshot). */
 export async function readWallet(db: Sql | Tx, userId: string, currency: string): Promise<WalletSnapshot> {
-  const rows = await (db as Tx)<(HoldRow & { wallet_id: string; balance: bigint; hold_id: string | null })[]>`
-    select h.*, a.id as wallet_id, a.balance, h.id as hold_id
+  const rows = await (db as Tx)<
+    (HoldRow & { wallet_id: string; balance: bigint; frozen: boolean; hold_id: string | null })[]
+  >`
+    select h.*, a.id as wallet_id, a.balance, a.frozen_at is not null as frozen, h.id as hold_id
     from billing.accounts a
     left join billing.holds h on h.account_id = a.id and h.status = 'open'
     where a.kind = 'wallet' and a.owner_id = ${userId} and a.currency = ${currency}`;
   const [first] = rows;
   if (!first) return { accountId: undefined, userId, currency, balance: 0n, holds: [] };
   return walletSnapshots(
-    [{ id: first.wallet_id, owner_id: userId, currency, balance: first.balance }],
+    [{ id: first.wallet_id, owner_id: userId, currency, balance: first.balance, frozen: first.frozen }],
     rows.filter((row) => row.hold_id !== null),
   )[0]!;
 }
@@ -48,7 +50,7 @@ export async function lockWallet(
   options: { create: boolean; holdIds?: readonly string[] },
 ): Promise<WalletSnapshot> {
   let [wallet] = await tx<WalletRow[]>`
-    select id, owner_id, currency, balance from billing.accounts
+    select id, owner_id, currency, balance, frozen_at is not null as frozen from billing.accounts
     where kind = 'wallet' and owner_id = ${target.userId} and currency = ${target.currency}
     for update`;
   if (!wallet && options.create) {
@@ -56,7 +58,7 @@ export async function lockWallet(
       insert into billing.accounts (id, kind, owner_id, currency)
       values (${newId()}, 'wallet', ${target.userId}, ${target.currency})
       on conflict (kind, owner_id, currency) do update set kind = excluded.kind
-      returning id, owner_id, currency, balance`;
+      returning id, owner_id, currency, balance, frozen_at is not null as frozen`;
   }
   if (!wallet)
     return { accountId: undefined, userId: target.userId, currency: target.currency, balance: 0n, holds: [] };

@@ -115,6 +115,7 @@ export function createPlainCharges(sql: Sql, platform: PlatformAccounts, maxPerS
       ), wallet as (
         select a.id, a.owner_id, a.currency, a.balance, a.held from billing.accounts a
         where a.kind = 'wallet' and (a.owner_id, a.currency) in (select payer, currency from i)
+          and a.frozen_at is null
         order by a.id
         for update
       ), candidate as materialized (

@@ -35,6 +35,8 @@ export interface WalletRow {
   owner_id: string;
   currency: string;
   balance: bigint;
+  /** Read from the locked row (frozen_at is not null). */
+  frozen?: boolean;
 }
 
 /** Wallet rows and hold rows read under the same locks, as the domain's snapshots. */
@@ -51,5 +53,6 @@ export function walletSnapshots(wallets: readonly WalletRow[], holds: readonly H
     currency: wallet.currency,
     balance: wallet.balance,
     holds: byAccount.get(wallet.id) ?? [],
+    frozen: wallet.frozen ?? false,
   }));
 }

@@ -42,6 +42,8 @@ export const accounts = billing.table(
     balance: money("balance").notNull().default(sql`0`),
     held: money("held").notNull().default(sql`0`),
     createdAt: at("created_at").notNull().defaultNow(),
+    /** Set on a person's wallets while staff freeze them: no charge, hold, capture or refund out. */
+    frozenAt: at("frozen_at"),
   },
   (table) => [
     uniqueIndex("accounts_owner_unique").on(table.kind, table.ownerId, table.currency),

@@ -2,6 +2,7 @@ import { failedPrecondition } from "@parley/kit/errors";
 import type postgres from "postgres";
 import type { LedgerStore } from "../domain/ports";
 import { createChargeStore } from "./charges";
+import { createFreezeStore } from "./freezes";
 import { createHoldStore } from "./holds";
 import { createInvoiceStore } from "./invoices";
 import { createPaymentStore } from "./payments";
@@ -36,6 +37,7 @@ export function createLedgerStore(pool: postgres.Sql, options: { payoutKey?: Buf
     invoices: translated(createInvoiceStore(sql)),
     earnings: translated(createEarningsStore(sql)),
     payouts: translated(createPayoutStore(sql, platform, createSealer(options.payoutKey))),
+    freezes: translated(createFreezeStore(sql)),
   };
 }
 

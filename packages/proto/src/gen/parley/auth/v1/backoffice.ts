@@ -83,6 +83,34 @@ export interface StaffRule {
   action: string;
 }
 
+/** Request of FreezeWallet. */
+export interface FreezeWalletRequest {
+  /** The wallets' owner. */
+  userId: string;
+  /** Why, 1..1000 characters; recorded in the audit log. */
+  reason: string;
+}
+
+/** Response of FreezeWallet. */
+export interface FreezeWalletResponse {
+  /** Always true: the wallets are frozen. */
+  frozen: boolean;
+}
+
+/** Request of UnfreezeWallet. */
+export interface UnfreezeWalletRequest {
+  /** The wallets' owner. */
+  userId: string;
+  /** Why, 1..1000 characters; recorded in the audit log. */
+  reason: string;
+}
+
+/** Response of UnfreezeWallet. */
+export interface UnfreezeWalletResponse {
+  /** Always false: the wallets pay again. */
+  frozen: boolean;
+}
+
 /** Request of SuspendPerson. */
 export interface SuspendPersonRequest {
   /** The person. */
@@ -254,6 +282,280 @@ export const StaffRule: MessageFns<StaffRule> = {
     }
     if (message.action !== "") {
       obj.action = message.action;
+    }
+    return obj;
+  },
+};
+
+function createBaseFreezeWalletRequest(): FreezeWalletRequest {
+  return { userId: "", reason: "" };
+}
+
+export const FreezeWalletRequest: MessageFns<FreezeWalletRequest> = {
+  encode(message: FreezeWalletRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FreezeWalletRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFreezeWalletRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FreezeWalletRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: FreezeWalletRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+};
+
+function createBaseFreezeWalletResponse(): FreezeWalletResponse {
+  return { frozen: false };
+}
+
+export const FreezeWalletResponse: MessageFns<FreezeWalletResponse> = {
+  encode(message: FreezeWalletResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.frozen !== false) {
+      writer.uint32(8).bool(message.frozen);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FreezeWalletResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFreezeWalletResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.frozen = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FreezeWalletResponse {
+    return { frozen: isSet(object.frozen) ? globalThis.Boolean(object.frozen) : false };
+  },
+
+  toJSON(message: FreezeWalletResponse): unknown {
+    const obj: any = {};
+    if (message.frozen !== false) {
+      obj.frozen = message.frozen;
+    }
+    return obj;
+  },
+};
+
+function createBaseUnfreezeWalletRequest(): UnfreezeWalletRequest {
+  return { userId: "", reason: "" };
+}
+
+export const UnfreezeWalletRequest: MessageFns<UnfreezeWalletRequest> = {
+  encode(message: UnfreezeWalletRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UnfreezeWalletRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUnfreezeWalletRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UnfreezeWalletRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: UnfreezeWalletRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+};
+
+function createBaseUnfreezeWalletResponse(): UnfreezeWalletResponse {
+  return { frozen: false };
+}
+
+export const UnfreezeWalletResponse: MessageFns<UnfreezeWalletResponse> = {
+  encode(message: UnfreezeWalletResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.frozen !== false) {
+      writer.uint32(8).bool(message.frozen);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UnfreezeWalletResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUnfreezeWalletResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.frozen = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UnfreezeWalletResponse {
+    return { frozen: isSet(object.frozen) ? globalThis.Boolean(object.frozen) : false };
+  },
+
+  toJSON(message: UnfreezeWalletResponse): unknown {
+    const obj: any = {};
+    if (message.frozen !== false) {
+      obj.frozen = message.frozen;
     }
     return obj;
   },
@@ -1088,6 +1390,40 @@ export const BackOfficeServiceService = {
       Buffer.from(UnsuspendPersonResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): UnsuspendPersonResponse => UnsuspendPersonResponse.decode(value),
   },
+  /**
+   * Freezes a person's wallets: from now on they pay nothing — the next minute of a consultation
+   * is refused and the session ends (`wallet_frozen`), holds and withdrawals are refused
+   * (WALLET_FROZEN) — while top-ups and other credits still land. Freezing a frozen wallet
+   * changes nothing (and is recorded).
+   * Callers: admin, support.
+   * Errors: NOT_FOUND ACCOUNT_NOT_FOUND; FAILED_PRECONDITION ACCOUNT_DELETED; INVALID_ARGUMENT REASON_REQUIRED, VALIDATION_FAILED; UNAVAILABLE (billing did not answer: nothing was recorded, retry)
+   */
+  freezeWallet: {
+    path: "/parley.auth.v1.BackOfficeService/FreezeWallet" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: FreezeWalletRequest): Buffer => Buffer.from(FreezeWalletRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): FreezeWalletRequest => FreezeWalletRequest.decode(value),
+    responseSerialize: (value: FreezeWalletResponse): Buffer =>
+      Buffer.from(FreezeWalletResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): FreezeWalletResponse => FreezeWalletResponse.decode(value),
+  },
+  /**
+   * Unfreezes a person's wallets: they pay again.
+   * Callers: admin, support.
+   * Errors: NOT_FOUND ACCOUNT_NOT_FOUND; INVALID_ARGUMENT REASON_REQUIRED, VALIDATION_FAILED; UNAVAILABLE (billing did not answer: nothing was recorded, retry)
+   */
+  unfreezeWallet: {
+    path: "/parley.auth.v1.BackOfficeService/UnfreezeWallet" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UnfreezeWalletRequest): Buffer =>
+      Buffer.from(UnfreezeWalletRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UnfreezeWalletRequest => UnfreezeWalletRequest.decode(value),
+    responseSerialize: (value: UnfreezeWalletResponse): Buffer =>
+      Buffer.from(UnfreezeWalletResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UnfreezeWalletResponse => UnfreezeWalletResponse.decode(value),
+  },
 } as const;
 
 export interface BackOfficeServiceServer extends UntypedServiceImplementation {
@@ -1115,6 +1451,21 @@ export interface BackOfficeServiceServer extends UntypedServiceImplementation {
    * Errors: NOT_FOUND ACCOUNT_NOT_FOUND; FAILED_PRECONDITION ACCOUNT_DELETED; INVALID_ARGUMENT REASON_REQUIRED, VALIDATION_FAILED
    */
   unsuspendPerson: handleUnaryCall<UnsuspendPersonRequest, UnsuspendPersonResponse>;
+  /**
+   * Freezes a person's wallets: from now on they pay nothing — the next minute of a consultation
+   * is refused and the session ends (`wallet_frozen`), holds and withdrawals are refused
+   * (WALLET_FROZEN) — while top-ups and other credits still land. Freezing a frozen wallet
+   * changes nothing (and is recorded).
+   * Callers: admin, support.
+   * Errors: NOT_FOUND ACCOUNT_NOT_FOUND; FAILED_PRECONDITION ACCOUNT_DELETED; INVALID_ARGUMENT REASON_REQUIRED, VALIDATION_FAILED; UNAVAILABLE (billing did not answer: nothing was recorded, retry)
+   */
+  freezeWallet: handleUnaryCall<FreezeWalletRequest, FreezeWalletResponse>;
+  /**
+   * Unfreezes a person's wallets: they pay again.
+   * Callers: admin, support.
+   * Errors: NOT_FOUND ACCOUNT_NOT_FOUND; INVALID_ARGUMENT REASON_REQUIRED, VALIDATION_FAILED; UNAVAILABLE (billing did not answer: nothing was recorded, retry)
+   */
+  unfreezeWallet: handleUnaryCall<UnfreezeWalletRequest, UnfreezeWalletResponse>;
 }
 
 export interface BackOfficeServiceClient extends Client {
@@ -1183,6 +1534,49 @@ export interface BackOfficeServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: UnsuspendPersonResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Freezes a person's wallets: from now on they pay nothing — the next minute of a consultation
+   * is refused and the session ends (`wallet_frozen`), holds and withdrawals are refused
+   * (WALLET_FROZEN) — while top-ups and other credits still land. Freezing a frozen wallet
+   * changes nothing (and is recorded).
+   * Callers: admin, support.
+   * Errors: NOT_FOUND ACCOUNT_NOT_FOUND; FAILED_PRECONDITION ACCOUNT_DELETED; INVALID_ARGUMENT REASON_REQUIRED, VALIDATION_FAILED; UNAVAILABLE (billing did not answer: nothing was recorded, retry)
+   */
+  freezeWallet(
+    request: FreezeWalletRequest,
+    callback: (error: ServiceError | null, response: FreezeWalletResponse) => void,
+  ): ClientUnaryCall;
+  freezeWallet(
+    request: FreezeWalletRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: FreezeWalletResponse) => void,
+  ): ClientUnaryCall;
+  freezeWallet(
+    request: FreezeWalletRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: FreezeWalletResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Unfreezes a person's wallets: they pay again.
+   * Callers: admin, support.
+   * Errors: NOT_FOUND ACCOUNT_NOT_FOUND; INVALID_ARGUMENT REASON_REQUIRED, VALIDATION_FAILED; UNAVAILABLE (billing did not answer: nothing was recorded, retry)
+   */
+  unfreezeWallet(
+    request: UnfreezeWalletRequest,
+    callback: (error: ServiceError | null, response: UnfreezeWalletResponse) => void,
+  ): ClientUnaryCall;
+  unfreezeWallet(
+    request: UnfreezeWalletRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UnfreezeWalletResponse) => void,
+  ): ClientUnaryCall;
+  unfreezeWallet(
+    request: UnfreezeWalletRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UnfreezeWalletResponse) => void,
   ): ClientUnaryCall;
 }
 

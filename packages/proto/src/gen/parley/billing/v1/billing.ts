@@ -635,6 +635,11 @@ export interface Wallet {
     | undefined;
   /** Whole minutes `available` pays at the requested rate; 0 when no rate was given. */
   minutesLeft: bigint;
+  /**
+   * Frozen by staff: it pays nothing (minutes, holds, withdrawals) until unfrozen; top-ups
+   * still land.
+   */
+  frozen: boolean;
 }
 
 /** One posting on one account, with the account balance around it. */
@@ -1455,7 +1460,7 @@ export interface GetEarningsResponse {
 }
 
 function createBaseWallet(): Wallet {
-  return { userId: "", balance: undefined, held: undefined, available: undefined, minutesLeft: 0n };
+  return { userId: "", balance: undefined, held: undefined, available: undefined, minutesLeft: 0n, frozen: false };
 }
 
 export const Wallet: MessageFns<Wallet> = {
@@ -1477,6 +1482,9 @@ export const Wallet: MessageFns<Wallet> = {
         throw new globalThis.Error("value provided for field message.minutesLeft of type int64 too large");
       }
       writer.uint32(40).int64(message.minutesLeft);
+    }
+    if (message.frozen !== false) {
+      writer.uint32(48).bool(message.frozen);
     }
     return writer;
   },
@@ -1534,6 +1542,14 @@ export const Wallet: MessageFns<Wallet> = {
             message.minutesLeft = reader.int64() as bigint;
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.frozen = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1561,6 +1577,7 @@ export const Wallet: MessageFns<Wallet> = {
         : isSet(object.minutes_left)
         ? BigInt(object.minutes_left)
         : 0n,
+      frozen: isSet(object.frozen) ? globalThis.Boolean(object.frozen) : false,
     };
   },
 
@@ -1580,6 +1597,9 @@ export const Wallet: MessageFns<Wallet> = {
     }
     if (message.minutesLeft !== 0n) {
       obj.minutesLeft = message.minutesLeft.toString();
+    }
+    if (message.frozen !== false) {
+      obj.frozen = message.frozen;
     }
     return obj;
   },
