@@ -31,6 +31,7 @@ import type {
   Notifier,
   ProfileDirectory,
   SecurityNotifier,
+  StaffProfiles,
   SyncedUsers,
   Wallets,
 } from "./domain/ports";
@@ -38,7 +39,12 @@ import { createSecrets } from "./domain/secrets";
 import { createServiceIdentities } from "./domain/service-identities";
 import { createSessions } from "./domain/sessions";
 import { createKeyRing } from "./domain/signing-keys";
-import { type BackOfficeDomain, backOfficeHandlers, staffCall } from "./grpc/backoffice";
+import {
+  type BackOfficeDomain,
+  type BackOfficeUpstreams,
+  backOfficeHandlers,
+  staffCall,
+} from "./grpc/backoffice";
 import { type AuthDomain, authHandlers } from "./grpc/handlers";
 import { authPermissions, backOfficePermissions, backOfficeRules } from "./grpc/permissions";
 import { createPostgresAttemptLimiter, createRedisAttemptLimiter } from "./persistence/attempts";
@@ -69,6 +75,10 @@ export interface AuthServiceDeps {
   trustedPeers: BlockList;
   /** Billing's wallets (freezes by the back office); freezing is unavailable without. */
   wallets?: Wallets;
+  /** The user service's profiles for the back office's search; unavailable without. */
+  staffProfiles?: StaffProfiles;
+  /** The other services the back office reads through (wallets, ledgers, sessions). */
+  upstreams?: BackOfficeUpstreams;
   /** The user service: a new account's profile is made at once when given (and by the outbox always). */
   profiles?: ProfileDirectory;
   now?: () => Date;
@@ -135,9 +145,16 @@ export function createAuthService(deps: AuthServiceDeps): {
           throw unavailable("BILLING_UNAVAILABLE", "no billing service is configured");
         },
       },
+      profiles: deps.staffProfiles ?? {
+        search: async () => {
+          throw unavailable("USER_UNAVAILABLE", "no user service is configured");
+        },
+        byIds: async () => [],
+      },
       now,
     }),
     paging: domain.paging,
+    ...(deps.upstreams ? { upstreams: deps.upstreams } : {}),
   };
   return {
     domain,
@@ -220,9 +237,16 @@ export async function startAuth(
   const users = createUserDirectory(config.USER_ADDRESS, () => selfToken());
   const profiles = options.profiles ?? users.profiles;
   const billingStaff = createBillingStaff(config.BILLING_ADDRESS, () => selfToken());
+  const sessionStaff = createSessionStaff(config.SESSION_ADDRESS, () => selfToken());
   const { domain, binding, backOffice, onDenied } = createAuthService({
     sql: database.sql,
     wallets: billingStaff.wallets,
+    staffProfiles: users.staffProfiles,
+    upstreams: {
+      billing: billingStaff.billing,
+      sessions: sessionStaff.sessions,
+      sessionStaff: sessionStaff.client,
+    },
     limiter,
     syncedUsers: options.syncedUsers ?? users.syncedUsers,
     policy: policyFromConfig(config),
@@ -252,7 +276,6 @@ export async function startAuth(
       );
   }
 
-  const sessionStaff = createSessionStaff(config.SESSION_ADDRESS, () => selfToken());
   const outbox = createOutboxWorker({
     queue: createOutboxQueue(database.sql),
     profiles,

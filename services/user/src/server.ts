@@ -143,7 +143,10 @@ export function createUserService(deps: UserServiceDeps): UserService {
     ),
     staff: bindService(
       UserStaffServiceService,
-      userStaffHandlers(createUserStaff({ store: createProfileStatusStore(deps.sql), now })),
+      userStaffHandlers(
+        createUserStaff({ store: createProfileStatusStore(deps.sql), now }),
+        createPaging(deps.pageTokenSecret),
+      ),
       userStaffPermissions,
     ),
     deliveryWorker: worker,

@@ -1,4 +1,5 @@
 import { createServiceClient } from "@parley/kit/grpc";
+import { BillingServiceService } from "@parley/proto/parley/billing/v1/billing";
 import { BillingStaffServiceService } from "@parley/proto/parley/billing/v1/staff";
 import type { Wallets } from "../domain/ports";
 
@@ -15,5 +16,19 @@ export function createBillingStaff(address: string, credentials: () => Promise<s
       return client.setWalletFrozen({ userId, frozen });
     },
   };
-  return { wallets, close: () => client.close() };
+  // The staff member's own token is forwarded on reads (billing checks it is staff too).
+  const billing = createServiceClient(BillingServiceService, {
+    address,
+    credentials,
+    defaultDeadlineMs: 10_000,
+    idempotent: ["getWallet", "listTransactions"],
+  });
+  return {
+    wallets,
+    billing,
+    close: () => {
+      client.close();
+      billing.close();
+    },
+  };
 }

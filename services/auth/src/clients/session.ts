@@ -1,5 +1,5 @@
 import { createServiceClient } from "@parley/kit/grpc";
-import { EndReason } from "@parley/proto/parley/session/v1/session";
+import { EndReason, SessionServiceService } from "@parley/proto/parley/session/v1/session";
 import { SessionStaffServiceService } from "@parley/proto/parley/session/v1/staff";
 
 const REASONS = {
@@ -16,11 +16,22 @@ export function createSessionStaff(address: string, credentials: () => Promise<s
     defaultDeadlineMs: 30_000,
     idempotent: ["endPersonSessions", "listLiveSessions"],
   });
+  // The staff member's own token is forwarded on reads (session checks it is staff too).
+  const sessions = createServiceClient(SessionServiceService, {
+    address,
+    credentials,
+    defaultDeadlineMs: 10_000,
+    idempotent: ["listSessions"],
+  });
   return {
     client,
+    sessions,
     async endSessions(userId: string, reason: keyof typeof REASONS, asPayerOnly: boolean) {
       await client.endPersonSessions({ userId, reason: REASONS[reason], asPayerOnly });
     },
-    close: () => client.close(),
+    close: () => {
+      client.close();
+      sessions.close();
+    },
   };
 }

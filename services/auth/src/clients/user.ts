@@ -4,7 +4,7 @@ import { notifyRequest } from "@parley/kit/notify";
 import { ProfileStatus, UserStaffServiceService } from "@parley/proto/parley/user/v1/staff";
 import { UserServiceService } from "@parley/proto/parley/user/v1/user";
 import type { AccountStatus } from "../domain/model";
-import type { ProfileDirectory, SecurityNotifier, SyncedUsers } from "../domain/ports";
+import type { ProfileDirectory, SecurityNotifier, StaffProfiles, SyncedUsers } from "../domain/ports";
 
 /** The user service as auth uses it: profile creation (from the outbox) and synced-user lookup. */
 export function createUserDirectory(address: string, credentials: () => Promise<string>) {
@@ -43,7 +43,7 @@ export function createUserDirectory(address: string, credentials: () => Promise<
     address,
     credentials,
     defaultDeadlineMs: 5_000,
-    idempotent: ["setProfileStatus"],
+    idempotent: ["setProfileStatus", "searchProfiles"],
   });
   const STATUS = {
     active: ProfileStatus.PROFILE_STATUS_ACTIVE,
@@ -53,11 +53,40 @@ export function createUserDirectory(address: string, credentials: () => Promise<
   const setProfileStatus = async (userId: string, status: AccountStatus) => {
     await staff.setProfileStatus({ userId, status: STATUS[status] });
   };
+  const toSummary = (p: { userId: string; displayName: string; partnerId: string; externalId: string }) => ({
+    userId: p.userId,
+    displayName: p.displayName,
+    partnerId: p.partnerId,
+    externalId: p.externalId,
+  });
+  const staffProfiles: StaffProfiles = {
+    async search(query, pageSize, pageToken) {
+      const found = await staff.searchProfiles({
+        name: "name" in query ? query.name : "",
+        externalId: "externalId" in query ? query.externalId : "",
+        userIds: [],
+        pageSize,
+        pageToken,
+      });
+      return { profiles: found.profiles.map(toSummary), nextPageToken: found.nextPageToken };
+    },
+    async byIds(userIds) {
+      const found = await staff.searchProfiles({
+        name: "",
+        externalId: "",
+        userIds,
+        pageSize: 100,
+        pageToken: "",
+      });
+      return found.profiles.map(toSummary);
+    },
+  };
   return {
     profiles,
     syncedUsers,
     notices,
     setProfileStatus,
+    staffProfiles,
     close: () => {
       client.close();
       staff.close();

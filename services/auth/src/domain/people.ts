@@ -1,16 +1,52 @@
-import { failedPrecondition, notFound, permissionDenied } from "@parley/kit/errors";
+import { failedPrecondition, invalidArgument, notFound, permissionDenied } from "@parley/kit/errors";
 import { requireReason, type StaffAudit, type StaffCall } from "./audit";
 import type { Account, AccountStatus } from "./model";
-import type { AuthStore, Wallets } from "./ports";
+import type { AuthStore, ProfileSummary, StaffProfiles, Wallets } from "./ports";
 import { requireUuid } from "./validation";
 
 const STAFF = new Set(["admin", "support", "operator", "moderator"]);
+
+/** One person as staff see them: the account with its profile (when the user service has one). */
+export interface Person {
+  userId: string;
+  /** Absent for a partner's synced user who never signed in. */
+  account: Account | undefined;
+  profile: ProfileSummary | undefined;
+}
+
+export type PeopleQuery = { email: string } | { phone: string } | { name: string } | { externalId: string };
+
+/** Exactly one search field, as given; VALIDATION_FAILED otherwise. */
+export function peopleQuery(input: {
+  email: string;
+  phone: string;
+  name: string;
+  externalId: string;
+}): PeopleQuery {
+  const given = (
+    [
+      ["email", input.email.trim().toLowerCase()],
+      ["phone", input.phone.trim()],
+      ["name", input.name.trim()],
+      ["externalId", input.externalId.trim()],
+    ] as const
+  ).filter(([, value]) => value !== "");
+  if (given.length !== 1 || given[0]![1].length > 254)
+    throw invalidArgument("VALIDATION_FAILED", "search by exactly one of email, phone, name, external_id", {
+      fieldViolations: [
+        { field: "email", description: "give exactly one of email, phone, name, external_id" },
+      ],
+    });
+  const [field, value] = given[0]!;
+  return { [field]: value } as PeopleQuery;
+}
 
 /** The back office's actions on people's accounts, each audited in the transaction of the change. */
 export function createPeople(deps: {
   store: AuthStore;
   audit: StaffAudit;
   wallets: Wallets;
+  profiles: StaffProfiles;
   now: () => Date;
 }) {
   const { store, audit, now } = deps;
@@ -88,7 +124,54 @@ export function createPeople(deps: {
     }
   }
 
+  const withProfiles = async (found: Account[]): Promise<Person[]> => {
+    if (found.length === 0) return [];
+    const profiles = await deps.profiles.byIds(found.map((account) => account.id));
+    const byId = new Map(profiles.map((profile) => [profile.userId, profile]));
+    return found.map((account) => ({ userId: account.id, account, profile: byId.get(account.id) }));
+  };
+
   return {
+    /**
+     * Accounts by email or phone prefix (auth's own, paged by account id), or profiles by name
+     * or external id (the user service's, paged by its own token), each with the other half.
+     */
+    async search(
+      query: PeopleQuery,
+      page: { size: number; afterId: string | undefined; token: string },
+    ): Promise<{ people: Person[]; nextAfterId?: string; nextPageToken?: string }> {
+      if ("email" in query || "phone" in query) {
+        const [by, prefix] =
+          "email" in query ? (["email", query.email] as const) : (["phone", query.phone] as const);
+        const found = await store.searchAccounts(by, prefix, page.afterId, page.size);
+        const nextAfterId = found.length === page.size ? found.at(-1)?.id : undefined;
+        return { people: await withProfiles(found), ...(nextAfterId ? { nextAfterId } : {}) };
+      }
+      const { profiles, nextPageToken } = await deps.profiles.search(query, page.size, page.token);
+      const accounts = new Map(
+        (await store.findAccounts(profiles.map((profile) => profile.userId))).map((a) => [a.id, a]),
+      );
+      return {
+        people: profiles.map((profile) => ({
+          userId: profile.userId,
+          account: accounts.get(profile.userId),
+          profile,
+        })),
+        nextPageToken,
+      };
+    },
+
+    /** One person's account and profile, the view recorded (action of the call's staff rule). */
+    async view(call: StaffCall, userId: string, reasonText: string): Promise<Person> {
+      const reason = requireReason(reasonText);
+      const id = requireUuid(userId, "user_id");
+      const account = await store.findAccount(id);
+      if (!account) throw notFound("ACCOUNT_NOT_FOUND", "no such account");
+      await audit.append([audit.done(call, { targetUserId: id, reason, before: null, after: null })]);
+      const [person] = await withProfiles([account]);
+      return person!;
+    },
+
     async suspend(call: StaffCall, userId: string, reasonText: string): Promise<Account> {
       const reason = requireReason(reasonText);
       const account = await target(call, userId);

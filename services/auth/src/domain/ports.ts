@@ -94,6 +94,14 @@ export interface AuthStore {
    * Suspending the last active admin is refused.
    */
   changeAccountStatus(change: StatusChange): Promise<StatusChangeOutcome>;
+  /** Accounts by email or phone prefix, in id order after `afterId`. */
+  searchAccounts(
+    by: "email" | "phone",
+    prefix: string,
+    afterId: string | undefined,
+    limit: number,
+  ): Promise<Account[]>;
+  findAccounts(ids: string[]): Promise<Account[]>;
   /** Revocations after `afterSeq` made since `since`, oldest first. */
   listRevocations(afterSeq: bigint, since: Date, limit: number): Promise<Revocation[]>;
 
@@ -214,6 +222,24 @@ export interface Notifier {
   }): Promise<void>;
   /** A reset was asked for an address with no account: its owner learns so, nobody else does. */
   sendNoAccountNotice(message: { channel: "email" | "sms"; to: string }): Promise<void>;
+}
+
+/** A profile as the back office lists it (the user service's). */
+export interface ProfileSummary {
+  userId: string;
+  displayName: string;
+  partnerId: string;
+  externalId: string;
+}
+
+/** The user service's profiles, as the back office searches them. */
+export interface StaffProfiles {
+  search(
+    query: { name: string } | { externalId: string },
+    pageSize: number,
+    pageToken: string,
+  ): Promise<{ profiles: ProfileSummary[]; nextPageToken: string }>;
+  byIds(userIds: string[]): Promise<ProfileSummary[]>;
 }
 
 /** Billing's wallets as the back office freezes them (idempotent). */

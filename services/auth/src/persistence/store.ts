@@ -1,7 +1,7 @@
 import type { Assurance, PersonRole } from "@parley/kit/auth";
 import type { Sql } from "@parley/kit/db";
 import { newId } from "@parley/kit/ids";
-import { and, desc, eq, gt, isNotNull, isNull, lt, ne, or, sql } from "drizzle-orm";
+import { and, desc, eq, gt, inArray, isNotNull, isNull, lt, ne, or, sql } from "drizzle-orm";
 import type { AnyPgColumn } from "drizzle-orm/pg-core";
 import { drizzle } from "drizzle-orm/postgres-js";
 import type { Account, ApiKey, LoginSession, OutboxMessage } from "../domain/model";
@@ -225,6 +225,24 @@ export function createAuthStore(client: Sql): AuthStore {
         await enqueue(tx, change.messages);
         return { outcome: "ok" as const, account: toAccount(updated!) };
       });
+    },
+
+    async searchAccounts(by, prefix, afterId, limit) {
+      const column = by === "email" ? accounts.email : accounts.phone;
+      const escaped = prefix.replace(/[\\%_]/g, (c) => `\\${c}`);
+      const rows = await db
+        .select()
+        .from(accounts)
+        .where(and(sql`${column} like ${`${escaped}%`}`, afterId ? gt(accounts.id, afterId) : undefined))
+        .orderBy(accounts.id)
+        .limit(limit);
+      return rows.map(toAccount);
+    },
+
+    async findAccounts(ids) {
+      if (ids.length === 0) return [];
+      const rows = await db.select().from(accounts).where(inArray(accounts.id, ids));
+      return rows.map(toAccount);
     },
 
     async listRevocations(afterSeq, since, limit) {

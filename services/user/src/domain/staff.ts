@@ -1,10 +1,24 @@
 import { invalidArgument } from "@parley/kit/errors";
 import type { ProfileStatus } from "./model";
 
+export type { ProfileStatus };
+
+export interface ProfileSummary {
+  userId: string;
+  displayName: string;
+  partnerId: string | null;
+  externalId: string | null;
+  status: ProfileStatus;
+}
+
+export type ProfileQuery = { name: string } | { externalId: string } | { userIds: string[] };
+
 /** Profiles as the back office changes them (auth's BackOfficeService authorises and audits). */
 export interface ProfileStatusStore {
   /** Sets the status of an existing profile; false when there is none (nothing to hide yet). */
   setStatus(userId: string, status: ProfileStatus, now: Date): Promise<boolean>;
+  /** Matches in user id order after `afterId`. */
+  search(query: ProfileQuery, afterId: string | undefined, limit: number): Promise<ProfileSummary[]>;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -18,6 +32,30 @@ export function createUserStaff(deps: { store: ProfileStatusStore; now: () => Da
           fieldViolations: [{ field: "user_id", description: "must be a UUID" }],
         });
       await deps.store.setStatus(userId.toLowerCase(), status, deps.now());
+    },
+
+    /** Exactly one of a name part (2..80 characters), an external id, or up to 100 ids. */
+    search(
+      input: { name: string; externalId: string; userIds: string[] },
+      afterId: string | undefined,
+      limit: number,
+    ): Promise<ProfileSummary[]> {
+      const given = [input.name !== "", input.externalId !== "", input.userIds.length > 0].filter(Boolean);
+      const refuse = (description: string) =>
+        invalidArgument("VALIDATION_FAILED", description, {
+          fieldViolations: [{ field: "name", description }],
+        });
+      if (given.length !== 1) throw refuse("give exactly one of name, external_id, user_ids");
+      if (input.name) {
+        const name = input.name.trim();
+        if (name.length < 2 || name.length > 80) throw refuse("a name part is 2..80 characters");
+        return deps.store.search({ name }, afterId, limit);
+      }
+      if (input.externalId)
+        return deps.store.search({ externalId: input.externalId.slice(0, 200) }, afterId, limit);
+      if (input.userIds.length > 100 || input.userIds.some((id) => !UUID.test(id)))
+        throw refuse("user_ids are at most 100 UUIDs");
+      return deps.store.search({ userIds: input.userIds.map((id) => id.toLowerCase()) }, afterId, limit);
     },
   };
 }

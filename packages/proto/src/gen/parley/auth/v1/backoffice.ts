@@ -20,6 +20,8 @@ import {
 } from "@grpc/grpc-js";
 import { Struct } from "../../../google/protobuf/struct";
 import { Timestamp } from "../../../google/protobuf/timestamp";
+import { AccountKind, accountKindFromJSON, accountKindToJSON, Transaction, Wallet } from "../../billing/v1/billing";
+import { Session } from "../../session/v1/session";
 import { Account, Role, roleFromJSON, roleToJSON } from "./auth";
 
 export const protobufPackage = "parley.auth.v1";
@@ -81,6 +83,125 @@ export interface StaffRule {
    * recorded when they succeed (lists).
    */
   action: string;
+}
+
+/** A person as the back office sees them. */
+export interface Person {
+  /**
+   * The account (id, email, phone, role, status); unset for a partner's synced user who never
+   * signed in (no account yet).
+   */
+  account?:
+    | Account
+    | undefined;
+  /** The profile's display name. */
+  displayName: string;
+  /** The partner that synced them, or empty. */
+  partnerId: string;
+  /** Their id at that partner, or empty. */
+  externalId: string;
+  /** The person's user id. */
+  userId: string;
+}
+
+/** Request of SearchPeople: exactly one of the queries. */
+export interface SearchPeopleRequest {
+  /** An email address or its beginning. */
+  email: string;
+  /** An E.164 number or its beginning. */
+  phone: string;
+  /** Part of a display name. */
+  name: string;
+  /** A partner's external id (exact). */
+  externalId: string;
+  /** At most 100; 20 when 0. */
+  pageSize: number;
+  /** From a previous response's next_page_token. */
+  pageToken: string;
+}
+
+/** Response of SearchPeople. */
+export interface SearchPeopleResponse {
+  /** Matches. */
+  people: Person[];
+  /** Empty on the last page. */
+  nextPageToken: string;
+}
+
+/** Request of GetPerson. */
+export interface GetPersonRequest {
+  /** The person. */
+  userId: string;
+  /** Why, 1..1000 characters; recorded in the audit log. */
+  reason: string;
+}
+
+/** Response of GetPerson. */
+export interface GetPersonResponse {
+  /** The person. */
+  person?:
+    | Person
+    | undefined;
+  /** Their wallet in the default currency (unset for moderators). */
+  wallet?: Wallet | undefined;
+}
+
+/** Request of ListPersonSessions. */
+export interface ListPersonSessionsRequest {
+  /** The person. */
+  userId: string;
+  /** Why, 1..1000 characters; recorded in the audit log (each page). */
+  reason: string;
+  /** At most 100; 20 when 0. */
+  pageSize: number;
+  /** From a previous response's next_page_token. */
+  pageToken: string;
+}
+
+/** Response of ListPersonSessions. */
+export interface ListPersonSessionsResponse {
+  /** Sessions, newest first. */
+  sessions: Session[];
+  /** Empty on the last page. */
+  nextPageToken: string;
+}
+
+/** Request of ListPersonTransactions. */
+export interface ListPersonTransactionsRequest {
+  /** The person. */
+  userId: string;
+  /** Why, 1..1000 characters; recorded in the audit log (each page). */
+  reason: string;
+  /** The wallet when unspecified; ACCOUNT_KIND_EARNINGS for an expert's earnings. */
+  account: AccountKind;
+  /** At most 200; 50 when 0. */
+  pageSize: number;
+  /** From a previous response's next_page_token. */
+  pageToken: string;
+}
+
+/** Response of ListPersonTransactions. */
+export interface ListPersonTransactionsResponse {
+  /** Postings, newest first, each with the balance after it. */
+  transactions: Transaction[];
+  /** Empty on the last page. */
+  nextPageToken: string;
+}
+
+/** Request of ListLiveSessions. */
+export interface ListLiveSessionsRequest {
+  /** At most 100; 20 when 0. */
+  pageSize: number;
+  /** From a previous response's next_page_token. */
+  pageToken: string;
+}
+
+/** Response of ListLiveSessions. */
+export interface ListLiveSessionsResponse {
+  /** Active sessions, newest first. */
+  sessions: Session[];
+  /** Empty on the last page. */
+  nextPageToken: string;
 }
 
 /** Request of FreezeWallet. */
@@ -282,6 +403,1093 @@ export const StaffRule: MessageFns<StaffRule> = {
     }
     if (message.action !== "") {
       obj.action = message.action;
+    }
+    return obj;
+  },
+};
+
+function createBasePerson(): Person {
+  return { account: undefined, displayName: "", partnerId: "", externalId: "", userId: "" };
+}
+
+export const Person: MessageFns<Person> = {
+  encode(message: Person, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.account !== undefined) {
+      Account.encode(message.account, writer.uint32(10).fork()).join();
+    }
+    if (message.displayName !== "") {
+      writer.uint32(18).string(message.displayName);
+    }
+    if (message.partnerId !== "") {
+      writer.uint32(26).string(message.partnerId);
+    }
+    if (message.externalId !== "") {
+      writer.uint32(34).string(message.externalId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(42).string(message.userId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Person {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePerson();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.account = Account.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.displayName = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.partnerId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.externalId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Person {
+    return {
+      account: isSet(object.account) ? Account.fromJSON(object.account) : undefined,
+      displayName: isSet(object.displayName)
+        ? globalThis.String(object.displayName)
+        : isSet(object.display_name)
+        ? globalThis.String(object.display_name)
+        : "",
+      partnerId: isSet(object.partnerId)
+        ? globalThis.String(object.partnerId)
+        : isSet(object.partner_id)
+        ? globalThis.String(object.partner_id)
+        : "",
+      externalId: isSet(object.externalId)
+        ? globalThis.String(object.externalId)
+        : isSet(object.external_id)
+        ? globalThis.String(object.external_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+    };
+  },
+
+  toJSON(message: Person): unknown {
+    const obj: any = {};
+    if (message.account !== undefined) {
+      obj.account = Account.toJSON(message.account);
+    }
+    if (message.displayName !== "") {
+      obj.displayName = message.displayName;
+    }
+    if (message.partnerId !== "") {
+      obj.partnerId = message.partnerId;
+    }
+    if (message.externalId !== "") {
+      obj.externalId = message.externalId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    return obj;
+  },
+};
+
+function createBaseSearchPeopleRequest(): SearchPeopleRequest {
+  return { email: "", phone: "", name: "", externalId: "", pageSize: 0, pageToken: "" };
+}
+
+export const SearchPeopleRequest: MessageFns<SearchPeopleRequest> = {
+  encode(message: SearchPeopleRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.email !== "") {
+      writer.uint32(10).string(message.email);
+    }
+    if (message.phone !== "") {
+      writer.uint32(18).string(message.phone);
+    }
+    if (message.name !== "") {
+      writer.uint32(26).string(message.name);
+    }
+    if (message.externalId !== "") {
+      writer.uint32(34).string(message.externalId);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(40).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(50).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SearchPeopleRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSearchPeopleRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.email = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.phone = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.externalId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SearchPeopleRequest {
+    return {
+      email: isSet(object.email) ? globalThis.String(object.email) : "",
+      phone: isSet(object.phone) ? globalThis.String(object.phone) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      externalId: isSet(object.externalId)
+        ? globalThis.String(object.externalId)
+        : isSet(object.external_id)
+        ? globalThis.String(object.external_id)
+        : "",
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: SearchPeopleRequest): unknown {
+    const obj: any = {};
+    if (message.email !== "") {
+      obj.email = message.email;
+    }
+    if (message.phone !== "") {
+      obj.phone = message.phone;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.externalId !== "") {
+      obj.externalId = message.externalId;
+    }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+};
+
+function createBaseSearchPeopleResponse(): SearchPeopleResponse {
+  return { people: [], nextPageToken: "" };
+}
+
+export const SearchPeopleResponse: MessageFns<SearchPeopleResponse> = {
+  encode(message: SearchPeopleResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.people) {
+      Person.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SearchPeopleResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSearchPeopleResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.people.push(Person.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SearchPeopleResponse {
+    return {
+      people: globalThis.Array.isArray(object?.people) ? object.people.map((e: any) => Person.fromJSON(e)) : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: SearchPeopleResponse): unknown {
+    const obj: any = {};
+    if (message.people?.length) {
+      obj.people = message.people.map((e) => Person.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+};
+
+function createBaseGetPersonRequest(): GetPersonRequest {
+  return { userId: "", reason: "" };
+}
+
+export const GetPersonRequest: MessageFns<GetPersonRequest> = {
+  encode(message: GetPersonRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetPersonRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetPersonRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetPersonRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: GetPersonRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+};
+
+function createBaseGetPersonResponse(): GetPersonResponse {
+  return { person: undefined, wallet: undefined };
+}
+
+export const GetPersonResponse: MessageFns<GetPersonResponse> = {
+  encode(message: GetPersonResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.person !== undefined) {
+      Person.encode(message.person, writer.uint32(10).fork()).join();
+    }
+    if (message.wallet !== undefined) {
+      Wallet.encode(message.wallet, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetPersonResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetPersonResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.person = Person.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.wallet = Wallet.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetPersonResponse {
+    return {
+      person: isSet(object.person) ? Person.fromJSON(object.person) : undefined,
+      wallet: isSet(object.wallet) ? Wallet.fromJSON(object.wallet) : undefined,
+    };
+  },
+
+  toJSON(message: GetPersonResponse): unknown {
+    const obj: any = {};
+    if (message.person !== undefined) {
+      obj.person = Person.toJSON(message.person);
+    }
+    if (message.wallet !== undefined) {
+      obj.wallet = Wallet.toJSON(message.wallet);
+    }
+    return obj;
+  },
+};
+
+function createBaseListPersonSessionsRequest(): ListPersonSessionsRequest {
+  return { userId: "", reason: "", pageSize: 0, pageToken: "" };
+}
+
+export const ListPersonSessionsRequest: MessageFns<ListPersonSessionsRequest> = {
+  encode(message: ListPersonSessionsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(24).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(34).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListPersonSessionsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListPersonSessionsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListPersonSessionsRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListPersonSessionsRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+};
+
+function createBaseListPersonSessionsResponse(): ListPersonSessionsResponse {
+  return { sessions: [], nextPageToken: "" };
+}
+
+export const ListPersonSessionsResponse: MessageFns<ListPersonSessionsResponse> = {
+  encode(message: ListPersonSessionsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.sessions) {
+      Session.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListPersonSessionsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListPersonSessionsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessions.push(Session.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListPersonSessionsResponse {
+    return {
+      sessions: globalThis.Array.isArray(object?.sessions) ? object.sessions.map((e: any) => Session.fromJSON(e)) : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListPersonSessionsResponse): unknown {
+    const obj: any = {};
+    if (message.sessions?.length) {
+      obj.sessions = message.sessions.map((e) => Session.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+};
+
+function createBaseListPersonTransactionsRequest(): ListPersonTransactionsRequest {
+  return { userId: "", reason: "", account: 0, pageSize: 0, pageToken: "" };
+}
+
+export const ListPersonTransactionsRequest: MessageFns<ListPersonTransactionsRequest> = {
+  encode(message: ListPersonTransactionsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    if (message.account !== 0) {
+      writer.uint32(24).int32(message.account);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(32).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(42).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListPersonTransactionsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListPersonTransactionsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.account = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListPersonTransactionsRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      account: isSet(object.account) ? accountKindFromJSON(object.account) : 0,
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListPersonTransactionsRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.account !== 0) {
+      obj.account = accountKindToJSON(message.account);
+    }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+};
+
+function createBaseListPersonTransactionsResponse(): ListPersonTransactionsResponse {
+  return { transactions: [], nextPageToken: "" };
+}
+
+export const ListPersonTransactionsResponse: MessageFns<ListPersonTransactionsResponse> = {
+  encode(message: ListPersonTransactionsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.transactions) {
+      Transaction.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListPersonTransactionsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListPersonTransactionsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.transactions.push(Transaction.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListPersonTransactionsResponse {
+    return {
+      transactions: globalThis.Array.isArray(object?.transactions)
+        ? object.transactions.map((e: any) => Transaction.fromJSON(e))
+        : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListPersonTransactionsResponse): unknown {
+    const obj: any = {};
+    if (message.transactions?.length) {
+      obj.transactions = message.transactions.map((e) => Transaction.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+};
+
+function createBaseListLiveSessionsRequest(): ListLiveSessionsRequest {
+  return { pageSize: 0, pageToken: "" };
+}
+
+export const ListLiveSessionsRequest: MessageFns<ListLiveSessionsRequest> = {
+  encode(message: ListLiveSessionsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.pageSize !== 0) {
+      writer.uint32(8).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(18).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListLiveSessionsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListLiveSessionsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListLiveSessionsRequest {
+    return {
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListLiveSessionsRequest): unknown {
+    const obj: any = {};
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+};
+
+function createBaseListLiveSessionsResponse(): ListLiveSessionsResponse {
+  return { sessions: [], nextPageToken: "" };
+}
+
+export const ListLiveSessionsResponse: MessageFns<ListLiveSessionsResponse> = {
+  encode(message: ListLiveSessionsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.sessions) {
+      Session.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListLiveSessionsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListLiveSessionsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessions.push(Session.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListLiveSessionsResponse {
+    return {
+      sessions: globalThis.Array.isArray(object?.sessions) ? object.sessions.map((e: any) => Session.fromJSON(e)) : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListLiveSessionsResponse): unknown {
+    const obj: any = {};
+    if (message.sessions?.length) {
+      obj.sessions = message.sessions.map((e) => Session.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
     }
     return obj;
   },
@@ -1424,6 +2632,87 @@ export const BackOfficeServiceService = {
       Buffer.from(UnfreezeWalletResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): UnfreezeWalletResponse => UnfreezeWalletResponse.decode(value),
   },
+  /**
+   * Finds people by email (prefix, case-insensitive), phone (E.164 prefix), display name
+   * (contains, case-insensitive) or a partner's external id (exact), in account order.
+   * Callers: admin, support, moderator.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED (no query, or more than one), INVALID_PAGE_TOKEN
+   */
+  searchPeople: {
+    path: "/parley.auth.v1.BackOfficeService/SearchPeople" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SearchPeopleRequest): Buffer => Buffer.from(SearchPeopleRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SearchPeopleRequest => SearchPeopleRequest.decode(value),
+    responseSerialize: (value: SearchPeopleResponse): Buffer =>
+      Buffer.from(SearchPeopleResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SearchPeopleResponse => SearchPeopleResponse.decode(value),
+  },
+  /**
+   * Shows one person to staff: account (status, role), profile, and — for admin and support —
+   * the wallet (balance, held, frozen). Recorded (person.view) with the reason.
+   * Callers: admin, support, moderator (no wallet).
+   * Errors: NOT_FOUND ACCOUNT_NOT_FOUND; INVALID_ARGUMENT REASON_REQUIRED, VALIDATION_FAILED
+   */
+  getPerson: {
+    path: "/parley.auth.v1.BackOfficeService/GetPerson" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetPersonRequest): Buffer => Buffer.from(GetPersonRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetPersonRequest => GetPersonRequest.decode(value),
+    responseSerialize: (value: GetPersonResponse): Buffer => Buffer.from(GetPersonResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetPersonResponse => GetPersonResponse.decode(value),
+  },
+  /**
+   * Lists a person's consultations (as user or expert), newest first. Recorded (person.sessions).
+   * Callers: admin, support.
+   * Errors: INVALID_ARGUMENT REASON_REQUIRED, VALIDATION_FAILED, INVALID_PAGE_TOKEN
+   */
+  listPersonSessions: {
+    path: "/parley.auth.v1.BackOfficeService/ListPersonSessions" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListPersonSessionsRequest): Buffer =>
+      Buffer.from(ListPersonSessionsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListPersonSessionsRequest => ListPersonSessionsRequest.decode(value),
+    responseSerialize: (value: ListPersonSessionsResponse): Buffer =>
+      Buffer.from(ListPersonSessionsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListPersonSessionsResponse => ListPersonSessionsResponse.decode(value),
+  },
+  /**
+   * Lists the postings on a person's wallet (or an expert's earnings), newest first, each with
+   * the balance after it. Recorded (person.ledger).
+   * Callers: admin, support.
+   * Errors: INVALID_ARGUMENT REASON_REQUIRED, VALIDATION_FAILED, INVALID_PAGE_TOKEN
+   */
+  listPersonTransactions: {
+    path: "/parley.auth.v1.BackOfficeService/ListPersonTransactions" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListPersonTransactionsRequest): Buffer =>
+      Buffer.from(ListPersonTransactionsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListPersonTransactionsRequest => ListPersonTransactionsRequest.decode(value),
+    responseSerialize: (value: ListPersonTransactionsResponse): Buffer =>
+      Buffer.from(ListPersonTransactionsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListPersonTransactionsResponse =>
+      ListPersonTransactionsResponse.decode(value),
+  },
+  /**
+   * Lists the consultations active now, newest first.
+   * Callers: admin, support, moderator.
+   * Errors: INVALID_ARGUMENT INVALID_PAGE_TOKEN
+   */
+  listLiveSessions: {
+    path: "/parley.auth.v1.BackOfficeService/ListLiveSessions" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListLiveSessionsRequest): Buffer =>
+      Buffer.from(ListLiveSessionsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListLiveSessionsRequest => ListLiveSessionsRequest.decode(value),
+    responseSerialize: (value: ListLiveSessionsResponse): Buffer =>
+      Buffer.from(ListLiveSessionsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListLiveSessionsResponse => ListLiveSessionsResponse.decode(value),
+  },
 } as const;
 
 export interface BackOfficeServiceServer extends UntypedServiceImplementation {
@@ -1466,6 +2755,39 @@ export interface BackOfficeServiceServer extends UntypedServiceImplementation {
    * Errors: NOT_FOUND ACCOUNT_NOT_FOUND; INVALID_ARGUMENT REASON_REQUIRED, VALIDATION_FAILED; UNAVAILABLE (billing did not answer: nothing was recorded, retry)
    */
   unfreezeWallet: handleUnaryCall<UnfreezeWalletRequest, UnfreezeWalletResponse>;
+  /**
+   * Finds people by email (prefix, case-insensitive), phone (E.164 prefix), display name
+   * (contains, case-insensitive) or a partner's external id (exact), in account order.
+   * Callers: admin, support, moderator.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED (no query, or more than one), INVALID_PAGE_TOKEN
+   */
+  searchPeople: handleUnaryCall<SearchPeopleRequest, SearchPeopleResponse>;
+  /**
+   * Shows one person to staff: account (status, role), profile, and — for admin and support —
+   * the wallet (balance, held, frozen). Recorded (person.view) with the reason.
+   * Callers: admin, support, moderator (no wallet).
+   * Errors: NOT_FOUND ACCOUNT_NOT_FOUND; INVALID_ARGUMENT REASON_REQUIRED, VALIDATION_FAILED
+   */
+  getPerson: handleUnaryCall<GetPersonRequest, GetPersonResponse>;
+  /**
+   * Lists a person's consultations (as user or expert), newest first. Recorded (person.sessions).
+   * Callers: admin, support.
+   * Errors: INVALID_ARGUMENT REASON_REQUIRED, VALIDATION_FAILED, INVALID_PAGE_TOKEN
+   */
+  listPersonSessions: handleUnaryCall<ListPersonSessionsRequest, ListPersonSessionsResponse>;
+  /**
+   * Lists the postings on a person's wallet (or an expert's earnings), newest first, each with
+   * the balance after it. Recorded (person.ledger).
+   * Callers: admin, support.
+   * Errors: INVALID_ARGUMENT REASON_REQUIRED, VALIDATION_FAILED, INVALID_PAGE_TOKEN
+   */
+  listPersonTransactions: handleUnaryCall<ListPersonTransactionsRequest, ListPersonTransactionsResponse>;
+  /**
+   * Lists the consultations active now, newest first.
+   * Callers: admin, support, moderator.
+   * Errors: INVALID_ARGUMENT INVALID_PAGE_TOKEN
+   */
+  listLiveSessions: handleUnaryCall<ListLiveSessionsRequest, ListLiveSessionsResponse>;
 }
 
 export interface BackOfficeServiceClient extends Client {
@@ -1577,6 +2899,109 @@ export interface BackOfficeServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: UnfreezeWalletResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Finds people by email (prefix, case-insensitive), phone (E.164 prefix), display name
+   * (contains, case-insensitive) or a partner's external id (exact), in account order.
+   * Callers: admin, support, moderator.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED (no query, or more than one), INVALID_PAGE_TOKEN
+   */
+  searchPeople(
+    request: SearchPeopleRequest,
+    callback: (error: ServiceError | null, response: SearchPeopleResponse) => void,
+  ): ClientUnaryCall;
+  searchPeople(
+    request: SearchPeopleRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SearchPeopleResponse) => void,
+  ): ClientUnaryCall;
+  searchPeople(
+    request: SearchPeopleRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SearchPeopleResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Shows one person to staff: account (status, role), profile, and — for admin and support —
+   * the wallet (balance, held, frozen). Recorded (person.view) with the reason.
+   * Callers: admin, support, moderator (no wallet).
+   * Errors: NOT_FOUND ACCOUNT_NOT_FOUND; INVALID_ARGUMENT REASON_REQUIRED, VALIDATION_FAILED
+   */
+  getPerson(
+    request: GetPersonRequest,
+    callback: (error: ServiceError | null, response: GetPersonResponse) => void,
+  ): ClientUnaryCall;
+  getPerson(
+    request: GetPersonRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetPersonResponse) => void,
+  ): ClientUnaryCall;
+  getPerson(
+    request: GetPersonRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetPersonResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Lists a person's consultations (as user or expert), newest first. Recorded (person.sessions).
+   * Callers: admin, support.
+   * Errors: INVALID_ARGUMENT REASON_REQUIRED, VALIDATION_FAILED, INVALID_PAGE_TOKEN
+   */
+  listPersonSessions(
+    request: ListPersonSessionsRequest,
+    callback: (error: ServiceError | null, response: ListPersonSessionsResponse) => void,
+  ): ClientUnaryCall;
+  listPersonSessions(
+    request: ListPersonSessionsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListPersonSessionsResponse) => void,
+  ): ClientUnaryCall;
+  listPersonSessions(
+    request: ListPersonSessionsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListPersonSessionsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Lists the postings on a person's wallet (or an expert's earnings), newest first, each with
+   * the balance after it. Recorded (person.ledger).
+   * Callers: admin, support.
+   * Errors: INVALID_ARGUMENT REASON_REQUIRED, VALIDATION_FAILED, INVALID_PAGE_TOKEN
+   */
+  listPersonTransactions(
+    request: ListPersonTransactionsRequest,
+    callback: (error: ServiceError | null, response: ListPersonTransactionsResponse) => void,
+  ): ClientUnaryCall;
+  listPersonTransactions(
+    request: ListPersonTransactionsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListPersonTransactionsResponse) => void,
+  ): ClientUnaryCall;
+  listPersonTransactions(
+    request: ListPersonTransactionsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListPersonTransactionsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Lists the consultations active now, newest first.
+   * Callers: admin, support, moderator.
+   * Errors: INVALID_ARGUMENT INVALID_PAGE_TOKEN
+   */
+  listLiveSessions(
+    request: ListLiveSessionsRequest,
+    callback: (error: ServiceError | null, response: ListLiveSessionsResponse) => void,
+  ): ClientUnaryCall;
+  listLiveSessions(
+    request: ListLiveSessionsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListLiveSessionsResponse) => void,
+  ): ClientUnaryCall;
+  listLiveSessions(
+    request: ListLiveSessionsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListLiveSessionsResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -73,6 +73,42 @@ export function profileStatusToJSON(object: ProfileStatus): string {
   }
 }
 
+/** A profile as the back office lists it. */
+export interface ProfileSummary {
+  /** The person. */
+  userId: string;
+  /** Display name. */
+  displayName: string;
+  /** The partner that synced them, or empty. */
+  partnerId: string;
+  /** Their id at that partner, or empty. */
+  externalId: string;
+  /** Whether the profile is in use. */
+  status: ProfileStatus;
+}
+
+/** Request of SearchProfiles: exactly one of name, external_id, user_ids. */
+export interface SearchProfilesRequest {
+  /** Part of a display name. */
+  name: string;
+  /** A partner's external id. */
+  externalId: string;
+  /** These profiles (at most 100). */
+  userIds: string[];
+  /** At most 100; 20 when 0. */
+  pageSize: number;
+  /** From a previous response's next_page_token. */
+  pageToken: string;
+}
+
+/** Response of SearchProfiles. */
+export interface SearchProfilesResponse {
+  /** Matches, in id order. */
+  profiles: ProfileSummary[];
+  /** Empty on the last page. */
+  nextPageToken: string;
+}
+
 /** Request of SetProfileStatus. */
 export interface SetProfileStatusRequest {
   /** The person. */
@@ -84,6 +120,359 @@ export interface SetProfileStatusRequest {
 /** Response of SetProfileStatus. */
 export interface SetProfileStatusResponse {
 }
+
+function createBaseProfileSummary(): ProfileSummary {
+  return { userId: "", displayName: "", partnerId: "", externalId: "", status: 0 };
+}
+
+export const ProfileSummary: MessageFns<ProfileSummary> = {
+  encode(message: ProfileSummary, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.displayName !== "") {
+      writer.uint32(18).string(message.displayName);
+    }
+    if (message.partnerId !== "") {
+      writer.uint32(26).string(message.partnerId);
+    }
+    if (message.externalId !== "") {
+      writer.uint32(34).string(message.externalId);
+    }
+    if (message.status !== 0) {
+      writer.uint32(40).int32(message.status);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ProfileSummary {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseProfileSummary();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.displayName = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.partnerId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.externalId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ProfileSummary {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      displayName: isSet(object.displayName)
+        ? globalThis.String(object.displayName)
+        : isSet(object.display_name)
+        ? globalThis.String(object.display_name)
+        : "",
+      partnerId: isSet(object.partnerId)
+        ? globalThis.String(object.partnerId)
+        : isSet(object.partner_id)
+        ? globalThis.String(object.partner_id)
+        : "",
+      externalId: isSet(object.externalId)
+        ? globalThis.String(object.externalId)
+        : isSet(object.external_id)
+        ? globalThis.String(object.external_id)
+        : "",
+      status: isSet(object.status) ? profileStatusFromJSON(object.status) : 0,
+    };
+  },
+
+  toJSON(message: ProfileSummary): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.displayName !== "") {
+      obj.displayName = message.displayName;
+    }
+    if (message.partnerId !== "") {
+      obj.partnerId = message.partnerId;
+    }
+    if (message.externalId !== "") {
+      obj.externalId = message.externalId;
+    }
+    if (message.status !== 0) {
+      obj.status = profileStatusToJSON(message.status);
+    }
+    return obj;
+  },
+};
+
+function createBaseSearchProfilesRequest(): SearchProfilesRequest {
+  return { name: "", externalId: "", userIds: [], pageSize: 0, pageToken: "" };
+}
+
+export const SearchProfilesRequest: MessageFns<SearchProfilesRequest> = {
+  encode(message: SearchProfilesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.externalId !== "") {
+      writer.uint32(18).string(message.externalId);
+    }
+    for (const v of message.userIds) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(32).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(42).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SearchProfilesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSearchProfilesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.externalId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.userIds.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SearchProfilesRequest {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      externalId: isSet(object.externalId)
+        ? globalThis.String(object.externalId)
+        : isSet(object.external_id)
+        ? globalThis.String(object.external_id)
+        : "",
+      userIds: globalThis.Array.isArray(object?.userIds)
+        ? object.userIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.user_ids)
+        ? object.user_ids.map((e: any) => globalThis.String(e))
+        : [],
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: SearchProfilesRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.externalId !== "") {
+      obj.externalId = message.externalId;
+    }
+    if (message.userIds?.length) {
+      obj.userIds = message.userIds;
+    }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+};
+
+function createBaseSearchProfilesResponse(): SearchProfilesResponse {
+  return { profiles: [], nextPageToken: "" };
+}
+
+export const SearchProfilesResponse: MessageFns<SearchProfilesResponse> = {
+  encode(message: SearchProfilesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.profiles) {
+      ProfileSummary.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SearchProfilesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSearchProfilesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.profiles.push(ProfileSummary.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SearchProfilesResponse {
+    return {
+      profiles: globalThis.Array.isArray(object?.profiles)
+        ? object.profiles.map((e: any) => ProfileSummary.fromJSON(e))
+        : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: SearchProfilesResponse): unknown {
+    const obj: any = {};
+    if (message.profiles?.length) {
+      obj.profiles = message.profiles.map((e) => ProfileSummary.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+};
 
 function createBaseSetProfileStatusRequest(): SetProfileStatusRequest {
   return { userId: "", status: 0 };
@@ -232,6 +621,24 @@ export const UserStaffServiceService = {
       Buffer.from(SetProfileStatusResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SetProfileStatusResponse => SetProfileStatusResponse.decode(value),
   },
+  /**
+   * Finds profiles by part of a display name (case-insensitive), a partner's external id
+   * (exact), or ids (the back office naming accounts it found by email or phone), in id order.
+   * Deleted profiles are included (staff see them as such).
+   * Callers: service identity: auth.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED, INVALID_PAGE_TOKEN
+   */
+  searchProfiles: {
+    path: "/parley.user.v1.UserStaffService/SearchProfiles" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SearchProfilesRequest): Buffer =>
+      Buffer.from(SearchProfilesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SearchProfilesRequest => SearchProfilesRequest.decode(value),
+    responseSerialize: (value: SearchProfilesResponse): Buffer =>
+      Buffer.from(SearchProfilesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SearchProfilesResponse => SearchProfilesResponse.decode(value),
+  },
 } as const;
 
 export interface UserStaffServiceServer extends UntypedServiceImplementation {
@@ -242,6 +649,14 @@ export interface UserStaffServiceServer extends UntypedServiceImplementation {
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED
    */
   setProfileStatus: handleUnaryCall<SetProfileStatusRequest, SetProfileStatusResponse>;
+  /**
+   * Finds profiles by part of a display name (case-insensitive), a partner's external id
+   * (exact), or ids (the back office naming accounts it found by email or phone), in id order.
+   * Deleted profiles are included (staff see them as such).
+   * Callers: service identity: auth.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED, INVALID_PAGE_TOKEN
+   */
+  searchProfiles: handleUnaryCall<SearchProfilesRequest, SearchProfilesResponse>;
 }
 
 export interface UserStaffServiceClient extends Client {
@@ -265,6 +680,28 @@ export interface UserStaffServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SetProfileStatusResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Finds profiles by part of a display name (case-insensitive), a partner's external id
+   * (exact), or ids (the back office naming accounts it found by email or phone), in id order.
+   * Deleted profiles are included (staff see them as such).
+   * Callers: service identity: auth.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED, INVALID_PAGE_TOKEN
+   */
+  searchProfiles(
+    request: SearchProfilesRequest,
+    callback: (error: ServiceError | null, response: SearchProfilesResponse) => void,
+  ): ClientUnaryCall;
+  searchProfiles(
+    request: SearchProfilesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SearchProfilesResponse) => void,
+  ): ClientUnaryCall;
+  searchProfiles(
+    request: SearchProfilesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SearchProfilesResponse) => void,
   ): ClientUnaryCall;
 }
 
