@@ -1,4 +1,5 @@
 import type { TokenVerifier } from "@parley/kit/auth";
+import { createBus } from "@parley/kit/bus";
 import { newId } from "@parley/kit/ids";
 import type { Logger } from "@parley/kit/log";
 import { Gauge, type Registry } from "@parley/kit/metrics";
@@ -59,6 +60,8 @@ export async function buildEdge(deps: EdgeDeps) {
     keyPrefix: `${config.REDIS_KEY_PREFIX}edge:ratelimit:`,
     syncIntervalMs: config.RATE_LIMIT_SYNC_MS,
   });
+  // Between edge instances: presence hand-offs (ws/socket.ts). One instance needs none.
+  const bus = config.REDIS_URL ? createBus(config.REDIS_URL, { log, registry: deps.metrics }) : undefined;
   const hub = createSocketHub({
     catalogue,
     upstreams,
@@ -71,6 +74,7 @@ export async function buildEdge(deps: EdgeDeps) {
     maxConnectionsPerPerson: config.WS_MAX_CONNECTIONS_PER_PERSON,
     maxUnauthenticatedPerIp: config.WS_MAX_UNAUTHENTICATED_PER_IP,
     feedMemoryEvents: config.WS_FEED_MEMORY_EVENTS,
+    ...(bus ? { presenceBus: { bus, topic: `${config.REDIS_KEY_PREFIX}edge:presence` } } : {}),
   });
   new Gauge({
     name: "edge_session_feeds",
@@ -129,6 +133,7 @@ export async function buildEdge(deps: EdgeDeps) {
       await hub.closeAll();
       await fastify.close();
       rateCounter.stop();
+      await bus?.close();
       await redis?.quit().catch(() => undefined);
     },
   };

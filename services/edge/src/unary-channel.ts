@@ -14,6 +14,10 @@ function statusError(code: status, details: string, metadata = new Metadata()): 
   return Object.assign(new Error(`${code} ${status[code]}: ${details}`), { code, details, metadata });
 }
 
+/** Marks a failure of a call that never reached a server (safe to send elsewhere). */
+const unsentIf = (unsent: boolean, error: ServiceError): ServiceError =>
+  unsent ? Object.assign(error, { unsent: true }) : error;
+
 /** gRPC's mapping of an HTTP status without grpc-status (a proxy answering, say). */
 function fromHttpStatus(httpStatus: number): status {
   if (httpStatus === 400) return status.INTERNAL;
@@ -43,7 +47,7 @@ export interface UnaryChannel {
 /**
  * Unary gRPC over Node's own HTTP/2 client: one multiplexed session per upstream address,
  * calls spread round robin over a `dns:///host:port` target's addresses (looked up again
- * every 30 s). The edge forwards bytes it has already encoded, so it needs the wire protocol
+ * every 30 s) or a static `ipv4:host:port,host:port` list. The edge forwards bytes it has already encoded, so it needs the wire protocol
  * and nothing more; grpc-js's per-call machinery (interceptors, call stacks, retry buffers,
  * load-balancing pickers) cost it about twice the CPU of a request. Unknown or failed
  * addresses are UNAVAILABLE, a call past its deadline is cancelled as DEADLINE_EXCEEDED
@@ -52,7 +56,11 @@ export interface UnaryChannel {
  */
 export function createUnaryChannel(target: string, maxMessageBytes: number): UnaryChannel {
   const dns = /^dns:\/\/\/(.+):(\d+)$/.exec(target);
-  let connections: Connection[] = dns ? [] : [{ address: target, session: undefined, failedAt: 0 }];
+  // gRPC's static list syntax, `ipv4:10.0.0.5:50053,10.0.0.6:50053` (or `ipv6:[::1]:50053,…`).
+  const fixed = /^ipv[46]:(.+)$/.exec(target)?.[1]?.split(",") ?? [target];
+  let connections: Connection[] = dns
+    ? []
+    : fixed.map((address) => ({ address, session: undefined, failedAt: 0 }));
   let next = 0;
   let closed = false;
 
@@ -83,6 +91,8 @@ export function createUnaryChannel(target: string, maxMessageBytes: number): Una
     : undefined;
   resolver?.unref();
 
+  /** Sessions that reached their server: a call failing on any other was never sent. */
+  const connected = new WeakSet<http2.ClientHttp2Session>();
   const sessionOf = (connection: Connection) => {
     const current = connection.session;
     if (current && !current.closed && !current.destroyed) return current;
@@ -97,6 +107,7 @@ export function createUnaryChannel(target: string, maxMessageBytes: number): Una
     // Streams in flight finish; new calls open a fresh session.
     session.on("goaway", forget);
     session.on("close", forget);
+    session.once("connect", () => connected.add(session));
     connection.session = session;
     return session;
   };
@@ -118,8 +129,10 @@ export function createUnaryChannel(target: string, maxMessageBytes: number): Una
       const connection = pick();
       if (!connection || closed) return fail(statusError(status.UNAVAILABLE, `no address for ${target}`));
       let stream: http2.ClientHttp2Stream;
+      let session: http2.ClientHttp2Session;
       try {
-        stream = sessionOf(connection).request(
+        session = sessionOf(connection);
+        stream = session.request(
           {
             ":method": "POST",
             ":path": path,
@@ -167,13 +180,19 @@ export function createUnaryChannel(target: string, maxMessageBytes: number): Una
       });
       stream.on("error", (error: Error) => {
         if (!response) connection.failedAt = Date.now();
-        settle(statusError(status.UNAVAILABLE, error.message));
+        settle(
+          unsentIf(!response && !connected.has(session), statusError(status.UNAVAILABLE, error.message)),
+        );
       });
       stream.on("close", () => {
         if (settled) return;
         if (!response) {
           connection.failedAt = Date.now();
-          settle(statusError(status.UNAVAILABLE, `stream closed before a response (code ${stream.rstCode})`));
+          const error = statusError(
+            status.UNAVAILABLE,
+            `stream closed before a response (code ${stream.rstCode})`,
+          );
+          settle(unsentIf(!connected.has(session), error));
           return;
         }
         // A status comes in the trailers, or alone in the headers (trailers-only answers).
@@ -211,8 +230,15 @@ export function createUnaryChannel(target: string, maxMessageBytes: number): Una
 
   return {
     call(path, message, headers, deadlineMs) {
-      if (connections.length === 0) return resolved.then(() => send(path, message, headers, deadlineMs));
-      return send(path, message, headers, deadlineMs);
+      // A call that never reached a server (its address refused the connection: an instance
+      // that died) goes to the next address at once, each address tried once at most.
+      const attempt = (tries: number): Promise<Buffer> =>
+        send(path, message, headers, deadlineMs).catch((error: ServiceError & { unsent?: boolean }) => {
+          if (error.unsent && tries < connections.length) return attempt(tries + 1);
+          throw error;
+        });
+      if (connections.length === 0) return resolved.then(() => attempt(1));
+      return attempt(1);
     },
     close() {
       closed = true;

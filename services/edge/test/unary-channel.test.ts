@@ -104,4 +104,20 @@ t.test("unary channel: answers, statuses with details, deadlines, limits, unreac
     "a service is unavailable; retry shortly",
     "no host or port",
   );
+
+  // A static list with a dead instance in it (nothing listens on port 1): every call is answered,
+  // the refused connection sending each call on to the live address at once.
+  const listed = createUnaryChannel(`ipv4:127.0.0.1:1,127.0.0.1:${port}`, 1024);
+  t.teardown(() => listed.close());
+  const through = await Promise.all(
+    Array.from({ length: 6 }, async (_, i) => {
+      if (i === 3) await new Promise((resolve) => setTimeout(resolve, 1_100));
+      return listed.call("/test.Echo/Echo", Buffer.from(String(i)), { "x-request-id": "l" }, 5_000);
+    }),
+  );
+  t.same(
+    through.map((a) => a.toString()),
+    Array.from({ length: 6 }, (_, i) => `${i}|l`),
+    "ipv4:a,b lists spread calls, and a refused address passes the call on",
+  );
 });

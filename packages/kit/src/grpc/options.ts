@@ -29,5 +29,10 @@ export function clientChannelOptions(maxMessageBytes: number): ChannelOptions {
     "grpc.keepalive_timeout_ms": KEEPALIVE_TIMEOUT_MS,
     "grpc.keepalive_permit_without_calls": 1,
     "grpc.enable_retries": 1,
+    // An instance that comes back on the same address (a restart, a rescheduled pod keeping its IP)
+    // is tried again within seconds, not after grpc-js's default backoff of up to two minutes; a
+    // call that finds no instance ready waits for one meanwhile.
+    "grpc.initial_reconnect_backoff_ms": 500,
+    "grpc.max_reconnect_backoff_ms": 5_000,
   };
 }

@@ -8,6 +8,17 @@ import type { Upstreams } from "../upstreams";
 
 const WATCH_PATH = "/parley.session.v1.SessionService/WatchSession";
 const CANCELLED = 1;
+const UNAVAILABLE = 14;
+/**
+ * Reopening a lost feed: attempts in a row without an answer, the pause before each growing by
+ * REOPEN_DELAY_MS up to 2 s (about 15 s in all: longer than the channel's reconnect backoff, so an
+ * instance that is restarting is reached too).
+ */
+const REOPEN_ATTEMPTS = 10;
+const REOPEN_DELAY_MS = 250;
+const reopenDelay = (attempt: number) => Math.min(REOPEN_DELAY_MS * attempt, 2_000);
+/** A reopened stream whose server has not answered (sent its headers) by then is opened again. */
+const REOPEN_ANSWER_MS = 2_000;
 
 /** One socket's subscription to one session, as the feeds see it. */
 export interface FeedMember {
@@ -117,17 +128,17 @@ export function createSessionFeeds(options: FeedsOptions) {
     feed.stream.cancel();
   };
 
-  const open = (sessionId: string, afterSeq: number, opener: FeedMember): Feed => {
-    const feed: Feed = {
-      sessionId,
-      stream: watch(sessionId, afterSeq, opener),
-      members: new Set(),
-      ring: [],
-      base: afterSeq,
-      head: afterSeq,
-    };
-    feeds.set(sessionId, feed);
-    feed.stream.on("data", (bytes: Buffer) => {
+  /**
+   * Follows a feed's upstream stream. One that fails UNAVAILABLE (the session instance serving
+   * it stopped or died) is opened again after the last stored event it had, on whichever instance
+   * answers, up to REOPEN_ATTEMPTS times in a row: the sockets notice nothing, and miss nothing.
+   * Only when none answers does the subscription end with the error (the client resubscribes).
+   */
+  const follow = (feed: Feed, stream: ClientReadableStream<Buffer>, attempt: number) => {
+    const { sessionId } = feed;
+    let received = false;
+    stream.on("data", (bytes: Buffer) => {
+      received = true;
       let frame: Frame;
       try {
         frame = toFrame(sessionId, bytes);
@@ -143,10 +154,54 @@ export function createSessionFeeds(options: FeedsOptions) {
       }
       for (const member of feed.members) if (member.live) deliver(member, frame);
     });
-    feed.stream.on("error", (error: { code?: number }) => {
-      if (error.code !== CANCELLED) close(feed, error);
+    let failed = false;
+    stream.on("error", (error: { code?: number }) => {
+      failed = true;
+      if (error.code === CANCELLED || feed.stream !== stream) return;
+      const tries = received ? 1 : attempt + 1;
+      const member = [...feed.members][0];
+      if (error.code !== UNAVAILABLE || tries > REOPEN_ATTEMPTS || !member || feeds.get(sessionId) !== feed)
+        return close(feed, error);
+      log.info({ sessionId, afterSeq: feed.head, attempt: tries }, "session stream lost; reopening");
+      setTimeout(() => reopen(feed, tries), reopenDelay(tries)).unref();
     });
-    feed.stream.on("end", () => close(feed));
+    // grpc-js may end a stream after its error: the error decided already (reopen or close).
+    stream.on("end", () => {
+      if (feed.stream === stream && !failed) close(feed);
+    });
+  };
+
+  /** A new upstream stream for the feed, after the last event it had; one not answered in time is tried again. */
+  const reopen = (feed: Feed, attempt: number) => {
+    if (feeds.get(feed.sessionId) !== feed || feed.members.size === 0) return;
+    const stream = watch(feed.sessionId, feed.head, [...feed.members][0]!);
+    feed.stream = stream;
+    follow(feed, stream, attempt);
+    const unanswered = setTimeout(() => {
+      if (feed.stream !== stream) return;
+      if (attempt >= REOPEN_ATTEMPTS) return close(feed, new Error("no session instance answered"));
+      log.info({ sessionId: feed.sessionId, attempt: attempt + 1 }, "session stream not answered; reopening");
+      stream.cancel();
+      reopen(feed, attempt + 1);
+    }, REOPEN_ANSWER_MS);
+    unanswered.unref();
+    stream.once("metadata", () => {
+      clearTimeout(unanswered);
+      log.info({ sessionId: feed.sessionId, attempt }, "session stream reopened");
+    });
+  };
+
+  const open = (sessionId: string, afterSeq: number, opener: FeedMember): Feed => {
+    const feed: Feed = {
+      sessionId,
+      stream: watch(sessionId, afterSeq, opener),
+      members: new Set(),
+      ring: [],
+      base: afterSeq,
+      head: afterSeq,
+    };
+    feeds.set(sessionId, feed);
+    follow(feed, feed.stream, 0);
     return feed;
   };
 

@@ -2,6 +2,7 @@ import type { DescMessage, DescMethod, JsonObject, JsonValue } from "@bufbuild/p
 import { fromBinary, toJson } from "@bufbuild/protobuf";
 import type { ClientReadableStream } from "@grpc/grpc-js";
 import type { TokenVerifier } from "@parley/kit/auth";
+import type { Bus } from "@parley/kit/bus";
 import { invalidArgument } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
 import type { Logger } from "@parley/kit/log";
@@ -57,6 +58,12 @@ export interface SocketDeps {
   maxUnauthenticatedPerIp: number;
   /** Stored events each session feed keeps in memory for sockets joining a little behind. */
   feedMemoryEvents: number;
+  /**
+   * The bus between edge instances (Redis pub/sub), and the topic presence hand-offs travel on:
+   * when a person's last connection to one instance closes, the others that still hold them
+   * report them present again at once. Without it (one instance) heartbeats are all there is.
+   */
+  presenceBus?: { bus: Bus; topic: string };
 }
 
 interface Rpc {
@@ -240,8 +247,15 @@ export function createSocketHub(deps: SocketDeps) {
     send(conn, { type: "error", ...extra, error: body } as ErrorFrame);
   };
 
-  /** Reports to user (the person, when `person` is set) and to session (each of `sessionIds`). */
-  const report = (conn: Connection, online: boolean, options: { person: boolean; sessionIds: string[] }) => {
+  /**
+   * Reports to user (the person, when `person` is set) and to session (each of `sessionIds`);
+   * resolves once the reports have answered (or failed, which is logged).
+   */
+  const report = (
+    conn: Connection,
+    online: boolean,
+    options: { person: boolean; sessionIds: string[] },
+  ): Promise<void> => {
     const userId = conn.userId!;
     const calls = [
       ...(options.person ? [userPresence] : []).map((rpc) => ({ rpc, json: { user_id: userId, online } })),
@@ -250,7 +264,7 @@ export function createSocketHub(deps: SocketDeps) {
         json: { user_id: userId, session_id: sessionId, online },
       })),
     ];
-    if (calls.length === 0) return;
+    if (calls.length === 0) return Promise.resolve();
     const settled = deps
       .credentials()
       .then((token) =>
@@ -263,17 +277,56 @@ export function createSocketHub(deps: SocketDeps) {
       .catch((error: unknown) => deps.log.warn({ err: error }, "presence report failed"));
     reports.add(settled);
     void settled.finally(() => reports.delete(settled));
+    return settled;
   };
+
+  /**
+   * Presence across edge instances. Each instance counts only its own connections, so when a
+   * person's last connection here closes this instance reports them offline, though another
+   * instance may still hold them. After that report has answered, this instance says so on the
+   * bus (`key`: the user id, or "user/session"), and every other instance that still holds the
+   * key reports it online again at once; the clients' heartbeats (every ≤ 30 s) stay the safety
+   * net when the bus is down.
+   */
+  const instanceId = newId();
+  const byPerson = new Map<string, Set<Connection>>();
+  const handOff = (settled: Promise<void>, key: string) => {
+    const presence = deps.presenceBus;
+    if (!presence) return;
+    void settled.then(() =>
+      presence.bus.publish(presence.topic, Buffer.from(JSON.stringify({ from: instanceId, key }))),
+    );
+  };
+  const reclaim = (message: Buffer) => {
+    let handed: { from?: unknown; key?: unknown };
+    try {
+      handed = JSON.parse(message.toString("utf8")) as typeof handed;
+    } catch {
+      return;
+    }
+    if (handed.from === instanceId || typeof handed.key !== "string" || !holders.has(handed.key)) return;
+    const [userId = "", sessionId] = handed.key.split("/");
+    for (const conn of byPerson.get(userId) ?? []) {
+      if (conn.closed) continue;
+      if (sessionId === undefined) void report(conn, true, { person: true, sessionIds: [] });
+      else if (conn.online?.has(sessionId))
+        void report(conn, true, { person: false, sessionIds: [sessionId] });
+      else continue;
+      return;
+    }
+  };
+  const unsubscribePresence = deps.presenceBus?.bus.subscribe(deps.presenceBus.topic, reclaim);
   const sessionOnline = (conn: Connection, sessionId: string) => {
     conn.online ??= new Set();
     if (conn.online.has(sessionId)) return;
     conn.online.add(sessionId);
     hold(`${conn.userId}/${sessionId}`);
-    report(conn, true, { person: false, sessionIds: [sessionId] });
+    void report(conn, true, { person: false, sessionIds: [sessionId] });
   };
   const sessionOffline = (conn: Connection, sessionId: string) => {
     if (!conn.online?.delete(sessionId)) return;
-    if (letGo(`${conn.userId}/${sessionId}`)) report(conn, false, { person: false, sessionIds: [sessionId] });
+    const key = `${conn.userId}/${sessionId}`;
+    if (letGo(key)) handOff(report(conn, false, { person: false, sessionIds: [sessionId] }), key);
   };
 
   const authenticate = async (conn: Connection, token: string, id: FrameIdValue | undefined) => {
@@ -295,6 +348,9 @@ export function createSocketHub(deps: SocketDeps) {
         return;
       }
       count(perPerson, principal.userId, 1);
+      const mine = byPerson.get(principal.userId) ?? new Set<Connection>();
+      byPerson.set(principal.userId, mine);
+      mine.add(conn);
       count(unauthenticatedPerIp, conn.ip, -1);
       conn.userId = principal.userId;
     }
@@ -306,7 +362,7 @@ export function createSocketHub(deps: SocketDeps) {
       user_id: principal.userId,
       expires_at: new Date(conn.expiresAtMs).toISOString(),
     });
-    if (first && hold(principal.userId)) report(conn, true, { person: true, sessionIds: [] });
+    if (first && hold(principal.userId)) void report(conn, true, { person: true, sessionIds: [] });
   };
 
   const watchMeInput = registry.getMessage("parley.user.v1.WatchMeRequest") as DescMessage;
@@ -411,7 +467,7 @@ export function createSocketHub(deps: SocketDeps) {
     if (type === "unsubscribe") return unsubscribe(conn, frame.session_id as string);
     if (type === "watch_me") return watchMe(conn, frame as unknown as WatchMeFrame, requestId);
     if (type === "presence") {
-      report(conn, true, { person: true, sessionIds: [...(conn.online ?? [])] });
+      void report(conn, true, { person: true, sessionIds: [...(conn.online ?? [])] });
       return;
     }
     const rpc = rpcFrames[type as RpcFrameType];
@@ -462,7 +518,10 @@ export function createSocketHub(deps: SocketDeps) {
     for (const sessionId of [...(conn.subscriptions?.keys() ?? [])]) unsubscribe(conn, sessionId);
     if (conn.userId) {
       count(perPerson, conn.userId, -1);
-      if (letGo(conn.userId)) report(conn, false, { person: true, sessionIds: [] });
+      const mine = byPerson.get(conn.userId);
+      mine?.delete(conn);
+      if (mine?.size === 0) byPerson.delete(conn.userId);
+      if (letGo(conn.userId)) handOff(report(conn, false, { person: true, sessionIds: [] }), conn.userId);
     } else count(unauthenticatedPerIp, conn.ip, -1);
   };
 
@@ -533,6 +592,7 @@ export function createSocketHub(deps: SocketDeps) {
      */
     async closeAll() {
       clearInterval(sweep);
+      // Offline reports still go out below, and are handed off to the other instances.
       for (const conn of connections) conn.socket.close(CLOSE.restart, "server restarting");
       const deadline = Date.now() + SHUTDOWN_GRACE_MS;
       while (connections.size > 0 && Date.now() < deadline)
@@ -543,6 +603,9 @@ export function createSocketHub(deps: SocketDeps) {
       }
       feeds.closeAll();
       await Promise.allSettled([...reports]);
+      // Let the hand-offs reach the bus before it closes.
+      await new Promise((resolve) => setImmediate(resolve));
+      await (await unsubscribePresence)?.().catch(() => undefined);
     },
   };
 }
