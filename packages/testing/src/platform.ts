@@ -64,14 +64,23 @@ export interface PlatformOptions {
   onLine?: (service: ServiceName, line: string) => void;
   /** Each service's entry point (the built ones, in the production-shape test); the sources by default. */
   command?: (service: ServiceName) => ServiceCommand;
+  /**
+   * Instances of each service (1 by default; auth and user stay 1). Callers of a replicated
+   * service get every instance as a static list (`ipv4:127.0.0.1:p1,127.0.0.1:p2`, round robin).
+   */
+  replicas?: Partial<Record<"billing" | "session" | "edge", number>>;
 }
 
 export interface Platform {
   grpc: Record<Exclude<ServiceName, "edge">, string>;
   /** The edge's base URL, `http://127.0.0.1:<port>`. */
   httpUrl: string;
-  /** Each running service (its child process), for fault tests that watch or stop one. */
+  /** Each running service (its child process), for fault tests that watch or stop one; the first instance. */
   services: Record<ServiceName, LaunchedService>;
+  /** Every instance of each service (several with `replicas`). */
+  instances: Record<ServiceName, LaunchedService[]>;
+  /** Every edge's base URL, in the order of `instances.edge`. */
+  httpUrls: string[];
   stop(): Promise<void>;
 }
 
@@ -98,8 +107,15 @@ export async function launchPlatform(options: PlatformOptions): Promise<Platform
     ...(options.redisKeyPrefix ? { REDIS_KEY_PREFIX: options.redisKeyPrefix } : {}),
     AUTH_ADDRESS: authAddress,
   };
-  const launch = async (name: ServiceName, env: Record<string, string>) => {
-    const service = await launchService(
+  const count = (name: ServiceName) =>
+    name === "billing" || name === "session" || name === "edge" ? (options.replicas?.[name] ?? 1) : 1;
+  /** The address callers use: one instance's, or gRPC's static list of them all. */
+  const addressOf = (services: LaunchedService[]) =>
+    services.length === 1 ? services[0]!.address : `ipv4:${services.map((s) => s.address).join(",")}`;
+  const launchAll = (name: ServiceName, env: Record<string, string>) =>
+    Promise.all(Array.from({ length: count(name) }, () => launch(name, env)));
+  const launch = async (name: ServiceName, env: Record<string, string>): Promise<LaunchedService> => {
+    const service: LaunchedService = await launchService(
       name,
       {
         ...common,
@@ -117,6 +133,9 @@ export async function launchPlatform(options: PlatformOptions): Promise<Platform
       },
     );
     started.push(service);
+    // The same service again on the same port (after a fault test killed it); stopped with the rest.
+    service.respawn = () =>
+      launch(name, { ...env, [name === "edge" ? "HTTP_PORT" : "GRPC_PORT"]: String(service.port) });
     return service;
   };
   const stop = async () => {
@@ -125,19 +144,31 @@ export async function launchPlatform(options: PlatformOptions): Promise<Platform
   try {
     // Billing reaches user (its notification relay) from the start: user's port is chosen first.
     const userPort = ports.user ?? (await freePort());
-    // Auth reaches session (the back office ends a suspended person's sessions): its port is chosen first.
-    const sessionPort = ports.session ?? (await freePort());
-    const [user, billing] = await Promise.all([
+    // Auth reaches session (the back office ends a suspended person's sessions): session's ports
+    // are chosen first.
+    const sessionPorts: number[] = [];
+    if (ports.session !== undefined) sessionPorts.push(ports.session);
+    else
+      while (sessionPorts.length < count("session")) {
+        const port = await freePort();
+        if (!sessionPorts.includes(port)) sessionPorts.push(port);
+      }
+    const session =
+      sessionPorts.length === 1
+        ? `127.0.0.1:${sessionPorts[0]}`
+        : `ipv4:${sessionPorts.map((port) => `127.0.0.1:${port}`).join(",")}`;
+    const [user, billings] = await Promise.all([
       launch("user", {
         GRPC_PORT: String(userPort),
         VAPID_PUBLIC_KEY: secrets.vapidPublicKey,
         VAPID_PRIVATE_KEY: secrets.vapidPrivateKey,
       }),
-      launch("billing", {
+      launchAll("billing", {
         USER_ADDRESS: `127.0.0.1:${userPort}`,
         PAYOUT_ENCRYPTION_KEY: secrets.payoutEncryptionKey,
       }),
     ]);
+    const billing = addressOf(billings);
     const auth = await launch("auth", {
       GRPC_PORT: String(authPort),
       SIGNING_KEY_SECRET: secrets.signingKeySecret,
@@ -145,28 +176,31 @@ export async function launchPlatform(options: PlatformOptions): Promise<Platform
         .map(([name, value]) => `${name}:${value}`)
         .join(","),
       USER_ADDRESS: user.address,
-      SESSION_ADDRESS: `127.0.0.1:${sessionPort}`,
-      BILLING_ADDRESS: billing.address,
+      SESSION_ADDRESS: session,
+      BILLING_ADDRESS: billing,
       BOOTSTRAP_ADMIN_EMAIL: secrets.adminEmail,
       BOOTSTRAP_ADMIN_PASSWORD: secrets.adminPassword,
     });
-    const session = await launch("session", {
-      GRPC_PORT: String(sessionPort),
-      USER_ADDRESS: user.address,
-      BILLING_ADDRESS: billing.address,
-    });
-    const edge = await launch("edge", {
+    const sessions = await Promise.all(
+      sessionPorts.map((port) =>
+        launch("session", { GRPC_PORT: String(port), USER_ADDRESS: user.address, BILLING_ADDRESS: billing }),
+      ),
+    );
+    const edges = await launchAll("edge", {
       HTTP_PORT: String(ports.edge ?? 0),
       HTTP_HOST: "127.0.0.1",
       USER_ADDRESS: user.address,
-      BILLING_ADDRESS: billing.address,
-      SESSION_ADDRESS: session.address,
+      BILLING_ADDRESS: billing,
+      SESSION_ADDRESS: session,
       WEBHOOK_SECRET: secrets.webhookSecret,
     });
+    const httpUrls = edges.map((edge) => `http://127.0.0.1:${edge.port}`);
     return {
-      grpc: { auth: auth.address, user: user.address, billing: billing.address, session: session.address },
-      httpUrl: `http://127.0.0.1:${edge.port}`,
-      services: { auth, user, billing, session, edge },
+      grpc: { auth: auth.address, user: user.address, billing, session },
+      httpUrl: httpUrls[0]!,
+      httpUrls,
+      services: { auth, user, billing: billings[0]!, session: sessions[0]!, edge: edges[0]! },
+      instances: { auth: [auth], user: [user], billing: billings, session: sessions, edge: edges },
       stop,
     };
   } catch (error) {
@@ -183,6 +217,7 @@ export interface TestPlatformOptions {
   /** Every line each service prints (stdout and stderr). */
   onLine?: PlatformOptions["onLine"];
   command?: PlatformOptions["command"];
+  replicas?: PlatformOptions["replicas"];
 }
 
 /**
@@ -202,6 +237,7 @@ export async function launchTestPlatform(
     ...(redisUrl ? { redisUrl, redisKeyPrefix: `parley-test-${randomUUID()}:` } : {}),
     ...(options.onLine ? { onLine: options.onLine } : {}),
     ...(options.command ? { command: options.command } : {}),
+    ...(options.replicas ? { replicas: options.replicas } : {}),
     secrets,
     // Readiness is read from the services' info lines, so TEST_LOG_LEVEL goes no quieter.
     env: Object.fromEntries(

@@ -13,6 +13,8 @@ export interface LaunchedService {
   process: ChildProcess;
   /** SIGTERM, then resolves when the process has exited. */
   stop(): Promise<void>;
+  /** Starts the service again with the same settings and port (platform services only). */
+  respawn?: () => Promise<LaunchedService>;
 }
 
 export interface LaunchOptions {
