@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `pnpm build [service...]`: each service (every one by default) bundled by esbuild into
 // services/<name>/dist/main.js (and dist/migrate.js, which applies its migrations and exits),
-// run with plain `node` (no tsx, no TypeScript).
+// run with plain `node` (no tsx, no TypeScript); with no service named, the web console too
+// (packages/console/dist, built by Vite when its sources changed; the edge serves it).
 //
 // The bundle inlines the workspace packages (@parley/kit, @parley/proto): they are TypeScript
 // sources, compiled in, so they are build-time dependencies of a service. Every other package
@@ -121,3 +122,7 @@ for (const name of wanted.length > 0 ? wanted : all) {
   console.log(`${name.padEnd(8)} services/${name}/dist (${Math.round(performance.now() - started)} ms)`);
 }
 if (failed) process.exit(1);
+if (wanted.length === 0) {
+  const { buildConsole } = await import("../packages/console/build.mjs");
+  await buildConsole();
+}

@@ -71,6 +71,18 @@ const EXPERTS = [
   },
 ];
 
+/**
+ * The demo accounts the seed makes, known before it runs: `pnpm start` hands them to the edge,
+ * whose console offers each as a one-click sign-in.
+ */
+export function demoAccounts(admin: { email: string; password: string }) {
+  return [
+    { name: "Admin", email: admin.email, password: admin.password, role: "admin" },
+    ...EXPERTS.map((e) => ({ name: e.name, email: e.email, password: DEMO_PASSWORD, role: "expert" })),
+    { name: "Priya Demo", email: "priya@parley.local", password: DEMO_PASSWORD, role: "user" },
+  ];
+}
+
 export async function seedDemoData(options: {
   grpc: { auth: string; user: string; billing: string };
   admin: { email: string; password: string };

@@ -14,7 +14,8 @@ import {
 } from "@parley/testing";
 import { startEmbeddedPostgres } from "@parley/testing/embedded-postgres";
 import pretty from "pino-pretty";
-import { seedDemoData } from "./seed";
+import { buildConsole } from "../packages/console/build.mjs";
+import { demoAccounts, seedDemoData } from "./seed";
 
 const DATA = path.join(REPO_ROOT, ".data");
 const PORTS: Record<ServiceName, number> = {
@@ -86,13 +87,22 @@ process.on("SIGINT", () => void stop(0));
 process.on("SIGTERM", () => void stop(0));
 
 try {
+  // The web console the edge serves at /console, rebuilt only when its sources changed.
+  await buildConsole();
   platform = await launchPlatform({
     databaseUrl,
     ...(process.env.REDIS_URL ? { redisUrl: process.env.REDIS_URL } : {}),
     secrets,
     ports: PORTS,
     env: {
-      edge: { CORS_ORIGINS: process.env.CORS_ORIGINS ?? "http://localhost:3000,http://localhost:5173" },
+      edge: {
+        CORS_ORIGINS: process.env.CORS_ORIGINS ?? "http://localhost:3000,http://localhost:5173",
+        // The console's one-click sign-ins, and its top-ups paid through the development provider.
+        CONSOLE_DEMO_ACCOUNTS: JSON.stringify(
+          demoAccounts({ email: secrets.adminEmail, password: secrets.adminPassword }),
+        ),
+        CONSOLE_DEVELOPMENT_CHECKOUT: "true",
+      },
     },
     onLine: printLine,
   });
@@ -104,6 +114,7 @@ try {
   const rows = [seeded.admin, ...seeded.experts, seeded.user];
   process.stdout.write(`
 Parley is running.
+  Console       ${http}/console/  (sign in with one click as any demo account below)
   HTTP API      ${http}           WebSocket ${http.replace("http", "ws")}/v1/ws
   API docs      ${http}/docs      OpenAPI   ${http}/openapi.json
   gRPC          auth ${platform.grpc.auth}  user ${platform.grpc.user}  session ${platform.grpc.session}  billing ${platform.grpc.billing}

@@ -15,6 +15,7 @@ import securityHeaders from "./plugins/external/helmet";
 import rateLimit from "./plugins/external/rate-limit";
 import swagger from "./plugins/external/swagger";
 import websocket from "./plugins/external/websocket";
+import consoleRoutes from "./routes/console";
 import opsRoutes from "./routes/ops";
 import rpcRoutes from "./routes/rpc";
 import webhookRoutes from "./routes/webhooks";
@@ -42,7 +43,7 @@ export interface AppOptions {
  * The edge as a Fastify app of plugins, in the order fastify/demo loads them: external
  * plugins (security headers, CORS, rate limits, the docs, WebSocket), then the app's own
  * (the error envelope, authentication, upstream clients, metrics and access log), then the
- * routes (one per annotated RPC, the webhook, the WebSocket, operations).
+ * routes (one per annotated RPC, the webhook, the WebSocket, the console, operations).
  */
 const app: FastifyPluginAsync<AppOptions> = async (fastify, options) => {
   const { config } = options;
@@ -72,6 +73,12 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, options) => {
     credentials: options.credentials,
   });
   await fastify.register(websocketRoutes, { hub: options.hub });
+  await fastify.register(consoleRoutes, {
+    dir: config.CONSOLE_DIR,
+    demoAccounts: config.CONSOLE_DEMO_ACCOUNTS,
+    developmentCheckout: config.CONSOLE_DEVELOPMENT_CHECKOUT,
+    webhookSecret: config.WEBHOOK_SECRET,
+  });
   await fastify.register(opsRoutes, {
     metrics: options.metrics,
     jwks: options.jwks,

@@ -68,6 +68,35 @@ export const edgeConfigShape = {
   WS_FEED_MEMORY_EVENTS: env.positiveInt(256),
   /** WebSocket connections not yet authenticated one address may hold on one edge instance. */
   WS_MAX_UNAUTHENTICATED_PER_IP: env.positiveInt(20),
+  /** The web console's build folder; packages/console/dist beside the sources or the bundle when empty. */
+  CONSOLE_DIR: z.string().min(1).optional(),
+  /**
+   * Demo accounts the console offers as one-click sign-ins: a JSON array of
+   * `{"name","email","password","role"}` (`pnpm start` passes the ones it seeds). None when empty.
+   */
+  CONSOLE_DEMO_ACCOUNTS: z
+    .string()
+    .optional()
+    .refine(
+      (value) => {
+        if (!value) return true;
+        try {
+          const parsed: unknown = JSON.parse(value);
+          return Array.isArray(parsed);
+        } catch {
+          return false;
+        }
+      },
+      { message: "must be a JSON array of accounts" },
+    ),
+  /**
+   * Development only: the console's top-ups are paid by the edge standing in for the development
+   * payment provider (it signs the provider's webhook with WEBHOOK_SECRET). Never in production.
+   */
+  CONSOLE_DEVELOPMENT_CHECKOUT: z
+    .enum(["true", "false", "1", "0", ""])
+    .default("false")
+    .transform((value) => value === "true" || value === "1"),
   /**
    * Behind load balancers: which X-Forwarded-For hops to believe, as a hop count ("1": the
    * one in front of us) or their addresses / CIDR ranges. Never "every hop": the leftmost

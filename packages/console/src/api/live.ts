@@ -1,0 +1,229 @@
+// The WebSocket protocol of /v1/ws (the edge README and /asyncapi.json): one connection per
+// tab, authenticated with the access token (again before it expires), presence heartbeats,
+// each watched session resumed after a reconnect from the last stored seq seen (so nothing
+// is missed or repeated), and the person's own channel (watch_me) resumed likewise.
+import { accessToken, type Schemas, session } from "./client";
+
+type Money = Schemas["parley.common.v1.Money"];
+export type Message = Schemas["parley.session.v1.Message"];
+export type Session = Schemas["parley.session.v1.Session"];
+export type Notification = Schemas["parley.user.v1.Notification"];
+
+/** A SessionEvent in proto3 JSON (one of its kinds set). */
+export interface SessionEvent {
+  seq: string;
+  session_id: string;
+  occurred_at?: string;
+  message?: Message;
+  receipt?: Schemas["parley.session.v1.Receipt"];
+  typing?: { user_id: string; typing: boolean };
+  status_changed?: { status: string; end_reason: string; session?: Session };
+  queue_position?: { position: number; estimated_wait_seconds?: string };
+  minute_charged?: { minute: string; amount?: Money; minutes_left: string };
+  low_balance?: { minutes_left: string };
+  heartbeat?: unknown;
+}
+
+export type LiveState = "connecting" | "online" | "offline";
+type Frame = Record<string, unknown> & { type: string };
+type Pending = { resolve: (frame: Frame) => void; reject: (error: Error) => void };
+
+const PRESENCE_MS = 20_000;
+
+export class Live {
+  #socket: WebSocket | undefined;
+  #state: LiveState = "offline";
+  #stopped = false;
+  #attempt = 0;
+  #nextId = 1;
+  #pending = new Map<number, Pending>();
+  /** Watched sessions: the last stored seq seen and who listens. */
+  #sessions = new Map<string, { lastSeq: bigint; listeners: Set<(event: SessionEvent) => void> }>();
+  #watchMe: { lastSeq: bigint; listeners: Set<(n: Notification) => void> } | undefined;
+  #stateListeners = new Set<(state: LiveState) => void>();
+  #timers: ReturnType<typeof setTimeout>[] = [];
+
+  constructor(private readonly url = `${location.origin.replace(/^http/, "ws")}/v1/ws`) {}
+
+  get state() {
+    return this.#state;
+  }
+
+  onState(listener: (state: LiveState) => void) {
+    this.#stateListeners.add(listener);
+    return () => this.#stateListeners.delete(listener);
+  }
+
+  start() {
+    this.#stopped = false;
+    this.#connect();
+  }
+
+  stop() {
+    this.#stopped = true;
+    this.#clearTimers();
+    this.#socket?.close(1000, "signed out");
+    this.#socket = undefined;
+    this.#setState("offline");
+  }
+
+  /** Drops the connection as a network failure would: the console reconnects and resumes. */
+  drop() {
+    this.#socket?.close(4000, "dropped by the console");
+  }
+
+  /** Watches a session from `afterSeq`; after a reconnect, from the last stored seq seen. */
+  watchSession(sessionId: string, listener: (event: SessionEvent) => void, afterSeq = 0n) {
+    let entry = this.#sessions.get(sessionId);
+    if (!entry) {
+      entry = { lastSeq: afterSeq, listeners: new Set() };
+      this.#sessions.set(sessionId, entry);
+      if (this.#state === "online") this.#subscribe(sessionId, entry.lastSeq);
+    }
+    entry.listeners.add(listener);
+    return () => {
+      entry.listeners.delete(listener);
+      if (entry.listeners.size === 0) {
+        this.#sessions.delete(sessionId);
+        this.#send({ type: "unsubscribe", session_id: sessionId });
+      }
+    };
+  }
+
+  /** The person's own channel: notifications (an expert's incoming requests). */
+  watchMe(listener: (notification: Notification) => void) {
+    if (!this.#watchMe) {
+      this.#watchMe = { lastSeq: 0n, listeners: new Set() };
+      if (this.#state === "online") this.#send({ type: "watch_me", after_seq: "0" });
+    }
+    this.#watchMe.listeners.add(listener);
+    return () => this.#watchMe?.listeners.delete(listener);
+  }
+
+  /** Sends a frame that is answered (ack, or error with its id). */
+  request(frame: Frame): Promise<Frame> {
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      if (this.#state !== "online") {
+        reject(new Error("not connected"));
+        return;
+      }
+      this.#pending.set(id, { resolve, reject });
+      this.#send({ ...frame, id });
+    });
+  }
+
+  /** Sends a frame nobody waits on (typing, read receipts). */
+  notify(frame: Frame) {
+    if (this.#state === "online") this.#send(frame);
+  }
+
+  #setState(state: LiveState) {
+    this.#state = state;
+    for (const listener of this.#stateListeners) listener(state);
+  }
+
+  #send(frame: Frame) {
+    if (this.#socket?.readyState === WebSocket.OPEN) this.#socket.send(JSON.stringify(frame));
+  }
+
+  #subscribe(sessionId: string, afterSeq: bigint) {
+    this.#send({ type: "subscribe", session_id: sessionId, after_seq: afterSeq.toString() });
+  }
+
+  #clearTimers() {
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers = [];
+  }
+
+  async #authenticate() {
+    const token = await accessToken();
+    if (!token) {
+      this.stop();
+      return;
+    }
+    this.#send({ type: "auth", token });
+    // Again shortly before the token expires (accessToken() refreshes it).
+    const expiresAt = session.current()?.expiresAt ?? Date.now() + 600_000;
+    this.#timers.push(
+      setTimeout(() => void this.#authenticate(), Math.max(5_000, expiresAt - Date.now() - 45_000)),
+    );
+  }
+
+  #connect() {
+    this.#clearTimers();
+    this.#setState("connecting");
+    const socket = new WebSocket(this.url);
+    this.#socket = socket;
+    socket.onopen = () => void this.#authenticate();
+    socket.onmessage = (message) => {
+      if (socket !== this.#socket) return;
+      this.#receive(JSON.parse(String(message.data)) as Frame);
+    };
+    socket.onclose = () => {
+      if (socket !== this.#socket) return;
+      this.#clearTimers();
+      for (const pending of this.#pending.values()) pending.reject(new Error("connection closed"));
+      this.#pending.clear();
+      if (this.#stopped) return;
+      this.#setState("connecting");
+      const delay = Math.min(10_000, 250 * 2 ** this.#attempt++);
+      this.#timers.push(setTimeout(() => this.#connect(), delay));
+    };
+  }
+
+  #receive(frame: Frame) {
+    const id = typeof frame.id === "number" ? frame.id : undefined;
+    switch (frame.type) {
+      case "ready": {
+        if (this.#state === "online") return; // a re-authentication
+        this.#attempt = 0;
+        this.#setState("online");
+        for (const [sessionId, entry] of this.#sessions) this.#subscribe(sessionId, entry.lastSeq);
+        if (this.#watchMe) this.#send({ type: "watch_me", after_seq: this.#watchMe.lastSeq.toString() });
+        const beat = () => {
+          this.#send({ type: "presence" });
+          this.#timers.push(setTimeout(beat, PRESENCE_MS));
+        };
+        this.#timers.push(setTimeout(beat, PRESENCE_MS));
+        return;
+      }
+      case "event": {
+        const event = frame.event as SessionEvent;
+        const entry = this.#sessions.get(String(frame.session_id));
+        if (!entry) return;
+        const seq = BigInt(event.seq || "0");
+        if (seq !== 0n) {
+          if (seq <= entry.lastSeq) return; // already seen
+          entry.lastSeq = seq;
+        }
+        for (const listener of entry.listeners) listener(event);
+        return;
+      }
+      case "notification": {
+        const notification = frame.notification as Notification;
+        if (!this.#watchMe) return;
+        const seq = BigInt(notification.seq ?? "0");
+        if (seq <= this.#watchMe.lastSeq) return;
+        this.#watchMe.lastSeq = seq;
+        for (const listener of this.#watchMe.listeners) listener(notification);
+        return;
+      }
+      case "ack":
+      case "error": {
+        if (id !== undefined && this.#pending.has(id)) {
+          const pending = this.#pending.get(id)!;
+          this.#pending.delete(id);
+          if (frame.type === "ack") pending.resolve(frame);
+          else {
+            const error = frame.error as { message?: string } | undefined;
+            pending.reject(new Error(error?.message ?? "refused"));
+          }
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+}

@@ -1,0 +1,48 @@
+import { render } from "preact";
+import { useEffect, useState } from "preact/hooks";
+import { type Identity, session } from "./api/client";
+import type { LiveState } from "./api/live";
+import { live, useRoute } from "./app";
+import { ExpertDesk } from "./views/expert";
+import { Header } from "./views/header";
+import { SignIn } from "./views/sign-in";
+import { StaffDesk } from "./views/staff";
+import { UserHome } from "./views/user";
+import "./styles.css";
+
+function useLiveState(): LiveState {
+  const [state, setState] = useState(live.state);
+  useEffect(() => live.onState(setState), []);
+  return state;
+}
+
+function App() {
+  const [identity, setIdentity] = useState<Identity | undefined>(session.current);
+  const route = useRoute();
+  const liveState = useLiveState();
+  useEffect(() => session.subscribe(setIdentity), []);
+  useEffect(() => {
+    if (!identity) return;
+    live.start();
+    return () => live.stop();
+  }, [identity?.userId]);
+
+  if (!identity) return <SignIn />;
+  const staff = identity.role === "admin" || identity.role === "operator";
+  return (
+    <>
+      <Header identity={identity} liveState={liveState} />
+      <main id="main" tabIndex={-1}>
+        {staff ? (
+          <StaffDesk route={route} />
+        ) : identity.role === "expert" ? (
+          <ExpertDesk identity={identity} route={route} />
+        ) : (
+          <UserHome identity={identity} route={route} />
+        )}
+      </main>
+    </>
+  );
+}
+
+render(<App />, document.getElementById("app")!);

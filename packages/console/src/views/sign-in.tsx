@@ -1,0 +1,155 @@
+import { useEffect, useState } from "preact/hooks";
+import { anonymous, must, session } from "../api/client";
+import { errorText } from "../format";
+
+interface DemoAccount {
+  name: string;
+  email: string;
+  password: string;
+  role: string;
+}
+
+/**
+ * Sign in: one button per demo account (the list `pnpm start` gives the edge, served at
+ * /console/demo-accounts.json; empty elsewhere), or any account by email and password, or a
+ * new account.
+ */
+export function SignIn() {
+  const [demo, setDemo] = useState<DemoAccount[]>([]);
+  const [email, setEmail] = useState("");
+  const [password, setPassword] = useState("");
+  const [name, setName] = useState("");
+  const [creating, setCreating] = useState(false);
+  const [error, setError] = useState("");
+  const [busy, setBusy] = useState(false);
+
+  useEffect(() => {
+    void fetch("/console/demo-accounts.json")
+      .then((response) => (response.ok ? response.json() : []))
+      .then((accounts: DemoAccount[]) => setDemo(accounts))
+      .catch(() => setDemo([]));
+  }, []);
+
+  const signIn = async (identifier: string, secret: string) => {
+    setBusy(true);
+    setError("");
+    try {
+      const data = await must(
+        anonymous.POST("/v1/auth/login", {
+          body: { identifier, password: secret, device_name: "Parley console" },
+        }),
+      );
+      if (!data.tokens)
+        throw new Error("This account uses two-factor sign-in, which the console does not offer yet.");
+      session.set(data.tokens);
+      location.hash = "#/";
+    } catch (e) {
+      setError(errorText(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const register = async () => {
+    setBusy(true);
+    setError("");
+    try {
+      const data = await must(
+        anonymous.POST("/v1/auth/register", {
+          body: { email, password, display_name: name, device_name: "Parley console" },
+        }),
+      );
+      if (data.tokens) session.set(data.tokens);
+      location.hash = "#/";
+    } catch (e) {
+      setError(errorText(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <main class="sign-in" id="main">
+      <h1>Parley console</h1>
+      <p>
+        Try a paid chat as a user and an expert side by side (one per browser tab), or run the back office.
+      </p>
+      {demo.length > 0 && (
+        <section aria-labelledby="demo-heading">
+          <h2 id="demo-heading">Demo accounts</h2>
+          <ul class="demo">
+            {demo.map((account) => (
+              <li key={account.email}>
+                <button
+                  type="button"
+                  disabled={busy}
+                  onClick={() => void signIn(account.email, account.password)}
+                >
+                  Sign in as {account.name}
+                </button>
+                <span class="muted">
+                  {account.role} · {account.email}
+                </span>
+              </li>
+            ))}
+          </ul>
+        </section>
+      )}
+      <section aria-labelledby="account-heading">
+        <h2 id="account-heading">{creating ? "Create an account" : "Any account"}</h2>
+        <form
+          onSubmit={(event) => {
+            event.preventDefault();
+            void (creating ? register() : signIn(email, password));
+          }}
+        >
+          {creating && (
+            <label>
+              Name
+              <input
+                value={name}
+                onInput={(e) => setName(e.currentTarget.value)}
+                autoComplete="name"
+                required
+              />
+            </label>
+          )}
+          <label>
+            Email
+            <input
+              type="email"
+              value={email}
+              onInput={(e) => setEmail(e.currentTarget.value)}
+              autoComplete="username"
+              required
+            />
+          </label>
+          <label>
+            Password
+            <input
+              type="password"
+              value={password}
+              onInput={(e) => setPassword(e.currentTarget.value)}
+              autoComplete={creating ? "new-password" : "current-password"}
+              minLength={8}
+              required
+            />
+          </label>
+          <div class="row">
+            <button type="submit" disabled={busy}>
+              {creating ? "Create account" : "Sign in"}
+            </button>
+            <button type="button" class="link" onClick={() => setCreating(!creating)}>
+              {creating ? "I have an account" : "Create an account"}
+            </button>
+          </div>
+        </form>
+      </section>
+      {error && (
+        <p role="alert" class="error">
+          {error}
+        </p>
+      )}
+    </main>
+  );
+}

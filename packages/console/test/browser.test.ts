@@ -1,0 +1,283 @@
+// The console in a real browser: Debian's Chromium driven by playwright-core, a user and an
+// expert in two browser contexts running a paid chat from the request to its automatic end at
+// zero balance (short minutes), asserting what each screen shows. Screenshots of every step go
+// to packages/console/test-artefacts/ (gitignored). Skipped, saying why, without Chromium.
+import { randomUUID } from "node:crypto";
+import { existsSync, mkdirSync } from "node:fs";
+import path from "node:path";
+import { httpClient, launchTestPlatform } from "@parley/testing";
+import { type Browser, chromium, type Page } from "playwright-core";
+import t from "tap";
+import { buildConsole } from "../build.mjs";
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const ARTEFACTS = path.join(import.meta.dirname, "../test-artefacts");
+const RATE_MINOR = 1000; // ₹10 a minute
+const TOP_UP_RUPEES = 30; // three minutes
+const MINUTE_SECONDS = 4;
+const PASSWORD = "a passphrase for the console test";
+
+t.test(
+  "console: a paid chat from request to auto-end at zero balance, user and expert side by side",
+  {
+    skip:
+      !existsSync(CHROMIUM) && `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`,
+  },
+  async (t) => {
+    await buildConsole({ quiet: true });
+    mkdirSync(ARTEFACTS, { recursive: true });
+    const tag = randomUUID().slice(0, 8);
+    const expert = {
+      name: "Esha Expert",
+      email: `esha-${tag}@console.test`,
+      password: PASSWORD,
+      role: "expert",
+    };
+    const user = { name: "Uma User", email: `uma-${tag}@console.test`, password: PASSWORD, role: "user" };
+
+    const { platform, secrets } = await launchTestPlatform(t, {
+      auth: { OUTBOX_INTERVAL_MS: "100" },
+      session: {
+        MINUTE_SECONDS: String(MINUTE_SECONDS),
+        METERING_INTERVAL_MS: "200",
+        MIN_MINUTES: "2",
+        HEARTBEAT_MS: "1000",
+      },
+      edge: { CONSOLE_DEMO_ACCOUNTS: JSON.stringify([expert, user]), CONSOLE_DEVELOPMENT_CHECKOUT: "true" },
+    });
+    const origin = platform.httpUrl;
+    const { call } = httpClient(origin);
+
+    // The accounts (a partner backend's job, done over the API): the expert's role and rates.
+    const admin = await call("POST", "/v1/auth/login", {
+      body: { identifier: secrets.adminEmail, password: secrets.adminPassword },
+    });
+    const adminToken: string = admin.body.tokens.access_token;
+    const registered: Record<string, string> = {};
+    for (const person of [expert, user]) {
+      const made = await call("POST", "/v1/auth/register", {
+        body: { email: person.email, password: PASSWORD, display_name: person.name },
+      });
+      t.equal(made.status, 200, `${person.role} registered`);
+      registered[person.role] = made.body.account.user_id;
+    }
+    const expertId = registered.expert!;
+    t.equal(
+      (await call("POST", `/v1/users/${expertId}/role`, { token: adminToken, body: { role: "ROLE_EXPERT" } }))
+        .status,
+      200,
+    );
+    const profile = await call("PUT", `/v1/experts/${expertId}/profile`, {
+      token: adminToken,
+      body: {
+        chat_rate: { amount_minor: String(RATE_MINOR), currency: "INR" },
+        call_rate: { amount_minor: "1500", currency: "INR" },
+        max_concurrent_sessions: 1,
+        specialisations: ["tarot"],
+        languages: ["en"],
+        experience_years: 4,
+        bio: "Cards and questions.",
+      },
+    });
+    t.equal(profile.status, 200, "the expert's rates are set");
+
+    const browser: Browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      // launch() gives every run a fresh, temporary user-data dir of its own.
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+      ],
+    });
+    t.teardown(() => browser.close());
+
+    const problems: string[] = [];
+    const open = async (who: string, viewport: { width: number; height: number }) => {
+      const context = await browser.newContext({ viewport });
+      const page = await context.newPage();
+      page.setDefaultTimeout(15_000);
+      page.on("console", (message) => {
+        if (message.type() === "error") problems.push(`${who} console: ${message.text()}`);
+      });
+      page.on("pageerror", (error) => problems.push(`${who} page error: ${error.message}`));
+      page.on("request", (request) => {
+        const url = request.url();
+        if (
+          !url.startsWith(origin) &&
+          !url.startsWith(origin.replace("http", "ws")) &&
+          !url.startsWith("data:")
+        )
+          problems.push(`${who} requested another origin: ${url}`);
+      });
+      return page;
+    };
+    let step = 0;
+    const shot = async (page: Page, name: string) => {
+      step += 1;
+      await page.screenshot({
+        path: path.join(ARTEFACTS, `${String(step).padStart(2, "0")}-${name}.png`),
+        fullPage: true,
+      });
+    };
+    const signIn = async (page: Page, name: string) => {
+      await page.goto(`${origin}/console`);
+      await page.getByRole("button", { name: `Sign in as ${name}` }).click();
+      await page.getByTestId("who").filter({ hasText: name }).waitFor();
+      await page.getByRole("status", { name: "Live connection" }).filter({ hasText: "Connected" }).waitFor();
+    };
+
+    // The console is served with its own strict policy.
+    const served = await fetch(`${origin}/console/`);
+    t.equal(served.status, 200);
+    t.match(
+      served.headers.get("content-security-policy"),
+      /script-src 'self'(;|$)/,
+      "no inline script allowed",
+    );
+
+    // The expert signs in (desktop window) and goes online.
+    const expertPage = await open("expert", { width: 1100, height: 800 });
+    await signIn(expertPage, expert.name);
+    await expertPage.getByRole("button", { name: "Go online" }).click();
+    await expertPage.getByTestId("availability").filter({ hasText: "available" }).waitFor();
+    t.equal(
+      await expertPage.getByTestId("availability").textContent(),
+      "available",
+      "the expert reads as online",
+    );
+    await shot(expertPage, "expert-online");
+
+    // The user signs in (a phone-sized window) and tops up through the development provider.
+    const userPage = await open("user", { width: 390, height: 844 });
+    await signIn(userPage, user.name);
+    await shot(userPage, "user-signed-in");
+    await userPage.getByRole("link", { name: "Wallet" }).click();
+    await userPage.getByLabel("Top-up amount (₹)").fill(String(TOP_UP_RUPEES));
+    await userPage.getByRole("button", { name: "Top up (development provider)" }).click();
+    await userPage.getByRole("status").filter({ hasText: "Top-up of ₹30.00 paid." }).waitFor();
+    await userPage.getByTestId("wallet-balance").filter({ hasText: "₹30.00" }).waitFor();
+    t.equal(await userPage.getByTestId("wallet-balance").textContent(), "₹30.00", "the top-up is credited");
+    await shot(userPage, "user-topped-up");
+
+    // Experts, with the expert online at ₹10 a minute; a filter that excludes them hides them.
+    await userPage.getByRole("link", { name: "Experts" }).click();
+    const card = userPage.getByTestId("expert").filter({ hasText: expert.name });
+    await card.filter({ hasText: "available" }).waitFor();
+    t.match(await card.textContent(), /₹10\.00 per minute chat/);
+    await userPage.getByLabel("Specialisation").fill("numerology");
+    await userPage.getByLabel("Specialisation").press("Enter");
+    await card.waitFor({ state: "detached" });
+    await userPage.getByLabel("Specialisation").fill("tarot");
+    await userPage.getByLabel("Specialisation").press("Enter");
+    await card.waitFor();
+    await shot(userPage, "user-experts");
+
+    // The request: the user waits with the hold shown; the expert is alerted and accepts.
+    await userPage.getByRole("button", { name: `Request a chat with ${expert.name}` }).click();
+    const waiting = userPage.getByRole("status").filter({ hasText: "Waiting for" });
+    await waiting.filter({ hasText: "₹20.00 is held" }).waitFor();
+    await shot(userPage, "user-waiting-hold");
+    const alert = expertPage.getByTestId("incoming");
+    await alert.waitFor();
+    t.ok(await alert.isVisible(), "the expert is alerted to the request (watch_me)");
+    await expertPage.getByTestId("queue-entry").first().waitFor();
+    await shot(expertPage, "expert-incoming-request");
+    await expertPage.getByRole("button", { name: "Accept" }).first().click();
+    await expertPage.getByRole("heading", { name: `Chat with ${user.name}` }).waitFor();
+    await userPage.getByTestId("session-status").filter({ hasText: "active" }).waitFor();
+
+    // Messages both ways, typing, read receipts.
+    await userPage.getByRole("textbox", { name: "Message" }).fill("Namaste");
+    await userPage.getByRole("button", { name: "Send" }).click();
+    await expertPage.getByTestId("message").filter({ hasText: "Namaste" }).waitFor();
+    await expertPage.getByRole("textbox", { name: "Message" }).pressSequentially("Hello");
+    await userPage.getByText(`${expert.name} is typing…`).waitFor();
+    await expertPage.getByRole("textbox", { name: "Message" }).fill("Hello, how can I help?");
+    await expertPage.getByRole("button", { name: "Send" }).click();
+    await userPage.getByTestId("message").filter({ hasText: "Hello, how can I help?" }).waitFor();
+    await userPage
+      .getByTestId("message")
+      .filter({ hasText: "Namaste" })
+      .getByTestId("receipt")
+      .filter({ hasText: "Read" })
+      .waitFor();
+    await expertPage
+      .getByTestId("message")
+      .filter({ hasText: "Hello, how can I help?" })
+      .getByTestId("receipt")
+      .filter({ hasText: "Read" })
+      .waitFor();
+    t.pass("messages both ways, each read by the other side");
+    await shot(userPage, "user-chat");
+    await shot(expertPage, "expert-chat");
+
+    // A dropped connection resumes: a message sent meanwhile arrives once.
+    await userPage.getByRole("button", { name: "Reconnect" }).click();
+    await expertPage.getByRole("textbox", { name: "Message" }).fill("Are you still there?");
+    await expertPage.getByRole("button", { name: "Send" }).click();
+    await userPage
+      .getByRole("status", { name: "Live connection" })
+      .filter({ hasText: "Connected" })
+      .waitFor();
+    await userPage.getByTestId("message").filter({ hasText: "Are you still there?" }).waitFor();
+    t.equal(
+      await userPage.getByTestId("message").filter({ hasText: "Are you still there?" }).count(),
+      1,
+      "after the reconnect the missed message arrives once",
+    );
+
+    // Every charged minute takes the rate off the wallet shown in the room.
+    const balances: string[] = [];
+    for (let minute = 1; minute <= (TOP_UP_RUPEES * 100) / RATE_MINOR; minute++) {
+      await userPage
+        .getByText(`Minute ${minute} charged ₹10.00`)
+        .waitFor({ timeout: (MINUTE_SECONDS + 10) * 1000 });
+      const expected = `₹${(TOP_UP_RUPEES - (minute * RATE_MINOR) / 100).toFixed(2)}`;
+      await userPage.getByTestId("chat-balance").filter({ hasText: expected }).waitFor();
+      balances.push(expected);
+      if (minute === 1) await shot(userPage, "user-minute-1");
+      if (minute === 2) {
+        await userPage.getByTestId("low-balance").waitFor();
+        t.match(await userPage.getByTestId("low-balance").textContent(), /Low balance: \d minutes? left/);
+        await shot(userPage, "user-low-balance");
+      }
+    }
+    t.same(balances, ["₹20.00", "₹10.00", "₹0.00"], "the wallet falls by the rate each minute");
+
+    // The automatic end, its reason on both screens, the invoice, the review.
+    for (const page of [userPage, expertPage])
+      await page.getByTestId("ended").filter({ hasText: "insufficient funds" }).waitFor({ timeout: 20_000 });
+    t.match(await userPage.getByTestId("ended").textContent(), /Session ended: insufficient funds/);
+    t.match(await expertPage.getByTestId("ended").textContent(), /Session ended: insufficient funds/);
+    await userPage.getByTestId("invoice-total").waitFor();
+    t.equal(
+      await userPage.getByTestId("invoice-total").textContent(),
+      "₹30.00",
+      "the invoice totals the three minutes",
+    );
+    await shot(userPage, "user-ended-invoice");
+    await shot(expertPage, "expert-ended");
+    await userPage.getByLabel("Review").fill("Clear and kind.");
+    await userPage.getByRole("button", { name: "Submit review" }).click();
+    await userPage.getByText("Thank you for your review.").waitFor();
+
+    // Past sessions keep the invoice; the expert's desk shows the earnings.
+    await userPage.getByRole("link", { name: "Past sessions" }).click();
+    const past = userPage.getByTestId("past-session").first();
+    await past.filter({ hasText: "insufficient funds" }).waitFor();
+    await past.getByRole("button", { name: "Invoice" }).click();
+    t.equal(await past.getByTestId("invoice-total").textContent(), "₹30.00");
+    await shot(userPage, "user-past-sessions");
+    await expertPage.getByRole("link", { name: "Desk" }).click();
+    await expertPage.getByTestId("earnings").waitFor();
+    await shot(expertPage, "expert-earnings");
+
+    t.same(problems, [], "no console errors, no CSP violations, no request to another origin");
+  },
+);
