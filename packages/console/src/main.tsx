@@ -28,13 +28,13 @@ function App() {
   }, [identity?.userId]);
 
   if (!identity) return <SignIn />;
-  const staff = identity.role === "admin" || identity.role === "operator";
+  const staff = ["admin", "operator", "support", "moderator"].includes(identity.role);
   return (
     <>
       <Header identity={identity} liveState={liveState} />
       <main id="main" tabIndex={-1}>
         {staff ? (
-          <StaffDesk route={route} />
+          <StaffDesk identity={identity} route={route} />
         ) : identity.role === "expert" ? (
           <ExpertDesk identity={identity} route={route} />
         ) : (

@@ -3,7 +3,8 @@
 // zero balance (short minutes), asserting what each screen shows. Screenshots of every step go
 // to packages/console/test-artefacts/ (gitignored). Skipped, saying why, without Chromium.
 import { randomUUID } from "node:crypto";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
 import path from "node:path";
 import { httpClient, launchTestPlatform } from "@parley/testing";
 import { type Browser, chromium, type Page } from "playwright-core";
@@ -14,8 +15,31 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ARTEFACTS = path.join(import.meta.dirname, "../test-artefacts");
 const RATE_MINOR = 1000; // ₹10 a minute
 const TOP_UP_RUPEES = 30; // three minutes
-const MINUTE_SECONDS = 4;
+const MINUTE_SECONDS = 6;
 const PASSWORD = "a passphrase for the console test";
+interface Axe {
+  run(options: unknown): Promise<{
+    violations: Array<{ id: string; impact: string; nodes: Array<{ target: string[] }> }>;
+  }>;
+}
+/**
+ * Records, in the page, every balance the chat room shows and every low-balance warning, as they
+ * appear (so the test reads the whole sequence afterwards, whatever it was doing meanwhile).
+ */
+const RECORDER = `(() => {
+  const seen = { balances: [], lowBalance: [] };
+  globalThis.consoleTestSeen = seen;
+  const read = () => {
+    const balance = document.querySelector('[data-testid="chat-balance"]')?.textContent;
+    if (balance && seen.balances.at(-1) !== balance) seen.balances.push(balance);
+    const low = document.querySelector('[data-testid="low-balance"]')?.textContent;
+    if (low && seen.lowBalance.at(-1) !== low) seen.lowBalance.push(low);
+  };
+  new MutationObserver(read).observe(document.body, { subtree: true, childList: true, characterData: true });
+  read();
+})()`;
+/** axe-core, evaluated in the page (through the driver, so the page's CSP does not apply to it). */
+const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 t.test(
   "console: a paid chat from request to auto-end at zero balance, user and expert side by side",
@@ -25,6 +49,7 @@ t.test(
   },
   async (t) => {
     await buildConsole({ quiet: true });
+    rmSync(ARTEFACTS, { recursive: true, force: true });
     mkdirSync(ARTEFACTS, { recursive: true });
     const tag = randomUUID().slice(0, 8);
     const expert = {
@@ -125,6 +150,21 @@ t.test(
         fullPage: true,
       });
     };
+    /** WCAG 2.1 A/AA checks by axe-core on what the page shows now: serious and critical findings. */
+    const accessibility: string[] = [];
+    const audit = async (page: Page, name: string) => {
+      await page.evaluate(AXE);
+      const found = await page.evaluate(async () => {
+        const { axe } = globalThis as unknown as { axe: Axe };
+        const result = await axe.run({
+          runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
+        });
+        return result.violations
+          .filter((v) => v.impact === "serious" || v.impact === "critical")
+          .map((v) => `${v.id} (${v.impact}) at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+      });
+      accessibility.push(...found.map((finding) => `${name}: ${finding}`));
+    };
     const signIn = async (page: Page, name: string) => {
       await page.goto(`${origin}/console`);
       await page.getByRole("button", { name: `Sign in as ${name}` }).click();
@@ -143,6 +183,9 @@ t.test(
 
     // The expert signs in (desktop window) and goes online.
     const expertPage = await open("expert", { width: 1100, height: 800 });
+    await expertPage.goto(`${origin}/console/`);
+    await expertPage.getByRole("button", { name: `Sign in as ${expert.name}` }).waitFor();
+    await audit(expertPage, "sign-in");
     await signIn(expertPage, expert.name);
     await expertPage.getByRole("button", { name: "Go online" }).click();
     await expertPage.getByTestId("availability").filter({ hasText: "available" }).waitFor();
@@ -152,6 +195,16 @@ t.test(
       "the expert reads as online",
     );
     await shot(expertPage, "expert-online");
+    await audit(expertPage, "expert desk");
+
+    // Staff sign in with the form (any account) and watch the live sessions.
+    const staffPage = await open("staff", { width: 1100, height: 800 });
+    await staffPage.goto(`${origin}/console/`);
+    await staffPage.getByLabel("Email").fill(secrets.adminEmail);
+    await staffPage.getByLabel("Password").fill(secrets.adminPassword);
+    await staffPage.getByRole("button", { name: "Sign in", exact: true }).click();
+    await staffPage.getByRole("link", { name: "Live sessions" }).click();
+    await staffPage.getByText("No session in progress.").waitFor();
 
     // The user signs in (a phone-sized window) and tops up through the development provider.
     const userPage = await open("user", { width: 390, height: 844 });
@@ -164,6 +217,7 @@ t.test(
     await userPage.getByTestId("wallet-balance").filter({ hasText: "₹30.00" }).waitFor();
     t.equal(await userPage.getByTestId("wallet-balance").textContent(), "₹30.00", "the top-up is credited");
     await shot(userPage, "user-topped-up");
+    await audit(userPage, "wallet");
 
     // Experts, with the expert online at ₹10 a minute; a filter that excludes them hides them.
     await userPage.getByRole("link", { name: "Experts" }).click();
@@ -177,11 +231,14 @@ t.test(
     await userPage.getByLabel("Specialisation").press("Enter");
     await card.waitFor();
     await shot(userPage, "user-experts");
+    await audit(userPage, "experts");
 
     // The request: the user waits with the hold shown; the expert is alerted and accepts.
-    await userPage.getByRole("button", { name: `Request a chat with ${expert.name}` }).click();
+    await userPage.getByRole("button", { name: `Request chat with ${expert.name}` }).click();
     const waiting = userPage.getByRole("status").filter({ hasText: "Waiting for" });
     await waiting.filter({ hasText: "₹20.00 is held" }).waitFor();
+    // Every balance the room shows from now on, and any low-balance warning, as they appear.
+    await userPage.evaluate(RECORDER);
     await shot(userPage, "user-waiting-hold");
     const alert = expertPage.getByTestId("incoming");
     await alert.waitFor();
@@ -216,6 +273,12 @@ t.test(
     t.pass("messages both ways, each read by the other side");
     await shot(userPage, "user-chat");
     await shot(expertPage, "expert-chat");
+    await audit(userPage, "user chat");
+    await audit(expertPage, "expert chat");
+
+    // Staff see the chat among the live sessions.
+    await staffPage.getByTestId("live-session").filter({ hasText: expert.name }).waitFor();
+    await shot(staffPage, "staff-live-sessions");
 
     // A dropped connection resumes: a message sent meanwhile arrives once.
     await userPage.getByRole("button", { name: "Reconnect" }).click();
@@ -232,29 +295,32 @@ t.test(
       "after the reconnect the missed message arrives once",
     );
 
-    // Every charged minute takes the rate off the wallet shown in the room.
-    const balances: string[] = [];
+    // Every charged minute is shown, and takes the rate off the wallet shown in the room.
     for (let minute = 1; minute <= (TOP_UP_RUPEES * 100) / RATE_MINOR; minute++) {
       await userPage
         .getByText(`Minute ${minute} charged ₹10.00`)
-        .waitFor({ timeout: (MINUTE_SECONDS + 10) * 1000 });
-      const expected = `₹${(TOP_UP_RUPEES - (minute * RATE_MINOR) / 100).toFixed(2)}`;
-      await userPage.getByTestId("chat-balance").filter({ hasText: expected }).waitFor();
-      balances.push(expected);
-      if (minute === 1) await shot(userPage, "user-minute-1");
-      if (minute === 2) {
-        await userPage.getByTestId("low-balance").waitFor();
-        t.match(await userPage.getByTestId("low-balance").textContent(), /Low balance: \d minutes? left/);
-        await shot(userPage, "user-low-balance");
-      }
+        .waitFor({ timeout: (MINUTE_SECONDS + 15) * 1000 });
+      await shot(userPage, `user-minute-${minute}`);
     }
-    t.same(balances, ["₹20.00", "₹10.00", "₹0.00"], "the wallet falls by the rate each minute");
 
     // The automatic end, its reason on both screens, the invoice, the review.
     for (const page of [userPage, expertPage])
       await page.getByTestId("ended").filter({ hasText: "insufficient funds" }).waitFor({ timeout: 20_000 });
     t.match(await userPage.getByTestId("ended").textContent(), /Session ended: insufficient funds/);
     t.match(await expertPage.getByTestId("ended").textContent(), /Session ended: insufficient funds/);
+    const seen = (await userPage.evaluate(
+      () => (globalThis as unknown as { consoleTestSeen: unknown }).consoleTestSeen,
+    )) as {
+      balances: string[];
+      lowBalance: string[];
+    };
+    t.same(
+      seen.balances,
+      ["₹30.00", "₹20.00", "₹10.00", "₹0.00"],
+      "the wallet shown falls by the rate with each charged minute",
+    );
+    t.ok(seen.lowBalance.length > 0, "the low-balance warning was shown");
+    t.match(seen.lowBalance[0], /Low balance: \d minutes? left/);
     await userPage.getByTestId("invoice-total").waitFor();
     t.equal(
       await userPage.getByTestId("invoice-total").textContent(),
@@ -262,6 +328,7 @@ t.test(
       "the invoice totals the three minutes",
     );
     await shot(userPage, "user-ended-invoice");
+    await audit(userPage, "ended chat with invoice and review");
     await shot(expertPage, "expert-ended");
     await userPage.getByLabel("Review").fill("Clear and kind.");
     await userPage.getByRole("button", { name: "Submit review" }).click();
@@ -278,6 +345,28 @@ t.test(
     await expertPage.getByTestId("earnings").waitFor();
     await shot(expertPage, "expert-earnings");
 
+    // Staff refund the session: the money is back in the user's wallet.
+    await staffPage.getByRole("link", { name: "People" }).click();
+    await staffPage.getByRole("button", { name: `Open ${expert.name}` }).click();
+    const ended = staffPage.getByTestId("staff-session").filter({ hasText: "insufficient funds" });
+    await ended.getByLabel("Reason").selectOption("REFUND_REASON_SERVICE_ISSUE");
+    await ended.getByRole("button", { name: "Refund session" }).click();
+    await staffPage.getByRole("status").filter({ hasText: "Refunded." }).waitFor();
+    await shot(staffPage, "staff-refunded");
+    await audit(staffPage, "staff person");
+    await userPage.getByRole("link", { name: "Wallet" }).click();
+    await userPage.getByTestId("wallet-balance").filter({ hasText: "₹30.00" }).waitFor();
+    t.equal(
+      await userPage.getByTestId("wallet-balance").textContent(),
+      "₹30.00",
+      "the refund is back in the wallet",
+    );
+
+    t.same(
+      accessibility,
+      [],
+      "no serious or critical WCAG 2.1 A/AA finding (axe-core) on any screen audited",
+    );
     t.same(problems, [], "no console errors, no CSP violations, no request to another origin");
   },
 );

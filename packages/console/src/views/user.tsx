@@ -171,7 +171,7 @@ function Experts() {
                 type="button"
                 disabled={!online || busy !== ""}
                 onClick={() => void request(expert)}
-                aria-label={`Request a chat with ${expert.display_name}`}
+                aria-label={`Request chat with ${expert.display_name}`}
               >
                 Request chat
               </button>
