@@ -6,13 +6,45 @@ import { ChatRoom } from "./chat";
 import { Tabs } from "./tabs";
 import { PastSessions } from "./user";
 
+/** A request notification older than this (replayed from the inbox) raises no alert. */
+const RECENT_MS = 120_000;
+
 type QueueEntry = Schemas["parley.session.v1.QueueEntry"];
 type Session = Schemas["parley.session.v1.Session"];
 
 export function ExpertDesk({ identity, route }: { identity: Identity; route: string[] }) {
   const [page, id] = route;
+  const [alert, setAlert] = useState("");
+  const [requests, setRequests] = useState(0);
+  // The person's own channel: an incoming request alerts on every page of the desk.
+  useEffect(
+    () =>
+      live.watchMe((notification) => {
+        // The stream replays the inbox first: only recent, unread requests still call for attention.
+        const recent = Date.now() - Date.parse(notification.created_at ?? "") < RECENT_MS;
+        if (notification.kind === "NOTIFICATION_KIND_REQUEST_WAITING" && !notification.read_at && recent)
+          setAlert(notification.title || "A new chat request is waiting");
+        if (notification.kind?.startsWith("NOTIFICATION_KIND_REQUEST_")) setRequests((n) => n + 1);
+      }),
+    [identity.userId],
+  );
   return (
     <>
+      {alert && (
+        <div class="alert" role="alert" data-testid="incoming">
+          <strong>{alert}</strong>
+          <span class="row">
+            {page !== undefined && page !== "desk" && (
+              <button type="button" class="secondary" onClick={() => go("desk")}>
+                Open the queue
+              </button>
+            )}
+            <button type="button" class="link" onClick={() => setAlert("")}>
+              Dismiss
+            </button>
+          </span>
+        </div>
+      )}
       <Tabs
         current={page ?? "desk"}
         tabs={[
@@ -25,7 +57,7 @@ export function ExpertDesk({ identity, route }: { identity: Identity; route: str
       ) : page === "sessions" ? (
         <PastSessions identity={identity} asExpert />
       ) : (
-        <Desk identity={identity} />
+        <Desk identity={identity} requests={requests} onDecided={() => setAlert("")} />
       )}
     </>
   );
@@ -35,13 +67,21 @@ export function ExpertDesk({ identity, route }: { identity: Identity; route: str
  * Online/offline, the incoming-request alert (the `watch_me` channel), the queue with accept
  * and decline, the chats in progress, earnings.
  */
-function Desk({ identity }: { identity: Identity }) {
+function Desk({
+  identity,
+  requests,
+  onDecided,
+}: {
+  identity: Identity;
+  /** Bumped by each request notification: the queue is re-read. */
+  requests: number;
+  onDecided: () => void;
+}) {
   const me = identity.userId;
   const [state, setState] = useState<string | undefined>();
   const [queue, setQueue] = useState<QueueEntry[]>([]);
   const [activeSessions, setActiveSessions] = useState<Session[]>([]);
   const [earnings, setEarnings] = useState<Schemas["parley.billing.v1.Earnings"] | undefined>();
-  const [alert, setAlert] = useState("");
   const [error, setError] = useState("");
 
   const load = async () => {
@@ -68,17 +108,8 @@ function Desk({ identity }: { identity: Identity }) {
   useEffect(() => {
     void load();
     const timer = setInterval(() => void load(), 10_000);
-    const stop = live.watchMe((notification) => {
-      if (notification.kind === "NOTIFICATION_KIND_REQUEST_WAITING" && !notification.read_at) {
-        setAlert(notification.title || "A new chat request is waiting");
-        void load();
-      } else if (notification.kind?.startsWith("NOTIFICATION_KIND_REQUEST_")) void load();
-    });
-    return () => {
-      clearInterval(timer);
-      stop();
-    };
-  }, [me]);
+    return () => clearInterval(timer);
+  }, [me, requests]);
 
   const setAvailability = async (
     wanted: "EXPERT_AVAILABILITY_AVAILABLE" | "EXPERT_AVAILABILITY_UNAVAILABLE",
@@ -97,11 +128,11 @@ function Desk({ identity }: { identity: Identity }) {
       const path = { session_id: sessionId };
       if (accept) {
         await must(api.POST("/v1/sessions/{session_id}:accept", { params: { path }, body: {} }));
-        setAlert("");
+        onDecided();
         go(`chat/${sessionId}`);
       } else {
         await must(api.POST("/v1/sessions/{session_id}:decline", { params: { path }, body: {} }));
-        setAlert("");
+        onDecided();
         await load();
       }
     } catch (e) {
@@ -127,14 +158,6 @@ function Desk({ identity }: { identity: Identity }) {
           {online ? "Go offline" : "Go online"}
         </button>
       </p>
-      {alert && (
-        <div class="alert" role="alert" data-testid="incoming">
-          <strong>{alert}</strong>
-          <button type="button" class="link" onClick={() => setAlert("")}>
-            Dismiss
-          </button>
-        </div>
-      )}
       {error && (
         <p role="alert" class="error">
           {error}
