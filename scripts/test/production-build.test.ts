@@ -2,7 +2,7 @@
 // `pnpm deploy --prod` lays it out alone with its production dependencies only, and plain `node`
 // runs dist/migrate.js and then dist/main.js. The built platform then serves a paid chat.
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -53,6 +53,9 @@ t.test("built services run from production-only node_modules with plain node", a
     t.notOk(existsSync(path.join(out, name, "src")), `${name}: no TypeScript sources`);
   }
 
+  // The edge's image holds the console's build beside dist/ (the Dockerfile copies it there).
+  cpSync(path.join(REPO_ROOT, "packages/console/dist"), path.join(out, "edge/console"), { recursive: true });
+
   // Migrations first, as the Kubernetes Job runs them; the services then find nothing to do.
   const { url } = await createTestDatabase(t);
   for (const name of WITH_MIGRATIONS)
@@ -82,6 +85,9 @@ t.test("built services run from production-only node_modules with plain node", a
   );
   const ready = await fetch(`${platform.httpUrl}/readyz`);
   t.equal(ready.status, 200, "the edge is ready");
+  const page = await fetch(`${platform.httpUrl}/console/`);
+  t.equal(page.status, 200, "the built edge serves the console from its image's layout");
+  t.match(await page.text(), /<script type="module" crossorigin src="\/console\/assets\//);
 
   const w = world(t, platform, secrets);
   const expert = await w.expert(1000);

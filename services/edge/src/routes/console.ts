@@ -50,11 +50,16 @@ const TYPES: Record<string, string> = {
   ".json": "application/json; charset=utf-8",
 };
 
-/** Where the build is: the given folder, or packages/console/dist from the sources or the bundle. */
+/**
+ * Where the build is: the given folder; else `console/` beside the bundle's folder (the image
+ * lays it out so: /app/dist/main.js, /app/console), or packages/console/dist seen from the sources
+ * or from the bundle inside the workspace.
+ */
 function consoleDir(given: string | undefined): string | undefined {
   const candidates = given
     ? [given]
     : [
+        path.resolve(import.meta.dirname, "../console"), // <deployed edge>/dist → <deployed edge>/console
         path.resolve(import.meta.dirname, "../../../../packages/console/dist"), // services/edge/src/routes
         path.resolve(import.meta.dirname, "../../../packages/console/dist"), // services/edge/dist
       ];
