@@ -102,9 +102,10 @@ const consoleRoutes: FastifyPluginAsync<ConsoleOptions> = async (app, options) =
           .send("The console is not built: run `pnpm build` (or `pnpm start`, which builds it).\n");
       const wanted = request.params["*"] || "index.html";
       const file = path.resolve(dir, wanted);
-      const inside = file.startsWith(`${dir}${path.sep}`) && !path.basename(file).startsWith(".");
+      if (!file.startsWith(`${dir}${path.sep}`) || path.basename(file).startsWith("."))
+        return reply.code(404).type("text/plain; charset=utf-8").send("Not found\n");
       const type = TYPES[path.extname(file)];
-      const body = inside && type ? await readFile(file).catch(() => undefined) : undefined;
+      const body = type ? await readFile(file).catch(() => undefined) : undefined;
       if (!body) {
         if (wanted.startsWith("assets/") || path.extname(wanted) !== "")
           return reply.code(404).type("text/plain; charset=utf-8").send("Not found\n");
