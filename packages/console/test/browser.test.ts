@@ -233,6 +233,16 @@ t.test(
     await shot(userPage, "user-experts");
     await audit(userPage, "experts");
 
+    // A first request the expert declines: the user is told, and the hold is released.
+    await userPage.getByRole("button", { name: `Request chat with ${expert.name}` }).click();
+    await userPage.getByRole("status").filter({ hasText: "Waiting for" }).waitFor();
+    await expertPage.getByTestId("queue-entry").first().waitFor();
+    await expertPage.getByRole("button", { name: "Decline" }).first().click();
+    await userPage.getByTestId("ended").filter({ hasText: "Session declined" }).waitFor();
+    await shot(userPage, "user-declined");
+    await expertPage.getByText("Nobody is waiting.").waitFor();
+    await userPage.getByRole("link", { name: "Experts" }).click();
+
     // The request: the user waits with the hold shown; the expert is alerted and accepts.
     await userPage.getByRole("button", { name: `Request chat with ${expert.name}` }).click();
     const waiting = userPage.getByRole("status").filter({ hasText: "Waiting for" });

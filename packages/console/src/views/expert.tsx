@@ -53,7 +53,7 @@ export function ExpertDesk({ identity, route }: { identity: Identity; route: str
         ]}
       />
       {page === "chat" && id ? (
-        <ChatRoom identity={identity} sessionId={id} />
+        <ChatRoom key={id} identity={identity} sessionId={id} />
       ) : page === "sessions" ? (
         <PastSessions identity={identity} asExpert />
       ) : (

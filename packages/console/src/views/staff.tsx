@@ -37,7 +37,7 @@ export function StaffDesk({ identity, route }: { identity: Identity; route: stri
         ]}
       />
       {page === "chat" && id ? (
-        <ChatRoom identity={identity} sessionId={id} />
+        <ChatRoom key={id} identity={identity} sessionId={id} />
       ) : page === "person" && id ? (
         <Person identity={identity} userId={id} />
       ) : page === "live" ? (

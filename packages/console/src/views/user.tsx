@@ -24,7 +24,7 @@ export function UserHome({ identity, route }: { identity: Identity; route: strin
         ]}
       />
       {page === "chat" && id ? (
-        <ChatRoom identity={identity} sessionId={id} />
+        <ChatRoom key={id} identity={identity} sessionId={id} />
       ) : page === "wallet" ? (
         <WalletView />
       ) : page === "sessions" ? (
