@@ -21,6 +21,11 @@ function App() {
   const route = useRoute();
   const liveState = useLiveState();
   useEffect(() => session.subscribe(setIdentity), []);
+  // A new view moves focus to its content, as a page load would (screen readers announce it).
+  const path = route.join("/");
+  useEffect(() => {
+    if (path) document.getElementById("main")?.focus({ preventScroll: true });
+  }, [path]);
   useEffect(() => {
     if (!identity) return;
     live.start();

@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { httpClient, launchTestPlatform } from "@parley/testing";
+import { Secret, TOTP } from "otpauth";
 import { type Browser, chromium, type Page } from "playwright-core";
 import t from "tap";
 import { buildConsole } from "../build.mjs";
@@ -48,6 +49,8 @@ t.test(
       !existsSync(CHROMIUM) && `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`,
   },
   async (t) => {
+    const started = Date.now();
+    const mark = (what: string) => t.comment(`${what}: ${((Date.now() - started) / 1000).toFixed(1)} s`);
     await buildConsole({ quiet: true });
     rmSync(ARTEFACTS, { recursive: true, force: true });
     mkdirSync(ARTEFACTS, { recursive: true });
@@ -70,6 +73,7 @@ t.test(
       },
       edge: { CONSOLE_DEMO_ACCOUNTS: JSON.stringify([expert, user]), CONSOLE_DEVELOPMENT_CHECKOUT: "true" },
     });
+    mark("platform up");
     const origin = platform.httpUrl;
     const { call } = httpClient(origin);
 
@@ -122,6 +126,7 @@ t.test(
     });
     t.teardown(() => browser.close());
 
+    mark("browser up");
     const problems: string[] = [];
     const open = async (who: string, viewport: { width: number; height: number }) => {
       const context = await browser.newContext({ viewport });
@@ -233,6 +238,7 @@ t.test(
     await shot(userPage, "user-experts");
     await audit(userPage, "experts");
 
+    mark("signed in, topped up, experts listed");
     // A first request the expert declines: the user is told, and the hold is released.
     await userPage.getByRole("button", { name: `Request chat with ${expert.name}` }).click();
     await userPage.getByRole("status").filter({ hasText: "Waiting for" }).waitFor();
@@ -305,6 +311,7 @@ t.test(
       "after the reconnect the missed message arrives once",
     );
 
+    mark("chatted, reconnected");
     // Every charged minute is shown, and takes the rate off the wallet shown in the room.
     for (let minute = 1; minute <= (TOP_UP_RUPEES * 100) / RATE_MINOR; minute++) {
       await userPage
@@ -313,6 +320,7 @@ t.test(
       await shot(userPage, `user-minute-${minute}`);
     }
 
+    mark("minutes charged");
     // The automatic end, its reason on both screens, the invoice, the review.
     for (const page of [userPage, expertPage])
       await page.getByTestId("ended").filter({ hasText: "insufficient funds" }).waitFor({ timeout: 20_000 });
@@ -372,6 +380,35 @@ t.test(
       "the refund is back in the wallet",
     );
 
+    mark("ended, invoiced, reviewed, refunded");
+    // Any account, with a second factor: the form asks for it and a backup code completes it.
+    const mfaPerson = { name: "Mo Factor", email: `mo-${tag}@console.test` };
+    const mo = await call("POST", "/v1/auth/register", {
+      body: { email: mfaPerson.email, password: PASSWORD, display_name: mfaPerson.name },
+    });
+    const moToken: string = mo.body.tokens.access_token;
+    const enrolled = await call("POST", "/v1/auth/totp:enroll", { token: moToken, body: {} });
+    const confirmed = await call("POST", "/v1/auth/totp:confirm", {
+      token: moToken,
+      body: { code: TOTP.generate({ secret: Secret.fromBase32(enrolled.body.secret), period: 30 }) },
+    });
+    t.equal(confirmed.status, 200, "two-factor sign-in enabled");
+    const mfaPage = await open("mfa", { width: 390, height: 844 });
+    await mfaPage.goto(`${origin}/console/`);
+    await mfaPage.getByLabel("Email").fill(mfaPerson.email);
+    await mfaPage.getByLabel("Password").fill(PASSWORD);
+    await mfaPage.getByRole("button", { name: "Sign in", exact: true }).click();
+    await mfaPage.getByRole("heading", { name: "Second factor" }).waitFor();
+    await mfaPage
+      .getByLabel("Code from your authenticator app, or a backup code")
+      .fill(confirmed.body.backup_codes[0]);
+    await shot(mfaPage, "mfa-second-factor");
+    await audit(mfaPage, "sign-in with a second factor");
+    await mfaPage.getByRole("button", { name: "Verify" }).click();
+    await mfaPage.getByTestId("who").filter({ hasText: mfaPerson.name }).waitFor();
+    t.pass("an account with two-factor sign-in signs in with a backup code");
+
+    mark("signed in with a second factor");
     t.same(
       accessibility,
       [],

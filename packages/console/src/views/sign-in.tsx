@@ -22,6 +22,9 @@ export function SignIn() {
   const [creating, setCreating] = useState(false);
   const [error, setError] = useState("");
   const [busy, setBusy] = useState(false);
+  /** A second factor is asked for: the challenge to answer with a TOTP or backup code. */
+  const [challenge, setChallenge] = useState("");
+  const [code, setCode] = useState("");
 
   useEffect(() => {
     void fetch("/console/demo-accounts.json")
@@ -39,8 +42,28 @@ export function SignIn() {
           body: { identifier, password: secret, device_name: "Parley console" },
         }),
       );
-      if (!data.tokens)
-        throw new Error("This account uses two-factor sign-in, which the console does not offer yet.");
+      if (data.mfa_challenge?.challenge_token) {
+        setChallenge(data.mfa_challenge.challenge_token);
+        return;
+      }
+      if (!data.tokens) throw new Error("The sign-in gave no tokens.");
+      session.set(data.tokens);
+      location.hash = "#/";
+    } catch (e) {
+      setError(errorText(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const completeMfa = async () => {
+    setBusy(true);
+    setError("");
+    try {
+      const data = await must(
+        anonymous.POST("/v1/auth/login:mfa", { body: { challenge_token: challenge, code: code.trim() } }),
+      );
+      if (!data.tokens) throw new Error("The sign-in gave no tokens.");
       session.set(data.tokens);
       location.hash = "#/";
     } catch (e) {
@@ -93,6 +116,30 @@ export function SignIn() {
               </li>
             ))}
           </ul>
+        </section>
+      )}
+      {challenge && (
+        <section aria-labelledby="mfa-heading">
+          <h2 id="mfa-heading">Second factor</h2>
+          <form
+            onSubmit={(event) => {
+              event.preventDefault();
+              void completeMfa();
+            }}
+          >
+            <label>
+              Code from your authenticator app, or a backup code
+              <input
+                value={code}
+                onInput={(e) => setCode(e.currentTarget.value)}
+                autoComplete="one-time-code"
+                required
+              />
+            </label>
+            <button type="submit" disabled={busy}>
+              Verify
+            </button>
+          </form>
         </section>
       )}
       <section aria-labelledby="account-heading">
