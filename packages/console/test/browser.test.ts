@@ -409,6 +409,23 @@ t.test(
     t.pass("an account with two-factor sign-in signs in with a backup code");
 
     mark("signed in with a second factor");
+
+    // Staff suspend that person: their console is signed out at once, the audit trail says why.
+    await staffPage.getByRole("link", { name: "People" }).click();
+    await staffPage.getByLabel("Name or user id").fill(mo.body.account.user_id);
+    await staffPage.getByRole("button", { name: "Open by user id" }).click();
+    await staffPage.getByRole("heading", { name: mfaPerson.name }).waitFor();
+    await staffPage.getByLabel("Reason (for the audit log)").fill("console test: suspended on purpose");
+    await staffPage.getByRole("button", { name: "Suspend", exact: true }).click();
+    await staffPage.getByTestId("account-status").filter({ hasText: "Account suspended" }).waitFor();
+    await mfaPage.getByTestId("signed-out").filter({ hasText: "the account is suspended" }).waitFor();
+    t.pass("a suspended person's console is signed out by the edge (4003)");
+    await shot(mfaPage, "mfa-suspended-signed-out");
+    const trail = staffPage.getByTestId("audit");
+    await trail.filter({ hasText: "console test: suspended on purpose" }).waitFor();
+    await shot(staffPage, "staff-suspended-audit");
+    await audit(staffPage, "staff person suspended, audit trail");
+    mark("suspended");
     t.same(
       accessibility,
       [],

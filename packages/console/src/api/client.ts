@@ -40,6 +40,7 @@ export interface Identity {
 }
 
 const STORAGE_KEY = "parley.console.identity";
+const NOTICE_KEY = "parley.console.notice";
 type Listener = (identity: Identity | undefined) => void;
 const listeners = new Set<Listener>();
 
@@ -73,9 +74,17 @@ export const session = {
     for (const listener of listeners) listener(identity);
     return identity;
   },
-  clear() {
+  /** Signs out of this tab; `notice` is shown on the sign-in page (why it happened). */
+  clear(notice?: string) {
     sessionStorage.removeItem(STORAGE_KEY);
+    if (notice) sessionStorage.setItem(NOTICE_KEY, notice);
     for (const listener of listeners) listener(undefined);
+  },
+  /** The last sign-out's reason, once. */
+  takeNotice(): string {
+    const notice = sessionStorage.getItem(NOTICE_KEY) ?? "";
+    sessionStorage.removeItem(NOTICE_KEY);
+    return notice;
   },
   subscribe(listener: Listener) {
     listeners.add(listener);
@@ -101,7 +110,7 @@ export async function accessToken(): Promise<string | undefined> {
         body: { refresh_token: identity.refreshToken },
       });
       if (!data?.tokens) {
-        session.clear();
+        session.clear("Signed out: the sign-in expired or was revoked.");
         return undefined;
       }
       return session.set(data.tokens).accessToken;

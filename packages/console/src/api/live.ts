@@ -29,6 +29,8 @@ type Frame = Record<string, unknown> & { type: string };
 type Pending = { resolve: (frame: Frame) => void; reject: (error: Error) => void };
 
 const PRESENCE_MS = 20_000;
+/** Close code of a person whose account was suspended or deleted (the edge's protocol). */
+const REVOKED = 4003;
 
 export class Live {
   #socket: WebSocket | undefined;
@@ -160,8 +162,16 @@ export class Live {
       if (socket !== this.#socket) return;
       this.#receive(JSON.parse(String(message.data)) as Frame);
     };
-    socket.onclose = () => {
+    socket.onclose = (event) => {
       if (socket !== this.#socket) return;
+      if (event.code === REVOKED) {
+        // Suspended or deleted: the tokens are dead, reconnecting would not help.
+        this.stop();
+        session.clear(
+          `Signed out: ${event.reason === "account_deleted" ? "the account was deleted" : "the account is suspended"}.`,
+        );
+        return;
+      }
       this.#clearTimers();
       for (const pending of this.#pending.values()) pending.reject(new Error("connection closed"));
       this.#pending.clear();

@@ -20,6 +20,7 @@ export function SignIn() {
   const [password, setPassword] = useState("");
   const [name, setName] = useState("");
   const [creating, setCreating] = useState(false);
+  const [notice] = useState(() => session.takeNotice());
   const [error, setError] = useState("");
   const [busy, setBusy] = useState(false);
   /** A second factor is asked for: the challenge to answer with a TOTP or backup code. */
@@ -97,6 +98,11 @@ export function SignIn() {
       <p>
         Try a paid chat as a user and an expert side by side (one per browser tab), or run the back office.
       </p>
+      {notice && (
+        <p role="alert" class="warning" data-testid="signed-out">
+          {notice}
+        </p>
+      )}
       {demo.length > 0 && (
         <section aria-labelledby="demo-heading">
           <h2 id="demo-heading">Demo accounts</h2>

@@ -10,7 +10,14 @@ type Expert = Schemas["parley.user.v1.Expert"];
 type Profile = Schemas["parley.user.v1.Profile"];
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const ROLES = ["ROLE_USER", "ROLE_EXPERT", "ROLE_OPERATOR", "ROLE_ADMIN"] as const;
+const ROLES = [
+  "ROLE_USER",
+  "ROLE_EXPERT",
+  "ROLE_SUPPORT",
+  "ROLE_MODERATOR",
+  "ROLE_OPERATOR",
+  "ROLE_ADMIN",
+] as const;
 const REASONS = [
   "REFUND_REASON_SERVICE_ISSUE",
   "REFUND_REASON_BILLING_ERROR",
@@ -21,8 +28,8 @@ const REASONS = [
 
 /**
  * The back office, through the staff RPCs the API has: people (experts by name, anyone by user
- * id) with their wallet, sessions, invoices, credit, role and session refunds; the live sessions
- * (each expert's active ones); payouts.
+ * id) with their wallet, sessions, invoices, credit, role, session refunds, suspension and audit
+ * trail; the live sessions (each expert's active ones); payouts; the audit log.
  */
 export function StaffDesk({ identity, route }: { identity: Identity; route: string[] }) {
   const [page, id] = route;
@@ -34,6 +41,7 @@ export function StaffDesk({ identity, route }: { identity: Identity; route: stri
           ["people", "People"],
           ["live", "Live sessions"],
           ["payouts", "Payouts"],
+          ...(identity.role === "admin" ? ([["audit", "Audit log"]] as Array<[string, string]>) : []),
         ]}
       />
       {page === "chat" && id ? (
@@ -44,6 +52,8 @@ export function StaffDesk({ identity, route }: { identity: Identity; route: stri
         <LiveSessions />
       ) : page === "payouts" ? (
         <Payouts />
+      ) : page === "audit" ? (
+        <AuditLog />
       ) : (
         <People />
       )}
@@ -119,6 +129,8 @@ function Person({ identity, userId }: { identity: Identity; userId: string }) {
   const [invoices, setInvoices] = useState<Schemas["parley.billing.v1.Invoice"][]>([]);
   const [credit, setCredit] = useState("50");
   const [role, setRole] = useState<(typeof ROLES)[number]>("ROLE_USER");
+  const [why, setWhy] = useState("");
+  const [accountStatus, setAccountStatus] = useState("");
   const [message, setMessage] = useState("");
   const [error, setError] = useState("");
 
@@ -244,6 +256,57 @@ function Person({ identity, userId }: { identity: Identity; userId: string }) {
           </form>
         )}
       </div>
+      {identity.role !== "operator" && identity.role !== "moderator" && (
+        <form
+          class="row"
+          aria-label="Suspension"
+          onSubmit={(event) => event.preventDefault()}
+          data-testid="suspension"
+        >
+          <label>
+            Reason (for the audit log)
+            <input value={why} onInput={(e) => setWhy(e.currentTarget.value)} maxLength={1000} />
+          </label>
+          <button
+            type="button"
+            disabled={!why.trim()}
+            onClick={() =>
+              void run("Suspended: signed out everywhere, sessions ended.", async () => {
+                const data = await must(
+                  api.POST("/v1/admin/people/{user_id}:suspend", {
+                    params: { path: { user_id: userId } },
+                    body: { reason: why.trim() },
+                  }),
+                );
+                setAccountStatus(data.account?.status ?? "");
+              })
+            }
+          >
+            Suspend
+          </button>
+          <button
+            type="button"
+            class="secondary"
+            disabled={!why.trim()}
+            onClick={() =>
+              void run("Unsuspended.", async () => {
+                const data = await must(
+                  api.POST("/v1/admin/people/{user_id}:unsuspend", {
+                    params: { path: { user_id: userId } },
+                    body: { reason: why.trim() },
+                  }),
+                );
+                setAccountStatus(data.account?.status ?? "");
+              })
+            }
+          >
+            Unsuspend
+          </button>
+          {accountStatus && (
+            <span data-testid="account-status">Account {enumText(accountStatus, "ACCOUNT_STATUS_")}</span>
+          )}
+        </form>
+      )}
       <h3>Sessions</h3>
       {sessions.length === 0 && <p class="muted">None.</p>}
       <ul class="cards">
@@ -253,7 +316,7 @@ function Person({ identity, userId }: { identity: Identity; userId: string }) {
       </ul>
       <h3>Invoices</h3>
       {invoices.length === 0 && <p class="muted">None.</p>}
-      <table>
+      <table hidden={invoices.length === 0}>
         <thead>
           <tr>
             <th scope="col">When</th>
@@ -271,6 +334,61 @@ function Person({ identity, userId }: { identity: Identity; userId: string }) {
           ))}
         </tbody>
       </table>
+      {identity.role === "admin" && <AuditLog targetUserId={userId} key={message} />}
+    </section>
+  );
+}
+
+/** The audit log (admin): staff actions and refused staff calls, newest first. */
+function AuditLog({ targetUserId }: { targetUserId?: string }) {
+  const [events, setEvents] = useState<Schemas["parley.auth.v1.AuditEvent"][]>([]);
+  const [error, setError] = useState("");
+  useEffect(() => {
+    void must(
+      api.GET("/v1/admin/audit-events", {
+        params: { query: { page_size: 50, ...(targetUserId ? { target_user_id: targetUserId } : {}) } },
+      }),
+    )
+      .then((data) => setEvents(data.events ?? []))
+      .catch((e) => setError(errorText(e)));
+  }, [targetUserId]);
+  return (
+    <section aria-labelledby="audit-heading">
+      {targetUserId ? <h3 id="audit-heading">Audit trail</h3> : <h2 id="audit-heading">Audit log</h2>}
+      {error && (
+        <p role="alert" class="error">
+          {error}
+        </p>
+      )}
+      {events.length === 0 && !error && <p class="muted">Nothing recorded.</p>}
+      {events.length > 0 && (
+        <table data-testid="audit">
+          <thead>
+            <tr>
+              <th scope="col">When</th>
+              <th scope="col">Who</th>
+              <th scope="col">Action</th>
+              <th scope="col">Whom</th>
+              <th scope="col">Outcome</th>
+              <th scope="col">Reason</th>
+            </tr>
+          </thead>
+          <tbody>
+            {events.map((event) => (
+              <tr key={event.event_id}>
+                <td>{dateTime(event.create_time)}</td>
+                <td>
+                  {enumText(event.actor_role, "ROLE_")} {event.actor_user_id?.slice(0, 8)}
+                </td>
+                <td>{event.action}</td>
+                <td>{event.target_user_id?.slice(0, 8)}</td>
+                <td>{enumText(event.outcome, "AUDIT_OUTCOME_")}</td>
+                <td>{event.reason}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
     </section>
   );
 }
