@@ -21,6 +21,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/people": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Finds people by email (prefix, case-insensitive), phone (E.164 prefix), display name (contains, case-insensitive) or a partner's external id (exact), in account order
+         * @description Callers: admin, support, moderator.
+         */
+        get: operations["BackOfficeService_SearchPeople"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/people/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Shows one person to staff: account (status, role), profile, and — for admin and support — the wallet (balance, held, frozen)
+         * @description Recorded (person.view) with the reason.
+         *
+         *     Callers: admin, support, moderator (no wallet).
+         */
+        get: operations["BackOfficeService_GetPerson"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/people/{user_id}:suspend": {
         parameters: {
             query?: never;
@@ -57,6 +99,112 @@ export interface paths {
          * @description Callers: admin, support.
          */
         post: operations["BackOfficeService_UnsuspendPerson"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/people/{user_id}/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists a person's consultations (as user or expert), newest first
+         * @description Recorded (person.sessions).
+         *
+         *     Callers: admin, support.
+         */
+        get: operations["BackOfficeService_ListPersonSessions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/people/{user_id}/transactions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists the postings on a person's wallet (or an expert's earnings), newest first, each with the balance after it
+         * @description Recorded (person.ledger).
+         *
+         *     Callers: admin, support.
+         */
+        get: operations["BackOfficeService_ListPersonTransactions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/people/{user_id}/wallet:freeze": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Freezes a person's wallets: from now on they pay nothing — the next minute of a consultation is refused and the session ends (`wallet_frozen`), holds and withdrawals are refused (WALLET_FROZEN) — while top-ups and other credits still land
+         * @description Freezing a frozen wallet changes nothing (and is recorded).
+         *
+         *     Callers: admin, support.
+         */
+        post: operations["BackOfficeService_FreezeWallet"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/people/{user_id}/wallet:unfreeze": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Unfreezes a person's wallets: they pay again
+         * @description Callers: admin, support.
+         */
+        post: operations["BackOfficeService_UnfreezeWallet"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/sessions:live": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists the consultations active now, newest first
+         * @description Callers: admin, support, moderator.
+         */
+        get: operations["BackOfficeService_ListLiveSessions"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1645,10 +1793,22 @@ export interface components {
              */
             user_id?: string;
         };
+        /** @description Response of FreezeWallet. */
+        "parley.auth.v1.FreezeWalletResponse": {
+            /** @description Always true: the wallets are frozen. */
+            frozen?: boolean;
+        };
         /** @description Response of GetJwks. */
         "parley.auth.v1.GetJwksResponse": {
             /** @description Every key whose tokens may still be valid, and the next key before it signs. */
             keys?: components["schemas"]["parley.auth.v1.JsonWebKey"][];
+        };
+        /** @description Response of GetPerson. */
+        "parley.auth.v1.GetPersonResponse": {
+            /** @description The person. */
+            person?: components["schemas"]["parley.auth.v1.Person"];
+            /** @description Their wallet in the default currency (unset for moderators). */
+            wallet?: components["schemas"]["parley.billing.v1.Wallet"];
         };
         /** @description One public key in JWK form (RFC 7517), EC P-256 for ES256. */
         "parley.auth.v1.JsonWebKey": {
@@ -1680,6 +1840,27 @@ export interface components {
             events?: components["schemas"]["parley.auth.v1.AuditEvent"][];
             /** @description Empty on the last page. */
             next_page_token?: string;
+        };
+        /** @description Response of ListLiveSessions. */
+        "parley.auth.v1.ListLiveSessionsResponse": {
+            /** @description Empty on the last page. */
+            next_page_token?: string;
+            /** @description Active sessions, newest first. */
+            sessions?: components["schemas"]["parley.session.v1.Session"][];
+        };
+        /** @description Response of ListPersonSessions. */
+        "parley.auth.v1.ListPersonSessionsResponse": {
+            /** @description Empty on the last page. */
+            next_page_token?: string;
+            /** @description Sessions, newest first. */
+            sessions?: components["schemas"]["parley.session.v1.Session"][];
+        };
+        /** @description Response of ListPersonTransactions. */
+        "parley.auth.v1.ListPersonTransactionsResponse": {
+            /** @description Empty on the last page. */
+            next_page_token?: string;
+            /** @description Postings, newest first, each with the balance after it. */
+            transactions?: components["schemas"]["parley.billing.v1.Transaction"][];
         };
         /** @description Response of ListSessions. */
         "parley.auth.v1.ListSessionsResponse": {
@@ -1745,6 +1926,26 @@ export interface components {
             /** @description Factors accepted: "totp", "backup_code". */
             methods?: string[];
         };
+        /** @description A person as the back office sees them. */
+        "parley.auth.v1.Person": {
+            /**
+             * @description The account (id, email, phone, role, status); unset for a partner's synced user who never
+             *     signed in (no account yet).
+             */
+            account?: components["schemas"]["parley.auth.v1.Account"];
+            /** @description The profile's display name. */
+            display_name?: string;
+            /** @description Their id at that partner, or empty. */
+            external_id?: string;
+            /** @description The partner that synced them, or empty. */
+            partner_id?: string;
+            /**
+             * Format: uuid
+             * @description The person's user id.
+             * @example 0190a8f0-5c2e-7a31-9b1d-3f4e5a6b7c8d
+             */
+            user_id?: string;
+        };
         /** @description Response of RefreshToken. */
         "parley.auth.v1.RefreshTokenResponse": {
             /** @description The next pair; the presented refresh token is spent. */
@@ -1784,6 +1985,13 @@ export interface components {
             /** @description The new key's id. */
             kid?: string;
         };
+        /** @description Response of SearchPeople. */
+        "parley.auth.v1.SearchPeopleResponse": {
+            /** @description Empty on the last page. */
+            next_page_token?: string;
+            /** @description Matches. */
+            people?: components["schemas"]["parley.auth.v1.Person"][];
+        };
         /** @description Response of SetUserRole. */
         "parley.auth.v1.SetUserRoleResponse": {
             /** @description The account with its new role. */
@@ -1820,6 +2028,11 @@ export interface components {
             session_id?: string;
             /** @description Always "Bearer". */
             token_type?: string;
+        };
+        /** @description Response of UnfreezeWallet. */
+        "parley.auth.v1.UnfreezeWalletResponse": {
+            /** @description Always false: the wallets pay again. */
+            frozen?: boolean;
         };
         /** @description Response of UnsuspendPerson. */
         "parley.auth.v1.UnsuspendPersonResponse": {
@@ -2295,6 +2508,11 @@ export interface components {
             available?: components["schemas"]["parley.common.v1.Money"];
             /** @description Posted money: the sum of the wallet's ledger entries. Never negative. */
             balance?: components["schemas"]["parley.common.v1.Money"];
+            /**
+             * @description Frozen by staff: it pays nothing (minutes, holds, withdrawals) until unfrozen; top-ups
+             *     still land.
+             */
+            frozen?: boolean;
             /** @description Money reserved by open, unexpired holds. */
             held?: components["schemas"]["parley.common.v1.Money"];
             /**
@@ -3101,6 +3319,190 @@ export interface operations {
             };
         };
     };
+    BackOfficeService_SearchPeople: {
+        parameters: {
+            query?: {
+                /** @description An email address or its beginning. */
+                email?: string;
+                /** @description A partner's external id (exact). */
+                external_id?: string;
+                /** @description Part of a display name. */
+                name?: string;
+                /** @description At most 100; 20 when 0. */
+                page_size?: number;
+                /** @description From a previous response's next_page_token. */
+                page_token?: string;
+                /** @description An E.164 number or its beginning. */
+                phone?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["parley.auth.v1.SearchPeopleResponse"];
+                };
+            };
+            /**
+             * @description Bad request.
+             *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
+             *     - `VALIDATION_FAILED` (INVALID_ARGUMENT): no query, or more than one
+             *     - `INVALID_PAGE_TOKEN` (INVALID_ARGUMENT)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "INVALID_BODY" | "VALIDATION_FAILED" | "INVALID_PAGE_TOKEN";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not signed in.
+             *     - `UNAUTHENTICATED` (UNAUTHENTICATED): no credentials
+             *     - `TOKEN_INVALID` (UNAUTHENTICATED): invalid or expired token
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "UNAUTHENTICATED" | "TOKEN_INVALID";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Too many requests.
+             *     - `RATE_LIMITED` (RESOURCE_EXHAUSTED): see Retry-After
+             */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    BackOfficeService_GetPerson: {
+        parameters: {
+            query: {
+                /** @description Why, 1..1000 characters; recorded in the audit log. */
+                reason: string;
+            };
+            header?: never;
+            path: {
+                /** @description The person. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["parley.auth.v1.GetPersonResponse"];
+                };
+            };
+            /**
+             * @description Bad request.
+             *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
+             *     - `REASON_REQUIRED` (INVALID_ARGUMENT)
+             *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "INVALID_BODY" | "REASON_REQUIRED" | "VALIDATION_FAILED";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not signed in.
+             *     - `UNAUTHENTICATED` (UNAUTHENTICATED): no credentials
+             *     - `TOKEN_INVALID` (UNAUTHENTICATED): invalid or expired token
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "UNAUTHENTICATED" | "TOKEN_INVALID";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not found.
+             *     - `ACCOUNT_NOT_FOUND` (NOT_FOUND)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "ACCOUNT_NOT_FOUND";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Too many requests.
+             *     - `RATE_LIMITED` (RESOURCE_EXHAUSTED): see Retry-After
+             */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+        };
+    };
     BackOfficeService_SuspendPerson: {
         parameters: {
             query?: never;
@@ -3284,6 +3686,493 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             reason?: "ACCOUNT_NOT_FOUND";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Too many requests.
+             *     - `RATE_LIMITED` (RESOURCE_EXHAUSTED): see Retry-After
+             */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    BackOfficeService_ListPersonSessions: {
+        parameters: {
+            query: {
+                /** @description At most 100; 20 when 0. */
+                page_size?: number;
+                /** @description From a previous response's next_page_token. */
+                page_token?: string;
+                /** @description Why, 1..1000 characters; recorded in the audit log (each page). */
+                reason: string;
+            };
+            header?: never;
+            path: {
+                /** @description The person. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["parley.auth.v1.ListPersonSessionsResponse"];
+                };
+            };
+            /**
+             * @description Bad request.
+             *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
+             *     - `REASON_REQUIRED` (INVALID_ARGUMENT)
+             *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
+             *     - `INVALID_PAGE_TOKEN` (INVALID_ARGUMENT)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "INVALID_BODY" | "REASON_REQUIRED" | "VALIDATION_FAILED" | "INVALID_PAGE_TOKEN";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not signed in.
+             *     - `UNAUTHENTICATED` (UNAUTHENTICATED): no credentials
+             *     - `TOKEN_INVALID` (UNAUTHENTICATED): invalid or expired token
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "UNAUTHENTICATED" | "TOKEN_INVALID";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Too many requests.
+             *     - `RATE_LIMITED` (RESOURCE_EXHAUSTED): see Retry-After
+             */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    BackOfficeService_ListPersonTransactions: {
+        parameters: {
+            query: {
+                /** @description The wallet when unspecified; ACCOUNT_KIND_EARNINGS for an expert's earnings. */
+                account?: "ACCOUNT_KIND_UNSPECIFIED" | "ACCOUNT_KIND_WALLET" | "ACCOUNT_KIND_EARNINGS";
+                /** @description At most 200; 50 when 0. */
+                page_size?: number;
+                /** @description From a previous response's next_page_token. */
+                page_token?: string;
+                /** @description Why, 1..1000 characters; recorded in the audit log (each page). */
+                reason: string;
+            };
+            header?: never;
+            path: {
+                /** @description The person. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["parley.auth.v1.ListPersonTransactionsResponse"];
+                };
+            };
+            /**
+             * @description Bad request.
+             *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
+             *     - `REASON_REQUIRED` (INVALID_ARGUMENT)
+             *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
+             *     - `INVALID_PAGE_TOKEN` (INVALID_ARGUMENT)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "INVALID_BODY" | "REASON_REQUIRED" | "VALIDATION_FAILED" | "INVALID_PAGE_TOKEN";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not signed in.
+             *     - `UNAUTHENTICATED` (UNAUTHENTICATED): no credentials
+             *     - `TOKEN_INVALID` (UNAUTHENTICATED): invalid or expired token
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "UNAUTHENTICATED" | "TOKEN_INVALID";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Too many requests.
+             *     - `RATE_LIMITED` (RESOURCE_EXHAUSTED): see Retry-After
+             */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    BackOfficeService_FreezeWallet: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The wallets' owner. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Why, 1..1000 characters; recorded in the audit log. */
+                    reason: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["parley.auth.v1.FreezeWalletResponse"];
+                };
+            };
+            /**
+             * @description Bad request.
+             *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
+             *     - `ACCOUNT_DELETED` (FAILED_PRECONDITION)
+             *     - `REASON_REQUIRED` (INVALID_ARGUMENT)
+             *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "INVALID_BODY" | "ACCOUNT_DELETED" | "REASON_REQUIRED" | "VALIDATION_FAILED";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not signed in.
+             *     - `UNAUTHENTICATED` (UNAUTHENTICATED): no credentials
+             *     - `TOKEN_INVALID` (UNAUTHENTICATED): invalid or expired token
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "UNAUTHENTICATED" | "TOKEN_INVALID";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not found.
+             *     - `ACCOUNT_NOT_FOUND` (NOT_FOUND)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "ACCOUNT_NOT_FOUND";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Too many requests.
+             *     - `RATE_LIMITED` (RESOURCE_EXHAUSTED): see Retry-After
+             */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Unavailable; retry shortly.
+             *     - `UNAVAILABLE` (UNAVAILABLE): billing did not answer: nothing was recorded, retry
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "UNAVAILABLE";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    BackOfficeService_UnfreezeWallet: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The wallets' owner. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Why, 1..1000 characters; recorded in the audit log. */
+                    reason: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["parley.auth.v1.UnfreezeWalletResponse"];
+                };
+            };
+            /**
+             * @description Bad request.
+             *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
+             *     - `REASON_REQUIRED` (INVALID_ARGUMENT)
+             *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "INVALID_BODY" | "REASON_REQUIRED" | "VALIDATION_FAILED";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not signed in.
+             *     - `UNAUTHENTICATED` (UNAUTHENTICATED): no credentials
+             *     - `TOKEN_INVALID` (UNAUTHENTICATED): invalid or expired token
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "UNAUTHENTICATED" | "TOKEN_INVALID";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not found.
+             *     - `ACCOUNT_NOT_FOUND` (NOT_FOUND)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "ACCOUNT_NOT_FOUND";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Too many requests.
+             *     - `RATE_LIMITED` (RESOURCE_EXHAUSTED): see Retry-After
+             */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Unavailable; retry shortly.
+             *     - `UNAVAILABLE` (UNAVAILABLE): billing did not answer: nothing was recorded, retry
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "UNAVAILABLE";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    BackOfficeService_ListLiveSessions: {
+        parameters: {
+            query?: {
+                /** @description At most 100; 20 when 0. */
+                page_size?: number;
+                /** @description From a previous response's next_page_token. */
+                page_token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["parley.auth.v1.ListLiveSessionsResponse"];
+                };
+            };
+            /**
+             * @description Bad request.
+             *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
+             *     - `INVALID_PAGE_TOKEN` (INVALID_ARGUMENT)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "INVALID_BODY" | "INVALID_PAGE_TOKEN";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not signed in.
+             *     - `UNAUTHENTICATED` (UNAUTHENTICATED): no credentials
+             *     - `TOKEN_INVALID` (UNAUTHENTICATED): invalid or expired token
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "UNAUTHENTICATED" | "TOKEN_INVALID";
                         };
                     };
                 };
