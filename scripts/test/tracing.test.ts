@@ -28,6 +28,7 @@ t.test("one trace spans edge → session → user and billing for POST /v1/sessi
     {
       ...Object.fromEntries(SERVICES.map((name) => [name, tracing])),
       session: { ...tracing, LOG_LEVEL: "debug", MINUTE_SECONDS: "2" },
+      auth: { ...tracing, OUTBOX_INTERVAL_MS: "200" },
     },
     { onLine: (service, line) => lines.push({ service, line }) },
   );
@@ -136,6 +137,23 @@ t.test("one trace spans edge → session → user and billing for POST /v1/sessi
     ),
     "session's log line for the call carries trace_id and span_id",
   );
+
+  // Auth's own outbox: the reset link, sent after commit by auth's relay, is in the request's trace.
+  const resetId = randomUUID();
+  const reset = await w.call("POST", "/v1/auth/password:requestReset", {
+    headers: { "x-request-id": resetId },
+    body: { identifier: user.email },
+  });
+  t.equal(reset.status, 200, "a password reset is requested");
+  const resetDelivery = (spans: ReceivedSpan[]) => {
+    const root = spans.find((s) => s.service === "edge" && s.attributes["parley.request_id"] === resetId);
+    return spans.find(
+      (s) => s.traceId === root?.traceId && s.service === "auth" && s.name === "auth.outbox deliver",
+    );
+  };
+  const authDelivery = resetDelivery(await receiver.waitFor((spans) => Boolean(resetDelivery(spans))))!;
+  t.equal(authDelivery.kind, SPAN_KIND.consumer, "auth's outbox delivery continues the request's trace");
+  t.equal(authDelivery.statusCode, 0, "and succeeded");
 
   // Metering: the expert accepts, and a charged minute is a trace from session's metering to billing.
   const accepted = await w.call("POST", `/v1/sessions/${sessionId}:accept`, {

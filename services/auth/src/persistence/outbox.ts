@@ -1,4 +1,5 @@
 import type { Sql } from "@parley/kit/db";
+import { endSpan, runTraced, startOutboxSpan } from "@parley/kit/tracing";
 import type { OutboxMessage } from "../domain/model";
 
 export interface OutboxEntry {
@@ -27,11 +28,16 @@ export function createOutboxQueue(sql: Sql) {
           limit ${limit}
           for update skip locked`;
         for (const row of rows) {
-          const outcome = await deliver({
-            id: row.id,
-            message: { kind: row.kind, payload: row.payload } as OutboxMessage,
-            attempts: row.attempts,
-          });
+          // Continues the trace of the change that wrote the row (the payload loses its `@trace`).
+          const span = startOutboxSpan("auth.outbox", row.payload, { "messaging.message.id": row.id });
+          const outcome = await runTraced(span, () =>
+            deliver({
+              id: row.id,
+              message: { kind: row.kind, payload: row.payload } as OutboxMessage,
+              attempts: row.attempts,
+            }),
+          );
+          endSpan(span, outcome.ok ? undefined : new Error(outcome.error));
           if (outcome.ok) {
             // Delivered secrets (reset tokens) do not stay in the table.
             await tx`update auth.outbox set delivered_at = now(), payload = '{}'::jsonb, attempts = attempts + 1

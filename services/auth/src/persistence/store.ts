@@ -1,6 +1,7 @@
 import type { Assurance, PersonRole } from "@parley/kit/auth";
 import type { Sql } from "@parley/kit/db";
 import { newId } from "@parley/kit/ids";
+import { withTraceContext } from "@parley/kit/tracing";
 import { and, desc, eq, gt, inArray, isNotNull, isNull, lt, ne, or, sql } from "drizzle-orm";
 import type { AnyPgColumn } from "drizzle-orm/pg-core";
 import { drizzle } from "drizzle-orm/postgres-js";
@@ -68,7 +69,10 @@ function olderThan(createdAt: AnyPgColumn, id: AnyPgColumn, after: { at: Date; i
 
 async function enqueue(tx: Db | Tx, messages: OutboxMessage[]) {
   if (messages.length === 0) return;
-  await tx.insert(outbox).values(messages.map((m) => ({ id: newId(), kind: m.kind, payload: m.payload })));
+  // Inside a trace, each payload carries its context (kit/tracing), which the relay continues.
+  await tx
+    .insert(outbox)
+    .values(messages.map((m) => ({ id: newId(), kind: m.kind, payload: withTraceContext(m.payload) })));
 }
 
 export function createAuthStore(client: Sql): AuthStore {
