@@ -27,7 +27,12 @@ t.test(
     const { platform, secrets } = await launchTestPlatform(
       t,
       {
+        // Small pools: eight processes share the test database with whatever else runs.
+        auth: { DATABASE_POOL_MAX: "4" },
+        user: { DATABASE_POOL_MAX: "4" },
+        billing: { DATABASE_POOL_MAX: "4" },
         session: {
+          DATABASE_POOL_MAX: "4",
           MINUTE_SECONDS: String(MINUTE_SECONDS),
           METERING_INTERVAL_MS: "200",
           // A killed instance's claims are taken over after this (production: 30).
