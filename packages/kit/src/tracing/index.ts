@@ -156,11 +156,6 @@ export function runTraced<T>(traced: Traced | undefined, fn: () => T): T {
   return traced ? context.with(traced.context, fn) : fn();
 }
 
-/** Runs `fn` in the given context (as is when there is none). */
-export function runInTraceContext<T>(ctx: Context | undefined, fn: () => T): T {
-  return ctx ? context.with(ctx, fn) : fn();
-}
-
 /** `fn` inside a new span that ends when it settles, failed if it throws. */
 export async function withSpan<T>(
   name: string,
