@@ -1,40 +1,9 @@
 import { randomUUID } from "node:crypto";
-import t, { type Test } from "tap";
-import { type Api, PASSWORD, startPlatform } from "./harness";
+import t from "tap";
+import { startPlatform } from "./harness";
 import { WsClient } from "./ws-client";
 
 const RATE = 1000;
-
-/** An expert set up by the admin (role) and by themselves (profile, availability). */
-async function createExpert(t: Test, api: Api) {
-  const admin = await api.adminToken();
-  const account = await api.register();
-  const promoted = await api.call("POST", `/v1/users/${account.userId}/role`, {
-    token: admin,
-    body: { role: "ROLE_EXPERT" },
-  });
-  t.equal(promoted.body.account.role, "ROLE_EXPERT");
-  const token = await api.login(account.email, PASSWORD);
-  const profile = await api.call("PUT", `/v1/experts/${account.userId}/profile`, {
-    token,
-    body: {
-      chat_rate: { amount_minor: String(RATE), currency: "INR" },
-      call_rate: { amount_minor: "1500", currency: "INR" },
-      max_concurrent_sessions: 1,
-      specialisations: ["vedic"],
-      languages: ["en"],
-      experience_years: 7,
-      bio: "Reads charts.",
-    },
-  });
-  t.equal(profile.status, 200, JSON.stringify(profile.body));
-  const available = await api.call("POST", "/v1/me/availability", {
-    token,
-    body: { availability: "EXPERT_AVAILABILITY_AVAILABLE" },
-  });
-  t.equal(available.status, 200);
-  return { userId: account.userId, token };
-}
 
 t.test(
   "end to end through the edge: register, top up, chat, per-minute charges, auto-end, invoice, review",
@@ -42,25 +11,14 @@ t.test(
     const api = await startPlatform(t, {
       session: { MINUTE_SECONDS: "2", METERING_INTERVAL_MS: "200", MIN_MINUTES: "2", HEARTBEAT_MS: "1000" },
     });
-    const { userId: expertId, token: expert } = await createExpert(t, api);
+    const { userId: expertId, token: expert } = await api.expert();
     const expertWs = await WsClient.connect(api.url);
     t.teardown(() => expertWs.close());
     await expertWs.authenticate(expert);
 
     // A user funds a wallet through a signed provider webhook.
     const user = await api.register();
-    const topUp = await api.call("POST", "/v1/me/topups", {
-      token: user.accessToken,
-      body: { amount: { amount_minor: String(RATE * 5), currency: "INR" }, request_id: randomUUID() },
-    });
-    const paid = await api.webhook({
-      event_id: `evt_${randomUUID()}`,
-      payment_id: topUp.body.payment.payment_id,
-      status: "succeeded",
-      amount_minor: RATE * 5,
-      currency: "INR",
-    });
-    t.equal(paid.body.credited, true);
+    await api.topUp(user.accessToken, RATE * 5);
 
     // Discovery: the expert is listed and online (presence from the WebSocket).
     let listed: { availability: string } | undefined;
@@ -280,7 +238,7 @@ t.test(
 
 t.test("WebSocket presence: a person stays online until their last connection closes", async (t) => {
   const api = await startPlatform(t);
-  const expert = await createExpert(t, api);
+  const expert = await api.expert();
   const availability = async () =>
     (await api.call("GET", `/v1/experts/${expert.userId}`)).body.expert.availability as string;
   const until = async (wanted: string) => {
@@ -314,7 +272,7 @@ t.test(
   async (t) => {
     // A feed memory of 3 events: a socket joining from the start must catch up from Postgres.
     const api = await startPlatform(t, { edge: { WS_FEED_MEMORY_EVENTS: "3" } });
-    const expert = await createExpert(t, api);
+    const expert = await api.expert();
     // The expert's own connection makes them present (available to be asked).
     const late = await WsClient.connect(api.url);
     t.teardown(() => late.close());
@@ -325,17 +283,7 @@ t.test(
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     const user = await api.register();
-    const topUp = await api.call("POST", "/v1/me/topups", {
-      token: user.accessToken,
-      body: { amount: { amount_minor: String(RATE * 10), currency: "INR" }, request_id: randomUUID() },
-    });
-    await api.webhook({
-      event_id: `evt_${randomUUID()}`,
-      payment_id: topUp.body.payment.payment_id,
-      status: "succeeded",
-      amount_minor: RATE * 10,
-      currency: "INR",
-    });
+    await api.topUp(user.accessToken, RATE * 10);
     const requested = await api.call("POST", "/v1/sessions", {
       token: user.accessToken,
       body: { expert_id: expert.userId, kind: "SESSION_KIND_CHAT", request_id: randomUUID() },

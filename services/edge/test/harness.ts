@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import {
   type HttpResponse,
   httpClient,
@@ -27,6 +28,16 @@ export interface Api {
   ): Promise<{ userId: string; email: string; accessToken: string; refreshToken: string }>;
   login(email: string, password: string): Promise<string>;
   adminToken(): Promise<string>;
+  /**
+   * An expert: registered, promoted by the admin, with a profile (chat rate `chatRateMinor` INR,
+   * call rate 1500, specialisation "vedic") and available; online only once they open a socket.
+   */
+  expert(options?: {
+    chatRateMinor?: number;
+    maxConcurrentSessions?: number;
+  }): Promise<{ userId: string; email: string; token: string }>;
+  /** Money in `token`'s wallet through a top-up and the development provider's signed webhook. */
+  topUp(token: string, amountMinor: number): Promise<void>;
   /** Sends a payment-provider event signed like the provider would. */
   webhook(event: unknown, options?: { secret?: string; timestamp?: number }): Promise<ApiResponse>;
 }
@@ -71,6 +82,61 @@ export async function startPlatform(
       return body.tokens.access_token;
     },
     adminToken: () => api.login(secrets.adminEmail, secrets.adminPassword),
+    async expert(options = {}) {
+      const admin = await api.adminToken();
+      const account = await api.register();
+      const ok = (what: string, response: ApiResponse) => {
+        if (response.status !== 200)
+          throw new Error(`${what} failed: ${response.status} ${JSON.stringify(response.body)}`);
+      };
+      ok(
+        "promotion",
+        await call("POST", `/v1/users/${account.userId}/role`, {
+          token: admin,
+          body: { role: "ROLE_EXPERT" },
+        }),
+      );
+      const token = await api.login(account.email, PASSWORD);
+      ok(
+        "expert profile",
+        await call("PUT", `/v1/experts/${account.userId}/profile`, {
+          token,
+          body: {
+            chat_rate: { amount_minor: String(options.chatRateMinor ?? 1000), currency: "INR" },
+            call_rate: { amount_minor: "1500", currency: "INR" },
+            max_concurrent_sessions: options.maxConcurrentSessions ?? 1,
+            specialisations: ["vedic"],
+            languages: ["en"],
+            experience_years: 7,
+            bio: "Reads charts.",
+          },
+        }),
+      );
+      ok(
+        "availability",
+        await call("POST", "/v1/me/availability", {
+          token,
+          body: { availability: "EXPERT_AVAILABILITY_AVAILABLE" },
+        }),
+      );
+      return { userId: account.userId, email: account.email, token };
+    },
+    async topUp(token, amountMinor) {
+      const topUp = await call("POST", "/v1/me/topups", {
+        token,
+        body: { amount: { amount_minor: String(amountMinor), currency: "INR" }, request_id: randomUUID() },
+      });
+      if (topUp.status !== 200)
+        throw new Error(`top-up failed: ${topUp.status} ${JSON.stringify(topUp.body)}`);
+      const paid = await api.webhook({
+        event_id: `evt_${randomUUID()}`,
+        payment_id: topUp.body.payment.payment_id,
+        status: "succeeded",
+        amount_minor: amountMinor,
+        currency: "INR",
+      });
+      if (paid.body.credited !== true) throw new Error(`top-up not credited: ${JSON.stringify(paid.body)}`);
+    },
     webhook(event, options = {}) {
       const raw = JSON.stringify(event);
       const timestamp = options.timestamp ?? Math.floor(Date.now() / 1000);

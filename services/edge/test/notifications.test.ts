@@ -1,35 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { startPushReceiver, startSmtpReceiver } from "@parley/testing";
-import t, { type Test } from "tap";
-import { type Api, PASSWORD, startPlatform } from "./harness";
+import t from "tap";
+import { type Api, startPlatform } from "./harness";
 import { type Frame, WsClient } from "./ws-client";
 
 const RATE = 1000;
-
-async function createExpert(t: Test, api: Api) {
-  const admin = await api.adminToken();
-  const account = await api.register();
-  await api.call("POST", `/v1/users/${account.userId}/role`, { token: admin, body: { role: "ROLE_EXPERT" } });
-  const token = await api.login(account.email, PASSWORD);
-  const profile = await api.call("PUT", `/v1/experts/${account.userId}/profile`, {
-    token,
-    body: {
-      chat_rate: { amount_minor: String(RATE), currency: "INR" },
-      call_rate: { amount_minor: "1500", currency: "INR" },
-      max_concurrent_sessions: 1,
-      specialisations: ["vedic"],
-      languages: ["en"],
-      experience_years: 7,
-      bio: "Reads charts.",
-    },
-  });
-  t.equal(profile.status, 200, JSON.stringify(profile.body));
-  await api.call("POST", "/v1/me/availability", {
-    token,
-    body: { availability: "EXPERT_AVAILABILITY_AVAILABLE" },
-  });
-  return { userId: account.userId, token };
-}
 
 const notifications = (ws: WsClient) =>
   ws.frames.filter((f: Frame) => f.type === "notification").map((f: Frame) => f.notification);
@@ -59,7 +34,7 @@ t.test("notifications through the edge only: live channel, inbox, resume, email,
     session: { MINUTE_SECONDS: "2", METERING_INTERVAL_MS: "200", MIN_MINUTES: "2" },
     user: { SMTP_URL: smtp.url },
   });
-  const expert = await createExpert(t, api);
+  const expert = await api.expert();
   const expertWs = await watchMe(api, expert.token);
   t.teardown(() => expertWs.close());
 
@@ -79,17 +54,7 @@ t.test("notifications through the edge only: live channel, inbox, resume, email,
     },
   });
   t.equal(device.status, 200, JSON.stringify(device.body));
-  const topUp = await api.call("POST", "/v1/me/topups", {
-    token: user.accessToken,
-    body: { amount: { amount_minor: String(RATE * 5), currency: "INR" }, request_id: randomUUID() },
-  });
-  await api.webhook({
-    event_id: `evt_${randomUUID()}`,
-    payment_id: topUp.body.payment.payment_id,
-    status: "succeeded",
-    amount_minor: RATE * 5,
-    currency: "INR",
-  });
+  await api.topUp(user.accessToken, RATE * 5);
   const credited = await userWs.waitFor(
     (f) => f.type === "notification" && f.notification.kind === "NOTIFICATION_KIND_TOP_UP_CREDITED",
   );
