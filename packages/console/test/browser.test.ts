@@ -213,7 +213,25 @@ t.test(
 
     // The user signs in (a phone-sized window) and tops up through the development provider.
     const userPage = await open("user", { width: 390, height: 844 });
-    await signIn(userPage, user.name);
+    // By keyboard alone: Tab to the user's one-click button, Enter.
+    await userPage.goto(`${origin}/console/`);
+    const userButton = userPage.getByRole("button", { name: `Sign in as ${user.name}` });
+    await userButton.waitFor();
+    let tabs = 0;
+    while (
+      !(await userButton.evaluate((button) => button === button.ownerDocument.activeElement)) &&
+      tabs < 20
+    ) {
+      await userPage.keyboard.press("Tab");
+      tabs += 1;
+    }
+    t.ok(tabs < 20, `the sign-in button is reached by keyboard (${tabs} tabs)`);
+    await userPage.keyboard.press("Enter");
+    await userPage.getByTestId("who").filter({ hasText: user.name }).waitFor();
+    await userPage
+      .getByRole("status", { name: "Live connection" })
+      .filter({ hasText: "Connected" })
+      .waitFor();
     await shot(userPage, "user-signed-in");
     await userPage.getByRole("link", { name: "Wallet" }).click();
     await userPage.getByLabel("Top-up amount (₹)").fill(String(TOP_UP_RUPEES));
@@ -267,7 +285,7 @@ t.test(
 
     // Messages both ways, typing, read receipts.
     await userPage.getByRole("textbox", { name: "Message" }).fill("Namaste");
-    await userPage.getByRole("button", { name: "Send" }).click();
+    await userPage.getByRole("textbox", { name: "Message" }).press("Enter");
     await expertPage.getByTestId("message").filter({ hasText: "Namaste" }).waitFor();
     await expertPage.getByRole("textbox", { name: "Message" }).pressSequentially("Hello");
     await userPage.getByText(`${expert.name} is typing…`).waitFor();
