@@ -42,6 +42,9 @@ const RECORDER = `(() => {
 /** axe-core, evaluated in the page (through the driver, so the page's CSP does not apply to it). */
 const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
+// The platform, a browser and ~24 s of charged minutes: more than tap's default on a busy machine.
+t.setTimeout(300_000);
+
 t.test(
   "console: a paid chat from request to auto-end at zero balance, user and expert side by side",
   {
@@ -131,7 +134,7 @@ t.test(
     const open = async (who: string, viewport: { width: number; height: number }) => {
       const context = await browser.newContext({ viewport });
       const page = await context.newPage();
-      page.setDefaultTimeout(15_000);
+      page.setDefaultTimeout(30_000);
       page.on("console", (message) => {
         if (message.type() === "error") problems.push(`${who} console: ${message.text()}`);
       });

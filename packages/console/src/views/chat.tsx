@@ -38,12 +38,15 @@ export function ChatRoom({ identity, sessionId }: { identity: Identity; sessionI
   const isUser = session ? session.user_id === me : identity.role !== "expert";
 
   const rate = useRef<string | undefined>(undefined);
+  const walletReads = useRef(0);
   const refreshWallet = async (rateMinor?: string) => {
     if (!isUser) return;
     if (rateMinor) rate.current = rateMinor;
     const query = rate.current ? { rate_minor: rate.current } : {};
+    const read = ++walletReads.current;
     const { data } = await api.GET("/v1/me/wallet", { params: { query } });
-    if (data?.wallet) setWallet(data.wallet);
+    // Only the latest read shows: an older answer arriving late never puts money back on screen.
+    if (data?.wallet && read === walletReads.current) setWallet(data.wallet);
   };
 
   const loadSession = async () => {
