@@ -280,7 +280,7 @@ t.test(
     const alert = expertPage.getByTestId("incoming");
     await alert.waitFor();
     t.ok(await alert.isVisible(), "the expert is alerted to the request (watch_me)");
-    await expertPage.getByTestId("queue-entry").first().waitFor();
+    await expertPage.getByTestId("queue-entry").filter({ hasText: user.name }).waitFor();
     await shot(expertPage, "expert-incoming-request");
     await expertPage.getByRole("button", { name: "Accept" }).first().click();
     await expertPage.getByRole("heading", { name: `Chat with ${user.name}` }).waitFor();
@@ -314,7 +314,10 @@ t.test(
     await audit(expertPage, "expert chat");
 
     // Staff see the chat among the live sessions.
-    await staffPage.getByTestId("live-session").filter({ hasText: expert.name }).waitFor();
+    await staffPage
+      .getByTestId("live-session")
+      .filter({ hasText: `${user.name} with ${expert.name}` })
+      .waitFor();
     await shot(staffPage, "staff-live-sessions");
 
     // A dropped connection resumes: a message sent meanwhile arrives once.

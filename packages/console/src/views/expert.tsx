@@ -2,6 +2,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api, type Identity, must, type Schemas } from "../api/client";
 import { go, live } from "../app";
 import { availability, errorText, money } from "../format";
+import { useNames } from "../names";
 import { ChatRoom } from "./chat";
 import { Tabs } from "./tabs";
 import { PastSessions } from "./user";
@@ -140,6 +141,7 @@ function Desk({
     }
   };
 
+  const names = useNames([...queue.map((e) => e.session?.user_id), ...activeSessions.map((s) => s.user_id)]);
   const online = state === "EXPERT_AVAILABILITY_AVAILABLE" || state === "EXPERT_AVAILABILITY_BUSY";
   return (
     <section aria-labelledby="desk-heading">
@@ -169,7 +171,8 @@ function Desk({
         {queue.map((entry) => (
           <li key={entry.session?.session_id} class="card" data-testid="queue-entry">
             <p>
-              Place {entry.position} · chat at {money(entry.session?.rate)} per minute
+              Place {entry.position} · {names[entry.session?.user_id ?? ""] || "a user"} · chat at{" "}
+              {money(entry.session?.rate)} per minute
             </p>
             <div class="row">
               <button type="button" onClick={() => void decide(entry.session?.session_id ?? "", true)}>
@@ -192,7 +195,8 @@ function Desk({
         {activeSessions.map((session) => (
           <li key={session.session_id} class="card">
             <p>
-              {session.minutes_charged} min at {money(session.rate)}
+              {names[session.user_id ?? ""] || "A user"} · {session.minutes_charged} min at{" "}
+              {money(session.rate)}
             </p>
             <button type="button" onClick={() => go(`chat/${session.session_id}`)}>
               Open chat

@@ -2,6 +2,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api, type Identity, must, requestId, type Schemas } from "../api/client";
 import { go } from "../app";
 import { dateTime, endReason, enumText, errorText, money, status as statusText } from "../format";
+import { useNames } from "../names";
 import { ChatRoom } from "./chat";
 import { Tabs } from "./tabs";
 
@@ -530,6 +531,7 @@ function LiveSessions() {
       clearInterval(timer);
     };
   }, []);
+  const names = useNames(sessions.map((s) => s.user_id));
   return (
     <section aria-labelledby="live-heading">
       <h2 id="live-heading">Live sessions</h2>
@@ -543,8 +545,8 @@ function LiveSessions() {
         {sessions.map((session) => (
           <li key={session.session_id} class="card" data-testid="live-session">
             <p>
-              {session.expertName} · {session.minutes_charged} min at {money(session.rate)} · since{" "}
-              {dateTime(session.started_at)}
+              {names[session.user_id ?? ""] || "A user"} with {session.expertName} · {session.minutes_charged}{" "}
+              min at {money(session.rate)} · since {dateTime(session.started_at)}
             </p>
             <div class="row">
               <button type="button" class="secondary" onClick={() => go(`chat/${session.session_id}`)}>

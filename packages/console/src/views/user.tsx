@@ -2,6 +2,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api, type Identity, must, requestId, type Schemas } from "../api/client";
 import { go } from "../app";
 import { availability, dateTime, endReason, errorText, money, status as statusText } from "../format";
+import { useNames } from "../names";
 import { ChatRoom, InvoiceView } from "./chat";
 import { Tabs } from "./tabs";
 import { WalletView } from "./wallet";
@@ -195,6 +196,7 @@ export function PastSessions({ identity, asExpert = false }: { identity: Identit
       .then((data) => setSessions(data.sessions ?? []))
       .catch((e) => setError(errorText(e)));
   }, [identity.userId, asExpert]);
+  const names = useNames(sessions.map((s) => (asExpert ? s.user_id : s.expert_id)));
   const show = async (session: Session) => {
     setOpen(session.session_id);
     setInvoice(undefined);
@@ -220,7 +222,8 @@ export function PastSessions({ identity, asExpert = false }: { identity: Identit
         {sessions.map((session) => (
           <li key={session.session_id} class="card" data-testid="past-session">
             <p>
-              <strong>{statusText(session.status)}</strong>
+              <strong>{names[(asExpert ? session.user_id : session.expert_id) ?? ""] || "…"}</strong> ·{" "}
+              {statusText(session.status)}
               {session.end_reason && session.end_reason !== "END_REASON_UNSPECIFIED"
                 ? ` (${endReason(session.end_reason)})`
                 : ""}{" "}
