@@ -55,6 +55,7 @@ t.test(
     const started = Date.now();
     const mark = (what: string) => t.comment(`${what}: ${((Date.now() - started) / 1000).toFixed(1)} s`);
     await buildConsole({ quiet: true });
+    t.equal((await buildConsole({ quiet: true })).built, false, "an up-to-date console is not rebuilt");
     rmSync(ARTEFACTS, { recursive: true, force: true });
     mkdirSync(ARTEFACTS, { recursive: true });
     const tag = randomUUID().slice(0, 8);

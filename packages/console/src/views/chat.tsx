@@ -259,7 +259,9 @@ export function ChatRoom({ identity, sessionId }: { identity: Identity; sessionI
         )}
         {isUser && lowBalance !== undefined && active && (
           <p class="warning" role="alert" data-testid="low-balance">
-            Low balance: {lowBalance} minute{lowBalance === "1" ? "" : "s"} left. Top up to keep chatting.
+            Low balance: {lowBalance} minute{lowBalance === "1" ? "" : "s"} left.{" "}
+            <a href="#/wallet">Top up</a> to keep chatting (the chat goes on meanwhile; come back to it from
+            Past sessions).
           </p>
         )}
         {ended && (
