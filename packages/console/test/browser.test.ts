@@ -28,11 +28,13 @@ interface Axe {
  * appear (so the test reads the whole sequence afterwards, whatever it was doing meanwhile).
  */
 const RECORDER = `(() => {
-  const seen = { balances: [], lowBalance: [] };
+  const seen = { balances: [], minutesLeft: [], lowBalance: [] };
   globalThis.consoleTestSeen = seen;
   const read = () => {
     const balance = document.querySelector('[data-testid="chat-balance"]')?.textContent;
     if (balance && seen.balances.at(-1) !== balance) seen.balances.push(balance);
+    const left = document.querySelector('[data-testid="chat-minutes-left"]')?.textContent;
+    if (left && seen.minutesLeft.at(-1) !== left) seen.minutesLeft.push(left);
     const low = document.querySelector('[data-testid="low-balance"]')?.textContent;
     if (low && seen.lowBalance.at(-1) !== low) seen.lowBalance.push(low);
   };
@@ -355,12 +357,18 @@ t.test(
       () => (globalThis as unknown as { consoleTestSeen: unknown }).consoleTestSeen,
     )) as {
       balances: string[];
+      minutesLeft: string[];
       lowBalance: string[];
     };
     t.same(
       seen.balances,
       ["₹30.00", "₹20.00", "₹10.00", "₹0.00"],
       "the wallet shown falls by the rate with each charged minute",
+    );
+    t.same(
+      seen.minutesLeft,
+      ["3 minutes left", "2 minutes left", "1 minute left", "0 minutes left"],
+      "the minutes left shown count down with each charged minute",
     );
     t.ok(seen.lowBalance.length > 0, "the low-balance warning was shown");
     t.match(seen.lowBalance[0], /Low balance: \d minutes? left/);

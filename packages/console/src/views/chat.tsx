@@ -27,6 +27,8 @@ export function ChatRoom({ identity, sessionId }: { identity: Identity; sessionI
   const [receipt, setReceipt] = useState({ delivered: 0n, read: 0n });
   const [typingUntil, setTypingUntil] = useState(0);
   const [lowBalance, setLowBalance] = useState<string | undefined>();
+  /** Minutes the balance still pays at this session's rate, as metering last said. */
+  const [minutesLeft, setMinutesLeft] = useState<string | undefined>();
   const [wallet, setWallet] = useState<Wallet | undefined>();
   const [invoice, setInvoice] = useState<Invoice | undefined>();
   const [draft, setDraft] = useState("");
@@ -109,9 +111,11 @@ export function ChatRoom({ identity, sessionId }: { identity: Identity; sessionI
           },
         ]);
         setSession((s) => (s ? { ...s, minutes_charged: charged.minute } : s));
+        setMinutesLeft(charged.minutes_left);
         void refreshWallet();
       } else if (event.low_balance) {
         setLowBalance(event.low_balance.minutes_left);
+        setMinutesLeft(event.low_balance.minutes_left);
       } else if (event.status_changed) {
         const changed = event.status_changed;
         if (changed.session) setSession(changed.session);
@@ -245,7 +249,9 @@ export function ChatRoom({ identity, sessionId }: { identity: Identity; sessionI
             Balance <strong data-testid="chat-balance">{money(wallet.balance)}</strong> · available{" "}
             {money(wallet.available)}
             {wallet.held?.amount_minor !== "0" && <> · held {money(wallet.held)}</>} ·{" "}
-            <span data-testid="chat-minutes-left">{wallet.minutes_left ?? "0"} minutes left</span>
+            <span data-testid="chat-minutes-left">
+              {plural(minutesLeft ?? paysFor(wallet, session), "minute")} left
+            </span>
           </p>
         )}
         {waiting && (
@@ -259,9 +265,8 @@ export function ChatRoom({ identity, sessionId }: { identity: Identity; sessionI
         )}
         {isUser && lowBalance !== undefined && active && (
           <p class="warning" role="alert" data-testid="low-balance">
-            Low balance: {lowBalance} minute{lowBalance === "1" ? "" : "s"} left.{" "}
-            <a href="#/wallet">Top up</a> to keep chatting (the chat goes on meanwhile; come back to it from
-            Past sessions).
+            Low balance: {plural(lowBalance, "minute")} left. <a href="#/wallet">Top up</a> to keep chatting
+            (the chat goes on meanwhile; come back to it from Past sessions).
           </p>
         )}
         {ended && (
@@ -449,3 +454,16 @@ function ReviewForm({ sessionId }: { sessionId: string }) {
 }
 
 const maxBig = (a: bigint, b: bigint) => (a > b ? a : b);
+
+/**
+ * Before metering says, the minutes the balance pays at the session's rate (the session's own
+ * hold is part of that balance, so the wallet's minutes_left, which leaves holds out, would
+ * understate it).
+ */
+function paysFor(wallet: Wallet, session: Session | undefined): string {
+  const rate = BigInt(session?.rate?.amount_minor ?? "0");
+  if (rate <= 0n) return wallet.minutes_left ?? "0";
+  return (BigInt(wallet.balance?.amount_minor ?? "0") / rate).toString();
+}
+
+const plural = (count: string, word: string) => `${count} ${word}${count === "1" ? "" : "s"}`;
