@@ -398,7 +398,13 @@ t.test(
 
     // Staff refund the session: the money is back in the user's wallet.
     await staffPage.getByRole("link", { name: "People" }).click();
+    await staffPage.getByLabel("Search for (or a user id)").fill("Esha");
+    await staffPage.getByRole("button", { name: "Search" }).click();
     await staffPage.getByRole("button", { name: `Open ${expert.name}` }).click();
+    await staffPage
+      .getByLabel("Why you are looking (recorded in the audit log)")
+      .fill("console test: a refund");
+    await staffPage.getByRole("button", { name: "Open", exact: true }).click();
     const ended = staffPage.getByTestId("staff-session").filter({ hasText: "insufficient funds" });
     await ended.getByLabel("Reason").selectOption("REFUND_REASON_SERVICE_ISSUE");
     await ended.getByRole("button", { name: "Refund session" }).click();
@@ -445,12 +451,17 @@ t.test(
 
     // Staff suspend that person: their console is signed out at once, the audit trail says why.
     await staffPage.getByRole("link", { name: "People" }).click();
-    await staffPage.getByLabel("Name or user id").fill(mo.body.account.user_id);
-    await staffPage.getByRole("button", { name: "Open by user id" }).click();
+    await staffPage.getByLabel("Search for (or a user id)").fill(mo.body.account.user_id);
+    await staffPage.getByRole("button", { name: "Search" }).click();
+    await staffPage
+      .getByLabel("Why you are looking (recorded in the audit log)")
+      .fill("console test: a suspension");
+    await staffPage.getByRole("button", { name: "Open", exact: true }).click();
     await staffPage.getByRole("heading", { name: mfaPerson.name }).waitFor();
     await staffPage.getByLabel("Reason (for the audit log)").fill("console test: suspended on purpose");
     await staffPage.getByRole("button", { name: "Suspend", exact: true }).click();
-    await staffPage.getByTestId("account-status").filter({ hasText: "Account suspended" }).waitFor();
+    await staffPage.getByRole("status").filter({ hasText: "Suspended:" }).waitFor();
+    await staffPage.getByTestId("person-account").filter({ hasText: "account suspended" }).waitFor();
     await mfaPage.getByTestId("signed-out").filter({ hasText: "the account is suspended" }).waitFor();
     t.pass("a suspended person's console is signed out by the edge (4003)");
     await shot(mfaPage, "mfa-suspended-signed-out");

@@ -7,8 +7,6 @@ import { ChatRoom } from "./chat";
 import { Tabs } from "./tabs";
 
 type Session = Schemas["parley.session.v1.Session"];
-type Expert = Schemas["parley.user.v1.Expert"];
-type Profile = Schemas["parley.user.v1.Profile"];
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ROLES = [
@@ -28,9 +26,9 @@ const REASONS = [
 ] as const;
 
 /**
- * The back office, through the staff RPCs the API has: people (experts by name, anyone by user
- * id) with their wallet, sessions, invoices, credit, role, session refunds, suspension and audit
- * trail; the live sessions (each expert's active ones); payouts; the audit log.
+ * The back office (/v1/admin/…, and the staff side of billing's and session's RPCs): people
+ * search; a person, viewed with a reason, with their account, wallet, sessions, ledger and
+ * invoices, and the actions on them; the live sessions; payouts; the audit log.
  */
 export function StaffDesk({ identity, route }: { identity: Identity; route: string[] }) {
   const [page, id] = route;
@@ -62,98 +60,138 @@ export function StaffDesk({ identity, route }: { identity: Identity; route: stri
   );
 }
 
-async function allExperts(): Promise<Expert[]> {
-  const data = await must(api.GET("/v1/experts", { params: { query: { page_size: 100 } } }));
-  return data.experts ?? [];
-}
+type SearchBy = "name" | "email" | "phone" | "external_id";
+const SEARCH_BY: Array<[SearchBy, string]> = [
+  ["name", "Name"],
+  ["email", "Email"],
+  ["phone", "Phone"],
+  ["external_id", "Partner's id"],
+];
 
+/** People search (the back office's SearchPeople): by name part, email or phone prefix, partner id. */
 function People() {
+  const [by, setBy] = useState<SearchBy>("name");
   const [query, setQuery] = useState("");
-  const [experts, setExperts] = useState<Expert[]>([]);
+  const [people, setPeople] = useState<Schemas["parley.auth.v1.Person"][] | undefined>();
   const [error, setError] = useState("");
-  useEffect(() => {
-    void allExperts()
-      .then(setExperts)
-      .catch((e) => setError(errorText(e)));
-  }, []);
-  const wanted = query.trim().toLowerCase();
-  const shown = experts.filter((e) => !wanted || (e.display_name ?? "").toLowerCase().includes(wanted));
+  const search = async () => {
+    setError("");
+    const q = query.trim();
+    if (UUID.test(q)) {
+      go(`person/${q}`);
+      return;
+    }
+    try {
+      const data = await must(api.GET("/v1/admin/people", { params: { query: { [by]: q, page_size: 50 } } }));
+      setPeople(data.people ?? []);
+    } catch (e) {
+      setError(errorText(e));
+    }
+  };
   return (
     <section aria-labelledby="people-heading">
       <h2 id="people-heading">People</h2>
       <form
         class="row"
+        aria-label="Search people"
         onSubmit={(event) => {
           event.preventDefault();
-          if (UUID.test(query.trim())) go(`person/${query.trim()}`);
+          void search();
         }}
       >
         <label>
-          Name or user id
-          <input value={query} onInput={(e) => setQuery(e.currentTarget.value)} />
+          Search by
+          <select value={by} onChange={(e) => setBy(e.currentTarget.value as SearchBy)}>
+            {SEARCH_BY.map(([value, label]) => (
+              <option key={value} value={value}>
+                {label}
+              </option>
+            ))}
+          </select>
         </label>
-        <button type="submit" disabled={!UUID.test(query.trim())}>
-          Open by user id
-        </button>
+        <label>
+          Search for (or a user id)
+          <input value={query} onInput={(e) => setQuery(e.currentTarget.value)} required />
+        </label>
+        <button type="submit">Search</button>
       </form>
       {error && (
         <p role="alert" class="error">
           {error}
         </p>
       )}
-      <h3>Experts</h3>
-      <ul class="cards" aria-label="Experts">
-        {shown.map((expert) => (
-          <li key={expert.user_id} class="card">
+      {people?.length === 0 && <p class="muted">Nobody matches.</p>}
+      <ul class="cards" aria-label="People found">
+        {(people ?? []).map((person) => (
+          <li key={person.user_id} class="card" data-testid="person-found">
             <p>
-              <strong>{expert.display_name}</strong> · {enumText(expert.availability, "EXPERT_AVAILABILITY_")}{" "}
-              · {money(expert.chat_rate)}/min · {expert.active_sessions ?? 0} active
+              <strong>{person.display_name || "(no name)"}</strong> ·{" "}
+              {person.account?.email || person.account?.phone} · {enumText(person.account?.role, "ROLE_")}
+              {person.account?.status === "ACCOUNT_STATUS_SUSPENDED" ? " · suspended" : ""}
+              {person.external_id ? ` · ${person.partner_id}:${person.external_id}` : ""}
             </p>
-            <button type="button" class="secondary" onClick={() => go(`person/${expert.user_id}`)}>
-              Open {expert.display_name}
+            <button type="button" class="secondary" onClick={() => go(`person/${person.user_id}`)}>
+              Open {person.display_name || person.user_id}
             </button>
           </li>
         ))}
       </ul>
-      <p class="muted">
-        Anyone else opens by user id (in a session, an invoice or the logs); a search by name or email over
-        every account needs the back office's people search.
-      </p>
     </section>
   );
 }
 
+/**
+ * One person. Staff first say why they look (the back office records every view with its
+ * reason), then see the account, profile and wallet, sessions, ledger and invoices, and act:
+ * credit, role (admin), suspension and wallet freeze (with a reason), session ends and refunds.
+ */
 function Person({ identity, userId }: { identity: Identity; userId: string }) {
-  const [profile, setProfile] = useState<Profile | undefined>();
+  const [viewReason, setViewReason] = useState("");
+  const [viewing, setViewing] = useState("");
+  const [person, setPerson] = useState<Schemas["parley.auth.v1.Person"] | undefined>();
   const [wallet, setWallet] = useState<Schemas["parley.billing.v1.Wallet"] | undefined>();
   const [sessions, setSessions] = useState<Session[]>([]);
+  const [transactions, setTransactions] = useState<Schemas["parley.billing.v1.Transaction"][]>([]);
   const [invoices, setInvoices] = useState<Schemas["parley.billing.v1.Invoice"][]>([]);
   const [credit, setCredit] = useState("50");
   const [role, setRole] = useState<(typeof ROLES)[number]>("ROLE_USER");
   const [why, setWhy] = useState("");
-  const [accountStatus, setAccountStatus] = useState("");
   const [message, setMessage] = useState("");
   const [error, setError] = useState("");
+  const mayAct = identity.role === "admin" || identity.role === "support";
 
-  const load = async () => {
+  const load = async (reason = viewing) => {
+    if (!reason) return;
+    setError("");
     try {
-      const [p, w, s, i] = await Promise.all([
-        must(api.GET("/v1/users/{user_id}", { params: { path: { user_id: userId } } })),
-        must(api.GET("/v1/me/wallet", { params: { query: { user_id: userId } } })),
-        must(api.GET("/v1/sessions", { params: { query: { participant_id: userId, page_size: 50 } } })),
+      const path = { user_id: userId };
+      const shown = await must(
+        api.GET("/v1/admin/people/{user_id}", { params: { path, query: { reason } } }),
+      );
+      setPerson(shown.person);
+      setWallet(shown.wallet);
+      if (shown.person?.account?.role) setRole(shown.person.account.role as (typeof ROLES)[number]);
+      if (!mayAct) return;
+      const [s, t, i] = await Promise.all([
+        must(
+          api.GET("/v1/admin/people/{user_id}/sessions", {
+            params: { path, query: { reason, page_size: 50 } },
+          }),
+        ),
+        must(
+          api.GET("/v1/admin/people/{user_id}/transactions", {
+            params: { path, query: { reason, page_size: 20 } },
+          }),
+        ),
         must(api.GET("/v1/me/invoices", { params: { query: { user_id: userId, page_size: 50 } } })),
       ]);
-      setProfile(p.profile);
-      setWallet(w.wallet);
       setSessions(s.sessions ?? []);
+      setTransactions(t.transactions ?? []);
       setInvoices(i.invoices ?? []);
     } catch (e) {
       setError(errorText(e));
     }
   };
-  useEffect(() => {
-    void load();
-  }, [userId]);
 
   const run = async (what: string, action: () => Promise<unknown>) => {
     setError("");
@@ -166,14 +204,53 @@ function Person({ identity, userId }: { identity: Identity; userId: string }) {
       setError(errorText(e));
     }
   };
+  const withReason = (what: string, call: (reason: string) => Promise<unknown>) => () =>
+    void run(what, () => call(why.trim()));
+  const path = { user_id: userId };
 
+  if (!viewing)
+    return (
+      <section aria-labelledby="person-heading">
+        <h2 id="person-heading">Open {userId}</h2>
+        <form
+          onSubmit={(event) => {
+            event.preventDefault();
+            const reason = viewReason.trim();
+            setViewing(reason);
+            void load(reason);
+          }}
+        >
+          <label>
+            Why you are looking (recorded in the audit log)
+            <input
+              value={viewReason}
+              onInput={(e) => setViewReason(e.currentTarget.value)}
+              maxLength={1000}
+              required
+            />
+          </label>
+          <button type="submit">Open</button>
+        </form>
+      </section>
+    );
+
+  const account = person?.account;
   return (
     <section aria-labelledby="person-heading">
-      <h2 id="person-heading">{profile?.display_name || userId}</h2>
-      <p class="muted">
-        {userId}
-        {profile?.verified ? " · verified" : ""}
-        {profile?.created_at ? ` · since ${dateTime(profile.created_at)}` : ""}
+      <h2 id="person-heading">{person?.display_name || userId}</h2>
+      <p class="muted" data-testid="person-account">
+        {[
+          userId,
+          account?.email,
+          account?.phone,
+          enumText(account?.role, "ROLE_"),
+          `account ${enumText(account?.status, "ACCOUNT_STATUS_")}`,
+          account?.mfa_enabled ? "two-factor on" : "",
+          person?.external_id ? `${person.partner_id}:${person.external_id}` : "",
+          account?.create_time ? `since ${dateTime(account.create_time)}` : "",
+        ]
+          .filter(Boolean)
+          .join(" · ")}
       </p>
       {message && (
         <p role="status" class="notice">
@@ -199,142 +276,183 @@ function Person({ identity, userId }: { identity: Identity; userId: string }) {
             <dt>Available</dt>
             <dd>{money(wallet.available)}</dd>
           </div>
+          <div>
+            <dt>Wallet</dt>
+            <dd data-testid="wallet-state">{wallet.frozen ? "frozen" : "open"}</dd>
+          </div>
         </dl>
       )}
-      <div class="row">
-        <form
-          class="row"
-          onSubmit={(event) => {
-            event.preventDefault();
-            void run(`Granted ₹${credit}.`, () =>
-              must(
-                api.POST("/v1/wallets/{user_id}:grantCredit", {
-                  params: { path: { user_id: userId } },
-                  body: {
-                    amount: { amount_minor: String(Math.round(Number(credit) * 100)), currency: "INR" },
-                    note: "granted from the console",
-                    request_id: requestId(),
-                  },
-                }),
-              ),
-            );
-          }}
-        >
-          <label>
-            Credit (₹)
-            <input type="number" min="1" value={credit} onInput={(e) => setCredit(e.currentTarget.value)} />
-          </label>
-          <button type="submit">Grant credit</button>
-        </form>
-        {identity.role === "admin" && (
+      {mayAct && (
+        <div class="row">
           <form
             class="row"
             onSubmit={(event) => {
               event.preventDefault();
-              void run(`Role set to ${enumText(role, "ROLE_")}.`, () =>
+              void run(`Granted ₹${credit}.`, () =>
                 must(
-                  api.POST("/v1/users/{user_id}/role", {
-                    params: { path: { user_id: userId } },
-                    body: { role },
+                  api.POST("/v1/wallets/{user_id}:grantCredit", {
+                    params: { path },
+                    body: {
+                      amount: { amount_minor: String(Math.round(Number(credit) * 100)), currency: "INR" },
+                      note: "granted from the console",
+                      request_id: requestId(),
+                    },
                   }),
                 ),
               );
             }}
           >
             <label>
-              New role
-              <select value={role} onChange={(e) => setRole(e.currentTarget.value as typeof role)}>
-                {ROLES.map((r) => (
-                  <option key={r} value={r}>
-                    {enumText(r, "ROLE_")}
-                  </option>
-                ))}
-              </select>
+              Credit (₹)
+              <input type="number" min="1" value={credit} onInput={(e) => setCredit(e.currentTarget.value)} />
             </label>
-            <button type="submit" class="secondary">
-              Set role
-            </button>
+            <button type="submit">Grant credit</button>
           </form>
-        )}
-      </div>
-      {identity.role !== "operator" && identity.role !== "moderator" && (
-        <form
-          class="row"
-          aria-label="Suspension"
-          onSubmit={(event) => event.preventDefault()}
-          data-testid="suspension"
-        >
+          {identity.role === "admin" && (
+            <form
+              class="row"
+              onSubmit={(event) => {
+                event.preventDefault();
+                void run(`Role set to ${enumText(role, "ROLE_")}.`, () =>
+                  must(api.POST("/v1/users/{user_id}/role", { params: { path }, body: { role } })),
+                );
+              }}
+            >
+              <label>
+                Role
+                <select value={role} onChange={(e) => setRole(e.currentTarget.value as typeof role)}>
+                  {ROLES.map((r) => (
+                    <option key={r} value={r}>
+                      {enumText(r, "ROLE_")}
+                    </option>
+                  ))}
+                </select>
+              </label>
+              <button type="submit" class="secondary">
+                Set role
+              </button>
+            </form>
+          )}
+        </div>
+      )}
+      {mayAct && (
+        <form class="row" aria-label="Suspension and freeze" onSubmit={(event) => event.preventDefault()}>
           <label>
             Reason (for the audit log)
             <input value={why} onInput={(e) => setWhy(e.currentTarget.value)} maxLength={1000} />
           </label>
-          <button
-            type="button"
-            disabled={!why.trim()}
-            onClick={() =>
-              void run("Suspended: signed out everywhere, sessions ended.", async () => {
-                const data = await must(
-                  api.POST("/v1/admin/people/{user_id}:suspend", {
-                    params: { path: { user_id: userId } },
-                    body: { reason: why.trim() },
+          {account?.status === "ACCOUNT_STATUS_SUSPENDED" ? (
+            <button
+              type="button"
+              class="secondary"
+              disabled={!why.trim()}
+              onClick={withReason("Unsuspended.", (reason) =>
+                must(
+                  api.POST("/v1/admin/people/{user_id}:unsuspend", { params: { path }, body: { reason } }),
+                ),
+              )}
+            >
+              Unsuspend
+            </button>
+          ) : (
+            <button
+              type="button"
+              disabled={!why.trim()}
+              onClick={withReason("Suspended: signed out everywhere, sessions ended.", (reason) =>
+                must(api.POST("/v1/admin/people/{user_id}:suspend", { params: { path }, body: { reason } })),
+              )}
+            >
+              Suspend
+            </button>
+          )}
+          {wallet?.frozen ? (
+            <button
+              type="button"
+              class="secondary"
+              disabled={!why.trim()}
+              onClick={withReason("Wallet unfrozen.", (reason) =>
+                must(
+                  api.POST("/v1/admin/people/{user_id}/wallet:unfreeze", {
+                    params: { path },
+                    body: { reason },
                   }),
-                );
-                setAccountStatus(data.account?.status ?? "");
-              })
-            }
-          >
-            Suspend
-          </button>
-          <button
-            type="button"
-            class="secondary"
-            disabled={!why.trim()}
-            onClick={() =>
-              void run("Unsuspended.", async () => {
-                const data = await must(
-                  api.POST("/v1/admin/people/{user_id}:unsuspend", {
-                    params: { path: { user_id: userId } },
-                    body: { reason: why.trim() },
+                ),
+              )}
+            >
+              Unfreeze wallet
+            </button>
+          ) : (
+            <button
+              type="button"
+              class="secondary"
+              disabled={!why.trim()}
+              onClick={withReason("Wallet frozen: no spending until unfrozen.", (reason) =>
+                must(
+                  api.POST("/v1/admin/people/{user_id}/wallet:freeze", {
+                    params: { path },
+                    body: { reason },
                   }),
-                );
-                setAccountStatus(data.account?.status ?? "");
-              })
-            }
-          >
-            Unsuspend
-          </button>
-          {accountStatus && (
-            <span data-testid="account-status">Account {enumText(accountStatus, "ACCOUNT_STATUS_")}</span>
+                ),
+              )}
+            >
+              Freeze wallet
+            </button>
           )}
         </form>
       )}
-      <h3>Sessions</h3>
-      {sessions.length === 0 && <p class="muted">None.</p>}
-      <ul class="cards">
-        {sessions.map((session) => (
-          <SessionCard key={session.session_id} session={session} onChange={load} run={run} />
-        ))}
-      </ul>
-      <h3>Invoices</h3>
-      {invoices.length === 0 && <p class="muted">None.</p>}
-      <table hidden={invoices.length === 0}>
-        <thead>
-          <tr>
-            <th scope="col">When</th>
-            <th scope="col">Session</th>
-            <th scope="col">Total</th>
-          </tr>
-        </thead>
-        <tbody>
-          {invoices.map((invoice) => (
-            <tr key={invoice.invoice_id}>
-              <td>{dateTime(invoice.created_at)}</td>
-              <td>{invoice.session_id}</td>
-              <td>{money(invoice.total)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      {mayAct && (
+        <>
+          <h3>Sessions</h3>
+          {sessions.length === 0 && <p class="muted">None.</p>}
+          <ul class="cards">
+            {sessions.map((session) => (
+              <SessionCard key={session.session_id} session={session} onChange={load} run={run} />
+            ))}
+          </ul>
+          <h3>Ledger</h3>
+          {transactions.length === 0 && <p class="muted">No postings.</p>}
+          <table hidden={transactions.length === 0}>
+            <thead>
+              <tr>
+                <th scope="col">When</th>
+                <th scope="col">What</th>
+                <th scope="col">Amount</th>
+                <th scope="col">Balance after</th>
+              </tr>
+            </thead>
+            <tbody>
+              {transactions.map((t) => (
+                <tr key={t.transaction_id}>
+                  <td>{dateTime(t.created_at)}</td>
+                  <td>{enumText(t.type, "TRANSACTION_TYPE_")}</td>
+                  <td>{money(t.amount)}</td>
+                  <td>{money(t.balance_after)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          <h3>Invoices</h3>
+          {invoices.length === 0 && <p class="muted">None.</p>}
+          <table hidden={invoices.length === 0}>
+            <thead>
+              <tr>
+                <th scope="col">When</th>
+                <th scope="col">Session</th>
+                <th scope="col">Total</th>
+              </tr>
+            </thead>
+            <tbody>
+              {invoices.map((invoice) => (
+                <tr key={invoice.invoice_id}>
+                  <td>{dateTime(invoice.created_at)}</td>
+                  <td>{invoice.session_id}</td>
+                  <td>{money(invoice.total)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      )}
       {identity.role === "admin" && <AuditLog targetUserId={userId} key={message} />}
     </section>
   );
@@ -493,33 +611,21 @@ function SessionCard({
   );
 }
 
-/** Every expert's active sessions (the API lists sessions per participant), re-read every 5 s. */
+/** The sessions active now (the back office's ListLiveSessions), re-read every 5 s. */
 function LiveSessions() {
-  const [sessions, setSessions] = useState<Array<Session & { expertName: string }>>([]);
+  const [sessions, setSessions] = useState<Session[]>([]);
   const [error, setError] = useState("");
   useEffect(() => {
     let cancelled = false;
     const load = async () => {
       try {
-        const experts = (await allExperts()).filter((e) => (e.active_sessions ?? 0) > 0);
-        const lists = await Promise.all(
-          experts.map(async (expert) => {
-            const data = await must(
-              api.GET("/v1/sessions", {
-                params: {
-                  query: {
-                    participant_id: expert.user_id ?? "",
-                    as_expert: true,
-                    statuses: ["SESSION_STATUS_ACTIVE"],
-                    page_size: 50,
-                  },
-                },
-              }),
-            );
-            return (data.sessions ?? []).map((s) => ({ ...s, expertName: expert.display_name ?? "" }));
-          }),
+        const data = await must(
+          api.GET("/v1/admin/sessions:live", { params: { query: { page_size: 100 } } }),
         );
-        if (!cancelled) setSessions(lists.flat());
+        if (!cancelled) {
+          setSessions(data.sessions ?? []);
+          setError("");
+        }
       } catch (e) {
         if (!cancelled) setError(errorText(e));
       }
@@ -531,7 +637,7 @@ function LiveSessions() {
       clearInterval(timer);
     };
   }, []);
-  const names = useNames(sessions.map((s) => s.user_id));
+  const names = useNames(sessions.flatMap((s) => [s.user_id, s.expert_id]));
   return (
     <section aria-labelledby="live-heading">
       <h2 id="live-heading">Live sessions</h2>
@@ -545,8 +651,8 @@ function LiveSessions() {
         {sessions.map((session) => (
           <li key={session.session_id} class="card" data-testid="live-session">
             <p>
-              {names[session.user_id ?? ""] || "A user"} with {session.expertName} · {session.minutes_charged}{" "}
-              min at {money(session.rate)} · since {dateTime(session.started_at)}
+              {names[session.user_id ?? ""] || "A user"} with {names[session.expert_id ?? ""] || "an expert"}{" "}
+              · {session.minutes_charged} min at {money(session.rate)} · since {dateTime(session.started_at)}
             </p>
             <div class="row">
               <button type="button" class="secondary" onClick={() => go(`chat/${session.session_id}`)}>
