@@ -31,6 +31,8 @@ type Pending = { resolve: (frame: Frame) => void; reject: (error: Error) => void
 const PRESENCE_MS = 20_000;
 /** Close code of a person whose account was suspended or deleted (the edge's protocol). */
 const REVOKED = 4003;
+/** The id of our watch_me frames: a failed stream answers an error carrying it. */
+const WATCH_ME_ID = "watch_me";
 
 export class Live {
   #socket: WebSocket | undefined;
@@ -96,7 +98,7 @@ export class Live {
   watchMe(listener: (notification: Notification) => void) {
     if (!this.#watchMe) {
       this.#watchMe = { lastSeq: 0n, listeners: new Set() };
-      if (this.#state === "online") this.#send({ type: "watch_me", after_seq: "0" });
+      if (this.#state === "online") this.#sendWatchMe();
     }
     this.#watchMe.listeners.add(listener);
     return () => this.#watchMe?.listeners.delete(listener);
@@ -127,6 +129,12 @@ export class Live {
 
   #send(frame: Frame) {
     if (this.#socket?.readyState === WebSocket.OPEN) this.#socket.send(JSON.stringify(frame));
+  }
+
+  /** The person's own channel, from the last notification seen. */
+  #sendWatchMe() {
+    if (this.#watchMe)
+      this.#send({ type: "watch_me", id: WATCH_ME_ID, after_seq: this.#watchMe.lastSeq.toString() });
   }
 
   #subscribe(sessionId: string, afterSeq: bigint) {
@@ -183,6 +191,11 @@ export class Live {
   }
 
   #receive(frame: Frame) {
+    if (frame.type === "error" && frame.id === WATCH_ME_ID) {
+      // The upstream stream failed: ask again (from the last seq seen) in a moment.
+      this.#timers.push(setTimeout(() => this.#sendWatchMe(), 1_000));
+      return;
+    }
     const id = typeof frame.id === "number" ? frame.id : undefined;
     switch (frame.type) {
       case "ready": {
@@ -190,7 +203,7 @@ export class Live {
         this.#attempt = 0;
         this.#setState("online");
         for (const [sessionId, entry] of this.#sessions) this.#subscribe(sessionId, entry.lastSeq);
-        if (this.#watchMe) this.#send({ type: "watch_me", after_seq: this.#watchMe.lastSeq.toString() });
+        if (this.#watchMe) this.#sendWatchMe();
         const beat = () => {
           this.#send({ type: "presence" });
           this.#timers.push(setTimeout(beat, PRESENCE_MS));
