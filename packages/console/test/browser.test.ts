@@ -470,6 +470,25 @@ t.test(
     await shot(staffPage, "staff-suspended-audit");
     await audit(staffPage, "staff person suspended, audit trail");
     mark("suspended");
+
+    // Staff freeze the user's wallet: the user's wallet says so.
+    await staffPage.getByRole("link", { name: "People" }).click();
+    await staffPage.getByLabel("Search for (or a user id)").fill("Uma");
+    await staffPage.getByRole("button", { name: "Search" }).click();
+    await staffPage.getByRole("button", { name: `Open ${user.name}` }).click();
+    await staffPage
+      .getByLabel("Why you are looking (recorded in the audit log)")
+      .fill("console test: a freeze");
+    await staffPage.getByRole("button", { name: "Open", exact: true }).click();
+    await staffPage.getByLabel("Reason (for the audit log)").fill("console test: frozen on purpose");
+    await staffPage.getByRole("button", { name: "Freeze wallet" }).click();
+    await staffPage.getByTestId("wallet-state").filter({ hasText: "frozen" }).waitFor();
+    await userPage.getByRole("link", { name: "Experts" }).click();
+    await userPage.getByRole("link", { name: "Wallet" }).click();
+    await userPage.getByTestId("wallet-frozen").waitFor();
+    t.pass("a frozen wallet is shown as frozen to its owner");
+    await shot(userPage, "user-wallet-frozen");
+    mark("frozen");
     t.same(
       accessibility,
       [],

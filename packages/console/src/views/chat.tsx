@@ -254,6 +254,11 @@ export function ChatRoom({ identity, sessionId }: { identity: Identity; sessionI
             </span>
           </p>
         )}
+        {isUser && wallet?.frozen && (
+          <p class="warning" role="alert">
+            Your wallet is frozen by staff: no minute can be paid until it is unfrozen.
+          </p>
+        )}
         {waiting && (
           <p class="notice" role="status">
             Waiting for {otherName || "the expert"} to accept

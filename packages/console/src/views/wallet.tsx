@@ -81,6 +81,11 @@ export function WalletView() {
   return (
     <section aria-labelledby="wallet-heading">
       <h2 id="wallet-heading">Wallet</h2>
+      {wallet?.frozen && (
+        <p class="warning" role="alert" data-testid="wallet-frozen">
+          Your wallet is frozen by staff: top-ups still land, but nothing can be spent until it is unfrozen.
+        </p>
+      )}
       {wallet && (
         <dl class="figures" data-testid="wallet">
           <div>
