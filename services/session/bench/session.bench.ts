@@ -9,7 +9,8 @@
 //   (c) one tick over BENCH_BIG_SESSIONS (100,000; 0 skips it) active sessions, and its SQL equivalent.
 // The live bus is a throwaway `redis-server` (REDIS_URL's, or in-process, where the binary is
 // absent); the dead one is a closed port. Uses DATABASE_URL, or an embedded Postgres under
-// .data/bench-postgres when unset. BENCH_ONLY=latency|tick runs one part.
+// .data/bench-postgres when unset. BENCH_ONLY=latency|tick runs one part; BENCH_LOG_LEVEL (silent)
+// is the session logger's level (warn shows why a chunk failed).
 import { randomBytes } from "node:crypto";
 import { availableParallelism } from "node:os";
 import path from "node:path";
@@ -107,7 +108,7 @@ const sessionUrl = await databaseUrl("parley_bench_session");
 await migrateDatabase(sessionUrl, SESSION_MIGRATIONS);
 const database = createDatabase(sessionUrl, { max: 20 });
 const sql = database.sql;
-const log = createLogger({ service: "session", level: "silent" });
+const log = createLogger({ service: "session", level: process.env.BENCH_LOG_LEVEL ?? "silent" });
 const experts: ExpertDirectory = {
   async getExpert(id) {
     return {
