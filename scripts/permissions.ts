@@ -4,6 +4,7 @@
 // hop; the services keep enforcing their own maps.
 import { writeFileSync } from "node:fs";
 import type { Permission } from "@parley/kit/auth";
+import { AccountServiceService } from "@parley/proto/parley/auth/v1/account";
 import { AuthServiceService } from "@parley/proto/parley/auth/v1/auth";
 import { BackOfficeServiceService } from "@parley/proto/parley/auth/v1/backoffice";
 import { BillingServiceService } from "@parley/proto/parley/billing/v1/billing";
@@ -12,6 +13,7 @@ import { SessionServiceService } from "@parley/proto/parley/session/v1/session";
 import { SessionStaffServiceService } from "@parley/proto/parley/session/v1/staff";
 import { UserStaffServiceService } from "@parley/proto/parley/user/v1/staff";
 import { UserServiceService } from "@parley/proto/parley/user/v1/user";
+import { accountPermissions } from "../services/auth/src/grpc/account";
 import { authPermissions, backOfficePermissions } from "../services/auth/src/grpc/permissions";
 import { billingPermissions } from "../services/billing/src/grpc/permissions";
 import { billingStaffPermissions } from "../services/billing/src/grpc/staff";
@@ -23,6 +25,7 @@ import { userStaffPermissions } from "../services/user/src/grpc/staff";
 const services: Array<[Record<string, { path: string }>, Record<string, Permission>]> = [
   [AuthServiceService, authPermissions],
   [BackOfficeServiceService, backOfficePermissions],
+  [AccountServiceService, accountPermissions],
   [UserServiceService, userPermissions],
   [SessionServiceService, sessionPermissions],
   [SessionStaffServiceService, sessionStaffPermissions],

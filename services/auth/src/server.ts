@@ -14,20 +14,25 @@ import {
 import type { Logger } from "@parley/kit/log";
 import type { ServiceMetrics } from "@parley/kit/metrics";
 import { createPaging } from "@parley/kit/paging";
+import { AccountServiceService } from "@parley/proto/parley/auth/v1/account";
 import { AuthServiceService } from "@parley/proto/parley/auth/v1/auth";
 import { BackOfficeServiceService } from "@parley/proto/parley/auth/v1/backoffice";
 import { createBillingStaff } from "./clients/billing";
 import { createSessionStaff } from "./clients/session";
+import { dataSources, deletionChecks } from "./clients/sources";
 import { createUserDirectory } from "./clients/user";
 import type { AuthConfig } from "./config";
 import { createAccounts } from "./domain/accounts";
 import { createApiKeys } from "./domain/api-keys";
 import { createStaffAudit } from "./domain/audit";
+import { createLifecycle } from "./domain/lifecycle";
 import { createMfa } from "./domain/mfa";
 import { createPeople } from "./domain/people";
 import type { AuthPolicy } from "./domain/policy";
 import type {
   AttemptLimiter,
+  DataSources,
+  DeletionChecks,
   Notifier,
   ProfileDirectory,
   SecurityNotifier,
@@ -39,6 +44,7 @@ import { createSecrets } from "./domain/secrets";
 import { createServiceIdentities } from "./domain/service-identities";
 import { createSessions } from "./domain/sessions";
 import { createKeyRing } from "./domain/signing-keys";
+import { accountHandlers, accountPermissions } from "./grpc/account";
 import {
   type BackOfficeDomain,
   type BackOfficeUpstreams,
@@ -79,6 +85,8 @@ export interface AuthServiceDeps {
   staffProfiles?: StaffProfiles;
   /** The other services the back office reads through (wallets, ledgers, sessions). */
   upstreams?: BackOfficeUpstreams;
+  /** What deleting an account checks, and where an export reads; the lifecycle is unavailable without. */
+  lifecycle?: { checks: DeletionChecks; sources: DataSources };
   /** The user service: a new account's profile is made at once when given (and by the outbox always). */
   profiles?: ProfileDirectory;
   now?: () => Date;
@@ -89,6 +97,8 @@ export function createAuthService(deps: AuthServiceDeps): {
   domain: AuthDomain;
   binding: ServiceBinding;
   backOffice: { domain: BackOfficeDomain; binding: ServiceBinding };
+  /** AccountService: a person's own deletion and export. */
+  account: ServiceBinding;
   /** The kit server's onDenied: a refused back-office call is audited. */
   onDenied: (ctx: CallContext, request: unknown) => Promise<void>;
 } {
@@ -163,6 +173,30 @@ export function createAuthService(deps: AuthServiceDeps): {
       domain: backOffice,
       binding: bindService(BackOfficeServiceService, backOfficeHandlers(backOffice), backOfficePermissions),
     },
+    account: bindService(
+      AccountServiceService,
+      accountHandlers(
+        createLifecycle({
+          store,
+          mfa,
+          limiter,
+          policy,
+          now,
+          ...(deps.lifecycle ?? {
+            checks: {
+              openSession: async () => {
+                throw unavailable("SESSION_UNAVAILABLE", "no session service is configured");
+              },
+              pendingMoney: async () => {
+                throw unavailable("BILLING_UNAVAILABLE", "no billing service is configured");
+              },
+            },
+            sources: unavailableSources(),
+          }),
+        }),
+      ),
+      accountPermissions,
+    ),
     onDenied: async (ctx, request) => {
       if (ctx.method.startsWith("parley.auth.v1.BackOfficeService/"))
         await audit.denied(staffCall(ctx), request);
@@ -186,6 +220,21 @@ export function localIdentity(domain: AuthDomain, issuer: string, audience: stri
       listRevocations: (afterSeq) => domain.sessions.revocations(afterSeq),
     },
   });
+}
+
+/** Export sources when the other services are not wired (tests of auth alone). */
+function unavailableSources(): DataSources {
+  const refuse = async (): Promise<never> => {
+    throw unavailable("UPSTREAMS_UNAVAILABLE", "the other services are not configured");
+  };
+  return {
+    profile: refuse,
+    sessions: refuse,
+    messagesSent: refuse,
+    wallet: refuse,
+    transactions: refuse,
+    invoices: refuse,
+  };
 }
 
 export const policyFromConfig = (config: AuthConfig): AuthPolicy => ({
@@ -238,10 +287,18 @@ export async function startAuth(
   const profiles = options.profiles ?? users.profiles;
   const billingStaff = createBillingStaff(config.BILLING_ADDRESS, () => selfToken());
   const sessionStaff = createSessionStaff(config.SESSION_ADDRESS, () => selfToken());
-  const { domain, binding, backOffice, onDenied } = createAuthService({
+  const { domain, binding, backOffice, account, onDenied } = createAuthService({
     sql: database.sql,
     wallets: billingStaff.wallets,
     staffProfiles: users.staffProfiles,
+    lifecycle: {
+      checks: deletionChecks(sessionStaff.sessions, billingStaff.pendingMoney),
+      sources: dataSources({
+        user: users.client,
+        sessions: sessionStaff.sessions,
+        billing: billingStaff.billing,
+      }),
+    },
     upstreams: {
       billing: billingStaff.billing,
       sessions: sessionStaff.sessions,
@@ -283,6 +340,7 @@ export async function startAuth(
     effects: {
       setProfileStatus: users.setProfileStatus,
       endSessions: sessionStaff.endSessions,
+      forgetAuthor: sessionStaff.forgetAuthor,
     },
     notifier: options.notifier ?? createLogNotifier(log),
     log,
@@ -308,7 +366,7 @@ export async function startAuth(
     log,
     authenticate: localIdentity(domain, config.JWT_ISSUER, config.JWT_AUDIENCE, options.now).authenticate,
     metrics: options.metrics,
-    services: [binding, backOffice.binding],
+    services: [binding, backOffice.binding, account],
     onDenied,
     readiness: [() => database.ping()],
     onShutdown: [

@@ -301,7 +301,11 @@ async function outboxDrain(h: Harness, notifier: Notifier) {
       profiles: { ensureProfile: async () => {} },
       notifier,
       notices: { notify: async () => {}, forgetLoginSession: async () => {} },
-      effects: { setProfileStatus: async () => {}, endSessions: async () => {} },
+      effects: {
+        setProfileStatus: async () => {},
+        endSessions: async () => {},
+        forgetAuthor: async () => {},
+      },
       log: createLogger({ service: "auth", level: "silent" }),
       intervalMs: 1000,
     }).drainOnce();

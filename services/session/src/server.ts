@@ -11,11 +11,13 @@ import { createCatchUp } from "@parley/kit/watch";
 import { SessionServiceService } from "@parley/proto/parley/session/v1/session";
 import { SessionStaffServiceService } from "@parley/proto/parley/session/v1/staff";
 import type { SessionConfig } from "./config";
+import { createAuthorship } from "./domain/authorship";
 import type { BillingPort, Clock, ExpertDirectory } from "./domain/ports";
 import { createSessions, type SessionRules } from "./domain/sessions";
 import { sessionHandlers } from "./grpc/handlers";
 import { sessionPermissions } from "./grpc/permissions";
 import { sessionStaffHandlers, sessionStaffPermissions } from "./grpc/staff";
+import { createAuthorshipStore } from "./persistence/authorship";
 import { busEventFeed } from "./persistence/event-feed";
 import { createSessionStore, NOTIFICATION_OUTBOX } from "./persistence/store";
 import { createMeteringWorker, type MeteringWorkerOptions, startMeteringLoop } from "./workers/metering";
@@ -74,7 +76,11 @@ export function createSessionService(deps: SessionServiceDeps) {
   );
   const staff = bindService(
     SessionStaffServiceService,
-    sessionStaffHandlers(sessions, createPaging(deps.pageTokenSecret)),
+    sessionStaffHandlers(
+      sessions,
+      createPaging(deps.pageTokenSecret),
+      createAuthorship(createAuthorshipStore(deps.sql)),
+    ),
     sessionStaffPermissions,
   );
   return { sessions, metering, catchUp, binding, staff };

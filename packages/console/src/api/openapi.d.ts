@@ -753,6 +753,28 @@ export interface paths {
         patch: operations["UserService_UpdateProfile"];
         trace?: never;
     };
+    "/v1/me/account:delete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Deletes the caller's account
+         * @description Needs proof of presence: the password (and a TOTP or backup code when the account has TOTP); an account without a password (a partner's) must have signed in within the last 10 minutes. Refused while one of the person's sessions is open or money is pending (a top-up not settled, a hold, a withdrawal in flight), with the reason. Then: every login session, token, API key and push device is revoked at once, email and phone are erased, the profile is anonymised ("Deleted user") and hidden from every read, the person's messages lose their author, and the ledger keeps its postings (legal retention) under the bare user id.
+         *
+         *     Callers: signed-in user.
+         */
+        post: operations["AccountService_DeleteMyAccount"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/me/availability": {
         parameters: {
             query?: never;
@@ -829,6 +851,28 @@ export interface paths {
          * @description Callers: expert (own earnings); operator, admin (any expert_user_id).
          */
         get: operations["BillingService_GetEarnings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Exports the caller's data as one JSON archive: account, profile, sessions (with the other participant's id only), the messages they sent, wallet transactions and invoices
+         * @description Every part is read with the caller's own token, so it holds their data and nobody else's.
+         *
+         *     Callers: signed-in user.
+         */
+        get: operations["AccountService_ExportMyData"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1773,6 +1817,8 @@ export interface components {
             /** @description The secret to send as `x-api-key`; shown only in this response (empty on a retry). */
             secret?: string;
         };
+        /** @description Response of DeleteMyAccount. */
+        "parley.auth.v1.DeleteMyAccountResponse": Record<string, never>;
         /** @description Response of DisableTotp. */
         "parley.auth.v1.DisableTotpResponse": Record<string, never>;
         /** @description Response of EnrollTotp. */
@@ -1792,6 +1838,14 @@ export interface components {
              * @example 0190a8f0-5c2e-7a31-9b1d-3f4e5a6b7c8d
              */
             user_id?: string;
+        };
+        /** @description Response of ExportMyData. */
+        "parley.auth.v1.ExportMyDataResponse": {
+            /**
+             * @description The archive: `format` ("parley-export/1"), `exported_at`, `account`, `profile`, `wallet`,
+             *     `transactions`, `invoices`, `sessions`, `messages`.
+             */
+            archive?: Record<string, never>;
         };
         /** @description Response of FreezeWallet. */
         "parley.auth.v1.FreezeWalletResponse": {
@@ -6456,6 +6510,93 @@ export interface operations {
             };
         };
     };
+    AccountService_DeleteMyAccount: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description A TOTP or backup code (required when the account has TOTP). */
+                    mfa_code?: string;
+                    /** @description The account's password (required when it has one). */
+                    password?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["parley.auth.v1.DeleteMyAccountResponse"];
+                };
+            };
+            /**
+             * @description Bad request.
+             *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
+             *     - `MFA_CODE_REQUIRED` (FAILED_PRECONDITION)
+             *     - `SESSION_ACTIVE` (FAILED_PRECONDITION): metadata session_id
+             *     - `MONEY_PENDING` (FAILED_PRECONDITION): metadata open_holds, pending_payments, payouts_in_flight
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "INVALID_BODY" | "MFA_CODE_REQUIRED" | "SESSION_ACTIVE" | "MONEY_PENDING";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not signed in.
+             *     - `UNAUTHENTICATED` (UNAUTHENTICATED): no credentials
+             *     - `TOKEN_INVALID` (UNAUTHENTICATED): invalid or expired token
+             *     - `INVALID_CREDENTIALS` (UNAUTHENTICATED): password or code
+             *     - `REAUTHENTICATION_REQUIRED` (UNAUTHENTICATED)
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "UNAUTHENTICATED" | "TOKEN_INVALID" | "INVALID_CREDENTIALS" | "REAUTHENTICATION_REQUIRED";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Too many requests.
+             *     - `RATE_LIMITED` (RESOURCE_EXHAUSTED): see Retry-After
+             *     - `TOO_MANY_ATTEMPTS` (RESOURCE_EXHAUSTED)
+             */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "RATE_LIMITED" | "TOO_MANY_ATTEMPTS";
+                        };
+                    };
+                };
+            };
+        };
+    };
     UserService_SetAvailability: {
         parameters: {
             query?: never;
@@ -6838,6 +6979,78 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             reason?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    AccountService_ExportMyData: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["parley.auth.v1.ExportMyDataResponse"];
+                };
+            };
+            /**
+             * @description Not signed in.
+             *     - `UNAUTHENTICATED` (UNAUTHENTICATED): no credentials
+             *     - `TOKEN_INVALID` (UNAUTHENTICATED): invalid or expired token
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "UNAUTHENTICATED" | "TOKEN_INVALID";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Too many requests.
+             *     - `RATE_LIMITED` (RESOURCE_EXHAUSTED): see Retry-After
+             */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Unavailable; retry shortly.
+             *     - `UNAVAILABLE` (UNAVAILABLE): a service did not answer; retry
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "UNAVAILABLE";
                         };
                     };
                 };

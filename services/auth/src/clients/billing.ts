@@ -9,7 +9,7 @@ export function createBillingStaff(address: string, credentials: () => Promise<s
     address,
     credentials,
     defaultDeadlineMs: 10_000,
-    idempotent: ["setWalletFrozen"],
+    idempotent: ["setWalletFrozen", "getPendingMoney"],
   });
   const wallets: Wallets = {
     async setFrozen(userId, frozen) {
@@ -21,11 +21,13 @@ export function createBillingStaff(address: string, credentials: () => Promise<s
     address,
     credentials,
     defaultDeadlineMs: 10_000,
-    idempotent: ["getWallet", "listTransactions"],
+    idempotent: ["getWallet", "listTransactions", "listInvoices"],
   });
+  const pendingMoney = async (userId: string) => client.getPendingMoney({ userId });
   return {
     wallets,
     billing,
+    pendingMoney,
     close: () => {
       client.close();
       billing.close();

@@ -14,20 +14,23 @@ export function createSessionStaff(address: string, credentials: () => Promise<s
     credentials,
     // Ending sessions settles them: give billing time; every call is idempotent.
     defaultDeadlineMs: 30_000,
-    idempotent: ["endPersonSessions", "listLiveSessions"],
+    idempotent: ["endPersonSessions", "listLiveSessions", "forgetAuthor"],
   });
   // The staff member's own token is forwarded on reads (session checks it is staff too).
   const sessions = createServiceClient(SessionServiceService, {
     address,
     credentials,
     defaultDeadlineMs: 10_000,
-    idempotent: ["listSessions"],
+    idempotent: ["listSessions", "listMessages"],
   });
   return {
     client,
     sessions,
     async endSessions(userId: string, reason: keyof typeof REASONS, asPayerOnly: boolean) {
       await client.endPersonSessions({ userId, reason: REASONS[reason], asPayerOnly });
+    },
+    async forgetAuthor(userId: string) {
+      await client.forgetAuthor({ userId });
     },
     close: () => {
       client.close();

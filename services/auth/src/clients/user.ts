@@ -12,7 +12,7 @@ export function createUserDirectory(address: string, credentials: () => Promise<
     address,
     credentials,
     defaultDeadlineMs: 5_000,
-    idempotent: ["ensureProfile", "lookupSyncedUser", "notify", "forgetLoginSession"],
+    idempotent: ["ensureProfile", "lookupSyncedUser", "notify", "forgetLoginSession", "getMe"],
   });
   const profiles: ProfileDirectory = {
     async ensureProfile(profile, options = {}) {
@@ -82,6 +82,7 @@ export function createUserDirectory(address: string, credentials: () => Promise<
     },
   };
   return {
+    client,
     profiles,
     syncedUsers,
     notices,

@@ -92,6 +92,8 @@ export type OutboxMessage =
   /** The user service's profile follows the account's status (discovery hides the suspended). */
   | { kind: "profile.status"; payload: { userId: string; status: AccountStatus } }
   /** The session service stops the person's open sessions. */
+  /** The session service removes a deleted person as author of their messages. */
+  | { kind: "sessions.forget_author"; payload: { userId: string } }
   | {
       kind: "sessions.end";
       payload: { userId: string; reason: "account_suspended" | "wallet_frozen"; asPayerOnly?: boolean };

@@ -40,8 +40,31 @@ export interface StatusChange {
   to: AccountStatus;
   at: Date;
   revoke?: string;
-  record: (before: Account) => AuditEvent;
+  /** Erases what identifies the person: email, phone, password, TOTP secret, backup codes. */
+  erase?: boolean;
+  /** The audit event (staff actions; a person's own deletion has none). */
+  record?: (before: Account) => AuditEvent;
   messages: OutboxMessage[];
+}
+
+/** What must be true before an account is deleted, asked of session and billing. */
+export interface DeletionChecks {
+  /** One of the person's open sessions (requested, queued, active), read with their own token. */
+  openSession(bearerToken: string): Promise<string | undefined>;
+  pendingMoney(
+    userId: string,
+  ): Promise<{ openHolds: number; pendingPayments: number; payoutsInFlight: number }>;
+}
+
+/** The person's data in the other services, read with their own token (so only theirs). */
+export interface DataSources {
+  profile(bearerToken: string): Promise<Record<string, unknown>>;
+  sessions(bearerToken: string): Promise<Array<Record<string, unknown> & { sessionId: string }>>;
+  /** The messages of a session the person sent. */
+  messagesSent(bearerToken: string, sessionId: string, userId: string): Promise<Record<string, unknown>[]>;
+  wallet(bearerToken: string): Promise<Record<string, unknown>>;
+  transactions(bearerToken: string): Promise<Record<string, unknown>[]>;
+  invoices(bearerToken: string): Promise<Record<string, unknown>[]>;
 }
 
 export type StatusChangeOutcome =
@@ -257,6 +280,8 @@ export interface PersonEffects {
     reason: "account_suspended" | "wallet_frozen",
     asPayerOnly: boolean,
   ): Promise<void>;
+  /** The session service removes the person as author of their messages; idempotent. */
+  forgetAuthor(userId: string): Promise<void>;
 }
 
 /** Creates a new account's profile in the user service (idempotent there). */

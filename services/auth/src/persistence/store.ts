@@ -206,9 +206,19 @@ export function createAuthStore(client: Sql): AuthStore {
         }
         const [updated] = await tx
           .update(accounts)
-          .set({ status: change.to, statusChangedAt: change.at })
+          .set({
+            status: change.to,
+            statusChangedAt: change.at,
+            ...(change.erase
+              ? { email: null, phone: null, passwordHash: null, totpSecretSealed: null, totpEnabled: false }
+              : {}),
+          })
           .where(eq(accounts.id, change.accountId))
           .returning();
+        if (change.erase) {
+          await tx.delete(backupCodes).where(eq(backupCodes.accountId, change.accountId));
+          await spendOutstandingResets(tx, change.accountId, change.at);
+        }
         if (change.revoke) {
           await revokeLive(tx, eq(loginSessions.accountId, change.accountId), change.revoke, change.at);
           const keys = await tx
@@ -225,7 +235,7 @@ export function createAuthStore(client: Sql): AuthStore {
             })),
           ]);
         }
-        await appendAudit(tx, [change.record(before)]);
+        if (change.record) await appendAudit(tx, [change.record(before)]);
         await enqueue(tx, change.messages);
         return { outcome: "ok" as const, account: toAccount(updated!) };
       });

@@ -303,6 +303,14 @@ export function createBilling(deps: BillingDeps) {
       return store.freezes.setFrozen(userId, frozen, [...deps.supportedCurrencies], now());
     },
 
+    /** Open holds, unsettled top-ups (and top-up refunds), withdrawals in flight of a person. */
+    pendingMoney(userId: string) {
+      checks()
+        .require(userId.length > 0 && userId.length <= 64, "user_id", "required")
+        .done();
+      return store.freezes.pending(userId);
+    },
+
     async getWallet(userId: string, currency: string, rate: bigint): Promise<WalletView> {
       const chosen = currencyOr(currency);
       checks()

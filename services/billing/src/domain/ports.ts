@@ -383,4 +383,6 @@ export interface FreezeStore {
     now: Date,
   ): Promise<{ wasFrozen: boolean }>;
   isFrozen(userId: string): Promise<boolean>;
+  /** What of a person's money is still in motion. */
+  pending(userId: string): Promise<{ openHolds: number; pendingPayments: number; payoutsInFlight: number }>;
 }

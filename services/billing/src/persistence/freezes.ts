@@ -26,6 +26,21 @@ export function createFreezeStore(sql: Sql): FreezeStore {
       })) as { wasFrozen: boolean };
     },
 
+    async pending(userId) {
+      const [row] = await sql<{ holds: number; payments: number; payouts: number }[]>`
+        select
+          (select count(*)::int from billing.holds where user_id = ${userId} and status = 'open') as holds,
+          (select count(*)::int from billing.payments where user_id = ${userId} and status = 'pending')
+            + (select count(*)::int from billing.payment_refunds r join billing.payments p on p.id = r.payment_id
+               where p.user_id = ${userId} and r.status = 'pending') as payments,
+          (select count(*)::int from billing.payouts where expert_user_id = ${userId} and status = 'processing') as payouts`;
+      return {
+        openHolds: row?.holds ?? 0,
+        pendingPayments: row?.payments ?? 0,
+        payoutsInFlight: row?.payouts ?? 0,
+      };
+    },
+
     async isFrozen(userId) {
       const rows = await sql`select 1 from billing.accounts
         where kind = 'wallet' and owner_id = ${userId} and frozen_at is not null limit 1`;

@@ -5,6 +5,7 @@ import { isUuid } from "@parley/kit/ids";
 import { cursors, type Paging } from "@parley/kit/paging";
 import { EndReason } from "@parley/proto/parley/session/v1/session";
 import type { SessionStaffServiceService } from "@parley/proto/parley/session/v1/staff";
+import type { Authorship } from "../domain/authorship";
 import type { Sessions } from "../domain/sessions";
 import { sessionMessage } from "./mapping";
 
@@ -17,13 +18,19 @@ const requireUuid = (value: string, field: string) => {
 export const sessionStaffPermissions: { [K in keyof typeof SessionStaffServiceService]: Permission } = {
   endPersonSessions: allow.services("auth"),
   listLiveSessions: allow.services("auth"),
+  forgetAuthor: allow.services("auth"),
 };
 
 export function sessionStaffHandlers(
   sessions: Sessions,
   paging: Paging,
+  authorship: Authorship,
 ): Handlers<typeof SessionStaffServiceService> {
   return {
+    async forgetAuthor(request) {
+      return { messages: BigInt(await authorship.forgetAuthor(requireUuid(request.userId, "user_id"))) };
+    },
+
     async endPersonSessions(request) {
       const userId = requireUuid(request.userId, "user_id");
       const reason =

@@ -23,6 +23,8 @@ export interface Profile {
   lastSyncedAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
+  /** Soft deletion: a deleted profile is anonymised and reads as absent to everyone but staff. */
+  status?: ProfileStatus;
 }
 
 /** What UpdateProfile may change; keys are the proto field names used in update_mask. */

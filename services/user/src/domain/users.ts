@@ -164,7 +164,8 @@ export function createUsers(deps: UsersDeps) {
       v.throwIfAny();
       const profile = await store.getProfile(userId);
       const missing = () => notFound("USER_NOT_FOUND", "no such user");
-      if (!profile) throw missing();
+      // Soft deletion: a deleted person is gone for everyone but staff.
+      if (!profile || (profile.status === "deleted" && !isStaff(principal))) throw missing();
       if (principal.kind === "partner") {
         // A partner key sees only its own synced users; others look like they do not exist.
         if (profile.partnerId !== principal.partnerId) throw missing();

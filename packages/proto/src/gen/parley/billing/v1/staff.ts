@@ -23,6 +23,22 @@ export const protobufPackage = "parley.billing.v1";
 
 export const protobufFileName = "parley/billing/v1/staff.proto";
 
+/** Request of GetPendingMoney. */
+export interface GetPendingMoneyRequest {
+  /** The person. */
+  userId: string;
+}
+
+/** Response of GetPendingMoney. */
+export interface GetPendingMoneyResponse {
+  /** Open holds on their wallets. */
+  openHolds: number;
+  /** Their top-ups (and refunds of top-ups) the provider has not settled. */
+  pendingPayments: number;
+  /** Their withdrawals being paid out. */
+  payoutsInFlight: number;
+}
+
 /** Request of SetWalletFrozen. */
 export interface SetWalletFrozenRequest {
   /** The wallets' owner. */
@@ -36,6 +52,172 @@ export interface SetWalletFrozenResponse {
   /** Whether any of the person's wallets was frozen before this call. */
   wasFrozen: boolean;
 }
+
+function createBaseGetPendingMoneyRequest(): GetPendingMoneyRequest {
+  return { userId: "" };
+}
+
+export const GetPendingMoneyRequest: MessageFns<GetPendingMoneyRequest> = {
+  encode(message: GetPendingMoneyRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetPendingMoneyRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetPendingMoneyRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetPendingMoneyRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetPendingMoneyRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    return obj;
+  },
+};
+
+function createBaseGetPendingMoneyResponse(): GetPendingMoneyResponse {
+  return { openHolds: 0, pendingPayments: 0, payoutsInFlight: 0 };
+}
+
+export const GetPendingMoneyResponse: MessageFns<GetPendingMoneyResponse> = {
+  encode(message: GetPendingMoneyResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.openHolds !== 0) {
+      writer.uint32(8).int32(message.openHolds);
+    }
+    if (message.pendingPayments !== 0) {
+      writer.uint32(16).int32(message.pendingPayments);
+    }
+    if (message.payoutsInFlight !== 0) {
+      writer.uint32(24).int32(message.payoutsInFlight);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetPendingMoneyResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetPendingMoneyResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.openHolds = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.pendingPayments = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.payoutsInFlight = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetPendingMoneyResponse {
+    return {
+      openHolds: isSet(object.openHolds)
+        ? globalThis.Number(object.openHolds)
+        : isSet(object.open_holds)
+        ? globalThis.Number(object.open_holds)
+        : 0,
+      pendingPayments: isSet(object.pendingPayments)
+        ? globalThis.Number(object.pendingPayments)
+        : isSet(object.pending_payments)
+        ? globalThis.Number(object.pending_payments)
+        : 0,
+      payoutsInFlight: isSet(object.payoutsInFlight)
+        ? globalThis.Number(object.payoutsInFlight)
+        : isSet(object.payouts_in_flight)
+        ? globalThis.Number(object.payouts_in_flight)
+        : 0,
+    };
+  },
+
+  toJSON(message: GetPendingMoneyResponse): unknown {
+    const obj: any = {};
+    if (message.openHolds !== 0) {
+      obj.openHolds = Math.round(message.openHolds);
+    }
+    if (message.pendingPayments !== 0) {
+      obj.pendingPayments = Math.round(message.pendingPayments);
+    }
+    if (message.payoutsInFlight !== 0) {
+      obj.payoutsInFlight = Math.round(message.payoutsInFlight);
+    }
+    return obj;
+  },
+};
 
 function createBaseSetWalletFrozenRequest(): SetWalletFrozenRequest {
   return { userId: "", frozen: false };
@@ -206,6 +388,23 @@ export const BillingStaffServiceService = {
       Buffer.from(SetWalletFrozenResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SetWalletFrozenResponse => SetWalletFrozenResponse.decode(value),
   },
+  /**
+   * Says what money of a person is still in motion: open holds, top-ups not settled, refunds of
+   * top-ups and withdrawals in flight (an account is not deleted while any is).
+   * Callers: service identity: auth.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  getPendingMoney: {
+    path: "/parley.billing.v1.BillingStaffService/GetPendingMoney" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetPendingMoneyRequest): Buffer =>
+      Buffer.from(GetPendingMoneyRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetPendingMoneyRequest => GetPendingMoneyRequest.decode(value),
+    responseSerialize: (value: GetPendingMoneyResponse): Buffer =>
+      Buffer.from(GetPendingMoneyResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetPendingMoneyResponse => GetPendingMoneyResponse.decode(value),
+  },
 } as const;
 
 export interface BillingStaffServiceServer extends UntypedServiceImplementation {
@@ -218,6 +417,13 @@ export interface BillingStaffServiceServer extends UntypedServiceImplementation 
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED
    */
   setWalletFrozen: handleUnaryCall<SetWalletFrozenRequest, SetWalletFrozenResponse>;
+  /**
+   * Says what money of a person is still in motion: open holds, top-ups not settled, refunds of
+   * top-ups and withdrawals in flight (an account is not deleted while any is).
+   * Callers: service identity: auth.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  getPendingMoney: handleUnaryCall<GetPendingMoneyRequest, GetPendingMoneyResponse>;
 }
 
 export interface BillingStaffServiceClient extends Client {
@@ -243,6 +449,27 @@ export interface BillingStaffServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SetWalletFrozenResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Says what money of a person is still in motion: open holds, top-ups not settled, refunds of
+   * top-ups and withdrawals in flight (an account is not deleted while any is).
+   * Callers: service identity: auth.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  getPendingMoney(
+    request: GetPendingMoneyRequest,
+    callback: (error: ServiceError | null, response: GetPendingMoneyResponse) => void,
+  ): ClientUnaryCall;
+  getPendingMoney(
+    request: GetPendingMoneyRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetPendingMoneyResponse) => void,
+  ): ClientUnaryCall;
+  getPendingMoney(
+    request: GetPendingMoneyRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetPendingMoneyResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -24,6 +24,18 @@ export const protobufPackage = "parley.session.v1";
 
 export const protobufFileName = "parley/session/v1/staff.proto";
 
+/** Request of ForgetAuthor. */
+export interface ForgetAuthorRequest {
+  /** The deleted person. */
+  userId: string;
+}
+
+/** Response of ForgetAuthor. */
+export interface ForgetAuthorResponse {
+  /** Messages changed by this call. */
+  messages: bigint;
+}
+
 /** Request of EndPersonSessions. */
 export interface EndPersonSessionsRequest {
   /** The person (user or expert). */
@@ -55,6 +67,131 @@ export interface ListLiveSessionsResponse {
   /** Empty on the last page. */
   nextPageToken: string;
 }
+
+function createBaseForgetAuthorRequest(): ForgetAuthorRequest {
+  return { userId: "" };
+}
+
+export const ForgetAuthorRequest: MessageFns<ForgetAuthorRequest> = {
+  encode(message: ForgetAuthorRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ForgetAuthorRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseForgetAuthorRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ForgetAuthorRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ForgetAuthorRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    return obj;
+  },
+};
+
+function createBaseForgetAuthorResponse(): ForgetAuthorResponse {
+  return { messages: 0n };
+}
+
+export const ForgetAuthorResponse: MessageFns<ForgetAuthorResponse> = {
+  encode(message: ForgetAuthorResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.messages !== 0n) {
+      if (BigInt.asIntN(64, message.messages) !== message.messages) {
+        throw new globalThis.Error("value provided for field message.messages of type int64 too large");
+      }
+      writer.uint32(8).int64(message.messages);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ForgetAuthorResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseForgetAuthorResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.messages = reader.int64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ForgetAuthorResponse {
+    return { messages: isSet(object.messages) ? BigInt(object.messages) : 0n };
+  },
+
+  toJSON(message: ForgetAuthorResponse): unknown {
+    const obj: any = {};
+    if (message.messages !== 0n) {
+      obj.messages = message.messages.toString();
+    }
+    return obj;
+  },
+};
 
 function createBaseEndPersonSessionsRequest(): EndPersonSessionsRequest {
   return { userId: "", reason: 0, asPayerOnly: false };
@@ -417,6 +554,22 @@ export const SessionStaffServiceService = {
       Buffer.from(ListLiveSessionsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListLiveSessionsResponse => ListLiveSessionsResponse.decode(value),
   },
+  /**
+   * Removes a deleted person as the author of their messages (the other participant keeps the
+   * conversation; its lines no longer name who wrote them). Idempotent.
+   * Callers: service identity: auth.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  forgetAuthor: {
+    path: "/parley.session.v1.SessionStaffService/ForgetAuthor" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ForgetAuthorRequest): Buffer => Buffer.from(ForgetAuthorRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ForgetAuthorRequest => ForgetAuthorRequest.decode(value),
+    responseSerialize: (value: ForgetAuthorResponse): Buffer =>
+      Buffer.from(ForgetAuthorResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ForgetAuthorResponse => ForgetAuthorResponse.decode(value),
+  },
 } as const;
 
 export interface SessionStaffServiceServer extends UntypedServiceImplementation {
@@ -434,6 +587,13 @@ export interface SessionStaffServiceServer extends UntypedServiceImplementation 
    * Errors: INVALID_ARGUMENT INVALID_PAGE_TOKEN
    */
   listLiveSessions: handleUnaryCall<ListLiveSessionsRequest, ListLiveSessionsResponse>;
+  /**
+   * Removes a deleted person as the author of their messages (the other participant keeps the
+   * conversation; its lines no longer name who wrote them). Idempotent.
+   * Callers: service identity: auth.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  forgetAuthor: handleUnaryCall<ForgetAuthorRequest, ForgetAuthorResponse>;
 }
 
 export interface SessionStaffServiceClient extends Client {
@@ -478,6 +638,27 @@ export interface SessionStaffServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListLiveSessionsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Removes a deleted person as the author of their messages (the other participant keeps the
+   * conversation; its lines no longer name who wrote them). Idempotent.
+   * Callers: service identity: auth.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  forgetAuthor(
+    request: ForgetAuthorRequest,
+    callback: (error: ServiceError | null, response: ForgetAuthorResponse) => void,
+  ): ClientUnaryCall;
+  forgetAuthor(
+    request: ForgetAuthorRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ForgetAuthorResponse) => void,
+  ): ClientUnaryCall;
+  forgetAuthor(
+    request: ForgetAuthorRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ForgetAuthorResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -1,0 +1,139 @@
+import type { Principal } from "@parley/kit/auth";
+import { failedPrecondition, permissionDenied, unauthenticated } from "@parley/kit/errors";
+import { guardAttempts } from "./attempts";
+import type { Mfa } from "./mfa";
+import { verifyPassword } from "./passwords";
+import type { AuthPolicy } from "./policy";
+import type { AttemptLimiter, AuthStore, DataSources, DeletionChecks } from "./ports";
+
+/** How recent a sign-in proves presence for an account without a password (a partner's). */
+const FRESH_SIGN_IN_MS = 10 * 60_000;
+
+const invalidCredentials = () => unauthenticated("INVALID_CREDENTIALS", "the credentials are not valid");
+
+function person(principal: Principal) {
+  if (principal.kind !== "user") throw permissionDenied("PERMISSION_DENIED", "only a person has an account");
+  return principal;
+}
+
+/** A person's own account lifecycle: deletion and the export of their data. */
+export function createLifecycle(deps: {
+  store: AuthStore;
+  mfa: Mfa;
+  limiter: AttemptLimiter;
+  policy: AuthPolicy;
+  checks: DeletionChecks;
+  sources: DataSources;
+  now: () => Date;
+}) {
+  const { store, now } = deps;
+  return {
+    /**
+     * Deletes the caller's account after proof of presence and the checks (no open session, no
+     * money in motion); everything that identifies or reaches the person goes, the ledger stays.
+     */
+    async deleteAccount(
+      principal: Principal,
+      bearerToken: string,
+      input: { password: string; mfaCode: string },
+    ) {
+      const caller = person(principal);
+      await guardAttempts(deps.limiter, [
+        {
+          key: `delete:acct:${caller.userId}`,
+          limit: deps.policy.accountAttemptLimit,
+          windowSeconds: deps.policy.attemptWindowSeconds,
+        },
+      ]);
+      const account = await store.findAccount(caller.userId);
+      if (account?.status !== "active") throw invalidCredentials();
+      if (account.passwordHash) {
+        if (!input.password || !(await verifyPassword(account.passwordHash, input.password)))
+          throw invalidCredentials();
+      } else {
+        const session = await store.findSession(caller.sessionId);
+        if (!session || now().getTime() - session.createdAt.getTime() > FRESH_SIGN_IN_MS)
+          throw unauthenticated(
+            "REAUTHENTICATION_REQUIRED",
+            "sign in again (within 10 minutes) to delete the account",
+          );
+      }
+      if (account.totpEnabled) {
+        if (!input.mfaCode)
+          throw failedPrecondition("MFA_CODE_REQUIRED", "a TOTP or backup code is required");
+        if (!(await deps.mfa.verifySecondFactor(account, input.mfaCode))) throw invalidCredentials();
+      }
+      const open = await deps.checks.openSession(bearerToken);
+      if (open)
+        throw failedPrecondition("SESSION_ACTIVE", "finish or cancel your open session first", {
+          metadata: { session_id: open },
+        });
+      const pending = await deps.checks.pendingMoney(account.id);
+      if (pending.openHolds + pending.pendingPayments + pending.payoutsInFlight > 0)
+        throw failedPrecondition(
+          "MONEY_PENDING",
+          "money is still moving (a top-up, a hold or a withdrawal); try again once it settles",
+          {
+            metadata: {
+              open_holds: String(pending.openHolds),
+              pending_payments: String(pending.pendingPayments),
+              payouts_in_flight: String(pending.payoutsInFlight),
+            },
+          },
+        );
+      const changed = await store.changeAccountStatus({
+        accountId: account.id,
+        from: ["active"],
+        to: "deleted",
+        at: now(),
+        revoke: "account_deleted",
+        erase: true,
+        messages: [
+          { kind: "profile.status", payload: { userId: account.id, status: "deleted" } },
+          { kind: "sessions.forget_author", payload: { userId: account.id } },
+        ],
+      });
+      if (changed.outcome === "last_admin")
+        throw failedPrecondition("LAST_ADMIN", "the last active admin cannot delete their account");
+      if (changed.outcome !== "ok") throw invalidCredentials();
+    },
+
+    /** The caller's data, from each service with their own token: theirs and nobody else's. */
+    async exportData(principal: Principal, bearerToken: string): Promise<Record<string, unknown>> {
+      const caller = person(principal);
+      const account = await store.findAccount(caller.userId);
+      if (!account) throw invalidCredentials();
+      const { sources } = deps;
+      const [profile, sessions, wallet, transactions, invoices] = await Promise.all([
+        sources.profile(bearerToken),
+        sources.sessions(bearerToken),
+        sources.wallet(bearerToken),
+        sources.transactions(bearerToken),
+        sources.invoices(bearerToken),
+      ]);
+      const messages = (
+        await Promise.all(sessions.map((s) => sources.messagesSent(bearerToken, s.sessionId, account.id)))
+      ).flat();
+      return {
+        format: "parley-export/1",
+        exportedAt: now().toISOString(),
+        account: {
+          userId: account.id,
+          email: account.email,
+          phone: account.phone,
+          role: account.role,
+          mfaEnabled: account.totpEnabled,
+          createdAt: account.createdAt.toISOString(),
+        },
+        profile,
+        wallet,
+        transactions,
+        invoices,
+        sessions,
+        messages,
+      };
+    },
+  };
+}
+
+export type Lifecycle = ReturnType<typeof createLifecycle>;
