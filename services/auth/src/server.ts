@@ -178,6 +178,7 @@ export function createAuthService(deps: AuthServiceDeps): {
       accountHandlers(
         createLifecycle({
           store,
+          secrets,
           mfa,
           limiter,
           policy,
@@ -341,6 +342,7 @@ export async function startAuth(
       setProfileStatus: users.setProfileStatus,
       endSessions: sessionStaff.endSessions,
       forgetAuthor: sessionStaff.forgetAuthor,
+      sendVerificationCode: users.sendVerificationCode,
     },
     notifier: options.notifier ?? createLogNotifier(log),
     log,

@@ -305,6 +305,7 @@ async function outboxDrain(h: Harness, notifier: Notifier) {
         setProfileStatus: async () => {},
         endSessions: async () => {},
         forgetAuthor: async () => {},
+        sendVerificationCode: async () => {},
       },
       log: createLogger({ service: "auth", level: "silent" }),
       intervalMs: 1000,

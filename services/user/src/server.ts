@@ -23,7 +23,7 @@ import {
 import { createFavourites, type Favourites } from "./domain/favourites";
 import { createNotifications, type Notifications } from "./domain/notifications";
 import type { PresenceStore } from "./domain/ports";
-import { createUserStaff } from "./domain/staff";
+import { type CodeSender, createUserStaff } from "./domain/staff";
 import { createUsers, type Users } from "./domain/users";
 import { userHandlers } from "./grpc/handlers";
 import { userPermissions } from "./grpc/permissions";
@@ -72,6 +72,22 @@ export interface UserService {
   staff: ServiceBinding;
   deliveryWorker: ReturnType<typeof createDeliveryWorker> | undefined;
   close(): Promise<void>;
+}
+
+/**
+ * One-time codes through the channel's adapter; with none configured (SMS without a provider),
+ * written to the log instead so a newcomer can still try it — the log transport.
+ */
+function codeSender(adapters: DeliverDeps["adapters"], log: Logger): CodeSender {
+  return async (target, message) => {
+    const adapter = adapters[target.channel];
+    if (adapter) return adapter.send(target, message);
+    log.info(
+      { channel: target.channel, text: message.body },
+      "verification code (no adapter: logged, not sent)",
+    );
+    return { outcome: "sent" };
+  };
 }
 
 /** The user use cases and their gRPC binding over an existing pool (no server yet). */
@@ -144,7 +160,11 @@ export function createUserService(deps: UserServiceDeps): UserService {
     staff: bindService(
       UserStaffServiceService,
       userStaffHandlers(
-        createUserStaff({ store: createProfileStatusStore(deps.sql), now }),
+        createUserStaff({
+          store: createProfileStatusStore(deps.sql),
+          now,
+          send: codeSender(deps.delivery?.adapters ?? {}, deps.log),
+        }),
         createPaging(deps.pageTokenSecret),
       ),
       userStaffPermissions,

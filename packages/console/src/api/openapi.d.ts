@@ -797,6 +797,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/me/contact:requestVerification": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sends a 6-digit code to the account's email (by email) or phone (by SMS), valid for 10 minutes; a new code replaces the one before
+         * @description At most 5 codes per channel an hour.
+         *
+         *     Callers: signed-in user.
+         */
+        post: operations["AccountService_RequestContactVerification"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/contact:verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Proves the address with the code it received
+         * @description A code takes 5 wrong guesses at most; then it is spent and a new one must be asked for.
+         *
+         *     Callers: signed-in user.
+         */
+        post: operations["AccountService_VerifyContact"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/me/devices": {
         parameters: {
             query?: never;
@@ -1671,10 +1715,14 @@ export interface components {
              * @example asha@example.com
              */
             email?: string;
+            /** @description The email was proven by a code sent to it (AccountService.VerifyContact). */
+            email_verified?: boolean;
             /** @description True when TOTP is required at login. */
             mfa_enabled?: boolean;
             /** @description E.164 phone number, or empty. */
             phone?: string;
+            /** @description The phone was proven by a code sent by SMS. */
+            phone_verified?: boolean;
             /**
              * @description The account's role.
              * @example ROLE_USER
@@ -2017,6 +2065,11 @@ export interface components {
             /** @description Tokens of the first login session. */
             tokens?: components["schemas"]["parley.auth.v1.TokenPair"];
         };
+        /** @description Response of RequestContactVerification. */
+        "parley.auth.v1.RequestContactVerificationResponse": {
+            /** @description The address the code went to, masked ("a***@example.com", "+91******78"). */
+            sent_to?: string;
+        };
         /** @description Response of RequestPasswordReset (the same whether or not the account exists). */
         "parley.auth.v1.RequestPasswordResetResponse": Record<string, never>;
         /** @description Response of ResetPassword. */
@@ -2091,6 +2144,11 @@ export interface components {
         /** @description Response of UnsuspendPerson. */
         "parley.auth.v1.UnsuspendPersonResponse": {
             /** @description The account, active again. */
+            account?: components["schemas"]["parley.auth.v1.Account"];
+        };
+        /** @description Response of VerifyContact. */
+        "parley.auth.v1.VerifyContactResponse": {
+            /** @description The account, its address now verified. */
             account?: components["schemas"]["parley.auth.v1.Account"];
         };
         /** @description Response for CreateTopUp. */
@@ -6716,6 +6774,181 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             reason?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    AccountService_RequestContactVerification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description Email or phone.
+                     * @example CONTACT_CHANNEL_EMAIL
+                     * @enum {string}
+                     */
+                    channel: "CONTACT_CHANNEL_EMAIL" | "CONTACT_CHANNEL_PHONE";
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["parley.auth.v1.RequestContactVerificationResponse"];
+                };
+            };
+            /**
+             * @description Bad request.
+             *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
+             *     - `NO_CONTACT` (FAILED_PRECONDITION): the account has no such address
+             *     - `ALREADY_VERIFIED` (FAILED_PRECONDITION)
+             *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "INVALID_BODY" | "NO_CONTACT" | "ALREADY_VERIFIED" | "VALIDATION_FAILED";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not signed in.
+             *     - `UNAUTHENTICATED` (UNAUTHENTICATED): no credentials
+             *     - `TOKEN_INVALID` (UNAUTHENTICATED): invalid or expired token
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "UNAUTHENTICATED" | "TOKEN_INVALID";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Too many requests.
+             *     - `RATE_LIMITED` (RESOURCE_EXHAUSTED): see Retry-After
+             *     - `TOO_MANY_ATTEMPTS` (RESOURCE_EXHAUSTED)
+             */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "RATE_LIMITED" | "TOO_MANY_ATTEMPTS";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    AccountService_VerifyContact: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description Email or phone.
+                     * @example CONTACT_CHANNEL_EMAIL
+                     * @enum {string}
+                     */
+                    channel: "CONTACT_CHANNEL_EMAIL" | "CONTACT_CHANNEL_PHONE";
+                    /** @description The 6-digit code received. */
+                    code: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["parley.auth.v1.VerifyContactResponse"];
+                };
+            };
+            /**
+             * @description Bad request.
+             *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
+             *     - `VERIFICATION_NOT_REQUESTED` (FAILED_PRECONDITION): none outstanding, or expired
+             *     - `CODE_INVALID` (INVALID_ARGUMENT): metadata attempts_left
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "INVALID_BODY" | "VERIFICATION_NOT_REQUESTED" | "CODE_INVALID";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not signed in.
+             *     - `UNAUTHENTICATED` (UNAUTHENTICATED): no credentials
+             *     - `TOKEN_INVALID` (UNAUTHENTICATED): invalid or expired token
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "UNAUTHENTICATED" | "TOKEN_INVALID";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Too many requests.
+             *     - `RATE_LIMITED` (RESOURCE_EXHAUSTED): see Retry-After
+             *     - `TOO_MANY_ATTEMPTS` (RESOURCE_EXHAUSTED): the code is spent
+             */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "RATE_LIMITED" | "TOO_MANY_ATTEMPTS";
                         };
                     };
                 };

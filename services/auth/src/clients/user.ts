@@ -81,8 +81,18 @@ export function createUserDirectory(address: string, credentials: () => Promise<
       return found.profiles.map(toSummary);
     },
   };
+  const sendVerificationCode = async (message: {
+    userId: string;
+    address: string;
+    sms: boolean;
+    code: string;
+    validMinutes: number;
+  }) => {
+    await staff.sendVerificationCode(message);
+  };
   return {
     client,
+    sendVerificationCode,
     profiles,
     syncedUsers,
     notices,

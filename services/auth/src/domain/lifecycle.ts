@@ -1,10 +1,19 @@
+import { randomInt } from "node:crypto";
 import type { Principal } from "@parley/kit/auth";
-import { failedPrecondition, permissionDenied, unauthenticated } from "@parley/kit/errors";
+import {
+  failedPrecondition,
+  invalidArgument,
+  permissionDenied,
+  resourceExhausted,
+  unauthenticated,
+} from "@parley/kit/errors";
+import { newId } from "@parley/kit/ids";
 import { guardAttempts } from "./attempts";
 import type { Mfa } from "./mfa";
 import { verifyPassword } from "./passwords";
 import type { AuthPolicy } from "./policy";
 import type { AttemptLimiter, AuthStore, DataSources, DeletionChecks } from "./ports";
+import type { Secrets } from "./secrets";
 
 /** How recent a sign-in proves presence for an account without a password (a partner's). */
 const FRESH_SIGN_IN_MS = 10 * 60_000;
@@ -17,8 +26,20 @@ function person(principal: Principal) {
 }
 
 /** A person's own account lifecycle: deletion and the export of their data. */
+/** How long a contact verification code lives, and how many wrong guesses spend it. */
+const CODE_MINUTES = 10;
+const CODE_ATTEMPTS = 5;
+/** Codes one account may have sent per channel per hour. */
+const CODES_PER_HOUR = 5;
+
+const mask = (address: string) =>
+  address.includes("@")
+    ? address.replace(/^(.)[^@]*(@.*)$/, "$1***$2")
+    : `${address.slice(0, 3)}${"*".repeat(Math.max(0, address.length - 5))}${address.slice(-2)}`;
+
 export function createLifecycle(deps: {
   store: AuthStore;
+  secrets: Secrets;
   mfa: Mfa;
   limiter: AttemptLimiter;
   policy: AuthPolicy;
@@ -27,7 +48,79 @@ export function createLifecycle(deps: {
   now: () => Date;
 }) {
   const { store, now } = deps;
+  const codeHash = (id: string, code: string) => deps.secrets.digest(`contact:${id}:${code}`);
   return {
+    /** Sends a one-time code to the account's email or phone (by SMS), a few per hour at most. */
+    async requestVerification(principal: Principal, channel: "email" | "phone"): Promise<string> {
+      const caller = person(principal);
+      const account = await store.findAccount(caller.userId);
+      if (!account) throw invalidCredentials();
+      const address = channel === "email" ? account.email : account.phone;
+      if (!address) throw failedPrecondition("NO_CONTACT", `the account has no ${channel}`);
+      if (channel === "email" ? account.emailVerifiedAt : account.phoneVerifiedAt)
+        throw failedPrecondition("ALREADY_VERIFIED", `the ${channel} is already verified`);
+      await guardAttempts(deps.limiter, [
+        { key: `verify:send:${account.id}:${channel}`, limit: CODES_PER_HOUR, windowSeconds: 3600 },
+      ]);
+      const id = newId();
+      const code = String(randomInt(0, 1_000_000)).padStart(6, "0");
+      const at = now();
+      await store.insertVerification(
+        {
+          id,
+          accountId: account.id,
+          channel,
+          address,
+          codeHash: codeHash(id, code),
+          createdAt: at,
+          expiresAt: new Date(at.getTime() + CODE_MINUTES * 60_000),
+        },
+        {
+          kind: "verify.send",
+          payload: {
+            userId: account.id,
+            address,
+            sms: channel === "phone",
+            code,
+            validMinutes: CODE_MINUTES,
+          },
+        },
+      );
+      return mask(address);
+    },
+
+    /** Checks a code: right, the address is verified; wrong, one of its 5 guesses is spent. */
+    async verifyContact(principal: Principal, channel: "email" | "phone", code: string) {
+      const caller = person(principal);
+      const given = code.trim();
+      if (!/^\d{6}$/.test(given))
+        throw invalidArgument("VALIDATION_FAILED", "code must be 6 digits", {
+          fieldViolations: [{ field: "code", description: "must be 6 digits" }],
+        });
+      const result = await store.attemptVerification(
+        caller.userId,
+        channel,
+        now(),
+        CODE_ATTEMPTS,
+        (row) => row.codeHash === codeHash(row.id, given),
+      );
+      if (result.outcome === "none")
+        throw failedPrecondition("VERIFICATION_NOT_REQUESTED", "no code is outstanding; ask for a new one");
+      if (result.outcome === "wrong") {
+        if (result.attemptsLeft === 0)
+          throw resourceExhausted(
+            "TOO_MANY_ATTEMPTS",
+            "too many wrong codes: this one is spent, ask for a new one",
+          );
+        throw invalidArgument("CODE_INVALID", "the code is not right", {
+          metadata: { attempts_left: String(result.attemptsLeft) },
+        });
+      }
+      const account = await store.findAccount(caller.userId);
+      if (!account) throw invalidCredentials();
+      return account;
+    },
+
     /**
      * Deletes the caller's account after proof of presence and the checks (no open session, no
      * money in motion); everything that identifies or reaches the person goes, the ledger stays.

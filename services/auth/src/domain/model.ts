@@ -6,6 +6,8 @@ export type AccountStatus = "active" | "suspended" | "deleted";
 export interface Account {
   id: string;
   status: AccountStatus;
+  emailVerifiedAt?: Date | null;
+  phoneVerifiedAt?: Date | null;
   email: string | null;
   phone: string | null;
   passwordHash: string | null;
@@ -92,6 +94,11 @@ export type OutboxMessage =
   /** The user service's profile follows the account's status (discovery hides the suspended). */
   | { kind: "profile.status"; payload: { userId: string; status: AccountStatus } }
   /** The session service stops the person's open sessions. */
+  /** A one-time code to an address (user.SendVerificationCode); the payload is emptied once sent. */
+  | {
+      kind: "verify.send";
+      payload: { userId: string; address: string; sms: boolean; code: string; validMinutes: number };
+    }
   /** The session service removes a deleted person as author of their messages. */
   | { kind: "sessions.forget_author"; payload: { userId: string } }
   | {

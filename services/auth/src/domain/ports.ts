@@ -34,6 +34,16 @@ export type RefreshDecision<T> =
   | { kind: "revoke"; reason: string }
   | { kind: "reject"; reason: "REFRESH_TOKEN_INVALID" | "SESSION_REVOKED" };
 
+export interface ContactVerification {
+  id: string;
+  accountId: string;
+  channel: "email" | "phone";
+  address: string;
+  codeHash: string;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
 export interface StatusChange {
   accountId: string;
   from: readonly AccountStatus[];
@@ -117,6 +127,20 @@ export interface AuthStore {
    * Suspending the last active admin is refused.
    */
   changeAccountStatus(change: StatusChange): Promise<StatusChangeOutcome>;
+  /** Spends the account's outstanding codes of that channel, stores a new one and queues it. */
+  insertVerification(verification: ContactVerification, message: OutboxMessage): Promise<void>;
+  /**
+   * Under the newest live code's lock: `decide` compares it; a match spends it and marks the
+   * account's address verified (when it is still the address the code went to); a mismatch
+   * counts, and the `maxAttempts`-th spends it.
+   */
+  attemptVerification(
+    accountId: string,
+    channel: "email" | "phone",
+    at: Date,
+    maxAttempts: number,
+    decide: (code: { id: string; codeHash: string }) => boolean,
+  ): Promise<{ outcome: "none" } | { outcome: "verified" } | { outcome: "wrong"; attemptsLeft: number }>;
   /** Accounts by email or phone prefix, in id order after `afterId`. */
   searchAccounts(
     by: "email" | "phone",
@@ -282,6 +306,14 @@ export interface PersonEffects {
   ): Promise<void>;
   /** The session service removes the person as author of their messages; idempotent. */
   forgetAuthor(userId: string): Promise<void>;
+  /** A one-time code by email or SMS through the user service's channels. */
+  sendVerificationCode(message: {
+    userId: string;
+    address: string;
+    sms: boolean;
+    code: string;
+    validMinutes: number;
+  }): Promise<void>;
 }
 
 /** Creates a new account's profile in the user service (idempotent there). */

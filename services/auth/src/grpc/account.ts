@@ -1,12 +1,28 @@
 import { allow, type Permission } from "@parley/kit/auth";
+import { invalidArgument } from "@parley/kit/errors";
 import type { CallContext, Handlers } from "@parley/kit/grpc";
-import type { AccountServiceService } from "@parley/proto/parley/auth/v1/account";
+import { type AccountServiceService, ContactChannel } from "@parley/proto/parley/auth/v1/account";
 import type { Lifecycle } from "../domain/lifecycle";
+import { accountMessage } from "./mapping";
 
 /** A person's own account: any signed-in person, for themselves only. */
 export const accountPermissions: { [K in keyof typeof AccountServiceService]: Permission } = {
   deleteMyAccount: allow.signedIn,
   exportMyData: allow.signedIn,
+  requestContactVerification: allow.signedIn,
+  verifyContact: allow.signedIn,
+};
+
+const channelOf = (channel: ContactChannel): "email" | "phone" => {
+  if (channel === ContactChannel.CONTACT_CHANNEL_EMAIL) return "email";
+  if (channel === ContactChannel.CONTACT_CHANNEL_PHONE) return "phone";
+  throw invalidArgument(
+    "VALIDATION_FAILED",
+    "channel must be CONTACT_CHANNEL_EMAIL or CONTACT_CHANNEL_PHONE",
+    {
+      fieldViolations: [{ field: "channel", description: "must be email or phone" }],
+    },
+  );
 };
 
 /** The caller's own bearer token, passed on so each service serves only their data. */
@@ -23,6 +39,16 @@ export function accountHandlers(lifecycle: Lifecycle): Handlers<typeof AccountSe
         mfaCode: request.mfaCode,
       });
       return {};
+    },
+    async requestContactVerification(request, ctx) {
+      return { sentTo: await lifecycle.requestVerification(ctx.principal, channelOf(request.channel)) };
+    },
+    async verifyContact(request, ctx) {
+      return {
+        account: accountMessage(
+          await lifecycle.verifyContact(ctx.principal, channelOf(request.channel), request.code),
+        ),
+      };
     },
     async exportMyData(_request, ctx) {
       return { archive: await lifecycle.exportData(ctx.principal, bearerOf(ctx)) };

@@ -47,6 +47,8 @@ export const accountMessage = (account: Account): AccountMessage => ({
   mfaEnabled: account.totpEnabled,
   createTime: account.createdAt,
   status: STATUS_TO_PROTO[account.status],
+  emailVerified: Boolean(account.email && account.emailVerifiedAt),
+  phoneVerified: Boolean(account.phone && account.phoneVerifiedAt),
 });
 
 const STATUS_TO_PROTO = {

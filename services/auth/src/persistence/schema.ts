@@ -42,6 +42,9 @@ export const accounts = auth.table(
       .notNull()
       .default("active"),
     statusChangedAt: at("status_changed_at"),
+    /** When the current email / phone was proven by a code (cleared when it changes or is erased). */
+    emailVerifiedAt: at("email_verified_at"),
+    phoneVerifiedAt: at("phone_verified_at"),
   },
   (table) => [
     check("accounts_status_check", sql`${table.status} in ('active', 'suspended', 'deleted')`),
@@ -259,4 +262,26 @@ export const revocations = auth.table(
     revokedAt: at("revoked_at").notNull(),
   },
   (table) => [index("revocations_time_idx").on(table.revokedAt)],
+);
+
+/**
+ * One-time codes proving an email or phone: a keyed hash, the address it was sent to, a short
+ * life and a count of wrong guesses (5 spend it). A new request spends the ones before.
+ */
+export const contactVerifications = auth.table(
+  "contact_verifications",
+  {
+    id: uuid("id").primaryKey(),
+    accountId: uuid("account_id")
+      .notNull()
+      .references(() => accounts.id),
+    channel: text("channel", { enum: ["email", "phone"] }).notNull(),
+    address: text("address").notNull(),
+    codeHash: text("code_hash").notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    createdAt: at("created_at").notNull(),
+    expiresAt: at("expires_at").notNull(),
+    usedAt: at("used_at"),
+  },
+  (table) => [index("contact_verifications_account_idx").on(table.accountId, table.channel, table.createdAt)],
 );

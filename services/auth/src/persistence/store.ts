@@ -14,6 +14,7 @@ const {
   accounts,
   apiKeys,
   backupCodes,
+  contactVerifications,
   loginSessions,
   mfaChallenges,
   outbox,
@@ -29,6 +30,8 @@ type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
 const toAccount = (row: typeof accounts.$inferSelect): Account => ({
   id: row.id,
   status: row.status,
+  emailVerifiedAt: row.emailVerifiedAt,
+  phoneVerifiedAt: row.phoneVerifiedAt,
   email: row.email,
   phone: row.phone,
   passwordHash: row.passwordHash,
@@ -210,13 +213,22 @@ export function createAuthStore(client: Sql): AuthStore {
             status: change.to,
             statusChangedAt: change.at,
             ...(change.erase
-              ? { email: null, phone: null, passwordHash: null, totpSecretSealed: null, totpEnabled: false }
+              ? {
+                  email: null,
+                  phone: null,
+                  emailVerifiedAt: null,
+                  phoneVerifiedAt: null,
+                  passwordHash: null,
+                  totpSecretSealed: null,
+                  totpEnabled: false,
+                }
               : {}),
           })
           .where(eq(accounts.id, change.accountId))
           .returning();
         if (change.erase) {
           await tx.delete(backupCodes).where(eq(backupCodes.accountId, change.accountId));
+          await tx.delete(contactVerifications).where(eq(contactVerifications.accountId, change.accountId));
           await spendOutstandingResets(tx, change.accountId, change.at);
         }
         if (change.revoke) {
@@ -238,6 +250,61 @@ export function createAuthStore(client: Sql): AuthStore {
         if (change.record) await appendAudit(tx, [change.record(before)]);
         await enqueue(tx, change.messages);
         return { outcome: "ok" as const, account: toAccount(updated!) };
+      });
+    },
+
+    async insertVerification(verification, message) {
+      await db.transaction(async (tx) => {
+        await tx
+          .update(contactVerifications)
+          .set({ usedAt: verification.createdAt })
+          .where(
+            and(
+              eq(contactVerifications.accountId, verification.accountId),
+              eq(contactVerifications.channel, verification.channel),
+              isNull(contactVerifications.usedAt),
+            ),
+          );
+        await tx.insert(contactVerifications).values(verification);
+        await enqueue(tx, [message]);
+      });
+    },
+
+    async attemptVerification(accountId, channel, at, maxAttempts, decide) {
+      return db.transaction(async (tx) => {
+        const [row] = await tx
+          .select()
+          .from(contactVerifications)
+          .where(
+            and(
+              eq(contactVerifications.accountId, accountId),
+              eq(contactVerifications.channel, channel),
+              isNull(contactVerifications.usedAt),
+              gt(contactVerifications.expiresAt, at),
+            ),
+          )
+          .orderBy(desc(contactVerifications.createdAt))
+          .limit(1)
+          .for("update");
+        if (!row) return { outcome: "none" as const };
+        if (decide({ id: row.id, codeHash: row.codeHash })) {
+          await tx
+            .update(contactVerifications)
+            .set({ usedAt: at })
+            .where(eq(contactVerifications.id, row.id));
+          const column = channel === "email" ? accounts.email : accounts.phone;
+          await tx
+            .update(accounts)
+            .set(channel === "email" ? { emailVerifiedAt: at } : { phoneVerifiedAt: at })
+            .where(and(eq(accounts.id, accountId), eq(column, row.address)));
+          return { outcome: "verified" as const };
+        }
+        const attempts = row.attempts + 1;
+        await tx
+          .update(contactVerifications)
+          .set({ attempts, ...(attempts >= maxAttempts ? { usedAt: at } : {}) })
+          .where(eq(contactVerifications.id, row.id));
+        return { outcome: "wrong" as const, attemptsLeft: Math.max(0, maxAttempts - attempts) };
       });
     },
 

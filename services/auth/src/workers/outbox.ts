@@ -37,6 +37,8 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
         return deps.notifier.sendNoAccountNotice(message.payload);
       case "profile.status":
         return deps.effects.setProfileStatus(message.payload.userId, message.payload.status);
+      case "verify.send":
+        return deps.effects.sendVerificationCode(message.payload);
       case "sessions.forget_author":
         return deps.effects.forgetAuthor(message.payload.userId);
       case "sessions.end":

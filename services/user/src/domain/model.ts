@@ -223,7 +223,8 @@ export type DeliveryTarget =
 /** What a delivery says, in the person's locale. */
 export interface DeliveryMessage {
   notificationId: string;
-  kind: NotificationKind;
+  /** A notification's kind, or a one-time code sent outside the inbox. */
+  kind: NotificationKind | "verification_code";
   title: string;
   body: string;
   data: Record<string, string>;

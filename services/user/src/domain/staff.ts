@@ -1,5 +1,6 @@
-import { invalidArgument } from "@parley/kit/errors";
-import type { ProfileStatus } from "./model";
+import { invalidArgument, unavailable } from "@parley/kit/errors";
+import { newId } from "@parley/kit/ids";
+import type { DeliveryMessage, DeliveryOutcome, DeliveryTarget, ProfileStatus } from "./model";
 
 export type { ProfileStatus };
 
@@ -23,8 +24,37 @@ export interface ProfileStatusStore {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export function createUserStaff(deps: { store: ProfileStatusStore; now: () => Date }) {
+/** Sends one message through a channel's adapter (or its log when none is configured). */
+export type CodeSender = (target: DeliveryTarget, message: DeliveryMessage) => Promise<DeliveryOutcome>;
+
+export function createUserStaff(deps: { store: ProfileStatusStore; now: () => Date; send?: CodeSender }) {
   return {
+    /**
+     * A one-time code by email or SMS, straight through the channel (not the inbox, whatever the
+     * person's preferences: they asked for it). A refusal is the caller's to retry.
+     */
+    async sendVerificationCode(input: { address: string; sms: boolean; code: string; validMinutes: number }) {
+      if (!/^\d{4,10}$/.test(input.code) || !input.address || input.address.length > 254)
+        throw invalidArgument("VALIDATION_FAILED", "an address and a numeric code are required", {
+          fieldViolations: [{ field: "code", description: "must be digits" }],
+        });
+      if (!deps.send) throw unavailable("DELIVERY_FAILED", "no delivery channels here");
+      const minutes = input.validMinutes > 0 ? input.validMinutes : 10;
+      const outcome = await deps.send(
+        input.sms ? { channel: "sms", phone: input.address } : { channel: "email", address: input.address },
+        {
+          notificationId: newId(),
+          kind: "verification_code",
+          title: "Your Parley verification code",
+          body: `Your Parley code is ${input.code}. It expires in ${minutes} minutes. Never share it.`,
+          data: {},
+          seq: 0n,
+        },
+      );
+      if (outcome.outcome !== "sent")
+        throw unavailable("DELIVERY_FAILED", `the ${input.sms ? "SMS" : "email"} was not sent; retry`);
+    },
+
     /** A suspended or deleted person's expert profile leaves discovery; active brings it back. Idempotent. */
     async setProfileStatus(userId: string, status: ProfileStatus): Promise<void> {
       if (!UUID.test(userId))

@@ -9,6 +9,7 @@ import type { UserStaff } from "../domain/staff";
 export const userStaffPermissions: { [K in keyof typeof UserStaffServiceService]: Permission } = {
   setProfileStatus: allow.services("auth"),
   searchProfiles: allow.services("auth"),
+  sendVerificationCode: allow.services("auth"),
 };
 
 const STATUS_TO_PROTO = {
@@ -28,6 +29,16 @@ export function userStaffHandlers(
   paging: Paging,
 ): Handlers<typeof UserStaffServiceService> {
   return {
+    async sendVerificationCode(request) {
+      await staff.sendVerificationCode({
+        address: request.address,
+        sms: request.sms,
+        code: request.code,
+        validMinutes: request.validMinutes,
+      });
+      return {};
+    },
+
     async searchProfiles(request) {
       const input = { name: request.name, externalId: request.externalId, userIds: request.userIds };
       const page = paging.open(request, {

@@ -19,10 +19,80 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { Struct } from "../../../google/protobuf/struct";
+import { Account } from "./auth";
 
 export const protobufPackage = "parley.auth.v1";
 
 export const protobufFileName = "parley/auth/v1/account.proto";
+
+/** Which address is being verified. */
+export enum ContactChannel {
+  /** CONTACT_CHANNEL_UNSPECIFIED - Not set; refused. */
+  CONTACT_CHANNEL_UNSPECIFIED = 0,
+  /** CONTACT_CHANNEL_EMAIL - The account's email, by email. */
+  CONTACT_CHANNEL_EMAIL = 1,
+  /** CONTACT_CHANNEL_PHONE - The account's phone, by SMS. */
+  CONTACT_CHANNEL_PHONE = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function contactChannelFromJSON(object: any): ContactChannel {
+  switch (object) {
+    case 0:
+    case "CONTACT_CHANNEL_UNSPECIFIED":
+      return ContactChannel.CONTACT_CHANNEL_UNSPECIFIED;
+    case 1:
+    case "CONTACT_CHANNEL_EMAIL":
+      return ContactChannel.CONTACT_CHANNEL_EMAIL;
+    case 2:
+    case "CONTACT_CHANNEL_PHONE":
+      return ContactChannel.CONTACT_CHANNEL_PHONE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ContactChannel.UNRECOGNIZED;
+  }
+}
+
+export function contactChannelToJSON(object: ContactChannel): string {
+  switch (object) {
+    case ContactChannel.CONTACT_CHANNEL_UNSPECIFIED:
+      return "CONTACT_CHANNEL_UNSPECIFIED";
+    case ContactChannel.CONTACT_CHANNEL_EMAIL:
+      return "CONTACT_CHANNEL_EMAIL";
+    case ContactChannel.CONTACT_CHANNEL_PHONE:
+      return "CONTACT_CHANNEL_PHONE";
+    case ContactChannel.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** Request of RequestContactVerification. */
+export interface RequestContactVerificationRequest {
+  /** Email or phone. */
+  channel: ContactChannel;
+}
+
+/** Response of RequestContactVerification. */
+export interface RequestContactVerificationResponse {
+  /** The address the code went to, masked ("a***@example.com", "+91******78"). */
+  sentTo: string;
+}
+
+/** Request of VerifyContact. */
+export interface VerifyContactRequest {
+  /** Email or phone. */
+  channel: ContactChannel;
+  /** The 6-digit code received. */
+  code: string;
+}
+
+/** Response of VerifyContact. */
+export interface VerifyContactResponse {
+  /** The account, its address now verified. */
+  account?: Account | undefined;
+}
 
 /** Request of DeleteMyAccount. */
 export interface DeleteMyAccountRequest {
@@ -48,6 +118,261 @@ export interface ExportMyDataResponse {
    */
   archive?: { [key: string]: any } | undefined;
 }
+
+function createBaseRequestContactVerificationRequest(): RequestContactVerificationRequest {
+  return { channel: 0 };
+}
+
+export const RequestContactVerificationRequest: MessageFns<RequestContactVerificationRequest> = {
+  encode(message: RequestContactVerificationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.channel !== 0) {
+      writer.uint32(8).int32(message.channel);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RequestContactVerificationRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRequestContactVerificationRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.channel = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RequestContactVerificationRequest {
+    return { channel: isSet(object.channel) ? contactChannelFromJSON(object.channel) : 0 };
+  },
+
+  toJSON(message: RequestContactVerificationRequest): unknown {
+    const obj: any = {};
+    if (message.channel !== 0) {
+      obj.channel = contactChannelToJSON(message.channel);
+    }
+    return obj;
+  },
+};
+
+function createBaseRequestContactVerificationResponse(): RequestContactVerificationResponse {
+  return { sentTo: "" };
+}
+
+export const RequestContactVerificationResponse: MessageFns<RequestContactVerificationResponse> = {
+  encode(message: RequestContactVerificationResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sentTo !== "") {
+      writer.uint32(10).string(message.sentTo);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RequestContactVerificationResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRequestContactVerificationResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sentTo = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RequestContactVerificationResponse {
+    return {
+      sentTo: isSet(object.sentTo)
+        ? globalThis.String(object.sentTo)
+        : isSet(object.sent_to)
+        ? globalThis.String(object.sent_to)
+        : "",
+    };
+  },
+
+  toJSON(message: RequestContactVerificationResponse): unknown {
+    const obj: any = {};
+    if (message.sentTo !== "") {
+      obj.sentTo = message.sentTo;
+    }
+    return obj;
+  },
+};
+
+function createBaseVerifyContactRequest(): VerifyContactRequest {
+  return { channel: 0, code: "" };
+}
+
+export const VerifyContactRequest: MessageFns<VerifyContactRequest> = {
+  encode(message: VerifyContactRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.channel !== 0) {
+      writer.uint32(8).int32(message.channel);
+    }
+    if (message.code !== "") {
+      writer.uint32(18).string(message.code);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VerifyContactRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVerifyContactRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.channel = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.code = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VerifyContactRequest {
+    return {
+      channel: isSet(object.channel) ? contactChannelFromJSON(object.channel) : 0,
+      code: isSet(object.code) ? globalThis.String(object.code) : "",
+    };
+  },
+
+  toJSON(message: VerifyContactRequest): unknown {
+    const obj: any = {};
+    if (message.channel !== 0) {
+      obj.channel = contactChannelToJSON(message.channel);
+    }
+    if (message.code !== "") {
+      obj.code = message.code;
+    }
+    return obj;
+  },
+};
+
+function createBaseVerifyContactResponse(): VerifyContactResponse {
+  return { account: undefined };
+}
+
+export const VerifyContactResponse: MessageFns<VerifyContactResponse> = {
+  encode(message: VerifyContactResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.account !== undefined) {
+      Account.encode(message.account, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VerifyContactResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVerifyContactResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.account = Account.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VerifyContactResponse {
+    return { account: isSet(object.account) ? Account.fromJSON(object.account) : undefined };
+  },
+
+  toJSON(message: VerifyContactResponse): unknown {
+    const obj: any = {};
+    if (message.account !== undefined) {
+      obj.account = Account.toJSON(message.account);
+    }
+    return obj;
+  },
+};
 
 function createBaseDeleteMyAccountRequest(): DeleteMyAccountRequest {
   return { password: "", mfaCode: "" };
@@ -319,6 +644,41 @@ export const AccountServiceService = {
       Buffer.from(ExportMyDataResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ExportMyDataResponse => ExportMyDataResponse.decode(value),
   },
+  /**
+   * Sends a 6-digit code to the account's email (by email) or phone (by SMS), valid for 10
+   * minutes; a new code replaces the one before. At most 5 codes per channel an hour.
+   * Callers: signed-in user.
+   * Errors: FAILED_PRECONDITION NO_CONTACT (the account has no such address), ALREADY_VERIFIED; RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS; INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  requestContactVerification: {
+    path: "/parley.auth.v1.AccountService/RequestContactVerification" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RequestContactVerificationRequest): Buffer =>
+      Buffer.from(RequestContactVerificationRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RequestContactVerificationRequest =>
+      RequestContactVerificationRequest.decode(value),
+    responseSerialize: (value: RequestContactVerificationResponse): Buffer =>
+      Buffer.from(RequestContactVerificationResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RequestContactVerificationResponse =>
+      RequestContactVerificationResponse.decode(value),
+  },
+  /**
+   * Proves the address with the code it received. A code takes 5 wrong guesses at most; then it
+   * is spent and a new one must be asked for.
+   * Callers: signed-in user.
+   * Errors: FAILED_PRECONDITION VERIFICATION_NOT_REQUESTED (none outstanding, or expired); INVALID_ARGUMENT CODE_INVALID (metadata attempts_left); RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS (the code is spent)
+   */
+  verifyContact: {
+    path: "/parley.auth.v1.AccountService/VerifyContact" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: VerifyContactRequest): Buffer => Buffer.from(VerifyContactRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): VerifyContactRequest => VerifyContactRequest.decode(value),
+    responseSerialize: (value: VerifyContactResponse): Buffer =>
+      Buffer.from(VerifyContactResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): VerifyContactResponse => VerifyContactResponse.decode(value),
+  },
 } as const;
 
 export interface AccountServiceServer extends UntypedServiceImplementation {
@@ -342,6 +702,20 @@ export interface AccountServiceServer extends UntypedServiceImplementation {
    * Errors: UNAVAILABLE (a service did not answer; retry)
    */
   exportMyData: handleUnaryCall<ExportMyDataRequest, ExportMyDataResponse>;
+  /**
+   * Sends a 6-digit code to the account's email (by email) or phone (by SMS), valid for 10
+   * minutes; a new code replaces the one before. At most 5 codes per channel an hour.
+   * Callers: signed-in user.
+   * Errors: FAILED_PRECONDITION NO_CONTACT (the account has no such address), ALREADY_VERIFIED; RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS; INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  requestContactVerification: handleUnaryCall<RequestContactVerificationRequest, RequestContactVerificationResponse>;
+  /**
+   * Proves the address with the code it received. A code takes 5 wrong guesses at most; then it
+   * is spent and a new one must be asked for.
+   * Callers: signed-in user.
+   * Errors: FAILED_PRECONDITION VERIFICATION_NOT_REQUESTED (none outstanding, or expired); INVALID_ARGUMENT CODE_INVALID (metadata attempts_left); RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS (the code is spent)
+   */
+  verifyContact: handleUnaryCall<VerifyContactRequest, VerifyContactResponse>;
 }
 
 export interface AccountServiceClient extends Client {
@@ -392,6 +766,48 @@ export interface AccountServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ExportMyDataResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Sends a 6-digit code to the account's email (by email) or phone (by SMS), valid for 10
+   * minutes; a new code replaces the one before. At most 5 codes per channel an hour.
+   * Callers: signed-in user.
+   * Errors: FAILED_PRECONDITION NO_CONTACT (the account has no such address), ALREADY_VERIFIED; RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS; INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  requestContactVerification(
+    request: RequestContactVerificationRequest,
+    callback: (error: ServiceError | null, response: RequestContactVerificationResponse) => void,
+  ): ClientUnaryCall;
+  requestContactVerification(
+    request: RequestContactVerificationRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RequestContactVerificationResponse) => void,
+  ): ClientUnaryCall;
+  requestContactVerification(
+    request: RequestContactVerificationRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RequestContactVerificationResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Proves the address with the code it received. A code takes 5 wrong guesses at most; then it
+   * is spent and a new one must be asked for.
+   * Callers: signed-in user.
+   * Errors: FAILED_PRECONDITION VERIFICATION_NOT_REQUESTED (none outstanding, or expired); INVALID_ARGUMENT CODE_INVALID (metadata attempts_left); RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS (the code is spent)
+   */
+  verifyContact(
+    request: VerifyContactRequest,
+    callback: (error: ServiceError | null, response: VerifyContactResponse) => void,
+  ): ClientUnaryCall;
+  verifyContact(
+    request: VerifyContactRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: VerifyContactResponse) => void,
+  ): ClientUnaryCall;
+  verifyContact(
+    request: VerifyContactRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: VerifyContactResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -218,6 +218,10 @@ export interface Account {
     | undefined;
   /** Whether it may sign in. */
   status: AccountStatus;
+  /** The email was proven by a code sent to it (AccountService.VerifyContact). */
+  emailVerified: boolean;
+  /** The phone was proven by a code sent by SMS. */
+  phoneVerified: boolean;
 }
 
 /** Credentials revoked before their natural end. */
@@ -686,7 +690,17 @@ export interface SetUserRoleResponse {
 }
 
 function createBaseAccount(): Account {
-  return { userId: "", email: "", phone: "", role: 0, mfaEnabled: false, createTime: undefined, status: 0 };
+  return {
+    userId: "",
+    email: "",
+    phone: "",
+    role: 0,
+    mfaEnabled: false,
+    createTime: undefined,
+    status: 0,
+    emailVerified: false,
+    phoneVerified: false,
+  };
 }
 
 export const Account: MessageFns<Account> = {
@@ -711,6 +725,12 @@ export const Account: MessageFns<Account> = {
     }
     if (message.status !== 0) {
       writer.uint32(56).int32(message.status);
+    }
+    if (message.emailVerified !== false) {
+      writer.uint32(64).bool(message.emailVerified);
+    }
+    if (message.phoneVerified !== false) {
+      writer.uint32(72).bool(message.phoneVerified);
     }
     return writer;
   },
@@ -784,6 +804,22 @@ export const Account: MessageFns<Account> = {
             message.status = reader.int32() as any;
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.emailVerified = reader.bool();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.phoneVerified = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -817,6 +853,16 @@ export const Account: MessageFns<Account> = {
         ? fromJsonTimestamp(object.create_time)
         : undefined,
       status: isSet(object.status) ? accountStatusFromJSON(object.status) : 0,
+      emailVerified: isSet(object.emailVerified)
+        ? globalThis.Boolean(object.emailVerified)
+        : isSet(object.email_verified)
+        ? globalThis.Boolean(object.email_verified)
+        : false,
+      phoneVerified: isSet(object.phoneVerified)
+        ? globalThis.Boolean(object.phoneVerified)
+        : isSet(object.phone_verified)
+        ? globalThis.Boolean(object.phone_verified)
+        : false,
     };
   },
 
@@ -842,6 +888,12 @@ export const Account: MessageFns<Account> = {
     }
     if (message.status !== 0) {
       obj.status = accountStatusToJSON(message.status);
+    }
+    if (message.emailVerified !== false) {
+      obj.emailVerified = message.emailVerified;
+    }
+    if (message.phoneVerified !== false) {
+      obj.phoneVerified = message.phoneVerified;
     }
     return obj;
   },

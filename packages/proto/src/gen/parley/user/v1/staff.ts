@@ -73,6 +73,24 @@ export function profileStatusToJSON(object: ProfileStatus): string {
   }
 }
 
+/** Request of SendVerificationCode. */
+export interface SendVerificationCodeRequest {
+  /** Whose address (for the delivery record). */
+  userId: string;
+  /** An email address, or an E.164 phone number for SMS. */
+  address: string;
+  /** True for SMS, false for email. */
+  sms: boolean;
+  /** The code. */
+  code: string;
+  /** Minutes it stays valid (said in the message). */
+  validMinutes: number;
+}
+
+/** Response of SendVerificationCode. */
+export interface SendVerificationCodeResponse {
+}
+
 /** A profile as the back office lists it. */
 export interface ProfileSummary {
   /** The person. */
@@ -120,6 +138,178 @@ export interface SetProfileStatusRequest {
 /** Response of SetProfileStatus. */
 export interface SetProfileStatusResponse {
 }
+
+function createBaseSendVerificationCodeRequest(): SendVerificationCodeRequest {
+  return { userId: "", address: "", sms: false, code: "", validMinutes: 0 };
+}
+
+export const SendVerificationCodeRequest: MessageFns<SendVerificationCodeRequest> = {
+  encode(message: SendVerificationCodeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.address !== "") {
+      writer.uint32(18).string(message.address);
+    }
+    if (message.sms !== false) {
+      writer.uint32(24).bool(message.sms);
+    }
+    if (message.code !== "") {
+      writer.uint32(34).string(message.code);
+    }
+    if (message.validMinutes !== 0) {
+      writer.uint32(40).int32(message.validMinutes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SendVerificationCodeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSendVerificationCodeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.sms = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.code = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.validMinutes = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SendVerificationCodeRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      sms: isSet(object.sms) ? globalThis.Boolean(object.sms) : false,
+      code: isSet(object.code) ? globalThis.String(object.code) : "",
+      validMinutes: isSet(object.validMinutes)
+        ? globalThis.Number(object.validMinutes)
+        : isSet(object.valid_minutes)
+        ? globalThis.Number(object.valid_minutes)
+        : 0,
+    };
+  },
+
+  toJSON(message: SendVerificationCodeRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.sms !== false) {
+      obj.sms = message.sms;
+    }
+    if (message.code !== "") {
+      obj.code = message.code;
+    }
+    if (message.validMinutes !== 0) {
+      obj.validMinutes = Math.round(message.validMinutes);
+    }
+    return obj;
+  },
+};
+
+function createBaseSendVerificationCodeResponse(): SendVerificationCodeResponse {
+  return {};
+}
+
+export const SendVerificationCodeResponse: MessageFns<SendVerificationCodeResponse> = {
+  encode(_: SendVerificationCodeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SendVerificationCodeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSendVerificationCodeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): SendVerificationCodeResponse {
+    return {};
+  },
+
+  toJSON(_: SendVerificationCodeResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+};
 
 function createBaseProfileSummary(): ProfileSummary {
   return { userId: "", displayName: "", partnerId: "", externalId: "", status: 0 };
@@ -639,6 +829,24 @@ export const UserStaffServiceService = {
       Buffer.from(SearchProfilesResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SearchProfilesResponse => SearchProfilesResponse.decode(value),
   },
+  /**
+   * Sends a one-time verification code to an address through the delivery channel (email
+   * adapter, or the SMS adapter; its log when none is configured), outside the inbox and the
+   * person's preferences. Fails (UNAVAILABLE) when the provider refuses, so the caller retries.
+   * Callers: service identity: auth.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED; UNAVAILABLE DELIVERY_FAILED
+   */
+  sendVerificationCode: {
+    path: "/parley.user.v1.UserStaffService/SendVerificationCode" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SendVerificationCodeRequest): Buffer =>
+      Buffer.from(SendVerificationCodeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SendVerificationCodeRequest => SendVerificationCodeRequest.decode(value),
+    responseSerialize: (value: SendVerificationCodeResponse): Buffer =>
+      Buffer.from(SendVerificationCodeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SendVerificationCodeResponse => SendVerificationCodeResponse.decode(value),
+  },
 } as const;
 
 export interface UserStaffServiceServer extends UntypedServiceImplementation {
@@ -657,6 +865,14 @@ export interface UserStaffServiceServer extends UntypedServiceImplementation {
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED, INVALID_PAGE_TOKEN
    */
   searchProfiles: handleUnaryCall<SearchProfilesRequest, SearchProfilesResponse>;
+  /**
+   * Sends a one-time verification code to an address through the delivery channel (email
+   * adapter, or the SMS adapter; its log when none is configured), outside the inbox and the
+   * person's preferences. Fails (UNAVAILABLE) when the provider refuses, so the caller retries.
+   * Callers: service identity: auth.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED; UNAVAILABLE DELIVERY_FAILED
+   */
+  sendVerificationCode: handleUnaryCall<SendVerificationCodeRequest, SendVerificationCodeResponse>;
 }
 
 export interface UserStaffServiceClient extends Client {
@@ -702,6 +918,28 @@ export interface UserStaffServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SearchProfilesResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Sends a one-time verification code to an address through the delivery channel (email
+   * adapter, or the SMS adapter; its log when none is configured), outside the inbox and the
+   * person's preferences. Fails (UNAVAILABLE) when the provider refuses, so the caller retries.
+   * Callers: service identity: auth.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED; UNAVAILABLE DELIVERY_FAILED
+   */
+  sendVerificationCode(
+    request: SendVerificationCodeRequest,
+    callback: (error: ServiceError | null, response: SendVerificationCodeResponse) => void,
+  ): ClientUnaryCall;
+  sendVerificationCode(
+    request: SendVerificationCodeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SendVerificationCodeResponse) => void,
+  ): ClientUnaryCall;
+  sendVerificationCode(
+    request: SendVerificationCodeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SendVerificationCodeResponse) => void,
   ): ClientUnaryCall;
 }
 
