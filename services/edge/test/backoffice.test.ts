@@ -160,13 +160,48 @@ t.test(
       after: { role: "moderator" },
     });
 
+    // Staff actions elsewhere in auth are recorded too; a revoked key stops working at once
+    // (verifiers read the revocation within a second, not when their 30 s cache expires).
+    const created = await api.call("POST", "/v1/api-keys", {
+      token: admin,
+      body: { partner_id: "acme", name: "sync", scopes: ["users:sync"], request_id: randomUUID() },
+    });
+    t.equal(created.status, 200);
+    const sync = () =>
+      api.call("POST", "/v1/partner/users:sync", {
+        headers: { "x-api-key": created.body.secret },
+        body: { record: { external_id: `acme-${randomUUID()}`, display_name: "Synced" } },
+      });
+    t.equal((await sync()).status, 200, "the key works");
+    const revoked = await api.call("DELETE", `/v1/api-keys/${created.body.api_key.key_id}`, { token: admin });
+    t.equal(revoked.status, 200);
+    const started = Date.now();
+    const refusedKey = await eventually(sync, (r) => r.status === 401);
+    t.equal(refusedKey.status, 401, "a revoked key is refused");
+    t.ok(Date.now() - started < 10_000, "within seconds, not the cache's 30");
+    const adminId: string = (await api.call("GET", "/v1/me", { token: admin })).body.profile.user_id;
+    const keyLog = await api.call(
+      "GET",
+      `/v1/admin/audit-events?actor_user_id=${adminId}&outcome=AUDIT_OUTCOME_DONE`,
+      {
+        token: admin,
+      },
+    );
+    t.same(
+      keyLog.body.events
+        .map((e: { action: string }) => e.action)
+        .filter((a: string) => a.startsWith("api_key.")),
+      ["api_key.revoke", "api_key.create"],
+      "key creation and revocation are audited",
+    );
+
     const sql = postgres(api.databaseUrl, { max: 1, onnotice: () => {} });
     t.teardown(() => sql.end({ timeout: 5 }));
     await t.rejects(sql`update auth.audit_events set reason = 'rewritten'`, /append-only/, "no update");
     await t.rejects(sql`delete from auth.audit_events`, /append-only/, "no delete");
     await t.rejects(sql`truncate auth.audit_events`, /append-only/, "no truncate");
     const [{ count }] = await sql<[{ count: number }]>`select count(*)::int as count from auth.audit_events`;
-    t.equal(count, 5, "three refusals and two role changes, all still there");
+    t.equal(count, 7, "three refusals, two role changes and two key actions, all still there");
   },
 );
 

@@ -1,5 +1,5 @@
 import type { BlockList } from "node:net";
-import type { Handlers } from "@parley/kit/grpc";
+import type { CallContext, Handlers } from "@parley/kit/grpc";
 import { cursors, type Paging } from "@parley/kit/paging";
 import type { AuthServiceService } from "@parley/proto/parley/auth/v1/auth";
 import type { Accounts } from "../domain/accounts";
@@ -38,6 +38,17 @@ export function authHandlers(domain: AuthDomain): Handlers<typeof AuthServiceSer
   const { accounts, sessions, mfa, apiKeys, keys, paging } = domain;
   const client = (ctx: Parameters<typeof clientInfo>[0], deviceName = "") =>
     clientInfo(ctx, deviceName, domain.trustedPeers);
+
+  /** Staff actions outside the back office are on the record too (after they succeed). */
+  const recordStaff = (ctx: CallContext, action: string, after: Record<string, unknown>) =>
+    ctx.principal.kind === "user"
+      ? domain.audit.append([
+          domain.audit.done(
+            { ...staffCall(ctx), action },
+            { targetUserId: null, reason: "", before: null, after },
+          ),
+        ])
+      : Promise.resolve();
 
   return {
     async register(request, ctx) {
@@ -154,6 +165,11 @@ export function authHandlers(domain: AuthDomain): Handlers<typeof AuthServiceSer
         expiresAt: request.expireTime,
         requestId: request.requestId,
       });
+      await recordStaff(ctx, "api_key.create", {
+        key_id: key.id,
+        partner_id: key.partnerId,
+        scopes: key.scopes,
+      });
       return { apiKey: apiKeyMessage(key), secret };
     },
 
@@ -167,8 +183,10 @@ export function authHandlers(domain: AuthDomain): Handlers<typeof AuthServiceSer
       return { apiKeys: listed.keys.map(apiKeyMessage), nextPageToken: page.next(listed.nextCursor) };
     },
 
-    async revokeApiKey(request) {
-      return { apiKey: apiKeyMessage(await apiKeys.revoke(request.keyId)) };
+    async revokeApiKey(request, ctx) {
+      const key = await apiKeys.revoke(request.keyId);
+      await recordStaff(ctx, "api_key.revoke", { key_id: key.id, partner_id: key.partnerId });
+      return { apiKey: apiKeyMessage(key) };
     },
 
     async verifyApiKey(request) {
@@ -196,8 +214,9 @@ export function authHandlers(domain: AuthDomain): Handlers<typeof AuthServiceSer
       };
     },
 
-    async rotateSigningKey() {
+    async rotateSigningKey(_request, ctx) {
       const key = await keys.rotate();
+      await recordStaff(ctx, "signing_key.rotate", { kid: key.kid });
       return { kid: key.kid, activateTime: key.activatesAt };
     },
 
