@@ -7,57 +7,23 @@ import { WsClient } from "./ws-client";
 
 const RATE = 1000;
 
-/** An expert set up by the admin (role) and by themselves (profile, availability). */
+/** The harness's expert, online through a WebSocket (presence) and seen so by discovery. */
 async function createExpert(t: Test, api: Api) {
-  const admin = await api.adminToken();
-  const account = await api.register();
-  await api.call("POST", `/v1/users/${account.userId}/role`, { token: admin, body: { role: "ROLE_EXPERT" } });
-  const token = await api.login(account.email, PASSWORD);
-  const profile = await api.call("PUT", `/v1/experts/${account.userId}/profile`, {
-    token,
-    body: {
-      chat_rate: { amount_minor: String(RATE), currency: "INR" },
-      call_rate: { amount_minor: "1500", currency: "INR" },
-      max_concurrent_sessions: 2,
-      specialisations: ["vedic"],
-      languages: ["en"],
-      experience_years: 7,
-      bio: "Reads charts.",
-    },
-  });
-  t.equal(profile.status, 200, JSON.stringify(profile.body));
-  const available = await api.call("POST", "/v1/me/availability", {
-    token,
-    body: { availability: "EXPERT_AVAILABILITY_AVAILABLE" },
-  });
-  t.equal(available.status, 200);
-  // Online through a WebSocket (presence), and seen so by discovery.
+  const expert = await api.expert({ maxConcurrentSessions: 2 });
   const socket = await WsClient.connect(api.url);
   t.teardown(() => socket.close());
-  await socket.authenticate(token);
+  await socket.authenticate(expert.token);
   await eventually(
-    () => api.call("GET", `/v1/experts/${account.userId}`, {}),
+    () => api.call("GET", `/v1/experts/${expert.userId}`, {}),
     (r) => r.body.expert?.availability === "EXPERT_AVAILABILITY_AVAILABLE",
   );
-  return { userId: account.userId, email: account.email, token, socket };
+  return { ...expert, socket };
 }
 
-/** A person with money in their wallet, through the development provider's signed webhook. */
-async function fundedUser(t: Test, api: Api, amountMinor: number) {
+/** A person with money in their wallet (the harness's signed development-provider top-up). */
+async function fundedUser(api: Api, amountMinor: number) {
   const user = await api.register();
-  const topUp = await api.call("POST", "/v1/me/topups", {
-    token: user.accessToken,
-    body: { amount: { amount_minor: String(amountMinor), currency: "INR" }, request_id: randomUUID() },
-  });
-  t.equal(topUp.status, 200, JSON.stringify(topUp.body));
-  const paid = await api.webhook({
-    event_id: `evt_${randomUUID()}`,
-    payment_id: topUp.body.payment.payment_id,
-    status: "succeeded",
-    amount_minor: amountMinor,
-    currency: "INR",
-  });
-  t.equal(paid.body.credited, true);
+  await api.topUp(user.accessToken, amountMinor);
   return user;
 }
 
@@ -215,7 +181,7 @@ t.test(
     const moderator = await staff(t, api, "ROLE_MODERATOR");
     const support = await staff(t, api, "ROLE_SUPPORT");
     const expert = await createExpert(t, api);
-    const user = await fundedUser(t, api, RATE * 10);
+    const user = await fundedUser(api, RATE * 10);
     const sessionId = await activeChat(t, api, user.accessToken, expert.userId, expert.token);
 
     // The permission matrix: a moderator may not suspend; the attempt is on the record.
@@ -332,7 +298,7 @@ t.test(
     const admin = await api.adminToken();
     const support = await staff(t, api, "ROLE_SUPPORT");
     const expert = await createExpert(t, api);
-    const user = await fundedUser(t, api, RATE * 20);
+    const user = await fundedUser(api, RATE * 20);
     const wallet = () => api.call("GET", "/v1/me/wallet", { token: user.accessToken });
     const sessionId = await activeChat(t, api, user.accessToken, expert.userId, expert.token);
     const charged = await eventually(
@@ -541,8 +507,8 @@ t.test(
     });
     const admin = await api.adminToken();
     const expert = await createExpert(t, api);
-    const user = await fundedUser(t, api, RATE * 10);
-    const other = await fundedUser(t, api, RATE * 7);
+    const user = await fundedUser(api, RATE * 10);
+    const other = await fundedUser(api, RATE * 7);
     const sessionId = await activeChat(t, api, user.accessToken, expert.userId, expert.token);
     const say = (token: string, text: string) =>
       api.call("POST", `/v1/sessions/${sessionId}/messages`, {
