@@ -92,6 +92,19 @@ export interface AuthServiceDeps {
   now?: () => Date;
 }
 
+/** Auth's RPCs only staff may call (roles, API keys, signing keys): a refused call is audited too. */
+const STAFF_ONLY = new Set(
+  Object.entries(AuthServiceService)
+    .filter(([key]) => {
+      const roles = authPermissions[key as keyof typeof authPermissions].roles ?? [];
+      return (
+        roles.length > 0 &&
+        roles.every((role) => role === "admin" || role === "support" || role === "operator")
+      );
+    })
+    .map(([, method]) => method.path.slice(1)),
+);
+
 /** The auth use cases and their gRPC bindings over an existing pool (no server yet). */
 export function createAuthService(deps: AuthServiceDeps): {
   domain: AuthDomain;
@@ -199,7 +212,7 @@ export function createAuthService(deps: AuthServiceDeps): {
       accountPermissions,
     ),
     onDenied: async (ctx, request) => {
-      if (ctx.method.startsWith("parley.auth.v1.BackOfficeService/"))
+      if (ctx.method.startsWith("parley.auth.v1.BackOfficeService/") || STAFF_ONLY.has(ctx.method))
         await audit.denied(staffCall(ctx), request);
     },
   };

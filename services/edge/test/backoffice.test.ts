@@ -161,13 +161,32 @@ t.test(
       "key creation and revocation are audited",
     );
 
+    // A refused call to auth's own staff RPCs is on the record as well.
+    const promote = await api.call("POST", `/v1/users/${person.userId}/role`, {
+      token: support.token,
+      body: { role: "ROLE_ADMIN", reason: "let me in" },
+    });
+    t.equal(promote.status, 403, "support cannot give roles");
+    const promoteLog = await api.call(
+      "GET",
+      `/v1/admin/audit-events?outcome=AUDIT_OUTCOME_DENIED&actor_user_id=${support.userId}&action=SetUserRole`,
+      { token: admin },
+    );
+    t.match(promoteLog.body.events, [
+      {
+        method: "parley.auth.v1.AuthService/SetUserRole",
+        target_user_id: person.userId,
+        reason: "let me in",
+      },
+    ]);
+
     const sql = postgres(api.databaseUrl, { max: 1, onnotice: () => {} });
     t.teardown(() => sql.end({ timeout: 5 }));
     await t.rejects(sql`update auth.audit_events set reason = 'rewritten'`, /append-only/, "no update");
     await t.rejects(sql`delete from auth.audit_events`, /append-only/, "no delete");
     await t.rejects(sql`truncate auth.audit_events`, /append-only/, "no truncate");
     const [{ count }] = await sql<[{ count: number }]>`select count(*)::int as count from auth.audit_events`;
-    t.equal(count, 7, "three refusals, two role changes and two key actions, all still there");
+    t.equal(count, 8, "four refusals, two role changes and two key actions, all still there");
   },
 );
 
