@@ -9,8 +9,10 @@ import { AuthServiceService } from "@parley/proto/parley/auth/v1/auth";
 import { BackOfficeServiceService } from "@parley/proto/parley/auth/v1/backoffice";
 import { BillingServiceService } from "@parley/proto/parley/billing/v1/billing";
 import { BillingStaffServiceService } from "@parley/proto/parley/billing/v1/staff";
+import { SafetyServiceService } from "@parley/proto/parley/session/v1/safety";
 import { SessionServiceService } from "@parley/proto/parley/session/v1/session";
 import { SessionStaffServiceService } from "@parley/proto/parley/session/v1/staff";
+import { UserSafetyServiceService } from "@parley/proto/parley/user/v1/safety";
 import { UserStaffServiceService } from "@parley/proto/parley/user/v1/staff";
 import { UserServiceService } from "@parley/proto/parley/user/v1/user";
 import { accountPermissions } from "../services/auth/src/grpc/account";
@@ -18,8 +20,10 @@ import { authPermissions, backOfficePermissions } from "../services/auth/src/grp
 import { billingPermissions } from "../services/billing/src/grpc/permissions";
 import { billingStaffPermissions } from "../services/billing/src/grpc/staff";
 import { sessionPermissions } from "../services/session/src/grpc/permissions";
+import { safetyPermissions } from "../services/session/src/grpc/safety-permissions";
 import { sessionStaffPermissions } from "../services/session/src/grpc/staff";
 import { userPermissions } from "../services/user/src/grpc/permissions";
+import { userSafetyPermissions } from "../services/user/src/grpc/safety";
 import { userStaffPermissions } from "../services/user/src/grpc/staff";
 
 const services: Array<[Record<string, { path: string }>, Record<string, Permission>]> = [
@@ -30,6 +34,8 @@ const services: Array<[Record<string, { path: string }>, Record<string, Permissi
   [SessionServiceService, sessionPermissions],
   [SessionStaffServiceService, sessionStaffPermissions],
   [UserStaffServiceService, userStaffPermissions],
+  [SafetyServiceService, safetyPermissions],
+  [UserSafetyServiceService, userSafetyPermissions],
   [BillingServiceService, billingPermissions],
   [BillingStaffServiceService, billingStaffPermissions],
 ];

@@ -39,6 +39,23 @@ export const sessionConfigShape = {
   WATCH_POLL_MS: env.positiveInt(1_000),
   /** While it is up, how often watchers are checked for events a publisher had to drop. */
   WATCH_CHECK_MS: env.positiveInt(10_000),
+  /** A session may be disputed this many hours after it ended. */
+  DISPUTE_WINDOW_HOURS: env.positiveInt(48),
+  /** Rules that propose a dispute's outcome, comma-separated (empty: support decides every one). */
+  DISPUTE_RULES: z
+    .string()
+    .default("expert_no_reply")
+    .transform((value) =>
+      value
+        .split(",")
+        .map((rule) => rule.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.enum(["expert_no_reply"]))),
+  /** expert_no_reply: the expert's first message must come within this many seconds of the start. */
+  DISPUTE_NO_REPLY_SECONDS: env.positiveInt(120),
+  /** What the contact-detail filter does with phone numbers, emails, payment handles in a message. */
+  CONTACT_FILTER: z.enum(["off", "mask", "flag", "refuse"]).default("flag"),
 };
 
 export type SessionConfig = z.infer<z.ZodObject<typeof sessionConfigShape>>;

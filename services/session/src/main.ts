@@ -7,7 +7,7 @@ import { createMetrics, registerDatabaseGauges, serveMetrics } from "@parley/kit
 import { userNotifier } from "@parley/kit/notify";
 import { startTracing } from "@parley/kit/tracing";
 import { billingPort, createBillingClient } from "./clients/billing";
-import { createUserClient, expertDirectory } from "./clients/user";
+import { createUserClient, createUserSafetyClient, expertDirectory, safetyMirror } from "./clients/user";
 import { sessionConfigShape } from "./config";
 import { SESSION_GAUGES } from "./persistence/gauges";
 import { startSession } from "./server";
@@ -24,16 +24,19 @@ const { credentials } = identity;
 
 const billingClient = createBillingClient(config.BILLING_ADDRESS, credentials);
 const userClient = createUserClient(config.USER_ADDRESS, credentials);
+const userSafetyClient = createUserSafetyClient(config.USER_ADDRESS, credentials);
 const { server } = await startSession(config, log, {
   authenticate: identity.authenticate,
   billing: billingPort(billingClient),
   experts: expertDirectory(userClient),
   notifier: userNotifier(userClient),
+  mirror: safetyMirror(userSafetyClient),
   metrics,
   onShutdown: [
     async () => {
       billingClient.close();
       userClient.close();
+      userSafetyClient.close();
       directory.close();
     },
   ],

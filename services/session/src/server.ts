@@ -8,19 +8,27 @@ import type { ServiceMetrics } from "@parley/kit/metrics";
 import { createNotificationRelay, type Notifier } from "@parley/kit/notify";
 import { createPaging } from "@parley/kit/paging";
 import { createCatchUp } from "@parley/kit/watch";
+import { SafetyServiceService } from "@parley/proto/parley/session/v1/safety";
 import { SessionServiceService } from "@parley/proto/parley/session/v1/session";
 import { SessionStaffServiceService } from "@parley/proto/parley/session/v1/staff";
 import type { SessionConfig } from "./config";
 import { createAuthorship } from "./domain/authorship";
+import { DEFAULT_DISPUTE_RULES, type DisputeRules } from "./domain/dispute-rules";
 import type { BillingPort, Clock, ExpertDirectory } from "./domain/ports";
+import { createSafety } from "./domain/safety";
+import type { SafetyMirror } from "./domain/safety-ports";
 import { createSessions, type SessionRules } from "./domain/sessions";
 import { sessionHandlers } from "./grpc/handlers";
 import { sessionPermissions } from "./grpc/permissions";
+import { safetyHandlers } from "./grpc/safety-handlers";
+import { safetyPermissions } from "./grpc/safety-permissions";
 import { sessionStaffHandlers, sessionStaffPermissions } from "./grpc/staff";
 import { createAuthorshipStore } from "./persistence/authorship";
 import { busEventFeed } from "./persistence/event-feed";
+import { createSafetyStore } from "./persistence/safety-store";
 import { createSessionStore, NOTIFICATION_OUTBOX } from "./persistence/store";
 import { createMeteringWorker, type MeteringWorkerOptions, startMeteringLoop } from "./workers/metering";
+import { createSafetyRelay } from "./workers/safety-sync";
 
 export const SESSION_MIGRATIONS = {
   migrationsFolder: path.resolve(import.meta.dirname, "../drizzle"),
@@ -33,6 +41,8 @@ export interface SessionServiceDeps {
   billing: BillingPort;
   experts: ExpertDirectory;
   rules: SessionRules;
+  /** The dispute window and rules (DISPUTE_*); the defaults when absent. */
+  disputes?: DisputeRules;
   log: Logger;
   /** PAGE_TOKEN_SECRET; a process-local key when absent (tests). */
   pageTokenSecret?: string;
@@ -65,25 +75,25 @@ export function createSessionService(deps: SessionServiceDeps) {
     checkMs: deps.watch?.checkMs ?? 10_000,
     log: deps.log,
   });
+  const paging = createPaging(deps.pageTokenSecret);
   const binding = bindService(
     SessionServiceService,
-    sessionHandlers(
-      sessions,
-      { feed, catchUp, heartbeatMs: deps.heartbeatMs ?? 15_000, now },
-      createPaging(deps.pageTokenSecret),
-    ),
+    sessionHandlers(sessions, { feed, catchUp, heartbeatMs: deps.heartbeatMs ?? 15_000, now }, paging),
     sessionPermissions,
   );
   const staff = bindService(
     SessionStaffServiceService,
-    sessionStaffHandlers(
-      sessions,
-      createPaging(deps.pageTokenSecret),
-      createAuthorship(createAuthorshipStore(deps.sql)),
-    ),
+    sessionStaffHandlers(sessions, paging, createAuthorship(createAuthorshipStore(deps.sql))),
     sessionStaffPermissions,
   );
-  return { sessions, metering, catchUp, binding, staff };
+  const safety = createSafety({
+    core: sessions.parts.core,
+    store: createSafetyStore(deps.sql),
+    rules: deps.disputes ?? DEFAULT_DISPUTE_RULES,
+    closeBetween: sessions.closeBetween,
+  });
+  const safetyBinding = bindService(SafetyServiceService, safetyHandlers(safety, paging), safetyPermissions);
+  return { sessions, safety, metering, catchUp, binding, staff, bindings: [binding, staff, safetyBinding] };
 }
 
 export function buildSessionServer(
@@ -100,7 +110,7 @@ export function buildSessionServer(
     log: deps.log,
     authenticate: deps.authenticate,
     metrics: deps.metrics,
-    services: [service.binding, service.staff],
+    services: service.bindings,
     onShutdown: deps.onShutdown,
     readiness: deps.readiness,
   });
@@ -116,6 +126,13 @@ export const rulesFromConfig = (config: SessionConfig): SessionRules => ({
   averageSessionSeconds: config.AVERAGE_SESSION_SECONDS,
   minuteSeconds: config.MINUTE_SECONDS,
   leaseSeconds: config.METERING_LEASE_SECONDS,
+  contactFilter: config.CONTACT_FILTER,
+});
+
+export const disputeRulesFromConfig = (config: SessionConfig): DisputeRules => ({
+  windowHours: config.DISPUTE_WINDOW_HOURS,
+  enabled: config.DISPUTE_RULES,
+  noReplySeconds: config.DISPUTE_NO_REPLY_SECONDS,
 });
 
 /** Everything main.ts does after reading the environment: migrate, pools, server, metering loop. */
@@ -127,6 +144,8 @@ export async function startSession(
     billing: BillingPort;
     experts: ExpertDirectory;
     notifier: Notifier;
+    /** The user service's copy of blocks and rating summaries (the safety outbox's receiver). */
+    mirror: SafetyMirror;
     metrics?: ServiceMetrics;
     onShutdown?: Array<() => Promise<void>>;
   },
@@ -141,12 +160,14 @@ export async function startSession(
     notifier: outside.notifier,
     log,
   });
+  const safetyRelay = createSafetyRelay(database.sql, outside.mirror, log);
   const { server, metering, catchUp } = buildSessionServer({
     sql: database.sql,
     bus,
     billing: outside.billing,
     experts: outside.experts,
     rules: rulesFromConfig(config),
+    disputes: disputeRulesFromConfig(config),
     log,
     pageTokenSecret: config.PAGE_TOKEN_SECRET,
     heartbeatMs: config.HEARTBEAT_MS,
@@ -160,12 +181,14 @@ export async function startSession(
   shutdownHooks.push(
     startMeteringLoop(metering, config.METERING_INTERVAL_MS, log),
     relay.stop,
+    safetyRelay.stop,
     async () => catchUp.close(),
     ...(outside.onShutdown ?? []),
     () => bus.close(),
     database.close,
   );
   await relay.start();
+  await safetyRelay.start();
   const port = await server.listen(`0.0.0.0:${config.GRPC_PORT}`);
   return { server, port };
 }

@@ -7,6 +7,7 @@ import type { Logger } from "@parley/kit/log";
 import type { ServiceMetrics } from "@parley/kit/metrics";
 import { createPaging } from "@parley/kit/paging";
 import { createCatchUp } from "@parley/kit/watch";
+import { UserSafetyServiceService } from "@parley/proto/parley/user/v1/safety";
 import { UserStaffServiceService } from "@parley/proto/parley/user/v1/staff";
 import { UserServiceService } from "@parley/proto/parley/user/v1/user";
 import type { UserConfig } from "./config";
@@ -23,15 +24,18 @@ import {
 import { createFavourites, type Favourites } from "./domain/favourites";
 import { createNotifications, type Notifications } from "./domain/notifications";
 import type { PresenceStore } from "./domain/ports";
+import { createSafetyCopy } from "./domain/safety";
 import { type CodeSender, createUserStaff } from "./domain/staff";
 import { createUsers, type Users } from "./domain/users";
 import { userHandlers } from "./grpc/handlers";
 import { userPermissions } from "./grpc/permissions";
+import { userSafetyHandlers, userSafetyPermissions } from "./grpc/safety";
 import { userStaffHandlers, userStaffPermissions } from "./grpc/staff";
 import { createDeliveryStore } from "./persistence/delivery";
 import { createFavouriteStore } from "./persistence/favourites";
 import { busNotificationFeed, createNotificationStore } from "./persistence/notifications";
 import { createInProcessPresence, createRedisPresence } from "./persistence/presence";
+import { createSafetyCopyStore } from "./persistence/safety";
 import { createProfileStatusStore } from "./persistence/staff";
 import { createUserStore } from "./persistence/store";
 import { createDeliveryWorker } from "./workers/delivery";
@@ -70,6 +74,8 @@ export interface UserService {
   binding: ServiceBinding;
   /** UserStaffService: what the back office (auth) asks of profiles. */
   staff: ServiceBinding;
+  /** UserSafetyService: the session service's blocks and retracted ratings. */
+  safetyBinding: ServiceBinding;
   deliveryWorker: ReturnType<typeof createDeliveryWorker> | undefined;
   close(): Promise<void>;
 }
@@ -169,6 +175,11 @@ export function createUserService(deps: UserServiceDeps): UserService {
       ),
       userStaffPermissions,
     ),
+    safetyBinding: bindService(
+      UserSafetyServiceService,
+      userSafetyHandlers(createSafetyCopy(createSafetyCopyStore(deps.sql))),
+      userSafetyPermissions,
+    ),
     deliveryWorker: worker,
     close: async () => {
       catchUp.close();
@@ -186,13 +197,13 @@ export interface UserServerDeps extends UserServiceDeps {
 
 /** The user gRPC server over an existing pool, unbound: the caller listens. */
 export function buildUserServer(deps: UserServerDeps): { server: GrpcServer; users: Users } {
-  const { users, binding, staff, close } = createUserService(deps);
+  const { users, binding, staff, safetyBinding, close } = createUserService(deps);
   const server = createGrpcServer({
     name: "user",
     log: deps.log,
     authenticate: deps.authenticate,
     metrics: deps.metrics,
-    services: [binding, staff],
+    services: [binding, staff, safetyBinding],
     onShutdown: [close, ...(deps.onShutdown ?? [])],
     readiness: deps.readiness,
   });

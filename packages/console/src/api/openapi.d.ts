@@ -21,6 +21,112 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/disputes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists disputes, oldest open first by default (20 by default, at most 100)
+         * @description Callers: support.
+         */
+        get: operations["SafetyService_ListDisputes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/disputes/{dispute_id}:resolve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resolves an open dispute: a full refund, a partial one (amount), or none (rejected)
+         * @description The refund goes through billing's Refund, idempotent by the dispute, so a retry after any failure refunds once. The person is told the outcome in their inbox.
+         *
+         *     Callers: support.
+         */
+        post: operations["SafetyService_ResolveDispute"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/moderation/reports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The moderation queue: reports (the person's, and the contact filter's flags), oldest open first by default; filters by status and source
+         * @description Callers: moderator.
+         */
+        get: operations["SafetyService_ListReports"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/moderation/reports/{report_id}:resolve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resolves an open report: dismiss, warn the reported person (they are told), hide the content (a message's text or a review; the expert's rating summary is recomputed), or suspend (not available until the back office's suspension exists: UNIMPLEMENTED)
+         * @description The reporter is told the outcome. A report already resolved the same way answers as it is.
+         *
+         *     Callers: moderator.
+         */
+        post: operations["SafetyService_ResolveReport"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/moderation/reviews/{session_id}:hide": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Hides a review from every public read; its rating leaves the expert's summary
+         * @description Idempotent.
+         *
+         *     Callers: moderator.
+         */
+        post: operations["SafetyService_HideReview"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/people": {
         parameters: {
             query?: never;
@@ -663,6 +769,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/experts/{expert_id}/dashboard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The expert's own figures: sessions this month, completed vs total, average rating this month, repeat-client rate, median first-response time, last active
+         * @description Read from counters kept as sessions end and reviews arrive, never by scanning history.
+         *
+         *     Callers: expert (own); staff (any expert_id).
+         */
+        get: operations["SafetyService_GetExpertDashboard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/experts/{expert_id}/profile": {
         parameters: {
             query?: never;
@@ -697,6 +825,28 @@ export interface paths {
          * @description Callers: the expert themself; operator, admin.
          */
         get: operations["SessionService_GetQueue"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/experts/{expert_id}/reviews": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists an expert's visible reviews, newest first, with the expert's reply, optionally only one rating (20 by default, at most 100)
+         * @description Public.
+         *
+         *     Callers: anyone.
+         */
+        get: operations["SafetyService_ListExpertReviews"];
         put?: never;
         post?: never;
         delete?: never;
@@ -792,6 +942,54 @@ export interface paths {
          */
         post: operations["UserService_SetAvailability"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/blocks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists the people the caller blocked, most recent first (20 by default, at most 100)
+         * @description Callers: signed-in user.
+         */
+        get: operations["SafetyService_ListBlocks"];
+        put?: never;
+        /**
+         * Blocks a person
+         * @description Between the two, in either direction from then on: no request (a request between them is refused), no message (refused), and neither appears in the other's expert discovery. Open requests between them are cancelled and an active session between them is ended (reason BLOCKED) and settled. Idempotent.
+         *
+         *     Callers: signed-in user.
+         */
+        post: operations["SafetyService_BlockPerson"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/blocks/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Lifts the caller's block of a person (a block the other person made stays)
+         * @description Idempotent.
+         *
+         *     Callers: signed-in user.
+         */
+        delete: operations["SafetyService_UnblockPerson"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1349,6 +1547,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/reports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reports a person, a message, a session or a review with a reason; the report enters the moderation queue and the reporter hears the outcome in their inbox
+         * @description A message, session or review must be one the reporter took part in (or, for a review, any visible review). Idempotent by request_id.
+         *
+         *     Callers: signed-in user.
+         */
+        post: operations["SafetyService_FileReport"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sessions": {
         parameters: {
             query?: never;
@@ -1549,6 +1769,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sessions/{session_id}/dispute": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Returns a session's dispute with its evidence and status
+         * @description Callers: the session's user or expert; support.
+         */
+        get: operations["SafetyService_GetDispute"];
+        put?: never;
+        /**
+         * Opens a dispute on an ended session the caller paid for, within the dispute window (DISPUTE_WINDOW_HOURS, 48 by default) of its end
+         * @description Parley attaches an evidence snapshot computed from its own records and proposes an outcome by rule. One dispute per session: a second call answers the existing dispute. The person is told in their inbox.
+         *
+         *     Callers: the session's user.
+         */
+        post: operations["SafetyService_OpenDispute"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/sessions/{session_id}/messages": {
         parameters: {
             query?: never;
@@ -1569,6 +1815,28 @@ export interface paths {
          *     Callers: the session's user or expert.
          */
         post: operations["SessionService_SendMessage"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{session_id}/review:reply": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The expert's one public reply to a review of their session
+         * @description A second reply is refused.
+         *
+         *     Callers: the session's expert.
+         */
+        post: operations["SafetyService_ReplyToReview"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1597,6 +1865,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sessions/{session_id}/userRating": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The expert rates the user of an ended session, 1 to 5 with optional text, once
+         * @description Visible to experts and staff only (GetUserRating).
+         *
+         *     Callers: the session's expert.
+         */
+        post: operations["SafetyService_RateUser"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/users/{user_id}": {
         parameters: {
             query?: never;
@@ -1611,6 +1901,26 @@ export interface paths {
          *     Callers: signed-in user; operator, admin; partner API key with scope users:read or users:sync.
          */
         get: operations["UserService_GetUser"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{user_id}/rating": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A user's rating by experts: the average and count
+         * @description Callers: expert; admin, support, operator, moderator.
+         */
+        get: operations["SafetyService_GetUserRating"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2663,6 +2973,26 @@ export interface components {
             /** @description The active session. */
             session?: components["schemas"]["parley.session.v1.Session"];
         };
+        /** @description One block the caller made. */
+        "parley.session.v1.Block": {
+            /**
+             * Format: date-time
+             * @description When.
+             * @example 2026-01-15T09:30:00Z
+             */
+            created_at?: string;
+            /**
+             * Format: uuid
+             * @description The person blocked.
+             * @example 0190a8f0-5c2e-7a31-9b1d-3f4e5a6b7c8d
+             */
+            user_id?: string;
+        };
+        /** @description Response for BlockPerson. */
+        "parley.session.v1.BlockPersonResponse": {
+            /** @description The block. */
+            block?: components["schemas"]["parley.session.v1.Block"];
+        };
         /** @description Response for CancelSession. */
         "parley.session.v1.CancelSessionResponse": {
             /** @description The cancelled session. */
@@ -2673,10 +3003,191 @@ export interface components {
             /** @description The declined session. */
             session?: components["schemas"]["parley.session.v1.Session"];
         };
+        /** @description A dispute over one ended session. */
+        "parley.session.v1.Dispute": {
+            /**
+             * Format: date-time
+             * @description When opened.
+             * @example 2026-01-15T09:30:00Z
+             */
+            created_at?: string;
+            /**
+             * Format: uuid
+             * @description The dispute (UUIDv7).
+             * @example 0190a8f0-5c2e-7a31-9b1d-3f4e5a6b7c8d
+             */
+            dispute_id?: string;
+            /** @description The evidence snapshot. */
+            evidence?: components["schemas"]["parley.session.v1.DisputeEvidence"];
+            /**
+             * Format: uuid
+             * @description The session's expert.
+             * @example 0190a8f0-5c2e-7a31-9b1d-3f4e5a6b7c8d
+             */
+            expert_id?: string;
+            /** @description The person's words. */
+            note?: string;
+            /**
+             * @description The outcome proposed by rule.
+             * @example PROPOSED_OUTCOME_REVIEW
+             * @enum {string}
+             */
+            proposed_outcome?: "PROPOSED_OUTCOME_UNSPECIFIED" | "PROPOSED_OUTCOME_REVIEW" | "PROPOSED_OUTCOME_FULL_REFUND" | "PROPOSED_OUTCOME_PARTIAL_REFUND";
+            /** @description The refund proposed. */
+            proposed_refund?: components["schemas"]["parley.common.v1.Money"];
+            /** @description The rule that proposed it (for example "expert_no_reply"). */
+            proposed_rule?: string;
+            /**
+             * @description Why.
+             * @example DISPUTE_REASON_EXPERT_UNRESPONSIVE
+             * @enum {string}
+             */
+            reason?: "DISPUTE_REASON_UNSPECIFIED" | "DISPUTE_REASON_EXPERT_UNRESPONSIVE" | "DISPUTE_REASON_EXPERT_WENT_OFFLINE" | "DISPUTE_REASON_TECHNICAL_ISSUE" | "DISPUTE_REASON_RATE_MISMATCH" | "DISPUTE_REASON_DUPLICATE_CHARGE" | "DISPUTE_REASON_OTHER";
+            /**
+             * Format: uuid
+             * @description Billing's refund id, once refunded.
+             * @example 0190a8f0-5c2e-7a31-9b1d-3f4e5a6b7c8d
+             */
+            refund_id?: string;
+            /** @description The refund made, once resolved. */
+            refunded?: components["schemas"]["parley.common.v1.Money"];
+            /** @description Support's note. */
+            resolution_note?: string;
+            /**
+             * Format: date-time
+             * @description When resolved.
+             * @example 2026-01-15T09:30:00Z
+             */
+            resolved_at?: string;
+            /** @description Who resolved it. */
+            resolved_by?: string;
+            /**
+             * Format: uuid
+             * @description The session.
+             * @example 0190a8f0-5c2e-7a31-9b1d-3f4e5a6b7c8d
+             */
+            session_id?: string;
+            /**
+             * @description Where it stands.
+             * @example DISPUTE_STATUS_OPEN
+             * @enum {string}
+             */
+            status?: "DISPUTE_STATUS_UNSPECIFIED" | "DISPUTE_STATUS_OPEN" | "DISPUTE_STATUS_REFUNDED_FULL" | "DISPUTE_STATUS_REFUNDED_PARTIAL" | "DISPUTE_STATUS_REJECTED";
+            /**
+             * Format: uuid
+             * @description Who opened it (the session's user).
+             * @example 0190a8f0-5c2e-7a31-9b1d-3f4e5a6b7c8d
+             */
+            user_id?: string;
+        };
+        /** @description What Parley's own records say about a session, computed when the dispute was opened. */
+        "parley.session.v1.DisputeEvidence": {
+            /** @description Minutes × rate. */
+            amount_charged?: components["schemas"]["parley.common.v1.Money"];
+            /**
+             * @description Why it ended.
+             * @example END_REASON_USER_ENDED
+             * @enum {string}
+             */
+            end_reason?: "END_REASON_UNSPECIFIED" | "END_REASON_USER_ENDED" | "END_REASON_EXPERT_ENDED" | "END_REASON_INSUFFICIENT_FUNDS" | "END_REASON_DECLINED" | "END_REASON_EXPIRED" | "END_REASON_DISCONNECTED" | "END_REASON_CANCELLED" | "END_REASON_OPERATOR_ENDED" | "END_REASON_BILLING_REFUSED" | "END_REASON_ACCOUNT_SUSPENDED" | "END_REASON_WALLET_FROZEN" | "END_REASON_BLOCKED";
+            /**
+             * Format: date-time
+             * @description When it ended.
+             * @example 2026-01-15T09:30:00Z
+             */
+            ended_at?: string;
+            /**
+             * Format: int64
+             * @description Seconds from the start to the expert's first message; unset when they never wrote.
+             * @example 300
+             */
+            expert_first_response_seconds?: string;
+            /**
+             * Format: int32
+             * @description Messages by the expert.
+             */
+            expert_messages?: number;
+            /** @description Who sent messages when, in order. */
+            messages?: components["schemas"]["parley.session.v1.MessageTrace"][];
+            /**
+             * Format: int64
+             * @description Minutes charged.
+             * @example 3
+             */
+            minutes_charged?: string;
+            /** @description Spans metering was paused. */
+            pauses?: components["schemas"]["parley.session.v1.Pause"][];
+            /** @description Both parties' connection changes, in time order. */
+            presence?: components["schemas"]["parley.session.v1.PresenceChange"][];
+            /** @description The per-minute rate applied. */
+            rate?: components["schemas"]["parley.common.v1.Money"];
+            /**
+             * Format: date-time
+             * @description When metering started and stopped.
+             * @example 2026-01-15T09:30:00Z
+             */
+            started_at?: string;
+            /**
+             * Format: int32
+             * @description Messages by the user and by the expert.
+             */
+            user_messages?: number;
+        };
         /** @description Response for EndSession. */
         "parley.session.v1.EndSessionResponse": {
             /** @description The ended session. */
             session?: components["schemas"]["parley.session.v1.Session"];
+        };
+        /** @description Response for FileReport. */
+        "parley.session.v1.FileReportResponse": {
+            /** @description The report. */
+            report?: components["schemas"]["parley.session.v1.Report"];
+        };
+        /** @description Response for GetDispute. */
+        "parley.session.v1.GetDisputeResponse": {
+            /** @description The dispute. */
+            dispute?: components["schemas"]["parley.session.v1.Dispute"];
+        };
+        /** @description Response for GetExpertDashboard. */
+        "parley.session.v1.GetExpertDashboardResponse": {
+            /**
+             * Format: int32
+             * @description Of those, sessions that ran and ended.
+             */
+            completed_this_month?: number;
+            /**
+             * Format: date-time
+             * @description When the expert last accepted or ended a session.
+             * @example 2026-01-15T09:30:00Z
+             */
+            last_active_at?: string;
+            /**
+             * Format: int64
+             * @description Median seconds from a session's start to the expert's first message, over sessions that
+             *     ended this month; unset when none.
+             * @example 300
+             */
+            median_first_response_seconds?: string;
+            /**
+             * Format: double
+             * @description Mean rating of reviews submitted this month; 0 when none.
+             */
+            rating_average_this_month?: number;
+            /**
+             * Format: int32
+             * @description Reviews submitted this month (hidden ones excluded).
+             */
+            ratings_this_month?: number;
+            /**
+             * Format: double
+             * @description Of the expert's clients (ever), the share who came back for another session (0..1).
+             */
+            repeat_client_rate?: number;
+            /**
+             * Format: int32
+             * @description Requests made to the expert this calendar month (UTC), whatever became of them.
+             */
+            sessions_this_month?: number;
         };
         /** @description Response for GetQueue. */
         "parley.session.v1.GetQueueResponse": {
@@ -2688,12 +3199,55 @@ export interface components {
             /** @description The session. */
             session?: components["schemas"]["parley.session.v1.Session"];
         };
+        /** @description Response for GetUserRating. */
+        "parley.session.v1.GetUserRatingResponse": {
+            /**
+             * Format: double
+             * @description Mean rating 1..5; 0 when unrated.
+             */
+            rating_average?: number;
+            /**
+             * Format: int32
+             * @description Number of ratings.
+             */
+            rating_count?: number;
+        };
+        /** @description Response for HideReview. */
+        "parley.session.v1.HideReviewResponse": Record<string, never>;
+        /** @description Response for ListBlocks. */
+        "parley.session.v1.ListBlocksResponse": {
+            /** @description Blocks, most recent first. */
+            blocks?: components["schemas"]["parley.session.v1.Block"][];
+            /** @description Empty on the last page. */
+            next_page_token?: string;
+        };
+        /** @description Response for ListDisputes. */
+        "parley.session.v1.ListDisputesResponse": {
+            /** @description Disputes, oldest first. */
+            disputes?: components["schemas"]["parley.session.v1.Dispute"][];
+            /** @description Empty on the last page. */
+            next_page_token?: string;
+        };
+        /** @description Response for ListExpertReviews. */
+        "parley.session.v1.ListExpertReviewsResponse": {
+            /** @description Empty on the last page. */
+            next_page_token?: string;
+            /** @description Reviews, newest first. */
+            reviews?: components["schemas"]["parley.session.v1.PublicReview"][];
+        };
         /** @description Response for ListMessages. */
         "parley.session.v1.ListMessagesResponse": {
             /** @description Messages in seq order. */
             messages?: components["schemas"]["parley.session.v1.Message"][];
             /** @description Empty on the last page. */
             next_page_token?: string;
+        };
+        /** @description Response for ListReports. */
+        "parley.session.v1.ListReportsResponse": {
+            /** @description Empty on the last page. */
+            next_page_token?: string;
+            /** @description Reports, oldest first. */
+            reports?: components["schemas"]["parley.session.v1.Report"][];
         };
         /** @description Response for ListSessions. */
         "parley.session.v1.ListSessionsResponse": {
@@ -2715,6 +3269,10 @@ export interface components {
             attachment_url?: string;
             /** @description The sender's idempotency key. */
             client_msg_id?: string;
+            /** @description The contact-detail filter found contact details in it (masked or flagged for review). */
+            flagged?: boolean;
+            /** @description A moderator hid it: text and attachment are withheld from the participants. */
+            hidden?: boolean;
             /**
              * @description What it carries.
              * @example MESSAGE_KIND_TEXT
@@ -2754,6 +3312,100 @@ export interface components {
             /** @description Text, or a caption for attachments (at most 4000 characters). */
             text?: string;
         };
+        /** @description One message's sender and time (not its content). */
+        "parley.session.v1.MessageTrace": {
+            /**
+             * Format: uuid
+             * @description Who sent it.
+             * @example 0190a8f0-5c2e-7a31-9b1d-3f4e5a6b7c8d
+             */
+            sender_id?: string;
+            /**
+             * Format: date-time
+             * @description When.
+             * @example 2026-01-15T09:30:00Z
+             */
+            sent_at?: string;
+        };
+        /** @description Response for OpenDispute. */
+        "parley.session.v1.OpenDisputeResponse": {
+            /** @description The dispute. */
+            dispute?: components["schemas"]["parley.session.v1.Dispute"];
+        };
+        /** @description A span when metering was paused (a participant away longer than the grace). */
+        "parley.session.v1.Pause": {
+            /**
+             * Format: date-time
+             * @description When it started.
+             * @example 2026-01-15T09:30:00Z
+             */
+            from?: string;
+            /**
+             * Format: date-time
+             * @description When it ended (unset: until the session ended).
+             * @example 2026-01-15T09:30:00Z
+             */
+            to?: string;
+        };
+        /** @description One change of a participant's connection during the session. */
+        "parley.session.v1.PresenceChange": {
+            /**
+             * Format: date-time
+             * @description When.
+             * @example 2026-01-15T09:30:00Z
+             */
+            at?: string;
+            /** @description Connected or not. */
+            online?: boolean;
+            /**
+             * Format: uuid
+             * @description The participant.
+             * @example 0190a8f0-5c2e-7a31-9b1d-3f4e5a6b7c8d
+             */
+            user_id?: string;
+        };
+        /** @description A review as the public reads it, with the expert's reply. */
+        "parley.session.v1.PublicReview": {
+            /**
+             * Format: date-time
+             * @description When submitted.
+             * @example 2026-01-15T09:30:00Z
+             */
+            created_at?: string;
+            /**
+             * Format: uuid
+             * @description The expert.
+             * @example 0190a8f0-5c2e-7a31-9b1d-3f4e5a6b7c8d
+             */
+            expert_id?: string;
+            /**
+             * Format: int32
+             * @description 1 to 5.
+             */
+            rating?: number;
+            /**
+             * Format: date-time
+             * @description When the expert replied.
+             * @example 2026-01-15T09:30:00Z
+             */
+            replied_at?: string;
+            /** @description The expert's reply, or empty. */
+            reply?: string;
+            /**
+             * Format: uuid
+             * @description The reviewed session.
+             * @example 0190a8f0-5c2e-7a31-9b1d-3f4e5a6b7c8d
+             */
+            session_id?: string;
+            /** @description The reviewer's text. */
+            text?: string;
+            /**
+             * Format: uuid
+             * @description The reviewer.
+             * @example 0190a8f0-5c2e-7a31-9b1d-3f4e5a6b7c8d
+             */
+            user_id?: string;
+        };
         /** @description One waiting request in an expert's queue. */
         "parley.session.v1.QueueEntry": {
             /**
@@ -2770,6 +3422,8 @@ export interface components {
             /** @description The waiting session. */
             session?: components["schemas"]["parley.session.v1.Session"];
         };
+        /** @description Response for RateUser. */
+        "parley.session.v1.RateUserResponse": Record<string, never>;
         /** @description A participant's delivered/read markers. */
         "parley.session.v1.Receipt": {
             /**
@@ -2791,6 +3445,94 @@ export interface components {
              */
             user_id?: string;
         };
+        /** @description Response for ReplyToReview. */
+        "parley.session.v1.ReplyToReviewResponse": {
+            /** @description The review with its reply. */
+            review?: components["schemas"]["parley.session.v1.PublicReview"];
+        };
+        /** @description One report in the moderation queue. */
+        "parley.session.v1.Report": {
+            /** @description For a message: its text as sent (moderators see hidden and masked content). */
+            content?: string;
+            /**
+             * Format: date-time
+             * @description When filed.
+             * @example 2026-01-15T09:30:00Z
+             */
+            created_at?: string;
+            /** @description The reporter's words. */
+            note?: string;
+            /**
+             * @description Why.
+             * @example REPORT_REASON_HARASSMENT
+             * @enum {string}
+             */
+            reason?: "REPORT_REASON_UNSPECIFIED" | "REPORT_REASON_HARASSMENT" | "REPORT_REASON_SPAM" | "REPORT_REASON_OFF_PLATFORM" | "REPORT_REASON_FRAUD" | "REPORT_REASON_INAPPROPRIATE" | "REPORT_REASON_OTHER";
+            /**
+             * Format: uuid
+             * @description The report (UUIDv7).
+             * @example 0190a8f0-5c2e-7a31-9b1d-3f4e5a6b7c8d
+             */
+            report_id?: string;
+            /**
+             * Format: uuid
+             * @description Who reported (empty for the contact filter).
+             * @example 0190a8f0-5c2e-7a31-9b1d-3f4e5a6b7c8d
+             */
+            reporter_id?: string;
+            /**
+             * @description The decision, once resolved.
+             * @example REPORT_RESOLUTION_DISMISSED
+             * @enum {string}
+             */
+            resolution?: "REPORT_RESOLUTION_UNSPECIFIED" | "REPORT_RESOLUTION_DISMISSED" | "REPORT_RESOLUTION_WARNED" | "REPORT_RESOLUTION_CONTENT_HIDDEN" | "REPORT_RESOLUTION_SUSPENDED";
+            /** @description The moderator's note to the record. */
+            resolution_note?: string;
+            /**
+             * Format: date-time
+             * @description When resolved.
+             * @example 2026-01-15T09:30:00Z
+             */
+            resolved_at?: string;
+            /** @description Who resolved it. */
+            resolved_by?: string;
+            /**
+             * Format: uuid
+             * @description The session it happened in, when there is one.
+             * @example 0190a8f0-5c2e-7a31-9b1d-3f4e5a6b7c8d
+             */
+            session_id?: string;
+            /**
+             * @description Person or contact filter.
+             * @example REPORT_SOURCE_PERSON
+             * @enum {string}
+             */
+            source?: "REPORT_SOURCE_UNSPECIFIED" | "REPORT_SOURCE_PERSON" | "REPORT_SOURCE_CONTACT_FILTER";
+            /**
+             * @description Open or resolved.
+             * @example REPORT_STATUS_OPEN
+             * @enum {string}
+             */
+            status?: "REPORT_STATUS_UNSPECIFIED" | "REPORT_STATUS_OPEN" | "REPORT_STATUS_RESOLVED";
+            /**
+             * Format: uuid
+             * @description The person responsible for it (the reported person, the message's sender, the reviewer).
+             * @example 0190a8f0-5c2e-7a31-9b1d-3f4e5a6b7c8d
+             */
+            subject_user_id?: string;
+            /**
+             * Format: uuid
+             * @description Its id (see ReportTargetKind).
+             * @example 0190a8f0-5c2e-7a31-9b1d-3f4e5a6b7c8d
+             */
+            target_id?: string;
+            /**
+             * @description What kind of thing.
+             * @example REPORT_TARGET_KIND_PERSON
+             * @enum {string}
+             */
+            target_kind?: "REPORT_TARGET_KIND_UNSPECIFIED" | "REPORT_TARGET_KIND_PERSON" | "REPORT_TARGET_KIND_MESSAGE" | "REPORT_TARGET_KIND_SESSION" | "REPORT_TARGET_KIND_REVIEW";
+        };
         /** @description Response for RequestSession. */
         "parley.session.v1.RequestSessionResponse": {
             /**
@@ -2806,6 +3548,16 @@ export interface components {
             queue_position?: number;
             /** @description The waiting session. */
             session?: components["schemas"]["parley.session.v1.Session"];
+        };
+        /** @description Response for ResolveDispute. */
+        "parley.session.v1.ResolveDisputeResponse": {
+            /** @description The resolved dispute. */
+            dispute?: components["schemas"]["parley.session.v1.Dispute"];
+        };
+        /** @description Response for ResolveReport. */
+        "parley.session.v1.ResolveReportResponse": {
+            /** @description The resolved report. */
+            report?: components["schemas"]["parley.session.v1.Report"];
         };
         /** @description A user's review of one session. */
         "parley.session.v1.Review": {
@@ -2863,7 +3615,7 @@ export interface components {
              * @example END_REASON_USER_ENDED
              * @enum {string}
              */
-            end_reason?: "END_REASON_UNSPECIFIED" | "END_REASON_USER_ENDED" | "END_REASON_EXPERT_ENDED" | "END_REASON_INSUFFICIENT_FUNDS" | "END_REASON_DECLINED" | "END_REASON_EXPIRED" | "END_REASON_DISCONNECTED" | "END_REASON_CANCELLED" | "END_REASON_OPERATOR_ENDED" | "END_REASON_BILLING_REFUSED" | "END_REASON_ACCOUNT_SUSPENDED" | "END_REASON_WALLET_FROZEN";
+            end_reason?: "END_REASON_UNSPECIFIED" | "END_REASON_USER_ENDED" | "END_REASON_EXPERT_ENDED" | "END_REASON_INSUFFICIENT_FUNDS" | "END_REASON_DECLINED" | "END_REASON_EXPIRED" | "END_REASON_DISCONNECTED" | "END_REASON_CANCELLED" | "END_REASON_OPERATOR_ENDED" | "END_REASON_BILLING_REFUSED" | "END_REASON_ACCOUNT_SUSPENDED" | "END_REASON_WALLET_FROZEN" | "END_REASON_BLOCKED";
             /**
              * Format: date-time
              * @description When it stopped (ended, cancelled, declined, expired).
@@ -2955,6 +3707,8 @@ export interface components {
             /** @description The stored review. */
             review?: components["schemas"]["parley.session.v1.Review"];
         };
+        /** @description Response for UnblockPerson. */
+        "parley.session.v1.UnblockPersonResponse": Record<string, never>;
         /** @description Response of AddFavourite. */
         "parley.user.v1.AddFavouriteResponse": {
             /** @description The expert as discovery shows them. */
@@ -2975,7 +3729,7 @@ export interface components {
              * @example NOTIFICATION_KIND_REQUEST_WAITING
              * @enum {string}
              */
-            kind: "NOTIFICATION_KIND_REQUEST_WAITING" | "NOTIFICATION_KIND_REQUEST_CANCELLED" | "NOTIFICATION_KIND_REQUEST_EXPIRED" | "NOTIFICATION_KIND_SESSION_ACCEPTED" | "NOTIFICATION_KIND_SESSION_DECLINED" | "NOTIFICATION_KIND_SESSION_EXPIRED" | "NOTIFICATION_KIND_SESSION_ENDED" | "NOTIFICATION_KIND_TOP_UP_CREDITED" | "NOTIFICATION_KIND_REFUND_ISSUED" | "NOTIFICATION_KIND_FAVOURITE_ONLINE" | "NOTIFICATION_KIND_NEW_SIGN_IN" | "NOTIFICATION_KIND_MFA_CHANGED" | "NOTIFICATION_KIND_PASSWORD_CHANGED";
+            kind: "NOTIFICATION_KIND_REQUEST_WAITING" | "NOTIFICATION_KIND_REQUEST_CANCELLED" | "NOTIFICATION_KIND_REQUEST_EXPIRED" | "NOTIFICATION_KIND_SESSION_ACCEPTED" | "NOTIFICATION_KIND_SESSION_DECLINED" | "NOTIFICATION_KIND_SESSION_EXPIRED" | "NOTIFICATION_KIND_SESSION_ENDED" | "NOTIFICATION_KIND_TOP_UP_CREDITED" | "NOTIFICATION_KIND_REFUND_ISSUED" | "NOTIFICATION_KIND_FAVOURITE_ONLINE" | "NOTIFICATION_KIND_NEW_SIGN_IN" | "NOTIFICATION_KIND_MFA_CHANGED" | "NOTIFICATION_KIND_PASSWORD_CHANGED" | "NOTIFICATION_KIND_REPORT_RESOLVED" | "NOTIFICATION_KIND_MODERATION_WARNING" | "NOTIFICATION_KIND_DISPUTE_OPENED" | "NOTIFICATION_KIND_DISPUTE_RESOLVED";
         };
         /** @description A device registered for push. */
         "parley.user.v1.Device": {
@@ -3185,7 +3939,7 @@ export interface components {
              * @example NOTIFICATION_KIND_REQUEST_WAITING
              * @enum {string}
              */
-            kind?: "NOTIFICATION_KIND_UNSPECIFIED" | "NOTIFICATION_KIND_REQUEST_WAITING" | "NOTIFICATION_KIND_REQUEST_CANCELLED" | "NOTIFICATION_KIND_REQUEST_EXPIRED" | "NOTIFICATION_KIND_SESSION_ACCEPTED" | "NOTIFICATION_KIND_SESSION_DECLINED" | "NOTIFICATION_KIND_SESSION_EXPIRED" | "NOTIFICATION_KIND_SESSION_ENDED" | "NOTIFICATION_KIND_TOP_UP_CREDITED" | "NOTIFICATION_KIND_REFUND_ISSUED" | "NOTIFICATION_KIND_FAVOURITE_ONLINE" | "NOTIFICATION_KIND_NEW_SIGN_IN" | "NOTIFICATION_KIND_MFA_CHANGED" | "NOTIFICATION_KIND_PASSWORD_CHANGED";
+            kind?: "NOTIFICATION_KIND_UNSPECIFIED" | "NOTIFICATION_KIND_REQUEST_WAITING" | "NOTIFICATION_KIND_REQUEST_CANCELLED" | "NOTIFICATION_KIND_REQUEST_EXPIRED" | "NOTIFICATION_KIND_SESSION_ACCEPTED" | "NOTIFICATION_KIND_SESSION_DECLINED" | "NOTIFICATION_KIND_SESSION_EXPIRED" | "NOTIFICATION_KIND_SESSION_ENDED" | "NOTIFICATION_KIND_TOP_UP_CREDITED" | "NOTIFICATION_KIND_REFUND_ISSUED" | "NOTIFICATION_KIND_FAVOURITE_ONLINE" | "NOTIFICATION_KIND_NEW_SIGN_IN" | "NOTIFICATION_KIND_MFA_CHANGED" | "NOTIFICATION_KIND_PASSWORD_CHANGED" | "NOTIFICATION_KIND_REPORT_RESOLVED" | "NOTIFICATION_KIND_MODERATION_WARNING" | "NOTIFICATION_KIND_DISPUTE_OPENED" | "NOTIFICATION_KIND_DISPUTE_RESOLVED";
             /**
              * Format: uuid
              * @description The notification id, UUIDv7.
@@ -3408,6 +4162,505 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             reason?: "UNAUTHENTICATED" | "TOKEN_INVALID";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Too many requests.
+             *     - `RATE_LIMITED` (RESOURCE_EXHAUSTED): see Retry-After
+             */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    SafetyService_ListDisputes: {
+        parameters: {
+            query?: {
+                /** @description Page size (default 20, max 100). */
+                page_size?: number;
+                /** @description Cursor from a previous response. */
+                page_token?: string;
+                /** @description Only this status; open when unset. */
+                status?: "DISPUTE_STATUS_UNSPECIFIED" | "DISPUTE_STATUS_OPEN" | "DISPUTE_STATUS_REFUNDED_FULL" | "DISPUTE_STATUS_REFUNDED_PARTIAL" | "DISPUTE_STATUS_REJECTED";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["parley.session.v1.ListDisputesResponse"];
+                };
+            };
+            /**
+             * @description Bad request.
+             *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
+             *     - `INVALID_PAGE_TOKEN` (INVALID_ARGUMENT)
+             *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "INVALID_BODY" | "INVALID_PAGE_TOKEN" | "VALIDATION_FAILED";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not signed in.
+             *     - `UNAUTHENTICATED` (UNAUTHENTICATED): no credentials
+             *     - `TOKEN_INVALID` (UNAUTHENTICATED): invalid or expired token
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "UNAUTHENTICATED" | "TOKEN_INVALID";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Too many requests.
+             *     - `RATE_LIMITED` (RESOURCE_EXHAUSTED): see Retry-After
+             */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    SafetyService_ResolveDispute: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The dispute. */
+                dispute_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description For a partial refund: how much. */
+                    amount?: components["schemas"]["parley.common.v1.Money"];
+                    /**
+                     * @description The decision.
+                     * @example DISPUTE_DECISION_FULL_REFUND
+                     * @enum {string}
+                     */
+                    decision: "DISPUTE_DECISION_FULL_REFUND" | "DISPUTE_DECISION_PARTIAL_REFUND" | "DISPUTE_DECISION_REJECT";
+                    /** @description Why, for the record (required). */
+                    note: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["parley.session.v1.ResolveDisputeResponse"];
+                };
+            };
+            /**
+             * @description Bad request.
+             *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
+             *     - `DISPUTE_RESOLVED` (FAILED_PRECONDITION): resolved otherwise
+             *     - `billing's` (FAILED_PRECONDITION): REFUND_EXCEEDS_CHARGED, EARNINGS_INSUFFICIENT
+             *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "INVALID_BODY" | "DISPUTE_RESOLVED" | "billing's" | "VALIDATION_FAILED";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not signed in.
+             *     - `UNAUTHENTICATED` (UNAUTHENTICATED): no credentials
+             *     - `TOKEN_INVALID` (UNAUTHENTICATED): invalid or expired token
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "UNAUTHENTICATED" | "TOKEN_INVALID";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not found.
+             *     - `DISPUTE_NOT_FOUND` (NOT_FOUND)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "DISPUTE_NOT_FOUND";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Too many requests.
+             *     - `RATE_LIMITED` (RESOURCE_EXHAUSTED): see Retry-After
+             */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    SafetyService_ListReports: {
+        parameters: {
+            query?: {
+                /** @description Page size (default 20, max 100). */
+                page_size?: number;
+                /** @description Cursor from a previous response. */
+                page_token?: string;
+                /** @description Only this source; all when unset. */
+                source?: "REPORT_SOURCE_UNSPECIFIED" | "REPORT_SOURCE_PERSON" | "REPORT_SOURCE_CONTACT_FILTER";
+                /** @description Only this status; open when unset. */
+                status?: "REPORT_STATUS_UNSPECIFIED" | "REPORT_STATUS_OPEN" | "REPORT_STATUS_RESOLVED";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["parley.session.v1.ListReportsResponse"];
+                };
+            };
+            /**
+             * @description Bad request.
+             *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
+             *     - `INVALID_PAGE_TOKEN` (INVALID_ARGUMENT)
+             *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "INVALID_BODY" | "INVALID_PAGE_TOKEN" | "VALIDATION_FAILED";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not signed in.
+             *     - `UNAUTHENTICATED` (UNAUTHENTICATED): no credentials
+             *     - `TOKEN_INVALID` (UNAUTHENTICATED): invalid or expired token
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "UNAUTHENTICATED" | "TOKEN_INVALID";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Too many requests.
+             *     - `RATE_LIMITED` (RESOURCE_EXHAUSTED): see Retry-After
+             */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    SafetyService_ResolveReport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The report. */
+                report_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Why, for the record (required). */
+                    note: string;
+                    /**
+                     * @description The decision.
+                     * @example REPORT_RESOLUTION_DISMISSED
+                     * @enum {string}
+                     */
+                    resolution: "REPORT_RESOLUTION_DISMISSED" | "REPORT_RESOLUTION_WARNED" | "REPORT_RESOLUTION_CONTENT_HIDDEN" | "REPORT_RESOLUTION_SUSPENDED";
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["parley.session.v1.ResolveReportResponse"];
+                };
+            };
+            /**
+             * @description Bad request.
+             *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
+             *     - `REPORT_RESOLVED` (FAILED_PRECONDITION): resolved otherwise
+             *     - `NOTHING_TO_HIDE` (FAILED_PRECONDITION): a person reported, not content
+             *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "INVALID_BODY" | "REPORT_RESOLVED" | "NOTHING_TO_HIDE" | "VALIDATION_FAILED";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not signed in.
+             *     - `UNAUTHENTICATED` (UNAUTHENTICATED): no credentials
+             *     - `TOKEN_INVALID` (UNAUTHENTICATED): invalid or expired token
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "UNAUTHENTICATED" | "TOKEN_INVALID";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not found.
+             *     - `REPORT_NOT_FOUND` (NOT_FOUND)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "REPORT_NOT_FOUND";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Too many requests.
+             *     - `RATE_LIMITED` (RESOURCE_EXHAUSTED): see Retry-After
+             */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not implemented.
+             *     - `SUSPEND_NOT_AVAILABLE` (UNIMPLEMENTED)
+             */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "SUSPEND_NOT_AVAILABLE";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    SafetyService_HideReview: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The reviewed session. */
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Why, for the record. */
+                    note: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["parley.session.v1.HideReviewResponse"];
+                };
+            };
+            /**
+             * @description Bad request.
+             *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
+             *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "INVALID_BODY" | "VALIDATION_FAILED";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not signed in.
+             *     - `UNAUTHENTICATED` (UNAUTHENTICATED): no credentials
+             *     - `TOKEN_INVALID` (UNAUTHENTICATED): invalid or expired token
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "UNAUTHENTICATED" | "TOKEN_INVALID";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not found.
+             *     - `REVIEW_NOT_FOUND` (NOT_FOUND)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "REVIEW_NOT_FOUND";
                         };
                     };
                 };
@@ -6113,6 +7366,99 @@ export interface operations {
             };
         };
     };
+    SafetyService_GetExpertDashboard: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The expert. */
+                expert_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["parley.session.v1.GetExpertDashboardResponse"];
+                };
+            };
+            /**
+             * @description Bad request.
+             *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
+             *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "INVALID_BODY" | "VALIDATION_FAILED";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not signed in.
+             *     - `UNAUTHENTICATED` (UNAUTHENTICATED): no credentials
+             *     - `TOKEN_INVALID` (UNAUTHENTICATED): invalid or expired token
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "UNAUTHENTICATED" | "TOKEN_INVALID";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not allowed.
+             *     - `PERMISSION_DENIED` (PERMISSION_DENIED)
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "PERMISSION_DENIED";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Too many requests.
+             *     - `RATE_LIMITED` (RESOURCE_EXHAUSTED): see Retry-After
+             */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+        };
+    };
     UserService_UpsertExpertProfile: {
         parameters: {
             query?: never;
@@ -6280,6 +7626,72 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             reason?: "NOT_QUEUE_OWNER";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Too many requests.
+             *     - `RATE_LIMITED` (RESOURCE_EXHAUSTED): see Retry-After
+             */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    SafetyService_ListExpertReviews: {
+        parameters: {
+            query?: {
+                /** @description Page size (default 20, max 100). */
+                page_size?: number;
+                /** @description Cursor from a previous response. */
+                page_token?: string;
+                /** @description Only reviews with this rating (1..5); all when 0. */
+                rating?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The expert. */
+                expert_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["parley.session.v1.ListExpertReviewsResponse"];
+                };
+            };
+            /**
+             * @description Bad request.
+             *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
+             *     - `INVALID_PAGE_TOKEN` (INVALID_ARGUMENT)
+             *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "INVALID_BODY" | "INVALID_PAGE_TOKEN" | "VALIDATION_FAILED";
                         };
                     };
                 };
@@ -6757,6 +8169,245 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             reason?: "EXPERT_NOT_FOUND";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Too many requests.
+             *     - `RATE_LIMITED` (RESOURCE_EXHAUSTED): see Retry-After
+             */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    SafetyService_ListBlocks: {
+        parameters: {
+            query?: {
+                /** @description Page size (default 20, max 100). */
+                page_size?: number;
+                /** @description Cursor from a previous response. */
+                page_token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["parley.session.v1.ListBlocksResponse"];
+                };
+            };
+            /**
+             * @description Bad request.
+             *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
+             *     - `INVALID_PAGE_TOKEN` (INVALID_ARGUMENT)
+             *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "INVALID_BODY" | "INVALID_PAGE_TOKEN" | "VALIDATION_FAILED";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not signed in.
+             *     - `UNAUTHENTICATED` (UNAUTHENTICATED): no credentials
+             *     - `TOKEN_INVALID` (UNAUTHENTICATED): invalid or expired token
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "UNAUTHENTICATED" | "TOKEN_INVALID";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Too many requests.
+             *     - `RATE_LIMITED` (RESOURCE_EXHAUSTED): see Retry-After
+             */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    SafetyService_BlockPerson: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * Format: uuid
+                     * @description The person to block.
+                     * @example 0190a8f0-5c2e-7a31-9b1d-3f4e5a6b7c8d
+                     */
+                    user_id: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["parley.session.v1.BlockPersonResponse"];
+                };
+            };
+            /**
+             * @description Bad request.
+             *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
+             *     - `VALIDATION_FAILED` (INVALID_ARGUMENT): yourself, not a UUID
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "INVALID_BODY" | "VALIDATION_FAILED";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not signed in.
+             *     - `UNAUTHENTICATED` (UNAUTHENTICATED): no credentials
+             *     - `TOKEN_INVALID` (UNAUTHENTICATED): invalid or expired token
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "UNAUTHENTICATED" | "TOKEN_INVALID";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Too many requests.
+             *     - `RATE_LIMITED` (RESOURCE_EXHAUSTED): see Retry-After
+             */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    SafetyService_UnblockPerson: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The person to unblock. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["parley.session.v1.UnblockPersonResponse"];
+                };
+            };
+            /**
+             * @description Bad request.
+             *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
+             *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "INVALID_BODY" | "VALIDATION_FAILED";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not signed in.
+             *     - `UNAUTHENTICATED` (UNAUTHENTICATED): no credentials
+             *     - `TOKEN_INVALID` (UNAUTHENTICATED): invalid or expired token
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "UNAUTHENTICATED" | "TOKEN_INVALID";
                         };
                     };
                 };
@@ -9565,6 +11216,126 @@ export interface operations {
             };
         };
     };
+    SafetyService_FileReport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Details, at most 2000 characters. */
+                    note?: string;
+                    /**
+                     * @description Why.
+                     * @example REPORT_REASON_HARASSMENT
+                     * @enum {string}
+                     */
+                    reason: "REPORT_REASON_HARASSMENT" | "REPORT_REASON_SPAM" | "REPORT_REASON_OFF_PLATFORM" | "REPORT_REASON_FRAUD" | "REPORT_REASON_INAPPROPRIATE" | "REPORT_REASON_OTHER";
+                    /**
+                     * @description Idempotency key.
+                     * @example 0190a8f0-5c2e-7a31-9b1d-3f4e5a6b7c8d
+                     */
+                    request_id: string;
+                    /**
+                     * Format: uuid
+                     * @description Its id.
+                     * @example 0190a8f0-5c2e-7a31-9b1d-3f4e5a6b7c8d
+                     */
+                    target_id: string;
+                    /**
+                     * @description What kind of thing.
+                     * @example REPORT_TARGET_KIND_PERSON
+                     * @enum {string}
+                     */
+                    target_kind: "REPORT_TARGET_KIND_PERSON" | "REPORT_TARGET_KIND_MESSAGE" | "REPORT_TARGET_KIND_SESSION" | "REPORT_TARGET_KIND_REVIEW";
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["parley.session.v1.FileReportResponse"];
+                };
+            };
+            /**
+             * @description Bad request.
+             *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
+             *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "INVALID_BODY" | "VALIDATION_FAILED";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not signed in.
+             *     - `UNAUTHENTICATED` (UNAUTHENTICATED): no credentials
+             *     - `TOKEN_INVALID` (UNAUTHENTICATED): invalid or expired token
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "UNAUTHENTICATED" | "TOKEN_INVALID";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not found.
+             *     - `REPORT_TARGET_NOT_FOUND` (NOT_FOUND)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "REPORT_TARGET_NOT_FOUND";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Too many requests.
+             *     - `RATE_LIMITED` (RESOURCE_EXHAUSTED): see Retry-After
+             */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+        };
+    };
     SessionService_ListSessions: {
         parameters: {
             query?: {
@@ -10738,6 +12509,224 @@ export interface operations {
             };
         };
     };
+    SafetyService_GetDispute: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The session. */
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["parley.session.v1.GetDisputeResponse"];
+                };
+            };
+            /**
+             * @description Bad request.
+             *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "INVALID_BODY";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not signed in.
+             *     - `UNAUTHENTICATED` (UNAUTHENTICATED): no credentials
+             *     - `TOKEN_INVALID` (UNAUTHENTICATED): invalid or expired token
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "UNAUTHENTICATED" | "TOKEN_INVALID";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not found.
+             *     - `SESSION_NOT_FOUND` (NOT_FOUND)
+             *     - `DISPUTE_NOT_FOUND` (NOT_FOUND)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "SESSION_NOT_FOUND" | "DISPUTE_NOT_FOUND";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Too many requests.
+             *     - `RATE_LIMITED` (RESOURCE_EXHAUSTED): see Retry-After
+             */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    SafetyService_OpenDispute: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The ended session. */
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Details, at most 2000 characters. */
+                    note?: string;
+                    /**
+                     * @description Why.
+                     * @example DISPUTE_REASON_EXPERT_UNRESPONSIVE
+                     * @enum {string}
+                     */
+                    reason: "DISPUTE_REASON_EXPERT_UNRESPONSIVE" | "DISPUTE_REASON_EXPERT_WENT_OFFLINE" | "DISPUTE_REASON_TECHNICAL_ISSUE" | "DISPUTE_REASON_RATE_MISMATCH" | "DISPUTE_REASON_DUPLICATE_CHARGE" | "DISPUTE_REASON_OTHER";
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["parley.session.v1.OpenDisputeResponse"];
+                };
+            };
+            /**
+             * @description Bad request.
+             *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
+             *     - `SESSION_NOT_ENDED` (FAILED_PRECONDITION)
+             *     - `DISPUTE_WINDOW_CLOSED` (FAILED_PRECONDITION)
+             *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "INVALID_BODY" | "SESSION_NOT_ENDED" | "DISPUTE_WINDOW_CLOSED" | "VALIDATION_FAILED";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not signed in.
+             *     - `UNAUTHENTICATED` (UNAUTHENTICATED): no credentials
+             *     - `TOKEN_INVALID` (UNAUTHENTICATED): invalid or expired token
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "UNAUTHENTICATED" | "TOKEN_INVALID";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not allowed.
+             *     - `NOT_SESSION_USER` (PERMISSION_DENIED)
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "NOT_SESSION_USER";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not found.
+             *     - `SESSION_NOT_FOUND` (NOT_FOUND)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "SESSION_NOT_FOUND";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Too many requests.
+             *     - `RATE_LIMITED` (RESOURCE_EXHAUSTED): see Retry-After
+             */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+        };
+    };
     SessionService_ListMessages: {
         parameters: {
             query?: {
@@ -10984,6 +12973,141 @@ export interface operations {
             };
         };
     };
+    SafetyService_ReplyToReview: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The reviewed session. */
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The reply, 1 to 2000 characters. */
+                    text: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["parley.session.v1.ReplyToReviewResponse"];
+                };
+            };
+            /**
+             * @description Bad request.
+             *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
+             *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "INVALID_BODY" | "VALIDATION_FAILED";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not signed in.
+             *     - `UNAUTHENTICATED` (UNAUTHENTICATED): no credentials
+             *     - `TOKEN_INVALID` (UNAUTHENTICATED): invalid or expired token
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "UNAUTHENTICATED" | "TOKEN_INVALID";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not allowed.
+             *     - `NOT_SESSION_EXPERT` (PERMISSION_DENIED)
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "NOT_SESSION_EXPERT";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not found.
+             *     - `SESSION_NOT_FOUND` (NOT_FOUND)
+             *     - `REVIEW_NOT_FOUND` (NOT_FOUND)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "SESSION_NOT_FOUND" | "REVIEW_NOT_FOUND";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Conflict.
+             *     - `REPLY_EXISTS` (ALREADY_EXISTS)
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "REPLY_EXISTS";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Too many requests.
+             *     - `RATE_LIMITED` (RESOURCE_EXHAUSTED): see Retry-After
+             */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+        };
+    };
     SessionService_SubmitReview: {
         parameters: {
             query?: never;
@@ -11124,6 +13248,146 @@ export interface operations {
             };
         };
     };
+    SafetyService_RateUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The ended session. */
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * Format: int32
+                     * @description 1 to 5.
+                     */
+                    rating: number;
+                    /** @description Optional text, at most 2000 characters. */
+                    text?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["parley.session.v1.RateUserResponse"];
+                };
+            };
+            /**
+             * @description Bad request.
+             *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
+             *     - `SESSION_NOT_ENDED` (FAILED_PRECONDITION)
+             *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "INVALID_BODY" | "SESSION_NOT_ENDED" | "VALIDATION_FAILED";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not signed in.
+             *     - `UNAUTHENTICATED` (UNAUTHENTICATED): no credentials
+             *     - `TOKEN_INVALID` (UNAUTHENTICATED): invalid or expired token
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "UNAUTHENTICATED" | "TOKEN_INVALID";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not allowed.
+             *     - `NOT_SESSION_EXPERT` (PERMISSION_DENIED)
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "NOT_SESSION_EXPERT";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not found.
+             *     - `SESSION_NOT_FOUND` (NOT_FOUND)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "SESSION_NOT_FOUND";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Conflict.
+             *     - `USER_RATING_EXISTS` (ALREADY_EXISTS)
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "USER_RATING_EXISTS";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Too many requests.
+             *     - `RATE_LIMITED` (RESOURCE_EXHAUSTED): see Retry-After
+             */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+        };
+    };
     UserService_GetUser: {
         parameters: {
             query?: never;
@@ -11194,6 +13458,82 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             reason?: "USER_NOT_FOUND";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Too many requests.
+             *     - `RATE_LIMITED` (RESOURCE_EXHAUSTED): see Retry-After
+             */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    SafetyService_GetUserRating: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["parley.session.v1.GetUserRatingResponse"];
+                };
+            };
+            /**
+             * @description Bad request.
+             *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
+             *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "INVALID_BODY" | "VALIDATION_FAILED";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not signed in.
+             *     - `UNAUTHENTICATED` (UNAUTHENTICATED): no credentials
+             *     - `TOKEN_INVALID` (UNAUTHENTICATED): invalid or expired token
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "UNAUTHENTICATED" | "TOKEN_INVALID";
                         };
                     };
                 };

@@ -24,7 +24,8 @@ export const billingPermissions: { [K in keyof typeof BillingServiceService]: Pe
   charge: allow.services("session"),
   chargeBatch: allow.services("session"),
   settleSession: allow.services("session"),
-  refund: allow.staff,
+  // Session refunds a dispute support resolved (idempotent by the dispute).
+  refund: allow.anyOf(allow.staff, allow.services("session")),
   grantCredit: allow.staff,
   listInvoices: allow.signedIn,
   getInvoice: allow.signedIn,

@@ -2,6 +2,7 @@ import { createServiceClient, type ServiceClient } from "@parley/kit/grpc";
 import {
   BillingServiceService,
   type ChargeOutcome as ChargeOutcomeMessage,
+  RefundReason,
   SessionKind,
 } from "@parley/proto/parley/billing/v1/billing";
 import type { BillingPort, ChargeOutcome } from "../domain/ports";
@@ -13,7 +14,7 @@ export function createBillingClient(address: string, credentials: () => Promise<
     address,
     credentials,
     // All of these are idempotent by request_id, or by (session, minute) for ChargeBatch.
-    idempotent: ["placeHold", "releaseHold", "chargeBatch", "settleSession"],
+    idempotent: ["placeHold", "releaseHold", "chargeBatch", "settleSession", "refund"],
     defaultDeadlineMs: 10_000,
   });
 }
@@ -89,6 +90,19 @@ export function billingPort(client: BillingClient): BillingPort {
         kind: input.kind === "chat" ? SessionKind.SESSION_KIND_CHAT : SessionKind.SESSION_KIND_CALL,
       });
       return { invoiceId: invoice?.invoiceId ?? "" };
+    },
+    async refund(input) {
+      const { refund } = await client.refund({
+        sessionId: input.sessionId,
+        amount: input.amount
+          ? { amountMinor: input.amount.minor, currency: input.amount.currency }
+          : undefined,
+        // Disputes are the customer's request that support agreed to.
+        reason: RefundReason.REFUND_REASON_CUSTOMER_REQUEST,
+        note: input.note,
+        requestId: input.requestId,
+      });
+      return { refundId: refund?.refundId ?? "", amountMinor: refund?.amount?.amountMinor ?? 0n };
     },
   };
 }

@@ -1,7 +1,9 @@
 import { isAppError } from "@parley/kit/errors";
 import { createServiceClient, type ServiceClient } from "@parley/kit/grpc";
+import { UserSafetyServiceService } from "@parley/proto/parley/user/v1/safety";
 import { ExpertAvailability, UserServiceService } from "@parley/proto/parley/user/v1/user";
 import type { ExpertDirectory, ExpertInfo } from "../domain/ports";
+import type { SafetyMirror } from "../domain/safety-ports";
 
 export type UserClient = ServiceClient<typeof UserServiceService>;
 
@@ -50,6 +52,37 @@ export function expertDirectory(client: UserClient): ExpertDirectory {
     },
     async reportPresence(userId, online) {
       await client.reportPresence({ userId, online });
+    },
+  };
+}
+
+export type UserSafetyClient = ServiceClient<typeof UserSafetyServiceService>;
+
+export function createUserSafetyClient(
+  address: string,
+  credentials: () => Promise<string>,
+): UserSafetyClient {
+  return createServiceClient(UserSafetyServiceService, {
+    address,
+    credentials,
+    // Both are idempotent: a block state with its time, a rating taken out once per session.
+    idempotent: ["applyBlock", "retractRating"],
+    defaultDeadlineMs: 5_000,
+  });
+}
+
+/** The user service's copy of blocks and its rating summaries, over gRPC. */
+export function safetyMirror(client: UserSafetyClient): SafetyMirror {
+  return {
+    async apply(item) {
+      if (item.kind === "block")
+        await client.applyBlock({
+          blockerId: item.blockerId,
+          blockedId: item.blockedId,
+          blocked: item.blocked,
+          changedAt: new Date(item.changedAt),
+        });
+      else await client.retractRating({ expertId: item.expertId, sessionId: item.sessionId });
     },
   };
 }

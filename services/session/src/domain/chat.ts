@@ -1,6 +1,7 @@
 import type { Principal } from "@parley/kit/auth";
 import { alreadyExists, failedPrecondition, invalidArgument, permissionDenied } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
+import { maskContacts, scanContacts } from "./contact-filter";
 import { type Core, LIMITS, requireText, userIdOf } from "./core";
 import {
   DuplicateRecord,
@@ -38,11 +39,16 @@ export function chat(core: Core) {
       requireText(input.attachmentUrl, "attachment_url", LIMITS.attachmentUrlChars, attachment);
       if (!attachment && input.attachmentUrl)
         throw invalidArgument("VALIDATION_FAILED", "text messages carry no attachment");
+      // The contact-detail filter: what it finds is masked, flagged for review, or refused.
+      const action = core.rules.contactFilter ?? "flag";
+      const contacts = action === "off" ? [] : scanContacts(input.text);
+      const stored =
+        contacts.length > 0 && action === "mask" ? maskContacts(input.text, contacts) : input.text;
       /** A retry gets the original message; the same id for other content is a client bug, said aloud. */
       const original = (message: MessageRecord) => {
         if (
           message.kind !== input.kind ||
-          message.text !== input.text ||
+          (message.text !== input.text && message.text !== stored) ||
           message.attachmentUrl !== input.attachmentUrl ||
           message.attachmentContentType !== input.attachmentContentType
         )
@@ -51,8 +57,16 @@ export function chat(core: Core) {
       };
       const existing = await store.findMessage(session.id, senderId, input.clientMsgId);
       if (existing) return original(existing);
+      if (await store.blockedBetween(session.userId, session.expertId))
+        throw failedPrecondition("PARTICIPANT_BLOCKED", "messages between these two people are refused");
       if (session.status !== "active")
         throw failedPrecondition("SESSION_NOT_ACTIVE", "the session is not active");
+      if (contacts.length > 0 && action === "refuse")
+        throw failedPrecondition(
+          "CONTACT_DETAILS_NOT_ALLOWED",
+          "keep the conversation on Parley: phone numbers, emails and payment handles are not allowed",
+          { metadata: { kinds: [...new Set(contacts.map((c) => c.kind))].join(",") } },
+        );
       return write(async (tx, emit) => {
         const locked = (await tx.lockSession(session.id))!;
         if (locked.status !== "active")
@@ -62,12 +76,32 @@ export function chat(core: Core) {
           sessionId: session.id,
           senderId,
           kind: input.kind,
-          text: input.text,
+          text: stored,
           attachmentUrl: input.attachmentUrl,
           attachmentContentType: input.attachmentContentType,
           clientMsgId: input.clientMsgId,
           sentAt: now(),
+          flagged: contacts.length > 0,
         });
+        if (contacts.length > 0 && action === "flag")
+          await tx.insertReport({
+            id: newId(),
+            reporterId: null,
+            requestId: null,
+            targetKind: "message",
+            targetId: message.id,
+            subjectUserId: senderId,
+            sessionId: session.id,
+            reason: "off_platform",
+            note: `contact details found: ${[...new Set(contacts.map((c) => c.kind.replace("_", " ")))].join(", ")}`,
+            source: "contact_filter",
+            status: "open",
+            resolution: null,
+            resolutionNote: null,
+            resolvedBy: null,
+            createdAt: message.sentAt,
+            resolvedAt: null,
+          });
         await emit(session.id, { type: "message", message });
         return message;
       }).catch(async (error: unknown) => {
@@ -78,8 +112,14 @@ export function chat(core: Core) {
     },
 
     async listMessages(principal: Principal, sessionId: string, afterSeq: bigint, limit: number) {
-      await visible(principal, sessionId);
-      return store.listMessages(sessionId, afterSeq, limit);
+      const { role } = await visible(principal, sessionId);
+      const messages = await store.listMessages(sessionId, afterSeq, limit);
+      // A message a moderator hid keeps its place in the sequence; only staff read its content.
+      return role === "staff"
+        ? messages
+        : messages.map((m) =>
+            m.hidden ? { ...m, text: "", attachmentUrl: "", attachmentContentType: "" } : m,
+          );
     },
 
     async markRead(

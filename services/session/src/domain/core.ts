@@ -1,6 +1,7 @@
 import { isStaff, type Principal } from "@parley/kit/auth";
 import { invalidArgument, notFound, permissionDenied } from "@parley/kit/errors";
 import type { Logger } from "@parley/kit/log";
+import type { ContactFilterAction } from "./contact-filter";
 import {
   assertTransition,
   type EndReason,
@@ -40,6 +41,8 @@ export interface SessionRules {
    * can take, retries included. A claim that outlives it is taken over.
    */
   leaseSeconds: number;
+  /** What the contact-detail filter does with a message carrying contact details (CONTACT_FILTER). */
+  contactFilter?: ContactFilterAction;
 }
 
 export const DEFAULT_RULES: SessionRules = {

@@ -105,6 +105,9 @@ export function lifecycle(core: Core, metering: Metering, settlement: Settlement
       if (session && (session.expertId !== input.expertId || session.kind !== input.kind))
         throw alreadyExists("IDEMPOTENCY_KEY_REUSED", "request_id was used for another request");
       if (!session) {
+        // A pair where either blocked the other does not meet: to the requester the expert is not there.
+        if (await store.blockedBetween(userId, input.expertId))
+          throw notFound("EXPERT_NOT_FOUND", "no such expert");
         const expert = await experts.getExpert(input.expertId);
         if (!expert) throw notFound("EXPERT_NOT_FOUND", "no such expert");
         if (expert.availability === "offline" || expert.availability === "unavailable")
@@ -204,6 +207,8 @@ export function lifecycle(core: Core, metering: Metering, settlement: Settlement
       if (role !== "expert")
         throw permissionDenied("NOT_SESSION_EXPERT", "only the session's expert may accept");
       assertTransition(session.status, "active");
+      if (await store.blockedBetween(session.userId, session.expertId))
+        throw failedPrecondition("PARTICIPANT_BLOCKED", "requests between these two people are refused");
       const expert = await experts.getExpert(session.expertId);
       if (!expert) throw notFound("EXPERT_NOT_FOUND", "the expert no longer exists");
       const accepted = await write(async (tx, emit) => {
@@ -295,6 +300,30 @@ export function lifecycle(core: Core, metering: Metering, settlement: Settlement
 
     /** The sessions active now, newest first (the back office). */
     listLive: (beforeId: string | undefined, limit: number) => store.listLive(beforeId, limit),
+
+    /**
+     * Closes whatever is open between two people (one blocked the other): waiting requests are
+     * cancelled and active sessions ended, both with the reason `blocked`, and settled.
+     */
+    async closeBetween(a: string, b: string) {
+      // A request accepted while it was being cancelled is found active on the next pass.
+      for (let pass = 0; pass < 3; pass++) {
+        const open = await store.openSessionsBetween(a, b);
+        if (open.length === 0) return;
+        for (const session of open) {
+          try {
+            if (session.status === "active")
+              await settlement.afterStop(await endActive(session.id, "blocked"));
+            else await stopWaiting(session, "cancelled", "blocked");
+          } catch (error) {
+            log.warn(
+              { err: error, sessionId: session.id },
+              "closing a session between blocked people failed",
+            );
+          }
+        }
+      }
+    },
 
     async getSession(principal: Principal, sessionId: string) {
       const { session } = await core.visible(principal, sessionId);

@@ -23,7 +23,9 @@ export type EndReason =
   /** Staff suspended the user or the expert (auth's back office). */
   | "account_suspended"
   /** Staff froze the paying wallet: billing refuses its minutes (WALLET_FROZEN). */
-  | "wallet_frozen";
+  | "wallet_frozen"
+  /** One participant blocked the other. */
+  | "blocked";
 
 export interface SessionRecord {
   id: string;
@@ -68,6 +70,10 @@ export interface MessageRecord {
   attachmentContentType: string;
   clientMsgId: string;
   sentAt: Date;
+  /** A moderator hid it (participants read it without content). */
+  hidden?: boolean;
+  /** The contact filter found contact details in it. */
+  flagged?: boolean;
 }
 
 export interface ReceiptRecord {
@@ -185,4 +191,8 @@ export type NotificationIntent = Intent<
   | "session_declined"
   | "session_expired"
   | "session_ended"
+  | "report_resolved"
+  | "moderation_warning"
+  | "dispute_opened"
+  | "dispute_resolved"
 >;

@@ -14,6 +14,7 @@ import type {
   SessionRecord,
   SessionStatus,
 } from "./model";
+import type { ReportRecord } from "./safety-model";
 
 /** What session needs to know about an expert (from the user service). */
 export interface ExpertInfo {
@@ -81,6 +82,16 @@ export interface BillingPort {
     currency: string;
     kind: SessionKind;
   }): Promise<{ invoiceId: string }>;
+  /**
+   * Gives back part (amount) or all that remains refundable of what a session charged,
+   * idempotent by requestId; SESSION_CHARGES_NOT_FOUND arrives as an AppError.
+   */
+  refund(input: {
+    sessionId: string;
+    amount?: { minor: bigint; currency: string };
+    note: string;
+    requestId: string;
+  }): Promise<{ refundId: string; amountMinor: bigint }>;
 }
 
 /** Live fan-out of a session's events between instances (the bus, as session sees it). */
@@ -189,6 +200,12 @@ export interface SessionTx {
   /** Lets the next tick retry a settlement at once. */
   releaseSettlement(sessionId: string, epoch: bigint): Promise<void>;
   lockActiveFor(userId: string, sessionId: string | undefined): Promise<SessionRecord[]>;
+  /** Connection changes of participants of active sessions (dispute evidence). */
+  logPresence(
+    entries: Array<{ sessionId: string; userId: string; online: boolean; at: Date }>,
+  ): Promise<void>;
+  /** A report into the moderation queue (the contact filter's flags). */
+  insertReport(report: ReportRecord): Promise<boolean>;
 }
 
 /** The session service's storage (implemented in persistence/store.ts over Postgres). */
@@ -209,4 +226,8 @@ export interface SessionStore {
   reviewsToReport(limit: number): Promise<ReviewRecord[]>;
   markRatingReported(sessionId: string): Promise<void>;
   countActive(expertId: string): Promise<number>;
+  /** Whether either person blocked the other. */
+  blockedBetween(a: string, b: string): Promise<boolean>;
+  /** Requests and sessions still open between two people (requested, waiting, active). */
+  openSessionsBetween(a: string, b: string): Promise<SessionRecord[]>;
 }

@@ -14,6 +14,8 @@ export function presence(core: Core) {
       return write(async (tx, emit) => {
         const sessions = await tx.lockActiveFor(userId, sessionId || undefined);
         const at = now();
+        // Each participant's connection changes are kept: a dispute's evidence of presence.
+        const changes: Array<{ sessionId: string; userId: string; online: boolean; at: Date }> = [];
         for (const session of sessions) {
           const side = session.userId === userId ? "userOnline" : "expertOnline";
           const patch: SessionPatch = { [side]: online };
@@ -36,9 +38,11 @@ export function presence(core: Core) {
           } else if (!session.awaySince) {
             patch.awaySince = at;
           }
+          if (session[side] !== online) changes.push({ sessionId: session.id, userId, online, at });
           const updated = await tx.updateSession(session.id, patch);
           if (patch.startedAt) await emit(session.id, { type: "status_changed", session: updated });
         }
+        await tx.logPresence(changes);
         return sessions.length;
       });
     },

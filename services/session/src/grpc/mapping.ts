@@ -33,6 +33,7 @@ const END_REASON: Record<model.EndReason, EndReason> = {
   disconnected: EndReason.END_REASON_DISCONNECTED,
   account_suspended: EndReason.END_REASON_ACCOUNT_SUSPENDED,
   wallet_frozen: EndReason.END_REASON_WALLET_FROZEN,
+  blocked: EndReason.END_REASON_BLOCKED,
 };
 
 const MESSAGE_KIND: Record<model.MessageKind, MessageKind> = {
@@ -55,6 +56,8 @@ function reverse<K extends string, V>(table: Record<K, V>, value: V, field: stri
   return entry[0] as K;
 }
 
+export const endReasonMessage = (reason: model.EndReason | null) =>
+  reason ? END_REASON[reason] : EndReason.END_REASON_UNSPECIFIED;
 export const toStatus = (value: SessionStatus) => reverse(STATUS, value, "status");
 export const toMessageKind = (value: MessageKind) => reverse(MESSAGE_KIND, value, "kind");
 export const toSignalKind = (value: SignalKind) => reverse(SIGNAL_KIND, value, "kind");
@@ -100,6 +103,8 @@ export function messageMessage(message: model.MessageRecord): Message {
     attachmentContentType: message.attachmentContentType,
     clientMsgId: message.clientMsgId,
     sentAt: message.sentAt,
+    hidden: message.hidden ?? false,
+    flagged: message.flagged ?? false,
   };
 }
 

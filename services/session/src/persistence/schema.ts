@@ -101,6 +101,10 @@ export const messages = sessionsSchema.table(
     attachmentContentType: text("attachment_content_type").notNull(),
     clientMsgId: text("client_msg_id").notNull(),
     sentAt: at("sent_at").notNull(),
+    /** A moderator hid it: participants read it without text or attachment. */
+    hiddenAt: at("hidden_at"),
+    /** The contact filter found contact details in it. */
+    flagged: boolean("flagged").notNull().default(false),
   },
   (table) => [
     uniqueIndex("messages_seq").on(table.sessionId, table.seq),
@@ -120,15 +124,132 @@ export const receipts = sessionsSchema.table(
   (table) => [primaryKey({ columns: [table.sessionId, table.userId] })],
 );
 
-export const reviews = sessionsSchema.table("reviews", {
-  sessionId: uuid("session_id").primaryKey(),
-  expertId: uuid("expert_id").notNull(),
-  userId: uuid("user_id").notNull(),
-  rating: smallint("rating").notNull(),
-  text: text("text").notNull(),
-  createdAt: at("created_at").notNull(),
-  ratingReported: boolean("rating_reported").notNull().default(false),
-});
+export const reviews = sessionsSchema.table(
+  "reviews",
+  {
+    sessionId: uuid("session_id").primaryKey(),
+    expertId: uuid("expert_id").notNull(),
+    userId: uuid("user_id").notNull(),
+    rating: smallint("rating").notNull(),
+    text: text("text").notNull(),
+    createdAt: at("created_at").notNull(),
+    ratingReported: boolean("rating_reported").notNull().default(false),
+    /** The expert's one reply. */
+    reply: text("reply"),
+    repliedAt: at("replied_at"),
+    /** A moderator hid it: gone from public reads and from the rating summary. */
+    hiddenAt: at("hidden_at"),
+  },
+  (table) => [
+    index("reviews_expert_public")
+      .on(table.expertId, table.createdAt, table.sessionId)
+      .where(sql`hidden_at is null`),
+  ],
+);
 
 /** Notification intents, written in the transaction of the change they tell of (kit outbox). */
 export const notificationOutbox = outboxTable(sessionsSchema, "notification_outbox");
+
+// ---- Trust and safety (SafetyService) ----
+
+/**
+ * Who blocked whom. A pair meets by no path while either direction holds (requests and
+ * messages checked here; discovery by the user service's copy, kept by the safety outbox).
+ */
+export const blocks = sessionsSchema.table(
+  "blocks",
+  {
+    blockerId: uuid("blocker_id").notNull(),
+    blockedId: uuid("blocked_id").notNull(),
+    createdAt: at("created_at").notNull(),
+  },
+  (table) => [
+    primaryKey({ columns: [table.blockerId, table.blockedId] }),
+    index("blocks_blocked").on(table.blockedId, table.blockerId),
+  ],
+);
+
+/** Changes the user service must mirror (block copies, retracted ratings), sent in order per key. */
+export const safetyOutbox = outboxTable(sessionsSchema, "safety_outbox");
+
+/** The moderation queue: people's reports and the contact filter's flags. */
+export const reports = sessionsSchema.table(
+  "reports",
+  {
+    id: uuid("id").primaryKey(),
+    reporterId: uuid("reporter_id"),
+    requestId: text("request_id"),
+    targetKind: text("target_kind").notNull(),
+    targetId: uuid("target_id").notNull(),
+    subjectUserId: uuid("subject_user_id").notNull(),
+    sessionId: uuid("session_id"),
+    reason: text("reason").notNull(),
+    note: text("note").notNull(),
+    source: text("source").notNull(),
+    status: text("status").notNull(),
+    resolution: text("resolution"),
+    resolutionNote: text("resolution_note"),
+    resolvedBy: uuid("resolved_by"),
+    createdAt: at("created_at").notNull(),
+    resolvedAt: at("resolved_at"),
+  },
+  (table) => [
+    uniqueIndex("reports_request").on(table.reporterId, table.requestId),
+    index("reports_queue").on(table.status, table.id),
+  ],
+);
+
+/** Each participant's connection changes during active sessions: dispute evidence. */
+export const presenceLog = sessionsSchema.table(
+  "presence_log",
+  {
+    sessionId: uuid("session_id").notNull(),
+    userId: uuid("user_id").notNull(),
+    online: boolean("online").notNull(),
+    at: at("at").notNull(),
+  },
+  (table) => [index("presence_log_session").on(table.sessionId, table.at)],
+);
+
+/** One dispute per session, with the evidence snapshot taken when it was opened. */
+export const disputes = sessionsSchema.table(
+  "disputes",
+  {
+    id: uuid("id").primaryKey(),
+    sessionId: uuid("session_id").notNull(),
+    userId: uuid("user_id").notNull(),
+    expertId: uuid("expert_id").notNull(),
+    reason: text("reason").notNull(),
+    note: text("note").notNull(),
+    status: text("status").notNull(),
+    evidence: jsonb("evidence").notNull(),
+    proposedOutcome: text("proposed_outcome").notNull(),
+    proposedRule: text("proposed_rule").notNull(),
+    proposedRefundMinor: bigint("proposed_refund_minor", { mode: "bigint" }).notNull(),
+    currency: text("currency").notNull(),
+    refundedMinor: bigint("refunded_minor", { mode: "bigint" }),
+    refundId: text("refund_id"),
+    resolutionNote: text("resolution_note"),
+    resolvedBy: uuid("resolved_by"),
+    createdAt: at("created_at").notNull(),
+    resolvedAt: at("resolved_at"),
+  },
+  (table) => [
+    uniqueIndex("disputes_session").on(table.sessionId),
+    index("disputes_queue").on(table.status, table.id),
+  ],
+);
+
+/** The expert's rating of the user of a session (seed 004 user_rating): experts and staff read it. */
+export const userRatings = sessionsSchema.table(
+  "user_ratings",
+  {
+    sessionId: uuid("session_id").primaryKey(),
+    userId: uuid("user_id").notNull(),
+    expertId: uuid("expert_id").notNull(),
+    rating: smallint("rating").notNull(),
+    text: text("text").notNull(),
+    createdAt: at("created_at").notNull(),
+  },
+  (table) => [index("user_ratings_user").on(table.userId)],
+);

@@ -15,6 +15,7 @@ import {
 } from "../domain/model";
 import type { NewEvent, SessionPatch, SessionStore, SessionTx } from "../domain/ports";
 import { decodeEventBody, eventBodyJson } from "./codec";
+import { insertReport } from "./safety-store";
 
 type Row = Record<string, unknown>;
 
@@ -58,6 +59,8 @@ const toMessage = (row: Row): MessageRecord => ({
   attachmentContentType: row.attachment_content_type as string,
   clientMsgId: row.client_msg_id as string,
   sentAt: row.sent_at as Date,
+  hidden: row.hidden_at != null,
+  flagged: row.flagged === true,
 });
 
 const toEvent = (row: Row): SessionEvent => ({
@@ -223,9 +226,11 @@ function transactional(sql: Sql): SessionTx {
       const [row] = await sql`select last_seq from sessions.sessions where id = ${m.sessionId}`;
       const seq = BigInt(row!.last_seq as bigint) + 1n;
       const [inserted] = await sql`insert into sessions.messages (id, session_id, seq, sender_id, kind, text,
-        attachment_url, attachment_content_type, client_msg_id, sent_at)
+        attachment_url, attachment_content_type, client_msg_id, sent_at, flagged)
         values (${m.id}, ${m.sessionId}, ${seq.toString()}, ${m.senderId}, ${m.kind}, ${m.text}, ${m.attachmentUrl},
-        ${m.attachmentContentType}, ${m.clientMsgId}, ${m.sentAt}) returning *`.catch(asDuplicate);
+        ${m.attachmentContentType}, ${m.clientMsgId}, ${m.sentAt}, ${m.flagged ?? false}) returning *`.catch(
+        asDuplicate,
+      );
       return toMessage(inserted!);
     },
     async upsertReceipt(sessionId, r) {
@@ -386,6 +391,16 @@ function transactional(sql: Sql): SessionTx {
             and (user_id = ${userId} or expert_id = ${userId}) order by id for update`;
       return rows.map(toSession);
     },
+    async logPresence(entries) {
+      if (entries.length === 0) return;
+      // Booleans travel as text: postgres.js does not send a boolean array as one.
+      await sql`insert into sessions.presence_log (session_id, user_id, online, at)
+        select v.session_id, v.user_id, v.online::bool, v.at
+        from unnest(${entries.map((e) => e.sessionId)}::uuid[], ${entries.map((e) => e.userId)}::uuid[],
+          ${entries.map((e) => String(e.online))}::text[], ${entries.map((e) => e.at.toISOString())}::timestamptz[])
+          as v(session_id, user_id, online, at)`;
+    },
+    insertReport: (report) => insertReport(sql, report),
   };
 }
 
@@ -465,14 +480,26 @@ export function createSessionStore(sql: Sql): SessionStore {
       return row ? toReview(row) : undefined;
     },
     async reviewsToReport(limit) {
-      const rows =
-        await sql`select * from sessions.reviews where not rating_reported order by session_id limit ${limit}`;
+      const rows = await sql`select * from sessions.reviews where not rating_reported and hidden_at is null
+          order by session_id limit ${limit}`;
       return rows.map(toReview);
     },
     async markRatingReported(sessionId) {
       await sql`update sessions.reviews set rating_reported = true where session_id = ${sessionId}`;
     },
     countActive: (expertId) => countActive(sql, expertId),
+    async blockedBetween(a, b) {
+      const [row] = await sql`select exists (select 1 from sessions.blocks
+        where (blocker_id = ${a} and blocked_id = ${b}) or (blocker_id = ${b} and blocked_id = ${a})) as blocked`;
+      return row!.blocked as boolean;
+    },
+    async openSessionsBetween(a, b) {
+      const rows = await sql`select * from sessions.sessions
+        where status in ('requested', 'waiting', 'active')
+          and ((user_id = ${a} and expert_id = ${b}) or (user_id = ${b} and expert_id = ${a}))
+        order by id`;
+      return rows.map(toSession);
+    },
   };
 }
 

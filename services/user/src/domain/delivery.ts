@@ -24,7 +24,10 @@ const DEFAULTS: Record<DeliveryChannel, (kind: NotificationKind) => boolean> = {
   web_push: () => true,
   mobile_push: () => true,
   email: (kind) =>
-    SECURITY_KINDS.has(kind) || ["session_ended", "top_up_credited", "refund_issued"].includes(kind),
+    SECURITY_KINDS.has(kind) ||
+    ["session_ended", "top_up_credited", "refund_issued", "dispute_resolved", "moderation_warning"].includes(
+      kind,
+    ),
   sms: (kind) => SECURITY_KINDS.has(kind) || kind === "request_waiting",
 };
 

@@ -115,6 +115,8 @@ export interface ExpertQuery extends ExpertFilters {
   sort: ExpertSort;
   limit: number;
   after?: ExpertCursor;
+  /** The signed-in person searching: experts blocked either way between them are left out. */
+  viewerId?: string;
 }
 
 export interface RatingSummary {
@@ -138,6 +140,10 @@ export const NOTIFICATION_KINDS = [
   "new_sign_in",
   "mfa_changed",
   "password_changed",
+  "report_resolved",
+  "moderation_warning",
+  "dispute_opened",
+  "dispute_resolved",
 ] as const;
 export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
 

@@ -48,6 +48,22 @@ const TEMPLATES: Record<Locale, Record<NotificationKind, Template>> = {
       title: "Password changed",
       body: "Your password was changed. If this was not you, reset it now.",
     },
+    report_resolved: {
+      title: "Your report was reviewed",
+      body: "Thank you for your report of a {target_kind}. Our moderators' decision: {resolution}.",
+    },
+    moderation_warning: {
+      title: "A warning from Parley's moderators",
+      body: "Something you did was reported ({reason}) and breaks Parley's rules: {note}",
+    },
+    dispute_opened: {
+      title: "Dispute received",
+      body: "We received your dispute about a session. Support will review it; Parley's records suggest: {proposed_outcome}.",
+    },
+    dispute_resolved: {
+      title: "Dispute resolved",
+      body: "Support resolved your dispute: {status}. Refunded: {amount}.",
+    },
   },
   hi: {
     request_waiting: {
@@ -87,13 +103,79 @@ const TEMPLATES: Record<Locale, Record<NotificationKind, Template>> = {
       title: "पासवर्ड बदला गया",
       body: "आपका पासवर्ड बदल दिया गया। यदि यह आप नहीं थे, तो इसे अभी रीसेट करें।",
     },
+    report_resolved: {
+      title: "आपकी रिपोर्ट की समीक्षा हुई",
+      body: "{target_kind} की रिपोर्ट के लिए धन्यवाद। मॉडरेटर का निर्णय: {resolution}।",
+    },
+    moderation_warning: {
+      title: "Parley मॉडरेटर की चेतावनी",
+      body: "आपकी एक गतिविधि की रिपोर्ट ({reason}) हुई और वह Parley के नियमों के विरुद्ध है: {note}",
+    },
+    dispute_opened: {
+      title: "विवाद प्राप्त हुआ",
+      body: "सत्र के बारे में आपका विवाद मिल गया है। सहायता टीम समीक्षा करेगी; Parley के रिकॉर्ड का सुझाव: {proposed_outcome}।",
+    },
+    dispute_resolved: {
+      title: "विवाद का समाधान",
+      body: "सहायता टीम ने आपका विवाद सुलझाया: {status}। धनवापसी: {amount}।",
+    },
   },
 };
 
 /** Words the templates insert, per locale. */
 const WORDS: Record<Locale, Record<string, string>> = {
-  en: { chat: "chat", call: "call", enabled: "turned on", disabled: "turned off" },
-  hi: { chat: "चैट", call: "कॉल", enabled: "चालू", disabled: "बंद" },
+  en: {
+    chat: "chat",
+    call: "call",
+    enabled: "turned on",
+    disabled: "turned off",
+    person: "person",
+    message: "message",
+    session: "session",
+    review: "review",
+    dismissed: "no rule was broken",
+    warned: "the person was warned",
+    content_hidden: "the content was hidden",
+    suspended: "the account was suspended",
+    review_needed: "a review by support",
+    full_refund: "a full refund",
+    partial_refund: "a partial refund",
+    refunded_full: "full refund",
+    refunded_partial: "partial refund",
+    rejected: "no refund due",
+    harassment: "harassment",
+    spam: "spam",
+    off_platform: "moving off Parley",
+    fraud: "fraud",
+    inappropriate: "inappropriate content",
+    other: "other",
+  },
+  hi: {
+    chat: "चैट",
+    call: "कॉल",
+    enabled: "चालू",
+    disabled: "बंद",
+    person: "व्यक्ति",
+    message: "संदेश",
+    session: "सत्र",
+    review: "समीक्षा",
+    dismissed: "कोई नियम नहीं टूटा",
+    warned: "व्यक्ति को चेतावनी दी गई",
+    content_hidden: "सामग्री छिपा दी गई",
+    suspended: "खाता निलंबित किया गया",
+    review_needed: "सहायता टीम द्वारा समीक्षा",
+    full_refund: "पूरी धनवापसी",
+    partial_refund: "आंशिक धनवापसी",
+    refunded_full: "पूरी धनवापसी",
+    refunded_partial: "आंशिक धनवापसी",
+    rejected: "कोई धनवापसी देय नहीं",
+    harassment: "उत्पीड़न",
+    spam: "स्पैम",
+    off_platform: "Parley से बाहर ले जाना",
+    fraud: "धोखाधड़ी",
+    inappropriate: "अनुचित सामग्री",
+    other: "अन्य",
+  },
 };
 
 /** The template locale for a BCP 47 tag ("hi-IN" → hi); English otherwise. */

@@ -153,9 +153,10 @@ export function userHandlers(
       return { expert: expertMessage(await users.getExpert(request.expertId)) };
     },
 
-    async listExperts(request) {
+    async listExperts(request, ctx) {
       const { query, next } = expertQuery(request, paging);
-      const page = await users.listExperts(query);
+      const viewerId = ctx.principal.kind === "user" ? ctx.principal.userId : undefined;
+      const page = await users.listExperts({ ...query, viewerId });
       return { experts: page.experts.map(expertMessage), nextPageToken: next(page.next) };
     },
 

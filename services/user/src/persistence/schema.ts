@@ -273,3 +273,22 @@ export const schema = {
   deliveries,
   deliveryAttempts,
 };
+
+/**
+ * The session service's blocks, as discovery needs them (session owns them and sends each
+ * change through its safety outbox): one row per ordered pair, the latest change winning by
+ * `changed_at`, so changes applied in any order end at the newest state.
+ */
+export const blocks = users.table(
+  "blocks",
+  {
+    blockerId: uuid("blocker_id").notNull(),
+    blockedId: uuid("blocked_id").notNull(),
+    blocked: boolean("blocked").notNull(),
+    changedAt: at("changed_at").notNull(),
+  },
+  (table) => [
+    primaryKey({ columns: [table.blockerId, table.blockedId] }),
+    index("blocks_by_blocked").on(table.blockedId, table.blockerId),
+  ],
+);

@@ -38,6 +38,7 @@ function shapeOf(query: ExpertQuery) {
     rateKind: query.rateKind,
     sort: query.sort,
     after: Boolean(query.after),
+    viewer: Boolean(query.viewerId),
   };
 }
 type ListShape = ReturnType<typeof shapeOf>;
@@ -71,6 +72,14 @@ function expertConditions(shape: ListShape): SQL[] {
       conditions.push(eq(experts.availability, "unavailable"));
       break;
   }
+  if (shape.viewer)
+    // A pair where either blocked the other does not meet, discovery included (blocks_by_blocked
+    // and the primary key answer both directions).
+    conditions.push(
+      sql`not exists (select 1 from users.blocks b where b.blocked and (
+        (b.blocker_id = ${p("viewerId")}::uuid and b.blocked_id = ${experts.userId})
+        or (b.blocked_id = ${p("viewerId")}::uuid and b.blocker_id = ${experts.userId})))`,
+    );
   if (shape.after) {
     // Row comparisons over the sort keys + user_id: every key of a sort runs one way, so
     // these match the btree sort indexes (scanned backwards for the descending sorts).
@@ -109,6 +118,7 @@ function listParameters(query: ExpertQuery): Record<string, unknown> {
     key0: query.after?.key[0],
     key1: query.after?.key[1],
     afterId: query.after?.userId,
+    viewerId: query.viewerId,
     limit: query.limit,
   };
 }

@@ -180,6 +180,8 @@ export enum EndReason {
   END_REASON_ACCOUNT_SUSPENDED = 10,
   /** END_REASON_WALLET_FROZEN - Staff froze the paying wallet: it pays no further minute. */
   END_REASON_WALLET_FROZEN = 11,
+  /** END_REASON_BLOCKED - One participant blocked the other. */
+  END_REASON_BLOCKED = 12,
   UNRECOGNIZED = -1,
 }
 
@@ -221,6 +223,9 @@ export function endReasonFromJSON(object: any): EndReason {
     case 11:
     case "END_REASON_WALLET_FROZEN":
       return EndReason.END_REASON_WALLET_FROZEN;
+    case 12:
+    case "END_REASON_BLOCKED":
+      return EndReason.END_REASON_BLOCKED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -254,6 +259,8 @@ export function endReasonToJSON(object: EndReason): string {
       return "END_REASON_ACCOUNT_SUSPENDED";
     case EndReason.END_REASON_WALLET_FROZEN:
       return "END_REASON_WALLET_FROZEN";
+    case EndReason.END_REASON_BLOCKED:
+      return "END_REASON_BLOCKED";
     case EndReason.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -575,7 +582,13 @@ export interface Message {
   /** The sender's idempotency key. */
   clientMsgId: string;
   /** When stored. */
-  sentAt?: Date | undefined;
+  sentAt?:
+    | Date
+    | undefined;
+  /** A moderator hid it: text and attachment are withheld from the participants. */
+  hidden: boolean;
+  /** The contact-detail filter found contact details in it (masked or flagged for review). */
+  flagged: boolean;
 }
 
 /** Request for SendMessage. */
@@ -2492,6 +2505,8 @@ function createBaseMessage(): Message {
     attachmentContentType: "",
     clientMsgId: "",
     sentAt: undefined,
+    hidden: false,
+    flagged: false,
   };
 }
 
@@ -2529,6 +2544,12 @@ export const Message: MessageFns<Message> = {
     }
     if (message.sentAt !== undefined) {
       Timestamp.encode(toTimestamp(message.sentAt), writer.uint32(82).fork()).join();
+    }
+    if (message.hidden !== false) {
+      writer.uint32(88).bool(message.hidden);
+    }
+    if (message.flagged !== false) {
+      writer.uint32(96).bool(message.flagged);
     }
     return writer;
   },
@@ -2626,6 +2647,22 @@ export const Message: MessageFns<Message> = {
             message.sentAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.hidden = reader.bool();
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.flagged = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2678,6 +2715,8 @@ export const Message: MessageFns<Message> = {
         : isSet(object.sent_at)
         ? fromJsonTimestamp(object.sent_at)
         : undefined,
+      hidden: isSet(object.hidden) ? globalThis.Boolean(object.hidden) : false,
+      flagged: isSet(object.flagged) ? globalThis.Boolean(object.flagged) : false,
     };
   },
 
@@ -2712,6 +2751,12 @@ export const Message: MessageFns<Message> = {
     }
     if (message.sentAt !== undefined) {
       obj.sentAt = message.sentAt.toISOString();
+    }
+    if (message.hidden !== false) {
+      obj.hidden = message.hidden;
+    }
+    if (message.flagged !== false) {
+      obj.flagged = message.flagged;
     }
     return obj;
   },

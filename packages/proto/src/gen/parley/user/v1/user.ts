@@ -267,6 +267,17 @@ export enum NotificationKind {
   NOTIFICATION_KIND_MFA_CHANGED = 12,
   /** NOTIFICATION_KIND_PASSWORD_CHANGED - Security: your password was changed or reset. Cannot be turned off. */
   NOTIFICATION_KIND_PASSWORD_CHANGED = 13,
+  /**
+   * NOTIFICATION_KIND_REPORT_RESOLVED - Trust and safety (30–39).
+   * Reporter: a moderator resolved your report (data: report_id, target_kind, resolution).
+   */
+  NOTIFICATION_KIND_REPORT_RESOLVED = 30,
+  /** NOTIFICATION_KIND_MODERATION_WARNING - A moderator warned you about your conduct (data: report_id, reason, note). */
+  NOTIFICATION_KIND_MODERATION_WARNING = 31,
+  /** NOTIFICATION_KIND_DISPUTE_OPENED - User: your dispute was received (data: dispute_id, session_id, proposed_outcome). */
+  NOTIFICATION_KIND_DISPUTE_OPENED = 32,
+  /** NOTIFICATION_KIND_DISPUTE_RESOLVED - User: your dispute was resolved (data: dispute_id, session_id, status, amount_minor, currency). */
+  NOTIFICATION_KIND_DISPUTE_RESOLVED = 33,
   UNRECOGNIZED = -1,
 }
 
@@ -314,6 +325,18 @@ export function notificationKindFromJSON(object: any): NotificationKind {
     case 13:
     case "NOTIFICATION_KIND_PASSWORD_CHANGED":
       return NotificationKind.NOTIFICATION_KIND_PASSWORD_CHANGED;
+    case 30:
+    case "NOTIFICATION_KIND_REPORT_RESOLVED":
+      return NotificationKind.NOTIFICATION_KIND_REPORT_RESOLVED;
+    case 31:
+    case "NOTIFICATION_KIND_MODERATION_WARNING":
+      return NotificationKind.NOTIFICATION_KIND_MODERATION_WARNING;
+    case 32:
+    case "NOTIFICATION_KIND_DISPUTE_OPENED":
+      return NotificationKind.NOTIFICATION_KIND_DISPUTE_OPENED;
+    case 33:
+    case "NOTIFICATION_KIND_DISPUTE_RESOLVED":
+      return NotificationKind.NOTIFICATION_KIND_DISPUTE_RESOLVED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -351,6 +374,14 @@ export function notificationKindToJSON(object: NotificationKind): string {
       return "NOTIFICATION_KIND_MFA_CHANGED";
     case NotificationKind.NOTIFICATION_KIND_PASSWORD_CHANGED:
       return "NOTIFICATION_KIND_PASSWORD_CHANGED";
+    case NotificationKind.NOTIFICATION_KIND_REPORT_RESOLVED:
+      return "NOTIFICATION_KIND_REPORT_RESOLVED";
+    case NotificationKind.NOTIFICATION_KIND_MODERATION_WARNING:
+      return "NOTIFICATION_KIND_MODERATION_WARNING";
+    case NotificationKind.NOTIFICATION_KIND_DISPUTE_OPENED:
+      return "NOTIFICATION_KIND_DISPUTE_OPENED";
+    case NotificationKind.NOTIFICATION_KIND_DISPUTE_RESOLVED:
+      return "NOTIFICATION_KIND_DISPUTE_RESOLVED";
     case NotificationKind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

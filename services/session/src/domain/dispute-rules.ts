@@ -1,0 +1,98 @@
+import type { SessionRecord } from "./model";
+import type { DisputeEvidence, PresenceChange, ProposedOutcome } from "./safety-model";
+
+/** The dispute window and the rules that propose an outcome (DISPUTE_* configuration). */
+export interface DisputeRules {
+  /** A session may be disputed this long after it ended. */
+  windowHours: number;
+  /** Rules in force, by name: `expert_no_reply`. */
+  enabled: readonly string[];
+  /** expert_no_reply: the expert's first message must come within this long of the start. */
+  noReplySeconds: number;
+}
+
+export const DEFAULT_DISPUTE_RULES: DisputeRules = {
+  windowHours: 48,
+  enabled: ["expert_no_reply"],
+  noReplySeconds: 120,
+};
+
+/**
+ * Spans metering was paused: while either participant was away, from the grace's end until
+ * both were back (the metering worker's rule), as the presence log tells it. Both are taken
+ * as connected at the start (a chat meters from acceptance; a call only once both are).
+ */
+export function pausesFrom(
+  presence: PresenceChange[],
+  session: Pick<SessionRecord, "userId" | "expertId" | "endedAt">,
+  graceSeconds: number,
+): Array<{ from: Date; to: Date | null }> {
+  const online = new Map([
+    [session.userId, true],
+    [session.expertId, true],
+  ]);
+  const pauses: Array<{ from: Date; to: Date | null }> = [];
+  let awaySince: Date | null = null;
+  for (const change of presence) {
+    if (!online.has(change.userId)) continue;
+    online.set(change.userId, change.online);
+    const everyone = [...online.values()].every(Boolean);
+    if (!everyone && !awaySince) awaySince = change.at;
+    if (everyone && awaySince) {
+      const from = new Date(awaySince.getTime() + graceSeconds * 1000);
+      if (change.at > from) pauses.push({ from, to: change.at });
+      awaySince = null;
+    }
+  }
+  if (awaySince) {
+    const from = new Date(awaySince.getTime() + graceSeconds * 1000);
+    if (!session.endedAt || session.endedAt > from) pauses.push({ from, to: null });
+  }
+  return pauses;
+}
+
+/** The evidence snapshot: Parley's own records of a session, nothing the parties claim. */
+export function computeEvidence(
+  session: SessionRecord,
+  presence: PresenceChange[],
+  messages: Array<{ senderId: string; sentAt: Date }>,
+  graceSeconds: number,
+): DisputeEvidence {
+  const firstExpert = messages.find((m) => m.senderId === session.expertId);
+  const start = session.startedAt;
+  return {
+    minutesCharged: session.minutesCharged,
+    rateMinor: session.rateMinor,
+    currency: session.currency,
+    amountChargedMinor: session.rateMinor * BigInt(session.minutesCharged),
+    startedAt: start,
+    endedAt: session.endedAt,
+    endReason: session.endReason,
+    presence,
+    pauses: pausesFrom(presence, session, graceSeconds),
+    messages,
+    expertFirstResponseSeconds:
+      firstExpert && start
+        ? Math.max(0, Math.floor((firstExpert.sentAt.getTime() - start.getTime()) / 1000))
+        : null,
+    userMessages: messages.filter((m) => m.senderId === session.userId).length,
+    expertMessages: messages.filter((m) => m.senderId === session.expertId).length,
+  };
+}
+
+/** The outcome the first matching rule proposes; support decides when none matches. */
+export function proposeOutcome(
+  session: Pick<SessionRecord, "kind">,
+  evidence: DisputeEvidence,
+  rules: DisputeRules,
+): { outcome: ProposedOutcome; rule: string; refundMinor: bigint } {
+  if (
+    rules.enabled.includes("expert_no_reply") &&
+    session.kind === "chat" &&
+    evidence.amountChargedMinor > 0n &&
+    (evidence.expertFirstResponseSeconds === null ||
+      evidence.expertFirstResponseSeconds > rules.noReplySeconds)
+  )
+    return { outcome: "full_refund", rule: "expert_no_reply", refundMinor: evidence.amountChargedMinor };
+  return { outcome: "review", rule: "", refundMinor: 0n };
+}

@@ -1,0 +1,75 @@
+import type { MessageRecord, NotificationIntent } from "./model";
+import type {
+  BlockRecord,
+  DisputeRecord,
+  DisputeStatus,
+  PresenceChange,
+  PublicReviewRecord,
+  ReportRecord,
+  ReportSource,
+  ReportStatus,
+  SafetySync,
+  UserRatingRecord,
+} from "./safety-model";
+
+/** Writes of one trust-and-safety transaction (persistence/safety-store.ts). */
+export interface SafetyTx {
+  /** False when the block was already there. */
+  insertBlock(block: BlockRecord): Promise<boolean>;
+  /** False when there was no such block. */
+  deleteBlock(blockerId: string, blockedId: string): Promise<boolean>;
+  /** Changes the user service mirrors, in order per key (a pair, an expert). */
+  enqueueSync(items: SafetySync[]): Promise<void>;
+  enqueueNotifications(intents: NotificationIntent[]): Promise<void>;
+  /** False when the reporter already used this request id (nothing written). */
+  insertReport(report: ReportRecord): Promise<boolean>;
+  lockReport(id: string): Promise<ReportRecord | undefined>;
+  updateReport(report: ReportRecord): Promise<void>;
+  hideMessage(messageId: string, at: Date): Promise<void>;
+  /** The review hidden now; undefined when missing or hidden already. */
+  hideReview(sessionId: string, at: Date): Promise<PublicReviewRecord | undefined>;
+  /** False when the session already has a dispute. */
+  insertDispute(dispute: DisputeRecord): Promise<boolean>;
+  lockDispute(id: string): Promise<DisputeRecord | undefined>;
+  updateDispute(dispute: DisputeRecord): Promise<void>;
+  /** False when the review already has a reply (or is missing). */
+  setReply(sessionId: string, reply: string, at: Date): Promise<boolean>;
+  /** False when the session's user was already rated. */
+  insertUserRating(rating: UserRatingRecord): Promise<boolean>;
+}
+
+export interface SafetyStore {
+  transaction<T>(work: (tx: SafetyTx) => Promise<T>): Promise<T>;
+  listBlocks(
+    blockerId: string,
+    after: { at: Date; id: string } | undefined,
+    limit: number,
+  ): Promise<BlockRecord[]>;
+  getMessage(messageId: string): Promise<MessageRecord | undefined>;
+  findReport(reporterId: string, requestId: string): Promise<ReportRecord | undefined>;
+  getReport(id: string): Promise<ReportRecord | undefined>;
+  listReports(
+    filter: { status: ReportStatus; source?: ReportSource; afterId?: string },
+    limit: number,
+  ): Promise<ReportRecord[]>;
+  /** The session's participants' connection changes, in time order. */
+  presenceOf(sessionId: string): Promise<PresenceChange[]>;
+  /** Every message's sender and time, in order (at most `limit`). */
+  messageTrace(sessionId: string, limit: number): Promise<Array<{ senderId: string; sentAt: Date }>>;
+  getDispute(id: string): Promise<DisputeRecord | undefined>;
+  disputeOfSession(sessionId: string): Promise<DisputeRecord | undefined>;
+  listDisputes(filter: { status: DisputeStatus; afterId?: string }, limit: number): Promise<DisputeRecord[]>;
+  getPublicReview(sessionId: string): Promise<PublicReviewRecord | undefined>;
+  listExpertReviews(
+    expertId: string,
+    filter: { rating?: number; before?: { at: Date; id: string } },
+    limit: number,
+  ): Promise<PublicReviewRecord[]>;
+  userRatingSummary(userId: string): Promise<{ average: number; count: number }>;
+}
+
+/** The user service's copy of blocks and its rating summaries, as the safety outbox relay sees them. */
+export interface SafetyMirror {
+  /** Idempotent: a block set or lifted, a rating taken out of a summary. */
+  apply(item: SafetySync): Promise<void>;
+}
