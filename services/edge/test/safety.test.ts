@@ -496,4 +496,53 @@ t.test("trust and safety through the edge", async (t) => {
       t.equal(asUser.status, 403, "users do not see users' ratings");
     },
   );
+  await t.test(
+    "the expert dashboard: this month's figures, kept as sessions end and reviews arrive",
+    async (t) => {
+      const fresh = await createExpert(t, api, admin);
+      const a = await fundedUser(api, admin);
+      const b = await fundedUser(api, admin);
+      for (const [user, rating] of [
+        [a, 4],
+        [a, 0],
+        [b, 2],
+      ] as const) {
+        const sessionId = await activeChat(t, api, user.accessToken, fresh);
+        t.equal((await send(api, fresh.token, sessionId, "Hello, I am here.")).status, 200);
+        await api.call("POST", `/v1/sessions/${sessionId}:end`, { token: user.accessToken, body: {} });
+        if (rating)
+          await api.call("POST", `/v1/sessions/${sessionId}/reviews`, {
+            token: user.accessToken,
+            body: { rating, text: "ok" },
+          });
+      }
+      const declined = await api.call("POST", "/v1/sessions", {
+        token: b.accessToken,
+        body: { expert_id: fresh.userId, kind: "SESSION_KIND_CHAT", request_id: randomUUID() },
+      });
+      await api.call("POST", `/v1/sessions/${declined.body.session.session_id}:decline`, {
+        token: fresh.token,
+        body: {},
+      });
+
+      const dashboard = await api.call("GET", `/v1/experts/${fresh.userId}/dashboard`, {
+        token: fresh.token,
+      });
+      t.equal(dashboard.status, 200, JSON.stringify(dashboard.body));
+      t.match(dashboard.body, {
+        sessions_this_month: 4,
+        completed_this_month: 3,
+        rating_average_this_month: 3,
+        ratings_this_month: 2,
+        repeat_client_rate: 0.5,
+      });
+      t.ok(Number(dashboard.body.median_first_response_seconds) >= 0, "a median first response");
+      t.ok(Date.parse(dashboard.body.last_active_at) > Date.now() - 60_000, "active just now");
+      t.equal(
+        (await api.call("GET", `/v1/experts/${fresh.userId}/dashboard`, { token: a.accessToken })).status,
+        403,
+      );
+      t.equal((await api.call("GET", `/v1/experts/${fresh.userId}/dashboard`, { token: admin })).status, 200);
+    },
+  );
 });

@@ -66,6 +66,20 @@ export interface SafetyStore {
     limit: number,
   ): Promise<PublicReviewRecord[]>;
   userRatingSummary(userId: string): Promise<{ average: number; count: number }>;
+  /** The counters kept for an expert (month: its first day, `YYYY-MM-01`, UTC). */
+  expertFigures(expertId: string, month: string): Promise<ExpertFigures>;
+}
+
+/** What the metrics tables hold for one expert and month. */
+export interface ExpertFigures {
+  requests: number;
+  completed: number;
+  ratingSum: number;
+  ratingCount: number;
+  clients: number;
+  repeatClients: number;
+  lastActiveAt: Date | null;
+  medianFirstResponseSeconds: number | null;
 }
 
 /** The user service's copy of blocks and its rating summaries, as the safety outbox relay sees them. */

@@ -485,6 +485,25 @@ export function createSafety(deps: SafetyDeps) {
       if (!inserted) throw alreadyExists("USER_RATING_EXISTS", "you already rated this user");
     },
 
+    /** The expert's figures this calendar month (UTC), read from counters kept as things happen. */
+    async expertDashboard(principal: Principal, expertId: string) {
+      requireUuid(expertId, "expert_id");
+      const callerId = userIdOf(principal);
+      if (callerId !== expertId && !isModerator(principal) && !isSupport(principal))
+        throw permissionDenied("PERMISSION_DENIED", "an expert's dashboard is theirs (and staff's)");
+      const month = `${now().toISOString().slice(0, 7)}-01`;
+      const f = await store.expertFigures(expertId, month);
+      return {
+        sessionsThisMonth: f.requests,
+        completedThisMonth: f.completed,
+        ratingAverageThisMonth: f.ratingCount > 0 ? f.ratingSum / f.ratingCount : 0,
+        ratingsThisMonth: f.ratingCount,
+        repeatClientRate: f.clients > 0 ? f.repeatClients / f.clients : 0,
+        medianFirstResponseSeconds: f.medianFirstResponseSeconds,
+        lastActiveAt: f.lastActiveAt,
+      };
+    },
+
     async getUserRating(principal: Principal, userId: string) {
       requireUuid(userId, "user_id");
       if (

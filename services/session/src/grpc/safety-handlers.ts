@@ -1,5 +1,5 @@
 import type { Principal } from "@parley/kit/auth";
-import { AppError, invalidArgument } from "@parley/kit/errors";
+import { invalidArgument } from "@parley/kit/errors";
 import type { Handlers } from "@parley/kit/grpc";
 import { isUuid } from "@parley/kit/ids";
 import { cursors, type Paging } from "@parley/kit/paging";
@@ -163,8 +163,18 @@ export function safetyHandlers(safety: Safety, paging: Paging): Handlers<typeof 
       const summary = await safety.getUserRating(ctx.principal, request.userId);
       return { ratingAverage: summary.average, ratingCount: summary.count };
     },
-    async getExpertDashboard() {
-      throw new AppError("unimplemented", "NOT_IMPLEMENTED", "the expert dashboard is not available yet");
+    async getExpertDashboard(request, ctx) {
+      const d = await safety.expertDashboard(ctx.principal, request.expertId);
+      return {
+        sessionsThisMonth: d.sessionsThisMonth,
+        completedThisMonth: d.completedThisMonth,
+        ratingAverageThisMonth: d.ratingAverageThisMonth,
+        ratingsThisMonth: d.ratingsThisMonth,
+        repeatClientRate: d.repeatClientRate,
+        medianFirstResponseSeconds:
+          d.medianFirstResponseSeconds === null ? undefined : BigInt(d.medianFirstResponseSeconds),
+        lastActiveAt: d.lastActiveAt ?? undefined,
+      };
     },
   };
 }

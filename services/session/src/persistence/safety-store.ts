@@ -265,6 +265,27 @@ export function createSafetyStore(sql: Sql): SafetyStore {
         order by created_at desc, session_id desc limit ${limit}`;
       return rows.map(toReview);
     },
+    async expertFigures(expertId, month) {
+      const [row] = await sql`select
+          coalesce(m.requests, 0) as requests, coalesce(m.completed, 0) as completed,
+          coalesce(m.rating_sum, 0) as rating_sum, coalesce(m.rating_count, 0) as rating_count,
+          coalesce(s.clients, 0) as clients, coalesce(s.repeat_clients, 0) as repeat_clients, s.last_active_at,
+          (select percentile_disc(0.5) within group (order by f.seconds) from sessions.first_responses f
+            where f.expert_id = ${expertId} and f.month = ${month}::date) as median
+        from (select 1) one
+        left join sessions.expert_monthly m on m.expert_id = ${expertId} and m.month = ${month}::date
+        left join sessions.expert_stats s on s.expert_id = ${expertId}`;
+      return {
+        requests: Number(row!.requests),
+        completed: Number(row!.completed),
+        ratingSum: Number(row!.rating_sum),
+        ratingCount: Number(row!.rating_count),
+        clients: Number(row!.clients),
+        repeatClients: Number(row!.repeat_clients),
+        lastActiveAt: (row!.last_active_at as Date | null) ?? null,
+        medianFirstResponseSeconds: row!.median == null ? null : Number(row!.median),
+      };
+    },
     async userRatingSummary(userId) {
       const [row] = await sql`select coalesce(avg(rating), 0)::float8 as average, count(*)::int as count
         from sessions.user_ratings where user_id = ${userId}`;

@@ -3,6 +3,7 @@ import { sql } from "drizzle-orm";
 import {
   bigint,
   boolean,
+  date,
   index,
   integer,
   jsonb,
@@ -252,4 +253,51 @@ export const userRatings = sessionsSchema.table(
     createdAt: at("created_at").notNull(),
   },
   (table) => [index("user_ratings_user").on(table.userId)],
+);
+
+// ---- Expert metrics (GetExpertDashboard), kept by triggers as sessions and reviews change ----
+
+/** Per expert and calendar month (UTC): requests, sessions that ran and ended, visible ratings. */
+export const expertMonthly = sessionsSchema.table(
+  "expert_monthly",
+  {
+    expertId: uuid("expert_id").notNull(),
+    month: date("month", { mode: "string" }).notNull(),
+    requests: integer("requests").notNull().default(0),
+    completed: integer("completed").notNull().default(0),
+    ratingSum: integer("rating_sum").notNull().default(0),
+    ratingCount: integer("rating_count").notNull().default(0),
+  },
+  (table) => [primaryKey({ columns: [table.expertId, table.month] })],
+);
+
+/** Per expert, all time: distinct clients, clients who came back, when last active. */
+export const expertStats = sessionsSchema.table("expert_stats", {
+  expertId: uuid("expert_id").primaryKey(),
+  clients: integer("clients").notNull().default(0),
+  repeatClients: integer("repeat_clients").notNull().default(0),
+  lastActiveAt: at("last_active_at"),
+});
+
+/** How many sessions each client had with each expert (what makes a repeat client). */
+export const expertClients = sessionsSchema.table(
+  "expert_clients",
+  {
+    expertId: uuid("expert_id").notNull(),
+    userId: uuid("user_id").notNull(),
+    sessions: integer("sessions").notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.expertId, table.userId] })],
+);
+
+/** Seconds from a session's start to the expert's first message, by the month it ended. */
+export const firstResponses = sessionsSchema.table(
+  "first_responses",
+  {
+    sessionId: uuid("session_id").primaryKey(),
+    expertId: uuid("expert_id").notNull(),
+    month: date("month", { mode: "string" }).notNull(),
+    seconds: integer("seconds").notNull(),
+  },
+  (table) => [index("first_responses_expert_month").on(table.expertId, table.month, table.seconds)],
 );
