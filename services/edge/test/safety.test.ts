@@ -268,15 +268,6 @@ t.test("trust and safety through the edge", async (t) => {
         },
       });
       t.equal(stranger.status, 404, "only a participant reports a session");
-      const suspendNow = await api.call(
-        "POST",
-        `/v1/admin/moderation/reports/${reported.body.report.report_id}:resolve`,
-        {
-          token: admin,
-          body: { resolution: "REPORT_RESOLUTION_SUSPENDED", note: "repeat offender" },
-        },
-      );
-      t.equal(suspendNow.status, 501, "suspension waits for the back office");
       const warned = await api.call(
         "POST",
         `/v1/admin/moderation/reports/${reported.body.report.report_id}:resolve`,
@@ -299,6 +290,64 @@ t.test("trust and safety through the edge", async (t) => {
         "the warning",
       );
       t.match(warning.body, /Be courteous/);
+    },
+  );
+
+  await t.test(
+    "suspending from the queue is the back office's: a moderator is refused, an admin suspends",
+    async (t) => {
+      const reporter = await api.register();
+      const troll = await api.register();
+      const moderatorAccount = await api.register();
+      const promoted = await api.call("POST", `/v1/users/${moderatorAccount.userId}/role`, {
+        token: admin,
+        body: { role: "ROLE_MODERATOR" },
+      });
+      t.equal(promoted.status, 200, JSON.stringify(promoted.body));
+      const moderator = await api.login(moderatorAccount.email, PASSWORD);
+      const report = await api.call("POST", "/v1/reports", {
+        token: reporter.accessToken,
+        body: {
+          target_kind: "REPORT_TARGET_KIND_PERSON",
+          target_id: troll.userId,
+          reason: "REPORT_REASON_FRAUD",
+          note: "asked me to pay outside",
+          request_id: randomUUID(),
+        },
+      });
+      t.equal(report.status, 200, JSON.stringify(report.body));
+      const reportId = report.body.report.report_id;
+      const queue = await api.call("GET", "/v1/admin/moderation/reports", { token: moderator });
+      t.equal(queue.status, 200, "moderators work the queue");
+      t.ok(queue.body.reports.some((r: { report_id: string }) => r.report_id === reportId));
+      const bySupportRules = await api.call("POST", `/v1/admin/moderation/reports/${reportId}:resolve`, {
+        token: moderator,
+        body: { resolution: "REPORT_RESOLUTION_SUSPENDED", note: "fraud" },
+      });
+      t.equal(bySupportRules.status, 403, "a moderator may not suspend (the back office's matrix)");
+      const hidePerson = await api.call("POST", `/v1/admin/moderation/reports/${reportId}:resolve`, {
+        token: moderator,
+        body: { resolution: "REPORT_RESOLUTION_CONTENT_HIDDEN", note: "?" },
+      });
+      t.equal(hidePerson.body.error.reason, "NOTHING_TO_HIDE");
+      const suspended = await api.call("POST", `/v1/admin/moderation/reports/${reportId}:resolve`, {
+        token: admin,
+        body: { resolution: "REPORT_RESOLUTION_SUSPENDED", note: "fraud confirmed" },
+      });
+      t.equal(suspended.status, 200, JSON.stringify(suspended.body));
+      t.equal(suspended.body.report.resolution, "REPORT_RESOLUTION_SUSPENDED");
+      const login = await api.call("POST", "/v1/auth/login", {
+        body: { identifier: troll.email, password: PASSWORD },
+      });
+      t.equal(login.body.error?.reason, "ACCOUNT_SUSPENDED", "the reported person is suspended");
+      const told = await eventually(
+        async () =>
+          (await inbox(api, reporter.accessToken)).find(
+            (n) => n.kind === "NOTIFICATION_KIND_REPORT_RESOLVED",
+          ),
+        "the reporter's notification",
+      );
+      t.equal(told.data.resolution, "suspended");
     },
   );
 

@@ -6,6 +6,7 @@ import { createLogger } from "@parley/kit/log";
 import { createMetrics, registerDatabaseGauges, serveMetrics } from "@parley/kit/metrics";
 import { userNotifier } from "@parley/kit/notify";
 import { startTracing } from "@parley/kit/tracing";
+import { backOffice, createBackOfficeClient } from "./clients/auth";
 import { billingPort, createBillingClient } from "./clients/billing";
 import { createUserClient, createUserSafetyClient, expertDirectory, safetyMirror } from "./clients/user";
 import { sessionConfigShape } from "./config";
@@ -25,18 +26,21 @@ const { credentials } = identity;
 const billingClient = createBillingClient(config.BILLING_ADDRESS, credentials);
 const userClient = createUserClient(config.USER_ADDRESS, credentials);
 const userSafetyClient = createUserSafetyClient(config.USER_ADDRESS, credentials);
+const backOfficeClient = createBackOfficeClient(config.AUTH_ADDRESS);
 const { server } = await startSession(config, log, {
   authenticate: identity.authenticate,
   billing: billingPort(billingClient),
   experts: expertDirectory(userClient),
   notifier: userNotifier(userClient),
   mirror: safetyMirror(userSafetyClient),
+  backOffice: backOffice(backOfficeClient),
   metrics,
   onShutdown: [
     async () => {
       billingClient.close();
       userClient.close();
       userSafetyClient.close();
+      backOfficeClient.close();
       directory.close();
     },
   ],

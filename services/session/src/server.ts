@@ -16,7 +16,7 @@ import { createAuthorship } from "./domain/authorship";
 import { DEFAULT_DISPUTE_RULES, type DisputeRules } from "./domain/dispute-rules";
 import type { BillingPort, Clock, ExpertDirectory } from "./domain/ports";
 import { createSafety } from "./domain/safety";
-import type { SafetyMirror } from "./domain/safety-ports";
+import type { BackOffice, SafetyMirror } from "./domain/safety-ports";
 import { createSessions, type SessionRules } from "./domain/sessions";
 import { sessionHandlers } from "./grpc/handlers";
 import { sessionPermissions } from "./grpc/permissions";
@@ -43,6 +43,8 @@ export interface SessionServiceDeps {
   rules: SessionRules;
   /** The dispute window and rules (DISPUTE_*); the defaults when absent. */
   disputes?: DisputeRules;
+  /** Auth's back office (a report resolved by suspending); absent: SUSPEND_NOT_AVAILABLE. */
+  backOffice?: BackOffice;
   log: Logger;
   /** PAGE_TOKEN_SECRET; a process-local key when absent (tests). */
   pageTokenSecret?: string;
@@ -91,6 +93,7 @@ export function createSessionService(deps: SessionServiceDeps) {
     store: createSafetyStore(deps.sql),
     rules: deps.disputes ?? DEFAULT_DISPUTE_RULES,
     closeBetween: sessions.closeBetween,
+    backOffice: deps.backOffice,
   });
   const safetyBinding = bindService(SafetyServiceService, safetyHandlers(safety, paging), safetyPermissions);
   return { sessions, safety, metering, catchUp, binding, staff, bindings: [binding, staff, safetyBinding] };
@@ -146,6 +149,7 @@ export async function startSession(
     notifier: Notifier;
     /** The user service's copy of blocks and rating summaries (the safety outbox's receiver). */
     mirror: SafetyMirror;
+    backOffice?: BackOffice;
     metrics?: ServiceMetrics;
     onShutdown?: Array<() => Promise<void>>;
   },
@@ -168,6 +172,7 @@ export async function startSession(
     experts: outside.experts,
     rules: rulesFromConfig(config),
     disputes: disputeRulesFromConfig(config),
+    backOffice: outside.backOffice,
     log,
     pageTokenSecret: config.PAGE_TOKEN_SECRET,
     heartbeatMs: config.HEARTBEAT_MS,

@@ -93,7 +93,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Resolves an open report: dismiss, warn the reported person (they are told), hide the content (a message's text or a review; the expert's rating summary is recomputed), or suspend (not available until the back office's suspension exists: UNIMPLEMENTED)
+         * Resolves an open report: dismiss, warn the reported person (they are told), hide the content (a message's text or a review; the expert's rating summary is recomputed), or suspend the reported person through auth's back office SuspendPerson, made with the caller's own token — the back office's matrix decides (admins and support suspend; a moderator is refused with PERMISSION_DENIED, and auth audits the attempt)
          * @description The reporter is told the outcome. A report already resolved the same way answers as it is.
          *
          *     Callers: moderator.
@@ -4532,6 +4532,23 @@ export interface operations {
                 };
             };
             /**
+             * @description Not allowed.
+             *     - `PERMISSION_DENIED` (PERMISSION_DENIED): suspending without the back office's right
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "PERMISSION_DENIED";
+                        };
+                    };
+                };
+            };
+            /**
              * @description Not found.
              *     - `REPORT_NOT_FOUND` (NOT_FOUND)
              */
@@ -4561,23 +4578,6 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             reason?: "RATE_LIMITED";
-                        };
-                    };
-                };
-            };
-            /**
-             * @description Not implemented.
-             *     - `SUSPEND_NOT_AVAILABLE` (UNIMPLEMENTED)
-             */
-            501: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"] & {
-                        error?: {
-                            /** @enum {string} */
-                            reason?: "SUSPEND_NOT_AVAILABLE";
                         };
                     };
                 };

@@ -87,3 +87,13 @@ export interface SafetyMirror {
   /** Idempotent: a block set or lifted, a rating taken out of a summary. */
   apply(item: SafetySync): Promise<void>;
 }
+
+/** Auth's back office as the moderation queue uses it. */
+export interface BackOffice {
+  /**
+   * Suspends a person on behalf of the staff member whose token is given: auth applies its
+   * permission matrix (moderators may not suspend: PERMISSION_DENIED, and the attempt is
+   * audited) and records the suspension with them as the actor.
+   */
+  suspend(userId: string, reason: string, staffToken: string): Promise<void>;
+}

@@ -24,7 +24,7 @@ import type {
   ReportStatus,
   ReportTargetKind,
 } from "./safety-model";
-import type { SafetyStore } from "./safety-ports";
+import type { BackOffice, SafetyStore } from "./safety-ports";
 import { isModerator, isSupport, requireModerator, requireSupport } from "./staff";
 
 /** At most this many messages go into a dispute's evidence (who sent what when). */
@@ -37,6 +37,8 @@ export interface SafetyDeps {
   rules: DisputeRules;
   /** Ends or cancels whatever is open between two people (lifecycle). */
   closeBetween(a: string, b: string): Promise<void>;
+  /** Auth's back office (suspensions); absent: a report cannot be resolved by suspending. */
+  backOffice?: BackOffice;
 }
 
 export type Safety = ReturnType<typeof createSafety>;
@@ -210,18 +212,36 @@ export function createSafety(deps: SafetyDeps) {
 
     async resolveReport(
       principal: Principal,
-      input: { reportId: string; resolution: ReportResolution | undefined; note: string },
+      input: {
+        reportId: string;
+        resolution: ReportResolution | undefined;
+        note: string;
+        /** The caller's own token: a suspension is the back office's, made as them. */
+        staffToken?: string;
+      },
     ): Promise<ReportRecord> {
       const moderatorId = requireModerator(principal);
       requireUuid(input.reportId, "report_id");
       if (!input.resolution) throw invalidArgument("VALIDATION_FAILED", "resolution is required");
       requireText(input.note, "note", NOTE_CHARS);
-      if (input.resolution === "suspended")
-        throw new AppError(
-          "unimplemented",
-          "SUSPEND_NOT_AVAILABLE",
-          "suspending a person is not available yet (the back office's suspension has not landed); warn or hide instead",
-        );
+      if (input.resolution === "suspended") {
+        if (!deps.backOffice || !input.staffToken)
+          throw new AppError(
+            "unimplemented",
+            "SUSPEND_NOT_AVAILABLE",
+            "suspensions are not reachable from here",
+          );
+        const report = await store.getReport(input.reportId);
+        if (!report) throw notFound("REPORT_NOT_FOUND", "no such report");
+        if (report.status === "open")
+          // Auth's permission matrix decides (admins and support suspend; a moderator is refused
+          // and the attempt audited), and records the suspension with the caller as its actor.
+          await deps.backOffice.suspend(
+            report.subjectUserId,
+            `report ${report.id}: ${input.note}`,
+            input.staffToken,
+          );
+      }
       return store.transaction(async (tx) => {
         const report = await tx.lockReport(input.reportId);
         if (!report) throw notFound("REPORT_NOT_FOUND", "no such report");

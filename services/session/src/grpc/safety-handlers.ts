@@ -76,10 +76,12 @@ export function safetyHandlers(safety: Safety, paging: Paging): Handlers<typeof 
       };
     },
     async resolveReport(request, ctx) {
+      const authorization = String(ctx.metadata.get("authorization")[0] ?? "");
       const report = await safety.resolveReport(ctx.principal, {
         reportId: request.reportId,
         resolution: toResolution(request.resolution),
         note: request.note,
+        staffToken: /^bearer /i.test(authorization) ? authorization.slice(7) : undefined,
       });
       return { report: reportMessage(report) };
     },

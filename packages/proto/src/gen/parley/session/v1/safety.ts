@@ -5126,10 +5126,12 @@ export const SafetyServiceService = {
   /**
    * Resolves an open report: dismiss, warn the reported person (they are told), hide the
    * content (a message's text or a review; the expert's rating summary is recomputed), or
-   * suspend (not available until the back office's suspension exists: UNIMPLEMENTED). The
-   * reporter is told the outcome. A report already resolved the same way answers as it is.
+   * suspend the reported person through auth's back office SuspendPerson, made with the
+   * caller's own token — the back office's matrix decides (admins and support suspend; a
+   * moderator is refused with PERMISSION_DENIED, and auth audits the attempt). The reporter is
+   * told the outcome. A report already resolved the same way answers as it is.
    * Callers: moderator.
-   * Errors: NOT_FOUND REPORT_NOT_FOUND, FAILED_PRECONDITION REPORT_RESOLVED (resolved otherwise), FAILED_PRECONDITION NOTHING_TO_HIDE (a person reported, not content), UNIMPLEMENTED SUSPEND_NOT_AVAILABLE, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND REPORT_NOT_FOUND, FAILED_PRECONDITION REPORT_RESOLVED (resolved otherwise), FAILED_PRECONDITION NOTHING_TO_HIDE (a person reported, not content), PERMISSION_DENIED (suspending without the back office's right), INVALID_ARGUMENT VALIDATION_FAILED
    */
   resolveReport: {
     path: "/parley.session.v1.SafetyService/ResolveReport" as const,
@@ -5342,10 +5344,12 @@ export interface SafetyServiceServer extends UntypedServiceImplementation {
   /**
    * Resolves an open report: dismiss, warn the reported person (they are told), hide the
    * content (a message's text or a review; the expert's rating summary is recomputed), or
-   * suspend (not available until the back office's suspension exists: UNIMPLEMENTED). The
-   * reporter is told the outcome. A report already resolved the same way answers as it is.
+   * suspend the reported person through auth's back office SuspendPerson, made with the
+   * caller's own token — the back office's matrix decides (admins and support suspend; a
+   * moderator is refused with PERMISSION_DENIED, and auth audits the attempt). The reporter is
+   * told the outcome. A report already resolved the same way answers as it is.
    * Callers: moderator.
-   * Errors: NOT_FOUND REPORT_NOT_FOUND, FAILED_PRECONDITION REPORT_RESOLVED (resolved otherwise), FAILED_PRECONDITION NOTHING_TO_HIDE (a person reported, not content), UNIMPLEMENTED SUSPEND_NOT_AVAILABLE, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND REPORT_NOT_FOUND, FAILED_PRECONDITION REPORT_RESOLVED (resolved otherwise), FAILED_PRECONDITION NOTHING_TO_HIDE (a person reported, not content), PERMISSION_DENIED (suspending without the back office's right), INVALID_ARGUMENT VALIDATION_FAILED
    */
   resolveReport: handleUnaryCall<ResolveReportRequest, ResolveReportResponse>;
   /**
@@ -5530,10 +5534,12 @@ export interface SafetyServiceClient extends Client {
   /**
    * Resolves an open report: dismiss, warn the reported person (they are told), hide the
    * content (a message's text or a review; the expert's rating summary is recomputed), or
-   * suspend (not available until the back office's suspension exists: UNIMPLEMENTED). The
-   * reporter is told the outcome. A report already resolved the same way answers as it is.
+   * suspend the reported person through auth's back office SuspendPerson, made with the
+   * caller's own token — the back office's matrix decides (admins and support suspend; a
+   * moderator is refused with PERMISSION_DENIED, and auth audits the attempt). The reporter is
+   * told the outcome. A report already resolved the same way answers as it is.
    * Callers: moderator.
-   * Errors: NOT_FOUND REPORT_NOT_FOUND, FAILED_PRECONDITION REPORT_RESOLVED (resolved otherwise), FAILED_PRECONDITION NOTHING_TO_HIDE (a person reported, not content), UNIMPLEMENTED SUSPEND_NOT_AVAILABLE, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND REPORT_NOT_FOUND, FAILED_PRECONDITION REPORT_RESOLVED (resolved otherwise), FAILED_PRECONDITION NOTHING_TO_HIDE (a person reported, not content), PERMISSION_DENIED (suspending without the back office's right), INVALID_ARGUMENT VALIDATION_FAILED
    */
   resolveReport(
     request: ResolveReportRequest,
