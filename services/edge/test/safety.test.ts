@@ -61,14 +61,18 @@ async function fundedUser(api: Api, admin: string) {
 
 /** A chat requested and accepted (minute 1 is charged from the acceptance on). */
 async function activeChat(t: Test, api: Api, userToken: string, expert: { userId: string; token: string }) {
+  let last: unknown;
   const requested = await eventually(async () => {
     const response = await api.call("POST", "/v1/sessions", {
       token: userToken,
       body: { expert_id: expert.userId, kind: "SESSION_KIND_CHAT", request_id: randomUUID() },
     });
     // The expert reads as offline until their socket's first presence report lands.
+    if (response.status !== 200) last = response.body;
     return response.status === 200 ? response : undefined;
-  }, "the expert to take requests");
+  }, "the expert to take requests").catch((error: Error) => {
+    throw new Error(`${error.message}: ${JSON.stringify(last)}`);
+  });
   const sessionId: string = requested.body.session.session_id;
   const accepted = await api.call("POST", `/v1/sessions/${sessionId}:accept`, {
     token: expert.token,
@@ -592,6 +596,14 @@ t.test("trust and safety through the edge", async (t) => {
         403,
       );
       t.equal((await api.call("GET", `/v1/experts/${fresh.userId}/dashboard`, { token: admin })).status, 200);
+      // The public part reaches the expert's profile.
+      const profile = await eventually(async () => {
+        const expert = (await api.call("GET", `/v1/experts/${fresh.userId}`)).body.expert;
+        return expert.metrics?.completed_sessions_this_month === 3 ? expert : undefined;
+      }, "the public figures on the profile");
+      t.equal(profile.metrics.repeat_client_rate, 0.5);
+      t.ok(Number(profile.metrics.median_first_response_seconds) >= 0);
+      t.notOk("last_active_at" in profile.metrics, "what is not public stays on the dashboard");
     },
   );
 });

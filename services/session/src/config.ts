@@ -54,6 +54,8 @@ export const sessionConfigShape = {
     .pipe(z.array(z.enum(["expert_no_reply"]))),
   /** expert_no_reply: the expert's first message must come within this many seconds of the start. */
   DISPUTE_NO_REPLY_SECONDS: env.positiveInt(120),
+  /** How often experts' changed public figures are sent to their profile (user service). */
+  METRICS_PUBLISH_MS: env.positiveInt(2_000),
   /** What the contact-detail filter does with phone numbers, emails, payment handles in a message. */
   CONTACT_FILTER: z.enum(["off", "mask", "flag", "refuse"]).default("flag"),
 };

@@ -28,6 +28,7 @@ import { busEventFeed } from "./persistence/event-feed";
 import { createSafetyStore } from "./persistence/safety-store";
 import { createSessionStore, NOTIFICATION_OUTBOX } from "./persistence/store";
 import { createMeteringWorker, type MeteringWorkerOptions, startMeteringLoop } from "./workers/metering";
+import { startMetricsPublisher } from "./workers/metrics-publisher";
 import { createSafetyRelay } from "./workers/safety-sync";
 
 export const SESSION_MIGRATIONS = {
@@ -45,6 +46,8 @@ export interface SessionServiceDeps {
   disputes?: DisputeRules;
   /** Auth's back office (a report resolved by suspending); absent: SUSPEND_NOT_AVAILABLE. */
   backOffice?: BackOffice;
+  /** The user service (experts' public figures); absent: they are not published. */
+  mirror?: SafetyMirror;
   log: Logger;
   /** PAGE_TOKEN_SECRET; a process-local key when absent (tests). */
   pageTokenSecret?: string;
@@ -94,6 +97,7 @@ export function createSessionService(deps: SessionServiceDeps) {
     rules: deps.disputes ?? DEFAULT_DISPUTE_RULES,
     closeBetween: sessions.closeBetween,
     backOffice: deps.backOffice,
+    mirror: deps.mirror,
   });
   const safetyBinding = bindService(SafetyServiceService, safetyHandlers(safety, paging), safetyPermissions);
   return { sessions, safety, metering, catchUp, binding, staff, bindings: [binding, staff, safetyBinding] };
@@ -165,7 +169,7 @@ export async function startSession(
     log,
   });
   const safetyRelay = createSafetyRelay(database.sql, outside.mirror, log);
-  const { server, metering, catchUp } = buildSessionServer({
+  const { server, metering, catchUp, safety } = buildSessionServer({
     sql: database.sql,
     bus,
     billing: outside.billing,
@@ -173,6 +177,7 @@ export async function startSession(
     rules: rulesFromConfig(config),
     disputes: disputeRulesFromConfig(config),
     backOffice: outside.backOffice,
+    mirror: outside.mirror,
     log,
     pageTokenSecret: config.PAGE_TOKEN_SECRET,
     heartbeatMs: config.HEARTBEAT_MS,
@@ -185,6 +190,7 @@ export async function startSession(
   });
   shutdownHooks.push(
     startMeteringLoop(metering, config.METERING_INTERVAL_MS, log),
+    startMetricsPublisher(safety, config.METRICS_PUBLISH_MS, log),
     relay.stop,
     safetyRelay.stop,
     async () => catchUp.close(),

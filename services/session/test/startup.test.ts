@@ -27,8 +27,8 @@ t.test("startSession migrates, serves, runs the metering loop and shuts down cle
     billing: harness.billingPort,
     experts: harness.experts,
     notifier: userNotifier(harness.user),
-    // Nothing in this test blocks anyone or hides a review: the safety outbox stays empty.
-    mirror: { apply: async () => undefined },
+    // Nothing in this test blocks anyone, hides a review or ends a session: nothing to mirror.
+    mirror: { apply: async () => undefined, publishMetrics: async () => undefined },
   });
   const client = createServiceClient(SessionServiceService, { address: `127.0.0.1:${port}` });
   const user = await harness.person();

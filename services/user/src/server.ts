@@ -139,6 +139,7 @@ export function createUserService(deps: UserServiceDeps): UserService {
     intervalSeconds: deps.favouriteOnlineIntervalSeconds ?? 3_600,
     log: deps.log,
   });
+  const safetyCopy = createSafetyCopy(createSafetyCopyStore(deps.sql), now);
   const catchUp = createCatchUp({
     feed,
     lastSeqs: notificationStore.lastSeqs,
@@ -160,6 +161,7 @@ export function createUserService(deps: UserServiceDeps): UserService {
         deps.delivery?.vapidPublicKey ?? "",
         { feed, catchUp, heartbeatMs: deps.watch?.heartbeatMs ?? 15_000 },
         createPaging(deps.pageTokenSecret),
+        safetyCopy.expertMetrics,
       ),
       userPermissions,
     ),
@@ -177,7 +179,7 @@ export function createUserService(deps: UserServiceDeps): UserService {
     ),
     safetyBinding: bindService(
       UserSafetyServiceService,
-      userSafetyHandlers(createSafetyCopy(createSafetyCopyStore(deps.sql))),
+      userSafetyHandlers(safetyCopy),
       userSafetyPermissions,
     ),
     deliveryWorker: worker,

@@ -3795,6 +3795,8 @@ export interface components {
              * @description How many sessions the expert takes at once.
              */
             max_concurrent_sessions?: number;
+            /** @description The expert's public figures (the session service keeps them; GetExpert only, unset in lists). */
+            metrics?: components["schemas"]["parley.user.v1.ExpertMetrics"];
             /**
              * Format: double
              * @description Mean rating 1..5 (display only); 0 when unrated.
@@ -3819,6 +3821,31 @@ export interface components {
              * @example 0190a8f0-5c2e-7a31-9b1d-3f4e5a6b7c8d
              */
             user_id?: string;
+        };
+        /** @description An expert's public figures, from the session service's counters. */
+        "parley.user.v1.ExpertMetrics": {
+            /**
+             * Format: date-time
+             * @description When the figures were computed.
+             * @example 2026-01-15T09:30:00Z
+             */
+            as_of?: string;
+            /**
+             * Format: int32
+             * @description Sessions that ran and ended this calendar month (UTC).
+             */
+            completed_sessions_this_month?: number;
+            /**
+             * Format: int64
+             * @description Median seconds to the expert's first message, over this month's sessions; unset when none.
+             * @example 300
+             */
+            median_first_response_seconds?: string;
+            /**
+             * Format: double
+             * @description Of the expert's clients, the share who came back for another session (0..1).
+             */
+            repeat_client_rate?: number;
         };
         /** @description The part of an expert profile the expert edits. */
         "parley.user.v1.ExpertProfile": {

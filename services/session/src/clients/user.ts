@@ -66,7 +66,7 @@ export function createUserSafetyClient(
     address,
     credentials,
     // Both are idempotent: a block state with its time, a rating taken out once per session.
-    idempotent: ["applyBlock", "retractRating"],
+    idempotent: ["applyBlock", "retractRating", "updateExpertMetrics"],
     defaultDeadlineMs: 5_000,
   });
 }
@@ -83,6 +83,17 @@ export function safetyMirror(client: UserSafetyClient): SafetyMirror {
           changedAt: new Date(item.changedAt),
         });
       else await client.retractRating({ expertId: item.expertId, sessionId: item.sessionId });
+    },
+    async publishMetrics(m) {
+      await client.updateExpertMetrics({
+        expertId: m.expertId,
+        month: m.month,
+        completedSessions: m.completedSessions,
+        repeatClientRate: m.repeatClientRate,
+        medianFirstResponseSeconds:
+          m.medianFirstResponseSeconds === null ? undefined : BigInt(m.medianFirstResponseSeconds),
+        asOf: m.asOf,
+      });
     },
   };
 }

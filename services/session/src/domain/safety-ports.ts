@@ -66,6 +66,10 @@ export interface SafetyStore {
     limit: number,
   ): Promise<PublicReviewRecord[]>;
   userRatingSummary(userId: string): Promise<{ average: number; count: number }>;
+  /** Takes up to `limit` experts whose public figures changed (they are no longer marked). */
+  takeDirtyExperts(limit: number): Promise<string[]>;
+  /** Marks experts again (their figures could not be sent). */
+  markDirty(expertIds: string[]): Promise<void>;
   /** The counters kept for an expert (month: its first day, `YYYY-MM-01`, UTC). */
   expertFigures(expertId: string, month: string): Promise<ExpertFigures>;
 }
@@ -86,6 +90,19 @@ export interface ExpertFigures {
 export interface SafetyMirror {
   /** Idempotent: a block set or lifted, a rating taken out of a summary. */
   apply(item: SafetySync): Promise<void>;
+  /** An expert's public figures as of a moment (the newest wins there). */
+  publishMetrics(metrics: PublicExpertMetrics): Promise<void>;
+}
+
+/** What the expert profile shows of the dashboard. */
+export interface PublicExpertMetrics {
+  expertId: string;
+  /** "YYYY-MM" (UTC). */
+  month: string;
+  completedSessions: number;
+  repeatClientRate: number;
+  medianFirstResponseSeconds: number | null;
+  asOf: Date;
 }
 
 /** Auth's back office as the moderation queue uses it. */

@@ -24,7 +24,7 @@ import type {
   ReportStatus,
   ReportTargetKind,
 } from "./safety-model";
-import type { BackOffice, SafetyStore } from "./safety-ports";
+import type { BackOffice, SafetyMirror, SafetyStore } from "./safety-ports";
 import { isModerator, isSupport, requireModerator, requireSupport } from "./staff";
 
 /** At most this many messages go into a dispute's evidence (who sent what when). */
@@ -39,6 +39,8 @@ export interface SafetyDeps {
   closeBetween(a: string, b: string): Promise<void>;
   /** Auth's back office (suspensions); absent: a report cannot be resolved by suspending. */
   backOffice?: BackOffice;
+  /** Where experts' public figures go (the user service's expert profile); absent: nowhere. */
+  mirror?: Pick<SafetyMirror, "publishMetrics">;
 }
 
 export type Safety = ReturnType<typeof createSafety>;
@@ -503,6 +505,36 @@ export function createSafety(deps: SafetyDeps) {
         }),
       );
       if (!inserted) throw alreadyExists("USER_RATING_EXISTS", "you already rated this user");
+    },
+
+    /**
+     * Sends the public figures of experts whose sessions ended since the last pass to the expert
+     * profile; those that could not be sent are marked again. Returns how many were taken.
+     */
+    async publishMetrics(limit: number): Promise<number> {
+      if (!deps.mirror) return 0;
+      const experts = await store.takeDirtyExperts(limit);
+      const failed: string[] = [];
+      for (const expertId of experts) {
+        const at = now();
+        const month = at.toISOString().slice(0, 7);
+        try {
+          const f = await store.expertFigures(expertId, `${month}-01`);
+          await deps.mirror.publishMetrics({
+            expertId,
+            month,
+            completedSessions: f.completed,
+            repeatClientRate: f.clients > 0 ? f.repeatClients / f.clients : 0,
+            medianFirstResponseSeconds: f.medianFirstResponseSeconds,
+            asOf: at,
+          });
+        } catch (error) {
+          core.log.warn({ err: error, expertId }, "publishing an expert's figures failed; retrying");
+          failed.push(expertId);
+        }
+      }
+      await store.markDirty(failed);
+      return experts.length;
     },
 
     /** The expert's figures this calendar month (UTC), read from counters kept as things happen. */

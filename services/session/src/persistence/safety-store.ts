@@ -265,6 +265,17 @@ export function createSafetyStore(sql: Sql): SafetyStore {
         order by created_at desc, session_id desc limit ${limit}`;
       return rows.map(toReview);
     },
+    async takeDirtyExperts(limit) {
+      const rows = await sql`delete from sessions.expert_metrics_dirty where expert_id in (
+          select expert_id from sessions.expert_metrics_dirty limit ${limit} for update skip locked)
+        returning expert_id`;
+      return rows.map((row) => row.expert_id as string);
+    },
+    async markDirty(expertIds) {
+      if (expertIds.length === 0) return;
+      await sql`insert into sessions.expert_metrics_dirty (expert_id)
+        select * from unnest(${expertIds}::uuid[]) on conflict do nothing`;
+    },
     async expertFigures(expertId, month) {
       const [row] = await sql`select
           coalesce(m.requests, 0) as requests, coalesce(m.completed, 0) as completed,

@@ -301,3 +301,8 @@ export const firstResponses = sessionsSchema.table(
   },
   (table) => [index("first_responses_expert_month").on(table.expertId, table.month, table.seconds)],
 );
+
+/** Experts whose public figures changed since they were last sent to the user service. */
+export const expertMetricsDirty = sessionsSchema.table("expert_metrics_dirty", {
+  expertId: uuid("expert_id").primaryKey(),
+});

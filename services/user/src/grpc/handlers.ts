@@ -8,12 +8,14 @@ import type { Devices } from "../domain/delivery";
 import type { Favourites } from "../domain/favourites";
 import type { Notification } from "../domain/model";
 import type { Notifications } from "../domain/notifications";
+import type { ExpertMetricsRecord } from "../domain/safety";
 import { DEFAULT_PREFERENCES, type Users } from "../domain/users";
 import {
   availabilityMessage,
   channelMessage,
   deviceMessage,
   expertMessage,
+  expertMetricsMessage,
   expertQuery,
   kindMessage,
   notificationMessage,
@@ -57,6 +59,8 @@ export function userHandlers(
   vapidPublicKey: string,
   watch: Omit<WatchDeps<Notification>, "between">,
   paging: Paging,
+  /** An expert's public figures (the session service keeps them current); none when absent. */
+  expertMetrics?: (expertId: string) => Promise<ExpertMetricsRecord | undefined>,
 ): Handlers<typeof UserServiceService> {
   return {
     async getMe(_request, ctx) {
@@ -150,7 +154,9 @@ export function userHandlers(
     },
 
     async getExpert(request) {
-      return { expert: expertMessage(await users.getExpert(request.expertId)) };
+      const expert = expertMessage(await users.getExpert(request.expertId));
+      const metrics = await expertMetrics?.(expert.userId);
+      return { expert: metrics ? { ...expert, metrics: expertMetricsMessage(metrics) } : expert };
     },
 
     async listExperts(request, ctx) {

@@ -7,6 +7,7 @@ import {
   type Device as DeviceMessage,
   ExpertAvailability,
   type Expert as ExpertMessage,
+  type ExpertMetrics,
   ExpertSort,
   type ListExpertsRequest,
   NotificationKind as NotificationKindMessage,
@@ -32,6 +33,7 @@ import type {
   SyncRecord,
   SyncResult,
 } from "../domain/model";
+import type { ExpertMetricsRecord } from "../domain/safety";
 
 const AVAILABILITY_TO_PROTO: Record<Availability, ExpertAvailability> = {
   available: ExpertAvailability.EXPERT_AVAILABILITY_AVAILABLE,
@@ -113,6 +115,14 @@ export function expertMessage(expert: Expert): ExpertMessage {
     updatedAt: expert.updatedAt,
   };
 }
+
+export const expertMetricsMessage = (m: ExpertMetricsRecord): ExpertMetrics => ({
+  completedSessionsThisMonth: m.completedSessions,
+  repeatClientRate: m.repeatClientRate,
+  medianFirstResponseSeconds:
+    m.medianFirstResponseSeconds === null ? undefined : BigInt(m.medianFirstResponseSeconds),
+  asOf: m.asOf,
+});
 
 export const syncRecord = (record: SyncUserRecord | undefined): SyncRecord => ({
   externalId: record?.externalId ?? "",

@@ -7,6 +7,7 @@ import type { SafetyCopy } from "../domain/safety";
 export const userSafetyPermissions: { [K in keyof typeof UserSafetyServiceService]: Permission } = {
   applyBlock: allow.services("session"),
   retractRating: allow.services("session"),
+  updateExpertMetrics: allow.services("session"),
 };
 
 export function userSafetyHandlers(copy: SafetyCopy): Handlers<typeof UserSafetyServiceService> {
@@ -17,6 +18,20 @@ export function userSafetyHandlers(copy: SafetyCopy): Handlers<typeof UserSafety
     },
     async retractRating(request) {
       return copy.retractRating(request.expertId, request.sessionId);
+    },
+    async updateExpertMetrics(request) {
+      await copy.updateExpertMetrics({
+        expertId: request.expertId,
+        month: request.month,
+        completedSessions: request.completedSessions,
+        repeatClientRate: request.repeatClientRate,
+        medianFirstResponseSeconds:
+          request.medianFirstResponseSeconds === undefined
+            ? null
+            : Number(request.medianFirstResponseSeconds),
+        asOf: request.asOf,
+      });
+      return {};
     },
   };
 }

@@ -3,6 +3,29 @@ import type { SafetyCopyStore } from "../domain/safety";
 
 export function createSafetyCopyStore(pool: postgres.Sql): SafetyCopyStore {
   return {
+    async putExpertMetrics(m) {
+      await pool`insert into users.expert_metrics (expert_id, month, completed_sessions, repeat_client_rate,
+          median_first_response_seconds, as_of)
+        values (${m.expertId}, ${m.month}, ${m.completedSessions}, ${m.repeatClientRate},
+          ${m.medianFirstResponseSeconds}, ${m.asOf.toISOString()}::timestamptz)
+        on conflict (expert_id) do update set month = excluded.month, completed_sessions = excluded.completed_sessions,
+          repeat_client_rate = excluded.repeat_client_rate,
+          median_first_response_seconds = excluded.median_first_response_seconds, as_of = excluded.as_of
+        where users.expert_metrics.as_of <= excluded.as_of`;
+    },
+    async getExpertMetrics(expertId) {
+      const [row] = await pool`select * from users.expert_metrics where expert_id = ${expertId}`;
+      if (!row) return undefined;
+      return {
+        expertId: row.expert_id as string,
+        month: row.month as string,
+        completedSessions: Number(row.completed_sessions),
+        repeatClientRate: Number(row.repeat_client_rate),
+        medianFirstResponseSeconds:
+          row.median_first_response_seconds == null ? null : Number(row.median_first_response_seconds),
+        asOf: new Date(row.as_of as string | Date),
+      };
+    },
     async applyBlock(blockerId, blockedId, blocked, changedAt) {
       await pool`insert into users.blocks (blocker_id, blocked_id, blocked, changed_at)
         values (${blockerId}, ${blockedId}, ${blocked}, ${changedAt.toISOString()}::timestamptz)

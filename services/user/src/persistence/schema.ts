@@ -292,3 +292,16 @@ export const blocks = users.table(
     index("blocks_by_blocked").on(table.blockedId, table.blockerId),
   ],
 );
+
+/**
+ * An expert's public figures as the session service last computed them (UpdateExpertMetrics):
+ * the newest `as_of` wins. Shown with GetExpert; the monthly figure only in its own month.
+ */
+export const expertMetrics = users.table("expert_metrics", {
+  expertId: uuid("expert_id").primaryKey(),
+  month: text("month").notNull(),
+  completedSessions: integer("completed_sessions").notNull(),
+  repeatClientRate: doublePrecision("repeat_client_rate").notNull(),
+  medianFirstResponseSeconds: integer("median_first_response_seconds"),
+  asOf: at("as_of").notNull(),
+});

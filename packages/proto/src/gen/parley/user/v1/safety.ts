@@ -58,6 +58,28 @@ export interface RetractRatingResponse {
   applied: boolean;
 }
 
+/** Request of UpdateExpertMetrics. */
+export interface UpdateExpertMetricsRequest {
+  /** The expert. */
+  expertId: string;
+  /** The calendar month (UTC) the monthly figures belong to, "YYYY-MM". */
+  month: string;
+  /** Sessions that ran and ended in that month. */
+  completedSessions: number;
+  /** Clients who came back ÷ all clients (0..1). */
+  repeatClientRate: number;
+  /** Median seconds to the first message in that month's sessions; unset when none. */
+  medianFirstResponseSeconds?:
+    | bigint
+    | undefined;
+  /** When the figures were computed. */
+  asOf?: Date | undefined;
+}
+
+/** Response of UpdateExpertMetrics. */
+export interface UpdateExpertMetricsResponse {
+}
+
 function createBaseApplyBlockRequest(): ApplyBlockRequest {
   return { blockerId: "", blockedId: "", blocked: false, changedAt: undefined };
 }
@@ -400,6 +422,217 @@ export const RetractRatingResponse: MessageFns<RetractRatingResponse> = {
   },
 };
 
+function createBaseUpdateExpertMetricsRequest(): UpdateExpertMetricsRequest {
+  return {
+    expertId: "",
+    month: "",
+    completedSessions: 0,
+    repeatClientRate: 0,
+    medianFirstResponseSeconds: undefined,
+    asOf: undefined,
+  };
+}
+
+export const UpdateExpertMetricsRequest: MessageFns<UpdateExpertMetricsRequest> = {
+  encode(message: UpdateExpertMetricsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.expertId !== "") {
+      writer.uint32(10).string(message.expertId);
+    }
+    if (message.month !== "") {
+      writer.uint32(18).string(message.month);
+    }
+    if (message.completedSessions !== 0) {
+      writer.uint32(24).int32(message.completedSessions);
+    }
+    if (message.repeatClientRate !== 0) {
+      writer.uint32(33).double(message.repeatClientRate);
+    }
+    if (message.medianFirstResponseSeconds !== undefined) {
+      if (BigInt.asIntN(64, message.medianFirstResponseSeconds) !== message.medianFirstResponseSeconds) {
+        throw new globalThis.Error(
+          "value provided for field message.medianFirstResponseSeconds of type int64 too large",
+        );
+      }
+      writer.uint32(40).int64(message.medianFirstResponseSeconds);
+    }
+    if (message.asOf !== undefined) {
+      Timestamp.encode(toTimestamp(message.asOf), writer.uint32(50).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateExpertMetricsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateExpertMetricsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.expertId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.month = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.completedSessions = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.repeatClientRate = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.medianFirstResponseSeconds = reader.int64() as bigint;
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.asOf = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateExpertMetricsRequest {
+    return {
+      expertId: isSet(object.expertId)
+        ? globalThis.String(object.expertId)
+        : isSet(object.expert_id)
+        ? globalThis.String(object.expert_id)
+        : "",
+      month: isSet(object.month) ? globalThis.String(object.month) : "",
+      completedSessions: isSet(object.completedSessions)
+        ? globalThis.Number(object.completedSessions)
+        : isSet(object.completed_sessions)
+        ? globalThis.Number(object.completed_sessions)
+        : 0,
+      repeatClientRate: isSet(object.repeatClientRate)
+        ? globalThis.Number(object.repeatClientRate)
+        : isSet(object.repeat_client_rate)
+        ? globalThis.Number(object.repeat_client_rate)
+        : 0,
+      medianFirstResponseSeconds: isSet(object.medianFirstResponseSeconds)
+        ? BigInt(object.medianFirstResponseSeconds)
+        : isSet(object.median_first_response_seconds)
+        ? BigInt(object.median_first_response_seconds)
+        : undefined,
+      asOf: isSet(object.asOf)
+        ? fromJsonTimestamp(object.asOf)
+        : isSet(object.as_of)
+        ? fromJsonTimestamp(object.as_of)
+        : undefined,
+    };
+  },
+
+  toJSON(message: UpdateExpertMetricsRequest): unknown {
+    const obj: any = {};
+    if (message.expertId !== "") {
+      obj.expertId = message.expertId;
+    }
+    if (message.month !== "") {
+      obj.month = message.month;
+    }
+    if (message.completedSessions !== 0) {
+      obj.completedSessions = Math.round(message.completedSessions);
+    }
+    if (message.repeatClientRate !== 0) {
+      obj.repeatClientRate = floatToJson(message.repeatClientRate);
+    }
+    if (message.medianFirstResponseSeconds !== undefined) {
+      obj.medianFirstResponseSeconds = message.medianFirstResponseSeconds.toString();
+    }
+    if (message.asOf !== undefined) {
+      obj.asOf = message.asOf.toISOString();
+    }
+    return obj;
+  },
+};
+
+function createBaseUpdateExpertMetricsResponse(): UpdateExpertMetricsResponse {
+  return {};
+}
+
+export const UpdateExpertMetricsResponse: MessageFns<UpdateExpertMetricsResponse> = {
+  encode(_: UpdateExpertMetricsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateExpertMetricsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateExpertMetricsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): UpdateExpertMetricsResponse {
+    return {};
+  },
+
+  toJSON(_: UpdateExpertMetricsResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+};
+
 /**
  * UserSafetyService is what the session service (which owns blocks and reviews) keeps current
  * in the user service for discovery and rating summaries: a copy of who blocked whom (so
@@ -440,6 +673,23 @@ export const UserSafetyServiceService = {
       Buffer.from(RetractRatingResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RetractRatingResponse => RetractRatingResponse.decode(value),
   },
+  /**
+   * Records an expert's public figures as of a moment; figures older than those recorded are
+   * ignored, so retries in any order end at the newest.
+   * Callers: service identity: session.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  updateExpertMetrics: {
+    path: "/parley.user.v1.UserSafetyService/UpdateExpertMetrics" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UpdateExpertMetricsRequest): Buffer =>
+      Buffer.from(UpdateExpertMetricsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpdateExpertMetricsRequest => UpdateExpertMetricsRequest.decode(value),
+    responseSerialize: (value: UpdateExpertMetricsResponse): Buffer =>
+      Buffer.from(UpdateExpertMetricsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UpdateExpertMetricsResponse => UpdateExpertMetricsResponse.decode(value),
+  },
 } as const;
 
 export interface UserSafetyServiceServer extends UntypedServiceImplementation {
@@ -458,6 +708,13 @@ export interface UserSafetyServiceServer extends UntypedServiceImplementation {
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED
    */
   retractRating: handleUnaryCall<RetractRatingRequest, RetractRatingResponse>;
+  /**
+   * Records an expert's public figures as of a moment; figures older than those recorded are
+   * ignored, so retries in any order end at the newest.
+   * Callers: service identity: session.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  updateExpertMetrics: handleUnaryCall<UpdateExpertMetricsRequest, UpdateExpertMetricsResponse>;
 }
 
 export interface UserSafetyServiceClient extends Client {
@@ -503,6 +760,27 @@ export interface UserSafetyServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RetractRatingResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Records an expert's public figures as of a moment; figures older than those recorded are
+   * ignored, so retries in any order end at the newest.
+   * Callers: service identity: session.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  updateExpertMetrics(
+    request: UpdateExpertMetricsRequest,
+    callback: (error: ServiceError | null, response: UpdateExpertMetricsResponse) => void,
+  ): ClientUnaryCall;
+  updateExpertMetrics(
+    request: UpdateExpertMetricsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UpdateExpertMetricsResponse) => void,
+  ): ClientUnaryCall;
+  updateExpertMetrics(
+    request: UpdateExpertMetricsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UpdateExpertMetricsResponse) => void,
   ): ClientUnaryCall;
 }
 

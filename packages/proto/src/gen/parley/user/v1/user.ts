@@ -663,7 +663,25 @@ export interface Expert {
   /** Live sessions reported by the session service. */
   activeSessions: number;
   /** When the expert profile last changed. */
-  updatedAt?: Date | undefined;
+  updatedAt?:
+    | Date
+    | undefined;
+  /** The expert's public figures (the session service keeps them; GetExpert only, unset in lists). */
+  metrics?: ExpertMetrics | undefined;
+}
+
+/** An expert's public figures, from the session service's counters. */
+export interface ExpertMetrics {
+  /** Sessions that ran and ended this calendar month (UTC). */
+  completedSessionsThisMonth: number;
+  /** Of the expert's clients, the share who came back for another session (0..1). */
+  repeatClientRate: number;
+  /** Median seconds to the expert's first message, over this month's sessions; unset when none. */
+  medianFirstResponseSeconds?:
+    | bigint
+    | undefined;
+  /** When the figures were computed. */
+  asOf?: Date | undefined;
 }
 
 /** The part of an expert profile the expert edits. */
@@ -2743,6 +2761,7 @@ function createBaseExpert(): Expert {
     ratingCount: 0,
     activeSessions: 0,
     updatedAt: undefined,
+    metrics: undefined,
   };
 }
 
@@ -2792,6 +2811,9 @@ export const Expert: MessageFns<Expert> = {
     }
     if (message.updatedAt !== undefined) {
       Timestamp.encode(toTimestamp(message.updatedAt), writer.uint32(122).fork()).join();
+    }
+    if (message.metrics !== undefined) {
+      ExpertMetrics.encode(message.metrics, writer.uint32(242).fork()).join();
     }
     return writer;
   },
@@ -2929,6 +2951,14 @@ export const Expert: MessageFns<Expert> = {
             message.updatedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 30: {
+            if (tag !== 242) {
+              break;
+            }
+
+            message.metrics = ExpertMetrics.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3006,6 +3036,7 @@ export const Expert: MessageFns<Expert> = {
         : isSet(object.updated_at)
         ? fromJsonTimestamp(object.updated_at)
         : undefined,
+      metrics: isSet(object.metrics) ? ExpertMetrics.fromJSON(object.metrics) : undefined,
     };
   },
 
@@ -3055,6 +3086,135 @@ export const Expert: MessageFns<Expert> = {
     }
     if (message.updatedAt !== undefined) {
       obj.updatedAt = message.updatedAt.toISOString();
+    }
+    if (message.metrics !== undefined) {
+      obj.metrics = ExpertMetrics.toJSON(message.metrics);
+    }
+    return obj;
+  },
+};
+
+function createBaseExpertMetrics(): ExpertMetrics {
+  return { completedSessionsThisMonth: 0, repeatClientRate: 0, medianFirstResponseSeconds: undefined, asOf: undefined };
+}
+
+export const ExpertMetrics: MessageFns<ExpertMetrics> = {
+  encode(message: ExpertMetrics, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.completedSessionsThisMonth !== 0) {
+      writer.uint32(8).int32(message.completedSessionsThisMonth);
+    }
+    if (message.repeatClientRate !== 0) {
+      writer.uint32(17).double(message.repeatClientRate);
+    }
+    if (message.medianFirstResponseSeconds !== undefined) {
+      if (BigInt.asIntN(64, message.medianFirstResponseSeconds) !== message.medianFirstResponseSeconds) {
+        throw new globalThis.Error(
+          "value provided for field message.medianFirstResponseSeconds of type int64 too large",
+        );
+      }
+      writer.uint32(24).int64(message.medianFirstResponseSeconds);
+    }
+    if (message.asOf !== undefined) {
+      Timestamp.encode(toTimestamp(message.asOf), writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExpertMetrics {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExpertMetrics();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.completedSessionsThisMonth = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.repeatClientRate = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.medianFirstResponseSeconds = reader.int64() as bigint;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.asOf = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExpertMetrics {
+    return {
+      completedSessionsThisMonth: isSet(object.completedSessionsThisMonth)
+        ? globalThis.Number(object.completedSessionsThisMonth)
+        : isSet(object.completed_sessions_this_month)
+        ? globalThis.Number(object.completed_sessions_this_month)
+        : 0,
+      repeatClientRate: isSet(object.repeatClientRate)
+        ? globalThis.Number(object.repeatClientRate)
+        : isSet(object.repeat_client_rate)
+        ? globalThis.Number(object.repeat_client_rate)
+        : 0,
+      medianFirstResponseSeconds: isSet(object.medianFirstResponseSeconds)
+        ? BigInt(object.medianFirstResponseSeconds)
+        : isSet(object.median_first_response_seconds)
+        ? BigInt(object.median_first_response_seconds)
+        : undefined,
+      asOf: isSet(object.asOf)
+        ? fromJsonTimestamp(object.asOf)
+        : isSet(object.as_of)
+        ? fromJsonTimestamp(object.as_of)
+        : undefined,
+    };
+  },
+
+  toJSON(message: ExpertMetrics): unknown {
+    const obj: any = {};
+    if (message.completedSessionsThisMonth !== 0) {
+      obj.completedSessionsThisMonth = Math.round(message.completedSessionsThisMonth);
+    }
+    if (message.repeatClientRate !== 0) {
+      obj.repeatClientRate = floatToJson(message.repeatClientRate);
+    }
+    if (message.medianFirstResponseSeconds !== undefined) {
+      obj.medianFirstResponseSeconds = message.medianFirstResponseSeconds.toString();
+    }
+    if (message.asOf !== undefined) {
+      obj.asOf = message.asOf.toISOString();
     }
     return obj;
   },
