@@ -231,6 +231,13 @@ t.test("trust and safety through the edge", async (t) => {
       );
       t.equal(hidden.hidden, true);
       t.equal(hidden.text, "", "participants no longer read it");
+      const ws = await WsClient.connect(api.url);
+      t.teardown(() => ws.close());
+      await ws.authenticate(user.accessToken);
+      ws.send({ type: "subscribe", session_id: sessionId, after_seq: "0" });
+      const replayed = await ws.waitFor((f) => f.event?.message?.message_id === sent.body.message.message_id);
+      t.equal(replayed.event.message.text, "", "nor does the session's replay");
+      t.equal(replayed.event.message.hidden, true);
       const suspend = await api.call("POST", `/v1/admin/moderation/reports/${flagged.report_id}:resolve`, {
         token: admin,
         body: { resolution: "REPORT_RESOLUTION_DISMISSED", note: "changed my mind" },

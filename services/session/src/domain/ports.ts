@@ -220,6 +220,8 @@ export interface SessionStore {
   findMessage(sessionId: string, senderId: string, clientMsgId: string): Promise<MessageRecord | undefined>;
   listMessages(sessionId: string, afterSeq: bigint, limit: number): Promise<MessageRecord[]>;
   eventsBetween(sessionId: string, afterSeq: bigint, uptoSeq: bigint | undefined): Promise<SessionEvent[]>;
+  /** Which of these messages a moderator hid. */
+  hiddenMessages(messageIds: string[]): Promise<Set<string>>;
   /** The last stored seq of each session asked for (absent: no such session). */
   lastSeqs(sessionIds: string[]): Promise<Map<string, bigint>>;
   getReview(sessionId: string): Promise<ReviewRecord | undefined>;

@@ -28,8 +28,30 @@ export function createSessions(deps: SessionsDeps) {
     submitReview: review.submitReview,
     visible: core.visible,
     /** Watch support: events after a seq (bounded or not), for replay and gap filling. */
-    eventsBetween: (sessionId: string, afterSeq: bigint, uptoSeq?: bigint) =>
-      deps.store.eventsBetween(sessionId, afterSeq, uptoSeq),
+    eventsBetween: async (sessionId: string, afterSeq: bigint, uptoSeq?: bigint) => {
+      const events = await deps.store.eventsBetween(sessionId, afterSeq, uptoSeq);
+      // A message a moderator hid replays without its content, as ListMessages reads it.
+      const ids = events.flatMap((e) => (e.body.type === "message" ? [e.body.message.id] : []));
+      const hidden = ids.length > 0 ? await deps.store.hiddenMessages(ids) : new Set<string>();
+      if (hidden.size === 0) return events;
+      return events.map((e) =>
+        e.body.type === "message" && hidden.has(e.body.message.id)
+          ? {
+              ...e,
+              body: {
+                ...e.body,
+                message: {
+                  ...e.body.message,
+                  text: "",
+                  attachmentUrl: "",
+                  attachmentContentType: "",
+                  hidden: true,
+                },
+              },
+            }
+          : e,
+      );
+    },
     parts: { core, metering, settlement, reviews: review },
   };
 }

@@ -488,6 +488,11 @@ export function createSessionStore(sql: Sql): SessionStore {
       await sql`update sessions.reviews set rating_reported = true where session_id = ${sessionId}`;
     },
     countActive: (expertId) => countActive(sql, expertId),
+    async hiddenMessages(messageIds) {
+      const rows = await sql`select id from sessions.messages where id = any(${messageIds}::uuid[])
+        and hidden_at is not null`;
+      return new Set(rows.map((row) => row.id as string));
+    },
     async blockedBetween(a, b) {
       const [row] = await sql`select exists (select 1 from sessions.blocks
         where (blocker_id = ${a} and blocked_id = ${b}) or (blocker_id = ${b} and blocked_id = ${a})) as blocked`;
