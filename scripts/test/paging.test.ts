@@ -31,6 +31,10 @@ t.test("one paging rule and signed page tokens on every list", async (t) => {
     { path: "/v1/sessions", token: user },
     { path: `/v1/sessions/${randomUUID()}/messages`, token: user },
     { path: "/v1/experts", token: user },
+    { path: "/v1/me/blocks", token: user },
+    { path: "/v1/admin/moderation/reports", token: admin },
+    { path: "/v1/admin/disputes", token: admin },
+    { path: `/v1/experts/${randomUUID()}/reviews`, token: user },
   ];
   for (const { path, token } of lists) {
     const negative = await call("GET", `${path}?page_size=-1`, { token });
