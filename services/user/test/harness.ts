@@ -5,6 +5,7 @@ import { unauthenticated } from "@parley/kit/errors";
 import { type CallOptions, createServiceClient, type ServiceClient } from "@parley/kit/grpc";
 import { newId } from "@parley/kit/ids";
 import { createLogger } from "@parley/kit/log";
+import { UserSafetyServiceService } from "@parley/proto/parley/user/v1/safety";
 import { type ExpertProfile, UserServiceService } from "@parley/proto/parley/user/v1/user";
 import {
   createTestClock,
@@ -52,6 +53,8 @@ const PARTNER_KEYS: Record<string, PartnerPrincipal> = {
 
 export interface Harness {
   client: UserClient;
+  /** UserSafetyService (what the session service keeps current here). */
+  safety: ServiceClient<typeof UserSafetyServiceService>;
   service: UserService;
   address: string;
   issuer: TestIssuer;
@@ -108,10 +111,10 @@ export async function startHarness(
     delivery: options.delivery,
   });
   t.teardown(service.close);
-  const { binding } = service;
+  const { binding, safetyBinding } = service;
   const { address } = await startTestServer(t, {
     name: "user",
-    services: [binding],
+    services: [binding, safetyBinding],
     authenticate: createAuthenticator({
       tokens: issuer.verifier,
       verifyApiKey: async (key) => {
@@ -123,10 +126,13 @@ export async function startHarness(
   });
   const client = createServiceClient(UserServiceService, { address, defaultDeadlineMs: 20_000 });
   t.teardown(() => client.close());
+  const safety = createServiceClient(UserSafetyServiceService, { address, defaultDeadlineMs: 20_000 });
+  t.teardown(() => safety.close());
   const bearer = async (token: Promise<string>) => ({ bearerToken: await token });
   const apiKey = (key: string) => ({ apiKey: key });
   const harness: Harness = {
     client,
+    safety,
     service,
     address,
     issuer,

@@ -261,3 +261,33 @@ t.test(
     t.equal((await told(fans[1]!.call)).length, 1, "an unfavoured expert tells nothing");
   },
 );
+
+t.test("a fan and an expert blocked either way are not told of each other", async (t) => {
+  const expert = await h.expert();
+  await h.client.setAvailability(
+    { expertId: "", availability: ExpertAvailability.EXPERT_AVAILABILITY_AVAILABLE },
+    expert.call,
+  );
+  const [blocker, fan] = await Promise.all([h.person(), h.person()]);
+  for (const person of [blocker, fan]) await h.client.addFavourite({ expertId: expert.userId }, person.call);
+  // The session service's block, as its safety outbox delivers it.
+  await h.safety.applyBlock(
+    { blockerId: blocker.userId, blockedId: expert.userId, blocked: true, changedAt: new Date() },
+    h.as.session,
+  );
+  const told = async (person: Caller) =>
+    (
+      await h.client.listNotifications({ unreadOnly: false, pageSize: 100, pageToken: "" }, person)
+    ).notifications.filter((n) => n.kind === NotificationKind.NOTIFICATION_KIND_FAVOURITE_ONLINE);
+  await h.client.reportPresence({ userId: expert.userId, online: false }, h.as.edge);
+  await h.client.reportPresence({ userId: expert.userId, online: true }, h.as.edge);
+  const deadline = Date.now() + 5_000;
+  while ((await told(fan.call)).length === 0 && Date.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  t.equal((await told(fan.call)).length, 1, "the other fan is told");
+  t.equal((await told(blocker.call)).length, 0, "the blocker is not");
+  const stale = await failure(
+    h.safety.applyBlock({ blockerId: "x", blockedId: expert.userId, blocked: true }, h.as.session),
+  );
+  t.equal(stale.reason, "VALIDATION_FAILED");
+});

@@ -24,6 +24,10 @@ export function createFavouriteStore(sql: Sql): FavouriteStore {
       const rows = await sql`update users.favourites set last_notified_at = ${at}::timestamptz
         where expert_id = ${expertId} and (last_notified_at is null
           or last_notified_at <= ${at}::timestamptz - make_interval(secs => ${intervalSeconds}))
+          -- A fan and an expert blocked either way are not told of each other (session's blocks, copied here).
+          and not exists (select 1 from users.blocks b where b.blocked and (
+            (b.blocker_id = users.favourites.user_id and b.blocked_id = users.favourites.expert_id)
+            or (b.blocker_id = users.favourites.expert_id and b.blocked_id = users.favourites.user_id)))
         returning user_id`;
       return rows.map((row) => row.user_id as string);
     },
