@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import { freePort } from "@parley/kit/db";
+import { freePort } from "./ports";
 
 // Development and test only (pnpm start, pnpm test, benches): no service imports this, so no
 // service image carries the Postgres binaries.

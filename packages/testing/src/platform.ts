@@ -1,7 +1,7 @@
 import { createECDH, randomBytes, randomUUID } from "node:crypto";
-import { freePort } from "@parley/kit/db";
 import type { Test } from "tap";
 import { createTestDatabase } from "./database";
+import { freePort } from "./ports";
 import { type LaunchedService, launchService, type ServiceCommand } from "./spawn";
 
 export const SERVICES = ["auth", "user", "billing", "session", "edge"] as const;

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { freePort } from "@parley/kit/db";
+import { freePort } from "./ports";
 
 /** Whatever ends the server's life: a tap Test, or a benchmark's own list of clean-ups. */
 export interface Teardown {

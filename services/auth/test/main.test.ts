@@ -1,10 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { parseConfig } from "@parley/kit/config";
-import { freePort } from "@parley/kit/db";
 import { createServiceClient } from "@parley/kit/grpc";
 import { AuthServiceService } from "@parley/proto/parley/auth/v1/auth";
 import { UserServiceService } from "@parley/proto/parley/user/v1/user";
-import { createTestDatabase, spawnService } from "@parley/testing";
+import { createTestDatabase, freePort, spawnService } from "@parley/testing";
 import { decodeJwt } from "jose";
 import postgres from "postgres";
 import t from "tap";

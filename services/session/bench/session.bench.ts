@@ -16,13 +16,14 @@ import { availableParallelism } from "node:os";
 import path from "node:path";
 import { createAuthenticator } from "@parley/kit/auth";
 import { type Bus, createBus } from "@parley/kit/bus";
-import { createDatabase, freePort, migrateDatabase } from "@parley/kit/db";
+import { createDatabase, migrateDatabase } from "@parley/kit/db";
 import { createGrpcServer, createServiceClient } from "@parley/kit/grpc";
 import { newId } from "@parley/kit/ids";
 import { createLogger } from "@parley/kit/log";
 import { MessageKind, SessionKind, SessionServiceService } from "@parley/proto/parley/session/v1/session";
 import {
   createTestIssuer,
+  freePort,
   launchService,
   REPO_ROOT,
   redisServerMissing,
