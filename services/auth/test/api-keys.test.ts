@@ -201,3 +201,34 @@ t.test(
     );
   },
 );
+
+t.test(
+  "API keys are made by admins only (support, operators refused: a key can act as any partner user), each one audited",
+  async (t) => {
+    const h = await startHarness(t);
+    const admin = await h.admin();
+    const request = {
+      partnerId: "acme",
+      name: "acme exchange",
+      scopes: ["tokens:exchange"],
+      requestId: "req-staff",
+    };
+    for (const role of ["support", "operator", "moderator"]) {
+      const person = await h.register();
+      await h.sql`update auth.accounts set role = ${role} where id = ${person.userId}`;
+      const tokens = await h.login(person.email);
+      t.equal(
+        (await failure(h.client.createApiKey(request, h.bearer(tokens)))).reason,
+        "PERMISSION_DENIED",
+        `${role} may not create API keys`,
+      );
+    }
+    const created = await h.client.createApiKey(request, admin.call);
+    const events = await h.sql<
+      { actor_id: string; action: string; outcome: string; after: { key_id: string } }[]
+    >`
+    select actor_id, action, outcome, after from auth.audit_events where action = 'api_key.create'`;
+    t.equal(events.length, 1, "the key's creation is on the record");
+    t.match(events[0], { actor_id: admin.userId, outcome: "done", after: { key_id: created.apiKey?.keyId } });
+  },
+);

@@ -129,6 +129,35 @@ h.test("refunds and credit grants only from operators and admins", async (t) => 
   t.same(granted.wallet?.balance, inr(100n));
 });
 
+h.test(
+  "credit grants are admin-only (support and operators refused) and never to the granter's own wallet",
+  async (t) => {
+    const user = await h.user();
+    for (const role of ["support", "operator", "moderator"] as const) {
+      const userId = newId();
+      const staff = { bearerToken: await h.issuer.userToken({ userId, role }) };
+      for (const target of [user.userId, userId]) {
+        const grant = await failure(
+          h.client.grantCredit({ userId: target, amount: inr(100n), note: "", requestId: newId() }, staff),
+        );
+        t.equal(grant.kind, "permission_denied", `${role} may not grant credit`);
+      }
+    }
+    const adminId = newId();
+    const admin = { bearerToken: await h.issuer.userToken({ userId: adminId, role: "admin" }) };
+    const own = await failure(
+      h.client.grantCredit({ userId: adminId, amount: inr(100n), note: "", requestId: newId() }, admin),
+    );
+    t.equal(own.kind, "failed_precondition");
+    t.equal(own.reason, "SELF_CREDIT_REFUSED");
+    const wallet = await h.client.getWallet(
+      { userId: adminId, currency: "INR", rateMinor: 0n },
+      h.as.operator,
+    );
+    t.same(wallet.wallet?.balance, inr(0n), "nothing credited");
+  },
+);
+
 h.test("idempotency keys are scoped to the caller", async (t) => {
   const user = await h.user();
   const requestId = newId();

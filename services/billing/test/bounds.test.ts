@@ -96,7 +96,7 @@ h.test("credits stop at the wallet maximum: top-ups, grants and refunds alike", 
   const grant = await failure(
     h.client.grantCredit(
       { userId: user.userId, amount: inr(5_001n), note: "", requestId: newId() },
-      h.as.operator,
+      h.as.admin,
     ),
   );
   t.equal(grant.reason, "WALLET_BALANCE_LIMIT_EXCEEDED");
@@ -134,7 +134,7 @@ unbounded.test("at int64's limit: a credit that would overflow is refused, never
   const overflow = await failure(
     unbounded.client.grantCredit(
       { userId: user.userId, amount: inr(1n), note: "", requestId: newId() },
-      unbounded.as.operator,
+      unbounded.as.admin,
     ),
   );
   t.equal(overflow.kind, "failed_precondition");

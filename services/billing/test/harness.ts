@@ -37,9 +37,10 @@ export interface Harness {
     session: { bearerToken: string };
     edge: { bearerToken: string };
     operator: { bearerToken: string };
+    admin: { bearerToken: string };
   };
   user(role?: "user" | "expert"): Promise<{ userId: string; call: { bearerToken: string } }>;
-  /** Credits a wallet through the promotions account (as an operator). */
+  /** Credits a wallet through the promotions account (as an admin: grants are admin-only). */
   fund(userId: string, amountMinor: bigint, currency?: string): Promise<void>;
 }
 
@@ -93,6 +94,7 @@ export async function startHarness(
   const client = createServiceClient(BillingServiceService, { address, defaultDeadlineMs: 20_000 });
   t.teardown(() => client.close());
   const operator = { bearerToken: await issuer.userToken({ role: "operator" }) };
+  const admin = { bearerToken: await issuer.userToken({ role: "admin" }) };
   return {
     test(name, body) {
       t.test(name, async (subtest) => {
@@ -110,6 +112,7 @@ export async function startHarness(
       session: { bearerToken: await issuer.serviceToken("session") },
       edge: { bearerToken: await issuer.serviceToken("edge") },
       operator,
+      admin,
     },
     async user(role = "user") {
       const userId = newId();
@@ -118,7 +121,7 @@ export async function startHarness(
     async fund(userId, amountMinor, currency = "INR") {
       await client.grantCredit(
         { userId, amount: { amountMinor, currency }, note: "test funds", requestId: newId() },
-        operator,
+        admin,
       );
     },
   };

@@ -42,11 +42,11 @@ t.test("with MIGRATION_DATABASE_URL the service itself runs as a role with data 
   });
   const client = createServiceClient(BillingServiceService, { address: billing.address });
   t.teardown(() => client.close());
-  const operator = { bearerToken: await issuer.userToken({ role: "operator" }) };
+  const admin = { bearerToken: await issuer.userToken({ role: "admin" }) };
   const userId = newId();
   const { wallet } = await client.grantCredit(
     { userId, amount: { amountMinor: 500n, currency: "INR" }, note: "", requestId: newId() },
-    operator,
+    admin,
   );
   t.same(wallet?.balance, { amountMinor: 500n, currency: "INR" }, "money moves under the data-only role");
 });

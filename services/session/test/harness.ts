@@ -139,6 +139,7 @@ export async function startHarness(t: Test, rules: Partial<SessionRules> = {}): 
   const session = createServiceClient(SessionServiceService, { address, defaultDeadlineMs: 20_000 });
   t.teardown(() => session.close());
   const operator = { bearerToken: await issuer.userToken({ role: "operator" }) };
+  const admin = { bearerToken: await issuer.userToken({ role: "admin" }) };
 
   const person = async (role: "user" | "expert" | "operator" = "user") => {
     const userId = newId();
@@ -147,7 +148,7 @@ export async function startHarness(t: Test, rules: Partial<SessionRules> = {}): 
   const fund = async (userId: string, amountMinor: bigint) => {
     await billingClient.grantCredit(
       { userId, amount: { amountMinor, currency: "INR" }, note: "test funds", requestId: newId() },
-      operator,
+      admin,
     );
   };
   const harness: Harness = {

@@ -21,7 +21,8 @@ export const authPermissions: { [K in keyof typeof AuthServiceService]: Permissi
   confirmTotp: allow.signedIn,
   disableTotp: allow.signedIn,
   regenerateBackupCodes: allow.signedIn,
-  createApiKey: allow.staff,
+  // A partner key can carry tokens:exchange (act as any of its users): admins only.
+  createApiKey: allow.roles("admin"),
   listApiKeys: allow.staff,
   revokeApiKey: allow.staff,
   verifyApiKey: allow.services(...PLATFORM_SERVICES),

@@ -981,8 +981,20 @@ export function createBilling(deps: BillingDeps) {
 
     grantCredit(
       scope: IdempotencyScope,
-      input: { userId: string; amount: Money | undefined; note: string; requestId: string },
+      input: {
+        userId: string;
+        amount: Money | undefined;
+        note: string;
+        requestId: string;
+        /** The staff member granting: nobody credits their own wallet. */
+        actorUserId?: string;
+      },
     ): Promise<{ transactionId: string; wallet: WalletView }> {
+      if (input.actorUserId && input.actorUserId.toLowerCase() === input.userId.toLowerCase())
+        throw failedPrecondition(
+          "SELF_CREDIT_REFUSED",
+          "staff may not grant credit to their own wallet; ask another admin",
+        );
       checks()
         .require(input.userId.length > 0, "user_id", "required")
         .positiveMoney(input.amount, "amount")
@@ -990,7 +1002,7 @@ export function createBilling(deps: BillingDeps) {
         .done();
       const at = now();
       return store.wallets.credit(
-        key(scope, "grant", input.requestId, { ...input, requestId: undefined }),
+        key(scope, "grant", input.requestId, { ...input, requestId: undefined, actorUserId: undefined }),
         { userId: input.userId, currency: input.amount!.currency, now: at },
         (wallet) => planGrant(wallet, input.amount!.amountMinor, context(at)),
       );

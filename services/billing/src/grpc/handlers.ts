@@ -312,6 +312,7 @@ export function billingHandlers(
         amount: fromMoney(request.amount),
         note: request.note,
         requestId: request.requestId,
+        ...(ctx.principal.kind === "user" ? { actorUserId: ctx.principal.userId } : {}),
       });
       return { transactionId: result.transactionId, wallet: walletMessage(result.wallet) };
     },

@@ -26,7 +26,8 @@ export const billingPermissions: { [K in keyof typeof BillingServiceService]: Pe
   settleSession: allow.services("session"),
   // Session refunds a dispute support resolved (idempotent by the dispute).
   refund: allow.anyOf(allow.staff, allow.services("session")),
-  grantCredit: allow.staff,
+  // Money out of the platform's promotions account: admins only (not support nor its former name, operator).
+  grantCredit: allow.roles("admin"),
   listInvoices: allow.signedIn,
   getInvoice: allow.signedIn,
   getEarnings: allow.anyOf(allow.roles("expert"), allow.staff),
