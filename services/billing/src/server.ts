@@ -1,7 +1,13 @@
 import path from "node:path";
 import type { Authenticator } from "@parley/kit/auth";
 import { createDatabase, migrateDatabase, type Sql } from "@parley/kit/db";
-import { bindService, createGrpcServer, type GrpcServer, type ServiceBinding } from "@parley/kit/grpc";
+import {
+  bindService,
+  createGrpcServer,
+  type GrpcServer,
+  type GrpcServerOptions,
+  type ServiceBinding,
+} from "@parley/kit/grpc";
 import type { Logger } from "@parley/kit/log";
 import type { ServiceMetrics } from "@parley/kit/metrics";
 import { createNotificationRelay, type Notifier } from "@parley/kit/notify";
@@ -15,6 +21,7 @@ import {
   providerSettings,
 } from "./config";
 import { type Billing, createBilling } from "./domain/billing";
+import { BILLING_STAFF_ACTIONS } from "./grpc/audited";
 import { billingHandlers } from "./grpc/handlers";
 import { billingPermissions } from "./grpc/permissions";
 import { billingStaffHandlers, billingStaffPermissions } from "./grpc/staff";
@@ -58,11 +65,16 @@ export interface BillingServerDeps {
   metrics?: ServiceMetrics;
   onShutdown?: Array<() => Promise<void>>;
   readiness?: Array<() => Promise<void>>;
+  /** Records a staff money action in auth's audit log (staffActionRecorder); unset: not recorded (tests). */
+  recordStaffAction?: NonNullable<GrpcServerOptions["staffActions"]>["record"];
 }
 
 /** The billing use cases and their gRPC binding over an existing pool (no server yet). */
 export function createBillingService(
-  deps: Omit<BillingServerDeps, "log" | "authenticate" | "metrics" | "onShutdown" | "readiness">,
+  deps: Omit<
+    BillingServerDeps,
+    "log" | "authenticate" | "metrics" | "onShutdown" | "readiness" | "recordStaffAction"
+  >,
 ): {
   billing: Billing;
   binding: ServiceBinding;
@@ -112,6 +124,9 @@ export function buildBillingServer(deps: BillingServerDeps): { server: GrpcServe
     services: [binding, staff],
     onShutdown: deps.onShutdown,
     readiness: deps.readiness,
+    ...(deps.recordStaffAction
+      ? { staffActions: { actions: BILLING_STAFF_ACTIONS, record: deps.recordStaffAction } }
+      : {}),
   });
   return { server, billing };
 }
@@ -124,6 +139,8 @@ export async function startBilling(
   metrics?: ServiceMetrics,
   /** The user service's Notify; without it the outbox keeps the notifications (tests). */
   notifier?: Notifier,
+  /** Staff money actions into auth's audit log (main.ts: staffActionRecorder over auth). */
+  recordStaffAction?: BillingServerDeps["recordStaffAction"],
 ): Promise<{ server: GrpcServer; port: number }> {
   await migrateDatabase(config.MIGRATION_DATABASE_URL ?? config.DATABASE_URL, BILLING_MIGRATIONS);
   const database = createDatabase(config.DATABASE_URL, {
@@ -151,6 +168,7 @@ export async function startBilling(
     metrics,
     onShutdown: shutdownHooks,
     readiness: [() => database.ping()],
+    recordStaffAction,
   });
   const relay =
     notifier && createNotificationRelay({ sql: database.sql, table: NOTIFICATION_OUTBOX, notifier, log });

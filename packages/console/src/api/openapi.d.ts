@@ -332,9 +332,9 @@ export interface paths {
         put?: never;
         /**
          * Creates an API key for a partner's backend
-         * @description The secret is returned only here; Parley keeps a hash and the visible prefix.
+         * @description The secret is returned only here; Parley keeps a hash and the visible prefix. Audited (api_key.create).
          *
-         *     Callers: operator, admin.
+         *     Callers: admin.
          */
         post: operations["AuthService_CreateApiKey"];
         delete?: never;
@@ -1962,7 +1962,9 @@ export interface paths {
         put?: never;
         /**
          * Credits a wallet from the platform's promotions budget (goodwill, sign-up bonus, demo data)
-         * @description Callers: operator, admin.
+         * @description Audited in auth's log (wallet.grant_credit).
+         *
+         *     Callers: admin (never to their own wallet).
          */
         post: operations["BillingService_GrantCredit"];
         delete?: never;
@@ -13730,6 +13732,7 @@ export interface operations {
              * @description Bad request.
              *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
              *     - `WALLET_BALANCE_LIMIT_EXCEEDED` (FAILED_PRECONDITION)
+             *     - `SELF_CREDIT_REFUSED` (FAILED_PRECONDITION)
              *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
              */
             400: {
@@ -13740,7 +13743,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"] & {
                         error?: {
                             /** @enum {string} */
-                            reason?: "INVALID_BODY" | "WALLET_BALANCE_LIMIT_EXCEEDED" | "VALIDATION_FAILED";
+                            reason?: "INVALID_BODY" | "WALLET_BALANCE_LIMIT_EXCEEDED" | "SELF_CREDIT_REFUSED" | "VALIDATION_FAILED";
                         };
                     };
                 };
@@ -13793,6 +13796,23 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             reason?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Unavailable; retry shortly.
+             *     - `AUDIT_UNAVAILABLE` (UNAVAILABLE): send again
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "AUDIT_UNAVAILABLE";
                         };
                     };
                 };

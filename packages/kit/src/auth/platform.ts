@@ -2,7 +2,7 @@ import type { JSONWebKeySet } from "jose";
 import { z } from "zod";
 import { unavailable } from "../errors";
 import { type Authenticator, cacheApiKeyVerifier, createAuthenticator } from "./authenticator";
-import type { PartnerPrincipal } from "./principal";
+import type { PartnerPrincipal, PersonRole } from "./principal";
 import { createRevocationList, type Revocation, type RevocationList, watchRevocations } from "./revocations";
 import { createServiceTokenSource, type IssuedToken } from "./service-token-source";
 import { createTokenVerifier, type TokenVerifier } from "./token-verifier";
@@ -15,6 +15,20 @@ export interface AuthDirectory {
   issueServiceToken(serviceName: string, secret: string): Promise<IssuedToken>;
   /** Credentials revoked after `afterSeq` (auth.ListRevocations); `callerToken` as for verifyApiKey. */
   listRevocations?(afterSeq: bigint, callerToken: () => Promise<string>): Promise<Revocation[]>;
+  /** Puts a staff action done here in auth's audit log (auth.RecordStaffAction). */
+  recordStaffAction?(action: StaffActionRecord, callerToken: () => Promise<string>): Promise<void>;
+}
+
+/** A staff action carried out at a service other than auth, for auth's audit log. */
+export interface StaffActionRecord {
+  actorUserId: string;
+  actorRole: PersonRole;
+  action: string;
+  method: string;
+  targetUserId: string;
+  reason: string;
+  request: Record<string, unknown>;
+  requestId: string;
 }
 
 /** The environment variables of a service's identity, spelled once for every service. */

@@ -65,6 +65,17 @@ export interface GrpcServerOptions {
    * attempts in its audit log here. A failure is logged; the call is refused either way.
    */
   onDenied?: (ctx: CallContext, request: unknown) => Promise<void>;
+  /**
+   * Staff actions audited in one place: when a signed-in person's call of one of `actions`'
+   * methods ("parley.billing.v1.BillingService/GrantCredit" → "wallet.grant_credit") succeeds,
+   * `record` puts it in auth's audit log before the answer is sent. If it cannot, the caller
+   * gets UNAVAILABLE AUDIT_UNAVAILABLE instead of OK: these RPCs are idempotent by request id,
+   * so the retry does nothing twice and records it then.
+   */
+  staffActions?: {
+    actions: Readonly<Record<string, string>>;
+    record: (ctx: CallContext, action: string, request: unknown) => Promise<void>;
+  };
 }
 
 export interface GrpcServer {
@@ -233,9 +244,16 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
           call: grpc.ServerUnaryCall<unknown, unknown>,
           callback: grpc.sendUnaryData<unknown>,
         ) => {
-          const body = (ctx: CallContext) => {
+          const audited = options.staffActions?.actions[method.path.slice(1)];
+          const body = async (ctx: CallContext) => {
             refuseControlCharacters(call.request);
-            return handler(call.request, ctx);
+            const result = await handler(call.request, ctx);
+            if (audited && options.staffActions && ctx.principal.kind === "user")
+              await options.staffActions.record(ctx, audited, call.request).catch((failure: unknown) => {
+                ctx.log.error({ err: failure, action: audited }, "recording a staff action failed");
+                throw unavailable("AUDIT_UNAVAILABLE", "the action could not be audited; send it again");
+              });
+            return result;
           };
           void run(call, method.path, permission, body).then((outcome) =>
             outcome.ok ? callback(null, outcome.result) : callback(outcome.error),

@@ -1,10 +1,11 @@
 import type { BlockList } from "node:net";
+import { invalidArgument } from "@parley/kit/errors";
 import type { CallContext, Handlers } from "@parley/kit/grpc";
 import { cursors, type Paging } from "@parley/kit/paging";
 import type { AuthServiceService } from "@parley/proto/parley/auth/v1/auth";
 import type { Accounts } from "../domain/accounts";
 import type { ApiKeys } from "../domain/api-keys";
-import type { StaffAudit } from "../domain/audit";
+import { MAX_REASON_LENGTH, type StaffAudit } from "../domain/audit";
 import type { Mfa } from "../domain/mfa";
 import type { createServiceIdentities } from "../domain/service-identities";
 import type { Sessions } from "../domain/sessions";
@@ -230,6 +231,37 @@ export function authHandlers(domain: AuthDomain): Handlers<typeof AuthServiceSer
           revokeTime: r.revokedAt,
         })),
       };
+    },
+
+    async recordStaffAction(request, ctx) {
+      if (!request.action || !request.method)
+        throw invalidArgument("VALIDATION_FAILED", "action and method are required", {
+          fieldViolations: [{ field: "action", description: "required" }],
+        });
+      const actor = {
+        kind: "user" as const,
+        userId: requireUuid(request.actorUserId, "actor_user_id"),
+        role: roleFromProto(request.actorRole),
+        sessionId: "",
+        assurance: "aal1" as const,
+      };
+      await domain.audit.append([
+        domain.audit.done(
+          {
+            actor,
+            method: request.method,
+            requestId: request.requestId || ctx.requestId,
+            action: request.action,
+          },
+          {
+            targetUserId: request.targetUserId ? requireUuid(request.targetUserId, "target_user_id") : null,
+            reason: request.reason.slice(0, MAX_REASON_LENGTH),
+            before: null,
+            after: request.request ?? null,
+          },
+        ),
+      ]);
+      return {};
     },
 
     async issueServiceToken(request, ctx) {

@@ -27,6 +27,7 @@ export const authPermissions: { [K in keyof typeof AuthServiceService]: Permissi
   revokeApiKey: allow.staff,
   verifyApiKey: allow.services(...PLATFORM_SERVICES),
   listRevocations: allow.services(...PLATFORM_SERVICES),
+  recordStaffAction: allow.services(...PLATFORM_SERVICES),
   exchangeToken: allow.partner("tokens:exchange"),
   getJwks: allow.anyOf(allow.anyone, allow.services(...PLATFORM_SERVICES)),
   rotateSigningKey: allow.roles("admin"),

@@ -18,6 +18,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { Struct } from "../../../google/protobuf/struct";
 import { Timestamp } from "../../../google/protobuf/timestamp";
 
 export const protobufPackage = "parley.auth.v1";
@@ -249,6 +250,32 @@ export interface ListRevocationsRequest {
 export interface ListRevocationsResponse {
   /** At most 1,000, oldest first; ask again from the last seq for more. */
   revocations: Revocation[];
+}
+
+/** Request of RecordStaffAction. */
+export interface RecordStaffActionRequest {
+  /** The staff member who acted (the caller of the audited RPC). */
+  actorUserId: string;
+  /** Their role then. */
+  actorRole: Role;
+  /** "wallet.grant_credit". */
+  action: string;
+  /** The audited RPC: "parley.billing.v1.BillingService/GrantCredit". */
+  method: string;
+  /** The person acted on, when the request names one; empty otherwise. */
+  targetUserId: string;
+  /** The staff member's note or reason, when the request carries one. */
+  reason: string;
+  /** What was asked (the request, secrets left out). */
+  request?:
+    | { [key: string]: any }
+    | undefined;
+  /** The request id of the audited call. */
+  requestId: string;
+}
+
+/** Response of RecordStaffAction. */
+export interface RecordStaffActionResponse {
 }
 
 /** An access token and the refresh token that renews it. */
@@ -1136,6 +1163,240 @@ export const ListRevocationsResponse: MessageFns<ListRevocationsResponse> = {
     if (message.revocations?.length) {
       obj.revocations = message.revocations.map((e) => Revocation.toJSON(e));
     }
+    return obj;
+  },
+};
+
+function createBaseRecordStaffActionRequest(): RecordStaffActionRequest {
+  return {
+    actorUserId: "",
+    actorRole: 0,
+    action: "",
+    method: "",
+    targetUserId: "",
+    reason: "",
+    request: undefined,
+    requestId: "",
+  };
+}
+
+export const RecordStaffActionRequest: MessageFns<RecordStaffActionRequest> = {
+  encode(message: RecordStaffActionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.actorUserId !== "") {
+      writer.uint32(10).string(message.actorUserId);
+    }
+    if (message.actorRole !== 0) {
+      writer.uint32(16).int32(message.actorRole);
+    }
+    if (message.action !== "") {
+      writer.uint32(26).string(message.action);
+    }
+    if (message.method !== "") {
+      writer.uint32(34).string(message.method);
+    }
+    if (message.targetUserId !== "") {
+      writer.uint32(42).string(message.targetUserId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(50).string(message.reason);
+    }
+    if (message.request !== undefined) {
+      Struct.encode(Struct.wrap(message.request), writer.uint32(58).fork()).join();
+    }
+    if (message.requestId !== "") {
+      writer.uint32(66).string(message.requestId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecordStaffActionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecordStaffActionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.actorUserId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.actorRole = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.action = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.method = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.targetUserId = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.request = Struct.unwrap(Struct.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RecordStaffActionRequest {
+    return {
+      actorUserId: isSet(object.actorUserId)
+        ? globalThis.String(object.actorUserId)
+        : isSet(object.actor_user_id)
+        ? globalThis.String(object.actor_user_id)
+        : "",
+      actorRole: isSet(object.actorRole)
+        ? roleFromJSON(object.actorRole)
+        : isSet(object.actor_role)
+        ? roleFromJSON(object.actor_role)
+        : 0,
+      action: isSet(object.action) ? globalThis.String(object.action) : "",
+      method: isSet(object.method) ? globalThis.String(object.method) : "",
+      targetUserId: isSet(object.targetUserId)
+        ? globalThis.String(object.targetUserId)
+        : isSet(object.target_user_id)
+        ? globalThis.String(object.target_user_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      request: isObject(object.request) ? object.request : undefined,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+    };
+  },
+
+  toJSON(message: RecordStaffActionRequest): unknown {
+    const obj: any = {};
+    if (message.actorUserId !== "") {
+      obj.actorUserId = message.actorUserId;
+    }
+    if (message.actorRole !== 0) {
+      obj.actorRole = roleToJSON(message.actorRole);
+    }
+    if (message.action !== "") {
+      obj.action = message.action;
+    }
+    if (message.method !== "") {
+      obj.method = message.method;
+    }
+    if (message.targetUserId !== "") {
+      obj.targetUserId = message.targetUserId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.request !== undefined) {
+      obj.request = message.request;
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    return obj;
+  },
+};
+
+function createBaseRecordStaffActionResponse(): RecordStaffActionResponse {
+  return {};
+}
+
+export const RecordStaffActionResponse: MessageFns<RecordStaffActionResponse> = {
+  encode(_: RecordStaffActionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecordStaffActionResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecordStaffActionResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): RecordStaffActionResponse {
+    return {};
+  },
+
+  toJSON(_: RecordStaffActionResponse): unknown {
+    const obj: any = {};
     return obj;
   },
 };
@@ -5449,8 +5710,8 @@ export const AuthServiceService = {
   },
   /**
    * Creates an API key for a partner's backend. The secret is returned only here; Parley
-   * keeps a hash and the visible prefix.
-   * Callers: operator, admin.
+   * keeps a hash and the visible prefix. Audited (api_key.create).
+   * Callers: admin.
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED, UNKNOWN_SCOPE; ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED
    */
   createApiKey: {
@@ -5573,6 +5834,25 @@ export const AuthServiceService = {
     responseSerialize: (value: ListRevocationsResponse): Buffer =>
       Buffer.from(ListRevocationsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListRevocationsResponse => ListRevocationsResponse.decode(value),
+  },
+  /**
+   * Records a staff action carried out at another service (a credit grant, a refund, a KYC
+   * decision, a payout retry) in the back office's audit log, with outcome done: every staff
+   * money action is on the one record, whichever service did it. The kit's gRPC server calls it
+   * after each such call succeeds.
+   * Callers: service identity: any Parley service.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  recordStaffAction: {
+    path: "/parley.auth.v1.AuthService/RecordStaffAction" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RecordStaffActionRequest): Buffer =>
+      Buffer.from(RecordStaffActionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RecordStaffActionRequest => RecordStaffActionRequest.decode(value),
+    responseSerialize: (value: RecordStaffActionResponse): Buffer =>
+      Buffer.from(RecordStaffActionResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RecordStaffActionResponse => RecordStaffActionResponse.decode(value),
   },
   /**
    * Issues a short-lived access token to a Parley service in exchange for its secret. The
@@ -5710,8 +5990,8 @@ export interface AuthServiceServer extends UntypedServiceImplementation {
   regenerateBackupCodes: handleUnaryCall<RegenerateBackupCodesRequest, RegenerateBackupCodesResponse>;
   /**
    * Creates an API key for a partner's backend. The secret is returned only here; Parley
-   * keeps a hash and the visible prefix.
-   * Callers: operator, admin.
+   * keeps a hash and the visible prefix. Audited (api_key.create).
+   * Callers: admin.
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED, UNKNOWN_SCOPE; ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED
    */
   createApiKey: handleUnaryCall<CreateApiKeyRequest, CreateApiKeyResponse>;
@@ -5763,6 +6043,15 @@ export interface AuthServiceServer extends UntypedServiceImplementation {
    * Errors: none
    */
   listRevocations: handleUnaryCall<ListRevocationsRequest, ListRevocationsResponse>;
+  /**
+   * Records a staff action carried out at another service (a credit grant, a refund, a KYC
+   * decision, a payout retry) in the back office's audit log, with outcome done: every staff
+   * money action is on the one record, whichever service did it. The kit's gRPC server calls it
+   * after each such call succeeds.
+   * Callers: service identity: any Parley service.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  recordStaffAction: handleUnaryCall<RecordStaffActionRequest, RecordStaffActionResponse>;
   /**
    * Issues a short-lived access token to a Parley service in exchange for its secret. The
    * secrets are auth's SERVICE_CREDENTIALS.
@@ -6077,8 +6366,8 @@ export interface AuthServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Creates an API key for a partner's backend. The secret is returned only here; Parley
-   * keeps a hash and the visible prefix.
-   * Callers: operator, admin.
+   * keeps a hash and the visible prefix. Audited (api_key.create).
+   * Callers: admin.
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED, UNKNOWN_SCOPE; ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED
    */
   createApiKey(
@@ -6243,6 +6532,29 @@ export interface AuthServiceClient extends Client {
     callback: (error: ServiceError | null, response: ListRevocationsResponse) => void,
   ): ClientUnaryCall;
   /**
+   * Records a staff action carried out at another service (a credit grant, a refund, a KYC
+   * decision, a payout retry) in the back office's audit log, with outcome done: every staff
+   * money action is on the one record, whichever service did it. The kit's gRPC server calls it
+   * after each such call succeeds.
+   * Callers: service identity: any Parley service.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  recordStaffAction(
+    request: RecordStaffActionRequest,
+    callback: (error: ServiceError | null, response: RecordStaffActionResponse) => void,
+  ): ClientUnaryCall;
+  recordStaffAction(
+    request: RecordStaffActionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RecordStaffActionResponse) => void,
+  ): ClientUnaryCall;
+  recordStaffAction(
+    request: RecordStaffActionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RecordStaffActionResponse) => void,
+  ): ClientUnaryCall;
+  /**
    * Issues a short-lived access token to a Parley service in exchange for its secret. The
    * secrets are auth's SERVICE_CREDENTIALS.
    * Callers: anyone holding a service secret (services at start and on renewal).
@@ -6316,6 +6628,10 @@ function fromJsonTimestamp(o: any): Date {
   } else {
     return fromTimestamp(Timestamp.fromJSON(o));
   }
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
 }
 
 function isSet(value: any): boolean {

@@ -9014,8 +9014,9 @@ export const BillingServiceService = {
   },
   /**
    * Credits a wallet from the platform's promotions budget (goodwill, sign-up bonus, demo data).
-   * Callers: operator, admin.
-   * Errors: FAILED_PRECONDITION WALLET_BALANCE_LIMIT_EXCEEDED, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
+   * Audited in auth's log (wallet.grant_credit).
+   * Callers: admin (never to their own wallet).
+   * Errors: FAILED_PRECONDITION WALLET_BALANCE_LIMIT_EXCEEDED, SELF_CREDIT_REFUSED; UNAVAILABLE AUDIT_UNAVAILABLE (send again); ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
    */
   grantCredit: {
     path: "/parley.billing.v1.BillingService/GrantCredit" as const,
@@ -9260,8 +9261,9 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
   refund: handleUnaryCall<RefundRequest, RefundResponse>;
   /**
    * Credits a wallet from the platform's promotions budget (goodwill, sign-up bonus, demo data).
-   * Callers: operator, admin.
-   * Errors: FAILED_PRECONDITION WALLET_BALANCE_LIMIT_EXCEEDED, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
+   * Audited in auth's log (wallet.grant_credit).
+   * Callers: admin (never to their own wallet).
+   * Errors: FAILED_PRECONDITION WALLET_BALANCE_LIMIT_EXCEEDED, SELF_CREDIT_REFUSED; UNAVAILABLE AUDIT_UNAVAILABLE (send again); ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
    */
   grantCredit: handleUnaryCall<GrantCreditRequest, GrantCreditResponse>;
   /**
@@ -9781,8 +9783,9 @@ export interface BillingServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Credits a wallet from the platform's promotions budget (goodwill, sign-up bonus, demo data).
-   * Callers: operator, admin.
-   * Errors: FAILED_PRECONDITION WALLET_BALANCE_LIMIT_EXCEEDED, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
+   * Audited in auth's log (wallet.grant_credit).
+   * Callers: admin (never to their own wallet).
+   * Errors: FAILED_PRECONDITION WALLET_BALANCE_LIMIT_EXCEEDED, SELF_CREDIT_REFUSED; UNAVAILABLE AUDIT_UNAVAILABLE (send again); ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
    */
   grantCredit(
     request: GrantCreditRequest,
