@@ -8,6 +8,7 @@ import { drizzle } from "drizzle-orm/postgres-js";
 import type { Account, ApiKey, LoginSession, OutboxMessage } from "../domain/model";
 import type { AuthStore, Page } from "../domain/ports";
 import { appendAudit } from "./audit";
+import { insertRevocations } from "./revocations";
 import * as schema from "./schema";
 
 const {
@@ -238,7 +239,7 @@ export function createAuthStore(client: Sql): AuthStore {
             .set({ revokedAt: change.at })
             .where(and(eq(apiKeys.createdBy, change.accountId), isNull(apiKeys.revokedAt)))
             .returning({ id: apiKeys.id });
-          await tx.insert(revocations).values([
+          await insertRevocations(tx, [
             { subject: `user:${change.accountId}`, reason: change.revoke, revokedAt: change.at },
             ...keys.map((key) => ({
               subject: `api_key:${key.id}`,
@@ -647,9 +648,9 @@ export function createAuthStore(client: Sql): AuthStore {
           .returning({ id: apiKeys.id });
         // Verifiers refuse it at their next poll rather than when their 30 s cache expires.
         if (revoked.length > 0)
-          await tx
-            .insert(revocations)
-            .values({ subject: `api_key:${id}`, reason: "api_key_revoked", revokedAt: at });
+          await insertRevocations(tx, [
+            { subject: `api_key:${id}`, reason: "api_key_revoked", revokedAt: at },
+          ]);
       });
       const [row] = await db.select().from(apiKeys).where(eq(apiKeys.id, id));
       return row ? toApiKey(row) : undefined;

@@ -1,0 +1,46 @@
+import { newId } from "@parley/kit/ids";
+import t from "tap";
+import { startHarness } from "./harness";
+
+t.test(
+  "revocations are numbered in commit order: a poll between two out-of-order commits never moves past the one still open",
+  async (t) => {
+    const h = await startHarness(t);
+    const admin = await h.admin();
+    const verifier = await h.serviceCall("user");
+    const { apiKey } = await h.client.createApiKey(
+      { partnerId: "acme", name: "acme", scopes: ["users:sync"], requestId: newId() },
+      admin.call,
+    );
+    const suspended = `user:${newId()}`;
+
+    // A suspension in progress: its revocation inserted (its seq taken) through the same lock
+    // every insert takes, the rest of its transaction still working.
+    const slow = h.sql.begin(async (tx) => {
+      await tx`select pg_advisory_xact_lock(hashtext('parley:auth:revocations'))`;
+      await tx`insert into auth.revocations (subject, reason, revoked_at)
+               values (${suspended}, 'account_suspended', now())`;
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Meanwhile a key revocation, quick to commit.
+    const revoking = h.client.revokeApiKey({ keyId: apiKey!.keyId }, admin.call);
+
+    // A verifier polls while the suspension is still open.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const first = await h.client.listRevocations({ afterSeq: 0n }, verifier);
+    const cursor = first.revocations.reduce((max, r) => (r.seq > max ? r.seq : max), 0n);
+    await slow;
+    await revoking;
+    const next = await h.client.listRevocations({ afterSeq: cursor }, verifier);
+    const seen = [...first.revocations, ...next.revocations].map((r) => r.subject);
+    t.ok(seen.includes(`api_key:${apiKey!.keyId}`), "the key's revocation is seen");
+    t.ok(seen.includes(suspended), "and the suspension that committed later is not skipped");
+    const seqs = [...first.revocations, ...next.revocations].map((r) => r.seq);
+    t.same(
+      seqs,
+      [...seqs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)),
+      "each poll continues after the last",
+    );
+  },
+);
