@@ -1,4 +1,5 @@
 import { newId } from "@parley/kit/ids";
+import { Role } from "@parley/proto/parley/auth/v1/auth";
 import t from "tap";
 import { startHarness } from "./harness";
 
@@ -42,5 +43,45 @@ t.test(
       [...seqs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)),
       "each poll continues after the last",
     );
+  },
+);
+
+t.test(
+  "a demoted staff member's tokens stop working at once (role_changed); a promotion revokes nothing",
+  async (t) => {
+    const h = await startHarness(t);
+    const admin = await h.admin();
+    const verifier = await h.serviceCall("user");
+    const person = await h.register();
+    const setRole = (role: Role) =>
+      h.client.setUserRole({ userId: person.userId, role, reason: "test" }, admin.call);
+    const revoked = async () =>
+      (await h.client.listRevocations({ afterSeq: 0n }, verifier)).revocations.filter(
+        (r) => r.subject === `user:${person.userId}`,
+      );
+
+    await setRole(Role.ROLE_SUPPORT);
+    t.same(await revoked(), [], "a promotion revokes nothing");
+    const asSupport = await h.login(person.email);
+    await setRole(Role.ROLE_MODERATOR);
+    const after = await revoked();
+    t.equal(after.length, 1, "the demotion is a revocation");
+    t.equal(after[0]?.reason, "role_changed");
+    // The auth server's own verifier polls the list too: the support token is refused.
+    let refused: { reason?: string } | undefined;
+    for (let i = 0; i < 50 && !refused; i++) {
+      try {
+        await h.client.listSessions({ pageSize: 0, pageToken: "" }, h.bearer(asSupport));
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      } catch (error) {
+        refused = error as { reason?: string };
+      }
+    }
+    t.equal(refused?.reason, "ROLE_CHANGED", "the old token is refused");
+    // Tokens carry whole seconds: one issued in the second of the change counts as before it.
+    h.clock.advanceSeconds(2);
+    const asModerator = await h.login(person.email);
+    await h.client.listSessions({ pageSize: 0, pageToken: "" }, h.bearer(asModerator));
+    t.pass("a token issued after the change works");
   },
 );

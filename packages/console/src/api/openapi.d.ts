@@ -1940,7 +1940,7 @@ export interface paths {
         put?: never;
         /**
          * Sets an account's role
-         * @description Existing access tokens keep their old role until they expire (15 minutes at most); the next refresh carries the new one. Recorded in the audit log (action `role.set`).
+         * @description After a promotion, existing access tokens keep the old role until they expire (15 minutes at most); a demotion (lower staff rank, or expert to user) revokes them at once (revocation `role_changed`): the next refresh carries the new one. Recorded in the audit log (action `role.set`).
          *
          *     Callers: admin.
          */

@@ -248,7 +248,7 @@ export function createAccounts(deps: AccountDeps) {
       record?: (before: PersonRole) => AuditEvent,
     ): Promise<Account> {
       const id = requireUuid(userId, "user_id");
-      const outcome = await store.setRole(id, role, record);
+      const outcome = await store.setRole(id, role, now(), record);
       if (outcome === "not_found") throw notFound("ACCOUNT_NOT_FOUND", "no such account");
       if (outcome === "last_admin") throw failedPrecondition("LAST_ADMIN", "the last admin cannot step down");
       return account(id);

@@ -116,6 +116,8 @@ export interface AuthStore {
   setRole(
     accountId: string,
     role: PersonRole,
+    /** When: a demotion revokes the tokens issued up to then. */
+    at: Date,
     /** The audit event of the change, appended in its transaction. */
     record?: (before: PersonRole) => AuditEvent,
   ): Promise<"ok" | "not_found" | "last_admin">;

@@ -7,6 +7,7 @@ import type { AnyPgColumn } from "drizzle-orm/pg-core";
 import { drizzle } from "drizzle-orm/postgres-js";
 import type { Account, ApiKey, LoginSession, OutboxMessage } from "../domain/model";
 import type { AuthStore, Page } from "../domain/ports";
+import { isDemotion } from "../domain/roles";
 import { appendAudit } from "./audit";
 import { insertRevocations } from "./revocations";
 import * as schema from "./schema";
@@ -174,7 +175,7 @@ export function createAuthStore(client: Sql): AuthStore {
       });
     },
 
-    async setRole(accountId, role, record) {
+    async setRole(accountId, role, at, record) {
       return db.transaction(async (tx) => {
         // Admin changes are serialised so two admins demoting each other cannot leave none.
         await tx.execute(sql`select pg_advisory_xact_lock(hashtext('parley:auth:admins'))`);
@@ -189,6 +190,12 @@ export function createAuthStore(client: Sql): AuthStore {
         }
         await tx.update(accounts).set({ role }).where(eq(accounts.id, accountId));
         if (record) await appendAudit(tx, [record(row.role as PersonRole)]);
+        // A demotion takes effect at once: every verifier refuses the tokens issued before it
+        // (which still carry the old role); the next refresh carries the new one.
+        if (isDemotion(row.role as PersonRole, role))
+          await insertRevocations(tx, [
+            { subject: `user:${accountId}`, reason: "role_changed", revokedAt: at },
+          ]);
         return "ok" as const;
       });
     },

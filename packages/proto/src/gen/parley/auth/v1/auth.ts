@@ -5872,8 +5872,9 @@ export const AuthServiceService = {
     responseDeserialize: (value: Buffer): IssueServiceTokenResponse => IssueServiceTokenResponse.decode(value),
   },
   /**
-   * Sets an account's role. Existing access tokens keep their old role until they expire
-   * (15 minutes at most); the next refresh carries the new one. Recorded in the audit log
+   * Sets an account's role. After a promotion, existing access tokens keep the old role until
+   * they expire (15 minutes at most); a demotion (lower staff rank, or expert to user) revokes
+   * them at once (revocation `role_changed`): the next refresh carries the new one. Recorded in the audit log
    * (action `role.set`).
    * Callers: admin.
    * Errors: NOT_FOUND ACCOUNT_NOT_FOUND; INVALID_ARGUMENT VALIDATION_FAILED (role service is never given to a person); FAILED_PRECONDITION LAST_ADMIN (the last admin cannot step down)
@@ -6060,8 +6061,9 @@ export interface AuthServiceServer extends UntypedServiceImplementation {
    */
   issueServiceToken: handleUnaryCall<IssueServiceTokenRequest, IssueServiceTokenResponse>;
   /**
-   * Sets an account's role. Existing access tokens keep their old role until they expire
-   * (15 minutes at most); the next refresh carries the new one. Recorded in the audit log
+   * Sets an account's role. After a promotion, existing access tokens keep the old role until
+   * they expire (15 minutes at most); a demotion (lower staff rank, or expert to user) revokes
+   * them at once (revocation `role_changed`): the next refresh carries the new one. Recorded in the audit log
    * (action `role.set`).
    * Callers: admin.
    * Errors: NOT_FOUND ACCOUNT_NOT_FOUND; INVALID_ARGUMENT VALIDATION_FAILED (role service is never given to a person); FAILED_PRECONDITION LAST_ADMIN (the last admin cannot step down)
@@ -6576,8 +6578,9 @@ export interface AuthServiceClient extends Client {
     callback: (error: ServiceError | null, response: IssueServiceTokenResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Sets an account's role. Existing access tokens keep their old role until they expire
-   * (15 minutes at most); the next refresh carries the new one. Recorded in the audit log
+   * Sets an account's role. After a promotion, existing access tokens keep the old role until
+   * they expire (15 minutes at most); a demotion (lower staff rank, or expert to user) revokes
+   * them at once (revocation `role_changed`): the next refresh carries the new one. Recorded in the audit log
    * (action `role.set`).
    * Callers: admin.
    * Errors: NOT_FOUND ACCOUNT_NOT_FOUND; INVALID_ARGUMENT VALIDATION_FAILED (role service is never given to a person); FAILED_PRECONDITION LAST_ADMIN (the last admin cannot step down)
