@@ -340,3 +340,49 @@ h.test("KYC set by RazorpayX's account validation webhook", async (t) => {
   const { payout } = await withdraw(expert, 1_000n);
   t.equal(payout?.status, PayoutStatus.PAYOUT_STATUS_PROCESSING, "then payouts go through");
 });
+
+h.test(
+  "a frozen expert is paid nothing out: staff cannot retry a failed payout, and a freeze landing during a withdrawal stops it",
+  async (t) => {
+    const expert = await earning(2);
+    await verified(expert);
+    const failed = (await withdraw(expert, 6_000n)).payout!;
+    await webhook(
+      rail.event("payout.failed", {
+        ...rail.payouts.get(failed.providerPayoutId)!,
+        status: "failed",
+        failure_reason: "IFSC inactive",
+      }),
+    );
+    t.equal(await earnings(expert), 16_000n);
+    await h.billing.setWalletFrozen(expert.userId, true);
+    const retry = await failure(h.client.retryPayout({ payoutId: failed.payoutId }, h.as.admin));
+    t.equal(retry.reason, "WALLET_FROZEN", "staff's retry is refused");
+    t.equal(await earnings(expert), 16_000n, "nothing left earnings");
+    await h.billing.setWalletFrozen(expert.userId, false);
+
+    // A withdrawal that passed the first check waits on the earnings row while the freeze lands.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let locked!: () => void;
+    const lockTaken = new Promise<void>((resolve) => {
+      locked = resolve;
+    });
+    const holder = h.sql.begin(async (tx) => {
+      await tx`select 1 from billing.accounts where kind = 'earnings' and owner_id = ${expert.userId} for update`;
+      locked();
+      await released;
+    });
+    await lockTaken;
+    const racing = failure(withdraw(expert, 6_000n));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await h.billing.setWalletFrozen(expert.userId, true);
+    release();
+    await holder;
+    t.equal((await racing).reason, "WALLET_FROZEN", "the freeze is seen under the lock");
+    t.equal(await earnings(expert), 16_000n, "nothing left earnings");
+    await h.billing.setWalletFrozen(expert.userId, false);
+  },
+);

@@ -609,6 +609,7 @@ export function createBilling(deps: BillingDeps) {
       input: { expertUserId: string; amount: Money | undefined; requestId: string; automatic?: boolean },
     ): Promise<Payout> {
       checks().positiveMoney(input.amount, "amount").requestId(input.requestId).done();
+      // A fast refusal; the decisive check is planWithdrawal's, under the earnings row lock.
       if (await store.freezes.isFrozen(input.expertUserId)) throw walletFrozen(input.expertUserId);
       if (!deps.payoutProvider)
         throw failedPrecondition("PAYOUTS_NOT_CONFIGURED", "payouts are not configured here");
@@ -650,7 +651,11 @@ export function createBilling(deps: BillingDeps) {
     async retryPayout(payoutId: string): Promise<Payout> {
       const payout = await store.payouts.get(payoutId);
       if (!payout) throw notFound("PAYOUT_NOT_FOUND", `no payout ${payoutId}`);
-      if (payout.status === "processing" && !payout.providerPayoutId) return send(payout);
+      if (payout.status === "processing" && !payout.providerPayoutId) {
+        // Already in clearing, only its sending left: not to a frozen person either.
+        if (await store.freezes.isFrozen(payout.expertUserId)) throw walletFrozen(payout.expertUserId);
+        return send(payout);
+      }
       if (payout.status !== "failed")
         throw failedPrecondition("PAYOUT_NOT_RETRYABLE", `payout ${payoutId} is ${payout.status}`, {
           metadata: { status: payout.status },

@@ -1,6 +1,6 @@
 import { failedPrecondition, invalidArgument } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
-import { type Posting, posting } from "./ledger";
+import { type Posting, posting, walletFrozen } from "./ledger";
 
 export type PayoutMethod = "bank_account" | "upi";
 export type KycStatus = "pending" | "verified" | "rejected";
@@ -100,10 +100,12 @@ export const tdsOf = (amount: bigint, tdsBps: bigint) => (amount * tdsBps) / 10_
  * earnings to payout clearing.
  */
 export function planWithdrawal(
-  snapshot: { account: PayoutAccount | undefined; earnings: bigint },
+  snapshot: { account: PayoutAccount | undefined; earnings: bigint; frozen: boolean },
   input: { expertUserId: string; currency: string; amount: bigint; automatic: boolean },
   context: WithdrawalContext,
 ): PayoutPlan {
+  // A frozen person is paid nothing out, whether they ask or staff retry (checked under the lock).
+  if (snapshot.frozen) throw walletFrozen(input.expertUserId);
   if (!snapshot.account)
     throw failedPrecondition("PAYOUT_ACCOUNT_NOT_FOUND", "add a payout account before withdrawing");
   if (snapshot.account.kycStatus !== "verified")
@@ -167,7 +169,7 @@ const toClearing = (payout: Payout) =>
 /** A failed payout sent again: its amount taken from earnings again, if they still cover it. */
 export function planRetry(
   payout: Payout,
-  snapshot: { account: PayoutAccount | undefined; earnings: bigint },
+  snapshot: { account: PayoutAccount | undefined; earnings: bigint; frozen: boolean },
   context: WithdrawalContext,
 ): PayoutPlan {
   planWithdrawal(snapshot, payout, { ...context, minPayout: 0n });

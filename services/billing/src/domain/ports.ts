@@ -267,6 +267,8 @@ export interface PayoutProvider {
 export interface PayoutSnapshot {
   account: PayoutAccount | undefined;
   earnings: bigint;
+  /** Whether the expert's wallets are frozen, read after the earnings row is locked. */
+  frozen: boolean;
 }
 
 export interface PayoutStore {

@@ -74,7 +74,17 @@ async function snapshotOf(tx: Tx, expertUserId: string, currency: string): Promi
     select balance from billing.accounts
     where kind = 'earnings' and owner_id = ${expertUserId} and currency = ${currency}
     for update`;
-  return { account: account && toAccount(account), earnings: earnings?.balance ?? 0n };
+  // Read under the earnings lock (wallet rows shared-locked, so a freeze in progress is
+  // waited for): a freeze committed before this withdrawal or retry stops it.
+  const [wallets] = await tx<{ frozen: boolean }[]>`
+    select coalesce(bool_or(frozen), false) as frozen from (
+      select frozen_at is not null as frozen from billing.accounts
+      where kind = 'wallet' and owner_id = ${expertUserId} order by id for share) w`;
+  return {
+    account: account && toAccount(account),
+    earnings: earnings?.balance ?? 0n,
+    frozen: wallets?.frozen ?? false,
+  };
 }
 
 /** Writes a plan: its postings, and the payout row inserted or updated. */
