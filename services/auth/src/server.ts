@@ -116,7 +116,7 @@ export function createAuthService(deps: AuthServiceDeps): {
   onDenied: (ctx: CallContext, request: unknown) => Promise<void>;
 } {
   const now = deps.now ?? (() => new Date());
-  const store = createAuthStore(deps.sql);
+  const store = createAuthStore(deps.sql, now);
   const secrets = createSecrets(deps.signingKeySecret);
   const keys = createKeyRing({
     store,

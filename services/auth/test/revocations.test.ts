@@ -1,7 +1,8 @@
 import { newId } from "@parley/kit/ids";
 import { Role } from "@parley/proto/parley/auth/v1/auth";
+import postgres from "postgres";
 import t from "tap";
-import { startHarness } from "./harness";
+import { failure, PASSWORD, startHarness } from "./harness";
 
 t.test(
   "revocations are numbered in commit order: a poll between two out-of-order commits never moves past the one still open",
@@ -83,5 +84,55 @@ t.test(
     const asModerator = await h.login(person.email);
     await h.client.listSessions({ pageSize: 0, pageToken: "" }, h.bearer(asModerator));
     t.pass("a token issued after the change works");
+  },
+);
+
+t.test(
+  "a login or refresh racing a suspension hands out nothing: the account row is read under a share lock",
+  async (t) => {
+    const h = await startHarness(t);
+    // A connection of the test's own: the service's pool must not wait behind the open transaction.
+    const own = postgres(h.databaseUrl, { max: 2, onnotice: () => {} });
+    t.teardown(() => own.end({ timeout: 5 }));
+    /**
+     * A suspension in progress: the account row locked and marked; it commits once another
+     * backend waits on a lock (the call racing it), or after 3 s when nothing waits.
+     */
+    const suspending = async (userId: string) => {
+      let locked!: () => void;
+      const lockTaken = new Promise<void>((resolve) => {
+        locked = resolve;
+      });
+      const done = own.begin(async (tx) => {
+        await tx`select 1 from auth.accounts where id = ${userId} for update`;
+        await tx`update auth.accounts set status = 'suspended' where id = ${userId}`;
+        locked();
+        for (let i = 0; i < 30; i++) {
+          const [{ waiting }] = await own<[{ waiting: number }]>`
+            select count(*)::int as waiting from pg_locks where not granted`;
+          if (waiting > 0) break;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      });
+      await lockTaken;
+      return { committed: done };
+    };
+
+    const loggingIn = await h.register();
+    const suspension = await suspending(loggingIn.userId);
+    const login = failure(
+      h.client.login({ identifier: loggingIn.email, password: PASSWORD, deviceName: "x" }),
+    );
+    await suspension.committed;
+    t.equal((await login).reason, "ACCOUNT_SUSPENDED", "the login waited for the suspension and saw it");
+    const [{ sessions }] = await h.sql<[{ sessions: number }]>`
+      select count(*)::int as sessions from auth.login_sessions where account_id = ${loggingIn.userId}`;
+    t.equal(sessions, 1, "no session was added (only registration's)");
+
+    const refreshing = await h.register();
+    const second = await suspending(refreshing.userId);
+    const refresh = failure(h.client.refreshToken({ refreshToken: refreshing.tokens.refreshToken }));
+    await second.committed;
+    t.equal((await refresh).reason, "SESSION_REVOKED", "the refresh waited for the suspension and saw it");
   },
 );

@@ -154,11 +154,16 @@ export interface AuthStore {
   /** Revocations after `afterSeq` made since `since`, oldest first. */
   listRevocations(afterSeq: bigint, since: Date, limit: number): Promise<Revocation[]>;
 
+  /**
+   * Stores the session and its first token only while the account is active, read under a
+   * share lock on its row (a suspension holds it for update): returns the status it read, and
+   * stores nothing unless it is active.
+   */
   createSession(
     session: LoginSession,
     firstToken: { id: string; hash: string },
     notices?: OutboxMessage[],
-  ): Promise<void>;
+  ): Promise<AccountStatus | undefined>;
   /** Drops the sealed pairs of tokens spent before `spentBefore` (their retry window passed). */
   forgetRetryPairs(spentBefore: Date): Promise<number>;
   refreshFamily<T>(

@@ -125,7 +125,7 @@ export function createSessions(deps: SessionDeps) {
         revokedAt: null,
       };
       const { pair, refresh } = await mintPair(account, session, at);
-      await store.createSession(
+      const status = await store.createSession(
         session,
         refresh,
         notify
@@ -139,6 +139,11 @@ export function createSessions(deps: SessionDeps) {
             ]
           : [],
       );
+      // Suspended (or deleted) while the password was checked: the pair is never handed out.
+      if (status !== "active") {
+        assertUsable({ ...account, status: status ?? "deleted" });
+        throw unauthenticated("INVALID_CREDENTIALS", "the credentials are not valid");
+      }
       return pair;
     },
 

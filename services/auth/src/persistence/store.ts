@@ -80,7 +80,8 @@ async function enqueue(tx: Db | Tx, messages: OutboxMessage[]) {
     .values(messages.map((m) => ({ id: newId(), kind: m.kind, payload: withTraceContext(m.payload) })));
 }
 
-export function createAuthStore(client: Sql): AuthStore {
+/** `now`: the service's clock, read again for revocation times once the account row is locked. */
+export function createAuthStore(client: Sql, now: () => Date = () => new Date()): AuthStore {
   const db = drizzle(client, { schema });
 
   // The hot reads (every refresh, every API-key check) are prepared once.
@@ -240,18 +241,21 @@ export function createAuthStore(client: Sql): AuthStore {
           await spendOutstandingResets(tx, change.accountId, change.at);
         }
         if (change.revoke) {
-          await revokeLive(tx, eq(loginSessions.accountId, change.accountId), change.revoke, change.at);
+          // The revocation time is read after the row lock: a login or refresh that held the
+          // row (for share) before signed its token earlier than this, so that token is refused.
+          const at = new Date(Math.max(change.at.getTime(), now().getTime()));
+          await revokeLive(tx, eq(loginSessions.accountId, change.accountId), change.revoke, at);
           const keys = await tx
             .update(apiKeys)
-            .set({ revokedAt: change.at })
+            .set({ revokedAt: at })
             .where(and(eq(apiKeys.createdBy, change.accountId), isNull(apiKeys.revokedAt)))
             .returning({ id: apiKeys.id });
           await insertRevocations(tx, [
-            { subject: `user:${change.accountId}`, reason: change.revoke, revokedAt: change.at },
+            { subject: `user:${change.accountId}`, reason: change.revoke, revokedAt: at },
             ...keys.map((key) => ({
               subject: `api_key:${key.id}`,
               reason: change.revoke!,
-              revokedAt: change.at,
+              revokedAt: at,
             })),
           ]);
         }
@@ -356,7 +360,15 @@ export function createAuthStore(client: Sql): AuthStore {
     },
 
     async createSession(session, firstToken, notices = []) {
-      await db.transaction(async (tx) => {
+      return db.transaction(async (tx) => {
+        // The account row shared-locked: a suspension (which locks it for update) either waits
+        // for this session and then revokes it, or has committed and is seen here.
+        const [account] = await tx
+          .select({ status: accounts.status })
+          .from(accounts)
+          .where(eq(accounts.id, session.accountId))
+          .for("share");
+        if (account?.status !== "active") return account?.status;
         await enqueue(tx, notices);
         await tx.insert(loginSessions).values(session);
         await tx.insert(refreshTokens).values({
@@ -365,6 +377,7 @@ export function createAuthStore(client: Sql): AuthStore {
           tokenHash: firstToken.hash,
           createdAt: session.createdAt,
         });
+        return account.status;
       });
     },
 
@@ -381,6 +394,17 @@ export function createAuthStore(client: Sql): AuthStore {
       return db.transaction(async (tx) => {
         const [token] = await tx.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, tokenHash));
         if (!token) return decide(undefined);
+        // The account row first, shared-locked (in the order a suspension takes its locks:
+        // account, then sessions), so a suspension in progress is waited for and its status seen.
+        const [owner] = await tx
+          .select({ accountId: loginSessions.accountId })
+          .from(loginSessions)
+          .where(eq(loginSessions.id, token.sessionId));
+        const [accountRow] = await tx
+          .select()
+          .from(accounts)
+          .where(eq(accounts.id, owner!.accountId))
+          .for("share");
         // The session row is the family's lock: every refresh of one family queues here.
         const [sessionRow] = await tx
           .select()
@@ -391,7 +415,6 @@ export function createAuthStore(client: Sql): AuthStore {
         const successor = current?.successorId
           ? (await tx.select().from(refreshTokens).where(eq(refreshTokens.id, current.successorId)))[0]
           : undefined;
-        const [accountRow] = await tx.select().from(accounts).where(eq(accounts.id, sessionRow!.accountId));
         const decision = await decide({
           tokenId: current!.id,
           spentAt: current!.spentAt,
