@@ -63,3 +63,46 @@ t.test(
     });
   },
 );
+
+t.test(
+  "people search: a one-letter prefix lists nobody (at least 3 characters, a phone 6), and every search is on the record with its query",
+  async (t) => {
+    const api = await startPlatform(t);
+    const admin = await api.adminToken();
+    const person = await api.register();
+    const moderatorAccount = await api.register();
+    const set = await api.call("POST", `/v1/users/${moderatorAccount.userId}/role`, {
+      token: admin,
+      body: { role: "ROLE_MODERATOR", reason: "joins moderation" },
+    });
+    t.equal(set.status, 200, JSON.stringify(set.body));
+    const moderator = await api.login(moderatorAccount.email, PASSWORD);
+
+    for (const query of ["email=e", "email=ed", "phone=%2B9", "phone=%2B91", "name=ab"]) {
+      const refused = await api.call("GET", `/v1/admin/people?${query}`, { token: moderator });
+      t.equal(refused.status, 400, `${query} is too short`);
+    }
+    const prefix = person.email.slice(0, 12);
+    const found = await api.call("GET", `/v1/admin/people?email=${encodeURIComponent(prefix)}`, {
+      token: moderator,
+    });
+    t.equal(found.status, 200, JSON.stringify(found.body));
+    t.ok(
+      found.body.people.some((p: { user_id: string }) => p.user_id === person.userId),
+      "a real prefix finds them",
+    );
+    const events = await api.call(
+      "GET",
+      `/v1/admin/audit-events?action=person.search&actor_user_id=${moderatorAccount.userId}`,
+      { token: admin },
+    );
+    t.equal(events.status, 200, JSON.stringify(events.body));
+    t.equal(events.body.events.length, 1, "the search is recorded");
+    t.match(events.body.events[0], {
+      actor_role: "ROLE_MODERATOR",
+      method: "parley.auth.v1.BackOfficeService/SearchPeople",
+      outcome: "AUDIT_OUTCOME_DONE",
+      after: { query: { email: prefix.toLowerCase() } },
+    });
+  },
+);

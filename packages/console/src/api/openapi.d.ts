@@ -136,7 +136,9 @@ export interface paths {
         };
         /**
          * Finds people by email (prefix, case-insensitive), phone (E.164 prefix), display name (contains, case-insensitive) or a partner's external id (exact), in account order
-         * @description Callers: admin, support, moderator.
+         * @description An email or name needs at least 3 characters, a phone 6 ("+91" and three digits); every search is recorded (person.search) with its query.
+         *
+         *     Callers: admin, support, moderator.
          */
         get: operations["BackOfficeService_SearchPeople"];
         put?: never;

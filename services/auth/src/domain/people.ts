@@ -17,6 +17,10 @@ export interface Person {
 export type PeopleQuery = { email: string } | { phone: string } | { name: string } | { externalId: string };
 
 /** Exactly one search field, as given; VALIDATION_FAILED otherwise. */
+/** The shortest email or name a search takes; a phone needs a country code and digits. */
+export const MIN_SEARCH_PREFIX = 3;
+export const MIN_PHONE_PREFIX = 6;
+
 export function peopleQuery(input: {
   email: string;
   phone: string;
@@ -38,6 +42,13 @@ export function peopleQuery(input: {
       ],
     });
   const [field, value] = given[0]!;
+  // No listing everyone by a letter: a prefix narrows to few people or is refused (a phone's
+  // "+91" alone is a whole country, so a phone needs a few digits after it).
+  const least = field === "phone" ? MIN_PHONE_PREFIX : field === "externalId" ? 1 : MIN_SEARCH_PREFIX;
+  if ([...value].length < least)
+    throw invalidArgument("VALIDATION_FAILED", `a ${field} search needs at least ${least} characters`, {
+      fieldViolations: [{ field, description: `at least ${least} characters` }],
+    });
   return { [field]: value } as PeopleQuery;
 }
 

@@ -77,8 +77,12 @@ export function backOfficeHandlers(domain: BackOfficeDomain): Handlers<typeof Ba
     return domain.upstreams;
   };
   return {
-    async searchPeople(request) {
+    async searchPeople(request, ctx) {
       const query = peopleQuery(request);
+      // Every search is on the record with what was asked (who looked for whom).
+      await audit.append([
+        audit.done(staffCall(ctx), { targetUserId: null, reason: "", before: null, after: { query } }),
+      ]);
       const byAccount = "email" in query || "phone" in query;
       const page = byAccount
         ? paging.open(request, {

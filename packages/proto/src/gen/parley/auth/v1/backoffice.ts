@@ -2634,7 +2634,9 @@ export const BackOfficeServiceService = {
   },
   /**
    * Finds people by email (prefix, case-insensitive), phone (E.164 prefix), display name
-   * (contains, case-insensitive) or a partner's external id (exact), in account order.
+   * (contains, case-insensitive) or a partner's external id (exact), in account order. An
+   * email or name needs at least 3 characters, a phone 6 ("+91" and three digits); every search
+   * is recorded (person.search) with its query.
    * Callers: admin, support, moderator.
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED (no query, or more than one), INVALID_PAGE_TOKEN
    */
@@ -2757,7 +2759,9 @@ export interface BackOfficeServiceServer extends UntypedServiceImplementation {
   unfreezeWallet: handleUnaryCall<UnfreezeWalletRequest, UnfreezeWalletResponse>;
   /**
    * Finds people by email (prefix, case-insensitive), phone (E.164 prefix), display name
-   * (contains, case-insensitive) or a partner's external id (exact), in account order.
+   * (contains, case-insensitive) or a partner's external id (exact), in account order. An
+   * email or name needs at least 3 characters, a phone 6 ("+91" and three digits); every search
+   * is recorded (person.search) with its query.
    * Callers: admin, support, moderator.
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED (no query, or more than one), INVALID_PAGE_TOKEN
    */
@@ -2902,7 +2906,9 @@ export interface BackOfficeServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Finds people by email (prefix, case-insensitive), phone (E.164 prefix), display name
-   * (contains, case-insensitive) or a partner's external id (exact), in account order.
+   * (contains, case-insensitive) or a partner's external id (exact), in account order. An
+   * email or name needs at least 3 characters, a phone 6 ("+91" and three digits); every search
+   * is recorded (person.search) with its query.
    * Callers: admin, support, moderator.
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED (no query, or more than one), INVALID_PAGE_TOKEN
    */
