@@ -72,7 +72,7 @@ t.test(
     const expert = await w.register("Multi Expert");
     await w.ok("POST", `/v1/users/${expert.userId}/role`, {
       token: await w.admin(),
-      body: { role: "ROLE_EXPERT" },
+      body: { role: "ROLE_EXPERT", reason: "an expert" },
     });
     const expertToken = await w.login(expert.email, PASSWORD);
     await w.ok("PUT", `/v1/experts/${expert.userId}/profile`, {

@@ -74,7 +74,7 @@ export function world(t: Test, platform: Platform, secrets: PlatformSecrets) {
       const person = await self.register(displayName);
       await ok("POST", `/v1/users/${person.userId}/role`, {
         token: await self.admin(),
-        body: { role: "ROLE_EXPERT" },
+        body: { role: "ROLE_EXPERT", reason: "an expert" },
       });
       const token = await self.login(person.email);
       await ok("PUT", `/v1/experts/${person.userId}/profile`, {

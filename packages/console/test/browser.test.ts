@@ -98,8 +98,12 @@ t.test(
     }
     const expertId = registered.expert!;
     t.equal(
-      (await call("POST", `/v1/users/${expertId}/role`, { token: adminToken, body: { role: "ROLE_EXPERT" } }))
-        .status,
+      (
+        await call("POST", `/v1/users/${expertId}/role`, {
+          token: adminToken,
+          body: { role: "ROLE_EXPERT", reason: "an expert" },
+        })
+      ).status,
       200,
     );
     const profile = await call("PUT", `/v1/experts/${expertId}/profile`, {

@@ -136,3 +136,26 @@ t.test(
     t.equal((await refresh).reason, "SESSION_REVOKED", "the refresh waited for the suspension and saw it");
   },
 );
+
+t.test("a role change needs a reason, recorded with it", async (t) => {
+  const h = await startHarness(t);
+  const admin = await h.admin();
+  const person = await h.register();
+  for (const reason of ["", "   "]) {
+    const refused = await failure(
+      h.client.setUserRole({ userId: person.userId, role: Role.ROLE_SUPPORT, reason }, admin.call),
+    );
+    t.equal(refused.reason, "REASON_REQUIRED", JSON.stringify(reason));
+  }
+  const [{ role }] = await h.sql<
+    [{ role: string }]
+  >`select role from auth.accounts where id = ${person.userId}`;
+  t.equal(role, "user", "nothing changed");
+  await h.client.setUserRole(
+    { userId: person.userId, role: Role.ROLE_SUPPORT, reason: " joins support " },
+    admin.call,
+  );
+  const [event] = await h.sql<{ reason: string }[]>`
+    select reason from auth.audit_events where action = 'role.set' and target_user_id = ${person.userId}`;
+  t.equal(event?.reason, "joins support");
+});

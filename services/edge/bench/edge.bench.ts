@@ -176,7 +176,7 @@ try {
   await api(
     "POST",
     `/v1/users/${expertAccount.userId}/role`,
-    { role: "ROLE_EXPERT" },
+    { role: "ROLE_EXPERT", reason: "bench expert" },
     admin.tokens.access_token,
   );
   const expertToken = (await api("POST", "/v1/auth/login", { identifier: expertAccount.email, password }))

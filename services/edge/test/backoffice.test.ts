@@ -57,7 +57,10 @@ async function eventually<T>(read: () => Promise<T>, check: (value: T) => boolea
 async function staff(t: Test, api: Api, role: "ROLE_SUPPORT" | "ROLE_MODERATOR" | "ROLE_ADMIN") {
   const admin = await api.adminToken();
   const account = await api.register();
-  const set = await api.call("POST", `/v1/users/${account.userId}/role`, { token: admin, body: { role } });
+  const set = await api.call("POST", `/v1/users/${account.userId}/role`, {
+    token: admin,
+    body: { role, reason: "joins staff" },
+  });
   t.equal(set.status, 200, JSON.stringify(set.body));
   return { userId: account.userId, token: await api.login(account.email, PASSWORD) };
 }

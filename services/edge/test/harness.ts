@@ -93,7 +93,7 @@ export async function startPlatform(
         "promotion",
         await call("POST", `/v1/users/${account.userId}/role`, {
           token: admin,
-          body: { role: "ROLE_EXPERT" },
+          body: { role: "ROLE_EXPERT", reason: "an expert" },
         }),
       );
       const token = await api.login(account.email, PASSWORD);

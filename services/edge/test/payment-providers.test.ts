@@ -116,7 +116,10 @@ t.test("Razorpay through the edge: checkout proof and webhook credit once betwee
 t.test("payouts through the edge: the account shown masked, no withdrawal before KYC", async (t) => {
   const admin = await api.adminToken();
   const account = await api.register();
-  await api.call("POST", `/v1/users/${account.userId}/role`, { token: admin, body: { role: "ROLE_EXPERT" } });
+  await api.call("POST", `/v1/users/${account.userId}/role`, {
+    token: admin,
+    body: { role: "ROLE_EXPERT", reason: "an expert" },
+  });
   const token = await api.login(account.email, PASSWORD);
   const set = await api.call("PUT", "/v1/me/payout-account", {
     token,

@@ -23,7 +23,10 @@ async function eventually<T>(check: () => Promise<T | undefined>, what: string):
 
 async function createExpert(t: Test, api: Api, admin: string) {
   const account = await api.register();
-  await api.call("POST", `/v1/users/${account.userId}/role`, { token: admin, body: { role: "ROLE_EXPERT" } });
+  await api.call("POST", `/v1/users/${account.userId}/role`, {
+    token: admin,
+    body: { role: "ROLE_EXPERT", reason: "an expert" },
+  });
   const token = await api.login(account.email, PASSWORD);
   const profile = await api.call("PUT", `/v1/experts/${account.userId}/profile`, {
     token,
@@ -312,7 +315,7 @@ t.test("trust and safety through the edge", async (t) => {
       const moderatorAccount = await api.register();
       const promoted = await api.call("POST", `/v1/users/${moderatorAccount.userId}/role`, {
         token: admin,
-        body: { role: "ROLE_MODERATOR" },
+        body: { role: "ROLE_MODERATOR", reason: "joins moderation" },
       });
       t.equal(promoted.status, 200, JSON.stringify(promoted.body));
       const moderator = await api.login(moderatorAccount.email, PASSWORD);

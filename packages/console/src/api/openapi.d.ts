@@ -13625,6 +13625,7 @@ export interface operations {
             /**
              * @description Bad request.
              *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
+             *     - `REASON_REQUIRED` (INVALID_ARGUMENT): 1..1000 characters
              *     - `VALIDATION_FAILED` (INVALID_ARGUMENT): role service is never given to a person
              *     - `LAST_ADMIN` (FAILED_PRECONDITION): the last admin cannot step down
              */
@@ -13636,7 +13637,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"] & {
                         error?: {
                             /** @enum {string} */
-                            reason?: "INVALID_BODY" | "VALIDATION_FAILED" | "LAST_ADMIN";
+                            reason?: "INVALID_BODY" | "REASON_REQUIRED" | "VALIDATION_FAILED" | "LAST_ADMIN";
                         };
                     };
                 };

@@ -313,8 +313,14 @@ function Person({ identity, userId }: { identity: Identity; userId: string }) {
               class="row"
               onSubmit={(event) => {
                 event.preventDefault();
+                // A role change needs a reason (the one given for the staff actions below).
                 void run(`Role set to ${enumText(role, "ROLE_")}.`, () =>
-                  must(api.POST("/v1/users/{user_id}/role", { params: { path }, body: { role } })),
+                  must(
+                    api.POST("/v1/users/{user_id}/role", {
+                      params: { path },
+                      body: { role, reason: why.trim() },
+                    }),
+                  ),
                 );
               }}
             >

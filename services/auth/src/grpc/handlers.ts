@@ -5,7 +5,7 @@ import { cursors, type Paging } from "@parley/kit/paging";
 import type { AuthServiceService } from "@parley/proto/parley/auth/v1/auth";
 import type { Accounts } from "../domain/accounts";
 import type { ApiKeys } from "../domain/api-keys";
-import { MAX_REASON_LENGTH, type StaffAudit } from "../domain/audit";
+import { MAX_REASON_LENGTH, requireReason, type StaffAudit } from "../domain/audit";
 import type { Mfa } from "../domain/mfa";
 import type { createServiceIdentities } from "../domain/service-identities";
 import type { Sessions } from "../domain/sessions";
@@ -276,12 +276,13 @@ export function authHandlers(domain: AuthDomain): Handlers<typeof AuthServiceSer
     async setUserRole(request, ctx) {
       const call = staffCall(ctx);
       const role = roleFromProto(request.role);
+      const reason = requireReason(request.reason);
       const account = await accounts.setRole(request.userId, role, (before) =>
         domain.audit.done(
           { ...call, action: "role.set" },
           {
             targetUserId: request.userId.toLowerCase(),
-            reason: request.reason.trim(),
+            reason,
             before: { role: before },
             after: { role },
           },

@@ -5877,7 +5877,7 @@ export const AuthServiceService = {
    * them at once (revocation `role_changed`): the next refresh carries the new one. Recorded in the audit log
    * (action `role.set`).
    * Callers: admin.
-   * Errors: NOT_FOUND ACCOUNT_NOT_FOUND; INVALID_ARGUMENT VALIDATION_FAILED (role service is never given to a person); FAILED_PRECONDITION LAST_ADMIN (the last admin cannot step down)
+   * Errors: NOT_FOUND ACCOUNT_NOT_FOUND; INVALID_ARGUMENT REASON_REQUIRED (1..1000 characters), VALIDATION_FAILED (role service is never given to a person); FAILED_PRECONDITION LAST_ADMIN (the last admin cannot step down)
    */
   setUserRole: {
     path: "/parley.auth.v1.AuthService/SetUserRole" as const,
@@ -6066,7 +6066,7 @@ export interface AuthServiceServer extends UntypedServiceImplementation {
    * them at once (revocation `role_changed`): the next refresh carries the new one. Recorded in the audit log
    * (action `role.set`).
    * Callers: admin.
-   * Errors: NOT_FOUND ACCOUNT_NOT_FOUND; INVALID_ARGUMENT VALIDATION_FAILED (role service is never given to a person); FAILED_PRECONDITION LAST_ADMIN (the last admin cannot step down)
+   * Errors: NOT_FOUND ACCOUNT_NOT_FOUND; INVALID_ARGUMENT REASON_REQUIRED (1..1000 characters), VALIDATION_FAILED (role service is never given to a person); FAILED_PRECONDITION LAST_ADMIN (the last admin cannot step down)
    */
   setUserRole: handleUnaryCall<SetUserRoleRequest, SetUserRoleResponse>;
 }
@@ -6583,7 +6583,7 @@ export interface AuthServiceClient extends Client {
    * them at once (revocation `role_changed`): the next refresh carries the new one. Recorded in the audit log
    * (action `role.set`).
    * Callers: admin.
-   * Errors: NOT_FOUND ACCOUNT_NOT_FOUND; INVALID_ARGUMENT VALIDATION_FAILED (role service is never given to a person); FAILED_PRECONDITION LAST_ADMIN (the last admin cannot step down)
+   * Errors: NOT_FOUND ACCOUNT_NOT_FOUND; INVALID_ARGUMENT REASON_REQUIRED (1..1000 characters), VALIDATION_FAILED (role service is never given to a person); FAILED_PRECONDITION LAST_ADMIN (the last admin cannot step down)
    */
   setUserRole(
     request: SetUserRoleRequest,
