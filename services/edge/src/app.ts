@@ -78,6 +78,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, options) => {
     demoAccounts: config.CONSOLE_DEMO_ACCOUNTS,
     developmentCheckout: config.CONSOLE_DEVELOPMENT_CHECKOUT,
     webhookSecret: config.WEBHOOK_SECRET,
+    production: config.NODE_ENV === "production",
   });
   await fastify.register(opsRoutes, {
     metrics: options.metrics,

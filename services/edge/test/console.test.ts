@@ -101,3 +101,38 @@ t.test("without a build the console answers 404 saying how to build it", async (
   t.match(await page.text(), /pnpm build/);
   t.equal(await (await fetch(`${url}/console/demo-accounts.json`)).text(), "[]");
 });
+
+t.test(
+  "demo accounts never offer an admin, and under NODE_ENV=production neither they nor the development checkout exist",
+  async (t) => {
+    const accounts = [
+      { name: "Admin", email: "admin@parley.local", password: "pw", role: "admin" },
+      { name: "Root", email: "root@parley.local", password: "pw", role: "ROLE_ADMIN" },
+      { name: "Priya", email: "priya@parley.local", password: "pw", role: "user" },
+    ];
+    const development = await startLoneEdge(t, { CONSOLE_DEMO_ACCOUNTS: JSON.stringify(accounts) });
+    t.same(
+      await (await fetch(`${development.url}/console/demo-accounts.json`)).json(),
+      [accounts[2]],
+      "no admin is one click away",
+    );
+
+    const { url, issuer } = await startLoneEdge(t, {
+      NODE_ENV: "production",
+      CONSOLE_DEMO_ACCOUNTS: JSON.stringify(accounts),
+      CONSOLE_DEVELOPMENT_CHECKOUT: "true",
+      WEBHOOK_SECRET: "a-webhook-secret-for-tests",
+    });
+    t.equal((await fetch(`${url}/console/demo-accounts.json`)).status, 404, "no demo accounts in production");
+    const token = await issuer.sign(
+      { sub: "0190a8f0-0000-7000-8000-00000000c0de", role: "user", sid: "s" },
+      60,
+    );
+    const checkout = await fetch(`${url}/console/development-checkout`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+      body: JSON.stringify({ payment_id: "p", amount_minor: "100", currency: "INR" }),
+    });
+    t.equal(checkout.status, 404, "no development checkout in production, even when configured");
+  },
+);

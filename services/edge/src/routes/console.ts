@@ -14,6 +14,17 @@ export interface ConsoleOptions {
   /** Stand in for the development payment provider's checkout (development only). */
   developmentCheckout: boolean;
   webhookSecret: string | undefined;
+  /** NODE_ENV=production: no demo accounts, no development checkout (404), whatever is configured. */
+  production?: boolean;
+}
+
+/** The demo accounts offered, never an admin (one click must not sign anyone in as staff with every right). */
+export function offeredDemoAccounts(json: string | undefined): string {
+  if (!json) return "[]";
+  const accounts = JSON.parse(json) as Array<{ role?: unknown }>;
+  return JSON.stringify(
+    accounts.filter((account) => !/^(role_)?admin$/i.test(String(account?.role ?? "").trim())),
+  );
 }
 
 /**
@@ -82,12 +93,11 @@ const consoleRoutes: FastifyPluginAsync<ConsoleOptions> = async (app, options) =
     withHeaders(reply).redirect("/console/"),
   );
 
-  app.get("/console/demo-accounts.json", async (_request, reply) =>
-    withHeaders(reply)
-      .header("cache-control", "no-store")
-      .type(TYPES[".json"]!)
-      .send(options.demoAccounts ?? "[]"),
-  );
+  const demoAccounts = offeredDemoAccounts(options.demoAccounts);
+  app.get("/console/demo-accounts.json", async (_request, reply) => {
+    if (options.production) throw notFound("NOT_FOUND", "there are no demo accounts in production");
+    return withHeaders(reply).header("cache-control", "no-store").type(TYPES[".json"]!).send(demoAccounts);
+  });
 
   app.get<{ Params: { "*": string } }>(
     "/console/*",
@@ -128,7 +138,7 @@ const consoleRoutes: FastifyPluginAsync<ConsoleOptions> = async (app, options) =
   app.post<{ Body: { payment_id?: unknown; amount_minor?: unknown; currency?: unknown } }>(
     "/console/development-checkout",
     async (request, reply) => {
-      if (!options.developmentCheckout || !options.webhookSecret)
+      if (!options.developmentCheckout || !options.webhookSecret || options.production)
         throw notFound("NOT_FOUND", "the development checkout is not enabled on this edge");
       if (request.principal?.kind !== "user") throw unauthenticated("UNAUTHENTICATED", "sign in first");
       const { payment_id, amount_minor, currency } = request.body ?? {};
