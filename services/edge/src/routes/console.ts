@@ -144,6 +144,24 @@ const consoleRoutes: FastifyPluginAsync<ConsoleOptions> = async (app, options) =
       const { payment_id, amount_minor, currency } = request.body ?? {};
       if (typeof payment_id !== "string" || typeof amount_minor !== "string" || typeof currency !== "string")
         throw invalidArgument("INVALID_BODY", "payment_id, amount_minor and currency are required strings");
+      if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(payment_id))
+        throw invalidArgument("INVALID_BODY", "payment_id must be a UUID");
+      // Only the caller's own payment: billing's VerifyTopUp, asked with the caller's token,
+      // answers PAYMENT_NOT_FOUND for anyone else's and PROVIDER_NOT_SUPPORTED for their own
+      // development payment (confirmed by webhook), before looking at the proof.
+      const owner = await app.inject({
+        method: "POST",
+        url: `/v1/me/topups/${payment_id}:verify`,
+        headers: {
+          "content-type": "application/json",
+          authorization: request.headers.authorization ?? "",
+          "x-request-id": request.id,
+        },
+        payload: JSON.stringify({ provider_payment_id: "console", signature: "console" }),
+      });
+      const ownerReason = (JSON.parse(owner.body) as { error?: { reason?: string } }).error?.reason;
+      if (ownerReason !== "PROVIDER_NOT_SUPPORTED")
+        throw notFound("PAYMENT_NOT_FOUND", "no development payment of yours has this id");
       const raw = JSON.stringify({
         event_id: `console_${payment_id}`,
         payment_id,
