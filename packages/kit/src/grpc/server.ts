@@ -251,7 +251,10 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
             if (audited && options.staffActions && ctx.principal.kind === "user")
               await options.staffActions.record(ctx, audited, call.request).catch((failure: unknown) => {
                 ctx.log.error({ err: failure, action: audited }, "recording a staff action failed");
-                throw unavailable("AUDIT_UNAVAILABLE", "the action could not be audited; send it again");
+                throw unavailable("AUDIT_UNAVAILABLE", "the action could not be audited; send it again", {
+                  retryAfterSeconds: 1,
+                  cause: failure,
+                });
               });
             return result;
           };
