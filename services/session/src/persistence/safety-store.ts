@@ -1,7 +1,6 @@
 import type { Sql } from "@parley/kit/db";
 import { newId } from "@parley/kit/ids";
 import { enqueueOutbox } from "@parley/kit/outbox";
-import type { MessageRecord } from "../domain/model";
 import type {
   DisputeEvidence,
   DisputeRecord,
@@ -11,7 +10,7 @@ import type {
 } from "../domain/safety-model";
 import type { SafetyStore, SafetyTx } from "../domain/safety-ports";
 import { parseTagged } from "./codec";
-import { NOTIFICATION_OUTBOX } from "./store";
+import { NOTIFICATION_OUTBOX, toMessage } from "./store";
 
 type Row = Record<string, unknown>;
 
@@ -192,21 +191,7 @@ export function createSafetyStore(sql: Sql): SafetyStore {
     },
     async getMessage(messageId) {
       const [row] = await sql`select * from sessions.messages where id = ${messageId}`;
-      if (!row) return undefined;
-      return {
-        id: row.id as string,
-        sessionId: row.session_id as string,
-        seq: BigInt(row.seq as bigint),
-        senderId: row.sender_id as string,
-        kind: row.kind as MessageRecord["kind"],
-        text: row.text as string,
-        attachmentUrl: row.attachment_url as string,
-        attachmentContentType: row.attachment_content_type as string,
-        clientMsgId: row.client_msg_id as string,
-        sentAt: row.sent_at as Date,
-        hidden: row.hidden_at != null,
-        flagged: row.flagged === true,
-      };
+      return row ? toMessage(row) : undefined;
     },
     async findReport(reporterId, requestId) {
       const [row] =

@@ -48,7 +48,7 @@ const toSession = (row: Row): SessionRecord => ({
   lastSeq: BigInt(row.last_seq as bigint),
 });
 
-const toMessage = (row: Row): MessageRecord => ({
+export const toMessage = (row: Row): MessageRecord => ({
   id: row.id as string,
   sessionId: row.session_id as string,
   seq: BigInt(row.seq as bigint),
