@@ -103,7 +103,7 @@ cleanups.push(() => {
 const billingSql = postgres(billingUrl, { max: PARALLEL_CHUNKS + 1, onnotice: () => {} });
 const serviceToken = await issuer.serviceToken("session");
 const billingClient = createBillingClient(billingProcess.address, async () => serviceToken);
-const operator = { bearerToken: await issuer.userToken({ role: "operator" }) };
+const staff = { bearerToken: await issuer.userToken({ role: "admin" }) };
 
 const sessionUrl = await databaseUrl("parley_bench_session");
 await migrateDatabase(sessionUrl, SESSION_MIGRATIONS);
@@ -169,7 +169,7 @@ if (ONLY === undefined || ONLY === "latency") {
       note: "bench",
       requestId: newId(),
     },
-    operator,
+    staff,
   );
   const { session: chat } = await session.requestSession(
     { expertId, kind: SessionKind.SESSION_KIND_CHAT, requestId: newId() },
