@@ -357,6 +357,7 @@ export async function startAuth(
       forgetAuthor: sessionStaff.forgetAuthor,
       sendVerificationCode: users.sendVerificationCode,
     },
+    accounts: createAuthStore(database.sql, options.now ?? (() => new Date())),
     notifier: options.notifier ?? createLogNotifier(log),
     log,
     intervalMs: config.OUTBOX_INTERVAL_MS,

@@ -292,12 +292,14 @@ t.test(
 async function outboxDrain(h: Harness, notifier: Notifier) {
   const { createOutboxQueue } = await import("../src/persistence/outbox");
   const { createOutboxWorker } = await import("../src/workers/outbox");
+  const { createAuthStore } = await import("../src/persistence/store");
   const { createLogger } = await import("@parley/kit/log");
   const postgres = (await import("postgres")).default;
   const sql = postgres(h.databaseUrl, { max: 1, onnotice: () => {} });
   try {
     await createOutboxWorker({
       queue: createOutboxQueue(sql),
+      accounts: createAuthStore(sql, () => new Date()),
       profiles: { ensureProfile: async () => {} },
       notifier,
       notices: { notify: async () => {}, forgetLoginSession: async () => {} },

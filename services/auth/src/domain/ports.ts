@@ -323,7 +323,6 @@ export interface PersonEffects {
   }): Promise<void>;
 }
 
-/** Creates a new account's profile in the user service (idempotent there). */
 /** The user service's inbox, for security notices (idempotent by the outbox row id). */
 export interface SecurityNotifier {
   notify(eventId: string, notice: SecurityNotice): Promise<void>;
@@ -331,6 +330,7 @@ export interface SecurityNotifier {
   forgetLoginSession(loginSessionId: string): Promise<void>;
 }
 
+/** Creates a new account's profile in the user service (idempotent there). */
 export interface ProfileDirectory {
   /** `waitMs` bounds the call (the outbox retries without one). */
   ensureProfile(

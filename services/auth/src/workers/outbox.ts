@@ -1,6 +1,6 @@
 import type { Logger } from "@parley/kit/log";
 import type { OutboxMessage } from "../domain/model";
-import type { Notifier, PersonEffects, ProfileDirectory, SecurityNotifier } from "../domain/ports";
+import type { AuthStore, Notifier, PersonEffects, ProfileDirectory, SecurityNotifier } from "../domain/ports";
 import type { createOutboxQueue } from "../persistence/outbox";
 
 export interface OutboxWorkerDeps {
@@ -11,6 +11,8 @@ export interface OutboxWorkerDeps {
   notices: SecurityNotifier;
   /** Profiles and sessions following an account's status. */
   effects: PersonEffects;
+  /** The account's status as it is now, read when a status change is delivered. */
+  accounts: Pick<AuthStore, "findAccount">;
   log: Logger;
   intervalMs: number;
 }
@@ -35,8 +37,16 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
         return deps.notifier.sendPasswordReset(message.payload);
       case "notify.no_account":
         return deps.notifier.sendNoAccountNotice(message.payload);
-      case "profile.status":
-        return deps.effects.setProfileStatus(message.payload.userId, message.payload.status);
+      case "profile.status": {
+        // The status now, not the one the message was written with: a suspension whose delivery
+        // failed and is retried after the unsuspension was delivered must not suspend the profile
+        // again (messages are claimed by due time, and retries wait with backoff).
+        const account = await deps.accounts.findAccount(message.payload.userId);
+        return deps.effects.setProfileStatus(
+          message.payload.userId,
+          account?.status ?? message.payload.status,
+        );
+      }
       case "verify.send":
         return deps.effects.sendVerificationCode(message.payload);
       case "sessions.forget_author":
