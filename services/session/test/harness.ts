@@ -67,8 +67,10 @@ export interface Harness {
   ): Promise<{ activeSessions: number; ratingCount: number; ratingAverage: number }>;
   fund(userId: string, amountMinor: bigint): Promise<void>;
   available(userId: string): Promise<bigint>;
-  /** Request + accept a chat (or call) between a funded user and an expert. */
-  /** With `expert`, that expert (made with room for several sessions) takes this one too. */
+  /**
+   * Request + accept a chat (or call) between a funded user and an expert. With `expert`, that
+   * expert (made with room for several sessions) takes this one too.
+   */
   activeSession(options?: { kind?: SessionKind; funds?: bigint; rate?: bigint; expert?: Person }): Promise<{
     user: Person;
     expert: Person;

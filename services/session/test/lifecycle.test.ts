@@ -170,3 +170,33 @@ t.test("unavailable or unknown experts are refused", async (t) => {
     "EXPERT_NOT_FOUND",
   );
 });
+
+t.test("staff stopping a person's sessions stop all of them, past one page of the list", async (t) => {
+  const expert = await harness.expert({ maxConcurrentSessions: 1 });
+  const waiting = 30;
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next < waiting) {
+        next++;
+        const user = await harness.person();
+        await harness.fund(user.userId, RATE * 10n);
+        await session.requestSession(
+          { expertId: expert.userId, kind: SessionKind.SESSION_KIND_CHAT, requestId: newId() },
+          user.call,
+        );
+      }
+    }),
+  );
+  const stopped = await harness.service.sessions.endPersonSessions(expert.userId, "account_suspended", false);
+  t.equal(stopped.length, waiting, "every waiting request is stopped");
+  const [open] = await harness.sql<{ count: number }[]>`
+    select count(*)::int as count from sessions.sessions
+    where expert_id = ${expert.userId} and status in ('requested', 'waiting', 'active')`;
+  t.equal(open!.count, 0, "none is left open");
+  t.same(
+    await harness.service.sessions.endPersonSessions(expert.userId, "account_suspended", false),
+    [],
+    "a second call finds nothing open",
+  );
+});

@@ -30,6 +30,8 @@ const isRefusal = (error: unknown) =>
 
 /** EndSession retries this often when metering claims the session at the same moment. */
 const END_ATTEMPTS = 3;
+/** Open sessions of one person read at a time when staff stop them all (each stop costs far more than a read). */
+const PERSON_SESSIONS_PAGE = 25;
 
 /** Request, queue, accept, decline, cancel, end; reads of sessions and queues. */
 export function lifecycle(core: Core, metering: Metering, settlement: Settlement) {
@@ -272,28 +274,37 @@ export function lifecycle(core: Core, metering: Metering, settlement: Settlement
       reason: "account_suspended" | "wallet_frozen",
       asPayerOnly: boolean,
     ) {
-      const open = await store.listSessions({
-        participantId: personId,
-        statuses: ["requested", "waiting", "active"],
-        ...(asPayerOnly ? { asExpert: false } : {}),
-        limit: 1000,
-      });
       const stopped: SessionRecord[] = [];
       const stop = async (session: SessionRecord) => {
         if (session.status === "active") await settlement.afterStop(await endActive(session.id, reason));
         else await stopWaiting(session, "cancelled", reason);
       };
-      for (const session of open) {
-        try {
-          await stop(session);
-        } catch (error) {
-          if (!isAppError(error, "INVALID_SESSION_TRANSITION")) throw error;
-          // Accepted meanwhile: it is ended instead. Anything else stopped by itself.
-          const now = await store.getSession(session.id);
-          if (now?.status !== "active") continue;
-          await stop(now);
+      // Page after page of what is still open: each stopped session leaves the list, so the next
+      // page starts where this one ended. A page with nothing new in it ends the loop.
+      const seen = new Set<string>();
+      for (;;) {
+        const open = (
+          await store.listSessions({
+            participantId: personId,
+            statuses: ["requested", "waiting", "active"],
+            ...(asPayerOnly ? { asExpert: false } : {}),
+            limit: PERSON_SESSIONS_PAGE,
+          })
+        ).filter((session) => !seen.has(session.id));
+        if (open.length === 0) break;
+        for (const session of open) {
+          seen.add(session.id);
+          try {
+            await stop(session);
+          } catch (error) {
+            if (!isAppError(error, "INVALID_SESSION_TRANSITION")) throw error;
+            // Accepted meanwhile: it is ended instead. Anything else stopped by itself.
+            const now = await store.getSession(session.id);
+            if (now?.status !== "active") continue;
+            await stop(now);
+          }
+          stopped.push((await store.getSession(session.id))!);
         }
-        stopped.push((await store.getSession(session.id))!);
       }
       return stopped;
     },
