@@ -6,6 +6,7 @@ export * from "./http";
 export * from "./otlp";
 export * from "./payment-stand-ins";
 export * from "./platform";
+export * from "./poll";
 export * from "./ports";
 export * from "./proxy";
 export * from "./receivers";

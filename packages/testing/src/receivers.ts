@@ -70,3 +70,45 @@ export async function startPushReceiver(t: Test) {
     },
   };
 }
+
+/**
+ * An SMS provider stand-in in Twilio's Messages API shape on a free port: it checks the
+ * account's path and Basic auth (401 otherwise), keeps every request's form (To, From, Body),
+ * answers 201 — or 503 for the next `failNext(n)` authorised requests. `env` is the user
+ * service's SMS configuration for it.
+ */
+export async function startSmsReceiver(t: Test, account = { sid: "AC123", authToken: "sms-secret" }) {
+  const requests: Array<{ authorised: boolean; form: URLSearchParams }> = [];
+  let failures = 0;
+  const expected = `Basic ${Buffer.from(`${account.sid}:${account.authToken}`).toString("base64")}`;
+  const server = createServer(async (request, response) => {
+    const form = new URLSearchParams((await bodyOf(request)).toString());
+    const authorised =
+      request.url === `/2010-04-01/Accounts/${account.sid}/Messages.json` &&
+      request.headers.authorization === expected;
+    requests.push({ authorised, form });
+    if (!authorised) return response.writeHead(401).end();
+    if (failures > 0) {
+      failures--;
+      return response.writeHead(503).end();
+    }
+    response.writeHead(201, { "content-type": "application/json" }).end(JSON.stringify({ sid: "SM1" }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    requests,
+    url,
+    account,
+    failNext(count: number) {
+      failures = count;
+    },
+    env: (from: string) => ({
+      SMS_BASE_URL: url,
+      SMS_ACCOUNT_SID: account.sid,
+      SMS_AUTH_TOKEN: account.authToken,
+      SMS_FROM: from,
+    }),
+  };
+}

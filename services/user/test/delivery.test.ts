@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createLogger } from "@parley/kit/log";
 import { DeliveryChannel, NotificationKind } from "@parley/proto/parley/user/v1/user";
-import { startPushReceiver, startSmtpReceiver } from "@parley/testing";
+import { startPushReceiver, startSmsReceiver, startSmtpReceiver } from "@parley/testing";
 import t from "tap";
 import webpush from "web-push";
 import { emailAdapter } from "../src/delivery/email";
@@ -70,19 +70,8 @@ const fcm = createServer(async (request, response) => {
 const fcmPort = (await listen(fcm)).port;
 
 // SMS stand-in in Twilio's Messages API shape: Basic auth, form fields; the first answer is a 503.
-const smsRequests: Array<{ authorization: string | undefined; form: URLSearchParams }> = [];
-let smsFailures = 1;
-const sms = createServer(async (request, response) => {
-  const form = new URLSearchParams((await bodyOf(request)).toString());
-  smsRequests.push({ authorization: request.headers.authorization, form });
-  const authorised =
-    request.url === "/2010-04-01/Accounts/AC123/Messages.json" &&
-    request.headers.authorization === `Basic ${Buffer.from("AC123:sms-secret").toString("base64")}`;
-  if (!authorised) return response.writeHead(401).end();
-  if (smsFailures-- > 0) return response.writeHead(503).end();
-  response.writeHead(201, { "content-type": "application/json" }).end(JSON.stringify({ sid: "SM1" }));
-});
-const smsPort = (await listen(sms)).port;
+const sms = await startSmsReceiver(t);
+sms.failNext(1);
 
 const vapid = webpush.generateVAPIDKeys();
 const log = createLogger({ service: "user", level: "silent" });
@@ -106,9 +95,9 @@ const h = await startHarness(t, {
         }),
       }),
       sms: smsAdapter({
-        baseUrl: `http://127.0.0.1:${smsPort}`,
-        accountSid: "AC123",
-        authToken: "sms-secret",
+        baseUrl: sms.url,
+        accountSid: sms.account.sid,
+        authToken: sms.account.authToken,
         from: "+15550001111",
       }),
     },
@@ -205,14 +194,14 @@ t.test("every channel on its real protocol; gone devices removed; attempts recor
   const left = await h.client.getNotificationSettings({}, person.call);
   t.equal(left.devices.length, 2, "the token FCM called UNREGISTERED is removed");
 
-  t.equal(smsRequests.length, 1);
+  t.equal(sms.requests.length, 1);
   t.same(
-    [smsRequests[0]!.form.get("To"), smsRequests[0]!.form.get("From")],
+    [sms.requests[0]!.form.get("To"), sms.requests[0]!.form.get("From")],
     ["+919800000001", "+15550001111"],
   );
   await drain(true);
-  t.equal(smsRequests.length, 2, "a 503 is tried again");
-  t.match(smsRequests[1]!.form.get("Body"), /^New sign-in: /);
+  t.equal(sms.requests.length, 2, "a 503 is tried again");
+  t.match(sms.requests[1]!.form.get("Body"), /^New sign-in: /);
 
   t.same(await deliveries(person.userId), [
     { channel: "email", status: "sent", attempts: 1 },
