@@ -1,5 +1,5 @@
 import { allow, type Permission } from "@parley/kit/auth";
-import { invalidArgument } from "@parley/kit/errors";
+import { enumMapping } from "@parley/kit/enums";
 import type { CallContext, Handlers } from "@parley/kit/grpc";
 import { type AccountServiceService, ContactChannel } from "@parley/proto/parley/auth/v1/account";
 import type { Lifecycle } from "../domain/lifecycle";
@@ -13,17 +13,11 @@ export const accountPermissions: { [K in keyof typeof AccountServiceService]: Pe
   verifyContact: allow.signedIn,
 };
 
-const channelOf = (channel: ContactChannel): "email" | "phone" => {
-  if (channel === ContactChannel.CONTACT_CHANNEL_EMAIL) return "email";
-  if (channel === ContactChannel.CONTACT_CHANNEL_PHONE) return "phone";
-  throw invalidArgument(
-    "VALIDATION_FAILED",
-    "channel must be CONTACT_CHANNEL_EMAIL or CONTACT_CHANNEL_PHONE",
-    {
-      fieldViolations: [{ field: "channel", description: "must be email or phone" }],
-    },
-  );
-};
+const CHANNEL = enumMapping<"email" | "phone", ContactChannel>({
+  email: ContactChannel.CONTACT_CHANNEL_EMAIL,
+  phone: ContactChannel.CONTACT_CHANNEL_PHONE,
+});
+const channelOf = (channel: ContactChannel) => CHANNEL.toDomain(channel, "channel");
 
 /** The caller's own bearer token, passed on so each service serves only their data. */
 const bearerOf = (ctx: CallContext) => {

@@ -1,4 +1,5 @@
 import { isStaff, type UserPrincipal } from "@parley/kit/auth";
+import { enumMapping } from "@parley/kit/enums";
 import { permissionDenied, unavailable } from "@parley/kit/errors";
 import type { CallContext, Handlers, ServiceClient } from "@parley/kit/grpc";
 import { cursors, type Paging, pageSize } from "@parley/kit/paging";
@@ -46,7 +47,10 @@ const bearerOf = (ctx: CallContext) => {
 
 const PAGE_SIZES = { default: 20, max: 100 };
 
-const OUTCOME_TO_PROTO = { done: AuditOutcome.AUDIT_OUTCOME_DONE, denied: AuditOutcome.AUDIT_OUTCOME_DENIED };
+const OUTCOME = enumMapping<AuditEvent["outcome"], AuditOutcome>({
+  done: AuditOutcome.AUDIT_OUTCOME_DONE,
+  denied: AuditOutcome.AUDIT_OUTCOME_DENIED,
+});
 
 export const auditEventMessage = (event: AuditEvent): AuditEventMessage => ({
   eventId: event.id,
@@ -56,7 +60,7 @@ export const auditEventMessage = (event: AuditEvent): AuditEventMessage => ({
   method: event.method,
   targetUserId: event.targetUserId ?? "",
   reason: event.reason,
-  outcome: OUTCOME_TO_PROTO[event.outcome],
+  outcome: OUTCOME.toProto(event.outcome),
   before: event.before ?? undefined,
   after: event.after ?? undefined,
   requestId: event.requestId,
@@ -173,12 +177,7 @@ export function backOfficeHandlers(domain: BackOfficeDomain): Handlers<typeof Ba
     },
 
     async listAuditEvents(request) {
-      const outcome =
-        request.outcome === AuditOutcome.AUDIT_OUTCOME_DONE
-          ? ("done" as const)
-          : request.outcome === AuditOutcome.AUDIT_OUTCOME_DENIED
-            ? ("denied" as const)
-            : undefined;
+      const outcome = OUTCOME.toOptional(request.outcome, "outcome");
       const filter = {
         ...(request.actorUserId ? { actorId: request.actorUserId } : {}),
         ...(request.targetUserId ? { targetUserId: request.targetUserId } : {}),

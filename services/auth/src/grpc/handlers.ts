@@ -241,7 +241,7 @@ export function authHandlers(domain: AuthDomain): Handlers<typeof AuthServiceSer
       const actor = {
         kind: "user" as const,
         userId: requireUuid(request.actorUserId, "actor_user_id"),
-        role: roleFromProto(request.actorRole),
+        role: roleFromProto(request.actorRole, "actor_role"),
         sessionId: "",
         assurance: "aal1" as const,
       };
@@ -275,7 +275,7 @@ export function authHandlers(domain: AuthDomain): Handlers<typeof AuthServiceSer
 
     async setUserRole(request, ctx) {
       const call = staffCall(ctx);
-      const role = roleFromProto(request.role);
+      const role = roleFromProto(request.role, "role");
       const reason = requireReason(request.reason);
       const account = await accounts.setRole(request.userId, role, (before) =>
         domain.audit.done(

@@ -1,6 +1,6 @@
 import { type BlockList, isIP } from "node:net";
 import type { PersonRole } from "@parley/kit/auth";
-import { invalidArgument } from "@parley/kit/errors";
+import { enumMapping } from "@parley/kit/enums";
 import type { CallContext } from "@parley/kit/grpc";
 import {
   type Account as AccountMessage,
@@ -13,49 +13,40 @@ import {
 } from "@parley/proto/parley/auth/v1/auth";
 import type { Account, ApiKey, ClientInfo, LoginSession, TokenPair } from "../domain/model";
 
-const ROLE_TO_PROTO: Record<PersonRole, Role> = {
+const ROLE = enumMapping<PersonRole, Role>({
   user: Role.ROLE_USER,
   expert: Role.ROLE_EXPERT,
   operator: Role.ROLE_OPERATOR,
   admin: Role.ROLE_ADMIN,
   support: Role.ROLE_SUPPORT,
   moderator: Role.ROLE_MODERATOR,
-};
+});
 
-export const roleToProto = (role: PersonRole): Role => ROLE_TO_PROTO[role];
+const STATUS = enumMapping<Account["status"], AccountStatus>({
+  active: AccountStatus.ACCOUNT_STATUS_ACTIVE,
+  suspended: AccountStatus.ACCOUNT_STATUS_SUSPENDED,
+  deleted: AccountStatus.ACCOUNT_STATUS_DELETED,
+});
 
-export function roleFromProto(role: Role): PersonRole {
-  const found = (Object.entries(ROLE_TO_PROTO) as Array<[PersonRole, Role]>).find(
-    ([, value]) => value === role,
-  );
-  if (!found)
-    throw invalidArgument(
-      "VALIDATION_FAILED",
-      "role must be ROLE_USER, ROLE_EXPERT, ROLE_SUPPORT, ROLE_MODERATOR or ROLE_ADMIN",
-      {
-        fieldViolations: [{ field: "role", description: "must be a person's role" }],
-      },
-    );
-  return found[0];
-}
+const ASSURANCE = enumMapping<LoginSession["assurance"], Assurance>({
+  aal1: Assurance.ASSURANCE_AAL1,
+  aal2: Assurance.ASSURANCE_AAL2,
+});
+
+export const roleToProto = ROLE.toProto;
+export const roleFromProto = (role: Role, field: string): PersonRole => ROLE.toDomain(role, field);
 
 export const accountMessage = (account: Account): AccountMessage => ({
   userId: account.id,
   email: account.email ?? "",
   phone: account.phone ?? "",
-  role: ROLE_TO_PROTO[account.role],
+  role: ROLE.toProto(account.role),
   mfaEnabled: account.totpEnabled,
   createTime: account.createdAt,
-  status: STATUS_TO_PROTO[account.status],
+  status: STATUS.toProto(account.status),
   emailVerified: Boolean(account.email && account.emailVerifiedAt),
   phoneVerified: Boolean(account.phone && account.phoneVerifiedAt),
 });
-
-const STATUS_TO_PROTO = {
-  active: AccountStatus.ACCOUNT_STATUS_ACTIVE,
-  suspended: AccountStatus.ACCOUNT_STATUS_SUSPENDED,
-  deleted: AccountStatus.ACCOUNT_STATUS_DELETED,
-} as const;
 
 export const tokenPairMessage = (pair: TokenPair): TokenPairMessage => ({
   accessToken: pair.accessToken,
@@ -71,7 +62,7 @@ export const sessionMessage = (session: LoginSession, current: boolean): LoginSe
   deviceName: session.deviceName,
   ipAddress: session.ipAddress,
   userAgent: session.userAgent,
-  assurance: session.assurance === "aal2" ? Assurance.ASSURANCE_AAL2 : Assurance.ASSURANCE_AAL1,
+  assurance: ASSURANCE.toProto(session.assurance),
   createTime: session.createdAt,
   lastUsedTime: session.lastUsedAt,
   current,

@@ -3,7 +3,7 @@ import { invalidArgument, permissionDenied } from "@parley/kit/errors";
 import type { Handlers } from "@parley/kit/grpc";
 import { isUuid } from "@parley/kit/ids";
 import { cursors, type Paging } from "@parley/kit/paging";
-import { AccountKind, type BillingServiceService } from "@parley/proto/parley/billing/v1/billing";
+import type { BillingServiceService } from "@parley/proto/parley/billing/v1/billing";
 import type { Billing } from "../domain/billing";
 import {
   chargeInput,
@@ -18,6 +18,7 @@ import {
   payoutAccountMessage,
   payoutMessage,
   refundMessage,
+  toAccountKind,
   toKycStatus,
   toPaymentStatus,
   toPayoutMethod,
@@ -74,7 +75,7 @@ export function billingHandlers(
 
     async listTransactions(request, ctx) {
       const userId = subjectOf(ctx.principal, request.userId);
-      const kind = request.account === AccountKind.ACCOUNT_KIND_EARNINGS ? "earnings" : "wallet";
+      const kind = toAccountKind(request.account) ?? "wallet";
       const page = paging.open(request, {
         query: ["billing.ListTransactions", userId, kind, request.currency],
         sizes: PAGE_SIZES,

@@ -1,4 +1,6 @@
+import { enumMapping } from "@parley/kit/enums";
 import {
+  AccountKind,
   type ChargeOutcome as ChargeOutcomeMessage,
   type ChargeRequest,
   type ChargeResponse,
@@ -33,22 +35,22 @@ export const money = (amountMinor: bigint, currency: string): MoneyMessage => ({
 export const fromMoney = (value: MoneyMessage | undefined): domain.Money | undefined =>
   value ? { amountMinor: value.amountMinor, currency: value.currency.toUpperCase() } : undefined;
 
-const HOLD_STATUS: Record<domain.HoldStatus, HoldStatus> = {
+const HOLD_STATUS = enumMapping<domain.HoldStatus, HoldStatus>({
   open: HoldStatus.HOLD_STATUS_OPEN,
   captured: HoldStatus.HOLD_STATUS_CAPTURED,
   released: HoldStatus.HOLD_STATUS_RELEASED,
   expired: HoldStatus.HOLD_STATUS_EXPIRED,
-};
+});
 
-const PAYMENT_STATUS: Record<domain.PaymentStatus, PaymentStatus> = {
+const PAYMENT_STATUS = enumMapping<domain.PaymentStatus, PaymentStatus>({
   pending: PaymentStatus.PAYMENT_STATUS_PENDING,
   succeeded: PaymentStatus.PAYMENT_STATUS_SUCCEEDED,
   failed: PaymentStatus.PAYMENT_STATUS_FAILED,
   cancelled: PaymentStatus.PAYMENT_STATUS_CANCELLED,
   expired: PaymentStatus.PAYMENT_STATUS_EXPIRED,
-};
+});
 
-const TRANSACTION_TYPE: Record<domain.TransactionType, TransactionType> = {
+const TRANSACTION_TYPE = enumMapping<domain.TransactionType, TransactionType>({
   top_up: TransactionType.TRANSACTION_TYPE_TOP_UP,
   session_charge: TransactionType.TRANSACTION_TYPE_SESSION_CHARGE,
   hold_capture: TransactionType.TRANSACTION_TYPE_HOLD_CAPTURE,
@@ -56,62 +58,69 @@ const TRANSACTION_TYPE: Record<domain.TransactionType, TransactionType> = {
   promotion: TransactionType.TRANSACTION_TYPE_PROMOTION,
   payout: TransactionType.TRANSACTION_TYPE_PAYOUT,
   top_up_refund: TransactionType.TRANSACTION_TYPE_TOP_UP_REFUND,
-};
+});
 
-const SESSION_KIND: Record<domain.SessionKind, SessionKind> = {
+const SESSION_KIND = enumMapping<domain.SessionKind, SessionKind>({
   chat: SessionKind.SESSION_KIND_CHAT,
   call: SessionKind.SESSION_KIND_CALL,
-};
+});
 
-const REFUND_REASON: Record<domain.RefundReason, RefundReason> = {
+const ACCOUNT_KIND = enumMapping<domain.UserAccountKind, AccountKind>({
+  wallet: AccountKind.ACCOUNT_KIND_WALLET,
+  earnings: AccountKind.ACCOUNT_KIND_EARNINGS,
+});
+
+const INVOICE_LINE_KIND = enumMapping<domain.InvoiceLine["kind"], InvoiceLineKind>({
+  minutes: InvoiceLineKind.INVOICE_LINE_KIND_MINUTES,
+  refund: InvoiceLineKind.INVOICE_LINE_KIND_REFUND,
+});
+
+const REFUND_REASON = enumMapping<domain.RefundReason, RefundReason>({
   service_issue: RefundReason.REFUND_REASON_SERVICE_ISSUE,
   billing_error: RefundReason.REFUND_REASON_BILLING_ERROR,
   customer_request: RefundReason.REFUND_REASON_CUSTOMER_REQUEST,
   goodwill: RefundReason.REFUND_REASON_GOODWILL,
   other: RefundReason.REFUND_REASON_OTHER,
-};
+});
 
-const reverse = <D extends string, P extends number>(table: Record<D, P>) => {
-  const inverse = new Map<number, D>(
-    Object.entries(table).map(([name, value]) => [value as number, name as D]),
-  );
-  return (value: P): D | undefined => inverse.get(value);
-};
-
-const PAYOUT_METHOD: Record<payouts.PayoutMethod, PayoutMethod> = {
+const PAYOUT_METHOD = enumMapping<payouts.PayoutMethod, PayoutMethod>({
   bank_account: PayoutMethod.PAYOUT_METHOD_BANK_ACCOUNT,
   upi: PayoutMethod.PAYOUT_METHOD_UPI,
-};
+});
 
-const KYC_STATUS: Record<payouts.KycStatus, KycStatus> = {
+const KYC_STATUS = enumMapping<payouts.KycStatus, KycStatus>({
   pending: KycStatus.KYC_STATUS_PENDING,
   verified: KycStatus.KYC_STATUS_VERIFIED,
   rejected: KycStatus.KYC_STATUS_REJECTED,
-};
+});
 
-const PAYOUT_STATUS: Record<payouts.PayoutStatus, PayoutStatus> = {
+const PAYOUT_STATUS = enumMapping<payouts.PayoutStatus, PayoutStatus>({
   processing: PayoutStatus.PAYOUT_STATUS_PROCESSING,
   paid: PayoutStatus.PAYOUT_STATUS_PAID,
   failed: PayoutStatus.PAYOUT_STATUS_FAILED,
   reversed: PayoutStatus.PAYOUT_STATUS_REVERSED,
-};
+});
 
-export const toPaymentStatus = reverse(PAYMENT_STATUS);
-export const toPayoutMethod = reverse(PAYOUT_METHOD);
-export const toKycStatus = reverse(KYC_STATUS);
-export const toPayoutStatus = reverse(PAYOUT_STATUS);
+// Unset is undefined here: the domain says which are required.
+export const toPaymentStatus = (v: PaymentStatus) => PAYMENT_STATUS.toOptional(v, "status");
+export const toPayoutMethod = (v: PayoutMethod) => PAYOUT_METHOD.toOptional(v, "method");
+export const toKycStatus = (v: KycStatus) => KYC_STATUS.toOptional(v, "status");
+export const toPayoutStatus = (v: PayoutStatus) => PAYOUT_STATUS.toOptional(v, "status");
+export const toSessionKind = (v: SessionKind) => SESSION_KIND.toOptional(v, "kind");
+export const toAccountKind = (v: AccountKind) => ACCOUNT_KIND.toOptional(v, "account");
+export const toRefundReason = (v: RefundReason) => REFUND_REASON.toOptional(v, "reason");
 
-const REFUND_STATUS: Record<domain.PaymentRefundStatus, PaymentRefundStatus> = {
+const REFUND_STATUS = enumMapping<domain.PaymentRefundStatus, PaymentRefundStatus>({
   pending: PaymentRefundStatus.PAYMENT_REFUND_STATUS_PENDING,
   processed: PaymentRefundStatus.PAYMENT_REFUND_STATUS_PROCESSED,
   failed: PaymentRefundStatus.PAYMENT_REFUND_STATUS_FAILED,
-};
+});
 
 export const paymentRefundMessage = (refund: domain.PaymentRefund): PaymentRefundMessage => ({
   refundId: refund.refundId,
   paymentId: refund.paymentId,
   amount: money(refund.amount, refund.currency),
-  status: REFUND_STATUS[refund.status],
+  status: REFUND_STATUS.toProto(refund.status),
   providerRefundId: refund.providerRefundId,
   createdAt: refund.createdAt,
   updatedAt: refund.updatedAt,
@@ -119,10 +128,10 @@ export const paymentRefundMessage = (refund: domain.PaymentRefund): PaymentRefun
 
 export const payoutAccountMessage = (account: payouts.PayoutAccount): PayoutAccountMessage => ({
   expertUserId: account.expertUserId,
-  method: PAYOUT_METHOD[account.method],
+  method: PAYOUT_METHOD.toProto(account.method),
   holderName: account.holderName,
   masked: account.masked,
-  kycStatus: KYC_STATUS[account.kycStatus],
+  kycStatus: KYC_STATUS.toProto(account.kycStatus),
   kycRejectionReason: account.kycReason,
   updatedAt: account.updatedAt,
 });
@@ -133,15 +142,13 @@ export const payoutMessage = (payout: payouts.Payout): PayoutMessage => ({
   amount: money(payout.amount, payout.currency),
   tds: money(payout.tds, payout.currency),
   net: money(payout.net, payout.currency),
-  status: PAYOUT_STATUS[payout.status],
+  status: PAYOUT_STATUS.toProto(payout.status),
   providerPayoutId: payout.providerPayoutId,
   failureReason: payout.failureReason,
   automatic: payout.automatic,
   createdAt: payout.createdAt,
   updatedAt: payout.updatedAt,
 });
-export const toSessionKind = reverse(SESSION_KIND);
-export const toRefundReason = reverse(REFUND_REASON);
 
 export const walletMessage = (wallet: domain.WalletView): Wallet => ({
   userId: wallet.userId,
@@ -154,7 +161,7 @@ export const walletMessage = (wallet: domain.WalletView): Wallet => ({
 
 export const transactionMessage = (entry: domain.AccountEntry): Transaction => ({
   transactionId: entry.transactionId,
-  type: TRANSACTION_TYPE[entry.type],
+  type: TRANSACTION_TYPE.toProto(entry.type),
   amount: money(entry.amount, entry.currency),
   balanceBefore: money(entry.balanceAfter - entry.amount, entry.currency),
   balanceAfter: money(entry.balanceAfter, entry.currency),
@@ -167,7 +174,7 @@ export const holdMessage = (hold: domain.Hold): HoldMessage => ({
   userId: hold.userId,
   amount: money(hold.amount, hold.currency),
   captured: money(hold.captured, hold.currency),
-  status: HOLD_STATUS[hold.status],
+  status: HOLD_STATUS.toProto(hold.status),
   reference: hold.reference,
   expiresAt: hold.expiresAt,
   createdAt: hold.createdAt,
@@ -177,7 +184,7 @@ export const paymentMessage = (payment: domain.Payment): PaymentMessage => ({
   paymentId: payment.paymentId,
   userId: payment.userId,
   amount: money(payment.amount, payment.currency),
-  status: PAYMENT_STATUS[payment.status],
+  status: PAYMENT_STATUS.toProto(payment.status),
   provider: payment.provider,
   providerReference: payment.providerReference,
   providerPaymentId: payment.providerPaymentId,
@@ -191,12 +198,9 @@ export const invoiceMessage = (invoice: domain.Invoice): InvoiceMessage => ({
   sessionId: invoice.sessionId,
   payerUserId: invoice.payerUserId,
   payeeUserId: invoice.payeeUserId,
-  kind: SESSION_KIND[invoice.kind],
+  kind: SESSION_KIND.toProto(invoice.kind),
   lines: invoice.lines.map((line) => ({
-    kind:
-      line.kind === "minutes"
-        ? InvoiceLineKind.INVOICE_LINE_KIND_MINUTES
-        : InvoiceLineKind.INVOICE_LINE_KIND_REFUND,
+    kind: INVOICE_LINE_KIND.toProto(line.kind),
     description: line.description,
     quantity: line.quantity,
     unitPrice: money(line.unitPrice, invoice.currency),
@@ -211,7 +215,7 @@ export const refundMessage = (refund: domain.Refund): RefundRecord => ({
   sessionId: refund.sessionId,
   payerUserId: refund.payerUserId,
   amount: money(refund.amount, refund.currency),
-  reason: REFUND_REASON[refund.reason],
+  reason: REFUND_REASON.toProto(refund.reason),
   note: refund.note,
   transactionId: refund.transactionId,
   createdAt: refund.createdAt,

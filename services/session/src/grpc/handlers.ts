@@ -3,7 +3,7 @@ import { invalidArgument } from "@parley/kit/errors";
 import type { Handlers } from "@parley/kit/grpc";
 import { isUuid } from "@parley/kit/ids";
 import { cursors, type Paging } from "@parley/kit/paging";
-import { SessionKind, type SessionServiceService } from "@parley/proto/parley/session/v1/session";
+import type { SessionServiceService } from "@parley/proto/parley/session/v1/session";
 import type { Sessions } from "../domain/sessions";
 import { type WatchDeps, watchSession } from "../domain/watch";
 import {
@@ -11,6 +11,7 @@ import {
   messageMessage,
   sessionMessage,
   toMessageKind,
+  toOptionalSessionKind,
   toSessionKind,
   toSignalKind,
   toStatus,
@@ -83,7 +84,7 @@ export function sessionHandlers(
       const filters = {
         participantId: request.participantId,
         statuses: request.statuses.map(toStatus),
-        kind: request.kind === SessionKind.SESSION_KIND_UNSPECIFIED ? undefined : toSessionKind(request.kind),
+        kind: toOptionalSessionKind(request.kind),
         asExpert: request.asExpert,
       };
       const page = paging.open(request, {

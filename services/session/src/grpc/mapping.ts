@@ -1,4 +1,4 @@
-import { invalidArgument } from "@parley/kit/errors";
+import { enumMapping } from "@parley/kit/enums";
 import {
   EndReason,
   type Message,
@@ -11,7 +11,7 @@ import {
 } from "@parley/proto/parley/session/v1/session";
 import type * as model from "../domain/model";
 
-const STATUS: Record<model.SessionStatus, SessionStatus> = {
+const STATUS = enumMapping<model.SessionStatus, SessionStatus>({
   requested: SessionStatus.SESSION_STATUS_REQUESTED,
   waiting: SessionStatus.SESSION_STATUS_WAITING,
   active: SessionStatus.SESSION_STATUS_ACTIVE,
@@ -19,9 +19,9 @@ const STATUS: Record<model.SessionStatus, SessionStatus> = {
   cancelled: SessionStatus.SESSION_STATUS_CANCELLED,
   declined: SessionStatus.SESSION_STATUS_DECLINED,
   expired: SessionStatus.SESSION_STATUS_EXPIRED,
-};
+});
 
-const END_REASON: Record<model.EndReason, EndReason> = {
+const END_REASON = enumMapping<model.EndReason, EndReason>({
   user_ended: EndReason.END_REASON_USER_ENDED,
   expert_ended: EndReason.END_REASON_EXPERT_ENDED,
   operator_ended: EndReason.END_REASON_OPERATOR_ENDED,
@@ -34,38 +34,34 @@ const END_REASON: Record<model.EndReason, EndReason> = {
   account_suspended: EndReason.END_REASON_ACCOUNT_SUSPENDED,
   wallet_frozen: EndReason.END_REASON_WALLET_FROZEN,
   blocked: EndReason.END_REASON_BLOCKED,
-};
+});
 
-const MESSAGE_KIND: Record<model.MessageKind, MessageKind> = {
+const MESSAGE_KIND = enumMapping<model.MessageKind, MessageKind>({
   text: MessageKind.MESSAGE_KIND_TEXT,
   image: MessageKind.MESSAGE_KIND_IMAGE,
   file: MessageKind.MESSAGE_KIND_FILE,
   system: MessageKind.MESSAGE_KIND_SYSTEM,
-};
+});
 
-const SIGNAL_KIND: Record<model.SignalKind, SignalKind> = {
+const SIGNAL_KIND = enumMapping<model.SignalKind, SignalKind>({
   offer: SignalKind.SIGNAL_KIND_OFFER,
   answer: SignalKind.SIGNAL_KIND_ANSWER,
   ice_candidate: SignalKind.SIGNAL_KIND_ICE_CANDIDATE,
   hangup: SignalKind.SIGNAL_KIND_HANGUP,
-};
+});
 
-function reverse<K extends string, V>(table: Record<K, V>, value: V, field: string): K {
-  const entry = Object.entries(table).find(([, v]) => v === value);
-  if (!entry) throw invalidArgument("VALIDATION_FAILED", `${field} is missing or unknown`);
-  return entry[0] as K;
-}
+const SESSION_KIND = enumMapping<model.SessionKind, SessionKind>({
+  chat: SessionKind.SESSION_KIND_CHAT,
+  call: SessionKind.SESSION_KIND_CALL,
+});
 
 export const endReasonMessage = (reason: model.EndReason | null) =>
-  reason ? END_REASON[reason] : EndReason.END_REASON_UNSPECIFIED;
-export const toStatus = (value: SessionStatus) => reverse(STATUS, value, "status");
-export const toMessageKind = (value: MessageKind) => reverse(MESSAGE_KIND, value, "kind");
-export const toSignalKind = (value: SignalKind) => reverse(SIGNAL_KIND, value, "kind");
-export const toSessionKind = (value: SessionKind): model.SessionKind => {
-  if (value === SessionKind.SESSION_KIND_CHAT) return "chat";
-  if (value === SessionKind.SESSION_KIND_CALL) return "call";
-  throw invalidArgument("VALIDATION_FAILED", "kind must be chat or call");
-};
+  reason ? END_REASON.toProto(reason) : EndReason.END_REASON_UNSPECIFIED;
+export const toStatus = (value: SessionStatus) => STATUS.toDomain(value, "statuses");
+export const toMessageKind = (value: MessageKind) => MESSAGE_KIND.toDomain(value, "kind");
+export const toSignalKind = (value: SignalKind) => SIGNAL_KIND.toDomain(value, "kind");
+export const toSessionKind = (value: SessionKind) => SESSION_KIND.toDomain(value, "kind");
+export const toOptionalSessionKind = (value: SessionKind) => SESSION_KIND.toOptional(value, "kind");
 
 const undef = (date: Date | null) => date ?? undefined;
 
@@ -74,12 +70,12 @@ export function sessionMessage(session: model.SessionRecord, queuePosition = 0):
     sessionId: session.id,
     userId: session.userId,
     expertId: session.expertId,
-    kind: session.kind === "chat" ? SessionKind.SESSION_KIND_CHAT : SessionKind.SESSION_KIND_CALL,
-    status: STATUS[session.status],
+    kind: SESSION_KIND.toProto(session.kind),
+    status: STATUS.toProto(session.status),
     rate: { amountMinor: session.rateMinor, currency: session.currency },
     minutesCharged: BigInt(session.minutesCharged),
     minutesLeft: session.minutesLeft,
-    endReason: session.endReason ? END_REASON[session.endReason] : EndReason.END_REASON_UNSPECIFIED,
+    endReason: endReasonMessage(session.endReason),
     holdId: session.holdId ?? "",
     invoiceId: session.invoiceId ?? "",
     queuePosition,
@@ -97,7 +93,7 @@ export function messageMessage(message: model.MessageRecord): Message {
     sessionId: message.sessionId,
     seq: message.seq,
     senderId: message.senderId,
-    kind: MESSAGE_KIND[message.kind],
+    kind: MESSAGE_KIND.toProto(message.kind),
     text: message.text,
     attachmentUrl: message.attachmentUrl,
     attachmentContentType: message.attachmentContentType,
@@ -120,10 +116,8 @@ function eventKind(body: model.EventBody): SessionEventMessage["kind"] {
       return {
         $case: "statusChanged",
         value: {
-          status: STATUS[body.session.status],
-          endReason: body.session.endReason
-            ? END_REASON[body.session.endReason]
-            : EndReason.END_REASON_UNSPECIFIED,
+          status: STATUS.toProto(body.session.status),
+          endReason: endReasonMessage(body.session.endReason),
           session: sessionMessage(body.session),
         },
       };
@@ -146,7 +140,7 @@ function eventKind(body: model.EventBody): SessionEventMessage["kind"] {
     case "call_signal":
       return {
         $case: "callSignal",
-        value: { fromUserId: body.fromUserId, kind: SIGNAL_KIND[body.kind], payload: body.payload },
+        value: { fromUserId: body.fromUserId, kind: SIGNAL_KIND.toProto(body.kind), payload: body.payload },
       };
     case "heartbeat":
       return { $case: "heartbeat", value: {} };

@@ -1,4 +1,4 @@
-import { invalidArgument } from "@parley/kit/errors";
+import { enumMapping } from "@parley/kit/enums";
 import {
   type Dispute,
   DisputeDecision,
@@ -16,75 +16,68 @@ import {
 import type * as model from "../domain/safety-model";
 import { endReasonMessage } from "./mapping";
 
-const TARGET: Record<model.ReportTargetKind, ReportTargetKind> = {
+const TARGET = enumMapping<model.ReportTargetKind, ReportTargetKind>({
   person: ReportTargetKind.REPORT_TARGET_KIND_PERSON,
   message: ReportTargetKind.REPORT_TARGET_KIND_MESSAGE,
   session: ReportTargetKind.REPORT_TARGET_KIND_SESSION,
   review: ReportTargetKind.REPORT_TARGET_KIND_REVIEW,
-};
-const REASON: Record<model.ReportReason, ReportReason> = {
+});
+const REASON = enumMapping<model.ReportReason, ReportReason>({
   harassment: ReportReason.REPORT_REASON_HARASSMENT,
   spam: ReportReason.REPORT_REASON_SPAM,
   off_platform: ReportReason.REPORT_REASON_OFF_PLATFORM,
   fraud: ReportReason.REPORT_REASON_FRAUD,
   inappropriate: ReportReason.REPORT_REASON_INAPPROPRIATE,
   other: ReportReason.REPORT_REASON_OTHER,
-};
-const SOURCE: Record<model.ReportSource, ReportSource> = {
+});
+const SOURCE = enumMapping<model.ReportSource, ReportSource>({
   person: ReportSource.REPORT_SOURCE_PERSON,
   contact_filter: ReportSource.REPORT_SOURCE_CONTACT_FILTER,
-};
-const REPORT_STATUS: Record<model.ReportStatus, ReportStatus> = {
+});
+const REPORT_STATUS = enumMapping<model.ReportStatus, ReportStatus>({
   open: ReportStatus.REPORT_STATUS_OPEN,
   resolved: ReportStatus.REPORT_STATUS_RESOLVED,
-};
-const RESOLUTION: Record<model.ReportResolution, ReportResolution> = {
+});
+const RESOLUTION = enumMapping<model.ReportResolution, ReportResolution>({
   dismissed: ReportResolution.REPORT_RESOLUTION_DISMISSED,
   warned: ReportResolution.REPORT_RESOLUTION_WARNED,
   content_hidden: ReportResolution.REPORT_RESOLUTION_CONTENT_HIDDEN,
   suspended: ReportResolution.REPORT_RESOLUTION_SUSPENDED,
-};
-const DISPUTE_REASON: Record<model.DisputeReason, DisputeReason> = {
+});
+const DISPUTE_REASON = enumMapping<model.DisputeReason, DisputeReason>({
   expert_unresponsive: DisputeReason.DISPUTE_REASON_EXPERT_UNRESPONSIVE,
   expert_went_offline: DisputeReason.DISPUTE_REASON_EXPERT_WENT_OFFLINE,
   technical_issue: DisputeReason.DISPUTE_REASON_TECHNICAL_ISSUE,
   rate_mismatch: DisputeReason.DISPUTE_REASON_RATE_MISMATCH,
   duplicate_charge: DisputeReason.DISPUTE_REASON_DUPLICATE_CHARGE,
   other: DisputeReason.DISPUTE_REASON_OTHER,
-};
-const DISPUTE_STATUS: Record<model.DisputeStatus, DisputeStatus> = {
+});
+const DISPUTE_STATUS = enumMapping<model.DisputeStatus, DisputeStatus>({
   open: DisputeStatus.DISPUTE_STATUS_OPEN,
   refunded_full: DisputeStatus.DISPUTE_STATUS_REFUNDED_FULL,
   refunded_partial: DisputeStatus.DISPUTE_STATUS_REFUNDED_PARTIAL,
   rejected: DisputeStatus.DISPUTE_STATUS_REJECTED,
-};
-const OUTCOME: Record<model.ProposedOutcome, ProposedOutcome> = {
+});
+const OUTCOME = enumMapping<model.ProposedOutcome, ProposedOutcome>({
   review: ProposedOutcome.PROPOSED_OUTCOME_REVIEW,
   full_refund: ProposedOutcome.PROPOSED_OUTCOME_FULL_REFUND,
   partial_refund: ProposedOutcome.PROPOSED_OUTCOME_PARTIAL_REFUND,
-};
-const DECISION: Record<model.DisputeDecision, DisputeDecision> = {
+});
+const DECISION = enumMapping<model.DisputeDecision, DisputeDecision>({
   full_refund: DisputeDecision.DISPUTE_DECISION_FULL_REFUND,
   partial_refund: DisputeDecision.DISPUTE_DECISION_PARTIAL_REFUND,
   reject: DisputeDecision.DISPUTE_DECISION_REJECT,
-};
+});
 
-/** The domain value of an enum; undefined when unset (the domain says which are required). */
-function fromEnum<K extends string, V>(table: Record<K, V>, value: V, field: string): K | undefined {
-  if (value === 0) return undefined;
-  const entry = Object.entries(table).find(([, v]) => v === value);
-  if (!entry) throw invalidArgument("VALIDATION_FAILED", `${field} is unknown`);
-  return entry[0] as K;
-}
-
-export const toTargetKind = (v: ReportTargetKind) => fromEnum(TARGET, v, "target_kind");
-export const toReportReason = (v: ReportReason) => fromEnum(REASON, v, "reason");
-export const toReportSource = (v: ReportSource) => fromEnum(SOURCE, v, "source");
-export const toReportStatus = (v: ReportStatus) => fromEnum(REPORT_STATUS, v, "status");
-export const toResolution = (v: ReportResolution) => fromEnum(RESOLUTION, v, "resolution");
-export const toDisputeReason = (v: DisputeReason) => fromEnum(DISPUTE_REASON, v, "reason");
-export const toDisputeStatus = (v: DisputeStatus) => fromEnum(DISPUTE_STATUS, v, "status");
-export const toDecision = (v: DisputeDecision) => fromEnum(DECISION, v, "decision");
+// Unset is undefined here: the domain says which are required.
+export const toTargetKind = (v: ReportTargetKind) => TARGET.toOptional(v, "target_kind");
+export const toReportReason = (v: ReportReason) => REASON.toOptional(v, "reason");
+export const toReportSource = (v: ReportSource) => SOURCE.toOptional(v, "source");
+export const toReportStatus = (v: ReportStatus) => REPORT_STATUS.toOptional(v, "status");
+export const toResolution = (v: ReportResolution) => RESOLUTION.toOptional(v, "resolution");
+export const toDisputeReason = (v: DisputeReason) => DISPUTE_REASON.toOptional(v, "reason");
+export const toDisputeStatus = (v: DisputeStatus) => DISPUTE_STATUS.toOptional(v, "status");
+export const toDecision = (v: DisputeDecision) => DECISION.toOptional(v, "decision");
 
 const undef = (date: Date | null) => date ?? undefined;
 
@@ -92,15 +85,17 @@ export function reportMessage(r: model.ReportRecord, content = ""): Report {
   return {
     reportId: r.id,
     reporterId: r.reporterId ?? "",
-    targetKind: TARGET[r.targetKind],
+    targetKind: TARGET.toProto(r.targetKind),
     targetId: r.targetId,
     subjectUserId: r.subjectUserId,
     sessionId: r.sessionId ?? "",
-    reason: REASON[r.reason],
+    reason: REASON.toProto(r.reason),
     note: r.note,
-    source: SOURCE[r.source],
-    status: REPORT_STATUS[r.status],
-    resolution: r.resolution ? RESOLUTION[r.resolution] : ReportResolution.REPORT_RESOLUTION_UNSPECIFIED,
+    source: SOURCE.toProto(r.source),
+    status: REPORT_STATUS.toProto(r.status),
+    resolution: r.resolution
+      ? RESOLUTION.toProto(r.resolution)
+      : ReportResolution.REPORT_RESOLUTION_UNSPECIFIED,
     resolutionNote: r.resolutionNote ?? "",
     resolvedBy: r.resolvedBy ?? "",
     createdAt: r.createdAt,
@@ -117,9 +112,9 @@ export function disputeMessage(d: model.DisputeRecord): Dispute {
     sessionId: d.sessionId,
     userId: d.userId,
     expertId: d.expertId,
-    reason: DISPUTE_REASON[d.reason],
+    reason: DISPUTE_REASON.toProto(d.reason),
     note: d.note,
-    status: DISPUTE_STATUS[d.status],
+    status: DISPUTE_STATUS.toProto(d.status),
     evidence: {
       minutesCharged: BigInt(e.minutesCharged),
       rate: money(e.rateMinor),
@@ -135,7 +130,7 @@ export function disputeMessage(d: model.DisputeRecord): Dispute {
       userMessages: e.userMessages,
       expertMessages: e.expertMessages,
     },
-    proposedOutcome: OUTCOME[d.proposedOutcome],
+    proposedOutcome: OUTCOME.toProto(d.proposedOutcome),
     proposedRule: d.proposedRule,
     proposedRefund: money(d.proposedRefundMinor),
     refunded: d.refundedMinor === null ? undefined : money(d.refundedMinor),

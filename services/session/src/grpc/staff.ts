@@ -1,4 +1,5 @@
 import { allow, type Permission } from "@parley/kit/auth";
+import { enumMapping } from "@parley/kit/enums";
 import { invalidArgument } from "@parley/kit/errors";
 import type { Handlers } from "@parley/kit/grpc";
 import { isUuid } from "@parley/kit/ids";
@@ -13,6 +14,12 @@ const requireUuid = (value: string, field: string) => {
   if (!isUuid(value)) throw invalidArgument("VALIDATION_FAILED", `${field} must be a UUID`);
   return value;
 };
+
+/** The end reasons the back office stops a person's sessions with. */
+const STAFF_END_REASON = enumMapping<"account_suspended" | "wallet_frozen", EndReason>({
+  account_suspended: EndReason.END_REASON_ACCOUNT_SUSPENDED,
+  wallet_frozen: EndReason.END_REASON_WALLET_FROZEN,
+});
 
 /** Only auth's back office, which authorises and audits the staff member behind the call. */
 export const sessionStaffPermissions: { [K in keyof typeof SessionStaffServiceService]: Permission } = {
@@ -33,20 +40,7 @@ export function sessionStaffHandlers(
 
     async endPersonSessions(request) {
       const userId = requireUuid(request.userId, "user_id");
-      const reason =
-        request.reason === EndReason.END_REASON_ACCOUNT_SUSPENDED
-          ? ("account_suspended" as const)
-          : request.reason === EndReason.END_REASON_WALLET_FROZEN
-            ? ("wallet_frozen" as const)
-            : undefined;
-      if (!reason)
-        throw invalidArgument(
-          "VALIDATION_FAILED",
-          "reason must be END_REASON_ACCOUNT_SUSPENDED or END_REASON_WALLET_FROZEN",
-          {
-            fieldViolations: [{ field: "reason", description: "must be a staff end reason" }],
-          },
-        );
+      const reason = STAFF_END_REASON.toDomain(request.reason, "reason");
       const stopped = await sessions.endPersonSessions(userId, reason, request.asPayerOnly);
       return { sessions: stopped.map((session) => sessionMessage(session)) };
     },

@@ -246,7 +246,7 @@ export function userHandlers(
     async registerDevice(request, ctx) {
       const principal = ctx.principal;
       if (principal.kind !== "user") throw permissionDenied("PERMISSION_DENIED", "only people have devices");
-      const channel = toChannel(request.channel);
+      const channel = toChannel(request.channel, "channel");
       const device = await devices.register(principal.userId, principal.sessionId, {
         channel: channel === "web_push" || channel === "mobile_push" ? channel : undefined,
         endpoint: request.endpoint,
@@ -281,8 +281,8 @@ export function userHandlers(
       await devices.update(
         me.userId,
         request.preferences.map((p) => ({
-          channel: toChannel(p.channel),
-          kind: toKind(p.kind),
+          channel: toChannel(p.channel, "preferences.channel"),
+          kind: toKind(p.kind, "preferences.kind"),
           enabled: p.enabled,
         })),
       );

@@ -1,3 +1,4 @@
+import { enumMapping } from "@parley/kit/enums";
 import { invalidArgument } from "@parley/kit/errors";
 import { isUuid } from "@parley/kit/ids";
 import type { CursorCodec, Paging } from "@parley/kit/paging";
@@ -22,6 +23,7 @@ import type {
   Availability,
   DeliveryChannel,
   Device,
+  RateKind as DomainRateKind,
   ExpertSort as DomainSort,
   Expert,
   ExpertCursor,
@@ -35,19 +37,22 @@ import type {
 } from "../domain/model";
 import type { ExpertMetricsRecord } from "../domain/safety";
 
-const AVAILABILITY_TO_PROTO: Record<Availability, ExpertAvailability> = {
+const AVAILABILITY = enumMapping<Availability, ExpertAvailability>({
   available: ExpertAvailability.EXPERT_AVAILABILITY_AVAILABLE,
   unavailable: ExpertAvailability.EXPERT_AVAILABILITY_UNAVAILABLE,
   offline: ExpertAvailability.EXPERT_AVAILABILITY_OFFLINE,
   busy: ExpertAvailability.EXPERT_AVAILABILITY_BUSY,
-};
+});
 
-export const availabilityMessage = (availability: Availability) => AVAILABILITY_TO_PROTO[availability];
+const SYNC_OUTCOME = enumMapping<SyncResult["outcome"], SyncOutcome>({
+  created: SyncOutcome.SYNC_OUTCOME_CREATED,
+  updated: SyncOutcome.SYNC_OUTCOME_UPDATED,
+  failed: SyncOutcome.SYNC_OUTCOME_FAILED,
+});
 
-export function toAvailability(value: ExpertAvailability): Availability | undefined {
-  const entry = Object.entries(AVAILABILITY_TO_PROTO).find(([, proto]) => proto === value);
-  return entry?.[0] as Availability | undefined;
-}
+export const availabilityMessage = AVAILABILITY.toProto;
+/** Unset is undefined: no filter, or the domain's "required". */
+export const toAvailability = (value: ExpertAvailability) => AVAILABILITY.toOptional(value, "availability");
 
 export function profileMessage(profile: Profile): ProfileMessage {
   return {
@@ -60,12 +65,9 @@ export function profileMessage(profile: Profile): ProfileMessage {
     verified: profile.verified,
     partnerId: profile.partnerId ?? "",
     externalId: profile.externalId ?? "",
-    syncStatus:
-      profile.syncStatus === "created"
-        ? SyncOutcome.SYNC_OUTCOME_CREATED
-        : profile.syncStatus === "updated"
-          ? SyncOutcome.SYNC_OUTCOME_UPDATED
-          : SyncOutcome.SYNC_OUTCOME_UNSPECIFIED,
+    syncStatus: profile.syncStatus
+      ? SYNC_OUTCOME.toProto(profile.syncStatus)
+      : SyncOutcome.SYNC_OUTCOME_UNSPECIFIED,
     lastSyncedAt: profile.lastSyncedAt ?? undefined,
     createdAt: profile.createdAt,
     updatedAt: profile.updatedAt,
@@ -132,25 +134,22 @@ export const syncRecord = (record: SyncUserRecord | undefined): SyncRecord => ({
   languages: record?.languages ?? [],
 });
 
-const OUTCOME_TO_PROTO = {
-  created: SyncOutcome.SYNC_OUTCOME_CREATED,
-  updated: SyncOutcome.SYNC_OUTCOME_UPDATED,
-  failed: SyncOutcome.SYNC_OUTCOME_FAILED,
-} as const;
-
 export const syncResultMessage = (result: SyncResult): SyncUserResult => ({
   ...result,
-  outcome: OUTCOME_TO_PROTO[result.outcome],
+  outcome: SYNC_OUTCOME.toProto(result.outcome),
 });
 
-const SORTS: Record<ExpertSort, DomainSort> = {
-  [ExpertSort.EXPERT_SORT_UNSPECIFIED]: "rating",
-  [ExpertSort.EXPERT_SORT_RATING_DESC]: "rating",
-  [ExpertSort.EXPERT_SORT_RATE_ASC]: "rate_asc",
-  [ExpertSort.EXPERT_SORT_RATE_DESC]: "rate_desc",
-  [ExpertSort.EXPERT_SORT_EXPERIENCE_DESC]: "experience",
-  [ExpertSort.UNRECOGNIZED]: "rating",
-};
+const RATE_KIND = enumMapping<DomainRateKind, RateKind>({
+  chat: RateKind.RATE_KIND_CHAT,
+  call: RateKind.RATE_KIND_CALL,
+});
+
+const SORT = enumMapping<DomainSort, ExpertSort>({
+  rating: ExpertSort.EXPERT_SORT_RATING_DESC,
+  rate_asc: ExpertSort.EXPERT_SORT_RATE_ASC,
+  rate_desc: ExpertSort.EXPERT_SORT_RATE_DESC,
+  experience: ExpertSort.EXPERT_SORT_EXPERIENCE_DESC,
+});
 
 function moneyFilter(money: Money | undefined, field: string): MoneyAmount | undefined {
   if (!money) return undefined;
@@ -167,12 +166,12 @@ export function expertQuery(request: ListExpertsRequest, paging: Paging) {
     specialisation: request.specialisation || undefined,
     language: request.language || undefined,
     availability: toAvailability(request.availability),
-    rateKind: request.rateKind === RateKind.RATE_KIND_CALL ? "call" : "chat",
+    rateKind: RATE_KIND.toOptional(request.rateKind, "rate_kind") ?? "chat",
     minRate: moneyFilter(request.minRate, "min_rate"),
     maxRate: moneyFilter(request.maxRate, "max_rate"),
     minRating: request.minRating || undefined,
   };
-  const sort = SORTS[request.sort] ?? "rating";
+  const sort = SORT.toOptional(request.sort, "sort") ?? "rating";
   const page = paging.open(request, {
     query: ["user.ListExperts", filters, sort],
     sizes: { default: 20, max: 100 },
@@ -205,7 +204,7 @@ const expertCursor = (sort: DomainSort): CursorCodec<ExpertCursor> => ({
   },
 });
 
-const KIND_TO_PROTO: Record<NotificationKind, NotificationKindMessage> = {
+const KIND = enumMapping<NotificationKind, NotificationKindMessage>({
   request_waiting: NotificationKindMessage.NOTIFICATION_KIND_REQUEST_WAITING,
   request_cancelled: NotificationKindMessage.NOTIFICATION_KIND_REQUEST_CANCELLED,
   request_expired: NotificationKindMessage.NOTIFICATION_KIND_REQUEST_EXPIRED,
@@ -223,19 +222,15 @@ const KIND_TO_PROTO: Record<NotificationKind, NotificationKindMessage> = {
   new_sign_in: NotificationKindMessage.NOTIFICATION_KIND_NEW_SIGN_IN,
   mfa_changed: NotificationKindMessage.NOTIFICATION_KIND_MFA_CHANGED,
   password_changed: NotificationKindMessage.NOTIFICATION_KIND_PASSWORD_CHANGED,
-};
+});
 
-export function toNotificationKind(value: NotificationKindMessage): NotificationKind {
-  const entry = Object.entries(KIND_TO_PROTO).find(([, proto]) => proto === value);
-  if (!entry) throw invalidArgument("VALIDATION_FAILED", "kind must be a notification kind");
-  return entry[0] as NotificationKind;
-}
+export const toNotificationKind = (value: NotificationKindMessage) => KIND.toDomain(value, "kind");
 
 export function notificationMessage(n: Notification): NotificationMessage {
   return {
     notificationId: n.notificationId,
     seq: n.seq,
-    kind: KIND_TO_PROTO[n.kind],
+    kind: KIND.toProto(n.kind),
     title: n.title,
     body: n.body,
     data: n.data,
@@ -244,31 +239,23 @@ export function notificationMessage(n: Notification): NotificationMessage {
   };
 }
 
-const CHANNEL_TO_PROTO: Record<DeliveryChannel, DeliveryChannelMessage> = {
+const CHANNEL = enumMapping<DeliveryChannel, DeliveryChannelMessage>({
   web_push: DeliveryChannelMessage.DELIVERY_CHANNEL_WEB_PUSH,
   mobile_push: DeliveryChannelMessage.DELIVERY_CHANNEL_MOBILE_PUSH,
   email: DeliveryChannelMessage.DELIVERY_CHANNEL_EMAIL,
   sms: DeliveryChannelMessage.DELIVERY_CHANNEL_SMS,
-};
+});
 
-export const channelMessage = (channel: DeliveryChannel) => CHANNEL_TO_PROTO[channel];
-
-export function toChannel(value: DeliveryChannelMessage): DeliveryChannel | undefined {
-  const entry = Object.entries(CHANNEL_TO_PROTO).find(([, proto]) => proto === value);
-  return entry?.[0] as DeliveryChannel | undefined;
-}
-
-export const kindMessage = (kind: NotificationKind) => KIND_TO_PROTO[kind];
-
-export function toKind(value: NotificationKindMessage): NotificationKind | undefined {
-  const entry = Object.entries(KIND_TO_PROTO).find(([, proto]) => proto === value);
-  return entry?.[0] as NotificationKind | undefined;
-}
+export const channelMessage = CHANNEL.toProto;
+export const kindMessage = KIND.toProto;
+/** Unset is undefined: the domain says which are required. */
+export const toChannel = (value: DeliveryChannelMessage, field: string) => CHANNEL.toOptional(value, field);
+export const toKind = (value: NotificationKindMessage, field: string) => KIND.toOptional(value, field);
 
 export function deviceMessage(device: Device): DeviceMessage {
   return {
     deviceId: device.deviceId,
-    channel: CHANNEL_TO_PROTO[device.channel],
+    channel: CHANNEL.toProto(device.channel),
     loginSessionId: device.loginSessionId,
     endpoint: device.channel === "web_push" ? device.address : "",
     createdAt: device.createdAt,

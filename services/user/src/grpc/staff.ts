@@ -1,9 +1,9 @@
 import { allow, type Permission } from "@parley/kit/auth";
-import { invalidArgument } from "@parley/kit/errors";
+import { enumMapping } from "@parley/kit/enums";
 import type { Handlers } from "@parley/kit/grpc";
 import { cursors, type Paging } from "@parley/kit/paging";
 import { ProfileStatus, type UserStaffServiceService } from "@parley/proto/parley/user/v1/staff";
-import type { UserStaff } from "../domain/staff";
+import type { ProfileSummary, UserStaff } from "../domain/staff";
 
 /** Only auth's back office, which authorises and audits the staff member behind the call. */
 export const userStaffPermissions: { [K in keyof typeof UserStaffServiceService]: Permission } = {
@@ -12,17 +12,11 @@ export const userStaffPermissions: { [K in keyof typeof UserStaffServiceService]
   sendVerificationCode: allow.services("auth"),
 };
 
-const STATUS_TO_PROTO = {
+const STATUS = enumMapping<ProfileSummary["status"], ProfileStatus>({
   active: ProfileStatus.PROFILE_STATUS_ACTIVE,
   suspended: ProfileStatus.PROFILE_STATUS_SUSPENDED,
   deleted: ProfileStatus.PROFILE_STATUS_DELETED,
-} as const;
-
-const STATUS = {
-  [ProfileStatus.PROFILE_STATUS_ACTIVE]: "active",
-  [ProfileStatus.PROFILE_STATUS_SUSPENDED]: "suspended",
-  [ProfileStatus.PROFILE_STATUS_DELETED]: "deleted",
-} as const;
+});
 
 export function userStaffHandlers(
   staff: UserStaff,
@@ -53,19 +47,14 @@ export function userStaffHandlers(
           displayName: profile.displayName,
           partnerId: profile.partnerId ?? "",
           externalId: profile.externalId ?? "",
-          status: STATUS_TO_PROTO[profile.status],
+          status: STATUS.toProto(profile.status),
         })),
         nextPageToken: page.next(found.length === page.size ? found.at(-1)?.userId : undefined),
       };
     },
 
     async setProfileStatus(request) {
-      const status = STATUS[request.status as keyof typeof STATUS];
-      if (!status)
-        throw invalidArgument("VALIDATION_FAILED", "status must be active, suspended or deleted", {
-          fieldViolations: [{ field: "status", description: "must be set" }],
-        });
-      await staff.setProfileStatus(request.userId, status);
+      await staff.setProfileStatus(request.userId, STATUS.toDomain(request.status, "status"));
       return {};
     },
   };
