@@ -1,5 +1,5 @@
 import { permissionDenied, unauthenticated } from "../errors";
-import { type PersonRole, type Principal, STAFF_ROLES } from "./principal";
+import { type PersonRole, type Principal, ROLES, STAFF_ROLES } from "./principal";
 
 /**
  * Who may call one RPC. A principal passes when any listed kind matches: anonymous callers
@@ -14,7 +14,7 @@ export interface Permission {
   partnerScopes?: readonly string[];
 }
 
-const PEOPLE: readonly PersonRole[] = ["user", "expert", "operator", "admin", "support", "moderator"];
+const PEOPLE: readonly PersonRole[] = ROLES.filter((role): role is PersonRole => role !== "service");
 
 export const allow = {
   /** Anyone, signed in or not (register, login, public catalogue). */

@@ -27,12 +27,20 @@ export type PartnerPrincipal = Extract<Principal, { kind: "partner" }>;
 
 export const ANONYMOUS: Principal = { kind: "anonymous" };
 
+/** Operators are support under the role's former name: wherever support may act, so may they. */
+export function withFormerNames(roles: readonly PersonRole[]): PersonRole[] {
+  return roles.includes("support") && !roles.includes("operator") ? [...roles, "operator"] : [...roles];
+}
+
 /**
  * Staff who may act on other people's resources: support, admins, and operators (support's
  * former name, the same rights). Moderators are staff too but act only through the RPCs that
  * name them (the back office's permission matrix), never on money or other people's sessions.
  */
-export const STAFF_ROLES: readonly PersonRole[] = ["operator", "support", "admin"];
+export const STAFF_ROLES: readonly PersonRole[] = withFormerNames(["support", "admin"]);
+
+/** Everyone who works the back office: the staff above and moderators. */
+export const BACK_OFFICE_ROLES: readonly PersonRole[] = [...STAFF_ROLES, "moderator"];
 
 export function isStaff(principal: Principal): boolean {
   return principal.kind === "user" && STAFF_ROLES.includes(principal.role);

@@ -2,7 +2,7 @@ import { createFileRegistry, type DescExtension, fromBinary, getOption, hasOptio
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { descriptorSetBytes } from "@parley/proto/descriptors";
 import { allow, type Permission } from "./permissions";
-import type { PersonRole } from "./principal";
+import { type PersonRole, withFormerNames } from "./principal";
 
 /** One back-office RPC's `(parley.auth.v1.staff)` option: the roles allowed and the audited action. */
 export interface StaffRule {
@@ -35,9 +35,7 @@ export function readStaffRules(serviceTypeName: string): Map<string, StaffRule> 
       if (!value) throw new Error(`${method.name}: unknown role ${number}`);
       return value.name.replace(/^ROLE_/, "").toLowerCase() as PersonRole;
     });
-    // Operators are support under the role's former name: the same rights.
-    if (roles.includes("support")) roles.push("operator");
-    rules.set(method.name, { roles, action: rule.action });
+    rules.set(method.name, { roles: withFormerNames(roles), action: rule.action });
   }
   return rules;
 }

@@ -1,10 +1,9 @@
+import { BACK_OFFICE_ROLES } from "@parley/kit/auth";
 import { failedPrecondition, invalidArgument, notFound, permissionDenied } from "@parley/kit/errors";
 import { requireReason, type StaffAudit, type StaffCall } from "./audit";
 import type { Account, AccountStatus } from "./model";
 import type { AuthStore, ProfileSummary, StaffProfiles, Wallets } from "./ports";
 import { requireUuid } from "./validation";
-
-const STAFF = new Set(["admin", "support", "operator", "moderator"]);
 
 /** One person as staff see them: the account with its profile (when the user service has one). */
 export interface Person {
@@ -69,7 +68,7 @@ export function createPeople(deps: {
     if (!account) throw notFound("ACCOUNT_NOT_FOUND", "no such account");
     if (account.status === "deleted") throw failedPrecondition("ACCOUNT_DELETED", "the account was deleted");
     // Support acts on customers and experts; only an admin acts on another staff member.
-    if (STAFF.has(account.role) && call.actor.role !== "admin")
+    if (BACK_OFFICE_ROLES.includes(account.role) && call.actor.role !== "admin")
       throw permissionDenied("STAFF_TARGET_ADMIN_ONLY", "only an admin may act on a staff account");
     return account;
   }

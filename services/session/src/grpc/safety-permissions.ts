@@ -1,6 +1,6 @@
-import { allow, type Permission } from "@parley/kit/auth";
+import { allow, BACK_OFFICE_ROLES, type Permission } from "@parley/kit/auth";
 import type { SafetyServiceService } from "@parley/proto/parley/session/v1/safety";
-import { MODERATOR_ROLES, SUPPORT_ROLES } from "../domain/staff";
+import { MODERATOR_ROLES } from "../domain/staff";
 
 /**
  * Who may call each SafetyService RPC: moderators (and admins) the moderation queue and hiding,
@@ -8,7 +8,7 @@ import { MODERATOR_ROLES, SUPPORT_ROLES } from "../domain/staff";
  * the same).
  */
 const moderator = allow.roles(...MODERATOR_ROLES);
-const support = allow.roles(...SUPPORT_ROLES);
+const support = allow.staff;
 
 export const safetyPermissions: { [K in keyof typeof SafetyServiceService]: Permission } = {
   blockPerson: allow.signedIn,
@@ -25,6 +25,6 @@ export const safetyPermissions: { [K in keyof typeof SafetyServiceService]: Perm
   replyToReview: allow.signedIn,
   hideReview: moderator,
   rateUser: allow.signedIn,
-  getUserRating: allow.roles("expert", "operator", "admin", "support", "moderator"),
+  getUserRating: allow.roles("expert", ...BACK_OFFICE_ROLES),
   getExpertDashboard: allow.signedIn,
 };
