@@ -2257,13 +2257,6 @@ export interface components {
             /** @description Empty on the last page. */
             next_page_token?: string;
         };
-        /** @description Response of ListLiveSessions. */
-        "parley.auth.v1.ListLiveSessionsResponse": {
-            /** @description Empty on the last page. */
-            next_page_token?: string;
-            /** @description Active sessions, newest first. */
-            sessions?: components["schemas"]["parley.session.v1.Session"][];
-        };
         /** @description Response of ListPersonSessions. */
         "parley.auth.v1.ListPersonSessionsResponse": {
             /** @description Empty on the last page. */
@@ -3238,6 +3231,13 @@ export interface components {
             next_page_token?: string;
             /** @description Reviews, newest first. */
             reviews?: components["schemas"]["parley.session.v1.PublicReview"][];
+        };
+        /** @description Response of ListLiveSessions (of SessionStaffService and of BackOfficeService, which passes it back). */
+        "parley.session.v1.ListLiveSessionsResponse": {
+            /** @description Empty on the last page. */
+            next_page_token?: string;
+            /** @description Active sessions, newest first. */
+            sessions?: components["schemas"]["parley.session.v1.Session"][];
         };
         /** @description Response for ListMessages. */
         "parley.session.v1.ListMessagesResponse": {
@@ -5534,7 +5534,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["parley.auth.v1.ListLiveSessionsResponse"];
+                    "application/json": components["schemas"]["parley.session.v1.ListLiveSessionsResponse"];
                 };
             };
             /**

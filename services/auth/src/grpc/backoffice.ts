@@ -150,10 +150,7 @@ export function backOfficeHandlers(domain: BackOfficeDomain): Handlers<typeof Ba
     },
 
     async listLiveSessions(request) {
-      return upstream().sessionStaff.listLiveSessions({
-        pageSize: request.pageSize,
-        pageToken: request.pageToken,
-      });
+      return upstream().sessionStaff.listLiveSessions(request);
     },
 
     async suspendPerson(request, ctx) {

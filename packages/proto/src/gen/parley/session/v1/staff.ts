@@ -52,7 +52,7 @@ export interface EndPersonSessionsResponse {
   sessions: Session[];
 }
 
-/** Request of ListLiveSessions. */
+/** Request of ListLiveSessions (of SessionStaffService and of BackOfficeService, which passes it on). */
 export interface ListLiveSessionsRequest {
   /** At most 100; 20 when 0. */
   pageSize: number;
@@ -60,7 +60,7 @@ export interface ListLiveSessionsRequest {
   pageToken: string;
 }
 
-/** Response of ListLiveSessions. */
+/** Response of ListLiveSessions (of SessionStaffService and of BackOfficeService, which passes it back). */
 export interface ListLiveSessionsResponse {
   /** Active sessions, newest first. */
   sessions: Session[];
