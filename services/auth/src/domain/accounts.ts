@@ -7,7 +7,7 @@ import {
   permissionDenied,
   unauthenticated,
 } from "@parley/kit/errors";
-import { newId } from "@parley/kit/ids";
+import { newId, requireUuid } from "@parley/kit/ids";
 import { guardAttempts } from "./attempts";
 import type { AuditEvent } from "./audit";
 import type { Mfa } from "./mfa";
@@ -18,7 +18,7 @@ import type { AttemptLimiter, AuthStore, ProfileDirectory } from "./ports";
 import { randomToken, type Secrets } from "./secrets";
 import type { Sessions } from "./sessions";
 import { assertUsable } from "./status";
-import { checkEmail, checkPhone, parseIdentifier, requireUuid } from "./validation";
+import { checkEmail, checkPhone, parseIdentifier } from "./validation";
 
 export interface AccountDeps {
   store: AuthStore;

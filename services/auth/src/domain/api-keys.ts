@@ -7,12 +7,12 @@ import {
   permissionDenied,
   unauthenticated,
 } from "@parley/kit/errors";
-import { newId } from "@parley/kit/ids";
+import { newId, requireUuid } from "@parley/kit/ids";
 import { API_KEY_SCOPES, type ApiKey, type ClientInfo, type TokenPair } from "./model";
 import type { AuthStore, Cursor, SyncedUsers } from "./ports";
 import { randomToken, type Secrets } from "./secrets";
 import type { Sessions } from "./sessions";
-import { requireText, requireUuid } from "./validation";
+import { requireText } from "./validation";
 
 export interface ApiKeyDeps {
   store: AuthStore;

@@ -1,8 +1,7 @@
 import type { PersonRole, StaffRule, UserPrincipal } from "@parley/kit/auth";
 import { invalidArgument } from "@parley/kit/errors";
-import { newId } from "@parley/kit/ids";
+import { isUuid, newId, requireUuid } from "@parley/kit/ids";
 import type { AuditLog, Cursor, Page } from "./ports";
-import { requireUuid } from "./validation";
 
 export type AuditOutcome = "done" | "denied";
 
@@ -101,7 +100,7 @@ export function createStaffAudit(deps: { log: AuditLog; rules: Map<string, Staff
           actorRole: call.actor.role,
           action: actionOf(call.method),
           method: call.method,
-          targetUserId: /^[0-9a-f-]{36}$/i.test(target) ? target : null,
+          targetUserId: isUuid(target) ? target.toLowerCase() : null,
           reason: typeof asked?.reason === "string" ? asked.reason.slice(0, MAX_REASON_LENGTH) : "",
           outcome: "denied",
           before: null,

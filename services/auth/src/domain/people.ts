@@ -1,9 +1,9 @@
 import { BACK_OFFICE_ROLES } from "@parley/kit/auth";
 import { failedPrecondition, invalidArgument, notFound, permissionDenied } from "@parley/kit/errors";
+import { requireUuid } from "@parley/kit/ids";
 import { requireReason, type StaffAudit, type StaffCall } from "./audit";
 import type { Account, AccountStatus } from "./model";
 import type { AuthStore, ProfileSummary, StaffProfiles, Wallets } from "./ports";
-import { requireUuid } from "./validation";
 
 /** One person as staff see them: the account with its profile (when the user service has one). */
 export interface Person {

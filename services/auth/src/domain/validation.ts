@@ -1,6 +1,5 @@
 import { invalidArgument } from "@parley/kit/errors";
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const EMAIL = /^[^\s@]{1,64}@[^\s@]+\.[^\s@]{2,}$/;
 const E164 = /^\+[1-9]\d{6,14}$/;
 
@@ -8,11 +7,6 @@ const violation = (field: string, description: string) =>
   invalidArgument("VALIDATION_FAILED", `${field} ${description}`, {
     fieldViolations: [{ field, description }],
   });
-
-export function requireUuid(value: string, field: string): string {
-  if (!UUID.test(value)) throw violation(field, "must be a UUID");
-  return value.toLowerCase();
-}
 
 export const normaliseEmail = (email: string) => email.trim().toLowerCase();
 

@@ -1,6 +1,7 @@
 import type { BlockList } from "node:net";
 import { invalidArgument } from "@parley/kit/errors";
 import type { CallContext, Handlers } from "@parley/kit/grpc";
+import { requireUuid } from "@parley/kit/ids";
 import { cursors, type Paging } from "@parley/kit/paging";
 import type { AuthServiceService } from "@parley/proto/parley/auth/v1/auth";
 import type { Accounts } from "../domain/accounts";
@@ -10,7 +11,6 @@ import type { Mfa } from "../domain/mfa";
 import type { createServiceIdentities } from "../domain/service-identities";
 import type { Sessions } from "../domain/sessions";
 import type { KeyRing } from "../domain/signing-keys";
-import { requireUuid } from "../domain/validation";
 import { staffCall } from "./backoffice";
 import {
   accountMessage,

@@ -1,7 +1,7 @@
 import { isStaff, type Principal } from "@parley/kit/auth";
-import { invalidArgument, permissionDenied } from "@parley/kit/errors";
+import { permissionDenied } from "@parley/kit/errors";
 import type { Handlers } from "@parley/kit/grpc";
-import { isUuid } from "@parley/kit/ids";
+import { requireUuid } from "@parley/kit/ids";
 import { cursors, type Paging } from "@parley/kit/paging";
 import type { BillingServiceService } from "@parley/proto/parley/billing/v1/billing";
 import type { Billing } from "../domain/billing";
@@ -52,9 +52,8 @@ function subjectOf(principal: Principal, requestedUserId: string): string {
   return requestedUserId;
 }
 
-const requireUuid = (value: string, field: string) => {
-  if (value && !isUuid(value)) throw invalidArgument("VALIDATION_FAILED", `${field} must be a UUID`);
-};
+/** Ids these RPCs may leave empty, checked when given. */
+const uuidIfSet = (value: string, field: string) => value && requireUuid(value, field);
 
 const PAGE_SIZES = { default: 50, max: 200 };
 
@@ -111,7 +110,7 @@ export function billingHandlers(
 
     async verifyTopUp(request, ctx) {
       const userId = subjectOf(ctx.principal, "");
-      requireUuid(request.paymentId, "payment_id");
+      uuidIfSet(request.paymentId, "payment_id");
       const result = await billing.verifyTopUp(userId, request);
       return { payment: paymentMessage(result.payment), credited: result.credited };
     },
@@ -133,7 +132,7 @@ export function billingHandlers(
     },
 
     async confirmPayment(request) {
-      requireUuid(request.paymentId, "payment_id");
+      uuidIfSet(request.paymentId, "payment_id");
       const result = await billing.confirmPayment({
         provider: request.provider,
         providerEventId: request.providerEventId,
@@ -209,12 +208,12 @@ export function billingHandlers(
     },
 
     async retryPayout(request) {
-      if (!isUuid(request.payoutId)) throw invalidArgument("VALIDATION_FAILED", "payout_id must be a UUID");
+      requireUuid(request.payoutId, "payout_id");
       return { payout: payoutMessage(await billing.retryPayout(request.payoutId)) };
     },
 
     async refundPayment(request, ctx) {
-      if (!isUuid(request.paymentId)) throw invalidArgument("VALIDATION_FAILED", "payment_id must be a UUID");
+      requireUuid(request.paymentId, "payment_id");
       const refund = await billing.refundPayment(scopeOf(ctx.principal), {
         paymentId: request.paymentId,
         amount: fromMoney(request.amount),
@@ -224,7 +223,7 @@ export function billingHandlers(
     },
 
     async reconcilePayment(request) {
-      if (!isUuid(request.paymentId)) throw invalidArgument("VALIDATION_FAILED", "payment_id must be a UUID");
+      requireUuid(request.paymentId, "payment_id");
       const result = await billing.reconcilePayment(request.paymentId);
       return {
         payment: paymentMessage(result.payment),
@@ -250,13 +249,13 @@ export function billingHandlers(
     },
 
     async extendHold(request, ctx) {
-      requireUuid(request.holdId, "hold_id");
+      uuidIfSet(request.holdId, "hold_id");
       const hold = await billing.extendHold(scopeOf(ctx.principal), request);
       return { hold: holdMessage(hold) };
     },
 
     async captureHold(request, ctx) {
-      requireUuid(request.holdId, "hold_id");
+      uuidIfSet(request.holdId, "hold_id");
       const result = await billing.captureHold(scopeOf(ctx.principal), {
         holdId: request.holdId,
         amount: fromMoney(request.amount),
@@ -267,24 +266,23 @@ export function billingHandlers(
     },
 
     async releaseHold(request, ctx) {
-      requireUuid(request.holdId, "hold_id");
+      uuidIfSet(request.holdId, "hold_id");
       return { hold: holdMessage(await billing.releaseHold(scopeOf(ctx.principal), request)) };
     },
 
     async charge(request, ctx) {
-      requireUuid(request.holdId, "hold_id");
+      uuidIfSet(request.holdId, "hold_id");
       return chargeMessage(await billing.charge(scopeOf(ctx.principal), chargeInput(request)));
     },
 
     async chargeBatch(request, ctx) {
-      for (const [index, item] of request.items.entries())
-        requireUuid(item.holdId, `items[${index}].hold_id`);
+      for (const [index, item] of request.items.entries()) uuidIfSet(item.holdId, `items[${index}].hold_id`);
       const outcomes = await billing.chargeBatch(scopeOf(ctx.principal), request.items.map(chargeInput));
       return { outcomes: outcomes.map(chargeOutcomeMessage) };
     },
 
     async settleSession(request) {
-      requireUuid(request.holdId, "hold_id");
+      uuidIfSet(request.holdId, "hold_id");
       const invoice = await billing.settleSession({
         sessionId: request.sessionId,
         payerUserId: request.payerUserId,
@@ -334,7 +332,7 @@ export function billingHandlers(
 
     async getInvoice(request, ctx) {
       const viewer = { userId: subjectOf(ctx.principal, ""), staff: isStaff(ctx.principal) };
-      if (!isUuid(request.invoiceId)) throw invalidArgument("VALIDATION_FAILED", "invoice_id must be a UUID");
+      requireUuid(request.invoiceId, "invoice_id");
       return { invoice: invoiceMessage(await billing.getInvoice(request.invoiceId, viewer)) };
     },
 

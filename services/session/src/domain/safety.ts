@@ -8,7 +8,7 @@ import {
   notFound,
   permissionDenied,
 } from "@parley/kit/errors";
-import { isUuid, newId } from "@parley/kit/ids";
+import { newId, requireUuid } from "@parley/kit/ids";
 import { type Core, LIMITS, requireText, userIdOf } from "./core";
 import { computeEvidence, type DisputeRules, proposeOutcome } from "./dispute-rules";
 import type { NotificationIntent, SessionRecord } from "./model";
@@ -44,10 +44,6 @@ export interface SafetyDeps {
 }
 
 export type Safety = ReturnType<typeof createSafety>;
-
-const requireUuid = (value: string, field: string) => {
-  if (!isUuid(value)) throw invalidArgument("VALIDATION_FAILED", `${field} must be a UUID`);
-};
 
 /** Blocks, reports and moderation, disputes, readable reviews and the expert's rating of users. */
 export function createSafety(deps: SafetyDeps) {

@@ -1,7 +1,7 @@
 import type { Principal } from "@parley/kit/auth";
 import { invalidArgument } from "@parley/kit/errors";
 import type { Handlers } from "@parley/kit/grpc";
-import { isUuid } from "@parley/kit/ids";
+import { requireUuid } from "@parley/kit/ids";
 import { cursors, type Paging } from "@parley/kit/paging";
 import type { SessionServiceService } from "@parley/proto/parley/session/v1/session";
 import type { Sessions } from "../domain/sessions";
@@ -16,11 +16,6 @@ import {
   toSignalKind,
   toStatus,
 } from "./mapping";
-
-const requireUuid = (value: string, field: string) => {
-  if (!isUuid(value)) throw invalidArgument("VALIDATION_FAILED", `${field} must be a UUID`);
-  return value;
-};
 
 /** Who is asking, as part of a page token's query: a token only opens the caller's own lists. */
 const callerOf = (principal: Principal) =>

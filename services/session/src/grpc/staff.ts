@@ -1,19 +1,13 @@
 import { allow, type Permission } from "@parley/kit/auth";
 import { enumMapping } from "@parley/kit/enums";
-import { invalidArgument } from "@parley/kit/errors";
 import type { Handlers } from "@parley/kit/grpc";
-import { isUuid } from "@parley/kit/ids";
+import { requireUuid } from "@parley/kit/ids";
 import { cursors, type Paging } from "@parley/kit/paging";
 import { EndReason } from "@parley/proto/parley/session/v1/session";
 import type { SessionStaffServiceService } from "@parley/proto/parley/session/v1/staff";
 import type { Authorship } from "../domain/authorship";
 import type { Sessions } from "../domain/sessions";
 import { sessionMessage } from "./mapping";
-
-const requireUuid = (value: string, field: string) => {
-  if (!isUuid(value)) throw invalidArgument("VALIDATION_FAILED", `${field} must be a UUID`);
-  return value;
-};
 
 /** The end reasons the back office stops a person's sessions with. */
 const STAFF_END_REASON = enumMapping<"account_suspended" | "wallet_frozen", EndReason>({

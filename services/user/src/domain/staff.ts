@@ -1,5 +1,5 @@
 import { invalidArgument, unavailable } from "@parley/kit/errors";
-import { newId } from "@parley/kit/ids";
+import { isUuid, newId, requireUuid } from "@parley/kit/ids";
 import type { DeliveryMessage, DeliveryOutcome, DeliveryTarget, ProfileStatus } from "./model";
 
 export type { ProfileStatus };
@@ -21,8 +21,6 @@ export interface ProfileStatusStore {
   /** Matches in user id order after `afterId`. */
   search(query: ProfileQuery, afterId: string | undefined, limit: number): Promise<ProfileSummary[]>;
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Sends one message through a channel's adapter (or its log when none is configured). */
 export type CodeSender = (target: DeliveryTarget, message: DeliveryMessage) => Promise<DeliveryOutcome>;
@@ -57,11 +55,7 @@ export function createUserStaff(deps: { store: ProfileStatusStore; now: () => Da
 
     /** A suspended or deleted person's expert profile leaves discovery; active brings it back. Idempotent. */
     async setProfileStatus(userId: string, status: ProfileStatus): Promise<void> {
-      if (!UUID.test(userId))
-        throw invalidArgument("VALIDATION_FAILED", "user_id must be a UUID", {
-          fieldViolations: [{ field: "user_id", description: "must be a UUID" }],
-        });
-      await deps.store.setStatus(userId.toLowerCase(), status, deps.now());
+      await deps.store.setStatus(requireUuid(userId, "user_id"), status, deps.now());
     },
 
     /** Exactly one of a name part (2..80 characters), an external id, or up to 100 ids. */
@@ -83,7 +77,7 @@ export function createUserStaff(deps: { store: ProfileStatusStore; now: () => Da
       }
       if (input.externalId)
         return deps.store.search({ externalId: input.externalId.slice(0, 200) }, afterId, limit);
-      if (input.userIds.length > 100 || input.userIds.some((id) => !UUID.test(id)))
+      if (input.userIds.length > 100 || input.userIds.some((id) => !isUuid(id)))
         throw refuse("user_ids are at most 100 UUIDs");
       return deps.store.search({ userIds: input.userIds.map((id) => id.toLowerCase()) }, afterId, limit);
     },
