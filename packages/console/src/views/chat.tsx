@@ -3,6 +3,7 @@ import { api, type Identity, must, requestId, type Schemas } from "../api/client
 import type { Message, Session, SessionEvent } from "../api/live";
 import { live } from "../app";
 import { endReason, errorText, money, status as statusText, time } from "../format";
+import { ErrorLine } from "./parts";
 
 type Wallet = Schemas["parley.billing.v1.Wallet"];
 type Invoice = Schemas["parley.billing.v1.Invoice"];
@@ -359,11 +360,7 @@ export function ChatRoom({ identity, sessionId }: { identity: Identity; sessionI
           <button type="submit">Send</button>
         </form>
       )}
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
 
       {ended && invoice && <InvoiceView invoice={invoice} />}
       {ended && isUser && session?.status === "SESSION_STATUS_ENDED" && <ReviewForm sessionId={sessionId} />}
@@ -449,11 +446,7 @@ function ReviewForm({ sessionId }: { sessionId: string }) {
         <textarea value={text} onInput={(e) => setText(e.currentTarget.value)} rows={2} maxLength={2000} />
       </label>
       <button type="submit">Submit review</button>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
     </form>
   );
 }

@@ -4,6 +4,7 @@ import { go, live } from "../app";
 import { availability, errorText, money } from "../format";
 import { useNames } from "../names";
 import { ChatRoom } from "./chat";
+import { ErrorLine } from "./parts";
 import { Tabs } from "./tabs";
 import { PastSessions } from "./user";
 
@@ -160,11 +161,7 @@ function Desk({
           {online ? "Go offline" : "Go online"}
         </button>
       </p>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       <h3>Queue</h3>
       {queue.length === 0 && <p class="muted">Nobody is waiting.</p>}
       <ol class="cards" aria-label="Queue">

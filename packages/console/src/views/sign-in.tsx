@@ -1,6 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
-import { anonymous, must, session } from "../api/client";
-import { errorText } from "../format";
+import { anonymous, must, type Schemas, session } from "../api/client";
+import { ErrorLine, useAction } from "./parts";
 
 interface DemoAccount {
   name: string;
@@ -21,8 +21,7 @@ export function SignIn() {
   const [name, setName] = useState("");
   const [creating, setCreating] = useState(false);
   const [notice] = useState(() => session.takeNotice());
-  const [error, setError] = useState("");
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run } = useAction();
   /** A second factor is asked for: the challenge to answer with a TOTP or backup code. */
   const [challenge, setChallenge] = useState("");
   const [code, setCode] = useState("");
@@ -34,50 +33,34 @@ export function SignIn() {
       .catch(() => setDemo([]));
   }, []);
 
-  const signIn = async (identifier: string, secret: string) => {
-    setBusy(true);
-    setError("");
-    try {
+  /** Signed in: keep the tokens and go home. */
+  const enter = (tokens: Schemas["parley.auth.v1.TokenPair"] | undefined) => {
+    if (!tokens) throw new Error("The sign-in gave no tokens.");
+    session.set(tokens);
+    location.hash = "#/";
+  };
+
+  const signIn = (identifier: string, secret: string) =>
+    run(async () => {
       const data = await must(
         anonymous.POST("/v1/auth/login", {
           body: { identifier, password: secret, device_name: "Parley console" },
         }),
       );
-      if (data.mfa_challenge?.challenge_token) {
-        setChallenge(data.mfa_challenge.challenge_token);
-        return;
-      }
-      if (!data.tokens) throw new Error("The sign-in gave no tokens.");
-      session.set(data.tokens);
-      location.hash = "#/";
-    } catch (e) {
-      setError(errorText(e));
-    } finally {
-      setBusy(false);
-    }
-  };
+      if (data.mfa_challenge?.challenge_token) setChallenge(data.mfa_challenge.challenge_token);
+      else enter(data.tokens);
+    });
 
-  const completeMfa = async () => {
-    setBusy(true);
-    setError("");
-    try {
+  const completeMfa = () =>
+    run(async () => {
       const data = await must(
         anonymous.POST("/v1/auth/login:mfa", { body: { challenge_token: challenge, code: code.trim() } }),
       );
-      if (!data.tokens) throw new Error("The sign-in gave no tokens.");
-      session.set(data.tokens);
-      location.hash = "#/";
-    } catch (e) {
-      setError(errorText(e));
-    } finally {
-      setBusy(false);
-    }
-  };
+      enter(data.tokens);
+    });
 
-  const register = async () => {
-    setBusy(true);
-    setError("");
-    try {
+  const register = () =>
+    run(async () => {
       const data = await must(
         anonymous.POST("/v1/auth/register", {
           body: { email, password, display_name: name, device_name: "Parley console" },
@@ -85,12 +68,7 @@ export function SignIn() {
       );
       if (data.tokens) session.set(data.tokens);
       location.hash = "#/";
-    } catch (e) {
-      setError(errorText(e));
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
 
   return (
     <main class="sign-in" id="main">
@@ -198,11 +176,7 @@ export function SignIn() {
           </div>
         </form>
       </section>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
     </main>
   );
 }

@@ -4,6 +4,7 @@ import { go } from "../app";
 import { dateTime, endReason, enumText, errorText, money, status as statusText } from "../format";
 import { useNames } from "../names";
 import { ChatRoom } from "./chat";
+import { ErrorLine, LedgerTable, Notice, WalletFigures } from "./parts";
 import { Tabs } from "./tabs";
 
 type Session = Schemas["parley.session.v1.Session"];
@@ -115,11 +116,7 @@ function People() {
         </label>
         <button type="submit">Search</button>
       </form>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       {people?.length === 0 && <p class="muted">Nobody matches.</p>}
       <ul class="cards" aria-label="People found">
         {(people ?? []).map((person) => (
@@ -252,35 +249,15 @@ function Person({ identity, userId }: { identity: Identity; userId: string }) {
           .filter(Boolean)
           .join(" · ")}
       </p>
-      {message && (
-        <p role="status" class="notice">
-          {message}
-        </p>
-      )}
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <Notice message={message} />
+      <ErrorLine error={error} />
       {wallet && (
-        <dl class="figures" data-testid="person-wallet">
-          <div>
-            <dt>Balance</dt>
-            <dd>{money(wallet.balance)}</dd>
-          </div>
-          <div>
-            <dt>Held</dt>
-            <dd>{money(wallet.held)}</dd>
-          </div>
-          <div>
-            <dt>Available</dt>
-            <dd>{money(wallet.available)}</dd>
-          </div>
+        <WalletFigures wallet={wallet} testId="person-wallet">
           <div>
             <dt>Wallet</dt>
             <dd data-testid="wallet-state">{wallet.frozen ? "frozen" : "open"}</dd>
           </div>
-        </dl>
+        </WalletFigures>
       )}
       {mayAct && (
         <div class="row">
@@ -416,27 +393,7 @@ function Person({ identity, userId }: { identity: Identity; userId: string }) {
             ))}
           </ul>
           <h3>Ledger</h3>
-          {transactions.length === 0 && <p class="muted">No postings.</p>}
-          <table hidden={transactions.length === 0}>
-            <thead>
-              <tr>
-                <th scope="col">When</th>
-                <th scope="col">What</th>
-                <th scope="col">Amount</th>
-                <th scope="col">Balance after</th>
-              </tr>
-            </thead>
-            <tbody>
-              {transactions.map((t) => (
-                <tr key={t.transaction_id}>
-                  <td>{dateTime(t.created_at)}</td>
-                  <td>{enumText(t.type, "TRANSACTION_TYPE_")}</td>
-                  <td>{money(t.amount)}</td>
-                  <td>{money(t.balance_after)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <LedgerTable transactions={transactions} />
           <h3>Invoices</h3>
           {invoices.length === 0 && <p class="muted">None.</p>}
           <table hidden={invoices.length === 0}>
@@ -480,11 +437,7 @@ function AuditLog({ targetUserId }: { targetUserId?: string }) {
   return (
     <section aria-labelledby="audit-heading">
       {targetUserId ? <h3 id="audit-heading">Audit trail</h3> : <h2 id="audit-heading">Audit log</h2>}
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       {events.length === 0 && !error && <p class="muted">Nothing recorded.</p>}
       {events.length > 0 && (
         <table data-testid="audit">
@@ -647,11 +600,7 @@ function LiveSessions() {
   return (
     <section aria-labelledby="live-heading">
       <h2 id="live-heading">Live sessions</h2>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       {sessions.length === 0 && <p class="muted">No session in progress.</p>}
       <ul class="cards">
         {sessions.map((session) => (
@@ -688,11 +637,7 @@ function Payouts() {
   return (
     <section aria-labelledby="payouts-heading">
       <h2 id="payouts-heading">Payouts</h2>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       {payouts.length === 0 && <p class="muted">No payouts.</p>}
       <table>
         <thead>

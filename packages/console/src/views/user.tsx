@@ -4,6 +4,7 @@ import { go } from "../app";
 import { availability, dateTime, endReason, errorText, money, status as statusText } from "../format";
 import { useNames } from "../names";
 import { ChatRoom, InvoiceView } from "./chat";
+import { ErrorLine } from "./parts";
 import { Tabs } from "./tabs";
 import { WalletView } from "./wallet";
 
@@ -143,11 +144,7 @@ function Experts() {
           Online only
         </label>
       </form>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       <ul class="cards" aria-label="Experts">
         {experts.map((expert) => {
           const online = expert.availability === "EXPERT_AVAILABILITY_AVAILABLE";
@@ -212,11 +209,7 @@ export function PastSessions({ identity, asExpert = false }: { identity: Identit
   return (
     <section aria-labelledby="past-heading">
       <h2 id="past-heading">Past sessions</h2>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       {sessions.length === 0 && <p class="muted">No sessions yet.</p>}
       <ul class="cards">
         {sessions.map((session) => (

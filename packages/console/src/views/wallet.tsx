@@ -1,6 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { accessToken, api, must, requestId, type Schemas } from "../api/client";
-import { dateTime, enumText, errorText, money } from "../format";
+import { errorText, money } from "../format";
+import { ErrorLine, LedgerTable, Notice, useAction, WalletFigures } from "./parts";
 
 type Wallet = Schemas["parley.billing.v1.Wallet"];
 type Transaction = Schemas["parley.billing.v1.Transaction"];
@@ -32,8 +33,7 @@ export function WalletView() {
   const [transactions, setTransactions] = useState<Transaction[]>([]);
   const [amount, setAmount] = useState("100");
   const [message, setMessage] = useState("");
-  const [error, setError] = useState("");
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, run } = useAction();
 
   const load = async () => {
     try {
@@ -51,11 +51,9 @@ export function WalletView() {
     void load();
   }, []);
 
-  const topUp = async () => {
-    setBusy(true);
-    setError("");
-    setMessage("");
-    try {
+  const topUp = () =>
+    run(async () => {
+      setMessage("");
       const rupees = Number(amount);
       if (!Number.isFinite(rupees) || rupees <= 0) throw new Error("Enter an amount above zero.");
       const data = await must(
@@ -71,12 +69,7 @@ export function WalletView() {
       await payDevelopmentCheckout(data.payment);
       setMessage(`Top-up of ${money(data.payment.amount)} paid.`);
       await load();
-    } catch (e) {
-      setError(errorText(e));
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
 
   return (
     <section aria-labelledby="wallet-heading">
@@ -86,22 +79,7 @@ export function WalletView() {
           Your wallet is frozen by staff: top-ups still land, but nothing can be spent until it is unfrozen.
         </p>
       )}
-      {wallet && (
-        <dl class="figures" data-testid="wallet">
-          <div>
-            <dt>Balance</dt>
-            <dd data-testid="wallet-balance">{money(wallet.balance)}</dd>
-          </div>
-          <div>
-            <dt>Held</dt>
-            <dd>{money(wallet.held)}</dd>
-          </div>
-          <div>
-            <dt>Available</dt>
-            <dd data-testid="wallet-available">{money(wallet.available)}</dd>
-          </div>
-        </dl>
-      )}
+      {wallet && <WalletFigures wallet={wallet} testId="wallet" />}
       <form
         class="row"
         onSubmit={(event) => {
@@ -125,37 +103,10 @@ export function WalletView() {
           Top up (development provider)
         </button>
       </form>
-      {message && (
-        <p role="status" class="notice">
-          {message}
-        </p>
-      )}
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <Notice message={message} />
+      <ErrorLine error={error} />
       <h3>History</h3>
-      <table class="history">
-        <thead>
-          <tr>
-            <th scope="col">When</th>
-            <th scope="col">What</th>
-            <th scope="col">Amount</th>
-            <th scope="col">Balance after</th>
-          </tr>
-        </thead>
-        <tbody>
-          {transactions.map((t) => (
-            <tr key={t.transaction_id}>
-              <td>{dateTime(t.created_at)}</td>
-              <td>{enumText(t.type, "TRANSACTION_TYPE_")}</td>
-              <td>{money(t.amount)}</td>
-              <td>{money(t.balance_after)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <LedgerTable transactions={transactions} />
     </section>
   );
 }
