@@ -1,4 +1,4 @@
-import { connectAuthDirectory, createPlatformIdentity, staffActionRecorder } from "@parley/kit/auth";
+import { connectAuthDirectory, createPlatformIdentity } from "@parley/kit/auth";
 import { loadConfig } from "@parley/kit/config";
 import { createDatabase } from "@parley/kit/db";
 import { stopOnSignals } from "@parley/kit/grpc";
@@ -21,17 +21,15 @@ const identity = createPlatformIdentity({ ...config, directory });
 
 const notifier = userNotifier(config.USER_ADDRESS, identity.credentials);
 // Staff money actions go to auth's audit log (an action auth cannot record is refused with
-// AUDIT_UNAVAILABLE). With TRUSTED_JWKS (tests and offline tools, no auth to ask) they are not
-// recorded, and the log says so at start; a deployment reads auth's JWKS and records every one.
-if (config.TRUSTED_JWKS)
-  log.warn("TRUSTED_JWKS is set: staff money actions are not recorded in auth's audit log");
+// AUDIT_UNAVAILABLE). With TRUSTED_JWKS (tests and offline tools, no auth to ask) the identity
+// has no recorder: they are not recorded, and the server's log says so at start.
 const { server } = await startBilling(
   config,
   log,
   identity.authenticate,
   metrics,
   notifier,
-  config.TRUSTED_JWKS ? undefined : staffActionRecorder(directory, identity.credentials),
+  identity.recordStaffAction,
 );
 const metricsServer = await serveMetrics(metrics.registry, config.METRICS_PORT);
 // A connection of its own for the gauges read at each scrape (metering lag, outbox backlog).

@@ -5,8 +5,8 @@ import {
   bindService,
   createGrpcServer,
   type GrpcServer,
-  type GrpcServerOptions,
   type ServiceBinding,
+  type StaffActionRecorder,
 } from "@parley/kit/grpc";
 import type { Logger } from "@parley/kit/log";
 import type { ServiceMetrics } from "@parley/kit/metrics";
@@ -65,8 +65,8 @@ export interface BillingServerDeps {
   metrics?: ServiceMetrics;
   onShutdown?: Array<() => Promise<void>>;
   readiness?: Array<() => Promise<void>>;
-  /** Records a staff money action in auth's audit log (staffActionRecorder); unset: not recorded (tests). */
-  recordStaffAction?: NonNullable<GrpcServerOptions["staffActions"]>["record"];
+  /** Records a staff money action in auth's audit log (the identity's); unset: not recorded (tests). */
+  recordStaffAction?: StaffActionRecorder;
 }
 
 /** The billing use cases and their gRPC binding over an existing pool (no server yet). */
@@ -124,9 +124,8 @@ export function buildBillingServer(deps: BillingServerDeps): { server: GrpcServe
     services: [binding, staff],
     onShutdown: deps.onShutdown,
     readiness: deps.readiness,
-    ...(deps.recordStaffAction
-      ? { staffActions: { actions: BILLING_STAFF_ACTIONS, record: deps.recordStaffAction } }
-      : {}),
+    staffActions: BILLING_STAFF_ACTIONS,
+    recordStaffAction: deps.recordStaffAction,
   });
   return { server, billing };
 }
@@ -139,8 +138,8 @@ export async function startBilling(
   metrics?: ServiceMetrics,
   /** The user service's Notify; without it the outbox keeps the notifications (tests). */
   notifier?: Notifier,
-  /** Staff money actions into auth's audit log (main.ts: staffActionRecorder over auth). */
-  recordStaffAction?: BillingServerDeps["recordStaffAction"],
+  /** Staff money actions into auth's audit log (main.ts: the platform identity's recorder). */
+  recordStaffAction?: StaffActionRecorder,
 ): Promise<{ server: GrpcServer; port: number }> {
   await migrateDatabase(config.MIGRATION_DATABASE_URL ?? config.DATABASE_URL, BILLING_MIGRATIONS);
   const database = createDatabase(config.DATABASE_URL, {

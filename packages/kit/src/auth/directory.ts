@@ -1,7 +1,7 @@
 import { AuthServiceService, Role } from "@parley/proto/parley/auth/v1/auth";
 import type { JSONWebKeySet } from "jose";
 import { createServiceClient } from "../grpc/client";
-import type { CallContext } from "../grpc/context";
+import type { StaffActionRecorder } from "../grpc/server";
 import type { AuthDirectory } from "./platform";
 
 /**
@@ -55,33 +55,33 @@ export function connectAuthDirectory(address: string): AuthDirectory & { close()
 const SECRET_FIELDS = new Set(["password", "secret", "apiKey", "accountNumber", "ifsc", "upiId"]);
 
 /**
- * The kit server's `staffActions.record` for a service other than auth: the staff call, its
- * target (`user_id`/`expert_user_id` of the request), its note or reason and the request
- * (int64 as strings, secrets left out) go to auth's audit log as the service itself.
+ * The kit server's `recordStaffAction` for a service other than auth: the staff call (done, or
+ * refused by the permission map), its target and reason as its StaffAction finds them, and the
+ * request (int64 as strings, secrets left out) go to auth's audit log as the service itself.
  */
 export function staffActionRecorder(
   directory: Pick<AuthDirectory, "recordStaffAction">,
   callerToken: () => Promise<string>,
-): (ctx: CallContext, action: string, request: unknown) => Promise<void> {
-  return async (ctx, action, request) => {
+): StaffActionRecorder {
+  return async (ctx, event) => {
     if (ctx.principal.kind !== "user") return;
     if (!directory.recordStaffAction) throw new Error("this auth directory cannot record staff actions");
     const fields = JSON.parse(
-      JSON.stringify(request ?? {}, (key, value: unknown) =>
+      JSON.stringify(event.request ?? {}, (key, value: unknown) =>
         SECRET_FIELDS.has(key) ? undefined : typeof value === "bigint" ? value.toString() : value,
       ),
     ) as Record<string, unknown>;
-    const text = (value: unknown) => (typeof value === "string" ? value : "");
     await directory.recordStaffAction(
       {
         actorUserId: ctx.principal.userId,
         actorRole: ctx.principal.role,
-        action,
+        action: event.action,
         method: ctx.method,
-        targetUserId: text(fields.userId) || text(fields.expertUserId),
-        reason: text(fields.note) || text(fields.reason),
+        targetUserId: event.targetUserId,
+        reason: event.reason,
         request: fields,
         requestId: ctx.requestId,
+        denied: event.outcome === "denied",
       },
       callerToken,
     );

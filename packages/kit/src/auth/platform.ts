@@ -1,7 +1,9 @@
 import type { JSONWebKeySet } from "jose";
 import { z } from "zod";
 import { unavailable } from "../errors";
+import type { StaffActionRecorder } from "../grpc/server";
 import { type Authenticator, cacheApiKeyVerifier, createAuthenticator } from "./authenticator";
+import { staffActionRecorder } from "./directory";
 import type { PartnerPrincipal, PersonRole } from "./principal";
 import { createRevocationList, type Revocation, type RevocationList, watchRevocations } from "./revocations";
 import { createServiceTokenSource, type IssuedToken } from "./service-token-source";
@@ -29,6 +31,8 @@ export interface StaffActionRecord {
   reason: string;
   request: Record<string, unknown>;
   requestId: string;
+  /** Refused by the permission map: recorded as DENIED. */
+  denied: boolean;
 }
 
 /** The environment variables of a service's identity, spelled once for every service. */
@@ -83,6 +87,12 @@ export interface PlatformIdentity {
    * the verifier and the API-key check refuse them; the edge closes the sockets of people in it.
    */
   revocations: RevocationList;
+  /**
+   * The kit server's `recordStaffAction`: staff actions into auth's audit log, as this service.
+   * Unset with TRUSTED_JWKS (tests and offline tools: no auth to ask) or a directory that
+   * cannot record them (auth's own, which writes its log itself).
+   */
+  recordStaffAction?: StaffActionRecorder;
   /** Stops the revocation poll. */
   stop(): void;
 }
@@ -135,5 +145,7 @@ export function createPlatformIdentity(options: PlatformIdentityOptions): Platfo
         intervalMs: options.REVOCATION_POLL_MS ?? 1_000,
       })
     : undefined;
-  return { verifier, authenticate, credentials, revocations, stop: () => watch?.stop() };
+  const recordStaffAction =
+    directory?.recordStaffAction && !trusted ? staffActionRecorder(directory, credentials) : undefined;
+  return { verifier, authenticate, credentials, revocations, recordStaffAction, stop: () => watch?.stop() };
 }

@@ -5,13 +5,20 @@ import { descriptorSetBytes } from "@parley/proto/descriptors";
 import { HealthImplementation } from "grpc-health-check";
 import type { Authenticator } from "../auth/authenticator";
 import { authorize, type Permission } from "../auth/permissions";
-import { isAppError, toGrpcStatus, unavailable } from "../errors";
-import { newId } from "../ids";
+import type { PersonRole, Principal } from "../auth/principal";
+import { invalidArgument, isAppError, toGrpcStatus, unavailable } from "../errors";
+import { isUuid, newId } from "../ids";
 import type { Logger } from "../log";
 import type { ServiceMetrics } from "../metrics";
 import { runTraced, startGrpcServerSpan } from "../tracing";
 import { type CallContext, runInContext } from "./context";
-import { type Handlers, type ServiceDefinitionLike, splitPath } from "./method-types";
+import {
+  type Handlers,
+  type RequestOf,
+  type ResponseOf,
+  type ServiceDefinitionLike,
+  splitPath,
+} from "./method-types";
 import { DEFAULT_MAX_MESSAGE_BYTES, serverChannelOptions } from "./options";
 import { createReflection } from "./reflection";
 import { checkedStream, refuseControlCharacters } from "./text";
@@ -42,6 +49,58 @@ export function bindService<D extends ServiceDefinitionLike>(
   };
 }
 
+/** The request fields of type string: where a staff member's reason can be. */
+type TextField<T> = { [F in keyof T]-?: T[F] extends string ? F : never }[keyof T] & string;
+
+/**
+ * One staff RPC audited by the kit server (`staffActions`): the action it records, and where
+ * the reason and the person acted on are.
+ */
+export interface StaffAction<Req = unknown, Res = unknown> {
+  /** "session.end" */
+  action: string;
+  /**
+   * The request field holding the staff member's reason ("note"): a blank one is refused with
+   * INVALID_ARGUMENT REASON_REQUIRED before the handler runs. Unset: the request's `note` or
+   * `reason` text is recorded when there is one, and none is required.
+   */
+  reason?: TextField<Req>;
+  /**
+   * The person acted on, from the request or the answer (the answer is absent for a refused
+   * call). Unset: the request's `user_id`, else its `expert_user_id`.
+   */
+  target?(request: Req, response: Res | undefined): string | undefined;
+  /** True when the call is on the caller's own account (their own profile): not a staff action. */
+  own?(request: Req, callerId: string): boolean;
+}
+
+/**
+ * A service's audited staff RPCs keyed by method path, from a map by handler name typed by the
+ * generated definition (`staffActionsOf(SafetyServiceService, { hideReview: {...} })`).
+ */
+export function staffActionsOf<D extends ServiceDefinitionLike>(
+  definition: D,
+  actions: { [K in keyof D]?: StaffAction<RequestOf<D[K]>, ResponseOf<D[K]>> },
+): Readonly<Record<string, StaffAction>> {
+  return Object.fromEntries(
+    Object.entries(actions).map(([key, action]) => [definition[key]!.path.slice(1), action as StaffAction]),
+  );
+}
+
+/** One audited staff call as the recorder gets it. */
+export interface StaffActionEvent {
+  action: string;
+  /** A UUID, or "" when the call names nobody. */
+  targetUserId: string;
+  reason: string;
+  request: unknown;
+  /** Done, or refused by the permission map (nothing was done). */
+  outcome: "done" | "denied";
+}
+
+/** Writes one audited staff call to auth's audit log (the kit's staffActionRecorder). */
+export type StaffActionRecorder = (ctx: CallContext, event: StaffActionEvent) => Promise<void>;
+
 export interface GrpcServerOptions {
   /** Short service name ("billing"): log name and ErrorInfo domain ("billing.parley"). */
   name: string;
@@ -66,16 +125,17 @@ export interface GrpcServerOptions {
    */
   onDenied?: (ctx: CallContext, request: unknown) => Promise<void>;
   /**
-   * Staff actions audited in one place: when a signed-in person's call of one of `actions`'
-   * methods ("parley.billing.v1.BillingService/GrantCredit" → "wallet.grant_credit") succeeds,
-   * `record` puts it in auth's audit log before the answer is sent. If it cannot, the caller
-   * gets UNAVAILABLE AUDIT_UNAVAILABLE instead of OK: these RPCs are idempotent by request id,
-   * so the retry does nothing twice and records it then.
+   * Staff actions audited in one place, by method path (staffActionsOf). When a staff member
+   * (any role but user and expert) calls one on someone else, its reason is checked before the
+   * handler runs, and once it succeeds `recordStaffAction` puts it in auth's audit log before
+   * the answer is sent. If it cannot, the caller gets UNAVAILABLE AUDIT_UNAVAILABLE instead of
+   * OK: these RPCs are idempotent (by request id, or by the state they set), so the retry does
+   * nothing twice and records it then. A signed-in person the permission map refuses one of
+   * them is recorded as denied (a failure to record that is logged; the call is refused either way).
    */
-  staffActions?: {
-    actions: Readonly<Record<string, string>>;
-    record: (ctx: CallContext, action: string, request: unknown) => Promise<void>;
-  };
+  staffActions?: Readonly<Record<string, StaffAction>>;
+  /** Unset (TRUSTED_JWKS: no auth to ask), staff actions are not recorded, and the log says so at start. */
+  recordStaffAction?: StaffActionRecorder;
 }
 
 export interface GrpcServer {
@@ -119,6 +179,10 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
     for (const name of ["", ...serviceNames]) health.setStatus(name, status);
   };
   const readiness = watchReadiness(options, setHealth);
+  if (options.staffActions && !options.recordStaffAction)
+    options.log.warn(
+      "no staff-action recorder (TRUSTED_JWKS): staff actions are not recorded in auth's audit log",
+    );
 
   const begin = async (
     call: AnyCall,
@@ -159,12 +223,15 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
     try {
       authorize(permission, context.principal);
     } catch (error) {
-      if (options.onDenied && context.principal.kind === "user")
-        await options
-          .onDenied(context, request)
-          .catch((failure: unknown) =>
-            context.log.error({ err: failure }, "recording a refused call failed"),
-          );
+      const audited = options.staffActions?.[context.method];
+      if (context.principal.kind === "user")
+        await Promise.all([
+          options.onDenied?.(context, request),
+          audited &&
+            options.recordStaffAction?.(context, staffActionEvent(audited, request, undefined, "denied")),
+        ]).catch((failure: unknown) =>
+          context.log.error({ err: failure }, "recording a refused call failed"),
+        );
       throw error;
     }
     return context;
@@ -244,18 +311,23 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
           call: grpc.ServerUnaryCall<unknown, unknown>,
           callback: grpc.sendUnaryData<unknown>,
         ) => {
-          const audited = options.staffActions?.actions[method.path.slice(1)];
+          const audited = options.staffActions?.[method.path.slice(1)];
           const body = async (ctx: CallContext) => {
             refuseControlCharacters(call.request);
+            const staff = audited && actsAsStaff(ctx.principal, audited, call.request) ? audited : undefined;
+            if (staff?.reason) requireReason(call.request, staff.reason);
             const result = await handler(call.request, ctx);
-            if (audited && options.staffActions && ctx.principal.kind === "user")
-              await options.staffActions.record(ctx, audited, call.request).catch((failure: unknown) => {
-                ctx.log.error({ err: failure, action: audited }, "recording a staff action failed");
-                throw unavailable("AUDIT_UNAVAILABLE", "the action could not be audited; send it again", {
-                  retryAfterSeconds: 1,
-                  cause: failure,
-                });
-              });
+            const record = options.recordStaffAction;
+            if (staff && record)
+              await record(ctx, staffActionEvent(staff, call.request, result, "done")).catch(
+                (failure: unknown) => {
+                  ctx.log.error({ err: failure, action: staff.action }, "recording a staff action failed");
+                  throw unavailable("AUDIT_UNAVAILABLE", "the action could not be audited; send it again", {
+                    retryAfterSeconds: 1,
+                    cause: failure,
+                  });
+                },
+              );
             return result;
           };
           void run(call, method.path, permission, body).then((outcome) =>
@@ -333,6 +405,51 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
       for (const hook of options.onShutdown ?? []) await hook();
       options.log.info("gRPC server stopped");
     },
+  };
+}
+
+/** People who are not staff: their calls of an audited RPC are their own business. */
+const NOT_STAFF: readonly PersonRole[] = ["user", "expert"];
+
+/** A staff member (moderators included) calling an audited RPC on someone else. */
+function actsAsStaff(principal: Principal, action: StaffAction, request: unknown): boolean {
+  return (
+    principal.kind === "user" &&
+    !NOT_STAFF.includes(principal.role) &&
+    !action.own?.(request, principal.userId)
+  );
+}
+
+const textOf = (request: unknown, field: string): string => {
+  const value = (request as Record<string, unknown> | undefined)?.[field];
+  return typeof value === "string" ? value : "";
+};
+
+function requireReason(request: unknown, field: string): void {
+  if (!textOf(request, field).trim())
+    throw invalidArgument("REASON_REQUIRED", `a staff action needs a reason (${field})`, {
+      fieldViolations: [{ field, description: "required for a staff action" }],
+    });
+}
+
+/** The record of one audited call: its target (a UUID, or nobody) and reason, found as `action` says. */
+function staffActionEvent(
+  action: StaffAction,
+  request: unknown,
+  response: unknown,
+  outcome: StaffActionEvent["outcome"],
+): StaffActionEvent {
+  const target = action.target
+    ? action.target(request, response)
+    : textOf(request, "userId") || textOf(request, "expertUserId");
+  return {
+    action: action.action,
+    targetUserId: target && isUuid(target) ? target : "",
+    reason: action.reason
+      ? textOf(request, action.reason).trim()
+      : textOf(request, "note") || textOf(request, "reason"),
+    request,
+    outcome,
   };
 }
 

@@ -245,22 +245,22 @@ export function authHandlers(domain: AuthDomain): Handlers<typeof AuthServiceSer
         sessionId: "",
         assurance: "aal1" as const,
       };
-      await domain.audit.append([
-        domain.audit.done(
-          {
-            actor,
-            method: request.method,
-            requestId: request.requestId || ctx.requestId,
-            action: request.action,
-          },
-          {
-            targetUserId: request.targetUserId ? requireUuid(request.targetUserId, "target_user_id") : null,
-            reason: request.reason.slice(0, MAX_REASON_LENGTH),
-            before: null,
-            after: request.request ?? null,
-          },
-        ),
-      ]);
+      const event = domain.audit.done(
+        {
+          actor,
+          method: request.method,
+          requestId: request.requestId || ctx.requestId,
+          action: request.action,
+        },
+        {
+          targetUserId: request.targetUserId ? requireUuid(request.targetUserId, "target_user_id") : null,
+          reason: request.reason.slice(0, MAX_REASON_LENGTH),
+          before: null,
+          after: request.request ?? null,
+        },
+      );
+      // A call the service's permission map refused: recorded with what it asked for.
+      await domain.audit.append([request.denied ? { ...event, outcome: "denied" } : event]);
       return {};
     },
 

@@ -272,6 +272,8 @@ export interface RecordStaffActionRequest {
     | undefined;
   /** The request id of the audited call. */
   requestId: string;
+  /** The permission matrix refused the call (recorded as DENIED: nothing was done). */
+  denied: boolean;
 }
 
 /** Response of RecordStaffAction. */
@@ -1177,6 +1179,7 @@ function createBaseRecordStaffActionRequest(): RecordStaffActionRequest {
     reason: "",
     request: undefined,
     requestId: "",
+    denied: false,
   };
 }
 
@@ -1205,6 +1208,9 @@ export const RecordStaffActionRequest: MessageFns<RecordStaffActionRequest> = {
     }
     if (message.requestId !== "") {
       writer.uint32(66).string(message.requestId);
+    }
+    if (message.denied !== false) {
+      writer.uint32(72).bool(message.denied);
     }
     return writer;
   },
@@ -1286,6 +1292,14 @@ export const RecordStaffActionRequest: MessageFns<RecordStaffActionRequest> = {
             message.requestId = reader.string();
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.denied = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1324,6 +1338,7 @@ export const RecordStaffActionRequest: MessageFns<RecordStaffActionRequest> = {
         : isSet(object.request_id)
         ? globalThis.String(object.request_id)
         : "",
+      denied: isSet(object.denied) ? globalThis.Boolean(object.denied) : false,
     };
   },
 
@@ -1352,6 +1367,9 @@ export const RecordStaffActionRequest: MessageFns<RecordStaffActionRequest> = {
     }
     if (message.requestId !== "") {
       obj.requestId = message.requestId;
+    }
+    if (message.denied !== false) {
+      obj.denied = message.denied;
     }
     return obj;
   },
@@ -5837,9 +5855,10 @@ export const AuthServiceService = {
   },
   /**
    * Records a staff action carried out at another service (a credit grant, a refund, a KYC
-   * decision, a payout retry) in the back office's audit log, with outcome done: every staff
-   * money action is on the one record, whichever service did it. The kit's gRPC server calls it
-   * after each such call succeeds.
+   * decision, a payout retry, a session ended, a report or dispute resolved, a review hidden, a
+   * profile changed) in the back office's audit log, with outcome done, or denied when that
+   * service's permission map refused it: every staff action is on the one record, whichever
+   * service did it. The kit's gRPC server calls it after each such call succeeds or is refused.
    * Callers: service identity: any Parley service.
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED
    */
@@ -6046,9 +6065,10 @@ export interface AuthServiceServer extends UntypedServiceImplementation {
   listRevocations: handleUnaryCall<ListRevocationsRequest, ListRevocationsResponse>;
   /**
    * Records a staff action carried out at another service (a credit grant, a refund, a KYC
-   * decision, a payout retry) in the back office's audit log, with outcome done: every staff
-   * money action is on the one record, whichever service did it. The kit's gRPC server calls it
-   * after each such call succeeds.
+   * decision, a payout retry, a session ended, a report or dispute resolved, a review hidden, a
+   * profile changed) in the back office's audit log, with outcome done, or denied when that
+   * service's permission map refused it: every staff action is on the one record, whichever
+   * service did it. The kit's gRPC server calls it after each such call succeeds or is refused.
    * Callers: service identity: any Parley service.
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED
    */
@@ -6535,9 +6555,10 @@ export interface AuthServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Records a staff action carried out at another service (a credit grant, a refund, a KYC
-   * decision, a payout retry) in the back office's audit log, with outcome done: every staff
-   * money action is on the one record, whichever service did it. The kit's gRPC server calls it
-   * after each such call succeeds.
+   * decision, a payout retry, a session ended, a report or dispute resolved, a review hidden, a
+   * profile changed) in the back office's audit log, with outcome done, or denied when that
+   * service's permission map refused it: every staff action is on the one record, whichever
+   * service did it. The kit's gRPC server calls it after each such call succeeds or is refused.
    * Callers: service identity: any Parley service.
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED
    */
