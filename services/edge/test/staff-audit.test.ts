@@ -1,12 +1,25 @@
 import { randomUUID } from "node:crypto";
 import t, { type Test } from "tap";
 import { type Api, PASSWORD, startPlatform } from "./harness";
+import { WsClient } from "./ws-client";
 
 /**
- * Every staff action, whichever service does it (auth, billing), is on auth's one
+ * Every staff action, whichever service does it (auth, billing, session), is on auth's one
  * audit log with its actor, action, target, reason and request id; a staff call a service's
  * permission map refuses is on it as denied. One platform for the whole file.
  */
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls until `check` returns a value (not undefined), or fails after ~10 s. */
+async function eventually<T>(check: () => Promise<T | undefined>, what: string): Promise<T> {
+  for (let i = 0; i < 50; i++) {
+    const value = await check();
+    if (value !== undefined) return value;
+    await sleep(200);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
 
 /** A person given a staff role by the admin, signed in again so their token carries it. */
 async function staff(t: Test, api: Api, admin: string, role: "ROLE_SUPPORT" | "ROLE_MODERATOR") {
@@ -109,6 +122,166 @@ t.test("staff actions in auth's audit log", async (t) => {
         method: "parley.auth.v1.BackOfficeService/SearchPeople",
         outcome: "AUDIT_OUTCOME_DONE",
         after: { query: { email: prefix.toLowerCase() } },
+      });
+    },
+  );
+
+  await t.test(
+    "the session service's staff actions: a session ended, a review hidden, a report and a dispute resolved — each with its reason, target and request id; a moderator's refused dispute decision recorded as denied",
+    async (t) => {
+      const expert = await api.expert();
+      const ws = await WsClient.connect(api.url);
+      t.teardown(() => ws.close());
+      await ws.authenticate(expert.token);
+      const user = await api.register();
+      const credited = await api.call("POST", `/v1/wallets/${user.userId}:grantCredit`, {
+        token: admin,
+        body: {
+          amount: { amount_minor: "20000", currency: "INR" },
+          note: "test funds",
+          request_id: randomUUID(),
+        },
+      });
+      t.equal(credited.status, 200, JSON.stringify(credited.body));
+      const requested = await eventually(async () => {
+        const response = await api.call("POST", "/v1/sessions", {
+          token: user.accessToken,
+          body: { expert_id: expert.userId, kind: "SESSION_KIND_CHAT", request_id: randomUUID() },
+        });
+        // The expert reads as offline until their socket's first presence report lands.
+        return response.status === 200 ? response : undefined;
+      }, "the expert to take requests");
+      const sessionId: string = requested.body.session.session_id;
+      const accepted = await api.call("POST", `/v1/sessions/${sessionId}:accept`, {
+        token: expert.token,
+        body: {},
+      });
+      t.equal(accepted.status, 200, JSON.stringify(accepted.body));
+
+      // Staff end a session only with a reason.
+      const endAsSupport = (body: Record<string, string>, headers: Record<string, string> = {}) =>
+        api.call("POST", `/v1/sessions/${sessionId}:end`, { token: support.token, headers, body });
+      const unexplained = await endAsSupport({});
+      t.equal(unexplained.status, 400, JSON.stringify(unexplained.body));
+      t.equal(unexplained.body.error.reason, "REASON_REQUIRED");
+      const still = await api.call("GET", `/v1/sessions/${sessionId}`, { token: user.accessToken });
+      t.equal(still.body.session.status, "SESSION_STATUS_ACTIVE", "nothing was done");
+      const endId = `end-${randomUUID()}`;
+      const ended = await endAsSupport(
+        { reason: "the expert's connection is stuck" },
+        { "x-request-id": endId },
+      );
+      t.equal(ended.status, 200, JSON.stringify(ended.body));
+      const endEvents = await audited(`action=session.end&target_user_id=${user.userId}`);
+      t.equal(endEvents.length, 1, "the ending is on the record");
+      t.match(endEvents[0], {
+        actor_user_id: support.userId,
+        actor_role: "ROLE_SUPPORT",
+        method: "parley.session.v1.SessionService/EndSession",
+        target_user_id: user.userId,
+        reason: "the expert's connection is stuck",
+        outcome: "AUDIT_OUTCOME_DONE",
+        request_id: endId,
+        after: { sessionId },
+      });
+
+      // A moderator hides the user's review of it.
+      const reviewed = await api.call("POST", `/v1/sessions/${sessionId}/reviews`, {
+        token: user.accessToken,
+        body: { rating: 1, text: "call me at my number instead" },
+      });
+      t.equal(reviewed.status, 200, JSON.stringify(reviewed.body));
+      const hideId = `hide-${randomUUID()}`;
+      const hidden = await api.call("POST", `/v1/admin/moderation/reviews/${sessionId}:hide`, {
+        token: moderator.token,
+        headers: { "x-request-id": hideId },
+        body: { note: "contact details in a review" },
+      });
+      t.equal(hidden.status, 200, JSON.stringify(hidden.body));
+      const hideEvents = await audited(`action=review.hide&target_user_id=${user.userId}`);
+      t.equal(hideEvents.length, 1, "the hidden review is on the record, its author the target");
+      t.match(hideEvents[0], {
+        actor_user_id: moderator.userId,
+        actor_role: "ROLE_MODERATOR",
+        method: "parley.session.v1.SafetyService/HideReview",
+        reason: "contact details in a review",
+        outcome: "AUDIT_OUTCOME_DONE",
+        request_id: hideId,
+        after: { sessionId },
+      });
+
+      // The user reports the session; a moderator dismisses it.
+      const reported = await api.call("POST", "/v1/reports", {
+        token: user.accessToken,
+        body: {
+          target_kind: "REPORT_TARGET_KIND_SESSION",
+          target_id: sessionId,
+          reason: "REPORT_REASON_HARASSMENT",
+          note: "rude",
+          request_id: randomUUID(),
+        },
+      });
+      t.equal(reported.status, 200, JSON.stringify(reported.body));
+      const reportId: string = reported.body.report.report_id;
+      const resolveId = `resolve-${randomUUID()}`;
+      const dismissed = await api.call("POST", `/v1/admin/moderation/reports/${reportId}:resolve`, {
+        token: moderator.token,
+        headers: { "x-request-id": resolveId },
+        body: { resolution: "REPORT_RESOLUTION_DISMISSED", note: "polite enough" },
+      });
+      t.equal(dismissed.status, 200, JSON.stringify(dismissed.body));
+      const reportEvents = await audited(`action=report.resolve&target_user_id=${expert.userId}`);
+      t.equal(reportEvents.length, 1, "the decision is on the record, the reported person the target");
+      t.match(reportEvents[0], {
+        actor_user_id: moderator.userId,
+        method: "parley.session.v1.SafetyService/ResolveReport",
+        reason: "polite enough",
+        outcome: "AUDIT_OUTCOME_DONE",
+        request_id: resolveId,
+        after: { reportId, note: "polite enough" },
+      });
+
+      // The user disputes it: a moderator may not decide (refused, and recorded as denied),
+      // support refunds in full.
+      const opened = await api.call("POST", `/v1/sessions/${sessionId}/dispute`, {
+        token: user.accessToken,
+        body: { reason: "DISPUTE_REASON_TECHNICAL_ISSUE", note: "it froze" },
+      });
+      t.equal(opened.status, 200, JSON.stringify(opened.body));
+      const disputeId: string = opened.body.dispute.dispute_id;
+      const decide = (token: string, note: string, headers: Record<string, string> = {}) =>
+        api.call("POST", `/v1/admin/disputes/${disputeId}:resolve`, {
+          token,
+          headers,
+          body: { decision: "DISPUTE_DECISION_FULL_REFUND", note },
+        });
+      const deniedId = `denied-${randomUUID()}`;
+      const byModerator = await decide(moderator.token, "let me", { "x-request-id": deniedId });
+      t.equal(byModerator.status, 403, "disputes are support's");
+      const denied = await audited(`action=dispute.resolve&actor_user_id=${moderator.userId}`);
+      t.equal(denied.length, 1, "the refused attempt is on the record");
+      t.match(denied[0], {
+        actor_role: "ROLE_MODERATOR",
+        method: "parley.session.v1.SafetyService/ResolveDispute",
+        reason: "let me",
+        outcome: "AUDIT_OUTCOME_DENIED",
+        request_id: deniedId,
+        after: { disputeId },
+      });
+      const unexplainedDecision = await decide(support.token, " ");
+      t.equal(unexplainedDecision.body.error?.reason, "REASON_REQUIRED", "a blank note is no reason");
+      const decideId = `decide-${randomUUID()}`;
+      const refunded = await decide(support.token, "the session froze", { "x-request-id": decideId });
+      t.equal(refunded.status, 200, JSON.stringify(refunded.body));
+      const decided = await audited(`action=dispute.resolve&target_user_id=${user.userId}`);
+      t.equal(decided.length, 1, "the decision is on the record, the disputing person the target");
+      t.match(decided[0], {
+        actor_user_id: support.userId,
+        actor_role: "ROLE_SUPPORT",
+        reason: "the session froze",
+        outcome: "AUDIT_OUTCOME_DONE",
+        request_id: decideId,
+        after: { disputeId, note: "the session froze" },
       });
     },
   );

@@ -34,6 +34,9 @@ const { server } = await startSession(config, log, {
   notifier: userNotifier(userClient),
   mirror: safetyMirror(userSafetyClient),
   backOffice: backOffice(backOfficeClient),
+  // Staff actions (sessions ended, reports and disputes resolved, reviews hidden) into auth's
+  // audit log; with TRUSTED_JWKS there is no recorder and the server's log says so.
+  recordStaffAction: identity.recordStaffAction,
   metrics,
   onShutdown: [
     async () => {

@@ -2,7 +2,7 @@ import path from "node:path";
 import type { Authenticator } from "@parley/kit/auth";
 import { type Bus, createBus } from "@parley/kit/bus";
 import { createDatabase, migrateDatabase, type Sql } from "@parley/kit/db";
-import { bindService, createGrpcServer, type GrpcServer } from "@parley/kit/grpc";
+import { bindService, createGrpcServer, type GrpcServer, type StaffActionRecorder } from "@parley/kit/grpc";
 import type { Logger } from "@parley/kit/log";
 import type { ServiceMetrics } from "@parley/kit/metrics";
 import { createNotificationRelay, type Notifier } from "@parley/kit/notify";
@@ -18,6 +18,7 @@ import type { BillingPort, Clock, ExpertDirectory } from "./domain/ports";
 import { createSafety } from "./domain/safety";
 import type { BackOffice, SafetyMirror } from "./domain/safety-ports";
 import { createSessions, type SessionRules } from "./domain/sessions";
+import { SESSION_STAFF_ACTIONS } from "./grpc/audited";
 import { sessionHandlers } from "./grpc/handlers";
 import { sessionPermissions } from "./grpc/permissions";
 import { safetyHandlers } from "./grpc/safety-handlers";
@@ -109,6 +110,8 @@ export function buildSessionServer(
     metrics?: ServiceMetrics;
     onShutdown?: Array<() => Promise<void>>;
     readiness?: Array<() => Promise<void>>;
+    /** Staff actions into auth's audit log (the identity's recorder); unset: not recorded (tests). */
+    recordStaffAction?: StaffActionRecorder;
   },
 ): { server: GrpcServer } & ReturnType<typeof createSessionService> {
   const service = createSessionService(deps);
@@ -120,6 +123,8 @@ export function buildSessionServer(
     services: service.bindings,
     onShutdown: deps.onShutdown,
     readiness: deps.readiness,
+    staffActions: SESSION_STAFF_ACTIONS,
+    recordStaffAction: deps.recordStaffAction,
   });
   return { server, ...service };
 }
@@ -156,6 +161,8 @@ export async function startSession(
     backOffice?: BackOffice;
     metrics?: ServiceMetrics;
     onShutdown?: Array<() => Promise<void>>;
+    /** Staff actions into auth's audit log (main.ts: the platform identity's recorder). */
+    recordStaffAction?: StaffActionRecorder;
   },
 ): Promise<{ server: GrpcServer; port: number }> {
   await migrateDatabase(config.DATABASE_URL, SESSION_MIGRATIONS);
@@ -184,6 +191,7 @@ export async function startSession(
     metering: { chunkSize: config.METERING_CHUNK_SIZE, parallelChunks: config.METERING_PARALLEL_CHUNKS },
     watch: { pollMs: config.WATCH_POLL_MS, checkMs: config.WATCH_CHECK_MS },
     authenticate: outside.authenticate,
+    recordStaffAction: outside.recordStaffAction,
     metrics: outside.metrics,
     onShutdown: shutdownHooks,
     readiness: [() => database.ping()],

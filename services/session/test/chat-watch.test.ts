@@ -128,7 +128,7 @@ t.test("chat: seq per session, client_msg_id idempotency, limits, cursor pages, 
   const back = await session.markRead({ sessionId, deliveredSeq: 0n, readSeq: 0n }, expert.call);
   t.equal(back.receipt!.readSeq, first.message!.seq, "markers never move back");
 
-  await session.endSession({ sessionId }, user.call);
+  await session.endSession({ reason: "", sessionId }, user.call);
   t.equal(
     (await failure(session.sendMessage(text(sessionId, "late"), user.call))).reason,
     "SESSION_NOT_ACTIVE",
@@ -214,7 +214,7 @@ t.test("a non-participant gets NOT_FOUND or PERMISSION_DENIED from every session
     ["AcceptSession", () => session.acceptSession({ sessionId }, stranger.call)],
     ["DeclineSession", () => session.declineSession({ sessionId }, stranger.call)],
     ["CancelSession", () => session.cancelSession({ sessionId }, stranger.call)],
-    ["EndSession", () => session.endSession({ sessionId }, stranger.call)],
+    ["EndSession", () => session.endSession({ reason: "", sessionId }, stranger.call)],
     ["GetSession", () => session.getSession({ sessionId }, stranger.call)],
     ["GetQueue", () => session.getQueue({ expertId: user.userId }, stranger.call)],
     ["SendMessage", () => session.sendMessage(text(sessionId, "hi"), stranger.call)],

@@ -27,7 +27,7 @@ t.test("full lifecycle: request, accept, metered minutes, end, settle, review", 
   t.equal(retried.session!.sessionId, sessionId, "request_id makes the request idempotent");
   t.equal(await harness.available(user.userId), RATE * 5n, "and places no second hold");
 
-  const invalid = await failure(session.endSession({ sessionId }, user.call));
+  const invalid = await failure(session.endSession({ reason: "", sessionId }, user.call));
   t.equal(invalid.reason, "INVALID_SESSION_TRANSITION", "a waiting session cannot end");
 
   const accepted = await session.acceptSession({ sessionId }, expert.call);
@@ -42,7 +42,7 @@ t.test("full lifecycle: request, accept, metered minutes, end, settle, review", 
   clock.advanceSeconds(30);
   t.match(await harness.service.metering.tick(), { charged: 0 }, "the third minute is not due yet");
 
-  const ended = await session.endSession({ sessionId }, user.call);
+  const ended = await session.endSession({ reason: "", sessionId }, user.call);
   t.equal(ended.session!.status, SessionStatus.SESSION_STATUS_ENDED);
   t.equal(ended.session!.endReason, EndReason.END_REASON_USER_ENDED);
   t.equal(ended.session!.minutesCharged, 2n);

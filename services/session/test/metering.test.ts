@@ -51,7 +51,7 @@ t.test(
     await harness.instance(dieAfterCharge).metering.tick();
     await harness.service.metering.tick();
     t.equal(await chargedMinutes(sessionId), 2);
-    await session.endSession({ sessionId }, user.call);
+    await session.endSession({ reason: "", sessionId }, user.call);
     t.equal(await paid(user.userId, funds), RATE * 2n, "billing took exactly two minutes");
   },
 );
@@ -72,7 +72,7 @@ t.test("two workers over the same sessions charge every minute exactly once, 1..
   }
   for (const { user, sessionId } of started) {
     t.equal(await chargedMinutes(sessionId), 4);
-    await session.endSession({ sessionId }, user.call);
+    await session.endSession({ reason: "", sessionId }, user.call);
     t.equal(await paid(user.userId, RATE * 30n), RATE * 4n, "the wallet paid four minutes");
   }
   const events = await harness.sql`select session_id, body->>'minute' as minute from sessions.session_events
@@ -197,14 +197,14 @@ t.test("a call's clock starts only when both sides are connected", async (t) => 
   t.equal(await chargedMinutes(sessionId), 1);
   const { session: current } = await session.getSession({ sessionId }, user.call);
   t.equal(current!.rate!.amountMinor, RATE * 2n, "metered at the call rate");
-  await session.endSession({ sessionId }, expert.call);
+  await session.endSession({ reason: "", sessionId }, expert.call);
 });
 
 t.test("ending charges every started minute the worker had not reached yet", async (t) => {
   const funds = RATE * 30n;
   const { user, sessionId } = await harness.activeSession({ funds });
   clock.advanceSeconds(150);
-  const { session: ended } = await session.endSession({ sessionId }, user.call);
+  const { session: ended } = await session.endSession({ reason: "", sessionId }, user.call);
   t.equal(ended!.minutesCharged, 3n, "minutes 1, 2 and 3 had started");
   t.equal(await paid(user.userId, funds), RATE * 3n);
   t.match(await harness.service.metering.tick(), { charged: 0 }, "the worker finds nothing left to charge");
@@ -265,7 +265,7 @@ t.test(
 
     clock.advanceSeconds(60 - harness.rules.leaseSeconds - 1);
     await harness.service.metering.tick();
-    await session.endSession({ sessionId }, user.call);
+    await session.endSession({ reason: "", sessionId }, user.call);
     t.same(await minuteEvents(sessionId), [1, 2]);
     t.equal(await paid(user.userId, funds), RATE * 2n, "billing took exactly two minutes");
   },
@@ -277,7 +277,7 @@ t.test("EndSession takes a worker's live claim over and charges that minute itse
   const slow = lateAnswers(harness.billingPort);
   const worker = harness.instance(slow.billing).metering.tick();
   await slow.charged;
-  const { session: ended } = await session.endSession({ sessionId }, user.call);
+  const { session: ended } = await session.endSession({ reason: "", sessionId }, user.call);
   t.equal(ended!.minutesCharged, 1n, "the minute the worker was charging is paid and counted");
   t.equal(ended!.endReason, EndReason.END_REASON_USER_ENDED);
   slow.answer();
@@ -305,7 +305,7 @@ t.test(
     }
     for (const { user, sessionId } of started) {
       t.same(await minuteEvents(sessionId), [1, 2, 3]);
-      await session.endSession({ sessionId }, user.call);
+      await session.endSession({ reason: "", sessionId }, user.call);
       t.equal(await paid(user.userId, RATE * 30n), RATE * 3n);
     }
   },
@@ -377,7 +377,7 @@ t.test(
     t.equal(overlaps, 0, "no two ChargeBatches in flight at once paid the same expert");
     for (const { user, sessionId } of started) {
       t.same(await minuteEvents(sessionId), [1, 2]);
-      await session.endSession({ sessionId }, user.call);
+      await session.endSession({ reason: "", sessionId }, user.call);
       t.equal(await paid(user.userId, RATE * 30n), RATE * 2n);
     }
   },
@@ -407,7 +407,7 @@ t.test(
     t.equal(report.charged + next.charged, started.length, "the next tick charges the rest");
     for (const { user, sessionId } of started) {
       t.same(await minuteEvents(sessionId), [1]);
-      await session.endSession({ sessionId }, user.call);
+      await session.endSession({ reason: "", sessionId }, user.call);
       t.equal(await paid(user.userId, RATE * 30n), RATE, "one minute paid");
     }
   },

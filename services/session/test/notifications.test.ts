@@ -56,7 +56,7 @@ t.test(
       data: { session_id: sessionId, user_id: user.userId, session_kind: "chat", position: "1" },
     });
     await harness.session.acceptSession({ sessionId }, expert.call);
-    await harness.session.endSession({ sessionId }, user.call);
+    await harness.session.endSession({ reason: "", sessionId }, user.call);
     t.same(
       (await outbox()).filter((row) => row.id.startsWith(sessionId)).map((row) => row.id),
       [`${sessionId}:accepted`, `${sessionId}:ended`, `${sessionId}:waiting`],

@@ -85,9 +85,9 @@ t.test("FIFO queue with positions, estimated waits and capacity", async (t) => {
     "position changes are pushed as events",
   );
 
-  await session.endSession({ sessionId: ids[1]! }, expert.call);
+  await session.endSession({ reason: "", sessionId: ids[1]! }, expert.call);
   await session.acceptSession({ sessionId: ids[0]! }, expert.call);
-  await session.endSession({ sessionId: ids[0]! }, users[0]!.call);
+  await session.endSession({ reason: "", sessionId: ids[0]! }, users[0]!.call);
 
   const declined = await session.declineSession({ sessionId: ids[2]! }, expert.call);
   t.equal(declined.session!.status, SessionStatus.SESSION_STATUS_DECLINED);

@@ -52,7 +52,7 @@ export interface paths {
         put?: never;
         /**
          * Resolves an open dispute: a full refund, a partial one (amount), or none (rejected)
-         * @description The refund goes through billing's Refund, idempotent by the dispute, so a retry after any failure refunds once. The person is told the outcome in their inbox.
+         * @description The refund goes through billing's Refund, idempotent by the dispute, so a retry after any failure refunds once. The person is told the outcome in their inbox. Recorded in auth's audit log (`dispute.resolve`, target: the disputing person, reason: the note); a refused attempt (a moderator's) is recorded too.
          *
          *     Callers: support.
          */
@@ -94,7 +94,7 @@ export interface paths {
         put?: never;
         /**
          * Resolves an open report: dismiss, warn the reported person (they are told), hide the content (a message's text or a review; the expert's rating summary is recomputed), or suspend the reported person through auth's back office SuspendPerson, made with the caller's own token — the back office's matrix decides (admins and support suspend; a moderator is refused with PERMISSION_DENIED, and auth audits the attempt)
-         * @description The reporter is told the outcome. A report already resolved the same way answers as it is.
+         * @description The reporter is told the outcome. A report already resolved the same way answers as it is. Recorded in auth's audit log (`report.resolve`, target: the reported person, reason: the note); a refused attempt is recorded too.
          *
          *     Callers: moderator.
          */
@@ -116,7 +116,7 @@ export interface paths {
         put?: never;
         /**
          * Hides a review from every public read; its rating leaves the expert's summary
-         * @description Idempotent.
+         * @description Idempotent. Recorded in auth's audit log (`review.hide`, target: the review's author, reason: the note); a refused attempt is recorded too.
          *
          *     Callers: moderator.
          */
@@ -1694,7 +1694,7 @@ export interface paths {
         put?: never;
         /**
          * Ends an active session
-         * @description Metering stops, the money is settled and an invoice created. Started minutes not yet charged are charged first; if billing cannot be reached the session stays active and the call fails with UNAVAILABLE, to be retried.
+         * @description Metering stops, the money is settled and an invoice created. Started minutes not yet charged are charged first; if billing cannot be reached the session stays active and the call fails with UNAVAILABLE, to be retried. Staff ending a session give a reason, and the action is recorded in auth's audit log (`session.end`, target: the session's user).
          *
          *     Callers: the session's user or expert; operator, admin.
          */
@@ -3210,7 +3210,10 @@ export interface components {
             rating_count?: number;
         };
         /** @description Response for HideReview. */
-        "parley.session.v1.HideReviewResponse": Record<string, never>;
+        "parley.session.v1.HideReviewResponse": {
+            /** @description The hidden review (its author and expert). */
+            review?: components["schemas"]["parley.session.v1.PublicReview"];
+        };
         /** @description Response for ListBlocks. */
         "parley.session.v1.ListBlocksResponse": {
             /** @description Blocks, most recent first. */
@@ -4339,6 +4342,7 @@ export interface operations {
              *     - `DISPUTE_RESOLVED` (FAILED_PRECONDITION): resolved otherwise
              *     - `billing's` (FAILED_PRECONDITION): REFUND_EXCEEDS_CHARGED, EARNINGS_INSUFFICIENT
              *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
+             *     - `REASON_REQUIRED` (INVALID_ARGUMENT): a blank note
              */
             400: {
                 headers: {
@@ -4348,7 +4352,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"] & {
                         error?: {
                             /** @enum {string} */
-                            reason?: "INVALID_BODY" | "DISPUTE_RESOLVED" | "billing's" | "VALIDATION_FAILED";
+                            reason?: "INVALID_BODY" | "DISPUTE_RESOLVED" | "billing's" | "VALIDATION_FAILED" | "REASON_REQUIRED";
                         };
                     };
                 };
@@ -4401,6 +4405,23 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             reason?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Unavailable; retry shortly.
+             *     - `AUDIT_UNAVAILABLE` (UNAVAILABLE): done but not yet recorded; send it again
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "AUDIT_UNAVAILABLE";
                         };
                     };
                 };
@@ -4530,6 +4551,7 @@ export interface operations {
              *     - `REPORT_RESOLVED` (FAILED_PRECONDITION): resolved otherwise
              *     - `NOTHING_TO_HIDE` (FAILED_PRECONDITION): a person reported, not content
              *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
+             *     - `REASON_REQUIRED` (INVALID_ARGUMENT): a blank note
              */
             400: {
                 headers: {
@@ -4539,7 +4561,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"] & {
                         error?: {
                             /** @enum {string} */
-                            reason?: "INVALID_BODY" | "REPORT_RESOLVED" | "NOTHING_TO_HIDE" | "VALIDATION_FAILED";
+                            reason?: "INVALID_BODY" | "REPORT_RESOLVED" | "NOTHING_TO_HIDE" | "VALIDATION_FAILED" | "REASON_REQUIRED";
                         };
                     };
                 };
@@ -4613,6 +4635,23 @@ export interface operations {
                     };
                 };
             };
+            /**
+             * @description Unavailable; retry shortly.
+             *     - `AUDIT_UNAVAILABLE` (UNAVAILABLE): done but not yet recorded; send it again
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "AUDIT_UNAVAILABLE";
+                        };
+                    };
+                };
+            };
         };
     };
     SafetyService_HideReview: {
@@ -4647,6 +4686,7 @@ export interface operations {
              * @description Bad request.
              *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
              *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
+             *     - `REASON_REQUIRED` (INVALID_ARGUMENT): a blank note
              */
             400: {
                 headers: {
@@ -4656,7 +4696,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"] & {
                         error?: {
                             /** @enum {string} */
-                            reason?: "INVALID_BODY" | "VALIDATION_FAILED";
+                            reason?: "INVALID_BODY" | "VALIDATION_FAILED" | "REASON_REQUIRED";
                         };
                     };
                 };
@@ -4709,6 +4749,23 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             reason?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Unavailable; retry shortly.
+             *     - `AUDIT_UNAVAILABLE` (UNAVAILABLE): done but not yet recorded; send it again
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "AUDIT_UNAVAILABLE";
                         };
                     };
                 };
@@ -12052,7 +12109,13 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": {
+                    /**
+                     * @description Why, for the audit log: required when staff end someone's session (INVALID_ARGUMENT
+                     *     REASON_REQUIRED otherwise); a participant need not give one.
+                     */
+                    reason?: string;
+                };
             };
         };
         responses: {
@@ -12069,6 +12132,7 @@ export interface operations {
              * @description Bad request.
              *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
              *     - `INVALID_SESSION_TRANSITION` (FAILED_PRECONDITION)
+             *     - `REASON_REQUIRED` (INVALID_ARGUMENT): staff
              */
             400: {
                 headers: {
@@ -12078,7 +12142,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"] & {
                         error?: {
                             /** @enum {string} */
-                            reason?: "INVALID_BODY" | "INVALID_SESSION_TRANSITION";
+                            reason?: "INVALID_BODY" | "INVALID_SESSION_TRANSITION" | "REASON_REQUIRED";
                         };
                     };
                 };
@@ -12155,6 +12219,7 @@ export interface operations {
             /**
              * @description Unavailable; retry shortly.
              *     - `UNAVAILABLE` (UNAVAILABLE)
+             *     - `AUDIT_UNAVAILABLE` (UNAVAILABLE): staff: ended but not yet recorded; send it again
              */
             503: {
                 headers: {
@@ -12164,7 +12229,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"] & {
                         error?: {
                             /** @enum {string} */
-                            reason?: "UNAVAILABLE";
+                            reason?: "UNAVAILABLE" | "AUDIT_UNAVAILABLE";
                         };
                     };
                 };

@@ -504,7 +504,7 @@ function SessionCard({
                 must(
                   api.POST("/v1/sessions/{session_id}:end", {
                     params: { path: { session_id: id } },
-                    body: {},
+                    body: { reason: "ended from the console" },
                   }),
                 ),
               )

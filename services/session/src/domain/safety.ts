@@ -479,6 +479,7 @@ export function createSafety(deps: SafetyDeps) {
       const review = await store.getPublicReview(sessionId);
       if (!review) throw notFound("REVIEW_NOT_FOUND", "this session has no review");
       await hideReviewIn(sessionId);
+      return review;
     },
 
     async rateUser(principal: Principal, input: { sessionId: string; rating: number; text: string }) {

@@ -144,8 +144,9 @@ export function safetyHandlers(safety: Safety, paging: Paging): Handlers<typeof 
       return { review: publicReviewMessage(review) };
     },
     async hideReview(request, ctx) {
-      await safety.hideReview(ctx.principal, request.sessionId, request.note);
-      return {};
+      return {
+        review: publicReviewMessage(await safety.hideReview(ctx.principal, request.sessionId, request.note)),
+      };
     },
     async rateUser(request, ctx) {
       await safety.rateUser(ctx.principal, {

@@ -911,6 +911,8 @@ export interface HideReviewRequest {
 
 /** Response for HideReview. */
 export interface HideReviewResponse {
+  /** The hidden review (its author and expert). */
+  review?: PublicReview | undefined;
 }
 
 /** Request for RateUser. */
@@ -4450,11 +4452,14 @@ export const HideReviewRequest: MessageFns<HideReviewRequest> = {
 };
 
 function createBaseHideReviewResponse(): HideReviewResponse {
-  return {};
+  return { review: undefined };
 }
 
 export const HideReviewResponse: MessageFns<HideReviewResponse> = {
-  encode(_: HideReviewResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+  encode(message: HideReviewResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.review !== undefined) {
+      PublicReview.encode(message.review, writer.uint32(10).fork()).join();
+    }
     return writer;
   },
 
@@ -4471,6 +4476,14 @@ export const HideReviewResponse: MessageFns<HideReviewResponse> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.review = PublicReview.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4483,12 +4496,15 @@ export const HideReviewResponse: MessageFns<HideReviewResponse> = {
     }
   },
 
-  fromJSON(_: any): HideReviewResponse {
-    return {};
+  fromJSON(object: any): HideReviewResponse {
+    return { review: isSet(object.review) ? PublicReview.fromJSON(object.review) : undefined };
   },
 
-  toJSON(_: HideReviewResponse): unknown {
+  toJSON(message: HideReviewResponse): unknown {
     const obj: any = {};
+    if (message.review !== undefined) {
+      obj.review = PublicReview.toJSON(message.review);
+    }
     return obj;
   },
 };
@@ -5129,9 +5145,11 @@ export const SafetyServiceService = {
    * suspend the reported person through auth's back office SuspendPerson, made with the
    * caller's own token — the back office's matrix decides (admins and support suspend; a
    * moderator is refused with PERMISSION_DENIED, and auth audits the attempt). The reporter is
-   * told the outcome. A report already resolved the same way answers as it is.
+   * told the outcome. A report already resolved the same way answers as it is. Recorded in
+   * auth's audit log (`report.resolve`, target: the reported person, reason: the note); a
+   * refused attempt is recorded too.
    * Callers: moderator.
-   * Errors: NOT_FOUND REPORT_NOT_FOUND, FAILED_PRECONDITION REPORT_RESOLVED (resolved otherwise), FAILED_PRECONDITION NOTHING_TO_HIDE (a person reported, not content), PERMISSION_DENIED (suspending without the back office's right), INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND REPORT_NOT_FOUND, FAILED_PRECONDITION REPORT_RESOLVED (resolved otherwise), FAILED_PRECONDITION NOTHING_TO_HIDE (a person reported, not content), PERMISSION_DENIED (suspending without the back office's right), INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
    */
   resolveReport: {
     path: "/parley.session.v1.SafetyService/ResolveReport" as const,
@@ -5192,9 +5210,11 @@ export const SafetyServiceService = {
   /**
    * Resolves an open dispute: a full refund, a partial one (amount), or none (rejected). The
    * refund goes through billing's Refund, idempotent by the dispute, so a retry after any
-   * failure refunds once. The person is told the outcome in their inbox.
+   * failure refunds once. The person is told the outcome in their inbox. Recorded in auth's
+   * audit log (`dispute.resolve`, target: the disputing person, reason: the note); a refused
+   * attempt (a moderator's) is recorded too.
    * Callers: support.
-   * Errors: NOT_FOUND DISPUTE_NOT_FOUND, FAILED_PRECONDITION DISPUTE_RESOLVED (resolved otherwise), billing's refund errors (REFUND_EXCEEDS_CHARGED, EARNINGS_INSUFFICIENT), INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND DISPUTE_NOT_FOUND, FAILED_PRECONDITION DISPUTE_RESOLVED (resolved otherwise), billing's refund errors (REFUND_EXCEEDS_CHARGED, EARNINGS_INSUFFICIENT), INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
    */
   resolveDispute: {
     path: "/parley.session.v1.SafetyService/ResolveDispute" as const,
@@ -5241,8 +5261,10 @@ export const SafetyServiceService = {
   },
   /**
    * Hides a review from every public read; its rating leaves the expert's summary. Idempotent.
+   * Recorded in auth's audit log (`review.hide`, target: the review's author, reason: the note);
+   * a refused attempt is recorded too.
    * Callers: moderator.
-   * Errors: NOT_FOUND REVIEW_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND REVIEW_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
    */
   hideReview: {
     path: "/parley.session.v1.SafetyService/HideReview" as const,
@@ -5347,9 +5369,11 @@ export interface SafetyServiceServer extends UntypedServiceImplementation {
    * suspend the reported person through auth's back office SuspendPerson, made with the
    * caller's own token — the back office's matrix decides (admins and support suspend; a
    * moderator is refused with PERMISSION_DENIED, and auth audits the attempt). The reporter is
-   * told the outcome. A report already resolved the same way answers as it is.
+   * told the outcome. A report already resolved the same way answers as it is. Recorded in
+   * auth's audit log (`report.resolve`, target: the reported person, reason: the note); a
+   * refused attempt is recorded too.
    * Callers: moderator.
-   * Errors: NOT_FOUND REPORT_NOT_FOUND, FAILED_PRECONDITION REPORT_RESOLVED (resolved otherwise), FAILED_PRECONDITION NOTHING_TO_HIDE (a person reported, not content), PERMISSION_DENIED (suspending without the back office's right), INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND REPORT_NOT_FOUND, FAILED_PRECONDITION REPORT_RESOLVED (resolved otherwise), FAILED_PRECONDITION NOTHING_TO_HIDE (a person reported, not content), PERMISSION_DENIED (suspending without the back office's right), INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
    */
   resolveReport: handleUnaryCall<ResolveReportRequest, ResolveReportResponse>;
   /**
@@ -5376,9 +5400,11 @@ export interface SafetyServiceServer extends UntypedServiceImplementation {
   /**
    * Resolves an open dispute: a full refund, a partial one (amount), or none (rejected). The
    * refund goes through billing's Refund, idempotent by the dispute, so a retry after any
-   * failure refunds once. The person is told the outcome in their inbox.
+   * failure refunds once. The person is told the outcome in their inbox. Recorded in auth's
+   * audit log (`dispute.resolve`, target: the disputing person, reason: the note); a refused
+   * attempt (a moderator's) is recorded too.
    * Callers: support.
-   * Errors: NOT_FOUND DISPUTE_NOT_FOUND, FAILED_PRECONDITION DISPUTE_RESOLVED (resolved otherwise), billing's refund errors (REFUND_EXCEEDS_CHARGED, EARNINGS_INSUFFICIENT), INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND DISPUTE_NOT_FOUND, FAILED_PRECONDITION DISPUTE_RESOLVED (resolved otherwise), billing's refund errors (REFUND_EXCEEDS_CHARGED, EARNINGS_INSUFFICIENT), INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
    */
   resolveDispute: handleUnaryCall<ResolveDisputeRequest, ResolveDisputeResponse>;
   /**
@@ -5396,8 +5422,10 @@ export interface SafetyServiceServer extends UntypedServiceImplementation {
   replyToReview: handleUnaryCall<ReplyToReviewRequest, ReplyToReviewResponse>;
   /**
    * Hides a review from every public read; its rating leaves the expert's summary. Idempotent.
+   * Recorded in auth's audit log (`review.hide`, target: the review's author, reason: the note);
+   * a refused attempt is recorded too.
    * Callers: moderator.
-   * Errors: NOT_FOUND REVIEW_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND REVIEW_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
    */
   hideReview: handleUnaryCall<HideReviewRequest, HideReviewResponse>;
   /**
@@ -5537,9 +5565,11 @@ export interface SafetyServiceClient extends Client {
    * suspend the reported person through auth's back office SuspendPerson, made with the
    * caller's own token — the back office's matrix decides (admins and support suspend; a
    * moderator is refused with PERMISSION_DENIED, and auth audits the attempt). The reporter is
-   * told the outcome. A report already resolved the same way answers as it is.
+   * told the outcome. A report already resolved the same way answers as it is. Recorded in
+   * auth's audit log (`report.resolve`, target: the reported person, reason: the note); a
+   * refused attempt is recorded too.
    * Callers: moderator.
-   * Errors: NOT_FOUND REPORT_NOT_FOUND, FAILED_PRECONDITION REPORT_RESOLVED (resolved otherwise), FAILED_PRECONDITION NOTHING_TO_HIDE (a person reported, not content), PERMISSION_DENIED (suspending without the back office's right), INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND REPORT_NOT_FOUND, FAILED_PRECONDITION REPORT_RESOLVED (resolved otherwise), FAILED_PRECONDITION NOTHING_TO_HIDE (a person reported, not content), PERMISSION_DENIED (suspending without the back office's right), INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
    */
   resolveReport(
     request: ResolveReportRequest,
@@ -5622,9 +5652,11 @@ export interface SafetyServiceClient extends Client {
   /**
    * Resolves an open dispute: a full refund, a partial one (amount), or none (rejected). The
    * refund goes through billing's Refund, idempotent by the dispute, so a retry after any
-   * failure refunds once. The person is told the outcome in their inbox.
+   * failure refunds once. The person is told the outcome in their inbox. Recorded in auth's
+   * audit log (`dispute.resolve`, target: the disputing person, reason: the note); a refused
+   * attempt (a moderator's) is recorded too.
    * Callers: support.
-   * Errors: NOT_FOUND DISPUTE_NOT_FOUND, FAILED_PRECONDITION DISPUTE_RESOLVED (resolved otherwise), billing's refund errors (REFUND_EXCEEDS_CHARGED, EARNINGS_INSUFFICIENT), INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND DISPUTE_NOT_FOUND, FAILED_PRECONDITION DISPUTE_RESOLVED (resolved otherwise), billing's refund errors (REFUND_EXCEEDS_CHARGED, EARNINGS_INSUFFICIENT), INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
    */
   resolveDispute(
     request: ResolveDisputeRequest,
@@ -5684,8 +5716,10 @@ export interface SafetyServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Hides a review from every public read; its rating leaves the expert's summary. Idempotent.
+   * Recorded in auth's audit log (`review.hide`, target: the review's author, reason: the note);
+   * a refused attempt is recorded too.
    * Callers: moderator.
-   * Errors: NOT_FOUND REVIEW_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND REVIEW_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
    */
   hideReview(
     request: HideReviewRequest,

@@ -491,6 +491,11 @@ export interface CancelSessionResponse {
 export interface EndSessionRequest {
   /** The session. */
   sessionId: string;
+  /**
+   * Why, for the audit log: required when staff end someone's session (INVALID_ARGUMENT
+   * REASON_REQUIRED otherwise); a participant need not give one.
+   */
+  reason: string;
 }
 
 /** Response for EndSession. */
@@ -1783,13 +1788,16 @@ export const CancelSessionResponse: MessageFns<CancelSessionResponse> = {
 };
 
 function createBaseEndSessionRequest(): EndSessionRequest {
-  return { sessionId: "" };
+  return { sessionId: "", reason: "" };
 }
 
 export const EndSessionRequest: MessageFns<EndSessionRequest> = {
   encode(message: EndSessionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sessionId !== "") {
       writer.uint32(10).string(message.sessionId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
     }
     return writer;
   },
@@ -1815,6 +1823,14 @@ export const EndSessionRequest: MessageFns<EndSessionRequest> = {
             message.sessionId = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1834,6 +1850,7 @@ export const EndSessionRequest: MessageFns<EndSessionRequest> = {
         : isSet(object.session_id)
         ? globalThis.String(object.session_id)
         : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
     };
   },
 
@@ -1841,6 +1858,9 @@ export const EndSessionRequest: MessageFns<EndSessionRequest> = {
     const obj: any = {};
     if (message.sessionId !== "") {
       obj.sessionId = message.sessionId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
     }
     return obj;
   },
@@ -5101,8 +5121,10 @@ export const SessionServiceService = {
    * Ends an active session. Metering stops, the money is settled and an invoice created.
    * Started minutes not yet charged are charged first; if billing cannot be reached the
    * session stays active and the call fails with UNAVAILABLE, to be retried.
+   * Staff ending a session give a reason, and the action is recorded in auth's audit log
+   * (`session.end`, target: the session's user).
    * Callers: the session's user or expert; operator, admin.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION INVALID_SESSION_TRANSITION, UNAVAILABLE, ABORTED SESSION_BUSY (metering claimed the session at the same moment three times; retry)
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION INVALID_SESSION_TRANSITION, UNAVAILABLE, ABORTED SESSION_BUSY (metering claimed the session at the same moment three times; retry), INVALID_ARGUMENT REASON_REQUIRED (staff), UNAVAILABLE AUDIT_UNAVAILABLE (staff: ended but not yet recorded; send it again)
    */
   endSession: {
     path: "/parley.session.v1.SessionService/EndSession" as const,
@@ -5315,8 +5337,10 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
    * Ends an active session. Metering stops, the money is settled and an invoice created.
    * Started minutes not yet charged are charged first; if billing cannot be reached the
    * session stays active and the call fails with UNAVAILABLE, to be retried.
+   * Staff ending a session give a reason, and the action is recorded in auth's audit log
+   * (`session.end`, target: the session's user).
    * Callers: the session's user or expert; operator, admin.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION INVALID_SESSION_TRANSITION, UNAVAILABLE, ABORTED SESSION_BUSY (metering claimed the session at the same moment three times; retry)
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION INVALID_SESSION_TRANSITION, UNAVAILABLE, ABORTED SESSION_BUSY (metering claimed the session at the same moment three times; retry), INVALID_ARGUMENT REASON_REQUIRED (staff), UNAVAILABLE AUDIT_UNAVAILABLE (staff: ended but not yet recorded; send it again)
    */
   endSession: handleUnaryCall<EndSessionRequest, EndSessionResponse>;
   /**
@@ -5484,8 +5508,10 @@ export interface SessionServiceClient extends Client {
    * Ends an active session. Metering stops, the money is settled and an invoice created.
    * Started minutes not yet charged are charged first; if billing cannot be reached the
    * session stays active and the call fails with UNAVAILABLE, to be retried.
+   * Staff ending a session give a reason, and the action is recorded in auth's audit log
+   * (`session.end`, target: the session's user).
    * Callers: the session's user or expert; operator, admin.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION INVALID_SESSION_TRANSITION, UNAVAILABLE, ABORTED SESSION_BUSY (metering claimed the session at the same moment three times; retry)
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION INVALID_SESSION_TRANSITION, UNAVAILABLE, ABORTED SESSION_BUSY (metering claimed the session at the same moment three times; retry), INVALID_ARGUMENT REASON_REQUIRED (staff), UNAVAILABLE AUDIT_UNAVAILABLE (staff: ended but not yet recorded; send it again)
    */
   endSession(
     request: EndSessionRequest,
