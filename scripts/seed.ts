@@ -132,7 +132,11 @@ export async function seedDemoData(options: {
      */
     const named = (person: { userId: string; accessToken: string }, displayName: string) =>
       users.updateProfile(
-        { profile: { ...EMPTY_PROFILE, userId: person.userId, displayName }, updateMask: ["display_name"] },
+        {
+          reason: "",
+          profile: { ...EMPTY_PROFILE, userId: person.userId, displayName },
+          updateMask: ["display_name"],
+        },
         { bearerToken: person.accessToken },
       );
 
@@ -142,6 +146,7 @@ export async function seedDemoData(options: {
       await auth.setUserRole({ userId, role: Role.ROLE_EXPERT, reason: "demo expert" }, admin);
       await users.upsertExpertProfile(
         {
+          reason: "demo expert",
           expertId: userId,
           profile: {
             chatRate: inr(expert.chat),
@@ -156,7 +161,11 @@ export async function seedDemoData(options: {
         admin,
       );
       await users.setAvailability(
-        { expertId: userId, availability: ExpertAvailability.EXPERT_AVAILABILITY_AVAILABLE },
+        {
+          reason: "demo expert",
+          expertId: userId,
+          availability: ExpertAvailability.EXPERT_AVAILABILITY_AVAILABLE,
+        },
         admin,
       );
       await named(person, expert.name);

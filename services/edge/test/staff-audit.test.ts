@@ -4,7 +4,7 @@ import { type Api, PASSWORD, startPlatform } from "./harness";
 import { WsClient } from "./ws-client";
 
 /**
- * Every staff action, whichever service does it (auth, billing, session), is on auth's one
+ * Every staff action, whichever service does it (auth, billing, session, user), is on auth's one
  * audit log with its actor, action, target, reason and request id; a staff call a service's
  * permission map refuses is on it as denied. One platform for the whole file.
  */
@@ -283,6 +283,105 @@ t.test("staff actions in auth's audit log", async (t) => {
         request_id: decideId,
         after: { disputeId, note: "the session froze" },
       });
+    },
+  );
+
+  await t.test(
+    "the user service's staff actions: someone else's profile, expert profile and availability need a reason and are recorded; a person's own changes are not; a moderator's refused expert-profile edit is recorded as denied",
+    async (t) => {
+      const person = await api.register();
+      const expert = await api.expert();
+      const renamed = (token: string, reason: string, userId: string, headers: Record<string, string> = {}) =>
+        api.call(
+          "PATCH",
+          `/v1/me?update_mask=display_name${reason ? `&reason=${encodeURIComponent(reason)}` : ""}`,
+          { token, headers, body: { user_id: userId, display_name: "Renamed By Support" } },
+        );
+      const unexplained = await renamed(support.token, "", person.userId);
+      t.equal(unexplained.status, 400, JSON.stringify(unexplained.body));
+      t.equal(unexplained.body.error.reason, "REASON_REQUIRED");
+      const renameId = `rename-${randomUUID()}`;
+      const done = await renamed(support.token, "offensive display name", person.userId, {
+        "x-request-id": renameId,
+      });
+      t.equal(done.status, 200, JSON.stringify(done.body));
+      t.equal(done.body.profile.display_name, "Renamed By Support");
+      const ownRename = await api.call("PATCH", "/v1/me?update_mask=display_name", {
+        token: person.accessToken,
+        body: { display_name: "My Own Name" },
+      });
+      t.equal(ownRename.status, 200, "a person needs no reason for their own profile");
+      const profileEvents = await audited(`action=profile.update&target_user_id=${person.userId}`);
+      t.equal(profileEvents.length, 1, "support's change is recorded, the person's own is not");
+      t.match(profileEvents[0], {
+        actor_user_id: support.userId,
+        actor_role: "ROLE_SUPPORT",
+        method: "parley.user.v1.UserService/UpdateProfile",
+        reason: "offensive display name",
+        outcome: "AUDIT_OUTCOME_DONE",
+        request_id: renameId,
+        after: { profile: { userId: person.userId, displayName: "Renamed By Support" } },
+      });
+
+      const availabilityId = `availability-${randomUUID()}`;
+      const offline = await api.call("POST", "/v1/me/availability", {
+        token: support.token,
+        headers: { "x-request-id": availabilityId },
+        body: {
+          expert_id: expert.userId,
+          availability: "EXPERT_AVAILABILITY_UNAVAILABLE",
+          reason: "the expert asked by phone",
+        },
+      });
+      t.equal(offline.status, 200, JSON.stringify(offline.body));
+      const availabilityEvents = await audited(
+        `action=expert.set_availability&target_user_id=${expert.userId}`,
+      );
+      t.equal(availabilityEvents.length, 1, "support's change is recorded, the expert's own are not");
+      t.match(availabilityEvents[0], {
+        actor_user_id: support.userId,
+        method: "parley.user.v1.UserService/SetAvailability",
+        reason: "the expert asked by phone",
+        outcome: "AUDIT_OUTCOME_DONE",
+        request_id: availabilityId,
+      });
+
+      const profile = {
+        chat_rate: { amount_minor: "900", currency: "INR" },
+        call_rate: { amount_minor: "1500", currency: "INR" },
+        max_concurrent_sessions: 1,
+        specialisations: ["vedic"],
+        languages: ["en"],
+        experience_years: 7,
+        bio: "Reads charts.",
+      };
+      const setProfile = (token: string, reason: string, headers: Record<string, string> = {}) =>
+        api.call("PUT", `/v1/experts/${expert.userId}/profile?reason=${encodeURIComponent(reason)}`, {
+          token,
+          headers,
+          body: profile,
+        });
+      const deniedId = `denied-${randomUUID()}`;
+      const byModerator = await setProfile(moderator.token, "lower the rate", { "x-request-id": deniedId });
+      t.equal(byModerator.status, 403, "moderators do not set expert profiles");
+      const upsertEvents = await audited(`action=expert.upsert&target_user_id=${expert.userId}`);
+      t.equal(upsertEvents.length, 1, "the refused attempt is on the record, the expert's own edit is not");
+      t.match(upsertEvents[0], {
+        actor_user_id: moderator.userId,
+        actor_role: "ROLE_MODERATOR",
+        method: "parley.user.v1.UserService/UpsertExpertProfile",
+        reason: "lower the rate",
+        outcome: "AUDIT_OUTCOME_DENIED",
+        request_id: deniedId,
+      });
+      const bySupport = await setProfile(support.token, "rate agreed by email");
+      t.equal(bySupport.status, 200, JSON.stringify(bySupport.body));
+      t.equal(
+        (await audited(`action=expert.upsert&target_user_id=${expert.userId}&outcome=AUDIT_OUTCOME_DONE`))
+          .length,
+        1,
+        "support's expert-profile edit is recorded",
+      );
     },
   );
 });

@@ -206,6 +206,7 @@ export async function startHarness(t: Test, rules: Partial<SessionRules> = {}): 
       const expert = await person("expert");
       await userClient.upsertExpertProfile(
         {
+          reason: "",
           expertId: expert.userId,
           profile: {
             chatRate: { amountMinor: options.chatRateMinor ?? RATE, currency: "INR" },
@@ -220,7 +221,7 @@ export async function startHarness(t: Test, rules: Partial<SessionRules> = {}): 
         expert.call,
       );
       const availability = options.availability ?? ExpertAvailability.EXPERT_AVAILABILITY_AVAILABLE;
-      await userClient.setAvailability({ expertId: expert.userId, availability }, expert.call);
+      await userClient.setAvailability({ reason: "", expertId: expert.userId, availability }, expert.call);
       await userClient.reportPresence({ userId: expert.userId, online: true });
       return expert;
     },

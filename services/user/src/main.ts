@@ -16,7 +16,9 @@ const metrics = createMetrics("user");
 const directory = connectAuthDirectory(config.AUTH_ADDRESS);
 const identity = createPlatformIdentity({ ...config, directory });
 
-const { server } = await startUser(config, log, identity.authenticate, metrics);
+// Staff changes to people's profiles go to auth's audit log; with TRUSTED_JWKS there is no
+// recorder and the server's log says so.
+const { server } = await startUser(config, log, identity.authenticate, metrics, identity.recordStaffAction);
 const metricsServer = await serveMetrics(metrics.registry, config.METRICS_PORT);
 stopOnSignals(async () => {
   await server.shutdown(10_000);

@@ -2,7 +2,13 @@ import path from "node:path";
 import type { Authenticator } from "@parley/kit/auth";
 import { type Bus, createBus, createInProcessBus } from "@parley/kit/bus";
 import { createDatabase, migrateDatabase, type Sql } from "@parley/kit/db";
-import { bindService, createGrpcServer, type GrpcServer, type ServiceBinding } from "@parley/kit/grpc";
+import {
+  bindService,
+  createGrpcServer,
+  type GrpcServer,
+  type ServiceBinding,
+  type StaffActionRecorder,
+} from "@parley/kit/grpc";
 import type { Logger } from "@parley/kit/log";
 import type { ServiceMetrics } from "@parley/kit/metrics";
 import { createPaging } from "@parley/kit/paging";
@@ -27,6 +33,7 @@ import type { PresenceStore } from "./domain/ports";
 import { createSafetyCopy } from "./domain/safety";
 import { type CodeSender, createUserStaff } from "./domain/staff";
 import { createUsers, type Users } from "./domain/users";
+import { USER_STAFF_ACTIONS } from "./grpc/audited";
 import { userHandlers } from "./grpc/handlers";
 import { userPermissions } from "./grpc/permissions";
 import { userSafetyHandlers, userSafetyPermissions } from "./grpc/safety";
@@ -195,6 +202,8 @@ export interface UserServerDeps extends UserServiceDeps {
   metrics?: ServiceMetrics;
   onShutdown?: Array<() => Promise<void>>;
   readiness?: Array<() => Promise<void>>;
+  /** Staff actions into auth's audit log (the identity's recorder); unset: not recorded (tests). */
+  recordStaffAction?: StaffActionRecorder;
 }
 
 /** The user gRPC server over an existing pool, unbound: the caller listens. */
@@ -208,6 +217,8 @@ export function buildUserServer(deps: UserServerDeps): { server: GrpcServer; use
     services: [binding, staff, safetyBinding],
     onShutdown: [close, ...(deps.onShutdown ?? [])],
     readiness: deps.readiness,
+    staffActions: USER_STAFF_ACTIONS,
+    recordStaffAction: deps.recordStaffAction,
   });
   return { server, users };
 }
@@ -218,6 +229,8 @@ export async function startUser(
   log: Logger,
   authenticate: Authenticator,
   metrics?: ServiceMetrics,
+  /** Staff actions into auth's audit log (main.ts: the platform identity's recorder). */
+  recordStaffAction?: StaffActionRecorder,
 ): Promise<{ server: GrpcServer; port: number }> {
   await migrateDatabase(config.DATABASE_URL, USER_MIGRATIONS);
   const database = createDatabase(config.DATABASE_URL, { max: config.DATABASE_POOL_MAX });
@@ -270,6 +283,7 @@ export async function startUser(
     },
     log,
     authenticate,
+    recordStaffAction,
     metrics,
     onShutdown: [presence.close, bus.close, database.close],
     readiness: [() => database.ping()],

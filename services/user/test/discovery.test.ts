@@ -80,7 +80,7 @@ for (const [expert, ratings] of [
 }
 for (const expert of catalogue)
   await h.client.setAvailability(
-    { expertId: "", availability: ExpertAvailability.EXPERT_AVAILABILITY_AVAILABLE },
+    { reason: "", expertId: "", availability: ExpertAvailability.EXPERT_AVAILABILITY_AVAILABLE },
     expert.call,
   );
 
@@ -107,7 +107,7 @@ t.test("filters: specialisation, language, rate range, minimum rating, availabil
   t.same(await ids({ minRating: 4.5 }), new Set([tarotHindi.userId, tarotEnglish.userId]));
   await h.client.reportExpertLoad({ expertId: vedicBoth.userId, activeSessions: 2 }, h.as.session);
   await h.client.setAvailability(
-    { expertId: "", availability: ExpertAvailability.EXPERT_AVAILABILITY_UNAVAILABLE },
+    { reason: "", expertId: "", availability: ExpertAvailability.EXPERT_AVAILABILITY_UNAVAILABLE },
     tarotHindi.call,
   );
   await h.client.reportPresence({ userId: vedicUsd.userId, online: false }, h.as.edge);
@@ -137,7 +137,7 @@ t.test("filters: specialisation, language, rate range, minimum rating, availabil
   );
   await h.client.reportExpertLoad({ expertId: vedicBoth.userId, activeSessions: 0 }, h.as.session);
   await h.client.setAvailability(
-    { expertId: "", availability: ExpertAvailability.EXPERT_AVAILABILITY_AVAILABLE },
+    { reason: "", expertId: "", availability: ExpertAvailability.EXPERT_AVAILABILITY_AVAILABLE },
     tarotHindi.call,
   );
   await h.client.reportPresence({ userId: vedicUsd.userId, online: true }, h.as.edge);
@@ -249,7 +249,7 @@ t.test("an availability filter pages through mostly-offline experts without losi
     const expert = await h.expert({ specialisations: ["sparse"] });
     if (i % 10 === 0) {
       await h.client.setAvailability(
-        { expertId: "", availability: ExpertAvailability.EXPERT_AVAILABILITY_AVAILABLE },
+        { reason: "", expertId: "", availability: ExpertAvailability.EXPERT_AVAILABILITY_AVAILABLE },
         expert.call,
       );
       online.push(expert.userId);

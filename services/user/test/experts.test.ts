@@ -16,7 +16,11 @@ t.test(
   async (t) => {
     const expert = await h.person("expert");
     const { expert: created } = await h.client.upsertExpertProfile(
-      { expertId: "", profile: expertProfile({ specialisations: ["Vedic", " Tarot ", "vedic"] }) },
+      {
+        reason: "",
+        expertId: "",
+        profile: expertProfile({ specialisations: ["Vedic", " Tarot ", "vedic"] }),
+      },
       expert.call,
     );
     t.equal(created?.userId, expert.userId);
@@ -26,6 +30,7 @@ t.test(
     t.equal(created?.displayName, "New expert", "a profile was created for the expert");
     const { expert: replaced } = await h.client.upsertExpertProfile(
       {
+        reason: "",
         expertId: expert.userId,
         profile: expertProfile({ chatRate: inr(2500n), callRate: inr(4000n), experienceYears: 12 }),
       },
@@ -46,18 +51,29 @@ t.test("expert profile rules: own profile only, experts only, valid values", asy
   const expert = await h.person("expert");
   const other = await h.person("expert");
   const bola = await failure(
-    h.client.upsertExpertProfile({ expertId: other.userId, profile: expertProfile() }, expert.call),
+    h.client.upsertExpertProfile(
+      { reason: "", expertId: other.userId, profile: expertProfile() },
+      expert.call,
+    ),
   );
   t.equal(bola.reason, "NOT_YOUR_PROFILE");
   const user = await h.person();
   t.equal(
-    (await failure(h.client.upsertExpertProfile({ expertId: "", profile: expertProfile() }, user.call))).kind,
+    (
+      await failure(
+        h.client.upsertExpertProfile({ reason: "", expertId: "", profile: expertProfile() }, user.call),
+      )
+    ).kind,
     "permission_denied",
     "a plain user cannot make themselves an expert",
   );
   const mismatch = await failure(
     h.client.upsertExpertProfile(
-      { expertId: "", profile: expertProfile({ callRate: { amountMinor: 100n, currency: "USD" } }) },
+      {
+        reason: "",
+        expertId: "",
+        profile: expertProfile({ callRate: { amountMinor: 100n, currency: "USD" } }),
+      },
       expert.call,
     ),
   );
@@ -65,6 +81,7 @@ t.test("expert profile rules: own profile only, experts only, valid values", asy
   const invalid = await failure(
     h.client.upsertExpertProfile(
       {
+        reason: "",
         expertId: "",
         profile: expertProfile({ chatRate: inr(-1n), maxConcurrentSessions: 0, experienceYears: 200 }),
       },
@@ -74,7 +91,7 @@ t.test("expert profile rules: own profile only, experts only, valid values", asy
   t.equal(invalid.reason, "VALIDATION_FAILED");
   t.equal(invalid.fieldViolations.length, 3);
   const byStaff = await h.client.upsertExpertProfile(
-    { expertId: other.userId, profile: expertProfile() },
+    { reason: "", expertId: other.userId, profile: expertProfile() },
     h.as.operator,
   );
   t.equal(byStaff.expert?.userId, other.userId, "staff may set up an expert");
@@ -93,7 +110,10 @@ t.test(
       OFFLINE,
       "offline until chosen",
     );
-    const set = await h.client.setAvailability({ expertId: "", availability: AVAILABLE }, expert.call);
+    const set = await h.client.setAvailability(
+      { reason: "", expertId: "", availability: AVAILABLE },
+      expert.call,
+    );
     t.equal(set.expert?.availability, AVAILABLE);
     t.equal(
       (await h.client.reportExpertLoad({ expertId: expert.userId, activeSessions: 1 }, h.as.session))
@@ -109,15 +129,15 @@ t.test(
     t.equal((await h.client.getExpert({ expertId: expert.userId })).expert?.availability, BUSY);
     await h.client.reportExpertLoad({ expertId: expert.userId, activeSessions: 0 }, h.as.session);
     const derived = await failure(
-      h.client.setAvailability({ expertId: "", availability: BUSY }, expert.call),
+      h.client.setAvailability({ reason: "", expertId: "", availability: BUSY }, expert.call),
     );
     t.equal(derived.reason, "AVAILABILITY_DERIVED");
     t.equal(
-      (await h.client.setAvailability({ expertId: "", availability: UNAVAILABLE }, expert.call)).expert
-        ?.availability,
+      (await h.client.setAvailability({ reason: "", expertId: "", availability: UNAVAILABLE }, expert.call))
+        .expert?.availability,
       UNAVAILABLE,
     );
-    await h.client.setAvailability({ expertId: "", availability: AVAILABLE }, expert.call);
+    await h.client.setAvailability({ reason: "", expertId: "", availability: AVAILABLE }, expert.call);
 
     const heartbeat = await h.client.reportPresence({ userId: expert.userId, online: true }, h.as.edge);
     t.same(heartbeat.expiresAt, new Date(h.clock.now.getTime() + PRESENCE_TTL_SECONDS * 1000));
@@ -155,25 +175,35 @@ t.test("availability and load permissions", async (t) => {
   t.equal(
     (
       await failure(
-        h.client.setAvailability({ expertId: other.userId, availability: AVAILABLE }, expert.call),
+        h.client.setAvailability(
+          { reason: "", expertId: other.userId, availability: AVAILABLE },
+          expert.call,
+        ),
       )
     ).reason,
     "NOT_YOUR_PROFILE",
   );
   const staff = await h.client.setAvailability(
-    { expertId: other.userId, availability: UNAVAILABLE },
+    { reason: "", expertId: other.userId, availability: UNAVAILABLE },
     h.as.operator,
   );
   t.equal(staff.expert?.availability, UNAVAILABLE);
   const noProfile = await h.person("expert");
   t.equal(
-    (await failure(h.client.setAvailability({ expertId: "", availability: AVAILABLE }, noProfile.call)))
-      .reason,
+    (
+      await failure(
+        h.client.setAvailability({ reason: "", expertId: "", availability: AVAILABLE }, noProfile.call),
+      )
+    ).reason,
     "EXPERT_NOT_FOUND",
   );
   const user = await h.person();
   t.equal(
-    (await failure(h.client.setAvailability({ expertId: "", availability: AVAILABLE }, user.call))).kind,
+    (
+      await failure(
+        h.client.setAvailability({ reason: "", expertId: "", availability: AVAILABLE }, user.call),
+      )
+    ).kind,
     "permission_denied",
   );
   for (const caller of [expert.call, h.as.edge, h.as.partnerA]) {

@@ -154,7 +154,10 @@ export async function startHarness(
     },
     async expert(profile = {}) {
       const expert = await harness.person("expert");
-      await client.upsertExpertProfile({ expertId: "", profile: expertProfile(profile) }, expert.call);
+      await client.upsertExpertProfile(
+        { reason: "", expertId: "", profile: expertProfile(profile) },
+        expert.call,
+      );
       await client.reportPresence({ userId: expert.userId, online: true }, harness.as.edge);
       return expert;
     },

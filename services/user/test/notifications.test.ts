@@ -66,6 +66,7 @@ t.test("Notify: per-person seq, idempotent by producer event, rendered in the pe
   await h.client.getMe({}, hindi.call);
   await h.client.updateProfile(
     {
+      reason: "",
       profile: {
         userId: "",
         displayName: "",
@@ -199,7 +200,7 @@ t.test(
   async (t) => {
     const expert = await h.expert();
     await h.client.setAvailability(
-      { expertId: "", availability: ExpertAvailability.EXPERT_AVAILABILITY_AVAILABLE },
+      { reason: "", expertId: "", availability: ExpertAvailability.EXPERT_AVAILABILITY_AVAILABLE },
       expert.call,
     );
     const fans = await Promise.all([h.person(), h.person()]);
@@ -265,7 +266,7 @@ t.test(
 t.test("a fan and an expert blocked either way are not told of each other", async (t) => {
   const expert = await h.expert();
   await h.client.setAvailability(
-    { expertId: "", availability: ExpertAvailability.EXPERT_AVAILABILITY_AVAILABLE },
+    { reason: "", expertId: "", availability: ExpertAvailability.EXPERT_AVAILABILITY_AVAILABLE },
     expert.call,
   );
   const [blocker, fan] = await Promise.all([h.person(), h.person()]);

@@ -58,7 +58,7 @@ t.test(
     const h = await startHarness(t, { presence });
     const expert = await h.expert({ specialisations: ["redis-presence"] });
     await h.client.setAvailability(
-      { expertId: "", availability: ExpertAvailability.EXPERT_AVAILABILITY_AVAILABLE },
+      { reason: "", expertId: "", availability: ExpertAvailability.EXPERT_AVAILABILITY_AVAILABLE },
       expert.call,
     );
     const listed = async () =>

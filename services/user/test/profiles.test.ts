@@ -100,7 +100,7 @@ t.test(
     );
 
     const expert = await h.person("expert");
-    await h.client.upsertExpertProfile({ expertId: "", profile: expertProfile() }, expert.call);
+    await h.client.upsertExpertProfile({ reason: "", expertId: "", profile: expertProfile() }, expert.call);
     t.equal((await h.client.getExpert({ expertId: expert.userId })).expert?.displayName, "New expert");
     await ensure(expert.userId, "Ravi Expert");
     t.equal(
@@ -111,7 +111,7 @@ t.test(
 
     const quick = await h.person();
     await h.client.updateProfile(
-      { profile: { ...blankProfile, displayName: "My Own Name" }, updateMask: ["display_name"] },
+      { reason: "", profile: { ...blankProfile, displayName: "My Own Name" }, updateMask: ["display_name"] },
       quick.call,
     );
     await ensure(quick.userId, "Registered Name");
@@ -122,7 +122,7 @@ t.test(
     );
     const bioFirst = await h.person();
     await h.client.updateProfile(
-      { profile: { ...blankProfile, bio: "Hello" }, updateMask: ["bio"] },
+      { reason: "", profile: { ...blankProfile, bio: "Hello" }, updateMask: ["bio"] },
       bioFirst.call,
     );
     await ensure(bioFirst.userId, "Named Later");
@@ -138,6 +138,7 @@ t.test("UpdateProfile applies exactly the masked fields", async (t) => {
   const me = await h.person();
   const { profile } = await h.client.updateProfile(
     {
+      reason: "",
       profile: {
         ...blankProfile,
         displayName: "  Meera  ",
@@ -159,13 +160,17 @@ t.test("UpdateProfile applies exactly the masked fields", async (t) => {
   t.same(profile?.languages, ["en", "ta-IN"]);
   t.equal(profile?.preferences?.timeZone, "Asia/Kolkata");
   const { profile: second } = await h.client.updateProfile(
-    { profile: { ...blankProfile, avatarUrl: "https://cdn.example.com/a.png" }, updateMask: ["avatarUrl"] },
+    {
+      reason: "",
+      profile: { ...blankProfile, avatarUrl: "https://cdn.example.com/a.png" },
+      updateMask: ["avatarUrl"],
+    },
     me.call,
   );
   t.equal(second?.avatarUrl, "https://cdn.example.com/a.png", "camelCase JSON paths are accepted");
   t.equal(second?.bio, "Tarot reader", "fields outside the mask keep their values");
   const { profile: cleared } = await h.client.updateProfile(
-    { profile: { ...blankProfile }, updateMask: ["bio"] },
+    { reason: "", profile: { ...blankProfile }, updateMask: ["bio"] },
     me.call,
   );
   t.equal(cleared?.bio, "", "a masked field set to its default is cleared");
@@ -178,7 +183,11 @@ t.test(
     await h.client.getMe({}, me.call);
     const outside = await failure(
       h.client.updateProfile(
-        { profile: { ...blankProfile, displayName: "A", bio: "sneaky" }, updateMask: ["display_name"] },
+        {
+          reason: "",
+          profile: { ...blankProfile, displayName: "A", bio: "sneaky" },
+          updateMask: ["display_name"],
+        },
         me.call,
       ),
     );
@@ -187,7 +196,7 @@ t.test(
     t.equal(outside.metadata.field, "bio");
     const verified = await failure(
       h.client.updateProfile(
-        { profile: { ...blankProfile, verified: true }, updateMask: ["verified"] },
+        { reason: "", profile: { ...blankProfile, verified: true }, updateMask: ["verified"] },
         me.call,
       ),
     );
@@ -203,24 +212,25 @@ t.test(
       "preferences.locale",
     ]) {
       const refused = await failure(
-        h.client.updateProfile({ profile: { ...blankProfile }, updateMask: [path] }, me.call),
+        h.client.updateProfile({ reason: "", profile: { ...blankProfile }, updateMask: [path] }, me.call),
       );
       t.equal(refused.reason, "FIELD_NOT_UPDATABLE", `${path} is not updatable`);
     }
     const smuggled = await failure(
       h.client.updateProfile(
-        { profile: { ...blankProfile, partnerId: "partner-a", bio: "x" }, updateMask: ["bio"] },
+        { reason: "", profile: { ...blankProfile, partnerId: "partner-a", bio: "x" }, updateMask: ["bio"] },
         me.call,
       ),
     );
     t.equal(smuggled.reason, "FIELD_OUTSIDE_MASK", "sync fields cannot ride along");
     const empty = await failure(
-      h.client.updateProfile({ profile: { ...blankProfile, bio: "x" }, updateMask: [] }, me.call),
+      h.client.updateProfile({ reason: "", profile: { ...blankProfile, bio: "x" }, updateMask: [] }, me.call),
     );
     t.equal(empty.reason, "UPDATE_MASK_REQUIRED");
     const invalid = await failure(
       h.client.updateProfile(
         {
+          reason: "",
           profile: { ...blankProfile, avatarUrl: "javascript:alert(1)", languages: ["not a tag"] },
           updateMask: ["avatar_url", "languages"],
         },
@@ -246,6 +256,7 @@ t.test("staff may verify a profile; a user may not edit another user's profile (
   const attack = await failure(
     h.client.updateProfile(
       {
+        reason: "",
         profile: { ...blankProfile, userId: alice.userId, displayName: "pwned" },
         updateMask: ["display_name"],
       },
@@ -258,6 +269,7 @@ t.test("staff may verify a profile; a user may not edit another user's profile (
   const asExpert = await failure(
     h.client.updateProfile(
       {
+        reason: "",
         profile: { ...blankProfile, userId: alice.userId, displayName: "pwned" },
         updateMask: ["display_name"],
       },
@@ -266,14 +278,18 @@ t.test("staff may verify a profile; a user may not edit another user's profile (
   );
   t.equal(asExpert.reason, "NOT_YOUR_PROFILE");
   const { profile } = await h.client.updateProfile(
-    { profile: { ...blankProfile, userId: alice.userId, verified: true }, updateMask: ["verified"] },
+    {
+      reason: "",
+      profile: { ...blankProfile, userId: alice.userId, verified: true },
+      updateMask: ["verified"],
+    },
     h.as.operator,
   );
   t.equal(profile?.verified, true);
   t.equal(profile?.displayName, "New user", "the attack changed nothing");
   const missing = await failure(
     h.client.updateProfile(
-      { profile: { ...blankProfile, userId: newId(), bio: "x" }, updateMask: ["bio"] },
+      { reason: "", profile: { ...blankProfile, userId: newId(), bio: "x" }, updateMask: ["bio"] },
       h.as.operator,
     ),
   );
@@ -284,6 +300,7 @@ t.test("GetUser shows others only the public fields", async (t) => {
   const alice = await h.person();
   await h.client.updateProfile(
     {
+      reason: "",
       profile: {
         ...blankProfile,
         displayName: "Alice",

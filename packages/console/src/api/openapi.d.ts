@@ -803,7 +803,7 @@ export interface paths {
         get?: never;
         /**
          * Creates or replaces an expert's profile
-         * @description It holds the rates per minute, capacity, specialisations, languages, experience and bio; rating summary and availability are not set here.
+         * @description It holds the rates per minute, capacity, specialisations, languages, experience and bio; rating summary and availability are not set here. Staff setting someone else's give a reason, and the change is recorded in auth's audit log (`expert.upsert`); a refused attempt is recorded too.
          *
          *     Callers: expert (own profile); operator, admin (any user).
          */
@@ -898,7 +898,7 @@ export interface paths {
         head?: never;
         /**
          * Updates the fields of a profile named in `update_mask`
-         * @description A field set in `profile` but not named in the mask is refused, never silently applied or dropped; fields nobody may set (user_id, sync data, timestamps) and fields the caller's role may not set (`verified`: staff only) are refused. People update only their own profile.
+         * @description A field set in `profile` but not named in the mask is refused, never silently applied or dropped; fields nobody may set (user_id, sync data, timestamps) and fields the caller's role may not set (`verified`: staff only) are refused. People update only their own profile. Staff changing someone else's profile, or `verified`, give a reason, and the change is recorded in auth's audit log (`profile.update`).
          *
          *     Callers: signed-in user (own profile); operator, admin (any profile).
          */
@@ -938,7 +938,7 @@ export interface paths {
         put?: never;
         /**
          * Sets an expert's chosen availability: available, unavailable or offline
-         * @description BUSY is never set: it is derived from live sessions at capacity (ReportExpertLoad), and an available expert without presence heartbeats reads as OFFLINE.
+         * @description BUSY is never set: it is derived from live sessions at capacity (ReportExpertLoad), and an available expert without presence heartbeats reads as OFFLINE. Staff setting someone else's give a reason, and the change is recorded in auth's audit log (`expert.set_availability`); a refused attempt is recorded too.
          *
          *     Callers: expert (own availability); operator, admin.
          */
@@ -7549,7 +7549,13 @@ export interface operations {
     };
     UserService_UpsertExpertProfile: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description Why, for the audit log (over HTTP: `?reason=`): required when staff set someone else's
+                 *     expert profile (INVALID_ARGUMENT REASON_REQUIRED otherwise).
+                 */
+                reason?: string;
+            };
             header?: never;
             path: {
                 /** @description The expert (empty: the caller). */
@@ -7577,6 +7583,7 @@ export interface operations {
              *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
              *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
              *     - `CURRENCY_MISMATCH` (INVALID_ARGUMENT)
+             *     - `REASON_REQUIRED` (INVALID_ARGUMENT): staff
              */
             400: {
                 headers: {
@@ -7586,7 +7593,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"] & {
                         error?: {
                             /** @enum {string} */
-                            reason?: "INVALID_BODY" | "VALIDATION_FAILED" | "CURRENCY_MISMATCH";
+                            reason?: "INVALID_BODY" | "VALIDATION_FAILED" | "CURRENCY_MISMATCH" | "REASON_REQUIRED";
                         };
                     };
                 };
@@ -7639,6 +7646,23 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             reason?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Unavailable; retry shortly.
+             *     - `AUDIT_UNAVAILABLE` (UNAVAILABLE): staff: done but not yet recorded; send it again
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "AUDIT_UNAVAILABLE";
                         };
                     };
                 };
@@ -7953,6 +7977,11 @@ export interface operations {
     UserService_UpdateProfile: {
         parameters: {
             query?: {
+                /**
+                 * @description Why, for the audit log (over HTTP: `?reason=`): required when staff change someone else's
+                 *     profile or set `verified` (INVALID_ARGUMENT REASON_REQUIRED otherwise).
+                 */
+                reason?: string;
                 /** @description Fields to change: display_name, avatar_url, bio, languages, preferences, verified (staff). */
                 update_mask?: string;
             };
@@ -7982,6 +8011,7 @@ export interface operations {
              *     - `FIELD_NOT_UPDATABLE` (INVALID_ARGUMENT)
              *     - `FIELD_OUTSIDE_MASK` (INVALID_ARGUMENT)
              *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
+             *     - `REASON_REQUIRED` (INVALID_ARGUMENT): staff
              */
             400: {
                 headers: {
@@ -7991,7 +8021,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"] & {
                         error?: {
                             /** @enum {string} */
-                            reason?: "INVALID_BODY" | "UPDATE_MASK_REQUIRED" | "FIELD_NOT_UPDATABLE" | "FIELD_OUTSIDE_MASK" | "VALIDATION_FAILED";
+                            reason?: "INVALID_BODY" | "UPDATE_MASK_REQUIRED" | "FIELD_NOT_UPDATABLE" | "FIELD_OUTSIDE_MASK" | "VALIDATION_FAILED" | "REASON_REQUIRED";
                         };
                     };
                 };
@@ -8062,6 +8092,23 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             reason?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Unavailable; retry shortly.
+             *     - `AUDIT_UNAVAILABLE` (UNAVAILABLE): staff: done but not yet recorded; send it again
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "AUDIT_UNAVAILABLE";
                         };
                     };
                 };
@@ -8177,6 +8224,11 @@ export interface operations {
                      * @example 0190a8f0-5c2e-7a31-9b1d-3f4e5a6b7c8d
                      */
                     expert_id?: string;
+                    /**
+                     * @description Why, for the audit log: required when staff set someone else's availability
+                     *     (INVALID_ARGUMENT REASON_REQUIRED otherwise).
+                     */
+                    reason?: string;
                 };
             };
         };
@@ -8195,6 +8247,7 @@ export interface operations {
              *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
              *     - `AVAILABILITY_DERIVED` (INVALID_ARGUMENT)
              *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
+             *     - `REASON_REQUIRED` (INVALID_ARGUMENT): staff
              */
             400: {
                 headers: {
@@ -8204,7 +8257,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"] & {
                         error?: {
                             /** @enum {string} */
-                            reason?: "INVALID_BODY" | "AVAILABILITY_DERIVED" | "VALIDATION_FAILED";
+                            reason?: "INVALID_BODY" | "AVAILABILITY_DERIVED" | "VALIDATION_FAILED" | "REASON_REQUIRED";
                         };
                     };
                 };
@@ -8274,6 +8327,23 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             reason?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Unavailable; retry shortly.
+             *     - `AUDIT_UNAVAILABLE` (UNAVAILABLE): staff: done but not yet recorded; send it again
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "AUDIT_UNAVAILABLE";
                         };
                     };
                 };

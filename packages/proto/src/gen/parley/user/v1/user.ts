@@ -522,7 +522,14 @@ export interface UpdateProfileRequest {
     | Profile
     | undefined;
   /** Fields to change: display_name, avatar_url, bio, languages, preferences, verified (staff). */
-  updateMask?: string[] | undefined;
+  updateMask?:
+    | string[]
+    | undefined;
+  /**
+   * Why, for the audit log (over HTTP: `?reason=`): required when staff change someone else's
+   * profile or set `verified` (INVALID_ARGUMENT REASON_REQUIRED otherwise).
+   */
+  reason: string;
 }
 
 /** Response of UpdateProfile. */
@@ -711,7 +718,14 @@ export interface UpsertExpertProfileRequest {
   /** The expert (empty: the caller). */
   expertId: string;
   /** The full expert profile. */
-  profile?: ExpertProfile | undefined;
+  profile?:
+    | ExpertProfile
+    | undefined;
+  /**
+   * Why, for the audit log (over HTTP: `?reason=`): required when staff set someone else's
+   * expert profile (INVALID_ARGUMENT REASON_REQUIRED otherwise).
+   */
+  reason: string;
 }
 
 /** Response of UpsertExpertProfile. */
@@ -726,6 +740,11 @@ export interface SetAvailabilityRequest {
   expertId: string;
   /** AVAILABLE, UNAVAILABLE or OFFLINE. */
   availability: ExpertAvailability;
+  /**
+   * Why, for the audit log: required when staff set someone else's availability
+   * (INVALID_ARGUMENT REASON_REQUIRED otherwise).
+   */
+  reason: string;
 }
 
 /** Response of SetAvailability. */
@@ -1710,7 +1729,7 @@ export const GetUserResponse: MessageFns<GetUserResponse> = {
 };
 
 function createBaseUpdateProfileRequest(): UpdateProfileRequest {
-  return { profile: undefined, updateMask: undefined };
+  return { profile: undefined, updateMask: undefined, reason: "" };
 }
 
 export const UpdateProfileRequest: MessageFns<UpdateProfileRequest> = {
@@ -1720,6 +1739,9 @@ export const UpdateProfileRequest: MessageFns<UpdateProfileRequest> = {
     }
     if (message.updateMask !== undefined) {
       FieldMask.encode(FieldMask.wrap(message.updateMask), writer.uint32(18).fork()).join();
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
     }
     return writer;
   },
@@ -1753,6 +1775,14 @@ export const UpdateProfileRequest: MessageFns<UpdateProfileRequest> = {
             message.updateMask = FieldMask.unwrap(FieldMask.decode(reader, reader.uint32()));
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1773,6 +1803,7 @@ export const UpdateProfileRequest: MessageFns<UpdateProfileRequest> = {
         : isSet(object.update_mask)
         ? FieldMask.unwrap(FieldMask.fromJSON(object.update_mask))
         : undefined,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
     };
   },
 
@@ -1783,6 +1814,9 @@ export const UpdateProfileRequest: MessageFns<UpdateProfileRequest> = {
     }
     if (message.updateMask !== undefined) {
       obj.updateMask = FieldMask.toJSON(FieldMask.wrap(message.updateMask));
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
     }
     return obj;
   },
@@ -3399,7 +3433,7 @@ export const ExpertProfile: MessageFns<ExpertProfile> = {
 };
 
 function createBaseUpsertExpertProfileRequest(): UpsertExpertProfileRequest {
-  return { expertId: "", profile: undefined };
+  return { expertId: "", profile: undefined, reason: "" };
 }
 
 export const UpsertExpertProfileRequest: MessageFns<UpsertExpertProfileRequest> = {
@@ -3409,6 +3443,9 @@ export const UpsertExpertProfileRequest: MessageFns<UpsertExpertProfileRequest> 
     }
     if (message.profile !== undefined) {
       ExpertProfile.encode(message.profile, writer.uint32(18).fork()).join();
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
     }
     return writer;
   },
@@ -3442,6 +3479,14 @@ export const UpsertExpertProfileRequest: MessageFns<UpsertExpertProfileRequest> 
             message.profile = ExpertProfile.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3462,6 +3507,7 @@ export const UpsertExpertProfileRequest: MessageFns<UpsertExpertProfileRequest> 
         ? globalThis.String(object.expert_id)
         : "",
       profile: isSet(object.profile) ? ExpertProfile.fromJSON(object.profile) : undefined,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
     };
   },
 
@@ -3472,6 +3518,9 @@ export const UpsertExpertProfileRequest: MessageFns<UpsertExpertProfileRequest> 
     }
     if (message.profile !== undefined) {
       obj.profile = ExpertProfile.toJSON(message.profile);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
     }
     return obj;
   },
@@ -3536,7 +3585,7 @@ export const UpsertExpertProfileResponse: MessageFns<UpsertExpertProfileResponse
 };
 
 function createBaseSetAvailabilityRequest(): SetAvailabilityRequest {
-  return { expertId: "", availability: 0 };
+  return { expertId: "", availability: 0, reason: "" };
 }
 
 export const SetAvailabilityRequest: MessageFns<SetAvailabilityRequest> = {
@@ -3546,6 +3595,9 @@ export const SetAvailabilityRequest: MessageFns<SetAvailabilityRequest> = {
     }
     if (message.availability !== 0) {
       writer.uint32(16).int32(message.availability);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
     }
     return writer;
   },
@@ -3579,6 +3631,14 @@ export const SetAvailabilityRequest: MessageFns<SetAvailabilityRequest> = {
             message.availability = reader.int32() as any;
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3599,6 +3659,7 @@ export const SetAvailabilityRequest: MessageFns<SetAvailabilityRequest> = {
         ? globalThis.String(object.expert_id)
         : "",
       availability: isSet(object.availability) ? expertAvailabilityFromJSON(object.availability) : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
     };
   },
 
@@ -3609,6 +3670,9 @@ export const SetAvailabilityRequest: MessageFns<SetAvailabilityRequest> = {
     }
     if (message.availability !== 0) {
       obj.availability = expertAvailabilityToJSON(message.availability);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
     }
     return obj;
   },
@@ -7124,8 +7188,10 @@ export const UserServiceService = {
    * not named in the mask is refused, never silently applied or dropped; fields nobody may
    * set (user_id, sync data, timestamps) and fields the caller's role may not set
    * (`verified`: staff only) are refused. People update only their own profile.
+   * Staff changing someone else's profile, or `verified`, give a reason, and the change is
+   * recorded in auth's audit log (`profile.update`).
    * Callers: signed-in user (own profile); operator, admin (any profile).
-   * Errors: INVALID_ARGUMENT UPDATE_MASK_REQUIRED, FIELD_NOT_UPDATABLE, FIELD_OUTSIDE_MASK, VALIDATION_FAILED; PERMISSION_DENIED NOT_YOUR_PROFILE, FIELD_NOT_PERMITTED; NOT_FOUND USER_NOT_FOUND
+   * Errors: INVALID_ARGUMENT UPDATE_MASK_REQUIRED, FIELD_NOT_UPDATABLE, FIELD_OUTSIDE_MASK, VALIDATION_FAILED, REASON_REQUIRED (staff); PERMISSION_DENIED NOT_YOUR_PROFILE, FIELD_NOT_PERMITTED; NOT_FOUND USER_NOT_FOUND; UNAVAILABLE AUDIT_UNAVAILABLE (staff: done but not yet recorded; send it again)
    */
   updateProfile: {
     path: "/parley.user.v1.UserService/UpdateProfile" as const,
@@ -7202,9 +7268,10 @@ export const UserServiceService = {
   /**
    * Creates or replaces an expert's profile. It holds the rates per minute, capacity,
    * specialisations, languages, experience and bio; rating summary and availability are not
-   * set here.
+   * set here. Staff setting someone else's give a reason, and the change is recorded in auth's
+   * audit log (`expert.upsert`); a refused attempt is recorded too.
    * Callers: expert (own profile); operator, admin (any user).
-   * Errors: PERMISSION_DENIED NOT_YOUR_PROFILE, INVALID_ARGUMENT VALIDATION_FAILED, CURRENCY_MISMATCH
+   * Errors: PERMISSION_DENIED NOT_YOUR_PROFILE, INVALID_ARGUMENT VALIDATION_FAILED, CURRENCY_MISMATCH, REASON_REQUIRED (staff); UNAVAILABLE AUDIT_UNAVAILABLE (staff: done but not yet recorded; send it again)
    */
   upsertExpertProfile: {
     path: "/parley.user.v1.UserService/UpsertExpertProfile" as const,
@@ -7220,9 +7287,11 @@ export const UserServiceService = {
   /**
    * Sets an expert's chosen availability: available, unavailable or offline. BUSY is never set:
    * it is derived from live sessions at capacity (ReportExpertLoad), and an available
-   * expert without presence heartbeats reads as OFFLINE.
+   * expert without presence heartbeats reads as OFFLINE. Staff setting someone else's give a
+   * reason, and the change is recorded in auth's audit log (`expert.set_availability`); a
+   * refused attempt is recorded too.
    * Callers: expert (own availability); operator, admin.
-   * Errors: PERMISSION_DENIED NOT_YOUR_PROFILE, NOT_FOUND EXPERT_NOT_FOUND, INVALID_ARGUMENT AVAILABILITY_DERIVED, VALIDATION_FAILED
+   * Errors: PERMISSION_DENIED NOT_YOUR_PROFILE, NOT_FOUND EXPERT_NOT_FOUND, INVALID_ARGUMENT AVAILABILITY_DERIVED, VALIDATION_FAILED, REASON_REQUIRED (staff); UNAVAILABLE AUDIT_UNAVAILABLE (staff: done but not yet recorded; send it again)
    */
   setAvailability: {
     path: "/parley.user.v1.UserService/SetAvailability" as const,
@@ -7562,8 +7631,10 @@ export interface UserServiceServer extends UntypedServiceImplementation {
    * not named in the mask is refused, never silently applied or dropped; fields nobody may
    * set (user_id, sync data, timestamps) and fields the caller's role may not set
    * (`verified`: staff only) are refused. People update only their own profile.
+   * Staff changing someone else's profile, or `verified`, give a reason, and the change is
+   * recorded in auth's audit log (`profile.update`).
    * Callers: signed-in user (own profile); operator, admin (any profile).
-   * Errors: INVALID_ARGUMENT UPDATE_MASK_REQUIRED, FIELD_NOT_UPDATABLE, FIELD_OUTSIDE_MASK, VALIDATION_FAILED; PERMISSION_DENIED NOT_YOUR_PROFILE, FIELD_NOT_PERMITTED; NOT_FOUND USER_NOT_FOUND
+   * Errors: INVALID_ARGUMENT UPDATE_MASK_REQUIRED, FIELD_NOT_UPDATABLE, FIELD_OUTSIDE_MASK, VALIDATION_FAILED, REASON_REQUIRED (staff); PERMISSION_DENIED NOT_YOUR_PROFILE, FIELD_NOT_PERMITTED; NOT_FOUND USER_NOT_FOUND; UNAVAILABLE AUDIT_UNAVAILABLE (staff: done but not yet recorded; send it again)
    */
   updateProfile: handleUnaryCall<UpdateProfileRequest, UpdateProfileResponse>;
   /**
@@ -7596,17 +7667,20 @@ export interface UserServiceServer extends UntypedServiceImplementation {
   /**
    * Creates or replaces an expert's profile. It holds the rates per minute, capacity,
    * specialisations, languages, experience and bio; rating summary and availability are not
-   * set here.
+   * set here. Staff setting someone else's give a reason, and the change is recorded in auth's
+   * audit log (`expert.upsert`); a refused attempt is recorded too.
    * Callers: expert (own profile); operator, admin (any user).
-   * Errors: PERMISSION_DENIED NOT_YOUR_PROFILE, INVALID_ARGUMENT VALIDATION_FAILED, CURRENCY_MISMATCH
+   * Errors: PERMISSION_DENIED NOT_YOUR_PROFILE, INVALID_ARGUMENT VALIDATION_FAILED, CURRENCY_MISMATCH, REASON_REQUIRED (staff); UNAVAILABLE AUDIT_UNAVAILABLE (staff: done but not yet recorded; send it again)
    */
   upsertExpertProfile: handleUnaryCall<UpsertExpertProfileRequest, UpsertExpertProfileResponse>;
   /**
    * Sets an expert's chosen availability: available, unavailable or offline. BUSY is never set:
    * it is derived from live sessions at capacity (ReportExpertLoad), and an available
-   * expert without presence heartbeats reads as OFFLINE.
+   * expert without presence heartbeats reads as OFFLINE. Staff setting someone else's give a
+   * reason, and the change is recorded in auth's audit log (`expert.set_availability`); a
+   * refused attempt is recorded too.
    * Callers: expert (own availability); operator, admin.
-   * Errors: PERMISSION_DENIED NOT_YOUR_PROFILE, NOT_FOUND EXPERT_NOT_FOUND, INVALID_ARGUMENT AVAILABILITY_DERIVED, VALIDATION_FAILED
+   * Errors: PERMISSION_DENIED NOT_YOUR_PROFILE, NOT_FOUND EXPERT_NOT_FOUND, INVALID_ARGUMENT AVAILABILITY_DERIVED, VALIDATION_FAILED, REASON_REQUIRED (staff); UNAVAILABLE AUDIT_UNAVAILABLE (staff: done but not yet recorded; send it again)
    */
   setAvailability: handleUnaryCall<SetAvailabilityRequest, SetAvailabilityResponse>;
   /**
@@ -7788,8 +7862,10 @@ export interface UserServiceClient extends Client {
    * not named in the mask is refused, never silently applied or dropped; fields nobody may
    * set (user_id, sync data, timestamps) and fields the caller's role may not set
    * (`verified`: staff only) are refused. People update only their own profile.
+   * Staff changing someone else's profile, or `verified`, give a reason, and the change is
+   * recorded in auth's audit log (`profile.update`).
    * Callers: signed-in user (own profile); operator, admin (any profile).
-   * Errors: INVALID_ARGUMENT UPDATE_MASK_REQUIRED, FIELD_NOT_UPDATABLE, FIELD_OUTSIDE_MASK, VALIDATION_FAILED; PERMISSION_DENIED NOT_YOUR_PROFILE, FIELD_NOT_PERMITTED; NOT_FOUND USER_NOT_FOUND
+   * Errors: INVALID_ARGUMENT UPDATE_MASK_REQUIRED, FIELD_NOT_UPDATABLE, FIELD_OUTSIDE_MASK, VALIDATION_FAILED, REASON_REQUIRED (staff); PERMISSION_DENIED NOT_YOUR_PROFILE, FIELD_NOT_PERMITTED; NOT_FOUND USER_NOT_FOUND; UNAVAILABLE AUDIT_UNAVAILABLE (staff: done but not yet recorded; send it again)
    */
   updateProfile(
     request: UpdateProfileRequest,
@@ -7893,9 +7969,10 @@ export interface UserServiceClient extends Client {
   /**
    * Creates or replaces an expert's profile. It holds the rates per minute, capacity,
    * specialisations, languages, experience and bio; rating summary and availability are not
-   * set here.
+   * set here. Staff setting someone else's give a reason, and the change is recorded in auth's
+   * audit log (`expert.upsert`); a refused attempt is recorded too.
    * Callers: expert (own profile); operator, admin (any user).
-   * Errors: PERMISSION_DENIED NOT_YOUR_PROFILE, INVALID_ARGUMENT VALIDATION_FAILED, CURRENCY_MISMATCH
+   * Errors: PERMISSION_DENIED NOT_YOUR_PROFILE, INVALID_ARGUMENT VALIDATION_FAILED, CURRENCY_MISMATCH, REASON_REQUIRED (staff); UNAVAILABLE AUDIT_UNAVAILABLE (staff: done but not yet recorded; send it again)
    */
   upsertExpertProfile(
     request: UpsertExpertProfileRequest,
@@ -7915,9 +7992,11 @@ export interface UserServiceClient extends Client {
   /**
    * Sets an expert's chosen availability: available, unavailable or offline. BUSY is never set:
    * it is derived from live sessions at capacity (ReportExpertLoad), and an available
-   * expert without presence heartbeats reads as OFFLINE.
+   * expert without presence heartbeats reads as OFFLINE. Staff setting someone else's give a
+   * reason, and the change is recorded in auth's audit log (`expert.set_availability`); a
+   * refused attempt is recorded too.
    * Callers: expert (own availability); operator, admin.
-   * Errors: PERMISSION_DENIED NOT_YOUR_PROFILE, NOT_FOUND EXPERT_NOT_FOUND, INVALID_ARGUMENT AVAILABILITY_DERIVED, VALIDATION_FAILED
+   * Errors: PERMISSION_DENIED NOT_YOUR_PROFILE, NOT_FOUND EXPERT_NOT_FOUND, INVALID_ARGUMENT AVAILABILITY_DERIVED, VALIDATION_FAILED, REASON_REQUIRED (staff); UNAVAILABLE AUDIT_UNAVAILABLE (staff: done but not yet recorded; send it again)
    */
   setAvailability(
     request: SetAvailabilityRequest,
