@@ -1,0 +1,129 @@
+// The kit server's staff-action hook on its own: the reason checked before the handler, the
+// target from the answer, a person's own call left alone, a refusal recorded as denied, and an
+// action that cannot be recorded answered AUDIT_UNAVAILABLE.
+import * as grpc from "@grpc/grpc-js";
+import { allow, type PersonRole, type Principal } from "@parley/kit/auth";
+import { AppError } from "@parley/kit/errors";
+import {
+  bindService,
+  createGrpcServer,
+  createServiceClient,
+  type Handlers,
+  type StaffActionEvent,
+  staffActionsOf,
+} from "@parley/kit/grpc";
+import { createLogger } from "@parley/kit/log";
+import {
+  BillingServiceService,
+  type GetWalletRequest,
+  type GrantCreditRequest,
+} from "@parley/proto/parley/billing/v1/billing";
+import t from "tap";
+
+const ADMIN = "0190a000-0000-7000-8000-000000000001";
+const SUPPORT = "0190a000-0000-7000-8000-000000000002";
+const PERSON = "0190a000-0000-7000-8000-000000000003";
+
+const failure = async (promise: Promise<unknown>): Promise<AppError> => {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof AppError) return error;
+    throw error;
+  }
+  throw new Error("the call succeeded");
+};
+
+t.test("staff actions: reason, target, own calls, refusals, and an unrecorded action", async (t) => {
+  const recorded: StaffActionEvent[] = [];
+  let recorderUp = true;
+  let granted = 0;
+  const unimplemented = async () => {
+    throw new AppError("unimplemented", "UNIMPLEMENTED", "not part of this test");
+  };
+  const wallet = (userId: string) => ({
+    userId,
+    balance: { amountMinor: 0n, currency: "INR" },
+    held: { amountMinor: 0n, currency: "INR" },
+    available: { amountMinor: 0n, currency: "INR" },
+    minutesLeft: 0n,
+  });
+  const handlers = {
+    ...Object.fromEntries(Object.keys(BillingServiceService).map((key) => [key, unimplemented])),
+    async grantCredit(request: GrantCreditRequest) {
+      granted++;
+      return { transactionId: "t1", wallet: wallet(request.userId) };
+    },
+    async getWallet(request: GetWalletRequest) {
+      return { wallet: wallet(request.userId) };
+    },
+  } as unknown as Handlers<typeof BillingServiceService>;
+  const permissions = {
+    ...Object.fromEntries(Object.keys(BillingServiceService).map((key) => [key, allow.signedIn])),
+    grantCredit: allow.roles("admin"),
+  };
+  const server = createGrpcServer({
+    name: "kit-test",
+    log: createLogger({ service: "kit-test", level: process.env.TEST_LOG_LEVEL ?? "silent" }),
+    services: [bindService(BillingServiceService, handlers, permissions as never)],
+    // The bearer token is "role:user id": enough to be someone in this test.
+    authenticate: async (metadata): Promise<Principal> => {
+      const [role, userId] = String(metadata.get("authorization")[0] ?? "")
+        .replace(/^Bearer /, "")
+        .split(":");
+      return { kind: "user", role: role as PersonRole, userId: userId!, sessionId: "", assurance: "aal1" };
+    },
+    staffActions: staffActionsOf(BillingServiceService, {
+      grantCredit: { action: "wallet.grant_credit", reason: "note" },
+      getWallet: {
+        action: "wallet.view",
+        target: (_request, response) => response?.wallet?.userId,
+        own: (request, callerId) => request.userId === callerId,
+      },
+    }),
+    recordStaffAction: async (_ctx, event) => {
+      if (!recorderUp) throw new Error("auth is down");
+      recorded.push(event);
+    },
+  });
+  const port = await server.listen("127.0.0.1:0");
+  t.teardown(() => server.shutdown(1_000));
+  const client = createServiceClient(BillingServiceService, { address: `127.0.0.1:${port}` });
+  t.teardown(() => client.close());
+  const as = (role: PersonRole, userId: string) => ({ bearerToken: `${role}:${userId}` });
+  const grant = (note: string, caller = as("admin", ADMIN)) =>
+    client.grantCredit(
+      { userId: PERSON, amount: { amountMinor: 100n, currency: "INR" }, note, requestId: "r1" },
+      caller,
+    );
+
+  const blank = await failure(grant("  "));
+  t.equal(blank.code, grpc.status.INVALID_ARGUMENT);
+  t.equal(blank.reason, "REASON_REQUIRED");
+  t.equal(granted, 0, "refused before the handler runs");
+
+  await grant("goodwill");
+  t.match(recorded.at(-1), {
+    action: "wallet.grant_credit",
+    targetUserId: PERSON,
+    reason: "goodwill",
+    outcome: "done",
+  });
+
+  const refused = await failure(grant("let me", as("support", SUPPORT)));
+  t.equal(refused.code, grpc.status.PERMISSION_DENIED);
+  t.match(recorded.at(-1), { action: "wallet.grant_credit", targetUserId: PERSON, outcome: "denied" });
+  t.equal(granted, 1);
+
+  const count = recorded.length;
+  await client.getWallet({ userId: PERSON, currency: "", rateMinor: 0n }, as("user", PERSON));
+  await client.getWallet({ userId: SUPPORT, currency: "", rateMinor: 0n }, as("support", SUPPORT));
+  t.equal(recorded.length, count, "a person's call, and staff on their own account, are not staff actions");
+  await client.getWallet({ userId: PERSON, currency: "", rateMinor: 0n }, as("moderator", SUPPORT));
+  t.match(recorded.at(-1), { action: "wallet.view", targetUserId: PERSON, reason: "", outcome: "done" });
+
+  recorderUp = false;
+  const unrecorded = await failure(grant("goodwill"));
+  t.equal(unrecorded.code, grpc.status.UNAVAILABLE);
+  t.equal(unrecorded.reason, "AUDIT_UNAVAILABLE", "done but not on the record: the caller sends it again");
+});
