@@ -1,6 +1,7 @@
 // The kit server's staff-action hook on its own: the reason checked before the handler, the
-// target from the answer, a person's own call left alone, a refusal recorded as denied, and an
-// action that cannot be recorded answered AUDIT_UNAVAILABLE.
+// target from the answer, a person's own call left alone, a refusal recorded as denied (a
+// staff-only RPC outside the map too), and an action that cannot be recorded answered
+// AUDIT_UNAVAILABLE.
 import * as grpc from "@grpc/grpc-js";
 import { allow, type PersonRole, type Principal } from "@parley/kit/auth";
 import { AppError } from "@parley/kit/errors";
@@ -61,6 +62,7 @@ t.test("staff actions: reason, target, own calls, refusals, and an unrecorded ac
   const permissions = {
     ...Object.fromEntries(Object.keys(BillingServiceService).map((key) => [key, allow.signedIn])),
     grantCredit: allow.roles("admin"),
+    reconcilePayment: allow.staff,
   };
   const server = createGrpcServer({
     name: "kit-test",
@@ -114,6 +116,14 @@ t.test("staff actions: reason, target, own calls, refusals, and an unrecorded ac
   t.equal(refused.code, grpc.status.PERMISSION_DENIED);
   t.match(recorded.at(-1), { action: "wallet.grant_credit", targetUserId: PERSON, outcome: "denied" });
   t.equal(granted, 1);
+
+  const staffOnly = await failure(client.reconcilePayment({ paymentId: "p1" }, as("user", PERSON)));
+  t.equal(staffOnly.code, grpc.status.PERMISSION_DENIED);
+  t.match(
+    recorded.at(-1),
+    { action: "ReconcilePayment", outcome: "denied" },
+    "a refused staff-only RPC outside the map is recorded by its name",
+  );
 
   const count = recorded.length;
   await client.getWallet({ userId: PERSON, currency: "", rateMinor: 0n }, as("user", PERSON));

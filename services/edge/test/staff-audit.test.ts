@@ -268,6 +268,13 @@ t.test("staff actions in auth's audit log", async (t) => {
         request_id: deniedId,
         after: { disputeId },
       });
+      const queue = await api.call("GET", "/v1/admin/disputes", { token: moderator.token });
+      t.equal(queue.status, 403, "the dispute queue is support's too");
+      const queueDenied = await audited(
+        `action=ListDisputes&actor_user_id=${moderator.userId}&outcome=AUDIT_OUTCOME_DENIED`,
+      );
+      t.equal(queueDenied.length, 1, "a refused staff-only read is on the record by its RPC name");
+      t.match(queueDenied[0], { method: "parley.session.v1.SafetyService/ListDisputes" });
       const unexplainedDecision = await decide(support.token, " ");
       t.equal(unexplainedDecision.body.error?.reason, "REASON_REQUIRED", "a blank note is no reason");
       const decideId = `decide-${randomUUID()}`;

@@ -131,7 +131,8 @@ export interface GrpcServerOptions {
    * the answer is sent. If it cannot, the caller gets UNAVAILABLE AUDIT_UNAVAILABLE instead of
    * OK: these RPCs are idempotent (by request id, or by the state they set), so the retry does
    * nothing twice and records it then. A signed-in person the permission map refuses one of
-   * them is recorded as denied (a failure to record that is logged; the call is refused either way).
+   * them, or any RPC only staff may call (a staff-only read, recorded by its RPC name), is
+   * recorded as denied (a failure to record that is logged; the call is refused either way).
    */
   staffActions?: Readonly<Record<string, StaffAction>>;
   /** Unset (TRUSTED_JWKS: no auth to ask), staff actions are not recorded, and the log says so at start. */
@@ -223,7 +224,10 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
     try {
       authorize(permission, context.principal);
     } catch (error) {
-      const audited = options.staffActions?.[context.method];
+      // A staff RPC refused: an audited action, or a staff-only read (recorded by its RPC name).
+      const audited =
+        options.staffActions?.[context.method] ??
+        (isStaffOnly(permission) ? { action: splitPath(path).method } : undefined);
       if (context.principal.kind === "user")
         await Promise.all([
           options.onDenied?.(context, request),
@@ -410,6 +414,18 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
 
 /** People who are not staff: their calls of an audited RPC are their own business. */
 const NOT_STAFF: readonly PersonRole[] = ["user", "expert"];
+
+/** An RPC only staff may call: people with staff roles, and nobody else. */
+function isStaffOnly(permission: Permission | undefined): boolean {
+  const roles = permission?.roles ?? [];
+  return (
+    roles.length > 0 &&
+    roles.every((role) => !NOT_STAFF.includes(role)) &&
+    !permission?.anonymous &&
+    !permission?.services?.length &&
+    !permission?.partnerScopes?.length
+  );
+}
 
 /** A staff member (moderators included) calling an audited RPC on someone else. */
 function actsAsStaff(principal: Principal, action: StaffAction, request: unknown): boolean {
