@@ -2,6 +2,7 @@ import { AuthServiceService, Role } from "@parley/proto/parley/auth/v1/auth";
 import type { JSONWebKeySet } from "jose";
 import { createServiceClient } from "../grpc/client";
 import type { StaffActionRecorder } from "../grpc/server";
+import { recordableRequest } from "../secrets";
 import type { AuthDirectory } from "./platform";
 
 /**
@@ -51,9 +52,6 @@ export function connectAuthDirectory(address: string): AuthDirectory & { close()
   };
 }
 
-/** Request fields never copied into the audit log. */
-const SECRET_FIELDS = new Set(["password", "secret", "apiKey", "accountNumber", "ifsc", "upiId"]);
-
 /**
  * The kit server's `recordStaffAction` for a service other than auth: the staff call (done, or
  * refused by the permission map), its target and reason as its StaffAction finds them, and the
@@ -66,11 +64,6 @@ export function staffActionRecorder(
   return async (ctx, event) => {
     if (ctx.principal.kind !== "user") return;
     if (!directory.recordStaffAction) throw new Error("this auth directory cannot record staff actions");
-    const fields = JSON.parse(
-      JSON.stringify(event.request ?? {}, (key, value: unknown) =>
-        SECRET_FIELDS.has(key) ? undefined : typeof value === "bigint" ? value.toString() : value,
-      ),
-    ) as Record<string, unknown>;
     await directory.recordStaffAction(
       {
         actorUserId: ctx.principal.userId,
@@ -79,7 +72,7 @@ export function staffActionRecorder(
         method: ctx.method,
         targetUserId: event.targetUserId,
         reason: event.reason,
-        request: fields,
+        request: recordableRequest(event.request),
         requestId: ctx.requestId,
         denied: event.outcome === "denied",
       },

@@ -1,27 +1,8 @@
 import pino, { type Logger } from "pino";
+import { SECRET_FIELDS } from "../secrets";
 import { traceFields, tracingEnabled } from "../tracing";
 
 export type { Logger };
-
-/** Field names that hold secrets in Parley's messages (proto field names, camelCase as decoded). */
-const SECRET_FIELDS = [
-  "password",
-  "newPassword",
-  "currentPassword",
-  "token",
-  "accessToken",
-  "refreshToken",
-  "resetToken",
-  "challengeToken",
-  "secret",
-  "clientSecret",
-  "apiKey",
-  "code",
-  "mfaCode",
-  "backupCodes",
-  "otpauthUri",
-  "authorization",
-];
 
 /** Those fields at the top of a log line and up to three objects deep, plus request headers. */
 const REDACT = [

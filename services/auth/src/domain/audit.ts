@@ -1,6 +1,7 @@
 import type { PersonRole, StaffRule, UserPrincipal } from "@parley/kit/auth";
 import { invalidArgument } from "@parley/kit/errors";
 import { isUuid, newId, requireUuid } from "@parley/kit/ids";
+import { recordableRequest } from "@parley/kit/secrets";
 import type { AuditLog, Cursor, Page } from "./ports";
 
 export type AuditOutcome = "done" | "denied";
@@ -51,14 +52,6 @@ export function requireReason(reason: string): string {
   return trimmed;
 }
 
-/** JSON-safe copy of a request (int64 as strings), for the record of a refused attempt. */
-function plain(value: unknown): Record<string, unknown> | null {
-  if (value === null || typeof value !== "object") return null;
-  return JSON.parse(
-    JSON.stringify(value, (_key, v: unknown) => (typeof v === "bigint" ? v.toString() : v)),
-  ) as Record<string, unknown>;
-}
-
 /** The audit trail: one event per action, refused attempts included. */
 export function createStaffAudit(deps: { log: AuditLog; rules: Map<string, StaffRule>; now: () => Date }) {
   const actionOf = (method: string) => {
@@ -91,8 +84,8 @@ export function createStaffAudit(deps: { log: AuditLog; rules: Map<string, Staff
 
     /** Records a call the permission matrix refused, with what it asked for. */
     async denied(call: StaffCall, request: unknown): Promise<void> {
-      const asked = plain(request);
-      const target = typeof asked?.userId === "string" ? asked.userId : "";
+      const asked = recordableRequest(request);
+      const target = typeof asked.userId === "string" ? asked.userId : "";
       await deps.log.append([
         {
           id: newId(),
@@ -101,7 +94,7 @@ export function createStaffAudit(deps: { log: AuditLog; rules: Map<string, Staff
           action: actionOf(call.method),
           method: call.method,
           targetUserId: isUuid(target) ? target.toLowerCase() : null,
-          reason: typeof asked?.reason === "string" ? asked.reason.slice(0, MAX_REASON_LENGTH) : "",
+          reason: typeof asked.reason === "string" ? asked.reason.slice(0, MAX_REASON_LENGTH) : "",
           outcome: "denied",
           before: null,
           after: asked,
