@@ -48,6 +48,50 @@ h.test("a journal transaction whose entries do not sum to zero is refused at com
   t.equal((await walletOf(user.userId)).balance, 1000n, "nothing was credited");
 });
 
+h.test("a session charge balances at the end of the statement that wrote it", async (t) => {
+  const user = await h.user();
+  await h.fund(user.userId, 1000n);
+  const wallet = await walletOf(user.userId);
+  const promotions = await platformAccount();
+  const transactionId = newId();
+  const alone = await refused(async (tx) => {
+    await tx`insert into billing.transactions (id, type, currency, reference) values (${transactionId}, 'session_charge', 'INR', 'x')`;
+    await tx`
+      insert into billing.entries (transaction_id, account_id, amount, balance_after)
+      values (${transactionId}, ${wallet.id}, -100, 900), (${transactionId}, ${promotions}, 100, null)`;
+  });
+  t.equal(alone?.constraint_name, "transactions_balanced", "its entries in a later statement: refused");
+  const unbalanced = await refused(
+    (tx) => tx`
+      with journal as (
+        insert into billing.transactions (id, type, currency, reference) values (${newId()}, 'session_charge', 'INR', 'x')
+        returning id
+      )
+      insert into billing.entries (transaction_id, account_id, amount, balance_after)
+      select id, ${wallet.id}::uuid, -100::int8, 900::int8 from journal
+      union all select id, ${promotions}::uuid, 99, null from journal`,
+  );
+  t.equal(unbalanced?.constraint_name, "transactions_balanced", "entries not summing to zero: refused");
+  const added = await refused(async (tx) => {
+    const id = newId();
+    await tx`
+      with journal as (
+        insert into billing.transactions (id, type, currency, reference) values (${id}, 'session_charge', 'INR', 'x')
+      )
+      insert into billing.entries (transaction_id, account_id, amount, balance_after)
+      values (${id}, ${wallet.id}, -100, 900), (${id}, ${promotions}, 100, null)`;
+    await tx`
+      insert into billing.entries (transaction_id, account_id, amount, balance_after)
+      values (${id}, ${promotions}, -100, null), (${id}, ${wallet.id}, 100, 1000)`;
+  });
+  t.equal(
+    added?.constraint_name,
+    "entries_transaction_written_together",
+    "entries added by a later statement, even balanced: refused",
+  );
+  t.equal((await walletOf(user.userId)).balance, 1000n, "nothing moved");
+});
+
 h.test(
   "entries cannot be added to a journal transaction written earlier, nor name a missing account",
   async (t) => {
@@ -145,8 +189,15 @@ h.test("charges are append-only and a settled session's minutes never change", a
     insert into billing.invoices (id, session_id, payer_user_id, payee_user_id, kind, currency, rate, minutes, charged, settle_hash)
     values (${newId()}, ${sessionId}, ${payer.userId}, ${expert.userId}, 'chat', 'INR', 1000, 1, 1000, 'x')`;
   const transactionId = newId();
+  const wallet = await walletOf(payer.userId);
+  const promotions = await platformAccount();
   const late = await refused(async (tx) => {
-    await tx`insert into billing.transactions (id, type, currency, reference) values (${transactionId}, 'session_charge', 'INR', 'x')`;
+    await tx`
+      with journal as (
+        insert into billing.transactions (id, type, currency, reference) values (${transactionId}, 'session_charge', 'INR', 'x')
+      )
+      insert into billing.entries (transaction_id, account_id, amount, balance_after)
+      values (${transactionId}, ${wallet.id}, -1000, 0), (${transactionId}, ${promotions}, 1000, null)`;
     await tx`
       insert into billing.charges (transaction_id, session_id, minute, payer_user_id, payee_user_id, currency, amount,
         commission, request_hash, balance_after, available_after, hold_remaining_after)

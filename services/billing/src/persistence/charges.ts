@@ -133,14 +133,17 @@ export function createChargeStore(sql: Sql, platform: PlatformAccounts): ChargeS
         try {
           return await pipelinedTransaction(sql, async (tx, { begin, commitWith }) => {
             const decided = plan(await lockedSnapshot(tx, begin, items));
-            // The journal, then the receipts (they name its transactions), then the entries: their
-            // statement takes the payees' earnings rows, which concurrent batches paying the same
-            // experts wait for, so those locks are taken last and held only until COMMIT.
-            const [journal, entries] =
-              decided.charges.length > 0 ? await postingWrites(tx, decided.postings, now, platform) : [];
+            // The journal with its entries, then the receipts (they name its transactions): the
+            // postings' statement takes the payees' earnings rows, which concurrent batches paying
+            // the same experts wait for, so those locks are taken last and held only until COMMIT.
             await commitWith(
               ...(decided.wallets.length > 0 ? walletWrites(tx, decided.wallets) : []),
-              ...(journal && entries ? [journal, receiptWrites(tx, decided, now), entries] : []),
+              ...(decided.charges.length > 0
+                ? [
+                    ...(await postingWrites(tx, decided.postings, now, platform)),
+                    receiptWrites(tx, decided, now),
+                  ]
+                : []),
             );
             return decided;
           });

@@ -109,7 +109,8 @@ export function walletWrites(tx: Tx, wallets: readonly WalletChanges[]) {
 }
 
 /**
- * Writes postings in bulk: their transactions, then every line as an entry in posting order.
+ * Writes postings in bulk, in one statement: their transactions and every line as an entry in
+ * posting order (the database requires a session charge's entries in its own statement).
  * Earnings lines move each payee's earnings row once, by their sum, in payee order (created on
  * first earning); their entries' balance_after chain back from the new balance.
  * Revenue lines go to a random revenue shard, clearing and promotions to their account.
@@ -145,15 +146,16 @@ export async function postingWrites(
   const payees = [...totals.values()].sort((a, b) =>
     a.owner < b.owner ? -1 : a.owner > b.owner ? 1 : a.currency < b.currency ? -1 : 1,
   );
+  // An array, not the query itself: an async function would run a query it returned.
   return [
     tx`
-      insert into billing.transactions (id, type, currency, reference, created_at)
-      select id, type, currency, reference, ${at}::timestamptz
-      from unnest(${array(postings.map((p) => p.transactionId))}::uuid[], ${array(postings.map((p) => p.type))}::text[],
-        ${array(postings.map((p) => p.currency))}::text[], ${array(postings.map((p) => p.reference))}::text[])
-        as t(id, type, currency, reference)`,
-    tx`
-      with lines as (
+      with journal as (
+        insert into billing.transactions (id, type, currency, reference, created_at)
+        select id, type, currency, reference, ${at}::timestamptz
+        from unnest(${array(postings.map((p) => p.transactionId))}::uuid[], ${array(postings.map((p) => p.type))}::text[],
+          ${array(postings.map((p) => p.currency))}::text[], ${array(postings.map((p) => p.reference))}::text[])
+          as t(id, type, currency, reference)
+      ), lines as (
         select * from unnest(${array(lines.map(({ posting }) => posting.transactionId))}::uuid[],
           ${array(accounts)}::uuid[],
           ${array(lines.map(({ line }) => (line.account.kind === "earnings" ? line.account.userId : null)))}::text[],
