@@ -370,9 +370,11 @@ h.test("concurrent plain minutes share statements", async (t) => {
   );
   const results = await Promise.all(calls);
   const count = results.flat().length;
-  t.ok(statements.length < count, `${count} calls in flight together, ${statements.length} statements`);
+  // Besides the charges' statements, only postgres.js's type lookup on the second lane's new connection.
+  const charging = statements.filter((s) => s !== "select");
+  t.ok(charging.length < count, `${count} calls in flight together, ${charging.length} statements`);
   t.ok(
-    statements.every((s) => s === "with"),
+    charging.every((s) => s === "with"),
     "each one statement: no transaction, nothing waiting in one",
   );
   for (const [p, payer] of payers.entries()) {

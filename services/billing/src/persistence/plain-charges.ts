@@ -69,9 +69,10 @@ export function disjointParts<
 }
 
 /**
- * Charges plain minutes with one autocommit statement per round trip: calls that arrive while a
- * statement is in flight go together in the next one (a lone call goes at once), so concurrent
- * minutes share a statement's fixed cost. Statements of several instances lock their wallets
+ * Charges plain minutes with one autocommit statement per round trip, PARALLEL_STATEMENTS at once
+ * (one per core of a small database): calls that arrive while they are in flight go together in
+ * the next one (a lone call goes at once), so concurrent minutes share a statement's fixed cost.
+ * Concurrent statements, of this instance or others, lock their wallets
  * in id order, as batches do, so they never deadlock. Nothing waits inside a transaction: each statement
  * locks, writes and commits on the server in one go.
  *
@@ -234,10 +235,11 @@ export function createPlainCharges(sql: Sql, platform: PlatformAccounts, maxPerS
     reject: (error: unknown) => void;
   }
   const waiting: Waiting[] = [];
-  let sending = false;
+  let senders = 0;
 
+  /** One lane: statements one after another while minutes wait (PARALLEL_STATEMENTS lanes at most). */
   async function send(): Promise<void> {
-    sending = true;
+    senders++;
     while (waiting.length > 0) {
       const taken = waiting.splice(0, maxPerStatement);
       // A minute named twice goes once; its twin is a replay the planner answers.
@@ -258,7 +260,7 @@ export function createPlainCharges(sql: Sql, platform: PlatformAccounts, maxPerS
         for (const entry of unique) entry.reject(error);
       }
     }
-    sending = false;
+    senders--;
   }
 
   return {
@@ -295,7 +297,7 @@ export function createPlainCharges(sql: Sql, platform: PlatformAccounts, maxPerS
       if (!platform.cachedRevenue(minute.item.currency)) return Promise.resolve(undefined);
       return new Promise((resolve, reject) => {
         waiting.push({ minute, resolve, reject });
-        if (!sending) void send();
+        if (senders < PARALLEL_STATEMENTS) void send();
       });
     },
   };
