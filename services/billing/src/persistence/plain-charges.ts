@@ -1,5 +1,5 @@
 import { newId } from "@parley/kit/ids";
-import { byApplicationOrder, type ChargeItem, type ChargeReceipt } from "../domain/charges";
+import { type ChargeItem, type ChargeReceipt, inWalletOrder } from "../domain/charges";
 import { array, isPgError, type PlatformAccounts, type Sql } from "./sql";
 
 /** A plain minute to charge: the item, its journal transaction and the clock of its call. */
@@ -34,30 +34,44 @@ export function disjointParts<
   T extends { item: { payerUserId: string; payeeUserId: string; currency: string } },
 >(minutes: readonly T[], parts: number): T[][] {
   if (parts <= 1 || minutes.length <= 1) return [[...minutes]];
-  const parent = new Map<string, string>();
-  const find = (key: string): string => {
-    let root = key;
-    while (parent.get(root) !== root) root = parent.get(root) ?? root;
-    let at = key;
-    while (at !== root) {
-      const next = parent.get(at)!;
-      parent.set(at, root);
+  // Payers' wallets and payees as small integers (maps keyed by the ids themselves, whose hashes
+  // strings keep, rather than by new concatenated keys), then union-find over them.
+  const keys = new Map<string, Map<string, number>>();
+  let count = 0;
+  const idOf = (side: "payer" | "payee", user: string, currency: string) => {
+    const scope = `${side}\u0000${currency}`;
+    let ids = keys.get(scope);
+    if (!ids) {
+      ids = new Map();
+      keys.set(scope, ids);
+    }
+    let id = ids.get(user);
+    if (id === undefined) {
+      id = count++;
+      ids.set(user, id);
+    }
+    return id;
+  };
+  const payers = minutes.map(({ item }) => idOf("payer", item.payerUserId, item.currency));
+  const payees = minutes.map(({ item }) => idOf("payee", item.payeeUserId, item.currency));
+  const parent = Int32Array.from({ length: count }, (_, id) => id);
+  const find = (id: number): number => {
+    let root = id;
+    while (parent[root] !== root) root = parent[root]!;
+    for (let at = id; at !== root; ) {
+      const next = parent[at]!;
+      parent[at] = root;
       at = next;
     }
     return root;
   };
-  const keys = minutes.map(({ item }) => {
-    const payer = `w\u0000${item.payerUserId}\u0000${item.currency}`;
-    const payee = `p\u0000${item.payeeUserId}\u0000${item.currency}`;
-    if (!parent.has(payer)) parent.set(payer, payer);
-    if (!parent.has(payee)) parent.set(payee, payee);
-    const [a, b] = [find(payer), find(payee)];
-    if (a !== b) parent.set(a, b);
-    return payer;
-  });
-  const groups = new Map<string, number[]>();
-  for (const [index, key] of keys.entries()) {
-    const root = find(key);
+  for (const [index, payer] of payers.entries()) {
+    const [a, b] = [find(payer), find(payees[index]!)];
+    if (a !== b) parent[a] = b;
+  }
+  const groups = new Map<number, number[]>();
+  for (const [index, payer] of payers.entries()) {
+    const root = find(payer);
     const group = groups.get(root);
     if (group) group.push(index);
     else groups.set(root, [index]);
@@ -93,8 +107,10 @@ export function disjointParts<
  */
 export function createPlainCharges(sql: Sql, platform: PlatformAccounts, maxPerStatement = 1000) {
   async function statement(minutes: readonly PlainMinute[]): Promise<Map<string, ChargeReceipt>> {
-    const ordered = [...minutes].sort((a, b) => byApplicationOrder(a.item, b.item));
-    const now = new Date(Math.max(...ordered.map((minute) => minute.now.getTime())));
+    const ordered = inWalletOrder(minutes, (minute) => minute.item);
+    let latest = 0;
+    for (const minute of ordered) latest = Math.max(latest, minute.now.getTime());
+    const now = new Date(latest);
     const earningsIds = new Map<string, string>();
     const column = <T extends string | bigint | null>(pick: (minute: PlainMinute) => T) =>
       array(ordered.map(pick));

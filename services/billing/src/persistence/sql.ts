@@ -12,14 +12,22 @@ export const asSql = (pool: postgres.Sql): Sql => pool as unknown as Sql;
  * bulk statements keep one text whatever the batch size, so each stays one prepared statement.
  */
 export function array(values: readonly (string | bigint | number | Date | null)[]): string {
-  let literal = "{";
+  const texts: (string | null)[] = new Array(values.length);
+  let nulls = false;
   for (let i = 0; i < values.length; i++) {
     const value = values[i]!;
+    if (value === null) nulls = true;
+    texts[i] = value === null ? null : value instanceof Date ? value.toISOString() : `${value}`;
+  }
+  // The common case in one go (native joins, one scan for characters to escape): no NULL, and
+  // nothing to escape anywhere.
+  if (!nulls && !NEEDS_ESCAPE.test(texts.join("")))
+    return values.length === 0 ? "{}" : `{"${texts.join('","')}"}`;
+  let literal = "{";
+  for (let i = 0; i < texts.length; i++) {
+    const text = texts[i]!;
     if (i > 0) literal += ",";
-    if (value === null) literal += "NULL";
-    else if (typeof value === "bigint" || typeof value === "number") literal += value;
-    else if (value instanceof Date) literal += value.toISOString();
-    else literal += `"${NEEDS_ESCAPE.test(value) ? value.replace(ESCAPED, "\\$&") : value}"`;
+    literal += text === null ? "NULL" : `"${text.replace(ESCAPED, "\\$&")}"`;
   }
   return `${literal}}`;
 }
