@@ -1,5 +1,6 @@
 import { identityEnv } from "@parley/kit/auth";
 import { env, z } from "@parley/kit/config";
+import { passwordHashingConfigShape } from "./domain/passwords";
 
 /**
  * `name:secret,name:secret` → each name's secrets; every secret at least 16 characters. A name
@@ -76,6 +77,8 @@ export const authConfigShape = {
    */
   CLIENT_IP_TRUSTED_PEERS: env.networkList("127.0.0.0/8,::1/128"),
   OUTBOX_INTERVAL_MS: env.positiveInt(1_000),
+  /** Argon2 computations at once (every core but one) and waiting (32 per slot): passwords.ts. */
+  ...passwordHashingConfigShape,
 };
 
 export type AuthConfig = z.infer<z.ZodObject<typeof authConfigShape>>;

@@ -1,44 +1,133 @@
+import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
-import { getPriority } from "node:os";
+import { availableParallelism, getPriority } from "node:os";
+import { parseConfig } from "@parley/kit/config";
+import { isAppError } from "@parley/kit/errors";
 import t from "tap";
 import { HASHING_NICE } from "../src/domain/hashing-thread";
-import { HASHING_SLOTS, hashingQueueLength, hashPassword, verifyPassword } from "../src/domain/passwords";
+import {
+  createPasswordHasher,
+  HASHING_RETRY_AFTER_SECONDS,
+  hashingSettingsFromConfig,
+  hashPassword,
+  passwordHasher,
+  passwordHashingConfigShape,
+  verifyPassword,
+} from "../src/domain/passwords";
 
-/** The nice value of each of this process's threads (Linux: /proc/self/task). */
-const threadNiceValues = () =>
+/** The nice value and scheduling policy of each of this process's threads (Linux: /proc/self/task). */
+const threadPriorities = () =>
   readdirSync("/proc/self/task").map((tid) => {
     const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
-    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { nice: Number(fields[16]), policy: Number(fields[38]) };
   });
+const SCHED_IDLE = 5;
+const hasChrt = (() => {
+  try {
+    execFileSync("chrt", ["--version"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+const PASSPHRASE = "a passphrase for tests";
+
+t.test("the default bound leaves a core for everything else, and the queue holds 32 per slot", async (t) => {
+  const { concurrency, queueLimit } = passwordHasher.settings;
+  t.equal(concurrency, Math.max(1, availableParallelism() - 1), `${concurrency} slot(s) on this machine`);
+  t.equal(queueLimit, 32 * concurrency);
+  t.same(
+    hashingSettingsFromConfig(
+      parseConfig(passwordHashingConfigShape, {
+        PASSWORD_HASHING_CONCURRENCY: "3",
+        PASSWORD_HASHING_QUEUE: "0",
+      }),
+    ),
+    { concurrency: 3, queueLimit: 0 },
+    "both are configurable; a queue of 0 refuses whatever finds every slot busy",
+  );
+  t.throws(() => parseConfig(passwordHashingConfigShape, { PASSWORD_HASHING_CONCURRENCY: "0" }));
+});
 
 t.test(
-  "argon2 runs at most HASHING_SLOTS at a time; a burst waits its turn, first come first served",
+  "a burst never runs more hashes at once than the bound; the rest wait their turn and all complete",
   async (t) => {
-    t.ok(HASHING_SLOTS >= 1, `${HASHING_SLOTS} slot(s) on this machine`);
-    const stored = await hashPassword("a passphrase for tests");
-    const finished: number[] = [];
-    const burst = Array.from({ length: 8 }, (_, i) =>
-      verifyPassword(stored, i % 2 === 0 ? "a passphrase for tests" : "the wrong one").then((ok) => {
-        finished.push(i);
-        return ok;
-      }),
-    );
-    t.equal(
-      hashingQueueLength(),
-      8 - HASHING_SLOTS,
-      "the rest of the burst queues instead of taking every core",
-    );
-    t.same(
-      await Promise.all(burst),
-      [true, false, true, false, true, false, true, false],
-      "each gets its own answer",
-    );
-    t.equal(hashingQueueLength(), 0);
-    if (HASHING_SLOTS === 1) t.same(finished, [0, 1, 2, 3, 4, 5, 6, 7], "in the order they came");
+    const stored = await hashPassword(PASSPHRASE);
+    for (const concurrency of [1, 2]) {
+      const hasher = createPasswordHasher({ concurrency, queueLimit: 16 });
+      t.teardown(() => hasher.close());
+      let mostRunning = 0;
+      let mostWaiting = 0;
+      const sample = () => {
+        const { running, waiting } = hasher.load();
+        mostRunning = Math.max(mostRunning, running);
+        mostWaiting = Math.max(mostWaiting, waiting);
+      };
+      const finished: number[] = [];
+      const burst = Array.from({ length: 12 }, (_, i) =>
+        hasher.verify(stored, i % 2 === 0 ? PASSPHRASE : "the wrong one").then((ok) => {
+          sample();
+          finished.push(i);
+          return ok;
+        }),
+      );
+      sample();
+      t.same(
+        hasher.load(),
+        { running: concurrency, waiting: 12 - concurrency },
+        "the rest of the burst waits",
+      );
+      const sampler = setInterval(sample, 1);
+      const answers = await Promise.all(burst);
+      clearInterval(sampler);
+      t.same(
+        answers,
+        Array.from({ length: 12 }, (_, i) => i % 2 === 0),
+        "each gets its own answer",
+      );
+      t.equal(mostRunning, concurrency, `at most ${concurrency} at once`);
+      t.equal(mostWaiting, 12 - concurrency);
+      t.same(hasher.load(), { running: 0, waiting: 0 });
+      if (concurrency === 1) t.same(finished, [...Array(12).keys()], "in the order they came");
+    }
     const started = performance.now();
-    t.ok(await verifyPassword(stored, "a passphrase for tests"));
+    t.ok(await verifyPassword(stored, PASSPHRASE));
     t.ok(performance.now() - started < 1_000, "a login alone does not wait");
-    t.notOk(await verifyPassword("not an argon2 hash", "a passphrase for tests"), "an unreadable hash");
+    t.notOk(await verifyPassword("not an argon2 hash", PASSPHRASE), "an unreadable hash");
+  },
+);
+
+t.test(
+  "a full queue refuses at once with a retryable RESOURCE_EXHAUSTED, and accepts again once it drains",
+  async (t) => {
+    const hasher = createPasswordHasher({ concurrency: 1, queueLimit: 2 });
+    t.teardown(() => hasher.close());
+    const asked = Array.from({ length: 5 }, () => hasher.hash(PASSPHRASE));
+    const settled = await Promise.allSettled(asked);
+    t.same(
+      settled.map((s) => s.status),
+      ["fulfilled", "fulfilled", "fulfilled", "rejected", "rejected"],
+      "one running and two waiting are served; the next two are refused",
+    );
+    for (const refused of settled.filter((s) => s.status === "rejected")) {
+      const error = refused.reason;
+      t.ok(isAppError(error, "PASSWORD_HASHING_BUSY"));
+      t.equal(error.kind, "resource_exhausted");
+      t.equal(error.retryAfterSeconds, HASHING_RETRY_AFTER_SECONDS);
+    }
+    const busy = [hasher.hash(PASSPHRASE), hasher.hash(PASSPHRASE), hasher.hash(PASSPHRASE)];
+    let refusedUpFront: unknown;
+    try {
+      hasher.assertCapacity();
+    } catch (error) {
+      refusedUpFront = error;
+    }
+    t.ok(isAppError(refusedUpFront, "PASSWORD_HASHING_BUSY"), "a login is refused up front");
+    await Promise.all(busy);
+    t.doesNotThrow(() => hasher.assertCapacity());
+    t.ok(await hasher.verify(await hasher.hash(PASSPHRASE), PASSPHRASE), "served again");
   },
 );
 
@@ -46,14 +135,21 @@ t.test(
   "hashing threads run at the lowest CPU priority; the rest of the process keeps its own",
   { skip: process.platform !== "linux" && "thread priorities are read from Linux's /proc" },
   async (t) => {
-    await hashPassword("a passphrase for tests");
-    const niceValues = threadNiceValues();
-    t.equal(
-      niceValues.filter((nice) => nice === HASHING_NICE).length,
-      HASHING_SLOTS,
-      `one thread at nice ${HASHING_NICE} per slot`,
-    );
+    await hashPassword(PASSPHRASE);
+    const slots = passwordHasher.settings.concurrency;
+    const threads = threadPriorities();
+    const hashing = threads.filter((thread) => thread.nice === HASHING_NICE);
+    t.equal(hashing.length, slots, `one thread at nice ${HASHING_NICE} per slot`);
+    if (hasChrt)
+      t.ok(
+        hashing.every((thread) => thread.policy === SCHED_IDLE),
+        "each under SCHED_IDLE, whose core counts as idle for a waking thread",
+      );
     t.equal(getPriority(), 0, "the main thread is untouched");
-    t.equal(niceValues.filter((nice) => nice === 0).length, niceValues.length - HASHING_SLOTS);
+    t.equal(
+      threads.filter((thread) => thread.nice === 0 && thread.policy === 0).length,
+      threads.length - slots,
+      "every other thread keeps nice 0 and the normal policy",
+    );
   },
 );

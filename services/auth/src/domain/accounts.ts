@@ -12,7 +12,13 @@ import { guardAttempts } from "./attempts";
 import type { AuditEvent } from "./audit";
 import type { Mfa } from "./mfa";
 import { type Account, type ClientInfo, type MfaChallenge, securityNotice, type TokenPair } from "./model";
-import { checkPasswordPolicy, decoyPasswordHash, hashPassword, verifyPassword } from "./passwords";
+import {
+  checkPasswordPolicy,
+  decoyPasswordHash,
+  hashPassword,
+  passwordHasher,
+  verifyPassword,
+} from "./passwords";
 import type { AuthPolicy } from "./policy";
 import type { AttemptLimiter, AuthStore, ProfileDirectory } from "./ports";
 import { randomToken, type Secrets } from "./secrets";
@@ -117,6 +123,8 @@ export function createAccounts(deps: AccountDeps) {
     }): Promise<{ tokens: TokenPair } | { challenge: MfaChallenge }> {
       const identifier = parseIdentifier(input.identifier);
       const identifierKey = `login:id:${identifier.key}`;
+      // A login the hashing queue would refuse is refused before it counts as an attempt.
+      passwordHasher.assertCapacity();
       await guardAttempts(limiter, [
         { key: identifierKey, limit: policy.accountAttemptLimit, windowSeconds: window },
         { key: `login:ip:${input.client.ipAddress}`, limit: policy.ipAttemptLimit, windowSeconds: window },

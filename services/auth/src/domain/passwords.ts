@@ -1,6 +1,7 @@
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
-import { invalidArgument } from "@parley/kit/errors";
+import { env, loadConfig, z } from "@parley/kit/config";
+import { invalidArgument, resourceExhausted } from "@parley/kit/errors";
 import { dictionary } from "@zxcvbn-ts/language-common";
 import { Piscina } from "piscina";
 import type { HashingTask } from "./hashing-thread";
@@ -27,30 +28,106 @@ export function checkPasswordPolicy(password: string, field = "password"): void 
 }
 
 /**
- * Argon2 computations allowed at once: half the cores, at least one. Each takes a whole core
- * for tens of milliseconds (that is its point), so a burst of logins would otherwise take
- * every core from the requests around them; beyond this they wait their turn, first come
- * first served, and only the logins themselves are slower. Each slot is a thread of its own at
- * the lowest CPU priority (hashing-thread.ts): what it computes is time nothing else wanted.
+ * How password hashing shares the machine (auth's environment, config.ts). Each argon2
+ * computation takes a whole core for tens of milliseconds (that is its point), so a burst of
+ * logins would otherwise take every core from the requests around them.
+ * - `PASSWORD_HASHING_CONCURRENCY`: computations at once; by default every core but one (at
+ *   least one), so a core always stays for everything else.
+ * - `PASSWORD_HASHING_QUEUE`: computations waiting for a slot, first come first served; by
+ *   default 32 per slot (about a second of waiting at ~35 ms each). Beyond it a hash is refused
+ *   at once with RESOURCE_EXHAUSTED `PASSWORD_HASHING_BUSY` and a retry delay.
  */
-export const HASHING_SLOTS = Math.max(1, Math.floor(availableParallelism() / 2));
-const pool = new Piscina<HashingTask, string | boolean>({
-  filename: fileURLToPath(new URL("./hashing-thread.ts", import.meta.url)),
-  minThreads: HASHING_SLOTS,
-  maxThreads: HASHING_SLOTS,
-  // A task that finds every thread busy keeps its place at the head of the queue.
-  stricterFIFO: true,
+export const passwordHashingConfigShape = {
+  PASSWORD_HASHING_CONCURRENCY: env.positiveInt(Math.max(1, availableParallelism() - 1)),
+  PASSWORD_HASHING_QUEUE: z.coerce.number().int().min(0).optional(),
+};
+
+export interface PasswordHashingSettings {
+  concurrency: number;
+  queueLimit: number;
+}
+
+export const hashingSettingsFromConfig = (config: {
+  PASSWORD_HASHING_CONCURRENCY: number;
+  PASSWORD_HASHING_QUEUE?: number | undefined;
+}): PasswordHashingSettings => ({
+  concurrency: config.PASSWORD_HASHING_CONCURRENCY,
+  queueLimit: config.PASSWORD_HASHING_QUEUE ?? 32 * config.PASSWORD_HASHING_CONCURRENCY,
 });
 
-/** Argon2 computations waiting for a slot now. */
-export const hashingQueueLength = () => pool.queueSize;
+/** Seconds a refused caller is told to wait before trying again. */
+export const HASHING_RETRY_AFTER_SECONDS = 1;
 
-export const hashPassword = async (password: string) =>
-  (await pool.run({ op: "hash", password: password.normalize("NFC") })) as string;
+const hashingBusy = () =>
+  resourceExhausted("PASSWORD_HASHING_BUSY", "too many sign-ins at once; retry shortly", {
+    retryAfterSeconds: HASHING_RETRY_AFTER_SECONDS,
+  });
+
+export interface PasswordHasher {
+  readonly settings: PasswordHashingSettings;
+  hash(password: string): Promise<string>;
+  /** Whether the password matches the stored hash (false for a hash that cannot be read). */
+  verify(passwordHash: string, password: string): Promise<boolean>;
+  /** Refuses (PASSWORD_HASHING_BUSY) when a hash asked for now would be refused. */
+  assertCapacity(): void;
+  /** Computations running and waiting now. */
+  load(): { running: number; waiting: number };
+  close(): Promise<void>;
+}
+
+/**
+ * Argon2 on `concurrency` threads of their own, each at the lowest CPU priority
+ * (hashing-thread.ts): what they compute is time nothing else wanted. At most `concurrency`
+ * run at once; the rest wait here in order, at most `queueLimit` of them.
+ */
+export function createPasswordHasher(settings: PasswordHashingSettings): PasswordHasher {
+  const pool = new Piscina<HashingTask, string | boolean>({
+    filename: fileURLToPath(new URL("./hashing-thread.ts", import.meta.url)),
+    minThreads: settings.concurrency,
+    maxThreads: settings.concurrency,
+  });
+  const waiting: (() => void)[] = [];
+  let running = 0;
+  const assertCapacity = () => {
+    if (running >= settings.concurrency && waiting.length >= settings.queueLimit) throw hashingBusy();
+  };
+  const run = async (task: HashingTask) => {
+    assertCapacity();
+    if (running >= settings.concurrency) await new Promise<void>((resolve) => waiting.push(resolve));
+    else running++;
+    try {
+      return await pool.run(task);
+    } finally {
+      // The slot passes straight to the first in line, so it cannot be taken out of turn.
+      const next = waiting.shift();
+      if (next) next();
+      else running--;
+    }
+  };
+  return {
+    settings,
+    hash: async (password) => (await run({ op: "hash", password: password.normalize("NFC") })) as string,
+    verify: async (passwordHash, password) =>
+      (await run({ op: "verify", passwordHash, password: password.normalize("NFC") })) as boolean,
+    assertCapacity,
+    load: () => ({ running, waiting: waiting.length }),
+    close: () => pool.destroy(),
+  };
+}
+
+/**
+ * The process's hasher: one pool of threads for the whole process, sized from its environment
+ * when this module loads (a bad value stops the process, naming the variable, as at start).
+ */
+export const passwordHasher = createPasswordHasher(
+  hashingSettingsFromConfig(loadConfig(passwordHashingConfigShape)),
+);
+
+export const hashPassword = (password: string) => passwordHasher.hash(password);
 
 /** Whether the password matches the stored hash (false for a hash that cannot be read). */
-export const verifyPassword = async (passwordHash: string, password: string) =>
-  (await pool.run({ op: "verify", passwordHash, password: password.normalize("NFC") })) as boolean;
+export const verifyPassword = (passwordHash: string, password: string) =>
+  passwordHasher.verify(passwordHash, password);
 
 /**
  * A hash of nothing anyone knows: checked when the account does not exist, so an unknown
