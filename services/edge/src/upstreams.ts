@@ -5,7 +5,7 @@ import {
   DEFAULT_MAX_MESSAGE_BYTES,
   type HealthChecker,
 } from "@parley/kit/grpc";
-import { startGrpcClientSpan } from "@parley/kit/tracing";
+import { startGrpcClientSpan, tracingEnabled } from "@parley/kit/tracing";
 import { asGrpcMetadata, type UpstreamHeaders } from "./metadata";
 import { createUnaryChannel, type UnaryChannel } from "./unary-channel";
 
@@ -39,11 +39,14 @@ export function createUpstreams(addresses: Record<UpstreamName, string>) {
 
   return {
     unary(name: UpstreamName, path: string, request: Buffer, headers: UpstreamHeaders, deadlineMs: number) {
+      const channel = unaries.get(name)!;
+      // Tracing off (the usual case): no span to name, nothing to inject.
+      if (!tracingEnabled()) return channel.call(path, request, headers, deadlineMs);
       // While tracing is on: a CLIENT span in the active trace, its context sent as `traceparent`.
       const span = startGrpcClientSpan(path, (key, value) => {
         headers[key] = value;
       });
-      const call = unaries.get(name)!.call(path, request, headers, deadlineMs);
+      const call = channel.call(path, request, headers, deadlineMs);
       if (!span) return call;
       return call.then(
         (response) => {
