@@ -4,8 +4,9 @@
 // in this process as main.ts builds it (access log unredacted, in batches); the load
 // generator (load.ts) is its own process. Profiles the measured seconds only (PROFILE_SECONDS,
 // 10), prints CPU µs per request, and writes the profile for Chrome DevTools or speedscope.
+// PROFILE_CPU=0 only measures (no profiler: its sampling costs CPU too), for comparing builds.
 import { spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { openSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -14,12 +15,13 @@ import { parseConfig } from "@parley/kit/config";
 import { createLogger } from "@parley/kit/log";
 import { createMetrics } from "@parley/kit/metrics";
 import { createTestIssuer } from "@parley/testing";
-import pino from "pino";
 import { edgeConfigShape } from "../src/config";
+import { batchedDestination } from "../src/log-destination";
 import { buildEdge } from "../src/server";
 
 const out = process.argv[2] ?? "edge.cpuprofile";
 const seconds = Number(process.env.PROFILE_SECONDS ?? 10);
+const profiling = process.env.PROFILE_CPU !== "0";
 const here = import.meta.dirname;
 const firstLine = (child: ReturnType<typeof spawn>) =>
   new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once("line", resolve));
@@ -46,7 +48,7 @@ const edge = await buildEdge({
   accessLog: createLogger({
     service: "edge",
     redact: false,
-    destination: pino.destination({ dest: "/dev/null", sync: false, minLength: 4096 }),
+    destination: batchedDestination(openSync("/dev/null", "w")),
   }),
   metrics: createMetrics("edge").registry,
   identity: {
@@ -80,14 +82,16 @@ for await (const text of createInterface({ input: load.stdout! })) {
   const line = JSON.parse(text) as { event: string; requests: number; rps: number; p99: number };
   if (line.event === "measuring") {
     before = process.cpuUsage();
-    await session.post("Profiler.start");
+    if (profiling) await session.post("Profiler.start");
   } else if (line.event === "result") {
     const cpu = process.cpuUsage(before);
-    const { profile } = await session.post("Profiler.stop");
-    writeFileSync(out, JSON.stringify(profile));
-    console.log(
-      `${line.rps.toFixed(0)} requests/s, p99 ${line.p99.toFixed(1)} ms, edge CPU ${((cpu.user + cpu.system) / line.requests).toFixed(0)} µs per request (profiler on); profile: ${out}`,
-    );
+    const perRequest = ((cpu.user + cpu.system) / line.requests).toFixed(0);
+    const answered = `${line.rps.toFixed(0)} requests/s, p99 ${line.p99.toFixed(1)} ms, edge CPU ${perRequest} µs per request`;
+    if (profiling) {
+      const { profile } = await session.post("Profiler.stop");
+      writeFileSync(out, JSON.stringify(profile));
+      console.log(`${answered} (profiler on); profile: ${out}`);
+    } else console.log(answered);
   }
 }
 upstream.kill();

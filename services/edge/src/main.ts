@@ -5,8 +5,8 @@ import { createLogger } from "@parley/kit/log";
 import { createMetrics } from "@parley/kit/metrics";
 import { startTracing } from "@parley/kit/tracing";
 import type { JSONWebKeySet } from "jose";
-import pino from "pino";
 import { edgeConfigShape } from "./config";
+import { batchedDestination } from "./log-destination";
 import { buildEdge } from "./server";
 
 // First: OpenTelemetry when OTEL_EXPORTER_OTLP_ENDPOINT is set (nothing is loaded otherwise).
@@ -14,12 +14,13 @@ await startTracing("edge");
 const config = loadConfig(edgeConfigShape);
 const log = createLogger({ service: "edge", level: config.LOG_LEVEL });
 // One line per request, built only from fields that hold no secrets (method, route template,
-// status, duration, request id): written in batches, without redaction.
+// status, duration, request id): written to stdout in batches, without redaction.
+const accessLines = batchedDestination(1);
 const accessLog = createLogger({
   service: "edge",
   level: config.LOG_LEVEL,
   redact: false,
-  destination: pino.destination({ sync: false, minLength: 4096 }),
+  destination: accessLines,
 });
 const metrics = createMetrics("edge");
 
@@ -49,5 +50,5 @@ stopOnSignals(async () => {
   await edge.close();
   identity.stop();
   directory.close();
-  accessLog.flush();
+  accessLines.flushSync();
 }, log);
