@@ -14,6 +14,8 @@ export interface LoneEdge {
   // biome-ignore lint/suspicious/noExplicitAny: log lines are asserted field by field
   logs: any[];
   edge: Awaited<ReturnType<typeof buildEdge>>;
+  /** A token of a signed-in person (role user, valid a minute) from the edge's trusted issuer. */
+  userToken(): Promise<string>;
 }
 
 /**
@@ -61,5 +63,6 @@ export async function startLoneEdge(t: Test, env: Record<string, string> = {}): 
     issuer,
     logs,
     edge,
+    userToken: () => issuer.sign({ sub: "0190a8f0-0000-7000-8000-00000000c0de", role: "user", sid: "s" }, 60),
   };
 }

@@ -4,6 +4,14 @@ import path from "node:path";
 import t from "tap";
 import { startLoneEdge } from "./alone";
 
+/** Pays a made-up payment through the console's development checkout, as `token`'s person if given. */
+const developmentCheckout = (url: string, token?: string) =>
+  fetch(`${url}/console/development-checkout`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ payment_id: "p", amount_minor: "100", currency: "INR" }),
+  });
+
 // The console's routes on an edge alone, over a console build made up for the test: what is
 // served and how (types, caching, the console's own CSP), what is refused (paths outside the
 // build, dotfiles), the demo accounts, and the development checkout, off unless configured.
@@ -16,7 +24,7 @@ t.test("the edge serves the console's build with its own policy", async (t) => {
   writeFileSync(path.join(dir, ".inputs-hash"), "secret-ish");
   writeFileSync(path.join(path.dirname(dir), "outside.html"), "outside");
   const accounts = [{ name: "Priya", email: "priya@parley.local", password: "pw", role: "user" }];
-  const { url, issuer } = await startLoneEdge(t, {
+  const { url, userToken } = await startLoneEdge(t, {
     CONSOLE_DIR: dir,
     CONSOLE_DEMO_ACCOUNTS: JSON.stringify(accounts),
   });
@@ -67,15 +75,7 @@ t.test("the edge serves the console's build with its own policy", async (t) => {
   // The API keeps its own (docs-friendly) policy.
   t.match((await fetch(`${url}/healthz`)).headers.get("content-security-policy"), /'unsafe-inline'/);
 
-  const token = await issuer.sign(
-    { sub: "0190a8f0-0000-7000-8000-00000000c0de", role: "user", sid: "s" },
-    60,
-  );
-  const checkout = await fetch(`${url}/console/development-checkout`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-    body: JSON.stringify({ payment_id: "p", amount_minor: "100", currency: "INR" }),
-  });
+  const checkout = await developmentCheckout(url, await userToken());
   t.equal(checkout.status, 404, "the development checkout is off unless configured");
 });
 
@@ -84,11 +84,7 @@ t.test("the development checkout needs a signed-in caller and well-formed fields
     CONSOLE_DEVELOPMENT_CHECKOUT: "true",
     WEBHOOK_SECRET: "a-webhook-secret-for-tests",
   });
-  const anonymous = await fetch(`${url}/console/development-checkout`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ payment_id: "p", amount_minor: "100", currency: "INR" }),
-  });
+  const anonymous = await developmentCheckout(url);
   t.equal(anonymous.status, 401);
   const refused = (await anonymous.json()) as { error: { status: string } };
   t.equal(refused.error.status, "UNAUTHENTICATED");
@@ -117,22 +113,14 @@ t.test(
       "no admin is one click away",
     );
 
-    const { url, issuer } = await startLoneEdge(t, {
+    const { url, userToken } = await startLoneEdge(t, {
       NODE_ENV: "production",
       CONSOLE_DEMO_ACCOUNTS: JSON.stringify(accounts),
       CONSOLE_DEVELOPMENT_CHECKOUT: "true",
       WEBHOOK_SECRET: "a-webhook-secret-for-tests",
     });
     t.equal((await fetch(`${url}/console/demo-accounts.json`)).status, 404, "no demo accounts in production");
-    const token = await issuer.sign(
-      { sub: "0190a8f0-0000-7000-8000-00000000c0de", role: "user", sid: "s" },
-      60,
-    );
-    const checkout = await fetch(`${url}/console/development-checkout`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-      body: JSON.stringify({ payment_id: "p", amount_minor: "100", currency: "INR" }),
-    });
+    const checkout = await developmentCheckout(url, await userToken());
     t.equal(checkout.status, 404, "no development checkout in production, even when configured");
   },
 );

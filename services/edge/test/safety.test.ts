@@ -249,7 +249,7 @@ t.test("trust and safety through the edge", async (t) => {
       await api.call("POST", `/v1/sessions/${sessionId}:end`, { token: user.accessToken, body: {} });
 
       // A person's report: the reporter hears the outcome, the reported person the warning.
-      const reported = await api.call("POST", "/v1/reports", {
+      const report = {
         token: user.accessToken,
         body: {
           target_kind: "REPORT_TARGET_KIND_SESSION",
@@ -258,19 +258,11 @@ t.test("trust and safety through the edge", async (t) => {
           note: "rude",
           request_id: "r1",
         },
-      });
+      };
+      const reported = await api.call("POST", "/v1/reports", report);
       t.equal(reported.status, 200, JSON.stringify(reported.body));
       t.equal(reported.body.report.subject_user_id, expert.userId);
-      const retried = await api.call("POST", "/v1/reports", {
-        token: user.accessToken,
-        body: {
-          target_kind: "REPORT_TARGET_KIND_SESSION",
-          target_id: sessionId,
-          reason: "REPORT_REASON_HARASSMENT",
-          note: "rude",
-          request_id: "r1",
-        },
-      });
+      const retried = await api.call("POST", "/v1/reports", report);
       t.equal(retried.body.report.report_id, reported.body.report.report_id, "idempotent by request_id");
       const stranger = await api.call("POST", "/v1/reports", {
         token: user2.accessToken,
