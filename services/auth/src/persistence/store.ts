@@ -26,6 +26,10 @@ const {
   signingKeys,
 } = schema;
 
+/** A one-time secret (code, challenge, reset) still good at `at`: not spent and not expired. */
+const unspent = (table: { usedAt: AnyPgColumn; expiresAt: AnyPgColumn }, at: Date) =>
+  and(isNull(table.usedAt), gt(table.expiresAt, at));
+
 type Db = ReturnType<typeof drizzle<typeof schema>>;
 type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
 
@@ -291,8 +295,7 @@ export function createAuthStore(client: Sql, now: () => Date = () => new Date())
             and(
               eq(contactVerifications.accountId, accountId),
               eq(contactVerifications.channel, channel),
-              isNull(contactVerifications.usedAt),
-              gt(contactVerifications.expiresAt, at),
+              unspent(contactVerifications, at),
             ),
           )
           .orderBy(desc(contactVerifications.createdAt))
@@ -510,13 +513,7 @@ export function createAuthStore(client: Sql, now: () => Date = () => new Date())
       const [row] = await db
         .select()
         .from(mfaChallenges)
-        .where(
-          and(
-            eq(mfaChallenges.tokenHash, tokenHash),
-            isNull(mfaChallenges.usedAt),
-            gt(mfaChallenges.expiresAt, at),
-          ),
-        );
+        .where(and(eq(mfaChallenges.tokenHash, tokenHash), unspent(mfaChallenges, at)));
       return row;
     },
 
@@ -608,13 +605,7 @@ export function createAuthStore(client: Sql, now: () => Date = () => new Date())
       const [row] = await db
         .select({ id: passwordResets.id, accountId: passwordResets.accountId })
         .from(passwordResets)
-        .where(
-          and(
-            eq(passwordResets.tokenHash, tokenHash),
-            isNull(passwordResets.usedAt),
-            gt(passwordResets.expiresAt, at),
-          ),
-        );
+        .where(and(eq(passwordResets.tokenHash, tokenHash), unspent(passwordResets, at)));
       return row;
     },
 
@@ -623,13 +614,7 @@ export function createAuthStore(client: Sql, now: () => Date = () => new Date())
         const used = await tx
           .update(passwordResets)
           .set({ usedAt: at })
-          .where(
-            and(
-              eq(passwordResets.id, resetId),
-              isNull(passwordResets.usedAt),
-              gt(passwordResets.expiresAt, at),
-            ),
-          )
+          .where(and(eq(passwordResets.id, resetId), unspent(passwordResets, at)))
           .returning({ id: passwordResets.id });
         if (used.length === 0) return false;
         await enqueue(tx, notices);
