@@ -4,7 +4,7 @@ import type { Test } from "tap";
 import { type Api, PASSWORD } from "./harness";
 import { WsClient } from "./ws-client";
 
-// People the back-office tests act with: an online expert, a funded user, an active chat, staff.
+// People the platform tests act with: an online expert, a funded user, an active chat, staff.
 
 export const RATE = 1000;
 
@@ -28,7 +28,10 @@ export async function fundedUser(api: Api, amountMinor: number) {
   return user;
 }
 
-/** A chat requested by the user and accepted by the expert: active, metering. */
+/**
+ * A chat requested by the user and accepted by the expert: active, metering. The request is
+ * retried while the expert still reads as offline (until their socket's first presence report lands).
+ */
 export async function activeChat(
   t: Test,
   api: Api,
@@ -36,10 +39,14 @@ export async function activeChat(
   expertId: string,
   expertToken: string,
 ) {
-  const requested = await api.call("POST", "/v1/sessions", {
-    token: userToken,
-    body: { expert_id: expertId, kind: "SESSION_KIND_CHAT", request_id: randomUUID() },
-  });
+  const requested = await eventually(
+    () =>
+      api.call("POST", "/v1/sessions", {
+        token: userToken,
+        body: { expert_id: expertId, kind: "SESSION_KIND_CHAT", request_id: randomUUID() },
+      }),
+    (response) => response.status === 200,
+  );
   t.equal(requested.status, 200, JSON.stringify(requested.body));
   const sessionId: string = requested.body.session.session_id;
   const accepted = await api.call("POST", `/v1/sessions/${sessionId}:accept`, {

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import t, { type Test } from "tap";
 import { type Api, PASSWORD, startPlatform } from "./harness";
+import { activeChat } from "./people";
 import { WsClient } from "./ws-client";
 
 /**
@@ -62,29 +63,6 @@ async function fundedUser(api: Api, admin: string) {
   return user;
 }
 
-/** A chat requested and accepted (minute 1 is charged from the acceptance on). */
-async function activeChat(t: Test, api: Api, userToken: string, expert: { userId: string; token: string }) {
-  let last: unknown;
-  const requested = await eventually(async () => {
-    const response = await api.call("POST", "/v1/sessions", {
-      token: userToken,
-      body: { expert_id: expert.userId, kind: "SESSION_KIND_CHAT", request_id: randomUUID() },
-    });
-    // The expert reads as offline until their socket's first presence report lands.
-    if (response.status !== 200) last = response.body;
-    return response.status === 200 ? response : undefined;
-  }, "the expert to take requests").catch((error: Error) => {
-    throw new Error(`${error.message}: ${JSON.stringify(last)}`);
-  });
-  const sessionId: string = requested.body.session.session_id;
-  const accepted = await api.call("POST", `/v1/sessions/${sessionId}:accept`, {
-    token: expert.token,
-    body: {},
-  });
-  t.equal(accepted.status, 200, JSON.stringify(accepted.body));
-  return sessionId;
-}
-
 const send = (api: Api, token: string, sessionId: string, text: string) =>
   api.call("POST", `/v1/sessions/${sessionId}/messages`, {
     token,
@@ -143,7 +121,7 @@ t.test("trust and safety through the edge", async (t) => {
     // The expert blocks a user in the middle of a chat: the chat ends, messages are refused,
     // and the user can neither request the expert nor find them.
     const user = await fundedUser(api, admin);
-    const sessionId = await activeChat(t, api, user.accessToken, expert);
+    const sessionId = await activeChat(t, api, user.accessToken, expert.userId, expert.token);
     t.equal((await send(api, user.accessToken, sessionId, "hello")).status, 200);
     const expertBlocks = await api.call("POST", "/v1/me/blocks", {
       token: expert.token,
@@ -175,7 +153,7 @@ t.test("trust and safety through the edge", async (t) => {
       async () => ((await listed(api, user.accessToken, expert.userId)) ? true : undefined),
       "relisting",
     );
-    const met = await activeChat(t, api, user.accessToken, expert);
+    const met = await activeChat(t, api, user.accessToken, expert.userId, expert.token);
     t.equal((await send(api, user.accessToken, met, "hello again")).status, 200);
     await api.call("POST", `/v1/sessions/${met}:end`, { token: user.accessToken, body: {} });
   });
@@ -184,7 +162,7 @@ t.test("trust and safety through the edge", async (t) => {
     "a message with contact details lands in the moderation queue; a moderator hides it",
     async (t) => {
       const user = await fundedUser(api, admin);
-      const sessionId = await activeChat(t, api, user.accessToken, expert);
+      const sessionId = await activeChat(t, api, user.accessToken, expert.userId, expert.token);
       const sent = await send(
         api,
         user.accessToken,
@@ -361,7 +339,7 @@ t.test("trust and safety through the edge", async (t) => {
     "a dispute where the expert never replied: full refund proposed, approved, refunded, told",
     async (t) => {
       const user = await fundedUser(api, admin);
-      const sessionId = await activeChat(t, api, user.accessToken, expert);
+      const sessionId = await activeChat(t, api, user.accessToken, expert.userId, expert.token);
       t.equal((await send(api, user.accessToken, sessionId, "hello? anyone?")).status, 200);
       const ended = await api.call("POST", `/v1/sessions/${sessionId}:end`, {
         token: user.accessToken,
@@ -462,7 +440,7 @@ t.test("trust and safety through the edge", async (t) => {
       }> = [];
       for (const rating of [2, 5, 4]) {
         const user = await fundedUser(api, admin);
-        const sessionId = await activeChat(t, api, user.accessToken, expert);
+        const sessionId = await activeChat(t, api, user.accessToken, expert.userId, expert.token);
         await send(api, expert.token, sessionId, "Welcome!");
         await api.call("POST", `/v1/sessions/${sessionId}:end`, { token: user.accessToken, body: {} });
         const review = await api.call("POST", `/v1/sessions/${sessionId}/reviews`, {
@@ -562,7 +540,7 @@ t.test("trust and safety through the edge", async (t) => {
         [a, 0],
         [b, 2],
       ] as const) {
-        const sessionId = await activeChat(t, api, user.accessToken, fresh);
+        const sessionId = await activeChat(t, api, user.accessToken, fresh.userId, fresh.token);
         t.equal((await send(api, fresh.token, sessionId, "Hello, I am here.")).status, 200);
         await api.call("POST", `/v1/sessions/${sessionId}:end`, { token: user.accessToken, body: {} });
         if (rating)
