@@ -6,7 +6,7 @@
 // 10), prints CPU µs per request, and writes the profile for Chrome DevTools or speedscope.
 // PROFILE_CPU=0 only measures (no profiler: its sampling costs CPU too), for comparing builds.
 import { spawn } from "node:child_process";
-import { openSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -15,8 +15,8 @@ import { parseConfig } from "@parley/kit/config";
 import { createLogger } from "@parley/kit/log";
 import { createMetrics } from "@parley/kit/metrics";
 import { createTestIssuer } from "@parley/testing";
+import pino from "pino";
 import { edgeConfigShape } from "../src/config";
-import { batchedDestination } from "../src/log-destination";
 import { buildEdge } from "../src/server";
 
 const out = process.argv[2] ?? "edge.cpuprofile";
@@ -48,7 +48,7 @@ const edge = await buildEdge({
   accessLog: createLogger({
     service: "edge",
     redact: false,
-    destination: batchedDestination(openSync("/dev/null", "w")),
+    destination: pino.destination({ dest: "/dev/null", sync: false, minLength: 4096 }),
   }),
   metrics: createMetrics("edge").registry,
   identity: {

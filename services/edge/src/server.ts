@@ -1,5 +1,6 @@
 import type { TokenVerifier } from "@parley/kit/auth";
 import { createBus } from "@parley/kit/bus";
+import { newId } from "@parley/kit/ids";
 import type { Logger } from "@parley/kit/log";
 import { Gauge, type Registry } from "@parley/kit/metrics";
 import { connectRedis } from "@parley/kit/redis";
@@ -10,7 +11,6 @@ import type { EdgeConfig } from "./config";
 import { loadCatalogue } from "./http/catalogue";
 import { buildOpenApi } from "./http/openapi";
 import { createRateCounter } from "./http/rate-counter";
-import { newRequestId } from "./request-id";
 import { createUpstreams } from "./upstreams";
 import { buildAsyncApi } from "./ws/asyncapi";
 import { createSocketHub } from "./ws/socket";
@@ -107,7 +107,7 @@ export async function buildEdge(deps: EdgeDeps) {
     trustProxy: trustedHops(config.TRUST_PROXY),
     genReqId: (request) => {
       const given = request.headers["x-request-id"];
-      return typeof given === "string" && REQUEST_ID.test(given) ? given : newRequestId();
+      return typeof given === "string" && REQUEST_ID.test(given) ? given : newId();
     },
   });
   await fastify.register(app, {
