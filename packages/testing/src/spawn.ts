@@ -34,6 +34,29 @@ export interface ServiceCommand {
   args: string[];
 }
 
+/** Every service this process started that still runs. */
+const running = new Set<ChildProcess>();
+let killingOnExit = false;
+
+/**
+ * For test processes: every service they started is killed when they end, however they end —
+ * tap timing a file out (SIGTERM) skips its teardowns — so no service outlives its test holding
+ * ports and database connections. (`pnpm start` stops its services gracefully instead.)
+ */
+export function killServicesOnExit(): void {
+  if (killingOnExit) return;
+  killingOnExit = true;
+  const killRunning = () => {
+    for (const child of running) child.kill("SIGKILL");
+  };
+  process.on("exit", killRunning);
+  for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const)
+    process.once(signal, () => {
+      killRunning();
+      process.kill(process.pid, signal);
+    });
+}
+
 const grpcListeningPort = (line: string): number | undefined => {
   if (!line.includes("gRPC server listening")) return undefined;
   const match = /"address":"[^"]*:(\d+)"/.exec(line);
@@ -65,7 +88,13 @@ export async function launchService(
     recent.push(text);
     if (recent.length > 200) recent.shift();
   };
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  running.add(child);
+  const exited = new Promise<void>((resolve) =>
+    child.once("exit", () => {
+      running.delete(child);
+      resolve();
+    }),
+  );
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
     await exited;
@@ -106,6 +135,7 @@ export async function spawnService(
   name: string,
   env: Record<string, string>,
 ): Promise<LaunchedService> {
+  killServicesOnExit();
   const service = await launchService(name, {
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "info",
     PAGE_TOKEN_SECRET: TEST_PAGE_TOKEN_SECRET,
