@@ -106,7 +106,7 @@ t.test(
       ).status,
       200,
     );
-    const profile = await call("PUT", `/v1/experts/${expertId}/profile`, {
+    const profile = await call("PUT", `/v1/experts/${expertId}/profile?reason=onboarding`, {
       token: adminToken,
       body: {
         chat_rate: { amount_minor: String(RATE_MINOR), currency: "INR" },
