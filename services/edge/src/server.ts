@@ -1,4 +1,4 @@
-import type { TokenVerifier } from "@parley/kit/auth";
+import type { RevocationListener, TokenVerifier } from "@parley/kit/auth";
 import { createBus } from "@parley/kit/bus";
 import { newId } from "@parley/kit/ids";
 import type { Logger } from "@parley/kit/log";
@@ -22,7 +22,7 @@ export interface EdgeIdentity {
   /** The public keys that verify access tokens, served at /.well-known/jwks.json. */
   jwks: () => Promise<JSONWebKeySet>;
   /** Calls the listener when a person's credentials are revoked (their sockets are closed). */
-  onRevoked?: (listener: (userId: string, reason: string) => void) => () => void;
+  onRevoked?: (listener: RevocationListener) => () => void;
 }
 
 export interface EdgeDeps {
@@ -124,7 +124,9 @@ export async function buildEdge(deps: EdgeDeps) {
     documents: { openapi: buildOpenApi(catalogue), asyncapi: buildAsyncApi(catalogue) },
   });
 
-  const stopRevocations = identity.onRevoked?.((userId, reason) => hub.closePerson(userId, reason));
+  const stopRevocations = identity.onRevoked?.((userId, reason, revokedAt) =>
+    hub.closePerson(userId, reason, revokedAt),
+  );
   return {
     app: fastify,
     hub,

@@ -1,4 +1,5 @@
 import { Writable } from "node:stream";
+import { createRevocationList, type RevocationList } from "@parley/kit/auth";
 import { parseConfig } from "@parley/kit/config";
 import { createLogger } from "@parley/kit/log";
 import { createMetrics } from "@parley/kit/metrics";
@@ -14,6 +15,8 @@ export interface LoneEdge {
   // biome-ignore lint/suspicious/noExplicitAny: log lines are asserted field by field
   logs: any[];
   edge: Awaited<ReturnType<typeof buildEdge>>;
+  /** The revocations the edge listens to (auth's poll, in the platform): apply some to act as auth. */
+  revocations: RevocationList;
   /** A token of a signed-in person (role user, valid a minute) from the edge's trusted issuer. */
   userToken(): Promise<string>;
 }
@@ -45,6 +48,7 @@ export async function startLoneEdge(t: Test, env: Record<string, string> = {}): 
       done();
     },
   });
+  const revocations = createRevocationList();
   const edge = await buildEdge({
     config,
     log: createLogger({ service: "edge", level: "debug", destination }),
@@ -53,6 +57,7 @@ export async function startLoneEdge(t: Test, env: Record<string, string> = {}): 
       verifier: issuer.verifier,
       credentials: () => issuer.serviceToken("edge"),
       jwks: async () => issuer.jwks,
+      onRevoked: (listener) => revocations.onRevoked(listener),
     },
   });
   await edge.app.listen({ port: 0, host: "127.0.0.1" });
@@ -63,6 +68,7 @@ export async function startLoneEdge(t: Test, env: Record<string, string> = {}): 
     issuer,
     logs,
     edge,
+    revocations,
     userToken: () => issuer.sign({ sub: "0190a8f0-0000-7000-8000-00000000c0de", role: "user", sid: "s" }, 60),
   };
 }

@@ -7,7 +7,7 @@ import { WsClient } from "./ws-client";
 // are up): this edge runs in-process with real tokens from a test signing key and every
 // upstream on a closed port (presence reports there fail and are only logged).
 t.test("the edge alone: token expiry, slow consumers, unreachable services", async (t) => {
-  const { url, issuer } = await startLoneEdge(t, {
+  const { url, issuer, revocations } = await startLoneEdge(t, {
     WS_FRAMES_PER_SECOND: "10000",
     WS_MAX_BUFFERED_BYTES: String(64 * 1024),
   });
@@ -40,6 +40,30 @@ t.test("the edge alone: token expiry, slow consumers, unreachable services", asy
     ws.close();
     t.equal((await ws.closed).code, 1005, "closed by the client, not the edge");
   });
+
+  await t.test(
+    "a revoked person's sockets signed in before the revocation close with 4003; one signed in again since stays",
+    async (t) => {
+      const userId = "0190a8f0-0000-7000-8000-000000000003";
+      const before = await WsClient.connect(url);
+      await before.authenticate(await shortLived(userId, 60));
+      // Token issue times are in seconds: the revocation falls strictly between the two tokens'.
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      const revokedAt = new Date();
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      const after = await WsClient.connect(url);
+      await after.authenticate(await shortLived(userId, 60));
+      revocations.apply([{ seq: 1n, subject: `user:${userId}`, reason: "role_changed", revokedAt }]);
+      t.same(await before.closed, { code: CLOSE.revoked, reason: "role_changed" });
+      after.send({ type: "ping", id: "signed-in-since" });
+      t.equal(
+        (await after.waitFor((f) => f.type === "pong")).id,
+        "signed-in-since",
+        "the newer sign-in is served",
+      );
+      after.close();
+    },
+  );
 
   await t.test("an unreachable service is a 503 whose message names no host or port", async (t) => {
     const response = await fetch(`${url}/v1/experts`);

@@ -24,15 +24,20 @@ export interface RevocationList {
   /** Throws UNAUTHENTICATED (reason ACCOUNT_SUSPENDED, ACCOUNT_DELETED, API_KEY_INVALID) for revoked credentials. */
   check(principal: Principal, issuedAtSeconds: number): void;
   apply(revocations: readonly Revocation[]): void;
-  /** Called with each revocation of a person as it becomes known (the edge closes their sockets). */
-  onRevoked(listener: (userId: string, reason: string) => void): () => void;
+  /**
+   * Called with each revocation of a person as it becomes known, with when it took effect: the
+   * edge closes their sockets signed in with a token issued before then.
+   */
+  onRevoked(listener: RevocationListener): () => void;
   /** The largest seq applied (the poll's cursor). */
   readonly cursor: bigint;
 }
 
+export type RevocationListener = (userId: string, reason: string, revokedAt: Date) => void;
+
 export function createRevocationList(now: () => Date = () => new Date()): RevocationList {
   const subjects = new Map<string, { at: number; reason: string }>();
-  const listeners = new Set<(userId: string, reason: string) => void>();
+  const listeners = new Set<RevocationListener>();
   let cursor = 0n;
   const forgetOld = () => {
     const horizon = now().getTime() - RELEVANT_MS;
@@ -65,7 +70,8 @@ export function createRevocationList(now: () => Date = () => new Date()): Revoca
         if (known && known.at >= at) continue;
         subjects.set(revocation.subject, { at, reason: revocation.reason });
         if (revocation.subject.startsWith("user:"))
-          for (const listener of listeners) listener(revocation.subject.slice(5), revocation.reason);
+          for (const listener of listeners)
+            listener(revocation.subject.slice(5), revocation.reason, revocation.revokedAt);
       }
       forgetOld();
     },

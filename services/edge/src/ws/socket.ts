@@ -82,6 +82,7 @@ interface Subscription extends FeedMember {
 class Connection {
   userId: string | undefined;
   token = "";
+  issuedAtMs = 0;
   expiresAtMs = 0;
   subscriptions: Map<string, Subscription> | undefined;
   /** The person's own channel (user.WatchMe), while watched. */
@@ -355,7 +356,9 @@ export function createSocketHub(deps: SocketDeps) {
       conn.userId = principal.userId;
     }
     conn.token = token;
-    conn.expiresAtMs = (decodeJwt(token).exp ?? 0) * 1000;
+    const claims = decodeJwt(token);
+    conn.issuedAtMs = (claims.iat ?? 0) * 1000;
+    conn.expiresAtMs = (claims.exp ?? 0) * 1000;
     send(conn, {
       type: "ready",
       ...withId(id),
@@ -572,12 +575,14 @@ export function createSocketHub(deps: SocketDeps) {
       });
     },
     /**
-     * Closes every connection of a person whose credentials were revoked (suspended, deleted):
-     * 4003 with the reason; their session feeds and own channel go with the connections.
+     * Closes the connections of a person whose credentials were revoked (suspended, deleted, role
+     * changed) that were signed in with a token issued before the revocation — as the revocation
+     * list refuses such tokens — 4003 with the reason; their session feeds and own channel go
+     * with them. One signed in again since (a token issued after it) stays open.
      */
-    closePerson(userId: string, reason: string) {
-      for (const conn of connections)
-        if (conn.userId === userId) conn.socket.close(CLOSE.revoked, reason.slice(0, 120));
+    closePerson(userId: string, reason: string, revokedAt: Date) {
+      for (const conn of byPerson.get(userId) ?? [])
+        if (conn.issuedAtMs <= revokedAt.getTime()) conn.socket.close(CLOSE.revoked, reason.slice(0, 120));
     },
     /** Upstream WatchSession streams open now: one per watched session, whatever the sockets. */
     upstreamStreams: () => feeds.size(),
