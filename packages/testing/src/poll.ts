@@ -11,3 +11,10 @@ export async function eventually<T>(
   }
   return value;
 }
+
+/** Polls `check` every 200 ms until it gives a value (not undefined); fails naming `what` after ~10 s. */
+export async function eventuallyDefined<T>(check: () => Promise<T | undefined>, what: string): Promise<T> {
+  const value = await eventually(check, (found) => found !== undefined);
+  if (value === undefined) throw new Error(`timed out waiting for ${what}`);
+  return value;
+}

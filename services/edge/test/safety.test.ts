@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { eventuallyDefined } from "@parley/testing";
 import t, { type Test } from "tap";
 import { type Api, PASSWORD, startPlatform } from "./harness";
 import { activeChat } from "./people";
@@ -10,17 +11,6 @@ import { WsClient } from "./ws-client";
  */
 
 const RATE = 1000;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls until `check` returns a value (not undefined), or fails after ~10 s. */
-async function eventually<T>(check: () => Promise<T | undefined>, what: string): Promise<T> {
-  for (let i = 0; i < 50; i++) {
-    const value = await check();
-    if (value !== undefined) return value;
-    await sleep(200);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 async function createExpert(t: Test, api: Api, admin: string) {
   const account = await api.register();
@@ -92,7 +82,7 @@ t.test("trust and safety through the edge", async (t) => {
     // A user blocks the expert: the expert leaves the user's discovery and cannot be requested.
     const blocker = await fundedUser(api, admin);
     const bystander = await api.register();
-    await eventually(
+    await eventuallyDefined(
       async () => ((await listed(api, blocker.accessToken, expert.userId)) ? true : undefined),
       "listing",
     );
@@ -101,7 +91,7 @@ t.test("trust and safety through the edge", async (t) => {
       body: { user_id: expert.userId },
     });
     t.equal(blocked.status, 200, JSON.stringify(blocked.body));
-    await eventually(
+    await eventuallyDefined(
       async () => ((await listed(api, blocker.accessToken, expert.userId)) ? undefined : true),
       "the blocked expert to leave the blocker's discovery",
     );
@@ -141,7 +131,7 @@ t.test("trust and safety through the edge", async (t) => {
       body: { expert_id: expert.userId, kind: "SESSION_KIND_CHAT", request_id: randomUUID() },
     });
     t.equal(again.status, 404, "a blocked user cannot request the expert");
-    await eventually(
+    await eventuallyDefined(
       async () => ((await listed(api, user.accessToken, expert.userId)) ? undefined : true),
       "the blocking expert to leave the blocked user's discovery",
     );
@@ -149,7 +139,7 @@ t.test("trust and safety through the edge", async (t) => {
     // Lifting the block lets them meet again.
     const lifted = await api.call("DELETE", `/v1/me/blocks/${user.userId}`, { token: expert.token });
     t.equal(lifted.status, 200);
-    await eventually(
+    await eventuallyDefined(
       async () => ((await listed(api, user.accessToken, expert.userId)) ? true : undefined),
       "relisting",
     );
@@ -261,14 +251,14 @@ t.test("trust and safety through the edge", async (t) => {
         },
       );
       t.equal(warned.status, 200, JSON.stringify(warned.body));
-      const outcome = await eventually(
+      const outcome = await eventuallyDefined(
         async () =>
           (await inbox(api, user.accessToken)).find((n) => n.kind === "NOTIFICATION_KIND_REPORT_RESOLVED"),
         "the reporter's notification",
       );
       t.equal(outcome.data.resolution, "warned");
       t.match(outcome.body, /warned/);
-      const warning = await eventually(
+      const warning = await eventuallyDefined(
         async () =>
           (await inbox(api, expert.token)).find((n) => n.kind === "NOTIFICATION_KIND_MODERATION_WARNING"),
         "the warning",
@@ -324,7 +314,7 @@ t.test("trust and safety through the edge", async (t) => {
         body: { identifier: troll.email, password: PASSWORD },
       });
       t.equal(login.body.error?.reason, "ACCOUNT_SUSPENDED", "the reported person is suspended");
-      const told = await eventually(
+      const told = await eventuallyDefined(
         async () =>
           (await inbox(api, reporter.accessToken)).find(
             (n) => n.kind === "NOTIFICATION_KIND_REPORT_RESOLVED",
@@ -382,7 +372,7 @@ t.test("trust and safety through the edge", async (t) => {
         dispute.dispute_id,
         `one dispute per session ${JSON.stringify(twice.body)}`,
       );
-      await eventually(
+      await eventuallyDefined(
         async () =>
           (await inbox(api, user.accessToken)).find((n) => n.kind === "NOTIFICATION_KIND_DISPUTE_OPENED"),
         "the dispute received notice",
@@ -418,7 +408,7 @@ t.test("trust and safety through the edge", async (t) => {
           BigInt(walletBefore.body.wallet.balance.amount_minor),
         charged,
       );
-      const told = await eventually(
+      const told = await eventuallyDefined(
         async () =>
           (await inbox(api, user.accessToken)).find((n) => n.kind === "NOTIFICATION_KIND_DISPUTE_RESOLVED"),
         "the dispute resolved notice",
@@ -507,7 +497,7 @@ t.test("trust and safety through the edge", async (t) => {
         [4, 5],
         "the hidden review is gone from the public list",
       );
-      const summary = await eventually(async () => {
+      const summary = await eventuallyDefined(async () => {
         const expertNow = (await api.call("GET", `/v1/experts/${expert.userId}`)).body.expert;
         return expertNow.rating_count === before.rating_count - 1 ? expertNow : undefined;
       }, "the rating summary to be recomputed");
@@ -577,7 +567,7 @@ t.test("trust and safety through the edge", async (t) => {
       );
       t.equal((await api.call("GET", `/v1/experts/${fresh.userId}/dashboard`, { token: admin })).status, 200);
       // The public part reaches the expert's profile.
-      const profile = await eventually(async () => {
+      const profile = await eventuallyDefined(async () => {
         const expert = (await api.call("GET", `/v1/experts/${fresh.userId}`)).body.expert;
         return expert.metrics?.completed_sessions_this_month === 3 ? expert : undefined;
       }, "the public figures on the profile");

@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
-import t, { type Test } from "tap";
-import { type Api, PASSWORD, startPlatform } from "./harness";
+import { eventuallyDefined } from "@parley/testing";
+import t from "tap";
+import { startPlatform } from "./harness";
+import { staff } from "./people";
 import { WsClient } from "./ws-client";
 
 /**
@@ -9,36 +11,13 @@ import { WsClient } from "./ws-client";
  * permission map refuses is on it as denied. One platform for the whole file.
  */
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls until `check` returns a value (not undefined), or fails after ~10 s. */
-async function eventually<T>(check: () => Promise<T | undefined>, what: string): Promise<T> {
-  for (let i = 0; i < 50; i++) {
-    const value = await check();
-    if (value !== undefined) return value;
-    await sleep(200);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-/** A person given a staff role by the admin, signed in again so their token carries it. */
-async function staff(t: Test, api: Api, admin: string, role: "ROLE_SUPPORT" | "ROLE_MODERATOR") {
-  const account = await api.register();
-  const set = await api.call("POST", `/v1/users/${account.userId}/role`, {
-    token: admin,
-    body: { role, reason: "joins staff" },
-  });
-  t.equal(set.status, 200, JSON.stringify(set.body));
-  return { userId: account.userId, token: await api.login(account.email, PASSWORD) };
-}
-
 t.test("staff actions in auth's audit log", async (t) => {
   const api = await startPlatform(t);
   const admin = await api.adminToken();
   const adminId = (JSON.parse(Buffer.from(admin.split(".")[1]!, "base64url").toString()) as { sub: string })
     .sub;
-  const support = await staff(t, api, admin, "ROLE_SUPPORT");
-  const moderator = await staff(t, api, admin, "ROLE_MODERATOR");
+  const support = await staff(t, api, "ROLE_SUPPORT");
+  const moderator = await staff(t, api, "ROLE_MODERATOR");
   /** The audit log as the admin lists it, filtered by a query string. */
   const audited = async (query: string) => {
     const listed = await api.call("GET", `/v1/admin/audit-events?${query}`, { token: admin });
@@ -143,7 +122,7 @@ t.test("staff actions in auth's audit log", async (t) => {
         },
       });
       t.equal(credited.status, 200, JSON.stringify(credited.body));
-      const requested = await eventually(async () => {
+      const requested = await eventuallyDefined(async () => {
         const response = await api.call("POST", "/v1/sessions", {
           token: user.accessToken,
           body: { expert_id: expert.userId, kind: "SESSION_KIND_CHAT", request_id: randomUUID() },
