@@ -5,7 +5,7 @@ import { descriptorSetBytes } from "@parley/proto/descriptors";
 import { HealthImplementation } from "grpc-health-check";
 import type { Authenticator } from "../auth/authenticator";
 import { authorize, type Permission } from "../auth/permissions";
-import type { PersonRole, Principal } from "../auth/principal";
+import { BACK_OFFICE_ROLES, type Principal } from "../auth/principal";
 import { invalidArgument, isAppError, toGrpcStatus, unavailable } from "../errors";
 import { isUuid, newId } from "../ids";
 import type { Logger } from "../log";
@@ -412,15 +412,12 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
   };
 }
 
-/** People who are not staff: their calls of an audited RPC are their own business. */
-const NOT_STAFF: readonly PersonRole[] = ["user", "expert"];
-
 /** An RPC only staff may call: people with staff roles, and nobody else. */
 function isStaffOnly(permission: Permission | undefined): boolean {
   const roles = permission?.roles ?? [];
   return (
     roles.length > 0 &&
-    roles.every((role) => !NOT_STAFF.includes(role)) &&
+    roles.every((role) => BACK_OFFICE_ROLES.includes(role)) &&
     !permission?.anonymous &&
     !permission?.services?.length &&
     !permission?.partnerScopes?.length
@@ -431,7 +428,7 @@ function isStaffOnly(permission: Permission | undefined): boolean {
 function actsAsStaff(principal: Principal, action: StaffAction, request: unknown): boolean {
   return (
     principal.kind === "user" &&
-    !NOT_STAFF.includes(principal.role) &&
+    BACK_OFFICE_ROLES.includes(principal.role) &&
     !action.own?.(request, principal.userId)
   );
 }
