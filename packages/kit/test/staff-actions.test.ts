@@ -102,6 +102,8 @@ t.test("staff actions: reason, target, own calls, refusals, and an unrecorded ac
   const blank = await failure(grant("  "));
   t.equal(blank.code, grpc.status.INVALID_ARGUMENT);
   t.equal(blank.reason, "REASON_REQUIRED");
+  const tooLong = await failure(grant("x".repeat(1001)));
+  t.equal(tooLong.reason, "REASON_REQUIRED", "so is one over 1,000 characters");
   t.equal(granted, 0, "refused before the handler runs");
 
   await grant("goodwill");

@@ -6,10 +6,11 @@ import { HealthImplementation } from "grpc-health-check";
 import type { Authenticator } from "../auth/authenticator";
 import { authorize, type Permission } from "../auth/permissions";
 import { BACK_OFFICE_ROLES, type Principal } from "../auth/principal";
-import { invalidArgument, isAppError, toGrpcStatus, unavailable } from "../errors";
+import { isAppError, toGrpcStatus, unavailable } from "../errors";
 import { isUuid, newId } from "../ids";
 import type { Logger } from "../log";
 import type { ServiceMetrics } from "../metrics";
+import { requireReason } from "../staff-reason";
 import { runTraced, startGrpcServerSpan } from "../tracing";
 import { type CallContext, runInContext } from "./context";
 import {
@@ -60,9 +61,10 @@ export interface StaffAction<Req = unknown, Res = unknown> {
   /** "session.end" */
   action: string;
   /**
-   * The request field holding the staff member's reason ("note"): a blank one is refused with
-   * INVALID_ARGUMENT REASON_REQUIRED before the handler runs. Unset: the request's `note` or
-   * `reason` text is recorded when there is one, and none is required.
+   * The request field holding the staff member's reason ("note"): a blank one, or one over
+   * 1,000 characters, is refused (the kit's requireReason: INVALID_ARGUMENT REASON_REQUIRED)
+   * before the handler runs. Unset: the request's `note` or `reason` text is recorded when
+   * there is one, and none is required.
    */
   reason?: TextField<Req>;
   /**
@@ -319,7 +321,7 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
           const body = async (ctx: CallContext) => {
             refuseControlCharacters(call.request);
             const staff = audited && actsAsStaff(ctx.principal, audited, call.request) ? audited : undefined;
-            if (staff?.reason) requireReason(call.request, staff.reason);
+            if (staff?.reason) requireReason(textOf(call.request, staff.reason), staff.reason);
             const result = await handler(call.request, ctx);
             const record = options.recordStaffAction;
             if (staff && record)
@@ -437,13 +439,6 @@ const textOf = (request: unknown, field: string): string => {
   const value = (request as Record<string, unknown> | undefined)?.[field];
   return typeof value === "string" ? value : "";
 };
-
-function requireReason(request: unknown, field: string): void {
-  if (!textOf(request, field).trim())
-    throw invalidArgument("REASON_REQUIRED", `a staff action needs a reason (${field})`, {
-      fieldViolations: [{ field, description: "required for a staff action" }],
-    });
-}
 
 /** The record of one audited call: its target (a UUID, or nobody) and reason, found as `action` says. */
 function staffActionEvent(

@@ -1,7 +1,7 @@
 import type { PersonRole, StaffRule, UserPrincipal } from "@parley/kit/auth";
-import { invalidArgument } from "@parley/kit/errors";
 import { isUuid, newId, requireUuid } from "@parley/kit/ids";
 import { recordableRequest } from "@parley/kit/secrets";
+import { MAX_REASON_LENGTH } from "@parley/kit/staff-reason";
 import type { AuditLog, Cursor, Page } from "./ports";
 
 export type AuditOutcome = "done" | "denied";
@@ -38,18 +38,6 @@ export interface StaffCall {
   requestId: string;
   /** The action to record when the method's staff rule names none (RPCs outside the back office). */
   action?: string;
-}
-
-export const MAX_REASON_LENGTH = 1000;
-
-/** The reason every staff mutation must give: 1..1000 characters once trimmed. */
-export function requireReason(reason: string): string {
-  const trimmed = reason.trim();
-  if (!trimmed || trimmed.length > MAX_REASON_LENGTH)
-    throw invalidArgument("REASON_REQUIRED", "a staff action needs a reason (1..1000 characters)", {
-      fieldViolations: [{ field: "reason", description: "must be 1..1000 characters" }],
-    });
-  return trimmed;
 }
 
 /** The audit trail: one event per action, refused attempts included. */

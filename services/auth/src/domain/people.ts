@@ -1,7 +1,8 @@
 import { BACK_OFFICE_ROLES } from "@parley/kit/auth";
 import { failedPrecondition, invalidArgument, notFound, permissionDenied } from "@parley/kit/errors";
 import { requireUuid } from "@parley/kit/ids";
-import { requireReason, type StaffAudit, type StaffCall } from "./audit";
+import { requireReason } from "@parley/kit/staff-reason";
+import type { StaffAudit, StaffCall } from "./audit";
 import type { Account, AccountStatus } from "./model";
 import type { AuthStore, ProfileSummary, StaffProfiles, Wallets } from "./ports";
 
