@@ -6,7 +6,6 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
-import { AppError } from "@parley/kit/errors";
 import {
   checkedStream,
   controlCharacterViolations,
@@ -14,33 +13,14 @@ import {
   createServiceClient,
 } from "@parley/kit/grpc";
 import { BillingServiceService } from "@parley/proto/parley/billing/v1/billing";
+import { failure } from "@parley/testing";
 import t, { type Test } from "tap";
-import { testServer } from "./fixtures/wallet-server";
-
-async function started(t: Test, options: Parameters<typeof testServer>[0] = {}) {
-  const server = testServer(options);
-  const port = await server.listen("127.0.0.1:0");
-  t.teardown(() => server.shutdown(1_000));
-  const address = `127.0.0.1:${port}`;
-  const client = createServiceClient(BillingServiceService, { address });
-  t.teardown(() => client.close());
-  return { server, address, client };
-}
-
-const failure = async (promise: Promise<unknown>): Promise<AppError> => {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof AppError) return error;
-    throw error;
-  }
-  throw new Error("the call succeeded");
-};
+import { startWalletServer } from "./harness";
 
 t.test(
   "health checking reports SERVING for the server and each service, NOT_SERVING after shutdown",
   async (t) => {
-    const { server, address } = await started(t);
+    const { server, address } = await startWalletServer(t);
     const health = createHealthChecker(address);
     t.teardown(() => health.close());
     t.equal(await health.check(""), "SERVING");
@@ -81,7 +61,7 @@ function reflectionClient(t: Test, address: string) {
 t.test(
   "server reflection lists the bound services and serves the real files with their imports",
   async (t) => {
-    const { address } = await started(t);
+    const { address } = await startWalletServer(t);
     const ask = reflectionClient(t, address);
     const listed = await ask({ listServices: "" });
     t.same(
@@ -121,13 +101,13 @@ t.test(
 );
 
 t.test("a typed response round-trips through the generated client, int64 exact beyond 2^53", async (t) => {
-  const { client } = await started(t);
+  const { client } = await startWalletServer(t);
   const { wallet } = await client.getWallet({ userId: "u1", currency: "", rateMinor: 0n });
   t.equal(wallet?.balance?.amountMinor, 9_007_199_254_740_993n);
 });
 
 t.test("a deadline that passes becomes DEADLINE_EXCEEDED", async (t) => {
-  const { client } = await started(t);
+  const { client } = await startWalletServer(t);
   const error = await failure(
     client.getWallet({ userId: "until-cancelled", currency: "", rateMinor: 0n }, { deadlineMs: 50 }),
   );
@@ -136,7 +116,7 @@ t.test("a deadline that passes becomes DEADLINE_EXCEEDED", async (t) => {
 });
 
 t.test("an AppError's reason and metadata reach the caller as google.rpc.ErrorInfo", async (t) => {
-  const { client } = await started(t);
+  const { client } = await startWalletServer(t);
   const error = await failure(client.getWallet({ userId: "short", currency: "", rateMinor: 0n }));
   t.equal(error.code, grpc.status.FAILED_PRECONDITION);
   t.equal(error.reason, "INSUFFICIENT_FUNDS");
@@ -144,7 +124,7 @@ t.test("an AppError's reason and metadata reach the caller as google.rpc.ErrorIn
 });
 
 t.test("an unexpected error becomes INTERNAL with a generic message", async (t) => {
-  const { client } = await started(t);
+  const { client } = await startWalletServer(t);
   const error = await failure(client.getWallet({ userId: "boom", currency: "", rateMinor: 0n }));
   t.equal(error.code, grpc.status.INTERNAL);
   t.equal(error.message, "internal error");
@@ -152,7 +132,7 @@ t.test("an unexpected error becomes INTERNAL with a generic message", async (t) 
 });
 
 t.test("a malformed credential is UNAUTHENTICATED, never treated as anonymous", async (t) => {
-  const { client } = await started(t);
+  const { client } = await startWalletServer(t);
   const error = await failure(
     client.getWallet({ userId: "u1", currency: "", rateMinor: 0n }, { bearerToken: "not-a-jwt" }),
   );
@@ -161,7 +141,7 @@ t.test("a malformed credential is UNAUTHENTICATED, never treated as anonymous", 
 });
 
 t.test("an RPC missing from the permission map is denied to everyone", async (t) => {
-  const { client } = await started(t, { unmapped: ["getWallet"] });
+  const { client } = await startWalletServer(t, { unmapped: ["getWallet"] });
   const error = await failure(client.getWallet({ userId: "u1", currency: "", rateMinor: 0n }));
   t.equal(error.code, grpc.status.PERMISSION_DENIED);
   t.equal(error.reason, "RPC_NOT_PERMITTED");
@@ -216,7 +196,7 @@ t.test("a rejection nobody waits for is logged, and the process keeps serving", 
 });
 
 t.test("text with control characters is refused at the boundary, naming the field", async (t) => {
-  const { client } = await started(t);
+  const { client } = await startWalletServer(t);
   const refused = await failure(
     client.getWallet({ userId: "a\u0000b", currency: "IN\u0007R", rateMinor: 0n }),
   );

@@ -4,70 +4,28 @@
 // AUDIT_UNAVAILABLE.
 import * as grpc from "@grpc/grpc-js";
 import { allow, type PersonRole, type Principal } from "@parley/kit/auth";
-import { AppError } from "@parley/kit/errors";
-import {
-  bindService,
-  createGrpcServer,
-  createServiceClient,
-  type Handlers,
-  type StaffActionEvent,
-  staffActionsOf,
-} from "@parley/kit/grpc";
-import { createLogger } from "@parley/kit/log";
-import {
-  BillingServiceService,
-  type GetWalletRequest,
-  type GrantCreditRequest,
-} from "@parley/proto/parley/billing/v1/billing";
+import { type StaffActionEvent, staffActionsOf } from "@parley/kit/grpc";
+import { BillingServiceService } from "@parley/proto/parley/billing/v1/billing";
+import { failure } from "@parley/testing";
 import t from "tap";
+import { startWalletServer } from "./harness";
 
 const ADMIN = "0190a000-0000-7000-8000-000000000001";
 const SUPPORT = "0190a000-0000-7000-8000-000000000002";
 const PERSON = "0190a000-0000-7000-8000-000000000003";
 
-const failure = async (promise: Promise<unknown>): Promise<AppError> => {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof AppError) return error;
-    throw error;
-  }
-  throw new Error("the call succeeded");
-};
-
 t.test("staff actions: reason, target, own calls, refusals, and an unrecorded action", async (t) => {
   const recorded: StaffActionEvent[] = [];
   let recorderUp = true;
   let granted = 0;
-  const unimplemented = async () => {
-    throw new AppError("unimplemented", "UNIMPLEMENTED", "not part of this test");
-  };
-  const wallet = (userId: string) => ({
-    userId,
-    balance: { amountMinor: 0n, currency: "INR" },
-    held: { amountMinor: 0n, currency: "INR" },
-    available: { amountMinor: 0n, currency: "INR" },
-    minutesLeft: 0n,
-  });
-  const handlers = {
-    ...Object.fromEntries(Object.keys(BillingServiceService).map((key) => [key, unimplemented])),
-    async grantCredit(request: GrantCreditRequest) {
-      granted++;
-      return { transactionId: "t1", wallet: wallet(request.userId) };
+  const { client } = await startWalletServer(t, {
+    handlers: {
+      async grantCredit() {
+        granted++;
+        return { transactionId: "t1", wallet: undefined };
+      },
     },
-    async getWallet(request: GetWalletRequest) {
-      return { wallet: wallet(request.userId) };
-    },
-  } as unknown as Handlers<typeof BillingServiceService>;
-  const permissions = {
-    ...Object.fromEntries(Object.keys(BillingServiceService).map((key) => [key, allow.signedIn])),
-    grantCredit: allow.roles("admin"),
-    reconcilePayment: allow.staff,
-  };
-  const server = createGrpcServer({
-    name: "kit-test",
-    log: createLogger({ service: "kit-test", level: process.env.TEST_LOG_LEVEL ?? "silent" }),
-    services: [bindService(BillingServiceService, handlers, permissions as never)],
+    permissions: { grantCredit: allow.roles("admin"), reconcilePayment: allow.staff },
     // The bearer token is "role:user id": enough to be someone in this test.
     authenticate: async (metadata): Promise<Principal> => {
       const [role, userId] = String(metadata.get("authorization")[0] ?? "")
@@ -88,10 +46,6 @@ t.test("staff actions: reason, target, own calls, refusals, and an unrecorded ac
       recorded.push(event);
     },
   });
-  const port = await server.listen("127.0.0.1:0");
-  t.teardown(() => server.shutdown(1_000));
-  const client = createServiceClient(BillingServiceService, { address: `127.0.0.1:${port}` });
-  t.teardown(() => client.close());
   const as = (role: PersonRole, userId: string) => ({ bearerToken: `${role}:${userId}` });
   const grant = (note: string, caller = as("admin", ADMIN)) =>
     client.grantCredit(
