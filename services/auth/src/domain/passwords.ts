@@ -77,32 +77,27 @@ export interface PasswordHasher {
 
 /**
  * Argon2 on `concurrency` threads of their own, each at the lowest CPU priority
- * (hashing-thread.ts): what they compute is time nothing else wanted. At most `concurrency`
- * run at once; the rest wait here in order, at most `queueLimit` of them.
+ * (hashing-thread.ts): what they compute is time nothing else wanted. Piscina runs one task per
+ * thread at a time; the rest wait in its queue, first come first served, at most `queueLimit`
+ * of them (`maxQueue`).
  */
 export function createPasswordHasher(settings: PasswordHashingSettings): PasswordHasher {
   const pool = new Piscina<HashingTask, string | boolean>({
     filename: fileURLToPath(new URL("./hashing-thread.ts", import.meta.url)),
     minThreads: settings.concurrency,
     maxThreads: settings.concurrency,
+    maxQueue: settings.queueLimit,
+    // A task no thread could take after all goes back to the head of the queue, not its tail.
+    stricterFIFO: true,
   });
-  const waiting: (() => void)[] = [];
-  let running = 0;
+  // Piscina's own refusal (every thread busy and maxQueue waiting), asked before a task is
+  // given to it: a login is refused before it counts as an attempt, and with our error.
   const assertCapacity = () => {
-    if (running >= settings.concurrency && waiting.length >= settings.queueLimit) throw hashingBusy();
+    if (pool.idleThreads === 0 && pool.queueSize >= settings.queueLimit) throw hashingBusy();
   };
-  const run = async (task: HashingTask) => {
+  const run = (task: HashingTask) => {
     assertCapacity();
-    if (running >= settings.concurrency) await new Promise<void>((resolve) => waiting.push(resolve));
-    else running++;
-    try {
-      return await pool.run(task);
-    } finally {
-      // The slot passes straight to the first in line, so it cannot be taken out of turn.
-      const next = waiting.shift();
-      if (next) next();
-      else running--;
-    }
+    return pool.run(task);
   };
   return {
     settings,
@@ -110,7 +105,7 @@ export function createPasswordHasher(settings: PasswordHashingSettings): Passwor
     verify: async (passwordHash, password) =>
       (await run({ op: "verify", passwordHash, password: password.normalize("NFC") })) as boolean,
     assertCapacity,
-    load: () => ({ running, waiting: waiting.length }),
+    load: () => ({ running: pool.threads.length - pool.idleThreads, waiting: pool.queueSize }),
     close: () => pool.destroy(),
   };
 }
