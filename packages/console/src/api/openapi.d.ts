@@ -4321,7 +4321,7 @@ export interface operations {
                      * @enum {string}
                      */
                     decision: "DISPUTE_DECISION_FULL_REFUND" | "DISPUTE_DECISION_PARTIAL_REFUND" | "DISPUTE_DECISION_REJECT";
-                    /** @description Why, for the record (required). */
+                    /** @description Why, for the record: required, 1..1,000 characters. */
                     note: string;
                 };
             };
@@ -4342,7 +4342,7 @@ export interface operations {
              *     - `DISPUTE_RESOLVED` (FAILED_PRECONDITION): resolved otherwise
              *     - `billing's` (FAILED_PRECONDITION): REFUND_EXCEEDS_CHARGED, EARNINGS_INSUFFICIENT
              *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
-             *     - `REASON_REQUIRED` (INVALID_ARGUMENT): a blank note
+             *     - `REASON_REQUIRED` (INVALID_ARGUMENT): a blank note, or one over 1,000 characters
              */
             400: {
                 headers: {
@@ -4524,7 +4524,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description Why, for the record (required). */
+                    /** @description Why, for the record: required, 1..1,000 characters. */
                     note: string;
                     /**
                      * @description The decision.
@@ -4551,7 +4551,7 @@ export interface operations {
              *     - `REPORT_RESOLVED` (FAILED_PRECONDITION): resolved otherwise
              *     - `NOTHING_TO_HIDE` (FAILED_PRECONDITION): a person reported, not content
              *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
-             *     - `REASON_REQUIRED` (INVALID_ARGUMENT): a blank note
+             *     - `REASON_REQUIRED` (INVALID_ARGUMENT): a blank note, or one over 1,000 characters
              */
             400: {
                 headers: {
@@ -4667,7 +4667,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description Why, for the record. */
+                    /** @description Why, for the record: required, 1..1,000 characters. */
                     note: string;
                 };
             };
@@ -4686,7 +4686,7 @@ export interface operations {
              * @description Bad request.
              *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
              *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
-             *     - `REASON_REQUIRED` (INVALID_ARGUMENT): a blank note
+             *     - `REASON_REQUIRED` (INVALID_ARGUMENT): a blank note, or one over 1,000 characters
              */
             400: {
                 headers: {
@@ -7552,7 +7552,7 @@ export interface operations {
             query?: {
                 /**
                  * @description Why, for the audit log (over HTTP: `?reason=`): required when staff set someone else's
-                 *     expert profile (INVALID_ARGUMENT REASON_REQUIRED otherwise).
+                 *     expert profile, 1..1,000 characters (INVALID_ARGUMENT REASON_REQUIRED otherwise).
                  */
                 reason?: string;
             };
@@ -7979,7 +7979,7 @@ export interface operations {
             query?: {
                 /**
                  * @description Why, for the audit log (over HTTP: `?reason=`): required when staff change someone else's
-                 *     profile or set `verified` (INVALID_ARGUMENT REASON_REQUIRED otherwise).
+                 *     profile or set `verified`, 1..1,000 characters (INVALID_ARGUMENT REASON_REQUIRED otherwise).
                  */
                 reason?: string;
                 /** @description Fields to change: display_name, avatar_url, bio, languages, preferences, verified (staff). */
@@ -8225,8 +8225,8 @@ export interface operations {
                      */
                     expert_id?: string;
                     /**
-                     * @description Why, for the audit log: required when staff set someone else's availability
-                     *     (INVALID_ARGUMENT REASON_REQUIRED otherwise).
+                     * @description Why, for the audit log: required when staff set someone else's availability,
+                     *     1..1,000 characters (INVALID_ARGUMENT REASON_REQUIRED otherwise).
                      */
                     reason?: string;
                 };
@@ -12181,8 +12181,8 @@ export interface operations {
             content: {
                 "application/json": {
                     /**
-                     * @description Why, for the audit log: required when staff end someone's session (INVALID_ARGUMENT
-                     *     REASON_REQUIRED otherwise); a participant need not give one.
+                     * @description Why, for the audit log: required when staff end someone's session, 1..1,000 characters
+                     *     (INVALID_ARGUMENT REASON_REQUIRED otherwise); a participant need not give one.
                      */
                     reason?: string;
                 };

@@ -657,7 +657,7 @@ export interface ResolveReportRequest {
   reportId: string;
   /** The decision. */
   resolution: ReportResolution;
-  /** Why, for the record (required). */
+  /** Why, for the record: required, 1..1,000 characters. */
   note: string;
 }
 
@@ -835,7 +835,7 @@ export interface ResolveDisputeRequest {
   amount?:
     | Money
     | undefined;
-  /** Why, for the record (required). */
+  /** Why, for the record: required, 1..1,000 characters. */
   note: string;
 }
 
@@ -905,7 +905,7 @@ export interface ReplyToReviewResponse {
 export interface HideReviewRequest {
   /** The reviewed session. */
   sessionId: string;
-  /** Why, for the record. */
+  /** Why, for the record: required, 1..1,000 characters. */
   note: string;
 }
 
@@ -5149,7 +5149,7 @@ export const SafetyServiceService = {
    * auth's audit log (`report.resolve`, target: the reported person, reason: the note); a
    * refused attempt is recorded too.
    * Callers: moderator.
-   * Errors: NOT_FOUND REPORT_NOT_FOUND, FAILED_PRECONDITION REPORT_RESOLVED (resolved otherwise), FAILED_PRECONDITION NOTHING_TO_HIDE (a person reported, not content), PERMISSION_DENIED (suspending without the back office's right), INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
+   * Errors: NOT_FOUND REPORT_NOT_FOUND, FAILED_PRECONDITION REPORT_RESOLVED (resolved otherwise), FAILED_PRECONDITION NOTHING_TO_HIDE (a person reported, not content), PERMISSION_DENIED (suspending without the back office's right), INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note, or one over 1,000 characters); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
    */
   resolveReport: {
     path: "/parley.session.v1.SafetyService/ResolveReport" as const,
@@ -5214,7 +5214,7 @@ export const SafetyServiceService = {
    * audit log (`dispute.resolve`, target: the disputing person, reason: the note); a refused
    * attempt (a moderator's) is recorded too.
    * Callers: support.
-   * Errors: NOT_FOUND DISPUTE_NOT_FOUND, FAILED_PRECONDITION DISPUTE_RESOLVED (resolved otherwise), billing's refund errors (REFUND_EXCEEDS_CHARGED, EARNINGS_INSUFFICIENT), INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
+   * Errors: NOT_FOUND DISPUTE_NOT_FOUND, FAILED_PRECONDITION DISPUTE_RESOLVED (resolved otherwise), billing's refund errors (REFUND_EXCEEDS_CHARGED, EARNINGS_INSUFFICIENT), INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note, or one over 1,000 characters); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
    */
   resolveDispute: {
     path: "/parley.session.v1.SafetyService/ResolveDispute" as const,
@@ -5264,7 +5264,7 @@ export const SafetyServiceService = {
    * Recorded in auth's audit log (`review.hide`, target: the review's author, reason: the note);
    * a refused attempt is recorded too.
    * Callers: moderator.
-   * Errors: NOT_FOUND REVIEW_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
+   * Errors: NOT_FOUND REVIEW_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note, or one over 1,000 characters); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
    */
   hideReview: {
     path: "/parley.session.v1.SafetyService/HideReview" as const,
@@ -5373,7 +5373,7 @@ export interface SafetyServiceServer extends UntypedServiceImplementation {
    * auth's audit log (`report.resolve`, target: the reported person, reason: the note); a
    * refused attempt is recorded too.
    * Callers: moderator.
-   * Errors: NOT_FOUND REPORT_NOT_FOUND, FAILED_PRECONDITION REPORT_RESOLVED (resolved otherwise), FAILED_PRECONDITION NOTHING_TO_HIDE (a person reported, not content), PERMISSION_DENIED (suspending without the back office's right), INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
+   * Errors: NOT_FOUND REPORT_NOT_FOUND, FAILED_PRECONDITION REPORT_RESOLVED (resolved otherwise), FAILED_PRECONDITION NOTHING_TO_HIDE (a person reported, not content), PERMISSION_DENIED (suspending without the back office's right), INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note, or one over 1,000 characters); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
    */
   resolveReport: handleUnaryCall<ResolveReportRequest, ResolveReportResponse>;
   /**
@@ -5404,7 +5404,7 @@ export interface SafetyServiceServer extends UntypedServiceImplementation {
    * audit log (`dispute.resolve`, target: the disputing person, reason: the note); a refused
    * attempt (a moderator's) is recorded too.
    * Callers: support.
-   * Errors: NOT_FOUND DISPUTE_NOT_FOUND, FAILED_PRECONDITION DISPUTE_RESOLVED (resolved otherwise), billing's refund errors (REFUND_EXCEEDS_CHARGED, EARNINGS_INSUFFICIENT), INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
+   * Errors: NOT_FOUND DISPUTE_NOT_FOUND, FAILED_PRECONDITION DISPUTE_RESOLVED (resolved otherwise), billing's refund errors (REFUND_EXCEEDS_CHARGED, EARNINGS_INSUFFICIENT), INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note, or one over 1,000 characters); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
    */
   resolveDispute: handleUnaryCall<ResolveDisputeRequest, ResolveDisputeResponse>;
   /**
@@ -5425,7 +5425,7 @@ export interface SafetyServiceServer extends UntypedServiceImplementation {
    * Recorded in auth's audit log (`review.hide`, target: the review's author, reason: the note);
    * a refused attempt is recorded too.
    * Callers: moderator.
-   * Errors: NOT_FOUND REVIEW_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
+   * Errors: NOT_FOUND REVIEW_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note, or one over 1,000 characters); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
    */
   hideReview: handleUnaryCall<HideReviewRequest, HideReviewResponse>;
   /**
@@ -5569,7 +5569,7 @@ export interface SafetyServiceClient extends Client {
    * auth's audit log (`report.resolve`, target: the reported person, reason: the note); a
    * refused attempt is recorded too.
    * Callers: moderator.
-   * Errors: NOT_FOUND REPORT_NOT_FOUND, FAILED_PRECONDITION REPORT_RESOLVED (resolved otherwise), FAILED_PRECONDITION NOTHING_TO_HIDE (a person reported, not content), PERMISSION_DENIED (suspending without the back office's right), INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
+   * Errors: NOT_FOUND REPORT_NOT_FOUND, FAILED_PRECONDITION REPORT_RESOLVED (resolved otherwise), FAILED_PRECONDITION NOTHING_TO_HIDE (a person reported, not content), PERMISSION_DENIED (suspending without the back office's right), INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note, or one over 1,000 characters); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
    */
   resolveReport(
     request: ResolveReportRequest,
@@ -5656,7 +5656,7 @@ export interface SafetyServiceClient extends Client {
    * audit log (`dispute.resolve`, target: the disputing person, reason: the note); a refused
    * attempt (a moderator's) is recorded too.
    * Callers: support.
-   * Errors: NOT_FOUND DISPUTE_NOT_FOUND, FAILED_PRECONDITION DISPUTE_RESOLVED (resolved otherwise), billing's refund errors (REFUND_EXCEEDS_CHARGED, EARNINGS_INSUFFICIENT), INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
+   * Errors: NOT_FOUND DISPUTE_NOT_FOUND, FAILED_PRECONDITION DISPUTE_RESOLVED (resolved otherwise), billing's refund errors (REFUND_EXCEEDS_CHARGED, EARNINGS_INSUFFICIENT), INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note, or one over 1,000 characters); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
    */
   resolveDispute(
     request: ResolveDisputeRequest,
@@ -5719,7 +5719,7 @@ export interface SafetyServiceClient extends Client {
    * Recorded in auth's audit log (`review.hide`, target: the review's author, reason: the note);
    * a refused attempt is recorded too.
    * Callers: moderator.
-   * Errors: NOT_FOUND REVIEW_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
+   * Errors: NOT_FOUND REVIEW_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note, or one over 1,000 characters); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
    */
   hideReview(
     request: HideReviewRequest,

@@ -492,8 +492,8 @@ export interface EndSessionRequest {
   /** The session. */
   sessionId: string;
   /**
-   * Why, for the audit log: required when staff end someone's session (INVALID_ARGUMENT
-   * REASON_REQUIRED otherwise); a participant need not give one.
+   * Why, for the audit log: required when staff end someone's session, 1..1,000 characters
+   * (INVALID_ARGUMENT REASON_REQUIRED otherwise); a participant need not give one.
    */
   reason: string;
 }

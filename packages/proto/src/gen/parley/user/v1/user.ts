@@ -527,7 +527,7 @@ export interface UpdateProfileRequest {
     | undefined;
   /**
    * Why, for the audit log (over HTTP: `?reason=`): required when staff change someone else's
-   * profile or set `verified` (INVALID_ARGUMENT REASON_REQUIRED otherwise).
+   * profile or set `verified`, 1..1,000 characters (INVALID_ARGUMENT REASON_REQUIRED otherwise).
    */
   reason: string;
 }
@@ -723,7 +723,7 @@ export interface UpsertExpertProfileRequest {
     | undefined;
   /**
    * Why, for the audit log (over HTTP: `?reason=`): required when staff set someone else's
-   * expert profile (INVALID_ARGUMENT REASON_REQUIRED otherwise).
+   * expert profile, 1..1,000 characters (INVALID_ARGUMENT REASON_REQUIRED otherwise).
    */
   reason: string;
 }
@@ -741,8 +741,8 @@ export interface SetAvailabilityRequest {
   /** AVAILABLE, UNAVAILABLE or OFFLINE. */
   availability: ExpertAvailability;
   /**
-   * Why, for the audit log: required when staff set someone else's availability
-   * (INVALID_ARGUMENT REASON_REQUIRED otherwise).
+   * Why, for the audit log: required when staff set someone else's availability,
+   * 1..1,000 characters (INVALID_ARGUMENT REASON_REQUIRED otherwise).
    */
   reason: string;
 }
