@@ -143,6 +143,9 @@ t.test("staff actions in auth's audit log", async (t) => {
       const unexplained = await endAsSupport({});
       t.equal(unexplained.status, 400, JSON.stringify(unexplained.body));
       t.equal(unexplained.body.error.reason, "REASON_REQUIRED");
+      const rambling = await endAsSupport({ reason: "x".repeat(1001) });
+      t.equal(rambling.status, 400, JSON.stringify(rambling.body));
+      t.equal(rambling.body.error.reason, "REASON_REQUIRED", "so is one over 1,000 characters");
       const still = await api.call("GET", `/v1/sessions/${sessionId}`, { token: user.accessToken });
       t.equal(still.body.session.status, "SESSION_STATUS_ACTIVE", "nothing was done");
       const endId = `end-${randomUUID()}`;
