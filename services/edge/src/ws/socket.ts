@@ -321,8 +321,10 @@ export function createSocketHub(deps: SocketDeps) {
     conn.online ??= new Set();
     if (conn.online.has(sessionId)) return;
     conn.online.add(sessionId);
-    hold(`${conn.userId}/${sessionId}`);
-    void report(conn, true, { person: false, sessionIds: [sessionId] });
+    // Only the first of the person's connections here to join the session reports it, as only
+    // the last to leave reports them gone: a thousand tabs on one session are one report.
+    if (hold(`${conn.userId}/${sessionId}`))
+      void report(conn, true, { person: false, sessionIds: [sessionId] });
   };
   const sessionOffline = (conn: Connection, sessionId: string) => {
     if (!conn.online?.delete(sessionId)) return;
