@@ -39,6 +39,8 @@ type Job =
       /** The session's last stored seq: watchers start after it (no replay of earlier runs). */
       afterSeq: string;
       messages: number;
+      /** Messages sent first, the same way, and not measured (cold code and connections). */
+      warmupMessages: number;
       intervalMs: number;
       /** How a message is sent: POST through the edge, or a frame to the bare server. */
       send: { via: "http"; url: string; token: string } | { via: "ws" };
@@ -195,11 +197,31 @@ async function openMany(
   return sockets;
 }
 
+/**
+ * The n of a frame whose text is "bench-<n>", read from its bytes; -1 for any other frame. No
+ * string and no regular expression per frame: a thousand watchers share this process, and their
+ * own parsing (and the garbage it makes) would be measured as delivery time.
+ */
+const MARKER = Buffer.from('"text":"bench-');
+function benchIndex(data: Buffer): number {
+  const at = data.indexOf(MARKER);
+  if (at < 0) return -1;
+  let n = 0;
+  for (let i = at + MARKER.length; i < data.length; i++) {
+    const digit = data[i]! - 48;
+    if (digit < 0 || digit > 9) return n;
+    n = n * 10 + digit;
+  }
+  return -1;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 async function fanout(spec: Extract<Job, { kind: "fanout" }>) {
-  const sentAt: number[] = [];
-  const delivered = new Array<number>(spec.messages).fill(0);
-  const lastAt = new Array<number>(spec.messages).fill(0);
-  const marker = /"text":"bench-(\d+)"/;
+  const total = spec.warmupMessages + spec.messages;
+  const sentAt = new Array<number>(total).fill(0);
+  const delivered = new Array<number>(total).fill(0);
+  const lastAt = new Array<number>(total).fill(0);
   const sockets = await openMany(spec.wsUrl, spec.watchers, spec.tokens, async (socket) => {
     if (spec.tokens.length > 0) {
       await new Promise<void>((resolve, reject) => {
@@ -218,19 +240,15 @@ async function fanout(spec: Extract<Job, { kind: "fanout" }>) {
     }
     socket.on("message", (data: Buffer) => {
       const now = performance.now();
-      const found = marker.exec(data.toString());
-      if (!found) return;
-      const i = Number(found[1]);
+      const i = benchIndex(data);
+      if (i < 0 || i >= total) return;
       delivered[i]! += 1;
       lastAt[i] = now;
     });
   });
-  // Setting the watchers up (handshakes, authentication, subscriptions) is not measured.
-  out({ event: "measuring", sockets: sockets.length });
   const sender = spec.send.via === "ws" ? await connect(spec.wsUrl, undefined) : undefined;
   const agent = new Agent({ keepAlive: true });
-  const answeredAfter: number[] = [];
-  const answeredAt: number[] = [];
+  const answeredAt = new Array<number>(total).fill(0);
   const send = async (i: number) => {
     const text = `bench-${i}`;
     sentAt[i] = performance.now();
@@ -259,7 +277,6 @@ async function fanout(spec: Extract<Job, { kind: "fanout" }>) {
           res.resume();
           res.on("end", () => {
             answeredAt[i] = performance.now();
-            answeredAfter.push(answeredAt[i]! - sentAt[i]!);
             if ((res.statusCode ?? 500) < 300) resolve();
             else reject(new Error(`send ${res.statusCode}`));
           });
@@ -269,47 +286,46 @@ async function fanout(spec: Extract<Job, { kind: "fanout" }>) {
       req.end(body);
     });
   };
-  const started = performance.now();
-  for (let i = 0; i < spec.messages; i++) {
-    const due = started + i * spec.intervalMs;
-    const wait = due - performance.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    void send(i).catch((error: Error) => out({ event: "send-failed", i, error: error.message }));
-  }
-  const deadline = performance.now() + 15_000;
-  const expected = spec.messages * spec.watchers;
-  while (delivered.reduce((a, b) => a + b, 0) < expected && performance.now() < deadline)
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  const total = delivered.reduce((a, b) => a + b, 0);
-  const last = lastAt.map((at, i) => at - sentAt[i]!).filter((_, i) => delivered[i] === spec.watchers);
-  const sorted = [...last].sort((a, b) => a - b);
+  const deliveredIn = (from: number, to: number) => delivered.slice(from, to).reduce((a, b) => a + b, 0);
+  /** Sends messages from..to-1, `intervalMs` apart, then waits (up to 15 s) for every delivery. */
+  const run = async (from: number, to: number) => {
+    const started = performance.now();
+    for (let i = from; i < to; i++) {
+      const wait = started + (i - from) * spec.intervalMs - performance.now();
+      if (wait > 0) await sleep(wait);
+      void send(i).catch((error: Error) => out({ event: "send-failed", i, error: error.message }));
+    }
+    const deadline = performance.now() + 15_000;
+    while (deliveredIn(from, to) < (to - from) * spec.watchers && performance.now() < deadline)
+      await sleep(100);
+  };
+  // Setting the watchers up (handshakes, authentication, subscriptions) is not measured, nor
+  // are the first `warmupMessages`, sent the same way: they run through cold code on every
+  // side (the bare server's too) and through connections not yet opened.
+  await run(0, spec.warmupMessages);
+  out({ event: "measuring", sockets: sockets.length });
+  await run(spec.warmupMessages, total);
+  const measured = Array.from({ length: spec.messages }, (_, k) => spec.warmupMessages + k);
+  const complete = measured.filter((i) => delivered[i] === spec.watchers);
+  const sorted = (values: number[]) => [...values].sort((a, b) => a - b);
+  const last = sorted(complete.map((i) => lastAt[i]! - sentAt[i]!));
+  const answered = sorted(measured.filter((i) => answeredAt[i]! > 0).map((i) => answeredAt[i]! - sentAt[i]!));
   out({
     event: "result",
     watchers: spec.watchers,
     messages: spec.messages,
-    deliveries: total,
-    lost: expected - total,
-    lastP50: percentile(sorted, 0.5),
-    lastP99: percentile(sorted, 0.99),
-    lastMax: sorted[sorted.length - 1] ?? 0,
+    // Every message counts here, the warm-up's too.
+    deliveries: deliveredIn(0, total),
+    lost: total * spec.watchers - deliveredIn(0, total),
+    lastP50: percentile(last, 0.5),
+    lastP99: percentile(last, 0.99),
+    lastMax: last[last.length - 1] ?? 0,
     // How long the sending request itself took (through the edge to the session service).
-    sendP50: percentile(
-      [...answeredAfter].sort((a, b) => a - b),
-      0.5,
-    ),
-    sendP99: percentile(
-      [...answeredAfter].sort((a, b) => a - b),
-      0.99,
-    ),
+    sendP50: percentile(answered, 0.5),
+    sendP99: percentile(answered, 0.99),
     // The last delivery counted from when the sender had its answer (the message stored):
     // the fan-out alone, without the write path (negative when delivered first).
-    afterAnswerP99: percentile(
-      lastAt
-        .map((at, i) => at - (answeredAt[i] ?? sentAt[i]!))
-        .filter((_, i) => delivered[i] === spec.watchers)
-        .sort((a, b) => a - b),
-      0.99,
-    ),
+    afterAnswerP99: percentile(sorted(complete.map((i) => lastAt[i]! - (answeredAt[i] || sentAt[i]!))), 0.99),
   });
   for (const socket of sockets) socket.terminate();
   sender?.terminate();
