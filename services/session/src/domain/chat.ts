@@ -55,9 +55,13 @@ export function chat(core: Core) {
           throw alreadyExists("IDEMPOTENCY_KEY_REUSED", "client_msg_id was used for another message");
         return message;
       };
-      const existing = await store.findMessage(session.id, senderId, input.clientMsgId);
+      // Two reads, side by side: one round trip of the sender's wait rather than two.
+      const [existing, blocked] = await Promise.all([
+        store.findMessage(session.id, senderId, input.clientMsgId),
+        store.blockedBetween(session.userId, session.expertId),
+      ]);
       if (existing) return original(existing);
-      if (await store.blockedBetween(session.userId, session.expertId))
+      if (blocked)
         throw failedPrecondition("PARTICIPANT_BLOCKED", "messages between these two people are refused");
       if (session.status !== "active")
         throw failedPrecondition("SESSION_NOT_ACTIVE", "the session is not active");
@@ -74,6 +78,8 @@ export function chat(core: Core) {
         const message = await tx.insertMessage({
           id: newId(),
           sessionId: session.id,
+          // The seq its event takes next: the session's row is locked, nobody else takes one.
+          seq: locked.lastSeq + 1n,
           senderId,
           kind: input.kind,
           text: stored,

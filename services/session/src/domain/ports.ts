@@ -153,7 +153,7 @@ export interface SessionTx {
   /** Writes notification intents to the outbox (an id already there is left alone). */
   enqueueNotifications(intents: NotificationIntent[]): Promise<void>;
   /** Throws DuplicateRecord("client_message") when the sender already used its client id. */
-  insertMessage(message: Omit<MessageRecord, "seq">): Promise<MessageRecord>;
+  insertMessage(message: MessageRecord): Promise<MessageRecord>;
   upsertReceipt(sessionId: string, receipt: ReceiptRecord): Promise<ReceiptRecord>;
   insertReview(review: ReviewRecord): Promise<boolean>;
   /** Serialises capacity decisions for one expert until the transaction ends. */

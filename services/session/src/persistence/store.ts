@@ -223,11 +223,9 @@ function transactional(sql: Sql): SessionTx {
         intents.map(({ id, ...payload }) => ({ id, payload })),
       ),
     async insertMessage(m) {
-      const [row] = await sql`select last_seq from sessions.sessions where id = ${m.sessionId}`;
-      const seq = BigInt(row!.last_seq as bigint) + 1n;
       const [inserted] = await sql`insert into sessions.messages (id, session_id, seq, sender_id, kind, text,
         attachment_url, attachment_content_type, client_msg_id, sent_at, flagged)
-        values (${m.id}, ${m.sessionId}, ${seq.toString()}, ${m.senderId}, ${m.kind}, ${m.text}, ${m.attachmentUrl},
+        values (${m.id}, ${m.sessionId}, ${m.seq.toString()}, ${m.senderId}, ${m.kind}, ${m.text}, ${m.attachmentUrl},
         ${m.attachmentContentType}, ${m.clientMsgId}, ${m.sentAt}, ${m.flagged ?? false}) returning *`.catch(
         asDuplicate,
       );
