@@ -255,6 +255,7 @@ try {
     ceiling: ceilingEdge.process.pid!,
     constant: constant.child.pid!,
     edge: platform.services.edge.process.pid!,
+    session: platform.services.session.process.pid!,
     edgeNoRedis: noRedisEdge.process.pid!,
     billing: platform.services.billing.process.pid!,
     user: platform.services.user.process.pid!,
@@ -426,7 +427,7 @@ try {
         tokens: [user.token, expertToken],
         send: { via: "http", url: `${edgeUrl}/v1/sessions/${sessionId}/messages`, token: user.token },
       },
-      [pids.edge],
+      [pids.edge, pids.session],
     );
     const bareWs = await startBareWs();
     const bareFanout = await load({ ...fanoutJob, wsUrl: bareWs.url, tokens: [], send: { via: "ws" } }, [
@@ -436,7 +437,7 @@ try {
     figures.fanout_bare_p99_ms = round(bareFanout.lastP99, 1);
     figures.fanout_lost = edgeFanout.lost;
     report.push(
-      `fan-out ${WATCHERS} watchers × ${MESSAGES} messages (after ${FANOUT_WARMUP} not measured): last-watcher p50/p99 ${ms(edgeFanout.lastP50)} / ${ms(edgeFanout.lastP99)}, lost ${edgeFanout.lost} of ${edgeFanout.deliveries + edgeFanout.lost} (the sending POST p50/p99 ${ms(edgeFanout.sendP50)} / ${ms(edgeFanout.sendP99)}; last delivery after its answer p99 ${ms(edgeFanout.afterAnswerP99)}), edge ${((edgeFanout.cpu[0] / (WATCHERS * MESSAGES)) * 1e6).toFixed(1)} µs CPU per delivery; bare ws ${ms(bareFanout.lastP50)} / ${ms(bareFanout.lastP99)}, lost ${bareFanout.lost}, ${((bareFanout.cpu[0] / (WATCHERS * MESSAGES)) * 1e6).toFixed(1)} µs per delivery`,
+      `fan-out ${WATCHERS} watchers × ${MESSAGES} messages (after ${FANOUT_WARMUP} not measured): last-watcher p50/p99 ${ms(edgeFanout.lastP50)} / ${ms(edgeFanout.lastP99)}, lost ${edgeFanout.lost} of ${edgeFanout.deliveries + edgeFanout.lost} (the sending POST p50/p99 ${ms(edgeFanout.sendP50)} / ${ms(edgeFanout.sendP99)}; last delivery after its answer p99 ${ms(edgeFanout.afterAnswerP99)}), edge ${((edgeFanout.cpu[0] / (WATCHERS * MESSAGES)) * 1e6).toFixed(1)} µs CPU per delivery, session ${((edgeFanout.cpu[1] / MESSAGES) * 1e6).toFixed(0)} µs per message; bare ws ${ms(bareFanout.lastP50)} / ${ms(bareFanout.lastP99)}, lost ${bareFanout.lost}, ${((bareFanout.cpu[0] / (WATCHERS * MESSAGES)) * 1e6).toFixed(1)} µs per delivery`,
     );
   }
 
