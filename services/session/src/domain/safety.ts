@@ -9,6 +9,7 @@ import {
   permissionDenied,
 } from "@parley/kit/errors";
 import { newId, requireUuid } from "@parley/kit/ids";
+import { requireReason } from "@parley/kit/staff-reason";
 import { type Core, LIMITS, requireText, userIdOf } from "./core";
 import { computeEvidence, type DisputeRules, proposeOutcome } from "./dispute-rules";
 import type { NotificationIntent, SessionRecord } from "./model";
@@ -29,6 +30,7 @@ import { isModerator, isSupport, requireModerator, requireSupport } from "./staf
 
 /** At most this many messages go into a dispute's evidence (who sent what when). */
 const EVIDENCE_MESSAGES = 2_000;
+/** A reporter's or disputing person's own words (a staff member's note is a reason: the kit's rule). */
 const NOTE_CHARS = 2_000;
 
 export interface SafetyDeps {
@@ -221,7 +223,7 @@ export function createSafety(deps: SafetyDeps) {
       const moderatorId = requireModerator(principal);
       requireUuid(input.reportId, "report_id");
       if (!input.resolution) throw invalidArgument("VALIDATION_FAILED", "resolution is required");
-      requireText(input.note, "note", NOTE_CHARS);
+      requireReason(input.note, "note");
       if (input.resolution === "suspended") {
         if (!deps.backOffice || !input.staffToken)
           throw new AppError(
@@ -390,7 +392,7 @@ export function createSafety(deps: SafetyDeps) {
       const supportId = requireSupport(principal);
       requireUuid(input.disputeId, "dispute_id");
       if (!input.decision) throw invalidArgument("VALIDATION_FAILED", "decision is required");
-      requireText(input.note, "note", NOTE_CHARS);
+      requireReason(input.note, "note");
       if (input.decision === "partial_refund" && (!input.amount || input.amount.minor <= 0n))
         throw invalidArgument("VALIDATION_FAILED", "a partial refund needs a positive amount");
       const dispute = await store.getDispute(input.disputeId);
@@ -475,7 +477,7 @@ export function createSafety(deps: SafetyDeps) {
     async hideReview(principal: Principal, sessionId: string, note: string) {
       requireModerator(principal);
       requireUuid(sessionId, "session_id");
-      requireText(note, "note", NOTE_CHARS);
+      requireReason(note, "note");
       const review = await store.getPublicReview(sessionId);
       if (!review) throw notFound("REVIEW_NOT_FOUND", "this session has no review");
       await hideReviewIn(sessionId);
