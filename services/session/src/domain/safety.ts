@@ -9,7 +9,7 @@ import {
   permissionDenied,
 } from "@parley/kit/errors";
 import { newId, requireUuid } from "@parley/kit/ids";
-import { requireReason } from "@parley/kit/staff-reason";
+import { MAX_REASON_LENGTH, requireReason } from "@parley/kit/staff-reason";
 import { type Core, LIMITS, requireText, userIdOf } from "./core";
 import { computeEvidence, type DisputeRules, proposeOutcome } from "./dispute-rules";
 import type { NotificationIntent, SessionRecord } from "./model";
@@ -236,9 +236,10 @@ export function createSafety(deps: SafetyDeps) {
         if (report.status === "open")
           // Auth's permission matrix decides (admins and support suspend; a moderator is refused
           // and the attempt audited), and records the suspension with the caller as its actor.
+          // The reason names the report, and stays within the staff-reason bound the note may fill.
           await deps.backOffice.suspend(
             report.subjectUserId,
-            `report ${report.id}: ${input.note}`,
+            `report ${report.id}: ${input.note}`.slice(0, MAX_REASON_LENGTH),
             input.staffToken,
           );
       }
