@@ -19,6 +19,12 @@ const REOPEN_DELAY_MS = 250;
 const reopenDelay = (attempt: number) => Math.min(REOPEN_DELAY_MS * attempt, 2_000);
 /** A reopened stream whose server has not answered (sent its headers) by then is opened again. */
 const REOPEN_ANSWER_MS = 2_000;
+/**
+ * Sockets a feed writes a frame to in one turn of the event loop. Between two batches the edge
+ * takes in HTTP requests and upstream answers (the next message on its way to session), rather
+ * than holding them behind a thousand socket writes.
+ */
+const WRITE_BATCH = 100;
 
 /** One socket's subscription to one session, as the feeds see it. */
 export interface FeedMember {
@@ -51,6 +57,11 @@ interface Feed {
   ring: Frame[];
   base: number;
   head: number;
+  /** Frames not yet written to every live member, in order; the first is being written. */
+  outbox: Frame[];
+  /** The members the first frame goes to (live when it started), and how many have had it. */
+  audience: FeedMember[];
+  written: number;
 }
 
 export interface FeedsOptions {
@@ -104,6 +115,38 @@ export function createSessionFeeds(options: FeedsOptions) {
     }
   };
 
+  /**
+   * Writes the feed's first queued frame to the next WRITE_BATCH members of its audience, and
+   * yields before the rest (or the next frame): every member gets the frames in order. A member
+   * that left meanwhile is skipped; one that joined has had the frame from the ring already.
+   */
+  const write = (feed: Feed) => {
+    const frame = feed.outbox[0];
+    if (!frame) return;
+    if (feeds.get(feed.sessionId) !== feed) {
+      feed.outbox = [];
+      return;
+    }
+    if (feed.written === 0) feed.audience = [...feed.members];
+    const end = Math.min(feed.written + WRITE_BATCH, feed.audience.length);
+    for (let i = feed.written; i < end; i++) {
+      const member = feed.audience[i]!;
+      if (member.live) deliver(member, frame);
+    }
+    if (end < feed.audience.length) feed.written = end;
+    else {
+      feed.outbox.shift();
+      feed.audience = [];
+      feed.written = 0;
+    }
+    if (feed.outbox.length > 0) setImmediate(write, feed);
+  };
+
+  const broadcast = (feed: Feed, frame: Frame) => {
+    feed.outbox.push(frame);
+    if (feed.outbox.length === 1) write(feed);
+  };
+
   const goLive = (feed: Feed, member: FeedMember) => {
     member.catchUp?.cancel();
     member.catchUp = undefined;
@@ -152,7 +195,7 @@ export function createSessionFeeds(options: FeedsOptions) {
         feed.ring.push(frame);
         if (feed.ring.length > options.ringSize) feed.base = feed.ring.shift()!.seq;
       }
-      for (const member of feed.members) if (member.live) deliver(member, frame);
+      broadcast(feed, frame);
     });
     let failed = false;
     stream.on("error", (error: { code?: number }) => {
@@ -199,6 +242,9 @@ export function createSessionFeeds(options: FeedsOptions) {
       ring: [],
       base: afterSeq,
       head: afterSeq,
+      outbox: [],
+      audience: [],
+      written: 0,
     };
     feeds.set(sessionId, feed);
     follow(feed, feed.stream, 0);
