@@ -2,7 +2,20 @@ import { lookup } from "node:dns/promises";
 import http2 from "node:http2";
 import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
 
-const { NGHTTP2_CANCEL } = http2.constants;
+const { NGHTTP2_CANCEL, NGHTTP2_DEFAULT_WEIGHT } = http2.constants;
+
+/**
+ * Every call's stream options, priority included: given none, Node's `request()` adds the
+ * default priority fields to its own copy of the options on every call, which cost about an
+ * eighth of a call's CPU here (measured A/B in one process, 32 calls in flight).
+ */
+const STREAM_OPTIONS = {
+  endStream: false,
+  weight: NGHTTP2_DEFAULT_WEIGHT,
+  parent: 0,
+  exclusive: false,
+  silent: false,
+};
 
 /** How often a `dns:///` target's addresses are looked up again (new instances join). */
 const RESOLVE_EVERY_MS = 30_000;
@@ -141,7 +154,7 @@ export function createUnaryChannel(target: string, maxMessageBytes: number): Una
             "grpc-timeout": `${deadlineMs}m`,
             ...headers,
           },
-          { endStream: false },
+          STREAM_OPTIONS,
         );
       } catch (error) {
         connection.failedAt = Date.now();
