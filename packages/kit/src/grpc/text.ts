@@ -51,8 +51,25 @@ export function controlCharacterViolations(message: unknown): FieldViolation[] {
   return violations;
 }
 
-/** Refuses (INVALID_ARGUMENT, one field violation per field) a request with control characters. */
+/** Whether any string or key of a decoded request holds a control character: no paths built. */
+function holdsControlCharacter(value: unknown): boolean {
+  if (typeof value === "string") return CONTROL_CHARACTER.test(value);
+  if (typeof value !== "object" || value === null || value instanceof Date || ArrayBuffer.isView(value))
+    return false;
+  if (Array.isArray(value)) return value.some(holdsControlCharacter);
+  for (const key of Object.keys(value))
+    if (CONTROL_CHARACTER.test(key) || holdsControlCharacter((value as Record<string, unknown>)[key]))
+      return true;
+  return false;
+}
+
+/**
+ * Refuses (INVALID_ARGUMENT, one field violation per field) a request with control characters.
+ * A clean request (nearly all) is only scanned; the violations' field paths are built for the
+ * others.
+ */
 export function refuseControlCharacters(message: unknown): void {
+  if (!holdsControlCharacter(message)) return;
   const violations = controlCharacterViolations(message);
   if (violations.length > 0) throw validationFailed(violations);
 }
