@@ -363,25 +363,35 @@ export function createAuthStore(client: Sql, now: () => Date = () => new Date())
     },
 
     async createSession(session, firstToken, notices = []) {
-      return db.transaction(async (tx) => {
-        // The account row shared-locked: a suspension (which locks it for update) either waits
-        // for this session and then revokes it, or has committed and is seen here.
-        const [account] = await tx
-          .select({ status: accounts.status })
-          .from(accounts)
-          .where(eq(accounts.id, session.accountId))
-          .for("share");
-        if (account?.status !== "active") return account?.status;
-        await enqueue(tx, notices);
-        await tx.insert(loginSessions).values(session);
-        await tx.insert(refreshTokens).values({
-          id: firstToken.id,
-          sessionId: session.id,
-          tokenHash: firstToken.hash,
-          createdAt: session.createdAt,
-        });
-        return account.status;
-      });
+      // One statement, so a sign-in costs one round trip here (a login burst's share of the
+      // CPU is mostly such round trips): the account row share-locked — a suspension (which
+      // locks it for update) either waits for this session and then revokes it, or has
+      // committed and is seen here — and the rows written only when it is active. Timestamps go
+      // as ISO text (drizzle turns postgres.js's Date serialising off on this pool).
+      const [account] = await client<{ status: Account["status"] }[]>`
+        with account as (
+          select status from auth.accounts where id = ${session.accountId} for share
+        ), opened as (
+          insert into auth.login_sessions (id, account_id, device_name, ip_address, user_agent, assurance,
+            partner_id, created_at, last_used_at, idle_expires_at, absolute_expires_at)
+          select ${session.id}, ${session.accountId}, ${session.deviceName}, ${session.ipAddress},
+            ${session.userAgent}, ${session.assurance}, ${session.partnerId},
+            ${session.createdAt.toISOString()}::timestamptz, ${session.lastUsedAt.toISOString()}::timestamptz,
+            ${session.idleExpiresAt.toISOString()}::timestamptz, ${session.absoluteExpiresAt.toISOString()}::timestamptz
+          from account where status = 'active'
+          returning id
+        ), first_token as (
+          insert into auth.refresh_tokens (id, session_id, token_hash, created_at)
+          select ${firstToken.id}, id, ${firstToken.hash}, ${session.createdAt.toISOString()}::timestamptz from opened
+        ), notices as (
+          insert into auth.outbox (id, kind, payload)
+          select n.id, n.kind, n.payload::jsonb
+          from unnest(${notices.map(() => newId())}::uuid[], ${notices.map((m) => m.kind)}::text[],
+            ${notices.map((m) => JSON.stringify(withTraceContext(m.payload)))}::text[]) as n(id, kind, payload)
+          cross join opened
+        )
+        select status from account`;
+      return account?.status;
     },
 
     async forgetRetryPairs(spentBefore) {
