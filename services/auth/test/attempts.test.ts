@@ -3,7 +3,9 @@ import { createDatabase } from "@parley/kit/db";
 import { connectRedis } from "@parley/kit/redis";
 import { createTestDatabase, redisServerMissing, startThrowawayRedis } from "@parley/testing";
 import t, { type Test } from "tap";
+import type { AttemptLimiter } from "../src/domain/ports";
 import { createPostgresAttemptLimiter, createRedisAttemptLimiter } from "../src/persistence/attempts";
+import { createAuthStore } from "../src/persistence/store";
 import { AUTH_MIGRATIONS } from "../src/server";
 
 const redisUrl = process.env.REDIS_URL;
@@ -12,7 +14,40 @@ async function counters(t: Test, now?: () => Date) {
   const { url } = await createTestDatabase(t, { migrations: [AUTH_MIGRATIONS] });
   const database = createDatabase(url, { max: 10 });
   t.teardown(database.close);
+  // As in the service, whose store wraps the same pool in drizzle (which changes its serialisers).
+  createAuthStore(database.sql);
   return createPostgresAttemptLimiter(database.sql, now);
+}
+
+/** One attempt under one counter. */
+const once = async (limiter: AttemptLimiter, key: string, limit: number, windowSeconds: number) =>
+  (await limiter.consume([{ key, limit, windowSeconds }]))[0]!;
+
+/** A call over several counters counts each under its own limit and answers in their order. */
+async function severalAtOnce(t: Test, limiter: AttemptLimiter, prefix: string) {
+  const [a, b, c] = [`${prefix}:a`, `${prefix}:b`, `${prefix}:c`];
+  const call = () =>
+    limiter.consume([
+      { key: b, limit: 2, windowSeconds: 60 },
+      { key: a, limit: 1, windowSeconds: 60 },
+    ]);
+  t.same(
+    (await call()).map((r) => r.allowed),
+    [true, true],
+  );
+  t.same(
+    (await call()).map((r) => r.allowed),
+    [true, false],
+    "each counter against its own limit, in the order asked",
+  );
+  await once(limiter, c, 5, 60);
+  await limiter.reset([a, b]);
+  t.same(
+    (await call()).map((r) => r.allowed),
+    [true, true],
+    "a reset forgets every key it names",
+  );
+  t.notOk((await once(limiter, c, 1, 60)).allowed, "and no other");
 }
 
 t.test(
@@ -21,25 +56,29 @@ t.test(
     let now = new Date("2026-01-01T00:00:00Z");
     const limiter = await counters(t, () => now);
     const results = [];
-    for (let i = 0; i < 4; i++) results.push(await limiter.consume("k", 3, 60));
+    for (let i = 0; i < 4; i++) results.push(await once(limiter, "k", 3, 60));
     t.same(
       results.map((r) => r.allowed),
       [true, true, true, false],
     );
     t.equal(results[3]!.retryAfterSeconds, 60);
     now = new Date(now.getTime() + 61_000);
-    t.ok((await limiter.consume("k", 3, 60)).allowed, "a new window");
-    await limiter.consume("k", 1, 60);
-    await limiter.reset("k");
-    t.ok((await limiter.consume("k", 1, 60)).allowed);
+    t.ok((await once(limiter, "k", 3, 60)).allowed, "a new window");
+    await once(limiter, "k", 1, 60);
+    await limiter.reset(["k"]);
+    t.ok((await once(limiter, "k", 1, 60)).allowed);
     now = new Date(now.getTime() + 2 * 3_600_000);
     t.equal(await limiter.sweep(), 1, "a window that ended over an hour ago is swept");
   },
 );
 
+t.test("Postgres counters: several counters in one call", async (t) => {
+  await severalAtOnce(t, await counters(t), "k");
+});
+
 t.test("Postgres counters are atomic under concurrency", async (t) => {
   const limiter = await counters(t);
-  const outcomes = await Promise.all(Array.from({ length: 40 }, () => limiter.consume("burst", 5, 60)));
+  const outcomes = await Promise.all(Array.from({ length: 40 }, () => once(limiter, "burst", 5, 60)));
   t.equal(outcomes.filter((o) => o.allowed).length, 5, "exactly the limit");
 });
 
@@ -55,15 +94,14 @@ t.test(
       await b.close();
     });
     const key = `test:${randomBytes(6).toString("hex")}`;
-    const outcomes = await Promise.all(
-      Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).consume(key, 5, 2)),
-    );
+    const outcomes = await Promise.all(Array.from({ length: 40 }, (_, i) => once(i % 2 ? a : b, key, 5, 2)));
     t.equal(outcomes.filter((o) => o.allowed).length, 5, "exactly the limit across two instances");
     t.ok(outcomes.every((o) => o.retryAfterSeconds >= 1 && o.retryAfterSeconds <= 2));
     await new Promise((resolve) => setTimeout(resolve, 2_100));
-    t.ok((await a.consume(key, 5, 2)).allowed, "the window expires in Redis");
-    await b.reset(key);
-    t.ok((await a.consume(key, 1, 2)).allowed, "reset is shared");
+    t.ok((await once(a, key, 5, 2)).allowed, "the window expires in Redis");
+    await b.reset([key]);
+    t.ok((await once(a, key, 1, 2)).allowed, "reset is shared");
+    await severalAtOnce(t, a, key);
   },
 );
 
@@ -85,20 +123,20 @@ t.test(
     const probe = connectRedis(redis.url, { name: "probe" });
     t.teardown(() => probe.disconnect());
     await new Promise((resolve) => setTimeout(resolve, 300)); // both clients connected
-    t.ok((await limiter.consume("victim", 3, 60)).allowed);
+    t.ok((await once(limiter, "victim", 3, 60)).allowed);
     t.equal(await probe.get("parley:auth:attempts:victim"), "1", "counted in Redis while it answers");
 
     redis.freeze();
-    const hung = await timed(() => limiter.consume("victim", 3, 60));
+    const hung = await timed(() => once(limiter, "victim", 3, 60));
     t.ok(hung.result.allowed, "a hung Redis: the attempt is counted in Postgres");
     t.ok(hung.ms < 1_500, `one command timeout at most (${hung.ms} ms)`);
-    const next = await timed(() => limiter.consume("victim", 3, 60));
+    const next = await timed(() => once(limiter, "victim", 3, 60));
     t.ok(next.ms < 200, `the calls after it do not wait on Redis again (${next.ms} ms)`);
 
     redis.thaw();
     await redis.kill();
     const outcomes = [];
-    for (let i = 0; i < 4; i++) outcomes.push(await timed(() => limiter.consume("victim", 3, 60)));
+    for (let i = 0; i < 4; i++) outcomes.push(await timed(() => once(limiter, "victim", 3, 60)));
     t.same(
       outcomes.map((o) => o.result.allowed),
       [true, false, false, false],
@@ -108,8 +146,8 @@ t.test(
       outcomes.every((o) => o.ms < 200),
       `no attempt waits on the dead server (${outcomes.map((o) => o.ms).join(", ")} ms)`,
     );
-    t.ok((await limiter.consume("someone-else", 3, 60)).allowed, "everyone else still gets in");
-    await limiter.reset("victim");
-    t.ok((await limiter.consume("victim", 3, 60)).allowed, "a success resets the fallback count too");
+    t.ok((await once(limiter, "someone-else", 3, 60)).allowed, "everyone else still gets in");
+    await limiter.reset(["victim"]);
+    t.ok((await once(limiter, "victim", 3, 60)).allowed, "a success resets the fallback count too");
   },
 );

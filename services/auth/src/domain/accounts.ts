@@ -140,7 +140,7 @@ export function createAccounts(deps: AccountDeps) {
       if (!found?.passwordHash || !passwordOk || found.status === "deleted") throw invalidCredentials();
       assertUsable(found);
       // Codes are counted on their own (mfa), so a right password buys no fresh guesses at them.
-      await Promise.all([limiter.reset(identifierKey), limiter.reset(accountLockKey(found.id))]);
+      await limiter.reset([identifierKey, accountLockKey(found.id)]);
       if (!found.totpEnabled)
         return { tokens: await sessions.start(found, "aal1", input.client, undefined, true) };
       const challengeToken = randomToken(32);
@@ -166,7 +166,7 @@ export function createAccounts(deps: AccountDeps) {
       if (!(await mfa.verifySecondFactor(found, code))) throw invalidCredentials();
       if (!(await store.useMfaChallenge(challenge.id, now())))
         throw unauthenticated("MFA_CHALLENGE_INVALID", "the challenge is unknown, used or expired");
-      await limiter.reset(accountLockKey(found.id));
+      await limiter.reset([accountLockKey(found.id)]);
       return sessions.start(found, "aal2", challenge, undefined, true);
     },
 
@@ -186,7 +186,7 @@ export function createAccounts(deps: AccountDeps) {
       await store.setPassword(found.id, await hashPassword(newPassword), now(), [
         securityNotice(found.id, "password_changed"),
       ]);
-      await limiter.reset(`password:acct:${caller.userId}`);
+      await limiter.reset([`password:acct:${caller.userId}`]);
       return store.revokeSessions(found.id, caller.sessionId, "password_changed", now());
     },
 

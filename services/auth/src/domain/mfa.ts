@@ -81,7 +81,7 @@ export function createMfa(deps: MfaDeps) {
       const ok = /^\d{6}$/.test(trimmed)
         ? await checkTotp(account, trimmed)
         : await store.useBackupCode(account.id, secrets.digest(normaliseBackupCode(trimmed)), now());
-      if (ok) await deps.limiter.reset(`mfa:acct:${account.id}`);
+      if (ok) await deps.limiter.reset([`mfa:acct:${account.id}`]);
       return ok;
     },
 

@@ -247,16 +247,23 @@ export interface AuthStore {
   ): Promise<boolean>;
 }
 
-/** Attempt counters for brute-force protection (Redis when shared, in-process otherwise). */
+/** One counter an attempt is counted under: refused once more than `limit` happened in its window. */
+export interface AttemptCounter {
+  key: string;
+  limit: number;
+  windowSeconds: number;
+}
+
+/**
+ * Attempt counters for brute-force protection (Redis when shared, in-process otherwise). Each
+ * call covers several counters in one round trip (a sign-in counts its identifier and its IP
+ * at once); keys within a call are distinct.
+ */
 export interface AttemptLimiter {
-  /** Counts one attempt; refused once more than `limit` happened in the window. */
-  consume(
-    key: string,
-    limit: number,
-    windowSeconds: number,
-  ): Promise<{ allowed: boolean; retryAfterSeconds: number }>;
-  /** Forgets the attempts under a key (after a success). */
-  reset(key: string): Promise<void>;
+  /** Counts one attempt under each counter; the outcomes in the counters' order. */
+  consume(counters: AttemptCounter[]): Promise<Array<{ allowed: boolean; retryAfterSeconds: number }>>;
+  /** Forgets the attempts under these keys (after a success). */
+  reset(keys: string[]): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -5,7 +5,7 @@ import type { AttemptLimiter } from "../domain/ports";
 
 /**
  * Fixed-window counters in Postgres (`auth.attempt_counters`), shared by every auth instance:
- * one upsert per attempt, atomic under the row lock, on the service's clock. The counters
+ * one upsert per call (a row per counter), atomic under the row locks, on the service's clock. The counters
  * when there is no Redis, and what counts while Redis is unreachable.
  */
 export function createPostgresAttemptLimiter(
@@ -13,26 +13,34 @@ export function createPostgresAttemptLimiter(
   now: () => Date = () => new Date(),
 ): AttemptLimiter & { sweep(): Promise<number> } {
   return {
-    async consume(key, limit, windowSeconds) {
-      // Timestamps go as ISO text: auth's pool is wrapped by drizzle, which turns postgres.js's
-      // Date serialising off for every query on it.
+    async consume(counters) {
+      // The time goes as ISO text and windows as seconds: auth's pool is wrapped by drizzle,
+      // which turns postgres.js's serialising of Dates (and of timestamp arrays) off for every
+      // query on it. Rows are taken in key order, so calls over overlapping keys never wait on
+      // each other in a cycle.
       const at = now().toISOString();
-      const windowEnds = new Date(now().getTime() + windowSeconds * 1000).toISOString();
-      const [row] = await sql<{ count: number; ttl_ms: number }[]>`
+      const rows = await sql<{ key: string; count: number; ttl_ms: number }[]>`
         insert into auth.attempt_counters as c (key, count, window_ends_at)
-        values (${key}, 1, ${windowEnds}::timestamptz)
+        select key, 1, ${at}::timestamptz + seconds * interval '1 second'
+        from unnest(${counters.map((c) => c.key)}::text[], ${counters.map((c) => c.windowSeconds)}::int[])
+          as n(key, seconds)
+        order by key
         on conflict (key) do update set
           count = case when c.window_ends_at <= ${at}::timestamptz then 1 else c.count + 1 end,
           window_ends_at = case when c.window_ends_at <= ${at}::timestamptz then excluded.window_ends_at
                                 else c.window_ends_at end
-        returning count, (extract(epoch from window_ends_at - ${at}::timestamptz) * 1000)::float8 as ttl_ms`;
-      return {
-        allowed: row!.count <= limit,
-        retryAfterSeconds: Math.max(1, Math.ceil(row!.ttl_ms / 1000)),
-      };
+        returning key, count, (extract(epoch from window_ends_at - ${at}::timestamptz) * 1000)::float8 as ttl_ms`;
+      const byKey = new Map(rows.map((row) => [row.key, row]));
+      return counters.map((counter) => {
+        const row = byKey.get(counter.key)!;
+        return {
+          allowed: row.count <= counter.limit,
+          retryAfterSeconds: Math.max(1, Math.ceil(row.ttl_ms / 1000)),
+        };
+      });
     },
-    async reset(key) {
-      await sql`delete from auth.attempt_counters where key = ${key}`;
+    async reset(keys) {
+      await sql`delete from auth.attempt_counters where key = any(${keys}::text[])`;
     },
     /** Forgets windows that ended over an hour ago; returns how many. */
     async sweep() {
@@ -46,8 +54,8 @@ export function createPostgresAttemptLimiter(
 }
 
 /**
- * Counters in Redis (INCR + PEXPIRE NX: the window starts with the first attempt), shared by
- * every instance, falling back to `fallback` (the Postgres counters) whenever Redis does not
+ * Counters in Redis (INCR + PEXPIRE NX: the window starts with the first attempt; one MULTI
+ * for every counter of a call, one DEL for a reset's keys), shared by every instance, falling back to `fallback` (the Postgres counters) whenever Redis does not
  * answer: brute-force protection never switches off and never locks everyone out; an outage
  * only starts each key's window afresh. A reset clears both, so attempts counted during an
  * outage do not outlive a success.
@@ -62,29 +70,35 @@ export function createRedisAttemptLimiter(
   const viaRedisOr = redisOr(redis);
   const prefix = `${keyPrefix}auth:attempts:`;
   return {
-    consume: (key, limit, windowSeconds) =>
+    consume: (counters) =>
       viaRedisOr(
         async () => {
-          const results = await redis
-            .multi()
-            .incr(prefix + key)
-            .pexpire(prefix + key, windowSeconds * 1000, "NX")
-            .pttl(prefix + key)
-            .exec();
+          const transaction = redis.multi();
+          for (const { key, windowSeconds } of counters)
+            transaction
+              .incr(prefix + key)
+              .pexpire(prefix + key, windowSeconds * 1000, "NX")
+              .pttl(prefix + key);
+          const results = await transaction.exec();
           if (!results || results.some(([error]) => error)) throw new Error("attempt counter failed");
-          const count = Number(results[0]![1]);
-          const ttlMs = Number(results[2]![1]);
-          return { allowed: count <= limit, retryAfterSeconds: Math.max(1, Math.ceil(ttlMs / 1000)) };
+          return counters.map((counter, i) => {
+            const count = Number(results[3 * i]![1]);
+            const ttlMs = Number(results[3 * i + 2]![1]);
+            return {
+              allowed: count <= counter.limit,
+              retryAfterSeconds: Math.max(1, Math.ceil(ttlMs / 1000)),
+            };
+          });
         },
-        () => fallback.consume(key, limit, windowSeconds),
+        () => fallback.consume(counters),
       ),
-    async reset(key) {
+    async reset(keys) {
       await Promise.all([
         viaRedisOr(
-          async () => void (await redis.del(prefix + key)),
+          async () => void (await redis.del(...keys.map((key) => prefix + key))),
           async () => undefined,
         ),
-        fallback.reset(key),
+        fallback.reset(keys),
       ]);
     },
     async close() {
