@@ -88,12 +88,22 @@ async function enqueue(tx: Db | Tx, messages: OutboxMessage[]) {
 export function createAuthStore(client: Sql, now: () => Date = () => new Date()): AuthStore {
   const db = drizzle(client, { schema });
 
-  // The hot reads (every refresh, every API-key check) are prepared once.
+  // The hot reads (every sign-in, refresh and API-key check) are prepared once.
   const accountById = db
     .select()
     .from(accounts)
     .where(eq(accounts.id, sql.placeholder("id")))
     .prepare("auth_account_by_id");
+  const accountByEmail = db
+    .select()
+    .from(accounts)
+    .where(eq(accounts.email, sql.placeholder("email")))
+    .prepare("auth_account_by_email");
+  const accountByPhone = db
+    .select()
+    .from(accounts)
+    .where(eq(accounts.phone, sql.placeholder("phone")))
+    .prepare("auth_account_by_phone");
   const apiKeyByHash = db
     .select()
     .from(apiKeys)
@@ -139,9 +149,11 @@ export function createAuthStore(client: Sql, now: () => Date = () => new Date())
     },
 
     async findAccountByIdentifier({ email, phone }) {
-      const condition = email ? eq(accounts.email, email) : phone ? eq(accounts.phone, phone) : undefined;
-      if (!condition) return undefined;
-      const [row] = await db.select().from(accounts).where(condition).limit(1);
+      const [row] = email
+        ? await accountByEmail.execute({ email })
+        : phone
+          ? await accountByPhone.execute({ phone })
+          : [];
       return row ? toAccount(row) : undefined;
     },
 
