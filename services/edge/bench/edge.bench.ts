@@ -430,14 +430,18 @@ try {
       [pids.edge, pids.session],
     );
     const bareWs = await startBareWs();
+    // Session is idle during the bare run: what it burns then (its pollers) is not the messages'.
     const bareFanout = await load({ ...fanoutJob, wsUrl: bareWs.url, tokens: [], send: { via: "ws" } }, [
       bareWs.pid,
+      pids.session,
     ]);
+    const sessionPerMessageUs =
+      ((edgeFanout.cpu[1] - (bareFanout.cpu[1] / bareFanout.seconds) * edgeFanout.seconds) / MESSAGES) * 1e6;
     figures.fanout_last_p99_ms = round(edgeFanout.lastP99, 1);
     figures.fanout_bare_p99_ms = round(bareFanout.lastP99, 1);
     figures.fanout_lost = edgeFanout.lost;
     report.push(
-      `fan-out ${WATCHERS} watchers × ${MESSAGES} messages (after ${FANOUT_WARMUP} not measured): last-watcher p50/p99 ${ms(edgeFanout.lastP50)} / ${ms(edgeFanout.lastP99)}, lost ${edgeFanout.lost} of ${edgeFanout.deliveries + edgeFanout.lost} (the sending POST p50/p99 ${ms(edgeFanout.sendP50)} / ${ms(edgeFanout.sendP99)}; last delivery after its answer p99 ${ms(edgeFanout.afterAnswerP99)}), edge ${((edgeFanout.cpu[0] / (WATCHERS * MESSAGES)) * 1e6).toFixed(1)} µs CPU per delivery, session ${((edgeFanout.cpu[1] / MESSAGES) * 1e6).toFixed(0)} µs per message; bare ws ${ms(bareFanout.lastP50)} / ${ms(bareFanout.lastP99)}, lost ${bareFanout.lost}, ${((bareFanout.cpu[0] / (WATCHERS * MESSAGES)) * 1e6).toFixed(1)} µs per delivery`,
+      `fan-out ${WATCHERS} watchers × ${MESSAGES} messages (after ${FANOUT_WARMUP} not measured): last-watcher p50/p99 ${ms(edgeFanout.lastP50)} / ${ms(edgeFanout.lastP99)}, lost ${edgeFanout.lost} of ${edgeFanout.deliveries + edgeFanout.lost} (the sending POST p50/p99 ${ms(edgeFanout.sendP50)} / ${ms(edgeFanout.sendP99)}; last delivery after its answer p99 ${ms(edgeFanout.afterAnswerP99)}), edge ${((edgeFanout.cpu[0] / (WATCHERS * MESSAGES)) * 1e6).toFixed(1)} µs CPU per delivery, session ${sessionPerMessageUs.toFixed(0)} µs per message (above its idle ${((bareFanout.cpu[1] / bareFanout.seconds) * 1e3).toFixed(0)} ms/s); bare ws ${ms(bareFanout.lastP50)} / ${ms(bareFanout.lastP99)}, lost ${bareFanout.lost}, ${((bareFanout.cpu[0] / (WATCHERS * MESSAGES)) * 1e6).toFixed(1)} µs per delivery`,
     );
   }
 
