@@ -1,7 +1,7 @@
 // `pnpm tsx services/edge/bench/profile.ts [out.cpuprofile]`: a CPU profile of the edge alone
 // serving GET /v1/me/wallet (closed loop, 32 callers) before a constant gRPC upstream
-// (constant-upstream.ts), so only the edge's own per-request work is sampled. The edge runs
-// in this process as main.ts builds it (access log unredacted, in batches); the load
+// (constant-upstream.ts, answering a wallet), so only the edge's own per-request work is
+// sampled. The edge runs in this process as main.ts builds it (edge-alone.ts); the load
 // generator (load.ts) is its own process. Profiles the measured seconds only (PROFILE_SECONDS,
 // 10), prints CPU µs per request, and writes the profile for Chrome DevTools or speedscope.
 // PROFILE_CPU=0 only measures (no profiler: its sampling costs CPU too), for comparing builds.
@@ -10,61 +10,22 @@ import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { Writable } from "node:stream";
-import { parseConfig } from "@parley/kit/config";
-import { createLogger } from "@parley/kit/log";
-import { createMetrics } from "@parley/kit/metrics";
-import { createTestIssuer } from "@parley/testing";
-import pino from "pino";
-import { edgeConfigShape } from "../src/config";
-import { buildEdge } from "../src/server";
+import { startConstantUpstream, startEdgeAlone } from "./edge-alone";
 
 const out = process.argv[2] ?? "edge.cpuprofile";
 const seconds = Number(process.env.PROFILE_SECONDS ?? 10);
 const profiling = process.env.PROFILE_CPU !== "0";
 const here = import.meta.dirname;
-const firstLine = (child: ReturnType<typeof spawn>) =>
-  new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once("line", resolve));
+const root = path.join(here, "../../..");
 
-const upstream = spawn(process.execPath, ["--import", "tsx", path.join(here, "constant-upstream.ts"), ""], {
-  stdio: ["ignore", "pipe", "inherit"],
-});
-const { port } = JSON.parse(await firstLine(upstream)) as { port: number };
-const issuer = await createTestIssuer();
-const nowhere = "127.0.0.1:1";
-const edge = await buildEdge({
-  config: parseConfig(edgeConfigShape, {
-    HTTP_PORT: "0",
-    HTTP_HOST: "127.0.0.1",
-    JWT_ISSUER: issuer.issuer,
-    JWT_AUDIENCE: issuer.audience,
-    AUTH_ADDRESS: nowhere,
-    USER_ADDRESS: nowhere,
-    SESSION_ADDRESS: nowhere,
-    BILLING_ADDRESS: `127.0.0.1:${port}`,
-    RATE_LIMIT_PER_MINUTE: "1000000000",
-  }),
-  log: createLogger({ service: "edge", destination: new Writable({ write: (_c, _e, done) => done() }) }),
-  accessLog: createLogger({
-    service: "edge",
-    redact: false,
-    destination: pino.destination({ dest: "/dev/null", sync: false, minLength: 4096 }),
-  }),
-  metrics: createMetrics("edge").registry,
-  identity: {
-    verifier: issuer.verifier,
-    credentials: () => issuer.serviceToken("edge"),
-    jwks: async () => issuer.jwks,
-  },
-});
-await edge.app.listen({ port: 0, host: "127.0.0.1" });
-const { port: edgePort } = edge.app.server.address() as { port: number };
+const upstream = await startConstantUpstream(root);
+const edge = await startEdgeAlone(root, upstream.address);
 const job = {
   kind: "requests",
   target: {
     protocol: "http",
-    url: `http://127.0.0.1:${edgePort}/v1/me/wallet`,
-    headers: { authorization: `Bearer ${await issuer.userToken()}` },
+    url: edge.url,
+    headers: { authorization: `Bearer ${edge.token}` },
   },
   mode: "closed",
   concurrency: 32,
@@ -94,5 +55,5 @@ for await (const text of createInterface({ input: load.stdout! })) {
     } else console.log(answered);
   }
 }
-upstream.kill();
+upstream.child.kill();
 await edge.close();
