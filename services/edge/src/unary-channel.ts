@@ -148,6 +148,9 @@ export function createUnaryChannel(target: string, maxMessageBytes: number): Una
         stream = session.request(
           {
             ":method": "POST",
+            // What request() would add to its copy of the headers on every call (~5% of a call).
+            ":authority": connection.address,
+            ":scheme": "http",
             ":path": path,
             "content-type": "application/grpc",
             te: "trailers",
