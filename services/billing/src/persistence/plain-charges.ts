@@ -1,6 +1,6 @@
 import { newId } from "@parley/kit/ids";
 import { type ChargeItem, type ChargeReceipt, inWalletOrder } from "../domain/charges";
-import { array, isPgError, type PlatformAccounts, type Sql, start } from "./sql";
+import { array, isPgError, type PlatformAccounts, type Sql } from "./sql";
 
 /** A plain minute to charge: the item, its journal transaction and the clock of its call. */
 export interface PlainMinute {
@@ -114,8 +114,7 @@ export function createPlainCharges(sql: Sql, platform: PlatformAccounts, maxPerS
     const earningsIds = new Map<string, string>();
     const column = <T extends string | bigint | null>(pick: (minute: PlainMinute) => T) =>
       array(ordered.map(pick));
-    // Sent at once (a query is lazy): a batch's first part is on the wire while the next is built.
-    const rows = await start(sql<{ tx: string; balance_after: bigint; held: bigint }[]>`
+    const rows = await sql<{ tx: string; balance_after: bigint; held: bigint }[]>`
       with i as (
         select * from unnest(${column((m) => m.transactionId)}::uuid[], ${column((m) => m.item.payerUserId)}::text[],
           ${column((m) => m.item.payeeUserId)}::text[], ${column((m) => m.item.currency)}::char(3)[],
@@ -206,7 +205,7 @@ export function createPlainCharges(sql: Sql, platform: PlatformAccounts, maxPerS
           balance_after, balance_after - held, 0
         from plain order by ord
       )
-      select tx, balance_after, held from plain`);
+      select tx, balance_after, held from plain`;
     const byTransaction = new Map(minutes.map((minute) => [minute.transactionId, minute]));
     return new Map(
       rows.map((row) => {

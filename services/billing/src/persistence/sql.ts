@@ -46,7 +46,7 @@ export interface Pipeline {
 }
 
 /** Starts a postgres.js query now (they are lazy), so statements go out in the order started. */
-export const start = <T>(query: PromiseLike<T>): PromiseLike<T> => {
+const start = <T>(query: PromiseLike<T>): PromiseLike<T> => {
   const pending = query as PromiseLike<T> & { execute?: () => PromiseLike<T> };
   return typeof pending.execute === "function" ? pending.execute() : pending;
 };
