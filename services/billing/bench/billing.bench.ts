@@ -139,9 +139,9 @@ try {
   /**
    * Warm-up of both sides, then rounds alternating which goes first. The pool hands each query to
    * its least recently used connection, and a connection's first run of the batch statement costs
-   * ≈ 10 ms more of the backend's CPU (a describe round trip, the plan, the trigger functions
-   * compiled, the tables' catalog entries loaded), so a side's warm-up runs until every connection
-   * has run its statements: `warmUp` charges.
+   * its backend ≈ 7 ms more CPU (the plan, the trigger functions compiled, the tables' catalog
+   * entries loaded) and a describe round trip, so a side's warm-up runs until every connection has
+   * run its statements: `warmUp` charges.
    */
   const compare = async (
     side: (count: number) => Promise<number>,
