@@ -150,6 +150,11 @@ t.test(
     await edge.reportPresence(expert.userId, sessionId, true);
     await harness.service.metering.tick();
     t.equal(await chargedMinutes(sessionId), 1);
+    const version = async () =>
+      (await harness.sql`select xmin::text as v from sessions.sessions where id = ${sessionId}`)[0]!.v;
+    const beforeHeartbeat = await version();
+    await edge.reportPresence(user.userId, sessionId, true);
+    t.equal(await version(), beforeHeartbeat, "a heartbeat that changes nothing writes nothing");
 
     await edge.reportPresence(user.userId, undefined, false);
     clock.advanceSeconds(60);

@@ -1,5 +1,13 @@
 import type { Core } from "./core";
+import type { SessionRecord } from "./model";
 import type { SessionPatch } from "./ports";
+
+const sameValue = (a: unknown, b: unknown) =>
+  a instanceof Date && b instanceof Date ? a.getTime() === b.getTime() : a === b;
+
+/** Whether writing `patch` would change the session's row. */
+const changesAnything = (session: SessionRecord, patch: SessionPatch) =>
+  Object.entries(patch).some(([key, value]) => !sameValue(session[key as keyof SessionPatch], value));
 
 /** Who is connected: pauses and resumes metering, and starts a call's clock. */
 export function presence(core: Core) {
@@ -39,6 +47,8 @@ export function presence(core: Core) {
             patch.awaySince = at;
           }
           if (session[side] !== online) changes.push({ sessionId: session.id, userId, online, at });
+          // A heartbeat that changes nothing writes nothing (every connection sends one per ≤ 30 s).
+          if (!changesAnything(session, patch)) continue;
           const updated = await tx.updateSession(session.id, patch);
           if (patch.startedAt) await emit(session.id, { type: "status_changed", session: updated });
         }
