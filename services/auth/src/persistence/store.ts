@@ -76,12 +76,13 @@ function olderThan(createdAt: AnyPgColumn, id: AnyPgColumn, after: { at: Date; i
   return after ? or(lt(createdAt, after.at), and(eq(createdAt, after.at), lt(id, after.id))) : undefined;
 }
 
+/** Outbox rows of messages: inside a trace, each payload carries its context (kit/tracing), which the relay continues. */
+const outboxRows = (messages: OutboxMessage[]) =>
+  messages.map((m) => ({ id: newId(), kind: m.kind, payload: withTraceContext(m.payload) }));
+
 async function enqueue(tx: Db | Tx, messages: OutboxMessage[]) {
   if (messages.length === 0) return;
-  // Inside a trace, each payload carries its context (kit/tracing), which the relay continues.
-  await tx
-    .insert(outbox)
-    .values(messages.map((m) => ({ id: newId(), kind: m.kind, payload: withTraceContext(m.payload) })));
+  await tx.insert(outbox).values(outboxRows(messages));
 }
 
 /** `now`: the service's clock, read again for revocation times once the account row is locked. */
@@ -380,6 +381,7 @@ export function createAuthStore(client: Sql, now: () => Date = () => new Date())
       // locks it for update) either waits for this session and then revokes it, or has
       // committed and is seen here — and the rows written only when it is active. Timestamps go
       // as ISO text (drizzle turns postgres.js's Date serialising off on this pool).
+      const rows = outboxRows(notices);
       const [account] = await client<{ status: Account["status"] }[]>`
         with account as (
           select status from auth.accounts where id = ${session.accountId} for share
@@ -398,8 +400,8 @@ export function createAuthStore(client: Sql, now: () => Date = () => new Date())
         ), notices as (
           insert into auth.outbox (id, kind, payload)
           select n.id, n.kind, n.payload::jsonb
-          from unnest(${notices.map(() => newId())}::uuid[], ${notices.map((m) => m.kind)}::text[],
-            ${notices.map((m) => JSON.stringify(withTraceContext(m.payload)))}::text[]) as n(id, kind, payload)
+          from unnest(${rows.map((row) => row.id)}::uuid[], ${rows.map((row) => row.kind)}::text[],
+            ${rows.map((row) => JSON.stringify(row.payload))}::text[]) as n(id, kind, payload)
           cross join opened
         )
         select status from account`;
