@@ -1,6 +1,5 @@
 import { setMaxListeners } from "node:events";
 import * as grpc from "@grpc/grpc-js";
-import type { ServerSurfaceCall } from "@grpc/grpc-js/build/src/server-call";
 import { descriptorSetBytes } from "@parley/proto/descriptors";
 import { HealthImplementation } from "grpc-health-check";
 import type { Authenticator } from "../auth/authenticator";
@@ -22,6 +21,7 @@ import {
 } from "./method-types";
 import { DEFAULT_MAX_MESSAGE_BYTES, serverChannelOptions } from "./options";
 import { createReflection } from "./reflection";
+import { type RelayedMethod, relayService, type SurfaceCall, type UnaryImplementation } from "./relay";
 import { checkedStream, refuseControlCharacters } from "./text";
 
 /** One service ready to be served: generated definition, async handlers, permission map. */
@@ -153,8 +153,6 @@ export interface GrpcServer {
   readonly grpcServer: grpc.Server;
 }
 
-type AnyCall = ServerSurfaceCall;
-
 /** Resolves when a full stream can take more, or when the call is gone (it never drains then). */
 function drainedOrGone(call: grpc.ServerWritableStream<unknown, unknown>): Promise<void> {
   return new Promise((resolve) => {
@@ -188,7 +186,7 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
     );
 
   const begin = async (
-    call: AnyCall,
+    call: SurfaceCall,
     path: string,
     permission: Permission | undefined,
   ): Promise<CallContext> => {
@@ -259,7 +257,7 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
 
   /** Access log, metrics, the call's span (while tracing is on) and error translation around one call. */
   const run = (
-    call: AnyCall,
+    call: SurfaceCall,
     path: string,
     permission: Permission | undefined,
     body: (ctx: CallContext) => Promise<unknown>,
@@ -273,7 +271,7 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
   };
 
   const serve = async (
-    call: AnyCall,
+    call: SurfaceCall,
     path: string,
     permission: Permission | undefined,
     body: (ctx: CallContext) => Promise<unknown>,
@@ -321,16 +319,14 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
     }
   };
 
+  const relayed = new Map<string, RelayedMethod>();
   for (const binding of options.services) {
     const implementation: grpc.UntypedServiceImplementation = {};
     for (const [key, method] of Object.entries(binding.definition)) {
       const handler = binding.handlers[key] as (...args: unknown[]) => Promise<unknown>;
       const permission = Object.hasOwn(binding.permissions, key) ? binding.permissions[key] : undefined;
       if (!method.requestStream && !method.responseStream) {
-        implementation[key] = (
-          call: grpc.ServerUnaryCall<unknown, unknown>,
-          callback: grpc.sendUnaryData<unknown>,
-        ) => {
+        const serveUnary: UnaryImplementation = (call, callback) => {
           const audited = options.staffActions?.[method.path.slice(1)];
           const body = async (ctx: CallContext) => {
             refuseControlCharacters(call.request);
@@ -354,6 +350,12 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
             outcome.ok ? callback(null, outcome.result) : callback(outcome.error),
           );
         };
+        implementation[key] = serveUnary;
+        relayed.set(method.path, {
+          decode: method.requestDeserialize,
+          encode: method.responseSerialize as (value: unknown) => Buffer,
+          serve: serveUnary,
+        });
       } else if (method.responseStream && !method.requestStream) {
         implementation[key] = (call: grpc.ServerWritableStream<unknown, unknown>) => {
           const closed = () => call.cancelled || call.destroyed || call.writableEnded;
@@ -392,6 +394,8 @@ export function createGrpcServer(options: GrpcServerOptions): GrpcServer {
     server.addService(binding.definition as unknown as grpc.ServiceDefinition, implementation);
   }
 
+  const relay = relayService(relayed, shuttingDown.signal, maxMessageBytes, options.log);
+  server.addService(relay.definition, relay.implementation);
   health.addToServer(server);
   createReflection(descriptorSetBytes, serviceNames).addToServer(server);
 
