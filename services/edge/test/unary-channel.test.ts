@@ -1,71 +1,80 @@
 import * as grpc from "@grpc/grpc-js";
-import { failedPrecondition, fromGrpcError, toGrpcStatus } from "@parley/kit/errors";
-import t from "tap";
+import { allow } from "@parley/kit/auth";
+import { failedPrecondition, fromGrpcError } from "@parley/kit/errors";
+import { bindService, createGrpcServer, type Handlers } from "@parley/kit/grpc";
+import { createLogger } from "@parley/kit/log";
+import {
+  BillingServiceService,
+  GetWalletRequest,
+  GetWalletResponse,
+} from "@parley/proto/parley/billing/v1/billing";
+import t, { type Test } from "tap";
 import { createUnaryChannel } from "../src/unary-channel";
 
-// The edge's unary transport against a real grpc-js server: what grpc-js clients see, this
+type Billing = typeof BillingServiceService;
+
+/**
+ * A kit server (what every Parley service runs) of BillingService whose GetWallet behaves by
+ * user id: "refuse" fails with details, "slow" answers in 2 s, "huge" answers 2 KiB, anything
+ * else is echoed with the call's x-request-id.
+ */
+async function walletServer(t: Test) {
+  const anyone = Object.fromEntries(Object.keys(BillingServiceService).map((key) => [key, allow.anyone]));
+  // Only GetWallet is called here.
+  const handlers = {
+    async getWallet(request, ctx) {
+      if (request.userId === "refuse")
+        throw failedPrecondition("INSUFFICIENT_FUNDS", "not enough money", {
+          metadata: { shortfall_minor: "500" },
+        });
+      if (request.userId === "slow") await new Promise((resolve) => setTimeout(resolve, 2_000));
+      const userId =
+        request.userId === "huge"
+          ? "x".repeat(2048)
+          : `${request.userId}|${ctx.metadata.get("x-request-id")[0]}`;
+      return { wallet: { userId, minutesLeft: 0n } };
+    },
+  } as Handlers<Billing>;
+  const server = createGrpcServer({
+    name: "wallet",
+    log: createLogger({ service: "wallet", level: "silent" }),
+    authenticate: async () => ({ kind: "anonymous" }),
+    services: [bindService(BillingServiceService, handlers, anyone as never)],
+  });
+  const port = await server.listen("127.0.0.1:0");
+  t.teardown(() => server.shutdown(100));
+  return { server, port };
+}
+
+const GET_WALLET = "/parley.billing.v1.BillingService/GetWallet";
+const ask = (userId: string) =>
+  Buffer.from(GetWalletRequest.encode({ userId, currency: "", rateMinor: 0n }).finish());
+const userIdOf = (answer: Buffer) => GetWalletResponse.decode(answer).wallet?.userId;
+
+// The edge's unary transport against a real kit server: what grpc-js clients see, this
 // channel must see too (statuses, messages, error details, deadlines, limits).
 t.test("unary channel: answers, statuses with details, deadlines, limits, unreachable servers", async (t) => {
-  const server = new grpc.Server();
-  const raw = (b: Buffer) => b;
-  const unary = (handler: (request: Buffer, metadata: grpc.Metadata) => Promise<Buffer>) => ({
-    path: "",
-    handler: (call: grpc.ServerUnaryCall<Buffer, Buffer>, done: grpc.sendUnaryData<Buffer>) => {
-      handler(call.request, call.metadata).then(
-        (reply) => done(null, reply),
-        (error: unknown) => {
-          const translated = toGrpcStatus(error, "test.parley");
-          done({ code: translated.code, details: translated.details, metadata: translated.metadata });
-        },
-      );
-    },
-  });
-  const methods: Record<string, (request: Buffer, metadata: grpc.Metadata) => Promise<Buffer>> = {
-    "/test.Echo/Echo": async (request, metadata) =>
-      Buffer.concat([request, Buffer.from(`|${metadata.get("x-request-id")[0]}`)]),
-    "/test.Echo/Refuse": async () => {
-      throw failedPrecondition("INSUFFICIENT_FUNDS", "not enough money", {
-        metadata: { shortfall_minor: "500" },
-      });
-    },
-    "/test.Echo/Slow": () => new Promise((resolve) => setTimeout(() => resolve(Buffer.from("late")), 2_000)),
-    "/test.Echo/Huge": async () => Buffer.alloc(2048, 1),
-  };
-  for (const [path, handler] of Object.entries(methods))
-    server.register(path, unary(handler).handler, raw, raw, "unary");
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (error, bound) =>
-      error ? reject(error) : resolve(bound),
-    ),
-  );
-  t.teardown(() => server.forceShutdown());
+  const { port } = await walletServer(t);
 
   for (const target of [`127.0.0.1:${port}`, `dns:///localhost:${port}`]) {
     const channel = createUnaryChannel(target, 1024);
     t.teardown(() => channel.close());
-    const answer = await channel.call(
-      "/test.Echo/Echo",
-      Buffer.from("hello"),
-      { "x-request-id": "r-1" },
-      5_000,
-    );
-    t.equal(answer.toString(), "hello|r-1", `${target}: the message and the metadata went through`);
+    const answer = await channel.call(GET_WALLET, ask("hello"), { "x-request-id": "r-1" }, 5_000);
+    t.equal(userIdOf(answer), "hello|r-1", `${target}: the message and the metadata went through`);
     const answers = await Promise.all(
       Array.from({ length: 50 }, (_, i) =>
-        channel.call("/test.Echo/Echo", Buffer.from(String(i)), { "x-request-id": "r" }, 5_000),
+        channel.call(GET_WALLET, ask(String(i)), { "x-request-id": "r" }, 5_000),
       ),
     );
     t.same(
-      answers.map((a) => a.toString()),
+      answers.map(userIdOf),
       Array.from({ length: 50 }, (_, i) => `${i}|r`),
       "concurrent calls share the connection and keep their answers apart",
     );
   }
   const channel = createUnaryChannel(`127.0.0.1:${port}`, 1024);
   t.teardown(() => channel.close());
-  const refused = await channel
-    .call("/test.Echo/Refuse", Buffer.alloc(0), {}, 5_000)
-    .catch((e: grpc.ServiceError) => e);
+  const refused = await channel.call(GET_WALLET, ask("refuse"), {}, 5_000).catch((e: grpc.ServiceError) => e);
   t.equal((refused as grpc.ServiceError).code, grpc.status.FAILED_PRECONDITION);
   const appError = fromGrpcError(refused as grpc.ServiceError);
   t.match(appError, {
@@ -75,29 +84,23 @@ t.test("unary channel: answers, statuses with details, deadlines, limits, unreac
   });
 
   const started = Date.now();
-  const slow = await channel
-    .call("/test.Echo/Slow", Buffer.alloc(0), {}, 200)
-    .catch((e: grpc.ServiceError) => e);
+  const slow = await channel.call(GET_WALLET, ask("slow"), {}, 200).catch((e: grpc.ServiceError) => e);
   t.equal((slow as grpc.ServiceError).code, grpc.status.DEADLINE_EXCEEDED);
   t.ok(Date.now() - started < 1_500, "given up at the deadline, not at the answer");
-  const huge = await channel
-    .call("/test.Echo/Huge", Buffer.alloc(0), {}, 5_000)
-    .catch((e: grpc.ServiceError) => e);
+  const huge = await channel.call(GET_WALLET, ask("huge"), {}, 5_000).catch((e: grpc.ServiceError) => e);
   t.equal(
     (huge as grpc.ServiceError).code,
     grpc.status.RESOURCE_EXHAUSTED,
     "an answer over the size limit is refused",
   );
   const missing = await channel
-    .call("/test.Echo/Nope", Buffer.alloc(0), {}, 5_000)
+    .call("/parley.billing.v1.BillingService/Nope", ask("u"), {}, 5_000)
     .catch((e: grpc.ServiceError) => e);
   t.equal((missing as grpc.ServiceError).code, grpc.status.UNIMPLEMENTED);
 
   const nowhere = createUnaryChannel("127.0.0.1:1", 1024);
   t.teardown(() => nowhere.close());
-  const down = await nowhere
-    .call("/test.Echo/Echo", Buffer.alloc(0), {}, 5_000)
-    .catch((e: grpc.ServiceError) => e);
+  const down = await nowhere.call(GET_WALLET, ask("u"), {}, 5_000).catch((e: grpc.ServiceError) => e);
   t.equal((down as grpc.ServiceError).code, grpc.status.UNAVAILABLE);
   t.equal(
     fromGrpcError(down as grpc.ServiceError).message,
@@ -112,12 +115,38 @@ t.test("unary channel: answers, statuses with details, deadlines, limits, unreac
   const through = await Promise.all(
     Array.from({ length: 6 }, async (_, i) => {
       if (i === 3) await new Promise((resolve) => setTimeout(resolve, 1_100));
-      return listed.call("/test.Echo/Echo", Buffer.from(String(i)), { "x-request-id": "l" }, 5_000);
+      return listed.call(GET_WALLET, ask(String(i)), { "x-request-id": "l" }, 5_000);
     }),
   );
   t.same(
-    through.map((a) => a.toString()),
+    through.map(userIdOf),
     Array.from({ length: 6 }, (_, i) => `${i}|l`),
     "ipv4:a,b lists spread calls, and a refused address passes the call on",
   );
+});
+
+t.test("an instance shutting down finishes its calls and hands new ones to the next", async (t) => {
+  const stopping = await walletServer(t);
+  const staying = await walletServer(t);
+  const channel = createUnaryChannel(`ipv4:127.0.0.1:${stopping.port},127.0.0.1:${staying.port}`, 1 << 20);
+  t.teardown(() => channel.close());
+  const headers = { "x-request-id": "s" };
+  // Both relay streams open: the next call goes to the instance that will stop.
+  await Promise.all([
+    channel.call(GET_WALLET, ask("a"), headers, 5_000),
+    channel.call(GET_WALLET, ask("b"), headers, 5_000),
+  ]);
+  const inFlight = channel.call(GET_WALLET, ask("slow"), headers, 5_000);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const stopped = stopping.server.shutdown(5_000);
+  const answers = await Promise.all(
+    Array.from({ length: 20 }, (_, i) => channel.call(GET_WALLET, ask(String(i)), headers, 5_000)),
+  );
+  t.same(
+    answers.map(userIdOf),
+    Array.from({ length: 20 }, (_, i) => `${i}|s`),
+    "every new call answered",
+  );
+  t.equal(userIdOf(await inFlight), "slow|s", "the call in flight on the stopping instance finished");
+  await stopped;
 });
