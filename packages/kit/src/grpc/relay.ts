@@ -120,7 +120,7 @@ export function relayService(
       if (gone()) return;
       if (response.message.length + ENVELOPE_BYTES > maxMessageBytes)
         stream.write(
-          failure(
+          outcome(
             response.id,
             grpc.status.RESOURCE_EXHAUSTED,
             "response larger than the maximum message size",
@@ -139,12 +139,12 @@ export function relayService(
     stream.on("error", (error: Error) => log.debug({ err: error, peer }, "relay stream failed"));
     stream.on("data", (request: RelayRequest) => {
       if (ending || inFlight.size >= MAX_IN_FLIGHT) {
-        send({ ...failure(request.id, grpc.status.UNAVAILABLE, "not taking calls"), unprocessed: true });
+        send({ ...outcome(request.id, grpc.status.UNAVAILABLE, "not taking calls"), unprocessed: true });
         return;
       }
       const method = methods.get(request.method);
       if (!method) {
-        send(failure(request.id, grpc.status.UNIMPLEMENTED, `no unary method ${request.method}`));
+        send(outcome(request.id, grpc.status.UNIMPLEMENTED, `no unary method ${request.method}`));
         return;
       }
       let call: RelayedCall;
@@ -152,7 +152,7 @@ export function relayService(
         call = new RelayedCall(method.decode(request.message), metadataOf(request.metadata), peer);
       } catch (error) {
         const code = (error as { code?: grpc.status }).code ?? grpc.status.INTERNAL;
-        send(failure(request.id, code, `could not read the call: ${(error as Error).message}`));
+        send(outcome(request.id, code, `could not read the call: ${(error as Error).message}`));
         return;
       }
       inFlight.add(call);
@@ -160,7 +160,7 @@ export function relayService(
         request.timeoutMs > 0
           ? setTimeout(() => {
               call.cancel();
-              finish(failure(request.id, grpc.status.DEADLINE_EXCEEDED, "deadline exceeded"));
+              finish(outcome(request.id, grpc.status.DEADLINE_EXCEEDED, "deadline exceeded"));
             }, request.timeoutMs)
           : undefined;
       let finished = false;
@@ -175,11 +175,11 @@ export function relayService(
       method.serve(call, (error, value) => {
         if (error) {
           const code = error.code ?? grpc.status.UNKNOWN;
-          const response = failure(request.id, code, error.details ?? "");
+          const response = outcome(request.id, code, error.details ?? "");
           response.trailers = trailersOf(error.metadata);
           finish(response);
         } else {
-          finish({ ...failure(request.id, grpc.status.OK, ""), message: method.encode(value) });
+          finish({ ...outcome(request.id, grpc.status.OK, ""), message: method.encode(value) });
         }
       });
     });
@@ -188,7 +188,8 @@ export function relayService(
   return { definition: RelayServiceService, implementation };
 }
 
-function failure(id: number, code: grpc.status, details: string): RelayResponse {
+/** One call's answer: its status (and `message`, set by the caller, when OK). */
+function outcome(id: number, code: grpc.status, details: string): RelayResponse {
   return { id, code, message: EMPTY, details, trailers: {}, unprocessed: false };
 }
 const EMPTY = Buffer.alloc(0);
