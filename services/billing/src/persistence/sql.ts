@@ -155,10 +155,9 @@ export function platformAccounts() {
     async revenue(tx: Tx, currency: string): Promise<string> {
       return pick(await ids(tx, "revenue", currency));
     },
-    /** One revenue shard, at random, when the currency's shards are known committed; undefined otherwise. */
-    cachedRevenue(currency: string): string | undefined {
-      const shards = cache.get(`revenue:${currency}`);
-      return shards && pick(shards);
+    /** The currency's REVENUE_SHARDS revenue accounts when known committed; undefined otherwise. */
+    cachedRevenueShards(currency: string): readonly string[] | undefined {
+      return cache.get(`revenue:${currency}`);
     },
     async single(tx: Tx, kind: Exclude<PlatformAccountKind, "revenue">, currency: string): Promise<string> {
       return (await ids(tx, kind, currency))[0]!;
