@@ -45,7 +45,27 @@ type Job =
       /** How a message is sent: POST through the edge, or a frame to the bare server. */
       send: { via: "http"; url: string; token: string } | { via: "ws" };
     }
-  | { kind: "idle"; wsUrl: string; sockets: number; tokens: string[]; holdSeconds: number };
+  | { kind: "idle"; wsUrl: string; sockets: number; tokens: string[]; holdSeconds: number }
+  | {
+      /**
+       * Requests over consecutive windows of one clock shared with other load processes (the
+       * epoch), so two jobs can alternate conditions window by window: a summary per window.
+       */
+      kind: "windows";
+      target: Target;
+      /** fixed: `rate` per second throughout, from start (warm-up) to the last window's end; closed: `concurrency` callers back to back in the active windows only. */
+      mode: "closed" | "fixed";
+      concurrency: number;
+      rate?: number;
+      /** Epoch milliseconds at which window 0 starts. */
+      startAt: number;
+      windowMs: number;
+      windows: number;
+      /** Leading milliseconds of each window not summarised: the switch of conditions settles. */
+      settleMs: number;
+      /** closed: the windows the callers run in (the others they wait out); every window when absent. */
+      active?: "even" | "odd";
+    };
 
 const out = (line: unknown) => process.stdout.write(`${JSON.stringify(line)}\n`);
 const job = JSON.parse(process.argv[2]!) as Job;
@@ -156,6 +176,87 @@ async function requests(spec: Extract<Job, { kind: "requests" }>) {
   if (spec.warmupSeconds > 0) await run(spec.warmupSeconds);
   out({ event: "measuring" });
   out({ event: "result", ...(await run(spec.seconds)) });
+}
+
+const epochNow = () => performance.timeOrigin + performance.now();
+
+async function windows(spec: Extract<Job, { kind: "windows" }>) {
+  const call = caller(spec.target);
+  const endAt = spec.startAt + spec.windows * spec.windowMs;
+  const perWindow = Array.from({ length: spec.windows }, () => ({
+    calls: 0,
+    errors: 0,
+    latencies: [] as number[],
+  }));
+  /** Counts a call begun (or due) at `at` epoch ms in its window; summarised past the settling. */
+  const record = (at: number, ok: boolean, latency: number) => {
+    const index = Math.floor((at - spec.startAt) / spec.windowMs);
+    const window = perWindow[index];
+    if (!window) return;
+    window.calls += 1;
+    if (!ok) window.errors += 1;
+    else if (at - spec.startAt - index * spec.windowMs >= spec.settleMs) window.latencies.push(latency);
+  };
+  const isActive = (index: number) =>
+    !spec.active || (spec.active === "even" ? index % 2 === 0 : index % 2 === 1);
+  out({ event: "measuring" });
+  if (spec.mode === "fixed") {
+    // Open loop from now (the warm-up) to the end: request i is due at started + i / rate.
+    const interval = 1000 / spec.rate!;
+    const started = epochNow();
+    const pending = new Set<Promise<void>>();
+    let issued = 0;
+    await new Promise<void>((resolve) => {
+      const tick = () => {
+        const now = epochNow();
+        while (started + issued * interval <= Math.min(now, endAt)) {
+          const due = started + issued * interval;
+          issued += 1;
+          const p = call().then((ok) => {
+            record(due, ok, epochNow() - due);
+            pending.delete(p);
+          });
+          pending.add(p);
+        }
+        if (now >= endAt) resolve();
+        else setTimeout(tick, 1);
+      };
+      tick();
+    });
+    await Promise.all(pending);
+  } else {
+    await Promise.all(
+      Array.from({ length: spec.concurrency }, async () => {
+        for (let now = epochNow(); now < endAt; now = epochNow()) {
+          const index = Math.floor((now - spec.startAt) / spec.windowMs);
+          if (index < 0 || !isActive(index)) {
+            // Wait for the next window this job runs in.
+            let next = Math.max(index + 1, 0);
+            while (!isActive(next)) next += 1;
+            await sleep(spec.startAt + next * spec.windowMs - now);
+            continue;
+          }
+          const ok = await call();
+          const answered = epochNow();
+          record(now, ok, answered - now);
+        }
+      }),
+    );
+  }
+  out({
+    event: "result",
+    windows: perWindow.map(({ calls, errors, latencies }) => {
+      const sorted = [...latencies].sort((a, b) => a - b);
+      return {
+        calls,
+        errors,
+        requests: sorted.length,
+        p50: percentile(sorted, 0.5),
+        p99: percentile(sorted, 0.99),
+        max: sorted[sorted.length - 1] ?? 0,
+      };
+    }),
+  });
 }
 
 async function connect(url: string, token: string | undefined): Promise<WebSocket> {
@@ -339,7 +440,14 @@ async function idle(spec: Extract<Job, { kind: "idle" }>) {
   out({ event: "result", sockets: sockets.length });
 }
 
-const run = job.kind === "requests" ? requests(job) : job.kind === "fanout" ? fanout(job) : idle(job);
+const run =
+  job.kind === "requests"
+    ? requests(job)
+    : job.kind === "windows"
+      ? windows(job)
+      : job.kind === "fanout"
+        ? fanout(job)
+        : idle(job);
 run.then(
   () => process.exit(0),
   (error: unknown) => {
