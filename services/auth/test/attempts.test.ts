@@ -101,6 +101,12 @@ t.test(
     t.ok((await once(a, key, 5, 2)).allowed, "the window expires in Redis");
     await b.reset([key]);
     t.ok((await once(a, key, 1, 2)).allowed, "reset is shared");
+    const other = `${key}:outside`;
+    await once(fallback, other, 5, 60);
+    await once(a, other, 5, 60);
+    await a.resetOutsidePostgres([other]);
+    t.ok((await once(a, other, 1, 60)).allowed, "resetOutsidePostgres forgets Redis's count");
+    t.notOk((await once(fallback, other, 1, 60)).allowed, "and leaves Postgres's to the caller's statement");
     await severalAtOnce(t, a, key);
   },
 );

@@ -115,6 +115,27 @@ t.test(
   },
 );
 
+t.test(
+  "a right password forgets the identifier's and the account's failures, in the session's own statement",
+  async (t) => {
+    const h = await startHarness(t);
+    const person = await h.register();
+    const counted = async () =>
+      (
+        await h.sql<{ count: number }[]>`
+          select count(*)::int as count from auth.attempt_counters
+          where key in (${`login:id:${person.email}`}, ${`login:acct:${person.userId}`})`
+      )[0]!.count;
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 4; i++)
+        t.equal((await failure(h.login(person.email, "wrong password 123"))).reason, "INVALID_CREDENTIALS");
+      t.equal(await counted(), 2, "four failures counted under the identifier and the account");
+      t.ok(await h.login(person.email), "the fifth attempt, right, signs in");
+      t.equal(await counted(), 0, "and both counters are gone");
+    }
+  },
+);
+
 t.test("one lock per account: guesses through its email lock its phone too", async (t) => {
   const h = await startHarness(t, { policy: { ipAttemptLimit: 100 } });
   const email = uniqueEmail();

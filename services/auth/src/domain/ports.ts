@@ -157,12 +157,14 @@ export interface AuthStore {
   /**
    * Stores the session and its first token only while the account is active, read under a
    * share lock on its row (a suspension holds it for update): returns the status it read, and
-   * stores nothing unless it is active.
+   * stores nothing unless it is active. With the session stored, the attempt counters under
+   * `resetCounters` are forgotten in `auth.attempt_counters` by the same statement.
    */
   createSession(
     session: LoginSession,
     firstToken: { id: string; hash: string },
     notices?: OutboxMessage[],
+    resetCounters?: string[],
   ): Promise<AccountStatus | undefined>;
   /** Drops the sealed pairs of tokens spent before `spentBefore` (their retry window passed). */
   forgetRetryPairs(spentBefore: Date): Promise<number>;
@@ -264,6 +266,11 @@ export interface AttemptLimiter {
   consume(counters: AttemptCounter[]): Promise<Array<{ allowed: boolean; retryAfterSeconds: number }>>;
   /** Forgets the attempts under these keys (after a success). */
   reset(keys: string[]): Promise<void>;
+  /**
+   * Forgets them everywhere but in Postgres (`auth.attempt_counters`, which a sign-in's own
+   * statement clears: AuthStore.createSession's `resetCounters`): Redis, when counting there.
+   */
+  resetOutsidePostgres(keys: string[]): Promise<void>;
   close(): Promise<void>;
 }
 

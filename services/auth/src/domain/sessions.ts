@@ -105,8 +105,11 @@ export function createSessions(deps: SessionDeps) {
       assurance: Assurance,
       client: ClientInfo,
       partnerId?: string,
-      /** A sign-in the person should hear of (login; not register, not a partner exchange). */
-      notify = false,
+      /**
+       * A sign-in (login, MFA login; not register, not a partner exchange): the person hears of
+       * it, and its attempt counters kept in Postgres are reset with the session's statement.
+       */
+      signIn?: { resetCounters: string[] },
     ): Promise<TokenPair> {
       assertUsable(account);
       const at = now();
@@ -128,7 +131,7 @@ export function createSessions(deps: SessionDeps) {
       const status = await store.createSession(
         session,
         refresh,
-        notify
+        signIn
           ? [
               securityNotice(account.id, "new_sign_in", {
                 login_session_id: session.id,
@@ -138,6 +141,7 @@ export function createSessions(deps: SessionDeps) {
               }),
             ]
           : [],
+        signIn?.resetCounters,
       );
       // Suspended (or deleted) while the password was checked: the pair is never handed out.
       if (status !== "active") {

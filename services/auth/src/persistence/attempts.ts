@@ -42,6 +42,7 @@ export function createPostgresAttemptLimiter(
     async reset(keys) {
       await sql`delete from auth.attempt_counters where key = any(${keys}::text[])`;
     },
+    async resetOutsidePostgres() {},
     /** Forgets windows that ended over an hour ago; returns how many. */
     async sweep() {
       const swept = await sql`
@@ -69,6 +70,11 @@ export function createRedisAttemptLimiter(
   const redis = connectRedis(url, { name: "attempt limiter", log });
   const viaRedisOr = redisOr(redis);
   const prefix = `${keyPrefix}auth:attempts:`;
+  const resetOutsidePostgres = (keys: string[]) =>
+    viaRedisOr(
+      async () => void (await redis.del(...keys.map((key) => prefix + key))),
+      async () => undefined,
+    );
   return {
     consume: (counters) =>
       viaRedisOr(
@@ -93,14 +99,9 @@ export function createRedisAttemptLimiter(
         () => fallback.consume(counters),
       ),
     async reset(keys) {
-      await Promise.all([
-        viaRedisOr(
-          async () => void (await redis.del(...keys.map((key) => prefix + key))),
-          async () => undefined,
-        ),
-        fallback.reset(keys),
-      ]);
+      await Promise.all([resetOutsidePostgres(keys), fallback.reset(keys)]);
     },
+    resetOutsidePostgres,
     async close() {
       redis.disconnect();
       await fallback.close();

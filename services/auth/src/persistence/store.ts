@@ -375,9 +375,9 @@ export function createAuthStore(client: Sql, now: () => Date = () => new Date())
       });
     },
 
-    async createSession(session, firstToken, notices = []) {
+    async createSession(session, firstToken, notices = [], resetCounters = []) {
       // One statement, so a sign-in costs one round trip here (a login burst's share of the
-      // CPU is mostly such round trips): the account row share-locked — a suspension (which
+      // CPU is mostly such round trips; its attempt counters are reset in it too): the account row share-locked — a suspension (which
       // locks it for update) either waits for this session and then revokes it, or has
       // committed and is seen here — and the rows written only when it is active. Timestamps go
       // as ISO text (drizzle turns postgres.js's Date serialising off on this pool).
@@ -403,6 +403,9 @@ export function createAuthStore(client: Sql, now: () => Date = () => new Date())
           from unnest(${rows.map((row) => row.id)}::uuid[], ${rows.map((row) => row.kind)}::text[],
             ${rows.map((row) => JSON.stringify(row.payload))}::text[]) as n(id, kind, payload)
           cross join opened
+        ), reset_counters as (
+          delete from auth.attempt_counters
+          where key = any(${resetCounters}::text[]) and exists (select from opened)
         )
         select status from account`;
       return account?.status;
