@@ -128,6 +128,42 @@ function caller(target: Target): () => Promise<boolean> {
     });
 }
 
+/**
+ * Open loop: call i is due at `started + i / rate` by `clock` until `end`, whatever the answers
+ * do, and `answered(due, ok)` hears of each; a latency counts from when its call was due (a slow
+ * answer delays nothing and hides nothing: no coordinated omission).
+ */
+async function openLoop(
+  call: () => Promise<boolean>,
+  rate: number,
+  clock: () => number,
+  started: number,
+  end: number,
+  answered: (due: number, ok: boolean) => void,
+) {
+  const interval = 1000 / rate;
+  const pending = new Set<Promise<void>>();
+  let issued = 0;
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      const now = clock();
+      while (started + issued * interval <= Math.min(now, end)) {
+        const due = started + issued * interval;
+        issued += 1;
+        const p = call().then((ok) => {
+          answered(due, ok);
+          pending.delete(p);
+        });
+        pending.add(p);
+      }
+      if (now >= end) resolve();
+      else setTimeout(tick, 1);
+    };
+    tick();
+  });
+  await Promise.all(pending);
+}
+
 async function requests(spec: Extract<Job, { kind: "requests" }>) {
   const call = caller(spec.target);
   const run = async (seconds: number) => {
@@ -146,30 +182,17 @@ async function requests(spec: Extract<Job, { kind: "requests" }>) {
         }),
       );
     } else {
-      // Open loop: request i is due at started + i / rate, and its latency counts from then
-      // (a slow answer delays nothing and hides nothing: no coordinated omission).
-      const interval = 1000 / spec.rate!;
-      const pending = new Set<Promise<void>>();
-      let issued = 0;
-      await new Promise<void>((resolve) => {
-        const tick = () => {
-          const now = performance.now();
-          while (started + issued * interval <= Math.min(now, end)) {
-            const due = started + issued * interval;
-            issued += 1;
-            const p = call().then((ok) => {
-              if (ok) latencies.push(performance.now() - due);
-              else errors += 1;
-              pending.delete(p);
-            });
-            pending.add(p);
-          }
-          if (now >= end) resolve();
-          else setTimeout(tick, 1);
-        };
-        tick();
-      });
-      await Promise.all(pending);
+      await openLoop(
+        call,
+        spec.rate!,
+        () => performance.now(),
+        started,
+        end,
+        (due, ok) => {
+          if (ok) latencies.push(performance.now() - due);
+          else errors += 1;
+        },
+      );
     }
     return summary(latencies, (performance.now() - started) / 1000, errors);
   };
@@ -201,29 +224,10 @@ async function windows(spec: Extract<Job, { kind: "windows" }>) {
     !spec.active || (spec.active === "even" ? index % 2 === 0 : index % 2 === 1);
   out({ event: "measuring" });
   if (spec.mode === "fixed") {
-    // Open loop from now (the warm-up) to the end: request i is due at started + i / rate.
-    const interval = 1000 / spec.rate!;
-    const started = epochNow();
-    const pending = new Set<Promise<void>>();
-    let issued = 0;
-    await new Promise<void>((resolve) => {
-      const tick = () => {
-        const now = epochNow();
-        while (started + issued * interval <= Math.min(now, endAt)) {
-          const due = started + issued * interval;
-          issued += 1;
-          const p = call().then((ok) => {
-            record(due, ok, epochNow() - due);
-            pending.delete(p);
-          });
-          pending.add(p);
-        }
-        if (now >= endAt) resolve();
-        else setTimeout(tick, 1);
-      };
-      tick();
-    });
-    await Promise.all(pending);
+    // From now (the warm-up) to the end.
+    await openLoop(call, spec.rate!, epochNow, epochNow(), endAt, (due, ok) =>
+      record(due, ok, epochNow() - due),
+    );
   } else {
     await Promise.all(
       Array.from({ length: spec.concurrency }, async () => {
