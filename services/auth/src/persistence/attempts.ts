@@ -5,8 +5,8 @@ import type { AttemptLimiter } from "../domain/ports";
 
 /**
  * Fixed-window counters in Postgres (`auth.attempt_counters`), shared by every auth instance:
- * one upsert per call (a row per counter), atomic under the row locks, on the service's clock. The counters
- * when there is no Redis, and what counts while Redis is unreachable.
+ * one upsert per call (a row per counter), atomic under the row locks, on the service's clock.
+ * The counters when there is no Redis, and what counts while Redis is unreachable.
  */
 export function createPostgresAttemptLimiter(
   sql: Sql,
@@ -56,10 +56,11 @@ export function createPostgresAttemptLimiter(
 
 /**
  * Counters in Redis (INCR + PEXPIRE NX: the window starts with the first attempt; one MULTI
- * for every counter of a call, one DEL for a reset's keys), shared by every instance, falling back to `fallback` (the Postgres counters) whenever Redis does not
- * answer: brute-force protection never switches off and never locks everyone out; an outage
- * only starts each key's window afresh. A reset clears both, so attempts counted during an
- * outage do not outlive a success.
+ * for every counter of a call, one DEL for a reset's keys), shared by every instance, falling
+ * back to `fallback` (the Postgres counters) whenever Redis does not answer: brute-force
+ * protection never switches off and never locks everyone out; an outage only starts each key's
+ * window afresh. A reset clears both, so attempts counted during an outage do not outlive a
+ * success.
  */
 export function createRedisAttemptLimiter(
   url: string,

@@ -376,11 +376,12 @@ export function createAuthStore(client: Sql, now: () => Date = () => new Date())
     },
 
     async createSession(session, firstToken, notices = [], resetCounters = []) {
-      // One statement, so a sign-in costs one round trip here (a login burst's share of the
-      // CPU is mostly such round trips; its attempt counters are reset in it too): the account row share-locked — a suspension (which
-      // locks it for update) either waits for this session and then revokes it, or has
-      // committed and is seen here — and the rows written only when it is active. Timestamps go
-      // as ISO text (drizzle turns postgres.js's Date serialising off on this pool).
+      // One statement, so a sign-in costs one round trip here (a login burst's CPU is mostly such
+      // round trips): the account row share-locked — a suspension (which locks it for update)
+      // either waits for this session and then revokes it, or has committed and is seen here —
+      // and the session, its first token, its notices and the reset of its attempt counters
+      // written only when it is active. Timestamps go as ISO text (drizzle turns postgres.js's
+      // Date serialising off on this pool).
       const rows = outboxRows(notices);
       const [account] = await client<{ status: Account["status"] }[]>`
         with account as (
