@@ -1,13 +1,15 @@
 import type { AccountEntry, Earnings, TransactionType } from "../domain/model";
 import type { EarningsStore, WalletStore } from "../domain/ports";
-import { lockWallet, readWallet, walletMove } from "./ledger";
+import { lockWallet, walletMove } from "./ledger";
 import type { PlatformAccounts, Sql } from "./sql";
+import { walletReader } from "./wallet-reads";
 
 /** Wallets: balances with their holds, history, credits. */
 export function createWalletStore(sql: Sql, platform: PlatformAccounts): WalletStore {
+  const readWallet = walletReader(sql);
   return {
     read(userId, currency) {
-      return readWallet(sql, userId, currency);
+      return readWallet(userId, currency);
     },
 
     async entries(input) {

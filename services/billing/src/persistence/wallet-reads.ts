@@ -1,0 +1,117 @@
+import type { WalletSnapshot } from "../domain/model";
+import { type HoldRow, walletSnapshots } from "./rows";
+import { array, type Sql } from "./sql";
+
+/** One wallet asked for, and everyone waiting for it. */
+interface Wanted {
+  userId: string;
+  currency: string;
+  callers: { resolve: (wallet: WalletSnapshot) => void; reject: (error: unknown) => void }[];
+}
+
+type WalletHoldRow = HoldRow & {
+  wallet_owner: string;
+  wallet_currency: string;
+  wallet_id: string;
+  balance: bigint;
+  frozen: boolean;
+  hold_id: string | null;
+};
+
+const keyOf = (userId: string, currency: string) => `${userId}\u0000${currency}`;
+
+/**
+ * Reads wallets and their open holds without locks, the reads asked for in one turn of the event
+ * loop together in one statement (a relayed stream hands billing many calls in one read): the
+ * batch is sent from `setImmediate`, once this turn's calls have asked, so a lone read waits for
+ * nothing but the rest of its turn. The statement starts after every call in it arrived, so each
+ * sees every commit made before it asked; a wallet asked for twice is read once, and each wallet
+ * with its holds comes from the statement's one snapshot. A missing wallet reads as an empty one
+ * without an account. When a statement of several wallets fails, each wallet is read again in a
+ * statement of its own, so a failure reaches only the callers of the wallet that fails alone.
+ */
+export function walletReader(sql: Sql) {
+  let waiting: Map<string, Wanted> | undefined;
+
+  async function statement(wanted: readonly Wanted[]): Promise<Map<string, WalletSnapshot>> {
+    const rows = await sql<WalletHoldRow[]>`
+      select a.owner_id as wallet_owner, a.currency as wallet_currency, a.id as wallet_id, a.balance,
+        a.frozen_at is not null as frozen, h.*, h.id as hold_id
+      from billing.accounts a
+      left join billing.holds h on h.account_id = a.id and h.status = 'open'
+      where a.kind = 'wallet' and (a.owner_id, a.currency) in (
+        select * from unnest(${array(wanted.map((w) => w.userId))}::text[], ${array(wanted.map((w) => w.currency))}::text[]))`;
+    const found = new Map<string, { wallet: WalletHoldRow; holds: WalletHoldRow[] }>();
+    for (const row of rows) {
+      const key = keyOf(row.wallet_owner, row.wallet_currency);
+      let entry = found.get(key);
+      if (!entry) {
+        entry = { wallet: row, holds: [] };
+        found.set(key, entry);
+      }
+      if (row.hold_id !== null) entry.holds.push(row);
+    }
+    const wallets = new Map<string, WalletSnapshot>();
+    for (const [key, { wallet, holds }] of found) {
+      const [snapshot] = walletSnapshots(
+        [
+          {
+            id: wallet.wallet_id,
+            owner_id: wallet.wallet_owner,
+            currency: wallet.wallet_currency,
+            balance: wallet.balance,
+            frozen: wallet.frozen,
+          },
+        ],
+        holds,
+      );
+      wallets.set(key, snapshot!);
+    }
+    return wallets;
+  }
+
+  const answer = (wanted: Wanted, wallets: Map<string, WalletSnapshot>) => {
+    const wallet = wallets.get(keyOf(wanted.userId, wanted.currency)) ?? {
+      accountId: undefined,
+      userId: wanted.userId,
+      currency: wanted.currency,
+      balance: 0n,
+      holds: [],
+    };
+    for (const caller of wanted.callers) caller.resolve(wallet);
+  };
+
+  async function read(batch: Map<string, Wanted>): Promise<void> {
+    const wanted = [...batch.values()];
+    try {
+      const wallets = await statement(wanted);
+      for (const each of wanted) answer(each, wallets);
+    } catch (error) {
+      if (wanted.length === 1) {
+        for (const caller of wanted[0]!.callers) caller.reject(error);
+        return;
+      }
+      await Promise.all(wanted.map((each) => read(new Map([[keyOf(each.userId, each.currency), each]]))));
+    }
+  }
+
+  return (userId: string, currency: string): Promise<WalletSnapshot> =>
+    new Promise((resolve, reject) => {
+      let batch = waiting;
+      if (!batch) {
+        const started = new Map<string, Wanted>();
+        setImmediate(() => {
+          waiting = undefined;
+          void read(started);
+        });
+        waiting = batch = started;
+      }
+      const key = keyOf(userId, currency);
+      let wanted = batch.get(key);
+      if (!wanted) {
+        wanted = { userId, currency, callers: [] };
+        batch.set(key, wanted);
+      }
+      wanted.callers.push({ resolve, reject });
+    });
+}
