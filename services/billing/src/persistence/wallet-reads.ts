@@ -1,5 +1,5 @@
 import type { WalletSnapshot } from "../domain/model";
-import { type HoldRow, walletSnapshots } from "./rows";
+import { type HoldRow, type WalletRow, walletSnapshots } from "./rows";
 import { array, type Sql } from "./sql";
 
 /** One wallet asked for, and everyone waiting for it. */
@@ -41,32 +41,22 @@ export function walletReader(sql: Sql) {
       left join billing.holds h on h.account_id = a.id and h.status = 'open'
       where a.kind = 'wallet' and (a.owner_id, a.currency) in (
         select * from unnest(${array(wanted.map((w) => w.userId))}::text[], ${array(wanted.map((w) => w.currency))}::text[]))`;
-    const found = new Map<string, { wallet: WalletHoldRow; holds: WalletHoldRow[] }>();
+    const accounts = new Map<string, WalletRow>();
+    const holds: WalletHoldRow[] = [];
     for (const row of rows) {
-      const key = keyOf(row.wallet_owner, row.wallet_currency);
-      let entry = found.get(key);
-      if (!entry) {
-        entry = { wallet: row, holds: [] };
-        found.set(key, entry);
-      }
-      if (row.hold_id !== null) entry.holds.push(row);
+      if (!accounts.has(row.wallet_id))
+        accounts.set(row.wallet_id, {
+          id: row.wallet_id,
+          owner_id: row.wallet_owner,
+          currency: row.wallet_currency,
+          balance: row.balance,
+          frozen: row.frozen,
+        });
+      if (row.hold_id !== null) holds.push(row);
     }
     const wallets = new Map<string, WalletSnapshot>();
-    for (const [key, { wallet, holds }] of found) {
-      const [snapshot] = walletSnapshots(
-        [
-          {
-            id: wallet.wallet_id,
-            owner_id: wallet.wallet_owner,
-            currency: wallet.wallet_currency,
-            balance: wallet.balance,
-            frozen: wallet.frozen,
-          },
-        ],
-        holds,
-      );
-      wallets.set(key, snapshot!);
-    }
+    for (const snapshot of walletSnapshots([...accounts.values()], holds))
+      wallets.set(keyOf(snapshot.userId, snapshot.currency), snapshot);
     return wallets;
   }
 
