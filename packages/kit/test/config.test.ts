@@ -34,6 +34,18 @@ t.test("every bad or missing variable is named in one error", async (t) => {
   );
 });
 
+t.test("secret lists: comma-separated, none when unset, each long enough", async (t) => {
+  const previous = { PREVIOUS: env.secretList(8) };
+  t.same(parseConfig(previous, {}).PREVIOUS, []);
+  t.same(parseConfig(previous, { PREVIOUS: " first-secret , second-secret," }).PREVIOUS, [
+    "first-secret",
+    "second-secret",
+  ]);
+  const error = t.throws(() => parseConfig(previous, { PREVIOUS: "long-enough,short" })) as ConfigError;
+  t.match(error.problems, [/^PREVIOUS.*at least 8 characters/]);
+  t.notMatch(error.message, /long-enough|short/, "the error does not echo the secrets");
+});
+
 t.test("network lists: addresses and CIDR ranges, a bad entry named", async (t) => {
   const networks = { TRUSTED: env.networkList("127.0.0.0/8,::1/128") };
   const loopback = parseConfig(networks, {}).TRUSTED;

@@ -46,6 +46,11 @@ export const authConfigShape = {
   JWT_AUDIENCE: identityEnv.JWT_AUDIENCE,
   /** Seals signing keys and TOTP secrets at rest and keys the digests of stored tokens. */
   SIGNING_KEY_SECRET: env.secret(32),
+  /**
+   * Secrets SIGNING_KEY_SECRET replaced, comma-separated: what they sealed still opens (and is
+   * resealed under the current one), what they digested still matches.
+   */
+  SIGNING_KEY_SECRET_PREVIOUS: env.secretList(32),
   PAGE_TOKEN_SECRET: env.pageTokenSecret(),
   /** Service identities: `user:<secret>,billing:<secret>,session:<secret>,edge:<secret>`. */
   SERVICE_CREDENTIALS: serviceCredentials,

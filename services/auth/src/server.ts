@@ -59,6 +59,7 @@ import { createOutboxQueue } from "./persistence/outbox";
 import { createAuthStore } from "./persistence/store";
 import { createLogNotifier } from "./workers/notifier";
 import { createOutboxWorker } from "./workers/outbox";
+import { resealAtStart } from "./workers/reseal";
 
 export const AUTH_MIGRATIONS = {
   migrationsFolder: path.resolve(import.meta.dirname, "../drizzle"),
@@ -71,6 +72,8 @@ export interface AuthServiceDeps {
   syncedUsers: SyncedUsers;
   policy: AuthPolicy;
   signingKeySecret: string;
+  /** SIGNING_KEY_SECRET_PREVIOUS: secrets rotated out, still opening and matching what they made. */
+  previousSigningKeySecrets?: readonly string[];
   /** PAGE_TOKEN_SECRET; a process-local key when absent (tests). */
   pageTokenSecret?: string;
   serviceCredentials: ReadonlyMap<string, readonly string[]>;
@@ -117,7 +120,7 @@ export function createAuthService(deps: AuthServiceDeps): {
 } {
   const now = deps.now ?? (() => new Date());
   const store = createAuthStore(deps.sql, now);
-  const secrets = createSecrets(deps.signingKeySecret);
+  const secrets = createSecrets(deps.signingKeySecret, deps.previousSigningKeySecrets);
   const keys = createKeyRing({
     store,
     secrets,
@@ -322,6 +325,7 @@ export async function startAuth(
     syncedUsers: options.syncedUsers ?? users.syncedUsers,
     policy: policyFromConfig(config),
     signingKeySecret: config.SIGNING_KEY_SECRET,
+    previousSigningKeySecrets: config.SIGNING_KEY_SECRET_PREVIOUS,
     pageTokenSecret: config.PAGE_TOKEN_SECRET,
     serviceCredentials: config.SERVICE_CREDENTIALS,
     issuer: config.JWT_ISSUER,
@@ -363,6 +367,12 @@ export async function startAuth(
     intervalMs: config.OUTBOX_INTERVAL_MS,
   });
   outbox.start();
+  let stopping = false;
+  const resealing = resealAtStart({
+    resealTotpSecrets: domain.mfa.resealTotpSecrets,
+    log,
+    stopped: () => stopping,
+  });
   const maintenance = setInterval(() => {
     domain.keys
       .maintain()
@@ -387,6 +397,8 @@ export async function startAuth(
     readiness: [() => database.ping()],
     onShutdown: [
       async () => {
+        stopping = true;
+        await resealing;
         clearInterval(maintenance);
         clearInterval(retryPairSweep);
         clearInterval(attemptSweep);

@@ -58,9 +58,14 @@ export async function startHarness(
     policy?: Partial<AuthPolicy>;
     syncedUsers?: SyncedUsers;
     keyActivationDelaySeconds?: number;
+    /** SIGNING_KEY_SECRET (the harness's own by default) and SIGNING_KEY_SECRET_PREVIOUS. */
+    signingKeySecret?: string;
+    previousSigningKeySecrets?: string[];
+    /** Another harness's database, as a restarted auth finds it; a new one by default. */
+    databaseUrl?: string;
   } = {},
 ): Promise<Harness> {
-  const { url } = await createTestDatabase(t, { migrations: [AUTH_MIGRATIONS] });
+  const url = options.databaseUrl ?? (await createTestDatabase(t, { migrations: [AUTH_MIGRATIONS] })).url;
   const database = createDatabase(url, { max: 20 });
   t.teardown(database.close);
   const sql = postgres(url, { max: 2, onnotice: () => {} });
@@ -72,7 +77,8 @@ export async function startHarness(
     limiter: createPostgresAttemptLimiter(database.sql, now),
     syncedUsers: options.syncedUsers ?? { lookup: async () => undefined },
     policy: { ...DEFAULT_POLICY, ...options.policy },
-    signingKeySecret: SIGNING_KEY_SECRET,
+    signingKeySecret: options.signingKeySecret ?? SIGNING_KEY_SECRET,
+    previousSigningKeySecrets: options.previousSigningKeySecrets,
     serviceCredentials: new Map(
       [...SERVICE_SECRETS].map(([name, secret]) => [
         name,

@@ -165,7 +165,7 @@ export function createAccounts(deps: AccountDeps) {
     },
 
     async completeMfaLogin(challengeToken: string, code: string): Promise<TokenPair> {
-      const challenge = await store.findMfaChallenge(secrets.digest(challengeToken), now());
+      const challenge = await store.findMfaChallenge(secrets.digests(challengeToken), now());
       if (!challenge)
         throw unauthenticated("MFA_CHALLENGE_INVALID", "the challenge is unknown, used or expired");
       const found = await account(challenge.accountId);
@@ -241,7 +241,7 @@ export function createAccounts(deps: AccountDeps) {
       await guardAttempts(limiter, [
         { key: `reset:ip:${input.client.ipAddress}`, limit: policy.ipAttemptLimit, windowSeconds: 3600 },
       ]);
-      const reset = await store.findPasswordReset(secrets.digest(input.resetToken), now());
+      const reset = await store.findPasswordReset(secrets.digests(input.resetToken), now());
       if (!reset) throw unauthenticated("RESET_TOKEN_INVALID", "the reset token is unknown, used or expired");
       checkPasswordPolicy(input.newPassword, "new_password");
       const found = await account(reset.accountId);

@@ -103,10 +103,14 @@ export function createApiKeys(deps: ApiKeyDeps) {
 
     async verify(secret: string): Promise<PartnerPrincipal> {
       if (!secret.startsWith(SECRET_PREFIX) || secret.length > 200) throw invalidKey();
-      const key = await store.findApiKeyBySecretHash(secrets.digest(secret));
+      const digests = secrets.digests(secret);
+      const key = await store.findApiKeyBySecretHash(digests);
       const at = now();
       if (!key || key.revokedAt || (key.expiresAt && key.expiresAt <= at)) throw invalidKey();
-      if (!key.lastUsedAt || at.getTime() - key.lastUsedAt.getTime() > TOUCH_INTERVAL_MS)
+      // A key digested under a previous secret moves to the current one on its first use.
+      const current = digests[0]!;
+      if (key.secretHash !== current) await store.touchApiKey(key.id, at, current);
+      else if (!key.lastUsedAt || at.getTime() - key.lastUsedAt.getTime() > TOUCH_INTERVAL_MS)
         await store.touchApiKey(key.id, at);
       return { kind: "partner", partnerId: key.partnerId, keyId: key.id, scopes: key.scopes };
     },

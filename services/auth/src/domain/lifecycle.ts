@@ -49,6 +49,9 @@ export function createLifecycle(deps: {
 }) {
   const { store, now } = deps;
   const codeHash = (id: string, code: string) => deps.secrets.digest(`contact:${id}:${code}`);
+  /** Whether `code` is the one digested as `stored`, under any secret of the ring. */
+  const codeMatches = (stored: string, id: string, code: string) =>
+    deps.secrets.digests(`contact:${id}:${code}`).includes(stored);
   return {
     /** Sends a one-time code to the account's email or phone (by SMS), a few per hour at most. */
     async requestVerification(principal: Principal, channel: "email" | "phone"): Promise<string> {
@@ -97,12 +100,8 @@ export function createLifecycle(deps: {
         throw invalidArgument("VALIDATION_FAILED", "code must be 6 digits", {
           fieldViolations: [{ field: "code", description: "must be 6 digits" }],
         });
-      const result = await store.attemptVerification(
-        caller.userId,
-        channel,
-        now(),
-        CODE_ATTEMPTS,
-        (row) => row.codeHash === codeHash(row.id, given),
+      const result = await store.attemptVerification(caller.userId, channel, now(), CODE_ATTEMPTS, (row) =>
+        codeMatches(row.codeHash, row.id, given),
       );
       if (result.outcome === "none")
         throw failedPrecondition("VERIFICATION_NOT_REQUESTED", "no code is outstanding; ask for a new one");

@@ -80,9 +80,23 @@ export function createMfa(deps: MfaDeps) {
       const trimmed = code.trim();
       const ok = /^\d{6}$/.test(trimmed)
         ? await checkTotp(account, trimmed)
-        : await store.useBackupCode(account.id, secrets.digest(normaliseBackupCode(trimmed)), now());
+        : await store.useBackupCode(account.id, secrets.digests(normaliseBackupCode(trimmed)), now());
       if (ok) await deps.limiter.reset([`mfa:acct:${account.id}`]);
       return ok;
+    },
+
+    /**
+     * Reseals, under the current secret, up to `limit` TOTP secrets sealed under a previous one;
+     * returns how many it resealed (0 when none is left).
+     */
+    async resealTotpSecrets(limit: number): Promise<number> {
+      let resealed = 0;
+      for (const { accountId, sealed } of await store.listTotpSecretsSealedOtherwise(
+        secrets.currentPrefix,
+        limit,
+      ))
+        if (await store.resealTotpSecret(accountId, sealed, secrets.seal(secrets.unseal(sealed)))) resealed++;
+      return resealed;
     },
 
     async enroll(principal: Principal) {

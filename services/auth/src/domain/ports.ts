@@ -168,8 +168,9 @@ export interface AuthStore {
   ): Promise<AccountStatus | undefined>;
   /** Drops the sealed pairs of tokens spent before `spentBefore` (their retry window passed). */
   forgetRetryPairs(spentBefore: Date): Promise<number>;
+  /** `tokenHashes`: the token's digests under every secret of the ring (Secrets.digests). */
   refreshFamily<T>(
-    tokenHash: string,
+    tokenHashes: readonly string[],
     decide: (state: RefreshState | undefined) => Promise<RefreshDecision<T>>,
   ): Promise<RefreshDecision<T>>;
   findSession(id: string): Promise<LoginSession | undefined>;
@@ -194,7 +195,7 @@ export interface AuthStore {
     expiresAt: Date;
   }): Promise<void>;
   findMfaChallenge(
-    tokenHash: string,
+    tokenHashes: readonly string[],
     at: Date,
   ): Promise<
     { id: string; accountId: string; deviceName: string; ipAddress: string; userAgent: string } | undefined
@@ -203,12 +204,19 @@ export interface AuthStore {
   useMfaChallenge(id: string, at: Date): Promise<boolean>;
 
   setTotpSecret(accountId: string, sealed: string): Promise<void>;
+  /** Accounts whose sealed TOTP secret does not start with `prefix` (sealed under another secret). */
+  listTotpSecretsSealedOtherwise(
+    prefix: string,
+    limit: number,
+  ): Promise<{ accountId: string; sealed: string }[]>;
+  /** Replaces the account's sealed TOTP secret when it is still `from`; false otherwise. */
+  resealTotpSecret(accountId: string, from: string, to: string): Promise<boolean>;
   enableTotp(accountId: string, backupCodeHashes: string[], notices?: OutboxMessage[]): Promise<boolean>;
   disableTotp(accountId: string, notices?: OutboxMessage[]): Promise<void>;
   /** Records a TOTP time step as used; false when it (or a later one) already was. */
   acceptTotpStep(accountId: string, step: number): Promise<boolean>;
-  /** Spends a backup code; false when unknown or already used. */
-  useBackupCode(accountId: string, codeHash: string, at: Date): Promise<boolean>;
+  /** Spends a backup code matching one of `codeHashes`; false when unknown or already used. */
+  useBackupCode(accountId: string, codeHashes: readonly string[], at: Date): Promise<boolean>;
   replaceBackupCodes(accountId: string, hashes: string[]): Promise<void>;
 
   enqueueOutbox(messages: OutboxMessage[]): Promise<void>;
@@ -216,7 +224,10 @@ export interface AuthStore {
     reset: { id: string; tokenHash: string; accountId: string; createdAt: Date; expiresAt: Date },
     message: OutboxMessage,
   ): Promise<void>;
-  findPasswordReset(tokenHash: string, at: Date): Promise<{ id: string; accountId: string } | undefined>;
+  findPasswordReset(
+    tokenHashes: readonly string[],
+    at: Date,
+  ): Promise<{ id: string; accountId: string } | undefined>;
   /** Uses the reset once: new password, every session revoked; false when already used. */
   completePasswordReset(
     resetId: string,
@@ -234,8 +245,10 @@ export interface AuthStore {
     after?: { at: Date; id: string },
   ): Promise<Page<ApiKey>>;
   revokeApiKey(id: string, at: Date): Promise<ApiKey | undefined>;
-  findApiKeyBySecretHash(hash: string): Promise<ApiKey | undefined>;
-  touchApiKey(id: string, at: Date): Promise<void>;
+  /** The key whose stored digest is one of `hashes`, with that digest. */
+  findApiKeyBySecretHash(hashes: readonly string[]): Promise<(ApiKey & { secretHash: string }) | undefined>;
+  /** Records a use; with `rehashed`, the key's digest moves to it (the current secret's). */
+  touchApiKey(id: string, at: Date, rehashed?: string): Promise<void>;
 
   listSigningKeys(): Promise<SigningKey[]>;
   /**

@@ -159,7 +159,7 @@ export function createSessions(deps: SessionDeps) {
     async refresh(refreshToken: string): Promise<TokenPair> {
       // Keys are loaded now, outside the family's transaction, so minting inside it needs no query.
       await keys.signer();
-      const decision = await store.refreshFamily<TokenPair>(secrets.digest(refreshToken), async (state) => {
+      const decision = await store.refreshFamily<TokenPair>(secrets.digests(refreshToken), async (state) => {
         const at = now();
         if (!state) return { kind: "reject", reason: "REFRESH_TOKEN_INVALID" };
         const { session } = state;

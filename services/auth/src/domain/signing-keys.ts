@@ -23,7 +23,10 @@ export interface KeyRing {
   jwks(): Promise<JSONWebKeySet>;
   /** Publishes a new key now; it signs after the activation delay. */
   rotate(): Promise<SigningKey>;
-  /** Creates the first key, or rotates when the newest key is older than rotationDays. */
+  /**
+   * Creates the first key, or rotates when the newest key is older than rotationDays or sealed
+   * under a previous SIGNING_KEY_SECRET (the old key signs until the new one activates).
+   */
   maintain(): Promise<void>;
 }
 
@@ -128,7 +131,8 @@ export function createKeyRing(options: KeyRingOptions): KeyRing {
       }
       const newest = newestKey()!;
       const ageMs = at.getTime() - newest.createdAt.getTime();
-      if (newest.activatesAt <= at && ageMs > options.rotationDays * 86_400_000) await this.rotate();
+      const due = ageMs > options.rotationDays * 86_400_000 || !secrets.isCurrent(newest.privateKeySealed);
+      if (newest.activatesAt <= at && due) await this.rotate();
     },
   };
 }

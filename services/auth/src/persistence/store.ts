@@ -108,7 +108,7 @@ export function createAuthStore(client: Sql, now: () => Date = () => new Date())
   const apiKeyByHash = db
     .select()
     .from(apiKeys)
-    .where(eq(apiKeys.secretHash, sql.placeholder("hash")))
+    .where(sql`${apiKeys.secretHash} = any(${sql.placeholder("hashes")})`)
     .prepare("auth_api_key_by_hash");
 
   const revokeLive = async (tx: Tx, condition: ReturnType<typeof and>, reason: string, at: Date) => {
@@ -421,9 +421,12 @@ export function createAuthStore(client: Sql, now: () => Date = () => new Date())
       return forgotten.length;
     },
 
-    async refreshFamily(tokenHash, decide) {
+    async refreshFamily(tokenHashes, decide) {
       return db.transaction(async (tx) => {
-        const [token] = await tx.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, tokenHash));
+        const [token] = await tx
+          .select()
+          .from(refreshTokens)
+          .where(inArray(refreshTokens.tokenHash, [...tokenHashes]));
         if (!token) return decide(undefined);
         // The account row first, shared-locked (in the order a suspension takes its locks:
         // account, then sessions), so a suspension in progress is waited for and its status seen.
@@ -537,11 +540,11 @@ export function createAuthStore(client: Sql, now: () => Date = () => new Date())
       await db.insert(mfaChallenges).values(challenge);
     },
 
-    async findMfaChallenge(tokenHash, at) {
+    async findMfaChallenge(tokenHashes, at) {
       const [row] = await db
         .select()
         .from(mfaChallenges)
-        .where(and(eq(mfaChallenges.tokenHash, tokenHash), unspent(mfaChallenges, at)));
+        .where(and(inArray(mfaChallenges.tokenHash, [...tokenHashes]), unspent(mfaChallenges, at)));
       return row;
     },
 
@@ -552,6 +555,28 @@ export function createAuthStore(client: Sql, now: () => Date = () => new Date())
         .where(and(eq(mfaChallenges.id, id), isNull(mfaChallenges.usedAt)))
         .returning({ id: mfaChallenges.id });
       return used.length > 0;
+    },
+
+    async listTotpSecretsSealedOtherwise(prefix, limit) {
+      return db
+        .select({ accountId: accounts.id, sealed: accounts.totpSecretSealed })
+        .from(accounts)
+        .where(
+          and(
+            isNotNull(accounts.totpSecretSealed),
+            sql`not starts_with(${accounts.totpSecretSealed}, ${prefix})`,
+          ),
+        )
+        .limit(limit) as Promise<{ accountId: string; sealed: string }[]>;
+    },
+
+    async resealTotpSecret(accountId, from, to) {
+      const resealed = await db
+        .update(accounts)
+        .set({ totpSecretSealed: to })
+        .where(and(eq(accounts.id, accountId), eq(accounts.totpSecretSealed, from)))
+        .returning({ id: accounts.id });
+      return resealed.length > 0;
     },
 
     async setTotpSecret(accountId, sealed) {
@@ -596,14 +621,14 @@ export function createAuthStore(client: Sql, now: () => Date = () => new Date())
       return accepted.length > 0;
     },
 
-    async useBackupCode(accountId, codeHash, at) {
+    async useBackupCode(accountId, codeHashes, at) {
       const used = await db
         .update(backupCodes)
         .set({ usedAt: at })
         .where(
           and(
             eq(backupCodes.accountId, accountId),
-            eq(backupCodes.codeHash, codeHash),
+            inArray(backupCodes.codeHash, [...codeHashes]),
             isNull(backupCodes.usedAt),
           ),
         )
@@ -629,11 +654,11 @@ export function createAuthStore(client: Sql, now: () => Date = () => new Date())
       });
     },
 
-    async findPasswordReset(tokenHash, at) {
+    async findPasswordReset(tokenHashes, at) {
       const [row] = await db
         .select({ id: passwordResets.id, accountId: passwordResets.accountId })
         .from(passwordResets)
-        .where(and(eq(passwordResets.tokenHash, tokenHash), unspent(passwordResets, at)));
+        .where(and(inArray(passwordResets.tokenHash, [...tokenHashes]), unspent(passwordResets, at)));
       return row;
     },
 
@@ -699,13 +724,16 @@ export function createAuthStore(client: Sql, now: () => Date = () => new Date())
       return row ? toApiKey(row) : undefined;
     },
 
-    async findApiKeyBySecretHash(hash) {
-      const [row] = await apiKeyByHash.execute({ hash });
-      return row ? toApiKey(row) : undefined;
+    async findApiKeyBySecretHash(hashes) {
+      const [row] = await apiKeyByHash.execute({ hashes });
+      return row ? { ...toApiKey(row), secretHash: row.secretHash } : undefined;
     },
 
-    async touchApiKey(id, at) {
-      await db.update(apiKeys).set({ lastUsedAt: at }).where(eq(apiKeys.id, id));
+    async touchApiKey(id, at, rehashed) {
+      await db
+        .update(apiKeys)
+        .set(rehashed ? { lastUsedAt: at, secretHash: rehashed } : { lastUsedAt: at })
+        .where(eq(apiKeys.id, id));
     },
 
     async listSigningKeys() {
