@@ -1,4 +1,4 @@
-// The database gauges operators alert on (README, Operations): each service's queries run on
+// The database gauges operators alert on (docs/OPERATIONS.md, Metrics and alerts): each service's queries run on
 // its migrated schema and read what is there, at scrape time.
 import { createDatabase } from "@parley/kit/db";
 import { Registry, registerDatabaseGauges } from "@parley/kit/metrics";

@@ -1,6 +1,6 @@
 import type { DatabaseGauge } from "@parley/kit/metrics";
 
-/** What operators watch of auth's tables, read on each scrape (see README, Operations). */
+/** What operators watch of auth's tables, read on each scrape (see docs/OPERATIONS.md, Metrics and alerts). */
 export const AUTH_GAUGES: Record<string, DatabaseGauge> = {
   auth_outbox_backlog: {
     help: "Outbox messages (profiles, notifications) committed and not yet delivered",

@@ -1,6 +1,6 @@
 import type { DatabaseGauge } from "@parley/kit/metrics";
 
-/** What operators watch of billing's tables, read on each scrape (see README, Operations). */
+/** What operators watch of billing's tables, read on each scrape (see docs/OPERATIONS.md, Metrics and alerts). */
 export const BILLING_GAUGES: Record<string, DatabaseGauge> = {
   billing_outbox_backlog: {
     help: "Notifications committed and not yet delivered",

@@ -1,6 +1,6 @@
 import type { DatabaseGauge } from "@parley/kit/metrics";
 
-/** What operators watch of session's tables, read on each scrape (see README, Operations). */
+/** What operators watch of session's tables, read on each scrape (see docs/OPERATIONS.md, Metrics and alerts). */
 export const SESSION_GAUGES: Record<string, DatabaseGauge> = {
   session_metering_lag_seconds: {
     help: "How late the most overdue minute of an active session is (0 when none is due)",
