@@ -2,7 +2,7 @@
 // service and the edge use, with its token cache bypassed and hit), beside a bare HMAC-SHA256
 // of the same payload in the same run; then logins per second through the real gRPC server
 // (argon2id 19 MiB, t=2, p=1). DATABASE_URL, or embedded Postgres. BENCH_SECONDS (default 3),
-// BENCH_LOGIN_CONCURRENCY (default 4).
+// BENCH_LOGIN_CONCURRENCY (default 4). Ends with one JSON line {"bench":"auth",…}.
 import { createHmac, randomBytes } from "node:crypto";
 import { createTokenVerifier, signAccessToken } from "@parley/kit/auth";
 import { parseNetworkList } from "@parley/kit/config";
@@ -130,4 +130,20 @@ console.log(
     loginRate,
     `argon2id m=${ARGON2_PARAMETERS.memoryCost} KiB t=${ARGON2_PARAMETERS.timeCost} p=${ARGON2_PARAMETERS.parallelism}`,
   ),
+);
+console.log(
+  JSON.stringify({
+    bench: "auth",
+    verify_per_s: Math.round(verifyRate),
+    verify_cached_per_s: Math.round(cachedRate),
+    hmac_per_s: Math.round(hmacRate),
+    verify_cost_vs_hmac: Number((hmacRate / verifyRate).toFixed(1)),
+    cached_cost_vs_hmac: Number((hmacRate / cachedRate).toFixed(1)),
+    logins_per_s: Number(loginRate.toFixed(1)),
+    login_concurrency: LOGIN_CONCURRENCY,
+    argon2_memory_kib: ARGON2_PARAMETERS.memoryCost,
+    argon2_passes: ARGON2_PARAMETERS.timeCost,
+    seconds: SECONDS,
+    node: process.version,
+  }),
 );

@@ -1,3 +1,7 @@
+// `pnpm bench:user`: ListExperts over 100,000 experts (BENCH_EXPERTS), three searches, each as a
+// gRPC call, as the domain call without gRPC, and as the raw SQL of the same page (the baseline),
+// BENCH_ITERATIONS runs each after a warm-up: p50 and p99, and their ratios to the SQL. DATABASE_URL,
+// or an embedded Postgres. Ends with one JSON line {"bench":"user",…}.
 import { createAuthenticator } from "@parley/kit/auth";
 import { createDatabase, migrateDatabase } from "@parley/kit/db";
 import { createGrpcServer, createServiceClient } from "@parley/kit/grpc";
@@ -106,6 +110,7 @@ try {
     e.active_sessions, e.rating_average, e.rating_count, e.updated_at`;
   const searches = [
     {
+      key: "tarot_by_rating",
       name: "specialisation=tarot, by rating",
       rpc: request({ specialisation: "tarot", sort: ExpertSort.EXPERT_SORT_RATING_DESC }),
       raw: () => sql`select ${columns} from users.experts e join users.profiles p on p.user_id = e.user_id
@@ -113,6 +118,7 @@ try {
         order by e.rating_average desc, e.rating_count desc, e.user_id desc limit ${PAGE + 1}`,
     },
     {
+      key: "hindi_rate_range",
       name: "language=hi, chat 5.00-15.00 INR, by rate",
       rpc: request({
         language: "hi",
@@ -125,6 +131,7 @@ try {
         order by e.chat_rate_minor, e.user_id limit ${PAGE + 1}`,
     },
     {
+      key: "vedic_available_now",
       name: "vedic + available now + rating>=4, by experience",
       rpc: request({
         specialisation: "vedic",
@@ -146,6 +153,8 @@ try {
   console.log(
     "search | ListExperts over gRPC p50 / p99 ms | domain call (no gRPC) p50 / p99 ms | raw SQL p50 / p99 ms | gRPC÷SQL p50 / p99 | domain÷SQL p50 / p99",
   );
+  const figures: Record<string, number> = {};
+  const round2 = (value: number) => Number(value.toFixed(2));
   for (const search of searches) {
     const page = await client.listExperts(search.rpc, caller);
     if (page.experts.length === 0) throw new Error(`${search.name}: the seeded catalogue matched nothing`);
@@ -159,7 +168,18 @@ try {
     console.log(
       `${search.name} | ${ms(rpc)} | ${ms(domain)} | ${ms(raw)} | ${ratio(rpc)} | ${ratio(domain)}`,
     );
+    Object.assign(figures, {
+      [`${search.key}_grpc_p50_ms`]: round2(rpc.p50),
+      [`${search.key}_grpc_p99_ms`]: round2(rpc.p99),
+      [`${search.key}_sql_p50_ms`]: round2(raw.p50),
+      [`${search.key}_sql_p99_ms`]: round2(raw.p99),
+      [`${search.key}_grpc_vs_sql_p50`]: round2(rpc.p50 / raw.p50),
+      [`${search.key}_domain_vs_sql_p50`]: round2(domain.p50 / raw.p50),
+    });
   }
+  console.log(
+    JSON.stringify({ bench: "user", ...figures, experts: EXPERTS, iterations: ITERATIONS, page: PAGE }),
+  );
   client.close();
   await server.shutdown(1_000);
   await database.close();
