@@ -1,0 +1,58 @@
+import type { WalletLimits } from "../ledger";
+import type { IdempotencyScope } from "../model";
+import { hashRequest } from "../money";
+import type { LedgerStore, PaymentProvider, PayoutProvider } from "../ports";
+import { Checks } from "../validation";
+
+export interface BillingDeps {
+  store: LedgerStore;
+  /** Injectable clock: tests move time instead of sleeping. */
+  now: () => Date;
+  commissionBps: bigint;
+  defaultCurrency: string;
+  defaultProvider: string;
+  /** ISO 4217 codes this deployment takes (SUPPORTED_CURRENCIES). */
+  supportedCurrencies: ReadonlySet<string>;
+  limits: WalletLimits;
+  /** The most one top-up may add (minor units). */
+  maxTopUp: bigint;
+  /** The payout rail (RazorpayX, or the development rail); payouts are refused without one. */
+  payoutProvider?: PayoutProvider;
+  /** Tax withheld on each payout, in basis points (TDS); none by default. */
+  tdsBps?: bigint;
+  /** The smallest withdrawal, in minor units. */
+  minPayout?: bigint;
+  /** Reconciliation: a payment still pending this long is read back from its provider. */
+  reconcileAfterMs?: number;
+  /** Reconciliation: a payment the provider still has unpaid this long expires. */
+  paymentExpiryMs?: number;
+  /** The payment providers by name (the development provider, and Stripe and Razorpay when configured); none when absent. */
+  providers?: ReadonlyMap<string, PaymentProvider>;
+}
+
+export type Core = ReturnType<typeof createCore>;
+
+/**
+ * What every use case shares: the deps, field checks, the default currency, idempotency keys
+ * and the planners' context.
+ */
+export function createCore(deps: BillingDeps) {
+  const checks = () => new Checks(deps.supportedCurrencies);
+  const currencyOr = (currency: string) => {
+    const chosen = currency || deps.defaultCurrency;
+    checks().currency(chosen, "currency").done();
+    return chosen;
+  };
+  const key = (
+    scope: IdempotencyScope,
+    operation: string,
+    requestId: string,
+    parameters: Record<string, unknown>,
+  ) => ({
+    scope,
+    key: `${operation}:${requestId}`,
+    requestHash: hashRequest(parameters),
+  });
+  const context = (at: Date) => ({ now: at, limits: deps.limits });
+  return { ...deps, checks, currencyOr, key, context };
+}

@@ -1,0 +1,223 @@
+import { failedPrecondition, isAppError, notFound } from "@parley/kit/errors";
+import { walletFrozen } from "../ledger";
+import type { IdempotencyScope, Money } from "../model";
+import {
+  type KycStatus,
+  type Payout,
+  type PayoutAccount,
+  type PayoutMethod,
+  type PayoutStatus,
+  payoutDetailsOf,
+  planPayoutOutcome,
+  planRetry,
+  planWithdrawal,
+} from "../payouts";
+import type { Core } from "./core";
+
+/** Experts' payouts: the payout account and its KYC, withdrawals, automatic payouts, retries. */
+export function payouts(core: Core) {
+  const { store, now, checks, currencyOr, key } = core;
+
+  const withdrawalContext = (at: Date) => ({
+    now: at,
+    tdsBps: core.tdsBps ?? 0n,
+    minPayout: core.minPayout ?? 1n,
+  });
+
+  /**
+   * Sends a processing payout that has no provider id yet to the payout rail (idempotent by the
+   * payout id and attempt) and applies what the rail answers at once (the development rail pays at
+   * once). A rail that does not answer leaves it processing, for RetryPayout.
+   */
+  const send = async (payout: Payout): Promise<Payout> => {
+    const rail = core.payoutProvider;
+    if (!rail || payout.status !== "processing" || payout.providerPayoutId) return payout;
+    const account = await store.payouts.getAccount(payout.expertUserId);
+    const details = await store.payouts.details(payout.expertUserId);
+    if (!account || !details) return payout;
+    const answer = await rail.createPayout({
+      idempotencyKey: payout.attempt === 1 ? payout.payoutId : `${payout.payoutId}:${payout.attempt}`,
+      payoutId: payout.payoutId,
+      expertUserId: payout.expertUserId,
+      amount: payout.net,
+      currency: payout.currency,
+      method: account.method,
+      holderName: account.holderName,
+      details,
+    });
+    const sent = await store.payouts.sent(payout.payoutId, answer.providerPayoutId, now());
+    if (answer.status === "processing") return sent;
+    return settlePayout({
+      payoutId: sent.payoutId,
+      providerPayoutId: answer.providerPayoutId,
+      status: answer.status,
+      failureReason: answer.failureReason,
+    });
+  };
+
+  const settlePayout = async (outcome: {
+    payoutId: string;
+    providerPayoutId: string;
+    status: Exclude<PayoutStatus, "processing">;
+    failureReason: string;
+  }) => {
+    const at = now();
+    const { payout } = await store.payouts.settle(
+      { payoutId: outcome.payoutId, providerPayoutId: outcome.providerPayoutId, now: at },
+      (current) => planPayoutOutcome(current, outcome, at),
+    );
+    return payout;
+  };
+
+  return {
+    async setPayoutAccount(
+      expertUserId: string,
+      input: {
+        method: PayoutMethod | undefined;
+        holderName: string;
+        accountNumber: string;
+        ifsc: string;
+        upiId: string;
+      },
+    ): Promise<PayoutAccount> {
+      const { details, masked } = payoutDetailsOf(input.method, input);
+      return store.payouts.setAccount(
+        {
+          expertUserId,
+          method: input.method!,
+          holderName: input.holderName.trim(),
+          masked,
+          kycStatus: "pending",
+          kycReason: "",
+          updatedAt: now(),
+        },
+        details,
+      );
+    },
+
+    async getPayoutAccount(expertUserId: string, currency: string) {
+      const account = await store.payouts.getAccount(expertUserId);
+      if (!account) throw notFound("PAYOUT_ACCOUNT_NOT_FOUND", "no payout account yet");
+      const chosen = currencyOr(currency);
+      const [earnings, pending] = await Promise.all([
+        store.earnings.read(expertUserId, chosen),
+        store.payouts.pendingTotal(expertUserId, chosen),
+      ]);
+      return { account, currency: chosen, withdrawable: earnings.balance, pending };
+    },
+
+    async setKycStatus(input: { expertUserId: string; status: KycStatus | undefined; reason: string }) {
+      checks()
+        .require(input.expertUserId.length > 0, "expert_user_id", "required")
+        .require(input.status !== undefined, "status", "required")
+        .require(
+          input.status !== "rejected" || input.reason.trim().length > 0,
+          "reason",
+          "required for a rejection",
+        )
+        .done();
+      const account = await store.payouts.setKyc({
+        expertUserId: input.expertUserId,
+        status: input.status!,
+        reason: input.status === "rejected" ? input.reason.trim() : "",
+        now: now(),
+      });
+      if (!account) throw notFound("PAYOUT_ACCOUNT_NOT_FOUND", `no payout account for ${input.expertUserId}`);
+      return account;
+    },
+
+    /**
+     * A withdrawal: earnings → payout clearing in one transaction under the earnings row's lock
+     * (idempotent by request id), then sent to the payout rail outside it.
+     */
+    async requestWithdrawal(
+      scope: IdempotencyScope,
+      input: { expertUserId: string; amount: Money | undefined; requestId: string; automatic?: boolean },
+    ): Promise<Payout> {
+      checks().positiveMoney(input.amount, "amount").requestId(input.requestId).done();
+      // A fast refusal; the decisive check is planWithdrawal's, under the earnings row lock.
+      if (await store.freezes.isFrozen(input.expertUserId)) throw walletFrozen(input.expertUserId);
+      if (!core.payoutProvider)
+        throw failedPrecondition("PAYOUTS_NOT_CONFIGURED", "payouts are not configured here");
+      const at = now();
+      const payout = await store.payouts.withdraw(
+        key(scope, "withdraw", input.requestId, { expertUserId: input.expertUserId, amount: input.amount }),
+        { expertUserId: input.expertUserId, currency: input.amount!.currency, now: at },
+        (snapshot) =>
+          planWithdrawal(
+            snapshot,
+            {
+              expertUserId: input.expertUserId,
+              currency: input.amount!.currency,
+              amount: input.amount!.amountMinor,
+              automatic: input.automatic ?? false,
+            },
+            withdrawalContext(at),
+          ),
+      );
+      const current = (await store.payouts.get(payout.payoutId)) ?? payout;
+      try {
+        return await send(current);
+      } catch (error) {
+        if (!isAppError(error, "PROVIDER_UNAVAILABLE")) throw error;
+        return current;
+      }
+    },
+
+    async listPayouts(input: {
+      expertUserId: string | undefined;
+      status: PayoutStatus | undefined;
+      beforePayoutId: string | undefined;
+      limit: number;
+    }): Promise<Payout[]> {
+      return store.payouts.list(input);
+    },
+
+    /** A failed payout taken from earnings again and sent; one never acknowledged, sent again. */
+    async retryPayout(payoutId: string): Promise<Payout> {
+      const payout = await store.payouts.get(payoutId);
+      if (!payout) throw notFound("PAYOUT_NOT_FOUND", `no payout ${payoutId}`);
+      if (payout.status === "processing" && !payout.providerPayoutId) {
+        // Already in clearing, only its sending left: not to a frozen person either.
+        if (await store.freezes.isFrozen(payout.expertUserId)) throw walletFrozen(payout.expertUserId);
+        return send(payout);
+      }
+      if (payout.status !== "failed")
+        throw failedPrecondition("PAYOUT_NOT_RETRYABLE", `payout ${payoutId} is ${payout.status}`, {
+          metadata: { status: payout.status },
+        });
+      const at = now();
+      const retried = await store.payouts.retry(payoutId, at, (current, snapshot) => {
+        if (current.status !== "failed")
+          throw failedPrecondition("PAYOUT_NOT_RETRYABLE", `payout ${payoutId} is ${current.status}`, {
+            metadata: { status: current.status },
+          });
+        return planRetry(current, snapshot, withdrawalContext(at));
+      });
+      return send(retried);
+    },
+
+    /**
+     * The automatic payout: every verified expert whose earnings reach `threshold` withdraws them
+     * all, once per `period` (the request id names the period, so instances and restarts agree).
+     */
+    async runAutomaticPayouts(input: { currency: string; threshold: bigint; period: string; limit: number }) {
+      const due = await store.payouts.dueAutomatic(input);
+      let requested = 0;
+      for (const { expertUserId, earnings } of due) {
+        await this.requestWithdrawal("service:billing", {
+          expertUserId,
+          amount: { amountMinor: earnings, currency: input.currency },
+          requestId: `auto:${input.period}:${expertUserId}:${input.currency}`,
+          automatic: true,
+        }).then(
+          () => {
+            requested += 1;
+          },
+          () => undefined,
+        );
+      }
+      return requested;
+    },
+  };
+}
