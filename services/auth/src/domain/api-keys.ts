@@ -9,13 +9,13 @@ import {
 } from "@parley/kit/errors";
 import { newId, requireUuid } from "@parley/kit/ids";
 import { API_KEY_SCOPES, type ApiKey, type ClientInfo, type TokenPair } from "./model";
-import type { AuthStore, Cursor, SyncedUsers } from "./ports";
+import type { AccountStore, ApiKeyStore, Cursor, SyncedUsers } from "./ports";
 import { randomToken, type Secrets } from "./secrets";
 import type { Sessions } from "./sessions";
 import { requireText } from "./validation";
 
 export interface ApiKeyDeps {
-  store: AuthStore;
+  store: ApiKeyStore & Pick<AccountStore, "ensurePartnerAccount">;
   secrets: Secrets;
   sessions: Sessions;
   syncedUsers: SyncedUsers;

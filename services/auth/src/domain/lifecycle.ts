@@ -12,7 +12,7 @@ import { guardAttempts } from "./attempts";
 import type { Mfa } from "./mfa";
 import { verifyPassword } from "./passwords";
 import type { AuthPolicy } from "./policy";
-import type { AttemptLimiter, AuthStore, DataSources, DeletionChecks } from "./ports";
+import type { AccountStore, AttemptLimiter, DataSources, DeletionChecks, LoginSessionStore } from "./ports";
 import type { Secrets } from "./secrets";
 
 /** How recent a sign-in proves presence for an account without a password (a partner's). */
@@ -38,7 +38,7 @@ const mask = (address: string) =>
     : `${address.slice(0, 3)}${"*".repeat(Math.max(0, address.length - 5))}${address.slice(-2)}`;
 
 export function createLifecycle(deps: {
-  store: AuthStore;
+  store: AccountStore & Pick<LoginSessionStore, "findSession">;
   secrets: Secrets;
   mfa: Mfa;
   limiter: AttemptLimiter;

@@ -5,11 +5,11 @@ import { guardAttempts } from "./attempts";
 import { type Account, securityNotice } from "./model";
 import { verifyPassword } from "./passwords";
 import type { AuthPolicy } from "./policy";
-import type { AttemptLimiter, AuthStore } from "./ports";
+import type { AccountStore, AttemptLimiter, MfaStore } from "./ports";
 import { randomToken, type Secrets } from "./secrets";
 
 export interface MfaDeps {
-  store: AuthStore;
+  store: MfaStore & Pick<AccountStore, "findAccount">;
   secrets: Secrets;
   limiter: AttemptLimiter;
   policy: AuthPolicy;

@@ -4,7 +4,7 @@ import { requireUuid } from "@parley/kit/ids";
 import { requireReason } from "@parley/kit/staff-reason";
 import type { StaffAudit, StaffCall } from "./audit";
 import type { Account, AccountStatus } from "./model";
-import type { AuthStore, ProfileSummary, StaffProfiles, Wallets } from "./ports";
+import type { AccountStore, ProfileSummary, StaffProfiles, Wallets } from "./ports";
 
 /** One person as staff see them: the account with its profile (when the user service has one). */
 export interface Person {
@@ -54,7 +54,7 @@ export function peopleQuery(input: {
 
 /** The back office's actions on people's accounts, each audited in the transaction of the change. */
 export function createPeople(deps: {
-  store: AuthStore;
+  store: AccountStore;
   audit: StaffAudit;
   wallets: Wallets;
   profiles: StaffProfiles;

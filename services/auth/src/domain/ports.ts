@@ -102,8 +102,8 @@ export interface NewApiKey extends ApiKey {
   createdBy: string;
 }
 
-/** Auth's persistence: every method is one transaction. */
-export interface AuthStore {
+/** Accounts: creation, role, password, status, contact verification and the back office's search. */
+export interface AccountStore {
   /** Inserts an account and its outbox messages; false when the email or phone is taken. */
   insertAccount(account: Account, messages: OutboxMessage[]): Promise<boolean>;
   findAccountByIdentifier(identifier: { email?: string; phone?: string }): Promise<Account | undefined>;
@@ -151,9 +151,13 @@ export interface AuthStore {
     limit: number,
   ): Promise<Account[]>;
   findAccounts(ids: string[]): Promise<Account[]>;
-  /** Revocations after `afterSeq` made since `since`, oldest first. */
-  listRevocations(afterSeq: bigint, since: Date, limit: number): Promise<Revocation[]>;
+}
 
+/**
+ * Login sessions: opening, refresh families (and their retry pairs), listing, revoking; and the
+ * revocations verifiers poll.
+ */
+export interface LoginSessionStore {
   /**
    * Stores the session and its first token only while the account is active, read under a
    * share lock on its row (a suspension holds it for update): returns the status it read, and
@@ -184,7 +188,12 @@ export interface AuthStore {
   revokeSession(id: string, accountId: string | undefined, reason: string, at: Date): Promise<boolean>;
   /** Revokes every live session of an account except `keep`; returns how many. */
   revokeSessions(accountId: string, keep: string | undefined, reason: string, at: Date): Promise<number>;
+  /** Revocations after `afterSeq` made since `since`, oldest first. */
+  listRevocations(afterSeq: bigint, since: Date, limit: number): Promise<Revocation[]>;
+}
 
+/** Second factors: sign-in challenges, TOTP secrets and steps, backup codes. */
+export interface MfaStore {
   insertMfaChallenge(challenge: {
     id: string;
     tokenHash: string;
@@ -218,8 +227,10 @@ export interface AuthStore {
   /** Spends a backup code matching one of `codeHashes`; false when unknown or already used. */
   useBackupCode(accountId: string, codeHashes: readonly string[], at: Date): Promise<boolean>;
   replaceBackupCodes(accountId: string, hashes: string[]): Promise<void>;
+}
 
-  enqueueOutbox(messages: OutboxMessage[]): Promise<void>;
+/** Password resets by emailed or texted token. */
+export interface PasswordResetStore {
   insertPasswordReset(
     reset: { id: string; tokenHash: string; accountId: string; createdAt: Date; expiresAt: Date },
     message: OutboxMessage,
@@ -236,7 +247,10 @@ export interface AuthStore {
     at: Date,
     notices?: OutboxMessage[],
   ): Promise<boolean>;
+}
 
+/** Partners' API keys. */
+export interface ApiKeyStore {
   /** Inserts a key, or returns the one already created under the same request id. */
   insertApiKey(key: NewApiKey): Promise<{ created: boolean; key: ApiKey; requestDigest: string }>;
   listApiKeys(
@@ -249,7 +263,10 @@ export interface AuthStore {
   findApiKeyBySecretHash(hashes: readonly string[]): Promise<(ApiKey & { secretHash: string }) | undefined>;
   /** Records a use; with `rehashed`, the key's digest moves to it (the current secret's). */
   touchApiKey(id: string, at: Date, rehashed?: string): Promise<void>;
+}
 
+/** The keys access tokens are signed with. */
+export interface SigningKeyStore {
   listSigningKeys(): Promise<SigningKey[]>;
   /**
    * Adds a key unless another instance added one since `knownNewest` was read; keys
@@ -261,6 +278,20 @@ export interface AuthStore {
     retireOthersAt: Date | null,
   ): Promise<boolean>;
 }
+
+/** Outbox messages queued on their own (not as part of another change). */
+export interface OutboxStore {
+  enqueueOutbox(messages: OutboxMessage[]): Promise<void>;
+}
+
+/** Auth's persistence: every method is one transaction. */
+export type AuthStore = AccountStore &
+  LoginSessionStore &
+  MfaStore &
+  PasswordResetStore &
+  ApiKeyStore &
+  SigningKeyStore &
+  OutboxStore;
 
 /** One counter an attempt is counted under: refused once more than `limit` happened in its window. */
 export interface AttemptCounter {
@@ -281,7 +312,7 @@ export interface AttemptLimiter {
   reset(keys: string[]): Promise<void>;
   /**
    * Forgets them everywhere but in Postgres (`auth.attempt_counters`, which a sign-in's own
-   * statement clears: AuthStore.createSession's `resetCounters`): Redis, when counting there.
+   * statement clears: LoginSessionStore.createSession's `resetCounters`): Redis, when counting there.
    */
   resetOutsidePostgres(keys: string[]): Promise<void>;
   close(): Promise<void>;

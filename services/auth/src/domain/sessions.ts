@@ -10,13 +10,13 @@ import { notFound, permissionDenied, unauthenticated } from "@parley/kit/errors"
 import { newId } from "@parley/kit/ids";
 import { type Account, type ClientInfo, type LoginSession, securityNotice, type TokenPair } from "./model";
 import type { AuthPolicy } from "./policy";
-import type { AuthStore, Cursor } from "./ports";
+import type { Cursor, LoginSessionStore } from "./ports";
 import { randomToken, type Secrets } from "./secrets";
 import type { KeyRing } from "./signing-keys";
 import { assertUsable } from "./status";
 
 export interface SessionDeps {
-  store: AuthStore;
+  store: LoginSessionStore;
   secrets: Secrets;
   keys: KeyRing;
   policy: AuthPolicy;

@@ -2,11 +2,11 @@ import { ACCESS_TOKEN_ALGORITHM } from "@parley/kit/auth";
 import { newId } from "@parley/kit/ids";
 import { type CryptoKey, exportJWK, generateKeyPair, importJWK, type JSONWebKeySet, type JWK } from "jose";
 import type { SigningKey } from "./model";
-import type { AuthStore } from "./ports";
+import type { SigningKeyStore } from "./ports";
 import type { Secrets } from "./secrets";
 
 export interface KeyRingOptions {
-  store: AuthStore;
+  store: SigningKeyStore;
   secrets: Secrets;
   now: () => Date;
   accessTokenTtlSeconds: number;
