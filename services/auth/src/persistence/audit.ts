@@ -5,11 +5,9 @@ import { drizzle } from "drizzle-orm/postgres-js";
 import type { AuditEvent } from "../domain/audit";
 import type { AuditLog } from "../domain/ports";
 import * as schema from "./schema";
+import type { Db, Tx } from "./shared";
 
 const { auditEvents } = schema;
-
-type Db = ReturnType<typeof drizzle<typeof schema>>;
-type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
 
 /** Appends audit events inside a transaction of the caller's (the change they record). */
 export async function appendAudit(tx: Db | Tx, events: AuditEvent[]): Promise<void> {

@@ -1,9 +1,6 @@
 import { sql } from "drizzle-orm";
-import type { drizzle } from "drizzle-orm/postgres-js";
 import * as schema from "./schema";
-
-type Db = ReturnType<typeof drizzle<typeof schema>>;
-type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
+import type { Tx } from "./shared";
 
 /** The one lock every revocation insert takes (see insertRevocations). */
 export const REVOCATIONS_LOCK = "parley:auth:revocations";

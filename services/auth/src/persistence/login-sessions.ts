@@ -1,0 +1,206 @@
+import type { Assurance } from "@parley/kit/auth";
+import type { Sql } from "@parley/kit/db";
+import { and, desc, eq, gt, inArray, isNotNull, isNull, lt, ne } from "drizzle-orm";
+import type { Account, LoginSession } from "../domain/model";
+import type { LoginSessionStore } from "../domain/ports";
+import { accounts, loginSessions, refreshTokens, revocations } from "./schema";
+import { type Db, enqueue, olderThan, outboxRows, page, type Tx, toAccount } from "./shared";
+
+const toSession = (row: typeof loginSessions.$inferSelect): LoginSession => ({
+  ...row,
+  assurance: row.assurance as Assurance,
+});
+
+/** Revokes the live sessions matching `condition`, in the caller's transaction; returns their ids. */
+export async function revokeLive(tx: Tx, condition: ReturnType<typeof and>, reason: string, at: Date) {
+  const revoked = await tx
+    .update(loginSessions)
+    .set({ revokedAt: at, revokeReason: reason })
+    .where(and(condition, isNull(loginSessions.revokedAt)))
+    .returning({ id: loginSessions.id });
+  // Push devices registered by an ended login session stop receiving (user.ForgetLoginSession).
+  await enqueue(
+    tx,
+    revoked.map((session) => ({
+      kind: "devices.forget" as const,
+      payload: { loginSessionId: session.id },
+    })),
+  );
+  return revoked;
+}
+
+/** `client`: the pool under `db`, for the sign-in's single statement. */
+export function createLoginSessionStore(db: Db, client: Sql): LoginSessionStore {
+  return {
+    async createSession(session, firstToken, notices = [], resetCounters = []) {
+      // One statement, so a sign-in costs one round trip here (a login burst's CPU is mostly such
+      // round trips): the account row share-locked — a suspension (which locks it for update)
+      // either waits for this session and then revokes it, or has committed and is seen here —
+      // and the session, its first token, its notices and the reset of its attempt counters
+      // written only when it is active. Timestamps go as ISO text (drizzle turns postgres.js's
+      // Date serialising off on this pool).
+      const rows = outboxRows(notices);
+      const [account] = await client<{ status: Account["status"] }[]>`
+        with account as (
+          select status from auth.accounts where id = ${session.accountId} for share
+        ), opened as (
+          insert into auth.login_sessions (id, account_id, device_name, ip_address, user_agent, assurance,
+            partner_id, created_at, last_used_at, idle_expires_at, absolute_expires_at)
+          select ${session.id}, ${session.accountId}, ${session.deviceName}, ${session.ipAddress},
+            ${session.userAgent}, ${session.assurance}, ${session.partnerId},
+            ${session.createdAt.toISOString()}::timestamptz, ${session.lastUsedAt.toISOString()}::timestamptz,
+            ${session.idleExpiresAt.toISOString()}::timestamptz, ${session.absoluteExpiresAt.toISOString()}::timestamptz
+          from account where status = 'active'
+          returning id
+        ), first_token as (
+          insert into auth.refresh_tokens (id, session_id, token_hash, created_at)
+          select ${firstToken.id}, id, ${firstToken.hash}, ${session.createdAt.toISOString()}::timestamptz from opened
+        ), notices as (
+          insert into auth.outbox (id, kind, payload)
+          select n.id, n.kind, n.payload::jsonb
+          from unnest(${rows.map((row) => row.id)}::uuid[], ${rows.map((row) => row.kind)}::text[],
+            ${rows.map((row) => JSON.stringify(row.payload))}::text[]) as n(id, kind, payload)
+          cross join opened
+        ), reset_counters as (
+          delete from auth.attempt_counters
+          where key = any(${resetCounters}::text[]) and exists (select from opened)
+        )
+        select status from account`;
+      return account?.status;
+    },
+
+    async forgetRetryPairs(spentBefore) {
+      const forgotten = await db
+        .update(refreshTokens)
+        .set({ successorSealed: null })
+        .where(and(isNotNull(refreshTokens.successorSealed), lt(refreshTokens.spentAt, spentBefore)))
+        .returning({ id: refreshTokens.id });
+      return forgotten.length;
+    },
+
+    async refreshFamily(tokenHashes, decide) {
+      return db.transaction(async (tx) => {
+        const [token] = await tx
+          .select()
+          .from(refreshTokens)
+          .where(inArray(refreshTokens.tokenHash, [...tokenHashes]));
+        if (!token) return decide(undefined);
+        // The account row first, shared-locked (in the order a suspension takes its locks:
+        // account, then sessions), so a suspension in progress is waited for and its status seen.
+        const [owner] = await tx
+          .select({ accountId: loginSessions.accountId })
+          .from(loginSessions)
+          .where(eq(loginSessions.id, token.sessionId));
+        const [accountRow] = await tx
+          .select()
+          .from(accounts)
+          .where(eq(accounts.id, owner!.accountId))
+          .for("share");
+        // The session row is the family's lock: every refresh of one family queues here.
+        const [sessionRow] = await tx
+          .select()
+          .from(loginSessions)
+          .where(eq(loginSessions.id, token.sessionId))
+          .for("update");
+        const [current] = await tx.select().from(refreshTokens).where(eq(refreshTokens.id, token.id));
+        const successor = current?.successorId
+          ? (await tx.select().from(refreshTokens).where(eq(refreshTokens.id, current.successorId)))[0]
+          : undefined;
+        const decision = await decide({
+          tokenId: current!.id,
+          spentAt: current!.spentAt,
+          successorId: current!.successorId,
+          successorActive: successor !== undefined && successor.spentAt === null,
+          successorSealed: current!.successorSealed,
+          session: toSession(sessionRow!),
+          account: toAccount(accountRow!),
+        });
+        if (decision.kind === "rotate") {
+          await tx.insert(refreshTokens).values({
+            id: decision.next.id,
+            sessionId: token.sessionId,
+            tokenHash: decision.next.hash,
+            createdAt: decision.at,
+          });
+          await tx
+            .update(refreshTokens)
+            .set({
+              spentAt: decision.at,
+              successorId: decision.next.id,
+              successorSealed: decision.next.sealedPair,
+            })
+            .where(eq(refreshTokens.id, token.id));
+          // Only the newest rotation may be retried: older sealed pairs are dropped.
+          await tx
+            .update(refreshTokens)
+            .set({ successorSealed: null })
+            .where(and(eq(refreshTokens.sessionId, token.sessionId), ne(refreshTokens.id, token.id)));
+          await tx
+            .update(loginSessions)
+            .set({ lastUsedAt: decision.at, idleExpiresAt: decision.idleExpiresAt })
+            .where(eq(loginSessions.id, token.sessionId));
+        } else if (decision.kind === "revoke") {
+          await revokeLive(tx, eq(loginSessions.id, token.sessionId), decision.reason, new Date());
+        }
+        return decision;
+      });
+    },
+
+    async findSession(id) {
+      const [row] = await db.select().from(loginSessions).where(eq(loginSessions.id, id));
+      return row ? toSession(row) : undefined;
+    },
+
+    async listLiveSessions(accountId, at, limit, after) {
+      const rows = await db
+        .select()
+        .from(loginSessions)
+        .where(
+          and(
+            eq(loginSessions.accountId, accountId),
+            isNull(loginSessions.revokedAt),
+            gt(loginSessions.idleExpiresAt, at),
+            gt(loginSessions.absoluteExpiresAt, at),
+            olderThan(loginSessions.createdAt, loginSessions.id, after),
+          ),
+        )
+        .orderBy(desc(loginSessions.createdAt), desc(loginSessions.id))
+        .limit(limit + 1);
+      return page(rows.map(toSession), limit, (s) => s.createdAt);
+    },
+
+    async revokeSession(id, accountId, reason, at) {
+      const revoked = await db.transaction((tx) =>
+        revokeLive(
+          tx,
+          and(eq(loginSessions.id, id), accountId ? eq(loginSessions.accountId, accountId) : undefined),
+          reason,
+          at,
+        ),
+      );
+      return revoked.length > 0;
+    },
+
+    async revokeSessions(accountId, keep, reason, at) {
+      const revoked = await db.transaction((tx) =>
+        revokeLive(
+          tx,
+          and(eq(loginSessions.accountId, accountId), keep ? ne(loginSessions.id, keep) : undefined),
+          reason,
+          at,
+        ),
+      );
+      return revoked.length;
+    },
+
+    async listRevocations(afterSeq, since, limit) {
+      const rows = await db
+        .select()
+        .from(revocations)
+        .where(and(gt(revocations.seq, afterSeq), gt(revocations.revokedAt, since)))
+        .orderBy(revocations.seq)
+        .limit(limit);
+      return rows;
+    },
+  };
+}

@@ -1,0 +1,50 @@
+import { and, eq, inArray, isNull } from "drizzle-orm";
+import type { PasswordResetStore } from "../domain/ports";
+import { revokeLive } from "./login-sessions";
+import { accounts, loginSessions, passwordResets } from "./schema";
+import { type Db, enqueue, type Tx, unspent } from "./shared";
+
+/** A new password makes every reset link still in someone's inbox worthless. */
+export const spendOutstandingResets = (tx: Tx, accountId: string, at: Date) =>
+  tx
+    .update(passwordResets)
+    .set({ usedAt: at })
+    .where(and(eq(passwordResets.accountId, accountId), isNull(passwordResets.usedAt)));
+
+export function createPasswordResetStore(db: Db): PasswordResetStore {
+  return {
+    async insertPasswordReset(reset, message) {
+      await db.transaction(async (tx) => {
+        await tx.insert(passwordResets).values(reset);
+        await enqueue(tx, [message]);
+      });
+    },
+
+    async findPasswordReset(tokenHashes, at) {
+      const [row] = await db
+        .select({ id: passwordResets.id, accountId: passwordResets.accountId })
+        .from(passwordResets)
+        .where(and(inArray(passwordResets.tokenHash, [...tokenHashes]), unspent(passwordResets, at)));
+      return row;
+    },
+
+    async completePasswordReset(resetId, accountId, passwordHash, at, notices = []) {
+      return db.transaction(async (tx) => {
+        const used = await tx
+          .update(passwordResets)
+          .set({ usedAt: at })
+          .where(and(eq(passwordResets.id, resetId), unspent(passwordResets, at)))
+          .returning({ id: passwordResets.id });
+        if (used.length === 0) return false;
+        await enqueue(tx, notices);
+        await tx
+          .update(accounts)
+          .set({ passwordHash, passwordChangedAt: at })
+          .where(eq(accounts.id, accountId));
+        await spendOutstandingResets(tx, accountId, at);
+        await revokeLive(tx, eq(loginSessions.accountId, accountId), "password_reset", at);
+        return true;
+      });
+    },
+  };
+}
