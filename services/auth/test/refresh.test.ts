@@ -9,8 +9,13 @@ t.test("every refresh rotates; a spent token outside the retry window revokes th
   t.equal(second.sessionId, first.sessionId, "same login session");
   const third = (await h.client.refreshToken({ refreshToken: second.refreshToken })).tokens!;
 
+  h.clock.advanceSeconds(3600);
   const older = await failure(h.client.refreshToken({ refreshToken: first.refreshToken }));
   t.equal(older.reason, "REFRESH_TOKEN_REUSED", "a token two rotations old never passes");
+  const [revoked] = await h.sql<{ revoked_at: Date; revoke_reason: string }[]>`
+    select revoked_at, revoke_reason from auth.login_sessions where id = ${first.sessionId}`;
+  t.equal(revoked!.revoke_reason, "refresh_token_reused");
+  t.equal(revoked!.revoked_at.getTime(), h.clock.now.getTime(), "revoked at the service's clock");
   const afterReuse = await failure(h.client.refreshToken({ refreshToken: third.refreshToken }));
   t.equal(afterReuse.reason, "SESSION_REVOKED", "the whole family is revoked, including the newest token");
   t.equal(

@@ -31,7 +31,7 @@ export type RefreshDecision<T> =
       result: T;
     }
   | { kind: "replay"; result: T }
-  | { kind: "revoke"; reason: string }
+  | { kind: "revoke"; reason: string; at: Date }
   | { kind: "reject"; reason: "REFRESH_TOKEN_INVALID" | "SESSION_REVOKED" };
 
 export interface ContactVerification {

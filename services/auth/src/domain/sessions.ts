@@ -183,7 +183,7 @@ export function createSessions(deps: SessionDeps) {
         const withinRetry = at.getTime() - state.spentAt.getTime() <= policy.refreshRetrySeconds * 1000;
         if (withinRetry && state.successorActive && state.successorSealed)
           return { kind: "replay", result: unsealPair(state.successorSealed) };
-        return { kind: "revoke", reason: "refresh_token_reused" };
+        return { kind: "revoke", reason: "refresh_token_reused", at };
       });
       switch (decision.kind) {
         case "rotate":

@@ -140,7 +140,7 @@ export function createLoginSessionStore(db: Db, client: Sql): LoginSessionStore 
             .set({ lastUsedAt: decision.at, idleExpiresAt: decision.idleExpiresAt })
             .where(eq(loginSessions.id, token.sessionId));
         } else if (decision.kind === "revoke") {
-          await revokeLive(tx, eq(loginSessions.id, token.sessionId), decision.reason, new Date());
+          await revokeLive(tx, eq(loginSessions.id, token.sessionId), decision.reason, decision.at);
         }
         return decision;
       });
