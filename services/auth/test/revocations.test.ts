@@ -31,6 +31,7 @@ t.test(
     // A verifier polls while the suspension is still open.
     await new Promise((resolve) => setTimeout(resolve, 500));
     const first = await h.client.listRevocations({ afterSeq: 0n }, verifier);
+    // biome-ignore lint/complexity/useMathMinMax: seqs are bigints, which Math.max does not take
     const cursor = first.revocations.reduce((max, r) => (r.seq > max ? r.seq : max), 0n);
     await slow;
     await revoking;
