@@ -1,5 +1,6 @@
 import { lookup } from "node:dns/promises";
 import http2 from "node:http2";
+import { BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import { RelayRequest, RelayResponse, RelayServiceService } from "@parley/proto/parley/relay/v1/relay";
 
@@ -23,6 +24,26 @@ const RESOLVE_EVERY_MS = 30_000;
 const FAILED_ADDRESS_PAUSE_MS = 1_000;
 /** The answers' flow-control window: a large answer does not wait on the one stream. */
 const WINDOW_BYTES = 8 * 1024 * 1024;
+
+/** A gRPC message's 5-byte prefix (not compressed; the length is set once it is known). */
+const FRAME_HEADER = new Uint8Array(5);
+/**
+ * One writer for the relayed requests of usual size: its buffer has grown to the size of a
+ * call (a bearer token makes that ~1 KiB) and stays, where a fresh writer per call starts small
+ * and doubles its buffer several times, copying as it goes. A large request gets a writer of
+ * its own, so the shared one never keeps a large buffer.
+ */
+const writer = new BinaryWriter();
+const SHARED_WRITER_MESSAGE_BYTES = 16 * 1024;
+
+/** A relayed call as one gRPC message: the frame's prefix and the encoded request, in one buffer. */
+function frame(request: RelayRequest): Buffer {
+  const into = request.message.length <= SHARED_WRITER_MESSAGE_BYTES ? writer : new BinaryWriter();
+  const bytes = RelayRequest.encode(request, into.raw(FRAME_HEADER)).finish();
+  const framed = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  framed.writeUInt32BE(framed.length - FRAME_HEADER.length, 1);
+  return framed;
+}
 
 /** A unary gRPC call's failure, shaped like grpc-js's (the kit's fromGrpcError reads it). */
 function statusError(code: status, details: string, metadata = new Metadata()): ServiceError {
@@ -254,15 +275,9 @@ export function createUnaryChannel(target: string, maxMessageBytes: number): Una
         return fail(statusError(status.UNAVAILABLE, (error as Error).message));
       }
       const id = relay.nextId;
-      const encoded = RelayRequest.encode({
-        id,
-        method: path,
-        message,
-        metadata: headers,
-        timeoutMs: deadlineMs,
-      }).finish();
+      const framed = frame({ id, method: path, message, metadata: headers, timeoutMs: deadlineMs });
       // The server would refuse it by ending the stream, and every call on it with it.
-      if (encoded.length > maxMessageBytes)
+      if (framed.length - FRAME_HEADER.length > maxMessageBytes)
         return fail(statusError(status.RESOURCE_EXHAUSTED, "request larger than the maximum message size"));
       relay.nextId = (relay.nextId + 1) >>> 0;
       const timer = setTimeout(() => {
@@ -279,10 +294,6 @@ export function createUnaryChannel(target: string, maxMessageBytes: number): Una
           fail(error);
         },
       });
-      const framed = Buffer.allocUnsafe(5 + encoded.length);
-      framed[0] = 0;
-      framed.writeUInt32BE(encoded.length, 1);
-      framed.set(encoded, 5);
       relay.stream.write(framed);
     });
 
