@@ -1,8 +1,9 @@
 // An edge built in this process from the checkout at `root` (its own sources and packages), as
-// main.ts builds it (access log unredacted, in batches), before one constant gRPC upstream for
+// main.ts builds it (its access log in batches), before one constant gRPC upstream for
 // billing: what profile.ts and ab.ts measure. The upstream (constant-upstream.ts) is its own
 // process, answering every call with GetWallet's answer below.
 import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { Writable } from "node:stream";
@@ -40,6 +41,30 @@ export async function startConstantUpstream(root: string): Promise<{ child: Chil
   return { child, address: `127.0.0.1:${(JSON.parse(line) as { port: number }).port}` };
 }
 
+/**
+ * `root`'s access log as its main.ts makes it, writing to /dev/null: its own batched writer
+ * (src/access-log.ts), or in checkouts before that a pino logger in 4 KiB batches.
+ */
+async function accessLogOf(root: string) {
+  const dest = "/dev/null";
+  const own = path.join(root, "services/edge/src/access-log.ts");
+  const pino = (await import(path.join(root, "node_modules/.pnpm/node_modules/pino/pino.js"))).default;
+  if (existsSync(own)) {
+    const { createAccessLog } = await import(own);
+    return createAccessLog({
+      service: "edge",
+      level: "info",
+      destination: pino.destination({ dest, sync: false }),
+    });
+  }
+  const { createLogger } = await import(path.join(root, "packages/kit/src/log/index.ts"));
+  return createLogger({
+    service: "edge",
+    redact: false,
+    destination: pino.destination({ dest, sync: false, minLength: 4096 }),
+  });
+}
+
 /** The edge of `root`, listening on a free port; `url` is GET /v1/me/wallet, `token` a user's. */
 export async function startEdgeAlone(root: string, billingAddress: string) {
   const from = (file: string) => import(path.join(root, file));
@@ -49,7 +74,6 @@ export async function startEdgeAlone(root: string, billingAddress: string) {
   const { createTestIssuer } = await from("packages/testing/src/index.ts");
   const { edgeConfigShape } = await from("services/edge/src/config.ts");
   const { buildEdge } = await from("services/edge/src/server.ts");
-  const pino = (await from("node_modules/.pnpm/node_modules/pino/pino.js")).default;
   const issuer = await createTestIssuer();
   const nowhere = "127.0.0.1:1";
   const edge = await buildEdge({
@@ -65,11 +89,7 @@ export async function startEdgeAlone(root: string, billingAddress: string) {
       RATE_LIMIT_PER_MINUTE: "1000000000",
     }),
     log: createLogger({ service: "edge", destination: new Writable({ write: (_c, _e, done) => done() }) }),
-    accessLog: createLogger({
-      service: "edge",
-      redact: false,
-      destination: pino.destination({ dest: "/dev/null", sync: false, minLength: 4096 }),
-    }),
+    accessLog: await accessLogOf(root),
     metrics: createMetrics("edge").registry,
     identity: {
       verifier: issuer.verifier,

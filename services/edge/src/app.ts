@@ -1,8 +1,8 @@
 import type { TokenVerifier } from "@parley/kit/auth";
-import type { Logger } from "@parley/kit/log";
 import type { Registry } from "@parley/kit/metrics";
 import type { FastifyPluginAsync } from "fastify";
 import type { JSONWebKeySet } from "jose";
+import type { AccessLog } from "./access-log";
 import type { EdgeConfig } from "./config";
 import type { Catalogue } from "./http/catalogue";
 import type { RateStore } from "./http/rate-counter";
@@ -32,7 +32,7 @@ export interface AppOptions {
   credentials: () => Promise<string>;
   jwks: () => Promise<JSONWebKeySet>;
   metrics: Registry;
-  accessLog: Logger;
+  accessLog: AccessLog;
   rateStore: RateStore;
   hub: SocketHub;
   /** The API documents, generated once from the descriptors. */

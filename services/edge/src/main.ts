@@ -5,7 +5,7 @@ import { createLogger } from "@parley/kit/log";
 import { createMetrics } from "@parley/kit/metrics";
 import { startTracing } from "@parley/kit/tracing";
 import type { JSONWebKeySet } from "jose";
-import pino from "pino";
+import { createAccessLog } from "./access-log";
 import { edgeConfigShape } from "./config";
 import { buildEdge } from "./server";
 
@@ -13,16 +13,8 @@ import { buildEdge } from "./server";
 await startTracing("edge");
 const config = loadConfig(edgeConfigShape);
 const log = createLogger({ service: "edge", level: config.LOG_LEVEL });
-// One line per request, built only from fields that hold no secrets (method, route template,
-// status, duration, request id): written in 4 KiB batches without redaction, and flushed every
-// 200 ms so a quiet edge's lines do not wait for a batch to fill.
-const accessLog = createLogger({
-  service: "edge",
-  level: config.LOG_LEVEL,
-  redact: false,
-  destination: pino.destination({ sync: false, minLength: 4096 }),
-});
-setInterval(() => accessLog.flush(), 200).unref();
+// One line per request (method, route template, status, duration, request id), in batches.
+const accessLog = createAccessLog({ service: "edge", level: config.LOG_LEVEL });
 const metrics = createMetrics("edge");
 
 const directory = connectAuthDirectory(config.AUTH_ADDRESS);

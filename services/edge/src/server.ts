@@ -6,6 +6,7 @@ import { Gauge, type Registry } from "@parley/kit/metrics";
 import { connectRedis } from "@parley/kit/redis";
 import Fastify, { LogController } from "fastify";
 import type { JSONWebKeySet } from "jose";
+import { type AccessLog, accessLogThrough } from "./access-log";
 import app from "./app";
 import type { EdgeConfig } from "./config";
 import { loadCatalogue } from "./http/catalogue";
@@ -28,8 +29,8 @@ export interface EdgeIdentity {
 export interface EdgeDeps {
   config: EdgeConfig;
   log: Logger;
-  /** Where the access log goes (one line per request); `log` when absent. */
-  accessLog?: Logger;
+  /** Where the access log goes (one line per request); through `log` when absent. */
+  accessLog?: AccessLog;
   identity: EdgeIdentity;
   metrics: Registry;
 }
@@ -118,7 +119,7 @@ export async function buildEdge(deps: EdgeDeps) {
     credentials: identity.credentials,
     jwks: identity.jwks,
     metrics: deps.metrics,
-    accessLog: deps.accessLog ?? log,
+    accessLog: deps.accessLog ?? accessLogThrough(log),
     rateStore: rateCounter.store,
     hub,
     documents: { openapi: buildOpenApi(catalogue), asyncapi: buildAsyncApi(catalogue) },

@@ -1,8 +1,8 @@
-import type { Logger } from "@parley/kit/log";
 import { Histogram, type Registry } from "@parley/kit/metrics";
 import { endSpan, startHttpServerSpan, type Traced, tracingEnabled } from "@parley/kit/tracing";
 import type { FastifyInstance } from "fastify";
 import fp from "fastify-plugin";
+import type { AccessLog } from "../../access-log";
 
 declare module "fastify" {
   interface FastifyContextConfig {
@@ -18,7 +18,7 @@ declare module "fastify" {
 export interface ObservabilityOptions {
   metrics: Registry;
   /** Where access lines go: one per request, no secrets (it sees none). */
-  accessLog: Logger;
+  accessLog: AccessLog;
 }
 
 /**
@@ -77,17 +77,14 @@ export default fp(
         span.span.setAttribute("http.response.status_code", reply.statusCode);
         endSpan(span, reply.statusCode >= 500 ? new Error(`HTTP ${reply.statusCode}`) : undefined);
       }
-      options.accessLog.info(
-        {
-          method: request.method,
-          route,
-          status: reply.statusCode,
-          ms: Math.round(ms * 100) / 100,
-          requestId: request.id,
-          ...(span ? spanFields(span) : {}),
-        },
-        "request",
-      );
+      options.accessLog.write({
+        method: request.method,
+        route,
+        status: reply.statusCode,
+        ms,
+        requestId: request.id,
+        ...(span ? { trace: spanFields(span) } : {}),
+      });
       done();
     });
   },
