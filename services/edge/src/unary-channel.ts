@@ -63,10 +63,18 @@ function metadataOf(trailers: Record<string, Buffer>): Metadata {
   return metadata;
 }
 
-/** One call waiting for its answer on a relay stream. */
+/** One call waiting for its answer on a relay stream: its promise's settlers and its deadline. */
 interface Pending {
-  done(message: Buffer): void;
-  fail(error: ServiceError): void;
+  resolve(message: Buffer): void;
+  reject(error: ServiceError): void;
+  timer: NodeJS.Timeout;
+}
+
+/** Settles a call taken off its relay's pending map. */
+function settle(call: Pending, outcome: Buffer | ServiceError): void {
+  clearTimeout(call.timer);
+  if (Buffer.isBuffer(outcome)) call.resolve(outcome);
+  else call.reject(outcome);
 }
 
 /** A RelayService stream on one session: calls go out as messages and come back by id. */
@@ -233,7 +241,7 @@ export function createUnaryChannel(target: string, maxMessageBytes: number): Una
       // rest never reached it, like calls to a session that never connected.
       const started = connected.has(session) && Number((trailers ?? response)?.["grpc-status"]) !== status.OK;
       const error = streamError(stream, response, trailers);
-      for (const call of relay.pending.values()) call.fail(started ? error : unsent(error));
+      for (const call of relay.pending.values()) settle(call, started ? error : unsent(error));
       relay.pending.clear();
     });
     return relay;
@@ -243,12 +251,12 @@ export function createUnaryChannel(target: string, maxMessageBytes: number): Una
     const call = relay.pending.get(response.id);
     if (!call) return; // Past its deadline: already failed.
     relay.pending.delete(response.id);
-    if (response.unprocessed) call.fail(unsent(statusError(response.code, response.details)));
+    if (response.unprocessed) settle(call, unsent(statusError(response.code, response.details)));
     else if (response.code !== status.OK)
-      call.fail(statusError(response.code, response.details, metadataOf(response.trailers)));
+      settle(call, statusError(response.code, response.details, metadataOf(response.trailers)));
     else if (response.message.length > maxMessageBytes)
-      call.fail(statusError(status.RESOURCE_EXHAUSTED, "response larger than the maximum message size"));
-    else call.done(response.message);
+      settle(call, statusError(status.RESOURCE_EXHAUSTED, "response larger than the maximum message size"));
+    else settle(call, response.message);
   };
 
   const pick = (): Connection | undefined => {
@@ -284,16 +292,7 @@ export function createUnaryChannel(target: string, maxMessageBytes: number): Una
         relay.pending.delete(id);
         fail(statusError(status.DEADLINE_EXCEEDED, "deadline exceeded"));
       }, deadlineMs);
-      relay.pending.set(id, {
-        done(value) {
-          clearTimeout(timer);
-          done(value);
-        },
-        fail(error) {
-          clearTimeout(timer);
-          fail(error);
-        },
-      });
+      relay.pending.set(id, { resolve: done, reject: fail, timer });
       relay.stream.write(framed);
     });
 
