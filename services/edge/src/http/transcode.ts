@@ -61,8 +61,11 @@ export function encodeRequest(rpc: Rpc, parts: HttpRequestParts, registry: FileR
   }
   const mask = json.update_mask;
   if (typeof mask === "string") json.update_mask = mask.split(",").filter(Boolean).map(camelPath).join(",");
-  return encodeJson(rpc.method.input, json, registry);
+  // Nothing to encode (GET /v1/me/wallet): proto3 bytes of a message with no field set are none.
+  return Object.keys(json).length === 0 ? NO_FIELDS : encodeJson(rpc.method.input, json, registry);
 }
+
+const NO_FIELDS = Buffer.alloc(0);
 
 const fieldNamesCache = new WeakMap<DescMessage, Record<string, true>>();
 function fieldNames(message: DescMessage): Record<string, true> {
