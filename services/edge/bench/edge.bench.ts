@@ -15,7 +15,9 @@
 // burst (wallet p99 at a fixed rate, quiet and while 8 logins run, in BENCH_LOGIN_ROUNDS (10)
 // pairs of alternating BENCH_LOGIN_WINDOW_SECONDS (4) windows of one continuous wallet load,
 // the first BENCH_LOGIN_SETTLE_SECONDS (1) of each not counted). Ends with one JSON line.
-// BENCH_ONLY=fanout,idle runs some sections (the others' figures are null).
+// BENCH_ONLY=fanout,idle runs some sections (the others' figures are null). The services run as
+// production runs them: the bundles of `pnpm build` (which `pnpm bench:edge` runs first) under
+// plain node, not TypeScript through tsx (whose transform names every closure it makes).
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -40,6 +42,8 @@ const LOGIN_SETTLE_SECONDS = Number(process.env.BENCH_LOGIN_SETTLE_SECONDS ?? 1)
 const ONLY = process.env.BENCH_ONLY?.split(",").map((s) => s.trim());
 const runs = (section: string) => !ONLY || ONLY.includes(section);
 const BENCH_DIR = import.meta.dirname;
+/** A service's production bundle (services/<name>/dist/main.js), as its image runs it. */
+const built = (name: string) => ({ cwd: path.resolve(BENCH_DIR, "../..", name), args: ["dist/main.js"] });
 const CLOCK_TICKS = 100;
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON lines from the load generator
@@ -124,6 +128,7 @@ const platform = await launchPlatform({
   // Eight logins at once of one account: without a higher per-account limit some of them are
   // refused (TOO_MANY_ATTEMPTS) before their hash and the burst is not eight logins.
   env: { edge: edgeEnv, auth: { LOGIN_IP_ATTEMPT_LIMIT: "1000000", LOGIN_ATTEMPT_LIMIT: "1000000" } },
+  command: built,
 });
 const processes: ChildProcess[] = [];
 try {
@@ -141,7 +146,11 @@ try {
   };
   const edgePort = (line: string) =>
     line.includes("edge listening") ? Number(/"port":(\d+)/.exec(line)?.[1]) : undefined;
-  const noRedisEdge = await launchService("edge", plainEdgeEnv, { readyPort: edgePort, timeoutMs: 60_000 });
+  const noRedisEdge = await launchService("edge", plainEdgeEnv, {
+    readyPort: edgePort,
+    timeoutMs: 60_000,
+    command: built("edge"),
+  });
   processes.push(noRedisEdge.process);
   const edgeUrl = platform.httpUrl;
   const plainEdgeUrl = `http://127.0.0.1:${noRedisEdge.port}`;
@@ -251,7 +260,7 @@ try {
   const ceilingEdge = await launchService(
     "edge",
     { ...plainEdgeEnv, BILLING_ADDRESS: `127.0.0.1:${constant.first.port}` },
-    { readyPort: edgePort, timeoutMs: 60_000 },
+    { readyPort: edgePort, timeoutMs: 60_000, command: built("edge") },
   );
   processes.push(ceilingEdge.process);
   const ceilingUrl = `http://127.0.0.1:${ceilingEdge.port}`;
@@ -471,7 +480,11 @@ try {
       });
       return ((await during) - before) / IDLE_SOCKETS;
     };
-    const freshEdge = await launchService("edge", plainEdgeEnv, { readyPort: edgePort, timeoutMs: 60_000 });
+    const freshEdge = await launchService("edge", plainEdgeEnv, {
+      readyPort: edgePort,
+      timeoutMs: 60_000,
+      command: built("edge"),
+    });
     processes.push(freshEdge.process);
     const idleEdgeKib = await idle(
       `ws://127.0.0.1:${freshEdge.port}/v1/ws`,
