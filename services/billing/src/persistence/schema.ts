@@ -79,7 +79,7 @@ export const transactions = billing.table("transactions", {
 export const entries = billing.table(
   "entries",
   {
-    id: bigint("id", { mode: "bigint" }).primaryKey().generatedAlwaysAsIdentity(),
+    id: bigint("id", { mode: "bigint" }).notNull().generatedAlwaysAsIdentity(),
     transactionId: uuid("transaction_id").notNull(),
     accountId: uuid("account_id").notNull(),
     amount: money("amount").notNull(),
@@ -87,8 +87,9 @@ export const entries = billing.table(
     createdAt: at("created_at").notNull().defaultNow(),
   },
   (table) => [
+    // Keyed by journal transaction first: the balance checks read a transaction's entries by it.
+    primaryKey({ name: "entries_pkey", columns: [table.transactionId, table.id] }),
     index("entries_account_newest").on(table.accountId, table.id.desc()),
-    index("entries_transaction").on(table.transactionId),
   ],
 );
 
@@ -137,7 +138,7 @@ export const idempotencyKeys = billing.table(
 );
 
 /**
- * Per-minute session charges; (session_id, minute) is unique, so a row is the minute's
+ * Per-minute session charges, keyed by (session_id, minute): a row is the minute's
  * idempotency key and keeps its receipt: the request digest and the answer a retry gets back.
  * Append-only (trigger). A statement trigger checks each names a journal transaction of its
  * own database transaction and refuses minutes of a settled (invoiced) session.
@@ -145,7 +146,7 @@ export const idempotencyKeys = billing.table(
 export const charges = billing.table(
   "charges",
   {
-    transactionId: uuid("transaction_id").primaryKey(),
+    transactionId: uuid("transaction_id").notNull(),
     sessionId: text("session_id").notNull(),
     minute: bigint("minute", { mode: "bigint" }).notNull(),
     payerUserId: text("payer_user_id").notNull(),
@@ -160,7 +161,7 @@ export const charges = billing.table(
     /** What the session's hold still reserved after this minute. */
     holdRemainingAfter: money("hold_remaining_after").notNull(),
   },
-  (table) => [uniqueIndex("charges_session_minute").on(table.sessionId, table.minute)],
+  (table) => [primaryKey({ name: "charges_session_minute", columns: [table.sessionId, table.minute] })],
 );
 
 export const payments = billing.table(
