@@ -40,7 +40,8 @@ export function createAccessLog(options: {
   if ((pino.levels.values[options.level] ?? Number.POSITIVE_INFINITY) > pino.levels.values.info!)
     return { write: () => undefined, flush: () => undefined };
   // Written from this thread, as the edge's other log lines are: a batch never lands inside one
-  // of theirs in the pipe, and nothing waits in memory at exit.
+  // of theirs in the pipe, and a graceful stop's flush writes the last one (a kill -9 loses the
+  // lines still batched: at most BATCH_LINES - 1, or FLUSH_MS of traffic).
   const destination = options.destination ?? pino.destination({ sync: true });
   const service = JSON.stringify(options.service);
   const prefix = `{"level":30,"time":"`;

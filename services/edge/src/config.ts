@@ -89,12 +89,12 @@ export const edgeConfigShape = {
       },
       { message: "must be a JSON array of accounts" },
     ),
+  /** `production` turns the console's demo accounts and development checkout off, whatever else says. */
+  NODE_ENV: z.string().optional(),
   /**
    * Development only: the console's top-ups are paid by the edge standing in for the development
    * payment provider (it signs the provider's webhook with WEBHOOK_SECRET). Never in production.
    */
-  /** `production` turns the console's demo accounts and development checkout off, whatever else says. */
-  NODE_ENV: z.string().optional(),
   CONSOLE_DEVELOPMENT_CHECKOUT: z
     .enum(["true", "false", "1", "0", ""])
     .default("false")
