@@ -328,7 +328,7 @@ export interface paths {
         };
         /**
          * Lists API keys (never their secrets), optionally of one partner, newest first
-         * @description Callers: operator, admin.
+         * @description Callers: staff (support, admin).
          */
         get: operations["AuthService_ListApiKeys"];
         put?: never;
@@ -357,7 +357,7 @@ export interface paths {
         post?: never;
         /**
          * Revokes an API key; services stop accepting it within their cache time (30 s)
-         * @description Callers: operator, admin.
+         * @description Callers: staff (support, admin).
          */
         delete: operations["AuthService_RevokeApiKey"];
         options?: never;
@@ -805,7 +805,7 @@ export interface paths {
          * Creates or replaces an expert's profile
          * @description It holds the rates per minute, capacity, specialisations, languages, experience and bio; rating summary and availability are not set here. Staff setting someone else's give a reason, and the change is recorded in auth's audit log (`expert.upsert`); a refused attempt is recorded too.
          *
-         *     Callers: expert (own profile); operator, admin (any user).
+         *     Callers: expert (own profile); staff (support, admin) (any user).
          */
         put: operations["UserService_UpsertExpertProfile"];
         post?: never;
@@ -824,7 +824,7 @@ export interface paths {
         };
         /**
          * Returns an expert's waiting list in FIFO order with estimated waits
-         * @description Callers: the expert themself; operator, admin.
+         * @description Callers: the expert themself; staff (support, admin).
          */
         get: operations["SessionService_GetQueue"];
         put?: never;
@@ -866,7 +866,7 @@ export interface paths {
         };
         /**
          * Returns one invoice
-         * @description Callers: the invoice's payer or payee; operator, admin.
+         * @description Callers: the invoice's payer or payee; staff (support, admin).
          */
         get: operations["BillingService_GetInvoice"];
         put?: never;
@@ -900,7 +900,7 @@ export interface paths {
          * Updates the fields of a profile named in `update_mask`
          * @description A field set in `profile` but not named in the mask is refused, never silently applied or dropped; fields nobody may set (user_id, sync data, timestamps) and fields the caller's role may not set (`verified`: staff only) are refused. People update only their own profile. Staff changing someone else's profile, or `verified`, give a reason, and the change is recorded in auth's audit log (`profile.update`).
          *
-         *     Callers: signed-in user (own profile); operator, admin (any profile).
+         *     Callers: signed-in user (own profile); staff (support, admin) (any profile).
          */
         patch: operations["UserService_UpdateProfile"];
         trace?: never;
@@ -940,7 +940,7 @@ export interface paths {
          * Sets an expert's chosen availability: available, unavailable or offline
          * @description BUSY is never set: it is derived from live sessions at capacity (ReportExpertLoad), and an available expert without presence heartbeats reads as OFFLINE. Staff setting someone else's give a reason, and the change is recorded in auth's audit log (`expert.set_availability`); a refused attempt is recorded too.
          *
-         *     Callers: expert (own availability); operator, admin.
+         *     Callers: expert (own availability); staff (support, admin).
          */
         post: operations["UserService_SetAvailability"];
         delete?: never;
@@ -1092,7 +1092,7 @@ export interface paths {
         };
         /**
          * Returns an expert's earnings balance and lifetime totals
-         * @description Callers: expert (own earnings); operator, admin (any expert_user_id).
+         * @description Callers: expert (own earnings); staff (support, admin) (any expert_user_id).
          */
         get: operations["BillingService_GetEarnings"];
         put?: never;
@@ -1180,7 +1180,7 @@ export interface paths {
         };
         /**
          * Lists invoices of sessions the caller paid for or (as expert) was paid for, newest first
-         * @description Callers: signed-in user (own invoices); operator, admin (any user_id).
+         * @description Callers: signed-in user (own invoices); staff (support, admin) (any user_id).
          */
         get: operations["BillingService_ListInvoices"];
         put?: never;
@@ -1290,7 +1290,7 @@ export interface paths {
         };
         /**
          * Returns an expert's payout account (masked), its KYC status, what they may withdraw now (earnings not already in a pending payout) and what is pending
-         * @description Callers: expert (own); operator, admin (any expert_user_id).
+         * @description Callers: expert (own); staff (support, admin) (any expert_user_id).
          */
         get: operations["BillingService_GetPayoutAccount"];
         /**
@@ -1316,7 +1316,7 @@ export interface paths {
         };
         /**
          * Lists payouts, newest first: an expert's own, or (staff) any expert's or everyone's, optionally only those in one status (staff: the pending ones)
-         * @description Callers: expert (own); operator, admin (any expert_user_id, or all when empty).
+         * @description Callers: expert (own); staff (support, admin) (any expert_user_id, or all when empty).
          */
         get: operations["BillingService_ListPayouts"];
         put?: never;
@@ -1388,7 +1388,7 @@ export interface paths {
          * Lists the postings on a wallet (or an expert's earnings account), newest first
          * @description Each carries the account balance before and after it.
          *
-         *     Callers: signed-in user (own account); operator, admin (any user_id).
+         *     Callers: signed-in user (own account); staff (support, admin) (any user_id).
          */
         get: operations["BillingService_ListTransactions"];
         put?: never;
@@ -1410,7 +1410,7 @@ export interface paths {
          * Returns a wallet's balance, held and available money
          * @description Also how many minutes the available money pays at a given per-minute rate. A wallet that never received money reads as zero.
          *
-         *     Callers: signed-in user (own wallet); operator, admin (any user_id).
+         *     Callers: signed-in user (own wallet); staff (support, admin) (any user_id).
          */
         get: operations["BillingService_GetWallet"];
         put?: never;
@@ -1456,7 +1456,7 @@ export interface paths {
          * Reconciles one payment with its provider now, as the reconciliation worker does with every payment still pending after the configured delay: the provider's payments for it are read, a captured one credits (once), a failure marks it failed, one never paid past the expiry expires it, and a second capture is recorded as a finding to refund
          * @description Settled payments are read too, so a late duplicate capture is found.
          *
-         *     Callers: operator, admin.
+         *     Callers: staff (support, admin).
          */
         post: operations["BillingService_ReconcilePayment"];
         delete?: never;
@@ -1478,7 +1478,7 @@ export interface paths {
          * Refunds part or all of a top-up to the original payment method through its provider
          * @description The amount leaves the wallet at once (so it cannot be spent meanwhile) for the clearing account and is sent to the provider (idempotent by the refund id); the refund is processed when the provider confirms it (its webhook), and a refund the provider fails puts the amount back.
          *
-         *     Callers: operator, admin.
+         *     Callers: staff (support, admin).
          */
         post: operations["BillingService_RefundPayment"];
         delete?: never;
@@ -1498,7 +1498,7 @@ export interface paths {
         put?: never;
         /**
          * Verifies or rejects (with a reason) an expert's payout account's KYC
-         * @description Callers: operator, admin.
+         * @description Callers: staff (support, admin).
          */
         post: operations["BillingService_SetKycStatus"];
         delete?: never;
@@ -1518,7 +1518,7 @@ export interface paths {
         put?: never;
         /**
          * Sends a payout again: one the provider failed (its amount taken from earnings again, if they still cover it) or one the provider never acknowledged (sent again with the same idempotency key)
-         * @description Callers: operator, admin.
+         * @description Callers: staff (support, admin).
          */
         post: operations["BillingService_RetryPayout"];
         delete?: never;
@@ -1540,7 +1540,7 @@ export interface paths {
          * Refunds part or all of what a session charged back to the payer's wallet
          * @description The expert's earnings and the platform commission are reversed in proportion.
          *
-         *     Callers: operator, admin.
+         *     Callers: staff (support, admin); service identity: session (a dispute support resolved).
          */
         post: operations["BillingService_Refund"];
         delete?: never;
@@ -1580,7 +1580,7 @@ export interface paths {
         };
         /**
          * Lists the caller's sessions (as user or as expert), newest first, with filters
-         * @description Callers: signed-in user; operator, admin (any participant via participant_id).
+         * @description Callers: signed-in user; staff (support, admin) (any participant via participant_id).
          */
         get: operations["SessionService_ListSessions"];
         put?: never;
@@ -1606,7 +1606,7 @@ export interface paths {
         };
         /**
          * Returns one session
-         * @description Callers: the session's user or expert; operator, admin.
+         * @description Callers: the session's user or expert; staff (support, admin).
          */
         get: operations["SessionService_GetSession"];
         put?: never;
@@ -1696,7 +1696,7 @@ export interface paths {
          * Ends an active session
          * @description Metering stops, the money is settled and an invoice created. Started minutes not yet charged are charged first; if billing cannot be reached the session stays active and the call fails with UNAVAILABLE, to be retried. Staff ending a session give a reason, and the action is recorded in auth's audit log (`session.end`, target: the session's user).
          *
-         *     Callers: the session's user or expert; operator, admin.
+         *     Callers: the session's user or expert; staff (support, admin).
          */
         post: operations["SessionService_EndSession"];
         delete?: never;
@@ -1806,7 +1806,7 @@ export interface paths {
         };
         /**
          * Lists a session's messages in seq order after a cursor
-         * @description Callers: the session's user or expert; operator, admin (disputes).
+         * @description Callers: the session's user or expert; staff (support, admin) (disputes).
          */
         get: operations["SessionService_ListMessages"];
         put?: never;
@@ -1900,7 +1900,7 @@ export interface paths {
          * Returns one user's profile
          * @description Other people see only the public fields (display name, avatar, bio, languages); the user themselves and staff see everything. A partner key sees only users that partner synced.
          *
-         *     Callers: signed-in user; operator, admin; partner API key with scope users:read or users:sync.
+         *     Callers: signed-in user; staff (support, admin); partner API key with scope users:read or users:sync.
          */
         get: operations["UserService_GetUser"];
         put?: never;

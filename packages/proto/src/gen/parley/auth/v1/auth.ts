@@ -5744,7 +5744,7 @@ export const AuthServiceService = {
   },
   /**
    * Lists API keys (never their secrets), optionally of one partner, newest first.
-   * Callers: operator, admin.
+   * Callers: staff (support, admin).
    * Errors: INVALID_ARGUMENT INVALID_PAGE_TOKEN
    */
   listApiKeys: {
@@ -5758,7 +5758,7 @@ export const AuthServiceService = {
   },
   /**
    * Revokes an API key; services stop accepting it within their cache time (30 s).
-   * Callers: operator, admin.
+   * Callers: staff (support, admin).
    * Errors: NOT_FOUND API_KEY_NOT_FOUND
    */
   revokeApiKey: {
@@ -6017,13 +6017,13 @@ export interface AuthServiceServer extends UntypedServiceImplementation {
   createApiKey: handleUnaryCall<CreateApiKeyRequest, CreateApiKeyResponse>;
   /**
    * Lists API keys (never their secrets), optionally of one partner, newest first.
-   * Callers: operator, admin.
+   * Callers: staff (support, admin).
    * Errors: INVALID_ARGUMENT INVALID_PAGE_TOKEN
    */
   listApiKeys: handleUnaryCall<ListApiKeysRequest, ListApiKeysResponse>;
   /**
    * Revokes an API key; services stop accepting it within their cache time (30 s).
-   * Callers: operator, admin.
+   * Callers: staff (support, admin).
    * Errors: NOT_FOUND API_KEY_NOT_FOUND
    */
   revokeApiKey: handleUnaryCall<RevokeApiKeyRequest, RevokeApiKeyResponse>;
@@ -6409,7 +6409,7 @@ export interface AuthServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Lists API keys (never their secrets), optionally of one partner, newest first.
-   * Callers: operator, admin.
+   * Callers: staff (support, admin).
    * Errors: INVALID_ARGUMENT INVALID_PAGE_TOKEN
    */
   listApiKeys(
@@ -6429,7 +6429,7 @@ export interface AuthServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Revokes an API key; services stop accepting it within their cache time (30 s).
-   * Callers: operator, admin.
+   * Callers: staff (support, admin).
    * Errors: NOT_FOUND API_KEY_NOT_FOUND
    */
   revokeApiKey(

@@ -8636,7 +8636,7 @@ export const BillingServiceService = {
    * Returns a wallet's balance, held and available money. Also how many minutes the
    * available money pays at a given per-minute rate. A wallet that never received money
    * reads as zero.
-   * Callers: signed-in user (own wallet); operator, admin (any user_id).
+   * Callers: signed-in user (own wallet); staff (support, admin) (any user_id).
    * Errors: PERMISSION_DENIED (another user's wallet), INVALID_ARGUMENT VALIDATION_FAILED
    */
   getWallet: {
@@ -8651,7 +8651,7 @@ export const BillingServiceService = {
   /**
    * Lists the postings on a wallet (or an expert's earnings account), newest first. Each
    * carries the account balance before and after it.
-   * Callers: signed-in user (own account); operator, admin (any user_id).
+   * Callers: signed-in user (own account); staff (support, admin) (any user_id).
    * Errors: PERMISSION_DENIED (another user's account), INVALID_ARGUMENT INVALID_PAGE_TOKEN, VALIDATION_FAILED
    */
   listTransactions: {
@@ -8752,7 +8752,7 @@ export const BillingServiceService = {
    * amount leaves the wallet at once (so it cannot be spent meanwhile) for the clearing account
    * and is sent to the provider (idempotent by the refund id); the refund is processed when the
    * provider confirms it (its webhook), and a refund the provider fails puts the amount back.
-   * Callers: operator, admin.
+   * Callers: staff (support, admin).
    * Errors: NOT_FOUND PAYMENT_NOT_FOUND, FAILED_PRECONDITION PAYMENT_NOT_SUCCEEDED, FAILED_PRECONDITION REFUND_EXCEEDS_PAID (metadata refundable_minor), FAILED_PRECONDITION INSUFFICIENT_FUNDS (the wallet has spent it), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
    */
   refundPayment: {
@@ -8771,7 +8771,7 @@ export const BillingServiceService = {
    * a captured one credits (once), a failure marks it failed, one never paid past the expiry
    * expires it, and a second capture is recorded as a finding to refund. Settled payments are
    * read too, so a late duplicate capture is found.
-   * Callers: operator, admin.
+   * Callers: staff (support, admin).
    * Errors: NOT_FOUND PAYMENT_NOT_FOUND, UNAVAILABLE PROVIDER_UNAVAILABLE, FAILED_PRECONDITION PAYMENT_AMOUNT_MISMATCH, INVALID_ARGUMENT VALIDATION_FAILED
    */
   reconcilePayment: {
@@ -8806,7 +8806,7 @@ export const BillingServiceService = {
   /**
    * Returns an expert's payout account (masked), its KYC status, what they may withdraw now
    * (earnings not already in a pending payout) and what is pending.
-   * Callers: expert (own); operator, admin (any expert_user_id).
+   * Callers: expert (own); staff (support, admin) (any expert_user_id).
    * Errors: NOT_FOUND PAYOUT_ACCOUNT_NOT_FOUND, PERMISSION_DENIED, INVALID_ARGUMENT VALIDATION_FAILED
    */
   getPayoutAccount: {
@@ -8822,7 +8822,7 @@ export const BillingServiceService = {
   },
   /**
    * Verifies or rejects (with a reason) an expert's payout account's KYC.
-   * Callers: operator, admin.
+   * Callers: staff (support, admin).
    * Errors: NOT_FOUND PAYOUT_ACCOUNT_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED (a rejection needs a reason)
    */
   setKycStatus: {
@@ -8858,7 +8858,7 @@ export const BillingServiceService = {
   /**
    * Lists payouts, newest first: an expert's own, or (staff) any expert's or everyone's,
    * optionally only those in one status (staff: the pending ones).
-   * Callers: expert (own); operator, admin (any expert_user_id, or all when empty).
+   * Callers: expert (own); staff (support, admin) (any expert_user_id, or all when empty).
    * Errors: PERMISSION_DENIED, INVALID_ARGUMENT INVALID_PAGE_TOKEN, VALIDATION_FAILED
    */
   listPayouts: {
@@ -8873,7 +8873,7 @@ export const BillingServiceService = {
   /**
    * Sends a payout again: one the provider failed (its amount taken from earnings again, if they
    * still cover it) or one the provider never acknowledged (sent again with the same idempotency key).
-   * Callers: operator, admin.
+   * Callers: staff (support, admin).
    * Errors: NOT_FOUND PAYOUT_NOT_FOUND, FAILED_PRECONDITION PAYOUT_NOT_RETRYABLE (metadata status), FAILED_PRECONDITION AMOUNT_EXCEEDS_WITHDRAWABLE, FAILED_PRECONDITION KYC_NOT_VERIFIED
    */
   retryPayout: {
@@ -9000,7 +9000,7 @@ export const BillingServiceService = {
   /**
    * Refunds part or all of what a session charged back to the payer's wallet. The expert's
    * earnings and the platform commission are reversed in proportion.
-   * Callers: operator, admin.
+   * Callers: staff (support, admin); service identity: session (a dispute support resolved).
    * Errors: NOT_FOUND SESSION_CHARGES_NOT_FOUND, FAILED_PRECONDITION REFUND_EXCEEDS_CHARGED (metadata refundable_minor), FAILED_PRECONDITION WALLET_BALANCE_LIMIT_EXCEEDED, FAILED_PRECONDITION EARNINGS_INSUFFICIENT (the expert's earnings no longer cover the reversal), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT CURRENCY_MISMATCH (not the session's currency), INVALID_ARGUMENT VALIDATION_FAILED
    */
   refund: {
@@ -9029,7 +9029,7 @@ export const BillingServiceService = {
   },
   /**
    * Lists invoices of sessions the caller paid for or (as expert) was paid for, newest first.
-   * Callers: signed-in user (own invoices); operator, admin (any user_id).
+   * Callers: signed-in user (own invoices); staff (support, admin) (any user_id).
    * Errors: PERMISSION_DENIED, INVALID_ARGUMENT INVALID_PAGE_TOKEN, VALIDATION_FAILED
    */
   listInvoices: {
@@ -9044,7 +9044,7 @@ export const BillingServiceService = {
   },
   /**
    * Returns one invoice.
-   * Callers: the invoice's payer or payee; operator, admin.
+   * Callers: the invoice's payer or payee; staff (support, admin).
    * Errors: NOT_FOUND INVOICE_NOT_FOUND (also when the caller may not see it)
    */
   getInvoice: {
@@ -9058,7 +9058,7 @@ export const BillingServiceService = {
   },
   /**
    * Returns an expert's earnings balance and lifetime totals.
-   * Callers: expert (own earnings); operator, admin (any expert_user_id).
+   * Callers: expert (own earnings); staff (support, admin) (any expert_user_id).
    * Errors: PERMISSION_DENIED, INVALID_ARGUMENT VALIDATION_FAILED
    */
   getEarnings: {
@@ -9077,14 +9077,14 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
    * Returns a wallet's balance, held and available money. Also how many minutes the
    * available money pays at a given per-minute rate. A wallet that never received money
    * reads as zero.
-   * Callers: signed-in user (own wallet); operator, admin (any user_id).
+   * Callers: signed-in user (own wallet); staff (support, admin) (any user_id).
    * Errors: PERMISSION_DENIED (another user's wallet), INVALID_ARGUMENT VALIDATION_FAILED
    */
   getWallet: handleUnaryCall<GetWalletRequest, GetWalletResponse>;
   /**
    * Lists the postings on a wallet (or an expert's earnings account), newest first. Each
    * carries the account balance before and after it.
-   * Callers: signed-in user (own account); operator, admin (any user_id).
+   * Callers: signed-in user (own account); staff (support, admin) (any user_id).
    * Errors: PERMISSION_DENIED (another user's account), INVALID_ARGUMENT INVALID_PAGE_TOKEN, VALIDATION_FAILED
    */
   listTransactions: handleUnaryCall<ListTransactionsRequest, ListTransactionsResponse>;
@@ -9138,7 +9138,7 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
    * amount leaves the wallet at once (so it cannot be spent meanwhile) for the clearing account
    * and is sent to the provider (idempotent by the refund id); the refund is processed when the
    * provider confirms it (its webhook), and a refund the provider fails puts the amount back.
-   * Callers: operator, admin.
+   * Callers: staff (support, admin).
    * Errors: NOT_FOUND PAYMENT_NOT_FOUND, FAILED_PRECONDITION PAYMENT_NOT_SUCCEEDED, FAILED_PRECONDITION REFUND_EXCEEDS_PAID (metadata refundable_minor), FAILED_PRECONDITION INSUFFICIENT_FUNDS (the wallet has spent it), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
    */
   refundPayment: handleUnaryCall<RefundPaymentRequest, RefundPaymentResponse>;
@@ -9148,7 +9148,7 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
    * a captured one credits (once), a failure marks it failed, one never paid past the expiry
    * expires it, and a second capture is recorded as a finding to refund. Settled payments are
    * read too, so a late duplicate capture is found.
-   * Callers: operator, admin.
+   * Callers: staff (support, admin).
    * Errors: NOT_FOUND PAYMENT_NOT_FOUND, UNAVAILABLE PROVIDER_UNAVAILABLE, FAILED_PRECONDITION PAYMENT_AMOUNT_MISMATCH, INVALID_ARGUMENT VALIDATION_FAILED
    */
   reconcilePayment: handleUnaryCall<ReconcilePaymentRequest, ReconcilePaymentResponse>;
@@ -9163,13 +9163,13 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
   /**
    * Returns an expert's payout account (masked), its KYC status, what they may withdraw now
    * (earnings not already in a pending payout) and what is pending.
-   * Callers: expert (own); operator, admin (any expert_user_id).
+   * Callers: expert (own); staff (support, admin) (any expert_user_id).
    * Errors: NOT_FOUND PAYOUT_ACCOUNT_NOT_FOUND, PERMISSION_DENIED, INVALID_ARGUMENT VALIDATION_FAILED
    */
   getPayoutAccount: handleUnaryCall<GetPayoutAccountRequest, GetPayoutAccountResponse>;
   /**
    * Verifies or rejects (with a reason) an expert's payout account's KYC.
-   * Callers: operator, admin.
+   * Callers: staff (support, admin).
    * Errors: NOT_FOUND PAYOUT_ACCOUNT_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED (a rejection needs a reason)
    */
   setKycStatus: handleUnaryCall<SetKycStatusRequest, SetKycStatusResponse>;
@@ -9186,14 +9186,14 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
   /**
    * Lists payouts, newest first: an expert's own, or (staff) any expert's or everyone's,
    * optionally only those in one status (staff: the pending ones).
-   * Callers: expert (own); operator, admin (any expert_user_id, or all when empty).
+   * Callers: expert (own); staff (support, admin) (any expert_user_id, or all when empty).
    * Errors: PERMISSION_DENIED, INVALID_ARGUMENT INVALID_PAGE_TOKEN, VALIDATION_FAILED
    */
   listPayouts: handleUnaryCall<ListPayoutsRequest, ListPayoutsResponse>;
   /**
    * Sends a payout again: one the provider failed (its amount taken from earnings again, if they
    * still cover it) or one the provider never acknowledged (sent again with the same idempotency key).
-   * Callers: operator, admin.
+   * Callers: staff (support, admin).
    * Errors: NOT_FOUND PAYOUT_NOT_FOUND, FAILED_PRECONDITION PAYOUT_NOT_RETRYABLE (metadata status), FAILED_PRECONDITION AMOUNT_EXCEEDS_WITHDRAWABLE, FAILED_PRECONDITION KYC_NOT_VERIFIED
    */
   retryPayout: handleUnaryCall<RetryPayoutRequest, RetryPayoutResponse>;
@@ -9255,7 +9255,7 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
   /**
    * Refunds part or all of what a session charged back to the payer's wallet. The expert's
    * earnings and the platform commission are reversed in proportion.
-   * Callers: operator, admin.
+   * Callers: staff (support, admin); service identity: session (a dispute support resolved).
    * Errors: NOT_FOUND SESSION_CHARGES_NOT_FOUND, FAILED_PRECONDITION REFUND_EXCEEDS_CHARGED (metadata refundable_minor), FAILED_PRECONDITION WALLET_BALANCE_LIMIT_EXCEEDED, FAILED_PRECONDITION EARNINGS_INSUFFICIENT (the expert's earnings no longer cover the reversal), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT CURRENCY_MISMATCH (not the session's currency), INVALID_ARGUMENT VALIDATION_FAILED
    */
   refund: handleUnaryCall<RefundRequest, RefundResponse>;
@@ -9268,19 +9268,19 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
   grantCredit: handleUnaryCall<GrantCreditRequest, GrantCreditResponse>;
   /**
    * Lists invoices of sessions the caller paid for or (as expert) was paid for, newest first.
-   * Callers: signed-in user (own invoices); operator, admin (any user_id).
+   * Callers: signed-in user (own invoices); staff (support, admin) (any user_id).
    * Errors: PERMISSION_DENIED, INVALID_ARGUMENT INVALID_PAGE_TOKEN, VALIDATION_FAILED
    */
   listInvoices: handleUnaryCall<ListInvoicesRequest, ListInvoicesResponse>;
   /**
    * Returns one invoice.
-   * Callers: the invoice's payer or payee; operator, admin.
+   * Callers: the invoice's payer or payee; staff (support, admin).
    * Errors: NOT_FOUND INVOICE_NOT_FOUND (also when the caller may not see it)
    */
   getInvoice: handleUnaryCall<GetInvoiceRequest, GetInvoiceResponse>;
   /**
    * Returns an expert's earnings balance and lifetime totals.
-   * Callers: expert (own earnings); operator, admin (any expert_user_id).
+   * Callers: expert (own earnings); staff (support, admin) (any expert_user_id).
    * Errors: PERMISSION_DENIED, INVALID_ARGUMENT VALIDATION_FAILED
    */
   getEarnings: handleUnaryCall<GetEarningsRequest, GetEarningsResponse>;
@@ -9291,7 +9291,7 @@ export interface BillingServiceClient extends Client {
    * Returns a wallet's balance, held and available money. Also how many minutes the
    * available money pays at a given per-minute rate. A wallet that never received money
    * reads as zero.
-   * Callers: signed-in user (own wallet); operator, admin (any user_id).
+   * Callers: signed-in user (own wallet); staff (support, admin) (any user_id).
    * Errors: PERMISSION_DENIED (another user's wallet), INVALID_ARGUMENT VALIDATION_FAILED
    */
   getWallet(
@@ -9312,7 +9312,7 @@ export interface BillingServiceClient extends Client {
   /**
    * Lists the postings on a wallet (or an expert's earnings account), newest first. Each
    * carries the account balance before and after it.
-   * Callers: signed-in user (own account); operator, admin (any user_id).
+   * Callers: signed-in user (own account); staff (support, admin) (any user_id).
    * Errors: PERMISSION_DENIED (another user's account), INVALID_ARGUMENT INVALID_PAGE_TOKEN, VALIDATION_FAILED
    */
   listTransactions(
@@ -9436,7 +9436,7 @@ export interface BillingServiceClient extends Client {
    * amount leaves the wallet at once (so it cannot be spent meanwhile) for the clearing account
    * and is sent to the provider (idempotent by the refund id); the refund is processed when the
    * provider confirms it (its webhook), and a refund the provider fails puts the amount back.
-   * Callers: operator, admin.
+   * Callers: staff (support, admin).
    * Errors: NOT_FOUND PAYMENT_NOT_FOUND, FAILED_PRECONDITION PAYMENT_NOT_SUCCEEDED, FAILED_PRECONDITION REFUND_EXCEEDS_PAID (metadata refundable_minor), FAILED_PRECONDITION INSUFFICIENT_FUNDS (the wallet has spent it), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
    */
   refundPayment(
@@ -9460,7 +9460,7 @@ export interface BillingServiceClient extends Client {
    * a captured one credits (once), a failure marks it failed, one never paid past the expiry
    * expires it, and a second capture is recorded as a finding to refund. Settled payments are
    * read too, so a late duplicate capture is found.
-   * Callers: operator, admin.
+   * Callers: staff (support, admin).
    * Errors: NOT_FOUND PAYMENT_NOT_FOUND, UNAVAILABLE PROVIDER_UNAVAILABLE, FAILED_PRECONDITION PAYMENT_AMOUNT_MISMATCH, INVALID_ARGUMENT VALIDATION_FAILED
    */
   reconcilePayment(
@@ -9503,7 +9503,7 @@ export interface BillingServiceClient extends Client {
   /**
    * Returns an expert's payout account (masked), its KYC status, what they may withdraw now
    * (earnings not already in a pending payout) and what is pending.
-   * Callers: expert (own); operator, admin (any expert_user_id).
+   * Callers: expert (own); staff (support, admin) (any expert_user_id).
    * Errors: NOT_FOUND PAYOUT_ACCOUNT_NOT_FOUND, PERMISSION_DENIED, INVALID_ARGUMENT VALIDATION_FAILED
    */
   getPayoutAccount(
@@ -9523,7 +9523,7 @@ export interface BillingServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Verifies or rejects (with a reason) an expert's payout account's KYC.
-   * Callers: operator, admin.
+   * Callers: staff (support, admin).
    * Errors: NOT_FOUND PAYOUT_ACCOUNT_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED (a rejection needs a reason)
    */
   setKycStatus(
@@ -9568,7 +9568,7 @@ export interface BillingServiceClient extends Client {
   /**
    * Lists payouts, newest first: an expert's own, or (staff) any expert's or everyone's,
    * optionally only those in one status (staff: the pending ones).
-   * Callers: expert (own); operator, admin (any expert_user_id, or all when empty).
+   * Callers: expert (own); staff (support, admin) (any expert_user_id, or all when empty).
    * Errors: PERMISSION_DENIED, INVALID_ARGUMENT INVALID_PAGE_TOKEN, VALIDATION_FAILED
    */
   listPayouts(
@@ -9589,7 +9589,7 @@ export interface BillingServiceClient extends Client {
   /**
    * Sends a payout again: one the provider failed (its amount taken from earnings again, if they
    * still cover it) or one the provider never acknowledged (sent again with the same idempotency key).
-   * Callers: operator, admin.
+   * Callers: staff (support, admin).
    * Errors: NOT_FOUND PAYOUT_NOT_FOUND, FAILED_PRECONDITION PAYOUT_NOT_RETRYABLE (metadata status), FAILED_PRECONDITION AMOUNT_EXCEEDS_WITHDRAWABLE, FAILED_PRECONDITION KYC_NOT_VERIFIED
    */
   retryPayout(
@@ -9763,7 +9763,7 @@ export interface BillingServiceClient extends Client {
   /**
    * Refunds part or all of what a session charged back to the payer's wallet. The expert's
    * earnings and the platform commission are reversed in proportion.
-   * Callers: operator, admin.
+   * Callers: staff (support, admin); service identity: session (a dispute support resolved).
    * Errors: NOT_FOUND SESSION_CHARGES_NOT_FOUND, FAILED_PRECONDITION REFUND_EXCEEDS_CHARGED (metadata refundable_minor), FAILED_PRECONDITION WALLET_BALANCE_LIMIT_EXCEEDED, FAILED_PRECONDITION EARNINGS_INSUFFICIENT (the expert's earnings no longer cover the reversal), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT CURRENCY_MISMATCH (not the session's currency), INVALID_ARGUMENT VALIDATION_FAILED
    */
   refund(
@@ -9804,7 +9804,7 @@ export interface BillingServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Lists invoices of sessions the caller paid for or (as expert) was paid for, newest first.
-   * Callers: signed-in user (own invoices); operator, admin (any user_id).
+   * Callers: signed-in user (own invoices); staff (support, admin) (any user_id).
    * Errors: PERMISSION_DENIED, INVALID_ARGUMENT INVALID_PAGE_TOKEN, VALIDATION_FAILED
    */
   listInvoices(
@@ -9824,7 +9824,7 @@ export interface BillingServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Returns one invoice.
-   * Callers: the invoice's payer or payee; operator, admin.
+   * Callers: the invoice's payer or payee; staff (support, admin).
    * Errors: NOT_FOUND INVOICE_NOT_FOUND (also when the caller may not see it)
    */
   getInvoice(
@@ -9844,7 +9844,7 @@ export interface BillingServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Returns an expert's earnings balance and lifetime totals.
-   * Callers: expert (own earnings); operator, admin (any expert_user_id).
+   * Callers: expert (own earnings); staff (support, admin) (any expert_user_id).
    * Errors: PERMISSION_DENIED, INVALID_ARGUMENT VALIDATION_FAILED
    */
   getEarnings(

@@ -5123,7 +5123,7 @@ export const SessionServiceService = {
    * session stays active and the call fails with UNAVAILABLE, to be retried.
    * Staff ending a session give a reason, and the action is recorded in auth's audit log
    * (`session.end`, target: the session's user).
-   * Callers: the session's user or expert; operator, admin.
+   * Callers: the session's user or expert; staff (support, admin).
    * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION INVALID_SESSION_TRANSITION, UNAVAILABLE, ABORTED SESSION_BUSY (metering claimed the session at the same moment three times; retry), INVALID_ARGUMENT REASON_REQUIRED (staff), UNAVAILABLE AUDIT_UNAVAILABLE (staff: ended but not yet recorded; send it again)
    */
   endSession: {
@@ -5137,7 +5137,7 @@ export const SessionServiceService = {
   },
   /**
    * Returns one session.
-   * Callers: the session's user or expert; operator, admin.
+   * Callers: the session's user or expert; staff (support, admin).
    * Errors: NOT_FOUND SESSION_NOT_FOUND
    */
   getSession: {
@@ -5151,7 +5151,7 @@ export const SessionServiceService = {
   },
   /**
    * Lists the caller's sessions (as user or as expert), newest first, with filters.
-   * Callers: signed-in user; operator, admin (any participant via participant_id).
+   * Callers: signed-in user; staff (support, admin) (any participant via participant_id).
    * Errors: INVALID_ARGUMENT INVALID_PAGE_TOKEN, VALIDATION_FAILED, PERMISSION_DENIED PERMISSION_DENIED (another person's sessions)
    */
   listSessions: {
@@ -5166,7 +5166,7 @@ export const SessionServiceService = {
   },
   /**
    * Returns an expert's waiting list in FIFO order with estimated waits.
-   * Callers: the expert themself; operator, admin.
+   * Callers: the expert themself; staff (support, admin).
    * Errors: PERMISSION_DENIED NOT_QUEUE_OWNER
    */
   getQueue: {
@@ -5195,7 +5195,7 @@ export const SessionServiceService = {
   },
   /**
    * Lists a session's messages in seq order after a cursor.
-   * Callers: the session's user or expert; operator, admin (disputes).
+   * Callers: the session's user or expert; staff (support, admin) (disputes).
    * Errors: NOT_FOUND SESSION_NOT_FOUND, INVALID_ARGUMENT INVALID_PAGE_TOKEN
    */
   listMessages: {
@@ -5291,7 +5291,7 @@ export const SessionServiceService = {
    * `after_seq` in order, then live ones, without gap or duplicate; ephemeral events
    * (typing, call signals, heartbeats) carry seq 0 and are never replayed. No HTTP mapping:
    * the edge bridges this stream over WebSocket.
-   * Callers: the session's user or expert; operator, admin.
+   * Callers: the session's user or expert; staff (support, admin).
    * Errors: NOT_FOUND SESSION_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED, RESOURCE_EXHAUSTED WATCHER_TOO_SLOW (fell behind: reconnect with after_seq), UNAVAILABLE SHUTTING_DOWN (reconnect and resume)
    * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
    */
@@ -5339,25 +5339,25 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
    * session stays active and the call fails with UNAVAILABLE, to be retried.
    * Staff ending a session give a reason, and the action is recorded in auth's audit log
    * (`session.end`, target: the session's user).
-   * Callers: the session's user or expert; operator, admin.
+   * Callers: the session's user or expert; staff (support, admin).
    * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION INVALID_SESSION_TRANSITION, UNAVAILABLE, ABORTED SESSION_BUSY (metering claimed the session at the same moment three times; retry), INVALID_ARGUMENT REASON_REQUIRED (staff), UNAVAILABLE AUDIT_UNAVAILABLE (staff: ended but not yet recorded; send it again)
    */
   endSession: handleUnaryCall<EndSessionRequest, EndSessionResponse>;
   /**
    * Returns one session.
-   * Callers: the session's user or expert; operator, admin.
+   * Callers: the session's user or expert; staff (support, admin).
    * Errors: NOT_FOUND SESSION_NOT_FOUND
    */
   getSession: handleUnaryCall<GetSessionRequest, GetSessionResponse>;
   /**
    * Lists the caller's sessions (as user or as expert), newest first, with filters.
-   * Callers: signed-in user; operator, admin (any participant via participant_id).
+   * Callers: signed-in user; staff (support, admin) (any participant via participant_id).
    * Errors: INVALID_ARGUMENT INVALID_PAGE_TOKEN, VALIDATION_FAILED, PERMISSION_DENIED PERMISSION_DENIED (another person's sessions)
    */
   listSessions: handleUnaryCall<ListSessionsRequest, ListSessionsResponse>;
   /**
    * Returns an expert's waiting list in FIFO order with estimated waits.
-   * Callers: the expert themself; operator, admin.
+   * Callers: the expert themself; staff (support, admin).
    * Errors: PERMISSION_DENIED NOT_QUEUE_OWNER
    */
   getQueue: handleUnaryCall<GetQueueRequest, GetQueueResponse>;
@@ -5370,7 +5370,7 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
   sendMessage: handleUnaryCall<SendMessageRequest, SendMessageResponse>;
   /**
    * Lists a session's messages in seq order after a cursor.
-   * Callers: the session's user or expert; operator, admin (disputes).
+   * Callers: the session's user or expert; staff (support, admin) (disputes).
    * Errors: NOT_FOUND SESSION_NOT_FOUND, INVALID_ARGUMENT INVALID_PAGE_TOKEN
    */
   listMessages: handleUnaryCall<ListMessagesRequest, ListMessagesResponse>;
@@ -5414,7 +5414,7 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
    * `after_seq` in order, then live ones, without gap or duplicate; ephemeral events
    * (typing, call signals, heartbeats) carry seq 0 and are never replayed. No HTTP mapping:
    * the edge bridges this stream over WebSocket.
-   * Callers: the session's user or expert; operator, admin.
+   * Callers: the session's user or expert; staff (support, admin).
    * Errors: NOT_FOUND SESSION_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED, RESOURCE_EXHAUSTED WATCHER_TOO_SLOW (fell behind: reconnect with after_seq), UNAVAILABLE SHUTTING_DOWN (reconnect and resume)
    * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
    */
@@ -5510,7 +5510,7 @@ export interface SessionServiceClient extends Client {
    * session stays active and the call fails with UNAVAILABLE, to be retried.
    * Staff ending a session give a reason, and the action is recorded in auth's audit log
    * (`session.end`, target: the session's user).
-   * Callers: the session's user or expert; operator, admin.
+   * Callers: the session's user or expert; staff (support, admin).
    * Errors: NOT_FOUND SESSION_NOT_FOUND, FAILED_PRECONDITION INVALID_SESSION_TRANSITION, UNAVAILABLE, ABORTED SESSION_BUSY (metering claimed the session at the same moment three times; retry), INVALID_ARGUMENT REASON_REQUIRED (staff), UNAVAILABLE AUDIT_UNAVAILABLE (staff: ended but not yet recorded; send it again)
    */
   endSession(
@@ -5530,7 +5530,7 @@ export interface SessionServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Returns one session.
-   * Callers: the session's user or expert; operator, admin.
+   * Callers: the session's user or expert; staff (support, admin).
    * Errors: NOT_FOUND SESSION_NOT_FOUND
    */
   getSession(
@@ -5550,7 +5550,7 @@ export interface SessionServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Lists the caller's sessions (as user or as expert), newest first, with filters.
-   * Callers: signed-in user; operator, admin (any participant via participant_id).
+   * Callers: signed-in user; staff (support, admin) (any participant via participant_id).
    * Errors: INVALID_ARGUMENT INVALID_PAGE_TOKEN, VALIDATION_FAILED, PERMISSION_DENIED PERMISSION_DENIED (another person's sessions)
    */
   listSessions(
@@ -5570,7 +5570,7 @@ export interface SessionServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Returns an expert's waiting list in FIFO order with estimated waits.
-   * Callers: the expert themself; operator, admin.
+   * Callers: the expert themself; staff (support, admin).
    * Errors: PERMISSION_DENIED NOT_QUEUE_OWNER
    */
   getQueue(
@@ -5611,7 +5611,7 @@ export interface SessionServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Lists a session's messages in seq order after a cursor.
-   * Callers: the session's user or expert; operator, admin (disputes).
+   * Callers: the session's user or expert; staff (support, admin) (disputes).
    * Errors: NOT_FOUND SESSION_NOT_FOUND, INVALID_ARGUMENT INVALID_PAGE_TOKEN
    */
   listMessages(
@@ -5739,7 +5739,7 @@ export interface SessionServiceClient extends Client {
    * `after_seq` in order, then live ones, without gap or duplicate; ephemeral events
    * (typing, call signals, heartbeats) carry seq 0 and are never replayed. No HTTP mapping:
    * the edge bridges this stream over WebSocket.
-   * Callers: the session's user or expert; operator, admin.
+   * Callers: the session's user or expert; staff (support, admin).
    * Errors: NOT_FOUND SESSION_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED, RESOURCE_EXHAUSTED WATCHER_TOO_SLOW (fell behind: reconnect with after_seq), UNAVAILABLE SHUTTING_DOWN (reconnect and resume)
    * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
    */

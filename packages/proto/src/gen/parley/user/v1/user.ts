@@ -7171,7 +7171,7 @@ export const UserServiceService = {
    * Returns one user's profile. Other people see only the public fields (display name,
    * avatar, bio, languages); the user themselves and staff see everything. A partner key
    * sees only users that partner synced.
-   * Callers: signed-in user; operator, admin; partner API key with scope users:read or users:sync.
+   * Callers: signed-in user; staff (support, admin); partner API key with scope users:read or users:sync.
    * Errors: NOT_FOUND USER_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED
    */
   getUser: {
@@ -7190,7 +7190,7 @@ export const UserServiceService = {
    * (`verified`: staff only) are refused. People update only their own profile.
    * Staff changing someone else's profile, or `verified`, give a reason, and the change is
    * recorded in auth's audit log (`profile.update`).
-   * Callers: signed-in user (own profile); operator, admin (any profile).
+   * Callers: signed-in user (own profile); staff (support, admin) (any profile).
    * Errors: INVALID_ARGUMENT UPDATE_MASK_REQUIRED, FIELD_NOT_UPDATABLE, FIELD_OUTSIDE_MASK, VALIDATION_FAILED, REASON_REQUIRED (staff); PERMISSION_DENIED NOT_YOUR_PROFILE, FIELD_NOT_PERMITTED; NOT_FOUND USER_NOT_FOUND; UNAVAILABLE AUDIT_UNAVAILABLE (staff: done but not yet recorded; send it again)
    */
   updateProfile: {
@@ -7270,7 +7270,7 @@ export const UserServiceService = {
    * specialisations, languages, experience and bio; rating summary and availability are not
    * set here. Staff setting someone else's give a reason, and the change is recorded in auth's
    * audit log (`expert.upsert`); a refused attempt is recorded too.
-   * Callers: expert (own profile); operator, admin (any user).
+   * Callers: expert (own profile); staff (support, admin) (any user).
    * Errors: PERMISSION_DENIED NOT_YOUR_PROFILE, INVALID_ARGUMENT VALIDATION_FAILED, CURRENCY_MISMATCH, REASON_REQUIRED (staff); UNAVAILABLE AUDIT_UNAVAILABLE (staff: done but not yet recorded; send it again)
    */
   upsertExpertProfile: {
@@ -7290,7 +7290,7 @@ export const UserServiceService = {
    * expert without presence heartbeats reads as OFFLINE. Staff setting someone else's give a
    * reason, and the change is recorded in auth's audit log (`expert.set_availability`); a
    * refused attempt is recorded too.
-   * Callers: expert (own availability); operator, admin.
+   * Callers: expert (own availability); staff (support, admin).
    * Errors: PERMISSION_DENIED NOT_YOUR_PROFILE, NOT_FOUND EXPERT_NOT_FOUND, INVALID_ARGUMENT AVAILABILITY_DERIVED, VALIDATION_FAILED, REASON_REQUIRED (staff); UNAVAILABLE AUDIT_UNAVAILABLE (staff: done but not yet recorded; send it again)
    */
   setAvailability: {
@@ -7622,7 +7622,7 @@ export interface UserServiceServer extends UntypedServiceImplementation {
    * Returns one user's profile. Other people see only the public fields (display name,
    * avatar, bio, languages); the user themselves and staff see everything. A partner key
    * sees only users that partner synced.
-   * Callers: signed-in user; operator, admin; partner API key with scope users:read or users:sync.
+   * Callers: signed-in user; staff (support, admin); partner API key with scope users:read or users:sync.
    * Errors: NOT_FOUND USER_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED
    */
   getUser: handleUnaryCall<GetUserRequest, GetUserResponse>;
@@ -7633,7 +7633,7 @@ export interface UserServiceServer extends UntypedServiceImplementation {
    * (`verified`: staff only) are refused. People update only their own profile.
    * Staff changing someone else's profile, or `verified`, give a reason, and the change is
    * recorded in auth's audit log (`profile.update`).
-   * Callers: signed-in user (own profile); operator, admin (any profile).
+   * Callers: signed-in user (own profile); staff (support, admin) (any profile).
    * Errors: INVALID_ARGUMENT UPDATE_MASK_REQUIRED, FIELD_NOT_UPDATABLE, FIELD_OUTSIDE_MASK, VALIDATION_FAILED, REASON_REQUIRED (staff); PERMISSION_DENIED NOT_YOUR_PROFILE, FIELD_NOT_PERMITTED; NOT_FOUND USER_NOT_FOUND; UNAVAILABLE AUDIT_UNAVAILABLE (staff: done but not yet recorded; send it again)
    */
   updateProfile: handleUnaryCall<UpdateProfileRequest, UpdateProfileResponse>;
@@ -7669,7 +7669,7 @@ export interface UserServiceServer extends UntypedServiceImplementation {
    * specialisations, languages, experience and bio; rating summary and availability are not
    * set here. Staff setting someone else's give a reason, and the change is recorded in auth's
    * audit log (`expert.upsert`); a refused attempt is recorded too.
-   * Callers: expert (own profile); operator, admin (any user).
+   * Callers: expert (own profile); staff (support, admin) (any user).
    * Errors: PERMISSION_DENIED NOT_YOUR_PROFILE, INVALID_ARGUMENT VALIDATION_FAILED, CURRENCY_MISMATCH, REASON_REQUIRED (staff); UNAVAILABLE AUDIT_UNAVAILABLE (staff: done but not yet recorded; send it again)
    */
   upsertExpertProfile: handleUnaryCall<UpsertExpertProfileRequest, UpsertExpertProfileResponse>;
@@ -7679,7 +7679,7 @@ export interface UserServiceServer extends UntypedServiceImplementation {
    * expert without presence heartbeats reads as OFFLINE. Staff setting someone else's give a
    * reason, and the change is recorded in auth's audit log (`expert.set_availability`); a
    * refused attempt is recorded too.
-   * Callers: expert (own availability); operator, admin.
+   * Callers: expert (own availability); staff (support, admin).
    * Errors: PERMISSION_DENIED NOT_YOUR_PROFILE, NOT_FOUND EXPERT_NOT_FOUND, INVALID_ARGUMENT AVAILABILITY_DERIVED, VALIDATION_FAILED, REASON_REQUIRED (staff); UNAVAILABLE AUDIT_UNAVAILABLE (staff: done but not yet recorded; send it again)
    */
   setAvailability: handleUnaryCall<SetAvailabilityRequest, SetAvailabilityResponse>;
@@ -7839,7 +7839,7 @@ export interface UserServiceClient extends Client {
    * Returns one user's profile. Other people see only the public fields (display name,
    * avatar, bio, languages); the user themselves and staff see everything. A partner key
    * sees only users that partner synced.
-   * Callers: signed-in user; operator, admin; partner API key with scope users:read or users:sync.
+   * Callers: signed-in user; staff (support, admin); partner API key with scope users:read or users:sync.
    * Errors: NOT_FOUND USER_NOT_FOUND, INVALID_ARGUMENT VALIDATION_FAILED
    */
   getUser(
@@ -7864,7 +7864,7 @@ export interface UserServiceClient extends Client {
    * (`verified`: staff only) are refused. People update only their own profile.
    * Staff changing someone else's profile, or `verified`, give a reason, and the change is
    * recorded in auth's audit log (`profile.update`).
-   * Callers: signed-in user (own profile); operator, admin (any profile).
+   * Callers: signed-in user (own profile); staff (support, admin) (any profile).
    * Errors: INVALID_ARGUMENT UPDATE_MASK_REQUIRED, FIELD_NOT_UPDATABLE, FIELD_OUTSIDE_MASK, VALIDATION_FAILED, REASON_REQUIRED (staff); PERMISSION_DENIED NOT_YOUR_PROFILE, FIELD_NOT_PERMITTED; NOT_FOUND USER_NOT_FOUND; UNAVAILABLE AUDIT_UNAVAILABLE (staff: done but not yet recorded; send it again)
    */
   updateProfile(
@@ -7971,7 +7971,7 @@ export interface UserServiceClient extends Client {
    * specialisations, languages, experience and bio; rating summary and availability are not
    * set here. Staff setting someone else's give a reason, and the change is recorded in auth's
    * audit log (`expert.upsert`); a refused attempt is recorded too.
-   * Callers: expert (own profile); operator, admin (any user).
+   * Callers: expert (own profile); staff (support, admin) (any user).
    * Errors: PERMISSION_DENIED NOT_YOUR_PROFILE, INVALID_ARGUMENT VALIDATION_FAILED, CURRENCY_MISMATCH, REASON_REQUIRED (staff); UNAVAILABLE AUDIT_UNAVAILABLE (staff: done but not yet recorded; send it again)
    */
   upsertExpertProfile(
@@ -7995,7 +7995,7 @@ export interface UserServiceClient extends Client {
    * expert without presence heartbeats reads as OFFLINE. Staff setting someone else's give a
    * reason, and the change is recorded in auth's audit log (`expert.set_availability`); a
    * refused attempt is recorded too.
-   * Callers: expert (own availability); operator, admin.
+   * Callers: expert (own availability); staff (support, admin).
    * Errors: PERMISSION_DENIED NOT_YOUR_PROFILE, NOT_FOUND EXPERT_NOT_FOUND, INVALID_ARGUMENT AVAILABILITY_DERIVED, VALIDATION_FAILED, REASON_REQUIRED (staff); UNAVAILABLE AUDIT_UNAVAILABLE (staff: done but not yet recorded; send it again)
    */
   setAvailability(
