@@ -1,16 +1,6 @@
 import { identityEnv } from "@parley/kit/auth";
 import { env, parseNetworkList, z } from "@parley/kit/config";
 
-const list = z
-  .string()
-  .default("")
-  .transform((value) =>
-    value
-      .split(",")
-      .map((item) => item.trim())
-      .filter(Boolean),
-  );
-
 /** The edge's environment; every variable is validated at start. */
 export const edgeConfigShape = {
   HTTP_PORT: env.port(8080),
@@ -26,7 +16,7 @@ export const edgeConfigShape = {
   /** Prefix of the edge's Redis keys: deployments (or test runs) sharing one Redis stay apart. */
   REDIS_KEY_PREFIX: z.string().min(1).default("parley:"),
   /** Browser origins allowed by CORS, comma-separated (none when empty). */
-  CORS_ORIGINS: list,
+  CORS_ORIGINS: env.list(),
   /** Shared secret of the payment provider's webhook signatures; the webhook route is off without it. */
   WEBHOOK_SECRET: env.secret(16).optional(),
   WEBHOOK_TOLERANCE_SECONDS: env.positiveInt(300),

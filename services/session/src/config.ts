@@ -42,16 +42,7 @@ export const sessionConfigShape = {
   /** A session may be disputed this many hours after it ended. */
   DISPUTE_WINDOW_HOURS: env.positiveInt(48),
   /** Rules that propose a dispute's outcome, comma-separated (empty: support decides every one). */
-  DISPUTE_RULES: z
-    .string()
-    .default("expert_no_reply")
-    .transform((value) =>
-      value
-        .split(",")
-        .map((rule) => rule.trim())
-        .filter(Boolean),
-    )
-    .pipe(z.array(z.enum(["expert_no_reply"]))),
+  DISPUTE_RULES: env.list("expert_no_reply").pipe(z.array(z.enum(["expert_no_reply"]))),
   /** expert_no_reply: the expert's first message must come within this many seconds of the start. */
   DISPUTE_NO_REPLY_SECONDS: env.positiveInt(120),
   /** How often experts' changed public figures are sent to their profile (user service). */

@@ -72,18 +72,20 @@ export const env = {
   logLevel: () => z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   positiveInt: (fallback: number) => z.coerce.number().int().positive().default(fallback),
   secret: (minLength = 16) => z.string().min(minLength, `must be at least ${minLength} characters`),
-  /** Comma-separated secrets, each at least `minLength` characters; none when unset. */
-  secretList: (minLength = 16) =>
+  /** Comma-separated items, trimmed, empty ones dropped; `fallback` when unset. */
+  list: (fallback = "") =>
     z
       .string()
-      .default("")
+      .default(fallback)
       .transform((value) =>
         value
           .split(",")
           .map((item) => item.trim())
           .filter(Boolean),
-      )
-      .pipe(z.array(z.string().min(minLength, `each must be at least ${minLength} characters`))),
+      ),
+  /** Comma-separated secrets, each at least `minLength` characters; none when unset. */
+  secretList: (minLength = 16) =>
+    env.list().pipe(z.array(z.string().min(minLength, `each must be at least ${minLength} characters`))),
   /**
    * PAGE_TOKEN_SECRET: signs page tokens (kit/paging). Every instance of a service needs the
    * same one; `pnpm start` generates it into .data/local-secrets.json.
