@@ -368,11 +368,12 @@ export async function startAuth(
   });
   outbox.start();
   let stopping = false;
-  const resealing = resealAtStart({
-    resealTotpSecrets: domain.mfa.resealTotpSecrets,
-    log,
-    stopped: () => stopping,
-  });
+  // Only while a rotation is under way: with no previous secret nothing needs moving (a value
+  // sealed before secrets had ids opens under the current one), and a start scans nothing.
+  const resealing =
+    config.SIGNING_KEY_SECRET_PREVIOUS.length > 0
+      ? resealAtStart({ resealTotpSecrets: domain.mfa.resealTotpSecrets, log, stopped: () => stopping })
+      : Promise.resolve();
   const maintenance = setInterval(() => {
     domain.keys
       .maintain()

@@ -4,8 +4,8 @@ import type { Logger } from "@parley/kit/log";
 const BATCH = 200;
 
 /**
- * After SIGNING_KEY_SECRET rotated, moves what a previous secret sealed under the current one,
- * once at start, in the background: TOTP secrets here (signing keys rotate in keys.maintain();
+ * After SIGNING_KEY_SECRET rotated (SIGNING_KEY_SECRET_PREVIOUS set), moves what a previous
+ * secret sealed under the current one, once at start, in the background: TOTP secrets here (signing keys rotate in keys.maintain();
  * a refresh pair's seal lives only through its retry window). Stops early when `stopped()`.
  */
 export async function resealAtStart(deps: {
