@@ -69,7 +69,7 @@ export function payouts(core: Core) {
     return payout;
   };
 
-  return {
+  const useCases = {
     async setPayoutAccount(
       expertUserId: string,
       input: {
@@ -205,19 +205,22 @@ export function payouts(core: Core) {
       const due = await store.payouts.dueAutomatic(input);
       let requested = 0;
       for (const { expertUserId, earnings } of due) {
-        await this.requestWithdrawal("service:billing", {
-          expertUserId,
-          amount: { amountMinor: earnings, currency: input.currency },
-          requestId: `auto:${input.period}:${expertUserId}:${input.currency}`,
-          automatic: true,
-        }).then(
-          () => {
-            requested += 1;
-          },
-          () => undefined,
-        );
+        await useCases
+          .requestWithdrawal("service:billing", {
+            expertUserId,
+            amount: { amountMinor: earnings, currency: input.currency },
+            requestId: `auto:${input.period}:${expertUserId}:${input.currency}`,
+            automatic: true,
+          })
+          .then(
+            () => {
+              requested += 1;
+            },
+            () => undefined,
+          );
       }
       return requested;
     },
   };
+  return useCases;
 }
