@@ -65,6 +65,8 @@ type Job =
       settleMs: number;
       /** closed: the windows the callers run in (the others they wait out); every window when absent. */
       active?: "even" | "odd";
+      /** Also report each window's summarised latencies (ms, ascending), to pool windows. */
+      latencies?: boolean;
     };
 
 const out = (line: unknown) => process.stdout.write(`${JSON.stringify(line)}\n`);
@@ -258,6 +260,7 @@ async function windows(spec: Extract<Job, { kind: "windows" }>) {
         p50: percentile(sorted, 0.5),
         p99: percentile(sorted, 0.99),
         max: sorted[sorted.length - 1] ?? 0,
+        ...(spec.latencies ? { latencies: sorted.map((ms) => Math.round(ms * 1000) / 1000) } : {}),
       };
     }),
   });
