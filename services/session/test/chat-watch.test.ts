@@ -135,6 +135,27 @@ t.test("chat: seq per session, client_msg_id idempotency, limits, cursor pages, 
   );
 });
 
+t.test("retries racing on one client_msg_id store one message and take one seq", async (t) => {
+  const { user, expert, sessionId } = await harness.activeSession();
+  const clientMsgId = newId();
+  const sent = await Promise.all(
+    Array.from({ length: 4 }, () => session.sendMessage(text(sessionId, "once", clientMsgId), user.call)),
+  );
+  t.equal(new Set(sent.map((s) => s.message!.messageId)).size, 1, "every retry answers the one message");
+  const next = await session.sendMessage(text(sessionId, "after"), expert.call);
+  t.equal(next.message!.seq, sent[0]!.message!.seq + 1n, "the losers took no seq");
+  const replay = watch(user, sessionId);
+  await replay.until((events) => events.some((e) => e.seq === next.message!.seq));
+  await replay.close();
+  const messages = replay.stored().filter((e) => e.kind?.$case === "message");
+  t.same(
+    messages.map((e) => (e.kind?.$case === "message" ? e.kind.value.seq : undefined)),
+    messages.map((e) => e.seq),
+    "a replayed message carries its event's seq",
+  );
+  t.equal(messages.length, 2);
+});
+
 t.test(
   "watchers get replay then live, in order; reconnecting with after_seq sees each event once",
   async (t) => {

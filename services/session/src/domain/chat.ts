@@ -72,14 +72,11 @@ export function chat(core: Core) {
           { metadata: { kinds: [...new Set(contacts.map((c) => c.kind))].join(",") } },
         );
       return write(async (tx, emit) => {
-        const locked = (await tx.lockSession(session.id))!;
-        if (locked.status !== "active")
-          throw failedPrecondition("SESSION_NOT_ACTIVE", "the session is not active");
-        const message = await tx.insertMessage({
+        // One statement locks the row, takes the next seq (shared with the session's other
+        // events) and stores the message with its event, only while the session is active.
+        const appended = await tx.appendMessage({
           id: newId(),
           sessionId: session.id,
-          // The seq its event takes next: the session's row is locked, nobody else takes one.
-          seq: locked.lastSeq + 1n,
           senderId,
           kind: input.kind,
           text: stored,
@@ -89,6 +86,8 @@ export function chat(core: Core) {
           sentAt: now(),
           flagged: contacts.length > 0,
         });
+        if (!appended) throw failedPrecondition("SESSION_NOT_ACTIVE", "the session is not active");
+        const { message, event } = appended;
         if (contacts.length > 0 && action === "flag")
           await tx.insertReport({
             id: newId(),
@@ -108,7 +107,7 @@ export function chat(core: Core) {
             createdAt: message.sentAt,
             resolvedAt: null,
           });
-        await emit(session.id, { type: "message", message });
+        await emit.stored(event);
         return message;
       }).catch(async (error: unknown) => {
         // Two retries raced: the loser returns the winner's message.

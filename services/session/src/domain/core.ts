@@ -77,7 +77,14 @@ export interface SessionsDeps {
 }
 
 /** Appends a stored event to the transaction; it is published after commit. */
-export type Emit = (sessionId: string, body: EventBody) => Promise<void>;
+export interface Emit {
+  (sessionId: string, body: EventBody): Promise<void>;
+  /**
+   * An event a statement of the transaction already stored with its change (SendMessage's, one
+   * statement for the message and its event): its notifications and publishing as if appended.
+   */
+  stored(event: SessionEvent): Promise<void>;
+}
 
 export type Role = "user" | "expert" | "staff";
 
@@ -114,12 +121,15 @@ export function createCore(deps: SessionsDeps) {
   /** Runs a transaction, then publishes the stored events it appended, in seq order. */
   async function write<T>(work: (tx: SessionTx, emit: Emit) => Promise<T>) {
     const events: SessionEvent[] = [];
-    const result = await store.transaction((tx) =>
-      work(tx, async (sessionId, body) => {
-        events.push(await tx.appendEvent(sessionId, now(), body));
-        await tx.enqueueNotifications(intentsFor(body));
-      }),
-    );
+    const result = await store.transaction((tx) => {
+      const stored = async (event: SessionEvent) => {
+        events.push(event);
+        await tx.enqueueNotifications(intentsFor(event.body));
+      };
+      const append = async (sessionId: string, body: EventBody) =>
+        stored(await tx.appendEvent(sessionId, now(), body));
+      return work(tx, Object.assign(append, { stored }));
+    });
     // After commit and fire-and-forget: a slow or dead bus never delays the write.
     for (const event of events) deps.feed.publish(event);
     return result;

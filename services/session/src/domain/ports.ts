@@ -152,8 +152,15 @@ export interface SessionTx {
   appendEvents(events: NewEvent[]): Promise<SessionEvent[]>;
   /** Writes notification intents to the outbox (an id already there is left alone). */
   enqueueNotifications(intents: NotificationIntent[]): Promise<void>;
-  /** Throws DuplicateRecord("client_message") when the sender already used its client id. */
-  insertMessage(message: MessageRecord): Promise<MessageRecord>;
+  /**
+   * Stores a message as its session's next event, only while the session is active: locks the
+   * row, takes the next seq for the message and its event, stores both. undefined when the
+   * session is not active. Throws DuplicateRecord("client_message") when the sender already
+   * used its client id.
+   */
+  appendMessage(
+    message: Omit<MessageRecord, "seq">,
+  ): Promise<{ message: MessageRecord; event: SessionEvent } | undefined>;
   upsertReceipt(sessionId: string, receipt: ReceiptRecord): Promise<ReceiptRecord>;
   insertReview(review: ReviewRecord): Promise<boolean>;
   /** Serialises capacity decisions for one expert until the transaction ends. */

@@ -222,14 +222,46 @@ function transactional(sql: Sql): SessionTx {
         NOTIFICATION_OUTBOX,
         intents.map(({ id, ...payload }) => ({ id, payload })),
       ),
-    async insertMessage(m) {
-      const [inserted] = await sql`insert into sessions.messages (id, session_id, seq, sender_id, kind, text,
-        attachment_url, attachment_content_type, client_msg_id, sent_at, flagged)
-        values (${m.id}, ${m.sessionId}, ${m.seq.toString()}, ${m.senderId}, ${m.kind}, ${m.text}, ${m.attachmentUrl},
-        ${m.attachmentContentType}, ${m.clientMsgId}, ${m.sentAt}, ${m.flagged ?? false}) returning *`.catch(
-        asDuplicate,
-      );
-      return toMessage(inserted!);
+    async appendMessage(m) {
+      // The stored body is the message as read back; its seq exists only inside the statement,
+      // so it is written there in the codec's bigint tag (0 until then).
+      const body = eventBodyJson({
+        type: "message",
+        message: { ...m, seq: 0n, hidden: false, flagged: m.flagged ?? false },
+      });
+      // One statement, one round trip: the update locks the row and takes the seq (its status
+      // re-checked under the lock), the message and its event are stored with that seq. Not
+      // active: nothing matches, nothing is stored.
+      const [row] = await sql`
+        with bumped as (
+          update sessions.sessions set last_seq = last_seq + 1
+          where id = ${m.sessionId} and status = 'active'
+          returning id, last_seq
+        ), message as (
+          insert into sessions.messages (id, session_id, seq, sender_id, kind, text, attachment_url,
+            attachment_content_type, client_msg_id, sent_at, flagged)
+          select ${m.id}::uuid, id, last_seq, ${m.senderId}, ${m.kind}, ${m.text}, ${m.attachmentUrl},
+            ${m.attachmentContentType}, ${m.clientMsgId}, ${m.sentAt}::timestamptz, ${m.flagged ?? false}::bool
+          from bumped
+          returning *
+        ), event as (
+          insert into sessions.session_events (session_id, seq, occurred_at, body)
+          select session_id, seq, sent_at,
+            jsonb_set(${body}::text::jsonb, '{message,seq}', jsonb_build_object('$bigint', seq::text))
+          from message
+        )
+        select * from message`.catch(asDuplicate);
+      if (!row) return undefined;
+      const message = toMessage(row);
+      return {
+        message,
+        event: {
+          seq: message.seq,
+          sessionId: message.sessionId,
+          occurredAt: message.sentAt,
+          body: { type: "message", message },
+        },
+      };
     },
     async upsertReceipt(sessionId, r) {
       const [row] = await sql`insert into sessions.receipts (session_id, user_id, delivered_seq, read_seq)
