@@ -88,6 +88,46 @@ t.test("Notify: per-person seq, idempotent by producer event, rendered in the pe
   t.equal(inHindi.notification!.body, "आपके वॉलेट में ₹500.00 जोड़े गए।");
 });
 
+t.test("Notify racing a call that stores its event first: answers that row, skips no seq", async (t) => {
+  const person = await h.person();
+  const notificationId = "00000000-0000-4000-8000-000000000001";
+  // Another call's transaction, holding the person's head and the event, still open while
+  // this Notify runs: its statement cannot see the row and waits on the head.
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let ready!: () => void;
+  const holding = new Promise<void>((resolve) => (ready = resolve));
+  const other = h.sql.begin(async (tx) => {
+    const [head] =
+      await tx`insert into users.notification_heads as h (user_id, last_seq) values (${person.userId}, 1)
+      on conflict (user_id) do update set last_seq = h.last_seq + 1 returning last_seq`;
+    await tx`insert into users.notifications (user_id, seq, notification_id, producer, event_id, kind, title, body, data, created_at)
+      values (${person.userId}, ${head!.last_seq}, ${notificationId}, 'billing', 'raced-1', 'top_up_credited', 'Top-up received', '', '{}', now())`;
+    ready();
+    await released;
+    return BigInt(head!.last_seq as bigint);
+  });
+  await holding;
+  const racing = notify(person.userId, "raced-1");
+  const deadline = Date.now() + 5_000;
+  while (
+    (
+      await h.sql`select 1 from pg_stat_activity where datname = current_database()
+        and wait_event_type = 'Lock' and query like '%notification_heads%'`
+    ).length === 0
+  ) {
+    if (Date.now() > deadline) throw new Error("Notify never waited on the other call");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  release();
+  const seq = await other;
+  const raced = await racing;
+  t.equal(raced.created, false, "the other call stored it");
+  t.equal(raced.notification!.notificationId, notificationId, "and its row is the answer");
+  const next = await notify(person.userId, "raced-2");
+  t.equal(next.notification!.seq, seq + 1n, "the losing attempt took no seq");
+});
+
 t.test("Notify: only services, valid input", async (t) => {
   const person = await h.person();
   t.equal((await failure(notify(person.userId, ""))).reason, "VALIDATION_FAILED");

@@ -46,14 +46,24 @@ export function createNotifications(deps: NotificationsDeps) {
   }
 
   /**
-   * Renders each notification in its person's locale (English when they have no profile yet).
-   * Producers name people by id; the names (`user_name`, `expert_name`) are filled in here,
-   * where profiles live.
+   * Renders each notification in its person's locale (English when they have no profile yet),
+   * stores it (once per producer event) with its planned deliveries, and pushes live what was
+   * new; returns each stored notification. Producers name people by id; the names
+   * (`user_name`, `expert_name`) are filled in here, where profiles live.
    */
-  async function prepare(producer: string, inputs: NotifyInput[]): Promise<NewNotification[]> {
+  async function send(producer: string, inputs: NotifyInput[]) {
+    const now = deps.now();
+    const { delivery } = deps;
     const ids = new Set(inputs.flatMap((i) => [i.userId, i.data.user_id ?? "", i.data.expert_id ?? ""]));
-    const profiles = await deps.store.people([...ids].filter(isUuid));
-    return inputs.map((input) => {
+    // Neither read needs the other: side by side, one round trip's wait instead of two.
+    const [profiles, contexts] = await Promise.all([
+      deps.store.people([...ids].filter(isUuid)),
+      delivery?.store.contexts(
+        [...new Set(inputs.map((i) => i.userId))],
+        new Date(now.getTime() - 3_600_000),
+      ),
+    ]);
+    const items: NewNotification[] = inputs.map((input) => {
       const data = { ...input.data };
       for (const [idKey, nameKey] of [
         ["user_id", "user_name"],
@@ -70,22 +80,7 @@ export function createNotifications(deps: NotificationsDeps) {
         ...render(input.kind, data, localeOf(profiles.get(input.userId)?.locale ?? "")),
       };
     });
-  }
-
-  /** Stores (once per producer event) and pushes live what was new; returns each stored notification. */
-  async function store(items: NewNotification[]) {
-    const now = deps.now();
-    const { delivery } = deps;
-    const planned = delivery
-      ? planDeliveries(
-          items,
-          await delivery.store.contexts(
-            [...new Set(items.map((i) => i.userId))],
-            new Date(now.getTime() - 3_600_000),
-          ),
-          delivery.rules,
-        )
-      : [];
+    const planned = delivery && contexts ? planDeliveries(items, contexts, delivery.rules) : [];
     const results = await deps.store.insert(items, now, planned);
     for (const { notification, created } of results) if (created) deps.feed.publish(notification);
     if (planned.some((d) => d.status === "pending")) delivery?.nudge();
@@ -98,14 +93,14 @@ export function createNotifications(deps: NotificationsDeps) {
       const v = new Violations();
       check(input, v);
       v.throwIfAny();
-      const [result] = await store(await prepare(producer, [input]));
+      const [result] = await send(producer, [input]);
       return result!;
     },
 
     /** The same for many people at once (a fan-out this service makes itself); one statement. */
     async notifyMany(producer: string, inputs: NotifyInput[]) {
       if (inputs.length === 0) return [];
-      return store(await prepare(producer, inputs));
+      return send(producer, inputs);
     },
 
     async list(userId: string, query: { unreadOnly: boolean; beforeSeq?: bigint; limit: number }) {

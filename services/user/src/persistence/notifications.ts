@@ -20,14 +20,22 @@ function toNotification(row: Record<string, unknown>): Notification {
   };
 }
 
-/** A concurrent Notify stored one of this batch's events first: the batch runs again. */
-class Raced extends Error {}
+/** The unique index that stores each producer event once. */
+const EVENT_UNIQUE = "notifications_event_unique";
+
+const isEventDuplicate = (error: unknown) => {
+  const e = error as { code?: string; constraint_name?: string } | undefined;
+  return e?.code === "23505" && e.constraint_name === EVENT_UNIQUE;
+};
 
 /**
- * The inbox over the raw pool. Seqs come from notification_heads: one statement bumps every
- * person's head (row locks taken in user id order, so two batches never deadlock), the next
- * inserts the rows; (producer, event_id) already stored is left out first, and an event a
- * concurrent call stored meanwhile rolls the batch back (no seq is ever skipped) and retries.
+ * The inbox over the raw pool. A batch is stored in one statement (its own transaction, one
+ * round trip): (producer, event_id) already stored is left out, every person's head in
+ * notification_heads is bumped by their count of new ones (row locks taken in user id order, so
+ * two batches never deadlock), the rows are inserted with the seqs that frees, and the planned
+ * deliveries of exactly those rows. An event a concurrent call stored after this statement's
+ * snapshot fails the insert on its unique index, which undoes the whole statement, heads
+ * included (no seq is ever skipped); the batch then runs again and finds it stored.
  */
 export function createNotificationStore(sql: Sql): NotificationStore {
   async function attempt(
@@ -35,71 +43,69 @@ export function createNotificationStore(sql: Sql): NotificationStore {
     now: Date,
     planned: PlannedDelivery[],
   ) {
-    return sql.begin(async (tx) => {
-      const existing = await tx`select * from users.notifications
-        where (producer, event_id) in (select * from unnest(${items.map((i) => i.producer)}::text[], ${items.map((i) => i.eventId)}::text[]))`;
-      const stored = new Map(
-        existing.map((row) => [`${row.producer}\n${row.event_id}`, toNotification(row)]),
-      );
-      const keyOf = (i: { producer: string; eventId: string }) => `${i.producer}\n${i.eventId}`;
-      const taken = new Set(stored.keys());
-      const fresh = items.filter((item) => {
-        const key = keyOf(item);
-        if (taken.has(key)) return false;
-        taken.add(key);
-        return true;
-      });
-      const created = new Set<string>();
-      if (fresh.length > 0) {
-        const counts = new Map<string, number>();
-        for (const item of fresh) counts.set(item.userId, (counts.get(item.userId) ?? 0) + 1);
-        const people = [...counts.keys()].sort();
-        const heads = await tx`insert into users.notification_heads as h (user_id, last_seq)
-          select * from unnest(${people}::uuid[], ${people.map((p) => counts.get(p)!)}::int8[]) order by 1
-          on conflict (user_id) do update set last_seq = h.last_seq + excluded.last_seq
-          returning user_id, last_seq`;
-        const next = new Map(
-          heads.map((h) => [
-            h.user_id as string,
-            BigInt(h.last_seq as bigint) - BigInt(counts.get(h.user_id as string)!),
-          ]),
-        );
-        const seqs = fresh.map((item) => {
-          const seq = next.get(item.userId)! + 1n;
-          next.set(item.userId, seq);
-          return seq.toString();
-        });
-        const rows = await tx`insert into users.notifications
+    const keyOf = (i: { producer: string; eventId: string }) => `${i.producer}\n${i.eventId}`;
+    // An event twice in one batch is stored once, as its first occurrence.
+    const taken = new Set<string>();
+    const unique = items.filter((item) => {
+      const key = keyOf(item);
+      if (taken.has(key)) return false;
+      taken.add(key);
+      return true;
+    });
+    const at = now.toISOString();
+    // Seqs follow the batch's order per person: the head's new value less its count of new
+    // ones, plus each one's place among them.
+    const rows = await sql`
+      with input as (
+        select * from unnest(
+          ${unique.map((i) => i.userId)}::uuid[], ${unique.map((i) => i.notificationId)}::uuid[],
+          ${unique.map((i) => i.producer)}::text[], ${unique.map((i) => i.eventId)}::text[],
+          ${unique.map((i) => i.kind)}::text[], ${unique.map((i) => i.title)}::text[],
+          ${unique.map((i) => i.body)}::text[], ${unique.map((i) => JSON.stringify(i.data))}::text[]
+        ) with ordinality as x(u, n, p, e, k, t, b, d, ord)
+      ), existing as (
+        select s.* from users.notifications s join input i on s.producer = i.p and s.event_id = i.e
+      ), fresh as (
+        select i.*, row_number() over (partition by i.u order by i.ord) as nth,
+          count(*) over (partition by i.u) as cnt
+        from input i where not exists (select from existing s where s.producer = i.p and s.event_id = i.e)
+      ), heads as (
+        insert into users.notification_heads as h (user_id, last_seq)
+        select u, count(*) from fresh group by u order by u
+        on conflict (user_id) do update set last_seq = h.last_seq + excluded.last_seq
+        returning user_id, last_seq
+      ), inserted as (
+        insert into users.notifications
           (user_id, seq, notification_id, producer, event_id, kind, title, body, data, created_at)
-          select u, s, n, p, e, k, t, b, d::jsonb, ${now.toISOString()}::timestamptz from unnest(
-            ${fresh.map((i) => i.userId)}::uuid[], ${seqs}::int8[], ${fresh.map((i) => i.notificationId)}::uuid[],
-            ${fresh.map((i) => i.producer)}::text[], ${fresh.map((i) => i.eventId)}::text[],
-            ${fresh.map((i) => i.kind)}::text[], ${fresh.map((i) => i.title)}::text[],
-            ${fresh.map((i) => i.body)}::text[], ${fresh.map((i) => JSON.stringify(i.data))}::text[]
-          ) as x(u, s, n, p, e, k, t, b, d)
-          on conflict (producer, event_id) do nothing
-          returning *`;
-        if (rows.length < fresh.length) throw new Raced();
-        for (const row of rows) {
-          const notification = toNotification(row);
-          stored.set(`${row.producer}\n${row.event_id}`, notification);
-          created.add(notification.notificationId);
-        }
-        const deliveries = planned.filter((d) => created.has(d.notificationId));
-        if (deliveries.length > 0)
-          await tx`insert into users.deliveries (delivery_id, notification_id, user_id, channel, device_id, status, created_at)
-            select *, ${now.toISOString()}::timestamptz from unnest(
-              ${deliveries.map((d) => d.deliveryId)}::uuid[], ${deliveries.map((d) => d.notificationId)}::uuid[],
-              ${deliveries.map((d) => d.userId)}::uuid[], ${deliveries.map((d) => d.channel)}::text[],
-              ${deliveries.map((d) => d.deviceId)}::uuid[], ${deliveries.map((d) => d.status)}::text[])`;
-      }
-      const seen = new Set<string>();
-      return items.map((item) => {
-        const notification = stored.get(keyOf(item))!;
-        const first = created.has(notification.notificationId) && !seen.has(notification.notificationId);
-        seen.add(notification.notificationId);
-        return { notification, created: first };
-      });
+        select f.u, h.last_seq - f.cnt + f.nth, f.n, f.p, f.e, f.k, f.t, f.b, f.d::jsonb, ${at}::timestamptz
+        from fresh f join heads h on h.user_id = f.u
+        returning *
+      ), delivered as (
+        insert into users.deliveries (delivery_id, notification_id, user_id, channel, device_id, status, created_at)
+        select d.*, ${at}::timestamptz from unnest(
+          ${planned.map((d) => d.deliveryId)}::uuid[], ${planned.map((d) => d.notificationId)}::uuid[],
+          ${planned.map((d) => d.userId)}::uuid[], ${planned.map((d) => d.channel)}::text[],
+          ${planned.map((d) => d.deviceId)}::uuid[], ${planned.map((d) => d.status)}::text[]
+        ) as d(delivery_id, notification_id, user_id, channel, device_id, status)
+        where d.notification_id in (select notification_id from inserted)
+      )
+      select true as created, * from inserted
+      union all
+      select false as created, * from existing`;
+    const stored = new Map(
+      rows.map((row) => [
+        `${row.producer}\n${row.event_id}`,
+        { notification: toNotification(row), created: row.created as boolean },
+      ]),
+    );
+    // Created only at the event's first occurrence in the batch.
+    const seen = new Set<string>();
+    return items.map((item) => {
+      const key = keyOf(item);
+      const { notification, created } = stored.get(key)!;
+      const first = created && !seen.has(key);
+      seen.add(key);
+      return { notification, created: first };
     });
   }
 
@@ -108,7 +114,7 @@ export function createNotificationStore(sql: Sql): NotificationStore {
       try {
         return await attempt(items, now, planned);
       } catch (error) {
-        if (error instanceof Raced) return attempt(items, now, planned);
+        if (isEventDuplicate(error)) return attempt(items, now, planned);
         throw error;
       }
     },
