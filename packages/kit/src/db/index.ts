@@ -5,6 +5,12 @@ import { instrumentPostgresQueries, tracingEnabled } from "../tracing";
 
 export type Sql = postgres.Sql;
 
+/** Whether a statement failed with this SQLSTATE (and, when given, on this constraint). */
+export function isPgError(error: unknown, code: string, constraint?: string): boolean {
+  const e = error as { code?: string; constraint_name?: string } | undefined;
+  return e?.code === code && (constraint === undefined || e.constraint_name === constraint);
+}
+
 export interface Database {
   /**
    * The postgres.js pool. A service may wrap it with `drizzle(sql, { schema })`; note that

@@ -1,9 +1,10 @@
+import { isPgError } from "@parley/kit/db";
 import type { ChargeItem, ChargePlan, ChargeReceipt, ChargeSnapshot } from "../domain/charges";
 import type { ChargeStore } from "../domain/ports";
 import { postingWrites, walletWrites } from "./ledger";
 import { createPlainCharges } from "./plain-charges";
 import { type HoldRow, type WalletRow, walletSnapshots } from "./rows";
-import { array, isPgError, type PlatformAccounts, pipelinedTransaction, type Sql, type Tx } from "./sql";
+import { array, type PlatformAccounts, pipelinedTransaction, type Sql, type Tx } from "./sql";
 
 interface ChargeRow {
   transaction_id: string;

@@ -1,6 +1,7 @@
+import { isPgError } from "@parley/kit/db";
 import { newId } from "@parley/kit/ids";
 import { type ChargeItem, type ChargeReceipt, inWalletOrder } from "../domain/charges";
-import { array, isPgError, type PlatformAccounts, REVENUE_SHARDS, type Sql } from "./sql";
+import { array, type PlatformAccounts, REVENUE_SHARDS, type Sql } from "./sql";
 
 /** A plain minute to charge: the item, its journal transaction and the clock of its call. */
 export interface PlainMinute {

@@ -166,9 +166,3 @@ export function platformAccounts() {
 }
 
 export type PlatformAccounts = ReturnType<typeof platformAccounts>;
-
-/** A Postgres error raised by a statement (constraint name, SQLSTATE). */
-export function isPgError(error: unknown, code: string, constraint?: string): boolean {
-  const e = error as { code?: string; constraint_name?: string } | undefined;
-  return e?.code === code && (constraint === undefined || e.constraint_name === constraint);
-}

@@ -1,3 +1,4 @@
+import { isPgError } from "@parley/kit/db";
 import { failedPrecondition } from "@parley/kit/errors";
 import type postgres from "postgres";
 import type { LedgerStore } from "../domain/ports";
@@ -9,7 +10,7 @@ import { createPaymentStore } from "./payments";
 import { createPayoutStore } from "./payouts";
 import { createRefundStore } from "./refunds";
 import { createSealer } from "./sealing";
-import { asSql, isPgError, platformAccounts } from "./sql";
+import { asSql, platformAccounts } from "./sql";
 import { createEarningsStore, createWalletStore } from "./wallets";
 
 /**

@@ -1,5 +1,5 @@
 import type { Bus } from "@parley/kit/bus";
-import type { Sql } from "@parley/kit/db";
+import { isPgError, type Sql } from "@parley/kit/db";
 import type { Logger } from "@parley/kit/log";
 import type { Notification, NotificationKind, PlannedDelivery } from "../domain/model";
 import type { NotificationFeed, NotificationStore } from "../domain/ports";
@@ -23,10 +23,7 @@ function toNotification(row: Record<string, unknown>): Notification {
 /** The unique index that stores each producer event once. */
 const EVENT_UNIQUE = "notifications_event_unique";
 
-const isEventDuplicate = (error: unknown) => {
-  const e = error as { code?: string; constraint_name?: string } | undefined;
-  return e?.code === "23505" && e.constraint_name === EVENT_UNIQUE;
-};
+const isEventDuplicate = (error: unknown) => isPgError(error, "23505", EVENT_UNIQUE);
 
 /**
  * The inbox over the raw pool. A batch is stored in one statement (its own transaction, one
