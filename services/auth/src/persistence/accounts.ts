@@ -4,7 +4,7 @@ import type { AccountStore } from "../domain/ports";
 import { isDemotion } from "../domain/roles";
 import { appendAudit } from "./audit";
 import { revokeLive } from "./login-sessions";
-import { spendOutstandingResets } from "./password-resets";
+import { replacePassword, spendOutstandingResets } from "./password-resets";
 import { insertRevocations } from "./revocations";
 import { accounts, apiKeys, backupCodes, contactVerifications, loginSessions } from "./schema";
 import { type Db, enqueue, toAccount, unspent } from "./shared";
@@ -112,14 +112,7 @@ export function createAccountStore(db: Db, now: () => Date): AccountStore {
     },
 
     async setPassword(accountId, passwordHash, at, notices = []) {
-      await db.transaction(async (tx) => {
-        await enqueue(tx, notices);
-        await tx
-          .update(accounts)
-          .set({ passwordHash, passwordChangedAt: at })
-          .where(eq(accounts.id, accountId));
-        await spendOutstandingResets(tx, accountId, at);
-      });
+      await db.transaction((tx) => replacePassword(tx, accountId, passwordHash, at, notices));
     },
 
     async changeAccountStatus(change) {

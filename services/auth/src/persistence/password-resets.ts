@@ -1,4 +1,5 @@
 import { and, eq, inArray, isNull } from "drizzle-orm";
+import type { OutboxMessage } from "../domain/model";
 import type { PasswordResetStore } from "../domain/ports";
 import { revokeLive } from "./login-sessions";
 import { accounts, loginSessions, passwordResets } from "./schema";
@@ -10,6 +11,22 @@ export const spendOutstandingResets = (tx: Tx, accountId: string, at: Date) =>
     .update(passwordResets)
     .set({ usedAt: at })
     .where(and(eq(passwordResets.accountId, accountId), isNull(passwordResets.usedAt)));
+
+/**
+ * A new password in place, in the caller's transaction: its notices queued, the hash stored, and
+ * every reset link still outstanding spent.
+ */
+export async function replacePassword(
+  tx: Tx,
+  accountId: string,
+  passwordHash: string,
+  at: Date,
+  notices: OutboxMessage[],
+) {
+  await enqueue(tx, notices);
+  await tx.update(accounts).set({ passwordHash, passwordChangedAt: at }).where(eq(accounts.id, accountId));
+  await spendOutstandingResets(tx, accountId, at);
+}
 
 export function createPasswordResetStore(db: Db): PasswordResetStore {
   return {
@@ -36,12 +53,7 @@ export function createPasswordResetStore(db: Db): PasswordResetStore {
           .where(and(eq(passwordResets.id, resetId), unspent(passwordResets, at)))
           .returning({ id: passwordResets.id });
         if (used.length === 0) return false;
-        await enqueue(tx, notices);
-        await tx
-          .update(accounts)
-          .set({ passwordHash, passwordChangedAt: at })
-          .where(eq(accounts.id, accountId));
-        await spendOutstandingResets(tx, accountId, at);
+        await replacePassword(tx, accountId, passwordHash, at, notices);
         await revokeLive(tx, eq(loginSessions.accountId, accountId), "password_reset", at);
         return true;
       });

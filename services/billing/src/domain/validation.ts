@@ -43,6 +43,15 @@ export class Checks {
       : this.currency(value.currency, `${field}.currency`);
   }
 
+  /** An amount that may be left out (meaning all of it); given, it must be positive. */
+  positiveMoneyIfGiven(value: { amountMinor: bigint } | undefined, field: string): this {
+    return this.require(
+      value === undefined || value.amountMinor > 0n,
+      `${field}.amount_minor`,
+      "must be positive",
+    );
+  }
+
   done(): void {
     if (this.violations.length > 0) throw validationFailed([...this.violations, ...this.unsupported]);
     if (this.unsupported.length > 0)

@@ -265,11 +265,7 @@ export function sessionMoney(core: Core) {
       checks()
         .require(input.sessionId.length > 0, "session_id", "required")
         .require(input.reason !== undefined, "reason", "required")
-        .require(
-          input.amount === undefined || input.amount.amountMinor > 0n,
-          "amount.amount_minor",
-          "must be positive",
-        )
+        .positiveMoneyIfGiven(input.amount, "amount")
         .requestId(input.requestId)
         .done();
       const at = now();

@@ -331,11 +331,7 @@ export function topUps(core: Core) {
     ): Promise<PaymentRefund> {
       checks()
         .require(input.paymentId.length > 0, "payment_id", "required")
-        .require(
-          input.amount === undefined || input.amount.amountMinor > 0n,
-          "amount.amount_minor",
-          "must be positive",
-        )
+        .positiveMoneyIfGiven(input.amount, "amount")
         .requestId(input.requestId)
         .done();
       const at = now();
