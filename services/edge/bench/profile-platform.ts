@@ -41,9 +41,7 @@ const platform = await launchPlatform({
   command: (service) => ({
     cwd: path.join(REPO_ROOT, "services", service),
     args: [
-      ...(profiled.includes(service)
-        ? ["--cpu-prof", `--cpu-prof-dir=${raw(service)}`]
-        : []),
+      ...(profiled.includes(service) ? ["--cpu-prof", `--cpu-prof-dir=${raw(service)}`] : []),
       "--import",
       "tsx",
       "src/main.ts",
