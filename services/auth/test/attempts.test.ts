@@ -157,3 +157,91 @@ t.test(
     t.ok((await once(limiter, "victim", 3, 60)).allowed, "a success resets the fallback count too");
   },
 );
+
+t.test(
+  "Redis counters: one script call counts every key, sets each window once and never extends it",
+  { skip: !redisUrl && "REDIS_URL is not set" },
+  async (t) => {
+    const limiter = createRedisAttemptLimiter(redisUrl!, "parley:", await counters(t));
+    t.teardown(limiter.close);
+    const probe = connectRedis(redisUrl!, { name: "probe" });
+    t.teardown(() => probe.disconnect());
+    const key = `test:${randomBytes(6).toString("hex")}`;
+    const [short, long] = [`${key}:short`, `${key}:long`];
+    const call = () =>
+      limiter.consume([
+        { key: short, limit: 2, windowSeconds: 3 },
+        { key: long, limit: 5, windowSeconds: 60 },
+      ]);
+    const first = await call();
+    const pttl = (k: string) => probe.pttl(`parley:auth:attempts:${k}`);
+    const [shortTtl, longTtl] = [await pttl(short), await pttl(long)];
+    t.ok(shortTtl > 2_000 && shortTtl <= 3_000, `each key gets its own window (${shortTtl} ms)`);
+    t.ok(longTtl > 59_000 && longTtl <= 60_000, `in the keys' order (${longTtl} ms)`);
+    t.same(
+      first.map((r) => r.retryAfterSeconds),
+      [3, 60],
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const second = await call();
+    t.equal(await probe.get(`parley:auth:attempts:${short}`), "2", "counted once per call");
+    const later = await pttl(short);
+    t.ok(later < shortTtl - 1_000, `the window is not extended by a later attempt (${later} ms)`);
+    t.same(
+      second.map((r) => r.retryAfterSeconds),
+      [2, 59],
+      "the time left is answered, rounded up",
+    );
+    t.same(
+      (await call()).map((r) => r.allowed),
+      [false, true],
+    );
+    await probe.persist(`parley:auth:attempts:${long}`);
+    await call();
+    t.ok((await pttl(long)) > 59_000, "a key left without expiry gets its window at the next attempt");
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    t.same(
+      (await call()).map((r) => r.allowed),
+      [true, true],
+      "the window ended at its first attempt plus its length",
+    );
+    t.equal(await probe.get(`parley:auth:attempts:${short}`), "1", "and counting started afresh");
+  },
+);
+
+t.test(
+  "Redis counters survive a restarted or flushed script cache: still counted in Redis, not in Postgres",
+  { skip: redisServerMissing() },
+  async (t) => {
+    const redis = await startThrowawayRedis(t);
+    const fallback = await counters(t);
+    const limiter = createRedisAttemptLimiter(redis.url, "parley:", fallback);
+    t.teardown(limiter.close);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // connected
+    const count = async () => {
+      const probe = connectRedis(redis.url, { name: "probe" });
+      try {
+        return await probe.get("parley:auth:attempts:k");
+      } finally {
+        probe.disconnect();
+      }
+    };
+    await once(limiter, "k", 5, 60);
+    await once(limiter, "k", 5, 60);
+    t.equal(await count(), "2", "counted in Redis (EVAL, then EVALSHA on the same connection)");
+    const flusher = connectRedis(redis.url, { name: "flusher" });
+    await flusher.script("FLUSH");
+    flusher.disconnect();
+    await once(limiter, "k", 5, 60);
+    t.equal(await count(), "3", "NOSCRIPT: the script is sent again and the attempt counted in Redis");
+    await redis.restart();
+    await new Promise((resolve) => setTimeout(resolve, 2_500)); // reconnected, past redisOr's pause
+    await once(limiter, "k", 5, 60);
+    t.equal(await count(), "1", "a restarted (empty) server: counted in Redis afresh");
+    t.same(
+      await fallback.consume([{ key: "k", limit: 5, windowSeconds: 60 }]),
+      [{ allowed: true, retryAfterSeconds: 60 }],
+      "Postgres never counted any of them",
+    );
+  },
+);

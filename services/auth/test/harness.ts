@@ -7,7 +7,7 @@ import { createTestClock, createTestDatabase, startTestServer, type TestClock } 
 import postgres from "postgres";
 import type { Test } from "tap";
 import { type AuthPolicy, DEFAULT_POLICY } from "../src/domain/policy";
-import type { SyncedUsers } from "../src/domain/ports";
+import type { AttemptLimiter, SyncedUsers } from "../src/domain/ports";
 import type { AuthDomain } from "../src/grpc/handlers";
 import { createPostgresAttemptLimiter } from "../src/persistence/attempts";
 import { AUTH_MIGRATIONS, createAuthService, localIdentity } from "../src/server";
@@ -63,6 +63,8 @@ export async function startHarness(
     previousSigningKeySecrets?: string[];
     /** Another harness's database, as a restarted auth finds it; a new one by default. */
     databaseUrl?: string;
+    /** Wraps the Postgres attempt counters (to watch the calls made to them). */
+    limiter?: (postgres: AttemptLimiter) => AttemptLimiter;
   } = {},
 ): Promise<Harness> {
   const url = options.databaseUrl ?? (await createTestDatabase(t, { migrations: [AUTH_MIGRATIONS] })).url;
@@ -74,7 +76,7 @@ export async function startHarness(
   const now = () => clock.now;
   const { domain, binding } = createAuthService({
     sql: database.sql,
-    limiter: createPostgresAttemptLimiter(database.sql, now),
+    limiter: (options.limiter ?? ((postgres) => postgres))(createPostgresAttemptLimiter(database.sql, now)),
     syncedUsers: options.syncedUsers ?? { lookup: async () => undefined },
     policy: { ...DEFAULT_POLICY, ...options.policy },
     signingKeySecret: options.signingKeySecret ?? SIGNING_KEY_SECRET,

@@ -150,6 +150,40 @@ t.test("one lock per account: guesses through its email lock its phone too", asy
   t.ok(await h.login(phone), "the lock lifts after the window");
 });
 
+t.test(
+  "one login counts its identifier, its IP and its account in one call, known or unknown alike",
+  async (t) => {
+    const calls: string[][] = [];
+    const h = await startHarness(t, {
+      limiter: (postgres) => ({
+        ...postgres,
+        consume: (counters) => {
+          calls.push(counters.map((c) => c.key));
+          return postgres.consume(counters);
+        },
+      }),
+    });
+    const person = await h.register();
+    calls.length = 0;
+    await failure(h.login(person.email, "wrong password 123"));
+    const unknown = uniqueEmail();
+    await failure(h.login(unknown, "wrong password 123"));
+    t.same(calls, [
+      [`login:id:${person.email}`, "login:ip:127.0.0.1", `login:acct:${person.userId}`],
+      [`login:id:${unknown}`, "login:ip:127.0.0.1", `login:acct:unknown:${unknown}`],
+    ]);
+  },
+);
+
+t.test("guesses at an identifier before it has an account still count once it has one", async (t) => {
+  const h = await startHarness(t);
+  const email = uniqueEmail();
+  for (let i = 0; i < 5; i++)
+    t.equal((await failure(h.login(email, "wrong password 123"))).reason, "INVALID_CREDENTIALS");
+  await h.register({ email });
+  t.equal((await failure(h.login(email))).reason, "TOO_MANY_ATTEMPTS", "the identifier's counter holds");
+});
+
 t.test("per-IP counter: many identifiers from one address are throttled", async (t) => {
   const h = await startHarness(t, { policy: { ipAttemptLimit: 3 } });
   for (let i = 0; i < 3; i++) await failure(h.login(uniqueEmail(), "wrong password 123"));

@@ -1,6 +1,6 @@
 import type { Sql } from "@parley/kit/db";
 import type { Logger } from "@parley/kit/log";
-import { connectRedis, redisOr } from "@parley/kit/redis";
+import { connectRedis, type Redis, redisOr } from "@parley/kit/redis";
 import type { AttemptLimiter } from "../domain/ports";
 
 /**
@@ -55,12 +55,39 @@ export function createPostgresAttemptLimiter(
 }
 
 /**
- * Counters in Redis (INCR + PEXPIRE NX: the window starts with the first attempt; one MULTI
- * for every counter of a call, one DEL for a reset's keys), shared by every instance, falling
- * back to `fallback` (the Postgres counters) whenever Redis does not answer: brute-force
- * protection never switches off and never locks everyone out; an outage only starts each key's
- * window afresh. A reset clears both, so attempts counted during an outage do not outlive a
- * success.
+ * One attempt under each key (KEYS, prefixed), in one atomic step: INCR, then the key's window
+ * (ARGV, in ms, in the keys' order) set only when the key has no expiry yet — PEXPIRE NX's
+ * fixed window, which starts with the first attempt and is never extended. Answers count and
+ * PTTL of each key, flat, in the keys' order.
+ */
+const CONSUME_SCRIPT = `
+local reply = {}
+for i, key in ipairs(KEYS) do
+  local count = redis.call('INCR', key)
+  local ttl = redis.call('PTTL', key)
+  if ttl < 0 then
+    ttl = tonumber(ARGV[i])
+    redis.call('PEXPIRE', key, ttl)
+  end
+  reply[2 * i - 1] = count
+  reply[2 * i] = ttl
+end
+return reply
+`;
+
+/** The client with the consume script defined on it (`defineCommand`). */
+type ScriptedRedis = Redis & {
+  consumeAttempts(keyCount: number, ...keysThenWindowsMs: Array<string | number>): Promise<number[]>;
+};
+
+/**
+ * Counters in Redis (one script call for every counter of a call — INCR, and PEXPIRE when the
+ * key has none: the window starts with the first attempt; one DEL for a reset's keys), shared
+ * by every instance, falling back to `fallback` (the Postgres counters) whenever Redis does
+ * not answer: brute-force protection never switches off and never locks everyone out; an
+ * outage only starts each key's window afresh. A reset clears both, so attempts counted during
+ * an outage do not outlive a success. The script goes as EVAL once per connection, EVALSHA
+ * after it, and again as EVAL when the server answers NOSCRIPT (restarted or flushed).
  */
 export function createRedisAttemptLimiter(
   url: string,
@@ -68,7 +95,8 @@ export function createRedisAttemptLimiter(
   fallback: AttemptLimiter,
   log?: Logger,
 ): AttemptLimiter {
-  const redis = connectRedis(url, { name: "attempt limiter", log });
+  const redis = connectRedis(url, { name: "attempt limiter", log }) as ScriptedRedis;
+  redis.defineCommand("consumeAttempts", { lua: CONSUME_SCRIPT });
   const viaRedisOr = redisOr(redis);
   const prefix = `${keyPrefix}auth:attempts:`;
   const resetOutsidePostgres = (keys: string[]) =>
@@ -80,22 +108,15 @@ export function createRedisAttemptLimiter(
     consume: (counters) =>
       viaRedisOr(
         async () => {
-          const transaction = redis.multi();
-          for (const { key, windowSeconds } of counters)
-            transaction
-              .incr(prefix + key)
-              .pexpire(prefix + key, windowSeconds * 1000, "NX")
-              .pttl(prefix + key);
-          const results = await transaction.exec();
-          if (!results || results.some(([error]) => error)) throw new Error("attempt counter failed");
-          return counters.map((counter, i) => {
-            const count = Number(results[3 * i]![1]);
-            const ttlMs = Number(results[3 * i + 2]![1]);
-            return {
-              allowed: count <= counter.limit,
-              retryAfterSeconds: Math.max(1, Math.ceil(ttlMs / 1000)),
-            };
-          });
+          const reply = await redis.consumeAttempts(
+            counters.length,
+            ...counters.map(({ key }) => prefix + key),
+            ...counters.map(({ windowSeconds }) => windowSeconds * 1000),
+          );
+          return counters.map((counter, i) => ({
+            allowed: reply[2 * i]! <= counter.limit,
+            retryAfterSeconds: Math.max(1, Math.ceil(reply[2 * i + 1]! / 1000)),
+          }));
         },
         () => fallback.consume(counters),
       ),
