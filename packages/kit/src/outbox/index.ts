@@ -55,10 +55,13 @@ export async function enqueueOutbox<P>(
   rows: OutboxRow<P>[],
 ) {
   if (rows.length === 0) return;
-  await tx`insert into ${tx(table)} (id, payload)
-    select * from unnest(${rows.map((r) => r.id)}::text[], ${rows.map((r) => JSON.stringify(withTraceContext(r.payload)))}::text[]::jsonb[])
-    on conflict (id) do nothing`;
-  await tx`select pg_notify(${outboxChannel(table)}, '')`;
+  // One statement: a data-modifying CTE runs whether or not the query reads it.
+  await tx`with queued as (
+      insert into ${tx(table)} (id, payload)
+      select * from unnest(${rows.map((r) => r.id)}::text[], ${rows.map((r) => JSON.stringify(withTraceContext(r.payload)))}::text[]::jsonb[])
+      on conflict (id) do nothing
+    )
+    select pg_notify(${outboxChannel(table)}, '')`;
 }
 
 export interface OutboxRelayOptions<P> {
@@ -146,8 +149,8 @@ export const outboxBackoffSeconds = (attempts: number) => Math.min(600, 2 ** Mat
 /**
  * Claims due rows (FOR UPDATE SKIP LOCKED, so instances share the work) by pushing their
  * next attempt past a lease and committing — no transaction stays open across a delivery —
- * then delivers them concurrently: a delivered row is deleted, a failed one is due again after
- * a backoff, its error kept.
+ * then delivers them concurrently: the batch's delivered rows are deleted together once its
+ * deliveries are done, a failed one is due again after a backoff, its error kept.
  */
 export function createOutboxRelay<P>(options: OutboxRelayOptions<P>): OutboxRelay {
   const { sql, table, log } = options;
@@ -170,6 +173,7 @@ export function createOutboxRelay<P>(options: OutboxRelayOptions<P>): OutboxRela
       const key = options.orderKey?.(payload) ?? "";
       byKey.set(key, [...(byKey.get(key) ?? []), row]);
     }
+    const delivered: string[] = [];
     await Promise.all(
       [...byKey.values()].map(async (group) => {
         for (const row of group) {
@@ -181,7 +185,7 @@ export function createOutboxRelay<P>(options: OutboxRelayOptions<P>): OutboxRela
               options.deliver({ id: row.id, payload: row.payload as P, attempts: row.attempts }),
             );
             endSpan(span);
-            await sql`delete from ${name} where id = ${row.id}`;
+            delivered.push(row.id);
           } catch (error) {
             endSpan(span, error);
             log.warn({ err: error, table, id: row.id, attempts: row.attempts }, "outbox delivery failed");
@@ -192,6 +196,9 @@ export function createOutboxRelay<P>(options: OutboxRelayOptions<P>): OutboxRela
         }
       }),
     );
+    // The batch's delivered rows leave in one statement; dying before it delivers them again
+    // after the lease, which the receivers' idempotency by id absorbs.
+    if (delivered.length > 0) await sql`delete from ${name} where id = any(${delivered}::text[])`;
     return rows.length;
   }
 
