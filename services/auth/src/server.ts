@@ -55,7 +55,6 @@ import { type AuthDomain, authHandlers } from "./grpc/handlers";
 import { authPermissions, backOfficePermissions, backOfficeRules } from "./grpc/permissions";
 import { createPostgresAttemptLimiter, createRedisAttemptLimiter } from "./persistence/attempts";
 import { createAuditLog } from "./persistence/audit";
-import { createOutboxQueue } from "./persistence/outbox";
 import { createAuthStore } from "./persistence/store";
 import { createLogNotifier } from "./workers/notifier";
 import { createOutboxWorker } from "./workers/outbox";
@@ -352,7 +351,7 @@ export async function startAuth(
   }
 
   const outbox = createOutboxWorker({
-    queue: createOutboxQueue(database.sql),
+    sql: database.sql,
     profiles,
     notices: options.notices ?? users.notices,
     effects: {
@@ -366,7 +365,7 @@ export async function startAuth(
     log,
     intervalMs: config.OUTBOX_INTERVAL_MS,
   });
-  outbox.start();
+  await outbox.start();
   let stopping = false;
   // Only while a rotation is under way: with no previous secret nothing needs moving (a value
   // sealed before secrets had ids opens under the current one), and a start scans nothing.

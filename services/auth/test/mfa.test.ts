@@ -188,7 +188,7 @@ t.test(
     await h.client.requestPasswordReset({ identifier: "nobody@example.com" });
     await h.client.requestPasswordReset({ identifier: plain.email });
     const queued = await h.sql<{ kind: string }[]>`
-      select kind from auth.outbox where kind like 'notify.%' order by kind`;
+      select payload ->> 'kind' as kind from auth.outbox where payload ->> 'kind' like 'notify.%' order by kind`;
     t.same(
       queued.map((row) => row.kind),
       ["notify.no_account", "notify.password_reset"],
@@ -200,11 +200,9 @@ t.test(
       notices.map((n) => n.to),
       ["nobody@example.com"],
     );
-    const [{ payload }] =
-      (await h.sql`select payload from auth.outbox where kind = 'notify.password_reset'`) as unknown as [
-        { payload: object },
-      ];
-    t.same(payload, {}, "the delivered token does not stay in the table");
+    const [left] = await h.sql<{ count: number }[]>`
+      select count(*)::int as count from auth.outbox where payload ->> 'kind' = 'notify.password_reset'`;
+    t.equal(left!.count, 0, "the delivered token does not stay in the table");
 
     const token = sent[0]!.token;
     await h.client.resetPassword({ resetToken: token, newPassword: "reset passphrase one", mfaCode: "" });
@@ -290,7 +288,6 @@ t.test(
 );
 
 async function outboxDrain(h: Harness, notifier: Notifier) {
-  const { createOutboxQueue } = await import("../src/persistence/outbox");
   const { createOutboxWorker } = await import("../src/workers/outbox");
   const { createAuthStore } = await import("../src/persistence/store");
   const { createLogger } = await import("@parley/kit/log");
@@ -298,7 +295,8 @@ async function outboxDrain(h: Harness, notifier: Notifier) {
   const sql = postgres(h.databaseUrl, { max: 1, onnotice: () => {} });
   try {
     await createOutboxWorker({
-      queue: createOutboxQueue(sql),
+      sql,
+      listen: false,
       accounts: createAuthStore(sql, () => new Date()),
       profiles: { ensureProfile: async () => {} },
       notifier,
@@ -361,20 +359,22 @@ t.test("security notices are outbox rows of the change's transaction: sign-in, M
     challengeToken: first,
     code: codeAt(person.secret, h.clock.now),
   });
-  const notices =
-    await h.sql`select payload from auth.outbox where kind = 'notify.security' order by created_at, id`;
-  const kinds = notices.map((row) => (row.payload as { userId: string; notice: string }).notice);
+  const notices = (
+    await h.sql<{ payload: { payload: { userId: string; notice: string } } }[]>`
+      select payload from auth.outbox where payload ->> 'kind' = 'notify.security' order by position`
+  ).map((row) => row.payload.payload);
+  const kinds = notices.map((notice) => notice.notice);
   t.same(
     kinds.sort(),
     ["mfa_changed", "new_sign_in"],
     "enabling TOTP and the MFA sign-in; registering is not one",
   );
-  t.ok(notices.every((row) => (row.payload as { userId: string }).userId === person.userId));
+  t.ok(notices.every((notice) => notice.userId === person.userId));
 
   await h.client.logout({}, h.bearer(person.tokens));
-  const [forget] = await h.sql`select payload from auth.outbox where kind = 'devices.forget'`;
+  const [forget] = await h.sql`select payload from auth.outbox where payload ->> 'kind' = 'devices.forget'`;
   t.match(
-    forget?.payload,
+    forget?.payload.payload,
     { loginSessionId: String },
     "a logout tells user to forget the session's push devices",
   );

@@ -1,42 +1,71 @@
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { migrateDatabase } from "@parley/kit/db";
 import { newId } from "@parley/kit/ids";
 import { createLogger } from "@parley/kit/log";
+import { createTestDatabase } from "@parley/testing";
+import postgres from "postgres";
 import t from "tap";
-import type { AccountStatus } from "../src/domain/model";
-import { createOutboxQueue } from "../src/persistence/outbox";
+import type { AccountStatus, OutboxMessage } from "../src/domain/model";
 import { createAuthStore } from "../src/persistence/store";
-import { createOutboxWorker } from "../src/workers/outbox";
+import { AUTH_MIGRATIONS } from "../src/server";
+import { createOutboxWorker, type OutboxWorkerDeps } from "../src/workers/outbox";
 import { startHarness } from "./harness";
 
 const unexpected = () => Promise.reject(new Error("not expected in this test"));
+
+/** A relay over `sql` whose receivers fail unless the test gives them. */
+const relay = (sql: postgres.Sql, deps: Partial<OutboxWorkerDeps>) =>
+  createOutboxWorker({
+    sql,
+    listen: false,
+    accounts: createAuthStore(sql, () => new Date()),
+    profiles: { ensureProfile: unexpected },
+    notifier: { sendPasswordReset: unexpected, sendNoAccountNotice: unexpected },
+    notices: { notify: unexpected, forgetLoginSession: unexpected },
+    effects: {
+      setProfileStatus: unexpected,
+      endSessions: unexpected,
+      forgetAuthor: unexpected,
+      sendVerificationCode: unexpected,
+    },
+    log: createLogger({ service: "auth-test", level: "silent" }),
+    intervalMs: 60_000,
+    ...deps,
+  });
+
+const insert = (sql: postgres.Sql, message: OutboxMessage, nextAttemptAt = "now()") =>
+  sql`insert into auth.outbox (id, payload, next_attempt_at)
+      values (${newId()}, ${sql.json(message)}, ${sql.unsafe(nextAttemptAt)})`;
+
+const rows = (sql: postgres.Sql) =>
+  sql<{ payload: OutboxMessage; attempts: number; last_error: string | null; due_later: boolean }[]>`
+    select payload, attempts, last_error, next_attempt_at > now() as due_later from auth.outbox order by position`;
 
 t.test(
   "a profile status change delivered late (a suspension retried after the unsuspension went through) sends the account's status as it is now",
   async (t) => {
     const h = await startHarness(t);
     const person = await h.register();
+    await h.sql`delete from auth.outbox`;
     // Suspended and unsuspended again: the suspension's delivery failed once and waits for its
     // retry, so the unsuspension (written later) is due first.
-    await h.sql`insert into auth.outbox (id, kind, payload, next_attempt_at) values
-      (${newId()}, 'profile.status', ${h.sql.json({ userId: person.userId, status: "suspended" })}, now()),
-      (${newId()}, 'profile.status', ${h.sql.json({ userId: person.userId, status: "active" })}, now() - interval '1 second')`;
+    await insert(h.sql, { kind: "profile.status", payload: { userId: person.userId, status: "suspended" } });
+    await insert(
+      h.sql,
+      { kind: "profile.status", payload: { userId: person.userId, status: "active" } },
+      "now() - interval '1 second'",
+    );
 
     const sent: Array<[string, AccountStatus]> = [];
-    const worker = createOutboxWorker({
-      queue: createOutboxQueue(h.sql),
-      accounts: createAuthStore(h.sql, () => new Date()),
-      profiles: { ensureProfile: async () => {} },
-      notifier: { sendPasswordReset: unexpected, sendNoAccountNotice: unexpected },
-      notices: { notify: async () => {}, forgetLoginSession: unexpected },
+    const worker = relay(h.sql, {
       effects: {
-        setProfileStatus: async (userId, status) => {
-          if (userId === person.userId) sent.push([userId, status]);
-        },
+        setProfileStatus: async (userId, status) => void sent.push([userId, status]),
         endSessions: unexpected,
         forgetAuthor: unexpected,
         sendVerificationCode: unexpected,
       },
-      log: createLogger({ service: "auth-test", level: "silent" }),
-      intervalMs: 60_000,
     });
     while ((await worker.drainOnce()) > 0);
 
@@ -44,8 +73,157 @@ t.test(
       [person.userId, "active"],
       [person.userId, "active"],
     ]);
-    const [pending] = await h.sql<{ count: number }[]>`
-      select count(*)::int as count from auth.outbox where delivered_at is null`;
-    t.equal(pending!.count, 0, "both messages are delivered");
+    t.same(await rows(h.sql), [], "both messages are delivered, and deleted");
+  },
+);
+
+t.test(
+  "one person's messages in order, different people's at once; a failure backs off, the delivered leave",
+  async (t) => {
+    const h = await startHarness(t);
+    await h.sql`delete from auth.outbox`;
+    const [first, second, failing] = [newId(), newId(), newId()];
+    await insert(h.sql, { kind: "sessions.forget_author", payload: { userId: first } });
+    await insert(h.sql, { kind: "sessions.end", payload: { userId: first, reason: "account_suspended" } });
+    await insert(h.sql, { kind: "sessions.forget_author", payload: { userId: second } });
+    await insert(h.sql, { kind: "sessions.end", payload: { userId: failing, reason: "wallet_frozen" } });
+
+    const heard: string[] = [];
+    let secondHeard!: () => void;
+    const secondDone = new Promise<void>((resolve) => {
+      secondHeard = resolve;
+    });
+    const worker = relay(h.sql, {
+      effects: {
+        setProfileStatus: unexpected,
+        // The first person's delivery waits for the second person's: only delivering them
+        // concurrently gets past it (the timeout fails the test otherwise).
+        forgetAuthor: async (userId) => {
+          if (userId === first) {
+            await Promise.race([
+              secondDone,
+              new Promise((_, reject) => setTimeout(() => reject(new Error("delivered one by one")), 5_000)),
+            ]);
+          }
+          heard.push(`forget ${userId}`);
+          if (userId === second) secondHeard();
+        },
+        endSessions: async (userId) => {
+          if (userId === failing) throw new Error("session service unavailable");
+          heard.push(`end ${userId}`);
+        },
+        sendVerificationCode: unexpected,
+      },
+    });
+    t.equal(await worker.drainOnce(), 4);
+    t.same(heard, [`forget ${second}`, `forget ${first}`, `end ${first}`]);
+    t.same(
+      await rows(h.sql),
+      [
+        {
+          payload: { kind: "sessions.end", payload: { userId: failing, reason: "wallet_frozen" } },
+          attempts: 1,
+          last_error: "Error: session service unavailable",
+          due_later: true,
+        },
+      ],
+      "the delivered rows are deleted; the failed one waits for its retry, its error kept",
+    );
+    t.equal(await worker.drainOnce(), 0, "not due again before its backoff");
+  },
+);
+
+t.test("a sign-in's notice wakes the relay (NOTIFY) and is deleted once delivered", async (t) => {
+  const h = await startHarness(t);
+  const person = await h.register();
+  const delivered: Array<{ id: string; notice: string }> = [];
+  const worker = relay(h.sql, {
+    listen: true,
+    // The poll never comes during the test: only the NOTIFY of the sign-in's statement wakes it.
+    intervalMs: 600_000,
+    profiles: { ensureProfile: async () => {} },
+    notices: {
+      notify: async (id, notice) => void delivered.push({ id, notice: notice.notice }),
+      forgetLoginSession: unexpected,
+    },
+  });
+  await worker.start();
+  t.teardown(worker.stop);
+  const drained = async () => {
+    for (let i = 0; i < 100 && (await rows(h.sql)).length > 0; i++)
+      await new Promise((r) => setTimeout(r, 50));
+  };
+  await drained();
+  t.same(await rows(h.sql), [], "the registration's profile is delivered at start");
+
+  await h.login(person.email);
+  await drained();
+  t.same(
+    delivered.map((d) => d.notice),
+    ["new_sign_in"],
+    "the sign-in notice reached the user service without a poll",
+  );
+  t.same(await rows(h.sql), [], "and left the table");
+});
+
+t.test(
+  "migration: undelivered rows become the kit's messages in the order written, delivered ones go",
+  async (t) => {
+    // auth's migrations up to the one before the kit's outbox shape, applied first.
+    const folder = await mkdtemp(path.join(tmpdir(), "auth-migrations-"));
+    t.teardown(() => rm(folder, { recursive: true, force: true }));
+    await cp(AUTH_MIGRATIONS.migrationsFolder, folder, { recursive: true });
+    const journalPath = path.join(folder, "meta", "_journal.json");
+    const journal = JSON.parse(await readFile(journalPath, "utf8")) as { entries: Array<{ tag: string }> };
+    const before = journal.entries.findIndex((entry) => entry.tag === "0006_outbox_messages");
+    t.ok(before > 0);
+    await writeFile(journalPath, JSON.stringify({ ...journal, entries: journal.entries.slice(0, before) }));
+    const { url } = await createTestDatabase(t);
+    await migrateDatabase(url, { ...AUTH_MIGRATIONS, migrationsFolder: folder });
+
+    const sql = postgres(url, { max: 2, onnotice: () => {} });
+    t.teardown(() => sql.end({ timeout: 5 }));
+    const [userId, older, newer, done] = [newId(), newId(), newId(), newId()];
+    // Written later but stored first: the order carried over is the order written.
+    await sql`insert into auth.outbox (id, kind, payload, created_at, attempts, last_error) values
+      (${newer}, 'sessions.end', ${sql.json({ userId, reason: "account_suspended", "@trace": { traceparent: "00-x" } })},
+        now() - interval '1 minute', 2, 'unavailable'),
+      (${older}, 'sessions.forget_author', ${sql.json({ userId })}, now() - interval '2 minutes', 0, null),
+      (${done}, 'profile.ensure', '{}', now() - interval '3 minutes', 1, null)`;
+    await sql`update auth.outbox set delivered_at = now() where id = ${done}`;
+
+    await migrateDatabase(url, AUTH_MIGRATIONS);
+    t.same(await sql`select id, payload, attempts, last_error from auth.outbox order by position`, [
+      {
+        id: older,
+        payload: { kind: "sessions.forget_author", payload: { userId } },
+        attempts: 0,
+        last_error: null,
+      },
+      {
+        id: newer,
+        payload: {
+          kind: "sessions.end",
+          payload: { userId, reason: "account_suspended" },
+          "@trace": { traceparent: "00-x" },
+        },
+        attempts: 2,
+        last_error: "unavailable",
+      },
+    ]);
+
+    const heard: string[] = [];
+    await sql`update auth.outbox set next_attempt_at = now()`;
+    const worker = relay(sql, {
+      effects: {
+        setProfileStatus: unexpected,
+        forgetAuthor: async () => void heard.push("forget"),
+        endSessions: async () => void heard.push("end"),
+        sendVerificationCode: unexpected,
+      },
+    });
+    t.equal(await worker.drainOnce(), 2);
+    t.same(heard, ["forget", "end"], "delivered in the order written");
+    t.same(await rows(sql), []);
   },
 );

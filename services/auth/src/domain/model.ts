@@ -94,7 +94,7 @@ export type OutboxMessage =
   /** The user service's profile follows the account's status (discovery hides the suspended). */
   | { kind: "profile.status"; payload: { userId: string; status: AccountStatus } }
   /** The session service stops the person's open sessions. */
-  /** A one-time code to an address (user.SendVerificationCode); the payload is emptied once sent. */
+  /** A one-time code to an address (user.SendVerificationCode); the row is deleted once sent. */
   | {
       kind: "verify.send";
       payload: { userId: string; address: string; sms: boolean; code: string; validMinutes: number };

@@ -4,11 +4,10 @@ import type { DatabaseGauge } from "@parley/kit/metrics";
 export const AUTH_GAUGES: Record<string, DatabaseGauge> = {
   auth_outbox_backlog: {
     help: "Outbox messages (profiles, notifications) committed and not yet delivered",
-    query: "select count(*) as value from auth.outbox where delivered_at is null",
+    query: "select count(*) as value from auth.outbox",
   },
   auth_outbox_oldest_seconds: {
     help: "Age of the oldest undelivered outbox message (0 when none)",
-    query:
-      "select extract(epoch from now() - min(created_at)) as value from auth.outbox where delivered_at is null",
+    query: "select extract(epoch from now() - min(created_at)) as value from auth.outbox",
   },
 };

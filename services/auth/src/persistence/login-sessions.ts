@@ -1,10 +1,11 @@
 import type { Assurance } from "@parley/kit/auth";
 import type { Sql } from "@parley/kit/db";
+import { outboxChannel } from "@parley/kit/outbox";
 import { and, desc, eq, gt, inArray, isNotNull, isNull, lt, ne } from "drizzle-orm";
 import type { Account, LoginSession } from "../domain/model";
 import type { LoginSessionStore } from "../domain/ports";
 import { accounts, loginSessions, refreshTokens, revocations } from "./schema";
-import { type Db, enqueue, olderThan, outboxRows, page, type Tx, toAccount } from "./shared";
+import { type Db, enqueue, OUTBOX, olderThan, outboxRows, page, type Tx, toAccount } from "./shared";
 
 const toSession = (row: typeof loginSessions.$inferSelect): LoginSession => ({
   ...row,
@@ -36,9 +37,9 @@ export function createLoginSessionStore(db: Db, client: Sql): LoginSessionStore 
       // One statement, so a sign-in costs one round trip here (a login burst's CPU is mostly such
       // round trips): the account row share-locked — a suspension (which locks it for update)
       // either waits for this session and then revokes it, or has committed and is seen here —
-      // and the session, its first token, its notices and the reset of its attempt counters
-      // written only when it is active. Timestamps go as ISO text (drizzle turns postgres.js's
-      // Date serialising off on this pool).
+      // and the session, its first token, its notices (with the relays' NOTIFY) and the reset of
+      // its attempt counters written only when it is active. Timestamps go as ISO text (drizzle
+      // turns postgres.js's Date serialising off on this pool).
       const rows = outboxRows(notices);
       const [account] = await client<{ status: Account["status"] }[]>`
         with account as (
@@ -56,16 +57,19 @@ export function createLoginSessionStore(db: Db, client: Sql): LoginSessionStore 
           insert into auth.refresh_tokens (id, session_id, token_hash, created_at)
           select ${firstToken.id}, id, ${firstToken.hash}, ${session.createdAt.toISOString()}::timestamptz from opened
         ), notices as (
-          insert into auth.outbox (id, kind, payload)
-          select n.id, n.kind, n.payload::jsonb
-          from unnest(${rows.map((row) => row.id)}::uuid[], ${rows.map((row) => row.kind)}::text[],
-            ${rows.map((row) => JSON.stringify(row.payload))}::text[]) as n(id, kind, payload)
+          insert into auth.outbox (id, payload)
+          select n.id, n.payload::jsonb
+          from unnest(${rows.map((row) => row.id)}::text[], ${rows.map((row) => JSON.stringify(row.payload))}::text[])
+            with ordinality as n(id, payload, position)
           cross join opened
+          order by n.position
         ), reset_counters as (
           delete from auth.attempt_counters
           where key = any(${resetCounters}::text[]) and exists (select from opened)
         )
-        select status from account`;
+        -- Wakes the relays (on commit) when the session, and so its notices, were written.
+        select status, (select pg_notify(${outboxChannel(OUTBOX)}, '') from opened where ${rows.length > 0}) as woken
+        from account`;
       return account?.status;
     },
 

@@ -1,3 +1,4 @@
+import { outboxTable } from "@parley/kit/outbox";
 import { sql } from "drizzle-orm";
 import {
   bigint,
@@ -183,24 +184,11 @@ export const signingKeys = auth.table("signing_keys", {
 });
 
 /**
- * Work to do after a transaction commits, written in that transaction: creating the user
- * profile of a new account, delivering reset codes. A worker delivers with retries.
+ * Work to do after a transaction commits, written in that transaction (kit outbox): creating
+ * the user profile of a new account, security notices, reset codes. Each payload is an
+ * `OutboxMessage` (`{kind, payload}`); the relay deletes a row once delivered.
  */
-export const outbox = auth.table(
-  "outbox",
-  {
-    id: uuid("id").primaryKey(),
-    kind: text("kind").notNull(),
-    payload: jsonb("payload").$type<Record<string, unknown>>().notNull(),
-    // Database time, like the worker's claim query: the outbox never sees an injected clock.
-    createdAt: at("created_at").notNull().defaultNow(),
-    nextAttemptAt: at("next_attempt_at").notNull().defaultNow(),
-    attempts: integer("attempts").notNull().default(0),
-    lastError: text("last_error"),
-    deliveredAt: at("delivered_at"),
-  },
-  (table) => [index("outbox_due_idx").on(table.nextAttemptAt).where(sql`delivered_at is null`)],
-);
+export const outbox = outboxTable(auth, "outbox");
 
 /**
  * Brute-force attempt counters in Postgres: the shared counters when there is no Redis, and

@@ -1,12 +1,13 @@
 import type { PersonRole } from "@parley/kit/auth";
 import { newId } from "@parley/kit/ids";
+import { outboxChannel } from "@parley/kit/outbox";
 import { withTraceContext } from "@parley/kit/tracing";
-import { and, eq, gt, isNull, lt, or } from "drizzle-orm";
+import { and, eq, gt, isNull, lt, or, sql } from "drizzle-orm";
 import type { AnyPgColumn } from "drizzle-orm/pg-core";
 import type { drizzle } from "drizzle-orm/postgres-js";
 import type { Account, OutboxMessage } from "../domain/model";
 import type { Page } from "../domain/ports";
-import * as schema from "./schema";
+import type * as schema from "./schema";
 
 export type Db = ReturnType<typeof drizzle<typeof schema>>;
 export type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
@@ -45,12 +46,24 @@ export function olderThan(
   return after ? or(lt(createdAt, after.at), and(eq(createdAt, after.at), lt(id, after.id))) : undefined;
 }
 
-/** Outbox rows of messages: inside a trace, each payload carries its context (kit/tracing), which the relay continues. */
-export const outboxRows = (messages: OutboxMessage[]) =>
-  messages.map((m) => ({ id: newId(), kind: m.kind, payload: withTraceContext(m.payload) }));
+/** auth's outbox (kit outbox): each row's payload is an `OutboxMessage`. */
+export const OUTBOX = "auth.outbox";
 
-/** Queues messages in the caller's transaction (or on their own, given the pool). */
-export async function enqueue(tx: Db | Tx, messages: OutboxMessage[]) {
+/** Outbox rows of messages: inside a trace, each message carries its context (kit/tracing), which the relay continues. */
+export const outboxRows = (messages: OutboxMessage[]) =>
+  messages.map((message) => ({ id: newId(), payload: withTraceContext(message) }));
+
+/**
+ * Queues messages in the caller's drizzle transaction and wakes the relays (NOTIFY, delivered
+ * on commit): the kit's `enqueueOutbox` for drizzle, in one statement.
+ */
+export async function enqueue(tx: Tx, messages: OutboxMessage[]) {
   if (messages.length === 0) return;
-  await tx.insert(schema.outbox).values(outboxRows(messages));
+  await tx.execute(sql`with queued as (
+      insert into auth.outbox (id, payload)
+      select m.row ->> 'id', m.row -> 'payload'
+      from jsonb_array_elements(${JSON.stringify(outboxRows(messages))}::jsonb) with ordinality as m(row, n)
+      order by m.n
+    )
+    select pg_notify(${outboxChannel(OUTBOX)}, '')`);
 }

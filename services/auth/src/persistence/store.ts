@@ -1,4 +1,6 @@
 import type { Sql } from "@parley/kit/db";
+import { newId } from "@parley/kit/ids";
+import { enqueueOutbox } from "@parley/kit/outbox";
 import { drizzle } from "drizzle-orm/postgres-js";
 import type { AuthStore } from "../domain/ports";
 import { createAccountStore } from "./accounts";
@@ -7,7 +9,7 @@ import { createLoginSessionStore } from "./login-sessions";
 import { createMfaStore } from "./mfa";
 import { createPasswordResetStore } from "./password-resets";
 import * as schema from "./schema";
-import { enqueue } from "./shared";
+import { OUTBOX } from "./shared";
 import { createSigningKeyStore } from "./signing-keys";
 
 /**
@@ -23,6 +25,11 @@ export function createAuthStore(client: Sql, now: () => Date = () => new Date())
     ...createPasswordResetStore(db),
     ...createApiKeyStore(db),
     ...createSigningKeyStore(db),
-    enqueueOutbox: (messages) => enqueue(db, messages),
+    enqueueOutbox: (messages) =>
+      enqueueOutbox(
+        client,
+        OUTBOX,
+        messages.map((message) => ({ id: newId(), payload: message })),
+      ),
   };
 }

@@ -1,10 +1,12 @@
+import type { Sql } from "@parley/kit/db";
 import type { Logger } from "@parley/kit/log";
+import { createOutboxRelay } from "@parley/kit/outbox";
 import type { OutboxMessage } from "../domain/model";
 import type { AuthStore, Notifier, PersonEffects, ProfileDirectory, SecurityNotifier } from "../domain/ports";
-import type { createOutboxQueue } from "../persistence/outbox";
+import { OUTBOX } from "../persistence/shared";
 
 export interface OutboxWorkerDeps {
-  queue: ReturnType<typeof createOutboxQueue>;
+  sql: Sql;
   profiles: ProfileDirectory;
   notifier: Notifier;
   /** Security notices to the user service's inbox. */
@@ -14,15 +16,33 @@ export interface OutboxWorkerDeps {
   /** The account's status as it is now, read when a status change is delivered. */
   accounts: Pick<AuthStore, "findAccount">;
   log: Logger;
+  /** The fallback poll (OUTBOX_INTERVAL_MS): the NOTIFY of each write wakes the relay at once. */
   intervalMs: number;
+  /** Listen for NOTIFY (default true; off in tests that drive `drainOnce`). */
+  listen?: boolean;
 }
 
-/** Exponential backoff between attempts, capped at ten minutes. */
-const backoffSeconds = (attempts: number) => Math.min(600, 2 ** Math.min(attempts, 10));
+/**
+ * The person a message is about: one person's messages are delivered in the order they were
+ * written, different people's concurrently. A reset or no-account notice knows its address,
+ * a device's forgetting its login session only.
+ */
+const about = (message: OutboxMessage): string => {
+  switch (message.kind) {
+    case "notify.password_reset":
+    case "notify.no_account":
+      return `to:${message.payload.to}`;
+    case "devices.forget":
+      return `login-session:${message.payload.loginSessionId}`;
+    default:
+      return message.payload.userId;
+  }
+};
 
 /**
- * Delivers outbox messages after their transaction committed: a user-service outage delays
- * profile creation instead of losing it (GetMe also creates a missing profile).
+ * Delivers auth's outbox (the kit's relay) after the transactions that wrote it committed: a
+ * user-service outage delays profile creation instead of losing it (GetMe also creates a
+ * missing profile). Receivers are idempotent by the row id (delivery is at least once).
  */
 export function createOutboxWorker(deps: OutboxWorkerDeps) {
   const deliver = async (id: string, message: OutboxMessage) => {
@@ -60,38 +80,13 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
     }
   };
 
-  const drainOnce = () =>
-    deps.queue.drain(20, async (entry) => {
-      try {
-        await deliver(entry.id, entry.message);
-        return { ok: true };
-      } catch (error) {
-        deps.log.warn(
-          { err: error, kind: entry.message.kind, attempts: entry.attempts + 1 },
-          "outbox delivery failed",
-        );
-        return { ok: false, error: String(error), retryInSeconds: backoffSeconds(entry.attempts) };
-      }
-    });
-
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> = Promise.resolve();
-  const tick = () => {
-    running = drainOnce()
-      .catch((error: unknown) => deps.log.error({ err: error }, "outbox drain failed"))
-      .finally(() => {
-        if (timer) timer = setTimeout(tick, deps.intervalMs);
-      });
-  };
-  return {
-    drainOnce,
-    start() {
-      timer = setTimeout(tick, 0);
-    },
-    async stop() {
-      clearTimeout(timer);
-      timer = undefined;
-      await running;
-    },
-  };
+  return createOutboxRelay<OutboxMessage>({
+    sql: deps.sql,
+    table: OUTBOX,
+    log: deps.log,
+    pollMs: deps.intervalMs,
+    listen: deps.listen,
+    orderKey: about,
+    deliver: ({ id, payload }) => deliver(id, payload),
+  });
 }
