@@ -133,6 +133,47 @@ t.test(
   },
 );
 
+t.test(
+  "a failed delivery holds back its person's later messages, which then follow it in order",
+  async (t) => {
+    const h = await startHarness(t);
+    await h.sql`delete from auth.outbox`;
+    const person = newId();
+    await insert(h.sql, { kind: "sessions.forget_author", payload: { userId: person } });
+    await insert(h.sql, { kind: "sessions.end", payload: { userId: person, reason: "account_suspended" } });
+    const heard: string[] = [];
+    let down = true;
+    const worker = relay(h.sql, {
+      effects: {
+        setProfileStatus: unexpected,
+        forgetAuthor: async () => {
+          if (down) throw new Error("session service unavailable");
+          heard.push("forget");
+        },
+        endSessions: async () => {
+          heard.push("end");
+        },
+        sendVerificationCode: unexpected,
+      },
+    });
+    t.equal(await worker.drainOnce(), 2);
+    t.same(heard, [], "the later message is not delivered before the failed one");
+    t.same(
+      (await rows(h.sql)).map((row) => [row.payload.kind, row.attempts, row.last_error, row.due_later]),
+      [
+        ["sessions.forget_author", 1, "Error: session service unavailable", true],
+        ["sessions.end", 0, null, true],
+      ],
+      "both wait for the retry; only the failed one counts an attempt",
+    );
+    down = false;
+    await h.sql`update auth.outbox set next_attempt_at = now() - interval '1 second'`;
+    t.equal(await worker.drainOnce(), 2);
+    t.same(heard, ["forget", "end"], "delivered in the order written");
+    t.same(await rows(h.sql), []);
+  },
+);
+
 t.test("a sign-in's notice wakes the relay (NOTIFY) and is deleted once delivered", async (t) => {
   const h = await startHarness(t);
   const person = await h.register();

@@ -150,7 +150,8 @@ export const outboxBackoffSeconds = (attempts: number) => Math.min(600, 2 ** Mat
  * Claims due rows (FOR UPDATE SKIP LOCKED, so instances share the work) by pushing their
  * next attempt past a lease and committing — no transaction stays open across a delivery —
  * then delivers them concurrently: the batch's delivered rows are deleted together once its
- * deliveries are done, a failed one is due again after a backoff, its error kept.
+ * deliveries are done, a failed one is due again after a backoff, its error kept, and the rows
+ * of its order key behind it wait with it.
  */
 export function createOutboxRelay<P>(options: OutboxRelayOptions<P>): OutboxRelay {
   const { sql, table, log } = options;
@@ -176,7 +177,7 @@ export function createOutboxRelay<P>(options: OutboxRelayOptions<P>): OutboxRela
     const delivered: string[] = [];
     await Promise.all(
       [...byKey.values()].map(async (group) => {
-        for (const row of group) {
+        for (const [index, row] of group.entries()) {
           // The delivery's span continues the trace of the change that wrote the row (if any);
           // the relay's own claim above belongs to no trace.
           const span = startOutboxSpan(table, row.payload, { "messaging.message.id": row.id });
@@ -189,9 +190,16 @@ export function createOutboxRelay<P>(options: OutboxRelayOptions<P>): OutboxRela
           } catch (error) {
             endSpan(span, error);
             log.warn({ err: error, table, id: row.id, attempts: row.attempts }, "outbox delivery failed");
-            await sql`update ${name} set last_error = ${String(error).slice(0, 500)},
-              next_attempt_at = now() + make_interval(secs => ${outboxBackoffSeconds(row.attempts)})
-              where id = ${row.id}`;
+            // The key's later rows are not tried (their claim gave back the attempt it counted)
+            // and wait as long as the failed one: due together, it comes first again (claims go
+            // by due time, then position), so the key's order holds through failures.
+            const waiting = group.slice(index + 1).map((later) => later.id);
+            await sql`update ${name} set
+                last_error = case when id = ${row.id} then ${String(error).slice(0, 500)} else last_error end,
+                attempts = case when id = ${row.id} then attempts else attempts - 1 end,
+                next_attempt_at = now() + make_interval(secs => ${outboxBackoffSeconds(row.attempts)})
+              where id = any(${[row.id, ...waiting]}::text[])`;
+            return;
           }
         }
       }),
