@@ -59,10 +59,15 @@ const fcm = createServer(async (request, response) => {
     request.headers.authorization !== "Bearer fcm-access"
   )
     return response.writeHead(401).end();
-  if (parsed.message.token === "gone-token-0000")
+  if (parsed.message.token.startsWith("gone-token"))
     return response
       .writeHead(404, { "content-type": "application/json" })
       .end(JSON.stringify({ error: { status: "NOT_FOUND", details: [{ errorCode: "UNREGISTERED" }] } }));
+  // A refusal whose body holds a NUL, which Postgres text cannot store.
+  if (parsed.message.token.startsWith("bad-token"))
+    return response
+      .writeHead(400, { "content-type": "application/json" })
+      .end('{"error":"INVALID_ARGUMENT\0"}');
   response
     .writeHead(200, { "content-type": "application/json" })
     .end(JSON.stringify({ name: "projects/parley-test/messages/1" }));
@@ -220,6 +225,114 @@ t.test("every channel on its real protocol; gone devices removed; attempts recor
     h.as.auth,
   );
   t.equal(removed.removedCount, 2, "logout removes the session's devices");
+});
+
+t.test("one batch's outcomes all recorded: sent, gone, failed and a retry", async (t) => {
+  const person = await h.person();
+  await h.client.ensureProfile(
+    { userId: person.userId, displayName: "Mira", email: "mira@example.com", phone: "+919800000003" },
+    h.as.auth,
+  );
+  for (const token of ["good-token-1111", "gone-token-1111", "bad-token-1111"])
+    await h.client.registerDevice(
+      {
+        channel: DeliveryChannel.DELIVERY_CHANNEL_MOBILE_PUSH,
+        endpoint: "",
+        p256dh: "",
+        auth: "",
+        fcmToken: token,
+      },
+      person.call,
+    );
+  sms.failNext(1);
+  const requested = sms.requests.length;
+  await h.client.notify(
+    {
+      eventId: "login-batch",
+      userId: person.userId,
+      kind: NotificationKind.NOTIFICATION_KIND_NEW_SIGN_IN,
+      data: { ip: "203.0.113.9", user_agent: "Safari" },
+    },
+    h.as.auth,
+  );
+  await drain();
+
+  t.equal(sms.requests.length, requested + 1, "the SMS was tried once (a 503)");
+  const rows = await h.sql`select d.channel, coalesce(dev.address, '') as token, d.status, d.attempts,
+      d.last_error, d.sent_at is not null as sent, d.next_attempt_at > now() as later,
+      a.attempt, a.outcome, a.detail
+    from users.deliveries d join users.delivery_attempts a using (delivery_id)
+    left join users.devices dev on dev.device_id = d.device_id
+    where d.user_id = ${person.userId} order by d.channel, d.status`;
+  t.match(
+    rows,
+    [
+      {
+        channel: "email",
+        status: "sent",
+        attempts: 1,
+        last_error: null,
+        sent: true,
+        attempt: 1,
+        outcome: "sent",
+        detail: "",
+      },
+      {
+        channel: "mobile_push",
+        token: "bad-token-1111",
+        status: "failed",
+        attempts: 1,
+        sent: false,
+        outcome: "failed",
+        detail: '400 {"error":"INVALID_ARGUMENT"}',
+      },
+      {
+        channel: "mobile_push",
+        token: "",
+        status: "gone",
+        attempts: 1,
+        sent: false,
+        outcome: "gone",
+        detail: /^404 /,
+      },
+      {
+        channel: "mobile_push",
+        token: "good-token-1111",
+        status: "sent",
+        attempts: 1,
+        sent: true,
+        outcome: "sent",
+      },
+      {
+        channel: "sms",
+        status: "pending",
+        attempts: 1,
+        last_error: /^503/,
+        sent: false,
+        later: true,
+        outcome: "retry",
+      },
+    ],
+    "every delivery of the batch has its attempt row and its status",
+  );
+  t.equal(rows.length, 5, "one attempt each");
+  t.same(
+    (await h.sql`select address from users.devices where user_id = ${person.userId} order by address`).map(
+      (r) => r.address,
+    ),
+    ["bad-token-1111", "good-token-1111"],
+    "the device FCM forgot is removed, the others stay",
+  );
+
+  await drain(true);
+  t.same(
+    (
+      await h.sql`select a.outcome from users.delivery_attempts a join users.deliveries d using (delivery_id)
+        where d.user_id = ${person.userId} and d.channel = 'sms' order by a.attempt`
+    ).map((r) => r.outcome),
+    ["retry", "sent"],
+    "the retry is sent once due",
+  );
 });
 
 t.test("preferences per channel and kind; security always on; per-person rate limit", async (t) => {

@@ -10,6 +10,7 @@ import {
   type NotificationKind,
   type PlannedDelivery,
   type PushChannel,
+  type RecordedAttempt,
   SECURITY_KINDS,
 } from "./model";
 import type { DeliveryAdapter, DeliveryStore } from "./ports";
@@ -196,21 +197,46 @@ export function createDevices(deps: { store: DeliveryStore; now: () => Date }) {
 }
 
 export interface DeliverDeps {
-  store: Pick<DeliveryStore, "claim" | "record" | "removeDevice">;
+  store: Pick<DeliveryStore, "claim" | "record">;
   /** Adapters by channel; a channel without one is not configured (its deliveries fail). */
   adapters: Partial<Record<DeliveryChannel, DeliveryAdapter>>;
   rules: DeliveryRules;
 }
 
+/** How long a claim leases its deliveries to this worker; after it, any claim may take them again. */
+const LEASE_SECONDS = 60;
+
 /**
- * Sends one batch of due deliveries through their channel's adapter and records each attempt:
- * sent; gone (the device is removed); transient failures again after a backoff until
- * `maxAttempts`; anything else failed.
+ * How long one send may take before it counts as a transient failure: well inside the lease, so
+ * a batch is recorded before any of its deliveries can be claimed again.
+ */
+const SEND_DEADLINE_MS = 30_000;
+
+/** The send's outcome, or a transient failure when it has not answered within SEND_DEADLINE_MS. */
+function withinDeadline(sending: Promise<DeliveryOutcome>): Promise<DeliveryOutcome> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<DeliveryOutcome>((resolve) => {
+    timer = setTimeout(
+      () => resolve({ outcome: "retry", detail: `no answer within ${SEND_DEADLINE_MS / 1000} s` }),
+      SEND_DEADLINE_MS,
+    );
+  });
+  return Promise.race([sending, late]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Sends one batch of due deliveries through their channel's adapter, then records every attempt
+ * in one statement: sent; gone (the device is removed); transient failures again after a backoff
+ * until `maxAttempts`; anything else failed. At least once: until that statement commits, the
+ * batch stays leased, so a worker that dies (or whose record fails) mid-batch loses nothing —
+ * after the lease every delivery of the batch is claimed and sent again, the ones already sent
+ * included.
  */
 export async function deliverBatch(deps: DeliverDeps, limit: number): Promise<number> {
-  const claimed = await deps.store.claim(limit, 60);
-  await Promise.all(
-    claimed.map(async (delivery) => {
+  const claimed = await deps.store.claim(limit, LEASE_SECONDS);
+  if (claimed.length === 0) return 0;
+  const attempts = await Promise.all(
+    claimed.map(async (delivery): Promise<RecordedAttempt> => {
       const attempt = delivery.attempts + 1;
       const adapter = delivery.target && deps.adapters[delivery.target.channel];
       let result: DeliveryOutcome;
@@ -218,22 +244,25 @@ export async function deliverBatch(deps: DeliverDeps, limit: number): Promise<nu
       else if (!adapter)
         result = { outcome: "failed", detail: `${delivery.target.channel} is not configured` };
       else
-        result = await adapter
-          .send(delivery.target, delivery.message)
-          .catch((error: unknown) => ({ outcome: "retry" as const, detail: String(error) }));
-      if (result.outcome === "retry" && attempt < deps.rules.maxAttempts)
-        return deps.store.record(
-          delivery.deliveryId,
-          attempt,
-          result,
-          "pending",
-          retryBackoffSeconds(attempt),
+        result = await withinDeadline(adapter.send(delivery.target, delivery.message)).catch(
+          (error: unknown) => ({ outcome: "retry" as const, detail: String(error) }),
         );
-      if (result.outcome === "gone" && delivery.deviceId)
-        await deps.store.removeDevice(undefined, delivery.deviceId);
-      const status = result.outcome === "sent" ? "sent" : result.outcome === "gone" ? "gone" : "failed";
-      await deps.store.record(delivery.deliveryId, attempt, result, status);
+      const recorded = { deliveryId: delivery.deliveryId, attempt, outcome: result };
+      if (result.outcome === "retry" && attempt < deps.rules.maxAttempts)
+        return {
+          ...recorded,
+          status: "pending",
+          retryInSeconds: retryBackoffSeconds(attempt),
+          goneDeviceId: null,
+        };
+      return {
+        ...recorded,
+        status: result.outcome === "sent" ? "sent" : result.outcome === "gone" ? "gone" : "failed",
+        retryInSeconds: 0,
+        goneDeviceId: result.outcome === "gone" ? delivery.deviceId : null,
+      };
     }),
   );
+  await deps.store.record(attempts);
   return claimed.length;
 }

@@ -253,3 +253,15 @@ export interface ClaimedDelivery {
   target: DeliveryTarget | undefined;
   message: DeliveryMessage;
 }
+
+/** One attempt of a claimed delivery, as the worker records it. */
+export interface RecordedAttempt {
+  deliveryId: string;
+  attempt: number;
+  outcome: DeliveryOutcome;
+  /** `pending` is tried again after `retryInSeconds`; the others are final. */
+  status: "pending" | "sent" | "gone" | "failed";
+  retryInSeconds: number;
+  /** The device the provider forgot, removed with the record; null when none. */
+  goneDeviceId: string | null;
+}

@@ -18,6 +18,7 @@ import type {
   Profile,
   ProfileChanges,
   RatingSummary,
+  RecordedAttempt,
   SyncRecord,
 } from "./model";
 
@@ -143,12 +144,9 @@ export interface DeliveryStore {
   ): Promise<void>;
   /** Due pending deliveries, leased for `leaseSeconds` (SKIP LOCKED: instances share). */
   claim(limit: number, leaseSeconds: number): Promise<ClaimedDelivery[]>;
-  /** Records one attempt: `retryInSeconds` keeps it pending, otherwise `status` is final. */
-  record(
-    deliveryId: string,
-    attempt: number,
-    outcome: DeliveryOutcome,
-    status: "pending" | "sent" | "gone" | "failed",
-    retryInSeconds?: number,
-  ): Promise<void>;
+  /**
+   * Records a batch's attempts in one statement: each attempt's row and its delivery's state,
+   * and removes the devices the provider forgot.
+   */
+  record(attempts: RecordedAttempt[]): Promise<void>;
 }

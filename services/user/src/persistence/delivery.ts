@@ -3,12 +3,16 @@ import type {
   ClaimedDelivery,
   DeliveryChannel,
   DeliveryContext,
+  DeliveryOutcome,
   DeliveryTarget,
   Device,
   NotificationKind,
   PushChannel,
 } from "../domain/model";
 import type { DeliveryStore } from "../domain/ports";
+
+/** A json column: postgres.js parses it, or hands over its text. */
+const json = <T>(value: unknown) => (typeof value === "string" ? JSON.parse(value) : value) as T;
 
 const date = (value: unknown) => (value instanceof Date ? value : new Date(String(value)));
 
@@ -150,23 +154,34 @@ export function createDeliveryStore(sql: Sql): DeliveryStore {
             kind: row.kind as NotificationKind,
             title: row.title as string,
             body: row.body as string,
-            data: (typeof row.data === "string" ? JSON.parse(row.data) : row.data) as Record<string, string>,
+            data: json<Record<string, string>>(row.data),
             seq: BigInt(row.seq as bigint),
           },
         }),
       );
     },
-    async record(deliveryId, attempt, outcome, status, retryInSeconds) {
-      const detail = outcome.outcome === "sent" ? "" : outcome.detail.slice(0, 500);
-      await sql.begin(async (tx) => {
-        await tx`insert into users.delivery_attempts (delivery_id, attempt, outcome, detail)
-          values (${deliveryId}, ${attempt}, ${outcome.outcome}, ${detail}) on conflict do nothing`;
-        await tx`update users.deliveries set attempts = ${attempt}, status = ${status},
-          last_error = ${detail || null},
-          sent_at = ${status === "sent" ? sql`now()` : sql`sent_at`},
-          next_attempt_at = now() + make_interval(secs => ${retryInSeconds ?? 0})
-          where delivery_id = ${deliveryId}`;
-      });
+    async record(attempts) {
+      // A provider's answer is kept without NULs: Postgres text refuses them, and one bad detail
+      // would fail the whole batch's record again and again.
+      const detail = ({ outcome }: { outcome: DeliveryOutcome }) =>
+        outcome.outcome === "sent" ? "" : outcome.detail.replaceAll("\0", "").slice(0, 500);
+      const gone = attempts.flatMap((a) => (a.goneDeviceId ? [a.goneDeviceId] : []));
+      await sql`
+        with attempt as (
+          select * from unnest(${attempts.map((a) => a.deliveryId)}::uuid[], ${attempts.map((a) => a.attempt)}::int[],
+            ${attempts.map((a) => a.outcome.outcome)}::text[], ${attempts.map(detail)}::text[],
+            ${attempts.map((a) => a.status)}::text[], ${attempts.map((a) => a.retryInSeconds)}::int[])
+            as a(delivery_id, attempt, outcome, detail, status, retry_in_seconds)),
+        logged as (
+          insert into users.delivery_attempts (delivery_id, attempt, outcome, detail)
+          select delivery_id, attempt, outcome, detail from attempt on conflict do nothing),
+        removed as (
+          delete from users.devices where device_id = any(${gone}::uuid[]))
+        update users.deliveries d set attempts = a.attempt, status = a.status,
+          last_error = nullif(a.detail, ''),
+          sent_at = case when a.status = 'sent' then now() else d.sent_at end,
+          next_attempt_at = now() + make_interval(secs => a.retry_in_seconds)
+        from attempt a where d.delivery_id = a.delivery_id`;
     },
   };
 }
