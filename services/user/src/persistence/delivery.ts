@@ -51,43 +51,33 @@ function targetOf(row: Record<string, unknown>): DeliveryTarget | undefined {
 export function createDeliveryStore(sql: Sql): DeliveryStore {
   return {
     async contexts(userIds, since) {
-      const [people, devices, overrides, recent] = await Promise.all([
-        sql`select p.user_id, p.preferences, c.email, c.phone from users.profiles p
-          left join users.contact_points c on c.user_id = p.user_id where p.user_id = any(${userIds}::uuid[])`,
-        sql`select * from users.devices where user_id = any(${userIds}::uuid[])`,
-        sql`select * from users.channel_preferences where user_id = any(${userIds}::uuid[])`,
-        sql`select user_id, channel, count(*)::int as n from users.deliveries
-          where user_id = any(${userIds}::uuid[]) and created_at > ${since.toISOString()}::timestamptz
-          group by user_id, channel`,
-      ]);
-      const contexts = new Map<string, DeliveryContext>();
-      for (const row of people) {
-        const preferences = (
-          typeof row.preferences === "string" ? JSON.parse(row.preferences) : row.preferences
-        ) as {
-          emailNotifications?: boolean;
-          pushNotifications?: boolean;
-        };
-        contexts.set(row.user_id as string, {
-          emailNotifications: preferences.emailNotifications ?? true,
-          pushNotifications: preferences.pushNotifications ?? true,
-          overrides: new Map(),
-          devices: [],
-          email: (row.email as string | null) ?? null,
-          phone: (row.phone as string | null) ?? null,
-          recent: {},
-        });
-      }
-      for (const row of devices) contexts.get(row.user_id as string)?.devices.push(toDevice(row));
-      for (const row of overrides)
-        contexts
-          .get(row.user_id as string)
-          ?.overrides.set(`${row.channel}:${row.kind}`, row.enabled as boolean);
-      for (const row of recent) {
-        const context = contexts.get(row.user_id as string);
-        if (context) context.recent[row.channel as DeliveryChannel] = row.n as number;
-      }
-      return contexts;
+      // One statement: each person with their devices, overrides and the hour's count per channel.
+      const rows = await sql`select p.user_id, p.preferences, c.email, c.phone,
+          (select coalesce(json_agg(d), '[]') from users.devices d where d.user_id = p.user_id) as devices,
+          (select coalesce(json_object_agg(o.channel || ':' || o.kind, o.enabled), '{}')
+            from users.channel_preferences o where o.user_id = p.user_id) as overrides,
+          (select coalesce(json_object_agg(r.channel, r.n), '{}') from (select channel, count(*)::int as n
+            from users.deliveries where user_id = p.user_id and created_at > ${since.toISOString()}::timestamptz
+            group by channel) r) as recent
+        from users.profiles p left join users.contact_points c on c.user_id = p.user_id
+        where p.user_id = any(${userIds}::uuid[])`;
+      return new Map(
+        rows.map((row) => {
+          const preferences = json<{ emailNotifications?: boolean; pushNotifications?: boolean }>(
+            row.preferences,
+          );
+          const context: DeliveryContext = {
+            emailNotifications: preferences.emailNotifications ?? true,
+            pushNotifications: preferences.pushNotifications ?? true,
+            overrides: new Map(Object.entries(json<Record<string, boolean>>(row.overrides))),
+            devices: json<Array<Record<string, unknown>>>(row.devices).map(toDevice),
+            email: (row.email as string | null) ?? null,
+            phone: (row.phone as string | null) ?? null,
+            recent: json<DeliveryContext["recent"]>(row.recent),
+          };
+          return [row.user_id as string, context];
+        }),
+      );
     },
     async setContacts(userId, { email, phone }) {
       await sql`insert into users.contact_points (user_id, email, phone) values (${userId}, ${email}, ${phone})
