@@ -29,6 +29,11 @@ const { mails, url: smtpUrl } = await startSmtpReceiver(t);
 const pushService = await startPushReceiver(t);
 const subscriber = pushService.subscriber();
 
+/**
+ * FCM's answer to a bad token here holds a NUL (Postgres text refuses it) and an emoji across
+ * the adapter's 300-character cut (half a surrogate pair, which jsonb refuses).
+ */
+const refusal = `{"error":"INVALID_ARGUMENT\0${"x".repeat(272)}\u{1F600}"}`;
 // FCM stand-in: OAuth token endpoint (checks the signed JWT assertion) and messages:send (checks the bearer and shape).
 const fcmRequests: Array<{
   authorization: string | undefined;
@@ -63,11 +68,8 @@ const fcm = createServer(async (request, response) => {
     return response
       .writeHead(404, { "content-type": "application/json" })
       .end(JSON.stringify({ error: { status: "NOT_FOUND", details: [{ errorCode: "UNREGISTERED" }] } }));
-  // A refusal whose body holds a NUL, which Postgres text cannot store.
   if (parsed.message.token.startsWith("bad-token"))
-    return response
-      .writeHead(400, { "content-type": "application/json" })
-      .end('{"error":"INVALID_ARGUMENT\0"}');
+    return response.writeHead(400, { "content-type": "application/json" }).end(refusal);
   response
     .writeHead(200, { "content-type": "application/json" })
     .end(JSON.stringify({ name: "projects/parley-test/messages/1" }));
@@ -284,7 +286,7 @@ t.test("one batch's outcomes all recorded: sent, gone, failed and a retry", asyn
         attempts: 1,
         sent: false,
         outcome: "failed",
-        detail: '400 {"error":"INVALID_ARGUMENT"}',
+        detail: `400 ${refusal.slice(0, 299).replace("\0", "")}\uFFFD`,
       },
       {
         channel: "mobile_push",

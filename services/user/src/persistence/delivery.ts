@@ -3,7 +3,6 @@ import type {
   ClaimedDelivery,
   DeliveryChannel,
   DeliveryContext,
-  DeliveryOutcome,
   DeliveryTarget,
   Device,
   NotificationKind,
@@ -13,6 +12,13 @@ import type { DeliveryStore } from "../domain/ports";
 
 /** A json column: postgres.js parses it, or hands over its text. */
 const json = <T>(value: unknown) => (typeof value === "string" ? JSON.parse(value) : value) as T;
+
+/**
+ * A provider's answer as Postgres takes it: without NULs (text refuses them) and without the
+ * half of a surrogate pair a cut left (jsonb refuses it). Either would fail the whole batch's
+ * record, again on every retry.
+ */
+const storable = (detail: string) => detail.replaceAll("\0", "").replace(/\p{Cs}/gu, "\uFFFD");
 
 const date = (value: unknown) => (value instanceof Date ? value : new Date(String(value)));
 
@@ -151,22 +157,27 @@ export function createDeliveryStore(sql: Sql): DeliveryStore {
       );
     },
     async record(attempts) {
-      // A provider's answer is kept without NULs: Postgres text refuses them, and one bad detail
-      // would fail the whole batch's record again and again.
-      const detail = ({ outcome }: { outcome: DeliveryOutcome }) =>
-        outcome.outcome === "sent" ? "" : outcome.detail.replaceAll("\0", "").slice(0, 500);
-      const gone = attempts.flatMap((a) => (a.goneDeviceId ? [a.goneDeviceId] : []));
+      // The batch goes as one jsonb parameter, not unnest(arrays): Postgres cannot see its length
+      // at planning, so after five runs it keeps the generic plan; with arrays it planned each
+      // batch anew (a custom plan for every length), which cost more than the statement's work.
+      const rows = attempts.map((a) => ({
+        delivery_id: a.deliveryId,
+        attempt: a.attempt,
+        outcome: a.outcome.outcome,
+        detail: a.outcome.outcome === "sent" ? "" : storable(a.outcome.detail.slice(0, 500)),
+        status: a.status,
+        retry_in_seconds: a.retryInSeconds,
+        gone_device_id: a.goneDeviceId,
+      }));
       await sql`
         with attempt as (
-          select * from unnest(${attempts.map((a) => a.deliveryId)}::uuid[], ${attempts.map((a) => a.attempt)}::int[],
-            ${attempts.map((a) => a.outcome.outcome)}::text[], ${attempts.map(detail)}::text[],
-            ${attempts.map((a) => a.status)}::text[], ${attempts.map((a) => a.retryInSeconds)}::int[])
-            as a(delivery_id, attempt, outcome, detail, status, retry_in_seconds)),
+          select * from jsonb_to_recordset(${JSON.stringify(rows)}::text::jsonb) as a(delivery_id uuid, attempt int,
+            outcome text, detail text, status text, retry_in_seconds int, gone_device_id uuid)),
         logged as (
           insert into users.delivery_attempts (delivery_id, attempt, outcome, detail)
           select delivery_id, attempt, outcome, detail from attempt on conflict do nothing),
         removed as (
-          delete from users.devices where device_id = any(${gone}::uuid[]))
+          delete from users.devices where device_id in (select gone_device_id from attempt))
         update users.deliveries d set attempts = a.attempt, status = a.status,
           last_error = nullif(a.detail, ''),
           sent_at = case when a.status = 'sent' then now() else d.sent_at end,
