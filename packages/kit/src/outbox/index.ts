@@ -84,6 +84,8 @@ export interface OutboxRelayOptions<P> {
   leaseSeconds?: number;
   /** Listen for NOTIFY (default true; off in tests that drive `drainOnce`). */
   listen?: boolean;
+  /** How long a wake-up waits to gather more rows into its batch (default 0: none). */
+  gatherMs?: number;
 }
 
 export interface OutboxRelay {
@@ -113,10 +115,16 @@ export function createDrainLoop(options: {
   log: Logger;
   /** Names the loop in the log. */
   what: string;
+  /**
+   * How long a nudge waits before its drain, so that the nudges of the next few milliseconds
+   * (a burst of commits) share one claim and one settle instead of one each; 0 by default.
+   */
+  gatherMs?: number;
 }): DrainLoop {
   let running: Promise<void> | undefined;
   let again = false;
   let stopped = false;
+  const gather = () => new Promise((resolve) => setTimeout(resolve, options.gatherMs));
   const nudge = () => {
     if (stopped) return;
     if (running !== undefined) {
@@ -125,8 +133,10 @@ export function createDrainLoop(options: {
     }
     running = (async () => {
       do {
+        if (options.gatherMs) await gather();
+        // Nudges until now are served by the drain that follows.
         again = false;
-        while ((await options.drainOnce()) === options.batch && !stopped);
+        while (!stopped && (await options.drainOnce()) === options.batch);
       } while (again && !stopped);
     })()
       .catch((error: unknown) => options.log.error({ err: error, what: options.what }, "drain failed"))
@@ -210,7 +220,7 @@ export function createOutboxRelay<P>(options: OutboxRelayOptions<P>): OutboxRela
     return rows.length;
   }
 
-  const loop = createDrainLoop({ drainOnce, batch, log, what: table });
+  const loop = createDrainLoop({ drainOnce, batch, log, what: table, gatherMs: options.gatherMs });
   const nudge = loop.nudge;
 
   let timer: NodeJS.Timeout | undefined;

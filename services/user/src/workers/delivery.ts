@@ -4,6 +4,11 @@ import { type DeliverDeps, deliverBatch } from "../domain/delivery";
 
 /** Deliveries claimed per batch. */
 const BATCH = 100;
+/**
+ * A wake-up waits this long before claiming: a burst of notifications (a login burst's sign-in
+ * notices) is sent in batches, one claim and one record for several, a few ms later.
+ */
+const GATHER_MS = 50;
 
 /**
  * The delivery loop: woken when Notify planned deliveries (nudge), and every `pollMs` for
@@ -11,7 +16,7 @@ const BATCH = 100;
  */
 export function createDeliveryWorker(deps: DeliverDeps, log: Logger, pollMs = 1_000) {
   const drainOnce = () => deliverBatch(deps, BATCH);
-  const loop = createDrainLoop({ drainOnce, batch: BATCH, log, what: "deliveries" });
+  const loop = createDrainLoop({ drainOnce, batch: BATCH, log, what: "deliveries", gatherMs: GATHER_MS });
   const timer = setInterval(loop.nudge, pollMs);
   timer.unref();
   return {
