@@ -5,10 +5,9 @@
 // Each round's CPU of this process per request; prints both medians and the median of the
 // rounds' B/A ratios. The machine's load moves both builds alike, so the ratio holds where
 // absolute figures swing. AB_ROUNDS (20) pairs of AB_SECONDS (3) measured seconds.
-import { spawn } from "node:child_process";
 import path from "node:path";
-import { createInterface } from "node:readline";
 import { startConstantUpstream, startEdgeAlone } from "./edge-alone";
+import { runLoad } from "./run-load";
 
 const here = import.meta.dirname;
 const roots = [path.resolve(process.argv[2] ?? ""), path.join(here, "../../..")];
@@ -29,12 +28,8 @@ const round = async (edge: (typeof edges)[number]) => {
     seconds,
     warmupSeconds: 1,
   };
-  const load = spawn(process.execPath, ["--import", "tsx", path.join(here, "load.ts"), JSON.stringify(job)], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
   let before = process.cpuUsage();
-  for await (const text of createInterface({ input: load.stdout! })) {
-    const line = JSON.parse(text) as { event: string; requests: number; errors: number };
+  for await (const line of runLoad(job)) {
     if (line.event === "measuring") before = process.cpuUsage();
     else if (line.event === "result") {
       const cpu = process.cpuUsage(before);

@@ -27,6 +27,7 @@ import { createBenchDatabase, generateSecrets, launchPlatform, launchService } f
 import { loadCatalogue } from "../src/http/catalogue";
 import { encodeJson } from "../src/http/transcode";
 import { signPayload } from "../src/webhooks/payments";
+import { runLoad } from "./run-load";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
@@ -78,23 +79,14 @@ async function start(file: string, args: string[]): Promise<{ child: ChildProces
 
 /** Runs one load job; `measuring` marks where the measured part starts (after warm-up). */
 async function load(job: unknown, pids: number[], onLine?: (line: Line) => void) {
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", path.join(BENCH_DIR, "load.ts"), JSON.stringify(job)],
-    {
-      stdio: ["ignore", "pipe", "inherit"],
-    },
-  );
   let before = pids.map(usage);
   let startedAt = performance.now();
   let result: Line;
-  for await (const text of createInterface({ input: child.stdout! })) {
-    const line = JSON.parse(text) as Line;
+  for await (const line of runLoad(job)) {
     if (line.event === "measuring") {
       before = pids.map(usage);
       startedAt = performance.now();
     } else if (line.event === "result") result = line;
-    else if (line.event === "failed") throw new Error(line.error);
     onLine?.(line);
   }
   const seconds = (performance.now() - startedAt) / 1000;

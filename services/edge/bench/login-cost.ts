@@ -5,14 +5,12 @@
 // (A: a worktree of main, say), both platforms run side by side and take turns (A B, B A, …),
 // so the machine's drift moves both alike; prints each side's medians per process and the
 // median of the rounds' B/A ratios of the total (all but auth's hashing threads). COST_ROUNDS (4) pairs of COST_SECONDS (6).
-import { spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { createInterface } from "node:readline";
 import { createBenchDatabase, generateSecrets, launchPlatform, REPO_ROOT } from "@parley/testing";
+import { runLoad } from "./run-load";
 
-const here = import.meta.dirname;
 const other = process.argv[2] ? path.resolve(process.argv[2]) : undefined;
 const rounds = Number(process.env.COST_ROUNDS ?? 4);
 const seconds = Number(process.env.COST_SECONDS ?? 6);
@@ -109,11 +107,7 @@ async function round(side: Side): Promise<Costs & { logins: number }> {
     seconds,
     warmupSeconds: 2,
   };
-  const load = spawn(process.execPath, ["--import", "tsx", path.join(here, "load.ts"), JSON.stringify(job)], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  for await (const text of createInterface({ input: load.stdout! })) {
-    const line = JSON.parse(text) as { event: string; rps: number; errors: number };
+  for await (const line of runLoad(job)) {
     if (line.event === "measuring") before = sample();
     else if (line.event === "result") {
       after = sample();

@@ -6,16 +6,14 @@
 // are cut to the measured seconds (PROFILE_SECONDS, 10) and written to out-dir as
 // <service>.cpuprofile, for Chrome DevTools or speedscope; the top functions by self time
 // are printed, with each process's CPU per request.
-import { spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { createInterface } from "node:readline";
 import { createBenchDatabase, generateSecrets, launchPlatform, REPO_ROOT } from "@parley/testing";
+import { runLoad } from "./run-load";
 
 const out = path.resolve(process.argv[2] ?? "profiles");
 const seconds = Number(process.env.PROFILE_SECONDS ?? 10);
-const here = import.meta.dirname;
 const profiled = (process.env.PROFILE_SERVICES ?? "edge,billing").split(",");
 const loadName = process.env.PROFILE_LOAD ?? "wallet";
 if (loadName !== "wallet" && loadName !== "login") throw new Error("PROFILE_LOAD is wallet or login");
@@ -80,11 +78,7 @@ try {
     seconds,
     warmupSeconds: 3,
   };
-  const load = spawn(process.execPath, ["--import", "tsx", path.join(here, "load.ts"), JSON.stringify(job)], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  for await (const text of createInterface({ input: load.stdout! })) {
-    const line = JSON.parse(text) as { event: string; rps: number; p99: number; errors: number };
+  for await (const line of runLoad(job)) {
     if (line.event === "measuring") window = [process.hrtime.bigint() / 1000n, 0n];
     else if (line.event === "result") {
       window[1] = process.hrtime.bigint() / 1000n;

@@ -5,12 +5,11 @@
 // generator (load.ts) is its own process. Profiles the measured seconds only (PROFILE_SECONDS,
 // 10), prints CPU µs per request, and writes the profile for Chrome DevTools or speedscope.
 // PROFILE_CPU=0 only measures (no profiler: its sampling costs CPU too), for comparing builds.
-import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import path from "node:path";
-import { createInterface } from "node:readline";
 import { startConstantUpstream, startEdgeAlone } from "./edge-alone";
+import { runLoad } from "./run-load";
 
 const out = process.argv[2] ?? "edge.cpuprofile";
 const seconds = Number(process.env.PROFILE_SECONDS ?? 10);
@@ -35,12 +34,8 @@ const job = {
 const session = new Session();
 session.connect();
 await session.post("Profiler.enable");
-const load = spawn(process.execPath, ["--import", "tsx", path.join(here, "load.ts"), JSON.stringify(job)], {
-  stdio: ["ignore", "pipe", "inherit"],
-});
 let before = process.cpuUsage();
-for await (const text of createInterface({ input: load.stdout! })) {
-  const line = JSON.parse(text) as { event: string; requests: number; rps: number; p99: number };
+for await (const line of runLoad(job)) {
   if (line.event === "measuring") {
     before = process.cpuUsage();
     if (profiling) await session.post("Profiler.start");
