@@ -147,6 +147,94 @@ t.test("Notify: only services, valid input", async (t) => {
   t.equal(noKind.reason, "VALIDATION_FAILED");
 });
 
+const event = (userId: string, eventId: string, kind = NotificationKind.NOTIFICATION_KIND_NEW_SIGN_IN) => ({
+  eventId,
+  userId,
+  kind,
+  data: { device: eventId },
+});
+
+t.test(
+  "NotifyMany: one call stores every event, one person's in the request's order, idempotent by event",
+  async (t) => {
+    const [person, other] = [await h.person(), await h.person()];
+    const events = [
+      event(person.userId, "sign-in-1"),
+      event(other.userId, "sign-in-o"),
+      event(person.userId, "sign-in-2"),
+      event(person.userId, "sign-in-1"),
+      event(person.userId, "sign-in-3"),
+    ];
+    const first = await h.client.notifyMany({ events }, h.as.auth);
+    t.same(
+      first.results.map((r) => [r.notification!.data.device, Number(r.notification!.seq), r.created]),
+      [
+        ["sign-in-1", 1, true],
+        ["sign-in-o", 1, true],
+        ["sign-in-2", 2, true],
+        ["sign-in-1", 1, false],
+        ["sign-in-3", 3, true],
+      ],
+      "a result per event in order; an event twice in the call is one notification",
+    );
+    t.equal(first.results[3]!.notification!.notificationId, first.results[0]!.notification!.notificationId);
+    const again = await h.client.notifyMany({ events }, h.as.auth);
+    t.same(
+      again.results.map((r) => [r.notification!.notificationId, r.created]),
+      first.results.map((r) => [r.notification!.notificationId, false]),
+      "the same call again stores nothing",
+    );
+    const stored = await h.client.listNotifications(
+      { unreadOnly: false, pageSize: 10, pageToken: "" },
+      person.call,
+    );
+    t.same(
+      stored.notifications.map((n) => [Number(n.seq), n.data.device]),
+      [
+        [3, "sign-in-3"],
+        [2, "sign-in-2"],
+        [1, "sign-in-1"],
+      ],
+    );
+  },
+);
+
+t.test("NotifyMany: only services, 1 to 100 events, every event validated", async (t) => {
+  const person = await h.person();
+  const asPerson = await failure(h.client.notifyMany({ events: [event(person.userId, "x")] }, person.call));
+  t.equal(asPerson.kind, "permission_denied");
+  const fields = async (events: ReturnType<typeof event>[]) => {
+    const refused = await failure(h.client.notifyMany({ events }, h.as.session));
+    return [refused.reason, refused.fieldViolations.map((v) => v.field)];
+  };
+  t.same(await fields([]), ["VALIDATION_FAILED", ["events"]]);
+  t.same(await fields(Array.from({ length: 101 }, (_, i) => event(person.userId, `many-${i}`))), [
+    "VALIDATION_FAILED",
+    ["events"],
+  ]);
+  t.same(await fields([event(person.userId, "ok"), event("not-a-uuid", "bad"), event(person.userId, "")]), [
+    "VALIDATION_FAILED",
+    ["events[1].user_id", "events[2].event_id"],
+  ]);
+  t.same(
+    await fields([
+      event(person.userId, "ok"),
+      event(person.userId, "no-kind", NotificationKind.NOTIFICATION_KIND_UNSPECIFIED),
+    ]),
+    ["VALIDATION_FAILED", ["events[1].kind"]],
+  );
+  const inbox = await h.client.listNotifications(
+    { unreadOnly: false, pageSize: 10, pageToken: "" },
+    person.call,
+  );
+  t.same(inbox.notifications, [], "a refused call stores none of its events");
+  const hundred = await h.client.notifyMany(
+    { events: Array.from({ length: 100 }, (_, i) => event(person.userId, `many-${i}`)) },
+    h.as.billing,
+  );
+  t.equal(hundred.results.filter((r) => r.created).length, 100);
+});
+
 t.test("inbox: pages newest first, unread count, mark read, mark all read", async (t) => {
   const person = await h.person();
   for (let i = 0; i < 5; i++) await notify(person.userId, `inbox-${i}`);

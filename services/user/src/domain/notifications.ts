@@ -31,6 +31,8 @@ export interface NotifyInput {
 const MAX_EVENT_ID = 128;
 const MAX_DATA_KEYS = 32;
 const MAX_DATA_VALUE = 1024;
+/** Events one NotifyMany call carries. */
+const MAX_EVENTS = 100;
 
 export type Notifications = ReturnType<typeof createNotifications>;
 
@@ -95,6 +97,21 @@ export function createNotifications(deps: NotificationsDeps) {
       v.throwIfAny();
       const [result] = await send(producer, [input]);
       return result!;
+    },
+
+    /**
+     * A producer's batch of events (an outbox relay's, NotifyMany), each checked as `notify`
+     * checks one, stored in one statement in the order given: one person's seqs follow it. An
+     * event id twice in the batch is one notification (the store keeps its first occurrence),
+     * each occurrence getting it back.
+     */
+    async notifyEvents(producer: string, inputs: NotifyInput[]) {
+      const v = new Violations();
+      if (inputs.length === 0 || inputs.length > MAX_EVENTS)
+        v.add("events", `must be 1 to ${MAX_EVENTS} events`);
+      for (const [i, input] of inputs.entries()) check(input, v, `events[${i}].`);
+      v.throwIfAny();
+      return send(producer, inputs);
     },
 
     /** The same for many people at once (a fan-out this service makes itself); one statement. */

@@ -223,6 +223,24 @@ export function userHandlers(
       return { notification: notificationMessage(notification), created };
     },
 
+    async notifyMany(request, ctx) {
+      const results = await notifications.notifyEvents(
+        serviceOf(ctx.principal),
+        request.events.map((event, i) => ({
+          eventId: event.eventId,
+          userId: event.userId,
+          kind: toNotificationKind(event.kind, `events[${i}].kind`),
+          data: event.data,
+        })),
+      );
+      return {
+        results: results.map(({ notification, created }) => ({
+          notification: notificationMessage(notification),
+          created,
+        })),
+      };
+    },
+
     async addFavourite(request, ctx) {
       return { expert: expertMessage(await favourites.add(personOf(ctx.principal), request.expertId)) };
     },

@@ -224,7 +224,8 @@ const KIND = enumMapping<NotificationKind, NotificationKindMessage>({
   password_changed: NotificationKindMessage.NOTIFICATION_KIND_PASSWORD_CHANGED,
 });
 
-export const toNotificationKind = (value: NotificationKindMessage) => KIND.toDomain(value, "kind");
+export const toNotificationKind = (value: NotificationKindMessage, field = "kind") =>
+  KIND.toDomain(value, field);
 
 export function notificationMessage(n: Notification): NotificationMessage {
   return {

@@ -21,6 +21,7 @@ export const userPermissions: { [K in keyof typeof UserServiceService]: Permissi
   markNotificationRead: allow.signedIn,
   markAllNotificationsRead: allow.signedIn,
   notify: allow.services("session", "billing", "auth"),
+  notifyMany: allow.services("session", "billing", "auth"),
   watchMe: allow.signedIn,
   addFavourite: allow.signedIn,
   removeFavourite: allow.signedIn,

@@ -953,6 +953,18 @@ export interface NotifyResponse {
   created: boolean;
 }
 
+/** Request of NotifyMany. */
+export interface NotifyManyRequest {
+  /** The events, 1 to 100; one person's are stored in this order. */
+  events: NotifyRequest[];
+}
+
+/** Response of NotifyMany. */
+export interface NotifyManyResponse {
+  /** One per event, in the request's order. */
+  results: NotifyResponse[];
+}
+
 /** Request of WatchMe. */
 export interface WatchMeRequest {
   /** Replay stored notifications with seq greater than this (0 = from the beginning). */
@@ -5721,6 +5733,128 @@ export const NotifyResponse: MessageFns<NotifyResponse> = {
   },
 };
 
+function createBaseNotifyManyRequest(): NotifyManyRequest {
+  return { events: [] };
+}
+
+export const NotifyManyRequest: MessageFns<NotifyManyRequest> = {
+  encode(message: NotifyManyRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.events) {
+      NotifyRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NotifyManyRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNotifyManyRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.events.push(NotifyRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NotifyManyRequest {
+    return {
+      events: globalThis.Array.isArray(object?.events) ? object.events.map((e: any) => NotifyRequest.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: NotifyManyRequest): unknown {
+    const obj: any = {};
+    if (message.events?.length) {
+      obj.events = message.events.map((e) => NotifyRequest.toJSON(e));
+    }
+    return obj;
+  },
+};
+
+function createBaseNotifyManyResponse(): NotifyManyResponse {
+  return { results: [] };
+}
+
+export const NotifyManyResponse: MessageFns<NotifyManyResponse> = {
+  encode(message: NotifyManyResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      NotifyResponse.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NotifyManyResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNotifyManyResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(NotifyResponse.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NotifyManyResponse {
+    return {
+      results: globalThis.Array.isArray(object?.results)
+        ? object.results.map((e: any) => NotifyResponse.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: NotifyManyResponse): unknown {
+    const obj: any = {};
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => NotifyResponse.toJSON(e));
+    }
+    return obj;
+  },
+};
+
 function createBaseWatchMeRequest(): WatchMeRequest {
   return { afterSeq: 0n };
 }
@@ -7455,6 +7589,22 @@ export const UserServiceService = {
     responseDeserialize: (value: Buffer): NotifyResponse => NotifyResponse.decode(value),
   },
   /**
+   * Notify for many events in one call (an outbox relay's batch): each event is stored as
+   * Notify stores it, all in one statement, one person's in the order given; an event id
+   * twice in one call is one notification. Every event is validated before any is stored.
+   * Callers: service identities: session, billing, auth.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  notifyMany: {
+    path: "/parley.user.v1.UserService/NotifyMany" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: NotifyManyRequest): Buffer => Buffer.from(NotifyManyRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): NotifyManyRequest => NotifyManyRequest.decode(value),
+    responseSerialize: (value: NotifyManyResponse): Buffer => Buffer.from(NotifyManyResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): NotifyManyResponse => NotifyManyResponse.decode(value),
+  },
+  /**
    * Adds an expert to the caller's favourites: they are told when that expert comes online
    * (once per online spell, at most once per FAVOURITE_ONLINE_INTERVAL_SECONDS). Adding one
    * already there changes nothing.
@@ -7747,6 +7897,14 @@ export interface UserServiceServer extends UntypedServiceImplementation {
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED
    */
   notify: handleUnaryCall<NotifyRequest, NotifyResponse>;
+  /**
+   * Notify for many events in one call (an outbox relay's batch): each event is stored as
+   * Notify stores it, all in one statement, one person's in the order given; an event id
+   * twice in one call is one notification. Every event is validated before any is stored.
+   * Callers: service identities: session, billing, auth.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  notifyMany: handleUnaryCall<NotifyManyRequest, NotifyManyResponse>;
   /**
    * Adds an expert to the caller's favourites: they are told when that expert comes online
    * (once per online spell, at most once per FAVOURITE_ONLINE_INTERVAL_SECONDS). Adding one
@@ -8202,6 +8360,28 @@ export interface UserServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: NotifyResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Notify for many events in one call (an outbox relay's batch): each event is stored as
+   * Notify stores it, all in one statement, one person's in the order given; an event id
+   * twice in one call is one notification. Every event is validated before any is stored.
+   * Callers: service identities: session, billing, auth.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED
+   */
+  notifyMany(
+    request: NotifyManyRequest,
+    callback: (error: ServiceError | null, response: NotifyManyResponse) => void,
+  ): ClientUnaryCall;
+  notifyMany(
+    request: NotifyManyRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: NotifyManyResponse) => void,
+  ): ClientUnaryCall;
+  notifyMany(
+    request: NotifyManyRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: NotifyManyResponse) => void,
   ): ClientUnaryCall;
   /**
    * Adds an expert to the caller's favourites: they are told when that expert comes online
