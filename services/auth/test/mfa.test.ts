@@ -300,7 +300,7 @@ async function outboxDrain(h: Harness, notifier: Notifier) {
       accounts: createAuthStore(sql, () => new Date()),
       profiles: { ensureProfile: async () => {} },
       notifier,
-      notices: { notify: async () => {}, forgetLoginSession: async () => {} },
+      notices: { notify: async () => {}, notifyMany: async () => {}, forgetLoginSession: async () => {} },
       effects: {
         setProfileStatus: async () => {},
         endSessions: async () => {},

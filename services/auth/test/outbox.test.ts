@@ -7,7 +7,7 @@ import { createLogger } from "@parley/kit/log";
 import { createTestDatabase } from "@parley/testing";
 import postgres from "postgres";
 import t from "tap";
-import type { AccountStatus, OutboxMessage } from "../src/domain/model";
+import { type AccountStatus, type OutboxMessage, securityNotice } from "../src/domain/model";
 import { createAuthStore } from "../src/persistence/store";
 import { AUTH_MIGRATIONS } from "../src/server";
 import { createOutboxWorker, type OutboxWorkerDeps } from "../src/workers/outbox";
@@ -23,7 +23,7 @@ const relay = (sql: postgres.Sql, deps: Partial<OutboxWorkerDeps>) =>
     accounts: createAuthStore(sql, () => new Date()),
     profiles: { ensureProfile: unexpected },
     notifier: { sendPasswordReset: unexpected, sendNoAccountNotice: unexpected },
-    notices: { notify: unexpected, forgetLoginSession: unexpected },
+    notices: { notify: unexpected, notifyMany: unexpected, forgetLoginSession: unexpected },
     effects: {
       setProfileStatus: unexpected,
       endSessions: unexpected,
@@ -174,6 +174,116 @@ t.test(
   },
 );
 
+/** The notices of a drain: what each call carried, by the `device` of each notice. */
+const noticesHeard = (heard: string[]) => ({
+  notify: async (_id: string, notice: { data: Record<string, string> }) =>
+    void heard.push(`notify ${notice.data.device}`),
+  notifyMany: async (notices: Array<{ notice: { data: Record<string, string> } }>) =>
+    void heard.push(`many ${notices.map(({ notice }) => notice.data.device).join(",")}`),
+  forgetLoginSession: unexpected,
+});
+
+const signIn = (userId: string, device: string) => securityNotice(userId, "new_sign_in", { device });
+
+t.test("a burst of sign-in notices goes in one NotifyMany call, in the order written", async (t) => {
+  const h = await startHarness(t);
+  await h.sql`delete from auth.outbox`;
+  const [person, other] = [newId(), newId()];
+  for (const [userId, device] of [
+    [person, "a1"],
+    [person, "a2"],
+    [other, "b1"],
+    [person, "a3"],
+    [person, "a4"],
+  ] as const)
+    await insert(h.sql, signIn(userId, device));
+  const heard: string[] = [];
+  const worker = relay(h.sql, { notices: noticesHeard(heard) });
+  t.equal(await worker.drainOnce(), 5);
+  t.same(heard, ["many a1,a2,b1,a3,a4"], "one call for every person's notices");
+  t.same(await rows(h.sql), [], "all delivered and deleted");
+});
+
+t.test(
+  "notices and other messages of one person keep their order: runs of notices between the others",
+  async (t) => {
+    const h = await startHarness(t);
+    await h.sql`delete from auth.outbox`;
+    const [person, other] = [newId(), newId()];
+    await insert(h.sql, signIn(person, "a1"));
+    await insert(h.sql, signIn(person, "a2"));
+    await insert(h.sql, { kind: "sessions.forget_author", payload: { userId: person } });
+    await insert(h.sql, signIn(other, "b1"));
+    await insert(h.sql, signIn(person, "a3"));
+    await insert(h.sql, { kind: "sessions.forget_author", payload: { userId: other } });
+    await insert(h.sql, signIn(person, "a4"));
+    await insert(h.sql, signIn(person, "a5"));
+    const heard: string[] = [];
+    const worker = relay(h.sql, {
+      notices: noticesHeard(heard),
+      effects: {
+        setProfileStatus: unexpected,
+        endSessions: unexpected,
+        forgetAuthor: async (userId) => void heard.push(`forget ${userId === person ? "a" : "b"}`),
+        sendVerificationCode: unexpected,
+      },
+    });
+    t.equal(await worker.drainOnce(), 8);
+    t.same(
+      heard,
+      ["many a1,a2,b1", "forget a", "forget b", "many a3,a4,a5"],
+      "each person's notices up to their next other message go in one call, that message after it",
+    );
+    t.same(await rows(h.sql), []);
+  },
+);
+
+t.test(
+  "a failing NotifyMany is delivered again one by one: only the key of the notice that fails waits",
+  async (t) => {
+    const h = await startHarness(t);
+    await h.sql`delete from auth.outbox`;
+    const [person, poisoned] = [newId(), newId()];
+    await insert(h.sql, signIn(person, "a1"));
+    await insert(h.sql, signIn(poisoned, "p1"));
+    await insert(h.sql, signIn(person, "a2"));
+    await insert(h.sql, signIn(poisoned, "p2"));
+    const heard: string[] = [];
+    const worker = relay(h.sql, {
+      notices: {
+        notify: async (_id, notice) => {
+          if (notice.data.device === "p1") throw new Error("refused p1");
+          heard.push(`notify ${notice.data.device}`);
+        },
+        notifyMany: async (notices) => {
+          heard.push(`many ${notices.map(({ notice }) => notice.data.device).join(",")} refused`);
+          throw new Error("refused p1");
+        },
+        forgetLoginSession: unexpected,
+      },
+    });
+    t.equal(await worker.drainOnce(), 4);
+    t.same(
+      heard,
+      ["many a1,p1,a2,p2 refused", "notify a1", "notify a2"],
+      "after the refused call, the other person's notices are delivered one by one, in order",
+    );
+    t.same(
+      (await rows(h.sql)).map((row) => [
+        row.payload.kind === "notify.security" && row.payload.payload.data.device,
+        row.attempts,
+        row.last_error,
+        row.due_later,
+      ]),
+      [
+        ["p1", 1, "Error: refused p1", true],
+        ["p2", 0, null, true],
+      ],
+      "the failing notice waits for its retry, its person's later one with it",
+    );
+  },
+);
+
 t.test("a sign-in's notice wakes the relay (NOTIFY) and is deleted once delivered", async (t) => {
   const h = await startHarness(t);
   const person = await h.register();
@@ -185,6 +295,9 @@ t.test("a sign-in's notice wakes the relay (NOTIFY) and is deleted once delivere
     profiles: { ensureProfile: async () => {} },
     notices: {
       notify: async (id, notice) => void delivered.push({ id, notice: notice.notice }),
+      notifyMany: async (notices) => {
+        for (const { eventId, notice } of notices) delivered.push({ id: eventId, notice: notice.notice });
+      },
       forgetLoginSession: unexpected,
     },
   });

@@ -1,4 +1,8 @@
-import { NotificationKind, type NotifyRequest } from "@parley/proto/parley/user/v1/user";
+import {
+  NotificationKind,
+  type NotifyManyRequest,
+  type NotifyRequest,
+} from "@parley/proto/parley/user/v1/user";
 import type { Sql } from "../db";
 import type { Logger } from "../log";
 import { createOutboxRelay } from "../outbox";
@@ -26,6 +30,17 @@ export function notifyRequest(intent: NotificationIntent): NotifyRequest {
   if (kind === undefined || kind === NotificationKind.UNRECOGNIZED)
     throw new Error(`unknown notification kind ${intent.kind}`);
   return { eventId: intent.id, userId: intent.userId, kind, data: intent.data };
+}
+
+/** Events one user.NotifyMany call takes. */
+export const NOTIFY_MANY_MAX = 100;
+
+/** The NotifyMany requests for intents, in order, at most NOTIFY_MANY_MAX events each. */
+export function notifyManyRequests(intents: NotificationIntent[]): NotifyManyRequest[] {
+  const requests: NotifyManyRequest[] = [];
+  for (let i = 0; i < intents.length; i += NOTIFY_MANY_MAX)
+    requests.push({ events: intents.slice(i, i + NOTIFY_MANY_MAX).map(notifyRequest) });
+  return requests;
 }
 
 /** A notifier over the user service's client (whichever client the service already holds). */

@@ -71,6 +71,14 @@ export interface OutboxRelayOptions<P> {
   /** Delivers one row; throwing schedules a retry with backoff. */
   deliver(row: OutboxRow<P> & { attempts: number }): Promise<void>;
   /**
+   * Delivers many rows in one call (e.g. user.NotifyMany), in insertion order; the receiver
+   * keeps that order. Throwing delivers them again one by one with `deliver`, so a row it cannot
+   * take holds back only its own key. Without it every row goes through `deliver`.
+   */
+  deliverMany?(rows: Array<OutboxRow<P> & { attempts: number }>): Promise<void>;
+  /** Which rows may go through `deliverMany` (default: every one). */
+  many?(payload: P): boolean;
+  /**
    * Rows with the same key are delivered one after another in insertion order (e.g. the
    * recipient: "accepted" before "ended"); different keys concurrently. Default: one key.
    */
@@ -153,6 +161,10 @@ export function createDrainLoop(options: {
   };
 }
 
+/** Insertion order of claimed rows. */
+const byPosition = (a: { position: bigint }, b: { position: bigint }) =>
+  BigInt(a.position) < BigInt(b.position) ? -1 : 1;
+
 /** Seconds before attempt n + 1: 1, 2, 4, … capped at ten minutes. */
 export const outboxBackoffSeconds = (attempts: number) => Math.min(600, 2 ** Math.min(attempts - 1, 10));
 
@@ -161,7 +173,9 @@ export const outboxBackoffSeconds = (attempts: number) => Math.min(600, 2 ** Mat
  * next attempt past a lease and committing — no transaction stays open across a delivery —
  * then delivers them concurrently: the batch's delivered rows are deleted together once its
  * deliveries are done, a failed one is due again after a backoff, its error kept, and the rows
- * of its order key behind it wait with it.
+ * of its order key behind it wait with it. With `deliverMany`, delivery goes in waves: each key
+ * gives its next run of `many` rows (or its next other row, delivered alone beside them) and all
+ * the keys' runs go in one call, so a burst of one person's notices is one call, not one each.
  */
 export function createOutboxRelay<P>(options: OutboxRelayOptions<P>): OutboxRelay {
   const { sql, table, log } = options;
@@ -176,7 +190,7 @@ export function createOutboxRelay<P>(options: OutboxRelayOptions<P>): OutboxRela
                    order by next_attempt_at, position limit ${batch} for update skip locked)
       returning id, payload, attempts, position`;
     // UPDATE … RETURNING gives no order: insertion order again.
-    const rows = [...claimed].sort((a, b) => (BigInt(a.position) < BigInt(b.position) ? -1 : 1));
+    const rows = [...claimed].sort(byPosition);
     const byKey = new Map<string, typeof rows>();
     for (const row of rows) {
       const payload = (typeof row.payload === "string" ? JSON.parse(row.payload) : row.payload) as P;
@@ -185,35 +199,98 @@ export function createOutboxRelay<P>(options: OutboxRelayOptions<P>): OutboxRela
       byKey.set(key, [...(byKey.get(key) ?? []), row]);
     }
     const delivered: string[] = [];
-    await Promise.all(
-      [...byKey.values()].map(async (group) => {
-        for (const [index, row] of group.entries()) {
-          // The delivery's span continues the trace of the change that wrote the row (if any);
-          // the relay's own claim above belongs to no trace.
-          const span = startOutboxSpan(table, row.payload, { "messaging.message.id": row.id });
-          try {
-            await runTraced(span, () =>
-              options.deliver({ id: row.id, payload: row.payload as P, attempts: row.attempts }),
-            );
-            endSpan(span);
-            delivered.push(row.id);
-          } catch (error) {
-            endSpan(span, error);
-            log.warn({ err: error, table, id: row.id, attempts: row.attempts }, "outbox delivery failed");
-            // The key's later rows are not tried (their claim gave back the attempt it counted)
-            // and wait as long as the failed one: due together, it comes first again (claims go
-            // by due time, then position), so the key's order holds through failures.
-            const waiting = group.slice(index + 1).map((later) => later.id);
-            await sql`update ${name} set
-                last_error = case when id = ${row.id} then ${String(error).slice(0, 500)} else last_error end,
-                attempts = case when id = ${row.id} then attempts else attempts - 1 end,
-                next_attempt_at = now() + make_interval(secs => ${outboxBackoffSeconds(row.attempts)})
-              where id = any(${[row.id, ...waiting]}::text[])`;
-            return;
-          }
+    type Row = (typeof rows)[number];
+    /** A key's rows and the next one to deliver (its length once done or held back). */
+    const groups = [...byKey.values()].map((keyRows) => ({ rows: keyRows, next: 0 }));
+    type Group = (typeof groups)[number];
+    const message = (row: Row) => ({ id: row.id, payload: row.payload as P, attempts: row.attempts });
+    // The delivery's span continues the trace of the change that wrote the row (if any); the
+    // relay's own claim above belongs to no trace.
+    const spanOf = (row: Row) => startOutboxSpan(table, row.payload, { "messaging.message.id": row.id });
+
+    async function fail(group: Group, row: Row, error: unknown) {
+      log.warn({ err: error, table, id: row.id, attempts: row.attempts }, "outbox delivery failed");
+      // The key's later rows are not tried (their claim gave back the attempt it counted) and
+      // wait as long as the failed one: due together, it comes first again (claims go by due
+      // time, then position), so the key's order holds through failures.
+      const waiting = group.rows.slice(group.rows.indexOf(row) + 1).map((later) => later.id);
+      group.next = group.rows.length;
+      await sql`update ${name} set
+          last_error = case when id = ${row.id} then ${String(error).slice(0, 500)} else last_error end,
+          attempts = case when id = ${row.id} then attempts else attempts - 1 end,
+          next_attempt_at = now() + make_interval(secs => ${outboxBackoffSeconds(row.attempts)})
+        where id = any(${[row.id, ...waiting]}::text[])`;
+    }
+
+    /** Delivers the group's next row with `deliver`; false when it failed (the group is held back). */
+    async function one(group: Group, row: Row): Promise<boolean> {
+      const span = spanOf(row);
+      try {
+        await runTraced(span, () => options.deliver(message(row)));
+      } catch (error) {
+        endSpan(span, error);
+        await fail(group, row, error);
+        return false;
+      }
+      endSpan(span);
+      delivered.push(row.id);
+      group.next++;
+      return true;
+    }
+
+    const rest = async (group: Group, keyRows: Row[]) => {
+      for (const row of keyRows) if (!(await one(group, row))) return;
+    };
+
+    /** The keys' runs of `many` rows in one `deliverMany` call, one by one if it fails. */
+    async function together(
+      runs: Array<{ group: Group; rows: Row[] }>,
+      deliverMany: (rows: ReturnType<typeof message>[]) => Promise<void>,
+    ) {
+      const all = runs.flatMap((run) => run.rows).sort(byPosition);
+      if (all.length === 0) return;
+      if (all.length === 1) {
+        await one(runs[0]!.group, all[0]!);
+        return;
+      }
+      const spans = all.map(spanOf);
+      try {
+        await deliverMany(all.map(message));
+      } catch (error) {
+        for (const span of spans) endSpan(span, error);
+        log.warn(
+          { err: error, table, rows: all.length },
+          "outbox batch delivery failed, delivering one by one",
+        );
+        await Promise.all(runs.map((run) => rest(run.group, run.rows)));
+        return;
+      }
+      for (const span of spans) endSpan(span);
+      for (const run of runs) run.group.next += run.rows.length;
+      delivered.push(...all.map((row) => row.id));
+    }
+
+    const { deliverMany } = options;
+    if (deliverMany === undefined) await Promise.all(groups.map((group) => rest(group, group.rows)));
+    else {
+      const many = (row: Row) => options.many?.(row.payload as P) ?? true;
+      for (;;) {
+        const active = groups.filter((group) => group.next < group.rows.length);
+        if (active.length === 0) break;
+        const runs: Array<{ group: Group; rows: Row[] }> = [];
+        const alone: Group[] = [];
+        for (const group of active) {
+          let end = group.next;
+          while (end < group.rows.length && many(group.rows[end]!)) end++;
+          if (end === group.next) alone.push(group);
+          else runs.push({ group, rows: group.rows.slice(group.next, end) });
         }
-      }),
-    );
+        await Promise.all([
+          together(runs, deliverMany),
+          ...alone.map((group) => one(group, group.rows[group.next]!)),
+        ]);
+      }
+    }
     // The batch's delivered rows leave in one statement; dying before it delivers them again
     // after the lease, which the receivers' idempotency by id absorbs.
     if (delivered.length > 0) await sql`delete from ${name} where id = any(${delivered}::text[])`;

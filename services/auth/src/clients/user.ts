@@ -1,6 +1,6 @@
 import { isAppError } from "@parley/kit/errors";
 import { createServiceClient } from "@parley/kit/grpc";
-import { notifyRequest } from "@parley/kit/notify";
+import { notifyManyRequests, notifyRequest } from "@parley/kit/notify";
 import { ProfileStatus, UserStaffServiceService } from "@parley/proto/parley/user/v1/staff";
 import { UserServiceService } from "@parley/proto/parley/user/v1/user";
 import type { AccountStatus } from "../domain/model";
@@ -12,7 +12,7 @@ export function createUserDirectory(address: string, credentials: () => Promise<
     address,
     credentials,
     defaultDeadlineMs: 5_000,
-    idempotent: ["ensureProfile", "lookupSyncedUser", "notify", "forgetLoginSession", "getMe"],
+    idempotent: ["ensureProfile", "lookupSyncedUser", "notify", "notifyMany", "forgetLoginSession", "getMe"],
   });
   const profiles: ProfileDirectory = {
     async ensureProfile(profile, options = {}) {
@@ -34,6 +34,15 @@ export function createUserDirectory(address: string, credentials: () => Promise<
       await client.notify(
         notifyRequest({ id: eventId, userId: notice.userId, kind: notice.notice, data: notice.data }),
       );
+    },
+    async notifyMany(notices) {
+      const intents = notices.map(({ eventId, notice }) => ({
+        id: eventId,
+        userId: notice.userId,
+        kind: notice.notice,
+        data: notice.data,
+      }));
+      for (const request of notifyManyRequests(intents)) await client.notifyMany(request);
     },
     async forgetLoginSession(loginSessionId) {
       await client.forgetLoginSession({ loginSessionId });

@@ -384,6 +384,8 @@ export interface PersonEffects {
 /** The user service's inbox, for security notices (idempotent by the outbox row id). */
 export interface SecurityNotifier {
   notify(eventId: string, notice: SecurityNotice): Promise<void>;
+  /** Many notices in one call, one person's stored in the order given (an outbox batch). */
+  notifyMany(notices: Array<{ eventId: string; notice: SecurityNotice }>): Promise<void>;
   /** The login session ended: its push devices are removed. */
   forgetLoginSession(loginSessionId: string): Promise<void>;
 }

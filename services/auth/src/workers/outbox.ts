@@ -95,5 +95,14 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
     gatherMs: GATHER_MS,
     orderKey: about,
     deliver: ({ id, payload }) => deliver(id, payload),
+    // A burst's sign-in notices (of one person or many) go in one NotifyMany call.
+    many: (message) => message.kind === "notify.security",
+    deliverMany: (rows) =>
+      deps.notices.notifyMany(
+        rows.map(({ id, payload }) => {
+          if (payload.kind !== "notify.security") throw new Error(`${payload.kind} is not a notice`);
+          return { eventId: id, notice: payload.payload };
+        }),
+      ),
   });
 }
