@@ -104,11 +104,10 @@ t.test("declined, cancelled; a failed delivery is retried later", async (t) => {
   t.ok(rows.some((r) => r.id === `${declined}:declined` && r.payload.userId === user.userId));
   t.ok(rows.some((r) => r.id === `${cancelled}:cancelled` && r.payload.userId === expert.userId));
 
-  const failing = relayOver({
-    notify: async () => {
-      throw new Error("user service down");
-    },
-  });
+  const down = async () => {
+    throw new Error("user service down");
+  };
+  const failing = relayOver({ notify: down, notifyMany: down });
   await failing.drainOnce();
   const [retry] = await harness.sql`select attempts, last_error, next_attempt_at > now() as later
     from sessions.notification_outbox where id = ${`${declined}:declined`}`;
@@ -117,6 +116,55 @@ t.test("declined, cancelled; a failed delivery is retried later", async (t) => {
   while ((await relay.drainOnce()) > 0);
   t.same(await outbox(), []);
 });
+
+t.test(
+  "a batch's intents go to the user service in one NotifyMany call, one person's in order",
+  async (t) => {
+    const [user, other] = [await harness.person(), await harness.person()];
+    await harness.sql`delete from sessions.notification_outbox`;
+    const written = [
+      [user, "s1"],
+      [user, "s2"],
+      [other, "s3"],
+      [user, "s4"],
+    ] as const;
+    for (const [person, session] of written)
+      await harness.sql`insert into sessions.notification_outbox (id, payload) values (${`${session}:accepted`},
+      ${harness.sql.json({ userId: person.userId, kind: "session_accepted", data: { session_id: session } })})`;
+    const calls: string[][] = [];
+    const real = userNotifier(harness.user);
+    const counted = relayOver({
+      notify: async (intent) => {
+        calls.push([intent.id]);
+        await real.notify(intent);
+      },
+      notifyMany: async (intents) => {
+        calls.push(intents.map((intent) => intent.id));
+        await real.notifyMany(intents);
+      },
+    });
+    t.equal(await counted.drainOnce(), 4);
+    t.same(
+      calls,
+      [["s1:accepted", "s2:accepted", "s3:accepted", "s4:accepted"]],
+      "one call, in the order written",
+    );
+    t.same(await outbox(), []);
+    t.same(
+      (await inbox(user)).map((n) => [Number(n.seq), n.data.session_id]),
+      [
+        [3, "s4"],
+        [2, "s2"],
+        [1, "s1"],
+      ],
+      "stored in the order written",
+    );
+    t.same(
+      (await inbox(other)).map((n) => n.data.session_id),
+      ["s3"],
+    );
+  },
+);
 
 t.test("the relay wakes on commit: NOTIFY, not the poll", async (t) => {
   const live = relayOver(userNotifier(harness.user), 60_000);

@@ -21,6 +21,8 @@ export interface NotificationIntent<K extends string = string> {
 
 export interface Notifier {
   notify(intent: NotificationIntent): Promise<void>;
+  /** Many intents in one call (user.NotifyMany), one person's stored in the order given. */
+  notifyMany(intents: NotificationIntent[]): Promise<void>;
 }
 
 /** The Notify request for an intent; a kind the protos do not define is a programming error. */
@@ -44,10 +46,16 @@ export function notifyManyRequests(intents: NotificationIntent[]): NotifyManyReq
 }
 
 /** A notifier over the user service's client (whichever client the service already holds). */
-export function userNotifier(client: { notify(request: NotifyRequest): Promise<unknown> }): Notifier {
+export function userNotifier(client: {
+  notify(request: NotifyRequest): Promise<unknown>;
+  notifyMany(request: NotifyManyRequest): Promise<unknown>;
+}): Notifier {
   return {
     async notify(intent) {
       await client.notify(notifyRequest(intent));
+    },
+    async notifyMany(intents) {
+      for (const request of notifyManyRequests(intents)) await client.notifyMany(request);
     },
   };
 }
@@ -63,8 +71,9 @@ export interface NotificationRelayOptions {
 }
 
 /**
- * Relays a service's notification outbox to user.Notify (idempotent by the row id), woken by
- * the NOTIFY of each committed intent, per person in order.
+ * Relays a service's notification outbox to user.NotifyMany (idempotent by the row id), a
+ * batch's intents in one call (a lone one through user.Notify), woken by the NOTIFY of each
+ * committed intent, per person in order; a refused call is delivered again intent by intent.
  */
 export function createNotificationRelay(options: NotificationRelayOptions) {
   return createOutboxRelay<Omit<NotificationIntent, "id">>({
@@ -73,6 +82,7 @@ export function createNotificationRelay(options: NotificationRelayOptions) {
     log: options.log,
     pollMs: options.pollMs,
     deliver: ({ id, payload }) => options.notifier.notify({ id, ...payload }),
+    deliverMany: (rows) => options.notifier.notifyMany(rows.map(({ id, payload }) => ({ id, ...payload }))),
     orderKey: (payload) => payload.userId,
   });
 }

@@ -12,7 +12,14 @@ export function createUserClient(address: string, credentials: () => Promise<str
     address,
     credentials,
     // Reads, and writes idempotent by expert (load), session (rating) or user (presence).
-    idempotent: ["getExpert", "reportExpertLoad", "updateRatingSummary", "reportPresence", "notify"],
+    idempotent: [
+      "getExpert",
+      "reportExpertLoad",
+      "updateRatingSummary",
+      "reportPresence",
+      "notify",
+      "notifyMany",
+    ],
     defaultDeadlineMs: 5_000,
   });
 }
