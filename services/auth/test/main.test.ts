@@ -115,5 +115,31 @@ t.test(
       "Priya",
       "the user service accepts auth's tokens (JWKS fetched from auth)",
     );
+
+    // Three sign-in notices committed together are claimed together: one NotifyMany call, so one
+    // statement in user, which stores them with one created_at, in the order written.
+    const notices = ["d1", "d2", "d3"].map((device) => ({
+      id: `notice-${device}`,
+      payload: { kind: "notify.security", payload: { userId, notice: "new_sign_in", data: { device } } },
+    }));
+    await sql`insert into auth.outbox (id, payload)
+      select * from unnest(${notices.map((n) => n.id)}::text[], ${notices.map((n) => JSON.stringify(n.payload))}::jsonb[])`;
+    await sql`select pg_notify('outbox_auth_outbox', '')`;
+    let stored: Array<{ seq: string; device: string; created_at: Date }> = [];
+    for (let i = 0; i < 100 && stored.length < 3; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      stored = await sql`select seq::text, data->>'device' as device, created_at from users.notifications
+        where user_id = ${userId} and producer = 'auth' order by seq`;
+    }
+    t.same(
+      stored.map((n) => [n.seq, n.device]),
+      [
+        ["1", "d1"],
+        ["2", "d2"],
+        ["3", "d3"],
+      ],
+      "the notices reached the real user service in the order written",
+    );
+    t.equal(new Set(stored.map((n) => n.created_at.getTime())).size, 1, "in one NotifyMany call");
   },
 );
