@@ -7,7 +7,7 @@ import { checkUuid, Violations } from "./validation";
 export interface FavouritesDeps {
   store: FavouriteStore;
   getExpert(expertId: string): Promise<Expert>;
-  notifications: Pick<Notifications, "notifyMany">;
+  notifications: Pick<Notifications, "fanOut">;
   now: () => Date;
   /** A person hears that one favourite came online at most once per this many seconds. */
   intervalSeconds: number;
@@ -60,7 +60,7 @@ export function createFavourites(deps: FavouritesDeps) {
       if (fans.length === 0) return 0;
       const spell = at.getTime();
       for (let i = 0; i < fans.length; i += FAN_OUT_CHUNK)
-        await deps.notifications.notifyMany(
+        await deps.notifications.fanOut(
           "user",
           fans.slice(i, i + FAN_OUT_CHUNK).map((userId) => ({
             eventId: `favourite_online:${expertId}:${spell}:${userId}`,

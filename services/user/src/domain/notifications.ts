@@ -105,7 +105,7 @@ export function createNotifications(deps: NotificationsDeps) {
      * event id twice in the batch is one notification (the store keeps its first occurrence),
      * each occurrence getting it back.
      */
-    async notifyEvents(producer: string, inputs: NotifyInput[]) {
+    async notifyMany(producer: string, inputs: NotifyInput[]) {
       const v = new Violations();
       if (inputs.length === 0 || inputs.length > MAX_EVENTS)
         v.add("events", `must be 1 to ${MAX_EVENTS} events`);
@@ -115,7 +115,7 @@ export function createNotifications(deps: NotificationsDeps) {
     },
 
     /** The same for many people at once (a fan-out this service makes itself); one statement. */
-    async notifyMany(producer: string, inputs: NotifyInput[]) {
+    async fanOut(producer: string, inputs: NotifyInput[]) {
       if (inputs.length === 0) return [];
       return send(producer, inputs);
     },

@@ -224,7 +224,7 @@ export function userHandlers(
     },
 
     async notifyMany(request, ctx) {
-      const results = await notifications.notifyEvents(
+      const results = await notifications.notifyMany(
         serviceOf(ctx.principal),
         request.events.map((event, i) => ({
           eventId: event.eventId,
