@@ -14,7 +14,8 @@
 // last-watcher latency per message) against the bare ws broadcast, driven the same way; idle authenticated sockets (RSS per socket) against bare ws; a login
 // burst (wallet p99 at a fixed rate, quiet and while 8 logins run, in BENCH_LOGIN_ROUNDS (10)
 // pairs of alternating BENCH_LOGIN_WINDOW_SECONDS (4) windows of one continuous wallet load,
-// the first BENCH_LOGIN_SETTLE_SECONDS (1) of each not counted). Ends with one JSON line.
+// after BENCH_LOGIN_WARMUP_ROUNDS (1) pairs not counted, the first BENCH_LOGIN_SETTLE_SECONDS (1)
+// of each window not counted). Ends with one JSON line.
 // BENCH_ONLY=fanout,idle runs some sections (the others' figures are null). The services run as
 // production runs them: the bundles of `pnpm build` (which `pnpm bench:edge` runs first) under
 // plain node, not TypeScript through tsx (whose transform names every closure it makes).
@@ -37,6 +38,7 @@ const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 200);
 const FANOUT_WARMUP = Number(process.env.BENCH_FANOUT_WARMUP ?? 20);
 const IDLE_SOCKETS = Number(process.env.BENCH_IDLE_SOCKETS ?? 2000);
 const LOGIN_ROUNDS = Number(process.env.BENCH_LOGIN_ROUNDS ?? 10);
+const LOGIN_WARMUP_ROUNDS = Number(process.env.BENCH_LOGIN_WARMUP_ROUNDS ?? 1);
 const LOGIN_WINDOW_SECONDS = Number(process.env.BENCH_LOGIN_WINDOW_SECONDS ?? 4);
 const LOGIN_SETTLE_SECONDS = Number(process.env.BENCH_LOGIN_SETTLE_SECONDS ?? 1);
 /** Sections to run (comma-separated: requests, fanout, idle, login); all by default. */
@@ -497,7 +499,10 @@ try {
     // that alternate quiet and burst (a second load process logs in during the odd windows
     // only, on the same clock): this machine's other load drifts, and short alternating windows
     // spread it over both conditions. The first LOGIN_SETTLE_SECONDS of each window are not
-    // counted (logins still answering, the sign-in notices' outbox relay, a burst starting).
+    // counted (logins still answering, the sign-in notices' outbox relay, a burst starting),
+    // nor are the first LOGIN_WARMUP_ROUNDS pairs: the wallet and login paths' first seconds
+    // (code still compiling, pools and caches filling) are slower in both conditions, and the
+    // first window, always a quiet one, would carry most of it.
     // A window's p99 is its ~5th-worst request of ~450, one stall's worth, so windows are noisy:
     // the growth is the p99 of every burst window's requests pooled (~4,500, the ~45th worst) ÷
     // the p99 of every quiet window's requests pooled. Each window's p99 is printed too, and the
@@ -505,7 +510,7 @@ try {
     // either side of it.
     const burstRate = Math.min(RATE, 150);
     const windowMs = LOGIN_WINDOW_SECONDS * 1000;
-    const windowCount = 2 * LOGIN_ROUNDS;
+    const windowCount = 2 * (LOGIN_WARMUP_ROUNDS + LOGIN_ROUNDS);
     const startAt = Date.now() + 5_000;
     const windowJob = { startAt, windowMs, windows: windowCount, settleMs: LOGIN_SETTLE_SECONDS * 1000 };
     const loginTarget = {
@@ -538,30 +543,35 @@ try {
       ),
     ]);
     for (const timer of sampling) clearTimeout(timer);
+    // The warm-up's windows (and auth's CPU samples but the one that ends them) left out.
+    const warmup = 2 * LOGIN_WARMUP_ROUNDS;
+    const walletWindows = wallet.windows.slice(warmup);
+    const loginWindows = logins.windows.slice(warmup);
+    const authSamples = authCpu.slice(warmup);
     // biome-ignore lint/suspicious/noExplicitAny: JSON lines from the load generator
     const byParity = (windows: any[], parity: number) => windows.filter((_, i) => i % 2 === parity);
     /** The p99 of a condition's windows' requests pooled. */
     const pooledP99 = (parity: number) => {
-      const pooled = byParity(wallet.windows, parity)
+      const pooled = byParity(walletWindows, parity)
         .flatMap((w) => w.latencies as number[])
         .sort((a, b) => a - b);
       return pooled[Math.min(pooled.length - 1, Math.floor(pooled.length * 0.99))]!;
     };
     const quietPooled = pooledP99(0);
     const duringPooled = pooledP99(1);
-    const quietP99 = byParity(wallet.windows, 0).map((w) => w.p99 as number);
-    const duringP99 = byParity(wallet.windows, 1).map((w) => w.p99 as number);
+    const quietP99 = byParity(walletWindows, 0).map((w) => w.p99 as number);
+    const duringP99 = byParity(walletWindows, 1).map((w) => w.p99 as number);
     // Each burst window against the mean of the quiet windows either side of it.
     const paired = duringP99.map((p99, k) => {
       const around = [quietP99[k], quietP99[k + 1]].filter((q) => q !== undefined) as number[];
       return p99 / (around.reduce((a, b) => a + b, 0) / around.length);
     });
-    const burstWindows = byParity(logins.windows, 1);
+    const burstWindows = byParity(loginWindows, 1);
     const authCores = (parity: number) =>
       median(
-        authCpu
+        authSamples
           .slice(1)
-          .map((cpu, k) => (cpu - authCpu[k]!) / LOGIN_WINDOW_SECONDS)
+          .map((cpu, k) => (cpu - authSamples[k]!) / LOGIN_WINDOW_SECONDS)
           .filter((_, k) => k % 2 === parity),
       );
     const single = await load(
