@@ -35,10 +35,10 @@ export function notifyRequest(intent: NotificationIntent): NotifyRequest {
 }
 
 /** Events one user.NotifyMany call takes. */
-export const NOTIFY_MANY_MAX = 100;
+const NOTIFY_MANY_MAX = 100;
 
 /** The NotifyMany requests for intents, in order, at most NOTIFY_MANY_MAX events each. */
-export function notifyManyRequests(intents: NotificationIntent[]): NotifyManyRequest[] {
+function notifyManyRequests(intents: NotificationIntent[]): NotifyManyRequest[] {
   const requests: NotifyManyRequest[] = [];
   for (let i = 0; i < intents.length; i += NOTIFY_MANY_MAX)
     requests.push({ events: intents.slice(i, i + NOTIFY_MANY_MAX).map(notifyRequest) });

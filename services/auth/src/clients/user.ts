@@ -1,9 +1,9 @@
 import { isAppError } from "@parley/kit/errors";
 import { createServiceClient } from "@parley/kit/grpc";
-import { notifyManyRequests, notifyRequest } from "@parley/kit/notify";
+import { userNotifier } from "@parley/kit/notify";
 import { ProfileStatus, UserStaffServiceService } from "@parley/proto/parley/user/v1/staff";
 import { UserServiceService } from "@parley/proto/parley/user/v1/user";
-import type { AccountStatus } from "../domain/model";
+import type { AccountStatus, SecurityNotice } from "../domain/model";
 import type { ProfileDirectory, SecurityNotifier, StaffProfiles, SyncedUsers } from "../domain/ports";
 
 /** The user service as auth uses it: profile creation (from the outbox) and synced-user lookup. */
@@ -29,21 +29,17 @@ export function createUserDirectory(address: string, credentials: () => Promise<
       }
     },
   };
+  const notifier = userNotifier(client);
+  const intentOf = (eventId: string, notice: SecurityNotice) => ({
+    id: eventId,
+    userId: notice.userId,
+    kind: notice.notice,
+    data: notice.data,
+  });
   const notices: SecurityNotifier = {
-    async notify(eventId, notice) {
-      await client.notify(
-        notifyRequest({ id: eventId, userId: notice.userId, kind: notice.notice, data: notice.data }),
-      );
-    },
-    async notifyMany(notices) {
-      const intents = notices.map(({ eventId, notice }) => ({
-        id: eventId,
-        userId: notice.userId,
-        kind: notice.notice,
-        data: notice.data,
-      }));
-      for (const request of notifyManyRequests(intents)) await client.notifyMany(request);
-    },
+    notify: (eventId, notice) => notifier.notify(intentOf(eventId, notice)),
+    notifyMany: (notices) =>
+      notifier.notifyMany(notices.map(({ eventId, notice }) => intentOf(eventId, notice))),
     async forgetLoginSession(loginSessionId) {
       await client.forgetLoginSession({ loginSessionId });
     },

@@ -134,7 +134,8 @@ export interface DeliveryStore {
   /** Records where email and SMS go; a null leaves that one as it was. */
   setContacts(userId: string, contact: { email: string | null; phone: string | null }): Promise<void>;
   upsertDevice(device: Device): Promise<Device>;
-  removeDevice(userId: string | undefined, deviceId: string): Promise<void>;
+  /** Removes one of the person's devices (another's is left alone). */
+  removeDevice(userId: string, deviceId: string): Promise<void>;
   removeLoginSession(loginSessionId: string): Promise<number>;
   devices(userId: string): Promise<Device[]>;
   overrides(userId: string): Promise<Map<string, boolean>>;

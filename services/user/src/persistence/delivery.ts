@@ -9,9 +9,7 @@ import type {
   PushChannel,
 } from "../domain/model";
 import type { DeliveryStore } from "../domain/ports";
-
-/** A json column: postgres.js parses it, or hands over its text. */
-const json = <T>(value: unknown) => (typeof value === "string" ? JSON.parse(value) : value) as T;
+import { date, json } from "./values";
 
 /**
  * A provider's answer as Postgres takes it: without NULs (text refuses them) and without the
@@ -19,8 +17,6 @@ const json = <T>(value: unknown) => (typeof value === "string" ? JSON.parse(valu
  * record, again on every retry.
  */
 const storable = (detail: string) => detail.replaceAll("\0", "").replace(/\p{Cs}/gu, "\uFFFD");
-
-const date = (value: unknown) => (value instanceof Date ? value : new Date(String(value)));
 
 const toDevice = (row: Record<string, unknown>): Device => ({
   deviceId: row.device_id as string,
@@ -103,8 +99,7 @@ export function createDeliveryStore(sql: Sql): DeliveryStore {
       return toDevice(row!);
     },
     async removeDevice(userId, deviceId) {
-      await sql`delete from users.devices where device_id = ${deviceId}
-        ${userId ? sql`and user_id = ${userId}` : sql``}`;
+      await sql`delete from users.devices where device_id = ${deviceId} and user_id = ${userId}`;
     },
     async removeLoginSession(loginSessionId) {
       const result = await sql`delete from users.devices where login_session_id = ${loginSessionId}`;

@@ -1,7 +1,6 @@
 import type { Sql } from "@parley/kit/db";
 import type { FavouriteStore } from "../domain/ports";
-
-const date = (value: unknown) => (value instanceof Date ? value : new Date(String(value)));
+import { date } from "./values";
 
 /** Favourites over the raw pool (timestamps sent as ISO text: the pool may be drizzle's). */
 export function createFavouriteStore(sql: Sql): FavouriteStore {

@@ -3,8 +3,7 @@ import { isPgError, type Sql } from "@parley/kit/db";
 import type { Logger } from "@parley/kit/log";
 import type { Notification, NotificationKind, PlannedDelivery } from "../domain/model";
 import type { NotificationFeed, NotificationStore } from "../domain/ports";
-
-const date = (value: unknown) => (value instanceof Date ? value : new Date(String(value)));
+import { date, json } from "./values";
 
 function toNotification(row: Record<string, unknown>): Notification {
   return {
@@ -14,7 +13,7 @@ function toNotification(row: Record<string, unknown>): Notification {
     kind: row.kind as NotificationKind,
     title: row.title as string,
     body: row.body as string,
-    data: (typeof row.data === "string" ? JSON.parse(row.data) : row.data) as Record<string, string>,
+    data: json<Record<string, string>>(row.data),
     createdAt: date(row.created_at),
     readAt: row.read_at === null ? null : date(row.read_at),
   };
