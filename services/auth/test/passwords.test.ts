@@ -3,7 +3,7 @@ import { availableParallelism, getPriority } from "node:os";
 import { parseConfig } from "@parley/kit/config";
 import { isAppError } from "@parley/kit/errors";
 import t from "tap";
-import { HASHING_NICE } from "../src/domain/hashing-thread";
+import { HASHING_NICE, restAfter } from "../src/domain/hashing-thread";
 import {
   createPasswordHasher,
   HASHING_RETRY_AFTER_SECONDS,
@@ -23,29 +23,71 @@ const threadNiceValues = () =>
 
 const PASSPHRASE = "a passphrase for tests";
 
-t.test("the default bound leaves a core for everything else, and the queue holds 32 per slot", async (t) => {
-  const { concurrency, queueLimit } = passwordHasher.settings;
-  t.equal(concurrency, Math.max(1, availableParallelism() - 1), `${concurrency} slot(s) on this machine`);
-  t.equal(queueLimit, 32 * concurrency);
-  t.same(
-    hashingSettingsFromConfig(
-      parseConfig(passwordHashingConfigShape, {
-        PASSWORD_HASHING_CONCURRENCY: "3",
-        PASSWORD_HASHING_QUEUE: "0",
-      }),
-    ),
-    { concurrency: 3, queueLimit: 0 },
-    "both are configurable; a queue of 0 refuses whatever finds every slot busy",
-  );
-  t.throws(() => parseConfig(passwordHashingConfigShape, { PASSWORD_HASHING_CONCURRENCY: "0" }));
-});
+t.test(
+  "the default bound leaves a core for everything else, hashes a quarter of a slot's time, and queues 8 per slot",
+  async (t) => {
+    const { concurrency, share, queueLimit } = passwordHasher.settings;
+    t.equal(concurrency, Math.max(1, availableParallelism() - 1), `${concurrency} slot(s) on this machine`);
+    t.equal(share, 0.25);
+    t.equal(queueLimit, 8 * concurrency);
+    t.same(
+      hashingSettingsFromConfig(
+        parseConfig(passwordHashingConfigShape, {
+          PASSWORD_HASHING_CONCURRENCY: "3",
+          PASSWORD_HASHING_SHARE: "1",
+          PASSWORD_HASHING_QUEUE: "0",
+        }),
+      ),
+      { concurrency: 3, share: 1, queueLimit: 0 },
+      "all three are configurable; a queue of 0 refuses whatever finds every slot busy",
+    );
+    t.throws(() => parseConfig(passwordHashingConfigShape, { PASSWORD_HASHING_CONCURRENCY: "0" }));
+    for (const PASSWORD_HASHING_SHARE of ["0", "1.5", "half"])
+      t.throws(
+        () => parseConfig(passwordHashingConfigShape, { PASSWORD_HASHING_SHARE }),
+        PASSWORD_HASHING_SHARE,
+      );
+    t.equal(restAfter(10, 0.25), 30, "a quarter of the time: three times the computation's time at rest");
+    t.equal(restAfter(10, 1), 0);
+  },
+);
+
+t.test(
+  "a slot hashes at most its share of the time, resting after each computation, not before answering",
+  async (t) => {
+    const share = 0.2;
+    const hasher = createPasswordHasher({ concurrency: 1, share, queueLimit: 4 });
+    t.teardown(() => hasher.close());
+    const timed = async () => {
+      const started = performance.now();
+      await hasher.hash(PASSPHRASE);
+      return performance.now() - started;
+    };
+    await timed();
+    // Rested past whatever the warm-up owed.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const first = await timed();
+    const second = await timed();
+    t.ok(
+      second >= 2 * first,
+      `the next one waits out the rest (~${restAfter(1, share)}× a computation): ${first.toFixed(1)} then ${second.toFixed(1)} ms`,
+    );
+    const started = performance.now();
+    const burst = await Promise.all(Array.from({ length: 4 }, () => timed()));
+    const elapsed = performance.now() - started;
+    t.ok(
+      elapsed >= 3 * restAfter(first, share) * 0.5,
+      `4 back to back take at least 3 rests: ${elapsed.toFixed(0)} ms (${burst.map((ms) => ms.toFixed(0)).join(", ")})`,
+    );
+  },
+);
 
 t.test(
   "a burst never runs more hashes at once than the bound; the rest wait their turn and all complete",
   async (t) => {
     const stored = await hashPassword(PASSPHRASE);
     for (const concurrency of [1, 2]) {
-      const hasher = createPasswordHasher({ concurrency, queueLimit: 16 });
+      const hasher = createPasswordHasher({ concurrency, share: 1, queueLimit: 16 });
       t.teardown(() => hasher.close());
       let mostRunning = 0;
       let mostWaiting = 0;
@@ -91,7 +133,7 @@ t.test(
 t.test(
   "a full queue refuses at once with a retryable RESOURCE_EXHAUSTED, and accepts again once it drains",
   async (t) => {
-    const hasher = createPasswordHasher({ concurrency: 1, queueLimit: 2 });
+    const hasher = createPasswordHasher({ concurrency: 1, share: 1, queueLimit: 2 });
     t.teardown(() => hasher.close());
     const asked = Array.from({ length: 5 }, () => hasher.hash(PASSPHRASE));
     const settled = await Promise.allSettled(asked);

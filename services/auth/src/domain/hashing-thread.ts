@@ -2,9 +2,12 @@
 // this thread, which asks the kernel for the lowest CPU priority first: on Linux a thread's
 // nice value is its own, so the service's other threads (gRPC, database, signing) and every
 // other process on the machine run first, and hashing gets the CPU time nothing else wants.
+// The thread also hashes at most its share of the time: after a computation it rests in
+// proportion before the next one starts (the answer is not held back).
 import { setPriority } from "node:os";
 import { isMainThread } from "node:worker_threads";
 import { type Algorithm, hashSync, verifySync } from "@node-rs/argon2";
+import { workerData } from "piscina";
 
 /** nice 19: the lowest priority an unprivileged thread can take. */
 export const HASHING_NICE = 19;
@@ -24,12 +27,44 @@ export type HashingTask =
   | { op: "hash"; password: string }
   | { op: "verify"; passwordHash: string; password: string };
 
-/** A hash string for "hash", whether the password matches for "verify" (false for a bad hash). */
-export default function run(task: HashingTask): string | boolean {
+/** What the pool gives each of its threads. */
+export interface HashingThreadData {
+  /** The share of this thread's time it may spend hashing (0 < share ≤ 1). */
+  share: number;
+}
+
+/**
+ * How long a slot rests after a computation that took `busyMs` so that, over time, it hashes
+ * `share` of the time. Time on the clock, not CPU time: on a busy machine, where a hash at the
+ * lowest priority takes longer, the rest grows with it.
+ */
+export const restAfter = (busyMs: number, share: number) => busyMs * (1 / share - 1);
+
+const share = isMainThread ? 1 : (workerData as HashingThreadData).share;
+let restUntil = 0;
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+function compute(task: HashingTask): string | boolean {
   if (task.op === "hash") return hashSync(task.password, ARGON2_PARAMETERS);
   try {
     return verifySync(task.passwordHash, task.password);
   } catch {
     return false;
+  }
+}
+
+/**
+ * A hash string for "hash", whether the password matches for "verify" (false for a bad hash),
+ * once the rest owed for the previous computation has passed.
+ */
+export default function run(task: HashingTask): string | boolean {
+  const owed = restUntil - performance.now();
+  if (owed > 0) Atomics.wait(sleeper, 0, 0, owed);
+  const started = performance.now();
+  try {
+    return compute(task);
+  } finally {
+    const finished = performance.now();
+    restUntil = finished + restAfter(finished - started, share);
   }
 }

@@ -4,7 +4,7 @@ import { env, loadConfig, z } from "@parley/kit/config";
 import { invalidArgument, resourceExhausted } from "@parley/kit/errors";
 import { dictionary } from "@zxcvbn-ts/language-common";
 import { Piscina } from "piscina";
-import type { HashingTask } from "./hashing-thread";
+import type { HashingTask, HashingThreadData } from "./hashing-thread";
 
 export const MIN_PASSWORD_LENGTH = 8;
 export const MAX_PASSWORD_LENGTH = 128;
@@ -33,26 +33,36 @@ export function checkPasswordPolicy(password: string, field = "password"): void 
  * logins would otherwise take every core from the requests around them.
  * - `PASSWORD_HASHING_CONCURRENCY`: computations at once; by default every core but one (at
  *   least one), so a core always stays for everything else.
+ * - `PASSWORD_HASHING_SHARE`: the share of a slot's time it may spend hashing, 0 to 1; by
+ *   default a quarter. After a computation that took d, its slot rests d × (1 / share − 1)
+ *   before taking the next (hashing-thread.ts), so a burst of logins gets at most that share of
+ *   a core per slot and leaves the rest to the requests around it. A login that finds its slot
+ *   rested is not delayed. An auth on a machine of its own can set 1.
  * - `PASSWORD_HASHING_QUEUE`: computations waiting for a slot, first come first served; by
- *   default 32 per slot (about a second of waiting at ~35 ms each). Beyond it a hash is refused
- *   at once with RESOURCE_EXHAUSTED `PASSWORD_HASHING_BUSY` and a retry delay.
+ *   default 8 per slot (about a second of waiting at the default share). Beyond it a hash is
+ *   refused at once with RESOURCE_EXHAUSTED `PASSWORD_HASHING_BUSY` and a retry delay.
  */
 export const passwordHashingConfigShape = {
   PASSWORD_HASHING_CONCURRENCY: env.positiveInt(Math.max(1, availableParallelism() - 1)),
+  PASSWORD_HASHING_SHARE: z.coerce.number().gt(0).max(1).default(0.25),
   PASSWORD_HASHING_QUEUE: z.coerce.number().int().min(0).optional(),
 };
 
 export interface PasswordHashingSettings {
   concurrency: number;
+  /** The share of a slot's time it may spend hashing (0 < share ≤ 1). */
+  share: number;
   queueLimit: number;
 }
 
 export const hashingSettingsFromConfig = (config: {
   PASSWORD_HASHING_CONCURRENCY: number;
+  PASSWORD_HASHING_SHARE: number;
   PASSWORD_HASHING_QUEUE?: number | undefined;
 }): PasswordHashingSettings => ({
   concurrency: config.PASSWORD_HASHING_CONCURRENCY,
-  queueLimit: config.PASSWORD_HASHING_QUEUE ?? 32 * config.PASSWORD_HASHING_CONCURRENCY,
+  share: config.PASSWORD_HASHING_SHARE,
+  queueLimit: config.PASSWORD_HASHING_QUEUE ?? 8 * config.PASSWORD_HASHING_CONCURRENCY,
 });
 
 /** Seconds a refused caller is told to wait before trying again. */
@@ -76,14 +86,15 @@ export interface PasswordHasher {
 }
 
 /**
- * Argon2 on `concurrency` threads of their own, each at the lowest CPU priority
- * (hashing-thread.ts): what they compute is time nothing else wanted. Piscina runs one task per
- * thread at a time; the rest wait in its queue, first come first served, at most `queueLimit`
- * of them (`maxQueue`).
+ * Argon2 on `concurrency` threads of their own, each at the lowest CPU priority and hashing at
+ * most `share` of its time (hashing-thread.ts): what they compute is time nothing else wanted.
+ * Piscina runs one task per thread at a time; the rest wait in its queue, first come first
+ * served, at most `queueLimit` of them (`maxQueue`).
  */
 export function createPasswordHasher(settings: PasswordHashingSettings): PasswordHasher {
   const pool = new Piscina<HashingTask, string | boolean>({
     filename: fileURLToPath(new URL("./hashing-thread.ts", import.meta.url)),
+    workerData: { share: settings.share } satisfies HashingThreadData,
     minThreads: settings.concurrency,
     maxThreads: settings.concurrency,
     maxQueue: settings.queueLimit,
