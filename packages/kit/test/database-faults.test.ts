@@ -121,3 +121,86 @@ t.test("a connection lost halfway through a result hands nothing of it to the ne
   const rows = await database.sql`select 42 as n`;
   t.same([...rows], [{ n: 42 }], "the next query gets its own row and only that");
 });
+
+/** `promise`, or a rejection naming `what` after `ms`: a hang fails the test instead of stalling it. */
+const within = async <T>(what: string, promise: Promise<T>, ms = 5_000): Promise<T> => {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<T>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+};
+
+/** Waits for a `select pg_sleep…` to run in `database`; terminates its backend when told. */
+async function sleeper(t: Test, database: string) {
+  const admin = postgres(testServerUrl(), { max: 1, onnotice: () => {} });
+  t.teardown(() => admin.end({ timeout: 5 }));
+  await until(t, "the query is running", async () => {
+    const rows =
+      await admin`select 1 from pg_stat_activity where datname = ${database} and query like 'select pg_sleep%'`;
+    return rows.length > 0;
+  });
+  return {
+    terminate: () => admin`select pg_terminate_backend(pid) from pg_stat_activity
+      where datname = ${database} and query like 'select pg_sleep%' and pid <> pg_backend_pid()`,
+  };
+}
+
+t.test(
+  "a reserve waiting for a connection whose backend is terminated gets that connection once it reconnects",
+  async (t) => {
+    const { url } = await createTestDatabase(t);
+    const database = createDatabase(url, { max: 1 });
+    t.teardown(database.close);
+    const busy = database.sql`select pg_sleep(5)`;
+    const settled = busy.then(
+      () => "answered",
+      (error: { code?: string }) => error.code,
+    );
+    const running = await sleeper(t, new URL(url).pathname.slice(1));
+    const waiting = database.sql.reserve();
+    await running.terminate();
+    t.equal(await settled, "CONNECTION_CLOSED", "the query on it fails");
+    const reserved = await within("the waiting reserve", waiting);
+    const [row] = await within("a query on it", reserved`select 7 as n`);
+    t.equal(row?.n, 7, "and it works");
+    reserved.release();
+    const [again] = await within("a query on the pool", database.sql`select 8 as n`);
+    t.equal(again?.n, 8, "the pool has it back");
+  },
+);
+
+t.test(
+  "a reserved connection whose backend is terminated fails its next query, and releasing it leaves the pool working",
+  async (t) => {
+    const { url } = await createTestDatabase(t);
+    const database = createDatabase(url, { max: 1 });
+    t.teardown(database.close);
+    const reserved = await database.sql.reserve();
+    const sleeping = reserved`select pg_sleep(5)`;
+    const settled = sleeping.then(
+      () => "answered",
+      (error: { code?: string }) => error.code,
+    );
+    await (await sleeper(t, new URL(url).pathname.slice(1))).terminate();
+    t.equal(await settled, "CONNECTION_CLOSED", "the query on it fails");
+    await t.rejects(
+      within("the next query on it", reserved`select 1`),
+      { code: "CONNECTION_CLOSED" },
+      "so does the next one (a rollback, say), at once",
+    );
+    reserved.release();
+    const [row] = await within("a query on the pool", database.sql`select 9 as n`);
+    t.equal(row?.n, 9, "the pool reconnects");
+    const other = await within("another reserve", database.sql.reserve());
+    const [reservedRow] = await within("a query on it", other`select 10 as n`);
+    t.equal(reservedRow?.n, 10);
+    other.release();
+  },
+);
