@@ -59,23 +59,36 @@ const until = async (t: Test, what: string, check: () => Promise<boolean>, timeo
   t.pass(what);
 };
 
+/** Waits for a `select pg_sleep…` to run in `database`; terminates its backend when told. */
+async function sleeper(t: Test, database: string) {
+  const admin = postgres(testServerUrl(), { max: 1, onnotice: () => {} });
+  t.teardown(() => admin.end({ timeout: 5 }));
+  await until(t, "the query is running", async () => {
+    const rows =
+      await admin`select 1 from pg_stat_activity where datname = ${database} and query like 'select pg_sleep%'`;
+    return rows.length > 0;
+  });
+  return {
+    // Only the busy connection: an idle one being terminated at the same moment would fail
+    // whichever next call it was handed before its close is seen.
+    terminate: () => admin`select pg_terminate_backend(pid) from pg_stat_activity
+      where datname = ${database} and query like 'select pg_sleep%' and pid <> pg_backend_pid()`,
+  };
+}
+
+/** What became of a query: "answered", or its error's code. */
+const outcome = (query: PromiseLike<unknown>) =>
+  Promise.resolve(query).then(
+    () => "answered",
+    (error: { code?: string }) => error.code,
+  );
+
 t.test("a query on a terminated connection answers UNAVAILABLE; the pool reconnects", async (t) => {
   const { url } = await createTestDatabase(t);
   const { client } = await serverOver(t, url);
-  const admin = postgres(testServerUrl(), { max: 1, onnotice: () => {} });
-  t.teardown(() => admin.end({ timeout: 5 }));
-  const database = new URL(url).pathname.slice(1);
 
   const inFlight = failure(client.getWallet({ userId: "u", currency: "", rateMinor: 3_000n }));
-  await until(t, "the query is running", async () => {
-    const rows =
-      await admin`select 1 from pg_stat_activity where datname = ${database} and query like '%pg_sleep%'`;
-    return rows.length > 0;
-  });
-  // Only the busy connection: an idle one being terminated at the same moment would fail
-  // whichever next call it was handed before its close is seen.
-  await admin`select pg_terminate_backend(pid) from pg_stat_activity
-    where datname = ${database} and query like '%pg_sleep%' and pid <> pg_backend_pid()`;
+  await (await sleeper(t, new URL(url).pathname.slice(1))).terminate();
   const error = await inFlight;
   t.equal(error.code, grpc.status.UNAVAILABLE);
   t.equal(error.reason, "DATABASE_UNAVAILABLE");
@@ -137,21 +150,6 @@ const within = async <T>(what: string, promise: Promise<T>, ms = 5_000): Promise
   }
 };
 
-/** Waits for a `select pg_sleep…` to run in `database`; terminates its backend when told. */
-async function sleeper(t: Test, database: string) {
-  const admin = postgres(testServerUrl(), { max: 1, onnotice: () => {} });
-  t.teardown(() => admin.end({ timeout: 5 }));
-  await until(t, "the query is running", async () => {
-    const rows =
-      await admin`select 1 from pg_stat_activity where datname = ${database} and query like 'select pg_sleep%'`;
-    return rows.length > 0;
-  });
-  return {
-    terminate: () => admin`select pg_terminate_backend(pid) from pg_stat_activity
-      where datname = ${database} and query like 'select pg_sleep%' and pid <> pg_backend_pid()`,
-  };
-}
-
 t.test(
   "a reserve waiting for a connection whose backend is terminated gets that connection once it reconnects",
   async (t) => {
@@ -159,10 +157,7 @@ t.test(
     const database = createDatabase(url, { max: 1 });
     t.teardown(database.close);
     const busy = database.sql`select pg_sleep(5)`;
-    const settled = busy.then(
-      () => "answered",
-      (error: { code?: string }) => error.code,
-    );
+    const settled = outcome(busy);
     const running = await sleeper(t, new URL(url).pathname.slice(1));
     const waiting = database.sql.reserve();
     await running.terminate();
@@ -184,10 +179,7 @@ t.test(
     t.teardown(database.close);
     const reserved = await database.sql.reserve();
     const sleeping = reserved`select pg_sleep(5)`;
-    const settled = sleeping.then(
-      () => "answered",
-      (error: { code?: string }) => error.code,
-    );
+    const settled = outcome(sleeping);
     await (await sleeper(t, new URL(url).pathname.slice(1))).terminate();
     t.equal(await settled, "CONNECTION_CLOSED", "the query on it fails");
     await t.rejects(
