@@ -22,9 +22,11 @@ const testFilesIn = (target: string): string[] =>
 const targets = process.argv.slice(2).flatMap(testFilesIn);
 
 const env = { ...process.env };
-// Tap runs two files at once and a file may start every service: at their own pool size (20)
-// the services of two files can ask a default Postgres for more than its 100 connections
-// ("too many clients", seen in CI). Services started by tests keep small pools.
+// Tap runs two files at once (`jobs` in package.json: its default leaves one core free, which on
+// a 2-core machine is one file at a time, though the files mostly wait on their services) and a
+// file may start every service: at their own pool size (20) the services of two files can ask a
+// default Postgres for more than its 100 connections ("too many clients", seen in CI). Services
+// started by tests keep small pools.
 env.DATABASE_POOL_MAX ??= "5";
 let embedded: Awaited<ReturnType<typeof startEmbeddedPostgres>> | undefined;
 let embeddedDir: string | undefined;
