@@ -2,7 +2,7 @@
 // `pnpm deploy --prod` lays it out alone with its production dependencies only, and plain `node`
 // runs dist/migrate.js and then dist/main.js. The built platform then serves a paid chat.
 import { execFile } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -24,7 +24,17 @@ t.setTimeout(600_000);
 
 t.test("built services run from production-only node_modules with plain node", async (t) => {
   const out = mkdtempSync(path.join(tmpdir(), "parley-deploy-"));
-  t.teardown(() => rmSync(out, { recursive: true, force: true }));
+  // pnpm's legacy deploy also links bins at the target's path taken from each workspace
+  // project's folder rather than the workspace's (pnpm/pnpm#10981, #11246): with every project
+  // two levels down (packages/*, services/*), that is one more folder, outside the target.
+  const stray = path.resolve(REPO_ROOT, "services", "any", path.relative(REPO_ROOT, out));
+  const strayParentExisted = existsSync(path.dirname(stray));
+  t.teardown(() => {
+    rmSync(out, { recursive: true, force: true });
+    rmSync(stray, { recursive: true, force: true });
+    const parent = path.dirname(stray);
+    if (!strayParentExisted && existsSync(parent) && readdirSync(parent).length === 0) rmdirSync(parent);
+  });
   await run(process.execPath, ["scripts/build.mjs"], { cwd: REPO_ROOT });
   await Promise.all(
     SERVICES.map((name) =>
