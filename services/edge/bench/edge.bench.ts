@@ -10,7 +10,7 @@
 // Runs: closed loop (BENCH_CONNECTIONS callers back to back) and fixed rate (BENCH_RATE per
 // second, open loop: latency counted from when each request was due) for GET /v1/me/wallet
 // with a token; closed loop for anonymous GET /v1/experts; fan-out (BENCH_WATCHERS sockets
-// watching one session, BENCH_MESSAGES chat messages after BENCH_FANOUT_WARMUP (20) not measured;
+// watching one session, BENCH_MESSAGES (600) chat messages after BENCH_FANOUT_WARMUP (20) not measured;
 // last-watcher latency per message) against the bare ws broadcast, driven the same way; idle authenticated sockets (RSS per socket) against bare ws; a login
 // burst (wallet p99 at a fixed rate, quiet and while 8 logins run, in BENCH_LOGIN_ROUNDS (10)
 // pairs of alternating BENCH_LOGIN_WINDOW_SECONDS (4) windows of one continuous wallet load,
@@ -34,7 +34,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const RATE = Number(process.env.BENCH_RATE ?? 300);
 const WATCHERS = Number(process.env.BENCH_WATCHERS ?? 1000);
-const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 200);
+const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 600);
 const FANOUT_WARMUP = Number(process.env.BENCH_FANOUT_WARMUP ?? 20);
 const IDLE_SOCKETS = Number(process.env.BENCH_IDLE_SOCKETS ?? 2000);
 const LOGIN_ROUNDS = Number(process.env.BENCH_LOGIN_ROUNDS ?? 10);
