@@ -59,8 +59,9 @@ const until = async (t: Test, what: string, check: () => Promise<boolean>, timeo
   t.pass(what);
 };
 
-/** Waits for a `select pg_sleep…` to run in `database`; terminates its backend when told. */
-async function sleeper(t: Test, database: string) {
+/** Waits for a `select pg_sleep…` to run in the database at `url`; terminates its backend when told. */
+async function sleeper(t: Test, url: string) {
+  const database = new URL(url).pathname.slice(1);
   const admin = postgres(testServerUrl(), { max: 1, onnotice: () => {} });
   t.teardown(() => admin.end({ timeout: 5 }));
   await until(t, "the query is running", async () => {
@@ -83,12 +84,35 @@ const outcome = (query: PromiseLike<unknown>) =>
     (error: { code?: string }) => error.code,
   );
 
+/** `promise`, or a rejection naming `what` after `ms`: a hang fails the test instead of stalling it. */
+const within = async <T>(what: string, promise: Promise<T>, ms = 5_000): Promise<T> => {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<T>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+};
+
+/** A fresh database and a pool of one connection to it: a second query waits for that one. */
+async function onePool(t: Test) {
+  const { url } = await createTestDatabase(t);
+  const database = createDatabase(url, { max: 1 });
+  t.teardown(database.close);
+  return { url, database };
+}
+
 t.test("a query on a terminated connection answers UNAVAILABLE; the pool reconnects", async (t) => {
   const { url } = await createTestDatabase(t);
   const { client } = await serverOver(t, url);
 
   const inFlight = failure(client.getWallet({ userId: "u", currency: "", rateMinor: 3_000n }));
-  await (await sleeper(t, new URL(url).pathname.slice(1))).terminate();
+  await (await sleeper(t, url)).terminate();
   const error = await inFlight;
   t.equal(error.code, grpc.status.UNAVAILABLE);
   t.equal(error.reason, "DATABASE_UNAVAILABLE");
@@ -120,9 +144,7 @@ t.test("health follows a database that goes away and comes back", async (t) => {
 });
 
 t.test("a connection lost halfway through a result hands nothing of it to the next query", async (t) => {
-  const { url } = await createTestDatabase(t);
-  const database = createDatabase(url, { max: 1 });
-  t.teardown(database.close);
+  const { database } = await onePool(t);
   // Two rows reach the client, then the backend terminates itself (a FATAL error, then the
   // socket closes): the query fails, and no ReadyForQuery ever closes its result.
   const cutOff = database.sql`
@@ -135,30 +157,13 @@ t.test("a connection lost halfway through a result hands nothing of it to the ne
   t.same([...rows], [{ n: 42 }], "the next query gets its own row and only that");
 });
 
-/** `promise`, or a rejection naming `what` after `ms`: a hang fails the test instead of stalling it. */
-const within = async <T>(what: string, promise: Promise<T>, ms = 5_000): Promise<T> => {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<T>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-};
-
 t.test(
   "a reserve waiting for a connection whose backend is terminated gets that connection once it reconnects",
   async (t) => {
-    const { url } = await createTestDatabase(t);
-    const database = createDatabase(url, { max: 1 });
-    t.teardown(database.close);
+    const { url, database } = await onePool(t);
     const busy = database.sql`select pg_sleep(5)`;
     const settled = outcome(busy);
-    const running = await sleeper(t, new URL(url).pathname.slice(1));
+    const running = await sleeper(t, url);
     const waiting = database.sql.reserve();
     await running.terminate();
     t.equal(await settled, "CONNECTION_CLOSED", "the query on it fails");
@@ -174,13 +179,11 @@ t.test(
 t.test(
   "a reserved connection whose backend is terminated fails its next query, and releasing it leaves the pool working",
   async (t) => {
-    const { url } = await createTestDatabase(t);
-    const database = createDatabase(url, { max: 1 });
-    t.teardown(database.close);
+    const { url, database } = await onePool(t);
     const reserved = await database.sql.reserve();
     const sleeping = reserved`select pg_sleep(5)`;
     const settled = outcome(sleeping);
-    await (await sleeper(t, new URL(url).pathname.slice(1))).terminate();
+    await (await sleeper(t, url)).terminate();
     t.equal(await settled, "CONNECTION_CLOSED", "the query on it fails");
     await t.rejects(
       within("the next query on it", reserved`select 1`),
