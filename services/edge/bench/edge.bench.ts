@@ -10,12 +10,18 @@
 // Runs: closed loop (BENCH_CONNECTIONS callers back to back) and fixed rate (BENCH_RATE per
 // second, open loop: latency counted from when each request was due) for GET /v1/me/wallet
 // with a token; closed loop for anonymous GET /v1/experts; fan-out (BENCH_WATCHERS sockets
-// watching one session, BENCH_MESSAGES (600) chat messages after BENCH_FANOUT_WARMUP (20) not measured;
-// last-watcher latency per message) against the bare ws broadcast, driven the same way; idle authenticated sockets (RSS per socket) against bare ws; a login
+// watching one session, BENCH_MESSAGES (600) chat messages; last-watcher latency per message)
+// against the bare ws broadcast, driven the same way; idle authenticated sockets (RSS per
+// socket) against bare ws; a login
 // burst (wallet p99 at a fixed rate, quiet and while 8 logins run, in BENCH_LOGIN_ROUNDS (10)
 // pairs of alternating BENCH_LOGIN_WINDOW_SECONDS (4) windows of one continuous wallet load,
 // after BENCH_LOGIN_WARMUP_ROUNDS (1) pairs not counted, the first BENCH_LOGIN_SETTLE_SECONDS (1)
 // of each window not counted). Ends with one JSON line.
+// The edge and its baseline run one after the other, and this machine's other load drifts over
+// seconds: the closed loop for GET /v1/me/wallet (edge with Redis, bare Fastify) and the fan-out
+// (BENCH_MESSAGES / BENCH_ROUNDS messages each, after BENCH_FANOUT_WARMUP (20) not measured) run
+// in BENCH_ROUNDS (3) rounds that alternate which side goes first. CPU and throughput ratios are
+// the median of the rounds' ratios; fan-out latencies pool every round's messages.
 // BENCH_ONLY=fanout,idle runs some sections (the others' figures are null). The services run as
 // production runs them: the bundles of `pnpm build` (which `pnpm bench:edge` runs first) under
 // plain node, not TypeScript through tsx (whose transform names every closure it makes).
@@ -36,6 +42,8 @@ const RATE = Number(process.env.BENCH_RATE ?? 300);
 const WATCHERS = Number(process.env.BENCH_WATCHERS ?? 1000);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 600);
 const FANOUT_WARMUP = Number(process.env.BENCH_FANOUT_WARMUP ?? 20);
+/** Rounds of the edge-against-bare comparisons (closed loop, fan-out), alternating sides. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const IDLE_SOCKETS = Number(process.env.BENCH_IDLE_SOCKETS ?? 2000);
 const LOGIN_ROUNDS = Number(process.env.BENCH_LOGIN_ROUNDS ?? 10);
 const LOGIN_WARMUP_ROUNDS = Number(process.env.BENCH_LOGIN_WARMUP_ROUNDS ?? 1);
@@ -51,6 +59,10 @@ const CLOCK_TICKS = 100;
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON lines from the load generator
 type Line = any;
+
+/** The value at fraction p of ascending values (p99: the ~1 % slowest's fastest). */
+const percentile = (sorted: number[], p: number) =>
+  sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
 
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -304,7 +316,7 @@ try {
     rows.push(row);
     return row;
   };
-  const perRequestUs = (row: Row | undefined, i = 0) =>
+  const perRequestUs = (row: { cpu: number[]; requests: number } | undefined, i = 0) =>
     row ? (row.cpu[i]! / row.requests) * 1e6 : Number.NaN;
   const ms = (n: number | undefined) => `${(n ?? Number.NaN).toFixed(2).padStart(7)} ms`;
   const report: string[] = [];
@@ -327,6 +339,19 @@ try {
     const bareClosed = await measure("bare Fastify, same JSON", http(`${bareUrl}/v1/me/wallet`), "closed", [
       pids.bare,
     ]);
+    // The rounds after the first (whose runs are the table's), bare first in odd rounds.
+    const pairs = [{ edge: edgeClosed, bare: bareClosed }];
+    for (let round = 1; round < ROUNDS; round++) {
+      const edge = () => requests(http(`${edgeUrl}/v1/me/wallet`), "closed", [pids.edge, pids.billing]);
+      const bare = () => requests(http(`${bareUrl}/v1/me/wallet`), "closed", [pids.bare]);
+      if (round % 2 === 1) {
+        const bareRun = await bare();
+        pairs.push({ bare: bareRun, edge: await edge() });
+      } else {
+        const edgeRun = await edge();
+        pairs.push({ edge: edgeRun, bare: await bare() });
+      }
+    }
     const ceilingClosed = await measure(
       "edge, constant upstream",
       http(`${ceilingUrl}/v1/me/wallet`),
@@ -371,11 +396,21 @@ try {
       "fixed",
       [pids.ceiling, pids.constant],
     );
-    figures.cpu_vs_bare = round(perRequestUs(edgeClosed) / perRequestUs(bareClosed), 2);
-    figures.rps_vs_bare = round(edgeClosed.rps / bareClosed.rps, 3);
+    const cpuRatios = pairs.map((pair) => perRequestUs(pair.edge) / perRequestUs(pair.bare));
+    const rpsRatios = pairs.map((pair) => pair.edge.rps / pair.bare.rps);
+    figures.cpu_vs_bare = round(median(cpuRatios), 2);
+    figures.rps_vs_bare = round(median(rpsRatios), 3);
     figures.p99_vs_grpc = round(edgeFixed.p99 / grpcFixed.p99, 2);
+    const perRound = (values: number[], digits: number) => values.map((v) => v.toFixed(digits)).join(", ");
     report.push(
       `edge CPU per request, closed loop: ${perRequestUs(edgeClosed).toFixed(0)} µs with Redis, ${perRequestUs(plainClosed).toFixed(0)} µs without; bare Fastify ${perRequestUs(bareClosed).toFixed(0)} µs; GET /v1/experts ${perRequestUs(expertsEdge).toFixed(0)} µs`,
+      `edge (Redis) against bare Fastify, closed loop, ${ROUNDS} rounds alternating which runs first: edge ${perRound(
+        pairs.map((pair) => perRequestUs(pair.edge)),
+        0,
+      )} µs, bare ${perRound(
+        pairs.map((pair) => perRequestUs(pair.bare)),
+        0,
+      )} µs: CPU ${perRound(cpuRatios, 2)}× (median ${figures.cpu_vs_bare}), throughput ${perRound(rpsRatios, 3)} (median ${figures.rps_vs_bare})`,
       `edge CPU per request at ${RATE}/s: ${perRequestUs(edgeFixed).toFixed(0)} µs with Redis, ${perRequestUs(plainFixed).toFixed(0)} µs without; bare Fastify ${perRequestUs(bareFixed).toFixed(0)} µs (${(perRequestUs(edgeFixed) / perRequestUs(bareFixed)).toFixed(2)}×)`,
       `edge before a constant upstream (its own ceiling): ${ceilingClosed.rps.toFixed(0)}/s at ${perRequestUs(ceilingClosed).toFixed(0)} µs: ${(perRequestUs(ceilingClosed) / perRequestUs(bareClosed)).toFixed(2)}× bare CPU, ${(ceilingClosed.rps / bareClosed.rps).toFixed(2)}× bare throughput; at ${RATE}/s ${perRequestUs(ceilingFixed).toFixed(0)} µs (${(perRequestUs(ceilingFixed) / perRequestUs(bareFixed)).toFixed(2)}× bare), p99 ${ms(ceilingFixed.p99)}`,
       `throughput vs bare ${figures.rps_vs_bare}; vs gRPC direct ${(edgeClosed.rps / grpcClosed.rps).toFixed(2)} (experts ${(expertsEdge.rps / expertsGrpc.rps).toFixed(2)})`,
@@ -411,45 +446,84 @@ try {
   };
 
   if (runs("fanout")) {
-    // WATCHERS sockets on one session (user and expert, half each), MESSAGES messages sent
-    // through the edge (HTTP → session → bus → the one WatchSession → every socket).
-    const last = await api(
-      "POST",
-      `/v1/sessions/${sessionId}/messages`,
-      { kind: "MESSAGE_KIND_TEXT", text: "before the fan-out", client_msg_id: randomUUID() },
-      user.token,
-    );
+    // WATCHERS sockets on one session (user and expert, half each), messages sent through the
+    // edge (HTTP → session → bus → the one WatchSession → every socket), against the bare ws
+    // broadcast driven the same way: ROUNDS rounds of each, the side that goes first alternating.
+    const bareWs = await startBareWs();
+    const messagesPerRound = Math.ceil(MESSAGES / ROUNDS);
     const fanoutJob = {
       kind: "fanout",
       watchers: WATCHERS,
       sessionId,
-      afterSeq: String(last.message.seq),
-      messages: MESSAGES,
+      messages: messagesPerRound,
       warmupMessages: FANOUT_WARMUP,
       intervalMs: 50,
     };
-    const edgeFanout = await load(
-      {
-        ...fanoutJob,
-        wsUrl: `${edgeUrl.replace("http", "ws")}/v1/ws`,
-        tokens: [user.token, expertToken],
-        send: { via: "http", url: `${edgeUrl}/v1/sessions/${sessionId}/messages`, token: user.token },
-      },
-      [pids.edge, pids.session],
-    );
-    const bareWs = await startBareWs();
-    // Session is idle during the bare run: what it burns then (its pollers) is not the messages'.
-    const bareFanout = await load({ ...fanoutJob, wsUrl: bareWs.url, tokens: [], send: { via: "ws" } }, [
-      bareWs.pid,
-      pids.session,
-    ]);
+    const edgeSide = async () => {
+      const last = await api(
+        "POST",
+        `/v1/sessions/${sessionId}/messages`,
+        { kind: "MESSAGE_KIND_TEXT", text: "before the fan-out", client_msg_id: randomUUID() },
+        user.token,
+      );
+      return load(
+        {
+          ...fanoutJob,
+          afterSeq: String(last.message.seq),
+          wsUrl: `${edgeUrl.replace("http", "ws")}/v1/ws`,
+          tokens: [user.token, expertToken],
+          send: { via: "http", url: `${edgeUrl}/v1/sessions/${sessionId}/messages`, token: user.token },
+        },
+        [pids.edge, pids.session],
+      );
+    };
+    // Session is idle during the bare runs: what it burns then (its pollers) is not the messages'.
+    const bareSide = () =>
+      load({ ...fanoutJob, afterSeq: "0", wsUrl: bareWs.url, tokens: [], send: { via: "ws" } }, [
+        bareWs.pid,
+        pids.session,
+      ]);
+    // A second between runs: the sockets just cut are the server's to clean up, not the next run's.
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 1000));
+    const edgeRuns: Line[] = [];
+    const bareRuns: Line[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = round % 2 === 0 ? [edgeSide, bareSide] : [bareSide, edgeSide];
+      for (const side of order) {
+        (side === edgeSide ? edgeRuns : bareRuns).push(await side());
+        await settle();
+      }
+    }
+    const pooled = (sideRuns: Line[], key: string) =>
+      sideRuns.flatMap((run) => run[key] as number[]).sort((a, b) => a - b);
+    const total = (sideRuns: Line[], value: (run: Line) => number) =>
+      sideRuns.reduce((sum, run) => sum + value(run), 0);
+    const measuredMessages = messagesPerRound * ROUNDS;
+    const edgeLast = pooled(edgeRuns, "last");
+    const bareLast = pooled(bareRuns, "last");
+    const edgeLost = total(edgeRuns, (run) => run.lost);
+    const edgeDeliveries = total(edgeRuns, (run) => run.deliveries);
+    const sessionIdlePerSecond = total(bareRuns, (run) => run.cpu[1]) / total(bareRuns, (run) => run.seconds);
     const sessionPerMessageUs =
-      ((edgeFanout.cpu[1] - (bareFanout.cpu[1] / bareFanout.seconds) * edgeFanout.seconds) / MESSAGES) * 1e6;
-    figures.fanout_last_p99_ms = round(edgeFanout.lastP99, 1);
-    figures.fanout_bare_p99_ms = round(bareFanout.lastP99, 1);
-    figures.fanout_lost = edgeFanout.lost;
+      ((total(edgeRuns, (run) => run.cpu[1]) - sessionIdlePerSecond * total(edgeRuns, (run) => run.seconds)) /
+        measuredMessages) *
+      1e6;
+    const perDeliveryUs = (sideRuns: Line[]) =>
+      ((total(sideRuns, (run) => run.cpu[0]) / (WATCHERS * measuredMessages)) * 1e6).toFixed(1);
+    const p99ByRound = (sideRuns: Line[]) =>
+      sideRuns
+        .map((run) =>
+          percentile(
+            [...run.last].sort((a, b) => a - b),
+            0.99,
+          ).toFixed(1),
+        )
+        .join(", ");
+    figures.fanout_last_p99_ms = round(percentile(edgeLast, 0.99), 1);
+    figures.fanout_bare_p99_ms = round(percentile(bareLast, 0.99), 1);
+    figures.fanout_lost = edgeLost;
     report.push(
-      `fan-out ${WATCHERS} watchers × ${MESSAGES} messages (after ${FANOUT_WARMUP} not measured): last-watcher p50/p99 ${ms(edgeFanout.lastP50)} / ${ms(edgeFanout.lastP99)}, lost ${edgeFanout.lost} of ${edgeFanout.deliveries + edgeFanout.lost} (the sending POST p50/p99 ${ms(edgeFanout.sendP50)} / ${ms(edgeFanout.sendP99)}; last delivery after its answer p99 ${ms(edgeFanout.afterAnswerP99)}), edge ${((edgeFanout.cpu[0] / (WATCHERS * MESSAGES)) * 1e6).toFixed(1)} µs CPU per delivery, session ${sessionPerMessageUs.toFixed(0)} µs per message (above its idle ${((bareFanout.cpu[1] / bareFanout.seconds) * 1e3).toFixed(0)} ms/s); bare ws ${ms(bareFanout.lastP50)} / ${ms(bareFanout.lastP99)}, lost ${bareFanout.lost}, ${((bareFanout.cpu[0] / (WATCHERS * MESSAGES)) * 1e6).toFixed(1)} µs per delivery`,
+      `fan-out ${WATCHERS} watchers × ${measuredMessages} messages (${ROUNDS} rounds of ${messagesPerRound} each side, after ${FANOUT_WARMUP} not measured each): last-watcher p50/p99 ${ms(percentile(edgeLast, 0.5))} / ${ms(percentile(edgeLast, 0.99))} (rounds' p99 ${p99ByRound(edgeRuns)} ms), lost ${edgeLost} of ${edgeDeliveries + edgeLost} (the sending POST p50/p99 ${ms(percentile(pooled(edgeRuns, "answered"), 0.5))} / ${ms(percentile(pooled(edgeRuns, "answered"), 0.99))}; last delivery after its answer p99 ${ms(percentile(pooled(edgeRuns, "afterAnswer"), 0.99))}), edge ${perDeliveryUs(edgeRuns)} µs CPU per delivery, session ${sessionPerMessageUs.toFixed(0)} µs per message (above its idle ${(sessionIdlePerSecond * 1e3).toFixed(0)} ms/s); bare ws ${ms(percentile(bareLast, 0.5))} / ${ms(percentile(bareLast, 0.99))} (rounds' p99 ${p99ByRound(bareRuns)} ms), lost ${total(bareRuns, (run) => run.lost)}, ${perDeliveryUs(bareRuns)} µs per delivery`,
     );
   }
 
@@ -551,12 +625,13 @@ try {
     // biome-ignore lint/suspicious/noExplicitAny: JSON lines from the load generator
     const byParity = (windows: any[], parity: number) => windows.filter((_, i) => i % 2 === parity);
     /** The p99 of a condition's windows' requests pooled. */
-    const pooledP99 = (parity: number) => {
-      const pooled = byParity(walletWindows, parity)
-        .flatMap((w) => w.latencies as number[])
-        .sort((a, b) => a - b);
-      return pooled[Math.min(pooled.length - 1, Math.floor(pooled.length * 0.99))]!;
-    };
+    const pooledP99 = (parity: number) =>
+      percentile(
+        byParity(walletWindows, parity)
+          .flatMap((w) => w.latencies as number[])
+          .sort((a, b) => a - b),
+        0.99,
+      );
     const quietPooled = pooledP99(0);
     const duringPooled = pooledP99(1);
     const quietP99 = byParity(walletWindows, 0).map((w) => w.p99 as number);
