@@ -71,45 +71,50 @@ export function chat(core: Core) {
           "keep the conversation on Parley: phone numbers, emails and payment handles are not allowed",
           { metadata: { kinds: [...new Set(contacts.map((c) => c.kind))].join(",") } },
         );
-      return write(async (tx, emit) => {
-        // One statement locks the row, takes the next seq (shared with the session's other
-        // events) and stores the message with its event, only while the session is active.
-        const appended = await tx.appendMessage({
-          id: newId(),
-          sessionId: session.id,
-          senderId,
-          kind: input.kind,
-          text: stored,
-          attachmentUrl: input.attachmentUrl,
-          attachmentContentType: input.attachmentContentType,
-          clientMsgId: input.clientMsgId,
-          sentAt: now(),
-          flagged: contacts.length > 0,
-        });
-        if (!appended) throw failedPrecondition("SESSION_NOT_ACTIVE", "the session is not active");
-        const { message, event } = appended;
-        if (contacts.length > 0 && action === "flag")
-          await tx.insertReport({
+      const flag = contacts.length > 0 && action === "flag";
+      return write(
+        async (tx, emit) => {
+          // One statement locks the row, takes the next seq (shared with the session's other
+          // events) and stores the message with its event, only while the session is active.
+          // Unless a flag adds its report, that is the whole write: no transaction around it.
+          const appended = await tx.appendMessage({
             id: newId(),
-            reporterId: null,
-            requestId: null,
-            targetKind: "message",
-            targetId: message.id,
-            subjectUserId: senderId,
             sessionId: session.id,
-            reason: "off_platform",
-            note: `contact details found: ${[...new Set(contacts.map((c) => c.kind.replace("_", " ")))].join(", ")}`,
-            source: "contact_filter",
-            status: "open",
-            resolution: null,
-            resolutionNote: null,
-            resolvedBy: null,
-            createdAt: message.sentAt,
-            resolvedAt: null,
+            senderId,
+            kind: input.kind,
+            text: stored,
+            attachmentUrl: input.attachmentUrl,
+            attachmentContentType: input.attachmentContentType,
+            clientMsgId: input.clientMsgId,
+            sentAt: now(),
+            flagged: contacts.length > 0,
           });
-        await emit.stored(event);
-        return message;
-      }).catch(async (error: unknown) => {
+          if (!appended) throw failedPrecondition("SESSION_NOT_ACTIVE", "the session is not active");
+          const { message, event } = appended;
+          if (flag)
+            await tx.insertReport({
+              id: newId(),
+              reporterId: null,
+              requestId: null,
+              targetKind: "message",
+              targetId: message.id,
+              subjectUserId: senderId,
+              sessionId: session.id,
+              reason: "off_platform",
+              note: `contact details found: ${[...new Set(contacts.map((c) => c.kind.replace("_", " ")))].join(", ")}`,
+              source: "contact_filter",
+              status: "open",
+              resolution: null,
+              resolutionNote: null,
+              resolvedBy: null,
+              createdAt: message.sentAt,
+              resolvedAt: null,
+            });
+          await emit.stored(event);
+          return message;
+        },
+        { oneStatement: !flag },
+      ).catch(async (error: unknown) => {
         // Two retries raced: the loser returns the winner's message.
         if (!(error instanceof DuplicateRecord)) throw error;
         return original((await store.findMessage(session.id, senderId, input.clientMsgId))!);

@@ -118,10 +118,13 @@ export type Core = ReturnType<typeof createCore>;
 export function createCore(deps: SessionsDeps) {
   const { store, experts, now, rules, log } = deps;
 
-  /** Runs a transaction, then publishes the stored events it appended, in seq order. */
-  async function write<T>(work: (tx: SessionTx, emit: Emit) => Promise<T>) {
+  /**
+   * Runs a transaction, then publishes the stored events it appended, in seq order. Work that
+   * is `oneStatement` (its events with no notifications to queue) runs without a transaction.
+   */
+  async function write<T>(work: (tx: SessionTx, emit: Emit) => Promise<T>, { oneStatement = false } = {}) {
     const events: SessionEvent[] = [];
-    const result = await store.transaction((tx) => {
+    const result = await (oneStatement ? store.statement : store.transaction)((tx) => {
       const stored = async (event: SessionEvent) => {
         events.push(event);
         await tx.enqueueNotifications(intentsFor(event.body));

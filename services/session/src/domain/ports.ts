@@ -218,6 +218,11 @@ export interface SessionTx {
 /** The session service's storage (implemented in persistence/store.ts over Postgres). */
 export interface SessionStore {
   transaction<T>(work: (tx: SessionTx) => Promise<T>): Promise<T>;
+  /**
+   * Runs work that makes exactly one statement, outside a transaction: a statement is atomic
+   * on its own, and BEGIN and COMMIT are two round trips fewer (SendMessage's write).
+   */
+  statement<T>(work: (tx: SessionTx) => Promise<T>): Promise<T>;
   getSession(id: string): Promise<SessionRecord | undefined>;
   findByRequestId(userId: string, requestId: string): Promise<SessionRecord | undefined>;
   listSessions(filter: SessionFilter): Promise<SessionRecord[]>;

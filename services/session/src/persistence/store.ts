@@ -454,6 +454,7 @@ const waitingQueue = async (sql: Sql, expertId: string) =>
 export function createSessionStore(sql: Sql): SessionStore {
   return {
     transaction: (work) => sql.begin((tx) => work(transactional(tx as unknown as Sql))) as Promise<never>,
+    statement: (work) => work(transactional(sql)),
     async getSession(id) {
       const [row] = await sql`select * from sessions.sessions where id = ${id}`;
       return row ? toSession(row) : undefined;
