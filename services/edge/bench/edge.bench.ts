@@ -12,11 +12,10 @@
 // with a token; closed loop for anonymous GET /v1/experts; fan-out (BENCH_WATCHERS sockets
 // watching one session, BENCH_MESSAGES (600) chat messages; last-watcher latency per message)
 // against the bare ws broadcast, driven the same way; idle authenticated sockets (RSS per
-// socket) against bare ws; a login
-// burst (wallet p99 at a fixed rate, quiet and while 8 logins run, in BENCH_LOGIN_ROUNDS (10)
-// pairs of alternating BENCH_LOGIN_WINDOW_SECONDS (4) windows of one continuous wallet load,
-// after BENCH_LOGIN_WARMUP_ROUNDS (1) pairs not counted, the first BENCH_LOGIN_SETTLE_SECONDS (1)
-// of each window not counted). Ends with one JSON line.
+// socket) against bare ws; a login burst (wallet p99 at a fixed rate, quiet and while 8 logins
+// run, in BENCH_LOGIN_ROUNDS (10) pairs of alternating BENCH_LOGIN_WINDOW_SECONDS (4) windows of
+// one continuous wallet load, after BENCH_LOGIN_WARMUP_ROUNDS (1) pairs not counted, the first
+// BENCH_LOGIN_SETTLE_SECONDS (1) of each window not counted). Ends with one JSON line.
 // The edge and its baseline run one after the other, and this machine's other load drifts over
 // seconds: the closed loop for GET /v1/me/wallet (edge with Redis, bare Fastify) and the fan-out
 // (BENCH_MESSAGES / BENCH_ROUNDS messages each, after BENCH_FANOUT_WARMUP (20) not measured) run
@@ -341,15 +340,15 @@ try {
     ]);
     // The rounds after the first (whose runs are the table's), bare first in odd rounds.
     const pairs = [{ edge: edgeClosed, bare: bareClosed }];
+    const runEdge = () => requests(http(`${edgeUrl}/v1/me/wallet`), "closed", [pids.edge, pids.billing]);
+    const runBare = () => requests(http(`${bareUrl}/v1/me/wallet`), "closed", [pids.bare]);
     for (let round = 1; round < ROUNDS; round++) {
-      const edge = () => requests(http(`${edgeUrl}/v1/me/wallet`), "closed", [pids.edge, pids.billing]);
-      const bare = () => requests(http(`${bareUrl}/v1/me/wallet`), "closed", [pids.bare]);
       if (round % 2 === 1) {
-        const bareRun = await bare();
-        pairs.push({ bare: bareRun, edge: await edge() });
+        const bareRun = await runBare();
+        pairs.push({ bare: bareRun, edge: await runEdge() });
       } else {
-        const edgeRun = await edge();
-        pairs.push({ edge: edgeRun, bare: await bare() });
+        const edgeRun = await runEdge();
+        pairs.push({ edge: edgeRun, bare: await runBare() });
       }
     }
     const ceilingClosed = await measure(
