@@ -4,6 +4,10 @@ import postgres from "postgres";
 import { startEmbeddedPostgres } from "./embedded-postgres";
 import { REPO_ROOT } from "./spawn";
 
+/** The value at fraction `p` of ascending values (p99: the fastest of the slowest 1 %); NaN if none. */
+export const percentile = (sorted: number[], p: number): number =>
+  sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
+
 export interface BenchDatabase {
   /** A fresh, empty database for this benchmark run. */
   url: string;

@@ -29,7 +29,13 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { createBenchDatabase, generateSecrets, launchPlatform, launchService } from "@parley/testing";
+import {
+  createBenchDatabase,
+  generateSecrets,
+  launchPlatform,
+  launchService,
+  percentile,
+} from "@parley/testing";
 import { loadCatalogue } from "../src/http/catalogue";
 import { encodeJson } from "../src/http/transcode";
 import { signPayload } from "../src/webhooks/payments";
@@ -58,10 +64,6 @@ const CLOCK_TICKS = 100;
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON lines from the load generator
 type Line = any;
-
-/** The value at fraction p of ascending values (p99: the ~1 % slowest's fastest). */
-const percentile = (sorted: number[], p: number) =>
-  sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
 
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -499,6 +501,7 @@ try {
       sideRuns.reduce((sum, run) => sum + value(run), 0);
     const measuredMessages = messagesPerRound * ROUNDS;
     const edgeLast = pooled(edgeRuns, "last");
+    const edgeAnswered = pooled(edgeRuns, "answered");
     const bareLast = pooled(bareRuns, "last");
     const edgeLost = total(edgeRuns, (run) => run.lost);
     const edgeDeliveries = total(edgeRuns, (run) => run.deliveries);
@@ -522,7 +525,7 @@ try {
     figures.fanout_bare_p99_ms = round(percentile(bareLast, 0.99), 1);
     figures.fanout_lost = edgeLost;
     report.push(
-      `fan-out ${WATCHERS} watchers × ${measuredMessages} messages (${ROUNDS} rounds of ${messagesPerRound} each side, after ${FANOUT_WARMUP} not measured each): last-watcher p50/p99 ${ms(percentile(edgeLast, 0.5))} / ${ms(percentile(edgeLast, 0.99))} (rounds' p99 ${p99ByRound(edgeRuns)} ms), lost ${edgeLost} of ${edgeDeliveries + edgeLost} (the sending POST p50/p99 ${ms(percentile(pooled(edgeRuns, "answered"), 0.5))} / ${ms(percentile(pooled(edgeRuns, "answered"), 0.99))}; last delivery after its answer p99 ${ms(percentile(pooled(edgeRuns, "afterAnswer"), 0.99))}), edge ${perDeliveryUs(edgeRuns)} µs CPU per delivery, session ${sessionPerMessageUs.toFixed(0)} µs per message (above its idle ${(sessionIdlePerSecond * 1e3).toFixed(0)} ms/s); bare ws ${ms(percentile(bareLast, 0.5))} / ${ms(percentile(bareLast, 0.99))} (rounds' p99 ${p99ByRound(bareRuns)} ms), lost ${total(bareRuns, (run) => run.lost)}, ${perDeliveryUs(bareRuns)} µs per delivery`,
+      `fan-out ${WATCHERS} watchers × ${measuredMessages} messages (${ROUNDS} rounds of ${messagesPerRound} each side, after ${FANOUT_WARMUP} not measured each): last-watcher p50/p99 ${ms(percentile(edgeLast, 0.5))} / ${ms(percentile(edgeLast, 0.99))} (rounds' p99 ${p99ByRound(edgeRuns)} ms), lost ${edgeLost} of ${edgeDeliveries + edgeLost} (the sending POST p50/p99 ${ms(percentile(edgeAnswered, 0.5))} / ${ms(percentile(edgeAnswered, 0.99))}; last delivery after its answer p99 ${ms(percentile(pooled(edgeRuns, "afterAnswer"), 0.99))}), edge ${perDeliveryUs(edgeRuns)} µs CPU per delivery, session ${sessionPerMessageUs.toFixed(0)} µs per message (above its idle ${(sessionIdlePerSecond * 1e3).toFixed(0)} ms/s); bare ws ${ms(percentile(bareLast, 0.5))} / ${ms(percentile(bareLast, 0.99))} (rounds' p99 ${p99ByRound(bareRuns)} ms), lost ${total(bareRuns, (run) => run.lost)}, ${perDeliveryUs(bareRuns)} µs per delivery`,
     );
   }
 

@@ -4,6 +4,7 @@
 // service). A job comes as JSON in argv[2]; progress and the result are JSON lines on stdout.
 import { Agent, request } from "node:http";
 import * as grpc from "@grpc/grpc-js";
+import { percentile } from "@parley/testing/bench";
 import WebSocket from "ws";
 
 interface Target {
@@ -72,8 +73,6 @@ type Job =
 const out = (line: unknown) => process.stdout.write(`${JSON.stringify(line)}\n`);
 const job = JSON.parse(process.argv[2]!) as Job;
 
-const percentile = (sorted: number[], p: number) =>
-  sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
 const summary = (latencies: number[], seconds: number, errors: number) => {
   const sorted = [...latencies].sort((a, b) => a - b);
   return {

@@ -29,6 +29,7 @@ import {
   redisServerMissing,
   startThrowawayRedis,
 } from "@parley/testing";
+import { percentile } from "@parley/testing/bench";
 import { startEmbeddedPostgres } from "@parley/testing/embedded-postgres";
 import postgres from "postgres";
 import { billingPort, createBillingClient } from "../src/clients/billing";
@@ -50,8 +51,6 @@ const PARALLEL_CHUNKS = 4;
 /** Minutes each payer can pay: every round of every side, and then some. */
 const FUNDED_MINUTES = 1_000n;
 
-const percentile = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const seconds = (started: bigint) => Number(process.hrtime.bigint() - started) / 1e9;
 const round2 = (value: number) => Number(value.toFixed(2));

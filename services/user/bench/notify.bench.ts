@@ -10,7 +10,7 @@ import { createGrpcServer, createServiceClient } from "@parley/kit/grpc";
 import { newId } from "@parley/kit/ids";
 import { createLogger } from "@parley/kit/log";
 import { NotificationKind, UserServiceService } from "@parley/proto/parley/user/v1/user";
-import { createBenchDatabase, createTestIssuer } from "@parley/testing";
+import { createBenchDatabase, createTestIssuer, percentile } from "@parley/testing";
 import { createInProcessPresence } from "../src/persistence/presence";
 import { createUserService, USER_MIGRATIONS } from "../src/server";
 
@@ -20,8 +20,6 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 /** Streams per gRPC connection (HTTP/2 multiplexes them). */
 const STREAMS_PER_CLIENT = 100;
 
-const percentile = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? Number.NaN;
 const round1 = (n: number) => Math.round(n * 10) / 10;
 const stats = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);

@@ -14,7 +14,7 @@ import {
   RateKind,
   UserServiceService,
 } from "@parley/proto/parley/user/v1/user";
-import { createBenchDatabase, createTestIssuer } from "@parley/testing";
+import { createBenchDatabase, createTestIssuer, percentile } from "@parley/testing";
 import { expertQuery } from "../src/grpc/mapping";
 import { createInProcessPresence } from "../src/persistence/presence";
 import { createUserService, USER_MIGRATIONS } from "../src/server";
@@ -40,9 +40,6 @@ const request = (overrides: Partial<ListExpertsRequest>): ListExpertsRequest => 
   pageToken: "",
   ...overrides,
 });
-
-const percentile = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
 
 async function measure(run: () => Promise<unknown>): Promise<{ p50: number; p99: number }> {
   for (let i = 0; i < WARMUP; i++) await run();
