@@ -1,8 +1,14 @@
+import { credentials, Metadata } from "@grpc/grpc-js";
 import { createTokenVerifier, type TokenVerifier } from "@parley/kit/auth";
 import { parseNetworkList } from "@parley/kit/config";
 import { createDatabase } from "@parley/kit/db";
 import { type CallOptions, createServiceClient, type ServiceClient } from "@parley/kit/grpc";
-import { AuthServiceService, type TokenPair } from "@parley/proto/parley/auth/v1/auth";
+import {
+  AuthServiceClient,
+  AuthServiceService,
+  type LoginResponse,
+  type TokenPair,
+} from "@parley/proto/parley/auth/v1/auth";
 import { createTestClock, createTestDatabase, startTestServer, type TestClock } from "@parley/testing";
 import postgres from "postgres";
 import type { Test } from "tap";
@@ -43,6 +49,8 @@ export interface Harness {
   bearer(tokens: TokenPair | string): CallOptions;
   /** Signs in with a password; fails if a second factor is asked for. */
   login(identifier: string, password?: string): Promise<TokenPair>;
+  /** Logs in from another device: the address and user agent the edge states for its client. */
+  loginFrom(device: { ip: string; userAgent: string }, identifier: string): Promise<LoginResponse>;
   /** An account made admin directly in the database (the bootstrap path), signed in. */
   admin(): Promise<{ userId: string; call: CallOptions }>;
   serviceCall(service: string): Promise<CallOptions>;
@@ -102,6 +110,9 @@ export async function startHarness(
   });
   const client = createServiceClient(AuthServiceService, { address, defaultDeadlineMs: 20_000 });
   t.teardown(() => client.close());
+  // A plain generated client, to state the end client's address and user agent as the edge does.
+  const raw = new AuthServiceClient(address, credentials.createInsecure());
+  t.teardown(() => raw.close());
   const verifier = createTokenVerifier({
     issuer: ISSUER,
     audience: AUDIENCE,
@@ -148,6 +159,16 @@ export async function startHarness(
       const response = await client.login({ identifier, password, deviceName: "test" });
       if (response.result?.$case !== "tokens") throw new Error("expected tokens, got an MFA challenge");
       return response.result.value;
+    },
+    loginFrom(device, identifier) {
+      const metadata = new Metadata();
+      metadata.set("x-client-ip", device.ip);
+      metadata.set("x-client-user-agent", device.userAgent);
+      return new Promise((resolve, reject) =>
+        raw.login({ identifier, password: PASSWORD, deviceName: "another" }, metadata, (error, response) =>
+          error ? reject(error) : resolve(response),
+        ),
+      );
     },
   };
   return harness;

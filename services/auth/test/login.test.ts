@@ -376,3 +376,51 @@ t.test(
     }
   },
 );
+
+t.test("a sign-in notice is queued for a device the person has not used, not for every login", async (t) => {
+  const h = await startHarness(t, { policy: { sessionIdleDays: 1, sessionAbsoluteDays: 2 } });
+  const person = await h.register();
+  const noticed = async () =>
+    (
+      await h.sql<{ ip: string; userAgent: string }[]>`
+          select payload -> 'payload' -> 'data' ->> 'ip' as ip,
+            payload -> 'payload' -> 'data' ->> 'user_agent' as "userAgent"
+          from auth.outbox
+          where payload ->> 'kind' = 'notify.security' and payload -> 'payload' ->> 'userId' = ${person.userId}
+            and payload -> 'payload' ->> 'notice' = 'new_sign_in'
+          order by position`
+    ).map((row) => `${row.ip} ${row.userAgent}`);
+  const tokensOf = (response: Awaited<ReturnType<typeof h.loginFrom>>) => {
+    if (response.result?.$case !== "tokens") throw new Error("expected tokens");
+    return response.result.value;
+  };
+  const laptop = { ip: "203.0.113.5", userAgent: "Firefox/140" };
+  const tablet = { ip: "203.0.113.5", userAgent: "Safari/19" };
+
+  const home = await h.login(person.email);
+  t.same(await noticed(), [], "the device that registered is known");
+  tokensOf(await h.loginFrom(laptop, person.email));
+  t.same(await noticed(), ["203.0.113.5 Firefox/140"], "a new address and user agent: noticed");
+  await h.loginFrom(laptop, person.email);
+  t.same(await noticed(), ["203.0.113.5 Firefox/140"], "the same laptop again: not");
+  const onTablet = tokensOf(await h.loginFrom(tablet, person.email));
+  t.equal((await noticed()).length, 2, "the same address with another user agent: noticed");
+
+  await h.client.logout({}, h.bearer(onTablet));
+  await h.loginFrom(tablet, person.email);
+  t.equal((await noticed()).length, 2, "a device logged out of is still known");
+
+  // The person ends every laptop session from their list ("this was not me"): the laptop is
+  // no longer vouched for by them.
+  const { sessions } = await h.client.listSessions({ pageSize: 50, pageToken: "" }, h.bearer(home));
+  const onLaptop = sessions.filter((session) => session.userAgent === laptop.userAgent);
+  t.equal(onLaptop.length, 2);
+  for (const session of onLaptop)
+    await h.client.revokeSession({ sessionId: session.sessionId }, h.bearer(home));
+  await h.loginFrom(laptop, person.email);
+  t.equal((await noticed()).length, 3, "a device whose sessions the person revoked is noticed again");
+
+  h.clock.advanceSeconds(3 * 86_400);
+  await h.login(person.email);
+  t.equal((await noticed()).length, 4, "sessions older than a session's longest life vouch for nothing");
+});

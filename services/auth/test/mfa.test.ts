@@ -354,13 +354,15 @@ t.test("a new password spends every reset link still outstanding", async (t) => 
 t.test("security notices are outbox rows of the change's transaction: sign-in, MFA, password", async (t) => {
   const h = await startHarness(t);
   const person = await enrolled(t, h);
-  const first = await challenge(h, person.email);
+  // From a device the person has not used: the registering one would raise no sign-in notice.
+  const login = await h.loginFrom({ ip: "198.51.100.7", userAgent: "a new phone" }, person.email);
+  if (login.result?.$case !== "mfaChallenge") throw new Error("expected an MFA challenge");
   await h.client.completeMfaLogin({
-    challengeToken: first,
+    challengeToken: login.result.value.challengeToken,
     code: codeAt(person.secret, h.clock.now),
   });
   const notices = (
-    await h.sql<{ payload: { payload: { userId: string; notice: string } } }[]>`
+    await h.sql<{ payload: { payload: { userId: string; notice: string; data: Record<string, string> } } }[]>`
       select payload from auth.outbox where payload ->> 'kind' = 'notify.security' order by position`
   ).map((row) => row.payload.payload);
   const kinds = notices.map((notice) => notice.notice);
@@ -370,6 +372,11 @@ t.test("security notices are outbox rows of the change's transaction: sign-in, M
     "enabling TOTP and the MFA sign-in; registering is not one",
   );
   t.ok(notices.every((notice) => notice.userId === person.userId));
+  t.match(
+    notices.find((notice) => notice.notice === "new_sign_in")?.data,
+    { ip: "198.51.100.7", user_agent: "a new phone" },
+    "the notice names the device the challenge was asked from",
+  );
 
   await h.client.logout({}, h.bearer(person.tokens));
   const [forget] = await h.sql`select payload from auth.outbox where payload ->> 'kind' = 'devices.forget'`;

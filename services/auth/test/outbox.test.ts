@@ -310,7 +310,8 @@ t.test("a sign-in's notice wakes the relay (NOTIFY) and is deleted once delivere
   await drained();
   t.same(await rows(h.sql), [], "the registration's profile is delivered at start");
 
-  await h.login(person.email);
+  // From a device the person has not used (the registering one raises no notice).
+  await h.loginFrom({ ip: "203.0.113.20", userAgent: "a new laptop" }, person.email);
   await drained();
   t.same(
     delivered.map((d) => d.notice),

@@ -153,6 +153,20 @@ export interface AccountStore {
   findAccounts(ids: string[]): Promise<Account[]>;
 }
 
+/** What a sign-in (not a registration, not a partner's exchange) writes with its session. */
+export interface SignInWrites {
+  /** The person's "new sign-in" notice, queued unless the session comes from a known device. */
+  notice: OutboxMessage;
+  /**
+   * A known device: another session of the account, not a partner's, from the same IP address
+   * and user agent, created at or after `since`, that is live, expired, or ended for one of
+   * `endedFor` (its own logout; not a revocation by the person or a password change).
+   */
+  knownDevice: { since: Date; endedFor: string[] };
+  /** Attempt counters forgotten in `auth.attempt_counters`. */
+  resetCounters: string[];
+}
+
 /**
  * Login sessions: opening, refresh families (and their retry pairs), listing, revoking; and the
  * revocations verifiers poll.
@@ -161,14 +175,13 @@ export interface LoginSessionStore {
   /**
    * Stores the session and its first token only while the account is active, read under a
    * share lock on its row (a suspension holds it for update): returns the status it read, and
-   * stores nothing unless it is active. With the session stored, the attempt counters under
-   * `resetCounters` are forgotten in `auth.attempt_counters` by the same statement.
+   * stores nothing unless it is active. A sign-in's notice and counter reset are written by the
+   * same statement, with the session.
    */
   createSession(
     session: LoginSession,
     firstToken: { id: string; hash: string },
-    notices?: OutboxMessage[],
-    resetCounters?: string[],
+    signIn?: SignInWrites,
   ): Promise<AccountStatus | undefined>;
   /** Drops the sealed pairs of tokens spent before `spentBefore` (their retry window passed). */
   forgetRetryPairs(spentBefore: Date): Promise<number>;

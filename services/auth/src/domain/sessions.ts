@@ -26,6 +26,8 @@ export interface SessionDeps {
 }
 
 const DAY_MS = 86_400_000;
+/** The reason a session ended by its own logout is revoked with. */
+const LOGOUT = "logout";
 
 /** Login sessions and the tokens that carry them: issue, rotate, list, revoke. */
 export function createSessions(deps: SessionDeps) {
@@ -107,7 +109,9 @@ export function createSessions(deps: SessionDeps) {
       partnerId?: string,
       /**
        * A sign-in (login, MFA login; not register, not a partner exchange): the person hears of
-       * it, and its attempt counters kept in Postgres are reset with the session's statement.
+       * it unless it comes from a device they already use (the same IP address and user agent as
+       * one of their sessions of the last sessionAbsoluteDays that no one ended but its own
+       * logout), and its attempt counters kept in Postgres are reset with the session's statement.
        */
       signIn?: { resetCounters: string[] },
     ): Promise<TokenPair> {
@@ -131,17 +135,19 @@ export function createSessions(deps: SessionDeps) {
       const status = await store.createSession(
         session,
         refresh,
-        signIn
-          ? [
-              securityNotice(account.id, "new_sign_in", {
-                login_session_id: session.id,
-                device_name: session.deviceName,
-                ip: session.ipAddress,
-                user_agent: session.userAgent,
-              }),
-            ]
-          : [],
-        signIn?.resetCounters,
+        signIn && {
+          notice: securityNotice(account.id, "new_sign_in", {
+            login_session_id: session.id,
+            device_name: session.deviceName,
+            ip: session.ipAddress,
+            user_agent: session.userAgent,
+          }),
+          knownDevice: {
+            since: new Date(at.getTime() - policy.sessionAbsoluteDays * DAY_MS),
+            endedFor: [LOGOUT],
+          },
+          resetCounters: signIn.resetCounters,
+        },
       );
       // Suspended (or deleted) while the password was checked: the pair is never handed out.
       if (status !== "active") {
@@ -210,7 +216,7 @@ export function createSessions(deps: SessionDeps) {
     async logout(principal: Principal): Promise<void> {
       const person = ownSession(principal);
       if (!person.sessionId) return;
-      await store.revokeSession(person.sessionId, person.userId, "logout", now());
+      await store.revokeSession(person.sessionId, person.userId, LOGOUT, now());
     },
 
     /** The caller's live sessions, newest first, `size` after the cursor. */

@@ -33,14 +33,16 @@ export async function revokeLive(tx: Tx, condition: ReturnType<typeof and>, reas
 /** `client`: the pool under `db`, for the sign-in's single statement. */
 export function createLoginSessionStore(db: Db, client: Sql): LoginSessionStore {
   return {
-    async createSession(session, firstToken, notices = [], resetCounters = []) {
+    async createSession(session, firstToken, signIn) {
       // One statement, so a sign-in costs one round trip here (a login burst's CPU is mostly such
       // round trips): the account row share-locked — a suspension (which locks it for update)
       // either waits for this session and then revokes it, or has committed and is seen here —
-      // and the session, its first token, its notices (with the relays' NOTIFY) and the reset of
-      // its attempt counters written only when it is active. Timestamps go as ISO text (drizzle
-      // turns postgres.js's Date serialising off on this pool).
-      const rows = outboxRows(notices);
+      // and the session, its first token, a sign-in's notice (unless the device is known; with
+      // the relays' NOTIFY) and the reset of its attempt counters written only when it is
+      // active. Timestamps go as ISO text (drizzle turns postgres.js's Date serialising off on
+      // this pool).
+      const [notice] = outboxRows(signIn ? [signIn.notice] : []);
+      const known = signIn?.knownDevice ?? { since: session.createdAt, endedFor: [] };
       const [account] = await client<{ status: Account["status"] }[]>`
         with account as (
           select status from auth.accounts where id = ${session.accountId} for share
@@ -53,22 +55,26 @@ export function createLoginSessionStore(db: Db, client: Sql): LoginSessionStore 
             ${session.idleExpiresAt.toISOString()}::timestamptz, ${session.absoluteExpiresAt.toISOString()}::timestamptz
           from account where status = 'active'
           returning id
+        ), noticed as (
+          insert into auth.outbox (id, payload)
+          select ${notice?.id ?? null}, ${notice ? JSON.stringify(notice.payload) : null}::jsonb
+          from opened
+          where ${notice !== undefined} and not exists (
+            select from auth.login_sessions known
+            where known.account_id = ${session.accountId} and known.partner_id is null
+              and known.created_at >= ${known.since.toISOString()}::timestamptz
+              and known.ip_address = ${session.ipAddress} and known.user_agent = ${session.userAgent}
+              and (known.revoke_reason is null or known.revoke_reason = any(${known.endedFor}::text[])))
+          returning id
         ), first_token as (
           insert into auth.refresh_tokens (id, session_id, token_hash, created_at)
           select ${firstToken.id}, id, ${firstToken.hash}, ${session.createdAt.toISOString()}::timestamptz from opened
-        ), notices as (
-          insert into auth.outbox (id, payload)
-          select n.id, n.payload::jsonb
-          from unnest(${rows.map((row) => row.id)}::text[], ${rows.map((row) => JSON.stringify(row.payload))}::text[])
-            with ordinality as n(id, payload, position)
-          cross join opened
-          order by n.position
         ), reset_counters as (
           delete from auth.attempt_counters
-          where key = any(${resetCounters}::text[]) and exists (select from opened)
+          where key = any(${signIn?.resetCounters ?? []}::text[]) and exists (select from opened)
         )
-        -- Wakes the relays (on commit) when the session, and so its notices, were written.
-        select status, (select pg_notify(${outboxChannel(OUTBOX)}, '') from opened where ${rows.length > 0}) as woken
+        -- Wakes the relays (on commit) when the notice was written.
+        select status, (select pg_notify(${outboxChannel(OUTBOX)}, '') from noticed) as woken
         from account`;
       return account?.status;
     },
