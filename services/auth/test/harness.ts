@@ -34,6 +34,8 @@ export const PASSWORD = "correct horse battery staple";
 
 export interface Harness {
   client: AuthClient;
+  /** A plain generated client, for calls that state the end client's address as the edge does (x-client-ip). */
+  plain: AuthServiceClient;
   address: string;
   domain: AuthDomain;
   sql: postgres.Sql;
@@ -110,9 +112,8 @@ export async function startHarness(
   });
   const client = createServiceClient(AuthServiceService, { address, defaultDeadlineMs: 20_000 });
   t.teardown(() => client.close());
-  // A plain generated client, to state the end client's address and user agent as the edge does.
-  const raw = new AuthServiceClient(address, credentials.createInsecure());
-  t.teardown(() => raw.close());
+  const plain = new AuthServiceClient(address, credentials.createInsecure());
+  t.teardown(() => plain.close());
   const verifier = createTokenVerifier({
     issuer: ISSUER,
     audience: AUDIENCE,
@@ -125,6 +126,7 @@ export async function startHarness(
   });
   const harness: Harness = {
     client,
+    plain,
     address,
     domain,
     sql,
@@ -165,7 +167,7 @@ export async function startHarness(
       metadata.set("x-client-ip", device.ip);
       metadata.set("x-client-user-agent", device.userAgent);
       return new Promise((resolve, reject) =>
-        raw.login({ identifier, password: PASSWORD, deviceName: "another" }, metadata, (error, response) =>
+        plain.login({ identifier, password: PASSWORD, deviceName: "another" }, metadata, (error, response) =>
           error ? reject(error) : resolve(response),
         ),
       );
