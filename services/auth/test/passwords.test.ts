@@ -24,11 +24,11 @@ const threadNiceValues = () =>
 const PASSPHRASE = "a passphrase for tests";
 
 t.test(
-  "the default bound leaves a core for everything else, hashes a quarter of a slot's time, and queues 8 per slot",
+  "the default bound leaves a core for everything else, hashes an eighth of a slot's time, and queues 8 per slot",
   async (t) => {
     const { concurrency, share, queueLimit } = passwordHasher.settings;
     t.equal(concurrency, Math.max(1, availableParallelism() - 1), `${concurrency} slot(s) on this machine`);
-    t.equal(share, 0.25);
+    t.equal(share, 0.125);
     t.equal(queueLimit, 8 * concurrency);
     t.same(
       hashingSettingsFromConfig(

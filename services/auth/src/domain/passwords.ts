@@ -34,7 +34,7 @@ export function checkPasswordPolicy(password: string, field = "password"): void 
  * - `PASSWORD_HASHING_CONCURRENCY`: computations at once; by default every core but one (at
  *   least one), so a core always stays for everything else.
  * - `PASSWORD_HASHING_SHARE`: the share of a slot's time it may spend hashing, 0 to 1; by
- *   default a quarter. After a computation that took d, its slot rests d × (1 / share − 1)
+ *   default an eighth. After a computation that took d, its slot rests d × (1 / share − 1)
  *   before taking the next (hashing-thread.ts), so a burst of logins gets at most that share of
  *   a core per slot and leaves the rest to the requests around it. A login that finds its slot
  *   rested is not delayed. An auth on a machine of its own can set 1.
@@ -44,7 +44,7 @@ export function checkPasswordPolicy(password: string, field = "password"): void 
  */
 export const passwordHashingConfigShape = {
   PASSWORD_HASHING_CONCURRENCY: env.positiveInt(Math.max(1, availableParallelism() - 1)),
-  PASSWORD_HASHING_SHARE: z.coerce.number().gt(0).max(1).default(0.25),
+  PASSWORD_HASHING_SHARE: z.coerce.number().gt(0).max(1).default(0.125),
   PASSWORD_HASHING_QUEUE: z.coerce.number().int().min(0).optional(),
 };
 
