@@ -120,14 +120,21 @@ export function createCore(deps: SessionsDeps) {
 
   /**
    * Runs a transaction, then publishes the stored events it appended, in seq order. Work that
-   * is `oneStatement` (its events with no notifications to queue) runs without a transaction.
+   * is `oneStatement` (its events with no notifications to queue) runs without a transaction;
+   * an event of such work that would queue one fails the call, a caller's mistake: the
+   * notification would be written apart from its event.
    */
   async function write<T>(work: (tx: SessionTx, emit: Emit) => Promise<T>, { oneStatement = false } = {}) {
     const events: SessionEvent[] = [];
     const result = await (oneStatement ? store.statement : store.transaction)((tx) => {
       const stored = async (event: SessionEvent) => {
+        const intents = intentsFor(event.body);
+        if (oneStatement && intents.length > 0)
+          throw new Error(
+            `a one-statement write cannot queue the notifications of a ${event.body.type} event`,
+          );
         events.push(event);
-        await tx.enqueueNotifications(intentsFor(event.body));
+        await tx.enqueueNotifications(intents);
       };
       const append = async (sessionId: string, body: EventBody) =>
         stored(await tx.appendEvent(sessionId, now(), body));
