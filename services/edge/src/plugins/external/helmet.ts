@@ -3,10 +3,33 @@ import fp from "fastify-plugin";
 import helmet, { type HelmetOptions } from "helmet";
 
 /** Helmet's defaults, with what the docs page needs: its own bootstrap script and data: images. */
-const OPTIONS: HelmetOptions = {
+const DOCUMENT_OPTIONS: HelmetOptions = {
   contentSecurityPolicy: {
     directives: { "script-src": ["'self'", "'unsafe-inline'"], "img-src": ["'self'", "data:"] },
   },
+};
+
+/**
+ * What a JSON answer of the API needs, as OWASP's REST Security Cheat Sheet lists it: no
+ * sniffing, no framing, a policy that lets nothing load should a browser show it, HTTPS only,
+ * no caching (balances, messages and invoices are private); and helmet's same-origin resource
+ * policy. Helmet's other headers act on an HTML document only (its referrer, its opener, its
+ * DNS prefetching, IE's downloads, the XSS auditor), and sending them with every JSON answer
+ * cost the edge ~6 µs a request (12 % of its CPU before a constant upstream).
+ */
+const API_OPTIONS: HelmetOptions = {
+  contentSecurityPolicy: {
+    useDefaults: false,
+    directives: { "default-src": ["'none'"], "frame-ancestors": ["'none'"] },
+  },
+  xFrameOptions: { action: "deny" },
+  crossOriginOpenerPolicy: false,
+  originAgentCluster: false,
+  referrerPolicy: false,
+  xDnsPrefetchControl: false,
+  xDownloadOptions: false,
+  xPermittedCrossDomainPolicies: false,
+  xXssProtection: false,
 };
 
 /**
@@ -14,7 +37,7 @@ const OPTIONS: HelmetOptions = {
  * so rebuilding the Content-Security-Policy per request (what helmet's middleware does) is
  * work for nothing. Each response gets the precomputed set.
  */
-export function securityHeaders(options: HelmetOptions = OPTIONS): Record<string, string> {
+export function securityHeaders(options: HelmetOptions = DOCUMENT_OPTIONS): Record<string, string> {
   const headers: Record<string, string> = {};
   const response = {
     setHeader: (name: string, value: string) => {
@@ -32,11 +55,15 @@ export function securityHeaders(options: HelmetOptions = OPTIONS): Record<string
   return headers;
 }
 
+/** The JSON API's headers (`/v1/…`, its errors included). */
+const API_HEADERS = { ...securityHeaders(API_OPTIONS), "cache-control": "no-store" };
+
+/** Everything else (the docs, the specs, operations; the console sets its own) is a document's. */
 export default fp(
   async (app: FastifyInstance) => {
-    const headers = securityHeaders();
-    app.addHook("onRequest", (_request, reply, done) => {
-      reply.headers(headers);
+    const documentHeaders = securityHeaders();
+    app.addHook("onRequest", (request, reply, done) => {
+      reply.headers(request.url.startsWith("/v1/") ? API_HEADERS : documentHeaders);
       done();
     });
   },
