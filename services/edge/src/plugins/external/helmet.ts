@@ -55,15 +55,16 @@ export function securityHeaders(options: HelmetOptions = DOCUMENT_OPTIONS): Reco
   return headers;
 }
 
-/** The JSON API's headers (`/v1/…`, its errors included). */
-const API_HEADERS = { ...securityHeaders(API_OPTIONS), "cache-control": "no-store" };
-
-/** Everything else (the docs, the specs, operations; the console sets its own) is a document's. */
+/**
+ * The JSON API's headers for `/v1/…` (its errors included); everything else (the docs, the
+ * specs, operations; the console sets its own) is a document's.
+ */
 export default fp(
   async (app: FastifyInstance) => {
+    const apiHeaders = { ...securityHeaders(API_OPTIONS), "cache-control": "no-store" };
     const documentHeaders = securityHeaders();
     app.addHook("onRequest", (request, reply, done) => {
-      reply.headers(request.url.startsWith("/v1/") ? API_HEADERS : documentHeaders);
+      reply.headers(request.url.startsWith("/v1/") ? apiHeaders : documentHeaders);
       done();
     });
   },
