@@ -1,13 +1,14 @@
 // `pnpm test [paths...]`: every test file (or the given files/folders) through tap, against a
 // real Postgres: DATABASE_URL when set, otherwise a throwaway embedded one for this run.
-// Ends with one line `N passed, N failed[, N skipped]` counting the top-level tests of every file.
+// Ends with the failed tests, a line each (the end of the output is what CI shows), then one line
+// `N passed, N failed[, N skipped]` counting the top-level tests of every file.
 import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { startEmbeddedPostgres } from "@parley/testing/embedded-postgres";
-import { Parser } from "tap-parser";
+import { Parser, type Result } from "tap-parser";
 
 const root = path.resolve(import.meta.dirname, "..");
 
@@ -63,7 +64,16 @@ parser.on("child", (file: Parser) => {
     lastFileFailures = results.fail;
   });
 });
-parser.on("assert", (fileResult: { ok: boolean }) => {
+// Every failed test point at any depth, by its full name (file > test > assertion).
+const failures: Result[] = [];
+const collectFailures = (level: Parser) => {
+  level.on("child", collectFailures);
+  level.on("assert", (result: Result) => {
+    if (!result.ok && !result.todo && !result.skip) failures.push(result);
+  });
+};
+collectFailures(parser);
+parser.on("assert", (fileResult: Result) => {
   // A file that crashed or timed out may report no failing test of its own: count the file.
   if (!fileResult.ok && lastFileFailures === 0) totals.failed += 1;
 });
@@ -82,6 +92,16 @@ parser.end();
 await embedded?.stop();
 if (embeddedDir) rmSync(embeddedDir, { recursive: true, force: true });
 
+// A failed subtest fails its parents too: name only the deepest failures.
+const deepest = failures.filter(
+  (failure) => !failures.some((other) => other.fullname.startsWith(`${failure.fullname} > `)),
+);
+if (deepest.length > 0) process.stdout.write("\nFailed:\n");
+for (const failure of deepest) {
+  const at = failure.diag?.at;
+  const where = at?.fileName ? ` (${path.basename(at.fileName)}:${at.lineNumber})` : "";
+  process.stdout.write(`  not ok: ${failure.fullname}${where}\n`);
+}
 const skipped = totals.skipped > 0 ? `, ${totals.skipped} skipped` : "";
 process.stdout.write(`\n${totals.passed} passed, ${totals.failed} failed${skipped}\n`);
 process.exit(exitCode === 0 && totals.failed === 0 ? 0 : 1);
