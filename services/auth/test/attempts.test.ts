@@ -111,6 +111,13 @@ t.test(
   },
 );
 
+/**
+ * Less than Redis's command timeout (500 ms, @parley/kit/redis): a call this quick did not wait
+ * on the server. Postgres's fallback count is most of it, which CI's other jobs can slow to
+ * hundreds of milliseconds.
+ */
+const WITHIN_COMMAND_TIMEOUT_MS = 400;
+
 /** Runs `work` and says how long it took. */
 const timed = async <T>(work: () => Promise<T>) => {
   const started = Date.now();
@@ -137,7 +144,10 @@ t.test(
     t.ok(hung.result.allowed, "a hung Redis: the attempt is counted in Postgres");
     t.ok(hung.ms < 1_500, `one command timeout at most (${hung.ms} ms)`);
     const next = await timed(() => once(limiter, "victim", 3, 60));
-    t.ok(next.ms < 200, `the calls after it do not wait on Redis again (${next.ms} ms)`);
+    t.ok(
+      next.ms < WITHIN_COMMAND_TIMEOUT_MS,
+      `the calls after it do not wait on Redis again (${next.ms} ms)`,
+    );
 
     redis.thaw();
     await redis.kill();
@@ -149,7 +159,7 @@ t.test(
       "Redis dead: the account under attack locks at the limit, counted on in Postgres",
     );
     t.ok(
-      outcomes.every((o) => o.ms < 200),
+      outcomes.every((o) => o.ms < WITHIN_COMMAND_TIMEOUT_MS),
       `no attempt waits on the dead server (${outcomes.map((o) => o.ms).join(", ")} ms)`,
     );
     t.ok((await once(limiter, "someone-else", 3, 60)).allowed, "everyone else still gets in");
