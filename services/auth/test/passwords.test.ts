@@ -26,7 +26,10 @@ const PASSPHRASE = "a passphrase for tests";
 t.test(
   "the default bound leaves a core for everything else, hashes an eighth of a slot's time, and queues 8 per slot",
   async (t) => {
-    const { concurrency, share, queueLimit } = passwordHasher.settings;
+    // From an empty environment: `pnpm test` runs the tests' own auth at a share of 1.
+    const { concurrency, share, queueLimit } = hashingSettingsFromConfig(
+      parseConfig(passwordHashingConfigShape, {}),
+    );
     t.equal(concurrency, Math.max(1, availableParallelism() - 1), `${concurrency} slot(s) on this machine`);
     t.equal(share, 0.125);
     t.equal(queueLimit, 8 * concurrency);
