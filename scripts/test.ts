@@ -29,11 +29,12 @@ const env = { ...process.env };
 // default Postgres for more than its 100 connections ("too many clients", seen in CI). Services
 // started by tests keep small pools.
 env.DATABASE_POOL_MAX ??= "5";
-// Password hashing runs at nice 19 and, at auth's default share (an eighth), rests after each hash
-// for 7 times the hash's wall time: while the other file keeps the cores busy, a hash stretches
-// many times over and its rest with it (on one core, services/auth/test/login.test.ts ran past
-// tap's 180 s). The tests' own auth hashes without rests, as the platforms tests launch do
-// (@parley/testing's platform); the share is tested with hashers of its own (passwords.test.ts).
+// Tests sign in far more often than people do, and password hashing runs at nice 19 and, at auth's
+// default share (an eighth), rests after each hash for 7 times the hash's wall time: while the
+// other file keeps the cores busy, a hash stretches many times over and its rest with it (on one
+// core, services/auth/test/login.test.ts ran past tap's 180 s). So every auth the tests run, in
+// their own process or in a platform they launch, hashes without rests; the share is tested with
+// hashers of its own (passwords.test.ts) and measured at its default by bench:edge.
 env.PASSWORD_HASHING_SHARE ??= "1";
 let embedded: Awaited<ReturnType<typeof startEmbeddedPostgres>> | undefined;
 let embeddedDir: string | undefined;

@@ -221,16 +221,6 @@ export interface TestPlatformOptions {
 }
 
 /**
- * What the tests' platform sets besides the defaults. Tests sign in far more often than people
- * do, so auth hashes passwords with its slots' whole time: the share that keeps a burst of logins
- * from slowing other requests is tested in auth's own tests (passwords.test.ts) and measured at
- * its default by bench:edge.
- */
-const TEST_SERVICE_ENV: Partial<Record<ServiceName, Record<string, string>>> = {
-  auth: { PASSWORD_HASHING_SHARE: "1" },
-};
-
-/**
  * The whole platform for one test: a fresh database, fresh secrets, Redis (when REDIS_URL is
  * set) under a key prefix of this run's own, stopped when the test ends.
  */
@@ -252,10 +242,7 @@ export async function launchTestPlatform(
     secrets,
     // Readiness is read from the services' info lines, so TEST_LOG_LEVEL goes no quieter.
     env: Object.fromEntries(
-      SERVICES.map((name) => [
-        name,
-        { LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "info", ...TEST_SERVICE_ENV[name], ...env[name] },
-      ]),
+      SERVICES.map((name) => [name, { LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "info", ...env[name] }]),
     ),
   });
   t.teardown(platform.stop);
