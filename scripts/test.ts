@@ -36,6 +36,11 @@ env.DATABASE_POOL_MAX ??= "5";
 // their own process or in a platform they launch, hashes without rests; the share is tested with
 // hashers of its own (passwords.test.ts) and measured at its default by bench:edge.
 env.PASSWORD_HASHING_SHARE ??= "1";
+// The ports the run's processes hand out (@parley/testing's freePort): no two files get the same.
+const portClaimsDir = env.TEST_PORT_CLAIMS_DIR
+  ? undefined
+  : mkdtempSync(path.join(tmpdir(), "parley-test-ports-"));
+if (portClaimsDir) env.TEST_PORT_CLAIMS_DIR = portClaimsDir;
 let embedded: Awaited<ReturnType<typeof startEmbeddedPostgres>> | undefined;
 let embeddedDir: string | undefined;
 if (!env.DATABASE_URL) {
@@ -98,6 +103,7 @@ const exitCode = await new Promise<number>((resolve) => tap.once("exit", (code) 
 parser.end();
 await embedded?.stop();
 if (embeddedDir) rmSync(embeddedDir, { recursive: true, force: true });
+if (portClaimsDir) rmSync(portClaimsDir, { recursive: true, force: true });
 
 // A failed subtest fails its parents too: name only the deepest failures.
 const deepest = failures.filter(
