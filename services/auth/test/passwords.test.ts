@@ -75,9 +75,10 @@ t.test(
       const used = process.cpuUsage(before);
       return [value, (used.user + used.system) / 1000];
     };
-    await timed();
-    // Rested past whatever the warm-up owed.
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    // Rested past whatever the warm-up owed: at most its rest for the whole call's wall time,
+    // which a busy machine stretches (on one core a hash here took seconds).
+    const warmup = await timed();
+    await new Promise((resolve) => setTimeout(resolve, restAfter(warmup, share) + 100));
     const [first, firstCpu] = await withCpu(timed);
     const second = await timed();
     t.ok(
