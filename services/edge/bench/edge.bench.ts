@@ -14,7 +14,7 @@
 // against the bare ws broadcast, driven the same way; idle authenticated sockets (RSS per
 // socket) against bare ws; a login burst (wallet p99 at a fixed rate, quiet and while 8 logins
 // run, in BENCH_LOGIN_ROUNDS (10) pairs of alternating BENCH_LOGIN_WINDOW_SECONDS (4) windows of
-// one continuous wallet load, after BENCH_LOGIN_WARMUP_ROUNDS (1) pairs not counted, the first
+// one continuous wallet load, after BENCH_LOGIN_WARMUP_ROUNDS (3) pairs not counted, the first
 // BENCH_LOGIN_SETTLE_SECONDS (1) of each window not counted). Ends with one JSON line.
 // The edge and its baseline run one after the other, and this machine's other load drifts over
 // seconds: the closed loop for GET /v1/me/wallet (edge with Redis, bare Fastify) and the fan-out
@@ -51,7 +51,7 @@ const FANOUT_WARMUP = Number(process.env.BENCH_FANOUT_WARMUP ?? 20);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const IDLE_SOCKETS = Number(process.env.BENCH_IDLE_SOCKETS ?? 2000);
 const LOGIN_ROUNDS = Number(process.env.BENCH_LOGIN_ROUNDS ?? 10);
-const LOGIN_WARMUP_ROUNDS = Number(process.env.BENCH_LOGIN_WARMUP_ROUNDS ?? 1);
+const LOGIN_WARMUP_ROUNDS = Number(process.env.BENCH_LOGIN_WARMUP_ROUNDS ?? 3);
 const LOGIN_WINDOW_SECONDS = Number(process.env.BENCH_LOGIN_WINDOW_SECONDS ?? 4);
 const LOGIN_SETTLE_SECONDS = Number(process.env.BENCH_LOGIN_SETTLE_SECONDS ?? 1);
 /** Sections to run (comma-separated: requests, fanout, idle, login); all by default. */
@@ -578,7 +578,9 @@ try {
     // counted (logins still answering, the sign-in notices' outbox relay, a burst starting),
     // nor are the first LOGIN_WARMUP_ROUNDS pairs: the wallet and login paths' first seconds
     // (code still compiling, pools and caches filling) are slower in both conditions, and the
-    // first window, always a quiet one, would carry most of it.
+    // first window, always a quiet one, would carry most of it. One pair was not enough: after
+    // it the next two quiet windows' p99 still read 10–19 ms against 5–7 later (6 Dec, run U),
+    // and those slow quiet windows lowered the pooled growth towards zero.
     // A window's p99 is its ~5th-worst request of ~450, one stall's worth, so windows are noisy:
     // the growth is the p99 of every burst window's requests pooled (~4,500, the ~45th worst) ÷
     // the p99 of every quiet window's requests pooled. Each window's p99 is printed too, and the
