@@ -36,6 +36,9 @@ env.DATABASE_POOL_MAX ??= "5";
 // their own process or in a platform they launch, hashes without rests; the share is tested with
 // hashers of its own (passwords.test.ts) and measured at its default by bench:edge.
 env.PASSWORD_HASHING_SHARE ??= "1";
+// And at ordinary priority: two files' platforms can keep every core busy, and a hash at nice 19
+// then waits without bound (on one core a login's hash ran past the edge's 10-s deadline).
+env.PASSWORD_HASHING_NICE ??= "0";
 // The ports the run's processes hand out (@parley/testing's freePort): no two files get the same.
 const portClaimsDir = env.TEST_PORT_CLAIMS_DIR
   ? undefined

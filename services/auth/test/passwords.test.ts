@@ -3,9 +3,10 @@ import { availableParallelism, getPriority } from "node:os";
 import { parseConfig } from "@parley/kit/config";
 import { isAppError } from "@parley/kit/errors";
 import t from "tap";
-import { HASHING_NICE, restAfter } from "../src/domain/hashing-thread";
+import { restAfter } from "../src/domain/hashing-thread";
 import {
   createPasswordHasher,
+  HASHING_NICE,
   HASHING_RETRY_AFTER_SECONDS,
   hashingSettingsFromConfig,
   hashPassword,
@@ -24,31 +25,38 @@ const threadNiceValues = () =>
 const PASSPHRASE = "a passphrase for tests";
 
 t.test(
-  "the default bound leaves a core for everything else, hashes an eighth of a slot's time, and queues 8 per slot",
+  "the default bound leaves a core for everything else, hashes an eighth of a slot's time at nice 19, and queues 8 per slot",
   async (t) => {
-    // From an empty environment: `pnpm test` runs the tests' own auth at a share of 1.
-    const { concurrency, share, queueLimit } = hashingSettingsFromConfig(
+    // From an empty environment: `pnpm test` runs the tests' own auth at a share of 1, nice 0.
+    const { concurrency, share, queueLimit, nice } = hashingSettingsFromConfig(
       parseConfig(passwordHashingConfigShape, {}),
     );
     t.equal(concurrency, Math.max(1, availableParallelism() - 1), `${concurrency} slot(s) on this machine`);
     t.equal(share, 0.125);
     t.equal(queueLimit, 8 * concurrency);
+    t.equal(nice, HASHING_NICE);
     t.same(
       hashingSettingsFromConfig(
         parseConfig(passwordHashingConfigShape, {
           PASSWORD_HASHING_CONCURRENCY: "3",
           PASSWORD_HASHING_SHARE: "1",
           PASSWORD_HASHING_QUEUE: "0",
+          PASSWORD_HASHING_NICE: "0",
         }),
       ),
-      { concurrency: 3, share: 1, queueLimit: 0 },
-      "all three are configurable; a queue of 0 refuses whatever finds every slot busy",
+      { concurrency: 3, share: 1, queueLimit: 0, nice: 0 },
+      "all four are configurable; a queue of 0 refuses whatever finds every slot busy",
     );
     t.throws(() => parseConfig(passwordHashingConfigShape, { PASSWORD_HASHING_CONCURRENCY: "0" }));
     for (const PASSWORD_HASHING_SHARE of ["0", "1.5", "half"])
       t.throws(
         () => parseConfig(passwordHashingConfigShape, { PASSWORD_HASHING_SHARE }),
         PASSWORD_HASHING_SHARE,
+      );
+    for (const PASSWORD_HASHING_NICE of ["-1", "20", "2.5"])
+      t.throws(
+        () => parseConfig(passwordHashingConfigShape, { PASSWORD_HASHING_NICE }),
+        `nice ${PASSWORD_HASHING_NICE}`,
       );
     t.equal(restAfter(10, 0.25), 30, "a quarter of the time: three times the computation's time at rest");
     t.equal(restAfter(10, 1), 0);
@@ -59,7 +67,7 @@ t.test(
   "a slot hashes at most its share of the time, resting after each computation, not before answering",
   async (t) => {
     const share = 0.2;
-    const hasher = createPasswordHasher({ concurrency: 1, share, queueLimit: 4 });
+    const hasher = createPasswordHasher({ concurrency: 1, share, queueLimit: 4, nice: HASHING_NICE });
     t.teardown(() => hasher.close());
     const timed = async () => {
       const started = performance.now();
@@ -101,7 +109,7 @@ t.test(
   async (t) => {
     const stored = await hashPassword(PASSPHRASE);
     for (const concurrency of [1, 2]) {
-      const hasher = createPasswordHasher({ concurrency, share: 1, queueLimit: 16 });
+      const hasher = createPasswordHasher({ concurrency, share: 1, queueLimit: 16, nice: HASHING_NICE });
       t.teardown(() => hasher.close());
       let mostRunning = 0;
       let mostWaiting = 0;
@@ -147,7 +155,7 @@ t.test(
 t.test(
   "a full queue refuses at once with a retryable RESOURCE_EXHAUSTED, and accepts again once it drains",
   async (t) => {
-    const hasher = createPasswordHasher({ concurrency: 1, share: 1, queueLimit: 2 });
+    const hasher = createPasswordHasher({ concurrency: 1, share: 1, queueLimit: 2, nice: HASHING_NICE });
     t.teardown(() => hasher.close());
     const asked = Array.from({ length: 5 }, () => hasher.hash(PASSPHRASE));
     const settled = await Promise.allSettled(asked);
@@ -177,18 +185,32 @@ t.test(
 );
 
 t.test(
-  "hashing threads run at the lowest CPU priority; the rest of the process keeps its own",
+  "hashing threads run at their nice value, the lowest CPU priority by default; the rest of the process keeps its own",
   { skip: process.platform !== "linux" && "thread priorities are read from Linux's /proc" },
   async (t) => {
-    await hashPassword(PASSPHRASE);
-    const slots = passwordHasher.settings.concurrency;
+    const lowest = createPasswordHasher({ concurrency: 2, share: 1, queueLimit: 2, nice: HASHING_NICE });
+    t.teardown(() => lowest.close());
+    await Promise.all([lowest.hash(PASSPHRASE), lowest.hash(PASSPHRASE), hashPassword(PASSPHRASE)]);
+    // The process's own hasher hashes at its environment's nice value (`pnpm test`: 0); every
+    // other thread of the process stays at 0.
+    const own = passwordHasher.settings;
     const niceValues = threadNiceValues();
+    const hashing = new Map([[HASHING_NICE, 2]]);
+    hashing.set(own.nice, (hashing.get(own.nice) ?? 0) + own.concurrency);
+    const others = niceValues.length - [...hashing.values()].reduce((a, b) => a + b, 0);
+    const expected = new Map(hashing);
+    expected.set(0, (expected.get(0) ?? 0) + others);
+    for (const [nice, count] of expected)
+      t.equal(
+        niceValues.filter((value) => value === nice).length,
+        count,
+        `${count} thread(s) at nice ${nice}`,
+      );
     t.equal(
-      niceValues.filter((nice) => nice === HASHING_NICE).length,
-      slots,
-      `one thread at nice ${HASHING_NICE} per slot`,
+      niceValues.filter((value) => !expected.has(value)).length,
+      0,
+      "no thread at any other nice value",
     );
     t.equal(getPriority(), 0, "the main thread is untouched");
-    t.equal(niceValues.filter((nice) => nice === 0).length, niceValues.length - slots);
   },
 );

@@ -1,18 +1,14 @@
 // One thread of the password-hashing pool (passwords.ts). Argon2 runs here synchronously, on
-// this thread, which asks the kernel for the lowest CPU priority first: on Linux a thread's
-// nice value is its own, so the service's other threads (gRPC, database, signing) and every
-// other process on the machine run first, and hashing gets the CPU time nothing else wants.
+// this thread, which first takes its nice value (by default the lowest CPU priority): on Linux
+// a thread's nice value is its own, so the service's other threads (gRPC, database, signing)
+// and every other process on the machine run first, and hashing gets the CPU time nothing else
+// wants.
 // The thread also hashes at most its share of the time: after a computation it rests in
 // proportion before the next one starts (the answer is not held back).
 import { setPriority } from "node:os";
 import { isMainThread } from "node:worker_threads";
 import { type Algorithm, hashSync, verifySync } from "@node-rs/argon2";
 import { workerData } from "piscina";
-
-/** nice 19: the lowest priority an unprivileged thread can take. */
-export const HASHING_NICE = 19;
-// Imported on the main thread (for the parameters) it changes nothing.
-if (!isMainThread) setPriority(HASHING_NICE);
 
 /** OWASP's argon2id baseline: 19 MiB, two passes, one lane. */
 export const ARGON2_PARAMETERS = {
@@ -31,6 +27,8 @@ export type HashingTask =
 export interface HashingThreadData {
   /** The share of this thread's time it may spend hashing (0 < share ≤ 1). */
   share: number;
+  /** This thread's nice value (0 to 19). */
+  nice: number;
 }
 
 /**
@@ -40,7 +38,9 @@ export interface HashingThreadData {
  */
 export const restAfter = (busyMs: number, share: number) => busyMs * (1 / share - 1);
 
-const share = isMainThread ? 1 : (workerData as HashingThreadData).share;
+// Imported on the main thread (for the parameters) it changes nothing.
+const { share, nice } = isMainThread ? { share: 1, nice: 0 } : (workerData as HashingThreadData);
+if (!isMainThread) setPriority(nice);
 let restUntil = 0;
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 

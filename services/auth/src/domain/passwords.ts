@@ -6,6 +6,9 @@ import { dictionary } from "@zxcvbn-ts/language-common";
 import { Piscina } from "piscina";
 import type { HashingTask, HashingThreadData } from "./hashing-thread";
 
+/** nice 19: the lowest priority an unprivileged thread can take; the hashing threads' default. */
+export const HASHING_NICE = 19;
+
 export const MIN_PASSWORD_LENGTH = 8;
 export const MAX_PASSWORD_LENGTH = 128;
 
@@ -38,6 +41,10 @@ export function checkPasswordPolicy(password: string, field = "password"): void 
  *   before taking the next (hashing-thread.ts), so a burst of logins gets at most that share of
  *   a core per slot and leaves the rest to the requests around it. A login that finds its slot
  *   rested is not delayed. An auth on a machine of its own can set 1.
+ * - `PASSWORD_HASHING_NICE`: the hashing threads' nice value, 0 to 19; by default 19, the lowest
+ *   priority, so they get only CPU time nothing else wants. A machine kept saturated stretches a
+ *   hash at 19 without bound (on one core under other tests' platforms, a login's hash ran past
+ *   the edge's 10-s deadline): the tests hash at 0, and an auth on cores of its own can too.
  * - `PASSWORD_HASHING_QUEUE`: computations waiting for a slot, first come first served; by
  *   default 8 per slot (about a second of waiting at the default share). Beyond it a hash is
  *   refused at once with RESOURCE_EXHAUSTED `PASSWORD_HASHING_BUSY` and a retry delay.
@@ -46,6 +53,7 @@ export const passwordHashingConfigShape = {
   PASSWORD_HASHING_CONCURRENCY: env.positiveInt(Math.max(1, availableParallelism() - 1)),
   PASSWORD_HASHING_SHARE: z.coerce.number().gt(0).max(1).default(0.125),
   PASSWORD_HASHING_QUEUE: z.coerce.number().int().min(0).optional(),
+  PASSWORD_HASHING_NICE: z.coerce.number().int().min(0).max(HASHING_NICE).default(HASHING_NICE),
 };
 
 export interface PasswordHashingSettings {
@@ -53,16 +61,20 @@ export interface PasswordHashingSettings {
   /** The share of a slot's time it may spend hashing (0 < share ≤ 1). */
   share: number;
   queueLimit: number;
+  /** The hashing threads' nice value (0 to 19). */
+  nice: number;
 }
 
 export const hashingSettingsFromConfig = (config: {
   PASSWORD_HASHING_CONCURRENCY: number;
   PASSWORD_HASHING_SHARE: number;
   PASSWORD_HASHING_QUEUE?: number | undefined;
+  PASSWORD_HASHING_NICE: number;
 }): PasswordHashingSettings => ({
   concurrency: config.PASSWORD_HASHING_CONCURRENCY,
   share: config.PASSWORD_HASHING_SHARE,
   queueLimit: config.PASSWORD_HASHING_QUEUE ?? 8 * config.PASSWORD_HASHING_CONCURRENCY,
+  nice: config.PASSWORD_HASHING_NICE,
 });
 
 /** Seconds a refused caller is told to wait before trying again. */
@@ -86,15 +98,16 @@ export interface PasswordHasher {
 }
 
 /**
- * Argon2 on `concurrency` threads of their own, each at the lowest CPU priority and hashing at
- * most `share` of its time (hashing-thread.ts): what they compute is time nothing else wanted.
+ * Argon2 on `concurrency` threads of their own, each at its nice value (by default the lowest
+ * CPU priority) and hashing at most `share` of its time (hashing-thread.ts): what they compute
+ * is time nothing else wanted.
  * Piscina runs one task per thread at a time; the rest wait in its queue, first come first
  * served, at most `queueLimit` of them (`maxQueue`).
  */
 export function createPasswordHasher(settings: PasswordHashingSettings): PasswordHasher {
   const pool = new Piscina<HashingTask, string | boolean>({
     filename: fileURLToPath(new URL("./hashing-thread.ts", import.meta.url)),
-    workerData: { share: settings.share } satisfies HashingThreadData,
+    workerData: { share: settings.share, nice: settings.nice } satisfies HashingThreadData,
     minThreads: settings.concurrency,
     maxThreads: settings.concurrency,
     maxQueue: settings.queueLimit,
