@@ -195,11 +195,11 @@ t.test(
     // other thread of the process stays at 0.
     const own = passwordHasher.settings;
     const niceValues = threadNiceValues();
-    const hashing = new Map([[HASHING_NICE, 2]]);
-    hashing.set(own.nice, (hashing.get(own.nice) ?? 0) + own.concurrency);
-    const others = niceValues.length - [...hashing.values()].reduce((a, b) => a + b, 0);
-    const expected = new Map(hashing);
-    expected.set(0, (expected.get(0) ?? 0) + others);
+    const expected = new Map<number, number>();
+    const add = (nice: number, count: number) => expected.set(nice, (expected.get(nice) ?? 0) + count);
+    add(HASHING_NICE, 2);
+    add(own.nice, own.concurrency);
+    add(0, niceValues.length - 2 - own.concurrency);
     for (const [nice, count] of expected)
       t.equal(
         niceValues.filter((value) => value === nice).length,
