@@ -34,15 +34,21 @@ export interface ServiceCommand {
   args: string[];
 }
 
+/** How a service runs: its bundle under plain node, as production runs it, or its sources through tsx. */
+export type ServiceForm = "bundle" | "sources";
+
 /**
- * A service's own entry point, in its folder: its bundle under plain node (`dist/main.js`, as
- * production runs it) when TEST_SERVICES_BUILT is 1 — `pnpm test` builds every service first and
- * sets it — otherwise its sources through tsx (`src/main.ts`). A bundle starts in about half the
- * CPU time (0.8–1.0 s against 1.6–2.5 s on the 2-core machine), and a run starts some 160.
+ * A service's own entry point, in its folder: its bundle (`dist/main.js`) or its sources
+ * (`src/main.ts` through tsx). By default the bundle when TEST_SERVICES_BUILT is 1 — `pnpm test`
+ * builds every service first and sets it — otherwise the sources. A bundle starts in about half
+ * the CPU time (0.8–1.0 s against 1.6–2.5 s on the 2-core machine), and a run starts some 160.
  */
-const serviceCommand = (name: string): ServiceCommand => ({
+export const serviceCommand = (
+  name: string,
+  form: ServiceForm = process.env.TEST_SERVICES_BUILT === "1" ? "bundle" : "sources",
+): ServiceCommand => ({
   cwd: path.join(REPO_ROOT, "services", name),
-  args: process.env.TEST_SERVICES_BUILT === "1" ? ["dist/main.js"] : ["--import", "tsx", "src/main.ts"],
+  args: form === "bundle" ? ["dist/main.js"] : ["--import", "tsx", "src/main.ts"],
 });
 
 /** Every service this process started that still runs. */

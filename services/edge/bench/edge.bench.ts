@@ -35,6 +35,7 @@ import {
   launchPlatform,
   launchService,
   percentile,
+  serviceCommand,
 } from "@parley/testing";
 import { loadCatalogue } from "../src/http/catalogue";
 import { encodeJson } from "../src/http/transcode";
@@ -58,8 +59,6 @@ const LOGIN_SETTLE_SECONDS = Number(process.env.BENCH_LOGIN_SETTLE_SECONDS ?? 1)
 const ONLY = process.env.BENCH_ONLY?.split(",").map((s) => s.trim());
 const runs = (section: string) => !ONLY || ONLY.includes(section);
 const BENCH_DIR = import.meta.dirname;
-/** A service's production bundle (services/<name>/dist/main.js), as its image runs it. */
-const built = (name: string) => ({ cwd: path.resolve(BENCH_DIR, "../..", name), args: ["dist/main.js"] });
 const CLOCK_TICKS = 100;
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON lines from the load generator
@@ -135,7 +134,7 @@ const platform = await launchPlatform({
   // Eight logins at once of one account: without a higher per-account limit some of them are
   // refused (TOO_MANY_ATTEMPTS) before their hash and the burst is not eight logins.
   env: { edge: edgeEnv, auth: { LOGIN_IP_ATTEMPT_LIMIT: "1000000", LOGIN_ATTEMPT_LIMIT: "1000000" } },
-  command: built,
+  command: (name) => serviceCommand(name, "bundle"),
 });
 const processes: ChildProcess[] = [];
 try {
@@ -156,7 +155,7 @@ try {
   const noRedisEdge = await launchService("edge", plainEdgeEnv, {
     readyPort: edgePort,
     timeoutMs: 60_000,
-    command: built("edge"),
+    command: serviceCommand("edge", "bundle"),
   });
   processes.push(noRedisEdge.process);
   const edgeUrl = platform.httpUrl;
@@ -267,7 +266,7 @@ try {
   const ceilingEdge = await launchService(
     "edge",
     { ...plainEdgeEnv, BILLING_ADDRESS: `127.0.0.1:${constant.first.port}` },
-    { readyPort: edgePort, timeoutMs: 60_000, command: built("edge") },
+    { readyPort: edgePort, timeoutMs: 60_000, command: serviceCommand("edge", "bundle") },
   );
   processes.push(ceilingEdge.process);
   const ceilingUrl = `http://127.0.0.1:${ceilingEdge.port}`;
@@ -553,7 +552,7 @@ try {
     const freshEdge = await launchService("edge", plainEdgeEnv, {
       readyPort: edgePort,
       timeoutMs: 60_000,
-      command: built("edge"),
+      command: serviceCommand("edge", "bundle"),
     });
     processes.push(freshEdge.process);
     const idleEdgeKib = await idle(
