@@ -3,7 +3,7 @@ import postgres from "postgres";
 import t from "tap";
 import { asSql, type Sql } from "../src/persistence/sql";
 import { LEDGER_DATABASE_SETTINGS } from "../src/persistence/store";
-import { walletReader } from "../src/persistence/wallet-reads";
+import { WALLET_READ_MAX_WAIT_MS, walletReader } from "../src/persistence/wallet-reads";
 import { inr, startHarness } from "./harness";
 
 const h = await startHarness(t);
@@ -15,16 +15,23 @@ const pool = postgres(h.serviceUrl, {
 });
 t.teardown(() => pool.end({ timeout: 5 }));
 
-/** A reader over the service's own role, and how many statements it has sent. */
-const counted = () => {
+/**
+ * A reader over the service's own role, and how many statements it has sent. With `held`, the
+ * first statement reaches Postgres only once `release` is called: a statement in flight, as long
+ * as the test wants.
+ */
+const counted = ({ held = false } = {}) => {
   const sql = asSql(pool);
   const stats = { statements: 0 };
+  let release = () => {};
+  const gate = held ? new Promise<void>((resolve) => (release = resolve)) : Promise.resolve();
   const spied = ((...args: Parameters<Sql>) => {
     stats.statements++;
-    return sql(...args);
+    return stats.statements === 1 ? gate.then(() => sql(...args)) : sql(...args);
   }) as unknown as Sql;
-  return { read: walletReader(spied), stats };
+  return { read: walletReader(spied), stats, release };
 };
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
 const RATE = 1000n;
 const placeHold = (userId: string, amountMinor: bigint) =>
@@ -68,6 +75,46 @@ h.test("reads asked together are one statement; each caller gets its own wallet"
   const later = await read(a.userId, "INR");
   t.equal(stats.statements, 2, "a read asked after the batch went goes in a statement of its own");
   t.same(later.balance, 3000n);
+});
+
+h.test("reads asked while a statement is in flight wait for it, then go together", async (t) => {
+  const [a, b, c] = [await h.user(), await h.user(), await h.user()];
+  await h.fund(a.userId, 100n);
+  await h.fund(b.userId, 200n);
+  await h.fund(c.userId, 300n);
+  const { read, stats, release } = counted({ held: true });
+  const first = read(a.userId, "INR");
+  await nextTurn();
+  // Asked in turns of their own, after the first statement went and before it answers.
+  const second = read(b.userId, "INR");
+  await nextTurn();
+  const third = read(c.userId, "INR");
+  await nextTurn();
+  t.equal(stats.statements, 1, "the second batch waits for the statement in flight");
+  release();
+  const balances = (await Promise.all([first, second, third])).map((wallet) => wallet.balance);
+  t.same(balances, [100n, 200n, 300n]);
+  t.equal(stats.statements, 2, "the two reads asked meanwhile share the next statement");
+});
+
+h.test("a statement that does not answer holds the next batch back only briefly", async (t) => {
+  const [a, b] = [await h.user(), await h.user()];
+  await h.fund(a.userId, 100n);
+  await h.fund(b.userId, 200n);
+  const { read, stats, release } = counted({ held: true });
+  const stuck = read(a.userId, "INR");
+  await nextTurn();
+  const asked = performance.now();
+  const wallet = await read(b.userId, "INR");
+  const waited = performance.now() - asked;
+  t.equal(wallet.balance, 200n, "answered while the first statement is still held");
+  t.ok(
+    waited >= WALLET_READ_MAX_WAIT_MS - 1,
+    `it waited for the statement in flight (${waited.toFixed(1)} ms)`,
+  );
+  t.equal(stats.statements, 2);
+  release();
+  t.equal((await stuck).balance, 100n);
 });
 
 h.test("reads racing committed charges see every charge committed before they asked", async (t) => {

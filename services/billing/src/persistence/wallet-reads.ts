@@ -21,17 +21,27 @@ type WalletHoldRow = HoldRow & {
 const keyOf = (userId: string, currency: string) => `${userId}\u0000${currency}`;
 
 /**
- * Reads wallets and their open holds without locks, the reads asked for in one turn of the event
- * loop together in one statement (a relayed stream hands billing many calls in one read): the
- * batch is sent from `setImmediate`, once this turn's calls have asked, so a lone read waits for
- * nothing but the rest of its turn. The statement starts after every call in it arrived, so each
- * sees every commit made before it asked; a wallet asked for twice is read once, and each wallet
- * with its holds comes from the statement's one snapshot. A missing wallet reads as an empty one
- * without an account. When a statement of several wallets fails, each wallet is read again in a
- * statement of its own, so a failure reaches only the callers of the wallet that fails alone.
+ * How long a batch waits for the statement in flight to answer before it goes anyway: a stuck
+ * connection delays the reads behind it by this much, not until it fails.
+ */
+export const WALLET_READ_MAX_WAIT_MS = 5;
+
+/**
+ * Reads wallets and their open holds without locks, the reads asked for together in one statement
+ * (a relayed stream hands billing many calls in one read). A batch is sent from `setImmediate`,
+ * once this turn's calls have asked, so a lone read waits for nothing but the rest of its turn.
+ * While a statement is in flight the next batch also waits for its answer (at most
+ * `WALLET_READ_MAX_WAIT_MS`), gathering the calls that arrive meanwhile: under load each statement
+ * carries the reads of a round trip, not of one turn, and a statement costs billing far more than
+ * a wallet in it. The statement starts after every call in it arrived, so each sees every commit
+ * made before it asked; a wallet asked for twice is read once, and each wallet with its holds
+ * comes from the statement's one snapshot. A missing wallet reads as an empty one without an
+ * account. When a statement of several wallets fails, each wallet is read again in a statement of
+ * its own, so a failure reaches only the callers of the wallet that fails alone.
  */
 export function walletReader(sql: Sql) {
   let waiting: Map<string, Wanted> | undefined;
+  let inFlight = 0;
 
   async function statement(wanted: readonly Wanted[]): Promise<Map<string, WalletSnapshot>> {
     const rows = await sql<WalletHoldRow[]>`
@@ -85,14 +95,25 @@ export function walletReader(sql: Sql) {
     }
   }
 
+  /** Sends the batch unless it has gone already; when its statement answers, the next one goes. */
+  const send = (batch: Map<string, Wanted>) => {
+    if (waiting !== batch) return;
+    waiting = undefined;
+    inFlight++;
+    void read(batch).finally(() => {
+      inFlight--;
+      if (waiting && inFlight === 0) send(waiting);
+    });
+  };
+
   return (userId: string, currency: string): Promise<WalletSnapshot> =>
     new Promise((resolve, reject) => {
       let batch = waiting;
       if (!batch) {
         const started = new Map<string, Wanted>();
         setImmediate(() => {
-          waiting = undefined;
-          void read(started);
+          if (inFlight === 0) send(started);
+          else setTimeout(() => send(started), WALLET_READ_MAX_WAIT_MS);
         });
         waiting = batch = started;
       }
