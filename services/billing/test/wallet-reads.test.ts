@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from "node:timers/promises";
 import { newId } from "@parley/kit/ids";
 import postgres from "postgres";
 import t from "tap";
@@ -31,7 +32,6 @@ const counted = ({ held = false } = {}) => {
   }) as unknown as Sql;
   return { read: walletReader(spied), stats, release };
 };
-const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
 const RATE = 1000n;
 const placeHold = (userId: string, amountMinor: bigint) =>
