@@ -133,6 +133,26 @@ t.test("chat: seq per session, client_msg_id idempotency, limits, cursor pages, 
     (await failure(session.sendMessage(text(sessionId, "late"), user.call))).reason,
     "SESSION_NOT_ACTIVE",
   );
+  const afterEnd = await session.sendMessage(text(sessionId, "hello", "m-1"), user.call);
+  t.equal(afterEnd.message!.messageId, first.message!.messageId, "a retry is answered after the end too");
+});
+
+t.test("a block either way refuses both people's messages; a retry still gets its answer", async (t) => {
+  for (const blocker of ["user", "expert"] as const) {
+    const people = await harness.activeSession();
+    const sent = await session.sendMessage(text(people.sessionId, "before", "m-1"), people.user.call);
+    const blocked = blocker === "user" ? people.expert : people.user;
+    await harness.sql`insert into sessions.blocks (blocker_id, blocked_id, created_at)
+      values (${people[blocker].userId}, ${blocked.userId}, now())`;
+    for (const sender of [people.user, people.expert])
+      t.equal(
+        (await failure(session.sendMessage(text(people.sessionId, "after"), sender.call))).reason,
+        "PARTICIPANT_BLOCKED",
+        `blocked by the ${blocker}`,
+      );
+    const retry = await session.sendMessage(text(people.sessionId, "before", "m-1"), people.user.call);
+    t.equal(retry.message!.messageId, sent.message!.messageId, "the message sent before the block");
+  }
 });
 
 t.test("retries racing on one client_msg_id store one message and take one seq", async (t) => {

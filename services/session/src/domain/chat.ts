@@ -2,7 +2,7 @@ import type { Principal } from "@parley/kit/auth";
 import { alreadyExists, failedPrecondition, invalidArgument, permissionDenied } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
 import { maskContacts, scanContacts } from "./contact-filter";
-import { type Core, LIMITS, requireText, userIdOf } from "./core";
+import { type Core, LIMITS, requireText, roleIn, userIdOf } from "./core";
 import {
   DuplicateRecord,
   type MessageKind,
@@ -27,7 +27,12 @@ export function chat(core: Core) {
         clientMsgId: string;
       },
     ): Promise<MessageRecord> {
-      const { session, role } = await visible(principal, input.sessionId);
+      // One read: the session, whether its two people blocked each other, whether this is a retry.
+      const found =
+        principal.kind === "user"
+          ? await store.getSessionForMessage(input.sessionId, principal.userId, input.clientMsgId)
+          : undefined;
+      const role = roleIn(principal, found?.session);
       if (role === "staff")
         throw permissionDenied("NOT_SESSION_PARTICIPANT", "operators read, they do not write");
       const senderId = userIdOf(principal);
@@ -55,12 +60,10 @@ export function chat(core: Core) {
           throw alreadyExists("IDEMPOTENCY_KEY_REUSED", "client_msg_id was used for another message");
         return message;
       };
-      // Two reads, side by side: one round trip of the sender's wait rather than two.
-      const [existing, blocked] = await Promise.all([
-        store.findMessage(session.id, senderId, input.clientMsgId),
-        store.blockedBetween(session.userId, session.expertId),
-      ]);
-      if (existing) return original(existing);
+      const { session, blocked, retried } = found!;
+      const resent = async () =>
+        original((await store.findMessage(session.id, senderId, input.clientMsgId))!);
+      if (retried) return resent();
       if (blocked)
         throw failedPrecondition("PARTICIPANT_BLOCKED", "messages between these two people are refused");
       if (session.status !== "active")
@@ -117,7 +120,7 @@ export function chat(core: Core) {
       ).catch(async (error: unknown) => {
         // Two retries raced: the loser returns the winner's message.
         if (!(error instanceof DuplicateRecord)) throw error;
-        return original((await store.findMessage(session.id, senderId, input.clientMsgId))!);
+        return resent();
       });
     },
 

@@ -89,7 +89,7 @@ export interface Emit {
 export type Role = "user" | "expert" | "staff";
 
 /** The caller's relation to a session; people unrelated to it learn nothing (NOT_FOUND). */
-function roleIn(principal: Principal, session: SessionRecord | undefined): Role {
+export function roleIn(principal: Principal, session: SessionRecord | undefined): Role {
   if (session && principal.kind === "user") {
     if (principal.userId === session.userId) return "user";
     if (principal.userId === session.expertId) return "expert";

@@ -224,6 +224,15 @@ export interface SessionStore {
    */
   statement<T>(work: (tx: SessionTx) => Promise<T>): Promise<T>;
   getSession(id: string): Promise<SessionRecord | undefined>;
+  /**
+   * SendMessage's read, one statement: the session, whether its two people blocked each other,
+   * and whether the sender already sent `clientMsgId` in it (a retry).
+   */
+  getSessionForMessage(
+    id: string,
+    senderId: string,
+    clientMsgId: string,
+  ): Promise<{ session: SessionRecord; blocked: boolean; retried: boolean } | undefined>;
   findByRequestId(userId: string, requestId: string): Promise<SessionRecord | undefined>;
   listSessions(filter: SessionFilter): Promise<SessionRecord[]>;
   /** Active sessions in id order, newest first, before `beforeId`. */

@@ -459,6 +459,18 @@ export function createSessionStore(sql: Sql): SessionStore {
       const [row] = await sql`select * from sessions.sessions where id = ${id}`;
       return row ? toSession(row) : undefined;
     },
+    async getSessionForMessage(id, senderId, clientMsgId) {
+      const [row] = await sql`select s.*,
+          exists (select 1 from sessions.blocks b
+            where (b.blocker_id = s.user_id and b.blocked_id = s.expert_id)
+               or (b.blocker_id = s.expert_id and b.blocked_id = s.user_id)) as blocked,
+          exists (select 1 from sessions.messages m where m.session_id = s.id
+            and m.sender_id = ${senderId} and m.client_msg_id = ${clientMsgId}) as retried
+        from sessions.sessions s where s.id = ${id}`;
+      return row
+        ? { session: toSession(row), blocked: row.blocked as boolean, retried: row.retried as boolean }
+        : undefined;
+    },
     async findByRequestId(userId, requestId) {
       const [row] =
         await sql`select * from sessions.sessions where user_id = ${userId} and request_id = ${requestId}`;
