@@ -1,5 +1,6 @@
 import type { Sql } from "@parley/kit/db";
 import { enqueueOutbox } from "@parley/kit/outbox";
+import type { ParameterOrFragment } from "postgres";
 import {
   DuplicateRecord,
   type EventBody,
@@ -451,6 +452,11 @@ const waitingQueue = async (sql: Sql, expertId: string) =>
       order by queued_at, id`
   ).map(toSession);
 
+/** Whether either of two people blocked the other; each is a value or a column (a fragment). */
+const eitherBlocked = (sql: Sql, a: ParameterOrFragment<never>, b: ParameterOrFragment<never>) =>
+  sql`exists (select 1 from sessions.blocks
+    where (blocker_id = ${a} and blocked_id = ${b}) or (blocker_id = ${b} and blocked_id = ${a}))`;
+
 export function createSessionStore(sql: Sql): SessionStore {
   return {
     transaction: (work) => sql.begin((tx) => work(transactional(tx as unknown as Sql))) as Promise<never>,
@@ -461,9 +467,7 @@ export function createSessionStore(sql: Sql): SessionStore {
     },
     async getSessionForMessage(id, senderId, clientMsgId) {
       const [row] = await sql`select s.*,
-          exists (select 1 from sessions.blocks b
-            where (b.blocker_id = s.user_id and b.blocked_id = s.expert_id)
-               or (b.blocker_id = s.expert_id and b.blocked_id = s.user_id)) as blocked,
+          ${eitherBlocked(sql, sql`s.user_id`, sql`s.expert_id`)} as blocked,
           exists (select 1 from sessions.messages m where m.session_id = s.id
             and m.sender_id = ${senderId} and m.client_msg_id = ${clientMsgId}) as retried
         from sessions.sessions s where s.id = ${id}`;
@@ -537,8 +541,7 @@ export function createSessionStore(sql: Sql): SessionStore {
       return new Set(rows.map((row) => row.id as string));
     },
     async blockedBetween(a, b) {
-      const [row] = await sql`select exists (select 1 from sessions.blocks
-        where (blocker_id = ${a} and blocked_id = ${b}) or (blocker_id = ${b} and blocked_id = ${a})) as blocked`;
+      const [row] = await sql`select ${eitherBlocked(sql, a, b)} as blocked`;
       return row!.blocked as boolean;
     },
     async openSessionsBetween(a, b) {
