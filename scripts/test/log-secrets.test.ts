@@ -5,7 +5,7 @@
 // argon2 hashes, JWTs, refresh tokens, API keys, TOTP secrets and otpauth URIs, backup codes,
 // webhook and service secrets and passwords.
 import { createHmac, randomUUID } from "node:crypto";
-import { launchTestPlatform, type ServiceName } from "@parley/testing";
+import { eventually, launchTestPlatform, type ServiceName, startSmtpReceiver } from "@parley/testing";
 import { Secret, TOTP } from "otpauth";
 import postgres from "postgres";
 import t from "tap";
@@ -23,11 +23,13 @@ const SHAPES: Array<[string, RegExp]> = [
 t.test("a representative run logs no secret, error paths included", async (t) => {
   const lines: Array<{ service: ServiceName; line: string }> = [];
   const debug = { LOG_LEVEL: "debug" };
+  // Emails are sent (to a receiver in the test), so the test learns the reset token it looks for.
+  const smtp = await startSmtpReceiver(t);
   const { platform, secrets, databaseUrl } = await launchTestPlatform(
     t,
     {
       auth: { ...debug, OUTBOX_INTERVAL_MS: "100" },
-      user: debug,
+      user: { ...debug, SMTP_URL: smtp.url },
       billing: debug,
       session: debug,
       edge: debug,
@@ -123,7 +125,7 @@ t.test("a representative run logs no secret, error paths included", async (t) =>
   });
   keepTokens(completed.tokens);
 
-  // Password change and a reset request (delivered through the outbox).
+  // Password change and a reset (its token delivered by email through the outbox), with a backup code.
   const newPassword = "another passphrase, longer";
   keep(newPassword, "a password");
   await ok("POST", "/v1/auth/password:change", {
@@ -131,6 +133,19 @@ t.test("a representative run logs no secret, error paths included", async (t) =>
     body: { current_password: PASSWORD, new_password: newPassword },
   });
   await ok("POST", "/v1/auth/password:requestReset", { body: { identifier: person.email } });
+  const [resetMail] = await eventually(
+    async () =>
+      smtp.mails.map((m) => m.replace(/=\r?\n/g, "")).filter((m) => m.includes("Reset your Parley password")),
+    (found) => found.length > 0,
+  );
+  const resetToken = /reset code in the app before .+? UTC: ([\w-]{16,})\./.exec(resetMail ?? "")?.[1];
+  t.ok(resetToken, "the reset token arrives by email");
+  keep(resetToken, "a password reset token");
+  const resetPassword = "a third passphrase, reset";
+  keep(resetPassword, "a password");
+  await ok("POST", "/v1/auth/password:reset", {
+    body: { reset_token: resetToken, new_password: resetPassword, mfa_code: confirmed.backup_codes[1] },
+  });
 
   // API keys and a partner's calls; forged and wrong credentials.
   const created = await ok("POST", "/v1/api-keys", {

@@ -56,7 +56,6 @@ import { authPermissions, backOfficePermissions, backOfficeRules } from "./grpc/
 import { createPostgresAttemptLimiter, createRedisAttemptLimiter } from "./persistence/attempts";
 import { createAuditLog } from "./persistence/audit";
 import { createAuthStore } from "./persistence/store";
-import { createLogNotifier } from "./workers/notifier";
 import { createOutboxWorker } from "./workers/outbox";
 import { resealAtStart } from "./workers/reseal";
 
@@ -267,7 +266,7 @@ export const policyFromConfig = (config: AuthConfig): AuthPolicy => ({
 
 export interface StartAuthOptions {
   metrics?: ServiceMetrics;
-  /** Where reset codes go; logged (without the code) until a provider is configured. */
+  /** Where reset messages go; the user service's email and SMS channels by default. */
   notifier?: Notifier;
   /** The user service; a gRPC client of USER_ADDRESS by default. */
   profiles?: ProfileDirectory;
@@ -361,7 +360,7 @@ export async function startAuth(
       sendVerificationCode: users.sendVerificationCode,
     },
     accounts: createAuthStore(database.sql, options.now ?? (() => new Date())),
-    notifier: options.notifier ?? createLogNotifier(log),
+    notifier: options.notifier ?? users.resets,
     log,
     intervalMs: config.OUTBOX_INTERVAL_MS,
   });

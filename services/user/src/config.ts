@@ -24,6 +24,11 @@ export const userConfigShape = {
   /** smtp(s)://user:pass@host:port; unset: emails are written to this service's log. */
   SMTP_URL: z.string().optional(),
   EMAIL_FROM: z.string().default("Parley <no-reply@parley.local>"),
+  /**
+   * The apps' page for choosing a new password: a reset message links to it with the token in
+   * the fragment (`#token=…`). Unset: the message gives the token as a code to enter.
+   */
+  PASSWORD_RESET_URL: z.string().url().optional(),
   /** FCM HTTP v1: the project and its service account JSON; unset: no mobile push. */
   FCM_BASE_URL: z.string().url().default("https://fcm.googleapis.com"),
   FCM_PROJECT_ID: z.string().optional(),

@@ -28,6 +28,7 @@ import {
   type DeliveryRules,
 } from "./domain/delivery";
 import { createFavourites, type Favourites } from "./domain/favourites";
+import { loggableBody } from "./domain/model";
 import { createNotifications, type Notifications } from "./domain/notifications";
 import type { PresenceStore } from "./domain/ports";
 import { createSafetyCopy } from "./domain/safety";
@@ -72,6 +73,8 @@ export interface UserServiceDeps {
     vapidPublicKey?: string;
     pollMs?: number;
   };
+  /** PASSWORD_RESET_URL: the apps' page for choosing a new password; reset messages link to it. */
+  passwordResetUrl?: string;
 }
 
 export interface UserService {
@@ -88,16 +91,17 @@ export interface UserService {
 }
 
 /**
- * One-time codes through the channel's adapter; with none configured (SMS without a provider),
- * written to the log instead so a newcomer can still try it — the log transport.
+ * Messages to an address (codes, password resets) through the channel's adapter; with none
+ * configured (SMS without a provider), written to the log instead so a newcomer can still try
+ * it — the log transport, which withholds a message's secret.
  */
 function codeSender(adapters: DeliverDeps["adapters"], log: Logger): CodeSender {
   return async (target, message) => {
     const adapter = adapters[target.channel];
     if (adapter) return adapter.send(target, message);
     log.info(
-      { channel: target.channel, text: message.body },
-      "verification code (no adapter: logged, not sent)",
+      { channel: target.channel, kind: message.kind, text: loggableBody(message) },
+      "message (no adapter: logged, not sent)",
     );
     return { outcome: "sent" };
   };
@@ -179,6 +183,7 @@ export function createUserService(deps: UserServiceDeps): UserService {
           store: createProfileStatusStore(deps.sql),
           now,
           send: codeSender(deps.delivery?.adapters ?? {}, deps.log),
+          passwordResetUrl: deps.passwordResetUrl,
         }),
         createPaging(deps.pageTokenSecret),
       ),
@@ -276,6 +281,7 @@ export async function startUser(
     pageTokenSecret: config.PAGE_TOKEN_SECRET,
     favouriteOnlineIntervalSeconds: config.FAVOURITE_ONLINE_INTERVAL_SECONDS,
     delivery: { adapters, vapidPublicKey: vapid?.publicKey },
+    passwordResetUrl: config.PASSWORD_RESET_URL,
     watch: {
       heartbeatMs: config.HEARTBEAT_MS,
       pollMs: config.WATCH_POLL_MS,

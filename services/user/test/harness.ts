@@ -4,8 +4,9 @@ import { createDatabase } from "@parley/kit/db";
 import { unauthenticated } from "@parley/kit/errors";
 import { type CallOptions, createServiceClient, type ServiceClient } from "@parley/kit/grpc";
 import { newId } from "@parley/kit/ids";
-import { createLogger } from "@parley/kit/log";
+import { createLogger, type Logger } from "@parley/kit/log";
 import { UserSafetyServiceService } from "@parley/proto/parley/user/v1/safety";
+import { UserStaffServiceService } from "@parley/proto/parley/user/v1/staff";
 import { type ExpertProfile, UserServiceService } from "@parley/proto/parley/user/v1/user";
 import {
   createTestClock,
@@ -55,6 +56,8 @@ export interface Harness {
   client: UserClient;
   /** UserSafetyService (what the session service keeps current here). */
   safety: ServiceClient<typeof UserSafetyServiceService>;
+  /** UserStaffService (what auth asks of profiles and of messages to an address). */
+  staff: ServiceClient<typeof UserStaffServiceService>;
   service: UserService;
   address: string;
   issuer: TestIssuer;
@@ -91,7 +94,12 @@ export const expertProfile = (overrides: Partial<ExpertProfile> = {}): ExpertPro
 /** One real database, one user server on a free port, real signed tokens, an injectable clock. */
 export async function startHarness(
   t: Test,
-  options: { presence?: PresenceStore; bus?: Bus; delivery?: UserServiceDeps["delivery"] } = {},
+  options: Pick<UserServiceDeps, "delivery" | "passwordResetUrl"> & {
+    presence?: PresenceStore;
+    bus?: Bus;
+    /** The service's logger; a silent one (TEST_LOG_LEVEL) by default. */
+    log?: Logger;
+  } = {},
 ): Promise<Harness> {
   const { url } = await createTestDatabase(t, { migrations: [USER_MIGRATIONS] });
   const database = createDatabase(url, { max: 20 });
@@ -105,16 +113,17 @@ export async function startHarness(
     sql: database.sql,
     presence,
     bus: options.bus,
-    log: createLogger({ service: "user", level: process.env.TEST_LOG_LEVEL ?? "silent" }),
+    log: options.log ?? createLogger({ service: "user", level: process.env.TEST_LOG_LEVEL ?? "silent" }),
     now: () => clock.now,
     watch: { heartbeatMs: 15_000, pollMs: 100, checkMs: 500 },
     delivery: options.delivery,
+    passwordResetUrl: options.passwordResetUrl,
   });
   t.teardown(service.close);
-  const { binding, safetyBinding } = service;
+  const { binding, safetyBinding, staff: staffBinding } = service;
   const { address } = await startTestServer(t, {
     name: "user",
-    services: [binding, safetyBinding],
+    services: [binding, safetyBinding, staffBinding],
     authenticate: createAuthenticator({
       tokens: issuer.verifier,
       verifyApiKey: async (key) => {
@@ -128,11 +137,14 @@ export async function startHarness(
   t.teardown(() => client.close());
   const safety = createServiceClient(UserSafetyServiceService, { address, defaultDeadlineMs: 20_000 });
   t.teardown(() => safety.close());
+  const staff = createServiceClient(UserStaffServiceService, { address, defaultDeadlineMs: 20_000 });
+  t.teardown(() => staff.close());
   const bearer = async (token: Promise<string>) => ({ bearerToken: await token });
   const apiKey = (key: string) => ({ apiKey: key });
   const harness: Harness = {
     client,
     safety,
+    staff,
     service,
     address,
     issuer,

@@ -4,7 +4,13 @@ import { userNotifier } from "@parley/kit/notify";
 import { ProfileStatus, UserStaffServiceService } from "@parley/proto/parley/user/v1/staff";
 import { UserServiceService } from "@parley/proto/parley/user/v1/user";
 import type { AccountStatus, SecurityNotice } from "../domain/model";
-import type { ProfileDirectory, SecurityNotifier, StaffProfiles, SyncedUsers } from "../domain/ports";
+import type {
+  Notifier,
+  ProfileDirectory,
+  SecurityNotifier,
+  StaffProfiles,
+  SyncedUsers,
+} from "../domain/ports";
 
 /** The user service as auth uses it: profile creation (from the outbox) and synced-user lookup. */
 export function createUserDirectory(address: string, credentials: () => Promise<string>) {
@@ -86,6 +92,20 @@ export function createUserDirectory(address: string, credentials: () => Promise<
       return found.profiles.map(toSummary);
     },
   };
+  /** Password reset messages, sent by the user service through its email and SMS channels. */
+  const resets: Notifier = {
+    async sendPasswordReset({ channel, to, token, expiresAt }) {
+      await staff.sendPasswordReset({
+        address: to,
+        sms: channel === "sms",
+        resetToken: token,
+        expiresAt: new Date(expiresAt),
+      });
+    },
+    async sendNoAccountNotice({ channel, to }) {
+      await staff.sendNoAccountNotice({ address: to, sms: channel === "sms" });
+    },
+  };
   const sendVerificationCode = async (message: {
     userId: string;
     address: string;
@@ -98,6 +118,7 @@ export function createUserDirectory(address: string, credentials: () => Promise<
   return {
     client,
     sendVerificationCode,
+    resets,
     profiles,
     syncedUsers,
     notices,

@@ -337,7 +337,7 @@ export interface SyncedUsers {
   lookup(partnerId: string, externalId: string): Promise<string | undefined>;
 }
 
-/** Sends email and SMS. The integration point for a provider; see workers/notifier.ts. */
+/** Password reset messages to the address asked for (the user service's email and SMS channels). */
 export interface Notifier {
   sendPasswordReset(message: {
     channel: "email" | "sms";

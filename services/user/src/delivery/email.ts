@@ -1,13 +1,13 @@
 import type { Logger } from "@parley/kit/log";
 import nodemailer from "nodemailer";
-import type { DeliveryOutcome } from "../domain/model";
+import { type DeliveryOutcome, loggableBody } from "../domain/model";
 import type { DeliveryAdapter } from "../domain/ports";
 import { emailBodies } from "../domain/templates";
 
 /**
  * Email over SMTP (nodemailer) to `SMTP_URL`, text and HTML from the templates. Without an
  * SMTP server the message is written to the service's log instead (`pnpm start` shows it),
- * whole, so a newcomer sees what would have been sent.
+ * whole but for a secret it carries (a reset token), so a newcomer sees what would have been sent.
  */
 export function emailAdapter(options: { smtpUrl?: string; from: string; log: Logger }): DeliveryAdapter {
   const transport = options.smtpUrl
@@ -28,7 +28,11 @@ export function emailAdapter(options: { smtpUrl?: string; from: string; log: Log
         });
         if (!options.smtpUrl)
           options.log.info(
-            { to: target.address, subject: message.title, text },
+            {
+              to: target.address,
+              subject: message.title,
+              text: emailBodies(message.title, loggableBody(message)).text,
+            },
             "email (no SMTP_URL: logged, not sent)",
           );
         return (info.rejected ?? []).length > 0

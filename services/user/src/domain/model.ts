@@ -229,10 +229,15 @@ export type DeliveryTarget =
 /** What a delivery says, in the person's locale. */
 export interface DeliveryMessage {
   notificationId: string;
-  /** A notification's kind, or a one-time code sent outside the inbox. */
-  kind: NotificationKind | "verification_code";
+  /** A notification's kind, or a message sent to an address outside the inbox. */
+  kind: NotificationKind | "verification_code" | "password_reset" | "no_account_notice";
   title: string;
   body: string;
+  /**
+   * A secret the body carries (a password reset token): a log line standing in for a channel
+   * with no provider writes the body without it.
+   */
+  secret?: string;
   data: Record<string, string>;
   seq: bigint;
 }
@@ -265,3 +270,7 @@ export interface RecordedAttempt {
   /** The device the provider forgot, removed with the record; null when none. */
   goneDeviceId: string | null;
 }
+
+/** The body as a log may show it: any secret it carries withheld. */
+export const loggableBody = (message: Pick<DeliveryMessage, "body" | "secret">): string =>
+  message.secret ? message.body.split(message.secret).join("[withheld]") : message.body;

@@ -25,32 +25,103 @@ export interface ProfileStatusStore {
 /** Sends one message through a channel's adapter (or its log when none is configured). */
 export type CodeSender = (target: DeliveryTarget, message: DeliveryMessage) => Promise<DeliveryOutcome>;
 
-export function createUserStaff(deps: { store: ProfileStatusStore; now: () => Date; send?: CodeSender }) {
+/** A time as a message states it: "2026-12-07 10:45 UTC". */
+const stated = (at: Date) => `${at.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+
+/** Reset tokens are URL-safe (base64url); anything else is not one of auth's. */
+const RESET_TOKEN = /^[\w-]{16,256}$/;
+
+export function createUserStaff(deps: {
+  store: ProfileStatusStore;
+  now: () => Date;
+  send?: CodeSender;
+  /** Where the apps let a person choose a new password; a reset message links to it when set. */
+  passwordResetUrl?: string;
+}) {
+  const checkAddress = (address: string) => {
+    if (!address || address.length > 254)
+      throw invalidArgument("VALIDATION_FAILED", "an address is required", {
+        fieldViolations: [{ field: "address", description: "must be an email address or phone number" }],
+      });
+  };
+  /** One message to an address, straight through its channel; a refusal is the caller's to retry. */
+  const deliver = async (
+    address: string,
+    sms: boolean,
+    message: Pick<DeliveryMessage, "kind" | "title" | "body" | "secret">,
+  ) => {
+    if (!deps.send) throw unavailable("DELIVERY_FAILED", "no delivery channels here");
+    const outcome = await deps.send(
+      sms ? { channel: "sms", phone: address } : { channel: "email", address },
+      {
+        notificationId: newId(),
+        data: {},
+        seq: 0n,
+        ...message,
+      },
+    );
+    if (outcome.outcome !== "sent")
+      throw unavailable("DELIVERY_FAILED", `the ${sms ? "SMS" : "email"} was not sent; retry`);
+  };
+
   return {
     /**
      * A one-time code by email or SMS, straight through the channel (not the inbox, whatever the
      * person's preferences: they asked for it). A refusal is the caller's to retry.
      */
     async sendVerificationCode(input: { address: string; sms: boolean; code: string; validMinutes: number }) {
-      if (!/^\d{4,10}$/.test(input.code) || !input.address || input.address.length > 254)
-        throw invalidArgument("VALIDATION_FAILED", "an address and a numeric code are required", {
+      checkAddress(input.address);
+      if (!/^\d{4,10}$/.test(input.code))
+        throw invalidArgument("VALIDATION_FAILED", "a numeric code is required", {
           fieldViolations: [{ field: "code", description: "must be digits" }],
         });
-      if (!deps.send) throw unavailable("DELIVERY_FAILED", "no delivery channels here");
       const minutes = input.validMinutes > 0 ? input.validMinutes : 10;
-      const outcome = await deps.send(
-        input.sms ? { channel: "sms", phone: input.address } : { channel: "email", address: input.address },
-        {
-          notificationId: newId(),
-          kind: "verification_code",
-          title: "Your Parley verification code",
-          body: `Your Parley code is ${input.code}. It expires in ${minutes} minutes. Never share it.`,
-          data: {},
-          seq: 0n,
-        },
-      );
-      if (outcome.outcome !== "sent")
-        throw unavailable("DELIVERY_FAILED", `the ${input.sms ? "SMS" : "email"} was not sent; retry`);
+      await deliver(input.address, input.sms, {
+        kind: "verification_code",
+        title: "Your Parley verification code",
+        body: `Your Parley code is ${input.code}. It expires in ${minutes} minutes. Never share it.`,
+      });
+    },
+
+    /**
+     * A password reset token to the address it was asked for, as a link to the apps' reset page
+     * (the token in the fragment, which browsers do not send to servers) or, without one, as a
+     * code to enter. The token is the message's secret: a log standing in for a channel withholds it.
+     */
+    async sendPasswordReset(input: { address: string; sms: boolean; resetToken: string; expiresAt: Date }) {
+      checkAddress(input.address);
+      if (!RESET_TOKEN.test(input.resetToken))
+        throw invalidArgument("VALIDATION_FAILED", "a reset token is required", {
+          fieldViolations: [{ field: "reset_token", description: "must be a reset token" }],
+        });
+      if (Number.isNaN(input.expiresAt.getTime()))
+        throw invalidArgument("VALIDATION_FAILED", "expires_at is required", {
+          fieldViolations: [{ field: "expires_at", description: "is required" }],
+        });
+      const step = deps.passwordResetUrl
+        ? `open ${deps.passwordResetUrl}#token=${input.resetToken} before ${stated(input.expiresAt)}`
+        : `enter this reset code in the app before ${stated(input.expiresAt)}: ${input.resetToken}`;
+      await deliver(input.address, input.sms, {
+        kind: "password_reset",
+        title: "Reset your Parley password",
+        body:
+          `Someone asked to reset the password of the Parley account that uses this address. To choose ` +
+          `a new one, ${step}. It works once. If it was not you, ignore this message: your password ` +
+          `stays as it is.`,
+        secret: input.resetToken,
+      });
+    },
+
+    /** A reset was asked for an address no account uses: its owner learns so, nobody else does. */
+    async sendNoAccountNotice(input: { address: string; sms: boolean }) {
+      checkAddress(input.address);
+      await deliver(input.address, input.sms, {
+        kind: "no_account_notice",
+        title: "Parley password reset",
+        body:
+          "Someone asked to reset a Parley password for this address, but no Parley account uses it. " +
+          "If it was not you, ignore this message.",
+      });
     },
 
     /** A suspended or deleted person's expert profile leaves discovery; active brings it back. Idempotent. */

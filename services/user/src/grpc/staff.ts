@@ -10,6 +10,8 @@ export const userStaffPermissions: { [K in keyof typeof UserStaffServiceService]
   setProfileStatus: allow.services("auth"),
   searchProfiles: allow.services("auth"),
   sendVerificationCode: allow.services("auth"),
+  sendPasswordReset: allow.services("auth"),
+  sendNoAccountNotice: allow.services("auth"),
 };
 
 const STATUS = enumMapping<ProfileSummary["status"], ProfileStatus>({
@@ -30,6 +32,21 @@ export function userStaffHandlers(
         code: request.code,
         validMinutes: request.validMinutes,
       });
+      return {};
+    },
+
+    async sendPasswordReset(request) {
+      await staff.sendPasswordReset({
+        address: request.address,
+        sms: request.sms,
+        resetToken: request.resetToken,
+        expiresAt: request.expiresAt ?? new Date(Number.NaN),
+      });
+      return {};
+    },
+
+    async sendNoAccountNotice(request) {
+      await staff.sendNoAccountNotice({ address: request.address, sms: request.sms });
       return {};
     },
 

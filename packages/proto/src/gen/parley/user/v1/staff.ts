@@ -18,6 +18,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { Timestamp } from "../../../google/protobuf/timestamp";
 
 export const protobufPackage = "parley.user.v1";
 
@@ -89,6 +90,34 @@ export interface SendVerificationCodeRequest {
 
 /** Response of SendVerificationCode. */
 export interface SendVerificationCodeResponse {
+}
+
+/** Request of SendPasswordReset. */
+export interface SendPasswordResetRequest {
+  /** An email address, or an E.164 phone number for SMS. */
+  address: string;
+  /** True for SMS, false for email. */
+  sms: boolean;
+  /** The single-use reset token (ResetPassword's `reset_token`). */
+  resetToken: string;
+  /** When the token stops working (said in the message). */
+  expiresAt?: Date | undefined;
+}
+
+/** Response of SendPasswordReset. */
+export interface SendPasswordResetResponse {
+}
+
+/** Request of SendNoAccountNotice. */
+export interface SendNoAccountNoticeRequest {
+  /** An email address, or an E.164 phone number for SMS. */
+  address: string;
+  /** True for SMS, false for email. */
+  sms: boolean;
+}
+
+/** Response of SendNoAccountNotice. */
+export interface SendNoAccountNoticeResponse {
 }
 
 /** A profile as the back office lists it. */
@@ -306,6 +335,282 @@ export const SendVerificationCodeResponse: MessageFns<SendVerificationCodeRespon
   },
 
   toJSON(_: SendVerificationCodeResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+};
+
+function createBaseSendPasswordResetRequest(): SendPasswordResetRequest {
+  return { address: "", sms: false, resetToken: "", expiresAt: undefined };
+}
+
+export const SendPasswordResetRequest: MessageFns<SendPasswordResetRequest> = {
+  encode(message: SendPasswordResetRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.address !== "") {
+      writer.uint32(10).string(message.address);
+    }
+    if (message.sms !== false) {
+      writer.uint32(16).bool(message.sms);
+    }
+    if (message.resetToken !== "") {
+      writer.uint32(26).string(message.resetToken);
+    }
+    if (message.expiresAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.expiresAt), writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SendPasswordResetRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSendPasswordResetRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.sms = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.resetToken = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.expiresAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SendPasswordResetRequest {
+    return {
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      sms: isSet(object.sms) ? globalThis.Boolean(object.sms) : false,
+      resetToken: isSet(object.resetToken)
+        ? globalThis.String(object.resetToken)
+        : isSet(object.reset_token)
+        ? globalThis.String(object.reset_token)
+        : "",
+      expiresAt: isSet(object.expiresAt)
+        ? fromJsonTimestamp(object.expiresAt)
+        : isSet(object.expires_at)
+        ? fromJsonTimestamp(object.expires_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: SendPasswordResetRequest): unknown {
+    const obj: any = {};
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.sms !== false) {
+      obj.sms = message.sms;
+    }
+    if (message.resetToken !== "") {
+      obj.resetToken = message.resetToken;
+    }
+    if (message.expiresAt !== undefined) {
+      obj.expiresAt = message.expiresAt.toISOString();
+    }
+    return obj;
+  },
+};
+
+function createBaseSendPasswordResetResponse(): SendPasswordResetResponse {
+  return {};
+}
+
+export const SendPasswordResetResponse: MessageFns<SendPasswordResetResponse> = {
+  encode(_: SendPasswordResetResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SendPasswordResetResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSendPasswordResetResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): SendPasswordResetResponse {
+    return {};
+  },
+
+  toJSON(_: SendPasswordResetResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+};
+
+function createBaseSendNoAccountNoticeRequest(): SendNoAccountNoticeRequest {
+  return { address: "", sms: false };
+}
+
+export const SendNoAccountNoticeRequest: MessageFns<SendNoAccountNoticeRequest> = {
+  encode(message: SendNoAccountNoticeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.address !== "") {
+      writer.uint32(10).string(message.address);
+    }
+    if (message.sms !== false) {
+      writer.uint32(16).bool(message.sms);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SendNoAccountNoticeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSendNoAccountNoticeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.sms = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SendNoAccountNoticeRequest {
+    return {
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      sms: isSet(object.sms) ? globalThis.Boolean(object.sms) : false,
+    };
+  },
+
+  toJSON(message: SendNoAccountNoticeRequest): unknown {
+    const obj: any = {};
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.sms !== false) {
+      obj.sms = message.sms;
+    }
+    return obj;
+  },
+};
+
+function createBaseSendNoAccountNoticeResponse(): SendNoAccountNoticeResponse {
+  return {};
+}
+
+export const SendNoAccountNoticeResponse: MessageFns<SendNoAccountNoticeResponse> = {
+  encode(_: SendNoAccountNoticeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SendNoAccountNoticeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSendNoAccountNoticeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): SendNoAccountNoticeResponse {
+    return {};
+  },
+
+  toJSON(_: SendNoAccountNoticeResponse): unknown {
     const obj: any = {};
     return obj;
   },
@@ -788,9 +1093,10 @@ export const SetProfileStatusResponse: MessageFns<SetProfileStatusResponse> = {
 };
 
 /**
- * UserStaffService is what the back office (auth's BackOfficeService, which authorises and
- * audits staff) asks of profiles: hiding a suspended person, finding people. Internal: no HTTP
- * routes. Error domain: `user.parley`.
+ * UserStaffService is what auth asks of the user service: for the back office (auth's
+ * BackOfficeService, which authorises and audits staff), hiding a suspended person and finding
+ * people; for accounts, messages sent to an address outside the inbox (verification codes,
+ * password resets). Internal: no HTTP routes. Error domain: `user.parley`.
  */
 export type UserStaffServiceService = typeof UserStaffServiceService;
 export const UserStaffServiceService = {
@@ -847,6 +1153,44 @@ export const UserStaffServiceService = {
       Buffer.from(SendVerificationCodeResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SendVerificationCodeResponse => SendVerificationCodeResponse.decode(value),
   },
+  /**
+   * Sends a password reset token to the address it was asked for, by email or SMS (the channel's
+   * adapter; with none configured, a log line that withholds the token), outside the inbox and
+   * the person's preferences. With PASSWORD_RESET_URL set, the message carries a link to it with
+   * the token in the fragment. Fails (UNAVAILABLE) when the provider refuses, so the caller
+   * retries.
+   * Callers: service identity: auth.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED; UNAVAILABLE DELIVERY_FAILED
+   */
+  sendPasswordReset: {
+    path: "/parley.user.v1.UserStaffService/SendPasswordReset" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SendPasswordResetRequest): Buffer =>
+      Buffer.from(SendPasswordResetRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SendPasswordResetRequest => SendPasswordResetRequest.decode(value),
+    responseSerialize: (value: SendPasswordResetResponse): Buffer =>
+      Buffer.from(SendPasswordResetResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SendPasswordResetResponse => SendPasswordResetResponse.decode(value),
+  },
+  /**
+   * Tells an address that a password reset was asked for it though no account uses it (so its
+   * owner learns of the attempt and nobody else learns whether the account exists), by email or
+   * SMS as SendPasswordReset.
+   * Callers: service identity: auth.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED; UNAVAILABLE DELIVERY_FAILED
+   */
+  sendNoAccountNotice: {
+    path: "/parley.user.v1.UserStaffService/SendNoAccountNotice" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SendNoAccountNoticeRequest): Buffer =>
+      Buffer.from(SendNoAccountNoticeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SendNoAccountNoticeRequest => SendNoAccountNoticeRequest.decode(value),
+    responseSerialize: (value: SendNoAccountNoticeResponse): Buffer =>
+      Buffer.from(SendNoAccountNoticeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SendNoAccountNoticeResponse => SendNoAccountNoticeResponse.decode(value),
+  },
 } as const;
 
 export interface UserStaffServiceServer extends UntypedServiceImplementation {
@@ -873,6 +1217,24 @@ export interface UserStaffServiceServer extends UntypedServiceImplementation {
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED; UNAVAILABLE DELIVERY_FAILED
    */
   sendVerificationCode: handleUnaryCall<SendVerificationCodeRequest, SendVerificationCodeResponse>;
+  /**
+   * Sends a password reset token to the address it was asked for, by email or SMS (the channel's
+   * adapter; with none configured, a log line that withholds the token), outside the inbox and
+   * the person's preferences. With PASSWORD_RESET_URL set, the message carries a link to it with
+   * the token in the fragment. Fails (UNAVAILABLE) when the provider refuses, so the caller
+   * retries.
+   * Callers: service identity: auth.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED; UNAVAILABLE DELIVERY_FAILED
+   */
+  sendPasswordReset: handleUnaryCall<SendPasswordResetRequest, SendPasswordResetResponse>;
+  /**
+   * Tells an address that a password reset was asked for it though no account uses it (so its
+   * owner learns of the attempt and nobody else learns whether the account exists), by email or
+   * SMS as SendPasswordReset.
+   * Callers: service identity: auth.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED; UNAVAILABLE DELIVERY_FAILED
+   */
+  sendNoAccountNotice: handleUnaryCall<SendNoAccountNoticeRequest, SendNoAccountNoticeResponse>;
 }
 
 export interface UserStaffServiceClient extends Client {
@@ -941,6 +1303,52 @@ export interface UserStaffServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SendVerificationCodeResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Sends a password reset token to the address it was asked for, by email or SMS (the channel's
+   * adapter; with none configured, a log line that withholds the token), outside the inbox and
+   * the person's preferences. With PASSWORD_RESET_URL set, the message carries a link to it with
+   * the token in the fragment. Fails (UNAVAILABLE) when the provider refuses, so the caller
+   * retries.
+   * Callers: service identity: auth.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED; UNAVAILABLE DELIVERY_FAILED
+   */
+  sendPasswordReset(
+    request: SendPasswordResetRequest,
+    callback: (error: ServiceError | null, response: SendPasswordResetResponse) => void,
+  ): ClientUnaryCall;
+  sendPasswordReset(
+    request: SendPasswordResetRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SendPasswordResetResponse) => void,
+  ): ClientUnaryCall;
+  sendPasswordReset(
+    request: SendPasswordResetRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SendPasswordResetResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Tells an address that a password reset was asked for it though no account uses it (so its
+   * owner learns of the attempt and nobody else learns whether the account exists), by email or
+   * SMS as SendPasswordReset.
+   * Callers: service identity: auth.
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED; UNAVAILABLE DELIVERY_FAILED
+   */
+  sendNoAccountNotice(
+    request: SendNoAccountNoticeRequest,
+    callback: (error: ServiceError | null, response: SendNoAccountNoticeResponse) => void,
+  ): ClientUnaryCall;
+  sendNoAccountNotice(
+    request: SendNoAccountNoticeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SendNoAccountNoticeResponse) => void,
+  ): ClientUnaryCall;
+  sendNoAccountNotice(
+    request: SendNoAccountNoticeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SendNoAccountNoticeResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const UserStaffServiceClient = makeGenericClientConstructor(
@@ -951,6 +1359,28 @@ export const UserStaffServiceClient = makeGenericClientConstructor(
   service: typeof UserStaffServiceService;
   serviceName: string;
 };
+
+function toTimestamp(date: Date): Timestamp {
+  const seconds = BigInt(Math.trunc(date.getTime() / 1_000));
+  const nanos = (date.getTime() % 1_000) * 1_000_000;
+  return { seconds, nanos };
+}
+
+function fromTimestamp(t: Timestamp): Date {
+  let millis = (globalThis.Number(t.seconds.toString()) || 0) * 1_000;
+  millis += (t.nanos || 0) / 1_000_000;
+  return new globalThis.Date(millis);
+}
+
+function fromJsonTimestamp(o: any): Date {
+  if (o instanceof globalThis.Date) {
+    return o;
+  } else if (typeof o === "string") {
+    return new globalThis.Date(o);
+  } else {
+    return fromTimestamp(Timestamp.fromJSON(o));
+  }
+}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

@@ -1,0 +1,108 @@
+// Messages auth asks the user service to send to an address (UserStaffService): password resets
+// and no-account notices, through the channel's adapter or, where a channel has none, the log
+// that stands in for it, which never shows the reset token.
+import { randomBytes } from "node:crypto";
+import { createLogger } from "@parley/kit/log";
+import { startSmtpReceiver } from "@parley/testing";
+import t from "tap";
+import { emailAdapter } from "../src/delivery/email";
+import { failure, startHarness } from "./harness";
+
+/** A logger whose lines are kept, parsed. */
+function capturedLog() {
+  const lines: Array<Record<string, unknown>> = [];
+  const log = createLogger({
+    service: "user",
+    level: "info",
+    destination: { write: (text: string) => void lines.push(JSON.parse(text)) },
+  });
+  return { log, lines };
+}
+
+const token = () => randomBytes(32).toString("base64url");
+const expiresAt = new Date("2026-12-07T10:45:00Z");
+
+t.test(
+  "with no provider for a channel, the log shows the reset message with its token withheld",
+  async (t) => {
+    const { log, lines } = capturedLog();
+    // Email without SMTP_URL (logged, not sent); no SMS provider at all.
+    const h = await startHarness(t, {
+      log,
+      delivery: { adapters: { email: emailAdapter({ from: "Parley <no-reply@parley.local>", log }) } },
+    });
+    const byEmail = token();
+    await h.staff.sendPasswordReset(
+      { address: "rita@example.com", sms: false, resetToken: byEmail, expiresAt },
+      h.as.auth,
+    );
+    const bySms = token();
+    await h.staff.sendPasswordReset(
+      { address: "+919812345678", sms: true, resetToken: bySms, expiresAt },
+      h.as.auth,
+    );
+    await h.staff.sendNoAccountNotice({ address: "nobody@example.com", sms: false }, h.as.auth);
+
+    const written = JSON.stringify(lines);
+    t.notOk(written.includes(byEmail), "the emailed token is not in the log");
+    t.notOk(written.includes(bySms), "the texted token is not in the log");
+    const email = lines.find((line) => line.to === "rita@example.com");
+    t.match(
+      email?.text,
+      /enter this reset code in the app before 2026-12-07 10:45 UTC: \[withheld\]\. It works once\./,
+    );
+    const text = lines.find((line) => line.channel === "sms");
+    t.equal(text?.kind, "password_reset");
+    t.match(text?.text, /reset code in the app before 2026-12-07 10:45 UTC: \[withheld\]/);
+    const notice = lines.find((line) => line.to === "nobody@example.com");
+    t.match(notice?.text, /no Parley account uses it/);
+  },
+);
+
+t.test("with PASSWORD_RESET_URL the email links to it, the token in the fragment", async (t) => {
+  const smtp = await startSmtpReceiver(t);
+  const { log } = capturedLog();
+  const h = await startHarness(t, {
+    passwordResetUrl: "https://app.parley.example/reset",
+    delivery: {
+      adapters: { email: emailAdapter({ smtpUrl: smtp.url, from: "Parley <no-reply@parley.local>", log }) },
+    },
+  });
+  const sent = token();
+  await h.staff.sendPasswordReset(
+    { address: "rita@example.com", sms: false, resetToken: sent, expiresAt },
+    h.as.auth,
+  );
+  const [mail] = smtp.mails.map((m) => m.replace(/=\r?\n/g, "").replace(/=3D/g, "="));
+  t.ok(mail?.includes(`https://app.parley.example/reset#token=${sent}`), "the link carries the token");
+  t.match(mail, /To: rita@example\.com/);
+});
+
+t.test("bad requests name their field; only auth may ask", async (t) => {
+  const h = await startHarness(t, { delivery: { adapters: {} } });
+  const ask = (overrides: Partial<{ address: string; resetToken: string; expiresAt: Date | undefined }>) =>
+    failure(
+      h.staff.sendPasswordReset(
+        { address: "rita@example.com", sms: false, resetToken: token(), expiresAt, ...overrides },
+        h.as.auth,
+      ),
+    );
+  const field = async (overrides: Parameters<typeof ask>[0]) =>
+    (await ask(overrides)).fieldViolations[0]?.field;
+  t.equal(await field({ address: "" }), "address");
+  t.equal(await field({ address: "x".repeat(255) }), "address");
+  t.equal(await field({ resetToken: "short" }), "reset_token");
+  t.equal(await field({ resetToken: "not a token at all, spaces and all" }), "reset_token");
+  t.equal(await field({ expiresAt: undefined }), "expires_at");
+  t.equal(
+    (await failure(h.staff.sendNoAccountNotice({ address: "", sms: false }, h.as.auth))).reason,
+    "VALIDATION_FAILED",
+  );
+  const denied = await failure(
+    h.staff.sendPasswordReset(
+      { address: "rita@example.com", sms: false, resetToken: token(), expiresAt },
+      h.as.edge,
+    ),
+  );
+  t.equal(denied.reason, "PERMISSION_DENIED");
+});
