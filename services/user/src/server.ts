@@ -32,7 +32,7 @@ import { loggableBody } from "./domain/model";
 import { createNotifications, type Notifications } from "./domain/notifications";
 import type { PresenceStore } from "./domain/ports";
 import { createSafetyCopy } from "./domain/safety";
-import { type CodeSender, createUserStaff } from "./domain/staff";
+import { type AddressSender, createUserStaff } from "./domain/staff";
 import { createUsers, type Users } from "./domain/users";
 import { USER_STAFF_ACTIONS } from "./grpc/audited";
 import { userHandlers } from "./grpc/handlers";
@@ -92,10 +92,10 @@ export interface UserService {
 
 /**
  * Messages to an address (codes, password resets) through the channel's adapter; with none
- * configured (SMS without a provider), written to the log instead so a newcomer can still try
- * it — the log transport, which withholds a message's secret.
+ * configured (SMS without a provider), written to the log instead so a newcomer sees what would
+ * have been sent — the log transport, which withholds the code or token a message carries.
  */
-function codeSender(adapters: DeliverDeps["adapters"], log: Logger): CodeSender {
+function addressSender(adapters: DeliverDeps["adapters"], log: Logger): AddressSender {
   return async (target, message) => {
     const adapter = adapters[target.channel];
     if (adapter) return adapter.send(target, message);
@@ -182,7 +182,7 @@ export function createUserService(deps: UserServiceDeps): UserService {
         createUserStaff({
           store: createProfileStatusStore(deps.sql),
           now,
-          send: codeSender(deps.delivery?.adapters ?? {}, deps.log),
+          send: addressSender(deps.delivery?.adapters ?? {}, deps.log),
           passwordResetUrl: deps.passwordResetUrl,
         }),
         createPaging(deps.pageTokenSecret),

@@ -23,7 +23,7 @@ const token = () => randomBytes(32).toString("base64url");
 const expiresAt = new Date("2026-12-07T10:45:00Z");
 
 t.test(
-  "with no provider for a channel, the log shows the reset message with its token withheld",
+  "with no provider for a channel, the log shows the message with its token or code withheld",
   async (t) => {
     const { log, lines } = capturedLog();
     // Email without SMTP_URL (logged, not sent); no SMS provider at all.
@@ -42,6 +42,10 @@ t.test(
       h.as.auth,
     );
     await h.staff.sendNoAccountNotice({ address: "nobody@example.com", sms: false }, h.as.auth);
+    await h.staff.sendVerificationCode(
+      { userId: "", address: "+919800000001", sms: true, code: "482913", validMinutes: 10 },
+      h.as.auth,
+    );
 
     const written = JSON.stringify(lines);
     t.notOk(written.includes(byEmail), "the emailed token is not in the log");
@@ -51,11 +55,14 @@ t.test(
       email?.text,
       /enter this reset code in the app before 2026-12-07 10:45 UTC: \[withheld\]\. It works once\./,
     );
-    const text = lines.find((line) => line.channel === "sms");
+    const text = lines.find((line) => line.channel === "sms" && line.kind === "password_reset");
     t.equal(text?.kind, "password_reset");
     t.match(text?.text, /reset code in the app before 2026-12-07 10:45 UTC: \[withheld\]/);
     const notice = lines.find((line) => line.to === "nobody@example.com");
     t.match(notice?.text, /no Parley account uses it/);
+    const code = lines.find((line) => line.kind === "verification_code");
+    t.equal(code?.text, "Your Parley code is [withheld]. It expires in 10 minutes. Never share it.");
+    t.notOk(written.includes("482913"), "nor is the verification code");
   },
 );
 

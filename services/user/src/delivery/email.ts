@@ -7,7 +7,7 @@ import { emailBodies } from "../domain/templates";
 /**
  * Email over SMTP (nodemailer) to `SMTP_URL`, text and HTML from the templates. Without an
  * SMTP server the message is written to the service's log instead (`pnpm start` shows it),
- * whole but for a secret it carries (a reset token), so a newcomer sees what would have been sent.
+ * whole but for a secret it carries (a code, a reset token), so a newcomer sees what would have been sent.
  */
 export function emailAdapter(options: { smtpUrl?: string; from: string; log: Logger }): DeliveryAdapter {
   const transport = options.smtpUrl

@@ -234,8 +234,8 @@ export interface DeliveryMessage {
   title: string;
   body: string;
   /**
-   * A secret the body carries (a password reset token): a log line standing in for a channel
-   * with no provider writes the body without it.
+   * A secret the body carries (a verification code, a password reset token): a log line
+   * standing in for a channel with no provider writes the body without it.
    */
   secret?: string;
   data: Record<string, string>;

@@ -22,8 +22,8 @@ export interface ProfileStatusStore {
   search(query: ProfileQuery, afterId: string | undefined, limit: number): Promise<ProfileSummary[]>;
 }
 
-/** Sends one message through a channel's adapter (or its log when none is configured). */
-export type CodeSender = (target: DeliveryTarget, message: DeliveryMessage) => Promise<DeliveryOutcome>;
+/** Sends one message to an address through its channel's adapter (or its log when none is configured). */
+export type AddressSender = (target: DeliveryTarget, message: DeliveryMessage) => Promise<DeliveryOutcome>;
 
 /** A time as a message states it: "2026-12-07 10:45 UTC". */
 const stated = (at: Date) => `${at.toISOString().slice(0, 16).replace("T", " ")} UTC`;
@@ -34,7 +34,7 @@ const RESET_TOKEN = /^[\w-]{16,256}$/;
 export function createUserStaff(deps: {
   store: ProfileStatusStore;
   now: () => Date;
-  send?: CodeSender;
+  send?: AddressSender;
   /** Where the apps let a person choose a new password; a reset message links to it when set. */
   passwordResetUrl?: string;
 }) {
@@ -67,7 +67,8 @@ export function createUserStaff(deps: {
   return {
     /**
      * A one-time code by email or SMS, straight through the channel (not the inbox, whatever the
-     * person's preferences: they asked for it). A refusal is the caller's to retry.
+     * person's preferences: they asked for it). The code is the message's secret, as a reset
+     * token is. A refusal is the caller's to retry.
      */
     async sendVerificationCode(input: { address: string; sms: boolean; code: string; validMinutes: number }) {
       checkAddress(input.address);
@@ -80,6 +81,7 @@ export function createUserStaff(deps: {
         kind: "verification_code",
         title: "Your Parley verification code",
         body: `Your Parley code is ${input.code}. It expires in ${minutes} minutes. Never share it.`,
+        secret: input.code,
       });
     },
 
