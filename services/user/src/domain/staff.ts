@@ -90,13 +90,13 @@ export function createUserStaff(deps: {
      * (the token in the fragment, which browsers do not send to servers) or, without one, as a
      * code to enter. The token is the message's secret: a log standing in for a channel withholds it.
      */
-    async sendPasswordReset(input: { address: string; sms: boolean; resetToken: string; expiresAt: Date }) {
+    async sendPasswordReset(input: { address: string; sms: boolean; resetToken: string; expiresAt?: Date }) {
       checkAddress(input.address);
       if (!RESET_TOKEN.test(input.resetToken))
         throw invalidArgument("VALIDATION_FAILED", "a reset token is required", {
           fieldViolations: [{ field: "reset_token", description: "must be a reset token" }],
         });
-      if (Number.isNaN(input.expiresAt.getTime()))
+      if (!input.expiresAt || Number.isNaN(input.expiresAt.getTime()))
         throw invalidArgument("VALIDATION_FAILED", "expires_at is required", {
           fieldViolations: [{ field: "expires_at", description: "is required" }],
         });

@@ -40,7 +40,7 @@ export function userStaffHandlers(
         address: request.address,
         sms: request.sms,
         resetToken: request.resetToken,
-        expiresAt: request.expiresAt ?? new Date(Number.NaN),
+        expiresAt: request.expiresAt,
       });
       return {};
     },
