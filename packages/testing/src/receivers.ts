@@ -12,7 +12,16 @@ const bodyOf = (request: IncomingMessage) =>
     request.on("end", () => resolve(Buffer.concat(chunks)));
   });
 
-/** A real SMTP server on a free port: every message it accepts, raw, in `mails`. */
+/** A mail's quoted-printable text made readable: soft line breaks joined, `=XX` escapes decoded. */
+const decodeQuotedPrintable = (mail: string) =>
+  mail
+    .replace(/=\r?\n/g, "")
+    .replace(/=([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
+
+/**
+ * A real SMTP server on a free port: every message it accepts, raw, in `mails`; `texts()` gives
+ * them with their quoted-printable text decoded, for reading codes and links out of them.
+ */
 export async function startSmtpReceiver(t: Test) {
   const mails: string[] = [];
   const smtp = new SMTPServer({
@@ -30,7 +39,7 @@ export async function startSmtpReceiver(t: Test) {
   await new Promise<void>((resolve) => smtp.listen(0, "127.0.0.1", resolve));
   t.teardown(() => new Promise<void>((resolve) => smtp.close(() => resolve())));
   const { port } = (smtp as unknown as { server: { address(): AddressInfo } }).server.address();
-  return { mails, url: `smtp://127.0.0.1:${port}` };
+  return { mails, texts: () => mails.map(decodeQuotedPrintable), url: `smtp://127.0.0.1:${port}` };
 }
 
 export interface ReceivedPush {

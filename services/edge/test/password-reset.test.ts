@@ -22,15 +22,7 @@ t.test(
       body: { email, phone, password: PASSWORD, display_name: "Rita" },
     });
     t.equal(registered.status, 200, JSON.stringify(registered.body));
-    /** The mails to an address, their quoted-printable text decoded. */
-    const mailsTo = (address: string) =>
-      smtp.mails
-        .map((m) =>
-          m
-            .replace(/=\r?\n/g, "")
-            .replace(/=([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16))),
-        )
-        .filter((m) => m.includes(address));
+    const mailsTo = (address: string) => smtp.texts().filter((m) => m.includes(address));
     const reset = (resetToken: string, newPassword: string) =>
       api.call("POST", "/v1/auth/password:reset", {
         body: { reset_token: resetToken, new_password: newPassword },

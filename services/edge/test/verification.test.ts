@@ -18,10 +18,10 @@ t.test(
     const token: string = registered.body.tokens.access_token;
     const codeFor = async (count: number) => {
       const mails = await eventually(
-        async () => smtp.mails.filter((m) => m.includes(email)),
+        async () => smtp.texts().filter((m) => m.includes(email)),
         (found) => found.length >= count,
       );
-      const match = /code is (\d{6})/.exec(mails.at(-1)?.replace(/=\r?\n/g, "") ?? "");
+      const match = /code is (\d{6})/.exec(mails.at(-1) ?? "");
       return match?.[1] ?? "";
     };
     const ask = (channel: string) =>

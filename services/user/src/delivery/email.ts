@@ -31,7 +31,7 @@ export function emailAdapter(options: { smtpUrl?: string; from: string; log: Log
             {
               to: target.address,
               subject: message.title,
-              text: emailBodies(message.title, loggableBody(message)).text,
+              text: loggableBody({ body: text, secret: message.secret }),
             },
             "email (no SMTP_URL: logged, not sent)",
           );
