@@ -1,7 +1,8 @@
 // `pnpm test [paths...]`: every test file (or the given files/folders) through tap, against a
 // real Postgres: DATABASE_URL when set, otherwise a throwaway embedded one for this run.
-// Ends with the failed tests, a line each (the end of the output is what CI shows), then one line
-// `N passed, N failed[, N skipped]` counting the top-level tests of every file.
+// Ends with the failed tests, each with the start of its diff or error (the end of the output is
+// what CI shows), then one line `N passed, N failed[, N skipped]` counting the top-level tests of
+// every file.
 import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -124,11 +125,33 @@ if (portClaimsDir) rmSync(portClaimsDir, { recursive: true, force: true });
 const deepest = failures.filter(
   (failure) => !failures.some((other) => other.fullname.startsWith(`${failure.fullname} > `)),
 );
+/**
+ * A failure's own account, shortened: the diff of what was found against what was wanted, or
+ * the error, so the end of the output (all CI shows) says what went wrong, not only where.
+ */
+function whatWentWrong(failure: Result): string[] {
+  const diag = (failure.diag ?? {}) as Record<string, unknown>;
+  const told = [diag.diff, diag.error, diag.message, diag.stack].find(
+    (value): value is string => typeof value === "string" && value.trim() !== "",
+  );
+  const text =
+    told ??
+    ("found" in diag || "wanted" in diag
+      ? `found: ${JSON.stringify(diag.found)}\nwanted: ${JSON.stringify(diag.wanted)}`
+      : "");
+  const lines = text.split("\n").filter((line) => line.trim() !== "");
+  const shown = lines.slice(0, 12).map((line) => (line.length > 400 ? `${line.slice(0, 400)}…` : line));
+  if (lines.length > shown.length)
+    shown.push(`… ${lines.length - shown.length} more lines above the summary`);
+  return shown;
+}
+
 if (deepest.length > 0) process.stdout.write("\nFailed:\n");
 for (const failure of deepest) {
   const at = failure.diag?.at;
   const where = at?.fileName ? ` (${path.basename(at.fileName)}:${at.lineNumber})` : "";
   process.stdout.write(`  not ok: ${failure.fullname}${where}\n`);
+  for (const line of whatWentWrong(failure)) process.stdout.write(`      ${line}\n`);
 }
 const skipped = totals.skipped > 0 ? `, ${totals.skipped} skipped` : "";
 process.stdout.write(`\n${totals.passed} passed, ${totals.failed} failed${skipped}\n`);
