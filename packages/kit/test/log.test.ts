@@ -15,6 +15,7 @@ t.test("secrets are redacted wherever Parley's messages carry them", async (t) =
   log.info(
     {
       code: "123456",
+      err: { message: "refused", details: { code: "223344" } },
       request: { resetToken: "reset-secret", newPassword: "pass-secret", mfaCode: "654321" },
       response: { enrolment: { otpauthUri: "otpauth://totp/x?secret=TOTPSECRET", backupCodes: ["bk-1"] } },
       call: { metadata: { headers: { authorization: "Bearer token-secret" } } },
@@ -33,6 +34,7 @@ t.test("secrets are redacted wherever Parley's messages carry them", async (t) =
     "bk-1",
     "token-secret",
     "pk_key-secret",
+    "223344",
   ])
     t.notOk(line.includes(secret), `${secret} is not in the log`);
   t.match(
@@ -67,5 +69,8 @@ t.test("a failed query is logged without its values, whoever wraps the error", a
     t.match(err.message + err.stack, /Failed query: insert into secrets/, "the SQL text stays");
     t.match(err.message, /params: \[redacted\]/);
     t.match(err.message, /violates check constraint/, "what went wrong stays");
+    const codes = [];
+    for (let current = err; current; current = current.cause) codes.push(current.errorCode);
+    t.ok(codes.includes("23514"), `the SQLSTATE stays (${JSON.stringify(codes)})`);
   }
 });

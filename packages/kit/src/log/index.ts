@@ -18,13 +18,19 @@ const ERROR_VALUE_FIELDS = ["params", "parameters", "args", "types", "detail"];
  * pino's error serializer, minus the values of failed queries: drizzle puts a query's
  * parameters (password hashes, tokens' digests, emails) into its error message and `params`,
  * and Postgres's `detail` quotes the row ("Failing row contains …"). The SQL text, the
- * SQLSTATE and the constraint stay, which is what diagnosing needs.
+ * SQLSTATE and the constraint stay, which is what diagnosing needs: pino writes the causes'
+ * messages into the error's own, and `cause` keeps each one's type and code (drizzle wraps the
+ * driver's error, whose code is the SQLSTATE or CONNECTION_CLOSED). An error's code is logged as
+ * `errorCode`: `code` is a secret field (verification codes) and redacted wherever it appears.
  */
 function serializeError(error: unknown): unknown {
   const serialized = pino.stdSerializers.err(error as Error) as unknown;
   if (serialized === error || typeof serialized !== "object" || serialized === null) return serialized;
   const out = serialized as Record<string, unknown>;
   for (const field of ERROR_VALUE_FIELDS) delete out[field];
+  const code = ownCode(error);
+  delete out.code;
+  if (code !== undefined) out.errorCode = code;
   const leaks: string[] = [];
   for (let current = error, depth = 0; current instanceof Error && depth < 10; depth++) {
     const params = (current as { params?: unknown }).params;
@@ -36,7 +42,26 @@ function serializeError(error: unknown): unknown {
     if (typeof text === "string")
       out[field] = leaks.reduce((kept, leak) => kept.split(leak).join("\nparams: [redacted]"), text);
   }
+  const causes = causeCodes((error as Error).cause);
+  if (causes) out.cause = causes;
   return out;
+}
+
+/** The causes under an error, three deep: each one's type and code, no message or values. */
+function causeCodes(error: unknown, depth = 0): Record<string, unknown> | undefined {
+  if (!(error instanceof Error) || depth >= 3) return undefined;
+  const code = ownCode(error);
+  const cause = causeCodes(error.cause, depth + 1);
+  return {
+    type: error.constructor.name,
+    ...(code !== undefined ? { errorCode: code } : {}),
+    ...(cause ? { cause } : {}),
+  };
+}
+
+function ownCode(error: unknown): string | number | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" || typeof code === "number" ? code : undefined;
 }
 
 export interface LoggerOptions {

@@ -13,14 +13,21 @@ declare module "fastify" {
  * The one error envelope, for every route: whatever went wrong (a schema, a parser, a limit,
  * a service) the answer is `{"error": {code, status, reason, message, details, request_id}}`
  * (see http/errors.ts), with Retry-After when the caller may retry. Failures on the edge's
- * side (5xx) are logged with the request id; nothing about them reaches the caller.
+ * side (5xx) are logged with the request id, status and reason; nothing about them reaches the
+ * caller.
  */
 export default fp(
   async (app: FastifyInstance) => {
     app.setErrorHandler((error, request, reply) => {
       const mapped = toHttpError(error, request.id, request.routeOptions.config?.bodyField);
-      if (mapped.statusCode >= 500)
-        request.log.error({ err: error, requestId: request.id }, "request failed");
+      if (mapped.statusCode >= 500) {
+        // A retryable outage upstream (503, 504) was logged where it happened: a warning here.
+        const level = mapped.statusCode === 503 || mapped.statusCode === 504 ? "warn" : "error";
+        request.log[level](
+          { err: error, requestId: request.id, status: mapped.statusCode, reason: mapped.body.error.reason },
+          "request failed",
+        );
+      }
       if (mapped.retryAfterSeconds) reply.header("retry-after", String(mapped.retryAfterSeconds));
       return reply.code(mapped.statusCode).send(mapped.body);
     });
