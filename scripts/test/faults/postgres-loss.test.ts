@@ -13,6 +13,24 @@ import { type Person, world } from "../world";
 
 const LOAD_WORKERS = 6;
 const TERMINATION_ROUNDS = 10;
+/** The answers a call hit by the outage may give: retry the same request. */
+const RETRYABLE = ["DATABASE_UNAVAILABLE", "AUDIT_UNAVAILABLE"];
+
+interface LogEntry {
+  level: number;
+  msg: string;
+  grpcCode?: string;
+  reason?: string;
+  err?: { type: string; errorCode?: string; cause?: { errorCode?: string }; message: string };
+}
+const parseLogLine = (line: string): LogEntry | undefined => {
+  try {
+    const entry = JSON.parse(line);
+    return typeof entry?.level === "number" ? entry : undefined;
+  } catch {
+    return undefined;
+  }
+};
 
 const until = async (t: Test, what: string, check: () => Promise<boolean>, timeoutMs = 20_000) => {
   const started = Date.now();
@@ -26,10 +44,27 @@ const until = async (t: Test, what: string, check: () => Promise<boolean>, timeo
 t.test("terminated connections under load, then a database that goes away and comes back", async (t) => {
   const server = new URL(testServerUrl());
   const proxy = await startTcpProxy(t, `${server.hostname}:${server.port || 5432}`);
+  // What the services logged that a retryable outage does not explain (errors, and warnings
+  // with another reason): an unexpected answer carries the last five logged since the last one.
+  let unexplained: string[] = [];
   const { platform, secrets, databaseUrl } = await launchTestPlatform(
     t,
     { edge: { RATE_LIMIT_PER_MINUTE: "1000000" } },
-    { databaseUrl: (url) => proxy.through(url) },
+    {
+      databaseUrl: (url) => proxy.through(url),
+      onLine: (service, line) => {
+        const entry = parseLogLine(line);
+        if (!entry || entry.level < 40 || (entry.level < 50 && RETRYABLE.includes(entry.reason ?? "")))
+          return;
+        const err = entry.err
+          ? ` (${entry.err.type} ${entry.err.errorCode ?? entry.err.cause?.errorCode ?? ""} ${entry.err.message})`
+          : "";
+        unexplained = [
+          ...unexplained.slice(-4),
+          `${service}: ${entry.msg} ${entry.grpcCode ?? ""} ${entry.reason ?? ""}${err}`,
+        ];
+      },
+    },
   );
   const w = world(t, platform, secrets);
   const database = new URL(databaseUrl).pathname.slice(1);
@@ -62,10 +97,14 @@ t.test("terminated connections under load, then a database that goes away and co
       // the credit is kept, and the same request again records it without crediting twice.
       if (
         response.status !== 503 ||
-        !["DATABASE_UNAVAILABLE", "AUDIT_UNAVAILABLE"].includes(response.body.error?.reason) ||
+        !RETRYABLE.includes(response.body.error?.reason) ||
         !response.headers.get("retry-after")
-      )
-        unexpected.push(`${method} ${path}: ${response.status} ${JSON.stringify(response.body)}`);
+      ) {
+        unexpected.push(
+          `${method} ${path}: ${response.status} ${JSON.stringify(response.body)}; logged: ${JSON.stringify(unexplained)}`,
+        );
+        unexplained = [];
+      }
       retries += 1;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
