@@ -2,6 +2,7 @@ import { createECDH, randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import ece from "http_ece";
+import { type ParsedMail, simpleParser } from "mailparser";
 import { SMTPServer } from "smtp-server";
 import type { Test } from "tap";
 
@@ -12,18 +13,25 @@ const bodyOf = (request: IncomingMessage) =>
     request.on("end", () => resolve(Buffer.concat(chunks)));
   });
 
-/** A mail's quoted-printable text made readable: soft line breaks joined, `=XX` escapes decoded. */
-const decodeQuotedPrintable = (mail: string) =>
-  mail
-    .replace(/=\r?\n/g, "")
-    .replace(/=([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
+/** A mail as its reader sees it: recipients, subject and text, decoded (mailparser). */
+export interface ReceivedMail {
+  to: string[];
+  subject: string;
+  text: string;
+}
+
+const addressesOf = (to: ParsedMail["to"]): string[] =>
+  (Array.isArray(to) ? to : to ? [to] : []).flatMap((group) =>
+    group.value.map((address) => address.address ?? ""),
+  );
 
 /**
- * A real SMTP server on a free port: every message it accepts, raw, in `mails`; `texts()` gives
- * them with their quoted-printable text decoded, for reading codes and links out of them.
+ * A real SMTP server on a free port: every message it accepts, raw, in `mails`, and parsed (its
+ * subject and text decoded from whatever transfer encoding it came in) in `received`.
  */
 export async function startSmtpReceiver(t: Test) {
   const mails: string[] = [];
+  const received: ReceivedMail[] = [];
   const smtp = new SMTPServer({
     authOptional: true,
     disabledCommands: ["STARTTLS"],
@@ -31,15 +39,26 @@ export async function startSmtpReceiver(t: Test) {
       const chunks: Buffer[] = [];
       stream.on("data", (c: Buffer) => chunks.push(c));
       stream.on("end", () => {
-        mails.push(Buffer.concat(chunks).toString());
-        callback();
+        const raw = Buffer.concat(chunks);
+        mails.push(raw.toString());
+        simpleParser(raw).then(
+          (parsed) => {
+            received.push({
+              to: addressesOf(parsed.to),
+              subject: parsed.subject ?? "",
+              text: parsed.text ?? "",
+            });
+            callback();
+          },
+          (error: Error) => callback(error),
+        );
       });
     },
   });
   await new Promise<void>((resolve) => smtp.listen(0, "127.0.0.1", resolve));
   t.teardown(() => new Promise<void>((resolve) => smtp.close(() => resolve())));
   const { port } = (smtp as unknown as { server: { address(): AddressInfo } }).server.address();
-  return { mails, texts: () => mails.map(decodeQuotedPrintable), url: `smtp://127.0.0.1:${port}` };
+  return { mails, received, url: `smtp://127.0.0.1:${port}` };
 }
 
 export interface ReceivedPush {

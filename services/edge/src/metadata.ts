@@ -8,21 +8,28 @@ export interface CallerFacts {
   apiKey?: string;
   clientIp: string;
   userAgent?: string;
+  /** The client's Accept-Language: the language of messages the call sends (a password reset). */
+  acceptLanguage?: string;
 }
+
+/** Language tags, q-values and their separators: anything else is not passed on. */
+const ACCEPT_LANGUAGE = /^[\w\-,;=.* ]{1,200}$/;
 
 /** gRPC metadata as HTTP/2 headers (lower-case names, text values). */
 export type UpstreamHeaders = Record<string, string>;
 
 /**
  * The only metadata the edge sends upstream. Nothing a client sends is copied through except
- * the credentials the edge itself checked or forwards, so a client cannot claim an identity
- * or an IP in metadata.
+ * the credentials the edge itself checked or forwards, its user agent and its Accept-Language
+ * (when it is only language tags), so a client cannot claim an identity or an IP in metadata.
  */
 export function upstreamMetadata(facts: CallerFacts): UpstreamHeaders {
   const headers: UpstreamHeaders = { "x-request-id": facts.requestId, "x-client-ip": facts.clientIp };
   if (facts.bearerToken) headers.authorization = `Bearer ${facts.bearerToken}`;
   else if (facts.apiKey) headers["x-api-key"] = facts.apiKey;
   if (facts.userAgent) headers["x-client-user-agent"] = facts.userAgent.slice(0, 300);
+  if (facts.acceptLanguage && ACCEPT_LANGUAGE.test(facts.acceptLanguage))
+    headers["accept-language"] = facts.acceptLanguage;
   return headers;
 }
 

@@ -22,7 +22,7 @@ t.test(
       body: { email, phone, password: PASSWORD, display_name: "Rita" },
     });
     t.equal(registered.status, 200, JSON.stringify(registered.body));
-    const mailsTo = (address: string) => smtp.texts().filter((m) => m.includes(address));
+    const mailsTo = (address: string) => smtp.received.filter((m) => m.to.includes(address));
     const reset = (resetToken: string, newPassword: string) =>
       api.call("POST", "/v1/auth/password:reset", {
         body: { reset_token: resetToken, new_password: newPassword },
@@ -37,8 +37,8 @@ t.test(
       async () => mailsTo(email),
       (found) => found.length >= 1,
     );
-    t.match(mail, /Subject: Reset your Parley password/);
-    const byEmail = linked(mail ?? "");
+    t.equal(mail?.subject, "Reset your Parley password");
+    const byEmail = linked(mail?.text ?? "");
     t.match(byEmail, /^[\w-]{43}$/, "the email links to the reset page with the token");
     const emailed = await reset(byEmail, "a new passphrase by email");
     t.equal(emailed.status, 200, JSON.stringify(emailed.body));
@@ -82,7 +82,66 @@ t.test(
       async () => mailsTo(stranger),
       (found) => found.length >= 1,
     );
-    t.match(notice, /no Parley account uses it/);
-    t.notMatch(notice, /#token=/, "and carries no token");
+    t.match(notice?.text, /no Parley account uses it/);
+    t.notMatch(notice?.text, /#token=/, "and carries no token");
+  },
+);
+
+t.test(
+  "a reset message speaks the locale its owner chose, else the asker's Accept-Language, else English",
+  async (t) => {
+    const smtp = await startSmtpReceiver(t);
+    const api = await startPlatform(t, { user: { SMTP_URL: smtp.url, PASSWORD_RESET_URL: RESET_PAGE } });
+    const mailTo = async (address: string) => {
+      const [mail] = await eventually(
+        async () => smtp.received.filter((m) => m.to.includes(address)),
+        (found) => found.length >= 1,
+      );
+      return mail!;
+    };
+    const ask = (identifier: string, acceptLanguage?: string) =>
+      api.call("POST", "/v1/auth/password:requestReset", {
+        body: { identifier },
+        ...(acceptLanguage ? { headers: { "accept-language": acceptLanguage } } : {}),
+      });
+
+    // Chose Hindi in their profile: a reset asked from an English browser still comes in Hindi.
+    const chose = await api.register(`hindi-${randomUUID()}@example.com`);
+    const preferences = {
+      locale: "hi-IN",
+      time_zone: "",
+      email_notifications: true,
+      push_notifications: true,
+    };
+    const set = await api.call("PATCH", "/v1/me", { token: chose.accessToken, body: { preferences } });
+    t.equal(set.status, 200, JSON.stringify(set.body));
+    t.equal((await ask(chose.email, "en-GB,en;q=0.9")).status, 200);
+    const chosen = await mailTo(chose.email);
+    t.equal(chosen.subject, "अपना Parley पासवर्ड रीसेट करें", "the subject is in Hindi");
+    t.match(
+      chosen.text,
+      /नया पासवर्ड चुनने के लिए .+ से पहले .+#token=[\w-]{43} खोलें/,
+      "so is the text, link and all",
+    );
+    const token = linked(chosen.text);
+    const reset = await api.call("POST", "/v1/auth/password:reset", {
+      body: { reset_token: token, new_password: "एक नया लंबा पासवर्ड" },
+    });
+    t.equal(reset.status, 200, "its token works");
+
+    // No locale of their own: the asker's best language Parley has ("fr" it has not).
+    const plain = await api.register(`plain-${randomUUID()}@example.com`);
+    t.equal((await ask(plain.email, "fr-FR, hi;q=0.8, en;q=0.5")).status, 200);
+    t.equal((await mailTo(plain.email)).subject, "अपना Parley पासवर्ड रीसेट करें");
+    const english = await api.register(`english-${randomUUID()}@example.com`);
+    t.equal((await ask(english.email, "de-DE")).status, 200);
+    t.equal((await mailTo(english.email)).subject, "Reset your Parley password", "none it has: English");
+
+    // No account: the notice in the asker's language.
+    const stranger = `nobody-${randomUUID()}@example.com`;
+    t.equal((await ask(stranger, "hi-IN")).status, 200);
+    const notice = await mailTo(stranger);
+    t.equal(notice.subject, "Parley पासवर्ड रीसेट");
+    t.match(notice.text, /कोई भी Parley खाता इसका उपयोग नहीं करता/);
   },
 );

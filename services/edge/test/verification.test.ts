@@ -18,10 +18,10 @@ t.test(
     const token: string = registered.body.tokens.access_token;
     const codeFor = async (count: number) => {
       const mails = await eventually(
-        async () => smtp.texts().filter((m) => m.includes(email)),
+        async () => smtp.received.filter((m) => m.to.includes(email)),
         (found) => found.length >= count,
       );
-      const match = /code is (\d{6})/.exec(mails.at(-1) ?? "");
+      const match = /code is (\d{6})/.exec(mails.at(-1)?.text ?? "");
       return match?.[1] ?? "";
     };
     const ask = (channel: string) =>

@@ -1,6 +1,6 @@
 // Messages auth asks the user service to send to an address (UserStaffService): password resets
 // and no-account notices, through the channel's adapter or, where a channel has none, the log
-// that stands in for it, which never shows the reset token.
+// that stands in for it, which never shows the reset token; in the language of their reader.
 import { randomBytes } from "node:crypto";
 import { createLogger } from "@parley/kit/log";
 import { startSmtpReceiver } from "@parley/testing";
@@ -21,6 +21,10 @@ function capturedLog() {
 
 const token = () => randomBytes(32).toString("base64url");
 const expiresAt = new Date("2026-12-07T10:45:00Z");
+/** A reset for nobody in particular: no account to take a locale from, no Accept-Language. */
+const anyone = { userId: "", acceptLanguage: "" };
+const ENGLISH_RESET = "Reset your Parley password";
+const HINDI_RESET = "अपना Parley पासवर्ड रीसेट करें";
 
 t.test(
   "with no provider for a channel, the log shows the message with its token or code withheld",
@@ -33,15 +37,18 @@ t.test(
     });
     const byEmail = token();
     await h.staff.sendPasswordReset(
-      { address: "rita@example.com", sms: false, resetToken: byEmail, expiresAt },
+      { address: "rita@example.com", sms: false, resetToken: byEmail, expiresAt, ...anyone },
       h.as.auth,
     );
     const bySms = token();
     await h.staff.sendPasswordReset(
-      { address: "+919812345678", sms: true, resetToken: bySms, expiresAt },
+      { address: "+919812345678", sms: true, resetToken: bySms, expiresAt, ...anyone },
       h.as.auth,
     );
-    await h.staff.sendNoAccountNotice({ address: "nobody@example.com", sms: false }, h.as.auth);
+    await h.staff.sendNoAccountNotice(
+      { address: "nobody@example.com", sms: false, acceptLanguage: "" },
+      h.as.auth,
+    );
     await h.staff.sendVerificationCode(
       { userId: "", address: "+919800000001", sms: true, code: "482913", validMinutes: 10 },
       h.as.auth,
@@ -77,12 +84,83 @@ t.test("with PASSWORD_RESET_URL the email links to it, the token in the fragment
   });
   const sent = token();
   await h.staff.sendPasswordReset(
-    { address: "rita@example.com", sms: false, resetToken: sent, expiresAt },
+    { address: "rita@example.com", sms: false, resetToken: sent, expiresAt, ...anyone },
     h.as.auth,
   );
-  const [mail] = smtp.texts();
-  t.ok(mail?.includes(`https://app.parley.example/reset#token=${sent}`), "the link carries the token");
-  t.match(mail, /To: rita@example\.com/);
+  const [mail] = smtp.received;
+  t.ok(mail?.text.includes(`https://app.parley.example/reset#token=${sent}`), "the link carries the token");
+  t.same(mail?.to, ["rita@example.com"]);
+});
+
+t.test("each message is in its owner's chosen locale, else the asker's Accept-Language", async (t) => {
+  const { log, lines } = capturedLog();
+  const h = await startHarness(t, {
+    log,
+    delivery: { adapters: { email: emailAdapter({ from: "Parley <no-reply@parley.local>", log }) } },
+  });
+  const person = await h.person();
+  await h.client.getMe({}, person.call);
+  const chooseLocale = (locale: string) =>
+    h.client.updateProfile(
+      {
+        reason: "",
+        profile: {
+          userId: "",
+          displayName: "",
+          avatarUrl: "",
+          bio: "",
+          languages: [],
+          verified: false,
+          partnerId: "",
+          externalId: "",
+          syncStatus: 0,
+          preferences: { locale, timeZone: "", emailNotifications: true, pushNotifications: true },
+        },
+        updateMask: ["preferences"],
+      },
+      person.call,
+    );
+  /** The last email to an address, as the log standing in for SMTP shows it. */
+  const last = (address: string) => lines.filter((line) => line.to === address).at(-1);
+  const code = (userId: string) =>
+    h.staff.sendVerificationCode(
+      { userId, address: "vera@example.com", sms: false, code: "482913", validMinutes: 10 },
+      h.as.auth,
+    );
+  const reset = (userId: string, acceptLanguage: string) =>
+    h.staff.sendPasswordReset(
+      { address: "vera@example.com", sms: false, resetToken: token(), expiresAt, userId, acceptLanguage },
+      h.as.auth,
+    );
+
+  await code(person.userId);
+  t.equal(last("vera@example.com")?.subject, "Your Parley verification code", "no locale chosen: English");
+  await chooseLocale("hi-IN");
+  await code(person.userId);
+  t.equal(
+    last("vera@example.com")?.subject,
+    "आपका Parley सत्यापन कोड",
+    "chosen Hindi: the code comes in Hindi",
+  );
+  t.match(
+    last("vera@example.com")?.text,
+    "आपका Parley कोड [withheld] है। यह 10 मिनट में समाप्त हो जाएगा। इसे किसी के साथ साझा न करें।",
+  );
+  await reset(person.userId, "en-US");
+  t.equal(last("vera@example.com")?.subject, HINDI_RESET, "the owner's choice beats the asker's");
+  await chooseLocale("");
+  await reset(person.userId, "en-US,hi;q=0.9");
+  t.equal(last("vera@example.com")?.subject, ENGLISH_RESET, "no choice: the asker's first");
+  await reset(person.userId, "ta-IN, hi;q=0.7, *;q=0.1");
+  t.equal(last("vera@example.com")?.subject, HINDI_RESET, "the first Parley speaks");
+  await reset("", "hi;q=0, en;q=0.2");
+  t.equal(last("vera@example.com")?.subject, ENGLISH_RESET, "q=0 refuses a language");
+  await h.staff.sendNoAccountNotice(
+    { address: "nobody@example.com", sms: false, acceptLanguage: "hi" },
+    h.as.auth,
+  );
+  t.equal(last("nobody@example.com")?.subject, "Parley पासवर्ड रीसेट");
+  t.notOk(JSON.stringify(lines).includes("482913"), "no code reached the log, in either language");
 });
 
 t.test("bad requests name their field; only auth may ask", async (t) => {
@@ -90,7 +168,7 @@ t.test("bad requests name their field; only auth may ask", async (t) => {
   const ask = (overrides: Partial<{ address: string; resetToken: string; expiresAt: Date | undefined }>) =>
     failure(
       h.staff.sendPasswordReset(
-        { address: "rita@example.com", sms: false, resetToken: token(), expiresAt, ...overrides },
+        { address: "rita@example.com", sms: false, resetToken: token(), expiresAt, ...anyone, ...overrides },
         h.as.auth,
       ),
     );
@@ -102,12 +180,13 @@ t.test("bad requests name their field; only auth may ask", async (t) => {
   t.equal(await field({ resetToken: "not a token at all, spaces and all" }), "reset_token");
   t.equal(await field({ expiresAt: undefined }), "expires_at");
   t.equal(
-    (await failure(h.staff.sendNoAccountNotice({ address: "", sms: false }, h.as.auth))).reason,
+    (await failure(h.staff.sendNoAccountNotice({ address: "", sms: false, acceptLanguage: "" }, h.as.auth)))
+      .reason,
     "VALIDATION_FAILED",
   );
   const denied = await failure(
     h.staff.sendPasswordReset(
-      { address: "rita@example.com", sms: false, resetToken: token(), expiresAt },
+      { address: "rita@example.com", sms: false, resetToken: token(), expiresAt, ...anyone },
       h.as.edge,
     ),
   );

@@ -94,16 +94,18 @@ export function createUserDirectory(address: string, credentials: () => Promise<
   };
   /** Password reset messages, sent by the user service through its email and SMS channels. */
   const resets: Notifier = {
-    async sendPasswordReset({ channel, to, token, expiresAt }) {
+    async sendPasswordReset({ channel, to, token, expiresAt, userId = "", acceptLanguage = "" }) {
       await staff.sendPasswordReset({
         address: to,
         sms: channel === "sms",
         resetToken: token,
         expiresAt: new Date(expiresAt),
+        userId,
+        acceptLanguage,
       });
     },
-    async sendNoAccountNotice({ channel, to }) {
-      await staff.sendNoAccountNotice({ address: to, sms: channel === "sms" });
+    async sendNoAccountNotice({ channel, to, acceptLanguage = "" }) {
+      await staff.sendNoAccountNotice({ address: to, sms: channel === "sms", acceptLanguage });
     },
   };
   const sendVerificationCode = async (message: {

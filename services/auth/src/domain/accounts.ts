@@ -221,7 +221,10 @@ export function createAccounts(deps: AccountDeps) {
       if (!found?.passwordHash) {
         if (identifier.key)
           await store.enqueueOutbox([
-            { kind: "notify.no_account", payload: { channel, to: identifier.key } },
+            {
+              kind: "notify.no_account",
+              payload: { channel, to: identifier.key, acceptLanguage: client.acceptLanguage },
+            },
           ]);
         return;
       }
@@ -232,7 +235,14 @@ export function createAccounts(deps: AccountDeps) {
         { id: newId(), tokenHash: secrets.digest(token), accountId: found.id, createdAt, expiresAt },
         {
           kind: "notify.password_reset",
-          payload: { channel, to: identifier.key, token, expiresAt: expiresAt.toISOString() },
+          payload: {
+            channel,
+            to: identifier.key,
+            token,
+            expiresAt: expiresAt.toISOString(),
+            userId: found.id,
+            acceptLanguage: client.acceptLanguage,
+          },
         },
       );
     },

@@ -67,6 +67,8 @@ export interface ClientInfo {
   ipAddress: string;
   userAgent: string;
   deviceName: string;
+  /** The client's Accept-Language as the edge passed it on: the language of messages it causes. */
+  acceptLanguage?: string;
 }
 
 export interface SigningKey {
@@ -86,9 +88,20 @@ export type OutboxMessage =
     }
   | {
       kind: "notify.password_reset";
-      payload: { channel: "email" | "sms"; to: string; token: string; expiresAt: string };
+      /** userId and acceptLanguage choose the message's language (rows written before them have neither). */
+      payload: {
+        channel: "email" | "sms";
+        to: string;
+        token: string;
+        expiresAt: string;
+        userId?: string;
+        acceptLanguage?: string;
+      };
     }
-  | { kind: "notify.no_account"; payload: { channel: "email" | "sms"; to: string } }
+  | {
+      kind: "notify.no_account";
+      payload: { channel: "email" | "sms"; to: string; acceptLanguage?: string };
+    }
   | { kind: "notify.security"; payload: SecurityNotice }
   | { kind: "devices.forget"; payload: { loginSessionId: string } }
   /** The user service's profile follows the account's status (discovery hides the suspended). */
@@ -105,6 +118,9 @@ export type OutboxMessage =
       kind: "sessions.end";
       payload: { userId: string; reason: "account_suspended" | "wallet_frozen"; asPayerOnly?: boolean };
     };
+
+/** The payload of one kind of outbox message. */
+export type OutboxPayload<K extends OutboxMessage["kind"]> = Extract<OutboxMessage, { kind: K }>["payload"];
 
 /** A security notice for the account holder (the user service's inbox; it cannot be turned off). */
 export type SecurityNotice = {

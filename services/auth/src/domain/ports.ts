@@ -6,6 +6,7 @@ import type {
   ApiKey,
   LoginSession,
   OutboxMessage,
+  OutboxPayload,
   SecurityNotice,
   SigningKey,
 } from "./model";
@@ -339,14 +340,9 @@ export interface SyncedUsers {
 
 /** Password reset messages to the address asked for (the user service's email and SMS channels). */
 export interface Notifier {
-  sendPasswordReset(message: {
-    channel: "email" | "sms";
-    to: string;
-    token: string;
-    expiresAt: string;
-  }): Promise<void>;
+  sendPasswordReset(message: OutboxPayload<"notify.password_reset">): Promise<void>;
   /** A reset was asked for an address with no account: its owner learns so, nobody else does. */
-  sendNoAccountNotice(message: { channel: "email" | "sms"; to: string }): Promise<void>;
+  sendNoAccountNotice(message: OutboxPayload<"notify.no_account">): Promise<void>;
 }
 
 /** A profile as the back office lists it (the user service's). */

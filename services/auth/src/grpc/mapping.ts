@@ -105,5 +105,6 @@ export function clientInfo(ctx: CallContext, deviceName: string, trustedPeers: B
     ipAddress: trusted && isIP(stated) ? stated : peer,
     userAgent: (trusted ? first(ctx, "x-client-user-agent") : "") || first(ctx, "user-agent"),
     deviceName: deviceName.trim(),
+    acceptLanguage: first(ctx, "accept-language").slice(0, 200),
   };
 }

@@ -83,6 +83,7 @@ const rpcRoutes: FastifyPluginAsync<RpcRoutesOptions> = async (app, options) => 
               apiKey: request.apiKey,
               clientIp: request.ip,
               userAgent: request.headers["user-agent"],
+              acceptLanguage: request.headers["accept-language"],
             }),
             deadlineMs,
           ),

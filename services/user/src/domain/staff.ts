@@ -1,6 +1,8 @@
 import { invalidArgument, unavailable } from "@parley/kit/errors";
 import { isUuid, newId, requireUuid } from "@parley/kit/ids";
+import { ADDRESS_MESSAGES, type AddressMessage } from "./address-messages";
 import type { DeliveryMessage, DeliveryOutcome, DeliveryTarget, ProfileStatus } from "./model";
+import { type Locale, localeFromAcceptLanguage, localeOf } from "./templates";
 
 export type { ProfileStatus };
 
@@ -20,13 +22,12 @@ export interface ProfileStatusStore {
   setStatus(userId: string, status: ProfileStatus, now: Date): Promise<boolean>;
   /** Matches in user id order after `afterId`. */
   search(query: ProfileQuery, afterId: string | undefined, limit: number): Promise<ProfileSummary[]>;
+  /** The locale the person chose ("" when none, or no profile). */
+  locale(userId: string): Promise<string>;
 }
 
 /** Sends one message to an address through its channel's adapter (or its log when none is configured). */
 export type AddressSender = (target: DeliveryTarget, message: DeliveryMessage) => Promise<DeliveryOutcome>;
-
-/** A time as a message states it: "2026-12-07 10:45 UTC". */
-const stated = (at: Date) => `${at.toISOString().slice(0, 16).replace("T", " ")} UTC`;
 
 /** Reset tokens are URL-safe (base64url); anything else is not one of auth's. */
 const RESET_TOKEN = /^[\w-]{16,256}$/;
@@ -44,12 +45,16 @@ export function createUserStaff(deps: {
         fieldViolations: [{ field: "address", description: "must be an email address or phone number" }],
       });
   };
+  /**
+   * The language of a message to an address: the locale its owner chose, else the asker's
+   * Accept-Language, else English.
+   */
+  const localeFor = async (userId: string, acceptLanguage: string): Promise<Locale> => {
+    const chosen = isUuid(userId) ? await deps.store.locale(userId) : "";
+    return chosen ? localeOf(chosen) : (localeFromAcceptLanguage(acceptLanguage) ?? "en");
+  };
   /** One message to an address, straight through its channel; a refusal is the caller's to retry. */
-  const deliver = async (
-    address: string,
-    sms: boolean,
-    message: Pick<DeliveryMessage, "kind" | "title" | "body" | "secret">,
-  ) => {
+  const deliver = async (address: string, sms: boolean, message: AddressMessage) => {
     if (!deps.send) throw unavailable("DELIVERY_FAILED", "no delivery channels here");
     const outcome = await deps.send(
       sms ? { channel: "sms", phone: address } : { channel: "email", address },
@@ -70,19 +75,21 @@ export function createUserStaff(deps: {
      * person's preferences: they asked for it). The code is the message's secret, as a reset
      * token is. A refusal is the caller's to retry.
      */
-    async sendVerificationCode(input: { address: string; sms: boolean; code: string; validMinutes: number }) {
+    async sendVerificationCode(input: {
+      userId: string;
+      address: string;
+      sms: boolean;
+      code: string;
+      validMinutes: number;
+    }) {
       checkAddress(input.address);
       if (!/^\d{4,10}$/.test(input.code))
         throw invalidArgument("VALIDATION_FAILED", "a numeric code is required", {
           fieldViolations: [{ field: "code", description: "must be digits" }],
         });
       const minutes = input.validMinutes > 0 ? input.validMinutes : 10;
-      await deliver(input.address, input.sms, {
-        kind: "verification_code",
-        title: "Your Parley verification code",
-        body: `Your Parley code is ${input.code}. It expires in ${minutes} minutes. Never share it.`,
-        secret: input.code,
-      });
+      const messages = ADDRESS_MESSAGES[await localeFor(input.userId, "")];
+      await deliver(input.address, input.sms, messages.verificationCode(input.code, minutes));
     },
 
     /**
@@ -90,7 +97,14 @@ export function createUserStaff(deps: {
      * (the token in the fragment, which browsers do not send to servers) or, without one, as a
      * code to enter. The token is the message's secret: a log standing in for a channel withholds it.
      */
-    async sendPasswordReset(input: { address: string; sms: boolean; resetToken: string; expiresAt?: Date }) {
+    async sendPasswordReset(input: {
+      address: string;
+      sms: boolean;
+      resetToken: string;
+      expiresAt?: Date;
+      userId: string;
+      acceptLanguage: string;
+    }) {
       checkAddress(input.address);
       if (!RESET_TOKEN.test(input.resetToken))
         throw invalidArgument("VALIDATION_FAILED", "a reset token is required", {
@@ -100,30 +114,20 @@ export function createUserStaff(deps: {
         throw invalidArgument("VALIDATION_FAILED", "expires_at is required", {
           fieldViolations: [{ field: "expires_at", description: "is required" }],
         });
-      const step = deps.passwordResetUrl
-        ? `open ${deps.passwordResetUrl}#token=${input.resetToken} before ${stated(input.expiresAt)}`
-        : `enter this reset code in the app before ${stated(input.expiresAt)}: ${input.resetToken}`;
-      await deliver(input.address, input.sms, {
-        kind: "password_reset",
-        title: "Reset your Parley password",
-        body:
-          `Someone asked to reset the password of the Parley account that uses this address. To choose ` +
-          `a new one, ${step}. It works once. If it was not you, ignore this message: your password ` +
-          `stays as it is.`,
-        secret: input.resetToken,
-      });
+      const link = deps.passwordResetUrl && `${deps.passwordResetUrl}#token=${input.resetToken}`;
+      const messages = ADDRESS_MESSAGES[await localeFor(input.userId, input.acceptLanguage)];
+      await deliver(
+        input.address,
+        input.sms,
+        messages.passwordReset(input.resetToken, input.expiresAt, link || undefined),
+      );
     },
 
     /** A reset was asked for an address no account uses: its owner learns so, nobody else does. */
-    async sendNoAccountNotice(input: { address: string; sms: boolean }) {
+    async sendNoAccountNotice(input: { address: string; sms: boolean; acceptLanguage: string }) {
       checkAddress(input.address);
-      await deliver(input.address, input.sms, {
-        kind: "no_account_notice",
-        title: "Parley password reset",
-        body:
-          "Someone asked to reset a Parley password for this address, but no Parley account uses it. " +
-          "If it was not you, ignore this message.",
-      });
+      const messages = ADDRESS_MESSAGES[await localeFor("", input.acceptLanguage)];
+      await deliver(input.address, input.sms, messages.noAccountNotice());
     },
 
     /** A suspended or deleted person's expert profile leaves discovery; active brings it back. Idempotent. */

@@ -183,6 +183,24 @@ export function localeOf(tag: string): Locale {
   return tag.toLowerCase().split("-")[0] === "hi" ? "hi" : "en";
 }
 
+/**
+ * The locale an Accept-Language header prefers among those with templates ("fr, hi;q=0.8" → hi),
+ * by weight and then order; undefined when it names none of them.
+ */
+export function localeFromAcceptLanguage(header: string): Locale | undefined {
+  const ranked = header
+    .split(",")
+    .map((part, index) => {
+      const [tag = "", ...params] = part.split(";").map((piece) => piece.trim());
+      const q = params.find((param) => param.startsWith("q="));
+      return { primary: tag.toLowerCase().split("-")[0], weight: q ? Number(q.slice(2)) : 1, index };
+    })
+    .filter(({ weight }) => Number.isFinite(weight) && weight > 0)
+    .sort((a, b) => b.weight - a.weight || a.index - b.index);
+  const found = ranked.find(({ primary }) => primary === "en" || primary === "hi");
+  return found?.primary as Locale | undefined;
+}
+
 /** "₹12.50" from minor units and an ISO 4217 code (two decimals; the code for other currencies). */
 function money(amountMinor: string, currency: string): string {
   if (!/^-?\d+$/.test(amountMinor)) return "";

@@ -27,6 +27,7 @@ export function userStaffHandlers(
   return {
     async sendVerificationCode(request) {
       await staff.sendVerificationCode({
+        userId: request.userId,
         address: request.address,
         sms: request.sms,
         code: request.code,
@@ -41,12 +42,18 @@ export function userStaffHandlers(
         sms: request.sms,
         resetToken: request.resetToken,
         expiresAt: request.expiresAt,
+        userId: request.userId,
+        acceptLanguage: request.acceptLanguage,
       });
       return {};
     },
 
     async sendNoAccountNotice(request) {
-      await staff.sendNoAccountNotice({ address: request.address, sms: request.sms });
+      await staff.sendNoAccountNotice({
+        address: request.address,
+        sms: request.sms,
+        acceptLanguage: request.acceptLanguage,
+      });
       return {};
     },
 

@@ -76,7 +76,7 @@ export function profileStatusToJSON(object: ProfileStatus): string {
 
 /** Request of SendVerificationCode. */
 export interface SendVerificationCodeRequest {
-  /** Whose address (for the delivery record). */
+  /** Whose address: the message is in their profile's locale (English without one). */
   userId: string;
   /** An email address, or an E.164 phone number for SMS. */
   address: string;
@@ -101,7 +101,16 @@ export interface SendPasswordResetRequest {
   /** The single-use reset token (ResetPassword's `reset_token`). */
   resetToken: string;
   /** When the token stops working (said in the message). */
-  expiresAt?: Date | undefined;
+  expiresAt?:
+    | Date
+    | undefined;
+  /** The account's owner: the message is in their profile's locale, when they chose one. */
+  userId: string;
+  /**
+   * The asker's Accept-Language ("hi-IN,hi;q=0.9,en;q=0.8"): the message's language otherwise
+   * (English when it names none Parley has).
+   */
+  acceptLanguage: string;
 }
 
 /** Response of SendPasswordReset. */
@@ -114,6 +123,8 @@ export interface SendNoAccountNoticeRequest {
   address: string;
   /** True for SMS, false for email. */
   sms: boolean;
+  /** The asker's Accept-Language: the notice's language (English when it names none Parley has). */
+  acceptLanguage: string;
 }
 
 /** Response of SendNoAccountNotice. */
@@ -341,7 +352,7 @@ export const SendVerificationCodeResponse: MessageFns<SendVerificationCodeRespon
 };
 
 function createBaseSendPasswordResetRequest(): SendPasswordResetRequest {
-  return { address: "", sms: false, resetToken: "", expiresAt: undefined };
+  return { address: "", sms: false, resetToken: "", expiresAt: undefined, userId: "", acceptLanguage: "" };
 }
 
 export const SendPasswordResetRequest: MessageFns<SendPasswordResetRequest> = {
@@ -357,6 +368,12 @@ export const SendPasswordResetRequest: MessageFns<SendPasswordResetRequest> = {
     }
     if (message.expiresAt !== undefined) {
       Timestamp.encode(toTimestamp(message.expiresAt), writer.uint32(34).fork()).join();
+    }
+    if (message.userId !== "") {
+      writer.uint32(42).string(message.userId);
+    }
+    if (message.acceptLanguage !== "") {
+      writer.uint32(50).string(message.acceptLanguage);
     }
     return writer;
   },
@@ -406,6 +423,22 @@ export const SendPasswordResetRequest: MessageFns<SendPasswordResetRequest> = {
             message.expiresAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.acceptLanguage = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -432,6 +465,16 @@ export const SendPasswordResetRequest: MessageFns<SendPasswordResetRequest> = {
         : isSet(object.expires_at)
         ? fromJsonTimestamp(object.expires_at)
         : undefined,
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      acceptLanguage: isSet(object.acceptLanguage)
+        ? globalThis.String(object.acceptLanguage)
+        : isSet(object.accept_language)
+        ? globalThis.String(object.accept_language)
+        : "",
     };
   },
 
@@ -448,6 +491,12 @@ export const SendPasswordResetRequest: MessageFns<SendPasswordResetRequest> = {
     }
     if (message.expiresAt !== undefined) {
       obj.expiresAt = message.expiresAt.toISOString();
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.acceptLanguage !== "") {
+      obj.acceptLanguage = message.acceptLanguage;
     }
     return obj;
   },
@@ -498,7 +547,7 @@ export const SendPasswordResetResponse: MessageFns<SendPasswordResetResponse> = 
 };
 
 function createBaseSendNoAccountNoticeRequest(): SendNoAccountNoticeRequest {
-  return { address: "", sms: false };
+  return { address: "", sms: false, acceptLanguage: "" };
 }
 
 export const SendNoAccountNoticeRequest: MessageFns<SendNoAccountNoticeRequest> = {
@@ -508,6 +557,9 @@ export const SendNoAccountNoticeRequest: MessageFns<SendNoAccountNoticeRequest> 
     }
     if (message.sms !== false) {
       writer.uint32(16).bool(message.sms);
+    }
+    if (message.acceptLanguage !== "") {
+      writer.uint32(26).string(message.acceptLanguage);
     }
     return writer;
   },
@@ -541,6 +593,14 @@ export const SendNoAccountNoticeRequest: MessageFns<SendNoAccountNoticeRequest> 
             message.sms = reader.bool();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.acceptLanguage = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -557,6 +617,11 @@ export const SendNoAccountNoticeRequest: MessageFns<SendNoAccountNoticeRequest> 
     return {
       address: isSet(object.address) ? globalThis.String(object.address) : "",
       sms: isSet(object.sms) ? globalThis.Boolean(object.sms) : false,
+      acceptLanguage: isSet(object.acceptLanguage)
+        ? globalThis.String(object.acceptLanguage)
+        : isSet(object.accept_language)
+        ? globalThis.String(object.accept_language)
+        : "",
     };
   },
 
@@ -567,6 +632,9 @@ export const SendNoAccountNoticeRequest: MessageFns<SendNoAccountNoticeRequest> 
     }
     if (message.sms !== false) {
       obj.sms = message.sms;
+    }
+    if (message.acceptLanguage !== "") {
+      obj.acceptLanguage = message.acceptLanguage;
     }
     return obj;
   },
