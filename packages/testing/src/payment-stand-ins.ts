@@ -271,19 +271,31 @@ interface RazorpayXPayout {
 
 /**
  * RazorpayX's payouts API as far as billing uses it: `POST /v1/payouts` (composite, Basic auth,
- * X-Payout-Idempotency honoured: the same key is the same payout). `answer` decides what a new
- * payout says at once ("processing" by default), or makes the call fail.
+ * X-Payout-Idempotency honoured: the same key is the same payout), `GET /v1/payouts/{id}` and
+ * `GET /v1/payouts?reference_id=` (a collection of the payouts with that reference). `answer`
+ * decides what a new payout says at once ("processing" by default), or makes the call fail:
+ * "down" before the payout is made, "lost" after (made, but the caller gets a 504).
  */
 export async function razorpayXStandIn(t: Test) {
   const payouts = new Map<string, RazorpayXPayout>();
   const byKey = new Map<string, RazorpayXPayout>();
-  const state = { answer: "processing" as "processing" | "processed" | "down" };
+  const state = { answer: "processing" as "processing" | "processed" | "down" | "lost" };
   let next = 0;
   const basic = `Basic ${Buffer.from(`${RAZORPAYX_KEY_ID}:${RAZORPAYX_KEY_SECRET}`).toString("base64")}`;
   const { baseUrl, received } = await serve(t, (request) => {
     if (request.headers.authorization !== basic)
       return { status: 401, body: { error: { description: "auth" } } };
-    if (request.method !== "POST" || request.path !== "/v1/payouts") return undefined;
+    const url = new URL(request.path, "http://stand-in");
+    if (request.method === "GET" && url.pathname === "/v1/payouts") {
+      const reference = url.searchParams.get("reference_id");
+      const items = [...payouts.values()].filter((p) => !reference || p.reference_id === reference);
+      return { body: { entity: "collection", count: items.length, items } };
+    }
+    if (request.method === "GET" && url.pathname.startsWith("/v1/payouts/")) {
+      const found = payouts.get(decodeURIComponent(url.pathname.slice("/v1/payouts/".length)));
+      return found ? { body: found } : undefined;
+    }
+    if (request.method !== "POST" || url.pathname !== "/v1/payouts") return undefined;
     if (state.answer === "down") return { status: 503, body: { error: { description: "down" } } };
     const key = String(request.headers["x-payout-idempotency"] ?? "");
     if (!key) return { status: 400, body: { error: { description: "X-Payout-Idempotency is required" } } };
@@ -295,11 +307,12 @@ export async function razorpayXStandIn(t: Test) {
       reference_id: String(request.body.reference_id),
       amount: Number(request.body.amount),
       currency: String(request.body.currency),
-      status: state.answer,
+      status: state.answer === "lost" ? "processing" : state.answer,
       failure_reason: null,
     };
     payouts.set(payout.id, payout);
     byKey.set(key, payout);
+    if (state.answer === "lost") return { status: 504, body: { error: { description: "gateway timeout" } } };
     return { body: payout };
   });
   return {

@@ -80,7 +80,7 @@ export const billingConfigShape = {
   AUTO_PAYOUT_THRESHOLD_MINOR: z.coerce.bigint().min(0n).default(100_000n),
   /** How often the automatic payout looks for experts due (each is paid once per ISO week). */
   AUTO_PAYOUT_CHECK_INTERVAL_MS: env.positiveInt(3_600_000),
-  /** A payment still pending this long is read back from its provider (reconciliation). */
+  /** A payment still pending (a payout processing) this long is read back from its provider (reconciliation). */
   RECONCILE_AFTER_MS: env.positiveInt(15 * 60_000),
   /** How often reconciliation runs, and how long a payment it could not settle waits for its next check. */
   RECONCILE_INTERVAL_MS: env.positiveInt(60_000),

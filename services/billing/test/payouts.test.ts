@@ -262,6 +262,109 @@ h.test("a rail that does not answer leaves the payout processing until staff ret
   t.equal(await earnings(expert), 6_000n);
 });
 
+/** Reconciliation as the worker runs it, once the payouts have waited past RECONCILE_AFTER_MS. */
+const reconcileLater = async () => {
+  h.clock.advanceSeconds(16 * 60);
+  return h.billing.reconcilePayoutsDue(200, 4, 60_000);
+};
+const payoutOf = async (expert: Person, payoutId: string) => {
+  const { payouts } = await h.client.listPayouts(
+    { expertUserId: expert.userId, status: 0, pageSize: 50, pageToken: "" },
+    h.as.operator,
+  );
+  return payouts.find((p) => p.payoutId === payoutId)!;
+};
+
+h.test(
+  "reconciliation settles a payout whose webhook never came, once, as the webhook would have",
+  async (t) => {
+    const expert = await earning(1);
+    await verified(expert);
+    const { payout } = await withdraw(expert, 2_000n);
+    const atRail = rail.payouts.get(payout!.providerPayoutId)!;
+    t.equal(atRail.status, "processing");
+    t.equal((await reconcileLater()).settled, 0, "still processing at the rail: nothing to do");
+    t.equal((await payoutOf(expert, payout!.payoutId)).status, PayoutStatus.PAYOUT_STATUS_PROCESSING);
+    atRail.status = "processed";
+    const round = await reconcileLater();
+    t.ok(round.settled >= 1, `settled (${JSON.stringify(round)})`);
+    t.equal((await payoutOf(expert, payout!.payoutId)).status, PayoutStatus.PAYOUT_STATUS_PAID);
+    t.equal(await earnings(expert), 6_000n, "the amount left earnings once");
+    // The webhook arriving late changes nothing.
+    await webhook(rail.event("payout.processed", atRail));
+    t.equal((await payoutOf(expert, payout!.payoutId)).status, PayoutStatus.PAYOUT_STATUS_PAID);
+    t.equal(await earnings(expert), 6_000n);
+
+    // Failed at the rail: its amount back in earnings, with the rail's reason.
+    const second = (await withdraw(expert, 2_000n)).payout!;
+    const failed = rail.payouts.get(second.providerPayoutId)!;
+    failed.status = "failed";
+    failed.failure_reason = "beneficiary bank offline";
+    await reconcileLater();
+    const settled = await payoutOf(expert, second.payoutId);
+    t.same(
+      [settled.status, settled.failureReason],
+      [PayoutStatus.PAYOUT_STATUS_FAILED, "beneficiary bank offline"],
+    );
+    t.equal(await earnings(expert), 6_000n, "back in earnings");
+  },
+);
+
+h.test(
+  "reconciliation finds a payout whose answer was lost, and sends again one the rail never got",
+  async (t) => {
+    const expert = await earning(1);
+    await verified(expert);
+    // Made at the rail, but the answer lost: processing here, with no id of the rail's.
+    rail.state.answer = "lost";
+    const lost = (await withdraw(expert, 2_000n)).payout!;
+    rail.state.answer = "processing";
+    t.equal(lost.providerPayoutId, "");
+    const atRail = [...rail.payouts.values()].filter((p) => p.reference_id === lost.payoutId);
+    t.equal(atRail.length, 1, "the rail made it");
+    atRail[0]!.status = "processed";
+    await reconcileLater();
+    const found = await payoutOf(expert, lost.payoutId);
+    t.same(
+      [found.status, found.providerPayoutId],
+      [PayoutStatus.PAYOUT_STATUS_PAID, atRail[0]!.id],
+      "found by its reference, settled, never sent twice",
+    );
+    t.equal([...rail.payouts.values()].filter((p) => p.reference_id === lost.payoutId).length, 1);
+
+    // Never reached the rail: sent again by reconciliation, under the same idempotency key.
+    rail.state.answer = "down";
+    const unsent = (await withdraw(expert, 2_000n)).payout!;
+    rail.state.answer = "processing";
+    t.equal([...rail.payouts.values()].filter((p) => p.reference_id === unsent.payoutId).length, 0);
+    const round = await reconcileLater();
+    t.ok(round.sent >= 1, `sent (${JSON.stringify(round)})`);
+    const sent = await payoutOf(expert, unsent.payoutId);
+    t.equal(sent.status, PayoutStatus.PAYOUT_STATUS_PROCESSING, "processing at the rail now");
+    t.match(sent.providerPayoutId, /^pout_/);
+    const keys = rail.received
+      .filter((r) => r.method === "POST" && r.body.reference_id === unsent.payoutId)
+      .map((r) => r.headers["x-payout-idempotency"]);
+    t.same(keys, [unsent.payoutId, unsent.payoutId], "the same idempotency key both times");
+    await reconcileLater();
+    t.equal(
+      [...rail.payouts.values()].filter((p) => p.reference_id === unsent.payoutId).length,
+      1,
+      "a later round asks about it, it does not send it again",
+    );
+
+    // A frozen expert's unsent payout waits: reconciliation sends nothing to them.
+    rail.state.answer = "down";
+    const held = (await withdraw(expert, 2_000n)).payout!;
+    rail.state.answer = "processing";
+    await h.billing.setWalletFrozen(expert.userId, true);
+    await reconcileLater();
+    t.equal([...rail.payouts.values()].filter((p) => p.reference_id === held.payoutId).length, 0);
+    t.equal((await payoutOf(expert, held.payoutId)).providerPayoutId, "", "not sent while frozen");
+    await h.billing.setWalletFrozen(expert.userId, false);
+  },
+);
+
 h.test("two withdrawals racing for the same earnings cannot overdraw them", async (t) => {
   const expert = await earning(1);
   await verified(expert);

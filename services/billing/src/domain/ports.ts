@@ -259,6 +259,14 @@ export interface PayoutProvider {
     holderName: string;
     details: PayoutDetails;
   }): Promise<{ providerPayoutId: string; status: PayoutStatus; failureReason: string }>;
+  /**
+   * What the rail says of a payout now: by its id there, or (a send whose answer was lost) by our
+   * payout id as its reference; undefined when the rail has no such payout.
+   */
+  findPayout(input: {
+    providerPayoutId: string;
+    payoutId: string;
+  }): Promise<{ providerPayoutId: string; status: PayoutStatus; failureReason: string } | undefined>;
   /** Verifies a webhook in the provider's format and maps it; throws SIGNATURE_INVALID. */
   parseWebhook(payload: Buffer, headers: Readonly<Record<string, string>>): PayoutEvent;
 }
@@ -314,6 +322,12 @@ export interface PayoutStore {
   }): Promise<Payout[]>;
   /** What the expert's payouts still processing hold. */
   pendingTotal(expertUserId: string, currency: string): Promise<bigint>;
+  /**
+   * Processing payouts unchanged since `processingBefore` and not checked since `now`, oldest
+   * first, each set not to be claimed again before `nextCheckAt` (rows another instance is
+   * claiming are skipped).
+   */
+  claimDue(input: { processingBefore: Date; now: Date; nextCheckAt: Date; limit: number }): Promise<Payout[]>;
   /** Verified experts whose earnings are at least `threshold`, with their earnings. */
   dueAutomatic(input: {
     currency: string;

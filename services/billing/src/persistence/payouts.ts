@@ -212,6 +212,20 @@ export function createPayoutStore(sql: Sql, platform: PlatformAccounts, sealer: 
       return row!.total;
     },
 
+    async claimDue({ processingBefore, now, nextCheckAt, limit }) {
+      const rows = await sql<PayoutRow[]>`
+        update billing.payouts set next_check_at = ${nextCheckAt}
+        where id = any(array(
+          select id from billing.payouts
+          where status = 'processing' and updated_at < ${processingBefore}
+            and (next_check_at is null or next_check_at <= ${now})
+          order by updated_at, id
+          limit ${limit}
+          for update skip locked))
+        returning *`;
+      return rows.map(toPayout);
+    },
+
     async dueAutomatic({ currency, threshold, limit }) {
       const rows = await sql<{ owner_id: string; balance: bigint }[]>`
         select a.owner_id, a.balance from billing.payout_accounts p

@@ -343,6 +343,8 @@ export const payouts = billing.table(
     attempt: integer("attempt").notNull().default(1),
     createdAt: at("created_at").notNull().defaultNow(),
     updatedAt: at("updated_at").notNull().defaultNow(),
+    /** When payout reconciliation may ask the rail about a processing payout again. */
+    nextCheckAt: at("next_check_at"),
   },
   (table) => [
     check(
@@ -351,6 +353,7 @@ export const payouts = billing.table(
     ),
     index("payouts_expert_newest").on(table.expertUserId, table.id.desc()),
     index("payouts_status_newest").on(table.status, table.id.desc()),
+    index("payouts_processing_since").on(table.updatedAt).where(sql`${table.status} = 'processing'`),
     uniqueIndex("payouts_provider_payout").on(table.providerPayoutId),
   ],
 );

@@ -22,10 +22,25 @@ const STATUS: Record<string, Exclude<PayoutStatus, "processing">> = {
   cancelled: "failed",
 };
 
+/** A payout as RazorpayX's API returns it, as far as billing reads it. */
+interface RazorpayXPayout {
+  id: string;
+  reference_id?: string | null;
+  status: string;
+  failure_reason?: string | null;
+}
+
+const outcomeOf = (payout: RazorpayXPayout) => ({
+  providerPayoutId: payout.id,
+  status: STATUS[payout.status] ?? ("processing" as const),
+  failureReason: payout.failure_reason ?? "",
+});
+
 /**
  * RazorpayX payouts (the Node SDK has no payouts resource, so its HTTP shape directly):
  * `POST /v1/payouts` with the fund account inline (composite payout), Basic auth with the key,
- * `X-Payout-Idempotency` set to our key, `reference_id` our payout id. Webhooks
+ * `X-Payout-Idempotency` set to our key, `reference_id` our payout id; `GET /v1/payouts/{id}`,
+ * or `GET /v1/payouts?reference_id=` for a send whose answer never came, for reconciliation. Webhooks
  * (payout.processed, payout.reversed, payout.failed) carry X-Razorpay-Signature, an HMAC of the
  * raw body with the webhook secret.
  */
@@ -71,13 +86,26 @@ export function razorpayXProvider(options: RazorpayXOptions): PayoutProvider {
           signal: AbortSignal.timeout(10_000),
         });
         if (!response.ok) throw new Error(`RazorpayX answered ${response.status}`);
-        return (await response.json()) as { id: string; status: string; failure_reason?: string | null };
+        return (await response.json()) as RazorpayXPayout;
       });
-      return {
-        providerPayoutId: body.id,
-        status: STATUS[body.status] ?? "processing",
-        failureReason: body.failure_reason ?? "",
-      };
+      return outcomeOf(body);
+    },
+
+    async findPayout({ providerPayoutId, payoutId }) {
+      return providerCall("razorpayx", async () => {
+        const url = providerPayoutId
+          ? `${base}/v1/payouts/${encodeURIComponent(providerPayoutId)}`
+          : `${base}/v1/payouts?${new URLSearchParams({ account_number: options.accountNumber, reference_id: payoutId })}`;
+        const response = await fetch(url, {
+          headers: { authorization },
+          signal: AbortSignal.timeout(10_000),
+        });
+        if (response.status === 404) return undefined;
+        if (!response.ok) throw new Error(`RazorpayX answered ${response.status}`);
+        const body = (await response.json()) as RazorpayXPayout & { items?: RazorpayXPayout[] };
+        const found = providerPayoutId ? body : body.items?.find((item) => item.reference_id === payoutId);
+        return found && outcomeOf(found);
+      });
     },
 
     parseWebhook(payload, headers): PayoutEvent {
@@ -133,6 +161,10 @@ export function developmentPayouts(): PayoutProvider {
     name: "development",
     async createPayout({ payoutId }) {
       return { providerPayoutId: `dev_${payoutId}`, status: "paid", failureReason: "" };
+    },
+    async findPayout({ providerPayoutId }) {
+      // It pays at once: a payout it answered for is paid, one it never answered for unknown.
+      return providerPayoutId ? { providerPayoutId, status: "paid", failureReason: "" } : undefined;
     },
     parseWebhook() {
       throw invalidArgument("PROVIDER_NOT_SUPPORTED", "the development rail sends no webhooks");

@@ -11,9 +11,10 @@ export interface ReconcilerOptions {
 
 /**
  * Every `intervalMs`, reconciles the payments still pending after the delay with their
- * providers (billing.reconcileDue), round after round while a round finds a full batch. Every
- * instance may run it: claims skip rows another holds and each payment is not due again until
- * the next interval. A failed round is logged and retried next tick. Returns the stop function.
+ * providers (billing.reconcileDue), then the payouts still processing with the payout rail
+ * (billing.reconcilePayoutsDue), round after round while a round finds a full batch. Every
+ * instance may run it: claims skip rows another holds and each row is not due again until the
+ * next interval. A failed round is logged and retried next tick. Returns the stop function.
  */
 export function startReconciler(
   billing: Billing,
@@ -26,13 +27,18 @@ export function startReconciler(
     for (;;) {
       const result = await billing.reconcileDue(options.batch, options.parallel, options.intervalMs);
       if (result.claimed > 0) log.info(result, "payments reconciled");
+      if (stopped || result.claimed < options.batch) break;
+    }
+    for (;;) {
+      const result = await billing.reconcilePayoutsDue(options.batch, options.parallel, options.intervalMs);
+      if (result.claimed > 0) log[result.unknown > 0 ? "warn" : "info"](result, "payouts reconciled");
       if (stopped || result.claimed < options.batch) return;
     }
   };
   const timer = setInterval(() => {
     if (running !== undefined) return;
     running = round()
-      .catch((error: unknown) => log.warn({ err: error }, "payment reconciliation failed"))
+      .catch((error: unknown) => log.warn({ err: error }, "reconciliation failed"))
       .finally(() => {
         running = undefined;
       });

@@ -17,6 +17,7 @@ import type { Core } from "./core";
 /** Experts' payouts: the payout account and its KYC, withdrawals, automatic payouts, retries. */
 export function payouts(core: Core) {
   const { store, now, checks, currencyOr, key } = core;
+  const reconcileAfterMs = core.reconcileAfterMs ?? 15 * 60_000;
 
   const withdrawalContext = (at: Date) => ({
     now: at,
@@ -220,6 +221,53 @@ export function payouts(core: Core) {
           );
       }
       return requested;
+    },
+
+    /**
+     * Payouts still processing `reconcileAfterMs` after they last changed (the rail's webhook never
+     * came, or its answer to the send was lost), asked of the rail: what it has settled is settled
+     * here as its webhook would have; one it never received is sent again (the same idempotency
+     * key), unless the expert is frozen; one it does not know by the id it gave is counted
+     * (`unknown`) and left to staff. A payout not settled is not claimed again for
+     * `retryAfterMs`; one the rail could not be asked about counts as a failure and waits as long.
+     */
+    async reconcilePayoutsDue(limit: number, parallel: number, retryAfterMs: number) {
+      const rail = core.payoutProvider;
+      if (!rail) return { claimed: 0, settled: 0, sent: 0, unknown: 0, failures: 0 };
+      const at = now();
+      const claimed = await store.payouts.claimDue({
+        processingBefore: new Date(at.getTime() - reconcileAfterMs),
+        now: at,
+        nextCheckAt: new Date(at.getTime() + retryAfterMs),
+        limit,
+      });
+      const tally = { claimed: claimed.length, settled: 0, sent: 0, unknown: 0, failures: 0 };
+      const reconcile = async (payout: Payout) => {
+        const found = await rail.findPayout(payout);
+        if (!found) {
+          // Unknown by the id the rail itself gave: for staff to look into, never sent twice.
+          if (payout.providerPayoutId) tally.unknown += 1;
+          if (payout.providerPayoutId || (await store.freezes.isFrozen(payout.expertUserId))) return;
+          if ((await send(payout)).status !== "processing") tally.settled += 1;
+          tally.sent += 1;
+          return;
+        }
+        if (found.providerPayoutId !== payout.providerPayoutId)
+          await store.payouts.sent(payout.payoutId, found.providerPayoutId, now());
+        if (found.status === "processing") return;
+        await settlePayout({ payoutId: payout.payoutId, ...found, status: found.status });
+        tally.settled += 1;
+      };
+      const queue = [...claimed];
+      await Promise.all(
+        Array.from({ length: Math.min(parallel, queue.length) }, async () => {
+          for (let payout = queue.shift(); payout; payout = queue.shift())
+            await reconcile(payout).catch(() => {
+              tally.failures += 1;
+            });
+        }),
+      );
+      return tally;
     },
   };
   return useCases;

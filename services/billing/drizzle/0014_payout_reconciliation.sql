@@ -1,0 +1,2 @@
+ALTER TABLE "billing"."payouts" ADD COLUMN "next_check_at" timestamp with time zone;--> statement-breakpoint
+CREATE INDEX "payouts_processing_since" ON "billing"."payouts" USING btree ("updated_at") WHERE "billing"."payouts"."status" = 'processing';
