@@ -249,18 +249,21 @@ h.test(
   },
 );
 
-h.test("a rail that does not answer leaves the payout processing until staff retry it", async (t) => {
-  const expert = await earning(1);
-  await verified(expert);
-  rail.state.answer = "down";
-  const { payout } = await withdraw(expert, 2_000n);
-  t.same([payout?.status, payout?.providerPayoutId], [PayoutStatus.PAYOUT_STATUS_PROCESSING, ""]);
-  rail.state.answer = "processed";
-  const retried = (await h.client.retryPayout({ payoutId: payout!.payoutId }, h.as.operator)).payout!;
-  rail.state.answer = "processing";
-  t.equal(retried.status, PayoutStatus.PAYOUT_STATUS_PAID, "a rail that pays at once settles it at once");
-  t.equal(await earnings(expert), 6_000n);
-});
+h.test(
+  "a rail that does not answer leaves the payout processing; staff's retry sends it again",
+  async (t) => {
+    const expert = await earning(1);
+    await verified(expert);
+    rail.state.answer = "down";
+    const { payout } = await withdraw(expert, 2_000n);
+    t.same([payout?.status, payout?.providerPayoutId], [PayoutStatus.PAYOUT_STATUS_PROCESSING, ""]);
+    rail.state.answer = "processed";
+    const retried = (await h.client.retryPayout({ payoutId: payout!.payoutId }, h.as.operator)).payout!;
+    rail.state.answer = "processing";
+    t.equal(retried.status, PayoutStatus.PAYOUT_STATUS_PAID, "a rail that pays at once settles it at once");
+    t.equal(await earnings(expert), 6_000n);
+  },
+);
 
 /** Reconciliation as the worker runs it, once the payouts have waited past RECONCILE_AFTER_MS. */
 const reconcileLater = async () => {
