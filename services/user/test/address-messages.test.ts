@@ -6,7 +6,7 @@ import { createLogger } from "@parley/kit/log";
 import { startSmtpReceiver } from "@parley/testing";
 import t from "tap";
 import { emailAdapter } from "../src/delivery/email";
-import { failure, startHarness } from "./harness";
+import { blankProfile, failure, startHarness } from "./harness";
 
 /** A logger whose lines are kept, parsed. */
 function capturedLog() {
@@ -105,15 +105,7 @@ t.test("each message is in its owner's chosen locale, else the asker's Accept-La
       {
         reason: "",
         profile: {
-          userId: "",
-          displayName: "",
-          avatarUrl: "",
-          bio: "",
-          languages: [],
-          verified: false,
-          partnerId: "",
-          externalId: "",
-          syncStatus: 0,
+          ...blankProfile,
           preferences: { locale, timeZone: "", emailNotifications: true, pushNotifications: true },
         },
         updateMask: ["preferences"],

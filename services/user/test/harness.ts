@@ -80,6 +80,19 @@ export interface Harness {
 
 export const inr = (amountMinor: bigint) => ({ amountMinor, currency: "INR" });
 
+/** A profile with every field empty: UpdateProfile's base, its mask naming what a test sets. */
+export const blankProfile = {
+  userId: "",
+  displayName: "",
+  avatarUrl: "",
+  bio: "",
+  languages: [],
+  verified: false,
+  partnerId: "",
+  externalId: "",
+  syncStatus: 0,
+};
+
 export const expertProfile = (overrides: Partial<ExpertProfile> = {}): ExpertProfile => ({
   chatRate: inr(1000n),
   callRate: inr(1500n),

@@ -4,7 +4,7 @@ import {
   type WatchMeResponse,
 } from "@parley/proto/parley/user/v1/user";
 import t from "tap";
-import { type Caller, failure, startHarness } from "./harness";
+import { blankProfile, type Caller, failure, startHarness } from "./harness";
 
 const h = await startHarness(t);
 
@@ -68,15 +68,7 @@ t.test("Notify: per-person seq, idempotent by producer event, rendered in the pe
     {
       reason: "",
       profile: {
-        userId: "",
-        displayName: "",
-        avatarUrl: "",
-        bio: "",
-        languages: [],
-        verified: false,
-        partnerId: "",
-        externalId: "",
-        syncStatus: 0,
+        ...blankProfile,
         preferences: { locale: "hi-IN", timeZone: "", emailNotifications: true, pushNotifications: true },
       },
       updateMask: ["preferences"],

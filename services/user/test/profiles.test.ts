@@ -1,20 +1,8 @@
 import { newId } from "@parley/kit/ids";
 import t from "tap";
-import { expertProfile, failure, startHarness } from "./harness";
+import { blankProfile, expertProfile, failure, startHarness } from "./harness";
 
 const h = await startHarness(t);
-
-const blankProfile = {
-  userId: "",
-  displayName: "",
-  avatarUrl: "",
-  bio: "",
-  languages: [],
-  verified: false,
-  partnerId: "",
-  externalId: "",
-  syncStatus: 0,
-};
 
 t.test("GetMe creates a default profile when the account has none, once", async (t) => {
   const me = await h.person();
