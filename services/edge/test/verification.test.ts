@@ -24,8 +24,8 @@ t.test(
       const match = /code is (\d{6})/.exec(mails.at(-1)?.text ?? "");
       return match?.[1] ?? "";
     };
-    const ask = (channel: string) =>
-      api.call("POST", "/v1/me/contact:requestVerification", { token, body: { channel } });
+    const ask = (channel: string, headers: Record<string, string> = {}) =>
+      api.call("POST", "/v1/me/contact:requestVerification", { token, body: { channel }, headers });
     const verify = (channel: string, code: string) =>
       api.call("POST", "/v1/me/contact:verify", { token, body: { channel, code } });
 
@@ -54,16 +54,23 @@ t.test(
     t.equal((await ask("CONTACT_CHANNEL_EMAIL")).body.error?.reason, "ALREADY_VERIFIED");
 
     // The phone goes by SMS, through the provider's API; sends are limited.
-    const smsCode = async (count: number) => {
-      const texts = await eventually(
+    const texts = (count: number) =>
+      eventually(
         async () => sms.requests.filter((r) => r.authorised && r.form.get("To") === "+919812340000"),
         (found) => found.length >= count,
       );
-      return /code is (\d{6})/.exec(texts.at(-1)?.form.get("Body") ?? "")?.[1] ?? "";
-    };
-    const texted = await ask("CONTACT_CHANNEL_PHONE");
+    const smsCode = async (count: number) =>
+      /code is (\d{6})/.exec((await texts(count)).at(-1)?.form.get("Body") ?? "")?.[1] ?? "";
+    // Asked from an app in Hindi (the person chose no locale): the text is in Hindi.
+    const texted = await ask("CONTACT_CHANNEL_PHONE", { "accept-language": "hi-IN,hi;q=0.9" });
     t.equal(texted.status, 200, JSON.stringify(texted.body));
     t.equal(texted.body.sent_to, "+91********00");
+    const [hindi] = await texts(1);
+    t.match(
+      hindi?.form.get("Body"),
+      /^आपका Parley सत्यापन कोड: आपका Parley कोड \d{6} है।/,
+      "in the language the app asked in",
+    );
     for (let i = 0; i < 4; i++) t.equal((await ask("CONTACT_CHANNEL_PHONE")).status, 200);
     t.equal((await ask("CONTACT_CHANNEL_PHONE")).status, 429, "at most five codes an hour");
     const phoneCode = await smsCode(5);

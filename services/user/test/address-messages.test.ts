@@ -50,7 +50,14 @@ t.test(
       h.as.auth,
     );
     await h.staff.sendVerificationCode(
-      { userId: "", address: "+919800000001", sms: true, code: "482913", validMinutes: 10 },
+      {
+        userId: "",
+        address: "+919800000001",
+        sms: true,
+        code: "482913",
+        validMinutes: 10,
+        acceptLanguage: "",
+      },
       h.as.auth,
     );
 
@@ -114,9 +121,9 @@ t.test("each message is in its owner's chosen locale, else the asker's Accept-La
     );
   /** The last email to an address, as the log standing in for SMTP shows it. */
   const last = (address: string) => lines.filter((line) => line.to === address).at(-1);
-  const code = (userId: string) =>
+  const code = (userId: string, acceptLanguage = "") =>
     h.staff.sendVerificationCode(
-      { userId, address: "vera@example.com", sms: false, code: "482913", validMinutes: 10 },
+      { userId, address: "vera@example.com", sms: false, code: "482913", validMinutes: 10, acceptLanguage },
       h.as.auth,
     );
   const reset = (userId: string, acceptLanguage: string) =>
@@ -127,6 +134,11 @@ t.test("each message is in its owner's chosen locale, else the asker's Accept-La
 
   await code(person.userId);
   t.equal(last("vera@example.com")?.subject, "Your Parley verification code", "no locale chosen: English");
+  await code(person.userId, "hi-IN,en;q=0.5");
+  t.equal(last("vera@example.com")?.subject, "आपका Parley सत्यापन कोड", "nor one: the app's language");
+  await chooseLocale("en-IN");
+  await code(person.userId, "hi-IN");
+  t.equal(last("vera@example.com")?.subject, "Your Parley verification code", "English chosen: English");
   await chooseLocale("hi-IN");
   await code(person.userId);
   t.equal(

@@ -3,7 +3,7 @@ import { createServiceClient } from "@parley/kit/grpc";
 import { userNotifier } from "@parley/kit/notify";
 import { ProfileStatus, UserStaffServiceService } from "@parley/proto/parley/user/v1/staff";
 import { UserServiceService } from "@parley/proto/parley/user/v1/user";
-import type { AccountStatus, SecurityNotice } from "../domain/model";
+import type { AccountStatus, OutboxPayload, SecurityNotice } from "../domain/model";
 import type {
   Notifier,
   ProfileDirectory,
@@ -108,14 +108,8 @@ export function createUserDirectory(address: string, credentials: () => Promise<
       await staff.sendNoAccountNotice({ address: to, sms: channel === "sms", acceptLanguage });
     },
   };
-  const sendVerificationCode = async (message: {
-    userId: string;
-    address: string;
-    sms: boolean;
-    code: string;
-    validMinutes: number;
-  }) => {
-    await staff.sendVerificationCode(message);
+  const sendVerificationCode = async ({ acceptLanguage = "", ...message }: OutboxPayload<"verify.send">) => {
+    await staff.sendVerificationCode({ ...message, acceptLanguage });
   };
   return {
     client,

@@ -53,8 +53,15 @@ export function createLifecycle(deps: {
   const codeMatches = (stored: string, id: string, code: string) =>
     deps.secrets.digests(`contact:${id}:${code}`).includes(stored);
   return {
-    /** Sends a one-time code to the account's email or phone (by SMS), a few per hour at most. */
-    async requestVerification(principal: Principal, channel: "email" | "phone"): Promise<string> {
+    /**
+     * Sends a one-time code to the account's email or phone (by SMS), a few per hour at most, in
+     * the locale the person chose, else the language of the app asking (`acceptLanguage`).
+     */
+    async requestVerification(
+      principal: Principal,
+      channel: "email" | "phone",
+      acceptLanguage = "",
+    ): Promise<string> {
       const caller = person(principal);
       const account = await store.findAccount(caller.userId);
       if (!account) throw invalidCredentials();
@@ -86,6 +93,7 @@ export function createLifecycle(deps: {
             sms: channel === "phone",
             code,
             validMinutes: CODE_MINUTES,
+            acceptLanguage,
           },
         },
       );

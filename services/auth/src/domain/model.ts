@@ -110,7 +110,15 @@ export type OutboxMessage =
   /** A one-time code to an address (user.SendVerificationCode); the row is deleted once sent. */
   | {
       kind: "verify.send";
-      payload: { userId: string; address: string; sms: boolean; code: string; validMinutes: number };
+      payload: {
+        userId: string;
+        address: string;
+        sms: boolean;
+        code: string;
+        validMinutes: number;
+        /** The asker's language, for a person who chose no locale (rows written before it have none). */
+        acceptLanguage?: string;
+      };
     }
   /** The session service removes a deleted person as author of their messages. */
   | { kind: "sessions.forget_author"; payload: { userId: string } }

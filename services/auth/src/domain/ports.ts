@@ -381,13 +381,7 @@ export interface PersonEffects {
   /** The session service removes the person as author of their messages; idempotent. */
   forgetAuthor(userId: string): Promise<void>;
   /** A one-time code by email or SMS through the user service's channels. */
-  sendVerificationCode(message: {
-    userId: string;
-    address: string;
-    sms: boolean;
-    code: string;
-    validMinutes: number;
-  }): Promise<void>;
+  sendVerificationCode(message: OutboxPayload<"verify.send">): Promise<void>;
 }
 
 /** The user service's inbox, for security notices (idempotent by the outbox row id). */

@@ -3,7 +3,7 @@ import { enumMapping } from "@parley/kit/enums";
 import type { CallContext, Handlers } from "@parley/kit/grpc";
 import { type AccountServiceService, ContactChannel } from "@parley/proto/parley/auth/v1/account";
 import type { Lifecycle } from "../domain/lifecycle";
-import { accountMessage } from "./mapping";
+import { acceptLanguageOf, accountMessage } from "./mapping";
 
 /** A person's own account: any signed-in person, for themselves only. */
 export const accountPermissions: { [K in keyof typeof AccountServiceService]: Permission } = {
@@ -35,7 +35,13 @@ export function accountHandlers(lifecycle: Lifecycle): Handlers<typeof AccountSe
       return {};
     },
     async requestContactVerification(request, ctx) {
-      return { sentTo: await lifecycle.requestVerification(ctx.principal, channelOf(request.channel)) };
+      return {
+        sentTo: await lifecycle.requestVerification(
+          ctx.principal,
+          channelOf(request.channel),
+          acceptLanguageOf(ctx),
+        ),
+      };
     },
     async verifyContact(request, ctx) {
       return {

@@ -105,6 +105,9 @@ export function clientInfo(ctx: CallContext, deviceName: string, trustedPeers: B
     ipAddress: trusted && isIP(stated) ? stated : peer,
     userAgent: (trusted ? first(ctx, "x-client-user-agent") : "") || first(ctx, "user-agent"),
     deviceName: deviceName.trim(),
-    acceptLanguage: first(ctx, "accept-language").slice(0, 200),
+    acceptLanguage: acceptLanguageOf(ctx),
   };
 }
+
+/** The caller's Accept-Language (the edge passes the client's on): the language of messages the call sends. */
+export const acceptLanguageOf = (ctx: CallContext) => first(ctx, "accept-language").slice(0, 200);

@@ -81,6 +81,7 @@ export function createUserStaff(deps: {
       sms: boolean;
       code: string;
       validMinutes: number;
+      acceptLanguage: string;
     }) {
       checkAddress(input.address);
       if (!/^\d{4,10}$/.test(input.code))
@@ -88,7 +89,7 @@ export function createUserStaff(deps: {
           fieldViolations: [{ field: "code", description: "must be digits" }],
         });
       const minutes = input.validMinutes > 0 ? input.validMinutes : 10;
-      const messages = ADDRESS_MESSAGES[await localeFor(input.userId, "")];
+      const messages = ADDRESS_MESSAGES[await localeFor(input.userId, input.acceptLanguage)];
       await deliver(input.address, input.sms, messages.verificationCode(input.code, minutes));
     },
 

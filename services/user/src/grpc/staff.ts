@@ -32,6 +32,7 @@ export function userStaffHandlers(
         sms: request.sms,
         code: request.code,
         validMinutes: request.validMinutes,
+        acceptLanguage: request.acceptLanguage,
       });
       return {};
     },

@@ -86,6 +86,8 @@ export interface SendVerificationCodeRequest {
   code: string;
   /** Minutes it stays valid (said in the message). */
   validMinutes: number;
+  /** The asker's Accept-Language: the message's language when the person chose no locale. */
+  acceptLanguage: string;
 }
 
 /** Response of SendVerificationCode. */
@@ -180,7 +182,7 @@ export interface SetProfileStatusResponse {
 }
 
 function createBaseSendVerificationCodeRequest(): SendVerificationCodeRequest {
-  return { userId: "", address: "", sms: false, code: "", validMinutes: 0 };
+  return { userId: "", address: "", sms: false, code: "", validMinutes: 0, acceptLanguage: "" };
 }
 
 export const SendVerificationCodeRequest: MessageFns<SendVerificationCodeRequest> = {
@@ -199,6 +201,9 @@ export const SendVerificationCodeRequest: MessageFns<SendVerificationCodeRequest
     }
     if (message.validMinutes !== 0) {
       writer.uint32(40).int32(message.validMinutes);
+    }
+    if (message.acceptLanguage !== "") {
+      writer.uint32(50).string(message.acceptLanguage);
     }
     return writer;
   },
@@ -256,6 +261,14 @@ export const SendVerificationCodeRequest: MessageFns<SendVerificationCodeRequest
             message.validMinutes = reader.int32();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.acceptLanguage = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -283,6 +296,11 @@ export const SendVerificationCodeRequest: MessageFns<SendVerificationCodeRequest
         : isSet(object.valid_minutes)
         ? globalThis.Number(object.valid_minutes)
         : 0,
+      acceptLanguage: isSet(object.acceptLanguage)
+        ? globalThis.String(object.acceptLanguage)
+        : isSet(object.accept_language)
+        ? globalThis.String(object.accept_language)
+        : "",
     };
   },
 
@@ -302,6 +320,9 @@ export const SendVerificationCodeRequest: MessageFns<SendVerificationCodeRequest
     }
     if (message.validMinutes !== 0) {
       obj.validMinutes = Math.round(message.validMinutes);
+    }
+    if (message.acceptLanguage !== "") {
+      obj.acceptLanguage = message.acceptLanguage;
     }
     return obj;
   },
