@@ -503,8 +503,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Starts a password reset by sending a single-use reset token by email or SMS
-         * @description The token is queued (the outbox) only when the account exists, and the answer never says whether it does.
+         * Starts a password reset by sending a single-use reset token by email or SMS to the address given or, when no account uses it, a notice saying so; the answer never says which
+         * @description The message is in the locale the account's owner chose, else in the request's Accept-Language (English or Hindi; English otherwise).
          *
          *     Callers: anyone.
          */
@@ -1008,7 +1008,7 @@ export interface paths {
         put?: never;
         /**
          * Sends a 6-digit code to the account's email (by email) or phone (by SMS), valid for 10 minutes; a new code replaces the one before
-         * @description At most 5 codes per channel an hour.
+         * @description At most 5 codes per channel an hour. The message is in the locale the person chose, else in the request's Accept-Language.
          *
          *     Callers: signed-in user.
          */

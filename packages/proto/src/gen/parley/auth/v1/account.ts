@@ -646,7 +646,8 @@ export const AccountServiceService = {
   },
   /**
    * Sends a 6-digit code to the account's email (by email) or phone (by SMS), valid for 10
-   * minutes; a new code replaces the one before. At most 5 codes per channel an hour.
+   * minutes; a new code replaces the one before. At most 5 codes per channel an hour. The
+   * message is in the locale the person chose, else in the request's Accept-Language.
    * Callers: signed-in user.
    * Errors: FAILED_PRECONDITION NO_CONTACT (the account has no such address), ALREADY_VERIFIED; RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS; INVALID_ARGUMENT VALIDATION_FAILED
    */
@@ -704,7 +705,8 @@ export interface AccountServiceServer extends UntypedServiceImplementation {
   exportMyData: handleUnaryCall<ExportMyDataRequest, ExportMyDataResponse>;
   /**
    * Sends a 6-digit code to the account's email (by email) or phone (by SMS), valid for 10
-   * minutes; a new code replaces the one before. At most 5 codes per channel an hour.
+   * minutes; a new code replaces the one before. At most 5 codes per channel an hour. The
+   * message is in the locale the person chose, else in the request's Accept-Language.
    * Callers: signed-in user.
    * Errors: FAILED_PRECONDITION NO_CONTACT (the account has no such address), ALREADY_VERIFIED; RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS; INVALID_ARGUMENT VALIDATION_FAILED
    */
@@ -769,7 +771,8 @@ export interface AccountServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Sends a 6-digit code to the account's email (by email) or phone (by SMS), valid for 10
-   * minutes; a new code replaces the one before. At most 5 codes per channel an hour.
+   * minutes; a new code replaces the one before. At most 5 codes per channel an hour. The
+   * message is in the locale the person chose, else in the request's Accept-Language.
    * Callers: signed-in user.
    * Errors: FAILED_PRECONDITION NO_CONTACT (the account has no such address), ALREADY_VERIFIED; RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS; INVALID_ARGUMENT VALIDATION_FAILED
    */

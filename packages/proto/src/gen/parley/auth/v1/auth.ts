@@ -5633,9 +5633,10 @@ export const AuthServiceService = {
     responseDeserialize: (value: Buffer): ChangePasswordResponse => ChangePasswordResponse.decode(value),
   },
   /**
-   * Starts a password reset by sending a single-use reset token by email or SMS. The token
-   * is queued (the outbox) only when the account exists, and the answer never says whether
-   * it does.
+   * Starts a password reset by sending a single-use reset token by email or SMS to the address
+   * given or, when no account uses it, a notice saying so; the answer never says which. The
+   * message is in the locale the account's owner chose, else in the request's Accept-Language
+   * (English or Hindi; English otherwise).
    * Callers: anyone.
    * Errors: RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS
    */
@@ -5968,9 +5969,10 @@ export interface AuthServiceServer extends UntypedServiceImplementation {
    */
   changePassword: handleUnaryCall<ChangePasswordRequest, ChangePasswordResponse>;
   /**
-   * Starts a password reset by sending a single-use reset token by email or SMS. The token
-   * is queued (the outbox) only when the account exists, and the answer never says whether
-   * it does.
+   * Starts a password reset by sending a single-use reset token by email or SMS to the address
+   * given or, when no account uses it, a notice saying so; the answer never says which. The
+   * message is in the locale the account's owner chose, else in the request's Accept-Language
+   * (English or Hindi; English otherwise).
    * Callers: anyone.
    * Errors: RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS
    */
@@ -6262,9 +6264,10 @@ export interface AuthServiceClient extends Client {
     callback: (error: ServiceError | null, response: ChangePasswordResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Starts a password reset by sending a single-use reset token by email or SMS. The token
-   * is queued (the outbox) only when the account exists, and the answer never says whether
-   * it does.
+   * Starts a password reset by sending a single-use reset token by email or SMS to the address
+   * given or, when no account uses it, a notice saying so; the answer never says which. The
+   * message is in the locale the account's owner chose, else in the request's Accept-Language
+   * (English or Hindi; English otherwise).
    * Callers: anyone.
    * Errors: RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS
    */
