@@ -183,6 +183,7 @@ export function createUserService(deps: UserServiceDeps): UserService {
           store: createProfileStatusStore(deps.sql),
           now,
           send: addressSender(deps.delivery?.adapters ?? {}, deps.log),
+          people: notificationStore.people,
           passwordResetUrl: deps.passwordResetUrl,
         }),
         createPaging(deps.pageTokenSecret),

@@ -2,6 +2,7 @@ import { invalidArgument, unavailable } from "@parley/kit/errors";
 import { isUuid, newId, requireUuid } from "@parley/kit/ids";
 import { ADDRESS_MESSAGES, type AddressMessage } from "./address-messages";
 import type { DeliveryMessage, DeliveryOutcome, DeliveryTarget, ProfileStatus } from "./model";
+import type { NotificationStore } from "./ports";
 import { type Locale, localeFromAcceptLanguage, localeOf } from "./templates";
 
 export type { ProfileStatus };
@@ -22,8 +23,6 @@ export interface ProfileStatusStore {
   setStatus(userId: string, status: ProfileStatus, now: Date): Promise<boolean>;
   /** Matches in user id order after `afterId`. */
   search(query: ProfileQuery, afterId: string | undefined, limit: number): Promise<ProfileSummary[]>;
-  /** The locale the person chose ("" when none, or no profile). */
-  locale(userId: string): Promise<string>;
 }
 
 /** Sends one message to an address through its channel's adapter (or its log when none is configured). */
@@ -36,6 +35,8 @@ export function createUserStaff(deps: {
   store: ProfileStatusStore;
   now: () => Date;
   send?: AddressSender;
+  /** People's names and chosen locales (the notifications' read): a message speaks its owner's. */
+  people: NotificationStore["people"];
   /** Where the apps let a person choose a new password; a reset message links to it when set. */
   passwordResetUrl?: string;
 }) {
@@ -50,7 +51,7 @@ export function createUserStaff(deps: {
    * Accept-Language, else English.
    */
   const localeFor = async (userId: string, acceptLanguage: string): Promise<Locale> => {
-    const chosen = isUuid(userId) ? await deps.store.locale(userId) : "";
+    const chosen = isUuid(userId) ? ((await deps.people([userId])).get(userId)?.locale ?? "") : "";
     return chosen ? localeOf(chosen) : (localeFromAcceptLanguage(acceptLanguage) ?? "en");
   };
   /** One message to an address, straight through its channel; a refusal is the caller's to retry. */
@@ -115,12 +116,12 @@ export function createUserStaff(deps: {
         throw invalidArgument("VALIDATION_FAILED", "expires_at is required", {
           fieldViolations: [{ field: "expires_at", description: "is required" }],
         });
-      const link = deps.passwordResetUrl && `${deps.passwordResetUrl}#token=${input.resetToken}`;
+      const link = deps.passwordResetUrl ? `${deps.passwordResetUrl}#token=${input.resetToken}` : undefined;
       const messages = ADDRESS_MESSAGES[await localeFor(input.userId, input.acceptLanguage)];
       await deliver(
         input.address,
         input.sms,
-        messages.passwordReset(input.resetToken, input.expiresAt, link || undefined),
+        messages.passwordReset(input.resetToken, input.expiresAt, link),
       );
     },
 

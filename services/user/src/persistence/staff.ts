@@ -26,12 +26,6 @@ export function createProfileStatusStore(sql: Sql): ProfileStatusStore {
       })) as boolean;
     },
 
-    async locale(userId) {
-      const [row] = await sql<{ locale: string | null }[]>`select preferences->>'locale' as locale
-        from users.profiles where user_id = ${userId}`;
-      return row?.locale ?? "";
-    },
-
     async search(query, afterId, limit) {
       const where =
         "name" in query

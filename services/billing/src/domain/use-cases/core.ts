@@ -22,7 +22,7 @@ export interface BillingDeps {
   tdsBps?: bigint;
   /** The smallest withdrawal, in minor units. */
   minPayout?: bigint;
-  /** Reconciliation: a payment still pending this long is read back from its provider. */
+  /** Reconciliation: a payment still pending (a payout processing) this long is read back (15 min by default). */
   reconcileAfterMs?: number;
   /** Reconciliation: a payment the provider still has unpaid this long expires. */
   paymentExpiryMs?: number;
@@ -54,5 +54,31 @@ export function createCore(deps: BillingDeps) {
     requestHash: hashRequest(parameters),
   });
   const context = (at: Date) => ({ now: at, limits: deps.limits });
-  return { ...deps, checks, currencyOr, key, context };
+  return {
+    ...deps,
+    reconcileAfterMs: deps.reconcileAfterMs ?? 15 * 60_000,
+    checks,
+    currencyOr,
+    key,
+    context,
+    inParallel,
+  };
+}
+
+/**
+ * `work` on every item, `parallel` at a time (a reconciliation round's provider calls); one that
+ * throws does not stop the others. Returns how many threw.
+ */
+async function inParallel<T>(items: readonly T[], parallel: number, work: (item: T) => Promise<void>) {
+  const queue = [...items];
+  let failures = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(parallel, queue.length) }, async () => {
+      for (let item = queue.shift(); item !== undefined; item = queue.shift())
+        await work(item).catch(() => {
+          failures += 1;
+        });
+    }),
+  );
+  return failures;
 }

@@ -17,7 +17,6 @@ import type { Core } from "./core";
 /** Experts' payouts: the payout account and its KYC, withdrawals, automatic payouts, retries. */
 export function payouts(core: Core) {
   const { store, now, checks, currencyOr, key } = core;
-  const reconcileAfterMs = core.reconcileAfterMs ?? 15 * 60_000;
 
   const withdrawalContext = (at: Date) => ({
     now: at,
@@ -236,7 +235,7 @@ export function payouts(core: Core) {
       if (!rail) return { claimed: 0, settled: 0, sent: 0, unknown: 0, failures: 0 };
       const at = now();
       const claimed = await store.payouts.claimDue({
-        processingBefore: new Date(at.getTime() - reconcileAfterMs),
+        processingBefore: new Date(at.getTime() - core.reconcileAfterMs),
         now: at,
         nextCheckAt: new Date(at.getTime() + retryAfterMs),
         limit,
@@ -258,15 +257,7 @@ export function payouts(core: Core) {
         await settlePayout({ payoutId: payout.payoutId, ...found, status: found.status });
         tally.settled += 1;
       };
-      const queue = [...claimed];
-      await Promise.all(
-        Array.from({ length: Math.min(parallel, queue.length) }, async () => {
-          for (let payout = queue.shift(); payout; payout = queue.shift())
-            await reconcile(payout).catch(() => {
-              tally.failures += 1;
-            });
-        }),
-      );
+      tally.failures = await core.inParallel(claimed, parallel, reconcile);
       return tally;
     },
   };

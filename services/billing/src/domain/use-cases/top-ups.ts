@@ -66,7 +66,6 @@ export function topUps(core: Core) {
     );
   };
 
-  const reconcileAfterMs = core.reconcileAfterMs ?? 15 * 60_000;
   const paymentExpiryMs = core.paymentExpiryMs ?? 24 * 3_600_000;
 
   /**
@@ -371,26 +370,15 @@ export function topUps(core: Core) {
     async reconcileDue(limit: number, parallel: number, retryAfterMs: number) {
       const at = now();
       const claimed = await store.payments.claimDue({
-        createdBefore: new Date(at.getTime() - reconcileAfterMs),
+        createdBefore: new Date(at.getTime() - core.reconcileAfterMs),
         now: at,
         nextCheckAt: new Date(at.getTime() + retryAfterMs),
         limit,
       });
       let settled = 0;
-      let failures = 0;
-      const queue = [...claimed];
-      await Promise.all(
-        Array.from({ length: Math.min(parallel, queue.length) }, async () => {
-          for (let payment = queue.shift(); payment; payment = queue.shift()) {
-            try {
-              const result = await reconcile(payment);
-              if (result.payment.status !== "pending") settled += 1;
-            } catch {
-              failures += 1;
-            }
-          }
-        }),
-      );
+      const failures = await core.inParallel(claimed, parallel, async (payment) => {
+        if ((await reconcile(payment)).payment.status !== "pending") settled += 1;
+      });
       return { claimed: claimed.length, settled, failures };
     },
   };
