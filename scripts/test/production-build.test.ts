@@ -1,6 +1,7 @@
-// The production shape of every service, as the Dockerfile makes it: `pnpm build` bundles it,
-// `pnpm deploy --prod` lays it out alone with its production dependencies only, and plain `node`
-// runs dist/migrate.js and then dist/main.js. The built platform then serves a paid chat.
+// The production shape of every service, as the Dockerfile makes it: `pnpm build` bundles it (the
+// run's own build, when `pnpm test` made one), `pnpm deploy --prod` lays it out alone with its
+// production dependencies only, and plain `node` runs dist/migrate.js and then dist/main.js. The
+// built platform then serves a paid chat.
 import { execFile } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, readdirSync, rmdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -35,7 +36,10 @@ t.test("built services run from production-only node_modules with plain node", a
     const parent = path.dirname(stray);
     if (!strayParentExisted && existsSync(parent) && readdirSync(parent).length === 0) rmdirSync(parent);
   });
-  await run(process.execPath, ["scripts/build.mjs"], { cwd: REPO_ROOT });
+  // `pnpm test` has built the bundles the other files' platforms run from: building again here
+  // would empty their dist/ folders under them (a service started meanwhile found no main.js).
+  if (process.env.TEST_SERVICES_BUILT !== "1")
+    await run(process.execPath, ["scripts/build.mjs"], { cwd: REPO_ROOT });
   await Promise.all(
     SERVICES.map((name) =>
       run(
