@@ -17,7 +17,9 @@ export interface Received {
   body: Record<string, unknown>;
 }
 
-type Route = (request: Received) => { status?: number; body: unknown } | undefined;
+type Route = (
+  request: Received,
+) => { status?: number; body: unknown; headers?: Record<string, string> } | undefined;
 
 /** An HTTP server on a free port answering with `route`; unknown requests are 404. */
 async function serve(t: Test, route: Route): Promise<{ baseUrl: string; received: Received[] }> {
@@ -36,7 +38,7 @@ async function serve(t: Test, route: Route): Promise<{ baseUrl: string; received
       const entry = { method: request.method!, path: request.url!, headers: request.headers, body };
       received.push(entry);
       const answer = route(entry) ?? { status: 404, body: { error: { message: "not found" } } };
-      response.writeHead(answer.status ?? 200, { "content-type": "application/json" });
+      response.writeHead(answer.status ?? 200, { ...answer.headers, "content-type": "application/json" });
       response.end(JSON.stringify(answer.body));
     });
   });
@@ -44,6 +46,12 @@ async function serve(t: Test, route: Route): Promise<{ baseUrl: string; received
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
   return { baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, received };
 }
+
+/**
+ * What a stand-in does with the next refund sent: makes it and answers "pending" (the default),
+ * or fails the call, "down" before the refund is made, "lost" after (made, the caller gets a 5xx).
+ */
+export type RefundAnswer = "pending" | "down" | "lost";
 
 export const STRIPE_KEY = "sk_test_parley_stand_in";
 export const STRIPE_WEBHOOK_SECRET = "whsec_parley_stand_in";
@@ -60,14 +68,29 @@ interface Intent {
   last_payment_error: null;
 }
 
+interface StripeRefund {
+  id: string;
+  object: "refund";
+  amount: number;
+  currency: string;
+  payment_intent: string;
+  status: string;
+  metadata: Record<string, string>;
+}
+
 /**
- * Stripe's PaymentIntents API as far as billing uses it: create (form-encoded, Bearer key,
- * Idempotency-Key honoured) and retrieve; `succeed` is the payer completing it.
+ * Stripe's PaymentIntents and Refunds APIs as far as billing uses them: create (form-encoded,
+ * Bearer key, Idempotency-Key honoured), retrieve, and list a PaymentIntent's refunds;
+ * `succeed` is the payer completing a PaymentIntent, `state.refund` what a refund send does.
+ * A failed call says `Stripe-Should-Retry: false`, so the SDK passes it on at once.
  */
 export async function stripeStandIn(t: Test) {
   const intents = new Map<string, Intent>();
   const byKey = new Map<string, Intent>();
-  const refundsByKey = new Map<string, Record<string, unknown>>();
+  const refunds = new Map<string, StripeRefund>();
+  const refundsByKey = new Map<string, StripeRefund>();
+  const state = { refund: "pending" as RefundAnswer };
+  const noRetry = { "stripe-should-retry": "false" };
   let next = 0;
   const { baseUrl, received } = await serve(t, (request) => {
     if (request.headers.authorization !== `Bearer ${STRIPE_KEY}`)
@@ -92,11 +115,14 @@ export async function stripeStandIn(t: Test) {
       if (key) byKey.set(key, intent);
       return { body: intent };
     }
-    if (request.method === "POST" && request.path === "/v1/refunds") {
+    const url = new URL(request.path, "http://stand-in");
+    if (request.method === "POST" && url.pathname === "/v1/refunds") {
+      if (state.refund === "down")
+        return { status: 503, headers: noRetry, body: { error: { type: "api_error", message: "down" } } };
       const key = String(request.headers["idempotency-key"] ?? "");
       const known = refundsByKey.get(key);
       if (known) return { body: known };
-      const refund = {
+      const refund: StripeRefund = {
         id: `re_${++next}`,
         object: "refund",
         amount: Number(request.body.amount),
@@ -105,10 +131,30 @@ export async function stripeStandIn(t: Test) {
         status: "pending",
         metadata: { refund_id: String(request.body["metadata[refund_id]"]) },
       };
-      refundsByKey.set(key, refund);
+      refunds.set(refund.id, refund);
+      if (key) refundsByKey.set(key, refund);
+      if (state.refund === "lost")
+        return { status: 504, headers: noRetry, body: { error: { type: "api_error", message: "timeout" } } };
       return { body: refund };
     }
-    const match = /^\/v1\/payment_intents\/([^/?]+)$/.exec(request.path);
+    if (request.method === "GET" && url.pathname === "/v1/refunds") {
+      const intent = url.searchParams.get("payment_intent");
+      const data = [...refunds.values()].filter((r) => !intent || r.payment_intent === intent);
+      return { body: { object: "list", url: "/v1/refunds", has_more: false, data } };
+    }
+    const refund = /^\/v1\/refunds\/([^/?]+)$/.exec(url.pathname);
+    if (request.method === "GET" && refund) {
+      const found = refunds.get(refund[1]!);
+      return found
+        ? { body: found }
+        : {
+            status: 404,
+            body: {
+              error: { type: "invalid_request_error", code: "resource_missing", message: "No such refund" },
+            },
+          };
+    }
+    const match = /^\/v1\/payment_intents\/([^/?]+)$/.exec(url.pathname);
     if (request.method === "GET" && match && intents.has(match[1]!)) return { body: intents.get(match[1]!) };
     return undefined;
   });
@@ -116,6 +162,8 @@ export async function stripeStandIn(t: Test) {
     baseUrl,
     received,
     intents,
+    refunds,
+    state,
     succeed(id: string): Intent {
       const intent = intents.get(id)!;
       Object.assign(intent, { status: "succeeded", amount_received: intent.amount });
@@ -153,13 +201,32 @@ interface RazorpayPayment {
   status: string;
 }
 
+interface RazorpayRefund {
+  id: string;
+  entity: "refund";
+  payment_id: string;
+  amount: number;
+  status: string;
+  notes: unknown;
+}
+
 /**
- * Razorpay's orders and payments API as far as billing uses it (JSON, Basic auth with the key
- * id and secret); `pay` is a payment attempt on an order (captured unless told otherwise).
+ * Razorpay's orders, payments and refunds API as far as billing uses it (JSON, Basic auth with
+ * the key id and secret; X-Refund-Idempotency honoured: the same key is the same refund); an id
+ * it does not know is a 400 "The id provided does not exist", as Razorpay answers. `pay` is a
+ * payment attempt on an order (captured unless told otherwise), `state.refund` what a refund
+ * send does.
  */
 export async function razorpayStandIn(t: Test) {
   const orders = new Map<string, { id: string; amount: number; currency: string; receipt: string }>();
   const payments = new Map<string, RazorpayPayment>();
+  const refunds = new Map<string, RazorpayRefund>();
+  const refundsByKey = new Map<string, RazorpayRefund>();
+  const state = { refund: "pending" as RefundAnswer };
+  const unknownId = {
+    status: 400,
+    body: { error: { code: "BAD_REQUEST_ERROR", description: "The id provided does not exist" } },
+  };
   let next = 0;
   const basic = `Basic ${Buffer.from(`${RAZORPAY_KEY_ID}:${RAZORPAY_KEY_SECRET}`).toString("base64")}`;
   const { baseUrl, received } = await serve(t, (request) => {
@@ -179,17 +246,33 @@ export async function razorpayStandIn(t: Test) {
       return { body: order };
     }
     const refund = /^\/v1\/payments\/([^/?]+)\/refund$/.exec(request.path);
-    if (request.method === "POST" && refund && payments.has(refund[1]!))
-      return {
-        body: {
-          id: `rfnd_${++next}`,
-          entity: "refund",
-          payment_id: refund[1],
-          amount: Number(request.body.amount),
-          status: "pending",
-          notes: request.body.notes,
-        },
+    if (request.method === "POST" && refund && payments.has(refund[1]!)) {
+      if (state.refund === "down") return { status: 503, body: { error: { description: "down" } } };
+      const key = String(request.headers["x-refund-idempotency"] ?? "");
+      const known = refundsByKey.get(key);
+      if (known) return { body: known };
+      const created: RazorpayRefund = {
+        id: `rfnd_${++next}`,
+        entity: "refund",
+        payment_id: refund[1]!,
+        amount: Number(request.body.amount),
+        status: "pending",
+        notes: request.body.notes,
       };
+      refunds.set(created.id, created);
+      if (key) refundsByKey.set(key, created);
+      if (state.refund === "lost")
+        return { status: 504, body: { error: { description: "gateway timeout" } } };
+      return { body: created };
+    }
+    const refundsOf = /^\/v1\/payments\/([^/?]+)\/refunds(?:\/([^/?]+))?(?:\?.*)?$/.exec(request.path);
+    if (request.method === "GET" && refundsOf) {
+      if (!payments.has(refundsOf[1]!)) return unknownId;
+      const items = [...refunds.values()].filter((r) => r.payment_id === refundsOf[1]);
+      if (!refundsOf[2]) return { body: { entity: "collection", count: items.length, items } };
+      const found = items.find((r) => r.id === refundsOf[2]);
+      return found ? { body: found } : unknownId;
+    }
     const payment = /^\/v1\/payments\/([^/?]+)$/.exec(request.path);
     if (request.method === "GET" && payment && payments.has(payment[1]!))
       return { body: payments.get(payment[1]!) };
@@ -205,6 +288,8 @@ export async function razorpayStandIn(t: Test) {
     received,
     orders,
     payments,
+    refunds,
+    state,
     pay(orderId: string, status = "captured"): RazorpayPayment {
       const order = orders.get(orderId)!;
       const id = `pay_${++next}`;

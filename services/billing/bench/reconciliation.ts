@@ -31,6 +31,9 @@ const capturedProvider: PaymentProvider = {
   async refund() {
     throw new Error("not used");
   },
+  async findRefund() {
+    throw new Error("not used");
+  },
   async paymentsOf(providerReference) {
     return [
       {

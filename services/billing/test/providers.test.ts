@@ -327,3 +327,143 @@ h.test(
     t.equal(notPaid.reason, "PAYMENT_NOT_SUCCEEDED");
   },
 );
+
+/** Refund reconciliation as the worker runs it, once the refunds have waited past RECONCILE_AFTER_MS. */
+const reconcileRefundsLater = async () => {
+  h.clock.advanceSeconds(16 * 60);
+  return h.billing.reconcileRefundsDue(200, 4, 60_000);
+};
+const refundRow = async (refundId: string) =>
+  (
+    await h.sql<{ status: string; provider_refund_id: string | null }[]>`
+      select status, provider_refund_id from billing.payment_refunds where id = ${refundId}`
+  )[0]!;
+/** The refund of a payment a failed RefundPayment left behind (its answer never came). */
+const unansweredRefundOf = async (paymentId: string) =>
+  (
+    await h.sql<{ id: string }[]>`
+      select id from billing.payment_refunds where payment_id = ${paymentId} and provider_refund_id is null`
+  )[0]!.id;
+
+h.test(
+  "reconciliation settles a top-up refund whose webhook never came, and finds one whose answer was lost",
+  async (t) => {
+    const user = await h.user();
+    const { payment } = await topUp(user, "stripe", 50_000n);
+    await webhook(
+      "stripe",
+      stripe.event("payment_intent.succeeded", stripe.succeed(payment!.providerReference)),
+    );
+    const refundOf = async (amount: bigint) =>
+      (
+        await h.client.refundPayment(
+          { paymentId: payment!.paymentId, amount: inr(amount), requestId: newId() },
+          h.as.operator,
+        )
+      ).refund!;
+    const paid = await refundOf(10_000n);
+    await reconcileRefundsLater();
+    t.equal((await refundRow(paid.refundId)).status, "pending", "still pending at Stripe: nothing to do");
+    stripe.refunds.get(paid.providerRefundId)!.status = "succeeded";
+    const round = await reconcileRefundsLater();
+    t.ok(round.settled >= 1, `settled (${JSON.stringify(round)})`);
+    t.equal((await refundRow(paid.refundId)).status, "processed");
+    t.equal(await balance(user), 40_000n, "the amount left the wallet once");
+    const late = await webhook(
+      "stripe",
+      stripe.event("refund.updated", stripe.refunds.get(paid.providerRefundId)),
+    );
+    t.ok(late.duplicate, "the webhook arriving late changes nothing");
+    t.equal(await balance(user), 40_000n);
+
+    const failing = await refundOf(5_000n);
+    t.equal(await balance(user), 35_000n);
+    stripe.refunds.get(failing.providerRefundId)!.status = "failed";
+    await reconcileRefundsLater();
+    t.equal((await refundRow(failing.refundId)).status, "failed");
+    t.equal(await balance(user), 40_000n, "a refund Stripe failed puts the money back");
+
+    // Made at Stripe, but the answer lost: pending here with no id of Stripe's.
+    stripe.state.refund = "lost";
+    const lost = await failure(refundOf(7_000n));
+    stripe.state.refund = "pending";
+    t.equal(lost.reason, "PROVIDER_UNAVAILABLE");
+    const lostId = await unansweredRefundOf(payment!.paymentId);
+    const atStripe = [...stripe.refunds.values()].filter((r) => r.metadata.refund_id === lostId);
+    t.equal(atStripe.length, 1, "Stripe made it");
+    await reconcileRefundsLater();
+    t.same(
+      await refundRow(lostId),
+      { status: "pending", provider_refund_id: atStripe[0]!.id },
+      "found by our id in its metadata and recorded, still pending",
+    );
+    atStripe[0]!.status = "succeeded";
+    await reconcileRefundsLater();
+    t.equal((await refundRow(lostId)).status, "processed");
+    t.equal(
+      stripe.received.filter((r) => r.method === "POST" && r.body["metadata[refund_id]"] === lostId).length,
+      1,
+      "never sent twice",
+    );
+    t.equal(await balance(user), 33_000n);
+  },
+);
+
+h.test(
+  "reconciliation sends again a top-up refund the provider never got, under the same idempotency key",
+  async (t) => {
+    const user = await h.user();
+    const order = (await topUp(user, "razorpay", 20_000n)).payment!;
+    const captured = razorpay.pay(order.providerReference);
+    await webhook("razorpay", razorpay.event("payment.captured", { payment: { entity: captured } }));
+    const refundOf = (requestId: string) =>
+      h.client.refundPayment({ paymentId: order.paymentId, amount: inr(4_000n), requestId }, h.as.operator);
+    const sendsOf = (refundId: string) =>
+      razorpay.received
+        .filter((r) => r.method === "POST" && (r.body.notes as { refund_id?: string }).refund_id === refundId)
+        .map((r) => r.headers["x-refund-idempotency"]);
+
+    // Never reached Razorpay: sent again by reconciliation.
+    razorpay.state.refund = "down";
+    t.equal((await failure(refundOf(newId()))).reason, "PROVIDER_UNAVAILABLE");
+    razorpay.state.refund = "pending";
+    const unsent = await unansweredRefundOf(order.paymentId);
+    t.equal(await balance(user), 16_000n, "out of the wallet while the provider is asked");
+    const round = await reconcileRefundsLater();
+    t.ok(round.sent >= 1, `sent (${JSON.stringify(round)})`);
+    const atRazorpay = [...razorpay.refunds.values()].filter(
+      (r) => (r.notes as { refund_id?: string }).refund_id === unsent,
+    );
+    t.equal(atRazorpay.length, 1, "Razorpay has it now");
+    t.same(await refundRow(unsent), { status: "pending", provider_refund_id: atRazorpay[0]!.id });
+    t.same(sendsOf(unsent), [`refund_${unsent}`, `refund_${unsent}`], "the same idempotency key both times");
+    await reconcileRefundsLater();
+    t.equal(sendsOf(unsent).length, 2, "a later round asks about it, it does not send it again");
+    atRazorpay[0]!.status = "processed";
+    await reconcileRefundsLater();
+    t.equal((await refundRow(unsent)).status, "processed");
+
+    // The answer lost, then the same request again: Razorpay's idempotency makes it one refund.
+    razorpay.state.refund = "lost";
+    const requestId = newId();
+    t.equal((await failure(refundOf(requestId))).reason, "PROVIDER_UNAVAILABLE");
+    razorpay.state.refund = "pending";
+    const retried = (await refundOf(requestId)).refund!;
+    t.equal(
+      [...razorpay.refunds.values()].filter(
+        (r) => (r.notes as { refund_id?: string }).refund_id === retried.refundId,
+      ).length,
+      1,
+      "a retried RefundPayment is the refund Razorpay already made",
+    );
+    t.match(retried.providerRefundId, /^rfnd_/);
+
+    // Unknown by the id Razorpay gave: for staff, never sent again.
+    razorpay.refunds.delete(retried.providerRefundId);
+    const unknown = await reconcileRefundsLater();
+    t.ok(unknown.unknown >= 1, `counted as unknown (${JSON.stringify(unknown)})`);
+    t.equal(sendsOf(retried.refundId).length, 2, "not sent again");
+    t.equal((await refundRow(retried.refundId)).status, "pending");
+    t.equal(await balance(user), 12_000n);
+  },
+);

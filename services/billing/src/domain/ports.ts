@@ -147,6 +147,13 @@ export interface PaymentStore {
    * before `nextCheckAt`, so instances share the work and a failed check is retried later.
    */
   claimDue(input: { createdBefore: Date; now: Date; nextCheckAt: Date; limit: number }): Promise<Payment[]>;
+  /** The same for top-up refunds still pending, each with the payment it refunds. */
+  claimDueRefunds(input: {
+    createdBefore: Date;
+    now: Date;
+    nextCheckAt: Date;
+    limit: number;
+  }): Promise<{ refund: PaymentRefund; payment: Payment }[]>;
   /**
    * Applies one provider event: the payment locked, the event id recorded once, `decide` told
    * whether it is new; a credit locks the wallet (created when missing) and applies `credit`'s
@@ -225,6 +232,16 @@ export interface PaymentProvider {
     providerPaymentId: string;
     amount: bigint;
   }): Promise<{ providerRefundId: string; status: "pending" | "processed" | "failed" }>;
+  /**
+   * What the provider says of one of our refunds of a provider payment: by the id it gave, or,
+   * when its answer to the send was lost, by our id in the refund's metadata or notes; undefined
+   * when it knows none.
+   */
+  findRefund(input: {
+    refundId: string;
+    providerRefundId: string;
+    providerPaymentId: string;
+  }): Promise<{ providerRefundId: string; status: "pending" | "processed" | "failed" } | undefined>;
   /** Reads one provider payment by its id. */
   fetchPayment(providerPaymentId: string): Promise<ProviderPayment>;
   /** The provider's payments for one of our references (every attempt on a Razorpay order). */

@@ -225,6 +225,26 @@ export function createPaymentStore(sql: Sql, platform: PlatformAccounts): Paymen
       return rows.map(toPayment);
     },
 
+    async claimDueRefunds({ createdBefore, now, nextCheckAt, limit }) {
+      const refunds = await sql<RefundRow[]>`
+        update billing.payment_refunds set next_check_at = ${nextCheckAt}
+        where id = any(array(
+          select id from billing.payment_refunds
+          where status = 'pending' and created_at < ${createdBefore}
+            and (next_check_at is null or next_check_at <= ${now})
+          order by created_at, id
+          limit ${limit}
+          for update skip locked))
+        returning *`;
+      if (refunds.length === 0) return [];
+      const payments = await sql<PaymentRow[]>`
+        select * from billing.payments where id = any(${refunds.map((row) => row.payment_id)}::uuid[])`;
+      const byId = new Map(payments.map((row) => [row.id, toPayment(row)]));
+      return refunds
+        .map((row) => ({ refund: toRefund(row), payment: byId.get(row.payment_id)! }))
+        .sort((a, b) => a.refund.createdAt.getTime() - b.refund.createdAt.getTime());
+    },
+
     /**
      * The payment row is locked first, so every event for one payment (replays or not)
      * serialises; the event id is then recorded (a replay finds it recorded) and the domain

@@ -297,10 +297,13 @@ export const paymentRefunds = billing.table(
     providerRefundId: text("provider_refund_id"),
     createdAt: at("created_at").notNull().defaultNow(),
     updatedAt: at("updated_at").notNull().defaultNow(),
+    /** When reconciliation may ask the provider about this pending refund again. */
+    nextCheckAt: at("next_check_at"),
   },
   (table) => [
     index("payment_refunds_payment").on(table.paymentId),
     uniqueIndex("payment_refunds_provider").on(table.providerRefundId),
+    index("payment_refunds_pending_since").on(table.createdAt).where(sql`${table.status} = 'pending'`),
   ],
 );
 

@@ -29,6 +29,10 @@ export function developmentProvider(): PaymentProvider {
     async refund({ refundId }) {
       return { providerRefundId: `dev_${refundId}`, status: "processed" };
     },
+    async findRefund({ providerRefundId }) {
+      // It refunds at once: a refund it answered for is processed, one it never answered for unknown.
+      return providerRefundId ? { providerRefundId, status: "processed" } : undefined;
+    },
     async fetchPayment(providerPaymentId) {
       return pending(providerPaymentId);
     },

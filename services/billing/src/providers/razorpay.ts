@@ -26,6 +26,38 @@ const STATUS: Record<string, ProviderPayment["status"]> = {
   failed: "failed",
 };
 
+interface RazorpayRefundEntity {
+  id: string;
+  status: string;
+  /** Ours as we sent it; Razorpay answers an empty `[]` when there are none. */
+  notes?: { refund_id?: string };
+}
+
+const refundOf = (entity: RazorpayRefundEntity) => ({
+  providerRefundId: entity.id,
+  status:
+    entity.status === "processed"
+      ? ("processed" as const)
+      : entity.status === "failed"
+        ? ("failed" as const)
+        : ("pending" as const),
+});
+
+/** Razorpay answers an id it does not know with 400 "The id provided does not exist" (or 404). */
+const unknownId = (error: unknown) => {
+  const { statusCode, error: body } = (error ?? {}) as {
+    statusCode?: number;
+    error?: { description?: string };
+  };
+  return statusCode === 404 || (statusCode === 400 && /does not exist/i.test(body?.description ?? ""));
+};
+
+/** The SDK's axios instance: the SDK takes no per-request headers, which refund idempotency needs. */
+interface SdkHttp {
+  defaults: { baseURL: string };
+  post(url: string, data: unknown, config: { headers: Record<string, string> }): Promise<{ data: unknown }>;
+}
+
 const paymentOf = (entity: RazorpayPaymentEntity): ProviderPayment => ({
   providerReference: entity.order_id ?? "",
   providerPaymentId: entity.id,
@@ -43,9 +75,9 @@ const paymentOf = (entity: RazorpayPaymentEntity): ProviderPayment => ({
  */
 export function razorpayProvider(options: RazorpayOptions): PaymentProvider {
   const razorpay = new Razorpay({ key_id: options.keyId, key_secret: options.keySecret });
+  const http = (razorpay.api as unknown as { rq: SdkHttp }).rq;
   // The SDK fixes https://api.razorpay.com as the base of its axios instance; point it elsewhere.
-  (razorpay.api as unknown as { rq: { defaults: { baseURL: string } } }).rq.defaults.baseURL =
-    options.baseUrl.replace(/\/$/, "");
+  http.defaults.baseURL = options.baseUrl.replace(/\/$/, "");
   const call = <T>(request: () => Promise<T>) => providerCall("razorpay", request);
   return {
     name: "razorpay",
@@ -76,18 +108,33 @@ export function razorpayProvider(options: RazorpayOptions): PaymentProvider {
     },
 
     async refund({ refundId, providerPaymentId, amount }) {
-      const refund = await call(() =>
-        razorpay.payments.refund(providerPaymentId, {
-          amount: asNumber(amount),
-          receipt: refundId,
-          notes: { refund_id: refundId },
-        }),
+      // X-Refund-Idempotency: a send repeated after a lost answer is the same refund, not another.
+      const { data } = await call(() =>
+        http.post(
+          `/v1/payments/${encodeURIComponent(providerPaymentId)}/refund`,
+          { amount: asNumber(amount), receipt: refundId, notes: { refund_id: refundId } },
+          { headers: { "X-Refund-Idempotency": `refund_${refundId}` } },
+        ),
       );
-      return {
-        providerRefundId: refund.id,
-        status:
-          refund.status === "processed" ? "processed" : refund.status === "failed" ? "failed" : "pending",
-      };
+      return refundOf(data as RazorpayRefundEntity);
+    },
+
+    async findRefund({ refundId, providerRefundId, providerPaymentId }) {
+      return call(async () => {
+        if (providerRefundId) {
+          try {
+            return refundOf(await razorpay.payments.fetchRefund(providerPaymentId, providerRefundId));
+          } catch (error) {
+            if (unknownId(error)) return undefined;
+            throw error;
+          }
+        }
+        const list = await razorpay.payments.fetchMultipleRefund(providerPaymentId, { count: 100 });
+        const found = (list.items as RazorpayRefundEntity[]).find(
+          (item) => item.notes?.refund_id === refundId,
+        );
+        return found && refundOf(found);
+      });
     },
 
     async fetchPayment(providerPaymentId) {

@@ -90,6 +90,24 @@ export function stripeProvider(options: StripeOptions): PaymentProvider {
       return { providerRefundId: refund.id, status: refundStatus(refund.status) };
     },
 
+    async findRefund({ refundId, providerRefundId, providerPaymentId }) {
+      return providerCall("stripe", async () => {
+        if (providerRefundId) {
+          try {
+            const refund = await stripe.refunds.retrieve(providerRefundId);
+            return { providerRefundId: refund.id, status: refundStatus(refund.status) };
+          } catch (error) {
+            if (error instanceof Stripe.errors.StripeError && error.statusCode === 404) return undefined;
+            throw error;
+          }
+        }
+        for await (const refund of stripe.refunds.list({ payment_intent: providerPaymentId, limit: 100 }))
+          if (refund.metadata?.refund_id === refundId)
+            return { providerRefundId: refund.id, status: refundStatus(refund.status) };
+        return undefined;
+      });
+    },
+
     async fetchPayment(providerPaymentId) {
       return paymentOf(await providerCall("stripe", () => stripe.paymentIntents.retrieve(providerPaymentId)));
     },

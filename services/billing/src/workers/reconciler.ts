@@ -11,7 +11,8 @@ export interface ReconcilerOptions {
 
 /**
  * Every `intervalMs`, reconciles the payments still pending after the delay with their
- * providers (billing.reconcileDue), then the payouts still processing with the payout rail
+ * providers (billing.reconcileDue), then the top-up refunds still pending
+ * (billing.reconcileRefundsDue), then the payouts still processing with the payout rail
  * (billing.reconcilePayoutsDue), round after round while a round finds a full batch. Every
  * instance may run it: claims skip rows another holds and each row is not due again until the
  * next interval. A failed round is logged and retried next tick. Returns the stop function.
@@ -27,6 +28,11 @@ export function startReconciler(
     for (;;) {
       const result = await billing.reconcileDue(options.batch, options.parallel, options.intervalMs);
       if (result.claimed > 0) log.info(result, "payments reconciled");
+      if (stopped || result.claimed < options.batch) break;
+    }
+    for (;;) {
+      const result = await billing.reconcileRefundsDue(options.batch, options.parallel, options.intervalMs);
+      if (result.claimed > 0) log[result.unknown > 0 ? "warn" : "info"](result, "top-up refunds reconciled");
       if (stopped || result.claimed < options.batch) break;
     }
     for (;;) {

@@ -113,6 +113,21 @@ export function topUps(core: Core) {
     );
   };
 
+  /** The provider payment a refund goes back to (a Stripe PaymentIntent is both). */
+  const refundedPayment = (payment: Payment) => payment.providerPaymentId || payment.providerReference;
+
+  /** Asks the provider for the refund (idempotent by its id), then records or settles its answer. */
+  const sendRefund = async (refund: PaymentRefund, payment: Payment, provider: PaymentProvider) => {
+    const answer = await provider.refund({
+      refundId: refund.refundId,
+      providerPaymentId: refundedPayment(payment),
+      amount: refund.amount,
+    });
+    const sent = await store.payments.refundSent(refund.refundId, answer.providerRefundId, now());
+    if (answer.status === "pending") return sent;
+    return (await settleRefund(refund.refundId, "", answer.status)).refund;
+  };
+
   return {
     /**
      * The payment is recorded first (idempotent by request id, as `parley_<id>`), then created
@@ -322,7 +337,8 @@ export function topUps(core: Core) {
      * A top-up refunded through its provider: the amount leaves the wallet in one transaction
      * (idempotent by request id), then the provider is asked (idempotent by the refund id); its
      * answer, or later its webhook, settles the refund. A provider that does not answer leaves it
-     * pending; the same request id sends it again.
+     * pending: the same request id sends it again, and reconciliation asks about it
+     * (reconcileRefundsDue).
      */
     async refundPayment(
       scope: IdempotencyScope,
@@ -343,15 +359,7 @@ export function topUps(core: Core) {
       if (refund.status !== "pending" || refund.providerRefundId) return refund;
       const payment = (await store.payments.get(refund.paymentId))!;
       const provider = providers.get(payment.provider);
-      if (!provider) return refund;
-      const answer = await provider.refund({
-        refundId: refund.refundId,
-        providerPaymentId: payment.providerPaymentId || payment.providerReference,
-        amount: refund.amount,
-      });
-      const sent = await store.payments.refundSent(refund.refundId, answer.providerRefundId, now());
-      if (answer.status === "pending") return sent;
-      return (await settleRefund(refund.refundId, "", answer.status)).refund;
+      return provider ? sendRefund(refund, payment, provider) : refund;
     },
 
     /** ReconcilePayment: one payment, now, whatever its status (a late duplicate capture is found too). */
@@ -380,6 +388,48 @@ export function topUps(core: Core) {
         if ((await reconcile(payment)).payment.status !== "pending") settled += 1;
       });
       return { claimed: claimed.length, settled, failures };
+    },
+
+    /**
+     * The worker's round for top-up refunds still pending after the delay (a webhook lost, or the
+     * answer to the send): each is asked about by the provider's id, or by ours when the answer
+     * was lost (its id is then recorded). One the provider settled is settled here as its
+     * webhook would have; one it never received is sent again (the same idempotency key); one it
+     * does not know by the id it gave, or whose provider is no longer configured, is counted
+     * (`unknown`) and left to staff. A refund not settled is not claimed again for `retryAfterMs`.
+     */
+    async reconcileRefundsDue(limit: number, parallel: number, retryAfterMs: number) {
+      const at = now();
+      const claimed = await store.payments.claimDueRefunds({
+        createdBefore: new Date(at.getTime() - core.reconcileAfterMs),
+        now: at,
+        nextCheckAt: new Date(at.getTime() + retryAfterMs),
+        limit,
+      });
+      const tally = { claimed: claimed.length, settled: 0, sent: 0, unknown: 0, failures: 0 };
+      tally.failures = await core.inParallel(claimed, parallel, async ({ refund, payment }) => {
+        const provider = providers.get(payment.provider);
+        const found = await provider?.findRefund({
+          refundId: refund.refundId,
+          providerRefundId: refund.providerRefundId,
+          providerPaymentId: refundedPayment(payment),
+        });
+        if (!found) {
+          if (!provider || refund.providerRefundId) {
+            tally.unknown += 1;
+            return;
+          }
+          tally.sent += 1;
+          if ((await sendRefund(refund, payment, provider)).status !== "pending") tally.settled += 1;
+          return;
+        }
+        if (found.providerRefundId !== refund.providerRefundId)
+          await store.payments.refundSent(refund.refundId, found.providerRefundId, now());
+        if (found.status === "pending") return;
+        await settleRefund(refund.refundId, found.providerRefundId, found.status);
+        tally.settled += 1;
+      });
+      return tally;
     },
   };
 }

@@ -1,0 +1,2 @@
+ALTER TABLE "billing"."payment_refunds" ADD COLUMN "next_check_at" timestamp with time zone;--> statement-breakpoint
+CREATE INDEX "payment_refunds_pending_since" ON "billing"."payment_refunds" USING btree ("created_at") WHERE "billing"."payment_refunds"."status" = 'pending';
