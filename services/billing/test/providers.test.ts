@@ -467,3 +467,75 @@ h.test(
     t.equal(await balance(user), 12_000n);
   },
 );
+
+h.test(
+  "a refund made at the provider's dashboard is recorded for staff, once per refund, and moves no money",
+  async (t) => {
+    const user = await h.user();
+    const { payment } = await topUp(user, "stripe", 9_000n);
+    await webhook(
+      "stripe",
+      stripe.event("payment_intent.succeeded", stripe.succeed(payment!.providerReference)),
+    );
+    const refund = {
+      id: "re_dashboard_1",
+      object: "refund",
+      amount: 4_000,
+      currency: "inr",
+      payment_intent: payment!.providerReference,
+      status: "succeeded",
+      metadata: {},
+    };
+    const created = await webhook("stripe", stripe.event("refund.created", { ...refund, status: "pending" }));
+    t.notOk(created.duplicate, "a refund still pending at Stripe is acknowledged");
+    const signed = stripe.event("refund.updated", refund);
+    const first = await webhook("stripe", signed);
+    t.same(
+      [first.duplicate, first.payment?.paymentId],
+      [false, payment!.paymentId],
+      "recorded on its payment",
+    );
+    t.ok((await webhook("stripe", signed)).duplicate, "a replay records nothing more");
+    t.ok(
+      (await webhook("stripe", stripe.event("refund.updated", refund))).duplicate,
+      "nor does another event about the same refund",
+    );
+    const second = await webhook(
+      "stripe",
+      stripe.event("refund.updated", { ...refund, id: "re_dashboard_2", amount: 1_000 }),
+    );
+    t.notOk(second.duplicate, "a second refund of the same payment is a finding of its own");
+    const refundFindings = async (paymentId: string) =>
+      (await h.client.reconcilePayment({ paymentId }, h.as.operator)).findings
+        .filter((finding) => finding.kind === "provider_refund")
+        .map((finding) => [finding.providerRefundId, finding.providerPaymentId, finding.amount?.amountMinor]);
+    t.same(await refundFindings(payment!.paymentId), [
+      ["re_dashboard_1", payment!.providerReference, 4_000n],
+      ["re_dashboard_2", payment!.providerReference, 1_000n],
+    ]);
+    t.equal(await balance(user), 9_000n, "no money moved: staff settle it");
+
+    const order = (await topUp(user, "razorpay", 3_000n)).payment!;
+    const captured = razorpay.pay(order.providerReference);
+    await webhook("razorpay", razorpay.event("payment.captured", { payment: { entity: captured } }));
+    const processed = await webhook(
+      "razorpay",
+      razorpay.event("refund.processed", {
+        refund: {
+          entity: {
+            id: "rfnd_dashboard",
+            entity: "refund",
+            payment_id: captured.id,
+            amount: 3_000,
+            currency: "INR",
+            status: "processed",
+            notes: [],
+          },
+        },
+      }),
+    );
+    t.same([processed.duplicate, processed.payment?.paymentId], [false, order.paymentId]);
+    t.same(await refundFindings(order.paymentId), [["rfnd_dashboard", captured.id, 3_000n]]);
+    t.equal(await balance(user), 12_000n);
+  },
+);

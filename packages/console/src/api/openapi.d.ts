@@ -2647,7 +2647,10 @@ export interface components {
              */
             user_id?: string;
         };
-        /** @description Something found about a payment: what reconciliation settled, a duplicate capture, a dispute. */
+        /**
+         * @description Something found about a payment: what reconciliation settled, a duplicate capture, a dispute, a
+         *     refund made at the provider.
+         */
         "parley.billing.v1.PaymentFinding": {
             /** @description The amount involved. */
             amount?: components["schemas"]["parley.common.v1.Money"];
@@ -2659,11 +2662,19 @@ export interface components {
             created_at?: string;
             /**
              * @description What: reconciled_credited, reconciled_failed, reconciled_expired, duplicate_capture (a second
-             *     capture upstream, to refund; never credited) or dispute.
+             *     capture upstream, to refund; never credited), dispute, or provider_refund (refunded at the
+             *     provider's dashboard, not through Parley: the payer has the money back while the wallet keeps
+             *     the credit, for staff to settle).
              */
             kind?: string;
             /** @description The provider payment it is about (empty for an expiry). */
             provider_payment_id?: string;
+            /**
+             * Format: uuid
+             * @description The provider's refund, for a provider_refund; empty otherwise.
+             * @example 0190a8f0-5c2e-7a31-9b1d-3f4e5a6b7c8d
+             */
+            provider_refund_id?: string;
         };
         /** @description A refund of a top-up through its provider. */
         "parley.billing.v1.PaymentRefund": {

@@ -112,10 +112,14 @@ export interface Payment {
   updatedAt: Date;
 }
 
-/** Something found about a payment that needs a person: a duplicate capture to refund, a dispute, what reconciliation settled. */
+/**
+ * Something found about a payment that needs a person: a duplicate capture to refund, a dispute,
+ * a refund made at the provider rather than through Parley, what reconciliation settled.
+ */
 export type PaymentFindingKind =
   | "duplicate_capture"
   | "dispute"
+  | "provider_refund"
   | "reconciled_credited"
   | "reconciled_failed"
   | "reconciled_expired";
@@ -123,6 +127,8 @@ export type PaymentFindingKind =
 export interface PaymentFinding {
   kind: PaymentFindingKind;
   providerPaymentId: string;
+  /** The provider's refund, for a `provider_refund`; empty otherwise. */
+  providerRefundId: string;
   amount: bigint;
   currency: string;
   createdAt: Date;

@@ -109,13 +109,16 @@ export interface PaymentStore {
   attach(paymentId: string, checkout: Checkout): Promise<Payment>;
   /**
    * Records a finding about the payment this provider payment belongs to (by provider payment
-   * id, or by our reference), once per (payment, kind, provider payment); false when known.
+   * id, or by our reference), once per (payment, kind, provider payment, provider refund); false
+   * when known.
    * NOT_FOUND PAYMENT_NOT_FOUND when no payment matches.
    */
   recordFinding(finding: {
     provider: string;
     providerPaymentId: string;
     providerReference: string;
+    /** The provider's refund a `provider_refund` finding is about (empty for other kinds). */
+    providerRefundId?: string;
     kind: PaymentFindingKind;
     amount: bigint;
     currency: string;
@@ -134,8 +137,8 @@ export interface PaymentStore {
   /** Records the provider's id of a sent refund. */
   refundSent(refundId: string, providerRefundId: string, now: Date): Promise<PaymentRefund>;
   /**
-   * The refund locked (by our id or the provider's), its payment's wallet locked, then the plan
-   * (undefined: nothing changes). NOT_FOUND REFUND_NOT_FOUND.
+   * The refund locked, its payment's wallet locked, then the plan (undefined: nothing changes);
+   * the provider's id is recorded when it was not. NOT_FOUND REFUND_NOT_FOUND.
    */
   settleRefund(
     target: { refundId: string; providerRefundId: string; now: Date },
@@ -206,6 +209,10 @@ export type ProviderEvent = { eventId: string } & (
       refundId: string;
       providerRefundId: string;
       status: "pending" | "processed" | "failed";
+      /** The provider payment refunded, and how much of it. */
+      providerPaymentId: string;
+      amount: bigint;
+      currency: string;
     }
   | { kind: "ignored"; type: string }
 );

@@ -231,6 +231,7 @@ export function billingHandlers(
         findings: result.findings.map((finding) => ({
           kind: finding.kind,
           providerPaymentId: finding.providerPaymentId,
+          providerRefundId: finding.providerRefundId,
           amount: money(finding.amount, finding.currency),
           createdAt: finding.createdAt,
         })),

@@ -111,10 +111,11 @@ export function createPaymentStore(sql: Sql, platform: PlatformAccounts): Paymen
           limit 1`;
         if (!row) throw notFound("PAYMENT_NOT_FOUND", "no payment matches this provider payment");
         const recorded = await tx`
-          insert into billing.payment_findings (id, payment_id, kind, provider_payment_id, amount, currency, created_at)
-          values (${newId()}, ${row.id}, ${finding.kind}, ${finding.providerPaymentId}, ${finding.amount},
-            ${finding.currency}, ${finding.now})
-          on conflict (payment_id, kind, provider_payment_id) do nothing
+          insert into billing.payment_findings
+            (id, payment_id, kind, provider_payment_id, provider_refund_id, amount, currency, created_at)
+          values (${newId()}, ${row.id}, ${finding.kind}, ${finding.providerPaymentId},
+            ${finding.providerRefundId ?? ""}, ${finding.amount}, ${finding.currency}, ${finding.now})
+          on conflict (payment_id, kind, provider_payment_id, provider_refund_id) do nothing
           returning 1`;
         return { payment: toPayment(row), recorded: recorded.length === 1 };
       })) as { payment: Payment; recorded: boolean };
@@ -125,16 +126,19 @@ export function createPaymentStore(sql: Sql, platform: PlatformAccounts): Paymen
         {
           kind: PaymentFindingKind;
           provider_payment_id: string;
+          provider_refund_id: string;
           amount: bigint;
           currency: string;
           created_at: Date;
         }[]
       >`
-        select kind, provider_payment_id, amount, currency, created_at from billing.payment_findings
+        select kind, provider_payment_id, provider_refund_id, amount, currency, created_at
+        from billing.payment_findings
         where payment_id = ${paymentId} order by created_at, id`;
       return rows.map((row) => ({
         kind: row.kind,
         providerPaymentId: row.provider_payment_id,
+        providerRefundId: row.provider_refund_id,
         amount: row.amount,
         currency: row.currency,
         createdAt: row.created_at,
@@ -179,10 +183,8 @@ export function createPaymentStore(sql: Sql, platform: PlatformAccounts): Paymen
 
     async settleRefund(target, plan) {
       return (await sql.begin(async (tx) => {
-        const [found] = target.refundId
-          ? await tx<RefundRow[]>`select * from billing.payment_refunds where id = ${target.refundId}`
-          : await tx<RefundRow[]>`
-              select * from billing.payment_refunds where provider_refund_id = ${target.providerRefundId}`;
+        const [found] = await tx<RefundRow[]>`
+          select * from billing.payment_refunds where id = ${target.refundId}`;
         if (!found) throw notFound("REFUND_NOT_FOUND", "no refund matches this provider event");
         const [payment] = await tx<
           PaymentRow[]
@@ -277,7 +279,7 @@ export function createPaymentStore(sql: Sql, platform: PlatformAccounts): Paymen
             insert into billing.payment_findings (id, payment_id, kind, provider_payment_id, amount, currency, created_at)
             values (${newId()}, ${found.id}, ${decision.finding}, ${event.providerPaymentId}, ${payment.amount},
               ${payment.currency}, ${event.now})
-            on conflict (payment_id, kind, provider_payment_id) do nothing`;
+            on conflict (payment_id, kind, provider_payment_id, provider_refund_id) do nothing`;
           return { payment, credited: false, duplicate };
         }
         const update = (

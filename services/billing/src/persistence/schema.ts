@@ -208,17 +208,27 @@ export const paymentFindings = billing.table(
       enum: [
         "duplicate_capture",
         "dispute",
+        "provider_refund",
         "reconciled_credited",
         "reconciled_failed",
         "reconciled_expired",
       ],
     }).notNull(),
     providerPaymentId: text("provider_payment_id").notNull(),
+    /** The provider's refund a `provider_refund` finding is about ('' for other kinds). */
+    providerRefundId: text("provider_refund_id").notNull().default(""),
     amount: money("amount").notNull(),
     currency: char("currency", { length: 3 }).notNull(),
     createdAt: at("created_at").notNull().defaultNow(),
   },
-  (table) => [uniqueIndex("payment_findings_once").on(table.paymentId, table.kind, table.providerPaymentId)],
+  (table) => [
+    uniqueIndex("payment_findings_once").on(
+      table.paymentId,
+      table.kind,
+      table.providerPaymentId,
+      table.providerRefundId,
+    ),
+  ],
 );
 
 /** Every provider event applied, once: replays of an event id are recognised. */

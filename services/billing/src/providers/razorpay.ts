@@ -167,7 +167,9 @@ function mapEvent(eventId: string, body: Record<string, unknown>): ProviderEvent
     }
     case "refund.processed":
     case "refund.failed": {
-      const refund = payload.refund?.entity as { id: string; notes?: { refund_id?: string } } | undefined;
+      const refund = payload.refund?.entity as
+        | (RazorpayRefundEntity & { payment_id: string; amount?: number | string; currency?: string })
+        | undefined;
       if (!refund) throw invalidArgument("INVALID_BODY", `${type} carries no refund`);
       return {
         eventId,
@@ -175,6 +177,9 @@ function mapEvent(eventId: string, body: Record<string, unknown>): ProviderEvent
         refundId: refund.notes?.refund_id ?? "",
         providerRefundId: refund.id,
         status: type === "refund.processed" ? "processed" : "failed",
+        providerPaymentId: refund.payment_id,
+        amount: BigInt(refund.amount ?? 0),
+        currency: (refund.currency ?? "").toUpperCase(),
       };
     }
     case "payment.dispute.created": {

@@ -127,12 +127,16 @@ function mapEvent(event: Stripe.Event): ProviderEvent {
     case "refund.updated":
     case "refund.failed": {
       const refund = event.data.object;
+      const intent = refund.payment_intent;
       return {
         eventId: event.id,
         kind: "refund",
         refundId: refund.metadata?.refund_id ?? "",
         providerRefundId: refund.id,
         status: event.type === "refund.failed" ? "failed" : refundStatus(refund.status),
+        providerPaymentId: typeof intent === "string" ? intent : (intent?.id ?? ""),
+        amount: BigInt(refund.amount ?? 0),
+        currency: (refund.currency ?? "").toUpperCase(),
       };
     }
     case "payment_intent.succeeded":

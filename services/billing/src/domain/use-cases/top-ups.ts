@@ -323,8 +323,23 @@ export function topUps(core: Core) {
           return { eventId: event.eventId, duplicate: !recorded, credited: false, payment };
         }
         case "refund": {
-          if (event.status === "pending")
+          if (event.status === "pending" || (!event.refundId && event.status === "failed"))
             return { eventId: event.eventId, duplicate: false, credited: false };
+          if (!event.refundId) {
+            // Made at the provider (its dashboard), not through Parley: the payer has the money
+            // back while the wallet keeps the credit. Recorded for staff, like a dispute.
+            const { payment, recorded } = await store.payments.recordFinding({
+              provider: provider.name,
+              providerPaymentId: event.providerPaymentId,
+              providerReference: "",
+              providerRefundId: event.providerRefundId,
+              kind: "provider_refund",
+              amount: event.amount,
+              currency: event.currency,
+              now: now(),
+            });
+            return { eventId: event.eventId, duplicate: !recorded, credited: false, payment };
+          }
           const { changed } = await settleRefund(event.refundId, event.providerRefundId, event.status);
           return { eventId: event.eventId, duplicate: !changed, credited: false };
         }

@@ -1090,11 +1090,16 @@ export interface ReconcilePaymentResponse {
   findings: PaymentFinding[];
 }
 
-/** Something found about a payment: what reconciliation settled, a duplicate capture, a dispute. */
+/**
+ * Something found about a payment: what reconciliation settled, a duplicate capture, a dispute, a
+ * refund made at the provider.
+ */
 export interface PaymentFinding {
   /**
    * What: reconciled_credited, reconciled_failed, reconciled_expired, duplicate_capture (a second
-   * capture upstream, to refund; never credited) or dispute.
+   * capture upstream, to refund; never credited), dispute, or provider_refund (refunded at the
+   * provider's dashboard, not through Parley: the payer has the money back while the wallet keeps
+   * the credit, for staff to settle).
    */
   kind: string;
   /** The provider payment it is about (empty for an expiry). */
@@ -1104,7 +1109,11 @@ export interface PaymentFinding {
     | Money
     | undefined;
   /** When it was found. */
-  createdAt?: Date | undefined;
+  createdAt?:
+    | Date
+    | undefined;
+  /** The provider's refund, for a provider_refund; empty otherwise. */
+  providerRefundId: string;
 }
 
 /** Request for VerifyTopUp. */
@@ -5368,7 +5377,7 @@ export const ReconcilePaymentResponse: MessageFns<ReconcilePaymentResponse> = {
 };
 
 function createBasePaymentFinding(): PaymentFinding {
-  return { kind: "", providerPaymentId: "", amount: undefined, createdAt: undefined };
+  return { kind: "", providerPaymentId: "", amount: undefined, createdAt: undefined, providerRefundId: "" };
 }
 
 export const PaymentFinding: MessageFns<PaymentFinding> = {
@@ -5384,6 +5393,9 @@ export const PaymentFinding: MessageFns<PaymentFinding> = {
     }
     if (message.createdAt !== undefined) {
       Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(34).fork()).join();
+    }
+    if (message.providerRefundId !== "") {
+      writer.uint32(42).string(message.providerRefundId);
     }
     return writer;
   },
@@ -5433,6 +5445,14 @@ export const PaymentFinding: MessageFns<PaymentFinding> = {
             message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.providerRefundId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5459,6 +5479,11 @@ export const PaymentFinding: MessageFns<PaymentFinding> = {
         : isSet(object.created_at)
         ? fromJsonTimestamp(object.created_at)
         : undefined,
+      providerRefundId: isSet(object.providerRefundId)
+        ? globalThis.String(object.providerRefundId)
+        : isSet(object.provider_refund_id)
+        ? globalThis.String(object.provider_refund_id)
+        : "",
     };
   },
 
@@ -5475,6 +5500,9 @@ export const PaymentFinding: MessageFns<PaymentFinding> = {
     }
     if (message.createdAt !== undefined) {
       obj.createdAt = message.createdAt.toISOString();
+    }
+    if (message.providerRefundId !== "") {
+      obj.providerRefundId = message.providerRefundId;
     }
     return obj;
   },
