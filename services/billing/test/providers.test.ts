@@ -537,5 +537,39 @@ h.test(
     t.same([processed.duplicate, processed.payment?.paymentId], [false, order.paymentId]);
     t.same(await refundFindings(order.paymentId), [["rfnd_dashboard", captured.id, 3_000n]]);
     t.equal(await balance(user), 12_000n);
+
+    // Staff find them without knowing the payments: newest first, one kind, page by page.
+    const list = (kind: string, pageSize: number, pageToken = "") =>
+      h.client.listPaymentFindings({ kind, pageSize, pageToken }, h.as.operator);
+    const first2 = await list("provider_refund", 2);
+    t.same(
+      first2.findings.map((f) => [f.providerRefundId, f.paymentId]),
+      [
+        ["rfnd_dashboard", order.paymentId],
+        ["re_dashboard_2", payment!.paymentId],
+      ],
+    );
+    const rest = await list("provider_refund", 2, first2.nextPageToken);
+    t.same(
+      rest.findings.map((f) => f.providerRefundId),
+      ["re_dashboard_1"],
+    );
+    t.equal(rest.nextPageToken, "", "the last page");
+    const every = await list("", 200);
+    t.ok(
+      every.findings.some((f) => f.kind === "dispute") &&
+        every.findings.some((f) => f.kind === "provider_refund"),
+      "no kind: every kind",
+    );
+    const unknown = await failure(list("chargeback", 10));
+    t.same([unknown.reason, unknown.fieldViolations.map((v) => v.field)], ["VALIDATION_FAILED", ["kind"]]);
+    t.equal(
+      (await failure(list("provider_refund", 10, first2.nextPageToken.slice(0, -2)))).reason,
+      "INVALID_PAGE_TOKEN",
+    );
+    const payer = await failure(
+      h.client.listPaymentFindings({ kind: "", pageSize: 10, pageToken: "" }, user.call),
+    );
+    t.equal(payer.reason, "PERMISSION_DENIED", "staff only");
   },
 );

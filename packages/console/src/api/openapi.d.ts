@@ -1487,6 +1487,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/payments/findings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists what was found about payments that needs a person, newest first: second captures to refund, disputes, refunds made at a provider's dashboard, and what reconciliation settled; optionally one kind only
+         * @description Callers: staff (support, admin).
+         */
+        get: operations["BillingService_ListPaymentFindings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/payout-accounts/{expert_user_id}:setKyc": {
         parameters: {
             query?: never;
@@ -2586,6 +2606,13 @@ export interface components {
             /** @description Token for the next page; empty on the last page. */
             next_page_token?: string;
         };
+        /** @description Response for ListPaymentFindings. */
+        "parley.billing.v1.ListPaymentFindingsResponse": {
+            /** @description Newest first. */
+            findings?: components["schemas"]["parley.billing.v1.PaymentFinding"][];
+            /** @description Token for the next page; empty on the last page. */
+            next_page_token?: string;
+        };
         /** @description Response for ListPayouts. */
         "parley.billing.v1.ListPayoutsResponse": {
             /** @description Token for the next page; empty on the last page. */
@@ -2667,6 +2694,12 @@ export interface components {
              *     the credit, for staff to settle).
              */
             kind?: string;
+            /**
+             * Format: uuid
+             * @description The payment it is about.
+             * @example 0190a8f0-5c2e-7a31-9b1d-3f4e5a6b7c8d
+             */
+            payment_id?: string;
             /** @description The provider payment it is about (empty for an expiry). */
             provider_payment_id?: string;
             /**
@@ -11020,6 +11053,87 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             reason?: "IDEMPOTENCY_KEY_REUSED";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Too many requests.
+             *     - `RATE_LIMITED` (RESOURCE_EXHAUSTED): see Retry-After
+             */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    BillingService_ListPaymentFindings: {
+        parameters: {
+            query?: {
+                /** @description Only findings of this kind (see PaymentFinding.kind), when set. */
+                kind?: string;
+                /** @description Page size (default 50, at most 200). */
+                page_size?: number;
+                /** @description Token from a previous page. */
+                page_token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["parley.billing.v1.ListPaymentFindingsResponse"];
+                };
+            };
+            /**
+             * @description Bad request.
+             *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
+             *     - `VALIDATION_FAILED` (INVALID_ARGUMENT): an unknown kind
+             *     - `INVALID_PAGE_TOKEN` (INVALID_ARGUMENT)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "INVALID_BODY" | "VALIDATION_FAILED" | "INVALID_PAGE_TOKEN";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Not signed in.
+             *     - `UNAUTHENTICATED` (UNAUTHENTICATED): no credentials
+             *     - `TOKEN_INVALID` (UNAUTHENTICATED): invalid or expired token
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "UNAUTHENTICATED" | "TOKEN_INVALID";
                         };
                     };
                 };

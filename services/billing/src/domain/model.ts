@@ -116,15 +116,19 @@ export interface Payment {
  * Something found about a payment that needs a person: a duplicate capture to refund, a dispute,
  * a refund made at the provider rather than through Parley, what reconciliation settled.
  */
-export type PaymentFindingKind =
-  | "duplicate_capture"
-  | "dispute"
-  | "provider_refund"
-  | "reconciled_credited"
-  | "reconciled_failed"
-  | "reconciled_expired";
+export const PAYMENT_FINDING_KINDS = [
+  "duplicate_capture",
+  "dispute",
+  "provider_refund",
+  "reconciled_credited",
+  "reconciled_failed",
+  "reconciled_expired",
+] as const;
+export type PaymentFindingKind = (typeof PAYMENT_FINDING_KINDS)[number];
 
 export interface PaymentFinding {
+  findingId: string;
+  paymentId: string;
   kind: PaymentFindingKind;
   providerPaymentId: string;
   /** The provider's refund, for a `provider_refund`; empty otherwise. */

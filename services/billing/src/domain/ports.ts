@@ -125,6 +125,12 @@ export interface PaymentStore {
     now: Date;
   }): Promise<{ payment: Payment; recorded: boolean }>;
   findings(paymentId: string): Promise<PaymentFinding[]>;
+  /** Findings of every payment (of one kind, when given), newest first, before a finding id. */
+  listFindings(input: {
+    kind: PaymentFindingKind | undefined;
+    beforeFindingId: string | undefined;
+    limit: number;
+  }): Promise<PaymentFinding[]>;
   /**
    * The payment locked and its refunds (not failed) summed, then its wallet locked and the plan
    * applied, under the key. NOT_FOUND PAYMENT_NOT_FOUND.

@@ -9,6 +9,7 @@ import {
   chargeInput,
   chargeMessage,
   chargeOutcomeMessage,
+  findingMessage,
   fromMoney,
   holdMessage,
   invoiceMessage,
@@ -228,13 +229,24 @@ export function billingHandlers(
       return {
         payment: paymentMessage(result.payment),
         credited: result.credited,
-        findings: result.findings.map((finding) => ({
-          kind: finding.kind,
-          providerPaymentId: finding.providerPaymentId,
-          providerRefundId: finding.providerRefundId,
-          amount: money(finding.amount, finding.currency),
-          createdAt: finding.createdAt,
-        })),
+        findings: result.findings.map(findingMessage),
+      };
+    },
+
+    async listPaymentFindings(request) {
+      const page = paging.open(request, {
+        query: ["billing.ListPaymentFindings", request.kind || "*"],
+        sizes: PAGE_SIZES,
+        cursor: cursors.uuid,
+      });
+      const findings = await billing.listPaymentFindings({
+        kind: request.kind,
+        beforeFindingId: page.after,
+        limit: page.size,
+      });
+      return {
+        findings: findings.map(findingMessage),
+        nextPageToken: page.next(findings.length === page.size ? findings.at(-1)?.findingId : undefined),
       };
     },
 

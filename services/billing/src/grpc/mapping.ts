@@ -9,6 +9,7 @@ import {
   InvoiceLineKind,
   type Invoice as InvoiceMessage,
   KycStatus,
+  type PaymentFinding as PaymentFindingMessage,
   type Payment as PaymentMessage,
   type PaymentRefund as PaymentRefundMessage,
   PaymentRefundStatus,
@@ -178,6 +179,15 @@ export const holdMessage = (hold: domain.Hold): HoldMessage => ({
   reference: hold.reference,
   expiresAt: hold.expiresAt,
   createdAt: hold.createdAt,
+});
+
+export const findingMessage = (finding: domain.PaymentFinding): PaymentFindingMessage => ({
+  kind: finding.kind,
+  paymentId: finding.paymentId,
+  providerPaymentId: finding.providerPaymentId,
+  providerRefundId: finding.providerRefundId,
+  amount: money(finding.amount, finding.currency),
+  createdAt: finding.createdAt,
 });
 
 export const paymentMessage = (payment: domain.Payment): PaymentMessage => ({

@@ -10,6 +10,7 @@ export const billingPermissions: { [K in keyof typeof BillingServiceService]: Pe
   verifyTopUp: allow.signedIn,
   receiveProviderWebhook: allow.services("edge"),
   reconcilePayment: allow.staff,
+  listPaymentFindings: allow.staff,
   refundPayment: allow.staff,
   setPayoutAccount: allow.roles("expert"),
   getPayoutAccount: allow.anyOf(allow.roles("expert"), allow.staff),

@@ -3,6 +3,7 @@ import { newId } from "@parley/kit/ids";
 import { enqueueOutbox } from "@parley/kit/outbox";
 import type {
   Payment,
+  PaymentFinding,
   PaymentFindingKind,
   PaymentRefund,
   PaymentRefundStatus,
@@ -40,6 +41,28 @@ const toPayment = (row: PaymentRow): Payment => ({
   clientSecret: row.client_secret ?? "",
   createdAt: row.created_at,
   updatedAt: row.updated_at,
+});
+
+interface FindingRow {
+  id: string;
+  payment_id: string;
+  kind: PaymentFindingKind;
+  provider_payment_id: string;
+  provider_refund_id: string;
+  amount: bigint;
+  currency: string;
+  created_at: Date;
+}
+
+const toFinding = (row: FindingRow): PaymentFinding => ({
+  findingId: row.id,
+  paymentId: row.payment_id,
+  kind: row.kind,
+  providerPaymentId: row.provider_payment_id,
+  providerRefundId: row.provider_refund_id,
+  amount: row.amount,
+  currency: row.currency,
+  createdAt: row.created_at,
 });
 
 /** Notification intents (top_up_credited, refund_issued) for the kit's notification relay (server.ts). */
@@ -122,27 +145,18 @@ export function createPaymentStore(sql: Sql, platform: PlatformAccounts): Paymen
     },
 
     async findings(paymentId) {
-      const rows = await sql<
-        {
-          kind: PaymentFindingKind;
-          provider_payment_id: string;
-          provider_refund_id: string;
-          amount: bigint;
-          currency: string;
-          created_at: Date;
-        }[]
-      >`
-        select kind, provider_payment_id, provider_refund_id, amount, currency, created_at
-        from billing.payment_findings
-        where payment_id = ${paymentId} order by created_at, id`;
-      return rows.map((row) => ({
-        kind: row.kind,
-        providerPaymentId: row.provider_payment_id,
-        providerRefundId: row.provider_refund_id,
-        amount: row.amount,
-        currency: row.currency,
-        createdAt: row.created_at,
-      }));
+      const rows = await sql<FindingRow[]>`
+        select * from billing.payment_findings where payment_id = ${paymentId} order by created_at, id`;
+      return rows.map(toFinding);
+    },
+
+    async listFindings({ kind, beforeFindingId, limit }) {
+      const rows = await sql<FindingRow[]>`
+        select * from billing.payment_findings
+        where (${kind ?? null}::text is null or kind = ${kind ?? null})
+          and (${beforeFindingId ?? null}::uuid is null or id < ${beforeFindingId ?? null})
+        order by id desc limit ${limit}`;
+      return rows.map(toFinding);
     },
 
     async refund(key, target, plan) {

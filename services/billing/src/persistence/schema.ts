@@ -15,6 +15,7 @@ import {
   uniqueIndex,
   uuid,
 } from "drizzle-orm/pg-core";
+import { PAYMENT_FINDING_KINDS } from "../domain/model";
 
 export const billing = pgSchema("billing");
 
@@ -204,16 +205,7 @@ export const paymentFindings = billing.table(
     paymentId: uuid("payment_id")
       .notNull()
       .references(() => payments.id),
-    kind: text("kind", {
-      enum: [
-        "duplicate_capture",
-        "dispute",
-        "provider_refund",
-        "reconciled_credited",
-        "reconciled_failed",
-        "reconciled_expired",
-      ],
-    }).notNull(),
+    kind: text("kind", { enum: PAYMENT_FINDING_KINDS }).notNull(),
     providerPaymentId: text("provider_payment_id").notNull(),
     /** The provider's refund a `provider_refund` finding is about ('' for other kinds). */
     providerRefundId: text("provider_refund_id").notNull().default(""),

@@ -1,6 +1,14 @@
 import { failedPrecondition, invalidArgument, notFound } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
-import type { IdempotencyScope, Money, Payment, PaymentRefund, PaymentStatus } from "../model";
+import {
+  type IdempotencyScope,
+  type Money,
+  PAYMENT_FINDING_KINDS,
+  type Payment,
+  type PaymentFindingKind,
+  type PaymentRefund,
+  type PaymentStatus,
+} from "../model";
 import {
   decidePaymentEvent,
   planPaymentCredit,
@@ -375,6 +383,19 @@ export function topUps(core: Core) {
       const payment = (await store.payments.get(refund.paymentId))!;
       const provider = providers.get(payment.provider);
       return provider ? sendRefund(refund, payment, provider) : refund;
+    },
+
+    /** What was found about payments, newest first: every kind, or the one named. */
+    listPaymentFindings(input: { kind: string; beforeFindingId: string | undefined; limit: number }) {
+      const kinds: readonly string[] = PAYMENT_FINDING_KINDS;
+      checks()
+        .require(!input.kind || kinds.includes(input.kind), "kind", `one of ${kinds.join(", ")}`)
+        .done();
+      return store.payments.listFindings({
+        kind: (input.kind || undefined) as PaymentFindingKind | undefined,
+        beforeFindingId: input.beforeFindingId,
+        limit: input.limit,
+      });
     },
 
     /** ReconcilePayment: one payment, now, whatever its status (a late duplicate capture is found too). */

@@ -1114,6 +1114,26 @@ export interface PaymentFinding {
     | undefined;
   /** The provider's refund, for a provider_refund; empty otherwise. */
   providerRefundId: string;
+  /** The payment it is about. */
+  paymentId: string;
+}
+
+/** Request for ListPaymentFindings. */
+export interface ListPaymentFindingsRequest {
+  /** Only findings of this kind (see PaymentFinding.kind), when set. */
+  kind: string;
+  /** Page size (default 50, at most 200). */
+  pageSize: number;
+  /** Token from a previous page. */
+  pageToken: string;
+}
+
+/** Response for ListPaymentFindings. */
+export interface ListPaymentFindingsResponse {
+  /** Newest first. */
+  findings: PaymentFinding[];
+  /** Token for the next page; empty on the last page. */
+  nextPageToken: string;
 }
 
 /** Request for VerifyTopUp. */
@@ -5377,7 +5397,14 @@ export const ReconcilePaymentResponse: MessageFns<ReconcilePaymentResponse> = {
 };
 
 function createBasePaymentFinding(): PaymentFinding {
-  return { kind: "", providerPaymentId: "", amount: undefined, createdAt: undefined, providerRefundId: "" };
+  return {
+    kind: "",
+    providerPaymentId: "",
+    amount: undefined,
+    createdAt: undefined,
+    providerRefundId: "",
+    paymentId: "",
+  };
 }
 
 export const PaymentFinding: MessageFns<PaymentFinding> = {
@@ -5396,6 +5423,9 @@ export const PaymentFinding: MessageFns<PaymentFinding> = {
     }
     if (message.providerRefundId !== "") {
       writer.uint32(42).string(message.providerRefundId);
+    }
+    if (message.paymentId !== "") {
+      writer.uint32(50).string(message.paymentId);
     }
     return writer;
   },
@@ -5453,6 +5483,14 @@ export const PaymentFinding: MessageFns<PaymentFinding> = {
             message.providerRefundId = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.paymentId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5484,6 +5522,11 @@ export const PaymentFinding: MessageFns<PaymentFinding> = {
         : isSet(object.provider_refund_id)
         ? globalThis.String(object.provider_refund_id)
         : "",
+      paymentId: isSet(object.paymentId)
+        ? globalThis.String(object.paymentId)
+        : isSet(object.payment_id)
+        ? globalThis.String(object.payment_id)
+        : "",
     };
   },
 
@@ -5503,6 +5546,188 @@ export const PaymentFinding: MessageFns<PaymentFinding> = {
     }
     if (message.providerRefundId !== "") {
       obj.providerRefundId = message.providerRefundId;
+    }
+    if (message.paymentId !== "") {
+      obj.paymentId = message.paymentId;
+    }
+    return obj;
+  },
+};
+
+function createBaseListPaymentFindingsRequest(): ListPaymentFindingsRequest {
+  return { kind: "", pageSize: 0, pageToken: "" };
+}
+
+export const ListPaymentFindingsRequest: MessageFns<ListPaymentFindingsRequest> = {
+  encode(message: ListPaymentFindingsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== "") {
+      writer.uint32(10).string(message.kind);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(16).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(26).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListPaymentFindingsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListPaymentFindingsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListPaymentFindingsRequest {
+    return {
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListPaymentFindingsRequest): unknown {
+    const obj: any = {};
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+};
+
+function createBaseListPaymentFindingsResponse(): ListPaymentFindingsResponse {
+  return { findings: [], nextPageToken: "" };
+}
+
+export const ListPaymentFindingsResponse: MessageFns<ListPaymentFindingsResponse> = {
+  encode(message: ListPaymentFindingsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.findings) {
+      PaymentFinding.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListPaymentFindingsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListPaymentFindingsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.findings.push(PaymentFinding.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListPaymentFindingsResponse {
+    return {
+      findings: globalThis.Array.isArray(object?.findings)
+        ? object.findings.map((e: any) => PaymentFinding.fromJSON(e))
+        : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListPaymentFindingsResponse): unknown {
+    const obj: any = {};
+    if (message.findings?.length) {
+      obj.findings = message.findings.map((e) => PaymentFinding.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
     }
     return obj;
   },
@@ -8814,6 +9039,24 @@ export const BillingServiceService = {
     responseDeserialize: (value: Buffer): ReconcilePaymentResponse => ReconcilePaymentResponse.decode(value),
   },
   /**
+   * Lists what was found about payments that needs a person, newest first: second captures to
+   * refund, disputes, refunds made at a provider's dashboard, and what reconciliation settled;
+   * optionally one kind only.
+   * Callers: staff (support, admin).
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED (an unknown kind), INVALID_ARGUMENT INVALID_PAGE_TOKEN
+   */
+  listPaymentFindings: {
+    path: "/parley.billing.v1.BillingService/ListPaymentFindings" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListPaymentFindingsRequest): Buffer =>
+      Buffer.from(ListPaymentFindingsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListPaymentFindingsRequest => ListPaymentFindingsRequest.decode(value),
+    responseSerialize: (value: ListPaymentFindingsResponse): Buffer =>
+      Buffer.from(ListPaymentFindingsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListPaymentFindingsResponse => ListPaymentFindingsResponse.decode(value),
+  },
+  /**
    * Sets the caller's payout account: a bank account (number and IFSC) or a UPI id, stored
    * encrypted and shown masked from then on. New details put KYC back to pending: no payout
    * until staff (or the payout provider) verify them again.
@@ -9181,6 +9424,14 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
    */
   reconcilePayment: handleUnaryCall<ReconcilePaymentRequest, ReconcilePaymentResponse>;
   /**
+   * Lists what was found about payments that needs a person, newest first: second captures to
+   * refund, disputes, refunds made at a provider's dashboard, and what reconciliation settled;
+   * optionally one kind only.
+   * Callers: staff (support, admin).
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED (an unknown kind), INVALID_ARGUMENT INVALID_PAGE_TOKEN
+   */
+  listPaymentFindings: handleUnaryCall<ListPaymentFindingsRequest, ListPaymentFindingsResponse>;
+  /**
    * Sets the caller's payout account: a bank account (number and IFSC) or a UPI id, stored
    * encrypted and shown masked from then on. New details put KYC back to pending: no payout
    * until staff (or the payout provider) verify them again.
@@ -9505,6 +9756,28 @@ export interface BillingServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReconcilePaymentResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Lists what was found about payments that needs a person, newest first: second captures to
+   * refund, disputes, refunds made at a provider's dashboard, and what reconciliation settled;
+   * optionally one kind only.
+   * Callers: staff (support, admin).
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED (an unknown kind), INVALID_ARGUMENT INVALID_PAGE_TOKEN
+   */
+  listPaymentFindings(
+    request: ListPaymentFindingsRequest,
+    callback: (error: ServiceError | null, response: ListPaymentFindingsResponse) => void,
+  ): ClientUnaryCall;
+  listPaymentFindings(
+    request: ListPaymentFindingsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListPaymentFindingsResponse) => void,
+  ): ClientUnaryCall;
+  listPaymentFindings(
+    request: ListPaymentFindingsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListPaymentFindingsResponse) => void,
   ): ClientUnaryCall;
   /**
    * Sets the caller's payout account: a bank account (number and IFSC) or a UPI id, stored
