@@ -11,7 +11,7 @@ import type {
 } from "../domain/model";
 import type { PaymentStore } from "../domain/ports";
 import { idempotent, lockWallet, planWrites, readWallet } from "./ledger";
-import { type PlatformAccounts, pipelined, type Sql } from "./sql";
+import { claimDue, type PlatformAccounts, pipelined, type Sql } from "./sql";
 
 interface PaymentRow {
   id: string;
@@ -227,31 +227,13 @@ export function createPaymentStore(sql: Sql, platform: PlatformAccounts): Paymen
       })) as { refund: PaymentRefund; changed: boolean };
     },
 
-    async claimDue({ createdBefore, now, nextCheckAt, limit }) {
-      const rows = await sql<PaymentRow[]>`
-        update billing.payments set next_check_at = ${nextCheckAt}
-        where id = any(array(
-          select id from billing.payments
-          where status = 'pending' and created_at < ${createdBefore}
-            and (next_check_at is null or next_check_at <= ${now})
-          order by created_at, id
-          limit ${limit}
-          for update skip locked))
-        returning *`;
+    async claimDue({ createdBefore, ...due }) {
+      const rows = await claimDue<PaymentRow>(sql, "payments", { before: createdBefore, ...due });
       return rows.map(toPayment);
     },
 
-    async claimDueRefunds({ createdBefore, now, nextCheckAt, limit }) {
-      const refunds = await sql<RefundRow[]>`
-        update billing.payment_refunds set next_check_at = ${nextCheckAt}
-        where id = any(array(
-          select id from billing.payment_refunds
-          where status = 'pending' and created_at < ${createdBefore}
-            and (next_check_at is null or next_check_at <= ${now})
-          order by created_at, id
-          limit ${limit}
-          for update skip locked))
-        returning *`;
+    async claimDueRefunds({ createdBefore, ...due }) {
+      const refunds = await claimDue<RefundRow>(sql, "payment_refunds", { before: createdBefore, ...due });
       if (refunds.length === 0) return [];
       const payments = await sql<PaymentRow[]>`
         select * from billing.payments where id = any(${refunds.map((row) => row.payment_id)}::uuid[])`;

@@ -11,7 +11,7 @@ import type {
 import type { PayoutSnapshot, PayoutStore } from "../domain/ports";
 import { idempotent, postingWrites } from "./ledger";
 import type { Sealer } from "./sealing";
-import { type PlatformAccounts, pipelined, type Sql, type Tx } from "./sql";
+import { claimDue, type PlatformAccounts, pipelined, type Sql, type Tx } from "./sql";
 
 interface AccountRow {
   expert_user_id: string;
@@ -212,17 +212,8 @@ export function createPayoutStore(sql: Sql, platform: PlatformAccounts, sealer: 
       return row!.total;
     },
 
-    async claimDue({ processingBefore, now, nextCheckAt, limit }) {
-      const rows = await sql<PayoutRow[]>`
-        update billing.payouts set next_check_at = ${nextCheckAt}
-        where id = any(array(
-          select id from billing.payouts
-          where status = 'processing' and updated_at < ${processingBefore}
-            and (next_check_at is null or next_check_at <= ${now})
-          order by updated_at, id
-          limit ${limit}
-          for update skip locked))
-        returning *`;
+    async claimDue({ processingBefore, ...due }) {
+      const rows = await claimDue<PayoutRow>(sql, "payouts", { before: processingBefore, ...due });
       return rows.map(toPayout);
     },
 

@@ -166,3 +166,33 @@ export function platformAccounts() {
 }
 
 export type PlatformAccounts = ReturnType<typeof platformAccounts>;
+
+/** The tables reconciliation claims rows of, the status it claims, and how long a row has had it. */
+const RECONCILED = {
+  payments: { status: "pending", since: "created_at" },
+  payment_refunds: { status: "pending", since: "created_at" },
+  payouts: { status: "processing", since: "updated_at" },
+} as const;
+
+/**
+ * Claims up to `limit` rows of a reconciled table still in its status since before `before` and
+ * due a check (oldest first, skipping rows another instance holds), each stamped not due again
+ * before `nextCheckAt`: instances share the work and a failed check is retried later.
+ */
+export function claimDue<Row extends object>(
+  sql: Sql,
+  table: keyof typeof RECONCILED,
+  input: { before: Date; now: Date; nextCheckAt: Date; limit: number },
+) {
+  const { status, since } = RECONCILED[table];
+  return sql<Row[]>`
+    update ${sql(`billing.${table}`)} set next_check_at = ${input.nextCheckAt}
+    where id = any(array(
+      select id from ${sql(`billing.${table}`)}
+      where status = ${status} and ${sql(since)} < ${input.before}
+        and (next_check_at is null or next_check_at <= ${input.now})
+      order by ${sql(since)}, id
+      limit ${input.limit}
+      for update skip locked))
+    returning *`;
+}
