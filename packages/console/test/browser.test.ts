@@ -71,6 +71,8 @@ t.test(
 
     const { platform, secrets } = await launchTestPlatform(t, {
       auth: { OUTBOX_INTERVAL_MS: "100" },
+      // A top-up nobody paid expires as soon as it is reconciled (the staff's findings view).
+      billing: { PAYMENT_EXPIRY_MS: "1" },
       session: {
         MINUTE_SECONDS: String(MINUTE_SECONDS),
         METERING_INTERVAL_MS: "200",
@@ -415,6 +417,35 @@ t.test(
     await staffPage.getByRole("status").filter({ hasText: "Refunded." }).waitFor();
     await shot(staffPage, "staff-refunded");
     await audit(staffPage, "staff person");
+
+    // A top-up nobody paid, reconciled past its expiry: staff find it among the payments' findings.
+    const unpaid = await call("POST", "/v1/me/topups", {
+      token: adminToken,
+      body: {
+        amount: { amount_minor: "500", currency: "INR" },
+        provider: "development",
+        request_id: randomUUID(),
+      },
+    });
+    const unpaidId: string = unpaid.body.payment.payment_id;
+    const reconciled = await call("POST", `/v1/payments/${unpaidId}:reconcile`, {
+      token: adminToken,
+      body: {},
+    });
+    t.equal(reconciled.body.payment.status, "PAYMENT_STATUS_EXPIRED");
+    await staffPage.getByRole("link", { name: "Payment findings" }).click();
+    await staffPage
+      .getByTestId("findings")
+      .getByRole("row")
+      .filter({ hasText: unpaidId })
+      .filter({ hasText: "reconciled expired" })
+      .filter({ hasText: "₹5.00" })
+      .waitFor();
+    await shot(staffPage, "staff-findings");
+    await audit(staffPage, "staff findings");
+    await staffPage.getByLabel("Kind").selectOption("dispute");
+    await staffPage.getByText("Nothing found.").waitFor();
+    t.equal(await staffPage.getByTestId("findings").getByRole("row").count(), 1, "one kind: none of it");
     await userPage.getByRole("link", { name: "Wallet" }).click();
     await userPage.getByTestId("wallet-balance").filter({ hasText: "₹30.00" }).waitFor();
     t.equal(

@@ -29,7 +29,8 @@ const REASONS = [
 /**
  * The back office (/v1/admin/…, and the staff side of billing's and session's RPCs): people
  * search; a person, viewed with a reason, with their account, wallet, sessions, ledger and
- * invoices, and the actions on them; the live sessions; payouts; the audit log.
+ * invoices, and the actions on them; the live sessions; payouts; what was found about payments
+ * that needs a person; the audit log.
  */
 export function StaffDesk({ identity, route }: { identity: Identity; route: string[] }) {
   const [page, id] = route;
@@ -41,6 +42,7 @@ export function StaffDesk({ identity, route }: { identity: Identity; route: stri
           ["people", "People"],
           ["live", "Live sessions"],
           ["payouts", "Payouts"],
+          ["findings", "Payment findings"],
           ...(identity.role === "admin" ? ([["audit", "Audit log"]] as Array<[string, string]>) : []),
         ]}
       />
@@ -52,6 +54,8 @@ export function StaffDesk({ identity, route }: { identity: Identity; route: stri
         <LiveSessions />
       ) : page === "payouts" ? (
         <Payouts />
+      ) : page === "findings" ? (
+        <PaymentFindings />
       ) : page === "audit" ? (
         <AuditLog />
       ) : (
@@ -681,6 +685,74 @@ function Payouts() {
                   </button>
                 )}
               </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
+const FINDING_KINDS = [
+  "duplicate_capture",
+  "dispute",
+  "provider_refund",
+  "reconciled_credited",
+  "reconciled_failed",
+  "reconciled_expired",
+] as const;
+
+/** Billing's findings about payments (ListPaymentFindings), newest first, of one kind or all. */
+function PaymentFindings() {
+  const [kind, setKind] = useState("");
+  const [findings, setFindings] = useState<Schemas["parley.billing.v1.PaymentFinding"][]>([]);
+  const [error, setError] = useState("");
+  useEffect(() => {
+    setError("");
+    must(api.GET("/v1/payments/findings", { params: { query: { kind, page_size: 100 } } }))
+      .then((data) => setFindings(data.findings ?? []))
+      .catch((e) => setError(errorText(e)));
+  }, [kind]);
+  return (
+    <section aria-labelledby="findings-heading">
+      <h2 id="findings-heading">Payment findings</h2>
+      <p class="muted">
+        What reconciliation and the providers' webhooks found that needs a person: second captures to refund,
+        disputes, refunds made at a provider's dashboard.
+      </p>
+      <label>
+        Kind
+        <select value={kind} onChange={(event) => setKind((event.target as HTMLSelectElement).value)}>
+          <option value="">every kind</option>
+          {FINDING_KINDS.map((k) => (
+            <option key={k} value={k}>
+              {k.replaceAll("_", " ")}
+            </option>
+          ))}
+        </select>
+      </label>
+      <ErrorLine error={error} />
+      {findings.length === 0 && <p class="muted">Nothing found.</p>}
+      <table data-testid="findings">
+        <thead>
+          <tr>
+            <th scope="col">When</th>
+            <th scope="col">Kind</th>
+            <th scope="col">Payment</th>
+            <th scope="col">At the provider</th>
+            <th scope="col">Amount</th>
+          </tr>
+        </thead>
+        <tbody>
+          {findings.map((finding) => (
+            <tr
+              key={`${finding.payment_id}:${finding.kind}:${finding.provider_payment_id}:${finding.provider_refund_id}`}
+            >
+              <td>{dateTime(finding.created_at)}</td>
+              <td>{(finding.kind ?? "").replaceAll("_", " ")}</td>
+              <td>{finding.payment_id}</td>
+              <td>{[finding.provider_payment_id, finding.provider_refund_id].filter(Boolean).join(", ")}</td>
+              <td>{money(finding.amount)}</td>
             </tr>
           ))}
         </tbody>
