@@ -200,7 +200,7 @@ export function createPayoutStore(sql: Sql, platform: PlatformAccounts, sealer: 
         select * from billing.payouts
         where (${expertUserId ?? null}::text is null or expert_user_id = ${expertUserId ?? null})
           and (${status ?? null}::text is null or status = ${status ?? null})
-          and (${beforePayoutId ?? null}::uuid is null or id < ${beforePayoutId ?? null})
+          and id < ${beforePayoutId ?? "ffffffff-ffff-ffff-ffff-ffffffffffff"}
         order by id desc limit ${limit}`;
       return rows.map(toPayout);
     },

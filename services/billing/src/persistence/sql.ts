@@ -167,24 +167,24 @@ export function platformAccounts() {
 
 export type PlatformAccounts = ReturnType<typeof platformAccounts>;
 
-/** The tables reconciliation claims rows of, the status it claims, and how long a row has had it. */
-const RECONCILED = {
-  payments: { status: "pending", since: "created_at" },
-  payment_refunds: { status: "pending", since: "created_at" },
-  payouts: { status: "processing", since: "updated_at" },
-} as const;
+/** The tables reconciliation claims rows of, and the column saying how long a row has had its status. */
+const RECONCILED = { payments: "created_at", payment_refunds: "created_at", payouts: "updated_at" } as const;
 
 /**
- * Claims up to `limit` rows of a reconciled table still in its status since before `before` and
- * due a check (oldest first, skipping rows another instance holds), each stamped not due again
- * before `nextCheckAt`: instances share the work and a failed check is retried later.
+ * Claims up to `limit` rows of a reconciled table still in its status (pending; payouts
+ * processing) since before `before` and due a check (oldest first, skipping rows another
+ * instance holds), each stamped not due again before `nextCheckAt`: instances share the work and
+ * a failed check is retried later. The status is a literal in the statement's text, not a
+ * parameter: under the pool's generic plans (LEDGER_DATABASE_SETTINGS) only a literal matches
+ * each table's partial index of its status.
  */
 export function claimDue<Row extends object>(
   sql: Sql,
   table: keyof typeof RECONCILED,
   input: { before: Date; now: Date; nextCheckAt: Date; limit: number },
 ) {
-  const { status, since } = RECONCILED[table];
+  const since = RECONCILED[table];
+  const status = table === "payouts" ? sql`'processing'` : sql`'pending'`;
   return sql<Row[]>`
     update ${sql(`billing.${table}`)} set next_check_at = ${input.nextCheckAt}
     where id = any(array(
