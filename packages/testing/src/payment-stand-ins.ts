@@ -212,7 +212,8 @@ interface RazorpayRefund {
 
 /**
  * Razorpay's orders, payments and refunds API as far as billing uses it (JSON, Basic auth with
- * the key id and secret; X-Refund-Idempotency honoured: the same key is the same refund); an id
+ * the key id and secret; X-Refund-Idempotency honoured: the same key is the same refund; a
+ * payment's refunds listed a page at a time, `count` (10 by default) from `skip`); an id
  * it does not know is a 400 "The id provided does not exist", as Razorpay answers. `pay` is a
  * payment attempt on an order (captured unless told otherwise), `state.refund` what a refund
  * send does.
@@ -269,7 +270,12 @@ export async function razorpayStandIn(t: Test) {
     if (request.method === "GET" && refundsOf) {
       if (!payments.has(refundsOf[1]!)) return unknownId;
       const items = [...refunds.values()].filter((r) => r.payment_id === refundsOf[1]);
-      if (!refundsOf[2]) return { body: { entity: "collection", count: items.length, items } };
+      if (!refundsOf[2]) {
+        const query = new URL(request.path, "http://stand-in").searchParams;
+        const skip = Number(query.get("skip") ?? 0);
+        const page = items.slice(skip, skip + Number(query.get("count") ?? 10));
+        return { body: { entity: "collection", count: page.length, items: page } };
+      }
       const found = items.find((r) => r.id === refundsOf[2]);
       return found ? { body: found } : unknownId;
     }

@@ -458,13 +458,48 @@ h.test(
     );
     t.match(retried.providerRefundId, /^rfnd_/);
 
+    // The answer lost behind 100 refunds made at the dashboard: found on the list's second page.
+    for (let i = 0; i < 100; i++)
+      razorpay.refunds.set(`rfnd_other_${i}`, {
+        id: `rfnd_other_${i}`,
+        entity: "refund",
+        payment_id: captured.id,
+        amount: 1,
+        status: "processed",
+        notes: [],
+      });
+    razorpay.state.refund = "lost";
+    t.equal((await failure(refundOf(newId()))).reason, "PROVIDER_UNAVAILABLE");
+    razorpay.state.refund = "pending";
+    const behind = await unansweredRefundOf(order.paymentId);
+    await reconcileRefundsLater();
+    const made = [...razorpay.refunds.values()].filter(
+      (r) => (r.notes as { refund_id?: string }).refund_id === behind,
+    );
+    t.equal(made.length, 1);
+    t.same(
+      await refundRow(behind),
+      { status: "pending", provider_refund_id: made[0]!.id },
+      "found on the second page of the payment's refunds, never sent twice",
+    );
+
     // Unknown by the id Razorpay gave: for staff, never sent again.
     razorpay.refunds.delete(retried.providerRefundId);
     const unknown = await reconcileRefundsLater();
     t.ok(unknown.unknown >= 1, `counted as unknown (${JSON.stringify(unknown)})`);
     t.equal(sendsOf(retried.refundId).length, 2, "not sent again");
     t.equal((await refundRow(retried.refundId)).status, "pending");
-    t.equal(await balance(user), 12_000n);
+    await reconcileRefundsLater();
+    const { findings } = await h.client.listPaymentFindings(
+      { kind: "refund_unknown", pageSize: 10, pageToken: "" },
+      h.as.operator,
+    );
+    t.same(
+      findings.map((f) => [f.paymentId, f.providerRefundId, f.amount?.amountMinor]),
+      [[order.paymentId, retried.providerRefundId, 4_000n]],
+      "listed for staff, once however many rounds ask",
+    );
+    t.equal(await balance(user), 8_000n);
   },
 );
 
@@ -518,53 +553,68 @@ h.test(
     const order = (await topUp(user, "razorpay", 3_000n)).payment!;
     const captured = razorpay.pay(order.providerReference);
     await webhook("razorpay", razorpay.event("payment.captured", { payment: { entity: captured } }));
-    const processed = await webhook(
-      "razorpay",
-      razorpay.event("refund.processed", {
-        refund: {
-          entity: {
-            id: "rfnd_dashboard",
-            entity: "refund",
-            payment_id: captured.id,
-            amount: 3_000,
-            currency: "INR",
-            status: "processed",
-            notes: [],
+    const dashboardRefund = (id: string, paymentId: string) =>
+      webhook(
+        "razorpay",
+        razorpay.event("refund.processed", {
+          refund: {
+            entity: {
+              id,
+              entity: "refund",
+              payment_id: paymentId,
+              amount: 3_000,
+              currency: "INR",
+              status: "processed",
+              notes: [],
+            },
           },
-        },
-      }),
-    );
+        }),
+      );
+    const processed = await dashboardRefund("rfnd_dashboard", captured.id);
     t.same([processed.duplicate, processed.payment?.paymentId], [false, order.paymentId]);
-    t.same(await refundFindings(order.paymentId), [["rfnd_dashboard", captured.id, 3_000n]]);
-    t.equal(await balance(user), 12_000n);
+    // A second capture of the order, flagged for refund and refunded at the dashboard as asked.
+    const again = razorpay.pay(order.providerReference);
+    await webhook("razorpay", razorpay.event("payment.captured", { payment: { entity: again } }));
+    const ofSecond = await dashboardRefund("rfnd_duplicate", again.id);
+    t.same(
+      [ofSecond.duplicate, ofSecond.payment?.paymentId],
+      [false, order.paymentId],
+      "a second capture's refund is found through its duplicate_capture finding",
+    );
+    t.same(await refundFindings(order.paymentId), [
+      ["rfnd_dashboard", captured.id, 3_000n],
+      ["rfnd_duplicate", again.id, 3_000n],
+    ]);
+    t.equal(await balance(user), 12_000n, "the second capture was never credited; no money moved");
 
     // Staff find them without knowing the payments: newest first, one kind, page by page.
     const list = (kind: string, pageSize: number, pageToken = "") =>
       h.client.listPaymentFindings({ kind, pageSize, pageToken }, h.as.operator);
-    const first2 = await list("provider_refund", 2);
+    const first3 = await list("provider_refund", 3);
     t.same(
-      first2.findings.map((f) => [f.providerRefundId, f.paymentId]),
+      first3.findings.map((f) => [f.providerRefundId, f.paymentId]),
       [
+        ["rfnd_duplicate", order.paymentId],
         ["rfnd_dashboard", order.paymentId],
         ["re_dashboard_2", payment!.paymentId],
       ],
     );
-    const rest = await list("provider_refund", 2, first2.nextPageToken);
+    const rest = await list("provider_refund", 3, first3.nextPageToken);
     t.same(
       rest.findings.map((f) => f.providerRefundId),
       ["re_dashboard_1"],
     );
     t.equal(rest.nextPageToken, "", "the last page");
     const every = await list("", 200);
-    t.ok(
-      every.findings.some((f) => f.kind === "dispute") &&
-        every.findings.some((f) => f.kind === "provider_refund"),
+    t.same(
+      every.findings.filter((f) => f.paymentId === order.paymentId).map((f) => f.kind),
+      ["provider_refund", "duplicate_capture", "provider_refund"],
       "no kind: every kind",
     );
     const unknown = await failure(list("chargeback", 10));
     t.same([unknown.reason, unknown.fieldViolations.map((v) => v.field)], ["VALIDATION_FAILED", ["kind"]]);
     t.equal(
-      (await failure(list("provider_refund", 10, first2.nextPageToken.slice(0, -2)))).reason,
+      (await failure(list("provider_refund", 10, first3.nextPageToken.slice(0, -2)))).reason,
       "INVALID_PAGE_TOKEN",
     );
     const payer = await failure(

@@ -2689,9 +2689,10 @@ export interface components {
             created_at?: string;
             /**
              * @description What: reconciled_credited, reconciled_failed, reconciled_expired, duplicate_capture (a second
-             *     capture upstream, to refund; never credited), dispute, or provider_refund (refunded at the
+             *     capture upstream, to refund; never credited), dispute, provider_refund (refunded at the
              *     provider's dashboard, not through Parley: the payer has the money back while the wallet keeps
-             *     the credit, for staff to settle).
+             *     what the payment credited, for staff to settle) or refund_unknown (a refund of ours the
+             *     provider does not know by the id it gave: pending, its amount out of the wallet).
              */
             kind?: string;
             /**
@@ -2704,7 +2705,7 @@ export interface components {
             provider_payment_id?: string;
             /**
              * Format: uuid
-             * @description The provider's refund, for a provider_refund; empty otherwise.
+             * @description The provider's refund, for a provider_refund or refund_unknown; empty otherwise.
              * @example 0190a8f0-5c2e-7a31-9b1d-3f4e5a6b7c8d
              */
             provider_refund_id?: string;

@@ -1,4 +1,4 @@
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { api, type Identity, must, requestId, type Schemas } from "../api/client";
 import { go } from "../app";
 import { dateTime, endReason, enumText, errorText, money, status as statusText } from "../format";
@@ -693,32 +693,64 @@ function Payouts() {
   );
 }
 
+/** The kinds billing records (PaymentFinding.kind in protos/parley/billing/v1/billing.proto). */
 const FINDING_KINDS = [
   "duplicate_capture",
   "dispute",
   "provider_refund",
+  "refund_unknown",
   "reconciled_credited",
   "reconciled_failed",
   "reconciled_expired",
 ] as const;
 
-/** Billing's findings about payments (ListPaymentFindings), newest first, of one kind or all. */
+type Finding = Schemas["parley.billing.v1.PaymentFinding"];
+
+/**
+ * Billing's findings about payments (ListPaymentFindings), newest first, of one kind or all, a
+ * page at a time. Only the latest request's answer is shown (a kind chosen meanwhile wins).
+ */
 function PaymentFindings() {
   const [kind, setKind] = useState("");
-  const [findings, setFindings] = useState<Schemas["parley.billing.v1.PaymentFinding"][]>([]);
+  const [findings, setFindings] = useState<Finding[]>([]);
+  const [next, setNext] = useState("");
+  const [loading, setLoading] = useState(true);
   const [error, setError] = useState("");
-  useEffect(() => {
+  const latest = useRef(0);
+  const load = (pageToken: string, before: Finding[]) => {
+    const asked = ++latest.current;
+    setLoading(true);
     setError("");
-    must(api.GET("/v1/payments/findings", { params: { query: { kind, page_size: 100 } } }))
-      .then((data) => setFindings(data.findings ?? []))
-      .catch((e) => setError(errorText(e)));
+    must(
+      api.GET("/v1/payments/findings", {
+        params: { query: { kind, page_size: 50, page_token: pageToken } },
+      }),
+    )
+      .then((data) => {
+        if (asked !== latest.current) return;
+        setFindings([...before, ...(data.findings ?? [])]);
+        setNext(data.next_page_token ?? "");
+      })
+      .catch((e) => {
+        if (asked !== latest.current) return;
+        setFindings(before);
+        setNext("");
+        setError(errorText(e));
+      })
+      .finally(() => {
+        if (asked === latest.current) setLoading(false);
+      });
+  };
+  useEffect(() => {
+    setFindings([]);
+    load("", []);
   }, [kind]);
   return (
     <section aria-labelledby="findings-heading">
       <h2 id="findings-heading">Payment findings</h2>
       <p class="muted">
         What reconciliation and the providers' webhooks found that needs a person: second captures to refund,
-        disputes, refunds made at a provider's dashboard.
+        disputes, refunds made at a provider's dashboard or unknown to it.
       </p>
       <label>
         Kind
@@ -732,7 +764,8 @@ function PaymentFindings() {
         </select>
       </label>
       <ErrorLine error={error} />
-      {findings.length === 0 && <p class="muted">Nothing found.</p>}
+      {loading && findings.length === 0 && <p class="muted">Loading…</p>}
+      {!loading && !error && findings.length === 0 && <p class="muted">Nothing found.</p>}
       <table data-testid="findings">
         <thead>
           <tr>
@@ -757,6 +790,11 @@ function PaymentFindings() {
           ))}
         </tbody>
       </table>
+      {next && (
+        <button type="button" class="secondary" disabled={loading} onClick={() => load(next, findings)}>
+          Older findings
+        </button>
+      )}
     </section>
   );
 }

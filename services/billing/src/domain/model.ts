@@ -114,12 +114,14 @@ export interface Payment {
 
 /**
  * Something found about a payment that needs a person: a duplicate capture to refund, a dispute,
- * a refund made at the provider rather than through Parley, what reconciliation settled.
+ * a refund made at the provider rather than through Parley, one of ours the provider does not
+ * know, what reconciliation settled.
  */
 export const PAYMENT_FINDING_KINDS = [
   "duplicate_capture",
   "dispute",
   "provider_refund",
+  "refund_unknown",
   "reconciled_credited",
   "reconciled_failed",
   "reconciled_expired",
@@ -131,7 +133,7 @@ export interface PaymentFinding {
   paymentId: string;
   kind: PaymentFindingKind;
   providerPaymentId: string;
-  /** The provider's refund, for a `provider_refund`; empty otherwise. */
+  /** The provider's refund, for a `provider_refund` or `refund_unknown`; empty otherwise. */
   providerRefundId: string;
   amount: bigint;
   currency: string;

@@ -109,15 +109,15 @@ export interface PaymentStore {
   attach(paymentId: string, checkout: Checkout): Promise<Payment>;
   /**
    * Records a finding about the payment this provider payment belongs to (by provider payment
-   * id, or by our reference), once per (payment, kind, provider payment, provider refund); false
-   * when known.
+   * id, by our reference, or as a second capture of it already found), once per (payment, kind,
+   * provider payment, provider refund); false when known.
    * NOT_FOUND PAYMENT_NOT_FOUND when no payment matches.
    */
   recordFinding(finding: {
     provider: string;
     providerPaymentId: string;
     providerReference: string;
-    /** The provider's refund a `provider_refund` finding is about (empty for other kinds). */
+    /** The provider's refund a `provider_refund` or `refund_unknown` finding is about (empty for others). */
     providerRefundId?: string;
     kind: PaymentFindingKind;
     amount: bigint;

@@ -126,12 +126,21 @@ export function createPaymentStore(sql: Sql, platform: PlatformAccounts): Paymen
 
     async recordFinding(finding) {
       return (await sql.begin(async (tx) => {
-        const [row] = await tx<PaymentRow[]>`
+        const matched = await tx<PaymentRow[]>`
           select * from billing.payments
           where provider = ${finding.provider}
             and (provider_payment_id = ${finding.providerPaymentId} or provider_reference = ${finding.providerReference})
           order by (provider_payment_id = ${finding.providerPaymentId}) desc nulls last
           limit 1`;
+        // A second capture (never credited) is known only by its duplicate_capture finding.
+        const [row] =
+          matched.length > 0 || !finding.providerPaymentId
+            ? matched
+            : await tx<PaymentRow[]>`
+                select p.* from billing.payment_findings f join billing.payments p on p.id = f.payment_id
+                where f.kind = 'duplicate_capture' and f.provider_payment_id = ${finding.providerPaymentId}
+                  and p.provider = ${finding.provider}
+                limit 1`;
         if (!row) throw notFound("PAYMENT_NOT_FOUND", "no payment matches this provider payment");
         const recorded = await tx`
           insert into billing.payment_findings
@@ -154,7 +163,7 @@ export function createPaymentStore(sql: Sql, platform: PlatformAccounts): Paymen
       const rows = await sql<FindingRow[]>`
         select * from billing.payment_findings
         where (${kind ?? null}::text is null or kind = ${kind ?? null})
-          and (${beforeFindingId ?? null}::uuid is null or id < ${beforeFindingId ?? null})
+          and id < ${beforeFindingId ?? "ffffffff-ffff-ffff-ffff-ffffffffffff"}
         order by id desc limit ${limit}`;
       return rows.map(toFinding);
     },

@@ -207,7 +207,7 @@ export const paymentFindings = billing.table(
       .references(() => payments.id),
     kind: text("kind", { enum: PAYMENT_FINDING_KINDS }).notNull(),
     providerPaymentId: text("provider_payment_id").notNull(),
-    /** The provider's refund a `provider_refund` finding is about ('' for other kinds). */
+    /** The provider's refund a `provider_refund` or `refund_unknown` finding is about ('' for others). */
     providerRefundId: text("provider_refund_id").notNull().default(""),
     amount: money("amount").notNull(),
     currency: char("currency", { length: 3 }).notNull(),

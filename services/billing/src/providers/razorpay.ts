@@ -43,6 +43,8 @@ const refundOf = (entity: RazorpayRefundEntity) => ({
         : ("pending" as const),
 });
 
+const REFUNDS_PAGE = 100;
+
 /** Razorpay answers an id it does not know with 400 "The id provided does not exist" (or 404). */
 const unknownId = (error: unknown) => {
   const { statusCode, error: body } = (error ?? {}) as {
@@ -129,11 +131,17 @@ export function razorpayProvider(options: RazorpayOptions): PaymentProvider {
             throw error;
           }
         }
-        const list = await razorpay.payments.fetchMultipleRefund(providerPaymentId, { count: 100 });
-        const found = (list.items as RazorpayRefundEntity[]).find(
-          (item) => item.notes?.refund_id === refundId,
-        );
-        return found && refundOf(found);
+        // The payment's refunds, a page of 100 (Razorpay's most) at a time, for ours by its notes.
+        for (let skip = 0; ; skip += REFUNDS_PAGE) {
+          const page = await razorpay.payments.fetchMultipleRefund(providerPaymentId, {
+            count: REFUNDS_PAGE,
+            skip,
+          });
+          const items = page.items as RazorpayRefundEntity[];
+          const found = items.find((item) => item.notes?.refund_id === refundId);
+          if (found) return refundOf(found);
+          if (items.length < REFUNDS_PAGE) return undefined;
+        }
       });
     },
 

@@ -1097,9 +1097,10 @@ export interface ReconcilePaymentResponse {
 export interface PaymentFinding {
   /**
    * What: reconciled_credited, reconciled_failed, reconciled_expired, duplicate_capture (a second
-   * capture upstream, to refund; never credited), dispute, or provider_refund (refunded at the
+   * capture upstream, to refund; never credited), dispute, provider_refund (refunded at the
    * provider's dashboard, not through Parley: the payer has the money back while the wallet keeps
-   * the credit, for staff to settle).
+   * what the payment credited, for staff to settle) or refund_unknown (a refund of ours the
+   * provider does not know by the id it gave: pending, its amount out of the wallet).
    */
   kind: string;
   /** The provider payment it is about (empty for an expiry). */
@@ -1112,7 +1113,7 @@ export interface PaymentFinding {
   createdAt?:
     | Date
     | undefined;
-  /** The provider's refund, for a provider_refund; empty otherwise. */
+  /** The provider's refund, for a provider_refund or refund_unknown; empty otherwise. */
   providerRefundId: string;
   /** The payment it is about. */
   paymentId: string;
