@@ -28,6 +28,24 @@ const topUp = (
   requestId = newId(),
 ) => h.client.createTopUp({ amount: inr(amountMinor), provider, requestId }, user.call);
 
+/** A Stripe top-up the payer completed, its success webhook delivered: the wallet is credited. */
+const paidByStripe = async (user: { call: { bearerToken: string } }, amountMinor: bigint) => {
+  const payment = (await topUp(user, "stripe", amountMinor)).payment!;
+  await webhook(
+    "stripe",
+    stripe.event("payment_intent.succeeded", stripe.succeed(payment.providerReference)),
+  );
+  return payment;
+};
+
+/** A Razorpay top-up captured, its webhook delivered: the payment and Razorpay's capture. */
+const paidByRazorpay = async (user: { call: { bearerToken: string } }, amountMinor: bigint) => {
+  const payment = (await topUp(user, "razorpay", amountMinor)).payment!;
+  const captured = razorpay.pay(payment.providerReference);
+  await webhook("razorpay", razorpay.event("payment.captured", { payment: { entity: captured } }));
+  return { payment, captured };
+};
+
 h.test("Stripe: a PaymentIntent from top-up to credited wallet, once", async (t) => {
   const user = await h.user();
   const requestId = newId();
@@ -250,11 +268,7 @@ h.test(
   "refunds go back through the provider: out of the wallet at once, settled by the provider's word",
   async (t) => {
     const user = await h.user();
-    const { payment } = await topUp(user, "stripe", 50_000n);
-    await webhook(
-      "stripe",
-      stripe.event("payment_intent.succeeded", stripe.succeed(payment!.providerReference)),
-    );
+    const payment = await paidByStripe(user, 50_000n);
     const requestId = newId();
     const { refund } = await h.client.refundPayment(
       { paymentId: payment!.paymentId, amount: inr(20_000n), requestId },
@@ -299,9 +313,7 @@ h.test(
     t.equal(await balance(user), 30_000n);
 
     const other = await h.user();
-    const rzp = (await topUp(other, "razorpay", 10_000n)).payment!;
-    const paid = razorpay.pay(rzp.providerReference);
-    await webhook("razorpay", razorpay.event("payment.captured", { payment: { entity: paid } }));
+    const { payment: rzp, captured: paid } = await paidByRazorpay(other, 10_000n);
     const failing = (
       await h.client.refundPayment({ paymentId: rzp.paymentId, requestId: newId() }, h.as.operator)
     ).refund!;
@@ -349,11 +361,7 @@ h.test(
   "reconciliation settles a top-up refund whose webhook never came, and finds one whose answer was lost",
   async (t) => {
     const user = await h.user();
-    const { payment } = await topUp(user, "stripe", 50_000n);
-    await webhook(
-      "stripe",
-      stripe.event("payment_intent.succeeded", stripe.succeed(payment!.providerReference)),
-    );
+    const payment = await paidByStripe(user, 50_000n);
     const refundOf = async (amount: bigint) =>
       (
         await h.client.refundPayment(
@@ -413,9 +421,7 @@ h.test(
   "reconciliation sends again a top-up refund the provider never got, under the same idempotency key",
   async (t) => {
     const user = await h.user();
-    const order = (await topUp(user, "razorpay", 20_000n)).payment!;
-    const captured = razorpay.pay(order.providerReference);
-    await webhook("razorpay", razorpay.event("payment.captured", { payment: { entity: captured } }));
+    const { payment: order, captured } = await paidByRazorpay(user, 20_000n);
     const refundOf = (requestId: string) =>
       h.client.refundPayment({ paymentId: order.paymentId, amount: inr(4_000n), requestId }, h.as.operator);
     const sendsOf = (refundId: string) =>
@@ -507,11 +513,7 @@ h.test(
   "a refund made at the provider's dashboard is recorded for staff, once per refund, and moves no money",
   async (t) => {
     const user = await h.user();
-    const { payment } = await topUp(user, "stripe", 9_000n);
-    await webhook(
-      "stripe",
-      stripe.event("payment_intent.succeeded", stripe.succeed(payment!.providerReference)),
-    );
+    const payment = await paidByStripe(user, 9_000n);
     const refund = {
       id: "re_dashboard_1",
       object: "refund",
@@ -550,9 +552,7 @@ h.test(
     ]);
     t.equal(await balance(user), 9_000n, "no money moved: staff settle it");
 
-    const order = (await topUp(user, "razorpay", 3_000n)).payment!;
-    const captured = razorpay.pay(order.providerReference);
-    await webhook("razorpay", razorpay.event("payment.captured", { payment: { entity: captured } }));
+    const { payment: order, captured } = await paidByRazorpay(user, 3_000n);
     const dashboardRefund = (id: string, paymentId: string) =>
       webhook(
         "razorpay",
