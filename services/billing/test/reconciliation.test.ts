@@ -157,6 +157,7 @@ h.test(
       const literals = values.map((v) => `'${v instanceof Date ? v.toISOString() : String(v)}'`);
       const plan = await pool.begin(async (tx) => {
         await tx`set local enable_seqscan = off`;
+        await tx`set local plan_cache_mode = force_generic_plan`;
         await tx.unsafe(`prepare claim as ${text}`);
         const rows = await tx.unsafe(`explain (format json) execute claim(${literals.join(", ")})`);
         await tx.unsafe("deallocate claim");

@@ -733,8 +733,9 @@ function PaymentFindings() {
       })
       .catch((e) => {
         if (asked !== latest.current) return;
+        // A first page that failed shows nothing; an older one can be asked for again.
         setFindings(before);
-        setNext("");
+        setNext(before.length > 0 ? pageToken : "");
         setError(errorText(e));
       })
       .finally(() => {
@@ -743,6 +744,7 @@ function PaymentFindings() {
   };
   useEffect(() => {
     setFindings([]);
+    setNext("");
     load("", []);
   }, [kind]);
   return (

@@ -44,6 +44,8 @@ const refundOf = (entity: RazorpayRefundEntity) => ({
 });
 
 const REFUNDS_PAGE = 100;
+/** How far back a lost refund is looked for among a payment's refunds (newest first). */
+const REFUNDS_SEARCHED = 1_000;
 
 /** Razorpay answers an id it does not know with 400 "The id provided does not exist" (or 404). */
 const unknownId = (error: unknown) => {
@@ -132,7 +134,7 @@ export function razorpayProvider(options: RazorpayOptions): PaymentProvider {
           }
         }
         // The payment's refunds, a page of 100 (Razorpay's most) at a time, for ours by its notes.
-        for (let skip = 0; ; skip += REFUNDS_PAGE) {
+        for (let skip = 0; skip < REFUNDS_SEARCHED; skip += REFUNDS_PAGE) {
           const page = await razorpay.payments.fetchMultipleRefund(providerPaymentId, {
             count: REFUNDS_PAGE,
             skip,
@@ -142,6 +144,7 @@ export function razorpayProvider(options: RazorpayOptions): PaymentProvider {
           if (found) return refundOf(found);
           if (items.length < REFUNDS_PAGE) return undefined;
         }
+        return undefined;
       });
     },
 

@@ -433,8 +433,8 @@ export function topUps(core: Core) {
      * was lost (its id is then recorded). One the provider settled is settled here as its
      * webhook would have; one it never received is sent again (the same idempotency key); one it
      * does not know by the id it gave, or whose provider is no longer configured, is counted
-     * (`unknown`) and recorded once as a `refund_unknown` finding for staff, and asked about
-     * again at each round. A refund not settled is not claimed again for `retryAfterMs`.
+     * (`unknown`) and asked about again at each round; the first is recorded once as a
+     * `refund_unknown` finding for staff. A refund not settled is not claimed again for `retryAfterMs`.
      */
     async reconcileRefundsDue(limit: number, parallel: number, retryAfterMs: number) {
       const at = now();
@@ -455,16 +455,17 @@ export function topUps(core: Core) {
         if (!found) {
           if (!provider || refund.providerRefundId) {
             tally.unknown += 1;
-            await store.payments.recordFinding({
-              provider: payment.provider,
-              providerPaymentId: payment.providerPaymentId,
-              providerReference: payment.providerReference,
-              providerRefundId: refund.providerRefundId,
-              kind: "refund_unknown",
-              amount: refund.amount,
-              currency: refund.currency,
-              now: now(),
-            });
+            if (refund.providerRefundId)
+              await store.payments.recordFinding({
+                provider: payment.provider,
+                providerPaymentId: refundedPayment(payment),
+                providerReference: payment.providerReference,
+                providerRefundId: refund.providerRefundId,
+                kind: "refund_unknown",
+                amount: refund.amount,
+                currency: refund.currency,
+                now: now(),
+              });
             return;
           }
           tally.sent += 1;
