@@ -205,4 +205,37 @@ export async function checkInvariants(t: Pick<Test, "same">, sql: postgres.Sql):
 
 export const inr = (amountMinor: bigint) => ({ amountMinor, currency: "INR" });
 
+/**
+ * The plan of the last statement `run` sends, as billing's pool prepares it and plans it
+ * (generically: its parameters unknown), with sequential scans ruled out, so the plan shows
+ * whether an index can serve the statement at all: `explain (format json)` as text.
+ */
+export async function genericPlanOf(
+  t: Test,
+  url: string,
+  run: (pool: postgres.Sql) => Promise<unknown>,
+): Promise<string> {
+  let sent = { text: "", values: [] as unknown[] };
+  const pool = postgres(url, {
+    max: 1,
+    connection: LEDGER_DATABASE_SETTINGS,
+    onnotice: () => {},
+    debug: (_connection, text, values) => {
+      sent = { text, values };
+    },
+  });
+  t.teardown(() => pool.end({ timeout: 5 }));
+  await run(pool);
+  const { text, values } = sent;
+  const literals = values.map((v) => `'${v instanceof Date ? v.toISOString() : String(v)}'`);
+  return pool.begin(async (tx) => {
+    await tx`set local enable_seqscan = off`;
+    await tx`set local plan_cache_mode = force_generic_plan`;
+    await tx.unsafe(`prepare planned as ${text}`);
+    const rows = await tx.unsafe(`explain (format json) execute planned(${literals.join(", ")})`);
+    await tx.unsafe("deallocate planned");
+    return JSON.stringify(rows);
+  });
+}
+
 export { failure } from "@parley/testing";

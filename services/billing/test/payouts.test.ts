@@ -8,9 +8,11 @@ import {
   razorpayXSettingsFor,
   razorpayXStandIn,
 } from "@parley/testing";
+import type postgres from "postgres";
 import t from "tap";
+import { createLedgerStore } from "../src/persistence/store";
 import { isoWeek } from "../src/workers/automatic-payouts";
-import { failure, inr, startHarness } from "./harness";
+import { failure, genericPlanOf, inr, startHarness } from "./harness";
 
 const rail = await razorpayXStandIn(t);
 const h = await startHarness(t, {
@@ -490,5 +492,22 @@ h.test(
     t.equal((await racing).reason, "WALLET_FROZEN", "the freeze is seen under the lock");
     t.equal(await earnings(expert), 16_000n, "nothing left earnings");
     await h.billing.setWalletFrozen(expert.userId, false);
+  },
+);
+
+h.test(
+  "an expert's payouts, and one status's, are listed through their indexes, not a walk of every payout",
+  async (t) => {
+    const store = (pool: postgres.Sql) => createLedgerStore(pool).payouts;
+    const page = { beforePayoutId: undefined, limit: 50 };
+    const expert = newId();
+    for (const [filters, index] of [
+      [{ expertUserId: expert, status: undefined }, /"Index Name":"payouts_expert_newest"/],
+      [{ expertUserId: undefined, status: "failed" as const }, /"Index Name":"payouts_status_newest"/],
+      [{ expertUserId: expert, status: "failed" as const }, /"Index Name":"payouts_(expert|status)_newest"/],
+    ] as const) {
+      const plan = await genericPlanOf(t, h.serviceUrl, (pool) => store(pool).list({ ...filters, ...page }));
+      t.match(plan, index, `${JSON.stringify(filters)}: through ${index.source}`);
+    }
   },
 );

@@ -1,11 +1,9 @@
 import { newId } from "@parley/kit/ids";
 import { PaymentStatus } from "@parley/proto/parley/billing/v1/billing";
 import { providerSettingsFor, razorpayStandIn, stripeStandIn } from "@parley/testing";
-import postgres from "postgres";
 import t from "tap";
 import { asSql, claimDue } from "../src/persistence/sql";
-import { LEDGER_DATABASE_SETTINGS } from "../src/persistence/store";
-import { failure, inr, startHarness } from "./harness";
+import { failure, genericPlanOf, inr, startHarness } from "./harness";
 
 const stripe = await stripeStandIn(t);
 const razorpay = await razorpayStandIn(t);
@@ -134,35 +132,15 @@ h.test("ReconcilePayment is for staff", async (t) => {
 h.test(
   "reconciliation's claims can probe each table's partial index under the pool's generic plans",
   async (t) => {
-    let sent = { text: "", values: [] as unknown[] };
-    const pool = postgres(h.serviceUrl, {
-      max: 1,
-      connection: LEDGER_DATABASE_SETTINGS,
-      onnotice: () => {},
-      debug: (_connection, text, values) => {
-        sent = { text, values };
-      },
-    });
-    t.teardown(() => pool.end({ timeout: 5 }));
     const at = new Date();
     for (const [table, index] of [
       ["payments", "payments_pending_oldest"],
       ["payment_refunds", "payment_refunds_pending_since"],
       ["payouts", "payouts_processing_since"],
     ] as const) {
-      await claimDue(asSql(pool), table, { before: at, now: at, nextCheckAt: at, limit: 10 });
-      // The statement as the pool prepares it, planned generically (its parameters unknown): with
-      // sequential scans ruled out, the plan shows whether the partial index can serve it at all.
-      const { text, values } = sent;
-      const literals = values.map((v) => `'${v instanceof Date ? v.toISOString() : String(v)}'`);
-      const plan = await pool.begin(async (tx) => {
-        await tx`set local enable_seqscan = off`;
-        await tx`set local plan_cache_mode = force_generic_plan`;
-        await tx.unsafe(`prepare claim as ${text}`);
-        const rows = await tx.unsafe(`explain (format json) execute claim(${literals.join(", ")})`);
-        await tx.unsafe("deallocate claim");
-        return JSON.stringify(rows);
-      });
+      const plan = await genericPlanOf(t, h.serviceUrl, (pool) =>
+        claimDue(asSql(pool), table, { before: at, now: at, nextCheckAt: at, limit: 10 }),
+      );
       t.match(plan, `"Index Name":"${index}"`, `${table}: through ${index}`);
     }
   },

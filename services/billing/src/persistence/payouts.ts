@@ -195,12 +195,17 @@ export function createPayoutStore(sql: Sql, platform: PlatformAccounts, sealer: 
       return row && toPayout(row);
     },
 
+    /**
+     * One statement per filter given (each prepared and planned apart), so an expert's payouts
+     * come through payouts_expert_newest and one status's through payouts_status_newest: an
+     * "is null or" filter would plan every listing as a walk down every payout.
+     */
     async list({ expertUserId, status, beforePayoutId, limit }) {
       const rows = await sql<PayoutRow[]>`
         select * from billing.payouts
-        where (${expertUserId ?? null}::text is null or expert_user_id = ${expertUserId ?? null})
-          and (${status ?? null}::text is null or status = ${status ?? null})
-          and id < ${beforePayoutId ?? "ffffffff-ffff-ffff-ffff-ffffffffffff"}
+        where id < ${beforePayoutId ?? "ffffffff-ffff-ffff-ffff-ffffffffffff"}
+          ${expertUserId === undefined ? sql`` : sql`and expert_user_id = ${expertUserId}`}
+          ${status === undefined ? sql`` : sql`and status = ${status}`}
         order by id desc limit ${limit}`;
       return rows.map(toPayout);
     },
