@@ -162,8 +162,8 @@ export function createPaymentStore(sql: Sql, platform: PlatformAccounts): Paymen
     async listFindings({ kind, beforeFindingId, limit }) {
       const rows = await sql<FindingRow[]>`
         select * from billing.payment_findings
-        where (${kind ?? null}::text is null or kind = ${kind ?? null})
-          and id < ${beforeFindingId ?? "ffffffff-ffff-ffff-ffff-ffffffffffff"}
+        where id < ${beforeFindingId ?? "ffffffff-ffff-ffff-ffff-ffffffffffff"}
+          ${kind === undefined ? sql`` : sql`and kind = ${kind}`}
         order by id desc limit ${limit}`;
       return rows.map(toFinding);
     },
