@@ -150,19 +150,10 @@ export interface PaymentStore {
     target: { refundId: string; providerRefundId: string; now: Date },
     plan: (wallet: WalletSnapshot, refund: PaymentRefund) => WalletPlan<PaymentRefund> | undefined,
   ): Promise<{ refund: PaymentRefund; changed: boolean }>;
-  /**
-   * Claims up to `limit` payments still pending that were created before `createdBefore` and are
-   * due a check (oldest first, skipping rows another instance holds); each is not due again
-   * before `nextCheckAt`, so instances share the work and a failed check is retried later.
-   */
-  claimDue(input: { createdBefore: Date; now: Date; nextCheckAt: Date; limit: number }): Promise<Payment[]>;
-  /** The same for top-up refunds still pending, each with the payment it refunds. */
-  claimDueRefunds(input: {
-    createdBefore: Date;
-    now: Date;
-    nextCheckAt: Date;
-    limit: number;
-  }): Promise<{ refund: PaymentRefund; payment: Payment }[]>;
+  /** Payments still pending, created before the claim's `before`. */
+  claimDue(claim: DueClaim): Promise<Payment[]>;
+  /** Top-up refunds still pending, made before the claim's `before`, each with the payment it refunds. */
+  claimDueRefunds(claim: DueClaim): Promise<{ refund: PaymentRefund; payment: Payment }[]>;
   /**
    * Applies one provider event: the payment locked, the event id recorded once, `decide` told
    * whether it is new; a credit locks the wallet (created when missing) and applies `credit`'s
@@ -185,6 +176,18 @@ export interface PaymentStore {
       payment: Payment,
     ) => WalletPlan<{ transactionId: string } | { failureReason: string }>,
   ): Promise<{ payment: Payment; credited: boolean; duplicate: boolean }>;
+}
+
+/**
+ * A reconciliation round's claim: up to `limit` rows still unsettled since before `before` and due
+ * a check at `now` (oldest first, skipping rows another instance holds), each not due again
+ * before `nextCheckAt`, so instances share the work and a failed check is retried later.
+ */
+export interface DueClaim {
+  before: Date;
+  now: Date;
+  nextCheckAt: Date;
+  limit: number;
 }
 
 /** What an app needs to complete a top-up with its provider. */
@@ -352,12 +355,8 @@ export interface PayoutStore {
   }): Promise<Payout[]>;
   /** What the expert's payouts still processing hold. */
   pendingTotal(expertUserId: string, currency: string): Promise<bigint>;
-  /**
-   * Processing payouts unchanged since `processingBefore` and not checked since `now`, oldest
-   * first, each set not to be claimed again before `nextCheckAt` (rows another instance is
-   * claiming are skipped).
-   */
-  claimDue(input: { processingBefore: Date; now: Date; nextCheckAt: Date; limit: number }): Promise<Payout[]>;
+  /** Payouts still processing, unchanged since before the claim's `before`. */
+  claimDue(claim: DueClaim): Promise<Payout[]>;
   /** Verified experts whose earnings are at least `threshold`, with their earnings. */
   dueAutomatic(input: {
     currency: string;

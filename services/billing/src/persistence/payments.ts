@@ -236,13 +236,13 @@ export function createPaymentStore(sql: Sql, platform: PlatformAccounts): Paymen
       })) as { refund: PaymentRefund; changed: boolean };
     },
 
-    async claimDue({ createdBefore, ...due }) {
-      const rows = await claimDue<PaymentRow>(sql, "payments", { before: createdBefore, ...due });
+    async claimDue(claim) {
+      const rows = await claimDue<PaymentRow>(sql, "payments", claim);
       return rows.map(toPayment);
     },
 
-    async claimDueRefunds({ createdBefore, ...due }) {
-      const refunds = await claimDue<RefundRow>(sql, "payment_refunds", { before: createdBefore, ...due });
+    async claimDueRefunds(claim) {
+      const refunds = await claimDue<RefundRow>(sql, "payment_refunds", claim);
       if (refunds.length === 0) return [];
       const payments = await sql<PaymentRow[]>`
         select * from billing.payments where id = any(${refunds.map((row) => row.payment_id)}::uuid[])`;

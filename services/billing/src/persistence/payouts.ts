@@ -217,8 +217,8 @@ export function createPayoutStore(sql: Sql, platform: PlatformAccounts, sealer: 
       return row!.total;
     },
 
-    async claimDue({ processingBefore, ...due }) {
-      const rows = await claimDue<PayoutRow>(sql, "payouts", { before: processingBefore, ...due });
+    async claimDue(claim) {
+      const rows = await claimDue<PayoutRow>(sql, "payouts", claim);
       return rows.map(toPayout);
     },
 

@@ -1,5 +1,6 @@
 import { newId } from "@parley/kit/ids";
 import type postgres from "postgres";
+import type { DueClaim } from "../domain/ports";
 
 /** The kit's pool registers int8 ↔ bigint at run time; this says so to the type checker. */
 export type Sql = postgres.Sql<{ bigint: bigint }>;
@@ -178,11 +179,7 @@ const RECONCILED = { payments: "created_at", payment_refunds: "created_at", payo
  * parameter: under the pool's generic plans (LEDGER_DATABASE_SETTINGS) only a literal matches
  * each table's partial index of its status.
  */
-export function claimDue<Row extends object>(
-  sql: Sql,
-  table: keyof typeof RECONCILED,
-  input: { before: Date; now: Date; nextCheckAt: Date; limit: number },
-) {
+export function claimDue<Row extends object>(sql: Sql, table: keyof typeof RECONCILED, input: DueClaim) {
   const since = RECONCILED[table];
   const status = table === "payouts" ? sql`'processing'` : sql`'pending'`;
   return sql<Row[]>`

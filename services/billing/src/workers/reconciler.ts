@@ -9,6 +9,13 @@ export interface ReconcilerOptions {
   parallel: number;
 }
 
+/** One kind's round: claim a batch, reconcile it, say how it went. */
+type Round = (
+  limit: number,
+  parallel: number,
+  retryAfterMs: number,
+) => Promise<{ claimed: number; unknown?: number }>;
+
 /**
  * Every `intervalMs`, reconciles the payments still pending after the delay with their
  * providers (billing.reconcileDue), then the top-up refunds still pending
@@ -24,22 +31,19 @@ export function startReconciler(
 ): () => Promise<void> {
   let running: Promise<void> | undefined;
   let stopped = false;
+  const rounds: Array<[string, Round]> = [
+    ["payments reconciled", billing.reconcileDue],
+    ["top-up refunds reconciled", billing.reconcileRefundsDue],
+    ["payouts reconciled", billing.reconcilePayoutsDue],
+  ];
   const round = async () => {
-    for (;;) {
-      const result = await billing.reconcileDue(options.batch, options.parallel, options.intervalMs);
-      if (result.claimed > 0) log.info(result, "payments reconciled");
-      if (stopped || result.claimed < options.batch) break;
-    }
-    for (;;) {
-      const result = await billing.reconcileRefundsDue(options.batch, options.parallel, options.intervalMs);
-      if (result.claimed > 0) log[result.unknown > 0 ? "warn" : "info"](result, "top-up refunds reconciled");
-      if (stopped || result.claimed < options.batch) break;
-    }
-    for (;;) {
-      const result = await billing.reconcilePayoutsDue(options.batch, options.parallel, options.intervalMs);
-      if (result.claimed > 0) log[result.unknown > 0 ? "warn" : "info"](result, "payouts reconciled");
-      if (stopped || result.claimed < options.batch) return;
-    }
+    for (const [done, reconcile] of rounds)
+      for (;;) {
+        const result = await reconcile(options.batch, options.parallel, options.intervalMs);
+        // A refund or payout its provider does not know by its own id is for staff.
+        if (result.claimed > 0) log[(result.unknown ?? 0) > 0 ? "warn" : "info"](result, done);
+        if (stopped || result.claimed < options.batch) break;
+      }
   };
   const timer = setInterval(() => {
     if (running !== undefined) return;

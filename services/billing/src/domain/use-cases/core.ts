@@ -1,7 +1,7 @@
 import type { WalletLimits } from "../ledger";
 import type { IdempotencyScope } from "../model";
 import { hashRequest } from "../money";
-import type { LedgerStore, PaymentProvider, PayoutProvider } from "../ports";
+import type { DueClaim, LedgerStore, PaymentProvider, PayoutProvider } from "../ports";
 import { Checks } from "../validation";
 
 export interface BillingDeps {
@@ -54,14 +54,25 @@ export function createCore(deps: BillingDeps) {
     requestHash: hashRequest(parameters),
   });
   const context = (at: Date) => ({ now: at, limits: deps.limits });
+  const reconcileAfterMs = deps.reconcileAfterMs ?? 15 * 60_000;
   return {
     ...deps,
-    reconcileAfterMs: deps.reconcileAfterMs ?? 15 * 60_000,
+    reconcileAfterMs,
     checks,
     currencyOr,
     key,
     context,
     inParallel,
+    /** A round's claim of what has waited `reconcileAfterMs`, each claimed not due again for `retryAfterMs`. */
+    dueClaim(limit: number, retryAfterMs: number): DueClaim {
+      const at = deps.now();
+      return {
+        before: new Date(at.getTime() - reconcileAfterMs),
+        now: at,
+        nextCheckAt: new Date(at.getTime() + retryAfterMs),
+        limit,
+      };
+    },
   };
 }
 

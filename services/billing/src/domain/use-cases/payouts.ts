@@ -233,13 +233,7 @@ export function payouts(core: Core) {
     async reconcilePayoutsDue(limit: number, parallel: number, retryAfterMs: number) {
       const rail = core.payoutProvider;
       if (!rail) return { claimed: 0, settled: 0, sent: 0, unknown: 0, failures: 0 };
-      const at = now();
-      const claimed = await store.payouts.claimDue({
-        processingBefore: new Date(at.getTime() - core.reconcileAfterMs),
-        now: at,
-        nextCheckAt: new Date(at.getTime() + retryAfterMs),
-        limit,
-      });
+      const claimed = await store.payouts.claimDue(core.dueClaim(limit, retryAfterMs));
       const tally = { claimed: claimed.length, settled: 0, sent: 0, unknown: 0, failures: 0 };
       const reconcile = async (payout: Payout) => {
         const found = await rail.findPayout(payout);

@@ -413,13 +413,7 @@ export function topUps(core: Core) {
      * check. Returns how many were claimed and how many settled (credited, failed or expired).
      */
     async reconcileDue(limit: number, parallel: number, retryAfterMs: number) {
-      const at = now();
-      const claimed = await store.payments.claimDue({
-        createdBefore: new Date(at.getTime() - core.reconcileAfterMs),
-        now: at,
-        nextCheckAt: new Date(at.getTime() + retryAfterMs),
-        limit,
-      });
+      const claimed = await store.payments.claimDue(core.dueClaim(limit, retryAfterMs));
       let settled = 0;
       const failures = await core.inParallel(claimed, parallel, async (payment) => {
         if ((await reconcile(payment)).payment.status !== "pending") settled += 1;
@@ -437,13 +431,7 @@ export function topUps(core: Core) {
      * `refund_unknown` finding for staff. A refund not settled is not claimed again for `retryAfterMs`.
      */
     async reconcileRefundsDue(limit: number, parallel: number, retryAfterMs: number) {
-      const at = now();
-      const claimed = await store.payments.claimDueRefunds({
-        createdBefore: new Date(at.getTime() - core.reconcileAfterMs),
-        now: at,
-        nextCheckAt: new Date(at.getTime() + retryAfterMs),
-        limit,
-      });
+      const claimed = await store.payments.claimDueRefunds(core.dueClaim(limit, retryAfterMs));
       const tally = { claimed: claimed.length, settled: 0, sent: 0, unknown: 0, failures: 0 };
       tally.failures = await core.inParallel(claimed, parallel, async ({ refund, payment }) => {
         const provider = providers.get(payment.provider);
