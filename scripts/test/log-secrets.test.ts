@@ -108,7 +108,7 @@ t.test("a representative run logs no secret, error paths included", async (t) =>
   keep(enrolment.secret, "a TOTP secret");
   keep(enrolment.otpauth_uri, "an otpauth URI");
   const code = TOTP.generate({ secret: Secret.fromBase32(enrolment.secret), period: 30 });
-  const confirmed = await ok("POST", "/v1/auth/totp:confirm", { token, body: { code } });
+  const confirmed = await ok("POST", "/v1/auth/totp:confirm", { token, body: { code, password: PASSWORD } });
   for (const backup of confirmed.backup_codes) keep(backup, "a backup code");
   const challenged = await ok("POST", "/v1/auth/login", {
     body: { identifier: person.email, password: PASSWORD },

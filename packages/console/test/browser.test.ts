@@ -464,7 +464,10 @@ t.test(
     const enrolled = await call("POST", "/v1/auth/totp:enroll", { token: moToken, body: {} });
     const confirmed = await call("POST", "/v1/auth/totp:confirm", {
       token: moToken,
-      body: { code: TOTP.generate({ secret: Secret.fromBase32(enrolled.body.secret), period: 30 }) },
+      body: {
+        code: TOTP.generate({ secret: Secret.fromBase32(enrolled.body.secret), period: 30 }),
+        password: PASSWORD,
+      },
     });
     t.equal(confirmed.status, 200, "two-factor sign-in enabled");
     const mfaPage = await open("mfa", { width: 390, height: 844 });

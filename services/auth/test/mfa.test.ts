@@ -12,10 +12,22 @@ async function enrolled(t: Test, h: Harness) {
   const person = await h.register();
   const enrolment = await h.client.enrollTotp({}, h.bearer(person.tokens));
   t.match(enrolment.otpauthUri, /^otpauth:\/\/totp\/Parley:.+secret=/);
-  const wrong = await failure(h.client.confirmTotp({ code: "000000" }, h.bearer(person.tokens)));
+  const wrong = await failure(
+    h.client.confirmTotp({ code: "000000", password: PASSWORD }, h.bearer(person.tokens)),
+  );
   t.equal(wrong.reason, "INVALID_CREDENTIALS");
+  // A stolen access token is not enough to turn TOTP on (and lock the owner out): the password is asked.
+  const noPassword = await failure(
+    h.client.confirmTotp(
+      { code: codeAt(enrolment.secret, h.clock.now), password: "not the password" },
+      h.bearer(person.tokens),
+    ),
+  );
+  t.equal(noPassword.reason, "INVALID_CREDENTIALS", "a right code with a wrong password is refused");
+  const still = await h.client.login({ identifier: person.email, password: PASSWORD, deviceName: "phone" });
+  t.equal(still.result?.$case, "tokens", "and TOTP stays off");
   const { backupCodes } = await h.client.confirmTotp(
-    { code: codeAt(enrolment.secret, h.clock.now) },
+    { code: codeAt(enrolment.secret, h.clock.now), password: PASSWORD },
     h.bearer(person.tokens),
   );
   h.clock.advanceSeconds(30);

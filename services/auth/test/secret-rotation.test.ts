@@ -22,7 +22,7 @@ t.test(
     const person = await first.register();
     const enrolment = await first.client.enrollTotp({}, first.bearer(person.tokens));
     const { backupCodes } = await first.client.confirmTotp(
-      { code: codeAt(enrolment.secret, first.clock.now) },
+      { code: codeAt(enrolment.secret, first.clock.now), password: PASSWORD },
       first.bearer(person.tokens),
     );
     const used = await first.client.createApiKey(

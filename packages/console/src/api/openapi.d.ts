@@ -675,8 +675,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Confirms TOTP enrolment with a current code
-         * @description TOTP is then required at login. Returns 10 single-use backup codes, shown only here.
+         * Confirms TOTP enrolment with the account's password and a current code
+         * @description TOTP is then required at login. Returns 10 single-use backup codes, shown only here. The password is asked for because TOTP, once on, guards login, password reset and turning it off: a stolen access token alone must not be able to lock the owner out.
          *
          *     Callers: signed-in user.
          */
@@ -7106,6 +7106,8 @@ export interface operations {
                 "application/json": {
                     /** @description A current 6-digit code from the authenticator app. */
                     code: string;
+                    /** @description The account's password. */
+                    password: string;
                 };
             };
         };
@@ -7142,7 +7144,7 @@ export interface operations {
              * @description Not signed in.
              *     - `UNAUTHENTICATED` (UNAUTHENTICATED): no credentials
              *     - `TOKEN_INVALID` (UNAUTHENTICATED): invalid or expired token
-             *     - `INVALID_CREDENTIALS` (UNAUTHENTICATED): wrong code
+             *     - `INVALID_CREDENTIALS` (UNAUTHENTICATED): wrong password or code
              */
             401: {
                 headers: {
@@ -7160,6 +7162,7 @@ export interface operations {
             /**
              * @description Too many requests.
              *     - `RATE_LIMITED` (RESOURCE_EXHAUSTED): see Retry-After
+             *     - `TOO_MANY_ATTEMPTS` (RESOURCE_EXHAUSTED)
              */
             429: {
                 headers: {
@@ -7169,7 +7172,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"] & {
                         error?: {
                             /** @enum {string} */
-                            reason?: "RATE_LIMITED";
+                            reason?: "RATE_LIMITED" | "TOO_MANY_ATTEMPTS";
                         };
                     };
                 };

@@ -108,13 +108,19 @@ export function createMfa(deps: MfaDeps) {
       return { secret: secret.base32, otpauthUri: totpFor(secret, label, deps.totpIssuer).toString() };
     },
 
-    async confirm(principal: Principal, code: string): Promise<string[]> {
+    /**
+     * Turns TOTP on. The password is checked with the code: once on, TOTP guards login, password
+     * reset and turning it off, so whoever holds only a stolen access token must not be able to
+     * turn it on with an app of their own and lock the owner out.
+     */
+    async confirm(principal: Principal, password: string, code: string): Promise<string[]> {
       const account = await person(principal);
       if (account.totpEnabled) throw failedPrecondition("TOTP_ALREADY_ENABLED", "TOTP is already enabled");
       if (!account.totpSecretSealed) throw failedPrecondition("TOTP_NOT_ENROLLING", "call EnrollTotp first");
       await attempts(account.id);
-      if (!(await checkTotp(account, code.trim())))
-        throw unauthenticated("INVALID_CREDENTIALS", "the code is not valid");
+      const passwordOk = account.passwordHash ? await verifyPassword(account.passwordHash, password) : false;
+      if (!passwordOk || !(await checkTotp(account, code.trim())))
+        throw unauthenticated("INVALID_CREDENTIALS", "the password or code is not valid");
       const codes = Array.from({ length: BACKUP_CODE_COUNT }, newBackupCode);
       if (
         !(await store.enableTotp(account.id, hashCodes(codes), [

@@ -147,7 +147,7 @@ export function authHandlers(domain: AuthDomain): Handlers<typeof AuthServiceSer
     },
 
     async confirmTotp(request, ctx) {
-      return { backupCodes: await mfa.confirm(ctx.principal, request.code) };
+      return { backupCodes: await mfa.confirm(ctx.principal, request.password, request.code) };
     },
 
     async disableTotp(request, ctx) {

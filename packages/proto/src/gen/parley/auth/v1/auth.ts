@@ -495,6 +495,8 @@ export interface EnrollTotpResponse {
 export interface ConfirmTotpRequest {
   /** A current 6-digit code from the authenticator app. */
   code: string;
+  /** The account's password. */
+  password: string;
 }
 
 /** Response of ConfirmTotp. */
@@ -3397,13 +3399,16 @@ export const EnrollTotpResponse: MessageFns<EnrollTotpResponse> = {
 };
 
 function createBaseConfirmTotpRequest(): ConfirmTotpRequest {
-  return { code: "" };
+  return { code: "", password: "" };
 }
 
 export const ConfirmTotpRequest: MessageFns<ConfirmTotpRequest> = {
   encode(message: ConfirmTotpRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.code !== "") {
       writer.uint32(10).string(message.code);
+    }
+    if (message.password !== "") {
+      writer.uint32(18).string(message.password);
     }
     return writer;
   },
@@ -3429,6 +3434,14 @@ export const ConfirmTotpRequest: MessageFns<ConfirmTotpRequest> = {
             message.code = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.password = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3442,13 +3455,19 @@ export const ConfirmTotpRequest: MessageFns<ConfirmTotpRequest> = {
   },
 
   fromJSON(object: any): ConfirmTotpRequest {
-    return { code: isSet(object.code) ? globalThis.String(object.code) : "" };
+    return {
+      code: isSet(object.code) ? globalThis.String(object.code) : "",
+      password: isSet(object.password) ? globalThis.String(object.password) : "",
+    };
   },
 
   toJSON(message: ConfirmTotpRequest): unknown {
     const obj: any = {};
     if (message.code !== "") {
       obj.code = message.code;
+    }
+    if (message.password !== "") {
+      obj.password = message.password;
     }
     return obj;
   },
@@ -5683,10 +5702,12 @@ export const AuthServiceService = {
     responseDeserialize: (value: Buffer): EnrollTotpResponse => EnrollTotpResponse.decode(value),
   },
   /**
-   * Confirms TOTP enrolment with a current code. TOTP is then required at login. Returns
-   * 10 single-use backup codes, shown only here.
+   * Confirms TOTP enrolment with the account's password and a current code. TOTP is then
+   * required at login. Returns 10 single-use backup codes, shown only here. The password is
+   * asked for because TOTP, once on, guards login, password reset and turning it off: a stolen
+   * access token alone must not be able to lock the owner out.
    * Callers: signed-in user.
-   * Errors: FAILED_PRECONDITION TOTP_NOT_ENROLLING, TOTP_ALREADY_ENABLED; UNAUTHENTICATED INVALID_CREDENTIALS (wrong code)
+   * Errors: FAILED_PRECONDITION TOTP_NOT_ENROLLING, TOTP_ALREADY_ENABLED; UNAUTHENTICATED INVALID_CREDENTIALS (wrong password or code); RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS
    */
   confirmTotp: {
     path: "/parley.auth.v1.AuthService/ConfirmTotp" as const,
@@ -5992,10 +6013,12 @@ export interface AuthServiceServer extends UntypedServiceImplementation {
    */
   enrollTotp: handleUnaryCall<EnrollTotpRequest, EnrollTotpResponse>;
   /**
-   * Confirms TOTP enrolment with a current code. TOTP is then required at login. Returns
-   * 10 single-use backup codes, shown only here.
+   * Confirms TOTP enrolment with the account's password and a current code. TOTP is then
+   * required at login. Returns 10 single-use backup codes, shown only here. The password is
+   * asked for because TOTP, once on, guards login, password reset and turning it off: a stolen
+   * access token alone must not be able to lock the owner out.
    * Callers: signed-in user.
-   * Errors: FAILED_PRECONDITION TOTP_NOT_ENROLLING, TOTP_ALREADY_ENABLED; UNAUTHENTICATED INVALID_CREDENTIALS (wrong code)
+   * Errors: FAILED_PRECONDITION TOTP_NOT_ENROLLING, TOTP_ALREADY_ENABLED; UNAUTHENTICATED INVALID_CREDENTIALS (wrong password or code); RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS
    */
   confirmTotp: handleUnaryCall<ConfirmTotpRequest, ConfirmTotpResponse>;
   /**
@@ -6329,10 +6352,12 @@ export interface AuthServiceClient extends Client {
     callback: (error: ServiceError | null, response: EnrollTotpResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Confirms TOTP enrolment with a current code. TOTP is then required at login. Returns
-   * 10 single-use backup codes, shown only here.
+   * Confirms TOTP enrolment with the account's password and a current code. TOTP is then
+   * required at login. Returns 10 single-use backup codes, shown only here. The password is
+   * asked for because TOTP, once on, guards login, password reset and turning it off: a stolen
+   * access token alone must not be able to lock the owner out.
    * Callers: signed-in user.
-   * Errors: FAILED_PRECONDITION TOTP_NOT_ENROLLING, TOTP_ALREADY_ENABLED; UNAUTHENTICATED INVALID_CREDENTIALS (wrong code)
+   * Errors: FAILED_PRECONDITION TOTP_NOT_ENROLLING, TOTP_ALREADY_ENABLED; UNAUTHENTICATED INVALID_CREDENTIALS (wrong password or code); RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS
    */
   confirmTotp(
     request: ConfirmTotpRequest,
