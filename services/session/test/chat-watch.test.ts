@@ -11,19 +11,10 @@ import t from "tap";
 import { watchSession } from "../src/domain/watch";
 import { eventMessage } from "../src/grpc/mapping";
 import { busEventFeed } from "../src/persistence/event-feed";
-import { failure, type Person, startHarness } from "./harness";
+import { failure, type Person, startHarness, text } from "./harness";
 
 const harness = await startHarness(t);
 const { session } = harness;
-
-const text = (sessionId: string, body: string, clientMsgId = newId()) => ({
-  sessionId,
-  kind: MessageKind.MESSAGE_KIND_TEXT,
-  text: body,
-  attachmentUrl: "",
-  attachmentContentType: "",
-  clientMsgId,
-});
 
 /** Reads a watch stream in the background; `until` resolves once a predicate holds. */
 function watch(person: Person, sessionId: string, afterSeq = 0n) {

@@ -5,7 +5,7 @@ import { createServiceClient, type ServiceClient } from "@parley/kit/grpc";
 import { newId } from "@parley/kit/ids";
 import { createLogger, type Logger } from "@parley/kit/log";
 import type { BillingServiceService } from "@parley/proto/parley/billing/v1/billing";
-import { SessionKind, SessionServiceService } from "@parley/proto/parley/session/v1/session";
+import { MessageKind, SessionKind, SessionServiceService } from "@parley/proto/parley/session/v1/session";
 import { ExpertAvailability } from "@parley/proto/parley/user/v1/user";
 import {
   createTestClock,
@@ -79,6 +79,16 @@ export interface Harness {
 }
 
 export const RATE = 1_000n;
+
+/** A SendMessage request of plain text (a new client_msg_id unless given). */
+export const text = (sessionId: string, body: string, clientMsgId = newId()) => ({
+  sessionId,
+  kind: MessageKind.MESSAGE_KIND_TEXT,
+  text: body,
+  attachmentUrl: "",
+  attachmentContentType: "",
+  clientMsgId,
+});
 
 export interface ExpertOptions {
   chatRateMinor?: bigint;

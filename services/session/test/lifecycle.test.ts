@@ -91,6 +91,40 @@ t.test("insufficient funds to request passes billing's shortfall through", async
   t.equal(again.reason, "INSUFFICIENT_FUNDS", "the failed request left no open request behind");
 });
 
+t.test("an expert's rate raised after a request does not reach it", async (t) => {
+  const user = await harness.person();
+  const expert = await harness.expert();
+  await harness.fund(user.userId, RATE * 1000n);
+  const requested = await session.requestSession(
+    { expertId: expert.userId, kind: SessionKind.SESSION_KIND_CHAT, requestId: newId() },
+    user.call,
+  );
+  const sessionId = requested.session!.sessionId;
+  await harness.user.upsertExpertProfile(
+    {
+      reason: "",
+      expertId: expert.userId,
+      profile: {
+        chatRate: { amountMinor: RATE * 100n, currency: "INR" },
+        callRate: { amountMinor: RATE * 2n, currency: "INR" },
+        maxConcurrentSessions: 2,
+        specialisations: ["astrology"],
+        languages: ["en"],
+        experienceYears: 3,
+        bio: "test expert",
+      },
+    },
+    expert.call,
+  );
+  const accepted = await session.acceptSession({ sessionId }, expert.call);
+  t.same(accepted.session!.rate, { amountMinor: RATE, currency: "INR" }, "the rate the person saw");
+  await harness.service.metering.tick();
+  t.equal(await harness.available(user.userId), RATE * 995n, "minute 1 cost the requested rate");
+  const ended = await session.endSession({ reason: "", sessionId }, user.call);
+  t.equal(ended.session!.minutesCharged, 1n);
+  t.equal(await harness.available(user.userId), RATE * 999n, "one minute at the old rate, all told");
+});
+
 t.test("a kind the expert has no rate for is refused before any money is held", async (t) => {
   const user = await harness.person();
   const chatOnly = await harness.expert({ callRateMinor: 0n });

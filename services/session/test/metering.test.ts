@@ -6,7 +6,7 @@ import t from "tap";
 import { chunksByPayee } from "../src/domain/metering";
 import type { BillingPort } from "../src/domain/ports";
 import { createSessionService } from "../src/server";
-import { RATE, startHarness } from "./harness";
+import { failure, RATE, startHarness, text } from "./harness";
 
 const harness = await startHarness(t);
 const { session, clock } = harness;
@@ -160,6 +160,16 @@ t.test(
     clock.advanceSeconds(60);
     await harness.service.metering.tick();
     t.equal(await chargedMinutes(sessionId), 1, "paused: the user left 60 s ago, grace is 15 s");
+    for (const [who, person] of [
+      ["the one away", user],
+      ["the one still there", expert],
+    ] as const)
+      t.equal(
+        (await failure(session.sendMessage(text(sessionId, `while paused, from ${who}`), person.call)))
+          .reason,
+        "SESSION_PAUSED",
+        `no message while metering is paused, from ${who}: the paused time is not free chat`,
+      );
     clock.advanceSeconds(30);
     await edge.reportPresence(user.userId, sessionId, true);
     await harness.service.metering.tick();
@@ -170,6 +180,7 @@ t.test(
     clock.advanceSeconds(1);
     await harness.service.metering.tick();
     t.equal(await chargedMinutes(sessionId), 2, "metering resumes, shifted by the pause");
+    await session.sendMessage(text(sessionId, "back"), user.call);
 
     await edge.reportPresence(expert.userId, sessionId, false);
     clock.advanceSeconds(harness.rules.disconnectTimeoutSeconds);
@@ -191,6 +202,11 @@ t.test("a call's clock starts only when both sides are connected", async (t) => 
   const sessionId = requested!.sessionId;
   const accepted = await session.acceptSession({ sessionId }, expert.call);
   t.equal(accepted.session!.startedAt, undefined);
+  t.equal(
+    (await failure(session.sendMessage(text(sessionId, "are you there?"), user.call))).reason,
+    "SESSION_NOT_STARTED",
+    "a call that has not started takes no message: nothing is metered yet",
+  );
   await harness.service.metering.tick();
   t.equal(await chargedMinutes(sessionId), 0);
   const edge = { bearerToken: await harness.issuer.serviceToken("edge") };
@@ -200,6 +216,7 @@ t.test("a call's clock starts only when both sides are connected", async (t) => 
   await harness.service.sessions.reportPresence(expert.userId, sessionId, true);
   await harness.service.metering.tick();
   t.equal(await chargedMinutes(sessionId), 1);
+  await session.sendMessage(text(sessionId, "connected"), user.call);
   const { session: current } = await session.getSession({ sessionId }, user.call);
   t.equal(current!.rate!.amountMinor, RATE * 2n, "metered at the call rate");
   await session.endSession({ reason: "", sessionId }, expert.call);

@@ -1647,10 +1647,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Accepts a waiting request
-         * @description The rate is locked and, for chat, metering starts.
-         *
-         *     Callers: the session's expert.
+         * Accepts a waiting request at the rate it was requested at (the expert's rates changed since do not apply to it) and, for chat, metering starts
+         * @description Callers: the session's expert.
          */
         post: operations["SessionService_AcceptSession"];
         delete?: never;
@@ -3721,7 +3719,10 @@ export interface components {
              * @description Position in the expert's queue while waiting (1 = next), else 0.
              */
             queue_position?: number;
-            /** @description Per-minute rate: the expert's rate when requested, locked at acceptance. */
+            /**
+             * @description Per-minute rate: the expert's rate when requested. A change of the expert's rates
+             *     afterwards does not reach this session.
+             */
             rate?: components["schemas"]["parley.common.v1.Money"];
             /**
              * Format: date-time
@@ -13164,6 +13165,8 @@ export interface operations {
              * @description Bad request.
              *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
              *     - `SESSION_NOT_ACTIVE` (FAILED_PRECONDITION)
+             *     - `SESSION_NOT_STARTED` (FAILED_PRECONDITION): a call before both are connected
+             *     - `SESSION_PAUSED` (FAILED_PRECONDITION): metering paused while a participant is away
              *     - `MESSAGE_TOO_LARGE` (INVALID_ARGUMENT)
              *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
              */
@@ -13175,7 +13178,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"] & {
                         error?: {
                             /** @enum {string} */
-                            reason?: "INVALID_BODY" | "SESSION_NOT_ACTIVE" | "MESSAGE_TOO_LARGE" | "VALIDATION_FAILED";
+                            reason?: "INVALID_BODY" | "SESSION_NOT_ACTIVE" | "SESSION_NOT_STARTED" | "SESSION_PAUSED" | "MESSAGE_TOO_LARGE" | "VALIDATION_FAILED";
                         };
                     };
                 };

@@ -8,8 +8,27 @@ import {
   type MessageKind,
   type MessageRecord,
   type ReceiptRecord,
+  type SessionRecord,
   type SignalKind,
 } from "./model";
+
+/**
+ * Why a session takes no message now, if it does not: messages go only while minutes are metered,
+ * so a call takes none before both are connected, and no session while metering is paused for a
+ * participant who went away (else reporting oneself away would make the rest of a chat free).
+ */
+function refusesMessages(session: SessionRecord) {
+  if (session.status !== "active")
+    return failedPrecondition("SESSION_NOT_ACTIVE", "the session is not active");
+  if (!session.startedAt)
+    return failedPrecondition("SESSION_NOT_STARTED", "the call has not started: both must be connected");
+  if (session.pausedAt)
+    return failedPrecondition(
+      "SESSION_PAUSED",
+      "the session is paused while a participant is away: messages wait until both are back",
+    );
+  return undefined;
+}
 
 /** Messages, receipts, typing and call signals inside a session. */
 export function chat(core: Core) {
@@ -66,8 +85,8 @@ export function chat(core: Core) {
       if (retried) return resent();
       if (blocked)
         throw failedPrecondition("PARTICIPANT_BLOCKED", "messages between these two people are refused");
-      if (session.status !== "active")
-        throw failedPrecondition("SESSION_NOT_ACTIVE", "the session is not active");
+      const refused = refusesMessages(session);
+      if (refused) throw refused;
       if (contacts.length > 0 && action === "refuse")
         throw failedPrecondition(
           "CONTACT_DETAILS_NOT_ALLOWED",
@@ -75,7 +94,7 @@ export function chat(core: Core) {
           { metadata: { kinds: [...new Set(contacts.map((c) => c.kind))].join(",") } },
         );
       const flag = contacts.length > 0 && action === "flag";
-      return write(
+      const sent = await write(
         async (tx, emit) => {
           // One statement locks the row, takes the next seq (shared with the session's other
           // events) and stores the message with its event, only while the session is active.
@@ -92,7 +111,7 @@ export function chat(core: Core) {
             sentAt: now(),
             flagged: contacts.length > 0,
           });
-          if (!appended) throw failedPrecondition("SESSION_NOT_ACTIVE", "the session is not active");
+          if (!appended) return undefined;
           const { message, event } = appended;
           if (flag)
             await tx.insertReport({
@@ -122,6 +141,13 @@ export function chat(core: Core) {
         if (!(error instanceof DuplicateRecord)) throw error;
         return resent();
       });
+      if (sent) return sent;
+      // Ended, or paused, since it was read: refused as it is now.
+      const current = await store.getSession(session.id);
+      throw (
+        (current && refusesMessages(current)) ??
+        failedPrecondition("SESSION_NOT_ACTIVE", "the session is not active")
+      );
     },
 
     async listMessages(principal: Principal, sessionId: string, afterSeq: bigint, limit: number) {

@@ -223,14 +223,14 @@ export function lifecycle(core: Core, metering: Metering, settlement: Settlement
             metadata: { max_concurrent_sessions: String(expert.maxConcurrentSessions) },
           });
         const at = now();
-        const rateMinor = locked.kind === "chat" ? expert.chatRateMinor : expert.callRateMinor;
-        if (rateMinor <= 0n)
+        // The session keeps the rate and currency the person saw when asking (its hold was sized
+        // by them): a change of the expert's rates since applies to later requests only.
+        if ((locked.kind === "chat" ? expert.chatRateMinor : expert.callRateMinor) <= 0n)
           throw failedPrecondition("KIND_NOT_OFFERED", `set a ${locked.kind} rate before accepting`);
         // Chat meters from acceptance; a call only once both sides are connected (ReportPresence).
         const startsNow = locked.kind === "chat" || (locked.userOnline && locked.expertOnline);
         const updated = await transition(tx, emit, locked, "active", {
           acceptedAt: at,
-          rateMinor,
           startedAt: startsNow ? at : null,
           nextChargeAt: startsNow ? at : null,
         });

@@ -232,11 +232,11 @@ function transactional(sql: Sql): SessionTx {
       });
       // One statement, one round trip: the update locks the row and takes the seq (its status
       // re-checked under the lock), the message and its event are stored with that seq. Not
-      // active: nothing matches, nothing is stored.
+      // active, not started or paused: nothing matches, nothing is stored.
       const [row] = await sql`
         with bumped as (
           update sessions.sessions set last_seq = last_seq + 1
-          where id = ${m.sessionId} and status = 'active'
+          where id = ${m.sessionId} and status = 'active' and started_at is not null and paused_at is null
           returning id, last_seq
         ), message as (
           insert into sessions.messages (id, session_id, seq, sender_id, kind, text, attachment_url,

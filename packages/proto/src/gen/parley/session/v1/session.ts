@@ -393,7 +393,10 @@ export interface Session {
   kind: SessionKind;
   /** Current status. */
   status: SessionStatus;
-  /** Per-minute rate: the expert's rate when requested, locked at acceptance. */
+  /**
+   * Per-minute rate: the expert's rate when requested. A change of the expert's rates
+   * afterwards does not reach this session.
+   */
   rate?:
     | Money
     | undefined;
@@ -5072,7 +5075,8 @@ export const SessionServiceService = {
     responseDeserialize: (value: Buffer): RequestSessionResponse => RequestSessionResponse.decode(value),
   },
   /**
-   * Accepts a waiting request. The rate is locked and, for chat, metering starts.
+   * Accepts a waiting request at the rate it was requested at (the expert's rates changed
+   * since do not apply to it) and, for chat, metering starts.
    * Callers: the session's expert.
    * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_EXPERT, FAILED_PRECONDITION INVALID_SESSION_TRANSITION, FAILED_PRECONDITION EXPERT_AT_CAPACITY, FAILED_PRECONDITION KIND_NOT_OFFERED (the expert's rate for this kind was removed)
    */
@@ -5182,7 +5186,7 @@ export const SessionServiceService = {
    * Posts a chat message to an active session. A retry with the same client_msg_id returns
    * the original message.
    * Callers: the session's user or expert.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_PARTICIPANT (staff read, they do not write), FAILED_PRECONDITION SESSION_NOT_ACTIVE, INVALID_ARGUMENT MESSAGE_TOO_LARGE, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (client_msg_id used for other content), INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_PARTICIPANT (staff read, they do not write), FAILED_PRECONDITION SESSION_NOT_ACTIVE, FAILED_PRECONDITION SESSION_NOT_STARTED (a call before both are connected), FAILED_PRECONDITION SESSION_PAUSED (metering paused while a participant is away), INVALID_ARGUMENT MESSAGE_TOO_LARGE, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (client_msg_id used for other content), INVALID_ARGUMENT VALIDATION_FAILED
    */
   sendMessage: {
     path: "/parley.session.v1.SessionService/SendMessage" as const,
@@ -5316,7 +5320,8 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
    */
   requestSession: handleUnaryCall<RequestSessionRequest, RequestSessionResponse>;
   /**
-   * Accepts a waiting request. The rate is locked and, for chat, metering starts.
+   * Accepts a waiting request at the rate it was requested at (the expert's rates changed
+   * since do not apply to it) and, for chat, metering starts.
    * Callers: the session's expert.
    * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_EXPERT, FAILED_PRECONDITION INVALID_SESSION_TRANSITION, FAILED_PRECONDITION EXPERT_AT_CAPACITY, FAILED_PRECONDITION KIND_NOT_OFFERED (the expert's rate for this kind was removed)
    */
@@ -5365,7 +5370,7 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
    * Posts a chat message to an active session. A retry with the same client_msg_id returns
    * the original message.
    * Callers: the session's user or expert.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_PARTICIPANT (staff read, they do not write), FAILED_PRECONDITION SESSION_NOT_ACTIVE, INVALID_ARGUMENT MESSAGE_TOO_LARGE, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (client_msg_id used for other content), INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_PARTICIPANT (staff read, they do not write), FAILED_PRECONDITION SESSION_NOT_ACTIVE, FAILED_PRECONDITION SESSION_NOT_STARTED (a call before both are connected), FAILED_PRECONDITION SESSION_PAUSED (metering paused while a participant is away), INVALID_ARGUMENT MESSAGE_TOO_LARGE, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (client_msg_id used for other content), INVALID_ARGUMENT VALIDATION_FAILED
    */
   sendMessage: handleUnaryCall<SendMessageRequest, SendMessageResponse>;
   /**
@@ -5445,7 +5450,8 @@ export interface SessionServiceClient extends Client {
     callback: (error: ServiceError | null, response: RequestSessionResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Accepts a waiting request. The rate is locked and, for chat, metering starts.
+   * Accepts a waiting request at the rate it was requested at (the expert's rates changed
+   * since do not apply to it) and, for chat, metering starts.
    * Callers: the session's expert.
    * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_EXPERT, FAILED_PRECONDITION INVALID_SESSION_TRANSITION, FAILED_PRECONDITION EXPERT_AT_CAPACITY, FAILED_PRECONDITION KIND_NOT_OFFERED (the expert's rate for this kind was removed)
    */
@@ -5592,7 +5598,7 @@ export interface SessionServiceClient extends Client {
    * Posts a chat message to an active session. A retry with the same client_msg_id returns
    * the original message.
    * Callers: the session's user or expert.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_PARTICIPANT (staff read, they do not write), FAILED_PRECONDITION SESSION_NOT_ACTIVE, INVALID_ARGUMENT MESSAGE_TOO_LARGE, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (client_msg_id used for other content), INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_PARTICIPANT (staff read, they do not write), FAILED_PRECONDITION SESSION_NOT_ACTIVE, FAILED_PRECONDITION SESSION_NOT_STARTED (a call before both are connected), FAILED_PRECONDITION SESSION_PAUSED (metering paused while a participant is away), INVALID_ARGUMENT MESSAGE_TOO_LARGE, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (client_msg_id used for other content), INVALID_ARGUMENT VALIDATION_FAILED
    */
   sendMessage(
     request: SendMessageRequest,
