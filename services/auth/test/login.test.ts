@@ -314,6 +314,45 @@ t.test(
   },
 );
 
+t.test("only active admins count as the last admin", async (t) => {
+  const h = await startHarness(t);
+  const admin = await h.admin();
+  const gone = await h.admin();
+  await h.sql`update auth.accounts set status = 'suspended' where id = ${gone.userId}`;
+  t.equal(
+    (await failure(h.client.setUserRole({ userId: admin.userId, role: 1, reason: "test" }, admin.call)))
+      .reason,
+    "LAST_ADMIN",
+    "a suspended admin acts on nothing, so the only active one cannot step down",
+  );
+  const { account } = await h.client.setUserRole(
+    { userId: gone.userId, role: 1, reason: "test" },
+    admin.call,
+  );
+  t.equal(account?.role, 1, "the suspended admin can be demoted: the active admin count is unchanged");
+});
+
+t.test(
+  "a sign-in whose account's role changed while it was checked is minted with the new role",
+  async (t) => {
+    const h = await startHarness(t);
+    const person = await h.register();
+    const promoted = await h.domain.accounts.setRole(person.userId, "expert");
+    const sessionsBefore =
+      await h.sql`select id from auth.login_sessions where account_id = ${person.userId}`;
+    // The account as a login read it before the change committed.
+    const stale = { ...promoted, role: "user" as const };
+    const pair = await h.domain.sessions.start(stale, "aal1", {
+      ipAddress: "203.0.113.9",
+      userAgent: "test",
+      deviceName: "phone",
+    });
+    t.equal(decodeJwt(pair.accessToken).role, "expert", "the token carries the role the account has now");
+    const sessionsAfter = await h.sql`select id from auth.login_sessions where account_id = ${person.userId}`;
+    t.equal(sessionsAfter.length, sessionsBefore.length + 1, "one session, the stale attempt stored nothing");
+  },
+);
+
 t.test("bootstrap admin: created once; an account already holding the email is never promoted", async (t) => {
   const h = await startHarness(t);
   const email = uniqueEmail();

@@ -174,16 +174,18 @@ export interface SignInWrites {
  */
 export interface LoginSessionStore {
   /**
-   * Stores the session and its first token only while the account is active, read under a
-   * share lock on its row (a suspension holds it for update): returns the status it read, and
-   * stores nothing unless it is active. A sign-in's notice and counter reset are written by the
+   * Stores the session and its first token only while the account is active and still has
+   * `role` (the role its first token carries), read under a share lock on its row (a suspension
+   * or a role change holds it for update): returns the status and role it read, and stores
+   * nothing unless both are as expected. A sign-in's notice and counter reset are written by the
    * same statement, with the session.
    */
   createSession(
     session: LoginSession,
     firstToken: { id: string; hash: string },
+    role: PersonRole,
     signIn?: SignInWrites,
-  ): Promise<AccountStatus | undefined>;
+  ): Promise<{ status: AccountStatus; role: PersonRole } | undefined>;
   /** Drops the sealed pairs of tokens spent before `spentBefore` (their retry window passed). */
   forgetRetryPairs(spentBefore: Date): Promise<number>;
   /** `tokenHashes`: the token's digests under every secret of the ring (Secrets.digests). */

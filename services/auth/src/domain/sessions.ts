@@ -94,7 +94,7 @@ export function createSessions(deps: SessionDeps) {
     return principal;
   };
 
-  return {
+  const sessions = {
     /** Revocations verifiers still need (younger than the longest token life), after a cursor. */
     revocations(afterSeq: bigint) {
       const since = new Date(now().getTime() - (MAX_ACCESS_TOKEN_SECONDS + 60) * 1000);
@@ -132,9 +132,10 @@ export function createSessions(deps: SessionDeps) {
         revokedAt: null,
       };
       const { pair, refresh } = await mintPair(account, session, at);
-      const status = await store.createSession(
+      const stored = await store.createSession(
         session,
         refresh,
+        account.role,
         signIn && {
           notice: securityNotice(account.id, "new_sign_in", {
             login_session_id: session.id,
@@ -150,10 +151,14 @@ export function createSessions(deps: SessionDeps) {
         },
       );
       // Suspended (or deleted) while the password was checked: the pair is never handed out.
-      if (status !== "active") {
-        assertUsable({ ...account, status: status ?? "deleted" });
+      if (stored?.status !== "active") {
+        assertUsable({ ...account, status: stored?.status ?? "deleted" });
         throw unauthenticated("INVALID_CREDENTIALS", "the credentials are not valid");
       }
+      // Its role changed meanwhile (a demotion's revocation may predate this pair): nothing was
+      // stored, and the session starts again with the role the account has now.
+      if (stored.role !== account.role)
+        return sessions.start({ ...account, role: stored.role }, assurance, client, partnerId, signIn);
       return pair;
     },
 
@@ -240,6 +245,7 @@ export function createSessions(deps: SessionDeps) {
     serviceToken: (service: string) =>
       signToken({ sub: `${SERVICE_SUBJECT_PREFIX}${service}`, role: "service", amr: ["svc"] }, now()),
   };
+  return sessions;
 }
 
 export type Sessions = ReturnType<typeof createSessions>;

@@ -92,20 +92,27 @@ export function createAccountStore(db: Db, now: () => Date): AccountStore {
         await tx.execute(sql`select pg_advisory_xact_lock(hashtext('parley:auth:admins'))`);
         const [row] = await tx.select().from(accounts).where(eq(accounts.id, accountId)).for("update");
         if (!row) return "not_found" as const;
-        if (row.role === "admin" && role !== "admin") {
+        // Only active admins count: a suspended or deleted one keeps its role but can act on nothing.
+        if (row.role === "admin" && role !== "admin" && row.status === "active") {
           const [{ admins }] = (await tx
             .select({ admins: sql<number>`count(*)::int` })
             .from(accounts)
-            .where(eq(accounts.role, "admin"))) as [{ admins: number }];
+            .where(and(eq(accounts.role, "admin"), eq(accounts.status, "active")))) as [{ admins: number }];
           if (admins <= 1) return "last_admin" as const;
         }
         await tx.update(accounts).set({ role }).where(eq(accounts.id, accountId));
         if (record) await appendAudit(tx, [record(row.role as PersonRole)]);
         // A demotion takes effect at once: every verifier refuses the tokens issued before it
         // (which still carry the old role); the next refresh carries the new one.
+        // The time is read again under the row's lock, as for suspensions: a token minted by a
+        // refresh that held the row before this change carries the old role and must be covered.
         if (isDemotion(row.role as PersonRole, role))
           await insertRevocations(tx, [
-            { subject: `user:${accountId}`, reason: "role_changed", revokedAt: at },
+            {
+              subject: `user:${accountId}`,
+              reason: "role_changed",
+              revokedAt: new Date(Math.max(at.getTime(), now().getTime())),
+            },
           ]);
         return "ok" as const;
       });

@@ -33,7 +33,7 @@ export async function revokeLive(tx: Tx, condition: ReturnType<typeof and>, reas
 /** `client`: the pool under `db`, for the sign-in's single statement. */
 export function createLoginSessionStore(db: Db, client: Sql): LoginSessionStore {
   return {
-    async createSession(session, firstToken, signIn) {
+    async createSession(session, firstToken, role, signIn) {
       // One statement, so a sign-in costs one round trip here (a login burst's CPU is mostly such
       // round trips): the account row share-locked — a suspension (which locks it for update)
       // either waits for this session and then revokes it, or has committed and is seen here —
@@ -43,9 +43,9 @@ export function createLoginSessionStore(db: Db, client: Sql): LoginSessionStore 
       // this pool).
       const [notice] = outboxRows(signIn ? [signIn.notice] : []);
       const known = signIn?.knownDevice ?? { since: session.createdAt, endedFor: [] };
-      const [account] = await client<{ status: Account["status"] }[]>`
+      const [account] = await client<{ status: Account["status"]; role: Account["role"] }[]>`
         with account as (
-          select status from auth.accounts where id = ${session.accountId} for share
+          select status, role from auth.accounts where id = ${session.accountId} for share
         ), opened as (
           insert into auth.login_sessions (id, account_id, device_name, ip_address, user_agent, assurance,
             partner_id, created_at, last_used_at, idle_expires_at, absolute_expires_at)
@@ -53,7 +53,7 @@ export function createLoginSessionStore(db: Db, client: Sql): LoginSessionStore 
             ${session.userAgent}, ${session.assurance}, ${session.partnerId},
             ${session.createdAt.toISOString()}::timestamptz, ${session.lastUsedAt.toISOString()}::timestamptz,
             ${session.idleExpiresAt.toISOString()}::timestamptz, ${session.absoluteExpiresAt.toISOString()}::timestamptz
-          from account where status = 'active'
+          from account where status = 'active' and role = ${role}
           returning id
         ), noticed as (
           insert into auth.outbox (id, payload)
@@ -74,9 +74,9 @@ export function createLoginSessionStore(db: Db, client: Sql): LoginSessionStore 
           where key = any(${signIn?.resetCounters ?? []}::text[]) and exists (select from opened)
         )
         -- Wakes the relays (on commit) when the notice was written.
-        select status, (select pg_notify(${outboxChannel(OUTBOX)}, '') from noticed) as woken
+        select status, role, (select pg_notify(${outboxChannel(OUTBOX)}, '') from noticed) as woken
         from account`;
-      return account?.status;
+      return account && { status: account.status, role: account.role };
     },
 
     async forgetRetryPairs(spentBefore) {
