@@ -90,6 +90,21 @@ t.test("expert profile rules: own profile only, experts only, valid values", asy
   );
   t.equal(invalid.reason, "VALIDATION_FAILED");
   t.equal(invalid.fieldViolations.length, 3);
+  // A tag of endless subtags matches the pattern; one such would fill every listing page it is on.
+  const endless = `en${"-abcdefgh".repeat(10_000)}`;
+  const long = await failure(
+    h.client.upsertExpertProfile(
+      { reason: "", expertId: "", profile: expertProfile({ languages: ["hi", endless] }) },
+      expert.call,
+    ),
+  );
+  t.equal(long.reason, "VALIDATION_FAILED");
+  t.same(
+    long.fieldViolations.map((v) => v.field),
+    ["profile.languages[1]"],
+    "the tag too long is named, not echoed",
+  );
+  t.ok(JSON.stringify(long).length < 2_000, "the answer does not carry the tag back");
   const byStaff = await h.client.upsertExpertProfile(
     { reason: "", expertId: other.userId, profile: expertProfile() },
     h.as.operator,

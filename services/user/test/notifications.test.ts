@@ -1,3 +1,4 @@
+import { ProfileStatus } from "@parley/proto/parley/user/v1/staff";
 import {
   ExpertAvailability,
   NotificationKind,
@@ -382,6 +383,33 @@ t.test(
     t.equal((await told(fans[1]!.call)).length, 1, "an unfavoured expert tells nothing");
   },
 );
+
+t.test("an expert no longer listed drops out of a fan's favourites instead of failing them", async (t) => {
+  const [kept, suspended, deleted] = await Promise.all([h.expert(), h.expert(), h.expert()]);
+  const fan = await h.person();
+  for (const expert of [kept, suspended, deleted])
+    await h.client.addFavourite({ expertId: expert.userId }, fan.call);
+  const status = (userId: string, status: ProfileStatus) =>
+    h.staff.setProfileStatus({ userId, status }, h.as.auth);
+  await status(suspended.userId, ProfileStatus.PROFILE_STATUS_SUSPENDED);
+  await status(deleted.userId, ProfileStatus.PROFILE_STATUS_DELETED);
+  const listed = await h.client.listFavourites({ pageSize: 10, pageToken: "" }, fan.call);
+  t.same(
+    listed.experts.map((e) => e.userId),
+    [kept.userId],
+    "the suspended and the deleted expert are left out",
+  );
+  const [rows] = await h.sql<[{ n: number }]>`
+    select count(*)::int as n from users.favourites where expert_id = ${deleted.userId}`;
+  t.equal(rows.n, 0, "a deleted expert's fans no longer keep them");
+  await status(suspended.userId, ProfileStatus.PROFILE_STATUS_ACTIVE);
+  const back = await h.client.listFavourites({ pageSize: 10, pageToken: "" }, fan.call);
+  t.same(
+    back.experts.map((e) => e.userId).toSorted(),
+    [kept.userId, suspended.userId].toSorted(),
+    "and one reinstated is back",
+  );
+});
 
 t.test("a fan and an expert blocked either way are not told of each other", async (t) => {
   const expert = await h.expert();

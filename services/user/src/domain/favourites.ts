@@ -1,3 +1,4 @@
+import { isAppError } from "@parley/kit/errors";
 import type { Logger } from "@parley/kit/log";
 import type { Expert } from "./model";
 import type { Notifications } from "./notifications";
@@ -37,12 +38,24 @@ export function createFavourites(deps: FavouritesDeps) {
       await deps.store.remove(userId, expertId);
     },
 
+    /**
+     * A page of favourites, newest first. One whose expert is no longer listed (suspended, deleted,
+     * no longer an expert) is left out of the page, not an error for the whole list; it comes back
+     * if they do.
+     */
     async list(userId: string, after: { at: Date; id: string } | undefined, limit: number) {
       const rows = await deps.store.list(userId, after, limit);
-      const experts = await Promise.all(rows.map((row) => deps.getExpert(row.expertId)));
+      const listed = await Promise.all(
+        rows.map((row) =>
+          deps.getExpert(row.expertId).catch((error: unknown) => {
+            if (isAppError(error, "EXPERT_NOT_FOUND")) return undefined;
+            throw error;
+          }),
+        ),
+      );
       const last = rows.at(-1);
       return {
-        experts,
+        experts: listed.filter((expert) => expert !== undefined),
         last: last && rows.length === limit ? { at: last.createdAt, id: last.expertId } : undefined,
       };
     },

@@ -3,6 +3,9 @@ import { isUuid } from "@parley/kit/ids";
 import type { Preferences } from "./model";
 
 const LANGUAGE_TAG = /^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/;
+/** RFC 5646 §4.4.1: 35 characters hold every tag in practical use. */
+const LANGUAGE_TAG_MAX = 35;
+const isLanguageTag = (tag: string) => tag.length <= LANGUAGE_TAG_MAX && LANGUAGE_TAG.test(tag);
 
 /** Collects field violations and throws them together as INVALID_ARGUMENT VALIDATION_FAILED. */
 export class Violations {
@@ -38,12 +41,15 @@ export function checkText(v: Violations, field: string, value: string, max: numb
 
 export function checkLanguages(v: Violations, field: string, values: string[]): void {
   if (values.length > 20) v.add(field, "at most 20 languages");
-  for (const tag of values)
-    if (!LANGUAGE_TAG.test(tag)) v.add(field, `"${tag}" is not a BCP 47 language tag`);
+  values.forEach((tag, i) => {
+    if (!isLanguageTag(tag))
+      v.add(`${field}[${i}]`, `must be a BCP 47 language tag of at most ${LANGUAGE_TAG_MAX} characters`);
+  });
 }
 
 export function checkPreferences(v: Violations, field: string, value: Preferences): void {
-  if (value.locale && !LANGUAGE_TAG.test(value.locale)) v.add(`${field}.locale`, "must be a BCP 47 tag");
+  if (value.locale && !isLanguageTag(value.locale))
+    v.add(`${field}.locale`, `must be a BCP 47 tag of at most ${LANGUAGE_TAG_MAX} characters`);
   if (value.timeZone && !isTimeZone(value.timeZone)) v.add(`${field}.time_zone`, "must be an IANA time zone");
 }
 

@@ -20,7 +20,7 @@ export function createProfileStatusStore(sql: Sql): ProfileStatusStore {
         await tx`update users.experts set bio = '', availability = 'offline' where user_id = ${userId}`;
         await tx`delete from users.contact_points where user_id = ${userId}`;
         await tx`delete from users.devices where user_id = ${userId}`;
-        await tx`delete from users.favourites where user_id = ${userId}`;
+        await tx`delete from users.favourites where user_id = ${userId} or expert_id = ${userId}`;
         await tx`delete from users.channel_preferences where user_id = ${userId}`;
         return rows.length > 0;
       })) as boolean;
