@@ -136,6 +136,22 @@ t.test(
   },
 );
 
+t.test(
+  "a login identifier that is neither an email address nor a phone number is refused as malformed",
+  async (t) => {
+    const h = await startHarness(t);
+    // Over 2,700 characters such a key no longer fits the attempt counters' index: it was a 500.
+    for (const identifier of ["no-at-sign", "x".repeat(3_000), `${"a".repeat(3_000)}@example.com`]) {
+      const refused = await failure(h.login(identifier));
+      t.equal(refused.reason, "VALIDATION_FAILED");
+      t.equal(refused.fieldViolations[0]?.field, "identifier");
+    }
+    const [counters] = await h.sql<{ count: number }[]>`
+    select count(*)::int as count from auth.attempt_counters where key like 'login:id:%'`;
+    t.equal(counters!.count, 0, "and counted nowhere");
+  },
+);
+
 t.test("one lock per account: guesses through its email lock its phone too", async (t) => {
   const h = await startHarness(t, { policy: { ipAttemptLimit: 100 } });
   const email = uniqueEmail();

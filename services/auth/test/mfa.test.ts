@@ -197,6 +197,11 @@ t.test(
     const plain = await h.register();
     const drain = () => outboxDrain(h, notifier);
 
+    for (const malformed of ["bob@gmial", "x".repeat(300), `${"a".repeat(250)}@example.com`]) {
+      const refused = await failure(h.client.requestPasswordReset({ identifier: malformed }));
+      t.equal(refused.reason, "VALIDATION_FAILED", "an identifier that is no address is refused");
+      t.equal(refused.fieldViolations[0]?.field, "identifier");
+    }
     await h.client.requestPasswordReset({ identifier: "nobody@example.com" });
     await h.client.requestPasswordReset({ identifier: plain.email });
     const queued = await h.sql<{ kind: string }[]>`
@@ -204,7 +209,7 @@ t.test(
     t.same(
       queued.map((row) => row.kind),
       ["notify.no_account", "notify.password_reset"],
-      "a link for the account, a no-account notice for the unknown address: the same work either way",
+      "a link for the account, a no-account notice for the unknown address: the same work either way; nothing for the malformed ones",
     );
     await drain();
     t.equal(sent.length, 1);

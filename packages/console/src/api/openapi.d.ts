@@ -6132,6 +6132,7 @@ export interface operations {
             /**
              * @description Bad request.
              *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
+             *     - `VALIDATION_FAILED` (INVALID_ARGUMENT): identifier neither an email address nor an E.164 phone number
              */
             400: {
                 headers: {
@@ -6141,7 +6142,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"] & {
                         error?: {
                             /** @enum {string} */
-                            reason?: "INVALID_BODY";
+                            reason?: "INVALID_BODY" | "VALIDATION_FAILED";
                         };
                     };
                 };
@@ -6455,6 +6456,7 @@ export interface operations {
             /**
              * @description Bad request.
              *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
+             *     - `VALIDATION_FAILED` (INVALID_ARGUMENT): identifier neither an email address nor an E.164 phone number
              */
             400: {
                 headers: {
@@ -6464,7 +6466,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"] & {
                         error?: {
                             /** @enum {string} */
-                            reason?: "INVALID_BODY";
+                            reason?: "INVALID_BODY" | "VALIDATION_FAILED";
                         };
                     };
                 };

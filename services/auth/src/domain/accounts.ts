@@ -130,7 +130,7 @@ export function createAccounts(deps: AccountDeps) {
       passwordHasher.assertCapacity();
       // The account is looked up before anything is counted, so that its counter goes in the
       // same call as the identifier's and the IP's: one round trip to the counters, not two.
-      const found = identifier.key ? await store.findAccountByIdentifier(identifier) : undefined;
+      const found = await store.findAccountByIdentifier(identifier);
       // Counted per account too, so an account's email and phone share one lock; an unknown
       // identifier is counted the same way, so the work done does not tell the two apart.
       await guardAttempts(limiter, [
@@ -216,16 +216,15 @@ export function createAccounts(deps: AccountDeps) {
         { key: `reset:id:${identifier.key}`, limit: policy.accountAttemptLimit, windowSeconds: 3600 },
         { key: `reset:ip:${client.ipAddress}`, limit: policy.ipAttemptLimit, windowSeconds: 3600 },
       ]);
-      const found = identifier.key ? await store.findAccountByIdentifier(identifier) : undefined;
+      const found = await store.findAccountByIdentifier(identifier);
       const channel = identifier.phone ? "sms" : "email";
       if (!found?.passwordHash) {
-        if (identifier.key)
-          await store.enqueueOutbox([
-            {
-              kind: "notify.no_account",
-              payload: { channel, to: identifier.key, acceptLanguage: client.acceptLanguage },
-            },
-          ]);
+        await store.enqueueOutbox([
+          {
+            kind: "notify.no_account",
+            payload: { channel, to: identifier.key, acceptLanguage: client.acceptLanguage },
+          },
+        ]);
         return;
       }
       const token = randomToken(32);

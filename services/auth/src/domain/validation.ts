@@ -22,11 +22,17 @@ export function checkPhone(phone: string, field = "phone"): string {
   return trimmed;
 }
 
-/** An email or phone login identifier, normalised; anything else is simply not found. */
+/**
+ * An email or phone login identifier, normalised. Anything else is refused as malformed (which
+ * says nothing about any account): it could name no account, and a reset's no-account notice to
+ * it could never be delivered.
+ */
 export function parseIdentifier(identifier: string): { email?: string; phone?: string; key: string } {
   const trimmed = identifier.trim();
   if (E164.test(trimmed)) return { phone: trimmed, key: trimmed };
   const email = normaliseEmail(trimmed);
+  if (email.length > 254 || !EMAIL.test(email))
+    throw violation("identifier", "must be an email address or an E.164 phone number such as +919812345678");
   return { email, key: email };
 }
 

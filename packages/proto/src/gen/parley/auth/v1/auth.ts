@@ -5543,7 +5543,7 @@ export const AuthServiceService = {
    * challenge when the account has TOTP (finish with CompleteMfaLogin). A wrong password,
    * an unknown account and a locked account give the same error in the same time.
    * Callers: anyone.
-   * Errors: UNAUTHENTICATED INVALID_CREDENTIALS; RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS (RetryInfo says when to retry)
+   * Errors: UNAUTHENTICATED INVALID_CREDENTIALS; RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS (RetryInfo says when to retry); INVALID_ARGUMENT VALIDATION_FAILED (identifier neither an email address nor an E.164 phone number)
    */
   login: {
     path: "/parley.auth.v1.AuthService/Login" as const,
@@ -5657,7 +5657,7 @@ export const AuthServiceService = {
    * message is in the locale the account's owner chose, else in the request's Accept-Language
    * (English or Hindi; English otherwise).
    * Callers: anyone.
-   * Errors: RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS
+   * Errors: RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS; INVALID_ARGUMENT VALIDATION_FAILED (identifier neither an email address nor an E.164 phone number)
    */
   requestPasswordReset: {
     path: "/parley.auth.v1.AuthService/RequestPasswordReset" as const,
@@ -5944,7 +5944,7 @@ export interface AuthServiceServer extends UntypedServiceImplementation {
    * challenge when the account has TOTP (finish with CompleteMfaLogin). A wrong password,
    * an unknown account and a locked account give the same error in the same time.
    * Callers: anyone.
-   * Errors: UNAUTHENTICATED INVALID_CREDENTIALS; RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS (RetryInfo says when to retry)
+   * Errors: UNAUTHENTICATED INVALID_CREDENTIALS; RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS (RetryInfo says when to retry); INVALID_ARGUMENT VALIDATION_FAILED (identifier neither an email address nor an E.164 phone number)
    */
   login: handleUnaryCall<LoginRequest, LoginResponse>;
   /**
@@ -5995,7 +5995,7 @@ export interface AuthServiceServer extends UntypedServiceImplementation {
    * message is in the locale the account's owner chose, else in the request's Accept-Language
    * (English or Hindi; English otherwise).
    * Callers: anyone.
-   * Errors: RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS
+   * Errors: RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS; INVALID_ARGUMENT VALIDATION_FAILED (identifier neither an email address nor an E.164 phone number)
    */
   requestPasswordReset: handleUnaryCall<RequestPasswordResetRequest, RequestPasswordResetResponse>;
   /**
@@ -6143,7 +6143,7 @@ export interface AuthServiceClient extends Client {
    * challenge when the account has TOTP (finish with CompleteMfaLogin). A wrong password,
    * an unknown account and a locked account give the same error in the same time.
    * Callers: anyone.
-   * Errors: UNAUTHENTICATED INVALID_CREDENTIALS; RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS (RetryInfo says when to retry)
+   * Errors: UNAUTHENTICATED INVALID_CREDENTIALS; RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS (RetryInfo says when to retry); INVALID_ARGUMENT VALIDATION_FAILED (identifier neither an email address nor an E.164 phone number)
    */
   login(
     request: LoginRequest,
@@ -6292,7 +6292,7 @@ export interface AuthServiceClient extends Client {
    * message is in the locale the account's owner chose, else in the request's Accept-Language
    * (English or Hindi; English otherwise).
    * Callers: anyone.
-   * Errors: RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS
+   * Errors: RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS; INVALID_ARGUMENT VALIDATION_FAILED (identifier neither an email address nor an E.164 phone number)
    */
   requestPasswordReset(
     request: RequestPasswordResetRequest,
