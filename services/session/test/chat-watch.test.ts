@@ -11,6 +11,7 @@ import t from "tap";
 import { watchSession } from "../src/domain/watch";
 import { eventMessage } from "../src/grpc/mapping";
 import { busEventFeed } from "../src/persistence/event-feed";
+import { EVENT_PAGE } from "../src/persistence/store";
 import { failure, type Person, startHarness, text } from "./harness";
 
 const harness = await startHarness(t);
@@ -128,6 +129,43 @@ t.test("chat: seq per session, client_msg_id idempotency, limits, cursor pages, 
   t.equal(afterEnd.message!.messageId, first.message!.messageId, "a retry is answered after the end too");
 });
 
+t.test("an attachment is an upload's key or an https URL, with a bounded media type", async (t) => {
+  const { user, sessionId } = await harness.activeSession();
+  const attached = (attachmentUrl: string, attachmentContentType = "image/png") =>
+    session.sendMessage(
+      { ...text(sessionId, ""), kind: MessageKind.MESSAGE_KIND_FILE, attachmentUrl, attachmentContentType },
+      user.call,
+    );
+  for (const [url, contentType, field] of [
+    ["javascript:alert(1)", "image/png", "attachment_url"],
+    [" JavaScript:alert(1)", "image/png", "attachment_url"],
+    ["data:text/html,<script>alert(1)</script>", "text/html", "attachment_url"],
+    ["http://cdn.example/a.png", "image/png", "attachment_url"],
+    ["//evil.example/a.png", "image/png", "attachment_url"],
+    ["uploads/a.pdf", 'application/pdf; x="<b>"', "attachment_content_type"],
+  ] as const) {
+    const refused = await failure(attached(url, contentType));
+    t.equal(refused.reason, "VALIDATION_FAILED", `${url} (${contentType}) is refused`);
+    t.equal(refused.fieldViolations[0]?.field, field);
+  }
+  t.equal(
+    (await failure(attached("uploads/a.pdf", `application/${"x".repeat(300)}`))).reason,
+    "MESSAGE_TOO_LARGE",
+    "a content type has a bound",
+  );
+  t.equal(
+    (
+      await failure(
+        session.sendMessage({ ...text(sessionId, "hi"), attachmentContentType: "image/png" }, user.call),
+      )
+    ).reason,
+    "VALIDATION_FAILED",
+    "a text message carries no content type either",
+  );
+  const linked = await attached("https://cdn.example/files/a.pdf", "application/pdf");
+  t.equal(linked.message!.attachmentUrl, "https://cdn.example/files/a.pdf", "an https URL is kept");
+});
+
 t.test("a block either way refuses both people's messages; a retry still gets its answer", async (t) => {
   for (const blocker of ["user", "expert"] as const) {
     const people = await harness.activeSession();
@@ -210,6 +248,33 @@ t.test(
     await expertWatch.close();
   },
 );
+
+t.test("a long chat replays page by page: every event once, in order, no page over EVENT_PAGE", async (t) => {
+  const { user, expert, sessionId } = await harness.activeSession();
+  const count = EVENT_PAGE * 2 + 20;
+  for (let sent = 0; sent < count; sent += 50)
+    await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        session.sendMessage(text(sessionId, `m ${sent + i}`), i % 2 ? user.call : expert.call),
+      ),
+    );
+  const [row] = await harness.sql`select last_seq from sessions.sessions where id = ${sessionId}`;
+  const lastSeq = Number(row!.last_seq);
+  t.ok(lastSeq > count, `${lastSeq} stored events`);
+  t.equal(
+    (await harness.service.sessions.eventsBetween(sessionId, 0n)).length,
+    EVENT_PAGE,
+    "one read carries a page, not the whole chat",
+  );
+  const replay = watch(user, sessionId);
+  await replay.until((events) => events.some((e) => Number(e.seq) === lastSeq));
+  t.same(
+    seqs(replay.stored()),
+    Array.from({ length: lastSeq }, (_, i) => i + 1),
+    "the watcher gets every page",
+  );
+  await replay.close();
+});
 
 t.test("call signals are relayed over the stream and not stored", async (t) => {
   const { user, expert, sessionId } = await harness.activeSession({ kind: SessionKind.SESSION_KIND_CALL });

@@ -13136,9 +13136,12 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description For image/file: MIME type. */
+                    /** @description For image/file: its media type (`image/png`, at most 255 characters, no parameters). */
                     attachment_content_type?: string;
-                    /** @description For image/file: the uploaded object's URL or key. */
+                    /**
+                     * @description For image/file: the uploaded object's key (`uploads/a.png`) or https URL; other schemes
+                     *     (javascript:, data:, http:) are refused.
+                     */
                     attachment_url?: string;
                     /** @description Client-chosen id; a retry with the same id returns the original message. */
                     client_msg_id: string;

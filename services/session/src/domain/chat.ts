@@ -12,6 +12,16 @@ import {
   type SignalKind,
 } from "./model";
 
+/** type/subtype (RFC 6838 names), without parameters. */
+const MEDIA_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
+
+/** An uploaded object's key in the upload store (`uploads/a.png`): no scheme, not `//host`. */
+const ATTACHMENT_KEY = /^[A-Za-z0-9][A-Za-z0-9._~/-]*$/;
+
+/** The other participant's app opens it: a key, or an https URL, never javascript: or data:. */
+const isAttachmentLink = (value: string) =>
+  ATTACHMENT_KEY.test(value) || (URL.canParse(value) && new URL(value).protocol === "https:");
+
 /**
  * Why a session takes no message now, if it does not: messages go only while minutes are metered,
  * so a call takes none before both are connected, and no session while metering is paused for a
@@ -61,8 +71,26 @@ export function chat(core: Core) {
       const attachment = input.kind === "image" || input.kind === "file";
       requireText(input.text, "text", LIMITS.textChars, !attachment);
       requireText(input.attachmentUrl, "attachment_url", LIMITS.attachmentUrlChars, attachment);
-      if (!attachment && input.attachmentUrl)
+      requireText(
+        input.attachmentContentType,
+        "attachment_content_type",
+        LIMITS.attachmentContentTypeChars,
+        false,
+      );
+      if (!attachment && (input.attachmentUrl || input.attachmentContentType))
         throw invalidArgument("VALIDATION_FAILED", "text messages carry no attachment");
+      if (attachment && !isAttachmentLink(input.attachmentUrl))
+        throw invalidArgument("VALIDATION_FAILED", "attachment_url must be an upload's key or an https URL", {
+          fieldViolations: [
+            { field: "attachment_url", description: "must be an upload's key or an https URL" },
+          ],
+        });
+      if (input.attachmentContentType && !MEDIA_TYPE.test(input.attachmentContentType))
+        throw invalidArgument("VALIDATION_FAILED", "attachment_content_type must be a media type", {
+          fieldViolations: [
+            { field: "attachment_content_type", description: "must be a media type such as image/png" },
+          ],
+        });
       // The contact-detail filter: what it finds is masked, flagged for review, or refused.
       const action = core.rules.contactFilter ?? "flag";
       const contacts = action === "off" ? [] : scanContacts(input.text);

@@ -59,6 +59,7 @@ export const DEFAULT_RULES: SessionRules = {
 export const LIMITS = {
   textChars: 4000,
   attachmentUrlChars: 2048,
+  attachmentContentTypeChars: 255,
   clientMsgIdChars: 128,
   signalPayloadBytes: 16 * 1024,
   reviewChars: 2000,

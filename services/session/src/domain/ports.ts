@@ -240,6 +240,7 @@ export interface SessionStore {
   waitingQueue(expertId: string): Promise<SessionRecord[]>;
   findMessage(sessionId: string, senderId: string, clientMsgId: string): Promise<MessageRecord | undefined>;
   listMessages(sessionId: string, afterSeq: bigint, limit: number): Promise<MessageRecord[]>;
+  /** Stored events after `afterSeq` (up to `uptoSeq`) in seq order, a page at a time (the first page). */
   eventsBetween(sessionId: string, afterSeq: bigint, uptoSeq: bigint | undefined): Promise<SessionEvent[]>;
   /** Which of these messages a moderator hid. */
   hiddenMessages(messageIds: string[]): Promise<Set<string>>;

@@ -64,6 +64,9 @@ export const toMessage = (row: Row): MessageRecord => ({
   flagged: row.flagged === true,
 });
 
+/** Stored events read at a time for a watcher's replay (a long chat is sent page by page). */
+export const EVENT_PAGE = 500;
+
 const toEvent = (row: Row): SessionEvent => ({
   seq: BigInt(row.seq as bigint),
   sessionId: row.session_id as string,
@@ -519,7 +522,7 @@ export function createSessionStore(sql: Sql): SessionStore {
     async eventsBetween(sessionId, afterSeq, uptoSeq) {
       const rows = await sql`select * from sessions.session_events where session_id = ${sessionId}
         and seq > ${afterSeq.toString()} ${uptoSeq === undefined ? sql`` : sql`and seq <= ${uptoSeq.toString()}`}
-        order by seq`;
+        order by seq limit ${EVENT_PAGE}`;
       return rows.map(toEvent);
     },
     async getReview(sessionId) {

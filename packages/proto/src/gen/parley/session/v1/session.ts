@@ -607,9 +607,12 @@ export interface SendMessageRequest {
   kind: MessageKind;
   /** Text or caption, at most 4000 characters. */
   text: string;
-  /** For image/file: the uploaded object's URL or key. */
+  /**
+   * For image/file: the uploaded object's key (`uploads/a.png`) or https URL; other schemes
+   * (javascript:, data:, http:) are refused.
+   */
   attachmentUrl: string;
-  /** For image/file: MIME type. */
+  /** For image/file: its media type (`image/png`, at most 255 characters, no parameters). */
   attachmentContentType: string;
   /** Client-chosen id; a retry with the same id returns the original message. */
   clientMsgId: string;
