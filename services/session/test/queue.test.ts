@@ -251,7 +251,7 @@ t.test("concurrent accept, cancel, decline and new requests on one queue never d
     session.requestSession({ expertId: expert.userId, kind: CHAT, requestId: newId() }, users[5]!.call),
   ]);
   t.same(
-    results.map((r) => r.status),
+    results.map((r) => (r.status === "fulfilled" ? r.status : `${r.reason?.reason}: ${r.reason?.message}`)),
     Array(6).fill("fulfilled"),
     "every call succeeded",
   );
