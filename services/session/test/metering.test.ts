@@ -222,6 +222,34 @@ t.test("a call's clock starts only when both sides are connected", async (t) => 
   await session.endSession({ reason: "", sessionId }, expert.call);
 });
 
+t.test("an accepted call whose sides never both connect ends, charging nothing", async (t) => {
+  const user = await harness.person();
+  const expert = await harness.expert();
+  await harness.fund(user.userId, RATE * 40n);
+  const { session: requested } = await session.requestSession(
+    { expertId: expert.userId, kind: 2, requestId: newId() },
+    user.call,
+  );
+  const sessionId = requested!.sessionId;
+  await session.acceptSession({ sessionId }, expert.call);
+  await harness.service.sessions.reportPresence(user.userId, sessionId, true);
+  clock.advanceSeconds(harness.rules.disconnectTimeoutSeconds - 1);
+  await harness.service.metering.tick();
+  t.equal(
+    (await session.getSession({ sessionId }, user.call)).session!.status,
+    SessionStatus.SESSION_STATUS_ACTIVE,
+  );
+  clock.advanceSeconds(1);
+  await harness.service.metering.tick();
+  const { session: ended } = await session.getSession({ sessionId }, user.call);
+  t.equal(ended!.status, SessionStatus.SESSION_STATUS_ENDED, "the expert never connected: the call ends");
+  t.equal(ended!.endReason, EndReason.END_REASON_DISCONNECTED);
+  t.equal(ended!.minutesCharged, 0n);
+  await harness.service.metering.tick();
+  t.equal(await paid(user.userId, RATE * 40n), 0n, "nothing paid, the hold given back");
+  t.equal((await harness.expertState(expert.userId)).activeSessions, 0, "and the expert's slot is free");
+});
+
 t.test("ending charges every started minute the worker had not reached yet", async (t) => {
   const funds = RATE * 30n;
   const { user, sessionId } = await harness.activeSession({ funds });

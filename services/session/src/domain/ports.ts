@@ -191,7 +191,10 @@ export interface SessionTx {
   /** Gives claims up unresolved: due again at once, and resolved before anything else ends them. */
   releaseClaims(claims: Array<{ sessionId: string; epoch: bigint }>, at: Date): Promise<void>;
   claimExpired(now: Date, limit: number): Promise<SessionRecord[]>;
-  /** Active sessions away since `before`, without an unresolved metering claim. */
+  /**
+   * Active sessions without an unresolved metering claim that are away since `before`, or calls
+   * accepted by `before` whose two sides never both connected (their clock never started).
+   */
   claimAway(before: Date, limit: number): Promise<SessionRecord[]>;
   claimToPause(before: Date, limit: number): Promise<SessionRecord[]>;
   /** Stopped sessions whose money is not settled, under a lease until `leaseUntil`. */

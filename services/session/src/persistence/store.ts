@@ -385,7 +385,11 @@ function transactional(sql: Sql): SessionTx {
     claimExpired: (now, limit) =>
       claim(sql`status in ('requested', 'waiting') and expires_at <= ${now}`, limit),
     claimAway: (before, limit) =>
-      claim(sql`status = 'active' and away_since <= ${before} and lease_until is null`, limit),
+      claim(
+        sql`status = 'active' and lease_until is null
+          and (away_since <= ${before} or (started_at is null and accepted_at <= ${before}))`,
+        limit,
+      ),
     claimToPause: (before, limit) =>
       claim(sql`status = 'active' and away_since <= ${before} and paused_at is null`, limit),
     async claimSettlement(now, leaseUntil, limit) {

@@ -162,7 +162,10 @@ export enum EndReason {
   END_REASON_DECLINED = 4,
   /** END_REASON_EXPIRED - Nobody answered the request in time. */
   END_REASON_EXPIRED = 5,
-  /** END_REASON_DISCONNECTED - A participant lost the connection and did not come back in time. */
+  /**
+   * END_REASON_DISCONNECTED - A participant lost the connection and did not come back in time, or the two sides of an
+   * accepted call never both connected (nothing was charged).
+   */
   END_REASON_DISCONNECTED = 6,
   /** END_REASON_CANCELLED - The user cancelled while waiting. */
   END_REASON_CANCELLED = 7,
