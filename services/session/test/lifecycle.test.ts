@@ -1,3 +1,4 @@
+import { unavailable } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
 import { EndReason, SessionKind, SessionStatus } from "@parley/proto/parley/session/v1/session";
 import { ExpertAvailability } from "@parley/proto/parley/user/v1/user";
@@ -158,6 +159,33 @@ t.test("a request cancelled while its hold is being placed gives the hold back",
   const { session: cancelled } = await requesting;
   t.equal(cancelled.status, "cancelled");
   t.equal(await harness.available(user.userId), RATE * 10n, "the hold nobody will draw on is released");
+});
+
+t.test("a hold whose answer was lost is released when its request stops without a retry", async (t) => {
+  const user = await harness.person();
+  const expert = await harness.expert();
+  await harness.fund(user.userId, RATE * 10n);
+  // Billing places the hold; its answer never reaches session.
+  const lost = {
+    ...harness.billingPort,
+    placeHold: async (input: Parameters<typeof harness.billingPort.placeHold>[0]) => {
+      await harness.billingPort.placeHold(input);
+      throw unavailable("BILLING_UNAVAILABLE", "the answer was lost");
+    },
+  };
+  const principal = await harness.issuer.verifier.verify(user.call.bearerToken);
+  const requesting = harness
+    .instance(lost)
+    .sessions.requestSession(principal, { expertId: expert.userId, kind: "chat", requestId: newId() });
+  t.equal((await failure(requesting)).reason, "BILLING_UNAVAILABLE");
+  t.equal(await harness.available(user.userId), RATE * 5n, "the hold exists, unknown to session");
+  // Nobody retries: the request expires.
+  harness.clock.advanceSeconds(harness.rules.requestTtlSeconds);
+  await harness.service.metering.tick();
+  const [row] = await harness.sql<{ status: string }[]>`
+    select status from sessions.sessions where user_id = ${user.userId}`;
+  t.equal(row!.status, "expired");
+  t.equal(await harness.available(user.userId), RATE * 10n, "the hold is found by its key and released");
 });
 
 t.test("concurrent retries of one request make one session with one hold, kept", async (t) => {

@@ -1,5 +1,5 @@
 import { isStaff, type Principal } from "@parley/kit/auth";
-import { invalidArgument, notFound, permissionDenied } from "@parley/kit/errors";
+import { invalidArgument, isAppError, notFound, permissionDenied } from "@parley/kit/errors";
 import type { Logger } from "@parley/kit/log";
 import type { ContactFilterAction } from "./contact-filter";
 import {
@@ -105,6 +105,11 @@ export const userIdOf = (principal: Principal): string => {
   return principal.userId;
 };
 
+/** Billing said no (funds, limits, a key reused): unlike a lost answer, nothing was done. */
+export const isRefusal = (error: unknown) =>
+  isAppError(error) &&
+  !["cancelled", "deadline_exceeded", "aborted", "internal", "unavailable"].includes(error.kind);
+
 export function requireText(value: string, field: string, max: number, required = true) {
   if (required && value.length === 0) throw invalidArgument("VALIDATION_FAILED", `${field} is required`);
   if (value.length > max)
@@ -207,6 +212,19 @@ export function createCore(deps: SessionsDeps) {
   /** The end of a claim taken now. */
   const leaseUntil = (at: Date) => new Date(at.getTime() + rules.leaseSeconds * 1000);
 
+  /**
+   * The hold a request places: the same request every time it is made for that session, so
+   * billing answers a second asking with the hold the first placed (its key is the session's).
+   */
+  const holdRequest = (session: SessionRecord) => ({
+    userId: session.userId,
+    amountMinor: session.rateMinor * BigInt(rules.minMinutes),
+    currency: session.currency,
+    requestId: `hold:${session.id}`,
+    reference: `session:${session.id}`,
+    ttlSeconds: rules.holdTtlSeconds,
+  });
+
   return {
     ...deps,
     write,
@@ -218,5 +236,6 @@ export function createCore(deps: SessionsDeps) {
     reportLoad,
     publishEphemeral,
     leaseUntil,
+    holdRequest,
   };
 }

@@ -9,7 +9,7 @@ import {
   permissionDenied,
 } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
-import { type Core, LIMITS, requireText, userIdOf } from "./core";
+import { type Core, isRefusal, LIMITS, requireText, userIdOf } from "./core";
 import type { Metering } from "./metering";
 import { minuteStarted } from "./metering";
 import {
@@ -24,10 +24,6 @@ import { requestWaiting } from "./notifications";
 import type { Settlement } from "./settlement";
 
 /** Billing answered and did nothing (as opposed to a call whose outcome is unknown). */
-const isRefusal = (error: unknown) =>
-  isAppError(error) &&
-  !["cancelled", "deadline_exceeded", "aborted", "internal", "unavailable"].includes(error.kind);
-
 /** EndSession retries this often when metering claims the session at the same moment. */
 const END_ATTEMPTS = 3;
 /** Open sessions of one person read at a time when staff stop them all (each stop costs far more than a read). */
@@ -163,14 +159,7 @@ export function lifecycle(core: Core, metering: Metering, settlement: Settlement
         const pending = session;
         let holdId: string;
         try {
-          ({ holdId } = await billing.placeHold({
-            userId,
-            amountMinor: pending.rateMinor * BigInt(rules.minMinutes),
-            currency: pending.currency,
-            requestId: `hold:${pending.id}`,
-            reference: `session:${pending.id}`,
-            ttlSeconds: rules.holdTtlSeconds,
-          }));
+          ({ holdId } = await billing.placeHold(core.holdRequest(pending)));
         } catch (error) {
           // Refused: a request without its hold never existed and leaves no open request behind.
           // Outcome unknown: the request stays, so a retry with this request_id places the hold

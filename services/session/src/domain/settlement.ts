@@ -1,5 +1,5 @@
 import { isAppError } from "@parley/kit/errors";
-import type { Core } from "./core";
+import { type Core, isRefusal } from "./core";
 import type { Leased, SessionRecord } from "./model";
 
 export type Settlement = ReturnType<typeof createSettlement>;
@@ -35,8 +35,20 @@ export function createSettlement(core: Core) {
       });
       return invoiceId;
     }
-    if (session.holdId)
-      await billing.releaseHold(session.holdId, `release:${session.id}`).catch((error: unknown) => {
+    // A request whose PlaceHold answer never came (billing unreachable, the outcome unknown) may
+    // hold money all the same: asked again under the same key, billing answers with that hold
+    // (or, if it never was, places it now), which is then released. A refusal placed nothing.
+    const holdId =
+      session.holdId ??
+      (await billing.placeHold(core.holdRequest(session)).then(
+        (placed) => placed.holdId,
+        (error: unknown) => {
+          if (isRefusal(error)) return null;
+          throw error;
+        },
+      ));
+    if (holdId)
+      await billing.releaseHold(holdId, `release:${session.id}`).catch((error: unknown) => {
         // A hold that expired meanwhile has already given its funds back.
         if (!isAppError(error, "HOLD_NOT_OPEN")) throw error;
       });
