@@ -191,6 +191,26 @@ t.test(
   },
 );
 
+t.test("a minute due before a pause began is charged, though the pause was applied first", async (t) => {
+  const { user, expert, sessionId } = await harness.activeSession();
+  const edge = harness.service.sessions;
+  await edge.reportPresence(user.userId, sessionId, true);
+  await edge.reportPresence(expert.userId, sessionId, true);
+  await harness.service.metering.tick();
+  t.equal(await chargedMinutes(sessionId), 1);
+  clock.advanceSeconds(50);
+  await edge.reportPresence(user.userId, undefined, false);
+  // No tick ran meanwhile (billing was down, say): minute 2 fell due at 60 s, the pause began at 65 s.
+  clock.advanceSeconds(20);
+  await harness.service.metering.tick();
+  t.equal(await chargedMinutes(sessionId), 2, "minute 2 started in billed time and is charged");
+  clock.advanceSeconds(30);
+  await harness.service.metering.tick();
+  t.equal(await chargedMinutes(sessionId), 2, "and nothing while paused");
+  const { session: ended } = await session.endSession({ reason: "", sessionId }, expert.call);
+  t.equal(ended!.minutesCharged, 2n);
+});
+
 t.test("a call's clock starts only when both sides are connected", async (t) => {
   const user = await harness.person();
   const expert = await harness.expert();

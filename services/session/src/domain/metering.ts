@@ -14,9 +14,12 @@ export const nextMinute = (session: MeteredSession): MinuteCharge => ({
   holdId: session.holdId,
 });
 
-/** Whether an active session's next minute has started (a paused session's has not). */
+/**
+ * Whether an active session's next minute has started: by `at`, or for a paused session by the
+ * time its pause began (a minute due before then was billed time, though not charged yet).
+ */
 export const minuteStarted = (session: MeteredSession, at: Date) =>
-  session.status === "active" && !session.pausedAt && !!session.nextChargeAt && session.nextChargeAt <= at;
+  session.status === "active" && !!session.nextChargeAt && session.nextChargeAt <= (session.pausedAt ?? at);
 
 /** What billing's outcome for a claimed minute means for its session. */
 export type MinutePlan = { kind: "advance"; minutesLeft: bigint } | { kind: "end"; reason: EndReason };

@@ -294,8 +294,10 @@ function transactional(sql: Sql): SessionTx {
     waitingQueue: (expertId) => waitingQueue(sql, expertId),
     async claimDueMinutes(now, leaseUntil, limit) {
       // Due minutes oldest first, with any unresolved claim among them (its minute was due when
-      // it was claimed, so a pause since does not hold it back). The picked ids go into an
-      // array, so the update finds them by primary key; no indexed column changes (HOT).
+      // it was claimed, so a pause since does not hold it back), and paused sessions' minutes
+      // due before their pause began (billed time, not charged yet: billing was down, say). The
+      // picked ids go into an array, so the update finds them by primary key; no indexed column
+      // changes (HOT).
       const rows = await sql`
         with picked as (
           select array_agg(id) as ids,
@@ -303,7 +305,8 @@ function transactional(sql: Sql): SessionTx {
           from (
             select id, lease_until from sessions.sessions
             where status = 'active' and next_charge_at <= ${now}
-              and ((lease_until is null and paused_at is null) or lease_until <= ${now})
+              and ((lease_until is null and (paused_at is null or next_charge_at <= paused_at))
+                or lease_until <= ${now})
             order by next_charge_at limit ${limit} for update skip locked
           ) due
         )
