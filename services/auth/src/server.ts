@@ -363,6 +363,7 @@ export async function startAuth(
     notifier: options.notifier ?? users.resets,
     log,
     intervalMs: config.OUTBOX_INTERVAL_MS,
+    now: options.now,
   });
   await outbox.start();
   let stopping = false;

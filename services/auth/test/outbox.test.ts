@@ -10,7 +10,7 @@ import t from "tap";
 import { type AccountStatus, type OutboxMessage, securityNotice } from "../src/domain/model";
 import { createAuthStore } from "../src/persistence/store";
 import { AUTH_MIGRATIONS } from "../src/server";
-import { createOutboxWorker, type OutboxWorkerDeps } from "../src/workers/outbox";
+import { ADDRESS_MESSAGE_ATTEMPTS, createOutboxWorker, type OutboxWorkerDeps } from "../src/workers/outbox";
 import { startHarness } from "./harness";
 
 const unexpected = () => Promise.reject(new Error("not expected in this test"));
@@ -42,6 +42,43 @@ const insert = (sql: postgres.Sql, message: OutboxMessage, nextAttemptAt = "now(
 const rows = (sql: postgres.Sql) =>
   sql<{ payload: OutboxMessage; attempts: number; last_error: string | null; due_later: boolean }[]>`
     select payload, attempts, last_error, next_attempt_at > now() as due_later from auth.outbox order by position`;
+
+t.test(
+  "messages to an address are given up once stale: an expired reset link, or after too many attempts",
+  async (t) => {
+    const h = await startHarness(t);
+    const { sql } = h;
+    await sql`delete from auth.outbox`;
+    const reset = (to: string, expiresAt: Date): OutboxMessage => ({
+      kind: "notify.password_reset",
+      payload: { channel: "email", to, token: "t0ken", expiresAt: expiresAt.toISOString() },
+    });
+    await insert(sql, reset("late@example.com", new Date(Date.now() - 1_000)));
+    await insert(sql, reset("soon@example.com", new Date(Date.now() + 600_000)));
+    await insert(sql, {
+      kind: "notify.no_account",
+      payload: { channel: "email", to: "refused@example.com" },
+    });
+    const sent: string[] = [];
+    const worker = relay(sql, {
+      notifier: {
+        sendPasswordReset: async (message) => void sent.push(`reset ${message.to}`),
+        sendNoAccountNotice: async () => Promise.reject(new Error("550 no such mailbox")),
+      },
+    });
+    await worker.drainOnce();
+    t.same(sent, ["reset soon@example.com"], "the expired link is not sent");
+    const left = await rows(sql);
+    t.same(
+      left.map((row) => row.payload.kind),
+      ["notify.no_account"],
+      "the expired one is gone with its token; the refused notice waits for its next attempt",
+    );
+    await sql`update auth.outbox set attempts = ${ADDRESS_MESSAGE_ATTEMPTS}, next_attempt_at = now()`;
+    await worker.drainOnce();
+    t.same(await rows(sql), [], "after its last attempt it is given up, not retried for ever");
+  },
+);
 
 t.test(
   "a profile status change delivered late (a suspension retried after the unsuspension went through) sends the account's status as it is now",

@@ -12,6 +12,9 @@ import type {
   SyncedUsers,
 } from "../domain/ports";
 
+/** How long a message sent through the user service's channels may take. */
+const SEND_DEADLINE_MS = 45_000;
+
 /** The user service as auth uses it: profile creation (from the outbox) and synced-user lookup. */
 export function createUserDirectory(address: string, credentials: () => Promise<string>) {
   const client = createServiceClient(UserServiceService, {
@@ -92,24 +95,33 @@ export function createUserDirectory(address: string, credentials: () => Promise<
       return found.profiles.map(toSummary);
     },
   };
-  /** Password reset messages, sent by the user service through its email and SMS channels. */
+  /**
+   * Password reset messages, sent by the user service through its email and SMS channels. A
+   * send waits past its channel's own time limits (SMS 10 s; SMTP 10 s to connect, 10 s to
+   * greet, 20 s idle), so a slow provider that does deliver is not taken for a failure and the
+   * message sent again.
+   */
+  const sending = { deadlineMs: SEND_DEADLINE_MS };
   const resets: Notifier = {
     async sendPasswordReset({ channel, to, token, expiresAt, userId = "", acceptLanguage = "" }) {
-      await staff.sendPasswordReset({
-        address: to,
-        sms: channel === "sms",
-        resetToken: token,
-        expiresAt: new Date(expiresAt),
-        userId,
-        acceptLanguage,
-      });
+      await staff.sendPasswordReset(
+        {
+          address: to,
+          sms: channel === "sms",
+          resetToken: token,
+          expiresAt: new Date(expiresAt),
+          userId,
+          acceptLanguage,
+        },
+        sending,
+      );
     },
     async sendNoAccountNotice({ channel, to, acceptLanguage = "" }) {
-      await staff.sendNoAccountNotice({ address: to, sms: channel === "sms", acceptLanguage });
+      await staff.sendNoAccountNotice({ address: to, sms: channel === "sms", acceptLanguage }, sending);
     },
   };
   const sendVerificationCode = async ({ acceptLanguage = "", ...message }: OutboxPayload<"verify.send">) => {
-    await staff.sendVerificationCode({ ...message, acceptLanguage });
+    await staff.sendVerificationCode({ ...message, acceptLanguage }, sending);
   };
   return {
     client,

@@ -20,6 +20,8 @@ export interface OutboxWorkerDeps {
   intervalMs: number;
   /** Listen for NOTIFY (default true; off in tests that drive `drainOnce`). */
   listen?: boolean;
+  /** The clock a reset link's expiry is read against (default: the system's). */
+  now?: () => Date;
 }
 
 /**
@@ -40,6 +42,27 @@ const about = (message: OutboxMessage): string => {
 };
 
 /**
+ * A message to an address (a reset link, a no-account notice, a verification code) is given up
+ * after this many attempts, about 1¼ hours with the relay's backoff: an address the provider
+ * refuses for good would otherwise be tried for ever, keeping its row (and a reset's token).
+ */
+export const ADDRESS_MESSAGE_ATTEMPTS = 16;
+
+/** Why a message to an address is not worth sending any more, if it is not. */
+function staleness(message: OutboxMessage, attempts: number, now: Date): string | undefined {
+  if (
+    message.kind !== "notify.password_reset" &&
+    message.kind !== "notify.no_account" &&
+    message.kind !== "verify.send"
+  )
+    return undefined;
+  if (message.kind === "notify.password_reset" && new Date(message.payload.expiresAt) <= now)
+    return "its reset link has expired";
+  if (attempts > ADDRESS_MESSAGE_ATTEMPTS) return `${ADDRESS_MESSAGE_ATTEMPTS} attempts failed`;
+  return undefined;
+}
+
+/**
  * A wake-up waits this long before claiming: a burst of sign-ins (one notice each) is relayed
  * in batches, one claim and one delete for several notices, at the cost of a few ms of latency.
  */
@@ -51,7 +74,14 @@ const GATHER_MS = 50;
  * missing profile). Receivers are idempotent by the row id (delivery is at least once).
  */
 export function createOutboxWorker(deps: OutboxWorkerDeps) {
-  const deliver = async (id: string, message: OutboxMessage) => {
+  const now = deps.now ?? (() => new Date());
+  const deliver = async (id: string, message: OutboxMessage, attempts: number) => {
+    const stale = staleness(message, attempts, now());
+    if (stale) {
+      // Delivered as far as the relay is concerned: the row goes. The address is not logged.
+      deps.log.warn({ id, kind: message.kind, attempts, why: stale }, "message to an address given up");
+      return;
+    }
     switch (message.kind) {
       case "notify.security":
         return deps.notices.notify(id, message.payload);
@@ -94,7 +124,7 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
     listen: deps.listen,
     gatherMs: GATHER_MS,
     orderKey: about,
-    deliver: ({ id, payload }) => deliver(id, payload),
+    deliver: ({ id, payload, attempts }) => deliver(id, payload, attempts),
     // A burst's sign-in notices (of one person or many) go in one NotifyMany call.
     many: (message) => message.kind === "notify.security",
     deliverMany: (rows) =>

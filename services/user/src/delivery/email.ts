@@ -5,13 +5,19 @@ import type { DeliveryAdapter } from "../domain/ports";
 import { emailBodies } from "../domain/templates";
 
 /**
+ * An SMTP server gets this long to connect, greet and answer each command (nodemailer waits
+ * 2 min, 30 s and 10 min), so a stuck server fails a send within auth's wait for it (45 s).
+ */
+const SMTP_TIMEOUTS = { connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 20_000 };
+
+/**
  * Email over SMTP (nodemailer) to `SMTP_URL`, text and HTML from the templates. Without an
  * SMTP server the message is written to the service's log instead (`pnpm start` shows it),
  * whole but for a secret it carries (a code, a reset token), so a newcomer sees what would have been sent.
  */
 export function emailAdapter(options: { smtpUrl?: string; from: string; log: Logger }): DeliveryAdapter {
   const transport = options.smtpUrl
-    ? nodemailer.createTransport(options.smtpUrl)
+    ? nodemailer.createTransport({ url: options.smtpUrl, ...SMTP_TIMEOUTS })
     : nodemailer.createTransport({ jsonTransport: true });
   return {
     async send(target, message): Promise<DeliveryOutcome> {
