@@ -6165,6 +6165,23 @@ export interface operations {
                 };
             };
             /**
+             * @description Conflict.
+             *     - `ACCOUNT_CHANGED` (ABORTED): the account's role changed during the sign-in: sign in again
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "ACCOUNT_CHANGED";
+                        };
+                    };
+                };
+            };
+            /**
              * @description Too many requests.
              *     - `RATE_LIMITED` (RESOURCE_EXHAUSTED): see Retry-After
              *     - `TOO_MANY_ATTEMPTS` (RESOURCE_EXHAUSTED): RetryInfo says when to retry
@@ -6242,6 +6259,23 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             reason?: "INVALID_CREDENTIALS" | "MFA_CHALLENGE_INVALID";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Conflict.
+             *     - `ACCOUNT_CHANGED` (ABORTED): the account's role changed during the sign-in: sign in again
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "ACCOUNT_CHANGED";
                         };
                     };
                 };

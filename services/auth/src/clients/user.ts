@@ -12,8 +12,8 @@ import type {
   SyncedUsers,
 } from "../domain/ports";
 
-/** How long a message sent through the user service's channels may take. */
-const SEND_DEADLINE_MS = 45_000;
+/** How long a message sent through the user service's channels may take (the outbox's claim lasts 120 s). */
+const SEND_DEADLINE_MS = 30_000;
 
 /** The user service as auth uses it: profile creation (from the outbox) and synced-user lookup. */
 export function createUserDirectory(address: string, credentials: () => Promise<string>) {
@@ -97,9 +97,9 @@ export function createUserDirectory(address: string, credentials: () => Promise<
   };
   /**
    * Password reset messages, sent by the user service through its email and SMS channels. A
-   * send waits past its channel's own time limits (SMS 10 s; SMTP 10 s to connect, 10 s to
-   * greet, 20 s idle), so a slow provider that does deliver is not taken for a failure and the
-   * message sent again.
+   * send waits longer than its channel's own limits for a step (SMS 10 s; SMTP 10 s to connect,
+   * to greet and for each command), so a provider that is slow but delivers is seldom taken for
+   * a failure and sent to again (delivery stays at least once).
    */
   const sending = { deadlineMs: SEND_DEADLINE_MS };
   const resets: Notifier = {

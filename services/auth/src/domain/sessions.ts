@@ -6,7 +6,7 @@ import {
   SERVICE_SUBJECT_PREFIX,
   signAccessToken,
 } from "@parley/kit/auth";
-import { notFound, permissionDenied, unauthenticated } from "@parley/kit/errors";
+import { aborted, notFound, permissionDenied, unauthenticated } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
 import { type Account, type ClientInfo, type LoginSession, securityNotice, type TokenPair } from "./model";
 import type { AuthPolicy } from "./policy";
@@ -94,7 +94,7 @@ export function createSessions(deps: SessionDeps) {
     return principal;
   };
 
-  const sessions = {
+  return {
     /** Revocations verifiers still need (younger than the longest token life), after a cursor. */
     revocations(afterSeq: bigint) {
       const since = new Date(now().getTime() - (MAX_ACCESS_TOKEN_SECONDS + 60) * 1000);
@@ -155,10 +155,13 @@ export function createSessions(deps: SessionDeps) {
         assertUsable({ ...account, status: stored?.status ?? "deleted" });
         throw unauthenticated("INVALID_CREDENTIALS", "the credentials are not valid");
       }
-      // Its role changed meanwhile (a demotion's revocation may predate this pair): nothing was
-      // stored, and the session starts again with the role the account has now.
+      // Its role changed meanwhile: nothing was stored and the pair, with the old role, is never
+      // handed out. Not minted again at once: a change's revocation covers tokens issued in its
+      // second (token times are whole seconds), so a new pair would be refused as well.
       if (stored.role !== account.role)
-        return sessions.start({ ...account, role: stored.role }, assurance, client, partnerId, signIn);
+        throw aborted("ACCOUNT_CHANGED", "the account changed while signing in; sign in again", {
+          retryAfterSeconds: 1,
+        });
       return pair;
     },
 
@@ -245,7 +248,6 @@ export function createSessions(deps: SessionDeps) {
     serviceToken: (service: string) =>
       signToken({ sub: `${SERVICE_SUBJECT_PREFIX}${service}`, role: "service", amr: ["svc"] }, now()),
   };
-  return sessions;
 }
 
 export type Sessions = ReturnType<typeof createSessions>;

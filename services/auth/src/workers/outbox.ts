@@ -123,6 +123,9 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
     pollMs: deps.intervalMs,
     listen: deps.listen,
     gatherMs: GATHER_MS,
+    // A claim outlasts a batch of sends through the user service (each may wait SEND_DEADLINE_MS,
+    // clients/user.ts), so another instance never claims a row whose send is still running.
+    leaseSeconds: 120,
     orderKey: about,
     deliver: ({ id, payload, attempts }) => deliver(id, payload, attempts),
     // A burst's sign-in notices (of one person or many) go in one NotifyMany call.

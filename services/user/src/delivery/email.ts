@@ -6,9 +6,9 @@ import { emailBodies } from "../domain/templates";
 
 /**
  * An SMTP server gets this long to connect, greet and answer each command (nodemailer waits
- * 2 min, 30 s and 10 min), so a stuck server fails a send within auth's wait for it (45 s).
+ * 2 min, 30 s and 10 min), so a stuck server fails a send rather than hold it for minutes.
  */
-const SMTP_TIMEOUTS = { connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 20_000 };
+const SMTP_TIMEOUTS = { connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 10_000 };
 
 /**
  * Email over SMTP (nodemailer) to `SMTP_URL`, text and HTML from the templates. Without an

@@ -5543,7 +5543,7 @@ export const AuthServiceService = {
    * challenge when the account has TOTP (finish with CompleteMfaLogin). A wrong password,
    * an unknown account and a locked account give the same error in the same time.
    * Callers: anyone.
-   * Errors: UNAUTHENTICATED INVALID_CREDENTIALS; RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS (RetryInfo says when to retry); INVALID_ARGUMENT VALIDATION_FAILED (identifier neither an email address nor an E.164 phone number)
+   * Errors: UNAUTHENTICATED INVALID_CREDENTIALS; RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS (RetryInfo says when to retry); INVALID_ARGUMENT VALIDATION_FAILED (identifier neither an email address nor an E.164 phone number); ABORTED ACCOUNT_CHANGED (the account's role changed during the sign-in: sign in again)
    */
   login: {
     path: "/parley.auth.v1.AuthService/Login" as const,
@@ -5558,7 +5558,7 @@ export const AuthServiceService = {
    * Finishes a login that returned an MFA challenge, with a TOTP code or a backup code.
    * Tokens from here carry assurance aal2.
    * Callers: anyone holding a challenge.
-   * Errors: UNAUTHENTICATED INVALID_CREDENTIALS, MFA_CHALLENGE_INVALID (unknown, used or expired); RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS
+   * Errors: UNAUTHENTICATED INVALID_CREDENTIALS, MFA_CHALLENGE_INVALID (unknown, used or expired); RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS; ABORTED ACCOUNT_CHANGED (the account's role changed during the sign-in: sign in again)
    */
   completeMfaLogin: {
     path: "/parley.auth.v1.AuthService/CompleteMfaLogin" as const,
@@ -5944,14 +5944,14 @@ export interface AuthServiceServer extends UntypedServiceImplementation {
    * challenge when the account has TOTP (finish with CompleteMfaLogin). A wrong password,
    * an unknown account and a locked account give the same error in the same time.
    * Callers: anyone.
-   * Errors: UNAUTHENTICATED INVALID_CREDENTIALS; RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS (RetryInfo says when to retry); INVALID_ARGUMENT VALIDATION_FAILED (identifier neither an email address nor an E.164 phone number)
+   * Errors: UNAUTHENTICATED INVALID_CREDENTIALS; RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS (RetryInfo says when to retry); INVALID_ARGUMENT VALIDATION_FAILED (identifier neither an email address nor an E.164 phone number); ABORTED ACCOUNT_CHANGED (the account's role changed during the sign-in: sign in again)
    */
   login: handleUnaryCall<LoginRequest, LoginResponse>;
   /**
    * Finishes a login that returned an MFA challenge, with a TOTP code or a backup code.
    * Tokens from here carry assurance aal2.
    * Callers: anyone holding a challenge.
-   * Errors: UNAUTHENTICATED INVALID_CREDENTIALS, MFA_CHALLENGE_INVALID (unknown, used or expired); RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS
+   * Errors: UNAUTHENTICATED INVALID_CREDENTIALS, MFA_CHALLENGE_INVALID (unknown, used or expired); RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS; ABORTED ACCOUNT_CHANGED (the account's role changed during the sign-in: sign in again)
    */
   completeMfaLogin: handleUnaryCall<CompleteMfaLoginRequest, CompleteMfaLoginResponse>;
   /**
@@ -6143,7 +6143,7 @@ export interface AuthServiceClient extends Client {
    * challenge when the account has TOTP (finish with CompleteMfaLogin). A wrong password,
    * an unknown account and a locked account give the same error in the same time.
    * Callers: anyone.
-   * Errors: UNAUTHENTICATED INVALID_CREDENTIALS; RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS (RetryInfo says when to retry); INVALID_ARGUMENT VALIDATION_FAILED (identifier neither an email address nor an E.164 phone number)
+   * Errors: UNAUTHENTICATED INVALID_CREDENTIALS; RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS (RetryInfo says when to retry); INVALID_ARGUMENT VALIDATION_FAILED (identifier neither an email address nor an E.164 phone number); ABORTED ACCOUNT_CHANGED (the account's role changed during the sign-in: sign in again)
    */
   login(
     request: LoginRequest,
@@ -6164,7 +6164,7 @@ export interface AuthServiceClient extends Client {
    * Finishes a login that returned an MFA challenge, with a TOTP code or a backup code.
    * Tokens from here carry assurance aal2.
    * Callers: anyone holding a challenge.
-   * Errors: UNAUTHENTICATED INVALID_CREDENTIALS, MFA_CHALLENGE_INVALID (unknown, used or expired); RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS
+   * Errors: UNAUTHENTICATED INVALID_CREDENTIALS, MFA_CHALLENGE_INVALID (unknown, used or expired); RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS; ABORTED ACCOUNT_CHANGED (the account's role changed during the sign-in: sign in again)
    */
   completeMfaLogin(
     request: CompleteMfaLoginRequest,
