@@ -211,6 +211,41 @@ t.test("a minute due before a pause began is charged, though the pause was appli
   t.equal(ended!.minutesCharged, 2n);
 });
 
+t.test("an end while paused charges a minute that fell due before the pause began", async (t) => {
+  const { user, expert, sessionId } = await harness.activeSession();
+  const edge = harness.service.sessions;
+  await edge.reportPresence(user.userId, sessionId, true);
+  await edge.reportPresence(expert.userId, sessionId, true);
+  await harness.service.metering.tick();
+  clock.advanceSeconds(50);
+  await edge.reportPresence(user.userId, undefined, false);
+  clock.advanceSeconds(20);
+  // The pause is applied after the fact; no worker reached minute 2 before the end.
+  await harness.sql`update sessions.sessions set paused_at = away_since + interval '15 seconds' where id = ${sessionId}`;
+  const { session: ended } = await session.endSession({ reason: "", sessionId }, expert.call);
+  t.equal(ended!.minutesCharged, 2n, "minute 2 started at 60 s, before the pause at 65 s");
+});
+
+t.test(
+  "a session away past the timeout with a minute due before its pause is charged, then ended",
+  async (t) => {
+    const { user, expert, sessionId } = await harness.activeSession();
+    const edge = harness.service.sessions;
+    await edge.reportPresence(user.userId, sessionId, true);
+    await edge.reportPresence(expert.userId, sessionId, true);
+    await harness.service.metering.tick();
+    clock.advanceSeconds(50);
+    await edge.reportPresence(user.userId, undefined, false);
+    // The worker stalled past the disconnect timeout (a deploy, say).
+    clock.advanceSeconds(harness.rules.disconnectTimeoutSeconds + 10);
+    await harness.service.metering.tick();
+    await harness.service.metering.tick();
+    const { session: ended } = await session.getSession({ sessionId }, user.call);
+    t.equal(ended!.endReason, EndReason.END_REASON_DISCONNECTED);
+    t.equal(ended!.minutesCharged, 2n, "minute 2 fell due before the pause: charged, not given away");
+  },
+);
+
 t.test("a call's clock starts only when both sides are connected", async (t) => {
   const user = await harness.person();
   const expert = await harness.expert();

@@ -105,7 +105,7 @@ export const userIdOf = (principal: Principal): string => {
   return principal.userId;
 };
 
-/** Billing said no (funds, limits, a key reused): unlike a lost answer, nothing was done. */
+/** Billing answered and did nothing (as opposed to a call whose outcome is unknown). */
 export const isRefusal = (error: unknown) =>
   isAppError(error) &&
   !["cancelled", "deadline_exceeded", "aborted", "internal", "unavailable"].includes(error.kind);

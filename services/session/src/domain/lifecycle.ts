@@ -23,7 +23,6 @@ import {
 import { requestWaiting } from "./notifications";
 import type { Settlement } from "./settlement";
 
-/** Billing answered and did nothing (as opposed to a call whose outcome is unknown). */
 /** EndSession retries this often when metering claims the session at the same moment. */
 const END_ATTEMPTS = 3;
 /** Open sessions of one person read at a time when staff stop them all (each stop costs far more than a read). */

@@ -103,8 +103,12 @@ export interface EventFeed extends LiveFeed<SessionEvent> {
 export type Clock = () => Date;
 
 /** Columns a use case may change on a session row. */
+/** What changes of a session after its request: not who, what kind, nor its price (fixed when requested). */
 export type SessionPatch = Partial<
-  Omit<SessionRecord, "id" | "userId" | "expertId" | "kind" | "requestId" | "requestedAt" | "lastSeq">
+  Omit<
+    SessionRecord,
+    "id" | "userId" | "expertId" | "kind" | "requestId" | "requestedAt" | "lastSeq" | "rateMinor" | "currency"
+  >
 >;
 
 export interface SessionFilter {
@@ -192,10 +196,12 @@ export interface SessionTx {
   releaseClaims(claims: Array<{ sessionId: string; epoch: bigint }>, at: Date): Promise<void>;
   claimExpired(now: Date, limit: number): Promise<SessionRecord[]>;
   /**
-   * Active sessions without an unresolved metering claim that are away since `before`, or calls
-   * accepted by `before` whose two sides never both connected (their clock never started).
+   * Active sessions away since `before`, without an unresolved metering claim, and none with a
+   * minute due before its pause began (it is charged first).
    */
   claimAway(before: Date, limit: number): Promise<SessionRecord[]>;
+  /** Calls accepted by `acceptedBefore` whose two sides never both connected (no clock started). */
+  claimNeverStarted(acceptedBefore: Date, limit: number): Promise<SessionRecord[]>;
   claimToPause(before: Date, limit: number): Promise<SessionRecord[]>;
   /** Stopped sessions whose money is not settled, under a lease until `leaseUntil`. */
   claimSettlement(now: Date, leaseUntil: Date, limit: number): Promise<Leased[]>;

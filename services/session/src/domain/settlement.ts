@@ -1,5 +1,5 @@
 import { isAppError } from "@parley/kit/errors";
-import { type Core, isRefusal } from "./core";
+import type { Core } from "./core";
 import type { Leased, SessionRecord } from "./model";
 
 export type Settlement = ReturnType<typeof createSettlement>;
@@ -43,7 +43,14 @@ export function createSettlement(core: Core) {
       (await billing.placeHold(core.holdRequest(session)).then(
         (placed) => placed.holdId,
         (error: unknown) => {
-          if (isRefusal(error)) return null;
+          // The key was used with other terms (MIN_MINUTES or HOLD_TTL_SECONDS changed since): a
+          // hold exists that cannot be named; it gives its money back when it expires.
+          if (isAppError(error, "IDEMPOTENCY_KEY_REUSED")) {
+            log.warn({ sessionId: session.id }, "a lost hold could not be found again; it expires by itself");
+            return null;
+          }
+          // Refused (funds, a frozen wallet): nothing was held. Anything else is tried again.
+          if (isAppError(error) && ["failed_precondition", "not_found"].includes(error.kind)) return null;
           throw error;
         },
       ));

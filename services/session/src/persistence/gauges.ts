@@ -5,7 +5,8 @@ export const SESSION_GAUGES: Record<string, DatabaseGauge> = {
   session_metering_lag_seconds: {
     help: "How late the most overdue minute of an active session is (0 when none is due)",
     query: `select greatest(extract(epoch from now() - min(next_charge_at)), 0) as value
-      from sessions.sessions where status = 'active' and paused_at is null and next_charge_at < now()`,
+      from sessions.sessions where status = 'active' and next_charge_at < now()
+        and (paused_at is null or next_charge_at <= paused_at)`,
   },
   session_active_sessions: {
     help: "Sessions being metered now",

@@ -72,6 +72,7 @@ export const sessions = sessionsSchema.table(
     // index predicate) names the lease columns, so taking a claim is a HOT update.
     index("sessions_due").on(table.nextChargeAt).where(sql`status = 'active'`),
     index("sessions_away").on(table.awaySince).where(sql`status = 'active' and away_since is not null`),
+    index("sessions_unstarted").on(table.acceptedAt).where(sql`status = 'active' and started_at is null`),
     index("sessions_request_expiry").on(table.expiresAt).where(sql`status in ('requested', 'waiting')`),
     index("sessions_settlement").on(table.id).where(sql`settlement_pending`),
   ],

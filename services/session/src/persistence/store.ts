@@ -76,8 +76,6 @@ const toEvent = (row: Row): SessionEvent => ({
 
 const COLUMN: Record<keyof SessionPatch, string> = {
   status: "status",
-  rateMinor: "rate_minor",
-  currency: "currency",
   holdId: "hold_id",
   invoiceId: "invoice_id",
   minutesCharged: "minutes_charged",
@@ -387,12 +385,15 @@ function transactional(sql: Sql): SessionTx {
     },
     claimExpired: (now, limit) =>
       claim(sql`status in ('requested', 'waiting') and expires_at <= ${now}`, limit),
+    // A paused session with a minute due before its pause began waits until chargeDue took it.
     claimAway: (before, limit) =>
       claim(
-        sql`status = 'active' and lease_until is null
-          and (away_since <= ${before} or (started_at is null and accepted_at <= ${before}))`,
+        sql`status = 'active' and away_since <= ${before} and lease_until is null
+          and not coalesce(next_charge_at <= paused_at, false)`,
         limit,
       ),
+    claimNeverStarted: (acceptedBefore, limit) =>
+      claim(sql`status = 'active' and started_at is null and accepted_at <= ${acceptedBefore}`, limit),
     claimToPause: (before, limit) =>
       claim(sql`status = 'active' and away_since <= ${before} and paused_at is null`, limit),
     async claimSettlement(now, leaseUntil, limit) {

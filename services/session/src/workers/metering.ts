@@ -157,10 +157,12 @@ export function createMeteringWorker(sessions: Sessions, log: Logger, options: M
     const ended: SessionRecord[] = [];
     await drain(() =>
       core.write(async (tx, emit) => {
-        const gone = await tx.claimAway(
-          new Date(at.getTime() - rules.disconnectTimeoutSeconds * 1000),
-          batchSize,
-        );
+        const before = new Date(at.getTime() - rules.disconnectTimeoutSeconds * 1000);
+        // Away past the timeout, or a call accepted that long ago whose sides never both connected
+        // (a call can be both: one side came and went).
+        const away = await tx.claimAway(before, batchSize);
+        const unstarted = await tx.claimNeverStarted(before, batchSize);
+        const gone = [...away, ...unstarted.filter((call) => !away.some((s) => s.id === call.id))];
         for (const session of gone) ended.push(await core.endInTx(tx, emit, session, "disconnected"));
         return gone.length;
       }),

@@ -1,0 +1,1 @@
+CREATE INDEX "sessions_unstarted" ON "sessions"."sessions" USING btree ("accepted_at") WHERE status = 'active' and started_at is null;
