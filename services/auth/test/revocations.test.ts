@@ -138,6 +138,47 @@ t.test(
   },
 );
 
+t.test(
+  "an ended sign-in's access tokens stop working at once, not 15 minutes later; the others keep working",
+  async (t) => {
+    const h = await startHarness(t);
+    const verifier = await h.serviceCall("user");
+    const person = await h.register();
+    const laptop = await h.login(person.email);
+    const phone = await h.login(person.email);
+    const refusedWith = async (tokens: Parameters<typeof h.bearer>[0]) => {
+      for (let i = 0; i < 50; i++) {
+        try {
+          await h.client.listSessions({ pageSize: 0, pageToken: "" }, h.bearer(tokens));
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        } catch (error) {
+          return (error as { reason?: string }).reason;
+        }
+      }
+      return undefined;
+    };
+    await h.client.logout({}, h.bearer(laptop));
+    const published = (await h.client.listRevocations({ afterSeq: 0n }, verifier)).revocations.filter(
+      (r) => r.subject === `session:${laptop.sessionId}`,
+    );
+    t.same(
+      published.map((r) => r.reason),
+      ["logout"],
+      "the logout is published as the session's revocation",
+    );
+    t.equal(await refusedWith(laptop), "SESSION_REVOKED", "the logged-out session's access token is refused");
+    await h.client.listSessions({ pageSize: 0, pageToken: "" }, h.bearer(phone));
+    t.pass("another session's token still works");
+    await h.client.changePassword(
+      { currentPassword: PASSWORD, newPassword: "a brand new passphrase" },
+      h.bearer(phone),
+    );
+    const other = await h.login(person.email, "a brand new passphrase");
+    await h.client.revokeSession({ sessionId: other.sessionId }, h.bearer(phone));
+    t.equal(await refusedWith(other), "SESSION_REVOKED", "a session revoked from another is refused too");
+  },
+);
+
 t.test("a role change needs a reason, recorded with it", async (t) => {
   const h = await startHarness(t);
   const admin = await h.admin();

@@ -5,9 +5,12 @@ import type { Principal } from "./principal";
 /** Credentials auth revoked before their natural end (auth.ListRevocations). */
 export interface Revocation {
   seq: bigint;
-  /** `user:<id>`: every token of that person issued up to revokedAt; `api_key:<id>`: that key. */
+  /**
+   * `user:<id>`: every token of that person issued up to revokedAt; `session:<id>`: every token
+   * of that login session (logged out, revoked, ended by a password change); `api_key:<id>`: that key.
+   */
   subject: string;
-  /** account_suspended, account_deleted, api_key_revoked. */
+  /** account_suspended, account_deleted, role_changed, logout, revoked, api_key_revoked, …. */
   reason: string;
   revokedAt: Date;
 }
@@ -21,7 +24,10 @@ const RELEVANT_MS = (MAX_ACCESS_TOKEN_SECONDS + 60) * 1000;
  * it was issued, and a revoked API key, before any cache of theirs expires.
  */
 export interface RevocationList {
-  /** Throws UNAUTHENTICATED (reason ACCOUNT_SUSPENDED, ACCOUNT_DELETED, API_KEY_INVALID) for revoked credentials. */
+  /**
+   * Throws UNAUTHENTICATED for revoked credentials: the person's revocation's reason in capitals
+   * (ACCOUNT_SUSPENDED, ROLE_CHANGED, …), SESSION_REVOKED, or API_KEY_INVALID.
+   */
   check(principal: Principal, issuedAtSeconds: number): void;
   apply(revocations: readonly Revocation[]): void;
   /**
@@ -58,6 +64,10 @@ export function createRevocationList(now: () => Date = () => new Date()): Revoca
               ? "this account is suspended; contact support"
               : "this account's credentials were revoked; sign in again",
           );
+        // A login session ended (logout, revoked, a password change): its access tokens end too,
+        // not only its refresh token.
+        if (principal.sessionId && subjects.has(`session:${principal.sessionId}`))
+          throw unauthenticated("SESSION_REVOKED", "this sign-in was ended; sign in again");
       } else if (principal.kind === "partner" && subjects.has(`api_key:${principal.keyId}`)) {
         throw unauthenticated("API_KEY_INVALID", "the API key was revoked");
       }

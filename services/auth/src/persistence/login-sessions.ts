@@ -4,6 +4,7 @@ import { outboxChannel } from "@parley/kit/outbox";
 import { and, desc, eq, gt, inArray, isNotNull, isNull, lt, ne } from "drizzle-orm";
 import type { Account, LoginSession } from "../domain/model";
 import type { LoginSessionStore } from "../domain/ports";
+import { insertRevocations } from "./revocations";
 import { accounts, loginSessions, refreshTokens, revocations } from "./schema";
 import { type Db, enqueue, OUTBOX, olderThan, outboxRows, page, type Tx, toAccount } from "./shared";
 
@@ -12,13 +13,21 @@ const toSession = (row: typeof loginSessions.$inferSelect): LoginSession => ({
   assurance: row.assurance as Assurance,
 });
 
-/** Revokes the live sessions matching `condition`, in the caller's transaction; returns their ids. */
+/**
+ * Revokes the live sessions matching `condition`, in the caller's transaction; returns their ids.
+ * Each is published as a `session:<id>` revocation, so verifiers refuse its access tokens too
+ * (they would otherwise live out their 15 minutes after a logout).
+ */
 export async function revokeLive(tx: Tx, condition: ReturnType<typeof and>, reason: string, at: Date) {
   const revoked = await tx
     .update(loginSessions)
     .set({ revokedAt: at, revokeReason: reason })
     .where(and(condition, isNull(loginSessions.revokedAt)))
     .returning({ id: loginSessions.id });
+  await insertRevocations(
+    tx,
+    revoked.map((session) => ({ subject: `session:${session.id}`, reason, revokedAt: at })),
+  );
   // Push devices registered by an ended login session stop receiving (user.ForgetLoginSession).
   await enqueue(
     tx,

@@ -236,7 +236,8 @@ export const auditEvents = auth.table(
 
 /**
  * Credentials revoked before their natural end: every token of a person issued up to
- * `revoked_at` (subject `user:<id>`, on suspension or deletion) or a partner API key (subject
+ * `revoked_at` (subject `user:<id>`, on suspension, deletion or demotion), every token of one
+ * login session (`session:<id>`, when it is revoked) or a partner API key (subject
  * `api_key:<id>`). Every verifier polls these (ListRevocations, by `seq`) and refuses what they
  * name at once instead of when the token expires. Rows older than the longest token life are
  * no longer served.

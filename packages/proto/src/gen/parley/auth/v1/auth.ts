@@ -230,11 +230,15 @@ export interface Revocation {
   /** Increasing; the cursor of ListRevocations. */
   seq: bigint;
   /**
-   * `user:<user id>` (every token of that person issued up to revoke_time) or
-   * `api_key:<key id>`.
+   * `user:<user id>` (every token of that person issued up to revoke_time), `session:<login
+   * session id>` (every token of that sign-in: logged out, revoked, ended by a password change
+   * or reset, a reused refresh token) or `api_key:<key id>`.
    */
   subject: string;
-  /** Why: `account_suspended`, `account_deleted`, `api_key_revoked`. */
+  /**
+   * Why: `account_suspended`, `account_deleted`, `role_changed`, `logout`, `revoked`,
+   * `password_changed`, `password_reset`, `refresh_token_reused`, `api_key_revoked`.
+   */
   reason: string;
   /** When. */
   revokeTime?: Date | undefined;
