@@ -15,6 +15,9 @@ export function connectAuthDirectory(address: string): AuthDirectory & { close()
     address,
     defaultDeadlineMs: 5_000,
     idempotent: ["getJwks", "verifyApiKey", "issueServiceToken", "listRevocations"],
+    // A service started beside auth (or while auth restarts) waits for it, within the deadline,
+    // rather than failing its first token check at once while the channel is reconnecting.
+    waitForReady: true,
   });
   return {
     async getJwks() {

@@ -48,6 +48,12 @@ export interface ServiceClientOptions<D> {
   idempotent?: Array<keyof D>;
   maxMessageBytes?: number;
   channelOptions?: grpc.ChannelOptions;
+  /**
+   * Calls wait, within their deadline, for the channel to connect instead of failing at once
+   * while it reconnects (gRPC's wait-for-ready): for a dependency that every request needs and
+   * that may be starting or restarting, such as auth's directory.
+   */
+  waitForReady?: boolean;
 }
 
 function serviceConfig(definition: ServiceDefinitionLike, idempotent: PropertyKey[]): string {
@@ -89,7 +95,7 @@ export function createServiceClient<D extends ServiceDefinitionLike>(
   const defaultDeadlineMs = options.defaultDeadlineMs ?? 5_000;
 
   const metadataFor = async (callOptions: CallOptions | undefined): Promise<grpc.Metadata> => {
-    const metadata = new grpc.Metadata();
+    const metadata = new grpc.Metadata(options.waitForReady ? { waitForReady: true } : undefined);
     metadata.set("x-request-id", currentContext()?.requestId ?? newId());
     if (callOptions?.bearerToken) metadata.set("authorization", `Bearer ${callOptions.bearerToken}`);
     else if (callOptions?.apiKey) metadata.set("x-api-key", callOptions.apiKey);
