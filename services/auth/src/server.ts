@@ -382,6 +382,9 @@ export async function startAuth(
     domain.sessions
       .forgetRetryPairs()
       .catch((error: unknown) => log.error({ err: error }, "forgetting spent refresh pairs failed"));
+    domain.sessions
+      .forgetSessionRevocations()
+      .catch((error: unknown) => log.error({ err: error }, "forgetting old session revocations failed"));
   }, RETRY_PAIR_SWEEP_MS);
   const attemptSweep = setInterval(() => {
     counters.sweep().catch((error: unknown) => log.error({ err: error }, "sweeping attempt counters failed"));

@@ -176,6 +176,18 @@ t.test(
     const other = await h.login(person.email, "a brand new passphrase");
     await h.client.revokeSession({ sessionId: other.sessionId }, h.bearer(phone));
     t.equal(await refusedWith(other), "SESSION_REVOKED", "a session revoked from another is refused too");
+
+    const sessionRows = async () =>
+      (
+        await h.sql<{ n: number }[]>`
+          select count(*)::int as n from auth.revocations where subject like 'session:%'`
+      )[0]!.n;
+    const kept = await sessionRows();
+    t.ok(kept >= 2, `${kept} session revocations kept while their tokens may live`);
+    t.equal(await h.domain.sessions.forgetSessionRevocations(), 0, "none is old enough to go yet");
+    h.clock.advanceSeconds(3 * 3600);
+    t.equal(await h.domain.sessions.forgetSessionRevocations(), kept, "past the longest token life they go");
+    t.equal(await sessionRows(), 0);
   },
 );
 

@@ -188,6 +188,8 @@ export interface LoginSessionStore {
   ): Promise<{ status: AccountStatus; role: PersonRole } | undefined>;
   /** Drops the sealed pairs of tokens spent before `spentBefore` (their retry window passed). */
   forgetRetryPairs(spentBefore: Date): Promise<number>;
+  /** Deletes `session:` revocations made before `before`; returns how many. */
+  deleteSessionRevocations(before: Date): Promise<number>;
   /** `tokenHashes`: the token's digests under every secret of the ring (Secrets.digests). */
   refreshFamily<T>(
     tokenHashes: readonly string[],

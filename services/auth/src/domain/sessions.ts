@@ -221,6 +221,16 @@ export function createSessions(deps: SessionDeps) {
       return store.forgetRetryPairs(new Date(now().getTime() - policy.refreshRetrySeconds * 1000));
     },
 
+    /**
+     * A session's revocation matters only while a token of it can still be valid; every logout
+     * writes one, so they are deleted once older than the longest token life (an hour of margin).
+     */
+    forgetSessionRevocations(): Promise<number> {
+      return store.deleteSessionRevocations(
+        new Date(now().getTime() - (MAX_ACCESS_TOKEN_SECONDS + 3600) * 1000),
+      );
+    },
+
     async logout(principal: Principal): Promise<void> {
       const person = ownSession(principal);
       if (!person.sessionId) return;

@@ -1,7 +1,7 @@
 import type { Assurance } from "@parley/kit/auth";
 import type { Sql } from "@parley/kit/db";
 import { outboxChannel } from "@parley/kit/outbox";
-import { and, desc, eq, gt, inArray, isNotNull, isNull, lt, ne } from "drizzle-orm";
+import { and, desc, eq, gt, inArray, isNotNull, isNull, like, lt, ne } from "drizzle-orm";
 import type { Account, LoginSession } from "../domain/model";
 import type { LoginSessionStore } from "../domain/ports";
 import { insertRevocations } from "./revocations";
@@ -15,8 +15,7 @@ const toSession = (row: typeof loginSessions.$inferSelect): LoginSession => ({
 
 /**
  * Revokes the live sessions matching `condition`, in the caller's transaction; returns their ids.
- * Each is published as a `session:<id>` revocation, so verifiers refuse its access tokens too
- * (they would otherwise live out their 15 minutes after a logout).
+ * Not published: for a caller that revokes the person (`user:`), which covers every session.
  */
 export async function revokeLive(tx: Tx, condition: ReturnType<typeof and>, reason: string, at: Date) {
   const revoked = await tx
@@ -24,10 +23,6 @@ export async function revokeLive(tx: Tx, condition: ReturnType<typeof and>, reas
     .set({ revokedAt: at, revokeReason: reason })
     .where(and(condition, isNull(loginSessions.revokedAt)))
     .returning({ id: loginSessions.id });
-  await insertRevocations(
-    tx,
-    revoked.map((session) => ({ subject: `session:${session.id}`, reason, revokedAt: at })),
-  );
   // Push devices registered by an ended login session stop receiving (user.ForgetLoginSession).
   await enqueue(
     tx,
@@ -35,6 +30,20 @@ export async function revokeLive(tx: Tx, condition: ReturnType<typeof and>, reas
       kind: "devices.forget" as const,
       payload: { loginSessionId: session.id },
     })),
+  );
+  return revoked;
+}
+
+/**
+ * Revokes the live sessions matching `condition` and publishes each as a `session:<id>`
+ * revocation, so verifiers refuse its access tokens at once (they would otherwise live out their
+ * 15 minutes after a logout). The caller's transaction ends with it (insertRevocations' lock).
+ */
+export async function revokeAndPublish(tx: Tx, condition: ReturnType<typeof and>, reason: string, at: Date) {
+  const revoked = await revokeLive(tx, condition, reason, at);
+  await insertRevocations(
+    tx,
+    revoked.map((session) => ({ subject: `session:${session.id}`, reason, revokedAt: at })),
   );
   return revoked;
 }
@@ -86,6 +95,14 @@ export function createLoginSessionStore(db: Db, client: Sql): LoginSessionStore 
         select status, role, (select pg_notify(${outboxChannel(OUTBOX)}, '') from noticed) as woken
         from account`;
       return account && { status: account.status, role: account.role };
+    },
+
+    async deleteSessionRevocations(before) {
+      const deleted = await db
+        .delete(revocations)
+        .where(and(like(revocations.subject, "session:%"), lt(revocations.revokedAt, before)))
+        .returning({ seq: revocations.seq });
+      return deleted.length;
     },
 
     async forgetRetryPairs(spentBefore) {
@@ -159,7 +176,7 @@ export function createLoginSessionStore(db: Db, client: Sql): LoginSessionStore 
             .set({ lastUsedAt: decision.at, idleExpiresAt: decision.idleExpiresAt })
             .where(eq(loginSessions.id, token.sessionId));
         } else if (decision.kind === "revoke") {
-          await revokeLive(tx, eq(loginSessions.id, token.sessionId), decision.reason, decision.at);
+          await revokeAndPublish(tx, eq(loginSessions.id, token.sessionId), decision.reason, decision.at);
         }
         return decision;
       });
@@ -190,7 +207,7 @@ export function createLoginSessionStore(db: Db, client: Sql): LoginSessionStore 
 
     async revokeSession(id, accountId, reason, at) {
       const revoked = await db.transaction((tx) =>
-        revokeLive(
+        revokeAndPublish(
           tx,
           and(eq(loginSessions.id, id), accountId ? eq(loginSessions.accountId, accountId) : undefined),
           reason,
@@ -202,7 +219,7 @@ export function createLoginSessionStore(db: Db, client: Sql): LoginSessionStore 
 
     async revokeSessions(accountId, keep, reason, at) {
       const revoked = await db.transaction((tx) =>
-        revokeLive(
+        revokeAndPublish(
           tx,
           and(eq(loginSessions.accountId, accountId), keep ? ne(loginSessions.id, keep) : undefined),
           reason,

@@ -1,7 +1,7 @@
 import { and, eq, inArray, isNull } from "drizzle-orm";
 import type { OutboxMessage } from "../domain/model";
 import type { PasswordResetStore } from "../domain/ports";
-import { revokeLive } from "./login-sessions";
+import { revokeAndPublish } from "./login-sessions";
 import { accounts, loginSessions, passwordResets } from "./schema";
 import { type Db, enqueue, type Tx, unspent } from "./shared";
 
@@ -54,7 +54,7 @@ export function createPasswordResetStore(db: Db): PasswordResetStore {
           .returning({ id: passwordResets.id });
         if (used.length === 0) return false;
         await replacePassword(tx, accountId, passwordHash, at, notices);
-        await revokeLive(tx, eq(loginSessions.accountId, accountId), "password_reset", at);
+        await revokeAndPublish(tx, eq(loginSessions.accountId, accountId), "password_reset", at);
         return true;
       });
     },

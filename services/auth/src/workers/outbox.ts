@@ -123,8 +123,9 @@ export function createOutboxWorker(deps: OutboxWorkerDeps) {
     pollMs: deps.intervalMs,
     listen: deps.listen,
     gatherMs: GATHER_MS,
-    // A claim outlasts a batch of sends through the user service (each may wait SEND_DEADLINE_MS,
-    // clients/user.ts), so another instance never claims a row whose send is still running.
+    // A claim outlasts the sends of a batch through the user service (each may wait 30 s,
+    // clients/user.ts; one address's run one after another), so another instance seldom claims a
+    // row whose send is still running (delivery is at least once).
     leaseSeconds: 120,
     orderKey: about,
     deliver: ({ id, payload, attempts }) => deliver(id, payload, attempts),
