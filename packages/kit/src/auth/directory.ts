@@ -17,7 +17,8 @@ export function connectAuthDirectory(address: string): AuthDirectory & { close()
     idempotent: ["getJwks", "verifyApiKey", "issueServiceToken", "listRevocations"],
     // A service started beside auth (or while auth restarts) waits for it, within the deadline,
     // rather than failing its first token check at once while the channel is reconnecting.
-    waitForReady: true,
+    // API keys and staff actions are asked for per request: those fail at once as before.
+    waitForReady: ["getJwks", "issueServiceToken", "listRevocations"],
   });
   return {
     async getJwks() {

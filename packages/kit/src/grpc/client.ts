@@ -49,11 +49,11 @@ export interface ServiceClientOptions<D> {
   maxMessageBytes?: number;
   channelOptions?: grpc.ChannelOptions;
   /**
-   * Calls wait, within their deadline, for the channel to connect instead of failing at once
-   * while it reconnects (gRPC's wait-for-ready): for a dependency that every request needs and
-   * that may be starting or restarting, such as auth's directory.
+   * Methods whose calls wait, within their deadline, for the channel to connect instead of
+   * failing at once while it reconnects (gRPC's wait-for-ready): for what a service cannot work
+   * without and may ask for while its dependency starts or restarts, such as auth's key set.
    */
-  waitForReady?: boolean;
+  waitForReady?: Array<keyof D>;
 }
 
 function serviceConfig(definition: ServiceDefinitionLike, idempotent: PropertyKey[]): string {
@@ -94,8 +94,9 @@ export function createServiceClient<D extends ServiceDefinitionLike>(
   });
   const defaultDeadlineMs = options.defaultDeadlineMs ?? 5_000;
 
-  const metadataFor = async (callOptions: CallOptions | undefined): Promise<grpc.Metadata> => {
-    const metadata = new grpc.Metadata(options.waitForReady ? { waitForReady: true } : undefined);
+  const waiting = new Set((options.waitForReady ?? []).map((key) => definition[key as string]!.path));
+  const metadataFor = async (method: MethodDefinition, callOptions: CallOptions | undefined) => {
+    const metadata = new grpc.Metadata(waiting.has(method.path) ? { waitForReady: true } : undefined);
     metadata.set("x-request-id", currentContext()?.requestId ?? newId());
     if (callOptions?.bearerToken) metadata.set("authorization", `Bearer ${callOptions.bearerToken}`);
     else if (callOptions?.apiKey) metadata.set("x-api-key", callOptions.apiKey);
@@ -121,7 +122,7 @@ export function createServiceClient<D extends ServiceDefinitionLike>(
     span?.end(error ? error.code : grpc.status.OK, error?.details);
 
   const unary = (method: MethodDefinition) => async (request: unknown, callOptions?: CallOptions) => {
-    const metadata = await metadataFor(callOptions);
+    const metadata = await metadataFor(method, callOptions);
     const span = traceCall(method, metadata);
     return new Promise((resolve, reject) => {
       const call = client.makeUnaryRequest(
@@ -150,7 +151,7 @@ export function createServiceClient<D extends ServiceDefinitionLike>(
         call?.cancel();
       },
       async *[Symbol.asyncIterator]() {
-        const metadata = await metadataFor(callOptions);
+        const metadata = await metadataFor(method, callOptions);
         const span = traceCall(method, metadata);
         let failure: grpc.ServiceError | undefined;
         call = client.makeServerStreamRequest(
@@ -180,7 +181,7 @@ export function createServiceClient<D extends ServiceDefinitionLike>(
   const clientStreaming =
     (method: MethodDefinition) =>
     async (requests: Iterable<unknown> | AsyncIterable<unknown>, callOptions?: CallOptions) => {
-      const metadata = await metadataFor(callOptions);
+      const metadata = await metadataFor(method, callOptions);
       const span = traceCall(method, metadata);
       let call: grpc.ClientWritableStream<unknown> | undefined;
       const response = new Promise((resolve, reject) => {
