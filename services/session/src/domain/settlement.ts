@@ -49,8 +49,13 @@ export function createSettlement(core: Core) {
             log.warn({ sessionId: session.id }, "a lost hold could not be found again; it expires by itself");
             return null;
           }
-          // Refused (funds, a frozen wallet): nothing was held. Anything else is tried again.
-          if (isAppError(error) && ["failed_precondition", "not_found"].includes(error.kind)) return null;
+          // Refused (funds, a frozen wallet, a request billing finds invalid): nothing was held.
+          // Anything else (an outage, a credential problem) is tried again.
+          if (
+            isAppError(error) &&
+            ["failed_precondition", "not_found", "invalid_argument"].includes(error.kind)
+          )
+            return null;
           throw error;
         },
       ));

@@ -393,7 +393,10 @@ function transactional(sql: Sql): SessionTx {
         limit,
       ),
     claimNeverStarted: (acceptedBefore, limit) =>
-      claim(sql`status = 'active' and started_at is null and accepted_at <= ${acceptedBefore}`, limit),
+      claim(
+        sql`status = 'active' and started_at is null and accepted_at <= ${acceptedBefore} and lease_until is null`,
+        limit,
+      ),
     claimToPause: (before, limit) =>
       claim(sql`status = 'active' and away_since <= ${before} and paused_at is null`, limit),
     async claimSettlement(now, leaseUntil, limit) {
