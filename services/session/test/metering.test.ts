@@ -141,6 +141,35 @@ t.test("a top-up during the session extends it", async (t) => {
   t.equal(after!.endReason, EndReason.END_REASON_INSUFFICIENT_FUNDS, "and ends when the top-up is used up");
 });
 
+/**
+ * An active chat with both people connected and minute 1 charged; at 50 s the user goes away (the
+ * pause will begin at 65 s, after the grace) and no tick has run since.
+ */
+async function userAwayAtFiftySeconds() {
+  const active = await harness.activeSession();
+  const edge = harness.service.sessions;
+  await edge.reportPresence(active.user.userId, active.sessionId, true);
+  await edge.reportPresence(active.expert.userId, active.sessionId, true);
+  await harness.service.metering.tick();
+  clock.advanceSeconds(50);
+  await edge.reportPresence(active.user.userId, undefined, false);
+  return active;
+}
+
+/** A call requested and accepted, neither side connected yet (its clock not started). */
+async function acceptedCall() {
+  const user = await harness.person();
+  const expert = await harness.expert();
+  await harness.fund(user.userId, RATE * 40n);
+  const { session: requested } = await session.requestSession(
+    { expertId: expert.userId, kind: 2, requestId: newId() },
+    user.call,
+  );
+  const sessionId = requested!.sessionId;
+  const accepted = await session.acceptSession({ sessionId }, expert.call);
+  return { user, expert, sessionId, accepted: accepted.session! };
+}
+
 t.test(
   "disconnect: metering pauses after the grace period and the session ends if nobody returns",
   async (t) => {
@@ -192,14 +221,8 @@ t.test(
 );
 
 t.test("a minute due before a pause began is charged, though the pause was applied first", async (t) => {
-  const { user, expert, sessionId } = await harness.activeSession();
-  const edge = harness.service.sessions;
-  await edge.reportPresence(user.userId, sessionId, true);
-  await edge.reportPresence(expert.userId, sessionId, true);
-  await harness.service.metering.tick();
+  const { expert, sessionId } = await userAwayAtFiftySeconds();
   t.equal(await chargedMinutes(sessionId), 1);
-  clock.advanceSeconds(50);
-  await edge.reportPresence(user.userId, undefined, false);
   // No tick ran meanwhile (billing was down, say): minute 2 fell due at 60 s, the pause began at 65 s.
   clock.advanceSeconds(20);
   await harness.service.metering.tick();
@@ -212,13 +235,7 @@ t.test("a minute due before a pause began is charged, though the pause was appli
 });
 
 t.test("an end while paused charges a minute that fell due before the pause began", async (t) => {
-  const { user, expert, sessionId } = await harness.activeSession();
-  const edge = harness.service.sessions;
-  await edge.reportPresence(user.userId, sessionId, true);
-  await edge.reportPresence(expert.userId, sessionId, true);
-  await harness.service.metering.tick();
-  clock.advanceSeconds(50);
-  await edge.reportPresence(user.userId, undefined, false);
+  const { expert, sessionId } = await userAwayAtFiftySeconds();
   clock.advanceSeconds(20);
   // The pause is applied after the fact; no worker reached minute 2 before the end.
   await harness.sql`update sessions.sessions set paused_at = away_since + interval '15 seconds' where id = ${sessionId}`;
@@ -229,13 +246,7 @@ t.test("an end while paused charges a minute that fell due before the pause bega
 t.test(
   "a session away past the timeout with a minute due before its pause is charged, then ended",
   async (t) => {
-    const { user, expert, sessionId } = await harness.activeSession();
-    const edge = harness.service.sessions;
-    await edge.reportPresence(user.userId, sessionId, true);
-    await edge.reportPresence(expert.userId, sessionId, true);
-    await harness.service.metering.tick();
-    clock.advanceSeconds(50);
-    await edge.reportPresence(user.userId, undefined, false);
+    const { user, sessionId } = await userAwayAtFiftySeconds();
     // The worker stalled past the disconnect timeout (a deploy, say).
     clock.advanceSeconds(harness.rules.disconnectTimeoutSeconds + 10);
     await harness.service.metering.tick();
@@ -247,16 +258,8 @@ t.test(
 );
 
 t.test("a call's clock starts only when both sides are connected", async (t) => {
-  const user = await harness.person();
-  const expert = await harness.expert();
-  await harness.fund(user.userId, RATE * 40n);
-  const { session: requested } = await session.requestSession(
-    { expertId: expert.userId, kind: 2, requestId: newId() },
-    user.call,
-  );
-  const sessionId = requested!.sessionId;
-  const accepted = await session.acceptSession({ sessionId }, expert.call);
-  t.equal(accepted.session!.startedAt, undefined);
+  const { user, expert, sessionId, accepted } = await acceptedCall();
+  t.equal(accepted.startedAt, undefined);
   t.equal(
     (await failure(session.sendMessage(text(sessionId, "are you there?"), user.call))).reason,
     "SESSION_NOT_STARTED",
@@ -278,15 +281,7 @@ t.test("a call's clock starts only when both sides are connected", async (t) => 
 });
 
 t.test("an accepted call whose sides never both connect ends, charging nothing", async (t) => {
-  const user = await harness.person();
-  const expert = await harness.expert();
-  await harness.fund(user.userId, RATE * 40n);
-  const { session: requested } = await session.requestSession(
-    { expertId: expert.userId, kind: 2, requestId: newId() },
-    user.call,
-  );
-  const sessionId = requested!.sessionId;
-  await session.acceptSession({ sessionId }, expert.call);
+  const { user, expert, sessionId } = await acceptedCall();
   await harness.service.sessions.reportPresence(user.userId, sessionId, true);
   clock.advanceSeconds(harness.rules.disconnectTimeoutSeconds - 1);
   await harness.service.metering.tick();
