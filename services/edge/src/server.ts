@@ -22,7 +22,7 @@ export interface EdgeIdentity {
   credentials: () => Promise<string>;
   /** The public keys that verify access tokens, served at /.well-known/jwks.json. */
   jwks: () => Promise<JSONWebKeySet>;
-  /** Calls the listener when a person's credentials are revoked (their sockets are closed). */
+  /** Calls the listener when a person's credentials or a login session are revoked (their sockets are closed). */
   onRevoked?: (listener: RevocationListener) => () => void;
 }
 
@@ -125,8 +125,10 @@ export async function buildEdge(deps: EdgeDeps) {
     documents: { openapi: buildOpenApi(catalogue), asyncapi: buildAsyncApi(catalogue) },
   });
 
-  const stopRevocations = identity.onRevoked?.((userId, reason, revokedAt) =>
-    hub.closePerson(userId, reason, revokedAt),
+  const stopRevocations = identity.onRevoked?.((revoked, reason, revokedAt) =>
+    "userId" in revoked
+      ? hub.closePerson(revoked.userId, reason, revokedAt)
+      : hub.closeLoginSession(revoked.sessionId, reason),
   );
   return {
     app: fastify,

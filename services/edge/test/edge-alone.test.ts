@@ -65,6 +65,24 @@ t.test("the edge alone: token expiry, slow consumers, unreachable services", asy
     },
   );
 
+  await t.test(
+    "a logged-out session's sockets close with 4003; the person's other sessions stay",
+    async (t) => {
+      const userId = "0190a8f0-0000-7000-8000-000000000004";
+      const token = (sid: string) =>
+        issuer.sign({ sub: userId, role: "user", sid, acr: "aal1", amr: ["pwd"] }, 60);
+      const laptop = await WsClient.connect(url);
+      await laptop.authenticate(await token("laptop"));
+      const phone = await WsClient.connect(url);
+      await phone.authenticate(await token("phone"));
+      revocations.apply([{ seq: 2n, subject: "session:laptop", reason: "logout", revokedAt: new Date() }]);
+      t.same(await laptop.closed, { code: CLOSE.revoked, reason: "logout" });
+      phone.send({ type: "ping", id: "other-session" });
+      t.equal((await phone.waitFor((f) => f.type === "pong")).id, "other-session", "the phone is served");
+      phone.close();
+    },
+  );
+
   await t.test("an unreachable service is a 503 whose message names no host or port", async (t) => {
     const response = await fetch(`${url}/v1/experts`);
     t.equal(response.status, 503);

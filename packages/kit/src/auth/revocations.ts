@@ -31,15 +31,26 @@ export interface RevocationList {
   check(principal: Principal, issuedAtSeconds: number): void;
   apply(revocations: readonly Revocation[]): void;
   /**
-   * Called with each revocation of a person as it becomes known, with when it took effect: the
-   * edge closes their sockets signed in with a token issued before then.
+   * Called with each revocation of a person or of a login session as it becomes known, with when
+   * it took effect: the edge closes the person's sockets signed in with a token issued before
+   * then, or the session's sockets.
    */
   onRevoked(listener: RevocationListener): () => void;
   /** The largest seq applied (the poll's cursor). */
   readonly cursor: bigint;
 }
 
-export type RevocationListener = (userId: string, reason: string, revokedAt: Date) => void;
+/** Who a revocation names: a person (their tokens issued up to its time), or one login session. */
+export type Revoked = { userId: string } | { sessionId: string };
+
+export type RevocationListener = (revoked: Revoked, reason: string, revokedAt: Date) => void;
+
+const revokedBy = (subject: string): Revoked | undefined =>
+  subject.startsWith("user:")
+    ? { userId: subject.slice("user:".length) }
+    : subject.startsWith("session:")
+      ? { sessionId: subject.slice("session:".length) }
+      : undefined;
 
 export function createRevocationList(now: () => Date = () => new Date()): RevocationList {
   const subjects = new Map<string, { at: number; reason: string }>();
@@ -79,9 +90,9 @@ export function createRevocationList(now: () => Date = () => new Date()): Revoca
         const known = subjects.get(revocation.subject);
         if (known && known.at >= at) continue;
         subjects.set(revocation.subject, { at, reason: revocation.reason });
-        if (revocation.subject.startsWith("user:"))
-          for (const listener of listeners)
-            listener(revocation.subject.slice(5), revocation.reason, revocation.revokedAt);
+        const revoked = revokedBy(revocation.subject);
+        if (revoked)
+          for (const listener of listeners) listener(revoked, revocation.reason, revocation.revokedAt);
       }
       forgetOld();
     },

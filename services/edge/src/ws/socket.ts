@@ -81,6 +81,8 @@ interface Subscription extends FeedMember {
 /** Everything the edge keeps about one connection: plain fields, no closures of its own. */
 class Connection {
   userId: string | undefined;
+  /** The login session its token belongs to (its `sid`), while authenticated. */
+  loginSessionId = "";
   token = "";
   issuedAtMs = 0;
   expiresAtMs = 0;
@@ -291,6 +293,14 @@ export function createSocketHub(deps: SocketDeps) {
    */
   const instanceId = newId();
   const byPerson = new Map<string, Set<Connection>>();
+  /** Authenticated connections by the login session of their token (a logout closes them). */
+  const byLoginSession = new Map<string, Set<Connection>>();
+  const leaveLoginSession = (conn: Connection) => {
+    const theirs = byLoginSession.get(conn.loginSessionId);
+    theirs?.delete(conn);
+    if (theirs?.size === 0) byLoginSession.delete(conn.loginSessionId);
+    conn.loginSessionId = "";
+  };
   const handOff = (settled: Promise<void>, key: string) => {
     const presence = deps.presenceBus;
     if (!presence) return;
@@ -356,6 +366,15 @@ export function createSocketHub(deps: SocketDeps) {
       mine.add(conn);
       count(unauthenticatedPerIp, conn.ip, -1);
       conn.userId = principal.userId;
+    }
+    if (conn.loginSessionId !== principal.sessionId) {
+      leaveLoginSession(conn);
+      conn.loginSessionId = principal.sessionId;
+      if (principal.sessionId) {
+        const theirs = byLoginSession.get(principal.sessionId) ?? new Set<Connection>();
+        byLoginSession.set(principal.sessionId, theirs);
+        theirs.add(conn);
+      }
     }
     conn.token = token;
     const claims = decodeJwt(token);
@@ -521,6 +540,7 @@ export function createSocketHub(deps: SocketDeps) {
     conn.me?.cancel();
     conn.me = undefined;
     for (const sessionId of [...(conn.subscriptions?.keys() ?? [])]) unsubscribe(conn, sessionId);
+    leaveLoginSession(conn);
     if (conn.userId) {
       count(perPerson, conn.userId, -1);
       const mine = byPerson.get(conn.userId);
@@ -585,6 +605,11 @@ export function createSocketHub(deps: SocketDeps) {
     closePerson(userId: string, reason: string, revokedAt: Date) {
       for (const conn of byPerson.get(userId) ?? [])
         if (conn.issuedAtMs <= revokedAt.getTime()) conn.socket.close(CLOSE.revoked, reason.slice(0, 120));
+    },
+    /** Closes the sockets signed in with a login session that ended (a logout, say). */
+    closeLoginSession(sessionId: string, reason: string) {
+      for (const conn of byLoginSession.get(sessionId) ?? [])
+        conn.socket.close(CLOSE.revoked, reason.slice(0, 120));
     },
     /** Upstream WatchSession streams open now: one per watched session, whatever the sockets. */
     upstreamStreams: () => feeds.size(),
