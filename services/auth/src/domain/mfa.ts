@@ -47,6 +47,10 @@ export function createMfa(deps: MfaDeps) {
       },
     ]);
 
+  /** The account's password, asked for again to turn TOTP on or off (none: never matches). */
+  const passwordMatches = async (account: Account, password: string): Promise<boolean> =>
+    account.passwordHash ? verifyPassword(account.passwordHash, password) : false;
+
   /** A current code, accepted once: its time step is recorded and never accepted again. */
   const checkTotp = async (account: Account, code: string): Promise<boolean> => {
     if (!account.totpSecretSealed || !/^\d{6}$/.test(code)) return false;
@@ -118,7 +122,7 @@ export function createMfa(deps: MfaDeps) {
       if (account.totpEnabled) throw failedPrecondition("TOTP_ALREADY_ENABLED", "TOTP is already enabled");
       if (!account.totpSecretSealed) throw failedPrecondition("TOTP_NOT_ENROLLING", "call EnrollTotp first");
       await attempts(account.id);
-      const passwordOk = account.passwordHash ? await verifyPassword(account.passwordHash, password) : false;
+      const passwordOk = await passwordMatches(account, password);
       if (!passwordOk || !(await checkTotp(account, code.trim())))
         throw unauthenticated("INVALID_CREDENTIALS", "the password or code is not valid");
       const codes = Array.from({ length: BACKUP_CODE_COUNT }, newBackupCode);
@@ -134,7 +138,7 @@ export function createMfa(deps: MfaDeps) {
     async disable(principal: Principal, password: string, code: string): Promise<void> {
       const account = await person(principal);
       requireEnabled(account);
-      const passwordOk = account.passwordHash ? await verifyPassword(account.passwordHash, password) : false;
+      const passwordOk = await passwordMatches(account, password);
       const codeOk = await mfa.verifySecondFactor(account, code);
       if (!passwordOk || !codeOk)
         throw unauthenticated("INVALID_CREDENTIALS", "the password or code is not valid");

@@ -10,9 +10,12 @@ const violation = (field: string, description: string) =>
 
 export const normaliseEmail = (email: string) => email.trim().toLowerCase();
 
+/** A normalised email address of at most 254 characters (RFC 5321's path limit). */
+const isEmail = (normalised: string) => normalised.length <= 254 && EMAIL.test(normalised);
+
 export function checkEmail(email: string, field = "email"): string {
   const normalised = normaliseEmail(email);
-  if (normalised.length > 254 || !EMAIL.test(normalised)) throw violation(field, "must be an email address");
+  if (!isEmail(normalised)) throw violation(field, "must be an email address");
   return normalised;
 }
 
@@ -31,7 +34,7 @@ export function parseIdentifier(identifier: string): { email?: string; phone?: s
   const trimmed = identifier.trim();
   if (E164.test(trimmed)) return { phone: trimmed, key: trimmed };
   const email = normaliseEmail(trimmed);
-  if (email.length > 254 || !EMAIL.test(email))
+  if (!isEmail(email))
     throw violation("identifier", "must be an email address or an E.164 phone number such as +919812345678");
   return { email, key: email };
 }

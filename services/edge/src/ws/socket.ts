@@ -295,11 +295,15 @@ export function createSocketHub(deps: SocketDeps) {
   const byPerson = new Map<string, Set<Connection>>();
   /** Authenticated connections by the login session of their token (a logout closes them). */
   const byLoginSession = new Map<string, Set<Connection>>();
-  const leaveLoginSession = (conn: Connection) => {
-    const theirs = byLoginSession.get(conn.loginSessionId);
-    theirs?.delete(conn);
-    if (theirs?.size === 0) byLoginSession.delete(conn.loginSessionId);
-    conn.loginSessionId = "";
+  const join = (index: Map<string, Set<Connection>>, key: string, conn: Connection) => {
+    const members = index.get(key) ?? new Set<Connection>();
+    index.set(key, members);
+    members.add(conn);
+  };
+  const leave = (index: Map<string, Set<Connection>>, key: string, conn: Connection) => {
+    const members = index.get(key);
+    members?.delete(conn);
+    if (members?.size === 0) index.delete(key);
   };
   const handOff = (settled: Promise<void>, key: string) => {
     const presence = deps.presenceBus;
@@ -361,20 +365,14 @@ export function createSocketHub(deps: SocketDeps) {
         return;
       }
       count(perPerson, principal.userId, 1);
-      const mine = byPerson.get(principal.userId) ?? new Set<Connection>();
-      byPerson.set(principal.userId, mine);
-      mine.add(conn);
+      join(byPerson, principal.userId, conn);
       count(unauthenticatedPerIp, conn.ip, -1);
       conn.userId = principal.userId;
     }
     if (conn.loginSessionId !== principal.sessionId) {
-      leaveLoginSession(conn);
+      leave(byLoginSession, conn.loginSessionId, conn);
       conn.loginSessionId = principal.sessionId;
-      if (principal.sessionId) {
-        const theirs = byLoginSession.get(principal.sessionId) ?? new Set<Connection>();
-        byLoginSession.set(principal.sessionId, theirs);
-        theirs.add(conn);
-      }
+      if (principal.sessionId) join(byLoginSession, principal.sessionId, conn);
     }
     conn.token = token;
     const claims = decodeJwt(token);
@@ -540,12 +538,10 @@ export function createSocketHub(deps: SocketDeps) {
     conn.me?.cancel();
     conn.me = undefined;
     for (const sessionId of [...(conn.subscriptions?.keys() ?? [])]) unsubscribe(conn, sessionId);
-    leaveLoginSession(conn);
+    leave(byLoginSession, conn.loginSessionId, conn);
     if (conn.userId) {
       count(perPerson, conn.userId, -1);
-      const mine = byPerson.get(conn.userId);
-      mine?.delete(conn);
-      if (mine?.size === 0) byPerson.delete(conn.userId);
+      leave(byPerson, conn.userId, conn);
       if (letGo(conn.userId)) handOff(report(conn, false, { person: true, sessionIds: [] }), conn.userId);
     } else count(unauthenticatedPerIp, conn.ip, -1);
   };

@@ -1,5 +1,11 @@
 import type { Principal } from "@parley/kit/auth";
-import { alreadyExists, failedPrecondition, invalidArgument, permissionDenied } from "@parley/kit/errors";
+import {
+  alreadyExists,
+  failedPrecondition,
+  invalidArgument,
+  permissionDenied,
+  validationFailed,
+} from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
 import { maskContacts, scanContacts } from "./contact-filter";
 import { type Core, LIMITS, requireText, roleIn, userIdOf } from "./core";
@@ -80,17 +86,13 @@ export function chat(core: Core) {
       if (!attachment && (input.attachmentUrl || input.attachmentContentType))
         throw invalidArgument("VALIDATION_FAILED", "text messages carry no attachment");
       if (attachment && !isAttachmentLink(input.attachmentUrl))
-        throw invalidArgument("VALIDATION_FAILED", "attachment_url must be an upload's key or an https URL", {
-          fieldViolations: [
-            { field: "attachment_url", description: "must be an upload's key or an https URL" },
-          ],
-        });
+        throw validationFailed([
+          { field: "attachment_url", description: "must be an upload's key or an https URL" },
+        ]);
       if (input.attachmentContentType && !MEDIA_TYPE.test(input.attachmentContentType))
-        throw invalidArgument("VALIDATION_FAILED", "attachment_content_type must be a media type", {
-          fieldViolations: [
-            { field: "attachment_content_type", description: "must be a media type such as image/png" },
-          ],
-        });
+        throw validationFailed([
+          { field: "attachment_content_type", description: "must be a media type such as image/png" },
+        ]);
       // The contact-detail filter: what it finds is masked, flagged for review, or refused.
       const action = core.rules.contactFilter ?? "flag";
       const contacts = action === "off" ? [] : scanContacts(input.text);
