@@ -2,7 +2,7 @@ import { createECDH, randomBytes, randomUUID } from "node:crypto";
 import type { Test } from "tap";
 import { createTestDatabase } from "./database";
 import { freePort } from "./ports";
-import { killServicesOnExit, type LaunchedService, launchService, type ServiceCommand } from "./spawn";
+import { killChildrenOnSignals, type LaunchedService, launchService, type ServiceCommand } from "./spawn";
 
 export const SERVICES = ["auth", "user", "billing", "session", "edge"] as const;
 export type ServiceName = (typeof SERVICES)[number];
@@ -229,7 +229,7 @@ export async function launchTestPlatform(
   env: PlatformOptions["env"] = {},
   options: TestPlatformOptions = {},
 ): Promise<{ platform: Platform; secrets: PlatformSecrets; databaseUrl: string }> {
-  killServicesOnExit();
+  killChildrenOnSignals();
   const { url: databaseUrl } = await createTestDatabase(t);
   const secrets = generateSecrets();
   const redisUrl = options.redisUrl ?? process.env.REDIS_URL;

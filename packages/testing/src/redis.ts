@@ -1,5 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { freePort } from "./ports";
+import { killWithThisProcess } from "./spawn";
 
 /** Whatever ends the server's life: a tap Test, or a benchmark's own list of clean-ups. */
 export interface Teardown {
@@ -38,6 +39,7 @@ async function launch(port: number): Promise<ChildProcess> {
     ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
+  killWithThisProcess(child);
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("redis-server did not start within 5 s")), 5_000);
     child.once("exit", (code) => reject(new Error(`redis-server exited with ${code} before serving`)));

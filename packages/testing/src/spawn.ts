@@ -51,25 +51,38 @@ export const serviceCommand = (
   args: form === "bundle" ? ["dist/main.js"] : ["--import", "tsx", "src/main.ts"],
 });
 
-/** Every service this process started that still runs. */
+/** Every child process this process started that still runs (services, and others it was given). */
 const running = new Set<ChildProcess>();
-let killingOnExit = false;
+let killingAtExit = false;
+let killingOnSignals = false;
 
 /**
- * For test processes: every service they started is killed when they end, however they end —
- * tap timing a file out (SIGTERM) skips its teardowns — so no service outlives its test holding
- * ports and database connections. (`pnpm start` stops its services gracefully instead.)
+ * `child` is killed (SIGKILL) if it still runs when this process exits, a crash included: a
+ * benchmark or test that fails leaves no process behind holding ports, database connections
+ * and CPU. Every service `launchService` starts is registered so.
  */
-export function killServicesOnExit(): void {
-  if (killingOnExit) return;
-  killingOnExit = true;
-  const killRunning = () => {
+export function killWithThisProcess(child: ChildProcess): void {
+  running.add(child);
+  child.once("exit", () => running.delete(child));
+  if (killingAtExit) return;
+  killingAtExit = true;
+  process.on("exit", () => {
     for (const child of running) child.kill("SIGKILL");
-  };
-  process.on("exit", killRunning);
+  });
+}
+
+/**
+ * For test and benchmark processes: every child they started is also killed when a signal ends
+ * them — tap timing a file out (SIGTERM) skips its teardowns, Ctrl-C stops a benchmark — where
+ * Node.js would exit without its exit handlers. (`pnpm start` stops its services gracefully
+ * instead.)
+ */
+export function killChildrenOnSignals(): void {
+  if (killingOnSignals) return;
+  killingOnSignals = true;
   for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const)
     process.once(signal, () => {
-      killRunning();
+      for (const child of running) child.kill("SIGKILL");
       process.kill(process.pid, signal);
     });
 }
@@ -102,13 +115,8 @@ export async function launchService(
     recent.push(text);
     if (recent.length > 200) recent.shift();
   };
-  running.add(child);
-  const exited = new Promise<void>((resolve) =>
-    child.once("exit", () => {
-      running.delete(child);
-      resolve();
-    }),
-  );
+  killWithThisProcess(child);
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
     await exited;
@@ -149,7 +157,7 @@ export async function spawnService(
   name: string,
   env: Record<string, string>,
 ): Promise<LaunchedService> {
-  killServicesOnExit();
+  killChildrenOnSignals();
   const service = await launchService(name, {
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "info",
     PAGE_TOKEN_SECRET: TEST_PAGE_TOKEN_SECRET,

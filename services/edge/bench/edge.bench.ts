@@ -32,6 +32,8 @@ import { createInterface } from "node:readline";
 import {
   createBenchDatabase,
   generateSecrets,
+  killChildrenOnSignals,
+  killWithThisProcess,
   launchPlatform,
   launchService,
   percentile,
@@ -84,6 +86,7 @@ async function start(file: string, args: string[]): Promise<{ child: ChildProces
   const child = spawn(process.execPath, ["--import", "tsx", path.join(BENCH_DIR, file), ...args], {
     stdio: ["ignore", "pipe", "inherit"],
   });
+  killWithThisProcess(child);
   const first = await new Promise<Line>((resolve, reject) => {
     createInterface({ input: child.stdout! }).once("line", (line) => resolve(JSON.parse(line)));
     child.once("exit", (code) => reject(new Error(`${file} exited with ${code}`)));
@@ -109,6 +112,7 @@ async function load(job: unknown, pids: number[], onLine?: (line: Line) => void)
   return { ...result, seconds, cpu };
 }
 
+killChildrenOnSignals();
 const database = await createBenchDatabase();
 const secrets = generateSecrets();
 let redisChild: ChildProcess | undefined;
@@ -118,6 +122,7 @@ if (!redisUrl) {
   redisChild = spawn("redis-server", ["--port", String(port), "--save", "", "--appendonly", "no"], {
     stdio: "ignore",
   });
+  killWithThisProcess(redisChild);
   await new Promise((resolve) => setTimeout(resolve, 500));
   redisUrl = `redis://127.0.0.1:${port}`;
 }
@@ -270,6 +275,7 @@ try {
   );
   const constant = await start("constant-upstream.ts", [walletBytes.toString("base64")]);
   processes.push(constant.child);
+  killWithThisProcess(constant.child);
   const ceilingEdge = await launchService(
     "edge",
     { ...plainEdgeEnv, BILLING_ADDRESS: `127.0.0.1:${constant.first.port}` },

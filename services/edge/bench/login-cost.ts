@@ -8,7 +8,13 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { createBenchDatabase, generateSecrets, launchPlatform, REPO_ROOT } from "@parley/testing";
+import {
+  createBenchDatabase,
+  generateSecrets,
+  killChildrenOnSignals,
+  launchPlatform,
+  REPO_ROOT,
+} from "@parley/testing";
 import { runLoad } from "./run-load";
 
 const other = process.argv[2] ? path.resolve(process.argv[2]) : undefined;
@@ -40,6 +46,8 @@ const pidsNamed = (name: string) =>
       }
     })
     .map(Number);
+
+killChildrenOnSignals();
 
 async function start(root: string) {
   const database = await createBenchDatabase();

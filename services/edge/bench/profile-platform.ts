@@ -9,7 +9,13 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { createBenchDatabase, generateSecrets, launchPlatform, REPO_ROOT } from "@parley/testing";
+import {
+  createBenchDatabase,
+  generateSecrets,
+  killChildrenOnSignals,
+  launchPlatform,
+  REPO_ROOT,
+} from "@parley/testing";
 import { runLoad } from "./run-load";
 
 const out = path.resolve(process.argv[2] ?? "profiles");
@@ -23,6 +29,7 @@ for (const service of profiled) {
   mkdirSync(raw(service), { recursive: true });
 }
 
+killChildrenOnSignals();
 const database = await createBenchDatabase();
 const secrets = generateSecrets();
 const platform = await launchPlatform({

@@ -5,6 +5,7 @@
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { createInterface } from "node:readline";
+import { killWithThisProcess } from "@parley/testing";
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON lines whose fields depend on the job's kind
 export type LoadLine = { event: string } & Record<string, any>;
@@ -15,6 +16,7 @@ export async function* runLoad(job: unknown): AsyncGenerator<LoadLine> {
     ["--import", "tsx", path.join(import.meta.dirname, "load.ts"), JSON.stringify(job)],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
+  killWithThisProcess(child);
   try {
     for await (const text of createInterface({ input: child.stdout! })) {
       const line = JSON.parse(text) as LoadLine;
