@@ -481,3 +481,34 @@ t.test("a sign-in notice is queued for a device the person has not used, not for
   await h.login(person.email);
   t.equal((await noticed()).length, 4, "sessions older than a session's longest life vouch for nothing");
 });
+
+t.test("an admin may end anyone's session, and that is on the record; ending their own is not", async (t) => {
+  const h = await startHarness(t);
+  const admin = await h.admin();
+  const person = await h.register();
+  const phone = await h.login(person.email);
+  await h.client.revokeSession({ sessionId: phone.sessionId }, admin.call);
+  t.equal(
+    (await failure(h.client.refreshToken({ refreshToken: phone.refreshToken }))).reason,
+    "SESSION_REVOKED",
+  );
+  const own = await h.sql<{ id: string }[]>`
+    select id from auth.login_sessions where account_id = ${admin.userId} and revoked_at is null`;
+  await h.client.revokeSession({ sessionId: own[0]!.id }, admin.call);
+  const events = await h.sql<
+    { actor_id: string; action: string; target_user_id: string; outcome: string; after: unknown }[]
+  >`select actor_id, action, target_user_id, outcome, after from auth.audit_events`;
+  t.same(
+    events,
+    [
+      {
+        actor_id: admin.userId,
+        action: "session.revoke",
+        target_user_id: person.userId,
+        outcome: "done",
+        after: { session_id: phone.sessionId },
+      },
+    ],
+    "one event: the other person's session, not the admin's own",
+  );
+});

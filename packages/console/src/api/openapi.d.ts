@@ -591,7 +591,7 @@ export interface paths {
         post?: never;
         /**
          * Revokes one of the caller's login sessions (signs that device out)
-         * @description Callers: signed-in user (own sessions); admin (anyone's).
+         * @description Callers: signed-in user (own sessions); admin (anyone's, audited as `session.revoke`).
          */
         delete: operations["AuthService_RevokeSession"];
         options?: never;

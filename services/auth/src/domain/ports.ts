@@ -202,8 +202,13 @@ export interface LoginSessionStore {
     limit: number,
     after?: { at: Date; id: string },
   ): Promise<Page<LoginSession>>;
-  /** Revokes one session (of that account, when given); false when none was live. */
-  revokeSession(id: string, accountId: string | undefined, reason: string, at: Date): Promise<boolean>;
+  /** Revokes one session (of that account, when given); returns its account, undefined when none was live. */
+  revokeSession(
+    id: string,
+    accountId: string | undefined,
+    reason: string,
+    at: Date,
+  ): Promise<string | undefined>;
   /** Revokes every live session of an account except `keep`; returns how many. */
   revokeSessions(accountId: string, keep: string | undefined, reason: string, at: Date): Promise<number>;
   /** Revocations after `afterSeq` made since `since`, oldest first. */

@@ -247,11 +247,17 @@ export function createSessions(deps: SessionDeps) {
       };
     },
 
-    async revoke(principal: Principal, sessionId: string): Promise<void> {
+    /** Ends one of the caller's sessions, or anyone's for an admin; returns whose it was. */
+    async revoke(principal: Principal, sessionId: string): Promise<string> {
       const person = ownSession(principal);
-      const owner = person.role === "admin" ? undefined : person.userId;
-      if (!(await store.revokeSession(sessionId, owner, "revoked", now())))
-        throw notFound("SESSION_NOT_FOUND", "no such live session");
+      const owner = await store.revokeSession(
+        sessionId,
+        person.role === "admin" ? undefined : person.userId,
+        "revoked",
+        now(),
+      );
+      if (!owner) throw notFound("SESSION_NOT_FOUND", "no such live session");
+      return owner;
     },
 
     /** A token for a Parley service identity (subject `service:<name>`). */

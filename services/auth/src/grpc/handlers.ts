@@ -42,13 +42,15 @@ export function authHandlers(domain: AuthDomain): Handlers<typeof AuthServiceSer
     clientInfo(ctx, deviceName, domain.trustedPeers);
 
   /** Staff actions outside the back office are on the record too (after they succeed). */
-  const recordStaff = (ctx: CallContext, action: string, after: Record<string, unknown>) =>
+  const recordStaff = (
+    ctx: CallContext,
+    action: string,
+    after: Record<string, unknown>,
+    targetUserId: string | null = null,
+  ) =>
     ctx.principal.kind === "user"
       ? domain.audit.append([
-          domain.audit.done(
-            { ...staffCall(ctx), action },
-            { targetUserId: null, reason: "", before: null, after },
-          ),
+          domain.audit.done({ ...staffCall(ctx), action }, { targetUserId, reason: "", before: null, after }),
         ])
       : Promise.resolve();
 
@@ -114,7 +116,11 @@ export function authHandlers(domain: AuthDomain): Handlers<typeof AuthServiceSer
     },
 
     async revokeSession(request, ctx) {
-      await sessions.revoke(ctx.principal, requireUuid(request.sessionId, "session_id"));
+      const sessionId = requireUuid(request.sessionId, "session_id");
+      const owner = await sessions.revoke(ctx.principal, sessionId);
+      // An admin ending someone else's session.
+      if (ctx.principal.kind === "user" && owner !== ctx.principal.userId)
+        await recordStaff(ctx, "session.revoke", { session_id: sessionId }, owner);
       return {};
     },
 

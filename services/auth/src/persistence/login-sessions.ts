@@ -14,7 +14,8 @@ const toSession = (row: typeof loginSessions.$inferSelect): LoginSession => ({
 });
 
 /**
- * Revokes the live sessions matching `condition`, in the caller's transaction; returns their ids.
+ * Revokes the live sessions matching `condition`, in the caller's transaction; returns their ids
+ * and accounts.
  * Not published: for a caller that revokes the person (`user:`), which covers every session.
  */
 export async function revokeLive(tx: Tx, condition: ReturnType<typeof and>, reason: string, at: Date) {
@@ -22,7 +23,7 @@ export async function revokeLive(tx: Tx, condition: ReturnType<typeof and>, reas
     .update(loginSessions)
     .set({ revokedAt: at, revokeReason: reason })
     .where(and(condition, isNull(loginSessions.revokedAt)))
-    .returning({ id: loginSessions.id });
+    .returning({ id: loginSessions.id, accountId: loginSessions.accountId });
   // Push devices registered by an ended login session stop receiving (user.ForgetLoginSession).
   await enqueue(
     tx,
@@ -214,7 +215,7 @@ export function createLoginSessionStore(db: Db, client: Sql): LoginSessionStore 
           at,
         ),
       );
-      return revoked.length > 0;
+      return revoked[0]?.accountId;
     },
 
     async revokeSessions(accountId, keep, reason, at) {

@@ -5625,7 +5625,7 @@ export const AuthServiceService = {
   },
   /**
    * Revokes one of the caller's login sessions (signs that device out).
-   * Callers: signed-in user (own sessions); admin (anyone's).
+   * Callers: signed-in user (own sessions); admin (anyone's, audited as `session.revoke`).
    * Errors: NOT_FOUND SESSION_NOT_FOUND
    */
   revokeSession: {
@@ -5982,7 +5982,7 @@ export interface AuthServiceServer extends UntypedServiceImplementation {
   listSessions: handleUnaryCall<ListSessionsRequest, ListSessionsResponse>;
   /**
    * Revokes one of the caller's login sessions (signs that device out).
-   * Callers: signed-in user (own sessions); admin (anyone's).
+   * Callers: signed-in user (own sessions); admin (anyone's, audited as `session.revoke`).
    * Errors: NOT_FOUND SESSION_NOT_FOUND
    */
   revokeSession: handleUnaryCall<RevokeSessionRequest, RevokeSessionResponse>;
@@ -6251,7 +6251,7 @@ export interface AuthServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Revokes one of the caller's login sessions (signs that device out).
-   * Callers: signed-in user (own sessions); admin (anyone's).
+   * Callers: signed-in user (own sessions); admin (anyone's, audited as `session.revoke`).
    * Errors: NOT_FOUND SESSION_NOT_FOUND
    */
   revokeSession(
