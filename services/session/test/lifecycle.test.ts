@@ -1,4 +1,4 @@
-import { unavailable } from "@parley/kit/errors";
+import { failedPrecondition, unavailable } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
 import { EndReason, SessionKind, SessionStatus } from "@parley/proto/parley/session/v1/session";
 import { ExpertAvailability } from "@parley/proto/parley/user/v1/user";
@@ -159,6 +159,38 @@ t.test("a request cancelled while its hold is being placed gives the hold back",
   const { session: cancelled } = await requesting;
   t.equal(cancelled.status, "cancelled");
   t.equal(await harness.available(user.userId), RATE * 10n, "the hold nobody will draw on is released");
+});
+
+t.test("a request cancelled while billing refuses its hold stays on record as cancelled", async (t) => {
+  const user = await harness.person();
+  const expert = await harness.expert();
+  let refuse!: () => void;
+  const refused = new Promise<void>((resolve) => (refuse = resolve));
+  let asked!: () => void;
+  const placing = new Promise<void>((resolve) => (asked = resolve));
+  const refusing = {
+    ...harness.billingPort,
+    placeHold: async () => {
+      asked();
+      await refused;
+      throw failedPrecondition("INSUFFICIENT_FUNDS", "not enough in the wallet");
+    },
+  };
+  const principal = await harness.issuer.verifier.verify(user.call.bearerToken);
+  const requesting = harness
+    .instance(refusing)
+    .sessions.requestSession(principal, { expertId: expert.userId, kind: "chat", requestId: newId() });
+  await placing;
+  const [row] = await harness.sql<{ id: string }[]>`
+    select id from sessions.sessions where user_id = ${user.userId}`;
+  await session.cancelSession({ sessionId: row!.id }, user.call);
+  refuse();
+  t.equal((await failure(requesting)).reason, "INSUFFICIENT_FUNDS");
+  const kept = await harness.sql<{ status: string; events: number }[]>`
+    select status, (select count(*)::int from sessions.session_events e where e.session_id = s.id) as events
+    from sessions.sessions s where id = ${row!.id}`;
+  t.equal(kept[0]?.status, "cancelled", "the cancelled request is not deleted");
+  t.ok(kept[0]!.events > 0, "nor its events, which its watchers were sent");
 });
 
 t.test("a hold whose answer was lost is released when its request stops without a retry", async (t) => {

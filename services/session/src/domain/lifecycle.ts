@@ -160,10 +160,11 @@ export function lifecycle(core: Core, metering: Metering, settlement: Settlement
         try {
           ({ holdId } = await billing.placeHold(core.holdRequest(pending)));
         } catch (error) {
-          // Refused: a request without its hold never existed and leaves no open request behind.
+          // Refused: a request without its hold never existed and leaves no open request behind
+          // (unless it was cancelled or expired meanwhile: then it stays, as it ended).
           // Outcome unknown: the request stays, so a retry with this request_id places the hold
           // under the same key and gets the same hold back instead of a second one.
-          if (isRefusal(error)) await store.transaction((tx) => tx.deleteSession(pending.id));
+          if (isRefusal(error)) await store.transaction((tx) => tx.deleteRequest(pending.id));
           throw error;
         }
         const settled = await write(async (tx, emit) => {

@@ -149,7 +149,8 @@ export interface SessionTx {
   lockSession(id: string): Promise<SessionRecord | undefined>;
   /** Throws DuplicateRecord("session_request" | "open_request"). */
   insertSession(session: SessionRecord): Promise<void>;
-  deleteSession(id: string): Promise<void>;
+  /** Deletes a request and its events while it is still `requested` (its hold refused); else nothing. */
+  deleteRequest(id: string): Promise<void>;
   updateSession(id: string, patch: SessionPatch): Promise<SessionRecord>;
   appendEvent(sessionId: string, occurredAt: Date, body: EventBody): Promise<SessionEvent>;
   /** Many events at once, each session's in the given order. */

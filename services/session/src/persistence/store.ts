@@ -200,7 +200,10 @@ function transactional(sql: Sql): SessionTx {
         values (${s.id}, ${s.userId}, ${s.expertId}, ${s.kind}, ${s.status}, ${s.requestId}, ${s.rateMinor.toString()},
         ${s.currency}, ${s.holdId}, ${s.requestedAt}, ${s.expiresAt})`.catch(asDuplicate);
     },
-    async deleteSession(id) {
+    async deleteRequest(id) {
+      const [row] = await sql<{ status: string }[]>`
+        select status from sessions.sessions where id = ${id} for update`;
+      if (row?.status !== "requested") return;
       await sql`delete from sessions.session_events where session_id = ${id}`;
       await sql`delete from sessions.sessions where id = ${id}`;
     },
