@@ -71,6 +71,14 @@ const earnings = async (expert: Person) =>
 const webhook = (signed: { payload: Buffer; headers: Record<string, string> }) =>
   h.client.receiveProviderWebhook({ provider: "razorpayx", ...signed }, h.as.edge);
 
+const payoutOf = async (expert: Person, payoutId: string) => {
+  const { payouts } = await h.client.listPayouts(
+    { expertUserId: expert.userId, status: 0, pageSize: 50, pageToken: "" },
+    h.as.operator,
+  );
+  return payouts.find((p) => p.payoutId === payoutId)!;
+};
+
 h.test("payout accounts are stored sealed and shown masked; no payout before KYC is verified", async (t) => {
   const expert = await earning(1);
   const invalid = await failure(h.client.setPayoutAccount({ ...bankAccount, ifsc: "HDFC1234" }, expert.call));
@@ -248,6 +256,33 @@ h.test(
       pending.payouts.some((p) => p.payoutId === second.payoutId),
       "staff list the pending payouts",
     );
+    const again = rail.payouts.get(retried.providerPayoutId)!;
+    t.equal(again.reference_id, `${second.payoutId}:2`, "the second attempt's reference names it");
+    // RazorpayX delivers webhooks at least once: the first attempt's failure comes again.
+    const late = await webhook(
+      rail.event("payout.failed", {
+        ...rail.payouts.get(second.providerPayoutId)!,
+        status: "failed",
+        failure_reason: "IFSC inactive",
+      }),
+    );
+    t.ok(late.duplicate, "the first attempt's failure, redelivered, changes nothing");
+    t.equal(await earnings(expert), 10_000n, "the retried amount stays out of earnings");
+    await webhook(rail.event("payout.processed", { ...again, status: "processed" }));
+    t.equal((await payoutOf(expert, second.payoutId)).status, PayoutStatus.PAYOUT_STATUS_PAID);
+    t.equal(await earnings(expert), 10_000n, "paid once");
+    const manual = await webhook(
+      rail.event("payout.processed", {
+        ...again,
+        id: "pout_manual",
+        reference_id: "march rent",
+        status: "processed",
+      }),
+    );
+    t.notOk(
+      manual.duplicate,
+      "a payout made outside Parley (its own reference) is acknowledged and left alone",
+    );
   },
 );
 
@@ -271,13 +306,6 @@ h.test(
 const reconcileLater = async () => {
   h.clock.advanceSeconds(16 * 60);
   return h.billing.reconcilePayoutsDue(200, 4, 60_000);
-};
-const payoutOf = async (expert: Person, payoutId: string) => {
-  const { payouts } = await h.client.listPayouts(
-    { expertUserId: expert.userId, status: 0, pageSize: 50, pageToken: "" },
-    h.as.operator,
-  );
-  return payouts.find((p) => p.payoutId === payoutId)!;
 };
 
 h.test(

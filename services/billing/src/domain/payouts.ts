@@ -185,16 +185,46 @@ export function planRetry(
 }
 
 /**
+ * A payout attempt's reference at the rail, also its idempotency key there: the payout id, and
+ * from the second attempt (a retry after a failure) `<payout id>:<attempt>`, so the rail's word
+ * about each attempt names the attempt.
+ */
+export const payoutReference = (payout: Pick<Payout, "payoutId" | "attempt">) =>
+  payout.attempt === 1 ? payout.payoutId : `${payout.payoutId}:${payout.attempt}`;
+
+/** The payout and attempt a rail's reference names (`payoutReference`). */
+export function parsePayoutReference(reference: string): { payoutId: string; attempt: number } {
+  const match = /^(.*):([1-9]\d{0,5})$/.exec(reference);
+  return match ? { payoutId: match[1]!, attempt: Number(match[2]) } : { payoutId: reference, attempt: 1 };
+}
+
+/**
  * What the provider's word does to a payout: paid moves payout clearing to paid-out (the net)
  * and TDS (the withholding); failed or reversed before being paid returns clearing to earnings;
  * reversed after being paid takes paid-out and TDS back to earnings. Anything else (a replay, a
- * word about a payout already settled that way) changes nothing.
+ * word about a payout already settled that way, or about an earlier attempt of a payout retried
+ * since) changes nothing.
  */
 export function planPayoutOutcome(
   payout: Payout,
-  outcome: { status: Exclude<PayoutStatus, "processing">; failureReason: string; providerPayoutId: string },
+  outcome: {
+    status: Exclude<PayoutStatus, "processing">;
+    failureReason: string;
+    providerPayoutId: string;
+    /** The attempt the word is about, when known (a webhook's reference names it). */
+    attempt?: number;
+  },
   now: Date,
 ): PayoutPlan | undefined {
+  // An earlier attempt's failure, redelivered after a retry, would return the money to earnings
+  // while the new attempt pays it out.
+  if (outcome.attempt !== undefined && outcome.attempt !== payout.attempt) return undefined;
+  if (
+    outcome.providerPayoutId &&
+    payout.providerPayoutId &&
+    outcome.providerPayoutId !== payout.providerPayoutId
+  )
+    return undefined;
   const from = payout.status;
   const to = outcome.status;
   const settled = (lines: Posting["lines"]): PayoutPlan => ({

@@ -269,8 +269,8 @@ export type PayoutEvent = { eventId: string } & (
   | {
       kind: "payout";
       providerPayoutId: string;
-      /** Our payout id, echoed as the provider's reference. */
-      payoutId: string;
+      /** The attempt's reference we gave (`payoutReference`), echoed by the provider. */
+      reference: string;
       status: Exclude<PayoutStatus, "processing">;
       failureReason: string;
     }
@@ -281,10 +281,12 @@ export type PayoutEvent = { eventId: string } & (
 /** The rail experts are paid through (RazorpayX payouts; the development rail pays at once). */
 export interface PayoutProvider {
   readonly name: string;
-  /** Sends a payout of `net`, idempotent by `idempotencyKey`; the provider's id and what it says now. */
+  /**
+   * Sends a payout attempt of `amount`, idempotent by its `reference` (`payoutReference`); the
+   * provider's id and what it says now.
+   */
   createPayout(input: {
-    idempotencyKey: string;
-    payoutId: string;
+    reference: string;
     expertUserId: string;
     amount: bigint;
     currency: string;
@@ -293,12 +295,12 @@ export interface PayoutProvider {
     details: PayoutDetails;
   }): Promise<{ providerPayoutId: string; status: PayoutStatus; failureReason: string }>;
   /**
-   * What the rail says of a payout now: by its id there, or (a send whose answer was lost) by our
-   * payout id as its reference; undefined when the rail has no such payout.
+   * What the rail says of a payout attempt now: by its id there, or (a send whose answer was lost)
+   * by its reference; undefined when the rail has no such payout.
    */
   findPayout(input: {
     providerPayoutId: string;
-    payoutId: string;
+    reference: string;
   }): Promise<{ providerPayoutId: string; status: PayoutStatus; failureReason: string } | undefined>;
   /** Verifies a webhook in the provider's format and maps it; throws SIGNATURE_INVALID. */
   parseWebhook(payload: Buffer, headers: Readonly<Record<string, string>>): PayoutEvent;

@@ -39,7 +39,7 @@ const outcomeOf = (payout: RazorpayXPayout) => ({
 /**
  * RazorpayX payouts (the Node SDK has no payouts resource, so its HTTP shape directly):
  * `POST /v1/payouts` with the fund account inline (composite payout), Basic auth with the key,
- * `X-Payout-Idempotency` set to our key, `reference_id` our payout id; `GET /v1/payouts/{id}`,
+ * `X-Payout-Idempotency` and `reference_id` the attempt's reference; `GET /v1/payouts/{id}`,
  * or `GET /v1/payouts?reference_id=` for a send whose answer never came, for reconciliation. Webhooks
  * (payout.processed, payout.reversed, payout.failed) carry X-Razorpay-Signature, an HMAC of the
  * raw body with the webhook secret.
@@ -67,7 +67,7 @@ export function razorpayXProvider(options: RazorpayXOptions): PayoutProvider {
           headers: {
             authorization,
             "content-type": "application/json",
-            "x-payout-idempotency": input.idempotencyKey,
+            "x-payout-idempotency": input.reference,
           },
           body: JSON.stringify({
             account_number: options.accountNumber,
@@ -76,7 +76,7 @@ export function razorpayXProvider(options: RazorpayXOptions): PayoutProvider {
             mode: input.method === "upi" ? "UPI" : "IMPS",
             purpose: "payout",
             queue_if_low_balance: true,
-            reference_id: input.payoutId,
+            reference_id: input.reference,
             narration: "Parley earnings",
             fund_account: {
               ...fundAccount,
@@ -91,11 +91,11 @@ export function razorpayXProvider(options: RazorpayXOptions): PayoutProvider {
       return outcomeOf(body);
     },
 
-    async findPayout({ providerPayoutId, payoutId }) {
+    async findPayout({ providerPayoutId, reference }) {
       return providerCall("razorpayx", async () => {
         const url = providerPayoutId
           ? `${base}/v1/payouts/${encodeURIComponent(providerPayoutId)}`
-          : `${base}/v1/payouts?${new URLSearchParams({ account_number: options.accountNumber, reference_id: payoutId })}`;
+          : `${base}/v1/payouts?${new URLSearchParams({ account_number: options.accountNumber, reference_id: reference })}`;
         const response = await fetch(url, {
           headers: { authorization },
           signal: AbortSignal.timeout(10_000),
@@ -103,7 +103,7 @@ export function razorpayXProvider(options: RazorpayXOptions): PayoutProvider {
         if (response.status === 404) return undefined;
         if (!response.ok) throw new Error(`RazorpayX answered ${response.status}`);
         const body = (await response.json()) as RazorpayXPayout & { items?: RazorpayXPayout[] };
-        const found = providerPayoutId ? body : body.items?.find((item) => item.reference_id === payoutId);
+        const found = providerPayoutId ? body : body.items?.find((item) => item.reference_id === reference);
         return found && outcomeOf(found);
       });
     },
@@ -125,7 +125,7 @@ export function razorpayXProvider(options: RazorpayXOptions): PayoutProvider {
         eventId,
         kind: "payout",
         providerPayoutId: String(entity.id ?? ""),
-        payoutId: String(entity.reference_id ?? ""),
+        reference: String(entity.reference_id ?? ""),
         status,
         failureReason: String(entity.failure_reason ?? (status === "paid" ? "" : type)),
       };
@@ -159,8 +159,8 @@ function kycEvent(eventId: string, type: string, body: Record<string, unknown>):
 export function developmentPayouts(): PayoutProvider {
   return {
     name: "development",
-    async createPayout({ payoutId }) {
-      return { providerPayoutId: `dev_${payoutId}`, status: "paid", failureReason: "" };
+    async createPayout({ reference }) {
+      return { providerPayoutId: `dev_${reference}`, status: "paid", failureReason: "" };
     },
     async findPayout({ providerPayoutId }) {
       // It pays at once: a payout it answered for is paid, one it never answered for unknown.

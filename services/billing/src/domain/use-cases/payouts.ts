@@ -8,6 +8,7 @@ import {
   type PayoutMethod,
   type PayoutStatus,
   payoutDetailsOf,
+  payoutReference,
   planPayoutOutcome,
   planRetry,
   planWithdrawal,
@@ -26,7 +27,7 @@ export function payouts(core: Core) {
 
   /**
    * Sends a processing payout that has no provider id yet to the payout rail (idempotent by the
-   * payout id and attempt) and applies what the rail answers at once (the development rail pays at
+   * attempt's reference) and applies what the rail answers at once (the development rail pays at
    * once). A rail that does not answer leaves it processing, for RetryPayout.
    */
   const send = async (payout: Payout): Promise<Payout> => {
@@ -36,8 +37,7 @@ export function payouts(core: Core) {
     const details = await store.payouts.details(payout.expertUserId);
     if (!account || !details) return payout;
     const answer = await rail.createPayout({
-      idempotencyKey: payout.attempt === 1 ? payout.payoutId : `${payout.payoutId}:${payout.attempt}`,
-      payoutId: payout.payoutId,
+      reference: payoutReference(payout),
       expertUserId: payout.expertUserId,
       amount: payout.net,
       currency: payout.currency,
@@ -49,6 +49,7 @@ export function payouts(core: Core) {
     if (answer.status === "processing") return sent;
     return settlePayout({
       payoutId: sent.payoutId,
+      attempt: sent.attempt,
       providerPayoutId: answer.providerPayoutId,
       status: answer.status,
       failureReason: answer.failureReason,
@@ -57,6 +58,7 @@ export function payouts(core: Core) {
 
   const settlePayout = async (outcome: {
     payoutId: string;
+    attempt: number;
     providerPayoutId: string;
     status: Exclude<PayoutStatus, "processing">;
     failureReason: string;
@@ -236,7 +238,10 @@ export function payouts(core: Core) {
       const claimed = await store.payouts.claimDue(core.dueClaim(limit, retryAfterMs));
       const tally = { claimed: claimed.length, settled: 0, sent: 0, unknown: 0, failures: 0 };
       const reconcile = async (payout: Payout) => {
-        const found = await rail.findPayout(payout);
+        const found = await rail.findPayout({
+          providerPayoutId: payout.providerPayoutId,
+          reference: payoutReference(payout),
+        });
         if (!found) {
           // Unknown by the id the rail itself gave: for staff to look into, never sent twice.
           if (payout.providerPayoutId) tally.unknown += 1;
@@ -248,7 +253,12 @@ export function payouts(core: Core) {
         if (found.providerPayoutId !== payout.providerPayoutId)
           await store.payouts.sent(payout.payoutId, found.providerPayoutId, now());
         if (found.status === "processing") return;
-        await settlePayout({ payoutId: payout.payoutId, ...found, status: found.status });
+        await settlePayout({
+          payoutId: payout.payoutId,
+          attempt: payout.attempt,
+          ...found,
+          status: found.status,
+        });
         tally.settled += 1;
       };
       tally.failures = await core.inParallel(claimed, parallel, reconcile);

@@ -1,5 +1,5 @@
 import { failedPrecondition, invalidArgument, notFound } from "@parley/kit/errors";
-import { newId } from "@parley/kit/ids";
+import { isUuid, newId } from "@parley/kit/ids";
 import {
   type IdempotencyScope,
   type Money,
@@ -17,7 +17,7 @@ import {
   planRefundOutcome,
   planTopUp,
 } from "../payments";
-import { type Payout, planPayoutOutcome } from "../payouts";
+import { type Payout, parsePayoutReference, planPayoutOutcome } from "../payouts";
 import type { Checkout, PaymentProvider, ProviderPayment } from "../ports";
 import type { Core } from "./core";
 
@@ -297,9 +297,13 @@ export function topUps(core: Core) {
             throw notFound("PAYOUT_ACCOUNT_NOT_FOUND", `no payout account for ${event.expertUserId}`);
           return { eventId: event.eventId, duplicate: false, credited: false };
         }
+        const { payoutId, attempt } = parsePayoutReference(event.reference);
+        // A payout made outside Parley (on RazorpayX's dashboard): not ours to settle.
+        if (payoutId && !isUuid(payoutId))
+          return { eventId: event.eventId, duplicate: false, credited: false };
         const { payout, changed } = await store.payouts.settle(
-          { payoutId: event.payoutId, providerPayoutId: event.providerPayoutId, now: at },
-          (current) => planPayoutOutcome(current, event, at),
+          { payoutId, providerPayoutId: event.providerPayoutId, now: at },
+          (current) => planPayoutOutcome(current, payoutId ? { ...event, attempt } : event, at),
         );
         return { eventId: event.eventId, duplicate: !changed, credited: false, payout };
       }
