@@ -292,6 +292,14 @@ h.test(
       h.as.operator,
     );
     t.equal(again.refund?.refundId, refund?.refundId, "a retried request is the same refund");
+    t.equal(again.refund?.providerRefundId, refund?.providerRefundId, "as it is now");
+    t.equal(
+      stripe.received.filter(
+        (r) => r.path === "/v1/refunds" && r.body["metadata[refund_id]"] === refund?.refundId,
+      ).length,
+      1,
+      "and it is not sent to Stripe again (whose idempotency keys last 24 hours)",
+    );
     const over = await failure(
       h.client.refundPayment(
         { paymentId: payment!.paymentId, amount: inr(30_001n), requestId: newId() },

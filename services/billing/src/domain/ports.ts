@@ -140,8 +140,9 @@ export interface PaymentStore {
     target: { paymentId: string; now: Date },
     plan: (wallet: WalletSnapshot, payment: Payment, refunded: bigint) => WalletPlan<PaymentRefund>,
   ): Promise<PaymentRefund>;
-  /** Records the provider's id of a sent refund. */
+  /** Records the provider's id of a sent refund (the first one recorded stays). */
   refundSent(refundId: string, providerRefundId: string, now: Date): Promise<PaymentRefund>;
+  getRefund(refundId: string): Promise<PaymentRefund | undefined>;
   /**
    * The refund locked, its payment's wallet locked, then the plan (undefined: nothing changes);
    * the provider's id is recorded when it was not. NOT_FOUND REFUND_NOT_FOUND.

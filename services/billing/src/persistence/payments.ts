@@ -199,9 +199,15 @@ export function createPaymentStore(sql: Sql, platform: PlatformAccounts): Paymen
 
     async refundSent(refundId, providerRefundId, now) {
       const [row] = await sql<RefundRow[]>`
-        update billing.payment_refunds set provider_refund_id = ${providerRefundId}, updated_at = ${now}
+        update billing.payment_refunds
+        set provider_refund_id = coalesce(provider_refund_id, ${providerRefundId}), updated_at = ${now}
         where id = ${refundId} returning *`;
       return toRefund(row!);
+    },
+
+    async getRefund(refundId) {
+      const [row] = await sql<RefundRow[]>`select * from billing.payment_refunds where id = ${refundId}`;
+      return row && toRefund(row);
     },
 
     async settleRefund(target, plan) {

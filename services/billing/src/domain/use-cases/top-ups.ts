@@ -384,10 +384,13 @@ export function topUps(core: Core) {
         (wallet, payment, refunded) =>
           planPaymentRefund(wallet, { payment, refunded, amount: input.amount?.amountMinor }, context(at)),
       );
-      if (refund.status !== "pending" || refund.providerRefundId) return refund;
-      const payment = (await store.payments.get(refund.paymentId))!;
+      // A retried request gets the answer recorded with its key, pending and unsent: the refund
+      // as it is now decides whether it still needs sending.
+      const current = (await store.payments.getRefund(refund.refundId)) ?? refund;
+      if (current.status !== "pending" || current.providerRefundId) return current;
+      const payment = (await store.payments.get(current.paymentId))!;
       const provider = providers.get(payment.provider);
-      return provider ? sendRefund(refund, payment, provider) : refund;
+      return provider ? sendRefund(current, payment, provider) : current;
     },
 
     /** What was found about payments, newest first: every kind, or the one named. */
