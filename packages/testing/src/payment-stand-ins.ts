@@ -199,6 +199,8 @@ interface RazorpayPayment {
   amount: number;
   currency: string;
   status: string;
+  /** Whether the money was captured: a payment `refunded` without it was authorised and given back. */
+  captured: boolean;
 }
 
 interface RazorpayRefund {
@@ -215,7 +217,8 @@ interface RazorpayRefund {
  * the key id and secret; X-Refund-Idempotency honoured: the same key is the same refund; a
  * payment's refunds listed a page at a time, `count` (10 by default) from `skip`); an id
  * it does not know is a 400 "The id provided does not exist", as Razorpay answers. `pay` is a
- * payment attempt on an order (captured unless told otherwise), `state.refund` what a refund
+ * payment attempt on an order (captured unless told otherwise; `refunded` is one never captured,
+ * an authorisation Razorpay gave back), `state.refund` what a refund
  * send does.
  */
 export async function razorpayStandIn(t: Test) {
@@ -306,6 +309,7 @@ export async function razorpayStandIn(t: Test) {
         amount: order.amount,
         currency: order.currency,
         status,
+        captured: status === "captured",
       };
       payments.set(id, created);
       return created;

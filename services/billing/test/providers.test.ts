@@ -185,6 +185,22 @@ h.test("Razorpay: an order, the checkout signature and the webhook credit once b
   t.equal(await balance(user), 25_000n);
 });
 
+h.test("Razorpay: an authorisation given back uncaptured (refunded) credits nothing", async (t) => {
+  const user = await h.user();
+  const { payment } = await topUp(user, "razorpay", 6_000n);
+  const late = razorpay.pay(payment!.providerReference, "refunded");
+  const verified = await h.client.verifyTopUp(
+    {
+      paymentId: payment!.paymentId,
+      providerPaymentId: late.id,
+      signature: razorpay.checkoutSignature(payment!.providerReference, late.id),
+    },
+    user.call,
+  );
+  t.notOk(verified.credited, "its checkout proof credits nothing");
+  t.equal(await balance(user), 0n, "the payer got the money back from Razorpay, not in the wallet too");
+});
+
 h.test(
   "Razorpay: webhook first, bad signatures refused, replays no-op'd, a second capture flagged",
   async (t) => {

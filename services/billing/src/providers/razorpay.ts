@@ -18,11 +18,11 @@ interface RazorpayPaymentEntity {
   amount: number | string;
   currency: string;
   status: string;
+  captured?: boolean;
 }
 
 const STATUS: Record<string, ProviderPayment["status"]> = {
   captured: "succeeded",
-  refunded: "succeeded",
   failed: "failed",
 };
 
@@ -66,7 +66,14 @@ const paymentOf = (entity: RazorpayPaymentEntity): ProviderPayment => ({
   providerReference: entity.order_id ?? "",
   providerPaymentId: entity.id,
   // "created" and "authorized" (captured automatically for orders) are still on their way.
-  status: STATUS[entity.status] ?? "pending",
+  // "refunded" is money captured and refunded since, or an authorisation Razorpay gave back
+  // uncaptured (a late one): only the first was ever paid.
+  status:
+    entity.status === "refunded"
+      ? entity.captured
+        ? "succeeded"
+        : "failed"
+      : (STATUS[entity.status] ?? "pending"),
   amount: BigInt(entity.amount),
   currency: entity.currency.toUpperCase(),
 });
