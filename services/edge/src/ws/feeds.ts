@@ -7,8 +7,12 @@ import { upstreamMetadata } from "../metadata";
 import type { Upstreams } from "../upstreams";
 
 const WATCH_PATH = "/parley.session.v1.SessionService/WatchSession";
-const CANCELLED = 1;
-const UNAVAILABLE = 14;
+/**
+ * A feed's stream failing with these is opened again: UNAVAILABLE, the session instance serving
+ * it stopped or died; CANCELLED, one that stopped past its grace (its server's forceShutdown),
+ * or a proxy that reset the stream. The edge's own cancels are told apart by its state.
+ */
+const REOPENED_CODES = new Set([1, 14]);
 /**
  * Reopening a lost feed: attempts in a row without an answer, the pause before each growing by
  * REOPEN_DELAY_MS up to 2 s (about 15 s in all: longer than the channel's reconnect backoff, so an
@@ -147,9 +151,15 @@ export function createSessionFeeds(options: FeedsOptions) {
     if (feed.outbox.length === 1) write(feed);
   };
 
-  const goLive = (feed: Feed, member: FeedMember) => {
-    member.catchUp?.cancel();
+  /** Ends a member's catch-up stream; cleared first, so its handlers know it was ended here. */
+  const stopCatchUp = (member: FeedMember) => {
+    const stream = member.catchUp;
     member.catchUp = undefined;
+    stream?.cancel();
+  };
+
+  const goLive = (feed: Feed, member: FeedMember) => {
+    stopCatchUp(member);
     member.live = true;
     for (const frame of feed.ring) if (frame.seq > member.lastSeq) deliver(member, frame);
   };
@@ -158,7 +168,7 @@ export function createSessionFeeds(options: FeedsOptions) {
     if (feeds.get(feed.sessionId) !== feed) return;
     feeds.delete(feed.sessionId);
     for (const member of feed.members) {
-      member.catchUp?.cancel();
+      stopCatchUp(member);
       member.ended(error);
     }
     feed.members.clear();
@@ -172,10 +182,10 @@ export function createSessionFeeds(options: FeedsOptions) {
   };
 
   /**
-   * Follows a feed's upstream stream. One that fails UNAVAILABLE (the session instance serving
-   * it stopped or died) is opened again after the last stored event it had, on whichever instance
-   * answers, up to REOPEN_ATTEMPTS times in a row: the sockets notice nothing, and miss nothing.
-   * Only when none answers does the subscription end with the error (the client resubscribes).
+   * Follows a feed's upstream stream. One that fails UNAVAILABLE or CANCELLED (REOPENED_CODES) is
+   * opened again after the last stored event it had, on whichever instance answers, up to
+   * REOPEN_ATTEMPTS times in a row: the sockets notice nothing, and miss nothing. Only when none
+   * answers does the subscription end with the error (the client resubscribes).
    */
   const follow = (feed: Feed, stream: ClientReadableStream<Buffer>, attempt: number) => {
     const { sessionId } = feed;
@@ -200,10 +210,11 @@ export function createSessionFeeds(options: FeedsOptions) {
     let failed = false;
     stream.on("error", (error: { code?: number }) => {
       failed = true;
-      if (error.code === CANCELLED || feed.stream !== stream) return;
+      // Cancelled here: the feed's last socket left, the edge is stopping, or a reopen replaced it.
+      if (feed.stream !== stream || feeds.get(sessionId) !== feed) return;
       const tries = received ? 1 : attempt + 1;
       const member = [...feed.members][0];
-      if (error.code !== UNAVAILABLE || tries > REOPEN_ATTEMPTS || !member || feeds.get(sessionId) !== feed)
+      if (!REOPENED_CODES.has(error.code ?? -1) || tries > REOPEN_ATTEMPTS || !member)
         return close(feed, error);
       log.info({ sessionId, afterSeq: feed.head, attempt: tries }, "session stream lost; reopening");
       setTimeout(() => reopen(feed, tries), reopenDelay(tries)).unref();
@@ -222,10 +233,16 @@ export function createSessionFeeds(options: FeedsOptions) {
     follow(feed, stream, attempt);
     const unanswered = setTimeout(() => {
       if (feed.stream !== stream) return;
-      if (attempt >= REOPEN_ATTEMPTS) return close(feed, new Error("no session instance answered"));
-      log.info({ sessionId: feed.sessionId, attempt: attempt + 1 }, "session stream not answered; reopening");
+      if (attempt >= REOPEN_ATTEMPTS) close(feed, new Error("no session instance answered"));
+      else {
+        log.info(
+          { sessionId: feed.sessionId, attempt: attempt + 1 },
+          "session stream not answered; reopening",
+        );
+        reopen(feed, attempt + 1);
+      }
+      // Replaced or closed by now: its cancel is the edge's own.
       stream.cancel();
-      reopen(feed, attempt + 1);
     }, REOPEN_ANSWER_MS);
     unanswered.unref();
     stream.once("metadata", () => {
@@ -283,21 +300,19 @@ export function createSessionFeeds(options: FeedsOptions) {
         deliver(member, frame);
         if (member.lastSeq >= current.base) goLive(current, member);
       });
+      // Ended by the session instance (the edge's own cancels clear `catchUp` first).
       const over = (error?: unknown) => {
         if (member.catchUp !== stream) return;
         member.catchUp = undefined;
         drop(current, member);
         member.ended(error);
       };
-      stream.on("error", (error: { code?: number }) => {
-        if (error.code !== CANCELLED) over(error);
-      });
+      stream.on("error", (error: unknown) => over(error));
       stream.on("end", () => over());
     },
     /** Removes a subscription; the feed's upstream stream ends with its last socket. */
     leave(member: FeedMember) {
-      member.catchUp?.cancel();
-      member.catchUp = undefined;
+      stopCatchUp(member);
       member.live = false;
       const feed = feeds.get(member.sessionId);
       if (feed) drop(feed, member);
@@ -308,7 +323,7 @@ export function createSessionFeeds(options: FeedsOptions) {
       for (const feed of [...feeds.values()]) {
         feeds.delete(feed.sessionId);
         feed.stream.cancel();
-        for (const member of feed.members) member.catchUp?.cancel();
+        for (const member of feed.members) stopCatchUp(member);
         feed.members.clear();
       }
     },

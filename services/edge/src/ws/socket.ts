@@ -40,7 +40,6 @@ const SWEEP_MS = 250;
 /** At shutdown, how long clients get to close before they are cut and reported offline. */
 const SHUTDOWN_GRACE_MS = 1_000;
 const WATCH_ME_PATH = "/parley.user.v1.UserService/WatchMe";
-const CANCELLED = 1;
 
 export interface SocketDeps {
   catalogue: Catalogue;
@@ -396,8 +395,15 @@ export function createSocketHub(deps: SocketDeps) {
    * notification turned into one `notification` frame (heartbeats stay upstream). A new
    * `watch_me` replaces the stream; it ends with the socket.
    */
+  /** Ends the connection's WatchMe; cleared first, so its handlers know it was ended here. */
+  const stopWatchingMe = (conn: Connection) => {
+    const stream = conn.me;
+    conn.me = undefined;
+    stream?.cancel();
+  };
+
   const watchMe = (conn: Connection, frame: WatchMeFrame, requestId: string) => {
-    conn.me?.cancel();
+    stopWatchingMe(conn);
     const stream = deps.upstreams.serverStream(
       "user",
       WATCH_ME_PATH,
@@ -417,8 +423,10 @@ export function createSocketHub(deps: SocketDeps) {
       });
       sendText(conn, `{"type":"notification","notification":${JSON.stringify(json)}}`);
     });
-    stream.on("error", (error: { code?: number }) => {
-      if (conn.me !== stream || error.code === CANCELLED) return;
+    // Failed upstream (a CANCELLED too: the user instance stopped past its grace): the client is
+    // told, and watches again.
+    stream.on("error", (error: unknown) => {
+      if (conn.me !== stream) return;
       conn.me = undefined;
       sendError(conn, error, requestId, withId(frame.id));
     });
@@ -535,8 +543,7 @@ export function createSocketHub(deps: SocketDeps) {
   const onClose = (conn: Connection) => {
     conn.closed = true;
     connections.delete(conn);
-    conn.me?.cancel();
-    conn.me = undefined;
+    stopWatchingMe(conn);
     for (const sessionId of [...(conn.subscriptions?.keys() ?? [])]) unsubscribe(conn, sessionId);
     leave(byLoginSession, conn.loginSessionId, conn);
     if (conn.userId) {
@@ -626,7 +633,7 @@ export function createSocketHub(deps: SocketDeps) {
       while (connections.size > 0 && Date.now() < deadline)
         await new Promise((resolve) => setTimeout(resolve, 50));
       for (const conn of connections) {
-        conn.me?.cancel();
+        stopWatchingMe(conn);
         conn.socket.terminate();
       }
       feeds.closeAll();
