@@ -80,6 +80,12 @@ t.test(
     t.equal(unknown.code, grpc.status.UNIMPLEMENTED);
     const oversized = await relay.call("u1", { metadata: { "x-big": "x".repeat(9_000) } });
     t.equal(oversized.code, grpc.status.RESOURCE_EXHAUSTED, "metadata is limited as in headers");
+    const untextual = await relay.call("u1", { metadata: { "x-api-key": "pk_caf\u00e9" } });
+    t.same(
+      [untextual.code, untextual.details.includes("caf")],
+      [grpc.status.INVALID_ARGUMENT, false],
+      "metadata gRPC cannot carry is refused as the caller's mistake, its value not echoed",
+    );
   },
 );
 

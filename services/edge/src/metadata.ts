@@ -14,6 +14,8 @@ export interface CallerFacts {
 
 /** Language tags, q-values and their separators: anything else is not passed on. */
 const ACCEPT_LANGUAGE = /^[\w\-,;=.* ]{1,200}$/;
+/** What gRPC metadata may carry as text; HTTP headers may also hold tabs and Latin-1 letters. */
+const NOT_METADATA_TEXT = /[^\x20-\x7e]/g;
 
 /** gRPC metadata as HTTP/2 headers (lower-case names, text values). */
 export type UpstreamHeaders = Record<string, string>;
@@ -27,7 +29,8 @@ export function upstreamMetadata(facts: CallerFacts): UpstreamHeaders {
   const headers: UpstreamHeaders = { "x-request-id": facts.requestId, "x-client-ip": facts.clientIp };
   if (facts.bearerToken) headers.authorization = `Bearer ${facts.bearerToken}`;
   else if (facts.apiKey) headers["x-api-key"] = facts.apiKey;
-  if (facts.userAgent) headers["x-client-user-agent"] = facts.userAgent.slice(0, 300);
+  if (facts.userAgent)
+    headers["x-client-user-agent"] = facts.userAgent.slice(0, 300).replace(NOT_METADATA_TEXT, "?");
   if (facts.acceptLanguage && ACCEPT_LANGUAGE.test(facts.acceptLanguage))
     headers["accept-language"] = facts.acceptLanguage;
   return headers;

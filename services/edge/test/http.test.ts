@@ -112,6 +112,23 @@ t.test("the edge over the real platform", async (t) => {
     });
     t.equal(forgedKey.status, 401, "a key that does not verify is refused, never treated as anonymous");
     t.equal(forgedKey.body.error.reason, "API_KEY_INVALID");
+    // Header values may hold tabs and Latin-1 letters; gRPC metadata may not.
+    const oddKey = await api.call("POST", "/v1/auth/login", {
+      body: { identifier: person.email, password: PASSWORD },
+      headers: { "x-api-key": "pk_caf\u00e9" },
+    });
+    t.same([oddKey.status, oddKey.body.error?.reason], [401, "API_KEY_INVALID"], "a malformed key: 401");
+    const oddAgent = await api.call("POST", "/v1/auth/login", {
+      body: { identifier: person.email, password: PASSWORD, device_name: "odd agent" },
+      headers: { "user-agent": "caf\u00e9\tbrowser" },
+    });
+    t.equal(oddAgent.status, 200, "a user agent of other characters signs in, not a 500");
+    const listed = await api.call("GET", "/v1/auth/sessions", { token: person.accessToken });
+    t.equal(
+      listed.body.sessions.find((s: { device_name: string }) => s.device_name === "odd agent")?.user_agent,
+      "caf??browser",
+      "passed on with the characters metadata cannot carry replaced",
+    );
   });
 
   await t.test(

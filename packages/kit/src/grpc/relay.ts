@@ -70,8 +70,15 @@ function metadataOf(entries: Record<string, string>): grpc.Metadata {
   for (const name in entries) {
     const value = entries[name]!;
     bytes += name.length + value.length;
-    if (name.endsWith("-bin")) metadata.add(name, Buffer.from(value, "base64"));
-    else metadata.add(name, value);
+    try {
+      if (name.endsWith("-bin")) metadata.add(name, Buffer.from(value, "base64"));
+      else metadata.add(name, value);
+    } catch {
+      // grpc-js's message quotes the value, which may be a credential: named, never echoed.
+      throw Object.assign(new Error(`metadata ${JSON.stringify(name)} is not valid`), {
+        code: grpc.status.INVALID_ARGUMENT,
+      });
+    }
   }
   if (bytes > MAX_METADATA_BYTES)
     throw Object.assign(new Error(`metadata of ${bytes} bytes is over the limit of ${MAX_METADATA_BYTES}`), {

@@ -14,6 +14,8 @@ declare module "fastify" {
 }
 
 const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]+)$/;
+/** Printable ASCII, as long as a sane key: auth's keys are far shorter. */
+const API_KEY = /^[\x21-\x7e]{1,256}$/;
 const ANONYMOUS: Principal = { kind: "anonymous" };
 
 /**
@@ -46,7 +48,12 @@ export default fp(
         return;
       }
       const apiKey = request.headers["x-api-key"];
-      if (typeof apiKey === "string") request.apiKey = apiKey;
+      if (typeof apiKey === "string") {
+        // Not a key auth could have issued, nor one gRPC metadata can carry: refused here.
+        if (!API_KEY.test(apiKey))
+          return done(unauthenticated("API_KEY_INVALID", "the API key is malformed"));
+        request.apiKey = apiKey;
+      }
       done();
     });
   },
