@@ -184,6 +184,12 @@ t.test("hostile input is refused at the edge", async (t) => {
     t.same(invalid.error.details.field_violations, [
       { field: "session_id", description: "session_id is required" },
     ]);
+    for (const after_seq of ["9999999999999999999", 1e21]) {
+      ws.send({ type: "subscribe", id: "far", session_id: randomUUID(), after_seq });
+      const far = await ws.waitFor((f) => f.type === "error" && f.id === "far");
+      t.equal(far.error.reason, "INVALID_FRAME", `after_seq ${after_seq}: beyond any seq, refused`);
+      ws.frames.length = 0;
+    }
     ws.send({
       type: "send_message",
       id: "m1",

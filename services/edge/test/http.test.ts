@@ -158,6 +158,15 @@ t.test("the edge over the real platform", async (t) => {
       t.equal(stale.body.error.reason, "SIGNATURE_STALE");
       const unsigned = await api.call("POST", "/v1/webhooks/payments/development", { body: event });
       t.equal(unsigned.status, 400);
+      const empty = await fetch(`${api.url}/v1/webhooks/payments/development`, {
+        method: "POST",
+        headers: { "parley-signature": `t=${Math.floor(Date.now() / 1000)},v1=00` },
+      });
+      t.same(
+        [empty.status, ((await empty.json()) as { error: { reason: string } }).error.reason],
+        [400, "SIGNATURE_INVALID"],
+        "no body at all: its signature checked like any, not a 500",
+      );
       t.equal(
         (await api.call("GET", "/v1/me/wallet", { token: person.accessToken })).body.wallet.balance
           .amount_minor,

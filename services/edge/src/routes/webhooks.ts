@@ -77,7 +77,8 @@ const webhookRoutes: FastifyPluginAsync<WebhookOptions> = async (app, options) =
     "/v1/webhooks/payments/:provider",
     { config: { label: "/v1/webhooks/payments/{provider}" } },
     async (request, reply) => {
-      const raw = request.body as Buffer;
+      // No body at all (no content type either) parses to nothing: signed as empty.
+      const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
       verifySignature(
         secret,
         request.headers[SIGNATURE_HEADER] as string | undefined,

@@ -14,10 +14,14 @@ const FrameId = T.Union([T.String(), T.Number()], {
   description: "Chosen by the client; echoed on the reply (ack, pong, subscribed or error) to this frame.",
 });
 const SessionId = T.String({ format: "uuid", description: "The session (UUID)." });
-const Seq = T.Union([T.String({ pattern: "^[0-9]{1,19}$" }), T.Integer({ minimum: 0 })], {
-  description: "The highest seq already seen: stored events after it are replayed, then live ones follow.",
-  examples: ["42"],
-});
+/** Seqs count one session's events: 15 digits is far beyond any, and exact as a JavaScript number. */
+const Seq = T.Union(
+  [T.String({ pattern: "^[0-9]{1,15}$" }), T.Integer({ minimum: 0, maximum: 999_999_999_999_999 })],
+  {
+    description: "The highest seq already seen: stored events after it are replayed, then live ones follow.",
+    examples: ["42"],
+  },
+);
 
 export const CLIENT_FRAMES = {
   auth: T.Object(
