@@ -25,7 +25,8 @@ t.test("the edge serves the console's build with its own policy", async (t) => {
   writeFileSync(path.join(path.dirname(dir), "outside.html"), "outside");
   const accounts = [{ name: "Priya", email: "priya@parley.local", password: "pw", role: "user" }];
   const { url, userToken } = await startLoneEdge(t, {
-    CONSOLE_DIR: dir,
+    // Given with a trailing slash, as a shell's completion writes it.
+    CONSOLE_DIR: `${dir}${path.sep}`,
     CONSOLE_DEMO_ACCOUNTS: JSON.stringify(accounts),
   });
 

@@ -68,7 +68,7 @@ const TYPES: Record<string, string> = {
  */
 function consoleDir(given: string | undefined): string | undefined {
   const candidates = given
-    ? [given]
+    ? [path.resolve(given)] // absolute, no trailing slash: the containment check compares prefixes
     : [
         path.resolve(import.meta.dirname, "../console"), // <deployed edge>/dist → <deployed edge>/console
         path.resolve(import.meta.dirname, "../../../../packages/console/dist"), // services/edge/src/routes
