@@ -497,7 +497,8 @@ h.test(
     t.equal(await earnings(expert), 16_000n, "nothing left earnings");
     await h.billing.setWalletFrozen(expert.userId, false);
 
-    // A withdrawal that passed the first check waits on the earnings row while the freeze lands.
+    // A freeze in progress (its wallet row locked, not committed yet) when a withdrawal that
+    // passed the first check arrives: the withdrawal waits for it, and sees it.
     let release!: () => void;
     const released = new Promise<void>((resolve) => {
       release = resolve;
@@ -506,17 +507,16 @@ h.test(
     const lockTaken = new Promise<void>((resolve) => {
       locked = resolve;
     });
-    const holder = h.sql.begin(async (tx) => {
-      await tx`select 1 from billing.accounts where kind = 'earnings' and owner_id = ${expert.userId} for update`;
+    const freezing = h.sql.begin(async (tx) => {
+      await tx`update billing.accounts set frozen_at = now() where kind = 'wallet' and owner_id = ${expert.userId}`;
       locked();
       await released;
     });
     await lockTaken;
     const racing = failure(withdraw(expert, 6_000n));
     await new Promise((resolve) => setTimeout(resolve, 300));
-    await h.billing.setWalletFrozen(expert.userId, true);
     release();
-    await holder;
+    await freezing;
     t.equal((await racing).reason, "WALLET_FROZEN", "the freeze is seen under the lock");
     t.equal(await earnings(expert), 16_000n, "nothing left earnings");
     await h.billing.setWalletFrozen(expert.userId, false);
@@ -537,5 +537,29 @@ h.test(
       const plan = await genericPlanOf(t, h.serviceUrl, (pool) => store(pool).list({ ...filters, ...page }));
       t.match(plan, index, `${JSON.stringify(filters)}: through ${index.source}`);
     }
+  },
+);
+
+h.test(
+  "a withdrawal waits for a charge that holds the expert's wallet without holding their earnings (no deadlock)",
+  async (t) => {
+    const expert = await earning(2);
+    await verified(expert);
+    await h.fund(expert.userId, 1_000n);
+    let withdrawal: Promise<unknown> | undefined;
+    // A charge batch in which the expert pays (their wallet locked) and then earns (their
+    // earnings updated), with a withdrawal of theirs arriving in between.
+    await h.sql.begin(async (tx) => {
+      await tx`select 1 from billing.accounts where kind = 'wallet' and owner_id = ${expert.userId} for update`;
+      withdrawal = withdraw(expert, 2_000n);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await tx`set local lock_timeout = '3s'`;
+      // Its lock only (a real charge writes an entry with it).
+      await tx`update billing.accounts set balance = balance
+        where kind = 'earnings' and owner_id = ${expert.userId}`;
+    });
+    const { payout } = (await withdrawal) as Awaited<ReturnType<typeof withdraw>>;
+    t.equal(payout?.status, PayoutStatus.PAYOUT_STATUS_PROCESSING, "the withdrawal went through after it");
+    t.equal(await earnings(expert), 14_000n);
   },
 );

@@ -66,20 +66,25 @@ const toPayout = (row: PayoutRow): Payout => ({
   updatedAt: row.updated_at,
 });
 
-/** The payout account, then the earnings row locked: what a withdrawal plans against. */
+/**
+ * The payout account, the expert's wallets share-locked, then the earnings row locked: what a
+ * withdrawal plans against. Wallets before earnings, the order every money move keeps (a charge
+ * locks its payer's wallet, then adds to its payee's earnings): the other way round, a
+ * withdrawal and a charge batch in which the expert both pays and earns deadlocked.
+ */
 async function snapshotOf(tx: Tx, expertUserId: string, currency: string): Promise<PayoutSnapshot> {
   const [account] = await tx<AccountRow[]>`
     select * from billing.payout_accounts where expert_user_id = ${expertUserId}`;
-  const [earnings] = await tx<{ balance: bigint }[]>`
-    select balance from billing.accounts
-    where kind = 'earnings' and owner_id = ${expertUserId} and currency = ${currency}
-    for update`;
-  // Read under the earnings lock (wallet rows shared-locked, so a freeze in progress is
-  // waited for): a freeze committed before this withdrawal or retry stops it.
+  // Shared-locked, so a freeze in progress is waited for: a freeze committed before this
+  // withdrawal or retry stops it, and none commits until it is done.
   const [wallets] = await tx<{ frozen: boolean }[]>`
     select coalesce(bool_or(frozen), false) as frozen from (
       select frozen_at is not null as frozen from billing.accounts
       where kind = 'wallet' and owner_id = ${expertUserId} order by id for share) w`;
+  const [earnings] = await tx<{ balance: bigint }[]>`
+    select balance from billing.accounts
+    where kind = 'earnings' and owner_id = ${expertUserId} and currency = ${currency}
+    for update`;
   return {
     account: account && toAccount(account),
     earnings: earnings?.balance ?? 0n,

@@ -10,7 +10,8 @@ export function createRefundStore(sql: Sql, platform: PlatformAccounts): RefundS
   return {
     /**
      * The payer's wallet lock serialises refunds of a session (and orders them against its
-     * charges); the payee's earnings are read after it, then the session's totals.
+     * charges); the payee's earnings are locked after it (a withdrawal committing in between
+     * would otherwise take them below what the plan counted on), then the session's totals.
      */
     async refund(key, target, plan) {
       return (await sql.begin((tx) =>
@@ -32,8 +33,10 @@ export function createRefundStore(sql: Sql, platform: PlatformAccounts): RefundS
               (select coalesce(sum(commission), 0)::int8 from billing.charges where session_id = ${target.sessionId}) as commission,
               (select coalesce(sum(amount), 0)::int8 from billing.refunds where session_id = ${target.sessionId}) as refunded,
               (select coalesce(sum(commission_reversed), 0)::int8 from billing.refunds where session_id = ${target.sessionId}) as reversed,
-              (select coalesce(sum(balance), 0)::int8 from billing.accounts
-               where kind = 'earnings' and owner_id = ${session.payee_user_id} and currency = ${session.currency}) as earnings`;
+              (select coalesce(sum(balance), 0)::int8 from (
+                select balance from billing.accounts
+                where kind = 'earnings' and owner_id = ${session.payee_user_id} and currency = ${session.currency}
+                for update) e) as earnings`;
           const decided = plan({
             sessionId: target.sessionId,
             payerUserId: session.payer_user_id,
