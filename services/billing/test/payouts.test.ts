@@ -11,7 +11,7 @@ import {
 import type postgres from "postgres";
 import t from "tap";
 import { createLedgerStore } from "../src/persistence/store";
-import { isoWeek } from "../src/workers/automatic-payouts";
+import { isoWeek, isoWeekStart } from "../src/workers/automatic-payouts";
 import { failure, genericPlanOf, inr, startHarness } from "./harness";
 
 const rail = await razorpayXStandIn(t);
@@ -415,7 +415,13 @@ h.test("the automatic payout pays verified experts above the threshold once a we
   const poor = await earning(1);
   await verified(poor);
   const run = (period: string) =>
-    h.billing.runAutomaticPayouts({ currency: "INR", threshold: 20_000n, period, limit: 500 });
+    h.billing.runAutomaticPayouts({
+      currency: "INR",
+      threshold: 20_000n,
+      period,
+      since: isoWeekStart(h.clock.now),
+      limit: 500,
+    });
   await run(isoWeek(new Date("2026-12-03T00:00:00Z")));
   await run(isoWeek(new Date("2026-12-04T00:00:00Z")));
   t.equal(await earnings(rich), 0n, "all of it, once that week");
@@ -428,6 +434,65 @@ h.test("the automatic payout pays verified experts above the threshold once a we
   ).payouts;
   t.same([auto?.automatic, auto?.amount?.amountMinor], [true, 24_000n]);
   t.equal(isoWeek(new Date("2026-12-03T00:00:00Z")), "2026-W49");
+  t.same(
+    isoWeekStart(new Date("2026-12-06T23:59:00Z")),
+    new Date("2026-11-30T00:00:00Z"),
+    "W49 began on Monday",
+  );
+});
+
+h.test("the automatic payout's first experts are never the same ones again and again", async (t) => {
+  // Amounts no other test's experts earn, so only this test's are due at this threshold.
+  const threshold = 1_000_000n;
+  const earn = async (expert: Person) => {
+    const payer = await h.user();
+    await h.fund(payer.userId, 1_500_000n);
+    await h.client.charge(
+      {
+        sessionId: newId(),
+        minute: 1n,
+        payerUserId: payer.userId,
+        payeeUserId: expert.userId,
+        amount: inr(1_500_000n),
+        holdId: "",
+      },
+      h.as.session,
+    );
+  };
+  const expert = async () => {
+    const person = await h.user("expert");
+    await earn(person);
+    await verified(person);
+    return person;
+  };
+  const first = await expert();
+  // Experts after `first` in the order the payout takes them (by id).
+  const later = async () => {
+    let person = await expert();
+    while (person.userId < first.userId) person = await expert();
+    return person;
+  };
+  const second = await later();
+  // One expert a round (a real round takes 500).
+  const run = () =>
+    h.billing.runAutomaticPayouts({
+      currency: "INR",
+      threshold,
+      period: "2026-W50",
+      since: isoWeekStart(h.clock.now),
+      limit: 1,
+    });
+  await h.billing.setWalletFrozen(first.userId, true);
+  await run();
+  t.equal(await earnings(second), 0n, "a frozen expert is passed over, not tried again in everyone's place");
+  await h.billing.setWalletFrozen(first.userId, false);
+  await run();
+  t.equal(await earnings(first), 0n, "paid once unfrozen");
+  await earn(first);
+  const third = await later();
+  await run();
+  t.equal(await earnings(first), 1_200_000n, "one paid this week and earning again waits for next week");
+  t.equal(await earnings(third), 0n, "the next expert is paid instead");
 });
 
 h.test("KYC set by RazorpayX's account validation webhook", async (t) => {

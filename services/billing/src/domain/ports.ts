@@ -360,10 +360,15 @@ export interface PayoutStore {
   pendingTotal(expertUserId: string, currency: string): Promise<bigint>;
   /** Payouts still processing, unchanged since before the claim's `before`. */
   claimDue(claim: DueClaim): Promise<Payout[]>;
-  /** Verified experts whose earnings are at least `threshold`, with their earnings. */
+  /**
+   * Verified experts whose earnings are at least `threshold`, with their earnings: not frozen,
+   * and with no automatic payout in that currency since `since` (this period's are done), so
+   * the first `limit` are never the same ones again and again.
+   */
   dueAutomatic(input: {
     currency: string;
     threshold: bigint;
+    since: Date;
     limit: number;
   }): Promise<{ expertUserId: string; earnings: bigint }[]>;
 }

@@ -227,11 +227,18 @@ export function createPayoutStore(sql: Sql, platform: PlatformAccounts, sealer: 
       return rows.map(toPayout);
     },
 
-    async dueAutomatic({ currency, threshold, limit }) {
+    async dueAutomatic({ currency, threshold, since, limit }) {
       const rows = await sql<{ owner_id: string; balance: bigint }[]>`
         select a.owner_id, a.balance from billing.payout_accounts p
         join billing.accounts a on a.kind = 'earnings' and a.owner_id = p.expert_user_id and a.currency = ${currency}
         where p.kyc_status = 'verified' and a.balance >= ${threshold}
+          and not exists (
+            select 1 from billing.accounts w
+            where w.kind = 'wallet' and w.owner_id = p.expert_user_id and w.frozen_at is not null)
+          and not exists (
+            select 1 from billing.payouts o
+            where o.expert_user_id = p.expert_user_id and o.currency = ${currency} and o.automatic
+              and o.created_at >= ${since})
         order by a.owner_id limit ${limit}`;
       return rows.map((row) => ({ expertUserId: row.owner_id, earnings: row.balance }));
     },

@@ -11,6 +11,13 @@ export function isoWeek(at: Date): string {
   return `${day.getUTCFullYear()}-W${String(week).padStart(2, "0")}`;
 }
 
+/** When the ISO week of a date began: its Monday, 00:00 UTC. */
+export function isoWeekStart(at: Date): Date {
+  const day = new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate()));
+  day.setUTCDate(day.getUTCDate() + 1 - (day.getUTCDay() || 7));
+  return day;
+}
+
 /**
  * The weekly automatic payout: every `intervalMs`, each verified expert whose earnings reach the
  * threshold withdraws them all, once per ISO week (the week is in the request id, so repeated
@@ -26,10 +33,12 @@ export function startAutomaticPayouts(
   const timer = setInterval(async () => {
     for (const currency of options.currencies) {
       try {
+        const now = new Date();
         const requested = await billing.runAutomaticPayouts({
           currency,
           threshold: options.threshold,
-          period: isoWeek(new Date()),
+          period: isoWeek(now),
+          since: isoWeekStart(now),
           limit: 500,
         });
         if (requested > 0) log.info({ requested, currency }, "automatic payouts requested");

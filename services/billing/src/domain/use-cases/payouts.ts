@@ -203,7 +203,14 @@ export function payouts(core: Core) {
      * The automatic payout: every verified expert whose earnings reach `threshold` withdraws them
      * all, once per `period` (the request id names the period, so instances and restarts agree).
      */
-    async runAutomaticPayouts(input: { currency: string; threshold: bigint; period: string; limit: number }) {
+    async runAutomaticPayouts(input: {
+      currency: string;
+      threshold: bigint;
+      /** The period's name (in the request id) and when it began. */
+      period: string;
+      since: Date;
+      limit: number;
+    }) {
       const due = await store.payouts.dueAutomatic(input);
       let requested = 0;
       for (const { expertUserId, earnings } of due) {
