@@ -242,6 +242,15 @@ h.test(
       }),
     );
     t.equal(await earnings(expert), 16_000n, "a failure before payment too");
+    const { earnings: totals } = await h.client.getEarnings(
+      { expertUserId: "", currency: "INR" },
+      expert.call,
+    );
+    t.same(
+      [totals?.earned?.amountMinor, totals?.refunded?.amountMinor],
+      [16_000n, 0n],
+      "payouts that left and came back are neither earned again nor refunded",
+    );
     const notRetryable = await failure(h.client.retryPayout({ payoutId: payout!.payoutId }, h.as.operator));
     t.equal(notRetryable.reason, "PAYOUT_NOT_RETRYABLE");
     const retried = (await h.client.retryPayout({ payoutId: second.payoutId }, h.as.operator)).payout!;

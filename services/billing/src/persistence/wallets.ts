@@ -60,14 +60,22 @@ export function createWalletStore(sql: Sql, platform: PlatformAccounts): WalletS
   };
 }
 
-/** Experts' earnings: the running balance and lifetime totals from its entries. */
+/**
+ * Experts' earnings: the running balance, and lifetime totals from its entries by their
+ * transaction's type: earned from charges and captured holds, refunded by session refunds.
+ * Payouts leave and, failed, come back: neither is earned nor refunded.
+ */
 export function createEarningsStore(sql: Sql): EarningsStore {
   return {
     async read(expertUserId, currency): Promise<Earnings> {
       const [row] = await sql<{ balance: bigint; earned: bigint; refunded: bigint }[]>`
         select a.balance,
-          coalesce((select sum(amount) from billing.entries where account_id = a.id and amount > 0), 0)::int8 as earned,
-          coalesce((select -sum(amount) from billing.entries where account_id = a.id and amount < 0), 0)::int8 as refunded
+          coalesce((select sum(e.amount) filter (where t.type in ('session_charge', 'hold_capture'))
+            from billing.entries e join billing.transactions t on t.id = e.transaction_id
+            where e.account_id = a.id), 0)::int8 as earned,
+          coalesce((select -sum(e.amount) filter (where t.type = 'refund')
+            from billing.entries e join billing.transactions t on t.id = e.transaction_id
+            where e.account_id = a.id), 0)::int8 as refunded
         from billing.accounts a
         where a.kind = 'earnings' and a.owner_id = ${expertUserId} and a.currency = ${currency}`;
       return {
