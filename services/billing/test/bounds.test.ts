@@ -124,6 +124,13 @@ h.test(
     const [row] =
       await h.sql`select status, failure_reason from billing.payments where id = ${payment!.paymentId}`;
     t.same(row, { status: "failed", failure_reason: "WALLET_BALANCE_LIMIT_EXCEEDED" });
+    const findings = await h.sql`
+      select kind, amount from billing.payment_findings where payment_id = ${payment!.paymentId}`;
+    t.same(
+      findings.map((f) => [f.kind, f.amount]),
+      [["uncredited_capture", MAX_TOP_UP]],
+      "the money the provider took is on staff's queue to give back, once",
+    );
   },
 );
 

@@ -696,6 +696,7 @@ function Payouts() {
 /** The kinds billing records (PaymentFinding.kind in protos/parley/billing/v1/billing.proto). */
 const FINDING_KINDS = [
   "duplicate_capture",
+  "uncredited_capture",
   "dispute",
   "provider_refund",
   "refund_unknown",

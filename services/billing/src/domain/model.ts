@@ -119,6 +119,7 @@ export interface Payment {
  */
 export const PAYMENT_FINDING_KINDS = [
   "duplicate_capture",
+  "uncredited_capture",
   "dispute",
   "provider_refund",
   "refund_unknown",

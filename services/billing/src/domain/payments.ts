@@ -127,8 +127,8 @@ export const planGrant = (wallet: WalletSnapshot, amount: bigint, context: Credi
 
 /**
  * A confirmed payment's credit. Past the wallet limit it is not credited: the payment fails
- * with the reason recorded (the provider is answered, so it stops retrying; the money goes back
- * through the provider).
+ * with the reason recorded (the provider is answered, so it stops retrying) and an
+ * `uncredited_capture` finding puts the money the provider took on staff's queue to refund there.
  */
 export function planPaymentCredit(
   wallet: WalletSnapshot,

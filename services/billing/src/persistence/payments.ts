@@ -314,6 +314,11 @@ export function createPaymentStore(sql: Sql, platform: PlatformAccounts): Paymen
         const plan = credit(wallet, payment);
         if ("failureReason" in plan.result) {
           const [updated] = await update("failed", { failureReason: plan.result.failureReason });
+          await tx`
+            insert into billing.payment_findings (id, payment_id, kind, provider_payment_id, amount, currency, created_at)
+            values (${newId()}, ${found.id}, 'uncredited_capture', ${event.providerPaymentId}, ${payment.amount},
+              ${payment.currency}, ${event.now})
+            on conflict (payment_id, kind, provider_payment_id, provider_refund_id) do nothing`;
           return { payment: toPayment(updated!), credited: false, duplicate };
         }
         const results = await pipelined([

@@ -1097,7 +1097,9 @@ export interface ReconcilePaymentResponse {
 export interface PaymentFinding {
   /**
    * What: reconciled_credited, reconciled_failed, reconciled_expired, duplicate_capture (a second
-   * capture upstream, to refund; never credited), dispute, provider_refund (refunded at the
+   * capture upstream, to refund; never credited), uncredited_capture (captured while the wallet
+   * could not take it, past its balance limit: the payment failed, to refund at the provider),
+   * dispute, provider_refund (refunded at the
    * provider's dashboard, not through Parley: the payer has the money back while the wallet keeps
    * what the payment credited, for staff to settle) or refund_unknown (a refund of ours the
    * provider does not know by the id it gave: pending, its amount out of the wallet).
