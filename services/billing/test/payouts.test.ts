@@ -507,7 +507,11 @@ h.test("the automatic payout's first experts are never the same ones again and a
 h.test("KYC set by RazorpayX's account validation webhook", async (t) => {
   const expert = await earning(1);
   await h.client.setPayoutAccount(bankAccount, expert.call);
-  const validation = (event: string, accountStatus: string) => {
+  const validation = (
+    event: string,
+    accountStatus: string,
+    createdAt = Math.floor(h.clock.now.getTime() / 1000),
+  ) => {
     const payload = Buffer.from(
       JSON.stringify({
         entity: "event",
@@ -517,6 +521,7 @@ h.test("KYC set by RazorpayX's account validation webhook", async (t) => {
             entity: {
               id: `fav_${newId()}`,
               status: "completed",
+              created_at: createdAt,
               results: { account_status: accountStatus },
               notes: { expert_user_id: expert.userId },
             },
@@ -549,6 +554,36 @@ h.test("KYC set by RazorpayX's account validation webhook", async (t) => {
   t.equal(verified.account?.kycStatus, KycStatus.KYC_STATUS_VERIFIED);
   const { payout } = await withdraw(expert, 1_000n);
   t.equal(payout?.status, PayoutStatus.PAYOUT_STATUS_PROCESSING, "then payouts go through");
+
+  // A validation of the old account, delivered (or delivered again) after the expert changed it.
+  const ofOldAccount = Math.floor(h.clock.now.getTime() / 1000);
+  h.clock.advanceSeconds(60);
+  await h.client.setPayoutAccount({ ...bankAccount, accountNumber: "998877665544" }, expert.call);
+  const late = await webhook(validation("fund_account.validation.completed", "active", ofOldAccount));
+  t.ok(late.duplicate, "acknowledged, not applied");
+  const changed = await h.client.getPayoutAccount(
+    { expertUserId: expert.userId, currency: "" },
+    h.as.operator,
+  );
+  t.equal(changed.account?.kycStatus, KycStatus.KYC_STATUS_PENDING, "the new account is not verified by it");
+  h.clock.advanceSeconds(60);
+  await h.client.setKycStatus(
+    { expertUserId: expert.userId, status: KycStatus.KYC_STATUS_REJECTED, reason: "name mismatch" },
+    h.as.operator,
+  );
+  await webhook(validation("fund_account.validation.completed", "active", ofOldAccount + 60));
+  const decided = await h.client.getPayoutAccount(
+    { expertUserId: expert.userId, currency: "" },
+    h.as.operator,
+  );
+  t.equal(decided.account?.kycStatus, KycStatus.KYC_STATUS_REJECTED, "nor is staff's later decision undone");
+  h.clock.advanceSeconds(60);
+  await webhook(validation("fund_account.validation.completed", "active"));
+  const revalidated = await h.client.getPayoutAccount(
+    { expertUserId: expert.userId, currency: "" },
+    h.as.operator,
+  );
+  t.equal(revalidated.account?.kycStatus, KycStatus.KYC_STATUS_VERIFIED, "a validation made since applies");
 });
 
 h.test(

@@ -275,7 +275,14 @@ export type PayoutEvent = { eventId: string } & (
       status: Exclude<PayoutStatus, "processing">;
       failureReason: string;
     }
-  | { kind: "kyc"; expertUserId: string; status: "verified" | "rejected"; reason: string }
+  | {
+      kind: "kyc";
+      expertUserId: string;
+      status: "verified" | "rejected";
+      reason: string;
+      /** When the provider made the validation (whole seconds). */
+      validatedAt: Date;
+    }
   | { kind: "ignored"; type: string }
 );
 
@@ -321,11 +328,17 @@ export interface PayoutStore {
   getAccount(expertUserId: string): Promise<PayoutAccount | undefined>;
   /** The decrypted details, for sending a payout. */
   details(expertUserId: string): Promise<PayoutDetails | undefined>;
+  /**
+   * Sets the account's KYC; undefined when there is no account or, given `validatedAt` (a
+   * provider's validation), when the account changed after it (new details, or staff's decision):
+   * the validation was of what was there before.
+   */
   setKyc(input: {
     expertUserId: string;
     status: KycStatus;
     reason: string;
     now: Date;
+    validatedAt?: Date;
   }): Promise<PayoutAccount | undefined>;
   /**
    * The payout account read, then the expert's earnings row locked (`FOR UPDATE`, so racing

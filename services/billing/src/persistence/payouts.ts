@@ -147,10 +147,14 @@ export function createPayoutStore(sql: Sql, platform: PlatformAccounts, sealer: 
       return row && (JSON.parse(sealer.open(row.sealed_details, expertUserId)) as PayoutDetails);
     },
 
-    async setKyc({ expertUserId, status, reason, now }) {
+    async setKyc({ expertUserId, status, reason, now, validatedAt }) {
+      // A validation's time is in whole seconds: one made in the second the account changed counts.
       const [row] = await sql<AccountRow[]>`
         update billing.payout_accounts set kyc_status = ${status}, kyc_reason = ${reason || null}, updated_at = ${now}
-        where expert_user_id = ${expertUserId} returning *`;
+        where expert_user_id = ${expertUserId}
+          and (${validatedAt ?? null}::timestamptz is null
+            or updated_at < ${validatedAt ?? null}::timestamptz + interval '1 second')
+        returning *`;
       return row && toAccount(row);
     },
 

@@ -136,7 +136,8 @@ export function razorpayXProvider(options: RazorpayXOptions): PayoutProvider {
 /**
  * A fund account validation (RazorpayX's account validation) as KYC: one whose notes name the
  * expert (`expert_user_id`) verifies their payout account when the account is active, and rejects
- * it, with the reason, when it is invalid or the validation failed.
+ * it, with the reason, when it is invalid or the validation failed; its `created_at` tells whether
+ * it is of the account as it is now (see PayoutStore.setKyc).
  */
 function kycEvent(eventId: string, type: string, body: Record<string, unknown>): PayoutEvent {
   const entity = (body.payload as Record<string, { entity?: Record<string, unknown> }> | undefined)?.[
@@ -152,6 +153,8 @@ function kycEvent(eventId: string, type: string, body: Record<string, unknown>):
     expertUserId,
     status: active ? "verified" : "rejected",
     reason: active ? "" : `account validation: ${accountStatus || String(entity.status ?? "failed")}`,
+    // Unix seconds; none (never seen from RazorpayX) counts as older than any account.
+    validatedAt: new Date(Number(entity.created_at ?? 0) * 1000 || 0),
   };
 }
 

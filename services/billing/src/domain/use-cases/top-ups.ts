@@ -293,9 +293,12 @@ export function topUps(core: Core) {
         const at = now();
         if (event.kind === "kyc") {
           const account = await store.payouts.setKyc({ ...event, now: at });
-          if (!account)
-            throw notFound("PAYOUT_ACCOUNT_NOT_FOUND", `no payout account for ${event.expertUserId}`);
-          return { eventId: event.eventId, duplicate: false, credited: false };
+          if (account) return { eventId: event.eventId, duplicate: false, credited: false };
+          // A validation of details replaced since, or older than staff's decision (a redelivery):
+          // acknowledged, not applied.
+          if (await store.payouts.getAccount(event.expertUserId))
+            return { eventId: event.eventId, duplicate: true, credited: false };
+          throw notFound("PAYOUT_ACCOUNT_NOT_FOUND", `no payout account for ${event.expertUserId}`);
         }
         const { payoutId, attempt } = parsePayoutReference(event.reference);
         // A payout made outside Parley (on RazorpayX's dashboard): not ours to settle.
