@@ -49,9 +49,10 @@ async function serve(t: Test, route: Route): Promise<{ baseUrl: string; received
 
 /**
  * What a stand-in does with the next refund sent: makes it and answers "pending" (the default),
- * or fails the call, "down" before the refund is made, "lost" after (made, the caller gets a 5xx).
+ * or fails the call, "down" before the refund is made, "lost" after (made, the caller gets a 5xx),
+ * "refused" as the provider refuses one it will never make (a 400: already refunded, say).
  */
-export type RefundAnswer = "pending" | "down" | "lost";
+export type RefundAnswer = "pending" | "down" | "lost" | "refused";
 
 export const STRIPE_KEY = "sk_test_parley_stand_in";
 export const STRIPE_WEBHOOK_SECRET = "whsec_parley_stand_in";
@@ -119,6 +120,11 @@ export async function stripeStandIn(t: Test) {
     if (request.method === "POST" && url.pathname === "/v1/refunds") {
       if (state.refund === "down")
         return { status: 503, headers: noRetry, body: { error: { type: "api_error", message: "down" } } };
+      if (state.refund === "refused")
+        return {
+          status: 400,
+          body: { error: { type: "invalid_request_error", message: "Charge has already been refunded." } },
+        };
       const key = String(request.headers["idempotency-key"] ?? "");
       const known = refundsByKey.get(key);
       if (known) return { body: known };
@@ -252,6 +258,13 @@ export async function razorpayStandIn(t: Test) {
     const refund = /^\/v1\/payments\/([^/?]+)\/refund$/.exec(request.path);
     if (request.method === "POST" && refund && payments.has(refund[1]!)) {
       if (state.refund === "down") return { status: 503, body: { error: { description: "down" } } };
+      if (state.refund === "refused")
+        return {
+          status: 400,
+          body: {
+            error: { code: "BAD_REQUEST_ERROR", description: "The payment has been fully refunded already" },
+          },
+        };
       const key = String(request.headers["x-refund-idempotency"] ?? "");
       const known = refundsByKey.get(key);
       if (known) return { body: known };
@@ -369,12 +382,13 @@ interface RazorpayXPayout {
  * X-Payout-Idempotency honoured: the same key is the same payout), `GET /v1/payouts/{id}` and
  * `GET /v1/payouts?reference_id=` (a collection of the payouts with that reference). `answer`
  * decides what a new payout says at once ("processing" by default), or makes the call fail:
- * "down" before the payout is made, "lost" after (made, but the caller gets a 504).
+ * "down" before the payout is made, "lost" after (made, but the caller gets a 504), "refused" a
+ * 400 as RazorpayX answers a payout it will not make (over the mode's limit, say).
  */
 export async function razorpayXStandIn(t: Test) {
   const payouts = new Map<string, RazorpayXPayout>();
   const byKey = new Map<string, RazorpayXPayout>();
-  const state = { answer: "processing" as "processing" | "processed" | "down" | "lost" };
+  const state = { answer: "processing" as "processing" | "processed" | "down" | "lost" | "refused" };
   let next = 0;
   const basic = `Basic ${Buffer.from(`${RAZORPAYX_KEY_ID}:${RAZORPAYX_KEY_SECRET}`).toString("base64")}`;
   const { baseUrl, received } = await serve(t, (request) => {
@@ -392,6 +406,11 @@ export async function razorpayXStandIn(t: Test) {
     }
     if (request.method !== "POST" || url.pathname !== "/v1/payouts") return undefined;
     if (state.answer === "down") return { status: 503, body: { error: { description: "down" } } };
+    if (state.answer === "refused")
+      return {
+        status: 400,
+        body: { error: { code: "BAD_REQUEST_ERROR", description: "Amount exceeds the maximum for UPI" } },
+      };
     const key = String(request.headers["x-payout-idempotency"] ?? "");
     if (!key) return { status: 400, body: { error: { description: "X-Payout-Idempotency is required" } } };
     const known = byKey.get(key);

@@ -311,6 +311,29 @@ h.test(
   },
 );
 
+h.test(
+  "a payout the rail refuses outright fails at once, back to earnings, and is not sent again",
+  async (t) => {
+    const expert = await earning(1);
+    await verified(expert);
+    rail.state.answer = "refused";
+    const { payout } = await withdraw(expert, 2_000n);
+    rail.state.answer = "processing";
+    t.same(
+      [payout?.status, payout?.failureReason],
+      [PayoutStatus.PAYOUT_STATUS_FAILED, "razorpayx refused it: Amount exceeds the maximum for UPI"],
+    );
+    t.equal(await earnings(expert), 8_000n, "the amount is back in earnings, to withdraw otherwise");
+    h.clock.advanceSeconds(16 * 60);
+    await h.billing.reconcilePayoutsDue(200, 4, 60_000);
+    t.equal(
+      rail.received.filter((r) => r.method === "POST" && r.body.reference_id === payout?.payoutId).length,
+      1,
+      "reconciliation does not send it again",
+    );
+  },
+);
+
 /** Reconciliation as the worker runs it, once the payouts have waited past RECONCILE_AFTER_MS. */
 const reconcileLater = async () => {
   h.clock.advanceSeconds(16 * 60);

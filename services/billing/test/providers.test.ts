@@ -650,3 +650,33 @@ h.test(
     t.equal(payer.reason, "PERMISSION_DENIED", "staff only");
   },
 );
+
+h.test(
+  "a refund the provider refuses outright fails at once and puts the amount back in the wallet",
+  async (t) => {
+    for (const [provider, paid] of [
+      ["stripe", async (user: Awaited<ReturnType<typeof h.user>>) => (await paidByStripe(user, 5_000n))!],
+      [
+        "razorpay",
+        async (user: Awaited<ReturnType<typeof h.user>>) => (await paidByRazorpay(user, 5_000n)).payment,
+      ],
+    ] as const) {
+      const user = await h.user();
+      const payment = await paid(user);
+      const standIn = provider === "stripe" ? stripe : razorpay;
+      standIn.state.refund = "refused";
+      const { refund } = await h.client.refundPayment(
+        { paymentId: payment.paymentId, amount: inr(2_000n), requestId: newId() },
+        h.as.operator,
+      );
+      standIn.state.refund = "pending";
+      t.equal(
+        refund?.status,
+        PaymentRefundStatus.PAYMENT_REFUND_STATUS_FAILED,
+        `${provider}: failed, not pending for ever`,
+      );
+      t.equal(await balance(user), 5_000n, `${provider}: the amount is back in the wallet`);
+      t.equal((await reconcileRefundsLater()).sent, 0, `${provider}: nothing left to send again`);
+    }
+  },
+);

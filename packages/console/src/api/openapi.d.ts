@@ -1322,7 +1322,7 @@ export interface paths {
         put?: never;
         /**
          * Withdraws earnings to the caller's verified payout account
-         * @description The amount leaves earnings for the payout-clearing account at once (so it cannot be withdrawn twice), goes to paid-out (the net) and the TDS account (the withheld tax) when the provider confirms, and comes back to earnings if the provider fails or reverses it. Two requests racing for the same earnings cannot both take them.
+         * @description The amount leaves earnings for the payout-clearing account at once (so it cannot be withdrawn twice), goes to paid-out (the net) and the TDS account (the withheld tax) when the provider confirms, and comes back to earnings if the provider fails or reverses it, or refuses it outright (the answer is then a FAILED payout with the provider's reason). Two requests racing for the same earnings cannot both take them.
          *
          *     Callers: expert.
          */
@@ -1476,7 +1476,7 @@ export interface paths {
         put?: never;
         /**
          * Refunds part or all of a top-up to the original payment method through its provider
-         * @description The amount leaves the wallet at once (so it cannot be spent meanwhile) for the clearing account and is sent to the provider (idempotent by the refund id); the refund is processed when the provider confirms it (its webhook), and a refund the provider fails puts the amount back.
+         * @description The amount leaves the wallet at once (so it cannot be spent meanwhile) for the clearing account and is sent to the provider (idempotent by the refund id); the refund is processed when the provider confirms it (its webhook), and a refund the provider fails, or refuses outright (the answer is then FAILED), puts the amount back.
          *
          *     Callers: staff (support, admin).
          */
@@ -10389,6 +10389,7 @@ export interface operations {
              * @description Bad request.
              *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
              *     - `PROVIDER_NOT_SUPPORTED` (INVALID_ARGUMENT): metadata supported
+             *     - `PROVIDER_REFUSED` (FAILED_PRECONDITION): metadata provider, status: the provider refused the request, its description in the message
              *     - `TOP_UP_LIMIT_EXCEEDED` (INVALID_ARGUMENT): metadata max_top_up_minor, currency
              *     - `WALLET_BALANCE_LIMIT_EXCEEDED` (FAILED_PRECONDITION): metadata max_balance_minor, balance_minor, currency
              *     - `CURRENCY_NOT_SUPPORTED` (INVALID_ARGUMENT): metadata supported
@@ -10402,7 +10403,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"] & {
                         error?: {
                             /** @enum {string} */
-                            reason?: "INVALID_BODY" | "PROVIDER_NOT_SUPPORTED" | "TOP_UP_LIMIT_EXCEEDED" | "WALLET_BALANCE_LIMIT_EXCEEDED" | "CURRENCY_NOT_SUPPORTED" | "VALIDATION_FAILED";
+                            reason?: "INVALID_BODY" | "PROVIDER_NOT_SUPPORTED" | "PROVIDER_REFUSED" | "TOP_UP_LIMIT_EXCEEDED" | "WALLET_BALANCE_LIMIT_EXCEEDED" | "CURRENCY_NOT_SUPPORTED" | "VALIDATION_FAILED";
                         };
                     };
                 };
@@ -10514,6 +10515,7 @@ export interface operations {
              *     - `SIGNATURE_INVALID` (INVALID_ARGUMENT)
              *     - `PROVIDER_NOT_SUPPORTED` (FAILED_PRECONDITION): the payment's provider has no client-side proof
              *     - `PAYMENT_AMOUNT_MISMATCH` (FAILED_PRECONDITION)
+             *     - `PROVIDER_REFUSED` (FAILED_PRECONDITION): the provider does not know the payment
              *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
              */
             400: {
@@ -10524,7 +10526,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"] & {
                         error?: {
                             /** @enum {string} */
-                            reason?: "INVALID_BODY" | "SIGNATURE_INVALID" | "PROVIDER_NOT_SUPPORTED" | "PAYMENT_AMOUNT_MISMATCH" | "VALIDATION_FAILED";
+                            reason?: "INVALID_BODY" | "SIGNATURE_INVALID" | "PROVIDER_NOT_SUPPORTED" | "PAYMENT_AMOUNT_MISMATCH" | "PROVIDER_REFUSED" | "VALIDATION_FAILED";
                         };
                     };
                 };
@@ -10907,6 +10909,7 @@ export interface operations {
             /**
              * @description Bad request.
              *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
+             *     - `PROVIDER_REFUSED` (FAILED_PRECONDITION)
              *     - `PAYMENT_AMOUNT_MISMATCH` (FAILED_PRECONDITION)
              *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
              */
@@ -10918,7 +10921,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"] & {
                         error?: {
                             /** @enum {string} */
-                            reason?: "INVALID_BODY" | "PAYMENT_AMOUNT_MISMATCH" | "VALIDATION_FAILED";
+                            reason?: "INVALID_BODY" | "PROVIDER_REFUSED" | "PAYMENT_AMOUNT_MISMATCH" | "VALIDATION_FAILED";
                         };
                     };
                 };

@@ -30,6 +30,15 @@ interface RazorpayXPayout {
   failure_reason?: string | null;
 }
 
+/** An error answer as the SDKs' errors carry it: the status, and RazorpayX's description. */
+async function refusalOf(response: Response) {
+  const body = (await response.json().catch(() => ({}))) as { error?: { description?: string } };
+  return Object.assign(new Error(`RazorpayX answered ${response.status}`), {
+    statusCode: response.status,
+    error: { description: body.error?.description },
+  });
+}
+
 const outcomeOf = (payout: RazorpayXPayout) => ({
   providerPayoutId: payout.id,
   status: STATUS[payout.status] ?? ("processing" as const),
@@ -85,7 +94,7 @@ export function razorpayXProvider(options: RazorpayXOptions): PayoutProvider {
           }),
           signal: AbortSignal.timeout(10_000),
         });
-        if (!response.ok) throw new Error(`RazorpayX answered ${response.status}`);
+        if (!response.ok) throw await refusalOf(response);
         return (await response.json()) as RazorpayXPayout;
       });
       return outcomeOf(body);
@@ -101,7 +110,7 @@ export function razorpayXProvider(options: RazorpayXOptions): PayoutProvider {
           signal: AbortSignal.timeout(10_000),
         });
         if (response.status === 404) return undefined;
-        if (!response.ok) throw new Error(`RazorpayX answered ${response.status}`);
+        if (!response.ok) throw await refusalOf(response);
         const body = (await response.json()) as RazorpayXPayout & { items?: RazorpayXPayout[] };
         const found = providerPayoutId ? body : body.items?.find((item) => item.reference_id === reference);
         return found && outcomeOf(found);

@@ -28,7 +28,8 @@ export function payouts(core: Core) {
   /**
    * Sends a processing payout that has no provider id yet to the payout rail (idempotent by the
    * attempt's reference) and applies what the rail answers at once (the development rail pays at
-   * once). A rail that does not answer leaves it processing, for RetryPayout.
+   * once). A rail that does not answer leaves it processing, for RetryPayout; one that refuses it
+   * (PROVIDER_REFUSED: its amount or details) made nothing, so it fails, back to earnings.
    */
   const send = async (payout: Payout): Promise<Payout> => {
     const rail = core.payoutProvider;
@@ -36,15 +37,27 @@ export function payouts(core: Core) {
     const account = await store.payouts.getAccount(payout.expertUserId);
     const details = await store.payouts.details(payout.expertUserId);
     if (!account || !details) return payout;
-    const answer = await rail.createPayout({
-      reference: payoutReference(payout),
-      expertUserId: payout.expertUserId,
-      amount: payout.net,
-      currency: payout.currency,
-      method: account.method,
-      holderName: account.holderName,
-      details,
-    });
+    let answer: Awaited<ReturnType<typeof rail.createPayout>>;
+    try {
+      answer = await rail.createPayout({
+        reference: payoutReference(payout),
+        expertUserId: payout.expertUserId,
+        amount: payout.net,
+        currency: payout.currency,
+        method: account.method,
+        holderName: account.holderName,
+        details,
+      });
+    } catch (error) {
+      if (!isAppError(error, "PROVIDER_REFUSED")) throw error;
+      return settlePayout({
+        payoutId: payout.payoutId,
+        attempt: payout.attempt,
+        providerPayoutId: "",
+        status: "failed",
+        failureReason: error.message,
+      });
+    }
     const sent = await store.payouts.sent(payout.payoutId, answer.providerPayoutId, now());
     if (answer.status === "processing") return sent;
     return settlePayout({

@@ -1,4 +1,4 @@
-import { failedPrecondition, invalidArgument, notFound } from "@parley/kit/errors";
+import { failedPrecondition, invalidArgument, isAppError, notFound } from "@parley/kit/errors";
 import { isUuid, newId } from "@parley/kit/ids";
 import {
   type IdempotencyScope,
@@ -125,12 +125,19 @@ export function topUps(core: Core) {
   const refundedPayment = (payment: Payment) => payment.providerPaymentId || payment.providerReference;
 
   /** Asks the provider for the refund (idempotent by its id), then records or settles its answer. */
+  /** A refund the provider refuses outright (PROVIDER_REFUSED) made nothing: it fails, back to the wallet. */
   const sendRefund = async (refund: PaymentRefund, payment: Payment, provider: PaymentProvider) => {
-    const answer = await provider.refund({
-      refundId: refund.refundId,
-      providerPaymentId: refundedPayment(payment),
-      amount: refund.amount,
-    });
+    let answer: Awaited<ReturnType<typeof provider.refund>>;
+    try {
+      answer = await provider.refund({
+        refundId: refund.refundId,
+        providerPaymentId: refundedPayment(payment),
+        amount: refund.amount,
+      });
+    } catch (error) {
+      if (!isAppError(error, "PROVIDER_REFUSED")) throw error;
+      return (await settleRefund(refund.refundId, "", "failed")).refund;
+    }
     const sent = await store.payments.refundSent(refund.refundId, answer.providerRefundId, now());
     if (answer.status === "pending") return sent;
     return (await settleRefund(refund.refundId, "", answer.status)).refund;

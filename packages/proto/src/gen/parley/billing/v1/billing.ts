@@ -8930,7 +8930,7 @@ export const BillingServiceService = {
    * balance stays within the configured maximum). A retry with the same request_id returns the
    * same payment and checkout.
    * Callers: signed-in user.
-   * Errors: INVALID_ARGUMENT PROVIDER_NOT_SUPPORTED (metadata supported), UNAVAILABLE PROVIDER_UNAVAILABLE (the provider did not answer; retry with the same request_id), INVALID_ARGUMENT TOP_UP_LIMIT_EXCEEDED (metadata max_top_up_minor, currency), FAILED_PRECONDITION WALLET_BALANCE_LIMIT_EXCEEDED (metadata max_balance_minor, balance_minor, currency), INVALID_ARGUMENT CURRENCY_NOT_SUPPORTED (metadata supported), INVALID_ARGUMENT VALIDATION_FAILED, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED
+   * Errors: INVALID_ARGUMENT PROVIDER_NOT_SUPPORTED (metadata supported), UNAVAILABLE PROVIDER_UNAVAILABLE (the provider did not answer; retry with the same request_id), FAILED_PRECONDITION PROVIDER_REFUSED (metadata provider, status: the provider refused the request, its description in the message), INVALID_ARGUMENT TOP_UP_LIMIT_EXCEEDED (metadata max_top_up_minor, currency), FAILED_PRECONDITION WALLET_BALANCE_LIMIT_EXCEEDED (metadata max_balance_minor, balance_minor, currency), INVALID_ARGUMENT CURRENCY_NOT_SUPPORTED (metadata supported), INVALID_ARGUMENT VALIDATION_FAILED, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED
    */
   createTopUp: {
     path: "/parley.billing.v1.BillingService/CreateTopUp" as const,
@@ -8970,7 +8970,7 @@ export const BillingServiceService = {
    * and applied like its webhook: the wallet is credited once between this call and the
    * webhook, whichever comes first.
    * Callers: signed-in user (own payment).
-   * Errors: NOT_FOUND PAYMENT_NOT_FOUND, INVALID_ARGUMENT SIGNATURE_INVALID, FAILED_PRECONDITION PROVIDER_NOT_SUPPORTED (the payment's provider has no client-side proof), FAILED_PRECONDITION PAYMENT_AMOUNT_MISMATCH, UNAVAILABLE PROVIDER_UNAVAILABLE, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND PAYMENT_NOT_FOUND, INVALID_ARGUMENT SIGNATURE_INVALID, FAILED_PRECONDITION PROVIDER_NOT_SUPPORTED (the payment's provider has no client-side proof), FAILED_PRECONDITION PAYMENT_AMOUNT_MISMATCH, UNAVAILABLE PROVIDER_UNAVAILABLE, FAILED_PRECONDITION PROVIDER_REFUSED (the provider does not know the payment), INVALID_ARGUMENT VALIDATION_FAILED
    */
   verifyTopUp: {
     path: "/parley.billing.v1.BillingService/VerifyTopUp" as const,
@@ -9007,7 +9007,8 @@ export const BillingServiceService = {
    * Refunds part or all of a top-up to the original payment method through its provider. The
    * amount leaves the wallet at once (so it cannot be spent meanwhile) for the clearing account
    * and is sent to the provider (idempotent by the refund id); the refund is processed when the
-   * provider confirms it (its webhook), and a refund the provider fails puts the amount back.
+   * provider confirms it (its webhook), and a refund the provider fails, or refuses outright (the
+   * answer is then FAILED), puts the amount back.
    * Callers: staff (support, admin).
    * Errors: NOT_FOUND PAYMENT_NOT_FOUND, FAILED_PRECONDITION PAYMENT_NOT_SUCCEEDED, FAILED_PRECONDITION REFUND_EXCEEDS_PAID (metadata refundable_minor), FAILED_PRECONDITION INSUFFICIENT_FUNDS (the wallet has spent it), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
    */
@@ -9028,7 +9029,7 @@ export const BillingServiceService = {
    * expires it, and a second capture is recorded as a finding to refund. Settled payments are
    * read too, so a late duplicate capture is found.
    * Callers: staff (support, admin).
-   * Errors: NOT_FOUND PAYMENT_NOT_FOUND, UNAVAILABLE PROVIDER_UNAVAILABLE, FAILED_PRECONDITION PAYMENT_AMOUNT_MISMATCH, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND PAYMENT_NOT_FOUND, UNAVAILABLE PROVIDER_UNAVAILABLE, FAILED_PRECONDITION PROVIDER_REFUSED, FAILED_PRECONDITION PAYMENT_AMOUNT_MISMATCH, INVALID_ARGUMENT VALIDATION_FAILED
    */
   reconcilePayment: {
     path: "/parley.billing.v1.BillingService/ReconcilePayment" as const,
@@ -9113,8 +9114,9 @@ export const BillingServiceService = {
    * Withdraws earnings to the caller's verified payout account. The amount leaves earnings for
    * the payout-clearing account at once (so it cannot be withdrawn twice), goes to paid-out (the
    * net) and the TDS account (the withheld tax) when the provider confirms, and comes back to
-   * earnings if the provider fails or reverses it. Two requests racing for the same earnings
-   * cannot both take them.
+   * earnings if the provider fails or reverses it, or refuses it outright (the answer is then a
+   * FAILED payout with the provider's reason). Two requests racing for the same earnings cannot
+   * both take them.
    * Callers: expert.
    * Errors: FAILED_PRECONDITION KYC_NOT_VERIFIED (metadata kyc_status), FAILED_PRECONDITION PAYOUT_ACCOUNT_NOT_FOUND, FAILED_PRECONDITION AMOUNT_EXCEEDS_WITHDRAWABLE (metadata withdrawable_minor, currency), INVALID_ARGUMENT PAYOUT_BELOW_MINIMUM (metadata min_payout_minor), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
    */
@@ -9371,7 +9373,7 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
    * balance stays within the configured maximum). A retry with the same request_id returns the
    * same payment and checkout.
    * Callers: signed-in user.
-   * Errors: INVALID_ARGUMENT PROVIDER_NOT_SUPPORTED (metadata supported), UNAVAILABLE PROVIDER_UNAVAILABLE (the provider did not answer; retry with the same request_id), INVALID_ARGUMENT TOP_UP_LIMIT_EXCEEDED (metadata max_top_up_minor, currency), FAILED_PRECONDITION WALLET_BALANCE_LIMIT_EXCEEDED (metadata max_balance_minor, balance_minor, currency), INVALID_ARGUMENT CURRENCY_NOT_SUPPORTED (metadata supported), INVALID_ARGUMENT VALIDATION_FAILED, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED
+   * Errors: INVALID_ARGUMENT PROVIDER_NOT_SUPPORTED (metadata supported), UNAVAILABLE PROVIDER_UNAVAILABLE (the provider did not answer; retry with the same request_id), FAILED_PRECONDITION PROVIDER_REFUSED (metadata provider, status: the provider refused the request, its description in the message), INVALID_ARGUMENT TOP_UP_LIMIT_EXCEEDED (metadata max_top_up_minor, currency), FAILED_PRECONDITION WALLET_BALANCE_LIMIT_EXCEEDED (metadata max_balance_minor, balance_minor, currency), INVALID_ARGUMENT CURRENCY_NOT_SUPPORTED (metadata supported), INVALID_ARGUMENT VALIDATION_FAILED, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED
    */
   createTopUp: handleUnaryCall<CreateTopUpRequest, CreateTopUpResponse>;
   /**
@@ -9393,7 +9395,7 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
    * and applied like its webhook: the wallet is credited once between this call and the
    * webhook, whichever comes first.
    * Callers: signed-in user (own payment).
-   * Errors: NOT_FOUND PAYMENT_NOT_FOUND, INVALID_ARGUMENT SIGNATURE_INVALID, FAILED_PRECONDITION PROVIDER_NOT_SUPPORTED (the payment's provider has no client-side proof), FAILED_PRECONDITION PAYMENT_AMOUNT_MISMATCH, UNAVAILABLE PROVIDER_UNAVAILABLE, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND PAYMENT_NOT_FOUND, INVALID_ARGUMENT SIGNATURE_INVALID, FAILED_PRECONDITION PROVIDER_NOT_SUPPORTED (the payment's provider has no client-side proof), FAILED_PRECONDITION PAYMENT_AMOUNT_MISMATCH, UNAVAILABLE PROVIDER_UNAVAILABLE, FAILED_PRECONDITION PROVIDER_REFUSED (the provider does not know the payment), INVALID_ARGUMENT VALIDATION_FAILED
    */
   verifyTopUp: handleUnaryCall<VerifyTopUpRequest, VerifyTopUpResponse>;
   /**
@@ -9411,7 +9413,8 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
    * Refunds part or all of a top-up to the original payment method through its provider. The
    * amount leaves the wallet at once (so it cannot be spent meanwhile) for the clearing account
    * and is sent to the provider (idempotent by the refund id); the refund is processed when the
-   * provider confirms it (its webhook), and a refund the provider fails puts the amount back.
+   * provider confirms it (its webhook), and a refund the provider fails, or refuses outright (the
+   * answer is then FAILED), puts the amount back.
    * Callers: staff (support, admin).
    * Errors: NOT_FOUND PAYMENT_NOT_FOUND, FAILED_PRECONDITION PAYMENT_NOT_SUCCEEDED, FAILED_PRECONDITION REFUND_EXCEEDS_PAID (metadata refundable_minor), FAILED_PRECONDITION INSUFFICIENT_FUNDS (the wallet has spent it), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
    */
@@ -9423,7 +9426,7 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
    * expires it, and a second capture is recorded as a finding to refund. Settled payments are
    * read too, so a late duplicate capture is found.
    * Callers: staff (support, admin).
-   * Errors: NOT_FOUND PAYMENT_NOT_FOUND, UNAVAILABLE PROVIDER_UNAVAILABLE, FAILED_PRECONDITION PAYMENT_AMOUNT_MISMATCH, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND PAYMENT_NOT_FOUND, UNAVAILABLE PROVIDER_UNAVAILABLE, FAILED_PRECONDITION PROVIDER_REFUSED, FAILED_PRECONDITION PAYMENT_AMOUNT_MISMATCH, INVALID_ARGUMENT VALIDATION_FAILED
    */
   reconcilePayment: handleUnaryCall<ReconcilePaymentRequest, ReconcilePaymentResponse>;
   /**
@@ -9459,8 +9462,9 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
    * Withdraws earnings to the caller's verified payout account. The amount leaves earnings for
    * the payout-clearing account at once (so it cannot be withdrawn twice), goes to paid-out (the
    * net) and the TDS account (the withheld tax) when the provider confirms, and comes back to
-   * earnings if the provider fails or reverses it. Two requests racing for the same earnings
-   * cannot both take them.
+   * earnings if the provider fails or reverses it, or refuses it outright (the answer is then a
+   * FAILED payout with the provider's reason). Two requests racing for the same earnings cannot
+   * both take them.
    * Callers: expert.
    * Errors: FAILED_PRECONDITION KYC_NOT_VERIFIED (metadata kyc_status), FAILED_PRECONDITION PAYOUT_ACCOUNT_NOT_FOUND, FAILED_PRECONDITION AMOUNT_EXCEEDS_WITHDRAWABLE (metadata withdrawable_minor, currency), INVALID_ARGUMENT PAYOUT_BELOW_MINIMUM (metadata min_payout_minor), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
    */
@@ -9621,7 +9625,7 @@ export interface BillingServiceClient extends Client {
    * balance stays within the configured maximum). A retry with the same request_id returns the
    * same payment and checkout.
    * Callers: signed-in user.
-   * Errors: INVALID_ARGUMENT PROVIDER_NOT_SUPPORTED (metadata supported), UNAVAILABLE PROVIDER_UNAVAILABLE (the provider did not answer; retry with the same request_id), INVALID_ARGUMENT TOP_UP_LIMIT_EXCEEDED (metadata max_top_up_minor, currency), FAILED_PRECONDITION WALLET_BALANCE_LIMIT_EXCEEDED (metadata max_balance_minor, balance_minor, currency), INVALID_ARGUMENT CURRENCY_NOT_SUPPORTED (metadata supported), INVALID_ARGUMENT VALIDATION_FAILED, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED
+   * Errors: INVALID_ARGUMENT PROVIDER_NOT_SUPPORTED (metadata supported), UNAVAILABLE PROVIDER_UNAVAILABLE (the provider did not answer; retry with the same request_id), FAILED_PRECONDITION PROVIDER_REFUSED (metadata provider, status: the provider refused the request, its description in the message), INVALID_ARGUMENT TOP_UP_LIMIT_EXCEEDED (metadata max_top_up_minor, currency), FAILED_PRECONDITION WALLET_BALANCE_LIMIT_EXCEEDED (metadata max_balance_minor, balance_minor, currency), INVALID_ARGUMENT CURRENCY_NOT_SUPPORTED (metadata supported), INVALID_ARGUMENT VALIDATION_FAILED, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED
    */
   createTopUp(
     request: CreateTopUpRequest,
@@ -9671,7 +9675,7 @@ export interface BillingServiceClient extends Client {
    * and applied like its webhook: the wallet is credited once between this call and the
    * webhook, whichever comes first.
    * Callers: signed-in user (own payment).
-   * Errors: NOT_FOUND PAYMENT_NOT_FOUND, INVALID_ARGUMENT SIGNATURE_INVALID, FAILED_PRECONDITION PROVIDER_NOT_SUPPORTED (the payment's provider has no client-side proof), FAILED_PRECONDITION PAYMENT_AMOUNT_MISMATCH, UNAVAILABLE PROVIDER_UNAVAILABLE, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND PAYMENT_NOT_FOUND, INVALID_ARGUMENT SIGNATURE_INVALID, FAILED_PRECONDITION PROVIDER_NOT_SUPPORTED (the payment's provider has no client-side proof), FAILED_PRECONDITION PAYMENT_AMOUNT_MISMATCH, UNAVAILABLE PROVIDER_UNAVAILABLE, FAILED_PRECONDITION PROVIDER_REFUSED (the provider does not know the payment), INVALID_ARGUMENT VALIDATION_FAILED
    */
   verifyTopUp(
     request: VerifyTopUpRequest,
@@ -9717,7 +9721,8 @@ export interface BillingServiceClient extends Client {
    * Refunds part or all of a top-up to the original payment method through its provider. The
    * amount leaves the wallet at once (so it cannot be spent meanwhile) for the clearing account
    * and is sent to the provider (idempotent by the refund id); the refund is processed when the
-   * provider confirms it (its webhook), and a refund the provider fails puts the amount back.
+   * provider confirms it (its webhook), and a refund the provider fails, or refuses outright (the
+   * answer is then FAILED), puts the amount back.
    * Callers: staff (support, admin).
    * Errors: NOT_FOUND PAYMENT_NOT_FOUND, FAILED_PRECONDITION PAYMENT_NOT_SUCCEEDED, FAILED_PRECONDITION REFUND_EXCEEDS_PAID (metadata refundable_minor), FAILED_PRECONDITION INSUFFICIENT_FUNDS (the wallet has spent it), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
    */
@@ -9743,7 +9748,7 @@ export interface BillingServiceClient extends Client {
    * expires it, and a second capture is recorded as a finding to refund. Settled payments are
    * read too, so a late duplicate capture is found.
    * Callers: staff (support, admin).
-   * Errors: NOT_FOUND PAYMENT_NOT_FOUND, UNAVAILABLE PROVIDER_UNAVAILABLE, FAILED_PRECONDITION PAYMENT_AMOUNT_MISMATCH, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND PAYMENT_NOT_FOUND, UNAVAILABLE PROVIDER_UNAVAILABLE, FAILED_PRECONDITION PROVIDER_REFUSED, FAILED_PRECONDITION PAYMENT_AMOUNT_MISMATCH, INVALID_ARGUMENT VALIDATION_FAILED
    */
   reconcilePayment(
     request: ReconcilePaymentRequest,
@@ -9849,8 +9854,9 @@ export interface BillingServiceClient extends Client {
    * Withdraws earnings to the caller's verified payout account. The amount leaves earnings for
    * the payout-clearing account at once (so it cannot be withdrawn twice), goes to paid-out (the
    * net) and the TDS account (the withheld tax) when the provider confirms, and comes back to
-   * earnings if the provider fails or reverses it. Two requests racing for the same earnings
-   * cannot both take them.
+   * earnings if the provider fails or reverses it, or refuses it outright (the answer is then a
+   * FAILED payout with the provider's reason). Two requests racing for the same earnings cannot
+   * both take them.
    * Callers: expert.
    * Errors: FAILED_PRECONDITION KYC_NOT_VERIFIED (metadata kyc_status), FAILED_PRECONDITION PAYOUT_ACCOUNT_NOT_FOUND, FAILED_PRECONDITION AMOUNT_EXCEEDS_WITHDRAWABLE (metadata withdrawable_minor, currency), INVALID_ARGUMENT PAYOUT_BELOW_MINIMUM (metadata min_payout_minor), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
    */
