@@ -85,3 +85,16 @@ t.test(
     t.ok(Number(results[54]!.retryAfter) > 0, "429 says when to retry");
   },
 );
+
+t.test("anonymous callers are counted by address, an IPv6 one by its /64", async (t) => {
+  const { url } = await startLoneEdge(t, { RATE_LIMIT_PER_MINUTE: "3", TRUST_PROXY: "1" });
+  const from = async (address: string) =>
+    (await fetch(`${url}/v1/experts`, { headers: { "x-forwarded-for": address } })).status;
+  // Counters are per fixed minute: the counting below must not straddle a minute's end.
+  const leftOfMinute = 60_000 - (Date.now() % 60_000);
+  if (leftOfMinute < 5_000) await new Promise((resolve) => setTimeout(resolve, leftOfMinute + 100));
+  const statuses = [];
+  for (let host = 1; host <= 4; host++) statuses.push(await from(`2001:db8:7:7::${host.toString(16)}`));
+  t.same(statuses, [503, 503, 503, 429], "a new address from the same /64 buys no new allowance");
+  t.equal(await from("2001:db8:7:8::1"), 503, "the next /64 has its own");
+});

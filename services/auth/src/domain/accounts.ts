@@ -1,3 +1,4 @@
+import { addressKey } from "@parley/kit/addresses";
 import type { PersonRole, Principal } from "@parley/kit/auth";
 import {
   alreadyExists,
@@ -82,7 +83,7 @@ export function createAccounts(deps: AccountDeps) {
       const phone = input.phone ? checkPhone(input.phone) : null;
       checkPasswordPolicy(input.password);
       await guardAttempts(limiter, [
-        { key: `register:ip:${input.client.ipAddress}`, limit: 20, windowSeconds: 3600 },
+        { key: `register:ip:${addressKey(input.client.ipAddress)}`, limit: 20, windowSeconds: 3600 },
       ]);
       const created: Account = {
         id: newId(),
@@ -135,7 +136,11 @@ export function createAccounts(deps: AccountDeps) {
       // identifier is counted the same way, so the work done does not tell the two apart.
       await guardAttempts(limiter, [
         { key: identifierKey, limit: policy.accountAttemptLimit, windowSeconds: window },
-        { key: `login:ip:${input.client.ipAddress}`, limit: policy.ipAttemptLimit, windowSeconds: window },
+        {
+          key: `login:ip:${addressKey(input.client.ipAddress)}`,
+          limit: policy.ipAttemptLimit,
+          windowSeconds: window,
+        },
         accountCounter(found?.id ?? `unknown:${identifier.key}`),
       ]);
       const passwordOk = await verifyPassword(
@@ -214,7 +219,11 @@ export function createAccounts(deps: AccountDeps) {
       const identifier = parseIdentifier(identifierText);
       await guardAttempts(limiter, [
         { key: `reset:id:${identifier.key}`, limit: policy.accountAttemptLimit, windowSeconds: 3600 },
-        { key: `reset:ip:${client.ipAddress}`, limit: policy.ipAttemptLimit, windowSeconds: 3600 },
+        {
+          key: `reset:ip:${addressKey(client.ipAddress)}`,
+          limit: policy.ipAttemptLimit,
+          windowSeconds: 3600,
+        },
       ]);
       const found = await store.findAccountByIdentifier(identifier);
       const channel = identifier.phone ? "sms" : "email";

@@ -1,6 +1,7 @@
 import type { DescMessage, DescMethod, JsonObject, JsonValue } from "@bufbuild/protobuf";
 import { fromBinary, toJson } from "@bufbuild/protobuf";
 import type { ClientReadableStream } from "@grpc/grpc-js";
+import { addressKey } from "@parley/kit/addresses";
 import type { TokenVerifier } from "@parley/kit/auth";
 import type { Bus } from "@parley/kit/bus";
 import { invalidArgument } from "@parley/kit/errors";
@@ -203,8 +204,9 @@ export function createSocketHub(deps: SocketDeps) {
   });
   const connections = new Set<Connection>();
   const reports = new Set<Promise<unknown>>();
-  /** Authenticated connections per person, unauthenticated ones per address (this instance). */
+  /** Authenticated connections per person (this instance). */
   const perPerson = new Map<string, number>();
+  /** Unauthenticated connections per client address (`addressKey`: an IPv6 one by its /64). */
   const unauthenticatedPerIp = new Map<string, number>();
   const count = (map: Map<string, number>, key: string, delta: number) => {
     const next = (map.get(key) ?? 0) + delta;
@@ -365,7 +367,7 @@ export function createSocketHub(deps: SocketDeps) {
       }
       count(perPerson, principal.userId, 1);
       join(byPerson, principal.userId, conn);
-      count(unauthenticatedPerIp, conn.ip, -1);
+      count(unauthenticatedPerIp, addressKey(conn.ip), -1);
       conn.userId = principal.userId;
     }
     if (conn.loginSessionId !== principal.sessionId) {
@@ -550,7 +552,7 @@ export function createSocketHub(deps: SocketDeps) {
       count(perPerson, conn.userId, -1);
       leave(byPerson, conn.userId, conn);
       if (letGo(conn.userId)) handOff(report(conn, false, { person: true, sessionIds: [] }), conn.userId);
-    } else count(unauthenticatedPerIp, conn.ip, -1);
+    } else count(unauthenticatedPerIp, addressKey(conn.ip), -1);
   };
 
   /** Auth deadlines, token expiry and liveness pings of every connection, in one timer. */
@@ -587,13 +589,13 @@ export function createSocketHub(deps: SocketDeps) {
       const conn = new Connection(socket, client.ip, Date.now(), deps.framesPerSecond * 2);
       connections.add(conn);
       socket.on("close", () => onClose(conn));
-      if ((unauthenticatedPerIp.get(client.ip) ?? 0) >= deps.maxUnauthenticatedPerIp) {
+      if ((unauthenticatedPerIp.get(addressKey(client.ip)) ?? 0) >= deps.maxUnauthenticatedPerIp) {
         // Counted as unauthenticated until closed, so onClose balances the books.
-        count(unauthenticatedPerIp, client.ip, 1);
+        count(unauthenticatedPerIp, addressKey(client.ip), 1);
         socket.close(CLOSE.tooManyConnections, "too many unauthenticated connections");
         return;
       }
-      count(unauthenticatedPerIp, client.ip, 1);
+      count(unauthenticatedPerIp, addressKey(client.ip), 1);
       socket.on("message", (data, isBinary) => onMessage(conn, data, isBinary));
       socket.on("pong", () => {
         conn.alive = true;

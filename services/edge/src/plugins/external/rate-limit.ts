@@ -1,4 +1,5 @@
 import rateLimit from "@fastify/rate-limit";
+import { addressKey } from "@parley/kit/addresses";
 import { resourceExhausted } from "@parley/kit/errors";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
@@ -13,11 +14,11 @@ export interface RateLimitOptions {
 /**
  * A signed-in person has their own allowance; anyone else (partner keys included: only auth
  * can tell a real key from an invented one, so an invented key must not buy a fresh bucket)
- * is counted per IP. Needs `request.principal`, set by the authentication hook that runs
+ * is counted per address (an IPv6 one by its /64, `addressKey`). Needs `request.principal`, set by the authentication hook that runs
  * before any route's hooks.
  */
 export const rateKey = (request: FastifyRequest) =>
-  request.principal?.kind === "user" ? `user:${request.principal.userId}` : `ip:${request.ip}`;
+  request.principal?.kind === "user" ? `user:${request.principal.userId}` : `ip:${addressKey(request.ip)}`;
 
 /**
  * Request rate limits per route and caller, counted by the edge's shared counter (no Redis
