@@ -10,6 +10,12 @@ export interface TcpProxy {
   cut(): Promise<void>;
   /** Listens again on the same port. */
   restore(): Promise<void>;
+  /**
+   * Connections stay open but nothing gets through them, either way, until `speak()`: a host gone
+   * without a word (no FIN, no RST), as a crashed machine or a partition looks.
+   */
+  silence(): void;
+  speak(): void;
 }
 
 /**
@@ -19,6 +25,7 @@ export interface TcpProxy {
 export async function startTcpProxy(t: Test, target: string): Promise<TcpProxy> {
   const [host = "127.0.0.1", portText = ""] = target.split(/:(?=\d+$)/);
   const sockets = new Set<Socket>();
+  let silent = false;
   const track = (socket: Socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
@@ -31,7 +38,11 @@ export async function startTcpProxy(t: Test, target: string): Promise<TcpProxy> 
         track(upstream);
         client.on("error", () => upstream.destroy());
         upstream.on("error", () => client.destroy());
-        client.pipe(upstream).pipe(client);
+        // What arrives while silent is lost, as on a dead link.
+        client.on("data", (chunk: Buffer) => silent || upstream.write(chunk));
+        upstream.on("data", (chunk: Buffer) => silent || client.write(chunk));
+        client.on("end", () => upstream.end());
+        upstream.on("end", () => client.end());
       });
       server.once("error", reject);
       server.listen(port, "127.0.0.1", () => resolve(server));
@@ -58,6 +69,12 @@ export async function startTcpProxy(t: Test, target: string): Promise<TcpProxy> 
     cut,
     async restore() {
       server ??= await listen(port);
+    },
+    silence() {
+      silent = true;
+    },
+    speak() {
+      silent = false;
     },
   };
 }

@@ -2,6 +2,7 @@ import { lookup } from "node:dns/promises";
 import http2 from "node:http2";
 import { BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
+import { KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS } from "@parley/kit/grpc";
 import { RelayRequest, RelayResponse, RelayServiceService } from "@parley/proto/parley/relay/v1/relay";
 
 const { NGHTTP2_DEFAULT_WEIGHT } = http2.constants;
@@ -22,6 +23,21 @@ const STREAM_OPTIONS = {
 const RESOLVE_EVERY_MS = 30_000;
 /** An address that just failed is skipped for this long while others remain. */
 const FAILED_ADDRESS_PAUSE_MS = 1_000;
+/**
+ * Each session is pinged every `intervalMs` (as grpc-js clients ping, the kit's keepalive), and
+ * when a call on it runs out of time; one that has not answered a ping, or connected, within
+ * `timeoutMs` is given up: its calls fail UNAVAILABLE and the next go to a new connection. A host
+ * gone without a word (a crash, a partition) would otherwise hold every call sent to it for its
+ * whole deadline until the kernel gave up on the connection, minutes later.
+ */
+export interface Keepalive {
+  intervalMs: number;
+  timeoutMs: number;
+}
+const KEEPALIVE: Keepalive = { intervalMs: KEEPALIVE_TIME_MS, timeoutMs: KEEPALIVE_TIMEOUT_MS };
+/** A call past its deadline pings its session at most this often. */
+const DEADLINE_PROBE_EVERY_MS = 1_000;
+
 /** The answers' flow-control window: a large answer does not wait on the one stream. */
 const WINDOW_BYTES = 8 * 1024 * 1024;
 
@@ -89,6 +105,8 @@ interface Connection {
   session: http2.ClientHttp2Session | undefined;
   relay: Relay | undefined;
   failedAt: number;
+  /** Pings the current session (keepalive), unless a ping is out already. */
+  probe?: () => void;
 }
 
 export interface UnaryChannel {
@@ -115,7 +133,11 @@ export interface UnaryChannel {
  * (the server cancels it too), and statuses, messages and binary metadata come back exactly
  * as grpc-js reports them.
  */
-export function createUnaryChannel(target: string, maxMessageBytes: number): UnaryChannel {
+export function createUnaryChannel(
+  target: string,
+  maxMessageBytes: number,
+  keepalive: Keepalive = KEEPALIVE,
+): UnaryChannel {
   const dns = /^dns:\/\/\/(.+):(\d+)$/.exec(target);
   // gRPC's static list syntax, `ipv4:10.0.0.5:50053,10.0.0.6:50053` (or `ipv6:[::1]:50053,…`).
   const fixed = /^ipv[46]:(.+)$/.exec(target)?.[1]?.split(",") ?? [target];
@@ -177,11 +199,41 @@ export function createUnaryChannel(target: string, maxMessageBytes: number): Una
     // Calls in flight finish on the old stream; new calls open a fresh session.
     session.on("goaway", forget);
     session.on("close", forget);
+    const giveUp = (why: string) => {
+      connection.failedAt = Date.now();
+      session.destroy(new Error(why));
+    };
+    const connecting = setTimeout(() => giveUp("no connection in time"), keepalive.timeoutMs);
+    connecting.unref();
     session.once("connect", () => {
+      clearTimeout(connecting);
       connected.add(session);
       session.setLocalWindowSize(WINDOW_BYTES);
     });
+    let pinging = false;
+    let pingedAt = 0;
+    const probe = () => {
+      if (pinging || session.destroyed || session.closed || !connected.has(session)) return;
+      pinging = true;
+      pingedAt = Date.now();
+      const unanswered = setTimeout(() => giveUp("no answer to a keepalive ping"), keepalive.timeoutMs);
+      unanswered.unref();
+      session.ping((error) => {
+        clearTimeout(unanswered);
+        pinging = false;
+        if (error) giveUp(error.message);
+      });
+    };
+    const pinger = setInterval(probe, keepalive.intervalMs);
+    pinger.unref();
+    session.once("close", () => {
+      clearTimeout(connecting);
+      clearInterval(pinger);
+    });
     connection.session = session;
+    connection.probe = () => {
+      if (connection.session === session && Date.now() - pingedAt >= DEADLINE_PROBE_EVERY_MS) probe();
+    };
     return session;
   };
 
@@ -291,6 +343,8 @@ export function createUnaryChannel(target: string, maxMessageBytes: number): Una
       const timer = setTimeout(() => {
         relay.pending.delete(id);
         fail(statusError(status.DEADLINE_EXCEEDED, "deadline exceeded"));
+        // A slow server, or a dead one: its ping answers.
+        connection.probe?.();
       }, deadlineMs);
       relay.pending.set(id, { resolve: done, reject: fail, timer });
       relay.stream.write(framed);

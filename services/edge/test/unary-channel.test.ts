@@ -8,6 +8,7 @@ import {
   GetWalletRequest,
   GetWalletResponse,
 } from "@parley/proto/parley/billing/v1/billing";
+import { startTcpProxy } from "@parley/testing";
 import t, { type Test } from "tap";
 import { createUnaryChannel } from "../src/unary-channel";
 
@@ -150,3 +151,34 @@ t.test("an instance shutting down finishes its calls and hands new ones to the n
   t.equal(userIdOf(await inFlight), "slow|s", "the call in flight on the stopping instance finished");
   await stopped;
 });
+
+t.test(
+  "a server gone silent (no FIN, no RST) fails its calls at the keepalive's timeout, not their deadline",
+  async (t) => {
+    const { port } = await walletServer(t);
+    const link = await startTcpProxy(t, `127.0.0.1:${port}`);
+    const channel = createUnaryChannel(`127.0.0.1:${link.port}`, 1 << 20, {
+      intervalMs: 200,
+      timeoutMs: 300,
+    });
+    t.teardown(() => channel.close());
+    const headers = { "x-request-id": "k" };
+    t.equal(userIdOf(await channel.call(GET_WALLET, ask("a"), headers, 5_000)), "a|k");
+    const started = performance.now();
+    const inFlight = channel.call(GET_WALLET, ask("slow"), headers, 10_000);
+    link.silence();
+    const error = await inFlight.then(
+      () => undefined,
+      (failure: { code: number }) => failure,
+    );
+    const waited = performance.now() - started;
+    t.equal(error?.code, grpc.status.UNAVAILABLE, "the call fails as its server is unreachable");
+    t.ok(waited < 1_500, `after ${waited.toFixed(0)} ms, not the 10-s deadline nor the 2-s answer`);
+    link.speak();
+    t.equal(
+      userIdOf(await channel.call(GET_WALLET, ask("b"), headers, 5_000)),
+      "b|k",
+      "the next call goes over a new connection",
+    );
+  },
+);

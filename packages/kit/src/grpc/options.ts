@@ -7,8 +7,8 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
  * Keepalive settings shared by servers and clients. They must agree: a client that pings
  * more often than the server permits gets GOAWAY "too_many_pings".
  */
-const KEEPALIVE_TIME_MS = 30_000;
-const KEEPALIVE_TIMEOUT_MS = 10_000;
+export const KEEPALIVE_TIME_MS = 30_000;
+export const KEEPALIVE_TIMEOUT_MS = 10_000;
 
 export function serverChannelOptions(maxMessageBytes: number): ChannelOptions {
   return {
