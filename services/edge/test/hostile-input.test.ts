@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import t from "tap";
-import { CLOSE } from "../src/ws/socket";
+import { CLOSE, MAX_SUBSCRIPTIONS } from "../src/ws/socket";
 import { startLoneEdge } from "./alone";
 import { WsClient } from "./ws-client";
 
@@ -224,4 +224,27 @@ t.test("hostile input is refused at the edge", async (t) => {
     );
     ws.close();
   });
+});
+
+t.test("a WebSocket's presence heartbeats and subscriptions are bounded", async (t) => {
+  const { url, issuer, logs } = await startLoneEdge(t, { WS_FRAMES_PER_SECOND: "100" });
+  const ws = await WsClient.connect(url);
+  await ws.authenticate(await issuer.userToken());
+  // Its upstreams are unreachable here: each report upstream is a logged failure.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const reports = () => logs.filter((l) => l.msg === "presence report failed").length;
+  const before = reports();
+  for (let i = 0; i < 20; i++) ws.send({ type: "presence" });
+  ws.send({ type: "ping", id: "after" });
+  await ws.waitFor((f) => f.type === "pong" && f.id === "after");
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  t.equal(reports() - before, 1, "20 heartbeats in a row are reported upstream once");
+
+  // Each subscription is held while it is authorised: the 51st at once is refused.
+  for (let i = 0; i <= MAX_SUBSCRIPTIONS; i++)
+    ws.send({ type: "subscribe", id: i, session_id: randomUUID() });
+  const refused = await ws.waitFor((f) => f.type === "error" && f.id === MAX_SUBSCRIPTIONS);
+  t.equal(refused.error.reason, "TOO_MANY_SUBSCRIPTIONS");
+  t.equal(refused.error.status, "RESOURCE_EXHAUSTED");
+  ws.close();
 });

@@ -46,7 +46,7 @@ export const CLIENT_FRAMES = {
     {
       additionalProperties: false,
       description:
-        "Watch a session: `subscribed` once you may see it, then every stored event after `after_seq`, then live ones. You are present in the session while subscribed.",
+        "Watch a session: `subscribed` once you may see it, then every stored event after `after_seq`, then live ones. You are present in the session while subscribed. At most 50 sessions per connection (`TOO_MANY_SUBSCRIPTIONS`).",
     },
   ),
   unsubscribe: T.Object(
@@ -57,7 +57,8 @@ export const CLIENT_FRAMES = {
     { type: T.Literal("presence"), id: T.Optional(FrameId) },
     {
       additionalProperties: false,
-      description: "Heartbeat, every ≤ 30 s: keeps you online and present in the sessions you watch.",
+      description:
+        "Heartbeat, every ≤ 30 s: keeps you online and present in the sessions you watch. Reported upstream at most every 10 s; more often changes nothing.",
     },
   ),
   ping: T.Object(

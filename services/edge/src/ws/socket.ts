@@ -4,7 +4,7 @@ import type { ClientReadableStream } from "@grpc/grpc-js";
 import { addressKey } from "@parley/kit/addresses";
 import type { TokenVerifier } from "@parley/kit/auth";
 import type { Bus } from "@parley/kit/bus";
-import { invalidArgument } from "@parley/kit/errors";
+import { invalidArgument, resourceExhausted } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
 import type { Logger } from "@parley/kit/log";
 import { SpanKind, tracingEnabled, withSpan } from "@parley/kit/tracing";
@@ -41,6 +41,14 @@ const SWEEP_MS = 250;
 /** At shutdown, how long clients get to close before they are cut and reported offline. */
 const SHUTDOWN_GRACE_MS = 1_000;
 const WATCH_ME_PATH = "/parley.user.v1.UserService/WatchMe";
+/**
+ * A connection's `presence` heartbeats are reported upstream at most this often: each report is
+ * a call to user and one per watched session to session (which locks the session's row), and
+ * heartbeats every ≤ 30 s are all presence needs.
+ */
+const PRESENCE_REPORT_EVERY_MS = 10_000;
+/** Sessions one connection watches at once: each is an upstream stream, replayed when it opens. */
+export const MAX_SUBSCRIPTIONS = 50;
 
 export interface SocketDeps {
   catalogue: Catalogue;
@@ -91,6 +99,8 @@ class Connection {
   me: ClientReadableStream<Buffer> | undefined;
   /** Sessions this connection has reported the person present in. */
   online: Set<string> | undefined;
+  /** When a `presence` heartbeat of this connection was last reported upstream. */
+  presenceReportedAt = 0;
   frameTokens: number;
   refilledAt: number;
   alive = true;
@@ -450,6 +460,11 @@ export function createSocketHub(deps: SocketDeps) {
     const sessionId = frame.session_id;
     const afterSeq = Number(frame.after_seq ?? 0);
     unsubscribe(conn, sessionId);
+    if ((conn.subscriptions?.size ?? 0) >= MAX_SUBSCRIPTIONS)
+      throw resourceExhausted(
+        "TOO_MANY_SUBSCRIPTIONS",
+        `a connection watches at most ${MAX_SUBSCRIPTIONS} sessions; unsubscribe from one first`,
+      );
     const subscription: Subscription = {
       sessionId,
       lastSeq: afterSeq,
@@ -499,6 +514,9 @@ export function createSocketHub(deps: SocketDeps) {
     if (type === "unsubscribe") return unsubscribe(conn, frame.session_id as string);
     if (type === "watch_me") return watchMe(conn, frame as unknown as WatchMeFrame, requestId);
     if (type === "presence") {
+      const now = Date.now();
+      if (now - conn.presenceReportedAt < PRESENCE_REPORT_EVERY_MS) return;
+      conn.presenceReportedAt = now;
       void report(conn, true, { person: true, sessionIds: [...(conn.online ?? [])] });
       return;
     }
