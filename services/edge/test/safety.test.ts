@@ -162,6 +162,16 @@ t.test("trust and safety through the edge", async (t) => {
       t.equal(sent.status, 200, JSON.stringify(sent.body));
       t.equal(sent.body.message.flagged, true, "flagged, delivered as written (CONTACT_FILTER=flag)");
       t.equal((await send(api, user.accessToken, sessionId, "thanks, see you")).body.message.flagged, false);
+      const linked = await api.call("POST", `/v1/sessions/${sessionId}/messages`, {
+        token: user.accessToken,
+        body: {
+          kind: "MESSAGE_KIND_IMAGE",
+          attachment_url: "https://wa.me/919876543210",
+          attachment_content_type: "image/png",
+          client_msg_id: randomUUID(),
+        },
+      });
+      t.equal(linked.body.message?.flagged, true, "an attachment linking off Parley is flagged too");
 
       const user2 = await api.register();
       const denied = await api.call("GET", "/v1/admin/moderation/reports", { token: user2.accessToken });

@@ -1,5 +1,5 @@
 import t from "tap";
-import { maskContacts, scanContacts } from "../src/domain/contact-filter";
+import { maskContacts, scanContacts, scanLink } from "../src/domain/contact-filter";
 import {
   computeEvidence,
   DEFAULT_DISPUTE_RULES,
@@ -24,6 +24,10 @@ t.test("the contact filter finds phones, emails, payment handles and messenger l
   t.same(kinds("ping me wa.me/919876543210"), ["messenger_link"], "one span, however many patterns match it");
   t.same(kinds("born in 1987, 3 kids, 12 years of practice"), [], "ordinary numbers pass");
   t.same(kinds("Your session was 45 minutes, rate ₹20/min"), []);
+  const links = (url: string) => scanLink(url).map((m) => m.kind);
+  t.same(links("https://wa.me/919876543210"), ["messenger_link"], "an attachment link is scanned too");
+  t.same(links("https://paypal.me/ravi"), ["payment_handle"]);
+  t.same(links("https://cdn.example.com/u/1700000000123/4567890123.png"), [], "but not for digits");
   const text = "mail me: a@b.co or call 9876543210!";
   t.equal(maskContacts(text, scanContacts(text)), "mail me: [email removed] or call [phone removed]!");
 });

@@ -7,7 +7,7 @@ import {
   validationFailed,
 } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
-import { maskContacts, scanContacts } from "./contact-filter";
+import { maskContacts, scanContacts, scanLink } from "./contact-filter";
 import { type Core, LIMITS, requireText, roleIn, userIdOf } from "./core";
 import {
   DuplicateRecord,
@@ -93,9 +93,13 @@ export function chat(core: Core) {
         throw validationFailed([
           { field: "attachment_content_type", description: "must be a media type such as image/png" },
         ]);
-      // The contact-detail filter: what it finds is masked, flagged for review, or refused.
+      // The contact-detail filter: what it finds is masked, flagged for review, or refused. A link
+      // cannot be masked and stay a link: one carrying contact details is refused under "mask".
       const action = core.rules.contactFilter ?? "flag";
       const contacts = action === "off" ? [] : scanContacts(input.text);
+      const inLink =
+        action === "off" || !input.attachmentUrl.startsWith("https://") ? [] : scanLink(input.attachmentUrl);
+      const detected = [...contacts, ...inLink];
       const stored =
         contacts.length > 0 && action === "mask" ? maskContacts(input.text, contacts) : input.text;
       /** A retry gets the original message; the same id for other content is a client bug, said aloud. */
@@ -117,13 +121,13 @@ export function chat(core: Core) {
         throw failedPrecondition("PARTICIPANT_BLOCKED", "messages between these two people are refused");
       const refused = refusesMessages(session);
       if (refused) throw refused;
-      if (contacts.length > 0 && action === "refuse")
+      if ((detected.length > 0 && action === "refuse") || (inLink.length > 0 && action === "mask"))
         throw failedPrecondition(
           "CONTACT_DETAILS_NOT_ALLOWED",
           "keep the conversation on Parley: phone numbers, emails and payment handles are not allowed",
-          { metadata: { kinds: [...new Set(contacts.map((c) => c.kind))].join(",") } },
+          { metadata: { kinds: [...new Set(detected.map((c) => c.kind))].join(",") } },
         );
-      const flag = contacts.length > 0 && action === "flag";
+      const flag = detected.length > 0 && action === "flag";
       const sent = await write(
         async (tx, emit) => {
           // One statement locks the row, takes the next seq (shared with the session's other
@@ -139,7 +143,7 @@ export function chat(core: Core) {
             attachmentContentType: input.attachmentContentType,
             clientMsgId: input.clientMsgId,
             sentAt: now(),
-            flagged: contacts.length > 0,
+            flagged: detected.length > 0,
           });
           if (!appended) return undefined;
           const { message, event } = appended;
@@ -153,7 +157,7 @@ export function chat(core: Core) {
               subjectUserId: senderId,
               sessionId: session.id,
               reason: "off_platform",
-              note: `contact details found: ${[...new Set(contacts.map((c) => c.kind.replace("_", " ")))].join(", ")}`,
+              note: `contact details found: ${[...new Set(detected.map((c) => c.kind.replace("_", " ")))].join(", ")}`,
               source: "contact_filter",
               status: "open",
               resolution: null,

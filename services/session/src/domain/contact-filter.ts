@@ -51,6 +51,15 @@ export function scanContacts(text: string): ContactMatch[] {
   return merged;
 }
 
+/**
+ * Contact details in an attachment's link (`https://wa.me/…`, `https://paypal.me/…`, an email
+ * address in it): every kind but phone numbers, whose pattern the digits of ordinary links
+ * (ids, timestamps) would match.
+ */
+export function scanLink(url: string): ContactMatch[] {
+  return scanContacts(url).filter((match) => match.kind !== "phone");
+}
+
 /** The text with every match replaced by a mask of the same kind. */
 export function maskContacts(text: string, matches: ContactMatch[]): string {
   let out = "";
