@@ -388,6 +388,7 @@ interface RazorpayXPayout {
 export async function razorpayXStandIn(t: Test) {
   const payouts = new Map<string, RazorpayXPayout>();
   const byKey = new Map<string, RazorpayXPayout>();
+  const bodies = new Map<string, string>();
   const state = { answer: "processing" as "processing" | "processed" | "down" | "lost" | "refused" };
   let next = 0;
   const basic = `Basic ${Buffer.from(`${RAZORPAYX_KEY_ID}:${RAZORPAYX_KEY_SECRET}`).toString("base64")}`;
@@ -412,8 +413,17 @@ export async function razorpayXStandIn(t: Test) {
         body: { error: { code: "BAD_REQUEST_ERROR", description: "Amount exceeds the maximum for UPI" } },
       };
     const key = String(request.headers["x-payout-idempotency"] ?? "");
-    if (!key) return { status: 400, body: { error: { description: "X-Payout-Idempotency is required" } } };
+    // As RazorpayX documents it: 4–36 letters, digits, hyphens, underscores or spaces, and the
+    // same body every time it is sent.
+    if (!/^[A-Za-z0-9 _-]{4,36}$/.test(key))
+      return { status: 400, body: { error: { description: "X-Payout-Idempotency is missing or invalid" } } };
+    const body = JSON.stringify(request.body);
     const known = byKey.get(key);
+    if (known && bodies.get(key) !== body)
+      return {
+        status: 400,
+        body: { error: { description: "Different payload sent with the same idempotency key" } },
+      };
     if (known) return { body: known };
     const payout: RazorpayXPayout = {
       id: `pout_${++next}`,
@@ -426,6 +436,7 @@ export async function razorpayXStandIn(t: Test) {
     };
     payouts.set(payout.id, payout);
     byKey.set(key, payout);
+    bodies.set(key, body);
     if (state.answer === "lost") return { status: 504, body: { error: { description: "gateway timeout" } } };
     return { body: payout };
   });

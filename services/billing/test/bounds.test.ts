@@ -131,6 +131,26 @@ h.test(
       [["uncredited_capture", MAX_TOP_UP]],
       "the money the provider took is on staff's queue to give back, once",
     );
+    // The wallet has room again when another word of the same capture comes: it is credited,
+    // and nothing is left to give back.
+    await h.client.charge(
+      {
+        sessionId: newId(),
+        minute: 1n,
+        payerUserId: user.userId,
+        payeeUserId: (await h.user("expert")).userId,
+        amount: inr(MAX_TOP_UP),
+        holdId: "",
+      },
+      h.as.session,
+    );
+    const later = await h.client.confirmPayment(success(payment!.paymentId, MAX_TOP_UP), h.as.edge);
+    t.equal(later.credited, true);
+    t.same(
+      await h.sql`select kind from billing.payment_findings where payment_id = ${payment!.paymentId}`,
+      [],
+      "credited after all: the finding is gone",
+    );
   },
 );
 

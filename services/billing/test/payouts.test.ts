@@ -266,7 +266,11 @@ h.test(
       "staff list the pending payouts",
     );
     const again = rail.payouts.get(retried.providerPayoutId)!;
-    t.equal(again.reference_id, `${second.payoutId}:2`, "the second attempt's reference names it");
+    t.equal(
+      again.reference_id,
+      `${second.payoutId.replaceAll("-", "")}_2`,
+      "the second attempt's reference names it, within RazorpayX's 36 characters",
+    );
     // RazorpayX delivers webhooks at least once: the first attempt's failure comes again.
     const late = await webhook(
       rail.event("payout.failed", {
@@ -693,5 +697,28 @@ h.test(
     const { payout } = (await withdrawal) as Awaited<ReturnType<typeof withdraw>>;
     t.equal(payout?.status, PayoutStatus.PAYOUT_STATUS_PROCESSING, "the withdrawal went through after it");
     t.equal(await earnings(expert), 14_000n);
+  },
+);
+
+h.test(
+  "a payout sent again with other details, refused, is found under its reference: not failed, not paid twice",
+  async (t) => {
+    const expert = await earning(1);
+    await verified(expert);
+    rail.state.answer = "lost";
+    const { payout } = await withdraw(expert, 2_000n);
+    rail.state.answer = "processing";
+    t.same([payout?.status, payout?.providerPayoutId], [PayoutStatus.PAYOUT_STATUS_PROCESSING, ""]);
+    const made = [...rail.payouts.values()].find((p) => p.reference_id === payout?.payoutId)!;
+    t.ok(made, "RazorpayX made it; its answer was lost");
+    // The expert changes their account meanwhile: the same key with another body is a 400.
+    await h.client.setPayoutAccount({ ...bankAccount, accountNumber: "998877665544" }, expert.call);
+    const retried = (await h.client.retryPayout({ payoutId: payout!.payoutId }, h.as.operator)).payout!;
+    t.same(
+      [retried.status, retried.providerPayoutId],
+      [PayoutStatus.PAYOUT_STATUS_PROCESSING, made.id],
+      "the refusal is not taken for nothing made: the payout made first is recorded",
+    );
+    t.equal(await earnings(expert), 6_000n, "and its money stays out of earnings");
   },
 );

@@ -680,3 +680,31 @@ h.test(
     }
   },
 );
+
+h.test(
+  "a refund sent again and refused, that the provider has from the first send, is not failed",
+  async (t) => {
+    const user = await h.user();
+    const payment = (await paidByStripe(user, 5_000n))!;
+    const requestId = newId();
+    stripe.state.refund = "lost";
+    const lost = await failure(
+      h.client.refundPayment({ paymentId: payment.paymentId, amount: inr(2_000n), requestId }, h.as.operator),
+    );
+    t.equal(lost.reason, "PROVIDER_UNAVAILABLE");
+    // Past Stripe's 24-hour idempotency window the same send is a new one, refused.
+    stripe.state.refund = "refused";
+    const { refund } = await h.client.refundPayment(
+      { paymentId: payment.paymentId, amount: inr(2_000n), requestId },
+      h.as.operator,
+    );
+    stripe.state.refund = "pending";
+    t.equal(
+      refund?.status,
+      PaymentRefundStatus.PAYMENT_REFUND_STATUS_PENDING,
+      "still pending, as Stripe has it",
+    );
+    t.match(refund?.providerRefundId, /^re_/, "found by our id and recorded");
+    t.equal(await balance(user), 3_000n, "the amount stays out of the wallet: the payer gets it by card");
+  },
+);

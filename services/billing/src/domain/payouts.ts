@@ -185,17 +185,22 @@ export function planRetry(
 }
 
 /**
- * A payout attempt's reference at the rail, also its idempotency key there: the payout id, and
- * from the second attempt (a retry after a failure) `<payout id>:<attempt>`, so the rail's word
- * about each attempt names the attempt.
+ * A payout attempt's reference at the rail, also its idempotency key there, so the rail's word
+ * about each attempt names the attempt: the payout id, and from the second attempt (a retry after
+ * a failure) its 32 hex digits, `_` and the attempt. RazorpayX takes keys of 4–36 letters, digits,
+ * `-`, `_` or spaces.
  */
 export const payoutReference = (payout: Pick<Payout, "payoutId" | "attempt">) =>
-  payout.attempt === 1 ? payout.payoutId : `${payout.payoutId}:${payout.attempt}`;
+  payout.attempt === 1 ? payout.payoutId : `${payout.payoutId.replaceAll("-", "")}_${payout.attempt}`;
 
 /** The payout and attempt a rail's reference names (`payoutReference`). */
 export function parsePayoutReference(reference: string): { payoutId: string; attempt: number } {
-  const match = /^(.*):([1-9]\d{0,5})$/.exec(reference);
-  return match ? { payoutId: match[1]!, attempt: Number(match[2]) } : { payoutId: reference, attempt: 1 };
+  const match = /^([0-9a-f]{8})([0-9a-f]{4})([0-9a-f]{4})([0-9a-f]{4})([0-9a-f]{12})_([1-9]\d{0,2})$/.exec(
+    reference,
+  );
+  return match
+    ? { payoutId: match.slice(1, 6).join("-"), attempt: Number(match[6]) }
+    : { payoutId: reference, attempt: 1 };
 }
 
 /**

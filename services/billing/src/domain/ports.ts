@@ -355,8 +355,11 @@ export interface PayoutStore {
     now: Date,
     plan: (payout: Payout, snapshot: PayoutSnapshot) => PayoutPlan,
   ): Promise<Payout>;
-  /** Records the provider's id of a sent payout. */
-  sent(payoutId: string, providerPayoutId: string, now: Date): Promise<Payout>;
+  /**
+   * Records the provider's id of a payout attempt sent, unless the payout has one already or has
+   * moved on to another attempt meanwhile (a retry); returns the payout as it is.
+   */
+  sent(target: { payoutId: string; attempt: number }, providerPayoutId: string, now: Date): Promise<Payout>;
   /** The payout locked (by our id or the provider's), then the plan (undefined: nothing changes). NOT_FOUND PAYOUT_NOT_FOUND. */
   settle(
     target: { payoutId: string; providerPayoutId: string; now: Date },

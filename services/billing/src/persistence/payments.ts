@@ -324,6 +324,9 @@ export function createPaymentStore(sql: Sql, platform: PlatformAccounts): Paymen
         const results = await pipelined([
           ...(await planWrites(tx, plan, event.now, platform)),
           update("succeeded", { creditTransactionId: plan.result.transactionId }),
+          // Credited after all (a later word of the same capture, once the wallet had room):
+          // nothing is left for staff to refund.
+          tx`delete from billing.payment_findings where payment_id = ${found.id} and kind = 'uncredited_capture'`,
         ]);
         // The payer hears of the credit; the row commits with it (or not at all).
         await enqueueOutbox(tx, NOTIFICATION_OUTBOX, [
@@ -340,7 +343,7 @@ export function createPaymentStore(sql: Sql, platform: PlatformAccounts): Paymen
             },
           },
         ]);
-        const [updated] = results.at(-1) as PaymentRow[];
+        const [updated] = results.at(-2) as PaymentRow[];
         return { payment: toPayment(updated!), credited: true, duplicate };
       })) as { payment: Payment; credited: boolean; duplicate: boolean };
     },

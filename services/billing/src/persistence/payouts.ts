@@ -183,10 +183,15 @@ export function createPayoutStore(sql: Sql, platform: PlatformAccounts, sealer: 
       })) as Payout;
     },
 
-    async sent(payoutId, providerPayoutId, now) {
+    async sent({ payoutId, attempt }, providerPayoutId, now) {
       const [row] = await sql<PayoutRow[]>`
-        update billing.payouts set provider_payout_id = ${providerPayoutId}, updated_at = ${now}
-        where id = ${payoutId} returning *`;
+        with recorded as (
+          update billing.payouts set provider_payout_id = ${providerPayoutId}, updated_at = ${now}
+          where id = ${payoutId} and attempt = ${attempt} and provider_payout_id is null
+          returning *)
+        select * from recorded
+        union all
+        select * from billing.payouts where id = ${payoutId} and not exists (select 1 from recorded)`;
       return toPayout(row!);
     },
 

@@ -28,8 +28,10 @@ export function payouts(core: Core) {
   /**
    * Sends a processing payout that has no provider id yet to the payout rail (idempotent by the
    * attempt's reference) and applies what the rail answers at once (the development rail pays at
-   * once). A rail that does not answer leaves it processing, for RetryPayout; one that refuses it
-   * (PROVIDER_REFUSED: its amount or details) made nothing, so it fails, back to earnings.
+   * once). A rail that does not answer leaves it processing, for RetryPayout. One that refuses it
+   * (PROVIDER_REFUSED: its amount or details) and has nothing under its reference (an earlier
+   * send whose answer was lost may have made it: a send again with other details is refused)
+   * made nothing, so it fails, back to earnings.
    */
   const send = async (payout: Payout): Promise<Payout> => {
     const rail = core.payoutProvider;
@@ -50,19 +52,16 @@ export function payouts(core: Core) {
       });
     } catch (error) {
       if (!isAppError(error, "PROVIDER_REFUSED")) throw error;
-      return settlePayout({
-        payoutId: payout.payoutId,
-        attempt: payout.attempt,
-        providerPayoutId: "",
-        status: "failed",
-        failureReason: error.message,
-      });
+      const made = await rail.findPayout({ providerPayoutId: "", reference: payoutReference(payout) });
+      answer = made ?? { providerPayoutId: "", status: "failed", failureReason: error.message };
     }
-    const sent = await store.payouts.sent(payout.payoutId, answer.providerPayoutId, now());
+    const sent = answer.providerPayoutId
+      ? await store.payouts.sent(payout, answer.providerPayoutId, now())
+      : payout;
     if (answer.status === "processing") return sent;
     return settlePayout({
       payoutId: sent.payoutId,
-      attempt: sent.attempt,
+      attempt: payout.attempt,
       providerPayoutId: answer.providerPayoutId,
       status: answer.status,
       failureReason: answer.failureReason,
@@ -271,7 +270,7 @@ export function payouts(core: Core) {
           return;
         }
         if (found.providerPayoutId !== payout.providerPayoutId)
-          await store.payouts.sent(payout.payoutId, found.providerPayoutId, now());
+          await store.payouts.sent(payout, found.providerPayoutId, now());
         if (found.status === "processing") return;
         await settlePayout({
           payoutId: payout.payoutId,

@@ -124,8 +124,12 @@ export function topUps(core: Core) {
   /** The provider payment a refund goes back to (a Stripe PaymentIntent is both). */
   const refundedPayment = (payment: Payment) => payment.providerPaymentId || payment.providerReference;
 
-  /** Asks the provider for the refund (idempotent by its id), then records or settles its answer. */
-  /** A refund the provider refuses outright (PROVIDER_REFUSED) made nothing: it fails, back to the wallet. */
+  /**
+   * Asks the provider for the refund (idempotent by its id), then records or settles its answer.
+   * A refusal (PROVIDER_REFUSED) of a refund the provider does not have (an earlier send whose
+   * answer was lost may have made it, past the provider's idempotency window) made nothing: it
+   * fails, back to the wallet.
+   */
   const sendRefund = async (refund: PaymentRefund, payment: Payment, provider: PaymentProvider) => {
     let answer: Awaited<ReturnType<typeof provider.refund>>;
     try {
@@ -136,7 +140,13 @@ export function topUps(core: Core) {
       });
     } catch (error) {
       if (!isAppError(error, "PROVIDER_REFUSED")) throw error;
-      return (await settleRefund(refund.refundId, "", "failed")).refund;
+      const made = await provider.findRefund({
+        refundId: refund.refundId,
+        providerRefundId: "",
+        providerPaymentId: refundedPayment(payment),
+      });
+      if (!made) return (await settleRefund(refund.refundId, "", "failed")).refund;
+      answer = made;
     }
     const sent = await store.payments.refundSent(refund.refundId, answer.providerRefundId, now());
     if (answer.status === "pending") return sent;
