@@ -230,14 +230,20 @@ t.test("a WebSocket's presence heartbeats and subscriptions are bounded", async 
   const { url, issuer, logs } = await startLoneEdge(t, { WS_FRAMES_PER_SECOND: "100" });
   const ws = await WsClient.connect(url);
   await ws.authenticate(await issuer.userToken());
-  // Its upstreams are unreachable here: each report upstream is a logged failure.
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  // Its upstreams are unreachable here: each report upstream is a logged failure, the sign-in's
+  // first.
   const reports = () => logs.filter((l) => l.msg === "presence report failed").length;
+  const reported = async (count: number) => {
+    for (let i = 0; i < 100 && reports() < count; i++)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+  };
+  await reported(1);
   const before = reports();
   for (let i = 0; i < 20; i++) ws.send({ type: "presence" });
+  await reported(before + 1);
   ws.send({ type: "ping", id: "after" });
   await ws.waitFor((f) => f.type === "pong" && f.id === "after");
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  await new Promise((resolve) => setTimeout(resolve, 500));
   t.equal(reports() - before, 1, "20 heartbeats in a row are reported upstream once");
 
   // Each subscription is held while it is authorised: the 51st at once is refused.

@@ -118,6 +118,11 @@ t.test("the edge over the real platform", async (t) => {
       headers: { "x-api-key": "pk_caf\u00e9" },
     });
     t.same([oddKey.status, oddKey.body.error?.reason], [401, "API_KEY_INVALID"], "a malformed key: 401");
+    const emptyKey = await api.call("POST", "/v1/auth/login", {
+      body: { identifier: person.email, password: PASSWORD },
+      headers: { "x-api-key": "" },
+    });
+    t.equal(emptyKey.status, 200, "an empty one is no key: anonymous, as the login is");
     const oddAgent = await api.call("POST", "/v1/auth/login", {
       body: { identifier: person.email, password: PASSWORD, device_name: "odd agent" },
       headers: { "user-agent": "caf\u00e9\tbrowser" },

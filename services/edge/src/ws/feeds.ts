@@ -245,6 +245,8 @@ export function createSessionFeeds(options: FeedsOptions) {
       stream.cancel();
     }, REOPEN_ANSWER_MS);
     unanswered.unref();
+    // Failed before it answered: follow()'s reopen takes over, not this timer as well.
+    stream.once("status", () => clearTimeout(unanswered));
     stream.once("metadata", () => {
       clearTimeout(unanswered);
       log.info({ sessionId: feed.sessionId, attempt }, "session stream reopened");

@@ -48,7 +48,8 @@ export default fp(
         return;
       }
       const apiKey = request.headers["x-api-key"];
-      if (typeof apiKey === "string") {
+      // An empty header is no key (anonymous), as before keys were checked here.
+      if (typeof apiKey === "string" && apiKey !== "") {
         // Not a key auth could have issued, nor one gRPC metadata can carry: refused here.
         if (!API_KEY.test(apiKey))
           return done(unauthenticated("API_KEY_INVALID", "the API key is malformed"));
