@@ -17,7 +17,7 @@ const log = createLogger({ service: "billing", level: config.LOG_LEVEL });
 const metrics = createMetrics("billing");
 
 const directory = connectAuthDirectory(config.AUTH_ADDRESS);
-const identity = createPlatformIdentity({ ...config, directory });
+const identity = createPlatformIdentity({ ...config, directory, log });
 
 const notifier = userNotifier(config.USER_ADDRESS, identity.credentials);
 // Staff money actions go to auth's audit log (an action auth cannot record is refused with

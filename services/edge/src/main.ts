@@ -18,7 +18,7 @@ const accessLog = createAccessLog({ service: "edge", level: config.LOG_LEVEL });
 const metrics = createMetrics("edge");
 
 const directory = connectAuthDirectory(config.AUTH_ADDRESS);
-const identity = createPlatformIdentity({ ...config, directory });
+const identity = createPlatformIdentity({ ...config, directory, log });
 const trusted = config.TRUSTED_JWKS ? (JSON.parse(config.TRUSTED_JWKS) as JSONWebKeySet) : undefined;
 
 const edge = await buildEdge({

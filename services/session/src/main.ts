@@ -20,7 +20,7 @@ const log = createLogger({ service: "session", level: config.LOG_LEVEL });
 const metrics = createMetrics("session");
 
 const directory = connectAuthDirectory(config.AUTH_ADDRESS);
-const identity = createPlatformIdentity({ ...config, directory });
+const identity = createPlatformIdentity({ ...config, directory, log });
 const { credentials } = identity;
 
 const billingClient = createBillingClient(config.BILLING_ADDRESS, credentials);

@@ -14,7 +14,7 @@ const log = createLogger({ service: "user", level: config.LOG_LEVEL });
 const metrics = createMetrics("user");
 
 const directory = connectAuthDirectory(config.AUTH_ADDRESS);
-const identity = createPlatformIdentity({ ...config, directory });
+const identity = createPlatformIdentity({ ...config, directory, log });
 
 // Staff changes to people's profiles go to auth's audit log; with TRUSTED_JWKS there is no
 // recorder and the server's log says so.

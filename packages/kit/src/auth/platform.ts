@@ -2,6 +2,7 @@ import type { JSONWebKeySet } from "jose";
 import { z } from "zod";
 import { unavailable } from "../errors";
 import type { StaffActionRecorder } from "../grpc/server";
+import type { Logger } from "../log";
 import { type Authenticator, cacheApiKeyVerifier, createAuthenticator } from "./authenticator";
 import { staffActionRecorder } from "./directory";
 import type { PartnerPrincipal, PersonRole } from "./principal";
@@ -74,6 +75,38 @@ export interface PlatformIdentityOptions {
   now?: () => Date;
   /** How often revoked credentials are asked for (REVOCATION_POLL_MS; 1 s by default). */
   REVOCATION_POLL_MS?: number | undefined;
+  /** Where failed revocation polls are told (throttled): revocation silently stopping is a hole. */
+  log?: Logger;
+}
+
+/** While revocation polls keep failing, one warning this often. */
+const POLL_FAILURE_LOG_MS = 60_000;
+
+/** A poll failure's handler: the first failure warned at once, then one a minute, and the recovery. */
+function pollFailures(log: Logger | undefined) {
+  let failingSince: number | undefined;
+  let warnedAt = 0;
+  let failures = 0;
+  return {
+    failed(error: unknown) {
+      const now = Date.now();
+      failures += 1;
+      failingSince ??= now;
+      if (now - warnedAt < POLL_FAILURE_LOG_MS) return;
+      warnedAt = now;
+      log?.warn(
+        { err: error, failures, failingForMs: now - failingSince },
+        "revocations could not be polled from auth: revoked credentials are still accepted here",
+      );
+    },
+    succeeded() {
+      if (failingSince === undefined) return;
+      log?.info({ failures, failedForMs: Date.now() - failingSince }, "revocations polled from auth again");
+      failingSince = undefined;
+      warnedAt = 0;
+      failures = 0;
+    },
+  };
 }
 
 export interface PlatformIdentity {
@@ -140,9 +173,12 @@ export function createPlatformIdentity(options: PlatformIdentityOptions): Platfo
       : {}),
   });
   const listRevocations = directory?.listRevocations?.bind(directory);
+  const polls = pollFailures(options.log);
   const watch = listRevocations
     ? watchRevocations(revocations, (after) => listRevocations(after, credentials), {
         intervalMs: options.REVOCATION_POLL_MS ?? 1_000,
+        onError: polls.failed,
+        onSuccess: polls.succeeded,
       })
     : undefined;
   const recordStaffAction =

@@ -84,6 +84,7 @@ export function createRevocationList(now: () => Date = () => new Date()): Revoca
       }
     },
     apply(revocations) {
+      let failed: { error: unknown } | undefined;
       for (const revocation of revocations) {
         if (revocation.seq > cursor) cursor = revocation.seq;
         const at = revocation.revokedAt.getTime();
@@ -91,10 +92,17 @@ export function createRevocationList(now: () => Date = () => new Date()): Revoca
         if (known && known.at >= at) continue;
         subjects.set(revocation.subject, { at, reason: revocation.reason });
         const revoked = revokedBy(revocation.subject);
-        if (revoked)
-          for (const listener of listeners) listener(revoked, revocation.reason, revocation.revokedAt);
+        if (!revoked) continue;
+        // Each listener hears every revocation, whatever another one throws.
+        for (const listener of listeners)
+          try {
+            listener(revoked, revocation.reason, revocation.revokedAt);
+          } catch (error) {
+            failed ??= { error };
+          }
       }
       forgetOld();
+      if (failed) throw failed.error;
     },
     onRevoked(listener) {
       listeners.add(listener);
@@ -116,7 +124,7 @@ export interface RevocationWatch {
 export function watchRevocations(
   list: RevocationList,
   fetch: (afterSeq: bigint) => Promise<Revocation[]>,
-  options: { intervalMs: number; onError?: (error: unknown) => void },
+  options: { intervalMs: number; onError?: (error: unknown) => void; onSuccess?: () => void },
 ): RevocationWatch {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
@@ -127,6 +135,7 @@ export function watchRevocations(
         list.apply(found);
         if (found.length < 1000) break;
       }
+      options.onSuccess?.();
     } catch (error) {
       options.onError?.(error);
     }
