@@ -11,7 +11,10 @@ import postgres from "postgres";
 import t, { type Test } from "tap";
 import { testHandlers } from "./fixtures/wallet-server";
 
-/** A server whose GetWallet runs `select pg_sleep(rate_minor / 1000)` on the given database. */
+/**
+ * A server whose GetWallet runs `select pg_sleep(rate_minor / 1000)` on the given database; for
+ * user "conflict", the same under a 50-ms statement timeout (what a lost lock wait answers too).
+ */
 async function serverOver(t: Test, databaseUrl: string) {
   const database = createDatabase(databaseUrl, { max: 4, connectTimeoutSeconds: 2 });
   t.teardown(database.close);
@@ -26,7 +29,12 @@ async function serverOver(t: Test, databaseUrl: string) {
         {
           ...testHandlers(),
           async getWallet(request) {
-            await database.sql`select pg_sleep(${Number(request.rateMinor) / 1000})`;
+            if (request.userId === "conflict")
+              await database.sql.begin(async (tx) => {
+                await tx`set local statement_timeout = '50ms'`;
+                await tx`select pg_sleep(${Number(request.rateMinor) / 1000})`;
+              });
+            else await database.sql`select pg_sleep(${Number(request.rateMinor) / 1000})`;
             return { wallet: { userId: request.userId, minutesLeft: 0n, frozen: false } };
           },
         },
@@ -199,3 +207,14 @@ t.test(
     other.release();
   },
 );
+
+t.test("a transaction that loses to a concurrent one answers ABORTED, retryable, not INTERNAL", async (t) => {
+  const { url } = await createTestDatabase(t);
+  const { client } = await serverOver(t, url);
+  const error = await failure(client.getWallet({ userId: "conflict", currency: "", rateMinor: 1_000n }));
+  t.same(
+    [error.code, error.reason, error.retryAfterSeconds],
+    [grpc.status.ABORTED, "DATABASE_CONFLICT", 1],
+    "a statement cancelled by its timeout, as a deadlock or a lock wait would be",
+  );
+});

@@ -38,7 +38,7 @@ export interface DatabaseOptions {
 /**
  * One connection pool per process and database; close it on shutdown. A connection the server
  * drops (restart, failover, pg_terminate_backend) fails only the queries on it, which the kit
- * answers as UNAVAILABLE (see `databaseUnavailable` in kit/errors); the pool reconnects on the next query.
+ * answers as UNAVAILABLE (see `databaseError` in kit/errors); the pool reconnects on the next query.
  */
 export function createDatabase(url: string, options: DatabaseOptions = {}): Database {
   const sql = postgres(url, {

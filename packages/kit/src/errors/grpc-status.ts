@@ -3,7 +3,7 @@ import type { Any } from "@parley/proto/google/protobuf/any";
 import { BadRequest, ErrorInfo, RetryInfo } from "@parley/proto/google/rpc/error_details";
 import { Status } from "@parley/proto/google/rpc/status";
 import { AppError, ERROR_KINDS, type ErrorKind, type FieldViolation } from "./app-error";
-import { databaseUnavailable } from "./database";
+import { databaseError } from "./database";
 
 const DETAILS_KEY = "grpc-status-details-bin";
 const TYPE_PREFIX = "type.googleapis.com/";
@@ -35,13 +35,14 @@ function logLevelFor(code: number): LogLevel {
 /**
  * The one translator from anything thrown to a gRPC status: AppErrors keep their code,
  * reason and metadata (as google.rpc.ErrorInfo in grpc-status-details-bin); a lost database
- * connection becomes UNAVAILABLE (DATABASE_UNAVAILABLE, retryable); anything else becomes
+ * connection becomes UNAVAILABLE (DATABASE_UNAVAILABLE, retryable) and a transaction that lost
+ * to a concurrent one ABORTED (DATABASE_CONFLICT, retryable, logged as a warning); anything else becomes
  * INTERNAL with a generic message, so internals never leak to callers.
  */
 export function toGrpcStatus(error: unknown, domain: string): TranslatedError {
   const appError = isRemoteOrAppError(error)
     ? error
-    : (databaseUnavailable(error) ?? new AppError("internal", "INTERNAL", "internal error"));
+    : (databaseError(error) ?? new AppError("internal", "INTERNAL", "internal error"));
   const details: Any[] = [
     pack(
       "google.rpc.ErrorInfo",
@@ -75,7 +76,8 @@ export function toGrpcStatus(error: unknown, domain: string): TranslatedError {
     details: appError.message,
     metadata,
     reason: appError.reason,
-    logLevel: logLevelFor(appError.code),
+    // A deadlock or serialization failure is a retry for the caller and a lead for us.
+    logLevel: appError.reason === "DATABASE_CONFLICT" ? "warn" : logLevelFor(appError.code),
   };
 }
 
