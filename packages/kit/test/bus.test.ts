@@ -1,5 +1,6 @@
 import { createRedisBus } from "@parley/kit/bus";
 import { Registry } from "@parley/kit/metrics";
+import { connectRedis } from "@parley/kit/redis";
 import { redisServerMissing, startThrowawayRedis } from "@parley/testing";
 import t from "tap";
 
@@ -39,6 +40,7 @@ t.test(
     await waitFor("the first message", () => received.length === 1);
     t.same(received, ["one"]);
     const before = interruptions;
+    const releasedWhileDown = await subscriber.subscribe("released while down", () => undefined);
 
     await redis.kill();
     await waitFor("the subscriber to notice", () => !subscriber.isLive());
@@ -55,6 +57,7 @@ t.test(
       lateSubscription = message.toString();
     });
     t.pass("subscribing while Redis is down does not fail");
+    await releasedWhileDown();
 
     const whileDown = interruptions;
     await redis.restart();
@@ -68,6 +71,13 @@ t.test(
       "what was dropped is not replayed from a buffer",
     );
     t.equal(lateSubscription, "made while Redis was down", "a subscription made during the outage is live");
+    const probe = connectRedis(redis.url, { name: "probe" });
+    t.teardown(() => probe.disconnect());
+    t.same(
+      ((await probe.pubsub("CHANNELS")) as string[]).sort(),
+      ["late", "topic"],
+      "a topic released during the outage is not subscribed again",
+    );
     await unsubscribe();
   },
 );

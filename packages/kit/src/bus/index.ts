@@ -88,7 +88,9 @@ export function createRedisBus(url: string, options: BusOptions = {}): Bus {
     registers,
   });
   const publisher = connectRedis(url, { name: "bus publisher", log });
-  const subscriber = connectRedis(url, { name: "bus subscriber", log });
+  // Its "ready" handler subscribes the topics wanted then: a topic released while Redis was away
+  // (its UNSUBSCRIBE could not be sent) is not subscribed again.
+  const subscriber = connectRedis(url, { name: "bus subscriber", log, autoResubscribe: false });
   const local = new EventEmitter();
   local.setMaxListeners(0);
   const interruptions = new Set<() => void>();

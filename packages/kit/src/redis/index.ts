@@ -9,6 +9,12 @@ export interface RedisOptions {
   log?: Logger;
   /** A command that has no answer by then fails (default 500 ms). */
   commandTimeoutMs?: number;
+  /**
+   * Whether a subscriber's channels are subscribed again after a reconnect (ioredis's default):
+   * off for one that subscribes what it still wants itself, so channels released while Redis
+   * was away do not come back.
+   */
+  autoResubscribe?: boolean;
 }
 
 /**
@@ -29,6 +35,7 @@ export function connectRedis(url: string, options: RedisOptions): Redis {
     maxRetriesPerRequest: 0,
     connectTimeout: 2_000,
     retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
+    autoResubscribe: options.autoResubscribe ?? true,
   });
   let down = false;
   redis.on("error", (error: Error) => {
