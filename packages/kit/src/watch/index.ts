@@ -55,6 +55,8 @@ export function createCatchUp(deps: CatchUpDeps) {
   const watched = new Map<string, Set<Watcher>>();
   let lastCheck = Date.now();
   let checking: Promise<void> | undefined;
+  /** Asked for while a check ran: that one may have read the store before what is asked about. */
+  let again = false;
 
   async function checkAll() {
     lastCheck = Date.now();
@@ -66,11 +68,19 @@ export function createCatchUp(deps: CatchUpDeps) {
     }
   }
 
-  const check = () => {
-    checking ??= checkAll()
+  const check = (): Promise<void> => {
+    if (checking !== undefined) {
+      again = true;
+      return checking;
+    }
+    checking = checkAll()
       .catch((error: unknown) => deps.log.warn({ err: error }, "watch catch-up check failed"))
       .finally(() => {
         checking = undefined;
+        if (again) {
+          again = false;
+          void check();
+        }
       });
     return checking;
   };
