@@ -218,3 +218,43 @@ t.test("a transaction that loses to a concurrent one answers ABORTED, retryable,
     "a statement cancelled by its timeout, as a deadlock or a lock wait would be",
   );
 });
+
+t.test("a pool busy with the service's own load is not taken for a database gone", async (t) => {
+  const { url } = await createTestDatabase(t);
+  const database = createDatabase(url, { max: 1 });
+  t.teardown(database.close);
+  const { address } = await startTestServer(t, {
+    name: "kit-test",
+    services: [],
+    authenticate: createAuthenticator({
+      tokens: createTokenVerifier({
+        issuer: "none",
+        audience: "none",
+        fetchJwks: async () => ({ keys: [] }),
+      }),
+    }),
+    readiness: [() => database.ping(50)],
+    readinessIntervalMs: 100,
+  });
+  const health = createHealthChecker(address);
+  t.teardown(() => health.close());
+  // The pool's one connection is busy for 150 ms: at most two rounds' pings time out behind it.
+  const busy = database.sql`select pg_sleep(0.15)`.execute();
+  const seen = new Set<string>();
+  const started = Date.now();
+  while (Date.now() - started < 400) {
+    seen.add(await health.check(""));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  await busy;
+  t.same([...seen], ["SERVING"], "health stays SERVING through a short burst");
+  // Busy for longer (~1 s): then it is said.
+  const long = database.sql`select pg_sleep(1)`.execute();
+  await until(
+    t,
+    "NOT_SERVING once the pings time out round after round",
+    async () => (await health.check("")) === "NOT_SERVING",
+  );
+  await long;
+  await until(t, "SERVING again", async () => (await health.check("")) === "SERVING");
+});

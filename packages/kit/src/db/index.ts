@@ -18,7 +18,10 @@ export interface Database {
    * every query on it, raw ones included (billing keeps raw SQL on an unwrapped pool for that).
    */
   sql: Sql;
-  /** Resolves when the database answers `select 1` within `timeoutMs` (default 2 s); rejects otherwise. */
+  /**
+   * Resolves when the database answers `select 1` within `timeoutMs` (default 2 s); rejects
+   * otherwise, with `timedOut` set when it only took too long (the pool may be busy).
+   */
   ping(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
@@ -61,7 +64,10 @@ export function createDatabase(url: string, options: DatabaseOptions = {}): Data
         await Promise.race([
           query,
           new Promise((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+            timer = setTimeout(
+              () => reject(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { timedOut: true })),
+              timeoutMs,
+            );
           }),
         ]);
       } finally {

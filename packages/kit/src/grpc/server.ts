@@ -116,7 +116,10 @@ export interface GrpcServerOptions {
   /**
    * What the service cannot serve without (its database: `database.ping`), checked every
    * `readinessIntervalMs`: while a check fails, gRPC health reports NOT_SERVING (so the edge's
-   * /readyz and load balancers see it), and SERVING again once every check passes.
+   * /readyz and load balancers see it), and SERVING again once every check passes. A check that
+   * only timed out (an error with `timedOut`: a pool busy with the service's own load queues the
+   * ping) counts after SLOW_ROUNDS rounds in a row, so a burst of load does not take every
+   * instance out of rotation at once.
    */
   readiness?: Array<() => Promise<void>>;
   readinessIntervalMs?: number;
@@ -479,6 +482,9 @@ function staffActionEvent(
   };
 }
 
+/** Rounds in a row a readiness check may only time out before health says NOT_SERVING. */
+const SLOW_ROUNDS = 3;
+
 /**
  * Runs the readiness checks every interval (a round still running skips a tick) and reports
  * the outcome through `setHealth` on every change, logging each change once.
@@ -488,11 +494,16 @@ function watchReadiness(options: GrpcServerOptions, setHealth: (status: "SERVING
   let timer: NodeJS.Timeout | undefined;
   let round: Promise<void> | undefined;
   let ready = true;
+  let slowRounds = 0;
   const check = async () => {
     const failures = (await Promise.allSettled(checks.map((c) => c()))).filter(
       (outcome): outcome is PromiseRejectedResult => outcome.status === "rejected",
     );
     if (!timer) return;
+    const slowOnly =
+      failures.length > 0 && failures.every((f) => (f.reason as { timedOut?: boolean })?.timedOut === true);
+    slowRounds = slowOnly ? slowRounds + 1 : 0;
+    if (slowOnly && slowRounds < SLOW_ROUNDS) return;
     if (failures.length > 0 && ready) {
       options.log.warn(
         { err: failures[0]!.reason },
