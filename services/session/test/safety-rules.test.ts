@@ -28,6 +28,10 @@ t.test("the contact filter finds phones, emails, payment handles and messenger l
   t.same(links("https://wa.me/919876543210"), ["messenger_link"], "an attachment link is scanned too");
   t.same(links("https://paypal.me/ravi"), ["payment_handle"]);
   t.same(links("https://cdn.example.com/u/1700000000123/4567890123.png"), [], "but not for digits");
+  t.same(links("https://cdn.example.com/photo@2x.png"), [], "nor a retina image's name for an address");
+  t.same(links("HTTPS://wa%2Eme/919876543210"), ["messenger_link"], "read as a browser reads it");
+  t.same(links("https:wa.me/919876543210"), ["messenger_link"]);
+  t.same(links("uploads/0f3a/photo.png"), [], "an upload's key is ours");
   const text = "mail me: a@b.co or call 9876543210!";
   t.equal(maskContacts(text, scanContacts(text)), "mail me: [email removed] or call [phone removed]!");
 });

@@ -97,8 +97,7 @@ export function chat(core: Core) {
       // cannot be masked and stay a link: one carrying contact details is refused under "mask".
       const action = core.rules.contactFilter ?? "flag";
       const contacts = action === "off" ? [] : scanContacts(input.text);
-      const inLink =
-        action === "off" || !input.attachmentUrl.startsWith("https://") ? [] : scanLink(input.attachmentUrl);
+      const inLink = action === "off" ? [] : scanLink(input.attachmentUrl);
       const detected = [...contacts, ...inLink];
       const stored =
         contacts.length > 0 && action === "mask" ? maskContacts(input.text, contacts) : input.text;

@@ -36,9 +36,9 @@ export interface ContactMatch {
 }
 
 /** Every contact detail in a text, leftmost first, overlapping matches merged. */
-export function scanContacts(text: string): ContactMatch[] {
+export function scanContacts(text: string, patterns = PATTERNS): ContactMatch[] {
   const found: ContactMatch[] = [];
-  for (const { kind, pattern } of PATTERNS)
+  for (const { kind, pattern } of patterns)
     for (const match of text.matchAll(pattern))
       found.push({ kind, start: match.index, end: match.index + match[0].length });
   found.sort((a, b) => a.start - b.start || b.end - a.end);
@@ -52,12 +52,19 @@ export function scanContacts(text: string): ContactMatch[] {
 }
 
 /**
- * Contact details in an attachment's link (`https://wa.me/…`, `https://paypal.me/…`, an email
- * address in it): every kind but phone numbers, whose pattern the digits of ordinary links
- * (ids, timestamps) would match.
+ * Payment handles and messenger links only: ordinary links' digits (ids, timestamps) would pass
+ * for phone numbers and their `name@2x.png` for email addresses.
+ */
+const LINK_PATTERNS = PATTERNS.filter(({ kind }) => kind === "payment_handle" || kind === "messenger_link");
+
+/**
+ * Contact details in an attachment's link (`https://wa.me/…`, `https://paypal.me/…`), read as a
+ * browser reads it (`HTTPS://wa%2Eme/…` is `https://wa.me/…`); none in anything but an https URL.
  */
 export function scanLink(url: string): ContactMatch[] {
-  return scanContacts(url).filter((match) => match.kind !== "phone");
+  if (!URL.canParse(url)) return [];
+  const parsed = new URL(url);
+  return parsed.protocol === "https:" ? scanContacts(parsed.href, LINK_PATTERNS) : [];
 }
 
 /** The text with every match replaced by a mask of the same kind. */
