@@ -144,12 +144,17 @@ h.test(
       },
       h.as.session,
     );
+    // Another capture of the same order, also never credited, has a finding of its own.
+    await h.sql`insert into billing.payment_findings (id, payment_id, kind, provider_payment_id, amount, currency, created_at)
+      values (${newId()}, ${payment!.paymentId}, 'uncredited_capture', 'pay_2', ${MAX_TOP_UP.toString()}, 'INR', now())`;
     const later = await h.client.confirmPayment(success(payment!.paymentId, MAX_TOP_UP), h.as.edge);
     t.equal(later.credited, true);
     t.same(
-      await h.sql`select kind from billing.payment_findings where payment_id = ${payment!.paymentId}`,
-      [],
-      "credited after all: the finding is gone",
+      (
+        await h.sql`select provider_payment_id from billing.payment_findings where payment_id = ${payment!.paymentId}`
+      ).map((f) => f.provider_payment_id),
+      ["pay_2"],
+      "credited after all: that capture's finding is gone, the other capture's stays",
     );
   },
 );

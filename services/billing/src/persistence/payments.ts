@@ -325,8 +325,9 @@ export function createPaymentStore(sql: Sql, platform: PlatformAccounts): Paymen
           ...(await planWrites(tx, plan, event.now, platform)),
           update("succeeded", { creditTransactionId: plan.result.transactionId }),
           // Credited after all (a later word of the same capture, once the wallet had room):
-          // nothing is left for staff to refund.
-          tx`delete from billing.payment_findings where payment_id = ${found.id} and kind = 'uncredited_capture'`,
+          // nothing is left for staff to refund of it (another capture's finding stays).
+          tx`delete from billing.payment_findings where payment_id = ${found.id} and kind = 'uncredited_capture'
+            and provider_payment_id = ${event.providerPaymentId}`,
         ]);
         // The payer hears of the credit; the row commits with it (or not at all).
         await enqueueOutbox(tx, NOTIFICATION_OUTBOX, [

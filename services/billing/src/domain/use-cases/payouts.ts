@@ -18,6 +18,11 @@ import type { Core } from "./core";
 /** Experts' payouts: the payout account and its KYC, withdrawals, automatic payouts, retries. */
 export function payouts(core: Core) {
   const { store, now, checks, currencyOr, key } = core;
+  /** A lookup the provider refuses too (it does not know the account or payment): nothing there. */
+  const notKnownThere = (error: unknown) => {
+    if (isAppError(error, "PROVIDER_REFUSED")) return undefined;
+    throw error;
+  };
 
   const withdrawalContext = (at: Date) => ({
     now: at,
@@ -52,7 +57,9 @@ export function payouts(core: Core) {
       });
     } catch (error) {
       if (!isAppError(error, "PROVIDER_REFUSED")) throw error;
-      const made = await rail.findPayout({ providerPayoutId: "", reference: payoutReference(payout) });
+      const made = await rail
+        .findPayout({ providerPayoutId: "", reference: payoutReference(payout) })
+        .catch(notKnownThere);
       answer = made ?? { providerPayoutId: "", status: "failed", failureReason: error.message };
     }
     const sent = answer.providerPayoutId

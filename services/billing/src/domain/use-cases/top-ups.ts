@@ -140,11 +140,17 @@ export function topUps(core: Core) {
       });
     } catch (error) {
       if (!isAppError(error, "PROVIDER_REFUSED")) throw error;
-      const made = await provider.findRefund({
-        refundId: refund.refundId,
-        providerRefundId: "",
-        providerPaymentId: refundedPayment(payment),
-      });
+      const made = await provider
+        .findRefund({
+          refundId: refund.refundId,
+          providerRefundId: "",
+          providerPaymentId: refundedPayment(payment),
+        })
+        // Refused too (the provider does not know the payment): nothing there.
+        .catch((lookup: unknown) => {
+          if (isAppError(lookup, "PROVIDER_REFUSED")) return undefined;
+          throw lookup;
+        });
       if (!made) return (await settleRefund(refund.refundId, "", "failed")).refund;
       answer = made;
     }
