@@ -13,7 +13,7 @@ import { testHandlers } from "./fixtures/wallet-server";
 
 /**
  * A server whose GetWallet runs `select pg_sleep(rate_minor / 1000)` on the given database; for
- * user "conflict", the same under a 50-ms statement timeout (what a lost lock wait answers too).
+ * user "conflict", a wait of at most 50 ms for advisory lock 42 (which the test holds).
  */
 async function serverOver(t: Test, databaseUrl: string) {
   const database = createDatabase(databaseUrl, { max: 4, connectTimeoutSeconds: 2 });
@@ -31,8 +31,8 @@ async function serverOver(t: Test, databaseUrl: string) {
           async getWallet(request) {
             if (request.userId === "conflict")
               await database.sql.begin(async (tx) => {
-                await tx`set local statement_timeout = '50ms'`;
-                await tx`select pg_sleep(${Number(request.rateMinor) / 1000})`;
+                await tx`set local lock_timeout = '50ms'`;
+                await tx`select pg_advisory_xact_lock(42)`;
               });
             else await database.sql`select pg_sleep(${Number(request.rateMinor) / 1000})`;
             return { wallet: { userId: request.userId, minutesLeft: 0n, frozen: false } };
@@ -211,11 +211,14 @@ t.test(
 t.test("a transaction that loses to a concurrent one answers ABORTED, retryable, not INTERNAL", async (t) => {
   const { url } = await createTestDatabase(t);
   const { client } = await serverOver(t, url);
-  const error = await failure(client.getWallet({ userId: "conflict", currency: "", rateMinor: 1_000n }));
+  const holder = postgres(url, { max: 1, onnotice: () => {} });
+  t.teardown(() => holder.end({ timeout: 5 }));
+  await holder`select pg_advisory_lock(42)`;
+  const error = await failure(client.getWallet({ userId: "conflict", currency: "", rateMinor: 0n }));
   t.same(
     [error.code, error.reason, error.retryAfterSeconds],
     [grpc.status.ABORTED, "DATABASE_CONFLICT", 1],
-    "a statement cancelled by its timeout, as a deadlock or a lock wait would be",
+    "a lock it could not have in time, as a deadlock or a serialization failure",
   );
 });
 
@@ -234,11 +237,11 @@ t.test("a pool busy with the service's own load is not taken for a database gone
       }),
     }),
     readiness: [() => database.ping(50)],
-    readinessIntervalMs: 100,
+    readinessIntervalMs: 200,
   });
   const health = createHealthChecker(address);
   t.teardown(() => health.close());
-  // The pool's one connection is busy for 150 ms: at most two rounds' pings time out behind it.
+  // The pool's one connection is busy for 150 ms: a round's ping times out behind it, at most two.
   const busy = database.sql`select pg_sleep(0.15)`.execute();
   const seen = new Set<string>();
   const started = Date.now();
@@ -248,8 +251,8 @@ t.test("a pool busy with the service's own load is not taken for a database gone
   }
   await busy;
   t.same([...seen], ["SERVING"], "health stays SERVING through a short burst");
-  // Busy for longer (~1 s): then it is said.
-  const long = database.sql`select pg_sleep(1)`.execute();
+  // Busy for longer (2 s, ten rounds): then it is said.
+  const long = database.sql`select pg_sleep(2)`.execute();
   await until(
     t,
     "NOT_SERVING once the pings time out round after round",

@@ -12,18 +12,16 @@ const revocation = (seq: bigint, userId: string): Revocation => ({
 });
 
 t.test("every revocation listener hears it, whatever another one throws", async (t) => {
-  const list = createRevocationList();
+  const failures: unknown[] = [];
+  const list = createRevocationList(undefined, (error) => failures.push(error));
   const heard: string[] = [];
   list.onRevoked(() => {
     throw new Error("a listener's bug");
   });
   list.onRevoked((revoked) => heard.push("userId" in revoked ? revoked.userId : ""));
   const [a, b] = [randomUUID(), randomUUID()];
-  t.throws(
-    () => list.apply([revocation(1n, a), revocation(2n, b)]),
-    /a listener's bug/,
-    "the failure is told",
-  );
+  list.apply([revocation(1n, a), revocation(2n, b)]);
+  t.equal(failures.length, 2, "each failure is told");
   t.same(heard, [a, b], "the other listener heard both");
   t.equal(list.cursor, 2n, "and both were applied");
 });

@@ -223,11 +223,18 @@ export function createAuthService(deps: AuthServiceDeps): {
  * Auth verifies callers with its own key ring and API-key store: the same identity code
  * as every other service, with the directory answered in-process, on the clock auth signs with.
  */
-export function localIdentity(domain: AuthDomain, issuer: string, audience: string, now?: () => Date) {
+export function localIdentity(
+  domain: AuthDomain,
+  issuer: string,
+  audience: string,
+  now?: () => Date,
+  log?: Logger,
+) {
   return createPlatformIdentity({
     JWT_ISSUER: issuer,
     JWT_AUDIENCE: audience,
     now,
+    log,
     directory: {
       getJwks: () => domain.keys.jwks(),
       verifyApiKey: (apiKey) => domain.apiKeys.verify(apiKey),
@@ -393,7 +400,8 @@ export async function startAuth(
   const server = createGrpcServer({
     name: "auth",
     log,
-    authenticate: localIdentity(domain, config.JWT_ISSUER, config.JWT_AUDIENCE, options.now).authenticate,
+    authenticate: localIdentity(domain, config.JWT_ISSUER, config.JWT_AUDIENCE, options.now, log)
+      .authenticate,
     metrics: options.metrics,
     services: [binding, backOffice.binding, account],
     onDenied,

@@ -134,7 +134,9 @@ export interface PlatformIdentity {
 export function createPlatformIdentity(options: PlatformIdentityOptions): PlatformIdentity {
   const trusted = options.TRUSTED_JWKS ? (JSON.parse(options.TRUSTED_JWKS) as JSONWebKeySet) : undefined;
   const directory = options.directory;
-  const revocations = createRevocationList(options.now);
+  const revocations = createRevocationList(options.now, (error) =>
+    options.log?.error({ err: error }, "a revocation listener failed"),
+  );
   const verifier = createTokenVerifier({
     issuer: options.JWT_ISSUER,
     audience: options.JWT_AUDIENCE,

@@ -52,7 +52,11 @@ const revokedBy = (subject: string): Revoked | undefined =>
       ? { sessionId: subject.slice("session:".length) }
       : undefined;
 
-export function createRevocationList(now: () => Date = () => new Date()): RevocationList {
+export function createRevocationList(
+  now: () => Date = () => new Date(),
+  /** A listener that throws (a bug of its own): told here, and the other listeners still hear. */
+  onListenerError: (error: unknown) => void = () => undefined,
+): RevocationList {
   const subjects = new Map<string, { at: number; reason: string }>();
   const listeners = new Set<RevocationListener>();
   let cursor = 0n;
@@ -84,7 +88,6 @@ export function createRevocationList(now: () => Date = () => new Date()): Revoca
       }
     },
     apply(revocations) {
-      let failed: { error: unknown } | undefined;
       for (const revocation of revocations) {
         if (revocation.seq > cursor) cursor = revocation.seq;
         const at = revocation.revokedAt.getTime();
@@ -98,11 +101,10 @@ export function createRevocationList(now: () => Date = () => new Date()): Revoca
           try {
             listener(revoked, revocation.reason, revocation.revokedAt);
           } catch (error) {
-            failed ??= { error };
+            onListenerError(error);
           }
       }
       forgetOld();
-      if (failed) throw failed.error;
     },
     onRevoked(listener) {
       listeners.add(listener);

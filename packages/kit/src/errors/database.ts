@@ -19,9 +19,10 @@ const CONNECTION_ERRORS = new Set([
 const UNAVAILABLE_STATES = /^(08...|57P01|57P02|57P03|53300)$/;
 /**
  * SQLSTATEs of a transaction that lost to a concurrent one: serialization failure, deadlock, a
- * lock not available (NOWAIT, lock_timeout), a statement cancelled by its timeout.
+ * lock not available (NOWAIT, lock_timeout). Not a statement cancelled by its timeout: it would
+ * be as slow again.
  */
-const CONFLICT_STATES = new Set(["40001", "40P01", "55P03", "57014"]);
+const CONFLICT_STATES = new Set(["40001", "40P01", "55P03"]);
 
 /**
  * What a database failure means to the caller, when `error` — or what it wraps, as drizzle wraps

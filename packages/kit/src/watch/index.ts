@@ -86,6 +86,8 @@ export function createCatchUp(deps: CatchUpDeps) {
   };
 
   const timer = setInterval(() => {
+    // A tick finding a check running skips (the next tick comes soon): no rerun asked for.
+    if (checking !== undefined) return;
     if (watched.size > 0 && (!deps.feed.isLive() || Date.now() - lastCheck >= deps.checkMs)) void check();
   }, deps.pollMs);
   timer.unref();
