@@ -117,8 +117,20 @@ t.test("chat: seq per session, client_msg_id idempotency, limits, cursor pages, 
     expert.call,
   );
   t.equal(receipt.receipt!.readSeq, first.message!.seq);
+  const seqBefore = async () =>
+    (
+      await harness.sql<
+        { last_seq: string }[]
+      >`select last_seq from sessions.sessions where id = ${sessionId}`
+    )[0]!.last_seq;
+  const stored = await seqBefore();
   const back = await session.markRead({ sessionId, deliveredSeq: 0n, readSeq: 0n }, expert.call);
   t.equal(back.receipt!.readSeq, first.message!.seq, "markers never move back");
+  await session.markRead(
+    { sessionId, deliveredSeq: reply.message!.seq, readSeq: first.message!.seq },
+    expert.call,
+  );
+  t.equal(await seqBefore(), stored, "and markers that did not move store no receipt event");
 
   await session.endSession({ reason: "", sessionId }, user.call);
   t.equal(

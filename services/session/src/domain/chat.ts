@@ -210,12 +210,14 @@ export function chat(core: Core) {
         const cap = (seq: bigint) => (seq > locked.lastSeq ? locked.lastSeq : seq);
         const read = cap(readSeq);
         const delivered = cap(deliveredSeq > read ? deliveredSeq : read);
-        const receipt = await tx.upsertReceipt(sessionId, {
+        const { receipt, moved } = await tx.upsertReceipt(sessionId, {
           userId: userIdOf(principal),
           deliveredSeq: delivered,
           readSeq: read,
         });
-        await emit(sessionId, { type: "receipt", receipt });
+        // Markers that did not move are no news: no event (a stored one each would give two
+        // clients that mark every event read a loop of receipts).
+        if (moved) await emit(sessionId, { type: "receipt", receipt });
         return receipt;
       });
     },

@@ -166,7 +166,11 @@ export interface SessionTx {
   appendMessage(
     message: Omit<MessageRecord, "seq">,
   ): Promise<{ message: MessageRecord; event: SessionEvent } | undefined>;
-  upsertReceipt(sessionId: string, receipt: ReceiptRecord): Promise<ReceiptRecord>;
+  /** Moves a participant's markers forward (never back); `moved` false when neither moved. */
+  upsertReceipt(
+    sessionId: string,
+    receipt: ReceiptRecord,
+  ): Promise<{ receipt: ReceiptRecord; moved: boolean }>;
   insertReview(review: ReviewRecord): Promise<boolean>;
   /** Serialises capacity decisions for one expert until the transaction ends. */
   lockExpert(expertId: string): Promise<void>;

@@ -269,16 +269,25 @@ function transactional(sql: Sql): SessionTx {
       };
     },
     async upsertReceipt(sessionId, r) {
-      const [row] = await sql`insert into sessions.receipts (session_id, user_id, delivered_seq, read_seq)
+      // No row back when neither marker moves (the update's WHERE): then the current one is read.
+      const [moved] = await sql`insert into sessions.receipts (session_id, user_id, delivered_seq, read_seq)
         values (${sessionId}, ${r.userId}, ${r.deliveredSeq.toString()}, ${r.readSeq.toString()})
         on conflict (session_id, user_id) do update set
           delivered_seq = greatest(receipts.delivered_seq, excluded.delivered_seq),
           read_seq = greatest(receipts.read_seq, excluded.read_seq)
+        where receipts.delivered_seq < excluded.delivered_seq or receipts.read_seq < excluded.read_seq
         returning *`;
+      const [row] =
+        moved !== undefined
+          ? [moved]
+          : await sql`select * from sessions.receipts where session_id = ${sessionId} and user_id = ${r.userId}`;
       return {
-        userId: row!.user_id as string,
-        deliveredSeq: BigInt(row!.delivered_seq as bigint),
-        readSeq: BigInt(row!.read_seq as bigint),
+        receipt: {
+          userId: row!.user_id as string,
+          deliveredSeq: BigInt(row!.delivered_seq as bigint),
+          readSeq: BigInt(row!.read_seq as bigint),
+        },
+        moved: moved !== undefined,
       };
     },
     async insertReview(r) {
