@@ -19,6 +19,8 @@ export interface LoneEdge {
   revocations: RevocationList;
   /** A token of a signed-in person (role user, valid a minute) from the edge's trusted issuer. */
   userToken(): Promise<string>;
+  /** How many times the edge asked for the key set it serves at /.well-known/jwks.json. */
+  jwksAsked(): number;
 }
 
 /**
@@ -49,6 +51,7 @@ export async function startLoneEdge(t: Test, env: Record<string, string> = {}): 
     },
   });
   const revocations = createRevocationList();
+  let jwksAsked = 0;
   const edge = await buildEdge({
     config,
     log: createLogger({ service: "edge", level: "debug", destination }),
@@ -56,7 +59,10 @@ export async function startLoneEdge(t: Test, env: Record<string, string> = {}): 
     identity: {
       verifier: issuer.verifier,
       credentials: () => issuer.serviceToken("edge"),
-      jwks: async () => issuer.jwks,
+      jwks: async () => {
+        jwksAsked += 1;
+        return issuer.jwks;
+      },
       onRevoked: (listener) => revocations.onRevoked(listener),
     },
   });
@@ -70,5 +76,6 @@ export async function startLoneEdge(t: Test, env: Record<string, string> = {}): 
     edge,
     revocations,
     userToken: () => issuer.sign({ sub: "0190a8f0-0000-7000-8000-00000000c0de", role: "user", sid: "s" }, 60),
+    jwksAsked: () => jwksAsked,
   };
 }

@@ -254,3 +254,15 @@ t.test("a WebSocket's presence heartbeats and subscriptions are bounded", async 
   t.equal(refused.error.status, "RESOURCE_EXHAUSTED");
   ws.close();
 });
+
+t.test("the key set is asked of auth once a minute, however often it is fetched", async (t) => {
+  const { url, jwksAsked } = await startLoneEdge(t);
+  const bodies = await Promise.all(
+    Array.from({ length: 20 }, async () => (await fetch(`${url}/.well-known/jwks.json`)).json()),
+  );
+  t.equal(jwksAsked(), 1, "20 fetches, one question to auth");
+  t.ok(
+    bodies.every((body) => JSON.stringify(body) === JSON.stringify(bodies[0])),
+    "each the same keys",
+  );
+});
