@@ -1,5 +1,5 @@
 import { type DescMessage, type FileRegistry, fromBinary, toJson } from "@bufbuild/protobuf";
-import type { ClientReadableStream } from "@grpc/grpc-js";
+import { type ClientReadableStream, status } from "@grpc/grpc-js";
 import { newId } from "@parley/kit/ids";
 import type { Logger } from "@parley/kit/log";
 import { encodeJson } from "../http/transcode";
@@ -12,7 +12,7 @@ const WATCH_PATH = "/parley.session.v1.SessionService/WatchSession";
  * it stopped or died; CANCELLED, one that stopped past its grace (its server's forceShutdown),
  * or a proxy that reset the stream. The edge's own cancels are told apart by its state.
  */
-const REOPENED_CODES = new Set([1, 14]);
+const REOPENED_CODES = new Set<number>([status.CANCELLED, status.UNAVAILABLE]);
 /**
  * Reopening a lost feed: attempts in a row without an answer, the pause before each growing by
  * REOPEN_DELAY_MS up to 2 s (about 15 s in all: longer than the channel's reconnect backoff, so an

@@ -1,3 +1,4 @@
+import { type AppError, isAppError } from "@parley/kit/errors";
 import type { WalletLimits } from "../ledger";
 import type { IdempotencyScope } from "../model";
 import { hashRequest } from "../money";
@@ -63,6 +64,7 @@ export function createCore(deps: BillingDeps) {
     key,
     context,
     inParallel,
+    sendOrFind,
     /** A round's claim of what has waited `reconcileAfterMs`, each claimed not due again for `retryAfterMs`. */
     dueClaim(limit: number, retryAfterMs: number): DueClaim {
       const at = deps.now();
@@ -92,4 +94,27 @@ async function inParallel<T>(items: readonly T[], parallel: number, work: (item:
     }),
   );
   return failures;
+}
+
+/**
+ * A send to a provider whose refusal (PROVIDER_REFUSED) may only say that an earlier send, whose
+ * answer was lost, made it already (RazorpayX refuses another body under a known key; Stripe
+ * forgets keys after 24 hours): then `find` looks for it there. Resolves with the send's answer
+ * or what `find` found, or `refused` when there is nothing there (a lookup the provider refuses
+ * too, not knowing the payment or account, counts as nothing).
+ */
+async function sendOrFind<T>(
+  send: () => Promise<T>,
+  find: () => Promise<T | undefined>,
+): Promise<{ answer: T } | { refused: AppError }> {
+  try {
+    return { answer: await send() };
+  } catch (error) {
+    if (!isAppError(error, "PROVIDER_REFUSED")) throw error;
+    const found = await find().catch((lookup: unknown) => {
+      if (isAppError(lookup, "PROVIDER_REFUSED")) return undefined;
+      throw lookup;
+    });
+    return found ? { answer: found } : { refused: error };
+  }
 }

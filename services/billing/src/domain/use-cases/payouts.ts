@@ -18,11 +18,6 @@ import type { Core } from "./core";
 /** Experts' payouts: the payout account and its KYC, withdrawals, automatic payouts, retries. */
 export function payouts(core: Core) {
   const { store, now, checks, currencyOr, key } = core;
-  /** A lookup the provider refuses too (it does not know the account or payment): nothing there. */
-  const notKnownThere = (error: unknown) => {
-    if (isAppError(error, "PROVIDER_REFUSED")) return undefined;
-    throw error;
-  };
 
   const withdrawalContext = (at: Date) => ({
     now: at,
@@ -44,24 +39,24 @@ export function payouts(core: Core) {
     const account = await store.payouts.getAccount(payout.expertUserId);
     const details = await store.payouts.details(payout.expertUserId);
     if (!account || !details) return payout;
-    let answer: Awaited<ReturnType<typeof rail.createPayout>>;
-    try {
-      answer = await rail.createPayout({
-        reference: payoutReference(payout),
-        expertUserId: payout.expertUserId,
-        amount: payout.net,
-        currency: payout.currency,
-        method: account.method,
-        holderName: account.holderName,
-        details,
-      });
-    } catch (error) {
-      if (!isAppError(error, "PROVIDER_REFUSED")) throw error;
-      const made = await rail
-        .findPayout({ providerPayoutId: "", reference: payoutReference(payout) })
-        .catch(notKnownThere);
-      answer = made ?? { providerPayoutId: "", status: "failed", failureReason: error.message };
-    }
+    const reference = payoutReference(payout);
+    const outcome = await core.sendOrFind(
+      () =>
+        rail.createPayout({
+          reference,
+          expertUserId: payout.expertUserId,
+          amount: payout.net,
+          currency: payout.currency,
+          method: account.method,
+          holderName: account.holderName,
+          details,
+        }),
+      () => rail.findPayout({ providerPayoutId: "", reference }),
+    );
+    const answer =
+      "answer" in outcome
+        ? outcome.answer
+        : { providerPayoutId: "", status: "failed" as const, failureReason: outcome.refused.message };
     const sent = answer.providerPayoutId
       ? await store.payouts.sent(payout, answer.providerPayoutId, now())
       : payout;

@@ -1,4 +1,4 @@
-import { failedPrecondition, invalidArgument, isAppError, notFound } from "@parley/kit/errors";
+import { failedPrecondition, invalidArgument, notFound } from "@parley/kit/errors";
 import { isUuid, newId } from "@parley/kit/ids";
 import {
   type IdempotencyScope,
@@ -131,29 +131,13 @@ export function topUps(core: Core) {
    * fails, back to the wallet.
    */
   const sendRefund = async (refund: PaymentRefund, payment: Payment, provider: PaymentProvider) => {
-    let answer: Awaited<ReturnType<typeof provider.refund>>;
-    try {
-      answer = await provider.refund({
-        refundId: refund.refundId,
-        providerPaymentId: refundedPayment(payment),
-        amount: refund.amount,
-      });
-    } catch (error) {
-      if (!isAppError(error, "PROVIDER_REFUSED")) throw error;
-      const made = await provider
-        .findRefund({
-          refundId: refund.refundId,
-          providerRefundId: "",
-          providerPaymentId: refundedPayment(payment),
-        })
-        // Refused too (the provider does not know the payment): nothing there.
-        .catch((lookup: unknown) => {
-          if (isAppError(lookup, "PROVIDER_REFUSED")) return undefined;
-          throw lookup;
-        });
-      if (!made) return (await settleRefund(refund.refundId, "", "failed")).refund;
-      answer = made;
-    }
+    const providerPaymentId = refundedPayment(payment);
+    const outcome = await core.sendOrFind(
+      () => provider.refund({ refundId: refund.refundId, providerPaymentId, amount: refund.amount }),
+      () => provider.findRefund({ refundId: refund.refundId, providerRefundId: "", providerPaymentId }),
+    );
+    if ("refused" in outcome) return (await settleRefund(refund.refundId, "", "failed")).refund;
+    const { answer } = outcome;
     const sent = await store.payments.refundSent(refund.refundId, answer.providerRefundId, now());
     if (answer.status === "pending") return sent;
     return (await settleRefund(refund.refundId, "", answer.status)).refund;
