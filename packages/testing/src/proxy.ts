@@ -6,9 +6,13 @@ export interface TcpProxy {
   port: number;
   /** `url` with its host and port replaced by the proxy's. */
   through(url: string): string;
-  /** Drops every connection and refuses new ones (ECONNREFUSED): the server looks down. */
+  /**
+   * Drops every connection and resets new ones at once: the server looks down. The port stays
+   * the proxy's: closed, another process could take it meanwhile (a service binding port 0), and
+   * a client's connection would reach that one and hang instead of failing.
+   */
   cut(): Promise<void>;
-  /** Listens again on the same port. */
+  /** Lets connections through again. */
   restore(): Promise<void>;
   /**
    * Connections stay open but nothing gets through them, either way, until `speak()`: a host gone
@@ -25,39 +29,41 @@ export interface TcpProxy {
 export async function startTcpProxy(t: Test, target: string): Promise<TcpProxy> {
   const [host = "127.0.0.1", portText = ""] = target.split(/:(?=\d+$)/);
   const sockets = new Set<Socket>();
-  let silent = false;
   const track = (socket: Socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
   };
-  const listen = (port: number) =>
-    new Promise<Server>((resolve, reject) => {
-      const server = createServer((client) => {
-        const upstream = connect(Number(portText), host);
-        track(client);
-        track(upstream);
-        client.on("error", () => upstream.destroy());
-        upstream.on("error", () => client.destroy());
-        // What arrives while silent is lost, as on a dead link.
-        client.on("data", (chunk: Buffer) => silent || upstream.write(chunk));
-        upstream.on("data", (chunk: Buffer) => silent || client.write(chunk));
-        client.on("end", () => upstream.end());
-        upstream.on("end", () => client.end());
-      });
-      server.once("error", reject);
-      server.listen(port, "127.0.0.1", () => resolve(server));
+  let down = false;
+  let silent = false;
+  const server = await new Promise<Server>((resolve, reject) => {
+    const listening = createServer((client) => {
+      if (down) {
+        client.resetAndDestroy();
+        return;
+      }
+      const upstream = connect(Number(portText), host);
+      track(client);
+      track(upstream);
+      client.on("error", () => upstream.destroy());
+      upstream.on("error", () => client.destroy());
+      // What arrives while silent is lost, as on a dead link.
+      client.on("data", (chunk: Buffer) => silent || upstream.write(chunk));
+      upstream.on("data", (chunk: Buffer) => silent || client.write(chunk));
+      client.on("end", () => upstream.end());
+      upstream.on("end", () => client.end());
     });
-  let server: Server | undefined = await listen(0);
+    listening.once("error", reject);
+    listening.listen(0, "127.0.0.1", () => resolve(listening));
+  });
   const port = (server.address() as { port: number }).port;
   const cut = async () => {
-    const closing = server;
-    server = undefined;
-    if (!closing) return;
-    const closed = new Promise((resolve) => closing.close(resolve));
+    down = true;
     for (const socket of sockets) socket.destroy();
-    await closed;
   };
-  t.teardown(cut);
+  t.teardown(async () => {
+    await cut();
+    await new Promise((resolve) => server.close(resolve));
+  });
   return {
     port,
     through(url) {
@@ -68,7 +74,7 @@ export async function startTcpProxy(t: Test, target: string): Promise<TcpProxy> 
     },
     cut,
     async restore() {
-      server ??= await listen(port);
+      down = false;
     },
     silence() {
       silent = true;
