@@ -16,29 +16,43 @@ const JSON_TYPE = "application/json; charset=utf-8";
  * to keep it 5 minutes); a key auth adds is published 2 minutes before it signs anything.
  */
 const JWKS_CACHE_MS = 60_000;
+/**
+ * The services' health is asked at most this often, however many probes come (they are not
+ * rate limited, and each answer asks four services).
+ */
+const READINESS_CACHE_MS = 1_000;
+
+/**
+ * `load`'s answer, shared by every caller for `ms` from when it was asked (callers while it is
+ * pending wait for the same one). A failure is not kept: the next caller asks again.
+ */
+function sharedFor<T>(ms: number, load: () => Promise<T>): () => Promise<T> {
+  let last: { at: number; answer: Promise<T> } | undefined;
+  return () => {
+    if (!last || Date.now() - last.at >= ms) {
+      const answer = load();
+      const current = { at: Date.now(), answer };
+      last = current;
+      answer.catch(() => {
+        if (last === current) last = undefined;
+      });
+    }
+    return last.answer;
+  };
+}
 
 /**
  * Operations: liveness (`/healthz`), readiness (`/readyz`: every service's gRPC health; 503
- * naming the one down), Prometheus metrics, the token keys and the API documents. Probes and
- * scrapes are not rate limited.
+ * naming the one down, the answer kept a second), Prometheus metrics, the token keys and the API
+ * documents. Probes and scrapes are not rate limited.
  */
 const opsRoutes: FastifyPluginAsync<OpsOptions> = async (app, options) => {
   const unlimited = { config: { rateLimit: false } } as const;
-  let jwks: { at: number; keys: Promise<JSONWebKeySet> } | undefined;
-  const currentJwks = () => {
-    if (!jwks || Date.now() - jwks.at >= JWKS_CACHE_MS) {
-      const keys = options.jwks();
-      jwks = { at: Date.now(), keys };
-      // A failure is not kept: the next request asks again.
-      keys.catch(() => {
-        if (jwks?.keys === keys) jwks = undefined;
-      });
-    }
-    return jwks.keys;
-  };
+  const currentJwks = sharedFor(JWKS_CACHE_MS, options.jwks);
+  const readiness = sharedFor(READINESS_CACHE_MS, () => app.upstreams.ready());
   app.get("/healthz", unlimited, async () => ({ status: "ok" }));
   app.get("/readyz", unlimited, async (_request, reply) => {
-    const upstream = await app.upstreams.ready();
+    const upstream = await readiness();
     const ready = Object.values(upstream).every(Boolean);
     return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "not ready", upstream });
   });
