@@ -65,6 +65,17 @@ t.test(
     t.notOk(text.includes(other.userId), "nothing of another person");
     t.notOk(text.includes(other.email));
     t.notOk(text.includes("the expert's own words"));
+    // Each export reads everything they have: ten an hour.
+    for (let i = 2; i <= 10; i++)
+      t.equal(
+        (await api.call("GET", "/v1/me/export", { token: user.accessToken })).status,
+        200,
+        `export ${i}`,
+      );
+    const spent = await api.call("GET", "/v1/me/export", { token: user.accessToken });
+    t.equal(spent.status, 429, "the eleventh in the hour is refused");
+    t.equal(spent.body.error.reason, "TOO_MANY_ATTEMPTS");
+    t.ok(Number(spent.headers.get("retry-after")) > 0, "with Retry-After");
 
     const wrong = await api.call("POST", "/v1/me/account:delete", {
       token: user.accessToken,

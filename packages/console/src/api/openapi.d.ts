@@ -1112,7 +1112,7 @@ export interface paths {
         };
         /**
          * Exports the caller's data as one JSON archive: account, profile, sessions (with the other participant's id only), the messages they sent, wallet transactions and invoices
-         * @description Every part is read with the caller's own token, so it holds their data and nobody else's.
+         * @description Every part is read with the caller's own token, so it holds their data and nobody else's. At most 10 exports per account an hour.
          *
          *     Callers: signed-in user.
          */
@@ -9153,6 +9153,7 @@ export interface operations {
             /**
              * @description Too many requests.
              *     - `RATE_LIMITED` (RESOURCE_EXHAUSTED): see Retry-After
+             *     - `TOO_MANY_ATTEMPTS` (RESOURCE_EXHAUSTED): the hour's exports are spent
              */
             429: {
                 headers: {
@@ -9162,7 +9163,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"] & {
                         error?: {
                             /** @enum {string} */
-                            reason?: "RATE_LIMITED";
+                            reason?: "RATE_LIMITED" | "TOO_MANY_ATTEMPTS";
                         };
                     };
                 };

@@ -25,18 +25,22 @@ function person(principal: Principal) {
   return principal;
 }
 
-/** A person's own account lifecycle: deletion and the export of their data. */
 /** How long a contact verification code lives, and how many wrong guesses spend it. */
 const CODE_MINUTES = 10;
 const CODE_ATTEMPTS = 5;
 /** Codes one account may have sent per channel per hour. */
 const CODES_PER_HOUR = 5;
+/** Exports one account may ask for per hour: each reads everything they have. */
+const EXPORTS_PER_HOUR = 10;
+/** Sessions whose messages an export reads at once. */
+const EXPORT_SESSIONS_AT_ONCE = 4;
 
 const mask = (address: string) =>
   address.includes("@")
     ? address.replace(/^(.)[^@]*(@.*)$/, "$1***$2")
     : `${address.slice(0, 3)}${"*".repeat(Math.max(0, address.length - 5))}${address.slice(-2)}`;
 
+/** A person's own account lifecycle: contact verification, deletion and the export of their data. */
 export function createLifecycle(deps: {
   store: AccountStore & Pick<LoginSessionStore, "findSession">;
   secrets: Secrets;
@@ -203,6 +207,9 @@ export function createLifecycle(deps: {
       const caller = person(principal);
       const account = await store.findAccount(caller.userId);
       if (!account) throw invalidCredentials();
+      await guardAttempts(deps.limiter, [
+        { key: `export:acct:${account.id}`, limit: EXPORTS_PER_HOUR, windowSeconds: 3600 },
+      ]);
       const { sources } = deps;
       const [profile, sessions, wallet, transactions, invoices] = await Promise.all([
         sources.profile(bearerToken),
@@ -211,9 +218,14 @@ export function createLifecycle(deps: {
         sources.transactions(bearerToken),
         sources.invoices(bearerToken),
       ]);
-      const messages = (
-        await Promise.all(sessions.map((s) => sources.messagesSent(bearerToken, s.sessionId, account.id)))
-      ).flat();
+      const messages: Record<string, unknown>[] = [];
+      for (let i = 0; i < sessions.length; i += EXPORT_SESSIONS_AT_ONCE) {
+        const batch = sessions.slice(i, i + EXPORT_SESSIONS_AT_ONCE);
+        for (const sent of await Promise.all(
+          batch.map((s) => sources.messagesSent(bearerToken, s.sessionId, account.id)),
+        ))
+          messages.push(...sent);
+      }
       return {
         format: "parley-export/1",
         exportedAt: now().toISOString(),

@@ -630,9 +630,10 @@ export const AccountServiceService = {
   /**
    * Exports the caller's data as one JSON archive: account, profile, sessions (with the other
    * participant's id only), the messages they sent, wallet transactions and invoices. Every part
-   * is read with the caller's own token, so it holds their data and nobody else's.
+   * is read with the caller's own token, so it holds their data and nobody else's. At most 10
+   * exports per account an hour.
    * Callers: signed-in user.
-   * Errors: UNAVAILABLE (a service did not answer; retry)
+   * Errors: RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS (the hour's exports are spent); UNAVAILABLE (a service did not answer; retry)
    */
   exportMyData: {
     path: "/parley.auth.v1.AccountService/ExportMyData" as const,
@@ -698,9 +699,10 @@ export interface AccountServiceServer extends UntypedServiceImplementation {
   /**
    * Exports the caller's data as one JSON archive: account, profile, sessions (with the other
    * participant's id only), the messages they sent, wallet transactions and invoices. Every part
-   * is read with the caller's own token, so it holds their data and nobody else's.
+   * is read with the caller's own token, so it holds their data and nobody else's. At most 10
+   * exports per account an hour.
    * Callers: signed-in user.
-   * Errors: UNAVAILABLE (a service did not answer; retry)
+   * Errors: RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS (the hour's exports are spent); UNAVAILABLE (a service did not answer; retry)
    */
   exportMyData: handleUnaryCall<ExportMyDataRequest, ExportMyDataResponse>;
   /**
@@ -750,9 +752,10 @@ export interface AccountServiceClient extends Client {
   /**
    * Exports the caller's data as one JSON archive: account, profile, sessions (with the other
    * participant's id only), the messages they sent, wallet transactions and invoices. Every part
-   * is read with the caller's own token, so it holds their data and nobody else's.
+   * is read with the caller's own token, so it holds their data and nobody else's. At most 10
+   * exports per account an hour.
    * Callers: signed-in user.
-   * Errors: UNAVAILABLE (a service did not answer; retry)
+   * Errors: RESOURCE_EXHAUSTED TOO_MANY_ATTEMPTS (the hour's exports are spent); UNAVAILABLE (a service did not answer; retry)
    */
   exportMyData(
     request: ExportMyDataRequest,
