@@ -1,5 +1,6 @@
 import { decodeJwt } from "jose";
 import t from "tap";
+import { createAuthStore } from "../src/persistence/store";
 import { failure, PASSWORD, startHarness, uniqueEmail } from "./harness";
 
 t.test("register validates input and refuses duplicates", async (t) => {
@@ -368,6 +369,28 @@ t.test(
     h.clock.advanceSeconds(1);
     const pair = await h.domain.sessions.start(promoted, "aal1", client);
     t.equal(decodeJwt(pair.accessToken).role, "expert", "signing in again gets the role the account has now");
+  },
+);
+
+t.test(
+  "a sign-in whose password was replaced while it was checked (a reset, say) hands out nothing",
+  async (t) => {
+    const h = await startHarness(t);
+    const person = await h.register();
+    // The account as a login read it, its password checked, before the change committed.
+    const stale = (await createAuthStore(h.sql, () => h.clock.now).findAccount(person.userId))!;
+    await h.client.changePassword(
+      { currentPassword: PASSWORD, newPassword: "a brand new passphrase" },
+      h.bearer(person.tokens),
+    );
+    const sessionsBefore =
+      await h.sql`select id from auth.login_sessions where account_id = ${person.userId}`;
+    const client = { ipAddress: "203.0.113.9", userAgent: "test", deviceName: "phone" };
+    const refused = await failure(h.domain.sessions.start(stale, "aal1", client));
+    t.equal(refused.reason, "INVALID_CREDENTIALS", "the password it proved is not the account's any more");
+    const sessionsAfter = await h.sql`select id from auth.login_sessions where account_id = ${person.userId}`;
+    t.equal(sessionsAfter.length, sessionsBefore.length, "and no session stored");
+    t.ok(await h.login(person.email, "a brand new passphrase"), "the new password signs in");
   },
 );
 

@@ -368,6 +368,26 @@ t.test("a new password spends every reset link still outstanding", async (t) => 
   );
 });
 
+t.test("a new password spends the MFA challenges won with the old one", async (t) => {
+  const h = await startHarness(t);
+  const person = await enrolled(t, h);
+  // Someone who has the old password got as far as the second step.
+  const pending = await challenge(h, person.email);
+  await h.client.changePassword(
+    { currentPassword: PASSWORD, newPassword: "changed passphrase" },
+    h.bearer(person.tokens),
+  );
+  t.equal(
+    (
+      await failure(
+        h.client.completeMfaLogin({ challengeToken: pending, code: codeAt(person.secret, h.clock.now) }),
+      )
+    ).reason,
+    "MFA_CHALLENGE_INVALID",
+    "the challenge died with the old password",
+  );
+});
+
 t.test("security notices are outbox rows of the change's transaction: sign-in, MFA, password", async (t) => {
   const h = await startHarness(t);
   const person = await enrolled(t, h);

@@ -175,17 +175,18 @@ export interface SignInWrites {
 export interface LoginSessionStore {
   /**
    * Stores the session and its first token only while the account is active and still has
-   * `role` (the role its first token carries), read under a share lock on its row (a suspension
-   * or a role change holds it for update): returns the status and role it read, and stores
-   * nothing unless both are as expected. A sign-in's notice and counter reset are written by the
+   * `seen.role` (the role its first token carries) and `seen.passwordHash` (the password the
+   * sign-in proved), read under a share lock on its row (a suspension, a role change or a new
+   * password holds it for update): returns what it read, and stores nothing unless all are as
+   * expected. A sign-in's notice and counter reset are written by the
    * same statement, with the session.
    */
   createSession(
     session: LoginSession,
     firstToken: { id: string; hash: string },
-    role: PersonRole,
+    seen: { role: PersonRole; passwordHash: string | null },
     signIn?: SignInWrites,
-  ): Promise<{ status: AccountStatus; role: PersonRole } | undefined>;
+  ): Promise<{ status: AccountStatus; role: PersonRole; samePassword: boolean } | undefined>;
   /** Drops the sealed pairs of tokens spent before `spentBefore` (their retry window passed). */
   forgetRetryPairs(spentBefore: Date): Promise<number>;
   /** Deletes `session:` revocations made before `before`; returns how many. */

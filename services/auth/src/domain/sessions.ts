@@ -135,7 +135,7 @@ export function createSessions(deps: SessionDeps) {
       const stored = await store.createSession(
         session,
         refresh,
-        account.role,
+        { role: account.role, passwordHash: account.passwordHash },
         signIn && {
           notice: securityNotice(account.id, "new_sign_in", {
             login_session_id: session.id,
@@ -155,6 +155,9 @@ export function createSessions(deps: SessionDeps) {
         assertUsable({ ...account, status: stored?.status ?? "deleted" });
         throw unauthenticated("INVALID_CREDENTIALS", "the credentials are not valid");
       }
+      // Its password changed meanwhile (a reset, say): nothing was stored, and the one this
+      // sign-in proved is no longer the account's.
+      if (!stored.samePassword) throw unauthenticated("INVALID_CREDENTIALS", "the credentials are not valid");
       // Its role changed meanwhile: nothing was stored and the pair, with the old role, is never
       // handed out. Not minted again at once: a change's revocation covers tokens issued in its
       // second (token times are whole seconds), so a new pair would be refused as well.

@@ -2,7 +2,7 @@ import { and, eq, inArray, isNull } from "drizzle-orm";
 import type { OutboxMessage } from "../domain/model";
 import type { PasswordResetStore } from "../domain/ports";
 import { revokeAndPublish } from "./login-sessions";
-import { accounts, loginSessions, passwordResets } from "./schema";
+import { accounts, loginSessions, mfaChallenges, passwordResets } from "./schema";
 import { type Db, enqueue, type Tx, unspent } from "./shared";
 
 /** A new password makes every reset link still in someone's inbox worthless. */
@@ -14,7 +14,8 @@ export const spendOutstandingResets = (tx: Tx, accountId: string, at: Date) =>
 
 /**
  * A new password in place, in the caller's transaction: its notices queued, the hash stored, and
- * every reset link still outstanding spent.
+ * every reset link and MFA challenge (a login's second step, won with the old password) still
+ * outstanding spent.
  */
 export async function replacePassword(
   tx: Tx,
@@ -26,6 +27,10 @@ export async function replacePassword(
   await enqueue(tx, notices);
   await tx.update(accounts).set({ passwordHash, passwordChangedAt: at }).where(eq(accounts.id, accountId));
   await spendOutstandingResets(tx, accountId, at);
+  await tx
+    .update(mfaChallenges)
+    .set({ usedAt: at })
+    .where(and(eq(mfaChallenges.accountId, accountId), isNull(mfaChallenges.usedAt)));
 }
 
 export function createPasswordResetStore(db: Db): PasswordResetStore {
