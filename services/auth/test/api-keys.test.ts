@@ -129,6 +129,19 @@ t.test(
       null,
       "the session service, calling from its own address, still gets its token",
     );
+    // An IPv6 caller holds a whole /64: a new address from it buys no new allowance.
+    for (let i = 0; i < 60; i++)
+      await issue("wrong-secret-0123456789", `2001:db8:5:5::${(i + 1).toString(16)}`);
+    t.equal(
+      (await issue("wrong-secret-0123456789", "2001:db8:5:5::ffff"))?.code,
+      status.RESOURCE_EXHAUSTED,
+      "the /64 is counted as one caller",
+    );
+    t.equal(
+      (await issue("wrong-secret-0123456789", "2001:db8:5:6::1"))?.details,
+      "unknown service or wrong secret",
+      "the next /64 has its own allowance",
+    );
   },
 );
 

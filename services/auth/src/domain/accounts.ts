@@ -262,7 +262,11 @@ export function createAccounts(deps: AccountDeps) {
       client: ClientInfo;
     }) {
       await guardAttempts(limiter, [
-        { key: `reset:ip:${input.client.ipAddress}`, limit: policy.ipAttemptLimit, windowSeconds: 3600 },
+        {
+          key: `reset:ip:${addressKey(input.client.ipAddress)}`,
+          limit: policy.ipAttemptLimit,
+          windowSeconds: 3600,
+        },
       ]);
       const reset = await store.findPasswordReset(secrets.digests(input.resetToken), now());
       if (!reset) throw unauthenticated("RESET_TOKEN_INVALID", "the reset token is unknown, used or expired");

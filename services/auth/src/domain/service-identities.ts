@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from "node:crypto";
+import { addressKey } from "@parley/kit/addresses";
 import { unauthenticated } from "@parley/kit/errors";
 import { guardAttempts } from "./attempts";
 import type { AttemptLimiter } from "./ports";
@@ -22,7 +23,9 @@ export function createServiceIdentities(deps: {
      * exhausts only its own allowance, never billing's renewals.
      */
     async issue(serviceName: string, secret: string, ipAddress: string) {
-      await guardAttempts(deps.limiter, [{ key: `service:ip:${ipAddress}`, limit: 60, windowSeconds: 60 }]);
+      await guardAttempts(deps.limiter, [
+        { key: `service:ip:${addressKey(ipAddress)}`, limit: 60, windowSeconds: 60 },
+      ]);
       const expected = deps.credentials.get(serviceName);
       // Compare digests in constant time with every secret, whether or not the service is known.
       const given = fingerprint(secret);
