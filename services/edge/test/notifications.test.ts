@@ -32,7 +32,8 @@ t.test("notifications through the edge only: live channel, inbox, resume, email,
   const pushService = await startPushReceiver(t);
   const api = await startPlatform(t, {
     session: { MINUTE_SECONDS: "2", METERING_INTERVAL_MS: "200", MIN_MINUTES: "2" },
-    user: { SMTP_URL: smtp.url },
+    // The push service stand-in is on loopback.
+    user: { SMTP_URL: smtp.url, WEB_PUSH_SERVICES: "http://127.0.0.1" },
   });
   const expert = await api.expert();
   const expertWs = await watchMe(api, expert.token);

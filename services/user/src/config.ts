@@ -1,5 +1,6 @@
 import { identityEnv } from "@parley/kit/auth";
 import { env, z } from "@parley/kit/config";
+import { BROWSER_PUSH_SERVICES } from "./domain/delivery";
 
 /** The user service's environment; every variable is validated at start. */
 export const userConfigShape = {
@@ -21,6 +22,11 @@ export const userConfigShape = {
   VAPID_PUBLIC_KEY: z.string().optional(),
   VAPID_PRIVATE_KEY: z.string().optional(),
   VAPID_SUBJECT: z.string().default("mailto:notifications@parley.local"),
+  /**
+   * Where Web Push endpoints may point: `scheme://host` entries (the host and its subdomains).
+   * The default is the browsers' push services.
+   */
+  WEB_PUSH_SERVICES: env.list(BROWSER_PUSH_SERVICES.join(",")),
   /** smtp(s)://user:pass@host:port; unset: emails are written to this service's log. */
   SMTP_URL: z.string().optional(),
   EMAIL_FROM: z.string().default("Parley <no-reply@parley.local>"),

@@ -121,7 +121,7 @@ export function createUserService(deps: UserServiceDeps): UserService {
       deps.log,
       deps.delivery.pollMs,
     );
-  const devices = createDevices({ store: deliveryStore, now });
+  const devices = createDevices({ store: deliveryStore, now, rules });
   const users = createUsers({
     store,
     presence: deps.presence,
@@ -281,7 +281,11 @@ export async function startUser(
     bus,
     pageTokenSecret: config.PAGE_TOKEN_SECRET,
     favouriteOnlineIntervalSeconds: config.FAVOURITE_ONLINE_INTERVAL_SECONDS,
-    delivery: { adapters, vapidPublicKey: vapid?.publicKey },
+    delivery: {
+      adapters,
+      vapidPublicKey: vapid?.publicKey,
+      rules: { ...DEFAULT_DELIVERY_RULES, pushServices: config.WEB_PUSH_SERVICES },
+    },
     passwordResetUrl: config.PASSWORD_RESET_URL,
     watch: {
       heartbeatMs: config.HEARTBEAT_MS,

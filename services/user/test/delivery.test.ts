@@ -10,6 +10,7 @@ import { emailAdapter } from "../src/delivery/email";
 import { fcmAdapter } from "../src/delivery/fcm";
 import { smsAdapter } from "../src/delivery/sms";
 import { webPushAdapter } from "../src/delivery/web-push";
+import { DEFAULT_DELIVERY_RULES } from "../src/domain/delivery";
 import { failure, startHarness } from "./harness";
 
 const listen = async (server: Server) => {
@@ -108,7 +109,13 @@ const h = await startHarness(t, {
         from: "+15550001111",
       }),
     },
-    rules: { perHour: { web_push: 60, mobile_push: 60, email: 20, sms: 2 }, maxAttempts: 3 },
+    rules: {
+      ...DEFAULT_DELIVERY_RULES,
+      perHour: { web_push: 60, mobile_push: 60, email: 20, sms: 2 },
+      maxAttempts: 3,
+      // The push service stand-in, on loopback.
+      pushServices: ["http://127.0.0.1"],
+    },
     vapidPublicKey: vapid.publicKey,
     pollMs: 60_000,
   },
@@ -228,6 +235,65 @@ t.test("every channel on its real protocol; gone devices removed; attempts recor
   );
   t.equal(removed.removedCount, 2, "logout removes the session's devices");
 });
+
+t.test(
+  "Web Push endpoints only at a push service; at most 10 devices a person, the oldest replaced",
+  async (t) => {
+    const person = await h.person();
+    const webPush = (endpoint: string) =>
+      h.client.registerDevice(
+        {
+          channel: DeliveryChannel.DELIVERY_CHANNEL_WEB_PUSH,
+          endpoint,
+          p256dh: subscriber.p256dh,
+          auth: subscriber.auth,
+          fcmToken: "",
+        },
+        person.call,
+      );
+    for (const endpoint of [
+      "http://169.254.169.254/latest/meta-data",
+      "http://localhost:5432/",
+      "https://fcm.googleapis.com.attacker.example/send/x",
+      "https://attacker.example/fcm.googleapis.com/send/x",
+      "https://user:pass@fcm.googleapis.com/send/x",
+      "https://127.0.0.1/push",
+    ]) {
+      const refused = await failure(webPush(endpoint));
+      t.equal(refused.reason, "VALIDATION_FAILED", endpoint);
+      t.equal(refused.fieldViolations?.[0]?.field, "endpoint");
+    }
+    const pushed = pushService.pushes.length;
+    const first = await webPush(`${pushService.url}/device-0`);
+    for (let i = 1; i <= 10; i++) {
+      h.clock.advanceSeconds(1);
+      await webPush(`${pushService.url}/device-${i}`);
+    }
+    const { devices } = await h.client.getNotificationSettings({}, person.call);
+    t.equal(devices.length, 10, "ten kept");
+    t.notOk(
+      devices.some((d) => d.deviceId === first.device!.deviceId),
+      "the oldest made room for the newest",
+    );
+
+    // A device stored before the rule (or the list changed since) is never sent to.
+    await h.sql`update users.devices set address = 'http://169.254.169.254/latest/' || device_id where user_id = ${person.userId}`;
+    await h.client.notify(
+      {
+        eventId: `ssrf-${person.userId}`,
+        userId: person.userId,
+        kind: NotificationKind.NOTIFICATION_KIND_NEW_SIGN_IN,
+        data: { ip: "203.0.113.8", user_agent: "Firefox" },
+      },
+      h.as.auth,
+    );
+    await drain();
+    t.equal(pushService.pushes.length, pushed, "nothing was sent anywhere");
+    const outcomes = await h.sql`select distinct a.outcome, a.detail from users.delivery_attempts a
+    join users.deliveries d using (delivery_id) where d.user_id = ${person.userId} and d.channel = 'web_push'`;
+    t.same(outcomes, [{ outcome: "failed", detail: "the endpoint is not at a known push service" }]);
+  },
+);
 
 t.test("one batch's outcomes all recorded: sent, gone, failed and a retry", async (t) => {
   const person = await h.person();

@@ -1052,7 +1052,7 @@ export interface paths {
         put?: never;
         /**
          * Registers a device of the caller's current login session for push: a Web Push subscription (endpoint and keys from PushManager.subscribe, with the VAPID key from GetNotificationSettings) or an FCM registration token
-         * @description The same endpoint or token again updates it. Devices are removed at logout and when the provider says they are gone.
+         * @description A Web Push endpoint must be at a browser's push service (https). The same endpoint or token again updates it; a person keeps at most 10 devices, a new one beyond replacing their oldest. Devices are removed at logout and when the provider says they are gone.
          *
          *     Callers: signed-in user.
          */

@@ -12,8 +12,8 @@ export interface VapidSettings {
 
 /**
  * Web Push (RFC 8030) with VAPID (RFC 8292) and an aes128gcm payload (RFC 8291): the
- * `web-push` library builds the encrypted request; it is sent with fetch (so any endpoint
- * URL works). 404/410 mean the subscription is gone.
+ * `web-push` library builds the encrypted request; it is sent with fetch, to endpoints the
+ * delivery rules allow (DeliveryRules.pushServices). 404/410 mean the subscription is gone.
  */
 export function webPushAdapter(vapid: VapidSettings, ttlSeconds = 3600): DeliveryAdapter {
   return {
@@ -36,6 +36,8 @@ export function webPushAdapter(vapid: VapidSettings, ttlSeconds = 3600): Deliver
         method: details.method,
         headers: details.headers as Record<string, string>,
         body: details.body ?? undefined,
+        // A push service answers; it does not send us elsewhere (a redirect is a failure).
+        redirect: "manual",
         signal: AbortSignal.timeout(10_000),
       });
       if (response.ok) return { outcome: "sent" };

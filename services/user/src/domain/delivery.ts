@@ -37,12 +37,45 @@ export interface DeliveryRules {
   perHour: Record<DeliveryChannel, number>;
   /** Attempts before a transient failure becomes final. */
   maxAttempts: number;
+  /**
+   * Where Web Push endpoints may point (`scheme://host`, the host and its subdomains, any
+   * port): the browsers' push services. Anything else is refused at registration and never
+   * sent to (the worker must not be a way to reach other hosts).
+   */
+  pushServices: readonly string[];
+  /** Push devices one person may register; a new one beyond replaces their oldest. */
+  devicesPerPerson: number;
 }
+
+/** The push services of Chrome and Edge's FCM, Firefox, Windows and Safari. */
+export const BROWSER_PUSH_SERVICES = [
+  "https://fcm.googleapis.com",
+  "https://push.services.mozilla.com",
+  "https://notify.windows.com",
+  "https://push.apple.com",
+];
 
 export const DEFAULT_DELIVERY_RULES: DeliveryRules = {
   perHour: { web_push: 60, mobile_push: 60, email: 20, sms: 5 },
   maxAttempts: 5,
+  pushServices: BROWSER_PUSH_SERVICES,
+  devicesPerPerson: 10,
 };
+
+/** Whether a Web Push endpoint is at one of `services` (DeliveryRules.pushServices). */
+export function atPushService(endpoint: string, services: readonly string[]): boolean {
+  if (!URL.canParse(endpoint)) return false;
+  const url = new URL(endpoint);
+  if (url.username || url.password) return false;
+  return services.some((service) => {
+    if (!URL.canParse(service)) return false;
+    const allowed = new URL(service);
+    return (
+      url.protocol === allowed.protocol &&
+      (url.hostname === allowed.hostname || url.hostname.endsWith(`.${allowed.hostname}`))
+    );
+  });
+}
 
 /** Whether a kind goes out on a channel for this person. */
 export function wanted(context: DeliveryContext, channel: DeliveryChannel, kind: NotificationKind): boolean {
@@ -100,7 +133,11 @@ export const retryBackoffSeconds = (attempt: number) => Math.min(600, 2 ** attem
 export type Devices = ReturnType<typeof createDevices>;
 
 /** Devices and delivery preferences, as the person manages them. */
-export function createDevices(deps: { store: DeliveryStore; now: () => Date }) {
+export function createDevices(deps: {
+  store: DeliveryStore;
+  now: () => Date;
+  rules: Pick<DeliveryRules, "pushServices" | "devicesPerPerson">;
+}) {
   return {
     async register(
       userId: string,
@@ -115,8 +152,8 @@ export function createDevices(deps: { store: DeliveryStore; now: () => Date }) {
     ): Promise<Device> {
       const v = new Violations();
       if (input.channel === "web_push") {
-        if (!URL.canParse(input.endpoint) || !/^https?:$/.test(new URL(input.endpoint).protocol))
-          v.add("endpoint", "must be the subscription's endpoint URL");
+        if (!atPushService(input.endpoint, deps.rules.pushServices))
+          v.add("endpoint", "must be the subscription's endpoint at a browser's push service");
         if (!/^[A-Za-z0-9_-]{80,100}$/.test(input.p256dh))
           v.add("p256dh", "must be a base64url P-256 public key");
         if (!/^[A-Za-z0-9_-]{16,32}$/.test(input.auth)) v.add("auth", "must be a base64url auth secret");
@@ -125,16 +162,19 @@ export function createDevices(deps: { store: DeliveryStore; now: () => Date }) {
           v.add("fcm_token", "must be an FCM token");
       } else v.add("channel", "must be WEB_PUSH or MOBILE_PUSH");
       v.throwIfAny();
-      return deps.store.upsertDevice({
-        deviceId: newId(),
-        userId,
-        loginSessionId,
-        channel: input.channel!,
-        address: input.channel === "web_push" ? input.endpoint : input.fcmToken,
-        p256dh: input.channel === "web_push" ? input.p256dh : "",
-        auth: input.channel === "web_push" ? input.auth : "",
-        createdAt: deps.now(),
-      });
+      return deps.store.upsertDevice(
+        {
+          deviceId: newId(),
+          userId,
+          loginSessionId,
+          channel: input.channel!,
+          address: input.channel === "web_push" ? input.endpoint : input.fcmToken,
+          p256dh: input.channel === "web_push" ? input.p256dh : "",
+          auth: input.channel === "web_push" ? input.auth : "",
+          createdAt: deps.now(),
+        },
+        deps.rules.devicesPerPerson,
+      );
     },
 
     async unregister(userId: string, deviceId: string) {
@@ -241,6 +281,11 @@ export async function deliverBatch(deps: DeliverDeps, limit: number): Promise<nu
       const adapter = delivery.target && deps.adapters[delivery.target.channel];
       let result: DeliveryOutcome;
       if (!delivery.target) result = { outcome: "gone", detail: "the device or address is no longer there" };
+      else if (
+        delivery.target.channel === "web_push" &&
+        !atPushService(delivery.target.endpoint, deps.rules.pushServices)
+      )
+        result = { outcome: "failed", detail: "the endpoint is not at a known push service" };
       else if (!adapter)
         result = { outcome: "failed", detail: `${delivery.target.channel} is not configured` };
       else

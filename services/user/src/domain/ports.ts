@@ -133,7 +133,11 @@ export interface DeliveryStore {
   contexts(userIds: string[], since: Date): Promise<Map<string, DeliveryContext>>;
   /** Records where email and SMS go; a null leaves that one as it was. */
   setContacts(userId: string, contact: { email: string | null; phone: string | null }): Promise<void>;
-  upsertDevice(device: Device): Promise<Device>;
+  /**
+   * Registers the device (again: a known address moves to this person and session, registered
+   * now), then removes the person's oldest beyond `keep`.
+   */
+  upsertDevice(device: Device, keep: number): Promise<Device>;
   /** Removes one of the person's devices (another's is left alone). */
   removeDevice(userId: string, deviceId: string): Promise<void>;
   removeLoginSession(loginSessionId: string): Promise<number>;

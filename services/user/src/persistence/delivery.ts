@@ -88,15 +88,23 @@ export function createDeliveryStore(sql: Sql): DeliveryStore {
         where (excluded.email is not null and contact_points.email is distinct from excluded.email)
           or (excluded.phone is not null and contact_points.phone is distinct from excluded.phone)`;
     },
-    async upsertDevice(device) {
-      const [row] =
-        await sql`insert into users.devices (device_id, user_id, login_session_id, channel, address, p256dh, auth, created_at)
-        values (${device.deviceId}, ${device.userId}, ${device.loginSessionId}, ${device.channel}, ${device.address},
-          ${device.p256dh}, ${device.auth}, ${device.createdAt.toISOString()}::timestamptz)
-        on conflict (channel, address) do update set user_id = excluded.user_id,
-          login_session_id = excluded.login_session_id, p256dh = excluded.p256dh, auth = excluded.auth
-        returning *`;
-      return toDevice(row!);
+    async upsertDevice(device, keep) {
+      return sql.begin(async (tx) => {
+        // The person's devices in one order, so two registrations at once do not deadlock.
+        await tx`select from users.devices where user_id = ${device.userId} order by device_id for update`;
+        const [row] =
+          await tx`insert into users.devices (device_id, user_id, login_session_id, channel, address, p256dh, auth, created_at)
+          values (${device.deviceId}, ${device.userId}, ${device.loginSessionId}, ${device.channel}, ${device.address},
+            ${device.p256dh}, ${device.auth}, ${device.createdAt.toISOString()}::timestamptz)
+          on conflict (channel, address) do update set user_id = excluded.user_id,
+            login_session_id = excluded.login_session_id, p256dh = excluded.p256dh, auth = excluded.auth,
+            created_at = excluded.created_at
+          returning *`;
+        await tx`delete from users.devices where user_id = ${device.userId} and device_id not in (
+          select device_id from users.devices where user_id = ${device.userId}
+          order by created_at desc, device_id desc limit ${keep})`;
+        return toDevice(row!);
+      });
     },
     async removeDevice(userId, deviceId) {
       await sql`delete from users.devices where device_id = ${deviceId} and user_id = ${userId}`;

@@ -7657,8 +7657,10 @@ export const UserServiceService = {
   /**
    * Registers a device of the caller's current login session for push: a Web Push
    * subscription (endpoint and keys from PushManager.subscribe, with the VAPID key from
-   * GetNotificationSettings) or an FCM registration token. The same endpoint or token again
-   * updates it. Devices are removed at logout and when the provider says they are gone.
+   * GetNotificationSettings) or an FCM registration token. A Web Push endpoint must be at a
+   * browser's push service (https). The same endpoint or token again updates it; a person keeps
+   * at most 10 devices, a new one beyond replacing their oldest. Devices are removed at logout
+   * and when the provider says they are gone.
    * Callers: signed-in user.
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED
    */
@@ -7929,8 +7931,10 @@ export interface UserServiceServer extends UntypedServiceImplementation {
   /**
    * Registers a device of the caller's current login session for push: a Web Push
    * subscription (endpoint and keys from PushManager.subscribe, with the VAPID key from
-   * GetNotificationSettings) or an FCM registration token. The same endpoint or token again
-   * updates it. Devices are removed at logout and when the provider says they are gone.
+   * GetNotificationSettings) or an FCM registration token. A Web Push endpoint must be at a
+   * browser's push service (https). The same endpoint or token again updates it; a person keeps
+   * at most 10 devices, a new one beyond replacing their oldest. Devices are removed at logout
+   * and when the provider says they are gone.
    * Callers: signed-in user.
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED
    */
@@ -8449,8 +8453,10 @@ export interface UserServiceClient extends Client {
   /**
    * Registers a device of the caller's current login session for push: a Web Push
    * subscription (endpoint and keys from PushManager.subscribe, with the VAPID key from
-   * GetNotificationSettings) or an FCM registration token. The same endpoint or token again
-   * updates it. Devices are removed at logout and when the provider says they are gone.
+   * GetNotificationSettings) or an FCM registration token. A Web Push endpoint must be at a
+   * browser's push service (https). The same endpoint or token again updates it; a person keeps
+   * at most 10 devices, a new one beyond replacing their oldest. Devices are removed at logout
+   * and when the provider says they are gone.
    * Callers: signed-in user.
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED
    */
