@@ -67,9 +67,11 @@ export interface Harness {
   ): Promise<{ activeSessions: number; ratingCount: number; ratingAverage: number }>;
   fund(userId: string, amountMinor: bigint): Promise<void>;
   available(userId: string): Promise<bigint>;
+  /** These people have the session open: what the edge reports when their sockets join it. */
+  present(sessionId: string, ...people: Person[]): Promise<void>;
   /**
-   * Request + accept a chat (or call) between a funded user and an expert. With `expert`, that
-   * expert (made with room for several sessions) takes this one too.
+   * Request + accept a chat (or call) between a funded user and an expert, both connected to it.
+   * With `expert`, that expert (made with room for several sessions) takes this one too.
    */
   activeSession(options?: { kind?: SessionKind; funds?: bigint; rate?: bigint; expert?: Person }): Promise<{
     user: Person;
@@ -243,6 +245,10 @@ export async function startHarness(t: Test, rules: Partial<SessionRules> = {}): 
         ratingAverage: expert!.ratingAverage,
       };
     },
+    async present(sessionId, ...people) {
+      for (const person of people)
+        await harness.service.sessions.reportPresence(person.userId, sessionId, true);
+    },
     async activeSession({
       kind = SessionKind.SESSION_KIND_CHAT,
       funds = RATE * 20n,
@@ -256,8 +262,10 @@ export async function startHarness(t: Test, rules: Partial<SessionRules> = {}): 
         { expertId: expert.userId, kind, requestId: newId() },
         user.call,
       );
-      await session.acceptSession({ sessionId: requested!.sessionId }, expert.call);
-      return { user, expert, sessionId: requested!.sessionId };
+      const sessionId = requested!.sessionId;
+      await harness.present(sessionId, user, expert);
+      await session.acceptSession({ sessionId }, expert.call);
+      return { user, expert, sessionId };
     },
   };
   return harness;

@@ -1,6 +1,6 @@
 import { createInProcessBus } from "@parley/kit/bus";
 import { newId } from "@parley/kit/ids";
-import { EndReason, SessionStatus } from "@parley/proto/parley/session/v1/session";
+import { EndReason, SessionKind, SessionStatus } from "@parley/proto/parley/session/v1/session";
 import postgres from "postgres";
 import t from "tap";
 import { chunksByPayee } from "../src/domain/metering";
@@ -278,6 +278,86 @@ t.test("a call's clock starts only when both sides are connected", async (t) => 
   const { session: current } = await session.getSession({ sessionId }, user.call);
   t.equal(current!.rate!.amountMinor, RATE * 2n, "metered at the call rate");
   await session.endSession({ reason: "", sessionId }, expert.call);
+});
+
+t.test(
+  "a chat accepted after the user left is not metered, and ends disconnected charging nothing",
+  async (t) => {
+    const user = await harness.person();
+    const expert = await harness.expert();
+    await harness.fund(user.userId, RATE * 40n);
+    const { session: requested } = await session.requestSession(
+      { expertId: expert.userId, kind: SessionKind.SESSION_KIND_CHAT, requestId: newId() },
+      user.call,
+    );
+    const sessionId = requested!.sessionId;
+    const edge = harness.service.sessions;
+    // The user waited with the session open, then gave up and closed the app without cancelling.
+    await edge.reportPresence(user.userId, sessionId, true);
+    await edge.reportPresence(user.userId, sessionId, false);
+    await edge.reportPresence(expert.userId, sessionId, true);
+    const { session: accepted } = await session.acceptSession({ sessionId }, expert.call);
+    t.equal(accepted!.startedAt, undefined, "the user is not there: no clock");
+    await harness.service.metering.tick();
+    clock.advanceSeconds(harness.rules.disconnectTimeoutSeconds - 1);
+    await harness.service.metering.tick();
+    t.equal(await chargedMinutes(sessionId), 0, "nothing charged while the user is gone");
+    clock.advanceSeconds(1);
+    await harness.service.metering.tick();
+    const { session: ended } = await session.getSession({ sessionId }, user.call);
+    t.equal(ended!.endReason, EndReason.END_REASON_DISCONNECTED);
+    t.equal(ended!.minutesCharged, 0n);
+    await harness.service.metering.tick();
+    t.equal(await paid(user.userId, RATE * 40n), 0n, "nothing paid, the hold given back");
+  },
+);
+
+t.test("a chat accepted before the user is back starts when they are", async (t) => {
+  const user = await harness.person();
+  const expert = await harness.expert();
+  await harness.fund(user.userId, RATE * 40n);
+  const { session: requested } = await session.requestSession(
+    { expertId: expert.userId, kind: SessionKind.SESSION_KIND_CHAT, requestId: newId() },
+    user.call,
+  );
+  const sessionId = requested!.sessionId;
+  const edge = harness.service.sessions;
+  // The user stepped away while waiting.
+  await edge.reportPresence(user.userId, sessionId, true);
+  await edge.reportPresence(user.userId, sessionId, false);
+  clock.advanceSeconds(30);
+  await edge.reportPresence(expert.userId, sessionId, true);
+  await session.acceptSession({ sessionId }, expert.call);
+  clock.advanceSeconds(40);
+  await harness.service.metering.tick();
+  t.equal(await chargedMinutes(sessionId), 0);
+  // Told by a push that the expert accepted, the user opens the session.
+  await edge.reportPresence(user.userId, sessionId, true);
+  const { session: started } = await session.getSession({ sessionId }, user.call);
+  t.same(started!.startedAt, clock.now, "metering starts as both are there");
+  await harness.service.metering.tick();
+  t.equal(await chargedMinutes(sessionId), 1);
+  await session.sendMessage(text(sessionId, "sorry, I was away"), user.call);
+  await session.endSession({ reason: "", sessionId }, user.call);
+  t.equal(await paid(user.userId, RATE * 40n), RATE, "one minute, from when both were there");
+});
+
+t.test("a chat whose user came back before it was accepted meters from acceptance", async (t) => {
+  const user = await harness.person();
+  const expert = await harness.expert();
+  await harness.fund(user.userId, RATE * 40n);
+  const { session: requested } = await session.requestSession(
+    { expertId: expert.userId, kind: SessionKind.SESSION_KIND_CHAT, requestId: newId() },
+    user.call,
+  );
+  const sessionId = requested!.sessionId;
+  const edge = harness.service.sessions;
+  await edge.reportPresence(user.userId, sessionId, true);
+  await edge.reportPresence(user.userId, sessionId, false);
+  await edge.reportPresence(user.userId, sessionId, true);
+  const { session: accepted } = await session.acceptSession({ sessionId }, expert.call);
+  t.same(accepted!.startedAt, clock.now, "the user is there: metered from acceptance");
+  await session.endSession({ reason: "", sessionId }, user.call);
 });
 
 t.test("an accepted call whose sides never both connect ends, charging nothing", async (t) => {

@@ -3740,7 +3740,8 @@ export interface components {
             session_id?: string;
             /**
              * Format: date-time
-             * @description When metering started (chat: acceptance; call: both connected).
+             * @description When metering started: a chat's acceptance; a call's (or a chat's whose user had left)
+             *     once both were connected.
              * @example 2026-01-15T09:30:00Z
              */
             started_at?: string;
@@ -13210,7 +13211,7 @@ export interface operations {
              * @description Bad request.
              *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
              *     - `SESSION_NOT_ACTIVE` (FAILED_PRECONDITION)
-             *     - `SESSION_NOT_STARTED` (FAILED_PRECONDITION): a call before both are connected
+             *     - `SESSION_NOT_STARTED` (FAILED_PRECONDITION): a call, or a chat whose user had left, before both are connected
              *     - `SESSION_PAUSED` (FAILED_PRECONDITION): metering paused while a participant is away
              *     - `MESSAGE_TOO_LARGE` (INVALID_ARGUMENT)
              *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)

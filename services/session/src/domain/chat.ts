@@ -30,14 +30,15 @@ const isAttachmentLink = (value: string) =>
 
 /**
  * Why a session takes no message now, if it does not: messages go only while minutes are metered,
- * so a call takes none before both are connected, and no session while metering is paused for a
- * participant who went away (else reporting oneself away would make the rest of a chat free).
+ * so none before both are connected (a call, or a chat whose user had left when it was accepted),
+ * and none while metering is paused for a participant who went away (else reporting oneself away
+ * would make the rest of a chat free).
  */
 function refusesMessages(session: SessionRecord) {
   if (session.status !== "active")
     return failedPrecondition("SESSION_NOT_ACTIVE", "the session is not active");
   if (!session.startedAt)
-    return failedPrecondition("SESSION_NOT_STARTED", "the call has not started: both must be connected");
+    return failedPrecondition("SESSION_NOT_STARTED", "the session has not started: both must be connected");
   if (session.pausedAt)
     return failedPrecondition(
       "SESSION_PAUSED",

@@ -19,14 +19,17 @@ export const DEFAULT_DISPUTE_RULES: DisputeRules = {
 
 /**
  * Spans metering was paused: while either participant was away, from the grace's end until
- * both were back (the metering worker's rule), as the presence log tells it. Both are taken
- * as connected at the start (a chat meters from acceptance; a call only once both are).
+ * both were back (the metering worker's rule), as the presence log tells it from when metering
+ * started (what it holds from before, while the request waited, is not counted). Both are taken
+ * as connected at the start; a session that never started had no pause.
  */
 export function pausesFrom(
   presence: PresenceChange[],
-  session: Pick<SessionRecord, "userId" | "expertId" | "endedAt">,
+  session: Pick<SessionRecord, "userId" | "expertId" | "startedAt" | "endedAt">,
   graceSeconds: number,
 ): Array<{ from: Date; to: Date | null }> {
+  const started = session.startedAt;
+  if (!started) return [];
   const online = new Map([
     [session.userId, true],
     [session.expertId, true],
@@ -34,7 +37,7 @@ export function pausesFrom(
   const pauses: Array<{ from: Date; to: Date | null }> = [];
   let awaySince: Date | null = null;
   for (const change of presence) {
-    if (!online.has(change.userId)) continue;
+    if (!online.has(change.userId) || change.at < started) continue;
     online.set(change.userId, change.online);
     const everyone = [...online.values()].every(Boolean);
     if (!everyone && !awaySince) awaySince = change.at;

@@ -216,12 +216,16 @@ export function lifecycle(core: Core, metering: Metering, settlement: Settlement
         // by them): a change of the expert's rates since applies to later requests only.
         if ((locked.kind === "chat" ? expert.chatRateMinor : expert.callRateMinor) <= 0n)
           throw failedPrecondition("KIND_NOT_OFFERED", `set a ${locked.kind} rate before accepting`);
-        // Chat meters from acceptance; a call only once both sides are connected (ReportPresence).
-        const startsNow = locked.kind === "chat" || (locked.userOnline && locked.expertOnline);
+        // Chat meters from acceptance, unless its user had the session open and left it (gave up
+        // waiting: ReportPresence, kept from the request on); a call, and such a chat, once both
+        // sides are connected. One they never both join ends, charging nothing.
+        const userLeft = locked.awaySince !== null && !locked.userOnline;
+        const startsNow = (locked.kind === "chat" && !userLeft) || (locked.userOnline && locked.expertOnline);
         const updated = await transition(tx, emit, locked, "active", {
           acceptedAt: at,
           startedAt: startsNow ? at : null,
           nextChargeAt: startsNow ? at : null,
+          awaySince: null,
         });
         await pushQueuePositions(tx, locked.expertId, emit);
         return updated;

@@ -50,6 +50,10 @@ export interface SessionRecord {
   pausedAt: Date | null;
   userOnline: boolean;
   expertOnline: boolean;
+  /**
+   * Active: since when a participant has been away (metering pauses after the grace). Before
+   * acceptance: since when the user, who had the session open, has been gone.
+   */
   awaySince: Date | null;
   settlementPending: boolean;
   /** When the request joined the expert's queue (its hold placed): the queue's order. */

@@ -205,7 +205,7 @@ export interface SessionTx {
    * minute due before its pause began (it is charged first).
    */
   claimAway(before: Date, limit: number): Promise<SessionRecord[]>;
-  /** Calls accepted by `acceptedBefore` whose two sides never both connected (no clock started). */
+  /** Sessions accepted by `acceptedBefore` whose two sides never both connected (no clock started). */
   claimNeverStarted(acceptedBefore: Date, limit: number): Promise<SessionRecord[]>;
   claimToPause(before: Date, limit: number): Promise<SessionRecord[]>;
   /** Stopped sessions whose money is not settled, under a lease until `leaseUntil`. */
@@ -220,8 +220,13 @@ export interface SessionTx {
   ): Promise<SessionRecord | undefined>;
   /** Lets the next tick retry a settlement at once. */
   releaseSettlement(sessionId: string, epoch: bigint): Promise<void>;
-  lockActiveFor(userId: string, sessionId: string | undefined): Promise<SessionRecord[]>;
-  /** Connection changes of participants of active sessions (dispute evidence). */
+  /**
+   * The sessions a presence report applies to, locked: the one named while it is open
+   * (requested, waiting or active: who is there when it is accepted matters), else every active
+   * one of the person's.
+   */
+  lockPresenceTargets(userId: string, sessionId: string | undefined): Promise<SessionRecord[]>;
+  /** Connection changes of participants of open sessions (dispute evidence). */
   logPresence(
     entries: Array<{ sessionId: string; userId: string; online: boolean; at: Date }>,
   ): Promise<void>;

@@ -9,18 +9,24 @@ const sameValue = (a: unknown, b: unknown) =>
 const changesAnything = (session: SessionRecord, patch: SessionPatch) =>
   Object.entries(patch).some(([key, value]) => !sameValue(session[key as keyof SessionPatch], value));
 
-/** Who is connected: pauses and resumes metering, and starts a call's clock. */
+/**
+ * Who is connected: pauses and resumes metering, and starts a call's clock (or a chat's whose
+ * user had left when it was accepted). Kept from the request on, for acceptance.
+ */
 export function presence(core: Core) {
   const { experts, now, log, write } = core;
 
   return {
-    /** Presence from the edge: forwarded to user, then applied to the person's active sessions. */
+    /**
+     * Presence from the edge: forwarded to user, then applied to the session named (while open)
+     * or to the person's active sessions.
+     */
     async reportPresence(userId: string, sessionId: string | undefined, online: boolean) {
       await experts
         .reportPresence(userId, online)
         .catch((error: unknown) => log.warn({ err: error, userId }, "presence report to user failed"));
       return write(async (tx, emit) => {
-        const sessions = await tx.lockActiveFor(userId, sessionId || undefined);
+        const sessions = await tx.lockPresenceTargets(userId, sessionId || undefined);
         const at = now();
         // Each participant's connection changes are kept: a dispute's evidence of presence.
         const changes: Array<{ sessionId: string; userId: string; online: boolean; at: Date }> = [];
@@ -29,9 +35,14 @@ export function presence(core: Core) {
           const patch: SessionPatch = { [side]: online };
           const userOnline = side === "userOnline" ? online : session.userOnline;
           const expertOnline = side === "expertOnline" ? online : session.expertOnline;
-          if (online) {
-            if (userOnline && expertOnline) patch.awaySince = null;
-            if (session.pausedAt && userOnline && expertOnline) {
+          if (session.status !== "active") {
+            // Before acceptance, who is there and whether the user has left (acceptance reads both).
+            if (side === "userOnline") patch.awaySince = online ? null : (session.awaySince ?? at);
+          } else if (!online) {
+            if (!session.awaySince) patch.awaySince = at;
+          } else if (userOnline && expertOnline) {
+            patch.awaySince = null;
+            if (session.pausedAt) {
               // Resume: the schedule moves by the paused time, so nobody pays for dead air.
               patch.pausedAt = null;
               if (session.nextChargeAt)
@@ -39,12 +50,10 @@ export function presence(core: Core) {
                   session.nextChargeAt.getTime() + (at.getTime() - session.pausedAt.getTime()),
                 );
             }
-            if (!session.startedAt && userOnline && expertOnline) {
+            if (!session.startedAt) {
               patch.startedAt = at;
               patch.nextChargeAt = at;
             }
-          } else if (!session.awaySince) {
-            patch.awaySince = at;
           }
           if (session[side] !== online) changes.push({ sessionId: session.id, userId, online, at });
           // A heartbeat that changes nothing writes nothing (every connection sends one per ≤ 30 s).

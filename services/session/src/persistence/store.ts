@@ -440,9 +440,10 @@ function transactional(sql: Sql): SessionTx {
       await sql`update sessions.sessions set lease_until = null
         where id = ${id} and lease_epoch = ${epoch.toString()}`;
     },
-    async lockActiveFor(userId, sessionId) {
+    async lockPresenceTargets(userId, sessionId) {
       const rows = sessionId
-        ? await sql`select * from sessions.sessions where id = ${sessionId} and status = 'active'
+        ? await sql`select * from sessions.sessions where id = ${sessionId}
+            and status in ('requested', 'waiting', 'active')
             and (user_id = ${userId} or expert_id = ${userId}) for update`
         : await sql`select * from sessions.sessions where status = 'active'
             and (user_id = ${userId} or expert_id = ${userId}) order by id for update`;

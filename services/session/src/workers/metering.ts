@@ -158,7 +158,7 @@ export function createMeteringWorker(sessions: Sessions, log: Logger, options: M
     await drain(() =>
       core.write(async (tx, emit) => {
         const before = new Date(at.getTime() - rules.disconnectTimeoutSeconds * 1000);
-        // Away past the timeout, or a call accepted that long ago whose sides never both connected
+        // Away past the timeout, or a session accepted that long ago whose sides never both connected
         // (a call can be both: one side came and went).
         const away = await tx.claimAway(before, batchSize);
         const unstarted = await tx.claimNeverStarted(before, batchSize);

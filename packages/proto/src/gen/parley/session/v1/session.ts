@@ -164,7 +164,7 @@ export enum EndReason {
   END_REASON_EXPIRED = 5,
   /**
    * END_REASON_DISCONNECTED - A participant lost the connection and did not come back in time, or the two sides of an
-   * accepted call never both connected (nothing was charged).
+   * accepted session never both connected (nothing was charged).
    */
   END_REASON_DISCONNECTED = 6,
   /** END_REASON_CANCELLED - The user cancelled while waiting. */
@@ -423,7 +423,10 @@ export interface Session {
   acceptedAt?:
     | Date
     | undefined;
-  /** When metering started (chat: acceptance; call: both connected). */
+  /**
+   * When metering started: a chat's acceptance; a call's (or a chat's whose user had left)
+   * once both were connected.
+   */
   startedAt?:
     | Date
     | undefined;
@@ -5192,7 +5195,7 @@ export const SessionServiceService = {
    * Posts a chat message to an active session. A retry with the same client_msg_id returns
    * the original message.
    * Callers: the session's user or expert.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_PARTICIPANT (staff read, they do not write), FAILED_PRECONDITION SESSION_NOT_ACTIVE, FAILED_PRECONDITION SESSION_NOT_STARTED (a call before both are connected), FAILED_PRECONDITION SESSION_PAUSED (metering paused while a participant is away), INVALID_ARGUMENT MESSAGE_TOO_LARGE, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (client_msg_id used for other content), INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_PARTICIPANT (staff read, they do not write), FAILED_PRECONDITION SESSION_NOT_ACTIVE, FAILED_PRECONDITION SESSION_NOT_STARTED (a call, or a chat whose user had left, before both are connected), FAILED_PRECONDITION SESSION_PAUSED (metering paused while a participant is away), INVALID_ARGUMENT MESSAGE_TOO_LARGE, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (client_msg_id used for other content), INVALID_ARGUMENT VALIDATION_FAILED
    */
   sendMessage: {
     path: "/parley.session.v1.SessionService/SendMessage" as const,
@@ -5279,9 +5282,11 @@ export const SessionServiceService = {
     responseDeserialize: (value: Buffer): SubmitReviewResponse => SubmitReviewResponse.decode(value),
   },
   /**
-   * Reports that a person's realtime connection came or went. Metering of their active
-   * sessions pauses after a grace period while a participant is away and the session ends
-   * as disconnected if they do not return; a call's clock starts once both are connected.
+   * Reports that a person's realtime connection to a session came or went (kept from the
+   * request on). A chat meters from acceptance, unless its user had it open and left before
+   * it was accepted; a call, and such a chat, once both are connected. Metering pauses after a
+   * grace period while a participant is away, and the session ends as disconnected if they do
+   * not return (or if the two never both connect).
    * Callers: service identity: edge.
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED
    */
@@ -5376,7 +5381,7 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
    * Posts a chat message to an active session. A retry with the same client_msg_id returns
    * the original message.
    * Callers: the session's user or expert.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_PARTICIPANT (staff read, they do not write), FAILED_PRECONDITION SESSION_NOT_ACTIVE, FAILED_PRECONDITION SESSION_NOT_STARTED (a call before both are connected), FAILED_PRECONDITION SESSION_PAUSED (metering paused while a participant is away), INVALID_ARGUMENT MESSAGE_TOO_LARGE, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (client_msg_id used for other content), INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_PARTICIPANT (staff read, they do not write), FAILED_PRECONDITION SESSION_NOT_ACTIVE, FAILED_PRECONDITION SESSION_NOT_STARTED (a call, or a chat whose user had left, before both are connected), FAILED_PRECONDITION SESSION_PAUSED (metering paused while a participant is away), INVALID_ARGUMENT MESSAGE_TOO_LARGE, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (client_msg_id used for other content), INVALID_ARGUMENT VALIDATION_FAILED
    */
   sendMessage: handleUnaryCall<SendMessageRequest, SendMessageResponse>;
   /**
@@ -5413,9 +5418,11 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
    */
   submitReview: handleUnaryCall<SubmitReviewRequest, SubmitReviewResponse>;
   /**
-   * Reports that a person's realtime connection came or went. Metering of their active
-   * sessions pauses after a grace period while a participant is away and the session ends
-   * as disconnected if they do not return; a call's clock starts once both are connected.
+   * Reports that a person's realtime connection to a session came or went (kept from the
+   * request on). A chat meters from acceptance, unless its user had it open and left before
+   * it was accepted; a call, and such a chat, once both are connected. Metering pauses after a
+   * grace period while a participant is away, and the session ends as disconnected if they do
+   * not return (or if the two never both connect).
    * Callers: service identity: edge.
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED
    */
@@ -5604,7 +5611,7 @@ export interface SessionServiceClient extends Client {
    * Posts a chat message to an active session. A retry with the same client_msg_id returns
    * the original message.
    * Callers: the session's user or expert.
-   * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_PARTICIPANT (staff read, they do not write), FAILED_PRECONDITION SESSION_NOT_ACTIVE, FAILED_PRECONDITION SESSION_NOT_STARTED (a call before both are connected), FAILED_PRECONDITION SESSION_PAUSED (metering paused while a participant is away), INVALID_ARGUMENT MESSAGE_TOO_LARGE, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (client_msg_id used for other content), INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND SESSION_NOT_FOUND, PERMISSION_DENIED NOT_SESSION_PARTICIPANT (staff read, they do not write), FAILED_PRECONDITION SESSION_NOT_ACTIVE, FAILED_PRECONDITION SESSION_NOT_STARTED (a call, or a chat whose user had left, before both are connected), FAILED_PRECONDITION SESSION_PAUSED (metering paused while a participant is away), INVALID_ARGUMENT MESSAGE_TOO_LARGE, ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (client_msg_id used for other content), INVALID_ARGUMENT VALIDATION_FAILED
    */
   sendMessage(
     request: SendMessageRequest,
@@ -5725,9 +5732,11 @@ export interface SessionServiceClient extends Client {
     callback: (error: ServiceError | null, response: SubmitReviewResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Reports that a person's realtime connection came or went. Metering of their active
-   * sessions pauses after a grace period while a participant is away and the session ends
-   * as disconnected if they do not return; a call's clock starts once both are connected.
+   * Reports that a person's realtime connection to a session came or went (kept from the
+   * request on). A chat meters from acceptance, unless its user had it open and left before
+   * it was accepted; a call, and such a chat, once both are connected. Metering pauses after a
+   * grace period while a participant is away, and the session ends as disconnected if they do
+   * not return (or if the two never both connect).
    * Callers: service identity: edge.
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED
    */
