@@ -1,4 +1,5 @@
 import { createInProcessBus } from "@parley/kit/bus";
+import { unavailable } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
 import { EndReason, SessionKind, SessionStatus } from "@parley/proto/parley/session/v1/session";
 import postgres from "postgres";
@@ -119,6 +120,41 @@ t.test("a minute billing refuses outright ends the session instead of being retr
   t.equal(ended!.endReason, EndReason.END_REASON_BILLING_REFUSED);
   t.equal(ended!.minutesCharged, 1n, "the minute paid stands");
   t.not(ended!.invoiceId, "", "and it is settled: invoiced without the hold billing no longer knows");
+});
+
+t.test("a block whose session cannot be ended yet fails, to be retried; the retry ends it", async (t) => {
+  const { user, expert, sessionId } = await harness.activeSession();
+  await harness.service.metering.tick();
+  clock.advanceSeconds(60);
+  // Billing is down: minute 2, due at the end, cannot be charged, so the session cannot end.
+  const down = harness.instance({
+    ...harness.billingPort,
+    chargeBatch: async () => {
+      throw unavailable("BILLING_UNAVAILABLE", "billing did not answer");
+    },
+  });
+  const asExpert = {
+    kind: "user",
+    userId: expert.userId,
+    role: "expert",
+    sessionId: newId(),
+    assurance: "aal1",
+  } as const;
+  const failed = await failure(down.safety.blockPerson(asExpert, user.userId));
+  t.equal(failed.kind, "unavailable", "the expert is told it did not all happen");
+  t.equal(
+    (await session.getSession({ sessionId }, user.call)).session!.status,
+    SessionStatus.SESSION_STATUS_ACTIVE,
+  );
+  t.equal(
+    (await failure(session.sendMessage(text(sessionId, "still here?"), user.call))).reason,
+    "PARTICIPANT_BLOCKED",
+    "the block stands meanwhile",
+  );
+  await harness.service.safety.blockPerson(asExpert, user.userId);
+  const { session: ended } = await session.getSession({ sessionId }, user.call);
+  t.equal(ended!.endReason, EndReason.END_REASON_BLOCKED, "the retry ended it");
+  t.equal(ended!.minutesCharged, 2n);
 });
 
 t.test("a top-up during the session extends it", async (t) => {

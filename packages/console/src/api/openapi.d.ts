@@ -964,7 +964,7 @@ export interface paths {
         put?: never;
         /**
          * Blocks a person
-         * @description Between the two, in either direction from then on: no request (a request between them is refused), no message (refused), and neither appears in the other's expert discovery. Open requests between them are cancelled and an active session between them is ended (reason BLOCKED) and settled. Idempotent.
+         * @description Between the two, in either direction from then on: no request (a request between them is refused), no message (refused), and neither appears in the other's expert discovery. Open requests between them are cancelled and an active session between them is ended (reason BLOCKED) and settled. Idempotent: when a session between them could not be closed the call fails (the block stands) and a retry closes it.
          *
          *     Callers: signed-in user.
          */
@@ -8595,6 +8595,23 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             reason?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Unavailable; retry shortly.
+             *     - `UNAVAILABLE` (UNAVAILABLE): an open session could not be closed yet; retry
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            reason?: "UNAVAILABLE";
                         };
                     };
                 };

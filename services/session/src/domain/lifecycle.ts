@@ -307,19 +307,24 @@ export function lifecycle(core: Core, metering: Metering, settlement: Settlement
 
     /**
      * Closes whatever is open between two people (one blocked the other): waiting requests are
-     * cancelled and active sessions ended, both with the reason `blocked`, and settled.
+     * cancelled and active sessions ended, both with the reason `blocked`, and settled. One that
+     * could not be closed (billing down, say) fails the call, to be retried: the block stands,
+     * and a retry closes what is still open.
      */
     async closeBetween(a: string, b: string) {
+      let failed: unknown;
       // A request accepted while it was being cancelled is found active on the next pass.
       for (let pass = 0; pass < 3; pass++) {
         const open = await store.openSessionsBetween(a, b);
         if (open.length === 0) return;
+        failed = undefined;
         for (const session of open) {
           try {
             if (session.status === "active")
               await settlement.afterStop(await endActive(session.id, "blocked"));
             else await stopWaiting(session, "cancelled", "blocked");
           } catch (error) {
+            failed = error;
             log.warn(
               { err: error, sessionId: session.id },
               "closing a session between blocked people failed",
@@ -327,6 +332,7 @@ export function lifecycle(core: Core, metering: Metering, settlement: Settlement
           }
         }
       }
+      if (failed) throw failed;
     },
 
     async getSession(principal: Principal, sessionId: string) {

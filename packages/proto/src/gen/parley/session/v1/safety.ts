@@ -5065,9 +5065,10 @@ export const SafetyServiceService = {
    * Blocks a person. Between the two, in either direction from then on: no request (a
    * request between them is refused), no message (refused), and neither appears in the
    * other's expert discovery. Open requests between them are cancelled and an active session
-   * between them is ended (reason BLOCKED) and settled. Idempotent.
+   * between them is ended (reason BLOCKED) and settled. Idempotent: when a session between them
+   * could not be closed the call fails (the block stands) and a retry closes it.
    * Callers: signed-in user.
-   * Errors: INVALID_ARGUMENT VALIDATION_FAILED (yourself, not a UUID)
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED (yourself, not a UUID); UNAVAILABLE (an open session could not be closed yet; retry)
    */
   blockPerson: {
     path: "/parley.session.v1.SafetyService/BlockPerson" as const,
@@ -5330,9 +5331,10 @@ export interface SafetyServiceServer extends UntypedServiceImplementation {
    * Blocks a person. Between the two, in either direction from then on: no request (a
    * request between them is refused), no message (refused), and neither appears in the
    * other's expert discovery. Open requests between them are cancelled and an active session
-   * between them is ended (reason BLOCKED) and settled. Idempotent.
+   * between them is ended (reason BLOCKED) and settled. Idempotent: when a session between them
+   * could not be closed the call fails (the block stands) and a retry closes it.
    * Callers: signed-in user.
-   * Errors: INVALID_ARGUMENT VALIDATION_FAILED (yourself, not a UUID)
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED (yourself, not a UUID); UNAVAILABLE (an open session could not be closed yet; retry)
    */
   blockPerson: handleUnaryCall<BlockPersonRequest, BlockPersonResponse>;
   /**
@@ -5456,9 +5458,10 @@ export interface SafetyServiceClient extends Client {
    * Blocks a person. Between the two, in either direction from then on: no request (a
    * request between them is refused), no message (refused), and neither appears in the
    * other's expert discovery. Open requests between them are cancelled and an active session
-   * between them is ended (reason BLOCKED) and settled. Idempotent.
+   * between them is ended (reason BLOCKED) and settled. Idempotent: when a session between them
+   * could not be closed the call fails (the block stands) and a retry closes it.
    * Callers: signed-in user.
-   * Errors: INVALID_ARGUMENT VALIDATION_FAILED (yourself, not a UUID)
+   * Errors: INVALID_ARGUMENT VALIDATION_FAILED (yourself, not a UUID); UNAVAILABLE (an open session could not be closed yet; retry)
    */
   blockPerson(
     request: BlockPersonRequest,
