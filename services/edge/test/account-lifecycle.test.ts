@@ -119,6 +119,17 @@ t.test(
     t.ok(theirs, "the expert keeps the conversation");
     t.not(theirs.sender_id, user.userId, "but the line no longer names its author");
     t.match(theirs.sender_id, /^deleted:/);
+    const reported = await api.call("POST", "/v1/reports", {
+      token: expert.token,
+      body: {
+        target_kind: "REPORT_TARGET_KIND_MESSAGE",
+        target_id: theirs.message_id,
+        reason: "REPORT_REASON_SPAM",
+        request_id: "report-a-deleted-author",
+      },
+    });
+    t.equal(reported.status, 404, "a line whose author is erased names nobody to report");
+    t.equal(reported.body.error.reason, "REPORT_TARGET_NOT_FOUND");
     const byEmail = await api.call("GET", `/v1/admin/people?email=${encodeURIComponent(user.email)}`, {
       token: admin,
     });

@@ -8,7 +8,7 @@ import {
   notFound,
   permissionDenied,
 } from "@parley/kit/errors";
-import { newId, requireUuid } from "@parley/kit/ids";
+import { isUuid, newId, requireUuid } from "@parley/kit/ids";
 import { MAX_REASON_LENGTH, requireReason } from "@parley/kit/staff-reason";
 import { type Core, LIMITS, requireText, userIdOf } from "./core";
 import { computeEvidence, type DisputeRules, proposeOutcome } from "./dispute-rules";
@@ -92,7 +92,8 @@ export function createSafety(deps: SafetyDeps) {
       case "message": {
         const message = await store.getMessage(targetId);
         const session = message && (await core.store.getSession(message.sessionId));
-        if (!message || !participant(session) || !message.senderId) throw missing();
+        // A deleted person's messages name no one any more (ForgetAuthor): nobody to report.
+        if (!message || !participant(session) || !isUuid(message.senderId)) throw missing();
         if (message.senderId === reporterId)
           throw invalidArgument("VALIDATION_FAILED", "you cannot report your own message");
         return { subjectUserId: message.senderId, sessionId: message.sessionId };
