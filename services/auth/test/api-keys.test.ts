@@ -5,6 +5,7 @@ import { spawnService } from "@parley/testing";
 import { decodeJwt } from "jose";
 import t from "tap";
 import { createUserDirectory } from "../src/clients/user";
+import { createAuthStore } from "../src/persistence/store";
 import { AUDIENCE, failure, ISSUER, SERVICE_SECRETS, SESSION_ROTATED_SECRET, startHarness } from "./harness";
 
 t.test(
@@ -168,11 +169,12 @@ t.test(
     t.teardown(() => userClient.close());
 
     const admin = await h.admin();
+    const created = (partnerId: string, scopes: string[], requestId: string) =>
+      h.client.createApiKey({ partnerId, name: partnerId, scopes, requestId }, admin.call);
     const key = (partnerId: string, scopes: string[], requestId: string) =>
-      h.client
-        .createApiKey({ partnerId, name: partnerId, scopes, requestId }, admin.call)
-        .then((r) => r.secret);
-    const acme = await key("acme", ["users:sync", "tokens:exchange"], "k1");
+      created(partnerId, scopes, requestId).then((r) => r.secret);
+    const acmeKey = await created("acme", ["users:sync", "tokens:exchange"], "k1");
+    const acme = acmeKey.secret;
     const globex = await key("globex", ["users:sync", "tokens:exchange"], "k2");
     const acmeSyncOnly = await key("acme", ["users:sync"], "k3");
 
@@ -208,6 +210,36 @@ t.test(
       (await failure(h.client.exchangeToken({ externalId: "nobody" }, { apiKey: acme }))).reason,
       "SYNCED_USER_NOT_FOUND",
     );
+
+    // An exchange under way when the key is revoked stores nothing.
+    const account = (await createAuthStore(h.sql, () => h.clock.now).findAccount(userId))!;
+    const keyId = acmeKey.apiKey!.keyId;
+    await h.client.revokeApiKey({ keyId }, admin.call);
+    t.equal(
+      (
+        await failure(
+          h.domain.sessions.start(
+            account,
+            "aal1",
+            { ipAddress: "203.0.113.5", userAgent: "partner backend", deviceName: "partner:acme" },
+            { partnerId: "acme", apiKeyId: keyId },
+          ),
+        )
+      ).reason,
+      "API_KEY_INVALID",
+    );
+    // What the key obtained ends with it.
+    t.equal(
+      (await failure(h.client.refreshToken({ refreshToken: exchanged.tokens!.refreshToken }))).reason,
+      "SESSION_REVOKED",
+      "the partner user's session obtained with the revoked key is revoked",
+    );
+    const [published] = await h.sql`select reason from auth.revocations
+      where subject = ${`session:${exchanged.tokens!.sessionId}`}`;
+    t.equal(published?.reason, "api_key_revoked", "and published, so its access tokens die at once");
+    const live = await h.sql`select count(*)::int as n from auth.login_sessions
+      where api_key_id = ${keyId} and revoked_at is null`;
+    t.equal(live[0]!.n, 0, "no live session of the key is left");
   },
 );
 

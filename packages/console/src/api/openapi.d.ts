@@ -356,8 +356,10 @@ export interface paths {
         put?: never;
         post?: never;
         /**
-         * Revokes an API key; services stop accepting it within their cache time (30 s)
-         * @description Callers: staff (support, admin).
+         * Revokes an API key; services stop accepting it at their next revocation poll (within their cache time, 30 s, at most)
+         * @description The login sessions it obtained for the partner's users (ExchangeToken) are revoked with it.
+         *
+         *     Callers: staff (support, admin).
          */
         delete: operations["AuthService_RevokeApiKey"];
         options?: never;

@@ -134,7 +134,7 @@ export function createApiKeys(deps: ApiKeyDeps) {
         account,
         "aal1",
         { ...client, deviceName: `partner:${principal.partnerId}` },
-        principal.partnerId,
+        { partnerId: principal.partnerId, apiKeyId: principal.keyId },
       );
       return { userId, tokens };
     },

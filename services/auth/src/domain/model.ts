@@ -27,6 +27,8 @@ export interface LoginSession {
   userAgent: string;
   assurance: Assurance;
   partnerId: string | null;
+  /** The partner key that obtained it (ExchangeToken). */
+  apiKeyId: string | null;
   createdAt: Date;
   lastUsedAt: Date;
   idleExpiresAt: Date;

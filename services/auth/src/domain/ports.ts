@@ -177,7 +177,8 @@ export interface LoginSessionStore {
    * Stores the session and its first token only while the account is active and still has
    * `seen.role` (the role its first token carries) and `seen.passwordHash` (the password the
    * sign-in proved), read under a share lock on its row (a suspension, a role change or a new
-   * password holds it for update): returns what it read, and stores nothing unless all are as
+   * password holds it for update), and, for a partner's exchange, while its key is not revoked
+   * (read under a share lock too): returns what it read, and stores nothing unless all are as
    * expected. A sign-in's notice and counter reset are written by the
    * same statement, with the session.
    */
@@ -186,7 +187,9 @@ export interface LoginSessionStore {
     firstToken: { id: string; hash: string },
     seen: { role: PersonRole; passwordHash: string | null },
     signIn?: SignInWrites,
-  ): Promise<{ status: AccountStatus; role: PersonRole; samePassword: boolean } | undefined>;
+  ): Promise<
+    { status: AccountStatus; role: PersonRole; samePassword: boolean; keyLive: boolean } | undefined
+  >;
   /** Drops the sealed pairs of tokens spent before `spentBefore` (their retry window passed). */
   forgetRetryPairs(spentBefore: Date): Promise<number>;
   /** Deletes `session:` revocations made before `before`; returns how many. */

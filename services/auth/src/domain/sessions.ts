@@ -106,7 +106,8 @@ export function createSessions(deps: SessionDeps) {
       account: Account,
       assurance: Assurance,
       client: ClientInfo,
-      partnerId?: string,
+      /** A partner's exchange: the partner, and the key it used (revoking it ends the session). */
+      partner?: { partnerId: string; apiKeyId: string },
       /**
        * A sign-in (login, MFA login; not register, not a partner exchange): the person hears of
        * it unless it comes from a device they already use (the same IP address and user agent as
@@ -124,7 +125,8 @@ export function createSessions(deps: SessionDeps) {
         ipAddress: client.ipAddress,
         userAgent: client.userAgent.slice(0, 300),
         assurance,
-        partnerId: partnerId ?? null,
+        partnerId: partner?.partnerId ?? null,
+        apiKeyId: partner?.apiKeyId ?? null,
         createdAt: at,
         lastUsedAt: at,
         idleExpiresAt: new Date(at.getTime() + policy.sessionIdleDays * DAY_MS),
@@ -158,6 +160,9 @@ export function createSessions(deps: SessionDeps) {
       // Its password changed meanwhile (a reset, say): nothing was stored, and the one this
       // sign-in proved is no longer the account's.
       if (!stored.samePassword) throw unauthenticated("INVALID_CREDENTIALS", "the credentials are not valid");
+      // The partner key was revoked meanwhile: nothing was stored.
+      if (!stored.keyLive)
+        throw unauthenticated("API_KEY_INVALID", "the API key is unknown, revoked or expired");
       // Its role changed meanwhile: nothing was stored and the pair, with the old role, is never
       // handed out. Not minted again at once: a change's revocation covers tokens issued in its
       // second (token times are whole seconds), so a new pair would be refused as well.

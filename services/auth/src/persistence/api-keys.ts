@@ -1,8 +1,9 @@
 import { and, desc, eq, isNull, sql } from "drizzle-orm";
 import type { ApiKey } from "../domain/model";
 import type { ApiKeyStore } from "../domain/ports";
+import { revokeLive } from "./login-sessions";
 import { insertRevocations } from "./revocations";
-import { apiKeys } from "./schema";
+import { apiKeys, loginSessions } from "./schema";
 import { type Db, olderThan, page } from "./shared";
 
 const toApiKey = (row: typeof apiKeys.$inferSelect): ApiKey => ({
@@ -59,11 +60,14 @@ export function createApiKeyStore(db: Db): ApiKeyStore {
           .set({ revokedAt: at })
           .where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt)))
           .returning({ id: apiKeys.id });
-        // Verifiers refuse it at their next poll rather than when their 30 s cache expires.
-        if (revoked.length > 0)
-          await insertRevocations(tx, [
-            { subject: `api_key:${id}`, reason: "api_key_revoked", revokedAt: at },
-          ]);
+        if (revoked.length === 0) return;
+        // The sessions it obtained for the partner's users (ExchangeToken) end with it.
+        const sessions = await revokeLive(tx, eq(loginSessions.apiKeyId, id), "api_key_revoked", at);
+        // Verifiers refuse them at their next poll rather than when their 30 s cache expires.
+        await insertRevocations(tx, [
+          { subject: `api_key:${id}`, reason: "api_key_revoked", revokedAt: at },
+          ...sessions.map((s) => ({ subject: `session:${s.id}`, reason: "api_key_revoked", revokedAt: at })),
+        ]);
       });
       const [row] = await db.select().from(apiKeys).where(eq(apiKeys.id, id));
       return row ? toApiKey(row) : undefined;

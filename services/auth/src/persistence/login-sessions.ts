@@ -54,29 +54,36 @@ export function createLoginSessionStore(db: Db, client: Sql): LoginSessionStore 
   return {
     async createSession(session, firstToken, seen, signIn) {
       // One statement, so a sign-in costs one round trip here (a login burst's CPU is mostly such
-      // round trips): the account row share-locked — a suspension or a new password (which lock
-      // it for update) either waits for this session and then revokes it, or has committed and
-      // is seen here —
-      // and the session, its first token, a sign-in's notice (unless the device is known; with
-      // the relays' NOTIFY) and the reset of its attempt counters written only when it is
-      // active. Timestamps go as ISO text (drizzle turns postgres.js's Date serialising off on
-      // this pool).
+      // round trips): the account row share-locked (and a partner's key row) — a suspension, a
+      // new password or the key's revocation (which lock the row for update) either waits for
+      // this session and then revokes it, or has committed and is seen here — and the session,
+      // its first token, a sign-in's notice (unless the device is known; with the relays'
+      // NOTIFY) and the reset of its attempt counters written only when it is active.
+      // Timestamps go as ISO text (drizzle turns postgres.js's Date serialising off on this pool).
       const [notice] = outboxRows(signIn ? [signIn.notice] : []);
       const known = signIn?.knownDevice ?? { since: session.createdAt, endedFor: [] };
       const [account] = await client<
-        { status: Account["status"]; role: Account["role"]; same_password: boolean }[]
+        {
+          status: Account["status"];
+          role: Account["role"];
+          same_password: boolean;
+          key_live: boolean;
+        }[]
       >`
-        with account as (
-          select status, role, password_hash is not distinct from ${seen.passwordHash} as same_password
+        with live_key as (
+          select id from auth.api_keys where id = ${session.apiKeyId}::uuid and revoked_at is null for share
+        ), account as (
+          select status, role, password_hash is not distinct from ${seen.passwordHash} as same_password,
+            ${session.apiKeyId}::uuid is null or exists (select from live_key) as key_live
           from auth.accounts where id = ${session.accountId} for share
         ), opened as (
           insert into auth.login_sessions (id, account_id, device_name, ip_address, user_agent, assurance,
-            partner_id, created_at, last_used_at, idle_expires_at, absolute_expires_at)
+            partner_id, api_key_id, created_at, last_used_at, idle_expires_at, absolute_expires_at)
           select ${session.id}, ${session.accountId}, ${session.deviceName}, ${session.ipAddress},
-            ${session.userAgent}, ${session.assurance}, ${session.partnerId},
+            ${session.userAgent}, ${session.assurance}, ${session.partnerId}, ${session.apiKeyId}::uuid,
             ${session.createdAt.toISOString()}::timestamptz, ${session.lastUsedAt.toISOString()}::timestamptz,
             ${session.idleExpiresAt.toISOString()}::timestamptz, ${session.absoluteExpiresAt.toISOString()}::timestamptz
-          from account where status = 'active' and role = ${seen.role} and same_password
+          from account where status = 'active' and role = ${seen.role} and same_password and key_live
           returning id
         ), noticed as (
           insert into auth.outbox (id, payload)
@@ -97,9 +104,17 @@ export function createLoginSessionStore(db: Db, client: Sql): LoginSessionStore 
           where key = any(${signIn?.resetCounters ?? []}::text[]) and exists (select from opened)
         )
         -- Wakes the relays (on commit) when the notice was written.
-        select status, role, same_password, (select pg_notify(${outboxChannel(OUTBOX)}, '') from noticed) as woken
+        select status, role, same_password, key_live,
+          (select pg_notify(${outboxChannel(OUTBOX)}, '') from noticed) as woken
         from account`;
-      return account && { status: account.status, role: account.role, samePassword: account.same_password };
+      return (
+        account && {
+          status: account.status,
+          role: account.role,
+          samePassword: account.same_password,
+          keyLive: account.key_live,
+        }
+      );
     },
 
     async deleteSessionRevocations(before) {

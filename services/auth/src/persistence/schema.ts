@@ -72,6 +72,8 @@ export const loginSessions = auth.table(
     userAgent: text("user_agent").notNull().default(""),
     assurance: text("assurance").notNull(),
     partnerId: text("partner_id"),
+    /** The partner key that obtained it (ExchangeToken): revoking the key revokes the session. */
+    apiKeyId: uuid("api_key_id"),
     createdAt: at("created_at").notNull(),
     lastUsedAt: at("last_used_at").notNull(),
     /** Idle timeout: moves forward with every refresh. */
@@ -81,7 +83,10 @@ export const loginSessions = auth.table(
     revokedAt: at("revoked_at"),
     revokeReason: text("revoke_reason"),
   },
-  (table) => [index("login_sessions_account_idx").on(table.accountId, table.createdAt, table.id)],
+  (table) => [
+    index("login_sessions_account_idx").on(table.accountId, table.createdAt, table.id),
+    index("login_sessions_api_key_idx").on(table.apiKeyId).where(sql`api_key_id is not null`),
+  ],
 );
 
 /**

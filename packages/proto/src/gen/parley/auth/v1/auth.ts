@@ -5783,7 +5783,9 @@ export const AuthServiceService = {
     responseDeserialize: (value: Buffer): ListApiKeysResponse => ListApiKeysResponse.decode(value),
   },
   /**
-   * Revokes an API key; services stop accepting it within their cache time (30 s).
+   * Revokes an API key; services stop accepting it at their next revocation poll (within their
+   * cache time, 30 s, at most). The login sessions it obtained for the partner's users
+   * (ExchangeToken) are revoked with it.
    * Callers: staff (support, admin).
    * Errors: NOT_FOUND API_KEY_NOT_FOUND
    */
@@ -6051,7 +6053,9 @@ export interface AuthServiceServer extends UntypedServiceImplementation {
    */
   listApiKeys: handleUnaryCall<ListApiKeysRequest, ListApiKeysResponse>;
   /**
-   * Revokes an API key; services stop accepting it within their cache time (30 s).
+   * Revokes an API key; services stop accepting it at their next revocation poll (within their
+   * cache time, 30 s, at most). The login sessions it obtained for the partner's users
+   * (ExchangeToken) are revoked with it.
    * Callers: staff (support, admin).
    * Errors: NOT_FOUND API_KEY_NOT_FOUND
    */
@@ -6460,7 +6464,9 @@ export interface AuthServiceClient extends Client {
     callback: (error: ServiceError | null, response: ListApiKeysResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Revokes an API key; services stop accepting it within their cache time (30 s).
+   * Revokes an API key; services stop accepting it at their next revocation poll (within their
+   * cache time, 30 s, at most). The login sessions it obtained for the partner's users
+   * (ExchangeToken) are revoked with it.
    * Callers: staff (support, admin).
    * Errors: NOT_FOUND API_KEY_NOT_FOUND
    */

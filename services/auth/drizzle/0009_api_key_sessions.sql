@@ -1,0 +1,2 @@
+ALTER TABLE "auth"."login_sessions" ADD COLUMN "api_key_id" uuid;--> statement-breakpoint
+CREATE INDEX "login_sessions_api_key_idx" ON "auth"."login_sessions" USING btree ("api_key_id") WHERE api_key_id is not null;
