@@ -126,6 +126,28 @@ t.test("an expert's rate raised after a request does not reach it", async (t) =>
   t.equal(await harness.available(user.userId), RATE * 999n, "one minute at the old rate, all told");
 });
 
+t.test("a rating user refuses for good is not asked again; the others are reported", async (t) => {
+  const reviewed = [];
+  for (let i = 0; i < 2; i++) {
+    const { user, sessionId } = await harness.activeSession();
+    await session.endSession({ reason: "", sessionId }, user.call);
+    await session.submitReview({ sessionId, rating: 4, text: "" }, user.call);
+    reviewed.push(sessionId);
+  }
+  const [gone, kept] = reviewed as [string, string];
+  // Both wait for the worker: one names an expert user no longer has (NOT_FOUND there).
+  await harness.sql`update sessions.reviews set rating_reported = false where session_id in ${harness.sql(reviewed)}`;
+  await harness.sql`update sessions.reviews set expert_id = ${newId()} where session_id = ${gone}`;
+  await harness.service.metering.tick();
+  const rows = await harness.sql`select session_id, rating_reported from sessions.reviews
+    where session_id in ${harness.sql(reviewed)} order by session_id`;
+  t.same(
+    Object.fromEntries(rows.map((r) => [r.session_id, r.rating_reported])),
+    { [gone]: true, [kept]: true },
+    "the refused one is settled too: it holds no place in the worker's next batches",
+  );
+});
+
 t.test("a kind the expert has no rate for is refused before any money is held", async (t) => {
   const user = await harness.person();
   const chatOnly = await harness.expert({ callRateMinor: 0n });

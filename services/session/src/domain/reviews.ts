@@ -1,21 +1,49 @@
 import type { Principal } from "@parley/kit/auth";
-import { alreadyExists, failedPrecondition, invalidArgument, permissionDenied } from "@parley/kit/errors";
+import {
+  alreadyExists,
+  type ErrorKind,
+  failedPrecondition,
+  invalidArgument,
+  isAppError,
+  permissionDenied,
+} from "@parley/kit/errors";
 import { type Core, LIMITS, requireText } from "./core";
 import type { ReviewRecord } from "./model";
 
 export type Reviews = ReturnType<typeof reviews>;
 
+/** Answers that asking again will not change. */
+const REFUSED_FOR_GOOD = new Set<ErrorKind>([
+  "not_found",
+  "invalid_argument",
+  "failed_precondition",
+  "permission_denied",
+]);
+
 /** A user's review of an ended session, and the expert's rating summary in user. */
 export function reviews(core: Core) {
   const { store, experts, now, log } = core;
 
-  /** Counts the rating in user; a failure is retried by the worker (user counts each session once). */
+  /**
+   * Counts the rating in user; a failure is retried by the worker (user counts each session
+   * once). One user refuses for good (the expert is gone, say) is not asked again: retried, it
+   * would hold a place in every batch of the worker's.
+   */
   async function reportRating(review: ReviewRecord) {
     try {
       await experts.updateRatingSummary(review.expertId, review.sessionId, review.rating);
       await store.markRatingReported(review.sessionId);
     } catch (error) {
-      log.warn({ err: error, sessionId: review.sessionId }, "rating report failed; the worker retries");
+      if (!isAppError(error) || !REFUSED_FOR_GOOD.has(error.kind)) {
+        log.warn({ err: error, sessionId: review.sessionId }, "rating report failed; the worker retries");
+        return;
+      }
+      log.warn({ err: error, sessionId: review.sessionId }, "rating report refused; not asked again");
+      await store
+        .markRatingReported(review.sessionId)
+        .catch((marking: unknown) =>
+          log.warn({ err: marking, sessionId: review.sessionId }, "rating report failed; the worker retries"),
+        );
     }
   }
 
