@@ -46,6 +46,13 @@ t.test("full lifecycle: request, accept, metered minutes, end, settle, review", 
   const ended = await session.endSession({ reason: "", sessionId }, user.call);
   t.equal(ended.session!.status, SessionStatus.SESSION_STATUS_ENDED);
   t.equal(ended.session!.endReason, EndReason.END_REASON_USER_ENDED);
+  const endedAgain = await session.endSession({ reason: "", sessionId }, user.call);
+  t.same(endedAgain.session, ended.session, "a retry of the end gets the session it ended");
+  t.equal(
+    (await failure(session.endSession({ reason: "", sessionId }, expert.call))).reason,
+    "INVALID_SESSION_TRANSITION",
+    "the other side cannot end what is already ended",
+  );
   t.equal(ended.session!.minutesCharged, 2n);
   t.not(ended.session!.invoiceId, "", "settled into an invoice");
   t.equal(await harness.available(user.userId), RATE * 8n, "two minutes paid, the rest of the hold released");

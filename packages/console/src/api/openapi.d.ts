@@ -1714,7 +1714,7 @@ export interface paths {
         put?: never;
         /**
          * Ends an active session
-         * @description Metering stops, the money is settled and an invoice created. Started minutes not yet charged are charged first; if billing cannot be reached the session stays active and the call fails with UNAVAILABLE, to be retried. Staff ending a session give a reason, and the action is recorded in auth's audit log (`session.end`, target: the session's user).
+         * @description Metering stops, the money is settled and an invoice created. Started minutes not yet charged are charged first; if billing cannot be reached the session stays active and the call fails with UNAVAILABLE, to be retried. Retried by the side that ended it (user, expert or staff), it answers with the ended session. Staff ending a session give a reason, and the action is recorded in auth's audit log (`session.end`, target: the session's user).
          *
          *     Callers: the session's user or expert; staff (support, admin).
          */

@@ -248,9 +248,12 @@ export function lifecycle(core: Core, metering: Metering, settlement: Settlement
     },
 
     async endSession(principal: Principal, sessionId: string) {
-      const { role } = await core.visible(principal, sessionId);
+      const { session, role } = await core.visible(principal, sessionId);
       const reason: EndReason =
         role === "user" ? "user_ended" : role === "expert" ? "expert_ended" : "operator_ended";
+      // A retry (its answer lost; staff told AUDIT_UNAVAILABLE, so that the retry is audited)
+      // gets the session it ended.
+      if (session.status === "ended" && session.endReason === reason) return session;
       const ended = await endActive(sessionId, reason);
       await settlement.afterStop(ended);
       return (await store.getSession(sessionId))!;

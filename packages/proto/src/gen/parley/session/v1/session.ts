@@ -5133,7 +5133,8 @@ export const SessionServiceService = {
   /**
    * Ends an active session. Metering stops, the money is settled and an invoice created.
    * Started minutes not yet charged are charged first; if billing cannot be reached the
-   * session stays active and the call fails with UNAVAILABLE, to be retried.
+   * session stays active and the call fails with UNAVAILABLE, to be retried. Retried by the
+   * side that ended it (user, expert or staff), it answers with the ended session.
    * Staff ending a session give a reason, and the action is recorded in auth's audit log
    * (`session.end`, target: the session's user).
    * Callers: the session's user or expert; staff (support, admin).
@@ -5352,7 +5353,8 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
   /**
    * Ends an active session. Metering stops, the money is settled and an invoice created.
    * Started minutes not yet charged are charged first; if billing cannot be reached the
-   * session stays active and the call fails with UNAVAILABLE, to be retried.
+   * session stays active and the call fails with UNAVAILABLE, to be retried. Retried by the
+   * side that ended it (user, expert or staff), it answers with the ended session.
    * Staff ending a session give a reason, and the action is recorded in auth's audit log
    * (`session.end`, target: the session's user).
    * Callers: the session's user or expert; staff (support, admin).
@@ -5526,7 +5528,8 @@ export interface SessionServiceClient extends Client {
   /**
    * Ends an active session. Metering stops, the money is settled and an invoice created.
    * Started minutes not yet charged are charged first; if billing cannot be reached the
-   * session stays active and the call fails with UNAVAILABLE, to be retried.
+   * session stays active and the call fails with UNAVAILABLE, to be retried. Retried by the
+   * side that ended it (user, expert or staff), it answers with the ended session.
    * Staff ending a session give a reason, and the action is recorded in auth's audit log
    * (`session.end`, target: the session's user).
    * Callers: the session's user or expert; staff (support, admin).
