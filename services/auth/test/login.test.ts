@@ -373,6 +373,39 @@ t.test(
 );
 
 t.test(
+  "an email address has one spelling: composed and decomposed accents are the same address",
+  async (t) => {
+    const h = await startHarness(t);
+    const local = `jos${process.pid}${Date.now()}`;
+    const decomposed = `${local}e\u0301@example.com`;
+    const composed = `${local}\u00e9@example.com`;
+    await h.client.register({
+      email: decomposed,
+      phone: "",
+      password: PASSWORD,
+      displayName: "",
+      deviceName: "",
+    });
+    t.equal(
+      (
+        await failure(
+          h.client.register({
+            email: composed,
+            phone: "",
+            password: PASSWORD,
+            displayName: "",
+            deviceName: "",
+          }),
+        )
+      ).reason,
+      "ACCOUNT_EXISTS",
+      "the same address typed the other way is not a second account",
+    );
+    t.ok(await h.login(composed), "and it signs in, however it is typed");
+  },
+);
+
+t.test(
   "a sign-in whose password was replaced while it was checked (a reset, say) hands out nothing",
   async (t) => {
     const h = await startHarness(t);

@@ -5,6 +5,7 @@ import { requireReason } from "@parley/kit/staff-reason";
 import type { StaffAudit, StaffCall } from "./audit";
 import type { Account, AccountStatus } from "./model";
 import type { AccountStore, ProfileSummary, StaffProfiles, Wallets } from "./ports";
+import { normaliseEmail } from "./validation";
 
 /** One person as staff see them: the account with its profile (when the user service has one). */
 export interface Person {
@@ -29,7 +30,7 @@ export function peopleQuery(input: {
 }): PeopleQuery {
   const given = (
     [
-      ["email", input.email.trim().toLowerCase()],
+      ["email", normaliseEmail(input.email)],
       ["phone", input.phone.trim()],
       ["name", input.name.trim()],
       ["externalId", input.externalId.trim()],

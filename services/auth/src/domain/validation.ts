@@ -8,7 +8,11 @@ const violation = (field: string, description: string) =>
     fieldViolations: [{ field, description }],
   });
 
-export const normaliseEmail = (email: string) => email.trim().toLowerCase();
+/**
+ * One spelling per address: trimmed, composed (NFC: "é" typed as e + accent is the same
+ * address as "é") and lower-cased.
+ */
+export const normaliseEmail = (email: string) => email.trim().normalize("NFC").toLowerCase();
 
 /** A normalised email address of at most 254 characters (RFC 5321's path limit). */
 const isEmail = (normalised: string) => normalised.length <= 254 && EMAIL.test(normalised);
