@@ -256,6 +256,32 @@ t.test(
   },
 );
 
+t.test("each side has its own disconnect timeout: one back while the other left later", async (t) => {
+  const { user, expert, sessionId } = await harness.activeSession();
+  const edge = harness.service.sessions;
+  const timeout = harness.rules.disconnectTimeoutSeconds;
+  await harness.service.metering.tick();
+  await edge.reportPresence(user.userId, sessionId, false);
+  clock.advanceSeconds(timeout - 20);
+  await edge.reportPresence(expert.userId, sessionId, false);
+  clock.advanceSeconds(5);
+  await edge.reportPresence(user.userId, sessionId, true);
+  clock.advanceSeconds(15);
+  await harness.service.metering.tick();
+  const status = async () => (await session.getSession({ sessionId }, user.call)).session!;
+  t.equal(
+    (await status()).status,
+    SessionStatus.SESSION_STATUS_ACTIVE,
+    "the user came back in time; the expert has been gone 20 s of their 120",
+  );
+  clock.advanceSeconds(timeout - 20);
+  await harness.service.metering.tick();
+  await harness.service.metering.tick();
+  const ended = await status();
+  t.equal(ended.endReason, EndReason.END_REASON_DISCONNECTED, "the expert's own timeout ends it");
+  t.equal(ended.minutesCharged, 1n, "paused from the user's grace on: no minute but the first");
+});
+
 t.test("a minute due before a pause began is charged, though the pause was applied first", async (t) => {
   const { expert, sessionId } = await userAwayAtFiftySeconds();
   t.equal(await chargedMinutes(sessionId), 1);

@@ -226,6 +226,8 @@ export interface SessionTx {
    * one of the person's.
    */
   lockPresenceTargets(userId: string, sessionId: string | undefined): Promise<SessionRecord[]>;
+  /** When the participant last left the session (the presence log), if ever. */
+  lastLeft(sessionId: string, userId: string): Promise<Date | undefined>;
   /** Connection changes of participants of open sessions (dispute evidence). */
   logPresence(
     entries: Array<{ sessionId: string; userId: string; online: boolean; at: Date }>,

@@ -14,7 +14,7 @@ const changesAnything = (session: SessionRecord, patch: SessionPatch) =>
  * user had left when it was accepted). Kept from the request on, for acceptance.
  */
 export function presence(core: Core) {
-  const { experts, now, log, write } = core;
+  const { experts, now, log, write, rules } = core;
 
   return {
     /**
@@ -40,7 +40,20 @@ export function presence(core: Core) {
             if (side === "userOnline") patch.awaySince = online ? null : (session.awaySince ?? at);
           } else if (!online) {
             if (!session.awaySince) patch.awaySince = at;
-          } else if (userOnline && expertOnline) {
+          } else if (!userOnline || !expertOnline) {
+            // Back while the other is still away: away from when that one left (each side has
+            // its own timeout), not from when the first of them did.
+            if (!session[side] && session.awaySince) {
+              const other = side === "userOnline" ? session.expertId : session.userId;
+              const left = await tx.lastLeft(session.id, other);
+              if (left && left > session.awaySince) {
+                patch.awaySince = left;
+                // Metering paused at the first one's grace, though no tick has applied it yet.
+                const graceEnd = new Date(session.awaySince.getTime() + rules.pauseGraceSeconds * 1000);
+                if (!session.pausedAt && graceEnd <= at) patch.pausedAt = graceEnd;
+              }
+            }
+          } else {
             patch.awaySince = null;
             if (session.pausedAt) {
               // Resume: the schedule moves by the paused time, so nobody pays for dead air.

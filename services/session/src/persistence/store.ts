@@ -449,6 +449,11 @@ function transactional(sql: Sql): SessionTx {
             and (user_id = ${userId} or expert_id = ${userId}) order by id for update`;
       return rows.map(toSession);
     },
+    async lastLeft(sessionId, userId) {
+      const [row] = await sql`select max(at) as at from sessions.presence_log
+        where session_id = ${sessionId} and user_id = ${userId} and not online`;
+      return (row?.at as Date | null) ?? undefined;
+    },
     async logPresence(entries) {
       if (entries.length === 0) return;
       // Booleans travel as text: postgres.js does not send a boolean array as one.
