@@ -24,6 +24,8 @@ export const sessionConfigShape = {
   /** A participant disconnected this long ends the session as `disconnected`. */
   DISCONNECT_TIMEOUT_SECONDS: env.positiveInt(120),
   AVERAGE_SESSION_SECONDS: env.positiveInt(600),
+  /** Requests one expert may have waiting; the next is refused (QUEUE_FULL). */
+  MAX_QUEUE_LENGTH: env.positiveInt(50),
   /** Length of a billed minute in seconds: 60 except in demos and end-to-end tests. */
   MINUTE_SECONDS: env.positiveInt(60),
   /** How often this instance runs the metering worker (pause between the end of a tick and the next). */

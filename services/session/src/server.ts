@@ -136,6 +136,7 @@ export const rulesFromConfig = (config: SessionConfig): SessionRules => ({
   pauseGraceSeconds: config.PAUSE_GRACE_SECONDS,
   disconnectTimeoutSeconds: config.DISCONNECT_TIMEOUT_SECONDS,
   averageSessionSeconds: config.AVERAGE_SESSION_SECONDS,
+  maxQueueLength: config.MAX_QUEUE_LENGTH,
   minuteSeconds: config.MINUTE_SECONDS,
   leaseSeconds: config.METERING_LEASE_SECONDS,
   contactFilter: config.CONTACT_FILTER,

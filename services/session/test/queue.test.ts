@@ -259,3 +259,26 @@ t.test("concurrent accept, cancel, decline and new requests on one queue never d
   t.equal(queue.entries.length, 1, "only the newest request waits");
   t.equal(queue.entries[0]!.position, 1);
 });
+
+t.test(
+  "an expert's queue holds MAX_QUEUE_LENGTH requests; the next is refused before any money is held",
+  async (t) => {
+    const small = await startHarness(t, { maxQueueLength: 2 });
+    const expert = await small.expert();
+    const request = async () => {
+      const user = await small.person();
+      await small.fund(user.userId, RATE * 20n);
+      const asked = small.session.requestSession(
+        { expertId: expert.userId, kind: CHAT, requestId: newId() },
+        user.call,
+      );
+      return { user, asked };
+    };
+    for (let i = 0; i < 2; i++) await (await request()).asked;
+    const { user, asked } = await request();
+    const full = await failure(asked);
+    t.equal(full.reason, "QUEUE_FULL");
+    t.equal(full.metadata.max_queue_length, "2");
+    t.equal(await small.available(user.userId), RATE * 20n, "nothing held for the refused request");
+  },
+);

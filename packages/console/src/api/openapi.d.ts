@@ -11835,6 +11835,7 @@ export interface operations {
              *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
              *     - `EXPERT_UNAVAILABLE` (FAILED_PRECONDITION)
              *     - `KIND_NOT_OFFERED` (FAILED_PRECONDITION): no rate for this kind
+             *     - `QUEUE_FULL` (FAILED_PRECONDITION): metadata max_queue_length
              *     - `INSUFFICIENT_FUNDS` (FAILED_PRECONDITION): metadata shortfall_minor, currency
              *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
              */
@@ -11846,7 +11847,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"] & {
                         error?: {
                             /** @enum {string} */
-                            reason?: "INVALID_BODY" | "EXPERT_UNAVAILABLE" | "KIND_NOT_OFFERED" | "INSUFFICIENT_FUNDS" | "VALIDATION_FAILED";
+                            reason?: "INVALID_BODY" | "EXPERT_UNAVAILABLE" | "KIND_NOT_OFFERED" | "QUEUE_FULL" | "INSUFFICIENT_FUNDS" | "VALIDATION_FAILED";
                         };
                     };
                 };

@@ -34,6 +34,8 @@ export interface SessionRules {
   disconnectTimeoutSeconds: number;
   /** Used for queue wait estimates. */
   averageSessionSeconds: number;
+  /** Requests one expert may have waiting; the next is refused (QUEUE_FULL). */
+  maxQueueLength: number;
   /** The billed unit: 60 in production; short in demos and end-to-end tests. */
   minuteSeconds: number;
   /**
@@ -52,6 +54,7 @@ export const DEFAULT_RULES: SessionRules = {
   pauseGraceSeconds: 15,
   disconnectTimeoutSeconds: 120,
   averageSessionSeconds: 600,
+  maxQueueLength: 50,
   minuteSeconds: 60,
   leaseSeconds: 30,
 };

@@ -114,6 +114,12 @@ export function lifecycle(core: Core, metering: Metering, settlement: Settlement
         const rateMinor = input.kind === "chat" ? expert.chatRateMinor : expert.callRateMinor;
         if (rateMinor <= 0n)
           throw failedPrecondition("KIND_NOT_OFFERED", `the expert does not offer ${input.kind} sessions`);
+        // Before any money is held. Requests racing past it at once can overfill the queue a
+        // little; what it bounds is its growth (every change rewrites every position).
+        if ((await store.queueLength(input.expertId)) >= rules.maxQueueLength)
+          throw failedPrecondition("QUEUE_FULL", "the expert's queue is full; try again later", {
+            metadata: { max_queue_length: String(rules.maxQueueLength) },
+          });
         const requestedAt = now();
         const created: SessionRecord = {
           id: newId(),

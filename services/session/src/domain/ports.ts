@@ -259,6 +259,8 @@ export interface SessionStore {
   /** Active sessions in id order, newest first, before `beforeId`. */
   listLive(beforeId: string | undefined, limit: number): Promise<SessionRecord[]>;
   waitingQueue(expertId: string): Promise<SessionRecord[]>;
+  /** How many requests wait in the expert's queue. */
+  queueLength(expertId: string): Promise<number>;
   findMessage(sessionId: string, senderId: string, clientMsgId: string): Promise<MessageRecord | undefined>;
   listMessages(sessionId: string, afterSeq: bigint, limit: number): Promise<MessageRecord[]>;
   /** Stored events after `afterSeq` (up to `uptoSeq`) in seq order, a page at a time (the first page). */

@@ -533,6 +533,11 @@ export function createSessionStore(sql: Sql): SessionStore {
       return rows.map(toSession);
     },
     waitingQueue: (expertId) => waitingQueue(sql, expertId),
+    async queueLength(expertId) {
+      const [row] = await sql`select count(*)::int as n from sessions.sessions
+        where expert_id = ${expertId} and status = 'waiting'`;
+      return row!.n as number;
+    },
     async findMessage(sessionId, senderId, clientMsgId) {
       const [row] = await sql`select * from sessions.messages where session_id = ${sessionId}
         and sender_id = ${senderId} and client_msg_id = ${clientMsgId}`;

@@ -5070,7 +5070,7 @@ export const SessionServiceService = {
    * hold for the minimum minutes at the expert's rate, and puts the request at the end of
    * the expert's FIFO queue. Idempotent by request_id.
    * Callers: signed-in user.
-   * Errors: NOT_FOUND EXPERT_NOT_FOUND, FAILED_PRECONDITION EXPERT_UNAVAILABLE, FAILED_PRECONDITION KIND_NOT_OFFERED (no rate for this kind), FAILED_PRECONDITION INSUFFICIENT_FUNDS (metadata shortfall_minor, currency), ALREADY_EXISTS OPEN_REQUEST_EXISTS (one open request per user and expert), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (request_id used for another request), INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND EXPERT_NOT_FOUND, FAILED_PRECONDITION EXPERT_UNAVAILABLE, FAILED_PRECONDITION KIND_NOT_OFFERED (no rate for this kind), FAILED_PRECONDITION QUEUE_FULL (metadata max_queue_length), FAILED_PRECONDITION INSUFFICIENT_FUNDS (metadata shortfall_minor, currency), ALREADY_EXISTS OPEN_REQUEST_EXISTS (one open request per user and expert), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (request_id used for another request), INVALID_ARGUMENT VALIDATION_FAILED
    */
   requestSession: {
     path: "/parley.session.v1.SessionService/RequestSession" as const,
@@ -5328,7 +5328,7 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
    * hold for the minimum minutes at the expert's rate, and puts the request at the end of
    * the expert's FIFO queue. Idempotent by request_id.
    * Callers: signed-in user.
-   * Errors: NOT_FOUND EXPERT_NOT_FOUND, FAILED_PRECONDITION EXPERT_UNAVAILABLE, FAILED_PRECONDITION KIND_NOT_OFFERED (no rate for this kind), FAILED_PRECONDITION INSUFFICIENT_FUNDS (metadata shortfall_minor, currency), ALREADY_EXISTS OPEN_REQUEST_EXISTS (one open request per user and expert), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (request_id used for another request), INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND EXPERT_NOT_FOUND, FAILED_PRECONDITION EXPERT_UNAVAILABLE, FAILED_PRECONDITION KIND_NOT_OFFERED (no rate for this kind), FAILED_PRECONDITION QUEUE_FULL (metadata max_queue_length), FAILED_PRECONDITION INSUFFICIENT_FUNDS (metadata shortfall_minor, currency), ALREADY_EXISTS OPEN_REQUEST_EXISTS (one open request per user and expert), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (request_id used for another request), INVALID_ARGUMENT VALIDATION_FAILED
    */
   requestSession: handleUnaryCall<RequestSessionRequest, RequestSessionResponse>;
   /**
@@ -5447,7 +5447,7 @@ export interface SessionServiceClient extends Client {
    * hold for the minimum minutes at the expert's rate, and puts the request at the end of
    * the expert's FIFO queue. Idempotent by request_id.
    * Callers: signed-in user.
-   * Errors: NOT_FOUND EXPERT_NOT_FOUND, FAILED_PRECONDITION EXPERT_UNAVAILABLE, FAILED_PRECONDITION KIND_NOT_OFFERED (no rate for this kind), FAILED_PRECONDITION INSUFFICIENT_FUNDS (metadata shortfall_minor, currency), ALREADY_EXISTS OPEN_REQUEST_EXISTS (one open request per user and expert), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (request_id used for another request), INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND EXPERT_NOT_FOUND, FAILED_PRECONDITION EXPERT_UNAVAILABLE, FAILED_PRECONDITION KIND_NOT_OFFERED (no rate for this kind), FAILED_PRECONDITION QUEUE_FULL (metadata max_queue_length), FAILED_PRECONDITION INSUFFICIENT_FUNDS (metadata shortfall_minor, currency), ALREADY_EXISTS OPEN_REQUEST_EXISTS (one open request per user and expert), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED (request_id used for another request), INVALID_ARGUMENT VALIDATION_FAILED
    */
   requestSession(
     request: RequestSessionRequest,
