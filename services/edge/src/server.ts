@@ -75,6 +75,11 @@ export async function buildEdge(deps: EdgeDeps) {
     maxConnectionsPerPerson: config.WS_MAX_CONNECTIONS_PER_PERSON,
     maxUnauthenticatedPerIp: config.WS_MAX_UNAUTHENTICATED_PER_IP,
     feedMemoryEvents: config.WS_FEED_MEMORY_EVENTS,
+    rates: {
+      store: rateCounter.store,
+      perMinute: config.RATE_LIMIT_PER_MINUTE,
+      routes: config.RATE_LIMIT_ROUTES,
+    },
     ...(bus ? { presenceBus: { bus, topic: `${config.REDIS_KEY_PREFIX}edge:presence` } } : {}),
   });
   new Gauge({

@@ -3,6 +3,7 @@ import { connectRedis } from "@parley/kit/redis";
 import { redisServerMissing, startThrowawayRedis } from "@parley/testing";
 import t from "tap";
 import { startLoneEdge } from "./alone";
+import { WsClient } from "./ws-client";
 
 // Rate limits live on the request path, so they must cost no network round trip per request
 // and must not fail when Redis does. Two edges share a throwaway redis-server (never the
@@ -98,3 +99,45 @@ t.test("anonymous callers are counted by address, an IPv6 one by its /64", async
   t.same(statuses, [503, 503, 503, 429], "a new address from the same /64 buys no new allowance");
   t.equal(await from("2001:db8:7:8::1"), 503, "the next /64 has its own");
 });
+
+t.test(
+  "chat frames over a WebSocket count against their HTTP route's limit, for the same person",
+  async (t) => {
+    const edge = await startLoneEdge(t, { RATE_LIMIT_ROUTES: "POST /v1/sessions/{session_id}/messages=4" });
+    // The counting below must not straddle a minute's end, where every count starts again.
+    const leftOfMinute = 60_000 - (Date.now() % 60_000);
+    if (leftOfMinute < 5_000) await new Promise((resolve) => setTimeout(resolve, leftOfMinute + 100));
+    const token = await edge.userToken();
+    const sessionId = randomUUID();
+    const message = (i: number) => ({
+      kind: "MESSAGE_KIND_TEXT",
+      text: `hello ${i}`,
+      client_msg_id: `m${i}`,
+    });
+    const statuses: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      const response = await fetch(`${edge.url}/v1/sessions/${sessionId}/messages`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify(message(i)),
+      });
+      await response.arrayBuffer();
+      statuses.push(response.status);
+    }
+    t.same(statuses, [503, 503], "two over HTTP pass the limit (the service is unreachable)");
+    const ws = await WsClient.connect(edge.url);
+    t.teardown(() => ws.close());
+    await ws.authenticate(token);
+    const answers: string[] = [];
+    for (let i = 2; i < 5; i++) {
+      ws.send({ type: "send_message", id: i, session_id: sessionId, ...message(i) });
+      const answer = await ws.waitFor((f) => f.type === "error" && f.id === i);
+      answers.push(answer.error.reason ?? answer.error.status);
+    }
+    t.equal(answers[0], answers[1], "the third and fourth pass it, over the socket");
+    t.not(answers[0], "RATE_LIMITED");
+    t.equal(answers[2], "RATE_LIMITED", "the fifth, by either way, is over the route's 4 a minute");
+    const over = ws.frames.find((f) => f.type === "error" && f.id === 4);
+    t.match(over.error, { code: 429, status: "RESOURCE_EXHAUSTED" }, "the same answer as over HTTP");
+  },
+);

@@ -1,5 +1,8 @@
 import type { Redis } from "@parley/kit/redis";
 
+/** Rate limits count requests per fixed minute (every route, and the WebSocket RPC frames). */
+export const RATE_WINDOW_MS = 60_000;
+
 /** What @fastify/rate-limit asks a store for: the count of `key` in its current window. */
 type Answer = (error: Error | null, result: { current: number; ttl: number }) => void;
 

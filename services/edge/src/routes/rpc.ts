@@ -2,6 +2,7 @@ import { unauthenticated } from "@parley/kit/errors";
 import { runTraced } from "@parley/kit/tracing";
 import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import type { Catalogue, Rpc } from "../http/catalogue";
+import { RATE_WINDOW_MS } from "../http/rate-counter";
 import { rpcSchemas, schemaBuilder } from "../http/schemas";
 import { decodeResponse, encodeRequest } from "../http/transcode";
 import { validatorCompiler } from "../http/validation";
@@ -39,7 +40,7 @@ const rpcRoutes: FastifyPluginAsync<RpcRoutesOptions> = async (app, options) => 
       config: {
         label: rpc.template,
         bodyField: rpc.body === "*" ? "" : rpc.body,
-        rateLimit: { max: options.routeRates[key] ?? options.ratePerMinute, timeWindow: 60_000 },
+        rateLimit: { max: options.routeRates[key] ?? options.ratePerMinute, timeWindow: RATE_WINDOW_MS },
       },
       // An anonymous call to an RPC that needs a caller is answered here, as the service
       // would (same reason), before its body is checked or a service is asked.

@@ -13,6 +13,7 @@ import { decodeJwt } from "jose";
 import type { WebSocket } from "ws";
 import type { Catalogue } from "../http/catalogue";
 import { fieldPath, toHttpError } from "../http/errors";
+import { RATE_WINDOW_MS, type RateStore } from "../http/rate-counter";
 import { type SchemaBuilder, schemaBuilder } from "../http/schemas";
 import { encodeJson } from "../http/transcode";
 import { createAjv } from "../http/validation";
@@ -72,6 +73,11 @@ export interface SocketDeps {
    * report them present again at once. Without it (one instance) heartbeats are all there is.
    */
   presenceBus?: { bus: Bus; topic: string };
+  /**
+   * The HTTP routes' request counters (rate-counter.ts) and limits: a frame that is an RPC
+   * counts against that RPC's route, for the same person, as a request to it would.
+   */
+  rates: { store: RateStore; perMinute: number; routes: Record<string, number> };
 }
 
 interface Rpc {
@@ -159,6 +165,40 @@ export function createSocketHub(deps: SocketDeps) {
   const rpcFrames = Object.fromEntries(
     Object.entries(RPC_FRAMES).map(([type, spec]) => [type, method(SESSION, spec.rpc, "session")]),
   ) as Record<RpcFrameType, Rpc>;
+
+  // Each RPC frame's share of its HTTP route's counter (the store child @fastify/rate-limit
+  // makes for that route) and the route's limit.
+  const frameLimits = new Map(
+    Object.entries(rpcFrames).map(([type, rpc]) => {
+      const route = deps.catalogue.rpcs.find((r) => r.grpcPath === rpc.path);
+      const { rates } = deps;
+      return [
+        type,
+        route
+          ? {
+              store: rates.store.child({ routeInfo: { method: route.verb, url: route.url } }),
+              max: rates.routes[`${route.verb} ${route.template}`] ?? rates.perMinute,
+            }
+          : { store: rates.store, max: rates.perMinute },
+      ] as const;
+    }),
+  );
+  /** Counts the frame as a request to its route; over the limit, RESOURCE_EXHAUSTED RATE_LIMITED. */
+  const countFrame = async (type: string, userId: string) => {
+    const limit = frameLimits.get(type)!;
+    const { current, ttl } = await new Promise<{ current: number; ttl: number }>((resolve, reject) =>
+      limit.store.incr(
+        `user:${userId}`,
+        (error, result) => (error ? reject(error) : resolve(result)),
+        RATE_WINDOW_MS,
+        limit.max,
+      ),
+    );
+    if (current > limit.max)
+      throw resourceExhausted("RATE_LIMITED", `rate limit of ${limit.max} requests per minute exceeded`, {
+        retryAfterSeconds: Math.max(1, Math.ceil(ttl / 1000)),
+      });
+  };
 
   const ajv = createAjv({ coerceTypes: false });
   const validators = new Map<string, ValidateFunction>();
@@ -521,6 +561,7 @@ export function createSocketHub(deps: SocketDeps) {
       return;
     }
     const rpc = rpcFrames[type as RpcFrameType];
+    await countFrame(type, conn.userId!);
     const { type: _type, id: _id, ...fields } = frame;
     const result = decode(rpc, await call(rpc, fields, conn.token, conn.ip, requestId));
     send(conn, { type: "ack", ...withId(id), result: result as JsonObject });

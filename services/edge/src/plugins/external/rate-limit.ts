@@ -3,7 +3,7 @@ import { addressKey } from "@parley/kit/addresses";
 import { resourceExhausted } from "@parley/kit/errors";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
-import type { RateStore } from "../../http/rate-counter";
+import { RATE_WINDOW_MS, type RateStore } from "../../http/rate-counter";
 
 export interface RateLimitOptions {
   /** Requests per minute per key, for routes without settings of their own. */
@@ -31,7 +31,7 @@ export default fp(
     const store = options.store;
     await app.register(rateLimit, {
       max: options.perMinute,
-      timeWindow: 60_000,
+      timeWindow: RATE_WINDOW_MS,
       store: function SharedStore() {
         return store;
       } as never,
