@@ -107,4 +107,11 @@ t.test("pauses: away past the grace until both are back", async (t) => {
     { from: at(75), to: at(100) },
     { from: at(165), to: null },
   ]);
+  const overlapping = [
+    { userId: "u", online: false, at: at(10) },
+    { userId: "e", online: false, at: at(20) },
+    { userId: "u", online: true, at: at(22) }, // back within the grace: away from 20, when e left
+    { userId: "e", online: true, at: at(34) }, // 14 s after e left: no pause, as metering had none
+  ];
+  t.same(pausesFrom(overlapping, session(), 15), [], "the worker's rule: each side its own grace");
 });

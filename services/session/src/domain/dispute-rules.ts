@@ -34,21 +34,31 @@ export function pausesFrom(
     [session.userId, true],
     [session.expertId, true],
   ]);
+  const graceMs = graceSeconds * 1000;
+  const leftAt = new Map<string, Date>();
   const pauses: Array<{ from: Date; to: Date | null }> = [];
   let awaySince: Date | null = null;
   for (const change of presence) {
     if (!online.has(change.userId) || change.at < started) continue;
+    const back = change.online && !online.get(change.userId);
     online.set(change.userId, change.online);
+    if (!change.online) leftAt.set(change.userId, change.at);
     const everyone = [...online.values()].every(Boolean);
     if (!everyone && !awaySince) awaySince = change.at;
+    else if (!everyone && awaySince && back && change.at.getTime() < awaySince.getTime() + graceMs) {
+      // Back within the grace while the other is still away: away from when that one left.
+      const other = change.userId === session.userId ? session.expertId : session.userId;
+      const left = leftAt.get(other);
+      if (left && left > awaySince) awaySince = left;
+    }
     if (everyone && awaySince) {
-      const from = new Date(awaySince.getTime() + graceSeconds * 1000);
+      const from = new Date(awaySince.getTime() + graceMs);
       if (change.at > from) pauses.push({ from, to: change.at });
       awaySince = null;
     }
   }
   if (awaySince) {
-    const from = new Date(awaySince.getTime() + graceSeconds * 1000);
+    const from = new Date(awaySince.getTime() + graceMs);
     if (!session.endedAt || session.endedAt > from) pauses.push({ from, to: null });
   }
   return pauses;

@@ -13,12 +13,7 @@ import type { ReviewRecord } from "./model";
 export type Reviews = ReturnType<typeof reviews>;
 
 /** Answers that asking again will not change. */
-const REFUSED_FOR_GOOD = new Set<ErrorKind>([
-  "not_found",
-  "invalid_argument",
-  "failed_precondition",
-  "permission_denied",
-]);
+const REFUSED_FOR_GOOD = new Set<ErrorKind>(["not_found", "invalid_argument", "failed_precondition"]);
 
 /** A user's review of an ended session, and the expert's rating summary in user. */
 export function reviews(core: Core) {

@@ -1,8 +1,12 @@
+import { inBatches } from "@parley/kit/batches";
 import type { Logger } from "@parley/kit/log";
 import { SpanKind, tracingEnabled, withSpan } from "@parley/kit/tracing";
 import { chunksByPayee } from "../domain/metering";
 import type { MeteringClaim, SessionRecord } from "../domain/model";
 import type { Sessions } from "../domain/sessions";
+
+/** Reports to user (expert load, ratings) one tick sends at once. */
+const REPORTS_AT_ONCE = 16;
 
 export interface MeteringWorkerOptions {
   /** Sessions claimed and charged per ChargeBatch (at most 1,000, billing's limit). */
@@ -204,12 +208,13 @@ export function createMeteringWorker(sessions: Sessions, log: Logger, options: M
       const { charged, ended } = await chargeDue(at);
       const expired = await expireRequests(at);
       const stoppedExperts = new Set([...disconnected, ...ended].map((session) => session.expertId));
+      // Reports to user go side by side (REPORTS_AT_ONCE): a slow user service costs a tick a
+      // deadline or two, not one per report.
+      await inBatches([...stoppedExperts], REPORTS_AT_ONCE, (expertId) => core.reportLoad(expertId));
       const settled = await settlement.settlePending(batchSize);
-      // Reports to user, all at once: a slow user service costs a tick one deadline, not one each.
-      await Promise.all([
-        ...[...stoppedExperts].map((expertId) => core.reportLoad(expertId)),
-        ...(await store.reviewsToReport(batchSize)).map((review) => reviews.reportRating(review)),
-      ]);
+      await inBatches(await store.reviewsToReport(batchSize), REPORTS_AT_ONCE, (review) =>
+        reviews.reportRating(review),
+      );
       return { charged, ended: disconnected.length + ended.length, expired, paused, settled };
     },
   };
