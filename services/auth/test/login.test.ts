@@ -1,3 +1,4 @@
+import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import { decodeJwt } from "jose";
 import t from "tap";
 import { createAuthStore } from "../src/persistence/store";
@@ -567,4 +568,26 @@ t.test("an admin may end anyone's session, and that is on the record; ending the
     ],
     "one event: the other person's session, not the admin's own",
   );
+});
+
+t.test("reset attempts are counted per address, an IPv6 one by its /64", async (t) => {
+  const h = await startHarness(t, { policy: { ipAttemptLimit: 3 } });
+  const reset = (clientIp: string) =>
+    new Promise<ServiceError | null>((resolve) => {
+      const metadata = new Metadata();
+      metadata.set("x-client-ip", clientIp);
+      h.plain.resetPassword(
+        { resetToken: "not-a-reset-token-0123456789", newPassword: "a brand new passphrase", mfaCode: "" },
+        metadata,
+        (error) => resolve(error),
+      );
+    });
+  const codes = [];
+  for (let host = 1; host <= 4; host++) codes.push((await reset(`2001:db8:9:9::${host}`))?.code);
+  t.same(
+    codes,
+    [status.UNAUTHENTICATED, status.UNAUTHENTICATED, status.UNAUTHENTICATED, status.RESOURCE_EXHAUSTED],
+    "a new address from the same /64 buys no new allowance",
+  );
+  t.equal((await reset("2001:db8:9:a::1"))?.code, status.UNAUTHENTICATED, "the next /64 has its own");
 });

@@ -357,7 +357,7 @@ export interface paths {
         post?: never;
         /**
          * Revokes an API key; services stop accepting it at their next revocation poll (within their cache time, 30 s, at most)
-         * @description The login sessions it obtained for the partner's users (ExchangeToken) are revoked with it.
+         * @description The login sessions it obtained for the partner's users (ExchangeToken) are revoked with it, and so are the partner's sessions from before sessions recorded their key.
          *
          *     Callers: staff (support, admin).
          */

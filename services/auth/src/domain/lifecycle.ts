@@ -1,5 +1,6 @@
 import { randomInt } from "node:crypto";
 import type { Principal } from "@parley/kit/auth";
+import { inBatches } from "@parley/kit/batches";
 import {
   failedPrecondition,
   invalidArgument,
@@ -218,14 +219,11 @@ export function createLifecycle(deps: {
         sources.transactions(bearerToken),
         sources.invoices(bearerToken),
       ]);
-      const messages: Record<string, unknown>[] = [];
-      for (let i = 0; i < sessions.length; i += EXPORT_SESSIONS_AT_ONCE) {
-        const batch = sessions.slice(i, i + EXPORT_SESSIONS_AT_ONCE);
-        for (const sent of await Promise.all(
-          batch.map((s) => sources.messagesSent(bearerToken, s.sessionId, account.id)),
-        ))
-          messages.push(...sent);
-      }
+      const messages = (
+        await inBatches(sessions, EXPORT_SESSIONS_AT_ONCE, (s) =>
+          sources.messagesSent(bearerToken, s.sessionId, account.id),
+        )
+      ).flat();
       return {
         format: "parley-export/1",
         exportedAt: now().toISOString(),

@@ -1,5 +1,4 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import { addressKey } from "@parley/kit/addresses";
 import { unauthenticated } from "@parley/kit/errors";
 import { guardAttempts } from "./attempts";
 import type { AttemptLimiter } from "./ports";
@@ -20,12 +19,11 @@ export function createServiceIdentities(deps: {
   return {
     /**
      * Counted per calling address, not per service name: a stranger guessing as "billing"
-     * exhausts only its own allowance, never billing's renewals.
+     * exhausts only its own allowance, never billing's renewals. The exact address, not its
+     * /64 (addressKey): in an IPv6 cluster the services of one node share a /64.
      */
     async issue(serviceName: string, secret: string, ipAddress: string) {
-      await guardAttempts(deps.limiter, [
-        { key: `service:ip:${addressKey(ipAddress)}`, limit: 60, windowSeconds: 60 },
-      ]);
+      await guardAttempts(deps.limiter, [{ key: `service:ip:${ipAddress}`, limit: 60, windowSeconds: 60 }]);
       const expected = deps.credentials.get(serviceName);
       // Compare digests in constant time with every secret, whether or not the service is known.
       const given = fingerprint(secret);

@@ -1,4 +1,4 @@
-import { and, desc, eq, isNull, sql } from "drizzle-orm";
+import { and, desc, eq, isNull, or, sql } from "drizzle-orm";
 import type { ApiKey } from "../domain/model";
 import type { ApiKeyStore } from "../domain/ports";
 import { revokeLive } from "./login-sessions";
@@ -59,10 +59,19 @@ export function createApiKeyStore(db: Db): ApiKeyStore {
           .update(apiKeys)
           .set({ revokedAt: at })
           .where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt)))
-          .returning({ id: apiKeys.id });
+          .returning({ id: apiKeys.id, partnerId: apiKeys.partnerId });
         if (revoked.length === 0) return;
-        // The sessions it obtained for the partner's users (ExchangeToken) end with it.
-        const sessions = await revokeLive(tx, eq(loginSessions.apiKeyId, id), "api_key_revoked", at);
+        // The sessions it obtained for the partner's users (ExchangeToken) end with it; so do the
+        // partner's made before sessions recorded their key (migration 0009), which may be its.
+        const sessions = await revokeLive(
+          tx,
+          or(
+            eq(loginSessions.apiKeyId, id),
+            and(eq(loginSessions.partnerId, revoked[0]!.partnerId), isNull(loginSessions.apiKeyId)),
+          ),
+          "api_key_revoked",
+          at,
+        );
         // Verifiers refuse them at their next poll rather than when their 30 s cache expires.
         await insertRevocations(tx, [
           { subject: `api_key:${id}`, reason: "api_key_revoked", revokedAt: at },

@@ -5785,7 +5785,8 @@ export const AuthServiceService = {
   /**
    * Revokes an API key; services stop accepting it at their next revocation poll (within their
    * cache time, 30 s, at most). The login sessions it obtained for the partner's users
-   * (ExchangeToken) are revoked with it.
+   * (ExchangeToken) are revoked with it, and so are the partner's sessions from before sessions
+   * recorded their key.
    * Callers: staff (support, admin).
    * Errors: NOT_FOUND API_KEY_NOT_FOUND
    */
@@ -6055,7 +6056,8 @@ export interface AuthServiceServer extends UntypedServiceImplementation {
   /**
    * Revokes an API key; services stop accepting it at their next revocation poll (within their
    * cache time, 30 s, at most). The login sessions it obtained for the partner's users
-   * (ExchangeToken) are revoked with it.
+   * (ExchangeToken) are revoked with it, and so are the partner's sessions from before sessions
+   * recorded their key.
    * Callers: staff (support, admin).
    * Errors: NOT_FOUND API_KEY_NOT_FOUND
    */
@@ -6466,7 +6468,8 @@ export interface AuthServiceClient extends Client {
   /**
    * Revokes an API key; services stop accepting it at their next revocation poll (within their
    * cache time, 30 s, at most). The login sessions it obtained for the partner's users
-   * (ExchangeToken) are revoked with it.
+   * (ExchangeToken) are revoked with it, and so are the partner's sessions from before sessions
+   * recorded their key.
    * Callers: staff (support, admin).
    * Errors: NOT_FOUND API_KEY_NOT_FOUND
    */
