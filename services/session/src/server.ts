@@ -176,8 +176,7 @@ export async function startSession(
     notifier: outside.notifier,
     log,
   });
-  const safetyRelay = createSafetyRelay(database.sql, outside.mirror, log);
-  const { server, metering, catchUp, safety } = buildSessionServer({
+  const { server, metering, catchUp, safety, sessions } = buildSessionServer({
     sql: database.sql,
     bus,
     billing: outside.billing,
@@ -197,6 +196,7 @@ export async function startSession(
     onShutdown: shutdownHooks,
     readiness: [() => database.ping()],
   });
+  const safetyRelay = createSafetyRelay(database.sql, outside.mirror, sessions.closeBetween, log);
   shutdownHooks.push(
     startMeteringLoop(metering, config.METERING_INTERVAL_MS, log),
     startMetricsPublisher(safety, config.METRICS_PUBLISH_MS, log),

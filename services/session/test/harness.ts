@@ -19,7 +19,13 @@ import {
 import postgres from "postgres";
 import type { Test } from "tap";
 import { billingPort, createBillingClient } from "../src/clients/billing";
-import { createUserClient, expertDirectory, type UserClient } from "../src/clients/user";
+import {
+  createUserClient,
+  createUserSafetyClient,
+  expertDirectory,
+  type UserClient,
+  type UserSafetyClient,
+} from "../src/clients/user";
 import type { BillingPort, ExpertDirectory } from "../src/domain/ports";
 import { DEFAULT_RULES, type SessionRules } from "../src/domain/sessions";
 import { createSessionService, SESSION_MIGRATIONS } from "../src/server";
@@ -49,6 +55,8 @@ export interface Harness {
   processEnv(databaseUrl: string, extra?: Record<string, string>): Promise<Record<string, string>>;
   /** The real user service, and session's view of it. */
   user: UserClient;
+  /** The user service's safety RPCs (ApplyBlock, …), as session calls them. */
+  userSafety: UserSafetyClient;
   experts: ExpertDirectory;
   clock: TestClock;
   sql: postgres.Sql;
@@ -128,6 +136,8 @@ export async function startHarness(t: Test, rules: Partial<SessionRules> = {}): 
   });
   const userClient = createUserClient(userProcess.address, async () => serviceToken);
   t.teardown(() => userClient.close());
+  const userSafety = createUserSafetyClient(userProcess.address, async () => serviceToken);
+  t.teardown(() => userSafety.close());
   const experts = expertDirectory(userClient);
   const bus = createInProcessBus();
   const log = createLogger({ service: "session", level: process.env.TEST_LOG_LEVEL ?? "silent" });
@@ -200,6 +210,7 @@ export async function startHarness(t: Test, rules: Partial<SessionRules> = {}): 
       };
     },
     user: userClient,
+    userSafety,
     experts,
     clock,
     sql,

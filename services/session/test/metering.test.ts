@@ -1,12 +1,15 @@
 import { createInProcessBus } from "@parley/kit/bus";
+import { createDatabase } from "@parley/kit/db";
 import { unavailable } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
 import { EndReason, SessionKind, SessionStatus } from "@parley/proto/parley/session/v1/session";
 import postgres from "postgres";
 import t from "tap";
+import { safetyMirror } from "../src/clients/user";
 import { chunksByPayee } from "../src/domain/metering";
 import type { BillingPort } from "../src/domain/ports";
 import { createSessionService } from "../src/server";
+import { createSafetyRelay } from "../src/workers/safety-sync";
 import { failure, RATE, startHarness, text } from "./harness";
 
 const harness = await startHarness(t);
@@ -151,10 +154,21 @@ t.test("a block whose session cannot be ended yet fails, to be retried; the retr
     "PARTICIPANT_BLOCKED",
     "the block stands meanwhile",
   );
-  await harness.service.safety.blockPerson(asExpert, user.userId);
+  // Nobody asks again: the block's own outbox row, relayed once billing is back, closes it.
+  const database = createDatabase(harness.databaseUrl, { max: 2 });
+  t.teardown(database.close);
+  const relay = createSafetyRelay(
+    database.sql,
+    safetyMirror(harness.userSafety),
+    harness.service.sessions.closeBetween,
+    harness.log,
+  );
+  while ((await relay.drainOnce()) > 0);
   const { session: ended } = await session.getSession({ sessionId }, user.call);
-  t.equal(ended!.endReason, EndReason.END_REASON_BLOCKED, "the retry ended it");
+  t.equal(ended!.endReason, EndReason.END_REASON_BLOCKED, "the relay ended it");
   t.equal(ended!.minutesCharged, 2n);
+  const retried = await harness.service.safety.blockPerson(asExpert, user.userId);
+  t.equal(retried.blockedId, user.userId, "a retry by the expert after that finds nothing left to close");
 });
 
 t.test("a top-up during the session extends it", async (t) => {

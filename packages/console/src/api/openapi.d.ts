@@ -966,7 +966,7 @@ export interface paths {
         put?: never;
         /**
          * Blocks a person
-         * @description Between the two, in either direction from then on: no request (a request between them is refused), no message (refused), and neither appears in the other's expert discovery. Open requests between them are cancelled and an active session between them is ended (reason BLOCKED) and settled. Idempotent: when a session between them could not be closed the call fails (the block stands) and a retry closes it.
+         * @description Between the two, in either direction from then on: no request (a request between them is refused), no message (refused), and neither appears in the other's expert discovery. Open requests between them are cancelled and an active session between them is ended (reason BLOCKED) and settled. Idempotent: when a session between them could not be closed the call fails (the block stands); a retry closes it, and so does the service by itself (the block's change, relayed to the user service, closes it first).
          *
          *     Callers: signed-in user.
          */

@@ -5066,7 +5066,8 @@ export const SafetyServiceService = {
    * request between them is refused), no message (refused), and neither appears in the
    * other's expert discovery. Open requests between them are cancelled and an active session
    * between them is ended (reason BLOCKED) and settled. Idempotent: when a session between them
-   * could not be closed the call fails (the block stands) and a retry closes it.
+   * could not be closed the call fails (the block stands); a retry closes it, and so does the
+   * service by itself (the block's change, relayed to the user service, closes it first).
    * Callers: signed-in user.
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED (yourself, not a UUID); UNAVAILABLE (an open session could not be closed yet; retry)
    */
@@ -5332,7 +5333,8 @@ export interface SafetyServiceServer extends UntypedServiceImplementation {
    * request between them is refused), no message (refused), and neither appears in the
    * other's expert discovery. Open requests between them are cancelled and an active session
    * between them is ended (reason BLOCKED) and settled. Idempotent: when a session between them
-   * could not be closed the call fails (the block stands) and a retry closes it.
+   * could not be closed the call fails (the block stands); a retry closes it, and so does the
+   * service by itself (the block's change, relayed to the user service, closes it first).
    * Callers: signed-in user.
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED (yourself, not a UUID); UNAVAILABLE (an open session could not be closed yet; retry)
    */
@@ -5459,7 +5461,8 @@ export interface SafetyServiceClient extends Client {
    * request between them is refused), no message (refused), and neither appears in the
    * other's expert discovery. Open requests between them are cancelled and an active session
    * between them is ended (reason BLOCKED) and settled. Idempotent: when a session between them
-   * could not be closed the call fails (the block stands) and a retry closes it.
+   * could not be closed the call fails (the block stands); a retry closes it, and so does the
+   * service by itself (the block's change, relayed to the user service, closes it first).
    * Callers: signed-in user.
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED (yourself, not a UUID); UNAVAILABLE (an open session could not be closed yet; retry)
    */
