@@ -46,6 +46,7 @@ t.test(
     t.equal(exported.status, 200, JSON.stringify(exported.body));
     const archive = exported.body.archive;
     t.equal(archive.format, "parley-export/1");
+    t.same(archive.incomplete, [], "whole: no list was cut at the reading limit");
     t.equal(archive.account.userId, user.userId);
     t.equal(archive.account.email, user.email);
     t.equal(archive.profile.userId, user.userId);

@@ -2225,7 +2225,8 @@ export interface components {
         "parley.auth.v1.ExportMyDataResponse": {
             /**
              * @description The archive: `format` ("parley-export/1"), `exported_at`, `account`, `profile`, `wallet`,
-             *     `transactions`, `invoices`, `sessions`, `messages`.
+             *     `transactions`, `invoices`, `sessions`, `messages`, and `incomplete`: the lists among those
+             *     cut at the export's reading limit (50 pages of each list), empty when the archive is whole.
              */
             archive?: Record<string, never>;
         };

@@ -12,22 +12,30 @@ import {
   SessionStatus,
 } from "@parley/proto/parley/session/v1/session";
 import { Profile, type UserServiceService } from "@parley/proto/parley/user/v1/user";
-import type { DataSources, DeletionChecks } from "../domain/ports";
+import type { DataSources, DeletionChecks, Listing } from "../domain/ports";
 
 /** The most pages of one list an export reads (100–200 items each). */
 const MAX_PAGES = 50;
 
-async function allPages<T>(page: (token: string) => Promise<{ items: T[]; next: string }>): Promise<T[]> {
+/** Every page of a list, up to MAX_PAGES; `complete` says whether that was all of it. */
+async function allPages<T>(
+  page: (token: string) => Promise<{ items: T[]; next: string }>,
+): Promise<Listing<T>> {
   const items: T[] = [];
   let token = "";
   for (let i = 0; i < MAX_PAGES; i++) {
     const { items: found, next } = await page(token);
     items.push(...found);
-    if (!next) break;
+    if (!next) return { items, complete: true };
     token = next;
   }
-  return items;
+  return { items, complete: false };
 }
+
+const mapped = <T, U>(listing: Listing<T>, map: (item: T) => U): Listing<U> => ({
+  items: listing.items.map(map),
+  complete: listing.complete,
+});
 
 const json = (value: unknown) => value as Record<string, unknown>;
 
@@ -54,14 +62,17 @@ export function dataSources(clients: {
         );
         return { items: page.sessions, next: page.nextPageToken };
       });
-      return sessions.map((s) => ({ ...json(Session.toJSON(s)), sessionId: s.sessionId }));
+      return mapped(sessions, (s) => ({ ...json(Session.toJSON(s)), sessionId: s.sessionId }));
     },
     async messagesSent(token, sessionId, userId) {
       const messages = await allPages(async (pageToken) => {
         const page = await clients.sessions.listMessages({ sessionId, pageSize: 200, pageToken }, as(token));
         return { items: page.messages, next: page.nextPageToken };
       });
-      return messages.filter((m) => m.senderId === userId).map((m) => json(Message.toJSON(m)));
+      return {
+        items: messages.items.filter((m) => m.senderId === userId).map((m) => json(Message.toJSON(m))),
+        complete: messages.complete,
+      };
     },
     async wallet(token) {
       const { wallet } = await clients.billing.getWallet(
@@ -78,14 +89,14 @@ export function dataSources(clients: {
         );
         return { items: page.transactions, next: page.nextPageToken };
       });
-      return items.map((t) => json(Transaction.toJSON(t)));
+      return mapped(items, (t) => json(Transaction.toJSON(t)));
     },
     async invoices(token) {
       const items = await allPages(async (pageToken) => {
         const page = await clients.billing.listInvoices({ userId: "", pageSize: 200, pageToken }, as(token));
         return { items: page.invoices, next: page.nextPageToken };
       });
-      return items.map((i) => json(Invoice.toJSON(i)));
+      return mapped(items, (i) => json(Invoice.toJSON(i)));
     },
   };
 }

@@ -219,11 +219,18 @@ export function createLifecycle(deps: {
         sources.transactions(bearerToken),
         sources.invoices(bearerToken),
       ]);
-      const messages = (
-        await inBatches(sessions, EXPORT_SESSIONS_AT_ONCE, (s) =>
-          sources.messagesSent(bearerToken, s.sessionId, account.id),
-        )
-      ).flat();
+      const sent = await inBatches(sessions.items, EXPORT_SESSIONS_AT_ONCE, (s) =>
+        sources.messagesSent(bearerToken, s.sessionId, account.id),
+      );
+      // Lists cut at the readers' page limit are named, not passed off as whole.
+      const incomplete = Object.entries({
+        sessions: [sessions],
+        transactions: [transactions],
+        invoices: [invoices],
+        messages: sent,
+      })
+        .filter(([, listings]) => listings.some((listing) => !listing.complete))
+        .map(([name]) => name);
       return {
         format: "parley-export/1",
         exportedAt: now().toISOString(),
@@ -237,10 +244,11 @@ export function createLifecycle(deps: {
         },
         profile,
         wallet,
-        transactions,
-        invoices,
-        sessions,
-        messages,
+        transactions: transactions.items,
+        invoices: invoices.items,
+        sessions: sessions.items,
+        messages: sent.flatMap((listing) => listing.items),
+        incomplete,
       };
     },
   };

@@ -68,14 +68,20 @@ export interface DeletionChecks {
 }
 
 /** The person's data in the other services, read with their own token (so only theirs). */
+/** A list as read for an export: `complete` is false when it was cut at the reader's page limit. */
+export interface Listing<T = Record<string, unknown>> {
+  items: T[];
+  complete: boolean;
+}
+
 export interface DataSources {
   profile(bearerToken: string): Promise<Record<string, unknown>>;
-  sessions(bearerToken: string): Promise<Array<Record<string, unknown> & { sessionId: string }>>;
+  sessions(bearerToken: string): Promise<Listing<Record<string, unknown> & { sessionId: string }>>;
   /** The messages of a session the person sent. */
-  messagesSent(bearerToken: string, sessionId: string, userId: string): Promise<Record<string, unknown>[]>;
+  messagesSent(bearerToken: string, sessionId: string, userId: string): Promise<Listing>;
   wallet(bearerToken: string): Promise<Record<string, unknown>>;
-  transactions(bearerToken: string): Promise<Record<string, unknown>[]>;
-  invoices(bearerToken: string): Promise<Record<string, unknown>[]>;
+  transactions(bearerToken: string): Promise<Listing>;
+  invoices(bearerToken: string): Promise<Listing>;
 }
 
 export type StatusChangeOutcome =

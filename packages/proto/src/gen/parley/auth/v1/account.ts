@@ -114,7 +114,8 @@ export interface ExportMyDataRequest {
 export interface ExportMyDataResponse {
   /**
    * The archive: `format` ("parley-export/1"), `exported_at`, `account`, `profile`, `wallet`,
-   * `transactions`, `invoices`, `sessions`, `messages`.
+   * `transactions`, `invoices`, `sessions`, `messages`, and `incomplete`: the lists among those
+   * cut at the export's reading limit (50 pages of each list), empty when the archive is whole.
    */
   archive?: { [key: string]: any } | undefined;
 }
