@@ -206,16 +206,21 @@ async function userAwayAtFiftySeconds() {
   return active;
 }
 
-/** A call requested and accepted, neither side connected yet (its clock not started). */
-async function acceptedCall() {
+/** A session a user (funded for 40 minutes) requested of a new expert: waiting, not accepted. */
+async function requested(kind = SessionKind.SESSION_KIND_CHAT) {
   const user = await harness.person();
   const expert = await harness.expert();
   await harness.fund(user.userId, RATE * 40n);
-  const { session: requested } = await session.requestSession(
-    { expertId: expert.userId, kind: 2, requestId: newId() },
+  const { session: waiting } = await session.requestSession(
+    { expertId: expert.userId, kind, requestId: newId() },
     user.call,
   );
-  const sessionId = requested!.sessionId;
+  return { user, expert, sessionId: waiting!.sessionId };
+}
+
+/** A call requested and accepted, neither side connected yet (its clock not started). */
+async function acceptedCall() {
+  const { user, expert, sessionId } = await requested(SessionKind.SESSION_KIND_CALL);
   const accepted = await session.acceptSession({ sessionId }, expert.call);
   return { user, expert, sessionId, accepted: accepted.session! };
 }
@@ -359,14 +364,7 @@ t.test("a call's clock starts only when both sides are connected", async (t) => 
 t.test(
   "a chat accepted after the user left is not metered, and ends disconnected charging nothing",
   async (t) => {
-    const user = await harness.person();
-    const expert = await harness.expert();
-    await harness.fund(user.userId, RATE * 40n);
-    const { session: requested } = await session.requestSession(
-      { expertId: expert.userId, kind: SessionKind.SESSION_KIND_CHAT, requestId: newId() },
-      user.call,
-    );
-    const sessionId = requested!.sessionId;
+    const { user, expert, sessionId } = await requested();
     const edge = harness.service.sessions;
     // The user waited with the session open, then gave up and closed the app without cancelling.
     await edge.reportPresence(user.userId, sessionId, true);
@@ -389,14 +387,7 @@ t.test(
 );
 
 t.test("a chat accepted before the user is back starts when they are", async (t) => {
-  const user = await harness.person();
-  const expert = await harness.expert();
-  await harness.fund(user.userId, RATE * 40n);
-  const { session: requested } = await session.requestSession(
-    { expertId: expert.userId, kind: SessionKind.SESSION_KIND_CHAT, requestId: newId() },
-    user.call,
-  );
-  const sessionId = requested!.sessionId;
+  const { user, expert, sessionId } = await requested();
   const edge = harness.service.sessions;
   // The user stepped away while waiting.
   await edge.reportPresence(user.userId, sessionId, true);
@@ -419,14 +410,7 @@ t.test("a chat accepted before the user is back starts when they are", async (t)
 });
 
 t.test("a chat whose user came back before it was accepted meters from acceptance", async (t) => {
-  const user = await harness.person();
-  const expert = await harness.expert();
-  await harness.fund(user.userId, RATE * 40n);
-  const { session: requested } = await session.requestSession(
-    { expertId: expert.userId, kind: SessionKind.SESSION_KIND_CHAT, requestId: newId() },
-    user.call,
-  );
-  const sessionId = requested!.sessionId;
+  const { user, expert, sessionId } = await requested();
   const edge = harness.service.sessions;
   await edge.reportPresence(user.userId, sessionId, true);
   await edge.reportPresence(user.userId, sessionId, false);
