@@ -62,8 +62,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, options) => {
   await fastify.register(rpcRoutes, {
     catalogue: options.catalogue,
     deadlineMs: config.UPSTREAM_DEADLINE_MS,
-    ratePerMinute: config.RATE_LIMIT_PER_MINUTE,
-    routeRates: config.RATE_LIMIT_ROUTES,
+    rates: { perMinute: config.RATE_LIMIT_PER_MINUTE, routes: config.RATE_LIMIT_ROUTES },
   });
   await fastify.register(webhookRoutes, {
     catalogue: options.catalogue,

@@ -1,6 +1,5 @@
 import { randomInt } from "node:crypto";
 import type { Principal } from "@parley/kit/auth";
-import { inBatches } from "@parley/kit/batches";
 import {
   failedPrecondition,
   invalidArgument,
@@ -9,6 +8,7 @@ import {
   unauthenticated,
 } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
+import { inParallel } from "@parley/kit/parallel";
 import { guardAttempts } from "./attempts";
 import type { Mfa } from "./mfa";
 import { verifyPassword } from "./passwords";
@@ -219,7 +219,7 @@ export function createLifecycle(deps: {
         sources.transactions(bearerToken),
         sources.invoices(bearerToken),
       ]);
-      const sent = await inBatches(sessions.items, EXPORT_SESSIONS_AT_ONCE, (s) =>
+      const sent = await inParallel(sessions.items, EXPORT_SESSIONS_AT_ONCE, (s) =>
         sources.messagesSent(bearerToken, s.sessionId, account.id),
       );
       // Lists cut at the readers' page limit are named, not passed off as whole.

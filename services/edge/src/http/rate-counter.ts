@@ -1,7 +1,23 @@
+import { resourceExhausted } from "@parley/kit/errors";
 import type { Redis } from "@parley/kit/redis";
 
 /** Rate limits count requests per fixed minute (every route, and the WebSocket RPC frames). */
 export const RATE_WINDOW_MS = 60_000;
+
+/** A signed-in person's counter key (anyone else is counted by address: plugins/external/rate-limit.ts). */
+export const personRateKey = (userId: string) => `user:${userId}`;
+
+/** An RPC route's limit a minute: its own (RATE_LIMIT_ROUTES, by verb and template) or the default. */
+export const routeLimit = (
+  route: { verb: string; template: string },
+  limits: { perMinute: number; routes: Record<string, number> },
+) => limits.routes[`${route.verb} ${route.template}`] ?? limits.perMinute;
+
+/** Over the limit: RESOURCE_EXHAUSTED RATE_LIMITED, retried when the window (`ttlMs` left) ends. */
+export const rateLimited = (max: number, ttlMs: number) =>
+  resourceExhausted("RATE_LIMITED", `rate limit of ${max} requests per minute exceeded`, {
+    retryAfterSeconds: Math.max(1, Math.ceil(ttlMs / 1000)),
+  });
 
 /** What @fastify/rate-limit asks a store for: the count of `key` in its current window. */
 type Answer = (error: Error | null, result: { current: number; ttl: number }) => void;

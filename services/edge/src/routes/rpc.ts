@@ -2,7 +2,7 @@ import { unauthenticated } from "@parley/kit/errors";
 import { runTraced } from "@parley/kit/tracing";
 import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import type { Catalogue, Rpc } from "../http/catalogue";
-import { RATE_WINDOW_MS } from "../http/rate-counter";
+import { RATE_WINDOW_MS, routeLimit } from "../http/rate-counter";
 import { rpcSchemas, schemaBuilder } from "../http/schemas";
 import { decodeResponse, encodeRequest } from "../http/transcode";
 import { validatorCompiler } from "../http/validation";
@@ -11,10 +11,11 @@ import { upstreamMetadata } from "../metadata";
 export interface RpcRoutesOptions {
   catalogue: Catalogue;
   deadlineMs: number;
-  /** Requests per minute per caller for each RPC route, unless the route has its own. */
-  ratePerMinute: number;
-  /** Per-route limits by template (`POST /v1/auth/login` → 60). */
-  routeRates: Record<string, number>;
+  /**
+   * Requests per minute per caller for each RPC route (`perMinute`), unless the route has its
+   * own (`routes`, by verb and template: `POST /v1/auth/login` → 60).
+   */
+  rates: { perMinute: number; routes: Record<string, number> };
 }
 
 const JSON_TYPE = "application/json; charset=utf-8";
@@ -32,7 +33,6 @@ const rpcRoutes: FastifyPluginAsync<RpcRoutesOptions> = async (app, options) => 
 
   const route = (rpc: Rpc) => {
     const signedIn = rpc.callers !== undefined && !rpc.callers.anonymous;
-    const key = `${rpc.verb} ${rpc.template}`;
     app.route({
       method: rpc.verb,
       url: rpc.url,
@@ -40,7 +40,7 @@ const rpcRoutes: FastifyPluginAsync<RpcRoutesOptions> = async (app, options) => 
       config: {
         label: rpc.template,
         bodyField: rpc.body === "*" ? "" : rpc.body,
-        rateLimit: { max: options.routeRates[key] ?? options.ratePerMinute, timeWindow: RATE_WINDOW_MS },
+        rateLimit: { max: routeLimit(rpc, options.rates), timeWindow: RATE_WINDOW_MS },
       },
       // An anonymous call to an RPC that needs a caller is answered here, as the service
       // would (same reason), before its body is checked or a service is asked.

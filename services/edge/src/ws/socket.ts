@@ -13,7 +13,7 @@ import { decodeJwt } from "jose";
 import type { WebSocket } from "ws";
 import type { Catalogue } from "../http/catalogue";
 import { fieldPath, toHttpError } from "../http/errors";
-import { RATE_WINDOW_MS, type RateStore } from "../http/rate-counter";
+import { personRateKey, RATE_WINDOW_MS, type RateStore, rateLimited, routeLimit } from "../http/rate-counter";
 import { type SchemaBuilder, schemaBuilder } from "../http/schemas";
 import { encodeJson } from "../http/transcode";
 import { createAjv } from "../http/validation";
@@ -177,7 +177,7 @@ export function createSocketHub(deps: SocketDeps) {
         route
           ? {
               store: rates.store.child({ routeInfo: { method: route.verb, url: route.url } }),
-              max: rates.routes[`${route.verb} ${route.template}`] ?? rates.perMinute,
+              max: routeLimit(route, rates),
             }
           : { store: rates.store, max: rates.perMinute },
       ] as const;
@@ -188,16 +188,13 @@ export function createSocketHub(deps: SocketDeps) {
     const limit = frameLimits.get(type)!;
     const { current, ttl } = await new Promise<{ current: number; ttl: number }>((resolve, reject) =>
       limit.store.incr(
-        `user:${userId}`,
+        personRateKey(userId),
         (error, result) => (error ? reject(error) : resolve(result)),
         RATE_WINDOW_MS,
         limit.max,
       ),
     );
-    if (current > limit.max)
-      throw resourceExhausted("RATE_LIMITED", `rate limit of ${limit.max} requests per minute exceeded`, {
-        retryAfterSeconds: Math.max(1, Math.ceil(ttl / 1000)),
-      });
+    if (current > limit.max) throw rateLimited(limit.max, ttl);
   };
 
   const ajv = createAjv({ coerceTypes: false });

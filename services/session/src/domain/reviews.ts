@@ -25,21 +25,21 @@ export function reviews(core: Core) {
    * would hold a place in every batch of the worker's.
    */
   async function reportRating(review: ReviewRecord) {
+    const { sessionId } = review;
     try {
-      await experts.updateRatingSummary(review.expertId, review.sessionId, review.rating);
-      await store.markRatingReported(review.sessionId);
+      await experts.updateRatingSummary(review.expertId, sessionId, review.rating);
     } catch (error) {
       if (!isAppError(error) || !REFUSED_FOR_GOOD.has(error.kind)) {
-        log.warn({ err: error, sessionId: review.sessionId }, "rating report failed; the worker retries");
+        log.warn({ err: error, sessionId }, "rating report failed; the worker retries");
         return;
       }
-      log.warn({ err: error, sessionId: review.sessionId }, "rating report refused; not asked again");
-      await store
-        .markRatingReported(review.sessionId)
-        .catch((marking: unknown) =>
-          log.warn({ err: marking, sessionId: review.sessionId }, "rating report failed; the worker retries"),
-        );
+      log.warn({ err: error, sessionId }, "rating report refused; not asked again");
     }
+    await store
+      .markRatingReported(sessionId)
+      .catch((error: unknown) =>
+        log.warn({ err: error, sessionId }, "rating report failed; the worker retries"),
+      );
   }
 
   return {

@@ -1,5 +1,5 @@
-import { inBatches } from "@parley/kit/batches";
 import type { Logger } from "@parley/kit/log";
+import { inParallel } from "@parley/kit/parallel";
 import { SpanKind, tracingEnabled, withSpan } from "@parley/kit/tracing";
 import { chunksByPayee } from "../domain/metering";
 import type { MeteringClaim, SessionRecord } from "../domain/model";
@@ -62,16 +62,6 @@ export function createMeteringWorker(sessions: Sessions, log: Logger, options: M
           work,
         )
       : work();
-
-  /** Runs `work` over `items`, at most `limit` at once. */
-  async function inParallel<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>) {
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: Math.min(limit, items.length) }, async () => {
-        while (next < items.length) await work(items[next++]!);
-      }),
-    );
-  }
 
   /**
    * Every minute due at `at`, in rounds: a round claims up to `parallelChunks` × `chunkSize`
@@ -210,9 +200,9 @@ export function createMeteringWorker(sessions: Sessions, log: Logger, options: M
       const stoppedExperts = new Set([...disconnected, ...ended].map((session) => session.expertId));
       // Reports to user go side by side (REPORTS_AT_ONCE): a slow user service costs a tick a
       // deadline or two, not one per report.
-      await inBatches([...stoppedExperts], REPORTS_AT_ONCE, (expertId) => core.reportLoad(expertId));
+      await inParallel([...stoppedExperts], REPORTS_AT_ONCE, (expertId) => core.reportLoad(expertId));
       const settled = await settlement.settlePending(batchSize);
-      await inBatches(await store.reviewsToReport(batchSize), REPORTS_AT_ONCE, (review) =>
+      await inParallel(await store.reviewsToReport(batchSize), REPORTS_AT_ONCE, (review) =>
         reviews.reportRating(review),
       );
       return { charged, ended: disconnected.length + ended.length, expired, paused, settled };

@@ -1,4 +1,5 @@
 import { type AppError, isAppError } from "@parley/kit/errors";
+import { inParallel as runInParallel } from "@parley/kit/parallel";
 import type { WalletLimits } from "../ledger";
 import type { IdempotencyScope } from "../model";
 import { hashRequest } from "../money";
@@ -83,14 +84,10 @@ export function createCore(deps: BillingDeps) {
  * throws does not stop the others. Returns how many threw.
  */
 async function inParallel<T>(items: readonly T[], parallel: number, work: (item: T) => Promise<void>) {
-  const queue = [...items];
   let failures = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(parallel, queue.length) }, async () => {
-      for (let item = queue.shift(); item !== undefined; item = queue.shift())
-        await work(item).catch(() => {
-          failures += 1;
-        });
+  await runInParallel(items, parallel, (item) =>
+    work(item).catch(() => {
+      failures += 1;
     }),
   );
   return failures;

@@ -1,9 +1,8 @@
 import rateLimit from "@fastify/rate-limit";
 import { addressKey } from "@parley/kit/addresses";
-import { resourceExhausted } from "@parley/kit/errors";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
-import { RATE_WINDOW_MS, type RateStore } from "../../http/rate-counter";
+import { personRateKey, RATE_WINDOW_MS, type RateStore, rateLimited } from "../../http/rate-counter";
 
 export interface RateLimitOptions {
   /** Requests per minute per key, for routes without settings of their own. */
@@ -18,7 +17,9 @@ export interface RateLimitOptions {
  * before any route's hooks.
  */
 export const rateKey = (request: FastifyRequest) =>
-  request.principal?.kind === "user" ? `user:${request.principal.userId}` : `ip:${addressKey(request.ip)}`;
+  request.principal?.kind === "user"
+    ? personRateKey(request.principal.userId)
+    : `ip:${addressKey(request.ip)}`;
 
 /**
  * Request rate limits per route and caller, counted by the edge's shared counter (no Redis
@@ -42,10 +43,7 @@ export default fp(
         "x-ratelimit-remaining": false,
         "x-ratelimit-reset": false,
       },
-      errorResponseBuilder: (_request, context) =>
-        resourceExhausted("RATE_LIMITED", `rate limit of ${context.max} requests per minute exceeded`, {
-          retryAfterSeconds: Math.max(1, Math.ceil(context.ttl / 1000)),
-        }),
+      errorResponseBuilder: (_request, context) => rateLimited(context.max, context.ttl),
     });
   },
   { name: "rate-limit" },

@@ -1,10 +1,10 @@
 import t from "tap";
-import { inBatches } from "../src/batches";
+import { inParallel } from "../src/parallel";
 
-t.test("inBatches: at most `size` in flight, results in the items' order", async (t) => {
+t.test("inParallel: at most `limit` in flight, results in the items' order", async (t) => {
   let inFlight = 0;
   let most = 0;
-  const results = await inBatches([5, 1, 4, 2, 3, 0, 6], 3, async (ms) => {
+  const results = await inParallel([5, 1, 4, 2, 3, 0, 6], 3, async (ms) => {
     inFlight += 1;
     most = Math.max(most, inFlight);
     await new Promise((resolve) => setTimeout(resolve, ms * 5));
@@ -13,5 +13,5 @@ t.test("inBatches: at most `size` in flight, results in the items' order", async
   });
   t.same(results, [50, 10, 40, 20, 30, 0, 60]);
   t.equal(most, 3, "three at a time, never more");
-  t.same(await inBatches([], 3, async () => 1), [], "nothing to do");
+  t.same(await inParallel([], 3, async () => 1), [], "nothing to do");
 });
