@@ -23,6 +23,11 @@ export const sessionConfigShape = {
   PAUSE_GRACE_SECONDS: env.positiveInt(15),
   /** A participant disconnected this long ends the session as `disconnected`. */
   DISCONNECT_TIMEOUT_SECONDS: env.positiveInt(120),
+  /**
+   * A side marked connected that sends no presence heartbeat (every ≤ 30 s) for this long is taken
+   * as gone since its last one: its offline report was lost (an edge killed, session unreachable).
+   */
+  PRESENCE_TIMEOUT_SECONDS: z.coerce.number().int().min(60).default(90),
   AVERAGE_SESSION_SECONDS: env.positiveInt(600),
   /** Requests one expert may have waiting; the next is refused (QUEUE_FULL). */
   MAX_QUEUE_LENGTH: env.positiveInt(50),

@@ -135,6 +135,7 @@ export const rulesFromConfig = (config: SessionConfig): SessionRules => ({
   holdTtlSeconds: config.HOLD_TTL_SECONDS,
   pauseGraceSeconds: config.PAUSE_GRACE_SECONDS,
   disconnectTimeoutSeconds: config.DISCONNECT_TIMEOUT_SECONDS,
+  presenceTimeoutSeconds: config.PRESENCE_TIMEOUT_SECONDS,
   averageSessionSeconds: config.AVERAGE_SESSION_SECONDS,
   maxQueueLength: config.MAX_QUEUE_LENGTH,
   minuteSeconds: config.MINUTE_SECONDS,

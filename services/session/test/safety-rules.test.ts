@@ -60,6 +60,8 @@ const session = (over: Partial<SessionRecord> = {}): SessionRecord => ({
   userOnline: true,
   expertOnline: true,
   awaySince: null,
+  userSeenAt: null,
+  expertSeenAt: null,
   settlementPending: false,
   queuedAt: null,
   lastSeq: 0n,

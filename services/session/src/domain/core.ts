@@ -32,6 +32,11 @@ export interface SessionRules {
   pauseGraceSeconds: number;
   /** A participant away this long ends the session as `disconnected`. */
   disconnectTimeoutSeconds: number;
+  /**
+   * A side marked connected whose heartbeats stopped this long ago is taken as gone since its last
+   * one (its offline report was lost).
+   */
+  presenceTimeoutSeconds: number;
   /** Used for queue wait estimates. */
   averageSessionSeconds: number;
   /** Requests one expert may have waiting; the next is refused (QUEUE_FULL). */
@@ -53,6 +58,7 @@ export const DEFAULT_RULES: SessionRules = {
   holdTtlSeconds: 6 * 3600,
   pauseGraceSeconds: 15,
   disconnectTimeoutSeconds: 120,
+  presenceTimeoutSeconds: 90,
   averageSessionSeconds: 600,
   maxQueueLength: 50,
   minuteSeconds: 60,

@@ -208,6 +208,8 @@ export interface SessionTx {
   /** Sessions accepted by `acceptedBefore` whose two sides never both connected (no clock started). */
   claimNeverStarted(acceptedBefore: Date, limit: number): Promise<SessionRecord[]>;
   claimToPause(before: Date, limit: number): Promise<SessionRecord[]>;
+  /** Open sessions with a side marked online but not seen since `before` (its offline report lost). */
+  claimSilent(before: Date, limit: number): Promise<SessionRecord[]>;
   /** Stopped sessions whose money is not settled, under a lease until `leaseUntil`. */
   claimSettlement(now: Date, leaseUntil: Date, limit: number): Promise<Leased[]>;
   /** The same for one session (settling right after it stopped); undefined when settled or leased. */

@@ -20,11 +20,11 @@ export function createSessions(deps: SessionsDeps) {
   const metering = createMetering(core);
   const settlement = createSettlement(core);
   const review = reviews(core);
-  const { reportPresence } = presence(core);
+  const connections = presence(core);
   return {
     ...lifecycle(core, metering, settlement),
     ...chat(core),
-    reportPresence,
+    reportPresence: connections.reportPresence,
     submitReview: review.submitReview,
     visible: core.visible,
     /** Watch support: events after a seq (bounded or not), for replay and gap filling. */
@@ -52,6 +52,6 @@ export function createSessions(deps: SessionsDeps) {
           : e,
       );
     },
-    parts: { core, metering, settlement, reviews: review },
+    parts: { core, metering, settlement, reviews: review, presence: connections },
   };
 }

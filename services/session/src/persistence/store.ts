@@ -44,6 +44,8 @@ const toSession = (row: Row): SessionRecord => ({
   userOnline: row.user_online as boolean,
   expertOnline: row.expert_online as boolean,
   awaySince: (row.away_since as Date | null) ?? null,
+  userSeenAt: (row.user_seen_at as Date | null) ?? null,
+  expertSeenAt: (row.expert_seen_at as Date | null) ?? null,
   settlementPending: row.settlement_pending as boolean,
   queuedAt: (row.queued_at as Date | null) ?? null,
   lastSeq: BigInt(row.last_seq as bigint),
@@ -90,6 +92,8 @@ const COLUMN: Record<keyof SessionPatch, string> = {
   userOnline: "user_online",
   expertOnline: "expert_online",
   awaySince: "away_since",
+  userSeenAt: "user_seen_at",
+  expertSeenAt: "expert_seen_at",
   queuedAt: "queued_at",
   settlementPending: "settlement_pending",
 };
@@ -407,6 +411,12 @@ function transactional(sql: Sql): SessionTx {
     claimNeverStarted: (acceptedBefore, limit) =>
       claim(
         sql`status = 'active' and started_at is null and accepted_at <= ${acceptedBefore} and lease_until is null`,
+        limit,
+      ),
+    claimSilent: (before, limit) =>
+      claim(
+        sql`status in ('requested', 'waiting', 'active')
+          and ((user_online and user_seen_at <= ${before}) or (expert_online and expert_seen_at <= ${before}))`,
         limit,
       ),
     claimToPause: (before, limit) =>

@@ -28,12 +28,13 @@ export interface TickReport {
 export type MeteringWorker = ReturnType<typeof createMeteringWorker>;
 
 /**
- * The metering worker: every time-based rule of a session, one pass per tick. Each step
+ * The metering worker: every time-based rule of a session, one pass per tick (sides whose
+ * heartbeats stopped go offline, pauses, disconnects, minutes, expiries, settlements). Each step
  * claims rows with FOR UPDATE SKIP LOCKED (minutes and settlements under a committed lease),
  * so any number of instances tick side by side and never work on the same session at once.
  */
 export function createMeteringWorker(sessions: Sessions, log: Logger, options: MeteringWorkerOptions = {}) {
-  const { core, metering, settlement, reviews } = sessions.parts;
+  const { core, metering, settlement, reviews, presence } = sessions.parts;
   const { store, now, rules } = core;
   const chunkSize = Math.min(options.chunkSize ?? 1_000, 1_000);
   const parallelChunks = options.parallelChunks ?? 4;
@@ -193,6 +194,7 @@ export function createMeteringWorker(sessions: Sessions, log: Logger, options: M
     /** One pass of every time-based rule, at the clock's now. */
     async tick(): Promise<TickReport> {
       const at = now();
+      await drain(() => presence.forgetSilent(at, batchSize));
       const paused = await pauseAway(at);
       const disconnected = await endDisconnected(at);
       const { charged, ended } = await chargeDue(at);
