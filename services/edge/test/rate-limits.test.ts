@@ -139,5 +139,9 @@ t.test(
     t.equal(answers[2], "RATE_LIMITED", "the fifth, by either way, is over the route's 4 a minute");
     const over = ws.frames.find((f) => f.type === "error" && f.id === 4);
     t.match(over.error, { code: 429, status: "RESOURCE_EXHAUSTED" }, "the same answer as over HTTP");
+    t.ok(
+      over.retry_after_seconds >= 1 && over.retry_after_seconds <= 60,
+      "with when to send it again, as Retry-After says over HTTP",
+    );
   },
 );

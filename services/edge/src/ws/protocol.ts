@@ -168,6 +168,13 @@ export const SERVER_FRAMES = {
       id: T.Optional(FrameId),
       session_id: T.Optional(SessionId),
       error: ErrorEnvelope,
+      retry_after_seconds: T.Optional(
+        T.Integer({
+          minimum: 1,
+          description:
+            "Over a rate limit, or while a service is unavailable: wait this long before sending the frame again (HTTP's Retry-After).",
+        }),
+      ),
     },
     {
       description:

@@ -293,9 +293,10 @@ export function createSocketHub(deps: SocketDeps) {
     requestId: string,
     extra: { id?: FrameIdValue; session_id?: string } = {},
   ) => {
-    const body = toHttpError(error, requestId).body.error;
-    if (body.code >= 500) deps.log.warn({ err: error, requestId }, "websocket frame failed");
-    send(conn, { type: "error", ...extra, error: body } as ErrorFrame);
+    const { body, retryAfterSeconds } = toHttpError(error, requestId);
+    if (body.error.code >= 500) deps.log.warn({ err: error, requestId }, "websocket frame failed");
+    const retry = retryAfterSeconds ? { retry_after_seconds: retryAfterSeconds } : {};
+    send(conn, { type: "error", ...extra, error: body.error, ...retry } as ErrorFrame);
   };
 
   /**
