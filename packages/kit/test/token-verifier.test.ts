@@ -86,6 +86,15 @@ t.test("iss, aud, typ, expiry and the algorithm are checked; nothing else passes
     "TOKEN_INVALID",
     "the algorithm comes from us, not the token",
   );
+  const [head, body, signature] = (await key.sign()).split(".");
+  for (const blank of ["\t", "\n", " "])
+    t.equal(
+      await reasonOf(
+        verifier.verify(`${head}.${body}.${signature!.slice(0, 8)}${blank}${signature!.slice(8)}`),
+      ),
+      "TOKEN_INVALID",
+      `a signature with ${JSON.stringify(blank)} in it (the decoder would skip it; a header cannot carry it)`,
+    );
   const shortLived = await key.sign({ ttlSeconds: 60 });
   advanceMs(120_000);
   t.equal(await reasonOf(verifier.verify(shortLived)), "TOKEN_INVALID", "expired");

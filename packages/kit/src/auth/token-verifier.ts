@@ -11,6 +11,9 @@ import {
 import { type Principal, ROLES } from "./principal";
 import type { RevocationList } from "./revocations";
 
+/** A JWS in compact serialisation: three base64url parts, nothing else. */
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
 export interface TokenVerifierOptions {
   issuer: string;
   audience: string;
@@ -107,6 +110,9 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
 
   return {
     async verify(token) {
+      // Only the compact form: the decoder skips whitespace, so a token with a tab in it would
+      // verify, then fail as a header value (gRPC metadata refuses it) wherever it is passed on.
+      if (!COMPACT_JWS.test(token)) throw unauthenticated("TOKEN_INVALID", "the access token is malformed");
       const cached = cache.get(token);
       if (cached && cached.expiresAtMs > now().getTime()) {
         options.revocations?.check(cached.principal, cached.issuedAt);

@@ -228,7 +228,13 @@ export function createSessionFeeds(options: FeedsOptions) {
   /** A new upstream stream for the feed, after the last event it had; one not answered in time is tried again. */
   const reopen = (feed: Feed, attempt: number) => {
     if (feeds.get(feed.sessionId) !== feed || feed.members.size === 0) return;
-    const stream = watch(feed.sessionId, feed.head, [...feed.members][0]!);
+    let stream: ReturnType<typeof watch>;
+    try {
+      stream = watch(feed.sessionId, feed.head, [...feed.members][0]!);
+    } catch (error) {
+      // Run from a timer: a call that cannot even start closes the feed, never the process.
+      return close(feed, error);
+    }
     feed.stream = stream;
     follow(feed, stream, attempt);
     const unanswered = setTimeout(() => {
