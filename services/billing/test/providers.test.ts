@@ -323,6 +323,17 @@ h.test(
       ),
     );
     t.same([over.reason, over.metadata?.refundable_minor], ["REFUND_EXCEEDS_PAID", "30000"]);
+    const dollars = await failure(
+      h.client.refundPayment(
+        { paymentId: payment!.paymentId, amount: { amountMinor: 500n, currency: "USD" }, requestId: newId() },
+        h.as.operator,
+      ),
+    );
+    t.same(
+      [dollars.kind, dollars.reason, dollars.fieldViolations[0]?.field],
+      ["invalid_argument", "CURRENCY_MISMATCH", "amount.currency"],
+      "an amount in another currency than the payment's is refused, not refunded in rupees",
+    );
     const processed = stripe.event("refund.updated", {
       id: refund?.providerRefundId,
       object: "refund",
@@ -407,6 +418,18 @@ h.test(
     );
     t.ok(late.duplicate, "the webhook arriving late changes nothing");
     t.equal(await balance(user), 40_000n);
+    // Days later the card turns out closed: Stripe fails the succeeded refund and keeps the money.
+    const reversed = { ...stripe.refunds.get(paid.providerRefundId)!, status: "failed" };
+    t.notOk((await webhook("stripe", stripe.event("refund.failed", reversed))).duplicate);
+    t.equal((await refundRow(paid.refundId)).status, "failed");
+    t.equal(await balance(user), 50_000n, "the payer never got it back from Stripe: the wallet has it again");
+    const again = await webhook(
+      "stripe",
+      stripe.event("refund.updated", { ...reversed, status: "succeeded" }),
+    );
+    t.ok(again.duplicate, "a failed refund is final: a stale success changes nothing");
+    t.equal(await balance(user), 50_000n);
+    await refundOf(10_000n);
 
     const failing = await refundOf(5_000n);
     t.equal(await balance(user), 35_000n);

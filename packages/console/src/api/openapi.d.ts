@@ -11058,6 +11058,7 @@ export interface operations {
              *     - `PAYMENT_NOT_SUCCEEDED` (FAILED_PRECONDITION)
              *     - `REFUND_EXCEEDS_PAID` (FAILED_PRECONDITION): metadata refundable_minor
              *     - `INSUFFICIENT_FUNDS` (FAILED_PRECONDITION): the wallet has spent it
+             *     - `CURRENCY_MISMATCH` (INVALID_ARGUMENT): not the payment's currency
              *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
              */
             400: {
@@ -11068,7 +11069,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"] & {
                         error?: {
                             /** @enum {string} */
-                            reason?: "INVALID_BODY" | "PAYMENT_NOT_SUCCEEDED" | "REFUND_EXCEEDS_PAID" | "INSUFFICIENT_FUNDS" | "VALIDATION_FAILED";
+                            reason?: "INVALID_BODY" | "PAYMENT_NOT_SUCCEEDED" | "REFUND_EXCEEDS_PAID" | "INSUFFICIENT_FUNDS" | "CURRENCY_MISMATCH" | "VALIDATION_FAILED";
                         };
                     };
                 };

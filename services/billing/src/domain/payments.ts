@@ -1,7 +1,7 @@
 import { failedPrecondition, invalidArgument, isAppError } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
 import { posting, WalletBook, type WalletLimits, type WalletPlan } from "./ledger";
-import type { Payment, PaymentRefund, PaymentStatus, WalletSnapshot, WalletView } from "./model";
+import type { Money, Payment, PaymentRefund, PaymentStatus, WalletSnapshot, WalletView } from "./model";
 import { INT64_MAX } from "./money";
 
 export interface CreditContext {
@@ -227,14 +227,20 @@ export function planReconciliation(
  */
 export function planPaymentRefund(
   wallet: WalletSnapshot,
-  input: { payment: Payment; refunded: bigint; amount: bigint | undefined },
+  input: { payment: Payment; refunded: bigint; amount: Money | undefined },
   context: CreditContext,
 ): WalletPlan<PaymentRefund> {
   const { payment } = input;
+  if (input.amount && input.amount.currency !== payment.currency)
+    throw invalidArgument(
+      "CURRENCY_MISMATCH",
+      `this payment was made in ${payment.currency}, not ${input.amount.currency}`,
+      { fieldViolations: [{ field: "amount.currency", description: `must be ${payment.currency}` }] },
+    );
   if (payment.status !== "succeeded")
     throw failedPrecondition("PAYMENT_NOT_SUCCEEDED", `payment ${payment.paymentId} is ${payment.status}`);
   const refundable = payment.amount - input.refunded;
-  const amount = input.amount ?? refundable;
+  const amount = input.amount?.amountMinor ?? refundable;
   if (amount <= 0n || amount > refundable)
     throw failedPrecondition(
       "REFUND_EXCEEDS_PAID",
@@ -274,9 +280,10 @@ export function planPaymentRefund(
 }
 
 /**
- * The provider's word on a refund: processed is final and moves no money (it left the wallet
- * when requested); failed puts the amount back in the wallet. Anything about a refund already
- * settled changes nothing (undefined).
+ * The provider's word on a refund: processed moves no money (it left the wallet when requested);
+ * failed puts the amount back in the wallet, also after a processed one (a card closed since:
+ * Stripe fails a succeeded refund and keeps the money, so the payer never got it). A failed
+ * refund is final, and news that changes nothing changes nothing (undefined).
  */
 export function planRefundOutcome(
   wallet: WalletSnapshot,
@@ -284,7 +291,7 @@ export function planRefundOutcome(
   status: "processed" | "failed",
   context: CreditContext,
 ): WalletPlan<PaymentRefund> | undefined {
-  if (refund.status !== "pending") return undefined;
+  if (refund.status === "failed" || refund.status === status) return undefined;
   const settled = { ...refund, status, updatedAt: context.now };
   if (status === "processed") return { wallet: undefined, postings: [], result: settled };
   const book = new WalletBook(wallet, context.now, { maxBalance: INT64_MAX });

@@ -392,7 +392,7 @@ export function topUps(core: Core) {
         key(scope, "payment_refund", input.requestId, { paymentId: input.paymentId, amount: input.amount }),
         { paymentId: input.paymentId, now: at },
         (wallet, payment, refunded) =>
-          planPaymentRefund(wallet, { payment, refunded, amount: input.amount?.amountMinor }, context(at)),
+          planPaymentRefund(wallet, { payment, refunded, amount: input.amount }, context(at)),
       );
       // A retried request gets the answer recorded with its key, pending and unsent: the refund
       // as it is now decides whether it still needs sending.

@@ -9010,7 +9010,7 @@ export const BillingServiceService = {
    * provider confirms it (its webhook), and a refund the provider fails, or refuses outright (the
    * answer is then FAILED), puts the amount back.
    * Callers: staff (support, admin).
-   * Errors: NOT_FOUND PAYMENT_NOT_FOUND, FAILED_PRECONDITION PAYMENT_NOT_SUCCEEDED, FAILED_PRECONDITION REFUND_EXCEEDS_PAID (metadata refundable_minor), FAILED_PRECONDITION INSUFFICIENT_FUNDS (the wallet has spent it), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND PAYMENT_NOT_FOUND, FAILED_PRECONDITION PAYMENT_NOT_SUCCEEDED, FAILED_PRECONDITION REFUND_EXCEEDS_PAID (metadata refundable_minor), FAILED_PRECONDITION INSUFFICIENT_FUNDS (the wallet has spent it), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT CURRENCY_MISMATCH (not the payment's currency), INVALID_ARGUMENT VALIDATION_FAILED
    */
   refundPayment: {
     path: "/parley.billing.v1.BillingService/RefundPayment" as const,
@@ -9416,7 +9416,7 @@ export interface BillingServiceServer extends UntypedServiceImplementation {
    * provider confirms it (its webhook), and a refund the provider fails, or refuses outright (the
    * answer is then FAILED), puts the amount back.
    * Callers: staff (support, admin).
-   * Errors: NOT_FOUND PAYMENT_NOT_FOUND, FAILED_PRECONDITION PAYMENT_NOT_SUCCEEDED, FAILED_PRECONDITION REFUND_EXCEEDS_PAID (metadata refundable_minor), FAILED_PRECONDITION INSUFFICIENT_FUNDS (the wallet has spent it), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND PAYMENT_NOT_FOUND, FAILED_PRECONDITION PAYMENT_NOT_SUCCEEDED, FAILED_PRECONDITION REFUND_EXCEEDS_PAID (metadata refundable_minor), FAILED_PRECONDITION INSUFFICIENT_FUNDS (the wallet has spent it), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT CURRENCY_MISMATCH (not the payment's currency), INVALID_ARGUMENT VALIDATION_FAILED
    */
   refundPayment: handleUnaryCall<RefundPaymentRequest, RefundPaymentResponse>;
   /**
@@ -9724,7 +9724,7 @@ export interface BillingServiceClient extends Client {
    * provider confirms it (its webhook), and a refund the provider fails, or refuses outright (the
    * answer is then FAILED), puts the amount back.
    * Callers: staff (support, admin).
-   * Errors: NOT_FOUND PAYMENT_NOT_FOUND, FAILED_PRECONDITION PAYMENT_NOT_SUCCEEDED, FAILED_PRECONDITION REFUND_EXCEEDS_PAID (metadata refundable_minor), FAILED_PRECONDITION INSUFFICIENT_FUNDS (the wallet has spent it), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT VALIDATION_FAILED
+   * Errors: NOT_FOUND PAYMENT_NOT_FOUND, FAILED_PRECONDITION PAYMENT_NOT_SUCCEEDED, FAILED_PRECONDITION REFUND_EXCEEDS_PAID (metadata refundable_minor), FAILED_PRECONDITION INSUFFICIENT_FUNDS (the wallet has spent it), ALREADY_EXISTS IDEMPOTENCY_KEY_REUSED, INVALID_ARGUMENT CURRENCY_MISMATCH (not the payment's currency), INVALID_ARGUMENT VALIDATION_FAILED
    */
   refundPayment(
     request: RefundPaymentRequest,
