@@ -434,6 +434,49 @@ h.test(
   },
 );
 
+h.test(
+  "a payout goes to the account verified when it was taken, never to details changed after",
+  async (t) => {
+    const expert = await earning(1);
+    await verified(expert);
+    const sentTo = (payoutId: string) =>
+      rail.received
+        .filter((r) => r.method === "POST" && r.body.reference_id === payoutId)
+        .map(
+          (r) =>
+            (r.body.fund_account as { bank_account: { account_number: string } }).bank_account.account_number,
+        );
+    // Taken while RazorpayX was down: not sent yet.
+    rail.state.answer = "down";
+    const { payout } = await withdraw(expert, 2_000n);
+    rail.state.answer = "processing";
+    // The expert's login is taken over and the account changed: KYC pending again.
+    await h.client.setPayoutAccount({ ...bankAccount, accountNumber: "998877665544" }, expert.call);
+    const round = await reconcileLater();
+    t.ok(round.sent >= 1, `sent by reconciliation (${JSON.stringify(round)})`);
+    t.same(sentTo(payout!.payoutId), ["123456789012", "123456789012"], "to the verified account, both times");
+    t.equal((await failure(withdraw(expert, 1_000n))).reason, "KYC_NOT_VERIFIED", "the new one gets nothing");
+
+    // The change lands while a withdrawal waits for the earnings lock, having read the account verified.
+    await h.client.setKycStatus(
+      { expertUserId: expert.userId, status: KycStatus.KYC_STATUS_VERIFIED, reason: "" },
+      h.as.operator,
+    );
+    let racing: Promise<unknown> | undefined;
+    await h.sql.begin(async (tx) => {
+      await tx`select 1 from billing.accounts where kind = 'earnings' and owner_id = ${expert.userId} for update`;
+      racing = withdraw(expert, 1_000n).then(
+        () => "paid",
+        (error: { reason?: string }) => error.reason,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await h.client.setPayoutAccount({ ...bankAccount, accountNumber: "112233445566" }, expert.call);
+    });
+    t.equal(await racing, "KYC_NOT_VERIFIED", "refused under the lock, nothing taken");
+    t.equal(await earnings(expert), 6_000n, "earnings keep what that withdrawal would have taken");
+  },
+);
+
 h.test("two withdrawals racing for the same earnings cannot overdraw them", async (t) => {
   const expert = await earning(1);
   await verified(expert);

@@ -326,8 +326,14 @@ export interface PayoutStore {
   /** Stores the account (details encrypted), KYC back to pending. */
   setAccount(account: PayoutAccount, details: PayoutDetails): Promise<PayoutAccount>;
   getAccount(expertUserId: string): Promise<PayoutAccount | undefined>;
-  /** The decrypted details, for sending a payout. */
-  details(expertUserId: string): Promise<PayoutDetails | undefined>;
+  /**
+   * Where a payout goes, decrypted: the account as verified when it was taken or retried
+   * (undefined for a payout made before payouts kept it, and not processing since).
+   */
+  destination(payout: {
+    payoutId: string;
+    expertUserId: string;
+  }): Promise<{ method: PayoutMethod; holderName: string; details: PayoutDetails } | undefined>;
   /**
    * Sets the account's KYC; undefined when there is no account or, given `validatedAt` (a
    * provider's validation), when the account changed after it (new details, or staff's decision):

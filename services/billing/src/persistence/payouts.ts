@@ -1,4 +1,4 @@
-import { notFound } from "@parley/kit/errors";
+import { failedPrecondition, notFound } from "@parley/kit/errors";
 import type {
   KycStatus,
   Payout,
@@ -110,6 +110,23 @@ async function applyPlan(tx: Tx, plan: PayoutPlan, at: Date, platform: PlatformA
   return toPayout((results.at(-1) as PayoutRow[])[0]!);
 }
 
+/**
+ * Copies the payout account, as verified, onto the payout just taken (or retried) in `tx`: one
+ * statement, so details changed meanwhile (KYC back to pending) are never where it goes.
+ */
+async function bindVerifiedAccount(tx: Tx, payout: Payout) {
+  const [bound] = await tx`
+    update billing.payouts p set method = a.method, holder_name = a.holder_name, sealed_details = a.sealed_details
+    from billing.payout_accounts a
+    where p.id = ${payout.payoutId} and a.expert_user_id = p.expert_user_id and a.kyc_status = 'verified'
+    returning p.id`;
+  if (!bound)
+    throw failedPrecondition("KYC_NOT_VERIFIED", "the payout account changed and is not verified yet", {
+      metadata: { kyc_status: "pending" },
+    });
+  return payout;
+}
+
 /** Payout accounts (details sealed) and payouts with their ledger moves. */
 export function createPayoutStore(sql: Sql, platform: PlatformAccounts, sealer: Sealer): PayoutStore {
   const lockPayout = async (tx: Tx, where: { payoutId: string; providerPayoutId: string }) => {
@@ -141,10 +158,17 @@ export function createPayoutStore(sql: Sql, platform: PlatformAccounts, sealer: 
       return row && toAccount(row);
     },
 
-    async details(expertUserId) {
-      const [row] = await sql<{ sealed_details: Buffer }[]>`
-        select sealed_details from billing.payout_accounts where expert_user_id = ${expertUserId}`;
-      return row && (JSON.parse(sealer.open(row.sealed_details, expertUserId)) as PayoutDetails);
+    async destination({ payoutId, expertUserId }) {
+      const [row] = await sql<Pick<AccountRow, "method" | "holder_name" | "sealed_details">[]>`
+        select method, holder_name, sealed_details from billing.payouts
+        where id = ${payoutId} and sealed_details is not null`;
+      return (
+        row && {
+          method: row.method,
+          holderName: row.holder_name,
+          details: JSON.parse(sealer.open(row.sealed_details, expertUserId)) as PayoutDetails,
+        }
+      );
     },
 
     async setKyc({ expertUserId, status, reason, now, validatedAt }) {
@@ -161,11 +185,14 @@ export function createPayoutStore(sql: Sql, platform: PlatformAccounts, sealer: 
     async withdraw(key, target, plan) {
       return (await sql.begin((tx) =>
         idempotent(tx, key, async () =>
-          applyPlan(
+          bindVerifiedAccount(
             tx,
-            plan(await snapshotOf(tx, target.expertUserId, target.currency)),
-            target.now,
-            platform,
+            await applyPlan(
+              tx,
+              plan(await snapshotOf(tx, target.expertUserId, target.currency)),
+              target.now,
+              platform,
+            ),
           ),
         ),
       )) as Payout;
@@ -174,11 +201,14 @@ export function createPayoutStore(sql: Sql, platform: PlatformAccounts, sealer: 
     async retry(payoutId, now, plan) {
       return (await sql.begin(async (tx) => {
         const payout = await lockPayout(tx, { payoutId, providerPayoutId: "" });
-        return applyPlan(
+        return bindVerifiedAccount(
           tx,
-          plan(payout, await snapshotOf(tx, payout.expertUserId, payout.currency)),
-          now,
-          platform,
+          await applyPlan(
+            tx,
+            plan(payout, await snapshotOf(tx, payout.expertUserId, payout.currency)),
+            now,
+            platform,
+          ),
         );
       })) as Payout;
     },

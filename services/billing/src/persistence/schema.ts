@@ -350,6 +350,13 @@ export const payouts = billing.table(
     updatedAt: at("updated_at").notNull().defaultNow(),
     /** When payout reconciliation may ask the rail about a processing payout again. */
     nextCheckAt: at("next_check_at"),
+    /**
+     * Where it is sent: the payout account as verified when the payout was taken (or retried),
+     * copied sealed, so details changed after it (KYC pending again) never receive it.
+     */
+    method: text("method", { enum: ["bank_account", "upi"] }),
+    holderName: text("holder_name"),
+    sealedDetails: bytea("sealed_details"),
   },
   (table) => [
     check(

@@ -27,7 +27,7 @@ export function payouts(core: Core) {
 
   /**
    * Sends a processing payout that has no provider id yet to the payout rail (idempotent by the
-   * attempt's reference) and applies what the rail answers at once (the development rail pays at
+   * attempt's reference), to the account verified when it was taken, and applies what the rail answers at once (the development rail pays at
    * once). A rail that does not answer leaves it processing, for RetryPayout. One that refuses it
    * (PROVIDER_REFUSED: its amount or details) and has nothing under its reference (an earlier
    * send whose answer was lost may have made it: a send again with other details is refused)
@@ -36,9 +36,9 @@ export function payouts(core: Core) {
   const send = async (payout: Payout): Promise<Payout> => {
     const rail = core.payoutProvider;
     if (!rail || payout.status !== "processing" || payout.providerPayoutId) return payout;
-    const account = await store.payouts.getAccount(payout.expertUserId);
-    const details = await store.payouts.details(payout.expertUserId);
-    if (!account || !details) return payout;
+    // Where it was bound when taken: never to details changed since (not verified yet).
+    const destination = await store.payouts.destination(payout);
+    if (!destination) return payout;
     const reference = payoutReference(payout);
     const outcome = await core.sendOrFind(
       () =>
@@ -47,9 +47,7 @@ export function payouts(core: Core) {
           expertUserId: payout.expertUserId,
           amount: payout.net,
           currency: payout.currency,
-          method: account.method,
-          holderName: account.holderName,
-          details,
+          ...destination,
         }),
       () => rail.findPayout({ providerPayoutId: "", reference }),
     );
