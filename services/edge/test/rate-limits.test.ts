@@ -100,6 +100,19 @@ t.test("anonymous callers are counted by address, an IPv6 one by its /64", async
   t.equal(await from("2001:db8:7:8::1"), 503, "the next /64 has its own");
 });
 
+t.test("a GET's HEAD counts against the GET's limit: it makes the same upstream call", async (t) => {
+  const edge = await startLoneEdge(t, { RATE_LIMIT_ROUTES: "GET /v1/experts=4" });
+  const leftOfMinute = 60_000 - (Date.now() % 60_000);
+  if (leftOfMinute < 5_000) await new Promise((resolve) => setTimeout(resolve, leftOfMinute + 100));
+  const statuses: number[] = [];
+  for (const method of ["GET", "HEAD", "GET", "HEAD", "HEAD", "GET"]) {
+    const response = await fetch(`${edge.url}/v1/experts`, { method });
+    await response.arrayBuffer();
+    statuses.push(response.status);
+  }
+  t.same(statuses, [503, 503, 503, 503, 429, 429], "four of either, then neither");
+});
+
 t.test(
   "chat frames over a WebSocket count against their HTTP route's limit, for the same person",
   async (t) => {

@@ -142,9 +142,11 @@ export function createRateCounter(options: RateCounterOptions) {
       done(null, answer(counterOf(prefix + key, timeWindow, now), now));
     },
     child(route) {
-      const method = Array.isArray(route.routeInfo?.method)
+      const given = Array.isArray(route.routeInfo?.method)
         ? route.routeInfo.method.join(",")
         : route.routeInfo?.method;
+      // A GET's automatic HEAD route runs the same handler (the same upstream call): one counter.
+      const method = given === "HEAD" ? "GET" : given;
       return store(route.routeInfo?.url ? `${prefix}${method} ${route.routeInfo.url}|` : prefix);
     },
   });
