@@ -114,6 +114,35 @@ t.test("a GET's HEAD counts against the GET's limit: it makes the same upstream 
 });
 
 t.test(
+  "subscribe frames count as GetSession calls: a subscribe loop cannot replay histories unbounded",
+  async (t) => {
+    const edge = await startLoneEdge(t, { RATE_LIMIT_ROUTES: "GET /v1/sessions/{session_id}=3" });
+    const leftOfMinute = 60_000 - (Date.now() % 60_000);
+    if (leftOfMinute < 5_000) await new Promise((resolve) => setTimeout(resolve, leftOfMinute + 100));
+    const token = await edge.userToken();
+    const ws = await WsClient.connect(edge.url);
+    t.teardown(() => ws.close());
+    await ws.authenticate(token);
+    const answers: string[] = [];
+    for (let i = 1; i <= 4; i++) {
+      ws.send({ type: "subscribe", id: i, session_id: randomUUID(), after_seq: "0" });
+      answers.push((await ws.waitFor((f) => f.type === "error" && f.id === i)).error.reason);
+    }
+    t.not(answers[0], "RATE_LIMITED", "the first three reach for the session (unreachable here)");
+    t.same(
+      answers.slice(1),
+      [answers[0], answers[0], "RATE_LIMITED"],
+      "the fourth is over GetSession's 3 a minute",
+    );
+    const response = await fetch(`${edge.url}/v1/sessions/${randomUUID()}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    await response.arrayBuffer();
+    t.equal(response.status, 429, "and so is the same person's GET of a session");
+  },
+);
+
+t.test(
   "chat frames over a WebSocket count against their HTTP route's limit, for the same person",
   async (t) => {
     const edge = await startLoneEdge(t, { RATE_LIMIT_ROUTES: "POST /v1/sessions/{session_id}/messages=4" });

@@ -167,9 +167,15 @@ export function createSocketHub(deps: SocketDeps) {
   ) as Record<RpcFrameType, Rpc>;
 
   // Each RPC frame's share of its HTTP route's counter (the store child @fastify/rate-limit
-  // makes for that route) and the route's limit.
+  // makes for that route) and the route's limit; a subscribe is a GetSession (and may replay a
+  // session's history), a watch_me a WatchMe (with its replay), counted like any request.
+  const countedFrames: Array<[string, Rpc]> = [
+    ...Object.entries(rpcFrames),
+    ["subscribe", getSession],
+    ["watch_me", method("parley.user.v1.UserService", "WatchMe", "user")],
+  ];
   const frameLimits = new Map(
-    Object.entries(rpcFrames).map(([type, rpc]) => {
+    countedFrames.map(([type, rpc]) => {
       const route = deps.catalogue.rpcs.find((r) => r.grpcPath === rpc.path);
       const { rates } = deps;
       return [
@@ -548,9 +554,15 @@ export function createSocketHub(deps: SocketDeps) {
     }
     if (type === "auth") return authenticate(conn, frame.token as string, id);
     if (type === "ping") return send(conn, { type: "pong", ...withId(id) });
-    if (type === "subscribe") return subscribe(conn, frame as unknown as SubscribeFrame, requestId);
     if (type === "unsubscribe") return unsubscribe(conn, frame.session_id as string);
-    if (type === "watch_me") return watchMe(conn, frame as unknown as WatchMeFrame, requestId);
+    if (type === "subscribe") {
+      await countFrame(type, conn.userId!);
+      return subscribe(conn, frame as unknown as SubscribeFrame, requestId);
+    }
+    if (type === "watch_me") {
+      await countFrame(type, conn.userId!);
+      return watchMe(conn, frame as unknown as WatchMeFrame, requestId);
+    }
     if (type === "presence") {
       const now = Date.now();
       if (now - conn.presenceReportedAt < PRESENCE_REPORT_EVERY_MS) return;
