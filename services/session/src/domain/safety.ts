@@ -410,7 +410,9 @@ export function createSafety(deps: SafetyDeps) {
           const made = await core.billing.refund({
             sessionId: dispute.sessionId,
             amount: input.decision === "partial_refund" ? input.amount : undefined,
-            note: `dispute ${dispute.id}: ${input.note}`,
+            // The same body on every retry (support's words may differ; the dispute keeps them):
+            // billing's key takes the body, and a retry after a lost answer must replay its refund.
+            note: `dispute ${dispute.id}`,
             requestId: `dispute:${dispute.id}`,
           });
           refund = { refundId: made.refundId, amountMinor: made.amountMinor };

@@ -1,0 +1,45 @@
+import { unavailable } from "@parley/kit/errors";
+import { newId } from "@parley/kit/ids";
+import t from "tap";
+import { failure, RATE, startHarness } from "./harness";
+
+const harness = await startHarness(t);
+const { session } = harness;
+const as = (userId: string, role: "user" | "support") =>
+  ({ kind: "user", userId, role, sessionId: newId(), assurance: "aal2" }) as const;
+
+t.test(
+  "a dispute decision retried after billing refunded resolves it, whatever the note says now",
+  async (t) => {
+    const funds = RATE * 20n;
+    const { user, sessionId } = await harness.activeSession({ funds });
+    await harness.service.metering.tick();
+    await session.endSession({ reason: "", sessionId }, user.call);
+    const opened = await harness.service.safety.openDispute(as(user.userId, "user"), {
+      sessionId,
+      reason: "technical_issue",
+      note: "it froze",
+    });
+    const support = as(newId(), "support");
+    // Billing refunds; the answer is lost on the way back, so the dispute is not recorded.
+    const lost = harness.instance({
+      ...harness.billingPort,
+      refund: async (input) => {
+        await harness.billingPort.refund(input);
+        throw unavailable("BILLING_UNAVAILABLE", "the answer was lost");
+      },
+    });
+    const decision = { disputeId: opened.id, decision: "full_refund" as const };
+    await failure(lost.safety.resolveDispute(support, { ...decision, note: "the session froze" }));
+    t.equal(await harness.available(user.userId), funds, "refunded at billing");
+    const resolved = await harness.service.safety.resolveDispute(support, {
+      ...decision,
+      note: "The session froze: refunded in full.",
+    });
+    t.equal(resolved.status, "refunded_full", "support, asked again with other words, resolves it");
+    t.equal(resolved.refundedMinor, RATE, "recording the refund billing made");
+    t.ok(resolved.refundId);
+    t.equal(resolved.resolutionNote, "The session froze: refunded in full.");
+    t.equal(await harness.available(user.userId), funds, "refunded once");
+  },
+);
