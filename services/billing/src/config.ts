@@ -66,7 +66,9 @@ export const billingConfigShape = {
     .string()
     .refine((key) => Buffer.from(key, "base64").length === 32, "must be 32 bytes, base64-encoded")
     .optional(),
-  /** RazorpayX payouts: on when RAZORPAYX_KEY_ID is set; the development rail (pays at once) otherwise. */
+  /** `production`: no development payout rail (payouts need RazorpayX, else PAYOUTS_NOT_CONFIGURED). */
+  NODE_ENV: z.string().optional(),
+  /** RazorpayX payouts: on when RAZORPAYX_KEY_ID is set; the development rail (pays at once) otherwise, outside production. */
   RAZORPAYX_KEY_ID: z.string().min(1).optional(),
   RAZORPAYX_KEY_SECRET: z.string().min(1).optional(),
   RAZORPAYX_WEBHOOK_SECRET: z.string().min(1).optional(),
@@ -126,5 +128,6 @@ export function providerSettings(config: BillingConfig): ProviderSettings {
           baseUrl: config.RAZORPAY_API_BASE,
         }
       : undefined,
+    developmentPayouts: config.NODE_ENV !== "production",
   };
 }

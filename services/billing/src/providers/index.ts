@@ -8,6 +8,12 @@ export interface ProviderSettings {
   stripe?: StripeOptions;
   razorpay?: RazorpayOptions;
   razorpayx?: RazorpayXOptions;
+  /**
+   * Whether the development rail (pays at once, moves no money) stands in when RazorpayX is not
+   * configured: not under NODE_ENV=production, where payouts are then refused
+   * (PAYOUTS_NOT_CONFIGURED) rather than marked paid with nothing sent.
+   */
+  developmentPayouts?: boolean;
 }
 
 /** The providers this deployment takes: the development provider always, Stripe and Razorpay when configured. */
@@ -20,6 +26,8 @@ export function createProviders(settings: ProviderSettings): Map<string, Payment
   return new Map(providers.map((provider) => [provider.name, provider]));
 }
 
-/** The payout rail: RazorpayX when configured, otherwise the development rail (pays at once). */
-export const createPayoutProvider = (settings: ProviderSettings): PayoutProvider =>
-  settings.razorpayx ? razorpayXProvider(settings.razorpayx) : developmentPayouts();
+/** The payout rail: RazorpayX when configured, otherwise the development rail (pays at once) unless it is off. */
+export const createPayoutProvider = (settings: ProviderSettings): PayoutProvider | undefined => {
+  if (settings.razorpayx) return razorpayXProvider(settings.razorpayx);
+  return settings.developmentPayouts === false ? undefined : developmentPayouts();
+};

@@ -18,7 +18,7 @@ export interface BillingDeps {
   limits: WalletLimits;
   /** The most one top-up may add (minor units). */
   maxTopUp: bigint;
-  /** The payout rail (RazorpayX, or the development rail); payouts are refused without one. */
+  /** The payout rail (RazorpayX, or the development rail outside production); payouts are refused without one. */
   payoutProvider?: PayoutProvider;
   /** Tax withheld on each payout, in basis points (TDS); none by default. */
   tdsBps?: bigint;
