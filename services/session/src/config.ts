@@ -25,9 +25,14 @@ export const sessionConfigShape = {
   DISCONNECT_TIMEOUT_SECONDS: env.positiveInt(120),
   /**
    * A side marked connected that sends no presence heartbeat (every ≤ 30 s) for this long is taken
-   * as gone since its last one: its offline report was lost (an edge killed, session unreachable).
+   * as gone: its offline report was lost (an edge killed, session unreachable). Its minutes wait
+   * from 30 s before that. 0 turns it off (while instances without heartbeats still run).
    */
-  PRESENCE_TIMEOUT_SECONDS: z.coerce.number().int().min(60).default(90),
+  PRESENCE_TIMEOUT_SECONDS: z.coerce
+    .number()
+    .int()
+    .refine((seconds) => seconds === 0 || seconds >= 90, "0 (off) or at least 90")
+    .default(90),
   AVERAGE_SESSION_SECONDS: env.positiveInt(600),
   /** Requests one expert may have waiting; the next is refused (QUEUE_FULL). */
   MAX_QUEUE_LENGTH: env.positiveInt(50),

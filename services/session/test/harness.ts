@@ -141,9 +141,9 @@ export async function startHarness(t: Test, rules: Partial<SessionRules> = {}): 
   const experts = expertDirectory(userClient);
   const bus = createInProcessBus();
   const log = createLogger({ service: "session", level: process.env.TEST_LOG_LEVEL ?? "silent" });
-  // Tests report a side's presence once and then move the clock by minutes: heartbeats are not
-  // missed unless a test sets a presence timeout (the heartbeat tests in metering.test.ts do).
-  const allRules = { ...DEFAULT_RULES, presenceTimeoutSeconds: 24 * 3600, ...rules };
+  // Tests report a side's presence once and then move the clock by minutes: the presence timeout
+  // is off unless a test sets it (presence.test.ts does).
+  const allRules = { ...DEFAULT_RULES, presenceTimeoutSeconds: 0, ...rules };
   const instance = (billing: BillingPort = port, metering?: MeteringWorkerOptions) =>
     createSessionService({
       sql: database.sql,

@@ -60,8 +60,6 @@ const session = (over: Partial<SessionRecord> = {}): SessionRecord => ({
   userOnline: true,
   expertOnline: true,
   awaySince: null,
-  userSeenAt: null,
-  expertSeenAt: null,
   settlementPending: false,
   queuedAt: null,
   lastSeq: 0n,

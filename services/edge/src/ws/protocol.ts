@@ -58,7 +58,7 @@ export const CLIENT_FRAMES = {
     {
       additionalProperties: false,
       description:
-        "Heartbeat, every ≤ 30 s: keeps you online and present in the sessions you watch (a side silent for 90 s counts as gone since its last heartbeat: metering pauses, then the session ends). Reported upstream at most every 10 s; more often changes nothing.",
+        "Heartbeat, every ≤ 30 s: keeps you online and present in the sessions you watch (a side silent for the presence timeout, 90 s by default, counts as gone: metering pauses, then the session ends). Reported upstream at most every 10 s; more often changes nothing.",
     },
   ),
   ping: T.Object(

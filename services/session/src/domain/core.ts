@@ -33,8 +33,8 @@ export interface SessionRules {
   /** A participant away this long ends the session as `disconnected`. */
   disconnectTimeoutSeconds: number;
   /**
-   * A side marked connected whose heartbeats stopped this long ago is taken as gone since its last
-   * one (its offline report was lost).
+   * A side marked connected whose heartbeats stopped this long ago is taken as gone (its offline
+   * report was lost); its minutes wait from 30 s before that. 0: off.
    */
   presenceTimeoutSeconds: number;
   /** Used for queue wait estimates. */

@@ -145,8 +145,6 @@ export function lifecycle(core: Core, metering: Metering, settlement: Settlement
           userOnline: false,
           expertOnline: false,
           awaySince: null,
-          userSeenAt: null,
-          expertSeenAt: null,
           settlementPending: false,
           lastSeq: 0n,
           queuedAt: null,

@@ -2,6 +2,7 @@ import type { Core } from "./core";
 import type { EndReason, MeteredSession, MeteringClaim, SessionRecord } from "./model";
 import { intentsFor } from "./notifications";
 import type { ChargeOutcome, ClaimedEnd, ClaimedMinute, MinuteCharge } from "./ports";
+import { unheardSince } from "./presence";
 
 /** The next minute of a session, as billing charges it (key: session, minute). */
 export const nextMinute = (session: MeteredSession): MinuteCharge => ({
@@ -179,7 +180,9 @@ export function createMetering(core: Core) {
 
   /** Claims (committed, under a lease) up to `limit` sessions with a minute to charge at `at`. */
   const claimDue = (at: Date, limit: number) =>
-    store.transaction((tx) => tx.claimDueMinutes(at, core.leaseUntil(now()), limit));
+    store.transaction((tx) =>
+      tx.claimDueMinutes(at, core.leaseUntil(now()), limit, unheardSince(core.rules, at)),
+    );
 
   return {
     claimDue,

@@ -55,12 +55,6 @@ export interface SessionRecord {
    * acceptance: since when the user, who had the session open, has been gone.
    */
   awaySince: Date | null;
-  /**
-   * Each side's last sign of life while marked online (a presence report, written at most every
-   * SEEN_EVERY_MS): a side silent past the presence timeout is taken as gone since then.
-   */
-  userSeenAt: Date | null;
-  expertSeenAt: Date | null;
   settlementPending: boolean;
   /** When the request joined the expert's queue (its hold placed): the queue's order. */
   queuedAt: Date | null;

@@ -145,6 +145,12 @@ export interface ClaimedEnd {
 }
 
 /** Queries inside one transaction; events appended here are published after commit. */
+/** One participant of one session. */
+export interface SessionSide {
+  sessionId: string;
+  userId: string;
+}
+
 export interface SessionTx {
   lockSession(id: string): Promise<SessionRecord | undefined>;
   /** Throws DuplicateRecord("session_request" | "open_request"). */
@@ -179,9 +185,11 @@ export interface SessionTx {
   /**
    * Claims up to `limit` active sessions with a minute due at `now`, oldest first, under a
    * lease until `leaseUntil` (a new epoch each): those not paused, and those whose earlier
-   * claim ran out unresolved (paused since or not). Rows another worker holds are skipped.
+   * claim ran out unresolved (paused since or not). Rows another worker holds are skipped, and so
+   * are sessions with a side not heard from since `silentBefore` (gone, maybe: the minute waits
+   * for its next heartbeat, or for the presence timeout to pause it).
    */
-  claimDueMinutes(now: Date, leaseUntil: Date, limit: number): Promise<MeteringClaim[]>;
+  claimDueMinutes(now: Date, leaseUntil: Date, limit: number, silentBefore: Date): Promise<MeteringClaim[]>;
   /** Claims one locked, active session the same way (EndSession charging what is due). */
   claimSession(id: string, leaseUntil: Date): Promise<MeteringClaim | undefined>;
   /**
@@ -208,8 +216,17 @@ export interface SessionTx {
   /** Sessions accepted by `acceptedBefore` whose two sides never both connected (no clock started). */
   claimNeverStarted(acceptedBefore: Date, limit: number): Promise<SessionRecord[]>;
   claimToPause(before: Date, limit: number): Promise<SessionRecord[]>;
-  /** Open sessions with a side marked online but not seen since `before` (its offline report lost). */
-  claimSilent(before: Date, limit: number): Promise<SessionRecord[]>;
+  /**
+   * Sides whose last written heartbeat is `before` or older, oldest first, their sessions locked
+   * (SKIP LOCKED; any status: the rows of sessions ended since are cleared too).
+   */
+  claimSilent(before: Date, limit: number): Promise<Array<{ session: SessionRecord; userId: string }>>;
+  /** When each of these sides' last heartbeat was written, for those that have one (`session/user`). */
+  lastSeen(sides: SessionSide[]): Promise<Map<string, Date>>;
+  /** Writes these sides' heartbeats. */
+  markSeen(entries: Array<SessionSide & { at: Date }>): Promise<void>;
+  /** Forgets these sides' heartbeats (they left, or went silent). */
+  forgetSeen(sides: SessionSide[]): Promise<void>;
   /** Stopped sessions whose money is not settled, under a lease until `leaseUntil`. */
   claimSettlement(now: Date, leaseUntil: Date, limit: number): Promise<Leased[]>;
   /** The same for one session (settling right after it stopped); undefined when settled or leased. */

@@ -1,31 +1,42 @@
-import type { Core, Emit } from "./core";
+import type { Core, Emit, SessionRules } from "./core";
 import type { SessionRecord } from "./model";
-import type { SessionPatch, SessionTx } from "./ports";
+import type { SessionPatch, SessionSide, SessionTx } from "./ports";
 
 /**
- * A connected side's heartbeat is written down (`userSeenAt` / `expertSeenAt`) once its last
- * written one is this old: a row write per side every 20–30 s, not one per heartbeat.
+ * A connected side's heartbeat is written down once its last written one is this old: a small
+ * write per side every 20–30 s, not one per heartbeat.
  */
 export const SEEN_EVERY_MS = 20_000;
+/** Clients send a presence heartbeat at least this often (the edge's protocol). */
+const HEARTBEAT_SECONDS = 30;
 
 type Side = "user" | "expert";
 type PresenceChange = { sessionId: string; userId: string; online: boolean; at: Date };
 
+/**
+ * Minutes of sessions with a side not heard from since this time wait (for its next heartbeat,
+ * or for the presence timeout to pause them). A connected side's last written heartbeat is at
+ * most SEEN_EVERY_MS + HEARTBEAT_SECONDS (50 s) old; the timeout is at least 90 s.
+ */
+export const unheardSince = (rules: SessionRules, at: Date) =>
+  rules.presenceTimeoutSeconds === 0
+    ? new Date(0)
+    : new Date(at.getTime() - (rules.presenceTimeoutSeconds - HEARTBEAT_SECONDS) * 1000);
+
 const sameValue = (a: unknown, b: unknown) =>
   a instanceof Date && b instanceof Date ? a.getTime() === b.getTime() : a === b;
-
-/** The earlier of a known time and `at` (a side silent since before another left was away first). */
-const earliest = (known: Date | null, at: Date) => (known && known <= at ? known : at);
 
 /** Whether writing `patch` would change the session's row. */
 const changesAnything = (session: SessionRecord, patch: SessionPatch) =>
   Object.entries(patch).some(([key, value]) => !sameValue(session[key as keyof SessionPatch], value));
 
+const sideKey = (side: SessionSide) => `${side.sessionId}/${side.userId}`;
+
 /**
  * Who is connected: pauses and resumes metering, and starts a call's clock (or a chat's whose
- * user had left when it was accepted). Kept from the request on, for acceptance. A side that
- * stops sending heartbeats without an offline report (its edge was killed) is taken as gone
- * since its last heartbeat.
+ * user had left when it was accepted). Kept from the request on, for acceptance. A side whose
+ * heartbeats stop without an offline report (its edge was killed) is taken as gone once the
+ * presence timeout has passed since its last one.
  */
 export function presence(core: Core) {
   const { experts, now, log, write, rules } = core;
@@ -43,18 +54,14 @@ export function presence(core: Core) {
     at: Date,
   ): Promise<{ session: SessionRecord; change?: PresenceChange }> {
     const flag = side === "user" ? "userOnline" : "expertOnline";
-    const seen = side === "user" ? "userSeenAt" : "expertSeenAt";
     const patch: SessionPatch = { [flag]: online };
-    const lastSeen = session[seen];
-    if (online && (!session[flag] || !lastSeen || at.getTime() - lastSeen.getTime() >= SEEN_EVERY_MS))
-      patch[seen] = at;
     const userOnline = side === "user" ? online : session.userOnline;
     const expertOnline = side === "expert" ? online : session.expertOnline;
     if (session.status !== "active") {
       // Before acceptance, who is there and whether the user has left (acceptance reads both).
-      if (side === "user") patch.awaySince = online ? null : earliest(session.awaySince, at);
+      if (side === "user") patch.awaySince = online ? null : (session.awaySince ?? at);
     } else if (!online) {
-      patch.awaySince = earliest(session.awaySince, at);
+      if (!session.awaySince) patch.awaySince = at;
     } else if (!userOnline || !expertOnline) {
       // Back while the other is still away: away from when that one left (each side has its own
       // timeout), not from when the first of them did.
@@ -83,7 +90,6 @@ export function presence(core: Core) {
         patch.nextChargeAt = at;
       }
     }
-    // A heartbeat that changes nothing writes nothing (every connection sends one per ≤ 30 s).
     let updated = session;
     if (changesAnything(session, patch)) {
       updated = await tx.updateSession(session.id, patch);
@@ -97,7 +103,8 @@ export function presence(core: Core) {
   return {
     /**
      * Presence from the edge: forwarded to user, then applied to the session named (while open)
-     * or to the person's active sessions.
+     * or to the person's active sessions. A heartbeat (online again) changes nothing but, every
+     * SEEN_EVERY_MS, the side's last heartbeat.
      */
     async reportPresence(userId: string, sessionId: string | undefined, online: boolean) {
       await experts
@@ -106,6 +113,8 @@ export function presence(core: Core) {
       return write(async (tx, emit) => {
         const sessions = await tx.lockPresenceTargets(userId, sessionId || undefined);
         const at = now();
+        const sides = sessions.map((session) => ({ sessionId: session.id, userId }));
+        const seen = online ? await tx.lastSeen(sides) : new Map<string, Date>();
         // Each participant's connection changes are kept: a dispute's evidence of presence.
         const changes: PresenceChange[] = [];
         for (const session of sessions) {
@@ -114,33 +123,56 @@ export function presence(core: Core) {
           if (change) changes.push(change);
         }
         await tx.logPresence(changes);
+        if (!online) await tx.forgetSeen(sides);
+        else
+          await tx.markSeen(
+            sides
+              .filter((side) => {
+                const last = seen.get(sideKey(side));
+                return !last || at.getTime() - last.getTime() >= SEEN_EVERY_MS;
+              })
+              .map((side) => ({ ...side, at })),
+          );
         return sessions.length;
       });
     },
 
     /**
-     * Sides marked connected but silent for the presence timeout, at most `limit` sessions: each
-     * goes offline as of its last heartbeat, as if its offline report had arrived then (the pause
-     * grace and the disconnect timeout count from there). Returns the sessions claimed.
+     * Sides not heard from for the presence timeout, at most `limit`: each still marked connected
+     * to an open session goes offline as if its offline report had arrived when the timeout began
+     * (its last written heartbeat, to within a tick; never before the session started), so the
+     * pause grace and the disconnect timeout count from there. Their heartbeats are forgotten,
+     * those of sessions ended since too. Returns the sides claimed.
      */
     async forgetSilent(at: Date, limit: number): Promise<number> {
+      if (rules.presenceTimeoutSeconds === 0) return 0;
       const before = new Date(at.getTime() - rules.presenceTimeoutSeconds * 1000);
       return write(async (tx, emit) => {
-        const silent = await tx.claimSilent(before, limit);
+        const claimed = await tx.claimSilent(before, limit);
+        // Read again under the sessions' locks: a heartbeat committed meanwhile keeps its side.
+        const seen = await tx.lastSeen(
+          claimed.map(({ session, userId }) => ({ sessionId: session.id, userId })),
+        );
+        const latest = new Map<string, SessionRecord>();
+        const silent: SessionSide[] = [];
         const changes: PresenceChange[] = [];
-        for (const claimed of silent) {
-          let session = claimed;
-          for (const side of ["user", "expert"] as const) {
-            const lastSeen = side === "user" ? session.userSeenAt : session.expertSeenAt;
-            const online = side === "user" ? session.userOnline : session.expertOnline;
-            if (!online || !lastSeen || lastSeen > before) continue;
-            const applied = await apply(tx, emit, session, side, false, lastSeen);
-            if (applied.change) changes.push(applied.change);
-            session = applied.session;
-          }
+        for (const { session: claimedSession, userId } of claimed) {
+          const side = { sessionId: claimedSession.id, userId };
+          const last = seen.get(sideKey(side));
+          if (last && last > before) continue;
+          silent.push(side);
+          const session = latest.get(side.sessionId) ?? claimedSession;
+          const which = userId === session.userId ? "user" : "expert";
+          const open = ["requested", "waiting", "active"].includes(session.status);
+          if (!open || !(which === "user" ? session.userOnline : session.expertOnline)) continue;
+          const from = session.startedAt && session.startedAt > before ? session.startedAt : before;
+          const applied = await apply(tx, emit, session, which, false, from);
+          latest.set(side.sessionId, applied.session);
+          if (applied.change) changes.push(applied.change);
         }
         await tx.logPresence(changes);
-        return silent.length;
+        await tx.forgetSeen(silent);
+        return claimed.length;
       });
     },
   };

@@ -211,8 +211,10 @@ export function createSafetyStore(sql: Sql): SafetyStore {
     },
     async presenceOf(sessionId) {
       const rows =
+        // A side that came and went in the same instant (gone with the heartbeat it connected
+        // with) reads came, then went.
         await sql`select user_id, online, at from sessions.presence_log where session_id = ${sessionId}
-        order by at`;
+        order by at, online desc`;
       return rows.map((row) => ({
         userId: row.user_id as string,
         online: row.online as boolean,

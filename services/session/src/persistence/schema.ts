@@ -52,8 +52,6 @@ export const sessions = sessionsSchema.table(
     userOnline: boolean("user_online").notNull().default(false),
     expertOnline: boolean("expert_online").notNull().default(false),
     awaySince: at("away_since"),
-    userSeenAt: at("user_seen_at"),
-    expertSeenAt: at("expert_seen_at"),
     settlementPending: boolean("settlement_pending").notNull().default(false),
     lastSeq: bigint("last_seq", { mode: "bigint" }).notNull().default(sql`0`),
     queuedAt: at("queued_at"),
@@ -75,13 +73,6 @@ export const sessions = sessionsSchema.table(
     index("sessions_due").on(table.nextChargeAt).where(sql`status = 'active'`),
     index("sessions_away").on(table.awaySince).where(sql`status = 'active' and away_since is not null`),
     index("sessions_unstarted").on(table.acceptedAt).where(sql`status = 'active' and started_at is null`),
-    // Sides marked online whose heartbeats stopped (a lost offline report) are found by these.
-    index("sessions_user_seen")
-      .on(table.userSeenAt)
-      .where(sql`status in ('requested', 'waiting', 'active') and user_online`),
-    index("sessions_expert_seen")
-      .on(table.expertSeenAt)
-      .where(sql`status in ('requested', 'waiting', 'active') and expert_online`),
     index("sessions_request_expiry").on(table.expiresAt).where(sql`status in ('requested', 'waiting')`),
     index("sessions_settlement").on(table.id).where(sql`settlement_pending`),
   ],
@@ -207,6 +198,24 @@ export const reports = sessionsSchema.table(
   (table) => [
     uniqueIndex("reports_request").on(table.reporterId, table.requestId),
     index("reports_queue").on(table.status, table.id),
+  ],
+);
+
+/**
+ * Each connected side's last heartbeat (written at most every 20 s), kept apart from the session
+ * row so a heartbeat's write touches two small indexes, not every index of sessions. A row goes
+ * when its side leaves; one whose side went silent is found by `seen_at` and cleared by the tick.
+ */
+export const presenceSeen = sessionsSchema.table(
+  "presence_seen",
+  {
+    sessionId: uuid("session_id").notNull(),
+    userId: uuid("user_id").notNull(),
+    seenAt: at("seen_at").notNull(),
+  },
+  (table) => [
+    primaryKey({ columns: [table.sessionId, table.userId] }),
+    index("presence_seen_at").on(table.seenAt),
   ],
 );
 

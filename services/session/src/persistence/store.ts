@@ -44,8 +44,6 @@ const toSession = (row: Row): SessionRecord => ({
   userOnline: row.user_online as boolean,
   expertOnline: row.expert_online as boolean,
   awaySince: (row.away_since as Date | null) ?? null,
-  userSeenAt: (row.user_seen_at as Date | null) ?? null,
-  expertSeenAt: (row.expert_seen_at as Date | null) ?? null,
   settlementPending: row.settlement_pending as boolean,
   queuedAt: (row.queued_at as Date | null) ?? null,
   lastSeq: BigInt(row.last_seq as bigint),
@@ -92,8 +90,6 @@ const COLUMN: Record<keyof SessionPatch, string> = {
   userOnline: "user_online",
   expertOnline: "expert_online",
   awaySince: "away_since",
-  userSeenAt: "user_seen_at",
-  expertSeenAt: "expert_seen_at",
   queuedAt: "queued_at",
   settlementPending: "settlement_pending",
 };
@@ -306,7 +302,7 @@ function transactional(sql: Sql): SessionTx {
     },
     countActive: (expertId) => countActive(sql, expertId),
     waitingQueue: (expertId) => waitingQueue(sql, expertId),
-    async claimDueMinutes(now, leaseUntil, limit) {
+    async claimDueMinutes(now, leaseUntil, limit, silentBefore) {
       // Due minutes oldest first, with any unresolved claim among them (its minute was due when
       // it was claimed, so a pause since does not hold it back), and paused sessions' minutes
       // due before their pause began (billed time, not charged yet: billing was down, say). The
@@ -319,7 +315,9 @@ function transactional(sql: Sql): SessionTx {
           from (
             select id, lease_until from sessions.sessions
             where status = 'active' and next_charge_at <= ${now}
-              and ((lease_until is null and (paused_at is null or next_charge_at <= paused_at))
+              and ((lease_until is null and (paused_at is null or next_charge_at <= paused_at)
+                  and not exists (select 1 from sessions.presence_seen p
+                    where p.session_id = sessions.id and p.seen_at <= ${silentBefore}))
                 or lease_until <= ${now})
             order by next_charge_at limit ${limit} for update skip locked
           ) due
@@ -413,12 +411,35 @@ function transactional(sql: Sql): SessionTx {
         sql`status = 'active' and started_at is null and accepted_at <= ${acceptedBefore} and lease_until is null`,
         limit,
       ),
-    claimSilent: (before, limit) =>
-      claim(
-        sql`status in ('requested', 'waiting', 'active')
-          and ((user_online and user_seen_at <= ${before}) or (expert_online and expert_seen_at <= ${before}))`,
-        limit,
-      ),
+    async claimSilent(before, limit) {
+      const rows = await sql`
+        select s.*, p.user_id as silent_id from sessions.presence_seen p
+        join sessions.sessions s on s.id = p.session_id
+        where p.seen_at <= ${before}
+        order by p.seen_at limit ${limit} for update of s skip locked`;
+      return rows.map((row) => ({ session: toSession(row), userId: row.silent_id as string }));
+    },
+    async lastSeen(sides) {
+      if (sides.length === 0) return new Map();
+      const rows = await sql`select p.session_id, p.user_id, p.seen_at from sessions.presence_seen p
+        join unnest(${sides.map((s) => s.sessionId)}::uuid[], ${sides.map((s) => s.userId)}::uuid[])
+          as v(session_id, user_id) on p.session_id = v.session_id and p.user_id = v.user_id`;
+      return new Map(rows.map((row) => [`${row.session_id}/${row.user_id}`, row.seen_at as Date]));
+    },
+    async markSeen(entries) {
+      if (entries.length === 0) return;
+      await sql`insert into sessions.presence_seen (session_id, user_id, seen_at)
+        select * from unnest(${entries.map((e) => e.sessionId)}::uuid[], ${entries.map((e) => e.userId)}::uuid[],
+          ${entries.map((e) => e.at.toISOString())}::timestamptz[])
+        on conflict (session_id, user_id) do update set seen_at = excluded.seen_at`;
+    },
+    async forgetSeen(sides) {
+      if (sides.length === 0) return;
+      await sql`delete from sessions.presence_seen p
+        using unnest(${sides.map((s) => s.sessionId)}::uuid[], ${sides.map((s) => s.userId)}::uuid[])
+          as v(session_id, user_id)
+        where p.session_id = v.session_id and p.user_id = v.user_id`;
+    },
     claimToPause: (before, limit) =>
       claim(sql`status = 'active' and away_since <= ${before} and paused_at is null`, limit),
     async claimSettlement(now, leaseUntil, limit) {

@@ -5287,7 +5287,8 @@ export const SessionServiceService = {
    * request on). A chat meters from acceptance, unless its user had it open and left before
    * it was accepted; a call, and such a chat, once both are connected. Metering pauses after a
    * grace period while a participant is away, and the session ends as disconnected if they do
-   * not return (or if the two never both connect).
+   * not return (or if the two never both connect). While connected, repeat the report (online)
+   * every ≤ 30 s: a side not heard from for PRESENCE_TIMEOUT_SECONDS (90) is taken as gone.
    * Callers: service identity: edge.
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED
    */
@@ -5424,7 +5425,8 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
    * request on). A chat meters from acceptance, unless its user had it open and left before
    * it was accepted; a call, and such a chat, once both are connected. Metering pauses after a
    * grace period while a participant is away, and the session ends as disconnected if they do
-   * not return (or if the two never both connect).
+   * not return (or if the two never both connect). While connected, repeat the report (online)
+   * every ≤ 30 s: a side not heard from for PRESENCE_TIMEOUT_SECONDS (90) is taken as gone.
    * Callers: service identity: edge.
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED
    */
@@ -5739,7 +5741,8 @@ export interface SessionServiceClient extends Client {
    * request on). A chat meters from acceptance, unless its user had it open and left before
    * it was accepted; a call, and such a chat, once both are connected. Metering pauses after a
    * grace period while a participant is away, and the session ends as disconnected if they do
-   * not return (or if the two never both connect).
+   * not return (or if the two never both connect). While connected, repeat the report (online)
+   * every ≤ 30 s: a side not heard from for PRESENCE_TIMEOUT_SECONDS (90) is taken as gone.
    * Callers: service identity: edge.
    * Errors: INVALID_ARGUMENT VALIDATION_FAILED
    */
