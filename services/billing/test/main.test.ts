@@ -79,4 +79,11 @@ t.test("under NODE_ENV=production without RazorpayX, payouts are refused, not ma
     ),
   );
   t.equal(refused.reason, "PAYOUTS_NOT_CONFIGURED", "the development rail, which pays at once, is not there");
+  const operator = { bearerToken: await issuer.userToken({ role: "operator" }) };
+  const retried = await failure(client.retryPayout({ payoutId: newId() }, operator));
+  t.equal(
+    retried.reason,
+    "PAYOUTS_NOT_CONFIGURED",
+    "nor is a retry taken from earnings for nothing to send it",
+  );
 });

@@ -327,8 +327,9 @@ export interface PayoutStore {
   setAccount(account: PayoutAccount, details: PayoutDetails): Promise<PayoutAccount>;
   getAccount(expertUserId: string): Promise<PayoutAccount | undefined>;
   /**
-   * Where a payout goes, decrypted: the account as verified when it was taken or retried
-   * (undefined for a payout made before payouts kept it, and not processing since).
+   * Where a payout goes, decrypted: the account as verified when it was taken or retried. One
+   * taken before payouts kept it is bound now to the account if verified (else undefined: not
+   * sent until it is).
    */
   destination(payout: {
     payoutId: string;

@@ -120,10 +120,14 @@ async function bindVerifiedAccount(tx: Tx, payout: Payout) {
     from billing.payout_accounts a
     where p.id = ${payout.payoutId} and a.expert_user_id = p.expert_user_id and a.kyc_status = 'verified'
     returning p.id`;
-  if (!bound)
-    throw failedPrecondition("KYC_NOT_VERIFIED", "the payout account changed and is not verified yet", {
-      metadata: { kyc_status: "pending" },
+  if (!bound) {
+    const [account] = await tx<{ kyc_status: KycStatus }[]>`
+      select kyc_status from billing.payout_accounts where expert_user_id = ${payout.expertUserId}`;
+    const kycStatus = account?.kyc_status ?? "pending";
+    throw failedPrecondition("KYC_NOT_VERIFIED", `the payout account changed; its KYC is ${kycStatus}`, {
+      metadata: { kyc_status: kycStatus },
     });
+  }
   return payout;
 }
 
@@ -159,9 +163,20 @@ export function createPayoutStore(sql: Sql, platform: PlatformAccounts, sealer: 
     },
 
     async destination({ payoutId, expertUserId }) {
-      const [row] = await sql<Pick<AccountRow, "method" | "holder_name" | "sealed_details">[]>`
+      type Destination = Pick<AccountRow, "method" | "holder_name" | "sealed_details">;
+      const [kept] = await sql<Destination[]>`
         select method, holder_name, sealed_details from billing.payouts
         where id = ${payoutId} and sealed_details is not null`;
+      // A payout from before payouts kept one is bound now, to the account if it is verified.
+      const [row] = kept
+        ? [kept]
+        : await sql<Destination[]>`
+            update billing.payouts p set method = a.method, holder_name = a.holder_name,
+              sealed_details = a.sealed_details
+            from billing.payout_accounts a
+            where p.id = ${payoutId} and p.status = 'processing' and p.sealed_details is null
+              and a.expert_user_id = p.expert_user_id and a.kyc_status = 'verified'
+            returning p.method, p.holder_name, p.sealed_details`;
       return (
         row && {
           method: row.method,

@@ -15,6 +15,9 @@ import {
 } from "../payouts";
 import type { Core } from "./core";
 
+const payoutsNotConfigured = () =>
+  failedPrecondition("PAYOUTS_NOT_CONFIGURED", "payouts are not configured here");
+
 /** Experts' payouts: the payout account and its KYC, withdrawals, automatic payouts, retries. */
 export function payouts(core: Core) {
   const { store, now, checks, currencyOr, key } = core;
@@ -151,8 +154,7 @@ export function payouts(core: Core) {
       checks().positiveMoney(input.amount, "amount").requestId(input.requestId).done();
       // A fast refusal; the decisive check is planWithdrawal's, under the earnings row lock.
       if (await store.freezes.isFrozen(input.expertUserId)) throw walletFrozen(input.expertUserId);
-      if (!core.payoutProvider)
-        throw failedPrecondition("PAYOUTS_NOT_CONFIGURED", "payouts are not configured here");
+      if (!core.payoutProvider) throw payoutsNotConfigured();
       const at = now();
       const payout = await store.payouts.withdraw(
         key(scope, "withdraw", input.requestId, { expertUserId: input.expertUserId, amount: input.amount }),
@@ -189,6 +191,8 @@ export function payouts(core: Core) {
 
     /** A failed payout taken from earnings again and sent; one never acknowledged, sent again. */
     async retryPayout(payoutId: string): Promise<Payout> {
+      // Nothing would send it: a failed one stays in earnings rather than wait in clearing.
+      if (!core.payoutProvider) throw payoutsNotConfigured();
       const payout = await store.payouts.get(payoutId);
       if (!payout) throw notFound("PAYOUT_NOT_FOUND", `no payout ${payoutId}`);
       if (payout.status === "processing" && !payout.providerPayoutId) {
@@ -214,6 +218,7 @@ export function payouts(core: Core) {
     /**
      * The automatic payout: every verified expert whose earnings reach `threshold` withdraws them
      * all, once per `period` (the request id names the period, so instances and restarts agree).
+     * Without a payout rail, nobody.
      */
     async runAutomaticPayouts(input: {
       currency: string;
@@ -223,6 +228,7 @@ export function payouts(core: Core) {
       since: Date;
       limit: number;
     }) {
+      if (!core.payoutProvider) return 0;
       const due = await store.payouts.dueAutomatic(input);
       let requested = 0;
       for (const { expertUserId, earnings } of due) {
