@@ -471,4 +471,19 @@ t.test("preferences per channel and kind; security always on; per-person rate li
     ["rate_limited", "sent or due", "sent or due"],
     "a burst becomes at most the hourly SMS limit",
   );
+  // An hour on for the two that went: the one refused does not count against the next hour.
+  await h.sql`update users.deliveries set created_at = created_at - interval '61 minutes'
+    where user_id = ${person.userId} and channel = 'sms' and status <> 'rate_limited'`;
+  for (const eventId of ["req-3", "req-4"])
+    await h.client.notify(
+      { eventId, userId: person.userId, kind: NotificationKind.NOTIFICATION_KIND_REQUEST_WAITING, data: {} },
+      h.as.session,
+    );
+  const all =
+    await h.sql`select status from users.deliveries where user_id = ${person.userId} and channel = 'sms'`;
+  t.same(
+    all.map((r) => (r.status === "rate_limited" ? "rate_limited" : "sent or due")).sort(),
+    ["rate_limited", "sent or due", "sent or due", "sent or due", "sent or due"],
+    "the next hour sends its two: what was refused is not counted as sent",
+  );
 });

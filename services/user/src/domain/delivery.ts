@@ -111,8 +111,9 @@ export function planDeliveries(
       if (targets.length === 0) continue;
       const key = `${item.userId}:${channel}`;
       const used = counts.get(key) ?? context.recent[channel] ?? 0;
-      counts.set(key, used + 1);
       const limited = used >= rules.perHour[channel] && !SECURITY_KINDS.has(item.kind);
+      // A notification counts once, however many devices, and only if it may go out.
+      counts.set(key, limited ? used : used + 1);
       for (const device of targets)
         planned.push({
           deliveryId: newId(),

@@ -53,13 +53,16 @@ function targetOf(row: Record<string, unknown>): DeliveryTarget | undefined {
 export function createDeliveryStore(sql: Sql): DeliveryStore {
   return {
     async contexts(userIds, since) {
-      // One statement: each person with their devices, overrides and the hour's count per channel.
+      // One statement: each person with their devices, overrides and the hour's count per channel
+      // (notifications that went out or may go, whatever their devices; refused ones not).
       const rows = await sql`select p.user_id, p.preferences, c.email, c.phone,
           (select coalesce(json_agg(d), '[]') from users.devices d where d.user_id = p.user_id) as devices,
           (select coalesce(json_object_agg(o.channel || ':' || o.kind, o.enabled), '{}')
             from users.channel_preferences o where o.user_id = p.user_id) as overrides,
-          (select coalesce(json_object_agg(r.channel, r.n), '{}') from (select channel, count(*)::int as n
-            from users.deliveries where user_id = p.user_id and created_at > ${since.toISOString()}::timestamptz
+          (select coalesce(json_object_agg(r.channel, r.n), '{}') from (
+            select channel, count(distinct notification_id)::int as n from users.deliveries
+            where user_id = p.user_id and created_at > ${since.toISOString()}::timestamptz
+              and status <> 'rate_limited'
             group by channel) r) as recent
         from users.profiles p left join users.contact_points c on c.user_id = p.user_id
         where p.user_id = any(${userIds}::uuid[])`;
