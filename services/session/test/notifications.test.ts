@@ -1,4 +1,5 @@
 import { createDatabase } from "@parley/kit/db";
+import { invalidArgument } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
 import { createNotificationRelay, type Notifier, userNotifier } from "@parley/kit/notify";
 import { SessionKind } from "@parley/proto/parley/session/v1/session";
@@ -115,6 +116,40 @@ t.test("declined, cancelled; a failed delivery is retried later", async (t) => {
   await harness.sql`update sessions.notification_outbox set next_attempt_at = now()`;
   while ((await relay.drainOnce()) > 0);
   t.same(await outbox(), []);
+});
+
+t.test("a notice user refuses as invalid is dropped, not retried for ever ahead of the next", async (t) => {
+  const user = await harness.person();
+  const expert = await harness.expert();
+  await harness.fund(user.userId, RATE * 40n);
+  const request = async () =>
+    (
+      await harness.session.requestSession(
+        { expertId: expert.userId, kind: SessionKind.SESSION_KIND_CHAT, requestId: newId() },
+        user.call,
+      )
+    ).session!.sessionId;
+  const first = await request();
+  await harness.session.declineSession({ sessionId: first }, expert.call);
+  const second = await request();
+  await harness.session.declineSession({ sessionId: second }, expert.call);
+  const real = userNotifier(harness.user);
+  const refusing: Notifier = {
+    notify: (intent) =>
+      intent.id === `${first}:declined`
+        ? Promise.reject(invalidArgument("VALIDATION_FAILED", "data is too long"))
+        : real.notify(intent),
+    notifyMany: () => Promise.reject(invalidArgument("VALIDATION_FAILED", "data is too long")),
+  };
+  const relay = relayOver(refusing);
+  while ((await relay.drainOnce()) > 0);
+  t.same(
+    (await outbox()).filter((row) => row.payload.userId === user.userId),
+    [],
+    "the refused one is gone, and the one behind it went",
+  );
+  const kinds = (await inbox(user)).filter((n) => n.data.session_id === second);
+  t.equal(kinds.length, 1, "the person heard of the second decline");
 });
 
 t.test(

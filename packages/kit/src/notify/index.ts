@@ -4,6 +4,7 @@ import {
   type NotifyRequest,
 } from "@parley/proto/parley/user/v1/user";
 import type { Sql } from "../db";
+import { isAppError } from "../errors";
 import type { Logger } from "../log";
 import { createOutboxRelay } from "../outbox";
 
@@ -74,14 +75,25 @@ export interface NotificationRelayOptions {
  * Relays a service's notification outbox to user.NotifyMany (idempotent by the row id), a
  * batch's intents in one call (a lone one through user.Notify), woken by the NOTIFY of each
  * committed intent, per person in order; a refused call is delivered again intent by intent.
+ * An intent user refuses as invalid (INVALID_ARGUMENT: its data too long, say) never will be
+ * taken: it is logged as an error and dropped, not retried for ever ahead of the person's later
+ * notices.
  */
 export function createNotificationRelay(options: NotificationRelayOptions) {
+  const { log, table } = options;
   return createOutboxRelay<Omit<NotificationIntent, "id">>({
     sql: options.sql,
-    table: options.table,
-    log: options.log,
+    table,
+    log,
     pollMs: options.pollMs,
-    deliver: ({ id, payload }) => options.notifier.notify({ id, ...payload }),
+    deliver: async ({ id, payload }) => {
+      try {
+        await options.notifier.notify({ id, ...payload });
+      } catch (error) {
+        if (!isAppError(error) || error.kind !== "invalid_argument") throw error;
+        log.error({ err: error, table, id, kind: payload.kind }, "notification refused as invalid; dropped");
+      }
+    },
     deliverMany: (rows) => options.notifier.notifyMany(rows.map(({ id, payload }) => ({ id, ...payload }))),
     orderKey: (payload) => payload.userId,
   });

@@ -224,7 +224,7 @@ export function createSafety(deps: SafetyDeps) {
       const moderatorId = requireModerator(principal);
       requireUuid(input.reportId, "report_id");
       if (!input.resolution) throw invalidArgument("VALIDATION_FAILED", "resolution is required");
-      requireReason(input.note, "note");
+      const note = requireReason(input.note, "note");
       if (input.resolution === "suspended") {
         if (!deps.backOffice || !input.staffToken)
           throw new AppError(
@@ -240,7 +240,7 @@ export function createSafety(deps: SafetyDeps) {
           // The reason names the report, and stays within the staff-reason bound the note may fill.
           await deps.backOffice.suspend(
             report.subjectUserId,
-            `report ${report.id}: ${input.note}`.slice(0, MAX_REASON_LENGTH),
+            `report ${report.id}: ${note}`.slice(0, MAX_REASON_LENGTH),
             input.staffToken,
           );
       }
@@ -272,13 +272,13 @@ export function createSafety(deps: SafetyDeps) {
             id: `report:${report.id}:warning`,
             userId: report.subjectUserId,
             kind: "moderation_warning",
-            data: { report_id: report.id, reason: report.reason, note: input.note },
+            data: { report_id: report.id, reason: report.reason, note },
           });
         const resolved: ReportRecord = {
           ...report,
           status: "resolved",
           resolution: input.resolution!,
-          resolutionNote: input.note,
+          resolutionNote: note,
           resolvedBy: moderatorId,
           resolvedAt: at,
         };
@@ -394,7 +394,7 @@ export function createSafety(deps: SafetyDeps) {
       const supportId = requireSupport(principal);
       requireUuid(input.disputeId, "dispute_id");
       if (!input.decision) throw invalidArgument("VALIDATION_FAILED", "decision is required");
-      requireReason(input.note, "note");
+      const note = requireReason(input.note, "note");
       if (input.decision === "partial_refund" && (!input.amount || input.amount.minor <= 0n))
         throw invalidArgument("VALIDATION_FAILED", "a partial refund needs a positive amount");
       const dispute = await store.getDispute(input.disputeId);
@@ -429,7 +429,7 @@ export function createSafety(deps: SafetyDeps) {
           status,
           refundedMinor: refund.amountMinor,
           refundId: refund.refundId,
-          resolutionNote: input.note,
+          resolutionNote: note,
           resolvedBy: supportId,
           resolvedAt: now(),
         };
