@@ -1,6 +1,7 @@
 // Idempotent demo data through the public gRPC APIs (as a partner backend would): an admin
 // (auth's BOOTSTRAP_ADMIN_*), three experts with rates and specialisations, and a user with
-// a funded wallet. Running it again changes nothing.
+// a funded wallet. Running it again changes nothing; an account someone has changed since (its
+// password, MFA turned on) is left as it is, and said so, rather than stopping the platform.
 import { isAppError } from "@parley/kit/errors";
 import { createServiceClient } from "@parley/kit/grpc";
 import { AuthServiceService, Role } from "@parley/proto/parley/auth/v1/auth";
@@ -22,6 +23,8 @@ export interface SeedResult {
   admin: DemoAccount;
   experts: DemoAccount[];
   user: DemoAccount;
+  /** Accounts the seed could not sign in as (changed since it made them): left as they are. */
+  left: string[];
 }
 
 const inr = (rupees: number) => ({ amountMinor: BigInt(rupees * 100), currency: "INR" });
@@ -99,33 +102,65 @@ export async function seedDemoData(options: {
     address: options.grpc.billing,
     defaultDeadlineMs: 15_000,
   });
+  const left: string[] = [];
+  const result = (): SeedResult => ({
+    admin: { name: "Admin", ...options.admin },
+    experts: EXPERTS.map((e) => ({ name: e.name, email: e.email, password: DEMO_PASSWORD })),
+    user: { name: "Priya Demo", email: "priya@parley.local", password: DEMO_PASSWORD },
+    left,
+  });
+  /** An account someone changed (password, MFA, locked): not the seed's to sign in as any more. */
+  const changed = (error: unknown) =>
+    isAppError(error) && error.kind !== "unavailable" && error.kind !== "deadline_exceeded";
   try {
+    /** Tokens, or undefined when the account needs MFA now. */
     const login = async (email: string, password: string) => {
       const response = await auth.login({ identifier: email, password, deviceName: "seed" });
-      if (response.result?.$case !== "tokens") throw new Error(`${email} needs MFA; the seed cannot sign in`);
-      return response.result.value;
+      return response.result?.$case === "tokens" ? response.result.value : undefined;
     };
     /**
-     * Signs in, or registers the account the first time. Signing in first keeps restarts off
-     * auth's registration limit (per IP and hour, shared through Redis when REDIS_URL is set).
+     * Signs in, or registers the account the first time; undefined (and noted in `left`) when it
+     * was changed since. Signing in first keeps restarts off auth's registration limit (per IP
+     * and hour, shared through Redis when REDIS_URL is set).
      */
     const account = async (name: string, email: string) => {
       try {
         const tokens = await login(email, DEMO_PASSWORD);
-        return { userId: tokenSubject(tokens.accessToken), accessToken: tokens.accessToken };
+        if (tokens) return { userId: tokenSubject(tokens.accessToken), accessToken: tokens.accessToken };
+        left.push(email);
+        return undefined;
       } catch (error) {
-        if (!isAppError(error, "INVALID_CREDENTIALS")) throw error;
+        if (!isAppError(error, "INVALID_CREDENTIALS")) {
+          if (!changed(error)) throw error;
+          left.push(email);
+          return undefined;
+        }
       }
-      const { account: created, tokens } = await auth.register({
-        email,
-        phone: "",
-        password: DEMO_PASSWORD,
-        displayName: name,
-        deviceName: "seed",
-      });
-      return { userId: created!.userId, accessToken: tokens!.accessToken };
+      try {
+        const { account: created, tokens } = await auth.register({
+          email,
+          phone: "",
+          password: DEMO_PASSWORD,
+          displayName: name,
+          deviceName: "seed",
+        });
+        return { userId: created!.userId, accessToken: tokens!.accessToken };
+      } catch (error) {
+        // There, with another password now.
+        if (!changed(error)) throw error;
+        left.push(email);
+        return undefined;
+      }
     };
-    const admin = { bearerToken: (await login(options.admin.email, options.admin.password)).accessToken };
+    const adminTokens = await login(options.admin.email, options.admin.password).catch((error: unknown) => {
+      if (!changed(error)) throw error;
+      return undefined;
+    });
+    if (!adminTokens) {
+      left.push(options.admin.email);
+      return result();
+    }
+    const admin = { bearerToken: adminTokens.accessToken };
     /**
      * Each person sets their own name: auth's outbox may not have delivered the one given at
      * registration yet, and a person's own update creates their profile when it is still missing.
@@ -142,6 +177,7 @@ export async function seedDemoData(options: {
 
     for (const expert of EXPERTS) {
       const person = await account(expert.name, expert.email);
+      if (!person) continue;
       const { userId } = person;
       await auth.setUserRole({ userId, role: Role.ROLE_EXPERT, reason: "demo expert" }, admin);
       await users.upsertExpertProfile(
@@ -172,18 +208,15 @@ export async function seedDemoData(options: {
     }
 
     const user = await account("Priya Demo", "priya@parley.local");
-    await named(user, "Priya Demo");
-    // A fixed request id: a second run finds the grant already made and credits nothing.
-    await billing.grantCredit(
-      { userId: user.userId, amount: inr(500), note: "demo wallet", requestId: "seed-demo-wallet-priya" },
-      admin,
-    );
-
-    return {
-      admin: { name: "Admin", ...options.admin },
-      experts: EXPERTS.map((e) => ({ name: e.name, email: e.email, password: DEMO_PASSWORD })),
-      user: { name: "Priya Demo", email: "priya@parley.local", password: DEMO_PASSWORD },
-    };
+    if (user) {
+      await named(user, "Priya Demo");
+      // A fixed request id: a second run finds the grant already made and credits nothing.
+      await billing.grantCredit(
+        { userId: user.userId, amount: inr(500), note: "demo wallet", requestId: "seed-demo-wallet-priya" },
+        admin,
+      );
+    }
+    return result();
   } finally {
     auth.close();
     users.close();

@@ -150,7 +150,12 @@ Parley is running.
                 (Stripe, Razorpay, RazorpayX: POST ${http}/v1/webhooks/{stripe,razorpay,razorpayx}, keys in billing's env)
 
 Demo accounts (email / password):
-${rows.map((r) => `  ${r.name.padEnd(12)} ${r.email.padEnd(22)} ${r.password}`).join("\n")}
+${rows
+  .map(
+    (r) =>
+      `  ${r.name.padEnd(12)} ${r.email.padEnd(22)} ${seeded.left.includes(r.email) ? "(changed since it was seeded: left as it is)" : r.password}`,
+  )
+  .join("\n")}
   Priya's wallet holds ₹500; the experts are Asha (vedic, tarot), Ravi (numerology), Meera (career).
   Experts read as online while their app holds a WebSocket open (presence heartbeats).
 

@@ -57,4 +57,16 @@ t.test("the demo seed on a fresh platform, twice", async (t) => {
 
   t.same(await seed(), seeded, "a second run reports the same accounts");
   t.same(await look(), first, "and changes nothing: no second grant, no duplicate experts");
+
+  // Someone signs in as Priya and changes her password: the next start still comes up.
+  const priya = await login(seeded.user.email, seeded.user.password);
+  const changed = await fetch(`${platform.httpUrl}/v1/auth/password:change`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${priya}`, "content-type": "application/json" },
+    body: JSON.stringify({ current_password: seeded.user.password, new_password: "Priya's own secret 42" }),
+  });
+  t.equal(changed.status, 200, "Priya's password changed");
+  const third = await seed();
+  t.same(third.left, [seeded.user.email], "her account is left as it is, and said so");
+  t.same(third.experts, seeded.experts, "the rest is seeded as before");
 });
