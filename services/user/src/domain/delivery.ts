@@ -271,13 +271,20 @@ function withinDeadline(sending: Promise<DeliveryOutcome>): Promise<DeliveryOutc
  * until `maxAttempts`; anything else failed. At least once: until that statement commits, the
  * batch stays leased, so a worker that dies (or whose record fails) mid-batch loses nothing —
  * after the lease every delivery of the batch is claimed and sent again, the ones already sent
- * included.
+ * included. When `stopping` settles first (shutdown), the attempts that have answered are
+ * recorded at once and the sends still out stay leased: a slow one cannot keep the batch's
+ * answered ones unrecorded past the process's grace (and sent again after the lease).
  */
-export async function deliverBatch(deps: DeliverDeps, limit: number): Promise<number> {
+export async function deliverBatch(
+  deps: DeliverDeps,
+  limit: number,
+  stopping?: Promise<void>,
+): Promise<number> {
   const claimed = await deps.store.claim(limit, LEASE_SECONDS);
   if (claimed.length === 0) return 0;
-  const attempts = await Promise.all(
-    claimed.map(async (delivery): Promise<RecordedAttempt> => {
+  const answered: RecordedAttempt[] = [];
+  const sending = Promise.all(
+    claimed.map(async (delivery): Promise<void> => {
       const attempt = delivery.attempts + 1;
       const adapter = delivery.target && deps.adapters[delivery.target.channel];
       let result: DeliveryOutcome;
@@ -294,21 +301,24 @@ export async function deliverBatch(deps: DeliverDeps, limit: number): Promise<nu
           (error: unknown) => ({ outcome: "retry" as const, detail: String(error) }),
         );
       const recorded = { deliveryId: delivery.deliveryId, attempt, outcome: result };
-      if (result.outcome === "retry" && attempt < deps.rules.maxAttempts)
-        return {
-          ...recorded,
-          status: "pending",
-          retryInSeconds: retryBackoffSeconds(attempt),
-          goneDeviceId: null,
-        };
-      return {
-        ...recorded,
-        status: result.outcome === "sent" ? "sent" : result.outcome === "gone" ? "gone" : "failed",
-        retryInSeconds: 0,
-        goneDeviceId: result.outcome === "gone" ? delivery.deviceId : null,
-      };
+      answered.push(
+        result.outcome === "retry" && attempt < deps.rules.maxAttempts
+          ? {
+              ...recorded,
+              status: "pending",
+              retryInSeconds: retryBackoffSeconds(attempt),
+              goneDeviceId: null,
+            }
+          : {
+              ...recorded,
+              status: result.outcome === "sent" ? "sent" : result.outcome === "gone" ? "gone" : "failed",
+              retryInSeconds: 0,
+              goneDeviceId: result.outcome === "gone" ? delivery.deviceId : null,
+            },
+      );
     }),
   );
-  await deps.store.record(attempts);
+  await Promise.race([sending, ...(stopping === undefined ? [] : [stopping])]);
+  await deps.store.record([...answered]);
   return claimed.length;
 }

@@ -15,7 +15,11 @@ const GATHER_MS = 50;
  * retries that came due and other instances' work; drains batch after batch while full.
  */
 export function createDeliveryWorker(deps: DeliverDeps, log: Logger, pollMs = 1_000) {
-  const drainOnce = () => deliverBatch(deps, BATCH);
+  let stopping!: () => void;
+  const stopped = new Promise<void>((resolve) => {
+    stopping = resolve;
+  });
+  const drainOnce = () => deliverBatch(deps, BATCH, stopped);
   const loop = createDrainLoop({ drainOnce, batch: BATCH, log, what: "deliveries", gatherMs: GATHER_MS });
   const timer = setInterval(loop.nudge, pollMs);
   timer.unref();
@@ -23,8 +27,10 @@ export function createDeliveryWorker(deps: DeliverDeps, log: Logger, pollMs = 1_
     nudge: loop.nudge,
     /** One batch now (tests). */
     drainOnce,
+    /** Stops: a batch under way records what has answered and leaves the rest leased. */
     async stop() {
       clearInterval(timer);
+      stopping();
       await loop.stop();
     },
   };
