@@ -112,6 +112,7 @@ const h = await startHarness(t, {
     rules: {
       ...DEFAULT_DELIVERY_RULES,
       perHour: { web_push: 60, mobile_push: 60, email: 20, sms: 2 },
+      securityPerHour: { web_push: 120, mobile_push: 120, email: 40, sms: 4 },
       maxAttempts: 3,
       // The push service stand-in, on loopback.
       pushServices: ["http://127.0.0.1"],
@@ -400,6 +401,31 @@ t.test("one batch's outcomes all recorded: sent, gone, failed and a retry", asyn
     ).map((r) => r.outcome),
     ["retry", "sent"],
     "the retry is sent once due",
+  );
+});
+
+t.test("security notices pass the ordinary limit, up to a limit of their own", async (t) => {
+  const person = await h.person();
+  await h.client.ensureProfile(
+    { userId: person.userId, displayName: "Dev", email: "", phone: "+919800000003" },
+    h.as.auth,
+  );
+  for (let i = 0; i < 6; i++)
+    await h.client.notify(
+      {
+        eventId: `signin-${person.userId}-${i}`,
+        userId: person.userId,
+        kind: NotificationKind.NOTIFICATION_KIND_NEW_SIGN_IN,
+        data: { device: `Firefox ${i}` },
+      },
+      h.as.auth,
+    );
+  const sms =
+    await h.sql`select status from users.deliveries where user_id = ${person.userId} and channel = 'sms'`;
+  t.same(
+    sms.map((r) => (r.status === "rate_limited" ? "rate_limited" : "sent or due")).sort(),
+    ["rate_limited", "rate_limited", "sent or due", "sent or due", "sent or due", "sent or due"],
+    "four sign-in SMS an hour (twice the ordinary two), not one per sign-in without end",
   );
 });
 

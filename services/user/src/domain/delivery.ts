@@ -35,6 +35,12 @@ const DEFAULTS: Record<DeliveryChannel, (kind: NotificationKind) => boolean> = {
 export interface DeliveryRules {
   /** Deliveries per person per channel per hour; more are recorded as rate_limited, not sent. */
   perHour: Record<DeliveryChannel, number>;
+  /**
+   * Security notices (a new sign-in, a password changed) are not held back by the ordinary
+   * limit, but stop at this many per hour (all notices counted): signing in again and again must
+   * not send SMS and email without end to an address nobody has verified.
+   */
+  securityPerHour: Record<DeliveryChannel, number>;
   /** Attempts before a transient failure becomes final. */
   maxAttempts: number;
   /**
@@ -57,6 +63,7 @@ export const BROWSER_PUSH_SERVICES = [
 
 export const DEFAULT_DELIVERY_RULES: DeliveryRules = {
   perHour: { web_push: 60, mobile_push: 60, email: 20, sms: 5 },
+  securityPerHour: { web_push: 120, mobile_push: 120, email: 40, sms: 10 },
   maxAttempts: 5,
   pushServices: BROWSER_PUSH_SERVICES,
   devicesPerPerson: 10,
@@ -111,7 +118,8 @@ export function planDeliveries(
       if (targets.length === 0) continue;
       const key = `${item.userId}:${channel}`;
       const used = counts.get(key) ?? context.recent[channel] ?? 0;
-      const limited = used >= rules.perHour[channel] && !SECURITY_KINDS.has(item.kind);
+      const limited =
+        used >= (SECURITY_KINDS.has(item.kind) ? rules.securityPerHour : rules.perHour)[channel];
       // A notification counts once, however many devices, and only if it may go out.
       counts.set(key, limited ? used : used + 1);
       for (const device of targets)
