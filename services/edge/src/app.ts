@@ -70,6 +70,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, options) => {
     toleranceSeconds: config.WEBHOOK_TOLERANCE_SECONDS,
     deadlineMs: config.UPSTREAM_DEADLINE_MS,
     credentials: options.credentials,
+    rates: { perMinute: config.RATE_LIMIT_PER_MINUTE, routes: config.RATE_LIMIT_ROUTES },
   });
   await fastify.register(websocketRoutes, { hub: options.hub });
   await fastify.register(consoleRoutes, {

@@ -100,6 +100,27 @@ t.test("anonymous callers are counted by address, an IPv6 one by its /64", async
   t.equal(await from("2001:db8:7:8::1"), 503, "the next /64 has its own");
 });
 
+t.test("webhook routes have their own counters, set by RATE_LIMIT_ROUTES", async (t) => {
+  const edge = await startLoneEdge(t, {
+    RATE_LIMIT_PER_MINUTE: "3",
+    RATE_LIMIT_ROUTES: "POST /v1/webhooks/{provider}=2",
+  });
+  const leftOfMinute = 60_000 - (Date.now() % 60_000);
+  if (leftOfMinute < 5_000) await new Promise((resolve) => setTimeout(resolve, leftOfMinute + 100));
+  const status = async (method: string, path: string) => {
+    const response = await fetch(edge.url + path, {
+      method,
+      ...(method === "POST" ? { headers: { "content-type": "application/json" }, body: "{}" } : {}),
+    });
+    await response.arrayBuffer();
+    return response.status;
+  };
+  const webhooks = [];
+  for (let i = 0; i < 3; i++) webhooks.push(await status("POST", "/v1/webhooks/stripe"));
+  t.same(webhooks, [503, 503, 429], "the route's own two a minute (billing is unreachable here)");
+  t.equal(await status("GET", "/v1/experts"), 503, "and the API's allowance is untouched by them");
+});
+
 t.test("a GET's HEAD counts against the GET's limit: it makes the same upstream call", async (t) => {
   const edge = await startLoneEdge(t, { RATE_LIMIT_ROUTES: "GET /v1/experts=4" });
   const leftOfMinute = 60_000 - (Date.now() % 60_000);

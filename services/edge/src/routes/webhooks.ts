@@ -3,6 +3,7 @@ import { newId } from "@parley/kit/ids";
 import { runTraced } from "@parley/kit/tracing";
 import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import type { Catalogue } from "../http/catalogue";
+import { RATE_WINDOW_MS, routeLimit } from "../http/rate-counter";
 import { decodeResponse, encodeJson } from "../http/transcode";
 import { upstreamMetadata } from "../metadata";
 import { confirmPaymentRequest, SIGNATURE_HEADER, verifySignature } from "../webhooks/payments";
@@ -15,7 +16,15 @@ export interface WebhookOptions {
   deadlineMs: number;
   /** The edge's own service token: billing accepts webhooks only from the edge. */
   credentials: () => Promise<string>;
+  /** Route limits (RATE_LIMIT_ROUTES) and the default one. */
+  rates: { perMinute: number; routes: Record<string, number> };
 }
+
+/**
+ * A webhook route's limit per minute and source address unless RATE_LIMIT_ROUTES names it: a
+ * provider sends its bursts (several events per payment) from a few addresses.
+ */
+const WEBHOOK_PER_MINUTE = 6_000;
 
 const CONFIRM_PATH = "/parley.billing.v1.BillingService/ConfirmPayment";
 const RECEIVE_PATH = "/parley.billing.v1.BillingService/ReceiveProviderWebhook";
@@ -40,6 +49,14 @@ const webhookRoutes: FastifyPluginAsync<WebhookOptions> = async (app, options) =
   const receive = billing.method.receiveProviderWebhook!;
   for (const type of ["application/json", "application/x-www-form-urlencoded", "text/plain"])
     app.addContentTypeParser(type, { parseAs: "buffer" }, (_request, body, parsed) => parsed(null, body));
+  // Each route its own counters and limit, not the shared default of routes without settings.
+  const rateLimit = (template: string) => ({
+    max: routeLimit(
+      { verb: "POST", template },
+      { perMinute: Math.max(WEBHOOK_PER_MINUTE, options.rates.perMinute), routes: options.rates.routes },
+    ),
+    timeWindow: RATE_WINDOW_MS,
+  });
   const metadata = async (request: FastifyRequest) =>
     upstreamMetadata({
       requestId: request.id ?? newId(),
@@ -50,7 +67,7 @@ const webhookRoutes: FastifyPluginAsync<WebhookOptions> = async (app, options) =
 
   app.post<{ Params: { provider: string } }>(
     "/v1/webhooks/:provider",
-    { config: { label: "/v1/webhooks/{provider}" } },
+    { config: { label: "/v1/webhooks/{provider}", rateLimit: rateLimit("/v1/webhooks/{provider}") } },
     async (request, reply) => {
       const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
       const headers = Object.fromEntries(
@@ -75,7 +92,12 @@ const webhookRoutes: FastifyPluginAsync<WebhookOptions> = async (app, options) =
   const secret = options.secret;
   app.post<{ Params: { provider: string } }>(
     "/v1/webhooks/payments/:provider",
-    { config: { label: "/v1/webhooks/payments/{provider}" } },
+    {
+      config: {
+        label: "/v1/webhooks/payments/{provider}",
+        rateLimit: rateLimit("/v1/webhooks/payments/{provider}"),
+      },
+    },
     async (request, reply) => {
       // No body at all (no content type either) parses to nothing: signed as empty.
       const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
