@@ -329,6 +329,19 @@ t.test(
       .waitFor();
     await shot(staffPage, "staff-live-sessions");
 
+    // The user's socket from here on goes through the test, which sees the frames the console
+    // sends and can tell it what the edge would.
+    const sent: Array<Record<string, unknown>> = [];
+    let toConsole: ((frame: unknown) => void) | undefined;
+    await userPage.routeWebSocket(/\/v1\/ws$/, (ws) => {
+      const server = ws.connectToServer();
+      ws.onMessage((message) => {
+        sent.push(JSON.parse(String(message)) as Record<string, unknown>);
+        server.send(message);
+      });
+      server.onMessage((message) => ws.send(message));
+      toConsole = (frame) => ws.send(JSON.stringify(frame));
+    });
     // A dropped connection resumes: a message sent meanwhile arrives once.
     await userPage.getByRole("button", { name: "Reconnect" }).click();
     await expertPage.getByRole("textbox", { name: "Message" }).fill("Are you still there?");
@@ -343,6 +356,34 @@ t.test(
       1,
       "after the reconnect the missed message arrives once",
     );
+    // The edge ends the chat's subscription (its session service unreachable past its retries):
+    // the console subscribes again, from the last event it had, and the chat goes on.
+    const subscribes = () => sent.filter((frame) => frame.type === "subscribe");
+    const watched = String(subscribes().at(-1)?.session_id);
+    const before = subscribes().length;
+    toConsole!({
+      type: "error",
+      session_id: watched,
+      error: {
+        code: 503,
+        status: "UNAVAILABLE",
+        reason: "UNAVAILABLE",
+        message: "the session service is unreachable",
+        details: {},
+        request_id: "injected-by-the-test",
+      },
+      retry_after_seconds: 1,
+    });
+    for (let i = 0; i < 100 && subscribes().length === before; i++)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    const again = subscribes().at(-1)!;
+    t.equal(subscribes().length, before + 1, "subscribed again after the error");
+    t.equal(again.session_id, watched);
+    t.not(again.after_seq, "0", "from the last event it had");
+    await expertPage.getByRole("textbox", { name: "Message" }).fill("Back with you");
+    await expertPage.getByRole("button", { name: "Send" }).click();
+    await userPage.getByTestId("message").filter({ hasText: "Back with you" }).waitFor();
+    t.equal(await userPage.getByTestId("message").filter({ hasText: "Back with you" }).count(), 1);
 
     mark("chatted, reconnected");
     // Every charged minute is shown, and takes the rate off the wallet shown in the room.
@@ -453,6 +494,52 @@ t.test(
       "₹30.00",
       "the refund is back in the wallet",
     );
+    // A refresh auth cannot answer now (restarting: 503) keeps the sign-in; the next one works.
+    let refreshes = 0;
+    await userPage.route("**/v1/auth/token:refresh", (route) => {
+      refreshes += 1;
+      return route.fulfill({
+        status: 503,
+        contentType: "application/json",
+        body: JSON.stringify({
+          error: { code: 503, status: "UNAVAILABLE", reason: "UNAVAILABLE", message: "" },
+        }),
+      });
+    });
+    const expiring = () =>
+      userPage.evaluate(() => {
+        const key = "parley.console.identity";
+        const storage = (
+          globalThis as unknown as {
+            sessionStorage: {
+              getItem(key: string): string | null;
+              setItem(key: string, value: string): void;
+            };
+          }
+        ).sessionStorage;
+        const identity = JSON.parse(storage.getItem(key) ?? "{}") as { expiresAt: number };
+        storage.setItem(key, JSON.stringify({ ...identity, expiresAt: Date.now() + 30_000 }));
+      });
+    await expiring();
+    const problemsBefore = problems.length;
+    await userPage.getByRole("link", { name: "Past sessions" }).click();
+    await userPage.getByTestId("past-session").first().waitFor();
+    // The browser reports the 503 this test answered as a console error: expected here.
+    problems.splice(
+      problemsBefore,
+      problems.length - problemsBefore,
+      ...problems.slice(problemsBefore).filter((p) => !p.includes("status of 503")),
+    );
+    t.ok(refreshes > 0, "a refresh was asked for");
+    t.match(
+      await userPage.getByTestId("who").textContent(),
+      user.name,
+      "and its 503 did not sign the tab out",
+    );
+    await userPage.unroute("**/v1/auth/token:refresh");
+    await expiring();
+    await userPage.getByRole("link", { name: "Wallet" }).click();
+    await userPage.getByTestId("wallet-balance").filter({ hasText: "₹30.00" }).waitFor();
 
     mark("ended, invoiced, reviewed, refunded");
     // Any account, with a second factor: the form asks for it and a backup code completes it.

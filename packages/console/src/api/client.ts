@@ -43,6 +43,8 @@ const STORAGE_KEY = "parley.console.identity";
 const NOTICE_KEY = "parley.console.notice";
 type Listener = (identity: Identity | undefined) => void;
 const listeners = new Set<Listener>();
+/** Bumped by every sign-out: a refresh answered after one is not kept. */
+let generation = 0;
 
 /** Reads a JWT's claims (our own token: no verification needed, the edge verifies it). */
 function claims(token: string): { sub: string; role: string; exp: number } {
@@ -76,6 +78,7 @@ export const session = {
   },
   /** Signs out of this tab; `notice` is shown on the sign-in page (why it happened). */
   clear(notice?: string) {
+    generation++;
     sessionStorage.removeItem(STORAGE_KEY);
     if (notice) sessionStorage.setItem(NOTICE_KEY, notice);
     for (const listener of listeners) listener(undefined);
@@ -99,21 +102,33 @@ export const anonymous = createClient<paths>({ baseUrl });
 export const api = createClient<paths>({ baseUrl });
 
 let refreshing: Promise<string | undefined> | undefined;
-/** A valid access token: refreshed (once, however many calls ask) within a minute of expiry. */
+/**
+ * A valid access token: refreshed (once, however many calls ask) within a minute of expiry.
+ * Only auth's 401 (the refresh token expired, reused or revoked) signs the tab out; a refresh
+ * that could not be made now (auth restarting, a rate limit, the network) keeps the sign-in and
+ * answers the current token while it is valid, else nothing, and the next call tries again.
+ */
 export async function accessToken(): Promise<string | undefined> {
   const identity = session.current();
   if (!identity) return undefined;
   if (identity.expiresAt - Date.now() > 60_000) return identity.accessToken;
+  const signIn = generation;
+  const current = () => (identity.expiresAt > Date.now() ? identity.accessToken : undefined);
   refreshing ??= (async () => {
     try {
-      const { data } = await anonymous.POST("/v1/auth/token:refresh", {
+      const { data, response } = await anonymous.POST("/v1/auth/token:refresh", {
         body: { refresh_token: identity.refreshToken },
       });
-      if (!data?.tokens) {
+      // Signed out (or in again) while it was on its way: its tokens are not this tab's any more.
+      if (generation !== signIn) return undefined;
+      if (data?.tokens) return session.set(data.tokens).accessToken;
+      if (response.status === 401) {
         session.clear("Signed out: the sign-in expired or was revoked.");
         return undefined;
       }
-      return session.set(data.tokens).accessToken;
+      return current();
+    } catch {
+      return current();
     } finally {
       refreshing = undefined;
     }

@@ -34,6 +34,17 @@ const REVOKED = 4003;
 /** The id of our watch_me frames: a failed stream answers an error carrying it. */
 const WATCH_ME_ID = "watch_me";
 
+/**
+ * The wait before try `attempt` (0, 1, …) of something that failed: doubling from 250 ms up to
+ * 10 s, at least what the edge asked for (`retry_after_seconds`), with jitter, so a thousand
+ * tabs told the same thing at once do not all come back at once.
+ */
+const backoffMs = (attempt: number, retryAfterSeconds?: unknown) =>
+  Math.max(
+    Math.min(10_000, 250 * 2 ** attempt) * (0.5 + Math.random() / 2),
+    typeof retryAfterSeconds === "number" ? retryAfterSeconds * 1000 : 0,
+  );
+
 export class Live {
   #socket: WebSocket | undefined;
   #state: LiveState = "offline";
@@ -41,9 +52,12 @@ export class Live {
   #attempt = 0;
   #nextId = 1;
   #pending = new Map<number, Pending>();
-  /** Watched sessions: the last stored seq seen and who listens. */
-  #sessions = new Map<string, { lastSeq: bigint; listeners: Set<(event: SessionEvent) => void> }>();
-  #watchMe: { lastSeq: bigint; listeners: Set<(n: Notification) => void> } | undefined;
+  /** Watched sessions: the last stored seq seen, who listens, and failed subscriptions in a row. */
+  #sessions = new Map<
+    string,
+    { lastSeq: bigint; listeners: Set<(event: SessionEvent) => void>; failures: number }
+  >();
+  #watchMe: { lastSeq: bigint; listeners: Set<(n: Notification) => void>; failures: number } | undefined;
   #stateListeners = new Set<(state: LiveState) => void>();
   #timers: ReturnType<typeof setTimeout>[] = [];
 
@@ -63,11 +77,16 @@ export class Live {
     this.#connect();
   }
 
+  /** Signed out: nothing of this person's (their channel's last seq, their sessions) is kept. */
   stop() {
     this.#stopped = true;
     this.#clearTimers();
     this.#socket?.close(1000, "signed out");
     this.#socket = undefined;
+    this.#watchMe = undefined;
+    this.#sessions.clear();
+    for (const pending of this.#pending.values()) pending.reject(new Error("signed out"));
+    this.#pending.clear();
     this.#setState("offline");
   }
 
@@ -80,7 +99,7 @@ export class Live {
   watchSession(sessionId: string, listener: (event: SessionEvent) => void, afterSeq = 0n) {
     let entry = this.#sessions.get(sessionId);
     if (!entry) {
-      entry = { lastSeq: afterSeq, listeners: new Set() };
+      entry = { lastSeq: afterSeq, listeners: new Set(), failures: 0 };
       this.#sessions.set(sessionId, entry);
       if (this.#state === "online") this.#subscribe(sessionId, entry.lastSeq);
     }
@@ -97,7 +116,7 @@ export class Live {
   /** The person's own channel: notifications (an expert's incoming requests). */
   watchMe(listener: (notification: Notification) => void) {
     if (!this.#watchMe) {
-      this.#watchMe = { lastSeq: 0n, listeners: new Set() };
+      this.#watchMe = { lastSeq: 0n, listeners: new Set(), failures: 0 };
       if (this.#state === "online") this.#sendWatchMe();
     }
     this.#watchMe.listeners.add(listener);
@@ -149,7 +168,8 @@ export class Live {
   async #authenticate() {
     const token = await accessToken();
     if (!token) {
-      this.stop();
+      // Signed out meanwhile (App stops this), or the refresh could not be made now: again soon.
+      if (session.current()) this.#timers.push(setTimeout(() => void this.#authenticate(), backoffMs(3)));
       return;
     }
     this.#send({ type: "auth", token });
@@ -185,17 +205,33 @@ export class Live {
       this.#pending.clear();
       if (this.#stopped) return;
       this.#setState("connecting");
-      const delay = Math.min(10_000, 250 * 2 ** this.#attempt++);
-      this.#timers.push(setTimeout(() => this.#connect(), delay));
+      this.#timers.push(setTimeout(() => this.#connect(), backoffMs(this.#attempt++)));
     };
   }
 
   #receive(frame: Frame) {
-    if (frame.type === "error" && frame.id === WATCH_ME_ID) {
-      // The upstream stream failed: ask again (from the last seq seen) in a moment.
-      this.#timers.push(setTimeout(() => this.#sendWatchMe(), 1_000));
+    if (frame.type === "error" && frame.id === WATCH_ME_ID && this.#watchMe) {
+      // The upstream stream failed: ask again (from the last seq seen) after a backoff.
+      const delay = backoffMs(this.#watchMe.failures++, frame.retry_after_seconds);
+      this.#timers.push(setTimeout(() => this.#sendWatchMe(), delay));
       return;
     }
+    const watched = typeof frame.session_id === "string" ? this.#sessions.get(frame.session_id) : undefined;
+    if (frame.type === "error" && frame.id === undefined && watched) {
+      // A subscription refused or ended by the edge (the session service unreachable, this tab
+      // too slow): subscribe again from the last seq seen, after a backoff, for as long as the
+      // session is watched here.
+      const sessionId = frame.session_id as string;
+      const delay = backoffMs(watched.failures++, frame.retry_after_seconds);
+      this.#timers.push(
+        setTimeout(() => {
+          if (this.#sessions.get(sessionId) === watched) this.#subscribe(sessionId, watched.lastSeq);
+        }, delay),
+      );
+      return;
+    }
+    if (frame.type === "subscribed" && watched) watched.failures = 0;
+    if (frame.type === "watching" && this.#watchMe) this.#watchMe.failures = 0;
     const id = typeof frame.id === "number" ? frame.id : undefined;
     switch (frame.type) {
       case "ready": {

@@ -1,5 +1,5 @@
 import { useEffect, useState } from "preact/hooks";
-import { anonymous, api, type Identity, session } from "../api/client";
+import { accessToken, anonymous, api, type Identity, session } from "../api/client";
 import type { LiveState } from "../api/live";
 
 const LIVE_TEXT: Record<LiveState, string> = {
@@ -14,7 +14,8 @@ export function Header({ identity, liveState }: { identity: Identity; liveState:
     void api.GET("/v1/me").then(({ data }) => setName(data?.profile?.display_name ?? ""));
   }, [identity.userId]);
   const signOut = async () => {
-    const token = identity.accessToken;
+    // A token that has expired meanwhile (the laptop slept) would not end the sign-in.
+    const token = (await accessToken()) ?? identity.accessToken;
     await anonymous
       .POST("/v1/auth/logout", { body: {}, headers: { authorization: `Bearer ${token}` } })
       .catch(() => undefined);
