@@ -155,3 +155,43 @@ t.test("after metering stood still, a silent side is taken as gone from the time
   t.equal((await row(sessionId)).paused_at, null, "resumed by the user's next heartbeat");
   await session.endSession({ reason: "", sessionId }, user.call);
 });
+
+t.test("a session ended while a side is silent does not charge the minute held for it", async (t) => {
+  const funds = RATE * 30n;
+  const { user, expert, sessionId } = await harness.activeSession({ funds });
+  await tick();
+  for (const seconds of [30, 45]) {
+    clock.advanceSeconds(seconds);
+    await harness.present(sessionId, expert);
+    await tick();
+  }
+  t.equal(Number((await row(sessionId)).minutes_charged), 1, "minute 2 waits: the user unheard for 75 s");
+  // The expert gives up on the vanished user and ends it.
+  await session.endSession({ reason: "", sessionId }, expert.call);
+  t.equal(await paid(user.userId, funds), RATE, "one minute: the user has been gone since before minute 2");
+});
+
+t.test("a side that leaves properly after the other went silent: away since the first", async (t) => {
+  const funds = RATE * 30n;
+  const { user, sessionId } = await harness.activeSession({ funds });
+  const lastHeard = clock.now;
+  await tick();
+  // The expert's edge dies; the user stays, then closes the app at 80 s.
+  for (const seconds of [30, 30]) {
+    clock.advanceSeconds(seconds);
+    await harness.present(sessionId, user);
+    await tick();
+  }
+  clock.advanceSeconds(20);
+  await harness.service.sessions.reportPresence(user.userId, sessionId, false);
+  clock.advanceSeconds(10);
+  await tick();
+  const gone = await row(sessionId);
+  t.same(gone.away_since, lastHeard, "away since the expert went silent, not since the user left");
+  t.same(gone.paused_at, new Date(lastHeard.getTime() + harness.rules.pauseGraceSeconds * 1000), "paused");
+  clock.advanceSeconds(30);
+  await tick();
+  const { session: ended } = await session.getSession({ sessionId }, user.call);
+  t.equal(ended!.endReason, EndReason.END_REASON_DISCONNECTED, "ended 120 s after the expert went");
+  t.equal(await paid(user.userId, funds), RATE, "one minute");
+});

@@ -21,6 +21,7 @@ import {
   type SessionStatus,
 } from "./model";
 import { requestWaiting } from "./notifications";
+import { chargedUntil } from "./presence";
 import type { Settlement } from "./settlement";
 
 /** EndSession retries this often when metering claims the session at the same moment. */
@@ -67,8 +68,10 @@ export function lifecycle(core: Core, metering: Metering, settlement: Settlement
       const step = await write(async (tx, emit) => {
         const locked = (await tx.lockSession(sessionId))!;
         assertTransition(locked.status, "ended");
+        // A side gone silent (its minutes waiting) pays what its offline report would have left.
+        const until = await chargedUntil(tx, locked, rules, at);
         const claim = (await tx.claimSession(sessionId, core.leaseUntil(at)))!;
-        if (claim.unresolved || minuteStarted(claim.session, at)) return { claim };
+        if (claim.unresolved || minuteStarted(claim.session, until)) return { claim, until };
         // Nothing to charge: it ends in this same transaction.
         const [ended] = await tx.endClaimed([{ sessionId, epoch: claim.epoch, reason }], at);
         await emit(sessionId, { type: "status_changed", session: ended! });
@@ -76,7 +79,7 @@ export function lifecycle(core: Core, metering: Metering, settlement: Settlement
       });
       if (step.ended) return step.ended;
       // Billing unreachable: the end fails and is retried, rather than giving the due minutes away.
-      const charged = await metering.chargeStarted(step.claim, at);
+      const charged = await metering.chargeStarted(step.claim, step.until);
       if (charged.outcome === "ended") return charged.session;
       if (charged.outcome === "lost") continue;
       const ended = await write(async (tx, emit) => {

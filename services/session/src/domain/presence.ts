@@ -32,6 +32,32 @@ const changesAnything = (session: SessionRecord, patch: SessionPatch) =>
 
 const sideKey = (side: SessionSide) => `${side.sessionId}/${side.userId}`;
 
+/** The earlier of a known time and `at`: a side gone since earlier than the other was away first. */
+const earliest = (known: Date | null, at: Date) => (known && known <= at ? known : at);
+
+/**
+ * Until when a session ended at `at` is charged: `at`, or, when a side still marked connected
+ * has not been heard from since `unheardSince` (its minutes wait: gone, maybe), the end of its
+ * pause grace after its last heartbeat, as if its offline report had come then.
+ */
+export async function chargedUntil(tx: SessionTx, session: SessionRecord, rules: SessionRules, at: Date) {
+  if (rules.presenceTimeoutSeconds === 0) return at;
+  const connected = [
+    ...(session.userOnline ? [session.userId] : []),
+    ...(session.expertOnline ? [session.expertId] : []),
+  ].map((userId) => ({ sessionId: session.id, userId }));
+  const seen = await tx.lastSeen(connected);
+  const unheard = unheardSince(rules, at);
+  let until = at;
+  for (const last of seen.values()) {
+    if (last > unheard) continue;
+    const from = session.startedAt && session.startedAt > last ? session.startedAt : last;
+    const graceEnd = new Date(from.getTime() + rules.pauseGraceSeconds * 1000);
+    if (graceEnd < until) until = graceEnd;
+  }
+  return until;
+}
+
 /**
  * Who is connected: pauses and resumes metering, and starts a call's clock (or a chat's whose
  * user had left when it was accepted). Kept from the request on, for acceptance. A side whose
@@ -59,9 +85,9 @@ export function presence(core: Core) {
     const expertOnline = side === "expert" ? online : session.expertOnline;
     if (session.status !== "active") {
       // Before acceptance, who is there and whether the user has left (acceptance reads both).
-      if (side === "user") patch.awaySince = online ? null : (session.awaySince ?? at);
+      if (side === "user") patch.awaySince = online ? null : earliest(session.awaySince, at);
     } else if (!online) {
-      if (!session.awaySince) patch.awaySince = at;
+      patch.awaySince = earliest(session.awaySince, at);
     } else if (!userOnline || !expertOnline) {
       // Back while the other is still away: away from when that one left (each side has its own
       // timeout), not from when the first of them did.
@@ -166,7 +192,12 @@ export function presence(core: Core) {
           const open = ["requested", "waiting", "active"].includes(session.status);
           if (!open || !(which === "user" ? session.userOnline : session.expertOnline)) continue;
           const from = session.startedAt && session.startedAt > before ? session.startedAt : before;
-          const applied = await apply(tx, emit, session, which, false, from);
+          let applied = await apply(tx, emit, session, which, false, from);
+          // Paused at once when its grace is over already: no instance charges a minute in between.
+          const away = applied.session.awaySince;
+          const graceEnd = away && new Date(away.getTime() + rules.pauseGraceSeconds * 1000);
+          if (applied.session.status === "active" && !applied.session.pausedAt && graceEnd && graceEnd <= at)
+            applied = { ...applied, session: await tx.updateSession(side.sessionId, { pausedAt: graceEnd }) };
           latest.set(side.sessionId, applied.session);
           if (applied.change) changes.push(applied.change);
         }
