@@ -1,4 +1,4 @@
-import { unavailable } from "@parley/kit/errors";
+import { failedPrecondition, unavailable } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
 import t from "tap";
 import { failure, RATE, startHarness } from "./harness";
@@ -43,3 +43,77 @@ t.test(
     t.equal(await harness.available(user.userId), funds, "refunded once");
   },
 );
+
+t.test("two decisions at once: the second is refused while the first's refund is on its way", async (t) => {
+  const funds = RATE * 20n;
+  const { user, sessionId } = await harness.activeSession({ funds });
+  await harness.service.metering.tick();
+  await session.endSession({ reason: "", sessionId }, user.call);
+  const opened = await harness.service.safety.openDispute(as(user.userId, "user"), {
+    sessionId,
+    reason: "technical_issue",
+    note: "it froze",
+  });
+  let letGo!: () => void;
+  const held = new Promise<void>((resolve) => {
+    letGo = resolve;
+  });
+  const slow = harness.instance({
+    ...harness.billingPort,
+    refund: async (input) => {
+      await held;
+      return harness.billingPort.refund(input);
+    },
+  });
+  const refunding = slow.safety.resolveDispute(as(newId(), "support"), {
+    disputeId: opened.id,
+    decision: "full_refund",
+    note: "the session froze",
+  });
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const rejected = await failure(
+    harness.service.safety.resolveDispute(as(newId(), "support"), {
+      disputeId: opened.id,
+      decision: "reject",
+      note: "looks fine to me",
+    }),
+  );
+  t.equal(rejected.reason, "DISPUTE_BEING_DECIDED", "no rejection recorded over a refund being made");
+  letGo();
+  const refunded = await refunding;
+  t.equal(refunded.status, "refunded_full");
+  t.equal(refunded.refundedMinor, RATE, "the refund made is the one recorded");
+  t.equal(await harness.available(user.userId), funds);
+});
+
+t.test("a decision whose refund is refused gives way to another", async (t) => {
+  const { user, sessionId } = await harness.activeSession({ funds: RATE * 20n });
+  await harness.service.metering.tick();
+  await session.endSession({ reason: "", sessionId }, user.call);
+  const opened = await harness.service.safety.openDispute(as(user.userId, "user"), {
+    sessionId,
+    reason: "technical_issue",
+    note: "it froze",
+  });
+  const support = as(newId(), "support");
+  const refusing = harness.instance({
+    ...harness.billingPort,
+    refund: async () => {
+      throw failedPrecondition("EARNINGS_INSUFFICIENT", "the expert has withdrawn it");
+    },
+  });
+  const refused = await failure(
+    refusing.safety.resolveDispute(support, {
+      disputeId: opened.id,
+      decision: "full_refund",
+      note: "refund",
+    }),
+  );
+  t.equal(refused.reason, "EARNINGS_INSUFFICIENT");
+  const rejected = await harness.service.safety.resolveDispute(support, {
+    disputeId: opened.id,
+    decision: "reject",
+    note: "no refund possible; closing",
+  });
+  t.equal(rejected.status, "rejected", "the refused decision no longer holds the dispute");
+});

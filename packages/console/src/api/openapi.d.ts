@@ -4392,6 +4392,7 @@ export interface operations {
              * @description Bad request.
              *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
              *     - `DISPUTE_RESOLVED` (FAILED_PRECONDITION): resolved otherwise
+             *     - `DISPUTE_BEING_DECIDED` (FAILED_PRECONDITION): another decision is being made: its refund on its way
              *     - `billing's` (FAILED_PRECONDITION): REFUND_EXCEEDS_CHARGED, EARNINGS_INSUFFICIENT
              *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
              *     - `REASON_REQUIRED` (INVALID_ARGUMENT): a blank note, or one over 1,000 characters
@@ -4404,7 +4405,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"] & {
                         error?: {
                             /** @enum {string} */
-                            reason?: "INVALID_BODY" | "DISPUTE_RESOLVED" | "billing's" | "VALIDATION_FAILED" | "REASON_REQUIRED";
+                            reason?: "INVALID_BODY" | "DISPUTE_RESOLVED" | "DISPUTE_BEING_DECIDED" | "billing's" | "VALIDATION_FAILED" | "REASON_REQUIRED";
                         };
                     };
                 };

@@ -1,6 +1,7 @@
 import type { MessageRecord, NotificationIntent } from "./model";
 import type {
   BlockRecord,
+  DisputeDecision,
   DisputeRecord,
   DisputeStatus,
   PresenceChange,
@@ -57,6 +58,13 @@ export interface SafetyStore {
   /** Every message's sender and time, in order (at most `limit`). */
   messageTrace(sessionId: string, limit: number): Promise<Array<{ senderId: string; sentAt: Date }>>;
   getDispute(id: string): Promise<DisputeRecord | undefined>;
+  /**
+   * Marks `decision` as the one being made on an open dispute, unless another is: true when it
+   * is this one's (a retry of the same decision claims it again).
+   */
+  claimDecision(id: string, decision: DisputeDecision): Promise<boolean>;
+  /** Gives up a claimed decision whose refund was refused: another may be made. */
+  releaseDecision(id: string, decision: DisputeDecision): Promise<void>;
   disputeOfSession(sessionId: string): Promise<DisputeRecord | undefined>;
   listDisputes(filter: { status: DisputeStatus; afterId?: string }, limit: number): Promise<DisputeRecord[]>;
   getPublicReview(sessionId: string): Promise<PublicReviewRecord | undefined>;

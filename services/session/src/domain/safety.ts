@@ -400,9 +400,17 @@ export function createSafety(deps: SafetyDeps) {
       const dispute = await store.getDispute(input.disputeId);
       if (!dispute) throw notFound("DISPUTE_NOT_FOUND", "no such dispute");
       const status = statusAfter(input.decision);
-      if (dispute.status !== "open") {
-        if (dispute.status === status) return dispute;
-        throw failedPrecondition("DISPUTE_RESOLVED", `this dispute was already resolved (${dispute.status})`);
+      const settled = (current: DisputeRecord) => {
+        if (current.status === status) return current;
+        throw failedPrecondition("DISPUTE_RESOLVED", `this dispute was already resolved (${current.status})`);
+      };
+      if (dispute.status !== "open") return settled(dispute);
+      // The decision is claimed before any money moves: two people deciding at once cannot have
+      // one refund while the other's rejection is recorded.
+      if (!(await store.claimDecision(dispute.id, input.decision))) {
+        const current = (await store.getDispute(dispute.id))!;
+        if (current.status !== "open") return settled(current);
+        throw failedPrecondition("DISPUTE_BEING_DECIDED", "another decision on this dispute is being made");
       }
       let refund = { refundId: null as string | null, amountMinor: 0n };
       if (input.decision !== "reject") {
@@ -418,12 +426,17 @@ export function createSafety(deps: SafetyDeps) {
           refund = { refundId: made.refundId, amountMinor: made.amountMinor };
         } catch (error) {
           // Nothing was ever charged: nothing to give back, and the dispute still closes.
-          if (!isAppError(error, "SESSION_CHARGES_NOT_FOUND")) throw error;
+          if (!isAppError(error, "SESSION_CHARGES_NOT_FOUND")) {
+            // Refused for good: another decision may be made. Unanswered: this one stays claimed.
+            if (isAppError(error) && error.kind !== "unavailable" && error.kind !== "deadline_exceeded")
+              await store.releaseDecision(dispute.id, input.decision);
+            throw error;
+          }
         }
       }
       return store.transaction(async (tx) => {
         const locked = (await tx.lockDispute(dispute.id))!;
-        if (locked.status !== "open") return locked;
+        if (locked.status !== "open") return settled(locked);
         const resolved: DisputeRecord = {
           ...locked,
           status,

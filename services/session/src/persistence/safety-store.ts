@@ -230,6 +230,15 @@ export function createSafetyStore(sql: Sql): SafetyStore {
       const [row] = await sql`select * from sessions.disputes where id = ${id}`;
       return row ? toDispute(row) : undefined;
     },
+    async claimDecision(id, decision) {
+      const rows = await sql`update sessions.disputes set decision = ${decision}
+        where id = ${id} and status = 'open' and (decision is null or decision = ${decision}) returning id`;
+      return rows.length === 1;
+    },
+    async releaseDecision(id, decision) {
+      await sql`update sessions.disputes set decision = null
+        where id = ${id} and status = 'open' and decision = ${decision}`;
+    },
     async disputeOfSession(sessionId) {
       const [row] = await sql`select * from sessions.disputes where session_id = ${sessionId}`;
       return row ? toDispute(row) : undefined;

@@ -253,6 +253,8 @@ export const disputes = sessionsSchema.table(
     resolvedBy: uuid("resolved_by"),
     createdAt: at("created_at").notNull(),
     resolvedAt: at("resolved_at"),
+    /** The decision being made (its refund on its way): no other may be made meanwhile. */
+    decision: text("decision"),
   },
   (table) => [
     uniqueIndex("disputes_session").on(table.sessionId),

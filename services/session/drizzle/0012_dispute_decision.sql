@@ -1,0 +1,1 @@
+ALTER TABLE "sessions"."disputes" ADD COLUMN "decision" text;
