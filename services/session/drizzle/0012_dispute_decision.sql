@@ -1,1 +1,2 @@
-ALTER TABLE "sessions"."disputes" ADD COLUMN "decision" text;
+ALTER TABLE "sessions"."disputes" ADD COLUMN "decision" text;--> statement-breakpoint
+ALTER TABLE "sessions"."disputes" ADD COLUMN "decision_amount_minor" bigint;

@@ -79,6 +79,7 @@ t.test("two decisions at once: the second is refused while the first's refund is
     }),
   );
   t.equal(rejected.reason, "DISPUTE_BEING_DECIDED", "no rejection recorded over a refund being made");
+  t.same(rejected.metadata, { decision: "full_refund" }, "saying which decision holds it");
   letGo();
   const refunded = await refunding;
   t.equal(refunded.status, "refunded_full");
@@ -116,4 +117,42 @@ t.test("a decision whose refund is refused gives way to another", async (t) => {
     note: "no refund possible; closing",
   });
   t.equal(rejected.status, "rejected", "the refused decision no longer holds the dispute");
+});
+
+t.test("a partial refund retried with another amount after a lost answer keeps the first", async (t) => {
+  const funds = RATE * 20n;
+  const { user, sessionId } = await harness.activeSession({ funds });
+  await harness.service.metering.tick();
+  await session.endSession({ reason: "", sessionId }, user.call);
+  const opened = await harness.service.safety.openDispute(as(user.userId, "user"), {
+    sessionId,
+    reason: "technical_issue",
+    note: "it froze",
+  });
+  const support = as(newId(), "support");
+  const lost = harness.instance({
+    ...harness.billingPort,
+    refund: async (input) => {
+      await harness.billingPort.refund(input);
+      throw unavailable("BILLING_UNAVAILABLE", "the answer was lost");
+    },
+  });
+  const partial = (minor: bigint) => ({
+    disputeId: opened.id,
+    decision: "partial_refund" as const,
+    amount: { minor, currency: "INR" },
+    note: "half",
+  });
+  await failure(lost.safety.resolveDispute(support, partial(RATE / 2n)));
+  const other = await failure(harness.service.safety.resolveDispute(support, partial(RATE / 4n)));
+  t.equal(other.reason, "DISPUTE_BEING_DECIDED", "another amount is another decision");
+  t.same(other.metadata, { decision: "partial_refund", amount_minor: String(RATE / 2n) });
+  const rejected = await failure(
+    harness.service.safety.resolveDispute(support, { disputeId: opened.id, decision: "reject", note: "no" }),
+  );
+  t.equal(rejected.reason, "DISPUTE_BEING_DECIDED", "nor may the refund made be hidden by a rejection");
+  const resolved = await harness.service.safety.resolveDispute(support, partial(RATE / 2n));
+  t.equal(resolved.status, "refunded_partial");
+  t.equal(resolved.refundedMinor, RATE / 2n, "the refund made is recorded");
+  t.equal(await harness.available(user.userId), funds - RATE + RATE / 2n);
 });

@@ -59,11 +59,16 @@ export interface SafetyStore {
   messageTrace(sessionId: string, limit: number): Promise<Array<{ senderId: string; sentAt: Date }>>;
   getDispute(id: string): Promise<DisputeRecord | undefined>;
   /**
-   * Marks `decision` as the one being made on an open dispute, unless another is: true when it
-   * is this one's (a retry of the same decision claims it again).
+   * Marks `decision` (with its refund's amount, undefined for all) as the one being made on an
+   * open dispute, unless another is: `claimed` when it is this one's (a retry of the same
+   * decision and amount claims it again), else the one being made, if any.
    */
-  claimDecision(id: string, decision: DisputeDecision): Promise<boolean>;
-  /** Gives up a claimed decision whose refund was refused: another may be made. */
+  claimDecision(
+    id: string,
+    decision: DisputeDecision,
+    amountMinor: bigint | undefined,
+  ): Promise<{ claimed: boolean; held?: { decision: string; amountMinor: bigint | null } }>;
+  /** Gives up a claimed decision whose refund billing refused: another may be made. */
   releaseDecision(id: string, decision: DisputeDecision): Promise<void>;
   disputeOfSession(sessionId: string): Promise<DisputeRecord | undefined>;
   listDisputes(filter: { status: DisputeStatus; afterId?: string }, limit: number): Promise<DisputeRecord[]>;

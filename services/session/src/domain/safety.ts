@@ -407,10 +407,17 @@ export function createSafety(deps: SafetyDeps) {
       if (dispute.status !== "open") return settled(dispute);
       // The decision is claimed before any money moves: two people deciding at once cannot have
       // one refund while the other's rejection is recorded.
-      if (!(await store.claimDecision(dispute.id, input.decision))) {
+      const amount = input.decision === "partial_refund" ? input.amount!.minor : undefined;
+      const claim = await store.claimDecision(dispute.id, input.decision, amount);
+      if (!claim.claimed) {
         const current = (await store.getDispute(dispute.id))!;
         if (current.status !== "open") return settled(current);
-        throw failedPrecondition("DISPUTE_BEING_DECIDED", "another decision on this dispute is being made");
+        throw failedPrecondition("DISPUTE_BEING_DECIDED", "another decision on this dispute is being made", {
+          metadata: {
+            decision: claim.held?.decision ?? "",
+            ...(claim.held?.amountMinor != null ? { amount_minor: claim.held.amountMinor.toString() } : {}),
+          },
+        });
       }
       let refund = { refundId: null as string | null, amountMinor: 0n };
       if (input.decision !== "reject") {
@@ -427,8 +434,13 @@ export function createSafety(deps: SafetyDeps) {
         } catch (error) {
           // Nothing was ever charged: nothing to give back, and the dispute still closes.
           if (!isAppError(error, "SESSION_CHARGES_NOT_FOUND")) {
-            // Refused for good: another decision may be made. Unanswered: this one stays claimed.
-            if (isAppError(error) && error.kind !== "unavailable" && error.kind !== "deadline_exceeded")
+            // Refused by billing (nothing refunded): another decision may be made. Unanswered, or
+            // ALREADY_EXISTS (a refund under this dispute's key exists): this one stays claimed,
+            // for a retry of the same decision to record.
+            if (
+              isAppError(error) &&
+              (error.kind === "failed_precondition" || error.kind === "invalid_argument")
+            )
               await store.releaseDecision(dispute.id, input.decision);
             throw error;
           }

@@ -230,10 +230,28 @@ export function createSafetyStore(sql: Sql): SafetyStore {
       const [row] = await sql`select * from sessions.disputes where id = ${id}`;
       return row ? toDispute(row) : undefined;
     },
-    async claimDecision(id, decision) {
-      const rows = await sql`update sessions.disputes set decision = ${decision}
-        where id = ${id} and status = 'open' and (decision is null or decision = ${decision}) returning id`;
-      return rows.length === 1;
+    async claimDecision(id, decision, amountMinor) {
+      const amount = amountMinor === undefined ? null : amountMinor.toString();
+      // The select reads the row as it was before this statement: what holds it, if not this.
+      const [row] = await sql`
+        with claimed as (
+          update sessions.disputes set decision = ${decision}, decision_amount_minor = ${amount}::bigint
+          where id = ${id} and status = 'open' and (decision is null
+            or (decision = ${decision} and decision_amount_minor is not distinct from ${amount}::bigint))
+          returning id)
+        select exists (select 1 from claimed) as claimed, d.decision, d.decision_amount_minor
+        from sessions.disputes d where d.id = ${id}`;
+      if (!row || row.claimed) return { claimed: Boolean(row?.claimed) };
+      return row.decision
+        ? {
+            claimed: false,
+            held: {
+              decision: row.decision as string,
+              amountMinor:
+                row.decision_amount_minor == null ? null : BigInt(row.decision_amount_minor as bigint),
+            },
+          }
+        : { claimed: false };
     },
     async releaseDecision(id, decision) {
       await sql`update sessions.disputes set decision = null

@@ -253,8 +253,12 @@ export const disputes = sessionsSchema.table(
     resolvedBy: uuid("resolved_by"),
     createdAt: at("created_at").notNull(),
     resolvedAt: at("resolved_at"),
-    /** The decision being made (its refund on its way): no other may be made meanwhile. */
+    /**
+     * The decision being made, with its refund's amount (null: all of it; its refund on its way
+     * to billing, keyed by the dispute): no other may be made meanwhile.
+     */
     decision: text("decision"),
+    decisionAmountMinor: bigint("decision_amount_minor", { mode: "bigint" }),
   },
   (table) => [
     uniqueIndex("disputes_session").on(table.sessionId),
