@@ -33,7 +33,10 @@ const DEFAULTS: Record<DeliveryChannel, (kind: NotificationKind) => boolean> = {
 };
 
 export interface DeliveryRules {
-  /** Deliveries per person per channel per hour; more are recorded as rate_limited, not sent. */
+  /**
+   * Notifications per person per channel per hour (each once, whatever the person's devices;
+   * refused ones not counted); more are recorded as rate_limited, not sent.
+   */
   perHour: Record<DeliveryChannel, number>;
   /**
    * Security notices (a new sign-in, a password changed) are not held back by the ordinary
@@ -94,8 +97,8 @@ export function wanted(context: DeliveryContext, channel: DeliveryChannel, kind:
 
 /**
  * The deliveries of new notifications: per wanted channel that can reach the person (a device
- * for push, an address for email and SMS), within the per-hour limit; over it, recorded as
- * rate_limited (security notices are never held back).
+ * for push, an address for email and SMS), within the per-hour limit (security notices within
+ * their own); over it, recorded as rate_limited.
  */
 export function planDeliveries(
   items: Array<{ notificationId: string; userId: string; kind: NotificationKind }>,
@@ -279,14 +282,14 @@ function withinDeadline(sending: Promise<DeliveryOutcome>): Promise<DeliveryOutc
  * until `maxAttempts`; anything else failed. At least once: until that statement commits, the
  * batch stays leased, so a worker that dies (or whose record fails) mid-batch loses nothing —
  * after the lease every delivery of the batch is claimed and sent again, the ones already sent
- * included. When `stopping` settles first (shutdown), the attempts that have answered are
+ * included. When `stopping` aborts first (shutdown), the attempts that have answered are
  * recorded at once and the sends still out stay leased: a slow one cannot keep the batch's
  * answered ones unrecorded past the process's grace (and sent again after the lease).
  */
 export async function deliverBatch(
   deps: DeliverDeps,
   limit: number,
-  stopping?: Promise<void>,
+  stopping?: AbortSignal,
 ): Promise<number> {
   const claimed = await deps.store.claim(limit, LEASE_SECONDS);
   if (claimed.length === 0) return 0;
@@ -326,7 +329,18 @@ export async function deliverBatch(
       );
     }),
   );
-  await Promise.race([sending, ...(stopping === undefined ? [] : [stopping])]);
+  // The stop's listener is this batch's own and goes with it (one per batch would pile up).
+  let onStop: (() => void) | undefined;
+  const stopped = new Promise<void>((resolve) => {
+    if (stopping?.aborted) resolve();
+    onStop = resolve;
+    stopping?.addEventListener("abort", onStop, { once: true });
+  });
+  try {
+    await Promise.race([sending, stopped]);
+  } finally {
+    if (onStop) stopping?.removeEventListener("abort", onStop);
+  }
   await deps.store.record([...answered]);
   return claimed.length;
 }

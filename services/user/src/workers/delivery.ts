@@ -15,11 +15,8 @@ const GATHER_MS = 50;
  * retries that came due and other instances' work; drains batch after batch while full.
  */
 export function createDeliveryWorker(deps: DeliverDeps, log: Logger, pollMs = 1_000) {
-  let stopping!: () => void;
-  const stopped = new Promise<void>((resolve) => {
-    stopping = resolve;
-  });
-  const drainOnce = () => deliverBatch(deps, BATCH, stopped);
+  const stopping = new AbortController();
+  const drainOnce = () => deliverBatch(deps, BATCH, stopping.signal);
   const loop = createDrainLoop({ drainOnce, batch: BATCH, log, what: "deliveries", gatherMs: GATHER_MS });
   const timer = setInterval(loop.nudge, pollMs);
   timer.unref();
@@ -30,7 +27,7 @@ export function createDeliveryWorker(deps: DeliverDeps, log: Logger, pollMs = 1_
     /** Stops: a batch under way records what has answered and leaves the rest leased. */
     async stop() {
       clearInterval(timer);
-      stopping();
+      stopping.abort();
       await loop.stop();
     },
   };
