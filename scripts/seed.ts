@@ -109,9 +109,15 @@ export async function seedDemoData(options: {
     user: { name: "Priya Demo", email: "priya@parley.local", password: DEMO_PASSWORD },
     left,
   });
-  /** An account someone changed (password, MFA, locked): not the seed's to sign in as any more. */
+  /**
+   * An account someone changed (its password, so signing in fails and it cannot be registered
+   * again) or locked with mistyped passwords: not the seed's to sign in as now. Anything else
+   * (auth busy or failing) stops the start, as before.
+   */
   const changed = (error: unknown) =>
-    isAppError(error) && error.kind !== "unavailable" && error.kind !== "deadline_exceeded";
+    isAppError(error, "INVALID_CREDENTIALS") ||
+    isAppError(error, "ACCOUNT_EXISTS") ||
+    isAppError(error, "TOO_MANY_ATTEMPTS");
   try {
     /** Tokens, or undefined when the account needs MFA now. */
     const login = async (email: string, password: string) => {

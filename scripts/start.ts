@@ -104,6 +104,8 @@ const stop = async (code: number) => {
 };
 process.on("SIGINT", () => void stop(0));
 process.on("SIGTERM", () => void stop(0));
+// The terminal closed: stopped as well, the database last (not left running on its port).
+process.on("SIGHUP", () => void stop(0));
 
 try {
   if (!databaseUrl) {
