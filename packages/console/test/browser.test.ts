@@ -537,8 +537,12 @@ t.test(
       "and its 503 did not sign the tab out",
     );
     await userPage.unroute("**/v1/auth/token:refresh");
+    const refreshed = userPage.waitForResponse((response) =>
+      response.url().endsWith("/v1/auth/token:refresh"),
+    );
     await expiring();
     await userPage.getByRole("link", { name: "Wallet" }).click();
+    t.equal((await refreshed).status(), 200, "the next refresh is made");
     await userPage.getByTestId("wallet-balance").filter({ hasText: "₹30.00" }).waitFor();
 
     mark("ended, invoiced, reviewed, refunded");

@@ -34,6 +34,9 @@ const REVOKED = 4003;
 /** The id of our watch_me frames: a failed stream answers an error carrying it. */
 const WATCH_ME_ID = "watch_me";
 
+/** Errors of a subscription worth subscribing again for (gRPC statuses, as the envelope names them). */
+const RETRYABLE = new Set(["UNAVAILABLE", "RESOURCE_EXHAUSTED", "ABORTED", "INTERNAL", "DEADLINE_EXCEEDED"]);
+
 /**
  * The wait before try `attempt` (0, 1, …) of something that failed: doubling from 250 ms up to
  * 10 s, at least what the edge asked for (`retry_after_seconds`), with jitter, so a thousand
@@ -169,7 +172,8 @@ export class Live {
     const token = await accessToken();
     if (!token) {
       // Signed out meanwhile (App stops this), or the refresh could not be made now: again soon.
-      if (session.current()) this.#timers.push(setTimeout(() => void this.#authenticate(), backoffMs(3)));
+      if (session.current())
+        this.#timers.push(setTimeout(() => void this.#authenticate(), backoffMs(3 + this.#attempt++)));
       return;
     }
     this.#send({ type: "auth", token });
@@ -218,9 +222,10 @@ export class Live {
     }
     const watched = typeof frame.session_id === "string" ? this.#sessions.get(frame.session_id) : undefined;
     if (frame.type === "error" && frame.id === undefined && watched) {
-      // A subscription refused or ended by the edge (the session service unreachable, this tab
-      // too slow): subscribe again from the last seq seen, after a backoff, for as long as the
-      // session is watched here.
+      // A subscription ended by the edge for a passing reason (the session service unreachable,
+      // this tab too slow): subscribe again from the last seq seen, after a backoff, for as long
+      // as the session is watched here. One refused for good (not yours, too many) is not.
+      if (!RETRYABLE.has(String((frame.error as { status?: unknown } | undefined)?.status))) return;
       const sessionId = frame.session_id as string;
       const delay = backoffMs(watched.failures++, frame.retry_after_seconds);
       this.#timers.push(
@@ -230,8 +235,7 @@ export class Live {
       );
       return;
     }
-    if (frame.type === "subscribed" && watched) watched.failures = 0;
-    if (frame.type === "watching" && this.#watchMe) this.#watchMe.failures = 0;
+
     const id = typeof frame.id === "number" ? frame.id : undefined;
     switch (frame.type) {
       case "ready": {
@@ -251,6 +255,8 @@ export class Live {
         const event = frame.event as SessionEvent;
         const entry = this.#sessions.get(String(frame.session_id));
         if (!entry) return;
+        // The feed works again: the next failure starts its backoff afresh.
+        entry.failures = 0;
         const seq = BigInt(event.seq || "0");
         if (seq !== 0n) {
           if (seq <= entry.lastSeq) return; // already seen
@@ -262,6 +268,7 @@ export class Live {
       case "notification": {
         const notification = frame.notification as Notification;
         if (!this.#watchMe) return;
+        this.#watchMe.failures = 0;
         const seq = BigInt(notification.seq ?? "0");
         if (seq <= this.#watchMe.lastSeq) return;
         this.#watchMe.lastSeq = seq;

@@ -20,6 +20,8 @@ export function Header({ identity, liveState }: { identity: Identity; liveState:
       .POST("/v1/auth/logout", { body: {}, headers: { authorization: `Bearer ${token}` } })
       .catch(() => undefined);
     session.clear();
+    // Signed out on purpose: no "expired" notice from a refresh refused on the way.
+    session.takeNotice();
     location.hash = "";
   };
   return (
