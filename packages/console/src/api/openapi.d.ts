@@ -4602,6 +4602,7 @@ export interface operations {
              * @description Bad request.
              *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
              *     - `REPORT_RESOLVED` (FAILED_PRECONDITION): resolved otherwise
+             *     - `REPORT_BEING_RESOLVED` (FAILED_PRECONDITION): a suspension for it is being made
              *     - `NOTHING_TO_HIDE` (FAILED_PRECONDITION): a person reported, not content
              *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
              *     - `REASON_REQUIRED` (INVALID_ARGUMENT): a blank note, or one over 1,000 characters
@@ -4614,7 +4615,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"] & {
                         error?: {
                             /** @enum {string} */
-                            reason?: "INVALID_BODY" | "REPORT_RESOLVED" | "NOTHING_TO_HIDE" | "VALIDATION_FAILED" | "REASON_REQUIRED";
+                            reason?: "INVALID_BODY" | "REPORT_RESOLVED" | "REPORT_BEING_RESOLVED" | "NOTHING_TO_HIDE" | "VALIDATION_FAILED" | "REASON_REQUIRED";
                         };
                     };
                 };

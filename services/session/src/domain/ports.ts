@@ -290,6 +290,7 @@ export interface SessionStore {
   lastSeqs(sessionIds: string[]): Promise<Map<string, bigint>>;
   getReview(sessionId: string): Promise<ReviewRecord | undefined>;
   reviewsToReport(limit: number): Promise<ReviewRecord[]>;
+  /** The review's rating is counted in user; one hidden meanwhile has its retraction queued again. */
   markRatingReported(sessionId: string): Promise<void>;
   countActive(expertId: string): Promise<number>;
   /** Whether either person blocked the other. */

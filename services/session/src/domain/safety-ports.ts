@@ -25,6 +25,8 @@ export interface SafetyTx {
   /** False when the reporter already used this request id (nothing written). */
   insertReport(report: ReportRecord): Promise<boolean>;
   lockReport(id: string): Promise<ReportRecord | undefined>;
+  /** Whether a suspension for this (locked) report has been under way since `since` or later. */
+  suspending(id: string, since: Date): Promise<boolean>;
   updateReport(report: ReportRecord): Promise<void>;
   hideMessage(messageId: string, at: Date): Promise<void>;
   /** The review hidden now; undefined when missing or hidden already. */
@@ -58,6 +60,10 @@ export interface SafetyStore {
   /** Every message's sender and time, in order (at most `limit`). */
   messageTrace(sessionId: string, limit: number): Promise<Array<{ senderId: string; sentAt: Date }>>;
   getDispute(id: string): Promise<DisputeRecord | undefined>;
+  /** Marks a suspension for an open report as being made; false when it is resolved. */
+  claimSuspension(id: string, at: Date): Promise<boolean>;
+  /** Gives the claim up: auth refused the suspension. */
+  releaseSuspension(id: string): Promise<void>;
   /**
    * Marks `decision` (with its refund's amount, undefined for all) as the one being made on an
    * open dispute, unless another is: `claimed` when it is this one's (a retry of the same

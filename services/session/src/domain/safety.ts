@@ -28,6 +28,9 @@ import type {
 import type { BackOffice, SafetyMirror, SafetyStore } from "./safety-ports";
 import { isModerator, isSupport, requireModerator, requireSupport } from "./staff";
 
+/** How long a report's suspension under way holds off other resolutions (its answer lost). */
+const SUSPENSION_CLAIM_MS = 10 * 60_000;
+
 /** At most this many messages go into a dispute's evidence (who sent what when). */
 const EVIDENCE_MESSAGES = 2_000;
 /** A reporter's or disputing person's own words (a staff member's note is a reason: the kit's rule). */
@@ -234,15 +237,23 @@ export function createSafety(deps: SafetyDeps) {
           );
         const report = await store.getReport(input.reportId);
         if (!report) throw notFound("REPORT_NOT_FOUND", "no such report");
-        if (report.status === "open")
-          // Auth's permission matrix decides (admins and support suspend; a moderator is refused
-          // and the attempt audited), and records the suspension with the caller as its actor.
-          // The reason names the report, and stays within the staff-reason bound the note may fill.
-          await deps.backOffice.suspend(
-            report.subjectUserId,
-            `report ${report.id}: ${note}`.slice(0, MAX_REASON_LENGTH),
-            input.staffToken,
-          );
+        // Claimed first: no other resolution is recorded while the person is being suspended.
+        if (report.status === "open" && (await store.claimSuspension(report.id, now())))
+          try {
+            // Auth's permission matrix decides (admins and support suspend; a moderator is refused
+            // and the attempt audited), and records the suspension with the caller as its actor.
+            // The reason names the report, and stays within the staff-reason bound the note may fill.
+            await deps.backOffice.suspend(
+              report.subjectUserId,
+              `report ${report.id}: ${note}`.slice(0, MAX_REASON_LENGTH),
+              input.staffToken,
+            );
+          } catch (error) {
+            // Refused (not this caller's to do, say): other resolutions may be made again.
+            if (isAppError(error) && error.kind !== "unavailable" && error.kind !== "deadline_exceeded")
+              await store.releaseSuspension(report.id);
+            throw error;
+          }
       }
       return store.transaction(async (tx) => {
         const report = await tx.lockReport(input.reportId);
@@ -251,6 +262,10 @@ export function createSafety(deps: SafetyDeps) {
           if (report.resolution === input.resolution) return report;
           throw failedPrecondition("REPORT_RESOLVED", `this report was already ${report.resolution}`);
         }
+        // A claim whose suspension never answered lapses, for the report not to be stuck.
+        const lapsed = new Date(now().getTime() - SUSPENSION_CLAIM_MS);
+        if (input.resolution !== "suspended" && (await tx.suspending(report.id, lapsed)))
+          throw failedPrecondition("REPORT_BEING_RESOLVED", "a suspension for this report is being made");
         const at = now();
         const notices: NotificationIntent[] = [];
         if (input.resolution === "content_hidden") {

@@ -94,6 +94,19 @@ const syncKey = (item: SafetySync) =>
     ? `block:${[item.blockerId, item.blockedId].sort().join(":")}`
     : `rating:${item.expertId}`;
 
+/**
+ * Queues changes for user (the safety outbox). Each change gets its own row (a block lifted and
+ * made again is two changes); the payload's key keeps one pair's changes in order at the relay.
+ */
+export async function enqueueSafetySync(sql: Sql, items: SafetySync[]) {
+  const id = newId();
+  await enqueueOutbox(
+    sql,
+    SAFETY_OUTBOX,
+    items.map((item, index) => ({ id: `${id}:${index}`, payload: { ...item, key: syncKey(item) } })),
+  );
+}
+
 function transactional(sql: Sql): SafetyTx {
   return {
     async insertBlock(b) {
@@ -107,16 +120,7 @@ function transactional(sql: Sql): SafetyTx {
         returning blocker_id`;
       return rows.length === 1;
     },
-    async enqueueSync(items) {
-      // Each change gets its own row (a block lifted and made again is two changes); the
-      // payload's key keeps one pair's changes in order at the relay.
-      const id = newId();
-      await enqueueOutbox(
-        sql,
-        SAFETY_OUTBOX,
-        items.map((item, index) => ({ id: `${id}:${index}`, payload: { ...item, key: syncKey(item) } })),
-      );
-    },
+    enqueueSync: (items) => enqueueSafetySync(sql, items),
     enqueueNotifications: (intents) =>
       enqueueOutbox(
         sql,
@@ -127,6 +131,11 @@ function transactional(sql: Sql): SafetyTx {
     async lockReport(id) {
       const [row] = await sql`select * from sessions.reports where id = ${id} for update`;
       return row ? toReport(row) : undefined;
+    },
+    async suspending(id, since) {
+      const [row] =
+        await sql`select suspending_since >= ${since} as suspending from sessions.reports where id = ${id}`;
+      return Boolean(row?.suspending);
     },
     async updateReport(r) {
       await sql`update sessions.reports set status = ${r.status}, resolution = ${r.resolution},
@@ -229,6 +238,14 @@ export function createSafetyStore(sql: Sql): SafetyStore {
     async getDispute(id) {
       const [row] = await sql`select * from sessions.disputes where id = ${id}`;
       return row ? toDispute(row) : undefined;
+    },
+    async claimSuspension(id, at) {
+      const rows = await sql`update sessions.reports set suspending_since = coalesce(suspending_since, ${at})
+        where id = ${id} and status = 'open' returning id`;
+      return rows.length === 1;
+    },
+    async releaseSuspension(id) {
+      await sql`update sessions.reports set suspending_since = null where id = ${id} and status = 'open'`;
     },
     async claimDecision(id, decision, amountMinor) {
       const amount = amountMinor === undefined ? null : amountMinor.toString();

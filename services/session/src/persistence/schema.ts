@@ -194,6 +194,8 @@ export const reports = sessionsSchema.table(
     resolvedBy: uuid("resolved_by"),
     createdAt: at("created_at").notNull(),
     resolvedAt: at("resolved_at"),
+    /** Set while a suspension for it is being made in auth: no other resolution meanwhile. */
+    suspendingSince: at("suspending_since"),
   },
   (table) => [
     uniqueIndex("reports_request").on(table.reporterId, table.requestId),

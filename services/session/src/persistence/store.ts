@@ -16,7 +16,7 @@ import {
 } from "../domain/model";
 import type { NewEvent, SessionPatch, SessionStore, SessionTx } from "../domain/ports";
 import { decodeEventBody, eventBodyJson } from "./codec";
-import { insertReport } from "./safety-store";
+import { enqueueSafetySync, insertReport } from "./safety-store";
 
 type Row = Record<string, unknown>;
 
@@ -600,7 +600,16 @@ export function createSessionStore(sql: Sql): SessionStore {
       return rows.map(toReview);
     },
     async markRatingReported(sessionId) {
-      await sql`update sessions.reviews set rating_reported = true where session_id = ${sessionId}`;
+      await sql.begin(async (tx) => {
+        const [review] = await tx`update sessions.reviews set rating_reported = true
+          where session_id = ${sessionId} returning expert_id, hidden_at`;
+        // Hidden while its report was on its way: the retraction sent then found nothing to take
+        // back, and the report has just added the rating. Retracted again, after it.
+        if (review?.hidden_at)
+          await enqueueSafetySync(tx as unknown as Sql, [
+            { kind: "retract_rating", expertId: review.expert_id as string, sessionId },
+          ]);
+      });
     },
     countActive: (expertId) => countActive(sql, expertId),
     async hiddenMessages(messageIds) {

@@ -5151,7 +5151,7 @@ export const SafetyServiceService = {
    * auth's audit log (`report.resolve`, target: the reported person, reason: the note); a
    * refused attempt is recorded too.
    * Callers: moderator.
-   * Errors: NOT_FOUND REPORT_NOT_FOUND, FAILED_PRECONDITION REPORT_RESOLVED (resolved otherwise), FAILED_PRECONDITION NOTHING_TO_HIDE (a person reported, not content), PERMISSION_DENIED (suspending without the back office's right), INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note, or one over 1,000 characters); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
+   * Errors: NOT_FOUND REPORT_NOT_FOUND, FAILED_PRECONDITION REPORT_RESOLVED (resolved otherwise), FAILED_PRECONDITION REPORT_BEING_RESOLVED (a suspension for it is being made), FAILED_PRECONDITION NOTHING_TO_HIDE (a person reported, not content), PERMISSION_DENIED (suspending without the back office's right), INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note, or one over 1,000 characters); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
    */
   resolveReport: {
     path: "/parley.session.v1.SafetyService/ResolveReport" as const,
@@ -5377,7 +5377,7 @@ export interface SafetyServiceServer extends UntypedServiceImplementation {
    * auth's audit log (`report.resolve`, target: the reported person, reason: the note); a
    * refused attempt is recorded too.
    * Callers: moderator.
-   * Errors: NOT_FOUND REPORT_NOT_FOUND, FAILED_PRECONDITION REPORT_RESOLVED (resolved otherwise), FAILED_PRECONDITION NOTHING_TO_HIDE (a person reported, not content), PERMISSION_DENIED (suspending without the back office's right), INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note, or one over 1,000 characters); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
+   * Errors: NOT_FOUND REPORT_NOT_FOUND, FAILED_PRECONDITION REPORT_RESOLVED (resolved otherwise), FAILED_PRECONDITION REPORT_BEING_RESOLVED (a suspension for it is being made), FAILED_PRECONDITION NOTHING_TO_HIDE (a person reported, not content), PERMISSION_DENIED (suspending without the back office's right), INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note, or one over 1,000 characters); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
    */
   resolveReport: handleUnaryCall<ResolveReportRequest, ResolveReportResponse>;
   /**
@@ -5575,7 +5575,7 @@ export interface SafetyServiceClient extends Client {
    * auth's audit log (`report.resolve`, target: the reported person, reason: the note); a
    * refused attempt is recorded too.
    * Callers: moderator.
-   * Errors: NOT_FOUND REPORT_NOT_FOUND, FAILED_PRECONDITION REPORT_RESOLVED (resolved otherwise), FAILED_PRECONDITION NOTHING_TO_HIDE (a person reported, not content), PERMISSION_DENIED (suspending without the back office's right), INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note, or one over 1,000 characters); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
+   * Errors: NOT_FOUND REPORT_NOT_FOUND, FAILED_PRECONDITION REPORT_RESOLVED (resolved otherwise), FAILED_PRECONDITION REPORT_BEING_RESOLVED (a suspension for it is being made), FAILED_PRECONDITION NOTHING_TO_HIDE (a person reported, not content), PERMISSION_DENIED (suspending without the back office's right), INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note, or one over 1,000 characters); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
    */
   resolveReport(
     request: ResolveReportRequest,
