@@ -8,18 +8,23 @@ const { session } = harness;
 const as = (userId: string, role: "user" | "support") =>
   ({ kind: "user", userId, role, sessionId: newId(), assurance: "aal2" }) as const;
 
+/** A chat of one charged minute, ended, and its user's dispute. */
+async function disputed(funds = RATE * 20n) {
+  const { user, sessionId } = await harness.activeSession({ funds });
+  await harness.service.metering.tick();
+  await session.endSession({ reason: "", sessionId }, user.call);
+  const opened = await harness.service.safety.openDispute(as(user.userId, "user"), {
+    sessionId,
+    reason: "technical_issue",
+    note: "it froze",
+  });
+  return { user, funds, opened };
+}
+
 t.test(
   "a dispute decision retried after billing refunded resolves it, whatever the note says now",
   async (t) => {
-    const funds = RATE * 20n;
-    const { user, sessionId } = await harness.activeSession({ funds });
-    await harness.service.metering.tick();
-    await session.endSession({ reason: "", sessionId }, user.call);
-    const opened = await harness.service.safety.openDispute(as(user.userId, "user"), {
-      sessionId,
-      reason: "technical_issue",
-      note: "it froze",
-    });
+    const { user, funds, opened } = await disputed();
     const support = as(newId(), "support");
     // Billing refunds; the answer is lost on the way back, so the dispute is not recorded.
     const lost = harness.instance({
@@ -45,15 +50,7 @@ t.test(
 );
 
 t.test("two decisions at once: the second is refused while the first's refund is on its way", async (t) => {
-  const funds = RATE * 20n;
-  const { user, sessionId } = await harness.activeSession({ funds });
-  await harness.service.metering.tick();
-  await session.endSession({ reason: "", sessionId }, user.call);
-  const opened = await harness.service.safety.openDispute(as(user.userId, "user"), {
-    sessionId,
-    reason: "technical_issue",
-    note: "it froze",
-  });
+  const { user, funds, opened } = await disputed();
   let letGo!: () => void;
   const held = new Promise<void>((resolve) => {
     letGo = resolve;
@@ -88,14 +85,7 @@ t.test("two decisions at once: the second is refused while the first's refund is
 });
 
 t.test("a decision whose refund is refused gives way to another", async (t) => {
-  const { user, sessionId } = await harness.activeSession({ funds: RATE * 20n });
-  await harness.service.metering.tick();
-  await session.endSession({ reason: "", sessionId }, user.call);
-  const opened = await harness.service.safety.openDispute(as(user.userId, "user"), {
-    sessionId,
-    reason: "technical_issue",
-    note: "it froze",
-  });
+  const { opened } = await disputed();
   const support = as(newId(), "support");
   const refusing = harness.instance({
     ...harness.billingPort,
@@ -120,15 +110,7 @@ t.test("a decision whose refund is refused gives way to another", async (t) => {
 });
 
 t.test("a partial refund retried with another amount after a lost answer keeps the first", async (t) => {
-  const funds = RATE * 20n;
-  const { user, sessionId } = await harness.activeSession({ funds });
-  await harness.service.metering.tick();
-  await session.endSession({ reason: "", sessionId }, user.call);
-  const opened = await harness.service.safety.openDispute(as(user.userId, "user"), {
-    sessionId,
-    reason: "technical_issue",
-    note: "it froze",
-  });
+  const { user, funds, opened } = await disputed();
   const support = as(newId(), "support");
   const lost = harness.instance({
     ...harness.billingPort,

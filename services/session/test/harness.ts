@@ -23,6 +23,7 @@ import {
   createUserClient,
   createUserSafetyClient,
   expertDirectory,
+  safetyMirror,
   type UserClient,
   type UserSafetyClient,
 } from "../src/clients/user";
@@ -30,6 +31,7 @@ import type { BillingPort, ExpertDirectory } from "../src/domain/ports";
 import { DEFAULT_RULES, type SessionRules } from "../src/domain/sessions";
 import { createSessionService, SESSION_MIGRATIONS } from "../src/server";
 import type { MeteringWorkerOptions } from "../src/workers/metering";
+import { createSafetyRelay } from "../src/workers/safety-sync";
 
 export type SessionClient = ServiceClient<typeof SessionServiceService>;
 export type BillingClient = ServiceClient<typeof BillingServiceService>;
@@ -57,6 +59,8 @@ export interface Harness {
   user: UserClient;
   /** The user service's safety RPCs (ApplyBlock, …), as session calls them. */
   userSafety: UserSafetyClient;
+  /** The safety outbox's relay to user, over a pool of its own: tests drive its drainOnce. */
+  safetyRelay(): ReturnType<typeof createSafetyRelay>;
   experts: ExpertDirectory;
   clock: TestClock;
   sql: postgres.Sql;
@@ -213,6 +217,16 @@ export async function startHarness(t: Test, rules: Partial<SessionRules> = {}): 
     },
     user: userClient,
     userSafety,
+    safetyRelay() {
+      const pool = createDatabase(url, { max: 2 });
+      t.teardown(pool.close);
+      return createSafetyRelay(
+        pool.sql,
+        safetyMirror(userSafety),
+        harness.service.sessions.closeBetween,
+        log,
+      );
+    },
     experts,
     clock,
     sql,

@@ -1,15 +1,12 @@
 import { createInProcessBus } from "@parley/kit/bus";
-import { createDatabase } from "@parley/kit/db";
 import { unavailable } from "@parley/kit/errors";
 import { newId } from "@parley/kit/ids";
 import { EndReason, SessionKind, SessionStatus } from "@parley/proto/parley/session/v1/session";
 import postgres from "postgres";
 import t from "tap";
-import { safetyMirror } from "../src/clients/user";
 import { chunksByPayee } from "../src/domain/metering";
 import type { BillingPort } from "../src/domain/ports";
 import { createSessionService } from "../src/server";
-import { createSafetyRelay } from "../src/workers/safety-sync";
 import { failure, RATE, startHarness, text } from "./harness";
 
 const harness = await startHarness(t);
@@ -155,14 +152,7 @@ t.test("a block whose session cannot be ended yet fails, to be retried; the retr
     "the block stands meanwhile",
   );
   // Nobody asks again: the block's own outbox row, relayed once billing is back, closes it.
-  const database = createDatabase(harness.databaseUrl, { max: 2 });
-  t.teardown(database.close);
-  const relay = createSafetyRelay(
-    database.sql,
-    safetyMirror(harness.userSafety),
-    harness.service.sessions.closeBetween,
-    harness.log,
-  );
+  const relay = harness.safetyRelay();
   while ((await relay.drainOnce()) > 0);
   const { session: ended } = await session.getSession({ sessionId }, user.call);
   t.equal(ended!.endReason, EndReason.END_REASON_BLOCKED, "the relay ended it");

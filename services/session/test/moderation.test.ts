@@ -1,20 +1,10 @@
-import { createDatabase } from "@parley/kit/db";
 import { newId } from "@parley/kit/ids";
 import t from "tap";
-import { safetyMirror } from "../src/clients/user";
-import { createSafetyRelay } from "../src/workers/safety-sync";
 import { failure, startHarness } from "./harness";
 
 const harness = await startHarness(t);
 const { session } = harness;
-const database = createDatabase(harness.databaseUrl, { max: 2 });
-t.teardown(database.close);
-const relay = createSafetyRelay(
-  database.sql,
-  safetyMirror(harness.userSafety),
-  harness.service.sessions.closeBetween,
-  harness.log,
-);
+const relay = harness.safetyRelay();
 const moderator = {
   kind: "user",
   userId: newId(),

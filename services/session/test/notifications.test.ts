@@ -28,6 +28,15 @@ const outbox = async () =>
     payload: r.payload as { userId: string; kind: string; data: Record<string, string> },
   }));
 
+/** A chat request of `user`'s to `expert`: its session id. */
+const requestChat = async (user: Person, expert: Person) =>
+  (
+    await harness.session.requestSession(
+      { expertId: expert.userId, kind: SessionKind.SESSION_KIND_CHAT, requestId: newId() },
+      user.call,
+    )
+  ).session!.sessionId;
+
 /** The person's inbox, as the user service (whose Notify the relay called) holds it. */
 async function inbox(person: Person) {
   const client = createUserClient(harness.addresses.user, async () => person.call.bearerToken);
@@ -90,13 +99,7 @@ t.test("declined, cancelled; a failed delivery is retried later", async (t) => {
   const user = await harness.person();
   const expert = await harness.expert();
   await harness.fund(user.userId, RATE * 40n);
-  const request = async () =>
-    (
-      await harness.session.requestSession(
-        { expertId: expert.userId, kind: SessionKind.SESSION_KIND_CHAT, requestId: newId() },
-        user.call,
-      )
-    ).session!.sessionId;
+  const request = () => requestChat(user, expert);
   const declined = await request();
   await harness.session.declineSession({ sessionId: declined }, expert.call);
   const cancelled = await request();
@@ -122,13 +125,7 @@ t.test("a notice user refuses as invalid is dropped, not retried for ever ahead 
   const user = await harness.person();
   const expert = await harness.expert();
   await harness.fund(user.userId, RATE * 40n);
-  const request = async () =>
-    (
-      await harness.session.requestSession(
-        { expertId: expert.userId, kind: SessionKind.SESSION_KIND_CHAT, requestId: newId() },
-        user.call,
-      )
-    ).session!.sessionId;
+  const request = () => requestChat(user, expert);
   const first = await request();
   await harness.session.declineSession({ sessionId: first }, expert.call);
   const second = await request();
