@@ -4392,7 +4392,7 @@ export interface operations {
              * @description Bad request.
              *     - `INVALID_BODY` (INVALID_ARGUMENT): the request does not match the operation's schema; field_violations names the field
              *     - `DISPUTE_RESOLVED` (FAILED_PRECONDITION): resolved otherwise
-             *     - `DISPUTE_BEING_DECIDED` (FAILED_PRECONDITION): another decision is being made: its refund on its way
+             *     - `DISPUTE_BEING_DECIDED` (FAILED_PRECONDITION): another decision is being made, its refund on its way: metadata decision, amount_minor
              *     - `billing's` (FAILED_PRECONDITION): REFUND_EXCEEDS_CHARGED, EARNINGS_INSUFFICIENT
              *     - `VALIDATION_FAILED` (INVALID_ARGUMENT)
              *     - `REASON_REQUIRED` (INVALID_ARGUMENT): a blank note, or one over 1,000 characters

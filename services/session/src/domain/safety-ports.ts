@@ -60,10 +60,13 @@ export interface SafetyStore {
   /** Every message's sender and time, in order (at most `limit`). */
   messageTrace(sessionId: string, limit: number): Promise<Array<{ senderId: string; sentAt: Date }>>;
   getDispute(id: string): Promise<DisputeRecord | undefined>;
-  /** Marks a suspension for an open report as being made; false when it is resolved. */
-  claimSuspension(id: string, at: Date): Promise<boolean>;
-  /** Gives the claim up: auth refused the suspension. */
-  releaseSuspension(id: string): Promise<void>;
+  /**
+   * Marks a suspension for an open report as being made by `by` at `at`, unless another's since
+   * `lapsedBefore` or later is (`by`'s own is renewed): false when it is not theirs to make now.
+   */
+  claimSuspension(id: string, by: string, at: Date, lapsedBefore: Date): Promise<boolean>;
+  /** Gives up `by`'s claim made at `at` (auth refused the suspension); anyone else's stays. */
+  releaseSuspension(id: string, by: string, at: Date): Promise<void>;
   /**
    * Marks `decision` (with its refund's amount, undefined for all) as the one being made on an
    * open dispute, unless another is: `claimed` when it is this one's (a retry of the same

@@ -238,22 +238,28 @@ export function createSafety(deps: SafetyDeps) {
         const report = await store.getReport(input.reportId);
         if (!report) throw notFound("REPORT_NOT_FOUND", "no such report");
         // Claimed first: no other resolution is recorded while the person is being suspended.
-        if (report.status === "open" && (await store.claimSuspension(report.id, now())))
-          try {
-            // Auth's permission matrix decides (admins and support suspend; a moderator is refused
-            // and the attempt audited), and records the suspension with the caller as its actor.
-            // The reason names the report, and stays within the staff-reason bound the note may fill.
-            await deps.backOffice.suspend(
-              report.subjectUserId,
-              `report ${report.id}: ${note}`.slice(0, MAX_REASON_LENGTH),
-              input.staffToken,
-            );
-          } catch (error) {
-            // Refused (not this caller's to do, say): other resolutions may be made again.
-            if (isAppError(error) && error.kind !== "unavailable" && error.kind !== "deadline_exceeded")
-              await store.releaseSuspension(report.id);
-            throw error;
-          }
+        const at = now();
+        const lapsedBefore = new Date(at.getTime() - SUSPENSION_CLAIM_MS);
+        if (report.status === "open") {
+          if (await store.claimSuspension(report.id, moderatorId, at, lapsedBefore)) {
+            try {
+              // Auth's permission matrix decides (admins and support suspend; a moderator is
+              // refused and the attempt audited), and records the suspension with the caller as
+              // its actor. The reason names the report, within the staff-reason bound.
+              await deps.backOffice.suspend(
+                report.subjectUserId,
+                `report ${report.id}: ${note}`.slice(0, MAX_REASON_LENGTH),
+                input.staffToken,
+              );
+            } catch (error) {
+              // Refused (not this caller's to do, say): other resolutions may be made again.
+              if (isAppError(error) && error.kind !== "unavailable" && error.kind !== "deadline_exceeded")
+                await store.releaseSuspension(report.id, moderatorId, at);
+              throw error;
+            }
+          } else if ((await store.getReport(report.id))?.status === "open")
+            throw failedPrecondition("REPORT_BEING_RESOLVED", "a suspension for this report is being made");
+        }
       }
       return store.transaction(async (tx) => {
         const report = await tx.lockReport(input.reportId);

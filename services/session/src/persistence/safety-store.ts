@@ -239,27 +239,28 @@ export function createSafetyStore(sql: Sql): SafetyStore {
       const [row] = await sql`select * from sessions.disputes where id = ${id}`;
       return row ? toDispute(row) : undefined;
     },
-    async claimSuspension(id, at) {
-      const rows = await sql`update sessions.reports set suspending_since = coalesce(suspending_since, ${at})
-        where id = ${id} and status = 'open' returning id`;
+    async claimSuspension(id, by, at, lapsedBefore) {
+      const rows = await sql`update sessions.reports set suspending_since = ${at}, suspending_by = ${by}
+        where id = ${id} and status = 'open'
+          and (suspending_since is null or suspending_since < ${lapsedBefore} or suspending_by = ${by})
+        returning id`;
       return rows.length === 1;
     },
-    async releaseSuspension(id) {
-      await sql`update sessions.reports set suspending_since = null where id = ${id} and status = 'open'`;
+    async releaseSuspension(id, by, at) {
+      await sql`update sessions.reports set suspending_since = null, suspending_by = null
+        where id = ${id} and status = 'open' and suspending_by = ${by} and suspending_since = ${at}`;
     },
     async claimDecision(id, decision, amountMinor) {
       const amount = amountMinor === undefined ? null : amountMinor.toString();
-      // The select reads the row as it was before this statement: what holds it, if not this.
-      const [row] = await sql`
-        with claimed as (
-          update sessions.disputes set decision = ${decision}, decision_amount_minor = ${amount}::bigint
-          where id = ${id} and status = 'open' and (decision is null
-            or (decision = ${decision} and decision_amount_minor is not distinct from ${amount}::bigint))
-          returning id)
-        select exists (select 1 from claimed) as claimed, d.decision, d.decision_amount_minor
-        from sessions.disputes d where d.id = ${id}`;
-      if (!row || row.claimed) return { claimed: Boolean(row?.claimed) };
-      return row.decision
+      const claimed = await sql`
+        update sessions.disputes set decision = ${decision}, decision_amount_minor = ${amount}::bigint
+        where id = ${id} and status = 'open' and (decision is null
+          or (decision = ${decision} and decision_amount_minor is not distinct from ${amount}::bigint))
+        returning id`;
+      if (claimed.length === 1) return { claimed: true };
+      // Read apart, after the update: a claim committed while it waited is the one seen.
+      const [row] = await sql`select decision, decision_amount_minor from sessions.disputes where id = ${id}`;
+      return row?.decision
         ? {
             claimed: false,
             held: {
@@ -271,7 +272,7 @@ export function createSafetyStore(sql: Sql): SafetyStore {
         : { claimed: false };
     },
     async releaseDecision(id, decision) {
-      await sql`update sessions.disputes set decision = null
+      await sql`update sessions.disputes set decision = null, decision_amount_minor = null
         where id = ${id} and status = 'open' and decision = ${decision}`;
     },
     async disputeOfSession(sessionId) {

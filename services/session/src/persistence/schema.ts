@@ -194,8 +194,9 @@ export const reports = sessionsSchema.table(
     resolvedBy: uuid("resolved_by"),
     createdAt: at("created_at").notNull(),
     resolvedAt: at("resolved_at"),
-    /** Set while a suspension for it is being made in auth: no other resolution meanwhile. */
+    /** Set while a suspension for it is being made in auth (by whom): no other resolution meanwhile. */
     suspendingSince: at("suspending_since"),
+    suspendingBy: uuid("suspending_by"),
   },
   (table) => [
     uniqueIndex("reports_request").on(table.reporterId, table.requestId),

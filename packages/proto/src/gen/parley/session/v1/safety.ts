@@ -5216,7 +5216,7 @@ export const SafetyServiceService = {
    * audit log (`dispute.resolve`, target: the disputing person, reason: the note); a refused
    * attempt (a moderator's) is recorded too.
    * Callers: support.
-   * Errors: NOT_FOUND DISPUTE_NOT_FOUND, FAILED_PRECONDITION DISPUTE_RESOLVED (resolved otherwise), FAILED_PRECONDITION DISPUTE_BEING_DECIDED (another decision is being made: its refund on its way), billing's refund errors (REFUND_EXCEEDS_CHARGED, EARNINGS_INSUFFICIENT), INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note, or one over 1,000 characters); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
+   * Errors: NOT_FOUND DISPUTE_NOT_FOUND, FAILED_PRECONDITION DISPUTE_RESOLVED (resolved otherwise), FAILED_PRECONDITION DISPUTE_BEING_DECIDED (another decision is being made, its refund on its way: metadata decision, amount_minor), billing's refund errors (REFUND_EXCEEDS_CHARGED, EARNINGS_INSUFFICIENT), INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note, or one over 1,000 characters); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
    */
   resolveDispute: {
     path: "/parley.session.v1.SafetyService/ResolveDispute" as const,
@@ -5408,7 +5408,7 @@ export interface SafetyServiceServer extends UntypedServiceImplementation {
    * audit log (`dispute.resolve`, target: the disputing person, reason: the note); a refused
    * attempt (a moderator's) is recorded too.
    * Callers: support.
-   * Errors: NOT_FOUND DISPUTE_NOT_FOUND, FAILED_PRECONDITION DISPUTE_RESOLVED (resolved otherwise), FAILED_PRECONDITION DISPUTE_BEING_DECIDED (another decision is being made: its refund on its way), billing's refund errors (REFUND_EXCEEDS_CHARGED, EARNINGS_INSUFFICIENT), INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note, or one over 1,000 characters); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
+   * Errors: NOT_FOUND DISPUTE_NOT_FOUND, FAILED_PRECONDITION DISPUTE_RESOLVED (resolved otherwise), FAILED_PRECONDITION DISPUTE_BEING_DECIDED (another decision is being made, its refund on its way: metadata decision, amount_minor), billing's refund errors (REFUND_EXCEEDS_CHARGED, EARNINGS_INSUFFICIENT), INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note, or one over 1,000 characters); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
    */
   resolveDispute: handleUnaryCall<ResolveDisputeRequest, ResolveDisputeResponse>;
   /**
@@ -5662,7 +5662,7 @@ export interface SafetyServiceClient extends Client {
    * audit log (`dispute.resolve`, target: the disputing person, reason: the note); a refused
    * attempt (a moderator's) is recorded too.
    * Callers: support.
-   * Errors: NOT_FOUND DISPUTE_NOT_FOUND, FAILED_PRECONDITION DISPUTE_RESOLVED (resolved otherwise), FAILED_PRECONDITION DISPUTE_BEING_DECIDED (another decision is being made: its refund on its way), billing's refund errors (REFUND_EXCEEDS_CHARGED, EARNINGS_INSUFFICIENT), INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note, or one over 1,000 characters); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
+   * Errors: NOT_FOUND DISPUTE_NOT_FOUND, FAILED_PRECONDITION DISPUTE_RESOLVED (resolved otherwise), FAILED_PRECONDITION DISPUTE_BEING_DECIDED (another decision is being made, its refund on its way: metadata decision, amount_minor), billing's refund errors (REFUND_EXCEEDS_CHARGED, EARNINGS_INSUFFICIENT), INVALID_ARGUMENT VALIDATION_FAILED, REASON_REQUIRED (a blank note, or one over 1,000 characters); UNAVAILABLE AUDIT_UNAVAILABLE (done but not yet recorded; send it again)
    */
   resolveDispute(
     request: ResolveDisputeRequest,

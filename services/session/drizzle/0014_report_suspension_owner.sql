@@ -1,0 +1,1 @@
+ALTER TABLE "sessions"."reports" ADD COLUMN "suspending_by" uuid;
