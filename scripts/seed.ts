@@ -111,12 +111,14 @@ export async function seedDemoData(options: {
   });
   /**
    * An account someone changed (its password, so signing in fails and it cannot be registered
-   * again) or locked with mistyped passwords: not the seed's to sign in as now. Anything else
+   * again), suspended from the back office, or locked with mistyped passwords: not the seed's to
+   * sign in as now. Anything else
    * (auth busy or failing) stops the start, as before.
    */
   const changed = (error: unknown) =>
     isAppError(error, "INVALID_CREDENTIALS") ||
     isAppError(error, "ACCOUNT_EXISTS") ||
+    isAppError(error, "ACCOUNT_SUSPENDED") ||
     isAppError(error, "TOO_MANY_ATTEMPTS");
   try {
     /** Tokens, or undefined when the account needs MFA now. */

@@ -77,4 +77,20 @@ t.test("the demo seed on a fresh platform, twice", async (t) => {
     "the experts are there as before",
   );
   for (const expert of seeded.experts) await login(expert.email, expert.password);
+
+  // Staff suspend an expert from the back office: the next start still comes up.
+  const admin = await login(secrets.adminEmail, secrets.adminPassword);
+  const asha = experts.experts.find((e: { display_name: string }) => e.display_name === "Asha Rao");
+  const suspended = await fetch(`${platform.httpUrl}/v1/admin/people/${asha.user_id}:suspend`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
+    body: JSON.stringify({ reason: "seed test: a suspended demo account" }),
+  });
+  t.equal(suspended.status, 200, `Asha suspended: ${await suspended.text()}`);
+  const fourth = await seed();
+  t.same(
+    fourth.left.sort(),
+    [seeded.experts[0]!.email, seeded.user.email].sort(),
+    "she is left as she is too",
+  );
 });

@@ -108,7 +108,7 @@ let refreshing: Promise<string | undefined> | undefined;
  * that could not be made now (auth restarting, a rate limit, the network) keeps the sign-in and
  * answers the current token while it is valid, else nothing, and the next call tries again.
  */
-export async function accessToken(): Promise<string | undefined> {
+export async function accessToken(options: { signingOut?: boolean } = {}): Promise<string | undefined> {
   const identity = session.current();
   if (!identity) return undefined;
   if (identity.expiresAt - Date.now() > 60_000) return identity.accessToken;
@@ -123,7 +123,8 @@ export async function accessToken(): Promise<string | undefined> {
       if (generation !== signIn) return undefined;
       if (data?.tokens) return session.set(data.tokens).accessToken;
       if (response.status === 401) {
-        session.clear("Signed out: the sign-in expired or was revoked.");
+        // Signing out anyway: no "expired" notice for a sign-out the person asked for.
+        session.clear(options.signingOut ? undefined : "Signed out: the sign-in expired or was revoked.");
         return undefined;
       }
       return current();

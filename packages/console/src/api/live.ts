@@ -34,8 +34,15 @@ const REVOKED = 4003;
 /** The id of our watch_me frames: a failed stream answers an error carrying it. */
 const WATCH_ME_ID = "watch_me";
 
-/** Errors of a subscription worth subscribing again for (gRPC statuses, as the envelope names them). */
-const RETRYABLE = new Set(["UNAVAILABLE", "RESOURCE_EXHAUSTED", "ABORTED", "INTERNAL", "DEADLINE_EXCEEDED"]);
+/**
+ * Whether a subscription's error is worth subscribing again for: a stream cut or refused for a
+ * passing reason (CANCELLED: its session instance stopped; too slow; over a rate limit), not
+ * one refused for good (not yours, too many subscriptions).
+ */
+const retryable = (error: { status?: unknown; reason?: unknown } | undefined) =>
+  ["UNAVAILABLE", "CANCELLED", "ABORTED", "INTERNAL", "DEADLINE_EXCEEDED"].includes(String(error?.status)) ||
+  (error?.status === "RESOURCE_EXHAUSTED" &&
+    ["WATCHER_TOO_SLOW", "RATE_LIMITED"].includes(String(error.reason)));
 
 /**
  * The wait before try `attempt` (0, 1, …) of something that failed: doubling from 250 ms up to
@@ -53,6 +60,8 @@ export class Live {
   #state: LiveState = "offline";
   #stopped = false;
   #attempt = 0;
+  /** Re-authentications in a row without a token (the refresh could not be made). */
+  #authFailures = 0;
   #nextId = 1;
   #pending = new Map<number, Pending>();
   /** Watched sessions: the last stored seq seen, who listens, and failed subscriptions in a row. */
@@ -173,9 +182,10 @@ export class Live {
     if (!token) {
       // Signed out meanwhile (App stops this), or the refresh could not be made now: again soon.
       if (session.current())
-        this.#timers.push(setTimeout(() => void this.#authenticate(), backoffMs(3 + this.#attempt++)));
+        this.#timers.push(setTimeout(() => void this.#authenticate(), backoffMs(3 + this.#authFailures++)));
       return;
     }
+    this.#authFailures = 0;
     this.#send({ type: "auth", token });
     // Again shortly before the token expires (accessToken() refreshes it).
     const expiresAt = session.current()?.expiresAt ?? Date.now() + 600_000;
@@ -225,7 +235,7 @@ export class Live {
       // A subscription ended by the edge for a passing reason (the session service unreachable,
       // this tab too slow): subscribe again from the last seq seen, after a backoff, for as long
       // as the session is watched here. One refused for good (not yours, too many) is not.
-      if (!RETRYABLE.has(String((frame.error as { status?: unknown } | undefined)?.status))) return;
+      if (!retryable(frame.error as { status?: unknown; reason?: unknown } | undefined)) return;
       const sessionId = frame.session_id as string;
       const delay = backoffMs(watched.failures++, frame.retry_after_seconds);
       this.#timers.push(

@@ -15,13 +15,11 @@ export function Header({ identity, liveState }: { identity: Identity; liveState:
   }, [identity.userId]);
   const signOut = async () => {
     // A token that has expired meanwhile (the laptop slept) would not end the sign-in.
-    const token = (await accessToken()) ?? identity.accessToken;
+    const token = (await accessToken({ signingOut: true })) ?? identity.accessToken;
     await anonymous
       .POST("/v1/auth/logout", { body: {}, headers: { authorization: `Bearer ${token}` } })
       .catch(() => undefined);
     session.clear();
-    // Signed out on purpose: no "expired" notice from a refresh refused on the way.
-    session.takeNotice();
     location.hash = "";
   };
   return (
